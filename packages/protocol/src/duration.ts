@@ -1,0 +1,51 @@
+const UNIT_MS: Record<string, number> = {
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/**
+ * Parses a duration such as `30m`, `12h`, `7d` or `6w` into milliseconds; null when it is not one.
+ *
+ * @example
+ * parseDuration('7d'); // 604800000
+ */
+export function parseDuration(text: string): number | null {
+  const m = /^([0-9]{1,6})([mhdw])$/.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * UNIT_MS[m[2]];
+}
+
+const ISO_DATE_TIME =
+  /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * Parses a window bound: a duration back from `now` (`7d`) or an ISO date or date-time. A date or
+ * date-time without a zone is taken as UTC. Null when it is neither.
+ *
+ * @example
+ * parseTimeBound('6w', new Date('2026-11-28T00:00:00Z')); // 2026-10-17T00:00:00.000Z
+ */
+export function parseTimeBound(text: string, now: Date): Date | null {
+  const duration = parseDuration(text);
+  if (duration !== null) return new Date(now.getTime() - duration);
+  const trimmed = text.trim();
+  if (!ISO_DATE_TIME.test(trimmed)) return null;
+  const hasZone = /(?:[Zz]|[+-]\d{2}:\d{2})$/.test(trimmed);
+  const isDateOnly = trimmed.length === 10;
+  const normalised = isDateOnly ? `${trimmed}T00:00:00Z` : hasZone ? trimmed : `${trimmed}Z`;
+  const ms = Date.parse(normalised.replace(' ', 'T'));
+  if (!Number.isFinite(ms) || !isRealCalendarDate(trimmed.slice(0, 10))) return null;
+  return new Date(ms);
+}
+
+/** What `--since` and `since=` accept, for error messages. */
+export const TIME_BOUND_HELP = '30m, 12h, 7d, 6w or an ISO date';
+
+/** Date.parse rolls 2026-02-31 over into March; a bound must name a real day. */
+function isRealCalendarDate(ymd: string): boolean {
+  const [y, m, d] = ymd.split('-').map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+}

@@ -1,0 +1,72 @@
+/**
+ * The error catalogue: every error code the collector answers with, its HTTP status and its
+ * default message. One list, so the collector's middleware, the CLI's exit codes and docs/api.md
+ * agree (a test checks each code is documented).
+ */
+export const ERRORS = {
+  invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
+  invalid_report: { status: 400, message: 'The report does not match report schema 1.' },
+  invalid_request: { status: 400, message: 'A query parameter or the request body is not valid.' },
+  unauthorized: { status: 401, message: 'A valid bearer token is required.' },
+  forbidden: { status: 403, message: "This token's role may not do this." },
+  not_found: { status: 404, message: 'No such route, group or report.' },
+  payload_too_large: { status: 413, message: 'The request body is over the size limit.' },
+  unsupported_media_type: { status: 415, message: 'The request body must be application/json.' },
+  rate_limited: { status: 429, message: 'Too many requests: retry after the delay given.' },
+  unavailable: {
+    status: 503,
+    message: 'Storage cannot take this now: retry after the delay given.',
+  },
+  internal: { status: 500, message: 'The collector failed unexpectedly; the failure was logged.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** One entry of an error body's `details`. */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
+}
+
+/**
+ * An error with a catalogue code. Thrown anywhere in the collector; one middleware turns it into
+ * the answer.
+ *
+ * @example
+ * throw new ApiError('not_found', 'No group 3fa9c1.');
+ */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: ErrorDetail[];
+  /** extra headers for the answer, such as Retry-After */
+  readonly headers?: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { details?: ErrorDetail[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+
+  toBody(): ErrorBody {
+    const error: ErrorBody['error'] = { code: this.code, message: this.message };
+    if (this.details && this.details.length > 0) error.details = this.details;
+    return { error };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);
+}

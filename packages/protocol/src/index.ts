@@ -1,0 +1,27 @@
+export type { Report, SealedDump, DumpWithheld } from './report';
+export { DUMP_ALG } from './report';
+export { LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
+export { reportSchema } from './report-schema';
+export { validateReport, type FieldError, type Validation } from './validate';
+export {
+  ERRORS,
+  ApiError,
+  isErrorCode,
+  type ErrorCode,
+  type ErrorBody,
+  type ErrorDetail,
+} from './errors';
+export { sealDump, openDump, generateDumpKeyPair, toBase64, fromBase64 } from './dump-crypto';
+export { groupId, GROUP_ID_PATTERN } from './group-id';
+export { parseDuration, parseTimeBound, TIME_BOUND_HELP } from './duration';
+export { compareVersions, sortVersionsDescending } from './version';
+export type {
+  Group,
+  GroupStatus,
+  GroupDetail,
+  ShortReport,
+  FullReport,
+  AuditEntry,
+  ExpirySummary,
+  RetentionStatus,
+} from './api-types';

@@ -1,0 +1,28 @@
+/**
+ * Every bound of report schema 1 in one place, so the schema, the SDK's normaliser and the tests
+ * cannot drift apart. String bounds count Unicode code points, as JSON Schema does.
+ */
+export const LIMITS = {
+  appName: { min: 1, max: 64 },
+  appVersion: { min: 1, max: 64 },
+  license: { min: 1, max: 64 },
+  username: { min: 0, max: 256 },
+  description: { min: 0, max: 4096 },
+  module: { min: 1, max: 256 },
+  procedure: { min: 1, max: 256 },
+  code: { min: 0, max: 4096 },
+  keyId: { min: 1, max: 64 },
+  errorNumber: { min: -2147483648, max: 2147483647 },
+  line: { min: 0, max: 2147483647 },
+  repeats: { min: 0, max: 2147483647 },
+  /** a request body, in bytes */
+  bodyBytes: 512 * 1024,
+  /** a dump's plaintext JSON, in bytes */
+  dumpPlaintextBytes: 256 * 1024,
+} as const;
+
+/** Lowercase hex 8-4-4-4-12. */
+export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+/** Dotted numbers such as 5.2.1.345. */
+export const VERSION_PATTERN = '^[0-9]+(\\.[0-9]+)*$';

@@ -1,0 +1,112 @@
+import Ajv, { type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { reportSchema } from './report-schema';
+import type { Report } from './report';
+
+/** One failing field: a JSON pointer into the body and a short reason. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export type Validation = { ok: true; report: Report } | { ok: false; errors: FieldError[] };
+
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, unicodeRegExp: false });
+addFormats(ajv, ['date-time']);
+// Compiled once at load: validation is on the ingest hot path.
+const check = ajv.compile<Report>(reportSchema);
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Checks a parsed JSON body against report schema 1.
+ *
+ * @example
+ * const v = validateReport(JSON.parse(body));
+ * if (!v.ok) console.log(v.errors); // [{ path: '/error/line', message: 'must be an integer' }]
+ */
+export function validateReport(body: unknown): Validation {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, errors: [{ path: '', message: 'must be a JSON object' }] };
+  }
+  const poisoned = findForbiddenKeys(body, '');
+  if (poisoned.length > 0) return { ok: false, errors: poisoned };
+  if (check(body)) return { ok: true, report: body };
+  return { ok: false, errors: toFieldErrors(check.errors ?? []) };
+}
+
+/** `__proto__` and `constructor` keys are refused outright, at any depth, never merged. */
+function findForbiddenKeys(value: unknown, path: string, depth = 0): FieldError[] {
+  if (typeof value !== 'object' || value === null || depth > 8) return [];
+  const errors: FieldError[] = [];
+  for (const key of Object.keys(value)) {
+    const child = `${path}/${escapePointer(key)}`;
+    if (FORBIDDEN_KEYS.has(key)) errors.push({ path: child, message: 'is a forbidden key' });
+    else
+      errors.push(...findForbiddenKeys((value as Record<string, unknown>)[key], child, depth + 1));
+  }
+  return errors;
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function toFieldErrors(errors: ErrorObject[]): FieldError[] {
+  const seen = new Set<string>();
+  const out: FieldError[] = [];
+  for (const e of errors) {
+    const { path, message } = describe(e);
+    const key = `${path}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ path, message });
+  }
+  return out;
+}
+
+function describe(e: ErrorObject): FieldError {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return {
+        path: `${e.instancePath}/${escapePointer(String(p.missingProperty))}`,
+        message: 'is required',
+      };
+    case 'additionalProperties':
+      return {
+        path: `${e.instancePath}/${escapePointer(String(p.additionalProperty))}`,
+        message: 'is not a field of report schema 1',
+      };
+    case 'not':
+      return { path: '/dumpWithheld', message: 'must not be present together with dump' };
+    case 'pattern':
+      return { path: e.instancePath, message: patternMessage(e.instancePath) };
+    case 'format':
+      return { path: e.instancePath, message: 'must be an RFC 3339 date-time' };
+    case 'const':
+      return { path: e.instancePath, message: `must be ${JSON.stringify(p.allowedValue)}` };
+    case 'enum':
+      return {
+        path: e.instancePath,
+        message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
+    default:
+      return { path: e.instancePath, message: e.message ?? 'is invalid' };
+  }
+}
+
+function patternMessage(path: string): string {
+  switch (path) {
+    case '/id':
+      return 'must be a lowercase UUID (8-4-4-4-12 hex)';
+    case '/app/version':
+      return 'must be dotted numbers such as 5.2.1.345';
+    case '/dump/epk':
+      return 'must be base64 of 32 bytes';
+    case '/dump/nonce':
+      return 'must be base64 of 24 bytes';
+    default:
+      return 'must be base64';
+  }
+}

@@ -1,0 +1,151 @@
+import { validateReport, sealDump, generateDumpKeyPair, LIMITS } from '../src';
+import { validReport } from './fixtures';
+
+type Mutate = (r: Record<string, any>) => void;
+
+function check(mutate: Mutate) {
+  const r: Record<string, any> = JSON.parse(JSON.stringify(validReport()));
+  mutate(r);
+  return validateReport(r);
+}
+
+function expectValid(mutate: Mutate) {
+  const v = check(mutate);
+  if (!v.ok) throw new Error(`expected valid, got ${JSON.stringify(v.errors)}`);
+}
+
+function expectInvalid(mutate: Mutate, path: string) {
+  const v = check(mutate);
+  expect(v.ok).toBe(false);
+  if (!v.ok) expect(v.errors.map((e) => e.path)).toContain(path);
+}
+
+const s = (n: number) => 'x'.repeat(n);
+
+describe('validateReport', () => {
+  it('accepts a full report and a minimal one', () => {
+    expectValid(() => {});
+    expectValid((r) => {
+      delete r.username;
+      delete r.repeats;
+      delete r.error.code;
+    });
+  });
+
+  it('rejects what is not an object', () => {
+    for (const body of [null, 1, 'x', [], true]) {
+      const v = validateReport(body);
+      expect(v.ok).toBe(false);
+    }
+  });
+
+  const stringBounds: [string, (r: any, v: string) => void, { min: number; max: number }][] = [
+    ['/app/name', (r, v) => (r.app.name = v), LIMITS.appName],
+    ['/license', (r, v) => (r.license = v), LIMITS.license],
+    ['/username', (r, v) => (r.username = v), LIMITS.username],
+    ['/error/description', (r, v) => (r.error.description = v), LIMITS.description],
+    ['/error/module', (r, v) => (r.error.module = v), LIMITS.module],
+    ['/error/procedure', (r, v) => (r.error.procedure = v), LIMITS.procedure],
+    ['/error/code', (r, v) => (r.error.code = v), LIMITS.code],
+  ];
+  it.each(stringBounds)('%s: bounds are inclusive at both edges', (path, set, b) => {
+    expectValid((r) => set(r, s(b.min)));
+    expectValid((r) => set(r, s(b.max)));
+    expectInvalid((r) => set(r, s(b.max + 1)), path);
+    if (b.min > 0) expectInvalid((r) => set(r, s(b.min - 1)), path);
+    expectInvalid((r) => set(r, 5 as unknown as string), path);
+  });
+
+  it('counts code points, not UTF-16 units, for string bounds', () => {
+    expectValid((r) => (r.app.name = '😀'.repeat(64)));
+    expectInvalid((r) => (r.app.name = '😀'.repeat(65)), '/app/name');
+  });
+
+  it('/app/version: 1-64 dotted numbers', () => {
+    expectValid((r) => (r.app.version = '5'));
+    expectValid((r) => (r.app.version = '1.' + '2'.repeat(62)));
+    expectInvalid((r) => (r.app.version = '1.' + '2'.repeat(63)), '/app/version');
+    expectInvalid((r) => (r.app.version = ''), '/app/version');
+    expectInvalid((r) => (r.app.version = '5.2-beta'), '/app/version');
+  });
+
+  const intBounds: [string, (r: any, v: unknown) => void, { min: number; max: number }][] = [
+    ['/error/number', (r, v) => (r.error.number = v), LIMITS.errorNumber],
+    ['/error/line', (r, v) => (r.error.line = v), LIMITS.line],
+    ['/repeats', (r, v) => (r.repeats = v), LIMITS.repeats],
+  ];
+  it.each(intBounds)('%s: integer bounds at both edges', (path, set, b) => {
+    expectValid((r) => set(r, b.min));
+    expectValid((r) => set(r, b.max));
+    expectInvalid((r) => set(r, b.min - 1), path);
+    expectInvalid((r) => set(r, b.max + 1), path);
+    expectInvalid((r) => set(r, 1.5), path);
+    expectInvalid((r) => set(r, '1'), path);
+  });
+
+  it('accepts vbObjectError-based negative numbers', () => {
+    expectValid((r) => (r.error.number = -2147221504 + 513));
+  });
+
+  it('requires each required field', () => {
+    expectInvalid((r) => delete r.schema, '/schema');
+    expectInvalid((r) => delete r.id, '/id');
+    expectInvalid((r) => delete r.occurredAt, '/occurredAt');
+    expectInvalid((r) => delete r.app.name, '/app/name');
+    expectInvalid((r) => delete r.app.version, '/app/version');
+    expectInvalid((r) => delete r.license, '/license');
+    expectInvalid((r) => delete r.error.number, '/error/number');
+    expectInvalid((r) => delete r.error.description, '/error/description');
+    expectInvalid((r) => delete r.error.module, '/error/module');
+    expectInvalid((r) => delete r.error.procedure, '/error/procedure');
+    expectInvalid((r) => delete r.error.line, '/error/line');
+  });
+
+  it('checks schema, id and occurredAt formats', () => {
+    expectInvalid((r) => (r.schema = 2), '/schema');
+    expectInvalid((r) => (r.id = '3F2B8C1E-9A4D-4E6F-8B2A-1C3D5E7F9A0B'), '/id');
+    expectInvalid((r) => (r.id = 'not-a-uuid'), '/id');
+    expectInvalid((r) => (r.occurredAt = '2026-11-28'), '/occurredAt');
+    expectInvalid((r) => (r.occurredAt = '2026-13-28T10:15:00Z'), '/occurredAt');
+    expectValid((r) => (r.occurredAt = '2026-11-28T10:15:00.123+01:00'));
+  });
+
+  it('refuses unknown properties at every level', () => {
+    expectInvalid((r) => (r.extra = 1), '/extra');
+    expectInvalid((r) => (r.app.extra = 1), '/app/extra');
+    expectInvalid((r) => (r.error.stack = 'x'), '/error/stack');
+  });
+
+  it('refuses __proto__ and constructor keys', () => {
+    const v1 = validateReport(
+      JSON.parse(JSON.stringify(validReport()).replace('{', '{"__proto__":{"x":1},')),
+    );
+    expect(v1.ok).toBe(false);
+    if (!v1.ok) expect(v1.errors[0].path).toBe('/__proto__');
+    expectInvalid((r) => (r.error.constructor = 'x'), '/error/constructor');
+  });
+
+  it('accepts a sealed dump, refuses one with bad key lengths, and refuses dump with dumpWithheld', () => {
+    const { publicKey } = generateDumpKeyPair();
+    const dump = sealDump('{"a":1}', publicKey, 'k1');
+    expectValid((r) => (r.dump = dump));
+    expectValid((r) => (r.dumpWithheld = 'user-opt-out'));
+    expectInvalid((r) => (r.dumpWithheld = 'because'), '/dumpWithheld');
+    expectInvalid((r) => ((r.dump = dump), (r.dumpWithheld = 'too-large')), '/dumpWithheld');
+    expectInvalid((r) => (r.dump = { ...dump, epk: dump.nonce }), '/dump/epk');
+    expectInvalid((r) => (r.dump = { ...dump, nonce: dump.epk }), '/dump/nonce');
+    expectInvalid((r) => (r.dump = { ...dump, ciphertext: '***' }), '/dump/ciphertext');
+    expectInvalid((r) => (r.dump = { ...dump, alg: 'aes' }), '/dump/alg');
+    expectInvalid((r) => (r.dump = { ...dump, keyId: '' }), '/dump/keyId');
+    expectInvalid((r) => (r.dump = { ...dump, extra: 1 }), '/dump/extra');
+  });
+
+  it('reports every failing field at once', () => {
+    const v = check((r) => {
+      r.error.line = -1;
+      r.license = '';
+    });
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.errors.map((e) => e.path).sort()).toEqual(['/error/line', '/license']);
+  });
+});
