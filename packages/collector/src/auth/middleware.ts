@@ -1,0 +1,51 @@
+import type { Request, RequestHandler } from 'express';
+import { ApiError } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import { parseToken, type Role } from './tokens';
+
+/** Who made a request, once its token is checked. */
+export interface Actor {
+  name: string;
+  role: Role;
+}
+
+const RANK: Record<Role, number> = { ingest: 0, engineer: 1, admin: 2 };
+
+export function actorOf(req: Request): Actor | undefined {
+  return (req as Request & { actor?: Actor }).actor;
+}
+
+/**
+ * Checks the bearer token and the role. `ingest` may only post reports; `engineer` reads and
+ * triages; `admin` may do everything. A malformed or mistyped token is refused before any look-up.
+ */
+export function requireRole(
+  c: Collector,
+  allowed: 'ingest' | 'engineer' | 'admin',
+): RequestHandler {
+  return (req, _res, next) => {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (!m)
+      return next(
+        new ApiError('unauthorized', 'Send a bearer token: Authorization: Bearer <token>.'),
+      );
+    if (parseToken(m[1]) === null)
+      return next(new ApiError('unauthorized', 'The token is malformed or mistyped.'));
+    const actor = c.tokens.authenticate(m[1], c.clock());
+    if (!actor) return next(new ApiError('unauthorized', 'The token is unknown or revoked.'));
+    (req as Request & { actor?: Actor }).actor = actor;
+    const permitted =
+      allowed === 'ingest'
+        ? actor.role === 'ingest'
+        : actor.role !== 'ingest' && RANK[actor.role] >= RANK[allowed];
+    if (!permitted)
+      return next(
+        new ApiError(
+          'forbidden',
+          `This route needs the ${allowed} role; the token has the ${actor.role} role.`,
+        ),
+      );
+    next();
+  };
+}

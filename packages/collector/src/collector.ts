@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import { openDatabase, type Db } from './store/db';
+import { loadKeyring, KeyringError, type Keyring } from './crypto/keyring';
+import { TokenStore } from './store/tokens';
+import { AuditLog } from './store/audit';
+import { IngestWriter } from './store/ingest-writer';
+import { ReportReader } from './store/report-reader';
+import { GroupStore } from './store/groups';
+import { IngestBatcher } from './ingest/batcher';
+import { dataPaths } from './paths';
+import { DAY_MS, systemClock, type Clock } from './time';
+import { silentLogger, type Logger } from './log';
+
+/** The contract's ceiling: no report is kept more than 42 days after receipt. */
+export const MAX_RETENTION_DAYS = 42;
+
+export interface CollectorOptions {
+  dataDir: string;
+  clock?: Clock;
+  /** at most 42; shorter is allowed */
+  retentionDays?: number;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Everything a running collector holds: the stores over one database and one keyring. */
+export interface Collector {
+  dataDir: string;
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+  retentionDays: number;
+  log: Logger;
+  tokens: TokenStore;
+  audit: AuditLog;
+  reports: ReportReader;
+  groups: GroupStore;
+  batcher: IngestBatcher;
+  close(): void;
+}
+
+/**
+ * Opens an initialised data dir. Throws a KeyringError with a readable message when the data dir
+ * or its keys folder is missing or unreadable.
+ *
+ * @example
+ * const c = openCollector({ dataDir: './jcs-data' });
+ */
+export function openCollector(options: CollectorOptions): Collector {
+  const paths = dataPaths(options.dataDir);
+  if (!fs.existsSync(paths.db)) {
+    throw new KeyringError(
+      `no collector database in ${options.dataDir}: run jcs-collector init --data-dir ${options.dataDir}`,
+    );
+  }
+  const retentionDays = options.retentionDays ?? MAX_RETENTION_DAYS;
+  if (!(retentionDays > 0 && retentionDays <= MAX_RETENTION_DAYS)) {
+    throw new RangeError(`the retention is at most ${MAX_RETENTION_DAYS} days and more than 0`);
+  }
+  const keyring = loadKeyring(paths.keys, options.env);
+  const db = openDatabase(paths.db);
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? silentLogger;
+  const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
+  const batcher = new IngestBatcher(new IngestWriter(db), (err, size) =>
+    log.error(
+      { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
+      'storage refused a batch',
+    ),
+  );
+  return {
+    dataDir: options.dataDir,
+    db,
+    keyring,
+    clock,
+    retentionDays,
+    log,
+    tokens: new TokenStore(db),
+    audit: new AuditLog(db, keyring.auditKey),
+    reports,
+    groups: new GroupStore(db, reports),
+    batcher,
+    close: () => db.close(),
+  };
+}

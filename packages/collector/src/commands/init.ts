@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import { createKeys, KeyringError } from '../crypto/keyring';
+import { openDatabase } from '../store/db';
+import { dataPaths } from '../paths';
+import { CommandError, type Output } from './output';
+
+export interface InitResult {
+  dataDir: string;
+  keyId: string;
+  publicKey: string;
+}
+
+/**
+ * `jcs-collector init`: the data dir (mode 0700) with the database and a separate keys folder.
+ * Never overwrites keys: an existing keys folder or database is refused.
+ */
+export async function initCommand(
+  dataDir: string,
+  out: Output,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<InitResult> {
+  const paths = dataPaths(dataDir);
+  if (fs.existsSync(paths.keys) || fs.existsSync(paths.db)) {
+    throw new CommandError(
+      `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
+    );
+  }
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dataDir, 0o700);
+  // The database first: should the keys then fail, nothing half-made is left to block a retry.
+  openDatabase(paths.db, { create: true }).close();
+  fs.chmodSync(paths.db, 0o600);
+  let keys: { keyId: string; publicKey: string };
+  try {
+    keys = createKeys(paths.keys, env);
+  } catch (e) {
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(paths.db + suffix, { force: true });
+    if (e instanceof KeyringError) throw new CommandError(e.message);
+    throw e;
+  }
+  out.out(`initialised ${dataDir}`);
+  out.out(`key id: ${keys.keyId}`);
+  out.out(`public key: ${keys.publicKey}`);
+  out.err(
+    'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
+  );
+  return { dataDir, ...keys };
+}

@@ -1,0 +1,97 @@
+import { ROLES, type Role } from '../auth/tokens';
+import { TokenNameError } from '../store/tokens';
+import { CommandError, EXIT, type Output } from './output';
+import { openForCommand } from './open';
+
+/** `token create`: the token alone on stdout (for `$(...)`); only its digest is kept. */
+export async function tokenCreateCommand(
+  dataDir: string,
+  name: string,
+  role: string,
+  out: Output,
+): Promise<string> {
+  if (!ROLES.includes(role as Role)) {
+    throw new CommandError(`--role must be one of ${ROLES.join(', ')}, not "${role}"`, EXIT.usage);
+  }
+  const c = openForCommand({ dataDir });
+  try {
+    const token = c.tokens.create(name, role as Role, c.clock());
+    out.out(token);
+    out.err(`created ${role} token "${name}": it is shown only this once`);
+    return token;
+  } catch (e) {
+    if (e instanceof TokenNameError) throw new CommandError(e.message, EXIT.usage);
+    throw e;
+  } finally {
+    c.close();
+  }
+}
+
+/** `token list`: names, roles, dates; never a secret. */
+export async function tokenListCommand(dataDir: string, out: Output, json = false): Promise<void> {
+  const c = openForCommand({ dataDir });
+  try {
+    const tokens = c.tokens.list();
+    if (json) {
+      out.out(
+        JSON.stringify(
+          tokens.map((t) => ({
+            ...t,
+            createdAt: iso(t.createdAt),
+            lastUsedAt: iso(t.lastUsedAt),
+            revokedAt: iso(t.revokedAt),
+          })),
+        ),
+      );
+      return;
+    }
+    if (tokens.length === 0) {
+      out.err('no tokens yet: create one with jcs-collector token create --name NAME --role ROLE');
+      return;
+    }
+    const rows = [['NAME', 'ROLE', 'CREATED', 'LAST USED', 'STATE']];
+    for (const t of tokens) {
+      rows.push([
+        t.name,
+        t.role,
+        iso(t.createdAt) ?? '',
+        iso(t.lastUsedAt) ?? 'never',
+        t.revokedAt ? `revoked ${iso(t.revokedAt)}` : 'active',
+      ]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    for (const r of rows)
+      out.out(
+        r
+          .map((cell, i) => cell.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      );
+  } finally {
+    c.close();
+  }
+}
+
+/** `token revoke NAME`: effective on the next request, no restart. */
+export async function tokenRevokeCommand(
+  dataDir: string,
+  name: string,
+  out: Output,
+): Promise<void> {
+  const c = openForCommand({ dataDir });
+  try {
+    if (!c.tokens.revoke(name, c.clock())) {
+      throw new CommandError(
+        `no active token named "${name}": see jcs-collector token list`,
+        EXIT.notFound,
+      );
+    }
+    out.err(`revoked token "${name}"`);
+  } finally {
+    c.close();
+  }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

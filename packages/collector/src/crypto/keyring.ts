@@ -1,0 +1,227 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import nacl from 'tweetnacl';
+import { generateDumpKeyPair, toBase64 } from '@jcs/protocol';
+import { shredFile, writeFileAtomic } from './files';
+
+/** Where the keys live, inside the keys folder (never in the database, never in backups). */
+const MASTER_FILE = 'master.key';
+const USER_HMAC_FILE = 'user-hmac.key';
+const AUDIT_HMAC_FILE = 'audit-hmac.key';
+const TRANSPORT_DIR = 'transport';
+const CURRENT_TRANSPORT = 'current';
+const DAYS_DIR = 'days';
+const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.key$/;
+
+export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
+
+/** A readable failure of the keys folder, for `serve` and the other commands to print. */
+export class KeyringError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyringError';
+  }
+}
+
+export interface TransportKey {
+  keyId: string;
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+/**
+ * Every key of the collector, loaded once at start. Data keys are per day of receipt: destroying
+ * one makes that day's reports unreadable in any copy of the database.
+ */
+export class Keyring {
+  private readonly dayKeys = new Map<string, Uint8Array>();
+
+  constructor(
+    readonly dir: string,
+    private readonly master: Uint8Array,
+    readonly transport: TransportKey,
+    private readonly transportKeys: Map<string, TransportKey>,
+    readonly userHmacKey: Uint8Array,
+    readonly auditKey: Uint8Array,
+  ) {}
+
+  /** The transport secret key of a keyId (old ones stay after a rotation so old dumps open). */
+  transportSecret(keyId: string): Uint8Array | undefined {
+    return this.transportKeys.get(keyId)?.secretKey;
+  }
+
+  /** Keyed hash of a username: distinct-user counts and erasure look-ups without the name. */
+  userHash(username: string): Buffer {
+    return crypto
+      .createHmac('sha256', this.userHmacKey)
+      .update(username, 'utf8')
+      .digest()
+      .subarray(0, 16);
+  }
+
+  /**
+   * The data key of a day, created (and synced to disk) on first use when `create` is set.
+   * Null when the key was destroyed or never existed.
+   */
+  dayKey(day: string, create = false): Uint8Array | null {
+    const cached = this.dayKeys.get(day);
+    if (cached) return cached;
+    const file = path.join(this.dir, DAYS_DIR, `${day}.key`);
+    if (fs.existsSync(file)) {
+      const key = unwrap(fs.readFileSync(file, 'utf8'), this.master, file);
+      this.dayKeys.set(day, key);
+      return key;
+    }
+    if (!create) return null;
+    const key = nacl.randomBytes(nacl.secretbox.keyLength);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, wrap(key, this.master));
+    this.dayKeys.set(day, key);
+    return key;
+  }
+
+  /** Days that still have a data key, oldest first. */
+  listDayKeys(): string[] {
+    const dir = path.join(this.dir, DAYS_DIR);
+    if (!fs.existsSync(dir)) return [];
+    return fs
+      .readdirSync(dir)
+      .map((f) => DAY_FILE.exec(f)?.[1])
+      .filter((d): d is string => d !== undefined)
+      .sort();
+  }
+
+  /** Crypto-shreds a day's data key: overwritten, synced, unlinked, dropped from memory. */
+  destroyDayKey(day: string): void {
+    this.dayKeys.get(day)?.fill(0);
+    this.dayKeys.delete(day);
+    shredFile(path.join(this.dir, DAYS_DIR, `${day}.key`));
+  }
+}
+
+/**
+ * Creates a new keys folder. Refuses to overwrite anything: losing keys loses every report.
+ *
+ * @example
+ * const { keyId, publicKey } = createKeys('/var/lib/jcs/keys');
+ */
+export function createKeys(
+  dir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { keyId: string; publicKey: string } {
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+    throw new KeyringError(`the keys folder ${dir} already holds keys: init never overwrites keys`);
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  let master: Uint8Array;
+  if (env[MASTER_KEY_ENV]) {
+    master = parseMasterKey(env[MASTER_KEY_ENV]);
+  } else {
+    master = nacl.randomBytes(32);
+    writeFileAtomic(path.join(dir, MASTER_FILE), toBase64(master) + '\n');
+  }
+  writeFileAtomic(path.join(dir, USER_HMAC_FILE), wrap(nacl.randomBytes(32), master));
+  writeFileAtomic(path.join(dir, AUDIT_HMAC_FILE), wrap(nacl.randomBytes(32), master));
+  fs.mkdirSync(path.join(dir, DAYS_DIR), { mode: 0o700 });
+  return addTransportKey(dir, master, 'k1');
+}
+
+/** Adds a transport (dump) key pair and makes it current; older ones stay to open older dumps. */
+export function addTransportKey(
+  dir: string,
+  master: Uint8Array,
+  keyId: string,
+): { keyId: string; publicKey: string } {
+  const tdir = path.join(dir, TRANSPORT_DIR);
+  fs.mkdirSync(tdir, { recursive: true, mode: 0o700 });
+  const file = path.join(tdir, `${keyId}.json`);
+  if (fs.existsSync(file)) throw new KeyringError(`transport key ${keyId} already exists`);
+  const pair = generateDumpKeyPair();
+  const record = {
+    keyId,
+    publicKey: toBase64(pair.publicKey),
+    secretKey: wrap(pair.secretKey, master),
+  };
+  writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n');
+  writeFileAtomic(path.join(tdir, CURRENT_TRANSPORT), keyId + '\n');
+  return { keyId, publicKey: record.publicKey };
+}
+
+/** Loads the keys folder, with a clear message for each way it can be missing or damaged. */
+export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): Keyring {
+  if (!fs.existsSync(dir)) {
+    throw new KeyringError(
+      `the keys folder ${dir} is missing: run jcs-collector init, or restore the keys folder`,
+    );
+  }
+  try {
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
+  } catch {
+    throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
+  }
+  const master = loadMasterKey(dir, env);
+  const userHmacKey = unwrap(readKeyFile(dir, USER_HMAC_FILE), master, USER_HMAC_FILE);
+  const auditKey = unwrap(readKeyFile(dir, AUDIT_HMAC_FILE), master, AUDIT_HMAC_FILE);
+  const tdir = path.join(dir, TRANSPORT_DIR);
+  const currentId = readKeyFile(dir, path.join(TRANSPORT_DIR, CURRENT_TRANSPORT)).trim();
+  const transportKeys = new Map<string, TransportKey>();
+  for (const f of fs.readdirSync(tdir).filter((name) => name.endsWith('.json'))) {
+    const rec = JSON.parse(fs.readFileSync(path.join(tdir, f), 'utf8')) as {
+      keyId: string;
+      publicKey: string;
+      secretKey: string;
+    };
+    transportKeys.set(rec.keyId, {
+      keyId: rec.keyId,
+      publicKey: new Uint8Array(Buffer.from(rec.publicKey, 'base64')),
+      secretKey: unwrap(rec.secretKey, master, f),
+    });
+  }
+  const current = transportKeys.get(currentId);
+  if (!current)
+    throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
+  return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
+}
+
+function loadMasterKey(dir: string, env: NodeJS.ProcessEnv): Uint8Array {
+  if (env[MASTER_KEY_ENV]) return parseMasterKey(env[MASTER_KEY_ENV]);
+  return parseMasterKey(readKeyFile(dir, MASTER_FILE).trim());
+}
+
+function parseMasterKey(text: string): Uint8Array {
+  const key = Buffer.from(text.trim(), 'base64');
+  if (key.length !== 32)
+    throw new KeyringError(
+      `the master key must be 32 bytes of base64 (${MASTER_KEY_ENV} or keys/${MASTER_FILE})`,
+    );
+  return new Uint8Array(key);
+}
+
+function readKeyFile(dir: string, name: string): string {
+  const file = path.join(dir, name);
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KeyringError(
+      code === 'ENOENT'
+        ? `the key file ${file} is missing: restore the keys folder`
+        : `cannot read the key file ${file} (${code})`,
+    );
+  }
+}
+
+function wrap(key: Uint8Array, master: Uint8Array): string {
+  const nonce = nacl.randomBytes(nacl.secretbox.nonceLength);
+  return toBase64(Buffer.concat([nonce, nacl.secretbox(key, nonce, master)]));
+}
+
+function unwrap(text: string, master: Uint8Array, what: string): Uint8Array {
+  const bytes = new Uint8Array(Buffer.from(text.trim(), 'base64'));
+  const nonce = bytes.subarray(0, nacl.secretbox.nonceLength);
+  const key = nacl.secretbox.open(bytes.subarray(nacl.secretbox.nonceLength), nonce, master);
+  if (!key) throw new KeyringError(`the key ${what} does not open with this master key`);
+  return key;
+}

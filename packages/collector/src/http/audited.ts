@@ -1,0 +1,67 @@
+import type { Request } from 'express';
+import { ApiError } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import { actorOf } from '../auth/middleware';
+
+const AUDITED = Symbol('audited');
+
+/**
+ * Runs a read or a change and its access-log entry in one transaction: the entry is committed
+ * before any data leaves, and if the entry cannot be written the access is refused. The outcome
+ * ('ok' or the error code) is recorded either way.
+ */
+export function audited<T>(
+  c: Collector,
+  req: Request,
+  action: string,
+  target: string | null,
+  fn: () => T,
+): T {
+  const actor = actorOf(req);
+  if (!actor || actor.role === 'ingest') return fn();
+  let failure: unknown;
+  let result: T | undefined;
+  try {
+    c.db.transaction(() => {
+      try {
+        result = fn();
+      } catch (e) {
+        failure = e;
+      }
+      const outcome =
+        failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
+      c.audit.append({ actor: actor.name, action, target, outcome }, c.clock());
+    })();
+  } catch (e) {
+    c.log.error({ err: (e as Error).message }, 'access log write failed: access refused');
+    throw new ApiError(
+      'unavailable',
+      'The access could not be logged, so it was refused. Retry shortly.',
+      {
+        headers: { 'Retry-After': '5' },
+      },
+    );
+  }
+  (req as unknown as Record<symbol, boolean>)[AUDITED] = true;
+  if (failure !== undefined) throw failure;
+  return result as T;
+}
+
+/**
+ * For engineer and admin requests refused before reaching a handler (bad query, wrong role):
+ * the error middleware still logs them, so every request with such a token leaves an entry.
+ */
+export function auditRefusal(c: Collector, req: Request, err: ApiError): void {
+  const actor = actorOf(req);
+  if (!actor || actor.role === 'ingest') return;
+  if ((req as unknown as Record<symbol, boolean>)[AUDITED]) return;
+  c.audit.append(
+    {
+      actor: actor.name,
+      action: `${req.method} ${req.route?.path ?? req.path}`,
+      target: null,
+      outcome: err.code,
+    },
+    c.clock(),
+  );
+}

@@ -1,0 +1,12 @@
+import path from 'node:path';
+
+export const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
+
+/** `--data-dir`, else `$JCS_COLLECTOR_DATA_DIR`, else `./jcs-data`. */
+export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env[DATA_DIR_ENV] ?? 'jcs-data');
+}
+
+export function dataPaths(dataDir: string): { db: string; keys: string } {
+  return { db: path.join(dataDir, 'collector.db'), keys: path.join(dataDir, 'keys') };
+}

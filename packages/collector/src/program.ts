@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { resolveDataDir } from './paths';
+import { initCommand } from './commands/init';
+import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/token';
+import { serveCommand } from './commands/serve';
+import { CommandError, EXIT, type Output } from './commands/output';
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new CommandError(`--port takes 0 to 65535, not "${value}"`, EXIT.usage);
+  return n;
+}
+
+function retentionDays(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 42) {
+    throw new CommandError(
+      `--retention-days takes 1 to 42 (the contract's ceiling), not "${value}"`,
+      EXIT.usage,
+    );
+  }
+  return n;
+}
+
+/**
+ * The `jcs-collector` command line. Each command is a plain async function in commands/; this
+ * only parses and dispatches. `--data-dir` is accepted by every command.
+ */
+export function makeProgram(out: Output): Command {
+  const program = new Command('jcs-collector')
+    .description(
+      'The JCS error collector: ingest, encrypted storage, triage API, access log, expiry.',
+    )
+    .addOption(
+      new Option(
+        '--data-dir <dir>',
+        'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)',
+      ),
+    )
+    .showHelpAfterError()
+    .exitOverride();
+  const dataDir = (cmd: Command) => resolveDataDir(cmd.optsWithGlobals().dataDir);
+
+  program
+    .command('init')
+    .description('create the data dir: database and keys folder; prints the public key and key id')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (_o, cmd: Command) => {
+      await initCommand(dataDir(cmd), out);
+    });
+
+  const token = program.command('token').description('manage named bearer tokens');
+  token
+    .command('create')
+    .description('create a token; prints it once, alone on stdout')
+    .requiredOption('--name <name>', 'a name for the token (shown in the access log)')
+    .requiredOption('--role <role>', 'ingest, engineer or admin')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (o: { name: string; role: string }, cmd: Command) => {
+      await tokenCreateCommand(dataDir(cmd), o.name, o.role, out);
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .option('--json', 'print JSON')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await tokenListCommand(dataDir(cmd), out, o.json);
+    });
+  token
+    .command('revoke <name>')
+    .description('revoke a token at once')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (name: string, _o, cmd: Command) => {
+      await tokenRevokeCommand(dataDir(cmd), name, out);
+    });
+
+  program
+    .command('serve')
+    .description('serve the API until SIGTERM or SIGINT')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: a free one)', portNumber, 8080)
+    .option('--tls-cert <file>', 'certificate (PEM) for HTTPS')
+    .option('--tls-key <file>', 'private key (PEM) for HTTPS')
+    .option('--no-expiry', 'do not run the nightly expiry job')
+    .option(
+      '--retention-days <days>',
+      'keep reports at most this many days (at most 42)',
+      retentionDays,
+    )
+    .option('--data-dir <dir>', 'data directory')
+    .action(
+      async (
+        o: {
+          host: string;
+          port: number;
+          tlsCert?: string;
+          tlsKey?: string;
+          expiry: boolean;
+          retentionDays?: number;
+        },
+        cmd: Command,
+      ) => {
+        await serveCommand({ ...o, dataDir: dataDir(cmd) }, out);
+      },
+    );
+
+  return program;
+}

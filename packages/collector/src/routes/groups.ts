@@ -1,0 +1,156 @@
+import { Router, type Request } from 'express';
+import { ApiError, GROUP_ID_PATTERN, VERSION_PATTERN, type GroupStatus } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import { requireRole } from '../auth/middleware';
+import { audited } from '../http/audited';
+import { QueryReader } from '../http/query';
+import { readJsonBody } from '../http/body';
+import { DAY_MS } from '../time';
+import type { GroupSort, StatusFilter } from '../store/groups';
+
+const SORTS: readonly GroupSort[] = ['count', 'last', 'first', 'users'];
+const STATUS_FILTERS: readonly StatusFilter[] = ['unresolved', 'resolved', 'ignored', 'all'];
+const STATUSES: readonly GroupStatus[] = ['unresolved', 'resolved', 'ignored'];
+const VERSION = new RegExp(VERSION_PATTERN);
+
+/** Triage routes: list groups, one group, its reports, and status changes. */
+export function groupRoutes(c: Collector): Router {
+  const router = Router();
+  const engineer = requireRole(c, 'engineer');
+
+  router.get('/v1/groups', engineer, (req, res) => {
+    const now = c.clock();
+    const q = new QueryReader(req.query, ['since', 'until', 'version', 'status', 'sort', 'limit']);
+    const since = q.time('since', '7d', now);
+    const until = req.query.until === undefined ? now : q.time('until', '0m', now);
+    if (since >= until) q.problem('since', 'must be before until');
+    const version = q.string('version', 64);
+    if (version !== undefined && !VERSION.test(version))
+      q.problem('version', 'must be dotted numbers such as 5.2.1');
+    const status = q.oneOf('status', 'unresolved', STATUS_FILTERS);
+    const sort = q.oneOf('sort', 'count', SORTS);
+    const limit = q.int('limit', 20, 1, 500);
+    const body = audited(c, req, 'groups.list', null, () => {
+      q.done();
+      return {
+        groups: c.groups.list({ window: inclusive(since, until), version, status, sort, limit }),
+        window: windowJson({ since, until }),
+      };
+    });
+    res.json(body);
+  });
+
+  router.get('/v1/groups/:id', engineer, (req, res) => {
+    const now = c.clock();
+    const q = new QueryReader(req.query, ['since', 'until']);
+    const since = q.time('since', '6w', now);
+    const until = req.query.until === undefined ? now : q.time('until', '0m', now);
+    if (since >= until) q.problem('since', 'must be before until');
+    const id = groupParam(req);
+    res.json(
+      audited(c, req, 'groups.get', id, () => {
+        q.done();
+        return c.groups.detail(mustFind(c, id), inclusive(since, until));
+      }),
+    );
+  });
+
+  router.patch('/v1/groups/:id', engineer, async (req, res) => {
+    const id = groupParam(req);
+    const body = await readSmallJson(req);
+    const now = c.clock();
+    res.json(
+      audited(c, req, 'groups.update', id, () => {
+        const { status, resolvedInVersion } = parseTriage(body);
+        mustFind(c, id);
+        c.groups.setStatus(id, status, resolvedInVersion);
+        // The answer is the group as GET /v1/groups shows it by default: the last 7 days.
+        return c.groups.summary(mustFind(c, id), inclusive(now - 7 * DAY_MS, now));
+      }),
+    );
+  });
+
+  router.get('/v1/groups/:id/reports', engineer, (req, res) => {
+    const q = new QueryReader(req.query, ['limit']);
+    const limit = q.int('limit', 20, 1, 500);
+    const id = groupParam(req);
+    res.json(
+      audited(c, req, 'groups.reports', id, () => {
+        q.done();
+        mustFind(c, id);
+        return { reports: c.reports.shortList(id, limit) };
+      }),
+    );
+  });
+
+  return router;
+}
+
+function groupParam(req: Request): string {
+  return String(req.params.id);
+}
+
+function mustFind(c: Collector, id: string) {
+  const row = GROUP_ID_PATTERN.test(id) ? c.groups.get(id) : undefined;
+  if (!row)
+    throw new ApiError(
+      'not_found',
+      `No group ${id.slice(0, 40)}: list groups with GET /v1/groups.`,
+    );
+  return row;
+}
+
+/** A window includes its `until` moment, so a report received "now" counts now. */
+function inclusive(since: number, until: number) {
+  return { since, until: until + 1 };
+}
+
+function windowJson(w: { since: number; until: number }) {
+  return { since: new Date(w.since).toISOString(), until: new Date(w.until).toISOString() };
+}
+
+async function readSmallJson(req: Request): Promise<unknown> {
+  try {
+    return await readJsonBody(req, 16 * 1024);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_json') {
+      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
+        details: [{ path: '', message: 'must be JSON' }],
+      });
+    }
+    throw e;
+  }
+}
+
+function parseTriage(body: unknown): { status: GroupStatus; resolvedInVersion: string | null } {
+  const details: { path: string; message: string }[] = [];
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError('invalid_request', 'The body must be a JSON object with a status.', {
+      details: [{ path: '', message: 'must be an object' }],
+    });
+  }
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (key !== 'status' && key !== 'resolvedInVersion')
+      details.push({ path: `/${key}`, message: 'is not a field of this request' });
+  }
+  if (!STATUSES.includes(b.status as GroupStatus)) {
+    details.push({ path: '/status', message: `must be one of ${STATUSES.join(', ')}` });
+  }
+  const v = b.resolvedInVersion;
+  if (v !== undefined && v !== null) {
+    if (typeof v !== 'string' || v.length > 64 || !VERSION.test(v)) {
+      details.push({ path: '/resolvedInVersion', message: 'must be dotted numbers such as 5.3' });
+    } else if (b.status !== 'resolved') {
+      details.push({ path: '/resolvedInVersion', message: 'goes only with status resolved' });
+    }
+  }
+  if (details.length > 0) {
+    throw new ApiError(
+      'invalid_request',
+      `Bad triage request: check ${details.map((d) => d.path).join(', ')}.`,
+      { details },
+    );
+  }
+  return { status: b.status as GroupStatus, resolvedInVersion: typeof v === 'string' ? v : null };
+}

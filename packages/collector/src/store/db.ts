@@ -1,0 +1,53 @@
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './schema';
+
+export type Db = Database.Database;
+
+/**
+ * Opens (creating when asked) the collector database with the pragmas the guarantees rest on:
+ * WAL with synchronous=FULL (the bundled SQLite silently uses NORMAL in WAL mode, which can lose
+ * acknowledged commits on power loss), secure_delete so deleted reports leave no bytes in free
+ * pages, and incremental auto-vacuum so the file does not grow without bound.
+ */
+export function openDatabase(
+  file: string,
+  options: { create?: boolean; readonly?: boolean } = {},
+): Db {
+  const db = new Database(file, {
+    fileMustExist: !options.create,
+    readonly: Boolean(options.readonly),
+  });
+  if (!options.readonly) {
+    // auto_vacuum only takes effect before the first table is created.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+  }
+  db.pragma('synchronous = FULL');
+  db.pragma('secure_delete = ON');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 2000');
+  if (!options.readonly) migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+export function getMeta(db: Db, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+    { value: string } | undefined;
+  return row?.value;
+}
+
+export function setMeta(db: Db, key: string, value: string): void {
+  db.prepare(
+    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+  ).run(key, value);
+}

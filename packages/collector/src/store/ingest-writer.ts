@@ -1,0 +1,153 @@
+import { compareVersions, groupId, type Report } from '@jcs/protocol';
+import type { Db } from './db';
+import type { Keyring } from '../crypto/keyring';
+import { sealField } from '../crypto/fields';
+import { dayName, dayOf, hourOf } from '../time';
+
+/** A report made ready to store: grouped, personal fields sealed under the day's data key. */
+export interface PreparedReport {
+  id: string;
+  groupId: string;
+  appName: string;
+  number: number;
+  module: string;
+  procedure: string;
+  version: string;
+  license: string;
+  line: number;
+  /** as sent: null when the report had no repeats field */
+  repeats: number | null;
+  occurredAt: string;
+  dumpWithheld: string | null;
+  userHash: Buffer | null;
+  username: Buffer | null;
+  description: Buffer;
+  code: Buffer | null;
+  dump: Buffer | null;
+  keyDay: string;
+  receivedAt: number;
+}
+
+export interface StoredResult {
+  id: string;
+  group: string;
+  /** false when this id was stored before (an idempotent retry) */
+  created: boolean;
+}
+
+/**
+ * Seals a validated report. CPU work only, done before the write transaction so the transaction
+ * (which holds the database's single writer) stays short.
+ */
+export function prepareReport(
+  report: Report,
+  keyring: Keyring,
+  receivedAt: number,
+): PreparedReport {
+  const keyDay = dayName(receivedAt);
+  const key = keyring.dayKey(keyDay, true)!;
+  const e = report.error;
+  return {
+    id: report.id,
+    groupId: groupId(report.app.name, e.number, e.module, e.procedure),
+    appName: report.app.name,
+    number: e.number,
+    module: e.module,
+    procedure: e.procedure,
+    version: report.app.version,
+    license: report.license,
+    line: e.line,
+    repeats: report.repeats ?? null,
+    occurredAt: report.occurredAt,
+    dumpWithheld: report.dumpWithheld ?? null,
+    userHash: report.username ? keyring.userHash(report.username) : null,
+    username: report.username !== undefined ? sealField(report.username, key) : null,
+    description: sealField(e.description, key),
+    code: e.code !== undefined ? sealField(e.code, key) : null,
+    dump: report.dump ? sealField(JSON.stringify(report.dump), key) : null,
+    keyDay,
+    receivedAt,
+  };
+}
+
+/**
+ * Writes batches of reports, each batch in one transaction with the group aggregates, so one
+ * fsync covers many reports (group commit).
+ */
+export class IngestWriter {
+  private readonly findReport;
+  private readonly insertReport;
+  private readonly findGroup;
+  private readonly insertGroup;
+  private readonly updateGroup;
+  private readonly addHour;
+  private readonly addLine;
+  private readonly addSubject;
+  private readonly batch: (items: PreparedReport[]) => StoredResult[];
+
+  constructor(db: Db) {
+    this.findReport = db.prepare<[string], { group_id: string }>(
+      'SELECT group_id FROM reports WHERE id = ?',
+    );
+    this.insertReport = db.prepare(
+      `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line, repeats,
+         dump_withheld, user_hash, username, description, code, dump)
+       VALUES (@id, @groupId, @receivedAt, @keyDay, @occurredAt, @version, @license, @line, @repeats,
+         @dumpWithheld, @userHash, @username, @description, @code, @dump)`,
+    );
+    this.findGroup = db.prepare<[string], { status: string; resolved_in_version: string | null }>(
+      'SELECT status, resolved_in_version FROM groups WHERE id = ?',
+    );
+    this.insertGroup = db.prepare(
+      `INSERT INTO groups (id, app_name, number, module, procedure, first_seen, last_seen)
+       VALUES (@groupId, @appName, @number, @module, @procedure, @receivedAt, @receivedAt)`,
+    );
+    this.updateGroup = db.prepare<[{ at: number; regress: number; id: string }]>(
+      `UPDATE groups SET first_seen = min(first_seen, @at), last_seen = max(last_seen, @at),
+         status = CASE WHEN @regress THEN 'unresolved' ELSE status END,
+         regressed = CASE WHEN @regress THEN 1 ELSE regressed END
+       WHERE id = @id`,
+    );
+    this.addHour = db.prepare<[string, number, string, number]>(
+      `INSERT INTO group_hours (group_id, hour, version, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+    );
+    this.addLine = db.prepare<[string, number, number, number]>(
+      `INSERT INTO group_lines (group_id, hour, line, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+    );
+    this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
+      'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.batch = db.transaction((items: PreparedReport[]) => items.map((r) => this.writeOne(r)));
+  }
+
+  /** Stores a batch atomically: all of it is committed (synchronous=FULL) or none of it. */
+  write(items: PreparedReport[]): StoredResult[] {
+    return this.batch(items);
+  }
+
+  private writeOne(r: PreparedReport): StoredResult {
+    const existing = this.findReport.get(r.id);
+    if (existing) return { id: r.id, group: existing.group_id, created: false };
+    this.insertReport.run(r);
+    const group = this.findGroup.get(r.groupId);
+    if (!group) {
+      this.insertGroup.run(r);
+    } else {
+      const regresses =
+        group.status === 'resolved' &&
+        (group.resolved_in_version === null ||
+          compareVersions(r.version, group.resolved_in_version) >= 0);
+      this.updateGroup.run({ at: r.receivedAt, regress: regresses ? 1 : 0, id: r.groupId });
+    }
+    const count = 1 + (r.repeats ?? 0);
+    const hour = hourOf(r.receivedAt);
+    const day = dayOf(r.receivedAt);
+    this.addHour.run(r.groupId, hour, r.version, count);
+    this.addLine.run(r.groupId, hour, r.line, count);
+    if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
+    this.addSubject.run(r.groupId, day, r.version, 1, r.license);
+    return { id: r.id, group: r.groupId, created: true };
+  }
+}

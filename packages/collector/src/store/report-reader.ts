@@ -1,0 +1,162 @@
+import { openDump, type FullReport, type SealedDump, type ShortReport } from '@jcs/protocol';
+import type { Db } from './db';
+import type { Keyring } from '../crypto/keyring';
+import { openField } from '../crypto/fields';
+import type { Window } from './occurrences';
+import { iso, type Clock } from '../time';
+
+interface ReportRow {
+  id: string;
+  group_id: string;
+  app_name: string;
+  number: number;
+  module: string;
+  procedure: string;
+  received_at: number;
+  key_day: string;
+  occurred_at: string;
+  app_version: string;
+  license: string;
+  line: number;
+  repeats: number | null;
+  dump_withheld: string | null;
+  username: Buffer | null;
+  description: Buffer;
+  code: Buffer | null;
+  dump: Buffer | null;
+}
+
+/**
+ * Every read of reports goes through here, and here the retention rule is enforced on its own:
+ * a report received more than `retentionMs` ago is never returned, whether or not the expiry job
+ * has run yet.
+ */
+export class ReportReader {
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: Keyring,
+    private readonly clock: Clock,
+    private readonly retentionMs: number,
+  ) {}
+
+  /** Reports received at or before this moment are past their age. */
+  cutoff(): number {
+    return this.clock() - this.retentionMs;
+  }
+
+  /** The newest surviving report's description, or null when none survives (or its key is gone). */
+  latestDescription(groupId: string): string | null {
+    const row = this.db
+      .prepare<[string, number], { description: Buffer; key_day: string }>(
+        `SELECT description, key_day FROM reports WHERE group_id = ? AND received_at > ?
+         ORDER BY received_at DESC, seq DESC LIMIT 1`,
+      )
+      .get(groupId, this.cutoff());
+    return row ? this.open(row.description, row.key_day) : null;
+  }
+
+  /** Newest first; no personal data. */
+  shortList(groupId: string, limit: number, window?: Window): ShortReport[] {
+    const from = Math.max(this.cutoff(), window ? window.since - 1 : -Infinity);
+    const until = window ? window.until : Number.MAX_SAFE_INTEGER;
+    const rows = this.db
+      .prepare<[string, number, number, number], ReportRow>(
+        `SELECT id, occurred_at, received_at, app_version, license, line, repeats FROM reports
+         WHERE group_id = ? AND received_at > ? AND received_at < ?
+         ORDER BY received_at DESC, seq DESC LIMIT ?`,
+      )
+      .all(groupId, from, until, limit);
+    return rows.map((r) => ({
+      id: r.id,
+      occurredAt: r.occurred_at,
+      receivedAt: iso(r.received_at),
+      version: r.app_version,
+      license: r.license,
+      line: r.line,
+      repeats: r.repeats ?? 0,
+    }));
+  }
+
+  /** The whole report as sent, decrypted; the dump opened only when asked. Null when gone. */
+  full(id: string, withDump: boolean): FullReport | null {
+    const r = this.db
+      .prepare<[string, number], ReportRow>(
+        `SELECT r.*, g.app_name, g.number, g.module, g.procedure FROM reports r JOIN groups g ON g.id = r.group_id
+         WHERE r.id = ? AND r.received_at > ?`,
+      )
+      .get(id, this.cutoff());
+    if (!r) return null;
+    const description = this.open(r.description, r.key_day);
+    // No key, no report: a destroyed day key means the report is gone for every purpose.
+    if (description === null) return null;
+    const report: FullReport = {
+      schema: 1,
+      id: r.id,
+      occurredAt: r.occurred_at,
+      app: { name: r.app_name, version: r.app_version },
+      license: r.license,
+      error: {
+        number: r.number,
+        description,
+        module: r.module,
+        procedure: r.procedure,
+        line: r.line,
+      },
+      receivedAt: iso(r.received_at),
+      group: r.group_id,
+    };
+    if (r.username !== null) report.username = this.open(r.username, r.key_day) ?? undefined;
+    if (r.code !== null) report.error.code = this.open(r.code, r.key_day) ?? undefined;
+    if (r.repeats !== null) report.repeats = r.repeats;
+    if (r.dump_withheld !== null)
+      report.dumpWithheld = r.dump_withheld as FullReport['dumpWithheld'];
+    if (withDump && r.dump !== null) report.dump = this.openDump(r.dump, r.key_day);
+    return order(report);
+  }
+
+  private openDump(sealed: Buffer, keyDay: string): unknown {
+    const envelope = this.open(sealed, keyDay);
+    if (envelope === null) return null;
+    const dump = JSON.parse(envelope) as SealedDump;
+    const secret = this.keyring.transportSecret(dump.keyId);
+    const text = secret ? openDump(dump, secret) : null;
+    if (text === null) return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+
+  private open(sealed: Buffer, keyDay: string): string | null {
+    const key = this.keyring.dayKey(keyDay);
+    return key ? openField(sealed, key) : null;
+  }
+}
+
+/** The contract's field order, so a report reads the same as it was sent. */
+function order(r: FullReport): FullReport {
+  const {
+    schema,
+    id,
+    occurredAt,
+    app,
+    license,
+    username,
+    error,
+    repeats,
+    dump,
+    dumpWithheld,
+    receivedAt,
+    group,
+  } = r;
+  const out: Record<string, unknown> = { schema, id, occurredAt, app, license };
+  if (username !== undefined) out.username = username;
+  out.error = error;
+  if (repeats !== undefined) out.repeats = repeats;
+  if (dump !== undefined) out.dump = dump;
+  if (dumpWithheld !== undefined) out.dumpWithheld = dumpWithheld;
+  out.receivedAt = receivedAt;
+  out.group = group;
+  return out as FullReport;
+}

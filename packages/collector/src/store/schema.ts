@@ -1,0 +1,110 @@
+/**
+ * The database schema, as an ordered list of migrations. Times are integer milliseconds since the
+ * epoch (receivedAt, the collector's clock); hours and days are whole UTC hours and days since
+ * the epoch. Personal data (username, description, code, dump) is stored only sealed under the
+ * data key of the day of receipt (crypto/fields.ts); nothing in this file holds it in plaintext.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  CREATE TABLE tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('ingest', 'engineer', 'admin')),
+    digest BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+
+  CREATE TABLE groups (
+    id TEXT PRIMARY KEY,
+    app_name TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    module TEXT NOT NULL,
+    procedure TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'unresolved' CHECK (status IN ('unresolved', 'resolved', 'ignored')),
+    resolved_in_version TEXT,
+    regressed INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+
+  CREATE TABLE reports (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    group_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    key_day TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    license TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    repeats INTEGER,
+    dump_withheld TEXT,
+    user_hash BLOB,
+    username BLOB,
+    description BLOB NOT NULL,
+    code BLOB,
+    dump BLOB
+  );
+  CREATE INDEX reports_group_received ON reports (group_id, received_at);
+  CREATE INDEX reports_received ON reports (received_at);
+  CREATE INDEX reports_user ON reports (user_hash) WHERE user_hash IS NOT NULL;
+  CREATE INDEX reports_license ON reports (license);
+
+  -- Anonymous aggregates, kept as reports arrive so triage never scans reports.
+  CREATE TABLE group_hours (
+    group_id TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (group_id, hour, version)
+  ) WITHOUT ROWID;
+  CREATE INDEX group_hours_hour ON group_hours (hour, group_id, count);
+
+  CREATE TABLE group_lines (
+    group_id TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (group_id, hour, line)
+  ) WITHOUT ROWID;
+
+  -- Pseudonymous (keyed username hashes, licence numbers): for distinct counts only; deleted
+  -- with the reports they came from (retention) and on erasure.
+  CREATE TABLE group_subjects (
+    group_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    kind INTEGER NOT NULL CHECK (kind IN (0, 1)),
+    subject BLOB NOT NULL,
+    PRIMARY KEY (group_id, day, version, kind, subject)
+  ) WITHOUT ROWID;
+  CREATE INDEX group_subjects_day ON group_subjects (day);
+
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN (SELECT value FROM meta WHERE key = 'audit_pruning') IS NOT '1'
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+  CREATE TABLE expiry_runs (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    cutoff INTEGER NOT NULL,
+    deleted_reports INTEGER NOT NULL,
+    destroyed_keys INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,95 @@
+import crypto from 'node:crypto';
+import type { Db } from './db';
+import { makeToken, tokenDigest, type Role } from '../auth/tokens';
+
+export interface TokenInfo {
+  name: string;
+  role: Role;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+interface TokenRow {
+  name: string;
+  role: Role;
+  digest: Buffer;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export class TokenNameError extends Error {}
+
+/** Named tokens: only SHA-256 digests are stored, so a copy of the database leaks no token. */
+export class TokenStore {
+  private readonly byDigest;
+  private readonly touch;
+  private readonly lastTouched = new Map<string, number>();
+
+  constructor(private readonly db: Db) {
+    this.byDigest = db.prepare<[Buffer], TokenRow>('SELECT * FROM tokens WHERE digest = ?');
+    this.touch = db.prepare<[number, string]>('UPDATE tokens SET last_used_at = ? WHERE name = ?');
+  }
+
+  /** Creates a token and returns its secret, which is never stored. */
+  create(name: string, role: Role, now: number): string {
+    if (!NAME.test(name)) {
+      throw new TokenNameError(
+        'a token name is 1-64 letters, digits, dots, dashes, underscores or @',
+      );
+    }
+    if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(name)) {
+      throw new TokenNameError(
+        `a token named ${name} already exists: choose another name or revoke it first`,
+      );
+    }
+    const token = makeToken(role);
+    this.db
+      .prepare('INSERT INTO tokens (name, role, digest, created_at) VALUES (?, ?, ?, ?)')
+      .run(name, role, tokenDigest(token), now);
+    return token;
+  }
+
+  list(): TokenInfo[] {
+    const rows = this.db
+      .prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, name')
+      .all();
+    return rows.map((r) => ({
+      name: r.name,
+      role: r.role,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
+
+  /** Revokes at once: every request looks the token up again. False when no such live token. */
+  revoke(name: string, now: number): boolean {
+    return (
+      this.db
+        .prepare('UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL')
+        .run(now, name).changes > 0
+    );
+  }
+
+  /** The live token with this secret, or null. Compares digests in constant time. */
+  authenticate(token: string, now: number): { name: string; role: Role } | null {
+    const digest = tokenDigest(token);
+    const row = this.byDigest.get(digest);
+    if (!row || row.revoked_at !== null || !crypto.timingSafeEqual(row.digest, digest)) return null;
+    // last-used is informational: write it at most once a minute per token, off the hot path.
+    const last = this.lastTouched.get(row.name) ?? 0;
+    if (now - last > 60_000) {
+      this.lastTouched.set(row.name, now);
+      try {
+        this.touch.run(now, row.name);
+      } catch {
+        // a busy database must not refuse an otherwise valid request
+      }
+    }
+    return { name: row.name, role: row.role };
+  }
+}

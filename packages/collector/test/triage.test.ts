@@ -1,0 +1,194 @@
+import request from 'supertest';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock('2026-11-20T10:30:00Z') })));
+afterEach(() => t.close());
+
+const ingest = (r: object) =>
+  request(t.app)
+    .post('/v1/reports')
+    .set('Authorization', `Bearer ${t.tokens.ingest}`)
+    .send(r)
+    .expect(202);
+const get = (path: string, status = 200) =>
+  request(t.app).get(path).set('Authorization', `Bearer ${t.tokens.engineer}`).expect(status);
+const patch = (path: string, body: object, status = 200) =>
+  request(t.app)
+    .patch(path)
+    .set('Authorization', `Bearer ${t.tokens.engineer}`)
+    .send(body)
+    .expect(status);
+
+describe('GET /v1/groups', () => {
+  it('groups by app, number, module and procedure; counts occurrences, users and licences in the window', async () => {
+    await ingest(makeReport({ username: 'a', license: 'L1', repeats: 2 }));
+    await ingest(makeReport({ username: 'b', license: 'L1', error: { line: 130 } }));
+    await ingest(makeReport({ username: undefined, license: 'L2' }));
+    await ingest(makeReport({ error: { number: 13, description: 'Type mismatch' } }));
+    const { body } = await get('/v1/groups');
+    expect(body.groups).toHaveLength(2);
+    const [top, second] = body.groups;
+    expect(top).toMatchObject({
+      number: 91,
+      module: 'modClients',
+      procedure: 'LoadClient',
+      count: 5,
+      users: 2,
+      licences: 2,
+    });
+    expect(top.daily).toHaveLength(8);
+    expect(top.daily.reduce((a: number, b: number) => a + b, 0)).toBe(5);
+    expect(second).toMatchObject({ number: 13, count: 1, description: 'Type mismatch' });
+    expect(body.window).toEqual({
+      since: '2026-11-13T10:30:00.000Z',
+      until: '2026-11-20T10:30:00.000Z',
+    });
+  });
+
+  it('counts only the window, by receipt time, exactly at partial hours', async () => {
+    await ingest(makeReport());
+    t.clock.advance(3 * DAY + 20 * 60_000);
+    await ingest(makeReport());
+    await ingest(makeReport({ repeats: 9 }));
+    t.clock.advance(40 * 60_000);
+    expect((await get('/v1/groups?since=1h')).body.groups[0].count).toBe(11);
+    expect((await get('/v1/groups?since=30m')).body.groups).toEqual([]);
+    expect((await get('/v1/groups?since=7d')).body.groups[0].count).toBe(12);
+    expect(
+      (await get('/v1/groups?since=2026-11-20T10:00:00Z&until=2026-11-20T11:00:00Z')).body.groups[0]
+        .count,
+    ).toBe(1);
+  });
+
+  it('filters by version and status, sorts and limits', async () => {
+    await ingest(makeReport({ app: { name: 'JCS', version: '5.1' } }));
+    t.clock.advance(HOUR);
+    for (let i = 0; i < 3; i++)
+      await ingest(makeReport({ username: `u${i}`, error: { number: 13 } }));
+    t.clock.advance(HOUR);
+    await ingest(makeReport({ error: { number: 9 } }));
+    const byCount = (await get('/v1/groups')).body.groups.map((g: { number: number }) => g.number);
+    expect(byCount[0]).toBe(13);
+    expect(byCount.slice(1).sort()).toEqual([9, 91]);
+    expect((await get('/v1/groups?sort=last')).body.groups[0].number).toBe(9);
+    expect(
+      (await get('/v1/groups?sort=first')).body.groups.map((g: { number: number }) => g.number),
+    ).toEqual([9, 13, 91]);
+    expect((await get('/v1/groups?sort=users')).body.groups[0].number).toBe(13);
+    expect((await get('/v1/groups?limit=1')).body.groups).toHaveLength(1);
+    expect(
+      (await get('/v1/groups?version=5.1')).body.groups.map((g: { number: number }) => g.number),
+    ).toEqual([91]);
+  });
+
+  it('names every bad query parameter in a 400', async () => {
+    const { body } = await get('/v1/groups?since=yesterday&sort=size&limit=501&colour=red', 400);
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.details.map((d: { path: string }) => d.path).sort()).toEqual([
+      'colour',
+      'limit',
+      'since',
+      'sort',
+    ]);
+  });
+});
+
+describe('triage and regression', () => {
+  it('resolves, ignores, reopens; a newer version regresses a resolved group, an older one does not', async () => {
+    const { body: stored } = await ingest(makeReport({ app: { name: 'JCS', version: '5.2' } }));
+    const id = stored.group;
+    const resolved = await patch(`/v1/groups/${id}`, {
+      status: 'resolved',
+      resolvedInVersion: '5.10',
+    });
+    expect(resolved.body).toMatchObject({
+      id,
+      status: 'resolved',
+      resolvedInVersion: '5.10',
+      regressed: false,
+    });
+
+    await ingest(makeReport({ app: { name: 'JCS', version: '5.9.3' } }));
+    expect((await get(`/v1/groups/${id}`)).body.status).toBe('resolved');
+    await ingest(makeReport({ app: { name: 'JCS', version: '5.10.0' } }));
+    expect((await get(`/v1/groups/${id}`)).body).toMatchObject({
+      status: 'unresolved',
+      regressed: true,
+    });
+
+    await patch(`/v1/groups/${id}`, { status: 'ignored' });
+    await ingest(makeReport({ app: { name: 'JCS', version: '9.0' } }));
+    expect((await get(`/v1/groups/${id}`)).body.status).toBe('ignored');
+
+    await patch(`/v1/groups/${id}`, { status: 'resolved' });
+    await ingest(makeReport({ app: { name: 'JCS', version: '1.0' } }));
+    expect((await get(`/v1/groups/${id}`)).body).toMatchObject({
+      status: 'unresolved',
+      regressed: true,
+    });
+
+    const reopened = await patch(`/v1/groups/${id}`, { status: 'unresolved' });
+    expect(reopened.body).toMatchObject({
+      status: 'unresolved',
+      regressed: false,
+      resolvedInVersion: null,
+    });
+  });
+
+  it('refuses a bad triage body and an unknown group', async () => {
+    const { body: stored } = await ingest(makeReport());
+    const bad = await patch(`/v1/groups/${stored.group}`, { status: 'done', extra: 1 }, 400);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual([
+      '/extra',
+      '/status',
+    ]);
+    await patch('/v1/groups/000000000000', { status: 'resolved' }, 404);
+    await get('/v1/groups/nope', 404);
+  });
+});
+
+describe('group detail, reports', () => {
+  it('breaks a group down by version, line and day, with the latest reports in short form', async () => {
+    const first = makeReport({ app: { name: 'JCS', version: '5.2' }, error: { line: 10 } });
+    const { body: stored } = await ingest(first);
+    t.clock.advance(DAY);
+    await ingest(
+      makeReport({ app: { name: 'JCS', version: '5.3' }, error: { line: 12 }, repeats: 1 }),
+    );
+    const { body } = await get(`/v1/groups/${stored.group}`);
+    expect(body.byVersion).toEqual([
+      { version: '5.3', count: 2 },
+      { version: '5.2', count: 1 },
+    ]);
+    expect(body.byLine).toEqual([
+      { line: 12, count: 2 },
+      { line: 10, count: 1 },
+    ]);
+    expect(body.byDay.slice(-2)).toEqual([
+      { day: '2026-11-20', count: 1 },
+      { day: '2026-11-21', count: 2 },
+    ]);
+    expect(body.latest).toHaveLength(2);
+    expect(Object.keys(body.latest[0]).sort()).toEqual([
+      'id',
+      'license',
+      'line',
+      'occurredAt',
+      'receivedAt',
+      'repeats',
+      'version',
+    ]);
+    const reports = (await get(`/v1/groups/${stored.group}/reports?limit=1`)).body.reports;
+    expect(reports).toHaveLength(1);
+    expect(reports[0].version).toBe('5.3');
+
+    const full = (await get(`/v1/reports/${first.id}`)).body;
+    expect(full).toEqual({ ...first, receivedAt: '2026-11-20T10:30:00.000Z', group: stored.group });
+    await get(`/v1/reports/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, 404);
+  });
+});

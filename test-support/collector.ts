@@ -1,0 +1,135 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+export const COLLECTOR_BIN = path.join(ROOT, 'packages/collector/dist/bin.js');
+export const CLI_BIN = path.join(ROOT, 'packages/cli/dist/bin.js');
+
+export interface RunningCollector {
+  url: string;
+  dataDir: string;
+  tokens: { ingest: string; engineer: string; admin: string };
+  publicKey: string;
+  keyId: string;
+  /** the serve process's stderr so far (JSON log lines) */
+  logs(): string;
+  /** SIGTERM and wait for exit; resolves with the exit code */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait */
+  kill(): Promise<void>;
+  /** start again on the same data dir and port */
+  restart(): Promise<void>;
+}
+
+/** Runs the real `jcs-collector` bin once; throws with its stderr when it fails. */
+export function collectorCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+export function makeTempDir(prefix = 'jcs-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Initialises a temp data dir, creates one token of each role and spawns the real
+ * `jcs-collector serve --port 0` on it (build first: `npx tsc -b`, which `npm test` does).
+ *
+ * @example
+ * const c = await startCollector();
+ * await fetch(`${c.url}/v1/health`);
+ * await c.stop();
+ */
+export async function startCollector(
+  options: { serveArgs?: string[]; env?: NodeJS.ProcessEnv; dataDir?: string } = {},
+): Promise<RunningCollector> {
+  const dataDir = options.dataDir ?? path.join(makeTempDir(), 'data');
+  const env = options.env ?? {};
+  const init = collectorCli(['init', '--data-dir', dataDir], env);
+  if (init.status !== 0) throw new Error(`jcs-collector init failed: ${init.stderr}`);
+  const keyId = /key id: (\S+)/.exec(init.stdout)![1];
+  const publicKey = /public key: (\S+)/.exec(init.stdout)![1];
+  const token = (role: string) => {
+    const r = collectorCli(
+      ['token', 'create', '--name', `test-${role}`, '--role', role, '--data-dir', dataDir],
+      env,
+    );
+    if (r.status !== 0) throw new Error(`token create failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const tokens = { ingest: token('ingest'), engineer: token('engineer'), admin: token('admin') };
+
+  let child: ChildProcess;
+  let stderr = '';
+  let port = 0;
+  const spawnServe = async (): Promise<string> => {
+    child = spawn(
+      process.execPath,
+      [
+        COLLECTOR_BIN,
+        'serve',
+        '--port',
+        String(port),
+        '--data-dir',
+        dataDir,
+        ...(options.serveArgs ?? []),
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(
+        () => reject(new Error(`collector did not start: ${stderr}`)),
+        15_000,
+      );
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`collector exited with ${code} before listening: ${stderr}`));
+      });
+    });
+  };
+  const waitExit = () =>
+    new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+    });
+
+  const url = await spawnServe();
+  port = Number(new URL(url).port);
+  return {
+    url,
+    dataDir,
+    tokens,
+    publicKey,
+    keyId,
+    logs: () => stderr,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return waitExit();
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await waitExit();
+    },
+    restart: async () => {
+      await spawnServe();
+    },
+  };
+}
