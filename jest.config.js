@@ -1,7 +1,7 @@
 /**
- * One Jest project per package. Tests import the packages' TypeScript sources directly
- * (moduleNameMapper), so a test never runs stale dist/ code; tests that spawn the bins use
- * dist/, which `npm test` builds first (pretest: tsc -b).
+ * One Jest project per package, plus e2e/ for tests that cross packages. Tests import the
+ * packages' TypeScript sources directly (moduleNameMapper), so a test never runs stale dist/ code;
+ * tests that spawn the bins use dist/, which `npm test` builds first (pretest: tsc -b).
  */
 const packages = ['protocol', 'sdk', 'collector', 'cli'];
 
@@ -9,18 +9,20 @@ const moduleNameMapper = Object.fromEntries(
   packages.map((p) => [`^@jcs/${p}$`, `<rootDir>/packages/${p}/src/index.ts`]),
 );
 
+const project = (displayName, testMatch) => ({
+  displayName,
+  rootDir: __dirname,
+  testMatch: [testMatch],
+  testEnvironment: 'node',
+  moduleNameMapper,
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.tests.json' }],
+  },
+});
+
 module.exports = {
-  projects: packages.map((p) => ({
-    displayName: p,
-    rootDir: __dirname,
-    testMatch: [`<rootDir>/packages/${p}/test/**/*.test.ts`],
-    testEnvironment: 'node',
-    moduleNameMapper,
-    transform: {
-      '^.+\\.ts$': [
-        'ts-jest',
-        { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.tests.json' },
-      ],
-    },
-  })),
+  projects: [
+    ...packages.map((p) => project(p, `<rootDir>/packages/${p}/test/**/*.test.ts`)),
+    project('e2e', '<rootDir>/e2e/**/*.test.ts'),
+  ],
 };

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+/**
+ * `npm run demo`: a collector on a temp data dir, a handful of simulated JCS desktop installs
+ * sending a realistic mix of errors through the real SDK, then `jcs-errors top` and
+ * `jcs-errors show` of the top group. Everything is cleaned up afterwards.
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const collectorBin = path.join(root, 'packages/collector/dist/bin.js');
+const cliBin = path.join(root, 'packages/cli/dist/bin.js');
+const { createReporter } = require(path.join(root, 'packages/sdk/dist'));
+
+const VB_OBJECT_ERROR = -2147221504;
+// number, description, module, procedure, line, code, weight (how often it happens)
+const ERRORS = [
+  [
+    91,
+    'Object variable or With block variable not set',
+    'modClients',
+    'LoadClient',
+    212,
+    'Set rs = gDb.OpenRecordset(sSQL)',
+    40,
+  ],
+  [13, 'Type mismatch', 'modValuation', 'CalcFundValue', 88, 'dValue = rs!Units * rs!Price', 22],
+  [3021, 'No current record.', 'modPortfolio', 'NextHolding', 145, 'rs.MoveNext', 15],
+  [3146, 'ODBC--call failed.', 'modDatabase', 'OpenConnection', 31, 'gDb.Open sConnect', 9],
+  [
+    9,
+    'Subscript out of range',
+    'modReports',
+    'BuildFactFind',
+    402,
+    'sLine = aAnswers(iQuestion)',
+    6,
+  ],
+  [
+    VB_OBJECT_ERROR + 513,
+    'Adviser licence has expired',
+    'clsLicence',
+    'Validate',
+    57,
+    'Err.Raise vbObjectError + 513',
+    4,
+  ],
+  [
+    VB_OBJECT_ERROR + 1001,
+    'Fund price feed unavailable',
+    'clsPriceFeed',
+    'Refresh',
+    120,
+    'Err.Raise vbObjectError + 1001',
+    3,
+  ],
+  [53, 'File not found', 'modExport', 'WritePdf', 77, 'Open sPath For Binary As #iFile', 2],
+];
+const VERSIONS = ['5.1.0.210', '5.2.0.310', '5.2.1.345'];
+const CLIENTS = ['Mrs J Smith', 'Mr A Patel', 'Dr K Okafor', 'Ms L Chen', 'Mr R Jones'];
+
+function cli(bin, args, env = {}) {
+  return spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+}
+
+function must(r, what) {
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function startCollector(dataDir) {
+  const child = spawn(
+    process.execPath,
+    [collectorBin, 'serve', '--port', '0', '--no-expiry', '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`the collector exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+/** A small deterministic generator, so every demo run tells the same story. */
+function random(seed) {
+  let s = seed;
+  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+async function main() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-'));
+  const dataDir = path.join(tmp, 'data');
+  let collector;
+  try {
+    const init = must(cli(collectorBin, ['init', '--data-dir', dataDir]), 'init');
+    const keyId = /key id: (\S+)/.exec(init)[1];
+    const publicKey = /public key: (\S+)/.exec(init)[1];
+    const token = (name, role) =>
+      must(
+        cli(collectorBin, [
+          'token',
+          'create',
+          '--name',
+          name,
+          '--role',
+          role,
+          '--data-dir',
+          dataDir,
+        ]),
+        'token create',
+      );
+    const ingest = token('desktop-app', 'ingest');
+    const engineer = token('demo-engineer', 'engineer');
+    collector = await startCollector(dataDir);
+    console.log(`collector listening on ${collector.url} (data in ${dataDir})\n`);
+
+    const rnd = random(42);
+    const pick = (list) => list[Math.floor(rnd() * list.length)];
+    const weighted = ERRORS.flatMap((e) => Array(e[6]).fill(e));
+    const installs = Array.from({ length: 12 }, (_, i) => ({
+      license: `JCS-${String(120 + i).padStart(6, '0')}`,
+      user: `adviser${String(i + 1).padStart(2, '0')}`,
+      version: VERSIONS[i % VERSIONS.length],
+      consent: i % 4 !== 0,
+    }));
+
+    let sent = 0;
+    for (const install of installs) {
+      const reporter = createReporter({
+        endpoint: collector.url,
+        token: ingest,
+        publicKey,
+        keyId,
+        app: { name: 'JCS', version: install.version },
+        license: install.license,
+        username: () => install.user,
+        dumpConsent: install.consent,
+      });
+      const n = 8 + Math.floor(rnd() * 10);
+      for (let i = 0; i < n; i++) {
+        const [number, description, module, procedure, line, code] = pick(weighted);
+        reporter.report({
+          number,
+          description,
+          module,
+          procedure,
+          line,
+          code,
+          data: {
+            client: pick(CLIENTS),
+            planId: `P${Math.floor(rnd() * 90000) + 10000}`,
+            password: 'hunter2',
+          },
+        });
+        sent++;
+      }
+      await reporter.close(10000);
+    }
+    console.log(
+      `${installs.length} desktop installs sent ${sent} error reports (a quarter of the users declined the data dump)\n`,
+    );
+
+    const env = { JCS_ERRORS_SERVER: collector.url, JCS_ERRORS_TOKEN: engineer, COLUMNS: '80' };
+    if (!process.stdout.isTTY) env.NO_COLOR = '1';
+    console.log('$ jcs-errors top');
+    const top = cli(cliBin, ['top'], env);
+    process.stdout.write(top.stdout || top.stderr);
+    const groups = JSON.parse(
+      must(cli(cliBin, ['top', '--json'], env), 'jcs-errors top --json'),
+    ).groups;
+    if (groups.length > 0) {
+      console.log(`\n$ jcs-errors show ${groups[0].id.slice(0, 6)}`);
+      const show = cli(cliBin, ['show', groups[0].id.slice(0, 6)], env);
+      process.stdout.write(show.stdout || show.stderr);
+    }
+  } finally {
+    if (collector) {
+      collector.child.kill('SIGTERM');
+      await new Promise((resolve) => collector.child.once('exit', resolve));
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`demo failed: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the collector on an embedded default. Initialises ./jcs-data (or
+ * $JCS_COLLECTOR_DATA_DIR) when missing, printing the public key and an ingest, an engineer and
+ * an admin token once, then serves on 127.0.0.1:8080. Extra arguments go to `serve`
+ * (`npm start -- --port 9090`).
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const bin = path.join(__dirname, '..', 'packages', 'collector', 'dist', 'bin.js');
+if (!fs.existsSync(bin)) {
+  console.error('the collector is not built: run npm ci (or npm run build) first');
+  process.exit(1);
+}
+const dataDir = path.resolve(process.env.JCS_COLLECTOR_DATA_DIR || 'jcs-data');
+
+function run(args) {
+  const r = spawnSync(process.execPath, [bin, ...args, '--data-dir', dataDir], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    process.stderr.write(r.stderr);
+    process.exit(r.status ?? 1);
+  }
+  return r.stdout.trim();
+}
+
+if (!fs.existsSync(path.join(dataDir, 'keys'))) {
+  const init = run(['init']);
+  const tokens = {
+    ingest: run(['token', 'create', '--name', 'desktop-app', '--role', 'ingest']),
+    engineer: run(['token', 'create', '--name', 'engineer', '--role', 'engineer']),
+    admin: run(['token', 'create', '--name', 'admin', '--role', 'admin']),
+  };
+  console.log(`${init}
+
+Tokens (shown once: only their hashes are stored):
+  ingest   (for the SDK in the desktop app): ${tokens.ingest}
+  engineer (for jcs-errors):                 ${tokens.engineer}
+  admin    (audit, expiry, erasure):         ${tokens.admin}
+
+Try:  JCS_ERRORS_TOKEN=${tokens.engineer} npx jcs-errors top
+`);
+}
+
+const child = spawn(
+  process.execPath,
+  [bin, 'serve', '--data-dir', dataDir, ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
