@@ -3,7 +3,7 @@ import type { Report } from '@jcs/protocol';
 
 /** A valid schema-1 report with a fresh id; override any part. */
 export function makeReport(
-  overrides: Partial<Report> & { error?: Partial<Report['error']> } = {},
+  overrides: Omit<Partial<Report>, 'error'> & { error?: Partial<Report['error']> } = {},
 ): Report {
   const { error, ...rest } = overrides;
   return {
