@@ -1,4 +1,4 @@
-import Ajv, { type ErrorObject } from 'ajv';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { reportSchema } from './report-schema';
 import type { Report } from './report';
@@ -11,10 +11,25 @@ export interface FieldError {
 
 export type Validation = { ok: true; report: Report } | { ok: false; errors: FieldError[] };
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, unicodeRegExp: false });
-addFormats(ajv, ['date-time']);
-// Compiled once at load: validation is on the ingest hot path.
-const check = ajv.compile<Report>(reportSchema);
+let compiled: ValidateFunction<Report> | undefined;
+
+/**
+ * Compiled once, on first use: validation is on the ingest hot path, while programs that only
+ * import the protocol's types and helpers (the CLI) should not pay ajv's start-up cost.
+ */
+function compiledCheck(): ValidateFunction<Report> {
+  if (!compiled) {
+    const ajv = new Ajv({
+      allErrors: true,
+      strict: true,
+      strictRequired: false,
+      unicodeRegExp: false,
+    });
+    addFormats(ajv, ['date-time']);
+    compiled = ajv.compile<Report>(reportSchema);
+  }
+  return compiled;
+}
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -31,6 +46,7 @@ export function validateReport(body: unknown): Validation {
   }
   const poisoned = findForbiddenKeys(body, '');
   if (poisoned.length > 0) return { ok: false, errors: poisoned };
+  const check = compiledCheck();
   if (check(body)) return { ok: true, report: body };
   return { ok: false, errors: toFieldErrors(check.errors ?? []) };
 }

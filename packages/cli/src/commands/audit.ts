@@ -1,0 +1,120 @@
+import { Command } from 'commander';
+import { TIME_BOUND_HELP } from '@jcs/protocol';
+import type { ApiClient } from '../client';
+import { EXIT } from '../errors';
+import { checkLimit, checkTimeBound } from '../options';
+import { absoluteTime, relativeTime } from '../render/relative-time';
+import { renderTable, type Cell } from '../render/table';
+import { formatCount, oneLine, plural } from '../render/text';
+import { jsonText, type Outcome, type Output, type Wiring } from './context';
+
+/** The options of `jcs-errors audit`. */
+export interface AuditOptions {
+  since?: string;
+  limit?: string;
+}
+
+const DEFAULT_SINCE = '7d';
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+
+/**
+ * `jcs-errors audit`: who read or changed what, newest first (admin).
+ *
+ * @example
+ * const text = await audit({ since: '24h' }, client, output);
+ */
+export async function audit(
+  options: AuditOptions,
+  client: ApiClient,
+  output: Output,
+): Promise<string> {
+  // The contract gives the CLI a 7d default, so it is always sent rather than left to the server.
+  const since = checkTimeBound(options.since ?? DEFAULT_SINCE, '--since');
+  const limit = options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT);
+  const answer = await client.listAudit({ since, limit });
+  if (output.json) return jsonText(answer.body);
+
+  const { palette, now, width } = output;
+  const entries = answer.data.entries;
+  if (entries.length === 0)
+    return `no audit entries in the window (--since ${since}): try --since 6w\n`;
+  const rows = entries.map((e): Cell[] => [
+    String(e.seq),
+    absoluteTime(e.at).replace(/ UTC$/, ''),
+    oneLine(e.actor),
+    oneLine(e.action),
+    e.target === null ? { text: '–', color: palette.dim } : oneLine(e.target),
+    // Refusals carry the error code; successes start with "ok" (receipts add their figures).
+    e.outcome.startsWith('ok')
+      ? oneLine(e.outcome)
+      : { text: oneLine(e.outcome), color: palette.yellow },
+  ]);
+  const table = renderTable({
+    columns: [
+      { header: 'SEQ', align: 'right' },
+      { header: 'AT (UTC)' },
+      { header: 'ACTOR', min: 10, max: 24, squeeze: 3 },
+      { header: 'ACTION', min: 12, max: 32, squeeze: 4 },
+      { header: 'TARGET', min: 12, squeeze: 2 },
+      // Last and first to give way: receipts are long, and their start says the most.
+      { header: 'OUTCOME', min: 7, squeeze: 1 },
+    ],
+    rows,
+    width,
+    palette,
+  });
+  const more = entries.length >= (limit ?? DEFAULT_LIMIT) ? `; --limit ${MAX_LIMIT} for more` : '';
+  const oldest = entries[entries.length - 1].at;
+  return `${table}\n\n${palette.dim(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`)}\n`;
+}
+
+/**
+ * `jcs-errors audit verify`: checks the audit log's hash chain on the collector. A broken chain
+ * is a finding, not a crash: the text says where, and the exit code is 1.
+ *
+ * @example
+ * const outcome = await auditVerify(client, output); // { text: 'audit log intact: ...', exitCode: 0 }
+ */
+export async function auditVerify(client: ApiClient, output: Output): Promise<Outcome> {
+  const answer = await client.verifyAudit();
+  const result = answer.data;
+  if (result.ok) {
+    const text = output.json
+      ? jsonText(answer.body)
+      : `${output.palette.green('audit log intact')}: ${plural(result.entries, 'entry', 'entries')}, every hash in the chain checks\n`;
+    return { text, exitCode: EXIT.ok };
+  }
+  const text = output.json
+    ? jsonText(answer.body)
+    : `${output.palette.bold(output.palette.red('audit log BROKEN'))} at entry ${formatCount(result.brokenAt)}: it was altered or lost from there on\n`;
+  return {
+    text,
+    exitCode: EXIT.failed,
+    problem: `the audit log's hash chain is broken at entry ${result.brokenAt}: keep a copy of the collector's data dir and investigate from that entry`,
+  };
+}
+
+/**
+ * The commander wiring of `audit` and `audit verify`.
+ *
+ * @example
+ * program.addCommand(makeAuditCommand(wiring)); // jcs-errors audit, jcs-errors audit verify
+ */
+export function makeAuditCommand(wiring: Wiring): Command {
+  const verify = new Command('verify')
+    .description("check the audit log's hash chain; exits 1 when it is broken")
+    .action(async (_options: object, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await auditVerify(client, output));
+    });
+  return new Command('audit')
+    .description('the access log, newest first (admin); audit verify checks it')
+    .option('--since <when>', `window start: ${TIME_BOUND_HELP} (default: ${DEFAULT_SINCE})`)
+    .option('--limit <n>', `at most this many entries, 1-${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
+    .addCommand(verify)
+    .action(async (options: AuditOptions, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await audit(options, client, output));
+    });
+}

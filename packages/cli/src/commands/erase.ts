@@ -1,0 +1,66 @@
+import { Command } from 'commander';
+import type { ApiClient, DataSubject } from '../client';
+import { UsageError } from '../errors';
+import { plural } from '../render/text';
+import { jsonText, type Output, type Wiring } from './context';
+
+/** The options of `jcs-errors erase`: exactly one of them. */
+export interface EraseOptions {
+  username?: string;
+  license?: string;
+}
+
+/**
+ * `jcs-errors erase`: GDPR erasure of one data subject (admin): every report with that username,
+ * or every report of that licence, is destroyed now.
+ *
+ * @example
+ * await erase({ username: 'asmith' }, client, output); // 'erased 12 reports of username "asmith"'
+ */
+export async function erase(
+  options: EraseOptions,
+  client: ApiClient,
+  output: Output,
+): Promise<string> {
+  const subject = dataSubject(options);
+  const answer = await client.erase(subject);
+  if (output.json) return jsonText(answer.body);
+  const who =
+    'username' in subject ? `username "${subject.username}"` : `licence "${subject.license}"`;
+  const n = answer.data.erasedReports;
+  if (n === 0) return `no reports of ${who} were stored: nothing to erase\n`;
+  return `erased ${plural(n, 'report')} of ${who}: ${n === 1 ? 'it' : 'they'} cannot be read or restored\n`;
+}
+
+function dataSubject(options: EraseOptions): DataSubject {
+  const { username, license } = options;
+  if ((username === undefined) === (license === undefined)) {
+    throw new UsageError('erase takes --username U or --license L, exactly one of them');
+  }
+  if (username !== undefined) {
+    // An empty name would match every report sent without one: never what erasure means.
+    if (username.trim() === '') throw new UsageError('--username takes a non-empty name');
+    return { username };
+  }
+  if (license === undefined || license.trim() === '') {
+    throw new UsageError('--license takes a non-empty licence number');
+  }
+  return { license };
+}
+
+/**
+ * The commander wiring of `erase`.
+ *
+ * @example
+ * program.addCommand(makeEraseCommand(wiring)); // jcs-errors erase --username asmith
+ */
+export function makeEraseCommand(wiring: Wiring): Command {
+  return new Command('erase')
+    .description('GDPR erasure: destroy every report of one user or licence now (admin)')
+    .option('--username <name>', "the user's name, as the reports carry it")
+    .option('--license <number>', 'the licence number, e.g. JCS-000123')
+    .action(async (options: EraseOptions, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await erase(options, client, output));
+    });
+}

@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import type { ApiClient } from '../client';
+import { absoluteTime, relativeTime } from '../render/relative-time';
+import { formatCount, plural } from '../render/text';
+import { jsonText, type Output, type Wiring } from './context';
+
+/**
+ * `jcs-errors expire`: runs the collector's expiry job now (admin) and says what it removed.
+ *
+ * @example
+ * await expire(client, output);
+ * // 'expiry done in 42 ms: 12 reports deleted, 12 keys destroyed (cut-off 2026-10-17 ...)'
+ */
+export async function expire(client: ApiClient, output: Output): Promise<string> {
+  const answer = await client.expire();
+  if (output.json) return jsonText(answer.body);
+  const s = answer.data;
+  const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, output.now)})`;
+  const took = `${formatCount(Math.round(s.durationMs))} ms`;
+  if (s.dryRun) {
+    return `dry run in ${took}: would delete ${plural(s.deletedReports, 'report')} and destroy ${plural(s.destroyedKeys, 'key')}; ${cutoff}\n`;
+  }
+  return `expiry done in ${took}: ${plural(s.deletedReports, 'report')} deleted, ${plural(s.destroyedKeys, 'key')} destroyed; ${cutoff}\n`;
+}
+
+/**
+ * The commander wiring of `expire`.
+ *
+ * @example
+ * program.addCommand(makeExpireCommand(wiring)); // jcs-errors expire
+ */
+export function makeExpireCommand(wiring: Wiring): Command {
+  return new Command('expire')
+    .description('run the expiry job on the collector now (admin)')
+    .action(async (_options: object, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await expire(client, output));
+    });
+}

@@ -1,0 +1,134 @@
+import { Command } from 'commander';
+import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol';
+import type { ApiClient } from '../client';
+import { NotFoundError, UsageError } from '../errors';
+import { absoluteTime, relativeTime } from '../render/relative-time';
+import { formatCount, safeText } from '../render/text';
+import { jsonText, type Output, type Wiring } from './context';
+
+/** The options of `jcs-errors report`. */
+export interface ReportOptions {
+  dump?: boolean;
+}
+
+const WITHHELD: Record<DumpWithheld, string> = {
+  'user-opt-out': 'the user did not consent to sending data',
+  'too-large': 'the data was over the size limit',
+  unserializable: 'the data could not be serialised',
+};
+
+const LABEL_WIDTH = 12;
+
+/**
+ * `jcs-errors report ID`: every field of one report, labelled. With `dump`, the collector
+ * decrypts the dump of data values, which is printed as indented JSON; that access is logged.
+ *
+ * @example
+ * const text = await report('3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b', { dump: true }, client, output);
+ */
+export async function report(
+  id: string,
+  options: ReportOptions,
+  client: ApiClient,
+  output: Output,
+): Promise<string> {
+  const reportId = id.trim().toLowerCase();
+  if (!new RegExp(UUID_PATTERN).test(reportId)) {
+    throw new UsageError(
+      `a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b, not "${id}": run jcs-errors reports GROUP to list them`,
+    );
+  }
+  let answer;
+  try {
+    answer = await client.getReport(reportId, { dump: options.dump === true });
+  } catch (err) {
+    if (err instanceof NotFoundError) {
+      throw new NotFoundError(
+        `no report ${reportId}: it may have expired (reports are kept 42 days); run jcs-errors reports GROUP to list them`,
+      );
+    }
+    throw err;
+  }
+  if (output.json) return jsonText(answer.body);
+  return renderReport(answer.data, options.dump === true, output);
+}
+
+/**
+ * The text of `report`.
+ *
+ * @example
+ * renderReport((await client.getReport(id, { dump: true })).data, true, output);
+ */
+export function renderReport(r: FullReport, dumpAsked: boolean, output: Output): string {
+  const { palette, now } = output;
+  const none = palette.dim('(none)');
+  const fields: [string, string][] = [
+    ['Report', r.id],
+    ['Group', r.group],
+    [
+      'Occurred',
+      `${absoluteTime(r.occurredAt)} (${relativeTime(r.occurredAt, now)}, client clock)`,
+    ],
+    ['Received', `${absoluteTime(r.receivedAt)} (${relativeTime(r.receivedAt, now)})`],
+    ['App', `${safeText(r.app.name)} ${safeText(r.app.version)}`],
+    ['Licence', safeText(r.license)],
+    ['Username', r.username === undefined || r.username === '' ? none : safeText(r.username)],
+    ['Error', String(r.error.number)],
+    ['Description', r.error.description === '' ? none : safeText(r.error.description)],
+    [
+      'Where',
+      `${safeText(r.error.module)}.${safeText(r.error.procedure)}, ${r.error.line === 0 ? 'line unknown' : `line ${r.error.line}`}`,
+    ],
+    ['Code', r.error.code === undefined || r.error.code === '' ? none : safeText(r.error.code)],
+    ['Repeats', formatCount(r.repeats ?? 0)],
+  ];
+
+  const hasDump = r.dump !== undefined && r.dump !== null;
+  const withheld = r.dumpWithheld
+    ? `withheld: ${WITHHELD[r.dumpWithheld] ?? r.dumpWithheld}`
+    : undefined;
+  if (!dumpAsked) {
+    fields.push([
+      'Dump',
+      withheld ??
+        palette.dim('not shown: add --dump to decrypt it, if there is one (the access is logged)'),
+    ]);
+  } else if (!hasDump) {
+    fields.push(['Dump', withheld ?? 'none: the report carries no dump']);
+  }
+
+  const lines = fields.map(([label, value]) => labelled(label, value, palette.bold));
+  if (dumpAsked && hasDump) {
+    lines.push(palette.bold('Dump'));
+    // JSON.stringify escapes C0 controls but not C1 ones, which some terminals still obey.
+    lines.push(safeText(JSON.stringify(r.dump, null, 2)));
+    lines.push('');
+    lines.push(palette.yellow('This access to the dump was written to the audit log.'));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function labelled(label: string, value: string, bold: (s: string) => string): string {
+  const pad = ' '.repeat(LABEL_WIDTH);
+  const [first, ...rest] = value.split('\n');
+  return [`${bold(label.padEnd(LABEL_WIDTH))}${first}`, ...rest.map((l) => `${pad}${l}`)].join(
+    '\n',
+  );
+}
+
+/**
+ * The commander wiring of `report`.
+ *
+ * @example
+ * program.addCommand(makeReportCommand(wiring)); // jcs-errors report <uuid> --dump
+ */
+export function makeReportCommand(wiring: Wiring): Command {
+  return new Command('report')
+    .description('one report, every field labelled; --dump decrypts its data values')
+    .argument('<id>', 'the full report id, from jcs-errors reports or show')
+    .option('--dump', 'decrypt and print the dump (the access is written to the audit log)')
+    .action(async (id: string, options: ReportOptions, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await report(id, options, client, output));
+    });
+}

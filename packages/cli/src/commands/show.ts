@@ -1,0 +1,224 @@
+import { Command } from 'commander';
+import {
+  parseTimeBound,
+  sortVersionsDescending,
+  TIME_BOUND_HELP,
+  type GroupDetail,
+  type ShortReport,
+} from '@jcs/protocol';
+import type { ApiClient } from '../client';
+import { aboutGroup, resolveGroup } from '../group-ref';
+import { checkTimeBound } from '../options';
+import { dayChart, fillDays } from '../render/day-chart';
+import { statusCell, where } from '../render/group-format';
+import { absoluteTime, relativeTime } from '../render/relative-time';
+import { shareBar } from '../render/share-bar';
+import { paint, renderTable, type Cell } from '../render/table';
+import { formatCount, oneLine, plural } from '../render/text';
+import { jsonText, type Output, type Wiring } from './context';
+
+/** The options of `jcs-errors show`. */
+export interface ShowOptions {
+  since?: string;
+}
+
+const DEFAULT_SINCE = '6w';
+/** Breakdown tables list this many rows; the rest are summed in one line. */
+const BREAKDOWN_ROWS = 10;
+const BAR_WIDTH = 20;
+
+/**
+ * `jcs-errors show GROUP`: one group in depth: identity and status, counts by day as a chart,
+ * tables by version and by line, and the latest reports.
+ *
+ * @example
+ * const text = await show('3fa9', { since: '2w' }, client, output);
+ */
+export async function show(
+  group: string,
+  options: ShowOptions,
+  client: ApiClient,
+  output: Output,
+): Promise<string> {
+  const since = options.since === undefined ? undefined : checkTimeBound(options.since, '--since');
+  const { id } = await resolveGroup(client, group);
+  const answer = await aboutGroup(group, () => client.getGroup(id, { since }));
+  if (output.json) return jsonText(answer.body);
+  return renderShow(answer.data, since ?? DEFAULT_SINCE, output);
+}
+
+/**
+ * The text of `show` for one group.
+ *
+ * @example
+ * renderShow((await client.getGroup('3fa9c1d2e4b7')).data, '6w', output);
+ */
+export function renderShow(detail: GroupDetail, since: string, output: Output): string {
+  const { palette, now, width } = output;
+  const statusText = paint(statusCell(detail, palette));
+  const resolvedIn =
+    detail.status === 'resolved'
+      ? detail.resolvedInVersion
+        ? ` in ${detail.resolvedInVersion}: a report from ${detail.resolvedInVersion} or later reopens it`
+        : ': any new report reopens it'
+      : detail.regressed && detail.resolvedInVersion
+        ? ` (was resolved in ${detail.resolvedInVersion})`
+        : '';
+
+  const lines: string[] = [];
+  lines.push(`${palette.bold(palette.cyan(detail.id))}  ${statusText}${resolvedIn}`);
+  lines.push(palette.bold(`error ${detail.number} in ${where(detail)}`));
+  lines.push(
+    detail.description === null
+      ? palette.dim('(no description: every report has expired)')
+      : oneLine(detail.description),
+  );
+  lines.push('');
+  lines.push(
+    `${plural(detail.count, 'occurrence')} · ${plural(detail.users, 'user')} · ${plural(detail.licences, 'licence')}`,
+  );
+  lines.push(
+    `first seen ${absoluteTime(detail.firstSeen)} (${relativeTime(detail.firstSeen, now)}) · last seen ${relativeTime(detail.lastSeen, now)}`,
+  );
+
+  const from = parseTimeBound(since, now) ?? now;
+  const fromDay = from.toISOString().slice(0, 10);
+  const toDay = now.toISOString().slice(0, 10);
+  const days = fillDays(detail.byDay, fromDay, toDay);
+  lines.push('');
+  lines.push(palette.bold(`By day, ${days[0].day} to ${days[days.length - 1].day} (UTC)`));
+  lines.push(dayChart(days, { width, palette }));
+
+  lines.push('');
+  lines.push(palette.bold('By version'));
+  lines.push(byVersion(detail, output));
+  lines.push('');
+  lines.push(palette.bold('By line'));
+  lines.push(byLine(detail, output));
+  lines.push('');
+  lines.push(palette.bold('Latest reports'));
+  lines.push(reportTable(detail.latest, output));
+  lines.push('');
+  lines.push(palette.dim(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`));
+  return `${lines.join('\n')}\n`;
+}
+
+function byVersion(detail: GroupDetail, output: Output): string {
+  if (detail.byVersion.length === 0) return output.palette.dim('(none in the window)');
+  const counts = new Map(detail.byVersion.map((v) => [v.version, v.count]));
+  const ordered = sortVersionsDescending(counts.keys()).map((version) => ({
+    label: version,
+    count: counts.get(version) ?? 0,
+  }));
+  return breakdown('VERSION', ordered, 'older versions', output);
+}
+
+function byLine(detail: GroupDetail, output: Output): string {
+  if (detail.byLine.length === 0) return output.palette.dim('(none in the window)');
+  const ordered = [...detail.byLine]
+    .sort((a, b) => b.count - a.count || a.line - b.line)
+    .map((l) => ({ label: l.line === 0 ? '0 (unknown)' : String(l.line), count: l.count }));
+  return breakdown('LINE', ordered, 'other lines', output);
+}
+
+function breakdown(
+  header: string,
+  entries: { label: string; count: number }[],
+  restName: string,
+  output: Output,
+): string {
+  const { palette, width } = output;
+  const total = entries.reduce((sum, e) => sum + e.count, 0);
+  const max = Math.max(...entries.map((e) => e.count));
+  const shown = entries.slice(0, BREAKDOWN_ROWS);
+  const rest = entries.slice(BREAKDOWN_ROWS);
+  const rows: Cell[][] = shown.map((e) => [
+    e.label,
+    formatCount(e.count),
+    percent(e.count, total),
+    { text: shareBar(e.count, max, BAR_WIDTH), color: palette.cyan },
+  ]);
+  if (rest.length > 0) {
+    const restCount = rest.reduce((sum, e) => sum + e.count, 0);
+    rows.push([
+      { text: `${rest.length} ${restName}`, color: palette.dim },
+      formatCount(restCount),
+      percent(restCount, total),
+      '',
+    ]);
+  }
+  return renderTable({
+    columns: [
+      { header, min: 8, squeeze: 1 },
+      { header: 'COUNT', align: 'right' },
+      { header: 'SHARE', align: 'right' },
+      { header: '', min: 1, squeeze: 0 },
+    ],
+    rows,
+    width,
+    palette,
+  });
+}
+
+function percent(count: number, total: number): string {
+  if (total === 0) return '–';
+  const p = (count / total) * 100;
+  return p > 0 && p < 1 ? '<1%' : `${Math.round(p)}%`;
+}
+
+/**
+ * The table of short reports shared by `show` and `reports`: full ids, for `jcs-errors report`.
+ * Repeats (identical occurrences the SDK held back) get a column, REP, only when some report has
+ * any.
+ *
+ * @example
+ * reportTable(detail.latest, output); // REPORT  OCCURRED  VERSION  LICENCE  LINE
+ */
+export function reportTable(reports: readonly ShortReport[], output: Output): string {
+  const { palette, now, width } = output;
+  if (reports.length === 0) {
+    return palette.dim('(none: reports are kept for 42 days after they arrive)');
+  }
+  const withRepeats = reports.some((r) => r.repeats > 0);
+  const rows = reports.map((r): Cell[] => {
+    const cells: Cell[] = [
+      r.id,
+      relativeTime(r.occurredAt, now),
+      oneLine(r.version),
+      oneLine(r.license),
+      r.line === 0 ? '?' : String(r.line),
+    ];
+    if (withRepeats) cells.push(r.repeats > 0 ? `+${formatCount(r.repeats)}` : '');
+    return cells;
+  });
+  return renderTable({
+    columns: [
+      { header: 'REPORT' },
+      { header: 'OCCURRED' },
+      { header: 'VERSION', min: 7, squeeze: 2 },
+      { header: 'LICENCE', min: 10, squeeze: 1 },
+      { header: 'LINE', align: 'right' },
+      ...(withRepeats ? [{ header: 'REP', align: 'right' as const }] : []),
+    ],
+    rows,
+    width,
+    palette,
+  });
+}
+
+/**
+ * The commander wiring of `show`.
+ *
+ * @example
+ * program.addCommand(makeShowCommand(wiring)); // jcs-errors show 3fa9c1
+ */
+export function makeShowCommand(wiring: Wiring): Command {
+  return new Command('show')
+    .description('one group: counts by day, by version and by line, and its latest reports')
+    .argument('<group>', 'the group id, or any unique prefix of it')
+    .option('--since <when>', `window start: ${TIME_BOUND_HELP} (default: ${DEFAULT_SINCE})`)
+    .action(async (group: string, options: ShowOptions, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await show(group, options, client, output));
+    });
+}

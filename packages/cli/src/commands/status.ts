@@ -1,0 +1,98 @@
+import { Command } from 'commander';
+import type { RetentionStatus } from '@jcs/protocol';
+import type { ApiClient } from '../client';
+import { EXIT } from '../errors';
+import { absoluteTime, relativeTime } from '../render/relative-time';
+import { formatCount, plural } from '../render/text';
+import { jsonText, type Outcome, type Output, type Wiring } from './context';
+
+/** The job must have run within this long, or the collector is not compliant (contract 2). */
+const EXPIRY_DUE_MS = 36 * 3_600_000;
+const LABEL_WIDTH = 18;
+
+/**
+ * `jcs-errors status`: retention compliance at a glance (admin). Not compliant is a failure the
+ * cron job or the on-call engineer must see, so it exits 1 with one line on stderr.
+ *
+ * @example
+ * const outcome = await status(client, output);
+ * if (outcome.exitCode !== 0) console.error(outcome.problem);
+ */
+export async function status(client: ApiClient, output: Output): Promise<Outcome> {
+  const answer = await client.retentionStatus();
+  const s = answer.data;
+  const text = output.json ? jsonText(answer.body) : renderStatus(s, output);
+  if (s.compliant) return { text, exitCode: EXIT.ok };
+  return {
+    text,
+    exitCode: EXIT.failed,
+    problem: `not compliant: ${reasons(s, output.now).join(' and ')}: run jcs-errors expire now, and check the collector's nightly job`,
+  };
+}
+
+/**
+ * The text of `status`.
+ *
+ * @example
+ * renderStatus((await client.retentionStatus()).data, output); // 'Retention         compliant\n...'
+ */
+export function renderStatus(s: RetentionStatus, output: Output): string {
+  const { palette, now } = output;
+  const verdict = s.compliant
+    ? palette.bold(palette.green('compliant'))
+    : palette.bold(palette.red('NOT COMPLIANT'));
+  const oldest =
+    s.oldestReceivedAt === null
+      ? palette.dim('(no reports)')
+      : `${absoluteTime(s.oldestReceivedAt)} (${relativeTime(s.oldestReceivedAt, now)})`;
+  const last =
+    s.lastExpiry === null
+      ? palette.dim('never')
+      : `${absoluteTime(s.lastExpiry.at)} (${relativeTime(s.lastExpiry.at, now)}): ${formatCount(s.lastExpiry.deletedReports)} deleted, ${formatCount(s.lastExpiry.destroyedKeys)} keys destroyed`;
+  const lines = [
+    ['Retention', verdict],
+    ['Retention period', plural(s.retentionDays, 'day')],
+    ['Reports stored', formatCount(s.reports)],
+    ['Oldest report', oldest],
+    ['Last expiry run', last],
+  ].map(([label, value]) => `${palette.bold(label.padEnd(LABEL_WIDTH))}${value}`);
+  if (!s.compliant) {
+    for (const reason of reasons(s, now))
+      lines.push(`${' '.repeat(LABEL_WIDTH)}${palette.red(reason)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Why the collector says it is not compliant, worked out from the same figures, so the message
+ * names the cause; the collector's own verdict stays the one that counts.
+ */
+function reasons(s: RetentionStatus, now: Date): string[] {
+  const out: string[] = [];
+  const limit = s.retentionDays * 86_400_000;
+  if (s.oldestReceivedAt !== null && now.getTime() - Date.parse(s.oldestReceivedAt) > limit) {
+    out.push(`reports older than ${s.retentionDays} days are stored`);
+  }
+  if (s.lastExpiry === null) {
+    out.push('the expiry job has never run');
+  } else if (now.getTime() - Date.parse(s.lastExpiry.at) > EXPIRY_DUE_MS) {
+    out.push('the expiry job has not run for 36 hours');
+  }
+  if (out.length === 0) out.push('the collector says so');
+  return out;
+}
+
+/**
+ * The commander wiring of `status`.
+ *
+ * @example
+ * program.addCommand(makeStatusCommand(wiring)); // jcs-errors status
+ */
+export function makeStatusCommand(wiring: Wiring): Command {
+  return new Command('status')
+    .description('retention compliance at a glance (admin); exits 1 when not compliant')
+    .action(async (_options: object, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await status(client, output));
+    });
+}

@@ -1,0 +1,160 @@
+import { Command } from 'commander';
+import { TIME_BOUND_HELP, type Group } from '@jcs/protocol';
+import type { ApiClient, GroupList, GroupQuery } from '../client';
+import { checkChoice, checkLimit, checkTimeBound, checkVersion } from '../options';
+import { identity, shortIds, statusCell, versionsSummary, where } from '../render/group-format';
+import { relativeTime, absoluteTime } from '../render/relative-time';
+import { sparkline } from '../render/sparkline';
+import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
+import { formatCount, oneLine, plural } from '../render/text';
+import { jsonText, type Output, type Wiring } from './context';
+
+/** The options of `jcs-errors top`, as typed on the command line. */
+export interface TopOptions {
+  since?: string;
+  version?: string;
+  status?: string;
+  sort?: string;
+  limit?: string;
+}
+
+const STATUSES = ['unresolved', 'resolved', 'ignored', 'all'] as const;
+const SORTS = ['count', 'last', 'first', 'users'] as const;
+const SORT_WORDS: Record<(typeof SORTS)[number], string> = {
+  count: 'most occurrences first',
+  last: 'most recently seen first',
+  first: 'newest groups first',
+  users: 'most users first',
+};
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 20;
+
+/**
+ * `jcs-errors top`: the groups of the window as a table, the morning's first look.
+ *
+ * @example
+ * const text = await top({ since: '24h', limit: '10' }, client, output);
+ */
+export async function top(options: TopOptions, client: ApiClient, output: Output): Promise<string> {
+  // Only what was given is sent, so the collector's defaults (contract section 2) apply as they are.
+  const query: GroupQuery = {
+    since: options.since === undefined ? undefined : checkTimeBound(options.since, '--since'),
+    version: options.version === undefined ? undefined : checkVersion(options.version, '--version'),
+    status:
+      options.status === undefined ? undefined : checkChoice(options.status, '--status', STATUSES),
+    sort: options.sort === undefined ? undefined : checkChoice(options.sort, '--sort', SORTS),
+    limit: options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT),
+  };
+  const answer = await client.listGroups(query);
+  if (output.json) return jsonText(answer.body);
+  return renderTop(answer.data, query, output);
+}
+
+/**
+ * The text of `top` for a list of groups.
+ *
+ * @example
+ * renderTop((await client.listGroups()).data, {}, output); // the table and its footer
+ */
+export function renderTop(list: GroupList, query: GroupQuery, output: Output): string {
+  const { palette, now } = output;
+  const status = query.status ?? 'unresolved';
+  const kind = status === 'all' ? 'groups' : `${status} groups`;
+  // Measured from the window's own end: the collector's clock fixed it, a moment after ours.
+  const until = Number.isFinite(Date.parse(list.window.until)) ? new Date(list.window.until) : now;
+  const since = `since ${absoluteTime(list.window.since, 'minute')} (${relativeTime(list.window.since, until)})`;
+  const version = query.version ? ` in version ${query.version}` : '';
+  if (list.groups.length === 0) {
+    return `no ${kind}${version} ${since}: widen the window with --since 6w, or try --status all\n`;
+  }
+
+  const table = groupTable(list.groups, output);
+  const limit = query.limit ?? DEFAULT_LIMIT;
+  const summary = `${plural(list.groups.length, kind.replace(/s$/, ''), kind)}${version} ${since}, ${SORT_WORDS[query.sort ?? 'count']}`;
+  const full = list.groups.length >= limit;
+  const more = !full
+    ? ''
+    : limit < MAX_LIMIT
+      ? `; --limit ${Math.min(limit * 2, MAX_LIMIT)} for more`
+      : '; narrow it with --since or --version';
+  return `${table}\n\n${palette.dim(`${summary}${more}`)}\n${palette.dim('jcs-errors show ID for one group')}\n`;
+}
+
+/**
+ * The groups table. On a wide terminal one line per group; when the description would get less
+ * than a readable width, the error number, place and description go on a second line under each
+ * group, so an 80-column terminal still shows every column.
+ */
+function groupTable(groups: Group[], output: Output): string {
+  const { palette, now, width } = output;
+  const ids = shortIds(groups.map((g) => g.id));
+  const trendWidth = width < 72 ? 7 : 14;
+  const head: Column[] = [
+    { header: 'ID' },
+    { header: 'COUNT', align: 'right' },
+    { header: 'USERS', align: 'right' },
+    { header: 'LICS', align: 'right' },
+    { header: 'VERSIONS', min: 7, max: 14, squeeze: 3 },
+    { header: 'LAST SEEN' },
+    { header: 'TREND' },
+    { header: 'STATUS' },
+  ];
+  const firstCells = groups.map((g, i): Cell[] => [
+    { text: ids[i], color: palette.cyan },
+    formatCount(g.count),
+    formatCount(g.users),
+    formatCount(g.licences),
+    versionsSummary(g.versions),
+    relativeTime(g.lastSeen, now),
+    { text: sparkline(g.daily, trendWidth), color: palette.cyan },
+    statusCell(g, palette),
+  ]);
+
+  const wideColumns: Column[] = [
+    ...head,
+    { header: 'ERR', align: 'right' },
+    { header: 'WHERE', min: 16, max: 40, squeeze: 2 },
+    { header: 'DESCRIPTION', min: 20, squeeze: 1 },
+  ];
+  const wideRows = groups.map((g, i): Cell[] => [
+    ...firstCells[i],
+    String(g.number),
+    where(g),
+    description(g, palette),
+  ]);
+  const widths = fitColumns(wideColumns, wideRows, width);
+  if (widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) <= width) {
+    return renderTable({ columns: wideColumns, rows: wideRows, width, palette });
+  }
+
+  const rows = groups.map((g, i): Row => ({
+    cells: firstCells[i],
+    below: { text: identity(g), color: palette.dim },
+  }));
+  return renderTable({ columns: head, rows, width, palette, belowFrom: 1 });
+}
+
+function description(group: Group, palette: Output['palette']): Cell {
+  if (group.description === null) return { text: '–', color: palette.dim };
+  return oneLine(group.description);
+}
+
+/**
+ * The commander wiring of `top`.
+ *
+ * @example
+ * program.addCommand(makeTopCommand(wiring)); // jcs-errors top --since 24h
+ */
+export function makeTopCommand(wiring: Wiring): Command {
+  return new Command('top')
+    .description('list the error groups of a window, most frequent first')
+    .option('--since <when>', `window start: ${TIME_BOUND_HELP} (default: 7d)`)
+    .option('--version <version>', 'only reports from this app version, e.g. 5.2.1.345')
+    .option('--status <status>', `${STATUSES.join(', ')} (default: unresolved)`)
+    .option('--sort <key>', `${SORTS.join(', ')} (default: count)`)
+    .option('--limit <n>', `at most this many groups, 1-${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
+    .action(async (options: TopOptions, command: Command) => {
+      const { client, output } = wiring.context(command);
+      wiring.finish(await top(options, client, output));
+    });
+}

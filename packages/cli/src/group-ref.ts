@@ -1,0 +1,84 @@
+import type { Group } from '@jcs/protocol';
+import type { ApiClient } from './client';
+import { NotFoundError, UsageError } from './errors';
+
+/** Every group id is this long; shorter input is a prefix. */
+const FULL_LENGTH = 12;
+
+/**
+ * The window searched for a prefix: long enough to reach groups whose reports have all expired
+ * but whose counts are kept, short enough that the answer's daily series stay small.
+ */
+const SEARCH_WINDOW = '52w';
+const SEARCH_LIMIT = 500;
+const CANDIDATES_SHOWN = 5;
+
+/** A group the user named, resolved: its full id and, when the search found it, the group. */
+export interface GroupRef {
+  id: string;
+  group?: Group;
+}
+
+/**
+ * Resolves what the user typed as a group, as git does with hashes: the full 12-character id is
+ * taken as it is; a shorter prefix is looked up among the groups of the last year, any status,
+ * and must match exactly one. No match exits 4, more than one exits 2 and lists them.
+ *
+ * @example
+ * const { id } = await resolveGroup(client, '3fa9'); // '3fa9c1d2e4b7'
+ */
+export async function resolveGroup(client: ApiClient, text: string): Promise<GroupRef> {
+  const prefix = text.trim().toLowerCase();
+  if (!/^[0-9a-f]+$/.test(prefix) || prefix.length > FULL_LENGTH) {
+    throw new UsageError(
+      `a group is its id or a prefix of it, in hex such as 3fa9c1, not "${text}": run jcs-errors top to list groups`,
+    );
+  }
+  if (prefix.length === FULL_LENGTH) return { id: prefix };
+
+  const { data } = await client.listGroups({
+    status: 'all',
+    since: SEARCH_WINDOW,
+    sort: 'last',
+    limit: SEARCH_LIMIT,
+  });
+  const matches = data.groups.filter((g) => g.id.startsWith(prefix));
+  if (matches.length === 0) throw groupNotFound(text);
+  if (matches.length > 1) {
+    const shown = matches
+      .slice(0, CANDIDATES_SHOWN)
+      .map((g) => `${g.id} (${g.module}.${g.procedure})`)
+      .join(', ');
+    const more =
+      matches.length > CANDIDATES_SHOWN ? ` and ${matches.length - CANDIDATES_SHOWN} more` : '';
+    throw new UsageError(
+      `group ${prefix} is ambiguous, it could be ${shown}${more}: give more characters`,
+    );
+  }
+  return { id: matches[0].id, group: matches[0] };
+}
+
+/**
+ * The error for a group the collector does not know, with what to do about it.
+ *
+ * @example
+ * throw groupNotFound('3fa9c1'); // no group 3fa9c1: run jcs-errors top to list groups
+ */
+export function groupNotFound(text: string): NotFoundError {
+  return new NotFoundError(`no group ${text.trim()}: run jcs-errors top to list groups`);
+}
+
+/**
+ * Runs a request about a group, turning the collector's 404 into {@link groupNotFound}.
+ *
+ * @example
+ * const detail = await aboutGroup('3fa9', () => client.getGroup(id)); // a 404 says: no group 3fa9: ...
+ */
+export async function aboutGroup<T>(text: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    if (err instanceof NotFoundError) throw groupNotFound(text);
+    throw err;
+  }
+}

@@ -1,0 +1,204 @@
+import { Command, CommanderError } from 'commander';
+import { ApiClient } from './client';
+import { makeAuditCommand } from './commands/audit';
+import type { CommandResult, Output, Wiring } from './commands/context';
+import { makeEraseCommand } from './commands/erase';
+import { makeExpireCommand } from './commands/expire';
+import { makeReportCommand } from './commands/report';
+import { makeReportsCommand } from './commands/reports';
+import { makeShowCommand } from './commands/show';
+import { makeStatusCommand } from './commands/status';
+import { makeTopCommand } from './commands/top';
+import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './commands/triage';
+import { CliError, EXIT, type ExitCode } from './errors';
+import { makePalette } from './render/palette';
+import { describeSource, resolveSettings, type GlobalFlags } from './settings';
+
+/** The process around a run; the bin passes the real one, tests their own. */
+export interface Environment {
+  env: Record<string, string | undefined>;
+  homeDir: string;
+  stdoutIsTTY: boolean;
+  /** the terminal's width when stdout is one */
+  columns?: number;
+  now?: () => Date;
+}
+
+/** What a run printed and how it ended; only the bin writes it out and exits. */
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: ExitCode;
+}
+
+const DEFAULT_WIDTH = 80;
+
+/**
+ * Runs `jcs-errors` with these arguments (without `node` and the script) and returns what to
+ * print and the exit code, never exiting itself, so it can be tested in-process.
+ *
+ * @example
+ * const { stdout, exitCode } = await run(['top', '--since', '24h'], {
+ *   env: process.env, homeDir: os.homedir(), stdoutIsTTY: false,
+ * });
+ */
+export async function run(argv: string[], environment: Environment): Promise<RunResult> {
+  let stdout = '';
+  let stderr = '';
+  let exitCode: ExitCode = EXIT.ok;
+  const debug = (environment.env.DEBUG ?? '') !== '';
+
+  const wiring: Wiring = {
+    context(command: Command) {
+      const flags = command.optsWithGlobals() as GlobalFlags;
+      const settings = resolveSettings(flags, {
+        env: environment.env,
+        homeDir: environment.homeDir,
+        stdoutIsTTY: environment.stdoutIsTTY,
+        warn: (line) => (stderr += `${line}\n`),
+      });
+      const client = new ApiClient({
+        server: settings.server,
+        token: settings.token,
+        tokenHint: describeSource(settings.tokenSource, 'token', settings.configPath),
+      });
+      const output: Output = {
+        json: settings.json,
+        palette: makePalette(settings.color),
+        width: terminalWidth(environment),
+        now: environment.now?.() ?? new Date(),
+      };
+      return { client, output };
+    },
+    finish(result: CommandResult) {
+      const outcome = typeof result === 'string' ? { text: result, exitCode: EXIT.ok } : result;
+      stdout += outcome.text;
+      exitCode = outcome.exitCode;
+      if ('problem' in outcome && outcome.problem) stderr += `${outcome.problem}\n`;
+    },
+  };
+
+  const program = makeProgram(wiring);
+  configureAll(program, {
+    writeOut: (text) => (stdout += text),
+    writeErr: (text) => (stderr += text),
+    width: terminalWidth(environment),
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return { stdout, stderr, exitCode: EXIT.ok };
+      // Bare `jcs-errors`: commander prints the help as an error; it is what was asked for.
+      if (err.code === 'commander.help')
+        return { stdout: stdout + stderr, stderr: '', exitCode: EXIT.ok };
+      // One line: commander puts its "Did you mean" suggestion on a line of its own.
+      const message = err.message
+        .replace(/^error: /, '')
+        .replace(/\s*\n\s*\(Did you mean/, ' (did you mean')
+        .replace(/\s*\n\s*/g, ' ')
+        .replace(/\.$/, '');
+      return {
+        stdout,
+        stderr: `${stderr}${message}: see jcs-errors --help\n`,
+        exitCode: EXIT.usage,
+      };
+    }
+    if (err instanceof CliError) {
+      stderr += `${err.message}\n`;
+      if (debug) stderr += `${stackOf(err)}\n`;
+      return { stdout, stderr, exitCode: err.exitCode };
+    }
+    stderr += `jcs-errors failed unexpectedly: ${err instanceof Error ? err.message : String(err)}: run again with DEBUG=1 and report what it prints\n`;
+    if (debug) stderr += `${stackOf(err)}\n`;
+    return { stdout, stderr, exitCode: EXIT.failed };
+  }
+  return { stdout, stderr, exitCode };
+}
+
+/**
+ * The commander program: global options, then one command per `makeXCommand`. Global options
+ * are the program's, so commander takes them before or after the command name.
+ *
+ * @example
+ * await makeProgram(wiring).parseAsync(['top', '--since', '24h'], { from: 'user' });
+ */
+export function makeProgram(wiring: Wiring): Command {
+  return new Command('jcs-errors')
+    .description(
+      'Triage the JCS error collector: what broke, since when, in which versions, for whom.',
+    )
+    .option(
+      '--server <url>',
+      'the collector (env JCS_ERRORS_SERVER, default http://127.0.0.1:8080)',
+    )
+    .option('--token <token>', 'a bearer token (env JCS_ERRORS_TOKEN)')
+    .option('--json', "print the API's JSON unchanged, for scripts and jq")
+    .option('--no-color', 'no colour (also NO_COLOR; colour is only ever used on a terminal)')
+    .addCommand(makeTopCommand(wiring))
+    .addCommand(makeShowCommand(wiring))
+    .addCommand(makeReportsCommand(wiring))
+    .addCommand(makeReportCommand(wiring))
+    .addCommand(makeResolveCommand(wiring))
+    .addCommand(makeIgnoreCommand(wiring))
+    .addCommand(makeReopenCommand(wiring))
+    .addCommand(makeAuditCommand(wiring))
+    .addCommand(makeExpireCommand(wiring))
+    .addCommand(makeStatusCommand(wiring))
+    .addCommand(makeEraseCommand(wiring))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Settings: flags, then JCS_ERRORS_SERVER and JCS_ERRORS_TOKEN, then',
+        '~/.config/jcs-errors/config.json {"server": ..., "token": ...} (keep it chmod 600).',
+        'Exit codes: 0 done, 1 failed (unreachable, server error), 2 usage error,',
+        '3 not authorised, 4 not found.',
+        '',
+        'Examples:',
+        '  jcs-errors top --since 24h',
+        '  jcs-errors show 3fa9c1',
+        '  jcs-errors resolve 3fa9c1 --in-version 5.3',
+      ].join('\n'),
+    );
+}
+
+/**
+ * Commander copies settings only to commands it creates itself, and these are added whole, so
+ * errors and output are routed by hand through the whole tree.
+ */
+function configureAll(
+  command: Command,
+  io: { writeOut(text: string): void; writeErr(text: string): void; width: number },
+): void {
+  command.exitOverride();
+  command.configureOutput({
+    writeOut: io.writeOut,
+    writeErr: io.writeErr,
+    getOutHelpWidth: () => io.width,
+    getErrHelpWidth: () => io.width,
+    // The one-line message is made in run(); commander's own would be a second line.
+    outputError: () => undefined,
+  });
+  command.showSuggestionAfterError(true);
+  for (const sub of command.commands) configureAll(sub, io);
+}
+
+function terminalWidth(environment: Environment): number {
+  if (environment.stdoutIsTTY && environment.columns && environment.columns > 0) {
+    return environment.columns;
+  }
+  const columns = Number(environment.env.COLUMNS);
+  return Number.isInteger(columns) && columns >= 20 ? columns : DEFAULT_WIDTH;
+}
+
+function stackOf(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  while (current instanceof Error && parts.length < 4) {
+    parts.push(current.stack ?? String(current));
+    current = current.cause;
+  }
+  return parts.join('\ncaused by: ');
+}

@@ -1,0 +1,98 @@
+import { bucket } from './sparkline';
+import { formatCount } from './text';
+import type { Palette } from './palette';
+
+/** Occurrences on one UTC day. */
+export interface DayCount {
+  day: string;
+  count: number;
+}
+
+const EIGHTHS = '▁▂▃▄▅▆▇█';
+const DAY_MS = 86_400_000;
+
+/**
+ * A bar chart of counts by day, one column per day (or per few days, when the window is wider
+ * than the terminal), bars in eighths of a row, the largest count marked on the axis:
+ *
+ * ```
+ * 12 │      █
+ *    │     ▄█  ▂
+ *    │  ▁ ▆██▃ █
+ *    └──────────
+ *     11-19   11-28
+ * ```
+ *
+ * @example
+ * dayChart(fillDays([{ day: '2026-11-27', count: 3 }], '2026-11-26', '2026-11-28'),
+ *   { width: 80, palette: makePalette(false) });
+ */
+export function dayChart(
+  days: readonly DayCount[],
+  options: { width: number; height?: number; palette: Palette },
+): string {
+  const height = options.height ?? 5;
+  const { palette } = options;
+  if (days.length === 0) return '(no days in the window)';
+
+  const values = days.map((d) => d.count);
+  const max = Math.max(0, ...values);
+  const axisLabel = formatCount(max);
+  const room = Math.max(1, options.width - axisLabel.length - 2);
+  const columns = bucket(values, room);
+  const perColumn = Math.ceil(days.length / columns.length);
+  const levels = height * 8;
+  const units = columns.map((v) =>
+    v <= 0 || max === 0 ? 0 : Math.max(1, Math.round((v / max) * levels)),
+  );
+
+  const lines: string[] = [];
+  for (let row = 0; row < height; row++) {
+    const floor = (height - 1 - row) * 8;
+    const bars = units
+      .map((u) => (u >= floor + 8 ? '█' : u > floor ? EIGHTHS[u - floor - 1] : ' '))
+      .join('')
+      .replace(/ +$/, '');
+    const label = row === 0 ? axisLabel : ' '.repeat(axisLabel.length);
+    lines.push(`${label} │${palette.cyan(bars)}`.replace(/ +$/, ''));
+  }
+  lines.push(`${' '.repeat(axisLabel.length)} └${'─'.repeat(columns.length)}`);
+
+  const first = shortDay(days[0].day);
+  const last = shortDay(days[days.length - 1].day);
+  const pad = ' '.repeat(axisLabel.length + 2);
+  if (columns.length >= first.length + last.length + 2) {
+    lines.push(`${pad}${first}${' '.repeat(columns.length - first.length - last.length)}${last}`);
+  } else {
+    lines.push(`${pad}${last}`);
+  }
+  if (perColumn > 1) lines.push(`${pad}${palette.dim(`(one column per ${perColumn} days)`)}`);
+  return lines.join('\n');
+}
+
+/**
+ * Every UTC day from `from` to `to` (both `YYYY-MM-DD`, inclusive), with the counts given and 0
+ * for the rest, whether or not the collector lists the empty days. Days outside the range but in
+ * `counts` widen it, so no count is ever dropped.
+ *
+ * @example
+ * fillDays([{ day: '2026-11-27', count: 3 }], '2026-11-26', '2026-11-28');
+ * // [{ day: '2026-11-26', count: 0 }, { day: '2026-11-27', count: 3 }, { day: '2026-11-28', count: 0 }]
+ */
+export function fillDays(counts: readonly DayCount[], from: string, to: string): DayCount[] {
+  const byDay = new Map<string, number>();
+  for (const c of counts) byDay.set(c.day, (byDay.get(c.day) ?? 0) + c.count);
+  const known = [...byDay.keys()].filter((d) => Number.isFinite(Date.parse(`${d}T00:00:00Z`)));
+  const start = [from, ...known].sort()[0];
+  const end = [to, ...known].sort().at(-1) ?? to;
+  const out: DayCount[] = [];
+  for (let t = Date.parse(`${start}T00:00:00Z`); t <= Date.parse(`${end}T00:00:00Z`); t += DAY_MS) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    out.push({ day, count: byDay.get(day) ?? 0 });
+  }
+  return out;
+}
+
+function shortDay(day: string): string {
+  return /^\d{4}-\d{2}-\d{2}$/.test(day) ? day.slice(5) : day;
+}

@@ -1,0 +1,75 @@
+import { sortVersionsDescending, type Group } from '@jcs/protocol';
+import type { Palette } from './palette';
+import type { Cell } from './table';
+import { oneLine } from './text';
+
+/**
+ * A group's status as one word, coloured: a regression (resolved, then seen again in a fixed
+ * version) shows as `regressed` in red, since that is what needs eyes first.
+ *
+ * @example
+ * statusCell({ status: 'unresolved', regressed: true }, makePalette(false)); // { text: 'regressed', ... }
+ */
+export function statusCell(group: Pick<Group, 'status' | 'regressed'>, palette: Palette): Cell {
+  if (group.status === 'unresolved' && group.regressed) {
+    return { text: 'regressed', color: (t) => palette.bold(palette.red(t)) };
+  }
+  if (group.status === 'resolved') return { text: 'resolved', color: palette.green };
+  if (group.status === 'ignored') return { text: 'ignored', color: palette.dim };
+  return { text: group.status, color: palette.yellow };
+}
+
+/**
+ * The newest version a group was seen in, and how many others.
+ *
+ * @example
+ * versionsSummary(['5.2.0.12', '5.2.1.345', '5.1']); // '5.2.1.345 +2'
+ */
+export function versionsSummary(versions: readonly string[]): string {
+  if (versions.length === 0) return '–';
+  const [newest] = sortVersionsDescending(versions);
+  return versions.length === 1 ? newest : `${newest} +${versions.length - 1}`;
+}
+
+/**
+ * Where the error was raised, as VBA code names it.
+ *
+ * @example
+ * where({ module: 'modClients', procedure: 'LoadClient' }); // 'modClients.LoadClient'
+ */
+export function where(group: Pick<Group, 'module' | 'procedure'>): string {
+  return oneLine(`${group.module}.${group.procedure}`);
+}
+
+/**
+ * A group's identity in one line: error number, where, description.
+ *
+ * @example
+ * identity(group); // '91 modClients.LoadClient: Object variable or With block variable not set'
+ */
+export function identity(
+  group: Pick<Group, 'number' | 'module' | 'procedure' | 'description'>,
+): string {
+  const description = group.description === null ? '' : `: ${oneLine(group.description)}`;
+  return `${group.number} ${where(group)}${description}`;
+}
+
+/**
+ * The shortest prefixes, at least `min` long, that tell these ids apart, as `git log --oneline`
+ * shortens hashes.
+ *
+ * @example
+ * shortIds(['3fa9c1d2e4b7', '3fa9c1ff0011'], 7); // ['3fa9c1d', '3fa9c1f']
+ */
+export function shortIds(ids: readonly string[], min = 7): string[] {
+  return ids.map((id) => {
+    let length = Math.min(min, id.length);
+    while (
+      length < id.length &&
+      ids.some((other) => other !== id && other.startsWith(id.slice(0, length)))
+    ) {
+      length++;
+    }
+    return id.slice(0, length);
+  });
+}

@@ -1,0 +1,52 @@
+// C0 and C1 controls (escape sequences start with them) and the bidirectional overrides that can
+// make text read differently from what it is. Matching them is the point, hence the lint pragmas.
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex
+const ANY_CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g;
+
+/**
+ * Report fields come from any desktop that holds an ingest token, so before they reach the
+ * engineer's terminal every control character is replaced: an escape sequence in a description
+ * must not be able to move the cursor or rewrite the screen. Keeps line breaks and tabs.
+ *
+ * @example
+ * safeText('bad\u001b[2Jthing'); // 'bad\uFFFD[2Jthing'
+ */
+export function safeText(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(CONTROLS, '\uFFFD');
+}
+
+/**
+ * {@link safeText} for one table cell: line breaks and tabs become single spaces.
+ *
+ * @example
+ * oneLine('Object variable\r\nnot set'); // 'Object variable not set'
+ */
+export function oneLine(text: string): string {
+  return text
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(ANY_CONTROL, '\uFFFD')
+    .trim();
+}
+
+/**
+ * A count with thousands separators.
+ *
+ * @example
+ * formatCount(12345); // '12,345'
+ */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * The plural of a noun after a count.
+ *
+ * @example
+ * plural(1, 'report'); // '1 report'
+ * plural(3, 'licence'); // '3 licences'
+ */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : nouns}`;
+}

@@ -1,0 +1,90 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startFakeCollector, type FakeCollector } from './support/fake-collector';
+import { makeFixtures } from './support/fixtures';
+import { BIN, spawnCli } from './support/spawn-cli';
+
+// The real bin, as a child process: argv, environment, exit codes and the two streams. The
+// exit codes produced by a real collector's answers are in real-collector.test.ts.
+
+jest.setTimeout(30_000);
+
+let fake: FakeCollector;
+let home: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run npx tsc -b first`);
+  fake = await startFakeCollector(makeFixtures(new Date()));
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-cli-bin-'));
+  env = {
+    HOME: home,
+    NO_COLOR: '1',
+    COLUMNS: '80',
+    JCS_ERRORS_SERVER: fake.url,
+    JCS_ERRORS_TOKEN: fake.tokens.admin,
+  };
+});
+afterAll(async () => {
+  await fake.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+test('top prints the table on stdout and exits 0', async () => {
+  const r = await spawnCli(['top'], env);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout.split('\n').slice(0, 3)).toEqual([
+    'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS',
+    '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed',
+    '         91 modClients.LoadClient: Object variable or With block variable not s…',
+  ]);
+  expect(r.stdout).not.toContain('\u001b');
+});
+
+test('with DEBUG, a failure also prints the stack', async () => {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => server.close(() => r()));
+  const debug = await spawnCli(['top', '--server', url], { ...env, DEBUG: '1' });
+  expect(debug.code).toBe(1);
+  const [first, ...rest] = debug.stderr.split('\n');
+  expect(first).toBe(
+    `cannot reach the collector at ${url}: is it running? set --server or JCS_ERRORS_SERVER`,
+  );
+  expect(rest.join('\n')).toMatch(/^UnreachableError: .*\n\s+at /);
+});
+
+test('exit 1: status not compliant, the finding on stdout and what to do on stderr', async () => {
+  fake.fixtures.status = { ...fake.fixtures.status, compliant: false, lastExpiry: null };
+  const r = await spawnCli(['status'], env);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/^Retention {9}NOT COMPLIANT\n/);
+  expect(r.stderr).toBe(
+    "not compliant: the expiry job has never run: run jcs-errors expire now, and check the collector's nightly job\n",
+  );
+});
+
+test('the config file supplies server and token, with a warning when others can read it', async () => {
+  const dir = path.join(home, '.config', 'jcs-errors');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ server: fake.url, token: fake.tokens.engineer }));
+  try {
+    fs.chmodSync(file, 0o600);
+    const quiet = await spawnCli(['top', '--json'], { HOME: home });
+    expect(quiet).toMatchObject({ code: 0, stderr: '' });
+    fs.chmodSync(file, 0o644);
+    const warned = await spawnCli(['top', '--json'], { HOME: home });
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toBe(
+      `warning: ${file} is readable by other users and may hold a token: run chmod 600 ${file}\n`,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,177 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ApiClient,
+  BadRequestError,
+  CliError,
+  EXIT,
+  ForbiddenError,
+  NotFoundError,
+  ServerError,
+  UnauthorisedError,
+  UnreachableError,
+} from '../src';
+import { startFakeCollector, type FakeCollector } from './support/fake-collector';
+
+let fake: FakeCollector;
+beforeAll(async () => {
+  fake = await startFakeCollector();
+});
+afterAll(() => fake.close());
+
+const client = (token?: string, tokenHint?: string) =>
+  new ApiClient({ server: fake.url, token, tokenHint });
+
+async function failure(promise: Promise<unknown>): Promise<CliError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+test('sends the bearer token and the query, and returns the body exactly as it came', async () => {
+  const answer = await client(fake.tokens.engineer).listGroups({ since: '24h', limit: 2 });
+  const request = fake.requests.at(-1)!;
+  expect(request.auth).toBe(`Bearer ${fake.tokens.engineer}`);
+  expect(request.query.get('since')).toBe('24h');
+  expect(request.query.get('limit')).toBe('2');
+  expect(request.query.has('status')).toBe(false);
+  expect(answer.body).toBe(fake.lastBody);
+  expect(answer.data.groups).toHaveLength(2);
+});
+
+test('JSON bodies for PATCH and POST', async () => {
+  await client(fake.tokens.admin).erase({ license: 'JCS-000123' });
+  expect(fake.requests.at(-1)).toMatchObject({
+    method: 'POST',
+    path: '/v1/erase',
+    body: { license: 'JCS-000123' },
+  });
+});
+
+test('401 without a token says how to give one; with one, where to check it (exit 3)', async () => {
+  const none = await failure(client().listGroups());
+  expect(none).toBeInstanceOf(UnauthorisedError);
+  expect(none.exitCode).toBe(EXIT.notAuthorised);
+  expect(none.message).toBe(
+    'the collector needs a token: set --token or JCS_ERRORS_TOKEN, or "token" in ~/.config/jcs-errors/config.json',
+  );
+  const wrong = await failure(client('nope', 'JCS_ERRORS_TOKEN').listGroups());
+  expect(wrong.message).toBe('the collector refused the token: check JCS_ERRORS_TOKEN');
+});
+
+test('403 names the role needed (exit 3)', async () => {
+  const err = await failure(client(fake.tokens.engineer).retentionStatus());
+  expect(err).toBeInstanceOf(ForbiddenError);
+  expect(err.exitCode).toBe(3);
+  expect(err.message).toBe(
+    'this needs an admin token and the one given may not do it: use one made by jcs-collector token create --role admin',
+  );
+  const ingest = await failure(client(fake.tokens.ingest).listGroups());
+  expect(ingest.message).toContain('needs an engineer or admin token');
+});
+
+test('404 is NotFoundError (exit 4)', async () => {
+  const err = await failure(client(fake.tokens.engineer).getGroup('000000000000'));
+  expect(err).toBeInstanceOf(NotFoundError);
+  expect(err.exitCode).toBe(4);
+});
+
+test('400 carries the details and is a usage error (exit 2)', async () => {
+  const err = await failure(client(fake.tokens.engineer).listGroups({ since: 'soon' }));
+  expect(err).toBeInstanceOf(BadRequestError);
+  expect(err.exitCode).toBe(2);
+  expect(err.message).toBe(
+    'the collector rejected the request: A query parameter is not valid (/since must be a duration or an ISO date-time); check the options',
+  );
+});
+
+test.each([
+  [
+    500,
+    'internal',
+    {},
+    'the collector failed (HTTP 500: The collector failed unexpectedly; the failure was logged): check its log, then try again',
+  ],
+  [
+    503,
+    'unavailable',
+    { 'retry-after': '5' },
+    'the collector cannot take this now: try again in 5s',
+  ],
+  [
+    429,
+    'rate_limited',
+    { 'retry-after': '2' },
+    'the collector is limiting requests: try again in 2s',
+  ],
+] as const)('%i is a server error (exit 1)', async (status, code, headers, message) => {
+  fake.failNext(status, code, headers);
+  const err = await failure(client(fake.tokens.engineer).listGroups());
+  expect(err).toBeInstanceOf(ServerError);
+  expect(err.exitCode).toBe(EXIT.failed);
+  expect(err.message).toBe(message);
+});
+
+test('an answer that is not the collector’s JSON says to check --server (exit 1)', async () => {
+  fake.failNext(502, null);
+  const err = await failure(client(fake.tokens.engineer).listGroups());
+  expect(err.exitCode).toBe(1);
+  expect(err.message).toMatch(
+    /did not answer like a JCS collector \(HTTP 502, text\/html\): check --server/,
+  );
+});
+
+test('a redirect is not followed, so the token stays with the collector', async () => {
+  fake.failNext(302, 'not_found', { location: 'http://elsewhere.example/' });
+  const err = await failure(client(fake.tokens.engineer).listGroups());
+  expect(err.message).toBe(
+    `${fake.url} redirects to http://elsewhere.example/: set --server to the collector's own address`,
+  );
+});
+
+test('a closed port is unreachable (exit 1) with the issue’s wording', async () => {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  const err = await failure(new ApiClient({ server: `http://127.0.0.1:${port}` }).listGroups());
+  expect(err).toBeInstanceOf(UnreachableError);
+  expect(err.exitCode).toBe(1);
+  expect(err.message).toBe(
+    `cannot reach the collector at http://127.0.0.1:${port}: is it running? set --server or JCS_ERRORS_SERVER`,
+  );
+});
+
+test('a collector that does not answer in time is reported as such', async () => {
+  const server = http.createServer(() => undefined);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const err = await failure(new ApiClient({ server: url, timeoutMs: 200 }).listGroups());
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect(err.message).toBe(
+      `the collector at ${url} did not answer within 200 ms: check that it is healthy, then try again`,
+    );
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('a path prefix in the server address is kept', async () => {
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"status":"ok","reports":[]}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/errors`;
+  await new ApiClient({ server: url }).listReports('3fa9c1d2e4b7', { limit: 5 });
+  await new Promise<void>((r) => server.close(() => r()));
+  expect(seen).toEqual(['/errors/v1/groups/3fa9c1d2e4b7/reports?limit=5']);
+});

@@ -1,0 +1,581 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { run, type RunResult } from '../src';
+import { startFakeCollector, type FakeCollector } from './support/fake-collector';
+import { NOW, REPORT_IDS } from './support/fixtures';
+
+// The whole program in-process (commander, settings, client, commands, rendering) against a real
+// HTTP server answering contract-shaped JSON, at a fixed "now" so the text can be compared whole.
+
+let fake: FakeCollector;
+let home: string;
+beforeAll(() => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-cli-cmd-'));
+});
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+beforeEach(async () => {
+  fake = await startFakeCollector();
+});
+afterEach(() => fake.close());
+
+interface CliOptions {
+  token?: string | null;
+  width?: number;
+  env?: Record<string, string>;
+  tty?: boolean;
+}
+
+function cli(args: string[], options: CliOptions = {}): Promise<RunResult> {
+  const env: Record<string, string> = {
+    JCS_ERRORS_SERVER: fake.url,
+    COLUMNS: String(options.width ?? 80),
+    ...options.env,
+  };
+  if (options.token !== null) env.JCS_ERRORS_TOKEN = options.token ?? fake.tokens.admin;
+  return run(args, {
+    env,
+    homeDir: home,
+    stdoutIsTTY: options.tty ?? false,
+    columns: options.width,
+    now: () => NOW,
+  });
+}
+
+const lines = (...l: string[]) => `${l.join('\n')}\n`;
+const requests = (p: string) => fake.requests.filter((r) => r.path === p);
+
+describe('top', () => {
+  test('an 80-column table: every column, the place and description on a second line', async () => {
+    const r = await cli(['top']);
+    expect(r).toEqual({
+      exitCode: 0,
+      stderr: '',
+      stdout: lines(
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed',
+        '         91 modClients.LoadClient: Object variable or With block variable not s…',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved',
+        '         13 modInvoices.PrintInvoice: Type mismatch',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved',
+        '         3021 modReports.RunMonthly: No current record.',
+        '',
+        '3 unresolved groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
+        'jcs-errors show ID for one group',
+      ),
+    });
+    // Nothing given, nothing sent: the collector's defaults are the contract's.
+    expect([...requests('/v1/groups')[0].query.keys()]).toEqual([]);
+  });
+
+  test('a wide terminal: one line per group, descriptions cut to fit', async () => {
+    const r = await cli(['top', '--status', 'all'], { width: 150 });
+    expect(r.stdout).toBe(
+      lines(
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS              ERR  WHERE                     DESCRIPTION',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed            91  modClients.LoadClient     Object variable or With block varia…',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved           13  modInvoices.PrintInvoice  Type mismatch',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved         3021  modReports.RunMonthly     No current record.',
+        'c47d5e0      7      1     1  5.2.0.12      5d ago     ▁▁█▁▁▁▁  resolved    -2147221503  modSync.PushChanges       Automation error: the remote server…',
+        '',
+        '4 groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
+        'jcs-errors show ID for one group',
+      ),
+    );
+    expect(Math.max(...r.stdout.split('\n').map((l) => [...l].length))).toBe(150);
+  });
+
+  test('--json prints the API body unchanged, wherever --json stands', async () => {
+    for (const args of [
+      ['top', '--json'],
+      ['--json', 'top'],
+    ]) {
+      const r = await cli(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toBe(`${fake.lastBody}\n`);
+    }
+  });
+
+  test('options go to the collector as the contract names them', async () => {
+    await cli([
+      'top',
+      '--since',
+      '24h',
+      '--version',
+      '5.2.1.345',
+      '--status',
+      'all',
+      '--sort',
+      'last',
+      '--limit',
+      '2',
+    ]);
+    expect(Object.fromEntries(requests('/v1/groups')[0].query)).toEqual({
+      since: '24h',
+      version: '5.2.1.345',
+      status: 'all',
+      sort: 'last',
+      limit: '2',
+    });
+  });
+
+  test.each([
+    [['--since', 'yesterday'], '--since takes 30m, 12h, 7d, 6w or an ISO date, not "yesterday"'],
+    [['--limit', '0'], '--limit takes a whole number from 1 to 500, not "0"'],
+    [['--limit', '501'], '--limit takes a whole number from 1 to 500, not "501"'],
+    [['--status', 'open'], '--status takes unresolved, resolved, ignored or all, not "open"'],
+    [['--sort', 'size'], '--sort takes count, last, first or users, not "size"'],
+    [
+      ['--version', 'latest'],
+      '--version takes a version of dotted numbers such as 5.2.1, not "latest"',
+    ],
+  ])('top %j is a usage error before any request', async (args, message) => {
+    const r = await cli(['top', ...args]);
+    expect(r).toEqual({ exitCode: 2, stdout: '', stderr: `${message}\n` });
+    expect(fake.requests).toEqual([]);
+  });
+
+  test('no groups: says so, and how to look wider', async () => {
+    const r = await cli(['top', '--version', '9.9']);
+    expect(r.stdout).toBe(
+      'no unresolved groups in version 9.9 since 2026-11-21 10:30 UTC (7d ago): widen the window with --since 6w, or try --status all\n',
+    );
+  });
+
+  test('a full page hints at --limit', async () => {
+    const r = await cli(['top', '--limit', '2']);
+    expect(r.stdout).toContain('most occurrences first; --limit 4 for more');
+  });
+
+  test('colour on a terminal, and never with NO_COLOR or --no-color', async () => {
+    expect((await cli(['top'], { tty: true })).stdout).toContain('\u001b[');
+    expect((await cli(['top'], { tty: true, env: { NO_COLOR: '1' } })).stdout).not.toContain(
+      '\u001b',
+    );
+    expect((await cli(['top', '--no-color'], { tty: true })).stdout).not.toContain('\u001b');
+  });
+});
+
+describe('group prefixes', () => {
+  test('a unique prefix is looked up among all groups of the last year', async () => {
+    const r = await cli(['show', '8b02', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(Object.fromEntries(requests('/v1/groups')[0].query)).toEqual({
+      status: 'all',
+      since: '52w',
+      sort: 'last',
+      limit: '500',
+    });
+    expect(fake.requests.at(-1)?.path).toBe('/v1/groups/8b02e6a1c9d4');
+  });
+
+  test('a full id goes straight to the group', async () => {
+    await cli(['show', '3FA9C1D2E4B7']);
+    expect(fake.requests.map((q) => q.path)).toEqual(['/v1/groups/3fa9c1d2e4b7']);
+  });
+
+  test('an ambiguous prefix exits 2 and lists the candidates', async () => {
+    const r = await cli(['show', '3fa9']);
+    expect(r).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        'group 3fa9 is ambiguous, it could be 3fa9c1ff0011 (modInvoices.PrintInvoice), 3fa9c1d2e4b7 (modClients.LoadClient): give more characters\n',
+    });
+  });
+
+  test.each([['abc123'], ['0123456789ab']])('no group %s exits 4', async (id) => {
+    const r = await cli(['resolve', id]);
+    expect(r).toEqual({
+      exitCode: 4,
+      stdout: '',
+      stderr: `no group ${id}: run jcs-errors top to list groups\n`,
+    });
+  });
+
+  test('something that is not hex is a usage error', async () => {
+    const r = await cli(['reports', 'modClients']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe(
+      'a group is its id or a prefix of it, in hex such as 3fa9c1, not "modClients": run jcs-errors top to list groups\n',
+    );
+  });
+});
+
+describe('show', () => {
+  test('header, chart by day, tables by version and line, latest reports, in 80 columns', async () => {
+    const r = await cli(['show', '3fa9c1d']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(
+      lines(
+        '3fa9c1d2e4b7  regressed (was resolved in 5.2.0)',
+        'error 91 in modClients.LoadClient',
+        'Object variable or With block variable not set',
+        '',
+        '1,204 occurrences · 37 users · 12 licences',
+        'first seen 2026-10-26 10:30:00 UTC (4w ago) · last seen 3h ago',
+        '',
+        'By day, 2026-10-17 to 2026-11-28 (UTC)',
+        '230 │                                       ▃▁▇█',
+        '    │                                      ▁████',
+        '    │                                    ▅▁█████',
+        '    │                                    ███████',
+        '    │                                    ███████',
+        `    └${'─'.repeat(43)}`,
+        '     10-17                                 11-28',
+        '',
+        'By version',
+        'VERSION    COUNT  SHARE',
+        '5.2.1.345    800    66%  ████████████████████',
+        '5.2.0.12     390    32%  █████████▊',
+        '5.1.9.2       14     1%  ▍',
+        '',
+        'By line',
+        'LINE         COUNT  SHARE',
+        '120          1,100    91%  ████████████████████',
+        '0 (unknown)    104     9%  █▉',
+        '',
+        'Latest reports',
+        'REPORT                                OCCURRED  VERSION    LICENCE     LINE  REP',
+        '1b4e28ba-2fa1-41d2-883f-0016d3cca427  3h ago    5.2.1.345  JCS-000123   120',
+        '6fa459ea-ee8a-4ca4-894e-db77e160355e  5h ago    5.2.1.345  JCS-000456   120   +4',
+        '9c5b94b1-35ad-49bb-b118-8e8fc24abf80  1d ago    5.2.0.12   JCS-000123     ?',
+        '',
+        'jcs-errors reports 3fa9c1d2e4b7 for more, jcs-errors report ID for one',
+      ),
+    );
+    for (const line of r.stdout.split('\n')) expect([...line].length).toBeLessThanOrEqual(80);
+  });
+
+  test('--since is checked and sent; --json prints the group detail unchanged', async () => {
+    const r = await cli(['show', '3fa9c1d2e4b7', '--since', '2w', '--json']);
+    expect(requests('/v1/groups/3fa9c1d2e4b7')[0].query.get('since')).toBe('2w');
+    expect(r.stdout).toBe(`${fake.lastBody}\n`);
+    expect((await cli(['show', '3fa9c1d2e4b7', '--since', 'last week'])).exitCode).toBe(2);
+  });
+
+  test('a group without reports or description still shows', async () => {
+    fake.fixtures.groups[2].description = null;
+    const r = await cli(['show', '8b02e6a1c9d4']);
+    expect(r.stdout).toContain('(no description: every report has expired)');
+    expect(r.stdout).toContain('(none: reports are kept for 42 days after they arrive)');
+  });
+});
+
+describe('reports and report', () => {
+  test('reports lists full ids, newest first', async () => {
+    const r = await cli(['reports', '3fa9c1d']);
+    expect(r.stdout).toBe(
+      lines(
+        'REPORT                                OCCURRED  VERSION    LICENCE     LINE  REP',
+        '1b4e28ba-2fa1-41d2-883f-0016d3cca427  3h ago    5.2.1.345  JCS-000123   120',
+        '6fa459ea-ee8a-4ca4-894e-db77e160355e  5h ago    5.2.1.345  JCS-000456   120   +4',
+        '9c5b94b1-35ad-49bb-b118-8e8fc24abf80  1d ago    5.2.0.12   JCS-000123     ?',
+        '',
+        '3 reports of group 3fa9c1d2e4b7, newest first',
+        'jcs-errors report ID for one, with --dump for its data',
+      ),
+    );
+  });
+
+  test('reports --limit is sent; no reports says why', async () => {
+    await cli(['reports', '3fa9c1d2e4b7', '--limit', '50']);
+    expect(requests('/v1/groups/3fa9c1d2e4b7/reports')[0].query.get('limit')).toBe('50');
+    const r = await cli(['reports', '3fa9c1ff0011']);
+    expect(r.stdout).toBe(
+      'no reports of group 3fa9c1ff0011 are kept: reports are deleted 42 days after they arrive\n',
+    );
+  });
+
+  test('report labels every field and points to --dump', async () => {
+    const r = await cli(['report', REPORT_IDS[0]]);
+    expect(r.stdout).toBe(
+      lines(
+        'Report      1b4e28ba-2fa1-41d2-883f-0016d3cca427',
+        'Group       3fa9c1d2e4b7',
+        'Occurred    2026-11-28 07:29:58 UTC (3h ago, client clock)',
+        'Received    2026-11-28 07:30:00 UTC (3h ago)',
+        'App         JCS 5.2.1.345',
+        'Licence     JCS-000123',
+        'Username    asmith',
+        'Error       91',
+        'Description Object variable or With block variable not set',
+        'Where       modClients.LoadClient, line 120',
+        'Code        Set rs = db.OpenRecordset(sql)',
+        'Repeats     0',
+        'Dump        not shown: add --dump to decrypt it, if there is one (the access is logged)',
+      ),
+    );
+    expect(requests(`/v1/reports/${REPORT_IDS[0]}`)[0].query.has('dump')).toBe(false);
+  });
+
+  test('report --dump asks for the dump, pretty-prints it and notes the logged access', async () => {
+    const r = await cli(['report', REPORT_IDS[0], '--dump']);
+    expect(requests(`/v1/reports/${REPORT_IDS[0]}`)[0].query.get('dump')).toBe('1');
+    expect(r.stdout).toContain(
+      lines(
+        'Repeats     0',
+        'Dump',
+        '{',
+        '  "client": {',
+        '    "id": 4711,',
+        '    "name": "Smith & Co"',
+        '  },',
+        '  "rows": 0',
+        '}',
+        '',
+        'This access to the dump was written to the audit log.',
+      ),
+    );
+    const json = await cli(['report', REPORT_IDS[0], '--dump', '--json']);
+    expect(json.stdout).toBe(`${fake.lastBody}\n`);
+    expect(JSON.parse(json.stdout).dump).toEqual({
+      client: { id: 4711, name: 'Smith & Co' },
+      rows: 0,
+    });
+  });
+
+  test('a withheld dump says why; missing fields say (none)', async () => {
+    const r = await cli(['report', REPORT_IDS[2], '--dump']);
+    expect(r.stdout).toContain('Username    (none)\n');
+    expect(r.stdout).toContain('Where       modClients.LoadClient, line unknown\n');
+    expect(r.stdout).toContain('Dump        withheld: the user did not consent to sending data\n');
+  });
+
+  test('report text from the desktop cannot drive the terminal', async () => {
+    fake.fixtures.fullReports[REPORT_IDS[0]].error.description =
+      'evil\u001b[2J\u001b]0;title\u0007';
+    const r = await cli(['report', REPORT_IDS[0]]);
+    expect(r.stdout).toContain('Description evil\uFFFD[2J\uFFFD]0;title\uFFFD\n');
+  });
+
+  test('an unknown report exits 4; a malformed id exits 2', async () => {
+    const missing = await cli(['report', REPORT_IDS[1]]);
+    expect(missing).toEqual({
+      exitCode: 4,
+      stdout: '',
+      stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept 42 days); run jcs-errors reports GROUP to list them\n`,
+    });
+    const bad = await cli(['report', '1b4e28ba']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/^a report id is a full UUID/);
+  });
+});
+
+describe('triage', () => {
+  test('resolve --in-version sends the version and confirms what reopens it', async () => {
+    const r = await cli(['resolve', '8b02', '--in-version', '5.3']);
+    expect(r.stdout).toBe(
+      'resolved 8b02e6a1c9d4 (3021 modReports.RunMonthly) in 5.3: a report from 5.3 or later reopens it\n',
+    );
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: '/v1/groups/8b02e6a1c9d4',
+      body: { status: 'resolved', resolvedInVersion: '5.3' },
+    });
+  });
+
+  test('resolve without a version, ignore and reopen', async () => {
+    expect((await cli(['resolve', '8b02e6a1c9d4'])).stdout).toBe(
+      'resolved 8b02e6a1c9d4 (3021 modReports.RunMonthly): any new report reopens it\n',
+    );
+    expect(fake.requests.at(-1)?.body).toEqual({ status: 'resolved' });
+    expect((await cli(['ignore', '8b02e6a1c9d4'])).stdout).toBe(
+      'ignored 8b02e6a1c9d4 (3021 modReports.RunMonthly): still counted, listed by jcs-errors top --status ignored\n',
+    );
+    expect(fake.requests.at(-1)?.body).toEqual({ status: 'ignored' });
+    const reopened = await cli(['reopen', '8b02e6a1c9d4', '--json']);
+    expect(fake.requests.at(-1)?.body).toEqual({ status: 'unresolved' });
+    expect(reopened.stdout).toBe(`${fake.lastBody}\n`);
+  });
+
+  test('a bad --in-version is a usage error', async () => {
+    const r = await cli(['resolve', '8b02', '--in-version', 'v5.3']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe(
+      '--in-version takes a version of dotted numbers such as 5.2.1, not "v5.3"\n',
+    );
+  });
+});
+
+describe('admin commands', () => {
+  test('audit: a table, newest first, with --since 7d by default', async () => {
+    const r = await cli(['audit'], { width: 100 });
+    expect(r.stdout).toBe(
+      lines(
+        'SEQ  AT (UTC)             ACTOR    ACTION       TARGET                                OUTCOME',
+        '  3  2026-11-28 09:30:00  alice    report.dump  1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
+        '  2  2026-11-28 08:30:00  alice    groups.list  –                                     ok',
+        '  1  2026-11-27 04:30:00  nightly  expire       –                                     ok',
+        '',
+        '3 entries, newest first, back to 1d ago',
+      ),
+    );
+    expect(Object.fromEntries(requests('/v1/audit')[0].query)).toEqual({ since: '7d' });
+    await cli(['audit', '--since', '24h', '--limit', '1000']);
+    expect(Object.fromEntries(requests('/v1/audit')[1].query)).toEqual({
+      since: '24h',
+      limit: '1000',
+    });
+    expect((await cli(['audit', '--limit', '1001'])).exitCode).toBe(2);
+  });
+
+  test('audit verify: intact exits 0; broken exits 1 with a line on stderr', async () => {
+    expect(await cli(['audit', 'verify'])).toEqual({
+      exitCode: 0,
+      stderr: '',
+      stdout: 'audit log intact: 3 entries, every hash in the chain checks\n',
+    });
+    fake.fixtures.audit[1].hash = 'broken';
+    expect(await cli(['audit', 'verify'])).toEqual({
+      exitCode: 1,
+      stdout: 'audit log BROKEN at entry 2: it was altered or lost from there on\n',
+      stderr:
+        "the audit log's hash chain is broken at entry 2: keep a copy of the collector's data dir and investigate from that entry\n",
+    });
+  });
+
+  test('expire confirms what was removed', async () => {
+    expect((await cli(['expire'])).stdout).toBe(
+      'expiry done in 38 ms: 12 reports deleted, 12 keys destroyed; cut-off 2026-10-17 10:30:00 UTC (6w ago)\n',
+    );
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire' });
+    expect((await cli(['expire', '--json'])).stdout).toBe(`${fake.lastBody}\n`);
+  });
+
+  test('status: compliant exits 0', async () => {
+    expect(await cli(['status'])).toEqual({
+      exitCode: 0,
+      stderr: '',
+      stdout: lines(
+        'Retention         compliant',
+        'Retention period  42 days',
+        'Reports stored    1,563',
+        'Oldest report     2026-10-18 10:30:00 UTC (5w ago)',
+        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 deleted, 12 keys destroyed',
+      ),
+    });
+  });
+
+  test('status: not compliant exits 1 and says why and what to do, in JSON too', async () => {
+    fake.fixtures.status = {
+      ...fake.fixtures.status,
+      compliant: false,
+      oldestReceivedAt: '2026-10-01T00:00:00Z',
+      lastExpiry: { at: '2026-11-25T02:00:00Z', deletedReports: 0, destroyedKeys: 0 },
+    };
+    const r = await cli(['status']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe(
+      lines(
+        'Retention         NOT COMPLIANT',
+        'Retention period  42 days',
+        'Reports stored    1,563',
+        'Oldest report     2026-10-01 00:00:00 UTC (8w ago)',
+        'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 deleted, 0 keys destroyed',
+        '                  reports older than 42 days are stored',
+        '                  the expiry job has not run for 36 hours',
+      ),
+    );
+    expect(r.stderr).toBe(
+      "not compliant: reports older than 42 days are stored and the expiry job has not run for 36 hours: run jcs-errors expire now, and check the collector's nightly job\n",
+    );
+    const json = await cli(['status', '--json']);
+    expect(json.exitCode).toBe(1);
+    expect(json.stdout).toBe(`${fake.lastBody}\n`);
+  });
+
+  test('erase by username or licence', async () => {
+    expect((await cli(['erase', '--username', 'asmith'])).stdout).toBe(
+      'erased 12 reports of username "asmith": they cannot be read or restored\n',
+    );
+    expect(fake.requests.at(-1)?.body).toEqual({ username: 'asmith' });
+    expect((await cli(['erase', '--license', 'JCS-999'])).stdout).toBe(
+      'no reports of licence "JCS-999" were stored: nothing to erase\n',
+    );
+    expect((await cli(['erase', '--license', 'JCS-000123', '--json'])).stdout).toBe(
+      '{"erasedReports":30}\n',
+    );
+  });
+
+  test.each([[[]], [['--username', 'a', '--license', 'b']]])(
+    'erase %j is a usage error',
+    async (args) => {
+      const r = await cli(['erase', ...args]);
+      expect(r).toEqual({
+        exitCode: 2,
+        stdout: '',
+        stderr: 'erase takes --username U or --license L, exactly one of them\n',
+      });
+      expect(fake.requests).toEqual([]);
+    },
+  );
+
+  test('an engineer token on an admin command exits 3', async () => {
+    const r = await cli(['status'], { token: fake.tokens.engineer });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toBe(
+      'this needs an admin token and the one given may not do it: use one made by jcs-collector token create --role admin\n',
+    );
+  });
+});
+
+describe('the program', () => {
+  test('global options after the command, and --token over the environment', async () => {
+    const r = await cli(['top', '--token', fake.tokens.engineer, '--server', fake.url, '--json'], {
+      token: 'wrong',
+    });
+    expect(r.exitCode).toBe(0);
+    expect(fake.requests[0].auth).toBe(`Bearer ${fake.tokens.engineer}`);
+  });
+
+  test('a wrong token exits 3 and names where it came from', async () => {
+    expect((await cli(['top'], { token: 'wrong' })).stderr).toBe(
+      'the collector refused the token: check JCS_ERRORS_TOKEN\n',
+    );
+    const flag = await cli(['top', '--token', 'wrong']);
+    expect(flag).toEqual({
+      exitCode: 3,
+      stdout: '',
+      stderr: 'the collector refused the token: check --token\n',
+    });
+  });
+
+  test('a server failure exits 1 with one line', async () => {
+    fake.failNext(500, 'internal');
+    const r = await cli(['top']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('unknown commands and options exit 2 with one line', async () => {
+    expect(await cli(['tpo'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: "unknown command 'tpo' (did you mean top?): see jcs-errors --help\n",
+    });
+    const option = await cli(['top', '--bogus']);
+    expect(option.exitCode).toBe(2);
+    expect(option.stderr).toBe("unknown option '--bogus': see jcs-errors --help\n");
+    const missing = await cli(['show']);
+    expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors --help\n");
+    expect((await cli(['top', 'extra'])).exitCode).toBe(2);
+  });
+
+  test('--help and a bare call print the help on stdout and exit 0', async () => {
+    for (const args of [['--help'], [], ['top', '--help'], ['help', 'show']]) {
+      const r = await cli(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^Usage: jcs-errors/);
+    }
+    expect((await cli(['--help'])).stdout).toContain('Exit codes: 0 done, 1 failed');
+  });
+
+  test('a stack trace only with DEBUG', async () => {
+    fake.failNext(500, 'internal');
+    expect((await cli(['top'])).stderr).not.toMatch(/\n\s+at /);
+    fake.failNext(500, 'internal');
+    expect((await cli(['top'], { env: { DEBUG: '1' } })).stderr).toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,220 @@
+import stringWidth from 'string-width';
+import {
+  absoluteTime,
+  bucket,
+  dayChart,
+  fillDays,
+  fitColumns,
+  fitLine,
+  makePalette,
+  oneLine,
+  plural,
+  relativeTime,
+  renderTable,
+  safeText,
+  shareBar,
+  sparkline,
+} from '../src';
+import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
+
+const plain = makePalette(false);
+const now = new Date('2026-11-28T10:30:00Z');
+const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
+
+describe('sparkline', () => {
+  test('scales to the largest value, zero as the lowest bar and any occurrence above it', () => {
+    expect(sparkline([0, 1, 4, 8, 2])).toBe('▁▂▅█▃');
+    expect(sparkline([0, 0, 0])).toBe('▁▁▁');
+    expect(sparkline([5])).toBe('█');
+    expect(sparkline([])).toBe('');
+  });
+
+  test('sums long series into buckets aligned on the newest day', () => {
+    expect(bucket([1, 1, 1, 1, 1], 2)).toEqual([2, 3]);
+    expect(bucket([1, 2, 3], 5)).toEqual([1, 2, 3]);
+    const six = sparkline(
+      Array.from({ length: 42 }, (_, i) => (i === 41 ? 9 : 0)),
+      14,
+    );
+    expect(six).toHaveLength(14);
+    expect(six.endsWith('█')).toBe(true);
+  });
+});
+
+describe('relativeTime', () => {
+  test.each([
+    [10_000, 'just now'],
+    [5 * 60_000, '5m ago'],
+    [3 * 3_600_000 + 59 * 60_000, '3h ago'],
+    [2 * 86_400_000, '2d ago'],
+    [15 * 86_400_000, '2w ago'],
+    [100 * 86_400_000, '3mo ago'],
+    [800 * 86_400_000, '2y ago'],
+  ])('%i ms ago reads %s', (ms, text) => {
+    expect(relativeTime(ago(ms), now)).toBe(text);
+  });
+
+  test('a future time (a skewed clock) reads "in"', () => {
+    expect(relativeTime(new Date(now.getTime() + 2 * 3_600_000).toISOString(), now)).toBe('in 2h');
+  });
+
+  test('absolute times are UTC, to the second or the minute', () => {
+    expect(absoluteTime('2026-11-28T10:15:07.123Z')).toBe('2026-11-28 10:15:07 UTC');
+    expect(absoluteTime('2026-11-28T12:15:07+02:00', 'minute')).toBe('2026-11-28 10:15 UTC');
+    expect(absoluteTime('garbage')).toBe('garbage');
+  });
+});
+
+describe('renderTable', () => {
+  const columns = [
+    { header: 'ID' },
+    { header: 'COUNT', align: 'right' as const },
+    { header: 'WHAT', min: 8, squeeze: 1 },
+  ];
+  const rows = [
+    ['3fa9c1d', '1,204', 'Object variable or With block variable not set'],
+    ['8b02e6a', '42', 'Type mismatch'],
+  ];
+
+  test('aligns columns, counts to the right, without trailing spaces', () => {
+    expect(renderTable({ columns, rows, width: 100, palette: plain })).toBe(
+      [
+        'ID       COUNT  WHAT',
+        '3fa9c1d  1,204  Object variable or With block variable not set',
+        '8b02e6a     42  Type mismatch',
+      ].join('\n'),
+    );
+  });
+
+  test('cuts the squeezable column with an ellipsis to fit the width', () => {
+    const text = renderTable({ columns, rows, width: 40, palette: plain });
+    for (const line of text.split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(40);
+    expect(text).toContain('3fa9c1d  1,204  Object variable or With…');
+  });
+
+  test('squeezes in order and never below a minimum', () => {
+    const cols = [
+      { header: 'A', min: 4, squeeze: 2 },
+      { header: 'B', min: 4, squeeze: 1 },
+    ];
+    expect(fitColumns(cols, [['aaaaaaaaaa', 'bbbbbbbbbb']], 18)).toEqual([10, 6]);
+    expect(fitColumns(cols, [['aaaaaaaaaa', 'bbbbbbbbbb']], 12)).toEqual([6, 4]);
+    expect(fitColumns(cols, [['aaaaaaaaaa', 'bbbbbbbbbb']], 3)).toEqual([4, 4]);
+  });
+
+  test('measures wide characters as two columns', () => {
+    const text = renderTable({
+      columns: [{ header: 'X', min: 3 }],
+      rows: [['漢字漢字漢字']],
+      width: 7,
+      palette: plain,
+    });
+    for (const line of text.split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(7);
+  });
+
+  test('puts a "below" line under a row, indented to a column', () => {
+    const text = renderTable({
+      columns: [{ header: 'ID' }, { header: 'N', align: 'right' }],
+      rows: [{ cells: ['abc', '1'], below: 'a long line that is cut' }],
+      width: 15,
+      palette: plain,
+      belowFrom: 1,
+    });
+    expect(text.split('\n')).toEqual(['ID   N', 'abc  1', '     a long li…']);
+  });
+
+  test('colours only when the palette does, and measures without the colour', () => {
+    const coloured = renderTable({
+      columns: [{ header: 'S' }],
+      rows: [[{ text: 'red', color: makePalette(true).red }]],
+      width: 20,
+      palette: makePalette(true),
+    });
+    expect(coloured).toContain('\u001b[31mred\u001b[39m');
+    const none = renderTable({
+      columns: [{ header: 'S' }],
+      rows: [[{ text: 'red', color: plain.red }]],
+      width: 20,
+      palette: plain,
+    });
+    expect(none).toBe('S\nred');
+  });
+
+  test('fitLine cuts by display width', () => {
+    expect(fitLine('Object variable not set', 10)).toBe('Object va…');
+    expect(fitLine('short', 10)).toBe('short');
+  });
+});
+
+describe('dayChart', () => {
+  test('draws bars in eighths with the largest count on the axis and the days under it', () => {
+    const days = fillDays(
+      [
+        { day: '2026-11-26', count: 5 },
+        { day: '2026-11-28', count: 8 },
+      ],
+      '2026-11-17',
+      '2026-11-28',
+    );
+    expect(dayChart(days, { width: 80, height: 2, palette: plain })).toBe(
+      ['8 │         ▂ █', '  │         █ █', '  └────────────', '   11-17  11-28'].join('\n'),
+    );
+  });
+
+  test('fits a long window into the width, one column per few days', () => {
+    const days = fillDays([{ day: '2026-11-28', count: 1 }], '2025-11-28', '2026-11-28');
+    const text = dayChart(days, { width: 60, palette: plain });
+    for (const line of text.split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(60);
+    expect(text).toContain('(one column per 7 days)');
+  });
+
+  test('fillDays keeps days outside the range rather than dropping counts', () => {
+    expect(fillDays([{ day: '2026-11-20', count: 2 }], '2026-11-21', '2026-11-21')).toEqual([
+      { day: '2026-11-20', count: 2 },
+      { day: '2026-11-21', count: 0 },
+    ]);
+  });
+});
+
+describe('text and groups', () => {
+  test('control characters from reports never reach the terminal', () => {
+    expect(safeText('bad\u001b[2Jthing\u009b')).toBe('bad\uFFFD[2Jthing\uFFFD');
+    expect(safeText('two\r\nlines')).toBe('two\nlines');
+    expect(oneLine(' Object variable\r\n\tnot set\u202e ')).toBe('Object variable not set\uFFFD');
+  });
+
+  test('counts and plurals', () => {
+    expect(plural(1, 'report')).toBe('1 report');
+    expect(plural(12345, 'entry', 'entries')).toBe('12,345 entries');
+  });
+
+  test('share bars in eighths', () => {
+    expect(shareBar(3, 4, 8)).toBe('██████');
+    expect(shareBar(1, 1000, 8)).toBe('▏');
+    expect(shareBar(0, 10, 8)).toBe('');
+  });
+
+  test('versions: the newest, numerically, and how many others', () => {
+    expect(versionsSummary(['5.2.0.12', '5.10.1', '5.9'])).toBe('5.10.1 +2');
+    expect(versionsSummary(['5.2'])).toBe('5.2');
+    expect(versionsSummary([])).toBe('–');
+  });
+
+  test('short ids are the shortest prefixes of at least 7 that tell them apart', () => {
+    expect(shortIds(['3fa9c1d2e4b7', '3fa9c1ff0011', '8b02e6a1c9d4'])).toEqual([
+      '3fa9c1d',
+      '3fa9c1f',
+      '8b02e6a',
+    ]);
+    expect(shortIds(['3fa9c1d2e4b7', '3fa9c1d2e4b8'])).toEqual(['3fa9c1d2e4b7', '3fa9c1d2e4b8']);
+  });
+
+  test('a regression is marked before anything else', () => {
+    expect(statusCell({ status: 'unresolved', regressed: true }, plain)).toMatchObject({
+      text: 'regressed',
+    });
+    expect(statusCell({ status: 'ignored', regressed: false }, plain)).toMatchObject({
+      text: 'ignored',
+    });
+  });
+});

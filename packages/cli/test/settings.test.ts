@@ -1,0 +1,124 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describeSource, resolveSettings, UsageError, type SettingsEnvironment } from '../src';
+
+let home: string;
+let warnings: string[];
+
+beforeEach(() => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-cli-home-'));
+  warnings = [];
+});
+afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
+
+function environment(env: Record<string, string> = {}, tty = false): SettingsEnvironment {
+  return { env, homeDir: home, stdoutIsTTY: tty, platform: 'linux', warn: (l) => warnings.push(l) };
+}
+
+function writeConfig(content: string, mode = 0o600): string {
+  const dir = path.join(home, '.config', 'jcs-errors');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, content);
+  fs.chmodSync(file, mode);
+  return file;
+}
+
+test('defaults: the contract server, no token, no colour off a terminal', () => {
+  const s = resolveSettings({}, environment());
+  expect(s).toMatchObject({
+    server: 'http://127.0.0.1:8080/',
+    serverSource: 'default',
+    token: undefined,
+    json: false,
+    color: false,
+  });
+  expect(warnings).toEqual([]);
+});
+
+test('flags win over the environment, which wins over the config file', () => {
+  writeConfig(JSON.stringify({ server: 'http://127.0.0.3:1', token: 'from-file' }));
+  const env = { JCS_ERRORS_SERVER: 'http://127.0.0.2:2', JCS_ERRORS_TOKEN: 'from-env' };
+  expect(
+    resolveSettings({ server: 'http://127.0.0.1:3', token: 'from-flag' }, environment(env)),
+  ).toMatchObject({ server: 'http://127.0.0.1:3/', token: 'from-flag', tokenSource: 'flag' });
+  expect(resolveSettings({}, environment(env))).toMatchObject({
+    server: 'http://127.0.0.2:2/',
+    token: 'from-env',
+    tokenSource: 'env',
+  });
+  expect(resolveSettings({}, environment())).toMatchObject({
+    server: 'http://127.0.0.3:1/',
+    token: 'from-file',
+    tokenSource: 'config',
+  });
+});
+
+test('an empty variable counts as unset', () => {
+  writeConfig(JSON.stringify({ token: 'from-file' }));
+  expect(resolveSettings({}, environment({ JCS_ERRORS_TOKEN: '' })).token).toBe('from-file');
+});
+
+test('a config file readable by others is used, with a warning that says how to fix it', () => {
+  const file = writeConfig(JSON.stringify({ token: 't' }), 0o644);
+  expect(resolveSettings({}, environment()).token).toBe('t');
+  expect(warnings).toEqual([
+    `warning: ${file} is readable by other users and may hold a token: run chmod 600 ${file}`,
+  ]);
+});
+
+test('a broken config file is a usage error naming the file', () => {
+  const file = writeConfig('{ not json');
+  expect(() => resolveSettings({}, environment())).toThrow(UsageError);
+  expect(() => resolveSettings({}, environment())).toThrow(`${file} is not valid JSON`);
+  writeConfig(JSON.stringify({ token: 42 }));
+  expect(() => resolveSettings({}, environment())).toThrow(`"token" in ${file} must be a string`);
+});
+
+test('the config file is not read when flags and variables give everything', () => {
+  writeConfig('{ not json');
+  const s = resolveSettings({ server: 'http://127.0.0.1:1', token: 't' }, environment());
+  expect(s.token).toBe('t');
+});
+
+test('a server that is not an http(s) URL is a usage error naming where it came from', () => {
+  expect(() => resolveSettings({ server: 'localhost:8080' }, environment())).toThrow(
+    '--server takes a URL such as http://127.0.0.1:8080 or https://errors.example, not "localhost:8080"',
+  );
+  expect(() => resolveSettings({}, environment({ JCS_ERRORS_SERVER: 'ftp://x' }))).toThrow(
+    /^JCS_ERRORS_SERVER takes a URL/,
+  );
+});
+
+test('a path prefix in the server is kept', () => {
+  expect(resolveSettings({ server: 'https://host/errors' }, environment()).server).toBe(
+    'https://host/errors/',
+  );
+});
+
+test('a token sent in clear text off this host draws a warning', () => {
+  resolveSettings({ server: 'http://errors.example', token: 't' }, environment());
+  expect(warnings).toEqual([
+    'warning: the token goes unencrypted to http://errors.example: use https:// unless a TLS proxy sits on this host',
+  ]);
+  warnings = [];
+  resolveSettings({ server: 'http://[::1]:8080', token: 't' }, environment());
+  resolveSettings({ server: 'https://errors.example', token: 't' }, environment());
+  expect(warnings).toEqual([]);
+});
+
+test('colour only on a terminal, never with NO_COLOR, --no-color or a dumb terminal', () => {
+  expect(resolveSettings({}, environment({}, true)).color).toBe(true);
+  expect(resolveSettings({}, environment({ NO_COLOR: '1' }, true)).color).toBe(false);
+  expect(resolveSettings({ color: false }, environment({}, true)).color).toBe(false);
+  expect(resolveSettings({}, environment({ TERM: 'dumb' }, true)).color).toBe(false);
+  // no-color.org: an empty NO_COLOR does not count
+  expect(resolveSettings({}, environment({ NO_COLOR: '' }, true)).color).toBe(true);
+});
+
+test('sources are named as the user would fix them', () => {
+  expect(describeSource('env', 'token', '/c')).toBe('JCS_ERRORS_TOKEN');
+  expect(describeSource('flag', 'token', '/c')).toBe('--token');
+  expect(describeSource('config', 'token', '/c')).toBe('"token" in /c');
+});
