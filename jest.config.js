@@ -16,7 +16,7 @@ const project = (displayName, testMatch) => ({
   testEnvironment: 'node',
   moduleNameMapper,
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.tests.json' }],
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }],
   },
 });
 

@@ -68,6 +68,11 @@ export function openCollector(options: CollectorOptions): Collector {
       'storage refused a batch',
     ),
   );
+  const audit = new AuditLog(db, keyring.auditKey, {
+    keysDir: keyring.dir,
+    clock,
+    onError: (err) => log.error({ err: err.message }, 'access log head mark not written'),
+  });
   return {
     dataDir: options.dataDir,
     db,
@@ -76,10 +81,14 @@ export function openCollector(options: CollectorOptions): Collector {
     retentionDays,
     log,
     tokens: new TokenStore(db),
-    audit: new AuditLog(db, keyring.auditKey),
+    audit,
     reports,
     groups: new GroupStore(db, reports),
     batcher,
-    close: () => db.close(),
+    close: () => {
+      // The head mark of entries written in this turn of the event loop goes out before closing.
+      audit.flushHead();
+      db.close();
+    },
   };
 }

@@ -4,7 +4,12 @@ export type Logger = pino.Logger;
 
 /**
  * Structured JSON lines on stderr. Only ids, codes, sizes and durations are ever logged: no
- * request bodies, no tokens, no personal data (the redact list is a second line of defence).
+ * request bodies, paths, headers or tokens, no personal data (the redact list is a second line of
+ * defence). `JCS_LOG_LEVEL` sets the level (default info).
+ *
+ * @example
+ * const log = createLogger();
+ * log.info({ url }, 'serving'); // {"level":30,"time":"...","service":"jcs-collector","url":"...","msg":"serving"}
  */
 export function createLogger(
   options: { level?: string; destination?: pino.DestinationStream } = {},
@@ -17,9 +22,12 @@ export function createLogger(
         paths: [
           'req.headers.authorization',
           '*.authorization',
+          '*.headers',
           '*.token',
           '*.username',
           '*.description',
+          '*.dump',
+          '*.body',
         ],
         censor: '[redacted]',
       },

@@ -3,6 +3,10 @@ import { resolveDataDir } from './paths';
 import { initCommand } from './commands/init';
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/token';
 import { serveCommand } from './commands/serve';
+import { rateOption, type RateLimitFlags } from './commands/rate-options';
+import { auditVerifyCommand } from './commands/audit';
+import { expireCommand, parseNow } from './commands/expire';
+import { keyRotateCommand } from './commands/key';
 import { CommandError, EXIT, type Output } from './commands/output';
 
 function portNumber(value: string): number {
@@ -89,6 +93,12 @@ export function makeProgram(out: Output): Command {
       'keep reports at most this many days (at most 42)',
       retentionDays,
     )
+    .addOption(rateOption('licencePerMin'))
+    .addOption(rateOption('licenceBurst'))
+    .addOption(rateOption('tokenPerMin'))
+    .addOption(rateOption('tokenBurst'))
+    .addOption(rateOption('readPerMin'))
+    .addOption(rateOption('readBurst'))
     .option('--data-dir <dir>', 'data directory')
     .action(
       async (
@@ -99,12 +109,55 @@ export function makeProgram(out: Output): Command {
           tlsKey?: string;
           expiry: boolean;
           retentionDays?: number;
-        },
+        } & RateLimitFlags,
         cmd: Command,
       ) => {
         await serveCommand({ ...o, dataDir: dataDir(cmd) }, out);
       },
     );
+
+  const key = program.command('key').description('manage the transport (dump) key');
+  key
+    .command('rotate')
+    .description(
+      'make a new transport key current under a new key id; old ones stay so old dumps open',
+    )
+    .option('--key-id <id>', 'the new key id (default: k<n+1>)')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (o: { keyId?: string }, cmd: Command) => {
+      await keyRotateCommand(dataDir(cmd), out, { keyId: o.keyId });
+    });
+
+  program
+    .command('expire')
+    .description('run the expiry job now (for cron); prints a summary')
+    .option('--now <iso>', 'judge ages as if it were this moment (ISO date-time)', parseNow)
+    .option('--dry-run', 'report what would be deleted; delete nothing')
+    .option('--json', 'print the summary as JSON (as POST /v1/expire answers)')
+    .option(
+      '--retention-days <days>',
+      'keep reports at most this many days (at most 42)',
+      retentionDays,
+    )
+    .option('--data-dir <dir>', 'data directory')
+    .action(
+      async (
+        o: { now?: number; dryRun?: boolean; json?: boolean; retentionDays?: number },
+        cmd: Command,
+      ) => {
+        await expireCommand({ ...o, dataDir: dataDir(cmd) }, out);
+      },
+    );
+
+  const audit = program.command('audit').description('the access log');
+  audit
+    .command('verify')
+    .description("check the access log's hash chain; exit 1 where it is broken")
+    .option('--json', 'print {"ok": true, "entries": N} or {"ok": false, "brokenAt": seq}')
+    .option('--data-dir <dir>', 'data directory')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await auditVerifyCommand(dataDir(cmd), out, o.json);
+    });
 
   return program;
 }

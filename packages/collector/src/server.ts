@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { Express } from 'express';
 
 export interface ListenOptions {
@@ -9,14 +10,22 @@ export interface ListenOptions {
   port: number;
   tlsCert?: string;
   tlsKey?: string;
+  /** after close() is called, requests still running after this long are cut off */
+  closeTimeoutMs?: number;
 }
 
 export interface RunningServer {
   url: string;
   server: http.Server;
-  /** Stops taking connections and resolves when every request in flight has been answered. */
+  /**
+   * Stops taking connections and resolves when every request in flight has been answered and
+   * every connection is closed.
+   */
   close(): Promise<void>;
 }
+
+/** Thrown when the certificate or key cannot be read or used, with the file named. */
+export class TlsSetupError extends Error {}
 
 /**
  * Listens over HTTP, or HTTPS when given a certificate and key.
@@ -24,18 +33,28 @@ export interface RunningServer {
  * @example
  * const s = await listen(app, { host: '127.0.0.1', port: 0 });
  * console.log(s.url); // http://127.0.0.1:41234
+ * await s.close();
  */
 export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
-  const tls = options.tlsCert && options.tlsKey;
-  const server: http.Server = tls
-    ? https.createServer(
-        { cert: fs.readFileSync(options.tlsCert!), key: fs.readFileSync(options.tlsKey!) },
-        app,
-      )
+  const secure = Boolean(options.tlsCert && options.tlsKey);
+  const server: http.Server = secure
+    ? https.createServer(tlsOptions(options.tlsCert!, options.tlsKey!), app)
     : http.createServer(app);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+
+  // Responses not yet finished, so that closing can end their connections once they are sent.
+  const open = new Set<http.ServerResponse>();
+  let closing = false;
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    open.add(res);
+    // Once closing, a request on a kept-alive connection is still answered, and then the
+    // connection closes instead of waiting for another.
+    if (closing) res.shouldKeepAlive = false;
+    res.once('close', () => open.delete(res));
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -45,14 +64,59 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= new Promise<void>((resolve) => {
+      closing = true;
+      const deadline = setTimeout(
+        () => server.closeAllConnections(),
+        options.closeTimeoutMs ?? 20_000,
+      );
+      deadline.unref();
+      server.close(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+      for (const res of open) {
+        if (!res.headersSent) {
+          // Node then closes the connection itself once this answer is sent.
+          res.shouldKeepAlive = false;
+        } else {
+          // Headers already said keep-alive: close the socket once the answer is out. (Taken now:
+          // by the time 'finish' fires here, Node has detached it from the response.)
+          const socket = res.socket;
+          res.once('finish', () => socket?.end());
+        }
+      }
+      // Idle kept-alive sockets would hold close() open; busy ones finish their request first.
+      server.closeIdleConnections();
+    }));
   return {
-    url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
+    url: `${secure ? 'https' : 'http'}://${host}:${address.port}`,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle kept-alive sockets would hold close() open; busy ones finish their request first.
-        server.closeIdleConnections();
-      }),
+    close,
   };
+}
+
+function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      throw new TlsSetupError(
+        `cannot read the TLS ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
+    }
+  };
+  const options = { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
+  try {
+    // Parses both now, so a bad PEM or a key that does not match is reported by file name.
+    tls.createSecureContext(options);
+  } catch (e) {
+    throw new TlsSetupError(
+      `the TLS certificate ${certFile} and key ${keyFile} are not a usable PEM pair: ${(e as Error).message}`,
+    );
+  }
+  return options;
 }

@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { ApiError } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { parseToken, type Role } from './tokens';
+import { limitsOf } from './request-limits';
 
 /** Who made a request, once its token is checked. */
 export interface Actor {
@@ -18,6 +19,10 @@ export function actorOf(req: Request): Actor | undefined {
 /**
  * Checks the bearer token and the role. `ingest` may only post reports; `engineer` reads and
  * triages; `admin` may do everything. A malformed or mistyped token is refused before any look-up.
+ * Engineer and admin requests then take one from the token's read budget (429 beyond it).
+ *
+ * @example
+ * router.get('/v1/audit', requireRole(c, 'admin'), handler);
  */
 export function requireRole(
   c: Collector,
@@ -46,6 +51,13 @@ export function requireRole(
           `This route needs the ${allowed} role; the token has the ${actor.role} role.`,
         ),
       );
+    // Reads have their own budget per token; reports are limited in the ingest route, where the
+    // licence is known.
+    try {
+      if (allowed !== 'ingest') limitsOf(req)?.takeRead(actor);
+    } catch (e) {
+      return next(e);
+    }
     next();
   };
 }

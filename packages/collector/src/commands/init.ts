@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { createKeys, KeyringError } from '../crypto/keyring';
+import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase } from '../store/db';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
@@ -12,7 +12,11 @@ export interface InitResult {
 
 /**
  * `jcs-collector init`: the data dir (mode 0700) with the database and a separate keys folder.
- * Never overwrites keys: an existing keys folder or database is refused.
+ * Never overwrites keys: an existing keys folder or database is refused. With
+ * `JCS_COLLECTOR_MASTER_KEY` set, the master key is that one and is not written to disk.
+ *
+ * @example
+ * const { keyId, publicKey } = await initCommand('/var/lib/jcs-collector', stdio);
  */
 export async function initCommand(
   dataDir: string,
@@ -41,6 +45,11 @@ export async function initCommand(
   out.out(`initialised ${dataDir}`);
   out.out(`key id: ${keys.keyId}`);
   out.out(`public key: ${keys.publicKey}`);
+  out.err(
+    env[MASTER_KEY_ENV]
+      ? `The master key is the one in ${MASTER_KEY_ENV}; it was not written to disk: keep it safe, every command needs it.`
+      : `The master key is in ${paths.keys}/master.key: never back up the keys folder with the database.`,
+  );
   out.err(
     'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
   );

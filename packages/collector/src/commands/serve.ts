@@ -1,10 +1,12 @@
 import { createApp } from '../app';
-import { listen } from '../server';
+import { listen, TlsSetupError } from '../server';
 import { createLogger } from '../log';
+import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
+import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 
-export interface ServeOptions {
+export interface ServeOptions extends RateLimitFlags {
   dataDir: string;
   host: string;
   port: number;
@@ -29,7 +31,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   const c = openForCommand({ dataDir: o.dataDir, logger: log, retentionDays: o.retentionDays });
   let server;
   try {
-    server = await listen(createApp(c), {
+    server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o) }), {
       host: o.host,
       port: o.port,
       tlsCert: o.tlsCert,
@@ -37,10 +39,13 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     });
   } catch (e) {
     c.close();
+    if (e instanceof TlsSetupError) throw new CommandError(e.message);
     throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
   }
   out.out(`listening on ${server.url}`);
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
+  // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
+  const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -54,6 +59,9 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
+  // A nightly run stops between two chunks (what it committed stays deleted; the next run
+  // finishes); an on-demand run inside a request is waited for by server.close().
+  await expiry?.stop();
   await server.close();
   await c.batcher.drain();
   c.close();

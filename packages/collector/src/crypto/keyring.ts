@@ -46,6 +46,26 @@ export class Keyring {
     readonly auditKey: Uint8Array,
   ) {}
 
+  /** Every transport key id in the folder, the current one included. */
+  transportKeyIds(): string[] {
+    return [...this.transportKeys.keys()].sort();
+  }
+
+  /**
+   * Adds a new transport key and makes it current, on disk only: this keyring, like a running
+   * `serve`, goes on using the key it loaded until it is loaded again.
+   *
+   * @example
+   * loadKeyring(dir).rotateTransport(); // { keyId: 'k2', publicKey: '...', previousKeyId: 'k1' }
+   */
+  rotateTransport(keyId?: string): { keyId: string; publicKey: string; previousKeyId: string } {
+    const id = keyId ?? nextTransportKeyId(this.transportKeyIds());
+    if (this.transportKeys.has(id)) {
+      throw new KeyringError(`transport key ${id} already exists: choose another key id`);
+    }
+    return { ...addTransportKey(this.dir, this.master, id), previousKeyId: this.transport.keyId };
+  }
+
   /** The transport secret key of a keyId (old ones stay after a rotation so old dumps open). */
   transportSecret(keyId: string): Uint8Array | undefined {
     return this.transportKeys.get(keyId)?.secretKey;
@@ -110,30 +130,73 @@ export function createKeys(
   dir: string,
   env: NodeJS.ProcessEnv = process.env,
 ): { keyId: string; publicKey: string } {
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+  const existed = fs.existsSync(dir);
+  if (existed && fs.readdirSync(dir).length > 0) {
     throw new KeyringError(`the keys folder ${dir} already holds keys: init never overwrites keys`);
   }
+  // Checked before anything is written, so a bad variable leaves nothing behind to block a retry.
+  const fromEnv = env[MASTER_KEY_ENV] ? parseMasterKey(env[MASTER_KEY_ENV]) : null;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
-  let master: Uint8Array;
-  if (env[MASTER_KEY_ENV]) {
-    master = parseMasterKey(env[MASTER_KEY_ENV]);
-  } else {
-    master = nacl.randomBytes(32);
-    writeFileAtomic(path.join(dir, MASTER_FILE), toBase64(master) + '\n');
+  try {
+    fs.chmodSync(dir, 0o700);
+    const master = fromEnv ?? nacl.randomBytes(32);
+    if (!fromEnv) writeFileAtomic(path.join(dir, MASTER_FILE), toBase64(master) + '\n');
+    writeFileAtomic(path.join(dir, USER_HMAC_FILE), wrap(nacl.randomBytes(32), master));
+    writeFileAtomic(path.join(dir, AUDIT_HMAC_FILE), wrap(nacl.randomBytes(32), master));
+    fs.mkdirSync(path.join(dir, DAYS_DIR), { mode: 0o700 });
+    return addTransportKey(dir, master, 'k1');
+  } catch (e) {
+    // Only what this call made is removed: the folder was absent or empty before it.
+    if (existed) {
+      for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { recursive: true });
+    } else {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    throw e;
   }
-  writeFileAtomic(path.join(dir, USER_HMAC_FILE), wrap(nacl.randomBytes(32), master));
-  writeFileAtomic(path.join(dir, AUDIT_HMAC_FILE), wrap(nacl.randomBytes(32), master));
-  fs.mkdirSync(path.join(dir, DAYS_DIR), { mode: 0o700 });
-  return addTransportKey(dir, master, 'k1');
 }
 
-/** Adds a transport (dump) key pair and makes it current; older ones stay to open older dumps. */
+/** A key id names a file in the keys folder: plain characters only, 1 to 64 (the schema's bound). */
+const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * True for a key id the keys folder can hold.
+ *
+ * @example
+ * isKeyId('k2'); // true
+ * isKeyId('../k2'); // false
+ */
+export function isKeyId(keyId: string): boolean {
+  return KEY_ID.test(keyId);
+}
+
+/**
+ * The key id after the existing ones: `k<n+1>` where `k<n>` is the highest of that form.
+ *
+ * @example
+ * nextTransportKeyId(['k1', 'k2']); // 'k3'
+ */
+export function nextTransportKeyId(existing: string[]): string {
+  const numbers = existing.map((id) => /^k(\d{1,9})$/.exec(id)?.[1]).filter((n) => n !== undefined);
+  return `k${Math.max(0, ...numbers.map(Number)) + 1}`;
+}
+
+/**
+ * Adds a transport (dump) key pair and makes it current; older ones stay to open older dumps.
+ *
+ * @example
+ * addTransportKey('/var/lib/jcs/keys', master, 'k2'); // { keyId: 'k2', publicKey: '...' }
+ */
 export function addTransportKey(
   dir: string,
   master: Uint8Array,
   keyId: string,
 ): { keyId: string; publicKey: string } {
+  if (!isKeyId(keyId)) {
+    throw new KeyringError(
+      `a key id is 1-64 letters, digits, dots, dashes or underscores, not ${JSON.stringify(keyId.slice(0, 70))}`,
+    );
+  }
   const tdir = path.join(dir, TRANSPORT_DIR);
   fs.mkdirSync(tdir, { recursive: true, mode: 0o700 });
   const file = path.join(tdir, `${keyId}.json`);
@@ -149,12 +212,21 @@ export function addTransportKey(
   return { keyId, publicKey: record.publicKey };
 }
 
-/** Loads the keys folder, with a clear message for each way it can be missing or damaged. */
+/**
+ * Loads the keys folder, with a clear message (a KeyringError) for each way it can be missing,
+ * unreadable or damaged, or not open with the master key.
+ *
+ * @example
+ * const keyring = loadKeyring('/var/lib/jcs-collector/keys'); // JCS_COLLECTOR_MASTER_KEY or keys/master.key
+ */
 export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): Keyring {
   if (!fs.existsSync(dir)) {
     throw new KeyringError(
       `the keys folder ${dir} is missing: run jcs-collector init, or restore the keys folder`,
     );
+  }
+  if (!fs.statSync(dir).isDirectory()) {
+    throw new KeyringError(`the keys folder ${dir} is not a folder: restore the keys folder`);
   }
   try {
     fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
@@ -168,15 +240,11 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   const currentId = readKeyFile(dir, path.join(TRANSPORT_DIR, CURRENT_TRANSPORT)).trim();
   const transportKeys = new Map<string, TransportKey>();
   for (const f of fs.readdirSync(tdir).filter((name) => name.endsWith('.json'))) {
-    const rec = JSON.parse(fs.readFileSync(path.join(tdir, f), 'utf8')) as {
-      keyId: string;
-      publicKey: string;
-      secretKey: string;
-    };
+    const rec = readTransportRecord(tdir, f);
     transportKeys.set(rec.keyId, {
       keyId: rec.keyId,
       publicKey: new Uint8Array(Buffer.from(rec.publicKey, 'base64')),
-      secretKey: unwrap(rec.secretKey, master, f),
+      secretKey: unwrap(rec.secretKey, master, path.join(TRANSPORT_DIR, f)),
     });
   }
   const current = transportKeys.get(currentId);
@@ -185,8 +253,36 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
 }
 
+function readTransportRecord(
+  tdir: string,
+  file: string,
+): { keyId: string; publicKey: string; secretKey: string } {
+  const text = readKeyFile(tdir, file);
+  try {
+    const rec = JSON.parse(text) as Record<string, unknown>;
+    if (
+      typeof rec.keyId === 'string' &&
+      typeof rec.publicKey === 'string' &&
+      typeof rec.secretKey === 'string'
+    ) {
+      return rec as { keyId: string; publicKey: string; secretKey: string };
+    }
+  } catch {
+    // reported below
+  }
+  throw new KeyringError(
+    `the transport key file ${path.join(tdir, file)} is damaged: restore the keys folder`,
+  );
+}
+
 function loadMasterKey(dir: string, env: NodeJS.ProcessEnv): Uint8Array {
   if (env[MASTER_KEY_ENV]) return parseMasterKey(env[MASTER_KEY_ENV]);
+  const file = path.join(dir, MASTER_FILE);
+  if (!fs.existsSync(file)) {
+    throw new KeyringError(
+      `the master key is missing: neither ${MASTER_KEY_ENV} is set nor ${file} exists (set ${MASTER_KEY_ENV} where the master key lives off the disk, or restore the keys folder)`,
+    );
+  }
   return parseMasterKey(readKeyFile(dir, MASTER_FILE).trim());
 }
 
@@ -221,7 +317,14 @@ function wrap(key: Uint8Array, master: Uint8Array): string {
 function unwrap(text: string, master: Uint8Array, what: string): Uint8Array {
   const bytes = new Uint8Array(Buffer.from(text.trim(), 'base64'));
   const nonce = bytes.subarray(0, nacl.secretbox.nonceLength);
-  const key = nacl.secretbox.open(bytes.subarray(nacl.secretbox.nonceLength), nonce, master);
-  if (!key) throw new KeyringError(`the key ${what} does not open with this master key`);
+  const key =
+    bytes.length >= nacl.secretbox.nonceLength + nacl.secretbox.overheadLength
+      ? nacl.secretbox.open(bytes.subarray(nacl.secretbox.nonceLength), nonce, master)
+      : null;
+  if (!key) {
+    throw new KeyringError(
+      `the key ${what} does not open with this master key: ${MASTER_KEY_ENV} (or keys/${MASTER_FILE}) is not the one this keys folder was made with, or the file is damaged`,
+    );
+  }
   return key;
 }

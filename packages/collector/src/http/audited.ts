@@ -5,6 +5,23 @@ import { actorOf } from '../auth/middleware';
 
 const AUDITED = Symbol('audited');
 
+/** Report and group ids: lowercase hex and dashes. */
+const ID = /^[0-9a-f][0-9a-f-]{0,63}$/;
+
+/**
+ * The target as the access log keeps it: an id, or a mark when the client sent something else.
+ * A path parameter is whatever a client typed (a user name pasted for a report id, say), and the
+ * access log is kept longer than reports: it must never hold what may be personal data.
+ *
+ * @example
+ * auditTarget('3fa9c1d2e4b7'); // '3fa9c1d2e4b7'
+ * auditTarget('asmith'); // '(not an id)'
+ */
+export function auditTarget(target: string | null): string | null {
+  if (target === null) return null;
+  return ID.test(target) ? target : '(not an id)';
+}
+
 /**
  * Runs a read or a change and its access-log entry in one transaction: the entry is committed
  * before any data leaves, and if the entry cannot be written the access is refused. The outcome
@@ -30,7 +47,10 @@ export function audited<T>(
       }
       const outcome =
         failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
-      c.audit.append({ actor: actor.name, action, target, outcome }, c.clock());
+      c.audit.append(
+        { actor: actor.name, action, target: auditTarget(target), outcome },
+        c.clock(),
+      );
     })();
   } catch (e) {
     c.log.error({ err: (e as Error).message }, 'access log write failed: access refused');

@@ -2,43 +2,126 @@ import type { Request } from 'express';
 import { ApiError } from '@jcs/protocol';
 
 /**
+ * After a refusal, at most this many more bytes of a body are read and thrown away so the client
+ * can read the answer on its socket; a client that keeps sending beyond that is cut off.
+ */
+const DISCARD_CAP_BYTES = 8 * 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
  * Reads a JSON body with a byte limit. Written for the ingest path instead of express.json():
  * one check of the content type, one Buffer.concat, one JSON.parse, and a 413 before reading
- * more than the limit.
+ * more than the limit. Every way a client can get a body wrong ends in a 4xx ApiError, never a
+ * 5xx: a wrong content type or coding (415), too many bytes (413), bytes that are not UTF-8 JSON
+ * or a body cut off by the client (400 invalid_json).
+ *
+ * @example
+ * const body = await readJsonBody(req, 512 * 1024); // unknown: validate it next
  */
 export async function readJsonBody(req: Request, limitBytes: number): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json') {
-    drain(req);
+  checkContentType(req);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    discard(req);
+    throw tooLarge(limitBytes);
+  }
+  const bytes = await readBytes(req, limitBytes);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new ApiError('invalid_json', 'The request body is not UTF-8 text.');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    // V8's message quotes the start of the body; keep only where parsing stopped.
+    const where = /position \d+|line \d+ column \d+|end of JSON input/.exec((e as Error).message);
+    throw new ApiError(
+      'invalid_json',
+      `The request body is not valid JSON${where ? ` (at ${where[0]})` : ''}.`,
+    );
+  }
+}
+
+/** 415 unless the body is declared as JSON in UTF-8 (RFC 8259) without a content coding. */
+function checkContentType(req: Request): void {
+  const [type, ...params] = (req.headers['content-type'] ?? '').split(';');
+  const charset = params
+    .map((p) => p.trim().toLowerCase())
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"(.*)"$/, '$1');
+  const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (type.trim().toLowerCase() !== 'application/json') {
+    discard(req);
     throw new ApiError(
       'unsupported_media_type',
       'The request body must be sent as Content-Type: application/json.',
     );
   }
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) {
-    drain(req);
-    throw tooLarge(limitBytes);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) {
-      drain(req);
-      throw tooLarge(limitBytes);
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    discard(req);
     throw new ApiError(
-      'invalid_json',
-      `The request body is not valid JSON: ${(e as Error).message.slice(0, 120)}.`,
+      'unsupported_media_type',
+      'The request body must be JSON in UTF-8: send charset=utf-8 or no charset.',
     );
   }
+  if (coding !== 'identity') {
+    discard(req);
+    throw new ApiError(
+      'unsupported_media_type',
+      'The request body must not be compressed: send it without Content-Encoding.',
+    );
+  }
+}
+
+/**
+ * The body's bytes. Events rather than `for await`: leaving an async iterator early destroys the
+ * socket, and the client would then never read its 413.
+ */
+function readBytes(req: Request, limitBytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    // Already read to its end (nothing in this collector does that first, but waiting on an
+    // 'end' that has been and gone would hang the request).
+    if (req.readableEnded) return resolve(Buffer.alloc(0));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const fail = (e: ApiError) => {
+      if (settled) return;
+      settled = true;
+      chunks.length = 0;
+      reject(e);
+    };
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > limitBytes) {
+        req.off('data', onData);
+        discard(req);
+        fail(tooLarge(limitBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks, size));
+    });
+    // The client closed the connection before the body's end: nothing to answer, nothing to log
+    // as a failure of ours. ('error' is only emitted while someone listens, so keep listening.)
+    const cutOff = () =>
+      fail(new ApiError('invalid_json', 'The request body ended before it was complete.'));
+    req.on('error', cutOff);
+    req.once('aborted', cutOff);
+    req.once('close', () => {
+      if (!req.complete) cutOff();
+    });
+  });
 }
 
 function tooLarge(limitBytes: number): ApiError {
@@ -48,7 +131,16 @@ function tooLarge(limitBytes: number): ApiError {
   );
 }
 
-/** Lets the rest of a refused body flow away so the answer can be read on a kept-alive socket. */
-function drain(req: Request): void {
+/**
+ * Lets the rest of a refused body flow away so the answer can be read on a kept-alive socket,
+ * up to a cap: past it the client is only wasting our bandwidth, and its socket is closed.
+ */
+function discard(req: Request): void {
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_CAP_BYTES) req.socket?.destroy();
+  });
+  req.on('error', () => {});
   req.resume();
 }

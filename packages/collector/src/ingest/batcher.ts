@@ -1,5 +1,7 @@
-import { ApiError } from '@jcs/protocol';
 import type { IngestWriter, PreparedReport, StoredResult } from '../store/ingest-writer';
+import { isBusy, storageUnavailable } from './unavailable';
+
+export { STORAGE_RETRY_AFTER_S } from './unavailable';
 
 interface Pending {
   report: PreparedReport;
@@ -7,13 +9,15 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** Seconds a client should wait after the storage refused a write. */
-export const STORAGE_RETRY_AFTER_S = 5;
-
 /**
  * Group commit: reports that arrive while the event loop is busy are written together in one
  * transaction at the next turn of the loop, so one fsync acknowledges many reports. Each caller
- * learns its own outcome only after the commit, so a 202 always means "on disk".
+ * learns its own outcome only after the commit, so a 202 always means "on disk"; a refused batch
+ * is rolled back whole, so a 503 always means "nothing of it stored".
+ *
+ * @example
+ * const batcher = new IngestBatcher(new IngestWriter(db), (err) => log.error(err));
+ * const { group, created } = await batcher.submit(prepareReport(report, keyring, Date.now()));
  */
 export class IngestBatcher {
   private pending: Pending[] = [];
@@ -51,19 +55,29 @@ export class IngestBatcher {
     this.scheduled = false;
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      let results: StoredResult[];
-      try {
-        results = this.writer.write(batch.map((p) => p.report));
-      } catch (err) {
-        // The transaction rolled back: nothing of this batch is stored, and each sender may retry.
-        this.onStorageError(err, batch.length);
-        const refusal = new ApiError('unavailable', undefined, {
-          headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) },
-        });
-        batch.forEach((p) => p.reject(refusal));
-        continue;
-      }
-      batch.forEach((p, i) => p.resolve(results[i]));
+      this.writeBatch(batch);
     }
+  }
+
+  /** `report` false for the single-report retries, whose failure the batch's line already logged. */
+  private writeBatch(batch: Pending[], report = true): void {
+    let results: StoredResult[];
+    try {
+      results = this.writer.write(batch.map((p) => p.report));
+    } catch (err) {
+      // The transaction rolled back: nothing of this batch is stored.
+      if (report) this.onStorageError(err, batch.length);
+      if (batch.length > 1 && !isBusy(err)) {
+        // Whatever failed (a full disk, a report the database refused), one report must not sink
+        // the others that happened to share its transaction: each gets its own chance. Not after
+        // a lock timeout, though: each single write would wait out the timeout again.
+        batch.forEach((p) => this.writeBatch([p], false));
+        return;
+      }
+      const refusal = storageUnavailable();
+      batch.forEach((p) => p.reject(refusal));
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i]));
   }
 }

@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { ApiError, LIMITS, validateReport } from '@jcs/protocol';
 import type { Collector } from '../collector';
-import { requireRole } from '../auth/middleware';
+import { actorOf, requireRole } from '../auth/middleware';
+import { limitsOf } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
 import { prepareReport } from '../store/ingest-writer';
 
@@ -16,6 +17,8 @@ export function ingestRoutes(c: Collector, gate?: IngestGate): Router {
   const router = Router();
   router.post('/v1/reports', requireRole(c, 'ingest'), async (req, res) => {
     gate?.(req);
+    const limits = limitsOf(req);
+    limits?.checkReportToken(actorOf(req)!);
     const body = await readJsonBody(req, LIMITS.bodyBytes);
     const v = validateReport(body);
     if (!v.ok) {
@@ -28,6 +31,8 @@ export function ingestRoutes(c: Collector, gate?: IngestGate): Router {
         },
       );
     }
+    // After validation (the licence is known) and before the write: a refused report costs no I/O.
+    limits?.takeReport(actorOf(req)!, v.report.license);
     const stored = await c.batcher.submit(prepareReport(v.report, c.keyring, c.clock()));
     res.status(stored.created ? 202 : 200).json({ id: stored.id, group: stored.group });
   });

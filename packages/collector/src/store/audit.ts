@@ -1,6 +1,11 @@
-import crypto from 'node:crypto';
 import type { Db } from './db';
-import { iso } from '../time';
+import { getMeta, setMeta } from './db';
+import { iso, systemClock, type Clock } from '../time';
+import { entryHash, verifyChain, type ChainEntry, type Verification } from './audit-chain';
+import { markFiles, ORIGIN, parseMark, readMark, writeMark, type ChainMark } from './audit-marks';
+
+export { entryHash, type Verification } from './audit-chain';
+export type { ChainMark } from './audit-marks';
 
 export interface AuditInput {
   actor: string;
@@ -9,40 +14,82 @@ export interface AuditInput {
   outcome: string;
 }
 
-export interface AuditRow extends AuditInput {
-  seq: number;
-  at: string;
-  hash: string;
+export type AuditRow = ChainEntry;
+
+/** Access-log entries hold no personal data and are kept this long, then pruned. */
+export const AUDIT_RETENTION_MONTHS = 13;
+
+/**
+ * The moment before which access-log entries are pruned: `months` calendar months before `now`.
+ *
+ * @example
+ * c.audit.prune(auditCutoff(c.clock())); // what the expiry job does
+ */
+export function auditCutoff(now: number, months = AUDIT_RETENTION_MONTHS): number {
+  const d = new Date(now);
+  d.setUTCMonth(d.getUTCMonth() - months);
+  return d.getTime();
 }
+
+export interface AuditLogOptions {
+  /** the keys folder, where the head and anchor marks live */
+  keysDir: string;
+  /** for the default pruning cut-off */
+  clock?: Clock;
+  /** a head mark that could not be written (the entry itself is committed) */
+  onError?: (err: Error) => void;
+}
+
+export interface PruneResult {
+  /** entries removed */
+  pruned: number;
+  /** the last pruned entry, which the chain now starts from */
+  anchor: ChainMark | null;
+  /** set when the log is broken: nothing from this entry on is pruned, so the evidence stays */
+  brokenAt?: number;
+}
+
+const DB_ANCHOR_KEY = 'audit_anchor';
+const PRUNING_KEY = 'audit_pruning';
 
 /**
  * The access log: append-only (triggers refuse UPDATE and DELETE) and chained, each entry's hash
  * an HMAC over its content and the previous entry's hash, so any change to an entry breaks the
- * chain from there on. It never holds personal data: actors are token names, targets are ids.
+ * chain from there on. After each commit the newest (seq, hash) goes to the keys folder, so a
+ * cut-off tail shows too. It never holds personal data: actors are token names, targets are ids.
+ *
+ * @example
+ * c.audit.append({ actor: 'alice', action: 'groups.list', target: null, outcome: 'ok' }, now);
+ * c.audit.verify(); // { ok: true, entries: 1 }
  */
 export class AuditLog {
   private readonly last;
   private readonly insert;
+  private readonly files: { head: string; anchor: string };
+  private readonly clock: Clock;
+  private headPending = false;
 
   constructor(
     private readonly db: Db,
     private readonly key: Uint8Array,
+    private readonly options: AuditLogOptions,
   ) {
-    this.last = db.prepare<[], { seq: number; hash: string }>(
-      'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1',
-    );
+    this.last = db.prepare<[], ChainMark>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     this.insert = db.prepare(
       'INSERT INTO audit (seq, at, actor, action, target, outcome, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.files = markFiles(options.keysDir);
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Appends one entry. Call inside the transaction of the access it records. */
   append(entry: AuditInput, now: number): AuditRow {
-    const prev = this.last.get();
-    const seq = (prev?.seq ?? 0) + 1;
+    const prev = this.tip();
+    const seq = prev.seq + 1;
     const at = iso(now);
-    const hash = entryHash(this.key, prev?.hash ?? '', { seq, at, ...entry });
+    const hash = entryHash(this.key, prev.hash, { seq, at, ...entry });
     this.insert.run(seq, at, entry.actor, entry.action, entry.target, entry.outcome, hash);
+    this.scheduleHead();
     return { seq, at, ...entry, hash };
   }
 
@@ -50,24 +97,115 @@ export class AuditLog {
   list(options: { since?: number; limit: number }): AuditRow[] {
     return this.db
       .prepare<[string, number], AuditRow>(
-        'SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?',
+        `SELECT seq, at, actor, action, target, outcome, hash FROM audit
+         WHERE at >= ? ORDER BY seq DESC LIMIT ?`,
       )
       .all(iso(options.since ?? 0), options.limit);
   }
-}
 
-export function entryHash(
-  key: Uint8Array,
-  prevHash: string,
-  e: {
-    seq: number;
-    at: string;
-    actor: string;
-    action: string;
-    target: string | null;
-    outcome: string;
-  },
-): string {
-  const content = JSON.stringify([prevHash, e.seq, e.at, e.actor, e.action, e.target, e.outcome]);
-  return crypto.createHmac('sha256', key).update(content).digest('hex');
+  /**
+   * Checks the whole chain against the marks in the keys folder: `{ ok: false, brokenAt }` names
+   * the first entry changed, removed or moved, or the first of a cut-off tail.
+   */
+  verify(): Verification {
+    // The head first: it is written after each commit, so read in this order it can lag the
+    // table but never run ahead of it unless entries were removed.
+    const head = readMark(this.files.head);
+    const fileAnchor = readMark(this.files.anchor);
+    const dbAnchor = parseMark(getMeta(this.db, DB_ANCHOR_KEY));
+    const rows = this.db
+      .prepare<[], AuditRow>(
+        'SELECT seq, at, actor, action, target, outcome, hash FROM audit ORDER BY seq',
+      )
+      .iterate();
+    try {
+      return verifyChain(this.key, rows, { head, fileAnchor, dbAnchor });
+    } finally {
+      // An iterator left open keeps the connection busy: close it however the walk ended.
+      rows.return?.();
+    }
+  }
+
+  /**
+   * Removes the entries written before `before` (default: 13 months ago) and records the last one
+   * removed as the chain's anchor, in the database and in the keys folder, so what remains still
+   * verifies. Entries from the first broken one on are kept, so pruning never hides tampering.
+   *
+   * @example
+   * c.audit.prune(auditCutoff(c.clock())); // { pruned: 1200, anchor: { seq: 1200, hash: '...' } }
+   */
+  prune(before: number = auditCutoff(this.clock())): PruneResult {
+    // Outside the write transaction: a long walk must not hold the database's single writer.
+    const check = this.verify();
+    const limit = check.ok ? Number.MAX_SAFE_INTEGER : check.brokenAt - 1;
+    return this.db
+      .transaction((): PruneResult => {
+        const firstKept = this.db
+          .prepare<[string], { seq: number | null }>(
+            'SELECT MIN(seq) AS seq FROM audit WHERE at >= ?',
+          )
+          .get(iso(before))!.seq;
+        const upTo = Math.min(limit, (firstKept ?? Number.MAX_SAFE_INTEGER) - 1);
+        const anchor = this.db
+          .prepare<[number], ChainMark>(
+            'SELECT seq, hash FROM audit WHERE seq <= ? ORDER BY seq DESC LIMIT 1',
+          )
+          .get(upTo);
+        const result: PruneResult = check.ok
+          ? { pruned: 0, anchor: null }
+          : { pruned: 0, anchor: null, brokenAt: check.brokenAt };
+        if (!anchor) return { ...result, anchor: parseMark(getMeta(this.db, DB_ANCHOR_KEY)) };
+        setMeta(this.db, PRUNING_KEY, '1');
+        const pruned = this.db.prepare('DELETE FROM audit WHERE seq <= ?').run(anchor.seq).changes;
+        setMeta(this.db, PRUNING_KEY, '0');
+        setMeta(this.db, DB_ANCHOR_KEY, JSON.stringify(anchor));
+        // Before the commit: should the commit then fail, the keys folder is ahead of the
+        // database, which verify reads as an interrupted pruning; the other way round would read
+        // as entries deleted behind the log's back.
+        writeMark(this.files.anchor, anchor);
+        return { ...result, pruned, anchor };
+      })
+      .immediate();
+  }
+
+  /** Writes the newest committed entry's mark to the head file now (on close, for instance). */
+  flushHead(): void {
+    if (!this.db.open) return;
+    if (this.db.inTransaction) {
+      // Only committed entries may be marked; try again once this transaction is over.
+      setImmediate(() => this.flushHead());
+      return;
+    }
+    try {
+      const last = this.last.get();
+      if (!last) return;
+      const head = readMark(this.files.head);
+      // Never move the head back: a table shorter than the head is the evidence of a cut tail.
+      if (head && head.seq >= last.seq) return;
+      writeMark(this.files.head, last);
+    } catch (e) {
+      this.options.onError?.(e as Error);
+    }
+  }
+
+  /**
+   * The entry the next one chains from. After a cut tail the head file is ahead of the table:
+   * the next entry follows the head, so the gap stays visible to every later verify.
+   */
+  private tip(): ChainMark {
+    let tip = this.last.get() ?? parseMark(getMeta(this.db, DB_ANCHOR_KEY)) ?? ORIGIN;
+    const head = readMark(this.files.head);
+    if (head && head.seq > tip.seq) tip = head;
+    return tip;
+  }
+
+  /** The head is written once per turn of the event loop, after the transaction has committed. */
+  private scheduleHead(): void {
+    if (this.headPending) return;
+    this.headPending = true;
+    queueMicrotask(() => {
+      this.headPending = false;
+      this.flushHead();
+    });
+  }
 }

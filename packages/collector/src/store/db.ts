@@ -27,7 +27,21 @@ export function openDatabase(
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 2000');
   if (!options.readonly) migrate(db);
+  limitPages(db, options.readonly);
   return db;
+}
+
+/** Fault injection only (faults/storage-full.test.ts); unset in production. */
+export const MAX_PAGES_ENV = 'JCS_COLLECTOR_MAX_PAGES';
+
+/**
+ * With `JCS_COLLECTOR_MAX_PAGES=n`, caps the database at n pages, as a full disk would: writes
+ * that need more fail with SQLITE_FULL. Lets the fault-injection suite fill the storage without
+ * mounting a small file system.
+ */
+function limitPages(db: Db, readonly?: boolean): void {
+  const pages = Number(process.env[MAX_PAGES_ENV]);
+  if (!readonly && Number.isSafeInteger(pages) && pages > 0) db.pragma(`max_page_count = ${pages}`);
 }
 
 function migrate(db: Db): void {

@@ -3,6 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
 import { dayName, dayOf, hourOf } from '../time';
+import { storageUnavailable } from '../ingest/unavailable';
 
 /** A report made ready to store: grouped, personal fields sealed under the day's data key. */
 export interface PreparedReport {
@@ -36,8 +37,12 @@ export interface StoredResult {
 }
 
 /**
- * Seals a validated report. CPU work only, done before the write transaction so the transaction
- * (which holds the database's single writer) stays short.
+ * Seals a validated report. CPU work only (and, on the day's first report, writing the day's
+ * key), done before the write transaction so the transaction (which holds the database's single
+ * writer) stays short. Throws a 503 `unavailable` ApiError when the day's key cannot be created.
+ *
+ * @example
+ * const prepared = prepareReport(validated, keyring, Date.now());
  */
 export function prepareReport(
   report: Report,
@@ -45,7 +50,7 @@ export function prepareReport(
   receivedAt: number,
 ): PreparedReport {
   const keyDay = dayName(receivedAt);
-  const key = keyring.dayKey(keyDay, true)!;
+  const key = dayKeyForWriting(keyring, keyDay);
   const e = report.error;
   return {
     id: report.id,
@@ -68,6 +73,22 @@ export function prepareReport(
     keyDay,
     receivedAt,
   };
+}
+
+/**
+ * The day's data key, created on the day's first report. Creating it writes and syncs a file in
+ * the keys folder; when that fails (disk full, folder damaged) the report cannot be sealed, which
+ * is the storage refusing it: 503 with Retry-After, nothing stored.
+ */
+function dayKeyForWriting(keyring: Keyring, keyDay: string): Uint8Array {
+  let key: Uint8Array | null;
+  try {
+    key = keyring.dayKey(keyDay, true);
+  } catch (e) {
+    throw storageUnavailable(e);
+  }
+  if (!key) throw storageUnavailable(new Error(`no data key for ${keyDay}`));
+  return key;
 }
 
 /**
@@ -122,7 +143,13 @@ export class IngestWriter {
     this.batch = db.transaction((items: PreparedReport[]) => items.map((r) => this.writeOne(r)));
   }
 
-  /** Stores a batch atomically: all of it is committed (synchronous=FULL) or none of it. */
+  /**
+   * Stores a batch atomically: all of it is committed (synchronous=FULL) or none of it; throws
+   * the storage's error when none of it is.
+   *
+   * @example
+   * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
+   */
   write(items: PreparedReport[]): StoredResult[] {
     return this.batch(items);
   }

@@ -34,16 +34,29 @@ export class TokenStore {
     this.touch = db.prepare<[number, string]>('UPDATE tokens SET last_used_at = ? WHERE name = ?');
   }
 
-  /** Creates a token and returns its secret, which is never stored. */
+  /**
+   * Creates a token and returns its secret, which is never stored.
+   *
+   * @example
+   * const token = c.tokens.create('alice', 'engineer', c.clock()); // 'jcs_eng_...'
+   */
   create(name: string, role: Role, now: number): string {
     if (!NAME.test(name)) {
       throw new TokenNameError(
         'a token name is 1-64 letters, digits, dots, dashes, underscores or @',
       );
     }
-    if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(name)) {
+    const existing = this.db
+      .prepare<[string], { revoked_at: number | null }>(
+        'SELECT revoked_at FROM tokens WHERE name = ?',
+      )
+      .get(name);
+    if (existing) {
+      // A revoked name stays taken: the access log names actors by it.
       throw new TokenNameError(
-        `a token named ${name} already exists: choose another name or revoke it first`,
+        existing.revoked_at === null
+          ? `a token named ${name} already exists: choose another name`
+          : `a token named ${name} was revoked and its name stays in the access log: choose another name`,
       );
     }
     const token = makeToken(role);
@@ -53,6 +66,7 @@ export class TokenStore {
     return token;
   }
 
+  /** Every token, revoked ones too, oldest first; never a secret or digest. */
   list(): TokenInfo[] {
     const rows = this.db
       .prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, name')

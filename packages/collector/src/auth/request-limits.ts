@@ -1,0 +1,112 @@
+import type { Express, Request } from 'express';
+import { ApiError } from '@jcs/protocol';
+import { KeyedRateLimiter, type MonotonicClock } from './rate-limit';
+import type { Actor } from './middleware';
+
+/** Requests a minute and bursts; a rate of 0 turns that limit off. */
+export interface RateLimitSettings {
+  /** reports per licence */
+  licencePerMin: number;
+  licenceBurst: number;
+  /** reports per ingest token (every desktop install shares it, so this is fleet-wide) */
+  tokenPerMin: number;
+  tokenBurst: number;
+  /** engineer and admin requests per token */
+  readPerMin: number;
+  readBurst: number;
+}
+
+/**
+ * What `jcs-collector serve` applies unless told otherwise. One install sends at most 10 reports
+ * per group per minute (the SDK's flood control), and one licence may cover a whole firm with
+ * many failing groups at once, so the licence limit leaves room for that and stops only a
+ * runaway; reads allow a script that walks every group.
+ */
+export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
+  licencePerMin: 300,
+  licenceBurst: 150,
+  tokenPerMin: 30_000,
+  tokenBurst: 3_000,
+  readPerMin: 1_200,
+  readBurst: 300,
+};
+
+export interface RequestLimitsOptions extends Partial<RateLimitSettings> {
+  /** tests pass a clock they move */
+  now?: MonotonicClock;
+  /** most buckets kept per limit */
+  maxKeys?: number;
+}
+
+/**
+ * The collector's rate limits: reports per licence and per token, and reads per token, each its
+ * own set of buckets. A licence over its limit is refused before it touches the token's bucket,
+ * so a flood from one licence never uses up what the other licences share.
+ *
+ * @example
+ * const limits = new RequestLimits({ licencePerMin: 60 });
+ * limits.takeReport(actor, report.license); // throws 429 rate_limited with Retry-After
+ */
+export class RequestLimits {
+  readonly settings: RateLimitSettings;
+  private readonly licence: KeyedRateLimiter;
+  private readonly token: KeyedRateLimiter;
+  private readonly read: KeyedRateLimiter;
+
+  constructor(options: RequestLimitsOptions = {}) {
+    const s = { ...DEFAULT_RATE_LIMITS };
+    for (const key of Object.keys(s) as (keyof RateLimitSettings)[]) {
+      if (options[key] !== undefined) s[key] = options[key];
+    }
+    this.settings = s;
+    const common = { now: options.now, maxKeys: options.maxKeys };
+    this.licence = new KeyedRateLimiter({
+      perMinute: s.licencePerMin,
+      burst: s.licenceBurst,
+      ...common,
+    });
+    this.token = new KeyedRateLimiter({ perMinute: s.tokenPerMin, burst: s.tokenBurst, ...common });
+    this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
+  }
+
+  /** Before a report's body is read: refuses at once when the token has nothing left. */
+  checkReportToken(actor: Actor): void {
+    const wait = this.token.peek(actor.name);
+    if (wait > 0) throw limited(wait, 'Too many reports with this token');
+  }
+
+  /** Once a report is valid: one from its licence's bucket, then one from the token's. */
+  takeReport(actor: Actor, licence: string): void {
+    const licenceWait = this.licence.take(licence);
+    if (licenceWait > 0) throw limited(licenceWait, 'Too many reports from this licence');
+    const tokenWait = this.token.take(actor.name);
+    if (tokenWait > 0) {
+      this.licence.refund(licence);
+      throw limited(tokenWait, 'Too many reports with this token');
+    }
+  }
+
+  /** Engineer and admin requests, per token. */
+  takeRead(actor: Actor): void {
+    const wait = this.read.take(actor.name);
+    if (wait > 0) throw limited(wait, 'Too many requests with this token');
+  }
+}
+
+function limited(seconds: number, what: string): ApiError {
+  return new ApiError('rate_limited', `${what}: retry after ${seconds} s.`, {
+    headers: { 'Retry-After': String(seconds) },
+  });
+}
+
+const LOCALS_KEY = 'jcsRequestLimits';
+
+/** Makes the limits reachable from every route of `app` (through `req.app`). */
+export function attachLimits(app: Express, limits: RequestLimits): void {
+  app.locals[LOCALS_KEY] = limits;
+}
+
+/** The limits of the app serving `req`, if it has any. */
+export function limitsOf(req: Request): RequestLimits | undefined {
+  return req.app?.locals?.[LOCALS_KEY] as RequestLimits | undefined;
+}

@@ -1,0 +1,34 @@
+import { CommandError, EXIT, type Output } from './output';
+import { openForCommand } from './open';
+
+/**
+ * `jcs-collector audit verify`: walks the access log's hash chain and compares it with the marks
+ * in the keys folder. Intact: prints the number of entries, exit 0. Broken: prints the first bad
+ * sequence number, exit 1. Safe while `serve` runs (it only reads).
+ *
+ * @example
+ * await auditVerifyCommand('./jcs-data', stdio); // stdout: "intact: 1042 entries"
+ */
+export async function auditVerifyCommand(
+  dataDir: string,
+  out: Output,
+  json = false,
+): Promise<void> {
+  const c = openForCommand({ dataDir });
+  let result;
+  try {
+    result = c.audit.verify();
+  } finally {
+    c.close();
+  }
+  if (json) out.out(JSON.stringify(result));
+  if (result.ok) {
+    if (!json) out.out(`intact: ${result.entries} entries`);
+    return;
+  }
+  if (!json) out.out(`broken at entry ${result.brokenAt}`);
+  throw new CommandError(
+    `the access log is broken at entry ${result.brokenAt}: an entry there was changed, removed or reordered, or the newest were cut off; keep this database as evidence and restore a backup to investigate`,
+    EXIT.failed,
+  );
+}

@@ -1,0 +1,62 @@
+import { parseDuration, parseTimeBound, type ExpirySummary } from '@jcs/protocol';
+import { runExpiry } from '../retention/expire';
+import { openForCommand } from './open';
+import { CommandError, EXIT, type Output } from './output';
+
+export interface ExpireOptions {
+  dataDir: string;
+  /** judge ages as if it were this moment (ms), from `--now` */
+  now?: number;
+  dryRun?: boolean;
+  json?: boolean;
+  retentionDays?: number;
+}
+
+/** The actor on the receipts of runs from the command line (token names cannot hold ':'). */
+export const CLI_ACTOR = 'system:cli';
+
+/**
+ * Parses `--now`: an ISO date (`2026-12-01`, midnight UTC) or date-time (`2026-12-01T02:30:00Z`;
+ * UTC when no zone is given). Anything else is a usage error (exit 2).
+ *
+ * @example
+ * parseNow('2026-12-01T02:30:00Z'); // 1795998600000
+ */
+export function parseNow(text: string): number {
+  const at = parseDuration(text) === null ? parseTimeBound(text, new Date()) : null;
+  if (!at) {
+    throw new CommandError(
+      `--now takes an ISO date or date-time such as 2026-12-01T02:30:00Z, not "${text}"`,
+      EXIT.usage,
+    );
+  }
+  return at.getTime();
+}
+
+/**
+ * `jcs-collector expire`: the nightly job, for cron. Prints a readable summary on stdout, or with
+ * `--json` exactly the summary `POST /v1/expire` answers.
+ *
+ * @example
+ * await expireCommand({ dataDir: './jcs-data', dryRun: true }, stdio);
+ * // dry run: would delete 1520 reports and destroy 1 day key (cut-off 2026-10-21T02:30:00.000Z)
+ */
+export async function expireCommand(o: ExpireOptions, out: Output): Promise<ExpirySummary> {
+  const c = openForCommand({ dataDir: o.dataDir, retentionDays: o.retentionDays });
+  try {
+    const summary = await runExpiry(c, { now: o.now, dryRun: o.dryRun, actor: CLI_ACTOR });
+    out.out(o.json ? JSON.stringify(summary) : describe(summary));
+    return summary;
+  } finally {
+    c.close();
+  }
+}
+
+function describe(s: ExpirySummary): string {
+  const keys = `${s.destroyedKeys} day ${s.destroyedKeys === 1 ? 'key' : 'keys'}`;
+  const reports = `${s.deletedReports} ${s.deletedReports === 1 ? 'report' : 'reports'}`;
+  const cutoff = `received at or before ${s.cutoff}`;
+  return s.dryRun
+    ? `dry run: would delete ${reports} ${cutoff} and destroy ${keys}; nothing was changed`
+    : `expired ${reports} ${cutoff} and destroyed ${keys} in ${s.durationMs} ms`;
+}

@@ -1,0 +1,49 @@
+import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
+import { dataPaths } from '../paths';
+import { CommandError, EXIT, type Output } from './output';
+
+export interface KeyRotateResult {
+  keyId: string;
+  publicKey: string;
+  previousKeyId: string;
+}
+
+/**
+ * `jcs-collector key rotate`: a new transport (dump) key pair under a new key id becomes the
+ * current one. Older key pairs stay in the keys folder, so dumps sealed under their ids still
+ * open. A running `serve` keeps the key it loaded until it is restarted; SDKs move to the new
+ * key when their pinned configuration is updated. Prints the key id and public key as `init` does.
+ *
+ * @example
+ * await keyRotateCommand('/var/lib/jcs-collector', stdio); // key id: k2, public key: ...
+ */
+export async function keyRotateCommand(
+  dataDir: string,
+  out: Output,
+  options: { keyId?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KeyRotateResult> {
+  if (options.keyId !== undefined && !isKeyId(options.keyId)) {
+    throw new CommandError(
+      `--key-id takes 1-64 letters, digits, dots, dashes or underscores, not ${JSON.stringify(options.keyId.slice(0, 70))}`,
+      EXIT.usage,
+    );
+  }
+  let result: KeyRotateResult;
+  try {
+    // Loading first proves the master key opens every key before anything is added.
+    result = loadKeyring(dataPaths(dataDir).keys, env).rotateTransport(options.keyId);
+  } catch (e) {
+    if (e instanceof KeyringError) throw new CommandError(e.message);
+    throw e;
+  }
+  out.out(`key id: ${result.keyId}`);
+  out.out(`public key: ${result.publicKey}`);
+  out.err(
+    `The transport key ${result.keyId} is now current; ${result.previousKeyId} and older keys stay, so dumps sealed under them still open.`,
+  );
+  out.err(
+    'Restart jcs-collector serve so GET /v1/public-key hands out the new key, then pin the new key id and public key in the SDK configuration.',
+  );
+  return result;
+}

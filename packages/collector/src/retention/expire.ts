@@ -1,0 +1,283 @@
+import { performance } from 'node:perf_hooks';
+import type { ExpirySummary } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import type { Db } from '../store/db';
+import { auditCutoff } from '../store/audit';
+import { dayOf, iso } from '../time';
+import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
+
+export interface ExpiryOptions {
+  /** Judge ages as if it were this moment (ms); default: the collector's clock. */
+  now?: number;
+  /** Count what would go, delete nothing. */
+  dryRun?: boolean;
+  /**
+   * Who ran it, for the receipt: a token name, or `system:...` (default `system:job`), which no
+   * token can be named (token names cannot hold ':').
+   */
+  actor?: string;
+  /**
+   * Rows per transaction, fixed. By default the size adapts so that each transaction (commit and
+   * any checkpoint it triggers included) takes about CHUNK_BUDGET_MS.
+   */
+  chunkSize?: number;
+  /** Stops the run between two chunks (serve's shutdown); what is committed stays deleted. */
+  signal?: AbortSignal;
+}
+
+/** Thrown when a run is stopped by its signal; the next run finishes the work. */
+export class ExpiryAbortedError extends Error {
+  constructor() {
+    super('the expiry run was stopped before it finished; the next run completes it');
+    this.name = 'ExpiryAbortedError';
+  }
+}
+
+/**
+ * How long one deletion transaction should hold the database's single writer: ingest waits at
+ * most about this long. Deleting a row dirties a page in each random-keyed index (id, user hash),
+ * so the time per row depends on the table's size and the disk; the chunk size follows it.
+ */
+export const CHUNK_BUDGET_MS = 25;
+const FIRST_CHUNK = 500;
+const MIN_CHUNK = 50;
+const MAX_CHUNK = 5000;
+/** Pages handed back to the file system per incremental-vacuum step. */
+const VACUUM_STEP_PAGES = 1000;
+
+const running = new WeakMap<Collector, Promise<unknown>>();
+
+/**
+ * The expiry job: deletes every report received at or before `now - (retentionDays - 1)` days
+ * (one day ahead of the read cutoff, so a nightly run keeps the 42-day bound), the pseudonymous
+ * subject rows of those days, and each day key once no report under it remains; then hands the
+ * freed pages back (incremental vacuum) and truncates the WAL, so no byte of a deleted report
+ * stays in the files. Writes a receipt (expiry_runs row and access-log entry).
+ *
+ * Crash-safe and idempotent: every chunk is its own transaction, a key is shredded only after the
+ * deletion of its reports is committed, and a run killed at any point leaves a consistent database
+ * whose leftovers the next run deletes. Runs in one collector are serialised.
+ *
+ * @example
+ * const s = await runExpiry(c, { actor: 'system:nightly' });
+ * // { cutoff: '2026-10-21T02:30:00.000Z', deletedReports: 1520, destroyedKeys: 1, durationMs: 84, dryRun: false }
+ */
+export function runExpiry(c: Collector, options: ExpiryOptions = {}): Promise<ExpirySummary> {
+  const previous = running.get(c) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => expireNow(c, options));
+  running.set(c, run);
+  void run
+    .finally(() => {
+      if (running.get(c) === run) running.delete(c);
+    })
+    .catch(() => undefined);
+  return run;
+}
+
+async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary> {
+  const started = performance.now();
+  const now = o.now ?? c.clock();
+  const cutoff = jobCutoff(now, c.retentionDays);
+  const actor = o.actor ?? 'system:job';
+  const elapsed = () => Math.round(performance.now() - started);
+
+  if (o.dryRun) {
+    const wouldDelete = c.db
+      .prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM reports WHERE received_at <= ?')
+      .get(cutoff)!.n;
+    const keys = keysDue(c, cutoff).length;
+    const summary = summarise(cutoff, wouldDelete, keys, elapsed(), true);
+    // A dry run changes nothing; it leaves one access-log entry, so who looked is on record.
+    c.db.transaction(() =>
+      c.audit.append(
+        {
+          actor,
+          action: 'expire.dry-run',
+          target: null,
+          outcome: `ok wouldDelete=${wouldDelete} keys=${keys} cutoff=${summary.cutoff}`,
+        },
+        c.clock(),
+      ),
+    )();
+    return summary;
+  }
+
+  const deletedReports = await deleteInChunks(
+    c.db,
+    'DELETE FROM reports WHERE seq IN (SELECT seq FROM reports WHERE received_at <= ? LIMIT ?)',
+    cutoff,
+    o.chunkSize,
+    o.signal,
+  );
+  // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
+  // report of the day may be that old, and a username hash must not outlive its report.
+  await deleteInChunks(
+    c.db,
+    `DELETE FROM group_subjects WHERE (group_id, day, version, kind, subject) IN
+       (SELECT group_id, day, version, kind, subject FROM group_subjects WHERE day <= ? LIMIT ?)`,
+    dayOf(cutoff),
+    o.chunkSize,
+    o.signal,
+  );
+  const destroyedKeys = await destroyKeys(c, now, cutoff);
+  const auditPruned = pruneAccessLog(c);
+  await handBackFreePages(c.db, o.signal);
+
+  const summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
+  const at = c.clock();
+  c.db.transaction(() => {
+    c.db
+      .prepare(
+        'INSERT INTO expiry_runs (at, cutoff, deleted_reports, destroyed_keys, duration_ms) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(at, cutoff, deletedReports, destroyedKeys, summary.durationMs);
+    c.audit.append(
+      {
+        actor,
+        action: 'expire',
+        target: null,
+        outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${summary.durationMs} auditPruned=${auditPruned}`,
+      },
+      at,
+    );
+  })();
+  // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
+  const truncated = await checkpoint(c.db);
+  c.log.info({ ...summary, walTruncated: truncated }, 'expiry done');
+  if (!truncated) c.log.warn('WAL not truncated: readers kept it busy; the next run retries');
+  return summary;
+}
+
+function summarise(
+  cutoff: number,
+  deletedReports: number,
+  destroyedKeys: number,
+  durationMs: number,
+  dryRun: boolean,
+): ExpirySummary {
+  return { cutoff: iso(cutoff), deletedReports, destroyedKeys, durationMs, dryRun };
+}
+
+/**
+ * Runs `sql` (bound, limit), which deletes at most `limit` rows, until it deletes fewer: each run
+ * its own transaction, the event loop free between two. Without a fixed size, the next limit is
+ * scaled towards CHUNK_BUDGET_MS from how long the last transaction took.
+ */
+async function deleteInChunks(
+  db: Db,
+  sql: string,
+  bound: number,
+  fixed: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const stmt = db.prepare<[number, number]>(sql);
+  const step = db.transaction((limit: number) => stmt.run(bound, limit).changes);
+  let limit = fixed ?? FIRST_CHUNK;
+  let total = 0;
+  for (;;) {
+    if (signal?.aborted) throw new ExpiryAbortedError();
+    const started = performance.now();
+    const n = step(limit);
+    total += n;
+    if (n < limit) return total;
+    if (fixed === undefined) limit = nextLimit(limit, performance.now() - started);
+    // Let ingest (and anything else waiting on the event loop) have the writer between chunks.
+    await nextTurn();
+  }
+}
+
+/** At most doubles or halves at a time, so one slow fsync does not swing the size. */
+function nextLimit(limit: number, tookMs: number): number {
+  const factor = Math.min(2, Math.max(0.5, CHUNK_BUDGET_MS / Math.max(tookMs, 1)));
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.round(limit * factor)));
+}
+
+/**
+ * Day keys whose whole day is at or before the cutoff: every report sealed under them is due.
+ * A key of a day that has not ended by the collector's own clock is never due, even when `now`
+ * is set ahead: ingest may still be sealing with it.
+ */
+function keysDue(c: Collector, cutoff: number): string[] {
+  const clockNow = c.clock();
+  return c.keyring
+    .listDayKeys()
+    .filter((day) => dayLastMs(day) <= cutoff && dayLastMs(day) < clockNow);
+}
+
+/**
+ * Shreds each due day key once no report under it remains (the deletions above are committed,
+ * so a crash here leaves keys the next run shreds). A key older than the read cutoff goes
+ * regardless: nothing may read under it any more.
+ */
+async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<number> {
+  const remains = c.db.prepare<[number, number, string], { one: number }>(
+    // received_at bounds the look-up to the index; a report's key_day is its day of receipt.
+    'SELECT 1 AS one FROM reports WHERE received_at >= ? AND received_at <= ? AND key_day = ? LIMIT 1',
+  );
+  const hidden = readCutoff(now, c.retentionDays);
+  let destroyed = 0;
+  for (const day of keysDue(c, cutoff)) {
+    const inUse = remains.get(dayStart(day), dayLastMs(day), day) !== undefined;
+    if (inUse && dayLastMs(day) > hidden) continue;
+    try {
+      c.keyring.destroyDayKey(day);
+      destroyed++;
+    } catch (e) {
+      // Another process (cron beside serve) shredded it first: it is gone either way.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    // Two fsyncs per key: after a long outage there may be many days to shred.
+    await nextTurn();
+  }
+  return destroyed;
+}
+
+/**
+ * The access log is kept 13 months (by the collector's clock, never `--now`: it is evidence).
+ * A failure here is logged, not fatal: the reports are what the retention promise is about.
+ */
+function pruneAccessLog(c: Collector): number {
+  try {
+    const r = c.audit.prune(auditCutoff(c.clock()));
+    if (r.brokenAt !== undefined) {
+      c.log.error({ brokenAt: r.brokenAt }, 'access log chain broken: pruning stopped before it');
+    }
+    return r.pruned;
+  } catch (e) {
+    c.log.error({ err: (e as Error).message }, 'access log pruning failed');
+    return 0;
+  }
+}
+
+/**
+ * Incremental vacuum in small steps: moves pages from the end of the file into freed ones, so the
+ * file (truncated at the checkpoint) stays the size of what is kept. secure_delete has already
+ * zeroed the freed pages.
+ */
+async function handBackFreePages(db: Db, signal: AbortSignal | undefined): Promise<void> {
+  // 2 = INCREMENTAL; a database made without it would never shrink this way, so do not loop.
+  if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) return;
+  let free = db.pragma('freelist_count', { simple: true }) as number;
+  while (free > 0) {
+    if (signal?.aborted) throw new ExpiryAbortedError();
+    db.pragma(`incremental_vacuum(${VACUUM_STEP_PAGES})`);
+    const left = db.pragma('freelist_count', { simple: true }) as number;
+    if (left >= free) return;
+    free = left;
+    await nextTurn();
+  }
+}
+
+/** `wal_checkpoint(TRUNCATE)`, retried briefly while another process's reader holds the WAL. */
+async function checkpoint(db: Db): Promise<boolean> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (r.busy === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

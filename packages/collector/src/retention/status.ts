@@ -1,0 +1,81 @@
+import type { RetentionStatus } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import { DAY_MS, iso } from '../time';
+import { dayLastMs, EXPIRY_DUE_MS, readCutoff } from './policy';
+
+export interface LastExpiry {
+  /** when the run finished, by the collector's clock (ms) */
+  at: number;
+  cutoff: number;
+  deletedReports: number;
+  destroyedKeys: number;
+  durationMs: number;
+}
+
+/** The newest completed (not dry) run, or null when the job has never run. */
+export function lastExpiry(c: Collector): LastExpiry | null {
+  const row = c.db
+    .prepare<
+      [],
+      {
+        at: number;
+        cutoff: number;
+        deleted_reports: number;
+        destroyed_keys: number;
+        duration_ms: number;
+      }
+    >('SELECT * FROM expiry_runs ORDER BY seq DESC LIMIT 1')
+    .get();
+  if (!row) return null;
+  return {
+    at: row.at,
+    cutoff: row.cutoff,
+    deletedReports: row.deleted_reports,
+    destroyedKeys: row.destroyed_keys,
+    durationMs: row.duration_ms,
+  };
+}
+
+/**
+ * Retention at a glance (`GET /v1/status`). Not compliant when the job has never run or not for
+ * 36 hours, or when anything stored is past the retention: a report, a day's pseudonymous subject
+ * rows (judged by the day's first moment, the oldest report they may come from), or a day key
+ * whose whole day is past it (a backup would still open under it).
+ *
+ * @example
+ * retentionStatus(c);
+ * // { retentionDays: 42, reports: 1520, oldestReceivedAt: '2026-09-20T02:31:07.000Z',
+ * //   lastExpiry: { at: '2026-11-01T02:30:00.412Z', deletedReports: 37, destroyedKeys: 1 },
+ * //   compliant: true }
+ */
+export function retentionStatus(c: Collector, now: number = c.clock()): RetentionStatus {
+  const { reports, oldest } = c.db
+    .prepare<[], { reports: number; oldest: number | null }>(
+      'SELECT COUNT(*) AS reports, MIN(received_at) AS oldest FROM reports',
+    )
+    .get()!;
+  const oldestSubjectDay = c.db
+    .prepare<[], { day: number | null }>('SELECT MIN(day) AS day FROM group_subjects')
+    .get()!.day;
+  const last = lastExpiry(c);
+  const hidden = readCutoff(now, c.retentionDays);
+  const pastAge =
+    (oldest !== null && oldest <= hidden) ||
+    (oldestSubjectDay !== null && oldestSubjectDay * DAY_MS <= hidden) ||
+    c.keyring.listDayKeys().some((day) => dayLastMs(day) <= hidden);
+  const ranRecently = last !== null && now - last.at <= EXPIRY_DUE_MS;
+  return {
+    retentionDays: c.retentionDays,
+    reports,
+    oldestReceivedAt: oldest === null ? null : iso(oldest),
+    lastExpiry:
+      last === null
+        ? null
+        : {
+            at: iso(last.at),
+            deletedReports: last.deletedReports,
+            destroyedKeys: last.destroyedKeys,
+          },
+    compliant: ranRecently && !pastAge,
+  };
+}

@@ -1,0 +1,39 @@
+import { Router } from 'express';
+import type { Collector } from '../collector';
+import { requireRole } from '../auth/middleware';
+import { audited } from '../http/audited';
+import { QueryReader } from '../http/query';
+
+/**
+ * The access log, for admins: `GET /v1/audit` (newest first) and `GET /v1/audit/verify`. Reading
+ * the log is itself logged, like every other engineer or admin request.
+ */
+export function auditRoutes(c: Collector): Router {
+  const router = Router();
+  const admin = requireRole(c, 'admin');
+
+  router.get('/v1/audit', admin, (req, res) => {
+    const now = c.clock();
+    const q = new QueryReader(req.query, ['since', 'limit']);
+    const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
+    const limit = q.int('limit', 100, 1, 1000);
+    res.json(
+      audited(c, req, 'audit.list', null, () => {
+        q.done();
+        return { entries: c.audit.list({ since, limit }) };
+      }),
+    );
+  });
+
+  router.get('/v1/audit/verify', admin, (req, res) => {
+    const q = new QueryReader(req.query, []);
+    res.json(
+      audited(c, req, 'audit.verify', null, () => {
+        q.done();
+        return c.audit.verify();
+      }),
+    );
+  });
+
+  return router;
+}

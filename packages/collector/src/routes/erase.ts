@@ -1,0 +1,101 @@
+import { Router, type Request } from 'express';
+import { ApiError, type ErrorDetail } from '@jcs/protocol';
+import type { Collector } from '../collector';
+import { actorOf, requireRole } from '../auth/middleware';
+import { readJsonBody } from '../http/body';
+import { eraseSubject, erasureTarget, wipeWal, type DataSubject } from '../store/erase';
+
+/** The contract's bounds for the two fields (report schema 1). */
+const BOUNDS = { username: 256, license: 64 } as const;
+
+/**
+ * `POST /v1/erase` (admin): destroys every report of one data subject at once and answers
+ * `{"erasedReports": N}`. The erasure and its access-log entry (with the count, and the subject
+ * only as a keyed hash) commit together or not at all.
+ */
+export function eraseRoutes(c: Collector): Router {
+  const router = Router();
+  router.post('/v1/erase', requireRole(c, 'admin'), async (req, res) => {
+    const subject = parseSubject(await readSmallJson(req));
+    const actor = actorOf(req)!;
+    let erased = 0;
+    try {
+      c.db.transaction(() => {
+        erased = eraseSubject(c.db, c.keyring, subject);
+        c.audit.append(
+          {
+            actor: actor.name,
+            action: 'erase',
+            target: `${erasureTarget(c.keyring.auditKey, subject)} reports:${erased}`,
+            outcome: 'ok',
+          },
+          c.clock(),
+        );
+      })();
+    } catch (e) {
+      c.log.error({ err: (e as Error).message }, 'erasure failed: nothing was erased');
+      throw new ApiError(
+        'unavailable',
+        'The erasure could not be completed and logged, so nothing was erased. Retry shortly.',
+        { headers: { 'Retry-After': '5' } },
+      );
+    }
+    if (!wipeWal(c.db)) {
+      // Another process reading the database held the log open; its next checkpoint clears it.
+      c.log.warn('write-ahead log not truncated after an erasure: a reader was active');
+    }
+    res.json({ erasedReports: erased });
+  });
+  return router;
+}
+
+async function readSmallJson(req: Request): Promise<unknown> {
+  try {
+    return await readJsonBody(req, 16 * 1024);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_json') {
+      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
+        details: [{ path: '', message: 'must be JSON' }],
+      });
+    }
+    throw e;
+  }
+}
+
+/** Exactly one of `username` and `license`, each within the report schema's bounds. */
+function parseSubject(body: unknown): DataSubject {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('The body must be a JSON object: {"username": "..."} or {"license": "..."}.', [
+      { path: '', message: 'must be an object' },
+    ]);
+  }
+  const b = body as Record<string, unknown>;
+  const details: ErrorDetail[] = [];
+  for (const key of Object.keys(b)) {
+    if (key !== 'username' && key !== 'license')
+      details.push({ path: `/${key}`, message: 'is not a field of this request' });
+  }
+  const given = (['username', 'license'] as const).filter((k) => b[k] !== undefined);
+  if (given.length === 0) {
+    details.push({ path: '/username', message: 'give username or license' });
+  } else if (given.length === 2) {
+    details.push({ path: '/license', message: 'give username or license, not both' });
+  }
+  for (const k of given) {
+    const v = b[k];
+    if (typeof v !== 'string' || v.length < 1 || v.length > BOUNDS[k]) {
+      details.push({ path: `/${k}`, message: `must be a string of 1 to ${BOUNDS[k]} characters` });
+    }
+  }
+  if (details.length > 0) {
+    const fields = [...new Set(details.map((d) => d.path.slice(1) || '(body)'))].join(', ');
+    throw invalid(`Bad erasure request: check ${fields}.`, details);
+  }
+  return given[0] === 'username'
+    ? { username: b.username as string }
+    : { license: b.license as string };
+}
+
+function invalid(message: string, details: ErrorDetail[]): ApiError {
+  return new ApiError('invalid_request', message, { details });
+}

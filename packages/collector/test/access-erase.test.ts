@@ -1,0 +1,215 @@
+import request from 'supertest';
+import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { auditCount, filesHolding } from './access-support';
+
+const DAY = 86_400_000;
+
+// Strings only the data subject's reports hold.
+const USER = 'canary.user.5f1e';
+const LICENCE = 'JCS-CANARY-7731';
+const DESCRIPTION = 'Cannot open C:\\Users\\canary.user.5f1e\\Documents\\canary-desc-91d2.xls';
+const CODE = 'Open "canary-code-44ab" For Input As #1';
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector()));
+afterEach(() => t.close());
+
+const as = (token: string) => ({
+  get: (route: string) => request(t.app).get(route).set('Authorization', `Bearer ${token}`),
+  post: (route: string, body: object) =>
+    request(t.app).post(route).set('Authorization', `Bearer ${token}`).send(body),
+});
+const admin = () => as(t.tokens.admin);
+const engineer = () => as(t.tokens.engineer);
+
+async function ingest(overrides: Parameters<typeof makeReport>[0]) {
+  const r = makeReport(overrides);
+  const res = await as(t.tokens.ingest).post('/v1/reports', r).expect(202);
+  return { id: r.id, group: res.body.group as string };
+}
+
+/** Three reports of the subject over two groups and two days, among other people's. */
+async function seed(subject: { username?: string; license?: string }) {
+  const theirs = [
+    await ingest({ ...subject, error: { description: DESCRIPTION, code: CODE } }),
+    await ingest({ ...subject, error: { number: 13, description: DESCRIPTION } }),
+  ];
+  const others = [
+    await ingest({ username: 'someone.else', license: 'JCS-000123' }),
+    await ingest({ username: 'third.person', license: 'JCS-000456', error: { number: 13 } }),
+  ];
+  t.clock.advance(DAY);
+  theirs.push(await ingest({ ...subject, error: { description: DESCRIPTION } }));
+  // Counts at the window's partial edge hours come from the reports themselves: step past them.
+  t.clock.advance(2 * 3_600_000);
+  return { theirs, others, groups: [...new Set(theirs.map((r) => r.group))] };
+}
+
+/**
+ * Everything every read route returns, as one string. The access log is read too unless told
+ * not to: it must hold none of their strings, though it keeps the (random) ids of reports that
+ * were read before the erasure.
+ */
+async function everythingReadable(
+  groups: string[],
+  ids: string[],
+  withAuditLog = true,
+): Promise<string> {
+  const parts: unknown[] = [];
+  parts.push((await engineer().get('/v1/groups?status=all&since=6w').expect(200)).body);
+  for (const g of groups) {
+    parts.push((await engineer().get(`/v1/groups/${g}`).expect(200)).body);
+    parts.push((await engineer().get(`/v1/groups/${g}/reports?limit=500`).expect(200)).body);
+  }
+  for (const id of ids) {
+    const res = await engineer().get(`/v1/reports/${id}?dump=1`);
+    parts.push(res.status === 200 ? res.body : res.status);
+  }
+  if (withAuditLog) parts.push((await admin().get('/v1/audit?limit=1000').expect(200)).body);
+  return JSON.stringify(parts);
+}
+
+describe('POST /v1/erase', () => {
+  it('destroys every report of a username, adjusts the user counts, logs the count, and leaves no trace in any file', async () => {
+    const { theirs, others, groups } = await seed({ username: USER, license: 'JCS-SHARED' });
+    const hash = t.collector.keyring.userHash(USER);
+    const before = (await engineer().get('/v1/groups?status=all').expect(200)).body.groups;
+    expect(
+      await everythingReadable(
+        groups,
+        theirs.map((r) => r.id),
+      ),
+    ).toContain('canary-desc');
+
+    // the scan finds what is there
+    expect(filesHolding(t.dataDir, 'JCS-SHARED')).not.toEqual([]);
+    expect(filesHolding(t.dataDir, hash)).not.toEqual([]);
+
+    const res = await admin().post('/v1/erase', { username: USER }).expect(200);
+    expect(res.body).toEqual({ erasedReports: 3 });
+
+    // no route returns anything of theirs
+    for (const r of theirs) await engineer().get(`/v1/reports/${r.id}`).expect(404);
+    const ids = [...theirs, ...others].map((r) => r.id);
+    const withLog = await everythingReadable(groups, ids);
+    for (const canary of [USER, 'canary-desc', 'canary-code', 'JCS-SHARED']) {
+      expect(withLog).not.toContain(canary);
+    }
+    const readable = await everythingReadable(groups, ids, false);
+    for (const canary of [
+      USER,
+      'canary-desc',
+      'canary-code',
+      'JCS-SHARED',
+      ...theirs.map((r) => r.id),
+    ]) {
+      expect(readable).not.toContain(canary);
+    }
+    for (const r of others) await engineer().get(`/v1/reports/${r.id}`).expect(200);
+    const after = (await engineer().get('/v1/groups?status=all').expect(200)).body.groups;
+    const users = (gs: { id: string; users: number }[]) =>
+      Object.fromEntries(gs.map((g) => [g.id, g.users]));
+    for (const g of groups) expect(users(after)[g]).toBe(users(before)[g] - 1);
+    // occurrence counts hold nothing personal and stay
+    expect(after.map((g: { count: number }) => g.count)).toEqual(
+      before.map((g: { count: number }) => g.count),
+    );
+
+    // the pseudonymous rows are gone
+    const db = t.collector.db;
+    expect(db.prepare('SELECT COUNT(*) AS n FROM reports WHERE user_hash = ?').get(hash)).toEqual({
+      n: 0,
+    });
+    expect(
+      db.prepare('SELECT COUNT(*) AS n FROM group_subjects WHERE subject = ?').get(hash),
+    ).toEqual({ n: 0 });
+    expect(
+      db.prepare("SELECT COUNT(*) AS n FROM group_subjects WHERE subject = 'JCS-SHARED'").get(),
+    ).toEqual({ n: 0 });
+
+    // the canary scan: no byte of theirs in any file of the data dir (db, -wal, -shm, keys)
+    for (const canary of [USER, 'canary-desc-91d2', 'canary-code-44ab', 'JCS-SHARED', hash]) {
+      expect({ canary: String(canary), files: filesHolding(t.dataDir, canary) }).toEqual({
+        canary: String(canary),
+        files: [],
+      });
+    }
+    // while other people's licences are still there (the scan can find what is there)
+    expect(filesHolding(t.dataDir, 'JCS-000456')).not.toEqual([]);
+  });
+
+  it('writes one access-log entry with the count and the subject only as a keyed hash', async () => {
+    await seed({ username: USER });
+    await admin().post('/v1/erase', { username: USER }).expect(200);
+    const [entry] = t.collector.audit.list({ limit: 1 });
+    expect(entry).toMatchObject({
+      actor: 'root',
+      action: 'erase',
+      target: expect.stringMatching(/^username:[0-9a-f]{16} reports:3$/),
+      outcome: 'ok',
+    });
+    expect(JSON.stringify(entry)).not.toContain(USER);
+    // the same subject always gets the same hash, so an admin can confirm it was erased
+    await admin().post('/v1/erase', { username: USER }).expect(200);
+    const [again] = t.collector.audit.list({ limit: 1 });
+    expect(again.target).toBe(entry.target!.replace('reports:3', 'reports:0'));
+    expect(t.collector.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('destroys every report of a licence, with the pseudonyms only those reports had brought', async () => {
+    const { theirs, groups } = await seed({ license: LICENCE, username: 'only.in.canary.licence' });
+    const userHash = t.collector.keyring.userHash('only.in.canary.licence');
+    const res = await admin().post('/v1/erase', { license: LICENCE }).expect(200);
+    expect(res.body).toEqual({ erasedReports: 3 });
+    const readable = await everythingReadable(
+      groups,
+      theirs.map((r) => r.id),
+    );
+    expect(readable).not.toContain(LICENCE);
+    expect(readable).not.toContain('canary-desc');
+    for (const canary of [LICENCE, 'canary-desc-91d2', userHash]) {
+      expect(filesHolding(t.dataDir, canary)).toEqual([]);
+    }
+    const entry = t.collector.audit.list({ limit: 100 }).find((e) => e.action === 'erase')!;
+    expect(entry.target).toMatch(/^license:[0-9a-f]{16} reports:3$/);
+  });
+
+  it('answers 0 for a subject with no reports', async () => {
+    await seed({ username: 'someone' });
+    expect((await admin().post('/v1/erase', { license: 'JCS-NOBODY' }).expect(200)).body).toEqual({
+      erasedReports: 0,
+    });
+    expect(t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 5 });
+  });
+
+  it('takes exactly one of username and license: anything else is 400 invalid_request naming the field, and logged', async () => {
+    const cases: [unknown, string][] = [
+      [{}, '/username'],
+      [{ username: 'a', license: 'b' }, '/license'],
+      [{ username: 'a', email: 'a@b' }, '/email'],
+      [{ username: 42 }, '/username'],
+      [{ username: '' }, '/username'],
+      [{ license: 'x'.repeat(65) }, '/license'],
+      [['asmith'], ''],
+    ];
+    for (const [body, field] of cases) {
+      const before = auditCount(t);
+      const res = await request(t.app)
+        .post('/v1/erase')
+        .set('Authorization', `Bearer ${t.tokens.admin}`)
+        .send(body as object)
+        .expect(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(field);
+      expect(auditCount(t)).toBe(before + 1);
+    }
+    const notJson = await request(t.app)
+      .post('/v1/erase')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .set('Content-Type', 'application/json')
+      .send('{"username":')
+      .expect(400);
+    expect(notJson.body.error.code).toBe('invalid_request');
+  });
+});

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { auditCount, makeEntries, tamper } from './access-support';
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector()));
+afterEach(() => t.close());
+
+const admin = (route: string) =>
+  request(t.app).get(route).set('Authorization', `Bearer ${t.tokens.admin}`);
+
+describe('the access log', () => {
+  it('records seq, time, actor, action, target ids and outcome; GET /v1/audit lists newest first', async () => {
+    const r = makeReport({
+      username: 'jane.doe',
+      license: 'JCS-777',
+      error: { description: 'C:\\Users\\jane' },
+    });
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(r)
+      .expect(202);
+    await request(t.app)
+      .get(`/v1/reports/${r.id}?dump=1`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    await request(t.app)
+      .get('/v1/groups?limit=nope')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(400);
+    const { body } = await admin('/v1/audit').expect(200);
+    expect(body.entries).toEqual([
+      {
+        seq: 2,
+        at: '2026-11-01T12:00:00.000Z',
+        actor: 'alice',
+        action: 'groups.list',
+        target: null,
+        outcome: 'invalid_request',
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+      {
+        seq: 1,
+        at: '2026-11-01T12:00:00.000Z',
+        actor: 'alice',
+        action: 'reports.get.dump',
+        target: r.id,
+        outcome: 'ok',
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+    ]);
+    // no personal data: not the username, not the description, not the licence
+    const all = JSON.stringify((await admin('/v1/audit').expect(200)).body);
+    for (const personal of ['jane', 'JCS-777']) expect(all).not.toContain(personal);
+  });
+
+  it('takes since and limit (default 100, at most 1000) and names a bad parameter', async () => {
+    await makeEntries(t, 3);
+    t.clock.advance(2 * 3_600_000);
+    await makeEntries(t, 2);
+    const seqs = (body: { entries: { seq: number }[] }) => body.entries.map((e) => e.seq);
+    // each read of the log is logged after it is read
+    expect(seqs((await admin('/v1/audit?limit=2').expect(200)).body)).toEqual([5, 4]);
+    const recent = (await admin('/v1/audit?since=1h').expect(200)).body.entries;
+    expect(seqs({ entries: recent })).toEqual([6, 5, 4]);
+    expect(recent.filter((e: { action: string }) => e.action === 'groups.list')).toHaveLength(2);
+    t.collector.db.transaction(() => {
+      for (let i = 0; i < 100; i++) {
+        t.collector.audit.append(
+          { actor: 'alice', action: 'groups.list', target: null, outcome: 'ok' },
+          t.clock(),
+        );
+      }
+    })();
+    expect((await admin('/v1/audit').expect(200)).body.entries).toHaveLength(100);
+    for (const bad of ['limit=0', 'limit=1001', 'since=yesterday', 'user=alice']) {
+      const res = await admin(`/v1/audit?${bad}`).expect(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.details[0].path).toBe(bad.split('=')[0]);
+    }
+  });
+
+  it('writes the newest (seq, hash) to the keys folder after each entry', async () => {
+    await makeEntries(t, 3);
+    const head = JSON.parse(
+      fs.readFileSync(path.join(t.dataDir, 'keys', 'audit-head.json'), 'utf8'),
+    );
+    const newest = t.collector.audit.list({ limit: 1 })[0];
+    expect(head).toEqual({ seq: 3, hash: newest.hash });
+    expect(fs.statSync(path.join(t.dataDir, 'keys', 'audit-head.json')).mode & 0o077).toBe(0);
+  });
+
+  it('refuses a read whose entry cannot be written, and returns none of its data', async () => {
+    const r = makeReport({ error: { description: 'secret-description' } });
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(r)
+      .expect(202);
+    tamper(t.dataDir, (db) =>
+      db.exec(
+        "CREATE TRIGGER audit_jammed BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'jammed'); END",
+      ),
+    );
+    const res = await request(t.app)
+      .get(`/v1/reports/${r.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(503);
+    expect(res.body.error.code).toBe('unavailable');
+    expect(res.headers['retry-after']).toBe('5');
+    expect(JSON.stringify(res.body)).not.toContain('secret-description');
+    expect(auditCount(t)).toBe(0);
+  });
+
+  it('verifies an untouched log: GET /v1/audit/verify answers ok with the number of entries', async () => {
+    await makeEntries(t, 4);
+    expect((await admin('/v1/audit/verify').expect(200)).body).toEqual({ ok: true, entries: 4 });
+    // that request was logged as well
+    expect((await admin('/v1/audit/verify').expect(200)).body).toEqual({ ok: true, entries: 5 });
+    expect(t.collector.audit.list({ limit: 1 })[0]).toMatchObject({
+      actor: 'root',
+      action: 'audit.verify',
+    });
+  });
+
+  it('refuses UPDATE and DELETE on the table (triggers)', async () => {
+    await makeEntries(t, 2);
+    const db = t.collector.db;
+    expect(() => db.prepare("UPDATE audit SET actor = 'x' WHERE seq = 1").run()).toThrow(
+      /append-only/,
+    );
+    expect(() => db.prepare('DELETE FROM audit WHERE seq = 1').run()).toThrow(/append-only/);
+  });
+});

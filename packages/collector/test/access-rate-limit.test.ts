@@ -1,0 +1,148 @@
+import request from 'supertest';
+import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { collectorCli, startCollector } from '../../../test-support/collector';
+import { KeyedRateLimiter } from '../src/auth/rate-limit';
+import type { RequestLimitsOptions } from '../src/auth/request-limits';
+
+jest.setTimeout(30_000);
+
+/** A clock for the buckets that moves only when told: no test depends on timing. */
+function frozen() {
+  let now = 1_000_000;
+  const clock = () => now;
+  clock.advance = (ms: number) => (now += ms);
+  return clock;
+}
+
+describe('KeyedRateLimiter', () => {
+  it('allows a burst, then answers the seconds to wait, and refills with time', () => {
+    const clock = frozen();
+    const l = new KeyedRateLimiter({ perMinute: 60, burst: 3, now: clock });
+    expect([l.take('a'), l.take('a'), l.take('a')]).toEqual([0, 0, 0]);
+    expect(l.take('a')).toBe(1);
+    expect(l.peek('a')).toBe(1);
+    expect(l.take('b')).toBe(0);
+    clock.advance(1000);
+    expect(l.peek('a')).toBe(0);
+    expect(l.take('a')).toBe(0);
+    expect(l.take('a')).toBe(1);
+  });
+
+  it('rounds the wait up to whole seconds, at least 1', () => {
+    const clock = frozen();
+    const slow = new KeyedRateLimiter({ perMinute: 1, burst: 1, now: clock });
+    slow.take('a');
+    expect(slow.take('a')).toBe(60);
+    clock.advance(59_500);
+    expect(slow.take('a')).toBe(1);
+  });
+
+  it('is off at 0 a minute', () => {
+    const l = new KeyedRateLimiter({ perMinute: 0, burst: 0 });
+    for (let i = 0; i < 1000; i++) expect(l.take('a')).toBe(0);
+    expect(l.size).toBe(0);
+  });
+
+  it('keeps memory bounded: idle buckets are dropped, and never more than maxKeys are held', () => {
+    const clock = frozen();
+    const l = new KeyedRateLimiter({ perMinute: 120, burst: 30, maxKeys: 1000, now: clock });
+    for (let i = 0; i < 5000; i++) l.take(`licence-${i}`);
+    expect(l.size).toBeLessThanOrEqual(1000);
+    // a full refill later, every bucket is idle: the next request sweeps them all
+    clock.advance(15_000);
+    l.take('fresh');
+    expect(l.size).toBe(1);
+  });
+});
+
+describe('rate limits on the API', () => {
+  let t: TestCollector;
+  let clock: ReturnType<typeof frozen>;
+  const start = (limits: RequestLimitsOptions) => {
+    clock = frozen();
+    t = makeTestCollector({ app: { rateLimits: { ...limits, now: clock } } });
+  };
+  afterEach(() => t.close());
+  const post = (license: string) =>
+    request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(makeReport({ license }));
+
+  it('answers a burst from one licence with 429 and Retry-After, while another licence is still accepted', async () => {
+    start({}); // the defaults: 300 a minute per licence, burst 150
+    for (let i = 0; i < 150; i++) await post('JCS-FLOOD').expect(202);
+    const refused = await post('JCS-FLOOD').expect(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.body.error.message).toMatch(/licence/);
+    await post('JCS-CALM').expect(202);
+    clock.advance(200); // 300 a minute: one more every 200 ms
+    await post('JCS-FLOOD').expect(202);
+    await post('JCS-FLOOD').expect(429);
+    // a refused report stores nothing
+    const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
+    expect(n.n).toBe(152);
+  });
+
+  it("does not let a licence's refused flood use up the token's budget the others share", async () => {
+    start({ licenceBurst: 2, tokenBurst: 5 });
+    for (let i = 0; i < 2; i++) await post('JCS-FLOOD').expect(202);
+    for (let i = 0; i < 20; i++) await post('JCS-FLOOD').expect(429);
+    for (let i = 0; i < 3; i++) await post(`JCS-OTHER-${i}`).expect(202);
+    // now the token's own limit: refused before the body is even read
+    const res = await post('JCS-OTHER-9').expect(429);
+    expect(res.body.error.message).toMatch(/token/);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('limits reads per token on their own, and logs the refusal', async () => {
+    start({ readBurst: 3, readPerMin: 60 });
+    const read = (token: string) =>
+      request(t.app).get('/v1/groups').set('Authorization', `Bearer ${token}`);
+    for (let i = 0; i < 3; i++) await read(t.tokens.engineer).expect(200);
+    const res = await read(t.tokens.engineer).expect(429);
+    expect(res.headers['retry-after']).toBe('1');
+    await read(t.tokens.admin).expect(200);
+    await post('JCS-1').expect(202);
+    expect(t.collector.audit.list({ limit: 1 })[0]).toMatchObject({ outcome: 'ok' });
+    const refusals = t.collector.audit
+      .list({ limit: 10 })
+      .filter((e) => e.outcome === 'rate_limited');
+    expect(refusals).toEqual([expect.objectContaining({ actor: 'alice' })]);
+    clock.advance(1000);
+    await read(t.tokens.engineer).expect(200);
+  });
+
+  it('has no limits when the app is made without them (embedding, tests)', async () => {
+    clock = frozen();
+    t = makeTestCollector();
+    for (let i = 0; i < 40; i++) await post('JCS-1').expect(202);
+  });
+});
+
+describe('serve --rate-*', () => {
+  it('applies the limits given at serve, and refuses a bad value with exit 2', async () => {
+    const bad = collectorCli(['serve', '--rate-licence-per-min', 'lots', '--data-dir', '/none']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--rate-licence-per-min takes a whole number/);
+    const c = await startCollector({
+      serveArgs: ['--no-expiry', '--rate-licence-per-min', '1', '--rate-licence-burst', '2'],
+    });
+    try {
+      const post = (license: string) =>
+        request(c.url)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${c.tokens.ingest}`)
+          .send(makeReport({ license }));
+      await post('JCS-A').expect(202);
+      await post('JCS-A').expect(202);
+      const res = await post('JCS-A').expect(429);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(50);
+      await post('JCS-B').expect(202);
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import request from 'supertest';
+import { parseToken } from '@jcs/collector';
+import {
+  collectorCli,
+  startCollector,
+  type RunningCollector,
+} from '../../../test-support/collector';
+
+// Each CLI call starts a node process (about a second on a busy machine).
+jest.setTimeout(30_000);
+
+let c: RunningCollector;
+beforeAll(async () => {
+  c = await startCollector({ serveArgs: ['--no-expiry'] });
+});
+afterAll(async () => {
+  await c.stop();
+});
+
+const cli = (...args: string[]) => collectorCli([...args, '--data-dir', c.dataDir]);
+// supertest opens a connection per request: a kept-alive socket could be closed by the server
+// while a slow CLI call runs, and fetch would then fail on reuse.
+const get = (route: string, token: string) =>
+  request(c.url).get(route).set('Authorization', `Bearer ${token}`);
+
+describe('jcs-collector token', () => {
+  it('create prints the token alone on stdout, with a role prefix and a valid checksum', () => {
+    const r = cli('token', 'create', '--name', 'bob', '--role', 'engineer');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^jcs_eng_[0-9A-Za-z]{38}\n$/);
+    expect(parseToken(r.stdout.trim())).toBe('engineer');
+    expect(r.stderr).toMatch(/shown only this once/);
+    expect(c.tokens.ingest).toMatch(/^jcs_ing_/);
+    expect(c.tokens.admin).toMatch(/^jcs_adm_/);
+  });
+
+  it('stores only the digest: no token is anywhere in the data dir', () => {
+    const secrets = Object.values(c.tokens);
+    for (const file of ['collector.db', 'collector.db-wal']) {
+      const p = path.join(c.dataDir, file);
+      if (!fs.existsSync(p)) continue;
+      const bytes = fs.readFileSync(p);
+      for (const s of secrets) {
+        expect(bytes.includes(Buffer.from(s))).toBe(false);
+        // the digest, by contrast, is what is kept
+        expect(bytes.includes(crypto.createHash('sha256').update(s).digest())).toBe(true);
+      }
+    }
+  });
+
+  it('refuses a bad role and a name in use, with exit 2', () => {
+    expect(cli('token', 'create', '--name', 'x', '--role', 'root').status).toBe(2);
+    const again = cli('token', 'create', '--name', 'test-admin', '--role', 'admin');
+    expect(again.status).toBe(2);
+    expect(again.stdout).toBe('');
+  });
+
+  it('list shows names, roles, created and last used, and never a secret', async () => {
+    expect((await get('/v1/groups', c.tokens.engineer)).status).toBe(200);
+    const r = cli('token', 'list', '--json');
+    expect(r.status).toBe(0);
+    const list = JSON.parse(r.stdout) as Record<string, unknown>[];
+    const eng = list.find((t) => t.name === 'test-engineer')!;
+    expect(eng).toEqual({
+      name: 'test-engineer',
+      role: 'engineer',
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      lastUsedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      revokedAt: null,
+    });
+    expect(list.find((t) => t.name === 'test-ingest')).toMatchObject({ lastUsedAt: null });
+    const table = cli('token', 'list');
+    expect(table.stdout).toMatch(/NAME\s+ROLE\s+CREATED\s+LAST USED\s+STATE/);
+    expect(table.stdout).toMatch(/test-admin\s+admin\s+\S+\s+never\s+active/);
+    for (const out of [r.stdout, table.stdout, table.stderr]) {
+      for (const s of Object.values(c.tokens)) {
+        expect(out).not.toContain(s);
+        expect(out).not.toContain(s.slice(8, 20));
+        expect(out).not.toContain(crypto.createHash('sha256').update(s).digest('hex'));
+      }
+    }
+  });
+
+  it('revoke takes effect on the next request of the running server, without a restart', async () => {
+    const token = cli('token', 'create', '--name', 'temp', '--role', 'admin').stdout.trim();
+    expect((await get('/v1/audit', token)).status).toBe(200);
+    const r = cli('token', 'revoke', 'temp');
+    expect(r.status).toBe(0);
+    const res = await get('/v1/audit', token);
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthorized');
+    const listed = JSON.parse(cli('token', 'list', '--json').stdout) as { name: string }[];
+    expect(listed.find((t) => t.name === 'temp')).toMatchObject({
+      revokedAt: expect.any(String),
+    });
+    // revoking again, or an unknown name: exit 4
+    expect(cli('token', 'revoke', 'temp').status).toBe(4);
+    expect(cli('token', 'revoke', 'nobody').status).toBe(4);
+    // the others still work
+    expect((await get('/v1/audit', c.tokens.admin)).status).toBe(200);
+  });
+});

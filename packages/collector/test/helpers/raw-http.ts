@@ -1,0 +1,119 @@
+import http from 'node:http';
+import net from 'node:net';
+
+export interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  /** the body parsed as JSON, or undefined when it is not JSON */
+  json: any;
+}
+
+export interface RawRequest {
+  method?: string;
+  path: string;
+  headers?: Record<string, string | undefined>;
+  /** sent with its Content-Length */
+  body?: string | Buffer;
+  /** sent chunked, one write each, without a Content-Length */
+  chunks?: (string | Buffer)[];
+}
+
+/**
+ * One HTTP request on its own connection, headers exactly as given (`undefined` drops a header
+ * Node would add), so tests can send what supertest would refuse or fix.
+ *
+ * @example
+ * const a = await rawRequest(url, { method: 'POST', path: '/v1/reports', body: 'x' });
+ */
+export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawAnswer> {
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const url = new URL(r.path, baseUrl);
+    const req = http.request(url, { method: r.method ?? 'POST', agent: false });
+    for (const [k, v] of Object.entries(r.headers ?? {})) {
+      if (v === undefined) req.removeHeader(k);
+      else req.setHeader(k, v);
+    }
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        req.destroy();
+      });
+    });
+    req.on('error', reject);
+    if (r.chunks) {
+      req.setHeader('Transfer-Encoding', 'chunked');
+      for (const c of r.chunks) req.write(c);
+      req.end();
+    } else {
+      // With the whole body given to end(), Node sends it with its Content-Length.
+      req.end(r.body);
+    }
+  });
+}
+
+/**
+ * Writes raw bytes on a new TCP connection and collects whatever comes back until the server
+ * closes it (send `Connection: close`), at most `waitMs`: for requests no HTTP client would send
+ * (lying lengths, cut-off bodies).
+ *
+ * @example
+ * const reply = await rawSocket(url, 'POST /v1/reports HTTP/1.1\r\n...', { end: true });
+ */
+export function rawSocket(
+  baseUrl: string,
+  bytes: string | Buffer,
+  options: { end?: boolean; answers?: number; waitMs?: number } = {},
+): Promise<string> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise<string>((resolve) => {
+    let received = '';
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write(bytes);
+      // FIN after the bytes: the client is done sending, whatever the request said.
+      if (options.end) socket.end();
+    });
+    const timer = setTimeout(() => socket.destroy(), options.waitMs ?? 5000);
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+      if (options.answers !== undefined && completeAnswers(received) >= options.answers) {
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+  });
+}
+
+/** How many whole answers (head and Content-Length body) raw bytes hold; 1xx heads count too. */
+export function completeAnswers(raw: string): number {
+  let count = 0;
+  let at = 0;
+  for (;;) {
+    const headEnd = raw.indexOf('\r\n\r\n', at);
+    if (headEnd < 0) return count;
+    const head = raw.slice(at, headEnd);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    const end = headEnd + 4 + length;
+    if (raw.length < end) return count;
+    count++;
+    at = end;
+  }
+}
+
+/** The status code of every HTTP answer in raw bytes received on a socket. */
+export function statuses(raw: string): number[] {
+  return [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+}

@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromBase64, sealDump } from '@jcs/protocol';
+import {
+  makeTempDir,
+  startCollector,
+  type RunningCollector,
+} from '../../../test-support/collector';
+import { makeReport } from '../../../test-support/reports';
+import { runCollector } from './helpers/serve-process';
+import { nextTransportKeyId } from '../src/crypto/keyring';
+
+/**
+ * `jcs-collector key rotate`: a new transport key under a new key id becomes current (handed out
+ * by GET /v1/public-key once serve restarts); dumps sealed under the old key id still open.
+ */
+
+jest.setTimeout(60_000);
+
+let c: RunningCollector;
+// stopping twice is harmless: the second waits on a process already gone
+afterEach(() => c?.stop());
+
+const api = (p: string, token: string, init: RequestInit = {}) =>
+  fetch(`${c.url}${p}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${token}`, ...init.headers },
+  });
+
+async function postWithDump(value: unknown, publicKey: string, keyId: string): Promise<string> {
+  const report = makeReport({
+    dump: sealDump(JSON.stringify(value), fromBase64(publicKey), keyId),
+  });
+  const answer = await api('/v1/reports', c.tokens.ingest, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(report),
+  });
+  expect(answer.status).toBe(202);
+  return report.id;
+}
+
+const dumpOf = async (id: string) =>
+  (await api(`/v1/reports/${id}?dump=1`, c.tokens.engineer).then((r) => r.json() as Promise<any>))
+    .dump;
+const publicKey = () => fetch(`${c.url}/v1/public-key`).then((r) => r.json() as Promise<any>);
+
+describe('jcs-collector key rotate', () => {
+  it('makes a new key current on restart while dumps sealed under the old key id still open', async () => {
+    c = await startCollector();
+    const before = await publicKey();
+    expect(before.keyId).toBe('k1');
+    expect(before.publicKey).toBe(c.publicKey);
+    const oldId = await postWithDump({ under: 'k1' }, before.publicKey, before.keyId);
+
+    const rotated = runCollector(['key', 'rotate', '--data-dir', c.dataDir]);
+    expect(rotated.status).toBe(0);
+    const keyId = /^key id: (\S+)$/m.exec(rotated.stdout)![1];
+    const newKey = /^public key: (\S+)$/m.exec(rotated.stdout)![1];
+    expect(keyId).toBe('k2');
+    expect(fromBase64(newKey)).toHaveLength(32);
+    expect(newKey).not.toBe(before.publicKey);
+    expect(rotated.stdout.trim().split('\n')).toHaveLength(2);
+    expect(rotated.stderr).toMatch(/Restart jcs-collector serve/);
+
+    // The running serve keeps the key it loaded until it restarts.
+    expect((await publicKey()).keyId).toBe('k1');
+    await c.stop();
+    await c.restart();
+
+    expect(await publicKey()).toEqual({
+      alg: 'x25519-xsalsa20-poly1305',
+      keyId: 'k2',
+      publicKey: newKey,
+    });
+    expect(await dumpOf(oldId)).toEqual({ under: 'k1' });
+    const newId = await postWithDump({ under: 'k2' }, newKey, keyId);
+    expect(await dumpOf(newId)).toEqual({ under: 'k2' });
+    // an SDK still pinned to the old key keeps working too
+    const lateId = await postWithDump({ under: 'k1, late' }, before.publicKey, 'k1');
+    expect(await dumpOf(lateId)).toEqual({ under: 'k1, late' });
+
+    // Old key files stay; the current one is named.
+    const transport = path.join(c.dataDir, 'keys', 'transport');
+    expect(fs.readdirSync(transport).sort()).toEqual(['current', 'k1.json', 'k2.json']);
+    expect(fs.readFileSync(path.join(transport, 'current'), 'utf8').trim()).toBe('k2');
+  });
+
+  it('takes --key-id, refuses one in use or unsafe as a file name, and needs the master key', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+    const rotate = (...args: string[]) =>
+      runCollector(['key', 'rotate', '--data-dir', dataDir, ...args]);
+
+    const named = rotate('--key-id', '2026-q4');
+    expect(named.status).toBe(0);
+    expect(named.stdout).toMatch(/^key id: 2026-q4$/m);
+
+    const again = rotate('--key-id', '2026-q4');
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/transport key 2026-q4 already exists/);
+
+    const unsafe = rotate('--key-id', '../escape');
+    expect(unsafe.status).toBe(2);
+    expect(unsafe.stderr).toMatch(/--key-id takes 1-64 letters/);
+
+    // With no --key-id, the next k<n> after the highest.
+    expect(rotate().stdout).toMatch(/^key id: k2$/m);
+
+    fs.rmSync(path.join(dataDir, 'keys', 'master.key'));
+    const noMaster = rotate();
+    expect(noMaster.status).toBe(1);
+    expect(noMaster.stderr).toMatch(/master key is missing/);
+  });
+});
+
+describe('nextTransportKeyId', () => {
+  it.each<[string[], string]>([
+    [['k1'], 'k2'],
+    [['k1', 'k2', 'k10'], 'k11'],
+    [['2026-q4', 'k3'], 'k4'],
+    [['custom'], 'k1'],
+  ])('%j -> %s', (existing, next) => {
+    expect(nextTransportKeyId(existing)).toBe(next);
+  });
+});

@@ -1,0 +1,116 @@
+import crypto from 'node:crypto';
+import request from 'supertest';
+import { fromBase64, sealDump } from '@jcs/protocol';
+import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+
+/**
+ * The dump travels sealed to the collector's transport key, is stored sealed again under the
+ * day's data key, and is opened only on `GET /v1/reports/:id?dump=1`, answered as the decoded
+ * JSON value.
+ */
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector()));
+afterEach(() => t.close());
+
+const engineer = (path: string) =>
+  request(t.app).get(path).set('Authorization', `Bearer ${t.tokens.engineer}`);
+const ingest = (body: object) =>
+  request(t.app)
+    .post('/v1/reports')
+    .set('Authorization', `Bearer ${t.tokens.ingest}`)
+    .send(body)
+    .expect(202);
+
+/** Seals a value as the SDK does, with the key the collector publishes. */
+async function sealed(value: unknown) {
+  const key = await request(t.app).get('/v1/public-key').expect(200);
+  expect(key.body).toEqual({
+    alg: 'x25519-xsalsa20-poly1305',
+    keyId: 'k1',
+    publicKey: expect.any(String),
+  });
+  return sealDump(JSON.stringify(value), fromBase64(key.body.publicKey), key.body.keyId);
+}
+
+describe('GET /v1/reports/:id and the dump', () => {
+  const value = {
+    client: { name: 'Smith & Sons', id: 42 },
+    rows: [1, 2.5, null, true, 'x'],
+    text: 'Grüße 😀',
+  };
+
+  it('answers the dump only with ?dump=1, as the decoded JSON value', async () => {
+    const report = makeReport({ dump: await sealed(value) });
+    await ingest(report);
+
+    for (const query of ['', '?dump=0', '?dump=false']) {
+      const plain = await engineer(`/v1/reports/${report.id}${query}`).expect(200);
+      expect(plain.body).not.toHaveProperty('dump');
+      expect(plain.body).not.toHaveProperty('dumpWithheld');
+    }
+    for (const query of ['?dump=1', '?dump=true']) {
+      const withDump = await engineer(`/v1/reports/${report.id}${query}`).expect(200);
+      expect(withDump.body.dump).toEqual(value);
+    }
+
+    const { dump: _dump, ...rest } = report;
+    const whole = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
+    expect(whole.body).toEqual({
+      ...rest,
+      dump: value,
+      receivedAt: '2026-11-01T12:00:00.000Z',
+      group: expect.stringMatching(/^[0-9a-f]{12}$/),
+    });
+  });
+
+  it('answers any JSON value a dump holds, not only objects', async () => {
+    for (const v of ['just text', 12.5, [1, 2], null, false]) {
+      const report = makeReport({ dump: await sealed(v) });
+      await ingest(report);
+      const answer = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
+      expect(answer.body.dump).toEqual(v);
+    }
+  });
+
+  it('a report that withheld its dump says why, with or without ?dump=1', async () => {
+    const report = makeReport({ dumpWithheld: 'user-opt-out' });
+    await ingest(report);
+    const answer = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
+    expect(answer.body.dumpWithheld).toBe('user-opt-out');
+    expect(answer.body).not.toHaveProperty('dump');
+  });
+
+  it('a dump that does not open (sealed to another key) is answered as null', async () => {
+    const other = crypto.randomBytes(32);
+    const report = makeReport({ dump: sealDump('{"a":1}', new Uint8Array(other), 'k1') });
+    await ingest(report);
+    const answer = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
+    expect(answer.body.dump).toBeNull();
+  });
+
+  it('stores the dump envelope sealed again: its ciphertext is not in the database', async () => {
+    const dump = await sealed(value);
+    const report = makeReport({ dump });
+    await ingest(report);
+    const row = t.collector.db
+      .prepare('SELECT * FROM reports WHERE id = ?')
+      .get(report.id) as Record<string, unknown>;
+    const bytes = Buffer.concat(
+      Object.values(row).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v)))),
+    );
+    expect(bytes.includes(dump.ciphertext)).toBe(false);
+    expect(bytes.includes(dump.epk)).toBe(false);
+    expect(bytes.includes(report.error.description)).toBe(false);
+    expect(bytes.includes(report.username!)).toBe(false);
+  });
+
+  it('a bad ?dump value is a 400 naming the parameter', async () => {
+    const report = makeReport();
+    await ingest(report);
+    const answer = await engineer(`/v1/reports/${report.id}?dump=yes`).expect(400);
+    expect(answer.body.error.code).toBe('invalid_request');
+    expect(answer.body.error.details[0].path).toBe('dump');
+  });
+});

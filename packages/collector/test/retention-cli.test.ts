@@ -1,0 +1,198 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { openCollector } from '@jcs/collector';
+import {
+  COLLECTOR_BIN,
+  collectorCli,
+  makeTempDir,
+  startCollector,
+} from '../../../test-support/collector';
+import { dataPaths } from '../src/paths';
+import { parseNow } from '../src/commands/expire';
+import { bulkInsert, countReports, DAY } from './retention-support';
+
+/** A fresh, initialised data dir (the real bin's `init`). */
+function initDataDir(): string {
+  const dataDir = path.join(makeTempDir(), 'data');
+  const r = collectorCli(['init', '--data-dir', dataDir]);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return dataDir;
+}
+
+/** Reports spread over `days` whole UTC days, the first starting `ageDays` days ago. */
+function withReports(dataDir: string, count: number, ageDays: number, days: number): void {
+  const c = openCollector({ dataDir, env: {} });
+  try {
+    bulkInsert(c, count, Math.floor(Date.now() / DAY - ageDays) * DAY, days);
+  } finally {
+    c.close();
+  }
+}
+
+const expire = (dataDir: string, ...args: string[]) =>
+  collectorCli(['expire', '--data-dir', dataDir, ...args]);
+
+describe('jcs-collector expire', () => {
+  it('--json prints exactly the summary; without it, one readable line', () => {
+    const dataDir = initDataDir();
+    withReports(dataDir, 30, 60, 2);
+    const dry = expire(dataDir, '--dry-run', '--json');
+    expect(dry.status).toBe(0);
+    const summary = JSON.parse(dry.stdout);
+    expect(dry.stdout).toBe(`${JSON.stringify(summary)}\n`);
+    expect(Object.keys(summary)).toEqual([
+      'cutoff',
+      'deletedReports',
+      'destroyedKeys',
+      'durationMs',
+      'dryRun',
+    ]);
+    expect(summary).toMatchObject({ deletedReports: 30, destroyedKeys: 2, dryRun: true });
+
+    const run = expire(dataDir);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^expired 30 reports received at or before \S+Z and destroyed 2 day keys in \d+ ms\n$/,
+    );
+    expect(JSON.parse(expire(dataDir, '--json').stdout)).toMatchObject({
+      deletedReports: 0,
+      destroyedKeys: 0,
+      dryRun: false,
+    });
+  });
+
+  it('--now judges ages as if it were that moment', () => {
+    const dataDir = initDataDir();
+    withReports(dataDir, 10, 1, 1);
+    const inFuture = new Date(Date.now() + 60 * DAY).toISOString();
+    const dry = JSON.parse(expire(dataDir, '--now', inFuture, '--dry-run', '--json').stdout);
+    expect(dry).toMatchObject({
+      cutoff: new Date(Date.parse(inFuture) - 41 * DAY).toISOString(),
+      deletedReports: 10,
+      dryRun: true,
+    });
+    expect(JSON.parse(expire(dataDir, '--json').stdout).deletedReports).toBe(0);
+    expect(JSON.parse(expire(dataDir, '--now', inFuture, '--json').stdout).deletedReports).toBe(10);
+  });
+
+  it('refuses a bad --now or --retention-days with exit 2 and one clear line', () => {
+    const dataDir = initDataDir();
+    const r = expire(dataDir, '--now', 'yesterday');
+    expect(r).toMatchObject({ status: 2, stdout: '' });
+    expect(r.stderr).toBe(
+      'jcs-collector: --now takes an ISO date or date-time such as 2026-12-01T02:30:00Z, not "yesterday"\n',
+    );
+    const days = expire(dataDir, '--retention-days', '43');
+    expect(days.status).toBe(2);
+    expect(days.stderr).toContain('--retention-days takes 1 to 42');
+  });
+
+  it('--now takes ISO dates and date-times only', () => {
+    expect(parseNow('2026-12-01')).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    expect(parseNow('2026-12-01T02:30:00Z')).toBe(Date.parse('2026-12-01T02:30:00Z'));
+    expect(parseNow('2026-12-01T03:30:00+01:00')).toBe(Date.parse('2026-12-01T02:30:00Z'));
+    for (const bad of ['7d', '2026-02-31', '2026-13-01T00:00:00Z', 'now', '']) {
+      expect(() => parseNow(bad)).toThrow(/--now takes an ISO date/);
+    }
+  });
+
+  it('killed mid-run, the next run completes and the database is intact', async () => {
+    const dataDir = initDataDir();
+    const total = 40_000;
+    withReports(dataDir, total, 80, 10);
+    const file = dataPaths(dataDir).db;
+    const now = new Date().toISOString();
+
+    const child = spawn(
+      process.execPath,
+      [COLLECTOR_BIN, 'expire', '--data-dir', dataDir, '--now', now],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const watcher = new Database(file, { readonly: true });
+    let left = total;
+    try {
+      // Kill it as soon as the first chunks are committed.
+      while (left === total && child.exitCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        left = countReports(watcher);
+      }
+      child.kill('SIGKILL');
+      await exited;
+      left = countReports(watcher);
+    } finally {
+      watcher.close();
+    }
+    expect(child.signalCode).toBe('SIGKILL');
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(total);
+
+    const next = expire(dataDir, '--now', now, '--json');
+    expect(next.status).toBe(0);
+    expect(JSON.parse(next.stdout)).toMatchObject({ deletedReports: left, destroyedKeys: 10 });
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(countReports(db)).toBe(0);
+      // Only the completed run has a receipt.
+      expect(db.prepare('SELECT deleted_reports FROM expiry_runs').all()).toEqual([
+        { deleted_reports: left },
+      ]);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+});
+
+describe('jcs-collector serve and the routes', () => {
+  const admin = (c: { url: string; tokens: { admin: string } }, route: string, init = {}) =>
+    fetch(`${c.url}${route}`, { headers: { Authorization: `Bearer ${c.tokens.admin}` }, ...init });
+
+  it('runs the job at start when it has not run for a day, and on POST /v1/expire', async () => {
+    const c = await startCollector();
+    try {
+      let status: any = await (await admin(c, '/v1/status')).json();
+      for (let i = 0; i < 100 && status.lastExpiry === null; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        status = await (await admin(c, '/v1/status')).json();
+      }
+      expect(status).toMatchObject({ retentionDays: 42, reports: 0, compliant: true });
+      expect(status.lastExpiry).toMatchObject({ deletedReports: 0, destroyedKeys: 0 });
+
+      // As jcs-errors sends it: an empty JSON object.
+      const res = await admin(c, '/v1/expire', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${c.tokens.admin}`, 'Content-Type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ deletedReports: 0, dryRun: false });
+      const audit = ((await (await admin(c, '/v1/audit?limit=20')).json()) as any).entries as {
+        actor: string;
+        action: string;
+      }[];
+      expect(audit).toContainEqual(
+        expect.objectContaining({ actor: 'system:nightly', action: 'expire' }),
+      );
+      expect(audit).toContainEqual(
+        expect.objectContaining({ actor: 'test-admin', action: 'expire' }),
+      );
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  }, 30_000);
+
+  it('--no-expiry leaves the job to cron', async () => {
+    const c = await startCollector({ serveArgs: ['--no-expiry'] });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const status = await (await admin(c, '/v1/status')).json();
+      expect(status).toMatchObject({ lastExpiry: null, compliant: false });
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  }, 30_000);
+});

@@ -1,0 +1,170 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { openCollector } from '@jcs/collector';
+import { fromBase64, sealDump, type Report } from '@jcs/protocol';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeTempDir } from '../../../test-support/collector';
+import { makeReport } from '../../../test-support/reports';
+import { runExpiry } from '../src/retention/expire';
+import { dataPaths } from '../src/paths';
+import { countReports, databaseBytes, DAY, HOUR, storeAt } from './retention-support';
+
+/** Day 0: the reports that will expire arrive; day 5: the ones that stay. */
+const DAY0 = Date.parse('2026-09-01T09:00:00Z');
+/** A nightly run by which every report of day 0, and its day key, is due. */
+const NIGHT = Date.parse('2026-10-13T02:30:00Z');
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(DAY0) })));
+afterEach(() => t.close());
+
+/** A report carrying every personal field, the dump big enough to spill to overflow pages. */
+function fullReport(publicKey: Uint8Array, keyId: string): Report {
+  const data = { client: 'Smith', notes: crypto.randomBytes(6000).toString('hex') };
+  return makeReport({
+    username: `user-${crypto.randomBytes(4).toString('hex')}`,
+    error: { description: 'Client Smith not found', code: 'Set rs = db.OpenRecordset(sql)' },
+    dump: sealDump(JSON.stringify(data), publicKey, keyId),
+  });
+}
+
+/** A dump envelope of random bytes: the collector stores it sealed, unopened (quicker than box). */
+function opaqueDump(bytes: number): Report['dump'] {
+  const b64 = (n: number) => crypto.randomBytes(n).toString('base64');
+  return {
+    alg: 'x25519-xsalsa20-poly1305',
+    keyId: 'k1',
+    epk: b64(32),
+    nonce: b64(24),
+    ciphertext: b64(bytes),
+  };
+}
+
+async function ingestMany(n: number): Promise<Report[]> {
+  const key = t.collector.keyring.transport;
+  const sent: Report[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = fullReport(key.publicKey, key.keyId);
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(r)
+      .expect(202);
+    sent.push(r);
+    t.clock.advance(10 * 60_000);
+  }
+  return sent;
+}
+
+describe('after expiry', () => {
+  it('a copy of the database taken before it cannot be read for the expired reports', async () => {
+    const expired = await ingestMany(4);
+    t.clock.set(DAY0 + 5 * DAY);
+    const kept = await ingestMany(2);
+    const copyDir = path.join(makeTempDir(), 'copy');
+    fs.mkdirSync(copyDir);
+    await t.collector.db.backup(dataPaths(copyDir).db);
+
+    t.clock.set(NIGHT);
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 4, destroyedKeys: 1 });
+
+    // The copy, with the live keys folder, read at a moment when none of its reports is past
+    // its age: the kept ones open, the expired ones do not.
+    fs.symlinkSync(path.join(t.dataDir, 'keys'), dataPaths(copyDir).keys);
+    const copy = openCollector({ dataDir: copyDir, clock: testClock(DAY0 + 6 * DAY), env: {} });
+    try {
+      expect(countReports(copy.db)).toBe(6);
+      for (const r of kept) {
+        expect(copy.reports.full(r.id, true)?.username).toBe(r.username);
+      }
+      for (const r of expired) {
+        expect(copy.reports.full(r.id, true)).toBeNull();
+        const row = copy.db.prepare('SELECT key_day FROM reports WHERE id = ?').get(r.id) as {
+          key_day: string;
+        };
+        expect(copy.keyring.dayKey(row.key_day)).toBeNull();
+      }
+    } finally {
+      copy.close();
+    }
+  });
+
+  it('no byte of the expired reports remains in the database or WAL files', async () => {
+    const expired = await ingestMany(6);
+    t.clock.set(DAY0 + 5 * DAY);
+    await ingestMany(2);
+    const ids = expired.map((r) => r.id);
+    const rows = t.collector.db
+      .prepare(
+        `SELECT username, description, code, dump FROM reports WHERE id IN (${ids.map(() => '?').join(',')})`,
+      )
+      .all(...ids) as Record<string, Buffer>[];
+    expect(rows).toHaveLength(6);
+    // Canaries: each id, and 16-byte slices of each sealed field every 256 bytes (a blob that
+    // overflows is split across pages, so only short slices are sure to be contiguous on disk).
+    const idCanaries = ids.map((id) => Buffer.from(id, 'utf8'));
+    const blobCanaries: Buffer[] = [];
+    for (const row of rows) {
+      for (const blob of Object.values(row)) {
+        for (let at = 0; at + 16 <= blob.length; at += 256) {
+          blobCanaries.push(blob.subarray(at, at + 16));
+        }
+      }
+    }
+    const canaries = [...idCanaries, ...blobCanaries];
+    const sentCiphertexts = expired.map((r) => Buffer.from(fromBase64(r.dump!.ciphertext)));
+    const file = dataPaths(t.dataDir).db;
+    const found = () => {
+      const bytes = databaseBytes(file);
+      return canaries.filter((c) => bytes.includes(c)).length;
+    };
+
+    // The scan sees them while they are stored (all but the odd slice straddling two pages).
+    t.collector.db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = databaseBytes(file);
+    expect(idCanaries.every((c) => before.includes(c))).toBe(true);
+    expect(found()).toBeGreaterThan(0.95 * canaries.length);
+
+    t.clock.set(NIGHT);
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 6 });
+    expect(found()).toBe(0);
+    const bytes = databaseBytes(file);
+    for (const ct of sentCiphertexts) expect(bytes.includes(ct.subarray(0, 32))).toBe(false);
+    expect(fs.statSync(`${file}-wal`).size).toBe(0);
+  });
+
+  it('in steady state the file does not grow: week 12 is at most 1.3 times week 6', async () => {
+    // 12 weeks of constant ingest, 60 reports a day in batches every 8 hours, the job nightly.
+    const start = Date.parse('2026-01-05T00:00:00Z');
+    const sizes: number[] = [];
+    const file = dataPaths(t.dataDir).db;
+    for (let day = 0; day < 84; day++) {
+      for (let batch = 0; batch < 3; batch++) {
+        const at = start + day * DAY + batch * 8 * HOUR + 45 * 60_000;
+        const reports = Array.from({ length: 20 }, (_, i) =>
+          makeReport({
+            username: `user${(day * 7 + i) % 50}`,
+            license: `JCS-${String(i % 9).padStart(6, '0')}`,
+            error: {
+              number: 1000 + ((batch + i) % 20),
+              description: `Client ${crypto.randomBytes(8).toString('hex')} not found`,
+            },
+            dump: i % 3 === 0 ? opaqueDump(200 + 150 * (i % 12)) : undefined,
+          }),
+        );
+        storeAt(t.collector, reports, at);
+      }
+      t.clock.set(start + (day + 1) * DAY + 2.5 * HOUR);
+      await runExpiry(t.collector);
+      sizes.push(fs.statSync(file).size);
+    }
+    const week6 = sizes[41];
+    const week12 = sizes[83];
+    expect(countReports(t.collector.db)).toBeLessThanOrEqual(41 * 60);
+    expect(week12).toBeLessThanOrEqual(1.3 * week6);
+    // Every freed page was handed back to the file system, not left in the file.
+    expect(t.collector.db.pragma('freelist_count', { simple: true })).toBe(0);
+  }, 60_000);
+});

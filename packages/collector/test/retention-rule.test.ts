@@ -1,0 +1,304 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { runExpiry } from '../src/retention/expire';
+import { countReports, DAY, HOUR, storeAt } from './retention-support';
+
+/** Reports received on 2026-09-01 from 10:00 UTC; the nightly job runs at 02:30 UTC. */
+const T0 = Date.parse('2026-09-01T10:00:00Z');
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(T0) })));
+afterEach(() => t.close());
+
+const as = (role: 'engineer' | 'admin') => `Bearer ${t.tokens[role]}`;
+const get = (url: string, status = 200) =>
+  request(t.app).get(url).set('Authorization', as('engineer')).expect(status);
+const ingest = async (r: object) =>
+  (
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(r)
+      .expect(202)
+  ).body as { id: string; group: string };
+const expire = (query = '') =>
+  request(t.app).post(`/v1/expire${query}`).set('Authorization', as('admin')).expect(200);
+
+/** Two reports of one group at T0 and T0 + 1h, and one of another group five days later. */
+async function seed() {
+  const a = await ingest(
+    makeReport({ username: 'asmith', error: { description: 'Client Smith not found', code: 'x' } }),
+  );
+  t.clock.set(T0 + HOUR);
+  const b = await ingest(makeReport({ error: { description: 'Client Jones not found' } }));
+  t.clock.set(T0 + 5 * DAY);
+  const later = await ingest(makeReport({ error: { number: 13, description: 'Type mismatch' } }));
+  return { a, b, later, group: a.group };
+}
+
+async function expectGone(ids: string[], group: string) {
+  for (const id of ids) await get(`/v1/reports/${id}`, 404);
+  expect((await get(`/v1/groups/${group}/reports`)).body.reports).toEqual([]);
+  const detail = (await get(`/v1/groups/${group}?since=8w`)).body;
+  expect(detail.description).toBeNull();
+  expect(detail.latest).toEqual([]);
+  const listed = (await get('/v1/groups?since=8w')).body.groups.find(
+    (g: { id: string }) => g.id === group,
+  );
+  expect(listed.description).toBeNull();
+}
+
+describe('the 42-day rule', () => {
+  it('a run at day 41 keeps the reports; at day 42 they are gone from every route', async () => {
+    const { a, b, later, group } = await seed();
+
+    // The night before the oldest turns 41 days old: nothing is due yet.
+    t.clock.set(Date.parse('2026-10-12T02:30:00Z'));
+    expect((await expire()).body).toMatchObject({ deletedReports: 0, destroyedKeys: 0 });
+    expect((await get(`/v1/reports/${a.id}`)).body.username).toBe('asmith');
+    expect((await get(`/v1/groups/${group}/reports`)).body.reports).toHaveLength(2);
+    expect((await get(`/v1/groups/${group}?since=8w`)).body.description).toBe(
+      'Client Jones not found',
+    );
+
+    // The next night both are 41 days old or more: deleted, a day ahead of their deadline.
+    t.clock.set(Date.parse('2026-10-13T02:30:00Z'));
+    const s = (await expire()).body;
+    expect(s).toEqual({
+      cutoff: '2026-09-02T02:30:00.000Z',
+      deletedReports: 2,
+      destroyedKeys: 1,
+      durationMs: expect.any(Number),
+      dryRun: false,
+    });
+    t.clock.set(T0 + 42 * DAY);
+    await expectGone([a.id, b.id], group);
+    // The other group's report is 37 days old: untouched, readable.
+    expect((await get(`/v1/reports/${later.id}`)).body.error.description).toBe('Type mismatch');
+    // Anonymous counts stay.
+    expect((await get(`/v1/groups/${group}?since=8w`)).body.count).toBe(2);
+  });
+
+  it('reads at day 42 return nothing of them although no job has run', async () => {
+    const { a, b, group } = await seed();
+    t.clock.set(T0 + HOUR + 42 * DAY - 1);
+    expect((await get(`/v1/reports/${b.id}`)).body.id).toBe(b.id);
+    await get(`/v1/reports/${a.id}`, 404);
+    t.clock.set(T0 + HOUR + 42 * DAY);
+    await expectGone([a.id, b.id], group);
+    expect(countReports(t.collector.db)).toBe(3);
+  });
+
+  it('the job deletes at 41 days, never a millisecond younger', async () => {
+    storeAt(t.collector, [makeReport()], T0);
+    await runExpiry(t.collector, { now: T0 + 41 * DAY - 1 });
+    expect(countReports(t.collector.db)).toBe(1);
+    await runExpiry(t.collector, { now: T0 + 41 * DAY });
+    expect(countReports(t.collector.db)).toBe(0);
+  });
+
+  it('honours a shorter --retention-days', async () => {
+    t.close();
+    t = makeTestCollector({ clock: testClock(T0), retentionDays: 7 });
+    const r = await ingest(makeReport());
+    t.clock.set(T0 + 6 * DAY - 1);
+    expect((await expire()).body.deletedReports).toBe(0);
+    t.clock.set(T0 + 7 * DAY);
+    await get(`/v1/reports/${r.id}`, 404);
+    expect((await expire()).body.deletedReports).toBe(1);
+  });
+});
+
+describe('day keys and pseudonymous rows', () => {
+  const keyFile = (day: string) => path.join(t.dataDir, 'keys', 'days', `${day}.key`);
+  const subjectDays = () =>
+    (
+      t.collector.db.prepare('SELECT DISTINCT day FROM group_subjects ORDER BY day').all() as {
+        day: number;
+      }[]
+    ).map((r) => r.day);
+
+  it('shreds a day key once its whole day is expired, not before', async () => {
+    storeAt(t.collector, [makeReport()], Date.parse('2026-09-01T23:00:00Z'));
+    storeAt(t.collector, [makeReport()], Date.parse('2026-09-02T01:00:00Z'));
+    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(true);
+
+    // Cut-off 2026-09-01T23:30: the report of that day goes, but its key stays until the whole
+    // day is past the cut-off (a report may have come at 23:59).
+    t.clock.set('2026-10-12T23:30:00Z');
+    let s = await runExpiry(t.collector);
+    expect(s).toMatchObject({ deletedReports: 1, destroyedKeys: 0 });
+    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(true);
+
+    t.clock.set('2026-10-13T00:30:00Z');
+    s = await runExpiry(t.collector);
+    expect(s).toMatchObject({ deletedReports: 0, destroyedKeys: 1 });
+    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(false);
+    expect(fs.existsSync(keyFile('2026-09-02'))).toBe(true);
+    expect(t.collector.keyring.listDayKeys()).toEqual(['2026-09-02']);
+  });
+
+  it('deletes a day of user hashes at the first run whose cut-off reaches into that day', async () => {
+    storeAt(t.collector, [makeReport({ username: 'u1' })], Date.parse('2026-09-01T10:00:00Z'));
+    storeAt(t.collector, [makeReport({ username: 'u2' })], Date.parse('2026-09-02T10:00:00Z'));
+    const day1 = Math.floor(Date.parse('2026-09-01T00:00:00Z') / DAY);
+    expect(subjectDays()).toEqual([day1, day1 + 1]);
+    // A report of 2026-09-01 may have come at 00:00, so the day's hashes go at cut-off 00:00.
+    await runExpiry(t.collector, { now: Date.parse('2026-10-11T23:59:59Z') });
+    expect(subjectDays()).toEqual([day1, day1 + 1]);
+    await runExpiry(t.collector, { now: Date.parse('2026-10-12T00:00:00Z') });
+    expect(subjectDays()).toEqual([day1 + 1]);
+  });
+
+  it('never shreds the key of a day that has not ended, even when judging from the future', async () => {
+    storeAt(t.collector, [makeReport()], T0);
+    const s = await runExpiry(t.collector, { now: T0 + 100 * DAY });
+    expect(s).toMatchObject({ deletedReports: 1, destroyedKeys: 0 });
+    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(true);
+  });
+});
+
+describe('POST /v1/expire', () => {
+  it('a dry run deletes nothing and writes no expiry run, only an access-log entry', async () => {
+    const { a } = await seed();
+    t.clock.set(T0 + 50 * DAY);
+    const runs = () => t.collector.db.prepare('SELECT COUNT(*) AS n FROM expiry_runs').get();
+    const viaQuery = (await expire('?dryRun=1')).body;
+    const viaBody = (
+      await request(t.app)
+        .post('/v1/expire')
+        .set('Authorization', as('admin'))
+        .send({ dryRun: true })
+        .expect(200)
+    ).body;
+    for (const s of [viaQuery, viaBody]) {
+      expect(s).toMatchObject({ deletedReports: 3, destroyedKeys: 2, dryRun: true });
+    }
+    expect(countReports(t.collector.db)).toBe(3);
+    expect(t.collector.keyring.listDayKeys()).toEqual(['2026-09-01', '2026-09-06']);
+    expect(runs()).toEqual({ n: 0 });
+    const entries = t.collector.audit.list({ limit: 10 });
+    expect(entries.filter((e) => e.action === 'expire.dry-run')).toHaveLength(2);
+    expect(entries.some((e) => e.action === 'expire')).toBe(false);
+    // Reads still hide them: a dry run does not make expired reports readable.
+    await get(`/v1/reports/${a.id}`, 404);
+  });
+
+  it('writes a receipt: an expiry run and an access-log entry without personal data', async () => {
+    const { a } = await seed();
+    t.clock.set(Date.parse('2026-10-20T02:30:00Z'));
+    const s = (await expire()).body;
+    const receipt = t.collector.audit.list({ limit: 10 }).find((e) => e.action === 'expire')!;
+    expect(receipt).toMatchObject({ actor: 'root', target: null });
+    expect(receipt.outcome).toBe(
+      `ok deleted=3 keys=2 cutoff=2026-09-09T02:30:00.000Z durationMs=${s.durationMs} auditPruned=0`,
+    );
+    expect(JSON.stringify(t.collector.audit.list({ limit: 10 }))).not.toContain(a.id);
+    expect(t.collector.db.prepare('SELECT * FROM expiry_runs').all()).toEqual([
+      {
+        seq: 1,
+        at: Date.parse('2026-10-20T02:30:00Z'),
+        cutoff: Date.parse('2026-09-09T02:30:00Z'),
+        deleted_reports: 3,
+        destroyed_keys: 2,
+        duration_ms: s.durationMs,
+      },
+    ]);
+  });
+
+  it('is for admins only, and refuses a bad request', async () => {
+    await request(t.app).post('/v1/expire').expect(401);
+    await request(t.app).post('/v1/expire').set('Authorization', as('engineer')).expect(403);
+    const bad = async (req: request.Test) =>
+      (await req.set('Authorization', as('admin')).expect(400)).body.error.code;
+    expect(await bad(request(t.app).post('/v1/expire?dryRun=maybe'))).toBe('invalid_request');
+    expect(await bad(request(t.app).post('/v1/expire?force=1'))).toBe('invalid_request');
+    expect(await bad(request(t.app).post('/v1/expire').send({ dryRun: 'yes' }))).toBe(
+      'invalid_request',
+    );
+    expect(await bad(request(t.app).post('/v1/expire').send({ everything: true }))).toBe(
+      'invalid_request',
+    );
+    expect(
+      await bad(
+        request(t.app).post('/v1/expire').set('Content-Type', 'application/json').send('{'),
+      ),
+    ).toBe('invalid_request');
+    expect(t.collector.db.prepare('SELECT COUNT(*) AS n FROM expiry_runs').get()).toEqual({
+      n: 0,
+    });
+  });
+});
+
+describe('GET /v1/status', () => {
+  const status = async () =>
+    (await request(t.app).get('/v1/status').set('Authorization', as('admin')).expect(200)).body;
+
+  it('is not compliant before the first run, compliant after it', async () => {
+    await seed();
+    expect(await status()).toEqual({
+      retentionDays: 42,
+      reports: 3,
+      oldestReceivedAt: '2026-09-01T10:00:00.000Z',
+      lastExpiry: null,
+      compliant: false,
+    });
+    await expire();
+    expect(await status()).toEqual({
+      retentionDays: 42,
+      reports: 3,
+      oldestReceivedAt: '2026-09-01T10:00:00.000Z',
+      lastExpiry: { at: '2026-09-06T10:00:00.000Z', deletedReports: 0, destroyedKeys: 0 },
+      compliant: true,
+    });
+  });
+
+  it('is not compliant when the job has not run for 36 hours', async () => {
+    await expire();
+    t.clock.advance(36 * HOUR);
+    expect((await status()).compliant).toBe(true);
+    t.clock.advance(1);
+    expect((await status()).compliant).toBe(false);
+    await expire();
+    expect((await status()).compliant).toBe(true);
+  });
+
+  it('is not compliant while anything stored is past the retention', async () => {
+    await seed();
+    t.clock.set(Date.parse('2026-10-12T10:30:00Z'));
+    await expire(); // cut-off 2026-09-01T10:30: deletes the first report only
+    expect(await status()).toMatchObject({
+      reports: 2,
+      oldestReceivedAt: '2026-09-01T11:00:00.000Z',
+      compliant: true,
+    });
+    // Two hours later, with the job run recently: the second report is past 42 days.
+    t.clock.set(Date.parse('2026-10-13T11:00:00Z'));
+    expect((await status()).compliant).toBe(false);
+    await expire();
+    expect(await status()).toMatchObject({ reports: 1, compliant: true });
+  });
+
+  it('is not compliant while a day key past the retention is left', async () => {
+    t.clock.set(Date.parse('2026-10-20T00:00:00Z'));
+    await expire();
+    expect((await status()).compliant).toBe(true);
+    t.collector.keyring.dayKey('2026-09-01', true); // e.g. a keys folder restored from a backup
+    expect((await status()).compliant).toBe(false);
+    expect((await expire()).body.destroyedKeys).toBe(1);
+    expect((await status()).compliant).toBe(true);
+  });
+
+  it('is for admins only, and every read is in the access log', async () => {
+    await request(t.app).get('/v1/status').expect(401);
+    await request(t.app).get('/v1/status').set('Authorization', as('engineer')).expect(403);
+    await request(t.app).get('/v1/status?x=1').set('Authorization', as('admin')).expect(400);
+    await status();
+    const actions = t.collector.audit.list({ limit: 10 }).map((e) => [e.action, e.outcome]);
+    expect(actions).toContainEqual(['status.get', 'ok']);
+    expect(actions).toContainEqual(['status.get', 'invalid_request']);
+  });
+});

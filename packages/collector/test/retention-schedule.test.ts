@@ -1,0 +1,67 @@
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { runExpiry } from '../src/retention/expire';
+import { nextNightlyRun, scheduleExpiry } from '../src/retention/schedule';
+import { bulkInsert, countReports, DAY, HOUR } from './retention-support';
+
+const NOW = Date.parse('2026-11-01T12:00:00Z');
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(NOW) })));
+afterEach(() => t.close());
+
+const runs = () =>
+  t.collector.db.prepare('SELECT at FROM expiry_runs ORDER BY seq').all() as { at: number }[];
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe('nextNightlyRun', () => {
+  it('is the next 02:30 UTC strictly after now', () => {
+    const next = (at: string) => new Date(nextNightlyRun(Date.parse(at))).toISOString();
+    expect(next('2026-11-01T00:00:00Z')).toBe('2026-11-01T02:30:00.000Z');
+    expect(next('2026-11-01T02:29:59.999Z')).toBe('2026-11-01T02:30:00.000Z');
+    expect(next('2026-11-01T02:30:00Z')).toBe('2026-11-02T02:30:00.000Z');
+    expect(next('2026-12-31T23:00:00Z')).toBe('2027-01-01T02:30:00.000Z');
+  });
+});
+
+describe('scheduleExpiry (serve)', () => {
+  it('runs at start when the job has never run, as system:nightly', async () => {
+    const schedule = scheduleExpiry(t.collector);
+    await settle();
+    await schedule.current();
+    await schedule.stop();
+    expect(runs()).toEqual([{ at: NOW }]);
+    const receipt = t.collector.audit.list({ limit: 5 }).find((e) => e.action === 'expire');
+    expect(receipt?.actor).toBe('system:nightly');
+  });
+
+  it('runs at start when the last run is more than a day old, not when it is recent', async () => {
+    await runExpiry(t.collector);
+    t.clock.advance(23 * HOUR);
+    let schedule = scheduleExpiry(t.collector);
+    await settle();
+    await schedule.stop();
+    expect(runs()).toHaveLength(1);
+
+    t.clock.advance(DAY);
+    schedule = scheduleExpiry(t.collector);
+    await settle();
+    await schedule.current();
+    await schedule.stop();
+    expect(runs()).toHaveLength(2);
+  });
+
+  it('stops a run between two chunks on shutdown; what was committed stays deleted', async () => {
+    bulkInsert(t.collector, 5000, NOW - 60 * DAY, 2);
+    const schedule = scheduleExpiry(t.collector);
+    while (schedule.current() === null) await turn();
+    // The run has committed its first chunk and yielded: stop it there.
+    await schedule.stop();
+    const left = countReports(t.collector.db);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(5000);
+    expect(runs()).toEqual([]);
+    // The next run finishes the work.
+    expect((await runExpiry(t.collector)).deletedReports).toBe(left);
+  });
+});

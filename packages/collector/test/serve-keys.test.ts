@@ -1,0 +1,197 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir } from '../../../test-support/collector';
+import { makeReport } from '../../../test-support/reports';
+import { runCollector, spawnServe } from './helpers/serve-process';
+
+/**
+ * The keys folder at start-up: `serve` refuses, with one clear line and exit 1, when it is missing
+ * or does not open; `init` never overwrites keys; `JCS_COLLECTOR_MASTER_KEY` keeps the master key
+ * off the disk. (Unreadable-by-permission cannot be tested here: the tests run as root.)
+ */
+
+// Each case spawns the real bin, which takes a second or two on a busy machine.
+jest.setTimeout(60_000);
+
+const newDataDir = () => path.join(makeTempDir(), 'data');
+
+/** One `init` for the whole file; each case works on its own copy of it. */
+let template: { dir: string; stdout: string };
+beforeAll(() => {
+  const dir = newDataDir();
+  template = { dir, stdout: init(dir).stdout };
+});
+function initialised(): string {
+  const dir = newDataDir();
+  fs.cpSync(template.dir, dir, { recursive: true });
+  return dir;
+}
+
+function init(dataDir: string, env: NodeJS.ProcessEnv = {}) {
+  const r = runCollector(['init', '--data-dir', dataDir], env);
+  expect(r.status).toBe(0);
+  return r;
+}
+
+/** Every file under the keys folder with a hash of its bytes. */
+function keysSnapshot(dataDir: string): Record<string, string> {
+  const keys = path.join(dataDir, 'keys');
+  const out: Record<string, string> = {};
+  for (const f of fs.readdirSync(keys, { recursive: true }).map(String).sort()) {
+    const file = path.join(keys, f);
+    if (fs.statSync(file).isFile()) {
+      out[f] = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    }
+  }
+  return out;
+}
+
+function expectRefusal(dataDir: string, message: RegExp, env: NodeJS.ProcessEnv = {}): void {
+  const r = runCollector(['serve', '--port', '0', '--data-dir', dataDir], env);
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^jcs-collector: /);
+  expect(lines[0]).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('serve refuses to start when the keys do not open', () => {
+  it('no data dir at all', () => {
+    expectRefusal(newDataDir(), /no collector database .*run jcs-collector init/);
+  });
+
+  it('the keys folder missing', () => {
+    const dir = initialised();
+    fs.rmSync(path.join(dir, 'keys'), { recursive: true });
+    expectRefusal(dir, /keys folder .* is missing/);
+  });
+
+  it('the keys folder is a file', () => {
+    const dir = initialised();
+    fs.rmSync(path.join(dir, 'keys'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'keys'), 'x');
+    expectRefusal(dir, /keys folder .* is not a folder/);
+  });
+
+  it('the master key missing, with no JCS_COLLECTOR_MASTER_KEY', () => {
+    const dir = initialised();
+    fs.rmSync(path.join(dir, 'keys', 'master.key'));
+    expectRefusal(dir, /master key is missing.*JCS_COLLECTOR_MASTER_KEY/);
+  });
+
+  it('a wrong JCS_COLLECTOR_MASTER_KEY', () => {
+    const dir = initialised();
+    expectRefusal(dir, /does not open with this master key/, {
+      JCS_COLLECTOR_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+    });
+  });
+
+  it('a JCS_COLLECTOR_MASTER_KEY that is not 32 bytes of base64', () => {
+    const dir = initialised();
+    expectRefusal(dir, /master key must be 32 bytes/, { JCS_COLLECTOR_MASTER_KEY: 'secret' });
+  });
+
+  it('a damaged key file', () => {
+    const dir = initialised();
+    fs.writeFileSync(path.join(dir, 'keys', 'user-hmac.key'), 'AAAA');
+    expectRefusal(dir, /user-hmac\.key does not open/);
+  });
+
+  it('a damaged transport key file', () => {
+    const dir = initialised();
+    fs.writeFileSync(path.join(dir, 'keys', 'transport', 'k1.json'), '{ not json');
+    expectRefusal(dir, /transport key file .*k1\.json is damaged/);
+  });
+});
+
+describe('init never overwrites keys', () => {
+  it('a second init exits non-zero and leaves every key as it was', async () => {
+    const dir = initialised();
+    const before = keysSnapshot(dir);
+    expect(Object.keys(before)).toEqual(
+      expect.arrayContaining([
+        'master.key',
+        'user-hmac.key',
+        'audit-hmac.key',
+        'transport/k1.json',
+      ]),
+    );
+    const again = runCollector(['init', '--data-dir', dir]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already initialised: init never overwrites keys/);
+    expect(keysSnapshot(dir)).toEqual(before);
+    // and the collector still starts with them, announcing the same key
+    const key = /public key: (\S+)/.exec(template.stdout)![1];
+    const p = await spawnServe(dir);
+    const answer = await fetch(`${p.url}/v1/public-key`).then((r) => r.json() as Promise<any>);
+    expect(answer.publicKey).toBe(key);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
+  it('init refuses a data dir whose keys folder alone survives (database lost)', () => {
+    const dir = initialised();
+    const before = keysSnapshot(dir);
+    for (const f of fs.readdirSync(dir)) {
+      if (f.startsWith('collector.db')) fs.rmSync(path.join(dir, f));
+    }
+    expect(runCollector(['init', '--data-dir', dir]).status).toBe(1);
+    expect(keysSnapshot(dir)).toEqual(before);
+  });
+});
+
+describe('JCS_COLLECTOR_MASTER_KEY keeps the master key off the disk', () => {
+  const master = crypto.randomBytes(32).toString('base64');
+
+  it('init with it writes no master.key; serve with it works; serve without it refuses', async () => {
+    const dir = newDataDir();
+    const r = init(dir, { JCS_COLLECTOR_MASTER_KEY: master });
+    expect(r.stderr).toMatch(/not written to disk/);
+    expect(fs.existsSync(path.join(dir, 'keys', 'master.key'))).toBe(false);
+    expect(JSON.stringify(keysSnapshot(dir))).not.toContain('master');
+    // the master key appears in no file of the data dir
+    for (const f of fs.readdirSync(dir, { recursive: true }).map(String)) {
+      const file = path.join(dir, f);
+      if (fs.statSync(file).isFile()) {
+        expect(fs.readFileSync(file).includes(Buffer.from(master, 'base64'))).toBe(false);
+        expect(fs.readFileSync(file, 'latin1')).not.toContain(master);
+      }
+    }
+
+    expectRefusal(dir, /master key is missing/);
+
+    const token = runCollector(
+      ['token', 'create', '--name', 'app', '--role', 'ingest', '--data-dir', dir],
+      { JCS_COLLECTOR_MASTER_KEY: master },
+    );
+    expect(token.status).toBe(0);
+    const p = await spawnServe(dir, [], { JCS_COLLECTOR_MASTER_KEY: master });
+    try {
+      const answer = await fetch(`${p.url}/v1/reports`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: `Bearer ${token.stdout.trim()}`,
+        },
+        body: JSON.stringify(makeReport()),
+      });
+      expect(answer.status).toBe(202);
+    } finally {
+      p.child.kill('SIGTERM');
+    }
+    expect(await p.exited).toBe(0);
+  });
+
+  it('init with a malformed one fails and leaves nothing that blocks a retry', () => {
+    const dir = newDataDir();
+    const bad = runCollector(['init', '--data-dir', dir], { JCS_COLLECTOR_MASTER_KEY: 'short' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/master key must be 32 bytes/);
+    expect(fs.existsSync(path.join(dir, 'keys'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'collector.db'))).toBe(false);
+    init(dir, { JCS_COLLECTOR_MASTER_KEY: master });
+  });
+});

@@ -1,0 +1,149 @@
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { makeTempDir } from '../../../test-support/collector';
+import { makeReport } from '../../../test-support/reports';
+import { runCollector, spawnServe, type ServeProcess } from './helpers/serve-process';
+import { rawSocket, statuses } from './helpers/raw-http';
+
+/**
+ * SIGTERM and SIGINT: `serve` stops taking connections, finishes the requests in flight (their
+ * reports committed before they are answered), closes the database and exits 0. Every report it
+ * answered 202 is in the database afterwards.
+ */
+
+jest.setTimeout(60_000);
+
+function initialised(): { dataDir: string; token: string } {
+  const dataDir = path.join(makeTempDir(), 'data');
+  expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+  const t = runCollector([
+    'token',
+    'create',
+    '--name',
+    'app',
+    '--role',
+    'ingest',
+    '--data-dir',
+    dataDir,
+  ]);
+  expect(t.status).toBe(0);
+  return { dataDir, token: t.stdout.trim() };
+}
+
+function storedIds(dataDir: string): Set<string> {
+  const db = new Database(path.join(dataDir, 'collector.db'), { readonly: true });
+  try {
+    return new Set(
+      (db.prepare('SELECT id FROM reports').all() as { id: string }[]).map((r) => r.id),
+    );
+  } finally {
+    db.close();
+  }
+}
+
+describe('serve on SIGTERM', () => {
+  it('finishes a request whose body is still arriving, commits it, and exits 0', async () => {
+    const { dataDir, token } = initialised();
+    const p = await spawnServe(dataDir);
+    const report = makeReport();
+    const body = JSON.stringify(report);
+    const { hostname, port } = new URL(p.url);
+    const socket = net.connect(Number(port), hostname);
+    let received = '';
+    const continued = new Promise<void>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        received += d.toString('latin1');
+        if (received.includes('100 Continue')) resolve();
+      }),
+    );
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(
+      [
+        'POST /v1/reports HTTP/1.1',
+        'Host: localhost',
+        `Authorization: Bearer ${token}`,
+        'Content-Type: application/json',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        'Expect: 100-continue',
+      ].join('\r\n') + '\r\n\r\n',
+    );
+    // "100 Continue": the server has the request's head, so the request is in flight.
+    await continued;
+    socket.write(body.slice(0, 50));
+    p.child.kill('SIGTERM');
+    await p.waitForLog(/stopping: finishing requests in flight/);
+    socket.write(body.slice(50));
+    await closed;
+    expect(statuses(received)).toEqual([100, 202]);
+    // the connection is closed after the answer rather than kept alive
+    expect(received).toMatch(/\r\nConnection: close\r\n/i);
+    expect(await p.exited).toBe(0);
+    expect(storedIds(dataDir).has(report.id)).toBe(true);
+    expect(p.stderr()).toMatch(/"msg":"stopped"/);
+  });
+});
+
+describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s under load', (signal) => {
+  it('answers every request it took, exits 0, and has stored every report it answered 202', async () => {
+    const { dataDir, token } = initialised();
+    const p: ServeProcess = await spawnServe(dataDir);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const acked: string[] = [];
+    const statusesSeen = new Set<number>();
+    let signalled = false;
+
+    const postOne = (n: number) =>
+      new Promise<number>((resolve, reject) => {
+        // a licence of its own each time: the licence rate limit is not under test here
+        const report = makeReport({ license: `JCS-${signal}-${n}` });
+        const req = http.request(
+          `${p.url}/v1/reports`,
+          {
+            method: 'POST',
+            agent,
+            headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 202) acked.push(report.id);
+              resolve(res.statusCode ?? 0);
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(report));
+      });
+
+    let sent = 0;
+    const worker = async () => {
+      for (;;) {
+        let status: number;
+        try {
+          status = await postOne(sent++);
+        } catch {
+          // refused or reset: the server has stopped taking requests
+          return;
+        }
+        statusesSeen.add(status);
+        if (!signalled && acked.length >= 40) {
+          signalled = true;
+          p.child.kill(signal);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    agent.destroy();
+
+    expect(signalled).toBe(true);
+    expect([...statusesSeen]).toEqual([202]);
+    expect(await p.exited).toBe(0);
+    const stored = storedIds(dataDir);
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+    expect(p.stderr()).toMatch(/"msg":"stopped"/);
+    // and a new connection after exit is refused
+    expect(await rawSocket(p.url, 'GET /v1/health HTTP/1.1\r\n\r\n')).toBe('');
+  });
+});

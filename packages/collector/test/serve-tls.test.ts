@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { makeTempDir, startCollector } from '../../../test-support/collector';
+import { makeReport } from '../../../test-support/reports';
+import { runCollector } from './helpers/serve-process';
+
+/** `serve --tls-cert FILE --tls-key FILE` serves HTTPS, with a self-signed certificate made here. */
+
+jest.setTimeout(60_000);
+
+let dir: string;
+let cert: string;
+let key: string;
+
+beforeAll(() => {
+  dir = makeTempDir('jcs-tls-');
+  cert = path.join(dir, 'cert.pem');
+  key = path.join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
+});
+
+/** One HTTPS request that trusts only the test's certificate. */
+function httpsRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, ca: fs.readFileSync(cert) },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('serve over HTTPS', () => {
+  it('answers over TLS with the given certificate, and not over plain HTTP', async () => {
+    const c = await startCollector({ serveArgs: ['--tls-cert', cert, '--tls-key', key] });
+    try {
+      expect(c.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(await httpsRequest(`${c.url}/v1/health`)).toEqual({
+        status: 200,
+        json: { status: 'ok' },
+      });
+      const report = makeReport();
+      const posted = await httpsRequest(`${c.url}/v1/reports`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${c.tokens.ingest}` },
+        body: JSON.stringify(report),
+      });
+      expect(posted.status).toBe(202);
+      const read = await httpsRequest(`${c.url}/v1/reports/${report.id}`, {
+        headers: { Authorization: `Bearer ${c.tokens.engineer}` },
+      });
+      expect(read.json.error.description).toBe(report.error.description);
+
+      // The certificate the server presents is the one given.
+      const presented = await new Promise<string>((resolve, reject) => {
+        const req = https.get(`${c.url}/v1/health`, { ca: fs.readFileSync(cert) }, (res) => {
+          const peer = (res.socket as TLSSocket).getPeerCertificate();
+          res.resume();
+          resolve(peer.fingerprint256);
+        });
+        req.on('error', reject);
+      });
+      const expected = new X509Certificate(fs.readFileSync(cert));
+      expect(presented).toBe(expected.fingerprint256);
+
+      // Plain HTTP to the TLS port gets no API answer.
+      const plain = await fetch(c.url.replace('https:', 'http:') + '/v1/health').then(
+        (r) => r.status,
+        () => 'refused',
+      );
+      expect(plain).not.toBe(200);
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
+  it('refuses to start, naming the file, when the certificate cannot be read or does not match', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+    const serve = (...args: string[]) =>
+      runCollector(['serve', '--port', '0', '--data-dir', dataDir, ...args]);
+
+    const missing = serve('--tls-cert', path.join(dir, 'nope.pem'), '--tls-key', key);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read the TLS certificate .*nope\.pem \(ENOENT\)/);
+
+    const notPem = path.join(dir, 'not.pem');
+    fs.writeFileSync(notPem, 'hello');
+    const bad = serve('--tls-cert', notPem, '--tls-key', key);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/not\.pem .* not a usable PEM pair/);
+
+    const alone = serve('--tls-cert', cert);
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toMatch(/--tls-cert and --tls-key go together/);
+  });
+});

@@ -1,0 +1,83 @@
+import type { Report } from '@jcs/protocol';
+import type { ReportInput } from './normalize';
+
+/** Fields `captureException` takes besides the error; each overrides what the error gives. */
+export interface CaptureExtra extends ReportInput {
+  /** taken from the stack when not given */
+  module?: string;
+  procedure?: string;
+  line?: number;
+}
+
+/** What `preview()` answers: the report exactly as it would be sent, and its dump in clear. */
+export interface ReportPreview {
+  report: Report;
+  /** the dump's plaintext, as the decoded JSON value; undefined when the report has no dump */
+  dump?: unknown;
+}
+
+/** The SDK's handle. Nothing on it throws into the host after `createReporter` returned. */
+export interface Reporter {
+  /**
+   * Records an error and returns its id at once (for the error dialog: "quote this reference").
+   * Never throws and never waits on the network: the report is stored (on disk with `queueDir`)
+   * before this returns, and sent in the background.
+   *
+   * @example
+   * const ref = reporter.report({
+   *   number: 91, description: 'Object variable not set',
+   *   module: 'modClients', procedure: 'LoadClient', line: 120,
+   *   data: { clientId: 42, balance: 1250.5 },
+   * });
+   */
+  report(input: ReportInput): string;
+  /**
+   * Records a thrown value. Module, procedure and line come from the first stack frame outside the
+   * SDK unless given; the number from `err.number`, a numeric `err.errno` or `err.code`, else 0.
+   *
+   * @example
+   * try { loadClient(id); } catch (err) { reporter.captureException(err, { data: { id } }); }
+   */
+  captureException(error: unknown, extra?: CaptureExtra): string;
+  /**
+   * Exactly the report `report(input)` would send now (its dump sealed), with the dump's plaintext
+   * beside it, for a consent dialog. Stores and sends nothing. `dumpConsent` overrides the current
+   * choice for this preview only, to show what consenting would send. Null when nothing would be
+   * sent (`beforeSend` drops it).
+   *
+   * @example
+   * const { report, dump } = reporter.preview(input, { dumpConsent: true })!;
+   * showDialog(report.error.description, JSON.stringify(dump, null, 2));
+   */
+  preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null;
+  /**
+   * Records the end user's choice about the dump; applies to reports made from now on.
+   *
+   * @example
+   * reporter.setDumpConsent(settings.get('sendErrorData') === true);
+   */
+  setDumpConsent(consent: boolean): void;
+  /**
+   * Reports uncaught exceptions and unhandled rejections, stored to disk synchronously before the
+   * process goes on to die as it would have: nothing is swallowed and no exit code changes.
+   *
+   * @example
+   * reporter.installGlobalHandlers();
+   */
+  installGlobalHandlers(): void;
+  /**
+   * Sends everything queued, including repeats flood control held back. True when the queue is
+   * empty, false when `timeoutMs` passed first (what is left is sent later, or on the next start).
+   *
+   * @example
+   * app.on('before-quit', async () => { await reporter.flush(3000); });
+   */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /**
+   * Flushes, then stops: global handlers removed, no more sending. True when the queue is empty.
+   *
+   * @example
+   * await reporter.close(5000);
+   */
+  close(timeoutMs?: number): Promise<boolean>;
+}

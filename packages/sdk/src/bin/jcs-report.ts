@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+/**
+ * `jcs-report --config FILE`: one shell call that reports an error for a host not written in
+ * JavaScript (VB6, .NET). The report is queued in the config's `queueDir`, sent once if the
+ * collector answers, and its id printed alone on stdout; what could not be sent goes out on the
+ * next run. Exit codes: 0 the report is stored or delivered; 1 it could not even be stored;
+ * 2 a usage or configuration error.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createReporterCore } from '../reporter';
+import type { ReporterOptions } from '../options';
+import type { Diagnostic } from '../diagnostics';
+
+const USAGE = `usage: jcs-report --config FILE [--number N] [--description TEXT] [--module NAME]
+       [--procedure NAME] [--line N] [--code TEXT] [--username NAME] [--data-file FILE]
+       [--dump-consent yes|no] [--stdin] [--preview] [--timeout MS] [--verbose]
+The report's fields come from the options, or as one JSON object on stdin
+({"number":91,"description":"...","module":"...","procedure":"...","line":120,"data":{...}}).
+Prints the report id.`;
+
+class UsageError extends Error {}
+
+const FIELD_OPTIONS = ['number', 'description', 'module', 'procedure', 'line', 'code'] as const;
+
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read the ${what} ${file}`);
+  }
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new UsageError(`the ${what} ${file} is not valid JSON`);
+  }
+}
+
+function readStdinJson(): Record<string, unknown> {
+  let text = '';
+  try {
+    text = fs.readFileSync(0, 'utf8');
+  } catch {
+    return {};
+  }
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new UsageError('stdin is not a JSON object');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError('stdin is not a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function consentFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (/^(yes|true|1)$/i.test(value)) return true;
+  if (/^(no|false|0)$/i.test(value)) return false;
+  throw new UsageError('--dump-consent must be yes or no');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (e) {
+    process.stderr.write(`jcs-report: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const diagnostics: Diagnostic[] = [];
+  let reporter: ReturnType<typeof createReporterCore>;
+  let input: Record<string, unknown>;
+  let preview = false;
+  let timeoutMs = 10_000;
+  try {
+    const v = args.values;
+    if (!v.config) throw new UsageError('--config FILE is required');
+    const configFile = path.resolve(v.config);
+    const config = readJsonFile(configFile, 'config file');
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      throw new UsageError(`the config file ${configFile} must hold a JSON object`);
+    }
+    const options = { ...(config as Record<string, unknown>) } as unknown as ReporterOptions;
+    if (typeof options.queueDir !== 'string' || options.queueDir === '') {
+      throw new UsageError('the config file must set "queueDir": reports wait there until sent');
+    }
+    options.queueDir = path.resolve(path.dirname(configFile), options.queueDir);
+    const consent = consentFlag(v['dump-consent']);
+    if (consent !== undefined) options.dumpConsent = consent;
+
+    const fieldsGiven = FIELD_OPTIONS.some((k) => v[k] !== undefined);
+    input = v.stdin || !fieldsGiven ? readStdinJson() : {};
+    for (const k of FIELD_OPTIONS) if (v[k] !== undefined) input[k] = v[k];
+    for (const k of ['number', 'line'] as const) {
+      if (typeof input[k] === 'string' && (input[k] as string).trim() !== '') {
+        input[k] = Number(input[k]);
+      }
+    }
+    if (v['data-file']) input.data = readJsonFile(path.resolve(v['data-file']), 'data file');
+    const username =
+      v.username ?? (typeof input.username === 'string' ? input.username : undefined);
+    delete input.username;
+    if (username !== undefined) options.username = username;
+    if (v.timeout !== undefined) {
+      timeoutMs = Number(v.timeout);
+      if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+        throw new UsageError('--timeout must be a whole number of milliseconds');
+      }
+    }
+    preview = v.preview === true;
+    options.onDiagnostic = (d) => {
+      diagnostics.push(d);
+      if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
+    };
+    reporter = createReporterCore(options, { autoSend: false });
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TypeError) {
+      process.stderr.write(`jcs-report: ${e.message.replace(/^createReporter: /, 'config: ')}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  if (preview) {
+    process.stdout.write(`${JSON.stringify(reporter.preview(input), null, 2)}\n`);
+    return 0;
+  }
+  const id = reporter.report(input);
+  process.stdout.write(`${id}\n`);
+  const delivered = await reporter.flush(timeoutMs);
+  await reporter.close(0);
+  const notStored = diagnostics.some(
+    (d) =>
+      (d.code === 'queue_write_failed' || d.code === 'queue_unavailable') &&
+      (d.reportId === undefined || d.reportId === id),
+  );
+  const dropped = diagnostics.some(
+    (d) =>
+      d.reportId === id && (d.code === 'before_send_dropped' || d.code === 'before_send_failed'),
+  );
+  if (dropped) {
+    process.stderr.write('jcs-report: the report was not valid and was dropped; see --verbose\n');
+    return 1;
+  }
+  if (!delivered) {
+    if (notStored) {
+      process.stderr.write(
+        'jcs-report: the report could not be stored in queueDir nor sent; check the folder and the collector address\n',
+      );
+      return 1;
+    }
+    process.stderr.write(
+      'jcs-report: the collector could not be reached; the report is queued and goes out on the next run\n',
+    );
+  }
+  return 0;
+}
+
+const STRING_OPTIONS = new Set([
+  '--config',
+  '--number',
+  '--description',
+  '--module',
+  '--procedure',
+  '--line',
+  '--code',
+  '--username',
+  '--data-file',
+  '--dump-consent',
+  '--timeout',
+]);
+
+/**
+ * VB error numbers are often negative (`vbObjectError + n`), and parseArgs takes `-2147221504`
+ * for an option: join such a value to its option so `--number -2147221504` works as written.
+ */
+function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (STRING_OPTIONS.has(argv[i]) && next !== undefined && /^-(?!-)/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: joinDashValues(argv),
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      number: { type: 'string' },
+      description: { type: 'string' },
+      module: { type: 'string' },
+      procedure: { type: 'string' },
+      line: { type: 'string' },
+      code: { type: 'string' },
+      username: { type: 'string' },
+      'data-file': { type: 'string' },
+      'dump-consent': { type: 'string' },
+      stdin: { type: 'boolean' },
+      preview: { type: 'boolean' },
+      timeout: { type: 'string' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`jcs-report: failed unexpectedly (${(e as Error)?.name ?? 'error'})\n`);
+      process.exitCode = 1;
+    },
+  );
+}

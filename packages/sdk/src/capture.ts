@@ -1,0 +1,83 @@
+import { coerceErrorNumber, readProperty } from './normalize';
+import { firstHostFrame, moduleName, parseStack, procedureName, type StackFrame } from './stack';
+
+/** The fields of a report about a thrown value, before normalising, and where it was thrown. */
+export interface CapturedFields {
+  fields: {
+    number: unknown;
+    description: unknown;
+    module: unknown;
+    procedure: unknown;
+    line: unknown;
+    code: unknown;
+  };
+  /** the frame the source line may be read from: only when line and code were not given */
+  sourceFrame?: StackFrame;
+}
+
+/**
+ * What `captureException` reports: each field from `extra` where given, else from the thrown
+ * value (number, message) and its first stack frame outside the SDK (module, procedure, line).
+ */
+export function captureFields(thrown: unknown, extra: unknown): CapturedFields {
+  const given = (key: string) => readProperty(extra, key).value ?? undefined;
+  const fromError = describeThrown(thrown);
+  let frame = firstHostFrame(parseStack(fromError.stack ?? ''));
+  // A thrown string has no stack: the place it was caught is the next best thing.
+  if (!frame) frame = firstHostFrame(parseStack(new Error().stack ?? ''));
+  const line = given('line');
+  const code = given('code');
+  return {
+    fields: {
+      number: given('number') ?? fromError.number,
+      description: given('description') ?? fromError.description,
+      module: given('module') ?? (frame ? moduleName(frame.file) : undefined),
+      procedure: given('procedure') ?? (frame ? procedureName(frame.func) : undefined),
+      line: line ?? frame?.line,
+      code,
+    },
+    sourceFrame: line === undefined && code === undefined ? frame : undefined,
+  };
+}
+
+/** Number, description and stack of anything thrown, read without trusting it. */
+function describeThrown(thrown: unknown): {
+  number?: number;
+  description: string;
+  stack?: string;
+} {
+  if (typeof thrown === 'string') return { description: thrown };
+  if ((typeof thrown !== 'object' && typeof thrown !== 'function') || thrown === null) {
+    return { description: safeString(thrown) };
+  }
+  const get = (key: string) => readProperty(thrown, key).value;
+  const message = get('message');
+  const stack = get('stack');
+  return {
+    number: errorNumberOf(get('number'), get('errno'), get('code')),
+    description: typeof message === 'string' ? message : safeString(thrown),
+    stack: typeof stack === 'string' ? stack : undefined,
+  };
+}
+
+function errorNumberOf(number: unknown, errno: unknown, code: unknown): number | undefined {
+  for (const candidate of [number, errno, code]) {
+    if (typeof candidate === 'number' || typeof candidate === 'bigint') {
+      const n = coerceErrorNumber(candidate);
+      if (n !== null) return n;
+    }
+    if (typeof candidate === 'string' && /^[-+]?(?:\d+|0x[0-9a-f]+)$/i.test(candidate.trim())) {
+      const n = coerceErrorNumber(candidate);
+      if (n !== null) return n;
+    }
+  }
+  return undefined;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return '(unprintable)';
+  }
+}

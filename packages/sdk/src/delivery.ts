@@ -1,0 +1,249 @@
+import type { Report } from '@jcs/protocol';
+import type { Backoff } from './backoff';
+import type { DiagnosticSink } from './diagnostics';
+import type { ClaimedReport, ReportQueue } from './queue/types';
+import type { SendOutcome, Transport } from './transport';
+
+export interface DeliveryOptions {
+  queue: ReportQueue;
+  transport: Transport;
+  backoff: Backoff;
+  /** the longest wait, also the cap on a Retry-After */
+  maxDelayMs: number;
+  diagnostic: DiagnosticSink;
+  now?: () => number;
+}
+
+/**
+ * Sends queued reports one at a time, oldest first, and decides each one's fate from the
+ * collector's answer. One sender per reporter: the collector is either reachable or not, so a
+ * failure pauses the whole queue rather than each report retrying on its own schedule.
+ * Its timers are unref'd: waiting to retry never keeps the host process alive.
+ */
+export class Delivery {
+  private readonly queue: ReportQueue;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
+  private pumping = false;
+  private inFlight: ClaimedReport | null = null;
+  private pausedUntil = 0;
+  private pausedBy: 'backoff' | 'collector' | null = null;
+  private stopped = false;
+  private poller: NodeJS.Timeout | null = null;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly options: DeliveryOptions) {
+    this.queue = options.queue;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Sends soon, or when the current pause ends. */
+  kick(): void {
+    if (this.stopped) return;
+    this.schedule(Math.max(0, this.pausedUntil - this.now()));
+  }
+
+  /**
+   * Looks at the queue every `intervalMs` even without a kick: with a shared queue dir, another
+   * process may release a report, or die holding one, after our last pass found nothing.
+   */
+  poll(intervalMs: number): void {
+    if (this.poller || this.stopped) return;
+    this.poller = setInterval(() => this.kick(), intervalMs);
+    this.poller.unref();
+  }
+
+  /**
+   * Resolves true once the queue is empty, false at the deadline. Skips a back-off pause (the
+   * host is about to wait for us: worth one more try) but honours the collector's Retry-After.
+   */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.pausedBy === 'backoff') this.pausedUntil = 0;
+    this.kick();
+    if (this.isIdle()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(deadline);
+        this.waiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => {
+        if (this.isIdle()) done(true);
+      };
+      // Not unref'd: the host asked to wait this long, and its process must not end meanwhile.
+      const deadline = setTimeout(() => done(this.isIdle()), Math.max(0, timeoutMs));
+      this.waiters.add(check);
+    });
+  }
+
+  /**
+   * Tries each queued report once, stopping at the first that cannot be delivered now: what
+   * `jcs-report` does, so a shell call from a desktop app returns promptly when offline.
+   */
+  async sendEachOnce(timeoutMs: number): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    while (!this.stopped && this.now() < deadline) {
+      const item = this.queue.claimNext();
+      if (!item) break;
+      const outcome = await this.attempt(item);
+      if (outcome.kind === 'failed' || outcome.kind === 'retry_after') break;
+    }
+    return this.queue.size() === 0;
+  }
+
+  /** Stops sending; a report in flight is settled when its answer comes. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+    if (!this.inFlight) this.queue.close();
+    this.notify();
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === null && this.queue.size() === 0;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.pumping || this.stopped) return;
+    const due = this.now() + delayMs;
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.pump();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.stopped) return;
+    this.pumping = true;
+    try {
+      while (!this.stopped && this.pausedUntil <= this.now()) {
+        const item = this.queue.claimNext();
+        if (!item) break;
+        await this.attempt(item);
+      }
+    } catch {
+      // claimNext swallows I/O errors; nothing here may reach the host
+    } finally {
+      this.pumping = false;
+    }
+    if (this.stopped) this.queue.close();
+    else if (this.queue.size() > 0) this.schedule(Math.max(0, this.pausedUntil - this.now()));
+    this.notify();
+  }
+
+  private async attempt(item: ClaimedReport): Promise<SendOutcome> {
+    this.inFlight = item;
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.options.transport.send(item.report);
+    } catch {
+      outcome = { kind: 'failed', reason: 'transport threw' };
+    }
+    this.inFlight = null;
+    try {
+      this.settle(item, outcome);
+    } catch {
+      // A queue file vanished under us: it is recovered or gone; never throw into the host.
+    }
+    this.notify();
+    return outcome;
+  }
+
+  private settle(item: ClaimedReport, outcome: SendOutcome): void {
+    const { queue, backoff, diagnostic } = this.options;
+    const reportId = item.report.id;
+    switch (outcome.kind) {
+      case 'delivered':
+        queue.remove(item.key);
+        this.resume();
+        return;
+      case 'rejected':
+        queue.remove(item.key);
+        this.resume();
+        diagnostic({
+          code: 'rejected',
+          message: `the collector refused the report (HTTP ${outcome.status}${outcome.code ? ` ${outcome.code}` : ''}); it was deleted, as sending it again cannot succeed`,
+          reportId,
+          status: outcome.status,
+        });
+        return;
+      case 'too_large': {
+        if (!item.report.dump) {
+          queue.remove(item.key);
+          diagnostic({
+            code: 'rejected',
+            message:
+              'the collector refused the report as too large even without a dump; it was deleted',
+            reportId,
+            status: 413,
+          });
+          return;
+        }
+        queue.replace(item.key, withoutDump(item.report));
+        diagnostic({
+          code: 'too_large',
+          message:
+            'the collector refused the report as too large; sending it again without the dump',
+          reportId,
+          status: 413,
+        });
+        return;
+      }
+      case 'retry_after': {
+        queue.release(item.key);
+        const delay = Math.min(this.options.maxDelayMs, outcome.delayMs ?? backoff.next());
+        this.pause(delay, 'collector');
+        diagnostic({
+          code: 'collector_busy',
+          message: `the collector asked us to wait (HTTP ${outcome.status}); retrying in ${delay} ms`,
+          reportId,
+          status: outcome.status,
+          retryInMs: delay,
+        });
+        return;
+      }
+      case 'failed': {
+        queue.release(item.key);
+        const delay = backoff.next();
+        this.pause(delay, 'backoff');
+        diagnostic({
+          code: 'send_failed',
+          message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms`,
+          reportId,
+          status: outcome.status,
+          retryInMs: delay,
+        });
+        return;
+      }
+    }
+  }
+
+  private pause(delayMs: number, by: 'backoff' | 'collector'): void {
+    this.pausedUntil = this.now() + delayMs;
+    this.pausedBy = by;
+  }
+
+  private resume(): void {
+    this.options.backoff.reset();
+    this.pausedUntil = 0;
+    this.pausedBy = null;
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+/** The report as the contract wants it after a 413: no dump, and why. */
+export function withoutDump(report: Report): Report {
+  const { dump: _dump, ...rest } = report;
+  return { ...rest, dumpWithheld: 'too-large' };
+}

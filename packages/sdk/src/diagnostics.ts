@@ -1,0 +1,88 @@
+/**
+ * Why the SDK did something the host may want to know about: it never throws into the host, so
+ * this is the only place a dropped, delayed or altered report shows up.
+ */
+export type DiagnosticCode =
+  /** report() input was coerced to schema 1 (a wrong type, a string cut to its bound, ...) */
+  | 'invalid_input'
+  /** the `username` function threw or returned something other than a string */
+  | 'username_failed'
+  /** flood control began holding back a group this window; the rest go out as `repeats` */
+  | 'rate_limited'
+  /** the dump was cut to fit the size limit */
+  | 'dump_truncated'
+  /** the dump was withheld (`too-large` or `unserializable`) */
+  | 'dump_withheld'
+  /** beforeSend returned null: the report was dropped on purpose */
+  | 'before_send_dropped'
+  /** beforeSend threw or returned something that is not a schema 1 report: dropped */
+  | 'before_send_failed'
+  /** the queue was full: the oldest report was dropped */
+  | 'queue_overflow'
+  /** the queue directory could not be used: reports are held in memory for this run */
+  | 'queue_unavailable'
+  /** a report could not be written to the queue directory */
+  | 'queue_write_failed'
+  /** a queue file could not be read as a report: moved to `corrupt/` */
+  | 'queue_corrupt'
+  /** the collector asked us to wait (408, 429, 503) */
+  | 'collector_busy'
+  /** network error, timeout or 5xx: retrying after a back-off */
+  | 'send_failed'
+  /** 413: the report is sent again without its dump */
+  | 'too_large'
+  /** a 4xx that retrying cannot mend: the report was deleted */
+  | 'rejected'
+  /** report() after close(): stored for the next run where a queue dir exists, else dropped */
+  | 'closed'
+  /** a bug in the SDK, caught so the host never sees it */
+  | 'internal_error';
+
+/**
+ * One diagnostic. Messages never carry values from the report's input or its dump: only codes,
+ * ids, field paths, statuses and counts, so a diagnostic log is safe to keep.
+ */
+export interface Diagnostic {
+  code: DiagnosticCode;
+  message: string;
+  /** the report concerned, where there is one */
+  reportId?: string;
+  /** the collector's HTTP status, where there is one */
+  status?: number;
+  /** when the next attempt is due, for `send_failed` and `collector_busy` */
+  retryInMs?: number;
+}
+
+export type DiagnosticSink = (diagnostic: Diagnostic) => void;
+
+/**
+ * Wraps the host's `onDiagnostic` so that a throwing callback, or one that reports again and
+ * recurses, can never reach the code path that called it.
+ */
+export function createDiagnosticSink(onDiagnostic?: (d: Diagnostic) => void): DiagnosticSink {
+  let depth = 0;
+  return (diagnostic) => {
+    if (!onDiagnostic || depth > 0) return;
+    depth++;
+    try {
+      onDiagnostic(diagnostic);
+    } catch {
+      // The host's logger failing is not the host's app failing: ignore.
+    } finally {
+      depth--;
+    }
+  };
+}
+
+/** A short, value-free description of a caught error, for diagnostics. */
+export function describeError(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      const code = (error as { code?: unknown }).code;
+      return typeof code === 'string' ? `${error.name} ${code}` : error.name;
+    }
+    return typeof error;
+  } catch {
+    return 'unknown error';
+  }
+}

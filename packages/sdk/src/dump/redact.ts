@@ -1,0 +1,109 @@
+/**
+ * Keys whose values never leave the machine, even encrypted: a dump is for debugging, and none of
+ * these help with that. Matched on normalised keys, so `sortCode`, `sort_code`, `Sort-Code` and
+ * `SORTCODE` are the same key, and as whole words inside longer keys (`userPassword`,
+ * `accessToken`), but not as fragments (`shipping` does not hold `pin`).
+ */
+export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
+  'password',
+  'passwd',
+  'pwd',
+  'secret',
+  'token',
+  'api key',
+  'pin',
+  'authorization',
+  'cookie',
+  'sort code',
+  'account number',
+  'card number',
+  'cvv',
+  'national insurance number',
+  'ni number',
+  'nino',
+]);
+
+export const REDACTED = '[redacted]';
+export const REDACTED_CARD = '[redacted card number]';
+
+/** Splits `userPassword`, `sort_code`, `NINumber` into lower-case words. */
+export function keyWords(key: string): string[] {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
+}
+
+function containsRun(words: string[], run: string[]): boolean {
+  outer: for (let i = 0; i + run.length <= words.length; i++) {
+    for (let j = 0; j < run.length; j++) if (words[i + j] !== run[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** Luhn check of a digit string. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+// 13-19 digits, optionally grouped by single spaces or dashes, not inside a longer number
+const CARD_CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
+
+/** Replaces every Luhn-valid 13-19 digit run in `text` with a marker. */
+export function redactCardNumbers(text: string): string {
+  if (text.length < 13) return text;
+  return text.replace(CARD_CANDIDATE, (match) => {
+    const digits = match.replace(/[ -]/g, '');
+    return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) ? REDACTED_CARD : match;
+  });
+}
+
+export interface Redactor {
+  /** True when the value under this key must not be sent. */
+  redactsKey(key: string): boolean;
+  /** The string with card numbers replaced (where that is on). */
+  cleanString(text: string): string;
+}
+
+/**
+ * A redactor for a key list. Key decisions are cached: dumps repeat the same keys many times.
+ *
+ * @example
+ * const r = createRedactor({ keys: [...DEFAULT_REDACT_KEYS, 'mothers maiden name'] });
+ * r.redactsKey('MothersMaidenName'); // true
+ */
+export function createRedactor(options: {
+  keys: readonly string[];
+  cardNumbers: boolean;
+}): Redactor {
+  const runs = options.keys.map(keyWords).filter((r) => r.length > 0);
+  const joined = new Set(runs.map((r) => r.join('')));
+  const cache = new Map<string, boolean>();
+  return {
+    redactsKey(key) {
+      let hit = cache.get(key);
+      if (hit === undefined) {
+        const words = keyWords(key);
+        hit = joined.has(words.join('')) || runs.some((run) => containsRun(words, run));
+        if (cache.size > 5000) cache.clear();
+        cache.set(key, hit);
+      }
+      return hit;
+    },
+    cleanString: options.cardNumbers ? redactCardNumbers : (text) => text,
+  };
+}

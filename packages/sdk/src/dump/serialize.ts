@@ -1,0 +1,356 @@
+import { LIMITS } from '@jcs/protocol';
+import { REDACTED, type Redactor } from './redact';
+
+/** Bounds on a dump. `maxBytes` is the UTF-8 size of the JSON text, at most 256 KiB. */
+export interface DumpLimits {
+  /** nesting levels kept; deeper containers are described, not walked */
+  maxDepth: number;
+  /** keys or items kept per container */
+  maxBreadth: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_DUMP_LIMITS: Readonly<DumpLimits> = Object.freeze({
+  maxDepth: 10,
+  maxBreadth: 200,
+  maxBytes: LIMITS.dumpPlaintextBytes,
+});
+
+export type SerializedDump =
+  | { ok: true; json: string; truncated: boolean }
+  | { ok: false; withheld: 'too-large' | 'unserializable' };
+
+/** Stands in for whatever the walk left out, so a reader sees the dump is not whole. */
+export const CUT = '[…truncated]';
+
+const MAX_NODES = 50_000;
+const BINARY_PREVIEW_BYTES = 64;
+
+interface WalkState {
+  redactor: Redactor;
+  maxDepth: number;
+  maxBreadth: number;
+  maxString: number;
+  /** approximate JSON characters still allowed */
+  budget: number;
+  nodes: number;
+  truncated: boolean;
+  ancestors: Set<object>;
+}
+
+/**
+ * Turns any value into the dump's JSON text, safely: cycles, BigInt, binary data, Dates, Maps and
+ * Sets, class instances, throwing getters, functions and symbols are all described rather than
+ * thrown on; keys on the redaction list and card numbers are replaced before the text exists, so
+ * the plaintext never holds them. Over `maxBytes`, the walk is repeated with tighter bounds
+ * (cut values carry a marker); if even that does not fit, the dump is withheld as `too-large`.
+ *
+ * @example
+ * const r = serializeDump({ client: 'Smith', password: 'x' }, DEFAULT_DUMP_LIMITS, redactor);
+ * // r.json === '{"client":"Smith","password":"[redacted]"}'
+ */
+export function serializeDump(
+  value: unknown,
+  limits: DumpLimits,
+  redactor: Redactor,
+): SerializedDump {
+  let maxString = 16 * 1024;
+  let budget = limits.maxBytes;
+  let { maxDepth, maxBreadth } = limits;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const state: WalkState = {
+      redactor,
+      maxDepth,
+      maxBreadth,
+      maxString,
+      budget,
+      nodes: MAX_NODES,
+      truncated: attempt > 0,
+      ancestors: new Set(),
+    };
+    let json: string;
+    try {
+      json = JSON.stringify(walk(value, 0, state)) ?? 'null';
+    } catch {
+      return { ok: false, withheld: 'unserializable' };
+    }
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes <= limits.maxBytes) return { ok: true, json, truncated: state.truncated };
+    // Multi-byte text overshoots the character budget: shrink everything and walk again.
+    budget = Math.floor((budget * limits.maxBytes) / bytes / 2);
+    maxString = Math.max(64, Math.floor(maxString / 4));
+    maxDepth = Math.max(1, maxDepth - 2);
+    maxBreadth = Math.max(5, Math.floor(maxBreadth / 2));
+  }
+  return { ok: false, withheld: 'too-large' };
+}
+
+/** Out of room: a container stops and says how much it left out, rather than cut each item. */
+function exhausted(state: WalkState): boolean {
+  return state.budget <= 0 || state.nodes <= 0;
+}
+
+function spend(state: WalkState, chars: number): void {
+  state.budget -= chars;
+}
+
+function walkString(text: string, state: WalkState): string {
+  let s = text;
+  if (s.length > state.maxString) {
+    // Cut before the card scan so a 10 MB string costs what a short one does.
+    s = s.slice(0, state.maxString);
+    if (/[\ud800-\udbff]$/.test(s)) s = s.slice(0, -1);
+    s += CUT;
+    state.truncated = true;
+  }
+  s = state.redactor.cleanString(s);
+  spend(state, s.length + 2);
+  return s;
+}
+
+function walkNumberLike(text: string, state: WalkState): string | null {
+  // A card number stored as a number is still a card number.
+  const cleaned = state.redactor.cleanString(text);
+  return cleaned === text ? null : cleaned;
+}
+
+function walk(value: unknown, depth: number, state: WalkState): unknown {
+  state.nodes--;
+  if (state.nodes < 0 || state.budget <= 0) {
+    state.truncated = true;
+    return CUT;
+  }
+  switch (typeof value) {
+    case 'string':
+      return walkString(value, state);
+    case 'number': {
+      spend(state, 8);
+      if (!Number.isFinite(value)) return String(value);
+      if (Number.isInteger(value) && Math.abs(value) >= 1e12) {
+        const cleaned = walkNumberLike(String(value), state);
+        if (cleaned !== null) return cleaned;
+      }
+      return Object.is(value, -0) ? 0 : value;
+    }
+    case 'boolean':
+      spend(state, 5);
+      return value;
+    case 'undefined':
+      spend(state, 13);
+      return '[undefined]';
+    case 'bigint': {
+      const text = value.toString();
+      spend(state, text.length + 3);
+      return walkNumberLike(text, state) ?? `${text}n`;
+    }
+    case 'symbol':
+      return walkString(
+        safe(() => value.toString(), 'Symbol()'),
+        state,
+      );
+    case 'function':
+      return walkString(`[Function ${safe(() => value.name, '') || 'anonymous'}]`, state);
+    default:
+      if (value === null) {
+        spend(state, 4);
+        return null;
+      }
+      return walkObject(value as object, depth, state);
+  }
+}
+
+function safe<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
+
+function walkObject(obj: object, depth: number, state: WalkState): unknown {
+  if (state.ancestors.has(obj)) {
+    spend(state, 12);
+    return '[Circular]';
+  }
+  if (depth >= state.maxDepth) {
+    state.truncated = true;
+    return walkString(shallowName(obj), state);
+  }
+  state.ancestors.add(obj);
+  try {
+    return describeObject(obj, depth, state);
+  } catch {
+    // A revoked Proxy or a hostile object: describe it rather than fail the whole dump.
+    return walkString('[unserializable]', state);
+  } finally {
+    state.ancestors.delete(obj);
+  }
+}
+
+function shallowName(obj: object): string {
+  return safe(() => {
+    if (Array.isArray(obj)) return `[Array(${obj.length})]`;
+    if (obj instanceof Map) return `[Map(${obj.size})]`;
+    if (obj instanceof Set) return `[Set(${obj.size})]`;
+    return `[${typeName(obj) ?? 'Object'}]`;
+  }, '[Object]');
+}
+
+/** The class name of an instance; null for plain and null-prototype objects. */
+function typeName(obj: object): string | null {
+  const proto = Object.getPrototypeOf(obj);
+  if (proto === null || proto === Object.prototype) return null;
+  const name = safe(() => proto.constructor?.name, undefined);
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : null;
+}
+
+function record(): Record<string, unknown> {
+  // No prototype: a dumped key named __proto__ stays a plain key.
+  return Object.create(null) as Record<string, unknown>;
+}
+
+function describeObject(obj: object, depth: number, state: WalkState): unknown {
+  if (obj instanceof Date) {
+    const t = obj.getTime();
+    return walkString(Number.isNaN(t) ? 'Invalid Date' : obj.toISOString(), state);
+  }
+  if (obj instanceof ArrayBuffer || ArrayBuffer.isView(obj)) return describeBinary(obj, state);
+  if (typeof SharedArrayBuffer !== 'undefined' && obj instanceof SharedArrayBuffer) {
+    return describeBinary(obj, state);
+  }
+  if (obj instanceof RegExp) return walkString(String(obj), state);
+  if (obj instanceof Promise) return walkString('[Promise]', state);
+  if (obj instanceof WeakMap || obj instanceof WeakSet || obj instanceof WeakRef) {
+    return walkString(`[${obj.constructor.name}]`, state);
+  }
+  if (obj instanceof Map) return describeMap(obj, depth, state);
+  if (obj instanceof Set) {
+    const out = record();
+    out.$type = 'Set';
+    out.size = obj.size;
+    out.values = walkItems(obj.values(), obj.size, depth, state);
+    return out;
+  }
+  if (Array.isArray(obj)) return walkItems(obj.values(), obj.length, depth, state);
+
+  const out = record();
+  const name = typeName(obj);
+  if (obj instanceof Error) {
+    out.$type = safe(() => obj.name, 'Error');
+    out.message = walk(
+      safe(() => obj.message, ''),
+      depth + 1,
+      state,
+    );
+    out.stack = walk(
+      safe(() => obj.stack, undefined),
+      depth + 1,
+      state,
+    );
+  } else if (name !== null) {
+    const toJSON = safe(() => (obj as { toJSON?: unknown }).toJSON, undefined);
+    if (typeof toJSON === 'function') {
+      const json = safe(() => toJSON.call(obj) as unknown, obj);
+      if (json !== obj) return walk(json, depth, state);
+    }
+    out.$type = name;
+  }
+  const keys = Object.keys(obj);
+  let kept = 0;
+  for (const key of keys) {
+    if (kept >= state.maxBreadth || exhausted(state)) {
+      out['…'] = `[${keys.length - kept} more keys]`;
+      state.truncated = true;
+      break;
+    }
+    if (out[key] !== undefined) continue;
+    kept++;
+    spend(state, key.length + 3);
+    if (state.redactor.redactsKey(key)) {
+      // The value is never read, so a secret cannot reach the text by any route.
+      out[key] = REDACTED;
+      continue;
+    }
+    let child: unknown;
+    try {
+      child = (obj as Record<string, unknown>)[key];
+    } catch {
+      out[key] = '[getter threw]';
+      continue;
+    }
+    out[key] = walk(child, depth + 1, state);
+  }
+  return out;
+}
+
+function walkItems(
+  items: Iterator<unknown>,
+  size: number,
+  depth: number,
+  state: WalkState,
+): unknown[] {
+  const out: unknown[] = [];
+  for (let r = items.next(); !r.done; r = items.next()) {
+    if (out.length >= state.maxBreadth || exhausted(state)) {
+      out.push(`[… ${size - out.length} more items]`);
+      state.truncated = true;
+      break;
+    }
+    out.push(walk(r.value, depth + 1, state));
+  }
+  return out;
+}
+
+function describeMap(map: Map<unknown, unknown>, depth: number, state: WalkState): unknown {
+  const out = record();
+  out.$type = 'Map';
+  out.size = map.size;
+  const entries: unknown[] = [];
+  for (const [k, v] of map) {
+    if (entries.length >= state.maxBreadth || exhausted(state)) {
+      entries.push(`[… ${map.size - entries.length} more entries]`);
+      state.truncated = true;
+      break;
+    }
+    const key = walk(k, depth + 2, state);
+    const redact = typeof k === 'string' && state.redactor.redactsKey(k);
+    entries.push([key, redact ? REDACTED : walk(v, depth + 2, state)]);
+  }
+  out.entries = entries;
+  return out;
+}
+
+function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, state: WalkState) {
+  const out = record();
+  const isView = ArrayBuffer.isView(obj);
+  out.$type = Buffer.isBuffer(obj) ? 'Buffer' : obj.constructor.name;
+  const byteLength = obj.byteLength;
+  out.byteLength = byteLength;
+  const numeric =
+    isView &&
+    !(obj instanceof DataView) &&
+    !(obj instanceof Uint8Array) &&
+    !(obj instanceof Uint8ClampedArray);
+  if (numeric) {
+    const arr = obj as unknown as ArrayLike<number | bigint>;
+    const n = Math.min(arr.length, state.maxBreadth);
+    const values: unknown[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = arr[i];
+      values.push(typeof v === 'bigint' ? `${v}n` : Number.isFinite(v) ? v : String(v));
+    }
+    if (arr.length > n) {
+      values.push(`[… ${arr.length - n} more items]`);
+      state.truncated = true;
+    }
+    out.values = values;
+    spend(state, n * 8);
+  } else {
+    const bytes = isView
+      ? new Uint8Array(obj.buffer, obj.byteOffset, Math.min(byteLength, BINARY_PREVIEW_BYTES))
+      : new Uint8Array(obj, 0, Math.min(byteLength, BINARY_PREVIEW_BYTES));
+    out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
+    spend(state, 2 * bytes.length + 30);
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+/**
+ * Per-group flood control. An error in a loop must not turn the host into a denial-of-service on
+ * the collector (nor fill the queue): the first `maxPerGroup` reports of a group in a window go
+ * out; the rest are only counted, and the count rides on the next report of that group as
+ * `repeats`, or on a carrier report when the window ends or at flush/close.
+ */
+export interface FloodOptions {
+  maxPerGroup: number;
+  windowMs: number;
+  /** injectable for tests */
+  now?: () => number;
+  /** most groups tracked at once; beyond it the oldest group's count is handed over early */
+  maxGroups?: number;
+}
+
+export type Admission = { allowed: true; repeats: number } | { allowed: false; first: boolean };
+
+/** A group's held-back occurrences, ready to go out as one report. */
+export interface HeldBack<S> {
+  /** the latest held-back occurrence; the carrier report is built from it */
+  sample: S;
+  /** occurrences besides the sample: the carrier's `repeats` */
+  repeats: number;
+}
+
+interface GroupState<S> {
+  windowStart: number;
+  sent: number;
+  held: number;
+  sample: S | null;
+}
+
+export class FloodLimiter<S> {
+  private readonly groups = new Map<string, GroupState<S>>();
+  private readonly now: () => number;
+  private readonly maxGroups: number;
+
+  constructor(private readonly options: FloodOptions) {
+    this.now = options.now ?? Date.now;
+    this.maxGroups = options.maxGroups ?? 1000;
+  }
+
+  /**
+   * Whether an occurrence of `group` goes out now. When it does, `repeats` is the count held back
+   * since the group last went out; when it does not, `sample` is kept for a later carrier.
+   * Evicted groups' counts are handed to `evicted`, so a flood of distinct groups loses nothing.
+   */
+  admit(group: string, sample: S, evicted: (held: HeldBack<S>) => void): Admission {
+    const now = this.now();
+    let state = this.groups.get(group);
+    if (!state) {
+      if (this.groups.size >= this.maxGroups) this.evictOne(now, evicted);
+      state = { windowStart: now, sent: 0, held: 0, sample: null };
+      this.groups.set(group, state);
+    } else if (now - state.windowStart >= this.options.windowMs) {
+      state.windowStart = now;
+      state.sent = 0;
+    }
+    if (state.sent < this.options.maxPerGroup) {
+      state.sent++;
+      const repeats = state.held;
+      state.held = 0;
+      state.sample = null;
+      return { allowed: true, repeats };
+    }
+    state.held++;
+    state.sample = sample;
+    return { allowed: false, first: state.held === 1 };
+  }
+
+  /** Groups whose window has ended with occurrences still held back (or all, with `all`). */
+  drain(all: boolean): HeldBack<S>[] {
+    const now = this.now();
+    const out: HeldBack<S>[] = [];
+    for (const [group, state] of this.groups) {
+      if (state.held === 0 || state.sample === null) {
+        if (now - state.windowStart >= this.options.windowMs) this.groups.delete(group);
+        continue;
+      }
+      if (!all && now - state.windowStart < this.options.windowMs) continue;
+      out.push({ sample: state.sample, repeats: state.held - 1 });
+      // The carrier counts as this group's first report of a new window.
+      state.windowStart = now;
+      state.sent = 1;
+      state.held = 0;
+      state.sample = null;
+    }
+    return out;
+  }
+
+  /** Milliseconds until the earliest window with held-back occurrences ends; null when none. */
+  nextDrainIn(): number | null {
+    const now = this.now();
+    let soonest: number | null = null;
+    for (const state of this.groups.values()) {
+      if (state.held === 0) continue;
+      const due = Math.max(0, state.windowStart + this.options.windowMs - now);
+      soonest = soonest === null ? due : Math.min(soonest, due);
+    }
+    return soonest;
+  }
+
+  get heldBack(): number {
+    let n = 0;
+    for (const state of this.groups.values()) n += state.held;
+    return n;
+  }
+
+  private evictOne(now: number, evicted: (held: HeldBack<S>) => void): void {
+    for (const [group, state] of this.groups) {
+      if (state.held === 0 && now - state.windowStart >= this.options.windowMs) {
+        this.groups.delete(group);
+        return;
+      }
+    }
+    // Maps iterate in insertion order: the first is the oldest group.
+    const [group, state] = this.groups.entries().next().value as [string, GroupState<S>];
+    this.groups.delete(group);
+    if (state.held > 0 && state.sample !== null) {
+      evicted({ sample: state.sample, repeats: state.held - 1 });
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Hooks uncaught exceptions and unhandled rejections without changing what the process does
+ * with them: it still prints the error and dies (or not) with the same exit code as without the
+ * SDK. That rules out an `uncaughtException` listener (its mere presence stops the crash) and, in
+ * Node's default `throw` mode, an `unhandledRejection` listener (it stops the rejection becoming
+ * an uncaught exception).
+ *
+ * - `uncaughtExceptionMonitor` sees every uncaught exception, and in `throw` and `strict` modes
+ *   every unhandled rejection too, just before Node acts on it, and cannot alter it.
+ * - An `unhandledRejection` listener is added only where it changes nothing: in `warn` and
+ *   `none` modes (Electron's main process runs in `warn`), or while the host has a listener of
+ *   its own.
+ */
+export type FatalHandler = (
+  error: unknown,
+  origin: 'uncaughtException' | 'unhandledRejection',
+) => void;
+
+type RejectionMode = 'throw' | 'strict' | 'warn' | 'none' | 'warn-with-error-code';
+
+/** The process's `--unhandled-rejections` mode. */
+export function unhandledRejectionsMode(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  electron: string | undefined = process.versions.electron,
+): RejectionMode {
+  const args = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  let mode: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--unhandled-rejections(?:=(.*))?$/.exec(args[i]);
+    if (m) mode = m[1] ?? args[i + 1];
+  }
+  const known = ['throw', 'strict', 'warn', 'none', 'warn-with-error-code'];
+  if (mode && known.includes(mode)) return mode as RejectionMode;
+  return electron ? 'warn' : 'throw';
+}
+
+/** Installs the hooks; returns the function that removes them. */
+export function installProcessHandlers(onFatal: FatalHandler): () => void {
+  const mode = unhandledRejectionsMode();
+  const listenerChangesNothing = mode === 'warn' || mode === 'none';
+
+  const monitor = (error: unknown, origin: string) => {
+    onFatal(error, origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException');
+  };
+  const rejection = (reason: unknown) => onFatal(reason, 'unhandledRejection');
+
+  let attached = false;
+  const attach = () => {
+    if (attached) return;
+    attached = true;
+    process.on('unhandledRejection', rejection);
+  };
+  const detach = () => {
+    if (!attached) return;
+    attached = false;
+    process.removeListener('unhandledRejection', rejection);
+  };
+  const hostListeners = () =>
+    process.listeners('unhandledRejection').filter((l) => l !== rejection).length;
+
+  // In throw mode, a host listener already stops the rejection from becoming an exception (so the
+  // monitor will not see it): ours can join it then, and must leave when the host's last one goes.
+  const onNewListener = (event: string | symbol, listener: unknown) => {
+    if (event === 'unhandledRejection' && listener !== rejection && mode !== 'strict') attach();
+  };
+  const onRemoveListener = (event: string | symbol, listener: unknown) => {
+    if (event !== 'unhandledRejection' || listener === rejection) return;
+    if (!listenerChangesNothing && hostListeners() === 0) detach();
+  };
+
+  process.on('uncaughtExceptionMonitor', monitor);
+  if (listenerChangesNothing || (mode !== 'strict' && hostListeners() > 0)) attach();
+  process.on('newListener', onNewListener);
+  process.on('removeListener', onRemoveListener);
+
+  return () => {
+    process.removeListener('uncaughtExceptionMonitor', monitor);
+    process.removeListener('newListener', onNewListener);
+    process.removeListener('removeListener', onRemoveListener);
+    detach();
+  };
+}

@@ -1,0 +1,224 @@
+import { LIMITS } from '@jcs/protocol';
+
+/** What `report()` and `preview()` take. Every field is optional; anything else is coerced. */
+export interface ReportInput {
+  /** The error number (VB `Err.Number`, an HRESULT, ...). Coerced to a 32-bit integer, else 0. */
+  number?: number | string | bigint;
+  description?: string;
+  /** Defaults to `(unknown)`. */
+  module?: string;
+  /** Defaults to `(unknown)`. */
+  procedure?: string;
+  /** 0 means unknown. */
+  line?: number;
+  /** The line of code that raised the error. */
+  code?: string;
+  /** Data values in use when the error occurred: serialised, redacted and sealed only with consent. */
+  data?: unknown;
+}
+
+/** The `error` part of a schema 1 report. */
+export interface NormalizedError {
+  number: number;
+  description: string;
+  module: string;
+  procedure: string;
+  line: number;
+  code?: string;
+}
+
+/** Marks a string the SDK cut, so nobody mistakes it for the whole value. */
+export const TRUNCATION_MARKER = '…[truncated]';
+
+export const UNKNOWN = '(unknown)';
+
+const MARKER_CODE_POINTS = [...TRUNCATION_MARKER].length;
+
+/**
+ * Cuts `text` to at most `max` code points (the unit the schema counts), ending with the marker
+ * when cut. Walks only the first `max` code points, so a 10 MB string costs no more than a short one.
+ */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let kept = 0;
+  let index = 0;
+  const keep = Math.max(0, max - MARKER_CODE_POINTS);
+  let cutAt = -1;
+  while (index < text.length) {
+    if (kept === keep) cutAt = index;
+    if (kept === max) break;
+    const cp = text.codePointAt(index)!;
+    index += cp > 0xffff ? 2 : 1;
+    kept++;
+  }
+  if (index >= text.length) return text;
+  return text.slice(0, cutAt) + TRUNCATION_MARKER;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Replaces lone surrogates with U+FFFD: they cannot be encoded as UTF-8, so a collector storing
+ * the text would otherwise change it (or refuse it) on the way in.
+ */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\ufffd');
+}
+
+/** Reads a property without letting a throwing getter or Proxy trap escape. */
+export function readProperty(target: unknown, key: string): { ok: boolean; value: unknown } {
+  if ((typeof target !== 'object' && typeof target !== 'function') || target === null) {
+    return { ok: true, value: undefined };
+  }
+  try {
+    return { ok: true, value: (target as Record<string, unknown>)[key] };
+  } catch {
+    return { ok: false, value: undefined };
+  }
+}
+
+const INT32_MIN = LIMITS.errorNumber.min;
+const INT32_MAX = LIMITS.errorNumber.max;
+const UINT32_SPAN = 2 ** 32;
+
+function toFiniteNumber(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'bigint') {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+    if (value < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
+    return Number(value);
+  }
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (trimmed === '' || trimmed.length > 40) return null;
+    const n = /^[-+]?0x[0-9a-f]+$/i.test(trimmed)
+      ? (trimmed.startsWith('-') ? -1 : 1) * Number.parseInt(trimmed.replace(/^[-+]/, ''), 16)
+      : Number(trimmed);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}
+
+/**
+ * An error number as the schema's signed 32-bit integer. HRESULTs often arrive unsigned from .NET
+ * or hex (0x800A01AD): those are mapped to the negative value VB itself shows, so the same error
+ * groups together whichever way the host spelt it. Anything else out of range is clamped.
+ */
+export function coerceErrorNumber(value: unknown): number | null {
+  const n = toFiniteNumber(value);
+  if (n === null) return null;
+  const int = Math.trunc(n);
+  if (int > INT32_MAX && int < UINT32_SPAN) return int - UINT32_SPAN;
+  return Math.min(INT32_MAX, Math.max(INT32_MIN, int)) || 0;
+}
+
+function coerceLine(value: unknown): number | null {
+  const n = toFiniteNumber(value);
+  if (n === null) return null;
+  return Math.min(LIMITS.line.max, Math.max(0, Math.trunc(n))) || 0;
+}
+
+function textOf(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return String(value);
+  }
+  return null;
+}
+
+/**
+ * Turns anything at all into the `error` part of a schema 1 report, writing a note (a field path
+ * and what was done, never the value) for each thing it had to mend. The `data` field is not read
+ * here: consent decides whether it is touched at all.
+ */
+export function normalizeError(input: unknown, notes: string[]): NormalizedError {
+  let source: unknown = input;
+  if (typeof input === 'string') {
+    notes.push('input: a string was given; used as the description');
+    source = { description: input };
+  } else if ((typeof input !== 'object' && typeof input !== 'function') || input === null) {
+    notes.push('input: not an object');
+    source = {};
+  }
+
+  const field = (key: string): unknown => {
+    const r = readProperty(source, key);
+    if (!r.ok) notes.push(`${key}: reading it threw`);
+    return r.value;
+  };
+
+  const rawNumber = field('number');
+  let number = 0;
+  if (rawNumber !== undefined && rawNumber !== null) {
+    const n = coerceErrorNumber(rawNumber);
+    if (n === null) notes.push('number: not a number; set to 0');
+    else {
+      if (n !== rawNumber) notes.push('number: coerced to a 32-bit integer');
+      number = n;
+    }
+  }
+
+  const rawLine = field('line');
+  let line = 0;
+  if (rawLine !== undefined && rawLine !== null) {
+    const n = coerceLine(rawLine);
+    if (n === null) notes.push('line: not a number; set to 0');
+    else {
+      if (n !== rawLine) notes.push('line: coerced to a whole number from 0');
+      line = n;
+    }
+  }
+
+  const text = (
+    key: string,
+    max: number,
+    required: boolean,
+    fallback: string,
+  ): string | undefined => {
+    const raw = field(key);
+    if (raw === undefined || raw === null) return required ? fallback : undefined;
+    const t = textOf(raw);
+    if (t === null) {
+      notes.push(`${key}: not a string`);
+      return required ? fallback : undefined;
+    }
+    if (required && t.trim() === '') return fallback;
+    const cut = truncate(t, max);
+    if (cut !== t) notes.push(`${key}: cut to ${max} characters`);
+    return wellFormed(cut);
+  };
+
+  const error: NormalizedError = {
+    number,
+    description: text('description', LIMITS.description.max, true, '')!,
+    module: text('module', LIMITS.module.max, true, UNKNOWN)!,
+    procedure: text('procedure', LIMITS.procedure.max, true, UNKNOWN)!,
+    line,
+  };
+  const code = text('code', LIMITS.code.max, false, '');
+  if (code !== undefined) error.code = code;
+  return error;
+}
+
+/** A username from the option, or undefined when there is none or the function failed. */
+export function resolveUsername(
+  option: string | (() => string | null | undefined) | undefined,
+  onFailure: (why: string) => void,
+): string | undefined {
+  if (option === undefined) return undefined;
+  let value: unknown = option;
+  if (typeof option === 'function') {
+    try {
+      value = option();
+    } catch {
+      onFailure('the username function threw');
+      return undefined;
+    }
+  }
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') {
+    onFailure('the username function returned something other than a string');
+    return undefined;
+  }
+  return wellFormed(truncate(value, LIMITS.username.max));
+}

@@ -1,0 +1,300 @@
+import { LIMITS, VERSION_PATTERN, fromBase64, type Report } from '@jcs/protocol';
+import type { Diagnostic } from './diagnostics';
+import type { Transport, TransportOptions } from './transport';
+import { DEFAULT_REDACT_KEYS } from './dump/redact';
+import { DEFAULT_DUMP_LIMITS, type DumpLimits } from './dump/serialize';
+
+/**
+ * Everything `createReporter` accepts. Only `endpoint`, `token`, `publicKey`, `keyId`, `app` and
+ * `license` are required (and none of them when `enabled` is false).
+ */
+export interface ReporterOptions {
+  /** The collector's base URL, e.g. `https://errors.example/`. `http://` only for loopback. */
+  endpoint: string;
+  /** An ingest token (`jcs-collector token create --role ingest`). */
+  token: string;
+  /** The collector's dump key, base64 of 32 bytes, pinned from `GET /v1/public-key`. */
+  publicKey: string;
+  /** The id of that key. */
+  keyId: string;
+  /** The host app: name and dotted version such as `5.2.1.345`. */
+  app: { name: string; version: string };
+  /** The JCS licence number. */
+  license: string;
+  /** The signed-in user, or a function asked at each report (a throwing function gives none). */
+  username?: string | (() => string | null | undefined);
+  /** The end user's choice about the dump; default false. `setDumpConsent()` changes it. */
+  dumpConsent?: boolean;
+  /** A durable offline queue; in memory where omitted (then a crash loses unsent reports). */
+  queueDir?: string;
+  /** May edit the report (its dump already sealed) or return null to drop it. */
+  beforeSend?: (report: Report) => Report | null;
+  /** Receives every diagnostic: drops, delays, coercions. Never receives dump values. */
+  onDiagnostic?: (diagnostic: Diagnostic) => void;
+  /** false turns the SDK off entirely: nothing is captured, stored or sent. Default true. */
+  enabled?: boolean;
+  /** Allows `http://` to a host that is not loopback (behind a TLS-terminating proxy). */
+  allowInsecureTransport?: boolean;
+  /** Read the throwing source line into `error.code` where the file is readable. Default true. */
+  includeSourceLine?: boolean;
+  /** Keys whose values are redacted from the dump; replaces `DEFAULT_REDACT_KEYS`. */
+  redactKeys?: readonly string[];
+  /** Redact Luhn-valid 13-19 digit card numbers in dump values. Default true. */
+  redactCardNumbers?: boolean;
+  /** Dump bounds; `maxBytes` at most 256 KiB. */
+  dumpLimits?: Partial<DumpLimits>;
+  /** Oldest dropped beyond this many queued reports. Default 1000. */
+  maxQueueReports?: number;
+  /** Oldest dropped beyond this many queued bytes. Default 20 MiB. */
+  maxQueueBytes?: number;
+  /** Flood control: at most `maxPerGroup` reports per group per `windowMs`. Default 10 per 60 s. */
+  floodControl?: { maxPerGroup?: number; windowMs?: number };
+  /** Back-off after network errors and 5xx, and the cap on Retry-After. Default 1 s to 1 h. */
+  retry?: { minDelayMs?: number; maxDelayMs?: number };
+  /** Per-request timeout. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Replaces the transport, e.g. `(o) => createTransport(o, myRequest)`. Default: global fetch. */
+  transport?: (options: TransportOptions) => Transport;
+}
+
+/** The options after checking, with every default filled in. */
+export interface ResolvedOptions {
+  reportsUrl: string;
+  token: string;
+  publicKey: Uint8Array;
+  keyId: string;
+  app: { name: string; version: string };
+  license: string;
+  username?: string | (() => string | null | undefined);
+  dumpConsent: boolean;
+  queueDir?: string;
+  beforeSend?: (report: Report) => Report | null;
+  onDiagnostic?: (diagnostic: Diagnostic) => void;
+  includeSourceLine: boolean;
+  redactKeys: readonly string[];
+  redactCardNumbers: boolean;
+  dumpLimits: DumpLimits;
+  maxQueueReports: number;
+  maxQueueBytes: number;
+  flood: { maxPerGroup: number; windowMs: number };
+  retry: { minDelayMs: number; maxDelayMs: number };
+  requestTimeoutMs: number;
+  transport?: (options: TransportOptions) => Transport;
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'endpoint',
+  'token',
+  'publicKey',
+  'keyId',
+  'app',
+  'license',
+  'username',
+  'dumpConsent',
+  'queueDir',
+  'beforeSend',
+  'onDiagnostic',
+  'enabled',
+  'allowInsecureTransport',
+  'includeSourceLine',
+  'redactKeys',
+  'redactCardNumbers',
+  'dumpLimits',
+  'maxQueueReports',
+  'maxQueueBytes',
+  'floodControl',
+  'retry',
+  'requestTimeoutMs',
+  'transport',
+]);
+
+const versionPattern = new RegExp(VERSION_PATTERN);
+
+function fail(message: string): never {
+  throw new TypeError(`createReporter: ${message}`);
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+function boundedString(value: unknown, name: string, bounds: { min: number; max: number }) {
+  if (typeof value !== 'string') fail(`${name} must be a string`);
+  const n = codePoints(value);
+  if (n < bounds.min || n > bounds.max) {
+    fail(`${name} must be ${bounds.min} to ${bounds.max} characters long`);
+  }
+  return value;
+}
+
+function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(`${name} must be true or false`);
+  return value;
+}
+
+function optionalFunction<T>(value: unknown, name: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') fail(`${name} must be a function`);
+  return value as T;
+}
+
+function positiveInteger(value: unknown, name: string, fallback: number, max?: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    fail(`${name} must be a positive whole number`);
+  }
+  if (max !== undefined && value > max) fail(`${name} must be at most ${max}`);
+  return value;
+}
+
+function plainObject(value: unknown, name: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(`${name} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * True for hosts that never leave the machine: `localhost`, 127.0.0.0/8 and `::1`. Plain HTTP is
+ * allowed to these only, because anything else would put reports on the wire in clear.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === '[::1]' || host === '::1') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function resolveEndpoint(value: unknown, allowInsecure: boolean): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    fail('endpoint must be the collector URL, such as "https://errors.example/"');
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`endpoint is not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    fail('endpoint must be an https:// URL');
+  }
+  if (url.protocol === 'http:' && !allowInsecureTransport(url, allowInsecure)) {
+    fail(
+      'endpoint must use https:// (http:// is allowed only to a loopback host, or with allowInsecureTransport: true behind a TLS-terminating proxy)',
+    );
+  }
+  url.search = '';
+  url.hash = '';
+  // A base such as https://host/errors must keep its path: resolve v1/reports under it.
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return new URL('v1/reports', url).toString();
+}
+
+function allowInsecureTransport(url: URL, allowInsecure: boolean): boolean {
+  return allowInsecure || isLoopbackHost(url.hostname);
+}
+
+function resolveRedactKeys(value: unknown): readonly string[] {
+  if (value === undefined) return DEFAULT_REDACT_KEYS;
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string' || k.trim() === '')) {
+    fail('redactKeys must be an array of non-empty strings');
+  }
+  return [...(value as string[])];
+}
+
+function resolveDumpLimits(value: unknown): DumpLimits {
+  if (value === undefined) return { ...DEFAULT_DUMP_LIMITS };
+  const o = plainObject(value, 'dumpLimits');
+  return {
+    maxDepth: positiveInteger(o.maxDepth, 'dumpLimits.maxDepth', DEFAULT_DUMP_LIMITS.maxDepth),
+    maxBreadth: positiveInteger(
+      o.maxBreadth,
+      'dumpLimits.maxBreadth',
+      DEFAULT_DUMP_LIMITS.maxBreadth,
+    ),
+    maxBytes: positiveInteger(
+      o.maxBytes,
+      'dumpLimits.maxBytes',
+      DEFAULT_DUMP_LIMITS.maxBytes,
+      LIMITS.dumpPlaintextBytes,
+    ),
+  };
+}
+
+/**
+ * Checks the options once, at `createReporter`, so a misconfiguration fails loudly at start-up
+ * with a TypeError instead of silently losing every report later.
+ */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  const o = plainObject(input, 'options');
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(key)) fail(`unknown option "${key}"`);
+  }
+  const allowInsecure = optionalBoolean(o.allowInsecureTransport, 'allowInsecureTransport', false);
+  const reportsUrl = resolveEndpoint(o.endpoint, allowInsecure);
+
+  if (typeof o.token !== 'string' || o.token === '' || /\s/.test(o.token)) {
+    fail('token must be the ingest token, a non-empty string without spaces');
+  }
+  if (typeof o.publicKey !== 'string' || fromBase64(o.publicKey).length !== 32) {
+    fail("publicKey must be base64 of 32 bytes (the collector's key from GET /v1/public-key)");
+  }
+  const keyId = boundedString(o.keyId, 'keyId', LIMITS.keyId);
+
+  const app = plainObject(o.app, 'app');
+  const appName = boundedString(app.name, 'app.name', LIMITS.appName);
+  const appVersion = boundedString(app.version, 'app.version', LIMITS.appVersion);
+  if (!versionPattern.test(appVersion)) {
+    fail('app.version must be dotted numbers such as "5.2.1.345"');
+  }
+  if (o.license === undefined || o.license === '')
+    fail('license is required (the JCS licence number)');
+  const license = boundedString(o.license, 'license', LIMITS.license);
+
+  if (
+    o.username !== undefined &&
+    typeof o.username !== 'string' &&
+    typeof o.username !== 'function'
+  ) {
+    fail('username must be a string or a function returning one');
+  }
+  if (o.queueDir !== undefined && (typeof o.queueDir !== 'string' || o.queueDir.trim() === '')) {
+    fail('queueDir must be a directory path');
+  }
+
+  const flood = o.floodControl === undefined ? {} : plainObject(o.floodControl, 'floodControl');
+  const retry = o.retry === undefined ? {} : plainObject(o.retry, 'retry');
+  const minDelayMs = positiveInteger(retry.minDelayMs, 'retry.minDelayMs', 1000);
+  const maxDelayMs = positiveInteger(retry.maxDelayMs, 'retry.maxDelayMs', 3_600_000);
+  if (maxDelayMs < minDelayMs) fail('retry.maxDelayMs must be at least retry.minDelayMs');
+
+  return {
+    reportsUrl,
+    token: o.token,
+    publicKey: fromBase64(o.publicKey),
+    keyId,
+    app: { name: appName, version: appVersion },
+    license,
+    username: o.username as ResolvedOptions['username'],
+    dumpConsent: optionalBoolean(o.dumpConsent, 'dumpConsent', false),
+    queueDir: o.queueDir as string | undefined,
+    beforeSend: optionalFunction(o.beforeSend, 'beforeSend'),
+    onDiagnostic: optionalFunction(o.onDiagnostic, 'onDiagnostic'),
+    includeSourceLine: optionalBoolean(o.includeSourceLine, 'includeSourceLine', true),
+    redactKeys: resolveRedactKeys(o.redactKeys),
+    redactCardNumbers: optionalBoolean(o.redactCardNumbers, 'redactCardNumbers', true),
+    dumpLimits: resolveDumpLimits(o.dumpLimits),
+    maxQueueReports: positiveInteger(o.maxQueueReports, 'maxQueueReports', 1000),
+    maxQueueBytes: positiveInteger(o.maxQueueBytes, 'maxQueueBytes', 20 * 1024 * 1024),
+    flood: {
+      maxPerGroup: positiveInteger(flood.maxPerGroup, 'floodControl.maxPerGroup', 10),
+      windowMs: positiveInteger(flood.windowMs, 'floodControl.windowMs', 60_000),
+    },
+    retry: { minDelayMs, maxDelayMs },
+    requestTimeoutMs: positiveInteger(o.requestTimeoutMs, 'requestTimeoutMs', 10_000),
+    transport: optionalFunction(o.transport, 'transport'),
+  };
+}

@@ -1,0 +1,58 @@
+import type { Report } from '@jcs/protocol';
+import type { ClaimedReport, ReportQueue } from './types';
+
+/**
+ * The disk queue, backed by memory when a write fails (disk full, permissions pulled from under
+ * us): a report that cannot be stored durably is still sent this run rather than lost, and
+ * `report()` still never throws.
+ */
+export class FallbackQueue implements ReportQueue {
+  readonly durable = true;
+
+  constructor(
+    private readonly primary: ReportQueue,
+    private readonly fallback: ReportQueue,
+    private readonly onWriteFailed: (reportId: string, error: unknown) => void,
+  ) {}
+
+  add(report: Report): void {
+    try {
+      this.primary.add(report);
+    } catch (error) {
+      this.onWriteFailed(report.id, error);
+      this.fallback.add(report);
+    }
+  }
+
+  claimNext(): ClaimedReport | null {
+    const fromDisk = this.primary.claimNext();
+    if (fromDisk) return { key: `d:${fromDisk.key}`, report: fromDisk.report };
+    const fromMemory = this.fallback.claimNext();
+    return fromMemory ? { key: `m:${fromMemory.key}`, report: fromMemory.report } : null;
+  }
+
+  release(key: string): void {
+    this.route(key, (q, k) => q.release(k));
+  }
+
+  replace(key: string, report: Report): void {
+    this.route(key, (q, k) => q.replace(k, report));
+  }
+
+  remove(key: string): void {
+    this.route(key, (q, k) => q.remove(k));
+  }
+
+  size(): number {
+    return this.primary.size() + this.fallback.size();
+  }
+
+  close(): void {
+    this.primary.close();
+    this.fallback.close();
+  }
+
+  private route(key: string, f: (queue: ReportQueue, key: string) => void): void {
+    f(key.startsWith('d:') ? this.primary : this.fallback, key.slice(2));
+  }
+}

@@ -1,0 +1,468 @@
+import { randomUUID } from 'node:crypto';
+import { LIMITS, sealDump, validateReport, type Report } from '@jcs/protocol';
+import { createBackoff } from './backoff';
+import { Delivery } from './delivery';
+import { createDiagnosticSink, describeError, type DiagnosticSink } from './diagnostics';
+import { createRedactor, type Redactor } from './dump/redact';
+import { serializeDump } from './dump/serialize';
+import { FloodLimiter, type HeldBack } from './flood';
+import { installProcessHandlers } from './global-handlers';
+import {
+  normalizeError,
+  readProperty,
+  resolveUsername,
+  type NormalizedError,
+  type ReportInput,
+} from './normalize';
+import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
+import { DiskQueue } from './queue/disk-queue';
+import { FallbackQueue } from './queue/fallback-queue';
+import { MemoryQueue } from './queue/memory-queue';
+import type { ReportQueue } from './queue/types';
+import { readSourceLine, type StackFrame } from './stack';
+import { captureFields } from './capture';
+import type { CaptureExtra, Reporter, ReportPreview } from './api';
+import { createTransport } from './transport';
+
+/** One occurrence flood control held back: enough to build a carrier report later. */
+interface HeldOccurrence {
+  id: string;
+  occurredAt: string;
+  error: NormalizedError;
+  frame?: StackFrame;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+const QUEUE_POLL_MS = 30_000;
+
+/** Internals the `jcs-report` bin needs; not part of the public API. */
+export interface ReporterInternals {
+  /** false: do not send in the background; the caller drives delivery */
+  autoSend?: boolean;
+}
+
+export class ReporterCore implements Reporter {
+  private consent: boolean;
+  private closed = false;
+  private depth = 0;
+  private readonly diagnostic: DiagnosticSink;
+  private readonly redactor: Redactor;
+  private readonly flood: FloodLimiter<HeldOccurrence>;
+  private floodTimer: NodeJS.Timeout | null = null;
+  private uninstallHandlers: (() => void) | null = null;
+  private readonly queue: ReportQueue;
+  private readonly delivery: Delivery;
+  private readonly autoSend: boolean;
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    internals: ReporterInternals = {},
+  ) {
+    this.autoSend = internals.autoSend ?? true;
+    this.consent = o.dumpConsent;
+    this.diagnostic = createDiagnosticSink(o.onDiagnostic);
+    this.redactor = createRedactor({ keys: o.redactKeys, cardNumbers: o.redactCardNumbers });
+    this.flood = new FloodLimiter({
+      maxPerGroup: o.flood.maxPerGroup,
+      windowMs: o.flood.windowMs,
+    });
+    this.queue = this.openQueue();
+    const transportOptions = { url: o.reportsUrl, token: o.token, timeoutMs: o.requestTimeoutMs };
+    const transport = o.transport
+      ? o.transport(transportOptions)
+      : createTransport(transportOptions);
+    this.delivery = new Delivery({
+      queue: this.queue,
+      transport,
+      backoff: createBackoff(o.retry),
+      maxDelayMs: o.retry.maxDelayMs,
+      diagnostic: this.diagnostic,
+    });
+    // Reports an earlier run queued go out at start.
+    if (this.autoSend) {
+      this.delivery.kick();
+      if (this.queue.durable) this.delivery.poll(QUEUE_POLL_MS);
+    }
+  }
+
+  report(input: ReportInput): string {
+    const id = randomUUID();
+    this.guard(id, () => {
+      const notes: string[] = [];
+      const error = normalizeError(input, notes);
+      this.submit(id, error, notes, input);
+    });
+    return id;
+  }
+
+  captureException(thrown: unknown, extra?: CaptureExtra): string {
+    const id = randomUUID();
+    this.guard(id, () => {
+      const notes: string[] = [];
+      const { fields, sourceFrame } = captureFields(thrown, extra);
+      this.submit(id, normalizeError(fields, notes), notes, extra, sourceFrame);
+    });
+    return id;
+  }
+
+  preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null {
+    try {
+      const notes: string[] = [];
+      const error = normalizeError(input, notes);
+      const override = readProperty(options, 'dumpConsent').value;
+      const consent = typeof override === 'boolean' ? override : this.consent;
+      const built = this.build(randomUUID(), new Date().toISOString(), error, 0, input, consent);
+      const report = this.finalize(built.report);
+      if (!report) return null;
+      const result: ReportPreview = { report };
+      if (report.dump && built.dumpJson !== undefined) result.dump = JSON.parse(built.dumpJson);
+      return result;
+    } catch (e) {
+      this.internalError(undefined, e);
+      return null;
+    }
+  }
+
+  setDumpConsent(consent: boolean): void {
+    this.consent = consent === true;
+  }
+
+  installGlobalHandlers(): void {
+    if (this.uninstallHandlers || this.closed) return;
+    try {
+      this.uninstallHandlers = installProcessHandlers((error) => {
+        this.captureException(error);
+        // The process is probably about to die: put held-back repeats on disk too, now.
+        this.guard(undefined, () => this.drainFlood(true));
+      });
+    } catch (e) {
+      this.internalError(undefined, e);
+    }
+  }
+
+  async flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+    try {
+      if (!this.closed) this.drainFlood(true);
+      if (!this.autoSend) return await this.delivery.sendEachOnce(timeoutMs);
+      return await this.delivery.flush(timeoutMs);
+    } catch (e) {
+      this.internalError(undefined, e);
+      return false;
+    }
+  }
+
+  async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+    if (this.closed) return this.queue.size() === 0;
+    const ok = await this.flush(timeoutMs);
+    this.closed = true;
+    this.uninstallHandlers?.();
+    this.uninstallHandlers = null;
+    if (this.floodTimer) clearTimeout(this.floodTimer);
+    this.floodTimer = null;
+    this.delivery.stop();
+    return ok;
+  }
+
+  /** Runs `f`, turning anything it throws into a diagnostic; refuses re-entry from callbacks. */
+  private guard(id: string | undefined, f: () => void): void {
+    // report() from inside beforeSend or onDiagnostic would recurse without end.
+    if (this.depth > 1) return;
+    this.depth++;
+    try {
+      f();
+    } catch (e) {
+      this.internalError(id, e);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private internalError(reportId: string | undefined, e: unknown): void {
+    this.diagnostic({
+      code: 'internal_error',
+      message: `the SDK failed (${describeError(e)}); the host was not affected`,
+      reportId,
+    });
+  }
+
+  private openQueue(): ReportQueue {
+    const bounds = { maxReports: this.o.maxQueueReports, maxBytes: this.o.maxQueueBytes };
+    const onOverflow = (reportId: string) =>
+      this.diagnostic({
+        code: 'queue_overflow',
+        message: `the queue was full (at most ${bounds.maxReports} reports, ${bounds.maxBytes} bytes); the oldest report was dropped`,
+        reportId,
+      });
+    const memory = new MemoryQueue(bounds, onOverflow);
+    if (this.o.queueDir === undefined) return memory;
+    let disk: DiskQueue;
+    try {
+      disk = new DiskQueue(this.o.queueDir, bounds, {
+        onOverflow,
+        onCorrupt: () =>
+          this.diagnostic({
+            code: 'queue_corrupt',
+            message:
+              'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
+          }),
+      });
+    } catch (e) {
+      this.diagnostic({
+        code: 'queue_unavailable',
+        message: `the queue directory cannot be used (${describeError(e)}); reports are held in memory for this run`,
+      });
+      return memory;
+    }
+    return new FallbackQueue(disk, memory, (reportId, e) =>
+      this.diagnostic({
+        code: 'queue_write_failed',
+        message: `the report could not be written to the queue directory (${describeError(e)}); held in memory for this run`,
+        reportId,
+      }),
+    );
+  }
+
+  private submit(
+    id: string,
+    error: NormalizedError,
+    notes: string[],
+    dataSource: unknown,
+    frame?: StackFrame,
+  ): void {
+    if (notes.length > 0) {
+      this.diagnostic({
+        code: 'invalid_input',
+        message: `the input was mended to fit report schema 1: ${notes.join('; ')}`,
+        reportId: id,
+      });
+    }
+    const occurredAt = new Date().toISOString();
+    let repeats = 0;
+    if (!this.closed) {
+      const admission = this.flood.admit(
+        groupKey(error),
+        { id, occurredAt, error, frame },
+        (held) => this.storeCarrier(held),
+      );
+      if (!admission.allowed) {
+        if (admission.first) {
+          this.diagnostic({
+            code: 'rate_limited',
+            message: `more than ${this.o.flood.maxPerGroup} reports of this group within ${this.o.flood.windowMs} ms; further ones are counted and sent as repeats`,
+            reportId: id,
+          });
+        }
+        this.scheduleFloodDrain();
+        return;
+      }
+      repeats = admission.repeats;
+    }
+    withSourceLine(error, frame, this.o.includeSourceLine);
+    const built = this.build(id, occurredAt, error, repeats, dataSource, this.consent);
+    const report = this.finalize(built.report);
+    if (report) this.store(report);
+  }
+
+  private build(
+    id: string,
+    occurredAt: string,
+    error: NormalizedError,
+    repeats: number,
+    dataSource: unknown,
+    consent: boolean,
+  ): { report: Report; dumpJson?: string } {
+    const report: Report = {
+      schema: 1,
+      id,
+      occurredAt,
+      app: { name: this.o.app.name, version: this.o.app.version },
+      license: this.o.license,
+    } as Report;
+    const username = resolveUsername(this.o.username, (why) =>
+      this.diagnostic({
+        code: 'username_failed',
+        message: `${why}; sent without a username`,
+        reportId: id,
+      }),
+    );
+    if (username !== undefined) report.username = username;
+    report.error = { ...error };
+    if (repeats > 0) report.repeats = Math.min(repeats, LIMITS.repeats.max);
+    if (!consent) {
+      // The data is not read, let alone serialised: the user said no.
+      report.dumpWithheld = 'user-opt-out';
+      return { report };
+    }
+    const data = readProperty(dataSource, 'data');
+    if (!data.ok) {
+      report.dumpWithheld = 'unserializable';
+      this.dumpWithheld(id, 'unserializable');
+      return { report };
+    }
+    if (data.value === undefined) return { report };
+    const serialized = serializeDump(data.value, this.o.dumpLimits, this.redactor);
+    if (!serialized.ok) {
+      report.dumpWithheld = serialized.withheld;
+      this.dumpWithheld(id, serialized.withheld);
+      return { report };
+    }
+    if (serialized.truncated) {
+      this.diagnostic({
+        code: 'dump_truncated',
+        message: `the dump was cut to fit ${this.o.dumpLimits.maxBytes} bytes, depth ${this.o.dumpLimits.maxDepth}, ${this.o.dumpLimits.maxBreadth} items per level; cuts are marked`,
+        reportId: id,
+      });
+    }
+    report.dump = sealDump(serialized.json, this.o.publicKey, this.o.keyId);
+    return { report, dumpJson: serialized.json };
+  }
+
+  private dumpWithheld(reportId: string, why: string): void {
+    this.diagnostic({ code: 'dump_withheld', message: `the dump was withheld (${why})`, reportId });
+  }
+
+  /**
+   * beforeSend, then a check of what it returned. Without a hook there is nothing to check: the
+   * normaliser builds every field within its bounds (the property tests hold it to that), and
+   * validating each report would cost a third of `report()`.
+   */
+  private finalize(report: Report): Report | null {
+    const hook = this.o.beforeSend;
+    if (!hook) return report;
+    let out: Report | null;
+    try {
+      out = hook(report);
+    } catch (e) {
+      this.diagnostic({
+        code: 'before_send_failed',
+        message: `beforeSend threw (${describeError(e)}); the report was dropped`,
+        reportId: report.id,
+      });
+      return null;
+    }
+    if (out === null) {
+      this.diagnostic({
+        code: 'before_send_dropped',
+        message: 'beforeSend returned null; the report was dropped',
+        reportId: report.id,
+      });
+      return null;
+    }
+    const v = validateReport(out);
+    if (!v.ok) {
+      const why = v.errors
+        .slice(0, 5)
+        .map((e) => `${e.path} ${e.message}`)
+        .join('; ');
+      this.diagnostic({
+        code: 'before_send_failed',
+        message: `beforeSend returned a report that is not schema 1 (${why}); it was dropped`,
+        reportId: report.id,
+      });
+      return null;
+    }
+    return v.report;
+  }
+
+  private store(report: Report): void {
+    if (this.closed && !this.queue.durable) {
+      this.diagnostic({
+        code: 'closed',
+        message: 'report() after close() without a queue directory: the report was dropped',
+        reportId: report.id,
+      });
+      return;
+    }
+    this.queue.add(report);
+    if (this.closed) {
+      this.diagnostic({
+        code: 'closed',
+        message: 'report() after close(): stored in the queue directory for the next run',
+        reportId: report.id,
+      });
+      return;
+    }
+    if (this.autoSend) this.delivery.kick();
+  }
+
+  private storeCarrier(held: HeldBack<HeldOccurrence>): void {
+    const { id, occurredAt, error, frame } = held.sample;
+    withSourceLine(error, frame, this.o.includeSourceLine);
+    // The held-back occurrences' data was never read: a carrier has no dump.
+    const built = this.build(id, occurredAt, error, held.repeats, undefined, this.consent);
+    const report = this.finalize(built.report);
+    if (report) this.store(report);
+  }
+
+  private drainFlood(all: boolean): void {
+    for (const held of this.flood.drain(all)) this.storeCarrier(held);
+  }
+
+  private scheduleFloodDrain(): void {
+    if (this.floodTimer || this.closed) return;
+    const due = this.flood.nextDrainIn();
+    if (due === null) return;
+    this.floodTimer = setTimeout(() => {
+      this.floodTimer = null;
+      this.guard(undefined, () => this.drainFlood(false));
+      this.scheduleFloodDrain();
+    }, due + 1);
+    this.floodTimer.unref();
+  }
+}
+
+/** The collector groups by (app, number, module, procedure); app is fixed per reporter. */
+function groupKey(error: NormalizedError): string {
+  return `${error.number}\u0000${error.module}\u0000${error.procedure}`;
+}
+
+function withSourceLine(error: NormalizedError, frame: StackFrame | undefined, on: boolean): void {
+  if (!on || !frame || error.code !== undefined) return;
+  const code = readSourceLine(frame.file, frame.line);
+  if (code !== undefined) error.code = code;
+}
+
+/**
+ * Creates the reporter. Checks the options once and throws a TypeError for a misconfiguration
+ * (bad URL, plain HTTP to a remote host, a public key that is not 32 bytes of base64, no licence);
+ * after that, nothing the SDK does throws into the host. With `enabled: false` nothing is checked,
+ * captured, stored or sent.
+ *
+ * @example
+ * const reporter = createReporter({
+ *   endpoint: 'https://errors.example/',
+ *   token: process.env.JCS_INGEST_TOKEN!,
+ *   publicKey: 'base64 of 32 bytes', keyId: 'k1',
+ *   app: { name: 'JCS', version: '5.2.1.345' },
+ *   license: 'JCS-000123',
+ *   queueDir: path.join(app.getPath('userData'), 'error-queue'),
+ * });
+ */
+export function createReporter(options: ReporterOptions): Reporter {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createReporter: options must be an object');
+  }
+  const enabled = (options as { enabled?: unknown }).enabled;
+  if (enabled !== undefined && typeof enabled !== 'boolean') {
+    throw new TypeError('createReporter: enabled must be true or false');
+  }
+  if (enabled === false) return createDisabledReporter();
+  return new ReporterCore(resolveOptions(options));
+}
+
+/** Internal: the `jcs-report` bin drives delivery itself. */
+export function createReporterCore(options: ReporterOptions, internals: ReporterInternals) {
+  return new ReporterCore(resolveOptions(options), internals);
+}
+
+function createDisabledReporter(): Reporter {
+  return {
+    report: () => randomUUID(),
+    captureException: () => randomUUID(),
+    preview: () => null,
+    setDumpConsent: () => undefined,
+    installGlobalHandlers: () => undefined,
+    flush: async () => true,
+    close: async () => true,
+  };
+}

@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
+import { deadEndpoint } from './helpers/host';
+import { startTestServer, type TestServer } from './helpers/test-server';
+
+/** `jcs-report`, the bin a VB6 or .NET host shells out to, run as a real process from dist/. */
+const BIN = path.join(__dirname, '../dist/bin/jcs-report.js');
+
+function jcsReport(args: string[], stdin?: string) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+// Each case spawns Node and loads the SDK: allow for a busy machine.
+jest.setTimeout(30_000);
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+  cleanupTempDirs();
+});
+
+function writeConfig(overrides: Record<string, unknown> = {}) {
+  const dir = tempDir();
+  const config = path.join(dir, 'jcs-report.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      endpoint: server.url,
+      token: server.token,
+      publicKey: server.publicKey,
+      keyId: 'k1',
+      app: { name: 'JCS', version: '5.2.1.345' },
+      license: 'JCS-000123',
+      queueDir: 'queue', // relative to the config file
+      ...overrides,
+    }),
+  );
+  return { config, queueDir: path.join(dir, 'queue') };
+}
+
+describe('jcs-report', () => {
+  it('reports from options, with the dump from --data-file, and prints only the id', async () => {
+    const { config, queueDir } = writeConfig();
+    const dataFile = path.join(path.dirname(config), 'data.json');
+    fs.writeFileSync(dataFile, JSON.stringify({ client: 'Smith', password: 'hunter2' }));
+    const r = await jcsReport([
+      '--config',
+      config,
+      '--number',
+      '-2147221504',
+      '--description',
+      'Automation error',
+      '--module',
+      'modClients',
+      '--procedure',
+      'LoadClient',
+      '--line',
+      '120',
+      '--username',
+      'asmith',
+      '--data-file',
+      dataFile,
+      '--dump-consent',
+      'yes',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const id = r.stdout.trim();
+    expect(r.stdout).toBe(`${id}\n`);
+    const stored = server.stored.get(id)!;
+    expect(stored).toMatchObject({
+      username: 'asmith',
+      error: {
+        number: -2147221504,
+        description: 'Automation error',
+        module: 'modClients',
+        procedure: 'LoadClient',
+        line: 120,
+      },
+    });
+    expect(server.openDump(stored)).toEqual({ client: 'Smith', password: '[redacted]' });
+    expect(pendingFiles(queueDir)).toEqual([]);
+  });
+
+  it('reads the report as JSON on stdin; without consent the dump is withheld', async () => {
+    const { config } = writeConfig();
+    const r = await jcsReport(
+      ['--config', config],
+      JSON.stringify({
+        number: 13,
+        description: 'Type mismatch',
+        module: 'modVal',
+        procedure: 'Calc',
+        line: 88,
+        data: { a: 1 },
+      }),
+    );
+    expect(r.code).toBe(0);
+    const stored = server.stored.get(r.stdout.trim())!;
+    expect(stored.error).toMatchObject({ number: 13, description: 'Type mismatch', line: 88 });
+    expect(stored.dumpWithheld).toBe('user-opt-out');
+  });
+
+  it('queues when the collector is down, exits 0 promptly, and the next run sends both', async () => {
+    const down = await deadEndpoint();
+    const { config, queueDir } = writeConfig({ endpoint: down, dumpConsent: true });
+    const canary = 'CANARY-bin-9c2e';
+    const dataFile = path.join(path.dirname(config), 'data.json');
+    fs.writeFileSync(dataFile, JSON.stringify({ note: canary }));
+    const start = Date.now();
+    const first = await jcsReport([
+      '--config',
+      config,
+      '--description',
+      'offline',
+      '--data-file',
+      dataFile,
+    ]);
+    expect(Date.now() - start).toBeLessThan(5000);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain('queued');
+    expect(pendingFiles(queueDir)).toHaveLength(1);
+    for (const { text } of readAllFiles(queueDir)) expect(text).not.toContain(canary);
+
+    // The collector is back (same config, pointing at the live server now).
+    const cfg = JSON.parse(fs.readFileSync(config, 'utf8'));
+    fs.writeFileSync(config, JSON.stringify({ ...cfg, endpoint: server.url }));
+    const second = await jcsReport(['--config', config, '--description', 'online']);
+    expect(second.code).toBe(0);
+    expect(server.stored.has(first.stdout.trim())).toBe(true);
+    expect(server.stored.has(second.stdout.trim())).toBe(true);
+    expect(server.openDump(server.stored.get(first.stdout.trim())!)).toEqual({ note: canary });
+    expect(pendingFiles(queueDir)).toEqual([]);
+  });
+
+  it('--preview prints the report and the plaintext dump, and sends nothing', async () => {
+    const { config, queueDir } = writeConfig({ dumpConsent: true });
+    const before = server.received.length;
+    const r = await jcsReport(
+      ['--config', config, '--preview'],
+      JSON.stringify({ description: 'p', data: { x: 1 } }),
+    );
+    expect(r.code).toBe(0);
+    const preview = JSON.parse(r.stdout);
+    expect(preview.report.error.description).toBe('p');
+    expect(preview.dump).toEqual({ x: 1 });
+    expect(server.received.length).toBe(before);
+    expect(pendingFiles(queueDir)).toEqual([]);
+  });
+
+  it('exits 2 with one clear line for each usage error', async () => {
+    const { config } = writeConfig();
+    const bad = writeConfig({ publicKey: 'short' }).config;
+    const noQueue = writeConfig({ queueDir: undefined }).config;
+    const cases: [string[], RegExp][] = [
+      [[], /--config FILE is required/],
+      [['--config', '/no/such/file.json'], /cannot read the config file/],
+      [['--config', config, '--bogus'], /Unknown option '--bogus'/],
+      [['--config', config, '--dump-consent', 'maybe'], /--dump-consent must be yes or no/],
+      [['--config', bad], /config: publicKey must be base64 of 32 bytes/],
+      [['--config', noQueue], /must set "queueDir"/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => jcsReport(args)));
+    runs.forEach((r, i) => {
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.split('\n')[0]).toMatch(cases[i][1]);
+    });
+  });
+});

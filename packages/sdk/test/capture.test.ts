@@ -1,0 +1,122 @@
+import type { Report } from '@jcs/protocol';
+import { createReporter, createTransport, type Diagnostic, type ReporterOptions } from '../src';
+
+function recording(overrides: Partial<ReporterOptions> = {}) {
+  const sent: Report[] = [];
+  const diagnostics: Diagnostic[] = [];
+  const reporter = createReporter({
+    endpoint: 'https://errors.example/',
+    token: 't',
+    publicKey: Buffer.alloc(32, 1).toString('base64'),
+    keyId: 'k1',
+    app: { name: 'JCS', version: '5.2.1.345' },
+    license: 'JCS-000123',
+    onDiagnostic: (d) => diagnostics.push(d),
+    transport: (o) =>
+      createTransport(o, async (req) => {
+        sent.push(JSON.parse(req.body));
+        return { statusCode: 202 };
+      }),
+    ...overrides,
+  });
+  const sentReports = async () => {
+    expect(await reporter.flush(1000)).toBe(true);
+    return sent;
+  };
+  return { reporter, sentReports, diagnostics };
+}
+
+function loadClient(): never {
+  throw new TypeError('client is undefined'); // the throwing line
+}
+
+describe('captureException', () => {
+  it('takes module, procedure, line and the source line from the first host frame', async () => {
+    const { reporter, sentReports } = recording();
+    let caught: unknown;
+    try {
+      loadClient();
+    } catch (e) {
+      caught = e;
+    }
+    const id = reporter.captureException(caught);
+    const [r] = await sentReports();
+    expect(r.id).toBe(id);
+    expect(r.error).toMatchObject({
+      number: 0,
+      description: 'client is undefined',
+      module: 'capture.test',
+      procedure: 'loadClient',
+      code: "throw new TypeError('client is undefined'); // the throwing line",
+    });
+    expect(r.error.line).toBeGreaterThan(0);
+  });
+
+  it('leaves the source line out when includeSourceLine is off', async () => {
+    const { reporter, sentReports } = recording({ includeSourceLine: false });
+    try {
+      loadClient();
+    } catch (e) {
+      reporter.captureException(e);
+    }
+    const [r] = await sentReports();
+    expect(r.error.code).toBeUndefined();
+    expect(r.error.procedure).toBe('loadClient');
+  });
+
+  it('reads the number from err.number, a numeric errno or code, else 0', async () => {
+    const { reporter, sentReports } = recording();
+    reporter.captureException(Object.assign(new Error('vb'), { number: -2147221504 }));
+    reporter.captureException(Object.assign(new Error('enoent'), { errno: -2, code: 'ENOENT' }));
+    reporter.captureException(Object.assign(new Error('coded'), { code: '1205' }));
+    reporter.captureException(Object.assign(new Error('named'), { code: 'E_NAMED' }));
+    const sent = await sentReports();
+    expect(sent.map((r) => r.error.number)).toEqual([-2147221504, -2, 1205, 0]);
+  });
+
+  it('lets the extra fields override, and carries the data', async () => {
+    const { reporter, sentReports } = recording({ dumpConsent: true });
+    reporter.captureException(new Error('x'), {
+      module: 'modOverride',
+      procedure: 'ProcOverride',
+      line: 42,
+      data: { a: 1 },
+    });
+    const [r] = await sentReports();
+    expect(r.error).toMatchObject({ module: 'modOverride', procedure: 'ProcOverride', line: 42 });
+    expect(r.error.code).toBeUndefined();
+    expect(r.dump).toBeDefined();
+  });
+
+  it('places a thrown non-Error where it was caught', async () => {
+    const { reporter, sentReports } = recording();
+    reporter.captureException('plain string thrown');
+    reporter.captureException(42);
+    reporter.captureException(null);
+    const sent = await sentReports();
+    expect(sent.map((r) => r.error.description)).toEqual(['plain string thrown', '42', 'null']);
+    for (const r of sent) expect(r.error.module).toBe('capture.test');
+  });
+
+  it('returns an id and sends a valid report for hostile thrown values', async () => {
+    const { reporter, sentReports } = recording();
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('trap');
+        },
+        getPrototypeOf() {
+          throw new Error('trap');
+        },
+      },
+    );
+    const noString = Object.create(null);
+    expect(reporter.captureException(hostile)).toMatch(/^[0-9a-f-]{36}$/);
+    expect(reporter.captureException(noString)).toMatch(/^[0-9a-f-]{36}$/);
+    expect(reporter.captureException(new Error('x'), 'not an object' as never)).toMatch(
+      /^[0-9a-f-]{36}$/,
+    );
+    expect(await sentReports()).toHaveLength(3);
+  });
+});

@@ -1,0 +1,336 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createReporter, type Diagnostic, type Reporter } from '../src';
+import {
+  cleanupTempDirs,
+  optionsFor,
+  pendingFiles,
+  readAllFiles,
+  tempDir,
+} from './helpers/fixtures';
+import { startTestServer, waitFor, type TestServer } from './helpers/test-server';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+let server: TestServer;
+const open: Reporter[] = [];
+
+function reporterFor(
+  diagnostics: Diagnostic[],
+  overrides = {},
+  target: Pick<TestServer, 'url' | 'token' | 'publicKey'> = server,
+) {
+  const r = createReporter(optionsFor(target, diagnostics, overrides));
+  open.push(r);
+  return r;
+}
+
+async function deadEndpoint(): Promise<string> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}/`;
+}
+
+beforeEach(async () => {
+  server = await startTestServer();
+});
+afterEach(async () => {
+  for (const r of open.splice(0)) await r.close(0);
+  await server.close();
+});
+afterAll(cleanupTempDirs);
+
+const input = (description = 'Object variable not set') => ({
+  number: 91,
+  description,
+  module: 'modClients',
+  procedure: 'LoadClient',
+  line: 120,
+});
+
+describe('store first, then deliver', () => {
+  it('returns the id at once, with the sealed report already on disk', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir, dumpConsent: true });
+    const id = r.report({ ...input(), data: { client: 'CANARY-7f3a' } });
+    // Synchronously after report(): no await has happened yet.
+    expect(id).toMatch(UUID);
+    const files = pendingFiles(queueDir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toContain(id);
+    const stored = JSON.parse(fs.readFileSync(path.join(queueDir, 'pending', files[0]), 'utf8'));
+    expect(stored.dump.alg).toBe('x25519-xsalsa20-poly1305');
+    expect(JSON.stringify(stored)).not.toContain('CANARY-7f3a');
+
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.get(id)!.username).toBe('asmith');
+    expect(server.openDump(server.stored.get(id)!)).toEqual({ client: 'CANARY-7f3a' });
+    expect(pendingFiles(queueDir)).toEqual([]);
+    expect(diagnostics).toEqual([]);
+  });
+
+  it('sends reports an earlier run queued, at start, exactly once', async () => {
+    const queueDir = tempDir();
+    const down = { ...server, url: await deadEndpoint() };
+    const first = reporterFor([], { queueDir }, down);
+    const ids = [first.report(input('a')), first.report(input('b')), first.report(input('c'))];
+    expect(await first.flush(200)).toBe(false);
+    await first.close(0);
+    // a request may still be in flight when close(0) returns; it goes back to pending/ when it fails
+    await waitFor(() => pendingFiles(queueDir).length === 3);
+
+    reporterFor([], { queueDir }); // no report() call: start-up alone sends the queue
+    await waitFor(() => server.stored.size === 3);
+    expect([...server.stored.keys()].sort()).toEqual([...ids].sort());
+    await waitFor(() => pendingFiles(queueDir).length === 0);
+    expect(server.received).toHaveLength(3);
+  });
+
+  it('deletes a report the collector refuses for good (400), with a diagnostic', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir });
+    server.script({ status: 400, body: { error: { code: 'invalid_report', message: 'm' } } });
+    const id = r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.received).toHaveLength(1);
+    expect(pendingFiles(queueDir)).toEqual([]);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ code: 'rejected', status: 400, reportId: id }),
+    ]);
+    expect(diagnostics[0].message).toContain('invalid_report');
+  });
+
+  it.each([401, 403, 404, 415])('deletes on %i too', async (status) => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics);
+    server.script({ status });
+    r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.received).toHaveLength(1);
+    expect(diagnostics.map((d) => d.code)).toEqual(['rejected']);
+  });
+
+  it('sends again without the dump after a 413, never losing the report', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir, dumpConsent: true });
+    server.script({ status: 413 });
+    const id = r.report({ ...input(), data: { big: 'x'.repeat(1000) } });
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.received).toHaveLength(2);
+    expect(server.received[0].report!.dump).toBeDefined();
+    const resent = server.stored.get(id)!;
+    expect(resent.dump).toBeUndefined();
+    expect(resent.dumpWithheld).toBe('too-large');
+    expect(diagnostics.map((d) => d.code)).toEqual(['too_large']);
+  });
+
+  it.each([429, 503])('waits for Retry-After on %i', async (status) => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { retry: { minDelayMs: 10, maxDelayMs: 60_000 } });
+    server.script({ status, headers: { 'retry-after': '1' } });
+    const id = r.report(input());
+    expect(await r.flush(4000)).toBe(true);
+    expect(server.received).toHaveLength(2);
+    const waited = server.received[1].at - server.received[0].at;
+    expect(waited).toBeGreaterThanOrEqual(950);
+    expect(server.stored.has(id)).toBe(true);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ code: 'collector_busy', status, retryInMs: 1000 }),
+    ]);
+  });
+
+  it('backs off after 5xx and network errors, then delivers', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { retry: { minDelayMs: 50, maxDelayMs: 1000 } });
+    server.script({ status: 500 }, 'destroy', { status: 502 });
+    const id = r.report(input());
+    expect(await r.flush(5000)).toBe(true);
+    expect(server.received).toHaveLength(4);
+    expect(server.stored.has(id)).toBe(true);
+    expect(diagnostics.map((d) => d.code)).toEqual(['send_failed', 'send_failed', 'send_failed']);
+    const gaps = [1, 2, 3].map((i) => server.received[i].at - server.received[i - 1].at);
+    expect(gaps[0]).toBeGreaterThanOrEqual(30); // ~50 ms less jitter
+    expect(gaps[2]).toBeGreaterThanOrEqual(140); // ~200 ms less jitter
+  });
+
+  it('flush resolves false at its deadline while the collector hangs, true when it answers', async () => {
+    const r = reporterFor([], { requestTimeoutMs: 5000 });
+    server.script('hang');
+    r.report(input());
+    const start = Date.now();
+    expect(await r.flush(200)).toBe(false);
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+
+  it('keeps the queue bounded while the collector is down, dropping the oldest', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const down = { ...server, url: await deadEndpoint() };
+    const r = reporterFor(diagnostics, { queueDir, maxQueueReports: 3 }, down);
+    const ids = Array.from({ length: 5 }, (_, i) => r.report(input(`n${i}`)));
+    expect(pendingFiles(queueDir).length).toBeLessThanOrEqual(3);
+    const dropped = diagnostics.filter((d) => d.code === 'queue_overflow').map((d) => d.reportId);
+    expect(dropped).toEqual(ids.slice(0, 2));
+  });
+
+  it('falls back to memory when the queue dir breaks, and when it cannot be made', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir });
+    // Pull the directory from under it: a file where pending/ was.
+    fs.rmSync(path.join(queueDir, 'pending'), { recursive: true });
+    fs.writeFileSync(path.join(queueDir, 'pending'), 'not a dir');
+    const id = r.report(input());
+    expect(diagnostics.map((d) => d.code)).toContain('queue_write_failed');
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.has(id)).toBe(true);
+
+    const file = path.join(tempDir(), 'file');
+    fs.writeFileSync(file, 'x');
+    const d2: Diagnostic[] = [];
+    const r2 = reporterFor(d2, { queueDir: path.join(file, 'q') });
+    expect(d2.map((d) => d.code)).toEqual(['queue_unavailable']);
+    const id2 = r2.report(input());
+    expect(await r2.flush(2000)).toBe(true);
+    expect(server.stored.has(id2)).toBe(true);
+  });
+
+  it('after close, stores to disk for the next run but sends nothing', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir });
+    expect(await r.close(1000)).toBe(true);
+    const id = r.report(input());
+    expect(pendingFiles(queueDir)).toHaveLength(1);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(server.received).toHaveLength(0);
+    expect(diagnostics).toEqual([expect.objectContaining({ code: 'closed', reportId: id })]);
+  });
+});
+
+describe('flood control', () => {
+  it('10,000 identical errors: the collector counts 10,000, from a dozen requests', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir });
+    for (let i = 0; i < 10_000; i++) r.report(input());
+    expect(pendingFiles(queueDir).length).toBeLessThanOrEqual(10);
+    expect(await r.flush(5000)).toBe(true);
+    const counts = [...server.counts().values()];
+    expect(counts).toEqual([10_000]);
+    expect(server.received.length).toBeLessThanOrEqual(12);
+    expect(diagnostics.filter((d) => d.code === 'rate_limited')).toHaveLength(1);
+  });
+
+  it('sends held-back repeats when the window ends, without a flush', async () => {
+    // a window long enough that the 16 reports below surely fall in one, even on a busy machine
+    const r = reporterFor([], { floodControl: { maxPerGroup: 2, windowMs: 500 } });
+    for (let i = 0; i < 15; i++) r.report(input());
+    r.report({ ...input(), procedure: 'Other' });
+    await waitFor(() => [...server.counts().values()].reduce((a, b) => a + b, 0) === 16, 3000);
+    expect(server.received.length).toBe(4);
+  });
+});
+
+describe('beforeSend and username', () => {
+  it('may edit the report, drop it, or fail, each dropped one with a diagnostic', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      beforeSend: (report: any) => {
+        if (report.error.description === 'drop') return null;
+        if (report.error.description === 'throw') throw new Error('hook failed');
+        if (report.error.description === 'invalid') return { ...report, extra: 1 };
+        const { username: _u, ...rest } = report;
+        return { ...rest, error: { ...report.error, description: 'scrubbed' } };
+      },
+    });
+    const kept = r.report(input('keep'));
+    const ids = ['drop', 'throw', 'invalid'].map((d) => r.report(input(d)));
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.size).toBe(1);
+    expect(server.stored.get(kept)).toMatchObject({ error: { description: 'scrubbed' } });
+    expect(server.stored.get(kept)!.username).toBeUndefined();
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([
+      ['before_send_dropped', ids[0]],
+      ['before_send_failed', ids[1]],
+      ['before_send_failed', ids[2]],
+    ]);
+    expect(diagnostics[2].message).toContain('/extra');
+  });
+
+  it('asks a username function each time; one that throws gives no username', async () => {
+    let user: string | null = 'ann';
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      username: () => {
+        if (user === null) throw new Error('no session');
+        return user;
+      },
+    });
+    const a = r.report(input('a'));
+    user = null;
+    const b = r.report(input('b'));
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.get(a)!.username).toBe('ann');
+    expect(server.stored.get(b)!.username).toBeUndefined();
+    expect(diagnostics.map((d) => d.code)).toEqual(['username_failed']);
+  });
+
+  it('survives a throwing onDiagnostic and report() from inside beforeSend', async () => {
+    let inner: string | undefined;
+    const r = createReporter(
+      optionsFor(server, [], {
+        onDiagnostic: () => {
+          throw new Error('logger broke');
+        },
+        beforeSend: (report) => {
+          if (report.error.description === 'outer') inner = r.report(input('inner'));
+          return report;
+        },
+      }),
+    );
+    open.push(r);
+    expect(r.report({ number: 'x' as never, description: 'outer' })).toMatch(UUID);
+    expect(inner).toMatch(UUID);
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.size).toBe(2);
+  });
+});
+
+describe('what is on disk', () => {
+  it('never holds the dump in clear, through every path', async () => {
+    const queueDir = tempDir();
+    const canary = 'CANARY-e4b1-never-on-disk';
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      queueDir,
+      dumpConsent: true,
+      dumpLimits: { maxBytes: 2048 },
+    });
+    server.script(
+      { status: 413 },
+      { status: 503, headers: { 'retry-after': '0' } },
+      { status: 500 },
+    );
+    r.report({ ...input(), data: { note: canary } });
+    r.report({ ...input('big'), data: { note: canary, pad: 'y'.repeat(10_000) } });
+    r.report({ ...input('deep'), data: [[[[[[[[[[[[canary]]]]]]]]]]]] });
+    const snapshot = readAllFiles(queueDir);
+    expect(snapshot.length).toBeGreaterThan(0);
+    expect(await r.flush(5000)).toBe(true);
+    for (const { text } of [...snapshot, ...readAllFiles(queueDir)])
+      expect(text).not.toContain(canary);
+    expect(JSON.stringify(diagnostics)).not.toContain(canary);
+    const dumps = [...server.stored.values()]
+      .filter((x) => x.dump)
+      .map((x) => JSON.stringify(server.openDump(x)));
+    expect(dumps.some((d) => d.includes(canary))).toBe(true);
+  });
+});

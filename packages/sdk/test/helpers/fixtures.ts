@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ReporterOptions } from '../../src';
+import type { Diagnostic } from '../../src';
+import type { TestServer } from './test-server';
+
+/** A fresh directory under the OS temp dir; removed by `cleanupTempDirs`. */
+const made: string[] = [];
+export function tempDir(prefix = 'jcs-sdk-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+export function cleanupTempDirs(): void {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** Every file under `dir`, recursively, with its contents. */
+export function readAllFiles(dir: string): { file: string; text: string }[] {
+  const out: { file: string; text: string }[] = [];
+  if (!fs.existsSync(dir)) return out;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...readAllFiles(p));
+    else out.push({ file: p, text: fs.readFileSync(p, 'utf8') });
+  }
+  return out;
+}
+
+export function pendingFiles(queueDir: string): string[] {
+  const dir = path.join(queueDir, 'pending');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+}
+
+/** Options pointing at the test server, fast retries, diagnostics collected into `diagnostics`. */
+export function optionsFor(
+  server: Pick<TestServer, 'url' | 'token' | 'publicKey'>,
+  diagnostics: Diagnostic[] = [],
+  overrides: Partial<ReporterOptions> = {},
+): ReporterOptions {
+  return {
+    endpoint: server.url,
+    token: server.token,
+    publicKey: server.publicKey,
+    keyId: 'k1',
+    app: { name: 'JCS', version: '5.2.1.345' },
+    license: 'JCS-000123',
+    username: 'asmith',
+    retry: { minDelayMs: 20, maxDelayMs: 2000 },
+    onDiagnostic: (d) => diagnostics.push(d),
+    ...overrides,
+  };
+}
+
+export const SDK_DIST = path.resolve(__dirname, '../../dist');

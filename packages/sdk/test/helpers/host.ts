@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { ReporterOptions } from '../../src';
+
+export const HOST_SCRIPT = path.join(__dirname, '../fixtures/host.js');
+
+export interface HostRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Runs test/fixtures/host.js (the built SDK in a real process) in `mode`. `options` are the
+ * reporter options (JSON-able); `sdk: false` runs the same host without the SDK, as a baseline.
+ */
+export function runHost(
+  mode: string,
+  options: Partial<ReporterOptions>,
+  extra: { sdk?: boolean; execArgv?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<HostRun> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(extra.execArgv ?? []), HOST_SCRIPT, mode], {
+      env: {
+        ...process.env,
+        JCS_TEST_OPTIONS: JSON.stringify(options),
+        JCS_TEST_NO_SDK: extra.sdk === false ? '1' : '0',
+        ...extra.env,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`host ${mode} did not end within ${extra.timeoutMs ?? 10_000} ms`));
+    }, extra.timeoutMs ?? 10_000);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - start });
+    });
+  });
+}
+
+/** An http:// URL on which nothing listens. */
+export async function deadEndpoint(): Promise<string> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}/`;
+}

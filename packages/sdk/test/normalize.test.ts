@@ -1,0 +1,175 @@
+import { LIMITS, validateReport } from '@jcs/protocol';
+import {
+  TRUNCATION_MARKER,
+  coerceErrorNumber,
+  normalizeError,
+  resolveUsername,
+  truncate,
+} from '../src/normalize';
+
+const codePoints = (s: string) => [...s].length;
+
+describe('truncate', () => {
+  it('leaves strings within the bound alone', () => {
+    expect(truncate('abc', 3)).toBe('abc');
+    expect(truncate('😀😀😀', 3)).toBe('😀😀😀'); // 6 UTF-16 units, 3 code points
+  });
+
+  it('cuts by code points, never splitting a surrogate pair, and shows the marker', () => {
+    const cut = truncate('😀'.repeat(100), 20);
+    expect(codePoints(cut)).toBe(20);
+    expect(cut.endsWith(TRUNCATION_MARKER)).toBe(true);
+    expect(cut.startsWith('😀'.repeat(20 - codePoints(TRUNCATION_MARKER)))).toBe(true);
+    expect(cut).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
+  it('cuts a 10 MB string quickly', () => {
+    const big = 'x'.repeat(10 * 1024 * 1024);
+    const start = process.hrtime.bigint();
+    const cut = truncate(big, LIMITS.description.max);
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    expect(codePoints(cut)).toBe(LIMITS.description.max);
+    expect(ms).toBeLessThan(300); // spreading 10 MB into code points would take seconds
+  });
+});
+
+describe('coerceErrorNumber', () => {
+  it.each([
+    [91, 91],
+    [-2147221504, -2147221504],
+    ['91', 91],
+    ['0x800A01AD', -2146827859], // VB's "ActiveX component can't create object"
+    [0x800a01ad, -2146827859], // an HRESULT given unsigned, as .NET often does
+    [1e12, 2147483647],
+    [-1e12, -2147483648],
+    [12.7, 12],
+    [-0, 0],
+    [10n, 10],
+    [NaN, null],
+    [Infinity, null],
+    ['abc', null],
+    [{}, null],
+  ])('%p -> %p', (input, expected) => {
+    expect(coerceErrorNumber(input)).toBe(expected);
+  });
+});
+
+describe('normalizeError', () => {
+  const asReport = (error: ReturnType<typeof normalizeError>) =>
+    validateReport({
+      schema: 1,
+      id: '3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b',
+      occurredAt: '2026-11-28T10:15:00Z',
+      app: { name: 'JCS', version: '1' },
+      license: 'L',
+      error,
+    });
+
+  it('keeps a well-formed input as it is, without notes', () => {
+    const notes: string[] = [];
+    const e = normalizeError(
+      { number: 91, description: 'd', module: 'm', procedure: 'p', line: 3, code: 'c' },
+      notes,
+    );
+    expect(e).toEqual({
+      number: 91,
+      description: 'd',
+      module: 'm',
+      procedure: 'p',
+      line: 3,
+      code: 'c',
+    });
+    expect(notes).toEqual([]);
+  });
+
+  it('fills missing fields: (unknown) module and procedure, 0 line and number', () => {
+    const notes: string[] = [];
+    const e = normalizeError({}, notes);
+    expect(e).toEqual({
+      number: 0,
+      description: '',
+      module: '(unknown)',
+      procedure: '(unknown)',
+      line: 0,
+    });
+    expect(asReport(e).ok).toBe(true);
+  });
+
+  it('mends every wrong type and writes a note per field, without values', () => {
+    const notes: string[] = [];
+    const secret = 'SECRET-VALUE';
+    const e = normalizeError(
+      {
+        number: 'nope',
+        description: { secret },
+        module: '',
+        procedure: 42,
+        line: -5,
+        code: 'x'.repeat(5000),
+      },
+      notes,
+    );
+    expect(e.number).toBe(0);
+    expect(e.description).toBe('');
+    expect(e.module).toBe('(unknown)');
+    expect(e.procedure).toBe('42');
+    expect(e.line).toBe(0);
+    expect(codePoints(e.code!)).toBe(LIMITS.code.max);
+    expect(asReport(e).ok).toBe(true);
+    expect(notes.join(' ')).toMatch(/number.*line.*description.*code/);
+    expect(notes.join(' ')).not.toContain(secret);
+  });
+
+  it('survives throwing getters, strings and non-objects', () => {
+    const hostile = {
+      get number(): number {
+        throw new Error('boom');
+      },
+      description: 'ok',
+    };
+    const notes: string[] = [];
+    expect(normalizeError(hostile, notes)).toMatchObject({ number: 0, description: 'ok' });
+    expect(notes).toContain('number: reading it threw');
+    expect(normalizeError('just text', []).description).toBe('just text');
+    for (const weird of [undefined, null, 42, Symbol('s'), () => 1]) {
+      expect(asReport(normalizeError(weird, [])).ok).toBe(true);
+    }
+  });
+
+  it('does not read the data field', () => {
+    let touched = false;
+    const input = {
+      description: 'x',
+      get data() {
+        touched = true;
+        return 1;
+      },
+    };
+    normalizeError(input, []);
+    expect(touched).toBe(false);
+  });
+});
+
+describe('resolveUsername', () => {
+  it('takes a string or a function; a throwing function gives none', () => {
+    const failures: string[] = [];
+    expect(resolveUsername('bob', (w) => failures.push(w))).toBe('bob');
+    expect(
+      resolveUsername(
+        () => 'ann',
+        (w) => failures.push(w),
+      ),
+    ).toBe('ann');
+    expect(
+      resolveUsername(
+        () => {
+          throw new Error('no session');
+        },
+        (w) => failures.push(w),
+      ),
+    ).toBeUndefined();
+    expect(resolveUsername((() => 7) as never, (w) => failures.push(w))).toBeUndefined();
+    expect(failures).toHaveLength(2);
+    expect(codePoints(resolveUsername('u'.repeat(300), () => undefined)!)).toBe(256);
+  });
+});

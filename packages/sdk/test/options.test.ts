@@ -1,0 +1,84 @@
+import { createReporter, type ReporterOptions } from '../src';
+import { isLoopbackHost } from '../src/options';
+
+const valid: ReporterOptions = {
+  endpoint: 'https://errors.example/',
+  token: 'tok',
+  publicKey: Buffer.alloc(32, 7).toString('base64'),
+  keyId: 'k1',
+  app: { name: 'JCS', version: '5.2.1.345' },
+  license: 'JCS-000123',
+};
+
+function attempt(overrides: Record<string, unknown>) {
+  return () => createReporter({ ...valid, ...overrides } as ReporterOptions);
+}
+
+describe('createReporter options', () => {
+  it('accepts a valid configuration', async () => {
+    const r = createReporter(valid);
+    await r.close(0);
+  });
+
+  it.each([
+    ['a missing endpoint', { endpoint: undefined }, /endpoint/],
+    ['a bad URL', { endpoint: 'not a url' }, /endpoint is not a valid URL/],
+    ['an ftp URL', { endpoint: 'ftp://errors.example/' }, /https/],
+    [
+      'plain http to a remote host',
+      { endpoint: 'http://errors.example/' },
+      /http:\/\/ is allowed only/,
+    ],
+    ['a public key of 31 bytes', { publicKey: Buffer.alloc(31).toString('base64') }, /32 bytes/],
+    ['a public key that is not base64', { publicKey: 'not base64!!' }, /32 bytes/],
+    ['a missing licence', { license: undefined }, /license is required/],
+    ['an empty licence', { license: '' }, /license is required/],
+    ['a licence over 64 characters', { license: 'x'.repeat(65) }, /license must be 1 to 64/],
+    ['a missing token', { token: '' }, /token/],
+    ['a token with a newline', { token: 'a\nb' }, /token/],
+    ['a bad version', { app: { name: 'JCS', version: '5.2-beta' } }, /dotted numbers/],
+    ['an unknown option', { queuedir: '/tmp/x' }, /unknown option "queuedir"/],
+    ['a non-boolean consent', { dumpConsent: 'yes' }, /dumpConsent/],
+    ['a zero queue bound', { maxQueueReports: 0 }, /maxQueueReports/],
+    ['a dump limit over 256 KiB', { dumpLimits: { maxBytes: 300 * 1024 } }, /at most 262144/],
+    ['a non-function beforeSend', { beforeSend: 'x' }, /beforeSend must be a function/],
+  ])('refuses %s with a TypeError', (_name, overrides, message) => {
+    expect(attempt(overrides)).toThrow(TypeError);
+    expect(attempt(overrides)).toThrow(message);
+  });
+
+  it('allows http:// to loopback hosts, and elsewhere only with allowInsecureTransport', async () => {
+    for (const endpoint of [
+      'http://127.0.0.1:8080/',
+      'http://localhost:9/',
+      'http://[::1]:8080/',
+      'http://127.1.2.3/',
+    ]) {
+      await createReporter({ ...valid, endpoint }).close(0);
+    }
+    await createReporter({
+      ...valid,
+      endpoint: 'http://errors.internal/',
+      allowInsecureTransport: true,
+    }).close(0);
+  });
+
+  it('knows what loopback is', () => {
+    expect(isLoopbackHost('127.0.0.1')).toBe(true);
+    expect(isLoopbackHost('[::1]')).toBe(true);
+    expect(isLoopbackHost('LOCALHOST')).toBe(true);
+    expect(isLoopbackHost('128.0.0.1')).toBe(false);
+    expect(isLoopbackHost('localhost.evil.example')).toBe(false);
+    expect(isLoopbackHost('127.0.0.1.nip.io')).toBe(false);
+  });
+
+  it('with enabled: false, needs nothing and does nothing', async () => {
+    const r = createReporter({ enabled: false } as ReporterOptions);
+    expect(r.report({ description: 'x' })).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.preview({})).toBeNull();
+    await expect(r.flush(10)).resolves.toBe(true);
+    expect(() => createReporter({ enabled: 'no' } as unknown as ReporterOptions)).toThrow(
+      TypeError,
+    );
+  });
+});

@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { Report } from '@jcs/protocol';
+import { DiskQueue } from '../src/queue/disk-queue';
+import { MemoryQueue } from '../src/queue/memory-queue';
+import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
+
+function makeReport(description = 'd'): Report {
+  return {
+    schema: 1,
+    id: randomUUID(),
+    occurredAt: new Date().toISOString(),
+    app: { name: 'JCS', version: '5.2.1.345' },
+    license: 'JCS-000123',
+    error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
+  };
+}
+
+const bounds = { maxReports: 1000, maxBytes: 20 * 1024 * 1024 };
+
+function diskQueue(dir: string, overflow: string[] = [], corrupt: string[] = [], b = bounds) {
+  return new DiskQueue(dir, b, {
+    onOverflow: (id) => overflow.push(id),
+    onCorrupt: (name) => corrupt.push(name),
+  });
+}
+
+afterAll(cleanupTempDirs);
+
+describe('DiskQueue', () => {
+  it('writes whole files through tmp/ and hands them out oldest first, once', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const reports = [makeReport('a'), makeReport('b'), makeReport('c')];
+    for (const r of reports) q.add(r);
+    expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual([]);
+    expect(pendingFiles(dir)).toHaveLength(3);
+    expect(q.size()).toBe(3);
+    const claimed = [q.claimNext()!, q.claimNext()!, q.claimNext()!];
+    expect(q.claimNext()).toBeNull();
+    expect(claimed.map((c) => c.report)).toEqual(reports);
+    expect(pendingFiles(dir)).toEqual([]);
+    q.remove(claimed[0].key);
+    q.release(claimed[1].key);
+    q.replace(claimed[2].key, { ...claimed[2].report, dumpWithheld: 'too-large' });
+    expect(q.size()).toBe(2);
+    expect(q.claimNext()!.report).toEqual(reports[1]);
+    expect(q.claimNext()!.report).toEqual({ ...reports[2], dumpWithheld: 'too-large' });
+  });
+
+  it('keeps reports across instances (a restart)', () => {
+    const dir = tempDir();
+    const r = makeReport();
+    diskQueue(dir).add(r);
+    expect(diskQueue(dir).claimNext()!.report).toEqual(r);
+  });
+
+  it('drops the oldest beyond maxReports and maxBytes, saying so', () => {
+    const dir = tempDir();
+    const overflow: string[] = [];
+    const q = diskQueue(dir, overflow, [], { maxReports: 3, maxBytes: 1024 * 1024 });
+    const reports = Array.from({ length: 5 }, () => makeReport());
+    for (const r of reports) q.add(r);
+    expect(overflow).toEqual([reports[0].id, reports[1].id]);
+    expect(q.size()).toBe(3);
+
+    const dir2 = tempDir();
+    const overflow2: string[] = [];
+    const size = Buffer.byteLength(JSON.stringify(makeReport()));
+    const q2 = diskQueue(dir2, overflow2, [], { maxReports: 100, maxBytes: size * 2 + 10 });
+    const more = Array.from({ length: 4 }, () => makeReport());
+    for (const r of more) q2.add(r);
+    expect(overflow2).toEqual([more[0].id, more[1].id]);
+    expect(q2.size()).toBe(2);
+  });
+
+  it('moves corrupt files aside and carries on', () => {
+    const dir = tempDir();
+    const corrupt: string[] = [];
+    const q = diskQueue(dir, [], corrupt);
+    const good = makeReport();
+    q.add(good);
+    const id = randomUUID();
+    fs.writeFileSync(path.join(dir, 'pending', `0000000000001-000001-${id}-10.json`), '{not json');
+    fs.writeFileSync(
+      path.join(dir, 'pending', `0000000000002-000001-${randomUUID()}-10.json`),
+      JSON.stringify({ schema: 1, bogus: true }),
+    );
+    fs.writeFileSync(path.join(dir, 'pending', 'stray.json'), '{}');
+    expect(q.claimNext()!.report).toEqual(good);
+    expect(q.claimNext()).toBeNull();
+    expect(corrupt).toHaveLength(3);
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(3);
+  });
+
+  it('takes back claims of a dead process, but not of a live one', () => {
+    const dir = tempDir();
+    const a = diskQueue(dir);
+    a.add(makeReport('held by a live process'));
+    a.add(makeReport('held by a dead process'));
+    const live = a.claimNext()!;
+    const dead = a.claimNext()!;
+    // Rename the second claim as if a process that no longer exists held it.
+    const claimed = path.join(dir, 'claimed');
+    const deadName = fs.readdirSync(claimed).find((n) => n.startsWith(dead.key.split('~')[0]))!;
+    const parts = deadName.split('~');
+    fs.renameSync(
+      path.join(claimed, deadName),
+      path.join(claimed, [parts[0], '999999', 'dead', parts[3]].join('~')),
+    );
+    const b = diskQueue(dir);
+    const recovered = b.claimNext()!;
+    expect(recovered.report.error.description).toBe('held by a dead process');
+    expect(b.claimNext()).toBeNull();
+    expect(live.report.error.description).toBe('held by a live process');
+  });
+
+  it('never hands the same report to two processes sharing the directory', async () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const ids = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const r = makeReport();
+      ids.add(r.id);
+      q.add(r);
+    }
+    // Two real processes race to claim everything, starting at the same moment.
+    const startAt = Date.now() + 1500;
+    const script = `
+      const { DiskQueue } = require(${JSON.stringify(path.join(__dirname, '../dist/queue/disk-queue.js'))});
+      const q = new DiskQueue(process.argv[1], { maxReports: 1000, maxBytes: 1e9 }, { onOverflow() {}, onCorrupt() {} });
+      const wait = ${startAt} - Date.now();
+      if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+      const got = [];
+      for (let c; (c = q.claimNext()); ) { got.push(c.report.id); q.remove(c.key); }
+      process.stdout.write(JSON.stringify(got));
+    `;
+    const run = () =>
+      new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', script, dir]);
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('error', reject);
+        child.on('exit', () => resolve(JSON.parse(out)));
+        child.stderr.pipe(process.stderr);
+      });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect(a.length + b.length).toBe(100);
+    expect(new Set([...a, ...b])).toEqual(ids);
+    expect(pendingFiles(dir)).toEqual([]);
+  }, 20_000);
+
+  it('fails loudly at construction when the directory cannot be made', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    expect(() => diskQueue(path.join(file, 'queue'))).toThrow();
+  });
+
+  it('writes files readable only by the user', () => {
+    if (process.platform === 'win32') return;
+    const dir = tempDir();
+    diskQueue(dir).add(makeReport());
+    for (const { file } of readAllFiles(dir)) {
+      expect(fs.statSync(file).mode & 0o077).toBe(0);
+    }
+  });
+});
+
+describe('MemoryQueue', () => {
+  it('is bounded by count and bytes, dropping the oldest unclaimed', () => {
+    const overflow: string[] = [];
+    const q = new MemoryQueue({ maxReports: 2, maxBytes: 1e9 }, (id) => overflow.push(id));
+    const [a, b, c] = [makeReport(), makeReport(), makeReport()];
+    q.add(a);
+    const claimed = q.claimNext()!;
+    q.add(b);
+    q.add(c);
+    // a is in flight, so b (the oldest waiting) went
+    expect(overflow).toEqual([b.id]);
+    q.remove(claimed.key);
+    expect(q.size()).toBe(1);
+    expect(q.claimNext()!.report).toBe(c);
+  });
+});

@@ -1,0 +1,194 @@
+import { DEFAULT_REDACT_KEYS, createRedactor } from '../src/dump/redact';
+import { CUT, DEFAULT_DUMP_LIMITS, serializeDump, type DumpLimits } from '../src/dump/serialize';
+
+const redactor = createRedactor({ keys: DEFAULT_REDACT_KEYS, cardNumbers: true });
+
+function dump(value: unknown, limits: Partial<DumpLimits> = {}) {
+  const r = serializeDump(value, { ...DEFAULT_DUMP_LIMITS, ...limits }, redactor);
+  if (!r.ok) throw new Error(`withheld: ${r.withheld}`);
+  return { value: JSON.parse(r.json), truncated: r.truncated, json: r.json };
+}
+
+describe('serializeDump', () => {
+  it('keeps plain data as it is', () => {
+    const data = { client: 'Smith £', balance: 1250.5, active: true, tags: ['a', 'b'], none: null };
+    expect(dump(data)).toEqual({ value: data, truncated: false, json: JSON.stringify(data) });
+  });
+
+  it('handles cycles, shared references, BigInt, Dates, NaN and -0', () => {
+    const shared = { n: 1 };
+    const o: Record<string, unknown> = { a: shared, b: shared, big: 12345678901234567890n };
+    o.self = o;
+    o.when = new Date('2026-11-28T10:00:00Z');
+    o.bad = new Date('nope');
+    o.nan = NaN;
+    o.negZero = -0;
+    o.undef = undefined;
+    expect(dump(o).value).toEqual({
+      a: { n: 1 },
+      b: { n: 1 },
+      big: '12345678901234567890n',
+      self: '[Circular]',
+      when: '2026-11-28T10:00:00.000Z',
+      bad: 'Invalid Date',
+      nan: 'NaN',
+      negZero: 0,
+      undef: '[undefined]',
+    });
+  });
+
+  it('describes binary data, Maps, Sets, functions, symbols and class instances', () => {
+    class Client {
+      constructor(
+        public id: number,
+        public name: string,
+      ) {}
+      greet() {
+        return this.name;
+      }
+    }
+    const value = dump({
+      buf: Buffer.from('hello'),
+      u8: new Uint8Array([1, 2]),
+      f64: new Float64Array([1.5, 2.5]),
+      big64: new BigInt64Array([3n]),
+      ab: new ArrayBuffer(3),
+      map: new Map<unknown, unknown>([
+        ['x', 1],
+        [{ k: 1 }, 'objkey'],
+        ['password', 'hunter2'],
+      ]),
+      set: new Set([1, 'two']),
+      fn: function namedFn() {},
+      arrow: () => 1,
+      sym: Symbol('s'),
+      client: new Client(7, 'Ann'),
+      err: Object.assign(new TypeError('bad'), { code: 'E_BAD' }),
+      re: /ab+c/gi,
+      promise: Promise.resolve(1),
+    }).value;
+    expect(value.buf).toEqual({ $type: 'Buffer', byteLength: 5, hex: '68656c6c6f' });
+    expect(value.u8).toEqual({ $type: 'Uint8Array', byteLength: 2, hex: '0102' });
+    expect(value.f64).toEqual({ $type: 'Float64Array', byteLength: 16, values: [1.5, 2.5] });
+    expect(value.big64).toEqual({ $type: 'BigInt64Array', byteLength: 8, values: ['3n'] });
+    expect(value.ab).toEqual({ $type: 'ArrayBuffer', byteLength: 3, hex: '000000' });
+    expect(value.map).toEqual({
+      $type: 'Map',
+      size: 3,
+      entries: [
+        ['x', 1],
+        [{ k: 1 }, 'objkey'],
+        ['password', '[redacted]'],
+      ],
+    });
+    expect(value.set).toEqual({ $type: 'Set', size: 2, values: [1, 'two'] });
+    expect(value.fn).toBe('[Function namedFn]');
+    expect(value.arrow).toBe('[Function arrow]');
+    expect(value.sym).toBe('Symbol(s)');
+    expect(value.client).toEqual({ $type: 'Client', id: 7, name: 'Ann' });
+    expect(value.err).toMatchObject({ $type: 'TypeError', message: 'bad', code: 'E_BAD' });
+    expect(value.err.stack).toContain('TypeError: bad');
+    expect(value.re).toBe('/ab+c/gi');
+    expect(value.promise).toBe('[Promise]');
+  });
+
+  it('survives throwing getters, revoked proxies and hostile toJSON', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    class Hostile {
+      toJSON() {
+        throw new Error('no');
+      }
+    }
+    const value = dump({
+      get boom(): number {
+        throw new Error('getter');
+      },
+      proxy,
+      hostile: new Hostile(),
+      ok: 1,
+    }).value;
+    expect(value).toEqual({
+      boom: '[getter threw]',
+      proxy: '[unserializable]',
+      hostile: { $type: 'Hostile' },
+      ok: 1,
+    });
+  });
+
+  it('redacts keys without reading their values, and card numbers in values', () => {
+    let read = false;
+    const data = {
+      get password() {
+        read = true;
+        return 'hunter2';
+      },
+      nested: { sort_code: '12-34-56', AccountNumber: 12345678, note: 'card 4111 1111 1111 1111' },
+      cardAsNumber: 4111111111111111,
+    };
+    const { value, json } = dump(data);
+    expect(read).toBe(false);
+    expect(value).toEqual({
+      password: '[redacted]',
+      nested: {
+        sort_code: '[redacted]',
+        AccountNumber: '[redacted]',
+        note: 'card [redacted card number]',
+      },
+      cardAsNumber: '[redacted card number]',
+    });
+    expect(json).not.toMatch(/hunter2|12-34-56|12345678|4111/);
+  });
+
+  it('bounds depth and breadth, marking what it cut', () => {
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+    const d = dump(deep, { maxDepth: 3 });
+    expect(d.truncated).toBe(true);
+    expect(d.value).toEqual({ next: { next: { next: '[Object]' } } });
+
+    const wide = dump({ list: Array.from({ length: 500 }, (_, i) => i) }, { maxBreadth: 10 });
+    expect(wide.value.list).toHaveLength(11);
+    expect(wide.value.list[10]).toBe('[… 490 more items]');
+    const keys = dump(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i])), {
+      maxBreadth: 5,
+    });
+    expect(Object.keys(keys.value)).toHaveLength(6);
+    expect(keys.value['…']).toBe('[45 more keys]');
+  });
+
+  it('keeps the JSON within maxBytes, cutting with a marker', () => {
+    const big = {
+      text: 'é'.repeat(1_000_000),
+      list: Array.from({ length: 5000 }, () => 'x'.repeat(200)),
+    };
+    const r = serializeDump(big, DEFAULT_DUMP_LIMITS, redactor);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(Buffer.byteLength(r.json)).toBeLessThanOrEqual(256 * 1024);
+    expect(r.truncated).toBe(true);
+    expect(r.json).toContain(CUT);
+  });
+
+  it('withholds as too-large what cannot fit at all', () => {
+    const r = serializeDump(
+      { a: 'x'.repeat(1000) },
+      { ...DEFAULT_DUMP_LIMITS, maxBytes: 1 },
+      redactor,
+    );
+    expect(r).toEqual({ ok: false, withheld: 'too-large' });
+  });
+
+  it('serialises a 10 MB string quickly', () => {
+    const start = Date.now();
+    const r = serializeDump({ s: 'y'.repeat(10 * 1024 * 1024) }, DEFAULT_DUMP_LIMITS, redactor);
+    expect(r.ok).toBe(true);
+    expect(Date.now() - start).toBeLessThan(500);
+  });
+
+  it('keeps a key named __proto__ as a plain key', () => {
+    const data = JSON.parse('{"__proto__": {"polluted": 1}, "a": 1}');
+    expect(dump(data).json).toBe('{"__proto__":{"polluted":1},"a":1}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

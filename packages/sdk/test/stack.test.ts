@@ -1,0 +1,71 @@
+import path from 'node:path';
+import {
+  firstHostFrame,
+  moduleName,
+  parseStack,
+  procedureName,
+  readSourceLine,
+} from '../src/stack';
+
+describe('parseStack', () => {
+  it('reads the V8 frame forms', () => {
+    const stack = [
+      'TypeError: x is undefined',
+      '    at Database.query [as run] (/app/dist/db.js:10:5)',
+      '    at async loadClient (C:\\JCS\\app\\clients.js:120:7)',
+      '    at new Client (file:///opt/jcs/client.mjs:3:1)',
+      '    at /app/dist/anon.js:4:2',
+      '    at eval (eval at <anonymous> (/app/x.js:1:1), <anonymous>:1:1)',
+      '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
+      '    at <anonymous>',
+    ].join('\n');
+    expect(parseStack(stack)).toEqual([
+      { func: 'Database.query [as run]', file: '/app/dist/db.js', line: 10, column: 5 },
+      { func: 'async loadClient', file: 'C:\\JCS\\app\\clients.js', line: 120, column: 7 },
+      { func: 'new Client', file: 'file:///opt/jcs/client.mjs', line: 3, column: 1 },
+      { func: '', file: '/app/dist/anon.js', line: 4, column: 2 },
+      {
+        func: 'process.processTicksAndRejections',
+        file: 'node:internal/process/task_queues',
+        line: 95,
+        column: 5,
+      },
+    ]);
+  });
+
+  it('names modules and procedures as an engineer would look for them', () => {
+    expect(moduleName('C:\\JCS\\app\\clients.js')).toBe('clients');
+    expect(moduleName('file:///opt/jcs/client.mjs?v=3')).toBe('client');
+    expect(moduleName('/app/main.bundle.js')).toBe('main.bundle');
+    expect(procedureName('async loadClient')).toBe('loadClient');
+    expect(procedureName('Database.query [as run]')).toBe('Database.query');
+    expect(procedureName('new Client')).toBe('Client');
+    expect(procedureName('Object.<anonymous>')).toBe('(anonymous)');
+    expect(procedureName('')).toBe('(anonymous)');
+  });
+
+  it('skips the SDK and the runtime to find the host frame', () => {
+    const sdkFile = path.join(__dirname, '../src/reporter.ts');
+    const frames = parseStack(
+      [
+        'Error',
+        `    at ReporterCore.captureException (${sdkFile}:10:5)`,
+        '    at node:internal/main:1:1',
+        '    at handleClick (/app/ui.js:7:3)',
+      ].join('\n'),
+    );
+    expect(firstHostFrame(frames)).toMatchObject({ file: '/app/ui.js', line: 7 });
+  });
+
+  it('reads the source line of a real frame, and nothing for unreadable files', () => {
+    const err = new Error('here'); // the line read back below
+    const frame = firstHostFrame(parseStack(err.stack!))!;
+    expect(moduleName(frame.file)).toBe('stack.test');
+    expect(readSourceLine(frame.file, frame.line)).toBe(
+      "const err = new Error('here'); // the line read back below",
+    );
+    expect(readSourceLine('/no/such/file.js', 1)).toBeUndefined();
+    expect(readSourceLine('relative.js', 1)).toBeUndefined();
+    expect(readSourceLine(frame.file, 0)).toBeUndefined();
+  });
+});

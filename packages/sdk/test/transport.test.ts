@@ -1,0 +1,108 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Report } from '@jcs/protocol';
+import { classify, createTransport, fetchRequest } from '../src/transport';
+import { startTestServer, type TestServer } from './helpers/test-server';
+
+const report: Report = {
+  schema: 1,
+  id: '3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b',
+  occurredAt: '2026-11-28T10:15:00Z',
+  app: { name: 'JCS', version: '5.2.1.345' },
+  license: 'JCS-000123',
+  error: { number: 91, description: 'd', module: 'm', procedure: 'p', line: 1 },
+};
+
+describe('transport over a real socket', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  const transport = (timeoutMs = 2000) =>
+    createTransport({ url: `${server.url}v1/reports`, token: server.token, timeoutMs });
+
+  it('posts JSON with the bearer token and reads 202 then 200 as delivered', async () => {
+    expect(await transport().send(report)).toEqual({ kind: 'delivered', status: 202 });
+    expect(await transport().send(report)).toEqual({ kind: 'delivered', status: 200 });
+    const req = server.received.at(-1)!;
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.headers.authorization).toBe(`Bearer ${server.token}`);
+    expect(JSON.parse(req.body)).toEqual(report);
+  });
+
+  it('classifies every answer of the contract', async () => {
+    server.script(
+      { status: 400, body: { error: { code: 'invalid_report', message: 'm' } } },
+      { status: 413 },
+      { status: 429, headers: { 'retry-after': '7' } },
+      { status: 503, headers: { 'retry-after': '3' } },
+      { status: 408 },
+      { status: 500 },
+      { status: 401, body: { error: { code: 'unauthorized', message: 'm' } } },
+    );
+    const t = transport();
+    expect(await t.send(report)).toEqual({ kind: 'rejected', status: 400, code: 'invalid_report' });
+    expect(await t.send(report)).toEqual({ kind: 'too_large', status: 413 });
+    expect(await t.send(report)).toEqual({ kind: 'retry_after', status: 429, delayMs: 7000 });
+    expect(await t.send(report)).toEqual({ kind: 'retry_after', status: 503, delayMs: 3000 });
+    expect(await t.send(report)).toEqual({ kind: 'retry_after', status: 408, delayMs: null });
+    expect(await t.send(report)).toEqual({ kind: 'failed', status: 500, reason: 'HTTP 500' });
+    expect(await t.send(report)).toEqual({ kind: 'rejected', status: 401, code: 'unauthorized' });
+  });
+
+  it('reads a dropped connection and a timeout as failures, never rejecting', async () => {
+    server.script('destroy', 'hang');
+    expect(await transport().send(report)).toMatchObject({ kind: 'failed' });
+    const start = Date.now();
+    expect(await transport(300).send(report)).toEqual({ kind: 'failed', reason: 'timed out' });
+    expect(Date.now() - start).toBeLessThan(2000);
+  });
+
+  it('reads a refused connection as a failure', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const t = createTransport({
+      url: `http://127.0.0.1:${port}/v1/reports`,
+      token: 't',
+      timeoutMs: 1000,
+    });
+    expect(await t.send(report)).toEqual({ kind: 'failed', reason: 'ECONNREFUSED' });
+  });
+
+  it('refuses to follow redirects', async () => {
+    server.script({ status: 302, headers: { location: 'http://example.com/' } });
+    expect(await transport().send(report)).toMatchObject({ kind: 'failed' });
+  });
+
+  it('uses an injected makeRequest, and a throwing one is a failure', async () => {
+    const seen: string[] = [];
+    const t = createTransport(
+      { url: 'https://x.example/v1/reports', token: 't', timeoutMs: 1 },
+      async (req) => {
+        seen.push(req.url);
+        return { statusCode: 202 };
+      },
+    );
+    expect(await t.send(report)).toEqual({ kind: 'delivered', status: 202 });
+    expect(seen).toEqual(['https://x.example/v1/reports']);
+    const throwing = createTransport({ url: 'u', token: 't', timeoutMs: 1 }, async () => {
+      throw new Error('boom');
+    });
+    expect(await throwing.send(report)).toEqual({ kind: 'failed', reason: 'network error' });
+  });
+
+  it('classify treats other 4xx as unmendable and other 5xx as retryable', () => {
+    expect(classify({ statusCode: 404 })).toEqual({
+      kind: 'rejected',
+      status: 404,
+      code: undefined,
+    });
+    expect(classify({ statusCode: 415, body: 'not json' })).toMatchObject({ kind: 'rejected' });
+    expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
+    expect(fetchRequest).toBeInstanceOf(Function);
+  });
+});
