@@ -144,3 +144,23 @@ function discard(req: Request): void {
   req.on('error', () => {});
   req.resume();
 }
+
+/**
+ * Reads the small JSON body of an API request (triage, erasure, expiry). Unlike a report, a body
+ * that is not JSON is an `invalid_request`: the request, not a report, is what is wrong.
+ *
+ * @example
+ * const body = await readRequestJson(req); // {"status": "resolved"}
+ */
+export async function readRequestJson(req: Request, limitBytes = 16 * 1024): Promise<unknown> {
+  try {
+    return await readJsonBody(req, limitBytes);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_json') {
+      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
+        details: [{ path: '', message: 'must be JSON' }],
+      });
+    }
+    throw e;
+  }
+}

@@ -1,8 +1,8 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { ApiError, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
-import { readJsonBody } from '../http/body';
+import { readRequestJson } from '../http/body';
 import { eraseSubject, erasureTarget, wipeWal, type DataSubject } from '../store/erase';
 
 /** The contract's bounds for the two fields (report schema 1). */
@@ -16,7 +16,7 @@ const BOUNDS = { username: 256, license: 64 } as const;
 export function eraseRoutes(c: Collector): Router {
   const router = Router();
   router.post('/v1/erase', requireRole(c, 'admin'), async (req, res) => {
-    const subject = parseSubject(await readSmallJson(req));
+    const subject = parseSubject(await readRequestJson(req));
     const actor = actorOf(req)!;
     let erased = 0;
     try {
@@ -47,19 +47,6 @@ export function eraseRoutes(c: Collector): Router {
     res.json({ erasedReports: erased });
   });
   return router;
-}
-
-async function readSmallJson(req: Request): Promise<unknown> {
-  try {
-    return await readJsonBody(req, 16 * 1024);
-  } catch (e) {
-    if (e instanceof ApiError && e.code === 'invalid_json') {
-      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
-        details: [{ path: '', message: 'must be JSON' }],
-      });
-    }
-    throw e;
-  }
 }
 
 /** Exactly one of `username` and `license`, each within the report schema's bounds. */

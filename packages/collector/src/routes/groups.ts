@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
 import { audited } from '../http/audited';
 import { QueryReader } from '../http/query';
-import { readJsonBody } from '../http/body';
+import { readRequestJson } from '../http/body';
 import { DAY_MS } from '../time';
 import type { GroupSort, StatusFilter } from '../store/groups';
 
@@ -57,7 +57,7 @@ export function groupRoutes(c: Collector): Router {
 
   router.patch('/v1/groups/:id', engineer, async (req, res) => {
     const id = groupParam(req);
-    const body = await readSmallJson(req);
+    const body = await readRequestJson(req);
     const now = c.clock();
     res.json(
       audited(c, req, 'groups.update', id, () => {
@@ -107,19 +107,6 @@ function inclusive(since: number, until: number) {
 
 function windowJson(w: { since: number; until: number }) {
   return { since: new Date(w.since).toISOString(), until: new Date(w.until).toISOString() };
-}
-
-async function readSmallJson(req: Request): Promise<unknown> {
-  try {
-    return await readJsonBody(req, 16 * 1024);
-  } catch (e) {
-    if (e instanceof ApiError && e.code === 'invalid_json') {
-      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
-        details: [{ path: '', message: 'must be JSON' }],
-      });
-    }
-    throw e;
-  }
 }
 
 function parseTriage(body: unknown): { status: GroupStatus; resolvedInVersion: string | null } {

@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { audited } from '../http/audited';
 import { QueryReader } from '../http/query';
-import { readJsonBody } from '../http/body';
+import { readRequestJson } from '../http/body';
 import { runExpiry } from '../retention/expire';
 import { retentionStatus } from '../retention/status';
 
@@ -56,16 +56,7 @@ export function retentionRoutes(c: Collector): Router {
 async function readOptionalBody(req: Request): Promise<unknown> {
   const length = Number(req.headers['content-length'] ?? 0);
   if (!(length > 0) && req.headers['transfer-encoding'] === undefined) return {};
-  try {
-    return await readJsonBody(req, 1024);
-  } catch (e) {
-    if (e instanceof ApiError && e.code === 'invalid_json') {
-      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
-        details: [{ path: '', message: 'must be JSON' }],
-      });
-    }
-    throw e;
-  }
+  return readRequestJson(req, 1024);
 }
 
 function parseExpireBody(body: unknown): boolean {
