@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { DAY_MS, dayOf } from '../time';
+import { DAY_MS, dayName, dayOf } from '../time';
+import { DayQuery, storedDays } from './stored-days';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
 export type DataSubject = { username: string } | { license: string };
@@ -34,21 +35,26 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     'username' in subject
       ? (['user_hash', keyring.userHash(subject.username), USER] as const)
       : (['license', subject.license, LICENCE] as const);
-  const erased = db
-    .prepare<[Buffer | string], ErasedRow>(
-      `SELECT group_id, received_at, app_version, license, user_hash FROM reports WHERE ${column} = ?`,
-    )
-    .all(value);
-  const count = db.prepare(`DELETE FROM reports WHERE ${column} = ?`).run(value).changes;
+  // Both look-ups go through the (key_day, subject) indexes, one day at a time.
+  const days = storedDays(db);
+  const erased = new DayQuery<ErasedRow>(
+    db,
+    `SELECT group_id, received_at, app_version, license, user_hash FROM reports
+     WHERE key_day IN (:days) AND ${column} = ?`,
+  ).all(days, value);
+  const count = new DayQuery(
+    db,
+    `DELETE FROM reports WHERE key_day IN (:days) AND ${column} = ?`,
+  ).run(days, value);
   db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
 
   const survivor = {
     [USER]: db.prepare(
-      `SELECT 1 FROM reports WHERE user_hash = ? AND group_id = ? AND app_version = ?
+      `SELECT 1 FROM reports WHERE key_day = ? AND user_hash = ? AND group_id = ? AND app_version = ?
        AND received_at >= ? AND received_at < ? LIMIT 1`,
     ),
     [LICENCE]: db.prepare(
-      `SELECT 1 FROM reports WHERE license = ? AND group_id = ? AND app_version = ?
+      `SELECT 1 FROM reports WHERE key_day = ? AND license = ? AND group_id = ? AND app_version = ?
        AND received_at >= ? AND received_at < ? LIMIT 1`,
     ),
   };
@@ -68,6 +74,7 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
       if (seen.has(id)) continue;
       seen.add(id);
       const kept = survivor[k as 0 | 1].get(
+        dayName(day * DAY_MS),
         s,
         r.group_id,
         r.app_version,

@@ -2,6 +2,7 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
+import { DayQuery, storedDays } from './stored-days';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 
@@ -107,8 +108,9 @@ export class IngestWriter {
   private readonly batch: (items: PreparedReport[]) => StoredResult[];
 
   constructor(db: Db) {
-    this.findReport = db.prepare<[string], { group_id: string }>(
-      'SELECT group_id FROM reports WHERE id = ?',
+    this.findReport = new DayQuery<{ group_id: string }>(
+      db,
+      'SELECT group_id FROM reports WHERE key_day IN (:days) AND id = ?',
     );
     this.insertReport = db.prepare(
       `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line, repeats,
@@ -140,7 +142,15 @@ export class IngestWriter {
     this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );
-    this.batch = db.transaction((items: PreparedReport[]) => items.map((r) => this.writeOne(r)));
+    this.batch = db.transaction((items: PreparedReport[]) => {
+      // Every day a stored report (or one of this batch) can be under: the id look-up's range.
+      const days = storedDays(
+        db,
+        items.length > 0 ? items[items.length - 1].receivedAt : undefined,
+      );
+      if (items.length > 0 && !days.includes(items[0].keyDay)) days.push(items[0].keyDay);
+      return items.map((r) => this.writeOne(r, days));
+    });
   }
 
   /**
@@ -154,8 +164,8 @@ export class IngestWriter {
     return this.batch(items);
   }
 
-  private writeOne(r: PreparedReport): StoredResult {
-    const existing = this.findReport.get(r.id);
+  private writeOne(r: PreparedReport, days: string[]): StoredResult {
+    const existing = this.findReport.get(days, r.id);
     if (existing) return { id: r.id, group: existing.group_id, created: false };
     this.insertReport.run(r);
     const group = this.findGroup.get(r.groupId);

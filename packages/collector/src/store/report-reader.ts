@@ -2,6 +2,7 @@ import { openDump, type FullReport, type SealedDump, type ShortReport } from '@j
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { openField } from '../crypto/fields';
+import { DayQuery, storedDays } from './stored-days';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
 
@@ -32,12 +33,20 @@ interface ReportRow {
  * has run yet.
  */
 export class ReportReader {
+  private readonly byId: DayQuery<ReportRow>;
+
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
     private readonly clock: Clock,
     private readonly retentionMs: number,
-  ) {}
+  ) {
+    this.byId = new DayQuery(
+      db,
+      `SELECT r.*, g.app_name, g.number, g.module, g.procedure FROM reports r JOIN groups g ON g.id = r.group_id
+       WHERE r.key_day IN (:days) AND r.id = ? AND r.received_at > ?`,
+    );
+  }
 
   /** Reports received at or before this moment are past their age. */
   cutoff(): number {
@@ -79,12 +88,7 @@ export class ReportReader {
 
   /** The whole report as sent, decrypted; the dump opened only when asked. Null when gone. */
   full(id: string, withDump: boolean): FullReport | null {
-    const r = this.db
-      .prepare<[string, number], ReportRow>(
-        `SELECT r.*, g.app_name, g.number, g.module, g.procedure FROM reports r JOIN groups g ON g.id = r.group_id
-         WHERE r.id = ? AND r.received_at > ?`,
-      )
-      .get(id, this.cutoff());
+    const r = this.byId.get(storedDays(this.db), id, this.cutoff());
     if (!r) return null;
     const description = this.open(r.description, r.key_day);
     // No key, no report: a destroyed day key means the report is gone for every purpose.

@@ -1,0 +1,73 @@
+import type Database from 'better-sqlite3';
+import type { Db } from './db';
+import { DAY_MS, dayName } from '../time';
+
+/**
+ * The reports' secondary indexes lead with the day of receipt (`key_day`), so the expiry job,
+ * which deletes in order of receipt, rewrites one day's region of each index rather than a page
+ * per row all over it (about three times faster). A look-up by id, username hash or licence then
+ * names the days that can hold it: every day from the oldest stored receipt to the newest.
+ *
+ * @example
+ * storedDays(db, Date.now()); // ['2026-10-18', ..., '2026-11-28']
+ */
+export function storedDays(db: Db, alsoAt?: number): string[] {
+  const row = db
+    .prepare('SELECT MIN(received_at) AS lo, MAX(received_at) AS hi FROM reports')
+    .get() as {
+    lo: number | null;
+    hi: number | null;
+  };
+  let lo = row.lo ?? alsoAt;
+  let hi = row.hi ?? alsoAt;
+  if (alsoAt !== undefined) {
+    lo = Math.min(lo!, alsoAt);
+    hi = Math.max(hi!, alsoAt);
+  }
+  if (lo === undefined || hi === undefined) return [];
+  const days: string[] = [];
+  for (let d = Math.floor(lo / DAY_MS); d <= Math.floor(hi / DAY_MS); d++)
+    days.push(dayName(d * DAY_MS));
+  return days;
+}
+
+/**
+ * A query over a list of days: `sql` holds `(:days)` where the list goes. Statements are prepared
+ * once per list length, so a look-up binds plain parameters instead of parsing a JSON list.
+ *
+ * @example
+ * const byId = new DayQuery(db, 'SELECT group_id FROM reports WHERE key_day IN (:days) AND id = ?');
+ * byId.get(storedDays(db), id);
+ */
+export class DayQuery<Row> {
+  private readonly byLength = new Map<number, Database.Statement>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly sql: string,
+  ) {}
+
+  get(days: string[], ...params: unknown[]): Row | undefined {
+    if (days.length === 0) return undefined;
+    return this.statement(days.length).get(...days, ...params) as Row | undefined;
+  }
+
+  all(days: string[], ...params: unknown[]): Row[] {
+    if (days.length === 0) return [];
+    return this.statement(days.length).all(...days, ...params) as Row[];
+  }
+
+  run(days: string[], ...params: unknown[]): number {
+    if (days.length === 0) return 0;
+    return this.statement(days.length).run(...days, ...params).changes;
+  }
+
+  private statement(n: number): Database.Statement {
+    let s = this.byLength.get(n);
+    if (!s) {
+      s = this.db.prepare(this.sql.replace('(:days)', `(${new Array(n).fill('?').join(', ')})`));
+      this.byLength.set(n, s);
+    }
+    return s;
+  }
+}
