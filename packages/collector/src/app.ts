@@ -9,6 +9,7 @@ import { auditRoutes } from './routes/audit';
 import { eraseRoutes } from './routes/erase';
 import { attachLimits, RequestLimits, type RequestLimitsOptions } from './auth/request-limits';
 import { errorMiddleware, notFound } from './http/errors';
+import { identifyActor } from './auth/middleware';
 import { auditRefusal } from './http/audited';
 import { requestLog } from './http/request-log';
 
@@ -44,7 +45,8 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   app.use(retentionRoutes(c));
   app.use(auditRoutes(c));
   app.use(eraseRoutes(c));
-  app.use(notFound);
+  // Whoever reaches no route is still named, so the access log records the attempt.
+  app.use(identifyActor(c), notFound);
   app.use(errorMiddleware(c.log, (err, req) => auditRefusal(c, req, err)));
   return app;
 }

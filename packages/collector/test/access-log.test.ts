@@ -58,6 +58,20 @@ describe('the access log', () => {
     for (const personal of ['jane', 'JCS-777']) expect(all).not.toContain(personal);
   });
 
+  it('logs an engineer request to an unknown route, without its path', async () => {
+    await request(t.app)
+      .get('/v1/clients/jane.doe')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(404);
+    const { body } = await admin('/v1/audit?limit=1').expect(200);
+    expect(body.entries[0]).toMatchObject({
+      actor: 'alice',
+      action: 'GET (no route)',
+      outcome: 'not_found',
+    });
+    expect(JSON.stringify(body)).not.toContain('jane');
+  });
+
   it('takes since and limit (default 100, at most 1000) and names a bad parameter', async () => {
     await makeEntries(t, 3);
     t.clock.advance(2 * 3_600_000);

@@ -61,3 +61,18 @@ export function requireRole(
     next();
   };
 }
+
+/**
+ * Names the actor of a request that reached no route, without refusing anything: so that an
+ * engineer's or admin's request to an unknown route is still written to the access log.
+ */
+export function identifyActor(c: Collector): RequestHandler {
+  return (req, _res, next) => {
+    const m = /^Bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (m && parseToken(m[1]) !== null) {
+      const actor = c.tokens.authenticate(m[1], c.clock());
+      if (actor) (req as Request & { actor?: Actor }).actor = actor;
+    }
+    next();
+  };
+}

@@ -78,7 +78,8 @@ export function auditRefusal(c: Collector, req: Request, err: ApiError): void {
   c.audit.append(
     {
       actor: actor.name,
-      action: `${req.method} ${req.route?.path ?? req.path}`,
+      // Never the raw path of an unknown route: it may hold anything the caller typed.
+      action: `${req.method} ${req.route?.path ?? '(no route)'}`,
       target: null,
       outcome: err.code,
     },
