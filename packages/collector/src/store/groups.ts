@@ -8,8 +8,8 @@ import {
 } from '@jcs/protocol';
 import type { Db } from './db';
 import type { ReportReader } from './report-reader';
-import { occurrenceSlices, windowDays, type Window } from './occurrences';
-import { DAY_MS, HOUR_MS, iso } from '../time';
+import { countOccurrences, windowDays, type Window } from './occurrences';
+import { DAY_MS, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
 export type StatusFilter = GroupStatus | 'all';
@@ -50,10 +50,10 @@ export class GroupStore {
   }
 
   list(q: GroupQuery): Group[] {
-    const counts = new Map<string, number>();
-    for (const s of occurrenceSlices(this.db, q.window, { version: q.version })) {
-      counts.set(s.group_id, (counts.get(s.group_id) ?? 0) + s.count);
-    }
+    const counts = countOccurrences(this.db, q.window, { version: q.version }, 'group') as Map<
+      string,
+      number
+    >;
     let rows = [...counts.keys()].map((id) => this.get(id)!).filter((g) => g !== undefined);
     if (q.status !== 'all') rows = rows.filter((g) => g.status === q.status);
 
@@ -81,14 +81,14 @@ export class GroupStore {
 
   detail(row: GroupRow, window: Window, latestLimit = 10): GroupDetail {
     const group = this.summary(row, window);
-    const byVersion = new Map<string, number>();
-    for (const s of occurrenceSlices(this.db, window, { groupId: row.id })) {
-      byVersion.set(s.version, (byVersion.get(s.version) ?? 0) + s.count);
-    }
-    const byLine = new Map<number, number>();
-    for (const s of occurrenceSlices(this.db, window, { groupId: row.id, byLine: true })) {
-      byLine.set(s.line!, (byLine.get(s.line!) ?? 0) + s.count);
-    }
+    const byVersion = countOccurrences(this.db, window, { groupId: row.id }, 'version') as Map<
+      string,
+      number
+    >;
+    const byLine = countOccurrences(this.db, window, { groupId: row.id }, 'line') as Map<
+      number,
+      number
+    >;
     const days = windowDays(window);
     return {
       ...group,
@@ -122,10 +122,10 @@ export class GroupStore {
     const days = windowDays(window);
     const daily = new Array<number>(days.length).fill(0);
     let count = 0;
-    for (const s of occurrenceSlices(this.db, window, { groupId: g.id, version })) {
-      const i = Math.floor(s.at / DAY_MS) - days.first;
-      if (i >= 0 && i < daily.length) daily[i] += s.count;
-      count += s.count;
+    for (const [day, n] of countOccurrences(this.db, window, { groupId: g.id, version }, 'day')) {
+      const i = (day as number) - days.first;
+      if (i >= 0 && i < daily.length) daily[i] += n;
+      count += n;
     }
     return {
       id: g.id,
@@ -146,12 +146,14 @@ export class GroupStore {
     };
   }
 
+  /** Versions seen in the window, newest first (by whole UTC day, from the daily counts). */
   private versions(id: string, w: Window): string[] {
+    const days = windowDays(w);
     const rows = this.db
       .prepare<[string, number, number], { version: string }>(
-        'SELECT DISTINCT version FROM group_hours WHERE group_id = ? AND hour >= ? AND hour <= ?',
+        'SELECT DISTINCT version FROM group_days WHERE group_id = ? AND day >= ? AND day < ?',
       )
-      .all(id, Math.floor(w.since / HOUR_MS), Math.floor((w.until - 1) / HOUR_MS));
+      .all(id, days.first, days.first + days.length);
     return sortVersionsDescending(rows.map((r) => r.version));
   }
 

@@ -103,6 +103,7 @@ export class IngestWriter {
   private readonly insertGroup;
   private readonly updateGroup;
   private readonly addHour;
+  private readonly addDay;
   private readonly addLine;
   private readonly addSubject;
   private readonly batch: (items: PreparedReport[]) => StoredResult[];
@@ -130,6 +131,10 @@ export class IngestWriter {
          status = CASE WHEN @regress THEN 'unresolved' ELSE status END,
          regressed = CASE WHEN @regress THEN 1 ELSE regressed END
        WHERE id = @id`,
+    );
+    this.addDay = db.prepare<[string, number, string, number]>(
+      `INSERT INTO group_days (group_id, day, version, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET count = count + excluded.count`,
     );
     this.addHour = db.prepare<[string, number, string, number]>(
       `INSERT INTO group_hours (group_id, hour, version, count) VALUES (?, ?, ?, ?)
@@ -182,6 +187,7 @@ export class IngestWriter {
     const hour = hourOf(r.receivedAt);
     const day = dayOf(r.receivedAt);
     this.addHour.run(r.groupId, hour, r.version, count);
+    this.addDay.run(r.groupId, day, r.version, count);
     this.addLine.run(r.groupId, hour, r.line, count);
     if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
     this.addSubject.run(r.groupId, day, r.version, 1, r.license);

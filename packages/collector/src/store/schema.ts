@@ -64,7 +64,17 @@ export const MIGRATIONS: string[] = [
     count INTEGER NOT NULL,
     PRIMARY KEY (group_id, hour, version)
   ) WITHOUT ROWID;
-  CREATE INDEX group_hours_hour ON group_hours (hour, group_id, count);
+  CREATE INDEX group_hours_hour ON group_hours (hour, group_id, version, count);
+
+  -- The same counts by UTC day: a six-week window sums days, not a thousand hours per group.
+  CREATE TABLE group_days (
+    group_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (group_id, day, version)
+  ) WITHOUT ROWID;
+  CREATE INDEX group_days_day ON group_days (day, group_id, version, count);
 
   CREATE TABLE group_lines (
     group_id TEXT NOT NULL,
