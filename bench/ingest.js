@@ -1,0 +1,135 @@
+'use strict';
+/**
+ * Ingest: the collector (createApp + listen on a temp data dir, in a process of its own) against a
+ * bare Express 5 app with express.json() answering 202, both driven by autocannon with 50
+ * connections and ~1 KiB reports carrying a 512-byte sealed dump, a fresh id per request, one of
+ * 5,000 licences. Rounds alternate A/B (ABAB.., then BABA..) so drift in the machine's load hits
+ * both alike. Then a fixed-rate run at 1,000 reports/s for p99, also alternated.
+ */
+const { initDataDir, tempDir } = require('./lib/datadir');
+const { startServer } = require('./lib/procs');
+const { reportFactory } = require('./lib/reports');
+const { loadReports } = require('./lib/load');
+const { summarize, range, ratio, fmt } = require('./lib/stats');
+
+async function run(ctx) {
+  const quick = ctx.quick;
+  const rounds = quick ? 3 : 5;
+  const duration = quick ? 2 : 8;
+  const rateRounds = quick ? 2 : 3;
+  const rateDuration = quick ? 2 : 8;
+  const rate = 1000;
+
+  const d = initDataDir('ingest');
+  const log = `${tempDir('ingest-log')}/collector.log`;
+  const collector = await startServer('collector', { dataDir: d.dataDir, logFile: log });
+  const bare = await startServer('bare');
+  const factory = reportFactory(d);
+  const sample = factory.next().body;
+  const targets = {
+    collector: { url: collector.url, token: d.tokens.ingest },
+    bare: { url: bare.url, token: d.tokens.ingest },
+  };
+  try {
+    ctx.log(`ingest: warm-up (body ${Buffer.byteLength(sample)} bytes)`);
+    for (const t of Object.values(targets)) {
+      await loadReports({ ...t, factory, duration: quick ? 1 : 2 });
+    }
+    const rowsBefore = await collector.call('count');
+    const acked = [];
+
+    const res = { collector: [], bare: [] };
+    const ratios = [];
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? ['collector', 'bare'] : ['bare', 'collector'];
+      const got = {};
+      for (const name of order) {
+        got[name] = await loadReports({
+          ...targets[name],
+          factory,
+          duration,
+          // both sides parse every answer, so the load generator does the same work for each
+          acked: name === 'collector' ? acked : [],
+        });
+        res[name].push(got[name]);
+      }
+      ratios.push(got.collector.rps / got.bare.rps);
+      ctx.log(
+        `ingest round ${i + 1}/${rounds}: collector ${fmt(got.collector.rps)} req/s p99 ${got.collector.p99} ms, ` +
+          `bare ${fmt(got.bare.rps)} req/s p99 ${got.bare.p99} ms`,
+      );
+    }
+    const rowsAfter = await collector.call('count');
+    const stored = rowsAfter - rowsBefore;
+    const found = await collector.call('found', { ids: acked });
+    const failures = res.collector.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+
+    const fixed = { collector: [], bare: [] };
+    for (let i = 0; i < rateRounds; i++) {
+      const order = i % 2 === 0 ? ['collector', 'bare'] : ['bare', 'collector'];
+      for (const name of order) {
+        const r = await loadReports({
+          ...targets[name],
+          factory,
+          duration: rateDuration,
+          overallRate: rate,
+        });
+        fixed[name].push(r);
+      }
+      ctx.log(
+        `ingest at ${rate}/s round ${i + 1}/${rateRounds}: collector p99 ${fixed.collector[i].p99} ms, bare p99 ${fixed.bare[i].p99} ms`,
+      );
+    }
+
+    const s = (list, key) => summarize(list.map((r) => r[key]));
+    const p99Ratio = summarize(res.collector.map((r, i) => r.p99 / res.bare[i].p99));
+    return {
+      title: 'Ingest: collector vs bare Express 5 (POST /v1/reports)',
+      setup: [
+        `autocannon ${rounds} rounds x ${duration} s per side, 50 connections, alternating A/B; ` +
+          `${Buffer.byteLength(sample)}-byte reports with a 512-byte sealed dump, a fresh id per request, 5,000 licences, 300 groups`,
+        'collector: createApp + listen in its own process, request log at info to a file, no ingest gate ' +
+          '(no rate limits: the bench measures the ingest path, not the limiter)',
+        'bare: express() + express.json() answering 202 with the id, in its own process',
+      ],
+      rows: [
+        ['Throughput, collector', range(s(res.collector, 'rps'), 'req/s')],
+        ['Throughput, bare Express', range(s(res.bare, 'rps'), 'req/s')],
+        ['**Throughput ratio collector / bare** (goal >= 1.0)', ratio(summarize(ratios))],
+        ['p99 at saturation, collector', range(s(res.collector, 'p99'), 'ms')],
+        ['p99 at saturation, bare Express', range(s(res.bare, 'p99'), 'ms')],
+        ['p99 ratio collector / bare', ratio(p99Ratio)],
+        [
+          'Durable commits',
+          `${found.toLocaleString('en-US')} of ${acked.length.toLocaleString('en-US')} reports answered 202 found in the database ` +
+            `(${found === acked.length ? 'every acknowledged report on disk' : 'LOST REPORTS'}); ` +
+            `${stored.toLocaleString('en-US')} rows written (requests cut off at the end of a run are stored but their answer is not counted); ` +
+            `${failures} non-2xx or socket errors`,
+        ],
+        [
+          `p99 at ${rate.toLocaleString('en-US')} reports/s, collector (goal <= 25 ms)`,
+          range(s(fixed.collector, 'p99'), 'ms'),
+        ],
+        [
+          `p99 at ${rate.toLocaleString('en-US')} reports/s, bare Express`,
+          range(s(fixed.bare, 'p99'), 'ms'),
+        ],
+        [
+          `achieved rate in the fixed-rate runs, collector`,
+          range(s(fixed.collector, 'rps'), 'req/s'),
+        ],
+      ],
+      headline: {
+        'Ingest throughput ratio, collector / bare Express 5': ratio(summarize(ratios)),
+        'Ingest throughput, collector': range(s(res.collector, 'rps'), 'req/s'),
+        'Ingest p99 at 1,000 reports/s, collector': range(s(fixed.collector, 'p99'), 'ms'),
+      },
+    };
+  } finally {
+    await collector.call('close').catch(() => {});
+    await collector.stop();
+    await bare.stop();
+  }
+}
+
+module.exports = { name: 'ingest', run };

@@ -1,0 +1,42 @@
+'use strict';
+/**
+ * Creates an initialised collector data dir in-process (what `jcs-collector init` and
+ * `token create` do), far faster than spawning the bin three times.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { load } = require('./dist');
+
+const TMP = path.join(__dirname, '..', '.tmp');
+
+function tempDir(prefix) {
+  fs.mkdirSync(TMP, { recursive: true });
+  return fs.mkdtempSync(path.join(TMP, `${prefix}-`));
+}
+
+/** Returns { dataDir, publicKey, keyId, tokens: { ingest, engineer } }. */
+function initDataDir(prefix = 'collector') {
+  const { openDatabase } = load('collector', 'store/db.js');
+  const { createKeys } = load('collector', 'crypto/keyring.js');
+  const { dataPaths } = load('collector', 'paths.js');
+  const { openCollector } = load('collector');
+  const dataDir = path.join(tempDir(prefix), 'data');
+  fs.mkdirSync(dataDir, { mode: 0o700 });
+  const paths = dataPaths(dataDir);
+  openDatabase(paths.db, { create: true }).close();
+  const { keyId, publicKey } = createKeys(paths.keys, {});
+  const c = openCollector({ dataDir, env: {} });
+  const now = Date.now();
+  const tokens = {
+    ingest: c.tokens.create('bench-app', 'ingest', now),
+    engineer: c.tokens.create('bench-engineer', 'engineer', now),
+  };
+  c.close();
+  return { dataDir, dbFile: paths.db, publicKey, keyId, tokens };
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+module.exports = { TMP, tempDir, initDataDir, removeDir };
