@@ -28,6 +28,9 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     );
   }
   const log = createLogger();
+  // Handlers first: until they are installed a signal kills the process outright, and a
+  // supervisor may send SIGTERM the moment it reads "listening".
+  const stopRequested = stopSignal(log);
   const c = openForCommand({ dataDir: o.dataDir, logger: log, retentionDays: o.retentionDays });
   let server;
   try {
@@ -47,7 +50,20 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
-  await new Promise<void>((resolve) => {
+  await stopRequested;
+  // A nightly run stops between two chunks (what it committed stays deleted; the next run
+  // finishes); an on-demand run inside a request is waited for by server.close().
+  await expiry?.stop();
+  await server.close();
+  await c.batcher.drain();
+  c.close();
+  log.info('stopped');
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+}
+
+/** Resolves on the first SIGTERM or SIGINT, and removes both handlers then. */
+function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
@@ -59,12 +75,4 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
-  // A nightly run stops between two chunks (what it committed stays deleted; the next run
-  // finishes); an on-demand run inside a request is waited for by server.close().
-  await expiry?.stop();
-  await server.close();
-  await c.batcher.drain();
-  c.close();
-  log.info('stopped');
-  await new Promise<void>((resolve) => log.flush(() => resolve()));
 }
