@@ -14,6 +14,8 @@ const project = (displayName, testMatch) => ({
   rootDir: __dirname,
   testMatch: [testMatch],
   testEnvironment: 'node',
+  // Tests that spawn the real bins run on busy 2-core machines: generous, never a speed check.
+  testTimeout: 30_000,
   moduleNameMapper,
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }],

@@ -8,9 +8,10 @@ import { startCollector, CLI_BIN, type RunningCollector } from '../test-support/
  * process reading them back.
  */
 let c: RunningCollector;
+// Starting a collector runs the bin five times (init, three tokens, serve): slow on a busy machine.
 beforeAll(async () => {
   c = await startCollector();
-});
+}, 60_000);
 afterAll(async () => {
   await c.stop();
 });
