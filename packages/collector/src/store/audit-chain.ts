@@ -1,16 +1,9 @@
 import crypto from 'node:crypto';
+import type { AuditEntry } from '@jcs/protocol';
 import { ORIGIN, type ChainMark } from './audit-marks';
 
-/** One stored access-log entry, as the chain covers it. */
-export interface ChainEntry {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  outcome: string;
-  hash: string;
-}
+/** One stored access-log entry, as the chain covers it: the API's entry, field for field. */
+export type ChainEntry = AuditEntry;
 
 /** The answer of `GET /v1/audit/verify` and `jcs-collector audit verify`. */
 export type Verification = { ok: true; entries: number } | { ok: false; brokenAt: number };
