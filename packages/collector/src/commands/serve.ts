@@ -3,6 +3,8 @@ import { listen, TlsSetupError } from '../server';
 import { createLogger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
+import { dataPaths } from '../paths';
+import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 
@@ -31,7 +33,15 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // Handlers first: until they are installed a signal kills the process outright, and a
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
+  const unclean = uncleanStop(dataPaths(o.dataDir).db);
   const c = openForCommand({ dataDir: o.dataDir, logger: log, retentionDays: o.retentionDays });
+  if (unclean) {
+    // Said on stderr as well as in the log: whoever restarts the collector after a crash reads it.
+    const recovery = recoverAfterUncleanStop(c.db);
+    out.err(`jcs-collector: ${recovery.message}`);
+    if (recovery.ok) log.warn(recovery.message);
+    else log.error(recovery.message);
+  }
   let server;
   try {
     server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o) }), {
