@@ -107,6 +107,7 @@ async function main() {
   }
   const seconds = (Date.now() - startedAt) / 1000;
   const text = render({ quick: args.quick, machine, sections, startedAt, seconds });
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, text);
   console.log(text);
   if (sections.some((s) => s.error && !s.skipped)) process.exitCode = 1;
