@@ -73,6 +73,27 @@ const KEY_SQL: Record<CountKey, (unit: 'day' | 'hour') => string> = {
   line: () => 'line',
 };
 
+/** `column` in [from, to), narrowed to the filter's group and version. */
+function where(
+  column: string,
+  from: number,
+  to: number,
+  filter: CountFilter,
+  versionColumn: string | null,
+): { conds: string[]; args: (string | number)[] } {
+  const conds = [`${column} >= ?`, `${column} < ?`];
+  const args: (string | number)[] = [from, to];
+  if (filter.groupId) {
+    conds.push('group_id = ?');
+    args.push(filter.groupId);
+  }
+  if (filter.version && versionColumn) {
+    conds.push(`${versionColumn} = ?`);
+    args.push(filter.version);
+  }
+  return { conds, args };
+}
+
 function fromAggregate(
   db: Db,
   table: 'group_days' | 'group_hours' | 'group_lines',
@@ -84,16 +105,9 @@ function fromAggregate(
   add: (k: string | number, n: number) => void,
 ): void {
   if (to <= from) return;
-  const conds = [`${unit} >= ?`, `${unit} < ?`];
-  const args: (string | number)[] = [from, to];
-  if (filter.groupId) {
-    conds.push('group_id = ?');
-    args.push(filter.groupId);
-  }
-  if (filter.version && table !== 'group_lines') {
-    conds.push('version = ?');
-    args.push(filter.version);
-  }
+  // Line counts are not kept per version: a version filter cannot apply to them.
+  const versionColumn = table === 'group_lines' ? null : 'version';
+  const { conds, args } = where(unit, from, to, filter, versionColumn);
   const k = KEY_SQL[key](unit);
   const rows = db
     .prepare(
@@ -112,16 +126,7 @@ function fromReports(
   add: (k: string | number, n: number) => void,
 ): void {
   if (to <= from) return;
-  const conds = ['received_at >= ?', 'received_at < ?'];
-  const args: (string | number)[] = [from, to];
-  if (filter.groupId) {
-    conds.push('group_id = ?');
-    args.push(filter.groupId);
-  }
-  if (filter.version) {
-    conds.push('app_version = ?');
-    args.push(filter.version);
-  }
+  const { conds, args } = where('received_at', from, to, filter, 'app_version');
   const rows = db
     .prepare(
       `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) AS n FROM reports WHERE ${conds.join(' AND ')}`,
