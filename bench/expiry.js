@@ -11,7 +11,7 @@ const { initDataDir, tempDir, removeDir } = require('./lib/datadir');
 const { startServer } = require('./lib/procs');
 const { fillReports, DAY } = require('./lib/fill');
 const { reportFactory } = require('./lib/reports');
-const { loadReports } = require('./lib/load');
+const { steadyLoad } = require('./lib/steady');
 const { loadExpiry } = require('./lib/dist');
 const { summarize, range, ratio, fmt } = require('./lib/stats');
 
@@ -36,20 +36,14 @@ function copySynced(from, to) {
 }
 
 async function duringExpiry(server, target, factory, rate, capMs) {
-  let instance;
-  const load = loadReports({
-    ...target,
-    factory,
-    duration: 600,
-    overallRate: rate,
-    onInstance: (i) => (instance = i),
-  });
+  const stop = new globalThis.AbortController();
+  const load = steadyLoad({ ...target, factory, duration: 600, rate, signal: stop.signal });
   const expired = await server.call('expire', {
     now: Date.now(),
     capMs,
     olderThan: Date.now() - 42 * DAY,
   });
-  instance.stop();
+  stop.abort();
   return { expired, load: await load };
 }
 
@@ -83,24 +77,14 @@ async function run(ctx) {
     const factory = reportFactory(d);
     try {
       pragmas ??= await server.call('pragmas');
-      await loadReports({ ...target, factory, duration: 1, overallRate: rate }); // warm-up
+      await steadyLoad({ ...target, factory, duration: 1, rate }); // warm-up
       let idle;
       let during;
       if (r % 2 === 0) {
         during = await duringExpiry(server, target, factory, rate, capMs);
-        idle = await loadReports({
-          ...target,
-          factory,
-          duration: quick ? 2 : 8,
-          overallRate: rate,
-        });
+        idle = await steadyLoad({ ...target, factory, duration: quick ? 2 : 8, rate });
       } else {
-        idle = await loadReports({
-          ...target,
-          factory,
-          duration: quick ? 2 : 8,
-          overallRate: rate,
-        });
+        idle = await steadyLoad({ ...target, factory, duration: quick ? 2 : 8, rate });
         during = await duringExpiry(server, target, factory, rate, capMs);
       }
       const { expired } = during;
@@ -136,7 +120,7 @@ async function run(ctx) {
     setup: [
       `${rounds} rounds, each on a fresh data dir holding ${n.toLocaleString('en-US')} reports received 43 to 48 days ago; ` +
         `runExpiry(c, { now }) in the collector's process (default chunks), pragmas ${JSON.stringify(pragmas)}`,
-      `ingest at ${rate} reports/s (autocannon overallRate, 50 connections) for the whole expiry run, and for ${quick ? 2 : 8} s with no expiry; order alternating by round`,
+      `ingest at ${rate} reports/s (lib/steady.js: evenly spaced, up to 50 connections, latency from the scheduled send time) for the whole expiry run, and for ${quick ? 2 : 8} s with no expiry; order alternating by round`,
       'reports per second = reports deleted / the run time, which includes the day keys shredded, the incremental vacuum and the WAL truncation',
       cappedNote,
     ],

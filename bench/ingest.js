@@ -4,12 +4,14 @@
  * bare Express 5 app with express.json() answering 202, both driven by autocannon with 50
  * connections and ~1 KiB reports carrying a 512-byte sealed dump, a fresh id per request, one of
  * 5,000 licences. Rounds alternate A/B (ABAB.., then BABA..) so drift in the machine's load hits
- * both alike. Then a fixed-rate run at 1,000 reports/s for p99, also alternated.
+ * both alike. Then a fixed-rate run at 1,000 reports/s for p99 (lib/steady.js: evenly spaced
+ * requests, latency from each one's scheduled time), also alternated.
  */
 const { initDataDir, tempDir } = require('./lib/datadir');
 const { startServer } = require('./lib/procs');
 const { reportFactory } = require('./lib/reports');
 const { loadReports } = require('./lib/load');
+const { steadyLoad } = require('./lib/steady');
 const { summarize, range, ratio, fmt } = require('./lib/stats');
 
 async function run(ctx) {
@@ -68,12 +70,7 @@ async function run(ctx) {
     for (let i = 0; i < rateRounds; i++) {
       const order = i % 2 === 0 ? ['collector', 'bare'] : ['bare', 'collector'];
       for (const name of order) {
-        const r = await loadReports({
-          ...targets[name],
-          factory,
-          duration: rateDuration,
-          overallRate: rate,
-        });
+        const r = await steadyLoad({ ...targets[name], factory, duration: rateDuration, rate });
         fixed[name].push(r);
       }
       ctx.log(
@@ -91,6 +88,8 @@ async function run(ctx) {
         'collector: createApp + listen in its own process, request log at info to a file, no ingest gate ' +
           '(no rate limits: the bench measures the ingest path, not the limiter)',
         'bare: express() + express.json() answering 202 with the id, in its own process',
+        `fixed rate: ${rate.toLocaleString('en-US')} reports/s evenly spaced over up to 50 kept-alive connections for ${rateDuration} s per side ` +
+          "(lib/steady.js; latency measured from each request's scheduled send time, so falling behind counts)",
       ],
       rows: [
         ['Throughput, collector', range(s(res.collector, 'rps'), 'req/s')],
