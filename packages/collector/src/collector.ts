@@ -8,6 +8,7 @@ import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
 import { IngestBatcher } from './ingest/batcher';
 import { dataPaths } from './paths';
+import { checkpointInBackground } from './store/checkpointer';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
 
@@ -21,6 +22,11 @@ export interface CollectorOptions {
   retentionDays?: number;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Checkpoint the WAL in a worker thread instead of inside commits (store/checkpointer.ts).
+   * `serve` turns it on; short-lived commands and tests do without the thread.
+   */
+  backgroundCheckpoint?: boolean;
 }
 
 /** Everything a running collector holds: the stores over one database and one keyring. */
@@ -59,8 +65,11 @@ export function openCollector(options: CollectorOptions): Collector {
   }
   const keyring = loadKeyring(paths.keys, options.env);
   const db = openDatabase(paths.db);
-  const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
+  const checkpointer = options.backgroundCheckpoint
+    ? checkpointInBackground(db, paths.db, (message) => log.warn(message))
+    : undefined;
+  const clock = options.clock ?? systemClock;
   const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
   const batcher = new IngestBatcher(new IngestWriter(db), (err, size) =>
     log.error(
@@ -88,6 +97,7 @@ export function openCollector(options: CollectorOptions): Collector {
     close: () => {
       // The head mark of entries written in this turn of the event loop goes out before closing.
       audit.flushHead();
+      checkpointer?.stop();
       db.close();
     },
   };

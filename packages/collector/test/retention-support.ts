@@ -5,6 +5,7 @@ import type { Collector } from '@jcs/collector';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { dayName } from '../src/time';
 import type { Db } from '../src/store/db';
+import { ReportKeys } from '../src/store/report-keys';
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -19,7 +20,7 @@ export function storeAt(c: Collector, reports: Report[], receivedAt: number): vo
 }
 
 /**
- * Inserts `count` report rows with random sealed-looking blobs straight into the table, spread
+ * Inserts `count` report rows (and their look-up rows) with random sealed-looking blobs straight into the tables, spread
  * over `days` days from `from`, and makes the day keys: a large data set in about a second.
  */
 export function bulkInsert(c: Collector, count: number, from: number, days: number): void {
@@ -28,19 +29,30 @@ export function bulkInsert(c: Collector, count: number, from: number, days: numb
        repeats, dump_withheld, user_hash, username, description, code, dump)
      VALUES (?, 'g000000000000', ?, ?, '2026-01-01T00:00:00Z', '5.2.1', 'JCS-000001', 1, NULL, NULL, ?, ?, ?, NULL, NULL)`,
   );
+  const keys = new ReportKeys(c.db);
   const step = (days * DAY) / count;
   for (let d = 0; d < days; d++) c.keyring.dayKey(dayName(from + d * DAY), true);
   c.db.transaction(() => {
     for (let i = 0; i < count; i++) {
       const at = Math.floor(from + i * step);
-      insert.run(
-        crypto.randomUUID(),
+      const id = crypto.randomUUID();
+      const userHash = crypto.randomBytes(16);
+      const { lastInsertRowid } = insert.run(
+        id,
         at,
         dayName(at),
-        crypto.randomBytes(16),
+        userHash,
         crypto.randomBytes(48),
         crypto.randomBytes(120),
       );
+      keys.add(Number(lastInsertRowid), {
+        id,
+        groupId: 'g000000000000',
+        keyDay: dayName(at),
+        receivedAt: at,
+        userHash,
+        license: 'JCS-000001',
+      });
     }
   })();
 }

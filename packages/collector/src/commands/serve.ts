@@ -34,7 +34,12 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
   const unclean = uncleanStop(dataPaths(o.dataDir).db);
-  const c = openForCommand({ dataDir: o.dataDir, logger: log, retentionDays: o.retentionDays });
+  const c = openForCommand({
+    dataDir: o.dataDir,
+    logger: log,
+    retentionDays: o.retentionDays,
+    backgroundCheckpoint: true,
+  });
   if (unclean) {
     // Said on stderr as well as in the log: whoever restarts the collector after a crash reads it.
     const recovery = recoverAfterUncleanStop(c.db);

@@ -3,6 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { DAY_MS, dayName, dayOf } from '../time';
 import { DayQuery, storedDays } from './stored-days';
+import { KEY_KIND, ReportKeys } from './report-keys';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
 export type DataSubject = { username: string } | { license: string };
@@ -12,6 +13,9 @@ const USER = 0;
 const LICENCE = 1;
 
 interface ErasedRow {
+  seq: number;
+  id: string;
+  key_day: string;
   group_id: string;
   received_at: number;
   app_version: string;
@@ -31,32 +35,43 @@ interface ErasedRow {
  * const n = db.transaction(() => eraseSubject(db, keyring, { username: 'asmith' }))();
  */
 export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): number {
-  const [column, value, kind] =
+  const [keyKind, value, kind] =
     'username' in subject
-      ? (['user_hash', keyring.userHash(subject.username), USER] as const)
-      : (['license', subject.license, LICENCE] as const);
-  // Both look-ups go through the (key_day, subject) indexes, one day at a time.
+      ? ([KEY_KIND.user, keyring.userHash(subject.username), USER] as const)
+      : ([KEY_KIND.licence, subject.license, LICENCE] as const);
+  // Found through the look-up rows under each stored day of receipt.
   const days = storedDays(db);
   const erased = new DayQuery<ErasedRow>(
     db,
-    `SELECT group_id, received_at, app_version, license, user_hash FROM reports
-     WHERE key_day IN (:days) AND ${column} = ?`,
-  ).all(days, value);
-  const count = new DayQuery(
+    `SELECT r.seq, r.id, r.group_id, r.key_day, r.received_at, r.app_version, r.license, r.user_hash
+     FROM report_keys k JOIN reports r ON r.seq = k.seq
+     WHERE k.key_day IN (:days) AND k.kind = ? AND k.value = ?`,
+  ).all(days, keyKind, value);
+  const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
+  const keys = new ReportKeys(db);
+  for (const r of erased) {
+    deleteReport.run(r.seq);
+    keys.remove({
+      seq: r.seq,
+      id: r.id,
+      groupId: r.group_id,
+      keyDay: r.key_day,
+      receivedAt: r.received_at,
+      userHash: r.user_hash,
+      license: r.license,
+    });
+  }
+  // And any look-up row of the subject whose report an interrupted expiry run already deleted.
+  new DayQuery(
     db,
-    `DELETE FROM reports WHERE key_day IN (:days) AND ${column} = ?`,
-  ).run(days, value);
+    'DELETE FROM report_keys WHERE key_day IN (:days) AND kind = ? AND value = ?',
+  ).run(days, keyKind, value);
+  const count = erased.length;
   db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
 
   const survivor = {
-    [USER]: db.prepare(
-      `SELECT 1 FROM reports WHERE key_day = ? AND user_hash = ? AND group_id = ? AND app_version = ?
-       AND received_at >= ? AND received_at < ? LIMIT 1`,
-    ),
-    [LICENCE]: db.prepare(
-      `SELECT 1 FROM reports WHERE key_day = ? AND license = ? AND group_id = ? AND app_version = ?
-       AND received_at >= ? AND received_at < ? LIMIT 1`,
-    ),
+    [USER]: survivorQuery(db, KEY_KIND.user),
+    [LICENCE]: survivorQuery(db, KEY_KIND.licence),
   };
   const drop = db.prepare(
     'DELETE FROM group_subjects WHERE group_id = ? AND day = ? AND version = ? AND kind = ? AND subject = ?',
@@ -85,6 +100,15 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     }
   }
   return count;
+}
+
+/** A report of the day, other than the erased ones, that still carries this subject in the group and version. */
+function survivorQuery(db: Db, keyKind: number) {
+  return db.prepare(
+    `SELECT 1 FROM report_keys k JOIN reports r ON r.seq = k.seq
+     WHERE k.key_day = ? AND k.kind = ${keyKind} AND k.value = ? AND r.group_id = ? AND r.app_version = ?
+       AND r.received_at >= ? AND r.received_at < ? LIMIT 1`,
+  );
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
+import { KEY_KIND, ReportKeys } from './report-keys';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 
@@ -98,6 +99,7 @@ function dayKeyForWriting(keyring: Keyring, keyDay: string): Uint8Array {
  */
 export class IngestWriter {
   private readonly findReport;
+  private readonly keys: ReportKeys;
   private readonly insertReport;
   private readonly findGroup;
   private readonly insertGroup;
@@ -111,8 +113,10 @@ export class IngestWriter {
   constructor(db: Db) {
     this.findReport = new DayQuery<{ group_id: string }>(
       db,
-      'SELECT group_id FROM reports WHERE key_day IN (:days) AND id = ?',
+      `SELECT r.group_id FROM report_keys k JOIN reports r ON r.seq = k.seq
+       WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ?`,
     );
+    this.keys = new ReportKeys(db);
     this.insertReport = db.prepare(
       `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line, repeats,
          dump_withheld, user_hash, username, description, code, dump)
@@ -172,7 +176,8 @@ export class IngestWriter {
   private writeOne(r: PreparedReport, days: string[]): StoredResult {
     const existing = this.findReport.get(days, r.id);
     if (existing) return { id: r.id, group: existing.group_id, created: false };
-    this.insertReport.run(r);
+    const seq = Number(this.insertReport.run(r).lastInsertRowid);
+    this.keys.add(seq, r);
     const group = this.findGroup.get(r.groupId);
     if (!group) {
       this.insertGroup.run(r);

@@ -3,6 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { openField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
+import { KEY_KIND } from './report-keys';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
 
@@ -43,8 +44,9 @@ export class ReportReader {
   ) {
     this.byId = new DayQuery(
       db,
-      `SELECT r.*, g.app_name, g.number, g.module, g.procedure FROM reports r JOIN groups g ON g.id = r.group_id
-       WHERE r.key_day IN (:days) AND r.id = ? AND r.received_at > ?`,
+      `SELECT r.*, g.app_name, g.number, g.module, g.procedure
+       FROM report_keys k JOIN reports r ON r.seq = k.seq JOIN groups g ON g.id = r.group_id
+       WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ? AND r.received_at > ?`,
     );
   }
 
@@ -57,8 +59,9 @@ export class ReportReader {
   latestDescription(groupId: string): string | null {
     const row = this.db
       .prepare<[string, number], { description: Buffer; key_day: string }>(
-        `SELECT description, key_day FROM reports WHERE group_id = ? AND received_at > ?
-         ORDER BY received_at DESC, seq DESC LIMIT 1`,
+        `SELECT r.description, r.key_day FROM report_groups k JOIN reports r ON r.seq = k.seq
+         WHERE k.group_id = ? AND k.received_at > ?
+         ORDER BY k.received_at DESC, k.seq DESC LIMIT 1`,
       )
       .get(groupId, this.cutoff());
     return row ? this.open(row.description, row.key_day) : null;
@@ -70,9 +73,10 @@ export class ReportReader {
     const until = window ? window.until : Number.MAX_SAFE_INTEGER;
     const rows = this.db
       .prepare<[string, number, number, number], ReportRow>(
-        `SELECT id, occurred_at, received_at, app_version, license, line, repeats FROM reports
-         WHERE group_id = ? AND received_at > ? AND received_at < ?
-         ORDER BY received_at DESC, seq DESC LIMIT ?`,
+        `SELECT r.id, r.occurred_at, r.received_at, r.app_version, r.license, r.line, r.repeats
+         FROM report_groups k JOIN reports r ON r.seq = k.seq
+         WHERE k.group_id = ? AND k.received_at > ? AND k.received_at < ?
+         ORDER BY k.received_at DESC, k.seq DESC LIMIT ?`,
       )
       .all(groupId, from, until, limit);
     return rows.map((r) => ({

@@ -48,13 +48,30 @@ export const MIGRATIONS: string[] = [
     code BLOB,
     dump BLOB
   );
-  -- Secondary keys lead with the day of receipt, so expiry (in order of receipt) rewrites one
-  -- region of each index instead of a random page per row: see store/stored-days.ts.
-  CREATE UNIQUE INDEX reports_day_id ON reports (key_day, id);
-  CREATE INDEX reports_group_received ON reports (group_id, received_at);
+  -- Only the receipt-time index sits on the table itself: the expiry job deletes in order of
+  -- receipt, which walks this index and the table's rowid order (receipt order) page by page.
   CREATE INDEX reports_received ON reports (received_at);
-  CREATE INDEX reports_day_user ON reports (key_day, user_hash) WHERE user_hash IS NOT NULL;
-  CREATE INDEX reports_day_license ON reports (key_day, license);
+
+  -- How a report is found: by its id, its username's keyed hash or its licence (report_keys),
+  -- and by group (report_groups). Tables, not indexes on reports: an index entry goes with its
+  -- row, so deleting in order of receipt would rewrite pages all over every other index (three
+  -- to five times the writes, each one a page zeroed by secure_delete). The expiry job deletes
+  -- these rows itself, each table in its own key order (store/report-keys.ts).
+  CREATE TABLE report_keys (
+    key_day TEXT NOT NULL,
+    kind INTEGER NOT NULL CHECK (kind IN (0, 1, 2)), -- 0 report id, 1 username hash, 2 licence
+    value NOT NULL,
+    received_at INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key_day, kind, value, seq)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE report_groups (
+    group_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (group_id, received_at, seq)
+  ) WITHOUT ROWID;
 
   -- Anonymous aggregates, kept as reports arrive so triage never scans reports.
   CREATE TABLE group_hours (

@@ -1,0 +1,69 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { openCollector, type Collector } from '@jcs/collector';
+import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import { dataPaths } from '../src/paths';
+import { uncleanStop } from '../src/store/recovery';
+
+/**
+ * With backgroundCheckpoint (as `serve` runs), commits never checkpoint; a worker thread does,
+ * so the WAL is copied into the database and reused instead of growing.
+ */
+let t: TestCollector;
+let c: Collector;
+beforeEach(() => {
+  t = makeTestCollector();
+  t.close();
+  c = openCollector({ dataDir: t.dataDir, env: {}, backgroundCheckpoint: true });
+});
+afterEach(() => {
+  if (c.db.open) c.close();
+});
+
+/** About `mib` MiB of rows in one transaction. */
+function write(mib: number): void {
+  c.db.exec('CREATE TABLE IF NOT EXISTS filler (b BLOB)');
+  const insert = c.db.prepare('INSERT INTO filler (b) VALUES (?)');
+  c.db.transaction(() => {
+    for (let i = 0; i < mib * 256; i++) insert.run(crypto.randomBytes(4000));
+  })();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(20);
+  }
+}
+
+describe('background checkpoint', () => {
+  it('turns the connection’s own checkpoint off', () => {
+    expect(c.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+  });
+
+  it('copies the WAL into the database in the background, so the WAL is reused', async () => {
+    const file = dataPaths(t.dataDir).db;
+    const dbSize = () => fs.statSync(file).size;
+    const walSize = () => fs.statSync(`${file}-wal`).size;
+    const start = dbSize();
+    write(8);
+    const afterFirst = walSize();
+    expect(afterFirst).toBeGreaterThan(8 * 1024 * 1024);
+    // The worker copies the pages into the database file: it grows by them.
+    await until(() => dbSize() >= start + 8 * 1024 * 1024);
+    // A read transaction ending and the next write starting the WAL over needs the copy complete.
+    await sleep(300);
+    write(8);
+    // Not twice as long: the second batch reused the WAL's frames.
+    expect(walSize()).toBeLessThan(afterFirst * 1.5);
+  });
+
+  it('stops with the collector, which closes cleanly', () => {
+    write(1);
+    c.close();
+    expect(uncleanStop(dataPaths(t.dataDir).db)).toBe(false);
+  });
+});
