@@ -45,8 +45,6 @@ export const CHUNK_BUDGET_MS = 8;
 const FIRST_CHUNK = 200;
 const MIN_CHUNK = 20;
 const MAX_CHUNK = 5000;
-/** Pages handed back to the file system per incremental-vacuum step. */
-const VACUUM_STEP_PAGES = 1000;
 
 const running = new WeakMap<Collector, Promise<unknown>>();
 
@@ -300,22 +298,23 @@ function pruneAccessLog(c: Collector): number {
 }
 
 /**
- * Incremental vacuum in small steps: moves pages from the end of the file into freed ones, so the
- * file (truncated at the checkpoint) stays the size of what is kept. secure_delete has already
- * zeroed the freed pages.
+ * Incremental vacuum in chunks like the deletions: moves pages from the end of the file into
+ * freed ones, so the file (truncated at the checkpoint) stays the size of what is kept.
+ * secure_delete has already zeroed the freed pages, and zeroes the ones moved out of.
  */
 async function handBackFreePages(db: Db, signal: AbortSignal | undefined): Promise<void> {
-  // 2 = INCREMENTAL; a database made without it would never shrink this way, so do not loop.
+  // 2 = INCREMENTAL; a database made without it would never shrink this way.
   if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) return;
-  let free = db.pragma('freelist_count', { simple: true }) as number;
-  while (free > 0) {
-    if (signal?.aborted) throw new ExpiryAbortedError();
-    db.pragma(`incremental_vacuum(${VACUUM_STEP_PAGES})`);
-    const left = db.pragma('freelist_count', { simple: true }) as number;
-    if (left >= free) return;
-    free = left;
-    await nextTurn();
-  }
+  const freePages = () => db.pragma('freelist_count', { simple: true }) as number;
+  await deleteInChunks(
+    db,
+    (limit) => {
+      const before = freePages();
+      db.pragma(`incremental_vacuum(${limit})`);
+      return before - freePages();
+    },
+    { signal },
+  );
 }
 
 /** `wal_checkpoint(TRUNCATE)`, retried briefly while another process's reader holds the WAL. */
