@@ -22,6 +22,8 @@ const { percentile } = require('./stats');
  * @returns {Promise<{ rps: number, p50: number, p99: number, max: number, ok: number,
  *   non2xx: number, errors: number, sent: number, durationS: number }>}
  */
+const round = (ms) => Math.round(ms * 10) / 10;
+
 function steadyLoad(o) {
   const target = new globalThis.URL(o.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections ?? 50 });
@@ -44,9 +46,9 @@ function steadyLoad(o) {
       const durationS = (performance.now() - started) / 1000;
       resolve({
         rps: ok / durationS,
-        p50: percentile(latencies, 50),
-        p99: percentile(latencies, 99),
-        max: percentile(latencies, 100),
+        p50: round(percentile(latencies, 50)),
+        p99: round(percentile(latencies, 99)),
+        max: round(percentile(latencies, 100)),
         ok,
         non2xx,
         errors,
