@@ -8,7 +8,7 @@ import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
 import { IngestBatcher } from './ingest/batcher';
 import { dataPaths } from './paths';
-import { checkpointInBackground } from './store/checkpointer';
+import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
 
@@ -42,6 +42,8 @@ export interface Collector {
   reports: ReportReader;
   groups: GroupStore;
   batcher: IngestBatcher;
+  /** the background checkpoint, when opened with `backgroundCheckpoint` */
+  checkpointer?: Checkpointer;
   close(): void;
 }
 
@@ -94,6 +96,7 @@ export function openCollector(options: CollectorOptions): Collector {
     reports,
     groups: new GroupStore(db, reports),
     batcher,
+    checkpointer,
     close: () => {
       // The head mark of entries written in this turn of the event loop goes out before closing.
       audit.flushHead();

@@ -54,11 +54,26 @@ describe('background checkpoint', () => {
     expect(afterFirst).toBeGreaterThan(8 * 1024 * 1024);
     // The worker copies the pages into the database file: it grows by them.
     await until(() => dbSize() >= start + 8 * 1024 * 1024);
-    // A read transaction ending and the next write starting the WAL over needs the copy complete.
-    await sleep(300);
+    // The next write starts the WAL over only once the copy is complete.
+    await until(() => {
+      const { log, checkpointed } = c.checkpointer!.last();
+      return log > 2000 && checkpointed === log;
+    });
     write(8);
     // Not twice as long: the second batch reused the WAL's frames.
     expect(walSize()).toBeLessThan(afterFirst * 1.5);
+  });
+
+  it('caughtUp waits for a long WAL to be copied, and answers at once while it is short', async () => {
+    write(8);
+    await until(() => c.checkpointer!.last().log > 2000);
+    await c.checkpointer!.caughtUp(100, 10_000);
+    const { log, checkpointed } = c.checkpointer!.last();
+    expect(checkpointed).toBe(log);
+    write(0.1);
+    const started = Date.now();
+    await c.checkpointer!.caughtUp(1_000_000, 10_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('stops with the collector, which closes cleanly', () => {

@@ -37,14 +37,26 @@ export class ExpiryAbortedError extends Error {
 
 /**
  * How long one deletion transaction should hold the database's single writer: ingest waits at
- * most about this long. The cost of a row depends on the disk and on how many index pages a chunk
- * touches (the day-led indexes keep that to one region per index: store/stored-days.ts), so the
- * chunk size follows the measured time rather than a fixed count.
+ * most about this long. What a row costs depends on the table (a report is a page's half, a
+ * look-up row a sixtieth) and on the disk, so the chunk size follows the measured time rather
+ * than a fixed count.
  */
-export const CHUNK_BUDGET_MS = 8;
+export const CHUNK_BUDGET_MS = 5;
 const FIRST_CHUNK = 200;
 const MIN_CHUNK = 20;
-const MAX_CHUNK = 5000;
+const MAX_CHUNK = 100_000;
+/**
+ * The WAL the job lets grow (about 64 MiB) before it waits for the background checkpoint to
+ * catch up (store/checkpointer.ts).
+ */
+const WAL_FRAMES_MAX = 16_384;
+
+/** How the deletion loops run: the caller's size and signal, and a wait before each chunk. */
+interface ChunkOptions {
+  chunkSize?: number;
+  signal?: AbortSignal;
+  pace?: () => Promise<void>;
+}
 
 const running = new WeakMap<Collector, Promise<unknown>>();
 
@@ -111,14 +123,19 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     phases[name] = Math.round(t - mark);
     mark = t;
   };
-  const deletedReports = await deleteExpired(c.db, cutoff, o, phase);
+  const run: ChunkOptions = {
+    chunkSize: o.chunkSize,
+    signal: o.signal,
+    pace: () => c.checkpointer?.caughtUp(WAL_FRAMES_MAX) ?? Promise.resolve(),
+  };
+  const deletedReports = await deleteExpired(c.db, cutoff, run, phase);
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
   // report of the day may be that old, and a username hash must not outlive its report.
   const subjects = c.db.prepare<[number, number]>(
     `DELETE FROM group_subjects WHERE (group_id, day, version, kind, subject) IN
        (SELECT group_id, day, version, kind, subject FROM group_subjects WHERE day <= ? LIMIT ?)`,
   );
-  await deleteInChunks(c.db, (limit) => subjects.run(dayOf(cutoff), limit).changes, o);
+  await deleteInChunks(c.db, (limit) => subjects.run(dayOf(cutoff), limit).changes, run);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
   c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff)))();
@@ -126,7 +143,7 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   const destroyedKeys = await destroyKeys(c, now, cutoff);
   phase('keysMs');
   const auditPruned = pruneAccessLog(c);
-  await handBackFreePages(c.db, o.signal);
+  await handBackFreePages(c.db, run);
   phase('vacuumMs');
 
   const summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
@@ -175,7 +192,7 @@ function summarise(
 async function deleteExpired(
   db: Db,
   cutoff: number,
-  o: ExpiryOptions,
+  o: ChunkOptions,
   phase: (name: string) => void,
 ): Promise<number> {
   const reports = db.prepare<[number, number]>(
@@ -186,14 +203,17 @@ async function deleteExpired(
   phase('reportsMs');
   const keys = new ExpiredKeys(db);
   const lastDay = dayName(cutoff);
+  // One size for all the days (and one for all the groups): the rows cost the same in each.
+  let size = new ChunkSize(o.chunkSize);
   for (let day = keys.nextDay('', lastDay); day; day = keys.nextDay(day, lastDay)) {
     const d = day;
-    await deleteInChunks(db, (limit) => keys.deleteDay(d, cutoff, limit), o);
+    await deleteInChunks(db, (limit) => keys.deleteDay(d, cutoff, limit), o, size);
   }
   phase('reportKeysMs');
+  size = new ChunkSize(o.chunkSize);
   for (let group = keys.nextGroup(''); group; group = keys.nextGroup(group)) {
     const g = group;
-    await deleteInChunks(db, (limit) => keys.deleteGroup(g, cutoff, limit), o);
+    await deleteInChunks(db, (limit) => keys.deleteGroup(g, cutoff, limit), o, size);
   }
   phase('reportGroupsMs');
   return deleted;
@@ -211,14 +231,16 @@ async function deleteExpired(
 async function deleteInChunks(
   db: Db,
   step: (limit: number) => number,
-  o: Pick<ExpiryOptions, 'chunkSize' | 'signal'>,
+  o: ChunkOptions,
+  size = new ChunkSize(o.chunkSize),
 ): Promise<number> {
   const chunk = db.transaction(step);
-  let limit = o.chunkSize ?? FIRST_CHUNK;
   let total = 0;
   for (;;) {
+    await o.pace?.();
     if (o.signal?.aborted) throw new ExpiryAbortedError();
     const started = performance.now();
+    const limit = size.limit;
     let n: number;
     db.pragma('synchronous = NORMAL');
     try {
@@ -228,16 +250,28 @@ async function deleteInChunks(
     }
     total += n;
     if (n < limit) return total;
-    if (o.chunkSize === undefined) limit = nextLimit(limit, performance.now() - started);
+    size.took(performance.now() - started);
     // Let ingest (and anything else waiting on the event loop) have the writer between chunks.
     await nextTurn();
   }
 }
 
-/** At most doubles or halves at a time, so one slow fsync does not swing the size. */
-function nextLimit(limit: number, tookMs: number): number {
-  const factor = Math.min(2, Math.max(0.5, CHUNK_BUDGET_MS / Math.max(tookMs, 1)));
-  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.round(limit * factor)));
+/**
+ * Rows per chunk: fixed when asked, otherwise scaled towards CHUNK_BUDGET_MS from how long the
+ * last chunk took, at most doubling or halving at a time so one slow write does not swing it.
+ */
+class ChunkSize {
+  limit: number;
+
+  constructor(private readonly fixed: number | undefined) {
+    this.limit = fixed ?? FIRST_CHUNK;
+  }
+
+  took(ms: number): void {
+    if (this.fixed !== undefined) return;
+    const factor = Math.min(2, Math.max(0.5, CHUNK_BUDGET_MS / Math.max(ms, 0.5)));
+    this.limit = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.round(this.limit * factor)));
+  }
 }
 
 /**
@@ -302,7 +336,7 @@ function pruneAccessLog(c: Collector): number {
  * freed ones, so the file (truncated at the checkpoint) stays the size of what is kept.
  * secure_delete has already zeroed the freed pages, and zeroes the ones moved out of.
  */
-async function handBackFreePages(db: Db, signal: AbortSignal | undefined): Promise<void> {
+async function handBackFreePages(db: Db, o: ChunkOptions): Promise<void> {
   // 2 = INCREMENTAL; a database made without it would never shrink this way.
   if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) return;
   const freePages = () => db.pragma('freelist_count', { simple: true }) as number;
@@ -313,7 +347,7 @@ async function handBackFreePages(db: Db, signal: AbortSignal | undefined): Promi
       db.pragma(`incremental_vacuum(${limit})`);
       return before - freePages();
     },
-    { signal },
+    o,
   );
 }
 

@@ -21,7 +21,8 @@ try {
 let timer;
 const tick = () => {
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.message) });
   }
@@ -39,6 +40,16 @@ parentPort.on('message', (m) => {
 `;
 
 export interface Checkpointer {
+  /**
+   * Resolves at once while the WAL holds at most `maxFrames` frames; otherwise once a checkpoint
+   * has copied all of it (or after `timeoutMs`). A writer that never pauses keeps the checkpoint
+   * from ever catching up, and SQLite starts the WAL over only when it has: the expiry job waits
+   * here between chunks, so its WAL stays tens of megabytes instead of gigabytes (every page read
+   * searches the WAL's index first, and slows down as it grows).
+   */
+  caughtUp(maxFrames: number, timeoutMs?: number): Promise<void>;
+  /** What the last checkpoint found in the WAL (frames) and copied of it. */
+  last(): { log: number; checkpointed: number };
   /** Stops the worker and waits (at most a few seconds) until its connection is closed. */
   stop(): void;
 }
@@ -71,18 +82,46 @@ export function checkpointInBackground(
   worker.unref();
   db.pragma('wal_autocheckpoint = 0');
   let failed = false;
+  let frames = 0;
+  let last = { log: 0, checkpointed: 0 };
+  let waiters: (() => void)[] = [];
+  const release = () => {
+    const w = waiters;
+    waiters = [];
+    w.forEach((resolve) => resolve());
+  };
   const fallBack = (message: string) => {
     onError(message);
+    release();
     if (failed) return;
     failed = true;
     if (db.open) db.pragma('wal_autocheckpoint = 1000');
   };
-  worker.on('message', (m: { error?: string }) => {
-    if (m.error) fallBack(`background checkpoint failed: ${m.error}`);
+  worker.on('message', (m: { error?: string; log?: number; checkpointed?: number }) => {
+    if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
+    last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
+    frames = last.log;
+    if (m.log === m.checkpointed) {
+      // All copied: the next write starts the WAL over.
+      frames = 0;
+      release();
+    }
   });
   worker.on('error', (e) => fallBack(`background checkpoint worker failed: ${e.message}`));
   return {
+    caughtUp(maxFrames, timeoutMs = 2_000) {
+      if (failed || frames <= maxFrames) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    last: () => last,
     stop() {
+      release();
       if (failed) {
         void worker.terminate();
         return;
