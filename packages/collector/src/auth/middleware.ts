@@ -1,4 +1,5 @@
-import type { Request, RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
 import { ApiError } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { parseToken, type Role } from './tokens';
@@ -10,50 +11,58 @@ export interface Actor {
   role: Role;
 }
 
+type WithActor = IncomingMessage & { actor?: Actor };
+
 const RANK: Record<Role, number> = { ingest: 0, engineer: 1, admin: 2 };
 
-export function actorOf(req: Request): Actor | undefined {
-  return (req as Request & { actor?: Actor }).actor;
+const BEARER = /^Bearer +(\S+)\s*$/i;
+
+export function actorOf(req: IncomingMessage): Actor | undefined {
+  return (req as WithActor).actor;
 }
 
 /**
- * Checks the bearer token and the role. `ingest` may only post reports; `engineer` reads and
- * triages; `admin` may do everything. A malformed or mistyped token is refused before any look-up.
- * Engineer and admin requests then take one from the token's read budget (429 beyond it).
+ * Checks the bearer token and the role, and names the request's actor (actorOf) as soon as the
+ * token is known, so that a refusal for the role is still logged under its name. `ingest` may only
+ * post reports; `engineer` reads and triages; `admin` may do everything. A malformed or mistyped
+ * token is refused before any look-up. Throws 401 `unauthorized` or 403 `forbidden`.
+ *
+ * @example
+ * const actor = authenticate(c, req, 'ingest'); // { name: 'app', role: 'ingest' }
+ */
+export function authenticate(c: Collector, req: IncomingMessage, allowed: Role): Actor {
+  const m = BEARER.exec(req.headers.authorization ?? '');
+  if (!m) throw new ApiError('unauthorized', 'Send a bearer token: Authorization: Bearer <token>.');
+  if (parseToken(m[1]) === null) {
+    throw new ApiError('unauthorized', 'The token is malformed or mistyped.');
+  }
+  const actor = c.tokens.authenticate(m[1], c.clock());
+  if (!actor) throw new ApiError('unauthorized', 'The token is unknown or revoked.');
+  (req as WithActor).actor = actor;
+  const permitted =
+    allowed === 'ingest'
+      ? actor.role === 'ingest'
+      : actor.role !== 'ingest' && RANK[actor.role] >= RANK[allowed];
+  if (!permitted) {
+    throw new ApiError(
+      'forbidden',
+      `This route needs the ${allowed} role; the token has the ${actor.role} role.`,
+    );
+  }
+  return actor;
+}
+
+/**
+ * authenticate() as Express middleware. Engineer and admin requests then take one from the token's
+ * read budget (429 beyond it); reports are limited in the ingest route, where the licence is known.
  *
  * @example
  * router.get('/v1/audit', requireRole(c, 'admin'), handler);
  */
-export function requireRole(
-  c: Collector,
-  allowed: 'ingest' | 'engineer' | 'admin',
-): RequestHandler {
+export function requireRole(c: Collector, allowed: Role): RequestHandler {
   return (req, _res, next) => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer +(\S+)\s*$/i.exec(header);
-    if (!m)
-      return next(
-        new ApiError('unauthorized', 'Send a bearer token: Authorization: Bearer <token>.'),
-      );
-    if (parseToken(m[1]) === null)
-      return next(new ApiError('unauthorized', 'The token is malformed or mistyped.'));
-    const actor = c.tokens.authenticate(m[1], c.clock());
-    if (!actor) return next(new ApiError('unauthorized', 'The token is unknown or revoked.'));
-    (req as Request & { actor?: Actor }).actor = actor;
-    const permitted =
-      allowed === 'ingest'
-        ? actor.role === 'ingest'
-        : actor.role !== 'ingest' && RANK[actor.role] >= RANK[allowed];
-    if (!permitted)
-      return next(
-        new ApiError(
-          'forbidden',
-          `This route needs the ${allowed} role; the token has the ${actor.role} role.`,
-        ),
-      );
-    // Reads have their own budget per token; reports are limited in the ingest route, where the
-    // licence is known.
     try {
+      const actor = authenticate(c, req, allowed);
       if (allowed !== 'ingest') limitsOf(req)?.takeRead(actor);
     } catch (e) {
       return next(e);
@@ -68,10 +77,10 @@ export function requireRole(
  */
 export function identifyActor(c: Collector): RequestHandler {
   return (req, _res, next) => {
-    const m = /^Bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const m = BEARER.exec(req.headers.authorization ?? '');
     if (m && parseToken(m[1]) !== null) {
       const actor = c.tokens.authenticate(m[1], c.clock());
-      if (actor) (req as Request & { actor?: Actor }).actor = actor;
+      if (actor) (req as WithActor).actor = actor;
     }
     next();
   };

@@ -32,8 +32,34 @@ export function makeToken(role: Role): string {
   return PREFIX[role] + body + checksum(PREFIX[role] + body);
 }
 
+/**
+ * Every request presents its token again, and checking one costs two SHA-256 runs (the checksum
+ * in parseToken, the digest the database is searched by). So both are remembered for the tokens
+ * seen lately, keyed by the token itself: neither ever changes for a given token. Whether the
+ * token is live is not cached: the database is asked on every request, so a revocation (even by
+ * `token revoke` in another process) takes effect on the next one. Bounded: forgotten all at once
+ * when full, which only costs the hashing again.
+ */
+const REMEMBERED_TOKENS = 1024;
+const roles = new Map<string, Role>();
+const digests = new Map<string, Buffer>();
+
+function remember<T>(cache: Map<string, T>, token: string, value: T): T {
+  if (cache.size >= REMEMBERED_TOKENS) cache.clear();
+  cache.set(token, value);
+  return value;
+}
+
 /** The role a well-formed token claims, or null for anything malformed or mistyped. */
 export function parseToken(token: string): Role | null {
+  const known = roles.get(token);
+  if (known !== undefined) return known;
+  const role = checkToken(token);
+  // Only well-formed tokens are remembered: made-up strings cannot push the real ones out.
+  return role === null ? null : remember(roles, token, role);
+}
+
+function checkToken(token: string): Role | null {
   const m = TOKEN.exec(token);
   if (!m) return null;
   const prefix = `jcs_${m[1]}_`;
@@ -41,9 +67,12 @@ export function parseToken(token: string): Role | null {
   return (Object.keys(PREFIX) as Role[]).find((r) => PREFIX[r] === prefix) ?? null;
 }
 
-/** Only this digest is stored; the token itself is shown once. */
+/** Only this digest is stored; the token itself is shown once. The Buffer is shared: read it only. */
 export function tokenDigest(token: string): Buffer {
-  return crypto.createHash('sha256').update(token, 'utf8').digest();
+  return (
+    digests.get(token) ??
+    remember(digests, token, crypto.createHash('sha256').update(token, 'utf8').digest())
+  );
 }
 
 function checksum(text: string): string {

@@ -1,49 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ApiError } from '@jcs/protocol';
 import type { Logger } from '../log';
 import { isStorageFailure, storageUnavailable } from '../ingest/unavailable';
 import { routeOf } from './request-log';
+import { sendJson } from './json-response';
 
 /** 404 for any route not mounted. */
 export const notFound: RequestHandler = (_req, _res, next) => {
   next(new ApiError('not_found', 'No such route: see docs/api.md for the routes.'));
 };
 
+/** Told of every error answered, with the request: the access log records refusals through it. */
+export type ErrorHook = (err: ApiError, req: IncomingMessage) => void;
+
 /**
- * The one place an error becomes an answer. Catalogue errors answer as they are; errors Express
- * raises over client input (a path that does not decode, body-parser style errors) map to their
- * 4xx codes; a storage failure is a 503; anything else is a bug: logged, answered 500 without
- * detail.
+ * The one place an error becomes an answer, for Express's routes (errorMiddleware below) and for
+ * the ingest fast path alike. Catalogue errors answer as they are; errors Express raises over
+ * client input (a path that does not decode, body-parser style errors) map to their 4xx codes; a
+ * storage failure is a 503; anything else is a bug: logged, answered 500 without detail.
  *
  * @example
- * app.use(errorMiddleware(log));
+ * try { ... } catch (err) { answerError(log, err, req, res, onError); }
  */
-export function errorMiddleware(
+export function answerError(
   log: Logger,
-  onError?: (err: ApiError, req: Parameters<ErrorRequestHandler>[1]) => void,
-): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const apiError = toApiError(err);
-    const route = routeOf(req);
-    if (apiError.code === 'internal') {
-      log.error(
-        { err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, route },
-        'unexpected error',
-      );
-    } else if (apiError.code === 'unavailable' && apiError.cause !== undefined) {
-      // Only the error's message and code: SQLite and fs messages name files, never values.
-      const cause = apiError.cause as { message?: string; code?: string };
-      log.error({ err: cause?.message, code: cause?.code, route }, 'storage refused a request');
-    }
-    try {
-      onError?.(apiError, req);
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'error hook failed');
-    }
-    if (res.headersSent) return;
-    for (const [k, v] of Object.entries(apiError.headers ?? {})) res.setHeader(k, v);
-    res.status(apiError.status).json(apiError.toBody());
-  };
+  err: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  onError?: ErrorHook,
+): void {
+  const apiError = toApiError(err);
+  if (apiError.code === 'internal') {
+    log.error(
+      {
+        err: { message: (err as Error)?.message, stack: (err as Error)?.stack },
+        route: routeOf(req),
+      },
+      'unexpected error',
+    );
+  } else if (apiError.code === 'unavailable' && apiError.cause !== undefined) {
+    // Only the error's message and code: SQLite and fs messages name files, never values.
+    const cause = apiError.cause as { message?: string; code?: string };
+    log.error(
+      { err: cause?.message, code: cause?.code, route: routeOf(req) },
+      'storage refused a request',
+    );
+  }
+  try {
+    onError?.(apiError, req);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'error hook failed');
+  }
+  writeError(res, apiError);
+}
+
+/**
+ * Writes an error body with its status and headers (Retry-After), unless an answer has already
+ * begun: then there is nothing left to say to the client.
+ *
+ * @example
+ * writeError(res, new ApiError('not_found')); // 404 {"error":{"code":"not_found","message":"..."}}
+ */
+export function writeError(res: ServerResponse, e: ApiError): void {
+  if (res.headersSent) return;
+  sendJson(res, e.status, e.toBody(), e.headers);
+}
+
+/**
+ * Express's error middleware, over answerError.
+ *
+ * @example
+ * app.use(errorMiddleware(log, (err, req) => auditRefusal(c, req, err)));
+ */
+export function errorMiddleware(log: Logger, onError?: ErrorHook): ErrorRequestHandler {
+  return (err, req, res, _next) => answerError(log, err, req, res, onError);
 }
 
 function toApiError(err: unknown): ApiError {

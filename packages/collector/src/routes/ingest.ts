@@ -1,40 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
-import { ApiError, LIMITS, validateReport } from '@jcs/protocol';
+import { ApiError, LIMITS, validateReport, type FieldError } from '@jcs/protocol';
 import type { Collector } from '../collector';
-import { actorOf, requireRole } from '../auth/middleware';
-import { limitsOf } from '../auth/request-limits';
+import { authenticate } from '../auth/middleware';
+import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
+import { answerError, type ErrorHook } from '../http/errors';
+import { sendJson } from '../http/json-response';
 import { prepareReport } from '../store/ingest-writer';
 
 /** Called once a report is authenticated, before it is read: the place for rate limits. */
-export type IngestGate = (req: import('express').Request) => void;
+export type IngestGate = (req: IncomingMessage) => void;
+
+/** A plain Node handler: it answers every request itself, errors included, and never rejects. */
+export type IngestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface IngestOptions {
+  /** reports per licence and per token; none when absent */
+  limits?: RequestLimits;
+  gate?: IngestGate;
+  /** told of every refusal (the access log records those of engineer and admin tokens) */
+  onError?: ErrorHook;
+}
 
 /**
  * `POST /v1/reports`: token, body, schema, seal, group commit, and only then 202 (or 200 for an
- * id stored before). A refused report stores nothing.
+ * id stored before). A refused report stores nothing. A plain Node handler rather than Express
+ * middleware, so that it serves both from the fast path in front of Express
+ * (http/ingest-fast-path.ts) and from the Express route below, identically.
+ *
+ * @example
+ * const ingest = ingestHandler(c, { limits });
+ * await ingest(req, res); // 202 {"id":"...","group":"3fa9c1d2e4b7"}
  */
-export function ingestRoutes(c: Collector, gate?: IngestGate): Router {
-  const router = Router();
-  router.post('/v1/reports', requireRole(c, 'ingest'), async (req, res) => {
-    gate?.(req);
-    const limits = limitsOf(req);
-    limits?.checkReportToken(actorOf(req)!);
-    const body = await readJsonBody(req, LIMITS.bodyBytes);
-    const v = validateReport(body);
-    if (!v.ok) {
-      const fields = [...new Set(v.errors.map((e) => e.path || '(body)'))].slice(0, 5).join(', ');
-      throw new ApiError(
-        'invalid_report',
-        `The report does not match report schema 1: check ${fields}.`,
-        {
-          details: v.errors.slice(0, 100),
-        },
-      );
+export function ingestHandler(c: Collector, options: IngestOptions = {}): IngestHandler {
+  const { limits, gate, onError } = options;
+  return async (req, res) => {
+    try {
+      const actor = authenticate(c, req, 'ingest');
+      gate?.(req);
+      limits?.checkReportToken(actor);
+      const body = await readJsonBody(req, LIMITS.bodyBytes);
+      const v = validateReport(body);
+      if (!v.ok) throw invalidReport(v.errors);
+      // After validation (the licence is known) and before the write: a refused report costs no I/O.
+      limits?.takeReport(actor, v.report.license);
+      const stored = await c.batcher.submit(prepareReport(v.report, c.keyring, c.clock()));
+      sendJson(res, stored.created ? 202 : 200, { id: stored.id, group: stored.group });
+    } catch (err) {
+      answerError(c.log, err, req, res, onError);
     }
-    // After validation (the licence is known) and before the write: a refused report costs no I/O.
-    limits?.takeReport(actorOf(req)!, v.report.license);
-    const stored = await c.batcher.submit(prepareReport(v.report, c.keyring, c.clock()));
-    res.status(stored.created ? 202 : 200).json({ id: stored.id, group: stored.group });
-  });
+  };
+}
+
+/**
+ * The same route in Express's table: for the request targets the fast path leaves to Express
+ * (an absolute URL, a fragment), and so that Express answers OPTIONS /v1/reports with
+ * `Allow: POST` as for every other route.
+ */
+export function ingestRoutes(handler: IngestHandler): Router {
+  const router = Router();
+  router.post('/v1/reports', (req, res) => handler(req, res));
   return router;
+}
+
+function invalidReport(errors: FieldError[]): ApiError {
+  const fields = [...new Set(errors.map((e) => e.path || '(body)'))].slice(0, 5).join(', ');
+  return new ApiError(
+    'invalid_report',
+    `The report does not match report schema 1: check ${fields}.`,
+    {
+      details: errors.slice(0, 100),
+    },
+  );
 }
