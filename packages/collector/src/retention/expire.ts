@@ -56,6 +56,8 @@ interface ChunkOptions {
   chunkSize?: number;
   signal?: AbortSignal;
   pace?: () => Promise<void>;
+  /** false: no incremental vacuum after each chunk (the vacuum's own loop) */
+  vacuum?: boolean;
 }
 
 const running = new WeakMap<Collector, Promise<unknown>>();
@@ -234,7 +236,15 @@ async function deleteInChunks(
   o: ChunkOptions,
   size = new ChunkSize(o.chunkSize),
 ): Promise<number> {
-  const chunk = db.transaction(step);
+  // Each chunk also hands its freed pages back (incremental vacuum) while the free list is short:
+  // SQLite finds each page it removes from the list by walking the list, so a vacuum left to the
+  // end of a large run (a free list of hundreds of thousands of pages) costs quadratic time.
+  const vacuum = (db.pragma('auto_vacuum', { simple: true }) as number) === 2 && o.vacuum !== false;
+  const chunk = db.transaction((limit: number) => {
+    const n = step(limit);
+    if (vacuum) db.pragma('incremental_vacuum');
+    return n;
+  });
   let total = 0;
   for (;;) {
     await o.pace?.();
@@ -332,9 +342,9 @@ function pruneAccessLog(c: Collector): number {
 }
 
 /**
- * Incremental vacuum in chunks like the deletions: moves pages from the end of the file into
- * freed ones, so the file (truncated at the checkpoint) stays the size of what is kept.
- * secure_delete has already zeroed the freed pages, and zeroes the ones moved out of.
+ * Whatever the chunks left on the free list (a run stopped midway, pages freed by the access-log
+ * pruning), handed back in chunks: pages move from the end of the file into freed ones, so the
+ * file stays the size of what is kept. secure_delete zeroes the pages moved out of.
  */
 async function handBackFreePages(db: Db, o: ChunkOptions): Promise<void> {
   // 2 = INCREMENTAL; a database made without it would never shrink this way.
@@ -347,7 +357,7 @@ async function handBackFreePages(db: Db, o: ChunkOptions): Promise<void> {
       db.pragma(`incremental_vacuum(${limit})`);
       return before - freePages();
     },
-    o,
+    { ...o, vacuum: false },
   );
 }
 
