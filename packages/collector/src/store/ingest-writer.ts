@@ -4,6 +4,7 @@ import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
 import { KEY_KIND, ReportKeys } from './report-keys';
+import { idFilter, type IdFilter } from './id-filter';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 
@@ -100,6 +101,7 @@ function dayKeyForWriting(keyring: Keyring, keyDay: string): Uint8Array {
 export class IngestWriter {
   private readonly findReport;
   private readonly keys: ReportKeys;
+  private readonly ids: IdFilter;
   private readonly insertReport;
   private readonly findGroup;
   private readonly insertGroup;
@@ -117,6 +119,7 @@ export class IngestWriter {
        WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ?`,
     );
     this.keys = new ReportKeys(db);
+    this.ids = idFilter(db);
     this.insertReport = db.prepare(
       `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line, repeats,
          dump_withheld, user_hash, username, description, code, dump)
@@ -152,6 +155,7 @@ export class IngestWriter {
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );
     this.batch = db.transaction((items: PreparedReport[]) => {
+      this.ids.refresh();
       // Every day a stored report (or one of this batch) can be under: the id look-up's range.
       const days = storedDays(
         db,
@@ -174,10 +178,12 @@ export class IngestWriter {
   }
 
   private writeOne(r: PreparedReport, days: string[]): StoredResult {
-    const existing = this.findReport.get(days, r.id);
+    // Most ids are new: the filter spares them the look-up under every stored day.
+    const existing = this.ids.mightHave(r.id) ? this.findReport.get(days, r.id) : undefined;
     if (existing) return { id: r.id, group: existing.group_id, created: false };
     const seq = Number(this.insertReport.run(r).lastInsertRowid);
     this.keys.add(seq, r);
+    this.ids.add(r.id, seq);
     const group = this.findGroup.get(r.groupId);
     if (!group) {
       this.insertGroup.run(r);
