@@ -20,7 +20,23 @@ const fromCollector = (name) =>
 
 async function main() {
   const { listen } = load('collector');
-  const commands = { rss: () => process.memoryUsage().rss };
+  // How long the event loop was held up: the server's own share of a request's latency.
+  const loopDelay = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const commands = {
+    rss: () => process.memoryUsage().rss,
+    /** event-loop delay since the last call, in ms: p50, p99, max */
+    loopDelay: () => {
+      const ms = (ns) => Math.round(ns / 1e4) / 100;
+      const r = {
+        p50: ms(loopDelay.percentile(50)),
+        p99: ms(loopDelay.percentile(99)),
+        max: ms(loopDelay.max),
+      };
+      loopDelay.reset();
+      return r;
+    },
+  };
   let url;
   if (mode === 'bare') {
     const express = fromCollector('express');

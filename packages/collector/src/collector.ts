@@ -9,6 +9,7 @@ import { GroupStore } from './store/groups';
 import { IngestBatcher } from './ingest/batcher';
 import { dataPaths } from './paths';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
+import { WalSync } from './store/wal-sync';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
 
@@ -73,11 +74,16 @@ export function openCollector(options: CollectorOptions): Collector {
     : undefined;
   const clock = options.clock ?? systemClock;
   const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
-  const batcher = new IngestBatcher(new IngestWriter(db), (err, size) =>
-    log.error(
-      { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
-      'storage refused a batch',
-    ),
+  const wal = new WalSync(`${paths.db}-wal`);
+  const batcher = new IngestBatcher(
+    new IngestWriter(db),
+    (err, size) =>
+      log.error(
+        { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
+        'storage refused a batch',
+      ),
+    undefined,
+    wal,
   );
   const audit = new AuditLog(db, keyring.auditKey, {
     keysDir: keyring.dir,
@@ -101,6 +107,7 @@ export function openCollector(options: CollectorOptions): Collector {
       // The head mark of entries written in this turn of the event loop goes out before closing.
       audit.flushHead();
       checkpointer?.stop();
+      wal.close();
       db.close();
     },
   };

@@ -1,5 +1,6 @@
 import type { IngestWriter, PreparedReport, StoredResult } from '../store/ingest-writer';
 import { isBusy, storageUnavailable } from './unavailable';
+import type { WalSync } from '../store/wal-sync';
 
 export { STORAGE_RETRY_AFTER_S } from './unavailable';
 
@@ -29,6 +30,8 @@ export class IngestBatcher {
     private readonly writer: IngestWriter,
     private readonly onStorageError: (err: unknown, batchSize: number) => void,
     private readonly maxBatch = 512,
+    /** when given, commits skip their fsync and answers wait for this one instead */
+    private readonly wal?: WalSync,
   ) {}
 
   submit(report: PreparedReport): Promise<StoredResult> {
@@ -63,7 +66,10 @@ export class IngestBatcher {
   private writeBatch(batch: Pending[], report = true): void {
     let results: StoredResult[];
     try {
-      results = this.writer.write(batch.map((p) => p.report));
+      results = this.writer.write(
+        batch.map((p) => p.report),
+        this.wal === undefined,
+      );
     } catch (err) {
       // The transaction rolled back: nothing of this batch is stored.
       if (report) this.onStorageError(err, batch.length);
@@ -78,6 +84,19 @@ export class IngestBatcher {
       batch.forEach((p) => p.reject(refusal));
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    if (!this.wal) {
+      batch.forEach((p, i) => p.resolve(results[i]));
+      return;
+    }
+    // Committed; answered once the WAL is on disk. If that fails the reports are stored but not
+    // known to be durable: a 503, and the client's retry is answered 200 from what is stored.
+    this.wal.sync().then(
+      () => batch.forEach((p, i) => p.resolve(results[i])),
+      (err: unknown) => {
+        this.onStorageError(err, batch.length);
+        const refusal = storageUnavailable();
+        batch.forEach((p) => p.reject(refusal));
+      },
+    );
   }
 }

@@ -112,7 +112,7 @@ export class IngestWriter {
   private readonly addSubject;
   private readonly batch: (items: PreparedReport[]) => StoredResult[];
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.findReport = new DayQuery<{ group_id: string }>(
       db,
       `SELECT r.group_id FROM report_keys k JOIN reports r ON r.seq = k.seq
@@ -167,14 +167,21 @@ export class IngestWriter {
   }
 
   /**
-   * Stores a batch atomically: all of it is committed (synchronous=FULL) or none of it; throws
-   * the storage's error when none of it is.
+   * Stores a batch atomically: all of it is committed or none of it; throws the storage's error
+   * when none of it is. The commit is durable (synchronous=FULL) unless `fsync` is false: then the
+   * caller makes it durable itself before saying so (store/wal-sync.ts, as the batcher does).
    *
    * @example
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
    */
-  write(items: PreparedReport[]): StoredResult[] {
-    return this.batch(items);
+  write(items: PreparedReport[], fsync = true): StoredResult[] {
+    if (fsync) return this.batch(items);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.batch(items);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   private writeOne(r: PreparedReport, days: string[]): StoredResult {
