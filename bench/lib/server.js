@@ -62,6 +62,8 @@ async function main() {
       return true;
     };
   }
+  // A normal exit on SIGTERM, so that --cpu-prof (and other exit hooks) write their output.
+  process.on('SIGTERM', () => process.exit(0));
   process.on('message', async (msg) => {
     try {
       const fn = commands[msg.cmd];

