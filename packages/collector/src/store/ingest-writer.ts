@@ -157,12 +157,15 @@ export class IngestWriter {
     this.batch = db.transaction((items: PreparedReport[]) => {
       this.ids.refresh();
       // Every day a stored report (or one of this batch) can be under: the id look-up's range.
-      const days = storedDays(
-        db,
-        items.length > 0 ? items[items.length - 1].receivedAt : undefined,
-      );
-      if (items.length > 0 && !days.includes(items[0].keyDay)) days.push(items[0].keyDay);
-      return items.map((r) => this.writeOne(r, days));
+      // Only worked out when a look-up is needed, which the id filter makes rare.
+      let days: string[] | undefined;
+      const lookupDays = () => {
+        if (days) return days;
+        days = storedDays(db, items[items.length - 1].receivedAt);
+        if (!days.includes(items[0].keyDay)) days.push(items[0].keyDay);
+        return days;
+      };
+      return items.map((r) => this.writeOne(r, lookupDays));
     });
   }
 
@@ -184,9 +187,9 @@ export class IngestWriter {
     }
   }
 
-  private writeOne(r: PreparedReport, days: string[]): StoredResult {
+  private writeOne(r: PreparedReport, days: () => string[]): StoredResult {
     // Most ids are new: the filter spares them the look-up under every stored day.
-    const existing = this.ids.mightHave(r.id) ? this.findReport.get(days, r.id) : undefined;
+    const existing = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
     if (existing) return { id: r.id, group: existing.group_id, created: false };
     const seq = Number(this.insertReport.run(r).lastInsertRowid);
     this.keys.add(seq, r);
