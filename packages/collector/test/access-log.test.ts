@@ -108,6 +108,57 @@ describe('the access log', () => {
     expect(fs.statSync(path.join(t.dataDir, 'keys', 'audit-head.json')).mode & 0o077).toBe(0);
   });
 
+  it('writes the head in the background, one write at a time, covering every entry committed before it', async () => {
+    const headFile = path.join(t.dataDir, 'keys', 'audit-head.json');
+    const renames: number[] = [];
+    const rename = fs.renameSync;
+    const spy = jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
+      if (String(to) === headFile) renames.push(JSON.parse(fs.readFileSync(from, 'utf8')).seq);
+      return rename(from, to);
+    });
+    try {
+      // 20 requests at once: far fewer head writes than entries, in increasing order.
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          request(t.app)
+            .get('/v1/groups')
+            .set('Authorization', `Bearer ${t.tokens.engineer}`)
+            .expect(200),
+        ),
+      );
+      await t.collector.audit.headWritten();
+    } finally {
+      spy.mockRestore();
+    }
+    const newest = t.collector.audit.list({ limit: 1 })[0];
+    expect(newest.seq).toBe(20);
+    expect(JSON.parse(fs.readFileSync(headFile, 'utf8'))).toEqual({ seq: 20, hash: newest.hash });
+    expect(renames.length).toBeLessThan(20);
+    expect(renames).toEqual([...renames].sort((a, b) => a - b));
+    expect(renames[renames.length - 1]).toBe(20);
+    expect(fs.readdirSync(path.join(t.dataDir, 'keys')).filter((f) => f.endsWith('.tmp'))).toEqual(
+      [],
+    );
+  });
+
+  it('close writes the newest head itself, and a background write still under way never moves it back', async () => {
+    const headFile = path.join(t.dataDir, 'keys', 'audit-head.json');
+    await makeEntries(t, 2);
+    await request(t.app)
+      .get('/v1/groups')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    const newest = t.collector.audit.list({ limit: 1 })[0];
+    // The background write of entry 3 may be under way: close now.
+    t.collector.close();
+    expect(JSON.parse(fs.readFileSync(headFile, 'utf8'))).toEqual({ seq: 3, hash: newest.hash });
+    await t.collector.audit.headWritten();
+    expect(JSON.parse(fs.readFileSync(headFile, 'utf8'))).toEqual({ seq: 3, hash: newest.hash });
+    expect(fs.readdirSync(path.join(t.dataDir, 'keys')).filter((f) => f.endsWith('.tmp'))).toEqual(
+      [],
+    );
+  });
+
   it('refuses a read whose entry cannot be written, and returns none of its data', async () => {
     const r = makeReport({ error: { description: 'secret-description' } });
     await request(t.app)

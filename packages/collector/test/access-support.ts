@@ -19,7 +19,10 @@ export function tamper(dataDir: string, change: (db: Database.Database) => void)
   }
 }
 
-/** Makes `n` engineer requests, each leaving one access-log entry. */
+/**
+ * Makes `n` engineer requests, each leaving one access-log entry, and waits for the head mark in
+ * the keys folder (written in the background) to cover them.
+ */
 export async function makeEntries(t: TestCollector, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     await request(t.app)
@@ -27,6 +30,7 @@ export async function makeEntries(t: TestCollector, n: number): Promise<void> {
       .set('Authorization', `Bearer ${t.tokens.engineer}`)
       .expect(200);
   }
+  await t.collector.audit.headWritten();
 }
 
 export const auditCount = (t: TestCollector): number =>

@@ -3,6 +3,7 @@ import type { ExpirySummary } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
+import { expireSubjects } from '../store/subject-days';
 import { setMeta } from '../store/db';
 import { ExpiredKeys } from '../store/report-keys';
 import { dayName, dayOf, iso } from '../time';
@@ -135,11 +136,8 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   const deletedReports = await deleteExpired(c.db, cutoff, run, phase);
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
   // report of the day may be that old, and a username hash must not outlive its report.
-  const subjects = c.db.prepare<[number, number]>(
-    `DELETE FROM group_subjects WHERE (group_id, day, version, kind, subject) IN
-       (SELECT group_id, day, version, kind, subject FROM group_subjects WHERE day <= ? LIMIT ?)`,
-  );
-  await deleteInChunks(c.db, (limit) => subjects.run(dayOf(cutoff), limit).changes, run);
+  // (With the distinct counts of those days: store/subject-days.ts.)
+  await deleteInChunks(c.db, expireSubjects(c.db, dayOf(cutoff)), run);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
   c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff)))();

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../crypto/files';
@@ -42,7 +43,52 @@ export function readMark(file: string): ChainMark | null {
 
 /** Writes a mark so that after a crash the file holds the old mark or the new, never a mix. */
 export function writeMark(file: string, mark: ChainMark): void {
-  writeFileAtomic(file, JSON.stringify({ seq: mark.seq, hash: mark.hash }) + '\n');
+  writeFileAtomic(file, markText(mark));
+}
+
+/**
+ * Writes a mark as `writeMark` does (temporary file synced, renamed, folder synced), with the
+ * syncs off the event loop. The rename runs on the event loop and only when `wanted()` still says
+ * so at that moment, so a mark written meanwhile by another writer (`writeMark` at close, another
+ * process) is never replaced by an older one. Resolves true when the mark was put in place.
+ *
+ * @example
+ * await writeMarkInBackground(head, { seq: 12, hash }, () => (readMark(head)?.seq ?? 0) < 12);
+ */
+export async function writeMarkInBackground(
+  file: string,
+  mark: ChainMark,
+  wanted: () => boolean,
+): Promise<boolean> {
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await fs.promises.open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(markText(mark));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (!wanted()) {
+      fs.rmSync(tmp, { force: true });
+      return false;
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  const dir = await fs.promises.open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return true;
+}
+
+function markText(mark: ChainMark): string {
+  return JSON.stringify({ seq: mark.seq, hash: mark.hash }) + '\n';
 }
 
 /** A mark from its JSON text (a file or the meta table); null for anything else. */

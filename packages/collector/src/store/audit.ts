@@ -2,7 +2,15 @@ import type { Db } from './db';
 import { getMeta, setMeta } from './db';
 import { iso, systemClock, type Clock } from '../time';
 import { entryHash, verifyChain, type ChainEntry, type Verification } from './audit-chain';
-import { markFiles, ORIGIN, parseMark, readMark, writeMark, type ChainMark } from './audit-marks';
+import {
+  markFiles,
+  ORIGIN,
+  parseMark,
+  readMark,
+  writeMark,
+  writeMarkInBackground,
+  type ChainMark,
+} from './audit-marks';
 
 export { entryHash, type Verification } from './audit-chain';
 export type { ChainMark } from './audit-marks';
@@ -56,7 +64,9 @@ const PRUNING_KEY = 'audit_pruning';
  * The access log: append-only (triggers refuse UPDATE and DELETE) and chained, each entry's hash
  * an HMAC over its content and the previous entry's hash, so any change to an entry breaks the
  * chain from there on. After each commit the newest (seq, hash) goes to the keys folder, so a
- * cut-off tail shows too. It never holds personal data: actors are token names, targets are ids.
+ * cut-off tail shows too: in the background, so the two syncs it takes are on no request's path
+ * (the entry itself is committed, and synced, before the request is answered). It never holds
+ * personal data: actors are token names, targets are ids.
  *
  * @example
  * c.audit.append({ actor: 'alice', action: 'groups.list', target: null, outcome: 'ok' }, now);
@@ -67,7 +77,12 @@ export class AuditLog {
   private readonly insert;
   private readonly files: { head: string; anchor: string };
   private readonly clock: Clock;
+  /** a background head write is due at the next turn of the event loop */
   private headPending = false;
+  /** the background head write under way, if any */
+  private headWriting: Promise<void> | null = null;
+  /** entries were committed while it was under way: write again when it is done */
+  private headAgain = false;
 
   constructor(
     private readonly db: Db,
@@ -168,7 +183,11 @@ export class AuditLog {
       .immediate();
   }
 
-  /** Writes the newest committed entry's mark to the head file now (on close, for instance). */
+  /**
+   * Writes the newest committed entry's mark to the head file now, synchronously (on close, for
+   * instance). A background write still under way then finds the file ahead of its own mark and
+   * leaves it.
+   */
   flushHead(): void {
     if (!this.db.open) return;
     if (this.db.inTransaction) {
@@ -177,14 +196,20 @@ export class AuditLog {
       return;
     }
     try {
-      const last = this.last.get();
-      if (!last) return;
-      const head = readMark(this.files.head);
-      // Never move the head back: a table shorter than the head is the evidence of a cut tail.
-      if (head && head.seq >= last.seq) return;
-      writeMark(this.files.head, last);
+      const last = this.headDue();
+      if (last) writeMark(this.files.head, last);
     } catch (e) {
       this.options.onError?.(e as Error);
+    }
+  }
+
+  /**
+   * Resolves once the head file holds every entry committed before the call (background writes
+   * done): for tests, and for a caller that wants the keys folder current before it goes on.
+   */
+  async headWritten(): Promise<void> {
+    while (this.headPending || this.headWriting) {
+      await (this.headWriting ?? new Promise<void>((resolve) => setImmediate(resolve)));
     }
   }
 
@@ -199,13 +224,69 @@ export class AuditLog {
     return tip;
   }
 
-  /** The head is written once per turn of the event loop, after the transaction has committed. */
+  /**
+   * The newest committed entry, when the head file is behind it. Never moves the head back: a
+   * table shorter than the head is the evidence of a cut tail.
+   */
+  private headDue(): ChainMark | null {
+    const last = this.last.get();
+    if (!last) return null;
+    const head = readMark(this.files.head);
+    return head && head.seq >= last.seq ? null : last;
+  }
+
+  /**
+   * The head is written once per turn of the event loop at most, after the transaction has
+   * committed and the answer has gone out, and one write at a time: entries committed while a
+   * write is under way are covered by the next.
+   */
   private scheduleHead(): void {
     if (this.headPending) return;
     this.headPending = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.headPending = false;
-      this.flushHead();
+      this.writeHeadInBackground();
     });
+  }
+
+  private writeHeadInBackground(): void {
+    if (this.headWriting) {
+      this.headAgain = true;
+      return;
+    }
+    if (!this.db.open) return;
+    if (this.db.inTransaction) {
+      this.scheduleHead();
+      return;
+    }
+    let mark: ChainMark | null;
+    try {
+      mark = this.headDue();
+    } catch (e) {
+      this.options.onError?.(e as Error);
+      return;
+    }
+    if (!mark) return;
+    const due = mark;
+    this.headWriting = writeMarkInBackground(
+      this.files.head,
+      due,
+      // Checked just before the rename: closed (close wrote the head itself) or overtaken.
+      () => this.db.open && (readMark(this.files.head)?.seq ?? 0) < due.seq,
+    )
+      .then(
+        () => undefined,
+        (e: Error) => {
+          // After close the keys folder may be gone (a removed temp dir): nothing to report.
+          if (this.db.open) this.options.onError?.(e);
+        },
+      )
+      .finally(() => {
+        this.headWriting = null;
+        if (this.headAgain) {
+          this.headAgain = false;
+          this.writeHeadInBackground();
+        }
+      });
   }
 }

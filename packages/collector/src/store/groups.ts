@@ -8,7 +8,14 @@ import {
 } from '@jcs/protocol';
 import type { Db } from './db';
 import type { ReportReader } from './report-reader';
-import { countOccurrences, windowDays, type Window } from './occurrences';
+import {
+  countGroupDays,
+  countOccurrences,
+  statement,
+  windowDays,
+  type Window,
+} from './occurrences';
+import { countSubjects, type Subjects } from './subject-days';
 import { DAY_MS, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
@@ -35,9 +42,12 @@ interface GroupRow {
   regressed: number;
 }
 
+const NO_SUBJECTS: Subjects = { users: 0, licences: 0 };
+
 /**
- * Triage reads over the aggregates. Listing costs a pass over the window's hourly rows, then a
- * few indexed look-ups for each group returned, whatever the number of stored reports.
+ * Triage reads over the aggregates. Listing costs one pass over the window's daily and hourly rows
+ * for every group at once (bounded by groups and days, not reports), then a few indexed look-ups
+ * for each group returned; with `sort=users`, the distinct counts of every group in the window.
  */
 export class GroupStore {
   constructor(
@@ -46,37 +56,57 @@ export class GroupStore {
   ) {}
 
   get(id: string): GroupRow | undefined {
-    return this.db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE id = ?').get(id);
+    return statement(this.db, 'SELECT * FROM groups WHERE id = ?').get(id) as GroupRow | undefined;
   }
 
   list(q: GroupQuery): Group[] {
-    const counts = countOccurrences(this.db, q.window, { version: q.version }, 'group') as Map<
-      string,
-      number
-    >;
-    let rows = [...counts.keys()].map((id) => this.get(id)!).filter((g) => g !== undefined);
-    if (q.status !== 'all') rows = rows.filter((g) => g.status === q.status);
+    const byDay = countGroupDays(this.db, q.window, { version: q.version });
+    const counts = new Map<string, number>();
+    for (const [id, days] of byDay) counts.set(id, sum(days.values()));
+    const rows = this.withStatus(q.status).filter((g) => counts.has(g.id));
 
-    const users = new Map<string, { users: number; licences: number }>();
-    const subjects = (id: string) => {
-      let s = users.get(id);
-      if (!s) users.set(id, (s = this.subjects(id, q.window, q.version)));
-      return s;
-    };
+    const days = windowDays(q.window);
+    const ranked =
+      q.sort === 'users'
+        ? countSubjects(
+            this.db,
+            rows.map((g) => g.id),
+            days,
+            q.version,
+          )
+        : undefined;
+    const users = (id: string) => (ranked?.get(id) ?? NO_SUBJECTS).users;
     const by: Record<GroupSort, (a: GroupRow, b: GroupRow) => number> = {
       count: (a, b) => counts.get(b.id)! - counts.get(a.id)!,
-      users: (a, b) =>
-        subjects(b.id).users - subjects(a.id).users || counts.get(b.id)! - counts.get(a.id)!,
+      users: (a, b) => users(b.id) - users(a.id) || counts.get(b.id)! - counts.get(a.id)!,
       last: (a, b) => b.last_seen - a.last_seen,
       first: (a, b) => b.first_seen - a.first_seen,
     };
     rows.sort((a, b) => by[q.sort](a, b) || a.id.localeCompare(b.id));
-    return rows.slice(0, q.limit).map((g) => this.describe(g, q.window, q.version, subjects(g.id)));
+    const page = rows.slice(0, q.limit);
+    // Distinct counts only for the groups shown, unless they decided the order.
+    const subjects =
+      ranked ??
+      countSubjects(
+        this.db,
+        page.map((g) => g.id),
+        days,
+        q.version,
+      );
+    return page.map((g) =>
+      this.describe(g, q.window, byDay.get(g.id)!, subjects.get(g.id) ?? NO_SUBJECTS),
+    );
   }
 
   /** One group as the list shows it, for a window. */
   summary(row: GroupRow, window: Window): Group {
-    return this.describe(row, window, undefined, this.subjects(row.id, window));
+    const daily = countOccurrences(this.db, window, { groupId: row.id }, 'day') as Map<
+      number,
+      number
+    >;
+    const subjects =
+      countSubjects(this.db, [row.id], windowDays(window)).get(row.id) ?? NO_SUBJECTS;
+    return this.describe(row, window, daily, subjects);
   }
 
   detail(row: GroupRow, window: Window, latestLimit = 10): GroupDetail {
@@ -113,17 +143,25 @@ export class GroupStore {
       .run(status, status === 'resolved' ? resolvedInVersion : null, id);
   }
 
+  /** The groups of a status (or all), as stored. */
+  private withStatus(status: StatusFilter): GroupRow[] {
+    return status === 'all'
+      ? (statement(this.db, 'SELECT * FROM groups').all() as GroupRow[])
+      : (statement(this.db, 'SELECT * FROM groups WHERE status = ?').all(status) as GroupRow[]);
+  }
+
+  /** A group as the API shows it, from its occurrences by UTC day in the window. */
   private describe(
     g: GroupRow,
     window: Window,
-    version: string | undefined,
-    subjects: { users: number; licences: number },
+    byDay: Map<number, number>,
+    subjects: Subjects,
   ): Group {
     const days = windowDays(window);
     const daily = new Array<number>(days.length).fill(0);
     let count = 0;
-    for (const [day, n] of countOccurrences(this.db, window, { groupId: g.id, version }, 'day')) {
-      const i = (day as number) - days.first;
+    for (const [day, n] of byDay) {
+      const i = day - days.first;
       if (i >= 0 && i < daily.length) daily[i] += n;
       count += n;
     }
@@ -138,7 +176,7 @@ export class GroupStore {
       licences: subjects.licences,
       firstSeen: iso(g.first_seen),
       lastSeen: iso(g.last_seen),
-      versions: this.versions(g.id, window),
+      versions: this.versions(g.id, days),
       status: g.status,
       resolvedInVersion: g.resolved_in_version,
       regressed: g.regressed === 1,
@@ -147,30 +185,21 @@ export class GroupStore {
   }
 
   /** Versions seen in the window, newest first (by whole UTC day, from the daily counts). */
-  private versions(id: string, w: Window): string[] {
-    const days = windowDays(w);
-    const rows = this.db
-      .prepare<[string, number, number], { version: string }>(
-        'SELECT DISTINCT version FROM group_days WHERE group_id = ? AND day >= ? AND day < ?',
-      )
-      .all(id, days.first, days.first + days.length);
-    return sortVersionsDescending(rows.map((r) => r.version));
+  private versions(id: string, days: { first: number; length: number }): string[] {
+    const rows = statement(
+      this.db,
+      'SELECT DISTINCT version FROM group_days WHERE group_id = ? AND day >= ? AND day < ?',
+    )
+      .pluck()
+      .all(id, days.first, days.first + days.length) as string[];
+    return sortVersionsDescending(rows);
   }
+}
 
-  /** Distinct users and licences, counted by whole UTC day (the finest grain they are kept at). */
-  private subjects(id: string, w: Window, version?: string): { users: number; licences: number } {
-    const days = windowDays(w);
-    const rows = this.db
-      .prepare<unknown[], { kind: number; n: number }>(
-        `SELECT kind, COUNT(DISTINCT subject) AS n FROM group_subjects
-         WHERE group_id = ? AND day >= ? AND day < ? ${version ? 'AND version = ?' : ''} GROUP BY kind`,
-      )
-      .all(id, days.first, days.first + days.length, ...(version ? [version] : []));
-    return {
-      users: rows.find((r) => r.kind === 0)?.n ?? 0,
-      licences: rows.find((r) => r.kind === 1)?.n ?? 0,
-    };
-  }
+function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
 }
 
 export type { GroupRow, ShortReport };

@@ -151,6 +151,8 @@ export class IngestWriter {
       `INSERT INTO group_lines (group_id, hour, line, count) VALUES (?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET count = count + excluded.count`,
     );
+    // A subject's first report of the day in a group and version; the table's triggers count it
+    // in group_subject_days (subject-days.ts), which triage reads for distinct users and licences.
     this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );

@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { Db } from './db';
 import { DAY_MS, HOUR_MS } from '../time';
 
@@ -15,6 +16,8 @@ export interface CountFilter {
   version?: string;
 }
 
+type Key = string | number;
+
 /**
  * Occurrences (1 + repeats per report) in a window, summed by `key`, exact to the millisecond:
  * whole UTC days inside the window from the daily aggregates, whole hours at its ends from the
@@ -31,39 +34,92 @@ export function countOccurrences(
   w: Window,
   filter: CountFilter,
   key: CountKey,
-): Map<string | number, number> {
-  const counts = new Map<string | number, number>();
-  if (w.until <= w.since) return counts;
-  const add = (k: string | number, n: number) => counts.set(k, (counts.get(k) ?? 0) + n);
+): Map<Key, number> {
+  const counts = new Map<Key, number>();
+  eachCount(db, w, filter, [key], (k, n) => counts.set(k[0], (counts.get(k[0]) ?? 0) + n));
+  for (const [k, n] of counts) if (n === 0) counts.delete(k);
+  return counts;
+}
 
+/**
+ * Occurrences in a window by group and UTC day, every group at once: the same sums as
+ * `countOccurrences` (so a group's total is the sum of its days), read in one pass over the
+ * window instead of once per group.
+ *
+ * @example
+ * countGroupDays(db, { since, until }, {}); // Map { '3fa9c1d2e4b7' => Map { 20410 => 7, 20411 => 5 } }
+ */
+export function countGroupDays(
+  db: Db,
+  w: Window,
+  filter: CountFilter,
+): Map<string, Map<number, number>> {
+  const groups = new Map<string, Map<number, number>>();
+  eachCount(db, w, filter, ['group', 'day'], ([group, day], n) => {
+    let days = groups.get(group as string);
+    if (!days) groups.set(group as string, (days = new Map()));
+    days.set(day as number, (days.get(day as number) ?? 0) + n);
+  });
+  for (const [group, days] of groups) {
+    for (const [day, n] of days) if (n === 0) days.delete(day);
+    if (days.size === 0) groups.delete(group);
+  }
+  return groups;
+}
+
+/**
+ * Calls `add(keys, n)` for each partial sum of the window, keyed by `keys` (in that order). A sum
+ * may be negative: a day at an edge of the window that is mostly inside it is read as the whole
+ * day less the hours outside, which reads fewer hourly rows (at most 12 an edge, not 23). Keys
+ * whose sums come to 0 are for the caller to drop.
+ */
+function eachCount(
+  db: Db,
+  w: Window,
+  filter: CountFilter,
+  keys: CountKey[],
+  add: (k: Key[], n: number) => void,
+): void {
+  if (w.until <= w.since) return;
   const firstHour = Math.ceil(w.since / HOUR_MS);
   const endHour = Math.floor(w.until / HOUR_MS);
   if (firstHour >= endHour) {
-    fromReports(db, w.since, w.until, filter, key, add);
-    return counts;
+    fromReports(db, w.since, w.until, filter, keys, add);
+    return;
   }
-  fromReports(db, w.since, firstHour * HOUR_MS, filter, key, add);
-  fromReports(db, endHour * HOUR_MS, w.until, filter, key, add);
+  fromReports(db, w.since, firstHour * HOUR_MS, filter, keys, add);
+  fromReports(db, endHour * HOUR_MS, w.until, filter, keys, add);
 
+  const hours = (from: number, to: number, sign = 1) =>
+    fromAggregate(db, keys.includes('line') ? 'group_lines' : 'group_hours', 'hour', from, to, {
+      filter,
+      keys,
+      add: sign > 0 ? add : (k, n) => add(k, -n),
+    });
+  const days = (from: number, to: number) =>
+    fromAggregate(db, 'group_days', 'day', from, to, { filter, keys, add });
   const firstDay = Math.ceil(firstHour / 24);
   const endDay = Math.floor(endHour / 24);
-  if (key !== 'line' && firstDay < endDay) {
-    fromAggregate(db, 'group_days', 'day', firstDay, endDay, filter, key, add);
-    fromAggregate(db, 'group_hours', 'hour', firstHour, firstDay * 24, filter, key, add);
-    fromAggregate(db, 'group_hours', 'hour', endDay * 24, endHour, filter, key, add);
-  } else {
-    fromAggregate(
-      db,
-      key === 'line' ? 'group_lines' : 'group_hours',
-      'hour',
-      firstHour,
-      endHour,
-      filter,
-      key,
-      add,
-    );
+  // Line counts are kept by the hour only; a window inside one day is a few hours.
+  if (keys.includes('line') || firstDay > endDay) {
+    hours(firstHour, endHour);
+    return;
   }
-  return counts;
+  days(firstDay, endDay);
+  const leading = firstDay * 24 - firstHour;
+  if (leading > 12) {
+    days(firstDay - 1, firstDay);
+    hours((firstDay - 1) * 24, firstHour, -1);
+  } else {
+    hours(firstHour, firstDay * 24);
+  }
+  const trailing = endHour - endDay * 24;
+  if (trailing > 12) {
+    days(endDay, endDay + 1);
+    hours(endHour, (endDay + 1) * 24, -1);
+  } else {
+    hours(endDay * 24, endHour);
+  }
 }
 
 const KEY_SQL: Record<CountKey, (unit: 'day' | 'hour') => string> = {
@@ -100,21 +156,23 @@ function fromAggregate(
   unit: 'day' | 'hour',
   from: number,
   to: number,
-  filter: CountFilter,
-  key: CountKey,
-  add: (k: string | number, n: number) => void,
+  {
+    filter,
+    keys,
+    add,
+  }: { filter: CountFilter; keys: CountKey[]; add: (k: Key[], n: number) => void },
 ): void {
   if (to <= from) return;
   // Line counts are not kept per version: a version filter cannot apply to them.
   const versionColumn = table === 'group_lines' ? null : 'version';
   const { conds, args } = where(unit, from, to, filter, versionColumn);
-  const k = KEY_SQL[key](unit);
-  const rows = db
-    .prepare(
-      `SELECT ${k} AS k, SUM(count) AS n FROM ${table} WHERE ${conds.join(' AND ')} GROUP BY ${k}`,
-    )
-    .all(...args) as { k: string | number; n: number }[];
-  for (const r of rows) add(r.k, r.n);
+  const columns = keys.map((k) => KEY_SQL[k](unit));
+  const sql = `SELECT ${columns.join(', ')}, SUM(count) FROM ${table} WHERE ${conds.join(' AND ')} GROUP BY ${columns.join(', ')}`;
+  for (const row of statement(db, sql)
+    .raw()
+    .all(...args) as Key[][]) {
+    add(row, row[keys.length] as number);
+  }
 }
 
 function fromReports(
@@ -122,33 +180,40 @@ function fromReports(
   from: number,
   to: number,
   filter: CountFilter,
-  key: CountKey,
-  add: (k: string | number, n: number) => void,
+  keys: CountKey[],
+  add: (k: Key[], n: number) => void,
 ): void {
   if (to <= from) return;
   const { conds, args } = where('received_at', from, to, filter, 'app_version');
-  const rows = db
-    .prepare(
-      `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) AS n FROM reports WHERE ${conds.join(' AND ')}`,
-    )
-    .all(...args) as {
-    group_id: string;
-    received_at: number;
-    app_version: string;
-    line: number;
-    n: number;
-  }[];
-  for (const r of rows) {
-    const k =
-      key === 'group'
-        ? r.group_id
-        : key === 'day'
-          ? Math.floor(r.received_at / DAY_MS)
-          : key === 'version'
-            ? r.app_version
-            : r.line;
-    add(k, r.n);
-  }
+  const sql = `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports WHERE ${conds.join(' AND ')}`;
+  const rows = statement(db, sql)
+    .raw()
+    .all(...args) as [string, number, string, number, number][];
+  const keyOf: Record<CountKey, (r: [string, number, string, number, number]) => Key> = {
+    group: (r) => r[0],
+    day: (r) => Math.floor(r[1] / DAY_MS),
+    version: (r) => r[2],
+    line: (r) => r[3],
+  };
+  for (const r of rows)
+    add(
+      keys.map((k) => keyOf[k](r)),
+      r[4],
+    );
+}
+
+/**
+ * Statements prepared once per connection: triage runs the same few shapes on every request, and
+ * preparing one costs more than running it over a small range.
+ */
+const prepared = new WeakMap<Db, Map<string, Database.Statement>>();
+
+export function statement(db: Db, sql: string): Database.Statement {
+  let byText = prepared.get(db);
+  if (!byText) prepared.set(db, (byText = new Map()));
+  let s = byText.get(sql);
+  if (!s) byText.set(sql, (s = db.prepare(sql)));
+  return s;
 }
 
 /** Number of UTC days a window touches, and the index of a moment's day within it. */

@@ -1,3 +1,5 @@
+import { subjectDayTriggers } from './subject-days';
+
 /**
  * The database schema, as an ordered list of migrations. Times are integer milliseconds since the
  * epoch (receivedAt, the collector's clock); hours and days are whole UTC hours and days since
@@ -101,17 +103,37 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (group_id, hour, line)
   ) WITHOUT ROWID;
 
-  -- Pseudonymous (keyed username hashes, licence numbers): for distinct counts only; deleted
-  -- with the reports they came from (retention) and on erasure.
+  -- Pseudonymous (keyed username hashes, licence numbers): one row per subject, group, UTC day
+  -- and version it was seen in; deleted with the reports they came from (retention) and on
+  -- erasure. Keyed by subject first, so a subject's days in a group are one seek away (the
+  -- triggers below) and an erasure reads one range.
   CREATE TABLE group_subjects (
+    kind INTEGER NOT NULL CHECK (kind IN (0, 1)), -- 0 username hash, 1 licence
+    subject BLOB NOT NULL,
     group_id TEXT NOT NULL,
     day INTEGER NOT NULL,
     version TEXT NOT NULL,
-    kind INTEGER NOT NULL CHECK (kind IN (0, 1)),
-    subject BLOB NOT NULL,
-    PRIMARY KEY (group_id, day, version, kind, subject)
+    PRIMARY KEY (kind, subject, group_id, day, version)
   ) WITHOUT ROWID;
   CREATE INDEX group_subjects_day ON group_subjects (day);
+
+  -- Anonymous counts over group_subjects, kept by its triggers, for exact distinct counts over any
+  -- span of days at a cost bounded by days, not reports (store/subject-days.ts): a row counts the
+  -- subjects seen in the group on day whose previous day there was prev (0: none). The subjects
+  -- seen in days [a, b) are those whose first day in the span is in it: the sum over day in
+  -- [a, b) and prev < a. version '' counts a subject once across versions (so its prev is its
+  -- previous day in any version); a version's own rows count it within that version.
+  CREATE TABLE group_subject_days (
+    group_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    prev INTEGER NOT NULL,
+    subjects INTEGER NOT NULL,
+    PRIMARY KEY (group_id, version, kind, day, prev)
+  ) WITHOUT ROWID;
+  CREATE INDEX group_subject_days_day ON group_subject_days (day);
+  ${subjectDayTriggers()}
 
   CREATE TABLE audit (
     seq INTEGER PRIMARY KEY,
