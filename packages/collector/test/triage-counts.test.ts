@@ -175,7 +175,14 @@ const subjectDays = (db: Db) =>
     )
     .all({ from: subjectsFrom(db) })
     .map((r) => {
-      const { p, ...rest } = r as { p: number };
+      const { p, ...rest } = r as {
+        group_id: string;
+        version: string;
+        kind: number;
+        day: number;
+        p: number;
+        subjects: number;
+      };
       return { ...rest, prev: p };
     })
     .map(({ group_id, version, kind, day, prev, subjects }) => ({
