@@ -167,7 +167,14 @@ export class IngestWriter {
         if (!days.includes(items[0].keyDay)) days.push(items[0].keyDay);
         return days;
       };
-      return items.map((r) => this.writeOne(r, lookupDays));
+      const sums = new CountSums();
+      const results = items.map((r) => this.writeOne(r, lookupDays, sums));
+      // One upsert per distinct (group, hour or day, version or line) of the batch, not per report.
+      for (const [g, hour, version, n] of sums.hours.values())
+        this.addHour.run(g, hour, version, n);
+      for (const [g, day, version, n] of sums.days.values()) this.addDay.run(g, day, version, n);
+      for (const [g, hour, line, n] of sums.lines.values()) this.addLine.run(g, hour, line, n);
+      return results;
     });
   }
 
@@ -189,7 +196,7 @@ export class IngestWriter {
     }
   }
 
-  private writeOne(r: PreparedReport, days: () => string[]): StoredResult {
+  private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
     // Most ids are new: the filter spares them the look-up under every stored day.
     const existing = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
     if (existing) return { id: r.id, group: existing.group_id, created: false };
@@ -209,11 +216,31 @@ export class IngestWriter {
     const count = 1 + (r.repeats ?? 0);
     const hour = hourOf(r.receivedAt);
     const day = dayOf(r.receivedAt);
-    this.addHour.run(r.groupId, hour, r.version, count);
-    this.addDay.run(r.groupId, day, r.version, count);
-    this.addLine.run(r.groupId, hour, r.line, count);
+    sums.add(sums.hours, r.groupId, hour, r.version, count);
+    sums.add(sums.days, r.groupId, day, r.version, count);
+    sums.add(sums.lines, r.groupId, hour, r.line, count);
     if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
     this.addSubject.run(r.groupId, day, r.version, 1, r.license);
     return { id: r.id, group: r.groupId, created: true };
+  }
+}
+
+/** A batch's occurrence counts, summed per aggregate row before they are written. */
+class CountSums {
+  readonly hours = new Map<string, [string, number, string, number]>();
+  readonly days = new Map<string, [string, number, string, number]>();
+  readonly lines = new Map<string, [string, number, number, number]>();
+
+  add<K extends string | number>(
+    into: Map<string, [string, number, K, number]>,
+    group: string,
+    unit: number,
+    key: K,
+    n: number,
+  ): void {
+    const id = `${group}\0${unit}\0${key}`;
+    const row = into.get(id);
+    if (row) row[3] += n;
+    else into.set(id, [group, unit, key, n]);
   }
 }

@@ -35,6 +35,7 @@ interface ReportRow {
  */
 export class ReportReader {
   private readonly byId: DayQuery<ReportRow>;
+  private readonly latest;
 
   constructor(
     private readonly db: Db,
@@ -48,6 +49,12 @@ export class ReportReader {
        FROM report_keys k JOIN reports r ON r.seq = k.seq JOIN groups g ON g.id = r.group_id
        WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ? AND r.received_at > ?`,
     );
+    // Once per group listed: prepared here, not on each call.
+    this.latest = db.prepare<[string, number], { description: Buffer; key_day: string }>(
+      `SELECT r.description, r.key_day FROM report_groups k JOIN reports r ON r.seq = k.seq
+       WHERE k.group_id = ? AND k.received_at > ?
+       ORDER BY k.received_at DESC, k.seq DESC LIMIT 1`,
+    );
   }
 
   /** Reports received at or before this moment are past their age. */
@@ -57,13 +64,7 @@ export class ReportReader {
 
   /** The newest surviving report's description, or null when none survives (or its key is gone). */
   latestDescription(groupId: string): string | null {
-    const row = this.db
-      .prepare<[string, number], { description: Buffer; key_day: string }>(
-        `SELECT r.description, r.key_day FROM report_groups k JOIN reports r ON r.seq = k.seq
-         WHERE k.group_id = ? AND k.received_at > ?
-         ORDER BY k.received_at DESC, k.seq DESC LIMIT 1`,
-      )
-      .get(groupId, this.cutoff());
+    const row = this.latest.get(groupId, this.cutoff());
     return row ? this.open(row.description, row.key_day) : null;
   }
 
