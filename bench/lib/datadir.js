@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { load } = require('./dist');
 
-const TMP = path.join(__dirname, '..', '.tmp');
+/** This run's own folder, so two runs at once (in one tree) do not delete each other's data. */
+const TMP = path.join(__dirname, '..', '.tmp', `run-${process.pid}`);
 
 function tempDir(prefix) {
   fs.mkdirSync(TMP, { recursive: true });
