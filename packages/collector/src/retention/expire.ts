@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
 import { expireSubjects } from '../store/subject-days';
-import { setMeta } from '../store/db';
+import { setMeta, withoutCommitSync } from '../store/db';
 import { ExpiredKeys } from '../store/report-keys';
 import { dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
@@ -251,13 +251,7 @@ async function deleteInChunks(
     if (o.signal?.aborted) throw new ExpiryAbortedError();
     const started = performance.now();
     const limit = size.limit;
-    let n: number;
-    db.pragma('synchronous = NORMAL');
-    try {
-      n = chunk(limit);
-    } finally {
-      db.pragma('synchronous = FULL');
-    }
+    const n = withoutCommitSync(db, () => chunk(limit));
     total += n;
     if (n < limit) return total;
     size.took(performance.now() - started);

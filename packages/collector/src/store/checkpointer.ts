@@ -82,8 +82,9 @@ export function checkpointInBackground(
   worker.unref();
   db.pragma('wal_autocheckpoint = 0');
   let failed = false;
-  let frames = 0;
   let last = { log: 0, checkpointed: 0 };
+  // Frames still to copy; once all are copied, the next write starts the WAL over.
+  const pending = () => (last.log === last.checkpointed ? 0 : last.log);
   let waiters: (() => void)[] = [];
   const release = () => {
     const w = waiters;
@@ -100,17 +101,12 @@ export function checkpointInBackground(
   worker.on('message', (m: { error?: string; log?: number; checkpointed?: number }) => {
     if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
     last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
-    frames = last.log;
-    if (m.log === m.checkpointed) {
-      // All copied: the next write starts the WAL over.
-      frames = 0;
-      release();
-    }
+    if (pending() === 0) release();
   });
   worker.on('error', (e) => fallBack(`background checkpoint worker failed: ${e.message}`));
   return {
     caughtUp(maxFrames, timeoutMs = 2_000) {
-      if (failed || frames <= maxFrames) return Promise.resolve();
+      if (failed || pending() <= maxFrames) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         waiters.push(() => {

@@ -31,6 +31,23 @@ export function openDatabase(
   return db;
 }
 
+/**
+ * Runs `commit` (one or more transactions) with synchronous=NORMAL, so its commits skip their
+ * fsync, then puts FULL back for every other transaction. For callers that make the result
+ * durable another way (ingest: store/wal-sync.ts) or can redo it (expiry chunks).
+ *
+ * @example
+ * withoutCommitSync(db, () => writeBatch(items));
+ */
+export function withoutCommitSync<T>(db: Db, commit: () => T): T {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return commit();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
+}
+
 /** Fault injection only (faults/storage-full.test.ts); unset in production. */
 export const MAX_PAGES_ENV = 'JCS_COLLECTOR_MAX_PAGES';
 

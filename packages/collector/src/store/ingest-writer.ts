@@ -1,5 +1,5 @@
 import { compareVersions, groupId, type Report } from '@jcs/protocol';
-import type { Db } from './db';
+import { withoutCommitSync, type Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
@@ -187,13 +187,7 @@ export class IngestWriter {
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
-    if (fsync) return this.batch(items);
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      return this.batch(items);
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    return fsync ? this.batch(items) : withoutCommitSync(this.db, () => this.batch(items));
   }
 
   private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
