@@ -51,7 +51,13 @@ async function main() {
     const { createLogger } = load('collector', 'log.js');
     const pino = fromCollector('pino');
     const logger = createLogger({ destination: pino.destination({ dest: logFile, sync: false }) });
-    const c = openCollector({ dataDir, logger, env: {}, backgroundCheckpoint: true });
+    const c = openCollector({
+      dataDir,
+      logger,
+      env: {},
+      backgroundCheckpoint: true,
+      writerThread: process.env.JCS_BENCH_WRITER_THREAD !== '0',
+    });
     const server = await listen(createApp(c), { host: '127.0.0.1', port: 0 });
     url = server.url;
     Object.assign(commands, collectorCommands(c));

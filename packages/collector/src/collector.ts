@@ -6,7 +6,8 @@ import { AuditLog } from './store/audit';
 import { IngestWriter } from './store/ingest-writer';
 import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
-import { IngestBatcher } from './ingest/batcher';
+import { IngestBatcher, inProcess } from './ingest/batcher';
+import { WriterThread } from './store/writer-thread';
 import { dataPaths } from './paths';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
@@ -28,6 +29,11 @@ export interface CollectorOptions {
    * `serve` turns it on; short-lived commands and tests do without the thread.
    */
   backgroundCheckpoint?: boolean;
+  /**
+   * Write reports on a thread of their own (store/writer-thread.ts), with its own connection.
+   * `serve` turns it on; tests do without, so they run the writer from the TypeScript sources.
+   */
+  writerThread?: boolean;
 }
 
 /** Everything a running collector holds: the stores over one database and one keyring. */
@@ -69,21 +75,23 @@ export function openCollector(options: CollectorOptions): Collector {
   const keyring = loadKeyring(paths.keys, options.env);
   const db = openDatabase(paths.db);
   const log = options.logger ?? silentLogger;
+  const thread = options.writerThread
+    ? new WriterThread(paths.db, { backgroundCheckpoint: options.backgroundCheckpoint })
+    : undefined;
   const checkpointer = options.backgroundCheckpoint
-    ? checkpointInBackground(db, paths.db, (message) => log.warn(message))
+    ? checkpointInBackground(db, paths.db, (message) => {
+        log.warn(message);
+        thread?.autoCheckpoint(1000);
+      })
     : undefined;
   const clock = options.clock ?? systemClock;
   const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
-  const wal = new WalSync(`${paths.db}-wal`);
-  const batcher = new IngestBatcher(
-    new IngestWriter(db),
-    (err, size) =>
-      log.error(
-        { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
-        'storage refused a batch',
-      ),
-    undefined,
-    wal,
+  const wal = thread ? undefined : new WalSync(`${paths.db}-wal`);
+  const batcher = new IngestBatcher(thread ?? inProcess(new IngestWriter(db), wal), (err, size) =>
+    log.error(
+      { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
+      'storage refused a batch',
+    ),
   );
   const audit = new AuditLog(db, keyring.auditKey, {
     keysDir: keyring.dir,
@@ -106,8 +114,9 @@ export function openCollector(options: CollectorOptions): Collector {
     close: () => {
       // The head mark of entries written in this turn of the event loop goes out before closing.
       audit.flushHead();
+      thread?.close();
       checkpointer?.stop();
-      wal.close();
+      wal?.close();
       db.close();
     },
   };

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { runExpiry } from '../src/retention/expire';
 import { auditCount, filesHolding } from './access-support';
 
 const DAY = 86_400_000;
@@ -173,6 +174,67 @@ describe('POST /v1/erase', () => {
     }
     const entry = t.collector.audit.list({ limit: 100 }).find((e) => e.action === 'erase')!;
     expect(entry.target).toMatch(/^license:[0-9a-f]{16} reports:3$/);
+  });
+
+  it('takes a user’s hash off a group, day and version with a licence only where no kept report there carries it', async () => {
+    const [V1, V2] = ['5.2.1.345', '5.3.0.12'];
+    const [shared, lone] = ['shared.user.41d7', 'lone.user.9c2a'];
+    const { group } = await ingest({ license: LICENCE, username: shared });
+    await ingest({ license: LICENCE, username: lone });
+    // Someone else's licence, same user, group, day and version: that row of the user stays.
+    await ingest({ license: 'JCS-000777', username: shared });
+    // Only the erased licence brings the user to this version and to the next day.
+    await ingest({ license: LICENCE, username: shared, app: { name: 'JCS', version: V2 } });
+    t.clock.advance(DAY);
+    await ingest({ license: LICENCE, username: shared });
+    t.clock.advance(2 * 3_600_000);
+    const today = Math.floor(t.clock() / DAY);
+
+    const rowsOf = (username: string) =>
+      t.collector.db
+        .prepare('SELECT group_id, day, version FROM group_subjects WHERE kind = 0 AND subject = ?')
+        .all(t.collector.keyring.userHash(username));
+    const users = async (query = '') => {
+      const res = await engineer().get(`/v1/groups?status=all${query}`).expect(200);
+      return res.body.groups.find((g: { id: string }) => g.id === group).users as number;
+    };
+    expect(rowsOf(shared)).toHaveLength(3);
+    expect([await users(), await users(`&version=${V2}`), await users('&since=6h')]).toEqual([
+      2, 1, 1,
+    ]);
+
+    const res = await admin().post('/v1/erase', { license: LICENCE }).expect(200);
+    expect(res.body).toEqual({ erasedReports: 4 });
+    expect(rowsOf(shared)).toEqual([{ group_id: group, day: today - 1, version: V1 }]);
+    expect(rowsOf(lone)).toEqual([]);
+    expect([await users(), await users(`&version=${V2}`), await users('&since=6h')]).toEqual([
+      1, 0, 0,
+    ]);
+  });
+
+  it('finds the rest of a day whose subject rows an expiry run already took', async () => {
+    const day = Date.parse('2026-11-01T00:00:00Z');
+    t.clock.set(day + 3_600_000);
+    const early = await ingest({ username: USER });
+    t.clock.set(day + 20 * 3_600_000);
+    const late = await ingest({ username: USER });
+    await ingest({ username: 'someone.else' });
+    // Its cutoff is 10:00 that day: the early report goes, and with it the day's subject rows.
+    const s = await runExpiry(t.collector, { now: day + 10 * 3_600_000 + 41 * DAY });
+    expect(s.deletedReports).toBe(1);
+    const hash = t.collector.keyring.userHash(USER);
+    const db = t.collector.db;
+    expect(db.prepare('SELECT COUNT(*) AS n FROM group_subjects').get()).toEqual({ n: 0 });
+    await engineer().get(`/v1/reports/${early.id}`).expect(404);
+    await engineer().get(`/v1/reports/${late.id}`).expect(200);
+
+    const res = await admin().post('/v1/erase', { username: USER }).expect(200);
+    expect(res.body).toEqual({ erasedReports: 1 });
+    await engineer().get(`/v1/reports/${late.id}`).expect(404);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM reports WHERE user_hash = ?').get(hash)).toEqual({
+      n: 0,
+    });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 1 });
   });
 
   it('answers 0 for a subject with no reports', async () => {

@@ -7,7 +7,7 @@ import type { Db } from '../src/store/db';
 import { DAY, HOUR, storeAt } from './retention-support';
 
 /**
- * The look-up rows (report_keys, report_groups) live in tables of their own, which the expiry job
+ * The look-up rows (report_ids, report_groups) live in tables of their own, which the expiry job
  * and erasure must delete with their reports: none may outlive its report, none of a kept report
  * may go.
  */
@@ -42,9 +42,7 @@ function lookups(db: Db) {
   const seqs = (sql: string) => (db.prepare(sql).pluck().all() as number[]).sort((a, b) => a - b);
   return {
     reports: seqs('SELECT seq FROM reports'),
-    ids: seqs('SELECT seq FROM report_keys WHERE kind = 0'),
-    users: seqs('SELECT seq FROM report_keys WHERE kind = 1'),
-    licences: seqs('SELECT seq FROM report_keys WHERE kind = 2'),
+    ids: seqs('SELECT seq FROM report_ids'),
     groups: seqs('SELECT seq FROM report_groups'),
   };
 }
@@ -52,8 +50,6 @@ function lookups(db: Db) {
 function expectInStep(db: Db): void {
   const l = lookups(db);
   expect(l.ids).toEqual(l.reports);
-  expect(l.users).toEqual(l.reports);
-  expect(l.licences).toEqual(l.reports);
   expect(l.groups).toEqual(l.reports);
 }
 
@@ -85,13 +81,13 @@ describe('look-up rows', () => {
     await runExpiry(t.collector);
     expectInStep(t.collector.db);
     const left = t.collector.db
-      .prepare('SELECT COUNT(*) FROM report_keys WHERE seq = ?')
+      .prepare('SELECT COUNT(*) FROM report_ids WHERE seq = ?')
       .pluck()
       .get(victim.seq);
     expect(left).toBe(0);
   });
 
-  it('of an erased subject go, all kinds of them, and nobody else’s', () => {
+  it('of an erased subject go, with its subject rows, and nobody else’s', () => {
     storeDays(2);
     const db = t.collector.db;
     const before = lookups(db).reports.length;
@@ -100,7 +96,10 @@ describe('look-up rows', () => {
     expectInStep(db);
     const hash = t.collector.keyring.userHash('user0');
     expect(
-      db.prepare('SELECT COUNT(*) FROM report_keys WHERE kind = 1 AND value = ?').pluck().get(hash),
+      db
+        .prepare('SELECT COUNT(*) FROM group_subjects WHERE kind = 0 AND subject = ?')
+        .pluck()
+        .get(hash),
     ).toBe(0);
   });
 

@@ -50,8 +50,6 @@ export function bulkInsert(c: Collector, count: number, from: number, days: numb
         groupId: 'g000000000000',
         keyDay: dayName(at),
         receivedAt: at,
-        userHash,
-        license: 'JCS-000001',
       });
     }
   })();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
-import { IngestBatcher } from '../src/ingest/batcher';
+import { IngestBatcher, inProcess } from '../src/ingest/batcher';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { WalSync } from '../src/store/wal-sync';
 
@@ -26,11 +26,8 @@ describe('WAL sync', () => {
     const wal = new WalSync(path.join(makeTempDir(), 'missing-wal'));
     await expect(wal.sync()).rejects.toThrow(/ENOENT/);
     const errors: unknown[] = [];
-    const batcher = new IngestBatcher(
-      new IngestWriter(t.collector.db),
-      (err) => errors.push(err),
-      512,
-      wal,
+    const batcher = new IngestBatcher(inProcess(new IngestWriter(t.collector.db), wal), (err) =>
+      errors.push(err),
     );
     const report = makeReport();
     await expect(

@@ -39,6 +39,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     logger: log,
     retentionDays: o.retentionDays,
     backgroundCheckpoint: true,
+    writerThread: true,
   });
   if (unclean) {
     // Said on stderr as well as in the log: whoever restarts the collector after a crash reads it.

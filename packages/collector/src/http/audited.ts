@@ -39,19 +39,23 @@ export function audited<T>(
   let failure: unknown;
   let result: T | undefined;
   try {
-    c.db.transaction(() => {
-      try {
-        result = fn();
-      } catch (e) {
-        failure = e;
-      }
-      const outcome =
-        failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
-      c.audit.append(
-        { actor: actor.name, action, target: auditTarget(target), outcome },
-        c.clock(),
-      );
-    })();
+    // IMMEDIATE: a read's entry is written after the read, and the ingest thread's commits in
+    // between would otherwise make that write fail on a stale snapshot.
+    c.db
+      .transaction(() => {
+        try {
+          result = fn();
+        } catch (e) {
+          failure = e;
+        }
+        const outcome =
+          failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
+        c.audit.append(
+          { actor: actor.name, action, target: auditTarget(target), outcome },
+          c.clock(),
+        );
+      })
+      .immediate();
   } catch (e) {
     c.log.error({ err: (e as Error).message }, 'access log write failed: access refused');
     throw new ApiError(

@@ -10,35 +10,70 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A batch committed: each report's outcome, and when the commit is on disk. */
+export interface Committed {
+  results: StoredResult[];
+  durable: Promise<void>;
+}
+
 /**
- * Group commit: reports that arrive while the event loop is busy are written together in one
- * transaction at the next turn of the loop, so one fsync acknowledges many reports. Each caller
- * learns its own outcome only after the commit, so a 202 always means "on disk"; a refused batch
- * is rolled back whole, so a 503 always means "nothing of it stored".
+ * Where batches are written: on the event loop's own connection (`inProcess`) or on a thread of
+ * their own (store/writer-thread.ts). Rejects with the storage's error when nothing of the batch
+ * was stored.
+ */
+export interface BatchWriter {
+  write(items: PreparedReport[]): Promise<Committed>;
+}
+
+/**
+ * Writes on the caller's connection. With `wal`, commits skip their fsync and are durable once
+ * that shared fsync of the WAL is done (store/wal-sync.ts); without, each commit fsyncs itself.
  *
  * @example
- * const batcher = new IngestBatcher(new IngestWriter(db), (err) => log.error(err));
+ * const batcher = new IngestBatcher(inProcess(new IngestWriter(db), wal), onError);
+ */
+export function inProcess(writer: IngestWriter, wal?: WalSync): BatchWriter {
+  return {
+    write(items) {
+      try {
+        const results = writer.write(items, wal === undefined);
+        return Promise.resolve({ results, durable: wal ? wal.sync() : Promise.resolve() });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+  };
+}
+
+/**
+ * Group commit: reports that arrive while the last batch is being written are written together
+ * in one transaction, so one fsync acknowledges many reports. Each caller learns its own outcome
+ * only once the commit is on disk, so a 202 always means "on disk"; a refused batch is rolled back
+ * whole, so a 503 always means "nothing of it stored". One batch is written at a time; the next
+ * one starts as soon as the last one is committed, while its fsync is still running.
+ *
+ * @example
+ * const batcher = new IngestBatcher(inProcess(new IngestWriter(db)), (err) => log.error(err));
  * const { group, created } = await batcher.submit(prepareReport(report, keyring, Date.now()));
  */
 export class IngestBatcher {
   private pending: Pending[] = [];
   private scheduled = false;
+  private writing = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly writer: IngestWriter,
+    private readonly writer: BatchWriter,
     private readonly onStorageError: (err: unknown, batchSize: number) => void,
     private readonly maxBatch = 512,
-    /** when given, commits skip their fsync and answers wait for this one instead */
-    private readonly wal?: WalSync,
   ) {}
 
   submit(report: PreparedReport): Promise<StoredResult> {
     this.inFlight++;
     return new Promise<StoredResult>((resolve, reject) => {
       this.pending.push({ report, resolve, reject });
-      if (!this.scheduled) {
+      if (!this.scheduled && !this.writing) {
         this.scheduled = true;
         setImmediate(() => this.flush());
       }
@@ -56,20 +91,20 @@ export class IngestBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.maxBatch);
-      this.writeBatch(batch);
-    }
+    if (this.writing || this.pending.length === 0) return;
+    const batch = this.pending.splice(0, this.maxBatch);
+    this.writing = true;
+    void this.writeBatch(batch).finally(() => {
+      this.writing = false;
+      this.flush();
+    });
   }
 
   /** `report` false for the single-report retries, whose failure the batch's line already logged. */
-  private writeBatch(batch: Pending[], report = true): void {
-    let results: StoredResult[];
+  private async writeBatch(batch: Pending[], report = true): Promise<void> {
+    let committed: Committed;
     try {
-      results = this.writer.write(
-        batch.map((p) => p.report),
-        this.wal === undefined,
-      );
+      committed = await this.writer.write(batch.map((p) => p.report));
     } catch (err) {
       // The transaction rolled back: nothing of this batch is stored.
       if (report) this.onStorageError(err, batch.length);
@@ -77,21 +112,17 @@ export class IngestBatcher {
         // Whatever failed (a full disk, a report the database refused), one report must not sink
         // the others that happened to share its transaction: each gets its own chance. Not after
         // a lock timeout, though: each single write would wait out the timeout again.
-        batch.forEach((p) => this.writeBatch([p], false));
+        for (const p of batch) await this.writeBatch([p], false);
         return;
       }
       const refusal = storageUnavailable();
       batch.forEach((p) => p.reject(refusal));
       return;
     }
-    if (!this.wal) {
-      batch.forEach((p, i) => p.resolve(results[i]));
-      return;
-    }
-    // Committed; answered once the WAL is on disk. If that fails the reports are stored but not
-    // known to be durable: a 503, and the client's retry is answered 200 from what is stored.
-    this.wal.sync().then(
-      () => batch.forEach((p, i) => p.resolve(results[i])),
+    // Committed; answered once on disk. If that fails the reports are stored but not known to be
+    // durable: a 503, and the client's retry is answered 200 from what is stored.
+    committed.durable.then(
+      () => batch.forEach((p, i) => p.resolve(committed.results[i])),
       (err: unknown) => {
         this.onStorageError(err, batch.length);
         const refusal = storageUnavailable();

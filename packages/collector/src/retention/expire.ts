@@ -106,17 +106,19 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     const keys = keysDue(c, cutoff).length;
     const summary = summarise(cutoff, wouldDelete, keys, elapsed(), true);
     // A dry run changes nothing; it leaves one access-log entry, so who looked is on record.
-    c.db.transaction(() =>
-      c.audit.append(
-        {
-          actor,
-          action: 'expire.dry-run',
-          target: null,
-          outcome: `ok wouldDelete=${wouldDelete} keys=${keys} cutoff=${summary.cutoff}`,
-        },
-        c.clock(),
-      ),
-    )();
+    c.db
+      .transaction(() =>
+        c.audit.append(
+          {
+            actor,
+            action: 'expire.dry-run',
+            target: null,
+            outcome: `ok wouldDelete=${wouldDelete} keys=${keys} cutoff=${summary.cutoff}`,
+          },
+          c.clock(),
+        ),
+      )
+      .immediate();
     return summary;
   }
 
@@ -140,7 +142,7 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   await deleteInChunks(c.db, expireSubjects(c.db, dayOf(cutoff)), run);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
-  c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff)))();
+  c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff))).immediate();
   phase('subjectsMs');
   const destroyedKeys = await destroyKeys(c, now, cutoff);
   phase('keysMs');
@@ -150,22 +152,24 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
 
   const summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
   const at = c.clock();
-  c.db.transaction(() => {
-    c.db
-      .prepare(
-        'INSERT INTO expiry_runs (at, cutoff, deleted_reports, destroyed_keys, duration_ms) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(at, cutoff, deletedReports, destroyedKeys, summary.durationMs);
-    c.audit.append(
-      {
-        actor,
-        action: 'expire',
-        target: null,
-        outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${summary.durationMs} auditPruned=${auditPruned}`,
-      },
-      at,
-    );
-  })();
+  c.db
+    .transaction(() => {
+      c.db
+        .prepare(
+          'INSERT INTO expiry_runs (at, cutoff, deleted_reports, destroyed_keys, duration_ms) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(at, cutoff, deletedReports, destroyedKeys, summary.durationMs);
+      c.audit.append(
+        {
+          actor,
+          action: 'expire',
+          target: null,
+          outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${summary.durationMs} auditPruned=${auditPruned}`,
+        },
+        at,
+      );
+    })
+    .immediate();
   // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
   const truncated = await checkpoint(c.db);
   phase('checkpointMs');
@@ -186,7 +190,7 @@ function summarise(
 
 /**
  * Deletes the reports received at or before the cutoff, then their look-up rows: each table in
- * its own key order (reports and their receipt index in order of receipt, report_keys a day at a
+ * its own key order (reports and their receipt index in order of receipt, report_ids a day at a
  * time, report_groups a group at a time), so that each page is rewritten, and zeroed, about once.
  * A crash between two phases leaves look-up rows without their report, which readers ignore (they
  * join to reports) and the next run deletes.
@@ -251,7 +255,7 @@ async function deleteInChunks(
     if (o.signal?.aborted) throw new ExpiryAbortedError();
     const started = performance.now();
     const limit = size.limit;
-    const n = withoutCommitSync(db, () => chunk(limit));
+    const n = withoutCommitSync(db, () => chunk.immediate(limit));
     total += n;
     if (n < limit) return total;
     size.took(performance.now() - started);

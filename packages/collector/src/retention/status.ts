@@ -55,7 +55,7 @@ export function retentionStatus(c: Collector, now: number = c.clock()): Retentio
     )
     .get()!;
   const oldestSubjectDay = c.db
-    .prepare<[], { day: number | null }>('SELECT MIN(day) AS day FROM group_subjects')
+    .prepare<[], { day: number | null }>('SELECT MIN(day) AS day FROM subject_row_days')
     .get()!.day;
   const last = lastExpiry(c);
   const hidden = readCutoff(now, c.retentionDays);

@@ -20,18 +20,20 @@ export function eraseRoutes(c: Collector): Router {
     const actor = actorOf(req)!;
     let erased = 0;
     try {
-      c.db.transaction(() => {
-        erased = eraseSubject(c.db, c.keyring, subject);
-        c.audit.append(
-          {
-            actor: actor.name,
-            action: 'erase',
-            target: `${erasureTarget(c.keyring.auditKey, subject)} reports:${erased}`,
-            outcome: 'ok',
-          },
-          c.clock(),
-        );
-      })();
+      c.db
+        .transaction(() => {
+          erased = eraseSubject(c.db, c.keyring, subject);
+          c.audit.append(
+            {
+              actor: actor.name,
+              action: 'erase',
+              target: `${erasureTarget(c.keyring.auditKey, subject)} reports:${erased}`,
+              outcome: 'ok',
+            },
+            c.clock(),
+          );
+        })
+        .immediate();
     } catch (e) {
       c.log.error({ err: (e as Error).message }, 'erasure failed: nothing was erased');
       throw new ApiError(

@@ -1,18 +1,15 @@
 import crypto from 'node:crypto';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { DAY_MS, dayName, dayOf } from '../time';
-import { DayQuery, storedDays } from './stored-days';
-import { KEY_KIND, ReportKeys } from './report-keys';
+import { DAY_MS, dayOf } from '../time';
+import { ReportKeys, type KeyedReport } from './report-keys';
+import { LICENCE, USER, subjectsFrom } from './subject-days';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
 export type DataSubject = { username: string } | { license: string };
 
-/** group_subjects.kind */
-const USER = 0;
-const LICENCE = 1;
-
-interface ErasedRow {
+/** What an erasure reads of a stored report. */
+interface StoredReport {
   seq: number;
   id: string;
   key_day: string;
@@ -23,11 +20,24 @@ interface ErasedRow {
   user_hash: Buffer | null;
 }
 
+const COLUMNS =
+  'r.seq, r.id, r.key_day, r.group_id, r.received_at, r.app_version, r.license, r.user_hash';
+const userOf = (r: StoredReport) => r.user_hash;
+const licenceOf = (r: StoredReport) => r.license;
+
 /**
- * Deletes every report of a data subject, found by the username's keyed hash (usernames are only
+ * Deletes every report of a data subject, named by the username's keyed hash (usernames are only
  * stored sealed) or by licence, and the pseudonyms the distinct counts hold for them: all of the
  * subject's own, and any other one only the erased reports had brought (so a licence erasure
  * also takes its users' hashes along). Occurrence counts hold nothing personal and stay.
+ *
+ * The reports are found through the distinct counts' rows (group_subjects): the subject's rows
+ * name each group and UTC day it has reports in, and that group's reports of the day are one
+ * range of report_groups. So ingest writes no look-up row per username or licence. The same read
+ * gives the day's other reports, which decide whose pseudonyms must stay. Expiry deletes a day's
+ * subject rows as soon as its cutoff reaches into the day, and the day's later reports only at
+ * its next run: those, before the horizon of subject rows, are read by time of receipt.
+ *
  * Call inside a transaction; secure_delete zeroes the freed bytes, and `wipeWal` then
  * removes the copies the write-ahead log still holds.
  *
@@ -35,80 +45,84 @@ interface ErasedRow {
  * const n = db.transaction(() => eraseSubject(db, keyring, { username: 'asmith' }))();
  */
 export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): number {
-  const [keyKind, value, kind] =
+  const [kind, value] =
     'username' in subject
-      ? ([KEY_KIND.user, keyring.userHash(subject.username), USER] as const)
-      : ([KEY_KIND.licence, subject.license, LICENCE] as const);
-  // Found through the look-up rows under each stored day of receipt.
-  const days = storedDays(db);
-  const erased = new DayQuery<ErasedRow>(
-    db,
-    `SELECT r.seq, r.id, r.group_id, r.key_day, r.received_at, r.app_version, r.license, r.user_hash
-     FROM report_keys k JOIN reports r ON r.seq = k.seq
-     WHERE k.key_day IN (:days) AND k.kind = ? AND k.value = ?`,
-  ).all(days, keyKind, value);
+      ? ([USER, keyring.userHash(subject.username)] as const)
+      : ([LICENCE, subject.license] as const);
+  // A report holds a licence and (mostly) a username hash: the subject's kind, and the other.
+  const [own, otherKind, other] =
+    kind === USER ? ([userOf, LICENCE, licenceOf] as const) : ([licenceOf, USER, userOf] as const);
+  const theirs = (r: StoredReport) => same(own(r), value);
+
+  const days = db
+    .prepare<[number, Buffer | string], { group_id: string; day: number }>(
+      'SELECT DISTINCT group_id, day FROM group_subjects WHERE kind = ? AND subject = ?',
+    )
+    .all(kind, value);
+  const ofGroupDay = db.prepare<[string, number, number], StoredReport>(
+    `SELECT ${COLUMNS} FROM report_groups k JOIN reports r ON r.seq = k.seq
+     WHERE k.group_id = ? AND k.received_at >= ? AND k.received_at < ?`,
+  );
+  // Before the horizon no subject rows are left to name the days; the receipt index bounds them.
+  const beforeHorizon = db.prepare<[number, Buffer | string], StoredReport>(
+    `SELECT ${COLUMNS} FROM reports r
+     WHERE r.received_at < ? AND r.${kind === USER ? 'user_hash' : 'license'} = ?`,
+  );
   const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
   const keys = new ReportKeys(db);
-  for (const r of erased) {
-    deleteReport.run(r.seq);
-    keys.remove({
-      seq: r.seq,
-      id: r.id,
-      groupId: r.group_id,
-      keyDay: r.key_day,
-      receivedAt: r.received_at,
-      userHash: r.user_hash,
-      license: r.license,
-    });
-  }
-  // And any look-up row of the subject whose report an interrupted expiry run already deleted.
-  new DayQuery(
-    db,
-    'DELETE FROM report_keys WHERE key_day IN (:days) AND kind = ? AND value = ?',
-  ).run(days, keyKind, value);
-  const count = erased.length;
-  db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
-
-  const survivor = {
-    [USER]: survivorQuery(db, KEY_KIND.user),
-    [LICENCE]: survivorQuery(db, KEY_KIND.licence),
-  };
   const drop = db.prepare(
     'DELETE FROM group_subjects WHERE group_id = ? AND day = ? AND version = ? AND kind = ? AND subject = ?',
   );
-  const seen = new Set<string>();
-  for (const r of erased) {
-    const day = dayOf(r.received_at);
-    const others: [number, Buffer | string | null][] = [
-      [USER, r.user_hash],
-      [LICENCE, r.license],
-    ];
-    for (const [k, s] of others) {
-      if (k === kind || s === null) continue;
-      const id = [r.group_id, day, r.app_version, k, Buffer.from(s).toString('hex')].join('\0');
+
+  /**
+   * Erases `gone`, reports of one group and day, and the other pseudonym of each unless one of
+   * `kept` (the day's surviving reports there) still carries it in the same version.
+   */
+  const erase = (groupId: string, day: number, gone: StoredReport[], kept: StoredReport[]) => {
+    const seen = new Set<string>();
+    for (const r of gone) {
+      deleteReport.run(r.seq);
+      keys.remove(keyed(r));
+      const s = other(r);
+      if (s === null) continue;
+      const id = `${r.app_version}\0${Buffer.from(s).toString('hex')}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      const kept = survivor[k as 0 | 1].get(
-        dayName(day * DAY_MS),
-        s,
-        r.group_id,
-        r.app_version,
-        day * DAY_MS,
-        (day + 1) * DAY_MS,
-      );
-      if (!kept) drop.run(r.group_id, day, r.app_version, k, s);
+      const carried = kept.some((k) => k.app_version === r.app_version && same(other(k), s));
+      if (!carried) drop.run(groupId, day, r.app_version, otherKind, s);
     }
+    return gone.length;
+  };
+
+  let count = 0;
+  for (const { group_id, day } of days) {
+    const reports = ofGroupDay.all(group_id, day * DAY_MS, (day + 1) * DAY_MS);
+    const gone = reports.filter(theirs);
+    const kept = reports.filter((r) => !theirs(r));
+    count += erase(group_id, day, gone, kept);
   }
+  // Subject rows before the horizon count for nothing and are due to go, so none need keeping.
+  for (const r of beforeHorizon.all(subjectsFrom(db) * DAY_MS, value)) {
+    count += erase(r.group_id, dayOf(r.received_at), [r], []);
+  }
+  db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
   return count;
 }
 
-/** A report of the day, other than the erased ones, that still carries this subject in the group and version. */
-function survivorQuery(db: Db, keyKind: number) {
-  return db.prepare(
-    `SELECT 1 FROM report_keys k JOIN reports r ON r.seq = k.seq
-     WHERE k.key_day = ? AND k.kind = ${keyKind} AND k.value = ? AND r.group_id = ? AND r.app_version = ?
-       AND r.received_at >= ? AND r.received_at < ? LIMIT 1`,
-  );
+/** The look-up rows' view of a stored report. */
+function keyed(r: StoredReport): KeyedReport {
+  return {
+    seq: r.seq,
+    id: r.id,
+    groupId: r.group_id,
+    keyDay: r.key_day,
+    receivedAt: r.received_at,
+  };
+}
+
+/** Whether two pseudonyms (licences, or username hashes) are the same. */
+function same(a: Buffer | string | null, b: Buffer | string): boolean {
+  return typeof b === 'string' ? a === b : Buffer.isBuffer(a) && a.equals(b);
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { Db } from './db';
 import { storedDays } from './stored-days';
-import { KEY_KIND } from './report-keys';
 
 const HASHES = 7;
 
@@ -71,9 +70,7 @@ export class IdFilter {
   private rebuild(): void {
     this.bits.fill(0);
     const ids = this.db
-      .prepare<[string], string>(
-        `SELECT value FROM report_keys WHERE key_day = ? AND kind = ${KEY_KIND.id}`,
-      )
+      .prepare<[string], string>('SELECT id FROM report_ids WHERE key_day = ?')
       .pluck();
     for (const day of storedDays(this.db)) for (const id of ids.iterate(day)) this.add(id, -1);
   }

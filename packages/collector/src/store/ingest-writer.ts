@@ -1,9 +1,10 @@
 import { compareVersions, groupId, type Report } from '@jcs/protocol';
+import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { sealField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
-import { KEY_KIND, ReportKeys } from './report-keys';
+import { ReportKeys } from './report-keys';
 import { idFilter, type IdFilter } from './id-filter';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
@@ -110,13 +111,14 @@ export class IngestWriter {
   private readonly addDay;
   private readonly addLine;
   private readonly addSubject;
-  private readonly batch: (items: PreparedReport[]) => StoredResult[];
+  private readonly addSubjectDay;
+  private readonly batch: Transaction<(items: PreparedReport[]) => StoredResult[]>;
 
   constructor(private readonly db: Db) {
     this.findReport = new DayQuery<{ group_id: string }>(
       db,
-      `SELECT r.group_id FROM report_keys k JOIN reports r ON r.seq = k.seq
-       WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ?`,
+      `SELECT r.group_id FROM report_ids k JOIN reports r ON r.seq = k.seq
+       WHERE k.key_day IN (:days) AND k.id = ?`,
     );
     this.keys = new ReportKeys(db);
     this.ids = idFilter(db);
@@ -156,6 +158,9 @@ export class IngestWriter {
     this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );
+    this.addSubjectDay = db.prepare<[number]>(
+      'INSERT OR IGNORE INTO subject_row_days (day) VALUES (?)',
+    );
     this.batch = db.transaction((items: PreparedReport[]) => {
       this.ids.refresh();
       // Every day a stored report (or one of this batch) can be under: the id look-up's range.
@@ -174,6 +179,9 @@ export class IngestWriter {
         this.addHour.run(g, hour, version, n);
       for (const [g, day, version, n] of sums.days.values()) this.addDay.run(g, day, version, n);
       for (const [g, hour, line, n] of sums.lines.values()) this.addLine.run(g, hour, line, n);
+      // Every stored report brings subject rows (a licence at least) under its day.
+      for (const day of new Set([...sums.days.values()].map((row) => row[1])))
+        this.addSubjectDay.run(day);
       return results;
     });
   }
@@ -187,7 +195,9 @@ export class IngestWriter {
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
-    return fsync ? this.batch(items) : withoutCommitSync(this.db, () => this.batch(items));
+    // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
+    const batch = () => this.batch.immediate(items);
+    return fsync ? batch() : withoutCommitSync(this.db, batch);
   }
 
   private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {

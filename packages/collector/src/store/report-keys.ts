@@ -1,10 +1,5 @@
 import type { Db } from './db';
 
-/**
- * report_keys.kind: what a look-up row holds. Usernames only ever as their keyed hash.
- */
-export const KEY_KIND = { id: 0, user: 1, licence: 2 } as const;
-
 /** What the look-up rows of one stored report are made from. */
 export interface KeyedReport {
   seq: number;
@@ -12,36 +7,34 @@ export interface KeyedReport {
   groupId: string;
   keyDay: string;
   receivedAt: number;
-  userHash: Buffer | null;
-  license: string;
 }
 
 /**
- * The look-up rows of reports: by id, username hash and licence under the day of receipt
- * (report_keys), and by group in order of receipt (report_groups). They are tables of their own
- * rather than indexes on `reports` so that expiry can delete each in its own key order
- * (`ExpiredKeys`); see the schema. Readers join them to `reports`, so a look-up row whose report
- * is already gone (between two expiry phases, or after a crash there) finds nothing.
+ * The look-up rows of reports: by id under the day of receipt (report_ids), and by group in order
+ * of receipt (report_groups). They are tables of their own rather than indexes on `reports` so
+ * that expiry can delete each in its own key order (`ExpiredKeys`); see the schema. Readers join
+ * them to `reports`, so a look-up row whose report is already gone (between two expiry phases, or
+ * after a crash there) finds nothing.
  *
  * @example
  * const keys = new ReportKeys(db);
- * keys.add(seq, { id, groupId, keyDay: '2026-11-28', receivedAt, userHash, license });
+ * keys.add(seq, { id, groupId, keyDay: '2026-11-28', receivedAt });
  */
 export class ReportKeys {
-  private readonly insertKey;
+  private readonly insertId;
   private readonly insertGroup;
-  private readonly deleteKey;
+  private readonly deleteId;
   private readonly deleteGroup;
 
   constructor(db: Db) {
-    this.insertKey = db.prepare<[string, number, string | Buffer, number, number]>(
-      'INSERT OR IGNORE INTO report_keys (key_day, kind, value, received_at, seq) VALUES (?, ?, ?, ?, ?)',
+    this.insertId = db.prepare<[string, string, number, number]>(
+      'INSERT OR IGNORE INTO report_ids (key_day, id, received_at, seq) VALUES (?, ?, ?, ?)',
     );
     this.insertGroup = db.prepare<[string, number, number]>(
       'INSERT OR IGNORE INTO report_groups (group_id, received_at, seq) VALUES (?, ?, ?)',
     );
-    this.deleteKey = db.prepare<[string, number, string | Buffer, number]>(
-      'DELETE FROM report_keys WHERE key_day = ? AND kind = ? AND value = ? AND seq = ?',
+    this.deleteId = db.prepare<[string, string, number]>(
+      'DELETE FROM report_ids WHERE key_day = ? AND id = ? AND seq = ?',
     );
     this.deleteGroup = db.prepare<[string, number, number]>(
       'DELETE FROM report_groups WHERE group_id = ? AND received_at = ? AND seq = ?',
@@ -50,24 +43,20 @@ export class ReportKeys {
 
   /** Adds a stored report's look-up rows; call in the transaction that inserted the report. */
   add(seq: number, r: Omit<KeyedReport, 'seq'>): void {
-    this.insertKey.run(r.keyDay, KEY_KIND.id, r.id, r.receivedAt, seq);
-    if (r.userHash) this.insertKey.run(r.keyDay, KEY_KIND.user, r.userHash, r.receivedAt, seq);
-    this.insertKey.run(r.keyDay, KEY_KIND.licence, r.license, r.receivedAt, seq);
+    this.insertId.run(r.keyDay, r.id, r.receivedAt, seq);
     this.insertGroup.run(r.groupId, r.receivedAt, seq);
   }
 
   /** Removes one report's look-up rows (erasure); call in the transaction that deletes it. */
   remove(r: KeyedReport): void {
-    this.deleteKey.run(r.keyDay, KEY_KIND.id, r.id, r.seq);
-    if (r.userHash) this.deleteKey.run(r.keyDay, KEY_KIND.user, r.userHash, r.seq);
-    this.deleteKey.run(r.keyDay, KEY_KIND.licence, r.license, r.seq);
+    this.deleteId.run(r.keyDay, r.id, r.seq);
     this.deleteGroup.run(r.groupId, r.receivedAt, r.seq);
   }
 }
 
 /**
  * The expiry job's deletions of look-up rows received at or before a cutoff: one day of
- * report_keys, then one group of report_groups, at a time, each a contiguous range of its table,
+ * report_ids, then one group of report_groups, at a time, each a contiguous range of its table,
  * so every page is rewritten (and zeroed) once rather than once per chunk.
  */
 export class ExpiredKeys {
@@ -79,12 +68,12 @@ export class ExpiredKeys {
   constructor(db: Db) {
     this.firstDay = db
       .prepare<[string, string], string>(
-        'SELECT key_day FROM report_keys WHERE key_day > ? AND key_day <= ? ORDER BY key_day LIMIT 1',
+        'SELECT key_day FROM report_ids WHERE key_day > ? AND key_day <= ? ORDER BY key_day LIMIT 1',
       )
       .pluck();
     this.dayChunk = db.prepare<[string, number, number]>(
-      `DELETE FROM report_keys WHERE (key_day, kind, value, seq) IN
-         (SELECT key_day, kind, value, seq FROM report_keys WHERE key_day = ? AND received_at <= ? LIMIT ?)`,
+      `DELETE FROM report_ids WHERE (key_day, id, seq) IN
+         (SELECT key_day, id, seq FROM report_ids WHERE key_day = ? AND received_at <= ? LIMIT ?)`,
     );
     this.firstGroup = db
       .prepare<[string], string>(
@@ -97,12 +86,12 @@ export class ExpiredKeys {
     );
   }
 
-  /** The first day after `after` (a day name, '' for the first) up to `lastDay` with key rows. */
+  /** The first day after `after` (a day name, '' for the first) up to `lastDay` with id rows. */
   nextDay(after: string, lastDay: string): string | undefined {
     return this.firstDay.get(after, lastDay);
   }
 
-  /** Deletes at most `limit` of the day's key rows received at or before `cutoff`. */
+  /** Deletes at most `limit` of the day's id rows received at or before `cutoff`. */
   deleteDay(day: string, cutoff: number, limit: number): number {
     return this.dayChunk.run(day, cutoff, limit).changes;
   }

@@ -3,7 +3,6 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { openField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
-import { KEY_KIND } from './report-keys';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
 
@@ -46,8 +45,8 @@ export class ReportReader {
     this.byId = new DayQuery(
       db,
       `SELECT r.*, g.app_name, g.number, g.module, g.procedure
-       FROM report_keys k JOIN reports r ON r.seq = k.seq JOIN groups g ON g.id = r.group_id
-       WHERE k.key_day IN (:days) AND k.kind = ${KEY_KIND.id} AND k.value = ? AND r.received_at > ?`,
+       FROM report_ids k JOIN reports r ON r.seq = k.seq JOIN groups g ON g.id = r.group_id
+       WHERE k.key_day IN (:days) AND k.id = ? AND r.received_at > ?`,
     );
     // Once per group listed: prepared here, not on each call.
     this.latest = db.prepare<[string, number], { description: Buffer; key_day: string }>(

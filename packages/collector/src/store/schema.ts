@@ -54,18 +54,19 @@ export const MIGRATIONS: string[] = [
   -- receipt, which walks this index and the table's rowid order (receipt order) page by page.
   CREATE INDEX reports_received ON reports (received_at);
 
-  -- How a report is found: by its id, its username's keyed hash or its licence (report_keys),
-  -- and by group (report_groups). Tables, not indexes on reports: an index entry goes with its
-  -- row, so deleting in order of receipt would rewrite pages all over every other index (three
-  -- to five times the writes, each one a page zeroed by secure_delete). The expiry job deletes
-  -- these rows itself, each table in its own key order (store/report-keys.ts).
-  CREATE TABLE report_keys (
+  -- How a report is found: by its id under its day of receipt (report_ids), and by group in order
+  -- of receipt (report_groups). Tables, not indexes on reports: an index entry goes with its row,
+  -- so deleting in order of receipt would rewrite pages all over every other index (each one a
+  -- page zeroed by secure_delete). The expiry job deletes these rows itself, each table in its own
+  -- key order (store/report-keys.ts). A data subject's reports are found through group_subjects
+  -- (store/erase.ts), so ingest writes no look-up row per username or licence: each would be an
+  -- insert at a random place in a large tree, a page written per report.
+  CREATE TABLE report_ids (
     key_day TEXT NOT NULL,
-    kind INTEGER NOT NULL CHECK (kind IN (0, 1, 2)), -- 0 report id, 1 username hash, 2 licence
-    value NOT NULL,
+    id TEXT NOT NULL,
     received_at INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (key_day, kind, value, seq)
+    PRIMARY KEY (key_day, id, seq)
   ) WITHOUT ROWID;
 
   CREATE TABLE report_groups (
@@ -106,7 +107,8 @@ export const MIGRATIONS: string[] = [
   -- Pseudonymous (keyed username hashes, licence numbers): one row per subject, group, UTC day
   -- and version it was seen in; deleted with the reports they came from (retention) and on
   -- erasure. Keyed by subject first, so a subject's days in a group are one seek away (the
-  -- triggers below) and an erasure reads one range.
+  -- triggers below) and an erasure reads one range. No index by day: each new row would cost an
+  -- insert at a random place in it; the expiry job walks the table instead (subject-days.ts).
   CREATE TABLE group_subjects (
     kind INTEGER NOT NULL CHECK (kind IN (0, 1)), -- 0 username hash, 1 licence
     subject BLOB NOT NULL,
@@ -115,7 +117,9 @@ export const MIGRATIONS: string[] = [
     version TEXT NOT NULL,
     PRIMARY KEY (kind, subject, group_id, day, version)
   ) WITHOUT ROWID;
-  CREATE INDEX group_subjects_day ON group_subjects (day);
+  -- The UTC days that have group_subjects rows (a day may stay listed after an erasure took its
+  -- last row): what the expiry job and the retention status read instead of walking that table.
+  CREATE TABLE subject_row_days (day INTEGER PRIMARY KEY);
 
   -- Anonymous counts over group_subjects, kept by its triggers, for exact distinct counts over any
   -- span of days at a cost bounded by days, not reports (store/subject-days.ts): a row counts the

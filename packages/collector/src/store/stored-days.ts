@@ -3,9 +3,9 @@ import type { Db } from './db';
 import { DAY_MS, dayName } from '../time';
 
 /**
- * Look-up rows (report_keys) lead with the day of receipt (`key_day`), so the expiry job deletes
- * them a day's range at a time (store/report-keys.ts). A look-up by id, username hash or licence
- * then names the days that can hold it: every day from the oldest stored receipt to the newest.
+ * Id look-up rows (report_ids) lead with the day of receipt (`key_day`), so the expiry job deletes
+ * them a day's range at a time (store/report-keys.ts). A look-up by id then names the days that
+ * can hold it: every day from the oldest stored receipt to the newest.
  *
  * @example
  * storedDays(db, Date.now()); // ['2026-10-18', ..., '2026-11-28']
@@ -35,7 +35,7 @@ export function storedDays(db: Db, alsoAt?: number): string[] {
  * once per list length, so a look-up binds plain parameters instead of parsing a JSON list.
  *
  * @example
- * const byId = new DayQuery(db, 'SELECT seq FROM report_keys WHERE key_day IN (:days) AND kind = 0 AND value = ?');
+ * const byId = new DayQuery(db, 'SELECT seq FROM report_ids WHERE key_day IN (:days) AND id = ?');
  * byId.get(storedDays(db), id);
  */
 export class DayQuery<Row> {

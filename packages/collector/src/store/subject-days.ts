@@ -105,6 +105,12 @@ export function rebuildSubjectDays(db: Db): void {
  * then deletes up to `limit` rows: first the counts of those days, then the subject rows
  * themselves (without trigger work: they are before the horizon).
  *
+ * group_subjects has no index by day (ingest would pay an insert at a random place in it for
+ * every new row), so the step walks the table in key order from where its last chunk stopped,
+ * deleting the expired rows of each range it passes. subject_row_days says whether any day up to
+ * `lastDay` has rows at all, so a run with nothing to delete reads nothing; the walk's last chunk
+ * takes those days off it.
+ *
  * @example
  * const step = expireSubjects(db, dayOf(cutoff));
  * while (db.transaction(() => step(500))() === 500);
@@ -114,21 +120,52 @@ export function expireSubjects(db: Db, lastDay: number): (limit: number) => numb
     `DELETE FROM group_subject_days WHERE (group_id, version, kind, day, prev) IN
        (SELECT group_id, version, kind, day, prev FROM group_subject_days WHERE day <= ? LIMIT ?)`,
   );
-  const rows = db.prepare<[number, number]>(
-    `DELETE FROM group_subjects WHERE (group_id, day, version, kind, subject) IN
-       (SELECT group_id, day, version, kind, subject FROM group_subjects WHERE day <= ? LIMIT ?)`,
+  const due = db
+    .prepare<[number], number>('SELECT 1 FROM subject_row_days WHERE day <= ? LIMIT 1')
+    .pluck();
+  const key = 'kind, subject, group_id, day, version';
+  // The key of the limit-th expired row after the cursor: the end of this chunk's range.
+  const rangeEnd = db
+    .prepare<unknown[], SubjectKey>(
+      `SELECT ${key} FROM group_subjects WHERE (${key}) > (?, ?, ?, ?, ?) AND day <= ?
+       ORDER BY ${key} LIMIT 1 OFFSET ?`,
+    )
+    .raw();
+  const deleteRange = db.prepare(
+    `DELETE FROM group_subjects
+     WHERE (${key}) > (?, ?, ?, ?, ?) AND (${key}) <= (?, ?, ?, ?, ?) AND day <= ?`,
   );
+  const deleteRest = db.prepare(
+    `DELETE FROM group_subjects WHERE (${key}) > (?, ?, ?, ?, ?) AND day <= ?`,
+  );
+  const doneDays = db.prepare<[number]>('DELETE FROM subject_row_days WHERE day <= ?');
   const raise = db.prepare<[string, string, number]>(
     `INSERT INTO meta (key, value) VALUES (?, ?)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CAST(value AS INTEGER) < ?`,
   );
+  // Before every key: kind is 0 or 1.
+  let cursor: SubjectKey = [-1, '', '', 0, ''];
   return (limit) => {
     // In every chunk's own transaction (a no-op once done): no chunk deletes before it holds.
     raise.run(SUBJECTS_FROM_KEY, String(lastDay + 1), lastDay + 1);
     const n = counts.run(lastDay, limit).changes;
-    return n < limit ? n + rows.run(lastDay, limit - n).changes : n;
+    if (n === limit || due.get(lastDay) === undefined) return n;
+    const rows = limit - n;
+    const end = rangeEnd.get(...cursor, lastDay, rows - 1) as SubjectKey | undefined;
+    if (end) {
+      deleteRange.run(...cursor, ...end, lastDay);
+      cursor = end;
+      return limit;
+    }
+    // Fewer than `rows` left: the walk is done, and the caller's loop ends at this short chunk.
+    const rest = deleteRest.run(...cursor, lastDay).changes;
+    doneDays.run(lastDay);
+    return n + rest;
   };
 }
+
+/** A group_subjects key: kind, subject, group_id, day, version. */
+type SubjectKey = [number, Buffer | string, string, number, string];
 
 /**
  * The triggers that keep group_subject_days equal to what group_subjects holds from the horizon
