@@ -4,6 +4,8 @@ import { openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { dataPaths } from '../src/paths';
 import { uncleanStop } from '../src/store/recovery';
+import { checkpointInBackground } from '../src/store/checkpointer';
+import { openDatabase } from '../src/store/db';
 
 /**
  * With backgroundCheckpoint (as `serve` runs), commits never checkpoint; a worker thread does,
@@ -74,6 +76,31 @@ describe('background checkpoint', () => {
     const started = Date.now();
     await c.checkpointer!.caughtUp(1_000_000, 10_000);
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('starts a long WAL over once it is copied, though writers never pause (RESTART)', async () => {
+    c.close();
+    const file = dataPaths(t.dataDir).db;
+    const db = openDatabase(file);
+    const warnings: string[] = [];
+    const checkpointer = checkpointInBackground(db, file, (m) => warnings.push(m), 20, 500);
+    try {
+      db.exec('CREATE TABLE filler (b BLOB)');
+      const insert = db.prepare('INSERT INTO filler (b) VALUES (?)');
+      db.transaction(() => {
+        for (let i = 0; i < 1000; i++) insert.run(crypto.randomBytes(4000));
+      })();
+      // A PASSIVE checkpoint alone would keep reporting the 1,000 frames copied: the WAL starts
+      // over only when a write begins with all of it copied, a moment a busy writer never leaves.
+      await until(() => checkpointer.restarts() > 0);
+      insert.run(crypto.randomBytes(4000));
+      const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
+      expect(r.log).toBeLessThan(10);
+      expect(warnings).toEqual([]);
+    } finally {
+      checkpointer.stop();
+      db.close();
+    }
   });
 
   it('stops with the collector, which closes cleanly', () => {

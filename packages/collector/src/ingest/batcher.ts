@@ -62,6 +62,11 @@ export class IngestBatcher {
   private writing = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Reports submitted, and reports whose batch has committed or failed: for settled(). */
+  private submitted = 0;
+  private written = 0;
+  private settleWaiters: { upTo: number; resolve: () => void }[] = [];
+  private turnWaiters: (() => void)[] = [];
 
   constructor(
     private readonly writer: BatchWriter,
@@ -71,6 +76,7 @@ export class IngestBatcher {
 
   submit(report: PreparedReport): Promise<StoredResult> {
     this.inFlight++;
+    this.submitted++;
     return new Promise<StoredResult>((resolve, reject) => {
       this.pending.push({ report, resolve, reject });
       if (!this.scheduled && !this.writing) {
@@ -89,6 +95,44 @@ export class IngestBatcher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Resolves once every report submitted before the call has been committed (or refused), without
+   * waiting for the fsync or for reports submitted later. The expiry job waits here before each
+   * chunk: on the event loop's connection, a chunk started while the writer thread's batch waits
+   * for the lock would make that batch wait out a whole chunk, and SQLite's busy handler sleeps in
+   * growing steps, so a batch could miss every gap between chunks.
+   *
+   * @example
+   * await c.batcher.settled(); // the writer is not waiting for the lock: run a chunk
+   */
+  settled(): Promise<void> {
+    if (this.written >= this.submitted) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push({ upTo: this.submitted, resolve }));
+  }
+
+  /**
+   * Resolves when no batch is being written, and holds the next one back until the caller's
+   * synchronous work that follows has run: the expiry job's chunk, on the event loop's
+   * connection, then never starts while a batch waits for the lock, and takes its turn at most
+   * one batch later.
+   *
+   * @example
+   * await c.batcher.turn();
+   * chunk(); // synchronous: no batch is in flight meanwhile
+   */
+  turn(): Promise<void> {
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.turnWaiters.push(resolve));
+  }
+
+  private wrote(n: number): void {
+    this.written += n;
+    const ready = this.settleWaiters.filter((w) => w.upTo <= this.written);
+    if (ready.length === 0) return;
+    this.settleWaiters = this.settleWaiters.filter((w) => w.upTo > this.written);
+    ready.forEach((w) => w.resolve());
+  }
+
   private flush(): void {
     this.scheduled = false;
     if (this.writing || this.pending.length === 0) return;
@@ -96,7 +140,11 @@ export class IngestBatcher {
     this.writing = true;
     void this.writeBatch(batch).finally(() => {
       this.writing = false;
-      this.flush();
+      if (this.turnWaiters.length === 0) return this.flush();
+      // Whoever waits for a turn goes first: the next batch is sent on the next turn of the loop.
+      this.turnWaiters.splice(0).forEach((resolve) => resolve());
+      this.scheduled = true;
+      setImmediate(() => this.flush());
     });
   }
 
@@ -115,10 +163,12 @@ export class IngestBatcher {
         for (const p of batch) await this.writeBatch([p], false);
         return;
       }
+      this.wrote(batch.length);
       const refusal = storageUnavailable();
       batch.forEach((p) => p.reject(refusal));
       return;
     }
+    this.wrote(batch.length);
     // Committed; answered once on disk. If that fails the reports are stored but not known to be
     // durable: a 503, and the client's retry is answered 200 from what is stored.
     committed.durable.then(

@@ -6,6 +6,7 @@ import { auditCutoff } from '../store/audit';
 import { expireSubjects } from '../store/subject-days';
 import { setMeta, withoutCommitSync } from '../store/db';
 import { ExpiredKeys } from '../store/report-keys';
+import { WalSync } from '../store/wal-sync';
 import { dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
 
@@ -133,7 +134,14 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   const run: ChunkOptions = {
     chunkSize: o.chunkSize,
     signal: o.signal,
-    pace: () => c.checkpointer?.caughtUp(WAL_FRAMES_MAX) ?? Promise.resolve(),
+    // Before each chunk: the background checkpoint is not too far behind, the reports already
+    // submitted are written (ingest goes first), and no batch is in flight, so the writer thread
+    // never waits out a chunk for the lock (its busy handler would sleep past the gaps between).
+    pace: async () => {
+      await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
+      await c.batcher.settled();
+      await c.batcher.turn();
+    },
   };
   const deletedReports = await deleteExpired(c.db, cutoff, run, phase);
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
@@ -142,6 +150,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   await deleteInChunks(c.db, expireSubjects(c.db, dayOf(cutoff)), run);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
+  // The WAL synced first, without the lock: this commit's own fsync then has little left to do,
+  // and ingest does not wait behind a sync of everything the chunks wrote.
+  await syncWal(c.db);
   c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff))).immediate();
   phase('subjectsMs');
   const destroyedKeys = await destroyKeys(c, now, cutoff);
@@ -171,6 +182,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     })
     .immediate();
   // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
+  // The truncating checkpoint holds off every writer while it copies, so the background one
+  // copies the bulk first, and ingest waits only for what is left.
+  await c.checkpointer?.caughtUp(0);
   const truncated = await checkpoint(c.db);
   phase('checkpointMs');
   c.log.info({ ...summary, phases, walTruncated: truncated }, 'expiry done');
@@ -257,10 +271,12 @@ async function deleteInChunks(
     const limit = size.limit;
     const n = withoutCommitSync(db, () => chunk.immediate(limit));
     total += n;
-    if (n < limit) return total;
-    size.took(performance.now() - started);
-    // Let ingest (and anything else waiting on the event loop) have the writer between chunks.
+    if (n === limit) size.took(performance.now() - started);
+    // Let ingest (and anything else waiting on the event loop) have the writer between chunks,
+    // the last one too: a phase that runs this loop per day or per group would otherwise chain
+    // their short last chunks into one long hold of the event loop.
     await nextTurn();
+    if (n < limit) return total;
   }
 }
 
@@ -367,6 +383,18 @@ async function checkpoint(db: Db): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
+}
+
+/** An fsync of the database's WAL in the thread pool (nothing to do when there is no WAL). */
+async function syncWal(db: Db): Promise<void> {
+  const wal = new WalSync(`${db.name}-wal`);
+  try {
+    await wal.sync();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  } finally {
+    wal.close();
+  }
 }
 
 function nextTurn(): Promise<void> {

@@ -6,9 +6,18 @@ import type { Db } from './db';
  * from the TypeScript sources under Jest. It opens its own connection and runs a PASSIVE
  * checkpoint every `intervalMs`: copying the WAL into the database never takes the writer's lock,
  * so neither ingest nor the expiry job waits for it.
+ *
+ * A WAL starts over only when a write begins while every frame is copied and no other
+ * connection is reading from it; with the event loop reading for every request and the writer
+ * thread writing every few milliseconds, that moment never came, and the WAL grew for as long
+ * as the collector ran (every page read searches its index; truncating a large one holds up the
+ * writers). So once a PASSIVE checkpoint has copied at least `restartFrames` frames, all of them,
+ * a RESTART checkpoint follows: with nothing left to copy it holds the writer's lock only until
+ * the readers of the moment are done, and the next write starts the WAL over.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.driver);
 const state = new Int32Array(workerData.state);
 let db;
@@ -19,10 +28,26 @@ try {
   parentPort.postMessage({ error: String(e && e.message) });
 }
 let timer;
+let restarts = 0;
 const tick = () => {
   try {
-    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+    let [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    if (r.log >= workerData.restartFrames && r.checkpointed === r.log) {
+      // Both files synced first, without the lock: RESTART syncs the database while it holds
+      // the writer's lock, and an fsync that has a busy disk's backlog to flush takes hundreds
+      // of milliseconds.
+      for (const f of [workerData.file, workerData.file + '-wal']) {
+        const fd = fs.openSync(f, 'r');
+        try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+      }
+      [r] = db.pragma('wal_checkpoint(RESTART)');
+      // What the next PASSIVE would see: the WAL starts over at its next write.
+      if (r.busy === 0) {
+        r = { log: 0, checkpointed: 0 };
+        restarts++;
+      }
+    }
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, restarts });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.message) });
   }
@@ -50,6 +75,8 @@ export interface Checkpointer {
   caughtUp(maxFrames: number, timeoutMs?: number): Promise<void>;
   /** What the last checkpoint found in the WAL (frames) and copied of it. */
   last(): { log: number; checkpointed: number };
+  /** How many times it has started the WAL over (RESTART). */
+  restarts(): number;
   /** Stops the worker and waits (at most a few seconds) until its connection is closed. */
   stop(): void;
 }
@@ -73,16 +100,24 @@ export function checkpointInBackground(
   file: string,
   onError: (message: string) => void,
   intervalMs = 100,
+  restartFrames = 65_536,
 ): Checkpointer {
   const state = new SharedArrayBuffer(4);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { driver: require.resolve('better-sqlite3'), file, state, intervalMs },
+    workerData: {
+      driver: require.resolve('better-sqlite3'),
+      file,
+      state,
+      intervalMs,
+      restartFrames,
+    },
   });
   worker.unref();
   db.pragma('wal_autocheckpoint = 0');
   let failed = false;
   let last = { log: 0, checkpointed: 0 };
+  let restarts = 0;
   // Frames still to copy; once all are copied, the next write starts the WAL over.
   const pending = () => (last.log === last.checkpointed ? 0 : last.log);
   let waiters: (() => void)[] = [];
@@ -98,11 +133,15 @@ export function checkpointInBackground(
     failed = true;
     if (db.open) db.pragma('wal_autocheckpoint = 1000');
   };
-  worker.on('message', (m: { error?: string; log?: number; checkpointed?: number }) => {
-    if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
-    last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
-    if (pending() === 0) release();
-  });
+  worker.on(
+    'message',
+    (m: { error?: string; log?: number; checkpointed?: number; restarts?: number }) => {
+      if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
+      last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
+      restarts = m.restarts ?? restarts;
+      if (pending() === 0) release();
+    },
+  );
   worker.on('error', (e) => fallBack(`background checkpoint worker failed: ${e.message}`));
   return {
     caughtUp(maxFrames, timeoutMs = 2_000) {
@@ -116,6 +155,7 @@ export function checkpointInBackground(
       });
     },
     last: () => last,
+    restarts: () => restarts,
     stop() {
       release();
       if (failed) {

@@ -28,6 +28,7 @@ function main(): void {
     db = openDatabase(data.file);
     if (data.backgroundCheckpoint) db.pragma('wal_autocheckpoint = 0');
     writer = new IngestWriter(db);
+    writer.warmUp();
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw.
     const why = Buffer.from(errorOf(e).message, 'utf8').subarray(0, START_ERROR_BYTES);

@@ -1,0 +1,93 @@
+import { IngestBatcher, type BatchWriter, type Committed } from '../src/ingest/batcher';
+import type { PreparedReport } from '../src/store/ingest-writer';
+
+/**
+ * The batcher's order of events, against a writer whose commits and fsyncs the test releases by
+ * hand (the real writers are tested in ingest-storage, store-wal-sync and store-writer-thread).
+ */
+class HandWriter implements BatchWriter {
+  readonly batches: string[][] = [];
+  private commits: (() => void)[] = [];
+
+  write(items: PreparedReport[]): Promise<Committed> {
+    this.batches.push(items.map((r) => r.id));
+    return new Promise((resolve) =>
+      this.commits.push(() =>
+        resolve({
+          results: items.map((r) => ({ id: r.id, group: r.groupId, created: true })),
+          durable: Promise.resolve(),
+        }),
+      ),
+    );
+  }
+
+  /** Commits the oldest batch still waiting. */
+  commit(): void {
+    this.commits.shift()!();
+  }
+}
+
+const report = (id: string) => ({ id, groupId: 'g' }) as PreparedReport;
+const turnOfLoop = () => new Promise((r) => setImmediate(r));
+
+describe('IngestBatcher', () => {
+  it('writes one batch at a time; what arrives meanwhile is the next batch', async () => {
+    const w = new HandWriter();
+    const b = new IngestBatcher(w, () => {});
+    const first = [b.submit(report('a')), b.submit(report('b'))];
+    await turnOfLoop();
+    const later = [b.submit(report('c')), b.submit(report('d'))];
+    await turnOfLoop();
+    expect(w.batches).toEqual([['a', 'b']]);
+    w.commit();
+    await Promise.all(first);
+    await turnOfLoop();
+    expect(w.batches).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    w.commit();
+    expect((await Promise.all(later)).map((r) => r.id)).toEqual(['c', 'd']);
+  });
+
+  it('settled() waits for the reports submitted before it, not for later ones', async () => {
+    const w = new HandWriter();
+    const b = new IngestBatcher(w, () => {});
+    await b.settled(); // nothing submitted: at once
+    void b.submit(report('a'));
+    let settled = false;
+    void b.settled().then(() => (settled = true));
+    await turnOfLoop();
+    void b.submit(report('b'));
+    await turnOfLoop();
+    expect(settled).toBe(false);
+    w.commit(); // a's batch
+    await turnOfLoop();
+    expect(settled).toBe(true);
+    expect(w.batches).toEqual([['a'], ['b']]);
+  });
+
+  it('turn() resolves between two batches and holds the next one back until the caller is done', async () => {
+    const w = new HandWriter();
+    const b = new IngestBatcher(w, () => {});
+    void b.submit(report('a'));
+    await turnOfLoop();
+    void b.submit(report('b')); // waits for a's commit
+    let sentWhenMyTurnCame = -1;
+    const mine = b.turn().then(() => {
+      // The caller's synchronous work (an expiry chunk) runs here, with no batch in flight.
+      sentWhenMyTurnCame = w.batches.length;
+    });
+    await turnOfLoop();
+    expect(sentWhenMyTurnCame).toBe(-1);
+    w.commit();
+    await mine;
+    expect(sentWhenMyTurnCame).toBe(1);
+    await turnOfLoop();
+    expect(w.batches).toEqual([['a'], ['b']]);
+    // With no batch in flight, a turn comes at once.
+    w.commit();
+    await turnOfLoop();
+    await expect(b.turn()).resolves.toBeUndefined();
+  });
+});
