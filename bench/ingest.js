@@ -85,8 +85,8 @@ async function run(ctx) {
       setup: [
         `autocannon ${rounds} rounds x ${duration} s per side, 50 connections, alternating A/B; ` +
           `${Buffer.byteLength(sample)}-byte reports with a 512-byte sealed dump, a fresh id per request, 5,000 licences, 300 groups`,
-        'collector: createApp + listen in its own process, request log at info to a file, no ingest gate ' +
-          '(no rate limits: the bench measures the ingest path, not the limiter)',
+        'collector: createApp + listen in its own process, as `serve` runs it (writer thread, background checkpoint), ' +
+          'request log at info to a file, no ingest gate (no rate limits: the bench measures the ingest path, not the limiter)',
         'bare: express() + express.json() answering 202 with the id, in its own process',
         `fixed rate: ${rate.toLocaleString('en-US')} reports/s evenly spaced over up to 50 kept-alive connections for ${rateDuration} s per side ` +
           "(lib/steady.js; latency measured from each request's scheduled send time, so falling behind counts)",

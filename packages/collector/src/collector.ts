@@ -34,6 +34,8 @@ export interface CollectorOptions {
    * `serve` turns it on; tests do without, so they run the writer from the TypeScript sources.
    */
   writerThread?: boolean;
+  /** Told when the writer thread stops: `serve` then exits, so its supervisor restarts it. */
+  onWriterFailure?: (err: Error) => void;
 }
 
 /** Everything a running collector holds: the stores over one database and one keyring. */
@@ -76,7 +78,10 @@ export function openCollector(options: CollectorOptions): Collector {
   const db = openDatabase(paths.db);
   const log = options.logger ?? silentLogger;
   const thread = options.writerThread
-    ? new WriterThread(paths.db, { backgroundCheckpoint: options.backgroundCheckpoint })
+    ? new WriterThread(paths.db, {
+        backgroundCheckpoint: options.backgroundCheckpoint,
+        onFailure: options.onWriterFailure,
+      })
     : undefined;
   const checkpointer = options.backgroundCheckpoint
     ? checkpointInBackground(db, paths.db, (message) => {

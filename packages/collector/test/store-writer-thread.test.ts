@@ -118,6 +118,29 @@ describe('the ingest writer thread', () => {
     again.close();
   });
 
+  it('tells its owner when the thread stops, and refuses every later write', async () => {
+    c.close();
+    const failures: Error[] = [];
+    const thread = new WriterThread(dataPaths(dataDir).db, { onFailure: (e) => failures.push(e) });
+    const keyring = openCollector({ dataDir, env: {} });
+    try {
+      const prepared = prepareReport(makeReport(), keyring.keyring, Date.now());
+      const first = await thread.write([prepared]);
+      await first.durable;
+      expect(first.results[0].created).toBe(true);
+      // As if the thread had crashed.
+      await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await new Promise((r) => setImmediate(r));
+      expect(failures.map((e) => e.message)).toEqual(['the ingest writer thread stopped']);
+      await expect(
+        thread.write([prepareReport(makeReport(), keyring.keyring, Date.now())]),
+      ).rejects.toThrow(/stopped/);
+    } finally {
+      thread.close();
+      keyring.close();
+    }
+  });
+
   it('says why when it cannot open the database', () => {
     expect(() => new WriterThread(path.join(dataDir, 'no-such.db'))).toThrow(/no-such\.db|open/i);
   });

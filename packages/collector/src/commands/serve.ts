@@ -20,7 +20,8 @@ export interface ServeOptions extends RateLimitFlags {
 
 /**
  * `jcs-collector serve`: serves until SIGTERM or SIGINT, then stops taking requests, finishes
- * those in flight, closes the database and resolves (the bin exits 0).
+ * those in flight, closes the database and resolves (the bin exits 0). If the writer thread
+ * stops, it shuts down the same way and then fails (exit 1).
  */
 export async function serveCommand(o: ServeOptions, out: Output): Promise<void> {
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) {
@@ -34,12 +35,24 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
   const unclean = uncleanStop(dataPaths(o.dataDir).db);
+  // Without its writer thread the collector can only refuse reports: better to stop, with an
+  // exit code a supervisor restarts on, than to answer 503 until someone notices.
+  let writerFailed: Error | undefined;
+  let onWriterFailure = (err: Error) => void err;
+  const failed = new Promise<void>((resolve) => {
+    onWriterFailure = (err) => {
+      writerFailed = err;
+      log.error({ err: err.message }, 'the ingest writer thread stopped: stopping');
+      resolve();
+    };
+  });
   const c = openForCommand({
     dataDir: o.dataDir,
     logger: log,
     retentionDays: o.retentionDays,
     backgroundCheckpoint: true,
     writerThread: true,
+    onWriterFailure: (err) => onWriterFailure(err),
   });
   if (unclean) {
     // Said on stderr as well as in the log: whoever restarts the collector after a crash reads it.
@@ -66,7 +79,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
-  await stopRequested;
+  await Promise.race([stopRequested, failed]);
   // A nightly run stops between two chunks (what it committed stays deleted; the next run
   // finishes); an on-demand run inside a request is waited for by server.close().
   await expiry?.stop();
@@ -75,6 +88,11 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   c.close();
   log.info('stopped');
   await new Promise<void>((resolve) => log.flush(() => resolve()));
+  if (writerFailed) {
+    throw new CommandError(
+      `the ingest writer thread stopped (${writerFailed.message}): restart serve`,
+    );
+  }
 }
 
 /** Resolves on the first SIGTERM or SIGINT, and removes both handlers then. */

@@ -64,7 +64,14 @@ export class WriterThread implements BatchWriter {
   private nextId = 1;
   private broken: Error | undefined;
 
-  constructor(file: string, options: { backgroundCheckpoint?: boolean } = {}) {
+  constructor(
+    file: string,
+    private readonly options: {
+      backgroundCheckpoint?: boolean;
+      /** told once if the thread stops (not on close) */
+      onFailure?: (err: Error) => void;
+    } = {},
+  ) {
     if (!fs.existsSync(WORKER_FILE)) {
       throw new Error(`the ingest writer is not built (${WORKER_FILE}): run npm run build`);
     }
@@ -130,6 +137,7 @@ export class WriterThread implements BatchWriter {
   private fail(e: Error): void {
     if (this.broken) return;
     this.broken = e;
+    this.options.onFailure?.(e);
     for (const f of this.inFlight.values()) {
       if (f.syncFailed) f.syncFailed(e);
       else f.failed(e);
