@@ -16,6 +16,7 @@ const project = (displayName, testMatch) => ({
   testEnvironment: 'node',
   // Tests that spawn the real bins run on busy 2-core machines: generous, never a speed check.
   testTimeout: 30_000,
+  setupFilesAfterEnv: ['<rootDir>/test-support/jest-setup.ts'],
   moduleNameMapper,
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }],
