@@ -122,9 +122,9 @@ describe('the ingest writer thread', () => {
     c.close();
     const failures: Error[] = [];
     const thread = new WriterThread(dataPaths(dataDir).db, { onFailure: (e) => failures.push(e) });
-    const keyring = openCollector({ dataDir, env: {} });
+    const sealer = openCollector({ dataDir, env: {} });
     try {
-      const prepared = prepareReport(makeReport(), keyring.keyring, Date.now());
+      const prepared = prepareReport(makeReport(), sealer.keyring, Date.now());
       const first = await thread.write([prepared]);
       await first.durable;
       expect(first.results[0].created).toBe(true);
@@ -133,11 +133,11 @@ describe('the ingest writer thread', () => {
       await new Promise((r) => setImmediate(r));
       expect(failures.map((e) => e.message)).toEqual(['the ingest writer thread stopped']);
       await expect(
-        thread.write([prepareReport(makeReport(), keyring.keyring, Date.now())]),
+        thread.write([prepareReport(makeReport(), sealer.keyring, Date.now())]),
       ).rejects.toThrow(/stopped/);
     } finally {
       thread.close();
-      keyring.close();
+      sealer.close();
     }
   });
 

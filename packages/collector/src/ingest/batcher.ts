@@ -97,13 +97,11 @@ export class IngestBatcher {
 
   /**
    * Resolves once every report submitted before the call has been committed (or refused), without
-   * waiting for the fsync or for reports submitted later. The expiry job waits here before each
-   * chunk: on the event loop's connection, a chunk started while the writer thread's batch waits
-   * for the lock would make that batch wait out a whole chunk, and SQLite's busy handler sleeps in
-   * growing steps, so a batch could miss every gap between chunks.
+   * waiting for the fsync or for reports submitted later. The expiry job waits here, then for
+   * turn(), before each chunk: reports already received go before the chunk, not after it.
    *
    * @example
-   * await c.batcher.settled(); // the writer is not waiting for the lock: run a chunk
+   * await c.batcher.settled(); // what was received so far is committed
    */
   settled(): Promise<void> {
     if (this.written >= this.submitted) return Promise.resolve();

@@ -43,12 +43,30 @@ export function openDatabase(
  * withoutCommitSync(db, () => writeBatch(items));
  */
 export function withoutCommitSync<T>(db: Db, commit: () => T): T {
-  db.pragma('synchronous = NORMAL');
+  const sync = syncStatements(db);
+  sync.normal.run();
   try {
     return commit();
   } finally {
-    db.pragma('synchronous = FULL');
+    sync.full.run();
   }
+}
+
+/**
+ * The two pragmas, prepared once per connection: ingest flips them around every batch, and
+ * `db.pragma()` prepares its statement on every call.
+ */
+const syncPragmas = new WeakMap<Db, { normal: Database.Statement; full: Database.Statement }>();
+function syncStatements(db: Db) {
+  let s = syncPragmas.get(db);
+  if (!s) {
+    s = {
+      normal: db.prepare('PRAGMA synchronous = NORMAL'),
+      full: db.prepare('PRAGMA synchronous = FULL'),
+    };
+    syncPragmas.set(db, s);
+  }
+  return s;
 }
 
 /** Fault injection only (faults/storage-full.test.ts); unset in production. */

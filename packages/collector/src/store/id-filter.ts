@@ -25,12 +25,17 @@ export class IdFilter {
   /** data_version at the last refresh, and the highest report seq known to be in the filter */
   private version = -1;
   private maxSeq = -1;
+  // Prepared once: refresh() runs at the start of every ingest batch.
+  private readonly dataVersion;
+  private readonly highestSeq;
 
   constructor(
     private readonly db: Db,
     private readonly bitCount = 1 << 24,
   ) {
     this.bits = new Uint32Array(bitCount >>> 5);
+    this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.highestSeq = db.prepare<[], number | null>('SELECT MAX(seq) FROM reports').pluck();
   }
 
   /**
@@ -39,10 +44,10 @@ export class IdFilter {
    * of another connection; the highest seq tells a store from a deletion).
    */
   refresh(): void {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const version = this.dataVersion.get()!;
     if (version === this.version) return;
     this.version = version;
-    const maxSeq = (this.db.prepare('SELECT MAX(seq) FROM reports').pluck().get() as number) ?? 0;
+    const maxSeq = this.highestSeq.get() ?? 0;
     if (maxSeq > this.maxSeq) this.rebuild();
     this.maxSeq = Math.max(this.maxSeq, maxSeq);
   }
