@@ -16,7 +16,6 @@ const project = (displayName, testMatch) => ({
   testEnvironment: 'node',
   // Tests that spawn the real bins run on busy 2-core machines: generous, never a speed check.
   testTimeout: 30_000,
-  setupFilesAfterEnv: ['<rootDir>/test-support/jest-setup.ts'],
   moduleNameMapper,
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }],
@@ -24,6 +23,8 @@ const project = (displayName, testMatch) => ({
 });
 
 module.exports = {
+  globalSetup: '<rootDir>/test-support/global-setup.js',
+  globalTeardown: '<rootDir>/test-support/global-teardown.js',
   projects: [
     ...packages.map((p) => project(p, `<rootDir>/packages/${p}/test/**/*.test.ts`)),
     project('e2e', '<rootDir>/e2e/**/*.test.ts'),

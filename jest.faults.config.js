@@ -13,5 +13,6 @@ const faults = {
 };
 
 module.exports = {
+  ...base,
   projects: [...base.projects, faults],
 };

@@ -35,22 +35,12 @@ export function collectorCli(
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
-/** Every temp dir made by this test file so far: `removeTempDirs` (after all its tests) removes them. */
-const made: string[] = [];
-
 /**
- * A fresh directory under the OS temp dir, removed once the test file's tests are done (a test
- * may still read its files after closing what wrote them).
+ * A fresh directory in the Jest run's temp folder (test-support/global-setup.js), which is removed
+ * when the run ends; in the OS temp dir when there is none (a script outside Jest).
  */
 export function makeTempDir(prefix = 'jcs-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
-
-/** Removes the temp dirs made so far (test-support/jest-setup.ts runs it after each file). */
-export function removeTempDirs(): void {
-  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  return fs.mkdtempSync(path.join(process.env.JCS_TEST_TMP ?? os.tmpdir(), prefix));
 }
 
 /**
