@@ -7,9 +7,14 @@ import { fromBase64, sealDump, type Report } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
-import { runExpiry } from '../src/retention/expire';
+import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
 import { dataPaths } from '../src/paths';
-import { countReports, databaseBytes, DAY, HOUR, storeAt } from './retention-support';
+import { bulkInsert, countReports, databaseBytes, DAY, HOUR, storeAt } from './retention-support';
+
+interface Row {
+  id: string;
+  description: Buffer;
+}
 
 /** Day 0: the reports that will expire arrive; day 5: the ones that stay. */
 const DAY0 = Date.parse('2026-09-01T09:00:00Z');
@@ -133,6 +138,39 @@ describe('after expiry', () => {
     const bytes = databaseBytes(file);
     for (const ct of sentCiphertexts) expect(bytes.includes(ct.subarray(0, 32))).toBe(false);
     expect(fs.statSync(`${file}-wal`).size).toBe(0);
+  });
+
+  it('a run stopped between two chunks leaves no byte of what it deleted in free pages', async () => {
+    // Old reports first, then kept ones after them in the file: each chunk's vacuum must move
+    // live pages into the pages it freed, not just cut the end of the file off.
+    bulkInsert(t.collector, 3000, DAY0 - 60 * DAY, 2);
+    bulkInsert(t.collector, 500, DAY0 - DAY, 1);
+    const db = t.collector.db;
+    const sealed = new Map(
+      (db.prepare('SELECT id, description FROM reports').all() as Row[]).map((r) => [
+        r.id,
+        r.description,
+      ]),
+    );
+    const stop = new AbortController();
+    const run = runExpiry(t.collector, { chunkSize: 50, signal: stop.signal });
+    while (countReports(db) > 2000) await new Promise((r) => setImmediate(r));
+    stop.abort();
+    await expect(run).rejects.toThrow(ExpiryAbortedError);
+
+    const left = new Set(
+      (db.prepare('SELECT id FROM reports').pluck().all() as string[]).map(String),
+    );
+    const deleted = [...sealed].filter(([id]) => !left.has(id));
+    expect(deleted.length).toBeGreaterThan(500);
+    expect(left.size).toBeGreaterThan(500);
+    expect(db.pragma('freelist_count', { simple: true })).toBe(0);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const bytes = databaseBytes(dataPaths(t.dataDir).db);
+    expect(deleted.filter(([, blob]) => bytes.includes(blob.subarray(0, 32)))).toEqual([]);
+    // And the scan does find what is kept.
+    const kept = [...sealed].filter(([id]) => left.has(id)).slice(0, 50);
+    expect(kept.filter(([, blob]) => bytes.includes(blob.subarray(0, 32)))).toHaveLength(50);
   });
 
   it('in steady state the file does not grow: week 12 is at most 1.3 times week 6', async () => {

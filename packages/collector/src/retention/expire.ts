@@ -263,13 +263,27 @@ async function deleteInChunks(
     if (vacuum) db.pragma('incremental_vacuum');
     return n;
   });
+  // A chunk that vacuums every page it frees needs no zeroing of whole freed pages: in the same
+  // transaction each one is either cut off the end of the file or overwritten by a page moved
+  // into it, so none is left holding deleted bytes when the chunk commits. FAST still zeroes the
+  // deleted cells of pages that stay. Zeroing a freed page is a 4 KiB write to the WAL and
+  // another at the checkpoint, for a page about to go: the reports phase of a million took about
+  // 15% longer with it.
+  const secureDelete = db.prepare<[], unknown>(`PRAGMA secure_delete = ${vacuum ? 'FAST' : 'ON'}`);
+  const restore = db.prepare<[], unknown>('PRAGMA secure_delete = ON');
   let total = 0;
   for (;;) {
     await o.pace?.();
     if (o.signal?.aborted) throw new ExpiryAbortedError();
     const started = performance.now();
     const limit = size.limit;
-    const n = withoutCommitSync(db, () => chunk.immediate(limit));
+    secureDelete.get();
+    let n: number;
+    try {
+      n = withoutCommitSync(db, () => chunk.immediate(limit));
+    } finally {
+      restore.get();
+    }
     total += n;
     if (n === limit) size.took(performance.now() - started);
     // Let ingest (and anything else waiting on the event loop) have the writer between chunks,
