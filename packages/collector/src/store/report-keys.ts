@@ -1,4 +1,5 @@
 import type { Db } from './db';
+import { dayLastMs } from '../retention/policy';
 
 /** What the look-up rows of one stored report are made from. */
 export interface KeyedReport {
@@ -58,12 +59,22 @@ export class ReportKeys {
  * The expiry job's deletions of look-up rows received at or before a cutoff: one day of
  * report_ids, then one group of report_groups, at a time, each a contiguous range of its table,
  * so every page is rewritten (and zeroed) once rather than once per chunk.
+ *
+ * A chunk finds the key of its last row, then deletes the key range up to it in one pass: about
+ * twice as fast as deleting a list of keys, each a search of the tree. The one range that is not
+ * contiguous, the ids of a day the cutoff falls inside (ids are in random order, receipt times
+ * mixed), is deleted key by key.
  */
 export class ExpiredKeys {
   private readonly firstDay;
-  private readonly dayChunk;
+  private readonly dayEnd;
+  private readonly dayRange;
+  private readonly dayRest;
+  private readonly partOfDay;
   private readonly firstGroup;
-  private readonly groupChunk;
+  private readonly groupEnd;
+  private readonly groupRange;
+  private readonly groupRest;
 
   constructor(db: Db) {
     this.firstDay = db
@@ -71,7 +82,17 @@ export class ExpiredKeys {
         'SELECT key_day FROM report_ids WHERE key_day > ? AND key_day <= ? ORDER BY key_day LIMIT 1',
       )
       .pluck();
-    this.dayChunk = db.prepare<[string, number, number]>(
+    // The key of the day's limit-th row: the end of the chunk's range.
+    this.dayEnd = db
+      .prepare<[string, number], [string, number]>(
+        'SELECT id, seq FROM report_ids WHERE key_day = ? ORDER BY id, seq LIMIT 1 OFFSET ?',
+      )
+      .raw();
+    this.dayRange = db.prepare<[string, string, string, number]>(
+      'DELETE FROM report_ids WHERE key_day = ? AND id <= ? AND (id < ? OR seq <= ?)',
+    );
+    this.dayRest = db.prepare<[string]>('DELETE FROM report_ids WHERE key_day = ?');
+    this.partOfDay = db.prepare<[string, number, number]>(
       `DELETE FROM report_ids WHERE (key_day, id, seq) IN
          (SELECT key_day, id, seq FROM report_ids WHERE key_day = ? AND received_at <= ? LIMIT ?)`,
     );
@@ -80,9 +101,18 @@ export class ExpiredKeys {
         'SELECT group_id FROM report_groups WHERE group_id > ? ORDER BY group_id LIMIT 1',
       )
       .pluck();
-    this.groupChunk = db.prepare<[string, number, number]>(
-      `DELETE FROM report_groups WHERE (group_id, received_at, seq) IN
-         (SELECT group_id, received_at, seq FROM report_groups WHERE group_id = ? AND received_at <= ? LIMIT ?)`,
+    this.groupEnd = db
+      .prepare<[string, number, number], [number, number]>(
+        `SELECT received_at, seq FROM report_groups WHERE group_id = ? AND received_at <= ?
+         ORDER BY received_at, seq LIMIT 1 OFFSET ?`,
+      )
+      .raw();
+    this.groupRange = db.prepare<[string, number, number, number]>(
+      `DELETE FROM report_groups
+       WHERE group_id = ? AND received_at <= ? AND (received_at < ? OR seq <= ?)`,
+    );
+    this.groupRest = db.prepare<[string, number]>(
+      'DELETE FROM report_groups WHERE group_id = ? AND received_at <= ?',
     );
   }
 
@@ -93,7 +123,12 @@ export class ExpiredKeys {
 
   /** Deletes at most `limit` of the day's id rows received at or before `cutoff`. */
   deleteDay(day: string, cutoff: number, limit: number): number {
-    return this.dayChunk.run(day, cutoff, limit).changes;
+    // key_day is the day of receipt: when the whole day is past the cutoff, so is every row.
+    if (dayLastMs(day) > cutoff) return this.partOfDay.run(day, cutoff, limit).changes;
+    const end = this.dayEnd.get(day, limit - 1);
+    if (!end) return this.dayRest.run(day).changes;
+    const [id, seq] = end;
+    return this.dayRange.run(day, id, id, seq).changes;
   }
 
   /** The first group after `after` ('' for the first) that has group rows. */
@@ -103,6 +138,9 @@ export class ExpiredKeys {
 
   /** Deletes at most `limit` of the group's rows received at or before `cutoff`. */
   deleteGroup(groupId: string, cutoff: number, limit: number): number {
-    return this.groupChunk.run(groupId, cutoff, limit).changes;
+    const end = this.groupEnd.get(groupId, cutoff, limit - 1);
+    if (!end) return this.groupRest.run(groupId, cutoff).changes;
+    const [at, seq] = end;
+    return this.groupRange.run(groupId, at, at, seq).changes;
   }
 }
