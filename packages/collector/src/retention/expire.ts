@@ -215,11 +215,28 @@ async function deleteExpired(
   o: ChunkOptions,
   phase: (name: string) => void,
 ): Promise<number> {
-  const reports = db.prepare<[number, number]>(
-    `DELETE FROM reports WHERE seq IN
-       (SELECT seq FROM reports WHERE received_at <= ? ORDER BY received_at LIMIT ?)`,
+  // Each chunk the oldest `limit` reports: up to the receipt-index key of the limit-th, in one
+  // pass over the index rather than a search per report.
+  const end = db
+    .prepare<[number, number], [number, number]>(
+      `SELECT received_at, seq FROM reports WHERE received_at <= ?
+       ORDER BY received_at, seq LIMIT 1 OFFSET ?`,
+    )
+    .raw();
+  const upTo = db.prepare<[number, number, number]>(
+    'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)',
   );
-  const deleted = await deleteInChunks(db, (limit) => reports.run(cutoff, limit).changes, o);
+  const rest = db.prepare<[number]>('DELETE FROM reports WHERE received_at <= ?');
+  const deleted = await deleteInChunks(
+    db,
+    (limit) => {
+      const last = end.get(cutoff, limit - 1);
+      if (!last) return rest.run(cutoff).changes;
+      const [at, seq] = last;
+      return upTo.run(at, at, seq).changes;
+    },
+    o,
+  );
   phase('reportsMs');
   const keys = new ExpiredKeys(db);
   const lastDay = dayName(cutoff);
