@@ -96,6 +96,29 @@ describe('GET /v1/groups', () => {
       'sort',
     ]);
   });
+
+  it('refuses a window too long, or outside the years 1970 to 9999, naming the bound', async () => {
+    await ingest(makeReport());
+    const group = (await get('/v1/groups')).body.groups[0].id;
+    const problem = async (query: string) => {
+      const { body } = await get(`${query}`, 400);
+      expect(body.error.code).toBe('invalid_request');
+      return body.error.details.map((d: { path: string; message: string }) => d.path).sort();
+    };
+    for (const route of ['/v1/groups', `/v1/groups/${group}`]) {
+      expect(await problem(`${route}?since=999999w`)).toEqual(['since']);
+      expect(await problem(`${route}?since=3661d`)).toEqual(['since']);
+      expect(await problem(`${route}?since=1969-12-31`)).toEqual(['since']);
+      expect(await problem(`${route}?since=2026-01-01&until=9999-12-31T23:00:00Z`)).toEqual([
+        'since',
+      ]);
+      expect(await problem(`${route}?since=1970-01-01&until=0001-01-01`)).toEqual(['until']);
+      // The longest window there is, ten years, is answered with a count per day.
+      const { body } = await get(`${route}?since=3660d`);
+      const daily = route === '/v1/groups' ? body.groups[0].daily : body.daily;
+      expect(daily).toHaveLength(3661);
+    }
+  });
 });
 
 describe('triage and regression', () => {

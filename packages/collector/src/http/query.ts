@@ -1,4 +1,10 @@
 import { ApiError, parseTimeBound, TIME_BOUND_HELP, type ErrorDetail } from '@jcs/protocol';
+import { DAY_MS } from '../time';
+
+/** The longest report window: about ten years of daily counts (3,661 per group at most). */
+export const MAX_WINDOW_DAYS = 3660;
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Reads query parameters strictly: every bad one named in `details`, all at once. */
 export class QueryReader {
@@ -39,6 +45,32 @@ export class QueryReader {
       return NaN;
     }
     return at.getTime();
+  }
+
+  /**
+   * A report window from `since` (default `sinceDefault`) to `until` (default now). Its bounds
+   * must lie in the years 1970 to 9999 (so days print as YYYY-MM-DD), `since` before `until`, and
+   * the window at most MAX_WINDOW_DAYS long: a window carries one count per day per group.
+   */
+  window(sinceDefault: string, now: number): { since: number; until: number } {
+    const since = this.time('since', sinceDefault, now);
+    const until = this.query.until === undefined ? now : this.time('until', '0m', now);
+    let inYears = true;
+    for (const [name, at] of [
+      ['since', since],
+      ['until', until],
+    ] as const) {
+      if (at >= EARLIEST && at <= LATEST) continue;
+      // NaN: not a time at all, which time() has already said.
+      if (!Number.isNaN(at)) this.problem(name, 'must be in the years 1970 to 9999');
+      inYears = false;
+    }
+    if (!inYears) return { since, until };
+    if (since >= until) this.problem('since', 'must be before until');
+    else if (until - since > MAX_WINDOW_DAYS * DAY_MS) {
+      this.problem('since', `must be at most ${MAX_WINDOW_DAYS} days before until`);
+    }
+    return { since, until };
   }
 
   int(name: string, fallback: number, min: number, max: number): number {

@@ -21,9 +21,7 @@ export function groupRoutes(c: Collector): Router {
   router.get('/v1/groups', engineer, (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until', 'version', 'status', 'sort', 'limit']);
-    const since = q.time('since', '7d', now);
-    const until = req.query.until === undefined ? now : q.time('until', '0m', now);
-    if (since >= until) q.problem('since', 'must be before until');
+    const { since, until } = q.window('7d', now);
     const version = q.string('version', 64);
     if (version !== undefined && !VERSION.test(version))
       q.problem('version', 'must be dotted numbers such as 5.2.1');
@@ -43,9 +41,7 @@ export function groupRoutes(c: Collector): Router {
   router.get('/v1/groups/:id', engineer, (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until']);
-    const since = q.time('since', '6w', now);
-    const until = req.query.until === undefined ? now : q.time('until', '0m', now);
-    if (since >= until) q.problem('since', 'must be before until');
+    const { since, until } = q.window('6w', now);
     const id = groupParam(req);
     res.json(
       audited(c, req, 'groups.get', id, () => {
