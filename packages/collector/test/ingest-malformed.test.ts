@@ -179,6 +179,12 @@ invalid('occurredAt not a date-time', '/occurredAt', () => withValue('occurredAt
 invalid('occurredAt without a zone', '/occurredAt', () =>
   withValue('occurredAt', '2026-11-01T12:00:00'),
 );
+invalid('occurredAt with an offset without its colon', '/occurredAt', () =>
+  withValue('occurredAt', '2026-11-01T12:00:00+0200'),
+);
+invalid('occurredAt with an hours-only offset', '/occurredAt', () =>
+  withValue('occurredAt', '2026-11-01T12:00:00+02'),
+);
 invalid('occurredAt in month 13', '/occurredAt', () =>
   withValue('occurredAt', '2026-13-01T12:00:00Z'),
 );

@@ -26,3 +26,10 @@ export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 /** Dotted numbers such as 5.2.1.345. */
 export const VERSION_PATTERN = '^[0-9]+(\\.[0-9]+)*$';
+/**
+ * RFC 3339's date-time (section 5.6), which the `date-time` format alone does not enforce: it
+ * lets `+02` and `+0200` through, where RFC 3339 has `+02:00`. `t`, `z` and a space for `T` are
+ * RFC 3339's own allowances.
+ */
+export const DATE_TIME_PATTERN =
+  '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$';

@@ -1,4 +1,4 @@
-import { LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
+import { DATE_TIME_PATTERN, LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
 import { DUMP_ALG } from './report';
 
 const text = (bounds: { min: number; max: number }) => ({
@@ -24,7 +24,7 @@ export const reportSchema = {
   properties: {
     schema: { const: 1 },
     id: { type: 'string', pattern: UUID_PATTERN },
-    occurredAt: { type: 'string', format: 'date-time', maxLength: 64 },
+    occurredAt: { type: 'string', format: 'date-time', pattern: DATE_TIME_PATTERN, maxLength: 64 },
     app: {
       type: 'object',
       additionalProperties: false,

@@ -122,6 +122,8 @@ function patternMessage(path: string): string {
       return 'must be base64 of 32 bytes';
     case '/dump/nonce':
       return 'must be base64 of 24 bytes';
+    case '/occurredAt':
+      return 'must be an RFC 3339 date-time';
     default:
       return 'must be base64';
   }

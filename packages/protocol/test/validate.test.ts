@@ -108,6 +108,11 @@ describe('validateReport', () => {
     expectInvalid((r) => (r.occurredAt = '2026-11-28'), '/occurredAt');
     expectInvalid((r) => (r.occurredAt = '2026-13-28T10:15:00Z'), '/occurredAt');
     expectValid((r) => (r.occurredAt = '2026-11-28T10:15:00.123+01:00'));
+    // RFC 3339 writes an offset as +hh:mm; ISO 8601's +hh and +hhmm are not RFC 3339.
+    expectInvalid((r) => (r.occurredAt = '2026-11-28T10:15:00+01'), '/occurredAt');
+    expectInvalid((r) => (r.occurredAt = '2026-11-28T10:15:00+0100'), '/occurredAt');
+    expectValid((r) => (r.occurredAt = '2026-11-28t10:15:00z'));
+    expectValid((r) => (r.occurredAt = '2026-11-28 10:15:00Z'));
   });
 
   it('refuses unknown properties at every level', () => {
