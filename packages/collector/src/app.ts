@@ -46,6 +46,9 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   const ingest = ingestHandler(c, { limits, gate: options.ingestGate, onError });
 
   app.use(requestLog(c.log));
+  // Express would answer OPTIONS itself (200, an Allow list) before any token check or access-log
+  // entry. The API serves no browsers (no CORS), so OPTIONS is a method it does not have: 404.
+  app.options('/{*path}', identifyActor(c), notFound);
   app.use(publicRoutes(c));
   app.use(ingestRoutes(ingest));
   app.use(groupRoutes(c));

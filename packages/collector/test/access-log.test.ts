@@ -72,6 +72,20 @@ describe('the access log', () => {
     expect(JSON.stringify(body)).not.toContain('jane');
   });
 
+  it('answers OPTIONS 404 like any method the API does not have, and logs it', async () => {
+    // Express's own OPTIONS answer (200, an Allow list) would skip the token check and this log.
+    for (const path of ['/v1/groups', '/v1/audit', '/v1/reports']) {
+      const res = await request(t.app).options(path).expect(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+    await request(t.app)
+      .options('/v1/groups')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(404);
+    const { body } = await admin('/v1/audit?limit=1').expect(200);
+    expect(body.entries[0]).toMatchObject({ actor: 'alice', outcome: 'not_found' });
+  });
+
   it('takes since and limit (default 100, at most 1000) and names a bad parameter', async () => {
     await makeEntries(t, 3);
     t.clock.advance(2 * 3_600_000);

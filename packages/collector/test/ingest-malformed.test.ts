@@ -330,12 +330,19 @@ const NOT_JSON: [string, string | Buffer][] = [
   ['a lone surrogate escape cut off', '{"a": "\\ud8'],
 ];
 for (const [name, text] of NOT_JSON) {
-  cases.push({ name: `not JSON: ${name}`, status: 400, code: 'invalid_json', raw: json(text) });
+  cases.push({
+    name: `not JSON: ${name}`,
+    status: 400,
+    code: 'invalid_json',
+    path: '',
+    raw: json(text),
+  });
 }
 cases.push({
   name: 'not JSON: a valid report cut short',
   status: 400,
   code: 'invalid_json',
+  path: '',
   raw: () => json(JSON.stringify(base()).slice(0, -1))(),
 });
 

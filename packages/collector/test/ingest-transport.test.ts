@@ -161,6 +161,9 @@ describe('the ingest path at the socket', () => {
     });
     expect(answer.status).toBe(400);
     expect(answer.json.error.code).toBe('invalid_request');
+    expect(answer.json.error.details).toEqual([
+      { path: 'path', message: 'must be valid percent-encoding' },
+    ]);
   });
 
   it('a very long path is a 404', async () => {

@@ -31,17 +31,19 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   try {
     text = utf8.decode(bytes);
   } catch {
-    throw new ApiError('invalid_json', 'The request body is not UTF-8 text.');
+    throw new ApiError('invalid_json', 'The request body is not UTF-8 text.', {
+      details: [{ path: '', message: 'must be JSON in UTF-8' }],
+    });
   }
   try {
     return JSON.parse(text);
   } catch (e) {
     // V8's message quotes the start of the body; keep only where parsing stopped.
     const where = /position \d+|line \d+ column \d+|end of JSON input/.exec((e as Error).message);
-    throw new ApiError(
-      'invalid_json',
-      `The request body is not valid JSON${where ? ` (at ${where[0]})` : ''}.`,
-    );
+    const at = where ? ` (at ${where[0]})` : '';
+    throw new ApiError('invalid_json', `The request body is not valid JSON${at}.`, {
+      details: [{ path: '', message: `must be JSON${at}` }],
+    });
   }
 }
 

@@ -81,7 +81,11 @@ function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isStorageFailure(err)) return storageUnavailable(err);
   const e = err as { type?: string; status?: number; statusCode?: number };
-  if (e?.type === 'entity.parse.failed') return new ApiError('invalid_json');
+  if (e?.type === 'entity.parse.failed') {
+    return new ApiError('invalid_json', undefined, {
+      details: [{ path: '', message: 'must be JSON' }],
+    });
+  }
   if (e?.type === 'entity.too.large') return new ApiError('payload_too_large');
   const status = e?.status ?? e?.statusCode;
   if (status === 415) return new ApiError('unsupported_media_type');
@@ -90,7 +94,11 @@ function toApiError(err: unknown): ApiError {
   // Express's own 4xx errors (a path parameter that is not valid percent-encoding, an aborted
   // body): the client's doing, so never a 500.
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new ApiError('invalid_request', 'The request is malformed (its path or body).');
+    // Express says which in its message only; the usual case is the path.
+    const path = err instanceof URIError ? 'path' : '';
+    return new ApiError('invalid_request', 'The request is malformed (its path or body).', {
+      details: [{ path, message: path ? 'must be valid percent-encoding' : 'is malformed' }],
+    });
   }
   return new ApiError('internal');
 }
