@@ -407,6 +407,14 @@ cases.push({
   }),
 });
 
+cases.push({
+  name: 'oversize: a dump over 256 KiB of plaintext in a body under 512 KiB',
+  status: 413,
+  code: 'payload_too_large',
+  path: '/dump/ciphertext',
+  raw: () => json(JSON.stringify(withValue('dump/ciphertext', b64(256 * 1024 + 17))))(),
+});
+
 // --- tokens and roles (checked before the body is read) --------------------------------------
 /** The token with its last character changed (to another one, always). */
 const mistyped = (token: string) => token.slice(0, -1) + (token.endsWith('x') ? 'y' : 'x');
@@ -521,6 +529,11 @@ describe('the bounds themselves are accepted (so the table above tests the edge)
     ],
   ])('%s', async (_name, make) => {
     const answer = await accepted(fresh(make()));
+    expect(answer.status).toBe(202);
+  });
+
+  it('a dump of exactly 256 KiB of plaintext (its box 16 bytes more)', async () => {
+    const answer = await accepted(fresh(withValue('dump/ciphertext', b64(256 * 1024 + 16))));
     expect(answer.status).toBe(202);
   });
 

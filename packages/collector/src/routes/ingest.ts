@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
-import { ApiError, LIMITS, validateReport, type FieldError } from '@jcs/protocol';
+import { ApiError, LIMITS, validateReport, type FieldError, type Report } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { authenticate } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
@@ -43,6 +43,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       const body = await readJsonBody(req, LIMITS.bodyBytes);
       const v = validateReport(body);
       if (!v.ok) throw invalidReport(v.errors);
+      checkDumpSize(v.report);
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, v.report.license);
       const stored = await c.batcher.submit(prepareReport(v.report, c.keyring, c.clock()));
@@ -62,6 +63,34 @@ export function ingestRoutes(handler: IngestHandler): Router {
   const router = Router();
   router.post('/v1/reports', (req, res) => handler(req, res));
   return router;
+}
+
+/** A sealed box is its plaintext and a 16-byte authenticator. */
+const MAX_DUMP_CIPHERTEXT_BYTES = LIMITS.dumpPlaintextBytes + 16;
+
+/**
+ * 413 for a dump whose plaintext is over 256 KiB, although the body is within its limit: the
+ * contract's limit on dumps, and the answer on which the SDK sends the report again without its
+ * dump (`dumpWithheld: "too-large"`) rather than losing it.
+ */
+function checkDumpSize(report: Report): void {
+  const text = report.dump?.ciphertext;
+  if (text === undefined) return;
+  // Strict base64 (the schema checked it): 3 bytes per 4 characters, less the padding.
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  if ((text.length / 4) * 3 - padding <= MAX_DUMP_CIPHERTEXT_BYTES) return;
+  throw new ApiError(
+    'payload_too_large',
+    'The dump is over 256 KiB of plaintext: send the report without it, with dumpWithheld "too-large".',
+    {
+      details: [
+        {
+          path: '/dump/ciphertext',
+          message: `must decode to at most ${MAX_DUMP_CIPHERTEXT_BYTES} bytes (a 256 KiB plaintext)`,
+        },
+      ],
+    },
+  );
 }
 
 function invalidReport(errors: FieldError[]): ApiError {
