@@ -25,6 +25,12 @@ export interface GroupList {
 }
 
 /** The query of `GET /v1/groups`; bounds are durations (`7d`) or ISO date-times. */
+/** `GET /v1/group-ids?prefix=`: the collector's groups whose id starts with a prefix. */
+export interface GroupIdMatches {
+  groups: { id: string; module: string; procedure: string }[];
+  more: boolean;
+}
+
 export interface GroupQuery {
   since?: string;
   until?: string;
@@ -124,6 +130,11 @@ export class ApiClient {
 
   listGroups(query: GroupQuery = {}): Promise<Answer<GroupList>> {
     return this.request('GET', 'v1/groups', { role: 'engineer', query: { ...query } });
+  }
+
+  /** The groups whose id starts with `prefix`: at most 20, `more` when there are others. */
+  groupIds(prefix: string): Promise<Answer<GroupIdMatches>> {
+    return this.request('GET', 'v1/group-ids', { role: 'engineer', query: { prefix } });
   }
 
   getGroup(id: string, query: { since?: string } = {}): Promise<Answer<GroupDetail>> {

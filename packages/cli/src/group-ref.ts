@@ -1,28 +1,21 @@
-import type { Group } from '@jcs/protocol';
 import type { ApiClient } from './client';
 import { NotFoundError, UsageError } from './errors';
 
 /** Every group id is this long; shorter input is a prefix. */
 const FULL_LENGTH = 12;
 
-/**
- * The window searched for a prefix: long enough to reach groups whose reports have all expired
- * but whose counts are kept, short enough that the answer's daily series stay small.
- */
-const SEARCH_WINDOW = '52w';
-const SEARCH_LIMIT = 500;
 const CANDIDATES_SHOWN = 5;
 
-/** A group the user named, resolved: its full id and, when the search found it, the group. */
+/** A group the user named, resolved to its full id. */
 export interface GroupRef {
   id: string;
-  group?: Group;
 }
 
 /**
  * Resolves what the user typed as a group, as git does with hashes: the full 12-character id is
- * taken as it is; a shorter prefix is looked up among the groups of the last year, any status,
- * and must match exactly one. No match exits 4, more than one exits 2 and lists them.
+ * taken as it is; a shorter prefix is looked up among every group the collector knows (any
+ * status, any age) and must match exactly one. No match exits 4, more than one exits 2 and lists
+ * them.
  *
  * @example
  * const { id } = await resolveGroup(client, '3fa9'); // '3fa9c1d2e4b7'
@@ -36,26 +29,21 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
   }
   if (prefix.length === FULL_LENGTH) return { id: prefix };
 
-  const { data } = await client.listGroups({
-    status: 'all',
-    since: SEARCH_WINDOW,
-    sort: 'last',
-    limit: SEARCH_LIMIT,
-  });
-  const matches = data.groups.filter((g) => g.id.startsWith(prefix));
+  const { data } = await client.groupIds(prefix);
+  const matches = data.groups;
   if (matches.length === 0) throw groupNotFound(text);
   if (matches.length > 1) {
     const shown = matches
       .slice(0, CANDIDATES_SHOWN)
       .map((g) => `${g.id} (${g.module}.${g.procedure})`)
       .join(', ');
-    const more =
-      matches.length > CANDIDATES_SHOWN ? ` and ${matches.length - CANDIDATES_SHOWN} more` : '';
+    const others = matches.length - CANDIDATES_SHOWN;
+    const more = data.more ? ' and more' : others > 0 ? ` and ${others} more` : '';
     throw new UsageError(
       `group ${prefix} is ambiguous, it could be ${shown}${more}: give more characters`,
     );
   }
-  return { id: matches[0].id, group: matches[0] };
+  return { id: matches[0].id };
 }
 
 /**

@@ -318,6 +318,26 @@ describe('every command against the real collector', () => {
       'no reports of username "nobody" were stored: nothing to erase\n',
     );
   });
+
+  test('a prefix finds a group GET /v1/groups no longer lists: its only report erased', async () => {
+    const error = { number: 5, module: 'modErase', procedure: 'Gone', line: 1 };
+    const gone = groupId('JCS', error.number, error.module, error.procedure);
+    await post(makeReport({ username: 'erase-me', license: 'JCS-000789', error }));
+    await cli(['erase', '--license', 'JCS-000789']);
+    const listed = await api<{ groups: Group[] }>('/v1/groups?status=all&since=52w&limit=500');
+    expect(listed.data.groups.map((g) => g.id)).not.toContain(gone);
+    // The shortest prefix that names it alone among the three groups.
+    let n = 1;
+    while ([A, B].some((id) => id.startsWith(gone.slice(0, n)))) n++;
+    const r = await cli(['show', gone.slice(0, n), '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).id).toBe(gone);
+    // and two groups sharing a prefix are ambiguous, whichever windows they are active in
+    const shared = [A, B, gone].find((id, i, all) =>
+      all.some((other, j) => j !== i && other[0] === id[0]),
+    );
+    if (shared) expect((await cli(['show', shared[0]])).exitCode).toBe(2);
+  });
 });
 
 describe('the collector stopped', () => {

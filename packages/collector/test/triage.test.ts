@@ -121,6 +121,43 @@ describe('GET /v1/groups', () => {
   });
 });
 
+describe('GET /v1/group-ids (jcs-errors resolving an id prefix)', () => {
+  it('finds every group an id prefix starts, whatever its activity, and refuses a bad prefix', async () => {
+    for (let n = 0; n < 40; n++) await ingest(makeReport({ error: { number: 1000 + n } }));
+    // Received long ago: outside any window of GET /v1/groups but the widest.
+    t.clock.advance(400 * DAY);
+    const all = (
+      (await get('/v1/groups?status=all&since=3660d&limit=500')).body.groups as { id: string }[]
+    ).map((g) => g.id);
+    expect(all).toHaveLength(40);
+    expect((await get('/v1/groups?status=all&since=52w')).body.groups).toEqual([]);
+    const id = all[0];
+    const one = (await get(`/v1/group-ids?prefix=${id.slice(0, 8)}`)).body;
+    expect(one).toEqual({
+      groups: [{ id, module: 'modClients', procedure: 'LoadClient' }],
+      more: false,
+    });
+    const digit = id[0];
+    const sharing = all.filter((g) => g.startsWith(digit)).sort();
+    expect(
+      (await get(`/v1/group-ids?prefix=${digit}`)).body.groups.map((g: { id: string }) => g.id),
+    ).toEqual(sharing.slice(0, 20));
+    expect((await get('/v1/group-ids?prefix=ffffffffffff')).body).toEqual({
+      groups: [],
+      more: false,
+    });
+    for (const bad of ['', '3FA9', 'xyz', '0123456789abc']) {
+      const { body } = await get(`/v1/group-ids?prefix=${bad}`, 400);
+      expect(body.error.details[0].path).toBe('prefix');
+    }
+    expect((await get('/v1/group-ids', 400)).body.error.details[0].path).toBe('prefix');
+    await request(t.app)
+      .get(`/v1/group-ids?prefix=${digit}`)
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .expect(403);
+  });
+});
+
 describe('triage and regression', () => {
   it('resolves, ignores, reopens; a newer version regresses a resolved group, an older one does not', async () => {
     const { body: stored } = await ingest(makeReport({ app: { name: 'JCS', version: '5.2' } }));

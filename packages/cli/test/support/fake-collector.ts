@@ -143,6 +143,18 @@ function route(
       window: { since: from.toISOString(), until: f.now.toISOString() },
     });
   }
+  if (method === 'GET' && path === '/v1/group-ids') {
+    const prefix = q.get('prefix') ?? '';
+    const found = [...f.groups]
+      .filter((g) => g.id.startsWith(prefix))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    return send(200, {
+      groups: found
+        .slice(0, 20)
+        .map((g) => ({ id: g.id, module: g.module, procedure: g.procedure })),
+      more: found.length > 20,
+    });
+  }
   if ((m = /^\/v1\/groups\/([0-9a-f]{12})$/.exec(path))) {
     const group = f.groups.find((g) => g.id === m![1]);
     if (!group) return fail('not_found', `No group ${m[1]}.`);

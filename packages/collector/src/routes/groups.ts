@@ -12,6 +12,8 @@ const SORTS: readonly GroupSort[] = ['count', 'last', 'first', 'users'];
 const STATUS_FILTERS: readonly StatusFilter[] = ['unresolved', 'resolved', 'ignored', 'all'];
 const STATUSES: readonly GroupStatus[] = ['unresolved', 'resolved', 'ignored'];
 const VERSION = new RegExp(VERSION_PATTERN);
+/** Matches of a group id prefix answered at once: enough to show an engineer the choice. */
+const PREFIX_MATCHES = 20;
 
 /** Triage routes: list groups, one group, its reports, and status changes. */
 export function groupRoutes(c: Collector): Router {
@@ -36,6 +38,23 @@ export function groupRoutes(c: Collector): Router {
       };
     });
     res.json(body);
+  });
+
+  // Not in the contract: how jcs-errors resolves a group id prefix (as git does a hash) over
+  // every group, not only those a window of GET /v1/groups lists.
+  router.get('/v1/group-ids', engineer, (req, res) => {
+    const q = new QueryReader(req.query, ['prefix']);
+    const prefix = q.string('prefix', 12);
+    if (prefix !== undefined && !/^[0-9a-f]{1,12}$/.test(prefix))
+      q.problem('prefix', 'must be 1 to 12 lowercase hex digits, the start of a group id');
+    if (req.query.prefix === undefined) q.problem('prefix', 'is required');
+    res.json(
+      audited(c, req, 'groups.ids', null, () => {
+        q.done();
+        const found = c.groups.withPrefix(prefix as string, PREFIX_MATCHES + 1);
+        return { groups: found.slice(0, PREFIX_MATCHES), more: found.length > PREFIX_MATCHES };
+      }),
+    );
   });
 
   router.get('/v1/groups/:id', engineer, (req, res) => {

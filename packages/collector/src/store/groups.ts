@@ -59,6 +59,22 @@ export class GroupStore {
     return statement(this.db, 'SELECT * FROM groups WHERE id = ?').get(id) as GroupRow | undefined;
   }
 
+  /**
+   * The groups whose id starts with `prefix` (lowercase hex), in id order, at most `limit`: how a
+   * short id typed by an engineer is resolved, over every group the collector knows, whatever
+   * its activity or status.
+   *
+   * @example
+   * groups.withPrefix('3fa9', 21); // [{ id: '3fa9c1d2e4b7', module: 'modInvoice', procedure: 'Post' }]
+   */
+  withPrefix(prefix: string, limit: number): { id: string; module: string; procedure: string }[] {
+    // 'g' sorts after every hex digit: [prefix, prefix + 'g') is exactly the ids it starts.
+    return statement(
+      this.db,
+      'SELECT id, module, procedure FROM groups WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
+    ).all(prefix, `${prefix}g`, limit) as { id: string; module: string; procedure: string }[];
+  }
+
   list(q: GroupQuery): Group[] {
     const byDay = countGroupDays(this.db, q.window, { version: q.version });
     const counts = new Map<string, number>();
