@@ -23,7 +23,9 @@ async function main(): Promise<number> {
       stdio.err(`jcs-collector: ${e.message}`);
       return e.exitCode;
     }
-    stdio.err(`jcs-collector: unexpected failure: ${(e as Error)?.message ?? e}`);
+    stdio.err(
+      `jcs-collector: unexpected failure: ${(e as Error)?.message ?? e}: run again with DEBUG=1 and report what it prints`,
+    );
     if (process.env.DEBUG) stdio.err(String((e as Error)?.stack));
     return EXIT.failed;
   }

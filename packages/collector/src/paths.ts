@@ -4,7 +4,8 @@ export const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
 
 /** `--data-dir`, else `$JCS_COLLECTOR_DATA_DIR`, else `./jcs-data`. */
 export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(flag ?? env[DATA_DIR_ENV] ?? 'jcs-data');
+  // An empty variable is unset (as for jcs-errors' variables), not the current directory.
+  return path.resolve(flag ?? (env[DATA_DIR_ENV] || 'jcs-data'));
 }
 
 export function dataPaths(dataDir: string): { db: string; keys: string } {

@@ -42,7 +42,11 @@ export function makeProgram(out: Output): Command {
         'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)',
       ),
     )
-    .showHelpAfterError()
+    // One line that says what to do (as jcs-errors does), not the message and the whole help.
+    .configureOutput({
+      outputError: (text, write) =>
+        write(`${text.trim()}: jcs-collector <command> --help shows the usage\n`),
+    })
     .exitOverride();
   const dataDir = (cmd: Command) => resolveDataDir(cmd.optsWithGlobals().dataDir);
 

@@ -1,0 +1,37 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
+
+// The real bin: a usage error is exit 2 and one line on stderr that says what to do, as the
+// contract asks of jcs-errors (and section 4 of jcs-collector: "exit codes as for jcs-errors").
+
+describe('jcs-collector usage errors', () => {
+  it.each([
+    [['init', '--bogus'], "error: unknown option '--bogus'"],
+    [['token', 'create', '--name', 'a'], "error: required option '--role <role>' not specified"],
+    [['serve', '--host'], "error: option '--host <host>' argument missing"],
+    [['bogus'], "error: unknown command 'bogus'"],
+  ])('%j: exit 2, one line', (args, reason) => {
+    const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
+    expect(r).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: `${reason}: jcs-collector <command> --help shows the usage\n`,
+    });
+  });
+});
+
+describe('--data-dir', () => {
+  it('an empty JCS_COLLECTOR_DATA_DIR is unset: ./jcs-data, not the current directory', () => {
+    const cwd = makeTempDir();
+    const r = spawnSync(process.execPath, [COLLECTOR_BIN, 'init'], {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+    });
+    expect(r.status).toBe(0);
+    expect(fs.readdirSync(cwd)).toEqual(['jcs-data']);
+    expect(fs.existsSync(path.join(cwd, 'jcs-data', 'collector.db'))).toBe(true);
+  });
+});
