@@ -85,6 +85,15 @@ export async function run(argv: string[], environment: Environment): Promise<Run
     width: terminalWidth(environment),
   });
 
+  // commander's `help <command>` shows the main help, exit 0, for a command that does not exist.
+  const helpFor = argv[0] === 'help' ? argv[1] : undefined;
+  if (helpFor !== undefined && !helpFor.startsWith('-') && !hasCommand(program, helpFor)) {
+    return {
+      stdout: '',
+      stderr: `unknown command '${helpFor}': see jcs-errors --help\n`,
+      exitCode: EXIT.usage,
+    };
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
@@ -183,6 +192,10 @@ function configureAll(
   });
   command.showSuggestionAfterError(true);
   for (const sub of command.commands) configureAll(sub, io);
+}
+
+function hasCommand(program: Command, name: string): boolean {
+  return program.commands.some((c) => c.name() === name || c.aliases().includes(name));
 }
 
 function terminalWidth(environment: Environment): number {

@@ -555,6 +555,24 @@ describe('the program', () => {
     const missing = await cli(['show']);
     expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors --help\n");
     expect((await cli(['top', 'extra'])).exitCode).toBe(2);
+    expect(await cli(['help', 'bogus'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: "unknown command 'bogus': see jcs-errors --help\n",
+    });
+  });
+
+  test("audit verify refuses audit's options rather than ignoring them", async () => {
+    for (const args of [
+      ['audit', 'verify', '--since', 'yesterday'],
+      ['audit', '--limit', '3', 'verify'],
+    ]) {
+      const r = await cli(args);
+      expect(r).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^audit verify takes no --(since|limit): .*jcs-errors audit\n$/);
+    }
+    expect(requests('/v1/audit/verify')).toHaveLength(0);
+    expect((await cli(['audit', 'verify'])).exitCode).toBe(0);
   });
 
   test('--help and a bare call print the help on stdout and exit 0', async () => {

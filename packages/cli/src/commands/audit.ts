@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { UsageError } from '../errors';
 import { TIME_BOUND_HELP } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
@@ -105,6 +106,15 @@ export function makeAuditCommand(wiring: Wiring): Command {
   const verify = new Command('verify')
     .description("check the audit log's hash chain; exits 1 when it is broken")
     .action(async (_options: object, command: Command) => {
+      // `audit`'s options land on the parent, wherever they are typed: refuse rather than ignore.
+      const given = Object.keys(command.parent?.opts() ?? {}).filter(
+        (o) => command.parent?.getOptionValueSource(o) === 'cli',
+      );
+      if (given.length > 0) {
+        throw new UsageError(
+          `audit verify takes no ${given.map((o) => `--${o}`).join(' or ')}: it checks the whole log; use them with jcs-errors audit`,
+        );
+      }
       const { client, output } = wiring.context(command);
       wiring.finish(await auditVerify(client, output));
     });
