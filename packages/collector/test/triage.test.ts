@@ -209,6 +209,21 @@ describe('triage and regression', () => {
     ]);
     await patch('/v1/groups/000000000000', { status: 'resolved' }, 404);
     await get('/v1/groups/nope', 404);
+    // No body at all: a request without its object (400), not one of another type (415).
+    const none = await request(t.app)
+      .patch(`/v1/groups/${stored.group}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(400);
+    expect(none.body.error).toMatchObject({
+      code: 'invalid_request',
+      details: [{ path: '', message: 'is required: a JSON object' }],
+    });
+    await request(t.app)
+      .patch(`/v1/groups/${stored.group}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .set('Content-Type', 'text/plain')
+      .send('status=resolved')
+      .expect(415);
   });
 });
 

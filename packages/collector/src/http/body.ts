@@ -166,6 +166,12 @@ export async function readRequestJson(
   req: IncomingMessage,
   limitBytes = 16 * 1024,
 ): Promise<unknown> {
+  // No body at all is a request without its JSON object (400), not one in another type (415).
+  if (!hasBody(req) && req.headers['content-type'] === undefined) {
+    throw new ApiError('invalid_request', 'The request needs a JSON object as its body.', {
+      details: [{ path: '', message: 'is required: a JSON object' }],
+    });
+  }
   try {
     return await readJsonBody(req, limitBytes);
   } catch (e) {
@@ -176,4 +182,15 @@ export async function readRequestJson(
     }
     throw e;
   }
+}
+
+/**
+ * Whether the request says a body follows: a non-zero Content-Length or a chunked one.
+ *
+ * @example
+ * if (!hasBody(req)) return {}; // POST /v1/expire without a body
+ */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = Number(req.headers['content-length'] ?? 0);
+  return length > 0 || req.headers['transfer-encoding'] !== undefined;
 }

@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { audited } from '../http/audited';
 import { QueryReader } from '../http/query';
-import { readRequestJson } from '../http/body';
+import { hasBody, readRequestJson } from '../http/body';
 import { runExpiry } from '../retention/expire';
 import { retentionStatus } from '../retention/status';
 
@@ -54,8 +54,7 @@ export function retentionRoutes(c: Collector): Router {
 
 /** The body is optional: none at all, `{}`, or `{"dryRun": true}`. */
 async function readOptionalBody(req: Request): Promise<unknown> {
-  const length = Number(req.headers['content-length'] ?? 0);
-  if (!(length > 0) && req.headers['transfer-encoding'] === undefined) return {};
+  if (!hasBody(req)) return {};
   return readRequestJson(req, 1024);
 }
 
