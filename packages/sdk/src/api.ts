@@ -51,7 +51,9 @@ export interface Reporter {
    */
   preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null;
   /**
-   * Records the end user's choice about the dump; applies to reports made from now on.
+   * Records the end user's choice about the dump. Applies to reports made from now on, and to
+   * reports already queued: one sent while consent is withheld goes without its dump, as
+   * `dumpWithheld: "user-opt-out"`, whenever it was made.
    *
    * @example
    * reporter.setDumpConsent(settings.get('sendErrorData') === true);
@@ -66,15 +68,18 @@ export interface Reporter {
    */
   installGlobalHandlers(): void;
   /**
-   * Sends everything queued, including repeats flood control held back. True when the queue is
-   * empty, false when `timeoutMs` passed first (what is left is sent later, or on the next start).
+   * Sends everything queued, including repeats flood control held back. True when everything queued
+   * was delivered (200 or 202). False when `timeoutMs` passed first (what is left is sent later, or
+   * on the next start), or when a report was dropped undelivered while it waited: refused for good
+   * by the collector (401, 400, a second 413, ...) or pushed out of a full queue; a `rejected` or
+   * `queue_overflow` diagnostic says which.
    *
    * @example
    * app.on('before-quit', async () => { await reporter.flush(3000); });
    */
   flush(timeoutMs?: number): Promise<boolean>;
   /**
-   * Flushes, then stops: global handlers removed, no more sending. True when the queue is empty.
+   * Flushes, then stops: global handlers removed, no more sending. Answers as `flush()` does.
    *
    * @example
    * await reporter.close(5000);

@@ -11,6 +11,11 @@ export interface DeliveryOptions {
   /** the longest wait, also the cap on a Retry-After */
   maxDelayMs: number;
   diagnostic: DiagnosticSink;
+  /**
+   * The end user's current choice about the dump, asked at every send: a report queued with a
+   * dump before consent was withdrawn (or by an earlier run) goes without it. Default: allowed.
+   */
+  dumpConsent?: () => boolean;
   now?: () => number;
 }
 
@@ -142,14 +147,16 @@ export class Delivery {
   private async attempt(item: ClaimedReport): Promise<SendOutcome> {
     this.inFlight = item;
     let outcome: SendOutcome;
+    let sent = item.report;
     try {
-      outcome = await this.options.transport.send(item.report);
+      sent = this.asSent(item.report);
+      outcome = await this.options.transport.send(sent);
     } catch {
       outcome = { kind: 'failed', reason: 'transport threw' };
     }
     this.inFlight = null;
     try {
-      this.settle(item, outcome);
+      this.settle(item, sent, outcome);
     } catch {
       // A queue file vanished under us: it is recovered or gone; never throw into the host.
     }
@@ -157,7 +164,19 @@ export class Delivery {
     return outcome;
   }
 
-  private settle(item: ClaimedReport, outcome: SendOutcome): void {
+  /**
+   * The report as it goes on the wire now. Without consent it is what `report()` makes without
+   * consent: no dump, `dumpWithheld: "user-opt-out"`. The queued copy is left as it is, so the
+   * choice is asked again at each attempt.
+   */
+  private asSent(report: Report): Report {
+    const consent = this.options.dumpConsent?.() ?? true;
+    // Only a dump is withdrawn: a report without one goes as it was made (too-large stays so).
+    if (consent || !report.dump) return report;
+    return withoutDump(report, 'user-opt-out');
+  }
+
+  private settle(item: ClaimedReport, sent: Report, outcome: SendOutcome): void {
     const { queue, backoff, diagnostic } = this.options;
     const reportId = item.report.id;
     switch (outcome.kind) {
@@ -176,7 +195,7 @@ export class Delivery {
         });
         return;
       case 'too_large': {
-        if (!item.report.dump) {
+        if (!sent.dump) {
           queue.remove(item.key);
           diagnostic({
             code: 'rejected',
@@ -242,8 +261,11 @@ export class Delivery {
   }
 }
 
-/** The report as the contract wants it after a 413: no dump, and why. */
-export function withoutDump(report: Report): Report {
+/** The report without its dump, saying why: `too-large` after a 413, `user-opt-out` without consent. */
+export function withoutDump(
+  report: Report,
+  why: 'too-large' | 'user-opt-out' = 'too-large',
+): Report {
   const { dump: _dump, ...rest } = report;
-  return { ...rest, dumpWithheld: 'too-large' };
+  return { ...rest, dumpWithheld: why };
 }

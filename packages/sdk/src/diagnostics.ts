@@ -56,6 +56,16 @@ export interface Diagnostic {
 export type DiagnosticSink = (diagnostic: Diagnostic) => void;
 
 /**
+ * The codes that mean a queued report is gone without being delivered: refused for good by the
+ * collector (a 4xx, or a 413 even without its dump), or pushed out of a full queue. `flush()`
+ * answers false when one of these happened while it waited.
+ */
+export const LOST_REPORT_CODES: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>([
+  'rejected',
+  'queue_overflow',
+]);
+
+/**
  * Wraps the host's `onDiagnostic` so that a throwing callback, or one that reports again and
  * recurses, can never reach the code path that called it.
  */

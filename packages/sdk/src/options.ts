@@ -3,6 +3,7 @@ import type { Diagnostic } from './diagnostics';
 import type { Transport, TransportOptions } from './transport';
 import { DEFAULT_REDACT_KEYS } from './dump/redact';
 import { DEFAULT_DUMP_LIMITS, type DumpLimits } from './dump/serialize';
+import { QUEUE_KEY_BYTES } from './queue/sealed-file';
 
 /**
  * Everything `createReporter` accepts. Only `endpoint`, `token`, `publicKey`, `keyId`, `app` and
@@ -23,10 +24,23 @@ export interface ReporterOptions {
   license: string;
   /** The signed-in user, or a function asked at each report (a throwing function gives none). */
   username?: string | (() => string | null | undefined);
-  /** The end user's choice about the dump; default false. `setDumpConsent()` changes it. */
+  /**
+   * The end user's choice about the dump; default false. `setDumpConsent()` changes it. Asked
+   * again when each report is sent: a queued dump does not go once consent is withheld.
+   */
   dumpConsent?: boolean;
   /** A durable offline queue; in memory where omitted (then a crash loses unsent reports). */
   queueDir?: string;
+  /**
+   * The key that seals the queue's files, base64 of 32 bytes, e.g. kept in the OS keychain. Without
+   * it the SDK makes `queue.key` (mode 0600) in `queueDir` once and uses that. Every process
+   * sharing a `queueDir` must use the same key.
+   *
+   * @example
+   * // made once with crypto.randomBytes(32).toString('base64') and kept in the OS keychain
+   * queueKey: keychain.read('jcs-error-queue-key'),
+   */
+  queueKey?: string;
   /** May edit the report (its dump already sealed) or return null to drop it. */
   beforeSend?: (report: Report) => Report | null;
   /** Receives every diagnostic: drops, delays, coercions. Never receives dump values. */
@@ -41,7 +55,10 @@ export interface ReporterOptions {
   redactKeys?: readonly string[];
   /** Redact Luhn-valid 13-19 digit card numbers in dump values. Default true. */
   redactCardNumbers?: boolean;
-  /** Dump bounds; `maxBytes` at most 256 KiB. */
+  /**
+   * Dump bounds: default 64 levels, 131,072 items per array or object, 256 KiB (also the most).
+   * Data within them arrives exactly as given; larger data is cut, with markers.
+   */
   dumpLimits?: Partial<DumpLimits>;
   /** Oldest dropped beyond this many queued reports. Default 1000. */
   maxQueueReports?: number;
@@ -68,6 +85,7 @@ export interface ResolvedOptions {
   username?: string | (() => string | null | undefined);
   dumpConsent: boolean;
   queueDir?: string;
+  queueKey?: Uint8Array;
   beforeSend?: (report: Report) => Report | null;
   onDiagnostic?: (diagnostic: Diagnostic) => void;
   includeSourceLine: boolean;
@@ -92,6 +110,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'username',
   'dumpConsent',
   'queueDir',
+  'queueKey',
   'beforeSend',
   'onDiagnostic',
   'enabled',
@@ -264,6 +283,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (o.queueDir !== undefined && (typeof o.queueDir !== 'string' || o.queueDir.trim() === '')) {
     fail('queueDir must be a directory path');
   }
+  if (
+    o.queueKey !== undefined &&
+    (typeof o.queueKey !== 'string' || fromBase64(o.queueKey).length !== QUEUE_KEY_BYTES)
+  ) {
+    fail('queueKey must be base64 of 32 bytes (for example randomBytes(32).toString("base64"))');
+  }
 
   const flood = o.floodControl === undefined ? {} : plainObject(o.floodControl, 'floodControl');
   const retry = o.retry === undefined ? {} : plainObject(o.retry, 'retry');
@@ -281,6 +306,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     username: o.username as ResolvedOptions['username'],
     dumpConsent: optionalBoolean(o.dumpConsent, 'dumpConsent', false),
     queueDir: o.queueDir as string | undefined,
+    queueKey: o.queueKey === undefined ? undefined : fromBase64(o.queueKey as string),
     beforeSend: optionalFunction(o.beforeSend, 'beforeSend'),
     onDiagnostic: optionalFunction(o.onDiagnostic, 'onDiagnostic'),
     includeSourceLine: optionalBoolean(o.includeSourceLine, 'includeSourceLine', true),

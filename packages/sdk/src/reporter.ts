@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { LIMITS, sealDump, validateReport, type Report } from '@jcs/protocol';
 import { createBackoff } from './backoff';
 import { Delivery } from './delivery';
-import { createDiagnosticSink, describeError, type DiagnosticSink } from './diagnostics';
+import {
+  LOST_REPORT_CODES,
+  createDiagnosticSink,
+  describeError,
+  type DiagnosticSink,
+} from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
 import { serializeDump } from './dump/serialize';
 import { FloodLimiter, type HeldBack } from './flood';
@@ -45,6 +50,8 @@ export class ReporterCore implements Reporter {
   private consent: boolean;
   private closed = false;
   private depth = 0;
+  /** queued reports dropped undelivered so far, for flush() to answer honestly */
+  private lost = 0;
   private readonly diagnostic: DiagnosticSink;
   private readonly redactor: Redactor;
   private readonly flood: FloodLimiter<HeldOccurrence>;
@@ -60,7 +67,11 @@ export class ReporterCore implements Reporter {
   ) {
     this.autoSend = internals.autoSend ?? true;
     this.consent = o.dumpConsent;
-    this.diagnostic = createDiagnosticSink(o.onDiagnostic);
+    const sink = createDiagnosticSink(o.onDiagnostic);
+    this.diagnostic = (d) => {
+      if (LOST_REPORT_CODES.has(d.code)) this.lost++;
+      sink(d);
+    };
     this.redactor = createRedactor({ keys: o.redactKeys, cardNumbers: o.redactCardNumbers });
     this.flood = new FloodLimiter({
       maxPerGroup: o.flood.maxPerGroup,
@@ -77,6 +88,7 @@ export class ReporterCore implements Reporter {
       backoff: createBackoff(o.retry),
       maxDelayMs: o.retry.maxDelayMs,
       diagnostic: this.diagnostic,
+      dumpConsent: () => this.consent,
     });
     // Reports an earlier run queued go out at start.
     if (this.autoSend) {
@@ -141,10 +153,14 @@ export class ReporterCore implements Reporter {
   }
 
   async flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+    const lostBefore = this.lost;
     try {
       if (!this.closed) this.drainFlood(true);
-      if (!this.autoSend) return await this.delivery.sendEachOnce(timeoutMs);
-      return await this.delivery.flush(timeoutMs);
+      const empty = this.autoSend
+        ? await this.delivery.flush(timeoutMs)
+        : await this.delivery.sendEachOnce(timeoutMs);
+      // An empty queue is not "everything delivered" when a report was thrown away meanwhile.
+      return empty && this.lost === lostBefore;
     } catch (e) {
       this.internalError(undefined, e);
       return false;
@@ -197,15 +213,20 @@ export class ReporterCore implements Reporter {
     if (this.o.queueDir === undefined) return memory;
     let disk: DiskQueue;
     try {
-      disk = new DiskQueue(this.o.queueDir, bounds, {
-        onOverflow,
-        onCorrupt: () =>
-          this.diagnostic({
-            code: 'queue_corrupt',
-            message:
-              'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
-          }),
-      });
+      disk = new DiskQueue(
+        this.o.queueDir,
+        bounds,
+        {
+          onOverflow,
+          onCorrupt: () =>
+            this.diagnostic({
+              code: 'queue_corrupt',
+              message:
+                'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
+            }),
+        },
+        this.o.queueKey,
+      );
     } catch (e) {
       this.diagnostic({
         code: 'queue_unavailable',
@@ -309,7 +330,7 @@ export class ReporterCore implements Reporter {
     if (serialized.truncated) {
       this.diagnostic({
         code: 'dump_truncated',
-        message: `the dump was cut to fit ${this.o.dumpLimits.maxBytes} bytes, depth ${this.o.dumpLimits.maxDepth}, ${this.o.dumpLimits.maxBreadth} items per level; cuts are marked`,
+        message: `the dump was cut: over ${this.o.dumpLimits.maxBytes} bytes, deeper than ${this.o.dumpLimits.maxDepth} levels or wider than ${this.o.dumpLimits.maxBreadth} items; cuts are marked`,
         reportId: id,
       });
     }

@@ -147,6 +147,17 @@ describe('jcs-report', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('says so when the collector refused the report for good, rather than that it is queued', async () => {
+    const { config, queueDir } = writeConfig({ token: 'revoked-token' });
+    const r = await jcsReport(['--config', config, '--description', 'refused']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /^jcs-report: the collector refused the report \(HTTP 401 unauthorized\)/,
+    );
+    expect(r.stderr).not.toContain('queued');
+    expect(pendingFiles(queueDir)).toEqual([]);
+  });
+
   it('--preview prints the report and the plaintext dump, and sends nothing', async () => {
     const { config, queueDir } = writeConfig({ dumpConsent: true });
     const before = server.received.length;

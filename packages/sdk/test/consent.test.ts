@@ -85,6 +85,7 @@ describe('consent', () => {
     reporter.report({ description: 'before', data: { a: 1 } });
     reporter.setDumpConsent(true);
     reporter.report({ description: 'during', data: { a: 2, password: 'hunter2' } });
+    expect(await reporter.flush(1000)).toBe(true);
     reporter.setDumpConsent(false);
     reporter.report({ description: 'after', data: { a: 3 } });
     expect(await reporter.flush(1000)).toBe(true);
@@ -147,6 +148,7 @@ describe('preview', () => {
       code: 'Set rs = Nothing',
       data: { client: 'Smith', pin: '1234' },
     };
+    const before = readAllFiles(queueDir);
     const p = reporter.preview(input)!;
     expect(validateReport(p.report).ok).toBe(true);
     expect(p.dump).toEqual({ client: 'Smith', pin: '[redacted]' });
@@ -163,7 +165,7 @@ describe('preview', () => {
         code: 'Set rs = Nothing',
       },
     });
-    expect(readAllFiles(queueDir)).toEqual([]);
+    expect(readAllFiles(queueDir)).toEqual(before);
 
     const id = reporter.report(input);
     expect(await reporter.flush(1000)).toBe(true);

@@ -7,6 +7,7 @@ import {
   cleanupTempDirs,
   optionsFor,
   pendingFiles,
+  queuedReports,
   readAllFiles,
   tempDir,
 } from './helpers/fixtures';
@@ -63,8 +64,8 @@ describe('store first, then deliver', () => {
     const files = pendingFiles(queueDir);
     expect(files).toHaveLength(1);
     expect(files[0]).toContain(id);
-    const stored = JSON.parse(fs.readFileSync(path.join(queueDir, 'pending', files[0]), 'utf8'));
-    expect(stored.dump.alg).toBe('x25519-xsalsa20-poly1305');
+    const [stored] = queuedReports(queueDir);
+    expect(stored.dump!.alg).toBe('x25519-xsalsa20-poly1305');
     expect(JSON.stringify(stored)).not.toContain('CANARY-7f3a');
 
     expect(await r.flush(2000)).toBe(true);
@@ -97,7 +98,8 @@ describe('store first, then deliver', () => {
     const r = reporterFor(diagnostics, { queueDir });
     server.script({ status: 400, body: { error: { code: 'invalid_report', message: 'm' } } });
     const id = r.report(input());
-    expect(await r.flush(2000)).toBe(true);
+    // deleted, not delivered: flush says so
+    expect(await r.flush(2000)).toBe(false);
     expect(server.received).toHaveLength(1);
     expect(pendingFiles(queueDir)).toEqual([]);
     expect(diagnostics).toEqual([
@@ -111,7 +113,7 @@ describe('store first, then deliver', () => {
     const r = reporterFor(diagnostics);
     server.script({ status });
     r.report(input());
-    expect(await r.flush(2000)).toBe(true);
+    expect(await r.flush(2000)).toBe(false);
     expect(server.received).toHaveLength(1);
     expect(diagnostics.map((d) => d.code)).toEqual(['rejected']);
   });

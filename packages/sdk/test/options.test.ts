@@ -42,6 +42,13 @@ describe('createReporter options', () => {
     ['a zero queue bound', { maxQueueReports: 0 }, /maxQueueReports/],
     ['a dump limit over 256 KiB', { dumpLimits: { maxBytes: 300 * 1024 } }, /at most 262144/],
     ['a non-function beforeSend', { beforeSend: 'x' }, /beforeSend must be a function/],
+    [
+      'a queue key of 16 bytes',
+      { queueKey: Buffer.alloc(16, 1).toString('base64') },
+      /queueKey must be base64 of 32 bytes/,
+    ],
+    ['a queue key that is not base64', { queueKey: 'not base64!!' }, /queueKey must be base64/],
+    ['a queue key that is not a string', { queueKey: Buffer.alloc(32) }, /queueKey must be base64/],
   ])('refuses %s with a TypeError', (_name, overrides, message) => {
     expect(attempt(overrides)).toThrow(TypeError);
     expect(attempt(overrides)).toThrow(message);

@@ -5,6 +5,7 @@ import {
   cleanupTempDirs,
   optionsFor,
   pendingFiles,
+  queuedReports,
   readAllFiles,
   tempDir,
 } from './helpers/fixtures';
@@ -39,15 +40,12 @@ function childOptions(queueDir: string): Partial<ReporterOptions> {
   return { ...o, endpoint: down };
 }
 
-function queuedReports(queueDir: string) {
-  return pendingFiles(queueDir).map((f) =>
-    JSON.parse(fs.readFileSync(path.join(queueDir, 'pending', f), 'utf8')),
-  );
-}
-
-/** The next start of the host: a reporter on the same queue dir, collector reachable. */
+/**
+ * The next start of the host: a reporter on the same queue dir, collector reachable, the user's
+ * consent to the dump unchanged (without it, queued dumps are not sent).
+ */
 async function nextStart(queueDir: string) {
-  const r = createReporter(optionsFor(server, [], { queueDir }));
+  const r = createReporter(optionsFor(server, [], { queueDir, dumpConsent: true }));
   const ok = await r.close(5000);
   return ok;
 }

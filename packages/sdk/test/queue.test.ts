@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Report } from '@jcs/protocol';
 import { DiskQueue } from '../src/queue/disk-queue';
 import { MemoryQueue } from '../src/queue/memory-queue';
+import { SEALED_MAGIC } from '../src/queue/sealed-file';
 import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
 
 function makeReport(description = 'd'): Report {
@@ -17,6 +18,8 @@ function makeReport(description = 'd'): Report {
     error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
   };
 }
+
+const SEALED_OVERHEAD = SEALED_MAGIC.length + 24 + 16;
 
 const bounds = { maxReports: 1000, maxBytes: 20 * 1024 * 1024 };
 
@@ -68,7 +71,8 @@ describe('DiskQueue', () => {
 
     const dir2 = tempDir();
     const overflow2: string[] = [];
-    const size = Buffer.byteLength(JSON.stringify(makeReport()));
+    // The bound counts the sealed files: each report's JSON plus magic, nonce and MAC.
+    const size = Buffer.byteLength(JSON.stringify(makeReport())) + SEALED_OVERHEAD;
     const q2 = diskQueue(dir2, overflow2, [], { maxReports: 100, maxBytes: size * 2 + 10 });
     const more = Array.from({ length: 4 }, () => makeReport());
     for (const r of more) q2.add(r);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { DEFAULT_REDACT_KEYS, createRedactor } from '../src/dump/redact';
 import { CUT, DEFAULT_DUMP_LIMITS, serializeDump, type DumpLimits } from '../src/dump/serialize';
 
@@ -190,5 +191,111 @@ describe('serializeDump', () => {
     const data = JSON.parse('{"__proto__": {"polluted": 1}, "a": 1}');
     expect(dump(data).json).toBe('{"__proto__":{"polluted":1},"a":1}');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('serializeDump: data within the limits', () => {
+  // No redaction here: what is checked is that nothing else changes the data.
+  const plain = createRedactor({ keys: [], cardNumbers: false });
+  const whole = (value: unknown) =>
+    expect(serializeDump(value, DEFAULT_DUMP_LIMITS, plain)).toEqual({
+      ok: true,
+      json: JSON.stringify(value),
+      truncated: false,
+    });
+
+  function nestedArrays(levels: number): unknown {
+    let value: unknown = ['bottom'];
+    for (let i = 1; i < levels; i++) value = [i, value];
+    return value;
+  }
+
+  it('comes out exactly as JSON.stringify writes it, up to 256 KiB and 64 levels', () => {
+    whole(Array.from({ length: 1000 }, (_, i) => i));
+    whole(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`key${i}`, i])));
+    whole(nestedArrays(64));
+    // the most items 256 KiB of JSON can hold: [0,0,...] is 262,143 bytes
+    whole(Array(131_071).fill(0));
+    const rows = {
+      rows: Array.from({ length: 2300 }, (_, i) => ({
+        id: i,
+        name: `client ${i}`,
+        note: 'n'.repeat(70),
+      })),
+    };
+    expect(JSON.stringify(rows).length).toBeGreaterThan(250_000); // just under 256 KiB
+    whole(rows);
+    whole({ letter: 'x'.repeat(200_000) });
+    whole({ letter: 'é'.repeat(100_000) });
+  });
+
+  it('holds for any JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => whole(value)),
+      { numRuns: 300 },
+    );
+  });
+
+  it('cuts the 65th level: the depth limit is 64', () => {
+    const r = serializeDump(nestedArrays(65), DEFAULT_DUMP_LIMITS, plain);
+    expect(r.ok && r.truncated).toBe(true);
+    expect(r.ok && r.json).toContain('"[Array(1)]"');
+  });
+
+  it('over 256 KiB, cuts as before: 10 levels, 200 items, 16 KiB strings, then tighter', () => {
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+    const r = dump({ list: Array(200_000).fill(7), deep, letter: 'x'.repeat(100_000) });
+    expect(r.truncated).toBe(true);
+    expect(r.value.list).toHaveLength(201);
+    expect(r.value.list[200]).toBe('[… 199800 more items]');
+    // 10 levels from the top: the object holding `deep` is the first
+    expect(JSON.stringify(r.value.deep).match(/next/g)).toHaveLength(9);
+    expect(r.value.letter).toBe('x'.repeat(16 * 1024) + CUT);
+  });
+
+  it('bounds the time spent on huge data, even data that costs nothing per value', () => {
+    const inner = Array(100_000).fill([]);
+    const huge = [
+      Array.from({ length: 2_000_000 }, (_, i) => i),
+      new Float64Array(10_000_000),
+      // 10^10 empty arrays if walked: only a limit on values walked stops this
+      Array(100_000).fill(inner),
+    ];
+    for (const value of huge) {
+      const start = Date.now();
+      const r = serializeDump(value, DEFAULT_DUMP_LIMITS, plain);
+      expect(Date.now() - start).toBeLessThan(1000);
+      expect(r.ok && r.truncated).toBe(true);
+      expect(r.ok && Buffer.byteLength(r.json)).toBeLessThanOrEqual(256 * 1024);
+    }
+  });
+});
+
+describe('serializeDump: data that cannot be serialised at all', () => {
+  it('is withheld as unserializable, not sent as a placeholder', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const hostileKeys = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('no keys');
+        },
+      },
+    );
+    class Wrapper {
+      toJSON() {
+        return proxy;
+      }
+    }
+    for (const value of [proxy, hostileKeys, new Wrapper()]) {
+      expect(serializeDump(value, DEFAULT_DUMP_LIMITS, redactor)).toEqual({
+        ok: false,
+        withheld: 'unserializable',
+      });
+    }
+    // inside something else, it is only a placeholder
+    expect(dump([proxy, 1]).value).toEqual(['[unserializable]', 1]);
   });
 });

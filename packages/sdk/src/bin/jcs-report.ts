@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createReporterCore } from '../reporter';
 import type { ReporterOptions } from '../options';
-import type { Diagnostic } from '../diagnostics';
+import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
 
 const USAGE = `usage: jcs-report --config FILE [--number N] [--description TEXT] [--module NAME]
        [--procedure NAME] [--line N] [--code TEXT] [--username NAME] [--data-file FILE]
@@ -158,6 +158,12 @@ export async function main(argv: string[]): Promise<number> {
         'jcs-report: the report could not be stored in queueDir nor sent; check the folder and the collector address\n',
       );
       return 1;
+    }
+    // Diagnostic messages carry no report values: safe to print.
+    const lost = diagnostics.find((d) => LOST_REPORT_CODES.has(d.code));
+    if (lost) {
+      process.stderr.write(`jcs-report: ${lost.message}\n`);
+      return 0;
     }
     process.stderr.write(
       'jcs-report: the collector could not be reached; the report is queued and goes out on the next run\n',

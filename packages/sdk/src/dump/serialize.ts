@@ -1,7 +1,11 @@
 import { LIMITS } from '@jcs/protocol';
 import { REDACTED, type Redactor } from './redact';
 
-/** Bounds on a dump. `maxBytes` is the UTF-8 size of the JSON text, at most 256 KiB. */
+/**
+ * Bounds on a dump. Data within all three arrives exactly as given; `maxDepth` and `maxBreadth`
+ * are caps (what lies beyond them is described, not walked), `maxBytes` is the UTF-8 size of the
+ * JSON text, at most 256 KiB.
+ */
 export interface DumpLimits {
   /** nesting levels kept; deeper containers are described, not walked */
   maxDepth: number;
@@ -10,11 +14,21 @@ export interface DumpLimits {
   maxBytes: number;
 }
 
+/**
+ * 64 levels, and as many items as a 256 KiB JSON text can hold (`[0,0,...]`: two bytes an item),
+ * so only the byte limit cuts ordinary data.
+ */
 export const DEFAULT_DUMP_LIMITS: Readonly<DumpLimits> = Object.freeze({
-  maxDepth: 10,
-  maxBreadth: 200,
+  maxDepth: 64,
+  maxBreadth: LIMITS.dumpPlaintextBytes / 2,
   maxBytes: LIMITS.dumpPlaintextBytes,
 });
+
+/**
+ * Where cutting starts for data over `maxBytes`: a few levels and items of everything reads better
+ * than the first 256 KiB of one field. Tightened on each further attempt.
+ */
+const CUT_BOUNDS = { maxDepth: 10, maxBreadth: 200, maxString: 16 * 1024, nodes: 50_000 };
 
 export type SerializedDump =
   | { ok: true; json: string; truncated: boolean }
@@ -23,7 +37,6 @@ export type SerializedDump =
 /** Stands in for whatever the walk left out, so a reader sees the dump is not whole. */
 export const CUT = '[…truncated]';
 
-const MAX_NODES = 50_000;
 const BINARY_PREVIEW_BYTES = 64;
 
 interface WalkState {
@@ -31,19 +44,43 @@ interface WalkState {
   maxDepth: number;
   maxBreadth: number;
   maxString: number;
-  /** approximate JSON characters still allowed */
+  /** JSON characters still allowed, counted so as never to exceed the text's true length */
+  budget: number;
+  /** values still allowed: the guard on time spent walking huge data */
+  nodes: number;
+  /** something was left out or cut */
+  truncated: boolean;
+  /** give up at the first thing left out for room: the whole-data attempt, before cutting */
+  stopOnOverflow: boolean;
+  /** the value itself, not something inside it, could not be described */
+  rootFailed: boolean;
+  ancestors: Set<object>;
+}
+
+/** Thrown to end a whole-data attempt at once: what it would make is thrown away anyway. */
+const OVERFLOW = Symbol('overflow');
+
+interface Bounds {
+  stopOnOverflow: boolean;
+  maxDepth: number;
+  maxBreadth: number;
+  maxString: number;
   budget: number;
   nodes: number;
-  truncated: boolean;
-  ancestors: Set<object>;
 }
 
 /**
  * Turns any value into the dump's JSON text, safely: cycles, BigInt, binary data, Dates, Maps and
  * Sets, class instances, throwing getters, functions and symbols are all described rather than
  * thrown on; keys on the redaction list and card numbers are replaced before the text exists, so
- * the plaintext never holds them. Over `maxBytes`, the walk is repeated with tighter bounds
- * (cut values carry a marker); if even that does not fit, the dump is withheld as `too-large`.
+ * the plaintext never holds them.
+ *
+ * JSON data whose text fits `maxBytes` and whose nesting fits `maxDepth` comes out exactly as
+ * `JSON.stringify` would write it (redaction aside). Over `maxBytes`, the walk starts again from
+ * tighter bounds (10 levels, 200 items, 16 KiB strings), tightening until it fits; cut values
+ * carry a marker, and if even that does not fit, the dump is withheld as `too-large`. A value that
+ * cannot be described at all (a revoked Proxy, say) is withheld as `unserializable`; one deep
+ * inside that fails is replaced by a placeholder.
  *
  * @example
  * const r = serializeDump({ client: 'Smith', password: 'x' }, DEFAULT_DUMP_LIMITS, redactor);
@@ -54,40 +91,88 @@ export function serializeDump(
   limits: DumpLimits,
   redactor: Redactor,
 ): SerializedDump {
-  let maxString = 16 * 1024;
-  let budget = limits.maxBytes;
-  let { maxDepth, maxBreadth } = limits;
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const state: WalkState = {
-      redactor,
-      maxDepth,
-      maxBreadth,
-      maxString,
-      budget,
-      nodes: MAX_NODES,
-      truncated: attempt > 0,
-      ancestors: new Set(),
-    };
-    let json: string;
-    try {
-      json = JSON.stringify(walk(value, 0, state)) ?? 'null';
-    } catch {
-      return { ok: false, withheld: 'unserializable' };
-    }
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes <= limits.maxBytes) return { ok: true, json, truncated: state.truncated };
+  // Whole, first: a JSON text of n bytes holds at most (n + 1) / 2 values, so this node budget
+  // stops only data that cannot fit anyway.
+  const whole = attempt(value, redactor, {
+    stopOnOverflow: true,
+    maxDepth: limits.maxDepth,
+    maxBreadth: limits.maxBreadth,
+    maxString: limits.maxBytes,
+    budget: limits.maxBytes,
+    nodes: Math.ceil(limits.maxBytes / 2) + 1,
+  });
+  if (whole === null) return { ok: false, withheld: 'unserializable' };
+  if (whole !== OVERFLOW && whole.bytes <= limits.maxBytes) {
+    return { ok: true, json: whole.json, truncated: whole.truncated };
+  }
+
+  const bounds: Bounds = {
+    stopOnOverflow: false,
+    maxDepth: Math.min(limits.maxDepth, CUT_BOUNDS.maxDepth),
+    maxBreadth: Math.min(limits.maxBreadth, CUT_BOUNDS.maxBreadth),
+    maxString: CUT_BOUNDS.maxString,
+    budget: limits.maxBytes,
+    nodes: CUT_BOUNDS.nodes,
+  };
+  for (let n = 0; n < 6; n++) {
+    const cut = attempt(value, redactor, bounds);
+    if (cut === null) return { ok: false, withheld: 'unserializable' };
+    if (cut === OVERFLOW) break; // cannot happen: this attempt cuts instead
+    if (cut.bytes <= limits.maxBytes) return { ok: true, json: cut.json, truncated: true };
     // Multi-byte text overshoots the character budget: shrink everything and walk again.
-    budget = Math.floor((budget * limits.maxBytes) / bytes / 2);
-    maxString = Math.max(64, Math.floor(maxString / 4));
-    maxDepth = Math.max(1, maxDepth - 2);
-    maxBreadth = Math.max(5, Math.floor(maxBreadth / 2));
+    bounds.budget = Math.floor((bounds.budget * limits.maxBytes) / cut.bytes / 2);
+    bounds.maxString = Math.max(64, Math.floor(bounds.maxString / 4));
+    bounds.maxDepth = Math.max(1, bounds.maxDepth - 2);
+    bounds.maxBreadth = Math.max(5, Math.floor(bounds.maxBreadth / 2));
   }
   return { ok: false, withheld: 'too-large' };
 }
 
+/**
+ * One walk within `bounds`: the text, or null when the value as a whole cannot be described, or
+ * OVERFLOW when it had to leave something out for room and `stopOnOverflow` is set.
+ */
+function attempt(
+  value: unknown,
+  redactor: Redactor,
+  bounds: Bounds,
+): { json: string; bytes: number; truncated: boolean } | null | typeof OVERFLOW {
+  const state: WalkState = {
+    redactor,
+    ...bounds,
+    truncated: false,
+    rootFailed: false,
+    ancestors: new Set(),
+  };
+  let json: string;
+  try {
+    json = JSON.stringify(walk(value, 0, state)) ?? 'null';
+  } catch (e) {
+    return e === OVERFLOW ? OVERFLOW : null;
+  }
+  if (state.rootFailed) return null;
+  return { json, bytes: Buffer.byteLength(json, 'utf8'), truncated: state.truncated };
+}
+
+/** Records a cut made for room, and ends the attempt there when it may not cut. */
+function overflow(state: WalkState): void {
+  state.truncated = true;
+  if (state.stopOnOverflow) throw OVERFLOW;
+}
+
+/**
+ * Ends a whole-data attempt before walking a container whose smallest JSON text (`chars`) is over
+ * the budget left: a million-item array is known not to fit without a step through it.
+ */
+function cannotFit(state: WalkState, chars: number): void {
+  if (state.stopOnOverflow && chars > state.budget) overflow(state);
+}
+
 /** Out of room: a container stops and says how much it left out, rather than cut each item. */
 function exhausted(state: WalkState): boolean {
-  return state.budget <= 0 || state.nodes <= 0;
+  if (state.budget > 0 && state.nodes > 0) return false;
+  overflow(state);
+  return true;
 }
 
 function spend(state: WalkState, chars: number): void {
@@ -101,7 +186,7 @@ function walkString(text: string, state: WalkState): string {
     s = s.slice(0, state.maxString);
     if (/[\ud800-\udbff]$/.test(s)) s = s.slice(0, -1);
     s += CUT;
-    state.truncated = true;
+    overflow(state);
   }
   s = state.redactor.cleanString(s);
   spend(state, s.length + 2);
@@ -114,26 +199,32 @@ function walkNumberLike(text: string, state: WalkState): string | null {
   return cleaned === text ? null : cleaned;
 }
 
+// Every spend() is at most the length of the JSON text it stands for (separators are not
+// counted), so data that fits never runs out of budget.
 function walk(value: unknown, depth: number, state: WalkState): unknown {
   state.nodes--;
   if (state.nodes < 0 || state.budget <= 0) {
-    state.truncated = true;
+    overflow(state);
     return CUT;
   }
   switch (typeof value) {
     case 'string':
       return walkString(value, state);
     case 'number': {
-      spend(state, 8);
-      if (!Number.isFinite(value)) return String(value);
+      const text = String(value);
+      if (!Number.isFinite(value)) {
+        spend(state, text.length + 2);
+        return text;
+      }
+      spend(state, text.length);
       if (Number.isInteger(value) && Math.abs(value) >= 1e12) {
-        const cleaned = walkNumberLike(String(value), state);
+        const cleaned = walkNumberLike(text, state);
         if (cleaned !== null) return cleaned;
       }
       return Object.is(value, -0) ? 0 : value;
     }
     case 'boolean':
-      spend(state, 5);
+      spend(state, value ? 4 : 5);
       return value;
     case 'undefined':
       spend(state, 13);
@@ -179,8 +270,11 @@ function walkObject(obj: object, depth: number, state: WalkState): unknown {
   state.ancestors.add(obj);
   try {
     return describeObject(obj, depth, state);
-  } catch {
-    // A revoked Proxy or a hostile object: describe it rather than fail the whole dump.
+  } catch (e) {
+    if (e === OVERFLOW) throw e;
+    // A revoked Proxy or a hostile object: describe it rather than fail the whole dump. The dump
+    // itself failing is another matter: then there is nothing to send, and the report says so.
+    if (depth === 0) state.rootFailed = true;
     return walkString('[unserializable]', state);
   } finally {
     state.ancestors.delete(obj);
@@ -231,7 +325,7 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
     out.values = walkItems(obj.values(), obj.size, depth, state);
     return out;
   }
-  if (Array.isArray(obj)) return walkItems(obj.values(), obj.length, depth, state);
+  if (Array.isArray(obj)) return walkArray(obj, depth, state);
 
   const out = record();
   const name = typeName(obj);
@@ -256,6 +350,7 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
     out.$type = name;
   }
   const keys = Object.keys(obj);
+  cannotFit(state, 5 * keys.length + 1); // {"":0,"a":0,...}
   let kept = 0;
   for (const key of keys) {
     if (kept >= state.maxBreadth || exhausted(state)) {
@@ -279,6 +374,22 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
       continue;
     }
     out[key] = walk(child, depth + 1, state);
+  }
+  return out;
+}
+
+/** An index loop, not an iterator: a dump may hold 100,000 items, and each step counts. */
+function walkArray(arr: unknown[], depth: number, state: WalkState): unknown[] {
+  const out: unknown[] = [];
+  const n = arr.length;
+  cannotFit(state, 2 * n + 1); // [0,0,...]
+  for (let i = 0; i < n; i++) {
+    if (i >= state.maxBreadth || exhausted(state)) {
+      out.push(`[… ${n - i} more items]`);
+      state.truncated = true;
+      break;
+    }
+    out.push(walk(arr[i], depth + 1, state));
   }
   return out;
 }
@@ -333,6 +444,7 @@ function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, 
     !(obj instanceof Uint8ClampedArray);
   if (numeric) {
     const arr = obj as unknown as ArrayLike<number | bigint>;
+    cannotFit(state, 2 * arr.length + 1);
     const n = Math.min(arr.length, state.maxBreadth);
     const values: unknown[] = [];
     for (let i = 0; i < n; i++) {
@@ -344,7 +456,7 @@ function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, 
       state.truncated = true;
     }
     out.values = values;
-    spend(state, n * 8);
+    spend(state, JSON.stringify(values).length);
   } else {
     const bytes = isView
       ? new Uint8Array(obj.buffer, obj.byteOffset, Math.min(byteLength, BINARY_PREVIEW_BYTES))

@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validateReport, type Report } from '@jcs/protocol';
+import { syncDirectory } from './fsync';
+import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
+import { isSealed, openQueueFile, sealBytes, sealQueueFile } from './sealed-file';
 import type { ClaimedReport, OverflowHandler, QueueBounds, ReportQueue } from './types';
 
 /** A claim older than this is taken back even from a live process (it cannot still be sending). */
@@ -12,15 +15,24 @@ const RECOVER_EVERY_MS = 30 * 1000;
 const MAX_REPORT_FILE_BYTES = 1024 * 1024;
 const MAX_CORRUPT_FILES = 50;
 
-// <time ms>-<seq>-<id>-<bytes>.json: the name sorts oldest first and carries the size, so the
-// queue's bounds are checked from one directory listing, without opening a file.
-const PENDING_NAME = /^(\d{13})-(\d{6})-([0-9a-f-]{36})-(\d{1,9})\.json$/;
+// <time ms>-<seq>-<id>-<bytes>.sealed: the name sorts oldest first and carries the size of the
+// sealed file, so the queue's bounds are checked from one directory listing, without opening a
+// file. `.json` is what versions before sealing wrote: plaintext, read and sealed again at start.
+const PENDING_NAME = /^(\d{13})-(\d{6})-([0-9a-f-]{36})-(\d{1,9})\.(?:sealed|json)$/;
+const SIZE_SUFFIX = /-\d{1,9}\.(?:sealed|json)$/;
 // <pending name>~<pid>~<instance>~<claimed at ms>
-const CLAIM_NAME = /^(.+\.json)~(\d+)~([0-9a-f]+)~(\d{13})$/;
+const CLAIM_NAME = /^(.+\.(?:sealed|json))~(\d+)~([0-9a-f]+)~(\d{13})$/;
 
 interface PendingFile {
   name: string;
   id: string;
+  bytes: number;
+}
+
+interface ReadReport {
+  report: Report;
+  /** plaintext written by an earlier version */
+  legacy: boolean;
   bytes: number;
 }
 
@@ -33,12 +45,17 @@ export interface DiskQueueEvents {
 /**
  * A durable queue in a directory, safe to share between processes:
  *
- * - `pending/` holds one sealed report per file, written to `tmp/`, fsynced and renamed in, so a
- *   file is either whole or absent whatever moment the process dies;
+ * - `pending/` holds one report per file, written to `tmp/`, fsynced and renamed in, so a file is
+ *   either whole or absent whatever moment the process dies;
+ * - every file is sealed (secretbox, see sealed-file.ts) under the queue key: the host's
+ *   `queueKey`, else `queue.key` in the directory. A report holds a username, a licence and an
+ *   error description, and none of that may sit on disk in clear;
  * - a sender claims a report by renaming it into `claimed/` under its pid: rename is atomic, so of
  *   two processes racing for one file exactly one wins, and no report is sent by both;
  * - a claim whose process died (or that is older than an hour) goes back to `pending/`;
- * - a file that does not parse as a schema 1 report goes to `corrupt/`, never crashing the SDK.
+ * - a file that does not open under the key or parse as a schema 1 report goes to `corrupt/`
+ *   (sealed too), never crashing the SDK;
+ * - plaintext files an earlier version left are sealed at start, and still sent.
  */
 export class DiskQueue implements ReportQueue {
   readonly durable = true;
@@ -51,12 +68,20 @@ export class DiskQueue implements ReportQueue {
   private readonly held = new Map<string, string>();
   private seq = 0;
   private lastRecovery = 0;
+  /** seals every file this instance writes */
+  private readonly sealKey: Uint8Array;
+  /** opens files: the seal key, then `queue.key` where the host's key replaced it */
+  private readonly openKeys: Uint8Array[];
 
-  /** Throws when the directory cannot be created or written. */
+  /**
+   * Throws when the directory cannot be created or written, or its `queue.key` is damaged.
+   * `queueKey` (32 bytes) replaces the key file; files sealed under the key file still open.
+   */
   constructor(
     readonly dir: string,
     private readonly bounds: QueueBounds,
     private readonly events: DiskQueueEvents,
+    queueKey?: Uint8Array,
   ) {
     this.pendingDir = path.join(dir, 'pending');
     this.claimedDir = path.join(dir, 'claimed');
@@ -66,36 +91,32 @@ export class DiskQueue implements ReportQueue {
       fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     }
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
+    if (queueKey) {
+      this.sealKey = queueKey;
+      const fileKey = safeReadKeyFile(dir);
+      this.openKeys = fileKey ? [queueKey, fileKey] : [queueKey];
+    } else {
+      this.sealKey = loadOrCreateQueueKey(dir, this.tmpDir);
+      this.openKeys = [this.sealKey];
+    }
     this.removeStaleTempFiles();
     this.recoverClaims();
+    this.sealLegacyFiles();
   }
 
   add(report: Report): void {
-    const json = JSON.stringify(report);
-    const bytes = Buffer.byteLength(json);
-    this.makeRoom(bytes);
+    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
+    this.makeRoom(sealed.length);
     this.seq = (this.seq + 1) % 1_000_000;
-    const name = `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${bytes}.json`;
-    this.writeAtomic(path.join(this.pendingDir, name), json);
+    const name = `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${sealed.length}.sealed`;
+    this.writeAtomic(path.join(this.pendingDir, name), sealed);
   }
 
   claimNext(): ClaimedReport | null {
     if (Date.now() - this.lastRecovery > RECOVER_EVERY_MS) this.recoverClaims();
     for (const file of this.listPending()) {
-      const claimName = `${file.name}~${process.pid}~${this.instance}~${String(Date.now()).padStart(13, '0')}`;
-      const claimPath = path.join(this.claimedDir, claimName);
-      try {
-        fs.renameSync(path.join(this.pendingDir, file.name), claimPath);
-      } catch {
-        continue; // another process claimed it first, or it was dropped
-      }
-      const report = this.readReport(claimPath);
-      if (!report) {
-        this.moveAside(claimPath, file.name);
-        continue;
-      }
-      this.held.set(claimName, file.name);
-      return { key: claimName, report };
+      const claimed = this.claim(file.name);
+      if (claimed) return claimed;
     }
     return null;
   }
@@ -114,13 +135,12 @@ export class DiskQueue implements ReportQueue {
   replace(key: string, report: Report): void {
     const pendingName = this.held.get(key);
     if (pendingName === undefined) return;
-    const json = JSON.stringify(report);
-    const bytes = Buffer.byteLength(json);
+    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
     const claimPath = path.join(this.claimedDir, key);
     // Overwrite the claimed file in place first: at no moment are there two copies to send.
-    this.writeAtomic(claimPath, json);
+    this.writeAtomic(claimPath, sealed);
     this.held.delete(key);
-    const renamed = pendingName.replace(/-\d{1,9}\.json$/, `-${bytes}.json`);
+    const renamed = withSize(pendingName, sealed.length);
     try {
       fs.renameSync(claimPath, path.join(this.pendingDir, renamed));
     } catch {
@@ -143,6 +163,53 @@ export class DiskQueue implements ReportQueue {
 
   close(): void {
     for (const key of [...this.held.keys()]) this.release(key);
+  }
+
+  /** Claims one pending file and reads it; null when another process got it or it is corrupt. */
+  private claim(pendingName: string): ClaimedReport | null {
+    const claimName = `${pendingName}~${process.pid}~${this.instance}~${String(Date.now()).padStart(13, '0')}`;
+    const claimPath = path.join(this.claimedDir, claimName);
+    try {
+      fs.renameSync(path.join(this.pendingDir, pendingName), claimPath);
+    } catch {
+      return null; // another process claimed it first, or it was dropped
+    }
+    const read = this.readReport(claimPath);
+    if (!read) {
+      this.moveAside(claimPath, pendingName);
+      return null;
+    }
+    let bytes = read.bytes;
+    if (read.legacy) {
+      try {
+        const sealed = sealQueueFile(JSON.stringify(read.report), this.sealKey);
+        this.writeAtomic(claimPath, sealed);
+        bytes = sealed.length;
+      } catch {
+        // Still sendable as it is; sealed the next time it is claimed.
+      }
+    }
+    this.held.set(claimName, withSize(pendingName, bytes));
+    return { key: claimName, report: read.report };
+  }
+
+  /** Plaintext reports an earlier version queued: sealed now rather than when their turn comes. */
+  private sealLegacyFiles(): void {
+    for (const file of this.listPending()) {
+      if (!file.name.endsWith('.json')) continue;
+      const claimed = this.claim(file.name);
+      if (claimed) this.release(claimed.key);
+    }
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.corruptDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name.endsWith('.sealed')) continue;
+      this.sealCorruptFile(path.join(this.corruptDir, name), path.join(this.corruptDir, name));
+    }
   }
 
   private listPending(): PendingFile[] {
@@ -181,12 +248,12 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  private writeAtomic(target: string, text: string): void {
+  private writeAtomic(target: string, bytes: Uint8Array): void {
     const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
     try {
       const fd = fs.openSync(tmp, 'wx', 0o600);
       try {
-        fs.writeFileSync(fd, text);
+        fs.writeFileSync(fd, bytes);
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
@@ -203,36 +270,62 @@ export class DiskQueue implements ReportQueue {
     syncDirectory(path.dirname(target));
   }
 
-  private readReport(file: string): Report | null {
+  private readReport(file: string): ReadReport | null {
     try {
-      const size = fs.statSync(file).size;
-      if (size > MAX_REPORT_FILE_BYTES || size === 0) return null;
-      const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-      const v = validateReport(parsed);
-      return v.ok ? v.report : null;
+      const raw = readSmallFile(file);
+      const opened = raw && openQueueFile(raw, this.openKeys);
+      if (!opened) return null;
+      const v = validateReport(JSON.parse(opened.text));
+      return v.ok ? { report: v.report, legacy: opened.legacy, bytes: raw.length } : null;
     } catch {
       return null;
     }
   }
 
   private moveAside(file: string, name: string): void {
+    // Taken into tmp/ first: of two processes finding the same bad file, one deals with it.
+    const grabbed = path.join(this.tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.bad`);
     try {
-      fs.renameSync(file, path.join(this.corruptDir, `${Date.now()}-${name.slice(0, 100)}`));
-      this.pruneCorrupt();
+      fs.renameSync(file, grabbed);
     } catch {
-      try {
-        fs.unlinkSync(file);
-      } catch {
-        return; // someone else dealt with it
-      }
+      return; // someone else dealt with it
     }
+    this.sealCorruptFile(
+      grabbed,
+      path.join(this.corruptDir, `${Date.now()}-${name.slice(0, 100)}.sealed`),
+    );
+    this.pruneCorrupt();
     this.events.onCorrupt(name);
   }
 
+  /**
+   * Keeps a bad file in `corrupt/` for whoever looks into it, sealed: it may be a report an
+   * earlier version wrote in clear, cut short. One too large to be a report is not kept.
+   */
+  private sealCorruptFile(from: string, to: string): void {
+    try {
+      const bytes = readSmallFile(from);
+      // A sealed file is kept as it is: the key it needs may come back.
+      const kept = bytes && (isSealed(bytes) ? bytes : sealBytes(bytes, this.sealKey));
+      if (kept) this.writeAtomic(to.endsWith('.sealed') ? to : `${to}.sealed`, kept);
+    } catch {
+      // cannot keep it: dropped below rather than left in clear
+    }
+    try {
+      fs.rmSync(from, { force: true });
+    } catch {
+      // gone already
+    }
+  }
+
   private pruneCorrupt(): void {
-    const names = fs.readdirSync(this.corruptDir).sort();
-    for (const name of names.slice(0, Math.max(0, names.length - MAX_CORRUPT_FILES))) {
-      fs.rmSync(path.join(this.corruptDir, name), { force: true });
+    try {
+      const names = fs.readdirSync(this.corruptDir).sort();
+      for (const name of names.slice(0, Math.max(0, names.length - MAX_CORRUPT_FILES))) {
+        fs.rmSync(path.join(this.corruptDir, name), { force: true });
+      }
+    } catch {
+      // a bound, not a duty: tried again next time
     }
   }
 
@@ -296,15 +389,23 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** Makes a rename durable across power loss. Windows cannot open a directory: skip there. */
-function syncDirectory(dir: string): void {
-  let fd: number | undefined;
+/** A pending name with the size of the sealed file it now holds. */
+function withSize(pendingName: string, bytes: number): string {
+  return pendingName.replace(SIZE_SUFFIX, `-${bytes}.sealed`);
+}
+
+/** The file's bytes; null when empty or too large to be a report. */
+function readSmallFile(file: string): Buffer | null {
+  const size = fs.statSync(file).size;
+  if (size === 0 || size > MAX_REPORT_FILE_BYTES) return null;
+  return fs.readFileSync(file);
+}
+
+/** The key file's key, or null: a damaged one must not stop a queue that has the host's key. */
+function safeReadKeyFile(dir: string): Uint8Array | null {
   try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
+    return readQueueKeyFile(dir);
   } catch {
-    // not supported on this platform
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    return null;
   }
 }

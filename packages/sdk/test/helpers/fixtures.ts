@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Report } from '@jcs/protocol';
 import type { ReporterOptions } from '../../src';
 import type { Diagnostic } from '../../src';
+import { readQueueKeyFile } from '../../src/queue/queue-key';
+import { openQueueFile } from '../../src/queue/sealed-file';
 import type { TestServer } from './test-server';
 
 /** A fresh directory under the OS temp dir; removed by `cleanupTempDirs`. */
@@ -31,6 +34,19 @@ export function readAllFiles(dir: string): { file: string; text: string }[] {
 export function pendingFiles(queueDir: string): string[] {
   const dir = path.join(queueDir, 'pending');
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+}
+
+/**
+ * The reports waiting in `pending/`, opened as the SDK opens them: with `key`, else the queue
+ * dir's own `queue.key`. Throws for a file that does not open.
+ */
+export function queuedReports(queueDir: string, key?: Uint8Array): Report[] {
+  const keys = [key ?? readQueueKeyFile(queueDir)!];
+  return pendingFiles(queueDir).map((name) => {
+    const opened = openQueueFile(fs.readFileSync(path.join(queueDir, 'pending', name)), keys);
+    if (!opened) throw new Error(`${name} does not open`);
+    return JSON.parse(opened.text) as Report;
+  });
 }
 
 /** Options pointing at the test server, fast retries, diagnostics collected into `diagnostics`. */
