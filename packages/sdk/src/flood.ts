@@ -13,7 +13,13 @@ export interface FloodOptions {
   maxGroups?: number;
 }
 
-export type Admission = { allowed: true; repeats: number } | { allowed: false; first: boolean };
+/**
+ * `carrierId`: the id of the report that will carry this occurrence, so the id `report()` returns
+ * for it is one the collector will have. Absent when the occurrence goes out as itself.
+ */
+export type Admission =
+  | { allowed: true; repeats: number; carrierId?: string }
+  | { allowed: false; first: boolean; carrierId: string };
 
 /** A group's held-back occurrences, ready to go out as one report. */
 export interface HeldBack<S> {
@@ -21,6 +27,8 @@ export interface HeldBack<S> {
   sample: S;
   /** occurrences besides the sample: the carrier's `repeats` */
   repeats: number;
+  /** the id the carrier goes out under: the one its occurrences were answered with */
+  carrierId: string;
 }
 
 interface GroupState<S> {
@@ -28,6 +36,7 @@ interface GroupState<S> {
   sent: number;
   held: number;
   sample: S | null;
+  carrierId: string | null;
 }
 
 export class FloodLimiter<S> {
@@ -45,12 +54,12 @@ export class FloodLimiter<S> {
    * since the group last went out; when it does not, `sample` is kept for a later carrier.
    * Evicted groups' counts are handed to `evicted`, so a flood of distinct groups loses nothing.
    */
-  admit(group: string, sample: S, evicted: (held: HeldBack<S>) => void): Admission {
+  admit(group: string, id: string, sample: S, evicted: (held: HeldBack<S>) => void): Admission {
     const now = this.now();
     let state = this.groups.get(group);
     if (!state) {
       if (this.groups.size >= this.maxGroups) this.evictOne(now, evicted);
-      state = { windowStart: now, sent: 0, held: 0, sample: null };
+      state = { windowStart: now, sent: 0, held: 0, sample: null, carrierId: null };
       this.groups.set(group, state);
     } else if (now - state.windowStart >= this.options.windowMs) {
       state.windowStart = now;
@@ -59,13 +68,19 @@ export class FloodLimiter<S> {
     if (state.sent < this.options.maxPerGroup) {
       state.sent++;
       const repeats = state.held;
+      // The held-back occurrences were answered with the carrier's id: this report is it.
+      const carrierId = state.carrierId ?? undefined;
       state.held = 0;
       state.sample = null;
-      return { allowed: true, repeats };
+      state.carrierId = null;
+      return carrierId === undefined
+        ? { allowed: true, repeats }
+        : { allowed: true, repeats, carrierId };
     }
     state.held++;
     state.sample = sample;
-    return { allowed: false, first: state.held === 1 };
+    state.carrierId ??= id;
+    return { allowed: false, first: state.held === 1, carrierId: state.carrierId };
   }
 
   /** Groups whose window has ended with occurrences still held back (or all, with `all`). */
@@ -73,17 +88,18 @@ export class FloodLimiter<S> {
     const now = this.now();
     const out: HeldBack<S>[] = [];
     for (const [group, state] of this.groups) {
-      if (state.held === 0 || state.sample === null) {
+      if (state.held === 0 || state.sample === null || state.carrierId === null) {
         if (now - state.windowStart >= this.options.windowMs) this.groups.delete(group);
         continue;
       }
       if (!all && now - state.windowStart < this.options.windowMs) continue;
-      out.push({ sample: state.sample, repeats: state.held - 1 });
+      out.push({ sample: state.sample, repeats: state.held - 1, carrierId: state.carrierId });
       // The carrier counts as this group's first report of a new window.
       state.windowStart = now;
       state.sent = 1;
       state.held = 0;
       state.sample = null;
+      state.carrierId = null;
     }
     return out;
   }
@@ -116,8 +132,8 @@ export class FloodLimiter<S> {
     // Maps iterate in insertion order: the first is the oldest group.
     const [group, state] = this.groups.entries().next().value as [string, GroupState<S>];
     this.groups.delete(group);
-    if (state.held > 0 && state.sample !== null) {
-      evicted({ sample: state.sample, repeats: state.held - 1 });
+    if (state.held > 0 && state.sample !== null && state.carrierId !== null) {
+      evicted({ sample: state.sample, repeats: state.held - 1, carrierId: state.carrierId });
     }
   }
 }

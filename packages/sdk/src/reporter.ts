@@ -31,7 +31,6 @@ import { createTransport } from './transport';
 
 /** One occurrence flood control held back: enough to build a carrier report later. */
 interface HeldOccurrence {
-  id: string;
   occurredAt: string;
   error: NormalizedError;
   frame?: StackFrame;
@@ -58,6 +57,7 @@ export class ReporterCore implements Reporter {
   private floodTimer: NodeJS.Timeout | null = null;
   private uninstallHandlers: (() => void) | null = null;
   private readonly queue: ReportQueue;
+  private removeExitHook: (() => void) | null = null;
   private readonly delivery: Delivery;
   private readonly autoSend: boolean;
 
@@ -95,26 +95,36 @@ export class ReporterCore implements Reporter {
       this.delivery.kick();
       if (this.queue.durable) this.delivery.poll(QUEUE_POLL_MS);
     }
+    // Occurrences flood control holds back live in memory until their carrier is made: a process
+    // that ends without flush() or close() writes the carriers to the disk queue on its way out
+    // (synchronously: 'exit' runs no more turns of the event loop), for the next run to send.
+    if (this.queue.durable) {
+      const onExit = () => this.guard(undefined, () => this.drainFlood(true));
+      process.on('exit', onExit);
+      this.removeExitHook = () => process.off('exit', onExit);
+    }
   }
 
   report(input: ReportInput): string {
     const id = randomUUID();
+    let answered: string = id;
     this.guard(id, () => {
       const notes: string[] = [];
       const error = normalizeError(input, notes);
-      this.submit(id, error, notes, input);
+      answered = this.submit(id, error, notes, input);
     });
-    return id;
+    return answered;
   }
 
   captureException(thrown: unknown, extra?: CaptureExtra): string {
     const id = randomUUID();
+    let answered: string = id;
     this.guard(id, () => {
       const notes: string[] = [];
       const { fields, sourceFrame } = captureFields(thrown, extra);
-      this.submit(id, normalizeError(fields, notes), notes, extra, sourceFrame);
+      answered = this.submit(id, normalizeError(fields, notes), notes, extra, sourceFrame);
     });
-    return id;
+    return answered;
   }
 
   preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null {
@@ -173,6 +183,8 @@ export class ReporterCore implements Reporter {
     this.closed = true;
     this.uninstallHandlers?.();
     this.uninstallHandlers = null;
+    this.removeExitHook?.();
+    this.removeExitHook = null;
     if (this.floodTimer) clearTimeout(this.floodTimer);
     this.floodTimer = null;
     this.delivery.stop();
@@ -243,13 +255,17 @@ export class ReporterCore implements Reporter {
     );
   }
 
+  /**
+   * Stores the occurrence, or counts it for a later carrier; returns the id of the report that
+   * represents it on the collector (its own, or the carrier's: what the error dialog quotes).
+   */
   private submit(
     id: string,
     error: NormalizedError,
     notes: string[],
     dataSource: unknown,
     frame?: StackFrame,
-  ): void {
+  ): string {
     if (notes.length > 0) {
       this.diagnostic({
         code: 'invalid_input',
@@ -259,10 +275,12 @@ export class ReporterCore implements Reporter {
     }
     const occurredAt = new Date().toISOString();
     let repeats = 0;
+    let reportId = id;
     if (!this.closed) {
       const admission = this.flood.admit(
         groupKey(error),
-        { id, occurredAt, error, frame },
+        id,
+        { occurredAt, error, frame },
         (held) => this.storeCarrier(held),
       );
       if (!admission.allowed) {
@@ -274,14 +292,16 @@ export class ReporterCore implements Reporter {
           });
         }
         this.scheduleFloodDrain();
-        return;
+        return admission.carrierId;
       }
       repeats = admission.repeats;
+      reportId = admission.carrierId ?? id;
     }
     withSourceLine(error, frame, this.o.includeSourceLine);
-    const built = this.build(id, occurredAt, error, repeats, dataSource, this.consent);
+    const built = this.build(reportId, occurredAt, error, repeats, dataSource, this.consent);
     const report = this.finalize(built.report);
     if (report) this.store(report);
+    return reportId;
   }
 
   private build(
@@ -407,10 +427,17 @@ export class ReporterCore implements Reporter {
   }
 
   private storeCarrier(held: HeldBack<HeldOccurrence>): void {
-    const { id, occurredAt, error, frame } = held.sample;
+    const { occurredAt, error, frame } = held.sample;
     withSourceLine(error, frame, this.o.includeSourceLine);
     // The held-back occurrences' data was never read: a carrier has no dump.
-    const built = this.build(id, occurredAt, error, held.repeats, undefined, this.consent);
+    const built = this.build(
+      held.carrierId,
+      occurredAt,
+      error,
+      held.repeats,
+      undefined,
+      this.consent,
+    );
     const report = this.finalize(built.report);
     if (report) this.store(report);
   }

@@ -231,6 +231,17 @@ describe('flood control', () => {
     expect(diagnostics.filter((d) => d.code === 'rate_limited')).toHaveLength(1);
   });
 
+  it('answers every held-back occurrence with the id of the report that carries it', async () => {
+    // The error dialog quotes the id report() returns: support must find it on the collector.
+    const r = reporterFor([], { floodControl: { maxPerGroup: 2, windowMs: 60_000 } });
+    const ids = Array.from({ length: 50 }, () => r.report(input()));
+    expect(await r.flush(5000)).toBe(true);
+    expect(ids.filter((id) => !server.stored.has(id))).toEqual([]);
+    // Two sent as themselves, one carrier for the other 48 (1 + 47 repeats).
+    expect(new Set(ids).size).toBe(3);
+    expect([...server.stored.values()].map((rep) => rep.repeats ?? 0).sort()).toEqual([0, 0, 47]);
+  });
+
   it('sends held-back repeats when the window ends, without a flush', async () => {
     // a window long enough that the 16 reports below surely fall in one, even on a busy machine
     const r = reporterFor([], { floodControl: { maxPerGroup: 2, windowMs: 500 } });

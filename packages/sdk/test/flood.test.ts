@@ -1,4 +1,4 @@
-import { FloodLimiter } from '../src/flood';
+import { FloodLimiter, type HeldBack } from '../src/flood';
 
 describe('FloodLimiter', () => {
   let now = 0;
@@ -7,6 +7,13 @@ describe('FloodLimiter', () => {
   const noEvict = () => {
     throw new Error('unexpected eviction');
   };
+  /** Occurrence i of a test has the id `id<i>` and the sample i. */
+  const admit = (
+    f: FloodLimiter<number>,
+    group: string,
+    i: number,
+    evicted: (held: HeldBack<number>) => void = noEvict,
+  ) => f.admit(group, `id${i}`, i, evicted);
 
   beforeEach(() => {
     now = 0;
@@ -14,52 +21,56 @@ describe('FloodLimiter', () => {
 
   it('lets the first few through, then counts, then carries the count on the next report', () => {
     const f = limiter();
-    const results = Array.from({ length: 10 }, (_, i) => f.admit('g', i, noEvict));
+    const results = Array.from({ length: 10 }, (_, i) => admit(f, 'g', i));
     expect(results.slice(0, 3)).toEqual([
       { allowed: true, repeats: 0 },
       { allowed: true, repeats: 0 },
       { allowed: true, repeats: 0 },
     ]);
-    expect(results[3]).toEqual({ allowed: false, first: true });
-    expect(results[9]).toEqual({ allowed: false, first: false });
+    // Every held-back occurrence is answered with the id of the report that will carry it: the
+    // first held back's.
+    expect(results[3]).toEqual({ allowed: false, first: true, carrierId: 'id3' });
+    expect(results[9]).toEqual({ allowed: false, first: false, carrierId: 'id3' });
     expect(f.heldBack).toBe(7);
     now = 1000;
-    expect(f.admit('g', 10, noEvict)).toEqual({ allowed: true, repeats: 7 });
+    // The next report to go out carries them, under that id.
+    expect(admit(f, 'g', 10)).toEqual({ allowed: true, repeats: 7, carrierId: 'id3' });
     expect(f.heldBack).toBe(0);
+    expect(admit(f, 'g', 11)).toEqual({ allowed: true, repeats: 0 });
   });
 
   it('keeps groups apart', () => {
     const f = limiter();
-    for (let i = 0; i < 5; i++) f.admit('a', i, noEvict);
-    expect(f.admit('b', 0, noEvict)).toEqual({ allowed: true, repeats: 0 });
+    for (let i = 0; i < 5; i++) admit(f, 'a', i);
+    expect(admit(f, 'b', 0)).toEqual({ allowed: true, repeats: 0 });
   });
 
   it('drains held counts as a carrier (sample + repeats) when the window ends, or all at once', () => {
     const f = limiter();
-    for (let i = 0; i < 8; i++) f.admit('g', i, noEvict);
+    for (let i = 0; i < 8; i++) admit(f, 'g', i);
     expect(f.drain(false)).toEqual([]);
     expect(f.nextDrainIn()).toBe(1000);
     now = 600;
     expect(f.nextDrainIn()).toBe(400);
-    expect(f.drain(true)).toEqual([{ sample: 7, repeats: 4 }]);
+    expect(f.drain(true)).toEqual([{ sample: 7, repeats: 4, carrierId: 'id3' }]);
     expect(f.heldBack).toBe(0);
     expect(f.nextDrainIn()).toBeNull();
     // the carrier counted as the first of a new window
-    expect(f.admit('g', 8, noEvict)).toEqual({ allowed: true, repeats: 0 });
-    expect(f.admit('g', 9, noEvict)).toEqual({ allowed: true, repeats: 0 });
-    expect(f.admit('g', 10, noEvict)).toEqual({ allowed: false, first: true });
+    expect(admit(f, 'g', 8)).toEqual({ allowed: true, repeats: 0 });
+    expect(admit(f, 'g', 9)).toEqual({ allowed: true, repeats: 0 });
+    expect(admit(f, 'g', 10)).toEqual({ allowed: false, first: true, carrierId: 'id10' });
   });
 
   it('stays bounded with many groups, handing over counts it evicts', () => {
-    const evicted: { sample: number; repeats: number }[] = [];
+    const evicted: HeldBack<number>[] = [];
     const f = new FloodLimiter<number>({
       maxPerGroup: 1,
       windowMs: 1000,
       now: () => now,
       maxGroups: 10,
     });
-    for (let i = 0; i < 3; i++) f.admit('first', i, (h) => evicted.push(h));
-    for (let g = 0; g < 20; g++) f.admit(`g${g}`, g, (h) => evicted.push(h));
-    expect(evicted).toEqual([{ sample: 2, repeats: 1 }]);
+    for (let i = 0; i < 3; i++) admit(f, 'first', i, (h) => evicted.push(h));
+    for (let g = 0; g < 20; g++) admit(f, `g${g}`, g, (h) => evicted.push(h));
+    expect(evicted).toEqual([{ sample: 2, repeats: 1, carrierId: 'id1' }]);
   });
 });
