@@ -1,29 +1,16 @@
-import { createReporter, type Diagnostic, type Reporter } from '../src';
-import { cleanupTempDirs, optionsFor, pendingFiles, tempDir } from './helpers/fixtures';
+import type { Diagnostic } from '../src';
+import { pendingFiles, tempDir } from './helpers/fixtures';
+import { serverPerTest } from './helpers/harness';
 import { deadEndpoint } from './helpers/host';
-import { startTestServer, waitFor, type TestServer } from './helpers/test-server';
+import { waitFor } from './helpers/test-server';
 
 /**
  * Consent is asked again when a report is sent, not only when it is made: a dump queued before
  * the user said no (or by an earlier run) does not leave the machine once they have.
  */
-let server: TestServer;
-const open: Reporter[] = [];
-
-beforeEach(async () => {
-  server = await startTestServer();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close(0);
-  await server.close();
-});
-afterAll(cleanupTempDirs);
-
-function reporterFor(overrides: Record<string, unknown>, diagnostics: Diagnostic[] = []) {
-  const r = createReporter(optionsFor(server, diagnostics, overrides));
-  open.push(r);
-  return r;
-}
+const h = serverPerTest();
+const reporterFor = (overrides: Record<string, unknown>, diagnostics: Diagnostic[] = []) =>
+  h.reporter(diagnostics, overrides);
 
 const input = {
   number: 91,
@@ -38,21 +25,21 @@ describe('consent withdrawn while a dump waits in the queue', () => {
   it('the dump is not sent: the report goes with dumpWithheld "user-opt-out"', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor({ queueDir: tempDir(), dumpConsent: true }, diagnostics);
-    server.always({ status: 503 });
+    h.server.always({ status: 503 });
     const id = r.report(input);
-    await waitFor(() => server.received.length >= 1);
-    expect(server.received[0].report!.dump).toBeDefined();
+    await waitFor(() => h.server.received.length >= 1);
+    expect(h.server.received[0].report!.dump).toBeDefined();
 
     r.setDumpConsent(false);
     // Once an attempt made after the change has arrived, none still in flight carries the dump.
-    await waitFor(() => server.received.some((x) => x.report!.dump === undefined));
-    server.always('default');
+    await waitFor(() => h.server.received.some((x) => x.report!.dump === undefined));
+    h.server.always('default');
     expect(await r.flush(3000)).toBe(true);
 
-    const delivered = server.stored.get(id)!;
+    const delivered = h.server.stored.get(id)!;
     expect(delivered.dump).toBeUndefined();
     expect(delivered.dumpWithheld).toBe('user-opt-out');
-    const last = JSON.parse(server.received[server.received.length - 1].body);
+    const last = JSON.parse(h.server.received[h.server.received.length - 1].body);
     expect(last).not.toHaveProperty('dump');
     expect(last.dumpWithheld).toBe('user-opt-out');
     expect(diagnostics.filter((d) => d.code === 'rejected')).toEqual([]);
@@ -67,8 +54,8 @@ describe('consent withdrawn while a dump waits in the queue', () => {
 
     const after = reporterFor({ queueDir, dumpConsent: false });
     expect(await after.flush(3000)).toBe(true);
-    expect(server.received).toHaveLength(1);
-    expect(server.stored.get(id)).toMatchObject({ dumpWithheld: 'user-opt-out' });
-    expect(server.stored.get(id)).not.toHaveProperty('dump');
+    expect(h.server.received).toHaveLength(1);
+    expect(h.server.stored.get(id)).toMatchObject({ dumpWithheld: 'user-opt-out' });
+    expect(h.server.stored.get(id)).not.toHaveProperty('dump');
   });
 });
