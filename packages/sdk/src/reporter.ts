@@ -28,6 +28,7 @@ import { readSourceLine, type StackFrame } from './stack';
 import { captureFields } from './capture';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { createTransport } from './transport';
+import { onProcessExit } from './exit-hook';
 
 /** One occurrence flood control held back: enough to build a carrier report later. */
 interface HeldOccurrence {
@@ -99,9 +100,9 @@ export class ReporterCore implements Reporter {
     // that ends without flush() or close() writes the carriers to the disk queue on its way out
     // (synchronously: 'exit' runs no more turns of the event loop), for the next run to send.
     if (this.queue.durable) {
-      const onExit = () => this.guard(undefined, () => this.drainFlood(true));
-      process.on('exit', onExit);
-      this.removeExitHook = () => process.off('exit', onExit);
+      this.removeExitHook = onProcessExit(this, (r) =>
+        r.guard(undefined, () => r.drainFlood(true)),
+      );
     }
   }
 

@@ -135,6 +135,17 @@ describe('a host that dies', () => {
   });
 });
 
+describe('many reporters in one host', () => {
+  it('share one exit listener (no MaxListenersExceededWarning), removed from it at close', async () => {
+    const before = process.listenerCount('exit');
+    const reporters = Array.from({ length: 15 }, () =>
+      createReporter(optionsFor(server, [], { queueDir: tempDir() })),
+    );
+    expect(process.listenerCount('exit')).toBeLessThanOrEqual(before + 1);
+    for (const r of reporters) await r.close(1000);
+  });
+});
+
 describe('a host that ends normally', () => {
   it('is not kept alive by the SDK, even with the collector down and reports queued', async () => {
     const queueDir = tempDir();
