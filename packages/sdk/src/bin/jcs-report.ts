@@ -227,7 +227,14 @@ function parse(argv: string[]) {
   });
 }
 
-if (require.main === module) {
+/**
+ * Runs the command on this process's arguments and sets its exit code: what `jcs-report` does
+ * (bin/jcs-report.js, the file npm links, calls it).
+ *
+ * @example
+ * require('@jcs/sdk/dist/bin/jcs-report.js').runFromCommandLine();
+ */
+export function runFromCommandLine(): void {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
@@ -238,3 +245,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runFromCommandLine();
