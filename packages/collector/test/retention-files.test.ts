@@ -96,6 +96,27 @@ describe('after expiry', () => {
     }
   });
 
+  it('a copy taken before a run judged from the future (--now) cannot be read either', async () => {
+    // Received today by the collector's clock, expired only by the run's `now`: today's key goes.
+    const expired = await ingestMany(3);
+    const copyDir = path.join(makeTempDir(), 'copy');
+    fs.mkdirSync(copyDir);
+    await t.collector.db.backup(dataPaths(copyDir).db);
+    const now = t.clock() + 42 * 24 * HOUR;
+    expect(await runExpiry(t.collector, { now })).toMatchObject({
+      deletedReports: 3,
+      destroyedKeys: 1,
+    });
+    fs.symlinkSync(path.join(t.dataDir, 'keys'), dataPaths(copyDir).keys);
+    const copy = openCollector({ dataDir: copyDir, clock: testClock(t.clock()), env: {} });
+    try {
+      expect(countReports(copy.db)).toBe(3);
+      for (const r of expired) expect(copy.reports.full(r.id, true)).toBeNull();
+    } finally {
+      copy.close();
+    }
+  });
+
   it('no byte of the expired reports remains in the database or WAL files', async () => {
     const expired = await ingestMany(6);
     t.clock.set(DAY0 + 5 * DAY);

@@ -153,11 +153,37 @@ describe('day keys and pseudonymous rows', () => {
     expect(subjectDays()).toEqual([day1 + 1]);
   });
 
-  it('never shreds the key of a day that has not ended, even when judging from the future', async () => {
+  it('judging from the future, shreds even today’s key; ingest goes on under a fresh one', async () => {
+    // The collector's clock is still on T0's day: the day has not ended.
+    const gone = makeReport();
+    storeAt(t.collector, [gone], T0);
+    const before = fs.readFileSync(keyFile('2026-09-01'));
+    const s = await runExpiry(t.collector, { now: T0 + 42 * DAY });
+    expect(s).toMatchObject({ deletedReports: 1, destroyedKeys: 1 });
+    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(false);
+    // A report received later that day is sealed under a new key, and reads back.
+    const kept = makeReport({ username: 'after-the-run' });
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(kept)
+      .expect(202);
+    expect(fs.readFileSync(keyFile('2026-09-01')).equals(before)).toBe(false);
+    const read = await request(t.app)
+      .get(`/v1/reports/${kept.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(read.body.username).toBe('after-the-run');
+  });
+
+  it('a key shredded by another process is not used from memory to seal new reports', async () => {
     storeAt(t.collector, [makeReport()], T0);
-    const s = await runExpiry(t.collector, { now: T0 + 100 * DAY });
-    expect(s).toMatchObject({ deletedReports: 1, destroyedKeys: 0 });
-    expect(fs.existsSync(keyFile('2026-09-01'))).toBe(true);
+    const file = keyFile('2026-09-01');
+    const shredded = fs.readFileSync(file);
+    fs.rmSync(file); // as `jcs-collector expire --now ...` in another process would
+    storeAt(t.collector, [makeReport()], T0 + HOUR);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(fs.readFileSync(file).equals(shredded)).toBe(false);
   });
 });
 

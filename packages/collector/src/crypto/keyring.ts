@@ -85,9 +85,15 @@ export class Keyring {
    * Null when the key was destroyed or never existed.
    */
   dayKey(day: string, create = false): Uint8Array | null {
-    const cached = this.dayKeys.get(day);
-    if (cached) return cached;
     const file = path.join(this.dir, DAYS_DIR, `${day}.key`);
+    const cached = this.dayKeys.get(day);
+    // Another process (`jcs-collector expire --now` from cron or by hand) may have shredded the
+    // file: a key kept in memory past that would seal reports nobody can open after a restart.
+    if (cached && fs.existsSync(file)) return cached;
+    if (cached) {
+      cached.fill(0);
+      this.dayKeys.delete(day);
+    }
     if (fs.existsSync(file)) {
       const key = unwrap(fs.readFileSync(file, 'utf8'), this.master, file);
       this.dayKeys.set(day, key);
