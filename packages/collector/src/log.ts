@@ -33,8 +33,19 @@ export function createLogger(
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? pino.destination({ fd: 2, sync: false }),
+    options.destination ?? stderrDestination(),
   );
+}
+
+/**
+ * stderr, written asynchronously. Its reader may go away (`serve 2>&1 | head`): an unheard
+ * 'error' (EPIPE) would throw from whatever line was logging, a signal handler included, so the
+ * log stops quietly instead and the collector goes on.
+ */
+function stderrDestination(): pino.DestinationStream {
+  const destination = pino.destination({ fd: 2, sync: false });
+  destination.on('error', () => undefined);
+  return destination;
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -8,6 +8,9 @@ import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 
+/** The longest `serve` waits, once stopped, for its log lines to be written. */
+const LOG_FLUSH_MS = 1000;
+
 export interface ServeOptions extends RateLimitFlags {
   dataDir: string;
   host: string;
@@ -87,7 +90,14 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   await c.batcher.drain();
   c.close();
   log.info('stopped');
-  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  // A log whose reader has gone (stderr a closed pipe) never calls back: a second, then exit.
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, LOG_FLUSH_MS);
+    log.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   if (writerFailed) {
     throw new CommandError(
       `the ingest writer thread stopped (${writerFailed.message}): restart serve`,
@@ -101,8 +111,9 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
     const stop = (signal: string) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      log.info({ signal }, 'stopping: finishing requests in flight');
+      // Before logging: nothing a log line does may keep the collector from stopping.
       resolve();
+      log.info({ signal }, 'stopping: finishing requests in flight');
     };
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');
