@@ -1,6 +1,6 @@
 import type { Diagnostic } from '../src';
 import { pendingFiles, tempDir } from './helpers/fixtures';
-import { serverPerTest } from './helpers/harness';
+import { errorInput, serverPerTest } from './helpers/harness';
 import { deadEndpoint } from './helpers/host';
 import { waitFor } from './helpers/test-server';
 
@@ -12,14 +12,7 @@ const h = serverPerTest();
 const reporterFor = (overrides: Record<string, unknown>, diagnostics: Diagnostic[] = []) =>
   h.reporter(diagnostics, overrides);
 
-const input = {
-  number: 91,
-  description: 'Object variable not set',
-  module: 'modClients',
-  procedure: 'LoadClient',
-  line: 120,
-  data: { client: 'Smith' },
-};
+const input = errorInput(undefined, { client: 'Smith' });
 
 describe('consent withdrawn while a dump waits in the queue', () => {
   it('the dump is not sent: the report goes with dumpWithheld "user-opt-out"', async () => {

@@ -1,45 +1,28 @@
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Report } from '@jcs/protocol';
-import { createReporter, type Diagnostic, type Reporter } from '../src';
+import type { Diagnostic } from '../src';
 import { QUEUE_KEY_FILE, readQueueKeyFile } from '../src/queue/queue-key';
 import { SEALED_MAGIC } from '../src/queue/sealed-file';
-import {
-  cleanupTempDirs,
-  optionsFor,
-  pendingFiles,
-  queuedReports,
-  tempDir,
-} from './helpers/fixtures';
+import { makeReport, pendingFiles, queuedReports, tempDir } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
-import { startTestServer, waitFor, type TestServer } from './helpers/test-server';
+import { serverPerTest } from './helpers/harness';
+import { waitFor } from './helpers/test-server';
 
 /**
  * What the queue directory holds: reports carry a username, a licence, an error description and
  * the source line, so every file in it is sealed under the queue key, and only the SDK opens it.
  */
-let server: TestServer;
+const h = serverPerTest();
 let down: string;
-const open: Reporter[] = [];
 
 beforeAll(async () => {
   down = await deadEndpoint();
 });
-beforeEach(async () => {
-  server = await startTestServer();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close(0);
-  await server.close();
-});
-afterAll(cleanupTempDirs);
 
 function reporter(queueDir: string, overrides: Record<string, unknown> = {}, d: Diagnostic[] = []) {
-  const r = createReporter(optionsFor(server, d, { queueDir, ...overrides }));
-  open.push(r);
-  return r;
+  return h.reporter(d, { queueDir, ...overrides });
 }
 
 /** Every file under `dir`, recursively, as bytes. */
@@ -105,16 +88,16 @@ describe('the queue on disk', () => {
     }
 
     reporter(queueDir, { username: 'someone-else', license: 'JCS-000123', dumpConsent: true });
-    await server.waitFor(() => server.stored.size === 2);
-    const [a, b] = ids.map((id) => server.stored.get(id)!);
+    await h.server.waitFor(() => h.server.stored.size === 2);
+    const [a, b] = ids.map((id) => h.server.stored.get(id)!);
     expect(a).toMatchObject({
       username: c.username,
       license: c.license,
       error: { description: c.description, code: c.code },
     });
     expect(b.error.description).toBe(`${c.description} again`);
-    expect(server.openDump(a)).toEqual({ note: c.data });
-    expect(server.openDump(b)).toEqual([c.data]);
+    expect(h.server.openDump(a)).toEqual({ note: c.data });
+    expect(h.server.openDump(b)).toEqual([c.data]);
   });
 
   it('is shared by processes that start on a new directory at once: one key, all delivered', async () => {
@@ -156,7 +139,7 @@ describe('the queue on disk', () => {
     const d: Diagnostic[] = [];
     const r = reporter(queueDir, {}, d);
     expect(await r.flush(5000)).toBe(true);
-    expect([...server.stored.keys()].sort()).toEqual(reports.map((x) => x.id).sort());
+    expect([...h.server.stored.keys()].sort()).toEqual(reports.map((x) => x.id).sort());
     expect(d).toEqual([]);
   }, 30_000);
 
@@ -187,8 +170,8 @@ describe('the queue on disk', () => {
     await waitFor(() => pendingFiles(queueDir).length === 1);
 
     reporter(queueDir, { dumpConsent: true }, d);
-    await server.waitFor(() => server.stored.has(legacy.id));
-    expect(server.stored.get(legacy.id)).toEqual(legacy);
+    await h.server.waitFor(() => h.server.stored.has(legacy.id));
+    expect(h.server.stored.get(legacy.id)).toEqual(legacy);
     expect(d.filter((x) => x.code === 'queue_corrupt' || x.code === 'internal_error')).toEqual([]);
     expect(fs.readdirSync(path.join(queueDir, 'corrupt'))).toEqual([
       '0000000000002-cut.json.sealed',
@@ -213,7 +196,7 @@ describe('the queue on disk', () => {
     const b = reporter(queueDir, { queueKey: keyB }, d);
     const fresh = b.report(input('under key B'));
     expect(await b.flush(5000)).toBe(true);
-    expect([...server.stored.keys()]).toEqual([fresh]);
+    expect([...h.server.stored.keys()]).toEqual([fresh]);
     expect(d.map((x) => x.code)).toEqual(['queue_corrupt', 'queue_corrupt']);
     expect(pendingFiles(queueDir)).toEqual([]);
     expect(fs.readdirSync(path.join(queueDir, 'corrupt'))).toHaveLength(2);
@@ -229,17 +212,6 @@ describe('the queue on disk', () => {
 
     const after = reporter(queueDir, { queueKey: randomBytes(32).toString('base64') });
     expect(await after.flush(5000)).toBe(true);
-    expect(server.stored.has(id)).toBe(true);
+    expect(h.server.stored.has(id)).toBe(true);
   });
 });
-
-function makeReport(description: string): Report {
-  return {
-    schema: 1,
-    id: randomUUID(),
-    occurredAt: new Date().toISOString(),
-    app: { name: 'JCS', version: '5.2.1.345' },
-    license: 'JCS-000123',
-    error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
-  };
-}

@@ -2,22 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import type { Report } from '@jcs/protocol';
 import { DiskQueue } from '../src/queue/disk-queue';
 import { MemoryQueue } from '../src/queue/memory-queue';
 import { SEALED_MAGIC } from '../src/queue/sealed-file';
-import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
-
-function makeReport(description = 'd'): Report {
-  return {
-    schema: 1,
-    id: randomUUID(),
-    occurredAt: new Date().toISOString(),
-    app: { name: 'JCS', version: '5.2.1.345' },
-    license: 'JCS-000123',
-    error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
-  };
-}
+import {
+  cleanupTempDirs,
+  makeReport,
+  pendingFiles,
+  readAllFiles,
+  tempDir,
+} from './helpers/fixtures';
 
 const SEALED_OVERHEAD = SEALED_MAGIC.length + 24 + 16;
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,3 +71,15 @@ export function optionsFor(
 }
 
 export const SDK_DIST = path.resolve(__dirname, '../../dist');
+
+/** A minimal valid schema 1 report, as a queue stores it. */
+export function makeReport(description = 'd'): Report {
+  return {
+    schema: 1,
+    id: randomUUID(),
+    occurredAt: new Date().toISOString(),
+    app: { name: 'JCS', version: '5.2.1.345' },
+    license: 'JCS-000123',
+    error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
+  };
+}
