@@ -73,9 +73,7 @@ export class FloodLimiter<S> {
       state.held = 0;
       state.sample = null;
       state.carrierId = null;
-      return carrierId === undefined
-        ? { allowed: true, repeats }
-        : { allowed: true, repeats, carrierId };
+      return { allowed: true, repeats, carrierId };
     }
     state.held++;
     state.sample = sample;

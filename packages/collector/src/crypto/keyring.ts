@@ -86,15 +86,16 @@ export class Keyring {
    */
   dayKey(day: string, create = false): Uint8Array | null {
     const file = path.join(this.dir, DAYS_DIR, `${day}.key`);
-    const cached = this.dayKeys.get(day);
     // Another process (`jcs-collector expire --now` from cron or by hand) may have shredded the
     // file: a key kept in memory past that would seal reports nobody can open after a restart.
-    if (cached && fs.existsSync(file)) return cached;
+    const exists = fs.existsSync(file);
+    const cached = this.dayKeys.get(day);
     if (cached) {
+      if (exists) return cached;
       cached.fill(0);
       this.dayKeys.delete(day);
     }
-    if (fs.existsSync(file)) {
+    if (exists) {
       const key = unwrap(fs.readFileSync(file, 'utf8'), this.master, file);
       this.dayKeys.set(day, key);
       return key;

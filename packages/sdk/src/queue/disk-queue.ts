@@ -200,12 +200,7 @@ export class DiskQueue implements ReportQueue {
       const claimed = this.claim(file.name);
       if (claimed) this.release(claimed.key);
     }
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.corruptDir);
-    } catch {
-      return;
-    }
+    const names = namesIn(this.corruptDir);
     for (const name of names) {
       if (name.endsWith('.sealed')) continue;
       this.sealCorruptFile(path.join(this.corruptDir, name), path.join(this.corruptDir, name));
@@ -213,13 +208,7 @@ export class DiskQueue implements ReportQueue {
   }
 
   private listPending(): PendingFile[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.pendingDir);
-    } catch {
-      return [];
-    }
-    names.sort();
+    const names = namesIn(this.pendingDir).sort();
     const files: PendingFile[] = [];
     for (const name of names) {
       const m = PENDING_NAME.exec(name);
@@ -319,8 +308,8 @@ export class DiskQueue implements ReportQueue {
   }
 
   private pruneCorrupt(): void {
+    const names = namesIn(this.corruptDir).sort();
     try {
-      const names = fs.readdirSync(this.corruptDir).sort();
       for (const name of names.slice(0, Math.max(0, names.length - MAX_CORRUPT_FILES))) {
         fs.rmSync(path.join(this.corruptDir, name), { force: true });
       }
@@ -331,12 +320,7 @@ export class DiskQueue implements ReportQueue {
 
   private recoverClaims(): void {
     this.lastRecovery = Date.now();
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.claimedDir);
-    } catch {
-      return;
-    }
+    const names = namesIn(this.claimedDir);
     for (const name of names) {
       const m = CLAIM_NAME.exec(name);
       if (!m) {
@@ -358,12 +342,7 @@ export class DiskQueue implements ReportQueue {
   }
 
   private removeStaleTempFiles(): void {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.tmpDir);
-    } catch {
-      return;
-    }
+    const names = namesIn(this.tmpDir);
     for (const name of names) {
       const file = path.join(this.tmpDir, name);
       try {
@@ -386,6 +365,15 @@ export function isProcessAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The names in a directory; none when it cannot be read (gone, or permissions pulled). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
