@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { FdLines } from './log-destination';
 
 export type Logger = pino.Logger;
 
@@ -38,14 +39,11 @@ export function createLogger(
 }
 
 /**
- * stderr, written asynchronously. Its reader may go away (`serve 2>&1 | head`): an unheard
- * 'error' (EPIPE) would throw from whatever line was logging, a signal handler included, so the
- * log stops quietly instead and the collector goes on.
+ * stderr, written asynchronously, and given up on when its reader goes away (`serve 2>&1 |
+ * head`): the collector goes on, and stops when told to (log-destination.ts).
  */
 function stderrDestination(): pino.DestinationStream {
-  const destination = pino.destination({ fd: 2, sync: false });
-  destination.on('error', () => undefined);
-  return destination;
+  return new FdLines(2);
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -147,3 +147,40 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s under load', (signal)
     expect(await rawSocket(p.url, 'GET /v1/health HTTP/1.1\r\n\r\n')).toBe('');
   });
 });
+
+describe('serve whose log reader has gone (`serve 2>&1 | head`)', () => {
+  it('keeps serving, then stops on SIGTERM and exits 0, every time', async () => {
+    const { dataDir } = initialised();
+    // The hang this guards against (an exit-time log flush retrying EPIPE forever) came in a
+    // quarter to a half of the runs without requests: eight such runs miss it about once in ten.
+    for (let run = 0; run < 10; run++) {
+      const p = await spawnServe(dataDir, ['--no-expiry']);
+      p.child.stderr!.destroy();
+      // In two runs, requests write log lines into the closed pipe first; otherwise the
+      // first write to meet the closed pipe is the stop's own (the case that hung).
+      if (run % 5 === 4) {
+        for (let i = 0; i < 3; i++) expect(await statusOf(`${p.url}/v1/health`)).toBe(200);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      p.child.kill('SIGTERM');
+      const code = await Promise.race([
+        p.exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 10_000)),
+      ]);
+      if (code !== 0) p.child.kill('SIGKILL');
+      expect(code).toBe(0);
+    }
+  });
+});
+
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
+}
