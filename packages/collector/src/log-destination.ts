@@ -1,4 +1,4 @@
-import { write } from 'node:fs';
+import { write, writeSync } from 'node:fs';
 
 /** Lines held while a write is in flight before new ones are dropped (a reader that stalls). */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -47,6 +47,23 @@ export class FdLines {
     if (!callback) return;
     if (!this.writing && this.pending.length === 0) callback();
     else this.drained.push(() => callback());
+  }
+
+  /**
+   * At process exit: one synchronous attempt to write what is still waiting (a line logged just
+   * before a crash), then nothing more, whatever it meets. A line whose asynchronous write is
+   * still in flight is not written twice.
+   */
+  flushSync(): void {
+    if (this.broken || this.pending.length === 0) return;
+    const chunk = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      writeSync(this.fd, chunk);
+    } catch {
+      this.broken = true;
+    }
   }
 
   private pump(): void {

@@ -43,7 +43,9 @@ export function createLogger(
  * head`): the collector goes on, and stops when told to (log-destination.ts).
  */
 function stderrDestination(): pino.DestinationStream {
-  return new FdLines(2);
+  const destination = new FdLines(2);
+  process.once('exit', () => destination.flushSync());
+  return destination;
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

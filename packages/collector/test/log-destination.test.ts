@@ -50,4 +50,16 @@ describe('FdLines (the log destination)', () => {
     expect(d.dropped).toBe(6);
     fs.closeSync(writer);
   });
+
+  it('flushSync (at exit) writes what waits behind a write in flight, each line once', async () => {
+    const file = path.join(makeTempDir(), 'log');
+    const fd = fs.openSync(file, 'w');
+    const d = new FdLines(fd);
+    d.write('{"a":1}\n'); // in flight
+    d.write('{"b":2}\n'); // waiting
+    d.flushSync();
+    await flushed(d);
+    fs.closeSync(fd);
+    expect(fs.readFileSync(file, 'utf8').trim().split('\n').sort()).toEqual(['{"a":1}', '{"b":2}']);
+  });
 });
