@@ -99,9 +99,16 @@ export async function run(argv: string[], environment: Environment): Promise<Run
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return { stdout, stderr, exitCode: EXIT.ok };
-      // Bare `jcs-errors`: commander prints the help as an error; it is what was asked for.
-      if (err.code === 'commander.help')
-        return { stdout: stdout + stderr, stderr: '', exitCode: EXIT.ok };
+      // No command (bare `jcs-errors`, or `--token top` whose value swallowed it): nothing was
+      // done, which a script must not take for success; one line, like every other failure.
+      if (err.code === 'commander.help') {
+        const names = program.commands.map((c) => c.name()).join(', ');
+        return {
+          stdout,
+          stderr: `no command given (one of ${names}): see jcs-errors --help\n`,
+          exitCode: EXIT.usage,
+        };
+      }
       // One line: commander puts its "Did you mean" suggestion on a line of its own.
       const message = err.message
         .replace(/^error: /, '')

@@ -575,8 +575,18 @@ describe('the program', () => {
     expect((await cli(['audit', 'verify'])).exitCode).toBe(0);
   });
 
-  test('--help and a bare call print the help on stdout and exit 0', async () => {
-    for (const args of [['--help'], [], ['top', '--help'], ['help', 'show']]) {
+  test('a call without a command is a usage error: one line, exit 2', async () => {
+    for (const args of [[], ['--token', 'top'], ['--json']]) {
+      const r = await cli(args);
+      expect(r).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(r.stderr).toMatch(
+        /^no command given \(one of top, show, .*\): see jcs-errors --help\n$/,
+      );
+    }
+  });
+
+  test('--help prints the help on stdout and exits 0', async () => {
+    for (const args of [['--help'], ['top', '--help'], ['help', 'show']]) {
       const r = await cli(args);
       expect(r.exitCode).toBe(0);
       expect(r.stderr).toBe('');

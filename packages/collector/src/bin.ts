@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
-import { makeProgram } from './program';
+import { makeProgram, missingCommand } from './program';
 import { CommandError, EXIT, stdio } from './commands/output';
 
 /** The only place that exits: commands return or throw, and the exit code follows from that. */
 async function main(): Promise<number> {
   // Database, WAL and key files are for this user alone.
   process.umask(0o077);
+  const program = makeProgram(stdio);
   try {
-    await makeProgram(stdio).parseAsync(process.argv);
+    await program.parseAsync(process.argv);
     return EXIT.ok;
   } catch (e) {
+    if (e instanceof CommanderError && e.code === 'commander.help') {
+      stdio.err(`jcs-collector: ${missingCommand(program, process.argv.slice(2))}`);
+      return EXIT.usage;
+    }
     if (e instanceof CommanderError) {
       // help and version are not failures; commander already printed the reason otherwise
       return e.code === 'commander.helpDisplayed' ||

@@ -45,7 +45,14 @@ export function makeProgram(out: Output): Command {
     // One line that says what to do (as jcs-errors does), not the message and the whole help.
     .configureOutput({
       outputError: (text, write) =>
-        write(`${text.trim()}: jcs-collector <command> --help shows the usage\n`),
+        write(
+          `jcs-collector: ${text.trim().replace(/^error: /, '')}: jcs-collector <command> --help shows the usage\n`,
+        ),
+      // Help written to stderr is commander's answer to a missing command; the bin says that in
+      // one line instead (missingCommand). Help asked for (--help) goes to stdout.
+      writeErr: (text) => {
+        if (!text.startsWith('Usage: ')) process.stderr.write(text);
+      },
     })
     .exitOverride();
   const dataDir = (cmd: Command) => resolveDataDir(cmd.optsWithGlobals().dataDir);
@@ -164,4 +171,25 @@ export function makeProgram(out: Output): Command {
     });
 
   return program;
+}
+
+/**
+ * The one line for a call that names no command, or a group (`token`, `key`, `audit`) without
+ * its subcommand: what can follow.
+ *
+ * @example
+ * missingCommand(makeProgram(stdio), ['token']); // 'token needs a command (one of create, list, revoke): see jcs-collector token --help'
+ */
+export function missingCommand(program: Command, args: string[]): string {
+  let command = program;
+  const path: string[] = [];
+  for (const arg of args) {
+    const sub = command.commands.find((c) => c.name() === arg);
+    if (!sub) continue;
+    command = sub;
+    path.push(arg);
+  }
+  const names = command.commands.map((c) => c.name()).join(', ');
+  const what = path.length ? `${path.join(' ')} needs a command` : 'no command given';
+  return `${what} (one of ${names}): see ${['jcs-collector', ...path].join(' ')} --help`;
 }

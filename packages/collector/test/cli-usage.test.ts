@@ -8,17 +8,39 @@ import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/
 
 describe('jcs-collector usage errors', () => {
   it.each([
-    [['init', '--bogus'], "error: unknown option '--bogus'"],
-    [['token', 'create', '--name', 'a'], "error: required option '--role <role>' not specified"],
-    [['serve', '--host'], "error: option '--host <host>' argument missing"],
-    [['bogus'], "error: unknown command 'bogus'"],
+    [['init', '--bogus'], "unknown option '--bogus'"],
+    [['token', 'create', '--name', 'a'], "required option '--role <role>' not specified"],
+    [['serve', '--host'], "option '--host <host>' argument missing"],
+    [['bogus'], "unknown command 'bogus'"],
   ])('%j: exit 2, one line', (args, reason) => {
     const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
     expect(r).toEqual({
       status: 2,
       stdout: '',
-      stderr: `${reason}: jcs-collector <command> --help shows the usage\n`,
+      stderr: `jcs-collector: ${reason}: jcs-collector <command> --help shows the usage\n`,
     });
+  });
+
+  it.each([
+    [
+      [],
+      'no command given (one of init, token, serve, key, expire, audit): see jcs-collector --help',
+    ],
+    [
+      ['token'],
+      'token needs a command (one of create, list, revoke): see jcs-collector token --help',
+    ],
+    [['audit'], 'audit needs a command (one of verify): see jcs-collector audit --help'],
+  ])('%j (no command): exit 2, one line naming what may follow', (args, line) => {
+    const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
+    expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
+  });
+
+  it('--help is not a failure: the usage on stdout, exit 0', () => {
+    const r = collectorCli(['token', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: jcs-collector token/);
+    expect(r.stderr).toBe('');
   });
 });
 
