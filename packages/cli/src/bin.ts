@@ -2,11 +2,24 @@
 import * as os from 'node:os';
 import { run } from './program';
 
-// `jcs-errors top | head` closes the pipe early; that is the reader's choice, not a failure.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+/**
+ * stdout could not take the output. A closed pipe (`jcs-errors top | head`) is the reader's
+ * choice, not a failure; anything else (a full disk behind `> groups.json`) is: a script must
+ * not take a missing or cut-off file for success.
+ */
+let failing = false;
+function outputFailed(err: NodeJS.ErrnoException, exitCode: number): void {
+  if (failing) return; // the write's callback and the stream's 'error' both tell
+  failing = true;
+  if (err.code === 'EPIPE') process.exit(exitCode);
+  process.stderr.write(
+    `cannot write the output (${err.code ?? err.message}): check where stdout goes (a full disk?) and run again\n`,
+    () => process.exit(1),
+  );
+}
+
+let exitCode = 0;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => outputFailed(err, exitCode));
 
 run(process.argv.slice(2), {
   env: process.env,
@@ -14,10 +27,14 @@ run(process.argv.slice(2), {
   stdoutIsTTY: process.stdout.isTTY === true,
   columns: process.stdout.columns,
 }).then(
-  ({ stdout, stderr, exitCode }) => {
+  (result) => {
+    exitCode = result.exitCode;
     // Exit only once both streams have flushed: pipes may still be writing when exit is called.
-    process.stderr.write(stderr, () => {
-      process.stdout.write(stdout, () => process.exit(exitCode));
+    process.stderr.write(result.stderr, () => {
+      process.stdout.write(result.stdout, (err) => {
+        if (err) outputFailed(err, exitCode);
+        else process.exit(exitCode);
+      });
     });
   },
   (err: unknown) => {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -87,4 +88,34 @@ test('the config file supplies server and token, with a warning when others can 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('output that cannot be written (a full disk) fails: exit 1 and one line', () => {
+  const full = fs.openSync('/dev/full', 'w');
+  try {
+    const r = spawnSync(process.execPath, [BIN, '--help'], {
+      env: { PATH: process.env.PATH ?? '', HOME: home },
+      stdio: ['ignore', full, 'pipe'],
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^cannot write the output \(ENOSPC\): .*run again\n$/);
+  } finally {
+    fs.closeSync(full);
+  }
+});
+
+test('a reader that closes the pipe early (| head) is not a failure', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [BIN, 'top', '--limit', '500'], {
+    env: { ...env, COLUMNS: '200' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  expect(code).toBe(0);
+  expect(stderr).toBe('');
 });

@@ -3,6 +3,23 @@ import { CommanderError } from 'commander';
 import { makeProgram, missingCommand } from './program';
 import { CommandError, EXIT, stdio } from './commands/output';
 
+/**
+ * stdout's first failure. A closed pipe (`token list | head -1`) is the reader's choice; any
+ * other (a full disk) fails the command once it is done, in one line, without a stack trace.
+ */
+let outputError: NodeJS.ErrnoException | undefined;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  outputError ??= err;
+});
+
+function afterOutput(code: number): number {
+  if (!outputError || outputError.code === 'EPIPE' || code !== EXIT.ok) return code;
+  stdio.err(
+    `jcs-collector: cannot write the output (${outputError.code ?? outputError.message}): check where stdout goes (a full disk?) and run again`,
+  );
+  return EXIT.failed;
+}
+
 /** The only place that exits: commands return or throw, and the exit code follows from that. */
 async function main(): Promise<number> {
   // Database, WAL and key files are for this user alone.
@@ -36,7 +53,9 @@ async function main(): Promise<number> {
   }
 }
 
-void main().then((code) => {
+void main().then(async (result) => {
+  await stdio.written?.();
+  const code = afterOutput(result);
   process.exitCode = code;
   // Exit once output is flushed; a lingering handle must not keep a finished command alive.
   setImmediate(() => process.exit(code)).unref();

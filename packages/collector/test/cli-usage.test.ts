@@ -57,3 +57,62 @@ describe('--data-dir', () => {
     expect(fs.existsSync(path.join(cwd, 'jcs-data', 'collector.db'))).toBe(true);
   });
 });
+
+describe('stdout that cannot take the output', () => {
+  /** The real bin with stdout on /dev/full (every write fails with ENOSPC). */
+  function toFullDisk(args: string[]): { status: number | null; stderr: string } {
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', full, 'pipe'],
+      });
+      return { status: r.status, stderr: r.stderr };
+    } finally {
+      fs.closeSync(full);
+    }
+  }
+
+  it('token create: exit 1, one line, and the token that nobody saw is not kept', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    const r = toFullDisk([
+      'token',
+      'create',
+      '--name',
+      'alice',
+      '--role',
+      'admin',
+      '--data-dir',
+      dataDir,
+    ]);
+    expect(r).toEqual({
+      status: 1,
+      stderr:
+        'jcs-collector: could not print the token (ENOSPC), so it was not kept: run token create again with stdout going where it can be read\n',
+    });
+    const list = collectorCli(['token', 'list', '--json', '--data-dir', dataDir]);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    // and the name is free again
+    expect(
+      collectorCli(['token', 'create', '--name', 'alice', '--role', 'admin', '--data-dir', dataDir])
+        .status,
+    ).toBe(0);
+  });
+
+  it('any other command: exit 1 and one line, no stack trace', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    for (const args of [
+      ['token', 'list', '--json'],
+      ['expire', '--dry-run', '--json'],
+    ]) {
+      const r = toFullDisk([...args, '--data-dir', dataDir]);
+      expect(r).toEqual({
+        status: 1,
+        stderr:
+          'jcs-collector: cannot write the output (ENOSPC): check where stdout goes (a full disk?) and run again\n',
+      });
+    }
+  });
+});

@@ -2,11 +2,23 @@
 export interface Output {
   out(line: string): void;
   err(line: string): void;
+  /**
+   * Resolves once what `out` wrote so far has gone, with the error that stopped it (a full
+   * disk, a closed pipe) or undefined: for output that must not be lost unseen (a new token).
+   */
+  written?(): Promise<NodeJS.ErrnoException | undefined>;
 }
 
+let lastOut: Promise<NodeJS.ErrnoException | undefined> = Promise.resolve(undefined);
+
 export const stdio: Output = {
-  out: (line) => process.stdout.write(line + '\n'),
+  out: (line) => {
+    lastOut = new Promise((resolve) =>
+      process.stdout.write(line + '\n', (err) => resolve(err ?? undefined)),
+    );
+  },
   err: (line) => process.stderr.write(line + '\n'),
+  written: () => lastOut,
 };
 
 /** Exit codes shared with jcs-errors (contract section 5). */

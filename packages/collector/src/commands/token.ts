@@ -17,6 +17,14 @@ export async function tokenCreateCommand(
   try {
     const token = c.tokens.create(name, role as Role, c.clock());
     out.out(token);
+    const failed = await out.written?.();
+    if (failed) {
+      // Nobody saw it: a live credential nobody holds is one to forget, so it goes.
+      c.tokens.discard(name);
+      throw new CommandError(
+        `could not print the token (${failed.code ?? failed.message}), so it was not kept: run token create again with stdout going where it can be read`,
+      );
+    }
     out.err(`created ${role} token "${name}": it is shown only this once`);
     return token;
   } catch (e) {

@@ -80,6 +80,14 @@ export class TokenStore {
     }));
   }
 
+  /**
+   * Removes a token that was never shown nor used (its printing failed), so its name is free
+   * again; a token that was used stays, revoked or not, because the access log names it.
+   */
+  discard(name: string): void {
+    this.db.prepare('DELETE FROM tokens WHERE name = ? AND last_used_at IS NULL').run(name);
+  }
+
   /** Revokes at once: every request looks the token up again. False when no such live token. */
   revoke(name: string, now: number): boolean {
     return (
