@@ -90,6 +90,11 @@ export interface ClientOptions {
 
 interface RequestOptions {
   role: Role;
+  /**
+   * The answer's shape, checked before anything reads it: a server that answers JSON but not
+   * the collector's (another service on the port) is told apart from a collector that answered.
+   */
+  shape: (data: Record<string, unknown>) => boolean;
   /** for the jobs that may take long on a big database: expiry and erasure */
   timeoutMs?: number;
   query?: Record<string, string | number | boolean | undefined>;
@@ -129,17 +134,26 @@ export class ApiClient {
   }
 
   listGroups(query: GroupQuery = {}): Promise<Answer<GroupList>> {
-    return this.request('GET', 'v1/groups', { role: 'engineer', query: { ...query } });
+    return this.request('GET', 'v1/groups', {
+      role: 'engineer',
+      query: { ...query },
+      shape: (d) => Array.isArray(d.groups) && isObject(d.window),
+    });
   }
 
   /** The groups whose id starts with `prefix`: at most 20, `more` when there are others. */
   groupIds(prefix: string): Promise<Answer<GroupIdMatches>> {
-    return this.request('GET', 'v1/group-ids', { role: 'engineer', query: { prefix } });
+    return this.request('GET', 'v1/group-ids', {
+      role: 'engineer',
+      query: { prefix },
+      shape: (d) => Array.isArray(d.groups),
+    });
   }
 
   getGroup(id: string, query: { since?: string } = {}): Promise<Answer<GroupDetail>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      shape: (d) => typeof d.id === 'string' && Array.isArray(d.byVersion),
       query,
     });
   }
@@ -147,6 +161,7 @@ export class ApiClient {
   setGroupStatus(id: string, change: TriageChange): Promise<Answer<Group>> {
     return this.request('PATCH', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      shape: (d) => typeof d.id === 'string' && typeof d.status === 'string',
       body: change,
     });
   }
@@ -154,6 +169,7 @@ export class ApiClient {
   listReports(groupId: string, query: { limit?: number } = {}): Promise<Answer<ReportList>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(groupId)}/reports`, {
       role: 'engineer',
+      shape: (d) => Array.isArray(d.reports),
       query,
     });
   }
@@ -162,33 +178,49 @@ export class ApiClient {
   getReport(id: string, options: { dump?: boolean } = {}): Promise<Answer<FullReport>> {
     return this.request('GET', `v1/reports/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      shape: (d) => typeof d.id === 'string' && isObject(d.error),
       query: { dump: options.dump ? 1 : undefined },
     });
   }
 
   listAudit(query: { since?: string; limit?: number } = {}): Promise<Answer<AuditLog>> {
-    return this.request('GET', 'v1/audit', { role: 'admin', query });
+    return this.request('GET', 'v1/audit', {
+      role: 'admin',
+      query,
+      shape: (d) => Array.isArray(d.entries),
+    });
   }
 
   verifyAudit(): Promise<Answer<AuditVerification>> {
-    return this.request('GET', 'v1/audit/verify', { role: 'admin' });
+    return this.request('GET', 'v1/audit/verify', {
+      role: 'admin',
+      shape: (d) =>
+        d.ok === true
+          ? typeof d.entries === 'number'
+          : d.ok === false && typeof d.brokenAt === 'number',
+    });
   }
 
   expire(): Promise<Answer<ExpirySummary>> {
     return this.request('POST', 'v1/expire', {
       role: 'admin',
+      shape: (d) => typeof d.deletedReports === 'number' && typeof d.cutoff === 'string',
       body: {},
       timeoutMs: JOB_TIMEOUT_MS,
     });
   }
 
   retentionStatus(): Promise<Answer<RetentionStatus>> {
-    return this.request('GET', 'v1/status', { role: 'admin' });
+    return this.request('GET', 'v1/status', {
+      role: 'admin',
+      shape: (d) => typeof d.compliant === 'boolean' && typeof d.retentionDays === 'number',
+    });
   }
 
   erase(subject: DataSubject): Promise<Answer<Erasure>> {
     return this.request('POST', 'v1/erase', {
       role: 'admin',
+      shape: (d) => typeof d.erasedReports === 'number',
       body: subject,
       timeoutMs: JOB_TIMEOUT_MS,
     });
@@ -224,11 +256,14 @@ export class ApiClient {
     }
 
     if (response.status >= 200 && response.status < 300) {
+      let data: unknown;
       try {
-        return { data: JSON.parse(body) as T, body };
+        data = JSON.parse(body);
       } catch {
         throw this.notCollector(response);
       }
+      if (!isObject(data) || !options.shape(data)) throw this.notCollector(response);
+      return { data: data as T, body };
     }
     throw this.failure(response, body, options.role);
   }
@@ -351,4 +386,8 @@ function causeCode(err: unknown): string | undefined {
     current = current.cause as typeof current;
   }
   return undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

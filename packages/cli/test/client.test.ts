@@ -175,3 +175,38 @@ test('a path prefix in the server address is kept', async () => {
   await new Promise<void>((r) => server.close(() => r()));
   expect(seen).toEqual(['/errors/v1/groups/3fa9c1d2e4b7/reports?limit=5']);
 });
+
+test("JSON that is not the collector's answer (another service on the port): exit 1, never a false success", async () => {
+  const other = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"foo":1}');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const c = new ApiClient({ server: url, token: 'jcs_adm_x' });
+  try {
+    const calls: Promise<unknown>[] = [
+      c.listGroups(),
+      c.groupIds('abc'),
+      c.getGroup('abcdef123456'),
+      c.setGroupStatus('abcdef123456', { status: 'resolved' }),
+      c.listReports('abcdef123456'),
+      c.getReport('0b7c6f2e-9c1a-4e8e-8f1e-2d6b7a9c0d11'),
+      c.listAudit(),
+      c.verifyAudit(),
+      c.expire(),
+      c.retentionStatus(),
+      c.erase({ license: 'JCS-1' }),
+    ];
+    for (const call of calls) {
+      const err = await failure(call);
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err.exitCode).toBe(EXIT.failed);
+      expect(err.message).toBe(
+        `${url} did not answer like a JCS collector (HTTP 200, application/json): check --server or JCS_ERRORS_SERVER, and any proxy in front of the collector`,
+      );
+    }
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
