@@ -17,6 +17,7 @@ import {
   UnauthorisedError,
   UnreachableError,
 } from './errors';
+import { oneLine } from './render/text';
 
 /** `GET /v1/groups`. */
 export interface GroupList {
@@ -285,6 +286,12 @@ export class ApiClient {
         { cause: err },
       );
     }
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+      return new UnreachableError(
+        `the server at ${where} does not speak TLS: use http:// if it is the collector, or check --server`,
+        { cause: err },
+      );
+    }
     if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code)) {
       return new UnreachableError(
         `the collector at ${where} presented a TLS certificate that was refused (${code}): set NODE_EXTRA_CA_CERTS to its CA file, or check --server`,
@@ -292,8 +299,10 @@ export class ApiClient {
       );
     }
     if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') {
+      // A collector serving HTTPS hangs up on plain HTTP in just this way.
+      const https = where.startsWith('http:') ? ' (if it serves HTTPS, use https://)' : '';
       return new UnreachableError(
-        `the connection to the collector at ${where} broke before it answered: try again; if it persists, check the collector's log`,
+        `the connection to the collector at ${where} broke before it answered${https}: try again; if it persists, check the collector's log`,
         { cause: err },
       );
     }
@@ -342,6 +351,14 @@ export class ApiClient {
         `this needs ${article} token and the one given may not do it: use one made by jcs-collector token create --role ${role}`,
       );
     }
+    // The collector's answer to a path it has no route for: --server has a wrong path in it,
+    // which is not "no such group or report" (exit 4) to a script.
+    if (status === 404 && error?.code === 'not_found' && /^no such route:/i.test(said)) {
+      return new ServerError(
+        `${this.serverLabel} has no such route: set --server to the collector's own address, without a path`,
+        status,
+      );
+    }
     if (status === 404) return new NotFoundError(`not found: ${said || 'no such route'}`);
     if (status === 400) {
       const details = (error?.details ?? []).map((d) => `${d.path} ${d.message}`).join('; ');
@@ -374,9 +391,12 @@ function parseErrorBody(body: string): ErrorBody['error'] | undefined {
   return undefined;
 }
 
-/** A server sentence goes inside our line: drop its full stop and any line breaks. */
+/**
+ * A server sentence goes inside our line: drop its full stop and any line breaks, and replace
+ * control characters, so a broken or hostile server (or proxy) cannot recolour the terminal.
+ */
 function sentence(text: string): string {
-  return text.replace(/\s+/g, ' ').trim().replace(/\.$/, '');
+  return oneLine(text.replace(/\s+/g, ' ')).replace(/\.$/, '');
 }
 
 function causeCode(err: unknown): string | undefined {

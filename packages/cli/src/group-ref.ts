@@ -1,5 +1,6 @@
 import type { ApiClient } from './client';
 import { NotFoundError, UsageError } from './errors';
+import { shown } from './render/text';
 
 /** Every group id is this long; shorter input is a prefix. */
 const FULL_LENGTH = 12;
@@ -24,7 +25,7 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
   const prefix = text.trim().toLowerCase();
   if (!/^[0-9a-f]+$/.test(prefix) || prefix.length > FULL_LENGTH) {
     throw new UsageError(
-      `a group is its id or a prefix of it, in hex such as 3fa9c1, not "${text}": run jcs-errors top to list groups`,
+      `a group is its id or a prefix of it, in hex such as 3fa9c1, not "${shown(text)}": run jcs-errors top to list groups`,
     );
   }
   if (prefix.length === FULL_LENGTH) return { id: prefix };
@@ -33,14 +34,14 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
   const matches = data.groups;
   if (matches.length === 0) throw groupNotFound(text);
   if (matches.length > 1) {
-    const shown = matches
+    const candidates = matches
       .slice(0, CANDIDATES_SHOWN)
-      .map((g) => `${g.id} (${g.module}.${g.procedure})`)
+      .map((g) => `${g.id} (${shown(`${g.module}.${g.procedure}`)})`)
       .join(', ');
     const others = matches.length - CANDIDATES_SHOWN;
     const more = data.more ? ' and more' : others > 0 ? ` and ${others} more` : '';
     throw new UsageError(
-      `group ${prefix} is ambiguous, it could be ${shown}${more}: give more characters`,
+      `group ${prefix} is ambiguous, it could be ${candidates}${more}: give more characters`,
     );
   }
   return { id: matches[0].id };

@@ -70,4 +70,4 @@ export { sparkline, bucket } from './render/sparkline';
 export { dayChart, fillDays, type DayCount } from './render/day-chart';
 export { shareBar } from './render/share-bar';
 export { relativeTime, absoluteTime } from './render/relative-time';
-export { safeText, oneLine, formatCount, plural } from './render/text';
+export { safeText, oneLine, shown, formatCount, plural } from './render/text';

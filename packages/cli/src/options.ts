@@ -1,5 +1,6 @@
 import { parseTimeBound, TIME_BOUND_HELP, VERSION_PATTERN } from '@jcs/protocol';
 import { UsageError } from './errors';
+import { shown } from './render/text';
 
 // Options are checked here, before any request, so a typo costs no round trip and the message
 // can say exactly what the option takes.
@@ -13,7 +14,7 @@ import { UsageError } from './errors';
  */
 export function checkTimeBound(text: string, flag: string): string {
   if (parseTimeBound(text, new Date()) === null) {
-    throw new UsageError(`${flag} takes ${TIME_BOUND_HELP}, not "${text}"`);
+    throw new UsageError(`${flag} takes ${TIME_BOUND_HELP}, not "${shown(text)}"`);
   }
   return text.trim();
 }
@@ -27,7 +28,7 @@ export function checkTimeBound(text: string, flag: string): string {
 export function checkLimit(text: string, max: number, flag = '--limit'): number {
   const n = /^\s*\d{1,7}\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new UsageError(`${flag} takes a whole number from 1 to ${max}, not "${text}"`);
+    throw new UsageError(`${flag} takes a whole number from 1 to ${max}, not "${shown(text)}"`);
   }
   return n;
 }
@@ -45,7 +46,7 @@ export function checkChoice<T extends string>(
 ): T {
   const value = text.trim().toLowerCase();
   if (!(choices as readonly string[]).includes(value)) {
-    throw new UsageError(`${flag} takes ${listChoices(choices)}, not "${text}"`);
+    throw new UsageError(`${flag} takes ${listChoices(choices)}, not "${shown(text)}"`);
   }
   return value as T;
 }
@@ -59,7 +60,9 @@ export function checkChoice<T extends string>(
 export function checkVersion(text: string, flag: string): string {
   const value = text.trim();
   if (!new RegExp(VERSION_PATTERN).test(value) || value.length > 64) {
-    throw new UsageError(`${flag} takes a version of dotted numbers such as 5.2.1, not "${text}"`);
+    throw new UsageError(
+      `${flag} takes a version of dotted numbers such as 5.2.1, not "${shown(text)}"`,
+    );
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from './errors';
+import { shown } from './render/text';
 
 /** The default collector address of contract section 5. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
@@ -63,6 +64,14 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
 
   const server = pick(flags.server, env.JCS_ERRORS_SERVER, () => fromConfig().server);
   const token = pick(flags.token, env.JCS_ERRORS_TOKEN, () => fromConfig().token);
+  // No token holds a space or control character: one that does was pasted with something else,
+  // and fetch would refuse the header, which looks like an unreachable collector.
+  // eslint-disable-next-line no-control-regex
+  if (token.value !== undefined && /[\s\u0000-\u001f\u007f]/.test(token.value.trim())) {
+    throw new UsageError(
+      `the token from ${describeSource(token.source, 'token', configPath)} holds a space or control character, which no token has: copy it again`,
+    );
+  }
 
   const serverText = server.value ?? DEFAULT_SERVER;
   const serverSource = server.value === undefined ? 'default' : server.source;
@@ -78,7 +87,7 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
   return {
     server: serverUrl.href.endsWith('/') ? serverUrl.href : `${serverUrl.href}/`,
     serverSource,
-    token: token.value,
+    token: token.value?.trim(),
     tokenSource: token.value === undefined ? 'default' : token.source,
     json: flags.json === true,
     color: environment.stdoutIsTTY && flags.color !== false && !noColorVariable && !dumbTerminal,
@@ -130,7 +139,13 @@ function parseServer(text: string, where: string): URL {
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw new UsageError(
-      `${where} takes a URL such as http://127.0.0.1:8080 or https://errors.example, not "${text}"`,
+      `${where} takes a URL such as http://127.0.0.1:8080 or https://errors.example, not "${shown(text)}"`,
+    );
+  }
+  // A password in the URL would be echoed in every message that names the server.
+  if (url.username || url.password) {
+    throw new UsageError(
+      `${where} holds a user name or password (user:pass@): the collector takes a token instead, with --token or JCS_ERRORS_TOKEN`,
     );
   }
   url.search = '';

@@ -210,3 +210,24 @@ test("JSON that is not the collector's answer (another service on the port): exi
     await new Promise((resolve) => other.close(resolve));
   }
 });
+
+test("the server's error message is quoted with its control characters replaced", async () => {
+  const hostile = http.createServer((_req, res) => {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        error: { code: 'internal', message: 'Bad \u001b[31mred\u001b]0;pwned\u0007 x.' },
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  try {
+    const err = await failure(new ApiClient({ server: url, token: 'jcs_eng_x' }).listGroups());
+    expect(err.message).toBe(
+      'the collector failed (HTTP 500: Bad \uFFFD[31mred\uFFFD]0;pwned\uFFFD x): check its log, then try again',
+    );
+  } finally {
+    await new Promise((resolve) => hostile.close(resolve));
+  }
+});

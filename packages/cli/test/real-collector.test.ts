@@ -147,6 +147,15 @@ describe('the bin against the real collector', () => {
       stderr: 'no group 000000000000: run jcs-errors top to list groups\n',
     });
   });
+
+  test('exit 1, not 4, when --server has a path the collector has no route for', async () => {
+    const r = await spawnCli(['top'], { ...env(), JCS_ERRORS_SERVER: `${c.url}/errors` });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `${c.url}/errors has no such route: set --server to the collector's own address, without a path\n`,
+    });
+  });
 });
 
 describe('every command against the real collector', () => {

@@ -13,6 +13,7 @@ import {
   renderTable,
   safeText,
   shareBar,
+  shown,
   sparkline,
 } from '../src';
 import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
@@ -217,4 +218,12 @@ describe('text and groups', () => {
       text: 'ignored',
     });
   });
+});
+
+test('shown: input quoted back in a message has tokens masked, controls replaced, length cut', () => {
+  expect(shown('jcs_adm_tGMkKLJ54tioD70huDcfuQgsmrQhQlFhwlvHC5')).toBe('jcs_adm_\u2026');
+  expect(shown('x jcs_ing_abc y')).toBe('x jcs_ing_\u2026 y');
+  expect(shown('a\u001b[31mb')).toBe('a\uFFFD[31mb');
+  expect(shown('z'.repeat(100))).toBe(`${'z'.repeat(59)}\u2026`);
+  expect(shown('3fa9c1')).toBe('3fa9c1');
 });

@@ -122,3 +122,26 @@ test('sources are named as the user would fix them', () => {
   expect(describeSource('flag', 'token', '/c')).toBe('--token');
   expect(describeSource('config', 'token', '/c')).toBe('"token" in /c');
 });
+
+test('a user name or password in the server URL is refused without echoing it', () => {
+  let message = '';
+  try {
+    resolveSettings({ server: 'http://ann:s3cret@127.0.0.1:8080' }, environment());
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    message = (e as Error).message;
+  }
+  expect(message).toBe(
+    '--server holds a user name or password (user:pass@): the collector takes a token instead, with --token or JCS_ERRORS_TOKEN',
+  );
+});
+
+test('a token with a space or control character inside is a usage error naming its source', () => {
+  for (const bad of ['abc\u0001def', 'abc\ndef', 'jcs_adm_x y']) {
+    expect(() => resolveSettings({}, environment({ JCS_ERRORS_TOKEN: bad }))).toThrow(
+      'the token from JCS_ERRORS_TOKEN holds a space or control character, which no token has: copy it again',
+    );
+  }
+  // Around it, whitespace is what a paste adds: trimmed.
+  expect(resolveSettings({ token: ' jcs_eng_abc\r\n' }, environment()).token).toBe('jcs_eng_abc');
+});

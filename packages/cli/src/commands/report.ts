@@ -5,6 +5,7 @@ import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, safeText } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
+import { shown } from '../render/text';
 
 /** The options of `jcs-errors report`. */
 export interface ReportOptions {
@@ -35,7 +36,7 @@ export async function report(
   const reportId = id.trim().toLowerCase();
   if (!new RegExp(UUID_PATTERN).test(reportId)) {
     throw new UsageError(
-      `a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b, not "${id}": run jcs-errors reports GROUP to list them`,
+      `a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b, not "${shown(id)}": run jcs-errors reports GROUP to list them`,
     );
   }
   let answer;

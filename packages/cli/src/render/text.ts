@@ -30,6 +30,22 @@ export function oneLine(text: string): string {
     .trim();
 }
 
+/** A JCS token (`jcs_adm_...`): never echoed in a message, where it would reach logs and mail. */
+const TOKEN = /\bjcs_(adm|eng|ing)_[A-Za-z0-9_-]+/g;
+const SHOWN_MAX = 60;
+
+/**
+ * What the user typed, fit to quote back in a one-line message: controls replaced, a token
+ * masked (one passed by mistake as an id must not land in cron mail), long input cut.
+ *
+ * @example
+ * shown('jcs_adm_tGMkKLJ54tioD70huDcf'); // 'jcs_adm_…'
+ */
+export function shown(text: string): string {
+  const safe = oneLine(text).replace(TOKEN, 'jcs_$1_\u2026');
+  return safe.length > SHOWN_MAX ? `${safe.slice(0, SHOWN_MAX - 1)}\u2026` : safe;
+}
+
 /**
  * A count with thousands separators.
  *
