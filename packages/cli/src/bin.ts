@@ -3,23 +3,24 @@ import * as os from 'node:os';
 import { run } from './program';
 
 /**
- * stdout could not take the output. A closed pipe (`jcs-errors top | head`) is the reader's
- * choice, not a failure; anything else (a full disk behind `> groups.json`) is: a script must
- * not take a missing or cut-off file for success.
+ * stdout could not take the output: a full disk behind `> groups.json` fails the command, as a
+ * script must not take a missing or cut-off file for success. (A closed pipe, `jcs-errors top |
+ * head`, is the reader's choice, not a failure: it does not come here.)
  */
 let failing = false;
-function outputFailed(err: NodeJS.ErrnoException, exitCode: number): void {
+function outputFailed(err: NodeJS.ErrnoException): void {
   if (failing) return; // the write's callback and the stream's 'error' both tell
   failing = true;
-  if (err.code === 'EPIPE') process.exit(exitCode);
   process.stderr.write(
     `cannot write the output (${err.code ?? err.message}): check where stdout goes (a full disk?) and run again\n`,
     () => process.exit(1),
   );
 }
 
-let exitCode = 0;
-process.stdout.on('error', (err: NodeJS.ErrnoException) => outputFailed(err, exitCode));
+// A closed pipe is handled where the output is written (what goes to stderr still goes).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') outputFailed(err);
+});
 
 run(process.argv.slice(2), {
   env: process.env,
@@ -28,13 +29,13 @@ run(process.argv.slice(2), {
   columns: process.stdout.columns,
 }).then(
   (result) => {
-    exitCode = result.exitCode;
-    // Exit only once both streams have flushed: pipes may still be writing when exit is called.
-    process.stderr.write(result.stderr, () => {
-      process.stdout.write(result.stdout, (err) => {
-        if (err) outputFailed(err, exitCode);
-        else process.exit(exitCode);
-      });
+    // The output, then what went wrong or what to do about it (status's reasons, say), as a
+    // terminal shows them in that order. Exit only once both streams have flushed: pipes may
+    // still be writing when exit is called.
+    process.stdout.write(result.stdout, (err) => {
+      const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+      if (err && code !== 'EPIPE') return outputFailed(err);
+      process.stderr.write(result.stderr, () => process.exit(result.exitCode));
     });
   },
   (err: unknown) => {

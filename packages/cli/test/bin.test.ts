@@ -68,6 +68,18 @@ test('exit 1: status not compliant, the finding on stdout and what to do on stde
   expect(r.stderr).toBe(
     "not compliant: the expiry job has never run: run jcs-errors expire now, and check the collector's nightly job\n",
   );
+  // On one terminal (both streams on one pipe) the table comes first, then what to do.
+  const { exec } = await import('node:child_process');
+  const both = await new Promise<string>((resolve) =>
+    exec(
+      `"${process.execPath}" "${BIN}" status 2>&1`,
+      { env: { PATH: process.env.PATH ?? '', ...env } },
+      (_e, out) => resolve(out),
+    ),
+  );
+  expect(both).toMatch(
+    /^Retention {9}NOT COMPLIANT\n[^]*\nnot compliant: the expiry job has never run: .*\n$/,
+  );
 });
 
 test('the config file supplies server and token, with a warning when others can read it', async () => {

@@ -447,7 +447,7 @@ describe('admin commands', () => {
         'Retention period  42 days',
         'Reports stored    1,563',
         'Oldest report     2026-10-18 10:30:00 UTC (5w ago)',
-        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 deleted, 12 keys destroyed',
+        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 12 keys destroyed',
       ),
     });
   });
@@ -467,7 +467,7 @@ describe('admin commands', () => {
         'Retention period  42 days',
         'Reports stored    1,563',
         'Oldest report     2026-10-01 00:00:00 UTC (8w ago)',
-        'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 deleted, 0 keys destroyed',
+        'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 reports deleted, 0 keys destroyed',
         '                  reports older than 42 days are stored',
         '                  the expiry job has not run for 36 hours',
       ),

@@ -300,7 +300,7 @@ describe('every command against the real collector', () => {
           'Retention period  42 days',
           'Reports stored    4',
           'Oldest report     \\S+ \\S+ UTC \\(just now\\)',
-          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 deleted, 0 keys destroyed\\n$',
+          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 reports deleted, 0 keys destroyed\\n$',
         ].join('\\n'),
       ),
     );

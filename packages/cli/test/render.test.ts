@@ -144,6 +144,9 @@ describe('renderTable', () => {
   test('fitLine cuts by display width', () => {
     expect(fitLine('Object variable not set', 10)).toBe('Object va…');
     expect(fitLine('short', 10)).toBe('short');
+    // Coloured: cut first, so the code that ends the colour survives the cut.
+    const dim = makePalette(true).dim;
+    expect(fitLine({ text: 'Object variable not set', color: dim }, 10)).toBe(dim('Object va…'));
   });
 });
 

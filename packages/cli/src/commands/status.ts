@@ -48,7 +48,7 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
   const last =
     s.lastExpiry === null
       ? palette.dim('never')
-      : `${absoluteTime(s.lastExpiry.at)} (${relativeTime(s.lastExpiry.at, now)}): ${formatCount(s.lastExpiry.deletedReports)} deleted, ${formatCount(s.lastExpiry.destroyedKeys)} keys destroyed`;
+      : `${absoluteTime(s.lastExpiry.at)} (${relativeTime(s.lastExpiry.at, now)}): ${plural(s.lastExpiry.deletedReports, 'report')} deleted, ${plural(s.lastExpiry.destroyedKeys, 'key')} destroyed`;
   const lines = [
     ['Retention', verdict],
     ['Retention period', plural(s.retentionDays, 'day')],

@@ -144,8 +144,13 @@ export function fitLine(cell: Cell, width: number): string {
     wordWrap: false,
     truncate: '…',
   });
-  table.push([paint(cell)]);
-  return trimEnd(table.toString());
+  // Cut the plain text, then colour it: cutting coloured text drops the code that ends the
+  // colour, and the rows after it would be drawn in it too.
+  table.push([textOf(cell)]);
+  return paint({
+    text: trimEnd(table.toString()),
+    color: typeof cell === 'string' ? undefined : cell.color,
+  });
 }
 
 function textOf(cell: Cell): string {
