@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
@@ -113,6 +114,26 @@ describe('stdout that cannot take the output', () => {
         stderr:
           'jcs-collector: cannot write the output (ENOSPC): check where stdout goes (a full disk?) and run again\n',
       });
+    }
+  });
+});
+
+describe('serve on a port already taken', () => {
+  it('exit 1 and one line that says what to do', async () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const r = collectorCli(['serve', '--port', String(port), '--data-dir', dataDir]);
+      expect(r).toEqual({
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: cannot listen on 127.0.0.1:${port}: something already listens there (another serve?): stop it, or choose another --port\n`,
+      });
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 });

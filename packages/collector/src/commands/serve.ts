@@ -57,13 +57,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     writerThread: true,
     onWriterFailure: (err) => onWriterFailure(err),
   });
-  if (unclean) {
-    // Said on stderr as well as in the log: whoever restarts the collector after a crash reads it.
-    const recovery = recoverAfterUncleanStop(c.db);
-    out.err(`jcs-collector: ${recovery.message}`);
-    if (recovery.ok) log.warn(recovery.message);
-    else log.error(recovery.message);
-  }
+  const recovery = unclean ? recoverAfterUncleanStop(c.db) : undefined;
   let server;
   try {
     server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o) }), {
@@ -75,7 +69,15 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   } catch (e) {
     c.close();
     if (e instanceof TlsSetupError) throw new CommandError(e.message);
-    throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
+    throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
+  }
+  if (recovery) {
+    // Said on stderr as well as in the log: whoever restarts the collector after a crash reads
+    // it. Only once serving: a serve that cannot listen (another one holds the port, and with it
+    // the database's WAL) has one line to say, and it is not this.
+    out.err(`jcs-collector: ${recovery.message}`);
+    if (recovery.ok) log.warn(recovery.message);
+    else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
@@ -120,4 +122,19 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
+}
+
+/** Why listening failed, and what to do: the usual causes by name. */
+function listenAdvice(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'something already listens there (another serve?): stop it, or choose another --port';
+    case 'EADDRNOTAVAIL':
+      return 'that is not an address of this machine: check --host';
+    case 'EACCES':
+      return 'this user may not listen on that port (ports below 1024 need privileges): choose another --port';
+    default:
+      return `${err.message}: check --host and --port`;
+  }
 }

@@ -229,7 +229,7 @@ export function addTransportKey(
 export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): Keyring {
   if (!fs.existsSync(dir)) {
     throw new KeyringError(
-      `the keys folder ${dir} is missing: run jcs-collector init, or restore the keys folder`,
+      `the keys folder ${dir} is missing: restore it from where you keep it (the database's reports cannot be read without it), or start afresh with jcs-collector init on a new --data-dir`,
     );
   }
   if (!fs.statSync(dir).isDirectory()) {
