@@ -10,6 +10,8 @@ export interface DeliveryOptions {
   backoff: Backoff;
   /** the longest wait, also the cap on a Retry-After */
   maxDelayMs: number;
+  /** the shortest wait, also the floor under a Retry-After (`0` or a past date) */
+  minDelayMs?: number;
   diagnostic: DiagnosticSink;
   /**
    * The end user's current choice about the dump, asked at every send: a report queued with a
@@ -32,6 +34,7 @@ export class Delivery {
   private timerDue = 0;
   private pumping = false;
   private inFlight: ClaimedReport | null = null;
+  private inFlightAbort: AbortController | null = null;
   private pausedUntil = 0;
   private pausedBy: 'backoff' | 'collector' | null = null;
   private stopped = false;
@@ -88,18 +91,51 @@ export class Delivery {
    */
   async sendEachOnce(timeoutMs: number): Promise<boolean> {
     const deadline = this.now() + timeoutMs;
-    while (!this.stopped && this.now() < deadline) {
-      const item = this.queue.claimNext();
-      if (!item) break;
-      const outcome = await this.attempt(item);
-      if (outcome.kind === 'failed' || outcome.kind === 'retry_after') break;
+    // Holds the process while the caller waits: requests are unref'd and would not. Bounded by
+    // the deadline plus one request's timeout.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      while (!this.stopped && this.now() < deadline) {
+        const item = this.queue.claimNext();
+        if (!item) break;
+        const outcome = await this.attempt(item);
+        if (outcome.kind === 'failed' || outcome.kind === 'retry_after') break;
+      }
+    } finally {
+      clearInterval(keepAlive);
     }
     return this.queue.size() === 0;
   }
 
-  /** Stops sending; a report in flight is settled when its answer comes. */
+  /**
+   * For a host whose work is done: one more try at what is queued (a back-off pause is skipped,
+   * a Retry-After honoured). Resolves once nothing is in flight and the queue is empty or paused:
+   * every report has been tried or must wait. The caller bounds how long it waits.
+   */
+  settleForExit(): Promise<void> {
+    if (this.pausedBy === 'backoff') this.pausedUntil = 0;
+    this.kick();
+    const settled = () =>
+      this.stopped ||
+      (this.inFlight === null && (this.queue.size() === 0 || this.pausedUntil > this.now()));
+    if (settled()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!settled()) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  /**
+   * Stops sending. A request in flight is aborted: its report is put back in the queue, unsent
+   * (on disk with a queue dir, for the next run).
+   */
   stop(): void {
     this.stopped = true;
+    this.inFlightAbort?.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.poller) clearInterval(this.poller);
@@ -146,17 +182,24 @@ export class Delivery {
 
   private async attempt(item: ClaimedReport): Promise<SendOutcome> {
     this.inFlight = item;
+    const abort = new AbortController();
+    this.inFlightAbort = abort;
     let outcome: SendOutcome;
     let sent = item.report;
     try {
       sent = this.asSent(item.report);
-      outcome = await this.options.transport.send(sent);
+      outcome = await this.options.transport.send(sent, { signal: abort.signal });
     } catch {
       outcome = { kind: 'failed', reason: 'transport threw' };
     }
     this.inFlight = null;
+    this.inFlightAbort = null;
     try {
-      this.settle(item, sent, outcome);
+      if (this.stopped && outcome.kind === 'failed') {
+        // Aborted by stop(): not a failure of the collector, nothing to retry this run.
+        this.options.queue.release(item.key);
+        this.options.queue.close();
+      } else this.settle(item, sent, outcome);
     } catch {
       // A queue file vanished under us: it is recovered or gone; never throw into the host.
     }
@@ -218,7 +261,11 @@ export class Delivery {
       }
       case 'retry_after': {
         queue.release(item.key);
-        const delay = Math.min(this.options.maxDelayMs, outcome.delayMs ?? backoff.next());
+        // A collector's (or a proxy's) "0" or a past date must not make a tight loop.
+        const delay = Math.min(
+          this.options.maxDelayMs,
+          Math.max(this.options.minDelayMs ?? 0, outcome.delayMs ?? backoff.next()),
+        );
         this.pause(delay, 'collector');
         diagnostic({
           code: 'collector_busy',

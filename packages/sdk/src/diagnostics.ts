@@ -75,13 +75,36 @@ export function createDiagnosticSink(onDiagnostic?: (d: Diagnostic) => void): Di
     if (!onDiagnostic || depth > 0) return;
     depth++;
     try {
-      onDiagnostic(diagnostic);
+      // An async logger's rejected promise must not become the host's unhandled rejection.
+      ignoreRejection(onDiagnostic(diagnostic) as unknown);
     } catch {
       // The host's logger failing is not the host's app failing: ignore.
     } finally {
       depth--;
     }
   };
+}
+
+/**
+ * When a host callback answered with a promise (or any thenable), attaches a rejection handler so
+ * its failure can never surface as an unhandled rejection (exit code 1 in Node's default mode).
+ * True when `value` was a thenable: the caller then treats the answer as unusable.
+ */
+export function ignoreRejection(value: unknown): boolean {
+  try {
+    if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+    const then = (value as { then?: unknown }).then;
+    if (typeof then !== 'function') return false;
+    try {
+      then.call(value, undefined, () => undefined);
+    } catch {
+      // a thenable whose then throws has nothing left to reject
+    }
+    return true;
+  } catch {
+    // a Proxy whose `then` getter throws: not a usable answer either
+    return true;
+  }
 }
 
 /** A short, value-free description of a caught error, for diagnostics. */

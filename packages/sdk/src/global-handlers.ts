@@ -35,8 +35,44 @@ export function unhandledRejectionsMode(
   return electron ? 'warn' : 'throw';
 }
 
-/** Installs the hooks; returns the function that removes them. */
+/**
+ * The handlers of every reporter that called `installGlobalHandlers()`, behind one set of process
+ * listeners however many reporters a host makes (a set each would trip Node's
+ * MaxListenersExceededWarning on the host's console past ten). Held strongly: a host may create a
+ * reporter, install the handlers and keep no reference, and still expects crashes reported until
+ * `close()`.
+ */
+const handlers = new Set<{ onFatal: FatalHandler }>();
+let removeListeners: (() => void) | null = null;
+
+function dispatch(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
+  for (const h of [...handlers]) {
+    try {
+      h.onFatal(error, origin);
+    } catch {
+      // one reporter's failure must not stop the others, nor change how the host dies
+    }
+  }
+}
+
+/**
+ * Installs the hooks (the process listeners only for the first caller); returns the function
+ * that removes this caller's, and the listeners with the last one.
+ */
 export function installProcessHandlers(onFatal: FatalHandler): () => void {
+  const entry = { onFatal };
+  handlers.add(entry);
+  if (!removeListeners) removeListeners = addProcessListeners(dispatch);
+  return () => {
+    if (!handlers.delete(entry)) return;
+    if (handlers.size === 0 && removeListeners) {
+      removeListeners();
+      removeListeners = null;
+    }
+  };
+}
+
+function addProcessListeners(onFatal: FatalHandler): () => void {
   const mode = unhandledRejectionsMode();
   const listenerChangesNothing = mode === 'warn' || mode === 'none';
 

@@ -6,6 +6,7 @@ export type { Diagnostic, DiagnosticCode } from './diagnostics';
 export {
   createTransport,
   fetchRequest,
+  httpRequest,
   type Transport,
   type TransportOptions,
   type TransportRequest,

@@ -1,4 +1,5 @@
 import { LIMITS } from '@jcs/protocol';
+import { ignoreRejection } from './diagnostics';
 
 /** What `report()` and `preview()` take. Every field is optional; anything else is coerced. */
 export interface ReportInput {
@@ -200,10 +201,15 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   return error;
 }
 
-/** A username from the option, or undefined when there is none or the function failed. */
+/**
+ * A username from the option, or undefined when there is none or the function failed. A function
+ * must answer synchronously: a promise is no username (and its rejection is caught). `onCut` is
+ * told when the name was cut to its bound.
+ */
 export function resolveUsername(
   option: string | (() => string | null | undefined) | undefined,
   onFailure: (why: string) => void,
+  onCut: (note: string) => void = () => undefined,
 ): string | undefined {
   if (option === undefined) return undefined;
   let value: unknown = option;
@@ -214,11 +220,17 @@ export function resolveUsername(
       onFailure('the username function threw');
       return undefined;
     }
+    if (ignoreRejection(value)) {
+      onFailure('the username function returned a promise; it must return a string synchronously');
+      return undefined;
+    }
   }
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') {
     onFailure('the username function returned something other than a string');
     return undefined;
   }
-  return wellFormed(truncate(value, LIMITS.username.max));
+  const cut = truncate(value, LIMITS.username.max);
+  if (cut !== value) onCut(`username: cut to ${LIMITS.username.max} characters`);
+  return wellFormed(cut);
 }

@@ -41,8 +41,12 @@ export interface ReporterOptions {
    * queueKey: keychain.read('jcs-error-queue-key'),
    */
   queueKey?: string;
-  /** May edit the report (its dump already sealed) or return null to drop it. */
-  beforeSend?: (report: Report) => Report | null;
+  /**
+   * May edit the report (its dump already sealed) or return null to drop it. Must answer
+   * synchronously (a promise drops the report, `before_send_failed`). Returning nothing
+   * (`undefined`) keeps the report as the hook left it; a changed `id` is put back.
+   */
+  beforeSend?: (report: Report) => Report | null | undefined | void;
   /** Receives every diagnostic: drops, delays, coercions. Never receives dump values. */
   onDiagnostic?: (diagnostic: Diagnostic) => void;
   /** false turns the SDK off entirely: nothing is captured, stored or sent. Default true. */
@@ -70,6 +74,12 @@ export interface ReporterOptions {
   retry?: { minDelayMs?: number; maxDelayMs?: number };
   /** Per-request timeout. Default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * When a host process ends naturally (its event loop empties) with reports not yet sent, the
+   * SDK tries to send them and may keep the process alive this long, at most 2000 ms. 0 turns it
+   * off. Default 1500.
+   */
+  exitGraceMs?: number;
   /** Replaces the transport, e.g. `(o) => createTransport(o, myRequest)`. Default: global fetch. */
   transport?: (options: TransportOptions) => Transport;
 }
@@ -86,7 +96,7 @@ export interface ResolvedOptions {
   dumpConsent: boolean;
   queueDir?: string;
   queueKey?: Uint8Array;
-  beforeSend?: (report: Report) => Report | null;
+  beforeSend?: (report: Report) => Report | null | undefined | void;
   onDiagnostic?: (diagnostic: Diagnostic) => void;
   includeSourceLine: boolean;
   redactKeys: readonly string[];
@@ -97,6 +107,7 @@ export interface ResolvedOptions {
   flood: { maxPerGroup: number; windowMs: number };
   retry: { minDelayMs: number; maxDelayMs: number };
   requestTimeoutMs: number;
+  exitGraceMs: number;
   transport?: (options: TransportOptions) => Transport;
 }
 
@@ -124,6 +135,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'floodControl',
   'retry',
   'requestTimeoutMs',
+  'exitGraceMs',
   'transport',
 ]);
 
@@ -200,6 +212,12 @@ function resolveEndpoint(value: unknown, allowInsecure: boolean): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     fail('endpoint must be an https:// URL');
   }
+  // Never echoed: the message must not carry the password into a log.
+  if (url.username !== '' || url.password !== '') {
+    fail(
+      'endpoint must not hold a user name or password (user:password@); the ingest token goes in the token option',
+    );
+  }
   if (url.protocol === 'http:' && !allowInsecureTransport(url, allowInsecure)) {
     fail(
       'endpoint must use https:// (http:// is allowed only to a loopback host, or with allowInsecureTransport: true behind a TLS-terminating proxy)',
@@ -241,6 +259,23 @@ function resolveDumpLimits(value: unknown): DumpLimits {
       LIMITS.dumpPlaintextBytes,
     ),
   };
+}
+
+/** The most `exitGraceMs` may be: the SDK never holds a finished host up longer. */
+export const MAX_EXIT_GRACE_MS = 2000;
+export const DEFAULT_EXIT_GRACE_MS = 1500;
+
+function resolveExitGrace(value: unknown): number {
+  if (value === undefined) return DEFAULT_EXIT_GRACE_MS;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 0 ||
+    value > MAX_EXIT_GRACE_MS
+  ) {
+    fail(`exitGraceMs must be a whole number of milliseconds from 0 to ${MAX_EXIT_GRACE_MS}`);
+  }
+  return value;
 }
 
 /**
@@ -321,6 +356,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     },
     retry: { minDelayMs, maxDelayMs },
     requestTimeoutMs: positiveInteger(o.requestTimeoutMs, 'requestTimeoutMs', 10_000),
+    exitGraceMs: resolveExitGrace(o.exitGraceMs),
     transport: optionalFunction(o.transport, 'transport'),
   };
 }

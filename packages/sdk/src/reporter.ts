@@ -6,6 +6,7 @@ import {
   LOST_REPORT_CODES,
   createDiagnosticSink,
   describeError,
+  ignoreRejection,
   type DiagnosticSink,
 } from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
@@ -28,7 +29,7 @@ import { readSourceLine, type StackFrame } from './stack';
 import { captureFields } from './capture';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { createTransport } from './transport';
-import { onProcessExit } from './exit-hook';
+import { onBeforeExit, onProcessExit, type ExitGrace } from './exit-hook';
 
 /** One occurrence flood control held back: enough to build a carrier report later. */
 interface HeldOccurrence {
@@ -59,6 +60,9 @@ export class ReporterCore implements Reporter {
   private uninstallHandlers: (() => void) | null = null;
   private readonly queue: ReportQueue;
   private removeExitHook: (() => void) | null = null;
+  private removeGraceHook: (() => void) | null = null;
+  /** something was stored (or held back) since the last exit grace: worth another */
+  private newSinceGrace = true;
   private readonly delivery: Delivery;
   private readonly autoSend: boolean;
 
@@ -88,6 +92,7 @@ export class ReporterCore implements Reporter {
       transport,
       backoff: createBackoff(o.retry),
       maxDelayMs: o.retry.maxDelayMs,
+      minDelayMs: o.retry.minDelayMs,
       diagnostic: this.diagnostic,
       dumpConsent: () => this.consent,
     });
@@ -104,6 +109,24 @@ export class ReporterCore implements Reporter {
         r.guard(undefined, () => r.drainFlood(true)),
       );
     }
+    // A host that simply ends (its event loop empties) gets what it reported tried before it
+    // goes, for at most exitGraceMs: the first send is on an unref'd timer that would not fire.
+    if (this.autoSend && o.exitGraceMs > 0) {
+      this.removeGraceHook = onBeforeExit(this, (r) => r.exitGrace());
+    }
+  }
+
+  /** Called on 'beforeExit': sends what is pending, the held-back repeats too; null: nothing to do. */
+  private exitGrace(): ExitGrace | null {
+    if (this.closed || !this.newSinceGrace) return null;
+    let grace: ExitGrace | null = null;
+    this.guard(undefined, () => {
+      this.drainFlood(true);
+      this.newSinceGrace = false;
+      if (this.queue.size() === 0) return;
+      grace = { graceMs: this.o.exitGraceMs, done: this.delivery.settleForExit() };
+    });
+    return grace;
   }
 
   report(input: ReportInput): string {
@@ -186,6 +209,8 @@ export class ReporterCore implements Reporter {
     this.uninstallHandlers = null;
     this.removeExitHook?.();
     this.removeExitHook = null;
+    this.removeGraceHook?.();
+    this.removeGraceHook = null;
     if (this.floodTimer) clearTimeout(this.floodTimer);
     this.floodTimer = null;
     this.delivery.stop();
@@ -292,6 +317,7 @@ export class ReporterCore implements Reporter {
             reportId: id,
           });
         }
+        this.newSinceGrace = true;
         this.scheduleFloodDrain();
         return admission.carrierId;
       }
@@ -320,12 +346,20 @@ export class ReporterCore implements Reporter {
       app: { name: this.o.app.name, version: this.o.app.version },
       license: this.o.license,
     } as Report;
-    const username = resolveUsername(this.o.username, (why) =>
-      this.diagnostic({
-        code: 'username_failed',
-        message: `${why}; sent without a username`,
-        reportId: id,
-      }),
+    const username = resolveUsername(
+      this.o.username,
+      (why) =>
+        this.diagnostic({
+          code: 'username_failed',
+          message: `${why}; sent without a username`,
+          reportId: id,
+        }),
+      (note) =>
+        this.diagnostic({
+          code: 'invalid_input',
+          message: `the input was mended to fit report schema 1: ${note}`,
+          reportId: id,
+        }),
     );
     if (username !== undefined) report.username = username;
     report.error = { ...error };
@@ -367,18 +401,34 @@ export class ReporterCore implements Reporter {
    * beforeSend, then a check of what it returned. Without a hook there is nothing to check: the
    * normaliser builds every field within its bounds (the property tests hold it to that), and
    * validating each report would cost a third of `report()`.
+   *
+   * The hook must answer synchronously: the report is stored before `report()` returns, and the
+   * hook may be redacting it, so a promise cannot be waited for and the report is dropped
+   * (`before_send_failed`; a rejection is caught). `undefined` means "unchanged" (a hook that
+   * edited the report in place and forgot to return it). The id is the SDK's: `report()` has
+   * already answered with it, so a changed id is put back.
    */
   private finalize(report: Report): Report | null {
     const hook = this.o.beforeSend;
     if (!hook) return report;
-    let out: Report | null;
+    const id = report.id;
+    let out: unknown;
     try {
       out = hook(report);
     } catch (e) {
       this.diagnostic({
         code: 'before_send_failed',
         message: `beforeSend threw (${describeError(e)}); the report was dropped`,
-        reportId: report.id,
+        reportId: id,
+      });
+      return null;
+    }
+    if (ignoreRejection(out)) {
+      this.diagnostic({
+        code: 'before_send_failed',
+        message:
+          'beforeSend returned a promise; it must return the report (or null) synchronously, so the report was dropped',
+        reportId: id,
       });
       return null;
     }
@@ -386,9 +436,19 @@ export class ReporterCore implements Reporter {
       this.diagnostic({
         code: 'before_send_dropped',
         message: 'beforeSend returned null; the report was dropped',
-        reportId: report.id,
+        reportId: id,
       });
       return null;
+    }
+    if (out === undefined) out = report;
+    if (typeof out === 'object' && (out as { id?: unknown }).id !== id) {
+      out = { ...(out as Report), id };
+      this.diagnostic({
+        code: 'invalid_input',
+        message:
+          'beforeSend changed the report id; the original id was kept, as report() already answered with it',
+        reportId: id,
+      });
     }
     const v = validateReport(out);
     if (!v.ok) {
@@ -399,7 +459,7 @@ export class ReporterCore implements Reporter {
       this.diagnostic({
         code: 'before_send_failed',
         message: `beforeSend returned a report that is not schema 1 (${why}); it was dropped`,
-        reportId: report.id,
+        reportId: id,
       });
       return null;
     }
@@ -416,6 +476,7 @@ export class ReporterCore implements Reporter {
       return;
     }
     this.queue.add(report);
+    this.newSinceGrace = true;
     if (this.closed) {
       this.diagnostic({
         code: 'closed',

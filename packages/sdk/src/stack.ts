@@ -57,7 +57,75 @@ export function moduleName(file: string): string {
   return dot > 0 ? base.slice(0, dot) : base;
 }
 
-/** `async Foo.bar [as baz]` -> `Foo.bar`; `Object.<anonymous>` and `` -> `(anonymous)`. */
+/**
+ * Receiver types V8 puts before a function's name that say how it was called, not where it is
+ * defined: the same `loadClient` is `Timeout.loadClient` when a timer runs it, `process.loadClient`
+ * from process.nextTick, `Object.loadClient` as a method of a plain object. Dropped, so one
+ * function is one procedure (and one group) however it was called.
+ */
+const RUNTIME_RECEIVERS = new Set([
+  'Timeout',
+  'Immediate',
+  'TickObject',
+  'process',
+  'global',
+  'globalThis',
+  'Object',
+  'Function',
+  'Array',
+  'Promise',
+  'Map',
+  'Set',
+  'String',
+  'Number',
+  'Boolean',
+  'Symbol',
+  'Module',
+  'EventEmitter',
+  'ReadFileContext',
+  'FSReqCallback',
+  'FSReqPromise',
+  'FSEvent',
+  'FSWatcher',
+  'StatWatcher',
+  'Socket',
+  'TLSSocket',
+  'Server',
+  'Agent',
+  'IncomingMessage',
+  'ServerResponse',
+  'ClientRequest',
+  'OutgoingMessage',
+  'ReadStream',
+  'WriteStream',
+  'Readable',
+  'Writable',
+  'Duplex',
+  'Transform',
+  'PassThrough',
+  'Interface',
+  'ChildProcess',
+  'Worker',
+  'MessagePort',
+  'AbortSignal',
+  'EventTarget',
+  'TCP',
+  'Pipe',
+  'TCPConnectWrap',
+  'GetAddrInfoReqWrap',
+  'WriteWrap',
+  'ShutdownWrap',
+  'AsyncResource',
+  'AsyncHook',
+  'Resolver',
+]);
+
+/**
+ * `async Foo.bar [as baz]` -> `Foo.bar`; `Object.<anonymous>` and `` -> `(anonymous)`;
+ * `Timeout.loadClient` -> `loadClient` (a runtime receiver, see RUNTIME_RECEIVERS). A class of the
+ * host's (`Invoices.print`) is kept. An anonymous callback V8 names after the runtime's own slot
+ * (`Timeout._onTimeout`, `ReadFileContext.callback`) has no name of its own and keeps its prefix.
+ */
 export function procedureName(func: string): string {
   const name = func
     .replace(/^async /, '')
@@ -65,7 +133,21 @@ export function procedureName(func: string): string {
     .replace(/ \[as [^\]]*\]$/, '')
     .trim();
   if (name === '' || name === 'Object.<anonymous>' || name === '<anonymous>') return '(anonymous)';
+  const dot = name.indexOf('.');
+  if (dot > 0) {
+    const receiver = name.slice(0, dot);
+    const rest = name.slice(dot + 1);
+    if (RUNTIME_RECEIVERS.has(receiver) && rest !== '' && !isRuntimeSlot(receiver, rest)) {
+      return rest === '<anonymous>' ? '(anonymous)' : rest;
+    }
+  }
   return name;
+}
+
+/** The property a runtime object calls its callback through: what V8 names an anonymous one. */
+function isRuntimeSlot(receiver: string, rest: string): boolean {
+  if (rest.startsWith('_')) return true;
+  return receiver !== 'Object' && /^(?:callback|oncomplete|onread|ondone|onchange)$/.test(rest);
 }
 
 const MAX_SOURCE_BYTES = 1024 * 1024;

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import type { Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 
@@ -8,6 +10,8 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /** aborted when the reporter is closed with this request in flight: give up at once */
+  signal?: AbortSignal;
 }
 
 /** What `makeRequest` answers. Network errors and timeouts are thrown (or rejected). */
@@ -42,7 +46,8 @@ export type SendOutcome =
   | { kind: 'failed'; status?: number; reason: string };
 
 export interface Transport {
-  send(report: Report): Promise<SendOutcome>;
+  /** `signal` aborts the attempt (at `close()`): it then ends as `failed`. */
+  send(report: Report, options?: { signal?: AbortSignal }): Promise<SendOutcome>;
 }
 
 /**
@@ -60,7 +65,7 @@ export function createTransport(
   makeRequest: MakeRequest = fetchRequest,
 ): Transport {
   return {
-    async send(report) {
+    async send(report, sendOptions) {
       let response: TransportResponse;
       try {
         response = await makeRequest({
@@ -72,6 +77,7 @@ export function createTransport(
           },
           body: JSON.stringify(report),
           timeoutMs: options.timeoutMs,
+          signal: sendOptions?.signal,
         });
       } catch (error) {
         return { kind: 'failed', reason: networkReason(error) };
@@ -111,7 +117,8 @@ function errorCode(body: string | undefined): string | undefined {
 function networkReason(error: unknown): string {
   try {
     const e = error as { name?: unknown; code?: unknown; cause?: { code?: unknown } };
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
+    if (e?.name === 'TimeoutError') return 'timed out';
+    if (e?.name === 'AbortError') return 'aborted';
     const code = e?.cause?.code ?? e?.code;
     if (typeof code === 'string' && /^[A-Z_0-9]{2,40}$/.test(code)) return code;
     return 'network error';
@@ -122,27 +129,101 @@ function networkReason(error: unknown): string {
 
 const MAX_BODY_CHARS = 4096;
 
-/**
- * The default `makeRequest`: Node's global fetch, with the timeout covering the whole exchange.
- * Redirects are refused: a redirect could lead the report to a plain-HTTP or unexpected host.
- */
-export const fetchRequest: MakeRequest = async (request) => {
-  const response = await fetch(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    redirect: 'error',
-    signal: AbortSignal.timeout(request.timeoutMs),
-  });
-  let body = '';
-  try {
-    body = (await response.text()).slice(0, MAX_BODY_CHARS);
-  } catch {
-    // the status is what matters
-  }
-  return {
-    statusCode: response.status,
-    headers: { 'retry-after': response.headers.get('retry-after') },
-    body,
-  };
+const agents = {
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
 };
+
+function namedError(name: string, message: string): Error {
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+
+/**
+ * The default `makeRequest`: node:http or node:https, with the timeout covering the whole
+ * exchange. The socket is unref'd and so is the timer: a request in flight never keeps the host
+ * process alive (when the host is done, the process ends; an unsent report stays queued). The
+ * request's `signal` destroys the socket at once. Redirects are not followed: a redirect could
+ * lead the report to a plain-HTTP or unexpected host (it is a failure, retried later).
+ */
+export const httpRequest: MakeRequest = (request) =>
+  new Promise<TransportResponse>((resolve, reject) => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      reject(new TypeError('only http: and https: URLs are supported'));
+      return;
+    }
+    if (request.signal?.aborted) {
+      reject(namedError('AbortError', 'the request was aborted'));
+      return;
+    }
+    const lib = url.protocol === 'https:' ? https : http;
+    const body = Buffer.from(request.body, 'utf8');
+    let settled = false;
+    let req: http.ClientRequest | null = null;
+    const onAbort = () => finish(namedError('AbortError', 'the request was aborted'));
+    const finish = (error: unknown, response?: TransportResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+      if (response) {
+        resolve(response);
+        return;
+      }
+      req?.destroy();
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => finish(namedError('TimeoutError', 'the request timed out')),
+      Math.max(0, request.timeoutMs),
+    );
+    timer.unref();
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      req = lib.request(url, {
+        method: request.method,
+        headers: { ...request.headers, 'content-length': String(body.length) },
+        agent: agents[url.protocol],
+      });
+    } catch (e) {
+      finish(e);
+      return;
+    }
+    // The agent refs a socket it reuses: unref it again for every request.
+    req.on('socket', (socket) => socket.unref());
+    req.on('error', (e) => finish(e));
+    req.on('response', (res) => {
+      let text = '';
+      const answer = (): TransportResponse => {
+        const retryAfter = res.headers['retry-after'];
+        return {
+          statusCode: res.statusCode ?? 0,
+          headers: { 'retry-after': typeof retryAfter === 'string' ? retryAfter : null },
+          body: text.slice(0, MAX_BODY_CHARS),
+        };
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < MAX_BODY_CHARS) text += chunk;
+      });
+      res.on('end', () => finish(undefined, answer()));
+      // The status is what matters: an answer cut short after it still counts.
+      res.on('error', () => finish(undefined, answer()));
+      res.on('close', () => finish(undefined, answer()));
+    });
+    req.end(body);
+  });
+
+/**
+ * The former name of `httpRequest`, kept for code that injects it. (It used the global fetch,
+ * whose socket kept the host process alive while a request was in flight.)
+ */
+export const fetchRequest: MakeRequest = httpRequest;

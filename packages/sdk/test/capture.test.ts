@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Report } from '@jcs/protocol';
 import { createReporter, createTransport, type Diagnostic, type ReporterOptions } from '../src';
 
@@ -50,6 +51,55 @@ describe('captureException', () => {
       code: "throw new TypeError('client is undefined'); // the throwing line",
     });
     expect(r.error.line).toBeGreaterThan(0);
+  });
+
+  it('names a function the same whether called directly, by a timer, an immediate or an emitter', async () => {
+    const { reporter, sentReports } = recording();
+    // Caught where thrown, so the frame is this function's however it was called: V8 names it
+    // `Timeout.saveClient [as _onTimeout]` when a timer runs it, `EventEmitter.saveClient` ...
+    function saveClient(done: (e: unknown) => void): void {
+      try {
+        throw new TypeError('disk full');
+      } catch (e) {
+        done(e);
+      }
+    }
+    const thrown: unknown[] = [];
+    saveClient((e) => thrown.push(e));
+    await new Promise<void>((resolve) =>
+      setTimeout(saveClient, 1, (e: unknown) => resolve(void thrown.push(e))),
+    );
+    await new Promise<void>((resolve) =>
+      setImmediate(saveClient, (e: unknown) => resolve(void thrown.push(e))),
+    );
+    const emitter = new EventEmitter();
+    emitter.on('save', saveClient);
+    emitter.emit('save', (e: unknown) => thrown.push(e));
+    expect((thrown[1] as Error).stack).toContain('Timeout.saveClient');
+    for (const e of thrown) reporter.captureException(e);
+    const sent = await sentReports();
+    expect(sent.map((r) => r.error.procedure)).toEqual([
+      'saveClient',
+      'saveClient',
+      'saveClient',
+      'saveClient',
+    ]);
+  });
+
+  it('keeps a class of the host in the procedure: Invoices.print', async () => {
+    const { reporter, sentReports } = recording();
+    class Invoices {
+      print(): never {
+        throw new Error('printer offline');
+      }
+    }
+    try {
+      new Invoices().print();
+    } catch (e) {
+      reporter.captureException(e);
+    }
+    const [r] = await sentReports();
+    expect(r.error.procedure).toBe('Invoices.print');
   });
 
   it('leaves the source line out when includeSourceLine is off', async () => {

@@ -148,6 +148,22 @@ describe('store first, then deliver', () => {
     ]);
   });
 
+  it.each(['0', 'Thu, 01 Jan 1970 00:00:00 GMT'])(
+    'waits at least retry.minDelayMs when Retry-After is %s: no tight loop',
+    async (retryAfter) => {
+      const diagnostics: Diagnostic[] = [];
+      const r = reporterFor(diagnostics, { retry: { minDelayMs: 1000, maxDelayMs: 60_000 } });
+      server.always({ status: 429, headers: { 'retry-after': retryAfter } });
+      r.report(input());
+      expect(await r.flush(1500)).toBe(false);
+      // the first try, and at most one more after the 1 s floor (without it: hundreds)
+      expect(server.received.length).toBeGreaterThanOrEqual(1);
+      expect(server.received.length).toBeLessThanOrEqual(2);
+      for (const d of diagnostics)
+        expect(d).toMatchObject({ code: 'collector_busy', retryInMs: 1000 });
+    },
+  );
+
   it('backs off after 5xx and network errors, then delivers', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { retry: { minDelayMs: 50, maxDelayMs: 1000 } });
@@ -294,6 +310,75 @@ describe('beforeSend and username', () => {
     expect(server.stored.get(a)!.username).toBe('ann');
     expect(server.stored.get(b)!.username).toBeUndefined();
     expect(diagnostics.map((d) => d.code)).toEqual(['username_failed']);
+  });
+
+  it('drops a report whose beforeSend is async, saying it must answer synchronously', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      beforeSend: async (report: any) => {
+        if (report.error.description === 'reject') throw new Error('async hook failed');
+        return report;
+      },
+    });
+    const ids = ['resolve', 'reject'].map((d) => r.report(input(d)));
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.received).toHaveLength(0);
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([
+      ['before_send_failed', ids[0]],
+      ['before_send_failed', ids[1]],
+    ]);
+    expect(diagnostics[0].message).toContain('synchronously');
+  });
+
+  it('sends without a username when the username function is async', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      username: async () => {
+        throw new Error('no session yet');
+      },
+    });
+    const id = r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.get(id)!.username).toBeUndefined();
+    expect(diagnostics.map((d) => d.code)).toEqual(['username_failed']);
+    expect(diagnostics[0].message).toContain('promise');
+  });
+
+  it('says so when the username is cut to its bound', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { username: 'u'.repeat(300) });
+    const id = r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect([...server.stored.get(id)!.username!]).toHaveLength(256);
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([['invalid_input', id]]);
+    expect(diagnostics[0].message).toContain('username: cut to 256');
+  });
+
+  it('reads beforeSend returning undefined as "unchanged": the in-place edit is sent', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      beforeSend: (report: any) => {
+        delete report.username;
+        report.error.description = 'scrubbed in place';
+      },
+    });
+    const id = r.report(input('secret'));
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.get(id)).toMatchObject({ error: { description: 'scrubbed in place' } });
+    expect(server.stored.get(id)!.username).toBeUndefined();
+    expect(diagnostics).toEqual([]);
+  });
+
+  it('keeps the id report() answered when beforeSend changes it', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      beforeSend: (report: any) => ({ ...report, id: '00000000-0000-4000-8000-000000000000' }),
+    });
+    const id = r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect([...server.stored.keys()]).toEqual([id]);
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([['invalid_input', id]]);
+    expect(diagnostics[0].message).toContain('id');
   });
 
   it('survives a throwing onDiagnostic and report() from inside beforeSend', async () => {

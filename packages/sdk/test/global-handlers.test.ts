@@ -69,4 +69,53 @@ describe('installProcessHandlers', () => {
     await r.close(0);
     expect(counts()).toEqual(before);
   });
+
+  it('shares one set of process listeners among any number of reporters: no warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const before = {
+      ...counts(),
+      newListener: process.listenerCount('newListener'),
+      removeListener: process.listenerCount('removeListener'),
+    };
+    const options = {
+      endpoint: 'https://errors.example/',
+      token: 't',
+      publicKey: Buffer.alloc(32, 3).toString('base64'),
+      keyId: 'k1',
+      app: { name: 'JCS', version: '1' },
+      license: 'L',
+    };
+    const reporters = Array.from({ length: 12 }, () => createReporter(options));
+    for (const r of reporters) r.installGlobalHandlers();
+    expect(process.listenerCount('uncaughtExceptionMonitor')).toBe(before.monitor + 1);
+    expect(process.listenerCount('newListener')).toBe(before.newListener + 1);
+    expect(process.listenerCount('removeListener')).toBe(before.removeListener + 1);
+    // close() takes one reporter out; the listeners stay for the others, and go with the last
+    for (const r of reporters.slice(1)) await r.close(0);
+    expect(process.listenerCount('uncaughtExceptionMonitor')).toBe(before.monitor + 1);
+    await reporters[0].close(0);
+    expect(counts()).toEqual({
+      monitor: before.monitor,
+      rejection: before.rejection,
+      uncaught: before.uncaught,
+    });
+    expect(process.listenerCount('newListener')).toBe(before.newListener);
+    await new Promise((r) => setImmediate(r));
+    process.removeListener('warning', onWarning);
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('hands a fatal error to every installed handler, and none after it was removed', () => {
+    const seen: string[] = [];
+    const offA = installProcessHandlers(() => seen.push('a'));
+    const offB = installProcessHandlers(() => seen.push('b'));
+    process.emit('uncaughtExceptionMonitor', new Error('x'), 'uncaughtException');
+    offA();
+    process.emit('uncaughtExceptionMonitor', new Error('y'), 'uncaughtException');
+    offB();
+    process.emit('uncaughtExceptionMonitor', new Error('z'), 'uncaughtException');
+    expect(seen).toEqual(['a', 'b', 'b']);
+  });
 });

@@ -54,6 +54,28 @@ describe('createReporter options', () => {
     expect(attempt(overrides)).toThrow(message);
   });
 
+  it('refuses an endpoint holding user:password, without echoing the password', () => {
+    for (const endpoint of [
+      'http://user:s3cret-pw@127.0.0.1:8080/',
+      'https://user:s3cret-pw@errors.example/',
+      'https://justuser@errors.example/',
+    ]) {
+      let thrown: unknown;
+      try {
+        createReporter({ ...valid, endpoint });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toMatch(/must not hold a user name or password/);
+      expect((thrown as Error).message).not.toContain('s3cret-pw');
+    }
+  });
+
+  it.each([-1, 2001, 1.5, '100'])('refuses exitGraceMs %p with a TypeError', (exitGraceMs) => {
+    expect(attempt({ exitGraceMs })).toThrow(/exitGraceMs must be a whole number/);
+  });
+
   it('allows http:// to loopback hosts, and elsewhere only with allowInsecureTransport', async () => {
     for (const endpoint of [
       'http://127.0.0.1:8080/',

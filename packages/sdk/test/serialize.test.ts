@@ -93,6 +93,15 @@ describe('serializeDump', () => {
     expect(value.promise).toBe('[Promise]');
   });
 
+  it("honours a plain object's own toJSON, as JSON.stringify does", () => {
+    const data = {
+      custom: { secretShape: 1, toJSON: () => ({ replaced: true }) },
+      bare: Object.assign(Object.create(null), { toJSON: () => 'from toJSON' }),
+    };
+    expect(dump(data).json).toBe(JSON.stringify(data));
+    expect(dump(data).value).toEqual({ custom: { replaced: true }, bare: 'from toJSON' });
+  });
+
   it('survives throwing getters, revoked proxies and hostile toJSON', () => {
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();

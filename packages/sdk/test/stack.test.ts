@@ -44,6 +44,21 @@ describe('parseStack', () => {
     expect(procedureName('')).toBe('(anonymous)');
   });
 
+  it('drops receiver types of the runtime, keeping the host class and anonymous callbacks', () => {
+    expect(procedureName('Timeout.loadClient [as _onTimeout]')).toBe('loadClient');
+    expect(procedureName('Immediate.loadClient [as _onImmediate]')).toBe('loadClient');
+    expect(procedureName('process.loadClient')).toBe('loadClient');
+    expect(procedureName('Object.loadClient')).toBe('loadClient');
+    expect(procedureName('EventEmitter.loadClient')).toBe('loadClient');
+    expect(procedureName('Server.loadClient')).toBe('loadClient');
+    expect(procedureName('async Promise.loadClient')).toBe('loadClient');
+    expect(procedureName('Invoices.print')).toBe('Invoices.print');
+    expect(procedureName('Invoices.print [as run]')).toBe('Invoices.print');
+    // anonymous callbacks, named by V8 after the runtime's slot: nothing better to call them
+    expect(procedureName('Timeout._onTimeout')).toBe('Timeout._onTimeout');
+    expect(procedureName('ReadFileContext.callback')).toBe('ReadFileContext.callback');
+  });
+
   it('skips the SDK and the runtime to find the host frame', () => {
     const sdkFile = path.join(__dirname, '../src/reporter.ts');
     const frames = parseStack(

@@ -341,13 +341,14 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
       depth + 1,
       state,
     );
-  } else if (name !== null) {
+  } else {
+    // As JSON.stringify does, for a class instance and a plain object alike.
     const toJSON = safe(() => (obj as { toJSON?: unknown }).toJSON, undefined);
     if (typeof toJSON === 'function') {
       const json = safe(() => toJSON.call(obj) as unknown, obj);
       if (json !== obj) return walk(json, depth, state);
     }
-    out.$type = name;
+    if (name !== null) out.$type = name;
   }
   const keys = Object.keys(obj);
   cannotFit(state, 5 * keys.length + 1); // {"":0,"a":0,...}
