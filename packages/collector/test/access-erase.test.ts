@@ -274,4 +274,43 @@ describe('POST /v1/erase', () => {
       .expect(400);
     expect(notJson.body.error.code).toBe('invalid_request');
   });
+  it("keeps every window's counts, partial edge hours too, and answers the erased id 200 if it is sent again", async () => {
+    t.clock.set('2026-11-20T10:20:00Z');
+    const erased = makeReport({ username: USER, repeats: 2 });
+    const kept = makeReport({ username: 'someone.else' });
+    const group = (await as(t.tokens.ingest).post('/v1/reports', erased).expect(202)).body.group;
+    await as(t.tokens.ingest).post('/v1/reports', kept).expect(202);
+    t.clock.set('2026-11-20T10:40:00Z');
+    // Windows whose edges fall inside the reports' hour, on it, and around it.
+    const windows = [
+      '',
+      '?since=1d',
+      '?since=2026-11-20T10:00:00Z&until=2026-11-20T11:00:00Z',
+      '?since=2026-11-20T10:10:00Z',
+      '?since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z',
+    ];
+    const counts = async () => {
+      const out: number[] = [];
+      for (const w of windows)
+        out.push((await engineer().get(`/v1/groups/${group}${w}`).expect(200)).body.count);
+      return out;
+    };
+    expect(await counts()).toEqual([4, 4, 4, 4, 4]);
+    await admin().post('/v1/erase', { username: USER }).expect(200, { erasedReports: 1 });
+    expect(await counts()).toEqual([4, 4, 4, 4, 4]);
+
+    // An SDK retry of the erased report (its first answer lost): known, not stored again.
+    const again = await as(t.tokens.ingest).post('/v1/reports', erased).expect(200);
+    expect(again.body).toEqual({ id: erased.id, group });
+    await engineer().get(`/v1/reports/${erased.id}`).expect(404);
+    expect(await counts()).toEqual([4, 4, 4, 4, 4]);
+    expect(await everythingReadable([group], [erased.id], false)).not.toContain(USER);
+
+    // Expiry takes the kept occurrences with the reports of their time.
+    await runExpiry(t.collector, { now: Date.parse('2026-11-20T10:40:00Z') + 42 * DAY });
+    const left = t.collector.db.prepare('SELECT COUNT(*) AS n FROM erased_occurrences').get() as {
+      n: number;
+    };
+    expect(left.n).toBe(0);
+  });
 });

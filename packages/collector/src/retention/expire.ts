@@ -253,6 +253,11 @@ async function deleteExpired(
     await deleteInChunks(db, (limit) => keys.deleteGroup(g, cutoff, limit), o, size);
   }
   phase('reportGroupsMs');
+  const erased = db.prepare<[number, number]>(
+    `DELETE FROM erased_occurrences WHERE rowid IN
+       (SELECT rowid FROM erased_occurrences WHERE received_at <= ? LIMIT ?)`,
+  );
+  await deleteInChunks(db, (limit) => erased.run(cutoff, limit).changes, o);
   return deleted;
 }
 

@@ -18,10 +18,12 @@ interface StoredReport {
   app_version: string;
   license: string;
   user_hash: Buffer | null;
+  line: number;
+  repeats: number | null;
 }
 
 const COLUMNS =
-  'r.seq, r.id, r.key_day, r.group_id, r.received_at, r.app_version, r.license, r.user_hash';
+  'r.seq, r.id, r.key_day, r.group_id, r.received_at, r.app_version, r.license, r.user_hash, r.line, r.repeats';
 const userOf = (r: StoredReport) => r.user_hash;
 const licenceOf = (r: StoredReport) => r.license;
 
@@ -29,7 +31,9 @@ const licenceOf = (r: StoredReport) => r.license;
  * Deletes every report of a data subject, named by the username's keyed hash (usernames are only
  * stored sealed) or by licence, and the pseudonyms the distinct counts hold for them: all of the
  * subject's own, and any other one only the erased reports had brought (so a licence erasure
- * also takes its users' hashes along). Occurrence counts hold nothing personal and stay.
+ * also takes its users' hashes along). Occurrence counts hold nothing personal and stay, in
+ * every window (erased_occurrences). The ids stay known until their day expires, so the same
+ * report sent again is not stored again.
  *
  * The reports are found through the distinct counts' rows (group_subjects): the subject's rows
  * name each group and UTC day it has reports in, and that group's reports of the day are one
@@ -70,6 +74,7 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
   );
   const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
   const keys = new ReportKeys(db);
+  const keepCount = occurrenceKeeper(db);
   const drop = db.prepare(
     'DELETE FROM group_subjects WHERE group_id = ? AND day = ? AND version = ? AND kind = ? AND subject = ?',
   );
@@ -82,7 +87,10 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     const seen = new Set<string>();
     for (const r of gone) {
       deleteReport.run(r.seq);
-      keys.remove(keyed(r));
+      // The id row stays (until its day expires): the same report sent again, an SDK retry whose
+      // first answer was lost, is answered 200 and not stored again after the erasure.
+      keys.removeFromGroup(keyed(r));
+      keepCount(r);
       const s = other(r);
       if (s === null) continue;
       const id = `${r.app_version}\0${Buffer.from(s).toString('hex')}`;
@@ -107,6 +115,18 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
   }
   db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
   return count;
+}
+
+/**
+ * Keeps an erased report's occurrences (1 + repeats), without anything that names it or its
+ * subject, where the counts of partial hours at a window's edges look for them (they count the
+ * reports themselves there): every window then counts the same after an erasure as before.
+ */
+function occurrenceKeeper(db: Db): (r: StoredReport) => void {
+  const keep = db.prepare<[string, number, string, number, number]>(
+    'INSERT INTO erased_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
+  );
+  return (r) => keep.run(r.group_id, r.received_at, r.app_version, r.line, 1 + (r.repeats ?? 0));
 }
 
 /** The look-up rows' view of a stored report. */

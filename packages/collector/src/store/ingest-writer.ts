@@ -115,9 +115,10 @@ export class IngestWriter {
   private readonly batch: Transaction<(items: PreparedReport[]) => StoredResult[]>;
 
   constructor(private readonly db: Db) {
-    this.findReport = new DayQuery<{ group_id: string }>(
+    this.findReport = new DayQuery<{ group_id: string | null }>(
       db,
-      `SELECT r.group_id FROM report_ids k JOIN reports r ON r.seq = k.seq
+      // LEFT JOIN: an erased report's id is still known (erase.ts), without its report.
+      `SELECT r.group_id FROM report_ids k LEFT JOIN reports r ON r.seq = k.seq
        WHERE k.key_day IN (:days) AND k.id = ?`,
     );
     this.keys = new ReportKeys(db);
@@ -212,7 +213,7 @@ export class IngestWriter {
   private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
     // Most ids are new: the filter spares them the look-up under every stored day.
     const existing = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
-    if (existing) return { id: r.id, group: existing.group_id, created: false };
+    if (existing) return { id: r.id, group: existing.group_id ?? r.groupId, created: false };
     const seq = Number(this.insertReport.run(r).lastInsertRowid);
     this.keys.add(seq, r);
     this.ids.add(r.id, seq);

@@ -185,10 +185,12 @@ function fromReports(
 ): void {
   if (to <= from) return;
   const { conds, args } = where('received_at', from, to, filter, 'app_version');
-  const sql = `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports WHERE ${conds.join(' AND ')}`;
+  // With the occurrences of erased reports, which the hourly and daily counts still hold.
+  const sql = `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports WHERE ${conds.join(' AND ')}
+    UNION ALL SELECT group_id, received_at, app_version, line, n FROM erased_occurrences WHERE ${conds.join(' AND ')}`;
   const rows = statement(db, sql)
     .raw()
-    .all(...args) as [string, number, string, number, number][];
+    .all(...args, ...args) as [string, number, string, number, number][];
   const keyOf: Record<CountKey, (r: [string, number, string, number, number]) => Key> = {
     group: (r) => r[0],
     day: (r) => Math.floor(r[1] / DAY_MS),

@@ -48,9 +48,17 @@ export class ReportKeys {
     this.insertGroup.run(r.groupId, r.receivedAt, seq);
   }
 
-  /** Removes one report's look-up rows (erasure); call in the transaction that deletes it. */
+  /** Removes one report's look-up rows; call in the transaction that deletes it. */
   remove(r: KeyedReport): void {
     this.deleteId.run(r.keyDay, r.id, r.seq);
+    this.removeFromGroup(r);
+  }
+
+  /**
+   * Removes one report from its group's list but keeps its id known (erasure): ingest answers
+   * the id 200 as stored before, and readers, who join to reports, find nothing.
+   */
+  removeFromGroup(r: KeyedReport): void {
     this.deleteGroup.run(r.groupId, r.receivedAt, r.seq);
   }
 }

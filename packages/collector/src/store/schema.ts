@@ -163,4 +163,18 @@ export const MIGRATIONS: string[] = [
     duration_ms INTEGER NOT NULL
   );
   `,
+  `
+  -- The occurrences of erased reports, without anything that names a report or a subject:
+  -- counts are anonymous and stay after an erasure, and the partial hours at a window's edges
+  -- are counted from the reports themselves (store/occurrences.ts), so they look here too.
+  -- Deleted by the expiry job with the reports of their time.
+  CREATE TABLE erased_occurrences (
+    group_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    app_version TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    n INTEGER NOT NULL
+  );
+  CREATE INDEX erased_occurrences_received ON erased_occurrences (received_at);
+  `,
 ];
