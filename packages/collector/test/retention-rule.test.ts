@@ -176,6 +176,16 @@ describe('day keys and pseudonymous rows', () => {
     expect(read.body.username).toBe('after-the-run');
   });
 
+  it('judging from the future, leaves the reports still arriving today counted in users and licences', async () => {
+    await ingest(makeReport({ username: 'before', license: 'JCS-BEFORE' }));
+    await runExpiry(t.collector, { now: T0 + 60 * DAY });
+    for (const u of ['a', 'b', 'c']) {
+      await ingest(makeReport({ username: `user-${u}`, license: `JCS-${u.toUpperCase()}` }));
+    }
+    const [g] = (await get('/v1/groups?since=1d')).body.groups;
+    expect(g).toMatchObject({ count: 3, users: 3, licences: 3 });
+  });
+
   it('a key shredded by another process is not used from memory to seal new reports', async () => {
     storeAt(t.collector, [makeReport()], T0);
     const file = keyFile('2026-09-01');
@@ -326,5 +336,21 @@ describe('GET /v1/status', () => {
     const actions = t.collector.audit.list({ limit: 10 }).map((e) => [e.action, e.outcome]);
     expect(actions).toContainEqual(['status.get', 'ok']);
     expect(actions).toContainEqual(['status.get', 'invalid_request']);
+  });
+});
+
+describe('compliance', () => {
+  it('a run judged from the past (--now before the clock) does not count as the job having run', async () => {
+    await runExpiry(t.collector, { now: T0 - 400 * DAY });
+    const past = (
+      await request(t.app).get('/v1/status').set('Authorization', as('admin')).expect(200)
+    ).body;
+    expect(past).toMatchObject({ lastExpiry: null, compliant: false });
+    await runExpiry(t.collector);
+    const now = (
+      await request(t.app).get('/v1/status').set('Authorization', as('admin')).expect(200)
+    ).body;
+    expect(now).toMatchObject({ compliant: true });
+    expect(now.lastExpiry).not.toBeNull();
   });
 });

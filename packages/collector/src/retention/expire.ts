@@ -147,7 +147,11 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
   // report of the day may be that old, and a username hash must not outlive its report.
   // (With the distinct counts of those days: store/subject-days.ts.)
-  await deleteInChunks(c.db, expireSubjects(c.db, dayOf(cutoff)), run);
+  // Judged from the future (`--now`), the run deletes today's subject rows too, but the horizon
+  // stops at today: beyond it, every report still arriving today would count for no one.
+  const lastDay = dayOf(cutoff);
+  const horizon = Math.min(lastDay + 1, dayOf(c.clock()));
+  await deleteInChunks(c.db, expireSubjects(c.db, lastDay, horizon), run);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
   // The WAL synced first, without the lock: this commit's own fsync then has little left to do,

@@ -12,11 +12,18 @@ export interface LastExpiry {
   durationMs: number;
 }
 
-/** The newest completed (not dry) run, or null when the job has never run. */
+/**
+ * The newest completed (not dry) run that judged ages as of its own time or later, or null when
+ * the job has never run so. A run with `--now` in the past deleted only what was old then: it is
+ * on record (expiry_runs, the access log) but keeps nothing compliant now.
+ */
 export function lastExpiry(c: Collector): LastExpiry | null {
+  // The cutoff is taken at the start of a run and `at` at its end, `duration_ms` apart; a second
+  // more for the clock's rounding.
+  const slack = (c.retentionDays - 1) * DAY_MS + 1000;
   const row = c.db
     .prepare<
-      [],
+      [number],
       {
         at: number;
         cutoff: number;
@@ -24,8 +31,8 @@ export function lastExpiry(c: Collector): LastExpiry | null {
         destroyed_keys: number;
         duration_ms: number;
       }
-    >('SELECT * FROM expiry_runs ORDER BY seq DESC LIMIT 1')
-    .get();
+    >('SELECT * FROM expiry_runs WHERE cutoff >= at - duration_ms - ? ORDER BY seq DESC LIMIT 1')
+    .get(slack);
   if (!row) return null;
   return {
     at: row.at,
