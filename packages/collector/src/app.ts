@@ -46,6 +46,11 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   const ingest = ingestHandler(c, { limits, gate: options.ingestGate, onError });
 
   app.use(requestLog(c.log));
+  // As sendJson sets it for the answers it writes (http/json-response.ts).
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   // Express would answer OPTIONS itself (200, an Allow list) before any token check or access-log
   // entry. The API serves no browsers (no CORS), so OPTIONS is a method it does not have: 404.
   app.options('/{*path}', identifyActor(c), notFound);

@@ -37,9 +37,12 @@ export class TlsSetupError extends Error {}
  */
 export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
   const secure = Boolean(options.tlsCert && options.tlsKey);
+  // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
+  // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
+  const checking = { connectionsCheckingInterval: 1_000 };
   const server: http.Server = secure
-    ? https.createServer(tlsOptions(options.tlsCert!, options.tlsKey!), app)
-    : http.createServer(app);
+    ? https.createServer({ ...tlsOptions(options.tlsCert!, options.tlsKey!), ...checking }, app)
+    : http.createServer(checking, app);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -130,6 +130,22 @@ describe('each role against each route', () => {
       .set('Authorization', `Bearer ${badChecksum}`)
       .expect(401);
     expect(res.body.error.message).toMatch(/malformed or mistyped/);
+    // RFC 6750: the scheme to use.
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="jcs-collector"');
+  });
+
+  it('marks every answer not to be cached: reports and dumps go through proxies', async () => {
+    const read = await request(t.app)
+      .get(`/v1/reports/${reportId}?dump=1`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    const post = await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.ingest}`)
+      .send(makeReport())
+      .expect(202);
+    const refused = await request(t.app).get('/v1/groups').expect(401);
+    for (const res of [read, post, refused]) expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('never lets the ingest token read anything', async () => {
@@ -141,14 +157,15 @@ describe('each role against each route', () => {
     }
   });
 
-  it('logs every request made with an engineer or admin token, refused or not, and no other', async () => {
+  it('logs every request made with an engineer or admin token, refused or not, public routes too, and no other', async () => {
     for (const route of routes()) {
       for (const role of ['ingest', 'engineer', 'admin'] as Role[]) {
         const before = auditCount();
         const r = route.path === '/v1/reports' ? { ...route, body: makeReport() } : route;
         await send(r, t.tokens[role]);
         const added = auditCount() - before;
-        const expected = role === 'ingest' || route.roles === null ? 0 : 1;
+        // Public routes too: a request made with an engineer's or admin's token is logged.
+        const expected = role === 'ingest' ? 0 : 1;
         if (route.path === '/v1/expire' && role === 'admin') {
           // the expiry job writes its own receipt besides the access entry
           expect(added).toBeGreaterThanOrEqual(1);
@@ -161,6 +178,13 @@ describe('each role against each route', () => {
         }
       }
     }
+    // A path that is not valid percent-encoding is refused before any route names the actor.
+    const before = auditCount();
+    await request(t.app)
+      .get('/v1/groups/%zz')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(400);
+    expect(auditCount() - before).toBe(1);
     const entries = t.collector.audit.list({ limit: 1000 });
     expect(entries.some((e) => e.actor === 'alice' && e.outcome === 'forbidden')).toBe(true);
     expect(entries.some((e) => e.actor === 'root' && e.action === 'reports.get')).toBe(true);

@@ -77,11 +77,22 @@ export function requireRole(c: Collector, allowed: Role): RequestHandler {
  */
 export function identifyActor(c: Collector): RequestHandler {
   return (req, _res, next) => {
-    const m = BEARER.exec(req.headers.authorization ?? '');
-    if (m && parseToken(m[1]) !== null) {
-      const actor = c.tokens.authenticate(m[1], c.clock());
-      if (actor) (req as WithActor).actor = actor;
-    }
+    nameActor(c, req);
     next();
   };
+}
+
+/**
+ * The actor of a request whose token no route has checked yet, kept on the request; undefined
+ * without a valid token. Refuses nothing.
+ */
+export function nameActor(c: Collector, req: IncomingMessage): Actor | undefined {
+  const known = actorOf(req);
+  if (known) return known;
+  const m = BEARER.exec(req.headers.authorization ?? '');
+  if (m && parseToken(m[1]) !== null) {
+    const actor = c.tokens.authenticate(m[1], c.clock());
+    if (actor) (req as WithActor).actor = actor;
+  }
+  return actorOf(req);
 }

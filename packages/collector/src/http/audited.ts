@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { ApiError } from '@jcs/protocol';
 import type { Collector } from '../collector';
-import { actorOf } from '../auth/middleware';
+import { actorOf, nameActor } from '../auth/middleware';
 
 const AUDITED = Symbol('audited');
 
@@ -76,7 +76,9 @@ export function audited<T>(
  * the error middleware still logs them, so every request with such a token leaves an entry.
  */
 export function auditRefusal(c: Collector, req: Request, err: ApiError): void {
-  const actor = actorOf(req);
+  // Refused before any route named the actor (a path that is not valid percent-encoding): name
+  // it now, so the request is still logged.
+  const actor = nameActor(c, req);
   if (!actor || actor.role === 'ingest') return;
   if ((req as unknown as Record<symbol, boolean>)[AUDITED]) return;
   c.audit.append(

@@ -64,7 +64,12 @@ export function answerError(
  */
 export function writeError(res: ServerResponse, e: ApiError): void {
   if (res.headersSent) return;
-  sendJson(res, e.status, e.toBody(), e.headers);
+  // RFC 6750: a 401 names the scheme the client should use.
+  const headers =
+    e.status === 401
+      ? { ...e.headers, 'WWW-Authenticate': 'Bearer realm="jcs-collector"' }
+      : e.headers;
+  sendJson(res, e.status, e.toBody(), headers);
 }
 
 /**

@@ -18,6 +18,8 @@ export function sendJson(
   const text = JSON.stringify(body);
   const head: OutgoingHttpHeaders = {
     ...headers,
+    // Answers may hold personal data (a report, its dump): no cache, a proxy's included, keeps one.
+    'Cache-Control': 'no-store',
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
   };

@@ -1,19 +1,31 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { DUMP_ALG, toBase64 } from '@jcs/protocol';
 import type { Collector } from '../collector';
+import { identifyActor } from '../auth/middleware';
+import { audited } from '../http/audited';
 
-/** The two routes that need no token. */
+/**
+ * The two routes that need no token. A request that carries an engineer's or admin's token is
+ * still one "made with" it, so it is written to the access log like every other (contract
+ * section 2); without a token nothing is looked up, and an ingest token's requests are not
+ * logged (audited() skips them).
+ */
 export function publicRoutes(c: Collector): Router {
   const router = Router();
-  router.get('/v1/health', (_req, res) => {
-    res.json({ status: 'ok' });
+  const identify = identifyActor(c);
+  const named: RequestHandler = (req, res, next) =>
+    req.headers.authorization === undefined ? next() : identify(req, res, next);
+  router.get('/v1/health', named, (req, res) => {
+    res.json(audited(c, req, 'health.get', null, () => ({ status: 'ok' })));
   });
-  router.get('/v1/public-key', (_req, res) => {
-    res.json({
-      alg: DUMP_ALG,
-      keyId: c.keyring.transport.keyId,
-      publicKey: toBase64(c.keyring.transport.publicKey),
-    });
+  router.get('/v1/public-key', named, (req, res) => {
+    res.json(
+      audited(c, req, 'public-key.get', null, () => ({
+        alg: DUMP_ALG,
+        keyId: c.keyring.transport.keyId,
+        publicKey: toBase64(c.keyring.transport.publicKey),
+      })),
+    );
   });
   return router;
 }
