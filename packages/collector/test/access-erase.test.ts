@@ -313,4 +313,31 @@ describe('POST /v1/erase', () => {
     };
     expect(left.n).toBe(0);
   });
+  it("refuses a subject typed into the query string instead of erasing the body's: 400 naming it, nothing erased", async () => {
+    const { theirs } = await seed({ username: USER });
+    const res = await request(t.app)
+      .post('/v1/erase?username=someone.else')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .send({ username: USER })
+      .expect(400);
+    expect(res.body.error).toMatchObject({
+      code: 'invalid_request',
+      details: [{ path: 'username' }],
+    });
+    await engineer().get(`/v1/reports/${theirs[0].id}`).expect(200);
+    const patch = await request(t.app)
+      .patch(`/v1/groups/${theirs[0].group}?status=ignored`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .send({ status: 'resolved' })
+      .expect(400);
+    expect(patch.body.error.details).toEqual([
+      {
+        path: 'status',
+        message: 'is not a parameter of this route (it takes none: what it needs goes in the body)',
+      },
+    ]);
+    expect((await engineer().get(`/v1/groups/${theirs[0].group}`).expect(200)).body.status).toBe(
+      'unresolved',
+    );
+  });
 });

@@ -18,7 +18,9 @@ export class QueryReader {
       if (!allowed.includes(key))
         this.problems.push({
           path: key,
-          message: `is not a parameter of this route (use ${allowed.join(', ') || 'none'})`,
+          message: allowed.length
+            ? `is not a parameter of this route (use ${allowed.join(', ')})`
+            : 'is not a parameter of this route (it takes none: what it needs goes in the body)',
         });
     }
   }

@@ -3,11 +3,11 @@ import type { ExpirySummary } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
-import { expireSubjects } from '../store/subject-days';
+import { expireSubjects, SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { setMeta, withoutCommitSync } from '../store/db';
 import { ExpiredKeys } from '../store/report-keys';
 import { WalSync } from '../store/wal-sync';
-import { dayName, dayOf, iso } from '../time';
+import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
 
 export interface ExpiryOptions {
@@ -147,11 +147,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
   // report of the day may be that old, and a username hash must not outlive its report.
   // (With the distinct counts of those days: store/subject-days.ts.)
-  // Judged from the future (`--now`), the run deletes today's subject rows too, but the horizon
-  // stops at today: beyond it, every report still arriving today would count for no one.
   const lastDay = dayOf(cutoff);
-  const horizon = Math.min(lastDay + 1, dayOf(c.clock()));
-  await deleteInChunks(c.db, expireSubjects(c.db, lastDay, horizon), run);
+  await deleteInChunks(c.db, expireSubjects(c.db, lastDay), run);
+  lowerHorizonToToday(c, lastDay);
   // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
   // all of them, so no key is shredded while the deletion of its reports could still be undone.
   // The WAL synced first, without the lock: this commit's own fsync then has little left to do,
@@ -318,6 +316,28 @@ async function deleteInChunks(
     await nextTurn();
     if (n < limit) return total;
   }
+}
+
+/**
+ * A run judged from the future (`--now`) deleted today's subject rows and raised the horizon
+ * past today; left there, no report still arriving today would count for a user or licence
+ * until that future day. Once nothing of today is stored (the run deleted it all), today's rows
+ * can count again from scratch: the horizon comes back to today. If a report of today is left
+ * (one that came in during the run), the horizon stays, so an erasure still finds that report by
+ * its time of receipt (its subject rows may have gone with the day's).
+ */
+function lowerHorizonToToday(c: Collector, lastDay: number): void {
+  const today = dayOf(c.clock());
+  if (lastDay < today) return;
+  c.db
+    .transaction(() => {
+      const left = c.db
+        .prepare<[number], number>('SELECT 1 FROM reports WHERE received_at >= ? LIMIT 1')
+        .pluck()
+        .get(today * DAY_MS);
+      if (left === undefined) setMeta(c.db, SUBJECTS_FROM_KEY, String(today));
+    })
+    .immediate();
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { QueryReader } from '../http/query';
 import { ApiError, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
@@ -16,6 +17,9 @@ const BOUNDS = { username: 256, license: 64 } as const;
 export function eraseRoutes(c: Collector): Router {
   const router = Router();
   router.post('/v1/erase', requireRole(c, 'admin'), async (req, res) => {
+    // The subject is named in the body only: one typed into the query string must not be
+    // ignored while the body's (someone else's) is erased.
+    new QueryReader(req.query, []).done();
     const subject = parseSubject(await readRequestJson(req));
     const actor = actorOf(req)!;
     let erased = 0;

@@ -74,8 +74,11 @@ export function groupRoutes(c: Collector): Router {
     const id = groupParam(req);
     const body = await readRequestJson(req);
     const now = c.clock();
+    const q = new QueryReader(req.query, []);
     res.json(
       audited(c, req, 'groups.update', id, () => {
+        // The change is in the body only (?status=ignored must not be silently ignored).
+        q.done();
         const { status, resolvedInVersion } = parseTriage(body);
         mustFind(c, id);
         c.groups.setStatus(id, status, resolvedInVersion);

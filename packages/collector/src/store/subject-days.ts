@@ -101,8 +101,7 @@ export function rebuildSubjectDays(db: Db): void {
 
 /**
  * The expiry job's step for subject rows: every day up to `lastDay` goes. Each chunk (one
- * transaction) makes sure the horizon is past it (from then on those days count for nothing;
- * `horizon` lower only for a run judged from the future, so today's new rows still count),
+ * transaction) makes sure the horizon is past it (from then on those days count for nothing),
  * then deletes up to `limit` rows: first the counts of those days, then the subject rows
  * themselves (without trigger work: they are before the horizon).
  *
@@ -116,11 +115,7 @@ export function rebuildSubjectDays(db: Db): void {
  * const step = expireSubjects(db, dayOf(cutoff));
  * while (db.transaction(() => step(500))() === 500);
  */
-export function expireSubjects(
-  db: Db,
-  lastDay: number,
-  horizon = lastDay + 1,
-): (limit: number) => number {
+export function expireSubjects(db: Db, lastDay: number): (limit: number) => number {
   const counts = db.prepare<[number, number]>(
     `DELETE FROM group_subject_days WHERE (group_id, version, kind, day, prev) IN
        (SELECT group_id, version, kind, day, prev FROM group_subject_days WHERE day <= ? LIMIT ?)`,
@@ -152,7 +147,7 @@ export function expireSubjects(
   let cursor: SubjectKey = [-1, '', '', 0, ''];
   return (limit) => {
     // In every chunk's own transaction (a no-op once done): no chunk deletes before it holds.
-    raise.run(SUBJECTS_FROM_KEY, String(horizon), horizon);
+    raise.run(SUBJECTS_FROM_KEY, String(lastDay + 1), lastDay + 1);
     const n = counts.run(lastDay, limit).changes;
     if (n === limit || due.get(lastDay) === undefined) return n;
     const rows = limit - n;
