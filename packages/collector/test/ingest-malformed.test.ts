@@ -305,6 +305,27 @@ for (const text of ['[]', '1', '"report"', 'null', 'true', '[{"schema":1}]']) {
     raw: json(text),
   });
 }
+for (const [where, path, raw] of [
+  ['a lone high surrogate in the description', '/error/description', '"\\ud800 Object variable"'],
+  ['a lone low surrogate in the username', '/username', '"as\\udc00mith"'],
+] as const) {
+  cases.push({
+    name: `${where} (UTF-8 cannot hold it: stored, it would read back altered)`,
+    status: 400,
+    code: 'invalid_report',
+    path,
+    raw: () => {
+      const r = base();
+      const text = JSON.stringify(r).replace(
+        path === '/username'
+          ? `"username":${JSON.stringify(r.username)}`
+          : `"description":${JSON.stringify(r.error.description)}`,
+        `"${path === '/username' ? 'username' : 'description'}":${raw}`,
+      );
+      return json(text)();
+    },
+  });
+}
 cases.push({
   name: 'a valid report inside an array',
   status: 400,

@@ -51,8 +51,18 @@ export function validateReport(body: unknown): Validation {
   return { ok: false, errors: toFieldErrors(check.errors ?? []) };
 }
 
-/** `__proto__` and `constructor` keys are refused outright, at any depth, never merged. */
+/** A UTF-16 surrogate without its other half: JSON allows it (`"\ud800"`), UTF-8 cannot hold it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * `__proto__` and `constructor` keys are refused outright, at any depth, never merged; so is a
+ * string holding a lone surrogate, which would be stored (as UTF-8) as something other than was
+ * sent.
+ */
 function findForbiddenKeys(value: unknown, path: string, depth = 0): FieldError[] {
+  if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
+    return [{ path, message: 'must be valid Unicode text (it holds a lone surrogate)' }];
+  }
   if (typeof value !== 'object' || value === null || depth > 8) return [];
   const errors: FieldError[] = [];
   for (const key of Object.keys(value)) {
