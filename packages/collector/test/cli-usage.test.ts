@@ -137,3 +137,17 @@ describe('serve on a port already taken', () => {
     }
   });
 });
+
+describe('init on a path that cannot be a data dir', () => {
+  it('a file, or a folder under a file: exit 1 and one line that says what to do', () => {
+    const file = path.join(makeTempDir(), 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (const dir of [file, path.join(file, 'data')]) {
+      expect(collectorCli(['init', '--data-dir', dir])).toEqual({
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: ${dir} cannot be a data dir: it, or a folder above it, is a file (choose another --data-dir)\n`,
+      });
+    }
+  });
+});

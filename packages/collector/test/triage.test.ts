@@ -95,6 +95,12 @@ describe('GET /v1/groups', () => {
       'since',
       'sort',
     ]);
+    expect(body.error.message).toBe('Bad query parameter: colour, since, sort, limit.');
+    // Many: still one short sentence, every one in details.
+    const many = Array.from({ length: 300 }, (_, i) => `p${i}=1`).join('&');
+    const big = (await get(`/v1/groups?${many}`, 400)).body.error;
+    expect(big.message).toBe('Bad query parameter: p0, p1, p2, p3, p4 and 295 more.');
+    expect(big.details).toHaveLength(300);
   });
 
   it('refuses a window too long, or outside the years 1970 to 9999, naming the bound', async () => {

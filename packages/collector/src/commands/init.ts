@@ -29,7 +29,22 @@ export async function initCommand(
       `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
     );
   }
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new CommandError(
+        `${dataDir} cannot be a data dir: it, or a folder above it, is a file (choose another --data-dir)`,
+      );
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new CommandError(
+        `cannot create ${dataDir} (${code}): choose a --data-dir this user may write to`,
+      );
+    }
+    throw e;
+  }
   fs.chmodSync(dataDir, 0o700);
   // The database first: should the keys then fail, nothing half-made is left to block a retry.
   openDatabase(paths.db, { create: true }).close();

@@ -122,7 +122,10 @@ export class QueryReader {
   /** Throws 400 invalid_request naming every bad parameter. */
   done(): void {
     if (this.problems.length === 0) return;
-    const names = [...new Set(this.problems.map((p) => p.path))].join(', ');
+    // One sentence: the first few names (a thousand made a 6,000-character message).
+    const all = [...new Set(this.problems.map((p) => p.path.slice(0, 40)))];
+    const names =
+      all.length <= 5 ? all.join(', ') : `${all.slice(0, 5).join(', ')} and ${all.length - 5} more`;
     throw new ApiError('invalid_request', `Bad query parameter: ${names}.`, {
       details: this.problems,
     });
