@@ -23,7 +23,7 @@ export type Admission =
 
 /** A group's held-back occurrences, ready to go out as one report. */
 export interface HeldBack<S> {
-  /** the latest held-back occurrence; the carrier report is built from it */
+  /** the latest held-back occurrence (the reporter builds its carrier from the first, when held back) */
   sample: S;
   /** occurrences besides the sample: the carrier's `repeats` */
   repeats: number;
@@ -112,6 +112,17 @@ export class FloodLimiter<S> {
       soonest = soonest === null ? due : Math.min(soonest, due);
     }
     return soonest;
+  }
+
+  /** Every group holding occurrences back, as it stands: its carrier's id and `repeats` so far. */
+  holding(): { carrierId: string; repeats: number }[] {
+    const out: { carrierId: string; repeats: number }[] = [];
+    for (const state of this.groups.values()) {
+      if (state.held > 0 && state.carrierId !== null) {
+        out.push({ carrierId: state.carrierId, repeats: state.held - 1 });
+      }
+    }
+    return out;
   }
 
   get heldBack(): number {

@@ -38,8 +38,28 @@ interface HeldOccurrence {
   frame?: StackFrame;
 }
 
+/**
+ * The report that carries a group's held-back occurrences (`repeats`), made when flood control
+ * first holds one back: under the id report() answers them with, with the hooks' say
+ * (beforeSend, username) taken once. With `queueDir` it is on disk from that moment (`key`), held
+ * by this process until it is final, its count rewritten at most once per PERSIST_EVERY_MS.
+ */
+interface Carrier {
+  /** as beforeSend left it, repeats aside; null: beforeSend dropped it */
+  report: Report | null;
+  /** the queue's key for it while it is held on disk */
+  key?: string;
+  /** the `repeats` last written to disk */
+  persisted: number;
+  writtenAt: number;
+}
+
 const DEFAULT_TIMEOUT_MS = 5000;
 const QUEUE_POLL_MS = 30_000;
+/** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
+const PERSIST_EVERY_MS = 1000;
+/** A held carrier is rewritten this often even unchanged, so its claim never looks stale. */
+const REFRESH_HELD_MS = 10 * 60 * 1000;
 
 /** Internals the `jcs-report` bin needs; not part of the public API. */
 export interface ReporterInternals {
@@ -57,6 +77,9 @@ export class ReporterCore implements Reporter {
   private readonly redactor: Redactor;
   private readonly flood: FloodLimiter<HeldOccurrence>;
   private floodTimer: NodeJS.Timeout | null = null;
+  /** carriers of the groups flood control is holding back, by id */
+  private readonly carriers = new Map<string, Carrier>();
+  private persistTimer: NodeJS.Timeout | null = null;
   private uninstallHandlers: (() => void) | null = null;
   private readonly queue: ReportQueue;
   private removeExitHook: (() => void) | null = null;
@@ -101,9 +124,11 @@ export class ReporterCore implements Reporter {
       this.delivery.kick();
       if (this.queue.durable) this.delivery.poll(QUEUE_POLL_MS);
     }
-    // Occurrences flood control holds back live in memory until their carrier is made: a process
-    // that ends without flush() or close() writes the carriers to the disk queue on its way out
-    // (synchronously: 'exit' runs no more turns of the event loop), for the next run to send.
+    // A carrier of held-back occurrences is on disk from the first of them, held by this process
+    // and its count kept up to date each second; a process that ends without flush() or close()
+    // hands the carriers, with their final counts, to the queue on its way out (synchronously:
+    // 'exit' runs no more turns of the event loop), for the next run to send. One that dies
+    // without 'exit' (SIGKILL, a crash) leaves them claimed: the next run takes them back.
     if (this.queue.durable) {
       this.removeExitHook = onProcessExit(this, (r) =>
         r.guard(undefined, () => r.drainFlood(true)),
@@ -213,6 +238,8 @@ export class ReporterCore implements Reporter {
     this.removeGraceHook = null;
     if (this.floodTimer) clearTimeout(this.floodTimer);
     this.floodTimer = null;
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
     this.delivery.stop();
     return ok;
   }
@@ -316,6 +343,8 @@ export class ReporterCore implements Reporter {
             message: `more than ${this.o.flood.maxPerGroup} reports of this group within ${this.o.flood.windowMs} ms; further ones are counted and sent as repeats`,
             reportId: id,
           });
+          // Later occurrences only count: the carrier's count on disk follows each second.
+          this.startCarrier(admission.carrierId, { occurredAt, error, frame });
         }
         this.newSinceGrace = true;
         this.scheduleFloodDrain();
@@ -324,10 +353,15 @@ export class ReporterCore implements Reporter {
       repeats = admission.repeats;
       reportId = admission.carrierId ?? id;
     }
+    // This report carries the group's held-back count, under the carrier's id: it takes the
+    // carrier's place, on disk too.
+    const carrier = reportId === id ? undefined : this.takeCarrier(reportId);
     withSourceLine(error, frame, this.o.includeSourceLine);
     const built = this.build(reportId, occurredAt, error, repeats, dataSource, this.consent);
     const report = this.finalize(built.report);
-    if (report) this.store(report);
+    if (report) this.store(report, carrier?.key);
+    // beforeSend dropped this one: the carrier still goes, with the count it holds.
+    else if (carrier?.report) this.store(withRepeats(carrier.report, repeats - 1), carrier.key);
     return reportId;
   }
 
@@ -466,7 +500,8 @@ export class ReporterCore implements Reporter {
     return v.report;
   }
 
-  private store(report: Report): void {
+  /** Queues the report; `heldKey`: it is the final form of that carrier the queue holds. */
+  private store(report: Report, heldKey?: string): void {
     if (this.closed && !this.queue.durable) {
       this.diagnostic({
         code: 'closed',
@@ -475,7 +510,8 @@ export class ReporterCore implements Reporter {
       });
       return;
     }
-    this.queue.add(report);
+    if (heldKey !== undefined && this.queue.commitHeld) this.queue.commitHeld(heldKey, report);
+    else this.queue.add(report);
     this.newSinceGrace = true;
     if (this.closed) {
       this.diagnostic({
@@ -488,7 +524,82 @@ export class ReporterCore implements Reporter {
     if (this.autoSend) this.delivery.kick();
   }
 
+  /**
+   * Makes the carrier of a group flood control has just started holding back, and with a durable
+   * queue writes it at once, held by this process: from now on its id is on disk, whatever
+   * becomes of the process. The hooks see it now, once; the count is the SDK's to update.
+   */
+  private startCarrier(carrierId: string, sample: HeldOccurrence): void {
+    const { occurredAt, error, frame } = sample;
+    withSourceLine(error, frame, this.o.includeSourceLine);
+    // The held-back occurrences' data is never read: a carrier has no dump.
+    const built = this.build(carrierId, occurredAt, error, 0, undefined, this.consent);
+    const carrier: Carrier = {
+      report: this.finalize(built.report),
+      persisted: 0,
+      writtenAt: Date.now(),
+    };
+    this.carriers.set(carrierId, carrier);
+    if (!carrier.report || !this.queue.hold || this.closed) return;
+    try {
+      carrier.key = this.queue.hold(carrier.report);
+    } catch (e) {
+      this.diagnostic({
+        code: 'queue_write_failed',
+        message: `the report carrying held-back repeats could not be written to the queue directory (${describeError(e)}); held in memory until it is sent`,
+        reportId: carrierId,
+      });
+      return;
+    }
+    this.schedulePersist();
+  }
+
+  private takeCarrier(carrierId: string): Carrier | undefined {
+    const carrier = this.carriers.get(carrierId);
+    this.carriers.delete(carrierId);
+    return carrier;
+  }
+
+  /** Brings the counts of the carriers held on disk up to date; called once per PERSIST_EVERY_MS. */
+  private persistCarriers(): void {
+    const now = Date.now();
+    for (const { carrierId, repeats } of this.flood.holding()) {
+      const carrier = this.carriers.get(carrierId);
+      if (!carrier?.report || carrier.key === undefined || !this.queue.rewriteHeld) continue;
+      if (carrier.persisted === repeats && now - carrier.writtenAt < REFRESH_HELD_MS) continue;
+      try {
+        const report = withRepeats(carrier.report, repeats);
+        if (!this.queue.rewriteHeld(carrier.key, report)) carrier.key = undefined;
+        carrier.persisted = repeats;
+        carrier.writtenAt = now;
+      } catch {
+        // The last count written stays on disk; the full count is in memory, tried next time.
+      }
+    }
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.closed) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = null;
+      this.guard(undefined, () => this.persistCarriers());
+      for (const carrier of this.carriers.values()) {
+        if (carrier.key !== undefined) {
+          this.schedulePersist();
+          return;
+        }
+      }
+    }, PERSIST_EVERY_MS);
+    this.persistTimer.unref();
+  }
+
   private storeCarrier(held: HeldBack<HeldOccurrence>): void {
+    const carrier = this.takeCarrier(held.carrierId);
+    if (carrier) {
+      // null: beforeSend dropped it when it was made
+      if (carrier.report) this.store(withRepeats(carrier.report, held.repeats), carrier.key);
+      return;
+    }
     const { occurredAt, error, frame } = held.sample;
     withSourceLine(error, frame, this.o.includeSourceLine);
     // The held-back occurrences' data was never read: a carrier has no dump.
@@ -519,6 +630,12 @@ export class ReporterCore implements Reporter {
     }, due + 1);
     this.floodTimer.unref();
   }
+}
+
+/** The carrier with `repeats` as counted so far. */
+function withRepeats(report: Report, repeats: number): Report {
+  const { repeats: _old, ...rest } = report;
+  return repeats > 0 ? { ...rest, repeats: Math.min(repeats, LIMITS.repeats.max) } : rest;
 }
 
 /** The collector groups by (app, number, module, procedure); app is fixed per reporter. */

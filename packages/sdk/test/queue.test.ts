@@ -115,6 +115,48 @@ describe('DiskQueue', () => {
     expect(live.report.error.description).toBe('held by a live process');
   });
 
+  it('holds a report back: on disk at once, sent by no one meanwhile, rewritten, committed once', () => {
+    const dir = tempDir();
+    const claimed = path.join(dir, 'claimed');
+    const a = diskQueue(dir);
+    const carrier = makeReport('carrier');
+    const key = a.hold(carrier);
+    expect(fs.readdirSync(claimed)).toHaveLength(1);
+    expect(fs.readdirSync(claimed)[0]).toContain(`${carrier.id}-`);
+    expect(pendingFiles(dir)).toEqual([]);
+    // Not waiting to be sent: neither this instance nor another (its holder lives) hands it out.
+    expect(a.size()).toBe(0);
+    expect(a.claimNext()).toBeNull();
+    expect(diskQueue(dir).claimNext()).toBeNull();
+    a.close();
+    expect(fs.readdirSync(claimed)).toHaveLength(1);
+
+    expect(a.rewriteHeld(key, { ...carrier, repeats: 5 })).toBe(true);
+    expect(fs.readdirSync(claimed)).toHaveLength(1);
+    a.commitHeld(key, { ...carrier, repeats: 9 });
+    expect(fs.readdirSync(claimed)).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual([]);
+    const b = diskQueue(dir);
+    expect(b.claimNext()!.report).toEqual({ ...carrier, repeats: 9 });
+    expect(b.claimNext()).toBeNull();
+  });
+
+  it('gives a held report of a dead process back to the senders, as it was last written', () => {
+    const dir = tempDir();
+    const claimed = path.join(dir, 'claimed');
+    const carrier = makeReport('carrier');
+    const a = diskQueue(dir);
+    a.rewriteHeld(a.hold(carrier), { ...carrier, repeats: 3 });
+    const [name] = fs.readdirSync(claimed);
+    const parts = name.split('~');
+    fs.renameSync(
+      path.join(claimed, name),
+      path.join(claimed, [parts[0], '999999', 'dead', parts[3]].join('~')),
+    );
+    const b = diskQueue(dir);
+    expect(b.claimNext()!.report).toEqual({ ...carrier, repeats: 3 });
+  });
+
   it('never hands the same report to two processes sharing the directory', async () => {
     const dir = tempDir();
     const q = diskQueue(dir);

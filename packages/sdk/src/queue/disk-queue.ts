@@ -53,6 +53,10 @@ export interface DiskQueueEvents {
  * - a sender claims a report by renaming it into `claimed/` under its pid: rename is atomic, so of
  *   two processes racing for one file exactly one wins, and no report is sent by both;
  * - a claim whose process died (or that is older than an hour) goes back to `pending/`;
+ * - a report this process holds back from sending (a flood-control carrier still counting) is
+ *   written as a claim of its own from the start (`hold`), rewritten as its count grows, and
+ *   renamed into `pending/` when final (`commitHeld`): on disk at once, sent by no one while this
+ *   process lives, and recovered like any claim when it dies;
  * - a file that does not open under the key or parse as a schema 1 report goes to `corrupt/`
  *   (sealed too), never crashing the SDK;
  * - plaintext files an earlier version left are sealed at start, and still sent.
@@ -66,6 +70,12 @@ export class DiskQueue implements ReportQueue {
   private readonly instance = randomBytes(4).toString('hex');
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
+  /** reports held back from sending (`hold`): key -> the claim file holding it */
+  private readonly holding = new Map<
+    string,
+    { claimName: string; pendingName: string; bytes: number }
+  >();
+  private holdSeq = 0;
   private seq = 0;
   private lastRecovery = 0;
   /** seals every file this instance writes */
@@ -107,9 +117,60 @@ export class DiskQueue implements ReportQueue {
   add(report: Report): void {
     const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
     this.makeRoom(sealed.length);
-    this.seq = (this.seq + 1) % 1_000_000;
-    const name = `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${sealed.length}.sealed`;
-    this.writeAtomic(path.join(this.pendingDir, name), sealed);
+    this.writeAtomic(path.join(this.pendingDir, this.pendingName(report, sealed)), sealed);
+  }
+
+  /**
+   * A report this process holds back from sending: written straight into `claimed/` under this
+   * process's claim, so it is on disk at once, no other process sends it while this one lives,
+   * and recovery returns it to `pending/` once this process is dead, however it died. Not counted
+   * by `size()`, nor put back by `close()`: `commitHeld` hands it to the senders.
+   */
+  hold(report: Report): string {
+    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
+    const pendingName = this.pendingName(report, sealed);
+    const claimName = this.claimName(pendingName);
+    this.writeAtomic(path.join(this.claimedDir, claimName), sealed);
+    const key = String(++this.holdSeq);
+    this.holding.set(key, { claimName, pendingName, bytes: sealed.length });
+    return key;
+  }
+
+  rewriteHeld(key: string, report: Report): boolean {
+    const h = this.holding.get(key);
+    if (!h) return false;
+    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
+    // Renamed to a fresh claim first (which also keeps it from ever looking stale), then written
+    // over: one file throughout, so a crash at any moment leaves exactly one copy, old or new.
+    const pendingName = withSize(h.pendingName, sealed.length);
+    const claimName = this.claimName(pendingName);
+    try {
+      fs.renameSync(path.join(this.claimedDir, h.claimName), path.join(this.claimedDir, claimName));
+    } catch {
+      // Not ours any more (taken back as stale, or removed by hand).
+      this.holding.delete(key);
+      return false;
+    }
+    h.claimName = claimName;
+    h.pendingName = pendingName;
+    h.bytes = sealed.length;
+    this.writeAtomic(path.join(this.claimedDir, claimName), sealed);
+    return true;
+  }
+
+  commitHeld(key: string, report: Report): void {
+    if (!this.holding.has(key) || !this.rewriteHeld(key, report)) {
+      this.add(report);
+      return;
+    }
+    const h = this.holding.get(key)!;
+    this.holding.delete(key);
+    this.makeRoom(h.bytes);
+    fs.renameSync(
+      path.join(this.claimedDir, h.claimName),
+      path.join(this.pendingDir, h.pendingName),
+    );
+    syncDirectory(this.pendingDir);
   }
 
   claimNext(): ClaimedReport | null {
@@ -165,9 +226,20 @@ export class DiskQueue implements ReportQueue {
     for (const key of [...this.held.keys()]) this.release(key);
   }
 
+  /** `<time ms>-<seq>-<id>-<bytes>.sealed`, for a new file. */
+  private pendingName(report: Report, sealed: Uint8Array): string {
+    this.seq = (this.seq + 1) % 1_000_000;
+    return `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${sealed.length}.sealed`;
+  }
+
+  /** The name of a claim on `pendingName` by this instance, now. */
+  private claimName(pendingName: string): string {
+    return `${pendingName}~${process.pid}~${this.instance}~${String(Date.now()).padStart(13, '0')}`;
+  }
+
   /** Claims one pending file and reads it; null when another process got it or it is corrupt. */
   private claim(pendingName: string): ClaimedReport | null {
-    const claimName = `${pendingName}~${process.pid}~${this.instance}~${String(Date.now()).padStart(13, '0')}`;
+    const claimName = this.claimName(pendingName);
     const claimPath = path.join(this.claimedDir, claimName);
     try {
       fs.renameSync(path.join(this.pendingDir, pendingName), claimPath);

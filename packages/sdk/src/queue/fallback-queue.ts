@@ -43,6 +43,26 @@ export class FallbackQueue implements ReportQueue {
     this.route(key, (q, k) => q.remove(k));
   }
 
+  /** On disk only: a report that cannot be held on disk is kept by the caller, in memory. */
+  hold(report: Report): string {
+    if (!this.primary.hold) throw new Error('the queue cannot hold reports');
+    return `d:${this.primary.hold(report)}`;
+  }
+
+  rewriteHeld(key: string, report: Report): boolean {
+    return this.primary.rewriteHeld?.(key.slice(2), report) ?? false;
+  }
+
+  commitHeld(key: string, report: Report): void {
+    try {
+      if (this.primary.commitHeld) this.primary.commitHeld(key.slice(2), report);
+      else this.primary.add(report);
+    } catch (error) {
+      this.onWriteFailed(report.id, error);
+      this.fallback.add(report);
+    }
+  }
+
   size(): number {
     return this.primary.size() + this.fallback.size();
   }

@@ -29,6 +29,20 @@ export interface ReportQueue {
   size(): number;
   /** Puts back whatever this process still holds. */
   close(): void;
+  /**
+   * Durable queues only: stores a report this process holds back from sending (a flood-control
+   * carrier whose count is still growing), so it survives the process dying in any way; no other
+   * process sends it while this one lives. Returns its key for `rewriteHeld` and `commitHeld`.
+   * Throws on I/O failure.
+   */
+  hold?(report: Report): string;
+  /**
+   * Rewrites a held report in place (its count grew). False when the file is no longer this
+   * process's (taken back as stale): the caller then commits with `add`. Throws on I/O failure.
+   */
+  rewriteHeld?(key: string, report: Report): boolean;
+  /** Writes the held report's final form and hands it to the senders, as `add` would. */
+  commitHeld?(key: string, report: Report): void;
 }
 
 export interface QueueBounds {
