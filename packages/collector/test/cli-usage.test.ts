@@ -7,6 +7,13 @@ import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/
 // The real bin: a usage error is exit 2 and one line on stderr that says what to do, as the
 // contract asks of jcs-errors (and section 4 of jcs-collector: "exit codes as for jcs-errors").
 
+/** A data dir made by the real `init`. */
+function initialisedDataDir(): string {
+  const dataDir = path.join(makeTempDir(), 'data');
+  expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+  return dataDir;
+}
+
 describe('jcs-collector usage errors', () => {
   it.each([
     [['init', '--bogus'], "unknown option '--bogus'"],
@@ -75,8 +82,7 @@ describe('stdout that cannot take the output', () => {
   }
 
   it('token create: exit 1, one line, and the token that nobody saw is not kept', () => {
-    const dataDir = path.join(makeTempDir(), 'data');
-    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    const dataDir = initialisedDataDir();
     const r = toFullDisk([
       'token',
       'create',
@@ -102,8 +108,7 @@ describe('stdout that cannot take the output', () => {
   });
 
   it('any other command: exit 1 and one line, no stack trace', () => {
-    const dataDir = path.join(makeTempDir(), 'data');
-    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    const dataDir = initialisedDataDir();
     for (const args of [
       ['token', 'list', '--json'],
       ['expire', '--dry-run', '--json'],
@@ -120,8 +125,7 @@ describe('stdout that cannot take the output', () => {
 
 describe('serve on a port already taken', () => {
   it('exit 1 and one line that says what to do', async () => {
-    const dataDir = path.join(makeTempDir(), 'data');
-    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    const dataDir = initialisedDataDir();
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as net.AddressInfo).port;

@@ -593,26 +593,11 @@ export class ReporterCore implements Reporter {
     this.persistTimer.unref();
   }
 
+  /** A group's window has ended: its carrier (made when it was first held back) goes out. */
   private storeCarrier(held: HeldBack<HeldOccurrence>): void {
     const carrier = this.takeCarrier(held.carrierId);
-    if (carrier) {
-      // null: beforeSend dropped it when it was made
-      if (carrier.report) this.store(withRepeats(carrier.report, held.repeats), carrier.key);
-      return;
-    }
-    const { occurredAt, error, frame } = held.sample;
-    withSourceLine(error, frame, this.o.includeSourceLine);
-    // The held-back occurrences' data was never read: a carrier has no dump.
-    const built = this.build(
-      held.carrierId,
-      occurredAt,
-      error,
-      held.repeats,
-      undefined,
-      this.consent,
-    );
-    const report = this.finalize(built.report);
-    if (report) this.store(report);
+    // null report: beforeSend dropped it when it was made
+    if (carrier?.report) this.store(withRepeats(carrier.report, held.repeats), carrier.key);
   }
 
   private drainFlood(all: boolean): void {

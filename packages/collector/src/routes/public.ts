@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { DUMP_ALG, toBase64 } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { identifyActor } from '../auth/middleware';
@@ -12,9 +12,7 @@ import { audited } from '../http/audited';
  */
 export function publicRoutes(c: Collector): Router {
   const router = Router();
-  const identify = identifyActor(c);
-  const named: RequestHandler = (req, res, next) =>
-    req.headers.authorization === undefined ? next() : identify(req, res, next);
+  const named = identifyActor(c);
   router.get('/v1/health', named, (req, res) => {
     res.json(audited(c, req, 'health.get', null, () => ({ status: 'ok' })));
   });
