@@ -32,7 +32,7 @@ async function run(ctx) {
   try {
     const idle = { collector: rssOf(collector.pid), bare: rssOf(bare.pid) };
     const empty = await collector.call('storage');
-    const emptyBytes = empty.dbBytes + empty.walBytes;
+    const emptyBytes = empty.dbBytes + empty.walBytes + empty.sealedBytes;
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['collector', 'bare'] : ['bare', 'collector'];
       for (const name of order) {
@@ -44,10 +44,10 @@ async function run(ctx) {
         side.medians.push(samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]);
       }
       const st = await collector.call('storage');
-      perReport.push((st.dbBytes + st.walBytes - emptyBytes) / st.reports);
+      perReport.push((st.dbBytes + st.walBytes + st.sealedBytes - emptyBytes) / st.reports);
       sizes.push(st);
       ctx.log(
-        `storage round ${r + 1}/${rounds}: ${fmt(st.reports)} reports, ${bytes(st.dbBytes + st.walBytes)} ` +
+        `storage round ${r + 1}/${rounds}: ${fmt(st.reports)} reports, ${bytes(st.dbBytes + st.walBytes + st.sealedBytes)} ` +
           `(${fmt(perReport[r])} B/report); RSS peak collector ${bytes(sides.collector.peaks[r])}, bare ${bytes(sides.bare.peaks[r])}`,
       );
     }

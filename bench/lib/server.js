@@ -101,9 +101,14 @@ function collectorCommands(c) {
       c.db.pragma('wal_checkpoint(TRUNCATE)');
       const size = (f) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
       const db = path.join(c.dataDir, 'collector.db');
+      const sealed = path.join(c.dataDir, 'sealed');
       return {
         dbBytes: size(db),
         walBytes: size(`${db}-wal`),
+        // The reports' sealed fields, in a file per day beside the database.
+        sealedBytes: fs.existsSync(sealed)
+          ? fs.readdirSync(sealed).reduce((n, f) => n + size(path.join(sealed, f)), 0)
+          : 0,
         reports: c.db.prepare('SELECT COUNT(*) AS n FROM reports').get().n,
       };
     },

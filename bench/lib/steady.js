@@ -17,8 +17,10 @@ const { percentile } = require('./stats');
 
 /**
  * @param {{ url: string, token: string, factory: { next(): { body: string } }, rate: number,
- *   duration: number, connections?: number, signal?: AbortSignal }} o   duration in seconds;
- *   `signal` stops sending early (requests in flight are still awaited)
+ *   duration: number, connections?: number, signal?: AbortSignal, trace?: number[][],
+ *   traceOverMs?: number }} o   duration in seconds; `signal` stops sending early (requests in
+ *   flight are still awaited); `trace` collects [ms since start, latency] of each answer slower
+ *   than `traceOverMs` (default 50)
  * @returns {Promise<{ rps: number, p50: number, p99: number, max: number, ok: number,
  *   non2xx: number, errors: number, sent: number, durationS: number }>}
  */
@@ -80,7 +82,12 @@ function steadyLoad(o) {
           res.on('end', () => {
             if (res.statusCode === 202 || res.statusCode === 200) {
               ok++;
-              latencies.push(performance.now() - scheduledAt);
+              const latency = performance.now() - scheduledAt;
+              latencies.push(latency);
+              // Where the slow answers fall in time: [ms since the load started, latency].
+              if (o.trace && latency > (o.traceOverMs ?? 50)) {
+                o.trace.push([round(scheduledAt - started), round(latency)]);
+              }
             } else non2xx++;
             settle();
           });

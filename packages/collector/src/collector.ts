@@ -92,7 +92,8 @@ export function openCollector(options: CollectorOptions): Collector {
   const clock = options.clock ?? systemClock;
   const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
   const wal = thread ? undefined : new WalSync(`${paths.db}-wal`);
-  const batcher = new IngestBatcher(thread ?? inProcess(new IngestWriter(db), wal), (err, size) =>
+  const writer = thread ? undefined : new IngestWriter(db);
+  const batcher = new IngestBatcher(thread ?? inProcess(writer!, wal), (err, size) =>
     log.error(
       { err: (err as Error).message, code: (err as { code?: string }).code, batch: size },
       'storage refused a batch',
@@ -122,6 +123,8 @@ export function openCollector(options: CollectorOptions): Collector {
       thread?.close();
       checkpointer?.stop();
       wal?.close();
+      writer?.close();
+      reports.close();
       db.close();
     },
   };

@@ -9,11 +9,23 @@ import { makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
 import { dataPaths } from '../src/paths';
-import { bulkInsert, countReports, databaseBytes, DAY, HOUR, storeAt } from './retention-support';
+import {
+  bulkInsert,
+  countReports,
+  databaseBytes,
+  DAY,
+  HOUR,
+  sealedBytes,
+  sealedFieldsById,
+  storeAt,
+} from './retention-support';
+import { listDayFiles, sealedDir } from '../src/store/sealed-files';
 
-interface Row {
-  id: string;
-  description: Buffer;
+/** A copy of the data dir without its keys: the database, and the day files beside it. */
+async function copyData(from: TestCollector, to: string): Promise<void> {
+  fs.mkdirSync(to);
+  await from.collector.db.backup(dataPaths(to).db);
+  fs.cpSync(sealedDir(from.collector.db.name), path.join(to, 'sealed'), { recursive: true });
 }
 
 /** Day 0: the reports that will expire arrive; day 5: the ones that stay. */
@@ -69,11 +81,14 @@ describe('after expiry', () => {
     t.clock.set(DAY0 + 5 * DAY);
     const kept = await ingestMany(2);
     const copyDir = path.join(makeTempDir(), 'copy');
-    fs.mkdirSync(copyDir);
-    await t.collector.db.backup(dataPaths(copyDir).db);
+    await copyData(t, copyDir);
+    const dir = sealedDir(t.collector.db.name);
+    expect(listDayFiles(dir)).toEqual(['2026-09-01', '2026-09-06']);
 
     t.clock.set(NIGHT);
     expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 4, destroyedKeys: 1 });
+    // The expired day's file went with its key; the copy still has it, unreadable.
+    expect(listDayFiles(dir)).toEqual(['2026-09-06']);
 
     // The copy, with the live keys folder, read at a moment when none of its reports is past
     // its age: the kept ones open, the expired ones do not.
@@ -100,8 +115,7 @@ describe('after expiry', () => {
     // Received today by the collector's clock, expired only by the run's `now`: today's key goes.
     const expired = await ingestMany(3);
     const copyDir = path.join(makeTempDir(), 'copy');
-    fs.mkdirSync(copyDir);
-    await t.collector.db.backup(dataPaths(copyDir).db);
+    await copyData(t, copyDir);
     const now = t.clock() + 42 * 24 * HOUR;
     expect(await runExpiry(t.collector, { now })).toMatchObject({
       deletedReports: 3,
@@ -122,18 +136,15 @@ describe('after expiry', () => {
     t.clock.set(DAY0 + 5 * DAY);
     await ingestMany(2);
     const ids = expired.map((r) => r.id);
-    const rows = t.collector.db
-      .prepare(
-        `SELECT username, description, code, dump FROM reports WHERE id IN (${ids.map(() => '?').join(',')})`,
-      )
-      .all(...ids) as Record<string, Buffer>[];
-    expect(rows).toHaveLength(6);
+    const fields = sealedFieldsById(t.collector);
+    const rows = ids.map((id) => fields.get(id)!);
+    expect(rows.every(Boolean)).toBe(true);
     // Canaries: each id, and 16-byte slices of each sealed field every 256 bytes (a blob that
     // overflows is split across pages, so only short slices are sure to be contiguous on disk).
     const idCanaries = ids.map((id) => Buffer.from(id, 'utf8'));
     const blobCanaries: Buffer[] = [];
     for (const row of rows) {
-      for (const blob of Object.values(row)) {
+      for (const blob of Object.values(row).filter((b): b is Buffer => b !== null)) {
         for (let at = 0; at + 16 <= blob.length; at += 256) {
           blobCanaries.push(blob.subarray(at, at + 16));
         }
@@ -142,8 +153,10 @@ describe('after expiry', () => {
     const canaries = [...idCanaries, ...blobCanaries];
     const sentCiphertexts = expired.map((r) => Buffer.from(fromBase64(r.dump!.ciphertext)));
     const file = dataPaths(t.dataDir).db;
+    // The database, its WAL and the day files.
+    const everything = () => Buffer.concat([databaseBytes(file), sealedBytes(t.collector)]);
     const found = () => {
-      const bytes = databaseBytes(file);
+      const bytes = everything();
       return canaries.filter((c) => bytes.includes(c)).length;
     };
 
@@ -156,7 +169,7 @@ describe('after expiry', () => {
     t.clock.set(NIGHT);
     expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 6 });
     expect(found()).toBe(0);
-    const bytes = databaseBytes(file);
+    const bytes = everything();
     for (const ct of sentCiphertexts) expect(bytes.includes(ct.subarray(0, 32))).toBe(false);
     expect(fs.statSync(`${file}-wal`).size).toBe(0);
   });
@@ -168,11 +181,9 @@ describe('after expiry', () => {
     bulkInsert(t.collector, 500, DAY0 - DAY, 1);
     const db = t.collector.db;
     const sealed = new Map(
-      (db.prepare('SELECT id, description FROM reports').all() as Row[]).map((r) => [
-        r.id,
-        r.description,
-      ]),
+      [...sealedFieldsById(t.collector)].map(([id, f]) => [id, f.description] as const),
     );
+    expect(sealed.size).toBe(3500);
     const stop = new AbortController();
     const run = runExpiry(t.collector, { chunkSize: 50, signal: stop.signal });
     while (countReports(db) > 2000) await new Promise((r) => setImmediate(r));
@@ -189,12 +200,25 @@ describe('after expiry', () => {
     db.pragma('wal_checkpoint(TRUNCATE)');
     const bytes = databaseBytes(dataPaths(t.dataDir).db);
     expect(deleted.filter(([, blob]) => bytes.includes(blob.subarray(0, 32)))).toEqual([]);
-    // And the scan does find what is kept.
-    const kept = [...sealed].filter(([id]) => left.has(id)).slice(0, 50);
-    expect(kept.filter(([, blob]) => bytes.includes(blob.subarray(0, 32)))).toHaveLength(50);
+    // And the scan does find what is kept (its row; its record is in its day's file).
+    expect([...left].slice(0, 50).filter((id) => bytes.includes(Buffer.from(id)))).toHaveLength(50);
+
+    // The deleted reports' records are in the files of the two expired days, whose keys the
+    // stopped run did not get to: the next run shreds the keys and removes the files.
+    const expiredDays = () => listDayFiles(sealedDir(db.name)).filter((d) => d < '2026-08-01');
+    expect(expiredDays()).toEqual(['2026-07-03', '2026-07-04', '2026-07-05']);
+    await runExpiry(t.collector);
+    expect(expiredDays()).toEqual([]);
+    const survivors = new Set(db.prepare('SELECT id FROM reports').pluck().all() as string[]);
+    expect(survivors.size).toBe(500);
+    const files = sealedBytes(t.collector);
+    const gone = [...sealed].filter(([id]) => !survivors.has(id));
+    expect(gone.filter(([, blob]) => files.includes(blob.subarray(0, 32)))).toEqual([]);
+    const kept = [...sealed].filter(([id]) => survivors.has(id)).slice(0, 50);
+    expect(kept.filter(([, blob]) => files.includes(blob.subarray(0, 32)))).toHaveLength(50);
   });
 
-  it('in steady state the file does not grow: week 12 is at most 1.3 times week 6', async () => {
+  it('in steady state the files do not grow: week 12 is at most 1.3 times week 6', async () => {
     // 12 weeks of constant ingest, 60 reports a day in batches every 8 hours, the job nightly.
     const start = Date.parse('2026-01-05T00:00:00Z');
     const sizes: number[] = [];
@@ -217,7 +241,8 @@ describe('after expiry', () => {
       }
       t.clock.set(start + (day + 1) * DAY + 2.5 * HOUR);
       await runExpiry(t.collector);
-      sizes.push(fs.statSync(file).size);
+      // The database and the day files: everything the reports take on disk.
+      sizes.push(fs.statSync(file).size + sealedBytes(t.collector).length);
     }
     const week6 = sizes[41];
     const week12 = sizes[83];

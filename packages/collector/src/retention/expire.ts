@@ -7,6 +7,8 @@ import { expireSubjects, SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { setMeta, withoutCommitSync } from '../store/db';
 import { ExpiredKeys } from '../store/report-keys';
 import { WalSync } from '../store/wal-sync';
+import { listDayFiles, removeDayFile, sealedDir } from '../store/sealed-files';
+import { applyWipes, noteWipes, wipeUnreferenced } from '../store/sealed-wipes';
 import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
 
@@ -143,6 +145,8 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
       await c.batcher.turn();
     },
   };
+  // Records an earlier erasure or run noted but did not get to zero (it was stopped).
+  applyWipes(c.db, sealedDir(c.db.name));
   const deletedReports = await deleteExpired(c.db, cutoff, run, phase);
   // A day's subject rows go at the first run whose cutoff reaches into that day: the earliest
   // report of the day may be that old, and a username hash must not outlive its report.
@@ -229,19 +233,54 @@ async function deleteExpired(
     'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)',
   );
   const rest = db.prepare<[number]>('DELETE FROM reports WHERE received_at <= ?');
-  const deleted = await deleteInChunks(
+  const deleteUpTo = (bound: number) =>
+    deleteInChunks(
+      db,
+      (limit) => {
+        const last = end.get(bound, limit - 1);
+        if (!last) return rest.run(bound).changes;
+        const [at, seq] = last;
+        return upTo.run(at, at, seq).changes;
+      },
+      o,
+    );
+  // The days that are due whole first: their records go with their day files, unlinked once the
+  // day keys are shredded (destroyKeys), so nothing needs zeroing. The rest of the cutoff's own
+  // day stays, and in its file the records of the reports deleted now are zeroed.
+  const lastDay = dayName(cutoff);
+  const partFrom = dayLastMs(lastDay) <= cutoff ? cutoff + 1 : dayStart(lastDay);
+  let deleted = await deleteUpTo(partFrom - 1);
+  const noting = db
+    .prepare<[number, number, number], [string, number, number]>(
+      `DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)
+       RETURNING key_day, sealed_at, sealed_len`,
+    )
+    .raw();
+  const notingRest = db
+    .prepare<[number], [string, number, number]>(
+      'DELETE FROM reports WHERE received_at <= ? RETURNING key_day, sealed_at, sealed_len',
+    )
+    .raw();
+  const note = (rows: [string, number, number][]) => {
+    noteWipes(
+      db,
+      rows.map(([day, at, length]) => ({ day, at, length })),
+    );
+    return rows.length;
+  };
+  deleted += await deleteInChunks(
     db,
     (limit) => {
       const last = end.get(cutoff, limit - 1);
-      if (!last) return rest.run(cutoff).changes;
+      if (!last) return note(notingRest.all(cutoff));
       const [at, seq] = last;
-      return upTo.run(at, at, seq).changes;
+      return note(noting.all(at, at, seq));
     },
     o,
   );
+  applyWipes(db, sealedDir(db.name));
   phase('reportsMs');
   const keys = new ExpiredKeys(db);
-  const lastDay = dayName(cutoff);
   // One size for all the days (and one for all the groups): the rows cost the same in each.
   let size = new ChunkSize(o.chunkSize);
   for (let day = keys.nextDay('', lastDay); day; day = keys.nextDay(day, lastDay)) {
@@ -380,10 +419,17 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
     'SELECT 1 AS one FROM reports WHERE received_at >= ? AND received_at <= ? AND key_day = ? LIMIT 1',
   );
   const hidden = readCutoff(now, c.retentionDays);
+  const dir = sealedDir(c.db.name);
   let destroyed = 0;
   for (const day of keysDue(c, cutoff)) {
     const inUse = remains.get(dayStart(day), dayLastMs(day), day) !== undefined;
-    if (inUse && dayLastMs(day) > hidden) continue;
+    if (inUse && dayLastMs(day) > hidden) {
+      // Reports came in under it during the run (a run judged from the future): the key and file
+      // stay for them, and the records of the day's deleted reports, not noted for zeroing
+      // because the file was to go whole, are zeroed now.
+      wipeUnreferenced(c.db, dir, day);
+      continue;
+    }
     try {
       c.keyring.destroyDayKey(day);
       destroyed++;
@@ -391,8 +437,18 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
       // Another process (cron beside serve) shredded it first: it is gone either way.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    // Its records can no longer be opened, here or in any copy: the file goes without zeroing.
+    await removeDayFile(dir, day);
     // Two fsyncs per key: after a long outage there may be many days to shred.
     await nextTurn();
+  }
+  // A due day's file whose key is gone (a run stopped between the two steps above) goes too.
+  // Files listed before keys: a day's key is made before its file, so every file listed here
+  // whose key exists is in the list of keys.
+  const files = listDayFiles(dir);
+  const keyed = new Set(c.keyring.listDayKeys());
+  for (const day of files) {
+    if (!keyed.has(day) && dayLastMs(day) <= cutoff) await removeDayFile(dir, day);
   }
   return destroyed;
 }

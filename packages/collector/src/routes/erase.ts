@@ -5,6 +5,8 @@ import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { readRequestJson } from '../http/body';
 import { eraseSubject, erasureTarget, wipeWal, type DataSubject } from '../store/erase';
+import { applyWipes } from '../store/sealed-wipes';
+import { sealedDir } from '../store/sealed-files';
 
 /** The contract's bounds for the two fields (report schema 1). */
 const BOUNDS = { username: 256, license: 64 } as const;
@@ -44,6 +46,15 @@ export function eraseRoutes(c: Collector): Router {
         'unavailable',
         'The erasure could not be completed and logged, so nothing was erased. Retry shortly.',
         { headers: { 'Retry-After': '5' } },
+      );
+    }
+    try {
+      applyWipes(c.db, sealedDir(c.db.name));
+    } catch (e) {
+      // Noted in the same transaction as the erasure: the next expiry run zeroes them.
+      c.log.error(
+        { err: (e as Error).message },
+        'erased records not yet zeroed: the next expiry run does it',
       );
     }
     if (!wipeWal(c.db)) {

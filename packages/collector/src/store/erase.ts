@@ -4,6 +4,7 @@ import type { Keyring } from '../crypto/keyring';
 import { DAY_MS, dayOf } from '../time';
 import { ReportKeys, type KeyedReport } from './report-keys';
 import { LICENCE, USER, subjectsFrom } from './subject-days';
+import { noteWipes, type SealedRange } from './sealed-wipes';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
 export type DataSubject = { username: string } | { license: string };
@@ -42,11 +43,13 @@ const licenceOf = (r: StoredReport) => r.license;
  * subject rows as soon as its cutoff reaches into the day, and the day's later reports only at
  * its next run: those, before the horizon of subject rows, are read by time of receipt.
  *
- * Call inside a transaction; secure_delete zeroes the freed bytes, and `wipeWal` then
- * removes the copies the write-ahead log still holds.
+ * Call inside a transaction; secure_delete zeroes the freed bytes. After the commit, `applyWipes`
+ * zeroes the reports' sealed records in their day files, and `wipeWal` removes the copies of
+ * deleted rows the write-ahead log still holds.
  *
  * @example
  * const n = db.transaction(() => eraseSubject(db, keyring, { username: 'asmith' }))();
+ * applyWipes(db, sealedDir(db.name));
  */
 export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): number {
   const [kind, value] =
@@ -72,7 +75,12 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     `SELECT ${COLUMNS} FROM reports r
      WHERE r.received_at < ? AND r.${kind === USER ? 'user_hash' : 'license'} = ?`,
   );
-  const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
+  const deleteReport = db
+    .prepare<[number], [string, number, number]>(
+      'DELETE FROM reports WHERE seq = ? RETURNING key_day, sealed_at, sealed_len',
+    )
+    .raw();
+  const records: SealedRange[] = [];
   const keys = new ReportKeys(db);
   const keepCount = occurrenceKeeper(db);
   const drop = db.prepare(
@@ -86,7 +94,8 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
   const erase = (groupId: string, day: number, gone: StoredReport[], kept: StoredReport[]) => {
     const seen = new Set<string>();
     for (const r of gone) {
-      deleteReport.run(r.seq);
+      const row = deleteReport.get(r.seq);
+      if (row) records.push({ day: row[0], at: row[1], length: row[2] });
       // The id row stays (until its day expires): the same report sent again, an SDK retry whose
       // first answer was lost, is answered 200 and not stored again after the erasure.
       keys.removeFromGroup(keyed(r));
@@ -114,6 +123,8 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     count += erase(r.group_id, dayOf(r.received_at), [r], []);
   }
   db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
+  // Their records are zeroed in the day files once this commits (applyWipes).
+  noteWipes(db, records);
   return count;
 }
 

@@ -8,6 +8,8 @@ import { ReportKeys } from './report-keys';
 import { idFilter, type IdFilter } from './id-filter';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
+import { SealedAppender } from './sealed-files';
+import { encodeRecord } from './sealed-record';
 
 /** A report made ready to store: grouped, personal fields sealed under the day's data key. */
 export interface PreparedReport {
@@ -113,8 +115,10 @@ export class IngestWriter {
   private readonly addSubject;
   private readonly addSubjectDay;
   private readonly batch: Transaction<(items: PreparedReport[]) => StoredResult[]>;
+  private readonly sealed: SealedAppender;
 
   constructor(private readonly db: Db) {
+    this.sealed = new SealedAppender(db);
     this.findReport = new DayQuery<{ group_id: string | null }>(
       db,
       // LEFT JOIN: an erased report's id is still known (erase.ts), without its report.
@@ -125,9 +129,8 @@ export class IngestWriter {
     this.ids = idFilter(db);
     this.insertReport = db.prepare(
       `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line, repeats,
-         dump_withheld, user_hash, username, description, code, dump)
-       VALUES (@id, @groupId, @receivedAt, @keyDay, @occurredAt, @version, @license, @line, @repeats,
-         @dumpWithheld, @userHash, @username, @description, @code, @dump)`,
+         dump_withheld, user_hash, sealed_at, sealed_len)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.findGroup = db.prepare<[string], { status: string; resolved_in_version: string | null }>(
       'SELECT status, resolved_in_version FROM groups WHERE id = ?',
@@ -183,6 +186,8 @@ export class IngestWriter {
       // Every stored report brings subject rows (a licence at least) under its day.
       for (const day of new Set([...sums.days.values()].map((row) => row[1])))
         this.addSubjectDay.run(day);
+      // The records on disk before the commit that makes their rows point at them.
+      this.sealed.flush();
       return results;
     });
   }
@@ -207,14 +212,43 @@ export class IngestWriter {
   write(items: PreparedReport[], fsync = true): StoredResult[] {
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
     const batch = () => this.batch.immediate(items);
-    return fsync ? batch() : withoutCommitSync(this.db, batch);
+    try {
+      const results = fsync ? batch() : withoutCommitSync(this.db, batch);
+      this.sealed.commit();
+      return results;
+    } catch (e) {
+      this.sealed.rollback();
+      throw e;
+    }
+  }
+
+  /** Lets go of the day files (the connection is closing). */
+  close(): void {
+    this.sealed.close();
   }
 
   private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
     // Most ids are new: the filter spares them the look-up under every stored day.
     const existing = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
     if (existing) return { id: r.id, group: existing.group_id ?? r.groupId, created: false };
-    const seq = Number(this.insertReport.run(r).lastInsertRowid);
+    const record = encodeRecord(r.id, r);
+    const seq = Number(
+      this.insertReport.run(
+        r.id,
+        r.groupId,
+        r.receivedAt,
+        r.keyDay,
+        r.occurredAt,
+        r.version,
+        r.license,
+        r.line,
+        r.repeats,
+        r.dumpWithheld,
+        r.userHash,
+        this.sealed.add(r.keyDay, record),
+        record.length,
+      ).lastInsertRowid,
+    );
     this.keys.add(seq, r);
     this.ids.add(r.id, seq);
     const group = this.findGroup.get(r.groupId);

@@ -5,6 +5,7 @@ import { openField } from '../crypto/fields';
 import { DayQuery, storedDays } from './stored-days';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
+import { sealedDir, SealedReader } from './sealed-files';
 
 interface ReportRow {
   id: string;
@@ -21,10 +22,8 @@ interface ReportRow {
   line: number;
   repeats: number | null;
   dump_withheld: string | null;
-  username: Buffer | null;
-  description: Buffer;
-  code: Buffer | null;
-  dump: Buffer | null;
+  sealed_at: number;
+  sealed_len: number;
 }
 
 /**
@@ -35,6 +34,7 @@ interface ReportRow {
 export class ReportReader {
   private readonly byId: DayQuery<ReportRow>;
   private readonly latest;
+  private readonly sealed: SealedReader;
 
   constructor(
     private readonly db: Db,
@@ -42,6 +42,7 @@ export class ReportReader {
     private readonly clock: Clock,
     private readonly retentionMs: number,
   ) {
+    this.sealed = new SealedReader(sealedDir(db.name));
     this.byId = new DayQuery(
       db,
       `SELECT r.*, g.app_name, g.number, g.module, g.procedure
@@ -49,8 +50,11 @@ export class ReportReader {
        WHERE k.key_day IN (:days) AND k.id = ? AND r.received_at > ?`,
     );
     // Once per group listed: prepared here, not on each call.
-    this.latest = db.prepare<[string, number], { description: Buffer; key_day: string }>(
-      `SELECT r.description, r.key_day FROM report_groups k JOIN reports r ON r.seq = k.seq
+    this.latest = db.prepare<
+      [string, number],
+      { id: string; key_day: string; sealed_at: number; sealed_len: number }
+    >(
+      `SELECT r.id, r.key_day, r.sealed_at, r.sealed_len FROM report_groups k JOIN reports r ON r.seq = k.seq
        WHERE k.group_id = ? AND k.received_at > ?
        ORDER BY k.received_at DESC, k.seq DESC LIMIT 1`,
     );
@@ -64,7 +68,14 @@ export class ReportReader {
   /** The newest surviving report's description, or null when none survives (or its key is gone). */
   latestDescription(groupId: string): string | null {
     const row = this.latest.get(groupId, this.cutoff());
-    return row ? this.open(row.description, row.key_day) : null;
+    if (!row) return null;
+    const fields = this.sealed.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
+    return fields ? this.open(fields.description, row.key_day) : null;
+  }
+
+  /** Lets go of the day files (the collector is closing). */
+  close(): void {
+    this.sealed.close();
   }
 
   /** Newest first; no personal data. */
@@ -94,9 +105,10 @@ export class ReportReader {
   full(id: string, withDump: boolean): FullReport | null {
     const r = this.byId.get(storedDays(this.db), id, this.cutoff());
     if (!r) return null;
-    const description = this.open(r.description, r.key_day);
-    // No key, no report: a destroyed day key means the report is gone for every purpose.
-    if (description === null) return null;
+    const f = this.sealed.read(r.key_day, r.sealed_at, r.sealed_len, r.id);
+    // No key or no record, no report: the report is gone for every purpose.
+    const description = f && this.open(f.description, r.key_day);
+    if (!f || description === null) return null;
     const report: FullReport = {
       schema: 1,
       id: r.id,
@@ -113,12 +125,12 @@ export class ReportReader {
       receivedAt: iso(r.received_at),
       group: r.group_id,
     };
-    if (r.username !== null) report.username = this.open(r.username, r.key_day) ?? undefined;
-    if (r.code !== null) report.error.code = this.open(r.code, r.key_day) ?? undefined;
+    if (f.username !== null) report.username = this.open(f.username, r.key_day) ?? undefined;
+    if (f.code !== null) report.error.code = this.open(f.code, r.key_day) ?? undefined;
     if (r.repeats !== null) report.repeats = r.repeats;
     if (r.dump_withheld !== null)
       report.dumpWithheld = r.dump_withheld as FullReport['dumpWithheld'];
-    if (withDump && r.dump !== null) report.dump = this.openDump(r.dump, r.key_day);
+    if (withDump && f.dump !== null) report.dump = this.openDump(f.dump, r.key_day);
     return order(report);
   }
 

@@ -1,12 +1,15 @@
+import type { Db } from './db';
 import { subjectDayTriggers } from './subject-days';
+import { moveSealedFields } from './sealed-migration';
 
 /**
  * The database schema, as an ordered list of migrations. Times are integer milliseconds since the
  * epoch (receivedAt, the collector's clock); hours and days are whole UTC hours and days since
  * the epoch. Personal data (username, description, code, dump) is stored only sealed under the
- * data key of the day of receipt (crypto/fields.ts); nothing in this file holds it in plaintext.
+ * data key of the day of receipt (crypto/fields.ts), in that day's file beside the database
+ * (store/sealed-files.ts); nothing in this file holds it in plaintext.
  */
-export const MIGRATIONS: string[] = [
+export const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
@@ -177,4 +180,21 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX erased_occurrences_received ON erased_occurrences (received_at);
   `,
+  // The sealed fields leave the table for a file per day of receipt (store/sealed-files.ts);
+  // a row names where its record is. Reports stored before are moved there.
+  (db) => {
+    db.exec(`
+      ALTER TABLE reports ADD COLUMN sealed_at INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE reports ADD COLUMN sealed_len INTEGER NOT NULL DEFAULT 0;
+      -- Ranges of day files whose reports are deleted, to be zeroed (store/sealed-wipes.ts).
+      CREATE TABLE sealed_wipes (day TEXT NOT NULL, at INTEGER NOT NULL, length INTEGER NOT NULL);
+    `);
+    moveSealedFields(db);
+    db.exec(`
+      ALTER TABLE reports DROP COLUMN username;
+      ALTER TABLE reports DROP COLUMN description;
+      ALTER TABLE reports DROP COLUMN code;
+      ALTER TABLE reports DROP COLUMN dump;
+    `);
+  },
 ];

@@ -42,6 +42,7 @@ function main(): void {
   port.on('message', (m: WorkerRequest) => {
     if (m.type === 'close') {
       wal.close();
+      writer.close();
       db.close();
       signal(3);
       port.close();

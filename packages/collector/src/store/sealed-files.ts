@@ -1,0 +1,238 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Db } from './db';
+import { decodeRecord, type SealedFields } from './sealed-record';
+import { dayStart } from '../retention/policy';
+import { DAY_MS } from '../time';
+
+/**
+ * Where reports' sealed personal fields are kept: one append-only file per day of receipt
+ * (`sealed/2026-11-29.sealed` beside the database), each report's record at an offset its row in
+ * `reports` names (sealed_at, sealed_len).
+ *
+ * Why not in the database: those fields are most of a report's bytes (about 1.3 of 1.6 KiB). In
+ * a table, expiring a million reports rewrote some 1.6 GB of pages through the WAL, which held
+ * up ingest and kept the job under 50,000 reports/s. In a file of their day, a day that has
+ * fully expired goes with one unlink, after its data key is shredded; only the part of a day
+ * that expires while the rest stays is overwritten with zeros (store/sealed-wipes.ts).
+ */
+export function sealedDir(dbFile: string): string {
+  return path.join(path.dirname(dbFile), 'sealed');
+}
+
+const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.sealed$/;
+
+export function dayFile(dir: string, day: string): string {
+  return path.join(dir, `${day}.sealed`);
+}
+
+/** Days that have a file, oldest first. */
+export function listDayFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => DAY_FILE.exec(n)?.[1])
+    .filter((d): d is string => d !== undefined)
+    .sort();
+}
+
+/**
+ * Removes a day's file once its data key is shredded: what it holds can no longer be opened, in
+ * this file or any copy of it. False when there was none. In the thread pool: freeing the blocks
+ * of a file of a hundred megabytes takes the file system tens of milliseconds.
+ */
+export async function removeDayFile(dir: string, day: string): Promise<boolean> {
+  try {
+    await fs.promises.unlink(dayFile(dir, day));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+interface OpenFile {
+  fd: number;
+  /** bytes that belong to committed rows (the file may hold more only during a batch) */
+  size: number;
+  pending: Buffer[];
+  pendingBytes: number;
+}
+
+/**
+ * The ingest writer's side: records are placed (`add`) while the batch's rows are inserted,
+ * written and synced (`flush`) at the end of its transaction, before the commit, so a committed
+ * row never names bytes that are not on disk. A batch that rolls back is cut off again
+ * (`rollback`); a crash between the write and the commit leaves bytes past the last committed
+ * record, which are cut off when the file is next opened for appending.
+ *
+ * Only the writer appends, and only inside its write transaction (which holds the database's
+ * single writer lock), so the end of a file can be worked out from the rows.
+ *
+ * @example
+ * const at = sealed.add('2026-11-29', record); // inside the transaction
+ * sealed.flush();                               // still inside, before COMMIT
+ * sealed.commit();                              // after COMMIT (or rollback() after a failure)
+ */
+export class SealedAppender {
+  private readonly files = new Map<string, OpenFile>();
+  private readonly committedEnd;
+
+  constructor(
+    db: Db,
+    private readonly dir = sealedDir(db.name),
+  ) {
+    this.committedEnd = db.prepare<[number, number], number | null>(
+      'SELECT max(sealed_at + sealed_len) FROM reports WHERE received_at >= ? AND received_at < ?',
+    );
+    this.committedEnd.pluck();
+  }
+
+  /** Where `record` will be in its day's file. Call inside the write transaction. */
+  add(day: string, record: Buffer): number {
+    const f = this.open(day);
+    const at = f.size + f.pendingBytes;
+    f.pending.push(record);
+    f.pendingBytes += record.length;
+    return at;
+  }
+
+  /** Writes and syncs what `add` placed; call inside the transaction, before it commits. */
+  flush(): void {
+    for (const f of this.files.values()) {
+      if (f.pendingBytes === 0) continue;
+      const bytes =
+        f.pending.length === 1 ? f.pending[0] : Buffer.concat(f.pending, f.pendingBytes);
+      let done = 0;
+      while (done < bytes.length) {
+        done += fs.writeSync(f.fd, bytes, done, bytes.length - done, f.size + done);
+      }
+      fs.fdatasyncSync(f.fd);
+    }
+  }
+
+  /** The transaction committed: its records are part of their files. */
+  commit(): void {
+    for (const f of this.files.values()) {
+      f.size += f.pendingBytes;
+      f.pending = [];
+      f.pendingBytes = 0;
+    }
+  }
+
+  /** The transaction rolled back: whatever `flush` wrote for it is cut off. */
+  rollback(): void {
+    for (const [day, f] of this.files) {
+      if (f.pendingBytes === 0) continue;
+      f.pending = [];
+      f.pendingBytes = 0;
+      try {
+        fs.ftruncateSync(f.fd, f.size);
+      } catch {
+        // Reopened (and cut to its rows) on the next batch.
+        this.close(day);
+      }
+    }
+  }
+
+  close(day?: string): void {
+    for (const [d, f] of this.files) {
+      if (day !== undefined && d !== day) continue;
+      fs.closeSync(f.fd);
+      this.files.delete(d);
+    }
+  }
+
+  private open(day: string): OpenFile {
+    let f = this.files.get(day);
+    // Unlinked by another process's expiry (a run judged from the future shreds today's key):
+    // what follows goes to a new file, as it goes under a new key.
+    if (f && f.pendingBytes === 0 && fs.fstatSync(f.fd).nlink === 0) {
+      this.close(day);
+      f = undefined;
+    }
+    if (f) return f;
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = dayFile(this.dir, day);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    try {
+      const start = dayStart(day);
+      const end = this.committedEnd.get(start, start + DAY_MS) ?? 0;
+      const size = fs.fstatSync(fd).size;
+      if (size > end) {
+        // Written by a batch that never committed (a crash between the write and the commit).
+        fs.ftruncateSync(fd, end);
+        fs.fdatasyncSync(fd);
+      }
+      if (size === 0) syncDir(this.dir);
+      f = { fd, size: end, pending: [], pendingBytes: 0 };
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    this.files.set(day, f);
+    return f;
+  }
+}
+
+/** A new file's name is on disk only once its folder is synced. */
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads records for the API. Files are kept open a few seconds at a time, then opened again, so
+ * a file another process removed (its expiry) is let go of soon.
+ *
+ * @example
+ * const fields = reader.read('2026-11-29', row.sealed_at, row.sealed_len, row.id);
+ */
+export class SealedReader {
+  private readonly fds = new Map<string, { fd: number; at: number }>();
+
+  constructor(private readonly dir: string) {}
+
+  /** The record of report `id`, or null when its file or bytes are gone. */
+  read(day: string, at: number, length: number, id: string): SealedFields | null {
+    const fd = this.fd(day);
+    if (fd === undefined) return null;
+    const buf = Buffer.allocUnsafe(length);
+    const n = fs.readSync(fd, buf, 0, length, at);
+    return n === length ? decodeRecord(buf, id) : null;
+  }
+
+  close(): void {
+    for (const { fd } of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+
+  private fd(day: string): number | undefined {
+    const now = performance.now();
+    const open = this.fds.get(day);
+    if (open && now - open.at < REOPEN_MS) return open.fd;
+    if (open) {
+      fs.closeSync(open.fd);
+      this.fds.delete(day);
+    }
+    try {
+      const fd = fs.openSync(dayFile(this.dir, day), 'r');
+      this.fds.set(day, { fd, at: now });
+      return fd;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+}
+
+const REOPEN_MS = 5_000;

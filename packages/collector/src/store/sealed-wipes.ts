@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import type { Db } from './db';
+import { dayFile } from './sealed-files';
+import { dayStart } from '../retention/policy';
+import { DAY_MS } from '../time';
+
+/** A byte range of a day's file whose records belong to deleted reports. */
+export interface SealedRange {
+  day: string;
+  at: number;
+  length: number;
+}
+
+/**
+ * Notes, in the transaction that deletes reports (an erasure, or expiry of part of a day whose
+ * file stays), the ranges their records take, adjacent ones merged. `applyWipes` zeroes them after
+ * the commit. The note is what makes the zeroing crash-safe: zeroing before the commit would
+ * destroy reports a rollback keeps; zeroing after it without a note would lose track of the
+ * bytes if the process died in between. A note is removed only once its zeros are on disk.
+ *
+ * @example
+ * const gone = db.prepare('DELETE FROM reports WHERE seq = ? RETURNING key_day, sealed_at, sealed_len').raw().all(seq);
+ * noteWipes(db, gone.map(([day, at, length]) => ({ day, at, length })));
+ */
+export function noteWipes(db: Db, ranges: SealedRange[]): void {
+  if (ranges.length === 0) return;
+  const insert = db.prepare<[string, number, number]>(
+    'INSERT INTO sealed_wipes (day, at, length) VALUES (?, ?, ?)',
+  );
+  for (const r of merge(ranges)) insert.run(r.day, r.at, r.length);
+}
+
+/**
+ * Zeroes every noted range (clamped to its file: a range is never written past the end), syncs,
+ * then removes the notes. Ranges of a file that is gone (its day expired whole) need nothing.
+ * Returns the bytes zeroed.
+ */
+export function applyWipes(db: Db, dir: string): number {
+  const notes = db
+    .prepare<[], { rowid: number; day: string; at: number; length: number }>(
+      'SELECT rowid, day, at, length FROM sealed_wipes ORDER BY day, at',
+    )
+    .all();
+  if (notes.length === 0) return 0;
+  let zeroed = 0;
+  const byDay = new Map<string, SealedRange[]>();
+  for (const n of notes) {
+    const list = byDay.get(n.day) ?? [];
+    list.push(n);
+    byDay.set(n.day, list);
+  }
+  for (const [day, ranges] of byDay) zeroed += zeroRanges(dir, day, ranges);
+  const last = Math.max(...notes.map((n) => n.rowid));
+  db.transaction(() =>
+    db.prepare('DELETE FROM sealed_wipes WHERE rowid <= ?').run(last),
+  ).immediate();
+  return zeroed;
+}
+
+/**
+ * Zeroes whatever part of a day's file no surviving report's record takes: for a day whose
+ * reports were deleted without notes (expiry deletes a day that has passed whole without them,
+ * expecting its file to go with its key) when the key has to stay after all.
+ */
+export function wipeUnreferenced(db: Db, dir: string, day: string): number {
+  const start = dayStart(day);
+  const kept = db
+    .prepare<[number, number], { at: number; length: number }>(
+      `SELECT sealed_at AS at, sealed_len AS length FROM reports
+       WHERE received_at >= ? AND received_at < ? ORDER BY sealed_at`,
+    )
+    .all(start, start + DAY_MS);
+  let size: number;
+  try {
+    size = fs.statSync(dayFile(dir, day)).size;
+  } catch {
+    return 0;
+  }
+  const gaps: SealedRange[] = [];
+  let from = 0;
+  for (const k of kept) {
+    if (k.at > from) gaps.push({ day, at: from, length: k.at - from });
+    from = Math.max(from, k.at + k.length);
+  }
+  if (size > from) gaps.push({ day, at: from, length: size - from });
+  return zeroRanges(dir, day, gaps);
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+function zeroRanges(dir: string, day: string, ranges: SealedRange[]): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(dayFile(dir, day), 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  let zeroed = 0;
+  try {
+    const size = fs.fstatSync(fd).size;
+    for (const r of ranges) {
+      const end = Math.min(r.at + r.length, size);
+      for (let at = r.at; at < end;) {
+        at += fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, end - at), at);
+      }
+      zeroed += Math.max(0, end - r.at);
+    }
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return zeroed;
+}
+
+/** Sorted by day and offset, touching ranges joined: a chunk of expiry notes a few rows. */
+function merge(ranges: SealedRange[]): SealedRange[] {
+  const sorted = [...ranges].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.at - b.at));
+  const out: SealedRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.day === r.day && last.at + last.length === r.at) last.length += r.length;
+    else out.push({ ...r });
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { openCollector } from '@jcs/collector';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { decodeRecord, encodeRecord } from '../src/store/sealed-record';
+import { dayFile, listDayFiles, SealedAppender, sealedDir } from '../src/store/sealed-files';
+import { eraseSubject } from '../src/store/erase';
+import { runExpiry } from '../src/retention/expire';
+import { MIGRATIONS } from '../src/store/schema';
+import { sealField } from '../src/crypto/fields';
+import { dataPaths } from '../src/paths';
+import { DAY, HOUR, sealedFieldsById, storeAt } from './retention-support';
+
+const DAY0 = Date.parse('2026-09-01T00:00:00Z');
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(DAY0) })));
+afterEach(() => t.close());
+
+async function post(report: ReturnType<typeof makeReport>): Promise<void> {
+  await request(t.app)
+    .post('/v1/reports')
+    .set('Authorization', `Bearer ${t.tokens.ingest}`)
+    .send(report)
+    .expect(202);
+}
+
+async function get(id: string): Promise<request.Response> {
+  return request(t.app)
+    .get(`/v1/reports/${id}`)
+    .set('Authorization', `Bearer ${t.tokens.engineer}`);
+}
+
+const dir = () => sealedDir(t.collector.db.name);
+const fileBytes = (day: string) => fs.readFileSync(dayFile(dir(), day));
+
+/** Everything of a stored report that its day file holds: its id and slices of each field. */
+function canaries(id: string): Buffer[] {
+  const f = sealedFieldsById(t.collector).get(id)!;
+  const slices = [f.username, f.description, f.code, f.dump]
+    .filter((b): b is Buffer => b !== null)
+    .map((b) => b.subarray(0, 24));
+  return [Buffer.from(id), ...slices];
+}
+
+describe('a record', () => {
+  it('reads back as written, and only under its own id', () => {
+    const fields = {
+      username: Buffer.from('u'),
+      description: Buffer.from('d'.repeat(300)),
+      code: null,
+      dump: Buffer.alloc(0),
+    };
+    const record = encodeRecord('id-1', fields);
+    expect(decodeRecord(record, 'id-1')).toEqual(fields);
+    expect(decodeRecord(record, 'id-2')).toBeNull();
+    expect(decodeRecord(Buffer.alloc(record.length), 'id-1')).toBeNull();
+    expect(decodeRecord(record.subarray(0, record.length - 1), 'id-1')).toBeNull();
+  });
+});
+
+describe('day files', () => {
+  it('hold each report of a day, in a folder and files only the collector may read', async () => {
+    const a = makeReport({ username: 'asmith' });
+    await post(a);
+    t.clock.advance(DAY);
+    await post(makeReport());
+    expect(listDayFiles(dir())).toEqual(['2026-09-01', '2026-09-02']);
+    expect(fs.statSync(dir()).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(dayFile(dir(), '2026-09-01')).mode & 0o777).toBe(0o600);
+    // Sealed: the file holds the id, never the plaintext.
+    const bytes = fileBytes('2026-09-01');
+    expect(bytes.includes(Buffer.from(a.id))).toBe(true);
+    expect(bytes.includes(Buffer.from('asmith'))).toBe(false);
+    expect((await get(a.id)).body.username).toBe('asmith');
+  });
+
+  it('a report whose file is gone reads as gone (404), not as an error', async () => {
+    const a = makeReport();
+    await post(a);
+    fs.unlinkSync(dayFile(dir(), '2026-09-01'));
+    expect((await get(a.id)).status).toBe(404);
+  });
+
+  it('a batch that does not commit leaves its file as it was', () => {
+    const db = t.collector.db;
+    const files = new SealedAppender(db);
+    try {
+      db.transaction(() => files.add('2026-09-01', Buffer.from('committed')))();
+      files.flush();
+      files.commit();
+      const size = fs.statSync(dayFile(dir(), '2026-09-01')).size;
+      files.add('2026-09-01', Buffer.from('rolled back'));
+      files.flush();
+      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(size);
+      files.rollback();
+      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(size);
+    } finally {
+      files.close();
+    }
+  });
+
+  it('bytes written by a batch that never committed (a crash) are cut off when the file is next appended to', async () => {
+    const a = makeReport();
+    await post(a);
+    const committed = fs.statSync(dayFile(dir(), '2026-09-01')).size;
+    // Written and synced, then the process "dies" before its commit.
+    const crashed = new SealedAppender(t.collector.db);
+    crashed.add('2026-09-01', Buffer.from('never committed'));
+    crashed.flush();
+    crashed.close();
+    expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(committed);
+    // The next writer to open the file (a restarted collector's) cuts them off.
+    const b = makeReport();
+    storeAt(t.collector, [b], t.clock());
+    expect(fileBytes('2026-09-01').includes(Buffer.from('never committed'))).toBe(false);
+    expect((await get(a.id)).status).toBe(200);
+    expect((await get(b.id)).status).toBe(200);
+  });
+});
+
+describe('deleting reports zeroes their records', () => {
+  it('an erasure: the subject’s records are zeroed, the others stay readable', async () => {
+    const theirs = [makeReport({ username: 'asmith' }), makeReport({ username: 'asmith' })];
+    const other = makeReport({ username: 'bjones' });
+    for (const r of [...theirs, other]) await post(r);
+    const gone = theirs.flatMap((r) => canaries(r.id));
+    const kept = canaries(other.id);
+    await request(t.app)
+      .post('/v1/erase')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .send({ username: 'asmith' })
+      .expect(200, { erasedReports: 2 });
+    const bytes = fileBytes('2026-09-01');
+    expect(gone.filter((c) => bytes.includes(c))).toEqual([]);
+    expect(kept.every((c) => bytes.includes(c))).toBe(true);
+    expect((await get(other.id)).body.username).toBe('bjones');
+    expect(t.collector.db.prepare('SELECT COUNT(*) FROM sealed_wipes').pluck().get()).toBe(0);
+  });
+
+  it('what an erasure noted but did not zero (a crash after its commit) the next expiry run zeroes', async () => {
+    const theirs = makeReport({ username: 'asmith' });
+    await post(theirs);
+    await post(makeReport({ username: 'bjones' }));
+    const gone = canaries(theirs.id);
+    const db = t.collector.db;
+    // The erasure's transaction, without the zeroing that follows it.
+    db.transaction(() => eraseSubject(db, t.collector.keyring, { username: 'asmith' }))();
+    expect(db.prepare('SELECT COUNT(*) FROM sealed_wipes').pluck().get()).toBe(1);
+    expect(gone.every((c) => fileBytes('2026-09-01').includes(c))).toBe(true);
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 0 });
+    expect(gone.filter((c) => fileBytes('2026-09-01').includes(c))).toEqual([]);
+    expect(db.prepare('SELECT COUNT(*) FROM sealed_wipes').pluck().get()).toBe(0);
+  });
+
+  it('expiry of part of a day: the part that expired is zeroed, the rest stays readable, and the next night the file goes', async () => {
+    const early = [makeReport(), makeReport()];
+    const late = [makeReport(), makeReport()];
+    t.clock.set(DAY0 + 1 * HOUR);
+    for (const r of early) await post(r);
+    t.clock.set(DAY0 + 5 * HOUR);
+    for (const r of late) await post(r);
+    const gone = early.flatMap((r) => canaries(r.id));
+    const kept = late.flatMap((r) => canaries(r.id));
+
+    // 41 days and 2.5 hours on: the reports of 01:00 are due, those of 05:00 not yet.
+    t.clock.set(DAY0 + 41 * DAY + 2.5 * HOUR);
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 2, destroyedKeys: 0 });
+    const bytes = fileBytes('2026-09-01');
+    expect(gone.filter((c) => bytes.includes(c))).toEqual([]);
+    expect(kept.every((c) => bytes.includes(c))).toBe(true);
+    for (const r of late) expect((await get(r.id)).status).toBe(200);
+
+    t.clock.advance(DAY);
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 2, destroyedKeys: 1 });
+    expect(listDayFiles(dir())).toEqual([]);
+  });
+});
+
+describe('a database from before the day files (schema 2)', () => {
+  it('has its reports’ sealed fields moved to the day files when opened, and reads them as before', () => {
+    const { dataDir, collector } = t;
+    const key = collector.keyring.dayKey('2026-09-01', true)!;
+    const file = dataPaths(dataDir).db;
+    t.close();
+    t = { ...t, close: () => undefined };
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+    const old = new Database(file);
+    old.pragma('auto_vacuum = INCREMENTAL');
+    old.pragma('journal_mode = WAL');
+    for (const step of MIGRATIONS.slice(0, 2)) old.exec(step as string);
+    old.pragma('user_version = 2');
+    old
+      .prepare(
+        `INSERT INTO groups (id, app_name, number, module, procedure, first_seen, last_seen)
+         VALUES ('g1', 'JCS', 91, 'modA', 'Proc', ?, ?)`,
+      )
+      .run(DAY0, DAY0);
+    const insert = old.prepare(
+      `INSERT INTO reports (id, group_id, received_at, key_day, occurred_at, app_version, license, line,
+         repeats, dump_withheld, user_hash, username, description, code, dump)
+       VALUES (?, 'g1', ?, '2026-09-01', '2026-09-01T00:00:00Z', '5.2.1', 'JCS-000001', 1, NULL, NULL, NULL, ?, ?, ?, NULL)`,
+    );
+    const ids = ['r-1', 'r-2', 'r-3'];
+    ids.forEach((id, i) => {
+      const at = DAY0 + i * HOUR;
+      const seq = insert.run(
+        id,
+        at,
+        sealField(`user${i}`, key),
+        sealField(`Client ${i} not found`, key),
+        i === 0 ? sealField('Set rs = Nothing', key) : null,
+      ).lastInsertRowid;
+      old
+        .prepare('INSERT INTO report_ids (key_day, id, received_at, seq) VALUES (?, ?, ?, ?)')
+        .run('2026-09-01', id, at, seq);
+    });
+    old.close();
+
+    const c = openCollector({ dataDir, clock: testClock(DAY0 + DAY), env: {} });
+    try {
+      expect(c.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      const columns = c.db.prepare("SELECT name FROM pragma_table_info('reports')").pluck().all();
+      expect(columns).not.toContain('description');
+      expect(listDayFiles(path.join(dataDir, 'sealed'))).toEqual(['2026-09-01']);
+      ids.forEach((id, i) => {
+        const r = c.reports.full(id, false)!;
+        expect(r.username).toBe(`user${i}`);
+        expect(r.error.description).toBe(`Client ${i} not found`);
+        expect(r.error.code).toBe(i === 0 ? 'Set rs = Nothing' : undefined);
+      });
+    } finally {
+      c.close();
+    }
+  });
+});
