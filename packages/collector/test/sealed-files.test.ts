@@ -85,6 +85,14 @@ describe('day files', () => {
     expect((await get(a.id)).status).toBe(404);
   });
 
+  it('two writers taking turns append after each other’s records, never over them', async () => {
+    const [a, b, c] = [makeReport(), makeReport(), makeReport()];
+    await post(a); // the collector's writer
+    storeAt(t.collector, [b], t.clock()); // a second one, on the same file
+    await post(c); // the first again: it must not write where it thinks the file ends
+    for (const r of [a, b, c]) expect((await get(r.id)).status).toBe(200);
+  });
+
   it('a batch that does not commit leaves its file as it was', () => {
     const db = t.collector.db;
     const files = new SealedAppender(db);

@@ -150,11 +150,17 @@ export class SealedAppender {
 
   private open(day: string): OpenFile {
     let f = this.files.get(day);
-    // Unlinked by another process's expiry (a run judged from the future shreds today's key):
-    // what follows goes to a new file, as it goes under a new key.
-    if (f && f.pendingBytes === 0 && fs.fstatSync(f.fd).nlink === 0) {
-      this.close(day);
-      f = undefined;
+    if (f && f.pendingBytes === 0) {
+      // The batch's first record for this file. Under the write lock the file holds exactly the
+      // committed records, another writer's too (a test's second writer, the bench's filler).
+      const st = fs.fstatSync(f.fd);
+      if (st.nlink > 0) f.size = st.size;
+      else {
+        // Unlinked by another process's expiry (a run judged from the future shreds today's
+        // key): what follows goes to a new file, as it goes under a new key.
+        this.close(day);
+        f = undefined;
+      }
     }
     if (f) return f;
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
