@@ -51,6 +51,11 @@ export interface Collector {
   reports: ReportReader;
   groups: GroupStore;
   batcher: IngestBatcher;
+  /**
+   * The expiry job deletes on a thread of its own (retention/expiry-thread.ts), as ingest writes
+   * on one: under `serve` (with `writerThread`), so its chunks never hold up the event loop.
+   */
+  expiryThread: boolean;
   /** the background checkpoint, when opened with `backgroundCheckpoint` */
   checkpointer?: Checkpointer;
   close(): void;
@@ -116,6 +121,7 @@ export function openCollector(options: CollectorOptions): Collector {
     reports,
     groups: new GroupStore(db, reports),
     batcher,
+    expiryThread: Boolean(options.writerThread),
     checkpointer,
     close: () => {
       // The head mark of entries written in this turn of the event loop goes out before closing.

@@ -1,0 +1,68 @@
+import request from 'supertest';
+import { createApp, openCollector, type Collector } from '@jcs/collector';
+import { makeTestCollector, testClock } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
+import { bulkInsert, countReports, DAY } from './retention-support';
+
+/**
+ * Under `serve` (writerThread), the job's deletions run on a thread of their own
+ * (the compiled dist/retention/expiry-worker.js), taking turns with the ingest writer thread.
+ */
+const NOW = Date.parse('2026-11-01T02:30:00Z');
+let c: Collector;
+let ingest: string;
+beforeEach(() => {
+  const t = makeTestCollector();
+  ingest = t.tokens.ingest;
+  bulkInsert(t.collector, 6000, NOW - 60 * DAY, 3);
+  bulkInsert(t.collector, 500, NOW - 5 * DAY, 1);
+  const dataDir = t.dataDir;
+  t.close();
+  c = openCollector({ dataDir, env: {}, writerThread: true, clock: testClock(NOW) });
+});
+afterEach(() => {
+  if (c.db.open) c.close();
+});
+
+describe('the expiry job on its own thread', () => {
+  it('deletes what is due while reports keep arriving, and nothing else', async () => {
+    expect(c.expiryThread).toBe(true);
+    const app = createApp(c);
+    const run = runExpiry(c, { chunkSize: 200 });
+    const posted = [];
+    for (let i = 0; i < 20; i++) {
+      const r = makeReport();
+      const res = await request(app)
+        .post('/v1/reports')
+        .set('Authorization', `Bearer ${ingest}`)
+        .send(r);
+      expect(res.status).toBe(202);
+      posted.push(r.id);
+    }
+    const summary = await run;
+    expect(summary).toMatchObject({ deletedReports: 6000, destroyedKeys: 3 });
+    expect(countReports(c.db)).toBe(500 + 20);
+    for (const id of posted) expect(c.reports.full(id, false)?.id).toBe(id);
+    expect(c.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('stops between two chunks when asked; the next run finishes', async () => {
+    const stop = new AbortController();
+    const run = runExpiry(c, { chunkSize: 100, signal: stop.signal });
+    while (countReports(c.db) > 4000) await new Promise((r) => setTimeout(r, 1));
+    stop.abort();
+    await expect(run).rejects.toBeInstanceOf(ExpiryAbortedError);
+    const left = countReports(c.db);
+    expect(left).toBeGreaterThan(500);
+    expect(left).toBeLessThan(6500);
+    // Ingest is not held back by the stopped run.
+    const res = await request(createApp(c))
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${ingest}`)
+      .send(makeReport());
+    expect(res.status).toBe(202);
+    expect((await runExpiry(c)).deletedReports).toBe(left - 500);
+    expect(countReports(c.db)).toBe(501);
+  });
+});
