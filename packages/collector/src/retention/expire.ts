@@ -257,6 +257,8 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   for (const day of files) {
     if (!keyed.has(day) && dayLastMs(day) <= cutoff) await removeDayFile(dir, day);
   }
+  // Files this process's reads held open let go of, so removed ones free their space.
+  c.reports.close();
   return destroyed;
 }
 

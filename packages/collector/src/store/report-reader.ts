@@ -73,7 +73,10 @@ export class ReportReader {
     return fields ? this.open(fields.description, row.key_day) : null;
   }
 
-  /** Lets go of the day files (the collector is closing). */
+  /**
+   * Lets go of the day files it holds open (the collector is closing, or expiry removed some:
+   * a removed file keeps its disk space while a descriptor of it is open). Reads reopen them.
+   */
   close(): void {
     this.sealed.close();
   }

@@ -163,6 +163,12 @@ export class SealedAppender {
       }
     }
     if (f) return f;
+    // A new day: files of the days before yesterday are done with (reports are written under
+    // their day of receipt), and one held open would keep its disk space after expiry removes it.
+    for (const d of [...this.files.keys()]) {
+      if (dayStart(d) < dayStart(day) - DAY_MS && this.files.get(d)!.pendingBytes === 0)
+        this.close(d);
+    }
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
@@ -226,9 +232,12 @@ export class SealedReader {
     const now = performance.now();
     const open = this.fds.get(day);
     if (open && now - open.at < REOPEN_MS) return open.fd;
-    if (open) {
-      fs.closeSync(open.fd);
-      this.fds.delete(day);
+    // Every stale one goes, not only this day's: a file removed by expiry keeps its disk space
+    // for as long as a descriptor of it is open.
+    for (const [d, { fd, at }] of this.fds) {
+      if (now - at < REOPEN_MS) continue;
+      fs.closeSync(fd);
+      this.fds.delete(d);
     }
     try {
       const fd = fs.openSync(dayFile(this.dir, day), 'r');
