@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import type { Report } from '@jcs/protocol';
 import { COLLECTOR_BIN, collectorCli, makeTempDir } from '../test-support/collector';
 import { makeReport } from '../test-support/reports';
+import { decodeRecord } from '../packages/collector/src/store/sealed-record';
 
 /** serve without rate limits: the faults are about storage and processes, not the limiter. */
 export const NO_RATE_LIMITS = ['--rate-licence-per-min', '0', '--rate-token-per-min', '0'];
@@ -278,7 +279,32 @@ export function inspect(dbFile: string) {
         .get() as { n: number }
     ).n;
     const integrity = db.pragma('integrity_check', { simple: true }) as string;
+    // Every stored report's sealed fields are whole in its day's file (store/sealed-files.ts):
+    // a row is committed only after its record is synced.
+    const files = new Map<string, Buffer>();
+    const fileOf = (day: string) => {
+      let bytes = files.get(day);
+      if (!bytes) {
+        const file = path.join(path.dirname(dbFile), 'sealed', `${day}.sealed`);
+        bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
+        files.set(day, bytes);
+      }
+      return bytes;
+    };
+    const rows = db.prepare('SELECT id, key_day, sealed_at, sealed_len FROM reports').all() as {
+      id: string;
+      key_day: string;
+      sealed_at: number;
+      sealed_len: number;
+    }[];
+    const brokenRecords = rows.filter(
+      (r) =>
+        decodeRecord(fileOf(r.key_day).subarray(r.sealed_at, r.sealed_at + r.sealed_len), r.id) ===
+        null,
+    ).length;
     return {
+      /** reports whose sealed fields are not whole on disk: 0 */
+      brokenRecords,
       count,
       /** occurrences the aggregates hold: equal to count when nothing was counted twice or half */
       counted,

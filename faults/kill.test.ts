@@ -60,6 +60,8 @@ test('SIGKILL under load: every acknowledged report survives, none twice, and a 
   expect(afterKill.distinctIds).toBe(afterKill.count);
   expect(afterKill.counted).toBe(afterKill.count);
   expect(afterKill.orphans).toBe(0);
+  expect(afterKill.count).toBeGreaterThan(0);
+  expect(afterKill.brokenRecords).toBe(0);
   // Reports whose answer was lost with the process may be stored too (committed, not yet
   // answered): at most the requests that were in flight.
   expect(afterKill.count - acked.length).toBeLessThanOrEqual(CONCURRENCY);
@@ -78,6 +80,7 @@ test('SIGKILL under load: every acknowledged report survives, none twice, and a 
 
   const end = inspect(d.dbFile);
   expect(end.count).toBe(TOTAL);
+  expect(end.brokenRecords).toBe(0);
   expect(end.distinctIds).toBe(TOTAL);
   expect(end.counted).toBe(TOTAL);
   console.log(
@@ -113,6 +116,7 @@ test('SIGTERM under load: requests in flight are answered, exit 0, nothing ackno
 
   const end = inspect(d.dbFile);
   expect(end.integrity).toBe('ok');
+  expect(end.brokenRecords).toBe(0);
   expect(
     storedIds(
       d.dbFile,
