@@ -1,6 +1,16 @@
 import { createReporter } from '../src';
 import { installProcessHandlers, unhandledRejectionsMode } from '../src/global-handlers';
 
+/** A reporter that never gets to send: these tests only count process listeners. */
+const OPTIONS = {
+  endpoint: 'https://errors.example/',
+  token: 't',
+  publicKey: Buffer.alloc(32, 3).toString('base64'),
+  keyId: 'k1',
+  app: { name: 'JCS', version: '1' },
+  license: 'L',
+};
+
 describe('unhandledRejectionsMode', () => {
   it('reads the flag from execArgv or NODE_OPTIONS, the last one winning', () => {
     expect(unhandledRejectionsMode([], '', undefined)).toBe('throw');
@@ -55,14 +65,7 @@ describe('installProcessHandlers', () => {
 
   it('is installed once per reporter and removed by close()', async () => {
     const before = counts();
-    const r = createReporter({
-      endpoint: 'https://errors.example/',
-      token: 't',
-      publicKey: Buffer.alloc(32, 3).toString('base64'),
-      keyId: 'k1',
-      app: { name: 'JCS', version: '1' },
-      license: 'L',
-    });
+    const r = createReporter(OPTIONS);
     r.installGlobalHandlers();
     r.installGlobalHandlers();
     expect(counts().monitor).toBe(before.monitor + 1);
@@ -79,15 +82,7 @@ describe('installProcessHandlers', () => {
       newListener: process.listenerCount('newListener'),
       removeListener: process.listenerCount('removeListener'),
     };
-    const options = {
-      endpoint: 'https://errors.example/',
-      token: 't',
-      publicKey: Buffer.alloc(32, 3).toString('base64'),
-      keyId: 'k1',
-      app: { name: 'JCS', version: '1' },
-      license: 'L',
-    };
-    const reporters = Array.from({ length: 12 }, () => createReporter(options));
+    const reporters = Array.from({ length: 12 }, () => createReporter(OPTIONS));
     for (const r of reporters) r.installGlobalHandlers();
     expect(process.listenerCount('uncaughtExceptionMonitor')).toBe(before.monitor + 1);
     expect(process.listenerCount('newListener')).toBe(before.newListener + 1);

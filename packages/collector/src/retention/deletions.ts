@@ -4,7 +4,7 @@ import { withoutCommitSync } from '../store/db';
 import { expireSubjects } from '../store/subject-days';
 import { ExpiredKeys } from '../store/report-keys';
 import { sealedDir } from '../store/sealed-files';
-import { applyWipes, noteWipes } from '../store/sealed-wipes';
+import { applyWipes, noteWipes, RETURNING_RECORDS, type RecordRow } from '../store/sealed-wipes';
 import { dayName, dayOf } from '../time';
 import { dayLastMs, dayStart } from './policy';
 
@@ -72,54 +72,46 @@ async function deleteExpired(
        ORDER BY received_at, seq LIMIT 1 OFFSET ?`,
     )
     .raw();
-  const upTo = db.prepare<[number, number, number]>(
-    'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)',
-  );
-  const rest = db.prepare<[number]>('DELETE FROM reports WHERE received_at <= ?');
-  const deleteUpTo = (bound: number) =>
+  // The chunk up to that key (`upTo`), or everything left up to the bound (`rest`).
+  const UP_TO = 'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)';
+  const REST = 'DELETE FROM reports WHERE received_at <= ?';
+  const oldestFirst = (
+    bound: number,
+    upTo: (at: number, seq: number) => number,
+    rest: () => number,
+  ) =>
     deleteInChunks(
       db,
       (limit) => {
         const last = end.get(bound, limit - 1);
-        if (!last) return rest.run(bound).changes;
-        const [at, seq] = last;
-        return upTo.run(at, at, seq).changes;
+        return last ? upTo(last[0], last[1]) : rest();
       },
       o,
     );
   // The days that are due whole first: their records go with their day files, unlinked once the
   // day keys are shredded (destroyKeys), so nothing needs zeroing. The rest of the cutoff's own
-  // day stays, and in its file the records of the reports deleted now are zeroed.
+  // day stays, and in its file the records of the reports deleted now are zeroed: those
+  // deletions return their records' ranges, noted in the same transaction.
   const lastDay = dayName(cutoff);
   const partFrom = dayLastMs(lastDay) <= cutoff ? cutoff + 1 : dayStart(lastDay);
-  let deleted = await deleteUpTo(partFrom - 1);
-  const noting = db
-    .prepare<[number, number, number], [string, number, number]>(
-      `DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)
-       RETURNING key_day, sealed_at, sealed_len`,
-    )
-    .raw();
-  const notingRest = db
-    .prepare<[number], [string, number, number]>(
-      'DELETE FROM reports WHERE received_at <= ? RETURNING key_day, sealed_at, sealed_len',
-    )
-    .raw();
-  const note = (rows: [string, number, number][]) => {
-    noteWipes(
-      db,
-      rows.map(([day, at, length]) => ({ day, at, length })),
-    );
-    return rows.length;
+  const whole = { upTo: db.prepare(UP_TO), rest: db.prepare(REST) };
+  let deleted = await oldestFirst(
+    partFrom - 1,
+    (at, seq) => whole.upTo.run(at, at, seq).changes,
+    () => whole.rest.run(partFrom - 1).changes,
+  );
+  const part = {
+    upTo: db.prepare<unknown[], RecordRow>(`${UP_TO} ${RETURNING_RECORDS}`).raw(),
+    rest: db.prepare<unknown[], RecordRow>(`${REST} ${RETURNING_RECORDS}`).raw(),
   };
-  deleted += await deleteInChunks(
-    db,
-    (limit) => {
-      const last = end.get(cutoff, limit - 1);
-      if (!last) return note(notingRest.all(cutoff));
-      const [at, seq] = last;
-      return note(noting.all(at, at, seq));
-    },
-    o,
+  const note = (records: RecordRow[]) => {
+    noteWipes(db, records);
+    return records.length;
+  };
+  deleted += await oldestFirst(
+    cutoff,
+    (at, seq) => note(part.upTo.all(at, at, seq)),
+    () => note(part.rest.all(cutoff)),
   );
   applyWipes(db, sealedDir(db.name));
   phase('reportsMs');

@@ -4,7 +4,7 @@ import type { Keyring } from '../crypto/keyring';
 import { DAY_MS, dayOf } from '../time';
 import { ReportKeys, type KeyedReport } from './report-keys';
 import { LICENCE, USER, subjectsFrom } from './subject-days';
-import { noteWipes, type SealedRange } from './sealed-wipes';
+import { noteWipes, RETURNING_RECORDS, type RecordRow } from './sealed-wipes';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
 export type DataSubject = { username: string } | { license: string };
@@ -76,11 +76,9 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
      WHERE r.received_at < ? AND r.${kind === USER ? 'user_hash' : 'license'} = ?`,
   );
   const deleteReport = db
-    .prepare<[number], [string, number, number]>(
-      'DELETE FROM reports WHERE seq = ? RETURNING key_day, sealed_at, sealed_len',
-    )
+    .prepare<[number], RecordRow>(`DELETE FROM reports WHERE seq = ? ${RETURNING_RECORDS}`)
     .raw();
-  const records: SealedRange[] = [];
+  const records: RecordRow[] = [];
   const keys = new ReportKeys(db);
   const keepCount = occurrenceKeeper(db);
   const drop = db.prepare(
@@ -94,8 +92,8 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
   const erase = (groupId: string, day: number, gone: StoredReport[], kept: StoredReport[]) => {
     const seen = new Set<string>();
     for (const r of gone) {
-      const row = deleteReport.get(r.seq);
-      if (row) records.push({ day: row[0], at: row[1], length: row[2] });
+      const record = deleteReport.get(r.seq);
+      if (record) records.push(record);
       // The id row stays (until its day expires): the same report sent again, an SDK retry whose
       // first answer was lost, is answered 200 and not stored again after the erasure.
       keys.removeFromGroup(keyed(r));

@@ -12,6 +12,13 @@ export interface SealedRange {
 }
 
 /**
+ * What a DELETE of reports returns for `noteWipes`: each deleted report's record, as a
+ * [day, offset, length] row (`.raw()`).
+ */
+export const RETURNING_RECORDS = 'RETURNING key_day, sealed_at, sealed_len';
+export type RecordRow = [day: string, at: number, length: number];
+
+/**
  * Notes, in the transaction that deletes reports (an erasure, or expiry of part of a day whose
  * file stays), the ranges their records take, adjacent ones merged. `applyWipes` zeroes them after
  * the commit. The note is what makes the zeroing crash-safe: zeroing before the commit would
@@ -19,14 +26,15 @@ export interface SealedRange {
  * bytes if the process died in between. A note is removed only once its zeros are on disk.
  *
  * @example
- * const gone = db.prepare('DELETE FROM reports WHERE seq = ? RETURNING key_day, sealed_at, sealed_len').raw().all(seq);
- * noteWipes(db, gone.map(([day, at, length]) => ({ day, at, length })));
+ * const gone = db.prepare(`DELETE FROM reports WHERE seq = ? ${RETURNING_RECORDS}`).raw().all(seq);
+ * noteWipes(db, gone);
  */
-export function noteWipes(db: Db, ranges: SealedRange[]): void {
-  if (ranges.length === 0) return;
+export function noteWipes(db: Db, records: RecordRow[]): void {
+  if (records.length === 0) return;
   const insert = db.prepare<[string, number, number]>(
     'INSERT INTO sealed_wipes (day, at, length) VALUES (?, ?, ?)',
   );
+  const ranges = records.map(([day, at, length]) => ({ day, at, length }));
   for (const r of merge(ranges)) insert.run(r.day, r.at, r.length);
 }
 
