@@ -85,10 +85,13 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await Promise.race([stopRequested, failed]);
-  // A nightly run stops between two chunks (what it committed stays deleted; the next run
-  // finishes); an on-demand run inside a request is waited for by server.close().
+  // Stop taking connections first: a request answered while the expiry job winds down must
+  // already say `Connection: close`. A nightly run stops between two chunks (what it committed
+  // stays deleted; the next run finishes); an on-demand run inside a request is waited for by
+  // server.close().
+  const serverClosed = server.close();
   await expiry?.stop();
-  await server.close();
+  await serverClosed;
   await c.batcher.drain();
   c.close();
   log.info('stopped');
