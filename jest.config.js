@@ -14,8 +14,6 @@ const project = (displayName, testMatch) => ({
   rootDir: __dirname,
   testMatch: [testMatch],
   testEnvironment: 'node',
-  // Tests that spawn the real bins run on busy 2-core machines: generous, never a speed check.
-  testTimeout: 30_000,
   moduleNameMapper,
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }],
@@ -23,6 +21,9 @@ const project = (displayName, testMatch) => ({
 });
 
 module.exports = {
+  // Tests that spawn the real bins run on busy 2-core machines: generous, never a speed check.
+  // A global option: Jest ignores it inside a project (which left 5 s, and a CI run failed).
+  testTimeout: 30_000,
   globalSetup: '<rootDir>/test-support/global-setup.js',
   globalTeardown: '<rootDir>/test-support/global-teardown.js',
   projects: [
