@@ -78,6 +78,30 @@ describe('background checkpoint', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
+  it('checkpoints at once for whoever waits, without waiting for its interval', async () => {
+    c.close();
+    const file = dataPaths(t.dataDir).db;
+    const db = openDatabase(file);
+    // an interval no test waits out: only the request can make the checkpoint run
+    const checkpointer = checkpointInBackground(db, file, () => {}, 600_000);
+    try {
+      db.exec('CREATE TABLE filler (b BLOB)');
+      const insert = db.prepare('INSERT INTO filler (b) VALUES (?)');
+      db.transaction(() => {
+        for (let i = 0; i < 3000; i++) insert.run(crypto.randomBytes(4000));
+      })();
+      const started = Date.now();
+      await checkpointer.caughtUp(0, 20_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const { log, checkpointed } = checkpointer.last();
+      expect(log).toBeGreaterThan(2000);
+      expect(checkpointed).toBe(log);
+    } finally {
+      checkpointer.stop();
+      db.close();
+    }
+  });
+
   it('starts a long WAL over once it is copied, though writers never pause (RESTART)', async () => {
     c.close();
     const file = dataPaths(t.dataDir).db;

@@ -29,6 +29,8 @@ try {
 }
 let timer;
 let restarts = 0;
+// The last request for a checkpoint now that this one answers (its reports say so).
+let asked = 0;
 const tick = () => {
   try {
     let [r] = db.pragma('wal_checkpoint(PASSIVE)');
@@ -47,7 +49,7 @@ const tick = () => {
         restarts++;
       }
     }
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, restarts });
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, restarts, asked });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.message) });
   }
@@ -55,6 +57,13 @@ const tick = () => {
 };
 if (db) tick();
 parentPort.on('message', (m) => {
+  if (m && m.now) {
+    // Someone waits for the checkpoint to catch up: no need to wait for the timer.
+    asked = m.now;
+    clearTimeout(timer);
+    if (db) tick();
+    return;
+  }
   if (m !== 'stop') return;
   clearTimeout(timer);
   try { if (db) db.close(); } catch {}
@@ -66,8 +75,9 @@ parentPort.on('message', (m) => {
 
 export interface Checkpointer {
   /**
-   * Resolves at once while the WAL holds at most `maxFrames` frames; otherwise once a checkpoint
-   * has copied all of it (or after `timeoutMs`). A writer that never pauses keeps the checkpoint
+   * Resolves at once while the WAL holds at most `maxFrames` frames (as the last checkpoint
+   * found); otherwise, and always for 0, once a checkpoint run for the asking has copied all of
+   * it (or after `timeoutMs`). A writer that never pauses keeps the checkpoint
    * from ever catching up, and SQLite starts the WAL over only when it has: the expiry job waits
    * here between chunks, so its WAL stays tens of megabytes instead of gigabytes (every page read
    * searches the WAL's index first, and slows down as it grows).
@@ -99,7 +109,11 @@ export function checkpointInBackground(
   db: Db,
   file: string,
   onError: (message: string) => void,
-  intervalMs = 100,
+  // Each checkpoint syncs the WAL and the database, and those syncs queue up on the disk with
+  // ingest's own. Every second rather than every 100 ms, ingest's p99 at 1,000 reports/s was
+  // lower in 15 of 20 rounds side by side (medians 30.5 against 35.8 ms in the longest run).
+  // Whoever waits for it to catch up asks for one at once.
+  intervalMs = 1_000,
   restartFrames = 65_536,
 ): Checkpointer {
   const state = new SharedArrayBuffer(4);
@@ -120,11 +134,13 @@ export function checkpointInBackground(
   let restarts = 0;
   // Frames still to copy; once all are copied, the next write starts the WAL over.
   const pending = () => (last.log === last.checkpointed ? 0 : last.log);
-  let waiters: (() => void)[] = [];
-  const release = () => {
-    const w = waiters;
-    waiters = [];
-    w.forEach((resolve) => resolve());
+  // Each waiter asked for a checkpoint: only a report from one run since then can release it.
+  let waiters: { asked: number; resolve: () => void }[] = [];
+  let asked = 0;
+  const release = (answered = Infinity) => {
+    const ready = waiters.filter((w) => w.asked <= answered);
+    waiters = waiters.filter((w) => w.asked > answered);
+    ready.forEach((w) => w.resolve());
   };
   const fallBack = (message: string) => {
     onError(message);
@@ -135,22 +151,34 @@ export function checkpointInBackground(
   };
   worker.on(
     'message',
-    (m: { error?: string; log?: number; checkpointed?: number; restarts?: number }) => {
+    (m: {
+      error?: string;
+      log?: number;
+      checkpointed?: number;
+      restarts?: number;
+      asked?: number;
+    }) => {
       if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
       last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
       restarts = m.restarts ?? restarts;
-      if (pending() === 0) release();
+      if (pending() === 0) release(m.asked ?? 0);
     },
   );
   worker.on('error', (e) => fallBack(`background checkpoint worker failed: ${e.message}`));
   return {
     caughtUp(maxFrames, timeoutMs = 2_000) {
-      if (failed || pending() <= maxFrames) return Promise.resolve();
+      // What the last checkpoint found may be up to an interval old: 0 ("all of it") asks anew.
+      if (failed || (maxFrames > 0 && pending() <= maxFrames)) return Promise.resolve();
+      const mine = ++asked;
+      worker.postMessage({ now: mine });
       return new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
-        waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
+        waiters.push({
+          asked: mine,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
         });
       });
     },

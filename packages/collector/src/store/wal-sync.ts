@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 
 /**
- * Makes committed transactions durable by an fsync of the WAL done off the event loop, shared by
+ * Makes committed transactions durable by a sync of the WAL done off the event loop, shared by
  * every commit made before it started (group sync).
  *
  * Why: with `synchronous=FULL` SQLite fsyncs the WAL inside the commit, on the thread that runs it,
@@ -41,7 +41,9 @@ export class WalSync {
     const run = new Promise<void>((resolve, reject) => {
       // Opened on first use: the WAL exists once the first transaction has been written.
       this.fd ??= fs.openSync(this.walFile, 'r+');
-      fs.fsync(this.fd, (err) => (err ? reject(err) : resolve()));
+      // fdatasync: the frames and the file's size, not its times (PostgreSQL's default for its
+      // WAL on Linux); a full fsync also commits the file system's journal for the new mtime.
+      fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve()));
     });
     this.running = run;
     const clear = () => {
