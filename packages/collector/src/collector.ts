@@ -11,6 +11,7 @@ import { WriterThread } from './store/writer-thread';
 import { dataPaths } from './paths';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
+import { removeUnsyncedReports } from './store/sealed-repair';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
 
@@ -82,6 +83,16 @@ export function openCollector(options: CollectorOptions): Collector {
   const keyring = loadKeyring(paths.keys, options.env);
   const db = openDatabase(paths.db);
   const log = options.logger ?? silentLogger;
+  if (options.writerThread) {
+    // Before anything writes: the newest reports whose records a power cut kept off the disk.
+    const removed = removeUnsyncedReports(db, keyring);
+    if (removed > 0) {
+      log.warn(
+        { removed },
+        'reports whose fields did not reach the disk before the last stop were removed; they were never acknowledged, and their senders send them again',
+      );
+    }
+  }
   const thread = options.writerThread
     ? new WriterThread(paths.db, {
         backgroundCheckpoint: options.backgroundCheckpoint,

@@ -27,6 +27,24 @@ class HandWriter implements BatchWriter {
   }
 }
 
+/** Commits at once; each batch's fsync ends when the test says so. */
+class SyncByHandWriter implements BatchWriter {
+  readonly batches: string[][] = [];
+  private syncs: (() => void)[] = [];
+
+  write(items: PreparedReport[]): Promise<Committed> {
+    this.batches.push(items.map((r) => r.id));
+    const durable = new Promise<void>((resolve) => this.syncs.push(resolve));
+    const results = items.map((r) => ({ id: r.id, group: r.groupId, created: true }));
+    return Promise.resolve({ results, durable });
+  }
+
+  /** The oldest batch still syncing is on disk. */
+  synced(): void {
+    this.syncs.shift()!();
+  }
+}
+
 const report = (id: string) => ({ id, groupId: 'g' }) as PreparedReport;
 const turnOfLoop = () => new Promise((r) => setImmediate(r));
 
@@ -48,6 +66,24 @@ describe('IngestBatcher', () => {
     ]);
     w.commit();
     expect((await Promise.all(later)).map((r) => r.id)).toEqual(['c', 'd']);
+  });
+
+  it('sends no batch while too many committed reports wait for their sync', async () => {
+    const w = new SyncByHandWriter();
+    // batches of at most 2; none sent while 3 or more are committed and not yet synced
+    const b = new IngestBatcher(w, () => {}, 2, 3);
+    const answers = ['a', 'b', 'c', 'd', 'e'].map((id) => b.submit(report(id)));
+    for (let i = 0; i < 5; i++) await turnOfLoop();
+    expect(w.batches).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    w.synced();
+    for (let i = 0; i < 5; i++) await turnOfLoop();
+    expect(w.batches).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    w.synced();
+    w.synced();
+    expect((await Promise.all(answers)).map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   it('settled() waits for the reports submitted before it, not for later ones', async () => {

@@ -4,6 +4,7 @@ import type { Report } from '@jcs/protocol';
 import type { Collector } from '@jcs/collector';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { dayName } from '../src/time';
+import { sealField } from '../src/crypto/fields';
 import type { Db } from '../src/store/db';
 import { ReportKeys } from '../src/store/report-keys';
 import { SealedAppender, sealedDir, listDayFiles, dayFile } from '../src/store/sealed-files';
@@ -45,9 +46,11 @@ export function bulkInsert(c: Collector, count: number, from: number, days: numb
       for (let i = 0; i < count; i++) {
         const at = Math.floor(from + i * step);
         const id = crypto.randomUUID();
+        // Sealed as ingest seals them: the start-up check of `serve` opens the newest records.
+        const key = c.keyring.dayKey(dayName(at), true)!;
         const record = encodeRecord(id, {
-          username: crypto.randomBytes(48),
-          description: crypto.randomBytes(120),
+          username: sealField(crypto.randomBytes(12).toString('hex'), key),
+          description: sealField(crypto.randomBytes(48).toString('hex'), key),
           code: null,
           dump: null,
         });
@@ -66,7 +69,7 @@ export function bulkInsert(c: Collector, count: number, from: number, days: numb
           receivedAt: at,
         });
       }
-      files.flush();
+      files.flush(true);
     })();
     files.commit();
   } finally {

@@ -41,7 +41,8 @@ describe('the expiry job on its own thread', () => {
       posted.push(r.id);
     }
     const summary = await run;
-    expect(summary).toMatchObject({ deletedReports: 6000, destroyedKeys: 3 });
+    // three days' worth from 02:30: four UTC days of receipt, four keys
+    expect(summary).toMatchObject({ deletedReports: 6000, destroyedKeys: 4 });
     expect(countReports(c.db)).toBe(500 + 20);
     for (const id of posted) expect(c.reports.full(id, false)?.id).toBe(id);
     expect(c.db.pragma('integrity_check', { simple: true })).toBe('ok');

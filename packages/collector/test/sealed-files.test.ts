@@ -98,11 +98,11 @@ describe('day files', () => {
     const files = new SealedAppender(db);
     try {
       db.transaction(() => files.add('2026-09-01', Buffer.from('committed')))();
-      files.flush();
+      files.flush(true);
       files.commit();
       const size = fs.statSync(dayFile(dir(), '2026-09-01')).size;
       files.add('2026-09-01', Buffer.from('rolled back'));
-      files.flush();
+      files.flush(true);
       expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(size);
       files.rollback();
       expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(size);
@@ -118,7 +118,7 @@ describe('day files', () => {
     // Written and synced, then the process "dies" before its commit.
     const crashed = new SealedAppender(t.collector.db);
     crashed.add('2026-09-01', Buffer.from('never committed'));
-    crashed.flush();
+    crashed.flush(true);
     crashed.close();
     expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(committed);
     // The next writer to open the file (a restarted collector's) cuts them off.

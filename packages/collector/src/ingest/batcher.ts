@@ -1,6 +1,7 @@
 import type { IngestWriter, PreparedReport, StoredResult } from '../store/ingest-writer';
 import { isBusy, storageUnavailable } from './unavailable';
 import type { WalSync } from '../store/wal-sync';
+import { MAX_UNSYNCED_RECORDS } from '../store/sealed-files';
 
 export { STORAGE_RETRY_AFTER_S } from './unavailable';
 
@@ -27,7 +28,8 @@ export interface BatchWriter {
 
 /**
  * Writes on the caller's connection. With `wal`, commits skip their fsync and are durable once
- * that shared fsync of the WAL is done (store/wal-sync.ts); without, each commit fsyncs itself.
+ * that shared sync of the WAL (store/wal-sync.ts) and the sync of the batch's records are done;
+ * without, each batch syncs its records and its commit itself.
  *
  * @example
  * const batcher = new IngestBatcher(inProcess(new IngestWriter(db), wal), onError);
@@ -37,7 +39,10 @@ export function inProcess(writer: IngestWriter, wal?: WalSync): BatchWriter {
     write(items) {
       try {
         const results = writer.write(items, wal === undefined);
-        return Promise.resolve({ results, durable: wal ? wal.sync() : Promise.resolve() });
+        const durable = wal
+          ? Promise.all([wal.sync(), writer.syncRecords()]).then(() => undefined)
+          : Promise.resolve();
+        return Promise.resolve({ results, durable });
       } catch (e) {
         return Promise.reject(e);
       }
@@ -69,11 +74,19 @@ export class IngestBatcher {
   private turnWaiters: (() => void)[] = [];
   /** callers of hold() that have not released yet: no batch is sent meanwhile */
   private held = 0;
+  /** reports committed whose commit is not yet known to be on disk */
+  private undurable = 0;
 
+  /**
+   * @param maxUndurable no batch is sent while this many reports are committed and not yet
+   *   synced: what a power cut can leave half on disk stays within what the start-up check
+   *   looks at (MAX_UNSYNCED_RECORDS, store/sealed-repair.ts)
+   */
   constructor(
     private readonly writer: BatchWriter,
     private readonly onStorageError: (err: unknown, batchSize: number) => void,
     private readonly maxBatch = 512,
+    private readonly maxUndurable = MAX_UNSYNCED_RECORDS - 512,
   ) {}
 
   submit(report: PreparedReport): Promise<StoredResult> {
@@ -159,6 +172,7 @@ export class IngestBatcher {
   private flush(): void {
     this.scheduled = false;
     if (this.writing || this.held > 0 || this.pending.length === 0) return;
+    if (this.undurable >= this.maxUndurable) return; // flushed again as syncs complete
     const batch = this.pending.splice(0, this.maxBatch);
     this.writing = true;
     void this.writeBatch(batch).finally(() => {
@@ -192,6 +206,12 @@ export class IngestBatcher {
       return;
     }
     this.wrote(batch.length);
+    this.undurable += batch.length;
+    const synced = () => {
+      this.undurable -= batch.length;
+      this.flush();
+    };
+    committed.durable.then(synced, synced);
     // Committed; answered once on disk. If that fails the reports are stored but not known to be
     // durable: a 503, and the client's retry is answered 200 from what is stored.
     committed.durable.then(

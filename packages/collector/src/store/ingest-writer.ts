@@ -116,6 +116,8 @@ export class IngestWriter {
   private readonly addSubjectDay;
   private readonly batch: Transaction<(items: PreparedReport[]) => StoredResult[]>;
   private readonly sealed: SealedAppender;
+  /** whether the batch being written syncs its records and its commit itself */
+  private syncInCommit = true;
 
   constructor(private readonly db: Db) {
     this.sealed = new SealedAppender(db);
@@ -186,8 +188,9 @@ export class IngestWriter {
       // Every stored report brings subject rows (a licence at least) under its day.
       for (const day of new Set([...sums.days.values()].map((row) => row[1])))
         this.addSubjectDay.run(day);
-      // The records on disk before the commit that makes their rows point at them.
-      this.sealed.flush();
+      // The records written before the commit that makes their rows point at them (and with a
+      // commit that syncs, synced before it too).
+      this.sealed.flush(this.syncInCommit);
       return results;
     });
   }
@@ -203,15 +206,19 @@ export class IngestWriter {
 
   /**
    * Stores a batch atomically: all of it is committed or none of it; throws the storage's error
-   * when none of it is. The commit is durable (synchronous=FULL) unless `fsync` is false: then the
-   * caller makes it durable itself before saying so (store/wal-sync.ts, as the batcher does).
+   * when none of it is. The batch is durable when this returns (its records synced, then its
+   * commit with synchronous=FULL) unless `fsync` is false: then the caller makes it durable
+   * before saying so, with the WAL's sync (store/wal-sync.ts) and syncRecords() at once.
    *
    * @example
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
+   * writer.write([prepared], false);
+   * await Promise.all([wal.sync(), writer.syncRecords()]);
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
     const batch = () => this.batch.immediate(items);
+    this.syncInCommit = fsync;
     try {
       const results = fsync ? batch() : withoutCommitSync(this.db, batch);
       this.sealed.commit();
@@ -220,6 +227,14 @@ export class IngestWriter {
       this.sealed.rollback();
       throw e;
     }
+  }
+
+  /**
+   * Resolves once the records of every batch written so far are on disk (after `write(items,
+   * false)`; call right after it).
+   */
+  syncRecords(): Promise<void> {
+    return this.sealed.sync();
   }
 
   /** Lets go of the day files (the connection is closing). */

@@ -56,28 +56,49 @@ export async function removeDayFile(dir: string, day: string): Promise<boolean> 
   }
 }
 
+/**
+ * At most this many reports are committed with their records not yet known to be on disk (the
+ * ingest batcher holds further batches back until syncs complete): the newest rows that the
+ * start-up check (store/sealed-repair.ts) reads cover every report a power cut can have left
+ * without its record.
+ */
+export const MAX_UNSYNCED_RECORDS = 4_096;
+
 interface OpenFile {
   fd: number;
   /** bytes that belong to committed rows (the file may hold more only during a batch) */
   size: number;
   pending: Buffer[];
   pendingBytes: number;
+  /** written since the last sync began */
+  dirty: boolean;
+  /** syncs in flight: the descriptor is closed only once none is */
+  syncing: number;
+  /** let go of while a sync was in flight: closed when it ends */
+  released: boolean;
 }
 
 /**
- * The ingest writer's side: records are placed (`add`) while the batch's rows are inserted,
- * written and synced (`flush`) at the end of its transaction, before the commit, so a committed
- * row never names bytes that are not on disk. A batch that rolls back is cut off again
+ * The ingest writer's side: records are placed (`add`) while the batch's rows are inserted and
+ * written (`flush`) at the end of its transaction, before the commit, so a committed row never
+ * names bytes that another process cannot read. A batch that rolls back is cut off again
  * (`rollback`); a crash between the write and the commit leaves bytes past the last committed
  * record, which are cut off when the file is next opened for appending.
+ *
+ * On disk: either `flush(true)` syncs the records before the commit, or `sync()` after it, at
+ * the same time as the WAL's own sync (the ingest writer does that: one sync's wait instead of
+ * two in a row). A power cut between the two syncs can then leave a committed row whose record
+ * never reached the disk: a report not yet answered, which its sender sends again, and which
+ * store/sealed-repair.ts removes from the database at the next start.
  *
  * Only the writer appends, and only inside its write transaction (which holds the database's
  * single writer lock), so the end of a file can be worked out from the rows.
  *
  * @example
  * const at = sealed.add('2026-11-29', record); // inside the transaction
- * sealed.flush();                               // still inside, before COMMIT
+ * sealed.flush(false);                          // still inside, before COMMIT
  * sealed.commit();                              // after COMMIT (or rollback() after a failure)
+ * await sealed.sync();                          // with the WAL's sync: then answer 202
  */
 export class SealedAppender {
   private readonly files = new Map<string, OpenFile>();
@@ -102,8 +123,11 @@ export class SealedAppender {
     return at;
   }
 
-  /** Writes and syncs what `add` placed; call inside the transaction, before it commits. */
-  flush(): void {
+  /**
+   * Writes what `add` placed, and with `durable` syncs it too; call inside the transaction,
+   * before it commits. Without `durable`, `sync()` after the commit makes it durable.
+   */
+  flush(durable: boolean): void {
     for (const f of this.files.values()) {
       if (f.pendingBytes === 0) continue;
       const bytes =
@@ -112,8 +136,33 @@ export class SealedAppender {
       while (done < bytes.length) {
         done += fs.writeSync(f.fd, bytes, done, bytes.length - done, f.size + done);
       }
-      fs.fdatasyncSync(f.fd);
+      if (durable) fs.fdatasyncSync(f.fd);
+      else f.dirty = true;
     }
+  }
+
+  /**
+   * Resolves once every record written so far is on disk: an fdatasync of each file written
+   * since the last call, in the thread pool. Rejects with the first failure.
+   */
+  sync(): Promise<void> {
+    const syncs: Promise<void>[] = [];
+    for (const f of this.files.values()) {
+      if (!f.dirty) continue;
+      f.dirty = false;
+      f.syncing++;
+      syncs.push(
+        new Promise<void>((resolve, reject) =>
+          fs.fdatasync(f.fd, (err) => {
+            f.syncing--;
+            if (f.released && f.syncing === 0) fs.close(f.fd, () => {});
+            if (err) reject(err);
+            else resolve();
+          }),
+        ),
+      );
+    }
+    return Promise.all(syncs).then(() => undefined);
   }
 
   /** The transaction committed: its records are part of their files. */
@@ -143,8 +192,10 @@ export class SealedAppender {
   close(day?: string): void {
     for (const [d, f] of this.files) {
       if (day !== undefined && d !== day) continue;
-      fs.closeSync(f.fd);
       this.files.delete(d);
+      // A sync in flight still needs the descriptor: it closes it when done.
+      if (f.syncing > 0) f.released = true;
+      else fs.closeSync(f.fd);
     }
   }
 
@@ -182,7 +233,15 @@ export class SealedAppender {
         fs.fdatasyncSync(fd);
       }
       if (size === 0) syncDir(this.dir);
-      f = { fd, size: end, pending: [], pendingBytes: 0 };
+      f = {
+        fd,
+        size: end,
+        pending: [],
+        pendingBytes: 0,
+        dirty: false,
+        syncing: 0,
+        released: false,
+      };
     } catch (e) {
       fs.closeSync(fd);
       throw e;

@@ -39,7 +39,7 @@ export function moveSealedFields(db: Db): void {
         const record = encodeRecord(r.id, r);
         place.run(files.add(r.key_day, record), record.length, r.seq);
       }
-      files.flush();
+      files.flush(true);
       files.commit();
       last = rows[rows.length - 1].seq;
     }

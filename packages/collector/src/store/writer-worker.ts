@@ -11,8 +11,9 @@ import {
 
 /**
  * The ingest writer's thread (store/writer-thread.ts starts it): a connection of its own that
- * commits each batch it is sent, says so at once, and says again when the WAL is on disk. The
- * fsync runs in the thread pool, so the next batch is committed while the last one syncs.
+ * commits each batch it is sent, says so at once, and says again when the WAL and the batch's
+ * records are on disk. The syncs run in the thread pool, so the next batch is committed while the
+ * last one syncs.
  */
 function main(): void {
   const port = parentPort!;
@@ -60,7 +61,8 @@ function main(): void {
       return;
     }
     port.postMessage({ id: m.id, results } satisfies WorkerReply);
-    wal.sync().then(
+    // The WAL and the batch's records synced at once (store/sealed-files.ts says why that is safe).
+    Promise.all([wal.sync(), writer.syncRecords()]).then(
       () => port.postMessage({ id: m.id, synced: true } satisfies WorkerReply),
       (e: unknown) => port.postMessage({ id: m.id, syncError: errorOf(e) } satisfies WorkerReply),
     );

@@ -1,0 +1,150 @@
+import type { Db } from './db';
+import type { Keyring } from '../crypto/keyring';
+import { openField } from '../crypto/fields';
+import { ReportKeys } from './report-keys';
+import { MAX_UNSYNCED_RECORDS, SealedReader, sealedDir } from './sealed-files';
+import type { SealedFields } from './sealed-record';
+import { DAY_MS, dayOf, hourOf } from '../time';
+import { LICENCE, USER } from './subject-days';
+
+/** How many of the newest reports the check reads: twice what can be unsynced at any moment. */
+export const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
+
+interface Row {
+  seq: number;
+  id: string;
+  group_id: string;
+  received_at: number;
+  key_day: string;
+  app_version: string;
+  license: string;
+  line: number;
+  repeats: number | null;
+  user_hash: Buffer | null;
+  sealed_at: number;
+  sealed_len: number;
+}
+
+/**
+ * Finds the newest reports whose sealed record did not reach the disk, and takes them out of the
+ * database as if they had never arrived. Returns how many.
+ *
+ * Why there can be any: ingest syncs a batch's records and its commit at the same time
+ * (store/sealed-files.ts), and answers only once both are on disk. A power cut between the two
+ * can leave the commit on disk without the records: reports nobody was told were stored, whose
+ * senders send them again. Left in place, each retry would be answered 200 "stored before" for
+ * a report whose fields are lost. Taken out, the retry stores it anew.
+ *
+ * A record counts as reached the disk when it is its report's (store/sealed-record.ts) and every
+ * field opens under its day's key (which also catches a record only partly written). Reports
+ * whose key is gone are expiry's business, not this check's. The ingest batcher never lets more
+ * than MAX_UNSYNCED_RECORDS reports wait for their sync, so reading the newest CHECKED_REPORTS is
+ * enough. Taking a report out undoes what ingest added for it: its look-up rows, its counts, and
+ * its subject rows where no other report of that group, day and version has the same subject.
+ * A group left with no report and no count goes too.
+ *
+ * Runs before anything writes (serve, at start); cheap when there is nothing to repair: a read
+ * of some ten megabytes.
+ *
+ * @example
+ * const removed = removeUnsyncedReports(db, keyring);
+ * if (removed > 0) log.warn({ removed }, 'reports whose fields did not reach the disk removed');
+ */
+export function removeUnsyncedReports(db: Db, keyring: Keyring): number {
+  const rows = db
+    .prepare<[number], Row>(
+      `SELECT seq, id, group_id, received_at, key_day, app_version, license, line, repeats,
+         user_hash, sealed_at, sealed_len FROM reports ORDER BY seq DESC LIMIT ?`,
+    )
+    .all(CHECKED_REPORTS);
+  if (rows.length === 0) return 0;
+  const reader = new SealedReader(sealedDir(db.name));
+  const broken: Row[] = [];
+  try {
+    for (const row of rows) {
+      const key = keyring.dayKey(row.key_day);
+      if (!key) continue;
+      const fields = reader.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
+      if (!fields || !opens(fields, key)) broken.push(row);
+    }
+  } finally {
+    reader.close();
+  }
+  if (broken.length > 0) db.transaction(() => broken.forEach(takeOut(db))).immediate();
+  return broken.length;
+}
+
+function opens(f: SealedFields, key: Uint8Array): boolean {
+  for (const field of [f.username, f.description, f.code, f.dump]) {
+    if (field !== null && openField(field, key) === null) return false;
+  }
+  return true;
+}
+
+/** Undoes one report's insert (store/ingest-writer.ts): the row, its look-ups, its counts. */
+function takeOut(db: Db): (row: Row) => void {
+  const keys = new ReportKeys(db);
+  const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
+  // Takes n off one count row, and the row with it once nothing is left.
+  const count = (table: string, unit: string, key: string) => {
+    const sub = db.prepare<[number, string, number, string | number]>(
+      `UPDATE ${table} SET count = count - ? WHERE group_id = ? AND ${unit} = ? AND ${key} = ?`,
+    );
+    const drop = db.prepare<[string, number, string | number]>(
+      `DELETE FROM ${table} WHERE group_id = ? AND ${unit} = ? AND ${key} = ? AND count <= 0`,
+    );
+    return (n: number, group: string, at: number, k: string | number) => {
+      sub.run(n, group, at, k);
+      drop.run(group, at, k);
+    };
+  };
+  const takeHour = count('group_hours', 'hour', 'version');
+  const takeDay = count('group_days', 'day', 'version');
+  const takeLine = count('group_lines', 'hour', 'line');
+  // Another report of the group, day and version with the same subject keeps its subject row.
+  const sameSubject = (column: string) =>
+    db
+      .prepare<[string, number, number, string, Buffer | string]>(
+        `SELECT 1 FROM report_groups g JOIN reports r ON r.seq = g.seq
+         WHERE g.group_id = ? AND g.received_at >= ? AND g.received_at < ?
+           AND r.app_version = ? AND r.${column} = ? LIMIT 1`,
+      )
+      .pluck();
+  const sameUser = sameSubject('user_hash');
+  const sameLicence = sameSubject('license');
+  const deleteSubject = db.prepare<[number, Buffer | string, string, number, string]>(
+    'DELETE FROM group_subjects WHERE kind = ? AND subject = ? AND group_id = ? AND day = ? AND version = ?',
+  );
+  const deleteEmptyGroup = db.prepare<{ group: string }>(
+    `DELETE FROM groups WHERE id = @group
+       AND NOT EXISTS (SELECT 1 FROM report_groups WHERE group_id = @group)
+       AND NOT EXISTS (SELECT 1 FROM group_days WHERE group_id = @group)`,
+  );
+  return (r) => {
+    deleteReport.run(r.seq);
+    keys.remove({
+      seq: r.seq,
+      id: r.id,
+      groupId: r.group_id,
+      keyDay: r.key_day,
+      receivedAt: r.received_at,
+    });
+    const n = 1 + (r.repeats ?? 0);
+    const hour = hourOf(r.received_at);
+    const day = dayOf(r.received_at);
+    takeHour(n, r.group_id, hour, r.app_version);
+    takeDay(n, r.group_id, day, r.app_version);
+    takeLine(n, r.group_id, hour, r.line);
+    const from = day * DAY_MS;
+    const subjects: [number, Buffer | string | null, typeof sameUser][] = [
+      [USER, r.user_hash, sameUser],
+      [LICENCE, r.license, sameLicence],
+    ];
+    for (const [kind, subject, same] of subjects) {
+      if (subject === null) continue;
+      if (same.get(r.group_id, from, from + DAY_MS, r.app_version, subject) !== undefined) continue;
+      deleteSubject.run(kind, subject, r.group_id, day, r.app_version);
+    }
+    deleteEmptyGroup.run({ group: r.group_id });
+  };
+}

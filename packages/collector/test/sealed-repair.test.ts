@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import request from 'supertest';
+import { createApp, openCollector, type Collector } from '@jcs/collector';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { dayFile, sealedDir } from '../src/store/sealed-files';
+import { removeUnsyncedReports } from '../src/store/sealed-repair';
+
+/**
+ * Ingest syncs a batch's records and its commit at the same time; a power cut between the two can
+ * leave committed rows whose records never reached the disk (reports never answered). At start,
+ * `serve` (a collector opened with its writer thread) takes those reports out as if they had
+ * never arrived, so their senders' retries store them anew. A power cut cannot be staged here: the
+ * tests cut and zero the day file as one would leave it.
+ */
+
+const DAY0 = Date.parse('2026-09-01T10:00:00Z');
+
+let t: TestCollector;
+let reopened: Collector | undefined;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(DAY0) })));
+afterEach(() => {
+  reopened?.close();
+  reopened = undefined;
+  if (t.collector.db.open) t.close();
+});
+
+type Sent = ReturnType<typeof makeReport>;
+
+async function post(app: Parameters<typeof request>[0], r: Sent, status = 202): Promise<void> {
+  await request(app)
+    .post('/v1/reports')
+    .set('Authorization', `Bearer ${t.tokens.ingest}`)
+    .send(r)
+    .expect(status);
+}
+
+function row(c: Collector, id: string): { key_day: string; sealed_at: number; sealed_len: number } {
+  return c.db
+    .prepare('SELECT key_day, sealed_at, sealed_len FROM reports WHERE id = ?')
+    .get(id) as { key_day: string; sealed_at: number; sealed_len: number };
+}
+
+async function group(app: Parameters<typeof request>[0]) {
+  const res = await request(app)
+    .get('/v1/groups')
+    .set('Authorization', `Bearer ${t.tokens.engineer}`)
+    .expect(200);
+  return res.body.groups[0] as { count: number; users: number; licences: number } | undefined;
+}
+
+describe('reports whose records did not reach the disk', () => {
+  it('are taken out at start with their counts, and their resends are stored anew', async () => {
+    const [r1, r2, r3, r4, r5] = [
+      makeReport({ username: 'ann', license: 'JCS-1' }),
+      makeReport({ username: 'bob', license: 'JCS-2' }),
+      makeReport({ username: 'cat', license: 'JCS-3' }),
+      makeReport({ username: 'dan', license: 'JCS-4' }),
+      // the same user and licence as r1: their subject rows stay for r1
+      makeReport({ username: 'ann', license: 'JCS-1', repeats: 2 }),
+    ];
+    for (const r of [r1, r2, r3, r4, r5]) await post(t.app, r);
+    expect(await group(t.app)).toMatchObject({ count: 7, users: 4, licences: 4 });
+    const file = dayFile(sealedDir(t.collector.db.name), row(t.collector, r1.id).key_day);
+    const cut = row(t.collector, r4.id).sealed_at;
+    const torn = row(t.collector, r2.id);
+    t.close();
+
+    // r4 and r5 never reached the disk; r2 only partly (its second half is zeros).
+    fs.truncateSync(file, cut);
+    const fd = fs.openSync(file, 'r+');
+    const half = Math.floor(torn.sealed_len / 2);
+    fs.writeSync(
+      fd,
+      Buffer.alloc(torn.sealed_len - half),
+      0,
+      torn.sealed_len - half,
+      torn.sealed_at + half,
+    );
+    fs.closeSync(fd);
+
+    reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
+    const app = createApp(reopened);
+    for (const gone of [r2, r4, r5]) {
+      await request(app)
+        .get(`/v1/reports/${gone.id}`)
+        .set('Authorization', `Bearer ${t.tokens.engineer}`)
+        .expect(404);
+    }
+    const kept = await request(app)
+      .get(`/v1/reports/${r3.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(kept.body.username).toBe('cat');
+    // ann (r1) and cat (r3) are left: bob and dan went with their only reports
+    expect(await group(app)).toMatchObject({ count: 2, users: 2, licences: 2 });
+
+    // The senders had no answer, so they send again: stored, not "stored before".
+    for (const r of [r2, r4, r5]) await post(app, r, 202);
+    expect(await group(app)).toMatchObject({ count: 7, users: 4, licences: 4 });
+    const back = await request(app)
+      .get(`/v1/reports/${r4.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(back.body.username).toBe('dan');
+  });
+
+  it('a group that only such reports made goes with them', async () => {
+    await post(t.app, makeReport());
+    const lone = makeReport({ error: { number: 5, module: 'modOther', procedure: 'Lone' } });
+    await post(t.app, lone);
+    const file = dayFile(sealedDir(t.collector.db.name), row(t.collector, lone.id).key_day);
+    const cut = row(t.collector, lone.id).sealed_at;
+    t.close();
+    fs.truncateSync(file, cut);
+
+    reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
+    const groups = reopened.db.prepare('SELECT count(*) FROM groups').pluck().get();
+    expect(groups).toBe(1);
+  });
+
+  it('none is taken out while every record is whole', async () => {
+    for (let i = 0; i < 3; i++) await post(t.app, makeReport());
+    expect(removeUnsyncedReports(t.collector.db, t.collector.keyring)).toBe(0);
+    expect(t.collector.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(3);
+  });
+});
