@@ -85,12 +85,17 @@ export function openCollector(options: CollectorOptions): Collector {
   const log = options.logger ?? silentLogger;
   if (options.writerThread) {
     // Before anything writes: the newest reports whose records a power cut kept off the disk.
-    const removed = removeUnsyncedReports(db, keyring);
-    if (removed > 0) {
-      log.warn(
-        { removed },
-        'reports whose fields did not reach the disk before the last stop were removed; they were never acknowledged, and their senders send them again',
-      );
+    try {
+      const removed = removeUnsyncedReports(db, keyring);
+      if (removed > 0) {
+        log.warn(
+          { removed },
+          'reports whose fields did not reach the disk before the last stop were removed; they were never acknowledged, and their senders send them again',
+        );
+      }
+    } catch (e) {
+      // A damaged database: serve's recovery (store/recovery.ts) says so and mends what it can.
+      log.error({ err: (e as Error).message }, 'the check of the newest records failed');
     }
   }
   const thread = options.writerThread

@@ -5,6 +5,7 @@ import { makeTestCollector, testClock, type TestCollector } from '../../../test-
 import { makeReport } from '../../../test-support/reports';
 import { dayFile, sealedDir } from '../src/store/sealed-files';
 import { removeUnsyncedReports } from '../src/store/sealed-repair';
+import { createLogger } from '../src/log';
 
 /**
  * Ingest syncs a batch's records and its commit at the same time; a power cut between the two can
@@ -117,6 +118,21 @@ describe('reports whose records did not reach the disk', () => {
     reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
     const groups = reopened.db.prepare('SELECT count(*) FROM groups').pluck().get();
     expect(groups).toBe(1);
+  });
+
+  it('a check that cannot read the records is logged, and the collector still opens', async () => {
+    const r = makeReport();
+    await post(t.app, r);
+    const dir = sealedDir(t.collector.db.name);
+    t.close();
+    // a file where the folder of day files should be: every read of a record fails (ENOTDIR)
+    fs.rmSync(dir, { recursive: true });
+    fs.writeFileSync(dir, 'not a folder');
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
+    expect(lines.join('')).toMatch(/"msg":"the check of the newest records failed"/);
+    expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(1);
   });
 
   it('none is taken out while every record is whole', async () => {
