@@ -39,10 +39,7 @@ export function inProcess(writer: IngestWriter, wal?: WalSync): BatchWriter {
     write(items) {
       try {
         const results = writer.write(items, wal === undefined);
-        const durable = wal
-          ? Promise.all([wal.sync(), writer.syncRecords()]).then(() => undefined)
-          : Promise.resolve();
-        return Promise.resolve({ results, durable });
+        return Promise.resolve({ results, durable: wal ? writer.durable(wal) : Promise.resolve() });
       } catch (e) {
         return Promise.reject(e);
       }
@@ -86,7 +83,7 @@ export class IngestBatcher {
     private readonly writer: BatchWriter,
     private readonly onStorageError: (err: unknown, batchSize: number) => void,
     private readonly maxBatch = 512,
-    private readonly maxUndurable = MAX_UNSYNCED_RECORDS - 512,
+    private readonly maxUndurable = MAX_UNSYNCED_RECORDS - maxBatch,
   ) {}
 
   submit(report: PreparedReport): Promise<StoredResult> {

@@ -10,6 +10,7 @@ import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 import { SealedAppender } from './sealed-files';
 import { encodeRecord } from './sealed-record';
+import type { WalSync } from './wal-sync';
 
 /** A report made ready to store: grouped, personal fields sealed under the day's data key. */
 export interface PreparedReport {
@@ -208,12 +209,12 @@ export class IngestWriter {
    * Stores a batch atomically: all of it is committed or none of it; throws the storage's error
    * when none of it is. The batch is durable when this returns (its records synced, then its
    * commit with synchronous=FULL) unless `fsync` is false: then the caller makes it durable
-   * before saying so, with the WAL's sync (store/wal-sync.ts) and syncRecords() at once.
+   * with durable() before saying so.
    *
    * @example
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
    * writer.write([prepared], false);
-   * await Promise.all([wal.sync(), writer.syncRecords()]);
+   * await writer.durable(wal);
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
@@ -230,11 +231,12 @@ export class IngestWriter {
   }
 
   /**
-   * Resolves once the records of every batch written so far are on disk (after `write(items,
-   * false)`; call right after it).
+   * Resolves once every batch written so far (with `write(items, false)`; call right after it)
+   * is on disk: the WAL, shared with every commit before (store/wal-sync.ts), and the batches'
+   * records, synced at the same time (store/sealed-files.ts says why that is safe).
    */
-  syncRecords(): Promise<void> {
-    return this.sealed.sync();
+  durable(wal: WalSync): Promise<void> {
+    return Promise.all([wal.sync(), this.sealed.sync()]).then(() => undefined);
   }
 
   /** Lets go of the day files (the connection is closing). */

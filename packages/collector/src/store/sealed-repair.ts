@@ -60,9 +60,15 @@ export function removeUnsyncedReports(db: Db, keyring: Keyring): number {
   if (rows.length === 0) return 0;
   const reader = new SealedReader(sealedDir(db.name));
   const broken: Row[] = [];
+  // A day or two among the rows: each key looked up once (dayKey checks its file every time).
+  const keys = new Map<string, Uint8Array | null>();
+  const keyOf = (day: string) => {
+    if (!keys.has(day)) keys.set(day, keyring.dayKey(day));
+    return keys.get(day) ?? null;
+  };
   try {
     for (const row of rows) {
-      const key = keyring.dayKey(row.key_day);
+      const key = keyOf(row.key_day);
       if (!key) continue;
       const fields = reader.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
       if (!fields || !opens(fields, key)) broken.push(row);

@@ -61,8 +61,7 @@ function main(): void {
       return;
     }
     port.postMessage({ id: m.id, results } satisfies WorkerReply);
-    // The WAL and the batch's records synced at once (store/sealed-files.ts says why that is safe).
-    Promise.all([wal.sync(), writer.syncRecords()]).then(
+    writer.durable(wal).then(
       () => port.postMessage({ id: m.id, synced: true } satisfies WorkerReply),
       (e: unknown) => port.postMessage({ id: m.id, syncError: errorOf(e) } satisfies WorkerReply),
     );
