@@ -11,11 +11,12 @@ import { makeTestCollector, testClock, type TestCollector } from '../../../test-
 import { makeReport } from '../../../test-support/reports';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
-import type { Db } from '../src/store/db';
+import { openDatabase, type Db } from '../src/store/db';
 import type { GroupQuery } from '../src/store/groups';
 import {
   countSubjects,
   expireSubjects,
+  keepSubjectDaysOnRemoval,
   rebuildSubjectDays,
   subjectsFrom,
 } from '../src/store/subject-days';
@@ -261,8 +262,48 @@ describe('GET /v1/groups figures against a recount', () => {
     ).toEqual({ n: 0 });
 
     // Everything gone: nothing left counted.
+    keepSubjectDaysOnRemoval(db);
     db.prepare('DELETE FROM group_subjects').run();
     expect(subjectDays(db)).toEqual([]);
+  });
+
+  it('runs the removal triggers only where they are asked for: expiry on a connection without them keeps the counts right', () => {
+    const db = t.collector.db;
+    const triggers = (conn: Db, schema: string) =>
+      conn
+        .prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'trigger' ORDER BY name`)
+        .pluck()
+        .all();
+    // In the schema only the triggers that follow an insert (ingest's): not the removal ones.
+    expect(triggers(db, 'main')).toEqual(
+      expect.arrayContaining(['group_subjects_added', 'group_subjects_added_before']),
+    );
+    expect(triggers(db, 'main')).not.toEqual(
+      expect.arrayContaining([expect.stringMatching(/^group_subjects_removed/)]),
+    );
+    storeRandom(13, 300);
+    const lastDay = Math.floor(D0 / DAY) + 4;
+    const other = openDatabase(db.name);
+    try {
+      expect(triggers(other, 'temp')).toEqual([]);
+      const step = expireSubjects(other, lastDay);
+      while (other.transaction(() => step(50))() === 50);
+    } finally {
+      other.close();
+    }
+    expect(subjectsFrom(db)).toBe(lastDay + 1);
+    expect(db.prepare('SELECT MIN(day) FROM group_subjects').pluck().get()).toBeGreaterThan(
+      lastDay,
+    );
+    expect(subjectDays(db)).toEqual(recountSubjectDays(db));
+    // A deletion after the horizon on a connection that asked for them is counted.
+    keepSubjectDaysOnRemoval(db);
+    expect(triggers(db, 'temp')).toEqual([
+      'group_subjects_removed',
+      'group_subjects_removed_before',
+    ]);
+    db.prepare('DELETE FROM group_subjects WHERE day = ?').run(lastDay + 3);
+    expect(subjectDays(db)).toEqual(recountSubjectDays(db));
   });
 
   it('erasure lowers the distinct counts of exactly the windows the subject was in', async () => {
@@ -367,6 +408,7 @@ describe('GET /v1/groups over HTTP', () => {
 describe('group_subject_days, the distinct counts', () => {
   it('answers like COUNT(DISTINCT) over group_subjects for every span of days, through inserts in any order, deletions and expiry', () => {
     const db = t.collector.db;
+    keepSubjectDaysOnRemoval(db);
     const insert = db.prepare(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );

@@ -3,7 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { DAY_MS, dayOf } from '../time';
 import { ReportKeys, type KeyedReport } from './report-keys';
-import { LICENCE, USER, subjectsFrom } from './subject-days';
+import { keepSubjectDaysOnRemoval, LICENCE, USER, subjectsFrom } from './subject-days';
 import { noteWipes, RETURNING_RECORDS, type RecordRow } from './sealed-wipes';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
@@ -52,6 +52,7 @@ const licenceOf = (r: StoredReport) => r.license;
  * applyWipes(db, sealedDir(db.name));
  */
 export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): number {
+  keepSubjectDaysOnRemoval(db);
   const [kind, value] =
     'username' in subject
       ? ([USER, keyring.userHash(subject.username)] as const)

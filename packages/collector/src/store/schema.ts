@@ -197,4 +197,11 @@ export const MIGRATIONS: (string | ((db: Db) => void))[] = [
       ALTER TABLE reports DROP COLUMN dump;
     `);
   },
+  // Deleting subject rows keeps the distinct counts right through TEMP triggers of the
+  // connections that need it (keepSubjectDaysOnRemoval, store/subject-days.ts), so the expiry
+  // job's millions of deletions before the horizon no longer run them for nothing.
+  `
+  DROP TRIGGER IF EXISTS group_subjects_removed;
+  DROP TRIGGER IF EXISTS group_subjects_removed_before;
+  `,
 ];

@@ -5,7 +5,7 @@ import { ReportKeys } from './report-keys';
 import { MAX_UNSYNCED_RECORDS, SealedReader, sealedDir } from './sealed-files';
 import type { SealedFields } from './sealed-record';
 import { DAY_MS, dayOf, hourOf } from '../time';
-import { LICENCE, USER } from './subject-days';
+import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
 
 /** How many of the newest reports the check reads: twice what can be unsynced at any moment. */
 export const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
@@ -89,6 +89,7 @@ function opens(f: SealedFields, key: Uint8Array): boolean {
 
 /** Undoes one report's insert (store/ingest-writer.ts): the row, its look-ups, its counts. */
 function takeOut(db: Db): (row: Row) => void {
+  keepSubjectDaysOnRemoval(db);
   const keys = new ReportKeys(db);
   const deleteReport = db.prepare<[number]>('DELETE FROM reports WHERE seq = ?');
   // Takes n off one count row, and the row with it once nothing is left.
