@@ -1,6 +1,7 @@
 import {
   DEFAULT_REDACT_KEYS,
   createRedactor,
+  keyWords,
   luhnValid,
   redactCardNumbers,
 } from '../src/dump/redact';
@@ -77,5 +78,63 @@ describe('redaction', () => {
     expect(custom.redactsKey('MothersMaidenName')).toBe(true);
     expect(custom.redactsKey('password')).toBe(false);
     expect(custom.cleanString('4111111111111111')).toBe('4111111111111111');
+  });
+});
+
+describe('keyWords', () => {
+  /** The regular-expression split it replaces, whose words it must keep. */
+  const byRegExp = (key: string) =>
+    key
+      .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+      .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+      .toLowerCase()
+      .split(/[^a-z0-9]+/)
+      .filter((w) => w !== '');
+
+  it.each([
+    ['userPassword', ['user', 'password']],
+    ['NINumber', ['ni', 'number']],
+    ['sort_code', ['sort', 'code']],
+    ['ABCDef', ['abc', 'def']],
+    ['aBCd', ['a', 'b', 'cd']],
+    ['a1B', ['a1', 'b']],
+    ['to\u212Aen', ['token']],
+    ['', []],
+  ])('splits %j into %j', (key, words) => {
+    expect(keyWords(key)).toEqual(words);
+  });
+
+  it('splits every key as the regular expressions did', () => {
+    const letters = [
+      'a',
+      'b',
+      'Z',
+      'K',
+      'Q',
+      '1',
+      '0',
+      '_',
+      '-',
+      ' ',
+      'Ä',
+      'ß',
+      '\u212A',
+      '\ud83d',
+    ];
+    let seed = 7;
+    const pick = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return Math.floor((seed / 2147483648) * n);
+    };
+    for (let i = 0; i < 5000; i++) {
+      let key = '';
+      for (let n = pick(12); n > 0; n--) key += letters[pick(letters.length)];
+      expect([key, keyWords(key)]).toEqual([key, byRegExp(key)]);
+    }
+  });
+
+  it('splits a key of 500,000 capitals without backtracking over it (the old split took minutes)', () => {
+    expect(keyWords('K'.repeat(500_000))).toEqual(['k'.repeat(500_000)]);
+    expect(keyWords('K'.repeat(250_000) + 'ey')).toEqual(['k'.repeat(249_999), 'key']);
   });
 });

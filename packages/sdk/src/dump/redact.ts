@@ -26,14 +26,42 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
 export const REDACTED = '[redacted]';
 export const REDACTED_CARD = '[redacted card number]';
 
-/** Splits `userPassword`, `sort_code`, `NINumber` into lower-case words. */
+const isUpper = (c: number) => c >= 65 && c <= 90;
+const isSmall = (c: number) => c >= 97 && c <= 122;
+const isSmallOrDigit = (c: number) => isSmall(c) || (c >= 48 && c <= 57);
+
+/**
+ * Splits `userPassword`, `sort_code`, `NINumber` into lower-case words, in one pass: a capital
+ * after a small letter or digit starts a word, as does the last capital of a run that a small
+ * letter follows (`NI|Number`); anything but a-z and 0-9 (after lower-casing: the Kelvin sign is
+ * a k) separates words. Not with regular expressions: `([A-Z]+)([A-Z][a-z])` backtracks over a
+ * run of capitals from every position of it, and a 60,000-capital key took seconds.
+ */
 export function keyWords(key: string): string[] {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((w) => w !== '');
+  const words: string[] = [];
+  let word = '';
+  const cut = () => {
+    if (word !== '') words.push(word);
+    word = '';
+  };
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (isUpper(c)) {
+      const prev = i > 0 ? key.charCodeAt(i - 1) : -1;
+      const next = i + 1 < key.length ? key.charCodeAt(i + 1) : -1;
+      if (isSmallOrDigit(prev) || (isUpper(prev) && isSmall(next))) cut();
+      word += String.fromCharCode(c + 32);
+    } else if (isSmallOrDigit(c)) {
+      word += key[i];
+    } else {
+      for (const ch of key[i].toLowerCase()) {
+        if (isSmallOrDigit(ch.charCodeAt(0))) word += ch;
+        else cut();
+      }
+    }
+  }
+  cut();
+  return words;
 }
 
 function containsRun(words: string[], run: string[]): boolean {
