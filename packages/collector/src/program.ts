@@ -46,7 +46,10 @@ export function makeProgram(out: Output): Command {
     .configureOutput({
       outputError: (text, write) =>
         write(
-          `jcs-collector: ${text.trim().replace(/^error: /, '')}: jcs-collector <command> --help shows the usage\n`,
+          `jcs-collector: ${text
+            .trim()
+            .replace(/^error: /, '')
+            .replace(/\.$/, '')}: jcs-collector <command> --help shows the usage\n`,
         ),
       // Help written to stderr is commander's answer to a missing command; the bin says that in
       // one line instead (missingCommand). Help asked for (--help) goes to stdout.

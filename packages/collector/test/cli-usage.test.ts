@@ -20,6 +20,7 @@ describe('jcs-collector usage errors', () => {
     [['token', 'create', '--name', 'a'], "required option '--role <role>' not specified"],
     [['serve', '--host'], "option '--host <host>' argument missing"],
     [['bogus'], "unknown command 'bogus'"],
+    [['token', 'list', 'extra'], "too many arguments for 'list'. Expected 0 arguments but got 1"],
   ])('%j: exit 2, one line', (args, reason) => {
     const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
     expect(r).toEqual({

@@ -100,7 +100,11 @@ function recount(stored: Stored[], since: number, until: number, version?: strin
     const day = Math.floor(r.at / DAY) - first;
     if (day < 0 || day >= days) continue;
     if (!versions.has(r.group)) versions.set(r.group, new Set());
-    versions.get(r.group)!.add(r.version);
+    // versions by the hour
+    const hour = Math.floor(r.at / HOUR);
+    if (hour >= Math.floor(since / HOUR) && hour <= Math.floor((until - 1) / HOUR)) {
+      versions.get(r.group)!.add(r.version);
+    }
     if (version !== undefined && r.version !== version) continue;
     let g = groups.get(r.group);
     if (!g) {
@@ -112,7 +116,7 @@ function recount(stored: Stored[], since: number, until: number, version?: strin
       };
       groups.set(r.group, g);
     }
-    // users and licences by whole day; occurrences to the millisecond
+    // users and licences by whole day (at most the count); occurrences to the millisecond
     if (r.username !== undefined) g.users.add(r.username);
     g.licences.add(r.license);
     if (r.at >= since && r.at < until) {
@@ -126,8 +130,9 @@ function recount(stored: Stored[], since: number, until: number, version?: strin
       id,
       count: g.count,
       daily: g.daily,
-      users: g.users.size,
-      licences: g.licences.size,
+      // never more than the occurrences in the window
+      users: Math.min(g.users.size, g.count),
+      licences: Math.min(g.licences.size, g.count),
       versions: [...versions.get(id)!].sort().reverse(),
     }))
     .sort((a, b) => b.count - a.count || a.id.localeCompare(b.id));
@@ -340,6 +345,52 @@ describe('GET /v1/groups over HTTP', () => {
       .send(r)
       .expect(202);
   };
+
+  it('counts no user, licence or version for a window of a day that holds none of its reports', async () => {
+    const day = D0 + 10 * DAY;
+    await ingestAt(
+      day + 17 * HOUR,
+      makeReport({ username: 'ann', app: { name: 'JCS', version: '5.2' } }),
+    );
+    await ingestAt(
+      day + 18 * HOUR,
+      makeReport({ username: 'bob', app: { name: 'JCS', version: '5.3' } }),
+    );
+    const [{ id }] = (await get('/v1/groups?status=all&since=2026-11-01T00:00:00Z')) as unknown as {
+      id: string;
+    }[];
+    const detail = (since: number, until: number) =>
+      request(t.app)
+        .get(
+          `/v1/groups/${id}?since=${new Date(since).toISOString()}&until=${new Date(until).toISOString()}`,
+        )
+        .set('Authorization', `Bearer ${t.tokens.engineer}`)
+        .expect(200)
+        .then((r) => {
+          const { count, users, licences, versions } = r.body;
+          return { count, users, licences, versions };
+        });
+    // the same UTC day, before both reports
+    expect(await detail(day, day + HOUR)).toEqual({
+      count: 0,
+      users: 0,
+      licences: 0,
+      versions: [],
+    });
+    // the hour of the second report only: its version, not the first one's
+    expect(await detail(day + 18 * HOUR, day + 18 * HOUR + 60_000)).toEqual({
+      count: 1,
+      users: 1,
+      licences: 1,
+      versions: ['5.3'],
+    });
+    expect(await detail(day, day + DAY - 1)).toEqual({
+      count: 2,
+      users: 2,
+      licences: 1,
+      versions: ['5.3', '5.2'],
+    });
+  });
 
   it('counts a user seen on two days of the window once, and per version when filtered', async () => {
     const report = (procedure: string, username: string, version: string) =>

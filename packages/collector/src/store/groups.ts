@@ -16,7 +16,7 @@ import {
   type Window,
 } from './occurrences';
 import { countSubjects, type Subjects } from './subject-days';
-import { DAY_MS, iso } from '../time';
+import { DAY_MS, HOUR_MS, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
 export type StatusFilter = GroupStatus | 'all';
@@ -91,7 +91,7 @@ export class GroupStore {
             q.version,
           )
         : undefined;
-    const users = (id: string) => (ranked?.get(id) ?? NO_SUBJECTS).users;
+    const users = (id: string) => Math.min((ranked?.get(id) ?? NO_SUBJECTS).users, counts.get(id)!);
     const by: Record<GroupSort, (a: GroupRow, b: GroupRow) => number> = {
       count: (a, b) => counts.get(b.id)! - counts.get(a.id)!,
       users: (a, b) => users(b.id) - users(a.id) || counts.get(b.id)! - counts.get(a.id)!,
@@ -188,11 +188,13 @@ export class GroupStore {
       procedure: g.procedure,
       description: this.reports.latestDescription(g.id),
       count,
-      users: subjects.users,
-      licences: subjects.licences,
+      // Distinct subjects are kept per day, so a window that cuts a day could count one seen
+      // outside it; never more than the occurrences in the window, though (none: none).
+      users: Math.min(subjects.users, count),
+      licences: Math.min(subjects.licences, count),
       firstSeen: iso(g.first_seen),
       lastSeen: iso(g.last_seen),
-      versions: this.versions(g.id, days),
+      versions: this.versions(g.id, window),
       status: g.status,
       resolvedInVersion: g.resolved_in_version,
       regressed: g.regressed === 1,
@@ -201,13 +203,30 @@ export class GroupStore {
   }
 
   /** Versions seen in the window, newest first (by whole UTC day, from the daily counts). */
-  private versions(id: string, days: { first: number; length: number }): string[] {
+  /**
+   * The versions seen in the window, resolved to the hour: the days inside it from the daily
+   * rows, its first and last days from the hourly ones (at most 48 hours of rows).
+   */
+  private versions(id: string, window: Window): string[] {
+    const days = windowDays(window);
+    const last = days.first + days.length - 1;
     const rows = statement(
       this.db,
-      'SELECT DISTINCT version FROM group_days WHERE group_id = ? AND day >= ? AND day < ?',
+      `SELECT version FROM group_days WHERE group_id = @id AND day > @first AND day < @last
+       UNION
+       SELECT version FROM group_hours WHERE group_id = @id AND hour >= @firstHour
+         AND hour <= @lastHour AND (hour < @firstDayEnd OR hour >= @lastDayStart)`,
     )
       .pluck()
-      .all(id, days.first, days.first + days.length) as string[];
+      .all({
+        id,
+        first: days.first,
+        last,
+        firstHour: Math.floor(window.since / HOUR_MS),
+        lastHour: Math.floor((window.until - 1) / HOUR_MS),
+        firstDayEnd: (days.first + 1) * (DAY_MS / HOUR_MS),
+        lastDayStart: last * (DAY_MS / HOUR_MS),
+      }) as string[];
     return sortVersionsDescending(rows);
   }
 }
