@@ -205,7 +205,7 @@ async function run(ctx) {
       `JCS: createReporter with dump consent, in-memory queue, a no-op transport answering 202, flood control raised so every call takes the full path`,
       `Sentry ${sentryVersion}: Sentry.init({ defaultIntegrations: false, transport: no-op }); the Error objects are made before timing for both`,
       '"per report incl. background work" is the wall time of a batch over its size, so work either SDK defers is counted',
-      `heap: default options (in-memory queue bounded at 1,000 reports, flood control 10 per group per minute), reports spread over 1,000 groups (100 with a dump), endpoint on a closed port, heapUsed after gc`,
+      `heap: default options (in-memory queue bounded at 1,000 reports, flood control 3 per group per minute), reports spread over 1,000 groups (100 with a dump), endpoint on a closed port, heapUsed after gc`,
       'installed size: every file of each package in the dependency closure, one copy per name@version; for @jcs/sdk and @jcs/protocol the published dist/',
     ],
     rows,

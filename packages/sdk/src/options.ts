@@ -68,7 +68,11 @@ export interface ReporterOptions {
   maxQueueReports?: number;
   /** Oldest dropped beyond this many queued bytes. Default 20 MiB. */
   maxQueueBytes?: number;
-  /** Flood control: at most `maxPerGroup` reports per group per `windowMs`. Default 10 per 60 s. */
+  /**
+   * Flood control: at most `maxPerGroup` reports per group per `windowMs`, the rest counted in
+   * `repeats`. Default 3 per 60 s: an error loop sends a few reports a minute, and one more that
+   * carries the count.
+   */
   floodControl?: { maxPerGroup?: number; windowMs?: number };
   /** Back-off after network errors and 5xx, and the cap on Retry-After. Default 1 s to 1 h. */
   retry?: { minDelayMs?: number; maxDelayMs?: number };
@@ -351,7 +355,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxQueueReports: positiveInteger(o.maxQueueReports, 'maxQueueReports', 1000),
     maxQueueBytes: positiveInteger(o.maxQueueBytes, 'maxQueueBytes', 20 * 1024 * 1024),
     flood: {
-      maxPerGroup: positiveInteger(flood.maxPerGroup, 'floodControl.maxPerGroup', 10),
+      maxPerGroup: positiveInteger(flood.maxPerGroup, 'floodControl.maxPerGroup', 3),
       windowMs: positiveInteger(flood.windowMs, 'floodControl.windowMs', 60_000),
     },
     retry: { minDelayMs, maxDelayMs },

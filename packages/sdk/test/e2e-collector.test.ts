@@ -52,6 +52,8 @@ function options(
     username: 'asmith',
     dumpConsent: true,
     queueDir,
+    // every report of the runs below goes out as itself (the default lets 3 a minute through)
+    floodControl: { maxPerGroup: 10 },
     retry: { minDelayMs: 50, maxDelayMs: 1000 },
     onDiagnostic: (d) => diagnostics.push(d),
   };

@@ -65,6 +65,9 @@ export function optionsFor(
     license: 'JCS-000123',
     username: 'asmith',
     retry: { minDelayMs: 20, maxDelayMs: 2000 },
+    // Tests send several reports of one group; those about flood control set their own (the
+    // default is 3 a minute).
+    floodControl: { maxPerGroup: 10 },
     onDiagnostic: (d) => diagnostics.push(d),
     ...overrides,
   };
