@@ -202,10 +202,9 @@ export class GroupStore {
     };
   }
 
-  /** Versions seen in the window, newest first (by whole UTC day, from the daily counts). */
   /**
-   * The versions seen in the window, resolved to the hour: the days inside it from the daily
-   * rows, its first and last days from the hourly ones (at most 48 hours of rows).
+   * The versions seen in the window, newest first, resolved to the hour: the days inside it from
+   * the daily rows, its first and last days from the hourly ones (at most 48 hours of rows).
    */
   private versions(id: string, window: Window): string[] {
     const days = windowDays(window);

@@ -169,12 +169,14 @@ type SubjectKey = [number, Buffer | string, string, number, string];
 
 /**
  * The triggers that keep group_subject_days equal to what group_subjects holds from the horizon
- * on, whoever inserts or deletes (ingest, erasure). `which`: all four, as the first schema made
- * them, or the two that follow a deletion (keepSubjectDaysOnRemoval makes them per connection). A day stored before days the subject already
+ * on, whoever inserts or deletes (ingest, erasure). A day stored before days the subject already
  * has (a clock set back, a restored backlog) or removed while later ones remain (erasure) changes
  * the next day's `prev`; those cases run in triggers of their own, guarded by a look-up, so the
  * common one (a new newest day) costs a few seeks. Each change runs for the version's own counts
  * and, when the subject's day in the group is new or gone in every version, for the '' counts.
+ *
+ * `which`: all four, as the first schema made them, or the two that follow a deletion, which
+ * keepSubjectDaysOnRemoval makes per connection (`create` then makes them TEMP).
  */
 export function subjectDayTriggers(
   which: 'all' | 'removal' = 'all',
