@@ -208,12 +208,15 @@ export class IngestBatcher {
       this.undurable -= batch.length;
       this.flush();
     };
-    committed.durable.then(synced, synced);
     // Committed; answered once on disk. If that fails the reports are stored but not known to be
     // durable: a 503, and the client's retry is answered 200 from what is stored.
     committed.durable.then(
-      () => batch.forEach((p, i) => p.resolve(committed.results[i])),
+      () => {
+        synced();
+        batch.forEach((p, i) => p.resolve(committed.results[i]));
+      },
       (err: unknown) => {
+        synced();
         this.onStorageError(err, batch.length);
         const refusal = storageUnavailable();
         batch.forEach((p) => p.reject(refusal));

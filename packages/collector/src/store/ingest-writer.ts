@@ -115,10 +115,9 @@ export class IngestWriter {
   private readonly addLine;
   private readonly addSubject;
   private readonly addSubjectDay;
-  private readonly batch: Transaction<(items: PreparedReport[]) => StoredResult[]>;
+  /** `syncs`: whether the batch syncs its records and its commit itself */
+  private readonly batch: Transaction<(items: PreparedReport[], syncs: boolean) => StoredResult[]>;
   private readonly sealed: SealedAppender;
-  /** whether the batch being written syncs its records and its commit itself */
-  private syncInCommit = true;
 
   constructor(private readonly db: Db) {
     this.sealed = new SealedAppender(db);
@@ -168,7 +167,7 @@ export class IngestWriter {
     this.addSubjectDay = db.prepare<[number]>(
       'INSERT OR IGNORE INTO subject_row_days (day) VALUES (?)',
     );
-    this.batch = db.transaction((items: PreparedReport[]) => {
+    this.batch = db.transaction((items: PreparedReport[], syncs: boolean) => {
       this.ids.refresh();
       // Every day a stored report (or one of this batch) can be under: the id look-up's range.
       // Only worked out when a look-up is needed, which the id filter makes rare.
@@ -191,7 +190,7 @@ export class IngestWriter {
         this.addSubjectDay.run(day);
       // The records written before the commit that makes their rows point at them (and with a
       // commit that syncs, synced before it too).
-      this.sealed.flush(this.syncInCommit);
+      this.sealed.flush(syncs);
       return results;
     });
   }
@@ -218,8 +217,7 @@ export class IngestWriter {
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
-    const batch = () => this.batch.immediate(items);
-    this.syncInCommit = fsync;
+    const batch = () => this.batch.immediate(items, fsync);
     try {
       const results = fsync ? batch() : withoutCommitSync(this.db, batch);
       this.sealed.commit();
