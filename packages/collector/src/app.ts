@@ -53,7 +53,13 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   });
   // Express would answer OPTIONS itself (200, an Allow list) before any token check or access-log
   // entry. The API serves no browsers (no CORS), so OPTIONS is a method it does not have: 404.
-  app.options('/{*path}', identifyActor(c), notFound);
+  // A plain middleware, not a route: the access log names the action `OPTIONS (no route)`, as for
+  // any other request that reaches no route, rather than a catch-all pattern of our own.
+  const actor = identifyActor(c);
+  app.use((req, res, next) => {
+    if (req.method !== 'OPTIONS') return next();
+    actor(req, res, () => notFound(req, res, next));
+  });
   app.use(publicRoutes(c));
   app.use(ingestRoutes(ingest));
   app.use(groupRoutes(c));

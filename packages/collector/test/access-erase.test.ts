@@ -245,6 +245,30 @@ describe('POST /v1/erase', () => {
     expect(t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 5 });
   });
 
+  it('erases any subject ingest took: the bounds count characters, as the report schema does, not UTF-16 units', async () => {
+    // 64 and 256 characters outside the BMP: twice as many UTF-16 units as the bounds.
+    const license = '😀'.repeat(64);
+    const username = '𝒜'.repeat(256);
+    const a = await ingest({ license });
+    const b = await ingest({ username });
+    for (const [body, id] of [
+      [{ license }, a.id],
+      [{ username }, b.id],
+    ] as const) {
+      expect((await admin().post('/v1/erase', body).expect(200)).body).toEqual({
+        erasedReports: 1,
+      });
+      await engineer().get(`/v1/reports/${id}`).expect(404);
+    }
+    // One character over is still refused, naming the field.
+    const over = await admin()
+      .post('/v1/erase', { license: '😀'.repeat(65) })
+      .expect(400);
+    expect(over.body.error.details).toEqual([
+      { path: '/license', message: 'must be a string of 1 to 64 characters' },
+    ]);
+  });
+
   it('takes exactly one of username and license: anything else is 400 invalid_request naming the field, and logged', async () => {
     const cases: [unknown, string][] = [
       [{}, '/username'],

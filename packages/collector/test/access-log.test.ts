@@ -83,7 +83,11 @@ describe('the access log', () => {
       .set('Authorization', `Bearer ${t.tokens.engineer}`)
       .expect(404);
     const { body } = await admin('/v1/audit?limit=1').expect(200);
-    expect(body.entries[0]).toMatchObject({ actor: 'alice', outcome: 'not_found' });
+    expect(body.entries[0]).toMatchObject({
+      actor: 'alice',
+      action: 'OPTIONS (no route)',
+      outcome: 'not_found',
+    });
   });
 
   it('takes since and limit (default 100, at most 1000) and names a bad parameter', async () => {

@@ -23,7 +23,7 @@ export async function auditVerifyCommand(
   }
   if (json) out.out(JSON.stringify(result));
   if (result.ok) {
-    if (!json) out.out(`intact: ${result.entries} entries`);
+    if (!json) out.out(`intact: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}`);
     return;
   }
   if (!json) out.out(`broken at entry ${result.brokenAt}`);

@@ -6,21 +6,26 @@ export const MAX_WINDOW_DAYS = 3660;
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-/** Reads query parameters strictly: every bad one named in `details`, all at once. */
+/**
+ * Reads query parameters strictly: every bad one named in `details`, all at once. `takesBody`:
+ * the route takes no parameters because what it needs goes in the body, and says so.
+ */
 export class QueryReader {
   private readonly problems: ErrorDetail[] = [];
 
   constructor(
     private readonly query: Record<string, unknown>,
     private readonly allowed: string[],
+    takesBody = false,
   ) {
+    const none = takesBody ? 'it takes none: what it needs goes in the body' : 'it takes none';
     for (const key of Object.keys(query)) {
       if (!allowed.includes(key))
         this.problems.push({
           path: key,
           message: allowed.length
             ? `is not a parameter of this route (use ${allowed.join(', ')})`
-            : 'is not a parameter of this route (it takes none: what it needs goes in the body)',
+            : `is not a parameter of this route (${none})`,
         });
     }
   }

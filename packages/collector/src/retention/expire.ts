@@ -4,7 +4,8 @@ import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
 import { SUBJECTS_FROM_KEY } from '../store/subject-days';
-import { setMeta } from '../store/db';
+import { getMeta, setMeta } from '../store/db';
+import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
 import { listDayFiles, removeDayFile, sealedDir } from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
@@ -133,7 +134,14 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   // The WAL synced first, without the lock: this commit's own fsync then has little left to do,
   // and ingest does not wait behind a sync of everything the chunks wrote.
   await syncWal(c.db);
-  c.db.transaction(() => setMeta(c.db, 'expiry_deleted_through', String(cutoff))).immediate();
+  // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
+  // take an hour's reports as possibly gone up to it (store/occurrences.ts).
+  c.db
+    .transaction(() => {
+      const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
+      setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
+    })
+    .immediate();
   phase('subjectsMs');
   const destroyedKeys = await destroyKeys(c, now, cutoff);
   phase('keysMs');

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { QueryReader } from '../http/query';
-import { ApiError, type ErrorDetail } from '@jcs/protocol';
+import { ApiError, LIMITS, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { readRequestJson } from '../http/body';
@@ -8,8 +8,11 @@ import { eraseSubject, erasureTarget, wipeWal, type DataSubject } from '../store
 import { applyWipes } from '../store/sealed-wipes';
 import { sealedDir } from '../store/sealed-files';
 
-/** The contract's bounds for the two fields (report schema 1). */
-const BOUNDS = { username: 256, license: 64 } as const;
+/**
+ * The report schema's bounds for the two fields, counted as it counts them: in characters (code
+ * points), so any username or licence ingest took can be erased.
+ */
+const BOUNDS = { username: LIMITS.username.max, license: LIMITS.license.max } as const;
 
 /**
  * `POST /v1/erase` (admin): destroys every report of one data subject at once and answers
@@ -21,7 +24,7 @@ export function eraseRoutes(c: Collector): Router {
   router.post('/v1/erase', requireRole(c, 'admin'), async (req, res) => {
     // The subject is named in the body only: one typed into the query string must not be
     // ignored while the body's (someone else's) is erased.
-    new QueryReader(req.query, []).done();
+    new QueryReader(req.query, [], true).done();
     const subject = parseSubject(await readRequestJson(req));
     const actor = actorOf(req)!;
     let erased = 0;
@@ -87,7 +90,7 @@ function parseSubject(body: unknown): DataSubject {
   }
   for (const k of given) {
     const v = b[k];
-    if (typeof v !== 'string' || v.length < 1 || v.length > BOUNDS[k]) {
+    if (typeof v !== 'string' || v.length < 1 || [...v].length > BOUNDS[k]) {
       details.push({ path: `/${k}`, message: `must be a string of 1 to ${BOUNDS[k]} characters` });
     }
   }

@@ -74,7 +74,7 @@ export function groupRoutes(c: Collector): Router {
     const id = groupParam(req);
     const body = await readRequestJson(req);
     const now = c.clock();
-    const q = new QueryReader(req.query, []);
+    const q = new QueryReader(req.query, [], true);
     res.json(
       audited(c, req, 'groups.update', id, () => {
         // The change is in the body only (?status=ignored must not be silently ignored).

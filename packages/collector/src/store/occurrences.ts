@@ -83,19 +83,30 @@ function eachCount(
   if (w.until <= w.since) return;
   const firstHour = Math.ceil(w.since / HOUR_MS);
   const endHour = Math.floor(w.until / HOUR_MS);
-  if (firstHour >= endHour) {
-    fromReports(db, w.since, w.until, filter, keys, add);
-    return;
-  }
-  fromReports(db, w.since, firstHour * HOUR_MS, filter, keys, add);
-  fromReports(db, endHour * HOUR_MS, w.until, filter, keys, add);
-
   const hours = (from: number, to: number, sign = 1) =>
     fromAggregate(db, keys.includes('line') ? 'group_lines' : 'group_hours', 'hour', from, to, {
       filter,
       keys,
       add: sign > 0 ? add : (k, n) => add(k, -n),
     });
+  // The partial hour the window ends in, from the reports, unless the expiry job may have taken
+  // some of them (an `expire --now` ahead of the clock): then the hour's count, whole. Counted from
+  // the reports, a group's count would drop to 0 after such a run and come back once the hour
+  // had passed; whole, it stays (the hour's reports after `until`, if any, are counted too).
+  const endPartial = () => {
+    const from = Math.max(w.since, endHour * HOUR_MS);
+    if (from >= w.until) return;
+    if (endHour * HOUR_MS <= expiredThrough(db)) hours(endHour, endHour + 1);
+    else fromReports(db, from, w.until, filter, keys, add);
+  };
+  if (firstHour >= endHour) {
+    fromReports(db, w.since, Math.min(w.until, endHour * HOUR_MS), filter, keys, add);
+    endPartial();
+    return;
+  }
+  fromReports(db, w.since, firstHour * HOUR_MS, filter, keys, add);
+  endPartial();
+
   const days = (from: number, to: number) =>
     fromAggregate(db, 'group_days', 'day', from, to, { filter, keys, add });
   const firstDay = Math.ceil(firstHour / 24);
@@ -120,6 +131,17 @@ function eachCount(
   } else {
     hours(endDay * 24, endHour);
   }
+}
+
+/** Where the expiry job keeps the newest cut-off it has deleted up to (retention/expire.ts). */
+export const EXPIRED_THROUGH_KEY = 'expiry_deleted_through';
+
+/** The newest cut-off any expiry run has deleted up to (0 before the first run). */
+function expiredThrough(db: Db): number {
+  const row = statement(db, 'SELECT value FROM meta WHERE key = ?')
+    .pluck()
+    .get(EXPIRED_THROUGH_KEY) as string | undefined;
+  return row === undefined ? 0 : Number(row);
 }
 
 const KEY_SQL: Record<CountKey, (unit: 'day' | 'hour') => string> = {
