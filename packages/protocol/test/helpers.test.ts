@@ -34,6 +34,23 @@ describe('dump crypto', () => {
     expect(Buffer.from(plain!).toString()).toBe('hello');
   });
 
+  it('opens under nacl.box for any collector key, the top bit of its last byte set or not', () => {
+    for (let i = 0; i < 200; i++) {
+      const keys = nacl.box.keyPair();
+      const sent = Uint8Array.from(keys.publicKey);
+      // X25519 ignores that bit (RFC 7748): a key with it set is the same key to both sides.
+      if (i % 2) sent[31] |= 0x80;
+      const dump = sealDump(`{"i":${i}}`, sent, 'k1');
+      expect(openDump(dump, keys.secretKey)).toBe(`{"i":${i}}`);
+    }
+  });
+
+  it('seals under a key of small order too, where native X25519 refuses (tweetnacl does it)', () => {
+    const dump = sealDump('x', new Uint8Array(32), 'k1');
+    expect(Buffer.from(dump.epk, 'base64')).toHaveLength(32);
+    expect(Buffer.from(dump.ciphertext, 'base64')).toHaveLength(1 + nacl.box.overheadLength);
+  });
+
   it('uses a fresh ephemeral key and nonce every time', () => {
     const a = sealDump('x', collector.publicKey, 'k1');
     const b = sealDump('x', collector.publicKey, 'k1');

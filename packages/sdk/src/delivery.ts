@@ -80,7 +80,7 @@ export class Delivery {
         if (this.isIdle()) done(true);
       };
       // Not unref'd: the host asked to wait this long, and its process must not end meanwhile.
-      const deadline = setTimeout(() => done(this.isIdle()), Math.max(0, timeoutMs));
+      const deadline = setTimeout(() => done(this.isIdle()), timerDelay(timeoutMs));
       this.waiters.add(check);
     });
   }
@@ -131,9 +131,10 @@ export class Delivery {
 
   /**
    * Stops sending. A request in flight is aborted: its report is put back in the queue, unsent
-   * (on disk with a queue dir, for the next run).
+   * (on disk with a queue dir, for the next run). Resolves once it is back: a reporter opened
+   * on the same queue right after then finds it.
    */
-  stop(): void {
+  stop(): Promise<void> {
     this.stopped = true;
     this.inFlightAbort?.abort();
     if (this.timer) clearTimeout(this.timer);
@@ -142,6 +143,15 @@ export class Delivery {
     this.poller = null;
     if (!this.inFlight) this.queue.close();
     this.notify();
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.inFlight) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
   }
 
   private isIdle(): boolean {
@@ -306,6 +316,14 @@ export class Delivery {
   private notify(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
+}
+
+/**
+ * A wait in ms as setTimeout can take it: from 0 to its largest delay (about 24.8 days). Beyond
+ * that Node fires it after 1 ms, so `flush(Infinity)` would give up at once.
+ */
+export function timerDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
 }
 
 /** The report without its dump, saying why: `too-large` after a 413, `user-opt-out` without consent. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LIMITS, sealDump, validateReport, type Report } from '@jcs/protocol';
 import { createBackoff } from './backoff';
-import { Delivery } from './delivery';
+import { Delivery, timerDelay } from './delivery';
 import {
   LOST_REPORT_CODES,
   createDiagnosticSink,
@@ -55,6 +55,8 @@ interface Carrier {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/** How long close() waits for an aborted request to hand its report back. */
+const STOP_WAIT_MS = 1000;
 const QUEUE_POLL_MS = 30_000;
 /** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
 const PERSIST_EVERY_MS = 1000;
@@ -73,6 +75,8 @@ export class ReporterCore implements Reporter {
   private depth = 0;
   /** queued reports dropped undelivered so far, for flush() to answer honestly */
   private lost = 0;
+  /** `lost` as the last flush() to end answered for it */
+  private lostAnswered = 0;
   private readonly diagnostic: DiagnosticSink;
   private readonly redactor: Redactor;
   private readonly flood: FloodLimiter<HeldOccurrence>;
@@ -212,14 +216,18 @@ export class ReporterCore implements Reporter {
   }
 
   async flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
-    const lostBefore = this.lost;
+    timeoutMs = waitMs(timeoutMs);
+    // Reports dropped since the last flush() answered count, those dropped before it too: an
+    // empty queue is not "everything delivered" when a report was thrown away on the way.
+    const lostBefore = this.lostAnswered;
     try {
       if (!this.closed) this.drainFlood(true);
       const empty = this.autoSend
         ? await this.delivery.flush(timeoutMs)
         : await this.delivery.sendEachOnce(timeoutMs);
-      // An empty queue is not "everything delivered" when a report was thrown away meanwhile.
-      return empty && this.lost === lostBefore;
+      const lost = this.lost;
+      this.lostAnswered = Math.max(this.lostAnswered, lost);
+      return empty && lost === lostBefore;
     } catch (e) {
       this.internalError(undefined, e);
       return false;
@@ -228,7 +236,7 @@ export class ReporterCore implements Reporter {
 
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
-    const ok = await this.flush(timeoutMs);
+    const ok = await this.flush(waitMs(timeoutMs));
     this.closed = true;
     this.uninstallHandlers?.();
     this.uninstallHandlers = null;
@@ -240,7 +248,9 @@ export class ReporterCore implements Reporter {
     this.floodTimer = null;
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = null;
-    this.delivery.stop();
+    // The aborted request's report back in the queue before close() resolves, but never a wait
+    // on a transport that does not heed the abort.
+    await Promise.race([this.delivery.stop(), sleep(STOP_WAIT_MS)]);
     return ok;
   }
 
@@ -659,7 +669,33 @@ export function createReporter(options: ReporterOptions): Reporter {
     throw new TypeError('createReporter: enabled must be true or false');
   }
   if (enabled === false) return createDisabledReporter();
-  return new ReporterCore(resolveOptions(options));
+  return detachable(new ReporterCore(resolveOptions(options)));
+}
+
+/**
+ * The reporter as the host holds it: plain functions over the core, so that a method passed on
+ * its own still works (`promise.catch(reporter.captureException)`, `const { report } = reporter`).
+ */
+function detachable(core: ReporterCore): Reporter {
+  return {
+    report: (input) => core.report(input),
+    captureException: (thrown, extra) => core.captureException(thrown, extra),
+    preview: (input, options) => core.preview(input, options),
+    setDumpConsent: (consent) => core.setDumpConsent(consent),
+    installGlobalHandlers: () => core.installGlobalHandlers(),
+    flush: (timeoutMs) => core.flush(timeoutMs),
+    close: (timeoutMs) => core.close(timeoutMs),
+  };
+}
+
+/** A caller's timeout as a wait: `Infinity` is as long as a timer can wait, anything else not a number the default. */
+function waitMs(timeoutMs: unknown): number {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) return DEFAULT_TIMEOUT_MS;
+  return timerDelay(timeoutMs);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** Internal: the `jcs-report` bin drives delivery itself. */

@@ -3,8 +3,9 @@ import { pendingFiles, tempDir } from './helpers/fixtures';
 import { errorInput, serverPerTest } from './helpers/harness';
 
 /**
- * flush() answers "was everything queued delivered?": a report the SDK threw away while it waited
- * (refused for good, pushed out of a full queue) makes it false, even though the queue is empty.
+ * flush() answers "was everything queued delivered?": a report the SDK threw away since the last
+ * flush() answered (refused for good, pushed out of a full queue) makes it false, even though the
+ * queue is empty.
  */
 const h = serverPerTest();
 const reporterFor = (diagnostics: Diagnostic[], overrides: Record<string, unknown> = {}) =>
@@ -47,6 +48,18 @@ describe('flush', () => {
     expect(h.server.received[1].report!.dumpWithheld).toBe('too-large');
   });
 
+  it('is false when a full queue dropped a report before it was called, true again after', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { maxQueueReports: 1 });
+    r.report(input('pushed out'));
+    // Before the first send: this one pushes the other out of the one-report queue.
+    const kept = r.report(input('kept'));
+    expect(diagnostics.map((d) => d.code)).toEqual(['queue_overflow']);
+    expect(await r.flush(2000)).toBe(false);
+    expect([...h.server.stored.keys()]).toEqual([kept]);
+    expect(await r.flush(2000)).toBe(true);
+  });
+
   it('is false when a full queue dropped a report while it waited', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { maxQueueReports: 1 });
@@ -59,15 +72,16 @@ describe('flush', () => {
     expect(diagnostics.map((d) => d.code)).toEqual(['queue_overflow']);
   });
 
-  it('counts only what was dropped after it was called', async () => {
+  it('counts what was dropped before it was called, until one flush() has answered for it', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics);
     h.server.script({ status: 400 });
     r.report(input('refused'));
     await h.server.waitFor(() => diagnostics.length === 1);
     const id = r.report(input('delivered'));
-    expect(await r.flush(2000)).toBe(true);
+    expect(await r.flush(2000)).toBe(false);
     expect(h.server.stored.has(id)).toBe(true);
+    expect(await r.flush(2000)).toBe(true);
   });
 
   it('close() answers the same way', async () => {

@@ -73,6 +73,36 @@ describe('redaction', () => {
     expect(redactCardNumbers('41111111111111110000000')).toBe('41111111111111110000000');
   });
 
+  it("redacts each card network's numbers, and no Luhn-valid number that starts as none does", () => {
+    const cards = {
+      amex: '378282246310005',
+      diners: '30569309025904',
+      discover: '6011111111111117',
+      jcb: '3530111333300000',
+      mastercard2: '2223003122003222',
+      mastercard5: '5555555555554444',
+      unionpay: '6200000000000005',
+      visa: '4012888888881881',
+      visa19: '4111111111111111003',
+    };
+    for (const number of Object.values(cards)) {
+      expect(luhnValid(number)).toBe(true);
+      expect(redactCardNumbers(number)).toBe('[redacted card number]');
+    }
+    // A millisecond timestamp, a 19-digit nanosecond one, and numbers starting 0, 1, 7, 8 or 9.
+    for (const other of [
+      '1700000000004',
+      '1732886400000000008',
+      '0000000000000',
+      '7992739871300',
+      '8000000000002',
+      '9000000000001',
+    ]) {
+      expect(luhnValid(other)).toBe(true);
+      expect(redactCardNumbers(other)).toBe(other);
+    }
+  });
+
   it('is configurable: a replaced key list, and card scanning off', () => {
     const custom = createRedactor({ keys: ['mothers maiden name'], cardNumbers: false });
     expect(custom.redactsKey('MothersMaidenName')).toBe(true);

@@ -150,6 +150,15 @@ describe('serializeDump', () => {
     expect(json).not.toMatch(/hunter2|12-34-56|12345678|4111/);
   });
 
+  it('keeps millisecond timestamps, even the one in ten that passes the Luhn check', () => {
+    const { value } = dump({ createdAt: 1700000000004, at: '1700000000004', when: new Date(0) });
+    expect(value).toEqual({
+      createdAt: 1700000000004,
+      at: '1700000000004',
+      when: '1970-01-01T00:00:00.000Z',
+    });
+  });
+
   it('bounds depth and breadth, marking what it cut', () => {
     let deep: Record<string, unknown> = { leaf: true };
     for (let i = 0; i < 20; i++) deep = { next: deep };

@@ -88,10 +88,13 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-// 13-19 digits, optionally grouped by single spaces or dashes, not inside a longer number
-const CARD_CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
+// 13-19 digits, optionally grouped by single spaces or dashes, not inside a longer number, the
+// first 2 to 6: every card network's numbers start so (Mastercard 2 and 5, Amex, Diners and JCB 3,
+// Visa 4, Discover, UnionPay and Maestro 6 or 5). A millisecond timestamp (13 digits starting 1
+// until 2033) is Luhn-valid one time in ten, and was sent as a card number.
+const CARD_CANDIDATE = /(?<![\d])[2-6](?:[ -]?\d){12,18}(?![\d])/g;
 
-/** Replaces every Luhn-valid 13-19 digit run in `text` with a marker. */
+/** Replaces every Luhn-valid 13-19 digit run that starts as a card number does with a marker. */
 export function redactCardNumbers(text: string): string {
   if (text.length < 13) return text;
   return text.replace(CARD_CANDIDATE, (match) => {
