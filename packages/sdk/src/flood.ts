@@ -92,9 +92,15 @@ export class FloodLimiter<S> {
       }
       if (!all && now - state.windowStart < this.options.windowMs) continue;
       out.push({ sample: state.sample, repeats: state.held - 1, carrierId: state.carrierId });
-      // The carrier counts as this group's first report of a new window.
-      state.windowStart = now;
-      state.sent = 1;
+      if (now - state.windowStart >= this.options.windowMs) {
+        // The carrier counts as this group's first report of a new window.
+        state.windowStart = now;
+        state.sent = 1;
+      } else {
+        // Drained early (flush): the window goes on, the carrier one more report in it, so a
+        // host that flushes after every report in a loop still has its occurrences held back.
+        state.sent++;
+      }
       state.held = 0;
       state.sample = null;
       state.carrierId = null;

@@ -55,10 +55,29 @@ describe('FloodLimiter', () => {
     expect(f.drain(true)).toEqual([{ sample: 7, repeats: 4, carrierId: 'id3' }]);
     expect(f.heldBack).toBe(0);
     expect(f.nextDrainIn()).toBeNull();
-    // the carrier counted as the first of a new window
-    expect(admit(f, 'g', 8)).toEqual({ allowed: true, repeats: 0 });
+    // Drained early (a flush), the window goes on: the next occurrence is held back too.
+    expect(admit(f, 'g', 8)).toEqual({ allowed: false, first: true, carrierId: 'id8' });
+    // Drained when the window has ended, the carrier is the first of a new window.
+    now = 1000;
+    expect(f.drain(false)).toEqual([{ sample: 8, repeats: 0, carrierId: 'id8' }]);
     expect(admit(f, 'g', 9)).toEqual({ allowed: true, repeats: 0 });
-    expect(admit(f, 'g', 10)).toEqual({ allowed: false, first: true, carrierId: 'id10' });
+    expect(admit(f, 'g', 10)).toEqual({ allowed: true, repeats: 0 });
+    expect(admit(f, 'g', 11)).toEqual({ allowed: false, first: true, carrierId: 'id11' });
+  });
+
+  it('a flush in the middle of a loop sends what was held back, and lets no more through', () => {
+    const f = limiter();
+    let requests = 0;
+    const loop = (from: number) => {
+      for (let i = from; i < from + 10; i++) if (admit(f, 'g', i).allowed) requests++;
+    };
+    loop(0);
+    requests += f.drain(true).length;
+    loop(10);
+    // 3 let through and one carrier for the other 7; the second ten are all held back.
+    expect(requests).toBe(4);
+    now = 1000;
+    expect(f.drain(false)).toEqual([{ sample: 19, repeats: 9, carrierId: 'id10' }]);
   });
 
   it('stays bounded with many groups, handing over counts it evicts', () => {
