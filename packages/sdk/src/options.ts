@@ -193,13 +193,16 @@ function plainObject(value: unknown, name: string): Record<string, unknown> {
 }
 
 /**
- * True for hosts that never leave the machine: `localhost`, 127.0.0.0/8 and `::1`. Plain HTTP is
- * allowed to these only, because anything else would put reports on the wire in clear.
+ * True for hosts that never leave the machine: `localhost`, 127.0.0.0/8 and `::1` (and 127/8
+ * mapped into IPv6, which the URL parser writes `[::ffff:7f00:1]`). Plain HTTP is allowed to
+ * these only, because anything else would put reports on the wire in clear.
  */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
+  // A fully qualified name's trailing dot names the same host (`localhost.`).
+  const host = hostname.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (host === '[::1]' || host === '::1') return true;
+  if (/^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)) return true;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 

@@ -99,6 +99,13 @@ describe('createReporter options', () => {
     expect(isLoopbackHost('128.0.0.1')).toBe(false);
     expect(isLoopbackHost('localhost.evil.example')).toBe(false);
     expect(isLoopbackHost('127.0.0.1.nip.io')).toBe(false);
+    // As the URL parser leaves them: a trailing dot, 127/8 mapped into IPv6, 127.1.
+    for (const url of ['http://localhost.:8080/', 'http://[::ffff:127.0.0.1]/', 'http://127.1/']) {
+      expect(isLoopbackHost(new URL(url).hostname)).toBe(true);
+    }
+    for (const url of ['http://[::ffff:128.0.0.1]/', 'http://localhost../', 'http://[::2]/']) {
+      expect(isLoopbackHost(new URL(url).hostname)).toBe(false);
+    }
   });
 
   it('with enabled: false, needs nothing and does nothing', async () => {
