@@ -1,6 +1,6 @@
 /**
  * The figures of GET /v1/groups checked against a plain recount of the reports stored: counts and
- * daily counts exact to the millisecond, distinct users and licences by whole UTC day, versions,
+ * daily counts and versions exact to the millisecond, distinct users and licences by whole UTC day,
  * over windows that start and end anywhere, with and without a version; and the distinct-count
  * table (group_subject_days, kept by triggers) equal to a recount of group_subjects after
  * ingest in and out of order, erasure and expiry.
@@ -99,13 +99,10 @@ function recount(stored: Stored[], since: number, until: number, version?: strin
   for (const r of stored) {
     const day = Math.floor(r.at / DAY) - first;
     if (day < 0 || day >= days) continue;
-    if (!versions.has(r.group)) versions.set(r.group, new Set());
-    // versions by the hour
-    const hour = Math.floor(r.at / HOUR);
-    if (hour >= Math.floor(since / HOUR) && hour <= Math.floor((until - 1) / HOUR)) {
-      versions.get(r.group)!.add(r.version);
-    }
     if (version !== undefined && r.version !== version) continue;
+    if (!versions.has(r.group)) versions.set(r.group, new Set());
+    // versions to the millisecond, as occurrences (with a version asked for, that one only)
+    if (r.at >= since && r.at < until) versions.get(r.group)!.add(r.version);
     let g = groups.get(r.group);
     if (!g) {
       g = {

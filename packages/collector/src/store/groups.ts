@@ -11,12 +11,13 @@ import type { ReportReader } from './report-reader';
 import {
   countGroupDays,
   countOccurrences,
+  groupVersions,
   statement,
   windowDays,
   type Window,
 } from './occurrences';
 import { countSubjects, type Subjects } from './subject-days';
-import { DAY_MS, HOUR_MS, iso } from '../time';
+import { DAY_MS, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
 export type StatusFilter = GroupStatus | 'all';
@@ -109,28 +110,32 @@ export class GroupStore {
         days,
         q.version,
       );
+    const versions = groupVersions(this.db, q.window, { version: q.version });
     return page.map((g) =>
-      this.describe(g, q.window, byDay.get(g.id)!, subjects.get(g.id) ?? NO_SUBJECTS),
+      this.describe(
+        g,
+        q.window,
+        byDay.get(g.id)!,
+        subjects.get(g.id) ?? NO_SUBJECTS,
+        versions.get(g.id) ?? [],
+      ),
     );
   }
 
   /** One group as the list shows it, for a window. */
-  summary(row: GroupRow, window: Window): Group {
+  summary(row: GroupRow, window: Window, byVersion = this.byVersion(row.id, window)): Group {
     const daily = countOccurrences(this.db, window, { groupId: row.id }, 'day') as Map<
       number,
       number
     >;
     const subjects =
       countSubjects(this.db, [row.id], windowDays(window)).get(row.id) ?? NO_SUBJECTS;
-    return this.describe(row, window, daily, subjects);
+    return this.describe(row, window, daily, subjects, [...byVersion.keys()]);
   }
 
   detail(row: GroupRow, window: Window, latestLimit = 10): GroupDetail {
-    const group = this.summary(row, window);
-    const byVersion = countOccurrences(this.db, window, { groupId: row.id }, 'version') as Map<
-      string,
-      number
-    >;
+    const byVersion = this.byVersion(row.id, window);
+    const group = this.summary(row, window, byVersion);
     const byLine = countOccurrences(this.db, window, { groupId: row.id }, 'line') as Map<
       number,
       number
@@ -172,6 +177,7 @@ export class GroupStore {
     window: Window,
     byDay: Map<number, number>,
     subjects: Subjects,
+    versions: string[],
   ): Group {
     const days = windowDays(window);
     const daily = new Array<number>(days.length).fill(0);
@@ -194,7 +200,7 @@ export class GroupStore {
       licences: Math.min(subjects.licences, count),
       firstSeen: iso(g.first_seen),
       lastSeen: iso(g.last_seen),
-      versions: this.versions(g.id, window),
+      versions: sortVersionsDescending(versions),
       status: g.status,
       resolvedInVersion: g.resolved_in_version,
       regressed: g.regressed === 1,
@@ -202,31 +208,9 @@ export class GroupStore {
     };
   }
 
-  /**
-   * The versions seen in the window, newest first, resolved to the hour: the days inside it from
-   * the daily rows, its first and last days from the hourly ones (at most 48 hours of rows).
-   */
-  private versions(id: string, window: Window): string[] {
-    const days = windowDays(window);
-    const last = days.first + days.length - 1;
-    const rows = statement(
-      this.db,
-      `SELECT version FROM group_days WHERE group_id = @id AND day > @first AND day < @last
-       UNION
-       SELECT version FROM group_hours WHERE group_id = @id AND hour >= @firstHour
-         AND hour <= @lastHour AND (hour < @firstDayEnd OR hour >= @lastDayStart)`,
-    )
-      .pluck()
-      .all({
-        id,
-        first: days.first,
-        last,
-        firstHour: Math.floor(window.since / HOUR_MS),
-        lastHour: Math.floor((window.until - 1) / HOUR_MS),
-        firstDayEnd: (days.first + 1) * (DAY_MS / HOUR_MS),
-        lastDayStart: last * (DAY_MS / HOUR_MS),
-      }) as string[];
-    return sortVersionsDescending(rows);
+  /** Occurrences in the window by version, exact to the millisecond (so are the `versions`). */
+  private byVersion(id: string, window: Window): Map<string, number> {
+    return countOccurrences(this.db, window, { groupId: id }, 'version') as Map<string, number>;
   }
 }
 

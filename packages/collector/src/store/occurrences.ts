@@ -68,6 +68,30 @@ export function countGroupDays(
 }
 
 /**
+ * The versions each group was seen in during a window, every group at once: the same sums as
+ * `countOccurrences` by version (exact to the millisecond), kept where they are above 0.
+ *
+ * @example
+ * groupVersions(db, { since, until }, {}); // Map { '3fa9c1d2e4b7' => ['5.2.1', '5.1'] }
+ */
+export function groupVersions(db: Db, w: Window, filter: CountFilter): Map<string, string[]> {
+  const counts = new Map<string, Map<string, number>>();
+  eachCount(db, w, filter, ['group', 'version'], ([group, version], n) => {
+    let versions = counts.get(group as string);
+    if (!versions) counts.set(group as string, (versions = new Map()));
+    versions.set(version as string, (versions.get(version as string) ?? 0) + n);
+  });
+  const out = new Map<string, string[]>();
+  for (const [group, versions] of counts) {
+    out.set(
+      group,
+      [...versions].filter(([, n]) => n > 0).map(([v]) => v),
+    );
+  }
+  return out;
+}
+
+/**
  * Calls `add(keys, n)` for each partial sum of the window, keyed by `keys` (in that order). A sum
  * may be negative: a day at an edge of the window that is mostly inside it is read as the whole
  * day less the hours outside, which reads fewer hourly rows (at most 12 an edge, not 23). Keys
