@@ -67,6 +67,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         palette: makePalette(settings.color),
         width: terminalWidth(environment),
         now: environment.now?.() ?? new Date(),
+        piped: !environment.stdoutIsTTY && !validColumns(environment),
       };
       return { client, output };
     },
@@ -209,8 +210,13 @@ function terminalWidth(environment: Environment): number {
   if (environment.stdoutIsTTY && environment.columns && environment.columns > 0) {
     return environment.columns;
   }
+  return validColumns(environment) ?? DEFAULT_WIDTH;
+}
+
+/** COLUMNS, where it is set to a usable width. */
+function validColumns(environment: Environment): number | undefined {
   const columns = Number(environment.env.COLUMNS);
-  return Number.isInteger(columns) && columns >= 20 ? columns : DEFAULT_WIDTH;
+  return Number.isInteger(columns) && columns >= 20 ? columns : undefined;
 }
 
 function stackOf(err: unknown): string {

@@ -68,6 +68,28 @@ describe('top', () => {
     expect([...requests('/v1/groups')[0].query.keys()]).toEqual([]);
   });
 
+  test('piped without COLUMNS (a script): whole ids, every version, whole descriptions', async () => {
+    const r = await cli(['top', '--status', 'all'], { env: { COLUMNS: '' } });
+    const [header, ...rows] = r.stdout.split('\n');
+    expect(header.split(/\s{2,}/)).toEqual([
+      'ID',
+      'COUNT',
+      'USERS',
+      'LICS',
+      'VERSIONS',
+      'LAST SEEN',
+      'TREND',
+      'STATUS',
+      'ERR',
+      'WHERE',
+      'DESCRIPTION',
+    ]);
+    expect(rows[0]).toMatch(
+      /^3fa9c1d2e4b7 {2}1,204 .* 5\.2\.1\.345, 5\.2\.0\.12, 5\.1\.9\.2 .* unresolved \(regressed\) +91 {2}modClients\.LoadClient +Object variable or With block variable not set$/,
+    );
+    expect(r.stdout).not.toContain('…');
+  });
+
   test('a wide terminal: one line per group, descriptions cut to fit', async () => {
     const r = await cli(['top', '--status', 'all'], { width: 150 });
     expect(r.stdout).toBe(
@@ -188,12 +210,15 @@ describe('group prefixes', () => {
     });
   });
 
-  test('something that is not hex is a usage error', async () => {
-    const r = await cli(['reports', 'modClients']);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toBe(
-      'a group is its id or a prefix of it, in hex such as 3fa9c1, not "modClients": run jcs-errors top to list groups\n',
-    );
+  test('something that is not hex names no group: not found, with the form a group takes', async () => {
+    for (const text of ['modClients', 'nosuchgroup', '3fa9c1d2e4b7a', '']) {
+      const r = await cli(['reports', text]);
+      expect(r).toEqual({
+        exitCode: 4,
+        stdout: '',
+        stderr: `no group "${text}": a group is its id or a prefix of it, in hex such as 3fa9c1; run jcs-errors top to list groups\n`,
+      });
+    }
   });
 });
 
@@ -351,9 +376,11 @@ describe('reports and report', () => {
       stdout: '',
       stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept 42 days); run jcs-errors reports GROUP to list them\n`,
     });
-    const bad = await cli(['report', '1b4e28ba']);
-    expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toMatch(/^a report id is a full UUID/);
+    for (const text of ['1b4e28ba', 'not-a-uuid']) {
+      const bad = await cli(['report', text]);
+      expect(bad.exitCode).toBe(4);
+      expect(bad.stderr).toMatch(new RegExp(`^no report "${text}": a report id is a full UUID`));
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
 import { openDatabase, type Db } from '../src/store/db';
 import type { GroupQuery } from '../src/store/groups';
+import { windowSubjects } from '../src/store/window-subjects';
 import {
   countSubjects,
   expireSubjects,
@@ -87,8 +88,17 @@ function storeRandom(seed: number, count: number): Stored[] {
   return stored;
 }
 
-/** What the list must answer for each group, recounted from the reports. */
-function recount(stored: Stored[], since: number, until: number, version?: string) {
+/**
+ * What the list must answer for each group, recounted from the reports. `wholeDays`: users and
+ * licences as counted when the window's edge days hold too many reports to read (by whole day).
+ */
+function recount(
+  stored: Stored[],
+  since: number,
+  until: number,
+  version?: string,
+  wholeDays = false,
+) {
   const first = Math.floor(since / DAY);
   const days = Math.floor((until - 1) / DAY) - first + 1;
   const groups = new Map<
@@ -113,9 +123,11 @@ function recount(stored: Stored[], since: number, until: number, version?: strin
       };
       groups.set(r.group, g);
     }
-    // users and licences by whole day (at most the count); occurrences to the millisecond
-    if (r.username !== undefined) g.users.add(r.username);
-    g.licences.add(r.license);
+    // users and licences to the millisecond (or by whole day); occurrences to the millisecond
+    if (wholeDays || (r.at >= since && r.at < until)) {
+      if (r.username !== undefined) g.users.add(r.username);
+      g.licences.add(r.license);
+    }
     if (r.at >= since && r.at < until) {
       g.count += r.n;
       g.daily[day] += r.n;
@@ -221,6 +233,27 @@ describe('GET /v1/groups figures against a recount', () => {
         }).toEqual({ since, until, version, groups: recount(stored, since, until, version) });
       }
     }
+  });
+
+  it('past the edge-day report limit, counts users and licences of the edge days by whole day', () => {
+    const stored = storeRandom(5, 300);
+    const since = D0 + 3 * DAY + 5 * HOUR + 17 * 60_000;
+    const until = D0 + 6 * DAY + 2 * HOUR;
+    for (const limit of [0, 10_000]) {
+      const expected = recount(stored, since, until, undefined, limit === 0);
+      const ids = expected.map((g) => g.id);
+      const subjects = windowSubjects(t.collector.db, ids, { since, until }, undefined, limit);
+      expect(
+        expected.map((g) => ({
+          id: g.id,
+          users: Math.min(subjects.get(g.id)!.users, g.count),
+          licences: Math.min(subjects.get(g.id)!.licences, g.count),
+        })),
+      ).toEqual(expected.map(({ id, users, licences }) => ({ id, users, licences })));
+    }
+    // The two differ somewhere: the edge days hold users from outside the window.
+    const exact = recount(stored, since, until);
+    expect(recount(stored, since, until, undefined, true)).not.toEqual(exact);
   });
 
   it('sorts by distinct users over the window, then by count', () => {

@@ -9,6 +9,11 @@ export interface Output {
   palette: Palette;
   width: number;
   now: Date;
+  /**
+   * stdout is not a terminal and COLUMNS is not set (a script, a pipe, a file): tables print
+   * whole values (full ids, every version) rather than fit `width`.
+   */
+  piped?: boolean;
 }
 
 /**

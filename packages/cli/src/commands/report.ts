@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol';
 import type { ApiClient } from '../client';
-import { NotFoundError, UsageError } from '../errors';
+import { NotFoundError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, safeText } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
@@ -34,9 +34,10 @@ export async function report(
   output: Output,
 ): Promise<string> {
   const reportId = id.trim().toLowerCase();
+  // No report has any other id: not found (exit 4), as the contract's codes say, with the form.
   if (!new RegExp(UUID_PATTERN).test(reportId)) {
-    throw new UsageError(
-      `a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b, not "${shown(id)}": run jcs-errors reports GROUP to list them`,
+    throw new NotFoundError(
+      `no report "${shown(id)}": a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b; run jcs-errors reports GROUP to list them`,
     );
   }
   let answer;

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { TIME_BOUND_HELP, type Group } from '@jcs/protocol';
+import { sortVersionsDescending, TIME_BOUND_HELP, type Group } from '@jcs/protocol';
 import type { ApiClient, GroupList, GroupQuery } from '../client';
 import { checkChoice, checkLimit, checkTimeBound, checkVersion } from '../options';
 import { identity, shortIds, statusCell, versionsSummary, where } from '../render/group-format';
@@ -86,15 +86,20 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
  * group, so an 80-column terminal still shows every column.
  */
 function groupTable(groups: Group[], output: Output): string {
-  const { palette, now, width } = output;
-  const ids = shortIds(groups.map((g) => g.id));
+  const { palette, now } = output;
+  // Piped (a script, a file): whole values, one line a group, for grep and friends.
+  const whole = output.piped === true;
+  const width = whole ? Number.MAX_SAFE_INTEGER : output.width;
+  const ids = whole ? groups.map((g) => g.id) : shortIds(groups.map((g) => g.id));
   const trendWidth = width < 72 ? 7 : 14;
+  const shrink = (column: Column, min: number, max: number | undefined, squeeze: number) =>
+    whole ? column : { ...column, min, max, squeeze };
   const head: Column[] = [
     { header: 'ID' },
     { header: 'COUNT', align: 'right' },
     { header: 'USERS', align: 'right' },
     { header: 'LICS', align: 'right' },
-    { header: 'VERSIONS', min: 7, max: 14, squeeze: 3 },
+    shrink({ header: 'VERSIONS' }, 7, 14, 3),
     { header: 'LAST SEEN' },
     { header: 'TREND' },
     { header: 'STATUS' },
@@ -104,17 +109,19 @@ function groupTable(groups: Group[], output: Output): string {
     formatCount(g.count),
     formatCount(g.users),
     formatCount(g.licences),
-    versionsSummary(g.versions),
+    whole ? sortVersionsDescending(g.versions).join(', ') || '–' : versionsSummary(g.versions),
     relativeTime(g.lastSeen, now),
     { text: sparkline(g.daily, trendWidth), color: palette.cyan },
-    statusCell(g, palette),
+    whole && g.regressed && g.status === 'unresolved'
+      ? { text: 'unresolved (regressed)', color: palette.red }
+      : statusCell(g, palette),
   ]);
 
   const wideColumns: Column[] = [
     ...head,
     { header: 'ERR', align: 'right' },
-    { header: 'WHERE', min: 16, max: 40, squeeze: 2 },
-    { header: 'DESCRIPTION', min: 20, squeeze: 1 },
+    shrink({ header: 'WHERE' }, 16, 40, 2),
+    shrink({ header: 'DESCRIPTION' }, 20, undefined, 1),
   ];
   const wideRows = groups.map((g, i): Cell[] => [
     ...firstCells[i],

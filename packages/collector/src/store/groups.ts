@@ -16,7 +16,8 @@ import {
   windowDays,
   type Window,
 } from './occurrences';
-import { countSubjects, type Subjects } from './subject-days';
+import { type Subjects } from './subject-days';
+import { windowSubjects } from './window-subjects';
 import { DAY_MS, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
@@ -82,13 +83,12 @@ export class GroupStore {
     for (const [id, days] of byDay) counts.set(id, sum(days.values()));
     const rows = this.withStatus(q.status).filter((g) => counts.has(g.id));
 
-    const days = windowDays(q.window);
     const ranked =
       q.sort === 'users'
-        ? countSubjects(
+        ? windowSubjects(
             this.db,
             rows.map((g) => g.id),
-            days,
+            q.window,
             q.version,
           )
         : undefined;
@@ -104,10 +104,10 @@ export class GroupStore {
     // Distinct counts only for the groups shown, unless they decided the order.
     const subjects =
       ranked ??
-      countSubjects(
+      windowSubjects(
         this.db,
         page.map((g) => g.id),
-        days,
+        q.window,
         q.version,
       );
     const versions = groupVersions(this.db, q.window, { version: q.version });
@@ -128,8 +128,7 @@ export class GroupStore {
       number,
       number
     >;
-    const subjects =
-      countSubjects(this.db, [row.id], windowDays(window)).get(row.id) ?? NO_SUBJECTS;
+    const subjects = windowSubjects(this.db, [row.id], window).get(row.id) ?? NO_SUBJECTS;
     return this.describe(row, window, daily, subjects, [...byVersion.keys()]);
   }
 
@@ -194,8 +193,8 @@ export class GroupStore {
       procedure: g.procedure,
       description: this.reports.latestDescription(g.id),
       count,
-      // Distinct subjects are kept per day, so a window that cuts a day could count one seen
-      // outside it; never more than the occurrences in the window, though (none: none).
+      // Exact, unless the window's edge days hold so many reports that they count whole
+      // (store/window-subjects.ts): never more than the occurrences in the window, though.
       users: Math.min(subjects.users, count),
       licences: Math.min(subjects.licences, count),
       firstSeen: iso(g.first_seen),

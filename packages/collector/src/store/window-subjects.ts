@@ -1,0 +1,95 @@
+import type { Db } from './db';
+import { statement, windowDays, type Window } from './occurrences';
+import { countSubjects, LICENCE, subjectsFrom, USER, type Subjects } from './subject-days';
+import { DAY_MS } from '../time';
+
+/**
+ * Past this many reports received in a window's partial edge days (all groups together), distinct
+ * users and licences count those days whole instead of reading their reports: at a million stored
+ * reports the default 7-day window's edges hold some 24,000, and reading them would take longer
+ * than the rest of the triage query.
+ */
+export const EXACT_EDGE_REPORTS = 5_000;
+
+/**
+ * Distinct users and licences of each group in a window, exact to the millisecond: the whole UTC
+ * days inside it from the per-day counts (countSubjects), and the subjects of the reports received
+ * in its partial first and last days that none of those whole days has, read from the reports
+ * themselves. Where those partial days hold more than `maxEdgeReports` reports, they count whole
+ * (a user seen on the day `since` falls in, before it, counts), never more than the window's count
+ * for the caller to cap.
+ *
+ * @example
+ * windowSubjects(db, ['3fa9c1d2e4b7'], { since, until }); // Map { '3fa9c1d2e4b7' => { users: 3, licences: 2 } }
+ */
+export function windowSubjects(
+  db: Db,
+  ids: string[],
+  w: Window,
+  version?: string,
+  maxEdgeReports = EXACT_EDGE_REPORTS,
+): Map<string, Subjects> {
+  // Whole days [a, b); the edges are what the window holds of the days either side.
+  const a = Math.ceil(w.since / DAY_MS);
+  const b = Math.floor(w.until / DAY_MS);
+  const edges: [number, number][] =
+    a > b
+      ? [[w.since, w.until]]
+      : [
+          [w.since, a * DAY_MS],
+          [b * DAY_MS, w.until],
+        ];
+  const partial = edges.filter(([from, to]) => to > from);
+  const received = (from: number, to: number) =>
+    statement(db, 'SELECT COUNT(*) FROM reports WHERE received_at >= ? AND received_at < ?')
+      .pluck()
+      .get(from, to) as number;
+  if (partial.reduce((n, [from, to]) => n + received(from, to), 0) > maxEdgeReports) {
+    return countSubjects(db, ids, windowDays(w), version);
+  }
+  const whole =
+    b > a
+      ? countSubjects(db, ids, { first: a, length: b - a }, version)
+      : new Map<string, Subjects>();
+  const out = new Map<string, Subjects>();
+  for (const id of ids) out.set(id, { ...(whole.get(id) ?? { users: 0, licences: 0 }) });
+
+  // The partial days' subjects, per group, once each; then those no whole day has.
+  const wanted = new Set(ids);
+  const edgeSubjects = new Map<string, Map<string, [number, Buffer | string]>>();
+  const rows = statement(
+    db,
+    `SELECT group_id, user_hash, license FROM reports WHERE received_at >= ? AND received_at < ?
+     ${version === undefined ? '' : 'AND app_version = ?'}`,
+  ).raw();
+  for (const [from, to] of partial) {
+    const args = version === undefined ? [from, to] : [from, to, version];
+    for (const [group, userHash, licence] of rows.all(...args) as [
+      string,
+      Buffer | null,
+      string,
+    ][]) {
+      if (!wanted.has(group)) continue;
+      let subjects = edgeSubjects.get(group);
+      if (!subjects) edgeSubjects.set(group, (subjects = new Map()));
+      if (userHash) subjects.set(`u${userHash.toString('hex')}`, [USER, userHash]);
+      subjects.set(`l${licence}`, [LICENCE, licence]);
+    }
+  }
+  const from = Math.max(a, subjectsFrom(db));
+  const seenOnWholeDay = statement(
+    db,
+    `SELECT 1 FROM group_subjects WHERE kind = ? AND subject = ? AND group_id = ?
+       AND day >= ? AND day < ? ${version === undefined ? '' : 'AND version = ?'} LIMIT 1`,
+  ).pluck();
+  for (const [group, subjects] of edgeSubjects) {
+    const counts = out.get(group)!;
+    for (const [kind, subject] of subjects.values()) {
+      const args = [kind, subject, group, from, b, ...(version === undefined ? [] : [version])];
+      if (b > from && seenOnWholeDay.get(...args) !== undefined) continue;
+      if (kind === USER) counts.users++;
+      else counts.licences++;
+    }
+  }
+  return out;
+}
