@@ -13,6 +13,8 @@ export type CountKey = 'group' | 'day' | 'version' | 'line';
 
 export interface CountFilter {
   groupId?: string;
+  /** several groups (the page of a list): each read by its own range of the aggregates */
+  groupIds?: string[];
   version?: string;
 }
 
@@ -68,11 +70,12 @@ export function countGroupDays(
 }
 
 /**
- * The versions each group was seen in during a window, every group at once: the same sums as
- * `countOccurrences` by version (exact to the millisecond), kept where they are above 0.
+ * The versions each group was seen in during a window: the same sums as `countOccurrences` by
+ * version (exact to the millisecond), kept where they are above 0. Give `groupIds` (a list's
+ * page) to read only those groups' rows.
  *
  * @example
- * groupVersions(db, { since, until }, {}); // Map { '3fa9c1d2e4b7' => ['5.2.1', '5.1'] }
+ * groupVersions(db, { since, until }, { groupIds: ['3fa9c1d2e4b7'] }); // Map { '3fa9c1d2e4b7' => ['5.2.1', '5.1'] }
  */
 export function groupVersions(db: Db, w: Window, filter: CountFilter): Map<string, string[]> {
   const counts = new Map<string, Map<string, number>>();
@@ -188,6 +191,10 @@ function where(
   if (filter.groupId) {
     conds.push('group_id = ?');
     args.push(filter.groupId);
+  }
+  if (filter.groupIds) {
+    conds.push(`group_id IN (${filter.groupIds.map(() => '?').join(', ')})`);
+    args.push(...filter.groupIds);
   }
   if (filter.version && versionColumn) {
     conds.push(`${versionColumn} = ?`);
