@@ -199,8 +199,14 @@ function configureAll(
     outputError: () => undefined,
   });
   command.showSuggestionAfterError(true);
+  // A command's own help lists its options only; the global ones work there too.
+  if (command.parent) command.addHelpText('after', GLOBAL_OPTIONS_HELP);
   for (const sub of command.commands) configureAll(sub, io);
 }
+
+const GLOBAL_OPTIONS_HELP =
+  '\nGlobal options, before or after the command: --server URL, --token T, --json, --no-color' +
+  ' (jcs-errors --help says more).';
 
 function hasCommand(program: Command, name: string): boolean {
   return program.commands.some((c) => c.name() === name || c.aliases().includes(name));

@@ -277,7 +277,7 @@ describe('show', () => {
   test('a group without reports or description still shows', async () => {
     fake.fixtures.groups[2].description = null;
     const r = await cli(['show', '8b02e6a1c9d4']);
-    expect(r.stdout).toContain('(no description: every report has expired)');
+    expect(r.stdout).toContain('(no description: every report has expired or been erased)');
     expect(r.stdout).toContain('(none: reports are kept for 42 days after they arrive)');
   });
 });
@@ -587,6 +587,20 @@ describe('the program', () => {
       stdout: '',
       stderr: "unknown command 'bogus': see jcs-errors --help\n",
     });
+  });
+
+  test("a command's help names the global options too", async () => {
+    for (const args of [
+      ['top', '--help'],
+      ['audit', 'verify', '--help'],
+      ['help', 'erase'],
+    ]) {
+      const r = await cli(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain(
+        'Global options, before or after the command: --server URL, --token T, --json, --no-color',
+      );
+    }
   });
 
   test("audit verify refuses audit's options rather than ignoring them", async () => {

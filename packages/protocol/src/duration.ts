@@ -30,7 +30,11 @@ const ISO_DATE_TIME =
 export function parseTimeBound(text: string, now: Date): Date | null {
   const duration = parseDuration(text);
   if (duration !== null) return new Date(now.getTime() - duration);
-  const trimmed = text.trim();
+  // A `+02:00` offset typed into a URL unencoded arrives as ` 02:00` (a `+` in a query string is a
+  // space): it can only have been the plus.
+  const trimmed = text
+    .trim()
+    .replace(/([Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?) (\d{2}:\d{2})$/, '$1+$2');
   if (!ISO_DATE_TIME.test(trimmed)) return null;
   const hasZone = /(?:[Zz]|[+-]\d{2}:\d{2})$/.test(trimmed);
   const isDateOnly = trimmed.length === 10;

@@ -93,6 +93,15 @@ describe('durations and time bounds', () => {
     for (const bad of ['', '7', 'd', '7x', '-7d', '1.5d', 'yesterday'])
       expect(parseDuration(bad)).toBeNull();
   });
+  it('takes a space before an offset as the plus an unencoded URL turned into one', () => {
+    const now = new Date('2026-11-29T12:00:00Z');
+    const plus = parseTimeBound('2026-11-29T20:00:00+02:00', now)!.getTime();
+    expect(plus).toBe(Date.parse('2026-11-29T18:00:00Z'));
+    expect(parseTimeBound('2026-11-29T20:00:00 02:00', now)!.getTime()).toBe(plus);
+    expect(parseTimeBound('2026-11-29T20:00 02:00', now)!.getTime()).toBe(plus);
+    expect(parseTimeBound('2026-11-29 20:00:00 02:00', now)!.getTime()).toBe(plus);
+  });
+
   it('parses durations back from now and ISO dates', () => {
     expect(parseTimeBound('7d', now)?.toISOString()).toBe('2026-11-21T12:00:00.000Z');
     expect(parseTimeBound('2026-11-01', now)?.toISOString()).toBe('2026-11-01T00:00:00.000Z');

@@ -70,7 +70,7 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(palette.bold(`error ${detail.number} in ${where(detail)}`));
   lines.push(
     detail.description === null
-      ? palette.dim('(no description: every report has expired)')
+      ? palette.dim('(no description: every report has expired or been erased)')
       : oneLine(detail.description),
   );
   lines.push('');
