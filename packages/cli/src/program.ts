@@ -75,6 +75,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
       const outcome = typeof result === 'string' ? { text: result, exitCode: EXIT.ok } : result;
       stdout += outcome.text;
       exitCode = outcome.exitCode;
+      if (exitCode !== EXIT.ok && !debug) stderr = ''; // one line, as for any failure
       if ('problem' in outcome && outcome.problem) stderr += `${outcome.problem}\n`;
     },
   };
@@ -98,8 +99,13 @@ export async function run(argv: string[], environment: Environment): Promise<Run
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
+    if (err instanceof CommanderError && err.exitCode === 0) {
+      return { stdout, stderr, exitCode: EXIT.ok };
+    }
+    // A failure is one line on stderr: warnings given on the way (a config file others can read,
+    // a token over plain http) are left out then, unless DEBUG asks for everything.
+    if (!debug) stderr = '';
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return { stdout, stderr, exitCode: EXIT.ok };
       // No command (bare `jcs-errors`, or `--token top` whose value swallowed it): nothing was
       // done, which a script must not take for success; one line, like every other failure.
       if (err.code === 'commander.help') {

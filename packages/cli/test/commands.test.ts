@@ -570,6 +570,16 @@ describe('the program', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  test('a failure is one line on stderr, without the warnings given on the way', async () => {
+    // A token over plain http to a host that is not this machine draws a warning; the host
+    // does not resolve, so the command fails.
+    const r = await cli(['top'], { env: { JCS_ERRORS_SERVER: 'http://nonexistent.invalid' } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/^warning/);
+  });
+
   test('unknown commands and options exit 2 with one line', async () => {
     expect(await cli(['tpo'])).toEqual({
       exitCode: 2,
