@@ -165,6 +165,19 @@ describe('dayChart', () => {
     );
   });
 
+  test('labels a short window under its last day', () => {
+    const chart = (from: string) =>
+      dayChart(fillDays([{ day: '2026-11-28', count: 2 }], from, '2026-11-29'), {
+        width: 80,
+        height: 1,
+        palette: plain,
+      });
+    // 8 days: room for the last label only, ending under the last column.
+    expect(chart('2026-11-22')).toBe(['2 │      █', '  └────────', '      11-29'].join('\n'));
+    // 4 days: narrower than a label, so a mark under the last column.
+    expect(chart('2026-11-26')).toBe(['2 │  █', '  └────', '      ^ 11-29'].join('\n'));
+  });
+
   test('fits a long window into the width, one column per few days', () => {
     const days = fillDays([{ day: '2026-11-28', count: 1 }], '2025-11-28', '2026-11-28');
     const text = dayChart(days, { width: 60, palette: plain });

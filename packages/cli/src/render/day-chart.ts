@@ -63,8 +63,12 @@ export function dayChart(
   const pad = ' '.repeat(axisLabel.length + 2);
   if (columns.length >= first.length + last.length + 2) {
     lines.push(`${pad}${first}${' '.repeat(columns.length - first.length - last.length)}${last}`);
+  } else if (columns.length >= last.length) {
+    // Room for one label: the last day's, ending under its column.
+    lines.push(`${pad}${' '.repeat(columns.length - last.length)}${last}`);
   } else {
-    lines.push(`${pad}${last}`);
+    // Fewer days than a label is wide: a mark under the last day's column, the label after it.
+    lines.push(`${pad}${' '.repeat(columns.length - 1)}^ ${last}`);
   }
   if (perColumn > 1) lines.push(`${pad}${palette.dim(`(one column per ${perColumn} days)`)}`);
   return lines.join('\n');
