@@ -118,15 +118,7 @@ export class Delivery {
     const settled = () =>
       this.stopped ||
       (this.inFlight === null && (this.queue.size() === 0 || this.pausedUntil > this.now()));
-    if (settled()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = () => {
-        if (!settled()) return;
-        this.waiters.delete(check);
-        resolve();
-      };
-      this.waiters.add(check);
-    });
+    return this.until(settled);
   }
 
   /**
@@ -143,10 +135,15 @@ export class Delivery {
     this.poller = null;
     if (!this.inFlight) this.queue.close();
     this.notify();
-    if (!this.inFlight) return Promise.resolve();
+    return this.until(() => this.inFlight === null);
+  }
+
+  /** Resolves once `done()` holds, looked at again each time the delivery's state changes. */
+  private until(done: () => boolean): Promise<void> {
+    if (done()) return Promise.resolve();
     return new Promise((resolve) => {
       const check = () => {
-        if (this.inFlight) return;
+        if (!done()) return;
         this.waiters.delete(check);
         resolve();
       };

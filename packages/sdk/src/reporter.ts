@@ -236,7 +236,7 @@ export class ReporterCore implements Reporter {
 
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
-    const ok = await this.flush(waitMs(timeoutMs));
+    const ok = await this.flush(timeoutMs);
     this.closed = true;
     this.uninstallHandlers?.();
     this.uninstallHandlers = null;

@@ -110,10 +110,10 @@ export class GroupStore {
         q.window,
         q.version,
       );
-    const versions =
-      page.length === 0
-        ? new Map<string, string[]>()
-        : groupVersions(this.db, q.window, { version: q.version, groupIds: page.map((g) => g.id) });
+    const versions = groupVersions(this.db, q.window, {
+      version: q.version,
+      groupIds: page.map((g) => g.id),
+    });
     return page.map((g) =>
       this.describe(
         g,

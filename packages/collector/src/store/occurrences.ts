@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Db } from './db';
+import { getMeta, type Db } from './db';
 import { DAY_MS, HOUR_MS } from '../time';
 
 /** A half-open window [since, until) of receivedAt, in ms. */
@@ -78,6 +78,7 @@ export function countGroupDays(
  * groupVersions(db, { since, until }, { groupIds: ['3fa9c1d2e4b7'] }); // Map { '3fa9c1d2e4b7' => ['5.2.1', '5.1'] }
  */
 export function groupVersions(db: Db, w: Window, filter: CountFilter): Map<string, string[]> {
+  if (filter.groupIds?.length === 0) return new Map();
   const counts = new Map<string, Map<string, number>>();
   eachCount(db, w, filter, ['group', 'version'], ([group, version], n) => {
     let versions = counts.get(group as string);
@@ -165,10 +166,7 @@ export const EXPIRED_THROUGH_KEY = 'expiry_deleted_through';
 
 /** The newest cut-off any expiry run has deleted up to (0 before the first run). */
 function expiredThrough(db: Db): number {
-  const row = statement(db, 'SELECT value FROM meta WHERE key = ?')
-    .pluck()
-    .get(EXPIRED_THROUGH_KEY) as string | undefined;
-  return row === undefined ? 0 : Number(row);
+  return Number(getMeta(db, EXPIRED_THROUGH_KEY) ?? 0);
 }
 
 const KEY_SQL: Record<CountKey, (unit: 'day' | 'hour') => string> = {
