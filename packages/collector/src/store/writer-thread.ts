@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { PreparedReport, StoredResult } from './ingest-writer';
 import type { BatchWriter, Committed } from '../ingest/batcher';
+import { packBatch, type WireBatch } from './batch-wire';
 
 /** What the worker is started with. */
 export interface WriterWorkerData {
@@ -16,7 +17,7 @@ export interface WriterWorkerData {
 }
 
 export type WorkerRequest =
-  | { type: 'write'; id: number; items: PreparedReport[] }
+  | { type: 'write'; id: number; batch: WireBatch }
   | { type: 'autocheckpoint'; pages: number }
   | { type: 'close' };
 
@@ -99,7 +100,8 @@ export class WriterThread implements BatchWriter {
     const id = this.nextId++;
     return new Promise<Committed>((committed, failed) => {
       this.inFlight.set(id, { committed, failed });
-      this.worker.postMessage({ type: 'write', id, items } satisfies WorkerRequest);
+      const batch = packBatch(items);
+      this.worker.postMessage({ type: 'write', id, batch } satisfies WorkerRequest, [batch.bytes]);
     });
   }
 

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './db';
-import { IngestWriter, type PreparedReport } from './ingest-writer';
+import { IngestWriter } from './ingest-writer';
+import { unpackBatch } from './batch-wire';
 import { WalSync } from './wal-sync';
 import {
   START_ERROR_BYTES,
@@ -55,7 +56,7 @@ function main(): void {
     }
     let results;
     try {
-      results = writer.write(m.items.map(revive), false);
+      results = writer.write(unpackBatch(m.batch), false);
     } catch (e) {
       port.postMessage({ id: m.id, error: errorOf(e) } satisfies WorkerReply);
       return;
@@ -66,20 +67,6 @@ function main(): void {
       (e: unknown) => port.postMessage({ id: m.id, syncError: errorOf(e) } satisfies WorkerReply),
     );
   });
-}
-
-/** Buffers arrive as plain Uint8Arrays (structured clone): made Buffers again, without a copy. */
-function revive(r: PreparedReport): PreparedReport {
-  const buf = (u: Uint8Array | null) =>
-    u === null ? null : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-  return {
-    ...r,
-    userHash: buf(r.userHash),
-    username: buf(r.username),
-    description: buf(r.description)!,
-    code: buf(r.code),
-    dump: buf(r.dump),
-  };
 }
 
 function errorOf(e: unknown): { message: string; code?: string } {
