@@ -1,29 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { LIMITS, sealDump, validateReport, type Report } from '@jcs/protocol';
+import { LIMITS, type Report } from '@jcs/protocol';
 import { createBackoff } from './backoff';
 import { Delivery, timerDelay } from './delivery';
+import { applyBeforeSend } from './before-send';
+import { buildReport, type BuiltReport } from './build-report';
 import {
   LOST_REPORT_CODES,
   createDiagnosticSink,
   describeError,
-  ignoreRejection,
   type DiagnosticSink,
 } from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
-import { serializeDump } from './dump/serialize';
 import { FloodLimiter, type HeldBack } from './flood';
 import { installProcessHandlers } from './global-handlers';
-import {
-  normalizeError,
-  readProperty,
-  resolveUsername,
-  type NormalizedError,
-  type ReportInput,
-} from './normalize';
+import { normalizeError, readProperty, type NormalizedError, type ReportInput } from './normalize';
 import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
-import { DiskQueue } from './queue/disk-queue';
-import { FallbackQueue } from './queue/fallback-queue';
-import { MemoryQueue } from './queue/memory-queue';
+import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
 import { readSourceLine, type StackFrame } from './stack';
 import { captureFields } from './capture';
@@ -109,7 +101,7 @@ export class ReporterCore implements Reporter {
       maxPerGroup: o.flood.maxPerGroup,
       windowMs: o.flood.windowMs,
     });
-    this.queue = this.openQueue();
+    this.queue = openReportQueue(o, this.diagnostic);
     const transportOptions = { url: o.reportsUrl, token: o.token, timeoutMs: o.requestTimeoutMs };
     const transport = o.transport
       ? o.transport(transportOptions)
@@ -276,48 +268,6 @@ export class ReporterCore implements Reporter {
     });
   }
 
-  private openQueue(): ReportQueue {
-    const bounds = { maxReports: this.o.maxQueueReports, maxBytes: this.o.maxQueueBytes };
-    const onOverflow = (reportId: string) =>
-      this.diagnostic({
-        code: 'queue_overflow',
-        message: `the queue was full (at most ${bounds.maxReports} reports, ${bounds.maxBytes} bytes); the oldest report was dropped`,
-        reportId,
-      });
-    const memory = new MemoryQueue(bounds, onOverflow);
-    if (this.o.queueDir === undefined) return memory;
-    let disk: DiskQueue;
-    try {
-      disk = new DiskQueue(
-        this.o.queueDir,
-        bounds,
-        {
-          onOverflow,
-          onCorrupt: () =>
-            this.diagnostic({
-              code: 'queue_corrupt',
-              message:
-                'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
-            }),
-        },
-        this.o.queueKey,
-      );
-    } catch (e) {
-      this.diagnostic({
-        code: 'queue_unavailable',
-        message: `the queue directory cannot be used (${describeError(e)}); reports are held in memory for this run`,
-      });
-      return memory;
-    }
-    return new FallbackQueue(disk, memory, (reportId, e) =>
-      this.diagnostic({
-        code: 'queue_write_failed',
-        message: `the report could not be written to the queue directory (${describeError(e)}); held in memory for this run`,
-        reportId,
-      }),
-    );
-  }
-
   /**
    * Stores the occurrence, or counts it for a later carrier; returns the id of the report that
    * represents it on the collector (its own, or the carrier's: what the error dialog quotes).
@@ -382,132 +332,16 @@ export class ReporterCore implements Reporter {
     repeats: number,
     dataSource: unknown,
     consent: boolean,
-  ): { report: Report; dumpJson?: string } {
-    const report: Report = {
-      schema: 1,
-      id,
-      occurredAt,
-      app: { name: this.o.app.name, version: this.o.app.version },
-      license: this.o.license,
-    } as Report;
-    const username = resolveUsername(
-      this.o.username,
-      (why) =>
-        this.diagnostic({
-          code: 'username_failed',
-          message: `${why}; sent without a username`,
-          reportId: id,
-        }),
-      (note) =>
-        this.diagnostic({
-          code: 'invalid_input',
-          message: `the input was mended to fit report schema 1: ${note}`,
-          reportId: id,
-        }),
+  ): BuiltReport {
+    return buildReport(
+      { options: this.o, redactor: this.redactor, diagnostic: this.diagnostic },
+      { id, occurredAt, error, repeats, dataSource, consent },
     );
-    if (username !== undefined) report.username = username;
-    report.error = { ...error };
-    if (repeats > 0) report.repeats = Math.min(repeats, LIMITS.repeats.max);
-    if (!consent) {
-      // The data is not read, let alone serialised: the user said no.
-      report.dumpWithheld = 'user-opt-out';
-      return { report };
-    }
-    const data = readProperty(dataSource, 'data');
-    if (!data.ok) {
-      report.dumpWithheld = 'unserializable';
-      this.dumpWithheld(id, 'unserializable');
-      return { report };
-    }
-    if (data.value === undefined) return { report };
-    const serialized = serializeDump(data.value, this.o.dumpLimits, this.redactor);
-    if (!serialized.ok) {
-      report.dumpWithheld = serialized.withheld;
-      this.dumpWithheld(id, serialized.withheld);
-      return { report };
-    }
-    if (serialized.truncated) {
-      this.diagnostic({
-        code: 'dump_truncated',
-        message: `the dump was cut: over ${this.o.dumpLimits.maxBytes} bytes, deeper than ${this.o.dumpLimits.maxDepth} levels or wider than ${this.o.dumpLimits.maxBreadth} items; cuts are marked`,
-        reportId: id,
-      });
-    }
-    report.dump = sealDump(serialized.json, this.o.publicKey, this.o.keyId);
-    return { report, dumpJson: serialized.json };
   }
 
-  private dumpWithheld(reportId: string, why: string): void {
-    this.diagnostic({ code: 'dump_withheld', message: `the dump was withheld (${why})`, reportId });
-  }
-
-  /**
-   * beforeSend, then a check of what it returned. Without a hook there is nothing to check: the
-   * normaliser builds every field within its bounds (the property tests hold it to that), and
-   * validating each report would cost a third of `report()`.
-   *
-   * The hook must answer synchronously: the report is stored before `report()` returns, and the
-   * hook may be redacting it, so a promise cannot be waited for and the report is dropped
-   * (`before_send_failed`; a rejection is caught). `undefined` means "unchanged" (a hook that
-   * edited the report in place and forgot to return it). The id is the SDK's: `report()` has
-   * already answered with it, so a changed id is put back.
-   */
+  /** beforeSend's say on a report (before-send.ts): the report to queue, or null. */
   private finalize(report: Report): Report | null {
-    const hook = this.o.beforeSend;
-    if (!hook) return report;
-    const id = report.id;
-    let out: unknown;
-    try {
-      out = hook(report);
-    } catch (e) {
-      this.diagnostic({
-        code: 'before_send_failed',
-        message: `beforeSend threw (${describeError(e)}); the report was dropped`,
-        reportId: id,
-      });
-      return null;
-    }
-    if (ignoreRejection(out)) {
-      this.diagnostic({
-        code: 'before_send_failed',
-        message:
-          'beforeSend returned a promise; it must return the report (or null) synchronously, so the report was dropped',
-        reportId: id,
-      });
-      return null;
-    }
-    if (out === null) {
-      this.diagnostic({
-        code: 'before_send_dropped',
-        message: 'beforeSend returned null; the report was dropped',
-        reportId: id,
-      });
-      return null;
-    }
-    if (out === undefined) out = report;
-    if (typeof out === 'object' && (out as { id?: unknown }).id !== id) {
-      out = { ...(out as Report), id };
-      this.diagnostic({
-        code: 'invalid_input',
-        message:
-          'beforeSend changed the report id; the original id was kept, as report() already answered with it',
-        reportId: id,
-      });
-    }
-    const v = validateReport(out);
-    if (!v.ok) {
-      const why = v.errors
-        .slice(0, 5)
-        .map((e) => `${e.path} ${e.message}`)
-        .join('; ');
-      this.diagnostic({
-        code: 'before_send_failed',
-        message: `beforeSend returned a report that is not schema 1 (${why}); it was dropped`,
-        reportId: id,
-      });
-      return null;
-    }
-    return v.report;
+    return applyBeforeSend(this.o.beforeSend, report, this.diagnostic);
   }
 
   /** Queues the report; `heldKey`: it is the final form of that carrier the queue holds. */

@@ -1,0 +1,80 @@
+import { validateReport, type Report } from '@jcs/protocol';
+import { describeError, ignoreRejection, type DiagnosticSink } from './diagnostics';
+import type { ResolvedOptions } from './options';
+
+/**
+ * beforeSend, then a check of what it returned: the report to queue, or null when it is dropped
+ * (each drop is a diagnostic). Without a hook there is nothing to check: the normaliser builds
+ * every field within its bounds (the property tests hold it to that), and validating each report
+ * would cost a third of `report()`.
+ *
+ * The hook must answer synchronously: the report is stored before `report()` returns, and the
+ * hook may be redacting it, so a promise cannot be waited for and the report is dropped
+ * (`before_send_failed`; a rejection is caught). `undefined` means "unchanged" (a hook that
+ * edited the report in place and forgot to return it). The id is the SDK's: `report()` has
+ * already answered with it, so a changed id is put back.
+ *
+ * @example
+ * const report = applyBeforeSend(options.beforeSend, built, diagnostic);
+ * if (report) queue.add(report);
+ */
+export function applyBeforeSend(
+  hook: ResolvedOptions['beforeSend'],
+  report: Report,
+  diagnostic: DiagnosticSink,
+): Report | null {
+  if (!hook) return report;
+  const id = report.id;
+  let out: unknown;
+  try {
+    out = hook(report);
+  } catch (e) {
+    diagnostic({
+      code: 'before_send_failed',
+      message: `beforeSend threw (${describeError(e)}); the report was dropped`,
+      reportId: id,
+    });
+    return null;
+  }
+  if (ignoreRejection(out)) {
+    diagnostic({
+      code: 'before_send_failed',
+      message:
+        'beforeSend returned a promise; it must return the report (or null) synchronously, so the report was dropped',
+      reportId: id,
+    });
+    return null;
+  }
+  if (out === null) {
+    diagnostic({
+      code: 'before_send_dropped',
+      message: 'beforeSend returned null; the report was dropped',
+      reportId: id,
+    });
+    return null;
+  }
+  if (out === undefined) out = report;
+  if (typeof out === 'object' && (out as { id?: unknown }).id !== id) {
+    out = { ...(out as Report), id };
+    diagnostic({
+      code: 'invalid_input',
+      message:
+        'beforeSend changed the report id; the original id was kept, as report() already answered with it',
+      reportId: id,
+    });
+  }
+  const v = validateReport(out);
+  if (!v.ok) {
+    const why = v.errors
+      .slice(0, 5)
+      .map((e) => `${e.path} ${e.message}`)
+      .join('; ');
+    diagnostic({
+      code: 'before_send_failed',
+      message: `beforeSend returned a report that is not schema 1 (${why}); it was dropped`,
+      reportId: id,
+    });
+    return null;
+  }
+  return v.report;
+}

@@ -1,0 +1,60 @@
+import { describeError, type DiagnosticSink } from '../diagnostics';
+import type { ResolvedOptions } from '../options';
+import { DiskQueue } from './disk-queue';
+import { FallbackQueue } from './fallback-queue';
+import { MemoryQueue } from './memory-queue';
+import type { ReportQueue } from './types';
+
+/**
+ * The reporter's queue: on disk in `queueDir` (falling back to memory, report by report, when a
+ * write fails), or in memory for the run when there is no `queueDir` or it cannot be used. Both
+ * are bounded; what they drop or cannot keep is a diagnostic.
+ *
+ * @example
+ * const queue = openReportQueue(resolveOptions(options), diagnostic);
+ * queue.add(report);
+ */
+export function openReportQueue(
+  o: Pick<ResolvedOptions, 'maxQueueReports' | 'maxQueueBytes' | 'queueDir' | 'queueKey'>,
+  diagnostic: DiagnosticSink,
+): ReportQueue {
+  const bounds = { maxReports: o.maxQueueReports, maxBytes: o.maxQueueBytes };
+  const onOverflow = (reportId: string) =>
+    diagnostic({
+      code: 'queue_overflow',
+      message: `the queue was full (at most ${bounds.maxReports} reports, ${bounds.maxBytes} bytes); the oldest report was dropped`,
+      reportId,
+    });
+  const memory = new MemoryQueue(bounds, onOverflow);
+  if (o.queueDir === undefined) return memory;
+  let disk: DiskQueue;
+  try {
+    disk = new DiskQueue(
+      o.queueDir,
+      bounds,
+      {
+        onOverflow,
+        onCorrupt: () =>
+          diagnostic({
+            code: 'queue_corrupt',
+            message:
+              'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
+          }),
+      },
+      o.queueKey,
+    );
+  } catch (e) {
+    diagnostic({
+      code: 'queue_unavailable',
+      message: `the queue directory cannot be used (${describeError(e)}); reports are held in memory for this run`,
+    });
+    return memory;
+  }
+  return new FallbackQueue(disk, memory, (reportId, e) =>
+    diagnostic({
+      code: 'queue_write_failed',
+      message: `the report could not be written to the queue directory (${describeError(e)}); held in memory for this run`,
+      reportId,
+    }),
+  );
+}
