@@ -117,9 +117,26 @@ function describe(e: ErrorObject): FieldError {
         path: e.instancePath,
         message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
       };
+    case 'type':
+      return { path: e.instancePath, message: `must be ${withArticle(String(p.type))}` };
+    case 'minLength':
+      return {
+        path: e.instancePath,
+        message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters`,
+      };
+    case 'maxLength':
+      return { path: e.instancePath, message: `must be at most ${p.limit} characters` };
+    case 'minimum':
+    case 'maximum':
+      return { path: e.instancePath, message: `must be ${p.comparison} ${p.limit}` };
     default:
       return { path: e.instancePath, message: e.message ?? 'is invalid' };
   }
+}
+
+/** ajv says "must be integer"; the contract's example, and English, say "must be an integer". */
+function withArticle(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 function patternMessage(path: string): string {

@@ -153,4 +153,28 @@ describe('validateReport', () => {
     expect(v.ok).toBe(false);
     if (!v.ok) expect(v.errors.map((e) => e.path).sort()).toEqual(['/error/line', '/license']);
   });
+
+  it('says what is wrong in plain words, as the contract example does', () => {
+    const v = check((r) => {
+      r.error.line = 'x';
+      r.username = null;
+      r.app.name = '';
+      r.license = s(65);
+      r.repeats = -1;
+      r.dump = 'sealed';
+      delete r.dumpWithheld;
+    });
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    expect(v.errors).toEqual(
+      expect.arrayContaining([
+        { path: '/error/line', message: 'must be an integer' },
+        { path: '/username', message: 'must be a string' },
+        { path: '/app/name', message: 'must not be empty' },
+        { path: '/license', message: 'must be at most 64 characters' },
+        { path: '/repeats', message: 'must be >= 0' },
+        { path: '/dump', message: 'must be an object' },
+      ]),
+    );
+  });
 });
