@@ -51,11 +51,13 @@ describe('jcs-collector token', () => {
     }
   });
 
-  it('refuses a bad role and a name in use, with exit 2', () => {
+  it('refuses a bad role or name with exit 2 (usage), a name in use with exit 1 (as key rotate does an id)', () => {
     expect(cli('token', 'create', '--name', 'x', '--role', 'root').status).toBe(2);
+    expect(cli('token', 'create', '--name', 'no spaces', '--role', 'admin').status).toBe(2);
     const again = cli('token', 'create', '--name', 'test-admin', '--role', 'admin');
-    expect(again.status).toBe(2);
+    expect(again.status).toBe(1);
     expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(/a token named test-admin already exists: choose another name/);
   });
 
   it('list shows names, roles, created and last used, and never a secret', async () => {

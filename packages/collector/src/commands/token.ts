@@ -1,5 +1,5 @@
 import { ROLES, type Role } from '../auth/tokens';
-import { TokenNameError } from '../store/tokens';
+import { TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
 
@@ -28,6 +28,7 @@ export async function tokenCreateCommand(
     out.err(`created ${role} token "${name}": it is shown only this once`);
     return token;
   } catch (e) {
+    if (e instanceof TokenNameTakenError) throw new CommandError(e.message, EXIT.failed);
     if (e instanceof TokenNameError) throw new CommandError(e.message, EXIT.usage);
     throw e;
   } finally {

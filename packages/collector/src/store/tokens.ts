@@ -22,6 +22,8 @@ interface TokenRow {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export class TokenNameError extends Error {}
+/** The name is well formed but taken (by a live or a revoked token): a state, not a usage error. */
+export class TokenNameTakenError extends TokenNameError {}
 
 /** Named tokens: only SHA-256 digests are stored, so a copy of the database leaks no token. */
 export class TokenStore {
@@ -53,7 +55,7 @@ export class TokenStore {
       .get(name);
     if (existing) {
       // A revoked name stays taken: the access log names actors by it.
-      throw new TokenNameError(
+      throw new TokenNameTakenError(
         existing.revoked_at === null
           ? `a token named ${name} already exists: choose another name`
           : `a token named ${name} was revoked and its name stays in the access log: choose another name`,
