@@ -425,10 +425,10 @@ describe('admin commands', () => {
     const r = await cli(['audit'], { width: 100 });
     expect(r.stdout).toBe(
       lines(
-        'SEQ  AT (UTC)             ACTOR    ACTION       TARGET                                OUTCOME',
-        '  3  2026-11-28 09:30:00  alice    report.dump  1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
-        '  2  2026-11-28 08:30:00  alice    groups.list  –                                     ok',
-        '  1  2026-11-27 04:30:00  nightly  expire       –                                     ok',
+        'SEQ  AT (UTC)             ACTOR           ACTION            TARGET                           OUTCOME',
+        '  3  2026-11-28 09:30:00  alice           reports.get.dump  1b4e28ba-2fa1-41d2-883f-0016d3…  ok',
+        '  2  2026-11-28 08:30:00  alice           groups.list       –                                ok',
+        '  1  2026-11-27 04:30:00  system:nightly  expire            –                                ok del…',
         '',
         '3 entries, newest first, back to 1d ago',
       ),

@@ -209,7 +209,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
         seq: 3,
         at: ago(HOUR),
         actor: 'alice',
-        action: 'report.dump',
+        action: 'reports.get.dump',
         target: REPORT_IDS[0],
         outcome: 'ok',
         hash: 'c3'.repeat(32),
@@ -226,10 +226,11 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       {
         seq: 1,
         at: ago(30 * HOUR),
-        actor: 'nightly',
+        actor: 'system:nightly',
         action: 'expire',
         target: null,
-        outcome: 'ok',
+        outcome:
+          'ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
         hash: 'a1'.repeat(32),
       },
     ],
