@@ -184,6 +184,10 @@ describe('jcs-report', () => {
       [['--config', config, '--dump-consent', 'maybe'], /--dump-consent must be yes or no/],
       [['--config', bad], /config: publicKey must be base64 of 32 bytes/],
       [['--config', noQueue], /must set "queueDir"/],
+      [['--config', config, '--number', 'x'], /--number takes a whole number .*, not "x"/],
+      [['--config', config, '--number', '2147483648'], /--number takes a whole number/],
+      [['--config', config, '--line', '-1'], /--line takes a whole number from 0 to/],
+      [['--config', config, '--line', '12.5'], /--line takes a whole number/],
     ];
     const runs = await Promise.all(cases.map(([args]) => jcsReport(args)));
     runs.forEach((r, i) => {

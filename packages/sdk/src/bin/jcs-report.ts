@@ -101,6 +101,8 @@ export async function main(argv: string[]): Promise<number> {
     const fieldsGiven = FIELD_OPTIONS.some((k) => v[k] !== undefined);
     input = v.stdin || !fieldsGiven ? readStdinJson() : {};
     for (const k of FIELD_OPTIONS) if (v[k] !== undefined) input[k] = v[k];
+    checkWholeNumber('--number', v.number, -2147483648);
+    checkWholeNumber('--line', v.line, 0);
     for (const k of ['number', 'line'] as const) {
       if (typeof input[k] === 'string' && (input[k] as string).trim() !== '') {
         input[k] = Number(input[k]);
@@ -185,6 +187,19 @@ const STRING_OPTIONS = new Set([
   '--dump-consent',
   '--timeout',
 ]);
+
+/**
+ * A number given on the command line is taken as written or refused (exit 2): the SDK would mend
+ * `--number x` to 0 and send a report of error 0, which is nobody's error.
+ */
+function checkWholeNumber(flag: string, value: string | undefined, min: number): void {
+  if (value === undefined) return;
+  const n = Number(value);
+  if (/^\s*-?\d+\s*$/.test(value) && n >= min && n <= 2147483647) return;
+  throw new UsageError(
+    `${flag} takes a whole number from ${min} to 2147483647, not ${JSON.stringify(value)}`,
+  );
+}
 
 /**
  * VB error numbers are often negative (`vbObjectError + n`), and parseArgs takes `-2147221504`
