@@ -3,6 +3,21 @@ import { FdLines } from './log-destination';
 
 export type Logger = pino.Logger;
 
+/** The levels `JCS_LOG_LEVEL` may name (pino's). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * The level `JCS_LOG_LEVEL` names (`info` when it is unset or empty), or null when it names none:
+ * `serve` refuses to start with a usage error rather than pino's own failure.
+ *
+ * @example
+ * envLogLevel({ JCS_LOG_LEVEL: 'warn' }); // 'warn'
+ */
+export function envLogLevel(env: NodeJS.ProcessEnv = process.env): string | null {
+  const level = env.JCS_LOG_LEVEL?.trim().toLowerCase() || 'info';
+  return LOG_LEVELS.includes(level) ? level : null;
+}
+
 /**
  * Structured JSON lines on stderr. Only ids, codes, sizes and durations are ever logged: no
  * request bodies, paths, headers or tokens, no personal data (the redact list is a second line of
@@ -17,7 +32,7 @@ export function createLogger(
 ): Logger {
   return pino(
     {
-      level: options.level ?? process.env.JCS_LOG_LEVEL ?? 'info',
+      level: options.level ?? envLogLevel() ?? 'info',
       base: { service: 'jcs-collector' },
       redact: {
         paths: [

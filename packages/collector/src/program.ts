@@ -20,7 +20,7 @@ function retentionDays(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 42) {
     throw new CommandError(
-      `--retention-days takes 1 to 42 (the contract's ceiling), not "${value}"`,
+      `--retention-days takes 1 to 42 (no report is kept longer than 42 days), not "${value}"`,
       EXIT.usage,
     );
   }

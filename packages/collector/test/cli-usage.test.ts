@@ -45,6 +45,19 @@ describe('jcs-collector usage errors', () => {
     expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
   });
 
+  it('serve with a JCS_LOG_LEVEL that names no level: exit 2, one line naming the levels', () => {
+    const dataDir = initialisedDataDir();
+    const r = collectorCli(['serve', '--port', '0', '--data-dir', dataDir], {
+      JCS_LOG_LEVEL: 'bogus',
+    });
+    expect(r).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        'jcs-collector: JCS_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, not "bogus"\n',
+    });
+  });
+
   it('--help is not a failure: the usage on stdout, exit 0', () => {
     const r = collectorCli(['token', '--help']);
     expect(r.status).toBe(0);

@@ -1,6 +1,6 @@
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
-import { createLogger } from '../log';
+import { createLogger, envLogLevel, LOG_LEVELS } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
 import { dataPaths } from '../paths';
@@ -33,7 +33,14 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
       EXIT.usage,
     );
   }
-  const log = createLogger();
+  const level = envLogLevel();
+  if (level === null) {
+    throw new CommandError(
+      `JCS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(process.env.JCS_LOG_LEVEL)}`,
+      EXIT.usage,
+    );
+  }
+  const log = createLogger({ level });
   // Handlers first: until they are installed a signal kills the process outright, and a
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
