@@ -19,6 +19,8 @@ export default tseslint.config(
         setInterval: 'readonly',
         clearInterval: 'readonly',
         setImmediate: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
       },
     },
     rules: {

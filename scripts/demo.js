@@ -2,7 +2,8 @@
 /**
  * `npm run demo`: a collector on a temp data dir, a handful of simulated JCS desktop installs
  * sending a realistic mix of errors through the real SDK, then `jcs-errors top` and
- * `jcs-errors show` of the top group. Everything is cleaned up afterwards.
+ * `jcs-errors show` of the top group. Everything is cleaned up afterwards. With `--to URL` the
+ * same reports go to a collector already running instead (`npm start`).
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -99,7 +100,89 @@ function random(seed) {
   return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
+/**
+ * A dozen simulated desktop installs, each sending a realistic mix of errors through the real SDK
+ * (same seed, same story every time); resolves once each has delivered what it sent.
+ */
+async function sendSimulated(url, ingest, publicKey, keyId) {
+  const rnd = random(42);
+  const pick = (list) => list[Math.floor(rnd() * list.length)];
+  const weighted = ERRORS.flatMap((e) => Array(e[6]).fill(e));
+  const installs = Array.from({ length: 12 }, (_, i) => ({
+    license: `JCS-${String(120 + i).padStart(6, '0')}`,
+    user: `adviser${String(i + 1).padStart(2, '0')}`,
+    version: VERSIONS[i % VERSIONS.length],
+    consent: i % 4 !== 0,
+  }));
+
+  let sent = 0;
+  let refused;
+  for (const install of installs) {
+    const reporter = createReporter({
+      endpoint: url,
+      token: ingest,
+      publicKey,
+      keyId,
+      app: { name: 'JCS', version: install.version },
+      license: install.license,
+      username: () => install.user,
+      dumpConsent: install.consent,
+      onDiagnostic: (d) => {
+        if (d.code === 'rejected') refused ??= d.message;
+      },
+    });
+    const n = 8 + Math.floor(rnd() * 10);
+    for (let i = 0; i < n; i++) {
+      const [number, description, module, procedure, line, code] = pick(weighted);
+      reporter.report({
+        number,
+        description,
+        module,
+        procedure,
+        line,
+        code,
+        data: {
+          client: pick(CLIENTS),
+          planId: `P${Math.floor(rnd() * 90000) + 10000}`,
+          password: 'hunter2',
+        },
+      });
+      sent++;
+    }
+    const delivered = await reporter.close(10000);
+    if (!delivered) {
+      throw new Error(refused ?? `the collector at ${url} did not take every report within 10 s`);
+    }
+  }
+  console.log(
+    `${installs.length} desktop installs sent ${sent} error reports (a quarter of the users declined the data dump)\n`,
+  );
+}
+
+/**
+ * `npm run demo -- --to URL`: the same simulated installs send their reports to a collector that
+ * is already running (`npm start`), with the ingest token in JCS_INGEST_TOKEN.
+ */
+async function sendTo(url) {
+  const ingest = process.env.JCS_INGEST_TOKEN;
+  if (!ingest) throw new Error('set JCS_INGEST_TOKEN to the ingest token npm start printed');
+  const res = await fetch(new URL('/v1/public-key', url)).catch((e) => {
+    throw new Error(
+      `no collector at ${url} (${e.cause?.code ?? e.message}): start it with npm start`,
+    );
+  });
+  if (!res.ok)
+    throw new Error(`${url} answered ${res.status} to GET /v1/public-key: is it a JCS collector?`);
+  const { keyId, publicKey } = await res.json();
+  await sendSimulated(url, ingest, publicKey, keyId);
+  console.log(
+    `now try: JCS_ERRORS_SERVER=${url} JCS_ERRORS_TOKEN=<engineer token> npx jcs-errors top`,
+  );
+}
+
 async function main() {
+  const to = process.argv.indexOf('--to');
+  if (to !== -1) return sendTo(process.argv[to + 1] ?? 'http://127.0.0.1:8080');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-'));
   const dataDir = path.join(tmp, 'data');
   let collector;
@@ -126,51 +209,7 @@ async function main() {
     collector = await startCollector(dataDir);
     console.log(`collector listening on ${collector.url} (data in ${dataDir})\n`);
 
-    const rnd = random(42);
-    const pick = (list) => list[Math.floor(rnd() * list.length)];
-    const weighted = ERRORS.flatMap((e) => Array(e[6]).fill(e));
-    const installs = Array.from({ length: 12 }, (_, i) => ({
-      license: `JCS-${String(120 + i).padStart(6, '0')}`,
-      user: `adviser${String(i + 1).padStart(2, '0')}`,
-      version: VERSIONS[i % VERSIONS.length],
-      consent: i % 4 !== 0,
-    }));
-
-    let sent = 0;
-    for (const install of installs) {
-      const reporter = createReporter({
-        endpoint: collector.url,
-        token: ingest,
-        publicKey,
-        keyId,
-        app: { name: 'JCS', version: install.version },
-        license: install.license,
-        username: () => install.user,
-        dumpConsent: install.consent,
-      });
-      const n = 8 + Math.floor(rnd() * 10);
-      for (let i = 0; i < n; i++) {
-        const [number, description, module, procedure, line, code] = pick(weighted);
-        reporter.report({
-          number,
-          description,
-          module,
-          procedure,
-          line,
-          code,
-          data: {
-            client: pick(CLIENTS),
-            planId: `P${Math.floor(rnd() * 90000) + 10000}`,
-            password: 'hunter2',
-          },
-        });
-        sent++;
-      }
-      await reporter.close(10000);
-    }
-    console.log(
-      `${installs.length} desktop installs sent ${sent} error reports (a quarter of the users declined the data dump)\n`,
-    );
+    await sendSimulated(collector.url, ingest, publicKey, keyId);
 
     const env = { JCS_ERRORS_SERVER: collector.url, JCS_ERRORS_TOKEN: engineer, COLUMNS: '80' };
     if (!process.stdout.isTTY) env.NO_COLOR = '1';
