@@ -1,0 +1,63 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// The README's quick start as a new user runs it: `npm start` on a fresh data dir (here on a free
+// port), the demo's reports sent to it with `npm run demo -- --to URL`, then `jcs-errors top`.
+
+const ROOT = path.join(__dirname, '..');
+const node = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [path.join(ROOT, script), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
+
+let start: ChildProcess | undefined;
+let dir: string;
+afterEach(async () => {
+  if (start && start.exitCode === null) {
+    const exited = new Promise((resolve) => start!.once('exit', resolve));
+    start.kill('SIGTERM');
+    await exited;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it('npm start, then the demo sent to it, then jcs-errors top shows what it sent', async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
+  start = spawn(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', '0'], {
+    cwd: dir,
+    env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    start!.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    start!.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${out}`)));
+  });
+  expect(fs.existsSync(path.join(dir, 'jcs-data', 'keys'))).toBe(true);
+  const token = (role: string) => new RegExp(`${role} .*:\\s+(jcs_\\w+)`).exec(out)![1];
+
+  const refused = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: 'jcs_ing_nope' });
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(/^demo failed: the collector refused the report \(HTTP 401/);
+
+  const sent = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: token('ingest') });
+  expect(sent.stderr).toBe('');
+  expect(sent.status).toBe(0);
+  const count = Number(/sent (\d+) error reports/.exec(sent.stdout)![1]);
+
+  const top = node('packages/cli/dist/bin.js', ['top', '--json', '--limit', '500'], {
+    JCS_ERRORS_SERVER: url,
+    JCS_ERRORS_TOKEN: token('engineer'),
+  });
+  expect(top.status).toBe(0);
+  const groups = JSON.parse(top.stdout).groups as { count: number }[];
+  expect(groups.reduce((n, g) => n + g.count, 0)).toBe(count);
+});
