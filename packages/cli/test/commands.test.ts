@@ -52,12 +52,12 @@ describe('top', () => {
       exitCode: 0,
       stderr: '',
       stdout: lines(
-        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS',
-        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed',
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND     STATUS',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▁▅▄▆█▇██  regressed',
         '         91 modClients.LoadClient: Object variable or With block variable not s…',
-        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▁▅█  unresolved',
         '         13 modInvoices.PrintInvoice: Type mismatch',
-        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▁▇█▆█▁▁  unresolved',
         '         3021 modReports.RunMonthly: No current record.',
         '',
         '3 unresolved groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
@@ -94,11 +94,11 @@ describe('top', () => {
     const r = await cli(['top', '--status', 'all'], { width: 150 });
     expect(r.stdout).toBe(
       lines(
-        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS              ERR  WHERE                     DESCRIPTION',
-        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed            91  modClients.LoadClient     Object variable or With block varia…',
-        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved           13  modInvoices.PrintInvoice  Type mismatch',
-        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved         3021  modReports.RunMonthly     No current record.',
-        'c47d5e0      7      1     1  5.2.0.12      5d ago     ▁▁█▁▁▁▁  resolved    -2147221503  modSync.PushChanges       Automation error: the remote server…',
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND     STATUS              ERR  WHERE                     DESCRIPTION',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▁▅▄▆█▇██  regressed            91  modClients.LoadClient     Object variable or With block vari…',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▁▅█  unresolved           13  modInvoices.PrintInvoice  Type mismatch',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▁▇█▆█▁▁  unresolved         3021  modReports.RunMonthly     No current record.',
+        'c47d5e0      7      1     1  5.2.0.12      5d ago     ▁▁▁█▁▁▁▁  resolved    -2147221503  modSync.PushChanges       Automation error: the remote serve…',
         '',
         '4 groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
         'jcs-errors show ID for one group',
@@ -459,7 +459,7 @@ describe('admin commands', () => {
 
   test('expire confirms what was removed', async () => {
     expect((await cli(['expire'])).stdout).toBe(
-      'expiry done in 38 ms: 12 reports deleted, 12 keys destroyed; cut-off 2026-10-17 10:30:00 UTC (6w ago)\n',
+      'expiry done in 38 ms: 12 reports deleted, 1 key destroyed; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
     );
     expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire' });
     expect((await cli(['expire', '--json'])).stdout).toBe(`${fake.lastBody}\n`);
@@ -474,7 +474,7 @@ describe('admin commands', () => {
         'Retention period  42 days',
         'Reports stored    1,563',
         'Oldest report     2026-10-18 10:30:00 UTC (5w ago)',
-        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 12 keys destroyed',
+        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 1 key destroyed',
       ),
     });
   });

@@ -74,6 +74,17 @@ test.each(examples().map((e) => [e.args.join(' '), e] as const))(
       stdoutIsTTY: false,
       now: () => NOW,
     });
+    if (process.env.UPDATE_DOCS === '1' && r.stdout !== example.expected) {
+      // After a deliberate change of output: `UPDATE_DOCS=1 npx jest docs.test` rewrites the
+      // example from what the CLI printed (then read the diff of docs/cli.md before committing).
+      const command = `$ jcs-errors ${example.args.join(' ')}\n`;
+      const doc = fs.readFileSync(DOC, 'utf8');
+      fs.writeFileSync(
+        DOC,
+        doc.replace(`${command}${example.expected}`, () => `${command}${r.stdout}`),
+      );
+      return;
+    }
     expect(r.stdout).toBe(example.expected);
   },
 );

@@ -56,7 +56,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: '5.2.0',
       regressed: true,
-      daily: [120, 98, 143, 201, 188, 224, 230],
+      daily: [0, 120, 98, 143, 201, 188, 224, 230],
     },
     {
       id: '3fa9c1ff0011',
@@ -73,7 +73,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: null,
       regressed: false,
-      daily: [0, 0, 0, 0, 0, 110, 200],
+      daily: [0, 0, 0, 0, 0, 0, 110, 200],
     },
     {
       id: '8b02e6a1c9d4',
@@ -90,7 +90,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: null,
       regressed: false,
-      daily: [0, 10, 12, 8, 12, 0, 0],
+      daily: [0, 0, 10, 12, 8, 12, 0, 0],
     },
     {
       id: 'c47d5e0f1a23',
@@ -107,7 +107,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'resolved',
       resolvedInVersion: '5.2.1',
       regressed: false,
-      daily: [0, 0, 7, 0, 0, 0, 0],
+      daily: [0, 0, 0, 7, 0, 0, 0, 0],
     },
   ];
 
@@ -238,13 +238,13 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       retentionDays: 42,
       reports: 1563,
       oldestReceivedAt: ago(41 * DAY),
-      lastExpiry: { at: ago(8 * HOUR), deletedReports: 12, destroyedKeys: 12 },
+      lastExpiry: { at: ago(8 * HOUR), deletedReports: 12, destroyedKeys: 1 },
       compliant: true,
     },
     expiry: {
-      cutoff: ago(42 * DAY),
+      cutoff: ago(41 * DAY),
       deletedReports: 12,
-      destroyedKeys: 12,
+      destroyedKeys: 1,
       durationMs: 38,
       dryRun: false,
     },
