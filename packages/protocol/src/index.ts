@@ -25,3 +25,4 @@ export type {
   ExpirySummary,
   RetentionStatus,
 } from './api-types';
+export { makeDirSync } from './make-dir';

@@ -218,6 +218,17 @@ describe('store first, then deliver', () => {
     const id2 = r2.report(input());
     expect(await r2.flush(2000)).toBe(true);
     expect(server.stored.has(id2)).toBe(true);
+
+    // A parent that exists but refuses new entries: Node's own recursive mkdir spins there for
+    // ever (it would hang createReporter, and the host with it).
+    if (fs.existsSync('/proc/self')) {
+      const d3: Diagnostic[] = [];
+      const r3 = reporterFor(d3, { queueDir: '/proc/nonexistent/queue' });
+      expect(d3.map((d) => d.code)).toEqual(['queue_unavailable']);
+      const id3 = r3.report(input());
+      expect(await r3.flush(2000)).toBe(true);
+      expect(server.stored.has(id3)).toBe(true);
+    }
   });
 
   it('after close, stores to disk for the next run but sends nothing', async () => {

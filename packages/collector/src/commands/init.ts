@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { makeDirSync } from '@jcs/protocol';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase } from '../store/db';
 import { dataPaths } from '../paths';
@@ -30,7 +31,7 @@ export async function initCommand(
     );
   }
   try {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    makeDirSync(dataDir, 0o700);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
-import { generateDumpKeyPair, toBase64 } from '@jcs/protocol';
+import { generateDumpKeyPair, toBase64, makeDirSync } from '@jcs/protocol';
 import { shredFile, writeFileAtomic } from './files';
 
 /** Where the keys live, inside the keys folder (never in the database, never in backups). */
@@ -102,7 +102,7 @@ export class Keyring {
     }
     if (!create) return null;
     const key = nacl.randomBytes(nacl.secretbox.keyLength);
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    makeDirSync(path.dirname(file), 0o700);
     writeFileAtomic(file, wrap(key, this.master));
     this.dayKeys.set(day, key);
     return key;
@@ -143,7 +143,7 @@ export function createKeys(
   }
   // Checked before anything is written, so a bad variable leaves nothing behind to block a retry.
   const fromEnv = env[MASTER_KEY_ENV] ? parseMasterKey(env[MASTER_KEY_ENV]) : null;
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirSync(dir, 0o700);
   try {
     fs.chmodSync(dir, 0o700);
     const master = fromEnv ?? nacl.randomBytes(32);
@@ -205,7 +205,7 @@ export function addTransportKey(
     );
   }
   const tdir = path.join(dir, TRANSPORT_DIR);
-  fs.mkdirSync(tdir, { recursive: true, mode: 0o700 });
+  makeDirSync(tdir, 0o700);
   const file = path.join(tdir, `${keyId}.json`);
   if (fs.existsSync(file)) throw new KeyringError(`transport key ${keyId} already exists`);
   const pair = generateDumpKeyPair();

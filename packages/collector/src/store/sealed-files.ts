@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { makeDirSync } from '@jcs/protocol';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Db } from './db';
@@ -220,7 +221,7 @@ export class SealedAppender {
       if (dayStart(d) < dayStart(day) - DAY_MS && this.files.get(d)!.pendingBytes === 0)
         this.close(d);
     }
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    makeDirSync(this.dir, 0o700);
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {

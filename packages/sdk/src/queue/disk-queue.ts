@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { validateReport, type Report } from '@jcs/protocol';
+import { validateReport, type Report, makeDirSync } from '@jcs/protocol';
 import { syncDirectory } from './fsync';
 import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
 import { isSealed, openQueueFile, sealBytes, sealQueueFile } from './sealed-file';
@@ -98,7 +98,7 @@ export class DiskQueue implements ReportQueue {
     this.tmpDir = path.join(dir, 'tmp');
     this.corruptDir = path.join(dir, 'corrupt');
     for (const d of [this.pendingDir, this.claimedDir, this.tmpDir, this.corruptDir]) {
-      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      makeDirSync(d, 0o700);
     }
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
     if (queueKey) {
