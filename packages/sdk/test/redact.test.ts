@@ -42,6 +42,19 @@ describe('redaction', () => {
     'NINumber',
     'nino',
     'apiKey',
+    // digits are words of their own; run-together compounds that end with a long listed key
+    'password1',
+    'password2',
+    'pwd2',
+    'newpassword',
+    'dbpassword',
+    'accesstoken',
+    'clientsecret',
+    'bankaccountnumber',
+    'Passwort',
+    'passphrase',
+    'credentials',
+    'awsCredentials',
   ])('redacts the key %s', (key) => {
     expect(r.redactsKey(key)).toBe(true);
   });
@@ -55,6 +68,10 @@ describe('redaction', () => {
     'clientId',
     'sort',
     'code',
+    'secretary',
+    'mypin',
+    'address1',
+    'line2',
   ])('keeps the key %s', (key) => {
     expect(r.redactsKey(key)).toBe(false);
   });
@@ -112,12 +129,14 @@ describe('redaction', () => {
 });
 
 describe('keyWords', () => {
-  /** The regular-expression split it replaces, whose words it must keep. */
+  /** The regular-expression split it replaced (digits now a word of their own), whose words it must keep. */
   const byRegExp = (key: string) =>
     key
       .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
       .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
       .toLowerCase()
+      .replace(/([a-z])([0-9])/g, '$1 $2')
+      .replace(/([0-9])([a-z])/g, '$1 $2')
       .split(/[^a-z0-9]+/)
       .filter((w) => w !== '');
 
@@ -127,7 +146,9 @@ describe('keyWords', () => {
     ['sort_code', ['sort', 'code']],
     ['ABCDef', ['abc', 'def']],
     ['aBCd', ['a', 'b', 'cd']],
-    ['a1B', ['a1', 'b']],
+    ['a1B', ['a', '1', 'b']],
+    ['password2', ['password', '2']],
+    ['address1Line', ['address', '1', 'line']],
     ['to\u212Aen', ['token']],
     ['', []],
   ])('splits %j into %j', (key, words) => {

@@ -1,13 +1,17 @@
 /**
  * Keys whose values never leave the machine, even encrypted: a dump is for debugging, and none of
  * these help with that. Matched on normalised keys, so `sortCode`, `sort_code`, `Sort-Code` and
- * `SORTCODE` are the same key, and as whole words inside longer keys (`userPassword`,
- * `accessToken`), but not as fragments (`shipping` does not hold `pin`).
+ * `SORTCODE` are the same key; as whole words inside longer keys (`userPassword`,
+ * `accessToken`, `password2`); and, those of five letters or more, at the end of run-together
+ * words (`newpassword`, `clientsecret`), but not the short ones (`shipping` does not hold `pin`).
  */
 export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   'password',
+  'passwort',
   'passwd',
+  'passphrase',
   'pwd',
+  'credential',
   'secret',
   'token',
   'api key',
@@ -24,17 +28,20 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
 ]);
 
 export const REDACTED = '[redacted]';
+/** The shortest listed key that is also looked for inside a longer word. */
+const MIN_FRAGMENT = 5;
 export const REDACTED_CARD = '[redacted card number]';
 
 const isUpper = (c: number) => c >= 65 && c <= 90;
 const isSmall = (c: number) => c >= 97 && c <= 122;
-const isSmallOrDigit = (c: number) => isSmall(c) || (c >= 48 && c <= 57);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isSmallOrDigit = (c: number) => isSmall(c) || isDigit(c);
 
 /**
- * Splits `userPassword`, `sort_code`, `NINumber` into lower-case words, in one pass: a capital
- * after a small letter or digit starts a word, as does the last capital of a run that a small
- * letter follows (`NI|Number`); anything but a-z and 0-9 (after lower-casing: the Kelvin sign is
- * a k) separates words. Not with regular expressions: `([A-Z]+)([A-Z][a-z])` backtracks over a
+ * Splits `userPassword`, `sort_code`, `NINumber`, `password2` into lower-case words, in one pass:
+ * a capital after a small letter or digit starts a word, as does the last capital of a run that a
+ * small letter follows (`NI|Number`), and a run of digits is a word; anything but a-z and 0-9
+ * (after lower-casing: the Kelvin sign is a k) separates words. Not with regular expressions: `([A-Z]+)([A-Z][a-z])` backtracks over a
  * run of capitals from every position of it, and a 60,000-capital key took seconds.
  */
 export function keyWords(key: string): string[] {
@@ -44,18 +51,28 @@ export function keyWords(key: string): string[] {
     if (word !== '') words.push(word);
     word = '';
   };
+  // Whether the word so far is digits. Kept, not read back from `word`: a string built by `+=`
+  // is a rope, and reading its last character flattens it, once per character.
+  let digits = false;
+  const add = (ch: string) => {
+    // A run of digits is a word of its own: `password2` is `password` and `2`.
+    const digit = isDigit(ch.charCodeAt(0));
+    if (word !== '' && digit !== digits) cut();
+    digits = digit;
+    word += ch;
+  };
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     if (isUpper(c)) {
       const prev = i > 0 ? key.charCodeAt(i - 1) : -1;
       const next = i + 1 < key.length ? key.charCodeAt(i + 1) : -1;
       if (isSmallOrDigit(prev) || (isUpper(prev) && isSmall(next))) cut();
-      word += String.fromCharCode(c + 32);
+      add(String.fromCharCode(c + 32));
     } else if (isSmallOrDigit(c)) {
-      word += key[i];
+      add(key[i]);
     } else {
       for (const ch of key[i].toLowerCase()) {
-        if (isSmallOrDigit(ch.charCodeAt(0))) word += ch;
+        if (isSmallOrDigit(ch.charCodeAt(0))) add(ch);
         else cut();
       }
     }
@@ -70,6 +87,12 @@ function containsRun(words: string[], run: string[]): boolean {
     return true;
   }
   return false;
+}
+
+/** `newpassword` ends with `password`, `awscredentials` with `credential` (and an s). */
+function endsWithKey(word: string, key: string): boolean {
+  if (word.length <= key.length) return false;
+  return word.endsWith(key) || word.endsWith(`${key}s`);
 }
 
 /** Luhn check of a digit string. */
@@ -123,13 +146,21 @@ export function createRedactor(options: {
 }): Redactor {
   const runs = options.keys.map(keyWords).filter((r) => r.length > 0);
   const joined = new Set(runs.map((r) => r.join('')));
+  // Keys written all in small letters run their words together (`newpassword`, `clientsecret`,
+  // `bankaccountnumber`): a word that ends with a listed key of five letters or more counts too,
+  // as such compounds end with what they name (`tokenizer` and `secretary` do not). Shorter keys
+  // only as words, or `mypin` would match and so would `shipping` with any looser rule.
+  const fragments = [...joined].filter((k) => k.length >= MIN_FRAGMENT);
   const cache = new Map<string, boolean>();
   return {
     redactsKey(key) {
       let hit = cache.get(key);
       if (hit === undefined) {
         const words = keyWords(key);
-        hit = joined.has(words.join('')) || runs.some((run) => containsRun(words, run));
+        hit =
+          joined.has(words.join('')) ||
+          runs.some((run) => containsRun(words, run)) ||
+          fragments.some((k) => words.some((w) => endsWithKey(w, k)));
         if (cache.size > 5000) cache.clear();
         cache.set(key, hit);
       }
