@@ -188,12 +188,17 @@ describe('jcs-report', () => {
       [['--config', config, '--number', '2147483648'], /--number takes a whole number/],
       [['--config', config, '--line', '-1'], /--line takes a whole number from 0 to/],
       [['--config', config, '--line', '12.5'], /--line takes a whole number/],
+      [
+        ['--config', config, '--description', 'Client', 'Smith', 'failed'],
+        /^jcs-report: an argument is not the value of an option: quote a value with spaces/,
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => jcsReport(args)));
     runs.forEach((r, i) => {
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr.split('\n')[0]).toMatch(cases[i][1]);
+      expect(r.stderr).not.toMatch(/Smith/);
     });
   });
 });

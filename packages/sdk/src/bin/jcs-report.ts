@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     args = parse(argv);
   } catch (e) {
-    process.stderr.write(`jcs-report: ${(e as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`jcs-report: ${parseErrorMessage(e)}\n${USAGE}\n`);
     return 2;
   }
   if (args.values.help) {
@@ -215,6 +215,17 @@ function joinDashValues(argv: string[]): string[] {
     } else out.push(argv[i]);
   }
   return out;
+}
+
+/**
+ * parseArgs's message, but never a stray argument's text: an unquoted `--description Client
+ * Smith failed` leaves words of the report over, and the host may log what jcs-report prints.
+ */
+function parseErrorMessage(e: unknown): string {
+  if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    return 'an argument is not the value of an option: quote a value with spaces as one argument (--description "Client not found")';
+  }
+  return (e as Error).message;
 }
 
 function parse(argv: string[]) {
