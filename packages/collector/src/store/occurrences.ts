@@ -56,17 +56,7 @@ export function countGroupDays(
   w: Window,
   filter: CountFilter,
 ): Map<string, Map<number, number>> {
-  const groups = new Map<string, Map<number, number>>();
-  eachCount(db, w, filter, ['group', 'day'], ([group, day], n) => {
-    let days = groups.get(group as string);
-    if (!days) groups.set(group as string, (days = new Map()));
-    days.set(day as number, (days.get(day as number) ?? 0) + n);
-  });
-  for (const [group, days] of groups) {
-    for (const [day, n] of days) if (n === 0) days.delete(day);
-    if (days.size === 0) groups.delete(group);
-  }
-  return groups;
+  return countByGroup(db, w, filter, 'day') as Map<string, Map<number, number>>;
 }
 
 /**
@@ -79,20 +69,31 @@ export function countGroupDays(
  */
 export function groupVersions(db: Db, w: Window, filter: CountFilter): Map<string, string[]> {
   if (filter.groupIds?.length === 0) return new Map();
-  const counts = new Map<string, Map<string, number>>();
-  eachCount(db, w, filter, ['group', 'version'], ([group, version], n) => {
-    let versions = counts.get(group as string);
-    if (!versions) counts.set(group as string, (versions = new Map()));
-    versions.set(version as string, (versions.get(version as string) ?? 0) + n);
-  });
   const out = new Map<string, string[]>();
-  for (const [group, versions] of counts) {
-    out.set(
-      group,
-      [...versions].filter(([, n]) => n > 0).map(([v]) => v),
-    );
+  for (const [group, versions] of countByGroup(db, w, filter, 'version')) {
+    out.set(group, [...versions.keys()] as string[]);
   }
   return out;
+}
+
+/** Occurrences by group, then by `key`, in one pass; keys (and groups) whose sum is 0 left out. */
+function countByGroup(
+  db: Db,
+  w: Window,
+  filter: CountFilter,
+  key: 'day' | 'version',
+): Map<string, Map<Key, number>> {
+  const groups = new Map<string, Map<Key, number>>();
+  eachCount(db, w, filter, ['group', key], ([group, k], n) => {
+    let counts = groups.get(group as string);
+    if (!counts) groups.set(group as string, (counts = new Map()));
+    counts.set(k, (counts.get(k) ?? 0) + n);
+  });
+  for (const [group, counts] of groups) {
+    for (const [k, n] of counts) if (n === 0) counts.delete(k);
+    if (counts.size === 0) groups.delete(group);
+  }
+  return groups;
 }
 
 /**
