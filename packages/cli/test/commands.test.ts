@@ -362,6 +362,19 @@ describe('reports and report', () => {
     expect(r.stdout).toContain('Dump        withheld: the user did not consent to sending data\n');
   });
 
+  test('report --dump tells a dump it cannot open from none', async () => {
+    // The API answers "dump": null for a dump it holds but cannot open, and no field for none.
+    const dumps = fake.fixtures.dumps as Record<string, unknown>;
+    dumps[REPORT_IDS[0]] = null;
+    const unreadable = await cli(['report', REPORT_IDS[0], '--dump']);
+    expect(unreadable.stdout).toContain(
+      'Dump        stored but cannot be opened: sealed to a key this collector does not hold',
+    );
+    delete dumps[REPORT_IDS[0]];
+    const none = await cli(['report', REPORT_IDS[0], '--dump']);
+    expect(none.stdout).toContain('Dump        none: the report carries no dump\n');
+  });
+
   test('report text from the desktop cannot drive the terminal', async () => {
     fake.fixtures.fullReports[REPORT_IDS[0]].error.description =
       'evil\u001b[2J\u001b]0;title\u0007';

@@ -73,7 +73,9 @@ export function openCollector(options: CollectorOptions): Collector {
   const paths = dataPaths(options.dataDir);
   if (!fs.existsSync(paths.db)) {
     throw new KeyringError(
-      `no collector database in ${options.dataDir}: run jcs-collector init --data-dir ${options.dataDir}`,
+      fs.existsSync(paths.keys)
+        ? `no collector database in ${options.dataDir}, though its keys folder is there: restore collector.db from its backup`
+        : `no collector database in ${options.dataDir}: run jcs-collector init --data-dir ${options.dataDir}`,
     );
   }
   const retentionDays = options.retentionDays ?? MAX_RETENTION_DAYS;

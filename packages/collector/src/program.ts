@@ -58,7 +58,17 @@ export function makeProgram(out: Output): Command {
       },
     })
     .exitOverride();
-  const dataDir = (cmd: Command) => resolveDataDir(cmd.optsWithGlobals().dataDir);
+  const dataDir = (cmd: Command) => {
+    const flag = cmd.optsWithGlobals().dataDir as string | undefined;
+    // `--data-dir "$DIR"` with DIR unset would otherwise take over the working directory.
+    if (flag !== undefined && flag.trim() === '') {
+      throw new CommandError(
+        '--data-dir is empty: give a directory, or leave the option out for $JCS_COLLECTOR_DATA_DIR or ./jcs-data',
+        EXIT.usage,
+      );
+    }
+    return resolveDataDir(flag);
+  };
 
   program
     .command('init')

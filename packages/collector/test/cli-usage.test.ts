@@ -78,6 +78,22 @@ describe('--data-dir', () => {
     expect(fs.readdirSync(cwd)).toEqual(['jcs-data']);
     expect(fs.existsSync(path.join(cwd, 'jcs-data', 'collector.db'))).toBe(true);
   });
+
+  it('an empty --data-dir (a script\'s unset "$DIR") is a usage error that touches nothing', () => {
+    const cwd = makeTempDir();
+    fs.chmodSync(cwd, 0o755);
+    for (const args of [['init'], ['token', 'list'], ['expire', '--dry-run']]) {
+      const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', ''], {
+        cwd,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^jcs-collector: --data-dir is empty: give a directory/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(fs.readdirSync(cwd)).toEqual([]);
+    expect(fs.statSync(cwd).mode & 0o777).toBe(0o755);
+  });
 });
 
 describe('stdout that cannot take the output', () => {
@@ -156,7 +172,36 @@ describe('serve on a port already taken', () => {
   });
 });
 
+describe('a data dir whose database is gone but whose keys are there', () => {
+  it('init and the other commands point to the backup, not at each other', () => {
+    const dataDir = initialisedDataDir();
+    fs.rmSync(path.join(dataDir, 'collector.db'));
+    const init = collectorCli(['init', '--data-dir', dataDir]);
+    expect(init.status).toBe(1);
+    expect(init.stderr).toBe(
+      `jcs-collector: ${dataDir} has a keys folder but no database: restore collector.db from its backup, ` +
+        'or, to start afresh, move the keys folder away first (init never overwrites keys)\n',
+    );
+    const list = collectorCli(['token', 'list', '--data-dir', dataDir]);
+    expect(list.status).toBe(1);
+    expect(list.stderr).toMatch(
+      /though its keys folder is there: restore collector\.db from its backup\n$/,
+    );
+    expect(fs.readdirSync(dataDir)).toEqual(['keys']);
+  });
+});
+
 describe('init on a path that cannot be a data dir', () => {
+  it('/proc, where nothing can be made: exit 1 and one line that says what to do', () => {
+    const r = collectorCli(['init', '--data-dir', '/proc/jcs-nope']);
+    expect(r).toEqual({
+      status: 1,
+      stdout: '',
+      stderr:
+        'jcs-collector: cannot create /proc/jcs-nope (ENOENT): choose a --data-dir this user may write to\n',
+    });
+  });
+
   it('a file, or a folder under a file: exit 1 and one line that says what to do', () => {
     const file = path.join(makeTempDir(), 'a-file');
     fs.writeFileSync(file, 'x');

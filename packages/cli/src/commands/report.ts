@@ -96,7 +96,13 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
         palette.dim('not shown: add --dump to decrypt it, if there is one (the access is logged)'),
     ]);
   } else if (!hasDump) {
-    fields.push(['Dump', withheld ?? 'none: the report carries no dump']);
+    // The API answers `"dump": null` for a dump it holds but cannot open (docs/api.md), and
+    // leaves the field out when there is none.
+    const unreadable =
+      r.dump === null
+        ? 'stored but cannot be opened: sealed to a key this collector does not hold (see jcs-collector key rotate), or damaged'
+        : undefined;
+    fields.push(['Dump', withheld ?? unreadable ?? 'none: the report carries no dump']);
   }
 
   const lines = fields.map(([label, value]) => labelled(label, value, palette.bold));

@@ -25,7 +25,15 @@ export async function initCommand(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<InitResult> {
   const paths = dataPaths(dataDir);
-  if (fs.existsSync(paths.keys) || fs.existsSync(paths.db)) {
+  const hasKeys = fs.existsSync(paths.keys);
+  const hasDb = fs.existsSync(paths.db);
+  if (hasKeys && !hasDb) {
+    throw new CommandError(
+      `${dataDir} has a keys folder but no database: restore collector.db from its backup, ` +
+        'or, to start afresh, move the keys folder away first (init never overwrites keys)',
+    );
+  }
+  if (hasKeys || hasDb) {
     throw new CommandError(
       `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
     );
@@ -39,7 +47,7 @@ export async function initCommand(
         `${dataDir} cannot be a data dir: it, or a folder above it, is a file (choose another --data-dir)`,
       );
     }
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT') {
       throw new CommandError(
         `cannot create ${dataDir} (${code}): choose a --data-dir this user may write to`,
       );

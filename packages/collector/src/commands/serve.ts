@@ -87,6 +87,13 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
+  if (!o.tlsCert && !isLoopback(o.host)) {
+    // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
+    out.err(
+      `jcs-collector: serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
+        'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy',
+    );
+  }
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
   // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
@@ -134,6 +141,14 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
   });
 }
 
+/** 127.0.0.0/8, ::1 and localhost: where plain HTTP stays on this machine. */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1'
+  );
+}
+
 /** Why listening failed, and what to do: the usual causes by name. */
 function listenAdvice(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -144,6 +159,9 @@ function listenAdvice(e: unknown): string {
       return 'that is not an address of this machine: check --host';
     case 'EACCES':
       return 'this user may not listen on that port (ports below 1024 need privileges): choose another --port';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'no such host name or address: check --host (an address of this machine, such as 127.0.0.1)';
     default:
       return `${err.message}: check --host and --port`;
   }

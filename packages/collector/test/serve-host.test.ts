@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { makeTempDir } from '../../../test-support/collector';
+import { runCollector, spawnServe } from './helpers/serve-process';
+
+/**
+ * `serve --host`: plain HTTP off loopback is allowed (behind a TLS-terminating proxy) but said
+ * on stderr, since the contract keeps plain HTTP for loopback; a host that does not resolve is
+ * one line that names --host.
+ */
+
+jest.setTimeout(60_000);
+
+function initialised(): string {
+  const dir = path.join(makeTempDir(), 'data');
+  expect(runCollector(['init', '--data-dir', dir]).status).toBe(0);
+  return dir;
+}
+
+it('plain HTTP on every interface warns on stderr; on loopback it does not', async () => {
+  const dir = initialised();
+  const open = await spawnServe(dir, ['--host', '0.0.0.0', '--no-expiry']);
+  try {
+    await open.waitForLog(/serving plain HTTP on 0\.0\.0\.0/);
+    expect(open.stderr()).toContain(
+      'jcs-collector: serving plain HTTP on 0.0.0.0: tokens and reports cross the network unencrypted; ' +
+        'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy\n',
+    );
+  } finally {
+    open.child.kill('SIGTERM');
+    expect(await open.exited).toBe(0);
+  }
+  const local = await spawnServe(dir, ['--host', '127.0.0.1', '--no-expiry']);
+  try {
+    await local.waitForLog(/"msg":"serving"/);
+    expect(local.stderr()).not.toContain('plain HTTP');
+  } finally {
+    local.child.kill('SIGTERM');
+    expect(await local.exited).toBe(0);
+  }
+});
+
+it('a host that does not resolve: exit 1 and one line that names --host', () => {
+  const r = runCollector([
+    'serve',
+    '--host',
+    'no-such-host.invalid',
+    '--port',
+    '0',
+    '--data-dir',
+    initialised(),
+  ]);
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toBe(
+    'jcs-collector: cannot listen on no-such-host.invalid:0: no such host name or address: check --host (an address of this machine, such as 127.0.0.1)\n',
+  );
+});
