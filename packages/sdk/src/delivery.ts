@@ -22,8 +22,8 @@ export interface DeliveryOptions {
 }
 
 /**
- * Sends queued reports one at a time, oldest first, and decides each one's fate from the
- * collector's answer. One sender per reporter: the collector is either reachable or not, so a
+ * Sends queued reports one at a time, oldest first (a report that failed goes behind the others),
+ * and decides each one's fate from the collector's answer. One sender per reporter: the collector is either reachable or not, so a
  * failure pauses the whole queue rather than each report retrying on its own schedule.
  * Its timers are unref'd: waiting to retry never keeps the host process alive.
  */
@@ -267,7 +267,8 @@ export class Delivery {
         return;
       }
       case 'retry_after': {
-        queue.release(item.key);
+        // Behind the others, as after any failure: the pause is for all, the next try for the next.
+        queue.release(item.key, true);
         // A collector's (or a proxy's) "0" or a past date must not make a tight loop.
         const delay = Math.min(
           this.options.maxDelayMs,
@@ -284,7 +285,9 @@ export class Delivery {
         return;
       }
       case 'failed': {
-        queue.release(item.key);
+        // Behind the others: a report the collector (or a proxy) keeps failing, a 500 say, must
+        // not hold up every report after it for ever. Offline, every report fails in turn.
+        queue.release(item.key, true);
         const delay = backoff.next();
         this.pause(delay, 'backoff');
         diagnostic({

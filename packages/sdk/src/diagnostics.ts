@@ -57,12 +57,14 @@ export type DiagnosticSink = (diagnostic: Diagnostic) => void;
 
 /**
  * The codes that mean a queued report is gone without being delivered: refused for good by the
- * collector (a 4xx, or a 413 even without its dump), or pushed out of a full queue. `flush()`
+ * collector (a 4xx, or a 413 even without its dump), pushed out of a full queue, or found in
+ * the queue unreadable (moved to `corrupt/`). `flush()`
  * answers false when one of these happened while it waited.
  */
 export const LOST_REPORT_CODES: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>([
   'rejected',
   'queue_overflow',
+  'queue_corrupt',
 ]);
 
 /**

@@ -200,7 +200,9 @@ function plainObject(value: unknown, name: string): Record<string, unknown> {
 export function isLoopbackHost(hostname: string): boolean {
   // A fully qualified name's trailing dot names the same host (`localhost.`).
   const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  // Not `*.localhost`: RFC 6761 asks resolvers to answer it with loopback, but not every one does,
+  // and the contract allows plain HTTP to loopback only.
+  if (host === 'localhost') return true;
   if (host === '[::1]' || host === '::1') return true;
   if (/^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)) return true;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);

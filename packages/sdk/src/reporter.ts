@@ -49,6 +49,8 @@ interface Carrier {
 const DEFAULT_TIMEOUT_MS = 5000;
 /** How long close() waits for an aborted request to hand its report back. */
 const STOP_WAIT_MS = 1000;
+/** At least this long for an aborted request to put its report back, whatever the deadline. */
+const STOP_WAIT_FLOOR_MS = 50;
 const QUEUE_POLL_MS = 30_000;
 /** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
 const PERSIST_EVERY_MS = 1000;
@@ -228,6 +230,7 @@ export class ReporterCore implements Reporter {
 
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
+    const deadline = Date.now() + waitMs(timeoutMs);
     const ok = await this.flush(timeoutMs);
     this.closed = true;
     this.uninstallHandlers?.();
@@ -241,8 +244,11 @@ export class ReporterCore implements Reporter {
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = null;
     // The aborted request's report back in the queue before close() resolves, but never a wait
-    // on a transport that does not heed the abort.
-    await Promise.race([this.delivery.stop(), sleep(STOP_WAIT_MS)]);
+    // on a transport that does not heed the abort past what the caller gave (and a little more
+    // for a request aborted at its deadline). Not unref'd: close() must resolve before the
+    // process may end, as the docs promise.
+    const left = Math.min(STOP_WAIT_MS, Math.max(STOP_WAIT_FLOOR_MS, deadline - Date.now()));
+    await Promise.race([this.delivery.stop(), sleep(left)]);
     return ok;
   }
 
@@ -347,6 +353,7 @@ export class ReporterCore implements Reporter {
   /** Queues the report; `heldKey`: it is the final form of that carrier the queue holds. */
   private store(report: Report, heldKey?: string): void {
     if (this.closed && !this.queue.durable) {
+      this.lost++; // flush() after this must not say everything was delivered
       this.diagnostic({
         code: 'closed',
         message: 'report() after close() without a queue directory: the report was dropped',
@@ -528,8 +535,9 @@ function waitMs(timeoutMs: unknown): number {
   return timerDelay(timeoutMs);
 }
 
+/** A wait that holds the process open for its length. */
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Internal: the `jcs-report` bin drives delivery itself. */

@@ -178,6 +178,37 @@ describe('store first, then deliver', () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(140); // ~200 ms less jitter
   });
 
+  it.each([
+    ['memory', false],
+    ['disk', true],
+  ])(
+    'one report the collector keeps failing does not hold up the others (%s queue)',
+    async (_name, onDisk) => {
+      const attempts: string[] = [];
+      const r = reporterFor([], {
+        ...(onDisk ? { queueDir: tempDir() } : {}),
+        retry: { minDelayMs: 10, maxDelayMs: 20 },
+        transport: () => ({
+          send: (report: { error: { description: string } }) => {
+            attempts.push(report.error.description);
+            return Promise.resolve(
+              report.error.description === 'poison'
+                ? { kind: 'failed' as const, status: 500, reason: 'HTTP 500' }
+                : { kind: 'delivered' as const, status: 202 },
+            );
+          },
+        }),
+      });
+      r.report(input('poison'));
+      for (let i = 0; i < 5; i++) r.report(input(`b${i}`));
+      // The poison report stays queued (a 500 is not a refusal), so flush says false.
+      expect(await r.flush(1000)).toBe(false);
+      const delivered = attempts.filter((d) => d !== 'poison');
+      expect(new Set(delivered)).toEqual(new Set(['b0', 'b1', 'b2', 'b3', 'b4']));
+      expect(attempts.filter((d) => d === 'poison').length).toBeGreaterThan(1);
+    },
+  );
+
   it('flush resolves false at its deadline while the collector hangs, true when it answers', async () => {
     const r = reporterFor([], { requestTimeoutMs: 5000 });
     server.script('hang');

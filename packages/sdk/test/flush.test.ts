@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Diagnostic } from '../src';
 import { pendingFiles, tempDir } from './helpers/fixtures';
 import { errorInput, serverPerTest } from './helpers/harness';
@@ -82,6 +84,31 @@ describe('flush', () => {
     expect(await r.flush(2000)).toBe(false);
     expect(h.server.stored.has(id)).toBe(true);
     expect(await r.flush(2000)).toBe(true);
+  });
+
+  it('is false when a queued file could not be read and went to corrupt/', async () => {
+    const queueDir = tempDir();
+    const first = reporterFor([], { queueDir, endpoint: 'http://127.0.0.1:1/' });
+    first.report(input('a'));
+    first.report(input('b'));
+    await first.close(0);
+    const [victim] = pendingFiles(queueDir);
+    fs.writeFileSync(path.join(queueDir, 'pending', victim), 'cut short');
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { queueDir });
+    expect(await r.flush(2000)).toBe(false);
+    expect(diagnostics.map((d) => d.code)).toEqual(['queue_corrupt']);
+    expect(h.server.received.map((x) => x.status)).toEqual([202]);
+    expect(await r.flush(2000)).toBe(true);
+  });
+
+  it('is false after report() on a closed reporter without a queue dir dropped it', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics);
+    await r.close(1000);
+    r.report(input());
+    expect(diagnostics.map((d) => d.code)).toEqual(['closed']);
+    expect(await r.flush(100)).toBe(false);
   });
 
   it('close() answers the same way', async () => {

@@ -76,6 +76,15 @@ describe('a request in flight to a collector that never answers', () => {
     expect(server.received).toHaveLength(1);
   });
 
+  it('close() resolves before the process ends, even when the transport ignores the abort', async () => {
+    const run = await runHost('close-in-flight', childOptions(), {
+      env: { JCS_TEST_DEAF_TRANSPORT: '1', JCS_TEST_CLOSE_MS: '300', JCS_TEST_WORK_MS: '100' },
+      timeoutMs: 30_000,
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/closed false\n$/);
+  });
+
   it('is aborted by close() at its deadline; the report stays queued for the next run', async () => {
     const closed: string[] = [];
     let requests = 0;

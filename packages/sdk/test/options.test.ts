@@ -98,6 +98,7 @@ describe('createReporter options', () => {
     expect(isLoopbackHost('LOCALHOST')).toBe(true);
     expect(isLoopbackHost('128.0.0.1')).toBe(false);
     expect(isLoopbackHost('localhost.evil.example')).toBe(false);
+    expect(isLoopbackHost('evil.localhost')).toBe(false);
     expect(isLoopbackHost('127.0.0.1.nip.io')).toBe(false);
     // As the URL parser leaves them: a trailing dot, 127/8 mapped into IPv6, 127.1.
     for (const url of ['http://localhost.:8080/', 'http://[::ffff:127.0.0.1]/', 'http://127.1/']) {

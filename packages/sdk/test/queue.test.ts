@@ -93,6 +93,28 @@ describe('DiskQueue', () => {
     expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(3);
   });
 
+  it('never follows a symbolic link in the queue, and leaves folders alone', () => {
+    const dir = tempDir();
+    const corrupt: string[] = [];
+    const q = diskQueue(dir, [], corrupt);
+    const outside = path.join(tempDir(), 'secret.txt');
+    fs.writeFileSync(outside, "not the queue's to read");
+    const linked = `0000000000001-000001-${randomUUID()}-23.sealed`;
+    fs.symlinkSync(outside, path.join(dir, 'pending', linked));
+    fs.mkdirSync(path.join(dir, 'pending', 'a-folder'));
+    const good = makeReport();
+    q.add(good);
+    expect(q.claimNext()!.report).toEqual(good);
+    expect(q.claimNext()).toBeNull();
+    expect(corrupt).toEqual([linked]);
+    // The link is gone, its target untouched and not copied: corrupt/ keeps only what it could
+    // read as a file of its own, and a link is not one.
+    expect(fs.readFileSync(outside, 'utf8')).toBe("not the queue's to read");
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'pending'))).toEqual(['a-folder']);
+    expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
   it('takes back claims of a dead process, but not of a live one', () => {
     const dir = tempDir();
     const a = diskQueue(dir);

@@ -182,12 +182,13 @@ export class DiskQueue implements ReportQueue {
     return null;
   }
 
-  release(key: string): void {
+  release(key: string, toBack = false): void {
     const pendingName = this.held.get(key);
     if (pendingName === undefined) return;
     this.held.delete(key);
     try {
-      fs.renameSync(path.join(this.claimedDir, key), path.join(this.pendingDir, pendingName));
+      const name = toBack ? this.renewedName(pendingName) : pendingName;
+      fs.renameSync(path.join(this.claimedDir, key), path.join(this.pendingDir, name));
     } catch {
       // Left in claimed/: recovered as stale later, never lost.
     }
@@ -230,6 +231,15 @@ export class DiskQueue implements ReportQueue {
   private pendingName(report: Report, sealed: Uint8Array): string {
     this.seq = (this.seq + 1) % 1_000_000;
     return `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${sealed.length}.sealed`;
+  }
+
+  /** `pendingName` with a time and sequence of now: it sorts after every report waiting. */
+  private renewedName(pendingName: string): string {
+    const m = PENDING_NAME.exec(pendingName);
+    if (!m) return pendingName;
+    this.seq = (this.seq + 1) % 1_000_000;
+    const now = String(Math.max(Date.now(), Number(m[1]))).padStart(13, '0');
+    return `${now}-${String(this.seq).padStart(6, '0')}${pendingName.slice(20)}`;
   }
 
   /** The name of a claim on `pendingName` by this instance, now. */
@@ -280,10 +290,14 @@ export class DiskQueue implements ReportQueue {
   }
 
   private listPending(): PendingFile[] {
-    const names = namesIn(this.pendingDir).sort();
+    const entries = entriesIn(this.pendingDir).sort((a, b) => (a.name < b.name ? -1 : 1));
     const files: PendingFile[] = [];
-    for (const name of names) {
-      const m = PENDING_NAME.exec(name);
+    for (const entry of entries) {
+      const name = entry.name;
+      // A folder is not ours to move or delete; a symbolic link is dealt with as a bad file
+      // (removed, never followed: it may point anywhere).
+      if (entry.isDirectory()) continue;
+      const m = entry.isFile() ? PENDING_NAME.exec(name) : null;
       if (m) files.push({ name, id: m[3], bytes: Number(m[4]) });
       else if (!name.startsWith('.')) this.moveAside(path.join(this.pendingDir, name), name);
     }
@@ -440,6 +454,15 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
+/** The entries of a directory; none when it cannot be read (gone, or permissions pulled). */
+function entriesIn(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
 /** The names in a directory; none when it cannot be read (gone, or permissions pulled). */
 function namesIn(dir: string): string[] {
   try {
@@ -454,9 +477,12 @@ function withSize(pendingName: string, bytes: number): string {
   return pendingName.replace(SIZE_SUFFIX, `-${bytes}.sealed`);
 }
 
-/** The file's bytes; null when empty or too large to be a report. */
+/** The file's bytes; null when empty, too large to be a report, or not a regular file. */
 function readSmallFile(file: string): Buffer | null {
-  const size = fs.statSync(file).size;
+  // lstat: a symbolic link is never followed (its target is not the queue's to read or keep).
+  const stat = fs.lstatSync(file);
+  if (!stat.isFile()) return null;
+  const size = stat.size;
   if (size === 0 || size > MAX_REPORT_FILE_BYTES) return null;
   return fs.readFileSync(file);
 }

@@ -31,8 +31,8 @@ export class FallbackQueue implements ReportQueue {
     return fromMemory ? { key: `m:${fromMemory.key}`, report: fromMemory.report } : null;
   }
 
-  release(key: string): void {
-    this.route(key, (q, k) => q.release(k));
+  release(key: string, toBack = false): void {
+    this.route(key, (q, k) => q.release(k, toBack));
   }
 
   replace(key: string, report: Report): void {

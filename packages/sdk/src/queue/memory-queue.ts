@@ -47,9 +47,14 @@ export class MemoryQueue implements ReportQueue {
     return { key: entry.key, report: entry.report };
   }
 
-  release(key: string): void {
+  release(key: string, toBack = false): void {
     const entry = this.find(key);
-    if (entry) entry.claimed = false;
+    if (!entry) return;
+    entry.claimed = false;
+    if (toBack) {
+      this.entries.splice(this.entries.indexOf(entry), 1);
+      this.entries.push(entry);
+    }
   }
 
   replace(key: string, report: Report): void {

@@ -19,8 +19,12 @@ export interface ReportQueue {
   add(report: Report): void;
   /** The oldest report nobody is sending, now claimed by this process; null when none. */
   claimNext(): ClaimedReport | null;
-  /** Puts a claimed report back, to be tried again. */
-  release(key: string): void;
+  /**
+   * Puts a claimed report back, to be tried again: where it was, or with `toBack` behind every
+   * report waiting now (it failed: one report the collector keeps failing must not hold up the
+   * others).
+   */
+  release(key: string, toBack?: boolean): void;
   /** Rewrites a claimed report (e.g. without its dump) and puts it back. */
   replace(key: string, report: Report): void;
   /** Deletes a claimed report: delivered, or refused for good. */
