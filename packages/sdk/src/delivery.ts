@@ -37,6 +37,8 @@ export class Delivery {
   private inFlightAbort: AbortController | null = null;
   private pausedUntil = 0;
   private pausedBy: 'backoff' | 'collector' | null = null;
+  /** a Retry-After is kept in the queue dir for the next process, to clear once delivered */
+  private waitKept = false;
   private stopped = false;
   private poller: NodeJS.Timeout | null = null;
   private readonly waiters = new Set<() => void>();
@@ -44,6 +46,13 @@ export class Delivery {
   constructor(private readonly options: DeliveryOptions) {
     this.queue = options.queue;
     this.now = options.now ?? Date.now;
+    // A Retry-After an earlier process was given still holds (a `jcs-report` per error, or an
+    // app restarted): asking again at once is what the collector asked us not to do.
+    const until = this.queue.waitUntil?.() ?? 0;
+    this.waitKept = until > 0; // cleared by the first delivery, even when already over
+    if (until > this.now()) {
+      this.pause(Math.min(until - this.now(), options.maxDelayMs), 'collector');
+    }
   }
 
   /** Sends soon, or when the current pause ends. */
@@ -96,6 +105,7 @@ export class Delivery {
     const keepAlive = setInterval(() => undefined, 60_000);
     try {
       while (!this.stopped && this.now() < deadline) {
+        if (this.pausedBy === 'collector' && this.pausedUntil > this.now()) break;
         const item = this.queue.claimNext();
         if (!item) break;
         const outcome = await this.attempt(item);
@@ -275,6 +285,7 @@ export class Delivery {
           Math.max(this.options.minDelayMs ?? 0, outcome.delayMs ?? backoff.next()),
         );
         this.pause(delay, 'collector');
+        queue.setWaitUntil?.(this.pausedUntil);
         diagnostic({
           code: 'collector_busy',
           message: `the collector asked us to wait (HTTP ${outcome.status}); retrying in ${delay} ms`,
@@ -305,10 +316,13 @@ export class Delivery {
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
     this.pausedUntil = this.now() + delayMs;
     this.pausedBy = by;
+    if (by === 'collector') this.waitKept = true;
   }
 
   private resume(): void {
     this.options.backoff.reset();
+    if (this.pausedBy === 'collector' || this.waitKept) this.queue.setWaitUntil?.(0);
+    this.waitKept = false;
     this.pausedUntil = 0;
     this.pausedBy = null;
   }

@@ -147,6 +147,21 @@ describe('jcs-report', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('waits out a Retry-After an earlier run was given, instead of asking again at once', async () => {
+    const { config, queueDir } = writeConfig();
+    server.script({ status: 503, headers: { 'retry-after': '120' } });
+    const before = server.received.length;
+    const first = await jcsReport(['--config', config, '--description', 'busy']);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain('queued');
+    expect(server.received.length).toBe(before + 1);
+    const second = await jcsReport(['--config', config, '--description', 'still busy']);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('queued');
+    expect(server.received.length).toBe(before + 1); // nothing sent: the wait holds
+    expect(pendingFiles(queueDir)).toHaveLength(2);
+  });
+
   it('says so when the collector refused the report for good, rather than that it is queued', async () => {
     const { config, queueDir } = writeConfig({ token: 'revoked-token' });
     const r = await jcsReport(['--config', config, '--description', 'refused']);

@@ -148,6 +148,26 @@ describe('store first, then deliver', () => {
     ]);
   });
 
+  it('keeps a Retry-After for the next process on the same queue dir, cleared once delivered', async () => {
+    const queueDir = tempDir();
+    const first = reporterFor([], { queueDir, retry: { minDelayMs: 10, maxDelayMs: 3_600_000 } });
+    server.script({ status: 503, headers: { 'retry-after': '30' } });
+    const id = first.report(input());
+    await waitFor(() => server.received.length === 1, 5000);
+    await first.close(0);
+    // A new process (an app restarted, a jcs-report per error) waits too, rather than asking at once.
+    const second = reporterFor([], { queueDir, retry: { minDelayMs: 10, maxDelayMs: 3_600_000 } });
+    expect(await second.flush(300)).toBe(false);
+    expect(server.received).toHaveLength(1);
+    await second.close(0);
+    // Once the wait is over (here: its file says so), the report goes, and the wait is cleared.
+    fs.writeFileSync(path.join(queueDir, 'retry-after'), String(Date.now() - 1));
+    const third = reporterFor([], { queueDir });
+    expect(await third.flush(3000)).toBe(true);
+    expect(server.stored.has(id)).toBe(true);
+    expect(fs.existsSync(path.join(queueDir, 'retry-after'))).toBe(false);
+  });
+
   it.each(['0', 'Thu, 01 Jan 1970 00:00:00 GMT'])(
     'waits at least retry.minDelayMs when Retry-After is %s: no tight loop',
     async (retryAfter) => {

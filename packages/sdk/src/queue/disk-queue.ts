@@ -13,6 +13,8 @@ const STALE_CLAIM_MS = 60 * 60 * 1000;
 const STALE_TMP_MS = 10 * 60 * 1000;
 const RECOVER_EVERY_MS = 30 * 1000;
 const MAX_REPORT_FILE_BYTES = 1024 * 1024;
+/** The end of the collector's last Retry-After, for the next process (ms since the epoch). */
+const WAIT_FILE = 'retry-after';
 const MAX_CORRUPT_FILES = 50;
 
 // <time ms>-<seq>-<id>-<bytes>.sealed: the name sorts oldest first and carries the size of the
@@ -225,6 +227,25 @@ export class DiskQueue implements ReportQueue {
 
   close(): void {
     for (const key of [...this.held.keys()]) this.release(key);
+  }
+
+  waitUntil(): number {
+    try {
+      const at = Number(fs.readFileSync(path.join(this.dir, WAIT_FILE), 'utf8'));
+      return Number.isSafeInteger(at) && at > 0 ? at : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  setWaitUntil(atMs: number): void {
+    try {
+      const file = path.join(this.dir, WAIT_FILE);
+      if (atMs > 0) this.writeAtomic(file, Buffer.from(String(Math.round(atMs))));
+      else fs.rmSync(file, { force: true });
+    } catch {
+      // Only a courtesy to the collector: this process still waits.
+    }
   }
 
   /** `<time ms>-<seq>-<id>-<bytes>.sealed`, for a new file. */

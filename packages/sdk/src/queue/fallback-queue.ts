@@ -72,6 +72,14 @@ export class FallbackQueue implements ReportQueue {
     this.fallback.close();
   }
 
+  waitUntil(): number {
+    return this.primary.waitUntil?.() ?? 0;
+  }
+
+  setWaitUntil(atMs: number): void {
+    this.primary.setWaitUntil?.(atMs);
+  }
+
   private route(key: string, f: (queue: ReportQueue, key: string) => void): void {
     f(key.startsWith('d:') ? this.primary : this.fallback, key.slice(2));
   }

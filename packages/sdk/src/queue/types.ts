@@ -34,6 +34,13 @@ export interface ReportQueue {
   /** Puts back whatever this process still holds. */
   close(): void;
   /**
+   * Durable queues only: when the collector's last Retry-After ends (ms since the epoch; 0 when
+   * none), so that the next process waits too instead of asking again at once.
+   */
+  waitUntil?(): number;
+  /** Durable queues only: keeps `waitUntil` for the next process (0 clears it). Never throws. */
+  setWaitUntil?(atMs: number): void;
+  /**
    * Durable queues only: stores a report this process holds back from sending (a flood-control
    * carrier whose count is still growing), so it survives the process dying in any way; no other
    * process sends it while this one lives. Returns its key for `rewriteHeld` and `commitHeld`.
