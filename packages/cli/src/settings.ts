@@ -56,6 +56,16 @@ interface ConfigFile {
  */
 export function resolveSettings(flags: GlobalFlags, environment: SettingsEnvironment): Settings {
   const { env } = environment;
+  // `--token "$TOKEN"` with TOKEN unset: say so, rather than send an empty token and report a
+  // refusal (exit 3) that sends the user to check a token they never gave.
+  for (const [flag, value] of [
+    ['--token', flags.token],
+    ['--server', flags.server],
+  ] as const) {
+    if (value !== undefined && value.trim() === '') {
+      throw new UsageError(`${flag} is empty: give a value, or leave the option out`);
+    }
+  }
   const configPath = path.join(environment.homeDir, '.config', 'jcs-errors', 'config.json');
   let config: ConfigFile | undefined;
   // Read the file only when a flag or variable leaves something open, so a broken file does not

@@ -60,6 +60,16 @@ test('an empty variable counts as unset', () => {
   expect(resolveSettings({}, environment({ JCS_ERRORS_TOKEN: '' })).token).toBe('from-file');
 });
 
+test('an empty --token or --server (a script\'s unset "$VAR") is a usage error, not a refusal', () => {
+  writeConfig(JSON.stringify({ token: 'from-file' }));
+  expect(() => resolveSettings({ token: '' }, environment())).toThrow(
+    new UsageError('--token is empty: give a value, or leave the option out'),
+  );
+  expect(() => resolveSettings({ server: ' ' }, environment())).toThrow(
+    new UsageError('--server is empty: give a value, or leave the option out'),
+  );
+});
+
 test('a config file readable by others is used, with a warning that says how to fix it', () => {
   const file = writeConfig(JSON.stringify({ token: 't' }), 0o644);
   expect(resolveSettings({}, environment()).token).toBe('t');
