@@ -198,11 +198,11 @@ describe('serializeDump', () => {
     expect(r).toEqual({ ok: false, withheld: 'too-large' });
   });
 
-  it('serialises a 10 MB string quickly', () => {
-    const start = Date.now();
+  it('cuts a 10 MB string to the limit', () => {
+    // (How long it takes is the benchmark's business, not a unit test's.)
     const r = serializeDump({ s: 'y'.repeat(10 * 1024 * 1024) }, DEFAULT_DUMP_LIMITS, redactor);
-    expect(r.ok).toBe(true);
-    expect(Date.now() - start).toBeLessThan(500);
+    expect(r.ok && r.truncated).toBe(true);
+    expect(r.ok && Buffer.byteLength(r.json)).toBeLessThanOrEqual(256 * 1024);
   });
 
   it('keeps a key named __proto__ as a plain key', () => {
@@ -272,21 +272,33 @@ describe('serializeDump: data within the limits', () => {
     expect(r.value.letter).toBe('x'.repeat(16 * 1024) + CUT);
   });
 
-  it('bounds the time spent on huge data, even data that costs nothing per value', () => {
+  it('bounds the work on huge data, even data that costs nothing per value', () => {
+    // Counted, not timed: the values read from an array of two million.
+    let reads = 0;
+    const counted = new Proxy(
+      Array.from({ length: 2_000_000 }, (_, i) => i),
+      {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      },
+    );
     const inner = Array(100_000).fill([]);
     const huge = [
-      Array.from({ length: 2_000_000 }, (_, i) => i),
+      counted,
       new Float64Array(10_000_000),
-      // 10^10 empty arrays if walked: only a limit on values walked stops this
+      // 10^10 empty arrays if walked: only a limit on values walked stops this (an unbounded
+      // walk would outlast the test's timeout)
       Array(100_000).fill(inner),
     ];
     for (const value of huge) {
-      const start = Date.now();
       const r = serializeDump(value, DEFAULT_DUMP_LIMITS, plain);
-      expect(Date.now() - start).toBeLessThan(1000);
       expect(r.ok && r.truncated).toBe(true);
       expect(r.ok && Buffer.byteLength(r.json)).toBeLessThanOrEqual(256 * 1024);
     }
+    expect(reads).toBeGreaterThan(0);
+    expect(reads).toBeLessThan(100_000);
   });
 });
 
