@@ -97,6 +97,23 @@ describe('rate limits on the API', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
+  it('charges refused bodies to the token too: bad requests cannot be sent without bound', async () => {
+    start({ tokenBurst: 3 });
+    const bad = () =>
+      request(t.app)
+        .post('/v1/reports')
+        .set('Authorization', `Bearer ${t.tokens.ingest}`)
+        .set('Content-Type', 'application/json');
+    await bad().send('{not json').expect(400);
+    await bad().send({ schema: 1 }).expect(400);
+    await bad()
+      .send({ ...makeReport(), extra: 1 })
+      .expect(400);
+    const res = await bad().send('{not json').expect(429);
+    expect(res.body.error.message).toMatch(/token/);
+    await post('JCS-ANY').expect(429);
+  });
+
   it('limits reads per token on their own, and logs the refusal', async () => {
     start({ readBurst: 3, readPerMin: 60 });
     const read = (token: string) =>

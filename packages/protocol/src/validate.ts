@@ -44,7 +44,8 @@ export function validateReport(body: unknown): Validation {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, errors: [{ path: '', message: 'must be a JSON object' }] };
   }
-  const poisoned = findForbiddenKeys(body, '');
+  const poisoned: FieldError[] = [];
+  findForbiddenKeys(body, [], 0, poisoned);
   if (poisoned.length > 0) return { ok: false, errors: poisoned };
   const check = compiledCheck();
   if (check(body)) return { ok: true, report: body };
@@ -55,33 +56,71 @@ export function validateReport(body: unknown): Validation {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
+ * At most this many problems are told. A body crafted to have thousands (every one a forbidden
+ * key under a 100,000-character name) then costs no more to answer than an honest mistake.
+ */
+export const MAX_FIELD_ERRORS = 20;
+/** No object of report schema 1 has more than 10 fields; one with more than this is not walked. */
+const MAX_FIELDS = 32;
+/** A key longer than this is shown cut in a pointer: no field of the schema comes close. */
+const MAX_KEY_CHARS = 64;
+
+/**
  * `__proto__` and `constructor` keys are refused outright, at any depth, never merged; so is a
  * string holding a lone surrogate, which would be stored (as UTF-8) as something other than was
- * sent.
+ * sent; and an object with more fields than any of the schema's, before ajv reports each one.
+ * Arrays are left to the schema, which has none.
  */
-function findForbiddenKeys(value: unknown, path: string, depth = 0): FieldError[] {
-  if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
-    return [{ path, message: 'must be valid Unicode text (it holds a lone surrogate)' }];
+function findForbiddenKeys(
+  value: unknown,
+  segments: string[],
+  depth: number,
+  errors: FieldError[],
+): void {
+  if (errors.length >= MAX_FIELD_ERRORS) return;
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) {
+      errors.push({
+        path: pointer(segments),
+        message: 'must be valid Unicode text (it holds a lone surrogate)',
+      });
+    }
+    return;
   }
-  if (typeof value !== 'object' || value === null || depth > 8) return [];
-  const errors: FieldError[] = [];
-  for (const key of Object.keys(value)) {
-    const child = `${path}/${escapePointer(key)}`;
-    if (FORBIDDEN_KEYS.has(key)) errors.push({ path: child, message: 'is a forbidden key' });
-    else
-      errors.push(...findForbiddenKeys((value as Record<string, unknown>)[key], child, depth + 1));
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || depth > 8) return;
+  const keys = Object.keys(value);
+  if (keys.length > MAX_FIELDS) {
+    errors.push({
+      path: pointer(segments),
+      message: `has ${keys.length} fields: no object of report schema 1 has more than 10`,
+    });
+    return;
   }
-  return errors;
+  for (const key of keys) {
+    if (errors.length >= MAX_FIELD_ERRORS) return;
+    segments.push(key);
+    if (FORBIDDEN_KEYS.has(key))
+      errors.push({ path: pointer(segments), message: 'is a forbidden key' });
+    else findForbiddenKeys((value as Record<string, unknown>)[key], segments, depth + 1, errors);
+    segments.pop();
+  }
+}
+
+/** The JSON pointer of a key path (`''` for the body itself), long keys cut short. */
+function pointer(segments: string[]): string {
+  return segments.map((key) => `/${escapePointer(key)}`).join('');
 }
 
 function escapePointer(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+  const shown = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
+  return shown.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 function toFieldErrors(errors: ErrorObject[]): FieldError[] {
   const seen = new Set<string>();
   const out: FieldError[] = [];
   for (const e of errors) {
+    if (out.length >= MAX_FIELD_ERRORS) break;
     const { path, message } = describe(e);
     const key = `${path}\u0000${message}`;
     if (seen.has(key)) continue;

@@ -130,6 +130,46 @@ describe('validateReport', () => {
     expectInvalid((r) => (r.error.constructor = 'x'), '/error/constructor');
   });
 
+  it('tells at most 20 problems, long keys cut short: a crafted body costs no more', () => {
+    // A 100,000-character key holding objects that each hold __proto__ and constructor: answering
+    // every problem with its full path once made a 138 KB body (a thousand of them) a 10 MB
+    // answer and 9 s of work. A thousand is now one problem (too many fields); thirty are 60.
+    const key = 'k'.repeat(100_000);
+    const kids = Array.from({ length: 30 }, (_, i) => `"${i}":{"__proto__":1,"constructor":1}`);
+    const v = validateReport(JSON.parse(`{"${key}":{${kids.join(',')}}}`));
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    expect(v.errors).toHaveLength(20);
+    expect(v.errors[0]).toEqual({
+      path: `/${'k'.repeat(64)}…/0/__proto__`,
+      message: 'is a forbidden key',
+    });
+    for (const e of v.errors) expect(e.path.length).toBeLessThan(100);
+    // An object with more fields than any of the schema's is one problem, not one per field.
+    const wide = validateReport({
+      ...validReport(),
+      ...Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 1])),
+    });
+    expect(wide).toEqual({
+      ok: false,
+      errors: [
+        { path: '', message: 'has 40008 fields: no object of report schema 1 has more than 10' },
+      ],
+    });
+    // Unknown fields within that bound are each told, up to 20, their names cut as well.
+    const many = check((r) => {
+      for (let i = 10; i < 32; i++) r[`${i}${'x'.repeat(200)}`] = 1;
+    });
+    expect(many.ok).toBe(false);
+    if (!many.ok) {
+      expect(many.errors).toHaveLength(20);
+      expect(many.errors[0]).toEqual({
+        path: `/10${'x'.repeat(62)}…`,
+        message: 'is not a field of report schema 1',
+      });
+    }
+  });
+
   it('accepts a sealed dump, refuses one with bad key lengths, and refuses dump with dumpWithheld', () => {
     const { publicKey } = generateDumpKeyPair();
     const dump = sealDump('{"a":1}', publicKey, 'k1');

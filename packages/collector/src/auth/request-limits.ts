@@ -86,6 +86,14 @@ export class RequestLimits {
     }
   }
 
+  /**
+   * A refused body (not JSON, not a report, too large) costs the token one report too: otherwise
+   * bad requests, which cost the server more than good ones, could be sent without bound.
+   */
+  chargeRefused(actor: Actor): void {
+    this.token.take(actor.name);
+  }
+
   /** Engineer and admin requests, per token. */
   takeRead(actor: Actor): void {
     const wait = this.read.take(actor.name);

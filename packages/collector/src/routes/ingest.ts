@@ -40,13 +40,19 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       const actor = authenticate(c, req, 'ingest');
       gate?.(req);
       limits?.checkReportToken(actor);
-      const body = await readJsonBody(req, LIMITS.bodyBytes);
-      const v = validateReport(body);
-      if (!v.ok) throw invalidReport(v.errors);
-      checkDumpSize(v.report);
+      let report: Report;
+      try {
+        const v = validateReport(await readJsonBody(req, LIMITS.bodyBytes));
+        if (!v.ok) throw invalidReport(v.errors);
+        report = v.report;
+        checkDumpSize(report);
+      } catch (e) {
+        limits?.chargeRefused(actor);
+        throw e;
+      }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
-      limits?.takeReport(actor, v.report.license);
-      const stored = await c.batcher.submit(prepareReport(v.report, c.keyring, c.clock()));
+      limits?.takeReport(actor, report.license);
+      const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
       sendJson(res, stored.created ? 202 : 200, { id: stored.id, group: stored.group });
     } catch (err) {
       answerError(c.log, err, req, res, onError);
@@ -93,13 +99,12 @@ function checkDumpSize(report: Report): void {
   );
 }
 
+/** At most MAX_FIELD_ERRORS details (protocol/validate.ts), so a crafted body cannot make a large answer. */
 function invalidReport(errors: FieldError[]): ApiError {
   const fields = [...new Set(errors.map((e) => e.path || '(body)'))].slice(0, 5).join(', ');
   return new ApiError(
     'invalid_report',
     `The report does not match report schema 1: check ${fields}.`,
-    {
-      details: errors.slice(0, 100),
-    },
+    { details: errors },
   );
 }
