@@ -382,6 +382,15 @@ describe('reports and report', () => {
     expect(r.stdout).toContain('Description evil\uFFFD[2J\uFFFD]0;title\uFFFD\n');
   });
 
+  test('--json: C1 controls and bidi overrides are \\u escapes, the same JSON value', async () => {
+    const evil = 'evil\u009b2J \u202eright-to-left';
+    fake.fixtures.fullReports[REPORT_IDS[0]].error.description = evil;
+    const r = await cli(['report', REPORT_IDS[0], '--json']);
+    expect(r.stdout).not.toMatch(/[\u0080-\u009f\u202e]/);
+    expect(r.stdout).toContain('evil\\u009b2J \\u202eright-to-left');
+    expect(JSON.parse(r.stdout).error.description).toBe(evil);
+  });
+
   test('an unknown report exits 4; a malformed id exits 2', async () => {
     const missing = await cli(['report', REPORT_IDS[1]]);
     expect(missing).toEqual({

@@ -74,6 +74,30 @@ describe('GET /v1/reports/:id and the dump', () => {
     }
   });
 
+  it('a dump thousands of levels deep is answered cut at 256 levels, not a 500', async () => {
+    // Sealed by hand: the SDK itself stops at 64 levels.
+    const key = await request(t.app).get('/v1/public-key').expect(200);
+    const text = '['.repeat(5000) + ']'.repeat(5000);
+    const report = makeReport({
+      dump: sealDump(text, fromBase64(key.body.publicKey), key.body.keyId),
+    });
+    await ingest(report);
+    const answer = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
+    let level = 0;
+    let v: unknown = answer.body.dump;
+    while (Array.isArray(v)) {
+      level++;
+      v = v[0];
+    }
+    expect(level).toBe(256);
+    expect(v).toBe('[… deeper than 256 levels: not shown]');
+    // A dump within the bound comes back as it was, __proto__ keys as plain keys.
+    const fine = JSON.parse(`${'{"a":'.repeat(200)}{"__proto__":1}${'}'.repeat(200)}`) as unknown;
+    const ok = makeReport({ dump: await sealed(fine) });
+    await ingest(ok);
+    expect((await engineer(`/v1/reports/${ok.id}?dump=1`).expect(200)).body.dump).toEqual(fine);
+  });
+
   it('a report that withheld its dump says why, with or without ?dump=1', async () => {
     const report = makeReport({ dumpWithheld: 'user-opt-out' });
     await ingest(report);

@@ -38,12 +38,23 @@ export interface Wiring {
   finish(result: CommandResult): void;
 }
 
+/** C1 controls, line and paragraph separators, and the bidi marks, embeddings and overrides. */
+const TERMINAL_CONTROLS = /[\u0080-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 /**
- * For `--json`: the API's body unchanged, ending in a newline so shells and jq are happy.
+ * For `--json`: the API's body, the same JSON value, ending in a newline so shells and jq are
+ * happy.
  *
  * @example
  * jsonText('{"ok":true}'); // '{"ok":true}\n'
  */
 export function jsonText(body: string): string {
-  return body.endsWith('\n') ? body : `${body}\n`;
+  // Text from a desktop client can hold C1 controls and bidi overrides, which JSON leaves raw and
+  // some terminals obey. Written as \u escapes they mean the same to a JSON parser and nothing to
+  // a terminal. (JSON's structure is ASCII, so only string contents change.)
+  const safe = body.replace(
+    TERMINAL_CONTROLS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return safe.endsWith('\n') ? safe : `${safe}\n`;
 }

@@ -144,17 +144,58 @@ export class ReportReader {
     const secret = this.keyring.transportSecret(dump.keyId);
     const text = secret ? openDump(dump, secret) : null;
     if (text === null) return null;
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
       return text;
     }
+    return cutBelow(value, MAX_DUMP_DEPTH);
   }
 
   private open(sealed: Buffer, keyDay: string): string | null {
     const key = this.keyring.dayKey(keyDay);
     return key ? openField(sealed, key) : null;
   }
+}
+
+/**
+ * How deep a dump is answered. The SDK sends at most 64 levels; a client can seal anything, and
+ * a dump thousands of levels deep parses but cannot be written back out (JSON.stringify runs
+ * out of stack: a 500 for an engineer, after the read was logged).
+ */
+export const MAX_DUMP_DEPTH = 256;
+const TOO_DEEP = `[… deeper than ${MAX_DUMP_DEPTH} levels: not shown]`;
+
+/** The value with whatever lies deeper than `levels` replaced by a marker; itself when none does. */
+function cutBelow(value: unknown, levels: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (!deeperThan(value, levels)) return value;
+  const cut = (v: unknown, left: number): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    if (left === 0) return TOO_DEEP;
+    if (Array.isArray(v)) return v.map((x) => cut(x, left - 1));
+    // defineProperty: a "__proto__" key stays a plain key, as JSON.parse made it.
+    const out = {};
+    for (const [k, x] of Object.entries(v)) {
+      Object.defineProperty(out, k, {
+        value: cut(x, left - 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  };
+  return cut(value, levels);
+}
+
+function deeperThan(value: object, levels: number): boolean {
+  if (levels === 0) return true;
+  for (const x of Object.values(value)) {
+    if (typeof x === 'object' && x !== null && deeperThan(x, levels - 1)) return true;
+  }
+  return false;
 }
 
 /** The contract's field order, so a report reads the same as it was sent. */
