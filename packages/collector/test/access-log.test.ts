@@ -3,6 +3,9 @@ import path from 'node:path';
 import request from 'supertest';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import type { Request } from 'express';
+import { audited } from '../src/http/audited';
+import { openDatabase } from '../src/store/db';
 import { auditCount, makeEntries, tamper } from './access-support';
 
 let t: TestCollector;
@@ -197,6 +200,30 @@ describe('the access log', () => {
     expect(res.headers['retry-after']).toBe('5');
     expect(JSON.stringify(res.body)).not.toContain('secret-description');
     expect(auditCount(t)).toBe(0);
+  });
+
+  it('a read holds no write lock while it runs (ingest commits meanwhile); a change does', () => {
+    const other = openDatabase(path.join(t.dataDir, 'collector.db'));
+    other.pragma('busy_timeout = 0');
+    const canWrite = () => {
+      try {
+        other.exec('BEGIN IMMEDIATE; ROLLBACK');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const asEngineer = (method: string) =>
+      ({ method, actor: { name: 'eng', role: 'engineer' } }) as unknown as Request;
+    try {
+      expect(audited(t.collector, asEngineer('GET'), 'groups.list', null, canWrite)).toBe(true);
+      expect(audited(t.collector, asEngineer('PATCH'), 'groups.update', null, canWrite)).toBe(
+        false,
+      );
+      expect(auditCount(t)).toBe(2); // each logged all the same
+    } finally {
+      other.close();
+    }
   });
 
   it('verifies an untouched log: GET /v1/audit/verify answers ok with the number of entries', async () => {

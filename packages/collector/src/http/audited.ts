@@ -23,9 +23,12 @@ export function auditTarget(target: string | null): string | null {
 }
 
 /**
- * Runs a read or a change and its access-log entry in one transaction: the entry is committed
- * before any data leaves, and if the entry cannot be written the access is refused. The outcome
- * ('ok' or the error code) is recorded either way.
+ * Runs a read or a change and writes its access-log entry: the entry is committed before any
+ * data leaves, and if the entry cannot be written the access is refused. The outcome ('ok' or
+ * the error code) is recorded either way. A change (PATCH, POST) and its entry are one
+ * transaction. A read (GET) runs in a read transaction of its own, one consistent snapshot that
+ * holds no lock, and its entry is committed after it: a heavy read (500 groups over ten years)
+ * held the database's write lock for its whole length, and every ingest commit waited behind it.
  */
 export function audited<T>(
   c: Collector,
@@ -38,22 +41,33 @@ export function audited<T>(
   if (!actor || actor.role === 'ingest') return fn();
   let failure: unknown;
   let result: T | undefined;
+  const run = () => {
+    try {
+      result = fn();
+    } catch (e) {
+      failure = e;
+    }
+  };
+  const log = () => {
+    const outcome =
+      failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
+    c.audit.append({ actor: actor.name, action, target: auditTarget(target), outcome }, c.clock());
+  };
+  const reads = req.method === 'GET' || req.method === 'HEAD';
+  if (reads) {
+    try {
+      c.db.transaction(run).deferred();
+    } catch (e) {
+      failure ??= e; // the read transaction itself failed: logged as such below
+    }
+  }
   try {
-    // IMMEDIATE: a read's entry is written after the read, and the ingest thread's commits in
-    // between would otherwise make that write fail on a stale snapshot.
+    // IMMEDIATE: the entry (and a change) is written after reading, and the ingest thread's
+    // commits in between would otherwise make that write fail on a stale snapshot.
     c.db
       .transaction(() => {
-        try {
-          result = fn();
-        } catch (e) {
-          failure = e;
-        }
-        const outcome =
-          failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
-        c.audit.append(
-          { actor: actor.name, action, target: auditTarget(target), outcome },
-          c.clock(),
-        );
+        if (!reads) run();
+        log();
       })
       .immediate();
   } catch (e) {
