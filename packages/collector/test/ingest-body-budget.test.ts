@@ -10,7 +10,11 @@ import { rawRequest, rawSocket } from './helpers/raw-http';
  */
 
 let s: ServedCollector;
-beforeAll(async () => (s = await serveTestCollector()));
+// Rate limits on, with a small token bucket: the collector's own 503s must not spend it.
+beforeAll(
+  async () =>
+    (s = await serveTestCollector({ app: { rateLimits: { tokenBurst: 3, tokenPerMin: 1 } } })),
+);
 afterAll(() => s.stop());
 
 const head = (lines: string[]) =>
@@ -54,4 +58,24 @@ it('bodies held open past the memory budget: the next is a 503 with Retry-After,
   } finally {
     bodyBuffer.budgetBytes = saved;
   }
+});
+
+it('a 503 for too much at once is not charged to the token: the fleet shares it', async () => {
+  const saved = bodyBuffer.budgetBytes;
+  const post = () =>
+    rawRequest(s.url, {
+      path: '/v1/reports',
+      headers: { Authorization: `Bearer ${s.tokens.ingest}`, 'Content-Type': 'application/json' },
+      body: reportText(),
+    });
+  bodyBuffer.budgetBytes = 10;
+  try {
+    for (let i = 0; i < 3; i++) expect((await post()).status).toBe(503);
+  } finally {
+    bodyBuffer.budgetBytes = saved;
+  }
+  // The first test took two from the bucket of 3 (the body its client gave up on, and one
+  // report); the 503s above took none: one is left.
+  expect((await post()).status).toBe(202);
+  expect((await post()).status).toBe(429);
 });

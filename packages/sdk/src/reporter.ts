@@ -248,7 +248,14 @@ export class ReporterCore implements Reporter {
     // for a request aborted at its deadline). Not unref'd: close() must resolve before the
     // process may end, as the docs promise.
     const left = Math.min(STOP_WAIT_MS, Math.max(STOP_WAIT_FLOOR_MS, deadline - Date.now()));
-    await Promise.race([this.delivery.stop(), sleep(left)]);
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, left)));
+    try {
+      await Promise.race([this.delivery.stop(), giveUp]);
+    } finally {
+      // Cleared as soon as the race is over: a timer left running would hold the host open.
+      clearTimeout(timer);
+    }
     return ok;
   }
 
@@ -533,11 +540,6 @@ function detachable(core: ReporterCore): Reporter {
 function waitMs(timeoutMs: unknown): number {
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) return DEFAULT_TIMEOUT_MS;
   return timerDelay(timeoutMs);
-}
-
-/** A wait that holds the process open for its length. */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Internal: the `jcs-report` bin drives delivery itself. */

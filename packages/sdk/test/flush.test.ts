@@ -111,6 +111,14 @@ describe('flush', () => {
     expect(await r.flush(100)).toBe(false);
   });
 
+  it('close() leaves no timer behind that would hold the host open', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const r = reporterFor([]);
+    expect(await r.close(5000)).toBe(true);
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
   it('close() answers the same way', async () => {
     const r = reporterFor([], { token: 'revoked-token' });
     r.report(input());

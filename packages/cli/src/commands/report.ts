@@ -100,7 +100,7 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     // leaves the field out when there is none.
     const unreadable =
       r.dump === null
-        ? 'stored but cannot be opened: sealed to a key this collector does not hold (see jcs-collector key rotate), or damaged'
+        ? 'stored but cannot be opened: sealed to a key this collector does not hold (see jcs-collector key rotate) or damaged, unless its value is null'
         : undefined;
     fields.push(['Dump', withheld ?? unreadable ?? 'none: the report carries no dump']);
   }

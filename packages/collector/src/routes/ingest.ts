@@ -47,7 +47,8 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         report = v.report;
         checkDumpSize(report);
       } catch (e) {
-        limits?.chargeRefused(actor);
+        // A bad body (4xx) is charged; the collector's own 503 (too much arriving at once) is not.
+        if (e instanceof ApiError && e.status < 500) limits?.chargeRefused(actor);
         throw e;
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
