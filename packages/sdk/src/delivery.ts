@@ -321,7 +321,7 @@ export class Delivery {
 
   private resume(): void {
     this.options.backoff.reset();
-    if (this.pausedBy === 'collector' || this.waitKept) this.queue.setWaitUntil?.(0);
+    if (this.pausedBy === 'collector' || this.waitKept) this.queue.clearWaitUntil?.(this.now());
     this.waitKept = false;
     this.pausedUntil = 0;
     this.pausedBy = null;

@@ -115,6 +115,20 @@ describe('DiskQueue', () => {
     expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual([]);
   });
 
+  it('keeps a Retry-After for the next process; clearing forgets only a wait that is over', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    expect(q.waitUntil()).toBe(0);
+    const now = Date.now();
+    q.setWaitUntil(now + 60_000);
+    // Another process sharing the dir, just delivered: the wait it would clear is not over.
+    diskQueue(dir).clearWaitUntil(now);
+    expect(q.waitUntil()).toBe(now + 60_000);
+    q.clearWaitUntil(now + 60_000);
+    expect(q.waitUntil()).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'retry-after'))).toBe(false);
+  });
+
   it('takes back claims of a dead process, but not of a live one', () => {
     const dir = tempDir();
     const a = diskQueue(dir);

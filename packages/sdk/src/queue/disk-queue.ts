@@ -240,11 +240,18 @@ export class DiskQueue implements ReportQueue {
 
   setWaitUntil(atMs: number): void {
     try {
-      const file = path.join(this.dir, WAIT_FILE);
-      if (atMs > 0) this.writeAtomic(file, Buffer.from(String(Math.round(atMs))));
-      else fs.rmSync(file, { force: true });
+      this.writeAtomic(path.join(this.dir, WAIT_FILE), Buffer.from(String(Math.round(atMs))));
     } catch {
       // Only a courtesy to the collector: this process still waits.
+    }
+  }
+
+  clearWaitUntil(nowMs: number): void {
+    if (this.waitUntil() > nowMs) return;
+    try {
+      fs.rmSync(path.join(this.dir, WAIT_FILE), { force: true });
+    } catch {
+      // left for the next process, which finds it over
     }
   }
 

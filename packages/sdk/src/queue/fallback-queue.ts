@@ -80,6 +80,10 @@ export class FallbackQueue implements ReportQueue {
     this.primary.setWaitUntil?.(atMs);
   }
 
+  clearWaitUntil(nowMs: number): void {
+    this.primary.clearWaitUntil?.(nowMs);
+  }
+
   private route(key: string, f: (queue: ReportQueue, key: string) => void): void {
     f(key.startsWith('d:') ? this.primary : this.fallback, key.slice(2));
   }

@@ -38,8 +38,13 @@ export interface ReportQueue {
    * none), so that the next process waits too instead of asking again at once.
    */
   waitUntil?(): number;
-  /** Durable queues only: keeps `waitUntil` for the next process (0 clears it). Never throws. */
+  /** Durable queues only: keeps `waitUntil` for the next process. Never throws. */
   setWaitUntil?(atMs: number): void;
+  /**
+   * Durable queues only: forgets a kept wait that ended by `nowMs`; one that runs later (another
+   * process sharing the dir was told to wait since) stays. Never throws.
+   */
+  clearWaitUntil?(nowMs: number): void;
   /**
    * Durable queues only: stores a report this process holds back from sending (a flood-control
    * carrier whose count is still growing), so it survives the process dying in any way; no other
