@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isLoopbackHost } from '@jcs/protocol';
 import { UsageError } from './errors';
 import { shown } from './render/text';
 
@@ -164,9 +165,7 @@ function parseServer(text: string, where: string): URL {
 }
 
 function isCleartextToRemote(url: URL): boolean {
-  if (url.protocol !== 'http:') return false;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname);
 }
 
 function readConfig(configPath: string, environment: SettingsEnvironment): ConfigFile {

@@ -26,3 +26,4 @@ export type {
   RetentionStatus,
 } from './api-types';
 export { makeDirSync } from './make-dir';
+export { isLoopbackHost } from './loopback';

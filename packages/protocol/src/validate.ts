@@ -59,7 +59,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * At most this many problems are told. A body crafted to have thousands (every one a forbidden
  * key under a 100,000-character name) then costs no more to answer than an honest mistake.
  */
-export const MAX_FIELD_ERRORS = 20;
+const MAX_FIELD_ERRORS = 20;
 /** No object of report schema 1 has more than 10 fields; one with more than this is not walked. */
 const MAX_FIELDS = 32;
 /** A key longer than this is shown cut in a pointer: no field of the schema comes close. */

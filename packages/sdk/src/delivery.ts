@@ -22,9 +22,10 @@ export interface DeliveryOptions {
 }
 
 /**
- * Sends queued reports one at a time, oldest first (a report that failed goes behind the others),
- * and decides each one's fate from the collector's answer. One sender per reporter: the collector is either reachable or not, so a
- * failure pauses the whole queue rather than each report retrying on its own schedule.
+ * Sends queued reports one at a time, oldest first (a report that failed goes behind the
+ * others), and decides each one's fate from the collector's answer. One sender per reporter: the
+ * collector is either reachable or not, so a failure pauses the whole queue rather than each
+ * report retrying on its own schedule.
  * Its timers are unref'd: waiting to retry never keeps the host process alive.
  */
 export class Delivery {
@@ -321,7 +322,8 @@ export class Delivery {
 
   private resume(): void {
     this.options.backoff.reset();
-    if (this.pausedBy === 'collector' || this.waitKept) this.queue.clearWaitUntil?.(this.now());
+    // Set by every collector pause, and at start when an earlier process left a wait.
+    if (this.waitKept) this.queue.clearWaitUntil?.(this.now());
     this.waitKept = false;
     this.pausedUntil = 0;
     this.pausedBy = null;

@@ -1,4 +1,4 @@
-import { LIMITS, VERSION_PATTERN, fromBase64, type Report } from '@jcs/protocol';
+import { LIMITS, VERSION_PATTERN, fromBase64, isLoopbackHost, type Report } from '@jcs/protocol';
 import type { Diagnostic } from './diagnostics';
 import type { Transport, TransportOptions } from './transport';
 import { DEFAULT_REDACT_KEYS } from './dump/redact';
@@ -190,22 +190,6 @@ function plainObject(value: unknown, name: string): Record<string, unknown> {
     fail(`${name} must be an object`);
   }
   return value as Record<string, unknown>;
-}
-
-/**
- * True for hosts that never leave the machine: `localhost`, 127.0.0.0/8 and `::1` (and 127/8
- * mapped into IPv6, which the URL parser writes `[::ffff:7f00:1]`). Plain HTTP is allowed to
- * these only, because anything else would put reports on the wire in clear.
- */
-export function isLoopbackHost(hostname: string): boolean {
-  // A fully qualified name's trailing dot names the same host (`localhost.`).
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  // Not `*.localhost`: RFC 6761 asks resolvers to answer it with loopback, but not every one does,
-  // and the contract allows plain HTTP to loopback only.
-  if (host === 'localhost') return true;
-  if (host === '[::1]' || host === '::1') return true;
-  if (/^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)) return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function resolveEndpoint(value: unknown, allowInsecure: boolean): string {

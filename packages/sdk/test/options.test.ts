@@ -1,5 +1,5 @@
 import { createReporter, type ReporterOptions } from '../src';
-import { isLoopbackHost } from '../src/options';
+import { isLoopbackHost } from '@jcs/protocol';
 
 const valid: ReporterOptions = {
   endpoint: 'https://errors.example/',
@@ -99,6 +99,10 @@ describe('createReporter options', () => {
     expect(isLoopbackHost('128.0.0.1')).toBe(false);
     expect(isLoopbackHost('localhost.evil.example')).toBe(false);
     expect(isLoopbackHost('evil.localhost')).toBe(false);
+    // As `serve --host` takes them: no brackets.
+    expect(isLoopbackHost('::1')).toBe(true);
+    expect(isLoopbackHost('::ffff:127.0.0.1')).toBe(true);
+    expect(isLoopbackHost('0.0.0.0')).toBe(false);
     expect(isLoopbackHost('127.0.0.1.nip.io')).toBe(false);
     // As the URL parser leaves them: a trailing dot, 127/8 mapped into IPv6, 127.1.
     for (const url of ['http://localhost.:8080/', 'http://[::ffff:127.0.0.1]/', 'http://127.1/']) {

@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '@jcs/protocol';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
 import { createLogger, envLogLevel, LOG_LEVELS } from '../log';
@@ -87,7 +88,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
-  if (!o.tlsCert && !isLoopback(o.host)) {
+  if (!o.tlsCert && !isLoopbackHost(o.host)) {
     // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
     out.err(
       `jcs-collector: serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
@@ -139,14 +140,6 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
-}
-
-/** 127.0.0.0/8, ::1 and localhost: where plain HTTP stays on this machine. */
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return (
-    h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1'
-  );
 }
 
 /** Why listening failed, and what to do: the usual causes by name. */
