@@ -62,6 +62,11 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   });
   app.use(publicRoutes(c));
   app.use(ingestRoutes(ingest));
+  // Reports answered while the expiry job ran may still be in the inbox: everything below reads
+  // or changes what they belong to, so they are folded into the database first.
+  app.use((_req, _res, next) => {
+    c.settled().then(() => next(), next);
+  });
   app.use(groupRoutes(c));
   app.use(reportRoutes(c));
   app.use(retentionRoutes(c));

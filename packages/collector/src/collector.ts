@@ -9,6 +9,7 @@ import { GroupStore } from './store/groups';
 import { IngestBatcher, inProcess } from './ingest/batcher';
 import { WriterThread } from './store/writer-thread';
 import { dataPaths } from './paths';
+import { storageUnavailable } from './ingest/unavailable';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
 import { removeUnsyncedReports } from './store/sealed-repair';
@@ -53,10 +54,16 @@ export interface Collector {
   groups: GroupStore;
   batcher: IngestBatcher;
   /**
-   * The expiry job deletes on a thread of its own (retention/expiry-thread.ts), as ingest writes
-   * on one: under `serve` (with `writerThread`), so its chunks never hold up the event loop.
+   * The writer thread's inbox (store/inbox-writer.ts), with `writerThread`: the expiry job then
+   * deletes on a thread of its own (retention/expiry-thread.ts), as ingest writes on one, and
+   * sends ingest to the inbox while it does.
    */
-  expiryThread: boolean;
+  inbox?: Pick<WriterThread, 'useInbox' | 'fold' | 'holdFolds'>;
+  /**
+   * Resolves once every report answered so far is in the database (folded in from the inbox):
+   * every read and change of reports or groups waits here first. Rejects with a 503 ApiError.
+   */
+  settled(): Promise<void>;
   /** the background checkpoint, when opened with `backgroundCheckpoint` */
   checkpointer?: Checkpointer;
   close(): void;
@@ -106,6 +113,12 @@ export function openCollector(options: CollectorOptions): Collector {
         onFailure: options.onWriterFailure,
       })
     : undefined;
+  if (thread && thread.recovered > 0) {
+    log.warn(
+      { reports: thread.recovered },
+      'reports the inbox held when the last run stopped were moved into the database',
+    );
+  }
   const checkpointer = options.backgroundCheckpoint
     ? checkpointInBackground(db, paths.db, (message) => {
         log.warn(message);
@@ -139,7 +152,10 @@ export function openCollector(options: CollectorOptions): Collector {
     reports,
     groups: new GroupStore(db, reports),
     batcher,
-    expiryThread: Boolean(options.writerThread),
+    inbox: thread,
+    settled: thread
+      ? () => thread.fold().catch((e: unknown) => Promise.reject(storageUnavailable(e)))
+      : () => Promise.resolve(),
     checkpointer,
     close: () => {
       // The head mark of entries written in this turn of the event loop goes out before closing.

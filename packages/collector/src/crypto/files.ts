@@ -41,25 +41,32 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Overwrites a key file with random bytes and syncs before unlinking it (crypto-shredding).
+ * Overwrites a key file with random bytes and syncs before unlinking it (crypto-shredding). In
+ * the thread pool: each of its two fsyncs can take tens of milliseconds while the expiry job's
+ * writes keep the disk busy, and on the event loop every request waited for them.
  *
  * @example
- * shredFile('/var/lib/jcs-collector/keys/days/2026-09-19.key');
+ * await shredFile('/var/lib/jcs-collector/keys/days/2026-09-19.key');
  */
-export function shredFile(file: string): void {
+export async function shredFile(file: string): Promise<void> {
   let size = 0;
   try {
-    size = fs.statSync(file).size;
+    size = (await fs.promises.stat(file)).size;
   } catch {
     return;
   }
-  const fd = fs.openSync(file, 'r+');
+  const handle = await fs.promises.open(file, 'r+');
   try {
-    fs.writeSync(fd, crypto.randomBytes(Math.max(size, 64)), 0);
-    fs.fsyncSync(fd);
+    await handle.write(crypto.randomBytes(Math.max(size, 64)), 0);
+    await handle.sync();
   } finally {
-    fs.closeSync(fd);
+    await handle.close();
   }
-  fs.unlinkSync(file);
-  fsyncDir(path.dirname(file));
+  await fs.promises.unlink(file);
+  const dir = await fs.promises.open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }

@@ -119,11 +119,17 @@ export class Keyring {
       .sort();
   }
 
-  /** Crypto-shreds a day's data key: overwritten, synced, unlinked, dropped from memory. */
-  destroyDayKey(day: string): void {
+  /**
+   * Crypto-shreds a day's data key: dropped from memory at once, then its file overwritten,
+   * synced and unlinked.
+   *
+   * @example
+   * await keyring.destroyDayKey('2026-09-19');
+   */
+  destroyDayKey(day: string): Promise<void> {
     this.dayKeys.get(day)?.fill(0);
     this.dayKeys.delete(day);
-    shredFile(path.join(this.dir, DAYS_DIR, `${day}.key`));
+    return shredFile(path.join(this.dir, DAYS_DIR, `${day}.key`));
   }
 }
 

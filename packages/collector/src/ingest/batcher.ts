@@ -69,8 +69,6 @@ export class IngestBatcher {
   private written = 0;
   private settleWaiters: { upTo: number; resolve: () => void }[] = [];
   private turnWaiters: (() => void)[] = [];
-  /** callers of hold() that have not released yet: no batch is sent meanwhile */
-  private held = 0;
   /** reports committed whose commit is not yet known to be on disk */
   private undurable = 0;
 
@@ -135,29 +133,6 @@ export class IngestBatcher {
     return new Promise((resolve) => this.turnWaiters.push(resolve));
   }
 
-  /**
-   * Like turn(), for work that is not synchronous: resolves, once no batch is being written,
-   * with a function that lets batches go again; none is sent until it is called. The expiry
-   * job's thread runs each chunk on its own connection inside a hold, so the writer thread never
-   * waits for the lock in SQLite's busy handler, whose sleeps outlast the gaps between chunks.
-   *
-   * @example
-   * const release = await c.batcher.hold();
-   * try { await chunkOnAnotherThread(); } finally { release(); }
-   */
-  hold(): Promise<() => void> {
-    return this.turn().then(() => {
-      this.held++;
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        this.held--;
-        if (this.held === 0) this.flush();
-      };
-    });
-  }
-
   private wrote(n: number): void {
     this.written += n;
     const ready = this.settleWaiters.filter((w) => w.upTo <= this.written);
@@ -168,7 +143,7 @@ export class IngestBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.writing || this.held > 0 || this.pending.length === 0) return;
+    if (this.writing || this.pending.length === 0) return;
     if (this.undurable >= this.maxUndurable) return; // flushed again as syncs complete
     const batch = this.pending.splice(0, this.maxBatch);
     this.writing = true;

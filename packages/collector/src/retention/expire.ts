@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
 import { SUBJECTS_FROM_KEY } from '../store/subject-days';
-import { getMeta, setMeta } from '../store/db';
+import { getMeta, setMeta, withoutCommitSync } from '../store/db';
 import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
 import { listDayFiles, removeDayFile, sealedDir } from '../store/sealed-files';
@@ -108,40 +108,39 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     phases[name] = Math.round(t - mark);
     mark = t;
   };
-  // Before each chunk: the background checkpoint is not too far behind, and the reports already
-  // submitted are written (ingest goes first).
-  const ready = async () => {
-    await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
-    await c.batcher.settled();
-  };
-  // And no batch is in flight, so the writer thread never waits out a chunk for the lock (its
-  // busy handler would sleep past the gaps between): turn() here, a hold on the thread.
+  // Chunks on the event loop's connection (no writer thread: tests, the CLI; and the vacuum
+  // below). Before each: the background checkpoint is not too far behind, the reports already
+  // submitted are written (ingest goes first), and no batch is in flight, so a batch never
+  // waits out a chunk for the lock (its busy handler would sleep past the gaps between).
   const run: ChunkOptions = {
     chunkSize: o.chunkSize,
     signal: o.signal,
     pace: async () => {
-      await ready();
+      await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
+      await c.batcher.settled();
       await c.batcher.turn();
     },
   };
-  const deletedReports = c.expiryThread
-    ? await deleteDueOnThread(c, cutoff, { ...run, pace: ready }, phase)
+  const deletedReports = c.inbox
+    ? await deleteWithInbox(c, c.inbox, cutoff, run, phase)
     : await deleteDue(c.db, cutoff, run, phase);
   const lastDay = dayOf(cutoff);
   lowerHorizonToToday(c, lastDay);
-  // The chunks above commit without an fsync of their own; this one syncs the WAL and with it
-  // all of them, so no key is shredded while the deletion of its reports could still be undone.
-  // The WAL synced first, without the lock: this commit's own fsync then has little left to do,
-  // and ingest does not wait behind a sync of everything the chunks wrote.
-  await syncWal(c.db);
   // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
   // take an hour's reports as possibly gone up to it (store/occurrences.ts).
-  c.db
-    .transaction(() => {
-      const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
-      setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
-    })
-    .immediate();
+  withoutCommitSync(c.db, () =>
+    c.db
+      .transaction(() => {
+        const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
+        setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
+      })
+      .immediate(),
+  );
+  // The chunks and that commit skipped their fsync: one sync of the WAL makes all of them
+  // durable, so no key is shredded while the deletion of its reports could still be undone. In
+  // the thread pool: on the event loop, a commit's fsync behind everything the chunks wrote held
+  // up every request.
+  await syncWal(c.db);
   phase('subjectsMs');
   const destroyedKeys = await destroyKeys(c, now, cutoff);
   phase('keysMs');
@@ -173,11 +172,37 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   // The truncating checkpoint holds off every writer while it copies, so the background one
   // copies the bulk first, and ingest waits only for what is left.
   await c.checkpointer?.caughtUp(0);
-  const truncated = await checkpoint(c.db);
+  const truncated = await truncateWal(c);
   phase('checkpointMs');
   c.log.info({ ...summary, phases, walTruncated: truncated }, 'expiry done');
   if (!truncated) c.log.warn('WAL not truncated: readers kept it busy; the next run retries');
   return summary;
+}
+
+/**
+ * The deletions on their own thread (retention/expiry-thread.ts), with ingest committing to the
+ * inbox meanwhile (store/inbox-writer.ts): a report then waits for no chunk. Before each chunk,
+ * what the inbox took since the last is folded into the database, so reads waiting for it
+ * (Collector.settled) wait for one chunk at most; the chunk holds folds off while it runs.
+ */
+async function deleteWithInbox(
+  c: Collector,
+  inbox: NonNullable<Collector['inbox']>,
+  cutoff: number,
+  o: ChunkOptions,
+  phase: (name: string) => void,
+): Promise<number> {
+  await inbox.useInbox(true);
+  try {
+    const pace = async () => {
+      await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
+      await inbox.fold();
+    };
+    return await deleteDueOnThread(c, cutoff, { ...o, pace }, () => inbox.holdFolds(), phase);
+  } finally {
+    // Back to the database, all of the inbox in it and on disk, before any key is shredded.
+    await inbox.useInbox(false);
+  }
 }
 
 function summarise(
@@ -246,7 +271,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
       continue;
     }
     try {
-      c.keyring.destroyDayKey(day);
+      await c.keyring.destroyDayKey(day);
       destroyed++;
     } catch (e) {
       // Another process (cron beside serve) shredded it first: it is gone either way.
@@ -305,6 +330,28 @@ async function handBackFreePages(db: Db, o: ChunkOptions): Promise<void> {
     },
     { ...o, vacuum: false },
   );
+}
+
+/**
+ * Empties the WAL. Under `serve`, on the background checkpoint's thread with ingest sent to the
+ * inbox meanwhile: the checkpoint holds off every writer, and on the event loop it held up every
+ * request as well (86 ms at the end of a million-report run).
+ */
+async function truncateWal(c: Collector): Promise<boolean> {
+  const inbox = c.inbox;
+  const checkpointer = c.checkpointer;
+  if (!inbox || !checkpointer) return checkpoint(c.db);
+  await inbox.useInbox(true);
+  const release = await inbox.holdFolds();
+  try {
+    return await checkpointer.truncate();
+  } catch (e) {
+    c.log.warn({ err: (e as Error).message }, 'WAL truncation on its thread failed; retried here');
+    return checkpoint(c.db);
+  } finally {
+    release();
+    await inbox.useInbox(false);
+  }
 }
 
 /** `wal_checkpoint(TRUNCATE)`, retried briefly while another process's reader holds the WAL. */

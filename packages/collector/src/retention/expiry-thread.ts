@@ -29,17 +29,18 @@ const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'retention', 'expir
  * needs several turns of the loop (read, commit, fsync), so ingest during a run waited for
  * several chunks; here a request waits only for the database lock, for at most one chunk.
  *
- * Before each chunk the thread asks for its turn: `o.pace` (ingest goes first), then a hold on
- * the ingest batcher, released when the chunk is done, so the writer thread and the chunk never
- * wait on each other inside SQLite.
+ * Before each chunk the thread asks for its turn: `o.pace`, then `hold()`, released when the
+ * chunk is done, so that whatever else writes (the inbox's folds, store/inbox-writer.ts) and the
+ * chunk never wait on each other inside SQLite.
  *
  * @example
- * const deleted = await deleteDueOnThread(c, cutoff, { pace, signal }, (name) => marks.push(name));
+ * const deleted = await deleteDueOnThread(c, cutoff, { pace, signal }, hold, (name) => marks.push(name));
  */
 export function deleteDueOnThread(
   c: Collector,
   cutoff: number,
   o: ChunkOptions,
+  hold: () => Promise<() => void>,
   phase: (name: string) => void,
 ): Promise<number> {
   if (!fs.existsSync(WORKER_FILE)) {
@@ -71,9 +72,9 @@ export function deleteDueOnThread(
     const turn = async () => {
       try {
         await o.pace?.();
-        const hold = await c.batcher.hold();
-        if (finished) return hold();
-        release = hold;
+        const held = await hold();
+        if (finished) return held();
+        release = held;
         worker.postMessage({ type: 'go' } satisfies ToExpiryWorker);
       } catch (e) {
         finish(e as Error);

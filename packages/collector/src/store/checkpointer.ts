@@ -57,6 +57,23 @@ const tick = () => {
 };
 if (db) tick();
 parentPort.on('message', (m) => {
+  if (m && m.truncate) {
+    // The expiry job's last step, here rather than on the event loop: copying what is left and
+    // emptying the WAL can take a tenth of a second. Retried briefly while readers hold it.
+    clearTimeout(timer);
+    let busy = 1;
+    try {
+      for (let attempt = 0; attempt < 10 && busy; attempt++) {
+        if (attempt) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        busy = db.pragma('wal_checkpoint(TRUNCATE)')[0].busy;
+      }
+      parentPort.postMessage({ truncated: m.truncate, busy });
+    } catch (e) {
+      parentPort.postMessage({ truncated: m.truncate, failed: String(e && e.message) });
+    }
+    timer = setTimeout(tick, workerData.intervalMs);
+    return;
+  }
   if (m && m.now) {
     // Someone waits for the checkpoint to catch up: no need to wait for the timer.
     asked = m.now;
@@ -83,6 +100,12 @@ export interface Checkpointer {
    * searches the WAL's index first, and slows down as it grows).
    */
   caughtUp(maxFrames: number, timeoutMs?: number): Promise<void>;
+  /**
+   * A `wal_checkpoint(TRUNCATE)` on the worker's connection: everything copied and the WAL
+   * emptied. Resolves true when done, false when readers kept the WAL busy; rejects with
+   * SQLite's error (or when the worker has failed).
+   */
+  truncate(): Promise<boolean>;
   /** What the last checkpoint found in the WAL (frames) and copied of it. */
   last(): { log: number; checkpointed: number };
   /** How many times it has started the WAL over (RESTART). */
@@ -137,6 +160,11 @@ export function checkpointInBackground(
   // Each waiter asked for a checkpoint: only a report from one run since then can release it.
   let waiters: { asked: number; resolve: () => void }[] = [];
   let asked = 0;
+  const truncations = new Map<
+    number,
+    { resolve: (ok: boolean) => void; reject: (e: Error) => void }
+  >();
+  let nextTruncation = 0;
   const release = (answered = Infinity) => {
     const ready = waiters.filter((w) => w.asked <= answered);
     waiters = waiters.filter((w) => w.asked > answered);
@@ -145,6 +173,8 @@ export function checkpointInBackground(
   const fallBack = (message: string) => {
     onError(message);
     release();
+    for (const t of truncations.values()) t.reject(new Error(message));
+    truncations.clear();
     if (failed) return;
     failed = true;
     if (db.open) db.pragma('wal_autocheckpoint = 1000');
@@ -152,12 +182,22 @@ export function checkpointInBackground(
   worker.on(
     'message',
     (m: {
+      truncated?: number;
+      busy?: number;
+      failed?: string;
       error?: string;
       log?: number;
       checkpointed?: number;
       restarts?: number;
       asked?: number;
     }) => {
+      if (m.truncated !== undefined) {
+        const t = truncations.get(m.truncated);
+        truncations.delete(m.truncated);
+        if (m.failed !== undefined) t?.reject(new Error(m.failed));
+        else t?.resolve(m.busy === 0);
+        return;
+      }
       if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
       last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
       restarts = m.restarts ?? restarts;
@@ -182,10 +222,18 @@ export function checkpointInBackground(
         });
       });
     },
+    truncate() {
+      if (failed) return Promise.reject(new Error('the background checkpoint has failed'));
+      const id = ++nextTruncation;
+      worker.postMessage({ truncate: id });
+      return new Promise<boolean>((resolve, reject) => truncations.set(id, { resolve, reject }));
+    },
     last: () => last,
     restarts: () => restarts,
     stop() {
       release();
+      for (const t of truncations.values()) t.reject(new Error('the collector is closing'));
+      truncations.clear();
       if (failed) {
         void worker.terminate();
         return;

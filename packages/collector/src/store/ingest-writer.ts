@@ -116,6 +116,7 @@ export class IngestWriter {
   private readonly addSubject;
   private readonly addSubjectDay;
   /** `syncs`: whether the batch syncs its records and its commit itself */
+  private readonly lookUp: Transaction<(items: PreparedReport[]) => (StoredResult | undefined)[]>;
   private readonly batch: Transaction<(items: PreparedReport[], syncs: boolean) => StoredResult[]>;
   private readonly sealed: SealedAppender;
 
@@ -167,17 +168,14 @@ export class IngestWriter {
     this.addSubjectDay = db.prepare<[number]>(
       'INSERT OR IGNORE INTO subject_row_days (day) VALUES (?)',
     );
+    this.lookUp = db.transaction((items: PreparedReport[]) => {
+      this.ids.refresh();
+      const days = this.lookupDays(items);
+      return items.map((r) => this.existing(r, days));
+    });
     this.batch = db.transaction((items: PreparedReport[], syncs: boolean) => {
       this.ids.refresh();
-      // Every day a stored report (or one of this batch) can be under: the id look-up's range.
-      // Only worked out when a look-up is needed, which the id filter makes rare.
-      let days: string[] | undefined;
-      const lookupDays = () => {
-        if (days) return days;
-        days = storedDays(db, items[items.length - 1].receivedAt);
-        if (!days.includes(items[0].keyDay)) days.push(items[0].keyDay);
-        return days;
-      };
+      const lookupDays = this.lookupDays(items);
       const sums = new CountSums();
       const results = items.map((r) => this.writeOne(r, lookupDays, sums));
       // One upsert per distinct (group, hour or day, version or line) of the batch, not per report.
@@ -237,15 +235,45 @@ export class IngestWriter {
     return Promise.all([wal.sync(), this.sealed.sync()]).then(() => undefined);
   }
 
+  /**
+   * What is stored under each report's id already (undefined: nothing), without writing: the
+   * answers for a batch that goes to the inbox (store/inbox-writer.ts) rather than here.
+   *
+   * @example
+   * writer.stored([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: false }] or [undefined]
+   */
+  stored(items: PreparedReport[]): (StoredResult | undefined)[] {
+    return this.lookUp.deferred(items);
+  }
+
   /** Lets go of the day files (the connection is closing). */
   close(): void {
     this.sealed.close();
   }
 
-  private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
+  /**
+   * Every day a stored report (or one of the batch) can be under: the id look-up's range. Only
+   * worked out when a look-up is needed, which the id filter makes rare.
+   */
+  private lookupDays(items: PreparedReport[]): () => string[] {
+    let days: string[] | undefined;
+    return () => {
+      if (days) return days;
+      days = storedDays(this.db, items[items.length - 1].receivedAt);
+      if (!days.includes(items[0].keyDay)) days.push(items[0].keyDay);
+      return days;
+    };
+  }
+
+  private existing(r: PreparedReport, days: () => string[]): StoredResult | undefined {
     // Most ids are new: the filter spares them the look-up under every stored day.
-    const existing = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
-    if (existing) return { id: r.id, group: existing.group_id ?? r.groupId, created: false };
+    const found = this.ids.mightHave(r.id) ? this.findReport.get(days(), r.id) : undefined;
+    return found ? { id: r.id, group: found.group_id ?? r.groupId, created: false } : undefined;
+  }
+
+  private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
+    const existing = this.existing(r, days);
+    if (existing) return existing;
     const record = encodeRecord(r.id, r);
     const seq = Number(
       this.insertReport.run(

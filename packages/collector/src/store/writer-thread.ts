@@ -10,21 +10,26 @@ export interface WriterWorkerData {
   file: string;
   backgroundCheckpoint: boolean;
   /**
-   * Int32 state at 0: 0 starting, 1 ready, 2 failed to open (why: UTF-8 from byte 8, length at
-   * 4), 3 closed. Shared memory, so the constructor can wait for it synchronously.
+   * Int32 state at 0: 0 starting, 1 ready, 2 failed to open (why: UTF-8 from byte 12, length at
+   * 4), 3 closed; at 8, how many reports the inbox held at start. Shared memory, so the
+   * constructor can wait for it synchronously.
    */
   state: SharedArrayBuffer;
 }
 
 export type WorkerRequest =
   | { type: 'write'; id: number; batch: WireBatch }
+  | { type: 'inbox'; id: number; on: boolean }
+  | { type: 'fold'; id: number }
   | { type: 'autocheckpoint'; pages: number }
   | { type: 'close' };
 
 type WorkerError = { message: string; code?: string };
 
 export type WorkerReply =
-  | { id: number; results: StoredResult[] }
+  | { id: number; results: StoredResult[]; inbox?: number }
+  | { control: number; value: number }
+  | { control: number; error: WorkerError }
   | { id: number; synced: true }
   | { id: number; syncError: WorkerError }
   | { id: number; error: WorkerError };
@@ -60,10 +65,20 @@ interface InFlight {
  */
 export class WriterThread implements BatchWriter {
   private readonly worker: Worker;
-  private readonly state = new SharedArrayBuffer(8 + START_ERROR_BYTES);
+  private readonly state = new SharedArrayBuffer(12 + START_ERROR_BYTES);
   private readonly inFlight = new Map<number, InFlight>();
   private nextId = 1;
   private broken: Error | undefined;
+  private readonly controls = new Map<number, Control>();
+  /** the newest batch committed to the inbox, and the newest folded into the database */
+  private inboxed = 0;
+  private folded = 0;
+  private folding: Promise<void> | undefined;
+  /** holdFolds() callers that have not released, and who waits for them */
+  private foldHolds = 0;
+  private afterHolds: (() => void)[] = [];
+  /** reports the inbox held at start, folded into the database then (a run was cut short) */
+  readonly recovered: number;
 
   constructor(
     file: string,
@@ -89,6 +104,7 @@ export class WriterThread implements BatchWriter {
       void this.worker.terminate();
       throw new Error(message);
     }
+    this.recovered = state[2];
     this.worker.on('message', (m: WorkerReply) => this.onReply(m));
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', () => this.fail(new Error('the ingest writer thread stopped')));
@@ -105,6 +121,55 @@ export class WriterThread implements BatchWriter {
     });
   }
 
+  /**
+   * `true`: the batches that follow are committed to the inbox (store/inbox-writer.ts), not the
+   * database, until `false`, which resolves once everything the inbox took is in the database
+   * and on disk. The expiry job turns it on for its deletions.
+   *
+   * @example
+   * await writer.useInbox(true);
+   * try { await deleteEverythingDue(); } finally { await writer.useInbox(false); }
+   */
+  async useInbox(on: boolean): Promise<void> {
+    const upTo = await this.control({ type: 'inbox', id: 0, on });
+    if (!on) this.foldedUpTo(upTo);
+  }
+
+  /**
+   * Resolves once every batch the inbox had taken when called is in the database (committed;
+   * stop's sync makes it durable). Waits while the expiry job's chunk holds the lock
+   * (holdFolds), so the writer thread never waits for it inside SQLite. Rejects with the
+   * storage's error.
+   */
+  fold(): Promise<void> {
+    if (this.folded >= this.inboxed) return Promise.resolve();
+    if (this.folding) return this.folding.then(() => this.fold());
+    if (this.foldHolds > 0) {
+      return new Promise<void>((resolve) => this.afterHolds.push(resolve)).then(() => this.fold());
+    }
+    const run = this.control({ type: 'fold', id: 0 }).then((upTo) => this.foldedUpTo(upTo));
+    this.folding = run.finally(() => {
+      this.folding = undefined;
+    });
+    return this.folding;
+  }
+
+  /**
+   * Keeps folds from starting until the returned function is called, once the one in flight (if
+   * any) is done: the expiry job holds this while its chunk holds the database's lock.
+   */
+  async holdFolds(): Promise<() => void> {
+    while (this.folding) await this.folding.catch(() => undefined);
+    this.foldHolds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.foldHolds--;
+      if (this.foldHolds === 0) this.afterHolds.splice(0).forEach((resolve) => resolve());
+    };
+  }
+
   /** Turns the thread's own automatic checkpoint back on (the background one has failed). */
   autoCheckpoint(pages: number): void {
     if (!this.broken) this.worker.postMessage({ type: 'autocheckpoint', pages });
@@ -118,10 +183,31 @@ export class WriterThread implements BatchWriter {
     Atomics.wait(new Int32Array(this.state), 0, 1, 5_000);
   }
 
+  private control(request: WorkerRequest & { id: number }): Promise<number> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.nextId++;
+    return new Promise<number>((resolve, reject) => {
+      this.controls.set(id, { resolve, reject });
+      this.worker.postMessage({ ...request, id });
+    });
+  }
+
+  private foldedUpTo(seq: number): void {
+    this.folded = Math.max(this.folded, seq);
+  }
+
   private onReply(m: WorkerReply): void {
+    if ('control' in m) {
+      const c = this.controls.get(m.control);
+      this.controls.delete(m.control);
+      if ('error' in m) c?.reject(toError(m.error));
+      else c?.resolve(m.value);
+      return;
+    }
     const f = this.inFlight.get(m.id);
     if (!f) return;
     if ('results' in m) {
+      if (m.inbox !== undefined) this.inboxed = Math.max(this.inboxed, m.inbox);
       const durable = new Promise<void>((resolve, reject) => {
         f.synced = resolve;
         f.syncFailed = reject;
@@ -145,6 +231,8 @@ export class WriterThread implements BatchWriter {
       else f.failed(e);
     }
     this.inFlight.clear();
+    for (const c of this.controls.values()) c.reject(e);
+    this.controls.clear();
   }
 }
 
@@ -154,7 +242,12 @@ export const START_ERROR_BYTES = 1024;
 function startError(state: SharedArrayBuffer): string | undefined {
   const length = new Int32Array(state)[1];
   if (!length) return undefined;
-  return Buffer.from(state, 8, length).toString('utf8');
+  return Buffer.from(state, 12, length).toString('utf8');
+}
+
+interface Control {
+  resolve: (value: number) => void;
+  reject: (e: unknown) => void;
 }
 
 function toError(e: WorkerError): Error {

@@ -3,6 +3,8 @@ import { openDatabase } from './db';
 import { IngestWriter } from './ingest-writer';
 import { unpackBatch } from './batch-wire';
 import { WalSync } from './wal-sync';
+import { Inbox, inboxFile } from './inbox';
+import { InboxWriter } from './inbox-writer';
 import {
   START_ERROR_BYTES,
   type WorkerReply,
@@ -14,7 +16,8 @@ import {
  * The ingest writer's thread (store/writer-thread.ts starts it): a connection of its own that
  * commits each batch it is sent, says so at once, and says again when the WAL and the batch's
  * records are on disk. The syncs run in the thread pool, so the next batch is committed while the
- * last one syncs.
+ * last one syncs. While the expiry job deletes, batches go to the inbox instead
+ * (store/inbox-writer.ts).
  */
 function main(): void {
   const port = parentPort!;
@@ -26,24 +29,31 @@ function main(): void {
   };
   let db: ReturnType<typeof openDatabase>;
   let writer: IngestWriter;
+  let inbox: Inbox;
+  let inboxWriter: InboxWriter;
+  const wal = new WalSync(`${data.file}-wal`);
   try {
     db = openDatabase(data.file);
     if (data.backgroundCheckpoint) db.pragma('wal_autocheckpoint = 0');
     writer = new IngestWriter(db);
     writer.warmUp();
+    inbox = new Inbox(inboxFile(data.file));
+    inboxWriter = new InboxWriter(writer, inbox, wal);
+    new Int32Array(data.state)[2] = inboxWriter.recover();
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw.
     const why = Buffer.from(errorOf(e).message, 'utf8').subarray(0, START_ERROR_BYTES);
-    new Uint8Array(data.state, 8).set(why);
+    new Uint8Array(data.state, 12).set(why);
     state[1] = why.length;
     signal(2);
     return;
   }
-  const wal = new WalSync(`${data.file}-wal`);
   signal(1);
+  const reply = (m: WorkerReply) => port.postMessage(m);
   port.on('message', (m: WorkerRequest) => {
     if (m.type === 'close') {
       wal.close();
+      inbox.close();
       writer.close();
       db.close();
       signal(3);
@@ -54,17 +64,46 @@ function main(): void {
       db.pragma(`wal_autocheckpoint = ${m.pages}`);
       return;
     }
-    let results;
-    try {
-      results = writer.write(unpackBatch(m.batch), false);
-    } catch (e) {
-      port.postMessage({ id: m.id, error: errorOf(e) } satisfies WorkerReply);
+    if (m.type === 'inbox') {
+      if (m.on) {
+        inboxWriter.start();
+        return reply({ control: m.id, value: 0 });
+      }
+      inboxWriter.stop().then(
+        (upTo) => reply({ control: m.id, value: upTo }),
+        (e: unknown) => reply({ control: m.id, error: errorOf(e) }),
+      );
       return;
     }
-    port.postMessage({ id: m.id, results } satisfies WorkerReply);
-    writer.durable(wal).then(
-      () => port.postMessage({ id: m.id, synced: true } satisfies WorkerReply),
-      (e: unknown) => port.postMessage({ id: m.id, syncError: errorOf(e) } satisfies WorkerReply),
+    if (m.type === 'fold') {
+      try {
+        return reply({ control: m.id, value: inboxWriter.fold() });
+      } catch (e) {
+        return reply({ control: m.id, error: errorOf(e) });
+      }
+    }
+    let results;
+    let durable: () => Promise<void>;
+    try {
+      if (inboxWriter.active) {
+        const stored = inboxWriter.write(m.batch);
+        results = stored.results;
+        durable = () => inboxWriter.durable();
+        reply({ id: m.id, results, inbox: stored.seq });
+      } else {
+        // Batches a failed stop() left in the inbox go first, so they are read before these.
+        if (inboxWriter.waiting) inboxWriter.fold();
+        results = writer.write(unpackBatch(m.batch), false);
+        durable = () => writer.durable(wal);
+        reply({ id: m.id, results });
+      }
+    } catch (e) {
+      reply({ id: m.id, error: errorOf(e) });
+      return;
+    }
+    durable().then(
+      () => reply({ id: m.id, synced: true }),
+      (e: unknown) => reply({ id: m.id, syncError: errorOf(e) }),
     );
   });
 }

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { withoutCommitSync } from './db';
+import type { WireBatch } from './batch-wire';
+import { WalSync } from './wal-sync';
+
+/** The inbox's file: beside the database, in the data dir. */
+export function inboxFile(dbFile: string): string {
+  return path.join(path.dirname(dbFile), 'inbox.db');
+}
+
+/** A batch as the inbox keeps it, in the order it was stored. */
+export interface InboxBatch {
+  seq: number;
+  batch: WireBatch;
+}
+
+/**
+ * A small database of its own where ingest commits reports while the expiry job holds the main
+ * database's write lock (store/inbox-writer.ts says when and why). It keeps each batch as it
+ * crossed to the writer thread (store/batch-wire.ts): the reports already sealed, so it holds no
+ * more plaintext than the main database does, and nothing of it outlives the run that used it.
+ *
+ * WAL with synchronous=FULL, like the main database; commits skip their fsync and are made durable
+ * by `sync()`, shared by every commit before it (store/wal-sync.ts). secure_delete, and a
+ * truncating checkpoint when emptied, so the batches leave no bytes behind in its files.
+ *
+ * @example
+ * const inbox = new Inbox(inboxFile(dbFile));
+ * const seq = inbox.add(wire);
+ * await inbox.sync(); // durable: answer 202
+ */
+export class Inbox {
+  private readonly db: Database.Database;
+  private readonly wal: WalSync;
+  private readonly insert;
+  private readonly after;
+  private readonly remove;
+  private readonly any;
+
+  constructor(readonly file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('secure_delete = ON');
+    this.db.pragma('busy_timeout = 2000');
+    this.db.exec(
+      // AUTOINCREMENT: a batch's seq is never used again once the inbox is emptied, so "folded
+      // up to" stays meaningful from one run to the next.
+      'CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, meta TEXT NOT NULL, bytes BLOB NOT NULL)',
+    );
+    this.insert = this.db.prepare<[string, Buffer]>(
+      'INSERT INTO batches (meta, bytes) VALUES (?, ?)',
+    );
+    this.after = this.db.prepare<[number], { seq: number; meta: string; bytes: Buffer }>(
+      'SELECT seq, meta, bytes FROM batches WHERE seq > ? ORDER BY seq',
+    );
+    this.remove = this.db.prepare<[number]>('DELETE FROM batches WHERE seq <= ?');
+    this.any = this.db.prepare<[], number>('SELECT 1 FROM batches LIMIT 1').pluck();
+    this.wal = new WalSync(`${file}-wal`);
+  }
+
+  /** Commits a batch (without its fsync: `sync()`); returns its place in the inbox. */
+  add(batch: WireBatch): number {
+    const bytes = Buffer.from(batch.bytes);
+    return Number(
+      withoutCommitSync(this.db, () => this.insert.run(batch.meta, bytes)).lastInsertRowid,
+    );
+  }
+
+  /** Resolves once every batch added before the call is on disk. */
+  sync(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  /** The batches stored after `seq`, oldest first. */
+  batchesAfter(seq: number): InboxBatch[] {
+    return this.after.all(seq).map((r) => ({
+      seq: r.seq,
+      // A copy of its own: the row's buffer is SQLite's, and the batch may be transferred.
+      batch: { meta: r.meta, bytes: new Uint8Array(r.bytes).buffer },
+    }));
+  }
+
+  /**
+   * Deletes the batches up to `seq` (the caller made sure they are in the main database and on
+   * disk there), and empties the WAL when nothing is left, so none of their bytes stays behind.
+   */
+  removeUpTo(seq: number): void {
+    this.remove.run(seq);
+    if (this.any.get() === undefined) this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    this.wal.close();
+    this.db.close();
+  }
+}
