@@ -9,7 +9,7 @@ import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
 import { listDayFiles, removeDayFile, sealedDir } from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
-import { DAY_MS, dayOf, iso } from '../time';
+import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
 import { deleteDue, deleteInChunks, nextTurn, type ChunkOptions } from './deletions';
 import { deleteDueOnThread } from './expiry-thread';
@@ -121,62 +121,89 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
       await c.batcher.turn();
     },
   };
-  const deletedReports = c.inbox
-    ? await deleteWithInbox(c, c.inbox, cutoff, run, phase)
-    : await deleteDue(c.db, cutoff, run, phase);
-  const lastDay = dayOf(cutoff);
-  lowerHorizonToToday(c, lastDay);
-  // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
-  // take an hour's reports as possibly gone up to it (store/occurrences.ts).
-  withoutCommitSync(c.db, () =>
-    c.db
-      .transaction(() => {
-        const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
-        setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
-      })
-      .immediate(),
-  );
-  // The chunks and that commit skipped their fsync: one sync of the WAL makes all of them
-  // durable, so no key is shredded while the deletion of its reports could still be undone. In
-  // the thread pool: on the event loop, a commit's fsync behind everything the chunks wrote held
-  // up every request.
-  await syncWal(c.db);
-  phase('subjectsMs');
-  const destroyedKeys = await destroyKeys(c, now, cutoff);
-  phase('keysMs');
-  const auditPruned = pruneAccessLog(c);
-  await handBackFreePages(c.db, run);
-  phase('vacuumMs');
+  // Under `serve`, ingest goes to the inbox until the keys are done (store/inbox-writer.ts).
+  await c.inbox?.useInbox(true);
+  let summary: ExpirySummary;
+  let auditPruned: number;
+  let truncated: boolean;
+  try {
+    const deletedReports = c.inbox
+      ? await deleteOnThread(c, c.inbox, cutoff, run, phase)
+      : await deleteDue(c.db, cutoff, run, phase);
+    // What has arrived so far in the database, where the steps below look for it.
+    await c.inbox?.fold();
+    const lastDay = dayOf(cutoff);
+    lowerHorizonToToday(c, lastDay);
+    // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
+    // take an hour's reports as possibly gone up to it (store/occurrences.ts).
+    withoutCommitSync(c.db, () =>
+      c.db
+        .transaction(() => {
+          const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
+          setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
+        })
+        .immediate(),
+    );
+    // The chunks and that commit skipped their fsync: one sync of the WAL makes all of them
+    // durable, so no key is shredded while the deletion of its reports could still be undone.
+    // In the thread pool: on the event loop, a commit's fsync behind everything the chunks
+    // wrote held up every request.
+    await syncWal(c.db);
+    phase('subjectsMs');
+    // A run judged from the future may shred today's key, which reports arriving now are sealed
+    // under: those must then be in the database, where the look-up before each shredding
+    // finds them, rather than in the inbox.
+    if (keysDue(c, cutoff).includes(dayName(c.clock()))) await c.inbox?.useInbox(false);
+    const destroyedKeys = await destroyKeys(c, now, cutoff);
+    phase('keysMs');
+    auditPruned = pruneAccessLog(c);
+    await handBackFreePages(c.db, run);
+    phase('vacuumMs');
+    summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
+    writeReceipt(c, summary, actor, auditPruned);
+    // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
+    // The truncating checkpoint holds off every writer while it copies, so the background one
+    // copies the bulk first, and what is left is copied with ingest still in the inbox.
+    await c.checkpointer?.caughtUp(0);
+    truncated = await truncateWal(c);
+  } finally {
+    // Back to the database: the inbox folded in, on disk, and emptied.
+    await c.inbox?.useInbox(false);
+  }
+  phase('checkpointMs');
+  c.log.info({ ...summary, phases, walTruncated: truncated }, 'expiry done');
+  if (!truncated) c.log.warn('WAL not truncated: readers kept it busy; the next run retries');
+  return summary;
+}
 
-  const summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
+/** The run's receipt: a row in expiry_runs and an access-log entry, in one transaction. */
+function writeReceipt(
+  c: Collector,
+  summary: ExpirySummary,
+  actor: string,
+  auditPruned: number,
+): void {
   const at = c.clock();
+  const cutoff = Date.parse(summary.cutoff);
+  const { deletedReports, destroyedKeys, durationMs } = summary;
   c.db
     .transaction(() => {
       c.db
         .prepare(
           'INSERT INTO expiry_runs (at, cutoff, deleted_reports, destroyed_keys, duration_ms) VALUES (?, ?, ?, ?, ?)',
         )
-        .run(at, cutoff, deletedReports, destroyedKeys, summary.durationMs);
+        .run(at, cutoff, deletedReports, destroyedKeys, durationMs);
       c.audit.append(
         {
           actor,
           action: 'expire',
           target: null,
-          outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${summary.durationMs} auditPruned=${auditPruned}`,
+          outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${durationMs} auditPruned=${auditPruned}`,
         },
         at,
       );
     })
     .immediate();
-  // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
-  // The truncating checkpoint holds off every writer while it copies, so the background one
-  // copies the bulk first, and ingest waits only for what is left.
-  await c.checkpointer?.caughtUp(0);
-  const truncated = await truncateWal(c);
-  phase('checkpointMs');
-  c.log.info({ ...summary, phases, walTruncated: truncated }, 'expiry done');
-  if (!truncated) c.log.warn('WAL not truncated: readers kept it busy; the next run retries');
-  return summary;
 }
 
 /**
@@ -185,24 +212,18 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
  * what the inbox took since the last is folded into the database, so reads waiting for it
  * (Collector.settled) wait for one chunk at most; the chunk holds folds off while it runs.
  */
-async function deleteWithInbox(
+function deleteOnThread(
   c: Collector,
   inbox: NonNullable<Collector['inbox']>,
   cutoff: number,
   o: ChunkOptions,
   phase: (name: string) => void,
 ): Promise<number> {
-  await inbox.useInbox(true);
-  try {
-    const pace = async () => {
-      await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
-      await inbox.fold();
-    };
-    return await deleteDueOnThread(c, cutoff, { ...o, pace }, () => inbox.holdFolds(), phase);
-  } finally {
-    // Back to the database, all of the inbox in it and on disk, before any key is shredded.
-    await inbox.useInbox(false);
-  }
+  const pace = async () => {
+    await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
+    await inbox.fold();
+  };
+  return deleteDueOnThread(c, cutoff, { ...o, pace }, () => inbox.holdFolds(), phase);
 }
 
 function summarise(
@@ -341,7 +362,6 @@ async function truncateWal(c: Collector): Promise<boolean> {
   const inbox = c.inbox;
   const checkpointer = c.checkpointer;
   if (!inbox || !checkpointer) return checkpoint(c.db);
-  await inbox.useInbox(true);
   const release = await inbox.holdFolds();
   try {
     return await checkpointer.truncate();
@@ -350,7 +370,6 @@ async function truncateWal(c: Collector): Promise<boolean> {
     return checkpoint(c.db);
   } finally {
     release();
-    await inbox.useInbox(false);
   }
 }
 

@@ -3,6 +3,9 @@ import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
 
+/** How long after a run the inbox is emptied and its WAL made ready for the next. */
+const CLEAN_UP_AFTER_MS = 10_000;
+
 /**
  * Ingest's writes while the expiry job deletes (retention/expire.ts turns it on and off), on the
  * writer thread.
@@ -18,8 +21,8 @@ import type { WalSync } from './wal-sync';
  * inbox, so a retry is answered 200 with its group as ever. Between two chunks of the job the
  * batches are folded into the database (`fold`) by the ingest writer, as if they had just
  * arrived; reads wait for that (WriterThread.settled), so what was answered is what they see.
- * When the job is done, `stop` folds the rest, waits until the database has it on disk, and
- * empties the inbox. A process that stopped in between folds what the inbox holds at its next
+ * When the job is done, `stop` folds the rest and waits until the database has it on disk;
+ * the inbox is emptied a few seconds later. A process that stopped in between folds what the inbox holds at its next
  * start (`recover`): folding twice stores nothing twice, as a retry does not.
  *
  * @example
@@ -40,6 +43,9 @@ export class InboxWriter {
   /** a sync after a fold failed: what it folded is not known to be on disk, so the inbox stays */
   private syncError: unknown;
   private foldedUpTo = 0;
+  /** the newest batch to delete at the next cleanUp (0: none) */
+  private removable = 0;
+  private cleaning: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly writer: IngestWriter,
@@ -125,18 +131,41 @@ export class InboxWriter {
   }
 
   /**
-   * Back to the database for the batches that follow: folds the rest, waits until the database
-   * has all of it on disk, then empties the inbox. Returns the newest batch folded. If this
-   * fails, the batches still waiting are folded before the next batch is written.
+   * Back to the database for the batches that follow: folds the rest and waits until the
+   * database has all of it on disk. Returns the newest batch folded. If this fails, the batches
+   * still waiting are folded before the next batch is written.
+   *
+   * The inbox is emptied a little later (`cleanUp`): emptying it checkpoints and truncates its
+   * WAL, with syncs, on this thread, and at the end of a run that held up the reports arriving
+   * behind it by tens of milliseconds. Until then a restart would fold its batches again, which
+   * stores nothing twice.
    */
   async stop(): Promise<number> {
+    if (!this.on && this.unfolded.length === 0 && this.syncError === undefined) {
+      return this.foldedUpTo;
+    }
     this.on = false;
     const upTo = this.fold();
     await Promise.allSettled([...this.syncs]);
     if (this.syncError !== undefined) throw this.syncError;
     await this.writer.durable(this.wal);
-    // A run started meanwhile keeps its own batches: only those folded go.
-    this.inbox.removeUpTo(upTo);
+    this.removable = upTo;
+    clearTimeout(this.cleaning);
+    this.cleaning = setTimeout(() => this.cleanUp(), CLEAN_UP_AFTER_MS);
+    this.cleaning.unref();
     return upTo;
+  }
+
+  /**
+   * Deletes the batches folded by the last `stop` (a run started since keeps its own) and, with
+   * the inbox idle, writes its WAL ahead for the next run (store/inbox.ts). Also on close.
+   */
+  cleanUp(): void {
+    clearTimeout(this.cleaning);
+    this.cleaning = undefined;
+    if (this.removable === 0) return;
+    this.inbox.removeUpTo(this.removable);
+    this.removable = 0;
+    if (!this.on) this.inbox.prepareWal();
   }
 }

@@ -52,6 +52,11 @@ function main(): void {
   const reply = (m: WorkerReply) => port.postMessage(m);
   port.on('message', (m: WorkerRequest) => {
     if (m.type === 'close') {
+      try {
+        inboxWriter.cleanUp();
+      } catch {
+        // Emptied at the next start instead.
+      }
       wal.close();
       inbox.close();
       writer.close();
