@@ -89,6 +89,14 @@ describe('pruning the access log after 13 months', () => {
     expect(t.collector.audit.verify()).toEqual({ ok: true, entries: 3 });
   });
 
+  it('checks only the entries it removes: a break among the kept ones is left to verify', () => {
+    tamper(t.dataDir, (db) => db.prepare("UPDATE audit SET actor = 'x' WHERE seq = 6").run());
+    const result = t.collector.audit.prune();
+    expect(result).toMatchObject({ pruned: 4, anchor: { seq: 4 } });
+    expect(result).not.toHaveProperty('brokenAt');
+    expect(t.collector.audit.verify()).toEqual({ ok: false, brokenAt: 6 });
+  });
+
   it('never prunes from the first broken entry on, so the evidence stays', () => {
     tamper(t.dataDir, (db) => db.prepare("UPDATE audit SET actor = 'x' WHERE seq = 2").run());
     expect(t.collector.audit.prune()).toMatchObject({ pruned: 1, brokenAt: 2 });

@@ -120,19 +120,22 @@ export class AuditLog {
 
   /**
    * Checks the whole chain against the marks in the keys folder: `{ ok: false, brokenAt }` names
-   * the first entry changed, removed or moved, or the first of a cut-off tail.
+   * the first entry changed, removed or moved, or the first of a cut-off tail. With `upTo`, only
+   * the entries up to it (what a pruning would remove).
    */
-  verify(): Verification {
+  verify(upTo = Number.MAX_SAFE_INTEGER): Verification {
     // The head first: it is written after each commit, so read in this order it can lag the
     // table but never run ahead of it unless entries were removed.
-    const head = readMark(this.files.head);
+    const newest = readMark(this.files.head);
+    // Checking the entries up to `upTo` only (pruning's own check), the head is past them.
+    const head = newest && newest.seq <= upTo ? newest : null;
     const fileAnchor = readMark(this.files.anchor);
     const dbAnchor = parseMark(getMeta(this.db, DB_ANCHOR_KEY));
     const rows = this.db
-      .prepare<[], AuditRow>(
-        'SELECT seq, at, actor, action, target, outcome, hash FROM audit ORDER BY seq',
+      .prepare<[number], AuditRow>(
+        'SELECT seq, at, actor, action, target, outcome, hash FROM audit WHERE seq <= ? ORDER BY seq',
       )
-      .iterate();
+      .iterate(upTo);
     try {
       return verifyChain(this.key, rows, { head, fileAnchor, dbAnchor });
     } finally {
@@ -150,17 +153,18 @@ export class AuditLog {
    * c.audit.prune(auditCutoff(c.clock())); // { pruned: 1200, anchor: { seq: 1200, hash: '...' } }
    */
   prune(before: number = auditCutoff(this.clock())): PruneResult {
-    // Outside the write transaction: a long walk must not hold the database's single writer.
-    const check = this.verify();
+    const due = this.dueUpTo(before);
+    // Nothing old enough (every night of the first 13 months): nothing to check either.
+    if (due === null) return { pruned: 0, anchor: parseMark(getMeta(this.db, DB_ANCHOR_KEY)) };
+    // Only the entries to be removed are checked, not the whole log: the walk runs on the event
+    // loop during the nightly expiry run, and the whole of 13 months took seconds. Outside the
+    // write transaction: a long walk must not hold the database's single writer.
+    const check = this.verify(due);
     const limit = check.ok ? Number.MAX_SAFE_INTEGER : check.brokenAt - 1;
     return this.db
       .transaction((): PruneResult => {
-        const firstKept = this.db
-          .prepare<[string], { seq: number | null }>(
-            'SELECT MIN(seq) AS seq FROM audit WHERE at >= ?',
-          )
-          .get(iso(before))!.seq;
-        const upTo = Math.min(limit, (firstKept ?? Number.MAX_SAFE_INTEGER) - 1);
+        // Only what was checked, however many entries came since.
+        const upTo = Math.min(limit, due);
         const anchor = this.db
           .prepare<[number], ChainMark>(
             'SELECT seq, hash FROM audit WHERE seq <= ? ORDER BY seq DESC LIMIT 1',
@@ -211,6 +215,21 @@ export class AuditLog {
     while (this.headPending || this.headWriting) {
       await (this.headWriting ?? new Promise<void>((resolve) => setImmediate(resolve)));
     }
+  }
+
+  /** The newest entry written before `before`, or null when there is none. */
+  private dueUpTo(before: number): number | null {
+    const firstKept = this.db
+      .prepare<[string], number | null>('SELECT MIN(seq) FROM audit WHERE at >= ?')
+      .pluck()
+      .get(iso(before));
+    const oldest = this.db.prepare<[], number | null>('SELECT MIN(seq) FROM audit').pluck().get();
+    if (oldest === null || oldest === undefined) return null;
+    const last =
+      firstKept === null || firstKept === undefined
+        ? this.db.prepare<[], number>('SELECT MAX(seq) FROM audit').pluck().get()!
+        : firstKept - 1;
+    return last >= oldest ? last : null;
   }
 
   /**
