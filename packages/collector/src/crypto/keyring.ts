@@ -16,6 +16,14 @@ const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.key$/;
 
 export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
 
+/**
+ * Whether a day's data key file exists in a keys folder: for the writer thread, which has no
+ * keyring (store/inbox-writer.ts), to tell a shredded day from one still kept.
+ */
+export function hasDayKey(keysDir: string, day: string): boolean {
+  return fs.existsSync(path.join(keysDir, DAYS_DIR, `${day}.key`));
+}
+
 /** A readable failure of the keys folder, for `serve` and the other commands to print. */
 export class KeyringError extends Error {
   constructor(message: string) {

@@ -2,6 +2,8 @@ import type { IngestWriter, PreparedReport, StoredResult } from './ingest-writer
 import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
+import { MAX_UNSYNCED_RECORDS } from './sealed-files';
+import { hasDayKey } from '../crypto/keyring';
 
 /** How long after a run the inbox is emptied and its WAL made ready for the next. */
 const CLEAN_UP_AFTER_MS = 10_000;
@@ -47,10 +49,15 @@ export class InboxWriter {
   private removable = 0;
   private cleaning: NodeJS.Timeout | undefined;
 
+  /** folded reports whose sync has not completed yet */
+  private unsynced = 0;
+
+  /** @param keysDir the keys folder: reports whose day key is gone are not folded (`fold`) */
   constructor(
     private readonly writer: IngestWriter,
     private readonly inbox: Inbox,
     private readonly wal: WalSync,
+    private readonly keysDir: string,
   ) {}
 
   /** Whether batches go to the inbox. */
@@ -65,10 +72,24 @@ export class InboxWriter {
   recover(): number {
     const left = this.inbox.batchesAfter(0);
     if (left.length === 0) return 0;
-    const items = left.flatMap((b) => unpackBatch(b.batch));
-    this.writer.write(items, true);
+    const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
+    if (items.length > 0) this.writer.write(items, true);
     this.inbox.removeUpTo(left[left.length - 1].seq);
     return items.length;
+  }
+
+  /**
+   * The reports whose day key still exists. The others were due, and their key shredded, while
+   * they waited (an inbox left over for weeks, a run judged from the future): folded in, they
+   * could never be read, and their ids, already deleted with the day's, would come back.
+   */
+  private keyed(items: PreparedReport[]): PreparedReport[] {
+    const days = new Map<string, boolean>();
+    const kept = (day: string) => {
+      if (!days.has(day)) days.set(day, hasDayKey(this.keysDir, day));
+      return days.get(day)!;
+    };
+    return items.filter((r) => kept(r.keyDay));
   }
 
   start(): void {
@@ -111,18 +132,27 @@ export class InboxWriter {
   fold(): number {
     const done = this.unfolded;
     if (done.length === 0) return this.foldedUpTo;
-    this.writer.write(
-      done.flatMap((b) => b.items),
-      false,
-    );
+    const items = this.keyed(done.flatMap((b) => b.items));
+    // As ingest's batcher does, never more than MAX_UNSYNCED_RECORDS/2 reports whose records may
+    // not be on disk: the start-up check after a power cut reads only the newest
+    // (store/sealed-repair.ts). Past that, this fold syncs before it commits.
+    const syncNow = this.unsynced + items.length > MAX_UNSYNCED_RECORDS / 2;
+    if (items.length > 0) this.writer.write(items, syncNow);
     this.unfolded = [];
     for (const b of done) for (const r of b.items) this.pending.delete(r.id);
     this.foldedUpTo = done[done.length - 1].seq;
+    if (syncNow || items.length === 0) return this.foldedUpTo;
+    const n = items.length;
+    this.unsynced += n;
     const sync = this.writer.durable(this.wal);
     this.syncs.add(sync);
     sync.then(
-      () => this.syncs.delete(sync),
+      () => {
+        this.unsynced -= n;
+        this.syncs.delete(sync);
+      },
       (e: unknown) => {
+        this.unsynced -= n;
         this.syncs.delete(sync);
         this.syncError ??= e;
       },
@@ -147,7 +177,12 @@ export class InboxWriter {
     this.on = false;
     const upTo = this.fold();
     await Promise.allSettled([...this.syncs]);
-    if (this.syncError !== undefined) throw this.syncError;
+    const failed = this.syncError;
+    this.syncError = undefined;
+    // A sync that failed leaves what it covered unknown: the inbox keeps every batch (folded
+    // again at the next start, which stores nothing twice), and this run says it failed. The
+    // next run starts afresh.
+    if (failed !== undefined) throw failed;
     await this.writer.durable(this.wal);
     this.removable = upTo;
     clearTimeout(this.cleaning);

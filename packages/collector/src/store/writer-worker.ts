@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { dataPaths } from '../paths';
 import { openDatabase } from './db';
 import { IngestWriter } from './ingest-writer';
 import { unpackBatch } from './batch-wire';
@@ -38,7 +40,7 @@ function main(): void {
     writer = new IngestWriter(db);
     writer.warmUp();
     inbox = new Inbox(inboxFile(data.file));
-    inboxWriter = new InboxWriter(writer, inbox, wal);
+    inboxWriter = new InboxWriter(writer, inbox, wal, dataPaths(path.dirname(data.file)).keys);
     new Int32Array(data.state)[2] = inboxWriter.recover();
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw.

@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir } from '../../../test-support/collector';
+import { Inbox } from '../src/store/inbox';
+import { InboxWriter } from '../src/store/inbox-writer';
+import { packBatch } from '../src/store/batch-wire';
+import type { IngestWriter, PreparedReport } from '../src/store/ingest-writer';
+import { MAX_UNSYNCED_RECORDS } from '../src/store/sealed-files';
+
+/**
+ * The inbox writer's own rules (store/inbox-writer.ts), with a real inbox file and a stand-in
+ * for the ingest writer whose syncs a test can fail: the writer thread's end-to-end behaviour is
+ * in inbox.test.ts.
+ */
+const DAY = '2026-11-01';
+
+function prepared(id: string, keyDay = DAY): PreparedReport {
+  return {
+    id,
+    groupId: 'g000000000001',
+    appName: 'JCS',
+    number: 1,
+    module: 'm',
+    procedure: 'p',
+    version: '1',
+    license: 'L',
+    line: 1,
+    repeats: null,
+    occurredAt: '2026-11-01T00:00:00Z',
+    dumpWithheld: null,
+    userHash: null,
+    username: null,
+    description: Buffer.from('sealed'),
+    code: null,
+    dump: null,
+    keyDay,
+    receivedAt: Date.parse(`${keyDay}T12:00:00Z`),
+  };
+}
+
+let dir: string;
+let keysDir: string;
+let inbox: Inbox;
+let writes: { ids: string[]; synced: boolean }[];
+let failSyncs: number;
+
+function writerStub(): IngestWriter {
+  return {
+    stored: (items: PreparedReport[]) => items.map(() => undefined),
+    write: (items: PreparedReport[], synced: boolean) => {
+      writes.push({ ids: items.map((r) => r.id), synced });
+      return [];
+    },
+    durable: () => {
+      if (failSyncs > 0) {
+        failSyncs--;
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      return Promise.resolve();
+    },
+  } as unknown as IngestWriter;
+}
+
+beforeEach(() => {
+  dir = makeTempDir();
+  keysDir = path.join(dir, 'keys');
+  fs.mkdirSync(path.join(keysDir, 'days'), { recursive: true });
+  fs.writeFileSync(path.join(keysDir, 'days', `${DAY}.key`), 'wrapped');
+  inbox = new Inbox(path.join(dir, 'inbox.db'));
+  writes = [];
+  failSyncs = 0;
+});
+afterEach(() => inbox.close());
+
+const writerOver = () => new InboxWriter(writerStub(), inbox, {} as never, keysDir);
+
+describe('the inbox writer', () => {
+  it('fails the run whose sync failed, and only that one; the next run empties the inbox', async () => {
+    const w = writerOver();
+    w.start();
+    w.write(packBatch([prepared('r1')]));
+    failSyncs = 1;
+    await expect(w.stop()).rejects.toThrow('EIO');
+    // What that sync covered is not known to be on disk: the inbox keeps it.
+    w.cleanUp();
+    expect(inbox.batchesAfter(0)).toHaveLength(1);
+    w.start();
+    w.write(packBatch([prepared('r2')]));
+    await expect(w.stop()).resolves.toBeGreaterThan(0);
+    w.cleanUp();
+    expect(inbox.batchesAfter(0)).toHaveLength(0);
+    expect(writes.flatMap((x) => x.ids)).toEqual(['r1', 'r2']);
+  });
+
+  it('does not fold reports whose day key is gone, at a fold or at the next start', async () => {
+    const w = writerOver();
+    w.start();
+    w.write(packBatch([prepared('kept'), prepared('shredded', '2026-09-01')]));
+    w.fold();
+    expect(writes).toEqual([{ ids: ['kept'], synced: false }]);
+    // Left in the inbox by a process that stopped: the same at the next start.
+    w.write(packBatch([prepared('kept2'), prepared('shredded2', '2026-09-01')]));
+    const next = writerOver();
+    writes = [];
+    expect(next.recover()).toBe(2);
+    expect(writes.flatMap((x) => x.ids)).toEqual(['kept', 'kept2']);
+    expect(inbox.batchesAfter(0)).toHaveLength(0);
+    await w.stop();
+  });
+
+  it('syncs a fold before its commit once too many folded reports wait for their sync', async () => {
+    const w = writerOver();
+    w.start();
+    const many = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => prepared(`r${from + i}`));
+    w.write(packBatch(many(0, MAX_UNSYNCED_RECORDS / 2)));
+    w.fold();
+    w.write(packBatch(many(MAX_UNSYNCED_RECORDS / 2, 10)));
+    w.fold();
+    expect(writes.map((x) => x.synced)).toEqual([false, true]);
+    await w.stop();
+  });
+});
