@@ -58,6 +58,41 @@ export interface PruneResult {
 }
 
 const DB_ANCHOR_KEY = 'audit_anchor';
+
+/**
+ * Checks the access log's chain in `db` against the marks in the keys folder (`AuditLog.verify`
+ * says what it finds); a plain function of a connection, so that the API can run it on a thread
+ * of its own (store/audit-verify-thread.ts).
+ *
+ * @example
+ * verifyLog(db, auditKey, markFiles(keysDir)); // { ok: true, entries: 120 }
+ */
+export function verifyLog(
+  db: Db,
+  key: Uint8Array,
+  files: { head: string; anchor: string },
+  upTo = Number.MAX_SAFE_INTEGER,
+): Verification {
+  // The head first: it is written after each commit, so read in this order it can lag the
+  // table but never run ahead of it unless entries were removed.
+  const newest = readMark(files.head);
+  // Checking the entries up to `upTo` only (pruning's own check), the head is past them.
+  const head = newest && newest.seq <= upTo ? newest : null;
+  const fileAnchor = readMark(files.anchor);
+  const dbAnchor = parseMark(getMeta(db, DB_ANCHOR_KEY));
+  const rows = db
+    .prepare<[number], AuditRow>(
+      'SELECT seq, at, actor, action, target, outcome, hash FROM audit WHERE seq <= ? ORDER BY seq',
+    )
+    .iterate(upTo);
+  try {
+    return verifyChain(key, rows, { head, fileAnchor, dbAnchor });
+  } finally {
+    // An iterator left open keeps the connection busy: close it however the walk ended.
+    rows.return?.();
+  }
+}
+
 const PRUNING_KEY = 'audit_pruning';
 
 /**
@@ -124,24 +159,7 @@ export class AuditLog {
    * the entries up to it (what a pruning would remove).
    */
   verify(upTo = Number.MAX_SAFE_INTEGER): Verification {
-    // The head first: it is written after each commit, so read in this order it can lag the
-    // table but never run ahead of it unless entries were removed.
-    const newest = readMark(this.files.head);
-    // Checking the entries up to `upTo` only (pruning's own check), the head is past them.
-    const head = newest && newest.seq <= upTo ? newest : null;
-    const fileAnchor = readMark(this.files.anchor);
-    const dbAnchor = parseMark(getMeta(this.db, DB_ANCHOR_KEY));
-    const rows = this.db
-      .prepare<[number], AuditRow>(
-        'SELECT seq, at, actor, action, target, outcome, hash FROM audit WHERE seq <= ? ORDER BY seq',
-      )
-      .iterate(upTo);
-    try {
-      return verifyChain(this.key, rows, { head, fileAnchor, dbAnchor });
-    } finally {
-      // An iterator left open keeps the connection busy: close it however the walk ended.
-      rows.return?.();
-    }
+    return verifyLog(this.db, this.key, this.files, upTo);
   }
 
   /**
