@@ -70,9 +70,18 @@ beforeEach(() => {
   writes = [];
   failSyncs = 0;
 });
-afterEach(() => inbox.close());
+const made: InboxWriter[] = [];
+afterEach(() => {
+  // Their clean-up timers (store/inbox-writer.ts) must not outlive the inbox they clean.
+  made.splice(0).forEach((w) => w.close());
+  inbox.close();
+});
 
-const writerOver = () => new InboxWriter(writerStub(), inbox, {} as never, keysDir);
+const writerOver = () => {
+  const w = new InboxWriter(writerStub(), inbox, {} as never, keysDir);
+  made.push(w);
+  return w;
+};
 
 describe('the inbox writer', () => {
   it('fails the run whose sync failed, and only that one; the next run empties the inbox', async () => {

@@ -191,6 +191,12 @@ export class InboxWriter {
     return upTo;
   }
 
+  /** Stops the clean-up timer (the inbox is closing; what it holds is folded at the next start). */
+  close(): void {
+    clearTimeout(this.cleaning);
+    this.cleaning = undefined;
+  }
+
   /**
    * Deletes the batches folded by the last `stop` (a run started since keeps its own) and, with
    * the inbox idle, writes its WAL ahead for the next run (store/inbox.ts). Also on close.

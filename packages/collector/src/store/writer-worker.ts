@@ -59,6 +59,7 @@ function main(): void {
       } catch {
         // Emptied at the next start instead.
       }
+      inboxWriter.close();
       wal.close();
       inbox.close();
       writer.close();
