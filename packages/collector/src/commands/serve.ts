@@ -1,9 +1,10 @@
 import { isLoopbackHost } from '@jcs/protocol';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
-import { createLogger, envLogLevel, LOG_LEVELS } from '../log';
+import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
+import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
@@ -42,6 +43,16 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     );
   }
   const log = createLogger({ level });
+  const lock = lockDataDir(o.dataDir);
+  try {
+    await serveLocked(o, out, log);
+  } finally {
+    lock?.release();
+  }
+}
+
+/** serve, once the data dir is this process's alone (commands/serve-lock.ts). */
+async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<void> {
   // Handlers first: until they are installed a signal kills the process outright, and a
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);

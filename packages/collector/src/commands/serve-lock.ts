@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { dataPaths } from '../paths';
+import { CommandError } from './output';
+
+/**
+ * Makes `serve` the only one on its data dir, for as long as it runs: an exclusive SQLite lock
+ * on `serve.lock` in the data dir, which the operating system releases however the process ends
+ * (a SIGKILL included), so a restart never finds a stale lock.
+ *
+ * Why: a second `serve` on the same data dir used to be merely wasteful. With the inbox
+ * (store/inbox-writer.ts) it is harmful: at its start it would fold and empty the first one's
+ * inbox, and it would write ahead into the inbox's WAL while the first appends to it.
+ * `jcs-collector expire`, `token` and `audit verify` beside a running `serve` take no lock.
+ *
+ * Returns null where there is no database yet: opening the collector then says what to do.
+ *
+ * @example
+ * const lock = lockDataDir(dataDir); // throws CommandError (exit 1) if another serve holds it
+ * try { await serveUntilStopped(); } finally { lock?.release(); }
+ */
+export function lockDataDir(dataDir: string): { release(): void } | null {
+  if (!fs.existsSync(dataPaths(dataDir).db)) return null;
+  const db = new Database(path.join(dataDir, 'serve.lock'));
+  try {
+    db.pragma('busy_timeout = 0');
+    // Kept once taken, until the connection closes.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+  } catch (e) {
+    db.close();
+    if ((e as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new CommandError(
+        `another jcs-collector serve is running on ${dataDir}: stop it first (one serve per data dir)`,
+      );
+    }
+    throw e;
+  }
+  return { release: () => db.close() };
+}
