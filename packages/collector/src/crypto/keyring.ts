@@ -21,7 +21,11 @@ export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
  * keyring (store/inbox-writer.ts), to tell a shredded day from one still kept.
  */
 export function hasDayKey(keysDir: string, day: string): boolean {
-  return fs.existsSync(path.join(keysDir, DAYS_DIR, `${day}.key`));
+  return fs.existsSync(dayKeyFile(keysDir, day));
+}
+
+function dayKeyFile(keysDir: string, day: string): string {
+  return path.join(keysDir, DAYS_DIR, `${day}.key`);
 }
 
 /** A readable failure of the keys folder, for `serve` and the other commands to print. */
@@ -93,7 +97,7 @@ export class Keyring {
    * Null when the key was destroyed or never existed.
    */
   dayKey(day: string, create = false): Uint8Array | null {
-    const file = path.join(this.dir, DAYS_DIR, `${day}.key`);
+    const file = dayKeyFile(this.dir, day);
     // Another process (`jcs-collector expire --now` from cron or by hand) may have shredded the
     // file: a key kept in memory past that would seal reports nobody can open after a restart.
     const exists = fs.existsSync(file);
@@ -137,7 +141,7 @@ export class Keyring {
   destroyDayKey(day: string): Promise<void> {
     this.dayKeys.get(day)?.fill(0);
     this.dayKeys.delete(day);
-    return shredFile(path.join(this.dir, DAYS_DIR, `${day}.key`));
+    return shredFile(dayKeyFile(this.dir, day));
   }
 }
 

@@ -121,10 +121,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
       await c.batcher.turn();
     },
   };
-  // Under `serve`, ingest goes to the inbox until the keys are done (store/inbox-writer.ts).
+  // Under `serve`, ingest goes to the inbox until the run is over (store/inbox-writer.ts).
   await c.inbox?.useInbox(true);
   let summary: ExpirySummary;
-  let auditPruned: number;
   let truncated: boolean;
   try {
     const deletedReports = c.inbox
@@ -156,7 +155,7 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     if (keysDue(c, cutoff).includes(dayName(c.clock()))) await c.inbox?.useInbox(false);
     const destroyedKeys = await destroyKeys(c, now, cutoff);
     phase('keysMs');
-    auditPruned = pruneAccessLog(c);
+    const auditPruned = pruneAccessLog(c);
     await handBackFreePages(c.db, run);
     phase('vacuumMs');
     summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);

@@ -27,7 +27,8 @@ const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'retention', 'expir
  * Runs the expiry job's deletions (retention/deletions.ts) on a thread with its own connection.
  * On the event loop's connection each chunk held up every request for its length, and a request
  * needs several turns of the loop (read, commit, fsync), so ingest during a run waited for
- * several chunks; here a request waits only for the database lock, for at most one chunk.
+ * several chunks; here a request would wait only for the database lock, for at most one chunk,
+ * and under `serve` not even that: ingest commits to the inbox meanwhile (retention/expire.ts).
  *
  * Before each chunk the thread asks for its turn: `o.pace`, then `hold()`, released when the
  * chunk is done, so that whatever else writes (the inbox's folds, store/inbox-writer.ts) and the

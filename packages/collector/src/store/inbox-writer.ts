@@ -22,10 +22,10 @@ const CLEAN_UP_AFTER_MS = 10_000;
  * writes, and answered from it: what is stored under each id already, in the database or the
  * inbox, so a retry is answered 200 with its group as ever. Between two chunks of the job the
  * batches are folded into the database (`fold`) by the ingest writer, as if they had just
- * arrived; reads wait for that (WriterThread.settled), so what was answered is what they see.
- * When the job is done, `stop` folds the rest and waits until the database has it on disk;
- * the inbox is emptied a few seconds later. A process that stopped in between folds what the inbox holds at its next
- * start (`recover`): folding twice stores nothing twice, as a retry does not.
+ * arrived; reads wait for that (Collector.settled), so what was answered is what they see. When
+ * the job is done, `stop` folds the rest and waits until the database has it on disk; the inbox
+ * is emptied a few seconds later. A process that stopped in between folds what the inbox holds
+ * at its next start (`recover`): folding twice stores nothing twice, as a retry does not.
  *
  * @example
  * inbox.start();
@@ -70,7 +70,7 @@ export class InboxWriter {
    * inbox, on disk before returning, then empties the inbox. Returns how many reports it held.
    */
   recover(): number {
-    const left = this.inbox.batchesAfter(0);
+    const left = this.inbox.batches();
     if (left.length === 0) return 0;
     const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
     if (items.length > 0) this.writer.write(items, true);
@@ -207,6 +207,6 @@ export class InboxWriter {
     if (this.removable === 0) return;
     this.inbox.removeUpTo(this.removable);
     this.removable = 0;
-    if (!this.on) this.inbox.prepareWal();
+    if (!this.on) this.inbox.zeroFillWal('later');
   }
 }

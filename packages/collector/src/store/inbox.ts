@@ -43,7 +43,7 @@ export class Inbox {
   private readonly db: Database.Database;
   private readonly wal: WalSync;
   private readonly insert;
-  private readonly after;
+  private readonly all;
   private readonly remove;
   private readonly any;
 
@@ -65,8 +65,8 @@ export class Inbox {
     this.insert = this.db.prepare<[string, Buffer]>(
       'INSERT INTO batches (meta, bytes) VALUES (?, ?)',
     );
-    this.after = this.db.prepare<[number], { seq: number; meta: string; bytes: Buffer }>(
-      'SELECT seq, meta, bytes FROM batches WHERE seq > ? ORDER BY seq',
+    this.all = this.db.prepare<[], { seq: number; meta: string; bytes: Buffer }>(
+      'SELECT seq, meta, bytes FROM batches ORDER BY seq',
     );
     this.remove = this.db.prepare<[number]>('DELETE FROM batches WHERE seq <= ?');
     this.any = this.db.prepare<[], number>('SELECT 1 FROM batches LIMIT 1').pluck();
@@ -87,9 +87,9 @@ export class Inbox {
     return this.wal.sync();
   }
 
-  /** The batches stored after `seq`, oldest first. */
-  batchesAfter(seq: number): InboxBatch[] {
-    return this.after.all(seq).map((r) => ({
+  /** Every batch it holds, oldest first. */
+  batches(): InboxBatch[] {
+    return this.all.all().map((r) => ({
       seq: r.seq,
       // A copy of its own: the row's buffer is SQLite's, and the batch may be transferred.
       batch: { meta: r.meta, bytes: new Uint8Array(r.bytes).buffer },
@@ -107,23 +107,15 @@ export class Inbox {
 
   /**
    * Writes zeros over the WAL's first WAL_ZEROED_BYTES past what it holds, so the next run's
-   * commits overwrite blocks the file already has; synced in the thread pool. The writer calls
-   * it a while after a run, when the disk is no longer busy with the run's writes.
-   */
-  prepareWal(): void {
-    this.zeroFillWal('later');
-  }
-
-  /**
-   * Writes zeros over the WAL's first WAL_ZEROED_BYTES past what it holds, so the next run's
    * commits overwrite blocks the file already has. An fdatasync of a file that grew must commit
    * the file system's journal, and on ext4 that waits for other files' pending writes too (the
    * expiry job writes gigabytes): measured, such syncs of the inbox took 30-57 ms at times
    * during a run. Overwriting in place needs no journal commit. SQLite reads a WAL only up to
-   * its last valid frame, so zeros past it are nothing to it. Synced at start; after a run
-   * (`prepareWal`), in the thread pool.
+   * its last valid frame, so zeros past it are nothing to it. Synced at start ('now'); after a
+   * run ('later', the writer calls it once the disk is no longer busy with the run's writes), in
+   * the thread pool.
    */
-  private zeroFillWal(sync: 'now' | 'later'): void {
+  zeroFillWal(sync: 'now' | 'later'): void {
     const fd = fs.openSync(`${this.file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {
       const size = fs.fstatSync(fd).size;

@@ -131,7 +131,7 @@ export class WriterThread implements BatchWriter {
    * try { await deleteEverythingDue(); } finally { await writer.useInbox(false); }
    */
   async useInbox(on: boolean): Promise<void> {
-    const upTo = await this.control({ type: 'inbox', id: 0, on });
+    const upTo = await this.control({ type: 'inbox', on });
     if (!on) this.foldedUpTo(upTo);
   }
 
@@ -147,7 +147,7 @@ export class WriterThread implements BatchWriter {
     if (this.foldHolds > 0) {
       return new Promise<void>((resolve) => this.afterHolds.push(resolve)).then(() => this.fold());
     }
-    const run = this.control({ type: 'fold', id: 0 }).then((upTo) => this.foldedUpTo(upTo));
+    const run = this.control({ type: 'fold' }).then((upTo) => this.foldedUpTo(upTo));
     this.folding = run.finally(() => {
       this.folding = undefined;
     });
@@ -183,12 +183,13 @@ export class WriterThread implements BatchWriter {
     Atomics.wait(new Int32Array(this.state), 0, 1, 5_000);
   }
 
-  private control(request: WorkerRequest & { id: number }): Promise<number> {
+  /** Sends a request the worker answers with a number (`{ control: id, value }`). */
+  private control(request: { type: 'inbox'; on: boolean } | { type: 'fold' }): Promise<number> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     return new Promise<number>((resolve, reject) => {
       this.controls.set(id, { resolve, reject });
-      this.worker.postMessage({ ...request, id });
+      this.worker.postMessage({ ...request, id } satisfies WorkerRequest);
     });
   }
 
