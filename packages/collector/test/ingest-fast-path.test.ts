@@ -3,6 +3,8 @@ import Database from 'better-sqlite3';
 import { ApiError, type Report } from '@jcs/protocol';
 import { makeReport } from '../../../test-support/reports';
 import { actorOf } from '../src/auth/middleware';
+import { makeToken } from '../src/auth/tokens';
+import { dataPaths } from '../src/paths';
 import { serveTestCollector, type ServedCollector } from './helpers/served';
 import { rawRequest, rawSocket, statuses, type RawAnswer } from './helpers/raw-http';
 import { ingestRowCounts } from './helpers/ingest-rows';
@@ -170,6 +172,37 @@ describe('every answer of the ingest table, with its body and its log line', () 
     expect((await post(makeReport(), { token })).status).toBe(202);
     expect(s.collector.tokens.revoke('short-lived', s.clock())).toBe(true);
     expectError(await post(makeReport(), { token }), 401, 'unauthorized');
+  });
+
+  it('reports sent at once are each answered for their own token: live, revoked, unknown, engineer', async () => {
+    // Look-ups of one turn of the event loop share a read transaction (TokenStore.authenticateSoon).
+    const revoked = s.collector.tokens.create('gone', 'ingest', s.clock());
+    expect(s.collector.tokens.revoke('gone', s.clock())).toBe(true);
+    const tokens = [
+      s.tokens.ingest,
+      revoked,
+      makeToken('ingest'),
+      s.tokens.engineer,
+      s.tokens.ingest,
+    ];
+    const answers = await Promise.all(tokens.map((token) => post(makeReport(), { token })));
+    expect(answers.map((a) => a.status)).toEqual([202, 401, 401, 403, 202]);
+    expect(ingestRowCounts(s.collector.db).reports).toBe(2);
+  });
+
+  it('a token revoked by another process (as `token revoke` does) is refused on its next report', async () => {
+    const token = s.collector.tokens.create('cli-revoked', 'ingest', s.clock());
+    expect((await post(makeReport(), { token })).status).toBe(202);
+    const other = new Database(dataPaths(s.dataDir).db);
+    try {
+      other
+        .prepare('UPDATE tokens SET revoked_at = ? WHERE name = ?')
+        .run(s.clock(), 'cli-revoked');
+    } finally {
+      other.close();
+    }
+    expectError(await post(makeReport(), { token }), 401, 'unauthorized');
+    expect(ingestRowCounts(s.collector.db).reports).toBe(1);
   });
 
   it('413 over the limit, declared or sent; 415 for another type, charset or coding', async () => {

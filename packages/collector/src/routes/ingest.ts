@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
 import { ApiError, LIMITS, validateReport, type FieldError, type Report } from '@jcs/protocol';
 import type { Collector } from '../collector';
-import { authenticate } from '../auth/middleware';
+import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
 import { answerError, type ErrorHook } from '../http/errors';
@@ -37,7 +37,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
   const { limits, gate, onError } = options;
   return async (req, res) => {
     try {
-      const actor = authenticate(c, req, 'ingest');
+      const actor = await authenticateSoon(c, req, 'ingest');
       gate?.(req);
       limits?.checkReportToken(actor);
       let report: Report;

@@ -19,6 +19,19 @@ interface TokenRow {
   revoked_at: number | null;
 }
 
+/** Who a live token belongs to. */
+export interface TokenActor {
+  name: string;
+  role: Role;
+}
+
+interface AskedToken {
+  token: string;
+  now: number;
+  resolve: (actor: TokenActor | null) => void;
+  reject: (err: unknown) => void;
+}
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export class TokenNameError extends Error {}
@@ -30,9 +43,12 @@ export class TokenStore {
   private readonly byDigest;
   private readonly touch;
   private readonly lastTouched = new Map<string, number>();
+  private readonly findAll;
+  private asked: AskedToken[] = [];
 
   constructor(private readonly db: Db) {
     this.byDigest = db.prepare<[Buffer], TokenRow>('SELECT * FROM tokens WHERE digest = ?');
+    this.findAll = db.transaction((tokens: string[]) => tokens.map((t) => this.find(t)));
     this.touch = db.prepare<[number, string]>('UPDATE tokens SET last_used_at = ? WHERE name = ?');
   }
 
@@ -100,20 +116,64 @@ export class TokenStore {
   }
 
   /** The live token with this secret, or null. Compares digests in constant time. */
-  authenticate(token: string, now: number): { name: string; role: Role } | null {
+  authenticate(token: string, now: number): TokenActor | null {
+    const row = this.find(token);
+    if (row) this.touched(row.name, now);
+    return row;
+  }
+
+  /**
+   * authenticate() for a caller that can wait for the end of the event loop's turn: the look-ups
+   * asked for in one turn share one read transaction. Why: under ingest the writer thread commits
+   * every few milliseconds, so every transaction of this connection starts by taking a read lock
+   * (system calls on the `-shm` file) and reading its pages again; one per request was 8% of the
+   * event loop's time. Revocation is still immediate: the transaction begins after every request
+   * it answers for had arrived.
+   *
+   * @example
+   * const actor = await c.tokens.authenticateSoon(token, c.clock()); // { name, role } or null
+   */
+  authenticateSoon(token: string, now: number): Promise<TokenActor | null> {
+    return new Promise((resolve, reject) => {
+      if (this.asked.push({ token, now, resolve, reject }) === 1) {
+        setImmediate(() => this.answerAsked());
+      }
+    });
+  }
+
+  private answerAsked(): void {
+    const asked = this.asked;
+    this.asked = [];
+    let found: (TokenActor | null)[];
+    try {
+      found = this.findAll(asked.map((a) => a.token));
+    } catch (e) {
+      asked.forEach((a) => a.reject(e));
+      return;
+    }
+    asked.forEach((a, i) => {
+      const actor = found[i];
+      if (actor) this.touched(actor.name, a.now);
+      a.resolve(actor);
+    });
+  }
+
+  private find(token: string): TokenActor | null {
     const digest = tokenDigest(token);
     const row = this.byDigest.get(digest);
     if (!row || row.revoked_at !== null || !crypto.timingSafeEqual(row.digest, digest)) return null;
-    // last-used is informational: write it at most once a minute per token, off the hot path.
-    const last = this.lastTouched.get(row.name) ?? 0;
-    if (now - last > 60_000) {
-      this.lastTouched.set(row.name, now);
-      try {
-        this.touch.run(now, row.name);
-      } catch {
-        // a busy database must not refuse an otherwise valid request
-      }
-    }
     return { name: row.name, role: row.role };
+  }
+
+  /** last-used is informational: written at most once a minute per token, off the hot path. */
+  private touched(name: string, now: number): void {
+    const last = this.lastTouched.get(name) ?? 0;
+    if (now - last <= 60_000) return;
+    this.lastTouched.set(name, now);
+    try {
+      this.touch.run(now, name);
+    } catch {
+      // a busy database must not refuse an otherwise valid request
+    }
   }
 }
