@@ -6,7 +6,14 @@ import { openCollector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { decodeRecord, encodeRecord } from '../src/store/sealed-record';
-import { dayFile, listDayFiles, SealedAppender, sealedDir } from '../src/store/sealed-files';
+import {
+  dayFile,
+  listDayFiles,
+  SealedAppender,
+  sealedDir,
+  sealedEndKey,
+} from '../src/store/sealed-files';
+import { getMeta } from '../src/store/db';
 import { eraseSubject } from '../src/store/erase';
 import { runExpiry } from '../src/retention/expire';
 import { MIGRATIONS } from '../src/store/schema';
@@ -93,44 +100,92 @@ describe('day files', () => {
     for (const r of [a, b, c]) expect((await get(r.id)).status).toBe(200);
   });
 
-  it('a batch that does not commit leaves its file as it was', () => {
+  it('a batch that does not commit is not part of its file: the next batch writes over it', () => {
     const db = t.collector.db;
     const files = new SealedAppender(db);
+    const day = '2026-09-01';
+    const batch = (record: string, commits: boolean) =>
+      db.transaction(() => {
+        const at = files.add(day, Buffer.from(record));
+        files.flush(true);
+        if (!commits) throw new Error('rolled back');
+        return at;
+      })();
     try {
-      db.transaction(() => files.add('2026-09-01', Buffer.from('committed')))();
-      files.flush(true);
+      const first = batch('committed', true);
       files.commit();
-      const size = fs.statSync(dayFile(dir(), '2026-09-01')).size;
-      files.add('2026-09-01', Buffer.from('rolled back'));
-      files.flush(true);
-      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(size);
+      const end = first + 'committed'.length;
+      expect(getMeta(db, sealedEndKey(day))).toBe(String(end));
+      expect(() => batch('rolled back', false)).toThrow('rolled back');
       files.rollback();
-      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(size);
+      expect(fileBytes(day).includes(Buffer.from('rolled back'))).toBe(true);
+      // The end moved back with the transaction: the next batch's record goes where it was.
+      expect(getMeta(db, sealedEndKey(day))).toBe(String(end));
+      expect(batch('next batch!', true)).toBe(end);
+      files.commit();
+      const bytes = fileBytes(day);
+      expect(bytes.subarray(first, end).toString()).toBe('committed');
+      expect(bytes.subarray(end, end + 11).toString()).toBe('next batch!');
+      expect(bytes.includes(Buffer.from('rolled back'))).toBe(false);
     } finally {
       files.close();
     }
   });
 
-  it('bytes written by a batch that never committed (a crash) are cut off when the file is next appended to', async () => {
+  it('bytes written by a batch that never committed (a crash) are written over by the next batch', async () => {
     const a = makeReport();
     await post(a);
-    const committed = fs.statSync(dayFile(dir(), '2026-09-01')).size;
     // Written and synced, then the process "dies" before its commit.
     const crashed = new SealedAppender(t.collector.db);
-    crashed.add('2026-09-01', Buffer.from('never committed'));
-    crashed.flush(true);
+    expect(() =>
+      t.collector.db.transaction(() => {
+        crashed.add('2026-09-01', Buffer.from('never committed'));
+        crashed.flush(true);
+        throw new Error('crash');
+      })(),
+    ).toThrow('crash');
     crashed.close();
-    expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBeGreaterThan(committed);
-    // The next writer to open the file (a restarted collector's) cuts them off.
+    expect(fileBytes('2026-09-01').includes(Buffer.from('never committed'))).toBe(true);
+    // The next writer to append (a restarted collector's) writes where they were.
     const b = makeReport();
     storeAt(t.collector, [b], t.clock());
     expect(fileBytes('2026-09-01').includes(Buffer.from('never committed'))).toBe(false);
     expect((await get(a.id)).status).toBe(200);
     expect((await get(b.id)).status).toBe(200);
   });
-});
 
-describe('deleting reports zeroes their records', () => {
+  it('is written ahead with zeros, and cut back to its records once two days have passed', () => {
+    const files = new SealedAppender(t.collector.db);
+    const store = (day: string, record: Buffer) => {
+      t.collector.db.transaction(() => {
+        files.add(day, record);
+        files.flush(false);
+      })();
+      files.commit();
+    };
+    try {
+      const record = Buffer.alloc(1000, 7);
+      for (let i = 0; i < 100; i++) store('2026-09-01', record);
+      const ahead = fs.statSync(dayFile(dir(), '2026-09-01')).size;
+      // Room for the next records without the file growing at every batch (its size is metadata
+      // that each sync would have to commit).
+      expect(ahead).toBeGreaterThan(100 * record.length);
+      expect(
+        fileBytes('2026-09-01')
+          .subarray(100 * record.length)
+          .every((b) => b === 0),
+      ).toBe(true);
+      store('2026-09-01', record);
+      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(ahead);
+      store('2026-09-02', record);
+      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(ahead);
+      store('2026-09-03', record);
+      expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(101 * record.length);
+    } finally {
+      files.close();
+    }
+  });
+
   it('an erasure: the subject’s records are zeroed, the others stay readable', async () => {
     const theirs = [makeReport({ username: 'asmith' }), makeReport({ username: 'asmith' })];
     const other = makeReport({ username: 'bjones' });
@@ -186,6 +241,12 @@ describe('deleting reports zeroes their records', () => {
     await post(makeReport()); // today's, as reports keep coming in
     expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 2, destroyedKeys: 1 });
     expect(listDayFiles(dir())).toEqual(['2026-10-13']);
+    // Where each file ends is kept only for files that are still there.
+    const ends = t.collector.db
+      .prepare("SELECT key FROM meta WHERE key LIKE 'sealed_end:%' ORDER BY key")
+      .pluck()
+      .all();
+    expect(ends).toEqual([sealedEndKey('2026-10-13')]);
     // The reads and writes above opened the expired day's file; a removed file whose descriptor
     // stays open keeps its disk space.
     const held = fs

@@ -7,7 +7,7 @@ import { SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { getMeta, setMeta, withoutCommitSync } from '../store/db';
 import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
-import { listDayFiles, removeDayFile, sealedDir } from '../store/sealed-files';
+import { listDayFiles, removeDayFile, sealedDir, sealedEndKey } from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
 import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
@@ -281,6 +281,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   const hidden = readCutoff(now, c.retentionDays);
   const dir = sealedDir(c.db.name);
   let destroyed = 0;
+  const removed: string[] = [];
   for (const day of keysDue(c, cutoff)) {
     const inUse = remains.get(dayStart(day), dayLastMs(day), day) !== undefined;
     if (inUse && dayLastMs(day) > hidden) {
@@ -298,7 +299,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     // Its records can no longer be opened, here or in any copy: the file goes without zeroing.
-    await removeDayFile(dir, day);
+    if (await removeDayFile(dir, day)) removed.push(day);
     // Two fsyncs per key: after a long outage there may be many days to shred.
     await nextTurn();
   }
@@ -308,8 +309,13 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   const files = listDayFiles(dir);
   const keyed = new Set(c.keyring.listDayKeys());
   for (const day of files) {
-    if (!keyed.has(day) && dayLastMs(day) <= cutoff) await removeDayFile(dir, day);
+    if (!keyed.has(day) && dayLastMs(day) <= cutoff && (await removeDayFile(dir, day))) {
+      removed.push(day);
+    }
   }
+  // Where each removed file ended (store/sealed-files.ts) goes with it.
+  const forget = c.db.prepare<[string]>('DELETE FROM meta WHERE key = ?');
+  c.db.transaction(() => removed.forEach((day) => forget.run(sealedEndKey(day))))();
   // Files this process's reads held open let go of, so removed ones free their space.
   c.reports.close();
   return destroyed;

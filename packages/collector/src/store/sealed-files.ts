@@ -86,10 +86,33 @@ export async function removeDayFile(dir: string, day: string): Promise<boolean> 
  */
 export const MAX_UNSYNCED_RECORDS = 4_096;
 
+/**
+ * A day file is written ahead with zeros, from a quarter of what it holds up to 1 MiB at a time
+ * (64 KiB at least), so that appending a batch's records overwrites blocks the file already has
+ * and their sync changes nothing but data. Appended to the end instead, every sync changed the
+ * file's size and allocated blocks, so it committed the file system's journal, and the WAL's sync
+ * of the same batch waited behind it: on a store of 160,000 reports, ingest's p99 at 1,000
+ * reports/s was 33-34 ms with the day file synced and 26-28 ms without (side by side).
+ */
+const AHEAD_MIN_BYTES = 64 * 1024;
+const AHEAD_MAX_BYTES = 1024 * 1024;
+const ZEROS = Buffer.alloc(AHEAD_MAX_BYTES);
+
+/**
+ * The `meta` key under which a day file's end is kept: the end of its last committed record.
+ * The file's size no longer says it (the file is written ahead), so every writer reads and moves
+ * it inside its write transaction.
+ */
+export function sealedEndKey(day: string): string {
+  return `sealed_end:${day}`;
+}
+
 interface OpenFile {
   fd: number;
-  /** bytes that belong to committed rows (the file may hold more only during a batch) */
+  /** where the committed records end (past it: zeros, or a batch that never committed) */
   size: number;
+  /** the file's own size: written ahead with zeros up to here */
+  allocated: number;
   pending: Buffer[];
   pendingBytes: number;
   /** written since the last sync began */
@@ -125,6 +148,8 @@ interface OpenFile {
 export class SealedAppender {
   private readonly files = new Map<string, OpenFile>();
   private readonly committedEnd;
+  private readonly getEnd;
+  private readonly setEnd;
 
   constructor(
     db: Db,
@@ -134,6 +159,11 @@ export class SealedAppender {
       'SELECT max(sealed_at + sealed_len) FROM reports WHERE received_at >= ? AND received_at < ?',
     );
     this.committedEnd.pluck();
+    this.getEnd = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck();
+    this.setEnd = db.prepare<[string, string]>(
+      `INSERT INTO meta (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    );
   }
 
   /** Where `record` will be in its day's file. Call inside the write transaction. */
@@ -150,14 +180,14 @@ export class SealedAppender {
    * before it commits. Without `durable`, `sync()` after the commit makes it durable.
    */
   flush(durable: boolean): void {
-    for (const f of this.files.values()) {
+    for (const [day, f] of this.files) {
       if (f.pendingBytes === 0) continue;
+      const end = f.size + f.pendingBytes;
+      if (end > f.allocated) writeAhead(f, end);
       const bytes =
         f.pending.length === 1 ? f.pending[0] : Buffer.concat(f.pending, f.pendingBytes);
-      let done = 0;
-      while (done < bytes.length) {
-        done += fs.writeSync(f.fd, bytes, done, bytes.length - done, f.size + done);
-      }
+      writeAll(f.fd, bytes, f.size);
+      this.setEnd.run(sealedEndKey(day), String(end));
       if (durable) fs.fdatasyncSync(f.fd);
       else f.dirty = true;
     }
@@ -196,18 +226,14 @@ export class SealedAppender {
     }
   }
 
-  /** The transaction rolled back: whatever `flush` wrote for it is cut off. */
+  /**
+   * The transaction rolled back, and the end it moved with it: whatever `flush` wrote for it lies
+   * past the end, where the next batch writes over it.
+   */
   rollback(): void {
-    for (const [day, f] of this.files) {
-      if (f.pendingBytes === 0) continue;
+    for (const f of this.files.values()) {
       f.pending = [];
       f.pendingBytes = 0;
-      try {
-        fs.ftruncateSync(f.fd, f.size);
-      } catch {
-        // Reopened (and cut to its rows) on the next batch.
-        this.close(day);
-      }
     }
   }
 
@@ -221,14 +247,32 @@ export class SealedAppender {
     }
   }
 
+  /**
+   * Cuts a day file no longer written to back to its end, so the zeros written ahead take no
+   * space for the rest of its days. Call inside the write transaction: another writer's records
+   * past this one's idea of the end are then committed, and the end read here counts them.
+   */
+  private trim(day: string, f: OpenFile): void {
+    const end = this.committed(day) ?? f.size;
+    if (f.allocated > end && fs.fstatSync(f.fd).nlink > 0) fs.ftruncateSync(f.fd, end);
+  }
+
+  /** The end kept for a day's file, if any (files written before it was kept have none). */
+  private committed(day: string): number | undefined {
+    const value = this.getEnd.get(sealedEndKey(day));
+    return value === undefined ? undefined : Number(value);
+  }
+
   private open(day: string): OpenFile {
     let f = this.files.get(day);
     if (f && f.pendingBytes === 0) {
-      // The batch's first record for this file. Under the write lock the file holds exactly the
-      // committed records, another writer's too (a test's second writer, the bench's filler).
+      // The batch's first record for this file, under the write lock: another writer (a test's
+      // second writer, the bench's filler) may have appended since.
       const st = fs.fstatSync(f.fd);
-      if (st.nlink > 0) f.size = st.size;
-      else {
+      if (st.nlink > 0) {
+        f.size = this.committed(day) ?? f.size;
+        f.allocated = Math.max(st.size, f.size);
+      } else {
         // Unlinked by another process's expiry (a run judged from the future shreds today's
         // key): what follows goes to a new file, as it goes under a new key.
         this.close(day);
@@ -238,26 +282,26 @@ export class SealedAppender {
     if (f) return f;
     // A new day: files of the days before yesterday are done with (reports are written under
     // their day of receipt), and one held open would keep its disk space after expiry removes it.
-    for (const d of [...this.files.keys()]) {
-      if (dayStart(d) < dayStart(day) - DAY_MS && this.files.get(d)!.pendingBytes === 0)
+    for (const [d, old] of [...this.files]) {
+      if (dayStart(d) < dayStart(day) - DAY_MS && old.pendingBytes === 0) {
+        this.trim(d, old);
         this.close(d);
+      }
     }
     makeDirSync(this.dir, 0o700);
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {
       const start = dayStart(day);
-      const end = this.committedEnd.get(start, start + DAY_MS) ?? 0;
+      // Past the end: zeros written ahead, or a batch that never committed (a crash between
+      // its write and its commit), which the next batch writes over.
+      const end = this.committed(day) ?? this.committedEnd.get(start, start + DAY_MS) ?? 0;
       const size = fs.fstatSync(fd).size;
-      if (size > end) {
-        // Written by a batch that never committed (a crash between the write and the commit).
-        fs.ftruncateSync(fd, end);
-        fs.fdatasyncSync(fd);
-      }
       if (size === 0) syncDir(this.dir);
       f = {
         fd,
         size: end,
+        allocated: Math.max(size, end),
         pending: [],
         pendingBytes: 0,
         dirty: false,
@@ -270,6 +314,25 @@ export class SealedAppender {
     }
     this.files.set(day, f);
     return f;
+  }
+}
+
+/** Writes zeros past the file's size, far enough ahead to hold `end` and more. */
+function writeAhead(f: OpenFile, end: number): void {
+  const ahead = Math.min(AHEAD_MAX_BYTES, Math.max(AHEAD_MIN_BYTES, end >> 2));
+  const target = end + ahead;
+  for (let at = f.allocated; at < target;) {
+    const n = Math.min(ZEROS.length, target - at);
+    writeAll(f.fd, ZEROS.subarray(0, n), at);
+    at += n;
+  }
+  f.allocated = target;
+}
+
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
   }
 }
 
