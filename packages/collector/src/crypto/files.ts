@@ -2,6 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 
+const ZEROS = Buffer.alloc(1 << 20);
+
+/**
+ * Writes zeros over bytes [from, to) of an open file, a megabyte at a time: for zeroing deleted
+ * records (store/sealed-wipes.ts) and for writing files ahead so that later writes overwrite
+ * blocks the file already has (the day files, store/sealed-files.ts; the inbox's WAL,
+ * store/inbox.ts). Not synced: the caller says when.
+ *
+ * @example
+ * writeZeros(fd, size, size + 1024 * 1024);
+ */
+export function writeZeros(fd: number, from: number, to: number): void {
+  for (let at = from; at < to;) {
+    at += fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, to - at), at);
+  }
+}
+
 /**
  * Writes a file so that after a crash it is either the old content or the new, never a torn mix:
  * temp file, fsync, rename, fsync of the folder. Keys must survive a power cut once a report

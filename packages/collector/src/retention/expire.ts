@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
 import { SUBJECTS_FROM_KEY } from '../store/subject-days';
-import { getMeta, setMeta, withoutCommitSync } from '../store/db';
+import { deleteMeta, getMeta, setMeta, withoutCommitSync } from '../store/db';
 import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
 import { listDayFiles, removeDayFile, sealedDir, sealedEndKey } from '../store/sealed-files';
@@ -314,8 +314,9 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
     }
   }
   // Where each removed file ended (store/sealed-files.ts) goes with it.
-  const forget = c.db.prepare<[string]>('DELETE FROM meta WHERE key = ?');
-  c.db.transaction(() => removed.forEach((day) => forget.run(sealedEndKey(day))))();
+  if (removed.length > 0) {
+    c.db.transaction(() => removed.forEach((day) => deleteMeta(c.db, sealedEndKey(day))))();
+  }
   // Files this process's reads held open let go of, so removed ones free their space.
   c.reports.close();
   return destroyed;

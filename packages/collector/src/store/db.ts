@@ -95,13 +95,33 @@ function migrate(db: Db): void {
 }
 
 export function getMeta(db: Db, key: string): string | undefined {
-  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-    { value: string } | undefined;
-  return row?.value;
+  return metaStatements(db).get.get(key) as string | undefined;
 }
 
 export function setMeta(db: Db, key: string, value: string): void {
-  db.prepare(
-    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-  ).run(key, value);
+  metaStatements(db).set.run(key, value);
+}
+
+export function deleteMeta(db: Db, key: string): void {
+  metaStatements(db).delete.run(key);
+}
+
+/** Prepared once per connection: ingest reads and moves a day file's end in every batch. */
+const metaPrepared = new WeakMap<
+  Db,
+  { get: Database.Statement; set: Database.Statement; delete: Database.Statement }
+>();
+function metaStatements(db: Db) {
+  let s = metaPrepared.get(db);
+  if (!s) {
+    s = {
+      get: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      set: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      delete: db.prepare('DELETE FROM meta WHERE key = ?'),
+    };
+    metaPrepared.set(db, s);
+  }
+  return s;
 }

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { withoutCommitSync } from './db';
 import type { WireBatch } from './batch-wire';
 import { WalSync } from './wal-sync';
+import { writeZeros } from '../crypto/files';
 
 /** The inbox's file: beside the database, in the data dir. */
 export function inboxFile(dbFile: string): string {
@@ -118,11 +119,7 @@ export class Inbox {
   zeroFillWal(sync: 'now' | 'later'): void {
     const fd = fs.openSync(`${this.file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {
-      const size = fs.fstatSync(fd).size;
-      const zeros = Buffer.alloc(1 << 20);
-      for (let at = size; at < WAL_ZEROED_BYTES; at += zeros.length) {
-        fs.writeSync(fd, zeros, 0, Math.min(zeros.length, WAL_ZEROED_BYTES - at), at);
-      }
+      writeZeros(fd, fs.fstatSync(fd).size, WAL_ZEROED_BYTES);
       if (sync === 'now') fs.fdatasyncSync(fd);
     } catch (e) {
       fs.closeSync(fd);

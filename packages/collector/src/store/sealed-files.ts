@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { makeDirSync } from '@jcs/protocol';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Db } from './db';
+import { getMeta, setMeta, type Db } from './db';
+import { writeZeros } from '../crypto/files';
 import { decodeRecord, type SealedFields } from './sealed-record';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
@@ -96,7 +97,6 @@ export const MAX_UNSYNCED_RECORDS = 4_096;
  */
 const AHEAD_MIN_BYTES = 64 * 1024;
 const AHEAD_MAX_BYTES = 1024 * 1024;
-const ZEROS = Buffer.alloc(AHEAD_MAX_BYTES);
 
 /**
  * The `meta` key under which a day file's end is kept: the end of its last committed record.
@@ -148,22 +148,15 @@ interface OpenFile {
 export class SealedAppender {
   private readonly files = new Map<string, OpenFile>();
   private readonly committedEnd;
-  private readonly getEnd;
-  private readonly setEnd;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly dir = sealedDir(db.name),
   ) {
     this.committedEnd = db.prepare<[number, number], number | null>(
       'SELECT max(sealed_at + sealed_len) FROM reports WHERE received_at >= ? AND received_at < ?',
     );
     this.committedEnd.pluck();
-    this.getEnd = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck();
-    this.setEnd = db.prepare<[string, string]>(
-      `INSERT INTO meta (key, value) VALUES (?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-    );
   }
 
   /** Where `record` will be in its day's file. Call inside the write transaction. */
@@ -187,7 +180,7 @@ export class SealedAppender {
       const bytes =
         f.pending.length === 1 ? f.pending[0] : Buffer.concat(f.pending, f.pendingBytes);
       writeAll(f.fd, bytes, f.size);
-      this.setEnd.run(sealedEndKey(day), String(end));
+      setMeta(this.db, sealedEndKey(day), String(end));
       if (durable) fs.fdatasyncSync(f.fd);
       else f.dirty = true;
     }
@@ -259,7 +252,7 @@ export class SealedAppender {
 
   /** The end kept for a day's file, if any (files written before it was kept have none). */
   private committed(day: string): number | undefined {
-    const value = this.getEnd.get(sealedEndKey(day));
+    const value = getMeta(this.db, sealedEndKey(day));
     return value === undefined ? undefined : Number(value);
   }
 
@@ -320,13 +313,8 @@ export class SealedAppender {
 /** Writes zeros past the file's size, far enough ahead to hold `end` and more. */
 function writeAhead(f: OpenFile, end: number): void {
   const ahead = Math.min(AHEAD_MAX_BYTES, Math.max(AHEAD_MIN_BYTES, end >> 2));
-  const target = end + ahead;
-  for (let at = f.allocated; at < target;) {
-    const n = Math.min(ZEROS.length, target - at);
-    writeAll(f.fd, ZEROS.subarray(0, n), at);
-    at += n;
-  }
-  f.allocated = target;
+  writeZeros(f.fd, f.allocated, end + ahead);
+  f.allocated = end + ahead;
 }
 
 function writeAll(fd: number, bytes: Buffer, position: number): void {

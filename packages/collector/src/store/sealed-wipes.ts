@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Db } from './db';
 import { dayFile } from './sealed-files';
+import { writeZeros } from '../crypto/files';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
 
@@ -94,8 +95,6 @@ export function wipeUnreferenced(db: Db, dir: string, day: string): number {
   return zeroRanges(dir, day, gaps);
 }
 
-const ZEROS = Buffer.alloc(1 << 20);
-
 function zeroRanges(dir: string, day: string, ranges: SealedRange[]): number {
   let fd: number;
   try {
@@ -109,9 +108,7 @@ function zeroRanges(dir: string, day: string, ranges: SealedRange[]): number {
     const size = fs.fstatSync(fd).size;
     for (const r of ranges) {
       const end = Math.min(r.at + r.length, size);
-      for (let at = r.at; at < end;) {
-        at += fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, end - at), at);
-      }
+      writeZeros(fd, r.at, end);
       zeroed += Math.max(0, end - r.at);
     }
     fs.fdatasyncSync(fd);
