@@ -78,7 +78,9 @@ test('SIGKILL during an expiry run under ingest: every acknowledged report survi
   const outcomes = await sendAll(first.url, d.token, reports, {
     concurrency: 50,
     onOutcome: (_o, all) => {
-      if (killedAt || all.filter(acknowledged).length < 300) return;
+      // 100, not more: with a few hundred, a slow start of ingest on a busy machine once let
+      // the run delete everything before the kill (CI at 152c428).
+      if (killedAt || all.filter(acknowledged).length < 100) return;
       // Once the inbox holds reports: the run is deleting, and some are not moved yet.
       inInbox = inboxBatches(d.dataDir);
       if (inInbox === 0) return;
