@@ -13,7 +13,8 @@ import {
   sealedDir,
   sealedEndKey,
 } from '../src/store/sealed-files';
-import { getMeta } from '../src/store/db';
+import { getMeta, openDatabase } from '../src/store/db';
+import { wipeUnreferenced } from '../src/store/sealed-wipes';
 import { eraseSubject } from '../src/store/erase';
 import { runExpiry } from '../src/retention/expire';
 import { MIGRATIONS } from '../src/store/schema';
@@ -183,6 +184,34 @@ describe('day files', () => {
       expect(fs.statSync(dayFile(dir(), '2026-09-01')).size).toBe(101 * record.length);
     } finally {
       files.close();
+    }
+  });
+
+  it('zeroing what no report takes (a key that must stay) leaves a batch being written alone', async () => {
+    const day = '2026-09-01';
+    const [kept, deleted] = [makeReport(), makeReport()];
+    await post(kept);
+    await post(deleted);
+    const deletedBytes = canaries(deleted.id);
+    // Deleted without a note, as expiry deletes a day it expects to remove whole.
+    t.collector.db.prepare('DELETE FROM reports WHERE id = ?').run(deleted.id);
+    // The writer thread, mid-batch: its record is written, its commit still to come.
+    const other = openDatabase(t.collector.db.name);
+    const writer = new SealedAppender(other);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const at = writer.add(day, Buffer.from('batch in flight'));
+      writer.flush(true);
+      wipeUnreferenced(t.collector.db, dir(), day);
+      other.exec('COMMIT');
+      writer.commit();
+      const bytes = fileBytes(day);
+      expect(bytes.subarray(at, at + 15).toString()).toBe('batch in flight');
+      for (const b of deletedBytes) expect(bytes.includes(b)).toBe(false);
+      expect((await get(kept.id)).status).toBe(200);
+    } finally {
+      writer.close();
+      other.close();
     }
   });
 

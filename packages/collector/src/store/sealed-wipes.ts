@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import type { Db } from './db';
-import { dayFile } from './sealed-files';
+import { getMeta, type Db } from './db';
+import { dayFile, sealedEndKey } from './sealed-files';
 import { writeZeros } from '../crypto/files';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
@@ -70,28 +70,34 @@ export function applyWipes(db: Db, dir: string): number {
  * Zeroes whatever part of a day's file no surviving report's record takes: for a day whose
  * reports were deleted without notes (expiry deletes a day that has passed whole without them,
  * expecting its file to go with its key) when the key has to stay after all.
+ *
+ * Only up to the day's committed end, read in the same snapshot as the records: past it lies
+ * what the writer thread may be writing at this moment for a batch it has not committed yet
+ * (reports arriving during the run, the very reason the key stays), and zeroing those bytes
+ * would leave the batch's rows pointing at zeros once it commits.
  */
 export function wipeUnreferenced(db: Db, dir: string, day: string): number {
   const start = dayStart(day);
-  const kept = db
-    .prepare<[number, number], { at: number; length: number }>(
-      `SELECT sealed_at AS at, sealed_len AS length FROM reports
-       WHERE received_at >= ? AND received_at < ? ORDER BY sealed_at`,
-    )
-    .all(start, start + DAY_MS);
-  let size: number;
-  try {
-    size = fs.statSync(dayFile(dir, day)).size;
-  } catch {
-    return 0;
-  }
+  const { kept, end } = db
+    .transaction(() => ({
+      kept: db
+        .prepare<[number, number], { at: number; length: number }>(
+          `SELECT sealed_at AS at, sealed_len AS length FROM reports
+           WHERE received_at >= ? AND received_at < ? ORDER BY sealed_at`,
+        )
+        .all(start, start + DAY_MS),
+      end: getMeta(db, sealedEndKey(day)),
+    }))
+    .deferred();
   const gaps: SealedRange[] = [];
   let from = 0;
   for (const k of kept) {
     if (k.at > from) gaps.push({ day, at: from, length: k.at - from });
     from = Math.max(from, k.at + k.length);
   }
-  if (size > from) gaps.push({ day, at: from, length: size - from });
+  // A file written before the end was kept in meta ends at its last record.
+  const committedEnd = end === undefined ? from : Number(end);
+  if (committedEnd > from) gaps.push({ day, at: from, length: committedEnd - from });
   return zeroRanges(dir, day, gaps);
 }
 
