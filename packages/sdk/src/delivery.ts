@@ -78,6 +78,9 @@ export class Delivery {
    */
   flush(timeoutMs: number): Promise<boolean> {
     if (this.pausedBy === 'backoff') this.pausedUntil = 0;
+    // A report another process sharing the queue died holding counts as queued: without this it
+    // would wait for the next periodic look, and flush() could answer true without it.
+    this.queue.recoverClaims?.();
     this.kick();
     if (this.isIdle()) return Promise.resolve(true);
     return new Promise((resolve) => {

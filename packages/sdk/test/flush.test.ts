@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic } from '../src';
-import { pendingFiles, tempDir } from './helpers/fixtures';
+import { DiskQueue } from '../src/queue/disk-queue';
+import { makeReport, pendingFiles, tempDir } from './helpers/fixtures';
 import { errorInput, serverPerTest } from './helpers/harness';
 
 /**
@@ -24,6 +25,30 @@ describe('flush', () => {
     expect(h.server.received.map((x) => x.status)).toEqual([202, 202]);
     expect([...h.server.stored.keys()]).toEqual(ids);
     expect(diagnostics).toEqual([]);
+  });
+
+  it('delivers a report that another process sharing the queue died holding, before answering', async () => {
+    const queueDir = tempDir();
+    const r = reporterFor([], { queueDir });
+    // After the reporter's own look at start: another process claims a report, then dies.
+    const other = new DiskQueue(
+      queueDir,
+      { maxReports: 100, maxBytes: 1 << 20 },
+      { onOverflow: () => undefined, onCorrupt: () => undefined },
+    );
+    const orphan = makeReport('left claimed by a process that died');
+    other.add(orphan);
+    expect(other.claimNext()!.report.id).toBe(orphan.id);
+    const claimed = path.join(queueDir, 'claimed');
+    const [name] = fs.readdirSync(claimed);
+    const parts = name.split('~');
+    fs.renameSync(
+      path.join(claimed, name),
+      path.join(claimed, [parts[0], '999999', 'dead', parts[3]].join('~')),
+    );
+    expect(await r.flush(2000)).toBe(true);
+    expect([...h.server.stored.keys()]).toEqual([orphan.id]);
+    expect(fs.readdirSync(claimed)).toEqual([]);
   });
 
   it('is false when the collector refused a report for good (401), which was deleted', async () => {

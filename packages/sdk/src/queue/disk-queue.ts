@@ -432,7 +432,11 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  private recoverClaims(): void {
+  /**
+   * Returns to `pending/` what processes that are gone left claimed (and a live process's claim
+   * older than an hour). Run at start, every 30 s while sending, and at each `flush()`.
+   */
+  recoverClaims(): void {
     this.lastRecovery = Date.now();
     const names = namesIn(this.claimedDir);
     for (const name of names) {

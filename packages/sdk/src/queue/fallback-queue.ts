@@ -63,6 +63,10 @@ export class FallbackQueue implements ReportQueue {
     }
   }
 
+  recoverClaims(): void {
+    this.primary.recoverClaims?.();
+  }
+
   size(): number {
     return this.primary.size() + this.fallback.size();
   }

@@ -59,6 +59,11 @@ export interface ReportQueue {
   rewriteHeld?(key: string, report: Report): boolean;
   /** Writes the held report's final form and hands it to the senders, as `add` would. */
   commitHeld?(key: string, report: Report): void;
+  /**
+   * Durable queues only: takes back at once what processes that have died left claimed, rather
+   * than at the next look (every 30 s while sending). Never throws.
+   */
+  recoverClaims?(): void;
 }
 
 export interface QueueBounds {
