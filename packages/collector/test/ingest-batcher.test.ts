@@ -71,7 +71,7 @@ describe('IngestBatcher', () => {
   it('sends no batch while too many committed reports wait for their sync', async () => {
     const w = new SyncByHandWriter();
     // batches of at most 2; none sent while 3 or more are committed and not yet synced
-    const b = new IngestBatcher(w, () => {}, 2, 3);
+    const b = new IngestBatcher(w, () => {}, { maxBatch: 2, maxUndurable: 3 });
     const answers = ['a', 'b', 'c', 'd', 'e'].map((id) => b.submit(report(id)));
     for (let i = 0; i < 5; i++) await turnOfLoop();
     expect(w.batches).toEqual([
@@ -125,5 +125,54 @@ describe('IngestBatcher', () => {
     w.commit();
     await turnOfLoop();
     await expect(b.turn()).resolves.toBeUndefined();
+  });
+
+  describe('with gatherMs', () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    it('holds a lone report back until it has waited gatherMs, then sends it with those that joined', async () => {
+      const w = new SyncByHandWriter();
+      const b = new IngestBatcher(w, () => {}, { gatherMs: 300 });
+      const started = performance.now();
+      const answers = [b.submit(report('a'))];
+      await turnOfLoop();
+      answers.push(b.submit(report('b')));
+      await turnOfLoop();
+      expect(w.batches).toEqual([]);
+      while (w.batches.length === 0) await sleep(5);
+      // A timer may fire up to a millisecond early by the clock read here.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(299);
+      expect(w.batches).toEqual([['a', 'b']]);
+      w.synced();
+      expect((await Promise.all(answers)).map((r) => r.id)).toEqual(['a', 'b']);
+    });
+
+    it('sends at once when gatherReports are waiting', async () => {
+      const w = new SyncByHandWriter();
+      const b = new IngestBatcher(w, () => {}, { gatherMs: 60_000, gatherReports: 3 });
+      const answers = ['a', 'b'].map((id) => b.submit(report(id)));
+      await turnOfLoop();
+      expect(w.batches).toEqual([]);
+      answers.push(b.submit(report('c')));
+      await turnOfLoop();
+      expect(w.batches).toEqual([['a', 'b', 'c']]);
+      w.synced();
+      await Promise.all(answers);
+    });
+
+    it('sends what waited behind a batch being written as soon as it is committed', async () => {
+      const w = new HandWriter();
+      const b = new IngestBatcher(w, () => {}, { gatherMs: 200 });
+      void b.submit(report('a'));
+      while (w.batches.length === 0) await sleep(5);
+      void b.submit(report('b'));
+      await sleep(250); // b has now waited longer than gatherMs, behind a's batch
+      expect(w.batches).toEqual([['a']]);
+      w.commit();
+      await turnOfLoop();
+      await turnOfLoop();
+      expect(w.batches).toEqual([['a'], ['b']]);
+      w.commit();
+    });
   });
 });

@@ -7,6 +7,8 @@ export { STORAGE_RETRY_AFTER_S } from './unavailable';
 
 interface Pending {
   report: PreparedReport;
+  /** performance.now() when it was submitted */
+  at: number;
   resolve: (r: StoredResult) => void;
   reject: (e: unknown) => void;
 }
@@ -47,12 +49,31 @@ export function inProcess(writer: IngestWriter, wal?: WalSync): BatchWriter {
   };
 }
 
+export interface BatcherOptions {
+  /** the most reports in one batch (default 512) */
+  maxBatch?: number;
+  /**
+   * no batch is sent while this many reports are committed and not yet synced: what a power cut
+   * can leave half on disk stays within what the start-up check looks at (MAX_UNSYNCED_RECORDS,
+   * store/sealed-repair.ts)
+   */
+  maxUndurable?: number;
+  /**
+   * While no batch is being written, how long the first report waiting may wait for others to
+   * join it (default 0: sent on the next turn of the event loop), unless `gatherReports` (default
+   * 16) are waiting already. Reports that waited behind a batch being written go at once.
+   */
+  gatherMs?: number;
+  gatherReports?: number;
+}
+
 /**
  * Group commit: reports that arrive while the last batch is being written are written together
  * in one transaction, so one fsync acknowledges many reports. Each caller learns its own outcome
  * only once the commit is on disk, so a 202 always means "on disk"; a refused batch is rolled back
  * whole, so a 503 always means "nothing of it stored". One batch is written at a time; the next
- * one starts as soon as the last one is committed, while its fsync is still running.
+ * one starts as soon as the last one is committed, while its fsync is still running. With
+ * `gatherMs`, a batch that would start with few reports waits that long for more first.
  *
  * @example
  * const batcher = new IngestBatcher(inProcess(new IngestWriter(db)), (err) => log.error(err));
@@ -72,23 +93,29 @@ export class IngestBatcher {
   /** reports committed whose commit is not yet known to be on disk */
   private undurable = 0;
 
-  /**
-   * @param maxUndurable no batch is sent while this many reports are committed and not yet
-   *   synced: what a power cut can leave half on disk stays within what the start-up check
-   *   looks at (MAX_UNSYNCED_RECORDS, store/sealed-repair.ts)
-   */
+  private readonly maxBatch: number;
+  private readonly maxUndurable: number;
+  private readonly gatherMs: number;
+  private readonly gatherReports: number;
+  /** the timer that sends the batch being gathered, once its first report has waited gatherMs */
+  private gatherTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly writer: BatchWriter,
     private readonly onStorageError: (err: unknown, batchSize: number) => void,
-    private readonly maxBatch = 512,
-    private readonly maxUndurable = MAX_UNSYNCED_RECORDS - maxBatch,
-  ) {}
+    options: BatcherOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 512;
+    this.maxUndurable = options.maxUndurable ?? MAX_UNSYNCED_RECORDS - this.maxBatch;
+    this.gatherMs = options.gatherMs ?? 0;
+    this.gatherReports = options.gatherReports ?? 16;
+  }
 
   submit(report: PreparedReport): Promise<StoredResult> {
     this.inFlight++;
     this.submitted++;
     return new Promise<StoredResult>((resolve, reject) => {
-      this.pending.push({ report, resolve, reject });
+      this.pending.push({ report, resolve, reject, at: performance.now() });
       if (!this.scheduled && !this.writing) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -141,10 +168,13 @@ export class IngestBatcher {
     ready.forEach((w) => w.resolve());
   }
 
-  private flush(): void {
+  /** `gathered`: the gathering timer's call (it may fire a fraction of a millisecond early) */
+  private flush(gathered = false): void {
     this.scheduled = false;
     if (this.writing || this.pending.length === 0) return;
     if (this.undurable >= this.maxUndurable) return; // flushed again as syncs complete
+    if (!gathered && this.gathering()) return;
+    this.stopGathering();
     const batch = this.pending.splice(0, this.maxBatch);
     this.writing = true;
     void this.writeBatch(batch).finally(() => {
@@ -155,6 +185,28 @@ export class IngestBatcher {
       this.scheduled = true;
       setImmediate(() => this.flush());
     });
+  }
+
+  /**
+   * True while the batch waits for more reports: at 1,000 reports a second each report had a
+   * commit of its own, which rewrites some 14 pages into the WAL (57 KB a report) and syncs them;
+   * a batch of a few shares its pages and its sync, and the disk's queue stays short. Sets the
+   * timer that sends it once its first report has waited `gatherMs`.
+   */
+  private gathering(): boolean {
+    if (this.gatherMs <= 0 || this.pending.length >= this.gatherReports) return false;
+    const left = this.pending[0].at + this.gatherMs - performance.now();
+    if (left <= 0) return false;
+    this.gatherTimer ??= setTimeout(() => {
+      this.gatherTimer = undefined;
+      this.flush(true);
+    }, Math.ceil(left));
+    return true;
+  }
+
+  private stopGathering(): void {
+    if (this.gatherTimer) clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
   }
 
   /** `report` false for the single-report retries, whose failure the batch's line already logged. */
