@@ -7,7 +7,6 @@ import { IngestWriter } from './store/ingest-writer';
 import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
 import { IngestBatcher, inProcess } from './ingest/batcher';
-
 import { WriterThread } from './store/writer-thread';
 import { dataPaths } from './paths';
 import { storageUnavailable } from './ingest/unavailable';

@@ -107,6 +107,12 @@ export function sealedEndKey(day: string): string {
   return `sealed_end:${day}`;
 }
 
+/** The end kept for a day's file, if any (files written before it was kept have none). */
+export function keptEnd(db: Db, day: string): number | undefined {
+  const value = getMeta(db, sealedEndKey(day));
+  return value === undefined ? undefined : Number(value);
+}
+
 interface OpenFile {
   fd: number;
   /** where the committed records end (past it: zeros, or a batch that never committed) */
@@ -246,14 +252,8 @@ export class SealedAppender {
    * past this one's idea of the end are then committed, and the end read here counts them.
    */
   private trim(day: string, f: OpenFile): void {
-    const end = this.committed(day) ?? f.size;
+    const end = keptEnd(this.db, day) ?? f.size;
     if (f.allocated > end && fs.fstatSync(f.fd).nlink > 0) fs.ftruncateSync(f.fd, end);
-  }
-
-  /** The end kept for a day's file, if any (files written before it was kept have none). */
-  private committed(day: string): number | undefined {
-    const value = getMeta(this.db, sealedEndKey(day));
-    return value === undefined ? undefined : Number(value);
   }
 
   private open(day: string): OpenFile {
@@ -263,7 +263,7 @@ export class SealedAppender {
       // second writer, the bench's filler) may have appended since.
       const st = fs.fstatSync(f.fd);
       if (st.nlink > 0) {
-        f.size = this.committed(day) ?? f.size;
+        f.size = keptEnd(this.db, day) ?? f.size;
         f.allocated = Math.max(st.size, f.size);
       } else {
         // Unlinked by another process's expiry (a run judged from the future shreds today's
@@ -288,7 +288,7 @@ export class SealedAppender {
       const start = dayStart(day);
       // Past the end: zeros written ahead, or a batch that never committed (a crash between
       // its write and its commit), which the next batch writes over.
-      const end = this.committed(day) ?? this.committedEnd.get(start, start + DAY_MS) ?? 0;
+      const end = keptEnd(this.db, day) ?? this.committedEnd.get(start, start + DAY_MS) ?? 0;
       const size = fs.fstatSync(fd).size;
       if (size === 0) syncDir(this.dir);
       f = {

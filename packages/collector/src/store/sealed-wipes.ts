@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { getMeta, type Db } from './db';
-import { dayFile, sealedEndKey } from './sealed-files';
+import type { Db } from './db';
+import { dayFile, keptEnd } from './sealed-files';
 import { writeZeros } from '../crypto/files';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
@@ -86,7 +86,7 @@ export function wipeUnreferenced(db: Db, dir: string, day: string): number {
            WHERE received_at >= ? AND received_at < ? ORDER BY sealed_at`,
         )
         .all(start, start + DAY_MS),
-      end: getMeta(db, sealedEndKey(day)),
+      end: keptEnd(db, day),
     }))
     .deferred();
   const gaps: SealedRange[] = [];
@@ -96,7 +96,7 @@ export function wipeUnreferenced(db: Db, dir: string, day: string): number {
     from = Math.max(from, k.at + k.length);
   }
   // A file written before the end was kept in meta ends at its last record.
-  const committedEnd = end === undefined ? from : Number(end);
+  const committedEnd = end ?? from;
   if (committedEnd > from) gaps.push({ day, at: from, length: committedEnd - from });
   return zeroRanges(dir, day, gaps);
 }
