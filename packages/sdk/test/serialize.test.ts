@@ -189,6 +189,28 @@ describe('serializeDump', () => {
     expect(r.json).toContain(CUT);
   });
 
+  it('under a small maxBytes, cuts a long string rather than everything after it, and fills most of the room', () => {
+    const data = {
+      client: { name: 'Smith & Sons', id: 4411, notes: 'x'.repeat(500) },
+      holdings: Array.from({ length: 50 }, (_, i) => ({ fund: `F${i}`, units: i * 10 })),
+      memo: 'y'.repeat(300),
+    };
+    for (const maxBytes of [512, 1024, 2048]) {
+      const r = serializeDump(data, { ...DEFAULT_DUMP_LIMITS, maxBytes }, redactor);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      const bytes = Buffer.byteLength(r.json);
+      expect(bytes).toBeLessThanOrEqual(maxBytes);
+      // The cut used to keep 91 of 512 bytes: each try after one that came out too long had half the room.
+      expect(bytes).toBeGreaterThan(maxBytes * 0.75);
+      const value = JSON.parse(r.json);
+      expect(value.client.name).toBe('Smith & Sons');
+      expect(value.client.notes).toMatch(/^x+\[…truncated\]$/);
+      // It used to spend the room on the 500-character string, leaving the holdings out.
+      expect(value.holdings[0]).toEqual({ fund: 'F0', units: 0 });
+    }
+  });
+
   it('withholds as too-large what cannot fit at all', () => {
     const r = serializeDump(
       { a: 'x'.repeat(1000) },

@@ -110,7 +110,9 @@ export function serializeDump(
     stopOnOverflow: false,
     maxDepth: Math.min(limits.maxDepth, CUT_BOUNDS.maxDepth),
     maxBreadth: Math.min(limits.maxBreadth, CUT_BOUNDS.maxBreadth),
-    maxString: CUT_BOUNDS.maxString,
+    // A string may take a sixteenth of the room (16 KiB of the default 256 KiB), so that under a
+    // small maxBytes one long string does not crowd out everything after it.
+    maxString: Math.min(CUT_BOUNDS.maxString, Math.max(64, Math.floor(limits.maxBytes / 16))),
     budget: limits.maxBytes,
     nodes: CUT_BOUNDS.nodes,
   };
@@ -119,8 +121,10 @@ export function serializeDump(
     if (cut === null) return { ok: false, withheld: 'unserializable' };
     if (cut === OVERFLOW) break; // cannot happen: this attempt cuts instead
     if (cut.bytes <= limits.maxBytes) return { ok: true, json: cut.json, truncated: true };
-    // Multi-byte text overshoots the character budget: shrink everything and walk again.
-    bounds.budget = Math.floor((bounds.budget * limits.maxBytes) / cut.bytes / 2);
+    // Multi-byte text and separators overshoot the character budget: shrink everything and walk
+    // again, with the room scaled by how far over it came out, less a tenth (halving it each time
+    // left a cut dump using a fifth of maxBytes).
+    bounds.budget = Math.floor(((bounds.budget * limits.maxBytes) / cut.bytes) * 0.9);
     bounds.maxString = Math.max(64, Math.floor(bounds.maxString / 4));
     bounds.maxDepth = Math.max(1, bounds.maxDepth - 2);
     bounds.maxBreadth = Math.max(5, Math.floor(bounds.maxBreadth / 2));
