@@ -201,7 +201,8 @@ describe('serializeDump', () => {
       if (!r.ok) return;
       const bytes = Buffer.byteLength(r.json);
       expect(bytes).toBeLessThanOrEqual(maxBytes);
-      // The cut used to keep 91 of 512 bytes: each try after one that came out too long had half the room.
+      // The cut used to keep 91 of 512 bytes: each try after one that came out too long had
+      // half the room.
       expect(bytes).toBeGreaterThan(maxBytes * 0.75);
       const value = JSON.parse(r.json);
       expect(value.client.name).toBe('Smith & Sons');

@@ -30,6 +30,9 @@ export const DEFAULT_DUMP_LIMITS: Readonly<DumpLimits> = Object.freeze({
  */
 const CUT_BOUNDS = { maxDepth: 10, maxBreadth: 200, maxString: 16 * 1024, nodes: 50_000 };
 
+/** No cutting walk cuts a string shorter than this, however small `maxBytes` or the retries. */
+const MIN_CUT_STRING = 64;
+
 export type SerializedDump =
   | { ok: true; json: string; truncated: boolean }
   | { ok: false; withheld: 'too-large' | 'unserializable' };
@@ -77,10 +80,10 @@ interface Bounds {
  *
  * JSON data whose text fits `maxBytes` and whose nesting fits `maxDepth` comes out exactly as
  * `JSON.stringify` would write it (redaction aside). Over `maxBytes`, the walk starts again from
- * tighter bounds (10 levels, 200 items, 16 KiB strings), tightening until it fits; cut values
- * carry a marker, and if even that does not fit, the dump is withheld as `too-large`. A value that
- * cannot be described at all (a revoked Proxy, say) is withheld as `unserializable`; one deep
- * inside that fails is replaced by a placeholder.
+ * tighter bounds (10 levels, 200 items, strings of a sixteenth of `maxBytes`), tightening until
+ * it fits; cut values carry a marker, and if even that does not fit, the dump is withheld as
+ * `too-large`. A value that cannot be described at all (a revoked Proxy, say) is withheld as
+ * `unserializable`; one deep inside that fails is replaced by a placeholder.
  *
  * @example
  * const r = serializeDump({ client: 'Smith', password: 'x' }, DEFAULT_DUMP_LIMITS, redactor);
@@ -112,7 +115,10 @@ export function serializeDump(
     maxBreadth: Math.min(limits.maxBreadth, CUT_BOUNDS.maxBreadth),
     // A string may take a sixteenth of the room (16 KiB of the default 256 KiB), so that under a
     // small maxBytes one long string does not crowd out everything after it.
-    maxString: Math.min(CUT_BOUNDS.maxString, Math.max(64, Math.floor(limits.maxBytes / 16))),
+    maxString: Math.min(
+      CUT_BOUNDS.maxString,
+      Math.max(MIN_CUT_STRING, Math.floor(limits.maxBytes / 16)),
+    ),
     budget: limits.maxBytes,
     nodes: CUT_BOUNDS.nodes,
   };
@@ -125,7 +131,7 @@ export function serializeDump(
     // again, with the room scaled by how far over it came out, less a tenth (halving it each time
     // left a cut dump using a fifth of maxBytes).
     bounds.budget = Math.floor(((bounds.budget * limits.maxBytes) / cut.bytes) * 0.9);
-    bounds.maxString = Math.max(64, Math.floor(bounds.maxString / 4));
+    bounds.maxString = Math.max(MIN_CUT_STRING, Math.floor(bounds.maxString / 4));
     bounds.maxDepth = Math.max(1, bounds.maxDepth - 2);
     bounds.maxBreadth = Math.max(5, Math.floor(bounds.maxBreadth / 2));
   }
