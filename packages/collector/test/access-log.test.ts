@@ -75,6 +75,67 @@ describe('the access log', () => {
     expect(JSON.stringify(body)).not.toContain('jane');
   });
 
+  it('lets an admin token post a report (the contract: admin may do all that) and logs it; an engineer token is refused and logged', async () => {
+    const r = makeReport({ username: 'jane.doe', license: 'JCS-777' });
+    const posted = await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .send(r)
+      .expect(202);
+    expect(posted.body).toEqual({ id: r.id, group: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    // Stored like any report: an engineer reads it back.
+    const read = await request(t.app)
+      .get(`/v1/reports/${r.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(read.body.username).toBe('jane.doe');
+    // Sent again: 200, and logged again.
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .send(r)
+      .expect(200);
+    const refused = await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .send(makeReport())
+      .expect(403);
+    expect(refused.body.error.message).toBe(
+      'This route needs the ingest role; the token has the engineer role.',
+    );
+    const { body } = await admin('/v1/audit').expect(200);
+    const entries = body.entries.map((e: Record<string, unknown>) => ({
+      actor: e.actor,
+      action: e.action,
+      target: e.target,
+      outcome: e.outcome,
+    }));
+    expect(entries).toEqual([
+      { actor: 'alice', action: 'POST /v1/reports', target: null, outcome: 'forbidden' },
+      { actor: 'root', action: 'reports.post', target: r.id, outcome: 'ok' },
+      { actor: 'alice', action: 'reports.get', target: r.id, outcome: 'ok' },
+      { actor: 'root', action: 'reports.post', target: r.id, outcome: 'ok' },
+    ]);
+    // The log holds ids and names of tokens, never the report's personal data.
+    expect(JSON.stringify(body)).not.toMatch(/jane|JCS-777/);
+  });
+
+  it('logs an admin report refused for its body, and stores nothing', async () => {
+    const bad = { ...makeReport(), extra: 1 };
+    await request(t.app)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${t.tokens.admin}`)
+      .send(bad)
+      .expect(400);
+    const { body } = await admin('/v1/audit?limit=1').expect(200);
+    expect(body.entries[0]).toMatchObject({
+      actor: 'root',
+      action: 'POST /v1/reports',
+      outcome: 'invalid_report',
+    });
+    expect(t.collector.db.prepare('SELECT COUNT(*) FROM reports').pluck().get()).toBe(0);
+  });
+
   it('answers OPTIONS 404 like any method the API does not have, and logs it', async () => {
     // Express's own OPTIONS answer (200, an Allow list) would skip the token check and this log.
     for (const path of ['/v1/groups', '/v1/audit', '/v1/reports']) {

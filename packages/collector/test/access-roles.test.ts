@@ -35,7 +35,8 @@ afterEach(() => t.close());
 const routes = (): Route[] => [
   { method: 'get', path: '/v1/health', roles: null, ok: 200 },
   { method: 'get', path: '/v1/public-key', roles: null, ok: 200 },
-  { method: 'post', path: '/v1/reports', roles: ['ingest'], body: makeReport(), ok: 202 },
+  // "admin may do all that": posting reports too; an engineer token may not.
+  { method: 'post', path: '/v1/reports', roles: ['ingest', 'admin'], body: makeReport(), ok: 202 },
   { method: 'get', path: '/v1/groups', roles: ['engineer', 'admin'], ok: 200 },
   { method: 'get', path: `/v1/groups/${groupId}`, roles: ['engineer', 'admin'], ok: 200 },
   {

@@ -450,7 +450,6 @@ const AUTH_CASES: [string, number, string, Case['auth']][] = [
   ],
   ['an empty bearer token', 401, 'unauthorized', () => 'Bearer '],
   ['an engineer token', 403, 'forbidden', (t) => `Bearer ${t.engineer}`],
-  ['an admin token', 403, 'forbidden', (t) => `Bearer ${t.admin}`],
 ];
 for (const [name, status, code, auth] of AUTH_CASES) {
   cases.push({ name, status, code, auth, raw: () => json(JSON.stringify(base()))() });

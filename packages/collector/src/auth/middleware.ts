@@ -13,8 +13,6 @@ export interface Actor {
 
 type WithActor = IncomingMessage & { actor?: Actor };
 
-const RANK: Record<Role, number> = { ingest: 0, engineer: 1, admin: 2 };
-
 const BEARER = /^Bearer +(\S+)\s*$/i;
 
 export function actorOf(req: IncomingMessage): Actor | undefined {
@@ -24,8 +22,9 @@ export function actorOf(req: IncomingMessage): Actor | undefined {
 /**
  * Checks the bearer token and the role, and names the request's actor (actorOf) as soon as the
  * token is known, so that a refusal for the role is still logged under its name. `ingest` may only
- * post reports; `engineer` reads and triages; `admin` may do everything. A malformed or mistyped
- * token is refused before any look-up. Throws 401 `unauthorized` or 403 `forbidden`.
+ * post reports; `engineer` reads and triages; `admin` may do all of that and the admin routes
+ * (the contract's "admin may do all that"). A malformed or mistyped token is refused before any
+ * look-up. Throws 401 `unauthorized` or 403 `forbidden`.
  *
  * @example
  * const actor = authenticate(c, req, 'ingest'); // { name: 'app', role: 'ingest' }
@@ -63,11 +62,7 @@ function bearerToken(req: IncomingMessage): string {
 function admit(req: IncomingMessage, actor: Actor | null, allowed: Role): Actor {
   if (!actor) throw new ApiError('unauthorized', 'The token is unknown or revoked.');
   (req as WithActor).actor = actor;
-  const permitted =
-    allowed === 'ingest'
-      ? actor.role === 'ingest'
-      : actor.role !== 'ingest' && RANK[actor.role] >= RANK[allowed];
-  if (!permitted) {
+  if (actor.role !== allowed && actor.role !== 'admin') {
     throw new ApiError(
       'forbidden',
       `This route needs the ${allowed} role; the token has the ${actor.role} role.`,

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { ApiError } from '@jcs/protocol';
 import type { Collector } from '../collector';
@@ -32,7 +33,7 @@ export function auditTarget(target: string | null): string | null {
  */
 export function audited<T>(
   c: Collector,
-  req: Request,
+  req: IncomingMessage,
   action: string,
   target: string | null,
   fn: () => T,

@@ -6,6 +6,7 @@ import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
 import { answerError, type ErrorHook } from '../http/errors';
+import { audited } from '../http/audited';
 import { sendJson } from '../http/json-response';
 import { prepareReport } from '../store/ingest-writer';
 
@@ -54,6 +55,9 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, report.license);
       const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
+      // An admin token may post reports too; like all its requests, that one is in the access log
+      // (written once the report is stored, before the answer; 503 when it cannot be).
+      if (actor.role === 'admin') audited(c, req, 'reports.post', stored.id, () => undefined);
       sendJson(res, stored.created ? 202 : 200, { id: stored.id, group: stored.group });
     } catch (err) {
       answerError(c.log, err, req, res, onError);
