@@ -14,6 +14,8 @@ afterEach(() => t.close());
 
 const admin = (route: string) =>
   request(t.app).get(route).set('Authorization', `Bearer ${t.tokens.admin}`);
+const postReport = (role: 'ingest' | 'engineer' | 'admin', report: object) =>
+  request(t.app).post('/v1/reports').set('Authorization', `Bearer ${t.tokens[role]}`).send(report);
 
 describe('the access log', () => {
   it('records seq, time, actor, action, target ids and outcome; GET /v1/audit lists newest first', async () => {
@@ -22,11 +24,7 @@ describe('the access log', () => {
       license: 'JCS-777',
       error: { description: 'C:\\Users\\jane' },
     });
-    await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.ingest}`)
-      .send(r)
-      .expect(202);
+    await postReport('ingest', r).expect(202);
     await request(t.app)
       .get(`/v1/reports/${r.id}?dump=1`)
       .set('Authorization', `Bearer ${t.tokens.engineer}`)
@@ -77,11 +75,7 @@ describe('the access log', () => {
 
   it('lets an admin token post a report (the contract: admin may do all that) and logs it; an engineer token is refused and logged', async () => {
     const r = makeReport({ username: 'jane.doe', license: 'JCS-777' });
-    const posted = await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.admin}`)
-      .send(r)
-      .expect(202);
+    const posted = await postReport('admin', r).expect(202);
     expect(posted.body).toEqual({ id: r.id, group: expect.stringMatching(/^[0-9a-f]{12}$/) });
     // Stored like any report: an engineer reads it back.
     const read = await request(t.app)
@@ -90,16 +84,8 @@ describe('the access log', () => {
       .expect(200);
     expect(read.body.username).toBe('jane.doe');
     // Sent again: 200, and logged again.
-    await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.admin}`)
-      .send(r)
-      .expect(200);
-    const refused = await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.engineer}`)
-      .send(makeReport())
-      .expect(403);
+    await postReport('admin', r).expect(200);
+    const refused = await postReport('engineer', makeReport()).expect(403);
     expect(refused.body.error.message).toBe(
       'This route needs the ingest role; the token has the engineer role.',
     );
@@ -122,11 +108,7 @@ describe('the access log', () => {
 
   it('logs an admin report refused for its body, and stores nothing', async () => {
     const bad = { ...makeReport(), extra: 1 };
-    await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.admin}`)
-      .send(bad)
-      .expect(400);
+    await postReport('admin', bad).expect(400);
     const { body } = await admin('/v1/audit?limit=1').expect(200);
     expect(body.entries[0]).toMatchObject({
       actor: 'root',
@@ -243,11 +225,7 @@ describe('the access log', () => {
 
   it('refuses a read whose entry cannot be written, and returns none of its data', async () => {
     const r = makeReport({ error: { description: 'secret-description' } });
-    await request(t.app)
-      .post('/v1/reports')
-      .set('Authorization', `Bearer ${t.tokens.ingest}`)
-      .send(r)
-      .expect(202);
+    await postReport('ingest', r).expect(202);
     tamper(t.dataDir, (db) =>
       db.exec(
         "CREATE TRIGGER audit_jammed BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'jammed'); END",
