@@ -337,6 +337,26 @@ describe('POST /v1/erase', () => {
     };
     expect(left.n).toBe(0);
   });
+
+  it('never answers for an erased newest report with the report stored after it (its number is reused)', async () => {
+    const other = await ingest({ username: 'someone.else' });
+    const erased = makeReport({ username: USER, error: { description: DESCRIPTION } });
+    const group = (await as(t.tokens.ingest).post('/v1/reports', erased).expect(202)).body.group;
+    await admin().post('/v1/erase', { username: USER }).expect(200, { erasedReports: 1 });
+    // The next report takes the erased one's place at the end of the table.
+    const next = await ingest({ username: 'third.person', error: { number: 13 } });
+    expect(next.group).not.toBe(group);
+
+    await engineer().get(`/v1/reports/${erased.id}`).expect(404);
+    expect((await engineer().get(`/v1/reports/${next.id}`).expect(200)).body.id).toBe(next.id);
+    expect((await engineer().get(`/v1/reports/${other.id}`).expect(200)).body.id).toBe(other.id);
+    // A retry of the erased report is answered with its own group, and nothing is stored.
+    const again = await as(t.tokens.ingest).post('/v1/reports', erased).expect(200);
+    expect(again.body).toEqual({ id: erased.id, group });
+    await engineer().get(`/v1/reports/${erased.id}`).expect(404);
+    expect(await everythingReadable([group, next.group], [erased.id], false)).not.toContain(USER);
+  });
+
   it("refuses a subject typed into the query string instead of erasing the body's: 400 naming it, nothing erased", async () => {
     const { theirs } = await seed({ username: USER });
     const res = await request(t.app)

@@ -43,10 +43,12 @@ export class ReportReader {
     private readonly retentionMs: number,
   ) {
     this.sealed = new SealedReader(sealedDir(db.name));
+    // r.id = k.id: an erased report's id row stays, and its seq may be a newer report's now
+    // (store/ingest-writer.ts), which must never be answered for it.
     this.byId = new DayQuery(
       db,
       `SELECT r.*, g.app_name, g.number, g.module, g.procedure
-       FROM report_ids k JOIN reports r ON r.seq = k.seq JOIN groups g ON g.id = r.group_id
+       FROM report_ids k JOIN reports r ON r.seq = k.seq AND r.id = k.id JOIN groups g ON g.id = r.group_id
        WHERE k.key_day IN (:days) AND k.id = ? AND r.received_at > ?`,
     );
     // Once per group listed: prepared here, not on each call.
