@@ -128,12 +128,21 @@ function eachCount(
     if (endHour * HOUR_MS <= expiredThrough(db)) hours(endHour, endHour + 1);
     else fromReports(db, from, w.until, filter, keys, add);
   };
+  // The partial hour the window starts in, likewise: once the job has deleted up to `since`, the
+  // window's reports of that hour are gone (the default six weeks of a group reach back to the
+  // retention's edge every day), so the hour counts whole, its reports before `since` too.
+  const startPartial = (to: number) => {
+    if (w.since >= to) return;
+    const hour = Math.floor(w.since / HOUR_MS);
+    if (w.since <= expiredThrough(db)) hours(hour, hour + 1);
+    else fromReports(db, w.since, to, filter, keys, add);
+  };
   if (firstHour >= endHour) {
-    fromReports(db, w.since, Math.min(w.until, endHour * HOUR_MS), filter, keys, add);
+    startPartial(Math.min(w.until, endHour * HOUR_MS));
     endPartial();
     return;
   }
-  fromReports(db, w.since, firstHour * HOUR_MS, filter, keys, add);
+  startPartial(firstHour * HOUR_MS);
   endPartial();
 
   const days = (from: number, to: number) =>
