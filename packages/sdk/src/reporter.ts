@@ -231,7 +231,16 @@ export class ReporterCore implements Reporter {
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
     const deadline = Date.now() + waitMs(timeoutMs);
-    const ok = await this.flush(timeoutMs);
+    let ok = await this.flush(timeoutMs);
+    // Reports made while close() runs (an error during the host's shutdown) are queued, or held
+    // back for a carrier, like any other: they go too while time is left, and close() answers for
+    // them. The last check and `closed` run in one turn, so no report falls between them.
+    for (;;) {
+      this.drainFlood(true);
+      if (!ok || this.queue.size() === 0 || Date.now() >= deadline) break;
+      ok = await this.flush(deadline - Date.now());
+    }
+    if (this.queue.size() > 0) ok = false;
     this.closed = true;
     this.uninstallHandlers?.();
     this.uninstallHandlers = null;
