@@ -64,3 +64,18 @@ export function makeTestCollector(
     close: () => collector.close(),
   };
 }
+
+/**
+ * The same data dir, clock and tokens in a new collector (the old one is closed): what a restart
+ * of the process finds.
+ */
+export function reopenTestCollector(previous: TestCollector, options: { app?: AppOptions } = {}) {
+  previous.close();
+  const collector = openCollector({ dataDir: previous.dataDir, clock: previous.clock, env: {} });
+  return {
+    ...previous,
+    collector,
+    app: createApp(collector, options.app),
+    close: () => collector.close(),
+  } satisfies TestCollector;
+}

@@ -1,5 +1,9 @@
 import request from 'supertest';
-import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import {
+  makeTestCollector,
+  reopenTestCollector,
+  type TestCollector,
+} from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { runExpiry } from '../src/retention/expire';
 import { auditCount, filesHolding } from './access-support';
@@ -355,6 +359,27 @@ describe('POST /v1/erase', () => {
     expect(again.body).toEqual({ id: erased.id, group });
     await engineer().get(`/v1/reports/${erased.id}`).expect(404);
     expect(await everythingReadable([group, next.group], [erased.id], false)).not.toContain(USER);
+  });
+
+  it('keeps an erased id known on later days and after a restart: a retry is never stored again', async () => {
+    t.clock.set('2026-11-20T10:00:00Z');
+    const erased = makeReport({ username: USER, error: { description: DESCRIPTION } });
+    const group = (await as(t.tokens.ingest).post('/v1/reports', erased).expect(202)).body.group;
+    await admin().post('/v1/erase', { username: USER }).expect(200, { erasedReports: 1 });
+    // The next day's reports: the erased one's day now holds no report, only its id.
+    t.clock.set('2026-11-21T09:00:00Z');
+    await ingest({ username: 'someone.else', error: { number: 13 } });
+    const retry = async () => {
+      const again = await as(t.tokens.ingest).post('/v1/reports', erased).expect(200);
+      expect(again.body).toEqual({ id: erased.id, group });
+      await engineer().get(`/v1/reports/${erased.id}`).expect(404);
+    };
+    await retry();
+    // A new process builds its filter of stored ids from the database.
+    t = reopenTestCollector(t);
+    await retry();
+    const counts = (await engineer().get(`/v1/groups/${group}?since=2w`).expect(200)).body.count;
+    expect(counts).toBe(1);
   });
 
   it("refuses a subject typed into the query string instead of erasing the body's: 400 naming it, nothing erased", async () => {

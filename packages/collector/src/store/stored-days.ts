@@ -5,20 +5,20 @@ import { DAY_MS, dayName } from '../time';
 /**
  * Id look-up rows (report_ids) lead with the day of receipt (`key_day`), so the expiry job deletes
  * them a day's range at a time (store/report-keys.ts). A look-up by id then names the days that
- * can hold it: every day from the oldest stored receipt to the newest.
+ * can hold it: every day from the oldest id row to the newest. Taken from report_ids itself, not
+ * from the reports: an erased report's id row stays until its day expires (so a retry of it is
+ * not stored again), and a day whose reports were all erased has only those.
  *
  * @example
  * storedDays(db, Date.now()); // ['2026-10-18', ..., '2026-11-28']
  */
 export function storedDays(db: Db, alsoAt?: number): string[] {
-  const row = db
-    .prepare('SELECT MIN(received_at) AS lo, MAX(received_at) AS hi FROM reports')
-    .get() as {
-    lo: number | null;
-    hi: number | null;
-  };
-  let lo = row.lo ?? alsoAt;
-  let hi = row.hi ?? alsoAt;
+  // Two statements: SQLite reads MIN() or MAX() alone from one end of the key, both in one query
+  // by a scan of every row.
+  const first = db.prepare('SELECT MIN(key_day) FROM report_ids').pluck().get() as string | null;
+  const last = db.prepare('SELECT MAX(key_day) FROM report_ids').pluck().get() as string | null;
+  let lo = first === null ? alsoAt : Date.parse(`${first}T00:00:00Z`);
+  let hi = last === null ? alsoAt : Date.parse(`${last}T00:00:00Z`);
   if (alsoAt !== undefined) {
     lo = Math.min(lo!, alsoAt);
     hi = Math.max(hi!, alsoAt);
