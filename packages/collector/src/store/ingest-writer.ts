@@ -127,7 +127,8 @@ export class IngestWriter {
       // LEFT JOIN: an erased report's id is still known (erase.ts), without its report. The ids
       // must match too: SQLite gives a new row the largest seq + 1, so once the newest report is
       // erased its seq goes to the next report stored, which an erased id must not find.
-      `SELECT r.group_id FROM report_ids k LEFT JOIN reports r ON r.seq = k.seq AND r.id = k.id
+      `SELECT IFNULL(r.group_id, k.group_id) AS group_id
+       FROM report_ids k LEFT JOIN reports r ON r.seq = k.seq AND r.id = k.id
        WHERE k.key_day IN (:days) AND k.id = ?`,
     );
     this.keys = new ReportKeys(db);

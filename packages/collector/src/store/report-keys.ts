@@ -26,6 +26,7 @@ export class ReportKeys {
   private readonly insertGroup;
   private readonly deleteId;
   private readonly deleteGroup;
+  private readonly keepGroup;
 
   constructor(db: Db) {
     this.insertId = db.prepare<[string, string, number, number]>(
@@ -39,6 +40,9 @@ export class ReportKeys {
     );
     this.deleteGroup = db.prepare<[string, number, number]>(
       'DELETE FROM report_groups WHERE group_id = ? AND received_at = ? AND seq = ?',
+    );
+    this.keepGroup = db.prepare<[string, string, string, number]>(
+      'UPDATE report_ids SET group_id = ? WHERE key_day = ? AND id = ? AND seq = ?',
     );
   }
 
@@ -60,6 +64,9 @@ export class ReportKeys {
    */
   removeFromGroup(r: KeyedReport): void {
     this.deleteGroup.run(r.groupId, r.receivedAt, r.seq);
+    // The id row keeps the group (nothing personal) for that answer: a retry, even changed,
+    // is answered with the group the report was stored under.
+    this.keepGroup.run(r.groupId, r.keyDay, r.id, r.seq);
   }
 }
 

@@ -204,4 +204,9 @@ export const MIGRATIONS: (string | ((db: Db) => void))[] = [
   DROP TRIGGER IF EXISTS group_subjects_removed;
   DROP TRIGGER IF EXISTS group_subjects_removed_before;
   `,
+  // An erased report's id row keeps its group (set by erasure only; NULL for every other row,
+  // whose report has it), so a retry is answered with the group it was stored under.
+  `
+  ALTER TABLE report_ids ADD COLUMN group_id TEXT;
+  `,
 ];
