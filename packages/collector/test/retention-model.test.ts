@@ -11,6 +11,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { seededRandom as random } from '../../../test-support/random';
 import { runExpiry } from '../src/retention/expire';
 import { dayName } from '../src/time';
 import { countReports, DAY, HOUR, storeAt } from './retention-support';
@@ -20,15 +21,6 @@ const T0 = Date.parse('2026-09-01T00:00:00Z');
 let t: TestCollector;
 beforeEach(() => (t = makeTestCollector({ clock: testClock(T0) })));
 afterEach(() => t.close());
-
-/** A small deterministic generator, so a failure can be replayed. */
-function random(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.floor((s / 2147483648) * n);
-  };
-}
 
 interface Sent {
   id: string;

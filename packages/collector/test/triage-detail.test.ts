@@ -9,6 +9,7 @@ import type { Report } from '@jcs/protocol';
 import { compareVersions } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { seededRandom as random } from '../../../test-support/random';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 
 const HOUR = 3_600_000;
@@ -20,15 +21,6 @@ const NOW = D0 + 14 * DAY + 9 * HOUR;
 let t: TestCollector;
 beforeEach(() => (t = makeTestCollector({ clock: testClock(NOW) })));
 afterEach(() => t.close());
-
-/** A small deterministic generator, so a failure can be replayed. */
-function random(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.floor((s / 2147483648) * n);
-  };
-}
 
 interface Stored {
   id: string;

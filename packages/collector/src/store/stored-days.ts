@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Db } from './db';
 import { DAY_MS, dayName } from '../time';
+import { statement } from './occurrences';
 
 /**
  * Id look-up rows (report_ids) lead with the day of receipt (`key_day`), so the expiry job deletes
@@ -15,8 +16,8 @@ import { DAY_MS, dayName } from '../time';
 export function storedDays(db: Db, alsoAt?: number): string[] {
   // Two statements: SQLite reads MIN() or MAX() alone from one end of the key, both in one query
   // by a scan of every row.
-  const first = db.prepare('SELECT MIN(key_day) FROM report_ids').pluck().get() as string | null;
-  const last = db.prepare('SELECT MAX(key_day) FROM report_ids').pluck().get() as string | null;
+  const first = statement(db, 'SELECT MIN(key_day) FROM report_ids').pluck().get() as string | null;
+  const last = statement(db, 'SELECT MAX(key_day) FROM report_ids').pluck().get() as string | null;
   let lo = first === null ? alsoAt : Date.parse(`${first}T00:00:00Z`);
   let hi = last === null ? alsoAt : Date.parse(`${last}T00:00:00Z`);
   if (alsoAt !== undefined) {
