@@ -383,12 +383,12 @@ class Model {
   }
 
   /**
-   * The actor an engineer's or admin's live token names; undefined for anything else. A revoked
-   * token is refused like an unknown one (401) and, being no longer a token, leaves no entry:
-   * docs/security.md logs the requests made with an engineer or admin token.
+   * The actor an engineer's or admin's token names, live or revoked; undefined for anything else.
+   * A revoked token is refused like an unknown one (401), but its requests are still made with an
+   * engineer's or admin's token, so they are logged under its name (docs/security.md).
    */
   actor(c: Cred): TokenM | undefined {
-    return c.token && c.token.live && c.token.role !== 'ingest' ? c.token : undefined;
+    return c.token && c.token.role !== 'ingest' ? c.token : undefined;
   }
 
   line(c: Cred, action: string, target: string | null | RegExp, outcome: string | RegExp) {
@@ -397,11 +397,18 @@ class Model {
   }
 
   /**
-   * Token, role and read budget, in that order (docs/security.md): 401 unlogged; 403 and 429 are
-   * refusals before the handler, logged as `METHOD /route`.
+   * Token, role and read budget, in that order (docs/security.md): 401, 403 and 429 are refusals
+   * before the handler, logged as `METHOD /route` (a 401 only for a revoked token: an unknown one
+   * names nobody).
    */
   gate(c: Cred, need: Role, method: Method, route: string): Expectation | null {
-    if (!c.token || !c.token.live) return { status: 401, code: 'unauthorized', log: [] };
+    if (!c.token || !c.token.live) {
+      return {
+        status: 401,
+        code: 'unauthorized',
+        log: this.line(c, `${method} ${route}`, null, 'unauthorized'),
+      };
+    }
     const role = c.token.role;
     const may = role === 'admin' || role === need;
     if (!may) {

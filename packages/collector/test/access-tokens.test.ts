@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import request from 'supertest';
-import { parseToken } from '@jcs/collector';
+import { makeToken, parseToken } from '@jcs/collector';
 import {
   collectorCli,
   startCollector,
@@ -103,5 +103,44 @@ describe('jcs-collector token', () => {
     expect(cli('token', 'revoke', 'nobody').status).toBe(4);
     // the others still work
     expect((await get('/v1/audit', c.tokens.admin)).status).toBe(200);
+  });
+
+  it("logs a revoked engineer's or admin's refused requests under its name; an unknown token's not at all", async () => {
+    const eng = cli('token', 'create', '--name', 'old-eng', '--role', 'engineer').stdout.trim();
+    const adm = cli('token', 'create', '--name', 'old-adm', '--role', 'admin').stdout.trim();
+    expect(cli('token', 'revoke', 'old-eng').status).toBe(0);
+    expect(cli('token', 'revoke', 'old-adm').status).toBe(0);
+    // well formed, with a valid checksum, but never issued by this collector
+    const unknown = makeToken('admin');
+    const before = (await get('/v1/audit?limit=1000', c.tokens.admin)).body.entries.length;
+    expect((await get('/v1/groups', unknown)).status).toBe(401);
+    const after = (await get('/v1/audit?limit=1000', c.tokens.admin)).body.entries.length;
+    expect(after - before).toBe(1); // the second audit.list only: the unknown token named nobody
+
+    expect((await get('/v1/groups', eng)).status).toBe(401);
+    expect((await get('/v1/reports/not-a-report', adm)).status).toBe(401);
+    const post = await request(c.url)
+      .post('/v1/reports')
+      .set('Authorization', `Bearer ${adm}`)
+      .send({ schema: 1 });
+    expect(post.status).toBe(401);
+    expect(post.body.error.code).toBe('unauthorized');
+    // a public route still answers, and is logged like any request made with the token
+    expect((await get('/v1/health', eng)).status).toBe(200);
+
+    const audit = await get('/v1/audit?limit=1000', c.tokens.admin);
+    const mine = (audit.body.entries as { actor: string; action: string; outcome: string }[])
+      .filter((e) => e.actor.startsWith('old-'))
+      .map(({ actor, action, outcome }) => ({ actor, action, outcome }))
+      .reverse();
+    expect(mine).toEqual([
+      { actor: 'old-eng', action: 'GET /v1/groups', outcome: 'unauthorized' },
+      { actor: 'old-adm', action: 'GET /v1/reports/:id', outcome: 'unauthorized' },
+      { actor: 'old-adm', action: 'POST /v1/reports', outcome: 'unauthorized' },
+      { actor: 'old-eng', action: 'health.get', outcome: 'ok' },
+    ]);
+    // the refused requests got nothing: no report was stored
+    const groups = await get('/v1/groups', c.tokens.admin);
+    expect(groups.body.groups).toEqual([]);
   });
 });

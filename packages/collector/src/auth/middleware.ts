@@ -9,6 +9,8 @@ import { limitsOf } from './request-limits';
 export interface Actor {
   name: string;
   role: Role;
+  /** a revoked token's owner, named only so that the refusal is logged (nameActor) */
+  revoked?: true;
 }
 
 type WithActor = IncomingMessage & { actor?: Actor };
@@ -102,15 +104,19 @@ export function identifyActor(c: Collector): RequestHandler {
 }
 
 /**
- * The actor of a request whose token no route has checked yet, kept on the request; undefined
- * without a valid token. Refuses nothing.
+ * The actor of a request whose token no route has checked yet, kept on the request: the owner of
+ * a live token, or of a revoked one (marked `revoked`), so that a request made with an old
+ * engineer or admin token is still logged under its name; undefined for no token or an unknown
+ * one. Refuses and grants nothing: every route checks the token itself (authenticate).
  */
 export function nameActor(c: Collector, req: IncomingMessage): Actor | undefined {
   const known = actorOf(req);
   if (known) return known;
   const m = BEARER.exec(req.headers.authorization ?? '');
   if (m && parseToken(m[1]) !== null) {
-    const actor = c.tokens.authenticate(m[1], c.clock());
+    const live = c.tokens.authenticate(m[1], c.clock());
+    const revoked = live ? null : c.tokens.revokedActor(m[1]);
+    const actor: Actor | null = live ?? (revoked && { ...revoked, revoked: true });
     if (actor) (req as WithActor).actor = actor;
   }
   return actorOf(req);

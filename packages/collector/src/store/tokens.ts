@@ -158,6 +158,21 @@ export class TokenStore {
     });
   }
 
+  /**
+   * Who a revoked token belonged to, or null (for a live token too). For the access log only:
+   * a request made with an old engineer or admin token is refused, and logged under its name, so
+   * the log shows who still uses it. Never grants anything.
+   *
+   * @example
+   * c.tokens.revokedActor(oldToken); // { name: 'alice', role: 'engineer' }
+   */
+  revokedActor(token: string): TokenActor | null {
+    const digest = tokenDigest(token);
+    const row = this.byDigest.get(digest);
+    if (!row || row.revoked_at === null || !crypto.timingSafeEqual(row.digest, digest)) return null;
+    return { name: row.name, role: row.role };
+  }
+
   private find(token: string): TokenActor | null {
     const digest = tokenDigest(token);
     const row = this.byDigest.get(digest);
