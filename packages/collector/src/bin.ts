@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import { makeProgram, missingCommand } from './program';
 import { CommandError, EXIT, stdio } from './commands/output';
+import { systemFailure } from './commands/system-failure';
 
 /**
  * stdout's first failure. A closed pipe (`token list | head -1`) is the reader's choice; any
@@ -44,6 +45,11 @@ async function main(): Promise<number> {
     if (e instanceof CommandError) {
       stdio.err(`jcs-collector: ${e.message}`);
       return e.exitCode;
+    }
+    const machine = systemFailure(e);
+    if (machine) {
+      stdio.err(`jcs-collector: ${machine}`);
+      return EXIT.failed;
     }
     stdio.err(
       `jcs-collector: unexpected failure: ${(e as Error)?.message ?? e}: run again with DEBUG=1 and report what it prints`,

@@ -42,15 +42,7 @@ export function makeProgram(out: Output): Command {
         'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)',
       ),
     )
-    // One line that says what to do (as jcs-errors does), not the message and the whole help.
     .configureOutput({
-      outputError: (text, write) =>
-        write(
-          `jcs-collector: ${text
-            .trim()
-            .replace(/^error: /, '')
-            .replace(/\.$/, '')}: jcs-collector <command> --help shows the usage\n`,
-        ),
       // Help written to stderr is commander's answer to a missing command; the bin says that in
       // one line instead (missingCommand). Help asked for (--help) goes to stdout.
       writeErr: (text) => {
@@ -183,7 +175,27 @@ export function makeProgram(out: Output): Command {
       await auditVerifyCommand(dataDir(cmd), out, o.json);
     });
 
+  usageErrorsName(program);
   return program;
+}
+
+/**
+ * One line that says what to do (as jcs-errors does), not the message and the whole help; it
+ * names the command whose usage to read (`jcs-collector token create --help`).
+ */
+function usageErrorsName(command: Command): void {
+  const path: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) path.unshift(c.name());
+  command.configureOutput({
+    outputError: (text, write) =>
+      write(
+        `jcs-collector: ${text
+          .trim()
+          .replace(/^error: /, '')
+          .replace(/\.$/, '')}: ${path.join(' ')} --help shows the usage\n`,
+      ),
+  });
+  command.commands.forEach(usageErrorsName);
 }
 
 /**

@@ -16,17 +16,25 @@ function initialisedDataDir(): string {
 
 describe('jcs-collector usage errors', () => {
   it.each([
-    [['init', '--bogus'], "unknown option '--bogus'"],
-    [['token', 'create', '--name', 'a'], "required option '--role <role>' not specified"],
-    [['serve', '--host'], "option '--host <host>' argument missing"],
-    [['bogus'], "unknown command 'bogus'"],
-    [['token', 'list', 'extra'], "too many arguments for 'list'. Expected 0 arguments but got 1"],
-  ])('%j: exit 2, one line', (args, reason) => {
+    [['init', '--bogus'], "unknown option '--bogus'", 'jcs-collector init'],
+    [
+      ['token', 'create', '--name', 'a'],
+      "required option '--role <role>' not specified",
+      'jcs-collector token create',
+    ],
+    [['serve', '--host'], "option '--host <host>' argument missing", 'jcs-collector serve'],
+    [['bogus'], "unknown command 'bogus'", 'jcs-collector'],
+    [
+      ['token', 'list', 'extra'],
+      "too many arguments for 'list'. Expected 0 arguments but got 1",
+      'jcs-collector token list',
+    ],
+  ])('%j: exit 2, one line naming the usage to read', (args, reason, command) => {
     const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
     expect(r).toEqual({
       status: 2,
       stdout: '',
-      stderr: `jcs-collector: ${reason}: jcs-collector <command> --help shows the usage\n`,
+      stderr: `jcs-collector: ${reason}: ${command} --help shows the usage\n`,
     });
   });
 

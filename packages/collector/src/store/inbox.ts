@@ -118,11 +118,18 @@ export class Inbox {
    */
   zeroFillWal(sync: 'now' | 'later'): void {
     const fd = fs.openSync(`${this.file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    const size = fs.fstatSync(fd).size;
     try {
-      writeZeros(fd, fs.fstatSync(fd).size, WAL_ZEROED_BYTES);
+      writeZeros(fd, size, WAL_ZEROED_BYTES);
       if (sync === 'now') fs.fdatasyncSync(fd);
     } catch (e) {
+      const full = ['ENOSPC', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code ?? '');
+      // Only a speed-up: on a nearly full disk, give the space back and start without it (a
+      // collector that cannot start answers nothing; a running one answers 503 until there is
+      // room, docs/operations.md).
+      if (full) fs.ftruncateSync(fd, size);
       fs.closeSync(fd);
+      if (full) return;
       throw e;
     }
     if (sync === 'now') fs.closeSync(fd);

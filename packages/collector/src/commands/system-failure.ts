@@ -1,0 +1,37 @@
+/**
+ * What to do about a failure of the machine rather than of the command: a full disk, a
+ * permission, a locked database. Each is one line naming the cause and the remedy, where a bug
+ * would get "run again with DEBUG=1"; the error's own text (a path in the data dir, never
+ * personal data) follows in brackets.
+ */
+const REMEDIES: Record<string, string> = {
+  ENOSPC: 'the disk is full: free some space and run again',
+  EDQUOT: 'the disk quota is used up: free some space or raise the quota, and run again',
+  SQLITE_FULL: 'the disk is full: free some space and run again',
+  EACCES: 'permission denied: run as the user that owns the data dir',
+  EPERM: 'permission denied: run as the user that owns the data dir',
+  SQLITE_READONLY: 'the database is read-only: run as the user that owns the data dir',
+  EROFS: 'the file system is read-only: put the data dir on a writable one',
+  EIO: 'the disk reported an I/O error: check the disk, then run again',
+  // SQLite says this of a full disk too, when its shared-memory file cannot grow
+  SQLITE_IOERR:
+    'the disk reported an I/O error: check that it has free space and works, then run again',
+  EMFILE: 'too many open files: raise the limit (ulimit -n) and run again',
+  ENFILE: 'too many open files on the system: close some programs and run again',
+  SQLITE_BUSY: 'the database is locked by another process: wait for it, then run again',
+};
+
+/**
+ * The one line for a failure of the machine, or undefined for anything else.
+ *
+ * @example
+ * systemFailure(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+ * // 'the disk is full: free some space and run again (ENOSPC: no space left on device, write)'
+ */
+export function systemFailure(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  // SQLite's extended codes (SQLITE_IOERR_WRITE) share their primary code's remedy.
+  const remedy = REMEDIES[code] ?? REMEDIES[code.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1')];
+  return remedy && `${remedy} (${(e as Error).message})`;
+}
