@@ -87,7 +87,7 @@ describe('the access log', () => {
     await postReport('admin', r).expect(200);
     const refused = await postReport('engineer', makeReport()).expect(403);
     expect(refused.body.error.message).toBe(
-      'This route needs the ingest role; the token has the engineer role.',
+      'This route needs an ingest or admin token; this one has the engineer role.',
     );
     const { body } = await admin('/v1/audit').expect(200);
     const entries = body.entries.map((e: Record<string, unknown>) => ({

@@ -67,7 +67,7 @@ function admit(req: IncomingMessage, actor: Actor | null, allowed: Role): Actor 
   if (actor.role !== allowed && actor.role !== 'admin') {
     throw new ApiError(
       'forbidden',
-      `This route needs the ${allowed} role; the token has the ${actor.role} role.`,
+      `This route needs ${allowed === 'admin' ? 'an admin' : `an ${allowed} or admin`} token; this one has the ${actor.role} role.`,
     );
   }
   return actor;
