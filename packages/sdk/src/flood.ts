@@ -1,8 +1,9 @@
 /**
  * Per-group flood control. An error in a loop must not turn the host into a denial-of-service on
  * the collector (nor fill the queue): the first `maxPerGroup` reports of a group in a window go
- * out; the rest are only counted, and the count rides on the next report of that group as
- * `repeats`, or on a carrier report when the window ends or at flush/close.
+ * out; the rest are only counted, by line (MAX_LINES_HELD), and each line's count rides on the
+ * next report of that group and line as `repeats`, or on a carrier report of that line when the
+ * window ends or at flush/close.
  */
 export interface FloodOptions {
   maxPerGroup: number;
@@ -21,7 +22,7 @@ export type Admission =
   | { allowed: true; repeats: number; carrierId?: string }
   | { allowed: false; first: boolean; carrierId: string };
 
-/** A group's held-back occurrences, ready to go out as one report. */
+/** A group's held-back occurrences of one line, ready to go out as one report. */
 export interface HeldBack<S> {
   /** the latest held-back occurrence (the reporter builds its carrier from the first, when held back) */
   sample: S;
@@ -31,13 +32,28 @@ export interface HeldBack<S> {
   carrierId: string;
 }
 
+/** The held-back occurrences of one line of a group: they go out as one carrier. */
+interface Held<S> {
+  held: number;
+  sample: S;
+  carrierId: string;
+}
+
 interface GroupState<S> {
   windowStart: number;
   sent: number;
-  held: number;
-  sample: S | null;
-  carrierId: string | null;
+  /** by line, at most MAX_LINES_HELD */
+  lines: Map<string, Held<S>>;
 }
+
+/**
+ * Lines of one group held back apart, each with its own carrier: a report's `repeats` are
+ * identical occurrences (contract section 1), counted at its line, so occurrences of another line
+ * folded in would move in the group's by-line breakdown. Past this many lines in one window, an
+ * occurrence is counted with the group's first held-back line instead: a loop over many lines
+ * still sends only a few carriers ("at most a few reports per group per minute").
+ */
+export const MAX_LINES_HELD = 3;
 
 export class FloodLimiter<S> {
   private readonly groups = new Map<string, GroupState<S>>();
@@ -50,16 +66,27 @@ export class FloodLimiter<S> {
   }
 
   /**
-   * Whether an occurrence of `group` goes out now. When it does, `repeats` is the count held back
-   * since the group last went out; when it does not, `sample` is kept for a later carrier.
-   * Evicted groups' counts are handed to `evicted`, so a flood of distinct groups loses nothing.
+   * Whether an occurrence of `group` goes out now. When it does, `repeats` is the count of its
+   * line held back since; when it does not, `sample` is kept for a later carrier (the line's
+   * latest). Evicted groups' counts are handed to `evicted`, so a flood of distinct groups loses
+   * nothing.
+   *
+   * @example
+   * const a = flood.admit('91|modClients|LoadClient', id, sample, storeCarrier, '120');
+   * if (!a.allowed) return a.carrierId; // the id the error dialog quotes
    */
-  admit(group: string, id: string, sample: S, evicted: (held: HeldBack<S>) => void): Admission {
+  admit(
+    group: string,
+    id: string,
+    sample: S,
+    evicted: (held: HeldBack<S>) => void,
+    line = '',
+  ): Admission {
     const now = this.now();
     let state = this.groups.get(group);
     if (!state) {
       if (this.groups.size >= this.maxGroups) this.evictOne(now, evicted);
-      state = { windowStart: now, sent: 0, held: 0, sample: null, carrierId: null };
+      state = { windowStart: now, sent: 0, lines: new Map() };
       this.groups.set(group, state);
     } else if (now - state.windowStart >= this.options.windowMs) {
       state.windowStart = now;
@@ -67,18 +94,21 @@ export class FloodLimiter<S> {
     }
     if (state.sent < this.options.maxPerGroup) {
       state.sent++;
-      const repeats = state.held;
-      // The held-back occurrences were answered with the carrier's id: this report is it.
-      const carrierId = state.carrierId ?? undefined;
-      state.held = 0;
-      state.sample = null;
-      state.carrierId = null;
-      return { allowed: true, repeats, carrierId };
+      // The line's held-back occurrences were answered with its carrier's id: this report is it.
+      const held = state.lines.get(line);
+      if (!held) return { allowed: true, repeats: 0, carrierId: undefined };
+      state.lines.delete(line);
+      return { allowed: true, repeats: held.held, carrierId: held.carrierId };
     }
-    state.held++;
-    state.sample = sample;
-    state.carrierId ??= id;
-    return { allowed: false, first: state.held === 1, carrierId: state.carrierId };
+    let held = state.lines.get(line);
+    if (!held && state.lines.size >= MAX_LINES_HELD) held = state.lines.values().next().value;
+    if (!held) {
+      held = { held: 0, sample, carrierId: id };
+      state.lines.set(line, held);
+    }
+    held.held++;
+    held.sample = sample;
+    return { allowed: false, first: held.held === 1, carrierId: held.carrierId };
   }
 
   /** Groups whose window has ended with occurrences still held back (or all, with `all`). */
@@ -86,24 +116,23 @@ export class FloodLimiter<S> {
     const now = this.now();
     const out: HeldBack<S>[] = [];
     for (const [group, state] of this.groups) {
-      if (state.held === 0 || state.sample === null || state.carrierId === null) {
-        if (now - state.windowStart >= this.options.windowMs) this.groups.delete(group);
+      const ended = now - state.windowStart >= this.options.windowMs;
+      if (state.lines.size === 0) {
+        if (ended) this.groups.delete(group);
         continue;
       }
-      if (!all && now - state.windowStart < this.options.windowMs) continue;
-      out.push({ sample: state.sample, repeats: state.held - 1, carrierId: state.carrierId });
-      if (now - state.windowStart >= this.options.windowMs) {
-        // The carrier counts as this group's first report of a new window.
+      if (!all && !ended) continue;
+      for (const held of state.lines.values()) out.push(carried(held));
+      if (ended) {
+        // The carriers count as this group's first reports of a new window.
         state.windowStart = now;
-        state.sent = 1;
+        state.sent = state.lines.size;
       } else {
-        // Drained early (flush): the window goes on, the carrier one more report in it, so a
+        // Drained early (flush): the window goes on, the carriers more reports in it, so a
         // host that flushes after every report in a loop still has its occurrences held back.
-        state.sent++;
+        state.sent += state.lines.size;
       }
-      state.held = 0;
-      state.sample = null;
-      state.carrierId = null;
+      state.lines.clear();
     }
     return out;
   }
@@ -113,19 +142,19 @@ export class FloodLimiter<S> {
     const now = this.now();
     let soonest: number | null = null;
     for (const state of this.groups.values()) {
-      if (state.held === 0) continue;
+      if (state.lines.size === 0) continue;
       const due = Math.max(0, state.windowStart + this.options.windowMs - now);
       soonest = soonest === null ? due : Math.min(soonest, due);
     }
     return soonest;
   }
 
-  /** Every group holding occurrences back, as it stands: its carrier's id and `repeats` so far. */
+  /** Every carrier of held-back occurrences, as it stands: its id and `repeats` so far. */
   holding(): { carrierId: string; repeats: number }[] {
     const out: { carrierId: string; repeats: number }[] = [];
     for (const state of this.groups.values()) {
-      if (state.held > 0 && state.carrierId !== null) {
-        out.push({ carrierId: state.carrierId, repeats: state.held - 1 });
+      for (const held of state.lines.values()) {
+        out.push({ carrierId: held.carrierId, repeats: held.held - 1 });
       }
     }
     return out;
@@ -133,13 +162,15 @@ export class FloodLimiter<S> {
 
   get heldBack(): number {
     let n = 0;
-    for (const state of this.groups.values()) n += state.held;
+    for (const state of this.groups.values()) {
+      for (const held of state.lines.values()) n += held.held;
+    }
     return n;
   }
 
   private evictOne(now: number, evicted: (held: HeldBack<S>) => void): void {
     for (const [group, state] of this.groups) {
-      if (state.held === 0 && now - state.windowStart >= this.options.windowMs) {
+      if (state.lines.size === 0 && now - state.windowStart >= this.options.windowMs) {
         this.groups.delete(group);
         return;
       }
@@ -147,8 +178,10 @@ export class FloodLimiter<S> {
     // Maps iterate in insertion order: the first is the oldest group.
     const [group, state] = this.groups.entries().next().value as [string, GroupState<S>];
     this.groups.delete(group);
-    if (state.held > 0 && state.sample !== null && state.carrierId !== null) {
-      evicted({ sample: state.sample, repeats: state.held - 1, carrierId: state.carrierId });
-    }
+    for (const held of state.lines.values()) evicted(carried(held));
   }
+}
+
+function carried<S>(held: Held<S>): HeldBack<S> {
+  return { sample: held.sample, repeats: held.held - 1, carrierId: held.carrierId };
 }

@@ -317,6 +317,7 @@ export class ReporterCore implements Reporter {
         id,
         { occurredAt, error, frame },
         (held) => this.storeCarrier(held),
+        String(error.line),
       );
       if (!admission.allowed) {
         if (admission.first) {

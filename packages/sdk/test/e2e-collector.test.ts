@@ -152,6 +152,30 @@ describe('against the real collector', () => {
     expect(requests).toBeLessThanOrEqual(36);
   });
 
+  it("a loop over two lines: the group by line is exact, each line's repeats on a report of that line", async () => {
+    const reporter = createReporter(options(tempDir(), [], 'JCS-E2E-4'));
+    for (let i = 0; i < 30; i++) {
+      reporter.report({
+        number: 13,
+        description: `Type mismatch ${i}`,
+        module: 'modInvoices',
+        procedure: 'PrintInvoice',
+        line: i % 2 ? 50 : 0,
+      });
+    }
+    expect(await reporter.close(10_000)).toBe(true);
+    const id = groupId('JCS', 13, 'modInvoices', 'PrintInvoice');
+    const { body } = await engineer(`/v1/groups/${id}?since=1d`);
+    expect(body.count).toBe(30);
+    expect(body.byLine).toEqual(
+      expect.arrayContaining([
+        { line: 50, count: 15 },
+        { line: 0, count: 15 },
+      ]),
+    );
+    expect(body.byLine).toHaveLength(2);
+  });
+
   it('a canary in the dump is in no queue file and no diagnostic, yet the engineer reads it', async () => {
     const queueDir = tempDir();
     const canary = 'CANARY-2b7d-e2e';

@@ -1,4 +1,4 @@
-import { FloodLimiter, type HeldBack } from '../src/flood';
+import { FloodLimiter, MAX_LINES_HELD, type HeldBack } from '../src/flood';
 
 describe('FloodLimiter', () => {
   let now = 0;
@@ -78,6 +78,37 @@ describe('FloodLimiter', () => {
     expect(requests).toBe(4);
     now = 1000;
     expect(f.drain(false)).toEqual([{ sample: 19, repeats: 9, carrierId: 'id10' }]);
+  });
+
+  it("holds a group's lines apart, each with its own carrier, up to MAX_LINES_HELD lines", () => {
+    const f = limiter();
+    const at = (i: number, line: string) => f.admit('g', `id${i}`, i, noEvict, line);
+    for (let i = 0; i < 3; i++) expect(at(i, 'a').allowed).toBe(true);
+    // held back: two lines, two carriers
+    expect(at(3, 'a')).toEqual({ allowed: false, first: true, carrierId: 'id3' });
+    expect(at(4, 'b')).toEqual({ allowed: false, first: true, carrierId: 'id4' });
+    expect(at(5, 'a')).toEqual({ allowed: false, first: false, carrierId: 'id3' });
+    expect(at(6, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4' });
+    expect(at(7, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4' });
+    expect(f.holding()).toEqual([
+      { carrierId: 'id3', repeats: 1 },
+      { carrierId: 'id4', repeats: 2 },
+    ]);
+    // a new window: line b's next report carries b's count only; a's stays held
+    now = 1000;
+    expect(at(8, 'b')).toEqual({ allowed: true, repeats: 3, carrierId: 'id4' });
+    expect(f.heldBack).toBe(2);
+    expect(f.drain(true)).toEqual([{ sample: 5, repeats: 1, carrierId: 'id3' }]);
+    // past MAX_LINES_HELD lines in a window, counted with the first held-back line
+    now = 2000;
+    for (let i = 10; i < 13; i++) at(i, 'x');
+    expect(MAX_LINES_HELD).toBe(3);
+    ['c', 'd', 'e', 'f', 'g'].forEach((line, k) => at(20 + k, line));
+    expect(f.drain(true)).toEqual([
+      { sample: 24, repeats: 2, carrierId: 'id20' },
+      { sample: 21, repeats: 0, carrierId: 'id21' },
+      { sample: 22, repeats: 0, carrierId: 'id22' },
+    ]);
   });
 
   it('stays bounded with many groups, handing over counts it evicts', () => {
