@@ -278,7 +278,9 @@ describe('show', () => {
     fake.fixtures.groups[2].description = null;
     const r = await cli(['show', '8b02e6a1c9d4']);
     expect(r.stdout).toContain('(no description: every report has expired or been erased)');
-    expect(r.stdout).toContain('(none: reports are kept for 42 days after they arrive)');
+    expect(r.stdout).toContain(
+      '(none in the window: reports are kept for 42 days after they arrive)',
+    );
   });
 });
 

@@ -97,7 +97,7 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(byLine(detail, output));
   lines.push('');
   lines.push(palette.bold('Latest reports'));
-  lines.push(reportTable(detail.latest, output));
+  lines.push(reportTable(detail.latest, output, 'none in the window'));
   lines.push('');
   lines.push(palette.dim(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`));
   return `${lines.join('\n')}\n`;
@@ -169,15 +169,19 @@ function percent(count: number, total: number): string {
 /**
  * The table of short reports shared by `show` and `reports`: full ids, for `jcs-errors report`.
  * Repeats (identical occurrences the SDK held back) get a column, REP, only when some report has
- * any.
+ * any. `none` is what an empty table says (`show`'s list is of its window's reports).
  *
  * @example
  * reportTable(detail.latest, output); // REPORT  OCCURRED  VERSION  LICENCE  LINE
  */
-export function reportTable(reports: readonly ShortReport[], output: Output): string {
+export function reportTable(
+  reports: readonly ShortReport[],
+  output: Output,
+  none = 'none',
+): string {
   const { palette, now, width } = output;
   if (reports.length === 0) {
-    return palette.dim('(none: reports are kept for 42 days after they arrive)');
+    return palette.dim(`(${none}: reports are kept for 42 days after they arrive)`);
   }
   const withRepeats = reports.some((r) => r.repeats > 0);
   const rows = reports.map((r): Cell[] => {
