@@ -37,6 +37,7 @@ import { groupId, type Report } from '@jcs/protocol';
 import { openCollector } from '@jcs/collector';
 import { bulkInsert, DAY } from '../packages/collector/test/retention-support';
 import { collectorCli } from '../test-support/collector';
+import { mulberry32 } from '../test-support/random';
 import { initDataDir, inspect, killAll, logLines, serve, type Serve } from './helpers';
 
 jest.setTimeout(300_000);
@@ -61,17 +62,6 @@ function parseSeeds(s: string): number[] {
     const [a, b] = part.split('-').map((x) => Number(x.trim()));
     return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
   });
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const GROUPS = [
@@ -327,7 +317,7 @@ async function call(
 }
 
 async function runSeed(seed: number): Promise<string> {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const d = initDataDir();
   tempDirs.push(path.dirname(d.dataDir));
   const token = (role: string) => {

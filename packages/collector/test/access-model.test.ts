@@ -3,6 +3,7 @@ import { fromBase64, sealDump } from '@jcs/protocol';
 import { makeToken } from '@jcs/collector';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { mulberry32 } from '../../../test-support/random';
 
 /**
  * A model-based test of who may do what, and of the access log it leaves: a seeded random
@@ -57,14 +58,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 // Seeded randomness
 
 function rngOf(seed: number) {
-  let a = seed >>> 0 || 0x9e3779b9;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed >>> 0 || 0x9e3779b9);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   const chance = (p: number) => next() < p;

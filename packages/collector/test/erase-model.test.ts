@@ -32,6 +32,7 @@ import type { Report } from '@jcs/protocol';
 import { createApp, openCollector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { mulberry32 } from '../../../test-support/random';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
 import { subjectsFrom } from '../src/store/subject-days';
@@ -44,15 +45,8 @@ const RETENTION = 42 * DAY;
 
 /** A small deterministic generator, so a failure can be replayed. */
 function random(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n) => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const next = mulberry32(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 const USERS = ['ann', 'bob', 'cy', 'dee', 'Ann', 'eve', 'fay'];

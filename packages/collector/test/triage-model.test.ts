@@ -19,6 +19,7 @@ import request from 'supertest';
 import type { Group, Report } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { mulberry32 } from '../../../test-support/random';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 
 const MIN = 60_000;
@@ -39,16 +40,9 @@ interface Rng {
   chance(p: number): boolean;
 }
 
-/** mulberry32: small, seeded, deterministic. */
+/** Small, seeded, deterministic. */
 function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { int, pick: (items) => items[int(items.length)], chance: (p) => next() < p };
 }

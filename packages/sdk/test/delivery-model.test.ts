@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import nacl from 'tweetnacl';
 import { openDump, toBase64, validateReport, type Report } from '@jcs/protocol';
 import { createReporter, type Diagnostic, type Reporter, type ReporterOptions } from '../src';
+import { mulberry32 } from '../../../test-support/random';
 
 /**
  * Model-based test of delivery: the real reporter against a real HTTP server whose answers are
@@ -76,17 +77,6 @@ function seedsFromEnv(): number[] {
 }
 
 // ---------------------------------------------------------------- seeded randomness
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hashParts(...parts: number[]): number {
   let h = 0x811c9dc5;
