@@ -193,6 +193,14 @@ export class ReporterCore implements Reporter {
   }
 
   setDumpConsent(consent: boolean): void {
+    // Anything but true withholds the dump (the safe reading), and the host is told: 'yes' or 1
+    // from a settings file would otherwise withhold every dump unnoticed.
+    if (typeof consent !== 'boolean') {
+      this.diagnostic({
+        code: 'invalid_input',
+        message: `setDumpConsent takes true or false, not a value of type ${typeof consent}: taken as false, dumps are withheld`,
+      });
+    }
     this.consent = consent === true;
   }
 

@@ -93,6 +93,33 @@ describe('consent', () => {
     expect(open(sent[1])).toEqual({ a: 2, password: '[redacted]' });
   });
 
+  it('setDumpConsent with anything but a boolean withholds the dump and says so', async () => {
+    const { reporter, sent, diagnostics } = recording({ dumpConsent: true });
+    for (const value of ['yes', 1, 'true', undefined]) {
+      reporter.setDumpConsent(value as unknown as boolean);
+      reporter.report({ description: 'x', data: { a: 1 } });
+    }
+    reporter.setDumpConsent(true);
+    reporter.report({ description: 'y', data: { a: 2 } });
+    expect(await reporter.flush(1000)).toBe(true);
+    expect(sent.map((r) => r.dumpWithheld)).toEqual([
+      'user-opt-out',
+      'user-opt-out',
+      'user-opt-out',
+      'user-opt-out',
+      undefined,
+    ]);
+    const told = diagnostics.filter((d) => d.code === 'invalid_input');
+    expect(told.map((d) => d.message)).toEqual([
+      expect.stringMatching(
+        /^setDumpConsent takes true or false, not a value of type string: taken as false/,
+      ),
+      expect.stringMatching(/of type number: taken as false/),
+      expect.stringMatching(/of type string: taken as false/),
+      expect.stringMatching(/of type undefined: taken as false/),
+    ]);
+  });
+
   it('seals each dump with a fresh ephemeral key and nonce', async () => {
     const { reporter, sent, open } = recording({ dumpConsent: true });
     reporter.report({ data: { same: true } });
