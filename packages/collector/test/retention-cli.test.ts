@@ -11,6 +11,7 @@ import {
 import { dataPaths } from '../src/paths';
 import { parseNow } from '../src/commands/expire';
 import { bulkInsert, countReports, DAY } from './retention-support';
+import { makeReport } from '../../../test-support/reports';
 
 /** A fresh, initialised data dir (the real bin's `init`). */
 function initDataDir(): string {
@@ -180,6 +181,43 @@ describe('jcs-collector serve and the routes', () => {
       expect(audit).toContainEqual(
         expect.objectContaining({ actor: 'test-admin', action: 'expire' }),
       );
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  }, 30_000);
+
+  it('a report stored after `expire --now` took its whole day reads at once in the running serve', async () => {
+    const c = await startCollector({ serveArgs: ['--no-expiry'] });
+    const post = async () => {
+      const report = makeReport();
+      const res = await fetch(`${c.url}/v1/reports`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${c.tokens.ingest}` },
+        body: JSON.stringify(report),
+      });
+      expect(res.status).toBe(202);
+      return report.id;
+    };
+    try {
+      const before = await post();
+      expect((await admin(c, `/v1/reports/${before}`)).status).toBe(200);
+      // a moment 43 days on: today's reports, its day file and its key all go
+      const later = new Date(Date.now() + 43 * DAY).toISOString();
+      expect(JSON.parse(expire(c.dataDir, '--now', later, '--json').stdout)).toMatchObject({
+        deletedReports: 1,
+        destroyedKeys: 1,
+      });
+      expect((await admin(c, `/v1/reports/${before}`)).status).toBe(404);
+      // today goes on: a new report starts the day's file and key again, and reads back
+      const after = await post();
+      const res = await admin(c, `/v1/reports/${after}`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { id: string }).id).toBe(after);
+      // and it is on disk under the day's new key: it reads after a restart too
+      expect(await c.stop()).toBe(0);
+      await c.restart();
+      expect((await admin(c, `/v1/reports/${after}`)).status).toBe(200);
+      expect((await admin(c, `/v1/reports/${before}`)).status).toBe(404);
     } finally {
       expect(await c.stop()).toBe(0);
     }

@@ -348,11 +348,27 @@ export class SealedReader {
 
   /** The record of report `id`, or null when its file or bytes are gone. */
   read(day: string, at: number, length: number, id: string): SealedFields | null {
-    const fd = this.fd(day);
+    const held = this.fds.has(day);
+    const record = this.readFrom(this.fd(day), at, length, id);
+    if (record !== null || !held) return record;
+    // The descriptor may be of a file removed since (`jcs-collector expire --now` in another
+    // process took the whole day, then ingest began the day's file anew): look again by name.
+    this.forget(day);
+    return this.readFrom(this.fd(day), at, length, id);
+  }
+
+  private readFrom(fd: number | undefined, at: number, length: number, id: string) {
     if (fd === undefined) return null;
     const buf = Buffer.allocUnsafe(length);
     const n = fs.readSync(fd, buf, 0, length, at);
     return n === length ? decodeRecord(buf, id) : null;
+  }
+
+  private forget(day: string): void {
+    const open = this.fds.get(day);
+    if (!open) return;
+    fs.closeSync(open.fd);
+    this.fds.delete(day);
   }
 
   close(): void {
