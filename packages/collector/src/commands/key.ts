@@ -11,8 +11,8 @@ export interface KeyRotateResult {
 /**
  * `jcs-collector key rotate`: a new transport (dump) key pair under a new key id becomes the
  * current one. Older key pairs stay in the keys folder, so dumps sealed under their ids still
- * open. A running `serve` keeps the key it loaded until it is restarted; SDKs move to the new
- * key when their pinned configuration is updated. Prints the key id and public key as `init` does.
+ * open. A running `serve` hands out the new key at once (no restart); SDKs move to the new key
+ * when their pinned configuration is updated. Prints the key id and public key as `init` does.
  *
  * @example
  * await keyRotateCommand('/var/lib/jcs-collector', stdio); // key id: k2, public key: ...
@@ -43,7 +43,7 @@ export async function keyRotateCommand(
     `The transport key ${result.keyId} is now current; ${result.previousKeyId} and older keys stay, so dumps sealed under them still open.`,
   );
   out.err(
-    'Restart jcs-collector serve so GET /v1/public-key hands out the new key, then pin the new key id and public key in the SDK configuration.',
+    'A running jcs-collector serve hands out the new key from GET /v1/public-key at once; pin the new key id and public key in the SDK configuration.',
   );
   return result;
 }

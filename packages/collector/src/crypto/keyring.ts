@@ -54,11 +54,30 @@ export class Keyring {
   constructor(
     readonly dir: string,
     private readonly master: Uint8Array,
-    readonly transport: TransportKey,
-    private readonly transportKeys: Map<string, TransportKey>,
+    private current: TransportKey,
+    private transportKeys: Map<string, TransportKey>,
     readonly userHmacKey: Uint8Array,
     readonly auditKey: Uint8Array,
   ) {}
+
+  /**
+   * The current transport key, as the keys folder says now: `jcs-collector key rotate`, run
+   * while `serve` runs, takes effect at once (GET /v1/public-key hands the new key out) rather
+   * than at the next start. Reads one small file a call: only that route and `init` ask.
+   */
+  get transport(): TransportKey {
+    let id: string;
+    try {
+      id = fs.readFileSync(path.join(this.dir, TRANSPORT_DIR, CURRENT_TRANSPORT), 'utf8').trim();
+    } catch {
+      return this.current; // a folder being restored: keep what was loaded
+    }
+    if (id !== this.current.keyId) {
+      const key = this.transportKeys.get(id) ?? this.reloadTransport().get(id);
+      if (key) this.current = key;
+    }
+    return this.current;
+  }
 
   /** Every transport key id in the folder, the current one included. */
   transportKeyIds(): string[] {
@@ -66,8 +85,8 @@ export class Keyring {
   }
 
   /**
-   * Adds a new transport key and makes it current, on disk only: this keyring, like a running
-   * `serve`, goes on using the key it loaded until it is loaded again.
+   * Adds a new transport key and makes it current, on disk; every keyring reading the folder (a
+   * running `serve` among them) hands it out from its next `transport`.
    *
    * @example
    * loadKeyring(dir).rotateTransport(); // { keyId: 'k2', publicKey: '...', previousKeyId: 'k1' }
@@ -80,9 +99,23 @@ export class Keyring {
     return { ...addTransportKey(this.dir, this.master, id), previousKeyId: this.transport.keyId };
   }
 
-  /** The transport secret key of a keyId (old ones stay after a rotation so old dumps open). */
+  /**
+   * The transport secret key of a keyId (old ones stay after a rotation so old dumps open). A
+   * key id not loaded yet is looked for in the folder: a dump sealed under a key rotated in
+   * while `serve` ran opens without a restart.
+   */
   transportSecret(keyId: string): Uint8Array | undefined {
-    return this.transportKeys.get(keyId)?.secretKey;
+    return (this.transportKeys.get(keyId) ?? this.reloadTransport().get(keyId))?.secretKey;
+  }
+
+  /** Reads the transport keys again; keeps those loaded when the folder cannot be read whole. */
+  private reloadTransport(): Map<string, TransportKey> {
+    try {
+      this.transportKeys = readTransportKeys(path.join(this.dir, TRANSPORT_DIR), this.master);
+    } catch {
+      // a key file half written or damaged: the keys loaded at start still serve
+    }
+    return this.transportKeys;
   }
 
   /** Keyed hash of a username: distinct-user counts and erasure look-ups without the name. */
@@ -275,6 +308,15 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   const auditKey = unwrap(readKeyFile(dir, AUDIT_HMAC_FILE), master, AUDIT_HMAC_FILE);
   const tdir = path.join(dir, TRANSPORT_DIR);
   const currentId = readKeyFile(dir, path.join(TRANSPORT_DIR, CURRENT_TRANSPORT)).trim();
+  const transportKeys = readTransportKeys(tdir, master);
+  const current = transportKeys.get(currentId);
+  if (!current)
+    throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
+  return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
+}
+
+/** Every transport key pair in the folder, by key id. */
+function readTransportKeys(tdir: string, master: Uint8Array): Map<string, TransportKey> {
   const transportKeys = new Map<string, TransportKey>();
   for (const f of fs.readdirSync(tdir).filter((name) => name.endsWith('.json'))) {
     const rec = readTransportRecord(tdir, f);
@@ -284,10 +326,7 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
       secretKey: unwrap(rec.secretKey, master, path.join(TRANSPORT_DIR, f)),
     });
   }
-  const current = transportKeys.get(currentId);
-  if (!current)
-    throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
-  return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
+  return transportKeys;
 }
 
 function readTransportRecord(

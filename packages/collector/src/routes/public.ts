@@ -18,11 +18,11 @@ export function publicRoutes(c: Collector): Router {
   });
   router.get('/v1/public-key', named, (req, res) => {
     res.json(
-      audited(c, req, 'public-key.get', null, () => ({
-        alg: DUMP_ALG,
-        keyId: c.keyring.transport.keyId,
-        publicKey: toBase64(c.keyring.transport.publicKey),
-      })),
+      audited(c, req, 'public-key.get', null, () => {
+        // Once: the folder is read again on each look (a key rotated in while serve runs).
+        const key = c.keyring.transport;
+        return { alg: DUMP_ALG, keyId: key.keyId, publicKey: toBase64(key.publicKey) };
+      }),
     );
   });
   return router;
