@@ -23,6 +23,20 @@ export interface RunningCollector {
   restart(): Promise<void>;
 }
 
+/**
+ * Posts a report to a running collector with its ingest token, over a real socket.
+ *
+ * @example
+ * const res = await postReport(c, makeReport()); // res.status: 202
+ */
+export function postReport(c: Pick<RunningCollector, 'url' | 'tokens'>, report: unknown) {
+  return fetch(`${c.url}/v1/reports`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${c.tokens.ingest}` },
+    body: JSON.stringify(report),
+  });
+}
+
 /** Runs the real `jcs-collector` bin once; throws with its stderr when it fails. */
 export function collectorCli(
   args: string[],

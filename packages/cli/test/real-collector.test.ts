@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromBase64, groupId, sealDump, type Group, type Report } from '@jcs/protocol';
-import { startCollector, type RunningCollector } from '../../../test-support/collector';
+import { postReport, startCollector, type RunningCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { absoluteTime, run, type RunResult } from '../src';
 import { spawnCli } from './support/spawn-cli';
@@ -26,11 +26,7 @@ const IDS = [
 ];
 
 async function post(report: Report): Promise<void> {
-  const res = await fetch(`${c.url}/v1/reports`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${c.tokens.ingest}` },
-    body: JSON.stringify(report),
-  });
+  const res = await postReport(c, report);
   if (res.status !== 202) throw new Error(`report refused: ${res.status} ${await res.text()}`);
 }
 

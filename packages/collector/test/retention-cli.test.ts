@@ -6,6 +6,7 @@ import {
   COLLECTOR_BIN,
   collectorCli,
   makeTempDir,
+  postReport,
   startCollector,
 } from '../../../test-support/collector';
 import { dataPaths } from '../src/paths';
@@ -190,12 +191,7 @@ describe('jcs-collector serve and the routes', () => {
     const c = await startCollector({ serveArgs: ['--no-expiry'] });
     const post = async () => {
       const report = makeReport();
-      const res = await fetch(`${c.url}/v1/reports`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${c.tokens.ingest}` },
-        body: JSON.stringify(report),
-      });
-      expect(res.status).toBe(202);
+      expect((await postReport(c, report)).status).toBe(202);
       return report.id;
     };
     try {

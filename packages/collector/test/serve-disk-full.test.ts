@@ -5,6 +5,7 @@ import { makeReport } from '../../../test-support/reports';
 import {
   collectorCli,
   makeTempDir,
+  postReport,
   startCollector,
   type RunningCollector,
 } from '../../../test-support/collector';
@@ -50,12 +51,7 @@ function fillLeaving(leave: number): void {
   }
 }
 
-const post = (report = makeReport()) =>
-  fetch(`${c!.url}/v1/reports`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${c!.tokens.ingest}` },
-    body: JSON.stringify(report),
-  });
+const post = (report = makeReport()) => postReport(c!, report);
 
 describe('serve on a full disk (tmpfs)', () => {
   test('starts with a few MiB free, answers 503 when the disk fills, resumes when freed, and a start on a full disk fails in one clear line', async () => {
