@@ -385,6 +385,30 @@ class Model {
     return c.token && c.token.role !== 'ingest' ? c.token : undefined;
   }
 
+  /**
+   * `GET path` with the credential, and its refusal by token, role or read budget (gate) when the
+   * model says it never reaches its handler.
+   */
+  getAs(c: Cred, path: string, need: Role, route: string) {
+    const req: Req = { method: 'GET', path, auth: c.header };
+    const note = `GET ${path} as ${c.note}`;
+    const fail = this.gate(c, need, 'GET', route);
+    return { req, note, refusal: fail ? ({ req, note, want: fail } as Part) : null };
+  }
+
+  /** A request its handler refuses, logged under the route's action with the code as outcome. */
+  refused(
+    c: Cred,
+    req: Req,
+    note: string,
+    status: number,
+    code: string,
+    action: string,
+    target: string | null | RegExp,
+  ): Part {
+    return { req, note, want: { status, code, log: this.line(c, action, target, code) } };
+  }
+
   line(c: Cred, action: string, target: string | null | RegExp, outcome: string | RegExp) {
     const a = this.actor(c);
     return a ? [{ actor: a.name, action, target, outcome }] : [];
@@ -751,20 +775,10 @@ class Model {
               ])
             : this.badQuery(['since', 'until', 'version', 'status', 'sort', 'limit']);
     const path = query ? `/v1/groups?${query}` : '/v1/groups';
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'engineer', 'GET', '/v1/groups');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'engineer', '/v1/groups');
+    if (refusal) return refusal;
     if (kind === 'bad') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'groups.list', null, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'groups.list', null);
     }
     return {
       req,
@@ -804,31 +818,13 @@ class Model {
     const query =
       kind === 'plain' ? '' : kind === 'since' ? 'since=2w' : this.badQuery(['since', 'until']);
     const path = `/v1/groups/${g.id}${query ? `?${query}` : ''}`;
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'engineer', 'GET', '/v1/groups/:id');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'engineer', '/v1/groups/:id');
+    if (refusal) return refusal;
     if (kind === 'bad') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'groups.get', g.target, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'groups.get', g.target);
     }
     if (!g.known) {
-      return {
-        req,
-        note,
-        want: {
-          status: 404,
-          code: 'not_found',
-          log: this.line(c, 'groups.get', g.target, 'not_found'),
-        },
-      };
+      return this.refused(c, req, note, 404, 'not_found', 'groups.get', g.target);
     }
     return {
       req,
@@ -925,26 +921,10 @@ class Model {
       };
     }
     if (kind !== 'ok') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'groups.update', g.target, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'groups.update', g.target);
     }
     if (!g.known) {
-      return {
-        req,
-        note,
-        want: {
-          status: 404,
-          code: 'not_found',
-          log: this.line(c, 'groups.update', g.target, 'not_found'),
-        },
-      };
+      return this.refused(c, req, note, 404, 'not_found', 'groups.update', g.target);
     }
     return {
       req,
@@ -994,31 +974,13 @@ class Model {
           ? `limit=${limit}`
           : r.pick(['limit=0', 'limit=501', 'limit=x', 'foo=1']);
     const path = `/v1/groups/${g.id}/reports${query ? `?${query}` : ''}`;
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'engineer', 'GET', '/v1/groups/:id/reports');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'engineer', '/v1/groups/:id/reports');
+    if (refusal) return refusal;
     if (kind === 'bad') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'groups.reports', g.target, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'groups.reports', g.target);
     }
     if (!g.known) {
-      return {
-        req,
-        note,
-        want: {
-          status: 404,
-          code: 'not_found',
-          log: this.line(c, 'groups.reports', g.target, 'not_found'),
-        },
-      };
+      return this.refused(c, req, note, 404, 'not_found', 'groups.reports', g.target);
     }
     return {
       req,
@@ -1049,21 +1011,11 @@ class Model {
     const q = query === 'bad' ? this.badQuery(['dump']) : query;
     const withDump = ['dump=1', 'dump=true', 'dump'].includes(q);
     const path = `/v1/reports/${x.id}${q ? `?${q}` : ''}`;
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'engineer', 'GET', '/v1/reports/:id');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'engineer', '/v1/reports/:id');
+    if (refusal) return refusal;
     const action = withDump ? 'reports.get.dump' : 'reports.get';
     if (query === 'bad') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, action, x.target, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', action, x.target);
     }
     const rep = x.report;
     if (!rep || rep.erased) {
@@ -1151,20 +1103,10 @@ class Model {
       ]);
     }
     const path = query ? `/v1/audit?${query}` : '/v1/audit';
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'admin', 'GET', '/v1/audit');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'admin', '/v1/audit');
+    if (refusal) return refusal;
     if (kind === 'bad') {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'audit.list', null, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'audit.list', null);
     }
     const expected = this.expectedList(since, limit);
     return {
@@ -1236,20 +1178,10 @@ class Model {
     const c = this.cred(['admin']);
     const bad = this.rng.chance(0.15);
     const path = bad ? '/v1/audit/verify?deep=1' : '/v1/audit/verify';
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'admin', 'GET', '/v1/audit/verify');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'admin', '/v1/audit/verify');
+    if (refusal) return refusal;
     if (bad) {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'audit.verify', null, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'audit.verify', null);
     }
     const n = this.entries.length;
     return {
@@ -1349,20 +1281,10 @@ class Model {
     const c = this.cred(['admin']);
     const bad = this.rng.chance(0.15);
     const path = bad ? '/v1/status?verbose=1' : '/v1/status';
-    const req: Req = { method: 'GET', path, auth: c.header };
-    const note = `GET ${path} as ${c.note}`;
-    const fail = this.gate(c, 'admin', 'GET', '/v1/status');
-    if (fail) return { req, note, want: fail };
+    const { req, note, refusal } = this.getAs(c, path, 'admin', '/v1/status');
+    if (refusal) return refusal;
     if (bad) {
-      return {
-        req,
-        note,
-        want: {
-          status: 400,
-          code: 'invalid_request',
-          log: this.line(c, 'status.get', null, 'invalid_request'),
-        },
-      };
+      return this.refused(c, req, note, 400, 'invalid_request', 'status.get', null);
     }
     const live = this.liveReports();
     const oldest = live.length ? Math.min(...live.map((x) => x.receivedAt)) : null;
