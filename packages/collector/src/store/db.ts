@@ -125,3 +125,20 @@ function metaStatements(db: Db) {
   }
   return s;
 }
+
+const prepared = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/**
+ * A statement prepared once per connection: triage runs the same few shapes on every request,
+ * and preparing one costs more than running it over a small range.
+ *
+ * @example
+ * statement(db, 'SELECT * FROM groups WHERE id = ?').get(id);
+ */
+export function statement(db: Db, sql: string): Database.Statement {
+  let byText = prepared.get(db);
+  if (!byText) prepared.set(db, (byText = new Map()));
+  let s = byText.get(sql);
+  if (!s) byText.set(sql, (s = db.prepare(sql)));
+  return s;
+}

@@ -6,13 +6,12 @@ import {
   type GroupStatus,
   type ShortReport,
 } from '@jcs/protocol';
-import type { Db } from './db';
+import { statement, type Db } from './db';
 import type { ReportReader } from './report-reader';
 import {
   countGroupDays,
   countOccurrences,
   groupVersions,
-  statement,
   windowDays,
   type Window,
 } from './occurrences';

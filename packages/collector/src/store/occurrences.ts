@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { getMeta, type Db } from './db';
+import { getMeta, statement, type Db } from './db';
 import { DAY_MS, HOUR_MS } from '../time';
 
 /** A half-open window [since, until) of receivedAt, in ms. */
@@ -263,20 +262,6 @@ function fromReports(
       keys.map((k) => keyOf[k](r)),
       r[4],
     );
-}
-
-/**
- * Statements prepared once per connection: triage runs the same few shapes on every request, and
- * preparing one costs more than running it over a small range.
- */
-const prepared = new WeakMap<Db, Map<string, Database.Statement>>();
-
-export function statement(db: Db, sql: string): Database.Statement {
-  let byText = prepared.get(db);
-  if (!byText) prepared.set(db, (byText = new Map()));
-  let s = byText.get(sql);
-  if (!s) byText.set(sql, (s = db.prepare(sql)));
-  return s;
 }
 
 /** Number of UTC days a window touches, and the index of a moment's day within it. */

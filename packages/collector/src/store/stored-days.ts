@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { Db } from './db';
+import { statement, type Db } from './db';
 import { DAY_MS, dayName } from '../time';
-import { statement } from './occurrences';
 
 /**
  * Id look-up rows (report_ids) lead with the day of receipt (`key_day`), so the expiry job deletes

@@ -1,5 +1,4 @@
-import type { Db } from './db';
-import { statement } from './occurrences';
+import { statement, type Db } from './db';
 
 /**
  * Exact distinct users and licences per group over any span of UTC days, at a cost bounded by

@@ -167,17 +167,20 @@ export class TokenStore {
    * c.tokens.revokedActor(oldToken); // { name: 'alice', role: 'engineer' }
    */
   revokedActor(token: string): TokenActor | null {
-    const digest = tokenDigest(token);
-    const row = this.byDigest.get(digest);
-    if (!row || row.revoked_at === null || !crypto.timingSafeEqual(row.digest, digest)) return null;
-    return { name: row.name, role: row.role };
+    const row = this.row(token);
+    return row && row.revoked_at !== null ? { name: row.name, role: row.role } : null;
   }
 
   private find(token: string): TokenActor | null {
+    const row = this.row(token);
+    return row && row.revoked_at === null ? { name: row.name, role: row.role } : null;
+  }
+
+  /** The token's row, live or revoked, or null. Compares digests in constant time. */
+  private row(token: string): TokenRow | null {
     const digest = tokenDigest(token);
     const row = this.byDigest.get(digest);
-    if (!row || row.revoked_at !== null || !crypto.timingSafeEqual(row.digest, digest)) return null;
-    return { name: row.name, role: row.role };
+    return row && crypto.timingSafeEqual(row.digest, digest) ? row : null;
   }
 
   /** last-used is informational: written at most once a minute per token, off the hot path. */

@@ -1,5 +1,5 @@
-import type { Db } from './db';
-import { statement, windowDays, type Window } from './occurrences';
+import { statement, type Db } from './db';
+import { windowDays, type Window } from './occurrences';
 import { countSubjects, LICENCE, subjectsFrom, USER, type Subjects } from './subject-days';
 import { DAY_MS } from '../time';
 
