@@ -3,6 +3,7 @@ import { openDatabase, type Db } from './store/db';
 import { loadKeyring, KeyringError, type Keyring } from './crypto/keyring';
 import { TokenStore } from './store/tokens';
 import { AuditLog } from './store/audit';
+import { AuditBatcher } from './store/audit-batch';
 import { IngestWriter } from './store/ingest-writer';
 import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
@@ -53,6 +54,8 @@ export interface Collector {
   log: Logger;
   tokens: TokenStore;
   audit: AuditLog;
+  /** group commit for the access-log entries of reads and refusals (store/audit-batch.ts) */
+  auditBatcher: AuditBatcher;
   reports: ReportReader;
   groups: GroupStore;
   batcher: IngestBatcher;
@@ -130,7 +133,9 @@ export function openCollector(options: CollectorOptions): Collector {
     : undefined;
   const clock = options.clock ?? systemClock;
   const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
-  const wal = thread ? undefined : new WalSync(`${paths.db}-wal`);
+  // Syncs the WAL for the event loop's connection: ingest's commits without the writer thread,
+  // and the access log's entries.
+  const wal = new WalSync(`${paths.db}-wal`);
   const writer = thread ? undefined : new IngestWriter(db);
   const batcher = new IngestBatcher(
     thread ?? inProcess(writer!, wal),
@@ -148,6 +153,7 @@ export function openCollector(options: CollectorOptions): Collector {
     clock,
     onError: (err) => log.error({ err: err.message }, 'access log head mark not written'),
   });
+  const auditBatcher = new AuditBatcher(db, audit, wal, clock);
   return {
     dataDir: options.dataDir,
     db,
@@ -157,6 +163,7 @@ export function openCollector(options: CollectorOptions): Collector {
     log,
     tokens: new TokenStore(db),
     audit,
+    auditBatcher,
     reports,
     groups: new GroupStore(db, reports),
     batcher,
@@ -166,11 +173,12 @@ export function openCollector(options: CollectorOptions): Collector {
       : () => Promise.resolve(),
     checkpointer,
     close: () => {
-      // The head mark of entries written in this turn of the event loop goes out before closing.
+      // Entries asked for in this turn of the event loop, and their head mark, go out first.
+      auditBatcher.close();
       audit.flushHead();
       thread?.close();
       checkpointer?.stop();
-      wal?.close();
+      wal.close();
       writer?.close();
       reports.close();
       db.close();

@@ -241,7 +241,7 @@ describe('the access log', () => {
     expect(auditCount(t)).toBe(0);
   });
 
-  it('a read holds no write lock while it runs (ingest commits meanwhile); a change does', () => {
+  it('a read holds no write lock while it runs (ingest commits meanwhile); a change does', async () => {
     const other = openDatabase(path.join(t.dataDir, 'collector.db'));
     other.pragma('busy_timeout = 0');
     const canWrite = () => {
@@ -255,8 +255,10 @@ describe('the access log', () => {
     const asEngineer = (method: string) =>
       ({ method, actor: { name: 'eng', role: 'engineer' } }) as unknown as Request;
     try {
-      expect(audited(t.collector, asEngineer('GET'), 'groups.list', null, canWrite)).toBe(true);
-      expect(audited(t.collector, asEngineer('PATCH'), 'groups.update', null, canWrite)).toBe(
+      expect(await audited(t.collector, asEngineer('GET'), 'groups.list', null, canWrite)).toBe(
+        true,
+      );
+      expect(await audited(t.collector, asEngineer('PATCH'), 'groups.update', null, canWrite)).toBe(
         false,
       );
       expect(auditCount(t)).toBe(2); // each logged all the same

@@ -24,20 +24,25 @@ export function auditTarget(target: string | null): string | null {
 }
 
 /**
- * Runs a read or a change and writes its access-log entry: the entry is committed before any
- * data leaves, and if the entry cannot be written the access is refused. The outcome ('ok' or
- * the error code) is recorded either way. A change (PATCH, POST) and its entry are one
- * transaction. A read (GET) runs in a read transaction of its own, one consistent snapshot that
- * holds no lock, and its entry is committed after it: a heavy read (500 groups over ten years)
- * held the database's write lock for its whole length, and every ingest commit waited behind it.
+ * Runs a read or a change and writes its access-log entry: the entry is on disk before any data
+ * leaves, and if the entry cannot be written the access is refused. The outcome ('ok' or the
+ * error code) is recorded either way. A change (PATCH, POST) and its entry are one transaction.
+ * A read (GET) runs in a read transaction of its own, one consistent snapshot that holds no lock,
+ * and its entry is committed after it, with the entries of other requests of the same moment
+ * (store/audit-batch.ts): a heavy read (500 groups over ten years) held the database's write
+ * lock for its whole length, and every ingest commit waited behind it. Neither waits for its
+ * fsync on the event loop.
+ *
+ * @example
+ * res.json(await audited(c, req, 'groups.get', id, () => c.groups.detail(row, window)));
  */
-export function audited<T>(
+export async function audited<T>(
   c: Collector,
   req: IncomingMessage,
   action: string,
   target: string | null,
   fn: () => T,
-): T {
+): Promise<T> {
   const actor = actorOf(req);
   if (!actor || actor.role === 'ingest') return fn();
   let failure: unknown;
@@ -49,28 +54,27 @@ export function audited<T>(
       failure = e;
     }
   };
-  const log = () => {
-    const outcome =
-      failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal';
-    c.audit.append({ actor: actor.name, action, target: auditTarget(target), outcome }, c.clock());
-  };
+  const entry = () => ({
+    actor: actor.name,
+    action,
+    target: auditTarget(target),
+    outcome: failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal',
+  });
   const reads = req.method === 'GET' || req.method === 'HEAD';
-  if (reads) {
-    try {
-      c.db.transaction(run).deferred();
-    } catch (e) {
-      failure ??= e; // the read transaction itself failed: logged as such below
-    }
-  }
   try {
-    // IMMEDIATE: the entry (and a change) is written after reading, and the ingest thread's
-    // commits in between would otherwise make that write fail on a stale snapshot.
-    c.db
-      .transaction(() => {
-        if (!reads) run();
-        log();
-      })
-      .immediate();
+    if (reads) {
+      try {
+        c.db.transaction(run).deferred();
+      } catch (e) {
+        failure ??= e; // the read transaction itself failed: logged as such below
+      }
+      await c.auditBatcher.append(entry());
+    } else {
+      await c.auditBatcher.commitWith(() => {
+        run();
+        return entry();
+      });
+    }
   } catch (e) {
     c.log.error({ err: (e as Error).message }, 'access log write failed: access refused');
     throw new ApiError(
@@ -90,20 +94,17 @@ export function audited<T>(
  * For engineer and admin requests refused before reaching a handler (bad query, wrong role):
  * the error middleware still logs them, so every request with such a token leaves an entry.
  */
-export function auditRefusal(c: Collector, req: Request, err: ApiError): void {
+export function auditRefusal(c: Collector, req: Request, err: ApiError): Promise<void> | void {
   // Refused before any route named the actor (a path that is not valid percent-encoding): name
   // it now, so the request is still logged.
   const actor = nameActor(c, req);
   if (!actor || actor.role === 'ingest') return;
   if ((req as unknown as Record<symbol, boolean>)[AUDITED]) return;
-  c.audit.append(
-    {
-      actor: actor.name,
-      // Never the raw path of an unknown route: it may hold anything the caller typed.
-      action: `${req.method} ${req.route?.path ?? '(no route)'}`,
-      target: null,
-      outcome: err.code,
-    },
-    c.clock(),
-  );
+  return c.auditBatcher.append({
+    actor: actor.name,
+    // Never the raw path of an unknown route: it may hold anything the caller typed.
+    action: `${req.method} ${req.route?.path ?? '(no route)'}`,
+    target: null,
+    outcome: err.code,
+  });
 }

@@ -11,8 +11,11 @@ export const notFound: RequestHandler = (_req, _res, next) => {
   next(new ApiError('not_found', 'No such route: see docs/api.md for the routes.'));
 };
 
-/** Told of every error answered, with the request: the access log records refusals through it. */
-export type ErrorHook = (err: ApiError, req: IncomingMessage) => void;
+/**
+ * Told of every error answered, with the request: the access log records refusals through it.
+ * The answer waits for a promise it returns (the entry on disk before the answer).
+ */
+export type ErrorHook = (err: ApiError, req: IncomingMessage) => Promise<void> | void;
 
 /**
  * The one place an error becomes an answer, for Express's routes (errorMiddleware below) and for
@@ -47,12 +50,16 @@ export function answerError(
       'storage refused a request',
     );
   }
+  const hookFailed = (e: unknown) => log.error({ err: (e as Error)?.message }, 'error hook failed');
+  let hooked: Promise<void> | void = undefined;
   try {
-    onError?.(apiError, req);
+    hooked = onError?.(apiError, req);
   } catch (e) {
-    log.error({ err: (e as Error).message }, 'error hook failed');
+    hookFailed(e);
   }
-  writeError(res, apiError);
+  if (!hooked) return writeError(res, apiError);
+  // Refused either way: an entry that could not be written changes nothing of the answer.
+  hooked.catch(hookFailed).finally(() => writeError(res, apiError));
 }
 
 /**

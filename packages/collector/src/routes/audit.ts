@@ -14,13 +14,13 @@ export function auditRoutes(c: Collector): Router {
   const router = Router();
   const admin = requireRole(c, 'admin');
 
-  router.get('/v1/audit', admin, (req, res) => {
+  router.get('/v1/audit', admin, async (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'limit']);
     const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
-      audited(c, req, 'audit.list', null, () => {
+      await audited(c, req, 'audit.list', null, () => {
         q.done();
         return { entries: c.audit.list({ since, limit }) };
       }),
@@ -40,7 +40,7 @@ export function auditRoutes(c: Collector): Router {
       failure = e;
     }
     res.json(
-      audited(c, req, 'audit.verify', null, () => {
+      await audited(c, req, 'audit.verify', null, () => {
         if (failure !== undefined) throw failure;
         return verification!;
       }),

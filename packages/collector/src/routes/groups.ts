@@ -20,7 +20,7 @@ export function groupRoutes(c: Collector): Router {
   const router = Router();
   const engineer = requireRole(c, 'engineer');
 
-  router.get('/v1/groups', engineer, (req, res) => {
+  router.get('/v1/groups', engineer, async (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until', 'version', 'status', 'sort', 'limit']);
     const { since, until } = q.window('7d', now);
@@ -30,7 +30,7 @@ export function groupRoutes(c: Collector): Router {
     const status = q.oneOf('status', 'unresolved', STATUS_FILTERS);
     const sort = q.oneOf('sort', 'count', SORTS);
     const limit = q.int('limit', 20, 1, 500);
-    const body = audited(c, req, 'groups.list', null, () => {
+    const body = await audited(c, req, 'groups.list', null, () => {
       q.done();
       return {
         groups: c.groups.list({ window: inclusive(since, until), version, status, sort, limit }),
@@ -42,14 +42,14 @@ export function groupRoutes(c: Collector): Router {
 
   // Not in the contract: how jcs-errors resolves a group id prefix (as git does a hash) over
   // every group, not only those a window of GET /v1/groups lists.
-  router.get('/v1/group-ids', engineer, (req, res) => {
+  router.get('/v1/group-ids', engineer, async (req, res) => {
     const q = new QueryReader(req.query, ['prefix']);
     const prefix = q.string('prefix', 12);
     if (prefix !== undefined && !/^[0-9a-f]{1,12}$/.test(prefix))
       q.problem('prefix', 'must be 1 to 12 lowercase hex digits, the start of a group id');
     if (req.query.prefix === undefined) q.problem('prefix', 'is required');
     res.json(
-      audited(c, req, 'groups.ids', null, () => {
+      await audited(c, req, 'groups.ids', null, () => {
         q.done();
         const found = c.groups.withPrefix(prefix as string, PREFIX_MATCHES + 1);
         return { groups: found.slice(0, PREFIX_MATCHES), more: found.length > PREFIX_MATCHES };
@@ -57,13 +57,13 @@ export function groupRoutes(c: Collector): Router {
     );
   });
 
-  router.get('/v1/groups/:id', engineer, (req, res) => {
+  router.get('/v1/groups/:id', engineer, async (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until']);
     const { since, until } = q.window('6w', now);
     const id = groupParam(req);
     res.json(
-      audited(c, req, 'groups.get', id, () => {
+      await audited(c, req, 'groups.get', id, () => {
         q.done();
         return c.groups.detail(mustFind(c, id), inclusive(since, until));
       }),
@@ -76,7 +76,7 @@ export function groupRoutes(c: Collector): Router {
     const now = c.clock();
     const q = new QueryReader(req.query, [], true);
     res.json(
-      audited(c, req, 'groups.update', id, () => {
+      await audited(c, req, 'groups.update', id, () => {
         // The change is in the body only (?status=ignored must not be silently ignored).
         q.done();
         const { status, resolvedInVersion } = parseTriage(body);
@@ -88,12 +88,12 @@ export function groupRoutes(c: Collector): Router {
     );
   });
 
-  router.get('/v1/groups/:id/reports', engineer, (req, res) => {
+  router.get('/v1/groups/:id/reports', engineer, async (req, res) => {
     const q = new QueryReader(req.query, ['limit']);
     const limit = q.int('limit', 20, 1, 500);
     const id = groupParam(req);
     res.json(
-      audited(c, req, 'groups.reports', id, () => {
+      await audited(c, req, 'groups.reports', id, () => {
         q.done();
         mustFind(c, id);
         return { reports: c.reports.shortList(id, limit) };

@@ -57,7 +57,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
       // An admin token may post reports too; like all its requests, that one is in the access log
       // (written once the report is stored, before the answer; 503 when it cannot be).
-      if (actor.role === 'admin') audited(c, req, 'reports.post', stored.id, () => undefined);
+      if (actor.role === 'admin') await audited(c, req, 'reports.post', stored.id, () => undefined);
       sendJson(res, stored.created ? 202 : 200, { id: stored.id, group: stored.group });
     } catch (err) {
       answerError(c.log, err, req, res, onError);

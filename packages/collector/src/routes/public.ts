@@ -13,12 +13,12 @@ import { audited } from '../http/audited';
 export function publicRoutes(c: Collector): Router {
   const router = Router();
   const named = identifyActor(c);
-  router.get('/v1/health', named, (req, res) => {
-    res.json(audited(c, req, 'health.get', null, () => ({ status: 'ok' })));
+  router.get('/v1/health', named, async (req, res) => {
+    res.json(await audited(c, req, 'health.get', null, () => ({ status: 'ok' })));
   });
-  router.get('/v1/public-key', named, (req, res) => {
+  router.get('/v1/public-key', named, async (req, res) => {
     res.json(
-      audited(c, req, 'public-key.get', null, () => {
+      await audited(c, req, 'public-key.get', null, () => {
         // Once: the folder is read again on each look (a key rotated in while serve runs).
         const key = c.keyring.transport;
         return { alg: DUMP_ALG, keyId: key.keyId, publicKey: toBase64(key.publicKey) };

@@ -32,17 +32,17 @@ export function retentionRoutes(c: Collector): Router {
       failure = e;
     }
     res.json(
-      audited(c, req, 'expire.request', null, () => {
+      await audited(c, req, 'expire.request', null, () => {
         if (failure !== undefined) throw failure;
         return summary!;
       }),
     );
   });
 
-  router.get('/v1/status', admin, (req, res) => {
+  router.get('/v1/status', admin, async (req, res) => {
     const q = new QueryReader(req.query, []);
     res.json(
-      audited(c, req, 'status.get', null, () => {
+      await audited(c, req, 'status.get', null, () => {
         q.done();
         return retentionStatus(c);
       }),

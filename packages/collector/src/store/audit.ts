@@ -109,7 +109,7 @@ const PRUNING_KEY = 'audit_pruning';
  */
 export class AuditLog {
   private readonly last;
-  private readonly insert;
+  private readonly insertRow;
   private readonly files: { head: string; anchor: string };
   private readonly clock: Clock;
   /** a background head write is due at the next turn of the event loop */
@@ -118,6 +118,12 @@ export class AuditLog {
   private headWriting: Promise<void> | null = null;
   /** entries were committed while it was under way: write again when it is done */
   private headAgain = false;
+  /**
+   * The newest entry committed without its fsync, and the newest known to be on disk: a head
+   * mark synced ahead of its entries would read, after a power cut, as a tail cut off the log.
+   */
+  private lastUnsynced = 0;
+  private durableThrough = 0;
 
   constructor(
     private readonly db: Db,
@@ -125,22 +131,46 @@ export class AuditLog {
     private readonly options: AuditLogOptions,
   ) {
     this.last = db.prepare<[], ChainMark>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
-    this.insert = db.prepare(
+    this.insertRow = db.prepare(
       'INSERT INTO audit (seq, at, actor, action, target, outcome, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.files = markFiles(options.keysDir);
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Appends one entry. Call inside the transaction of the access it records. */
+  /**
+   * Appends one entry, for a transaction committed with synchronous=FULL. Call inside the
+   * transaction of the access it records.
+   */
   append(entry: AuditInput, now: number): AuditRow {
+    const row = this.insert(entry, now);
+    this.scheduleHead();
+    return row;
+  }
+
+  /**
+   * Appends one entry without marking the head: for a transaction committed without its fsync,
+   * whose caller says `unsynced(seq)` once it is committed and `synced(seq)` once it is on disk
+   * (store/audit-batch.ts).
+   */
+  insert(entry: AuditInput, now: number): AuditRow {
     const prev = this.tip();
     const seq = prev.seq + 1;
     const at = iso(now);
     const hash = entryHash(this.key, prev.hash, { seq, at, ...entry });
-    this.insert.run(seq, at, entry.actor, entry.action, entry.target, entry.outcome, hash);
-    this.scheduleHead();
+    this.insertRow.run(seq, at, entry.actor, entry.action, entry.target, entry.outcome, hash);
     return { seq, at, ...entry, hash };
+  }
+
+  /** Entries up to `seq` are committed but not yet on disk: the head mark must not name them. */
+  unsynced(seq: number): void {
+    this.lastUnsynced = Math.max(this.lastUnsynced, seq);
+  }
+
+  /** Entries up to `seq` are on disk: the head mark may name them. */
+  synced(seq: number): void {
+    this.durableThrough = Math.max(this.durableThrough, seq);
+    this.scheduleHead();
   }
 
   /** Newest first. */
@@ -268,6 +298,8 @@ export class AuditLog {
   private headDue(): ChainMark | null {
     const last = this.last.get();
     if (!last) return null;
+    // An entry committed with FULL after the unsynced ones synced them too (one WAL).
+    if (this.lastUnsynced > this.durableThrough && last.seq <= this.lastUnsynced) return null;
     const head = readMark(this.files.head);
     return head && head.seq >= last.seq ? null : last;
   }
