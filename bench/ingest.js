@@ -10,7 +10,7 @@
 const { initDataDir, tempDir } = require('./lib/datadir');
 const { startServer } = require('./lib/procs');
 const { reportFactory } = require('./lib/reports');
-const { loadReports } = require('./lib/load');
+const { loadReports, floodGets } = require('./lib/load');
 const { steadyLoad } = require('./lib/steady');
 const { summarize, range, ratio, fmt } = require('./lib/stats');
 
@@ -78,6 +78,29 @@ async function run(ctx) {
       );
     }
 
+    // The same fixed rate while 10 connections send GET /v1/groups with a revoked engineer token
+    // without pause: each is refused 401 and written to the access log, which must not hold up
+    // ingest (docs/performance.md, "Access-log entries and ingest").
+    const flooded = [];
+    const refusals = [];
+    for (let i = 0; i < rateRounds; i++) {
+      const flood = floodGets({
+        url: collector.url,
+        path: '/v1/groups',
+        token: d.tokens.revoked,
+        duration: rateDuration,
+      });
+      flooded.push(
+        await steadyLoad({ ...targets.collector, factory, duration: rateDuration, rate }),
+      );
+      const f = await flood;
+      refusals.push({ rps: (f.statuses['401'] ?? 0) / rateDuration });
+      ctx.log(
+        `ingest at ${rate}/s with a revoked-token flood, round ${i + 1}/${rateRounds}: ` +
+          `p99 ${flooded[i].p99} ms, ${fmt(refusals[i].rps)} refusals/s`,
+      );
+    }
+
     const s = (list, key) => summarize(list.map((r) => r[key]));
     const p99Ratio = summarize(res.collector.map((r, i) => r.p99 / res.bare[i].p99));
     return {
@@ -90,6 +113,8 @@ async function run(ctx) {
         'bare: express() + express.json() answering 202 with the id, in its own process',
         `fixed rate: ${rate.toLocaleString('en-US')} reports/s evenly spaced over up to 50 kept-alive connections for ${rateDuration} s per side ` +
           "(lib/steady.js; latency measured from each request's scheduled send time, so falling behind counts)",
+        `flood: the collector's fixed rate again, ${rateRounds} rounds, while 10 autocannon connections send GET /v1/groups ` +
+          'with a revoked engineer token without pause (each refused 401 and written to the access log)',
       ],
       rows: [
         ['Throughput, collector', range(s(res.collector, 'rps'), 'req/s')],
@@ -112,6 +137,14 @@ async function run(ctx) {
         [
           `p99 at ${rate.toLocaleString('en-US')} reports/s, bare Express`,
           range(s(fixed.bare, 'p99'), 'ms'),
+        ],
+        [
+          `p99 at ${rate.toLocaleString('en-US')} reports/s during a flood of requests with a revoked token, collector`,
+          range(s(flooded, 'p99'), 'ms'),
+        ],
+        [
+          'refusals a second in that flood (each refused 401 and written to the access log)',
+          range(s(refusals, 'rps'), '/s'),
         ],
         [
           `achieved rate in the fixed-rate runs, collector`,

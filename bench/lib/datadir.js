@@ -15,7 +15,10 @@ function tempDir(prefix) {
   return fs.mkdtempSync(path.join(TMP, `${prefix}-`));
 }
 
-/** Returns { dataDir, publicKey, keyId, tokens: { ingest, engineer } }. */
+/**
+ * Returns { dataDir, publicKey, keyId, tokens: { ingest, engineer, revoked } }; `revoked` is an
+ * engineer token revoked at once, whose requests are refused 401 and logged.
+ */
 function initDataDir(prefix = 'collector') {
   const { openDatabase } = load('collector', 'store/db.js');
   const { createKeys } = load('collector', 'crypto/keyring.js');
@@ -31,7 +34,9 @@ function initDataDir(prefix = 'collector') {
   const tokens = {
     ingest: c.tokens.create('bench-app', 'ingest', now),
     engineer: c.tokens.create('bench-engineer', 'engineer', now),
+    revoked: c.tokens.create('bench-revoked', 'engineer', now),
   };
+  c.tokens.revoke('bench-revoked', now);
   c.close();
   return { dataDir, dbFile: paths.db, publicKey, keyId, tokens };
 }

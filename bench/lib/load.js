@@ -63,4 +63,28 @@ function loadReports(o) {
   });
 }
 
-module.exports = { loadReports };
+/**
+ * GET requests without pause (autocannon), for `duration` seconds: a flood beside another load.
+ * Resolves with { rps, statuses }.
+ * @param {{ url: string, path: string, token: string, connections?: number, duration: number }} o
+ */
+function floodGets(o) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: o.url + o.path,
+        connections: o.connections ?? 10,
+        duration: o.duration,
+        headers: { authorization: `Bearer ${o.token}` },
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        const statuses = {};
+        for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = v.count;
+        resolve({ rps: r.requests.total / r.duration, statuses });
+      },
+    );
+  });
+}
+
+module.exports = { loadReports, floodGets };
