@@ -80,7 +80,7 @@ async function run(ctx) {
 
     // The same fixed rate while 10 connections send GET /v1/groups with a revoked engineer token
     // without pause: each is refused 401 and written to the access log, which must not hold up
-    // ingest (docs/performance.md, "Access-log entries and ingest").
+    // ingest (docs/performance.md, "Engineers' requests and ingest").
     const flooded = [];
     const refusals = [];
     for (let i = 0; i < rateRounds; i++) {

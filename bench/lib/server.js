@@ -57,6 +57,7 @@ async function main() {
       env: {},
       backgroundCheckpoint: true,
       writerThread: process.env.JCS_BENCH_WRITER_THREAD !== '0',
+      triageThread: true,
     });
     const server = await listen(createApp(c), { host: '127.0.0.1', port: 0 });
     url = server.url;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { openDatabase, type Db } from './store/db';
-import { loadKeyring, KeyringError, type Keyring } from './crypto/keyring';
+import { loadKeyring, KeyringError, MASTER_KEY_ENV, type Keyring } from './crypto/keyring';
 import { TokenStore } from './store/tokens';
 import { AuditLog } from './store/audit';
 import { AuditBatcher } from './store/audit-batch';
@@ -13,6 +13,8 @@ import { dataPaths } from './paths';
 import { storageUnavailable } from './ingest/unavailable';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
+import { TriageThread } from './store/triage-thread';
+import { runTriage, type TriageRead } from './store/triage';
 import { removeUnsyncedReports } from './store/sealed-repair';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
@@ -40,6 +42,12 @@ export interface CollectorOptions {
    * `serve` turns it on; tests do without, so they run the writer from the TypeScript sources.
    */
   writerThread?: boolean;
+  /**
+   * Answer triage reads (`GET /v1/groups`, a group, its reports) on a thread of their own
+   * (store/triage-thread.ts), so that they never hold up ingest on the event loop. `serve` turns
+   * it on; tests do without, except those that spawn `serve`.
+   */
+  triageThread?: boolean;
   /** Told when the writer thread stops: `serve` then exits, so its supervisor restarts it. */
   onWriterFailure?: (err: Error) => void;
 }
@@ -58,6 +66,11 @@ export interface Collector {
   auditBatcher: AuditBatcher;
   reports: ReportReader;
   groups: GroupStore;
+  /**
+   * Runs a triage read (store/triage.ts) in one snapshot: on the triage thread with
+   * `triageThread`, else on this connection. Rejects with a 404 ApiError for an unknown group.
+   */
+  triage(read: TriageRead): Promise<unknown>;
   batcher: IngestBatcher;
   /**
    * The writer thread's inbox (store/inbox-writer.ts), with `writerThread`: the expiry job then
@@ -154,6 +167,17 @@ export function openCollector(options: CollectorOptions): Collector {
     onError: (err) => log.error({ err: err.message }, 'access log head mark not written'),
   });
   const auditBatcher = new AuditBatcher(db, audit, wal, clock);
+  const groups = new GroupStore(db, reports);
+  const env = options.env ?? process.env;
+  const triageThread =
+    options.triageThread && TriageThread.available()
+      ? new TriageThread({
+          file: paths.db,
+          keysDir: keyring.dir,
+          env: env[MASTER_KEY_ENV] ? { [MASTER_KEY_ENV]: env[MASTER_KEY_ENV] } : {},
+          retentionMs: retentionDays * DAY_MS,
+        })
+      : undefined;
   return {
     dataDir: options.dataDir,
     db,
@@ -165,7 +189,13 @@ export function openCollector(options: CollectorOptions): Collector {
     audit,
     auditBatcher,
     reports,
-    groups: new GroupStore(db, reports),
+    groups,
+    triage: (read) =>
+      triageThread
+        ? triageThread.read(read, clock())
+        : new Promise((resolve) =>
+            resolve(db.transaction(() => runTriage(groups, reports, read)).deferred()),
+          ),
     batcher,
     inbox: thread,
     settled: thread
@@ -176,6 +206,7 @@ export function openCollector(options: CollectorOptions): Collector {
       // Entries asked for in this turn of the event loop, and their head mark, go out first.
       auditBatcher.close();
       audit.flushHead();
+      triageThread?.close();
       thread?.close();
       checkpointer?.stop();
       wal.close();

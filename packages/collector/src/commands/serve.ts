@@ -74,6 +74,7 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
     retentionDays: o.retentionDays,
     backgroundCheckpoint: true,
     writerThread: true,
+    triageThread: true,
     onWriterFailure: (err) => onWriterFailure(err),
   });
   const recovery = unclean ? recoverAfterUncleanStop(c.db) : undefined;

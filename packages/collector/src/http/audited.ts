@@ -34,7 +34,7 @@ export function auditTarget(target: string | null): string | null {
  * fsync on the event loop.
  *
  * @example
- * res.json(await audited(c, req, 'groups.get', id, () => c.groups.detail(row, window)));
+ * res.json(await audited(c, req, 'reports.get', id, () => c.reports.full(id, false)));
  */
 export async function audited<T>(
   c: Collector,
@@ -45,36 +45,87 @@ export async function audited<T>(
 ): Promise<T> {
   const actor = actorOf(req);
   if (!actor || actor.role === 'ingest') return fn();
-  let failure: unknown;
-  let result: T | undefined;
-  const run = () => {
+  const entry = (o: Outcome<T>) => entryFor(actor.name, action, target, o);
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    let o: Outcome<T>;
     try {
-      result = fn();
-    } catch (e) {
-      failure = e;
+      o = c.db.transaction(() => attempt(fn)).deferred();
+    } catch (error) {
+      o = { error }; // the read transaction itself failed: logged as such
     }
-  };
-  const entry = () => ({
-    actor: actor.name,
-    action,
-    target: auditTarget(target),
-    outcome: failure === undefined ? 'ok' : failure instanceof ApiError ? failure.code : 'internal',
-  });
-  const reads = req.method === 'GET' || req.method === 'HEAD';
+    return logged(c, req, o, () => c.auditBatcher.append(entry(o)));
+  }
+  let o: Outcome<T> = { error: new Error('not run') };
+  return logged(
+    c,
+    req,
+    () => o,
+    () =>
+      c.auditBatcher.commitWith(() => {
+        o = attempt(fn);
+        return entry(o);
+      }),
+  );
+}
+
+/**
+ * `audited()` for a read that runs elsewhere and takes its own snapshot (`c.triage()`, on the
+ * triage thread): the entry is written once it has answered, and on disk before its data leaves.
+ *
+ * @example
+ * res.json(await auditedRead(c, req, 'groups.list', null, () => c.triage({ op: 'list', query })));
+ */
+export async function auditedRead<T>(
+  c: Collector,
+  req: IncomingMessage,
+  action: string,
+  target: string | null,
+  read: () => Promise<T>,
+): Promise<T> {
+  const actor = actorOf(req);
+  let o: Outcome<T>;
   try {
-    if (reads) {
-      try {
-        c.db.transaction(run).deferred();
-      } catch (e) {
-        failure ??= e; // the read transaction itself failed: logged as such below
-      }
-      await c.auditBatcher.append(entry());
-    } else {
-      await c.auditBatcher.commitWith(() => {
-        run();
-        return entry();
-      });
-    }
+    o = { value: await read() };
+  } catch (error) {
+    o = { error };
+  }
+  if (!actor || actor.role === 'ingest') return unwrap(o);
+  return logged(c, req, o, () => c.auditBatcher.append(entryFor(actor.name, action, target, o)));
+}
+
+/** What a read or change came to: its value, or what it threw. */
+type Outcome<T> = { value: T; error?: undefined } | { error: unknown };
+
+function attempt<T>(fn: () => T): Outcome<T> {
+  try {
+    return { value: fn() };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function unwrap<T>(o: Outcome<T>): T {
+  if ('value' in o) return o.value;
+  throw o.error;
+}
+
+function entryFor(actor: string, action: string, target: string | null, o: Outcome<unknown>) {
+  const outcome = 'value' in o ? 'ok' : o.error instanceof ApiError ? o.error.code : 'internal';
+  return { actor, action, target: auditTarget(target), outcome };
+}
+
+/**
+ * Writes the entry, then answers the outcome: a 503 when the entry could not be written, whatever
+ * the outcome was. `outcome` is read after the write (a change runs inside it).
+ */
+async function logged<T>(
+  c: Collector,
+  req: IncomingMessage,
+  outcome: Outcome<T> | (() => Outcome<T>),
+  write: () => Promise<void>,
+): Promise<T> {
+  try {
+    await write();
   } catch (e) {
     c.log.error({ err: (e as Error).message }, 'access log write failed: access refused');
     throw new ApiError(
@@ -86,8 +137,7 @@ export async function audited<T>(
     );
   }
   (req as unknown as Record<symbol, boolean>)[AUDITED] = true;
-  if (failure !== undefined) throw failure;
-  return result as T;
+  return unwrap(typeof outcome === 'function' ? outcome() : outcome);
 }
 
 /**

@@ -1,8 +1,9 @@
 import { Router, type Request } from 'express';
-import { ApiError, GROUP_ID_PATTERN, VERSION_PATTERN, type GroupStatus } from '@jcs/protocol';
+import { ApiError, VERSION_PATTERN, type GroupStatus } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
-import { audited } from '../http/audited';
+import { audited, auditedRead } from '../http/audited';
+import { mustFind } from '../store/triage';
 import { QueryReader } from '../http/query';
 import { readRequestJson } from '../http/body';
 import { DAY_MS } from '../time';
@@ -30,14 +31,12 @@ export function groupRoutes(c: Collector): Router {
     const status = q.oneOf('status', 'unresolved', STATUS_FILTERS);
     const sort = q.oneOf('sort', 'count', SORTS);
     const limit = q.int('limit', 20, 1, 500);
-    const body = await audited(c, req, 'groups.list', null, () => {
+    const groups = await auditedRead(c, req, 'groups.list', null, () => {
       q.done();
-      return {
-        groups: c.groups.list({ window: inclusive(since, until), version, status, sort, limit }),
-        window: windowJson({ since, until }),
-      };
+      const query = { window: inclusive(since, until), version, status, sort, limit };
+      return c.triage({ op: 'list', query });
     });
-    res.json(body);
+    res.json({ groups, window: windowJson({ since, until }) });
   });
 
   // Not in the contract: how jcs-errors resolves a group id prefix (as git does a hash) over
@@ -63,9 +62,9 @@ export function groupRoutes(c: Collector): Router {
     const { since, until } = q.window('6w', now);
     const id = groupParam(req);
     res.json(
-      await audited(c, req, 'groups.get', id, () => {
+      await auditedRead(c, req, 'groups.get', id, () => {
         q.done();
-        return c.groups.detail(mustFind(c, id), inclusive(since, until));
+        return c.triage({ op: 'detail', id, window: inclusive(since, until) });
       }),
     );
   });
@@ -80,10 +79,10 @@ export function groupRoutes(c: Collector): Router {
         // The change is in the body only (?status=ignored must not be silently ignored).
         q.done();
         const { status, resolvedInVersion } = parseTriage(body);
-        mustFind(c, id);
+        mustFind(c.groups, id);
         c.groups.setStatus(id, status, resolvedInVersion);
         // The answer is the group as GET /v1/groups shows it by default: the last 7 days.
-        return c.groups.summary(mustFind(c, id), inclusive(now - 7 * DAY_MS, now));
+        return c.groups.summary(mustFind(c.groups, id), inclusive(now - 7 * DAY_MS, now));
       }),
     );
   });
@@ -93,10 +92,9 @@ export function groupRoutes(c: Collector): Router {
     const limit = q.int('limit', 20, 1, 500);
     const id = groupParam(req);
     res.json(
-      await audited(c, req, 'groups.reports', id, () => {
+      await auditedRead(c, req, 'groups.reports', id, () => {
         q.done();
-        mustFind(c, id);
-        return { reports: c.reports.shortList(id, limit) };
+        return c.triage({ op: 'reports', id, limit });
       }),
     );
   });
@@ -106,16 +104,6 @@ export function groupRoutes(c: Collector): Router {
 
 function groupParam(req: Request): string {
   return String(req.params.id);
-}
-
-function mustFind(c: Collector, id: string) {
-  const row = GROUP_ID_PATTERN.test(id) ? c.groups.get(id) : undefined;
-  if (!row)
-    throw new ApiError(
-      'not_found',
-      `No group ${id.slice(0, 40)}: list groups with GET /v1/groups.`,
-    );
-  return row;
 }
 
 /** A window includes its `until` moment, so a report received "now" counts now. */

@@ -1,0 +1,52 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { ApiError } from '@jcs/protocol';
+import { openDatabase } from './db';
+import { loadKeyring } from '../crypto/keyring';
+import { ReportReader } from './report-reader';
+import { GroupStore } from './groups';
+import { runTriage } from './triage';
+import type { TriageReply, TriageRequest, TriageWorkerData } from './triage-thread';
+
+/**
+ * Answers triage reads on a connection of its own (store/triage-thread.ts starts it), one at a
+ * time, each in a read transaction: one consistent snapshot, as on the event loop.
+ */
+function main(): void {
+  const data = workerData as TriageWorkerData;
+  const db = openDatabase(data.file, { readonly: true });
+  const keyring = loadKeyring(data.keysDir, data.env);
+  // The caller's clock, per read: ages are judged as the API judges them (tests move it).
+  let now = 0;
+  const reports = new ReportReader(db, keyring, () => now, data.retentionMs);
+  const groups = new GroupStore(db, reports);
+  const port = parentPort!;
+  port.on('message', (m: TriageRequest | 'close') => {
+    if (m === 'close') {
+      reports.close();
+      db.close();
+      port.close();
+      return;
+    }
+    now = m.now;
+    let reply: TriageReply;
+    try {
+      const result = db.transaction(() => runTriage(groups, reports, m.read)).deferred();
+      reply = { id: m.id, result };
+    } catch (e) {
+      reply = { id: m.id, error: asReplyError(e) };
+    } finally {
+      // Day files the expiry job removes must not stay open here (their space is kept while a
+      // descriptor is open); the next read opens what it needs.
+      reports.close();
+    }
+    port.postMessage(reply);
+  });
+}
+
+function asReplyError(e: unknown): TriageReply['error'] {
+  if (e instanceof ApiError) return { apiCode: e.code, message: e.message, details: e.details };
+  const err = e as { message?: string; code?: string };
+  return { message: String(err?.message ?? e), code: err?.code };
+}
+
+main();

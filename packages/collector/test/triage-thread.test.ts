@@ -1,0 +1,161 @@
+/**
+ * Triage reads on their own thread (store/triage-thread.ts, as `serve` runs them) answer exactly
+ * what the same reads answer on the event loop's connection, judge ages by the caller's clock,
+ * and refuse as they do; the routes answer through it.
+ */
+import request from 'supertest';
+import type { Report } from '@jcs/protocol';
+import { ApiError } from '@jcs/protocol';
+import { createApp, openCollector, type Collector } from '@jcs/collector';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { seededRandom as random } from '../../../test-support/random';
+import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
+import { TriageThread } from '../src/store/triage-thread';
+import type { TriageRead } from '../src/store/triage';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const D0 = Date.parse('2026-11-01T00:00:00Z');
+const NOW = D0 + 14 * DAY + 9 * HOUR + 17 * 60_000;
+
+let t: TestCollector;
+let threaded: Collector;
+beforeEach(() => {
+  t = makeTestCollector({ clock: testClock(NOW) });
+  threaded = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, triageThread: true });
+});
+afterEach(() => {
+  threaded.close();
+  t.close();
+});
+
+/** 400 reports of six groups over the 14 days before NOW, some in NOW's own hour. */
+function store(seed: number): string[] {
+  const pick = random(seed);
+  const writer = new IngestWriter(t.collector.db);
+  const groups = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const batch = Array.from({ length: 10 }, () => {
+      const report: Report = makeReport({
+        app: { name: 'JCS', version: ['5.1', '5.2', '5.10'][pick(3)] },
+        username: pick(4) === 0 ? undefined : `user${pick(9)}`,
+        license: `JCS-${pick(7)}`,
+        repeats: pick(3) === 0 ? pick(5) : undefined,
+        error: { number: 91 + pick(3), procedure: pick(2) ? 'SaveClient' : 'LoadClient' },
+      });
+      const at = i < 4 ? NOW - pick(HOUR / 2) : NOW - 14 * DAY + pick(14 * DAY);
+      const prepared = prepareReport(report, t.collector.keyring, at);
+      groups.add(prepared.groupId);
+      return prepared;
+    });
+    writer.write(batch.sort((a, b) => a.receivedAt - b.receivedAt));
+  }
+  return [...groups].sort();
+}
+
+const window = (since: number, until = NOW) => ({ since, until: until + 1 });
+
+describe('the triage thread', () => {
+  it('is built (dist/), so that this suite runs the thread and not the fallback', () => {
+    expect(TriageThread.available()).toBe(true);
+  });
+
+  it('answers list, detail and reports exactly as the event loop does, in one snapshot each', async () => {
+    const groups = store(7);
+    expect(groups.length).toBeGreaterThan(3);
+    const reads: TriageRead[] = [];
+    for (const since of [
+      NOW - 7 * DAY,
+      NOW - 42 * DAY,
+      NOW - 3 * HOUR,
+      NOW - 10 * DAY - 5 * HOUR,
+    ]) {
+      for (const sort of ['count', 'last', 'first', 'users'] as const) {
+        reads.push({
+          op: 'list',
+          query: { window: window(since), status: 'all', sort, limit: 4 },
+        });
+      }
+      reads.push({
+        op: 'list',
+        query: {
+          window: window(since),
+          version: '5.2',
+          status: 'unresolved',
+          sort: 'users',
+          limit: 20,
+        },
+      });
+      for (const id of groups) reads.push({ op: 'detail', id, window: window(since, NOW - HOUR) });
+    }
+    for (const id of groups) reads.push({ op: 'reports', id, limit: 7 });
+    for (const read of reads) {
+      const here = await t.collector.triage(read);
+      expect(await threaded.triage(read)).toEqual(here);
+    }
+    // Not a trivial comparison: the lists hold groups, the details their descriptions.
+    const list = (await threaded.triage(reads[0])) as { count: number; description: string }[];
+    expect(list.length).toBeGreaterThan(0);
+    expect(list[0].count).toBeGreaterThan(0);
+    expect(list[0].description).toEqual(expect.any(String));
+  });
+
+  it("judges ages by the caller's clock: 42 days on, the reports are gone from its answers", async () => {
+    const [id] = store(3);
+    const reports = (await threaded.triage({ op: 'reports', id, limit: 500 })) as {
+      reports: unknown[];
+    };
+    expect(reports.reports.length).toBeGreaterThan(0);
+    t.clock.advance(43 * DAY);
+    expect(await threaded.triage({ op: 'reports', id, limit: 500 })).toEqual({ reports: [] });
+    const detail = (await threaded.triage({
+      op: 'detail',
+      id,
+      window: window(t.clock() - 6 * 7 * DAY, t.clock()),
+    })) as { description: unknown; latest: unknown[] };
+    expect(detail.description).toBeNull();
+    expect(detail.latest).toEqual([]);
+  });
+
+  it('refuses an unknown group with the same 404, and keeps answering after it', async () => {
+    const [id] = store(5);
+    const unknown: TriageRead = { op: 'detail', id: '0123456789ab', window: window(0) };
+    const refusals = [];
+    for (const c of [t.collector, threaded]) {
+      const e = await c.triage(unknown).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(ApiError);
+      refusals.push({ code: (e as ApiError).code, message: (e as ApiError).message });
+    }
+    expect(refusals[0]).toMatchObject({ code: 'not_found' });
+    expect(refusals[1]).toEqual(refusals[0]);
+    const reports = { op: 'reports', id, limit: 2 } as const;
+    expect(await threaded.triage(reports)).toEqual(await t.collector.triage(reports));
+  });
+
+  it('serves the routes: GET /v1/groups, a group and its reports answer as without it', async () => {
+    const groups = store(11);
+    const app = createApp(threaded);
+    const get = (a: typeof app, path: string) =>
+      request(a).get(path).set('Authorization', `Bearer ${t.tokens.engineer}`);
+    for (const path of [
+      '/v1/groups?since=14d&status=all&sort=users',
+      `/v1/groups/${groups[0]}?since=3d`,
+      `/v1/groups/${groups[1]}/reports?limit=3`,
+      '/v1/groups/0123456789ab',
+      '/v1/groups?since=nonsense',
+    ]) {
+      const [here, there] = [await get(t.app, path), await get(app, path)];
+      expect(there.status).toBe(here.status);
+      expect(there.body).toEqual(here.body);
+    }
+    // Each request logged once, with its outcome, through whichever collector answered it.
+    const outcomes = threaded.audit.list({ limit: 100 }).map((e) => `${e.action} ${e.outcome}`);
+    expect(outcomes.filter((o) => o === 'groups.get not_found')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'groups.list invalid_request')).toHaveLength(2);
+    expect(outcomes).toHaveLength(10);
+  });
+});
