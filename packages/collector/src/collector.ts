@@ -13,7 +13,7 @@ import { dataPaths } from './paths';
 import { storageUnavailable } from './ingest/unavailable';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
-import { TriageThread } from './store/triage-thread';
+import { TriageThread, TriageThreadError } from './store/triage-thread';
 import { runTriage, type TriageRead } from './store/triage';
 import { removeUnsyncedReports } from './store/sealed-repair';
 import { DAY_MS, systemClock, type Clock } from './time';
@@ -190,12 +190,19 @@ export function openCollector(options: CollectorOptions): Collector {
     auditBatcher,
     reports,
     groups,
-    triage: (read) =>
-      triageThread
-        ? triageThread.read(read, clock())
-        : new Promise((resolve) =>
-            resolve(db.transaction(() => runTriage(groups, reports, read)).deferred()),
-          ),
+    triage: (read) => {
+      const here = () =>
+        new Promise((resolve) =>
+          resolve(db.transaction(() => runTriage(groups, reports, read)).deferred()),
+        );
+      if (!triageThread) return here();
+      // Should the thread fail, the read still gets an answer, from this connection.
+      return triageThread.read(read, clock()).catch((e: unknown) => {
+        if (!(e instanceof TriageThreadError) || !db.open) throw e;
+        log.error({ err: e.message }, 'the triage thread failed: read on the event loop');
+        return here();
+      });
+    },
     batcher,
     inbox: thread,
     settled: thread

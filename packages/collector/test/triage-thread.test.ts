@@ -3,6 +3,8 @@
  * what the same reads answer on the event loop's connection, judge ages by the caller's clock,
  * and refuse as they do; the routes answer through it.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import type { Report } from '@jcs/protocol';
 import { ApiError } from '@jcs/protocol';
@@ -11,7 +13,8 @@ import { makeTestCollector, testClock, type TestCollector } from '../../../test-
 import { makeReport } from '../../../test-support/reports';
 import { seededRandom as random } from '../../../test-support/random';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
-import { TriageThread } from '../src/store/triage-thread';
+import { TriageThread, TriageThreadError } from '../src/store/triage-thread';
+import { captureLog } from './helpers/log-capture';
 import type { TriageRead } from '../src/store/triage';
 
 const HOUR = 3_600_000;
@@ -134,6 +137,44 @@ describe('the triage thread', () => {
     expect(refusals[1]).toEqual(refusals[0]);
     const reports = { op: 'reports', id, limit: 2 } as const;
     expect(await threaded.triage(reports)).toEqual(await t.collector.triage(reports));
+  });
+
+  it('answers on the event loop when the thread cannot start, and says why in the log', async () => {
+    store(13);
+    const logged = captureLog();
+    const withLog = openCollector({
+      dataDir: t.dataDir,
+      clock: t.clock,
+      env: {},
+      triageThread: true,
+      logger: logged.logger,
+    });
+    const list: TriageRead = {
+      op: 'list',
+      query: { window: window(NOW - 7 * DAY), status: 'all', sort: 'count', limit: 5 },
+    };
+    // The thread loads the keys folder itself, at its first read; the collector holds its keys.
+    const master = path.join(t.dataDir, 'keys', 'master.key');
+    fs.renameSync(master, `${master}.away`);
+    try {
+      const alone = new TriageThread({
+        file: path.join(t.dataDir, 'collector.db'),
+        keysDir: path.join(t.dataDir, 'keys'),
+        env: {},
+        retentionMs: 42 * DAY,
+      });
+      await expect(alone.read(list, NOW)).rejects.toBeInstanceOf(TriageThreadError);
+      alone.close();
+      const answer = await withLog.triage(list);
+      expect(answer).toEqual(await t.collector.triage(list));
+      expect((answer as unknown[]).length).toBeGreaterThan(0);
+      expect(logged.lines()).toContainEqual(
+        expect.objectContaining({ msg: 'the triage thread failed: read on the event loop' }),
+      );
+    } finally {
+      fs.renameSync(`${master}.away`, master);
+      withLog.close();
+    }
   });
 
   it('serves the routes: GET /v1/groups, a group and its reports answer as without it', async () => {

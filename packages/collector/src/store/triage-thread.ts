@@ -29,6 +29,11 @@ export interface TriageReply {
 /** Compiled JavaScript from dist/, under Jest too (as for the writer thread). */
 const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'store', 'triage-worker.js');
 
+/** The thread stopped, or could not start: the read did not run (the caller may run it itself). */
+export class TriageThreadError extends Error {
+  override name = 'TriageThreadError';
+}
+
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (e: unknown) => void;
@@ -59,7 +64,7 @@ export class TriageThread {
   }
 
   read(read: TriageRead, now: number): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('the collector is closing'));
+    if (this.closed) return Promise.reject(new TriageThreadError('the collector is closing'));
     const worker = this.start();
     const id = this.nextId++;
     // Held while a read waits; idle, it must not keep the process alive (a command, a test).
@@ -75,16 +80,16 @@ export class TriageThread {
     this.closed = true;
     this.worker?.postMessage('close');
     this.worker = undefined;
-    this.failAll(new Error('the collector is closing'));
+    this.failAll(new TriageThreadError('the collector is closing'));
   }
 
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_FILE, { workerData: this.data });
     worker.on('message', (m: TriageReply) => this.answer(m));
-    worker.on('error', (e) => this.stopped(worker, e));
+    worker.on('error', (e) => this.stopped(worker, new TriageThreadError(e.message)));
     worker.on('exit', (code) =>
-      this.stopped(worker, new Error(`the triage thread stopped (exit ${code})`)),
+      this.stopped(worker, new TriageThreadError(`the triage thread stopped (exit ${code})`)),
     );
     this.worker = worker;
     return worker;
