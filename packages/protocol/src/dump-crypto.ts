@@ -1,4 +1,4 @@
-import { createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { DUMP_ALG, type SealedDump } from './report';
 
@@ -55,32 +55,64 @@ const hsalsa20 = (
 ).lowlevel.crypto_core_hsalsa20;
 const ZERO_16 = new Uint8Array(16);
 
+/** The X25519 base point, u = 9: X25519(secret, 9) is the secret's public key. */
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
+const b64url = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+const x25519Public = (bytes: Uint8Array) =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(bytes) }, format: 'jwk' });
+
 /**
- * nacl.box's shared key (`nacl.box.before`) for a fresh ephemeral key pair, with the X25519 step
+ * nacl.box's shared key (`nacl.box.before`) for a fresh ephemeral key pair, with the X25519 steps
  * in Node's native crypto: a tenth of the time tweetnacl's JavaScript takes (0.2 ms against 1.9
  * per sealed dump here, and the first call in a process far more), all of it on the host's
  * thread. The same bytes: HSalsa20 of the X25519 secret, as nacl.box does. null where Node will
  * not derive it (OpenSSL refuses a public key of small order); the caller then does it all in
  * tweetnacl.
+ *
+ * The secret is drawn here and imported, and the public key is X25519 of the base point: an
+ * earlier version used `generateKeyPairSync('x25519')` and read the public key back with
+ * `export({ format: 'jwk' })`, and Node 20 can deadlock the whole process there (a garbage
+ * collection inside the export finalises the key generation job, whose destructor waits for the
+ * lock the export holds). Under a small young generation it hung within some 3,000 sealed dumps
+ * (protocol's dump-crypto-hang test). Imported as JWK: as DER, OpenSSL's decoders took 0.4 ms.
  */
 function nativeBoxKey(
   theirPublicKey: Uint8Array,
 ): { publicKey: Uint8Array; key: Uint8Array } | null {
+  const secret = nacl.randomBytes(nacl.box.secretKeyLength);
   try {
-    const ephemeral = generateKeyPairSync('x25519');
-    const x = ephemeral.publicKey.export({ format: 'jwk' }).x;
-    const theirs = createPublicKey({
-      key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(theirPublicKey).toString('base64url') },
-      format: 'jwk',
-    });
-    const secret = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: theirs });
-    const key = new Uint8Array(nacl.box.sharedKeyLength);
-    hsalsa20(key, ZERO_16, new Uint8Array(secret), SIGMA);
-    secret.fill(0);
-    return { publicKey: new Uint8Array(Buffer.from(x!, 'base64url')), key };
+    return boxKeyFrom(secret, theirPublicKey);
   } catch {
     return null;
+  } finally {
+    secret.fill(0);
   }
+}
+
+/**
+ * The ephemeral public key and nacl.box's shared key for an ephemeral `secret`, natively
+ * (exported for the test that compares it with tweetnacl).
+ */
+export function boxKeyFrom(
+  secret: Uint8Array,
+  theirPublicKey: Uint8Array,
+): { publicKey: Uint8Array; key: Uint8Array } {
+  const d = b64url(secret);
+  // JWK wants an `x`; Node derives the key from `d` alone, and the public half is computed below.
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d, x: b64url(BASE_POINT) },
+    format: 'jwk',
+  });
+  const x25519 = (publicKey: Uint8Array) =>
+    diffieHellman({ privateKey, publicKey: x25519Public(publicKey) });
+  const publicKey = new Uint8Array(x25519(BASE_POINT));
+  const shared = x25519(theirPublicKey);
+  const key = new Uint8Array(nacl.box.sharedKeyLength);
+  hsalsa20(key, ZERO_16, new Uint8Array(shared), SIGMA);
+  shared.fill(0);
+  return { publicKey, key };
 }
 
 /**
