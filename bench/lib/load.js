@@ -42,8 +42,7 @@ function loadReports(o) {
       },
       (err, r) => {
         if (err) return reject(err);
-        const statuses = {};
-        for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = v.count;
+        const statuses = statusCounts(r);
         const ok = (statuses['202'] ?? 0) + (statuses['200'] ?? 0);
         resolve({
           rps: r.requests.total / r.duration,
@@ -79,12 +78,18 @@ function floodGets(o) {
       },
       (err, r) => {
         if (err) return reject(err);
-        const statuses = {};
-        for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = v.count;
+        const statuses = statusCounts(r);
         resolve({ rps: r.requests.total / r.duration, statuses });
       },
     );
   });
+}
+
+/** autocannon's answers by status: { '202': n, ... } */
+function statusCounts(r) {
+  const statuses = {};
+  for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = v.count;
+  return statuses;
 }
 
 module.exports = { loadReports, floodGets };

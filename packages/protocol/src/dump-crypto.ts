@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { DUMP_ALG, type SealedDump } from './report';
 
@@ -62,6 +62,8 @@ const b64url = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 const x25519Public = (bytes: Uint8Array) =>
   createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(bytes) }, format: 'jwk' });
+/** Imported once: every sealed dump uses it. */
+let basePoint: KeyObject | undefined;
 
 /**
  * nacl.box's shared key (`nacl.box.before`) for a fresh ephemeral key pair, with the X25519 steps
@@ -76,7 +78,7 @@ const x25519Public = (bytes: Uint8Array) =>
  * `export({ format: 'jwk' })`, and Node 20 can deadlock the whole process there (a garbage
  * collection inside the export finalises the key generation job, whose destructor waits for the
  * lock the export holds). Under a small young generation it hung within some 3,000 sealed dumps
- * (protocol's dump-crypto-hang test). Imported as JWK: as DER, OpenSSL's decoders took 0.4 ms.
+ * (test/dump-crypto.test.ts). Imported as JWK: as DER, OpenSSL's decoders took 0.4 ms.
  */
 function nativeBoxKey(
   theirPublicKey: Uint8Array,
@@ -105,10 +107,9 @@ export function boxKeyFrom(
     key: { kty: 'OKP', crv: 'X25519', d, x: b64url(BASE_POINT) },
     format: 'jwk',
   });
-  const x25519 = (publicKey: Uint8Array) =>
-    diffieHellman({ privateKey, publicKey: x25519Public(publicKey) });
-  const publicKey = new Uint8Array(x25519(BASE_POINT));
-  const shared = x25519(theirPublicKey);
+  basePoint ??= x25519Public(BASE_POINT);
+  const publicKey = new Uint8Array(diffieHellman({ privateKey, publicKey: basePoint }));
+  const shared = diffieHellman({ privateKey, publicKey: x25519Public(theirPublicKey) });
   const key = new Uint8Array(nacl.box.sharedKeyLength);
   hsalsa20(key, ZERO_16, new Uint8Array(shared), SIGMA);
   shared.fill(0);

@@ -53,7 +53,12 @@ export async function audited<T>(
     } catch (error) {
       o = { error }; // the read transaction itself failed: logged as such
     }
-    return logged(c, req, o, () => c.auditBatcher.append(entry(o)));
+    return logged(
+      c,
+      req,
+      () => o,
+      () => c.auditBatcher.append(entry(o)),
+    );
   }
   let o: Outcome<T> = { error: new Error('not run') };
   return logged(
@@ -90,7 +95,12 @@ export async function auditedRead<T>(
     o = { error };
   }
   if (!actor || actor.role === 'ingest') return unwrap(o);
-  return logged(c, req, o, () => c.auditBatcher.append(entryFor(actor.name, action, target, o)));
+  return logged(
+    c,
+    req,
+    () => o,
+    () => c.auditBatcher.append(entryFor(actor.name, action, target, o)),
+  );
 }
 
 /** What a read or change came to: its value, or what it threw. */
@@ -121,7 +131,7 @@ function entryFor(actor: string, action: string, target: string | null, o: Outco
 async function logged<T>(
   c: Collector,
   req: IncomingMessage,
-  outcome: Outcome<T> | (() => Outcome<T>),
+  outcome: () => Outcome<T>,
   write: () => Promise<void>,
 ): Promise<T> {
   try {
@@ -137,7 +147,7 @@ async function logged<T>(
     );
   }
   (req as unknown as Record<symbol, boolean>)[AUDITED] = true;
-  return unwrap(typeof outcome === 'function' ? outcome() : outcome);
+  return unwrap(outcome());
 }
 
 /**

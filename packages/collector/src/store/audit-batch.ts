@@ -55,18 +55,8 @@ export class AuditBatcher {
    * @example
    * await entries.commitWith(() => { setStatus(); return { actor, action, target, outcome: 'ok' }; });
    */
-  async commitWith(change: () => AuditInput): Promise<void> {
-    let seq = 0;
-    withoutCommitSync(this.db, () =>
-      this.db
-        .transaction(() => {
-          seq = this.audit.insert(change(), this.clock()).seq;
-        })
-        .immediate(),
-    );
-    this.audit.unsynced(seq);
-    await this.wal.sync();
-    this.audit.synced(seq);
+  commitWith(change: () => AuditInput): Promise<void> {
+    return this.durably(() => this.audit.insert(change(), this.clock()).seq);
   }
 
   /**
@@ -74,7 +64,14 @@ export class AuditBatcher {
    * database closes: nothing asked for is left behind.
    */
   close(): void {
-    if (this.waiting.length > 0 && this.db.open) this.commit(this.take(), true);
+    const batch = this.take();
+    if (batch.length === 0 || !this.db.open) return;
+    try {
+      this.audit.synced(this.db.transaction(() => this.insertAll(batch)).immediate());
+    } catch (e) {
+      return batch.forEach((w) => w.reject(e));
+    }
+    batch.forEach((w) => w.resolve());
   }
 
   private take(): Waiting[] {
@@ -85,41 +82,28 @@ export class AuditBatcher {
   private flush(): void {
     const batch = this.take();
     if (batch.length === 0) return;
-    const seq = this.commit(batch, false);
-    if (seq === undefined) return;
-    this.audit.unsynced(seq);
-    this.wal.sync().then(
-      () => this.durable(batch, seq),
+    this.durably(() => this.insertAll(batch)).then(
+      () => batch.forEach((w) => w.resolve()),
       (e: unknown) => batch.forEach((w) => w.reject(e)),
     );
   }
 
-  /**
-   * One transaction for the batch: the newest entry's seq, or undefined (each caller told why)
-   * when it was not committed.
-   */
-  private commit(batch: Waiting[], synced: boolean): number | undefined {
+  /** The batch's entries, at one time; the newest one's seq. */
+  private insertAll(batch: Waiting[]): number {
+    const now = this.clock();
     let seq = 0;
-    const write = () =>
-      this.db
-        .transaction(() => {
-          const now = this.clock();
-          for (const w of batch) seq = this.audit.insert(w.entry, now).seq;
-        })
-        .immediate();
-    try {
-      if (synced) write();
-      else withoutCommitSync(this.db, write);
-    } catch (e) {
-      batch.forEach((w) => w.reject(e));
-      return undefined;
-    }
-    if (synced) this.durable(batch, seq);
+    for (const w of batch) seq = this.audit.insert(w.entry, now).seq;
     return seq;
   }
 
-  private durable(batch: Waiting[], seq: number): void {
+  /**
+   * Runs `write` (inserting entries, returning the newest one's seq) in a transaction committed
+   * without its fsync, then syncs the WAL off the event loop; the head mark waits for that sync.
+   */
+  private async durably(write: () => number): Promise<void> {
+    const seq = withoutCommitSync(this.db, () => this.db.transaction(write).immediate());
+    this.audit.unsynced(seq);
+    await this.wal.sync();
     this.audit.synced(seq);
-    batch.forEach((w) => w.resolve());
   }
 }
