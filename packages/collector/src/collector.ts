@@ -43,8 +43,9 @@ export interface CollectorOptions {
    */
   writerThread?: boolean;
   /**
-   * Answer triage reads (`GET /v1/groups`, a group, its reports) on a thread of their own
-   * (store/triage-thread.ts), so that they never hold up ingest on the event loop. `serve` turns
+   * Answer engineers' and admins' reads (`GET /v1/groups`, a group, its reports, a report,
+   * `GET /v1/status`) on a thread of their own (store/triage-thread.ts), so that they never hold
+   * up ingest on the event loop. `serve` turns
    * it on; tests do without, except those that spawn `serve`.
    */
   triageThread?: boolean;
@@ -67,8 +68,8 @@ export interface Collector {
   reports: ReportReader;
   groups: GroupStore;
   /**
-   * Runs a triage read (store/triage.ts) in one snapshot: on the triage thread with
-   * `triageThread`, else on this connection. Rejects with a 404 ApiError for an unknown group.
+   * Runs a read (store/triage.ts) in one snapshot: on the triage thread with `triageThread`, else
+   * on this connection. Rejects with a 404 ApiError for an unknown group or report.
    */
   triage(read: TriageRead): Promise<unknown>;
   batcher: IngestBatcher;
@@ -175,7 +176,7 @@ export function openCollector(options: CollectorOptions): Collector {
           file: paths.db,
           keysDir: keyring.dir,
           env: env[MASTER_KEY_ENV] ? { [MASTER_KEY_ENV]: env[MASTER_KEY_ENV] } : {},
-          retentionMs: retentionDays * DAY_MS,
+          retentionDays,
         })
       : undefined;
   return {
@@ -193,7 +194,13 @@ export function openCollector(options: CollectorOptions): Collector {
     triage: (read) => {
       const here = () =>
         new Promise((resolve) =>
-          resolve(db.transaction(() => runTriage(groups, reports, read)).deferred()),
+          resolve(
+            db
+              .transaction(() =>
+                runTriage({ db, keyring, retentionDays, groups, reports }, read, clock()),
+              )
+              .deferred(),
+          ),
         );
       if (!triageThread) return here();
       // Should the thread fail, the read still gets an answer, from this connection.

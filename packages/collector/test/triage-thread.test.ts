@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import type { Report } from '@jcs/protocol';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, sealDump } from '@jcs/protocol';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
@@ -41,6 +41,14 @@ function store(seed: number): string[] {
   for (let i = 0; i < 40; i++) {
     const batch = Array.from({ length: 10 }, () => {
       const report: Report = makeReport({
+        dump:
+          pick(3) === 0
+            ? sealDump(
+                JSON.stringify({ client: `Client ${pick(99)}`, balance: pick(10_000) }),
+                t.collector.keyring.transport.publicKey,
+                t.collector.keyring.transport.keyId,
+              )
+            : undefined,
         app: { name: 'JCS', version: ['5.1', '5.2', '5.10'][pick(3)] },
         username: pick(4) === 0 ? undefined : `user${pick(9)}`,
         license: `JCS-${pick(7)}`,
@@ -104,14 +112,59 @@ describe('the triage thread', () => {
     expect(list[0].description).toEqual(expect.any(String));
   });
 
+  it('answers whole reports, dumps opened or not, and the retention status as the event loop does', async () => {
+    const groups = store(17);
+    const ids: string[] = [];
+    for (const id of groups) {
+      const list = (await threaded.triage({ op: 'reports', id, limit: 500 })) as {
+        reports: { id: string }[];
+      };
+      ids.push(...list.reports.map((r) => r.id));
+    }
+    expect(ids.length).toBe(400);
+    let dumps = 0;
+    for (const id of ids.slice(0, 60)) {
+      for (const dump of [false, true]) {
+        const read: TriageRead = { op: 'report', id, dump };
+        const there = (await threaded.triage(read)) as { id: string; dump?: unknown };
+        expect(there).toEqual(await t.collector.triage(read));
+        expect(there.id).toBe(id);
+        if (dump && there.dump !== undefined) dumps++;
+      }
+    }
+    // Not a comparison of nothing: a third of the reports carry a dump, opened on the thread.
+    expect(dumps).toBeGreaterThan(5);
+    const status = await threaded.triage({ op: 'status' });
+    expect(status).toEqual(await t.collector.triage({ op: 'status' }));
+    expect(status).toMatchObject({ retentionDays: 42, reports: 400, compliant: false });
+    // An unknown report: the same 404 from both.
+    const unknown: TriageRead = {
+      op: 'report',
+      id: '00000000-0000-4000-8000-000000000000',
+      dump: true,
+    };
+    const refused = await Promise.all(
+      [t.collector, threaded].map((c) => c.triage(unknown).catch((e: ApiError) => e)),
+    );
+    expect(refused[0]).toMatchObject({ code: 'not_found' });
+    expect((refused[1] as ApiError).message).toBe((refused[0] as ApiError).message);
+  });
+
   it("judges ages by the caller's clock: 42 days on, the reports are gone from its answers", async () => {
     const [id] = store(3);
     const reports = (await threaded.triage({ op: 'reports', id, limit: 500 })) as {
       reports: unknown[];
     };
     expect(reports.reports.length).toBeGreaterThan(0);
+    const first = (reports.reports as { id: string }[])[0].id;
+    expect(await threaded.triage({ op: 'report', id: first, dump: false })).toMatchObject({
+      id: first,
+    });
     t.clock.advance(43 * DAY);
     expect(await threaded.triage({ op: 'reports', id, limit: 500 })).toEqual({ reports: [] });
+    await expect(threaded.triage({ op: 'report', id: first, dump: false })).rejects.toMatchObject({
+      code: 'not_found',
+    });
     const detail = (await threaded.triage({
       op: 'detail',
       id,
@@ -161,7 +214,7 @@ describe('the triage thread', () => {
         file: path.join(t.dataDir, 'collector.db'),
         keysDir: path.join(t.dataDir, 'keys'),
         env: {},
-        retentionMs: 42 * DAY,
+        retentionDays: 42,
       });
       await expect(alone.read(list, NOW)).rejects.toBeInstanceOf(TriageThreadError);
       alone.close();
@@ -177,26 +230,41 @@ describe('the triage thread', () => {
     }
   });
 
-  it('serves the routes: GET /v1/groups, a group and its reports answer as without it', async () => {
+  it('serves the routes: groups, a group, its reports, a report and the status answer as without it', async () => {
     const groups = store(11);
     const app = createApp(threaded);
-    const get = (a: typeof app, path: string) =>
-      request(a).get(path).set('Authorization', `Bearer ${t.tokens.engineer}`);
+    const get = (a: typeof app, path: string, token = t.tokens.engineer) =>
+      request(a).get(path).set('Authorization', `Bearer ${token}`);
+    const listed = await get(app, `/v1/groups/${groups[1]}/reports?limit=3`);
+    const reportId = (listed.body as { reports: { id: string }[] }).reports[0].id;
     for (const path of [
       '/v1/groups?since=14d&status=all&sort=users',
       `/v1/groups/${groups[0]}?since=3d`,
       `/v1/groups/${groups[1]}/reports?limit=3`,
       '/v1/groups/0123456789ab',
       '/v1/groups?since=nonsense',
+      `/v1/reports/${reportId}?dump=1`,
+      '/v1/reports/00000000-0000-4000-8000-000000000000',
+      `/v1/reports/${reportId}?dump=maybe`,
     ]) {
       const [here, there] = [await get(t.app, path), await get(app, path)];
       expect(there.status).toBe(here.status);
       expect(there.body).toEqual(here.body);
     }
+    const statuses = [
+      await get(t.app, '/v1/status', t.tokens.admin),
+      await get(app, '/v1/status', t.tokens.admin),
+    ];
+    expect(statuses[1].status).toBe(200);
+    expect(statuses[1].body).toEqual(statuses[0].body);
     // Each request logged once, with its outcome, through whichever collector answered it.
     const outcomes = threaded.audit.list({ limit: 100 }).map((e) => `${e.action} ${e.outcome}`);
     expect(outcomes.filter((o) => o === 'groups.get not_found')).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'groups.list invalid_request')).toHaveLength(2);
-    expect(outcomes).toHaveLength(10);
+    expect(outcomes.filter((o) => o === 'reports.get.dump ok')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'reports.get not_found')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'reports.get invalid_request')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'status.get ok')).toHaveLength(2);
+    expect(outcomes).toHaveLength(19);
   });
 });

@@ -47,7 +47,7 @@ export interface TransportKey {
  * one makes that day's reports unreadable in any copy of the database.
  */
 export class Keyring {
-  private readonly dayKeys = new Map<string, Uint8Array>();
+  private readonly dayKeys = new Map<string, { key: Uint8Array; identity: string | null }>();
   /** Days whose key file was seen in this turn of the event loop (see dayKey). */
   private readonly seenThisTurn = new Set<string>();
 
@@ -133,28 +133,30 @@ export class Keyring {
    */
   dayKey(day: string, create = false): Uint8Array | null {
     const cached = this.dayKeys.get(day);
-    if (cached && this.seenThisTurn.has(day)) return cached;
+    if (cached && this.seenThisTurn.has(day)) return cached.key;
     const file = dayKeyFile(this.dir, day);
     // Another process (`jcs-collector expire --now` from cron or by hand) may have shredded the
     // file: a key kept in memory past that would seal reports nobody can open after a restart.
-    // Looked for once per turn of the event loop, not per report: the look-up is a system call
-    // (5% of the event loop's time under ingest), and a turn's reports all arrived before it.
-    const exists = fs.existsSync(file);
+    // And where this keyring only reads (the read thread's), the serving collector may have made
+    // the day a new key since: so the file is compared by identity, not only looked for. Once per
+    // turn of the event loop, not per report: the look-up is a system call (5% of the event loop's
+    // time under ingest), and a turn's reports all arrived before it.
+    const identity = fileIdentity(file);
     if (cached) {
-      if (exists) return this.seen(day, cached);
-      cached.fill(0);
+      if (identity === cached.identity) return this.seen(day, cached.key);
+      cached.key.fill(0);
       this.dayKeys.delete(day);
     }
-    if (exists) {
+    if (identity !== null) {
       const key = unwrap(fs.readFileSync(file, 'utf8'), this.master, file);
-      this.dayKeys.set(day, key);
+      this.dayKeys.set(day, { key, identity });
       return this.seen(day, key);
     }
     if (!create) return null;
     const key = nacl.randomBytes(nacl.secretbox.keyLength);
     makeDirSync(path.dirname(file), 0o700);
     writeFileAtomic(file, wrap(key, this.master));
-    this.dayKeys.set(day, key);
+    this.dayKeys.set(day, { key, identity: fileIdentity(file) });
     return this.seen(day, key);
   }
 
@@ -183,7 +185,7 @@ export class Keyring {
    * await keyring.destroyDayKey('2026-09-19');
    */
   destroyDayKey(day: string): Promise<void> {
-    this.dayKeys.get(day)?.fill(0);
+    this.dayKeys.get(day)?.key.fill(0);
     this.dayKeys.delete(day);
     this.seenThisTurn.delete(day);
     return shredFile(dayKeyFile(this.dir, day));
@@ -403,4 +405,13 @@ function unwrap(text: string, master: Uint8Array, what: string): Uint8Array {
     );
   }
   return key;
+}
+
+/**
+ * Which file is at `file` now (inode and change time), or null when there is none: a file
+ * replaced by another, even under a reused inode number, has another identity.
+ */
+function fileIdentity(file: string): string | null {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  return stat ? `${stat.ino}:${stat.ctimeMs}` : null;
 }

@@ -1,5 +1,5 @@
 import type { RetentionStatus } from '@jcs/protocol';
-import type { Collector } from '../collector';
+import type { Db } from '../store/db';
 import { DAY_MS, iso } from '../time';
 import { dayLastMs, EXPIRY_DUE_MS, readCutoff } from './policy';
 
@@ -17,7 +17,7 @@ export interface LastExpiry {
  * the job has never run so. A run with `--now` in the past deleted only what was old then: it is
  * on record (expiry_runs, the access log) but keeps nothing compliant now.
  */
-export function lastExpiry(c: Collector): LastExpiry | null {
+export function lastExpiry(c: { db: Db; retentionDays: number }): LastExpiry | null {
   // The cutoff is taken at the start of a run and `at` at its end, `duration_ms` apart; a second
   // more for the clock's rounding.
   const slack = (c.retentionDays - 1) * DAY_MS + 1000;
@@ -44,18 +44,29 @@ export function lastExpiry(c: Collector): LastExpiry | null {
 }
 
 /**
- * Retention at a glance (`GET /v1/status`). Not compliant when the job has never run or not for
+ * What the status is read from: a collector, or the read thread's own connection and keyring
+ * (store/triage-worker.ts).
+ */
+export interface StatusSource {
+  db: Db;
+  keyring: { listDayKeys(): string[] };
+  retentionDays: number;
+}
+
+/**
+ * Retention at a glance (`GET /v1/status`). Counting a million reports takes some 40 ms, so under
+ * `serve` it runs on the read thread (store/triage.ts), not on the event loop. Not compliant when the job has never run or not for
  * 36 hours, or when anything stored is past the retention: a report, a day's pseudonymous subject
  * rows (judged by the day's first moment, the oldest report they may come from), or a day key
  * whose whole day is past it (a backup would still open under it).
  *
  * @example
- * retentionStatus(c);
+ * retentionStatus(c, c.clock());
  * // { retentionDays: 42, reports: 1520, oldestReceivedAt: '2026-09-20T02:31:07.000Z',
  * //   lastExpiry: { at: '2026-11-01T02:30:00.412Z', deletedReports: 37, destroyedKeys: 1 },
  * //   compliant: true }
  */
-export function retentionStatus(c: Collector, now: number = c.clock()): RetentionStatus {
+export function retentionStatus(c: StatusSource, now: number): RetentionStatus {
   const { reports, oldest } = c.db
     .prepare<[], { reports: number; oldest: number | null }>(
       'SELECT COUNT(*) AS reports, MIN(received_at) AS oldest FROM reports',

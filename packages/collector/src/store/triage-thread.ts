@@ -10,7 +10,7 @@ export interface TriageWorkerData {
   keysDir: string;
   /** only the master key's variable, where it is set (crypto/keyring.ts) */
   env: NodeJS.ProcessEnv;
-  retentionMs: number;
+  retentionDays: number;
 }
 
 export interface TriageRequest {
@@ -47,7 +47,7 @@ interface Waiting {
  * read, answers one read at a time, and is started again after a failure.
  *
  * @example
- * const triage = new TriageThread({ file, keysDir, env: {}, retentionMs });
+ * const triage = new TriageThread({ file, keysDir, env: {}, retentionDays: 42 });
  * await triage.read({ op: 'list', query }, Date.now()); // [Group, ...]
  */
 export class TriageThread {

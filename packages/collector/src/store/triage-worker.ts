@@ -4,11 +4,12 @@ import { openDatabase } from './db';
 import { loadKeyring } from '../crypto/keyring';
 import { ReportReader } from './report-reader';
 import { GroupStore } from './groups';
-import { runTriage } from './triage';
+import { DAY_MS } from '../time';
+import { runTriage, type TriageStores } from './triage';
 import type { TriageReply, TriageRequest, TriageWorkerData } from './triage-thread';
 
 /**
- * Answers triage reads on a connection of its own (store/triage-thread.ts starts it), one at a
+ * Answers engineers' and admins' reads on a connection of its own (store/triage-thread.ts starts it), one at a
  * time, each in a read transaction: one consistent snapshot, as on the event loop.
  */
 function main(): void {
@@ -17,8 +18,14 @@ function main(): void {
   const keyring = loadKeyring(data.keysDir, data.env);
   // The caller's clock, per read: ages are judged as the API judges them (tests move it).
   let now = 0;
-  const reports = new ReportReader(db, keyring, () => now, data.retentionMs);
-  const groups = new GroupStore(db, reports);
+  const reports = new ReportReader(db, keyring, () => now, data.retentionDays * DAY_MS);
+  const stores: TriageStores = {
+    db,
+    keyring,
+    retentionDays: data.retentionDays,
+    groups: new GroupStore(db, reports),
+    reports,
+  };
   const port = parentPort!;
   port.on('message', (m: TriageRequest | 'close') => {
     if (m === 'close') {
@@ -30,7 +37,7 @@ function main(): void {
     now = m.now;
     let reply: TriageReply;
     try {
-      const result = db.transaction(() => runTriage(groups, reports, m.read)).deferred();
+      const result = db.transaction(() => runTriage(stores, m.read, now)).deferred();
       reply = { id: m.id, result };
     } catch (e) {
       reply = { id: m.id, error: asReplyError(e) };

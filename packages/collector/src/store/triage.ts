@@ -1,34 +1,56 @@
-import { ApiError, GROUP_ID_PATTERN } from '@jcs/protocol';
+import { ApiError, GROUP_ID_PATTERN, UUID_PATTERN } from '@jcs/protocol';
+import type { Db } from './db';
+import type { Keyring } from '../crypto/keyring';
 import type { GroupQuery, GroupStore } from './groups';
 import type { ReportReader } from './report-reader';
 import type { Window } from './occurrences';
+import { retentionStatus } from '../retention/status';
 
 /**
- * A triage read, as plain data: what `GET /v1/groups`, `GET /v1/groups/:id` and
- * `GET /v1/groups/:id/reports` ask of the stores, so that it can run on the event loop's
- * connection or on the triage thread's (store/triage-thread.ts) alike.
+ * A read for an engineer or an admin, as plain data: what `GET /v1/groups`, `GET /v1/groups/:id`,
+ * `GET /v1/groups/:id/reports`, `GET /v1/reports/:id` and `GET /v1/status` ask of the stores, so
+ * that it can run on the event loop's connection or on the read thread's
+ * (store/triage-thread.ts) alike.
  */
 export type TriageRead =
   | { op: 'list'; query: GroupQuery }
   | { op: 'detail'; id: string; window: Window }
-  | { op: 'reports'; id: string; limit: number };
+  | { op: 'reports'; id: string; limit: number }
+  | { op: 'report'; id: string; dump: boolean }
+  | { op: 'status' };
+
+/** What a read runs over: the stores of one connection and its keyring. */
+export interface TriageStores {
+  db: Db;
+  keyring: Keyring;
+  retentionDays: number;
+  groups: GroupStore;
+  reports: ReportReader;
+}
+
+const UUID = new RegExp(UUID_PATTERN);
 
 /**
- * Runs a triage read over the stores of one connection; call it inside a read transaction, so
- * that it sees one snapshot. Throws a 404 ApiError for a group that does not exist.
+ * Runs a read over the stores of one connection, with ages judged as of `now`; call it inside a
+ * read transaction, so that it sees one snapshot. Throws a 404 ApiError for a group or report that
+ * does not exist.
  *
  * @example
- * db.transaction(() => runTriage(groups, reports, { op: 'reports', id, limit: 20 })).deferred();
+ * db.transaction(() => runTriage(stores, { op: 'reports', id, limit: 20 }, now)).deferred();
  */
-export function runTriage(groups: GroupStore, reports: ReportReader, read: TriageRead): unknown {
+export function runTriage(s: TriageStores, read: TriageRead, now: number): unknown {
   switch (read.op) {
     case 'list':
-      return groups.list(read.query);
+      return s.groups.list(read.query);
     case 'detail':
-      return groups.detail(mustFind(groups, read.id), read.window);
+      return s.groups.detail(mustFind(s.groups, read.id), read.window);
     case 'reports':
-      mustFind(groups, read.id);
-      return { reports: reports.shortList(read.id, read.limit) };
+      mustFind(s.groups, read.id);
+      return { reports: s.reports.shortList(read.id, read.limit) };
+    case 'report':
+      return mustFindReport(s.reports, read.id, read.dump);
+    case 'status':
+      return retentionStatus(s, now);
   }
 }
 
@@ -41,4 +63,15 @@ export function mustFind(groups: GroupStore, id: string) {
       `No group ${id.slice(0, 40)}: list groups with GET /v1/groups.`,
     );
   return row;
+}
+
+/** The whole report, decrypted (its dump too when asked), or a 404. */
+function mustFindReport(reports: ReportReader, id: string, dump: boolean) {
+  const report = UUID.test(id) ? reports.full(id, dump) : null;
+  if (!report)
+    throw new ApiError(
+      'not_found',
+      `No report ${id.slice(0, 64)}: it may have expired (42 days) or been erased.`,
+    );
+  return report;
 }
