@@ -45,8 +45,8 @@ export interface CollectorOptions {
   /**
    * Answer engineers' and admins' reads (`GET /v1/groups`, a group, its reports, a report,
    * `GET /v1/status`) on a thread of their own (store/triage-thread.ts), so that they never hold
-   * up ingest on the event loop. `serve` turns
-   * it on; tests do without, except those that spawn `serve`.
+   * up ingest on the event loop. `serve` turns it on; tests do without, except those that spawn
+   * `serve`.
    */
   triageThread?: boolean;
   /** Told when the writer thread stops: `serve` then exits, so its supervisor restarts it. */

@@ -54,11 +54,11 @@ export interface StatusSource {
 }
 
 /**
- * Retention at a glance (`GET /v1/status`). Counting a million reports takes some 40 ms, so under
- * `serve` it runs on the read thread (store/triage.ts), not on the event loop. Not compliant when the job has never run or not for
+ * Retention at a glance (`GET /v1/status`). Not compliant when the job has never run or not for
  * 36 hours, or when anything stored is past the retention: a report, a day's pseudonymous subject
  * rows (judged by the day's first moment, the oldest report they may come from), or a day key
- * whose whole day is past it (a backup would still open under it).
+ * whose whole day is past it (a backup would still open under it). Counting a million reports
+ * takes some 40 ms, so under `serve` it runs on the read thread (store/triage.ts).
  *
  * @example
  * retentionStatus(c, c.clock());

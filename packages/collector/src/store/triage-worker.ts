@@ -9,8 +9,8 @@ import { runTriage, type TriageStores } from './triage';
 import type { TriageReply, TriageRequest, TriageWorkerData } from './triage-thread';
 
 /**
- * Answers engineers' and admins' reads on a connection of its own (store/triage-thread.ts starts it), one at a
- * time, each in a read transaction: one consistent snapshot, as on the event loop.
+ * Answers engineers' and admins' reads on a connection of its own (store/triage-thread.ts starts
+ * it), one at a time, each in a read transaction: one consistent snapshot, as on the event loop.
  */
 function main(): void {
   const data = workerData as TriageWorkerData;
