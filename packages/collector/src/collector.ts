@@ -44,7 +44,7 @@ export interface CollectorOptions {
   writerThread?: boolean;
   /**
    * Answer engineers' and admins' reads (`GET /v1/groups`, a group, its reports, a report,
-   * `GET /v1/status`) on a thread of their own (store/triage-thread.ts), so that they never hold
+   * `GET /v1/status`, `GET /v1/audit`) on a thread of their own (store/triage-thread.ts), so that they never hold
    * up ingest on the event loop. `serve` turns it on; tests do without, except those that spawn
    * `serve`.
    */

@@ -137,6 +137,28 @@ describe('the triage thread', () => {
     const status = await threaded.triage({ op: 'status' });
     expect(status).toEqual(await t.collector.triage({ op: 'status' }));
     expect(status).toMatchObject({ retentionDays: 42, reports: 400, compliant: false });
+    // The access log, read as GET /v1/audit reads it.
+    for (let i = 0; i < 30; i++) {
+      t.collector.audit.append(
+        { actor: `eng${i % 3}`, action: 'groups.list', target: null, outcome: 'ok' },
+        NOW - (30 - i) * HOUR,
+      );
+    }
+    for (const read of [
+      { op: 'audit', limit: 100 },
+      { op: 'audit', limit: 7 },
+      { op: 'audit', since: NOW - 5 * HOUR, limit: 100 },
+      { op: 'audit', since: NOW + HOUR, limit: 100 },
+    ] as TriageRead[]) {
+      expect(await threaded.triage(read)).toEqual(await t.collector.triage(read));
+    }
+    expect(await threaded.triage({ op: 'audit', since: NOW - 5 * HOUR, limit: 100 })).toEqual({
+      entries: t.collector.audit.list({ since: NOW - 5 * HOUR, limit: 100 }),
+    });
+    const recent = (await threaded.triage({ op: 'audit', since: NOW - 5 * HOUR, limit: 100 })) as {
+      entries: { seq: number }[];
+    };
+    expect(recent.entries.map((e) => e.seq)).toEqual([30, 29, 28, 27, 26]);
     // An unknown report: the same 404 from both.
     const unknown: TriageRead = {
       op: 'report',
@@ -257,6 +279,14 @@ describe('the triage thread', () => {
     ];
     expect(statuses[1].status).toBe(200);
     expect(statuses[1].body).toEqual(statuses[0].body);
+    // The access log through the thread: newest first, this test's requests in it.
+    const log = await get(app, '/v1/audit?limit=3', t.tokens.admin);
+    expect(log.status).toBe(200);
+    expect(log.body.entries.map((e: { action: string }) => e.action)).toEqual([
+      'status.get',
+      'status.get',
+      'reports.get',
+    ]);
     // Each request logged once, with its outcome, through whichever collector answered it.
     const outcomes = threaded.audit.list({ limit: 100 }).map((e) => `${e.action} ${e.outcome}`);
     expect(outcomes.filter((o) => o === 'groups.get not_found')).toHaveLength(2);
@@ -265,6 +295,7 @@ describe('the triage thread', () => {
     expect(outcomes.filter((o) => o === 'reports.get not_found')).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'reports.get invalid_request')).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'status.get ok')).toHaveLength(2);
-    expect(outcomes).toHaveLength(19);
+    expect(outcomes.filter((o) => o === 'audit.list ok')).toHaveLength(1);
+    expect(outcomes).toHaveLength(20);
   });
 });

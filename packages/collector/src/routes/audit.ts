@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
-import { audited } from '../http/audited';
+import { audited, auditedRead } from '../http/audited';
 import { QueryReader } from '../http/query';
 import { verifyOffThread } from '../store/audit-verify-thread';
 import type { Verification } from '../store/audit-chain';
@@ -20,9 +20,9 @@ export function auditRoutes(c: Collector): Router {
     const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
-      await audited(c, req, 'audit.list', null, () => {
+      await auditedRead(c, req, 'audit.list', null, () => {
         q.done();
-        return { entries: c.audit.list({ since, limit }) };
+        return c.triage({ op: 'audit', since, limit });
       }),
     );
   });

@@ -96,6 +96,23 @@ export function verifyLog(
 const PRUNING_KEY = 'audit_pruning';
 
 /**
+ * The newest entries first, from `since` on (ms). A plain function over a connection, so that the
+ * read thread (store/triage.ts) reads the log as the event loop does: when fewer than `limit`
+ * entries are that recent, the query walks the whole table (some 70 ms at a million entries).
+ *
+ * @example
+ * listEntries(db, { since: Date.now() - 7 * 86_400_000, limit: 100 }); // [{ seq: 1520, ... }, ...]
+ */
+export function listEntries(db: Db, options: { since?: number; limit: number }): AuditRow[] {
+  return db
+    .prepare<[string, number], AuditRow>(
+      `SELECT seq, at, actor, action, target, outcome, hash FROM audit
+       WHERE at >= ? ORDER BY seq DESC LIMIT ?`,
+    )
+    .all(iso(options.since ?? 0), options.limit);
+}
+
+/**
  * The access log: append-only (triggers refuse UPDATE and DELETE) and chained, each entry's hash
  * an HMAC over its content and the previous entry's hash, so any change to an entry breaks the
  * chain from there on. After each commit the newest (seq, hash) goes to the keys folder, so a
@@ -175,12 +192,7 @@ export class AuditLog {
 
   /** Newest first. */
   list(options: { since?: number; limit: number }): AuditRow[] {
-    return this.db
-      .prepare<[string, number], AuditRow>(
-        `SELECT seq, at, actor, action, target, outcome, hash FROM audit
-         WHERE at >= ? ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(iso(options.since ?? 0), options.limit);
+    return listEntries(this.db, options);
   }
 
   /**

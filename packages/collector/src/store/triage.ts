@@ -5,11 +5,12 @@ import type { GroupQuery, GroupStore } from './groups';
 import type { ReportReader } from './report-reader';
 import type { Window } from './occurrences';
 import { retentionStatus } from '../retention/status';
+import { listEntries } from './audit';
 
 /**
  * A read for an engineer or an admin, as plain data: what `GET /v1/groups`, `GET /v1/groups/:id`,
- * `GET /v1/groups/:id/reports`, `GET /v1/reports/:id` and `GET /v1/status` ask of the stores, so
- * that it can run on the event loop's connection or on the read thread's
+ * `GET /v1/groups/:id/reports`, `GET /v1/reports/:id`, `GET /v1/status` and `GET /v1/audit` ask
+ * of the stores, so that it can run on the event loop's connection or on the read thread's
  * (store/triage-thread.ts) alike.
  */
 export type TriageRead =
@@ -17,7 +18,8 @@ export type TriageRead =
   | { op: 'detail'; id: string; window: Window }
   | { op: 'reports'; id: string; limit: number }
   | { op: 'report'; id: string; dump: boolean }
-  | { op: 'status' };
+  | { op: 'status' }
+  | { op: 'audit'; since?: number; limit: number };
 
 /** What a read runs over: the stores of one connection and its keyring. */
 export interface TriageStores {
@@ -51,6 +53,8 @@ export function runTriage(s: TriageStores, read: TriageRead, now: number): unkno
       return mustFindReport(s.reports, read.id, read.dump);
     case 'status':
       return retentionStatus(s, now);
+    case 'audit':
+      return { entries: listEntries(s.db, read) };
   }
 }
 
