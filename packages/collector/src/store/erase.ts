@@ -10,7 +10,7 @@ import { noteWipes, RETURNING_RECORDS, type RecordRow } from './sealed-wipes';
 export type DataSubject = { username: string } | { license: string };
 
 /** What an erasure reads of a stored report. */
-interface StoredReport {
+export interface StoredReport {
   seq: number;
   id: string;
   key_day: string;
@@ -28,20 +28,42 @@ const COLUMNS =
 const userOf = (r: StoredReport) => r.user_hash;
 const licenceOf = (r: StoredReport) => r.license;
 
+/** A data subject as the database holds it: a username's keyed hash, or a licence. */
+export interface SubjectKey {
+  kind: typeof USER | typeof LICENCE;
+  value: Buffer | string;
+}
+
+/** The subject's kind and value in the database: usernames are only stored as keyed hashes. */
+export function subjectKey(keyring: Keyring, subject: DataSubject): SubjectKey {
+  return 'username' in subject
+    ? { kind: USER, value: keyring.userHash(subject.username) }
+    : { kind: LICENCE, value: subject.license };
+}
+
+/**
+ * What an erasure deletes, as found in one snapshot: the subject's reports, and the rows of their
+ * other pseudonyms (a licence erasure's users, a username's licences) that no other report of the
+ * same group, day and version carries. Plain data, so that the finding can run on the read thread
+ * (store/triage.ts) and only applyErasure() on the connection that writes. Its Buffers cross
+ * threads as plain Uint8Arrays, which SQLite binds as the same blobs.
+ */
+export interface ErasurePlan {
+  subject: SubjectKey;
+  /** the newest report in the snapshot: applyErasure() checks the reports stored since */
+  upTo: number;
+  gone: StoredReport[];
+  /** [group, day, version, pseudonym] of the other kind */
+  drops: [string, number, string, Buffer | string][];
+}
+
 /**
  * Deletes every report of a data subject, named by the username's keyed hash (usernames are only
  * stored sealed) or by licence, and the pseudonyms the distinct counts hold for them: all of the
  * subject's own, and any other one only the erased reports had brought (so a licence erasure
  * also takes its users' hashes along). Occurrence counts hold nothing personal and stay, in
  * every window (erased_occurrences). The ids stay known until their day expires, so the same
- * report sent again is not stored again.
- *
- * The reports are found through the distinct counts' rows (group_subjects): the subject's rows
- * name each group and UTC day it has reports in, and that group's reports of the day are one
- * range of report_groups. So ingest writes no look-up row per username or licence. The same read
- * gives the day's other reports, which decide whose pseudonyms must stay. Expiry deletes a day's
- * subject rows as soon as its cutoff reaches into the day, and the day's later reports only at
- * its next run: those, before the horizon of subject rows, are read by time of receipt.
+ * report sent again is not stored again. planErasure() and applyErasure() in one go.
  *
  * Call inside a transaction; secure_delete zeroes the freed bytes. After the commit, `applyWipes`
  * zeroes the reports' sealed records in their day files, and `wipeWal` removes the copies of
@@ -52,15 +74,26 @@ const licenceOf = (r: StoredReport) => r.license;
  * applyWipes(db, sealedDir(db.name));
  */
 export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): number {
-  keepSubjectDaysOnRemoval(db);
-  const [kind, value] =
-    'username' in subject
-      ? ([USER, keyring.userHash(subject.username)] as const)
-      : ([LICENCE, subject.license] as const);
-  // A report holds a licence and (mostly) a username hash: the subject's kind, and the other.
-  const [own, otherKind, other] =
-    kind === USER ? ([userOf, LICENCE, licenceOf] as const) : ([licenceOf, USER, userOf] as const);
+  return applyErasure(db, planErasure(db, subjectKey(keyring, subject)));
+}
+
+/**
+ * Finds what erasing a subject deletes; reads only, so call it in a read transaction (one
+ * snapshot), on any connection. This is an erasure's cost: some 800 ms for a licence of 200
+ * reports in a store of a million.
+ *
+ * The reports are found through the distinct counts' rows (group_subjects): the subject's rows
+ * name each group and UTC day it has reports in, and that group's reports of the day are one
+ * range of report_groups. So ingest writes no look-up row per username or licence. The same read
+ * gives the day's other reports, which decide whose pseudonyms must stay. Expiry deletes a day's
+ * subject rows as soon as its cutoff reaches into the day, and the day's later reports only at
+ * its next run: those, before the horizon of subject rows, are read by time of receipt.
+ */
+export function planErasure(db: Db, subject: SubjectKey): ErasurePlan {
+  const { kind, value } = subject;
+  const { own, other } = sides(subject);
   const theirs = (r: StoredReport) => same(own(r), value);
+  const upTo = db.prepare<[], number>('SELECT ifnull(max(seq), 0) FROM reports').pluck().get()!;
 
   const days = db
     .prepare<[number, Buffer | string], { group_id: string; day: number }>(
@@ -76,55 +109,98 @@ export function eraseSubject(db: Db, keyring: Keyring, subject: DataSubject): nu
     `SELECT ${COLUMNS} FROM reports r
      WHERE r.received_at < ? AND r.${kind === USER ? 'user_hash' : 'license'} = ?`,
   );
+  const plan: ErasurePlan = { subject, upTo, gone: [], drops: [] };
+  for (const { group_id, day } of days) {
+    const reports = ofGroupDay.all(group_id, day * DAY_MS, (day + 1) * DAY_MS);
+    const kept = reports.filter((r) => !theirs(r));
+    const seen = new Set<string>();
+    for (const r of reports.filter(theirs)) {
+      plan.gone.push(r);
+      const s = other(r);
+      if (s === null) continue;
+      const id = `${r.app_version}\0${Buffer.from(s).toString('hex')}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (!kept.some((k) => k.app_version === r.app_version && same(other(k), s)))
+        plan.drops.push([group_id, day, r.app_version, s]);
+    }
+  }
+  // Subject rows before the horizon count for nothing and are due to go, so none need keeping.
+  for (const r of beforeHorizon.all(subjectsFrom(db) * DAY_MS, value)) {
+    plan.gone.push(r);
+    const s = other(r);
+    if (s !== null) plan.drops.push([r.group_id, dayOf(r.received_at), r.app_version, s]);
+  }
+  return plan;
+}
+
+/**
+ * Carries out a plan; call inside a write transaction. The plan may be from an older snapshot
+ * (the read thread's): reports stored since then are read here (those after `upTo`, a few at
+ * most). Should one be the subject's, the plan is made again here, in this transaction; one that
+ * carries a pseudonym the plan would drop keeps it. A planned report already gone (expired since)
+ * is passed over. Erasures must not run two at a time: each plan counts on the other's reports.
+ * Returns the number of reports erased.
+ */
+export function applyErasure(db: Db, plan: ErasurePlan): number {
+  keepSubjectDaysOnRemoval(db);
+  const { kind, value } = plan.subject;
+  const { own, other, otherKind } = sides(plan.subject);
+  const since = db
+    .prepare<[number], StoredReport>(`SELECT ${COLUMNS} FROM reports r WHERE r.seq > ?`)
+    .all(plan.upTo);
+  if (since.some((r) => same(own(r), value))) plan = planErasure(db, plan.subject);
+  else if (since.length > 0) {
+    const carried = new Set(
+      since.map((r) => pseudonymRow(r.group_id, dayOf(r.received_at), r.app_version, other(r))),
+    );
+    plan = { ...plan, drops: plan.drops.filter((d) => !carried.has(pseudonymRow(...d))) };
+  }
+
   const deleteReport = db
     .prepare<[number], RecordRow>(`DELETE FROM reports WHERE seq = ? ${RETURNING_RECORDS}`)
     .raw();
   const records: RecordRow[] = [];
   const keys = new ReportKeys(db);
   const keepCount = occurrenceKeeper(db);
+  let count = 0;
+  for (const r of plan.gone) {
+    const record = deleteReport.get(r.seq);
+    if (!record) continue;
+    records.push(record);
+    count++;
+    // The id row stays (until its day expires): the same report sent again, an SDK retry whose
+    // first answer was lost, is answered 200 and not stored again after the erasure.
+    keys.removeFromGroup(keyed(r));
+    keepCount(r);
+  }
   const drop = db.prepare(
     'DELETE FROM group_subjects WHERE group_id = ? AND day = ? AND version = ? AND kind = ? AND subject = ?',
   );
-
-  /**
-   * Erases `gone`, reports of one group and day, and the other pseudonym of each unless one of
-   * `kept` (the day's surviving reports there) still carries it in the same version.
-   */
-  const erase = (groupId: string, day: number, gone: StoredReport[], kept: StoredReport[]) => {
-    const seen = new Set<string>();
-    for (const r of gone) {
-      const record = deleteReport.get(r.seq);
-      if (record) records.push(record);
-      // The id row stays (until its day expires): the same report sent again, an SDK retry whose
-      // first answer was lost, is answered 200 and not stored again after the erasure.
-      keys.removeFromGroup(keyed(r));
-      keepCount(r);
-      const s = other(r);
-      if (s === null) continue;
-      const id = `${r.app_version}\0${Buffer.from(s).toString('hex')}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const carried = kept.some((k) => k.app_version === r.app_version && same(other(k), s));
-      if (!carried) drop.run(groupId, day, r.app_version, otherKind, s);
-    }
-    return gone.length;
-  };
-
-  let count = 0;
-  for (const { group_id, day } of days) {
-    const reports = ofGroupDay.all(group_id, day * DAY_MS, (day + 1) * DAY_MS);
-    const gone = reports.filter(theirs);
-    const kept = reports.filter((r) => !theirs(r));
-    count += erase(group_id, day, gone, kept);
-  }
-  // Subject rows before the horizon count for nothing and are due to go, so none need keeping.
-  for (const r of beforeHorizon.all(subjectsFrom(db) * DAY_MS, value)) {
-    count += erase(r.group_id, dayOf(r.received_at), [r], []);
-  }
+  for (const [group, day, version, s] of plan.drops) drop.run(group, day, version, otherKind, s);
   db.prepare('DELETE FROM group_subjects WHERE kind = ? AND subject = ?').run(kind, value);
   // Their records are zeroed in the day files once this commits (applyWipes).
   noteWipes(db, records);
   return count;
+}
+
+/** A report holds a licence and (mostly) a username hash: the subject's kind, and the other. */
+function sides(subject: SubjectKey) {
+  return subject.kind === USER
+    ? { own: userOf, other: licenceOf, otherKind: LICENCE }
+    : { own: licenceOf, other: userOf, otherKind: USER };
+}
+
+/** One distinct-count row of a pseudonym: group, UTC day, version, pseudonym. */
+function pseudonymRow(
+  group: string,
+  day: number,
+  version: string,
+  s: Buffer | string | null,
+): string {
+  const text =
+    s === null ? '' : typeof s === 'string' ? `l${s}` : `u${Buffer.from(s).toString('hex')}`;
+  return `${group}\0${day}\0${version}\0${text}`;
 }
 
 /**

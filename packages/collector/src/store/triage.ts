@@ -6,12 +6,13 @@ import type { ReportReader } from './report-reader';
 import type { Window } from './occurrences';
 import { retentionStatus } from '../retention/status';
 import { listEntries } from './audit';
+import { planErasure, type SubjectKey } from './erase';
 
 /**
  * A read for an engineer or an admin, as plain data: what `GET /v1/groups`, `GET /v1/groups/:id`,
  * `GET /v1/groups/:id/reports`, `GET /v1/reports/:id`, `GET /v1/status` and `GET /v1/audit` ask
- * of the stores, so that it can run on the event loop's connection or on the read thread's
- * (store/triage-thread.ts) alike.
+ * of the stores, and what `POST /v1/erase` must delete, so that it can run on the event loop's
+ * connection or on the read thread's (store/triage-thread.ts) alike.
  */
 export type TriageRead =
   | { op: 'list'; query: GroupQuery }
@@ -19,7 +20,8 @@ export type TriageRead =
   | { op: 'reports'; id: string; limit: number }
   | { op: 'report'; id: string; dump: boolean }
   | { op: 'status' }
-  | { op: 'audit'; since?: number; limit: number };
+  | { op: 'audit'; since?: number; limit: number }
+  | { op: 'erasePlan'; subject: SubjectKey };
 
 /** What a read runs over: the stores of one connection and its keyring. */
 export interface TriageStores {
@@ -55,6 +57,9 @@ export function runTriage(s: TriageStores, read: TriageRead, now: number): unkno
       return retentionStatus(s, now);
     case 'audit':
       return { entries: listEntries(s.db, read) };
+    case 'erasePlan':
+      // POST /v1/erase finds what to delete here, and deletes it on the writing connection.
+      return planErasure(s.db, read.subject);
   }
 }
 
