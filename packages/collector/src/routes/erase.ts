@@ -55,6 +55,9 @@ async function erase(c: Collector, subject: DataSubject, actor: string): Promise
   let erased = 0;
   try {
     const plan = (await c.triage({ op: 'erasePlan', subject: key })) as ErasurePlan;
+    // Reports answered while the plan was made may wait in the inbox (during expiry): folded
+    // first, they are among those applyErasure() reads again.
+    await c.settled();
     await c.auditBatcher.commitWith(() => {
       erased = applyErasure(c.db, plan);
       return {
