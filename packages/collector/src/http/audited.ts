@@ -34,7 +34,7 @@ export function auditTarget(target: string | null): string | null {
  * fsync on the event loop.
  *
  * @example
- * res.json(await audited(c, req, 'reports.get', id, () => c.reports.full(id, false)));
+ * res.json(await audited(c, req, 'groups.ids', null, () => c.groups.withPrefix('3fa9', 10)));
  */
 export async function audited<T>(
   c: Collector,
