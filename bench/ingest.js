@@ -12,6 +12,8 @@ const { startServer } = require('./lib/procs');
 const { reportFactory } = require('./lib/reports');
 const { loadReports, floodGets } = require('./lib/load');
 const { steadyLoad } = require('./lib/steady');
+const { cpuMeter } = require('./lib/cpu');
+const os = require('node:os');
 const { summarize, range, ratio, fmt } = require('./lib/stats');
 
 async function run(ctx) {
@@ -32,6 +34,8 @@ async function run(ctx) {
     collector: { url: collector.url, token: d.tokens.ingest },
     bare: { url: bare.url, token: d.tokens.ingest },
   };
+  const pids = { collector: collector.pid, bare: bare.pid };
+  const cores = os.availableParallelism();
   try {
     ctx.log(`ingest: warm-up (body ${Buffer.byteLength(sample)} bytes)`);
     for (const t of Object.values(targets)) {
@@ -42,10 +46,16 @@ async function run(ctx) {
 
     const res = { collector: [], bare: [] };
     const ratios = [];
+    // CPU microseconds per request of each side, and the ratio its cores would allow the collector
+    // if no report ever waited: cores over the collector's and the load generator's CPU a
+    // request, against the bare app's rate in the same round.
+    const cpu = { collector: [], bare: [] };
+    const ceilings = [];
     for (let i = 0; i < rounds; i++) {
       const order = i % 2 === 0 ? ['collector', 'bare'] : ['bare', 'collector'];
       const got = {};
       for (const name of order) {
+        const meter = cpuMeter(pids[name]);
         got[name] = await loadReports({
           ...targets[name],
           factory,
@@ -53,9 +63,13 @@ async function run(ctx) {
           // both sides parse every answer, so the load generator does the same work for each
           acked: name === 'collector' ? acked : [],
         });
+        cpu[name].push(meter.stop(got[name].rps * got[name].durationS));
         res[name].push(got[name]);
       }
       ratios.push(got.collector.rps / got.bare.rps);
+      const c = cpu.collector[i];
+      if (c.main !== null)
+        ceilings.push((cores * 1e6) / (c.main + c.other + c.loadgen) / got.bare.rps);
       ctx.log(
         `ingest round ${i + 1}/${rounds}: collector ${fmt(got.collector.rps)} req/s p99 ${got.collector.p99} ms, ` +
           `bare ${fmt(got.bare.rps)} req/s p99 ${got.bare.p99} ms`,
@@ -102,6 +116,11 @@ async function run(ctx) {
     }
 
     const s = (list, key) => summarize(list.map((r) => r[key]));
+    const cpuRow = (name) =>
+      cpu[name][0].main === null
+        ? 'n/a (reads /proc: Linux only)'
+        : `${range(s(cpu[name], 'main'), 'us')} on the main thread + ` +
+          `${range(s(cpu[name], 'other'), 'us')} on its other threads; load generator ${range(s(cpu[name], 'loadgen'), 'us')}`;
     const p99Ratio = summarize(res.collector.map((r, i) => r.p99 / res.bare[i].p99));
     return {
       title: 'Ingest: collector vs bare Express 5 (POST /v1/reports)',
@@ -120,6 +139,15 @@ async function run(ctx) {
         ['Throughput, collector', range(s(res.collector, 'rps'), 'req/s')],
         ['Throughput, bare Express', range(s(res.bare, 'rps'), 'req/s')],
         ['**Throughput ratio collector / bare** (goal >= 1.0)', ratio(summarize(ratios))],
+        [
+          'CPU per request, collector (other threads: the writer thread, GC, I/O pool)',
+          cpuRow('collector'),
+        ],
+        ['CPU per request, bare Express', cpuRow('bare')],
+        [
+          `Ceiling ratio ${cores} cores allow: cores / (collector + load generator CPU a request), over the bare rate`,
+          ceilings.length ? ratio(summarize(ceilings)) : 'n/a',
+        ],
         ['p99 at saturation, collector', range(s(res.collector, 'p99'), 'ms')],
         ['p99 at saturation, bare Express', range(s(res.bare, 'p99'), 'ms')],
         ['p99 ratio collector / bare', ratio(p99Ratio)],
@@ -154,6 +182,9 @@ async function run(ctx) {
       headline: {
         'Ingest throughput ratio, collector / bare Express 5': ratio(summarize(ratios)),
         'Ingest throughput, collector': range(s(res.collector, 'rps'), 'req/s'),
+        'Ingest ratio the cores allow (CPU a request; see the ingest table)': ceilings.length
+          ? ratio(summarize(ceilings))
+          : 'n/a',
         'Ingest p99 at 1,000 reports/s, collector': range(s(fixed.collector, 'p99'), 'ms'),
       },
     };
