@@ -28,8 +28,18 @@ function freshNonce(): Uint8Array {
  * const sealed = sealField('asmith', keyring.dayKey('2026-11-01', true)!);
  */
 export function sealField(value: string, key: Uint8Array): Buffer {
+  return sealBytes(Buffer.from(value, 'utf8'), key);
+}
+
+/**
+ * sealField() for bytes.
+ *
+ * @example
+ * const sealed = sealBytes(packDump(report.dump), key);
+ */
+export function sealBytes(value: Uint8Array, key: Uint8Array): Buffer {
   const nonce = freshNonce();
-  const box = nacl.secretbox(Buffer.from(value, 'utf8'), nonce, key);
+  const box = nacl.secretbox(value, nonce, key);
   return Buffer.concat([nonce, box]);
 }
 
@@ -40,7 +50,17 @@ export function sealField(value: string, key: Uint8Array): Buffer {
  * openField(sealed, key); // 'asmith'
  */
 export function openField(sealed: Uint8Array, key: Uint8Array): string | null {
-  const nonce = sealed.subarray(0, nacl.secretbox.nonceLength);
-  const plain = nacl.secretbox.open(sealed.subarray(nacl.secretbox.nonceLength), nonce, key);
+  const plain = openBytes(sealed, key);
   return plain ? Buffer.from(plain).toString('utf8') : null;
+}
+
+/**
+ * openField() for bytes: null when the key is wrong.
+ *
+ * @example
+ * unpackDump(openBytes(sealed, key)!);
+ */
+export function openBytes(sealed: Uint8Array, key: Uint8Array): Uint8Array | null {
+  const nonce = sealed.subarray(0, nacl.secretbox.nonceLength);
+  return nacl.secretbox.open(sealed.subarray(nacl.secretbox.nonceLength), nonce, key);
 }

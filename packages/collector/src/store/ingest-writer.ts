@@ -2,7 +2,8 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { sealField } from '../crypto/fields';
+import { sealBytes, sealField } from '../crypto/fields';
+import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
 import { ReportKeys } from './report-keys';
 import { idFilter, type IdFilter } from './id-filter';
@@ -76,7 +77,7 @@ export function prepareReport(
     username: report.username !== undefined ? sealField(report.username, key) : null,
     description: sealField(e.description, key),
     code: e.code !== undefined ? sealField(e.code, key) : null,
-    dump: report.dump ? sealField(JSON.stringify(report.dump), key) : null,
+    dump: report.dump ? sealBytes(packDump(report.dump), key) : null,
     keyDay,
     receivedAt,
   };

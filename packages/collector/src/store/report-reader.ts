@@ -1,7 +1,8 @@
-import { openDump, type FullReport, type SealedDump, type ShortReport } from '@jcs/protocol';
+import { openDump, type FullReport, type ShortReport } from '@jcs/protocol';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { openField } from '../crypto/fields';
+import { openBytes, openField } from '../crypto/fields';
+import { unpackDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
@@ -140,9 +141,10 @@ export class ReportReader {
   }
 
   private openDump(sealed: Buffer, keyDay: string): unknown {
-    const envelope = this.open(sealed, keyDay);
-    if (envelope === null) return null;
-    const dump = JSON.parse(envelope) as SealedDump;
+    const key = this.keyring.dayKey(keyDay);
+    const envelope = key ? openBytes(sealed, key) : null;
+    const dump = envelope ? unpackDump(envelope) : null;
+    if (dump === null) return null;
     const secret = this.keyring.transportSecret(dump.keyId);
     const text = secret ? openDump(dump, secret) : null;
     if (text === null) return null;
