@@ -1,6 +1,6 @@
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { openField } from '../crypto/fields';
+import { openBytes } from '../crypto/fields';
 import { ReportKeys } from './report-keys';
 import { MAX_UNSYNCED_RECORDS, SealedReader, sealedDir } from './sealed-files';
 import type { SealedFields } from './sealed-record';
@@ -82,7 +82,7 @@ export function removeUnsyncedReports(db: Db, keyring: Keyring): number {
 
 function opens(f: SealedFields, key: Uint8Array): boolean {
   for (const field of [f.username, f.description, f.code, f.dump]) {
-    if (field !== null && openField(field, key) === null) return false;
+    if (field !== null && openBytes(field, key) === null) return false;
   }
   return true;
 }
