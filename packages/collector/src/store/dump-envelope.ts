@@ -10,7 +10,7 @@ const HEAD_BYTES = 3;
 /**
  * A sealed dump as it is stored, before the collector seals it again under the day's data key:
  * its bytes, not its JSON. Why: the client's envelope is base64 in JSON, a third larger than its
- * bytes, and the secretbox at ingest costs by the byte; a report with a 512-byte dump is some 240
+ * bytes, and the secretbox at ingest costs by the byte; a report with a 512-byte dump is some 250
  * bytes smaller at rest. The envelope's base64 is never answered (a dump is answered opened), so
  * nothing visible changes.
  *
