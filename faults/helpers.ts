@@ -94,8 +94,9 @@ export async function serve(
   live.add(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // 'close', not 'exit': output can still be in the pipes when the process has exited.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       live.delete(child);
       resolve(code);
     }),
@@ -146,7 +147,8 @@ export function serveExpectingFailure(
       child.kill('SIGKILL');
       reject(new Error(`serve kept running (stdout: ${stdout})`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': output can still be in the pipes when the process has exited.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr, ms: Date.now() - started });
     });

@@ -86,6 +86,8 @@ export async function startCollector(
   const tokens = { ingest: token('ingest'), engineer: token('engineer'), admin: token('admin') };
 
   let child: ChildProcess;
+  /** the exit code, once the process has exited and its output has all been read */
+  let closed: Promise<number | null>;
   let stderr = '';
   let port = 0;
   const spawnServe = async (): Promise<string> => {
@@ -103,6 +105,8 @@ export async function startCollector(
       { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // 'close', not 'exit': output can still be in the pipes when the process has exited.
+    closed = new Promise((resolve) => child.once('close', (code) => resolve(code)));
     return new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(
@@ -117,17 +121,13 @@ export async function startCollector(
           resolve(m[1]);
         }
       });
-      child.once('exit', (code) => {
+      void closed.then((code) => {
         clearTimeout(timer);
         reject(new Error(`collector exited with ${code} before listening: ${stderr}`));
       });
     });
   };
-  const waitExit = () =>
-    new Promise<number | null>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
-      child.once('exit', (code) => resolve(code));
-    });
+  const waitExit = () => closed;
 
   const url = await spawnServe();
   port = Number(new URL(url).port);

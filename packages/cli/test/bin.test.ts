@@ -127,7 +127,8 @@ test('a reader that closes the pipe early (| head) is not a failure', async () =
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout.once('data', () => child.stdout.destroy());
-  const code = await new Promise((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': stderr can still be in its pipe when the process has exited.
+  const code = await new Promise((resolve) => child.once('close', resolve));
   expect(code).toBe(0);
   expect(stderr).toBe('');
 });

@@ -49,7 +49,8 @@ describe('native X25519 for sealing dumps', () => {
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-        child.on('exit', (code, signal) => {
+        // 'close', not 'exit': output can still be in the pipe when the process has exited.
+        child.on('close', (code, signal) => {
           clearTimeout(timer);
           resolve({ code, signal, out });
         });

@@ -219,7 +219,8 @@ describe('DiskQueue', () => {
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.on('error', reject);
-        child.on('exit', () => resolve(JSON.parse(out)));
+        // 'close', not 'exit': output can still be in the pipe when the process has exited.
+        child.on('close', () => resolve(JSON.parse(out)));
         child.stderr.pipe(process.stderr);
       });
     const [a, b] = await Promise.all([run(), run()]);

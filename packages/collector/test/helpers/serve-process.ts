@@ -71,8 +71,9 @@ export function spawnServe(
       else watchers.push(w);
     }
   });
+  // 'close', not 'exit': output can still be in the pipes when the process has exited.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('close', (code) => resolve(code)),
   );
   return new Promise<ServeProcess>((resolve, reject) => {
     let out = '';

@@ -42,7 +42,8 @@ export function runHost(
       reject(new Error(`host ${mode} did not end within ${extra.timeoutMs ?? 10_000} ms`));
     }, extra.timeoutMs ?? 10_000);
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': output can still be in the pipes when the process has exited.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ms: Date.now() - start });
     });
