@@ -46,9 +46,9 @@ export function eraseRoutes(c: Collector): Router {
 /**
  * Finds the subject's reports on the read thread (some 800 ms at a million reports; on the event
  * loop every report waited for it), then deletes them, and writes the access-log entry, in one
- * transaction here: a few milliseconds, committed without its fsync and made durable by a sync
- * of the WAL off the event loop (store/audit-batch.ts), before the answer and before the records
- * are zeroed.
+ * transaction here (80-110 ms at a million reports, most of it the distinct counts' triggers:
+ * docs/performance.md), committed without its fsync and made durable by a sync of the WAL off
+ * the event loop (store/audit-batch.ts), before the answer and before the records are zeroed.
  */
 async function erase(c: Collector, subject: DataSubject, actor: string): Promise<number> {
   const key = subjectKey(c.keyring, subject);
