@@ -11,17 +11,16 @@ import { makeTempDir } from '../../../test-support/collector';
 
 const DAY = '2026-11-01';
 
-function keysFolder(): string {
+/** A new keys folder, the serving collector's keyring over it, and the read thread's. */
+function twoKeyrings() {
   const dir = path.join(makeTempDir(), 'keys');
   createKeys(dir, {});
-  return dir;
+  return { dir, serving: loadKeyring(dir, {}), reader: loadKeyring(dir, {}) };
 }
 
 describe("a day's key, seen by two keyrings over one keys folder", () => {
   it('a reader picks up the key the day was given after its old one was shredded', async () => {
-    const dir = keysFolder();
-    const serving = loadKeyring(dir, {});
-    const reader = loadKeyring(dir, {});
+    const { dir, serving, reader } = twoKeyrings();
     const first = Buffer.from(serving.dayKey(DAY, true)!);
     expect(Buffer.from(reader.dayKey(DAY)!)).toEqual(first);
 
@@ -36,9 +35,7 @@ describe("a day's key, seen by two keyrings over one keys folder", () => {
   });
 
   it('a reader gets no key once the day is shredded, and keeps its key while the file stays', async () => {
-    const dir = keysFolder();
-    const serving = loadKeyring(dir, {});
-    const reader = loadKeyring(dir, {});
+    const { serving, reader } = twoKeyrings();
     const key = Buffer.from(serving.dayKey(DAY, true)!);
     expect(Buffer.from(reader.dayKey(DAY)!)).toEqual(key);
     await nextTurn();

@@ -1,4 +1,4 @@
-import { DUMP_ALG, fromBase64, toBase64, type SealedDump } from '@jcs/protocol';
+import { DUMP_ALG, toBase64, type SealedDump } from '@jcs/protocol';
 
 /** The first byte of a packed envelope; a JSON envelope (stored before) starts with `{`. */
 const PACKED = 1;
@@ -22,9 +22,10 @@ const HEAD_BYTES = 3;
  * unpackDump(packed); // { alg: 'x25519-xsalsa20-poly1305', keyId, epk, nonce, ciphertext }
  */
 export function packDump(dump: SealedDump): Buffer {
+  // The schema checked the base64 at ingest: decoded as it is, not checked again.
   const keyId = Buffer.from(dump.keyId, 'utf8');
-  const epk = fromBase64(dump.epk);
-  const nonce = fromBase64(dump.nonce);
+  const epk = Buffer.from(dump.epk, 'base64');
+  const nonce = Buffer.from(dump.nonce, 'base64');
   const ciphertext = Buffer.from(dump.ciphertext, 'base64');
   if (epk.length !== EPK_BYTES || nonce.length !== NONCE_BYTES) {
     throw new TypeError('a sealed dump has a 32-byte epk and a 24-byte nonce');

@@ -118,7 +118,7 @@ export function planErasure(db: Db, subject: SubjectKey): ErasurePlan {
       plan.gone.push(r);
       const s = other(r);
       if (s === null) continue;
-      const id = `${r.app_version}\0${Buffer.from(s).toString('hex')}`;
+      const id = pseudonymRow(group_id, day, r.app_version, s);
       if (seen.has(id)) continue;
       seen.add(id);
       if (!kept.some((k) => k.app_version === r.app_version && same(other(k), s)))
