@@ -30,7 +30,9 @@ async function main(): Promise<number> {
     await program.parseAsync(process.argv);
     return EXIT.ok;
   } catch (e) {
-    if (e instanceof CommanderError && e.code === 'commander.help') {
+    // `help serve` shows the help that was asked for (exit code 0); a missing command shows it
+    // as an error (1), which is a usage error here.
+    if (e instanceof CommanderError && e.code === 'commander.help' && e.exitCode !== 0) {
       stdio.err(`jcs-collector: ${missingCommand(program, process.argv.slice(2))}`);
       return EXIT.usage;
     }

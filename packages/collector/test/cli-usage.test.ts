@@ -48,6 +48,8 @@ describe('jcs-collector usage errors', () => {
       'token needs a command (one of create, list, revoke): see jcs-collector token --help',
     ],
     [['audit'], 'audit needs a command (one of verify): see jcs-collector audit --help'],
+    [['help', 'bogus'], "unknown command 'bogus': see jcs-collector --help"],
+    [['token', 'help', 'bogus'], "unknown command 'bogus': see jcs-collector token --help"],
   ])('%j (no command): exit 2, one line naming what may follow', (args, line) => {
     const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
     expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
@@ -66,10 +68,16 @@ describe('jcs-collector usage errors', () => {
     });
   });
 
-  it('--help is not a failure: the usage on stdout, exit 0', () => {
-    const r = collectorCli(['token', '--help']);
+  it.each([
+    [['token', '--help'], 'jcs-collector token'],
+    [['help'], 'jcs-collector'],
+    [['help', 'serve'], 'jcs-collector serve'],
+    [['help', 'token'], 'jcs-collector token'],
+    [['token', 'help', 'create'], 'jcs-collector token create'],
+  ])('%j is not a failure: the usage on stdout, exit 0', (args, usage) => {
+    const r = collectorCli(args);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: jcs-collector token/);
+    expect(r.stdout.startsWith(`Usage: ${usage} [options]`)).toBe(true);
     expect(r.stderr).toBe('');
   });
 });
