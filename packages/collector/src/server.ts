@@ -107,8 +107,9 @@ function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
     try {
       return fs.readFileSync(file);
     } catch (e) {
+      const flag = what === 'key' ? '--tls-key' : '--tls-cert';
       throw new TlsSetupError(
-        `cannot read the TLS ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        `cannot read the TLS ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give ${flag} a PEM file this user can read`,
       );
     }
   };
@@ -117,8 +118,9 @@ function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
     // Parses both now, so a bad PEM or a key that does not match is reported by file name.
     tls.createSecureContext(options);
   } catch (e) {
+    // OpenSSL's reason ("key values mismatch", "no start line") is kept for whoever knows it.
     throw new TlsSetupError(
-      `the TLS certificate ${certFile} and key ${keyFile} are not a usable PEM pair: ${(e as Error).message}`,
+      `the TLS certificate ${certFile} and key ${keyFile} are not a usable PEM pair (${(e as Error).message}): give --tls-cert the certificate and --tls-key its own private key, both PEM`,
     );
   }
   return options;

@@ -117,13 +117,22 @@ describe('serve over HTTPS', () => {
 
     const missing = serve('--tls-cert', path.join(dir, 'nope.pem'), '--tls-key', key);
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/cannot read the TLS certificate .*nope\.pem \(ENOENT\)/);
+    expect(missing.stderr).toMatch(
+      /cannot read the TLS certificate .*nope\.pem \(ENOENT\): give --tls-cert a PEM file this user can read\n$/,
+    );
+    const noKey = serve('--tls-cert', cert, '--tls-key', path.join(dir, 'nokey.pem'));
+    expect(noKey.status).toBe(1);
+    expect(noKey.stderr).toMatch(/TLS key .*nokey\.pem \(ENOENT\): give --tls-key a PEM file/);
 
     const notPem = path.join(dir, 'not.pem');
     fs.writeFileSync(notPem, 'hello');
     const bad = serve('--tls-cert', notPem, '--tls-key', key);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/not\.pem .* not a usable PEM pair/);
+    expect(bad.stderr).toMatch(
+      /not\.pem .* not a usable PEM pair \(.*\): give --tls-cert the certificate and --tls-key its own private key, both PEM\n$/,
+    );
+    // One line, as every failure.
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
 
     const alone = serve('--tls-cert', cert);
     expect(alone.status).toBe(2);
