@@ -279,6 +279,14 @@ export class ApiClient {
         { cause: err },
       );
     }
+    // fetch will not connect to the ports the Fetch standard blocks (6000, 6665-6669, 10080...),
+    // though a collector can listen there; "is it running?" would send the engineer astray.
+    if ((err as { cause?: { message?: unknown } } | null)?.cause?.message === 'bad port') {
+      return new UnreachableError(
+        `jcs-errors cannot connect to port ${new URL(this.server).port} of ${where}, a port Node's fetch blocks: serve the collector on another port (8080, say) and set --server to it`,
+        { cause: err },
+      );
+    }
     const code = causeCode(err);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
       return new UnreachableError(

@@ -89,7 +89,7 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
   const serverUrl = parseServer(serverText, describeSource(serverSource, 'server', configPath));
   if (token.value !== undefined && isCleartextToRemote(serverUrl)) {
     environment.warn(
-      `warning: the token goes unencrypted to ${serverUrl.origin}: use https:// unless a TLS proxy sits on this host`,
+      `warning: the token goes unencrypted to ${serverUrl.origin}: use https://, served by the collector itself (serve --tls-cert) or a TLS proxy in front of it`,
     );
   }
 

@@ -146,6 +146,16 @@ test('a closed port is unreachable (exit 1) with the issue’s wording', async (
   );
 });
 
+test("a port that Node's fetch blocks is named as the cause, not the collector", async () => {
+  // fetch refuses before it connects, so whether anything listens on 6000 does not matter.
+  const err = await failure(new ApiClient({ server: 'http://127.0.0.1:6000' }).listGroups());
+  expect(err).toBeInstanceOf(UnreachableError);
+  expect(err.exitCode).toBe(1);
+  expect(err.message).toBe(
+    "jcs-errors cannot connect to port 6000 of http://127.0.0.1:6000, a port Node's fetch blocks: serve the collector on another port (8080, say) and set --server to it",
+  );
+});
+
 test('a collector that does not answer in time is reported as such', async () => {
   const server = http.createServer(() => undefined);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

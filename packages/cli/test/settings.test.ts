@@ -110,7 +110,7 @@ test('a path prefix in the server is kept', () => {
 test('a token sent in clear text off this host draws a warning', () => {
   resolveSettings({ server: 'http://errors.example', token: 't' }, environment());
   expect(warnings).toEqual([
-    'warning: the token goes unencrypted to http://errors.example: use https:// unless a TLS proxy sits on this host',
+    'warning: the token goes unencrypted to http://errors.example: use https://, served by the collector itself (serve --tls-cert) or a TLS proxy in front of it',
   ]);
   warnings = [];
   resolveSettings({ server: 'http://[::1]:8080', token: 't' }, environment());
