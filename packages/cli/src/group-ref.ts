@@ -16,13 +16,19 @@ export interface GroupRef {
  * Resolves what the user typed as a group, as git does with hashes: the full 12-character id is
  * taken as it is; a shorter prefix is looked up among every group the collector knows (any
  * status, any age) and must match exactly one. No match (or text that is no id's prefix at all)
- * exits 4, more than one exits 2 and lists them.
+ * exits 4, more than one exits 2 and lists them, and so does an empty GROUP.
  *
  * @example
  * const { id } = await resolveGroup(client, '3fa9'); // '3fa9c1d2e4b7'
  */
 export async function resolveGroup(client: ApiClient, text: string): Promise<GroupRef> {
   const prefix = text.trim().toLowerCase();
+  // `resolve "$G"` with G unset: the script's mistake, not a group that has gone.
+  if (prefix === '') {
+    throw new UsageError(
+      'GROUP is empty: give a group id or a prefix of one; run jcs-errors top to list groups',
+    );
+  }
   // No group has any other id: not found (exit 4), as the contract's codes say, with the form.
   if (!/^[0-9a-f]+$/.test(prefix) || prefix.length > FULL_LENGTH) {
     throw new NotFoundError(

@@ -211,7 +211,7 @@ describe('group prefixes', () => {
   });
 
   test('something that is not hex names no group: not found, with the form a group takes', async () => {
-    for (const text of ['modClients', 'nosuchgroup', '3fa9c1d2e4b7a', '']) {
+    for (const text of ['modClients', 'nosuchgroup', '3fa9c1d2e4b7a']) {
       const r = await cli(['reports', text]);
       expect(r).toEqual({
         exitCode: 4,
@@ -221,6 +221,23 @@ describe('group prefixes', () => {
     }
   });
 });
+
+test.each([
+  ['reports', ''],
+  ['resolve', ' '],
+  ['show', ''],
+])(
+  "%s with an empty GROUP (a script's unset variable) is a usage error, exit 2",
+  async (command, text) => {
+    const r = await cli([command, text]);
+    expect(r).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        'GROUP is empty: give a group id or a prefix of one; run jcs-errors top to list groups\n',
+    });
+  },
+);
 
 describe('show', () => {
   test('header, chart by day, tables by version and line, latest reports, in 80 columns', async () => {
@@ -393,7 +410,7 @@ describe('reports and report', () => {
     expect(JSON.parse(r.stdout).error.description).toBe(evil);
   });
 
-  test('an unknown report exits 4; a malformed id exits 2', async () => {
+  test('an unknown report exits 4, a malformed id too; an empty one is a usage error (2)', async () => {
     const missing = await cli(['report', REPORT_IDS[1]]);
     expect(missing).toEqual({
       exitCode: 4,
@@ -405,6 +422,11 @@ describe('reports and report', () => {
       expect(bad.exitCode).toBe(4);
       expect(bad.stderr).toMatch(new RegExp(`^no report "${text}": a report id is a full UUID`));
     }
+    expect(await cli(['report', ''])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: 'ID is empty: give a report id; run jcs-errors reports GROUP to list them\n',
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol';
 import type { ApiClient } from '../client';
-import { NotFoundError } from '../errors';
+import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, safeText } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
@@ -34,6 +34,12 @@ export async function report(
   output: Output,
 ): Promise<string> {
   const reportId = id.trim().toLowerCase();
+  // `report "$ID"` with ID unset: the script's mistake, not a report that has gone.
+  if (reportId === '') {
+    throw new UsageError(
+      'ID is empty: give a report id; run jcs-errors reports GROUP to list them',
+    );
+  }
   // No report has any other id: not found (exit 4), as the contract's codes say, with the form.
   if (!new RegExp(UUID_PATTERN).test(reportId)) {
     throw new NotFoundError(
