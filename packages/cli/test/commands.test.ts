@@ -166,7 +166,7 @@ describe('top', () => {
 
   test('a full page hints at --limit', async () => {
     const r = await cli(['top', '--limit', '2']);
-    expect(r.stdout).toContain('most occurrences first; --limit 4 for more');
+    expect(r.stdout).toContain('most occurrences first; there may be more: --limit 4');
   });
 
   test('colour on a terminal, and never with NO_COLOR or --no-color', async () => {

@@ -17,6 +17,7 @@ import {
   sparkline,
 } from '../src';
 import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
+import { moreHint } from '../src/render/text';
 
 const plain = makePalette(false);
 const now = new Date('2026-11-28T10:30:00Z');
@@ -242,4 +243,20 @@ test('shown: input quoted back in a message has tokens masked, controls replaced
   expect(shown('a\u001b[31mb')).toBe('a\uFFFD[31mb');
   expect(shown('z'.repeat(100))).toBe(`${'z'.repeat(59)}\u2026`);
   expect(shown('3fa9c1')).toBe('3fa9c1');
+});
+
+describe('moreHint', () => {
+  test('nothing when the page is not full', () => {
+    expect(moreHint(19, 20, 40, 500)).toBe('');
+  });
+  test('a full page may be all there is, so "may"; the next limit is capped at the largest', () => {
+    expect(moreHint(20, 20, 40, 500)).toBe('; there may be more: --limit 40');
+    expect(moreHint(400, 400, 800, 500)).toBe('; there may be more: --limit 500');
+  });
+  test('at the largest limit it asks for no bigger page', () => {
+    expect(moreHint(1000, 1000, 1000, 1000)).toBe('; 1000 is the most one request lists');
+    expect(moreHint(500, 500, 1000, 500, 'narrow it with --since')).toBe(
+      '; 500 is the most one request lists: narrow it with --since',
+    );
+  });
 });

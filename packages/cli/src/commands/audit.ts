@@ -6,7 +6,7 @@ import { EXIT } from '../errors';
 import { checkLimit, checkTimeBound } from '../options';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { renderTable, type Cell } from '../render/table';
-import { formatCount, oneLine, plural } from '../render/text';
+import { formatCount, oneLine, moreHint, plural } from '../render/text';
 import { jsonText, type Outcome, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors audit`. */
@@ -65,7 +65,7 @@ export async function audit(
     width,
     palette,
   });
-  const more = entries.length >= (limit ?? DEFAULT_LIMIT) ? `; --limit ${MAX_LIMIT} for more` : '';
+  const more = moreHint(entries.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   const oldest = entries[entries.length - 1].at;
   return `${table}\n\n${palette.dim(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`)}\n`;
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { ApiClient } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkLimit } from '../options';
-import { plural } from '../render/text';
+import { moreHint, plural } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 import { reportTable } from './show';
 
@@ -37,7 +37,7 @@ export async function reports(
   if (list.length === 0) {
     return `no reports of group ${id} are kept: reports are deleted 42 days after they arrive\n`;
   }
-  const more = list.length >= (limit ?? DEFAULT_LIMIT) ? `; --limit ${MAX_LIMIT} for more` : '';
+  const more = moreHint(list.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   return [
     reportTable(list, output),
     '',

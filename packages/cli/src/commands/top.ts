@@ -6,7 +6,7 @@ import { identity, shortIds, statusCell, versionsSummary, where } from '../rende
 import { relativeTime, absoluteTime } from '../render/relative-time';
 import { sparkline } from '../render/sparkline';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
-import { formatCount, oneLine, plural } from '../render/text';
+import { formatCount, oneLine, moreHint, plural } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors top`, as typed on the command line. */
@@ -71,12 +71,13 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
   const table = groupTable(list.groups, output);
   const limit = query.limit ?? DEFAULT_LIMIT;
   const summary = `${plural(list.groups.length, kind.replace(/s$/, ''), kind)}${version} ${since}, ${SORT_WORDS[query.sort ?? 'count']}`;
-  const full = list.groups.length >= limit;
-  const more = !full
-    ? ''
-    : limit < MAX_LIMIT
-      ? `; --limit ${Math.min(limit * 2, MAX_LIMIT)} for more`
-      : '; narrow it with --since or --version';
+  const more = moreHint(
+    list.groups.length,
+    limit,
+    limit * 2,
+    MAX_LIMIT,
+    'narrow it with --since or --version',
+  );
   return `${table}\n\n${palette.dim(`${summary}${more}`)}\n${palette.dim('jcs-errors show ID for one group')}\n`;
 }
 

@@ -66,3 +66,23 @@ export function formatCount(n: number): string {
 export function plural(n: number, noun: string, nouns = `${noun}s`): string {
   return `${formatCount(n)} ${n === 1 ? noun : nouns}`;
 }
+
+/**
+ * The end of a list's summary line when the page came back full: a full page may be all there
+ * is, so it says "may"; at the route's largest limit there is no bigger page to ask for.
+ *
+ * @example
+ * moreHint(20, 20, 40, 500); // '; there may be more: --limit 40'
+ * moreHint(500, 500, 500, 500, 'narrow it with --since'); // '; 500 is the most one request lists: narrow it with --since'
+ */
+export function moreHint(
+  shown: number,
+  limit: number,
+  next: number,
+  max: number,
+  narrow?: string,
+): string {
+  if (shown < limit) return '';
+  if (limit < max) return `; there may be more: --limit ${Math.min(next, max)}`;
+  return `; ${max} is the most one request lists${narrow ? `: ${narrow}` : ''}`;
+}
