@@ -37,6 +37,8 @@ export class Delivery {
   private inFlight: ClaimedReport | null = null;
   private inFlightAbort: AbortController | null = null;
   private pausedUntil = 0;
+  /** when the current pause began: a flush may cut a back-off short, but only to minDelayMs */
+  private pausedAt = 0;
   private pausedBy: 'backoff' | 'collector' | null = null;
   /** a Retry-After is kept in the queue dir for the next process, to clear once delivered */
   private waitKept = false;
@@ -73,11 +75,12 @@ export class Delivery {
   }
 
   /**
-   * Resolves true once the queue is empty, false at the deadline. Skips a back-off pause (the
-   * host is about to wait for us: worth one more try) but honours the collector's Retry-After.
+   * Resolves true once the queue is empty, false at the deadline. Cuts a back-off pause short
+   * (the host is about to wait for us: worth one more try) but honours the collector's
+   * Retry-After.
    */
   flush(timeoutMs: number): Promise<boolean> {
-    if (this.pausedBy === 'backoff') this.pausedUntil = 0;
+    this.cutBackoffShort();
     // A report another process sharing the queue died holding counts as queued: without this it
     // would wait for the next periodic look, and flush() could answer true without it.
     this.queue.recoverClaims?.();
@@ -127,7 +130,7 @@ export class Delivery {
    * every report has been tried or must wait. The caller bounds how long it waits.
    */
   settleForExit(): Promise<void> {
-    if (this.pausedBy === 'backoff') this.pausedUntil = 0;
+    this.cutBackoffShort();
     this.kick();
     const settled = () =>
       this.stopped ||
@@ -317,8 +320,19 @@ export class Delivery {
     }
   }
 
+  /**
+   * Ends a back-off pause early, but no sooner than retry.minDelayMs after the failure that
+   * began it: a host that calls flush() after every error must not ask a collector that is down
+   * again and again (flush(100) 50 times in 5 s asked 50 times; now at most once a second).
+   */
+  private cutBackoffShort(): void {
+    if (this.pausedBy !== 'backoff') return;
+    this.pausedUntil = Math.min(this.pausedUntil, this.pausedAt + (this.options.minDelayMs ?? 0));
+  }
+
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
-    this.pausedUntil = this.now() + delayMs;
+    this.pausedAt = this.now();
+    this.pausedUntil = this.pausedAt + delayMs;
     this.pausedBy = by;
     if (by === 'collector') this.waitKept = true;
   }

@@ -84,7 +84,10 @@ export interface ReporterOptions {
    * off. Default 1500.
    */
   exitGraceMs?: number;
-  /** Replaces the transport, e.g. `(o) => createTransport(o, myRequest)`. Default: global fetch. */
+  /**
+   * Replaces the transport, e.g. `(o) => createTransport(o, myRequest)`. Default:
+   * `createTransport(o)`, which sends with `httpRequest` (node:http and node:https).
+   */
   transport?: (options: TransportOptions) => Transport;
 }
 

@@ -184,6 +184,28 @@ describe('store first, then deliver', () => {
     },
   );
 
+  it('flush() cuts a back-off short, but asks a failing collector no more than once per minDelayMs', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { retry: { minDelayMs: 400, maxDelayMs: 60_000 } });
+    server.always({ status: 500 });
+    r.report(input());
+    const started = Date.now();
+    // A host that flushes after every error dialog: 20 short flushes back to back.
+    for (let i = 0; i < 20; i++) expect(await r.flush(60)).toBe(false);
+    const elapsed = Date.now() - started;
+    // Without the floor, each flush asked again: 20 requests. With it, one per 400 ms at most
+    // (the back-off itself, 400 ms then 800 then 1600..., is cut short to 400 ms by each flush).
+    expect(server.received.length).toBeGreaterThanOrEqual(2);
+    expect(server.received.length).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 400));
+    // And one flush long enough to outlast minDelayMs does try again, not wait out the back-off.
+    const before = server.received.length;
+    expect(await r.flush(700)).toBe(false);
+    // (A try the last short flush scheduled may land here too: one or two, not the back-off's
+    // zero, which has grown past 6 s by now.)
+    expect(server.received.length).toBeGreaterThan(before);
+    expect(server.received.length).toBeLessThanOrEqual(before + 2);
+  });
+
   it('backs off after 5xx and network errors, then delivers', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { retry: { minDelayMs: 50, maxDelayMs: 1000 } });
