@@ -77,7 +77,8 @@ function addProcessListeners(onFatal: FatalHandler): () => void {
   const listenerChangesNothing = mode === 'warn' || mode === 'none';
 
   const monitor = (error: unknown, origin: string) => {
-    onFatal(error, origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException');
+    if (origin === 'unhandledRejection') onFatal(rejectionReason(error), 'unhandledRejection');
+    else onFatal(error, 'uncaughtException');
   };
   const rejection = (reason: unknown) => onFatal(reason, 'unhandledRejection');
 
@@ -116,4 +117,20 @@ function addProcessListeners(onFatal: FatalHandler): () => void {
     process.removeListener('removeListener', onRemoveListener);
     detach();
   };
+}
+
+/**
+ * What a promise was rejected with, where Node's throw mode wrapped a reason that is not an Error
+ * (`Promise.reject('quota exceeded')`) in its own ERR_UNHANDLED_REJECTION: that error's message
+ * is the same long sentence for every such rejection, and the reason is only in its tail. The
+ * report gets the reason, as it does in warn mode, where the listener is given it as it is.
+ */
+export function rejectionReason(error: unknown): unknown {
+  if ((error as { code?: unknown } | null)?.code !== 'ERR_UNHANDLED_REJECTION') return error;
+  const message = (error as { message?: unknown }).message;
+  const reason =
+    typeof message === 'string'
+      ? /The promise rejected with the reason "([\s\S]*)"\.$/.exec(message)
+      : null;
+  return reason ? reason[1] : error;
 }

@@ -85,6 +85,20 @@ describe('a host that dies', () => {
     expect(reports.map((r) => r.error.description)).toEqual(['rejected in host']);
   });
 
+  it.each([[[]], [['--unhandled-rejections=warn']]])(
+    'of a rejection with a string, not an Error (%j): the report says the string',
+    async (execArgv) => {
+      const queueDir = tempDir();
+      const run = await runHost('rejection-not-error', childOptions(queueDir), { execArgv });
+      // Throw mode: Node wraps the string in ERR_UNHANDLED_REJECTION, whose message is the same
+      // long sentence for every such rejection; warn mode hands the string over as it is.
+      expect(run.code).toBe(execArgv.length ? 0 : 1);
+      expect(queuedReports(queueDir).map((r) => r.error.description)).toEqual([
+        'quota of 5 exceeded',
+      ]);
+    },
+  );
+
   it('in warn mode (as Electron): the process lives on as before, and the rejection is reported', async () => {
     const queueDir = tempDir();
     const execArgv = ['--unhandled-rejections=warn'];
