@@ -43,6 +43,15 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
       details: [{ path: '', message: 'must be JSON in UTF-8' }],
     });
   }
+  // RFC 8259 forbids a byte-order mark in JSON sent over a network; some writers (.NET's
+  // StreamWriter, Windows Notepad) add one by default, and JSON.parse's complaint does not say so.
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw new ApiError(
+      'invalid_json',
+      'The request body starts with a byte-order mark (U+FEFF): send the JSON without it.',
+      { details: [{ path: '', message: 'must be JSON without a byte-order mark' }] },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -203,9 +212,11 @@ export async function readRequestJson(
   try {
     return await readJsonBody(req, limitBytes);
   } catch (e) {
+    // The same words as for a report (where parsing stopped, a byte-order mark), under this
+    // route's code.
     if (e instanceof ApiError && e.code === 'invalid_json') {
-      throw new ApiError('invalid_request', 'The request body is not valid JSON.', {
-        details: [{ path: '', message: 'must be JSON' }],
+      throw new ApiError('invalid_request', e.message, {
+        details: e.details ?? [{ path: '', message: 'must be JSON' }],
       });
     }
     throw e;
