@@ -8,6 +8,7 @@ import { auditVerifyCommand } from './commands/audit';
 import { expireCommand, parseNow } from './commands/expire';
 import { keyRotateCommand } from './commands/key';
 import { CommandError, EXIT, type Output } from './commands/output';
+import { refuseForeignDataDir } from './commands/data-dir-owner';
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -59,7 +60,9 @@ export function makeProgram(out: Output): Command {
         EXIT.usage,
       );
     }
-    return resolveDataDir(flag);
+    const dir = resolveDataDir(flag);
+    refuseForeignDataDir(dir);
+    return dir;
   };
 
   program

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { collectorCli, makeTempDir } from '../../../test-support/collector';
+import { refuseForeignDataDir } from '../src/commands/data-dir-owner';
+
+/**
+ * Root running a command on a data dir another user owns would leave root's files in it, which
+ * the serve running as that user cannot read: refused, naming the user to run as.
+ */
+
+const NOBODY = 65534;
+
+/** A dir owned by someone other than root: chowned when we are root, ours otherwise. */
+function foreignDir(): { dir: string; owner: number } {
+  const dir = makeTempDir();
+  if (process.getuid?.() === 0) fs.chownSync(dir, NOBODY, NOBODY);
+  return { dir, owner: fs.statSync(dir).uid };
+}
+
+describe('refuseForeignDataDir', () => {
+  it('as root, on a dir another user owns: refused, naming that user from the user database', () => {
+    const { dir, owner } = foreignDir();
+    const passwd = path.join(makeTempDir(), 'passwd');
+    fs.writeFileSync(passwd, `root:x:0:0::/root:/bin/sh\njcs:x:${owner}:${owner}::/:/bin/false\n`);
+    expect(() => refuseForeignDataDir(dir, 0, passwd)).toThrow(
+      `${dir} belongs to jcs (uid ${owner}), and this is root: run jcs-collector as that user (sudo -u jcs jcs-collector ...), so that serve can read the files this command would make`,
+    );
+  });
+
+  it('names the uid alone when the user database does not know it', () => {
+    const { dir, owner } = foreignDir();
+    expect(() => refuseForeignDataDir(dir, 0, path.join(makeTempDir(), 'none'))).toThrow(
+      `${dir} belongs to uid ${owner}, and this is root: run jcs-collector as that user (sudo -u '#${owner}' jcs-collector ...)`,
+    );
+  });
+
+  it('lets the owner run, lets root run on its own dir, and leaves a missing dir to the command', () => {
+    const { dir, owner } = foreignDir();
+    expect(() => refuseForeignDataDir(dir, owner)).not.toThrow();
+    const rootDir = makeTempDir();
+    if (fs.statSync(rootDir).uid === 0)
+      expect(() => refuseForeignDataDir(rootDir, 0)).not.toThrow();
+    expect(() => refuseForeignDataDir(path.join(dir, 'not-yet'), 0)).not.toThrow();
+  });
+});
+
+const asRoot = process.getuid?.() === 0 ? it : it.skip;
+
+asRoot(
+  'the real bin as root on a data dir made by another user: exit 1, one line, no file made',
+  () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+    // As if `sudo -u jcs jcs-collector init` had made it.
+    const chownAll = (p: string) => {
+      fs.chownSync(p, NOBODY, NOBODY);
+      if (fs.statSync(p).isDirectory())
+        for (const f of fs.readdirSync(p)) chownAll(path.join(p, f));
+    };
+    chownAll(dataDir);
+    const files = () => fs.readdirSync(dataDir, { recursive: true }).map(String).sort();
+    const before = files();
+    for (const args of [['token', 'list'], ['key', 'rotate'], ['expire', '--dry-run'], ['init']]) {
+      const r = collectorCli([...args, '--data-dir', dataDir]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^jcs-collector: ${dataDir} belongs to .*uid ${NOBODY}.*, and this is root: run jcs-collector as that user .*\\n$`,
+        ),
+      );
+    }
+    expect(files()).toEqual(before);
+  },
+);
