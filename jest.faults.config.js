@@ -1,8 +1,8 @@
 /**
  * The fault-injection suite (faults/*.test.ts): `npm run test:faults` runs it alone
- * (--selectProjects faults); CI runs it together with every other project in one Jest run
- * (`npm test -- --config jest.faults.config.js`) so the last line counts both. Faults spawn the
- * real bins, which run from dist/: build first (both scripts do).
+ * (--selectProjects faults); `npm test` (and so CI) runs it together with every other project in
+ * one Jest run, so the last line counts both; `npm run test:fast` leaves it out. Faults spawn the
+ * real bins, which run from dist/: build first (the scripts do).
  */
 const base = require('./jest.config.js');
 
