@@ -23,7 +23,7 @@ describe('refuseForeignDataDir', () => {
     const passwd = path.join(makeTempDir(), 'passwd');
     fs.writeFileSync(passwd, `root:x:0:0::/root:/bin/sh\njcs:x:${owner}:${owner}::/:/bin/false\n`);
     expect(() => refuseForeignDataDir(dir, 0, passwd)).toThrow(
-      `${dir} belongs to jcs (uid ${owner}), and this is root: run jcs-collector as that user (sudo -u jcs jcs-collector ...), so that serve can read the files this command would make`,
+      `${dir} belongs to jcs (uid ${owner}), and this is root: run jcs-collector as that user (sudo -u jcs jcs-collector ...), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dir} instead)`,
     );
   });
 

@@ -28,7 +28,7 @@ export function refuseForeignDataDir(
   const who = name ? `${name} (uid ${owner})` : `uid ${owner}`;
   const as = `sudo -u ${name ?? `'#${owner}'`} jcs-collector ...`;
   throw new CommandError(
-    `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make`,
+    `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dataDir} instead)`,
   );
 }
 
