@@ -1303,7 +1303,7 @@ class Model {
             oldestReceivedAt: oldest === null ? null : iso(oldest),
             lastExpiry:
               last === null ? null : { at: iso(last), deletedReports: 0, destroyedKeys: 0 },
-            compliant: last !== null && now - last <= 36 * HOUR,
+            compliant: last !== null && now - last < 36 * HOUR,
           }),
       },
     };

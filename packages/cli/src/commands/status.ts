@@ -75,7 +75,7 @@ function reasons(s: RetentionStatus, now: Date): string[] {
   }
   if (s.lastExpiry === null) {
     out.push('the expiry job has never run');
-  } else if (now.getTime() - Date.parse(s.lastExpiry.at) > EXPIRY_DUE_MS) {
+  } else if (now.getTime() - Date.parse(s.lastExpiry.at) >= EXPIRY_DUE_MS) {
     out.push('the expiry job has not run for 36 hours');
   }
   if (out.length === 0) out.push('the collector says so');

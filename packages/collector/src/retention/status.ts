@@ -81,7 +81,8 @@ export function retentionStatus(c: StatusSource, now: number): RetentionStatus {
     (oldest !== null && oldest <= hidden) ||
     (oldestSubjectDay !== null && oldestSubjectDay * DAY_MS <= hidden) ||
     c.keyring.listDayKeys().some((day) => dayLastMs(day) <= hidden);
-  const ranRecently = last !== null && now - last.at <= EXPIRY_DUE_MS;
+  // At exactly 36 hours the job "has not run for 36 hours" (the contract): not compliant.
+  const ranRecently = last !== null && now - last.at < EXPIRY_DUE_MS;
   return {
     retentionDays: c.retentionDays,
     reports,
