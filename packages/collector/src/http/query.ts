@@ -47,7 +47,8 @@ export class QueryReader {
     if (!at) {
       this.problems.push({
         path: name,
-        message: `must be ${TIME_BOUND_HELP}, not ${JSON.stringify(text.slice(0, 40))}`,
+        // The value is not repeated back: error messages carry no text a client typed.
+        message: `must be ${TIME_BOUND_HELP}`,
       });
       return NaN;
     }

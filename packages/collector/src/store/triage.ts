@@ -65,22 +65,30 @@ export function runTriage(s: TriageStores, read: TriageRead, now: number): unkno
 
 /** The group's row, or a 404 naming where the ids are listed. */
 export function mustFind(groups: GroupStore, id: string) {
-  const row = GROUP_ID_PATTERN.test(id) ? groups.get(id) : undefined;
+  const wellFormed = GROUP_ID_PATTERN.test(id);
+  const row = wellFormed ? groups.get(id) : undefined;
+  // Only an id is repeated back: text of another form may be a name pasted in the wrong place,
+  // and personal data stays out of error messages.
   if (!row)
     throw new ApiError(
       'not_found',
-      `No group ${id.slice(0, 40)}: list groups with GET /v1/groups.`,
+      wellFormed
+        ? `No group ${id}: list groups with GET /v1/groups.`
+        : 'No group has that id (a group id is 12 hex digits): list groups with GET /v1/groups.',
     );
   return row;
 }
 
 /** The whole report, decrypted (its dump too when asked), or a 404. */
 function mustFindReport(reports: ReportReader, id: string, dump: boolean) {
-  const report = UUID.test(id) ? reports.full(id, dump) : null;
+  const wellFormed = UUID.test(id);
+  const report = wellFormed ? reports.full(id, dump) : null;
   if (!report)
     throw new ApiError(
       'not_found',
-      `No report ${id.slice(0, 64)}: it may have expired (42 days) or been erased.`,
+      wellFormed
+        ? `No report ${id}: it may have expired (42 days) or been erased.`
+        : 'No report has that id (a report id is a UUID): list reports with GET /v1/groups/:id/reports.',
     );
   return report;
 }
