@@ -296,7 +296,7 @@ describe('show', () => {
     const r = await cli(['show', '8b02e6a1c9d4']);
     expect(r.stdout).toContain('(no description: every report has expired or been erased)');
     expect(r.stdout).toContain(
-      '(none in the window: reports are kept for 42 days after they arrive)',
+      '(none in the window: reports are kept at most 42 days after they arrive)',
     );
   });
 });
@@ -322,7 +322,7 @@ describe('reports and report', () => {
     expect(requests('/v1/groups/3fa9c1d2e4b7/reports')[0].query.get('limit')).toBe('50');
     const r = await cli(['reports', '3fa9c1ff0011']);
     expect(r.stdout).toBe(
-      'no reports of group 3fa9c1ff0011 are kept: reports are deleted 42 days after they arrive\n',
+      'no reports of group 3fa9c1ff0011 are kept: reports are deleted at most 42 days after they arrive\n',
     );
   });
 
@@ -415,7 +415,7 @@ describe('reports and report', () => {
     expect(missing).toEqual({
       exitCode: 4,
       stdout: '',
-      stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept 42 days); run jcs-errors reports GROUP to list them\n`,
+      stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept at most 42 days); run jcs-errors reports GROUP to list them\n`,
     });
     for (const text of ['1b4e28ba', 'not-a-uuid']) {
       const bad = await cli(['report', text]);

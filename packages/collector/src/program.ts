@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { resolveDataDir } from './paths';
+import { MAX_RETENTION_DAYS } from './collector';
 import { initCommand } from './commands/init';
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/token';
 import { serveCommand } from './commands/serve';
@@ -19,9 +20,9 @@ function portNumber(value: string): number {
 
 function retentionDays(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 42) {
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_RETENTION_DAYS) {
     throw new CommandError(
-      `--retention-days takes 1 to 42 (no report is kept longer than 42 days), not "${value}"`,
+      `--retention-days takes 1 to ${MAX_RETENTION_DAYS} (no report is kept longer than ${MAX_RETENTION_DAYS} days), not "${value}"`,
       EXIT.usage,
     );
   }
@@ -109,7 +110,7 @@ export function makeProgram(out: Output): Command {
     .option('--no-expiry', 'do not run the nightly expiry job')
     .option(
       '--retention-days <days>',
-      'keep reports at most this many days (at most 42)',
+      `keep reports at most this many days (at most ${MAX_RETENTION_DAYS})`,
       retentionDays,
     )
     .addOption(rateOption('licencePerMin'))
@@ -155,7 +156,7 @@ export function makeProgram(out: Output): Command {
     .option('--json', 'print the summary as JSON (as POST /v1/expire answers)')
     .option(
       '--retention-days <days>',
-      'keep reports at most this many days (at most 42)',
+      `keep reports at most this many days (at most ${MAX_RETENTION_DAYS})`,
       retentionDays,
     )
     .option('--data-dir <dir>', 'data directory')

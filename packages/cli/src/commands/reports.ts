@@ -35,7 +35,7 @@ export async function reports(
   const list = answer.data.reports;
   const { palette } = output;
   if (list.length === 0) {
-    return `no reports of group ${id} are kept: reports are deleted 42 days after they arrive\n`;
+    return `no reports of group ${id} are kept: reports are deleted at most 42 days after they arrive\n`;
   }
   const more = moreHint(list.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   return [

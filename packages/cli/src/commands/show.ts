@@ -181,7 +181,7 @@ export function reportTable(
 ): string {
   const { palette, now, width } = output;
   if (reports.length === 0) {
-    return palette.dim(`(${none}: reports are kept for 42 days after they arrive)`);
+    return palette.dim(`(${none}: reports are kept at most 42 days after they arrive)`);
   }
   const withRepeats = reports.some((r) => r.repeats > 0);
   const rows = reports.map((r): Cell[] => {

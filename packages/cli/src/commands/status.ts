@@ -70,7 +70,8 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
 function reasons(s: RetentionStatus, now: Date): string[] {
   const out: string[] = [];
   const limit = s.retentionDays * 86_400_000;
-  if (s.oldestReceivedAt !== null && now.getTime() - Date.parse(s.oldestReceivedAt) > limit) {
+  // As the collector judges it: a report received `limit` ago or earlier is past the retention.
+  if (s.oldestReceivedAt !== null && now.getTime() - Date.parse(s.oldestReceivedAt) >= limit) {
     out.push(`reports older than ${s.retentionDays} days are stored`);
   }
   if (s.lastExpiry === null) {
@@ -78,7 +79,10 @@ function reasons(s: RetentionStatus, now: Date): string[] {
   } else if (now.getTime() - Date.parse(s.lastExpiry.at) >= EXPIRY_DUE_MS) {
     out.push('the expiry job has not run for 36 hours');
   }
-  if (out.length === 0) out.push('the collector says so');
+  // What the collector also checks and this answer does not show: a day's pseudonymous rows or
+  // data key kept past the retention.
+  if (out.length === 0)
+    out.push("a day's pseudonymous rows or data key are kept past the retention");
   return out;
 }
 

@@ -52,7 +52,7 @@ export function runTriage(s: TriageStores, read: TriageRead, now: number): unkno
       mustFind(s.groups, read.id);
       return { reports: s.reports.shortList(read.id, read.limit) };
     case 'report':
-      return mustFindReport(s.reports, read.id, read.dump);
+      return mustFindReport(s.reports, read.id, read.dump, s.retentionDays);
     case 'status':
       return retentionStatus(s, now);
     case 'audit':
@@ -80,14 +80,14 @@ export function mustFind(groups: GroupStore, id: string) {
 }
 
 /** The whole report, decrypted (its dump too when asked), or a 404. */
-function mustFindReport(reports: ReportReader, id: string, dump: boolean) {
+function mustFindReport(reports: ReportReader, id: string, dump: boolean, retentionDays: number) {
   const wellFormed = UUID.test(id);
   const report = wellFormed ? reports.full(id, dump) : null;
   if (!report)
     throw new ApiError(
       'not_found',
       wellFormed
-        ? `No report ${id}: it may have expired (42 days) or been erased.`
+        ? `No report ${id}: it may have expired (${retentionDays} days) or been erased.`
         : 'No report has that id (a report id is a UUID): list reports with GET /v1/groups/:id/reports.',
     );
   return report;
