@@ -25,13 +25,13 @@ export interface GroupList {
   window: { since: string; until: string };
 }
 
-/** The query of `GET /v1/groups`; bounds are durations (`7d`) or ISO date-times. */
 /** `GET /v1/group-ids?prefix=`: the collector's groups whose id starts with a prefix. */
 export interface GroupIdMatches {
   groups: { id: string; module: string; procedure: string }[];
   more: boolean;
 }
 
+/** The query of `GET /v1/groups`; bounds are durations (`7d`) or ISO date-times. */
 export interface GroupQuery {
   since?: string;
   until?: string;

@@ -25,6 +25,12 @@ const INGEST_GATHER_MS = 2;
 /** The contract's ceiling: no report is kept more than 42 days after receipt. */
 export const MAX_RETENTION_DAYS = 42;
 
+/**
+ * What a collector is opened with; only the data dir is needed.
+ *
+ * @example
+ * const c = openCollector({ dataDir: '/var/lib/jcs-collector', retentionDays: 42 });
+ */
 export interface CollectorOptions {
   dataDir: string;
   clock?: Clock;

@@ -1,13 +1,24 @@
 import path from 'node:path';
 
-export const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
+const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
 
-/** `--data-dir`, else `$JCS_COLLECTOR_DATA_DIR`, else `./jcs-data`. */
+/**
+ * `--data-dir`, else `$JCS_COLLECTOR_DATA_DIR`, else `./jcs-data`, as an absolute path.
+ *
+ * @example
+ * resolveDataDir(undefined, {}); // '/home/ann/jcs-data' when run in /home/ann
+ */
 export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   // An empty variable is unset (as for jcs-errors' variables), not the current directory.
   return path.resolve(flag ?? (env[DATA_DIR_ENV] || 'jcs-data'));
 }
 
+/**
+ * Where the database and the keys folder of a data dir are.
+ *
+ * @example
+ * dataPaths('/var/lib/jcs-collector').keys; // '/var/lib/jcs-collector/keys'
+ */
 export function dataPaths(dataDir: string): { db: string; keys: string } {
   return { db: path.join(dataDir, 'collector.db'), keys: path.join(dataDir, 'keys') };
 }

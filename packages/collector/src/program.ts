@@ -32,6 +32,9 @@ function retentionDays(value: string): number {
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/; this
  * only parses and dispatches. `--data-dir` is accepted by every command.
+ *
+ * @example
+ * await makeProgram(stdio).parseAsync(['node', 'jcs-collector', 'token', 'list']);
  */
 export function makeProgram(out: Output): Command {
   const program = new Command('jcs-collector')

@@ -119,6 +119,9 @@ export function boxKeyFrom(
 /**
  * Opens a sealed dump with the collector's secret key. Returns the JSON text, or null when the
  * envelope does not open (wrong key, tampered ciphertext, not UTF-8).
+ *
+ * @example
+ * const text = openDump(report.dump, transportSecretKey); // '{"clientId":4711}' or null
  */
 export function openDump(dump: SealedDump, collectorSecretKey: Uint8Array): string | null {
   const epk = fromBase64(dump.epk);
@@ -134,16 +137,34 @@ export function openDump(dump: SealedDump, collectorSecretKey: Uint8Array): stri
   }
 }
 
-/** A fresh collector transport key pair (the dump key). */
+/**
+ * A fresh collector transport key pair (the dump key): the SDK seals dumps to its public half.
+ *
+ * @example
+ * const { publicKey, secretKey } = generateDumpKeyPair(); // 32 bytes each
+ */
 export function generateDumpKeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
   return nacl.box.keyPair();
 }
 
+/**
+ * Standard base64 (with padding) of bytes, as every key and sealed field travels in JSON.
+ *
+ * @example
+ * toBase64(new Uint8Array([1, 2, 3])); // 'AQID'
+ */
 export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/** Decodes strict base64; returns an empty array for anything that is not base64. */
+/**
+ * Decodes strict base64 (padded, no whitespace); returns an empty array for anything that is not
+ * base64, so that a length check after it refuses bad input too.
+ *
+ * @example
+ * fromBase64('AQID'); // Uint8Array [1, 2, 3]
+ * fromBase64('not base64!'); // Uint8Array []
+ */
 export function fromBase64(text: string): Uint8Array {
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
     return new Uint8Array(0);

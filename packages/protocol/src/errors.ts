@@ -67,6 +67,14 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Whether a value is one of the catalogue's codes: how a client tells the collector's error
+ * bodies from a proxy's.
+ *
+ * @example
+ * isErrorCode('rate_limited'); // true
+ * isErrorCode('teapot'); // false
+ */
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);
 }

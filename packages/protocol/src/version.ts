@@ -31,7 +31,12 @@ function comparePart(x: string, y: string): -1 | 0 | 1 {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** Sorts versions newest first. */
+/**
+ * Sorts versions newest first, comparing numerically part by part.
+ *
+ * @example
+ * sortVersionsDescending(['5.9', '5.10', '5.2.1']); // ['5.10', '5.9', '5.2.1']
+ */
 export function sortVersionsDescending(versions: Iterable<string>): string[] {
   return [...versions].sort((a, b) => compareVersions(b, a));
 }

@@ -360,10 +360,7 @@ export function timerDelay(ms: number): number {
 }
 
 /** The report without its dump, saying why: `too-large` after a 413, `user-opt-out` without consent. */
-export function withoutDump(
-  report: Report,
-  why: 'too-large' | 'user-opt-out' = 'too-large',
-): Report {
+function withoutDump(report: Report, why: 'too-large' | 'user-opt-out' = 'too-large'): Report {
   const { dump: _dump, ...rest } = report;
   return { ...rest, dumpWithheld: why };
 }

@@ -125,7 +125,7 @@ function addProcessListeners(onFatal: FatalHandler): () => void {
  * is the same long sentence for every such rejection, and the reason is only in its tail. The
  * report gets the reason, as it does in warn mode, where the listener is given it as it is.
  */
-export function rejectionReason(error: unknown): unknown {
+function rejectionReason(error: unknown): unknown {
   if ((error as { code?: unknown } | null)?.code !== 'ERR_UNHANDLED_REJECTION') return error;
   const message = (error as { message?: unknown }).message;
   const reason =

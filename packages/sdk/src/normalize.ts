@@ -31,7 +31,7 @@ export interface NormalizedError {
 /** Marks a string the SDK cut, so nobody mistakes it for the whole value. */
 export const TRUNCATION_MARKER = '…[truncated]';
 
-export const UNKNOWN = '(unknown)';
+const UNKNOWN = '(unknown)';
 
 const MARKER_CODE_POINTS = [...TRUNCATION_MARKER].length;
 

@@ -25,6 +25,7 @@ export interface TransportResponse {
 /** Performs one HTTP request. Inject your own to route reports through anything you like. */
 export type MakeRequest = (request: TransportRequest) => Promise<TransportResponse>;
 
+/** What a transport is made with: where reports go, and how. The reporter fills it in. */
 export interface TransportOptions {
   /** the full URL of `POST /v1/reports` */
   url: string;
@@ -45,6 +46,13 @@ export type SendOutcome =
   /** network error, timeout or another 5xx: back off */
   | { kind: 'failed'; status?: number; reason: string };
 
+/**
+ * Sends one report and says how it went; never throws (a failure is an outcome). The reporter's
+ * `transport` option takes a function that makes one.
+ *
+ * @example
+ * const outcome = await transport.send(report); // { kind: 'delivered', status: 202 }
+ */
 export interface Transport {
   /** `signal` aborts the attempt (at `close()`): it then ends as `failed`. */
   send(report: Report, options?: { signal?: AbortSignal }): Promise<SendOutcome>;
@@ -146,6 +154,10 @@ function namedError(name: string, message: string): Error {
  * process alive (when the host is done, the process ends; an unsent report stays queued). The
  * request's `signal` destroys the socket at once. Redirects are not followed: a redirect could
  * lead the report to a plain-HTTP or unexpected host (it is a failure, retried later).
+ *
+ * @example
+ * // A transport that logs each attempt, then sends as the SDK would:
+ * const transport = (o) => createTransport(o, (req) => (log(req.url), httpRequest(req)));
  */
 export const httpRequest: MakeRequest = (request) =>
   new Promise<TransportResponse>((resolve, reject) => {

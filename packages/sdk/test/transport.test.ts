@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Report } from '@jcs/protocol';
-import { classify, createTransport, fetchRequest } from '../src/transport';
+import { classify, createTransport, fetchRequest, httpRequest } from '../src/transport';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 const report: Report = {
@@ -103,6 +103,9 @@ describe('transport over a real socket', () => {
     });
     expect(classify({ statusCode: 415, body: 'not json' })).toMatchObject({ kind: 'rejected' });
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
-    expect(fetchRequest).toBeInstanceOf(Function);
+  });
+
+  it('fetchRequest, the former name, is httpRequest itself', () => {
+    expect(fetchRequest).toBe(httpRequest);
   });
 });

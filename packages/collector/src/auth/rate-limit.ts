@@ -2,7 +2,7 @@
 export type MonotonicClock = () => number;
 
 /** Wall-clock jumps (NTP, a changed clock) must neither refill nor starve a bucket. */
-export const monotonicClock: MonotonicClock = () => performance.now();
+const monotonicClock: MonotonicClock = () => performance.now();
 
 export interface BucketOptions {
   /** tokens added per minute; 0 turns the limit off */

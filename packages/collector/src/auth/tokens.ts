@@ -50,7 +50,13 @@ function remember<T>(cache: Map<string, T>, token: string, value: T): T {
   return value;
 }
 
-/** The role a well-formed token claims, or null for anything malformed or mistyped. */
+/**
+ * The role a well-formed token claims, or null for anything malformed or mistyped (its checksum
+ * catches a typo before the database is asked).
+ *
+ * @example
+ * parseToken(token); // 'engineer' for a jcs_eng_... token
+ */
 export function parseToken(token: string): Role | null {
   const known = roles.get(token);
   if (known !== undefined) return known;
@@ -67,7 +73,12 @@ function checkToken(token: string): Role | null {
   return (Object.keys(PREFIX) as Role[]).find((r) => PREFIX[r] === prefix) ?? null;
 }
 
-/** Only this digest is stored; the token itself is shown once. The Buffer is shared: read it only. */
+/**
+ * Only this digest is stored; the token itself is shown once. The Buffer is shared: read it only.
+ *
+ * @example
+ * db.prepare('SELECT name FROM tokens WHERE digest = ?').get(tokenDigest(token));
+ */
 export function tokenDigest(token: string): Buffer {
   return (
     digests.get(token) ??

@@ -13,7 +13,7 @@ export interface ExpireOptions {
 }
 
 /** The actor on the receipts of runs from the command line (token names cannot hold ':'). */
-export const CLI_ACTOR = 'system:cli';
+const CLI_ACTOR = 'system:cli';
 
 /**
  * Parses `--now`: an ISO date (`2026-12-01`, midnight UTC) or date-time (`2026-12-01T02:30:00Z`;

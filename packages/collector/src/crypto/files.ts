@@ -48,7 +48,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
 }
 
 /** Syncs a folder, so a rename or unlink in it survives a power cut. */
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);

@@ -28,7 +28,12 @@ function dayKeyFile(keysDir: string, day: string): string {
   return path.join(keysDir, DAYS_DIR, `${day}.key`);
 }
 
-/** A readable failure of the keys folder, for `serve` and the other commands to print. */
+/**
+ * A readable failure of the keys folder, for `serve` and the other commands to print.
+ *
+ * @example
+ * throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
+ */
 export class KeyringError extends Error {
   constructor(message: string) {
     super(message);
@@ -45,6 +50,10 @@ export interface TransportKey {
 /**
  * Every key of the collector, loaded once at start. Data keys are per day of receipt: destroying
  * one makes that day's reports unreadable in any copy of the database.
+ *
+ * @example
+ * const keyring = loadKeyring(dataPaths(dataDir).keys);
+ * const key = keyring.dayKey('2026-12-01', true); // created on the day's first report
  */
 export class Keyring {
   private readonly dayKeys = new Map<string, { key: Uint8Array; identity: string | null }>();
@@ -259,7 +268,7 @@ export function nextTransportKeyId(existing: string[]): string {
  * @example
  * addTransportKey('/var/lib/jcs/keys', master, 'k2'); // { keyId: 'k2', publicKey: '...' }
  */
-export function addTransportKey(
+function addTransportKey(
   dir: string,
   master: Uint8Array,
   keyId: string,

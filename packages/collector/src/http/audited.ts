@@ -18,7 +18,7 @@ const ID = /^[0-9a-f][0-9a-f-]{0,63}$/;
  * auditTarget('3fa9c1d2e4b7'); // '3fa9c1d2e4b7'
  * auditTarget('asmith'); // '(not an id)'
  */
-export function auditTarget(target: string | null): string | null {
+function auditTarget(target: string | null): string | null {
   if (target === null) return null;
   return ID.test(target) ? target : '(not an id)';
 }

@@ -69,7 +69,7 @@ export function answerError(
  * @example
  * writeError(res, new ApiError('not_found')); // 404 {"error":{"code":"not_found","message":"..."}}
  */
-export function writeError(res: ServerResponse, e: ApiError): void {
+function writeError(res: ServerResponse, e: ApiError): void {
   if (res.headersSent) return;
   // RFC 6750: a 401 names the scheme the client should use.
   const headers =

@@ -16,7 +16,7 @@ export const INGEST_ROUTE = '/v1/reports';
 const INGEST_TARGET = /^\/v1\/reports\/?(?:\?|$)/i;
 
 /** True for a request the fast path takes: `POST /v1/reports`. */
-export function isIngestRequest(req: IncomingMessage): boolean {
+function isIngestRequest(req: IncomingMessage): boolean {
   return req.method === 'POST' && INGEST_TARGET.test(req.url ?? '');
 }
 

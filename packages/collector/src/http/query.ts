@@ -2,7 +2,7 @@ import { ApiError, parseTimeBound, TIME_BOUND_HELP, type ErrorDetail } from '@jc
 import { DAY_MS } from '../time';
 
 /** The longest report window: about ten years of daily counts (3,661 per group at most). */
-export const MAX_WINDOW_DAYS = 3660;
+const MAX_WINDOW_DAYS = 3660;
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 

@@ -4,7 +4,7 @@ import { ExpiryAbortedError, runExpiry } from './expire';
 import { lastExpiry } from './status';
 
 /** serve's nightly run: 02:30 UTC, a quiet hour for a desktop app used in European offices. */
-export const NIGHTLY_UTC = { hour: 2, minute: 30 };
+const NIGHTLY_UTC = { hour: 2, minute: 30 };
 /** After a failed run, try again this soon rather than wait a whole day. */
 const RETRY_MS = HOUR_MS;
 /** The actor on the receipts of serve's own runs (token names cannot hold ':'). */

@@ -25,7 +25,7 @@ export interface AuditInput {
 export type AuditRow = ChainEntry;
 
 /** Access-log entries hold no personal data and are kept this long, then pruned. */
-export const AUDIT_RETENTION_MONTHS = 13;
+const AUDIT_RETENTION_MONTHS = 13;
 
 /**
  * The moment before which access-log entries are pruned: `months` calendar months before `now`.

@@ -70,7 +70,7 @@ function syncStatements(db: Db) {
 }
 
 /** Fault injection only (faults/storage-full.test.ts); unset in production. */
-export const MAX_PAGES_ENV = 'JCS_COLLECTOR_MAX_PAGES';
+const MAX_PAGES_ENV = 'JCS_COLLECTOR_MAX_PAGES';
 
 /**
  * With `JCS_COLLECTOR_MAX_PAGES=n`, caps the database at n pages, as a full disk would: writes

@@ -168,7 +168,7 @@ export class ReportReader {
  * a dump thousands of levels deep parses but cannot be written back out (JSON.stringify runs
  * out of stack: a 500 for an engineer, after the read was logged).
  */
-export const MAX_DUMP_DEPTH = 256;
+const MAX_DUMP_DEPTH = 256;
 const TOO_DEEP = `[… deeper than ${MAX_DUMP_DEPTH} levels: not shown]`;
 
 /** The value with whatever lies deeper than `levels` replaced by a marker; itself when none does. */

@@ -30,7 +30,7 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
 export const REDACTED = '[redacted]';
 /** The shortest listed key that is also looked for inside a longer word. */
 const MIN_FRAGMENT = 5;
-export const REDACTED_CARD = '[redacted card number]';
+const REDACTED_CARD = '[redacted card number]';
 
 const isUpper = (c: number) => c >= 65 && c <= 90;
 const isSmall = (c: number) => c >= 97 && c <= 122;

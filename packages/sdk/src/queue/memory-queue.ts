@@ -91,7 +91,7 @@ export class MemoryQueue implements ReportQueue {
  * About the memory a queued report holds, from its variable-length parts: measuring by
  * serialising every report would cost more than the rest of `report()` put together.
  */
-export function approximateSize(report: Report): number {
+function approximateSize(report: Report): number {
   const e = report.error;
   let n = 200 + e.description.length + e.module.length + e.procedure.length;
   n += (e.code?.length ?? 0) + (report.username?.length ?? 0) + report.license.length;
