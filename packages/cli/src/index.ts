@@ -1,5 +1,6 @@
-// The public surface of @jcs/cli: the runner, the API client and its errors, each command as a
-// plain function, and the renderers, for scripts and the demo.
+// The public surface of @jcs/cli, for a script that would rather call than spawn jcs-errors: the
+// runner, the API client and its errors, and each command as a plain function. The renderers
+// and settings are internal (their tests import them from their own files).
 
 export { run, makeProgram, type Environment, type RunResult } from './program';
 export {
@@ -28,16 +29,6 @@ export {
   ServerError,
   type ExitCode,
 } from './errors';
-export {
-  resolveSettings,
-  describeSource,
-  DEFAULT_SERVER,
-  type Settings,
-  type GlobalFlags,
-  type SettingsEnvironment,
-  type SettingSource,
-} from './settings';
-export { resolveGroup, groupNotFound, type GroupRef } from './group-ref';
 export type { Output, Outcome, CommandResult, Wiring } from './commands/context';
 export { top, renderTop, makeTopCommand, type TopOptions } from './commands/top';
 export { show, renderShow, reportTable, makeShowCommand, type ShowOptions } from './commands/show';
@@ -56,18 +47,3 @@ export { audit, auditVerify, makeAuditCommand, type AuditOptions } from './comma
 export { expire, makeExpireCommand } from './commands/expire';
 export { status, renderStatus, makeStatusCommand } from './commands/status';
 export { erase, makeEraseCommand, type EraseOptions } from './commands/erase';
-export { makePalette, type Palette } from './render/palette';
-export {
-  renderTable,
-  fitColumns,
-  fitLine,
-  paint,
-  type Column,
-  type Cell,
-  type Row,
-} from './render/table';
-export { sparkline, bucket } from './render/sparkline';
-export { dayChart, fillDays, type DayCount } from './render/day-chart';
-export { shareBar } from './render/share-bar';
-export { relativeTime, absoluteTime } from './render/relative-time';
-export { safeText, oneLine, shown, formatCount, plural } from './render/text';

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { fromBase64, groupId, sealDump, type Group, type Report } from '@jcs/protocol';
 import { postReport, startCollector, type RunningCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
-import { absoluteTime, run, type RunResult } from '../src';
+import { run, type RunResult } from '../src';
+import { absoluteTime } from '../src/render/relative-time';
 import { spawnCli } from './support/spawn-cli';
 
 // The real `jcs-collector serve` on a temp data dir, real reports posted to it, and the CLI

@@ -1,23 +1,12 @@
 import stringWidth from 'string-width';
-import {
-  absoluteTime,
-  bucket,
-  dayChart,
-  fillDays,
-  fitColumns,
-  fitLine,
-  makePalette,
-  oneLine,
-  plural,
-  relativeTime,
-  renderTable,
-  safeText,
-  shareBar,
-  shown,
-  sparkline,
-} from '../src';
+import { absoluteTime, relativeTime } from '../src/render/relative-time';
+import { bucket, sparkline } from '../src/render/sparkline';
+import { dayChart, fillDays } from '../src/render/day-chart';
+import { fitColumns, fitLine, renderTable } from '../src/render/table';
+import { makePalette } from '../src/render/palette';
+import { shareBar } from '../src/render/share-bar';
+import { moreHint, oneLine, plural, safeText, shown } from '../src/render/text';
 import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
-import { moreHint } from '../src/render/text';
 
 const plain = makePalette(false);
 const now = new Date('2026-11-28T10:30:00Z');

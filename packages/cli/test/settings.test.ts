@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeSource, resolveSettings, UsageError, type SettingsEnvironment } from '../src';
+import { UsageError } from '../src';
+import { describeSource, resolveSettings, type SettingsEnvironment } from '../src/settings';
 
 let home: string;
 let warnings: string[];
