@@ -39,6 +39,8 @@ export class Delivery {
   private pausedUntil = 0;
   /** when the current pause began: a flush may cut a back-off short, but only to minDelayMs */
   private pausedAt = 0;
+  /** a flush came while a request was in flight: cut the back-off its failure begins too */
+  private cutNextBackoff = false;
   private pausedBy: 'backoff' | 'collector' | null = null;
   /** a Retry-After is kept in the queue dir for the next process, to clear once delivered */
   private waitKept = false;
@@ -306,8 +308,8 @@ export class Delivery {
         // Behind the others: a report the collector (or a proxy) keeps failing, a 500 say, must
         // not hold up every report after it for ever. Offline, every report fails in turn.
         queue.release(item.key, true);
-        const delay = backoff.next();
-        this.pause(delay, 'backoff');
+        this.pause(backoff.next(), 'backoff');
+        const delay = this.pausedUntil - this.pausedAt; // shorter when a flush cut it
         diagnostic({
           code: 'send_failed',
           message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms`,
@@ -326,11 +328,14 @@ export class Delivery {
    * again and again (flush(100) 50 times in 5 s asked 50 times; now at most once a second).
    */
   private cutBackoffShort(): void {
+    if (this.inFlight) this.cutNextBackoff = true;
     if (this.pausedBy !== 'backoff') return;
     this.pausedUntil = Math.min(this.pausedUntil, this.pausedAt + (this.options.minDelayMs ?? 0));
   }
 
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
+    if (by === 'backoff' && this.cutNextBackoff) delayMs = this.options.minDelayMs ?? 0;
+    this.cutNextBackoff = false;
     this.pausedAt = this.now();
     this.pausedUntil = this.pausedAt + delayMs;
     this.pausedBy = by;

@@ -795,7 +795,8 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
   }
 
   // Pauses: nothing is asked before Retry-After (floored and capped by retry), nor before the
-  // back-off after a 5xx or a network error unless flush(), close() or a restart came in between.
+  // back-off after a 5xx or a network error unless flush(), close() or a restart came in between
+  // (or while that request was in flight).
   // The back-off doubles with each failure (jitter -25 %) until a report is delivered or refused.
   const reqs = server.reqs;
   const failures = new Map<number, number>();
@@ -825,7 +826,8 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
         );
       }
     } else if (r.kind === '500' || r.kind === 'destroy') {
-      const skipped = resets.some((t) => t >= r.answeredAt! - 2 && t <= n.arrivedAt);
+      // A flush() while the request was in flight cuts the back-off its failure begins too.
+      const skipped = resets.some((t) => t >= r.arrivedAt - 2 && t <= n.arrivedAt);
       if (!skipped && gap < floor - TOL_MS) {
         fail(
           `request ${n.seq} came ${gap} ms after a ${r.kind} (failure ${k + 1} in a row); back-off is at least ${floor} ms`,
