@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { LIMITS, type Report } from '@jcs/protocol';
+import type { Report } from '@jcs/protocol';
 import { createBackoff } from './backoff';
 import { Delivery, timerDelay } from './delivery';
 import { applyBeforeSend } from './before-send';
@@ -11,7 +11,7 @@ import {
   type DiagnosticSink,
 } from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
-import { FloodLimiter, type HeldBack } from './flood';
+import { FloodControl, withRepeats, type Carrier } from './flood-carriers';
 import { installProcessHandlers } from './global-handlers';
 import { normalizeError, readProperty, type NormalizedError, type ReportInput } from './normalize';
 import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
@@ -23,39 +23,12 @@ import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { createTransport } from './transport';
 import { onBeforeExit, onProcessExit, type ExitGrace } from './exit-hook';
 
-/** One occurrence flood control held back: enough to build a carrier report later. */
-interface HeldOccurrence {
-  occurredAt: string;
-  error: NormalizedError;
-  frame?: StackFrame;
-}
-
-/**
- * The report that carries a group's held-back occurrences (`repeats`), made when flood control
- * first holds one back: under the id report() answers them with, with the hooks' say
- * (beforeSend, username) taken once. With `queueDir` it is on disk from that moment (`key`), held
- * by this process until it is final, its count rewritten at most once per PERSIST_EVERY_MS.
- */
-interface Carrier {
-  /** as beforeSend left it, repeats aside; null: beforeSend dropped it */
-  report: Report | null;
-  /** the queue's key for it while it is held on disk */
-  key?: string;
-  /** the `repeats` last written to disk */
-  persisted: number;
-  writtenAt: number;
-}
-
 const DEFAULT_TIMEOUT_MS = 5000;
 /** How long close() waits for an aborted request to hand its report back. */
 const STOP_WAIT_MS = 1000;
 /** At least this long for an aborted request to put its report back, whatever the deadline. */
 const STOP_WAIT_FLOOR_MS = 50;
 const QUEUE_POLL_MS = 30_000;
-/** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
-const PERSIST_EVERY_MS = 1000;
-/** A held carrier is rewritten this often even unchanged, so its claim never looks stale. */
-const REFRESH_HELD_MS = 10 * 60 * 1000;
 
 /** Internals the `jcs-report` bin needs; not part of the public API. */
 export interface ReporterInternals {
@@ -73,11 +46,7 @@ export class ReporterCore implements Reporter {
   private lostAnswered = 0;
   private readonly diagnostic: DiagnosticSink;
   private readonly redactor: Redactor;
-  private readonly flood: FloodLimiter<HeldOccurrence>;
-  private floodTimer: NodeJS.Timeout | null = null;
-  /** carriers of the groups flood control is holding back, by id */
-  private readonly carriers = new Map<string, Carrier>();
-  private persistTimer: NodeJS.Timeout | null = null;
+  private readonly flood: FloodControl;
   private uninstallHandlers: (() => void) | null = null;
   private readonly queue: ReportQueue;
   private removeExitHook: (() => void) | null = null;
@@ -99,11 +68,21 @@ export class ReporterCore implements Reporter {
       sink(d);
     };
     this.redactor = createRedactor({ keys: o.redactKeys, cardNumbers: o.redactCardNumbers });
-    this.flood = new FloodLimiter({
+    this.queue = openReportQueue(o, this.diagnostic);
+    this.flood = new FloodControl({
       maxPerGroup: o.flood.maxPerGroup,
       windowMs: o.flood.windowMs,
+      queue: this.queue,
+      diagnostic: this.diagnostic,
+      makeCarrier: (carrierId, { occurredAt, error, frame }) => {
+        withSourceLine(error, frame, o.includeSourceLine);
+        // The held-back occurrences' data is never read: a carrier has no dump.
+        const built = this.build(carrierId, occurredAt, error, 0, undefined, this.consent);
+        return this.finalize(built.report);
+      },
+      store: (report, heldKey) => this.store(report, heldKey),
+      guard: (work) => this.guard(undefined, work),
     });
-    this.queue = openReportQueue(o, this.diagnostic);
     const transportOptions = { url: o.reportsUrl, token: o.token, timeoutMs: o.requestTimeoutMs };
     const transport = o.transport
       ? o.transport(transportOptions)
@@ -256,10 +235,7 @@ export class ReporterCore implements Reporter {
     this.removeExitHook = null;
     this.removeGraceHook?.();
     this.removeGraceHook = null;
-    if (this.floodTimer) clearTimeout(this.floodTimer);
-    this.floodTimer = null;
-    if (this.persistTimer) clearTimeout(this.persistTimer);
-    this.persistTimer = null;
+    this.flood.stop();
     // The aborted request's report back in the queue before close() resolves, but never a wait
     // on a transport that does not heed the abort past what the caller gave (and a little more
     // for a request aborted at its deadline). Not unref'd: close() must resolve before the
@@ -319,34 +295,15 @@ export class ReporterCore implements Reporter {
     const occurredAt = new Date().toISOString();
     let repeats = 0;
     let reportId = id;
+    let carrier: Carrier | undefined;
     if (!this.closed) {
-      const admission = this.flood.admit(
-        groupKey(error),
-        id,
-        { occurredAt, error, frame },
-        (held) => this.storeCarrier(held),
-        String(error.line),
-      );
-      if (!admission.allowed) {
-        if (admission.first) {
-          this.diagnostic({
-            code: 'rate_limited',
-            message: `more than ${this.o.flood.maxPerGroup} reports of this group within ${this.o.flood.windowMs} ms; further ones are counted and sent as repeats`,
-            reportId: id,
-          });
-          // Later occurrences only count: the carrier's count on disk follows each second.
-          this.startCarrier(admission.carrierId, { occurredAt, error, frame });
-        }
+      const decision = this.flood.admit(id, { occurredAt, error, frame });
+      if (decision.held) {
         this.newSinceGrace = true;
-        this.scheduleFloodDrain();
-        return admission.carrierId;
+        return decision.carrierId;
       }
-      repeats = admission.repeats;
-      reportId = admission.carrierId ?? id;
+      ({ repeats, reportId, carrier } = decision);
     }
-    // This report carries the group's held-back count, under the carrier's id: it takes the
-    // carrier's place, on disk too.
-    const carrier = reportId === id ? undefined : this.takeCarrier(reportId);
     withSourceLine(error, frame, this.o.includeSourceLine);
     const built = this.build(reportId, occurredAt, error, repeats, dataSource, this.consent);
     const report = this.finalize(built.report);
@@ -400,108 +357,9 @@ export class ReporterCore implements Reporter {
     if (this.autoSend) this.delivery.kick();
   }
 
-  /**
-   * Makes the carrier of a group flood control has just started holding back, and with a durable
-   * queue writes it at once, held by this process: from now on its id is on disk, whatever
-   * becomes of the process. The hooks see it now, once; the count is the SDK's to update.
-   */
-  private startCarrier(carrierId: string, sample: HeldOccurrence): void {
-    const { occurredAt, error, frame } = sample;
-    withSourceLine(error, frame, this.o.includeSourceLine);
-    // The held-back occurrences' data is never read: a carrier has no dump.
-    const built = this.build(carrierId, occurredAt, error, 0, undefined, this.consent);
-    const carrier: Carrier = {
-      report: this.finalize(built.report),
-      persisted: 0,
-      writtenAt: Date.now(),
-    };
-    this.carriers.set(carrierId, carrier);
-    if (!carrier.report || !this.queue.hold || this.closed) return;
-    try {
-      carrier.key = this.queue.hold(carrier.report);
-    } catch (e) {
-      this.diagnostic({
-        code: 'queue_write_failed',
-        message: `the report carrying held-back repeats could not be written to the queue directory (${describeError(e)}); held in memory until it is sent`,
-        reportId: carrierId,
-      });
-      return;
-    }
-    this.schedulePersist();
-  }
-
-  private takeCarrier(carrierId: string): Carrier | undefined {
-    const carrier = this.carriers.get(carrierId);
-    this.carriers.delete(carrierId);
-    return carrier;
-  }
-
-  /** Brings the counts of the carriers held on disk up to date; called once per PERSIST_EVERY_MS. */
-  private persistCarriers(): void {
-    const now = Date.now();
-    for (const { carrierId, repeats } of this.flood.holding()) {
-      const carrier = this.carriers.get(carrierId);
-      if (!carrier?.report || carrier.key === undefined || !this.queue.rewriteHeld) continue;
-      if (carrier.persisted === repeats && now - carrier.writtenAt < REFRESH_HELD_MS) continue;
-      try {
-        const report = withRepeats(carrier.report, repeats);
-        if (!this.queue.rewriteHeld(carrier.key, report)) carrier.key = undefined;
-        carrier.persisted = repeats;
-        carrier.writtenAt = now;
-      } catch {
-        // The last count written stays on disk; the full count is in memory, tried next time.
-      }
-    }
-  }
-
-  private schedulePersist(): void {
-    if (this.persistTimer || this.closed) return;
-    this.persistTimer = setTimeout(() => {
-      this.persistTimer = null;
-      this.guard(undefined, () => this.persistCarriers());
-      for (const carrier of this.carriers.values()) {
-        if (carrier.key !== undefined) {
-          this.schedulePersist();
-          return;
-        }
-      }
-    }, PERSIST_EVERY_MS);
-    this.persistTimer.unref();
-  }
-
-  /** A group's window has ended: its carrier (made when it was first held back) goes out. */
-  private storeCarrier(held: HeldBack<HeldOccurrence>): void {
-    const carrier = this.takeCarrier(held.carrierId);
-    // null report: beforeSend dropped it when it was made
-    if (carrier?.report) this.store(withRepeats(carrier.report, held.repeats), carrier.key);
-  }
-
   private drainFlood(all: boolean): void {
-    for (const held of this.flood.drain(all)) this.storeCarrier(held);
+    this.flood.drain(all);
   }
-
-  private scheduleFloodDrain(): void {
-    if (this.floodTimer || this.closed) return;
-    const due = this.flood.nextDrainIn();
-    if (due === null) return;
-    this.floodTimer = setTimeout(() => {
-      this.floodTimer = null;
-      this.guard(undefined, () => this.drainFlood(false));
-      this.scheduleFloodDrain();
-    }, due + 1);
-    this.floodTimer.unref();
-  }
-}
-
-/** The carrier with `repeats` as counted so far. */
-function withRepeats(report: Report, repeats: number): Report {
-  const { repeats: _old, ...rest } = report;
-  return repeats > 0 ? { ...rest, repeats: Math.min(repeats, LIMITS.repeats.max) } : rest;
-}
-
-/** The collector groups by (app, number, module, procedure); app is fixed per reporter. */
-function groupKey(error: NormalizedError): string {
-  return `${error.number}\u0000${error.module}\u0000${error.procedure}`;
 }
 
 function withSourceLine(error: NormalizedError, frame: StackFrame | undefined, on: boolean): void {

@@ -1,0 +1,221 @@
+import { LIMITS, type Report } from '@jcs/protocol';
+import { describeError, type DiagnosticSink } from './diagnostics';
+import { FloodLimiter, type HeldBack } from './flood';
+import type { NormalizedError } from './normalize';
+import type { ReportQueue } from './queue/types';
+import type { StackFrame } from './stack';
+
+/** One occurrence flood control held back: enough to build a carrier report later. */
+export interface HeldOccurrence {
+  occurredAt: string;
+  error: NormalizedError;
+  frame?: StackFrame;
+}
+
+/**
+ * The report that carries a group's held-back occurrences (`repeats`), made when flood control
+ * first holds one back: under the id report() answers them with, with the hooks' say
+ * (beforeSend, username) taken once. With `queueDir` it is on disk from that moment (`key`), held
+ * by this process until it is final, its count rewritten at most once per PERSIST_EVERY_MS.
+ */
+export interface Carrier {
+  /** as beforeSend left it, repeats aside; null: beforeSend dropped it */
+  report: Report | null;
+  /** the queue's key for it while it is held on disk */
+  key?: string;
+  /** the `repeats` last written to disk */
+  persisted: number;
+  writtenAt: number;
+}
+
+/** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
+const PERSIST_EVERY_MS = 1000;
+/** A held carrier is rewritten this often even unchanged, so its claim never looks stale. */
+const REFRESH_HELD_MS = 10 * 60 * 1000;
+
+export interface FloodControlOptions {
+  maxPerGroup: number;
+  windowMs: number;
+  queue: ReportQueue;
+  diagnostic: DiagnosticSink;
+  /** The carrier of a held-back occurrence, as the hooks leave it (null: beforeSend dropped it). */
+  makeCarrier(carrierId: string, sample: HeldOccurrence): Report | null;
+  /** Queues a report in its final form; `heldKey`: the queue holds an earlier form of it there. */
+  store(report: Report, heldKey?: string): void;
+  /** Runs a timer's work so that nothing it throws reaches the host. */
+  guard(work: () => void): void;
+}
+
+/** What to do with an occurrence: nothing more (held back), or send it, carrying `repeats`. */
+export type FloodDecision =
+  | { held: true; carrierId: string }
+  | { held: false; reportId: string; repeats: number; carrier?: Carrier };
+
+/**
+ * Flood control with its carrier reports: the first few reports of a group in a window go out,
+ * the rest are counted, and the count goes out in one report (the carrier) when the window ends,
+ * at flush(), close() or exit. With a durable queue the carrier is on disk from the first
+ * occurrence held back, so a crash loses at most the last second of counting.
+ *
+ * @example
+ * const decision = flood.admit(id, { occurredAt, error });
+ * if (decision.held) return decision.carrierId; // counted; the carrier will say so
+ */
+export class FloodControl {
+  private readonly limiter: FloodLimiter<HeldOccurrence>;
+  /** carriers of the groups flood control is holding back, by id */
+  private readonly carriers = new Map<string, Carrier>();
+  private drainTimer: NodeJS.Timeout | null = null;
+  private persistTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: FloodControlOptions) {
+    this.limiter = new FloodLimiter({ maxPerGroup: o.maxPerGroup, windowMs: o.windowMs });
+  }
+
+  /** Lets the occurrence through (with the count it carries) or holds it back. */
+  admit(id: string, occurrence: HeldOccurrence): FloodDecision {
+    const { error } = occurrence;
+    const admission = this.limiter.admit(
+      groupKey(error),
+      id,
+      occurrence,
+      (held) => this.storeCarrier(held),
+      String(error.line),
+    );
+    if (!admission.allowed) {
+      if (admission.first) {
+        this.o.diagnostic({
+          code: 'rate_limited',
+          message: `more than ${this.o.maxPerGroup} reports of this group within ${this.o.windowMs} ms; further ones are counted and sent as repeats`,
+          reportId: id,
+        });
+        // Later occurrences only count: the carrier's count on disk follows each second.
+        this.startCarrier(admission.carrierId, occurrence);
+      }
+      this.scheduleDrain();
+      return { held: true, carrierId: admission.carrierId };
+    }
+    // This report carries the group's held-back count, under the carrier's id: it takes the
+    // carrier's place, on disk too.
+    const reportId = admission.carrierId ?? id;
+    const carrier = reportId === id ? undefined : this.takeCarrier(reportId);
+    return { held: false, reportId, repeats: admission.repeats, carrier };
+  }
+
+  /** Sends the carriers whose window has ended, or every one (`all`: flush, close, exit). */
+  drain(all: boolean): void {
+    for (const held of this.limiter.drain(all)) this.storeCarrier(held);
+  }
+
+  /** No more timers (close()); carriers still held stay on disk, as at a crash. */
+  stop(): void {
+    this.stopped = true;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
+  }
+
+  /**
+   * Makes the carrier of a group flood control has just started holding back, and with a durable
+   * queue writes it at once, held by this process: from now on its id is on disk, whatever
+   * becomes of the process. The hooks see it now, once; the count is the SDK's to update.
+   */
+  private startCarrier(carrierId: string, sample: HeldOccurrence): void {
+    const carrier: Carrier = {
+      report: this.o.makeCarrier(carrierId, sample),
+      persisted: 0,
+      writtenAt: Date.now(),
+    };
+    this.carriers.set(carrierId, carrier);
+    const { queue } = this.o;
+    if (!carrier.report || !queue.hold || this.stopped) return;
+    try {
+      carrier.key = queue.hold(carrier.report);
+    } catch (e) {
+      this.o.diagnostic({
+        code: 'queue_write_failed',
+        message: `the report carrying held-back repeats could not be written to the queue directory (${describeError(e)}); held in memory until it is sent`,
+        reportId: carrierId,
+      });
+      return;
+    }
+    this.schedulePersist();
+  }
+
+  private takeCarrier(carrierId: string): Carrier | undefined {
+    const carrier = this.carriers.get(carrierId);
+    this.carriers.delete(carrierId);
+    return carrier;
+  }
+
+  /** A group's window has ended: its carrier (made when it was first held back) goes out. */
+  private storeCarrier(held: HeldBack<HeldOccurrence>): void {
+    const carrier = this.takeCarrier(held.carrierId);
+    // null report: beforeSend dropped it when it was made
+    if (carrier?.report) this.o.store(withRepeats(carrier.report, held.repeats), carrier.key);
+  }
+
+  /** Brings the counts of the carriers held on disk up to date; called once per PERSIST_EVERY_MS. */
+  private persistCarriers(): void {
+    const now = Date.now();
+    const { queue } = this.o;
+    for (const { carrierId, repeats } of this.limiter.holding()) {
+      const carrier = this.carriers.get(carrierId);
+      if (!carrier?.report || carrier.key === undefined || !queue.rewriteHeld) continue;
+      if (carrier.persisted === repeats && now - carrier.writtenAt < REFRESH_HELD_MS) continue;
+      try {
+        const report = withRepeats(carrier.report, repeats);
+        if (!queue.rewriteHeld(carrier.key, report)) carrier.key = undefined;
+        carrier.persisted = repeats;
+        carrier.writtenAt = now;
+      } catch {
+        // The last count written stays on disk; the full count is in memory, tried next time.
+      }
+    }
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.stopped) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = null;
+      this.o.guard(() => this.persistCarriers());
+      for (const carrier of this.carriers.values()) {
+        if (carrier.key !== undefined) {
+          this.schedulePersist();
+          return;
+        }
+      }
+    }, PERSIST_EVERY_MS);
+    this.persistTimer.unref();
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainTimer || this.stopped) return;
+    const due = this.limiter.nextDrainIn();
+    if (due === null) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      this.o.guard(() => this.drain(false));
+      this.scheduleDrain();
+    }, due + 1);
+    this.drainTimer.unref();
+  }
+}
+
+/**
+ * The carrier with `repeats` as counted so far.
+ *
+ * @example
+ * withRepeats(carrier, 996); // the same report, `repeats: 996`
+ */
+export function withRepeats(report: Report, repeats: number): Report {
+  const { repeats: _old, ...rest } = report;
+  return repeats > 0 ? { ...rest, repeats: Math.min(repeats, LIMITS.repeats.max) } : rest;
+}
+
+/** The collector groups by (app, number, module, procedure); app is fixed per reporter. */
+function groupKey(error: NormalizedError): string {
+  return `${error.number}\u0000${error.module}\u0000${error.procedure}`;
+}
