@@ -1,21 +1,6 @@
-/**
- * The contract's exit codes (section 5), by name.
- *
- * @example
- * process.exitCode = EXIT.notFound; // 4
- */
-export const EXIT = {
-  ok: 0,
-  /** the server is unreachable or failed */
-  failed: 1,
-  /** a bad command line, or a request the collector rejected as invalid */
-  usage: 2,
-  /** 401 or 403 */
-  notAuthorised: 3,
-  notFound: 4,
-} as const;
+import { EXIT, type ExitCode } from '@jcs/protocol';
 
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+export { EXIT, type ExitCode };
 
 /**
  * A failure the user can act on: its message is the one line printed on stderr, so it says what

@@ -25,5 +25,6 @@ export type {
   ExpirySummary,
   RetentionStatus,
 } from './api-types';
+export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isLoopbackHost } from './loopback';

@@ -1,3 +1,5 @@
+import { EXIT } from '@jcs/protocol';
+
 /** Where a command writes: injectable so commands are plain functions that tests can call. */
 export interface Output {
   out(line: string): void;
@@ -22,7 +24,7 @@ export const stdio: Output = {
 };
 
 /** Exit codes shared with jcs-errors (contract section 5). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unauthorised: 3, notFound: 4 } as const;
+export { EXIT };
 
 /** A failure with the exit code and the one line to print. */
 export class CommandError extends Error {
