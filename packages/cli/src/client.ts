@@ -1,6 +1,5 @@
 import type {
   AuditEntry,
-  ErrorBody,
   ExpirySummary,
   Group,
   GroupDetail,
@@ -10,14 +9,11 @@ import type {
   ShortReport,
 } from '@jcs/protocol';
 import {
-  BadRequestError,
-  ForbiddenError,
-  NotFoundError,
-  ServerError,
-  UnauthorisedError,
-  UnreachableError,
-} from './errors';
-import { oneLine } from './render/text';
+  failureError,
+  notCollectorError,
+  unreachableError,
+  type ClientLabel,
+} from './client-errors';
 
 /** `GET /v1/groups`. */
 export interface GroupList {
@@ -132,6 +128,15 @@ export class ApiClient {
   /** The server's address as people write it, without the trailing slash. */
   get serverLabel(): string {
     return this.server.replace(/\/$/, '');
+  }
+
+  /** What the error messages name (client-errors.ts). */
+  private label(): ClientLabel {
+    return {
+      serverLabel: this.serverLabel,
+      hasToken: this.token !== undefined,
+      tokenHint: this.tokenHint,
+    };
   }
 
   listGroups(query: GroupQuery = {}): Promise<Answer<GroupList>> {
@@ -253,7 +258,7 @@ export class ApiClient {
       });
       body = await response.text();
     } catch (err) {
-      throw this.unreachable(err, Math.max(this.timeoutMs, options.timeoutMs ?? 0));
+      throw unreachableError(err, Math.max(this.timeoutMs, options.timeoutMs ?? 0), this.label());
     }
 
     if (response.status >= 200 && response.status < 300) {
@@ -261,159 +266,13 @@ export class ApiClient {
       try {
         data = JSON.parse(body);
       } catch {
-        throw this.notCollector(response);
+        throw notCollectorError(response, this.label());
       }
-      if (!isObject(data) || !options.shape(data)) throw this.notCollector(response);
+      if (!isObject(data) || !options.shape(data)) throw notCollectorError(response, this.label());
       return { data: data as T, body };
     }
-    throw this.failure(response, body, options.role);
+    throw failureError(response, body, options.role, this.label());
   }
-
-  private unreachable(err: unknown, timeoutMs: number): UnreachableError {
-    const where = this.serverLabel;
-    // Duck-typed: fetch's errors may come from another realm (Jest's sandbox, for one).
-    if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
-      const limit = timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)}s`;
-      return new UnreachableError(
-        `the collector at ${where} did not answer within ${limit}: check that it is healthy, then try again`,
-        { cause: err },
-      );
-    }
-    // fetch will not connect to the ports the Fetch standard blocks (6000, 6665-6669, 10080...),
-    // though a collector can listen there; "is it running?" would send the engineer astray.
-    if ((err as { cause?: { message?: unknown } } | null)?.cause?.message === 'bad port') {
-      return new UnreachableError(
-        `jcs-errors cannot connect to port ${new URL(this.server).port} of ${where}, a port Node's fetch blocks: serve the collector on another port (8080, say) and set --server to it`,
-        { cause: err },
-      );
-    }
-    const code = causeCode(err);
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      return new UnreachableError(
-        `cannot find the host of ${where}: check the address, set --server or JCS_ERRORS_SERVER`,
-        { cause: err },
-      );
-    }
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
-      return new UnreachableError(
-        `the server at ${where} does not speak TLS: use http:// if it is the collector, or check --server`,
-        { cause: err },
-      );
-    }
-    if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code)) {
-      return new UnreachableError(
-        `the collector at ${where} presented a TLS certificate that was refused (${code}): set NODE_EXTRA_CA_CERTS to its CA file, or check --server`,
-        { cause: err },
-      );
-    }
-    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') {
-      // A collector serving HTTPS hangs up on plain HTTP in just this way.
-      const https = where.startsWith('http:') ? ' (if it serves HTTPS, use https://)' : '';
-      return new UnreachableError(
-        `the connection to the collector at ${where} broke before it answered${https}: try again; if it persists, check the collector's log`,
-        { cause: err },
-      );
-    }
-    return new UnreachableError(
-      `cannot reach the collector at ${where}: is it running? set --server or JCS_ERRORS_SERVER`,
-      { cause: err },
-    );
-  }
-
-  private notCollector(response: Response): ServerError {
-    const type = (response.headers.get('content-type') ?? 'no content type').split(';')[0];
-    return new ServerError(
-      `${this.serverLabel} did not answer like a JCS collector (HTTP ${response.status}, ${type}): check --server or JCS_ERRORS_SERVER, and any proxy in front of the collector`,
-      response.status,
-    );
-  }
-
-  private failure(
-    response: Response,
-    body: string,
-    role: Role,
-  ): ServerError | UnauthorisedError | ForbiddenError | NotFoundError | BadRequestError {
-    const status = response.status;
-    if (status >= 300 && status < 400) {
-      const location = response.headers.get('location') ?? 'elsewhere';
-      return new ServerError(
-        `${this.serverLabel} redirects to ${location}: set --server to the collector's own address`,
-        status,
-      );
-    }
-    const error = parseErrorBody(body);
-    // Every collector answer carries the error body; without it, something else answered.
-    if (!error && status !== 401 && status !== 403) return this.notCollector(response);
-    const said = error ? sentence(error.message) : '';
-    if (status === 401) {
-      if (this.token === undefined) {
-        return new UnauthorisedError(
-          'the collector needs a token: set --token or JCS_ERRORS_TOKEN, or "token" in ~/.config/jcs-errors/config.json',
-        );
-      }
-      return new UnauthorisedError(`the collector refused the token: check ${this.tokenHint}`);
-    }
-    if (status === 403) {
-      const article = role === 'admin' ? 'an admin' : 'an engineer or admin';
-      return new ForbiddenError(
-        `this needs ${article} token and the one given may not do it: use one made by jcs-collector token create --role ${role}`,
-      );
-    }
-    // The collector's answer to a path it has no route for: --server has a wrong path in it,
-    // which is not "no such group or report" (exit 4) to a script.
-    if (status === 404 && error?.code === 'not_found' && /^no such route:/i.test(said)) {
-      return new ServerError(
-        `${this.serverLabel} has no such route: set --server to the collector's own address, without a path`,
-        status,
-      );
-    }
-    if (status === 404) return new NotFoundError(`not found: ${said || 'no such route'}`);
-    if (status === 400) {
-      const details = (error?.details ?? []).map((d) => `${d.path} ${d.message}`).join('; ');
-      return new BadRequestError(
-        `the collector rejected the request: ${said}${details ? ` (${details})` : ''}; check the options`,
-      );
-    }
-    const retryAfter = response.headers.get('retry-after');
-    const wait = retryAfter ? `in ${retryAfter}s` : 'shortly';
-    if (status === 429) {
-      return new ServerError(`the collector is limiting requests: try again ${wait}`, status);
-    }
-    if (status === 503) {
-      return new ServerError(`the collector cannot take this now: try again ${wait}`, status);
-    }
-    return new ServerError(
-      `the collector failed (HTTP ${status}${said ? `: ${said}` : ''}): check its log, then try again`,
-      status,
-    );
-  }
-}
-
-function parseErrorBody(body: string): ErrorBody['error'] | undefined {
-  try {
-    const parsed = JSON.parse(body) as Partial<ErrorBody>;
-    if (parsed && typeof parsed.error?.message === 'string') return parsed.error;
-  } catch {
-    // not JSON: the caller reports a server that is not the collector
-  }
-  return undefined;
-}
-
-/**
- * A server sentence goes inside our line: drop its full stop and any line breaks, and replace
- * control characters, so a broken or hostile server (or proxy) cannot recolour the terminal.
- */
-function sentence(text: string): string {
-  return oneLine(text.replace(/\s+/g, ' ')).replace(/\.$/, '');
-}
-
-function causeCode(err: unknown): string | undefined {
-  let current = err as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    if (typeof current.code === 'string') return current.code;
-    current = current.cause as typeof current;
-  }
-  return undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
