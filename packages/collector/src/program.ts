@@ -1,37 +1,17 @@
 import { Command, Option } from 'commander';
-import { resolveDataDir } from './paths';
-import { MAX_RETENTION_DAYS } from './collector';
-import { initCommand } from './commands/init';
-import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/token';
-import { serveCommand } from './commands/serve';
-import { rateOption, type RateLimitFlags } from './commands/rate-options';
-import { auditVerifyCommand } from './commands/audit';
-import { expireCommand, parseNow } from './commands/expire';
-import { keyRotateCommand } from './commands/key';
-import { CommandError, EXIT, type Output } from './commands/output';
-import { refuseForeignDataDir } from './commands/data-dir-owner';
-
-function portNumber(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535)
-    throw new CommandError(`--port takes 0 to 65535, not "${value}"`, EXIT.usage);
-  return n;
-}
-
-function retentionDays(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > MAX_RETENTION_DAYS) {
-    throw new CommandError(
-      `--retention-days takes 1 to ${MAX_RETENTION_DAYS} (no report is kept longer than ${MAX_RETENTION_DAYS} days), not "${value}"`,
-      EXIT.usage,
-    );
-  }
-  return n;
-}
+import { commandContext } from './commands/context';
+import { makeInitCommand } from './commands/init';
+import { makeTokenCommand } from './commands/token';
+import { makeServeCommand } from './commands/serve';
+import { makeKeyCommand } from './commands/key';
+import { makeExpireCommand } from './commands/expire';
+import { makeAuditCommand } from './commands/audit';
+import type { Output } from './commands/output';
 
 /**
- * The `jcs-collector` command line. Each command is a plain async function in commands/; this
- * only parses and dispatches. `--data-dir` is accepted by every command.
+ * The `jcs-collector` command line. Each command is a plain async function in commands/, wired
+ * there by its `makeXCommand()`; this only adds them. `--data-dir` is accepted by every command,
+ * before it or after.
  *
  * @example
  * await makeProgram(stdio).parseAsync(['node', 'jcs-collector', 'token', 'list']);
@@ -55,135 +35,31 @@ export function makeProgram(out: Output): Command {
       },
     })
     .exitOverride();
-  const dataDir = (cmd: Command) => {
-    const flag = cmd.optsWithGlobals().dataDir as string | undefined;
-    // `--data-dir "$DIR"` with DIR unset would otherwise take over the working directory.
-    if (flag !== undefined && flag.trim() === '') {
-      throw new CommandError(
-        '--data-dir is empty: give a directory, or leave the option out for $JCS_COLLECTOR_DATA_DIR or ./jcs-data',
-        EXIT.usage,
-      );
-    }
-    const dir = resolveDataDir(flag);
-    refuseForeignDataDir(dir);
-    return dir;
-  };
-
-  program
-    .command('init')
-    .description('create the data dir: database and keys folder; prints the public key and key id')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (_o, cmd: Command) => {
-      await initCommand(dataDir(cmd), out);
-    });
-
-  const token = program.command('token').description('manage named bearer tokens');
-  token
-    .command('create')
-    .description('create a token; prints it once, alone on stdout')
-    .requiredOption('--name <name>', 'a name for the token (shown in the access log)')
-    .requiredOption('--role <role>', 'ingest, engineer or admin')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (o: { name: string; role: string }, cmd: Command) => {
-      await tokenCreateCommand(dataDir(cmd), o.name, o.role, out);
-    });
-  token
-    .command('list')
-    .description('list tokens (never their secrets)')
-    .option('--json', 'print JSON')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (o: { json?: boolean }, cmd: Command) => {
-      await tokenListCommand(dataDir(cmd), out, o.json);
-    });
-  token
-    .command('revoke <name>')
-    .description('revoke a token at once')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (name: string, _o, cmd: Command) => {
-      await tokenRevokeCommand(dataDir(cmd), name, out);
-    });
-
-  program
-    .command('serve')
-    .description('serve the API until SIGTERM or SIGINT')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port (0: a free one)', portNumber, 8080)
-    .option('--tls-cert <file>', 'certificate (PEM) for HTTPS')
-    .option('--tls-key <file>', 'private key (PEM) for HTTPS')
-    .option('--no-expiry', 'do not run the nightly expiry job')
-    .option(
-      '--retention-days <days>',
-      `keep reports at most this many days (at most ${MAX_RETENTION_DAYS})`,
-      retentionDays,
-    )
-    .addOption(rateOption('licencePerMin'))
-    .addOption(rateOption('licenceBurst'))
-    .addOption(rateOption('tokenPerMin'))
-    .addOption(rateOption('tokenBurst'))
-    .addOption(rateOption('readPerMin'))
-    .addOption(rateOption('readBurst'))
-    .option('--data-dir <dir>', 'data directory')
-    .action(
-      async (
-        o: {
-          host: string;
-          port: number;
-          tlsCert?: string;
-          tlsKey?: string;
-          expiry: boolean;
-          retentionDays?: number;
-        } & RateLimitFlags,
-        cmd: Command,
-      ) => {
-        await serveCommand({ ...o, dataDir: dataDir(cmd) }, out);
-      },
-    );
-
-  const key = program.command('key').description('manage the transport (dump) key');
-  key
-    .command('rotate')
-    .description(
-      'make a new transport key current under a new key id; old ones stay so old dumps open',
-    )
-    .option('--key-id <id>', 'the new key id (default: k<n+1>)')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (o: { keyId?: string }, cmd: Command) => {
-      await keyRotateCommand(dataDir(cmd), out, { keyId: o.keyId });
-    });
-
-  program
-    .command('expire')
-    .description('run the expiry job now (for cron); prints a summary')
-    .option('--now <iso>', 'judge ages as if it were this moment (ISO date-time)', parseNow)
-    .option('--dry-run', 'report what would be deleted; delete nothing')
-    .option('--json', 'print the summary as JSON (as POST /v1/expire answers)')
-    .option(
-      '--retention-days <days>',
-      `keep reports at most this many days (at most ${MAX_RETENTION_DAYS})`,
-      retentionDays,
-    )
-    .option('--data-dir <dir>', 'data directory')
-    .action(
-      async (
-        o: { now?: number; dryRun?: boolean; json?: boolean; retentionDays?: number },
-        cmd: Command,
-      ) => {
-        await expireCommand({ ...o, dataDir: dataDir(cmd) }, out);
-      },
-    );
-
-  const audit = program.command('audit').description('the access log');
-  audit
-    .command('verify')
-    .description("check the access log's hash chain; exit 1 where it is broken")
-    .option('--json', 'print {"ok": true, "entries": N} or {"ok": false, "brokenAt": seq}')
-    .option('--data-dir <dir>', 'data directory')
-    .action(async (o: { json?: boolean }, cmd: Command) => {
-      await auditVerifyCommand(dataDir(cmd), out, o.json);
-    });
+  const context = commandContext(out);
+  for (const make of [
+    makeInitCommand,
+    makeTokenCommand,
+    makeServeCommand,
+    makeKeyCommand,
+    makeExpireCommand,
+    makeAuditCommand,
+  ]) {
+    program.addCommand(inheritSettings(program, make(context)));
+  }
 
   usageErrorsName(program);
   return program;
+}
+
+/**
+ * A command made on its own (`new Command`) takes none of the program's settings; these are the
+ * ones `program.command()` would have passed down: above all `exitOverride`, without which a
+ * usage error would end the process from inside commander, and the help written to stderr.
+ */
+function inheritSettings(parent: Command, command: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inheritSettings(command, sub);
+  return command;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
+import { Command } from 'commander';
+import { DATA_DIR_HELP, type CommandContext } from './context';
 
 /**
  * `jcs-collector audit verify`: walks the access log's hash chain and compares it with the marks
@@ -31,4 +33,23 @@ export async function auditVerifyCommand(
     `the access log is broken at entry ${result.brokenAt}: an entry there was changed, removed or reordered, or the newest were cut off; keep this database as evidence and restore a backup to investigate`,
     EXIT.failed,
   );
+}
+
+/**
+ * `audit verify`, wired.
+ *
+ * @example
+ * program.addCommand(makeAuditCommand(context));
+ */
+export function makeAuditCommand(c: CommandContext): Command {
+  const audit = new Command('audit').description('the access log');
+  audit
+    .command('verify')
+    .description("check the access log's hash chain; exit 1 where it is broken")
+    .option('--json', 'print {"ok": true, "entries": N} or {"ok": false, "brokenAt": seq}')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await auditVerifyCommand(c.dataDir(cmd), c.out, o.json);
+    });
+  return audit;
 }

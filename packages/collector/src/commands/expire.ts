@@ -2,6 +2,8 @@ import { parseDuration, parseTimeBound, type ExpirySummary } from '@jcs/protocol
 import { runExpiry } from '../retention/expire';
 import { openForCommand } from './open';
 import { CommandError, EXIT, type Output } from './output';
+import { Command } from 'commander';
+import { DATA_DIR_HELP, retentionDays, RETENTION_DAYS_HELP, type CommandContext } from './context';
 
 export interface ExpireOptions {
   dataDir: string;
@@ -59,4 +61,23 @@ function describe(s: ExpirySummary): string {
   return s.dryRun
     ? `dry run: would delete ${reports} ${cutoff} and destroy ${keys}; nothing was changed`
     : `expired ${reports} ${cutoff} and destroyed ${keys} in ${s.durationMs} ms`;
+}
+
+/**
+ * `expire`, wired: the nightly job, for cron.
+ *
+ * @example
+ * program.addCommand(makeExpireCommand(context));
+ */
+export function makeExpireCommand(c: CommandContext): Command {
+  return new Command('expire')
+    .description('run the expiry job now (for cron); prints a summary')
+    .option('--now <iso>', 'judge ages as if it were this moment (ISO date-time)', parseNow)
+    .option('--dry-run', 'report what would be deleted; delete nothing')
+    .option('--json', 'print the summary as JSON (as POST /v1/expire answers)')
+    .option('--retention-days <days>', RETENTION_DAYS_HELP, retentionDays)
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: Omit<ExpireOptions, 'dataDir'>, cmd: Command) => {
+      await expireCommand({ ...o, dataDir: c.dataDir(cmd) }, c.out);
+    });
 }

@@ -4,6 +4,8 @@ import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase } from '../store/db';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
+import { Command } from 'commander';
+import { DATA_DIR_HELP, type CommandContext } from './context';
 
 export interface InitResult {
   dataDir: string;
@@ -78,4 +80,19 @@ export async function initCommand(
     'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
   );
   return { dataDir, ...keys };
+}
+
+/**
+ * `init`, wired: the data dir named on the command line, made with its keys.
+ *
+ * @example
+ * program.addCommand(makeInitCommand(context));
+ */
+export function makeInitCommand(c: CommandContext): Command {
+  return new Command('init')
+    .description('create the data dir: database and keys folder; prints the public key and key id')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (_o, cmd: Command) => {
+      await initCommand(c.dataDir(cmd), c.out);
+    });
 }

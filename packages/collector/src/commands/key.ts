@@ -1,6 +1,8 @@
 import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
 import { dataPaths } from '../paths';
 import { CommandError, EXIT, type Output } from './output';
+import { Command } from 'commander';
+import { DATA_DIR_HELP, type CommandContext } from './context';
 
 export interface KeyRotateResult {
   keyId: string;
@@ -46,4 +48,25 @@ export async function keyRotateCommand(
     'A running jcs-collector serve hands out the new key from GET /v1/public-key at once; pin the new key id and public key in the SDK configuration.',
   );
   return result;
+}
+
+/**
+ * `key rotate`, wired.
+ *
+ * @example
+ * program.addCommand(makeKeyCommand(context));
+ */
+export function makeKeyCommand(c: CommandContext): Command {
+  const key = new Command('key').description('manage the transport (dump) key');
+  key
+    .command('rotate')
+    .description(
+      'make a new transport key current under a new key id; old ones stay so old dumps open',
+    )
+    .option('--key-id <id>', 'the new key id (default: k<n+1>)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: { keyId?: string }, cmd: Command) => {
+      await keyRotateCommand(c.dataDir(cmd), c.out, { keyId: o.keyId });
+    });
+  return key;
 }

@@ -9,6 +9,15 @@ import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
+import { Command } from 'commander';
+import { rateOption } from './rate-options';
+import {
+  DATA_DIR_HELP,
+  portNumber,
+  retentionDays,
+  RETENTION_DAYS_HELP,
+  type CommandContext,
+} from './context';
 
 /** The longest `serve` waits, once stopped, for its log lines to be written. */
 const LOG_FLUSH_MS = 1000;
@@ -170,4 +179,31 @@ function listenAdvice(e: unknown): string {
     default:
       return `${err.message}: check --host and --port`;
   }
+}
+
+/**
+ * `serve`, wired: its listening, TLS, expiry and rate-limit options.
+ *
+ * @example
+ * program.addCommand(makeServeCommand(context));
+ */
+export function makeServeCommand(c: CommandContext): Command {
+  return new Command('serve')
+    .description('serve the API until SIGTERM or SIGINT')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: a free one)', portNumber, 8080)
+    .option('--tls-cert <file>', 'certificate (PEM) for HTTPS')
+    .option('--tls-key <file>', 'private key (PEM) for HTTPS')
+    .option('--no-expiry', 'do not run the nightly expiry job')
+    .option('--retention-days <days>', RETENTION_DAYS_HELP, retentionDays)
+    .addOption(rateOption('licencePerMin'))
+    .addOption(rateOption('licenceBurst'))
+    .addOption(rateOption('tokenPerMin'))
+    .addOption(rateOption('tokenBurst'))
+    .addOption(rateOption('readPerMin'))
+    .addOption(rateOption('readBurst'))
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: Omit<ServeOptions, 'dataDir'>, cmd: Command) => {
+      await serveCommand({ ...o, dataDir: c.dataDir(cmd) }, c.out);
+    });
 }

@@ -2,6 +2,8 @@ import { ROLES, type Role } from '../auth/tokens';
 import { TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
+import { Command } from 'commander';
+import { DATA_DIR_HELP, type CommandContext } from './context';
 
 /** `token create`: the token alone on stdout (for `$(...)`); only its digest is kept. */
 export async function tokenCreateCommand(
@@ -103,4 +105,39 @@ export async function tokenRevokeCommand(
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * `token create|list|revoke`, wired.
+ *
+ * @example
+ * program.addCommand(makeTokenCommand(context));
+ */
+export function makeTokenCommand(c: CommandContext): Command {
+  const token = new Command('token').description('manage named bearer tokens');
+  token
+    .command('create')
+    .description('create a token; prints it once, alone on stdout')
+    .requiredOption('--name <name>', 'a name for the token (shown in the access log)')
+    .requiredOption('--role <role>', 'ingest, engineer or admin')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: { name: string; role: string }, cmd: Command) => {
+      await tokenCreateCommand(c.dataDir(cmd), o.name, o.role, c.out);
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .option('--json', 'print JSON')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await tokenListCommand(c.dataDir(cmd), c.out, o.json);
+    });
+  token
+    .command('revoke <name>')
+    .description('revoke a token at once')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (name: string, _o, cmd: Command) => {
+      await tokenRevokeCommand(c.dataDir(cmd), name, c.out);
+    });
+  return token;
 }
