@@ -133,11 +133,8 @@ export function checkpointInBackground(
   file: string,
   onError: (message: string) => void,
   // Each checkpoint syncs the WAL and the database, and those syncs queue up on the disk with
-  // ingest's own; a longer interval also copies a page rewritten many times once. Every second
-  // rather than every 100 ms, ingest's p99 at 1,000 reports/s was lower in 15 of 20 rounds side
-  // by side (medians 30.5 against 35.8 ms); every 2 or 5 s rather than every second, lower in 17
-  // of 23 (three runs; medians 22.1 against 30.0 ms in the second). Whoever waits for it to
-  // catch up (the expiry job) asks for one at once.
+  // ingest's own; a longer interval also copies a page rewritten many times once (measured in
+  // docs/performance.md). Whoever waits for it to catch up (the expiry job) asks for one at once.
   intervalMs = 2_000,
   restartFrames = 65_536,
 ): Checkpointer {

@@ -290,9 +290,8 @@ export function subjectDayTriggers(
  *
  * Why not in the schema: the expiry job deletes a day's subject rows only once they are before
  * the horizon, where the triggers do nothing, yet each row still ran both of them, their
- * guards' look-ups included. That was about 2 of the 7 seconds a million reports' expiry took
- * on its own connection (side by side, 3.5-4.9 s for the subject rows with the triggers, 1.2-1.7
- * without). The expiry's connection has none; a migration took them out of the schema.
+ * guards' look-ups included: a third of a large expiry's time (docs/performance.md). The
+ * expiry's connection has none; a migration took them out of the schema.
  *
  * @example
  * keepSubjectDaysOnRemoval(db);
