@@ -2,19 +2,36 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
-import { generateDumpKeyPair, toBase64, makeDirSync } from '@jcs/protocol';
+import { toBase64, makeDirSync } from '@jcs/protocol';
 import { shredFile, writeFileAtomic } from './files';
+import {
+  KeyringError,
+  loadMasterKey,
+  MASTER_FILE,
+  MASTER_KEY_ENV,
+  parseMasterKey,
+  readKeyFile,
+  unwrap,
+  wrap,
+} from './master-key';
+import {
+  addTransportKey,
+  CURRENT_TRANSPORT,
+  nextTransportKeyId,
+  readTransportKeys,
+  TRANSPORT_DIR,
+  type TransportKey,
+} from './transport-keys';
+
+// What other modules import from here, wherever it is kept.
+export { KeyringError, MASTER_KEY_ENV } from './master-key';
+export { isKeyId, nextTransportKeyId, type TransportKey } from './transport-keys';
 
 /** Where the keys live, inside the keys folder (never in the database, never in backups). */
-const MASTER_FILE = 'master.key';
 const USER_HMAC_FILE = 'user-hmac.key';
 const AUDIT_HMAC_FILE = 'audit-hmac.key';
-const TRANSPORT_DIR = 'transport';
-const CURRENT_TRANSPORT = 'current';
 const DAYS_DIR = 'days';
 const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.key$/;
-
-export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
 
 /**
  * Whether a day's data key file exists in a keys folder: for the writer thread, which has no
@@ -26,25 +43,6 @@ export function hasDayKey(keysDir: string, day: string): boolean {
 
 function dayKeyFile(keysDir: string, day: string): string {
   return path.join(keysDir, DAYS_DIR, `${day}.key`);
-}
-
-/**
- * A readable failure of the keys folder, for `serve` and the other commands to print.
- *
- * @example
- * throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
- */
-export class KeyringError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'KeyringError';
-  }
-}
-
-export interface TransportKey {
-  keyId: string;
-  publicKey: Uint8Array;
-  secretKey: Uint8Array;
 }
 
 /**
@@ -237,62 +235,6 @@ export function createKeys(
   }
 }
 
-/** A key id names a file in the keys folder: plain characters only, 1 to 64 (the schema's bound). */
-const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/**
- * True for a key id the keys folder can hold.
- *
- * @example
- * isKeyId('k2'); // true
- * isKeyId('../k2'); // false
- */
-export function isKeyId(keyId: string): boolean {
-  return KEY_ID.test(keyId);
-}
-
-/**
- * The key id after the existing ones: `k<n+1>` where `k<n>` is the highest of that form.
- *
- * @example
- * nextTransportKeyId(['k1', 'k2']); // 'k3'
- */
-export function nextTransportKeyId(existing: string[]): string {
-  const numbers = existing.map((id) => /^k(\d{1,9})$/.exec(id)?.[1]).filter((n) => n !== undefined);
-  return `k${Math.max(0, ...numbers.map(Number)) + 1}`;
-}
-
-/**
- * Adds a transport (dump) key pair and makes it current; older ones stay to open older dumps.
- *
- * @example
- * addTransportKey('/var/lib/jcs/keys', master, 'k2'); // { keyId: 'k2', publicKey: '...' }
- */
-function addTransportKey(
-  dir: string,
-  master: Uint8Array,
-  keyId: string,
-): { keyId: string; publicKey: string } {
-  if (!isKeyId(keyId)) {
-    throw new KeyringError(
-      `a key id is 1-64 letters, digits, dots, dashes or underscores, not ${JSON.stringify(keyId.slice(0, 70))}`,
-    );
-  }
-  const tdir = path.join(dir, TRANSPORT_DIR);
-  makeDirSync(tdir, 0o700);
-  const file = path.join(tdir, `${keyId}.json`);
-  if (fs.existsSync(file)) throw new KeyringError(`transport key ${keyId} already exists`);
-  const pair = generateDumpKeyPair();
-  const record = {
-    keyId,
-    publicKey: toBase64(pair.publicKey),
-    secretKey: wrap(pair.secretKey, master),
-  };
-  writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n');
-  writeFileAtomic(path.join(tdir, CURRENT_TRANSPORT), keyId + '\n');
-  return { keyId, publicKey: record.publicKey };
-}
-
 /**
  * Loads the keys folder, with a clear message (a KeyringError) for each way it can be missing,
  * unreadable or damaged, or not open with the master key.
@@ -324,96 +266,6 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   if (!current)
     throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
   return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
-}
-
-/** Every transport key pair in the folder, by key id. */
-function readTransportKeys(tdir: string, master: Uint8Array): Map<string, TransportKey> {
-  const transportKeys = new Map<string, TransportKey>();
-  for (const f of fs.readdirSync(tdir).filter((name) => name.endsWith('.json'))) {
-    const rec = readTransportRecord(tdir, f);
-    transportKeys.set(rec.keyId, {
-      keyId: rec.keyId,
-      publicKey: new Uint8Array(Buffer.from(rec.publicKey, 'base64')),
-      secretKey: unwrap(rec.secretKey, master, path.join(TRANSPORT_DIR, f)),
-    });
-  }
-  return transportKeys;
-}
-
-function readTransportRecord(
-  tdir: string,
-  file: string,
-): { keyId: string; publicKey: string; secretKey: string } {
-  const text = readKeyFile(tdir, file);
-  try {
-    const rec = JSON.parse(text) as Record<string, unknown>;
-    if (
-      typeof rec.keyId === 'string' &&
-      typeof rec.publicKey === 'string' &&
-      typeof rec.secretKey === 'string'
-    ) {
-      return rec as { keyId: string; publicKey: string; secretKey: string };
-    }
-  } catch {
-    // reported below
-  }
-  throw new KeyringError(
-    `the transport key file ${path.join(tdir, file)} is damaged: restore the keys folder`,
-  );
-}
-
-function loadMasterKey(dir: string, env: NodeJS.ProcessEnv): Uint8Array {
-  if (env[MASTER_KEY_ENV]) return parseMasterKey(env[MASTER_KEY_ENV]);
-  const file = path.join(dir, MASTER_FILE);
-  if (!fs.existsSync(file)) {
-    throw new KeyringError(
-      `the master key is missing: neither ${MASTER_KEY_ENV} is set nor ${file} exists (set ${MASTER_KEY_ENV} where the master key lives off the disk, or restore the keys folder)`,
-    );
-  }
-  return parseMasterKey(readKeyFile(dir, MASTER_FILE).trim());
-}
-
-function parseMasterKey(text: string): Uint8Array {
-  const key = Buffer.from(text.trim(), 'base64');
-  if (key.length !== 32)
-    throw new KeyringError(
-      `the master key must be 32 bytes of base64 (${MASTER_KEY_ENV} or keys/${MASTER_FILE})`,
-    );
-  return new Uint8Array(key);
-}
-
-function readKeyFile(dir: string, name: string): string {
-  const file = path.join(dir, name);
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new KeyringError(
-      code === 'ENOENT'
-        ? `the key file ${file} is missing: restore the keys folder`
-        : `cannot read the key file ${file} (${code})`,
-    );
-  }
-}
-
-function wrap(key: Uint8Array, master: Uint8Array): string {
-  const nonce = nacl.randomBytes(nacl.secretbox.nonceLength);
-  return toBase64(Buffer.concat([nonce, nacl.secretbox(key, nonce, master)]));
-}
-
-function unwrap(text: string, master: Uint8Array, what: string): Uint8Array {
-  const bytes = new Uint8Array(Buffer.from(text.trim(), 'base64'));
-  const nonce = bytes.subarray(0, nacl.secretbox.nonceLength);
-  const key =
-    bytes.length >= nacl.secretbox.nonceLength + nacl.secretbox.overheadLength
-      ? nacl.secretbox.open(bytes.subarray(nacl.secretbox.nonceLength), nonce, master)
-      : null;
-  if (!key) {
-    throw new KeyringError(
-      `the key ${what} does not open with this master key: ${MASTER_KEY_ENV} (or keys/${MASTER_FILE}) is not the one this keys folder was made with, or the file is damaged`,
-    );
-  }
-  return key;
 }
 
 /**
