@@ -32,6 +32,12 @@ interface ReportRow {
  * a report received more than `retentionMs` ago is never returned, whether or not the expiry job
  * has run yet.
  */
+/**
+ * How many of a group's newest reports its description is looked for in: more than an erasure
+ * running beside the read could leave unreadable in any real group, and a bound on the reads.
+ */
+const LATEST_TRIED = 1000;
+
 export class ReportReader {
   private readonly byId: DayQuery<ReportRow>;
   private readonly latest;
@@ -59,7 +65,7 @@ export class ReportReader {
     >(
       `SELECT r.id, r.key_day, r.sealed_at, r.sealed_len FROM report_groups k JOIN reports r ON r.seq = k.seq
        WHERE k.group_id = ? AND k.received_at > ?
-       ORDER BY k.received_at DESC, k.seq DESC LIMIT 1`,
+       ORDER BY k.received_at DESC, k.seq DESC LIMIT ${LATEST_TRIED}`,
     );
   }
 
@@ -70,10 +76,16 @@ export class ReportReader {
 
   /** The newest surviving report's description, or null when none survives (or its key is gone). */
   latestDescription(groupId: string): string | null {
-    const row = this.latest.get(groupId, this.cutoff());
-    if (!row) return null;
-    const fields = this.sealed.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
-    return fields ? this.open(fields.description, row.key_day) : null;
+    // Newest first, past any report whose record no longer reads: a read whose snapshot began
+    // before an erasure committed still has the erased rows, but their records in the day files
+    // (outside the snapshot) are zeroed right after the commit. The description is then the
+    // next surviving report's, as it is once the erasure is done, not null.
+    for (const row of this.latest.iterate(groupId, this.cutoff())) {
+      const fields = this.sealed.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
+      const description = fields ? this.open(fields.description, row.key_day) : null;
+      if (description !== null) return description;
+    }
+    return null;
   }
 
   /**
