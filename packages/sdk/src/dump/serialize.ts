@@ -189,10 +189,16 @@ function spend(state: WalkState, chars: number): void {
   state.budget -= chars;
 }
 
+/** The most characters a card number takes, grouped (19 digits and 18 separators), and one more. */
+const CARD_SPAN = 38;
+
 function walkString(text: string, state: WalkState): string {
   let s = text;
   if (s.length > state.maxString) {
-    // Cut before the card scan so a 10 MB string costs what a short one does.
+    // Cut before the card scan so a 10 MB string costs what a short one does, but scan past the
+    // cut by a card number's longest span first: a card number across the cut would otherwise
+    // leave its first 15 digits behind, which the check digit completes.
+    s = state.redactor.cleanString(s.slice(0, state.maxString + CARD_SPAN));
     s = s.slice(0, state.maxString);
     if (/[\ud800-\udbff]$/.test(s)) s = s.slice(0, -1);
     s += CUT;
@@ -346,11 +352,8 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
       depth + 1,
       state,
     );
-    out.stack = walk(
-      safe(() => obj.stack, undefined),
-      depth + 1,
-      state,
-    );
+    // Not its stack: the frames name files by their paths, which hold the user's name on Windows
+    // (C:\Users\asmith\...), and a report never carries paths.
   } else {
     // As JSON.stringify does, for a class instance and a plain object alike.
     const toJSON = safe(() => (obj as { toJSON?: unknown }).toJSON, undefined);
