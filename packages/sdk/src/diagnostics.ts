@@ -25,6 +25,8 @@ export type DiagnosticCode =
   | 'queue_write_failed'
   /** a queue file could not be read as a report: moved to `corrupt/` */
   | 'queue_corrupt'
+  /** a queue file could not be read at all now (a permission, a lock): left queued, tried later */
+  | 'queue_read_failed'
   /** the collector asked us to wait (408, 429, 503) */
   | 'collector_busy'
   /** network error, timeout or 5xx: retrying after a back-off */

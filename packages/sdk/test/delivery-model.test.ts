@@ -60,6 +60,7 @@ const UNEXPECTED_CODES = new Set([
   'queue_corrupt',
   'queue_overflow',
   'queue_write_failed',
+  'queue_read_failed',
   'queue_unavailable',
   'before_send_failed',
 ]);

@@ -47,6 +47,50 @@ describe('DiskQueue', () => {
     expect(q.claimNext()!.report).toEqual({ ...reports[2], dumpWithheld: 'too-large' });
   });
 
+  it('leaves a file it cannot read now in pending/, untouched, not moved to corrupt/', () => {
+    // A Windows virus scanner's lock (EBUSY) cannot happen on Linux, nor EACCES for root: the
+    // read of that one file is made to fail as they do.
+    const dir = tempDir();
+    const unreadable: string[] = [];
+    const corrupt: string[] = [];
+    const q = new DiskQueue(dir, bounds, {
+      onOverflow: () => undefined,
+      onCorrupt: (name) => corrupt.push(name),
+      onUnreadable: (name) => unreadable.push(name),
+    });
+    const [a, b] = [makeReport('a'), makeReport('b')];
+    q.add(a);
+    q.add(b);
+    const bFile = pendingFiles(dir).find((f) => f.includes(b.id))!;
+    const bBytes = fs.readFileSync(path.join(dir, 'pending', bFile));
+    const read = fs.readFileSync;
+    const spy = jest.spyOn(fs, 'readFileSync').mockImplementation(((
+      file: fs.PathOrFileDescriptor,
+      ...rest: unknown[]
+    ) => {
+      if (String(file).includes(b.id)) {
+        throw Object.assign(new Error('EBUSY: resource busy or locked'), { code: 'EBUSY' });
+      }
+      return (read as (...args: unknown[]) => unknown)(file, ...rest);
+    }) as typeof fs.readFileSync);
+    try {
+      expect(q.claimNext()!.report).toEqual(a);
+      expect(q.claimNext()).toBeNull();
+      expect(unreadable).toEqual([bFile]);
+      expect(corrupt).toEqual([]);
+      // Still queued; not tried again at once.
+      expect(pendingFiles(dir)).toEqual([bFile]);
+      expect(q.claimNext()).toBeNull();
+      expect(q.size()).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readFileSync(path.join(dir, 'pending', bFile))).toEqual(bBytes);
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toEqual([]);
+    // Readable again (the next run, or 30 s on): delivered as it was.
+    expect(diskQueue(dir).claimNext()!.report).toEqual(b);
+  });
+
   it('keeps reports across instances (a restart)', () => {
     const dir = tempDir();
     const r = makeReport();

@@ -42,7 +42,15 @@ export interface DiskQueueEvents {
   onOverflow: OverflowHandler;
   /** a file that is not a report was moved aside */
   onCorrupt: (fileName: string) => void;
+  /** a file could not be read now (a permission, a lock): left pending, tried again later */
+  onUnreadable?: (fileName: string) => void;
 }
+
+/** How long a pending file that could not be read is left alone before it is tried again. */
+const UNREADABLE_RETRY_MS = 30_000;
+
+/** readReport's answer for bytes that could not be read at all, as opposed to bad bytes. */
+const UNREADABLE = Symbol('unreadable');
 
 /**
  * A durable queue in a directory, safe to share between processes:
@@ -72,6 +80,8 @@ export class DiskQueue implements ReportQueue {
   private readonly instance = randomBytes(4).toString('hex');
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
+  /** pending files that could not be read, by name -> when to try again */
+  private readonly unreadable = new Map<string, number>();
   /** reports held back from sending (`hold`): key -> the claim file holding it */
   private readonly holding = new Map<
     string,
@@ -177,7 +187,9 @@ export class DiskQueue implements ReportQueue {
 
   claimNext(): ClaimedReport | null {
     if (Date.now() - this.lastRecovery > RECOVER_EVERY_MS) this.recoverClaims();
+    const now = Date.now();
     for (const file of this.listPending()) {
+      if ((this.unreadable.get(file.name) ?? 0) > now) continue;
       const claimed = this.claim(file.name);
       if (claimed) return claimed;
     }
@@ -285,10 +297,23 @@ export class DiskQueue implements ReportQueue {
       return null; // another process claimed it first, or it was dropped
     }
     const read = this.readReport(claimPath);
+    if (read === UNREADABLE) {
+      // Not bad bytes but none read (a permission, a virus scanner's lock on Windows): it may be
+      // a whole report, so it goes back to pending/ as it is, to be tried again later.
+      try {
+        fs.renameSync(claimPath, path.join(this.pendingDir, pendingName));
+      } catch {
+        // Left in claimed/: recovered as stale later, never lost.
+      }
+      this.unreadable.set(pendingName, Date.now() + UNREADABLE_RETRY_MS);
+      this.events.onUnreadable?.(pendingName);
+      return null;
+    }
     if (!read) {
       this.moveAside(claimPath, pendingName);
       return null;
     }
+    this.unreadable.delete(pendingName);
     let bytes = read.bytes;
     if (read.legacy) {
       try {
@@ -373,10 +398,16 @@ export class DiskQueue implements ReportQueue {
     syncDirectory(path.dirname(target));
   }
 
-  private readReport(file: string): ReadReport | null {
+  private readReport(file: string): ReadReport | null | typeof UNREADABLE {
+    let raw: Buffer | null;
     try {
-      const raw = readSmallFile(file);
-      const opened = raw && openQueueFile(raw, this.openKeys);
+      raw = readSmallFile(file);
+    } catch {
+      return UNREADABLE;
+    }
+    if (!raw) return null;
+    try {
+      const opened = openQueueFile(raw, this.openKeys);
       if (!opened) return null;
       const v = validateReport(JSON.parse(opened.text));
       return v.ok ? { report: v.report, legacy: opened.legacy, bytes: raw.length } : null;

@@ -40,6 +40,12 @@ export function openReportQueue(
             message:
               'a queue file was not a valid report; moved to the corrupt/ folder of the queue',
           }),
+        onUnreadable: () =>
+          diagnostic({
+            code: 'queue_read_failed',
+            message:
+              'a queue file could not be read (a permission or a lock); left in the queue and tried again in 30 s',
+          }),
       },
       o.queueKey,
     );
