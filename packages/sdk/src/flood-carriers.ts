@@ -93,6 +93,10 @@ export class FloodControl {
         // Later occurrences only count: the carrier's count on disk follows each second.
         this.startCarrier(admission.carrierId, occurrence);
       }
+      // The timer keeps the count on disk up to date, but never fires while the host loops
+      // without yielding (the error loop flood control is for): the count is written from
+      // here too, once a second, so a kill in such a loop loses a second, not the loop.
+      else this.persistCarriers(admission.carrierId);
       this.scheduleDrain();
       return { held: true, carrierId: admission.carrierId };
     }
@@ -157,13 +161,18 @@ export class FloodControl {
     if (carrier?.report) this.o.store(withRepeats(carrier.report, held.repeats), carrier.key);
   }
 
-  /** Brings the counts of the carriers held on disk up to date; called once per PERSIST_EVERY_MS. */
-  private persistCarriers(): void {
+  /**
+   * Brings the counts of the carriers held on disk up to date (or only `only`'s), each at most
+   * once per PERSIST_EVERY_MS.
+   */
+  private persistCarriers(only?: string): void {
     const now = Date.now();
     const { queue } = this.o;
     for (const { carrierId, repeats } of this.limiter.holding()) {
+      if (only !== undefined && carrierId !== only) continue;
       const carrier = this.carriers.get(carrierId);
       if (!carrier?.report || carrier.key === undefined || !queue.rewriteHeld) continue;
+      if (only !== undefined && now - carrier.writtenAt < PERSIST_EVERY_MS) continue;
       if (carrier.persisted === repeats && now - carrier.writtenAt < REFRESH_HELD_MS) continue;
       try {
         const report = withRepeats(carrier.report, repeats);

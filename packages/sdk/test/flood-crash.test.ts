@@ -66,6 +66,23 @@ function idsOf(stdout: string): string[] {
   return stdout.split('\n').filter((l) => /^[0-9a-f-]{36}$/.test(l));
 }
 
+it('a host killed in an error loop that never yields: the count on disk was kept up to date from report() itself', async () => {
+  // No timer runs in such a loop; the carrier's count is written from report() once a second.
+  // Before, it stayed as written when the carrier was made, and the loop's count was lost.
+  const queueDir = tempDir();
+  const run = await runHost('busy-flood-then-sigkill', childOptions(queueDir), {
+    env: { JCS_TEST_LOOP_MS: '2500' },
+  });
+  expect(run.signal).toBe('SIGKILL');
+  const n = Number(/occurrences (\d+)/.exec(run.stdout)?.[1]);
+  expect(n).toBeGreaterThan(100);
+  expect(await nextStart(queueDir)).toBe(true);
+  const counted = occurrences(server.stored.values());
+  // At most the last second or so of a 2.5 s loop is missing: well over a third is counted.
+  expect(counted).toBeLessThanOrEqual(n);
+  expect(counted).toBeGreaterThan(n / 3);
+});
+
 describe('a host killed during an error loop (20 occurrences, 10 per group let through)', () => {
   it('right after the 20th: the carrier is on disk and delivered next run, with the count of when it was made', async () => {
     const queueDir = tempDir();
