@@ -1,3 +1,8 @@
+/**
+ * Turning what went wrong with a request to the collector into one line that says what to do,
+ * with the contract's exit code: the client's only way of failing.
+ */
+
 import type { ErrorBody } from '@jcs/protocol';
 import type { Role } from './client';
 import {
@@ -9,11 +14,6 @@ import {
   UnreachableError,
 } from './errors';
 import { oneLine } from './render/text';
-
-/**
- * Turning what went wrong with a request to the collector into one line that says what to do,
- * with the contract's exit code: the client's only way of failing.
- */
 
 /** What the messages name: the server as the user wrote it, and where the token came from. */
 export interface ClientLabel {

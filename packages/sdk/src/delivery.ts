@@ -229,6 +229,8 @@ export class Delivery {
     } catch {
       // A queue file vanished under us: it is recovered or gone; never throw into the host.
     }
+    // A flush's cut is for this attempt's back-off only: one delivered leaves none to cut.
+    this.cutNextBackoff = false;
     this.notify();
     return outcome;
   }
@@ -335,7 +337,6 @@ export class Delivery {
 
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
     if (by === 'backoff' && this.cutNextBackoff) delayMs = this.options.minDelayMs ?? 0;
-    this.cutNextBackoff = false;
     this.pausedAt = this.now();
     this.pausedUntil = this.pausedAt + delayMs;
     this.pausedBy = by;

@@ -96,7 +96,7 @@ export class FloodControl {
       // The timer keeps the count on disk up to date, but never fires while the host loops
       // without yielding (the error loop flood control is for): the count is written from
       // here too, once a second, so a kill in such a loop loses a second, not the loop.
-      else this.persistCarriers(admission.carrierId);
+      else if (this.persistDue(admission.carrierId)) this.persistCarriers(admission.carrierId);
       this.scheduleDrain();
       return { held: true, carrierId: admission.carrierId };
     }
@@ -148,6 +148,12 @@ export class FloodControl {
     this.schedulePersist();
   }
 
+  /** Whether a held carrier's count on disk is a second old: checked on every held report(). */
+  private persistDue(carrierId: string): boolean {
+    const carrier = this.carriers.get(carrierId);
+    return carrier?.key !== undefined && Date.now() - carrier.writtenAt >= PERSIST_EVERY_MS;
+  }
+
   private takeCarrier(carrierId: string): Carrier | undefined {
     const carrier = this.carriers.get(carrierId);
     this.carriers.delete(carrierId);
@@ -161,10 +167,7 @@ export class FloodControl {
     if (carrier?.report) this.o.store(withRepeats(carrier.report, held.repeats), carrier.key);
   }
 
-  /**
-   * Brings the counts of the carriers held on disk up to date (or only `only`'s), each at most
-   * once per PERSIST_EVERY_MS.
-   */
+  /** Brings the counts of the carriers held on disk up to date, or only `only`'s. */
   private persistCarriers(only?: string): void {
     const now = Date.now();
     const { queue } = this.o;
@@ -172,7 +175,6 @@ export class FloodControl {
       if (only !== undefined && carrierId !== only) continue;
       const carrier = this.carriers.get(carrierId);
       if (!carrier?.report || carrier.key === undefined || !queue.rewriteHeld) continue;
-      if (only !== undefined && now - carrier.writtenAt < PERSIST_EVERY_MS) continue;
       if (carrier.persisted === repeats && now - carrier.writtenAt < REFRESH_HELD_MS) continue;
       try {
         const report = withRepeats(carrier.report, repeats);
