@@ -11,9 +11,9 @@
  *   and end anywhere): `count`, `daily` and `versions` keep every occurrence ever stored (erased
  *   and expired reports' too: anonymous counts stay), `users` and `licences` are the distinct
  *   usernames and licences of the surviving reports in the window, exact to the millisecond (a
- *   report without a username, or with an empty one, counts no user), but for the whole days
- *   before the subject rows' horizon (a day the job's cut-off has reached counts no subject,
- *   docs/retention.md); never more than `count`; `description` is the newest surviving report's;
+ *   report without a username, or with an empty one, counts no user), on the day the job's
+ *   cut-off has reached too (its subject rows are gone; its surviving reports are read); never
+ *   more than `count`; `description` is the newest surviving report's;
  * - GET /v1/reports/:id answers 200 exactly for the reports still stored and younger than 42 days,
  *   GET /v1/groups/:id/reports lists exactly those of the group, newest first;
  * - in the database: the reports rows are exactly the survivors, and group_subjects holds, for
@@ -337,9 +337,9 @@ interface GroupJson {
  * counts stay), exact to the millisecond; except that an edge whose partial hour the job's cut-off
  * has reached counts that hour whole (docs/api.md, docs/retention.md).
  *
- * users, licences: distinct over the reports still stored that were received in the window, but
- * for the whole UTC days inside it before the horizon (their subject rows went with the job's
- * cut-off: docs/retention.md, "can be a little low for its oldest day"); never more than count.
+ * users, licences: distinct over the reports still stored that were received in the window, the
+ * day before the horizon too (its subject rows went with the job's cut-off, its later reports are
+ * read instead); never more than count.
  */
 function recount(m: Model, since: number, until: number, version?: string) {
   const end = until + 1;
@@ -355,9 +355,6 @@ function recount(m: Model, since: number, until: number, version?: string) {
     if (since % HOUR !== 0 && since <= et) lo = Math.floor(since / HOUR) * HOUR;
     if (end % HOUR !== 0 && endHour * HOUR <= et) hi = (endHour + 1) * HOUR;
   }
-  // whole days [a, b) of the window
-  const a = Math.ceil(since / DAY);
-  const b = Math.floor(end / DAY);
   const first = day(since);
   const days = day(end - 1) - first + 1;
   const groups = new Map<
@@ -388,9 +385,7 @@ function recount(m: Model, since: number, until: number, version?: string) {
       g.daily[day(s.at) - first] += s.n;
       g.versions.add(s.version);
     }
-    const d = day(s.at);
-    const wholeDay = d >= a && d < b;
-    if (stored(s) && s.at >= since && s.at < end && (!wholeDay || d >= m.horizon)) {
+    if (stored(s) && s.at >= since && s.at < end) {
       if (s.username) g.users.add(s.username);
       g.licences.add(s.license);
     }

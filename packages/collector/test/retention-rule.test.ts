@@ -194,6 +194,33 @@ describe('day keys and pseudonymous rows', () => {
     expect(later).toMatchObject({ count: 4, users: 3, licences: 3 });
   });
 
+  it('counts the users of the reports a run leaves on the day its cut-off falls in', async () => {
+    // One report early on 2026-09-01 and two late that day; the run at 02:30 on day 41 takes the
+    // early one and the day's subject rows, and the late ones are still shown for 18 hours.
+    t.clock.set(Date.parse('2026-09-01T01:00:00Z'));
+    await ingest(makeReport({ username: 'early', license: 'JCS-EARLY' }));
+    t.clock.set(Date.parse('2026-09-01T20:00:00Z'));
+    const { group } = await ingest(makeReport({ username: 'u1', license: 'JCS-1' }));
+    await ingest(makeReport({ username: 'u2', license: 'JCS-2' }));
+    t.clock.set(Date.parse('2026-10-12T02:30:00Z'));
+    expect((await expire()).body).toMatchObject({ deletedReports: 1 });
+    t.clock.set(Date.parse('2026-10-12T12:00:00Z'));
+    // The 6-week window holds the whole of 2026-09-01; a window from its evening, only a part.
+    // The expired report's occurrence stays in the count (it is anonymous); its subjects do not.
+    for (const [since, count] of [
+      ['6w', 3],
+      ['2026-09-01T12:00:00Z', 2],
+    ] as const) {
+      const detail = (await get(`/v1/groups/${group}?since=${since}`)).body;
+      expect(detail).toMatchObject({ count, users: 2, licences: 2 });
+      expect(detail.latest).toHaveLength(2);
+      const [listed] = (await get(`/v1/groups?since=${since}`)).body.groups;
+      expect(listed).toMatchObject({ id: group, users: 2, licences: 2 });
+      const [v] = (await get(`/v1/groups?since=${since}&version=5.2.1.345`)).body.groups;
+      expect(v).toMatchObject({ id: group, users: 2, licences: 2 });
+    }
+  });
+
   it('judging from the future, keeps the counts of the hour the window ends in: the group stays listed', async () => {
     t.clock.set(T0 + 10 * 60_000);
     const { group } = await ingest(makeReport({ error: { line: 10 } }));

@@ -29,8 +29,10 @@ export function windowSubjects(
   version?: string,
   maxEdgeReports = EXACT_EDGE_REPORTS,
 ): Map<string, Subjects> {
-  // Whole days [a, b); the edges are what the window holds of the days either side.
-  const a = Math.ceil(w.since / DAY_MS);
+  // Whole days [a, b); the edges are what the window holds of the days either side. Days before
+  // the horizon have no subject rows left, yet the day just before it keeps its reports received
+  // after the last expiry's cut-off: like an edge, such days are read from their reports.
+  const a = Math.max(Math.ceil(w.since / DAY_MS), subjectsFrom(db));
   const b = Math.floor(w.until / DAY_MS);
   const edges: [number, number][] =
     a > b
@@ -76,7 +78,7 @@ export function windowSubjects(
       subjects.set(`l${licence}`, [LICENCE, licence]);
     }
   }
-  const from = Math.max(a, subjectsFrom(db));
+  const from = a;
   const seenOnWholeDay = statement(
     db,
     `SELECT 1 FROM group_subjects WHERE kind = ? AND subject = ? AND group_id = ?
