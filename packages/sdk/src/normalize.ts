@@ -1,4 +1,4 @@
-import { LIMITS } from '@jcs/protocol';
+import { LIMITS, type Report } from '@jcs/protocol';
 import { ignoreRejection } from './diagnostics';
 
 /** What `report()` and `preview()` take. Every field is optional; anything else is coerced. */
@@ -19,14 +19,7 @@ export interface ReportInput {
 }
 
 /** The `error` part of a schema 1 report. */
-export interface NormalizedError {
-  number: number;
-  description: string;
-  module: string;
-  procedure: string;
-  line: number;
-  code?: string;
-}
+export type NormalizedError = Report['error'];
 
 /** Marks a string the SDK cut, so nobody mistakes it for the whole value. */
 export const TRUNCATION_MARKER = '…[truncated]';

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
+import { createSharedLookup } from './lookup';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {
@@ -137,6 +138,9 @@ function networkReason(error: unknown): string {
 
 const MAX_BODY_CHARS = 4096;
 
+/** Shared by every reporter in the process: one look-up per collector name at a time. */
+const lookup = createSharedLookup();
+
 const agents = {
   'http:': new http.Agent({ keepAlive: true }),
   'https:': new https.Agent({ keepAlive: true }),
@@ -204,6 +208,7 @@ export const httpRequest: MakeRequest = (request) =>
         method: request.method,
         headers: { ...request.headers, 'content-length': String(body.length) },
         agent: agents[url.protocol],
+        lookup,
       });
     } catch (e) {
       finish(e);
