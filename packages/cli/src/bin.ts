@@ -22,6 +22,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') outputFailed(err);
 });
 
+// stderr going nowhere (`2>&1 | true`) cannot be told anywhere; the exit code still tells.
+process.stderr.on('error', () => undefined);
+
 run(process.argv.slice(2), {
   env: process.env,
   homeDir: os.homedir(),

@@ -13,6 +13,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   outputError ??= err;
 });
 
+// stderr going nowhere (`2>&1 | true`) cannot be told anywhere; the exit code still tells.
+process.stderr.on('error', () => undefined);
+
 function afterOutput(code: number): number {
   if (!outputError || outputError.code === 'EPIPE' || code !== EXIT.ok) return code;
   stdio.err(

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
+import { CLI_BIN, collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 
 // The real bin: a usage error is exit 2 and one line on stderr that says what to do, as the
 // contract asks of jcs-errors (and section 4 of jcs-collector: "exit codes as for jcs-errors").
@@ -228,5 +228,28 @@ describe('init on a path that cannot be a data dir', () => {
         stderr: `jcs-collector: ${dir} cannot be a data dir: it, or a folder above it, is a file (choose another --data-dir)\n`,
       });
     }
+  });
+});
+
+describe('stderr going nowhere', () => {
+  // `cmd 2>&1 | true` in a script: the line cannot be written, and the exit code must still say
+  // what happened (it was 1 whatever the reason: an unhandled EPIPE on stderr).
+  const exitThroughClosedPipe = (bin: string, args: string[]) =>
+    spawnSync(
+      'bash',
+      ['-c', '"$@" 2>&1 | true; echo "${PIPESTATUS[0]}"', 'bash', process.execPath, bin, ...args],
+      { encoding: 'utf8' },
+    ).stdout.trim();
+
+  it.each([
+    ['jcs-collector', ['bogus'], '2'],
+    ['jcs-collector', ['expire', '--now', 'banana'], '2'],
+    ['jcs-collector', ['token', 'revoke', 'nosuch'], '4'],
+    ['jcs-errors', ['bogus'], '2'],
+    ['jcs-errors', ['show', 'f', '--server', 'http://127.0.0.1:9'], '1'],
+  ])('%s %j keeps exit %s', (name, args, code) => {
+    const extra = name === 'jcs-collector' ? ['--data-dir', initialisedDataDir()] : [];
+    const bin = name === 'jcs-collector' ? COLLECTOR_BIN : CLI_BIN;
+    expect(exitThroughClosedPipe(bin, [...args, ...extra])).toBe(code);
   });
 });
