@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { collectorCli, makeTempDir } from '../../../test-support/collector';
+import { collectorCli, COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { refuseForeignDataDir } from '../src/commands/data-dir-owner';
 
 /**
@@ -71,5 +73,54 @@ asRoot(
       );
     }
     expect(files()).toEqual(before);
+  },
+);
+
+asRoot(
+  'the real bin as another user than the owner: one line naming the owner, not "run init"',
+  () => {
+    // Under /tmp, so that the user can reach it: the Jest run's temp folder is closed to others.
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-owner-'));
+    try {
+      fs.chmodSync(top, 0o755);
+      const dataDir = path.join(top, 'data');
+      expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+      const asNobody = (args: string[]) => {
+        const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', dataDir], {
+          encoding: 'utf8',
+          uid: NOBODY,
+          gid: NOBODY,
+        });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      const files = () => fs.readdirSync(dataDir, { recursive: true }).map(String).sort();
+      const before = files();
+      const refused = {
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: ${dataDir} belongs to root (uid 0), and this user (uid ${NOBODY}) may not read and write it: run jcs-collector as that user (sudo -u root jcs-collector ...)\n`,
+      };
+      // 0700 as init made it, then 0755 (readable, not writable): before, `serve` said
+      // "unexpected failure" and the others "no collector database ...: run jcs-collector init".
+      for (const mode of [0o700, 0o755]) {
+        fs.chmodSync(dataDir, mode);
+        for (const args of [
+          ['token', 'list'],
+          ['key', 'rotate'],
+          ['expire'],
+          ['serve', '--port', '0'],
+        ])
+          expect(asNobody(args)).toEqual(refused);
+      }
+      fs.chmodSync(top, 0o700);
+      expect(asNobody(['token', 'list'])).toEqual({
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: this user cannot reach ${dataDir} (a folder above it is closed to it): run jcs-collector as the user the data dir belongs to\n`,
+      });
+      expect(files()).toEqual(before);
+    } finally {
+      fs.rmSync(top, { recursive: true, force: true });
+    }
   },
 );

@@ -112,6 +112,14 @@ describe('jcs-collector key rotate', () => {
     const noMaster = rotate();
     expect(noMaster.status).toBe(1);
     expect(noMaster.stderr).toMatch(/master key is missing/);
+
+    // A data dir that is not there gets the same advice as every other command.
+    const missing = path.join(makeTempDir(), 'none');
+    expect(runCollector(['key', 'rotate', '--data-dir', missing])).toMatchObject({
+      status: 1,
+      stderr: `jcs-collector: no collector database in ${missing}: run jcs-collector init --data-dir ${missing}\n`,
+    });
+    expect(fs.existsSync(missing)).toBe(false);
   });
 });
 

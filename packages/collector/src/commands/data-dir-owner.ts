@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import { CommandError } from './output';
 
 /**
- * Refuses to run as root on a data dir that belongs to another user: the files the run makes
- * (a rotated key, the database's -wal and -shm, a day's key or sealed file) would be root's,
- * mode 0600, and the `serve` running as that user could not read them. The failure came later,
- * at the next start ("cannot read the key file ... (EACCES)"), far from its cause. Another user
- * than root cannot get into the 0700 dir at all, and is told so by the command itself.
+ * Refuses a data dir this user cannot use, naming the user to run as, before the command trips
+ * over it with advice that fits a missing dir ("run jcs-collector init") or a bug.
+ *
+ * As root, it also refuses a data dir that belongs to another user: the files the run makes (a
+ * rotated key, the database's -wal and -shm, a day's key or sealed file) would be root's, mode
+ * 0600, and the `serve` running as that user could not read them. The failure came later, at the
+ * next start ("cannot read the key file ... (EACCES)"), far from its cause.
  *
  * @example
  * refuseForeignDataDir('/var/lib/jcs-collector'); // as root, dir owned by jcs: throws, naming jcs
@@ -16,20 +18,39 @@ export function refuseForeignDataDir(
   uid: number | undefined = process.getuid?.(),
   users = '/etc/passwd',
 ): void {
-  if (uid !== 0) return;
   let owner: number;
   try {
     owner = fs.statSync(dataDir).uid;
-  } catch {
-    return; // not there yet (init), or unreadable: the command says what is wrong with it
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') return; // not there yet (init)
+    throw new CommandError(
+      `this user cannot reach ${dataDir} (a folder above it is closed to it): run jcs-collector as the user the data dir belongs to`,
+    );
   }
-  if (owner === 0) return;
   const name = userName(owner, users);
   const who = name ? `${name} (uid ${owner})` : `uid ${owner}`;
   const as = `sudo -u ${name ?? `'#${owner}'`} jcs-collector ...`;
+  if (uid !== 0) {
+    if (usable(dataDir)) return;
+    throw new CommandError(
+      owner === uid
+        ? `${dataDir} is closed to its own owner (this user): chmod 700 ${dataDir}`
+        : `${dataDir} belongs to ${who}, and this user (uid ${uid ?? '?'}) may not read and write it: run jcs-collector as that user (${as})`,
+    );
+  }
+  if (owner === 0) return;
   throw new CommandError(
     `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dataDir} instead)`,
   );
+}
+
+function usable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function userName(uid: number, users: string): string | undefined {

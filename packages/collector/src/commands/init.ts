@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { makeDirSync } from '@jcs/protocol';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
+import { parseMasterKey } from '../crypto/master-key';
 import { openDatabase } from '../store/db';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
@@ -39,6 +40,15 @@ export async function initCommand(
     throw new CommandError(
       `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
     );
+  }
+  // Checked before anything is made: a bad variable leaves no empty data dir behind.
+  if (env[MASTER_KEY_ENV]) {
+    try {
+      parseMasterKey(env[MASTER_KEY_ENV]);
+    } catch (e) {
+      if (e instanceof KeyringError) throw new CommandError(e.message);
+      throw e;
+    }
   }
   try {
     makeDirSync(dataDir, 0o700);

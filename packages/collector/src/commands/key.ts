@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
 import { dataPaths } from '../paths';
 import { CommandError, EXIT, type Output } from './output';
@@ -31,10 +32,16 @@ export async function keyRotateCommand(
       EXIT.usage,
     );
   }
+  const paths = dataPaths(dataDir);
+  if (!fs.existsSync(paths.db) && !fs.existsSync(paths.keys)) {
+    throw new CommandError(
+      `no collector database in ${dataDir}: run jcs-collector init --data-dir ${dataDir}`,
+    );
+  }
   let result: KeyRotateResult;
   try {
     // Loading first proves the master key opens every key before anything is added.
-    result = loadKeyring(dataPaths(dataDir).keys, env).rotateTransport(options.keyId);
+    result = loadKeyring(paths.keys, env).rotateTransport(options.keyId);
   } catch (e) {
     if (e instanceof KeyringError) throw new CommandError(e.message);
     throw e;
