@@ -71,6 +71,8 @@ export type DataSubject = { username: string } | { license: string };
 export interface Answer<T> {
   data: T;
   body: string;
+  /** the collector's clock, from its `Date` header (to the second), where it sent one */
+  serverDate?: Date;
 }
 
 /** The role a route needs, for a 403 message that says which token to get. */
@@ -269,7 +271,8 @@ export class ApiClient {
         throw notCollectorError(response, this.label());
       }
       if (!isObject(data) || !options.shape(data)) throw notCollectorError(response, this.label());
-      return { data: data as T, body };
+      const date = Date.parse(response.headers.get('date') ?? '');
+      return { data: data as T, body, serverDate: Number.isNaN(date) ? undefined : new Date(date) };
     }
     throw failureError(response, body, options.role, this.label());
   }

@@ -402,11 +402,11 @@ describe('reports and report', () => {
   });
 
   test('--json: C1 controls and bidi overrides are \\u escapes, the same JSON value', async () => {
-    const evil = 'evil\u009b2J \u202eright-to-left';
+    const evil = 'evil\u009b2J \u202eright-to-left A\u200eB\u200fC\u061cD';
     fake.fixtures.fullReports[REPORT_IDS[0]].error.description = evil;
     const r = await cli(['report', REPORT_IDS[0], '--json']);
-    expect(r.stdout).not.toMatch(/[\u0080-\u009f\u202e]/);
-    expect(r.stdout).toContain('evil\\u009b2J \\u202eright-to-left');
+    expect(r.stdout).not.toMatch(/[\u0080-\u009f\u202e\u200e\u200f\u061c]/);
+    expect(r.stdout).toContain('evil\\u009b2J \\u202eright-to-left A\\u200eB\\u200fC\\u061cD');
     expect(JSON.parse(r.stdout).error.description).toBe(evil);
   });
 
@@ -553,13 +553,35 @@ describe('admin commands', () => {
     expect(json.stdout).toBe(`${fake.lastBody}\n`);
   });
 
+  test("status: the reasons go by the collector's clock where this machine's is off", async () => {
+    // Compliant on its own clock but for a report past 42 days; this machine is two days ahead,
+    // and by its clock the last run (25 h before the collector's now) was over 36 hours ago.
+    fake.fixtures.status = {
+      ...fake.fixtures.status,
+      compliant: false,
+      oldestReceivedAt: '2026-10-01T00:00:00Z',
+      lastExpiry: { at: '2026-11-27T09:30:00Z', deletedReports: 0, destroyedKeys: 0 },
+    };
+    const ahead = await run(['status'], {
+      env: { JCS_ERRORS_SERVER: fake.url, JCS_ERRORS_TOKEN: fake.tokens.admin },
+      homeDir: home,
+      stdoutIsTTY: false,
+      now: () => new Date(NOW.getTime() + 2 * 86_400_000),
+    });
+    expect(ahead.exitCode).toBe(1);
+    expect(ahead.stderr).toBe(
+      "not compliant: reports older than 42 days are stored: run jcs-errors expire now, and check the collector's nightly job\n",
+    );
+    expect(ahead.stdout).toContain('Last expiry run   2026-11-27 09:30:00 UTC (1d ago)');
+  });
+
   test('erase by username or licence', async () => {
     expect((await cli(['erase', '--username', 'asmith'])).stdout).toBe(
-      'erased 12 reports of username "asmith": they cannot be read or restored\n',
+      'erased 12 reports of username "asmith": no read returns them now (backups made before keep them until the day\'s key goes, within 42 days)\n',
     );
     expect(fake.requests.at(-1)?.body).toEqual({ username: 'asmith' });
     expect((await cli(['erase', '--license', 'JCS-999'])).stdout).toBe(
-      'no reports of licence "JCS-999" were stored: nothing to erase\n',
+      'no reports of licence "JCS-999" are stored: nothing to erase\n',
     );
     expect((await cli(['erase', '--license', 'JCS-000123', '--json'])).stdout).toBe(
       '{"erasedReports":30}\n',

@@ -317,11 +317,11 @@ describe('every command against the real collector', () => {
 
   test('erase destroys one data subject’s reports', async () => {
     expect((await cli(['erase', '--license', 'JCS-000456'])).stdout).toBe(
-      'erased 1 report of licence "JCS-000456": it cannot be read or restored\n',
+      'erased 1 report of licence "JCS-000456": no read returns it now (backups made before keep it until the day\'s key goes, within 42 days)\n',
     );
     expect((await cli(['report', IDS[1]])).exitCode).toBe(4);
     expect((await cli(['erase', '--username', 'nobody'])).stdout).toBe(
-      'no reports of username "nobody" were stored: nothing to erase\n',
+      'no reports of username "nobody" are stored: nothing to erase\n',
     );
   });
 

@@ -38,8 +38,9 @@ export interface Wiring {
   finish(result: CommandResult): void;
 }
 
-/** C1 controls, line and paragraph separators, and the bidi marks, embeddings and overrides. */
-const TERMINAL_CONTROLS = /[\u0080-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** C1 controls, line and paragraph separators, and the bidi marks, embeddings, overrides and isolates. */
+const TERMINAL_CONTROLS =
+  /[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * For `--json`: the API's body, the same JSON value, ending in a newline so shells and jq are

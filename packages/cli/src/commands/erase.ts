@@ -28,8 +28,10 @@ export async function erase(
   const who =
     'username' in subject ? `username "${subject.username}"` : `licence "${subject.license}"`;
   const n = answer.data.erasedReports;
-  if (n === 0) return `no reports of ${who} were stored: nothing to erase\n`;
-  return `erased ${plural(n, 'report')} of ${who}: ${n === 1 ? 'it' : 'they'} cannot be read or restored\n`;
+  if (n === 0) return `no reports of ${who} are stored: nothing to erase\n`;
+  // Honest about copies: a backup made before holds the reports until their day's key goes.
+  const them = n === 1 ? 'it' : 'them';
+  return `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, within 42 days)\n`;
 }
 
 function dataSubject(options: EraseOptions): DataSubject {

@@ -21,13 +21,24 @@ const LABEL_WIDTH = 18;
 export async function status(client: ApiClient, output: Output): Promise<Outcome> {
   const answer = await client.retentionStatus();
   const s = answer.data;
-  const text = output.json ? jsonText(answer.body) : renderStatus(s, output);
+  // Ages as the collector judged them, where this machine's clock is off.
+  const judged = { ...output, now: collectorNow(output.now, answer.serverDate) };
+  const text = output.json ? jsonText(answer.body) : renderStatus(s, judged);
   if (s.compliant) return { text, exitCode: EXIT.ok };
   return {
     text,
     exitCode: EXIT.failed,
-    problem: `not compliant: ${reasons(s, output.now).join(' and ')}: run jcs-errors expire now, and check the collector's nightly job`,
+    problem: `not compliant: ${reasons(s, judged.now).join(' and ')}: run jcs-errors expire now, and check the collector's nightly job`,
   };
+}
+
+/**
+ * The collector's time: this machine's where the two agree within a few seconds (the `Date`
+ * header has whole seconds only), else the header's, half a second on.
+ */
+function collectorNow(local: Date, server: Date | undefined): Date {
+  if (!server || Math.abs(local.getTime() - server.getTime()) < 5_000) return local;
+  return new Date(server.getTime() + 500);
 }
 
 /**

@@ -67,7 +67,12 @@ export async function startFakeCollector(
       const send = (status: number, value: unknown, headers: Record<string, string> = {}) => {
         const out = JSON.stringify(value);
         fake.lastBody = out;
-        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        // The collector's clock is the fixtures' (a real one sends its own, as this does).
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          date: fake.fixtures.now.toUTCString(),
+          ...headers,
+        });
         res.end(out);
       };
       const fail = (code: ErrorCode, message?: string, headers?: Record<string, string>) =>

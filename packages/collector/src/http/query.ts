@@ -105,7 +105,7 @@ export class QueryReader {
     const text = this.raw(name);
     if (text === undefined) return false;
     if (!['1', 'true', '0', 'false', ''].includes(text)) {
-      this.problems.push({ path: name, message: 'must be 1 or 0' });
+      this.problems.push({ path: name, message: 'must be 1 or 0 (true or false)' });
       return false;
     }
     return text === '1' || text === 'true' || text === '';
