@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import request from 'supertest';
@@ -142,5 +143,54 @@ describe('jcs-collector token', () => {
     // the refused requests got nothing: no report was stored
     const groups = await get('/v1/groups', c.tokens.admin);
     expect(groups.body.groups).toEqual([]);
+  });
+});
+
+describe('the Authorization header', () => {
+  /**
+   * A request with the headers exactly as given, duplicates included (fetch would merge them).
+   * Written, not ended: the server takes a half-closed socket for a client gone away.
+   */
+  function rawGet(route: string, headers: string[]): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const { hostname, port } = new URL(c.url);
+      const socket = net.connect(Number(port), hostname, () => {
+        socket.write(
+          [
+            `GET ${route} HTTP/1.1`,
+            `Host: ${hostname}`,
+            'Connection: close',
+            ...headers,
+            '',
+            '',
+          ].join('\r\n'),
+        );
+      });
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('utf8')));
+      socket.on('error', reject);
+      socket.on('end', () => {
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+        resolve({ status, body: text.slice(text.indexOf('\r\n\r\n') + 4) });
+      });
+    });
+  }
+
+  it('twice is refused 401 whichever comes first: no guessing whose request it is', async () => {
+    const eng = `Authorization: Bearer ${c.tokens.engineer}`;
+    const adm = `Authorization: Bearer ${c.tokens.admin}`;
+    for (const headers of [
+      [eng, adm],
+      [adm, eng],
+      [adm, `authorization: Bearer ${c.tokens.admin}`],
+    ]) {
+      const r = await rawGet('/v1/audit', headers);
+      expect(r.status).toBe(401);
+      expect(JSON.parse(r.body)).toEqual({
+        error: { code: 'unauthorized', message: 'Send one Authorization header, not several.' },
+      });
+    }
+    // Once, it is as before.
+    expect((await rawGet('/v1/audit?limit=1', [adm])).status).toBe(200);
   });
 });

@@ -53,12 +53,25 @@ export async function authenticateSoon(
 
 /** The request's bearer token; 401 when there is none or it is malformed (no look-up needed). */
 function bearerToken(req: IncomingMessage): string {
+  if (authorizationHeaders(req) > 1) {
+    // Node keeps the first; a proxy in front may pass on the last: no guessing whose request.
+    throw new ApiError('unauthorized', 'Send one Authorization header, not several.');
+  }
   const m = BEARER.exec(req.headers.authorization ?? '');
   if (!m) throw new ApiError('unauthorized', 'Send a bearer token: Authorization: Bearer <token>.');
   if (parseToken(m[1]) === null) {
     throw new ApiError('unauthorized', 'The token is malformed or mistyped.');
   }
   return m[1];
+}
+
+function authorizationHeaders(req: IncomingMessage): number {
+  let n = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') n++;
+  }
+  return n;
 }
 
 function admit(req: IncomingMessage, actor: Actor | null, allowed: Role): Actor {
@@ -112,7 +125,7 @@ export function identifyActor(c: Collector): RequestHandler {
 export function nameActor(c: Collector, req: IncomingMessage): Actor | undefined {
   const known = actorOf(req);
   if (known) return known;
-  const m = BEARER.exec(req.headers.authorization ?? '');
+  const m = authorizationHeaders(req) === 1 ? BEARER.exec(req.headers.authorization ?? '') : null;
   if (m && parseToken(m[1]) !== null) {
     const live = c.tokens.authenticate(m[1], c.clock());
     const revoked = live ? null : c.tokens.revokedActor(m[1]);
