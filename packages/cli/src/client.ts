@@ -191,7 +191,9 @@ export class ApiClient {
     });
   }
 
-  listAudit(query: { since?: string; limit?: number } = {}): Promise<Answer<AuditLog>> {
+  listAudit(
+    query: { since?: string; until?: string; limit?: number } = {},
+  ): Promise<Answer<AuditLog>> {
     return this.request('GET', 'v1/audit', {
       role: 'admin',
       query,

@@ -486,6 +486,32 @@ describe('admin commands', () => {
       limit: '1000',
     });
     expect((await cli(['audit', '--limit', '1001'])).exitCode).toBe(2);
+    // Older pages: --until, passed on as typed, and checked first.
+    await cli(['audit', '--until', '2026-11-28T08:30:00.000Z', '--limit', '2']);
+    expect(Object.fromEntries(requests('/v1/audit')[2].query)).toEqual({
+      since: '7d',
+      until: '2026-11-28T08:30:00.000Z',
+      limit: '2',
+    });
+    expect(await cli(['audit', '--until', 'soon'])).toMatchObject({
+      exitCode: 2,
+      stderr: expect.stringContaining('--until takes 30m, 12h, 7d, 6w or an ISO date, not "soon"'),
+    });
+  });
+
+  test('audit: a full page of the most one request lists says how to page back', async () => {
+    const r = await cli(['audit', '--limit', '3']);
+    expect(r.stdout).toContain(
+      '3 entries, newest first, back to 1d ago; there may be more: --limit',
+    );
+    fake.fixtures.audit = Array.from({ length: 1000 }, (_, i) => ({
+      ...fake.fixtures.audit[0],
+      seq: 1000 - i,
+    }));
+    const full = await cli(['audit', '--limit', '1000']);
+    expect(full.stdout).toContain(
+      `1000 is the most one request lists: --until ${fake.fixtures.audit[0].at} for older ones`,
+    );
   });
 
   test('audit verify: intact exits 0; broken exits 1 with a line on stderr', async () => {

@@ -12,6 +12,7 @@ import { jsonText, type Outcome, type Output, type Wiring } from './context';
 /** The options of `jcs-errors audit`. */
 export interface AuditOptions {
   since?: string;
+  until?: string;
   limit?: string;
 }
 
@@ -32,14 +33,15 @@ export async function audit(
 ): Promise<string> {
   // The contract gives the CLI a 7d default, so it is always sent rather than left to the server.
   const since = checkTimeBound(options.since ?? DEFAULT_SINCE, '--since');
+  const until = options.until === undefined ? undefined : checkTimeBound(options.until, '--until');
   const limit = options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT);
-  const answer = await client.listAudit({ since, limit });
+  const answer = await client.listAudit({ since, until, limit });
   if (output.json) return jsonText(answer.body);
 
   const { palette, now, width } = output;
   const entries = answer.data.entries;
-  if (entries.length === 0)
-    return `no audit entries in the window (--since ${since}): try --since 6w\n`;
+  const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
+  if (entries.length === 0) return `no audit entries in the window (${window}): try --since 6w\n`;
   const rows = entries.map((e): Cell[] => [
     String(e.seq),
     absoluteTime(e.at).replace(/ UTC$/, ''),
@@ -65,8 +67,15 @@ export async function audit(
     width,
     palette,
   });
-  const more = moreHint(entries.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   const oldest = entries[entries.length - 1].at;
+  // Past the most one request lists, the next page is the older entries: up to the oldest shown.
+  const more = moreHint(
+    entries.length,
+    limit ?? DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_LIMIT,
+    `--until ${oldest} for older ones`,
+  );
   return `${table}\n\n${palette.dim(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`)}\n`;
 }
 
@@ -121,6 +130,7 @@ export function makeAuditCommand(wiring: Wiring): Command {
   return new Command('audit')
     .description('the access log, newest first (admin); audit verify checks it')
     .option('--since <when>', `window start: ${TIME_BOUND_HELP} (default: ${DEFAULT_SINCE})`)
+    .option('--until <when>', `window end, included: as --since (default: now)`)
     .option('--limit <n>', `at most this many entries, 1-${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
     .addCommand(verify)
     .action(async (options: AuditOptions, command: Command) => {

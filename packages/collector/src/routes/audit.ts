@@ -16,13 +16,18 @@ export function auditRoutes(c: Collector): Router {
 
   router.get('/v1/audit', admin, async (req, res) => {
     const now = c.clock();
-    const q = new QueryReader(req.query, ['since', 'limit']);
+    const q = new QueryReader(req.query, ['since', 'until', 'limit']);
     const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
+    // Entries older than the newest `limit` are reached by paging back with `until`.
+    const until = req.query.until === undefined ? undefined : q.time('until', '0m', now);
+    if (since !== undefined && until !== undefined && since > until) {
+      q.problem('since', 'must not be after until');
+    }
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
       await auditedRead(c, req, 'audit.list', null, () => {
         q.done();
-        return c.triage({ op: 'audit', since, limit });
+        return c.triage({ op: 'audit', since, until, limit });
       }),
     );
   });

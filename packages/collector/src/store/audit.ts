@@ -103,14 +103,26 @@ const PRUNING_KEY = 'audit_pruning';
  * @example
  * listEntries(db, { since: Date.now() - 7 * 86_400_000, limit: 100 }); // [{ seq: 1520, ... }, ...]
  */
-export function listEntries(db: Db, options: { since?: number; limit: number }): AuditRow[] {
+export function listEntries(
+  db: Db,
+  options: { since?: number; until?: number; limit: number },
+): AuditRow[] {
+  // `until` is included, so that paging back by the last entry's time skips none (an entry at
+  // that very millisecond shows on both pages).
   return db
-    .prepare<[string, number], AuditRow>(
+    .prepare<[string, string, number], AuditRow>(
       `SELECT seq, at, actor, action, target, outcome, hash FROM audit
-       WHERE at >= ? ORDER BY seq DESC LIMIT ?`,
+       WHERE at >= ? AND at <= ? ORDER BY seq DESC LIMIT ?`,
     )
-    .all(iso(options.since ?? 0), options.limit);
+    .all(
+      iso(options.since ?? 0),
+      iso(Math.min(options.until ?? MAX_TIME, MAX_TIME)),
+      options.limit,
+    );
 }
+
+/** 9999-12-31T23:59:59.999Z: after every entry's time. */
+const MAX_TIME = 253402300799999;
 
 /**
  * The access log: append-only (triggers refuse UPDATE and DELETE) and chained, each entry's hash
@@ -191,7 +203,7 @@ export class AuditLog {
   }
 
   /** Newest first. */
-  list(options: { since?: number; limit: number }): AuditRow[] {
+  list(options: { since?: number; until?: number; limit: number }): AuditRow[] {
     return listEntries(this.db, options);
   }
 
