@@ -59,6 +59,10 @@ describe('jcs-collector token', () => {
     expect(again.status).toBe(1);
     expect(again.stdout).toBe('');
     expect(again.stderr).toMatch(/a token named test-admin already exists: choose another name/);
+    // Another case of a name in use would look the same in the access log.
+    const cased = cli('token', 'create', '--name', 'Test-Admin', '--role', 'engineer');
+    expect(cased.status).toBe(1);
+    expect(cased.stderr).toMatch(/a token named test-admin already exists: choose another name/);
   });
 
   it('list shows names, roles, created and last used, and never a secret', async () => {

@@ -64,17 +64,19 @@ export class TokenStore {
         'a token name is 1-64 letters, digits, dots, dashes, underscores or @',
       );
     }
+    // Names that differ only in case would look alike in the access log (`eng`, `ENG`).
     const existing = this.db
-      .prepare<[string], { revoked_at: number | null }>(
-        'SELECT revoked_at FROM tokens WHERE name = ?',
+      .prepare<[string], { name: string; revoked_at: number | null }>(
+        'SELECT name, revoked_at FROM tokens WHERE name = ? COLLATE NOCASE',
       )
       .get(name);
     if (existing) {
+      const named = `a token named ${existing.name}`;
       // A revoked name stays taken: the access log names actors by it.
       throw new TokenNameTakenError(
         existing.revoked_at === null
-          ? `a token named ${name} already exists: choose another name`
-          : `a token named ${name} was revoked and its name stays in the access log: choose another name`,
+          ? `${named} already exists: choose another name`
+          : `${named} was revoked and its name stays in the access log: choose another name`,
       );
     }
     const token = makeToken(role);
