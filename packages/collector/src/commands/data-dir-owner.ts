@@ -31,11 +31,10 @@ export function refuseForeignDataDir(
   const who = name ? `${name} (uid ${owner})` : `uid ${owner}`;
   const as = `sudo -u ${name ?? `'#${owner}'`} jcs-collector ...`;
   if (uid !== 0) {
-    if (usable(dataDir)) return;
+    // The owner's own trouble (a read-only file system, a mode) is the command's to name.
+    if (owner === uid || usable(dataDir)) return;
     throw new CommandError(
-      owner === uid
-        ? `${dataDir} is closed to its own owner (this user): chmod 700 ${dataDir}`
-        : `${dataDir} belongs to ${who}, and this user (uid ${uid ?? '?'}) may not read and write it: run jcs-collector as that user (${as})`,
+      `${dataDir} belongs to ${who}, and this user (uid ${uid ?? '?'}) may not read and write it: run jcs-collector as that user (${as})`,
     );
   }
   if (owner === 0) return;
