@@ -19,12 +19,16 @@ export interface CapturedFields {
  * What `captureException` reports: each field from `extra` where given, else from the thrown
  * value (number, message) and its first stack frame outside the SDK (module, procedure, line).
  */
-export function captureFields(thrown: unknown, extra: unknown): CapturedFields {
+export function captureFields(
+  thrown: unknown,
+  extra: unknown,
+  caughtAt?: () => string,
+): CapturedFields {
   const given = (key: string) => readProperty(extra, key).value ?? undefined;
   const fromError = describeThrown(thrown);
   let frame = firstHostFrame(parseStack(fromError.stack ?? ''));
   // A thrown string has no stack: the place it was caught is the next best thing.
-  if (!frame) frame = firstHostFrame(parseStack(new Error().stack ?? ''));
+  if (!frame && caughtAt) frame = firstHostFrame(parseStack(caughtAt()));
   const line = given('line');
   const code = given('code');
   return {

@@ -17,7 +17,7 @@ import { normalizeError, readProperty, type NormalizedError, type ReportInput } 
 import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
 import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
-import { readSourceLine, type StackFrame } from './stack';
+import { readSourceLine, stackAbove, type StackFrame } from './stack';
 import { captureFields } from './capture';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { createTransport } from './transport';
@@ -142,12 +142,13 @@ export class ReporterCore implements Reporter {
     return answered;
   }
 
-  captureException(thrown: unknown, extra?: CaptureExtra): string {
+  /** `caughtAt`: the host's stack at its call, for a thrown value that has none of its own. */
+  captureException(thrown: unknown, extra?: CaptureExtra, caughtAt?: () => string): string {
     const id = randomUUID();
     let answered: string = id;
     this.guard(id, () => {
       const notes: string[] = [];
-      const { fields, sourceFrame } = captureFields(thrown, extra);
+      const { fields, sourceFrame } = captureFields(thrown, extra, caughtAt);
       answered = this.submit(id, normalizeError(fields, notes), notes, extra, sourceFrame);
     });
     return answered;
@@ -401,9 +402,11 @@ export function createReporter(options: ReporterOptions): Reporter {
  * its own still works (`promise.catch(reporter.captureException)`, `const { report } = reporter`).
  */
 function detachable(core: ReporterCore): Reporter {
+  const captureException: Reporter['captureException'] = (thrown, extra) =>
+    core.captureException(thrown, extra, () => stackAbove(captureException));
   return {
     report: (input) => core.report(input),
-    captureException: (thrown, extra) => core.captureException(thrown, extra),
+    captureException,
     preview: (input, options) => core.preview(input, options),
     setDumpConsent: (consent) => core.setDumpConsent(consent),
     installGlobalHandlers: () => core.installGlobalHandlers(),

@@ -44,9 +44,26 @@ function isRuntimeFrame(file: string): boolean {
   return file.startsWith('node:') || file.startsWith('internal/') || !/[/\\]/.test(file);
 }
 
-/** The first frame that is the host's: not the SDK's own code nor Node's internals. */
+/**
+ * The first frame that is the host's: not the SDK's own code nor Node's internals. Where every
+ * frame seems the SDK's, the SDK was bundled with the host into one folder (webpack, esbuild,
+ * an Electron app's main bundle): its folder is then the host's too, and the first frame that is
+ * not Node's is the host's, since a thrown value's stack starts where the host threw it.
+ */
 export function firstHostFrame(frames: StackFrame[]): StackFrame | undefined {
-  return frames.find((f) => !isSdkFrame(f.file) && !isRuntimeFrame(f.file));
+  const own = frames.filter((f) => !isRuntimeFrame(f.file));
+  return own.find((f) => !isSdkFrame(f.file)) ?? own[0];
+}
+
+/**
+ * The stack of the host's call into `entry` (a public function of the SDK, still running), with
+ * `entry` and every SDK frame above it left out by V8 itself: where a value thrown without a
+ * stack was caught, found without telling the SDK's files from the host's.
+ */
+export function stackAbove(entry: (...args: never[]) => unknown): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, entry);
+  return holder.stack ?? '';
 }
 
 /** `C:\app\dist\main.js` -> `main`; `file:///x/y/clients.mjs?v=2` -> `clients`. */
