@@ -2,6 +2,7 @@ import { LIMITS, VERSION_PATTERN, fromBase64, isLoopbackHost, type Report } from
 import type { Diagnostic } from './diagnostics';
 import type { Transport, TransportOptions } from './transport';
 import { DEFAULT_REDACT_KEYS } from './dump/redact';
+import { wellFormed } from './normalize';
 import { DEFAULT_DUMP_LIMITS, type DumpLimits } from './dump/serialize';
 import { QUEUE_KEY_BYTES } from './queue/sealed-file';
 
@@ -164,6 +165,9 @@ function boundedString(value: unknown, name: string, bounds: { min: number; max:
   if (n < bounds.min || n > bounds.max) {
     fail(`${name} must be ${bounds.min} to ${bounds.max} characters long`);
   }
+  // It goes into every report as given, and the collector refuses text it cannot store as sent.
+  if (wellFormed(value) !== value)
+    fail(`${name} must be valid Unicode text (it holds a lone surrogate)`);
   return value;
 }
 

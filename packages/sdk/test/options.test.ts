@@ -34,6 +34,18 @@ describe('createReporter options', () => {
     ['a missing licence', { license: undefined }, /license is required/],
     ['an empty licence', { license: '' }, /license is required/],
     ['a licence over 64 characters', { license: 'x'.repeat(65) }, /license must be 1 to 64/],
+    // Sent in every report, and refused by the collector: every report would be lost.
+    [
+      'a licence with a lone surrogate',
+      { license: 'JCS-1\ud800' },
+      /license must be valid Unicode/,
+    ],
+    [
+      'an app name with a lone surrogate',
+      { app: { name: 'JCS\udc00', version: '5.2' } },
+      /app.name must be valid Unicode/,
+    ],
+    ['a key id with a lone surrogate', { keyId: 'k\ud800' }, /keyId must be valid Unicode/],
     ['a missing token', { token: '' }, /token/],
     ['a token with a newline', { token: 'a\nb' }, /token/],
     ['a bad version', { app: { name: 'JCS', version: '5.2-beta' } }, /dotted numbers/],
