@@ -57,9 +57,19 @@ function describeThrown(thrown: unknown): {
   const get = (key: string) => readProperty(thrown, key).value;
   const message = get('message');
   const stack = get('stack');
+  // VB's Err object, and errors modelled on it, carry `description` rather than `message`.
+  const vb = get('description');
+  const description =
+    typeof message === 'string' && message !== ''
+      ? message
+      : typeof vb === 'string'
+        ? vb
+        : typeof message === 'string'
+          ? message
+          : safeString(thrown);
   return {
     number: errorNumberOf(get('number'), get('errno'), get('code')),
-    description: typeof message === 'string' ? message : safeString(thrown),
+    description,
     stack: typeof stack === 'string' ? stack : undefined,
   };
 }

@@ -182,9 +182,14 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
     return wellFormed(cut);
   };
 
+  // An Error handed to report() has a message, not a description: its text is not dropped.
+  const fromMessage =
+    readProperty(source, 'description').value === undefined &&
+    typeof readProperty(source, 'message').value === 'string';
+  if (fromMessage) notes.push('description: none given; the message was used');
   const error: NormalizedError = {
     number,
-    description: text('description', LIMITS.description.max, true, '')!,
+    description: text(fromMessage ? 'message' : 'description', LIMITS.description.max, true, '')!,
     module: text('module', LIMITS.module.max, true, UNKNOWN)!,
     procedure: text('procedure', LIMITS.procedure.max, true, UNKNOWN)!,
     line,

@@ -138,6 +138,31 @@ describe('captureException', () => {
     expect(r.dump).toBeDefined();
   });
 
+  it("takes the description from VB's shape of error, where there is no message", async () => {
+    const { reporter, sentReports } = recording();
+    reporter.captureException({ number: 91, description: 'Object variable not set' });
+    reporter.captureException(
+      Object.assign(new Error(''), { description: 'Subscript out of range' }),
+    );
+    reporter.captureException(Object.assign(new Error('the message'), { description: 'not this' }));
+    const sent = await sentReports();
+    expect(sent.map((r) => [r.error.number, r.error.description])).toEqual([
+      [91, 'Object variable not set'],
+      [0, 'Subscript out of range'],
+      [0, 'the message'],
+    ]);
+  });
+
+  it('report() of an Error keeps its message as the description, and says so', async () => {
+    const { reporter, sentReports, diagnostics } = recording();
+    reporter.report(new Error('Disk full on C:') as never);
+    const [r] = await sentReports();
+    expect(r.error.description).toBe('Disk full on C:');
+    expect(diagnostics.find((d) => d.code === 'invalid_input')?.message).toMatch(
+      /description: none given; the message was used/,
+    );
+  });
+
   it('places a thrown non-Error where it was caught', async () => {
     const { reporter, sentReports } = recording();
     reporter.captureException('plain string thrown');
