@@ -59,7 +59,10 @@ export function checkChoice<T extends string>(
  */
 export function checkVersion(text: string, flag: string): string {
   const value = text.trim();
-  if (!new RegExp(VERSION_PATTERN).test(value) || value.length > 64) {
+  if (value.length > 64) {
+    throw new UsageError(`${flag} takes a version of at most 64 characters, not "${shown(text)}"`);
+  }
+  if (!new RegExp(VERSION_PATTERN).test(value)) {
     throw new UsageError(
       `${flag} takes a version of dotted numbers such as 5.2.1, not "${shown(text)}"`,
     );

@@ -463,6 +463,11 @@ describe('triage', () => {
     expect(r.stderr).toBe(
       '--in-version takes a version of dotted numbers such as 5.2.1, not "v5.3"\n',
     );
+    const long = await cli(['resolve', '8b02', '--in-version', `5.${'1'.repeat(63)}`]);
+    expect(long.exitCode).toBe(2);
+    expect(long.stderr).toMatch(
+      /^--in-version takes a version of at most 64 characters, not "5\.1+/,
+    );
   });
 });
 

@@ -119,6 +119,14 @@ describe('GET /v1/groups', () => {
         'since',
       ]);
       expect(await problem(`${route}?since=1970-01-01&until=0001-01-01`)).toEqual(['until']);
+      // `until` alone, before the default `since`: the message says where that default is.
+      const early = await get(`${route}?until=2000-01-01`, 400);
+      expect(early.body.error.details).toEqual([
+        {
+          path: 'since',
+          message: `must be before until (it defaults to ${route === '/v1/groups' ? '7d' : '6w'} before now)`,
+        },
+      ]);
       // The longest window there is, ten years, is answered with a count per day.
       const { body } = await get(`${route}?since=3660d`);
       const daily = route === '/v1/groups' ? body.groups[0].daily : body.daily;
@@ -213,6 +221,19 @@ describe('triage and regression', () => {
       '/extra',
       '/status',
     ]);
+    // A version too long is said to be too long, not to be other than dotted numbers.
+    for (const [version, message] of [
+      ['5.' + '1'.repeat(63), 'must be 1 to 64 characters'],
+      ['', 'must be 1 to 64 characters'],
+      ['5.3-beta', 'must be dotted numbers such as 5.3'],
+    ]) {
+      const { body } = await patch(
+        `/v1/groups/${stored.group}`,
+        { status: 'resolved', resolvedInVersion: version },
+        400,
+      );
+      expect(body.error.details).toEqual([{ path: '/resolvedInVersion', message }]);
+    }
     await patch('/v1/groups/000000000000', { status: 'resolved' }, 404);
     await get('/v1/groups/nope', 404);
     // No body at all: a request without its object (400), not one of another type (415).

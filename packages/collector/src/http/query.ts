@@ -74,8 +74,16 @@ export class QueryReader {
       inYears = false;
     }
     if (!inYears) return { since, until };
-    if (since >= until) this.problem('since', 'must be before until');
-    else if (until - since > MAX_WINDOW_DAYS * DAY_MS) {
+    if (since >= until) {
+      // `since` may not have been sent: its default counts back from now, not from `until`.
+      const given = this.query.since !== undefined;
+      this.problem(
+        'since',
+        given
+          ? 'must be before until'
+          : `must be before until (it defaults to ${sinceDefault} before now)`,
+      );
+    } else if (until - since > MAX_WINDOW_DAYS * DAY_MS) {
       this.problem('since', `must be at most ${MAX_WINDOW_DAYS} days before until`);
     }
     return { since, until };

@@ -132,7 +132,9 @@ function parseTriage(body: unknown): { status: GroupStatus; resolvedInVersion: s
   }
   const v = b.resolvedInVersion;
   if (v !== undefined && v !== null) {
-    if (typeof v !== 'string' || v.length > 64 || !VERSION.test(v)) {
+    if (typeof v === 'string' && (v.length === 0 || v.length > 64)) {
+      details.push({ path: '/resolvedInVersion', message: 'must be 1 to 64 characters' });
+    } else if (typeof v !== 'string' || !VERSION.test(v)) {
       details.push({ path: '/resolvedInVersion', message: 'must be dotted numbers such as 5.3' });
     } else if (b.status !== 'resolved') {
       details.push({ path: '/resolvedInVersion', message: 'goes only with status resolved' });
