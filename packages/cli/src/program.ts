@@ -157,7 +157,7 @@ export function makeProgram(wiring: Wiring): Command {
       'the collector (env JCS_ERRORS_SERVER, default http://127.0.0.1:8080)',
     )
     .option('--token <token>', 'a bearer token (env JCS_ERRORS_TOKEN)')
-    .option('--json', "print the API's JSON unchanged, for scripts and jq")
+    .option('--json', "print the API's JSON (control characters escaped), for scripts and jq")
     .option('--no-color', 'no colour (also NO_COLOR; colour is only ever used on a terminal)')
     .addCommand(makeTopCommand(wiring))
     .addCommand(makeShowCommand(wiring))
