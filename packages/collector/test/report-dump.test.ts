@@ -3,6 +3,7 @@ import request from 'supertest';
 import { fromBase64, sealDump } from '@jcs/protocol';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { captureLog } from './helpers/log-capture';
 
 /**
  * The dump travels sealed to the collector's transport key, is stored sealed again under the
@@ -112,6 +113,29 @@ describe('GET /v1/reports/:id and the dump', () => {
     await ingest(report);
     const answer = await engineer(`/v1/reports/${report.id}?dump=1`).expect(200);
     expect(answer.body.dump).toBeNull();
+  });
+
+  it('warns in the log, once a minute per key id, of dumps sealed to a key id it does not hold', async () => {
+    const logged = captureLog();
+    t.collector.log = logged.logger;
+    const warnings = () =>
+      logged.lines().filter((l) => String(l.msg).startsWith('a dump is sealed to a transport key'));
+    const other = new Uint8Array(crypto.randomBytes(32));
+    // An SDK that pinned a key id this collector never had: stored (202), and said in the log.
+    await ingest(makeReport({ dump: sealDump('{"a":1}', other, 'k9') }));
+    await ingest(makeReport({ dump: sealDump('{"a":2}', other, 'k9') }));
+    await ingest(makeReport({ dump: sealDump('{"a":3}', other, 'me@example.com') }));
+    expect(warnings()).toEqual([
+      expect.objectContaining({ level: 40, keyId: 'k9', held: ['k1'] }),
+      // The key id is the client's text: logged only when it looks like one.
+      expect.objectContaining({ level: 40, keyId: '(not a key id)' }),
+    ]);
+    t.clock.advance(61_000);
+    await ingest(makeReport({ dump: sealDump('{"a":4}', other, 'k9') }));
+    expect(warnings()).toHaveLength(3);
+    // Its own key id: no warning (whether the dump opens is not checked at ingest).
+    await ingest(makeReport({ dump: await sealed({ ok: true }) }));
+    expect(warnings()).toHaveLength(3);
   });
 
   it('stores the dump envelope sealed again: its ciphertext is not in the database', async () => {

@@ -9,6 +9,7 @@ import { answerError, type ErrorHook } from '../http/errors';
 import { audited } from '../http/audited';
 import { sendJson } from '../http/json-response';
 import { prepareReport } from '../store/ingest-writer';
+import { dumpKeyWatch } from '../ingest/dump-key-watch';
 
 /** Called once a report is authenticated, before it is read: the place for rate limits. */
 export type IngestGate = (req: IncomingMessage) => void;
@@ -36,6 +37,7 @@ export interface IngestOptions {
  */
 export function ingestHandler(c: Collector, options: IngestOptions = {}): IngestHandler {
   const { limits, gate, onError } = options;
+  const watchDumpKey = dumpKeyWatch(c);
   return async (req, res) => {
     try {
       const actor = await authenticateSoon(c, req, 'ingest');
@@ -55,6 +57,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, report.license);
       const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
+      if (stored.created) watchDumpKey(report);
       // An admin token may post reports too; like all its requests, that one is in the access log
       // (written once the report is stored, before the answer; 503 when it cannot be).
       if (actor.role === 'admin') await audited(c, req, 'reports.post', stored.id, () => undefined);

@@ -1,0 +1,43 @@
+import type { Report } from '@jcs/protocol';
+import type { Collector } from '../collector';
+
+/** At most one warning a minute for each key id. */
+const WARN_EVERY_MS = 60_000;
+/** Key ids are the client's text: the memory of those warned about stays bounded. */
+const MAX_REMEMBERED = 1_000;
+/** What a key id looks like (`jcs-collector key rotate --key-id`); anything else is not logged. */
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Warns in the log when a report's dump is sealed to a transport key this collector does not
+ * hold: such a dump can never be opened (it reads as `"dump": null`), and the report is stored
+ * all the same (202) rather than lose the rest of it, so nothing else would tell an operator that
+ * an SDK pinned a wrong `keyId` or a collector's key that is not this one. Once a minute per key
+ * id, so that a fleet of misconfigured installs does not flood the log or reread the keys folder
+ * for every report.
+ *
+ * @example
+ * const watch = dumpKeyWatch(c);
+ * watch(report); // logs "a dump is sealed to a transport key this collector does not hold"
+ */
+export function dumpKeyWatch(c: Collector): (report: Report) => void {
+  const warned = new Map<string, number>();
+  return (report) => {
+    const keyId = report.dump?.keyId;
+    if (keyId === undefined) return;
+    const now = c.clock();
+    const last = warned.get(keyId);
+    if (last !== undefined && now - last < WARN_EVERY_MS) return;
+    // A key rotated in while serve runs is found here too (the keyring looks in the folder).
+    if (c.keyring.transportSecret(keyId)) return;
+    if (warned.size >= MAX_REMEMBERED) warned.clear();
+    warned.set(keyId, now);
+    c.log.warn(
+      {
+        keyId: KEY_ID.test(keyId) ? keyId : '(not a key id)',
+        held: c.keyring.transportKeyIds(),
+      },
+      'a dump is sealed to a transport key this collector does not hold: it will not open; check the keyId and publicKey the SDK pins (GET /v1/public-key)',
+    );
+  };
+}
