@@ -54,6 +54,21 @@ export function applyBeforeSend(
     return null;
   }
   if (out === undefined) out = report;
+  try {
+    return checked(out, id, diagnostic);
+  } catch (e) {
+    // What the hook returned threw when read (a getter, a Proxy): the hook's fault, not the SDK's.
+    diagnostic({
+      code: 'before_send_failed',
+      message: `beforeSend returned a report that could not be read (${describeError(e)}); it was dropped`,
+      reportId: id,
+    });
+    return null;
+  }
+}
+
+/** The hook's report, its id put back, if it is schema 1; else null, with a diagnostic. */
+function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report | null {
   if (typeof out === 'object' && (out as { id?: unknown }).id !== id) {
     out = { ...(out as Report), id };
     diagnostic({

@@ -360,12 +360,20 @@ describe('beforeSend and username', () => {
         if (report.error.description === 'drop') return null;
         if (report.error.description === 'throw') throw new Error('hook failed');
         if (report.error.description === 'invalid') return { ...report, extra: 1 };
+        if (report.error.description === 'getter') {
+          return Object.defineProperty({ ...report }, 'error', {
+            enumerable: true,
+            get() {
+              throw new Error('no error here');
+            },
+          });
+        }
         const { username: _u, ...rest } = report;
         return { ...rest, error: { ...report.error, description: 'scrubbed' } };
       },
     });
     const kept = r.report(input('keep'));
-    const ids = ['drop', 'throw', 'invalid'].map((d) => r.report(input(d)));
+    const ids = ['drop', 'throw', 'invalid', 'getter'].map((d) => r.report(input(d)));
     expect(await r.flush(2000)).toBe(true);
     expect(server.stored.size).toBe(1);
     expect(server.stored.get(kept)).toMatchObject({ error: { description: 'scrubbed' } });
@@ -374,8 +382,11 @@ describe('beforeSend and username', () => {
       ['before_send_dropped', ids[0]],
       ['before_send_failed', ids[1]],
       ['before_send_failed', ids[2]],
+      // What it returned threw when read: the hook's failure, not an internal error of the SDK.
+      ['before_send_failed', ids[3]],
     ]);
     expect(diagnostics[2].message).toContain('/extra');
+    expect(diagnostics[3].message).toContain('could not be read (Error)');
   });
 
   it('asks a username function each time; one that throws gives no username', async () => {
