@@ -192,9 +192,14 @@ function positiveInteger(value: unknown, name: string, fallback: number, max?: n
   return value;
 }
 
-function plainObject(value: unknown, name: string): Record<string, unknown> {
+/** An option's object, holding only `known` keys: a misspelt one would be ignored unseen. */
+function plainObject(value: unknown, name: string, known: string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     fail(`${name} must be an object`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key))
+      fail(`unknown option "${name}.${key}" (${name} takes ${known.join(', ')})`);
   }
   return value as Record<string, unknown>;
 }
@@ -244,7 +249,7 @@ function resolveRedactKeys(value: unknown): readonly string[] {
 
 function resolveDumpLimits(value: unknown): DumpLimits {
   if (value === undefined) return { ...DEFAULT_DUMP_LIMITS };
-  const o = plainObject(value, 'dumpLimits');
+  const o = plainObject(value, 'dumpLimits', ['maxDepth', 'maxBreadth', 'maxBytes']);
   return {
     maxDepth: positiveInteger(o.maxDepth, 'dumpLimits.maxDepth', DEFAULT_DUMP_LIMITS.maxDepth),
     maxBreadth: positiveInteger(
@@ -283,7 +288,10 @@ function resolveExitGrace(value: unknown): number {
  * with a TypeError instead of silently losing every report later.
  */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  const o = plainObject(input, 'options');
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    fail('options must be an object');
+  }
+  const o = input as Record<string, unknown>;
   for (const key of Object.keys(o)) {
     if (!KNOWN_OPTIONS.has(key)) fail(`unknown option "${key}"`);
   }
@@ -298,7 +306,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const keyId = boundedString(o.keyId, 'keyId', LIMITS.keyId);
 
-  const app = plainObject(o.app, 'app');
+  const app = plainObject(o.app, 'app', ['name', 'version']);
   const appName = boundedString(app.name, 'app.name', LIMITS.appName);
   const appVersion = boundedString(app.version, 'app.version', LIMITS.appVersion);
   if (!versionPattern.test(appVersion)) {
@@ -325,8 +333,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     fail('queueKey must be base64 of 32 bytes (for example randomBytes(32).toString("base64"))');
   }
 
-  const flood = o.floodControl === undefined ? {} : plainObject(o.floodControl, 'floodControl');
-  const retry = o.retry === undefined ? {} : plainObject(o.retry, 'retry');
+  const flood =
+    o.floodControl === undefined
+      ? {}
+      : plainObject(o.floodControl, 'floodControl', ['maxPerGroup', 'windowMs']);
+  const retry =
+    o.retry === undefined ? {} : plainObject(o.retry, 'retry', ['minDelayMs', 'maxDelayMs']);
   const minDelayMs = positiveInteger(retry.minDelayMs, 'retry.minDelayMs', 1000);
   const maxDelayMs = positiveInteger(retry.maxDelayMs, 'retry.maxDelayMs', 3_600_000);
   if (maxDelayMs < minDelayMs) fail('retry.maxDelayMs must be at least retry.minDelayMs');

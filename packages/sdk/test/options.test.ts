@@ -50,6 +50,23 @@ describe('createReporter options', () => {
     ['a token with a newline', { token: 'a\nb' }, /token/],
     ['a bad version', { app: { name: 'JCS', version: '5.2-beta' } }, /dotted numbers/],
     ['an unknown option', { queuedir: '/tmp/x' }, /unknown option "queuedir"/],
+    // Inside an option's object too: a misspelt field would be ignored unseen.
+    [
+      'an unknown app field',
+      { app: { name: 'JCS', version: '5.2', build: 7 } },
+      /unknown option "app.build" \(app takes name, version\)/,
+    ],
+    ['a misspelt retry field', { retry: { minDelay: 100 } }, /unknown option "retry.minDelay"/],
+    [
+      'a misspelt flood control field',
+      { floodControl: { maxPerGroups: 1 } },
+      /unknown option "floodControl.maxPerGroups"/,
+    ],
+    [
+      'a misspelt dump limit',
+      { dumpLimits: { maxbytes: 1 } },
+      /unknown option "dumpLimits.maxbytes"/,
+    ],
     ['a non-boolean consent', { dumpConsent: 'yes' }, /dumpConsent/],
     ['a zero queue bound', { maxQueueReports: 0 }, /maxQueueReports/],
     ['a dump limit over 256 KiB', { dumpLimits: { maxBytes: 300 * 1024 } }, /at most 262144/],
