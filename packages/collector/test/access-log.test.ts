@@ -136,6 +136,28 @@ describe('the access log', () => {
     });
   });
 
+  it('keeps no target that is not an id: a date, a phone or a card number pasted for one', async () => {
+    const { group } = (await postReport('ingest', makeReport()).expect(202)).body;
+    const engineer = (route: string) =>
+      request(t.app).get(route).set('Authorization', `Bearer ${t.tokens.engineer}`);
+    for (const route of [
+      '/v1/reports/1985-03-12',
+      '/v1/reports/0612345678',
+      '/v1/reports/4111-1111-1111-1111',
+      '/v1/groups/061234567890',
+      '/v1/groups/1985-03-12/reports',
+      `/v1/groups/${'a'.repeat(200)}`,
+    ]) {
+      await engineer(route).expect(404);
+    }
+    await engineer(`/v1/groups/${group}`).expect(200);
+    const { body } = await admin('/v1/audit?limit=7').expect(200);
+    expect(body.entries.map((e: { target: string }) => e.target).reverse()).toEqual([
+      ...new Array(6).fill('(not an id)'),
+      group,
+    ]);
+  });
+
   it('takes since and limit (default 100, at most 1000) and names a bad parameter', async () => {
     await makeEntries(t, 3);
     t.clock.advance(2 * 3_600_000);

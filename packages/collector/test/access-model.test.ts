@@ -411,7 +411,9 @@ class Model {
 
   line(c: Cred, action: string, target: string | null | RegExp, outcome: string | RegExp) {
     const a = this.actor(c);
-    return a ? [{ actor: a.name, action, target, outcome }] : [];
+    // A group id of digits alone is kept only where it was found (docs/security.md).
+    const digits = typeof target === 'string' && /^[0-9]{12}$/.test(target) && outcome !== 'ok';
+    return a ? [{ actor: a.name, action, target: digits ? '(not an id)' : target, outcome }] : [];
   }
 
   /**
@@ -469,6 +471,7 @@ class Model {
       [5, 'upper'],
       [5, 'long'],
       [4, 'encoded'],
+      [3, 'digits'],
     ] as const);
     if (kind === 'known' && groups.length > 0) {
       const id = r.pick(groups);
@@ -480,13 +483,13 @@ class Model {
     if (kind === 'upper') {
       return { id: r.hex(12).toUpperCase() + 'G', known: false, target: '(not an id)' };
     }
-    if (kind === 'long') {
-      const id = r.hex(13);
-      return { id, known: false, target: id };
-    }
+    // Only an id's exact form is kept; twelve digits not found may be a phone or customer number.
+    if (kind === 'long') return { id: r.hex(13), known: false, target: '(not an id)' };
     if (kind === 'encoded') return { id: 'a%20b', known: false, target: '(not an id)' };
+    if (kind === 'digits') return { id: '061234567890', known: false, target: '(not an id)' };
     const id = r.hex(12);
-    return { id, known: this.tupleOf.has(id), target: id };
+    const known = this.tupleOf.has(id);
+    return { id, known, target: id };
   }
 
   reportIdArg(): { id: string; report?: ReportM; target: string } {
@@ -498,6 +501,7 @@ class Model {
       [6, 'username'],
       [5, 'upper'],
       [4, 'short'],
+      [3, 'date'],
     ] as const);
     if (kind === 'known' && all.length > 0) {
       const rep = r.pick(all);
@@ -505,10 +509,9 @@ class Model {
     }
     if (kind === 'username') return { id: r.pick(USERNAMES), target: '(not an id)' };
     if (kind === 'upper') return { id: r.uuid().toUpperCase(), target: '(not an id)' };
-    if (kind === 'short') {
-      const id = r.hex(10);
-      return { id, target: id };
-    }
+    if (kind === 'short') return { id: r.hex(10), target: '(not an id)' };
+    // A date of birth pasted for a report id: hex digits and dashes, but not a UUID.
+    if (kind === 'date') return { id: '1985-03-12', target: '(not an id)' };
     const id = r.uuid();
     return { id, report: this.reports.get(id), target: id };
   }

@@ -1,26 +1,33 @@
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, UUID_PATTERN } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, nameActor } from '../auth/middleware';
 
 const AUDITED = Symbol('audited');
 
-/** Report and group ids: lowercase hex and dashes. */
-const ID = /^[0-9a-f][0-9a-f-]{0,63}$/;
+/** A report id (a UUID as the SDK makes it) or a group id: the only targets the log keeps. */
+const REPORT_ID = new RegExp(UUID_PATTERN);
+const GROUP_ID = /^[0-9a-f]{12}$/;
 
 /**
  * The target as the access log keeps it: an id, or a mark when the client sent something else.
- * A path parameter is whatever a client typed (a user name pasted for a report id, say), and the
- * access log is kept longer than reports: it must never hold what may be personal data.
+ * A path parameter is whatever a client typed (a user name, a date of birth or a phone number
+ * pasted for an id, say), and the access log is kept longer than reports and never erased: it
+ * must never hold what may be personal data. So only the exact forms of ids are kept, and twelve
+ * digits (a phone or customer number as much as a group id) only where the request went through:
+ * a group id of digits alone is rare, and one that was found is kept.
  *
  * @example
- * auditTarget('3fa9c1d2e4b7'); // '3fa9c1d2e4b7'
- * auditTarget('asmith'); // '(not an id)'
+ * auditTarget('3fa9c1d2e4b7', 'ok'); // '3fa9c1d2e4b7'
+ * auditTarget('asmith', 'not_found'); // '(not an id)'
+ * auditTarget('061234567890', 'not_found'); // '(not an id)'
  */
-function auditTarget(target: string | null): string | null {
+function auditTarget(target: string | null, outcome: string): string | null {
   if (target === null) return null;
-  return ID.test(target) ? target : '(not an id)';
+  if (REPORT_ID.test(target)) return target;
+  if (GROUP_ID.test(target) && (outcome === 'ok' || /[a-f]/.test(target))) return target;
+  return '(not an id)';
 }
 
 /**
@@ -121,7 +128,7 @@ function unwrap<T>(o: Outcome<T>): T {
 
 function entryFor(actor: string, action: string, target: string | null, o: Outcome<unknown>) {
   const outcome = 'value' in o ? 'ok' : o.error instanceof ApiError ? o.error.code : 'internal';
-  return { actor, action, target: auditTarget(target), outcome };
+  return { actor, action, target: auditTarget(target, outcome), outcome };
 }
 
 /**

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { isUtf8 } from 'node:buffer';
 import { createReporterCore } from '../reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
@@ -38,13 +39,16 @@ function readJsonFile(file: string, what: string): unknown {
   }
 }
 
-function readStdinJson(): Record<string, unknown> {
-  let text = '';
+function readStdinJson(note: (message: string) => void): Record<string, unknown> {
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(0, 'utf8');
+    bytes = fs.readFileSync(0);
   } catch {
     return {};
   }
+  // A host writing in its console's code page instead of UTF-8 (a .NET default on Windows).
+  if (!isUtf8(bytes)) note('stdin is not UTF-8: characters it could not read became U+FFFD');
+  const text = bytes.toString('utf8');
   if (text.trim() === '') return {};
   let parsed: unknown;
   try {
@@ -99,7 +103,10 @@ export async function main(argv: string[]): Promise<number> {
     if (consent !== undefined) options.dumpConsent = consent;
 
     const fieldsGiven = FIELD_OPTIONS.some((k) => v[k] !== undefined);
-    input = v.stdin || !fieldsGiven ? readStdinJson() : {};
+    const note = (message: string) => {
+      if (v.verbose) process.stderr.write(`jcs-report: ${message}\n`);
+    };
+    input = v.stdin || !fieldsGiven ? readStdinJson(note) : {};
     for (const k of FIELD_OPTIONS) if (v[k] !== undefined) input[k] = v[k];
     checkWholeNumber('--number', v.number, -2147483648);
     checkWholeNumber('--line', v.line, 0);
@@ -108,7 +115,17 @@ export async function main(argv: string[]): Promise<number> {
         input[k] = Number(input[k]);
       }
     }
-    if (v['data-file']) input.data = readJsonFile(path.resolve(v['data-file']), 'data file');
+    // With consent withheld the data is not even read. A data file that cannot be read costs the
+    // report its dump, not the report: the error itself is what the engineer needs.
+    const dumpConsent = consent ?? options.dumpConsent === true;
+    if (v['data-file'] && dumpConsent) {
+      try {
+        input.data = readJsonFile(path.resolve(v['data-file']), 'data file');
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        process.stderr.write(`jcs-report: ${e.message}: the report goes without its dump\n`);
+      }
+    }
     const username =
       v.username ?? (typeof input.username === 'string' ? input.username : undefined);
     delete input.username;
@@ -119,12 +136,23 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError('--timeout must be a whole number of milliseconds');
       }
     }
+    // The wait is --timeout in all: a request that hangs may not outlast it.
+    if (timeoutMs > 0) {
+      const own = typeof options.requestTimeoutMs === 'number' ? options.requestTimeoutMs : 10_000;
+      options.requestTimeoutMs = Math.max(1, Math.min(own, timeoutMs));
+    }
     preview = v.preview === true;
     options.onDiagnostic = (d) => {
       diagnostics.push(d);
       if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
     };
     reporter = createReporterCore(options, { autoSend: false });
+    // After the config's own checks, which say more. Nothing to report (stdin empty, closed or `{}`): error 0 in (unknown) is nobody's error.
+    if (!FIELD_OPTIONS.some((k) => input[k] !== undefined && input[k] !== null)) {
+      throw new UsageError(
+        'no report fields given: pass --number, --description, --module, --procedure and --line, or one JSON object on stdin',
+      );
+    }
   } catch (e) {
     if (e instanceof UsageError || e instanceof TypeError) {
       process.stderr.write(`jcs-report: ${e.message.replace(/^createReporter: /, 'config: ')}\n`);
@@ -138,14 +166,19 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const id = reporter.report(input);
-  process.stdout.write(`${id}\n`);
+  const notStored = () =>
+    diagnostics.some(
+      (d) =>
+        (d.code === 'queue_write_failed' || d.code === 'queue_unavailable') &&
+        (d.reportId === undefined || d.reportId === id),
+    );
+  // The id is the reference the user is shown: at once when the report is stored, else only
+  // once it is delivered (a report that exists nowhere has no reference to quote).
+  const storedAtOnce = !notStored();
+  if (storedAtOnce) process.stdout.write(`${id}\n`);
   const delivered = await reporter.flush(timeoutMs);
   await reporter.close(0);
-  const notStored = diagnostics.some(
-    (d) =>
-      (d.code === 'queue_write_failed' || d.code === 'queue_unavailable') &&
-      (d.reportId === undefined || d.reportId === id),
-  );
+  if (!storedAtOnce && delivered) process.stdout.write(`${id}\n`);
   const dropped = diagnostics.some(
     (d) =>
       d.reportId === id && (d.code === 'before_send_dropped' || d.code === 'before_send_failed'),
@@ -155,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (!delivered) {
-    if (notStored) {
+    if (notStored()) {
       process.stderr.write(
         'jcs-report: the report could not be stored in queueDir nor sent; check the folder and the collector address\n',
       );
@@ -167,12 +200,18 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jcs-report: ${lost.message}\n`);
       return 0;
     }
+    const busy = diagnostics.some((d) => d.code === 'collector_busy');
     process.stderr.write(
-      'jcs-report: the collector could not be reached; the report is queued and goes out on the next run\n',
+      busy
+        ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
+        : 'jcs-report: the collector could not be reached; the report is queued and goes out on the next run\n',
     );
   }
   return 0;
 }
+
+/** Free text: its value is taken whatever it starts with (an `Err.Description` of `--x`). */
+const TEXT_OPTIONS = new Set(['--description', '--code', '--username']);
 
 const STRING_OPTIONS = new Set([
   '--config',
@@ -209,7 +248,8 @@ function joinDashValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const next = argv[i + 1];
-    if (STRING_OPTIONS.has(argv[i]) && next !== undefined && /^-(?!-)/.test(next)) {
+    const dashed = next !== undefined && (TEXT_OPTIONS.has(argv[i]) ? /^-/ : /^-(?!-)/).test(next);
+    if (STRING_OPTIONS.has(argv[i]) && dashed) {
       out.push(`${argv[i]}=${next}`);
       i++;
     } else out.push(argv[i]);
@@ -261,6 +301,10 @@ function parse(argv: string[]) {
  * require('@jcs/sdk/dist/bin/jcs-report.js').runFromCommandLine();
  */
 export function runFromCommandLine(): void {
+  // A host that stops reading (it closed our stdout or stderr) must not turn into a crash with a
+  // stack trace: the report is stored by then, and the exit code still says so.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
