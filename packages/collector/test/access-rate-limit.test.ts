@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
@@ -112,6 +113,32 @@ describe('rate limits on the API', () => {
     const res = await bad().send('{not json').expect(429);
     expect(res.body.error.message).toMatch(/token/);
     await post('JCS-ANY').expect(429);
+  });
+
+  it('charges bodies sent at the same time before any is read: no more are read than the budget', async () => {
+    start({ tokenBurst: 6 });
+    // Forty bad bodies at once on a real socket: each found the last report left, before.
+    const server = t.app.listen(0);
+    try {
+      const { port } = server.address() as AddressInfo;
+      const body = JSON.stringify({ ...makeReport(), extra: 'x'.repeat(12_000) });
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          fetch(`http://127.0.0.1:${port}/v1/reports`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${t.tokens.ingest}`,
+              'content-type': 'application/json',
+            },
+            body,
+          }).then((r) => r.status),
+        ),
+      );
+      expect(statuses.filter((s) => s === 400)).toHaveLength(6);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(34);
+    } finally {
+      server.close();
+    }
   });
 
   it('limits reads per token on their own, and logs the refusal', async () => {

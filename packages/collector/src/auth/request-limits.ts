@@ -69,29 +69,33 @@ export class RequestLimits {
     this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
   }
 
-  /** Before a report's body is read: refuses at once when the token has nothing left. */
-  checkReportToken(actor: Actor): void {
-    const wait = this.token.peek(actor.name);
+  /**
+   * Before a report's body is read: takes one report from the token's bucket, or refuses at once
+   * when it has nothing left. Taken, not only looked at: bodies read at the same time would
+   * otherwise each find the last report left, and forty bad bodies sent at once were all read.
+   * A refused body (not JSON, not a report, too large) keeps it spent: bad requests cost the
+   * server more than good ones, and must not be free to send.
+   */
+  reserveReport(actor: Actor): void {
+    const wait = this.token.take(actor.name);
     if (wait > 0) throw limited(wait, 'Too many reports with this token');
   }
 
-  /** Once a report is valid: one from its licence's bucket, then one from the token's. */
+  /**
+   * Once a report is valid: one from its licence's bucket. A licence over its limit gives the
+   * token's report back, so that a flood from one licence never uses up what all licences share.
+   */
   takeReport(actor: Actor, licence: string): void {
     const licenceWait = this.licence.take(licence);
-    if (licenceWait > 0) throw limited(licenceWait, 'Too many reports from this licence');
-    const tokenWait = this.token.take(actor.name);
-    if (tokenWait > 0) {
-      this.licence.refund(licence);
-      throw limited(tokenWait, 'Too many reports with this token');
+    if (licenceWait > 0) {
+      this.token.refund(actor.name);
+      throw limited(licenceWait, 'Too many reports from this licence');
     }
   }
 
-  /**
-   * A refused body (not JSON, not a report, too large) costs the token one report too: otherwise
-   * bad requests, which cost the server more than good ones, could be sent without bound.
-   */
-  chargeRefused(actor: Actor): void {
-    this.token.take(actor.name);
+  /** Gives the token's report back: the collector, not the client, could not take the body. */
+  releaseReport(actor: Actor): void {
+    this.token.refund(actor.name);
   }
 
   /** Engineer and admin requests, per token. */

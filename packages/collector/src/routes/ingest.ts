@@ -42,7 +42,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
     try {
       const actor = await authenticateSoon(c, req, 'ingest');
       gate?.(req);
-      limits?.checkReportToken(actor);
+      limits?.reserveReport(actor);
       let report: Report;
       try {
         const v = validateReport(await readJsonBody(req, LIMITS.bodyBytes));
@@ -50,8 +50,9 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         report = v.report;
         checkDumpSize(report);
       } catch (e) {
-        // A bad body (4xx) is charged; the collector's own 503 (too much arriving at once) is not.
-        if (e instanceof ApiError && e.status < 500) limits?.chargeRefused(actor);
+        // A bad body (4xx) stays charged; the collector's own 503 (too much arriving at once), or
+        // a client gone before its body arrived, is not.
+        if (!(e instanceof ApiError && e.status < 500)) limits?.releaseReport(actor);
         throw e;
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
