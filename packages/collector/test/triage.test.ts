@@ -100,7 +100,13 @@ describe('GET /v1/groups', () => {
     const many = Array.from({ length: 300 }, (_, i) => `p${i}=1`).join('&');
     const big = (await get(`/v1/groups?${many}`, 400)).body.error;
     expect(big.message).toBe('Bad query parameter: p0, p1, p2, p3, p4 and 295 more.');
-    expect(big.details).toHaveLength(300);
+    // Bounded whatever was sent: 20 details, each name cut to 64 characters.
+    expect(big.details).toHaveLength(20);
+    const long = (await get(`/v1/groups?${'n'.repeat(3000)}=1`, 400)).body.error;
+    expect(long.details).toEqual([
+      { path: `${'n'.repeat(64)}…`, message: expect.stringMatching(/^is not a parameter/) },
+    ]);
+    expect(long.message).toBe(`Bad query parameter: ${'n'.repeat(40)}.`);
   });
 
   it('refuses a window too long, or outside the years 1970 to 9999, naming the bound', async () => {
@@ -216,6 +222,13 @@ describe('triage and regression', () => {
 
   it('refuses a bad triage body and an unknown group', async () => {
     const { body: stored } = await ingest(makeReport());
+    // 1,500 unknown keys: a sentence and 20 details, not a 100 KB answer.
+    const keys = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`k${i}`, 1]));
+    const flood = await patch(`/v1/groups/${stored.group}`, { status: 'resolved', ...keys }, 400);
+    expect(flood.body.error.message).toBe(
+      'Bad triage request: check /k0, /k1, /k2, /k3, /k4 and 1495 more.',
+    );
+    expect(flood.body.error.details).toHaveLength(20);
     const bad = await patch(`/v1/groups/${stored.group}`, { status: 'done', extra: 1 }, 400);
     expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual([
       '/extra',

@@ -33,6 +33,10 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
 }
 
+/** At most this many details in an answer, and paths cut to this many characters. */
+const MAX_DETAILS = 20;
+const MAX_PATH = 64;
+
 /**
  * An error with a catalogue code. Thrown anywhere in the collector; one middleware turns it into
  * the answer.
@@ -60,9 +64,18 @@ export class ApiError extends Error {
     this.headers = options.headers;
   }
 
+  /**
+   * The answer's body. Its details are bounded whatever the request held (a thousand unknown
+   * query parameters, a key of 10,000 characters): at most 20, each path cut to 64 characters.
+   */
   toBody(): ErrorBody {
     const error: ErrorBody['error'] = { code: this.code, message: this.message };
-    if (this.details && this.details.length > 0) error.details = this.details;
+    if (this.details && this.details.length > 0) {
+      error.details = this.details.slice(0, MAX_DETAILS).map((d) => ({
+        ...d,
+        path: d.path.length > MAX_PATH ? `${d.path.slice(0, MAX_PATH)}…` : d.path,
+      }));
+    }
     return { error };
   }
 }

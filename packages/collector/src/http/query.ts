@@ -7,6 +7,20 @@ const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
+ * The paths of some details for a one-sentence message: the first five, cut to 40 characters, and
+ * how many more (a thousand unknown names made a 100 KB message).
+ *
+ * @example
+ * fewNames([{ path: '/a', message: '' }]); // '/a'
+ */
+export function fewNames(details: ErrorDetail[], shown = (p: string) => p): string {
+  const all = [...new Set(details.map((d) => shown(d.path).slice(0, 40)))];
+  return all.length <= 5
+    ? all.join(', ')
+    : `${all.slice(0, 5).join(', ')} and ${all.length - 5} more`;
+}
+
+/**
  * Reads query parameters strictly: every bad one named in `details`, all at once. `takesBody`:
  * the route takes no parameters because what it needs goes in the body, and says so.
  */
@@ -136,11 +150,7 @@ export class QueryReader {
   /** Throws 400 invalid_request naming every bad parameter. */
   done(): void {
     if (this.problems.length === 0) return;
-    // One sentence: the first few names (a thousand made a 6,000-character message).
-    const all = [...new Set(this.problems.map((p) => p.path.slice(0, 40)))];
-    const names =
-      all.length <= 5 ? all.join(', ') : `${all.slice(0, 5).join(', ')} and ${all.length - 5} more`;
-    throw new ApiError('invalid_request', `Bad query parameter: ${names}.`, {
+    throw new ApiError('invalid_request', `Bad query parameter: ${fewNames(this.problems)}.`, {
       details: this.problems,
     });
   }

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { QueryReader } from '../http/query';
+import { fewNames, QueryReader } from '../http/query';
 import { ApiError, LIMITS, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
@@ -117,7 +117,7 @@ function parseSubject(body: unknown): DataSubject {
     }
   }
   if (details.length > 0) {
-    const fields = [...new Set(details.map((d) => d.path.slice(1) || '(body)'))].join(', ');
+    const fields = fewNames(details, (p) => p.slice(1) || '(body)');
     throw invalid(`Bad erasure request: check ${fields}.`, details);
   }
   return given[0] === 'username'

@@ -4,7 +4,7 @@ import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
 import { audited, auditedRead } from '../http/audited';
 import { mustFind } from '../store/triage';
-import { QueryReader } from '../http/query';
+import { fewNames, QueryReader } from '../http/query';
 import { readRequestJson } from '../http/body';
 import { DAY_MS } from '../time';
 import type { GroupSort, StatusFilter } from '../store/groups';
@@ -141,11 +141,9 @@ function parseTriage(body: unknown): { status: GroupStatus; resolvedInVersion: s
     }
   }
   if (details.length > 0) {
-    throw new ApiError(
-      'invalid_request',
-      `Bad triage request: check ${details.map((d) => d.path).join(', ')}.`,
-      { details },
-    );
+    throw new ApiError('invalid_request', `Bad triage request: check ${fewNames(details)}.`, {
+      details,
+    });
   }
   return { status: b.status as GroupStatus, resolvedInVersion: typeof v === 'string' ? v : null };
 }

@@ -3,7 +3,7 @@ import { ApiError, type ExpirySummary } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { audited, auditedRead } from '../http/audited';
-import { QueryReader } from '../http/query';
+import { fewNames, QueryReader } from '../http/query';
 import { hasBody, readRequestJson } from '../http/body';
 import { runExpiry } from '../retention/expire';
 
@@ -72,11 +72,9 @@ function parseExpireBody(body: unknown): boolean {
     details.push({ path: '/dryRun', message: 'must be true or false' });
   }
   if (details.length > 0) {
-    throw new ApiError(
-      'invalid_request',
-      `Bad expire request: check ${details.map((d) => d.path).join(', ')}.`,
-      { details },
-    );
+    throw new ApiError('invalid_request', `Bad expire request: check ${fewNames(details)}.`, {
+      details,
+    });
   }
   return b.dryRun === true;
 }
