@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
@@ -216,5 +217,76 @@ describe('jcs-report', () => {
       expect(r.stderr.split('\n')[0]).toMatch(cases[i][1]);
       expect(r.stderr).not.toMatch(/Smith/);
     });
+  });
+});
+
+describe('jcs-report, as a desktop host calls it', () => {
+  const fields = ['--number', '91', '--module', 'modClients', '--procedure', 'Load', '--line', '7'];
+
+  it('keeps the report when its data file is bad, and does not even read it without consent', async () => {
+    const { config } = writeConfig();
+    const broken = path.join(path.dirname(config), 'data.json');
+    fs.writeFileSync(broken, '{"client":');
+    const args = [...fields, '--description', 'x', '--data-file', broken];
+    // Consent withheld: the file is not read, so its state does not matter.
+    const off = await jcsReport(['--config', config, ...args, '--dump-consent', 'no']);
+    expect(off).toMatchObject({ code: 0, stderr: '' });
+    expect(server.stored.get(off.stdout.trim())).toMatchObject({ dumpWithheld: 'user-opt-out' });
+    // Consent given: the report goes without its dump, and says why.
+    const on = await jcsReport(['--config', config, ...args, '--dump-consent', 'yes']);
+    expect(on.code).toBe(0);
+    expect(on.stderr).toMatch(/data file .* is not valid JSON: the report goes without its dump/);
+    const stored = server.stored.get(on.stdout.trim())!;
+    expect(stored.error.number).toBe(91);
+    expect(stored.dump).toBeUndefined();
+  });
+
+  it('refuses to send a blank report: empty or closed stdin, or {}', async () => {
+    const { config, queueDir } = writeConfig();
+    for (const stdin of ['', '{}', '\n']) {
+      const r = await jcsReport(['--config', config], stdin);
+      expect(r).toMatchObject({ code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^jcs-report: no report fields given/);
+    }
+    expect(pendingFiles(queueDir)).toEqual([]);
+  });
+
+  it('takes a description that starts with dashes as written', async () => {
+    const { config } = writeConfig();
+    const r = await jcsReport(['--config', config, ...fields, '--description', '--Client gone']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(server.stored.get(r.stdout.trim())!.error.description).toBe('--Client gone');
+  });
+
+  it('returns within --timeout when the collector accepts and never answers', async () => {
+    const hang = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = hang.address() as AddressInfo;
+      const { config, queueDir } = writeConfig({ endpoint: `http://127.0.0.1:${port}/` });
+      const started = Date.now();
+      const r = await jcsReport(['--config', config, ...fields, '--timeout', '1000']);
+      // The request timeout is 10 s by default: it took that long before, whatever --timeout said.
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect(r.code).toBe(0);
+      expect(pendingFiles(queueDir)).toHaveLength(1);
+    } finally {
+      hang.close();
+    }
+  });
+
+  it('a host that closes stdout early gets no stack trace, and the report is kept', async () => {
+    const { config, queueDir } = writeConfig({ endpoint: await deadEndpoint() });
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, '--config', config, ...fields]);
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+      child.stdin.end();
+    });
+    expect(r.stderr).not.toMatch(/at |EPIPE|Unhandled/);
+    expect(r.code).toBe(0);
+    expect(pendingFiles(queueDir)).toHaveLength(1);
   });
 });
