@@ -33,6 +33,8 @@ it('npm start, then the demo sent to it, then jcs-errors top shows what it sent'
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let err = '';
+  start.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     start!.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -42,6 +44,8 @@ it('npm start, then the demo sent to it, then jcs-errors top shows what it sent'
     start!.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${out}`)));
   });
   expect(fs.existsSync(path.join(dir, 'jcs-data', 'keys'))).toBe(true);
+  // init's advice on the master key reaches the new user (it was thrown away).
+  expect(err).toMatch(/The master key is in .*master\.key: never back up the keys folder/);
   const token = (role: string) => new RegExp(`${role} .*:\\s+(jcs_\\w+)`).exec(out)![1];
 
   const refused = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: 'jcs_ing_nope' });
@@ -60,4 +64,25 @@ it('npm start, then the demo sent to it, then jcs-errors top shows what it sent'
   expect(top.status).toBe(0);
   const groups = JSON.parse(top.stdout).groups as { count: number }[];
   expect(groups.reduce((n, g) => n + g.count, 0)).toBe(count);
+});
+
+it('npm run demo stopped with Ctrl-C leaves no data dir (keys, reports) behind', async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-tmp-'));
+  const demo = spawn(process.execPath, [path.join(ROOT, 'scripts/demo.js')], {
+    env: { ...process.env, TMPDIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    demo.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('collector listening on')) resolve();
+    });
+    demo.once('exit', (code) => reject(new Error(`the demo exited with ${code}: ${out}`)));
+  });
+  expect(fs.readdirSync(dir)).toEqual([expect.stringMatching(/^jcs-demo-/)]);
+  const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+  demo.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(fs.readdirSync(dir)).toEqual([]);
 });

@@ -180,12 +180,33 @@ async function sendTo(url) {
   );
 }
 
+/** The demo's own collector and data dir, removed at the end, or at Ctrl-C. */
+let tmp;
+let collector;
+
+async function cleanUp() {
+  if (collector) {
+    const child = collector.child;
+    collector = undefined;
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+
+// Ctrl-C must not leave the data dir behind: it holds the master key and the reports.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
 async function main() {
   const to = process.argv.indexOf('--to');
   if (to !== -1) return sendTo(process.argv[to + 1] ?? 'http://127.0.0.1:8080');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-'));
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-'));
   const dataDir = path.join(tmp, 'data');
-  let collector;
   try {
     const init = must(cli(collectorBin, ['init', '--data-dir', dataDir]), 'init');
     const keyId = /key id: (\S+)/.exec(init)[1];
@@ -225,11 +246,7 @@ async function main() {
       process.stdout.write(show.stdout || show.stderr);
     }
   } finally {
-    if (collector) {
-      collector.child.kill('SIGTERM');
-      await new Promise((resolve) => collector.child.once('exit', resolve));
-    }
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await cleanUp();
   }
 }
 

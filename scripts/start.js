@@ -16,19 +16,19 @@ if (!fs.existsSync(bin)) {
 }
 const dataDir = path.resolve(process.env.JCS_COLLECTOR_DATA_DIR || 'jcs-data');
 
-function run(args) {
+/** `showAdvice`: pass on what the command says on stderr even when it succeeds. */
+function run(args, showAdvice = false) {
   const r = spawnSync(process.execPath, [bin, ...args, '--data-dir', dataDir], {
     encoding: 'utf8',
   });
-  if (r.status !== 0) {
-    process.stderr.write(r.stderr);
-    process.exit(r.status ?? 1);
-  }
+  if (r.status !== 0 || showAdvice) process.stderr.write(r.stderr);
+  if (r.status !== 0) process.exit(r.status ?? 1);
   return r.stdout.trim();
 }
 
 if (!fs.existsSync(path.join(dataDir, 'keys'))) {
-  const init = run(['init']);
+  // init's advice on the keys folder (never back it up; where the master key is) is worth seeing.
+  const init = run(['init'], true);
   const tokens = {
     ingest: run(['token', 'create', '--name', 'desktop-app', '--role', 'ingest']),
     engineer: run(['token', 'create', '--name', 'engineer', '--role', 'engineer']),

@@ -148,6 +148,21 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s under load', (signal)
   });
 });
 
+describe('serve given the same signal twice at once', () => {
+  it('(Ctrl-C to npm start: the terminal and the supervisor both send it) still stops cleanly', async () => {
+    const { dataDir } = initialised();
+    for (const gapMs of [0, 3, 20]) {
+      const p = await spawnServe(dataDir, ['--no-expiry']);
+      p.child.kill('SIGINT');
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
+      p.child.kill('SIGINT');
+      // The second one killed it before: no "stopped", and the WAL left behind.
+      expect(await p.exited).toBe(0);
+      expect(p.stderr()).toMatch(/"msg":"stopped"/);
+    }
+  });
+});
+
 describe('serve whose log reader has gone (`serve 2>&1 | head`)', () => {
   it('keeps serving, then stops on SIGTERM and exits 0, every time', async () => {
     const { dataDir } = initialised();

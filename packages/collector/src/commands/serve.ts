@@ -146,12 +146,26 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
   }
 }
 
-/** Resolves on the first SIGTERM or SIGINT, and removes both handlers then. */
+/**
+ * The same signal often comes twice at once: Ctrl-C reaches the terminal's whole process group,
+ * and a supervisor (`npm start`) passes it on too. A repeat within this long is ignored; one
+ * after it stops the process at once, so a shutdown that hangs can still be cut short.
+ */
+const REPEAT_GRACE_MS = 1_000;
+
+/** Resolves on the first SIGTERM or SIGINT; repeats in the next second are ignored. */
 function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<void> {
   return new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      const ignore = () => undefined;
+      process.on('SIGTERM', ignore);
+      process.on('SIGINT', ignore);
+      setTimeout(() => {
+        process.off('SIGTERM', ignore);
+        process.off('SIGINT', ignore);
+      }, REPEAT_GRACE_MS).unref();
       // Before logging: nothing a log line does may keep the collector from stopping.
       resolve();
       log.info({ signal }, 'stopping: finishing requests in flight');
