@@ -38,7 +38,7 @@ export interface Wiring {
   finish(result: CommandResult): void;
 }
 
-/** C1 controls, line and paragraph separators, and the bidi marks, embeddings, overrides and isolates. */
+/** C1 controls, line and paragraph separators, and bidi marks, embeddings, overrides, isolates. */
 const TERMINAL_CONTROLS =
   /[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 

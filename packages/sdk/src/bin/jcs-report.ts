@@ -147,7 +147,8 @@ export async function main(argv: string[]): Promise<number> {
       if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
     };
     reporter = createReporterCore(options, { autoSend: false });
-    // After the config's own checks, which say more. Nothing to report (stdin empty, closed or `{}`): error 0 in (unknown) is nobody's error.
+    // After the config's own checks, which say more. Nothing to report (stdin empty, closed or
+    // `{}`): a report of error 0 in (unknown) is nobody's error.
     if (!FIELD_OPTIONS.some((k) => input[k] !== undefined && input[k] !== null)) {
       throw new UsageError(
         'no report fields given: pass --number, --description, --module, --procedure and --line, or one JSON object on stdin',
