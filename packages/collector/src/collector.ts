@@ -9,7 +9,7 @@ import { ReportReader } from './store/report-reader';
 import { GroupStore } from './store/groups';
 import { IngestBatcher, inProcess } from './ingest/batcher';
 import { WriterThread } from './store/writer-thread';
-import { dataPaths } from './paths';
+import { dataPaths, notInitialised } from './paths';
 import { storageUnavailable } from './ingest/unavailable';
 import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
@@ -108,7 +108,7 @@ export function openCollector(options: CollectorOptions): Collector {
     throw new KeyringError(
       fs.existsSync(paths.keys)
         ? `no collector database in ${options.dataDir}, though its keys folder is there: restore collector.db from its backup`
-        : `no collector database in ${options.dataDir}: run jcs-collector init --data-dir ${options.dataDir}`,
+        : notInitialised(options.dataDir),
     );
   }
   const retentionDays = options.retentionDays ?? MAX_RETENTION_DAYS;

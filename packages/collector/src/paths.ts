@@ -22,3 +22,13 @@ export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.e
 export function dataPaths(dataDir: string): { db: string; keys: string } {
   return { db: path.join(dataDir, 'collector.db'), keys: path.join(dataDir, 'keys') };
 }
+
+/**
+ * What every command says of a data dir with neither database nor keys folder.
+ *
+ * @example
+ * notInitialised('/srv/jcs'); // 'no collector database in /srv/jcs: run jcs-collector init ...'
+ */
+export function notInitialised(dataDir: string): string {
+  return `no collector database in ${dataDir}: run jcs-collector init --data-dir ${dataDir}`;
+}

@@ -34,7 +34,7 @@ export interface ErrorBody {
 }
 
 /** At most this many details in an answer, and paths cut to this many characters. */
-const MAX_DETAILS = 20;
+export const MAX_DETAILS = 20;
 const MAX_PATH = 64;
 
 /**

@@ -2,6 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { reportSchema } from './report-schema';
 import type { Report } from './report';
+import { MAX_DETAILS } from './errors';
 
 /** One failing field: a JSON pointer into the body and a short reason. */
 export interface FieldError {
@@ -59,7 +60,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * At most this many problems are told. A body crafted to have thousands (every one a forbidden
  * key under a 100,000-character name) then costs no more to answer than an honest mistake.
  */
-const MAX_FIELD_ERRORS = 20;
+const MAX_FIELD_ERRORS = MAX_DETAILS;
 /** No object of report schema 1 has more than 10 fields; one with more than this is not walked. */
 const MAX_FIELDS = 32;
 /** A key longer than this is shown cut in a pointer: no field of the schema comes close. */

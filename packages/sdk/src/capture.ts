@@ -59,14 +59,10 @@ function describeThrown(thrown: unknown): {
   const stack = get('stack');
   // VB's Err object, and errors modelled on it, carry `description` rather than `message`.
   const vb = get('description');
-  const description =
-    typeof message === 'string' && message !== ''
-      ? message
-      : typeof vb === 'string'
-        ? vb
-        : typeof message === 'string'
-          ? message
-          : safeString(thrown);
+  let description: string;
+  if (typeof message === 'string' && message !== '') description = message;
+  else if (typeof vb === 'string') description = vb;
+  else description = typeof message === 'string' ? message : safeString(thrown);
   return {
     number: errorNumberOf(get('number'), get('errno'), get('code')),
     description,

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { makeDirSync } from '@jcs/protocol';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
-import { parseMasterKey } from '../crypto/master-key';
 import { openDatabase } from '../store/db';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
@@ -41,15 +40,7 @@ export async function initCommand(
       `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
     );
   }
-  // Checked before anything is made: a bad variable leaves no empty data dir behind.
-  if (env[MASTER_KEY_ENV]) {
-    try {
-      parseMasterKey(env[MASTER_KEY_ENV]);
-    } catch (e) {
-      if (e instanceof KeyringError) throw new CommandError(e.message);
-      throw e;
-    }
-  }
+  const existed = fs.existsSync(dataDir);
   try {
     makeDirSync(dataDir, 0o700);
   } catch (e) {
@@ -75,6 +66,8 @@ export async function initCommand(
     keys = createKeys(paths.keys, env);
   } catch (e) {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(paths.db + suffix, { force: true });
+    // Nor an empty data dir (a malformed JCS_COLLECTOR_MASTER_KEY, say): it looked initialised.
+    if (!existed) fs.rmSync(dataDir, { recursive: true, force: true });
     if (e instanceof KeyringError) throw new CommandError(e.message);
     throw e;
   }

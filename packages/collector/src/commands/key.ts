@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
-import { dataPaths } from '../paths';
+import { dataPaths, notInitialised } from '../paths';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
@@ -34,9 +34,7 @@ export async function keyRotateCommand(
   }
   const paths = dataPaths(dataDir);
   if (!fs.existsSync(paths.db) && !fs.existsSync(paths.keys)) {
-    throw new CommandError(
-      `no collector database in ${dataDir}: run jcs-collector init --data-dir ${dataDir}`,
-    );
+    throw new CommandError(notInitialised(dataDir));
   }
   let result: KeyRotateResult;
   try {

@@ -78,7 +78,6 @@ export function windowSubjects(
       subjects.set(`l${licence}`, [LICENCE, licence]);
     }
   }
-  const from = a;
   const seenOnWholeDay = statement(
     db,
     `SELECT 1 FROM group_subjects WHERE kind = ? AND subject = ? AND group_id = ?
@@ -87,8 +86,8 @@ export function windowSubjects(
   for (const [group, subjects] of edgeSubjects) {
     const counts = out.get(group)!;
     for (const [kind, subject] of subjects.values()) {
-      const args = [kind, subject, group, from, b, ...(version === undefined ? [] : [version])];
-      if (b > from && seenOnWholeDay.get(...args) !== undefined) continue;
+      const args = [kind, subject, group, a, b, ...(version === undefined ? [] : [version])];
+      if (b > a && seenOnWholeDay.get(...args) !== undefined) continue;
       if (kind === USER) counts.users++;
       else counts.licences++;
     }

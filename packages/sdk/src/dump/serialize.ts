@@ -30,6 +30,9 @@ export const DEFAULT_DUMP_LIMITS: Readonly<DumpLimits> = Object.freeze({
  */
 const CUT_BOUNDS = { maxDepth: 10, maxBreadth: 200, maxString: 16 * 1024, nodes: 50_000 };
 
+/** An object with more keys than this has its key list kept for the next attempt. */
+const WIDE_OBJECT_KEYS = 1_000;
+
 /** No cutting walk cuts a string shorter than this, however small `maxBytes` or the retries. */
 const MIN_CUT_STRING = 64;
 
@@ -59,7 +62,7 @@ interface WalkState {
   rootFailed: boolean;
   ancestors: Set<object>;
   /**
-   * Each object's keys, listed once for every attempt: V8 lists an object's keys whole (some
+   * A wide object's keys, listed once for every attempt: V8 lists an object's keys whole (some
    * 0.3 microseconds a key), so an object of millions of keys cost that on every walk.
    */
   keysOf: WeakMap<object, string[]>;
@@ -372,7 +375,11 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
     if (name !== null) out.$type = name;
   }
   let keys = state.keysOf.get(obj);
-  if (!keys) state.keysOf.set(obj, (keys = Object.keys(obj)));
+  if (!keys) {
+    keys = Object.keys(obj);
+    // Only a wide object's listing costs enough to keep; most dumps are walked once anyway.
+    if (keys.length > WIDE_OBJECT_KEYS) state.keysOf.set(obj, keys);
+  }
   cannotFit(state, 5 * keys.length + 1); // {"":0,"a":0,...}
   let kept = 0;
   for (const key of keys) {
