@@ -291,6 +291,31 @@ describe('show', () => {
     expect((await cli(['show', '3fa9c1d2e4b7', '--since', 'last week'])).exitCode).toBe(2);
   });
 
+  test('past ten versions the rest are folded, but never one of the three busiest', async () => {
+    // 5.2.0 .. 5.2.13, newest 5.2.13; the oldest, 5.2.0, has most of the reports.
+    const detail = fake.fixtures.details['3fa9c1d2e4b7'];
+    detail.byVersion = Array.from({ length: 14 }, (_, i) => ({
+      version: `5.2.${i}`,
+      count: i === 0 ? 900 : i === 2 ? 50 : 10 + i,
+    }));
+    const r = await cli(['show', '3fa9c1d']);
+    const table = r.stdout.slice(r.stdout.indexOf('By version'), r.stdout.indexOf('By line'));
+    const labels = table
+      .split('\n')
+      .slice(2)
+      .filter((l) => l.trim() !== '')
+      .map((l) => l.split(/\s{2,}/)[0]);
+    // The ten newest, then 5.2.2 and 5.2.0 (busiest) in their place; 5.2.1 and 5.2.3 folded.
+    expect(labels).toEqual([
+      ...[13, 12, 11, 10, 9, 8, 7, 6, 5, 4].map((i) => `5.2.${i}`),
+      '5.2.2',
+      '5.2.0',
+      '2 older versions',
+    ]);
+    expect(table).toMatch(/5\.2\.0 +900 +78%/);
+    expect(table).toMatch(/2 older versions +24 +2%/);
+  });
+
   test('a group without reports or description still shows', async () => {
     fake.fixtures.groups[2].description = null;
     const r = await cli(['show', '8b02e6a1c9d4']);

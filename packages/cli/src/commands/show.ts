@@ -25,6 +25,11 @@ export interface ShowOptions {
 const DEFAULT_SINCE = '6w';
 /** Breakdown tables list this many rows; the rest are summed in one line. */
 const BREAKDOWN_ROWS = 10;
+/**
+ * The versions table also lists this many of the busiest versions when they are older than the
+ * newest ten: a version most reports come from is never folded into "older versions".
+ */
+const BUSIEST_VERSIONS = 3;
 const BAR_WIDTH = 20;
 
 /**
@@ -106,11 +111,19 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
 function byVersion(detail: GroupDetail, output: Output): string {
   if (detail.byVersion.length === 0) return output.palette.dim('(none in the window)');
   const counts = new Map(detail.byVersion.map((v) => [v.version, v.count]));
-  const ordered = sortVersionsDescending(counts.keys()).map((version) => ({
-    label: version,
-    count: counts.get(version) ?? 0,
-  }));
-  return breakdown('VERSION', ordered, 'older versions', output);
+  const newestFirst = sortVersionsDescending(counts.keys());
+  const busiest = [...newestFirst]
+    .sort((a, b) => (counts.get(b) ?? 0) - (counts.get(a) ?? 0))
+    .slice(0, BUSIEST_VERSIONS);
+  const kept = new Set([...newestFirst.slice(0, BREAKDOWN_ROWS), ...busiest]);
+  const entry = (version: string) => ({ label: version, count: counts.get(version) ?? 0 });
+  return breakdown(
+    'VERSION',
+    newestFirst.filter((v) => kept.has(v)).map(entry),
+    newestFirst.filter((v) => !kept.has(v)).map(entry),
+    'older versions',
+    output,
+  );
 }
 
 function byLine(detail: GroupDetail, output: Output): string {
@@ -118,20 +131,26 @@ function byLine(detail: GroupDetail, output: Output): string {
   const ordered = [...detail.byLine]
     .sort((a, b) => b.count - a.count || a.line - b.line)
     .map((l) => ({ label: l.line === 0 ? '0 (unknown)' : String(l.line), count: l.count }));
-  return breakdown('LINE', ordered, 'other lines', output);
+  return breakdown(
+    'LINE',
+    ordered.slice(0, BREAKDOWN_ROWS),
+    ordered.slice(BREAKDOWN_ROWS),
+    'other lines',
+    output,
+  );
 }
 
+/** A table of `shown` rows, each with its share of all, and `rest` summed in one row. */
 function breakdown(
   header: string,
-  entries: { label: string; count: number }[],
+  shown: { label: string; count: number }[],
+  rest: { label: string; count: number }[],
   restName: string,
   output: Output,
 ): string {
   const { palette, width } = output;
-  const total = entries.reduce((sum, e) => sum + e.count, 0);
-  const max = Math.max(...entries.map((e) => e.count));
-  const shown = entries.slice(0, BREAKDOWN_ROWS);
-  const rest = entries.slice(BREAKDOWN_ROWS);
+  const total = [...shown, ...rest].reduce((sum, e) => sum + e.count, 0);
+  const max = Math.max(...shown.map((e) => e.count), ...rest.map((e) => e.count));
   const rows: Cell[][] = shown.map((e) => [
     e.label,
     formatCount(e.count),
