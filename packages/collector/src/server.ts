@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
+import { deferContinue } from './http/expect-continue';
 
 export interface ListenOptions {
   host: string;
@@ -46,6 +47,11 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  // The 100 goes out when a handler starts reading the body, after the token and type checks.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    deferContinue(req, res);
+    server.emit('request', req, res);
+  });
 
   // Responses not yet finished, so that closing can end their connections once they are sent.
   const open = new Set<http.ServerResponse>();

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from '@jcs/protocol';
+import { continueIfAsked } from './expect-continue';
 
 /**
  * After a refusal, at most this many more bytes of a body are read and thrown away so the client
@@ -112,6 +113,7 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     // Already read to its end (nothing in this collector does that first, but waiting on an
     // 'end' that has been and gone would hang the request).
     if (req.readableEnded) return resolve(Buffer.alloc(0));
+    continueIfAsked(req);
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
