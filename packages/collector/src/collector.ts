@@ -121,11 +121,17 @@ export function openCollector(options: CollectorOptions): Collector {
   if (options.writerThread) {
     // Before anything writes: the newest reports whose records a power cut kept off the disk.
     try {
-      const removed = removeUnsyncedReports(db, keyring);
+      const { removed, otherKeyDays } = removeUnsyncedReports(db, keyring);
       if (removed > 0) {
         log.warn(
           { removed },
           'reports whose fields did not reach the disk before the last stop were removed; they were never acknowledged, and their senders send them again',
+        );
+      }
+      if (otherKeyDays.length > 0) {
+        log.warn(
+          { days: otherKeyDays },
+          "reports of these days were sealed under a key the keys folder no longer holds (the day's key file was replaced): they stay counted, but their fields cannot be read unless that key file is put back",
         );
       }
     } catch (e) {

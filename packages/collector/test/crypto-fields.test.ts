@@ -1,5 +1,5 @@
 import nacl from 'tweetnacl';
-import { openField, sealField } from '../src/crypto/fields';
+import { keyTag, openBytes, openField, sealField } from '../src/crypto/fields';
 
 describe('sealed fields', () => {
   const key = nacl.randomBytes(32);
@@ -14,5 +14,18 @@ describe('sealed fields', () => {
     const nonces = new Set<string>();
     for (let i = 0; i < 3000; i++) nonces.add(sealField('x', key).subarray(0, 24).toString('hex'));
     expect(nonces.size).toBe(3000);
+  });
+
+  it('bytes too short to be sealed open to nothing, rather than throwing', () => {
+    // a record torn by a power cut can hold a field of any length (store/sealed-repair.ts)
+    for (const length of [0, 1, 23, 24, 39])
+      expect(openBytes(Buffer.alloc(length), key)).toBeNull();
+  });
+
+  it("a key's tag is stable, differs between keys, and is never 0 (0 means none)", () => {
+    const other = nacl.randomBytes(32);
+    expect(keyTag(key)).toBe(keyTag(Uint8Array.from(key)));
+    expect(keyTag(key)).not.toBe(keyTag(other));
+    expect(keyTag(key)).not.toBe(0);
   });
 });

@@ -34,6 +34,7 @@ function prepared(id: string, keyDay = DAY): PreparedReport {
     code: null,
     dump: null,
     keyDay,
+    keyTag: 1,
     receivedAt: Date.parse(`${keyDay}T12:00:00Z`),
   };
 }

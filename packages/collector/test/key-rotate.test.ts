@@ -63,6 +63,7 @@ describe('jcs-collector key rotate', () => {
     expect(newKey).not.toBe(before.publicKey);
     expect(rotated.stdout.trim().split('\n')).toHaveLength(2);
     expect(rotated.stderr).toMatch(/hands out the new key from GET \/v1\/public-key at once/);
+    expect(rotated.stderr).toMatch(/k2 is now current; k1 and older keys stay/);
 
     // The running serve hands out the new key, and opens dumps sealed under it, without a restart.
     const rotatedKey = { alg: 'x25519-xsalsa20-poly1305', keyId: 'k2', publicKey: newKey };
@@ -129,7 +130,46 @@ describe('nextTransportKeyId', () => {
     [['k1', 'k2', 'k10'], 'k11'],
     [['2026-q4', 'k3'], 'k4'],
     [['custom'], 'k1'],
+    // past a number's exact digits, an id given by hand with --key-id
+    [['k1', 'k9999999999'], 'k10000000000'],
+    [['k99999999999999999999'], 'k100000000000000000000'],
   ])('%j -> %s', (existing, next) => {
     expect(nextTransportKeyId(existing)).toBe(next);
+  });
+
+  it('says to give an id where none can follow', () => {
+    expect(() => nextTransportKeyId([`k${'9'.repeat(63)}`])).toThrow(/give one with --key-id/);
+  });
+});
+
+describe('two rotations at the same moment', () => {
+  it('never both print one key id: the one printed is the one kept', async () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+    const bin = path.resolve(__dirname, '../bin/jcs-collector.js');
+    const { spawn } = await import('node:child_process');
+    const rotate = () =>
+      new Promise<{ status: number | null; stdout: string }>((resolve) => {
+        const p = spawn(process.execPath, [bin, 'key', 'rotate', '--data-dir', dataDir], {
+          env: { ...process.env, JCS_COLLECTOR_MASTER_KEY: '' },
+        });
+        let stdout = '';
+        p.stdout.on('data', (d: Buffer) => (stdout += d));
+        p.on('close', (status) => resolve({ status, stdout }));
+      });
+    const runs = await Promise.all([rotate(), rotate(), rotate(), rotate()]);
+    const transport = path.join(dataDir, 'keys', 'transport');
+    for (const run of runs.filter((r) => r.status === 0)) {
+      const keyId = /^key id: (\S+)$/m.exec(run.stdout)![1];
+      const publicKey = /^public key: (\S+)$/m.exec(run.stdout)![1];
+      const kept = JSON.parse(fs.readFileSync(path.join(transport, `${keyId}.json`), 'utf8'));
+      expect(kept.publicKey).toBe(publicKey);
+    }
+    const ids = runs
+      .filter((r) => r.status === 0)
+      .map((r) => /^key id: (\S+)$/m.exec(r.stdout)![1]);
+    expect(new Set(ids).size).toBe(ids.length);
+    // the others were told, with exit 1, not handed a key that was then overwritten
+    for (const run of runs.filter((r) => r.status !== 0)) expect(run.status).toBe(1);
   });
 });

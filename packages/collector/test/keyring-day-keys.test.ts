@@ -4,9 +4,12 @@
  * key (`jcs-collector expire --now`) and the serving collector then makes the day a new one,
  * the reader must use the new key, not the old one it had in memory.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createKeys, loadKeyring } from '../src/crypto/keyring';
+import { createKeys, KeyringError, loadKeyring } from '../src/crypto/keyring';
+import { writeFileAtomic } from '../src/crypto/files';
+import { isStorageFailure } from '../src/ingest/unavailable';
 import { makeTempDir } from '../../../test-support/collector';
 
 const DAY = '2026-11-01';
@@ -44,5 +47,53 @@ describe("a day's key, seen by two keyrings over one keys folder", () => {
     await serving.destroyDayKey(DAY);
     await nextTurn();
     expect(reader.dayKey(DAY)).toBeNull();
+  });
+});
+
+describe('a keys folder that changes under a running collector', () => {
+  it('moved away: no day key is made (nor the folder anew), and the failure is a storage one', () => {
+    const { dir, serving } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    fs.renameSync(dir, `${dir}.away`);
+    let thrown: unknown;
+    try {
+      serving.dayKey('2026-11-02', true);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(KeyringError);
+    expect((thrown as Error).message).toMatch(/keys folder .* is gone while the collector runs/);
+    // answered 503 with its message logged, not 500 as a bug
+    expect(isStorageFailure(thrown)).toBe(true);
+    expect(fs.existsSync(dir)).toBe(false);
+    // a read of a day not yet seen says the same, rather than "no key: gone"
+    expect(() => serving.dayKey('2026-11-03')).toThrow(/is gone while/);
+  });
+
+  it("a damaged day key is a storage failure naming the file, not the day's reports gone", async () => {
+    const { dir, serving, reader } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    await nextTurn();
+    fs.writeFileSync(path.join(dir, 'days', `${DAY}.key`), 'AAAA');
+    let thrown: unknown;
+    try {
+      reader.dayKey(DAY);
+    } catch (e) {
+      thrown = e;
+    }
+    expect((thrown as Error).message).toMatch(/day key .*2026-11-01\.key does not open/);
+    expect(isStorageFailure(thrown)).toBe(true);
+    // and the next start names it
+    expect(() => loadKeyring(dir, {})).toThrow(/day key .*2026-11-01\.key does not open/);
+  });
+
+  it('an exclusive write leaves a file that appeared first, and says so', () => {
+    const file = path.join(makeTempDir(), 'k.json');
+    expect(writeFileAtomic(file, 'first', 0o600, { exclusive: true })).toBe(true);
+    expect(writeFileAtomic(file, 'second', 0o600, { exclusive: true })).toBe(false);
+    expect(fs.readFileSync(file, 'utf8')).toBe('first');
+    // no temp file left behind
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['k.json']);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 });

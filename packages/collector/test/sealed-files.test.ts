@@ -62,11 +62,29 @@ describe('a record', () => {
       code: null,
       dump: Buffer.alloc(0),
     };
-    const record = encodeRecord('id-1', fields);
-    expect(decodeRecord(record, 'id-1')).toEqual(fields);
+    const record = encodeRecord('id-1', { ...fields, keyTag: 0xdeadbeef });
+    expect(decodeRecord(record, 'id-1')).toEqual({ ...fields, keyTag: 0xdeadbeef });
     expect(decodeRecord(record, 'id-2')).toBeNull();
     expect(decodeRecord(Buffer.alloc(record.length), 'id-1')).toBeNull();
     expect(decodeRecord(record.subarray(0, record.length - 1), 'id-1')).toBeNull();
+  });
+
+  it('of format 1, written before records named their key, still reads (its key tag 0)', () => {
+    // magic 'JS', format 1, the id, then each field's length and bytes (0xffffffff: absent)
+    const format1 = Buffer.concat([
+      Buffer.from([0x4a, 0x53, 1, 0, 4]),
+      Buffer.from('id-1'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]),
+      Buffer.from('dd'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ]);
+    expect(decodeRecord(format1, 'id-1')).toEqual({
+      username: null,
+      description: Buffer.from('dd'),
+      code: null,
+      dump: null,
+      keyTag: 0,
+    });
   });
 });
 

@@ -137,7 +137,51 @@ describe('reports whose records did not reach the disk', () => {
 
   it('none is taken out while every record is whole', async () => {
     for (let i = 0; i < 3; i++) await post(t.app, makeReport());
-    expect(removeUnsyncedReports(t.collector.db, t.collector.keyring)).toBe(0);
+    expect(removeUnsyncedReports(t.collector.db, t.collector.keyring).removed).toBe(0);
     expect(t.collector.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(3);
+  });
+
+  it('keeps, counted, the reports of a day whose key file was replaced: they were acknowledged', async () => {
+    // The docs' restore: database and day files back, the day keys (never backed up) lost. The
+    // day's first new report then gets a new key, and the next start found the restored reports'
+    // records "not opening" and took them out, counts and groups too.
+    const restored = [
+      makeReport({ username: 'ann', license: 'JCS-1' }),
+      makeReport({
+        username: 'bob',
+        license: 'JCS-2',
+        error: { number: 7, module: 'modB', procedure: 'B' },
+      }),
+    ];
+    for (const r of restored) await post(t.app, r);
+    const keyFile = `${t.dataDir}/keys/days/${row(t.collector, restored[0].id).key_day}.key`;
+    t.close();
+    fs.rmSync(keyFile);
+
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    const open = () =>
+      openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true, logger });
+    reopened = open();
+    const after = makeReport({ username: 'cat', license: 'JCS-3' });
+    await post(createApp(reopened), after);
+    reopened.close();
+
+    reopened = open();
+    const app = createApp(reopened);
+    expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(3);
+    expect(reopened.db.prepare('SELECT count(*) FROM groups').pluck().get()).toBe(2);
+    expect(lines.join('')).not.toMatch(/did not reach the disk/);
+    expect(lines.join('')).toMatch(
+      /sealed under a key the keys folder no longer holds.*"days":\["2026-09-01"\]|"days":\["2026-09-01"\].*sealed under a key the keys folder no longer holds/,
+    );
+    // the new report reads; the restored ones are counted but their fields are gone
+    const back = await request(app)
+      .get(`/v1/reports/${after.id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(back.body.username).toBe('cat');
+    // their senders got 202 long ago: a retry is "stored before", not stored twice
+    await post(app, restored[0], 200);
   });
 });

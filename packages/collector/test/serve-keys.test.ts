@@ -100,6 +100,15 @@ describe('serve refuses to start when the keys do not open', () => {
     expectRefusal(dir, /user-hmac\.key does not open/);
   });
 
+  it('a damaged day key', () => {
+    const dir = initialised();
+    fs.writeFileSync(path.join(dir, 'keys', 'days', '2026-11-30.key'), 'AAAA');
+    expectRefusal(
+      dir,
+      /day key .*2026-11-30\.key does not open \(damaged, or from another keys folder\): put the right file back, or remove it/,
+    );
+  });
+
   it('a damaged transport key file', () => {
     const dir = initialised();
     fs.writeFileSync(path.join(dir, 'keys', 'transport', 'k1.json'), '{ not json');

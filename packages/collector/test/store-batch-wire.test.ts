@@ -21,6 +21,7 @@ function prepared(over: Partial<PreparedReport> = {}): PreparedReport {
     code: null,
     dump: Buffer.alloc(600, 9),
     keyDay: '2026-11-29',
+    keyTag: 0x5eed1234,
     receivedAt: 1_796_000_000_123,
     ...over,
   };

@@ -55,12 +55,35 @@ export function openField(sealed: Uint8Array, key: Uint8Array): string | null {
 }
 
 /**
- * openField() for bytes: null when the key is wrong.
+ * openField() for bytes: null when the key is wrong, or the bytes are too short to be sealed.
  *
  * @example
  * unpackDump(openBytes(sealed, key)!);
  */
 export function openBytes(sealed: Uint8Array, key: Uint8Array): Uint8Array | null {
+  // tweetnacl throws on a nonce shorter than 24 bytes: a record torn by a power cut can hold one.
+  if (sealed.length < nacl.secretbox.nonceLength + nacl.secretbox.overheadLength) return null;
   const nonce = sealed.subarray(0, nacl.secretbox.nonceLength);
   return nacl.secretbox.open(sealed.subarray(nacl.secretbox.nonceLength), nonce, key);
+}
+
+const tags = new WeakMap<Uint8Array, number>();
+
+/**
+ * A 32-bit tag of a data key, never 0, kept in each record it seals (store/sealed-record.ts): the
+ * start-up repair tells a record sealed under another key of the same day (a day key lost and
+ * made anew, or put back from elsewhere) from one a power cut left torn. An HMAC under the key,
+ * so it tells nothing of the key itself.
+ *
+ * @example
+ * const record = encodeRecord(report.id, { ...fields, keyTag: keyTag(key) });
+ */
+export function keyTag(key: Uint8Array): number {
+  let tag = tags.get(key);
+  if (tag === undefined) {
+    const mac = crypto.createHmac('sha256', key).update('jcs-collector record key tag').digest();
+    tag = mac.readUInt32BE(0) || 1;
+    tags.set(key, tag);
+  }
+  return tag;
 }

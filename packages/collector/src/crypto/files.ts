@@ -24,10 +24,19 @@ export function writeZeros(fd: number, from: number, to: number): void {
  * temp file, fsync, rename, fsync of the folder. Keys must survive a power cut once a report
  * sealed with them is acknowledged.
  *
+ * With `exclusive`, a file already at `file` is left as it is and false is returned: a link
+ * instead of a rename, so that of two processes making one key file, one wins and the other
+ * learns it, rather than both reporting a key of which only the last stays.
+ *
  * @example
  * writeFileAtomic('/var/lib/jcs-collector/keys/days/2026-11-01.key', wrapped);
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
+export function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  options: { exclusive?: boolean } = {},
+): boolean {
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
@@ -37,14 +46,21 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
+    if (options.exclusive) {
+      fs.linkSync(tmp, file);
+      fs.unlinkSync(tmp);
+    } else {
+      fs.renameSync(tmp, file);
+    }
   } catch (e) {
     // A half-written temp file (disk full) must not linger: it may hold a wrapped key that a
     // later key destruction would not know to shred.
     fs.rmSync(tmp, { force: true });
+    if (options.exclusive && (e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
   fsyncDir(path.dirname(file));
+  return true;
 }
 
 /** Syncs a folder, so a rename or unlink in it survives a power cut. */

@@ -103,7 +103,9 @@ export class Keyring {
     if (this.transportKeys.has(id)) {
       throw new KeyringError(`transport key ${id} already exists: choose another key id`);
     }
-    return { ...addTransportKey(this.dir, this.master, id), previousKeyId: this.transport.keyId };
+    // Read before the new key is written: `transport` reads the folder, which then names it.
+    const previousKeyId = this.transport.keyId;
+    return { ...addTransportKey(this.dir, this.master, id), previousKeyId };
   }
 
   /**
@@ -155,14 +157,27 @@ export class Keyring {
       this.dayKeys.delete(day);
     }
     if (identity !== null) {
-      const key = unwrap(fs.readFileSync(file, 'utf8'), this.master, file);
+      const key = openDayKey(file, this.master);
       this.dayKeys.set(day, { key, identity });
       return this.seen(day, key);
     }
+    // A day without a key file: expired (or never had reports), unless the whole keys folder is
+    // gone from under a running collector. That is no report gone but the storage failing.
+    if (!fs.existsSync(this.dir)) throw keysFolderGone(this.dir);
     if (!create) return null;
     const key = nacl.randomBytes(nacl.secretbox.keyLength);
-    makeDirSync(path.dirname(file), 0o700);
-    writeFileAtomic(file, wrap(key, this.master));
+    try {
+      // Not recursive: a keys folder moved away is not made anew around one day key.
+      fs.mkdirSync(path.dirname(file), { mode: 0o700 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw keysFolderGone(this.dir);
+      if (code !== 'EEXIST') throw e;
+    }
+    // Never over a key file that appeared meanwhile: the reports sealed under it would be lost.
+    if (!writeFileAtomic(file, wrap(key, this.master), 0o600, { exclusive: true })) {
+      return this.dayKey(day, false);
+    }
     this.dayKeys.set(day, { key, identity: fileIdentity(file) });
     return this.seen(day, key);
   }
@@ -265,7 +280,49 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   const current = transportKeys.get(currentId);
   if (!current)
     throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
+  // Each day key opened once now, so that a damaged one is named at the start, not met as a
+  // failing read of every group list later. At most 43 small files.
+  const daysDir = path.join(dir, DAYS_DIR);
+  if (fs.existsSync(daysDir)) {
+    for (const f of fs.readdirSync(daysDir).filter((name) => DAY_FILE.test(name))) {
+      const file = path.join(daysDir, f);
+      try {
+        openDayKey(file, master).fill(0);
+      } catch (e) {
+        if (fs.existsSync(file)) throw e; // else shredded meanwhile by an expiry run: its day is gone
+      }
+    }
+  }
   return new Keyring(dir, master, current, transportKeys, userHmacKey, auditKey);
+}
+
+/**
+ * A day key file's key. The master key has opened the other keys by now, so a day key that does
+ * not open is damaged or from another keys folder; as day keys are never backed up, the way out
+ * may be to give up its day.
+ */
+function openDayKey(file: string, master: Uint8Array): Uint8Array {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KeyringError(
+      `cannot read the day key ${file} (${(e as NodeJS.ErrnoException).code}): give this user back read access to it`,
+    );
+  }
+  try {
+    return unwrap(text, master, file);
+  } catch {
+    throw new KeyringError(
+      `the day key ${file} does not open (damaged, or from another keys folder): put the right file back, or remove it to give up that day's reports (they then read as gone)`,
+    );
+  }
+}
+
+function keysFolderGone(dir: string): KeyringError {
+  return new KeyringError(
+    `the keys folder ${dir} is gone while the collector runs: put it back (reports can be neither sealed nor read without it), then restart the collector`,
+  );
 }
 
 /**

@@ -19,11 +19,20 @@ export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
  * throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
  */
 export class KeyringError extends Error {
+  /**
+   * Met while serving (a key file damaged, or the keys folder gone, since the start), it is the
+   * storage failing, not a bug: answered 503 with the message in the log (ingest/unavailable.ts).
+   */
+  readonly code = KEYRING_ERROR_CODE;
+
   constructor(message: string) {
     super(message);
     this.name = 'KeyringError';
   }
 }
+
+/** The `code` of a KeyringError, kept when it crosses from a worker thread. */
+export const KEYRING_ERROR_CODE = 'JCS_KEYRING';
 
 /**
  * The master key: JCS_COLLECTOR_MASTER_KEY where it is set, else keys/master.key.

@@ -41,8 +41,15 @@ export function isKeyId(keyId: string): boolean {
  * nextTransportKeyId(['k1', 'k2']); // 'k3'
  */
 export function nextTransportKeyId(existing: string[]): string {
-  const numbers = existing.map((id) => /^k(\d{1,9})$/.exec(id)?.[1]).filter((n) => n !== undefined);
-  return `k${Math.max(0, ...numbers.map(Number)) + 1}`;
+  // BigInt: an id given by hand may have more digits than a number holds exactly.
+  const numbers = existing
+    .map((id) => /^k(\d{1,63})$/.exec(id)?.[1])
+    .filter((n) => n !== undefined);
+  const highest = numbers.map(BigInt).reduce((a, b) => (b > a ? b : a), 0n);
+  const next = `k${highest + 1n}`;
+  if (!isKeyId(next))
+    throw new KeyringError(`no key id follows k${highest}: give one with --key-id`);
+  return next;
 }
 
 /**
@@ -64,14 +71,18 @@ export function addTransportKey(
   const tdir = path.join(dir, TRANSPORT_DIR);
   makeDirSync(tdir, 0o700);
   const file = path.join(tdir, `${keyId}.json`);
-  if (fs.existsSync(file)) throw new KeyringError(`transport key ${keyId} already exists`);
+  const exists = () => new KeyringError(`transport key ${keyId} already exists`);
+  if (fs.existsSync(file)) throw exists();
   const pair = generateDumpKeyPair();
   const record = {
     keyId,
     publicKey: toBase64(pair.publicKey),
     secretKey: wrap(pair.secretKey, master),
   };
-  writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n');
+  // Exclusive: a rotation run at the same moment may have taken this id since the check above.
+  if (!writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n', 0o600, { exclusive: true })) {
+    throw exists();
+  }
   writeFileAtomic(path.join(tdir, CURRENT_TRANSPORT), keyId + '\n');
   return { keyId, publicKey: record.publicKey };
 }

@@ -1,4 +1,5 @@
 import { ApiError } from '@jcs/protocol';
+import { KEYRING_ERROR_CODE } from '../crypto/master-key';
 
 /** Seconds a client should wait after the storage refused a write. */
 export const STORAGE_RETRY_AFTER_S = 5;
@@ -33,7 +34,7 @@ const FS_STORAGE = new Set([
 
 /**
  * True for an error of the storage rather than of the collector's code: SQLite's full, busy,
- * locked and I/O errors, and file-system errors writing keys.
+ * locked and I/O errors, file-system errors writing keys, and a key file that no longer opens.
  *
  * @example
  * isStorageFailure(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })); // true
@@ -45,7 +46,7 @@ export function isStorageFailure(err: unknown): boolean {
     const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
     return SQLITE_STORAGE.has(primary);
   }
-  return FS_STORAGE.has(code);
+  return FS_STORAGE.has(code) || code === KEYRING_ERROR_CODE;
 }
 
 /**

@@ -2,7 +2,7 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { sealBytes, sealField } from '../crypto/fields';
+import { keyTag, sealBytes, sealField } from '../crypto/fields';
 import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
 import { ReportKeys } from './report-keys';
@@ -34,6 +34,8 @@ export interface PreparedReport {
   code: Buffer | null;
   dump: Buffer | null;
   keyDay: string;
+  /** the day key's tag (crypto/fields.ts), kept in the record */
+  keyTag: number;
   receivedAt: number;
 }
 
@@ -79,6 +81,7 @@ export function prepareReport(
     code: e.code !== undefined ? sealField(e.code, key) : null,
     dump: report.dump ? sealBytes(packDump(report.dump), key) : null,
     keyDay,
+    keyTag: keyTag(key),
     receivedAt,
   };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getMeta, setMeta, type Db } from './db';
 import { writeZeros } from '../crypto/files';
-import { decodeRecord, type SealedFields } from './sealed-record';
+import { decodeRecord, type SealedRecord } from './sealed-record';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
 
@@ -347,7 +347,7 @@ export class SealedReader {
   constructor(private readonly dir: string) {}
 
   /** The record of report `id`, or null when its file or bytes are gone. */
-  read(day: string, at: number, length: number, id: string): SealedFields | null {
+  read(day: string, at: number, length: number, id: string): SealedRecord | null {
     const held = this.fds.has(day);
     const record = this.readFrom(this.fd(day), at, length, id);
     if (record !== null || !held) return record;

@@ -1,6 +1,6 @@
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
-import { openBytes } from '../crypto/fields';
+import { keyTag, openBytes } from '../crypto/fields';
 import { ReportKeys } from './report-keys';
 import { MAX_UNSYNCED_RECORDS, SealedReader, sealedDir } from './sealed-files';
 import type { SealedFields } from './sealed-record';
@@ -37,7 +37,9 @@ interface Row {
  *
  * A record counts as reached the disk when it is its report's (store/sealed-record.ts) and every
  * field opens under its day's key (which also catches a record only partly written). Reports
- * whose key is gone are expiry's business, not this check's. The ingest batcher never lets more
+ * whose key is gone are expiry's business, not this check's; so are those whose record names
+ * another key of the same day (its tag): the day's key file was lost and made anew, or put back
+ * from elsewhere. Those were acknowledged: they stay, counted, their fields unreadable. The ingest batcher never lets more
  * than MAX_UNSYNCED_RECORDS reports wait for their sync, so reading the newest CHECKED_REPORTS is
  * enough. Taking a report out undoes what ingest added for it: its look-up rows, its counts, and
  * its subject rows where no other report of that group, day and version has the same subject.
@@ -47,19 +49,23 @@ interface Row {
  * of some ten megabytes.
  *
  * @example
- * const removed = removeUnsyncedReports(db, keyring);
+ * const { removed, otherKeyDays } = removeUnsyncedReports(db, keyring);
  * if (removed > 0) log.warn({ removed }, 'reports whose fields did not reach the disk removed');
  */
-export function removeUnsyncedReports(db: Db, keyring: Keyring): number {
+export function removeUnsyncedReports(
+  db: Db,
+  keyring: Keyring,
+): { removed: number; otherKeyDays: string[] } {
   const rows = db
     .prepare<[number], Row>(
       `SELECT seq, id, group_id, received_at, key_day, app_version, license, line, repeats,
          user_hash, sealed_at, sealed_len FROM reports ORDER BY seq DESC LIMIT ?`,
     )
     .all(CHECKED_REPORTS);
-  if (rows.length === 0) return 0;
+  if (rows.length === 0) return { removed: 0, otherKeyDays: [] };
   const reader = new SealedReader(sealedDir(db.name));
   const broken: Row[] = [];
+  const otherKeyDays = new Set<string>();
   // A day or two among the rows: each key looked up once (dayKey checks its file every time).
   const keys = new Map<string, Uint8Array | null>();
   const keyOf = (day: string) => {
@@ -71,13 +77,17 @@ export function removeUnsyncedReports(db: Db, keyring: Keyring): number {
       const key = keyOf(row.key_day);
       if (!key) continue;
       const fields = reader.read(row.key_day, row.sealed_at, row.sealed_len, row.id);
-      if (!fields || !opens(fields, key)) broken.push(row);
+      if (fields && fields.keyTag !== 0 && fields.keyTag !== keyTag(key)) {
+        otherKeyDays.add(row.key_day);
+      } else if (!fields || !opens(fields, key)) {
+        broken.push(row);
+      }
     }
   } finally {
     reader.close();
   }
   if (broken.length > 0) db.transaction(() => broken.forEach(takeOut(db))).immediate();
-  return broken.length;
+  return { removed: broken.length, otherKeyDays: [...otherKeyDays].sort() };
 }
 
 function opens(f: SealedFields, key: Uint8Array): boolean {
