@@ -112,7 +112,8 @@ export function failureError(
 ): ServerError | UnauthorisedError | ForbiddenError | NotFoundError | BadRequestError {
   const status = response.status;
   if (status >= 300 && status < 400) {
-    const location = response.headers.get('location') ?? 'elsewhere';
+    // Headers and details are the server's words, as a message is: controls replaced.
+    const location = oneLine(response.headers.get('location') ?? 'elsewhere');
     return new ServerError(
       `${client.serverLabel} redirects to ${location}: set --server to the collector's own address`,
       status,
@@ -146,13 +147,15 @@ export function failureError(
   }
   if (status === 404) return new NotFoundError(`not found: ${said || 'no such route'}`);
   if (status === 400) {
-    const details = (error?.details ?? []).map((d) => `${d.path} ${d.message}`).join('; ');
+    const details = (error?.details ?? [])
+      .map((d) => oneLine(`${String(d.path)} ${String(d.message)}`))
+      .join('; ');
     return new BadRequestError(
       `the collector rejected the request: ${said}${details ? ` (${details})` : ''}; check the options`,
     );
   }
   const retryAfter = response.headers.get('retry-after');
-  const wait = retryAfter ? `in ${retryAfter}s` : 'shortly';
+  const wait = retryAfter ? `in ${oneLine(retryAfter)}s` : 'shortly';
   if (status === 429) {
     return new ServerError(`the collector is limiting requests: try again ${wait}`, status);
   }

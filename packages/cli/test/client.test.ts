@@ -11,6 +11,7 @@ import {
   UnauthorisedError,
   UnreachableError,
 } from '../src';
+import { failureError } from '../src/client-errors';
 import { startFakeCollector, type FakeCollector } from './support/fake-collector';
 
 let fake: FakeCollector;
@@ -240,4 +241,39 @@ test("the server's error message is quoted with its control characters replaced"
   } finally {
     await new Promise((resolve) => hostile.close(resolve));
   }
+});
+
+test("a server's details, Location and Retry-After reach stderr with controls replaced", () => {
+  const label = { serverLabel: 'http://x', hasToken: true, tokenHint: '--token' };
+  const details = failureError(
+    new Response(null, { status: 400 }),
+    JSON.stringify({
+      error: {
+        code: 'invalid_request',
+        message: 'bad',
+        details: [{ path: '/since\u001b]0;owned\u0007', message: 'must\u001b[2J be\u200b' }],
+      },
+    }),
+    'engineer',
+    label,
+  );
+  expect(details.message).toBe(
+    'the collector rejected the request: bad (/since\uFFFD]0;owned\uFFFD must\uFFFD[2J be\uFFFD); check the options',
+  );
+  const moved = failureError(
+    new Response(null, { status: 302, headers: { location: 'http://a/\u001b[2J' } }),
+    '',
+    'engineer',
+    label,
+  );
+  expect(moved.message).toBe(
+    "http://x redirects to http://a/\uFFFD[2J: set --server to the collector's own address",
+  );
+  const wait = failureError(
+    new Response(null, { status: 503, headers: { 'retry-after': '5\u001b[2J' } }),
+    JSON.stringify({ error: { code: 'unavailable', message: 'busy' } }),
+    'engineer',
+    label,
+  );
+  expect(wait.message).toBe('the collector cannot take this now: try again in 5\uFFFD[2Js');
 });

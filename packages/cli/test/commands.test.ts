@@ -642,6 +642,10 @@ describe('admin commands', () => {
     expect((await cli(['erase', '--license', 'JCS-000123', '--json'])).stdout).toBe(
       '{"erasedReports":30}\n',
     );
+    // a name pasted from a report is quoted back with its controls replaced
+    expect((await cli(['erase', '--username', 'a\u001b]0;x\u0007\u001b[2Jb'])).stdout).toMatch(
+      /of username "a\uFFFD\]0;x\uFFFD\[2Jb"/,
+    );
   });
 
   test.each([[[]], [['--username', 'a', '--license', 'b']]])(

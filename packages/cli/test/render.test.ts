@@ -188,6 +188,20 @@ describe('text and groups', () => {
     expect(safeText('bad\u001b[2Jthing\u009b')).toBe('bad\uFFFD[2Jthing\uFFFD');
     expect(safeText('two\r\nlines')).toBe('two\nlines');
     expect(oneLine(' Object variable\r\n\tnot set\u202e ')).toBe('Object variable not set\uFFFD');
+    // invisible format characters: two names that differ only by them must not look the same
+    for (const invisible of [
+      '\u200b',
+      '\u200e',
+      '\u200f',
+      '\u061c',
+      '\u2060',
+      '\ufeff',
+      '\u00ad',
+      '\u{e0041}',
+    ]) {
+      expect(safeText(`modBilling${invisible}.Post`)).toBe('modBilling\uFFFD.Post');
+    }
+    expect(oneLine('a\u2028b\u2029c')).toBe('a\uFFFDb\uFFFDc');
   });
 
   test('counts and plurals', () => {
@@ -231,6 +245,8 @@ test('shown: input quoted back in a message has tokens masked, controls replaced
   expect(shown('x jcs_ing_abc y')).toBe('x jcs_ing_\u2026 y');
   expect(shown('a\u001b[31mb')).toBe('a\uFFFD[31mb');
   expect(shown('z'.repeat(100))).toBe(`${'z'.repeat(59)}\u2026`);
+  // cut between characters: never half an emoji (which would print as U+FFFD)
+  expect(shown(`${'z'.repeat(58)}😀😀😀`)).toBe(`${'z'.repeat(58)}😀\u2026`);
   expect(shown('3fa9c1')).toBe('3fa9c1');
 });
 

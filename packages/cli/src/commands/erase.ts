@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ApiClient, DataSubject } from '../client';
 import { UsageError } from '../errors';
-import { plural } from '../render/text';
+import { plural, shown } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors erase`: exactly one of them. */
@@ -26,7 +26,9 @@ export async function erase(
   const answer = await client.erase(subject);
   if (output.json) return jsonText(answer.body);
   const who =
-    'username' in subject ? `username "${subject.username}"` : `licence "${subject.license}"`;
+    'username' in subject
+      ? `username "${shown(subject.username)}"`
+      : `licence "${shown(subject.license)}"`;
   const n = answer.data.erasedReports;
   if (n === 0) return `no reports of ${who} are stored: nothing to erase\n`;
   // Honest about copies: a backup made before holds the reports until their day's key goes.

@@ -1,9 +1,13 @@
-// C0 and C1 controls (escape sequences start with them) and the bidirectional overrides that can
-// make text read differently from what it is. Matching them is the point, hence the lint pragmas.
+// C0 and C1 controls (escape sequences start with them), and every format character (Unicode's
+// Cf: the bidirectional overrides and marks that make text read differently from what it is, the
+// zero-width spaces and joiners, the byte-order mark, the soft hyphen, tag characters) and the
+// line and paragraph separators: invisible, they made two different names look the same, and
+// tables count them a column wide where terminals draw nothing. Matching them is the point,
+// hence the lint pragmas.
 // eslint-disable-next-line no-control-regex
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
 // eslint-disable-next-line no-control-regex
-const ANY_CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g;
+const ANY_CONTROL = /[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]+/gu;
 
 /**
  * Report fields come from any desktop that holds an ingest token, so before they reach the
@@ -42,8 +46,10 @@ const SHOWN_MAX = 60;
  * shown('jcs_adm_tGMkKLJ54tioD70huDcf'); // 'jcs_adm_…'
  */
 export function shown(text: string): string {
-  const safe = oneLine(text).replace(TOKEN, 'jcs_$1_\u2026');
-  return safe.length > SHOWN_MAX ? `${safe.slice(0, SHOWN_MAX - 1)}\u2026` : safe;
+  const safe = [...oneLine(text).replace(TOKEN, 'jcs_$1_\u2026')];
+  // Cut between characters, not inside a surrogate pair: half an emoji would print as U+FFFD,
+  // which here means a control character replaced.
+  return safe.length > SHOWN_MAX ? `${safe.slice(0, SHOWN_MAX - 1).join('')}\u2026` : safe.join('');
 }
 
 /**
