@@ -55,8 +55,10 @@ export class Delivery {
     // app restarted): asking again at once is what the collector asked us not to do.
     const until = this.queue.waitUntil?.() ?? 0;
     this.waitKept = until > 0; // cleared by the first delivery, even when already over
-    if (until > this.now()) {
-      this.pause(Math.min(until - this.now(), options.maxDelayMs), 'collector');
+    // No Retry-After is kept for longer than maxDelayMs (attempt() caps it): a wait further off
+    // than that was kept before the clock was set back, and would block sending for days.
+    if (until > this.now() && until - this.now() <= options.maxDelayMs) {
+      this.pause(until - this.now(), 'collector');
     }
   }
 
@@ -346,7 +348,7 @@ export class Delivery {
   private resume(): void {
     this.options.backoff.reset();
     // Set by every collector pause, and at start when an earlier process left a wait.
-    if (this.waitKept) this.queue.clearWaitUntil?.(this.now());
+    if (this.waitKept) this.queue.clearWaitUntil?.(this.now(), this.options.maxDelayMs);
     this.waitKept = false;
     this.pausedUntil = 0;
     this.pausedBy = null;

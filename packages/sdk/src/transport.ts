@@ -36,7 +36,7 @@ export interface TransportOptions {
 
 /** How one delivery attempt ended, and so what the queue does with the report. */
 export type SendOutcome =
-  /** 200 or 202: delete it */
+  /** 200 or 202 with the collector's answer for this report: delete it */
   | { kind: 'delivered'; status: number }
   /** a 4xx that retrying cannot mend: delete it, with a diagnostic */
   | { kind: 'rejected'; status: number; code?: string }
@@ -44,7 +44,7 @@ export type SendOutcome =
   | { kind: 'too_large'; status: 413 }
   /** 408, 429, 503: wait as told (null: not told; back off) */
   | { kind: 'retry_after'; status: number; delayMs: number | null }
-  /** network error, timeout or another 5xx: back off */
+  /** network error, timeout, another 5xx, or a 200 that is not a collector's: back off */
   | { kind: 'failed'; status?: number; reason: string };
 
 /**
@@ -91,15 +91,24 @@ export function createTransport(
       } catch (error) {
         return { kind: 'failed', reason: networkReason(error) };
       }
-      return classify(response);
+      return classify(response, report.id);
     },
   };
 }
 
-/** Maps a collector answer to what the queue must do (contract section 1, "Answers"). */
-export function classify(response: TransportResponse): SendOutcome {
+/**
+ * Maps a collector answer to what the queue must do (contract section 1, "Answers"). With the
+ * report's id, a 200 or 202 must also look like the collector's answer for it: a wrong endpoint
+ * behind a catch-all web server (an HTML page with 200) would otherwise empty the queue.
+ */
+export function classify(response: TransportResponse, reportId?: string): SendOutcome {
   const status = response.statusCode;
-  if (status === 200 || status === 202) return { kind: 'delivered', status };
+  if (status === 200 || status === 202) {
+    if (reportId === undefined || answersFor(response.body, reportId)) {
+      return { kind: 'delivered', status };
+    }
+    return { kind: 'failed', status, reason: `HTTP ${status} not from a collector` };
+  }
   if (status === 413) return { kind: 'too_large', status };
   if (status === 408 || status === 429 || status === 503) {
     return {
@@ -111,6 +120,22 @@ export function classify(response: TransportResponse): SendOutcome {
   if (status >= 400 && status < 500)
     return { kind: 'rejected', status, code: errorCode(response.body) };
   return { kind: 'failed', status, reason: `HTTP ${status}` };
+}
+
+/**
+ * Whether a 200 or 202's body is the collector's `{"id", "group"}` for this report. No body to
+ * read (an injected makeRequest that gives none, or an answer cut off before its body) and a
+ * body cut off inside its JSON object count as the collector's: the status is what it said.
+ */
+function answersFor(body: string | undefined, reportId: string): boolean {
+  if (body === undefined || body.trim() === '') return true;
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return body.trimStart().startsWith('{');
+  }
+  return typeof value === 'object' && value !== null && (value as { id?: unknown }).id === reportId;
 }
 
 function errorCode(body: string | undefined): string | undefined {

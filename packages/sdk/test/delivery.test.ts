@@ -168,6 +168,18 @@ describe('store first, then deliver', () => {
     expect(fs.existsSync(path.join(queueDir, 'retry-after'))).toBe(false);
   });
 
+  it('ignores, and clears, a kept wait further off than any Retry-After (the clock was set back)', async () => {
+    const queueDir = tempDir();
+    // written when the clock was two days ahead
+    fs.writeFileSync(path.join(queueDir, 'retry-after'), String(Date.now() + 2 * 86_400_000));
+    const r = reporterFor([], { queueDir, retry: { minDelayMs: 10, maxDelayMs: 3_600_000 } });
+    const id = r.report(input());
+    expect(await r.flush(3000)).toBe(true);
+    expect(server.stored.has(id)).toBe(true);
+    expect(fs.existsSync(path.join(queueDir, 'retry-after'))).toBe(false);
+    await r.close(0);
+  });
+
   it.each(['0', 'Thu, 01 Jan 1970 00:00:00 GMT'])(
     'waits at least retry.minDelayMs when Retry-After is %s: no tight loop',
     async (retryAfter) => {

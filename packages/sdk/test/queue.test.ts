@@ -168,6 +168,13 @@ describe('DiskQueue', () => {
     // Another process sharing the dir, just delivered: the wait it would clear is not over.
     diskQueue(dir).clearWaitUntil(now);
     expect(q.waitUntil()).toBe(now + 60_000);
+    // a wait further off than any Retry-After kept (the clock was set back) is cleared too
+    q.clearWaitUntil(now, 3_600_000);
+    expect(q.waitUntil()).toBe(now + 60_000);
+    q.setWaitUntil(now + 2 * 86_400_000);
+    q.clearWaitUntil(now, 3_600_000);
+    expect(q.waitUntil()).toBe(0);
+    q.setWaitUntil(now + 60_000);
     q.clearWaitUntil(now + 60_000);
     expect(q.waitUntil()).toBe(0);
     expect(fs.existsSync(path.join(dir, 'retry-after'))).toBe(false);
@@ -193,6 +200,29 @@ describe('DiskQueue', () => {
     expect(recovered.report.error.description).toBe('held by a dead process');
     expect(b.claimNext()).toBeNull();
     expect(live.report.error.description).toBe('held by a live process');
+  });
+
+  it('takes back claims made under this pid by an earlier process (sandboxes reuse pids)', () => {
+    const dir = tempDir();
+    const a = diskQueue(dir);
+    a.add(makeReport('held by the process that had this pid before'));
+    const gone = a.claimNext()!;
+    const claimed = path.join(dir, 'claimed');
+    const name = fs.readdirSync(claimed).find((n) => n.startsWith(gone.key.split('~')[0]))!;
+    const parts = name.split('~');
+    expect(parts[1]).toBe(String(process.pid));
+    // The same pid, but a process that started an hour before this one.
+    const earlier = Math.round(Date.now() - process.uptime() * 1000) - 3_600_000;
+    const instance = `${earlier.toString(16).padStart(12, '0')}deadbeef`;
+    fs.renameSync(
+      path.join(claimed, name),
+      path.join(claimed, [parts[0], parts[1], instance, parts[3]].join('~')),
+    );
+    const b = diskQueue(dir);
+    expect(b.size()).toBe(1);
+    expect(b.claimNext()!.report.error.description).toBe(
+      'held by the process that had this pid before',
+    );
   });
 
   it('holds a report back: on disk at once, sent by no one meanwhile, rewritten, committed once', () => {

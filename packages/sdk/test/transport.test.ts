@@ -105,6 +105,38 @@ describe('transport over a real socket', () => {
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
   });
 
+  it("a 200 that is not the collector's answer for the report is a failure, not a delivery", async () => {
+    // a wrong endpoint behind a catch-all web server: deleting on its 200 would empty the queue
+    const html = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>Welcome</title>');
+    });
+    await new Promise<void>((r) => html.listen(0, '127.0.0.1', r));
+    const { port } = html.address() as AddressInfo;
+    const t = createTransport({
+      url: `http://127.0.0.1:${port}/v1/reports`,
+      token: 't',
+      timeoutMs: 2000,
+    });
+    expect(await t.send(report)).toEqual({
+      kind: 'failed',
+      status: 200,
+      reason: 'HTTP 200 not from a collector',
+    });
+    await new Promise<void>((r) => html.close(() => r()));
+
+    const answer = (body?: string) => classify({ statusCode: 202, body }, report.id);
+    expect(answer(JSON.stringify({ id: report.id, group: 'g' }))).toMatchObject({
+      kind: 'delivered',
+    });
+    expect(answer('{"ok":true}')).toMatchObject({ kind: 'failed' });
+    expect(answer(JSON.stringify({ id: 'another', group: 'g' }))).toMatchObject({ kind: 'failed' });
+    // the status is what the collector said when its answer was cut off, or not read
+    expect(answer('{"id":"3f2b')).toMatchObject({ kind: 'delivered' });
+    expect(answer('')).toMatchObject({ kind: 'delivered' });
+    expect(answer(undefined)).toMatchObject({ kind: 'delivered' });
+  });
+
   it('fetchRequest, the former name, is httpRequest itself', () => {
     expect(fetchRequest).toBe(httpRequest);
   });

@@ -77,7 +77,12 @@ export class DiskQueue implements ReportQueue {
   private readonly claimedDir: string;
   private readonly tmpDir: string;
   private readonly corruptDir: string;
-  private readonly instance = randomBytes(4).toString('hex');
+  /**
+   * When this process started (hex ms, the same in every thread), then random: a claim under
+   * this process's own pid but another start time is a dead process's whose pid came round again
+   * (a sandbox that starts every app as the same pid does so every time).
+   */
+  private readonly instance = PROCESS_START_HEX + randomBytes(4).toString('hex');
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
   /** pending files that could not be read, by name -> when to try again */
@@ -258,8 +263,9 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  clearWaitUntil(nowMs: number): void {
-    if (this.waitUntil() > nowMs) return;
+  clearWaitUntil(nowMs: number, credibleMs = Infinity): void {
+    const until = this.waitUntil();
+    if (until > nowMs && until - nowMs <= credibleMs) return;
     try {
       fs.rmSync(path.join(this.dir, WAIT_FILE), { force: true });
     } catch {
@@ -480,7 +486,7 @@ export class DiskQueue implements ReportQueue {
       if (instance === this.instance) continue;
       const pid = Number(pidText);
       const age = Date.now() - Number(claimedAt);
-      const owner = pid === process.pid || isProcessAlive(pid);
+      const owner = pid === process.pid ? startedWithThisProcess(instance) : isProcessAlive(pid);
       if (owner && age < STALE_CLAIM_MS) continue;
       try {
         fs.renameSync(path.join(this.claimedDir, name), path.join(this.pendingDir, pendingName));
@@ -504,6 +510,22 @@ export class DiskQueue implements ReportQueue {
       }
     }
   }
+}
+
+/** This process's start, read once (the clock may be set later), in ms since the epoch. */
+const PROCESS_START = Math.round(Date.now() - process.uptime() * 1000);
+/** PROCESS_START as claims carry it: 12 hex digits. */
+const PROCESS_START_HEX = PROCESS_START.toString(16).padStart(12, '0');
+
+/**
+ * Whether a claim made under this process's pid is this process's own (another thread's queue
+ * included) rather than a dead process's that had the same pid. Claims of SDK versions before
+ * the start time was kept (8 hex digits) count as this process's, as they did then.
+ */
+function startedWithThisProcess(instance: string): boolean {
+  if (instance.length !== 20) return true;
+  // Each thread reads the start from its clock minus the process's uptime: milliseconds apart.
+  return Math.abs(parseInt(instance.slice(0, 12), 16) - PROCESS_START) < 2_000;
 }
 
 /** Whether a process with this pid exists (EPERM: it exists but is not ours). */

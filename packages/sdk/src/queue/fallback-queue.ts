@@ -84,8 +84,8 @@ export class FallbackQueue implements ReportQueue {
     this.primary.setWaitUntil?.(atMs);
   }
 
-  clearWaitUntil(nowMs: number): void {
-    this.primary.clearWaitUntil?.(nowMs);
+  clearWaitUntil(nowMs: number, credibleMs?: number): void {
+    this.primary.clearWaitUntil?.(nowMs, credibleMs);
   }
 
   private route(key: string, f: (queue: ReportQueue, key: string) => void): void {

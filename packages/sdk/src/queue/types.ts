@@ -41,10 +41,11 @@ export interface ReportQueue {
   /** Durable queues only: keeps `waitUntil` for the next process. Never throws. */
   setWaitUntil?(atMs: number): void;
   /**
-   * Durable queues only: forgets a kept wait that ended by `nowMs`; one that runs later (another
-   * process sharing the dir was told to wait since) stays. Never throws.
+   * Durable queues only: forgets a kept wait that ended by `nowMs`, or that ends more than
+   * `credibleMs` after it (kept before the clock was set back); one that runs later within that
+   * (another process sharing the dir was told to wait since) stays. Never throws.
    */
-  clearWaitUntil?(nowMs: number): void;
+  clearWaitUntil?(nowMs: number, credibleMs?: number): void;
   /**
    * Durable queues only: stores a report this process holds back from sending (a flood-control
    * carrier whose count is still growing), so it survives the process dying in any way; no other
