@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
@@ -55,8 +56,17 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
 
   // Responses not yet finished, so that closing can end their connections once they are sent.
   const open = new Set<http.ServerResponse>();
+  // Connections that have not yet sent a whole request's head: closing ends them at once. Node's
+  // closeIdleConnections() leaves them (they are not idle, having had no request), and its
+  // headers timeout stops with close(), so 50 silent connections held a stop for its 20 s.
+  const silent = new Set<net.Socket>();
   let closing = false;
-  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+    silent.add(socket);
+    socket.once('close', () => silent.delete(socket));
+  });
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    silent.delete(req.socket);
     open.add(res);
     // Once closing, a request on a kept-alive connection is still answered, and then the
     // connection closes instead of waiting for another.
@@ -100,6 +110,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       }
       // Idle kept-alive sockets would hold close() open; busy ones finish their request first.
       server.closeIdleConnections();
+      for (const socket of silent) socket.destroy();
     }));
   return {
     url: `${secure ? 'https' : 'http'}://${host}:${address.port}`,

@@ -85,6 +85,38 @@ describe('serve on SIGTERM', () => {
   });
 });
 
+describe('serve on SIGTERM with connections that sent nothing', () => {
+  it('closes them and exits at once, not after the 20 s cut-off', async () => {
+    const { dataDir } = initialised();
+    const p = await spawnServe(dataDir);
+    const { hostname, port } = new URL(p.url);
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect(Number(port), hostname, () => {
+              // half of them mid-way through a request's head
+              if (i % 2 === 1) socket.write('GET /v1/health HTTP/1.1\r\nHost: local');
+              resolve(socket);
+            });
+            socket.on('error', () => {});
+          }),
+      ),
+    );
+    const closed = sockets.map((s) => new Promise<void>((r) => s.on('close', () => r())));
+    // a kept-alive connection that has had a request still gets a clean close
+    const health = await fetch(`${p.url}/v1/health`);
+    expect(health.status).toBe(200);
+    const started = Date.now();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await Promise.all(closed);
+    expect(p.stderr()).toMatch(/"msg":"stopped"/);
+  });
+});
+
 describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s under load', (signal) => {
   it('answers every request it took, exits 0, and has stored every report it answered 202', async () => {
     const { dataDir, token } = initialised();
