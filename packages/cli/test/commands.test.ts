@@ -631,6 +631,31 @@ describe('admin commands', () => {
     expect(ahead.stdout).toContain('Last expiry run   2026-11-27 09:30:00 UTC (1d ago)');
   });
 
+  test("top, show, reports and report measure ages by the collector's clock where ours is off", async () => {
+    // This machine's clock is 10 minutes behind the collector's: a report seen 3h ago by the
+    // collector's clock must not read "in 9m" or shift by ten minutes.
+    const behind = (args: string[]) =>
+      run(args, {
+        env: { JCS_ERRORS_SERVER: fake.url, JCS_ERRORS_TOKEN: fake.tokens.admin, COLUMNS: '200' },
+        homeDir: home,
+        stdoutIsTTY: false,
+        columns: 200,
+        now: () => new Date(NOW.getTime() - 10 * 60_000),
+      });
+    const atNow = (args: string[]) => cli(args, { width: 200 });
+    for (const args of [
+      ['top'],
+      ['show', '3fa9c1d'],
+      ['reports', '3fa9c1d'],
+      ['report', REPORT_IDS[0]],
+    ]) {
+      const shifted = await behind(args);
+      expect(shifted.exitCode).toBe(0);
+      expect(shifted.stdout).not.toMatch(/\bin \d+m\b/);
+      expect(shifted.stdout).toBe((await atNow(args)).stdout);
+    }
+  });
+
   test('erase by username or licence', async () => {
     expect((await cli(['erase', '--username', 'asmith'])).stdout).toBe(
       'erased 12 reports of username "asmith": no read returns them now (backups made before keep them until the day\'s key goes, within 42 days)\n',

@@ -7,7 +7,7 @@ import { checkLimit, checkTimeBound } from '../options';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { renderTable, type Cell } from '../render/table';
 import { formatCount, oneLine, moreHint, plural } from '../render/text';
-import { jsonText, type Outcome, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors audit`. */
 export interface AuditOptions {
@@ -38,7 +38,7 @@ export async function audit(
   const answer = await client.listAudit({ since, until, limit });
   if (output.json) return jsonText(answer.body);
 
-  const { palette, now, width } = output;
+  const { palette, now, width } = atCollectorTime(output, answer.serverDate);
   const entries = answer.data.entries;
   const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
   if (entries.length === 0) return `no audit entries in the window (${window}): try --since 6w\n`;

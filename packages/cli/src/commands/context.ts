@@ -17,6 +17,20 @@ export interface Output {
 }
 
 /**
+ * `output` with "now" as the collector's clock where this machine's is off by more than a few
+ * seconds (the `Date` header has whole seconds only): ages shown ("3h ago") are then the ones
+ * the collector's own times make, not ones a wrong local clock invents ("in 9m").
+ *
+ * @example
+ * const answer = await client.listGroups();
+ * renderTop(answer.data, {}, atCollectorTime(output, answer.serverDate));
+ */
+export function atCollectorTime(output: Output, serverDate: Date | undefined): Output {
+  if (!serverDate || Math.abs(output.now.getTime() - serverDate.getTime()) < 5_000) return output;
+  return { ...output, now: new Date(serverDate.getTime() + 500) };
+}
+
+/**
  * A command's result when it is a finding rather than plain text: `status` when not compliant,
  * `audit verify` when the chain is broken. The text still goes to stdout; `problem` is the one
  * line for stderr.

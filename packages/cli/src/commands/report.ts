@@ -4,7 +4,7 @@ import type { ApiClient } from '../client';
 import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, safeText } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 import { shown } from '../render/text';
 
 /** The options of `jcs-errors report`. */
@@ -58,7 +58,11 @@ export async function report(
     throw err;
   }
   if (output.json) return jsonText(answer.body);
-  return renderReport(answer.data, options.dump === true, output);
+  return renderReport(
+    answer.data,
+    options.dump === true,
+    atCollectorTime(output, answer.serverDate),
+  );
 }
 
 /**

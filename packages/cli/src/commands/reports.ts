@@ -3,7 +3,7 @@ import type { ApiClient } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkLimit } from '../options';
 import { moreHint, plural } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 import { reportTable } from './show';
 
 /** The options of `jcs-errors reports`. */
@@ -39,7 +39,7 @@ export async function reports(
   }
   const more = moreHint(list.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   return [
-    reportTable(list, output),
+    reportTable(list, atCollectorTime(output, answer.serverDate)),
     '',
     palette.dim(`${plural(list.length, 'report')} of group ${id}, newest first${more}`),
     palette.dim('jcs-errors report ID for one, with --dump for its data'),

@@ -15,7 +15,7 @@ import { absoluteTime, relativeTime } from '../render/relative-time';
 import { shareBar } from '../render/share-bar';
 import { paint, renderTable, type Cell } from '../render/table';
 import { formatCount, oneLine, plural } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors show`. */
 export interface ShowOptions {
@@ -49,7 +49,11 @@ export async function show(
   const { id } = await resolveGroup(client, group);
   const answer = await aboutGroup(group, () => client.getGroup(id, { since }));
   if (output.json) return jsonText(answer.body);
-  return renderShow(answer.data, since ?? DEFAULT_SINCE, output);
+  return renderShow(
+    answer.data,
+    since ?? DEFAULT_SINCE,
+    atCollectorTime(output, answer.serverDate),
+  );
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, plural } from '../render/text';
-import { jsonText, type Outcome, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
 /** The job must have run within this long, or the collector is not compliant (contract 2). */
 const EXPIRY_DUE_MS = 36 * 3_600_000;
@@ -22,7 +22,7 @@ export async function status(client: ApiClient, output: Output): Promise<Outcome
   const answer = await client.retentionStatus();
   const s = answer.data;
   // Ages as the collector judged them, where this machine's clock is off.
-  const judged = { ...output, now: collectorNow(output.now, answer.serverDate) };
+  const judged = atCollectorTime(output, answer.serverDate);
   const text = output.json ? jsonText(answer.body) : renderStatus(s, judged);
   if (s.compliant) return { text, exitCode: EXIT.ok };
   return {
@@ -30,15 +30,6 @@ export async function status(client: ApiClient, output: Output): Promise<Outcome
     exitCode: EXIT.failed,
     problem: `not compliant: ${reasons(s, judged.now).join(' and ')}: run jcs-errors expire now, and check the collector's nightly job`,
   };
-}
-
-/**
- * The collector's time: this machine's where the two agree within a few seconds (the `Date`
- * header has whole seconds only), else the header's, half a second on.
- */
-function collectorNow(local: Date, server: Date | undefined): Date {
-  if (!server || Math.abs(local.getTime() - server.getTime()) < 5_000) return local;
-  return new Date(server.getTime() + 500);
 }
 
 /**

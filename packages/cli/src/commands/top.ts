@@ -7,7 +7,7 @@ import { relativeTime, absoluteTime } from '../render/relative-time';
 import { sparkline } from '../render/sparkline';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { formatCount, oneLine, moreHint, plural } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors top`, as typed on the command line. */
 export interface TopOptions {
@@ -47,7 +47,7 @@ export async function top(options: TopOptions, client: ApiClient, output: Output
   };
   const answer = await client.listGroups(query);
   if (output.json) return jsonText(answer.body);
-  return renderTop(answer.data, query, output);
+  return renderTop(answer.data, query, atCollectorTime(output, answer.serverDate));
 }
 
 /**
