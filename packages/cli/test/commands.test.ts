@@ -68,6 +68,20 @@ describe('top', () => {
     expect([...requests('/v1/groups')[0].query.keys()]).toEqual([]);
   });
 
+  test('on a wide terminal a place is never cut: two that differ at the end stay apart', async () => {
+    const long = 'modClientPortfolioValuationReconciliation';
+    fake.fixtures.groups[0].module = long;
+    fake.fixtures.groups[0].procedure = 'RecalculateHoldingsForAdviserA';
+    fake.fixtures.groups[1].module = long;
+    fake.fixtures.groups[1].procedure = 'RecalculateHoldingsForAdviserB';
+    for (const width of [100, 130, 160, 250]) {
+      const r = await cli(['top'], { width });
+      expect(r.stdout).toContain(`${long}.RecalculateHoldingsForAdviserA`);
+      expect(r.stdout).toContain(`${long}.RecalculateHoldingsForAdviserB`);
+      for (const line of r.stdout.split('\n')) expect([...line].length).toBeLessThanOrEqual(width);
+    }
+  });
+
   test('piped without COLUMNS (a script): whole ids, every version, whole descriptions', async () => {
     const r = await cli(['top', '--status', 'all'], { env: { COLUMNS: '' } });
     const [header, ...rows] = r.stdout.split('\n');

@@ -121,7 +121,9 @@ function groupTable(groups: Group[], output: Output): string {
   const wideColumns: Column[] = [
     ...head,
     { header: 'ERR', align: 'right' },
-    shrink({ header: 'WHERE' }, 16, 40, 2),
+    // Never cut: two places that differ only at the end would look the same. Where the whole of
+    // it does not fit beside a readable description, the two-line layout shows it whole.
+    { header: 'WHERE' },
     shrink({ header: 'DESCRIPTION' }, 20, undefined, 1),
   ];
   const wideRows = groups.map((g, i): Cell[] => [
