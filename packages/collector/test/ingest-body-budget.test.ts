@@ -17,11 +17,11 @@ beforeAll(
 );
 afterAll(() => s.stop());
 
-const head = (lines: string[]) =>
+const head = (lines: string[], token = s.tokens.ingest) =>
   [
     'POST /v1/reports HTTP/1.1',
     'Host: localhost',
-    `Authorization: Bearer ${s.tokens.ingest}`,
+    `Authorization: Bearer ${token}`,
     'Content-Type: application/json',
     ...lines,
   ].join('\r\n') + '\r\n\r\n';
@@ -78,4 +78,41 @@ it('a 503 for too much at once is not charged to the token: the fleet shares it'
   // report); the 503s above took none: one is left.
   expect((await post()).status).toBe(202);
   expect((await post()).status).toBe(429);
+});
+
+it('when the budget is full, a body slow to arrive gives way to a new one', async () => {
+  const saved = { ...bodyBuffer };
+  bodyBuffer.budgetBytes = 3200;
+  bodyBuffer.slowMs = 300;
+  try {
+    // One client holds most of the budget with a body it stopped sending. (The admin token, which
+    // may post reports too: the tests above spent the ingest token's small bucket.)
+    const admin = s.tokens.admin;
+    const holding = send(head(['Content-Length: 5000'], admin) + 'x'.repeat(3000), {
+      waitMs: 3000,
+    });
+    for (let i = 0; i < 100 && bodyBuffer.held !== 3000; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(bodyBuffer.held).toBe(3000);
+    const post = () =>
+      rawRequest(s.url, {
+        path: '/v1/reports',
+        headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
+        body: reportText(),
+      });
+    // Not yet slow: the newcomer is the one refused.
+    expect((await post()).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 400));
+    // Slow now: it gives way, with a 503 of its own, and the newcomer is read.
+    const answer = await post();
+    expect(answer.status).not.toBe(503);
+    expect(answer.status).toBeLessThan(500);
+    const raw = await holding;
+    expect(raw).toMatch(/^HTTP\/1\.1 503 /);
+    expect(raw).toMatch(/slow to arrive/);
+    expect(bodyBuffer.held).toBe(0);
+  } finally {
+    Object.assign(bodyBuffer, { budgetBytes: saved.budgetBytes, slowMs: saved.slowMs });
+  }
 });

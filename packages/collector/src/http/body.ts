@@ -15,8 +15,37 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * a body is refused with 503 and Retry-After (the SDK waits and sends again): three thousand
  * clients each holding a 512 KiB body one byte short of its end took the server from 280 MB to
  * 1.4 GB. 64 MiB is 128 maximal reports at once, or some 50,000 ordinary ones.
+ *
+ * When it is full, bodies that began arriving more than `slowMs` ago give way first (oldest
+ * first; answered 503 with Retry-After, their bytes dropped): otherwise one client holding 140
+ * bodies just short of their end kept every other client at 503 for as long as it liked, for
+ * 2 MB/s of upload. Now it must send the whole budget again every few seconds.
  */
-export const bodyBuffer = { budgetBytes: 64 * 1024 * 1024, held: 0 };
+export const bodyBuffer = { budgetBytes: 64 * 1024 * 1024, held: 0, slowMs: 5_000 };
+
+/** A body being read, as the budget sees it; in a Set, so oldest first. */
+interface Arriving {
+  startedAt: number;
+  /** refuses the request (503) and lets go of its bytes */
+  giveWay(): void;
+}
+const arriving = new Set<Arriving>();
+
+/** True once `bytes` more fit in the budget, slow bodies given way as needed. */
+function makeRoom(bytes: number): boolean {
+  if (bodyBuffer.held + bytes <= bodyBuffer.budgetBytes) return true;
+  const slowSince = Date.now() - bodyBuffer.slowMs;
+  for (const body of arriving) {
+    if (body.startedAt > slowSince) break;
+    body.giveWay();
+    if (bodyBuffer.held + bytes <= bodyBuffer.budgetBytes) return true;
+  }
+  return false;
+}
+
+function tooMuchAtOnce(message: string): ApiError {
+  return new ApiError('unavailable', message, { headers: { 'Retry-After': '1' } });
+}
 
 /**
  * Reads a JSON body with a byte limit. Written for the ingest path instead of express.json():
@@ -117,8 +146,22 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    const self: Arriving = {
+      startedAt: Date.now(),
+      giveWay: () => {
+        req.off('data', onData);
+        discard(req);
+        fail(
+          tooMuchAtOnce(
+            'The collector is receiving too much at once, and this body was slow to arrive: retry shortly.',
+          ),
+        );
+      },
+    };
+    arriving.add(self);
     const release = () => {
       bodyBuffer.held -= size;
+      arriving.delete(self);
     };
     const fail = (e: ApiError) => {
       if (settled) return;
@@ -135,18 +178,10 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
         fail(tooLarge(limitBytes));
         return;
       }
-      if (bodyBuffer.held + chunk.length > bodyBuffer.budgetBytes) {
+      if (!makeRoom(chunk.length)) {
         req.off('data', onData);
         discard(req);
-        fail(
-          new ApiError(
-            'unavailable',
-            'The collector is receiving too much at once: retry shortly.',
-            {
-              headers: { 'Retry-After': '1' },
-            },
-          ),
-        );
+        fail(tooMuchAtOnce('The collector is receiving too much at once: retry shortly.'));
         return;
       }
       size += chunk.length;
