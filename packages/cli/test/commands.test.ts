@@ -512,27 +512,40 @@ describe('triage', () => {
 
 describe('admin commands', () => {
   test('audit: a table, newest first, with --since 7d by default', async () => {
+    // Too narrow for a whole report id beside the rest: target and outcome go on a line below,
+    // never cut (an id is copied from here).
     const r = await cli(['audit'], { width: 100 });
     expect(r.stdout).toBe(
       lines(
-        'SEQ  AT (UTC)             ACTOR           ACTION            TARGET                           OUTCOME',
-        '  3  2026-11-28 09:30:00  alice           reports.get.dump  1b4e28ba-2fa1-41d2-883f-0016d3…  ok',
-        '  2  2026-11-28 08:30:00  alice           groups.list       –                                ok',
-        '  1  2026-11-27 04:30:00  system:nightly  expire            –                                ok del…',
+        'SEQ  AT (UTC)             ACTOR           ACTION',
+        '  3  2026-11-28 09:30:00  alice           reports.get.dump',
+        '     1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
+        '  2  2026-11-28 08:30:00  alice           groups.list',
+        '     –  ok',
+        '  1  2026-11-27 04:30:00  system:nightly  expire',
+        '     –  ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
         '',
         '3 entries, newest first, back to 1d ago',
       ),
     );
+    // Wide enough: one line an entry, the id whole; a long receipt gives way first.
+    const wide = await cli(['audit'], { width: 130 });
+    expect(wide.stdout.split('\n').slice(0, 4)).toEqual([
+      'SEQ  AT (UTC)             ACTOR           ACTION            TARGET                                OUTCOME',
+      '  3  2026-11-28 09:30:00  alice           reports.get.dump  1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
+      '  2  2026-11-28 08:30:00  alice           groups.list       –                                     ok',
+      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1 cutoff=202…',
+    ]);
     expect(Object.fromEntries(requests('/v1/audit')[0].query)).toEqual({ since: '7d' });
     await cli(['audit', '--since', '24h', '--limit', '1000']);
-    expect(Object.fromEntries(requests('/v1/audit')[1].query)).toEqual({
+    expect(Object.fromEntries(requests('/v1/audit')[2].query)).toEqual({
       since: '24h',
       limit: '1000',
     });
     expect((await cli(['audit', '--limit', '1001'])).exitCode).toBe(2);
     // Older pages: --until, passed on as typed, and checked first.
     await cli(['audit', '--until', '2026-11-28T08:30:00.000Z', '--limit', '2']);
-    expect(Object.fromEntries(requests('/v1/audit')[2].query)).toEqual({
+    expect(Object.fromEntries(requests('/v1/audit')[3].query)).toEqual({
       since: '7d',
       until: '2026-11-28T08:30:00.000Z',
       limit: '2',

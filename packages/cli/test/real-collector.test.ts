@@ -274,7 +274,8 @@ describe('every command against the real collector', () => {
 
   test('audit, audit verify, expire, status', async () => {
     const audit = await cli(['audit']);
-    expect(audit.stdout).toMatch(/^SEQ {2}AT \(UTC\) +ACTOR +ACTION +TARGET +OUTCOME\n/);
+    // 80 columns: too narrow for a whole report id on the line, so target and outcome go below
+    expect(audit.stdout).toMatch(/^SEQ {2}AT \(UTC\) +ACTOR +ACTION\n/);
     expect(audit.stdout).toMatch(/\n\d+ entries, newest first, back to .*\n$/);
 
     const verify = await cli(['audit', 'verify']);

@@ -5,7 +5,7 @@ import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { checkLimit, checkTimeBound } from '../options';
 import { absoluteTime, relativeTime } from '../render/relative-time';
-import { renderTable, type Cell } from '../render/table';
+import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { formatCount, oneLine, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
@@ -19,6 +19,8 @@ export interface AuditOptions {
 const DEFAULT_SINCE = '7d';
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
+/** Room for every refusal's code (`invalid_request`) in the one-line layout. */
+const OUTCOME_MIN = 15;
 
 /**
  * `jcs-errors audit`: who read or changed what, newest first (admin).
@@ -42,31 +44,51 @@ export async function audit(
   const entries = answer.data.entries;
   const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
   if (entries.length === 0) return `no audit entries in the window (${window}): try --since 6w\n`;
-  const rows = entries.map((e): Cell[] => [
+  const target = (e: (typeof entries)[number]): Cell =>
+    e.target === null ? { text: '–', color: palette.dim } : oneLine(e.target);
+  // Refusals carry the error code; successes start with "ok" (receipts add their figures).
+  const outcome = (e: (typeof entries)[number]): Cell =>
+    e.outcome.startsWith('ok')
+      ? oneLine(e.outcome)
+      : { text: oneLine(e.outcome), color: palette.yellow };
+  const first = (e: (typeof entries)[number]): Cell[] => [
     String(e.seq),
     absoluteTime(e.at).replace(/ UTC$/, ''),
     oneLine(e.actor),
     oneLine(e.action),
-    e.target === null ? { text: '–', color: palette.dim } : oneLine(e.target),
-    // Refusals carry the error code; successes start with "ok" (receipts add their figures).
-    e.outcome.startsWith('ok')
-      ? oneLine(e.outcome)
-      : { text: oneLine(e.outcome), color: palette.yellow },
-  ]);
-  const table = renderTable({
-    columns: [
-      { header: 'SEQ', align: 'right' },
-      { header: 'AT (UTC)' },
-      { header: 'ACTOR', min: 10, max: 24, squeeze: 3 },
-      { header: 'ACTION', min: 12, max: 32, squeeze: 4 },
-      { header: 'TARGET', min: 12, squeeze: 2 },
-      // Last and first to give way: receipts are long, and their start says the most.
-      { header: 'OUTCOME', min: 7, squeeze: 1 },
-    ],
-    rows,
-    width,
-    palette,
-  });
+  ];
+  const head: Column[] = [
+    { header: 'SEQ', align: 'right' },
+    { header: 'AT (UTC)' },
+    { header: 'ACTOR', min: 10, max: 24, squeeze: 3 },
+    { header: 'ACTION', min: 12, max: 32, squeeze: 4 },
+  ];
+  const wideColumns: Column[] = [
+    ...head,
+    // Never cut: a report's id is copied from here to look it up.
+    { header: 'TARGET' },
+    // The first to give way: receipts are long, and their start says the most.
+    { header: 'OUTCOME', min: OUTCOME_MIN, squeeze: 1 },
+  ];
+  const wideRows = entries.map((e) => [...first(e), target(e), outcome(e)]);
+  const widths = fitColumns(wideColumns, wideRows, width);
+  const table =
+    widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) <= width
+      ? renderTable({ columns: wideColumns, rows: wideRows, width, palette })
+      : // Too narrow for whole ids and codes beside the rest: target and outcome on a line below.
+        renderTable({
+          columns: head,
+          rows: entries.map((e): Row => ({
+            cells: first(e),
+            below: {
+              text: `${e.target === null ? '–' : oneLine(e.target)}  ${oneLine(e.outcome)}`,
+              color: e.outcome.startsWith('ok') ? undefined : palette.yellow,
+            },
+          })),
+          width,
+          palette,
+          belowFrom: 1,
+        });
   const oldest = entries[entries.length - 1].at;
   // Past the most one request lists, the next page is the older entries: up to the oldest shown.
   const more = moreHint(
