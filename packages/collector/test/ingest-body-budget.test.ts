@@ -28,6 +28,13 @@ const head = (lines: string[], token = s.tokens.ingest) =>
 const send = (bytes: string, options?: Parameters<typeof rawSocket>[2]) =>
   rawSocket(s.url, bytes, options);
 const reportText = () => JSON.stringify(makeReport());
+/** Waits (up to 2 s) until bodies still arriving hold `bytes`. */
+async function heldReaches(bytes: number): Promise<void> {
+  for (let i = 0; i < 100 && bodyBuffer.held !== bytes; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(bodyBuffer.held).toBe(bytes);
+}
 
 it('bodies held open past the memory budget: the next is a 503 with Retry-After, not more memory', async () => {
   const saved = bodyBuffer.budgetBytes;
@@ -35,10 +42,7 @@ it('bodies held open past the memory budget: the next is a 503 with Retry-After,
   try {
     // A client sends 3,000 bytes of a declared 5,000 and stops: they stay in memory meanwhile.
     const holding = send(head(['Content-Length: 5000']) + 'x'.repeat(3000), { waitMs: 1500 });
-    for (let i = 0; i < 100 && bodyBuffer.held !== 3000; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(bodyBuffer.held).toBe(3000);
+    await heldReaches(3000);
     const post = () =>
       rawRequest(s.url, {
         path: '/v1/reports',
@@ -91,10 +95,7 @@ it('when the budget is full, a body slow to arrive gives way to a new one', asyn
     const holding = send(head(['Content-Length: 5000'], admin) + 'x'.repeat(3000), {
       waitMs: 3000,
     });
-    for (let i = 0; i < 100 && bodyBuffer.held !== 3000; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(bodyBuffer.held).toBe(3000);
+    await heldReaches(3000);
     const post = () =>
       rawRequest(s.url, {
         path: '/v1/reports',

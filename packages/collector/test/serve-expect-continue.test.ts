@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { makeReport } from '../../../test-support/reports';
-import { listen, type RunningServer } from '../src/server';
-import { serveTestCollector, type ServedCollector } from './helpers/served';
+import type { RunningServer } from '../src/server';
+import { listenTestCollector, type ServedCollector } from './helpers/served';
 import { ingestRowCounts } from './helpers/ingest-rows';
 
 /**
@@ -12,15 +12,9 @@ import { ingestRowCounts } from './helpers/ingest-rows';
 
 let s: ServedCollector;
 let server: RunningServer;
-beforeAll(async () => {
-  s = await serveTestCollector();
-  server = await listen(s.app, { host: '127.0.0.1', port: 0 });
-});
-afterAll(async () => {
-  server.server.closeAllConnections();
-  await server.close();
-  await s.stop();
-});
+let stop: () => Promise<void>;
+beforeAll(async () => ({ s, server, stop } = await listenTestCollector()));
+afterAll(() => stop());
 
 /**
  * Sends the head of a request that expects 100-continue and waits for the first thing the server

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { listen, MAX_PIPELINED, type RunningServer } from '../src/server';
-import { serveTestCollector, type ServedCollector } from './helpers/served';
+import { MAX_PIPELINED, type RunningServer } from '../src/server';
+import { listenTestCollector } from './helpers/served';
 
 /**
  * HTTP pipelining: a connection may send requests without waiting for answers, and Node answers
@@ -8,17 +8,10 @@ import { serveTestCollector, type ServedCollector } from './helpers/served';
  * closes the connection instead.
  */
 
-let s: ServedCollector;
 let server: RunningServer;
-beforeAll(async () => {
-  s = await serveTestCollector();
-  server = await listen(s.app, { host: '127.0.0.1', port: 0 });
-});
-afterAll(async () => {
-  server.server.closeAllConnections();
-  await server.close();
-  await s.stop();
-});
+let stop: () => Promise<void>;
+beforeAll(async () => ({ server, stop } = await listenTestCollector()));
+afterAll(() => stop());
 
 /** Writes `count` pipelined health checks at once; resolves with what came back when it closes. */
 function pipeline(count: number, close: boolean): Promise<string> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppOptions } from '../../src/app';
+import { listen, type RunningServer } from '../../src/server';
 import { openCollector, type Collector } from '../../src/collector';
 import { createKeys } from '../../src/crypto/keyring';
 import { openDatabase } from '../../src/store/db';
@@ -66,6 +67,33 @@ export async function serveTestCollector(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       collector.close();
+    },
+  };
+}
+
+/**
+ * serveTestCollector() behind the server `serve` runs (`listen()`: its timeouts, its handling of
+ * Expect: 100-continue and of pipelining), rather than a bare http.Server.
+ *
+ * @example
+ * const { s, server, stop } = await listenTestCollector();
+ * await fetch(`${server.url}/v1/health`);
+ * await stop();
+ */
+export async function listenTestCollector(): Promise<{
+  s: ServedCollector;
+  server: RunningServer;
+  stop(): Promise<void>;
+}> {
+  const s = await serveTestCollector();
+  const server = await listen(s.app, { host: '127.0.0.1', port: 0 });
+  return {
+    s,
+    server,
+    stop: async () => {
+      server.server.closeAllConnections();
+      await server.close();
+      await s.stop();
     },
   };
 }
