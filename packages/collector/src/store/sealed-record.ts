@@ -24,9 +24,9 @@ const FIELDS = ['username', 'description', 'code', 'dump'] as const;
 /**
  * One report's record in its day file (store/sealed-files.ts): a header naming the report's id
  * and the tag of the key that sealed it, then the four sealed fields, each with its length
- * (absent ones marked so). The id is no
- * secret (the database holds it too); it lets a reader check that the bytes at a row's offset
- * are that row's, so a damaged offset yields "gone", never another report's data.
+ * (absent ones marked so). The id is no secret (the database holds it too); it lets a reader
+ * check that the bytes at a row's offset are that row's, so a damaged offset yields "gone", never
+ * another report's data.
  *
  * @example
  * const record = encodeRecord(report.id, prepared);

@@ -36,14 +36,14 @@ interface Row {
  * a report whose fields are lost. Taken out, the retry stores it anew.
  *
  * A record counts as reached the disk when it is its report's (store/sealed-record.ts) and every
- * field opens under its day's key (which also catches a record only partly written). Reports
- * whose key is gone are expiry's business, not this check's; so are those whose record names
- * another key of the same day (its tag): the day's key file was lost and made anew, or put back
- * from elsewhere. Those were acknowledged: they stay, counted, their fields unreadable. The ingest batcher never lets more
- * than MAX_UNSYNCED_RECORDS reports wait for their sync, so reading the newest CHECKED_REPORTS is
- * enough. Taking a report out undoes what ingest added for it: its look-up rows, its counts, and
- * its subject rows where no other report of that group, day and version has the same subject.
- * A group left with no report and no count goes too.
+ * field opens under its day's key (which also catches a record only partly written). Reports whose
+ * key is gone are expiry's business, not this check's; so are those whose record names another key
+ * of the same day (its tag): the day's key file was lost and made anew, or put back from elsewhere.
+ * Those were acknowledged: they stay, counted, their fields unreadable. The ingest batcher never
+ * lets more than MAX_UNSYNCED_RECORDS reports wait for their sync, so reading the newest
+ * CHECKED_REPORTS is enough. Taking a report out undoes what ingest added for it: its look-up rows,
+ * its counts, and its subject rows where no other report of that group, day and version has the
+ * same subject. A group left with no report and no count goes too.
  *
  * Runs before anything writes (serve, at start); cheap when there is nothing to repair: a read
  * of some ten megabytes.
