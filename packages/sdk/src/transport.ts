@@ -123,9 +123,11 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
 }
 
 /**
- * Whether a 200 or 202's body is the collector's `{"id", "group"}` for this report. No body to
- * read (an injected makeRequest that gives none, or an answer cut off before its body) and a
- * body cut off inside its JSON object count as the collector's: the status is what it said.
+ * Whether a 200 or 202's body can be the collector's `{"id", "group"}` for this report: a JSON
+ * object that names no other report. No body to read (an injected makeRequest that gives none,
+ * or an answer cut off before its body) and a body cut off inside its JSON object count as the
+ * collector's: the status is what it said. A page of HTML or text, or an answer for another id,
+ * does not.
  */
 function answersFor(body: string | undefined, reportId: string): boolean {
   if (body === undefined || body.trim() === '') return true;
@@ -135,7 +137,9 @@ function answersFor(body: string | undefined, reportId: string): boolean {
   } catch {
     return body.trimStart().startsWith('{');
   }
-  return typeof value === 'object' && value !== null && (value as { id?: unknown }).id === reportId;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const id = (value as { id?: unknown }).id;
+  return id === undefined || id === reportId;
 }
 
 function errorCode(body: string | undefined): string | undefined {
