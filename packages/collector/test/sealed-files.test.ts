@@ -69,7 +69,43 @@ describe('a record', () => {
     expect(decodeRecord(record.subarray(0, record.length - 1), 'id-1')).toBeNull();
   });
 
-  it('of format 1, written before records named their key, still reads (its key tag 0)', () => {
+  it('keeps format 1 with its key tag as a trailer, so earlier builds read it as before', () => {
+    const fields = {
+      username: null,
+      description: Buffer.from('sealed description'),
+      code: Buffer.from('c'),
+      dump: null,
+    };
+    const record = encodeRecord('id-1', { ...fields, keyTag: 7 });
+    expect(record[2]).toBe(1);
+    // Without its last 4 bytes it is exactly a record of the builds before tags, which stopped
+    // reading after the fields.
+    expect(decodeRecord(record.subarray(0, record.length - 4), 'id-1')).toEqual({
+      ...fields,
+      keyTag: 0,
+    });
+    expect(record.readUInt32BE(record.length - 4)).toBe(7);
+  });
+
+  it('written by the day of builds that put the tag after the id (format 2), still reads', () => {
+    const format2 = Buffer.concat([
+      Buffer.from([0x4a, 0x53, 2, 0, 4]),
+      Buffer.from('id-1'),
+      Buffer.from([0, 0, 0, 9]),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]),
+      Buffer.from('dd'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ]);
+    expect(decodeRecord(format2, 'id-1')).toEqual({
+      username: null,
+      description: Buffer.from('dd'),
+      code: null,
+      dump: null,
+      keyTag: 9,
+    });
+  });
+
+  it('written before records named their key (no trailer), still reads (its key tag 0)', () => {
     // magic 'JS', format 1, the id, then each field's length and bytes (0xffffffff: absent)
     const format1 = Buffer.concat([
       Buffer.from([0x4a, 0x53, 1, 0, 4]),

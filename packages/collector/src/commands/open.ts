@@ -2,13 +2,16 @@ import { openCollector, type Collector, type CollectorOptions } from '../collect
 import { KeyringError } from '../crypto/keyring';
 import { CommandError } from './output';
 import { dataPaths } from '../paths';
+import { SchemaError } from '../store/db';
 
 /** Opens the collector for a command, turning a missing data dir or key into a clear failure. */
 export function openForCommand(options: CollectorOptions): Collector {
   try {
     return openCollector(options);
   } catch (e) {
-    if (e instanceof KeyringError || e instanceof RangeError) throw new CommandError(e.message);
+    if (e instanceof KeyringError || e instanceof SchemaError || e instanceof RangeError) {
+      throw new CommandError(e.message);
+    }
     const code = (e as { code?: string }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
       throw new CommandError(

@@ -29,7 +29,14 @@ export function openDatabase(
   // 64 MiB of page cache (the default is 2 MiB): the expiry job walks large trees, and every page
   // it must fetch again is a read and a search of the WAL's index. Taken only as pages are used.
   db.pragma('cache_size = -65536');
-  if (!options.readonly) migrate(db);
+  if (!options.readonly) {
+    try {
+      migrate(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
   limitPages(db, options.readonly);
   return db;
 }
@@ -82,8 +89,34 @@ function limitPages(db: Db, readonly?: boolean): void {
   if (!readonly && Number.isSafeInteger(pages) && pages > 0) db.pragma(`max_page_count = ${pages}`);
 }
 
+/**
+ * A database whose schema this build cannot work with, said before anything is changed.
+ *
+ * @example
+ * throw new SchemaError('collector.db was written by a newer jcs-collector ...');
+ */
+export class SchemaError extends Error {
+  override name = 'SchemaError';
+}
+
 function migrate(db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
+  // A later build's database: migrating down is not a thing, and reading it as this build's
+  // schema could take its rows for damage.
+  if (version > MIGRATIONS.length) {
+    throw new SchemaError(
+      `${db.name} was written by a newer jcs-collector (schema ${version}; this one knows up to ${MIGRATIONS.length}): run that version or a later one`,
+    );
+  }
+  // The first schema was changed in place during development until 2026-11-29: such a
+  // database says 1 but lacks what every later step builds on. Refused before any step runs,
+  // so that the build that made it can still open it.
+  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+  if (version >= 1 && hasTable.get('report_ids') === undefined) {
+    throw new SchemaError(
+      `${db.name} was made by a development build of jcs-collector from before 2026-11-29, whose schema this one cannot upgrade: keep running that build on it, or start this one on a new --data-dir`,
+    );
+  }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       const step = MIGRATIONS[v];

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { makeTempDir } from '../../../test-support/collector';
+import { MIGRATIONS } from '../src/store/schema';
+import { runCollector } from './helpers/serve-process';
+
+/**
+ * A database this build cannot work with is refused with one line, before anything in it is
+ * changed: one written by a newer build, and one of the first schema as it was during
+ * development, before 2026-11-29 (it says version 1 but lacks what every later step needs).
+ */
+
+jest.setTimeout(60_000);
+
+function initialised(): string {
+  const dataDir = path.join(makeTempDir(), 'data');
+  expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+  return dataDir;
+}
+
+const userVersion = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+};
+
+it('a database written by a newer build: refused, unchanged', () => {
+  const dataDir = initialised();
+  const file = path.join(dataDir, 'collector.db');
+  const db = new Database(file);
+  db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  db.close();
+  const r = runCollector(['token', 'list', '--data-dir', dataDir]);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(
+    /^jcs-collector: .*collector\.db was written by a newer jcs-collector \(schema \d+; this one knows up to \d+\): run that version or a later one\n$/,
+  );
+  expect(userVersion(file)).toBe(MIGRATIONS.length + 1);
+});
+
+it('a database of the first schema as it was before 2026-11-29: refused, unchanged', () => {
+  const dataDir = initialised();
+  const file = path.join(dataDir, 'collector.db');
+  const db = new Database(file);
+  db.exec('DROP TABLE report_ids');
+  db.pragma('user_version = 1');
+  db.close();
+  const r = runCollector(['serve', '--port', '0', '--data-dir', dataDir]);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(/development build of jcs-collector from before 2026-11-29/);
+  expect(r.stderr).not.toMatch(/unexpected failure/);
+  expect(userVersion(file)).toBe(1);
+});
