@@ -19,6 +19,8 @@ export interface RunningCollector {
   stop(): Promise<number | null>;
   /** SIGKILL and wait */
   kill(): Promise<void>;
+  /** sends the serve process a signal (SIGHUP, say) without waiting for anything */
+  signal(name: NodeJS.Signals): void;
   /** start again on the same data dir and port */
   restart(): Promise<void>;
 }
@@ -146,6 +148,7 @@ export async function startCollector(
       child.kill('SIGKILL');
       await waitExit();
     },
+    signal: (name) => void child.kill(name),
     restart: async () => {
       await spawnServe();
     },

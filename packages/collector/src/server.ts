@@ -24,6 +24,12 @@ export interface RunningServer {
    * every connection is closed.
    */
   close(): Promise<void>;
+  /**
+   * Over HTTPS: reads the certificate and key files again and serves new connections with them
+   * (a renewed certificate, without a restart). Throws a TlsSetupError, keeping the ones in use,
+   * when they cannot be read or do not match. Absent over plain HTTP.
+   */
+  reloadTls?(): void;
 }
 
 /** Thrown when the certificate or key cannot be read or used, with the file named. */
@@ -44,7 +50,9 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   const checking = { connectionsCheckingInterval: 1_000 };
   const server: http.Server = secure
     ? https.createServer(
-        { ...tlsOptions(options.tlsCert!, options.tlsKey!), ...checking },
+        // A TLS handshake gets as long as a request's head (Node's default is 120 s, during which
+        // a connection that never starts TLS holds a descriptor, and held a stop).
+        { ...tlsOptions(options.tlsCert!, options.tlsKey!), ...checking, handshakeTimeout: 10_000 },
         pipelineBounded(app),
       )
     : http.createServer(checking, pipelineBounded(app));
@@ -63,11 +71,26 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   // closeIdleConnections() leaves them (they are not idle, having had no request), and its
   // headers timeout stops with close(), so 50 silent connections held a stop for its 20 s.
   const silent = new Set<net.Socket>();
+  // Over HTTPS, connections whose TLS handshake is not done, by peer address: Node tracks them
+  // nowhere a close can reach, so one that never starts TLS held the stop for the handshake's
+  // whole timeout.
+  const handshaking = new Map<string, net.Socket>();
+  const peer = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   let closing = false;
   server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+    handshaking.delete(peer(socket));
     silent.add(socket);
     socket.once('close', () => silent.delete(socket));
   });
+  if (secure) {
+    server.on('connection', (socket: net.Socket) => {
+      const key = peer(socket);
+      handshaking.set(key, socket);
+      socket.once('close', () => {
+        if (handshaking.get(key) === socket) handshaking.delete(key);
+      });
+    });
+  }
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     silent.delete(req.socket);
     open.add(res);
@@ -114,11 +137,17 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       // Idle kept-alive sockets would hold close() open; busy ones finish their request first.
       server.closeIdleConnections();
       for (const socket of silent) socket.destroy();
+      for (const socket of handshaking.values()) socket.destroy();
     }));
+  const reloadTls = () =>
+    (server as unknown as tls.Server).setSecureContext(
+      tlsOptions(options.tlsCert!, options.tlsKey!),
+    );
   return {
     url: `${secure ? 'https' : 'http'}://${host}:${address.port}`,
     server,
     close,
+    ...(secure ? { reloadTls } : {}),
   };
 }
 

@@ -85,6 +85,18 @@ describe('serve on SIGTERM', () => {
   });
 });
 
+describe('serve on SIGHUP', () => {
+  it('over plain HTTP: logs that there is nothing to reload, and goes on serving', async () => {
+    const { dataDir } = initialised();
+    const p = await spawnServe(dataDir);
+    p.child.kill('SIGHUP');
+    await p.waitForLog(/SIGHUP: nothing to reload \(plain HTTP\)/);
+    expect((await fetch(`${p.url}/v1/health`)).status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+});
+
 describe('serve on SIGTERM with connections that sent nothing', () => {
   it('closes them and exits at once, not after the 20 s cut-off', async () => {
     const { dataDir } = initialised();

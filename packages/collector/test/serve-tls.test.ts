@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
@@ -104,6 +105,83 @@ describe('serve over HTTPS', () => {
         () => 'refused',
       );
       expect(plain).not.toBe(200);
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
+  it('stops at once on SIGTERM with connections that never start or finish their TLS handshake', async () => {
+    const c = await startCollector({ serveArgs: ['--tls-cert', cert, '--tls-key', key] });
+    const { port } = new URL(c.url);
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 10 },
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect(Number(port), '127.0.0.1', () => resolve(socket));
+            socket.on('error', () => {});
+          }),
+      ),
+    );
+    // and one half-way: a ClientHello's first bytes, then nothing
+    sockets[0].write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xf0, 0x01]));
+    const closed = sockets.map((s) => new Promise<void>((r) => s.on('close', () => r())));
+    const started = Date.now();
+    expect(await c.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await Promise.all(closed);
+  });
+
+  it('on SIGHUP reads a renewed certificate again, and keeps serving (the old one if the new is bad)', async () => {
+    const renewDir = makeTempDir('jcs-tls-renew-');
+    const [certFile, keyFile] = [path.join(renewDir, 'cert.pem'), path.join(renewDir, 'key.pem')];
+    fs.copyFileSync(cert, certFile);
+    fs.copyFileSync(key, keyFile);
+    const c = await startCollector({ serveArgs: ['--tls-cert', certFile, '--tls-key', keyFile] });
+    const presented = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = https.get(
+          `${c.url}/v1/health`,
+          { rejectUnauthorized: false, agent: false },
+          (res) => {
+            resolve((res.socket as TLSSocket).getPeerCertificate().fingerprint256);
+            res.resume();
+          },
+        );
+        req.on('error', reject);
+      });
+    try {
+      const before = await presented();
+      // a renewal: a new key and certificate written over the files
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+        ].concat(['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost']),
+        { stdio: 'ignore' },
+      );
+      const renewed = new X509Certificate(fs.readFileSync(certFile)).fingerprint256;
+      expect(renewed).not.toBe(before);
+      c.signal('SIGHUP');
+      for (let i = 0; i < 50 && !/TLS certificate and key read again/.test(c.logs()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await presented()).toBe(renewed);
+
+      // A renewal half-written: refused, logged, the certificate in use stays.
+      fs.writeFileSync(certFile, 'not a certificate');
+      c.signal('SIGHUP');
+      for (let i = 0; i < 50 && !/TLS certificate not reloaded/.test(c.logs()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(c.logs()).toMatch(/TLS certificate not reloaded; the old one serves/);
+      expect(await presented()).toBe(renewed);
     } finally {
       expect(await c.stop()).toBe(0);
     }

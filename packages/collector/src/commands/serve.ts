@@ -65,6 +65,12 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
   // Handlers first: until they are installed a signal kills the process outright, and a
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
+  // SIGHUP (a certificate renewed; a closed terminal) would otherwise kill the process uncleanly,
+  // exit 129, which systemd counts as clean and does not restart. Over HTTPS it reloads the
+  // certificate and key; until serving, and over plain HTTP, it is only logged.
+  let reloadOnHangup = () => log.info('SIGHUP: not serving yet, nothing to reload');
+  const onHangup = () => reloadOnHangup();
+  process.on('SIGHUP', onHangup);
   const unclean = uncleanStop(dataPaths(o.dataDir).db);
   // Without its writer thread the collector can only refuse reports: better to stop, with an
   // exit code a supervisor restarts on, than to answer 503 until someone notices.
@@ -117,10 +123,23 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
     );
   }
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
+  reloadOnHangup = () => {
+    if (!server.reloadTls) return log.info('SIGHUP: nothing to reload (plain HTTP)');
+    try {
+      server.reloadTls();
+      log.info({ cert: o.tlsCert }, 'SIGHUP: TLS certificate and key read again');
+    } catch (e) {
+      log.error(
+        { err: (e as Error).message },
+        'SIGHUP: TLS certificate not reloaded; the old one serves',
+      );
+    }
+  };
   // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await Promise.race([stopRequested, failed]);
+  reloadOnHangup = () => log.info('SIGHUP: stopping, nothing to reload');
   // Stop taking connections first: a request answered while the expiry job winds down must
   // already say `Connection: close`. A nightly run stops between two chunks (what it committed
   // stays deleted; the next run finishes); an on-demand run inside a request is waited for by
