@@ -220,7 +220,19 @@ describe('DiskQueue', () => {
     );
     const b = diskQueue(dir);
     expect(b.size()).toBe(1);
-    expect(b.claimNext()!.report.error.description).toBe(
+    const back = b.claimNext()!;
+    expect(back.report.error.description).toBe('held by the process that had this pid before');
+
+    // The same by an SDK version before claims carried the start (8 hex digits): not this one's.
+    b.release(back.key);
+    const again = b.claimNext()!;
+    const name2 = fs.readdirSync(claimed).find((n) => n.startsWith(again.key.split('~')[0]))!;
+    const p2 = name2.split('~');
+    fs.renameSync(
+      path.join(claimed, name2),
+      path.join(claimed, [p2[0], p2[1], 'deadbeef', p2[3]].join('~')),
+    );
+    expect(diskQueue(dir).claimNext()!.report.error.description).toBe(
       'held by the process that had this pid before',
     );
   });

@@ -519,11 +519,11 @@ const PROCESS_START_HEX = PROCESS_START.toString(16).padStart(12, '0');
 
 /**
  * Whether a claim made under this process's pid is this process's own (another thread's queue
- * included) rather than a dead process's that had the same pid. Claims of SDK versions before
- * the start time was kept (8 hex digits) count as this process's, as they did then.
+ * included) rather than a dead process's that had the same pid. A claim of an SDK version before
+ * the start time was kept (8 hex digits) is a dead process's: this one makes none such.
  */
 function startedWithThisProcess(instance: string): boolean {
-  if (instance.length !== 20) return true;
+  if (instance.length !== 20) return false;
   // Each thread reads the start from its clock minus the process's uptime: milliseconds apart.
   return Math.abs(parseInt(instance.slice(0, 12), 16) - PROCESS_START) < 2_000;
 }
