@@ -63,6 +63,18 @@ export function unreachableError(
       { cause: err },
     );
   }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new UnreachableError(
+      `the collector at ${where} presented a TLS certificate for another host name (${code}): set --server to a name the certificate is for`,
+      { cause: err },
+    );
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new UnreachableError(
+      `the collector at ${where} presented a TLS certificate that is out of date (${code}): renew it on the collector (or check this machine's clock)`,
+      { cause: err },
+    );
+  }
   if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code)) {
     return new UnreachableError(
       `the collector at ${where} presented a TLS certificate that was refused (${code}): set NODE_EXTRA_CA_CERTS to its CA file, or check --server`,

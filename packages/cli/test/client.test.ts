@@ -11,7 +11,7 @@ import {
   UnauthorisedError,
   UnreachableError,
 } from '../src';
-import { failureError } from '../src/client-errors';
+import { failureError, unreachableError } from '../src/client-errors';
 import { startFakeCollector, type FakeCollector } from './support/fake-collector';
 
 let fake: FakeCollector;
@@ -276,4 +276,24 @@ test("a server's details, Location and Retry-After reach stderr with controls re
     label,
   );
   expect(wait.message).toBe('the collector cannot take this now: try again in 5\uFFFD[2Js');
+});
+
+test.each([
+  [
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    /for another host name .*: set --server to a name the certificate is for$/,
+  ],
+  ['CERT_HAS_EXPIRED', /out of date \(CERT_HAS_EXPIRED\): renew it on the collector/],
+  [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    /refused \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): set NODE_EXTRA_CA_CERTS/,
+  ],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', /set NODE_EXTRA_CA_CERTS to its CA file/],
+])('a TLS certificate refused for %s says what to do about that', (code, message) => {
+  // as fetch reports it: a TypeError whose cause carries the code
+  const err = Object.assign(new TypeError('fetch failed'), { cause: { code } });
+  const label = { serverLabel: 'https://errors.example', hasToken: true, tokenHint: '--token' };
+  const e = unreachableError(err, 30_000, label);
+  expect(e.exitCode).toBe(EXIT.failed);
+  expect(e.message).toMatch(message);
 });
