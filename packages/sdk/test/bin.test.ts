@@ -135,6 +135,8 @@ describe('jcs-report', () => {
     expect(Date.now() - start).toBeLessThan(5000);
     expect(first.code).toBe(0);
     expect(first.stderr).toContain('queued');
+    // with the reason, for whoever reads the host's log (a refused TLS certificate reads so)
+    expect(first.stderr).toMatch(/could not be reached \(ECONNREFUSED\); the report is queued/);
     expect(pendingFiles(queueDir)).toHaveLength(1);
     for (const { text } of readAllFiles(queueDir)) expect(text).not.toContain(canary);
 

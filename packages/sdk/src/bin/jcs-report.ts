@@ -202,10 +202,13 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const busy = diagnostics.some((d) => d.code === 'collector_busy');
+    // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
+    const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
+    const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
     process.stderr.write(
       busy
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
-        : 'jcs-report: the collector could not be reached; the report is queued and goes out on the next run\n',
+        : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
     );
   }
   return 0;
