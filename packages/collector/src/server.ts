@@ -180,6 +180,27 @@ function pipelineBounded(app: Express): http.RequestListener {
   };
 }
 
+/**
+ * TLS 1.2 and 1.3, and in 1.2 only forward-secret AEAD suites (Mozilla's "intermediate" list):
+ * Node's default also takes RSA key exchange and CBC suites with SHA-1, which every client of
+ * the collector (Node's, in the SDK and the CLI; a current proxy) can do without.
+ */
+const TLS_POLICY = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
+
 function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
   const read = (file: string, what: string) => {
     try {
@@ -191,7 +212,17 @@ function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
       );
     }
   };
-  const options = { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
+  const options = {
+    cert: read(certFile, 'certificate'),
+    key: read(keyFile, 'key'),
+    ...TLS_POLICY,
+  };
+  // An encrypted key fails below as "bad decrypt", which reads as the wrong key.
+  if (/ENCRYPTED/.test(options.key.toString('latin1'))) {
+    throw new TlsSetupError(
+      `the TLS key ${keyFile} is encrypted with a passphrase, which serve cannot take: give --tls-key the key unencrypted (openssl pkey -in ${keyFile} -out key.pem), readable by the collector's user only`,
+    );
+  }
   try {
     // Parses both now, so a bad PEM or a key that does not match is reported by file name.
     tls.createSecureContext(options);

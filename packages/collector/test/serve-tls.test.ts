@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
@@ -98,6 +98,28 @@ describe('serve over HTTPS', () => {
       });
       const expected = new X509Certificate(fs.readFileSync(cert));
       expect(presented).toBe(expected.fingerprint256);
+
+      // Only forward-secret AEAD suites in TLS 1.2: a CBC suite with SHA-1 is refused.
+      const handshake = (options: tls.ConnectionOptions) =>
+        new Promise<string>((resolve) => {
+          const socket = tls.connect({
+            host: '127.0.0.1',
+            port: Number(new URL(c.url).port),
+            ca: fs.readFileSync(cert),
+            servername: 'localhost',
+            ...options,
+          });
+          socket.on('secureConnect', () => {
+            resolve(socket.getCipher().name);
+            socket.end();
+          });
+          socket.on('error', () => resolve('refused'));
+        });
+      expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' })).toBe(
+        'refused',
+      );
+      expect(await handshake({ maxVersion: 'TLSv1.2' })).toMatch(/GCM|CHACHA20/);
+      expect(await handshake({ maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).toBe('refused');
 
       // Plain HTTP to the TLS port gets no API answer.
       const plain = await fetch(c.url.replace('https:', 'http:') + '/v1/health').then(
@@ -211,6 +233,24 @@ describe('serve over HTTPS', () => {
     );
     // One line, as every failure.
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+
+    // A key with a passphrase is said to be one, not a key that does not match.
+    const encrypted = path.join(dir, 'encrypted.pem');
+    execFileSync('openssl', [
+      'pkey',
+      '-in',
+      key,
+      '-aes256',
+      '-passout',
+      'pass:x',
+      '-out',
+      encrypted,
+    ]);
+    const locked = serve('--tls-cert', cert, '--tls-key', encrypted);
+    expect(locked.status).toBe(1);
+    expect(locked.stderr).toMatch(
+      /TLS key .*encrypted\.pem is encrypted with a passphrase, which serve cannot take: give --tls-key the key unencrypted/,
+    );
 
     const alone = serve('--tls-cert', cert);
     expect(alone.status).toBe(2);
