@@ -80,6 +80,15 @@ export interface ReporterOptions {
   /** Per-request timeout. Default 10 s. */
   requestTimeoutMs?: number;
   /**
+   * PEM certificate(s) of a private CA to trust for an `https://` endpoint, besides the public
+   * ones Node trusts: for a collector whose certificate a company CA
+   * issued. Host names and dates are still checked.
+   *
+   * @example
+   * createReporter({ ...options, ca: fs.readFileSync('C:/ProgramData/JCS/ca.pem', 'utf8') });
+   */
+  ca?: string;
+  /**
    * When a host process ends naturally (its event loop empties) with reports not yet sent, the
    * SDK tries to send them and may keep the process alive this long, at most 2000 ms. 0 turns it
    * off. Default 1500.
@@ -115,6 +124,7 @@ export interface ResolvedOptions {
   flood: { maxPerGroup: number; windowMs: number };
   retry: { minDelayMs: number; maxDelayMs: number };
   requestTimeoutMs: number;
+  ca?: string;
   exitGraceMs: number;
   transport?: (options: TransportOptions) => Transport;
 }
@@ -143,6 +153,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'floodControl',
   'retry',
   'requestTimeoutMs',
+  'ca',
   'exitGraceMs',
   'transport',
 ]);
@@ -174,6 +185,14 @@ function boundedString(value: unknown, name: string, bounds: { min: number; max:
 function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') fail(`${name} must be true or false`);
+  return value;
+}
+
+function optionalCa(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !value.includes('-----BEGIN CERTIFICATE-----')) {
+    fail('ca must be the text of PEM certificates (-----BEGIN CERTIFICATE-----)');
+  }
   return value;
 }
 
@@ -368,6 +387,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     },
     retry: { minDelayMs, maxDelayMs },
     requestTimeoutMs: positiveInteger(o.requestTimeoutMs, 'requestTimeoutMs', 10_000),
+    ca: optionalCa(o.ca),
     exitGraceMs: resolveExitGrace(o.exitGraceMs),
     transport: optionalFunction(o.transport, 'transport'),
   };

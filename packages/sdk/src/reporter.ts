@@ -83,7 +83,12 @@ export class ReporterCore implements Reporter {
       store: (report, heldKey) => this.store(report, heldKey),
       guard: (work) => this.guard(undefined, work),
     });
-    const transportOptions = { url: o.reportsUrl, token: o.token, timeoutMs: o.requestTimeoutMs };
+    const transportOptions = {
+      url: o.reportsUrl,
+      token: o.token,
+      timeoutMs: o.requestTimeoutMs,
+      ca: o.ca,
+    };
     const transport = o.transport
       ? o.transport(transportOptions)
       : createTransport(transportOptions);

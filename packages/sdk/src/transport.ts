@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
@@ -11,6 +12,8 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /** PEM certificates of a CA to trust besides Node's own (the reporter's `ca` option) */
+  ca?: string;
   /** aborted when the reporter is closed with this request in flight: give up at once */
   signal?: AbortSignal;
 }
@@ -32,6 +35,8 @@ export interface TransportOptions {
   url: string;
   token: string;
   timeoutMs: number;
+  /** PEM certificates of a CA to trust besides Node's own, for an https:// url */
+  ca?: string;
 }
 
 /** How one delivery attempt ended, and so what the queue does with the report. */
@@ -86,6 +91,7 @@ export function createTransport(
           },
           body: JSON.stringify(report),
           timeoutMs: options.timeoutMs,
+          ...(options.ca === undefined ? {} : { ca: options.ca }),
           signal: sendOptions?.signal,
         });
       } catch (error) {
@@ -175,6 +181,18 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true }),
 };
 
+/** One agent per private CA given: an agent's `ca` replaces the trusted set, so Node's own too. */
+const caAgents = new Map<string, https.Agent>();
+function agentFor(protocol: 'http:' | 'https:', ca: string | undefined): http.Agent {
+  if (protocol === 'http:' || ca === undefined) return agents[protocol];
+  let agent = caAgents.get(ca);
+  if (!agent) {
+    agent = new https.Agent({ keepAlive: true, ca: [...tls.rootCertificates, ca] });
+    caAgents.set(ca, agent);
+  }
+  return agent;
+}
+
 function namedError(name: string, message: string): Error {
   const e = new Error(message);
   e.name = name;
@@ -236,7 +254,7 @@ export const httpRequest: MakeRequest = (request) =>
       req = lib.request(url, {
         method: request.method,
         headers: { ...request.headers, 'content-length': String(body.length) },
-        agent: agents[url.protocol],
+        agent: agentFor(url.protocol, request.ca),
         lookup,
       });
     } catch (e) {

@@ -1,7 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Report } from '@jcs/protocol';
 import { classify, createTransport, fetchRequest, httpRequest } from '../src/transport';
+import { createReporter } from '../src';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 const report: Report = {
@@ -144,3 +150,77 @@ describe('transport over a real socket', () => {
     expect(fetchRequest).toBe(httpRequest);
   });
 });
+
+describe('a collector whose certificate a private CA issued', () => {
+  it('is trusted with the ca option, and refused without it (the report kept, not rejected)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-sdk-ca-'));
+    const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+      ].concat(
+        ['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost'],
+        ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      ),
+      { stdio: 'ignore' },
+    );
+    const ca = fs.readFileSync(certFile, 'utf8');
+    const server = https.createServer({ cert: ca, key: fs.readFileSync(keyFile) }, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: report.id, group: 'g' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://localhost:${(server.address() as AddressInfo).port}/v1/reports`;
+    try {
+      const trusting = createTransport({ url, token: 't', timeoutMs: 5000, ca });
+      expect(await trusting.send(report)).toEqual({ kind: 'delivered', status: 202 });
+      const plain = createTransport({ url, token: 't', timeoutMs: 5000 });
+      expect(await plain.send(report)).toEqual({
+        kind: 'failed',
+        reason: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      });
+      // the reporter's option reaches its transport
+      let seen: { ca?: string } = {};
+      const reporter = createReporter({
+        ...minimalOptions(url),
+        ca,
+        transport: (o) => {
+          seen = o;
+          return createTransport(o);
+        },
+      });
+      expect(seen.ca).toBe(ca);
+      await reporter.close(0);
+      // and one that is not a certificate is refused
+      expect(() => createReporter({ ...minimalOptions(url), ca: 'not a certificate' })).toThrow(
+        /ca must be the text of PEM certificates/,
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function minimalOptions(endpoint: string) {
+  return {
+    endpoint: endpoint.replace('/v1/reports', '/'),
+
+    token: 't',
+    publicKey: Buffer.alloc(32, 1).toString('base64'),
+    keyId: 'k1',
+    app: { name: 'JCS', version: '1.0' },
+    license: 'L1',
+  };
+}
