@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { makeReport } from '../../../test-support/reports';
 import { bodyBuffer } from '../src/http/body';
 import { serveTestCollector, type ServedCollector } from './helpers/served';
@@ -112,6 +113,33 @@ it('when the budget is full, a body slow to arrive gives way to a new one', asyn
     const raw = await holding;
     expect(raw).toMatch(/^HTTP\/1\.1 503 /);
     expect(raw).toMatch(/slow to arrive/);
+    expect(bodyBuffer.held).toBe(0);
+  } finally {
+    Object.assign(bodyBuffer, { budgetBytes: saved.budgetBytes, slowMs: saved.slowMs });
+  }
+});
+
+it('a slow body that needs room for its own next chunk is refused, its bytes all let go', async () => {
+  const saved = { ...bodyBuffer };
+  bodyBuffer.budgetBytes = 3200;
+  bodyBuffer.slowMs = 300;
+  try {
+    // 3,000 bytes of a declared 5,000, a pause past slowMs, then 1,000 more: past the budget,
+    // with no other body to give way.
+    const { port } = new URL(s.url);
+    const raw = await new Promise<string>((resolve) => {
+      let received = '';
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(head(['Content-Length: 5000'], s.tokens.admin) + 'x'.repeat(3000));
+        setTimeout(() => socket.write('x'.repeat(1000)), 500);
+      });
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (received += d));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(received));
+      setTimeout(() => socket.destroy(), 1500);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 503 /);
     expect(bodyBuffer.held).toBe(0);
   } finally {
     Object.assign(bodyBuffer, { budgetBytes: saved.budgetBytes, slowMs: saved.slowMs });

@@ -31,12 +31,16 @@ interface Arriving {
 }
 const arriving = new Set<Arriving>();
 
-/** True once `bytes` more fit in the budget, slow bodies given way as needed. */
-function makeRoom(bytes: number): boolean {
+/**
+ * True once `bytes` more for body `asking` fit in the budget, other slow bodies given way as
+ * needed. (Never `asking` itself: it would be refused and its chunk counted all the same.)
+ */
+function makeRoom(bytes: number, asking: Arriving): boolean {
   if (bodyBuffer.held + bytes <= bodyBuffer.budgetBytes) return true;
   const slowSince = Date.now() - bodyBuffer.slowMs;
   for (const body of arriving) {
     if (body.startedAt > slowSince) break;
+    if (body === asking) continue;
     body.giveWay();
     if (bodyBuffer.held + bytes <= bodyBuffer.budgetBytes) return true;
   }
@@ -178,7 +182,7 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
         fail(tooLarge(limitBytes));
         return;
       }
-      if (!makeRoom(chunk.length)) {
+      if (!makeRoom(chunk.length, self)) {
         req.off('data', onData);
         discard(req);
         fail(tooMuchAtOnce('The collector is receiving too much at once: retry shortly.'));
