@@ -96,4 +96,19 @@ describe('a keys folder that changes under a running collector', () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(['k.json']);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
+
+  it('on a file system without hard links (the one thing mocked: none such here), still works', () => {
+    const file = path.join(makeTempDir(), 'k.json');
+    const noLinks = jest.spyOn(fs, 'linkSync').mockImplementation(() => {
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+    });
+    try {
+      expect(writeFileAtomic(file, 'first', 0o600, { exclusive: true })).toBe(true);
+      expect(writeFileAtomic(file, 'second', 0o600, { exclusive: true })).toBe(false);
+      expect(fs.readFileSync(file, 'utf8')).toBe('first');
+      expect(fs.readdirSync(path.dirname(file))).toEqual(['k.json']);
+    } finally {
+      noLinks.mockRestore();
+    }
+  });
 });

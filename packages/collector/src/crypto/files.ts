@@ -47,8 +47,8 @@ export function writeFileAtomic(
       fs.closeSync(fd);
     }
     if (options.exclusive) {
-      fs.linkSync(tmp, file);
-      fs.unlinkSync(tmp);
+      linkOrRename(tmp, file);
+      fs.rmSync(tmp, { force: true });
     } else {
       fs.renameSync(tmp, file);
     }
@@ -61,6 +61,24 @@ export function writeFileAtomic(
   }
   fsyncDir(path.dirname(file));
   return true;
+}
+
+/**
+ * Puts `tmp` at `file` unless a file is there (EEXIST): a hard link, which fails rather than
+ * replace one. A file system without hard links (SMB without Unix extensions, some FUSE mounts)
+ * gets a look and a rename instead: a race there can still replace a file made a moment before.
+ */
+function linkOrRename(tmp: string, file: string): void {
+  try {
+    fs.linkSync(tmp, file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') {
+      throw e;
+    }
+    if (fs.existsSync(file)) throw Object.assign(new Error(`EEXIST: ${file}`), { code: 'EEXIST' });
+    fs.renameSync(tmp, file);
+  }
 }
 
 /** Syncs a folder, so a rename or unlink in it survives a power cut. */
