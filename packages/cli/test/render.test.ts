@@ -202,6 +202,12 @@ describe('text and groups', () => {
       expect(safeText(`modBilling${invisible}.Post`)).toBe('modBilling\uFFFD.Post');
     }
     expect(oneLine('a\u2028b\u2029c')).toBe('a\uFFFDb\uFFFDc');
+    // but joiners that belong to the text: Persian's ZWNJ inside a word, an emoji sequence's ZWJ
+    expect(oneLine('می\u200cخواهم')).toBe('می\u200cخواهم');
+    expect(safeText('deploy 👩\u200d💻 failed')).toBe('deploy 👩\u200d💻 failed');
+    // between ASCII letters, where a name could hide one, a joiner is replaced
+    expect(oneLine('asmith\u200d')).toBe('asmith\uFFFD');
+    expect(oneLine('a\u200cb')).toBe('a\uFFFDb');
   });
 
   test('counts and plurals', () => {

@@ -18,7 +18,22 @@ const ANY_CONTROL = /[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]+/gu;
  * safeText('bad\u001b[2Jthing'); // 'bad\uFFFD[2Jthing'
  */
 export function safeText(text: string): string {
-  return text.replace(/\r\n?/g, '\n').replace(CONTROLS, '\uFFFD');
+  return text.replace(/\r\n?/g, '\n').replace(CONTROLS, replaceControl);
+}
+
+/**
+ * U+FFFD for a match of the controls, but for a zero-width joiner or non-joiner between two
+ * characters beyond ASCII: Persian writes ZWNJ inside words, and emoji sequences (👩‍💻) are
+ * joined by ZWJ. Between ASCII letters, where a name could hide one, it is replaced.
+ */
+function replaceControl(match: string, offset: number, whole: string): string {
+  const joiner = match === '\u200c' || match === '\u200d';
+  if (joiner && beyondAscii(whole[offset - 1]) && beyondAscii(whole[offset + 1])) return match;
+  return '\uFFFD';
+}
+
+function beyondAscii(c: string | undefined): boolean {
+  return c !== undefined && c > '\u007f' && !/[\s\p{Cf}\u0080-\u009f]/u.test(c);
 }
 
 /**
@@ -30,7 +45,7 @@ export function safeText(text: string): string {
 export function oneLine(text: string): string {
   return text
     .replace(/[\r\n\t]+/g, ' ')
-    .replace(ANY_CONTROL, '\uFFFD')
+    .replace(ANY_CONTROL, replaceControl)
     .trim();
 }
 

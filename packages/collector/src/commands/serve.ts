@@ -52,25 +52,36 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     );
   }
   const log = createLogger({ level });
+  // SIGHUP (a certificate renewed; a closed terminal) would otherwise kill the process uncleanly,
+  // exit 129, which systemd counts as clean and does not restart. Over HTTPS it reloads the
+  // certificate and key; until serving, and over plain HTTP, it is only logged.
+  const hangup: Hangup = { reload: () => log.info('SIGHUP: not serving yet, nothing to reload') };
+  const onHangup = () => hangup.reload();
   const lock = lockDataDir(o.dataDir);
+  process.on('SIGHUP', onHangup);
   try {
-    await serveLocked(o, out, log);
+    await serveLocked(o, out, log, hangup);
   } finally {
+    process.off('SIGHUP', onHangup);
     lock?.release();
   }
 }
 
 /** serve, once the data dir is this process's alone (commands/serve-lock.ts). */
-async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<void> {
+/** What SIGHUP does now: replaced as serve starts and stops. */
+interface Hangup {
+  reload(): void;
+}
+
+async function serveLocked(
+  o: ServeOptions,
+  out: Output,
+  log: Logger,
+  hangup: Hangup,
+): Promise<void> {
   // Handlers first: until they are installed a signal kills the process outright, and a
   // supervisor may send SIGTERM the moment it reads "listening".
   const stopRequested = stopSignal(log);
-  // SIGHUP (a certificate renewed; a closed terminal) would otherwise kill the process uncleanly,
-  // exit 129, which systemd counts as clean and does not restart. Over HTTPS it reloads the
-  // certificate and key; until serving, and over plain HTTP, it is only logged.
-  let reloadOnHangup = () => log.info('SIGHUP: not serving yet, nothing to reload');
-  const onHangup = () => reloadOnHangup();
-  process.on('SIGHUP', onHangup);
   const unclean = uncleanStop(dataPaths(o.dataDir).db);
   // Without its writer thread the collector can only refuse reports: better to stop, with an
   // exit code a supervisor restarts on, than to answer 503 until someone notices.
@@ -123,7 +134,7 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
     );
   }
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
-  reloadOnHangup = () => {
+  hangup.reload = () => {
     if (!server.reloadTls) return log.info('SIGHUP: nothing to reload (plain HTTP)');
     try {
       server.reloadTls();
@@ -139,7 +150,7 @@ async function serveLocked(o: ServeOptions, out: Output, log: Logger): Promise<v
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await Promise.race([stopRequested, failed]);
-  reloadOnHangup = () => log.info('SIGHUP: stopping, nothing to reload');
+  hangup.reload = () => log.info('SIGHUP: stopping, nothing to reload');
   // Stop taking connections first: a request answered while the expiry job winds down must
   // already say `Connection: close`. A nightly run stops between two chunks (what it committed
   // stays deleted; the next run finishes); an on-demand run inside a request is waited for by
