@@ -87,39 +87,26 @@ describe('a record', () => {
     expect(record.readUInt32BE(record.length - 4)).toBe(7);
   });
 
-  it('written by the day of builds that put the tag after the id (format 2), still reads', () => {
-    const format2 = Buffer.concat([
-      Buffer.from([0x4a, 0x53, 2, 0, 4]),
+  // Records as earlier builds wrote them, byte by byte: magic 'JS', the format, the id, then each
+  // field's length and bytes (0xffffffff: absent); format 2 had the key tag after the id.
+  it.each<[string, number, number[], number]>([
+    ['written before records named their key (no trailer): its key tag 0', 1, [], 0],
+    ['written by the day of builds that put the tag after the id (format 2)', 2, [0, 0, 0, 9], 9],
+  ])('a record %s still reads', (_name, format, tagAfterId, keyTag) => {
+    const record = Buffer.concat([
+      Buffer.from([0x4a, 0x53, format, 0, 4]),
       Buffer.from('id-1'),
-      Buffer.from([0, 0, 0, 9]),
+      Buffer.from(tagAfterId),
       Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]),
       Buffer.from('dd'),
       Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
     ]);
-    expect(decodeRecord(format2, 'id-1')).toEqual({
+    expect(decodeRecord(record, 'id-1')).toEqual({
       username: null,
       description: Buffer.from('dd'),
       code: null,
       dump: null,
-      keyTag: 9,
-    });
-  });
-
-  it('written before records named their key (no trailer), still reads (its key tag 0)', () => {
-    // magic 'JS', format 1, the id, then each field's length and bytes (0xffffffff: absent)
-    const format1 = Buffer.concat([
-      Buffer.from([0x4a, 0x53, 1, 0, 4]),
-      Buffer.from('id-1'),
-      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]),
-      Buffer.from('dd'),
-      Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
-    ]);
-    expect(decodeRecord(format1, 'id-1')).toEqual({
-      username: null,
-      description: Buffer.from('dd'),
-      code: null,
-      dump: null,
-      keyTag: 0,
+      keyTag,
     });
   });
 });

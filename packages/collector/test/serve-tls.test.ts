@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
+import { makeCertificate } from '../../../test-support/certificate';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
@@ -21,29 +22,7 @@ beforeAll(() => {
   dir = makeTempDir('jcs-tls-');
   cert = path.join(dir, 'cert.pem');
   key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
+  makeCertificate(cert, key);
 });
 
 /** One HTTPS request that trusts only the test's certificate. */
@@ -175,19 +154,7 @@ describe('serve over HTTPS', () => {
     try {
       const before = await presented();
       // a renewal: a new key and certificate written over the files
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-        ].concat(['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost']),
-        { stdio: 'ignore' },
-      );
+      makeCertificate(certFile, keyFile);
       const renewed = new X509Certificate(fs.readFileSync(certFile)).fingerprint256;
       expect(renewed).not.toBe(before);
       c.signal('SIGHUP');

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -8,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Report } from '@jcs/protocol';
 import { classify, createTransport, fetchRequest, httpRequest } from '../src/transport';
 import { createReporter } from '../src';
+import { makeCertificate } from '../../../test-support/certificate';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 const report: Report = {
@@ -155,22 +155,7 @@ describe('a collector whose certificate a private CA issued', () => {
   it('is trusted with the ca option, and refused without it (the report kept, not rejected)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-sdk-ca-'));
     const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-      ].concat(
-        ['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost'],
-        ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-      ),
-      { stdio: 'ignore' },
-    );
+    makeCertificate(certFile, keyFile);
     const ca = fs.readFileSync(certFile, 'utf8');
     const server = https.createServer({ cert: ca, key: fs.readFileSync(keyFile) }, (req, res) => {
       req.resume();
