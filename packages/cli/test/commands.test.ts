@@ -68,6 +68,20 @@ describe('top', () => {
     expect([...requests('/v1/groups')[0].query.keys()]).toEqual([]);
   });
 
+  test('a narrow terminal loses the trend column, not the line width', async () => {
+    const r = await cli(['top'], { width: 60 });
+    // The table's lines; the sentences under it are the terminal's to wrap.
+    const table = r.stdout.split('\n\n')[0].split('\n');
+    for (const line of table) expect([...line].length).toBeLessThanOrEqual(60);
+    expect(table.slice(0, 3)).toEqual([
+      'ID       COUNT  USERS  LICS  VERSIONS  LAST SEEN  STATUS',
+      '3fa9c1d  1,204     37    12  5.2.1.3…  3h ago     regressed',
+      '         91 modClients.LoadClient: Object variable or With …',
+    ]);
+    const roomy = await cli(['top'], { width: 72 });
+    expect(roomy.stdout.split('\n')[0]).toContain('TREND');
+  });
+
   test('on a wide terminal a place is never cut: two that differ at the end stay apart', async () => {
     const long = 'modClientPortfolioValuationReconciliation';
     fake.fixtures.groups[0].module = long;
@@ -353,6 +367,30 @@ describe('reports and report', () => {
         '3 reports of group 3fa9c1d2e4b7, newest first',
         'jcs-errors report ID for one, with --dump for its data',
       ),
+    );
+  });
+
+  test('reports too wide for the terminal keep their ids whole, each on a second line', async () => {
+    fake.fixtures.reports['3fa9c1d2e4b7'][1].repeats = 1500;
+    const r = await cli(['reports', '3fa9c1d']);
+    expect(r.stdout).toBe(
+      lines(
+        'OCCURRED  VERSION    LICENCE     LINE     REP',
+        '3h ago    5.2.1.345  JCS-000123   120',
+        '  1b4e28ba-2fa1-41d2-883f-0016d3cca427',
+        '5h ago    5.2.1.345  JCS-000456   120  +1,500',
+        '  6fa459ea-ee8a-4ca4-894e-db77e160355e',
+        '1d ago    5.2.0.12   JCS-000123     ?',
+        '  9c5b94b1-35ad-49bb-b118-8e8fc24abf80',
+        '',
+        '3 reports of group 3fa9c1d2e4b7, newest first',
+        'jcs-errors report ID for one, with --dump for its data',
+      ),
+    );
+    // With room for it, the same list is one line a report again.
+    const wide = await cli(['reports', '3fa9c1d'], { width: 83 });
+    expect(wide.stdout).toContain(
+      '6fa459ea-ee8a-4ca4-894e-db77e160355e  5h ago    5.2.1.345  JCS-000456   120  +1,500\n',
     );
   });
 

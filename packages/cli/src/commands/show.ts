@@ -13,7 +13,7 @@ import { dayChart, fillDays } from '../render/day-chart';
 import { statusCell, where } from '../render/group-format';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { shareBar } from '../render/share-bar';
-import { paint, renderTable, type Cell } from '../render/table';
+import { fitColumns, paint, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { formatCount, oneLine, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
@@ -192,7 +192,9 @@ function percent(count: number, total: number): string {
 /**
  * The table of short reports shared by `show` and `reports`: full ids, for `jcs-errors report`.
  * Repeats (identical occurrences the SDK held back) get a column, REP, only when some report has
- * any. `none` is what an empty table says (`show`'s list is of its window's reports).
+ * any. `none` is what an empty table says (`show`'s list is of its window's reports). Where one
+ * line per report does not fit the terminal without cutting a version or a licence, each report's
+ * id goes on a second line under its other columns: an id is never cut.
  *
  * @example
  * reportTable(detail.latest, output); // REPORT  OCCURRED  VERSION  LICENCE  LINE
@@ -207,9 +209,8 @@ export function reportTable(
     return palette.dim(`(${none}: reports are kept at most 42 days after they arrive)`);
   }
   const withRepeats = reports.some((r) => r.repeats > 0);
-  const rows = reports.map((r): Cell[] => {
+  const details = reports.map((r): Cell[] => {
     const cells: Cell[] = [
-      r.id,
       relativeTime(r.occurredAt, now),
       oneLine(r.version),
       oneLine(r.license),
@@ -218,19 +219,35 @@ export function reportTable(
     if (withRepeats) cells.push(r.repeats > 0 ? `+${formatCount(r.repeats)}` : '');
     return cells;
   });
+  const detailColumns: Column[] = [
+    { header: 'OCCURRED' },
+    { header: 'VERSION', min: 7, squeeze: 2 },
+    { header: 'LICENCE', min: 10, squeeze: 1 },
+    { header: 'LINE', align: 'right' },
+    ...(withRepeats ? [{ header: 'REP', align: 'right' as const }] : []),
+  ];
+  const columns = [{ header: 'REPORT' }, ...detailColumns];
+  const rows = reports.map((r, i) => [r.id, ...details[i]]);
+  // One line a report only when every cell fits whole: a cut version or licence misleads.
+  if (naturalWidth(columns, rows) <= width) {
+    return renderTable({ columns, rows, width, palette });
+  }
   return renderTable({
-    columns: [
-      { header: 'REPORT' },
-      { header: 'OCCURRED' },
-      { header: 'VERSION', min: 7, squeeze: 2 },
-      { header: 'LICENCE', min: 10, squeeze: 1 },
-      { header: 'LINE', align: 'right' },
-      ...(withRepeats ? [{ header: 'REP', align: 'right' as const }] : []),
-    ],
-    rows,
+    columns: detailColumns,
+    rows: reports.map((r, i): Row => ({ cells: details[i], below: `  ${r.id}` })),
     width,
     palette,
   });
+}
+
+/** The width of a table whose every cell is whole, with the default gap of two spaces. */
+function naturalWidth(columns: Column[], rows: Cell[][]): number {
+  const widths = fitColumns(
+    columns.map(({ header, align }) => ({ header, align })),
+    rows,
+    Number.MAX_SAFE_INTEGER,
+  );
+  return widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
 }
 
 /**

@@ -137,11 +137,15 @@ function groupTable(groups: Group[], output: Output): string {
     return renderTable({ columns: wideColumns, rows: wideRows, width, palette });
   }
 
+  // Narrower still (under about 68 columns), the trend goes rather than a line going over.
+  const trend = head.findIndex((c) => c.header === 'TREND');
+  const dropTrend = fitColumns(head, firstCells, width).reduce((a, b) => a + b + 2, -2) > width;
+  const keep = (_: unknown, i: number) => !dropTrend || i !== trend;
   const rows = groups.map((g, i): Row => ({
-    cells: firstCells[i],
+    cells: firstCells[i].filter(keep),
     below: { text: identity(g), color: palette.dim },
   }));
-  return renderTable({ columns: head, rows, width, palette, belowFrom: 1 });
+  return renderTable({ columns: head.filter(keep), rows, width, palette, belowFrom: 1 });
 }
 
 function description(group: Group, palette: Output['palette']): Cell {
