@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Report } from '@jcs/protocol';
-import { COLLECTOR_BIN, collectorCli, makeTempDir } from '../test-support/collector';
+import { COLLECTOR_BIN, collectorCli, listeningUrl, makeTempDir } from '../test-support/collector';
 import { makeReport } from '../test-support/reports';
 import { decodeRecord } from '../packages/collector/src/store/sealed-record';
 
@@ -101,22 +101,7 @@ export async function serve(
       resolve(code);
     }),
   );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code} before listening: ${stderr}`));
-    });
-  });
+  const url = await listeningUrl(child, exited, () => stderr, 20_000, 'serve');
   return {
     url,
     port: Number(new URL(url).port),

@@ -109,25 +109,7 @@ export async function startCollector(
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     // 'close', not 'exit': output can still be in the pipes when the process has exited.
     closed = new Promise((resolve) => child.once('close', (code) => resolve(code)));
-    return new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(
-        () => reject(new Error(`collector did not start: ${stderr}`)),
-        15_000,
-      );
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      void closed.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`collector exited with ${code} before listening: ${stderr}`));
-      });
-    });
+    return listeningUrl(child, closed, () => stderr, 15_000, 'collector');
   };
   const waitExit = () => closed;
 
@@ -153,4 +135,39 @@ export async function startCollector(
       await spawnServe();
     },
   };
+}
+
+/**
+ * The URL a spawned `jcs-collector serve` prints once it listens; rejects, with its stderr, when
+ * it exits first or takes longer than `timeoutMs`.
+ *
+ * @example
+ * const url = await listeningUrl(child, closed, () => stderr, 15_000, 'collector');
+ */
+export function listeningUrl(
+  child: ChildProcess,
+  closed: Promise<number | null>,
+  stderr: () => string,
+  timeoutMs: number,
+  name: string,
+): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start: ${stderr()}`)),
+      timeoutMs,
+    );
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void closed.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before listening: ${stderr()}`));
+    });
+  });
 }
