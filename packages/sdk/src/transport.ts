@@ -133,11 +133,11 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
  * Whether a 200 or 202's body can be the collector's `{"id", "group"}` for this report: a JSON
  * object that names no other report. No body to read (an injected makeRequest that gives none,
  * or an answer cut off before its body) and a body cut off inside its JSON object count as the
- * collector's: the status is what it said. A page of HTML or text, or an answer for another id,
- * does not.
+ * collector's: the status is what it said. An empty body, a page of HTML or text, or an answer
+ * for another id, does not: a web server's stub or a wrong endpoint answered, not the collector.
  */
 function answersFor(body: string | undefined, reportId: string): boolean {
-  if (body === undefined || body.trim() === '') return true;
+  if (body === undefined) return true;
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -284,22 +284,24 @@ export const httpRequest: MakeRequest = (request) =>
     req.on('error', (e) => finish(e));
     req.on('response', (res) => {
       let text = '';
-      const answer = (): TransportResponse => {
+      const answer = (whole: boolean): TransportResponse => {
         const retryAfter = res.headers['retry-after'];
         return {
           statusCode: res.statusCode ?? 0,
           headers: { 'retry-after': typeof retryAfter === 'string' ? retryAfter : null },
-          body: text.slice(0, MAX_BODY_CHARS),
+          // An answer cut off before its body has none to judge; a whole answer's empty body
+          // is what a server says that is not the collector (which always sends one).
+          body: whole || text !== '' ? text.slice(0, MAX_BODY_CHARS) : undefined,
         };
       };
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         if (text.length < MAX_BODY_CHARS) text += chunk;
       });
-      res.on('end', () => finish(undefined, answer()));
+      res.on('end', () => finish(undefined, answer(true)));
       // The status is what matters: an answer cut short after it still counts.
-      res.on('error', () => finish(undefined, answer()));
-      res.on('close', () => finish(undefined, answer()));
+      res.on('error', () => finish(undefined, answer(false)));
+      res.on('close', () => finish(undefined, answer(false)));
     });
     req.end(body);
   });

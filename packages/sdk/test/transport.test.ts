@@ -142,8 +142,41 @@ describe('transport over a real socket', () => {
     expect(answer(JSON.stringify({ id: 'another', group: 'g' }))).toMatchObject({ kind: 'failed' });
     // the status is what the collector said when its answer was cut off, or not read
     expect(answer('{"id":"3f2b')).toMatchObject({ kind: 'delivered' });
-    expect(answer('')).toMatchObject({ kind: 'delivered' });
     expect(answer(undefined)).toMatchObject({ kind: 'delivered' });
+    // a whole answer with nothing in it: a web server's stub, not the collector
+    expect(answer('')).toMatchObject({ kind: 'failed' });
+  });
+
+  it('over the wire: an empty 200 is a failure; a 202 cut off before its body is delivered', async () => {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/stub/v1/reports') {
+        res.writeHead(200, { 'content-length': '0' });
+        res.end();
+        return;
+      }
+      // The collector's 202 whose connection breaks before the body: the status was said.
+      res.writeHead(202, { 'content-type': 'application/json', 'content-length': '80' });
+      res.flushHeaders();
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const send = (base: string) =>
+      createTransport({
+        url: `http://127.0.0.1:${port}${base}/v1/reports`,
+        token: 't',
+        timeoutMs: 2000,
+      }).send(report);
+    try {
+      expect(await send('/stub')).toEqual({
+        kind: 'failed',
+        status: 200,
+        reason: 'HTTP 200 not from a collector',
+      });
+      expect(await send('')).toEqual({ kind: 'delivered', status: 202 });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('fetchRequest, the former name, is httpRequest itself', () => {
