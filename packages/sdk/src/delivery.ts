@@ -239,13 +239,14 @@ export class Delivery {
 
   /**
    * The report as it goes on the wire now. Without consent it is what `report()` makes without
-   * consent: no dump, `dumpWithheld: "user-opt-out"`. The queued copy is left as it is, so the
-   * choice is asked again at each attempt.
+   * consent: no dump, `dumpWithheld: "user-opt-out"`, also for one made with consent but without
+   * a dump (no data, a flood's carrier, a dump too large): the engineer reading it must not take
+   * the user to consent. The queued copy is left as it is, so the choice is asked again at each
+   * attempt.
    */
   private asSent(report: Report): Report {
     const consent = this.options.dumpConsent?.() ?? true;
-    // Only a dump is withdrawn: a report without one goes as it was made (too-large stays so).
-    if (consent || !report.dump) return report;
+    if (consent || (report.dumpWithheld === 'user-opt-out' && !report.dump)) return report;
     return withoutDump(report, 'user-opt-out');
   }
 

@@ -38,6 +38,30 @@ describe('consent withdrawn while a dump waits in the queue', () => {
     expect(diagnostics.filter((d) => d.code === 'rejected')).toEqual([]);
   });
 
+  it('reports made with consent but without a dump also say "user-opt-out" once it is withdrawn', async () => {
+    const r = reporterFor({
+      queueDir: tempDir(),
+      dumpConsent: true,
+      floodControl: { maxPerGroup: 1, windowMs: 60_000 },
+    });
+    h.server.always({ status: 503 });
+    // no data; then the same error twice more, held back for a carrier with repeats
+    const noData = r.report(errorInput());
+    r.report(errorInput());
+    r.report(errorInput());
+    await waitFor(() => h.server.received.length >= 1);
+    expect(h.server.received[0].report).not.toHaveProperty('dumpWithheld');
+
+    r.setDumpConsent(false);
+    h.server.always('default');
+    expect(await r.flush(3000)).toBe(true);
+    const stored = [...h.server.stored.values()];
+    // the first as it happened, and a carrier standing for the other two (itself and 1 repeat)
+    expect(stored.map((x) => x.repeats ?? 0).sort()).toEqual([0, 1]);
+    for (const report of stored) expect(report.dumpWithheld).toBe('user-opt-out');
+    expect(h.server.stored.get(noData)!.dumpWithheld).toBe('user-opt-out');
+  });
+
   it('a reporter made without consent sends what an earlier run queued without the dump', async () => {
     const queueDir = tempDir();
     const before = reporterFor({ queueDir, dumpConsent: true, endpoint: await deadEndpoint() });
