@@ -183,6 +183,7 @@ describe('the access log', () => {
       'since=yesterday',
       'until=yesterday',
       'since=1h&until=2h',
+      'since=2099-01-01T00:00:00Z',
       'user=alice',
     ]) {
       const res = await admin(`/v1/audit?${bad}`).expect(400);

@@ -20,8 +20,12 @@ export function auditRoutes(c: Collector): Router {
     const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
     // Entries older than the newest `limit` are reached by paging back with `until`.
     const until = req.query.until === undefined ? undefined : q.time('until', '0m', now);
-    if (since !== undefined && until !== undefined && since > until) {
-      q.problem('since', 'must not be after until');
+    // Without until the window ends now: a since in the future is a mistake, not an empty log.
+    if (since !== undefined && since > (until ?? now)) {
+      q.problem(
+        'since',
+        until === undefined ? 'must not be in the future' : 'must not be after until',
+      );
     }
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
