@@ -56,6 +56,17 @@ describe('POST /v1/reports', () => {
     expect(countReports()).toBe(0);
   });
 
+  it('names the first five bad fields in its message and says how many more', async () => {
+    const r = makeReport({ license: '', error: { line: -1 } });
+    const bad = { ...r, username: 5, extra: true, error: { ...r.error, number: 'x', module: 3 } };
+    const res = await post(bad).expect(400);
+    const paths = res.body.error.details.map((d: { path: string }) => d.path);
+    expect(paths.length).toBeGreaterThan(5);
+    expect(res.body.error.message).toMatch(
+      new RegExp(`check ${paths.slice(0, 5).join(', ')} and ${paths.length - 5} more\\.$`),
+    );
+  });
+
   it('answers 400 invalid_json for a body that is not JSON', async () => {
     const res = await request(t.app)
       .post('/v1/reports')

@@ -6,6 +6,7 @@ import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
 import { answerError, type ErrorHook } from '../http/errors';
+import { fewNames } from '../http/query';
 import { audited } from '../http/audited';
 import { sendJson } from '../http/json-response';
 import { prepareReport } from '../store/ingest-writer';
@@ -110,7 +111,7 @@ function checkDumpSize(report: Report): void {
 
 /** At most MAX_FIELD_ERRORS details (protocol/validate.ts), so a crafted body cannot make a large answer. */
 function invalidReport(errors: FieldError[]): ApiError {
-  const fields = [...new Set(errors.map((e) => e.path || '(body)'))].slice(0, 5).join(', ');
+  const fields = fewNames(errors, (path) => path || '(body)');
   return new ApiError(
     'invalid_report',
     `The report does not match report schema 1: check ${fields}.`,
