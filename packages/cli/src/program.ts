@@ -13,6 +13,7 @@ import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './comm
 import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
+import { refuseRepeatedOptions } from './options-once';
 
 /** The process around a run; the bin passes the real one, tests their own. */
 export interface Environment {
@@ -86,6 +87,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
     writeErr: (text) => (stderr += text),
     width: terminalWidth(environment),
   });
+  refuseRepeatedOptions(program);
 
   // commander's `help <command>` shows the main help, exit 0, for a command that does not exist.
   const helpFor = argv[0] === 'help' ? argv[1] : undefined;

@@ -721,6 +721,20 @@ describe('admin commands', () => {
     }
   });
 
+  test('an option given twice with different values is a usage error that sends nothing and names no value', async () => {
+    const r = await cli(['erase', '--username', 'asmith', '--username', 'bjones']);
+    expect(r).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        "option '--username' was given twice, with different values: give it once: see jcs-errors --help\n",
+    });
+    expect((await cli(['top', '--since', '7d', '--since', '1d'])).exitCode).toBe(2);
+    expect(fake.requests).toEqual([]);
+    // the same value twice is no conflict
+    expect((await cli(['top', '--limit', '2', '--limit', '2'])).exitCode).toBe(0);
+  });
+
   test('erase by username or licence', async () => {
     expect((await cli(['erase', '--username', 'asmith'])).stdout).toBe(
       'erased 12 reports of username "asmith": no read returns them now (backups made before keep them until the day\'s key goes, within 42 days)\n',

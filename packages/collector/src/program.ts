@@ -7,6 +7,7 @@ import { makeKeyCommand } from './commands/key';
 import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
+import { refuseRepeatedOptions } from './commands/options-once';
 
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/, wired
@@ -48,6 +49,7 @@ export function makeProgram(out: Output): Command {
   }
 
   usageErrorsName(program);
+  refuseRepeatedOptions(program);
   return program;
 }
 

@@ -68,6 +68,31 @@ describe('jcs-collector usage errors', () => {
     });
   });
 
+  it('an option given twice with different values: exit 2, and nothing is made', () => {
+    const dataDir = initialisedDataDir();
+    const create = (...roles: string[]) =>
+      collectorCli([
+        'token',
+        'create',
+        '--name',
+        'ci',
+        ...roles.flatMap((r) => ['--role', r]),
+        '--data-dir',
+        dataDir,
+      ]);
+    expect(create('admin', 'ingest')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        "jcs-collector: option '--role' was given twice, with different values: give it once: jcs-collector token create --help shows the usage\n",
+    });
+    expect(collectorCli(['token', 'list', '--data-dir', dataDir]).stdout).not.toMatch(/ci/);
+    // The same value twice (a wrapper adding a flag the caller gave too) is no conflict.
+    const same = create('admin', 'admin');
+    expect(same.status).toBe(0);
+    expect(collectorCli(['token', 'list', '--data-dir', dataDir]).stdout).toMatch(/ci\s+admin/);
+  });
+
   it.each([
     [['token', '--help'], 'jcs-collector token'],
     [['help'], 'jcs-collector'],
