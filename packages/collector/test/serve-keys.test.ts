@@ -1,14 +1,16 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { makeTempDir } from '../../../test-support/collector';
+import { spawnSync } from 'node:child_process';
+import { COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector, spawnServe } from './helpers/serve-process';
 
 /**
  * The keys folder at start-up: `serve` refuses, with one clear line and exit 1, when it is missing
  * or does not open; `init` never overwrites keys; `JCS_COLLECTOR_MASTER_KEY` keeps the master key
- * off the disk. (Unreadable-by-permission cannot be tested here: the tests run as root.)
+ * off the disk.
  */
 
 // Each case spawns the real bin, which takes a second or two on a busy machine.
@@ -74,6 +76,57 @@ describe('serve refuses to start when the keys do not open', () => {
     fs.rmSync(path.join(dir, 'keys'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'keys'), 'x');
     expectRefusal(dir, /keys folder .* is not a folder/);
+  });
+
+  // Root reads any file, so as root the collector runs as another user (nobody), as a service's
+  // account would, on a data dir handed to it.
+  it.each([
+    [
+      'the keys folder',
+      'keys',
+      /keys folder .* is not readable by this user: run the collector as the folder's owner.*chmod 700/,
+    ],
+    [
+      'the master key',
+      'keys/master.key',
+      /key file .*master\.key is not readable by this user: .*chmod 600/,
+    ],
+    [
+      'the transport key',
+      'keys/transport/current',
+      /key file .*current is not readable by this user/,
+    ],
+  ])('%s not readable by the user that runs serve', (_what, file, message) => {
+    const asRoot = process.getuid?.() === 0;
+    const nobody = 65534;
+    // Under the system's temp dir, not the run's (mode 0700, root's): nobody must reach it.
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-perm-'));
+    try {
+      fs.chmodSync(parent, 0o755);
+      const dir = path.join(parent, 'data');
+      fs.cpSync(template.dir, dir, { recursive: true });
+      if (asRoot) {
+        for (const f of ['', ...fs.readdirSync(dir, { recursive: true }).map(String)])
+          fs.chownSync(path.join(dir, f), nobody, nobody);
+      }
+      fs.chmodSync(path.join(dir, file), 0o000);
+      const r = spawnSync(
+        process.execPath,
+        [COLLECTOR_BIN, 'serve', '--port', '0', '--no-expiry', '--data-dir', dir],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, JCS_COLLECTOR_MASTER_KEY: undefined },
+          timeout: 15_000,
+          ...(asRoot ? { uid: nobody, gid: nobody } : {}),
+        },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
   });
 
   it('the master key missing, with no JCS_COLLECTOR_MASTER_KEY', () => {

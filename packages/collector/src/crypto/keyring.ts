@@ -269,7 +269,9 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
   } catch {
-    throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
+    throw new KeyringError(
+      `the keys folder ${dir} is not readable by this user: run the collector as the folder's owner, and keep the folder mode 0700 as jcs-collector init made it (chown -R, chmod 700)`,
+    );
   }
   const master = loadMasterKey(dir, env);
   const userHmacKey = unwrap(readKeyFile(dir, USER_HMAC_FILE), master, USER_HMAC_FILE);

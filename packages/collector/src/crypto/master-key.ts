@@ -16,7 +16,7 @@ export const MASTER_KEY_ENV = 'JCS_COLLECTOR_MASTER_KEY';
  * A readable failure of the keys folder, for `serve` and the other commands to print.
  *
  * @example
- * throw new KeyringError(`the keys folder ${dir} is not readable by this user`);
+ * throw new KeyringError(`the keys folder ${dir} is missing: restore the keys folder`);
  */
 export class KeyringError extends Error {
   /**
@@ -71,7 +71,9 @@ export function readKeyFile(dir: string, name: string): string {
     throw new KeyringError(
       code === 'ENOENT'
         ? `the key file ${file} is missing: restore the keys folder`
-        : `cannot read the key file ${file} (${code})`,
+        : code === 'EACCES' || code === 'EPERM'
+          ? `the key file ${file} is not readable by this user: run the collector as the owner of the keys folder, and keep its files mode 0600 as jcs-collector init made them (chown -R, chmod 600)`
+          : `cannot read the key file ${file} (${code}): check the disk and the keys folder, then try again`,
     );
   }
 }
