@@ -16,6 +16,7 @@ import { WalSync } from './store/wal-sync';
 import { TriageThread, TriageThreadError } from './store/triage-thread';
 import { runTriage, type TriageRead } from './store/triage';
 import { removeUnsyncedReports } from './store/sealed-repair';
+import { keylessDays } from './store/keyless-days';
 import { DAY_MS, systemClock, type Clock } from './time';
 import { silentLogger, type Logger } from './log';
 
@@ -131,7 +132,14 @@ export function openCollector(options: CollectorOptions): Collector {
       if (otherKeyDays.length > 0) {
         log.warn(
           { days: otherKeyDays },
-          "reports of these days were sealed under a key the keys folder no longer holds (the day's key file was replaced): they stay counted, but their fields cannot be read unless that key file is put back",
+          "reports of these days were sealed under a key the keys folder no longer holds (the day's key file was lost and made anew, or replaced): they stay counted, but their fields cannot be read unless that key file is put back",
+        );
+      }
+      const keyless = keylessDays(db, keyring);
+      if (keyless.length > 0) {
+        log.warn(
+          { days: keyless },
+          'reports of these days have no key file in the keys folder (lost, or a restore without keys/days/): they stay counted, but read as gone (404) unless the key files are put back',
         );
       }
     } catch (e) {

@@ -184,4 +184,30 @@ describe('reports whose records did not reach the disk', () => {
     // their senders got 202 long ago: a retry is "stored before", not stored twice
     await post(app, restored[0], 200);
   });
+
+  it('says at start which days hold reports whose key file is gone, before any report comes', async () => {
+    const kept = makeReport();
+    await post(t.app, kept);
+    t.clock.set(DAY0 + 86_400_000);
+    const lost = makeReport();
+    await post(t.app, lost);
+    const lostDay = row(t.collector, lost.id).key_day;
+    t.close();
+    fs.rmSync(`${t.dataDir}/keys/days/${lostDay}.key`);
+
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    reopened = openCollector({
+      dataDir: t.dataDir,
+      clock: t.clock,
+      env: {},
+      writerThread: true,
+      logger,
+    });
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => /no key file/.test(l.msg));
+    expect(warning).toMatchObject({ level: 40, days: [lostDay] });
+    expect(lostDay).toBe('2026-09-02');
+    // the day with its key is not named, and the reports stay
+    expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(2);
+  });
 });
