@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
@@ -30,5 +31,17 @@ export function dataPaths(dataDir: string): { db: string; keys: string } {
  * notInitialised('/srv/jcs'); // 'no collector database in /srv/jcs: run jcs-collector init ...'
  */
 export function notInitialised(dataDir: string): string {
+  // init refuses such a path, so advice to run it would send the operator round in a circle.
+  if (underAFile(dataDir)) {
+    return `${dataDir} is not a data dir: it, or a folder above it, is a file (check --data-dir or JCS_COLLECTOR_DATA_DIR)`;
+  }
   return `no collector database in ${dataDir}: run jcs-collector init --data-dir ${dataDir}`;
+}
+
+function underAFile(dir: string): boolean {
+  try {
+    return !fs.statSync(dir).isDirectory();
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOTDIR';
+  }
 }

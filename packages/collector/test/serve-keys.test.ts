@@ -65,6 +65,17 @@ describe('serve refuses to start when the keys do not open', () => {
     expectRefusal(newDataDir(), /no collector database .*run jcs-collector init/);
   });
 
+  it('--data-dir names a file, or a path under one: no advice to run init, which refuses it', () => {
+    const file = path.join(makeTempDir(), 'notadir');
+    fs.writeFileSync(file, 'x');
+    for (const dir of [file, path.join(file, 'data')]) {
+      expectRefusal(
+        dir,
+        /is not a data dir: it, or a folder above it, is a file \(check --data-dir/,
+      );
+    }
+  });
+
   it('the keys folder missing', () => {
     const dir = initialised();
     fs.rmSync(path.join(dir, 'keys'), { recursive: true });
