@@ -39,7 +39,7 @@ export function requestLogger(log: Logger): Logger {
  * One JSON line per request, once its answer is sent or its client gone: method, route pattern,
  * status, duration, the token's name. Never a body, a path, a query string, a header or a token.
  * A request whose client went away before the answer was sent is logged with `aborted: true` and
- * no status. `log` is a requestLogger().
+ * `status: null` (every line has the same fields). `log` is a requestLogger().
  *
  * @example
  * logRequest(lines, req, res); // {"method":"POST","route":"/v1/reports","status":202,"ms":1.9,...}
