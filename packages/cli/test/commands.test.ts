@@ -192,9 +192,18 @@ describe('top', () => {
     );
   });
 
-  test('a full page hints at --limit', async () => {
+  test('a full page hints at --limit, in a footer that fits the terminal', async () => {
     const r = await cli(['top', '--limit', '2']);
-    expect(r.stdout).toContain('most occurrences first; there may be more: --limit 4');
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.every((line) => line.length <= 80)).toBe(true);
+    expect(lines.slice(-3).join(' ')).toContain(
+      'most occurrences first; there may be more: --limit 4',
+    );
+    // piped, the footer is one line, for grep
+    const piped = await cli(['top', '--limit', '2'], { env: { COLUMNS: '' } });
+    expect(piped.stdout).toMatch(
+      /\n\d+ unresolved groups since .*; there may be more: --limit 4\n/,
+    );
   });
 
   test('colour on a terminal, and never with NO_COLOR or --no-color', async () => {
@@ -603,7 +612,7 @@ describe('admin commands', () => {
       ...fake.fixtures.audit[0],
       seq: 1000 - i,
     }));
-    const full = await cli(['audit', '--limit', '1000']);
+    const full = await cli(['audit', '--limit', '1000'], { width: 200 });
     expect(full.stdout).toContain(
       `1000 is the most one request lists: --until ${fake.fixtures.audit[0].at} for older ones`,
     );

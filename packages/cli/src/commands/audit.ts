@@ -6,7 +6,7 @@ import { EXIT } from '../errors';
 import { checkLimit, checkTimeBound } from '../options';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
-import { formatCount, oneLine, moreHint, plural } from '../render/text';
+import { footer, formatCount, oneLine, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors audit`. */
@@ -98,7 +98,7 @@ export async function audit(
     MAX_LIMIT,
     `--until ${oldest} for older ones`,
   );
-  return `${table}\n\n${palette.dim(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`)}\n`;
+  return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`, output)}\n`;
 }
 
 /**

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { ApiClient } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkLimit } from '../options';
-import { moreHint, plural } from '../render/text';
+import { footer, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 import { reportTable } from './show';
 
@@ -33,7 +33,6 @@ export async function reports(
   if (output.json) return jsonText(answer.body);
 
   const list = answer.data.reports;
-  const { palette } = output;
   if (list.length === 0) {
     return `no reports of group ${id} are kept: reports are deleted at most 42 days after they arrive\n`;
   }
@@ -41,8 +40,8 @@ export async function reports(
   return [
     reportTable(list, atCollectorTime(output, answer.serverDate)),
     '',
-    palette.dim(`${plural(list.length, 'report')} of group ${id}, newest first${more}`),
-    palette.dim('jcs-errors report ID for one, with --dump for its data'),
+    footer(`${plural(list.length, 'report')} of group ${id}, newest first${more}`, output),
+    footer('jcs-errors report ID for one, with --dump for its data', output),
     '',
   ].join('\n');
 }

@@ -6,7 +6,7 @@ import { identity, shortIds, statusCell, versionsSummary, where } from '../rende
 import { relativeTime, absoluteTime } from '../render/relative-time';
 import { sparkline } from '../render/sparkline';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
-import { formatCount, oneLine, moreHint, plural } from '../render/text';
+import { footer, formatCount, oneLine, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors top`, as typed on the command line. */
@@ -57,7 +57,7 @@ export async function top(options: TopOptions, client: ApiClient, output: Output
  * renderTop((await client.listGroups()).data, {}, output); // the table and its footer
  */
 export function renderTop(list: GroupList, query: GroupQuery, output: Output): string {
-  const { palette, now } = output;
+  const { now } = output;
   const status = query.status ?? 'unresolved';
   const kind = status === 'all' ? 'groups' : `${status} groups`;
   // Measured from the window's own end: the collector's clock fixed it, a moment after ours.
@@ -78,7 +78,7 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
     MAX_LIMIT,
     'narrow it with --since or --version',
   );
-  return `${table}\n\n${palette.dim(`${summary}${more}`)}\n${palette.dim('jcs-errors show ID for one group')}\n`;
+  return `${table}\n\n${footer(`${summary}${more}`, output)}\n${footer('jcs-errors show ID for one group', output)}\n`;
 }
 
 /**

@@ -107,3 +107,45 @@ export function moreHint(
   if (limit < max) return `; there may be more: --limit ${Math.min(next, max)}`;
   return `; ${max} is the most one request lists${narrow ? `: ${narrow}` : ''}`;
 }
+
+/**
+ * A sentence for a terminal `width` columns wide, broken between words onto as many lines as it
+ * needs (a word longer than the width keeps its own line). Piped output passes no width and gets
+ * the sentence whole, one line for grep.
+ *
+ * @example
+ * wrapWords('20 groups since 2026-11-25 10:30 UTC, most occurrences first', 30);
+ * // '20 groups since 2026-11-25\n10:30 UTC, most occurrences\nfirst'
+ */
+export function wrapWords(text: string, width?: number): string {
+  if (width === undefined || text.length <= width) return text;
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+/**
+ * A footer line under a table: wrapped to the terminal (not when piped) and dimmed line by line,
+ * so a terminal that resets attributes at a line's end keeps the whole of it dim.
+ *
+ * @example
+ * footer('3 reports of group 3fa9c1d2e4b7, newest first', output); // dimmed, fitted to output.width
+ */
+export function footer(
+  text: string,
+  output: { width: number; piped?: boolean; palette: { dim(s: string): string } },
+): string {
+  return wrapWords(text, output.piped ? undefined : output.width)
+    .split('\n')
+    .map((line) => output.palette.dim(line))
+    .join('\n');
+}
