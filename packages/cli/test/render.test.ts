@@ -225,6 +225,9 @@ describe('text and groups', () => {
     expect(versionsSummary(['5.2.0.12', '5.10.1', '5.9'])).toBe('5.10.1 +2');
     expect(versionsSummary(['5.2'])).toBe('5.2');
     expect(versionsSummary([])).toBe('–');
+    // cut to a width: the version gives way, the count of others stays
+    expect(versionsSummary(['5.2.1.345.12345.67890', '5.2.1.345'], 14)).toBe('5.2.1.345.… +1');
+    expect(versionsSummary(['5.2.1.345', '5.1'], 14)).toBe('5.2.1.345 +1');
   });
 
   test('short ids are the shortest prefixes of at least 7 that tell them apart', () => {

@@ -28,6 +28,8 @@ const SORT_WORDS: Record<(typeof SORTS)[number], string> = {
 };
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 20;
+/** The widest the VERSIONS column grows: a version of four parts and the count of others. */
+const VERSIONS_MAX = 14;
 
 /**
  * `jcs-errors top`: the groups of the window as a table, the morning's first look.
@@ -100,7 +102,7 @@ function groupTable(groups: Group[], output: Output): string {
     { header: 'COUNT', align: 'right' },
     { header: 'USERS', align: 'right' },
     { header: 'LICS', align: 'right' },
-    shrink({ header: 'VERSIONS' }, 7, 14, 3),
+    shrink({ header: 'VERSIONS' }, 7, VERSIONS_MAX, 3),
     { header: 'LAST SEEN' },
     { header: 'TREND' },
     { header: 'STATUS' },
@@ -110,7 +112,9 @@ function groupTable(groups: Group[], output: Output): string {
     formatCount(g.count),
     formatCount(g.users),
     formatCount(g.licences),
-    whole ? sortVersionsDescending(g.versions).join(', ') || '–' : versionsSummary(g.versions),
+    whole
+      ? sortVersionsDescending(g.versions).join(', ') || '–'
+      : versionsSummary(g.versions, VERSIONS_MAX),
     relativeTime(g.lastSeen, now),
     { text: sparkline(g.daily, trendWidth), color: palette.cyan },
     whole && g.regressed && g.status === 'unresolved'

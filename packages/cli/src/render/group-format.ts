@@ -20,15 +20,22 @@ export function statusCell(group: Pick<Group, 'status' | 'regressed'>, palette: 
 }
 
 /**
- * The newest version a group was seen in, and how many others.
+ * The newest version a group was seen in, and how many others, in at most `width` characters:
+ * a long version is cut rather than the count of others (the table would cut the end).
  *
  * @example
  * versionsSummary(['5.2.0.12', '5.2.1.345', '5.1']); // '5.2.1.345 +2'
+ * versionsSummary(['5.2.1.345.12345', '5.1'], 14); // '5.2.1.345.… +1'
  */
-export function versionsSummary(versions: readonly string[]): string {
+export function versionsSummary(versions: readonly string[], width = Infinity): string {
   if (versions.length === 0) return '–';
   const [newest] = sortVersionsDescending(versions);
-  return versions.length === 1 ? newest : `${newest} +${versions.length - 1}`;
+  if (versions.length === 1) return newest;
+  const others = ` +${versions.length - 1}`;
+  const room = width - others.length;
+  return newest.length <= room || room < 2
+    ? `${newest}${others}`
+    : `${newest.slice(0, room - 1)}…${others}`;
 }
 
 /**
