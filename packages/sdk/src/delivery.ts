@@ -41,6 +41,8 @@ export class Delivery {
   private pausedAt = 0;
   /** a flush came while a request was in flight: cut the back-off its failure begins too */
   private cutNextBackoff = false;
+  /** flush() calls waiting: while any waits, every back-off is cut to minDelayMs, not only one */
+  private flushing = 0;
   private pausedBy: 'backoff' | 'collector' | null = null;
   /** a Retry-After is kept in the queue dir for the next process, to clear once delivered */
   private waitKept = false;
@@ -90,10 +92,12 @@ export class Delivery {
     this.queue.recoverClaims?.();
     this.kick();
     if (this.isIdle()) return Promise.resolve(true);
+    this.flushing++;
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(deadline);
         this.waiters.delete(check);
+        this.flushing--;
         resolve(ok);
       };
       const check = () => {
@@ -339,7 +343,10 @@ export class Delivery {
   }
 
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
-    if (by === 'backoff' && this.cutNextBackoff) delayMs = this.options.minDelayMs ?? 0;
+    // The host is waiting on flush(): it gets a try every minDelayMs until its deadline, rather
+    // than a back-off grown past the deadline after a few failures.
+    if (by === 'backoff' && (this.cutNextBackoff || this.flushing > 0))
+      delayMs = Math.min(delayMs, this.options.minDelayMs ?? 0);
     this.pausedAt = this.now();
     this.pausedUntil = this.pausedAt + delayMs;
     this.pausedBy = by;

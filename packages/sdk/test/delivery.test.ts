@@ -218,12 +218,28 @@ describe('store first, then deliver', () => {
     expect(server.received.length).toBeLessThanOrEqual(before + 2);
   });
 
+  it('one long flush() tries every minDelayMs through failure after failure, not the grown back-off', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { retry: { minDelayMs: 100, maxDelayMs: 60_000 } });
+    // Five failures: the back-off would reach 100, 200, 400, 800, 1,600 ms (3.1 s in all).
+    server.script('destroy', { status: 500 }, 'destroy', { status: 502 }, 'destroy');
+    const id = r.report(input());
+    const started = Date.now();
+    expect(await r.flush(1500)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(server.stored.has(id)).toBe(true);
+    expect(diagnostics.filter((d) => d.code === 'send_failed').map((d) => d.retryInMs)).toEqual([
+      100, 100, 100, 100, 100,
+    ]);
+  });
+
   it('backs off after 5xx and network errors, then delivers', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { retry: { minDelayMs: 50, maxDelayMs: 1000 } });
     server.script({ status: 500 }, 'destroy', { status: 502 });
     const id = r.report(input());
-    expect(await r.flush(5000)).toBe(true);
+    // No flush: one waiting would cut every pause to minDelayMs (the test above).
+    await waitFor(() => server.stored.has(id), 5000);
     expect(server.received).toHaveLength(4);
     expect(server.stored.has(id)).toBe(true);
     expect(diagnostics.map((d) => d.code)).toEqual(['send_failed', 'send_failed', 'send_failed']);
