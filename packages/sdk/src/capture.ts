@@ -46,7 +46,7 @@ export function captureFields(
 
 /** Number, description and stack of anything thrown, read without trusting it. */
 function describeThrown(thrown: unknown): {
-  number?: number;
+  number?: number | bigint | string;
   description: string;
   stack?: string;
 } {
@@ -70,15 +70,21 @@ function describeThrown(thrown: unknown): {
   };
 }
 
-function errorNumberOf(number: unknown, errno: unknown, code: unknown): number | undefined {
+/**
+ * The first of the error's numbers that makes an error number, as it was: report() coerces it,
+ * with a diagnostic where that changes it (1.5, an unsigned HRESULT).
+ */
+function errorNumberOf(
+  number: unknown,
+  errno: unknown,
+  code: unknown,
+): number | bigint | string | undefined {
   for (const candidate of [number, errno, code]) {
     if (typeof candidate === 'number' || typeof candidate === 'bigint') {
-      const n = coerceErrorNumber(candidate);
-      if (n !== null) return n;
+      if (coerceErrorNumber(candidate) !== null) return candidate;
     }
     if (typeof candidate === 'string' && /^[-+]?(?:\d+|0x[0-9a-f]+)$/i.test(candidate.trim())) {
-      const n = coerceErrorNumber(candidate);
-      if (n !== null) return n;
+      if (coerceErrorNumber(candidate) !== null) return candidate;
     }
   }
   return undefined;

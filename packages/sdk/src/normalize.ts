@@ -158,7 +158,7 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
     const n = coerceLine(rawLine);
     if (n === null) notes.push('line: not a number; set to 0');
     else {
-      if (n !== rawLine) notes.push('line: coerced to a whole number from 0');
+      if (n !== rawLine) notes.push(lineNote(rawLine));
       line = n;
     }
   }
@@ -176,7 +176,11 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
       notes.push(`${key}: not a string`);
       return required ? fallback : undefined;
     }
-    if (required && t.trim() === '') return fallback;
+    if (typeof raw !== 'string') notes.push(`${key}: a ${typeof raw}; sent as text`);
+    if (required && t.trim() === '') {
+      if (t !== fallback) notes.push(`${key}: empty; set to ${fallback || 'empty text'}`);
+      return fallback;
+    }
     const cut = truncate(t, max);
     if (cut !== t) notes.push(`${key}: cut to ${max} characters`);
     return wellFormed(cut);
@@ -196,7 +200,50 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   };
   const code = text('code', LIMITS.code.max, false, '');
   if (code !== undefined) error.code = code;
+  const unknown = unknownFields(source);
+  if (unknown.length > 0) notes.push(`input: ${unknown.join(', ')}: not a field; left out`);
   return error;
+}
+
+const FIELDS = new Set([
+  'number',
+  'description',
+  'message',
+  'module',
+  'procedure',
+  'line',
+  'code',
+  'data',
+]);
+
+/**
+ * The names (never the values) of a plain object's keys that report() does not take: a typo
+ * (`procedur`) would otherwise fall back to "(unknown)" without a word. An Error's own extras
+ * (errno, syscall) are expected and not listed. At most five, each cut to 40 characters.
+ */
+function unknownFields(source: unknown): string[] {
+  if (typeof source !== 'object' || source === null) return [];
+  const proto = Object.getPrototypeOf(source) as unknown;
+  if (proto !== Object.prototype && proto !== null) return [];
+  let keys: string[];
+  try {
+    keys = Object.keys(source);
+  } catch {
+    return []; // a Proxy whose ownKeys trap throws
+  }
+  const unknown = keys.filter((k) => !FIELDS.has(k));
+  const shown = unknown
+    .slice(0, 5)
+    .map((k) => wellFormed(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+  return unknown.length > 5 ? [...shown, `and ${unknown.length - 5} more`] : shown;
+}
+
+/** What was done to a line number that was not a whole number from 0 to 2,147,483,647. */
+function lineNote(raw: unknown): string {
+  if (typeof raw !== 'number') return 'line: not a number type; coerced to a whole number';
+  if (raw < 0) return 'line: negative; set to 0 (unknown)';
+  if (raw > LIMITS.line.max) return `line: over ${LIMITS.line.max}; set to it`;
+  return 'line: not a whole number; its fraction dropped';
 }
 
 /**

@@ -124,6 +124,17 @@ describe('captureException', () => {
     expect(sent.map((r) => r.error.number)).toEqual([-2147221504, -2, 1205, 0]);
   });
 
+  it('says so when the error number had to be changed to fit (a fraction, an unsigned HRESULT)', async () => {
+    const { reporter, sentReports, diagnostics } = recording();
+    reporter.captureException(Object.assign(new Error('odd'), { number: 1.5 }));
+    reporter.captureException(Object.assign(new Error('hresult'), { number: 0x800a01ad }));
+    const sent = await sentReports();
+    expect(sent.map((r) => r.error.number)).toEqual([1, 0x800a01ad - 2 ** 32]);
+    const mended = diagnostics.filter((d) => d.code === 'invalid_input');
+    expect(mended).toHaveLength(2);
+    for (const d of mended) expect(d.message).toMatch(/number: coerced to a 32-bit integer/);
+  });
+
   it('lets the extra fields override, and carries the data', async () => {
     const { reporter, sentReports } = recording({ dumpConsent: true });
     reporter.captureException(new Error('x'), {

@@ -120,6 +120,32 @@ describe('normalizeError', () => {
     expect(notes.join(' ')).not.toContain(secret);
   });
 
+  it('says what it changed: text made of a number, an empty module, a clamped line, a typo', () => {
+    const notes: string[] = [];
+    const e = normalizeError(
+      { number: 91, description: 123, module: ' ', procedure: 'p', line: 2 ** 31, procedur: 'x' },
+      notes,
+    );
+    expect(e).toMatchObject({ description: '123', module: '(unknown)', line: 2147483647 });
+    expect(notes).toEqual([
+      'line: over 2147483647; set to it',
+      'description: a number; sent as text',
+      'module: empty; set to (unknown)',
+      'input: procedur: not a field; left out',
+    ]);
+    const more: string[] = [];
+    normalizeError({ line: 1.5, a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7 }, more);
+    expect(more).toEqual([
+      'line: not a whole number; its fraction dropped',
+      'input: a, b, c, d, e, and 2 more: not a field; left out',
+    ]);
+    // an Error's own extras (errno, syscall) are no typo
+    const err = Object.assign(new Error('gone'), { errno: -2, syscall: 'open' });
+    const fromError: string[] = [];
+    normalizeError(err, fromError);
+    expect(fromError).toEqual(['description: none given; the message was used']);
+  });
+
   it('survives throwing getters, strings and non-objects', () => {
     const hostile = {
       get number(): number {
