@@ -267,7 +267,7 @@ export class Delivery {
         this.resume();
         diagnostic({
           code: 'rejected',
-          message: `the collector refused the report (HTTP ${outcome.status}${outcome.code ? ` ${outcome.code}` : ''}); it was deleted, as sending it again cannot succeed`,
+          message: `the collector refused the report (HTTP ${outcome.status}${outcome.code ? ` ${outcome.code}` : ''}${outcome.fields ? `: ${outcome.fields.map((f) => f || '(body)').join(', ')}` : ''}); it was deleted, as sending it again cannot succeed`,
           reportId,
           status: outcome.status,
         });

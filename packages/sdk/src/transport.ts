@@ -45,7 +45,7 @@ export type SendOutcome =
   /** 200 or 202 with the collector's answer for this report: delete it */
   | { kind: 'delivered'; status: number }
   /** a 4xx that retrying cannot mend: delete it, with a diagnostic */
-  | { kind: 'rejected'; status: number; code?: string }
+  | { kind: 'rejected'; status: number; code?: string; fields?: string[] }
   /** 413: send it again without the dump */
   | { kind: 'too_large'; status: 413 }
   /** 408, 429, 503: wait as told (null: not told; back off) */
@@ -124,8 +124,7 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
       delayMs: parseRetryAfter(response.headers?.['retry-after']),
     };
   }
-  if (status >= 400 && status < 500)
-    return { kind: 'rejected', status, code: errorCode(response.body) };
+  if (status >= 400 && status < 500) return { kind: 'rejected', status, ...errorOf(response.body) };
   return { kind: 'failed', status, reason: `HTTP ${status}` };
 }
 
@@ -149,14 +148,26 @@ function answersFor(body: string | undefined, reportId: string): boolean {
   return id === undefined || id === reportId;
 }
 
-function errorCode(body: string | undefined): string | undefined {
-  if (!body) return undefined;
+/**
+ * The collector's error code, and the JSON pointers its `details` name (the first five), from an
+ * error body: what a developer needs to see why a report was refused. Anything of another form
+ * (a proxy's page, odd text) is left out.
+ */
+function errorOf(body: string | undefined): { code?: string; fields?: string[] } {
+  if (!body) return {};
+  let error: { code?: unknown; details?: unknown } | undefined;
   try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? code : undefined;
+    error = (JSON.parse(body) as { error?: { code?: unknown; details?: unknown } }).error;
   } catch {
-    return undefined;
+    return {};
   }
+  const code =
+    typeof error?.code === 'string' && /^[a-z_]{1,40}$/.test(error.code) ? error.code : undefined;
+  const fields = (Array.isArray(error?.details) ? (error.details as unknown[]) : [])
+    .map((d) => (d as { path?: unknown } | null)?.path)
+    .filter((p): p is string => typeof p === 'string' && /^(\/[\w.~-]{1,64}){0,8}$/.test(p))
+    .slice(0, 5);
+  return { ...(code ? { code } : {}), ...(fields.length > 0 ? { fields } : {}) };
 }
 
 function networkReason(error: unknown): string {

@@ -96,7 +96,15 @@ describe('store first, then deliver', () => {
     const queueDir = tempDir();
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { queueDir });
-    server.script({ status: 400, body: { error: { code: 'invalid_report', message: 'm' } } });
+    const details = [
+      { path: '/error/line', message: 'must be an integer' },
+      { path: '/license', message: 'is required' },
+      { path: 'not a pointer <b>', message: 'a proxy inventing things' },
+    ];
+    server.script({
+      status: 400,
+      body: { error: { code: 'invalid_report', message: 'm', details } },
+    });
     const id = r.report(input());
     // deleted, not delivered: flush says so
     expect(await r.flush(2000)).toBe(false);
@@ -105,7 +113,8 @@ describe('store first, then deliver', () => {
     expect(diagnostics).toEqual([
       expect.objectContaining({ code: 'rejected', status: 400, reportId: id }),
     ]);
-    expect(diagnostics[0].message).toContain('invalid_report');
+    // the collector's field pointers say why; what has not their form is left out
+    expect(diagnostics[0].message).toContain('(HTTP 400 invalid_report: /error/line, /license)');
   });
 
   it.each([401, 403, 404, 415])('deletes on %i too', async (status) => {
