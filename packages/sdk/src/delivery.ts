@@ -41,8 +41,8 @@ export class Delivery {
   private pausedAt = 0;
   /** a flush came while a request was in flight: cut the back-off its failure begins too */
   private cutNextBackoff = false;
-  /** flush() calls waiting: while any waits, every back-off is cut to minDelayMs, not only one */
-  private flushing = 0;
+  /** the deadlines of the flush() calls waiting: a back-off must leave each time for a try */
+  private readonly flushDeadlines = new Set<{ at: number }>();
   private pausedBy: 'backoff' | 'collector' | null = null;
   /** a Retry-After is kept in the queue dir for the next process, to clear once delivered */
   private waitKept = false;
@@ -92,12 +92,13 @@ export class Delivery {
     this.queue.recoverClaims?.();
     this.kick();
     if (this.isIdle()) return Promise.resolve(true);
-    this.flushing++;
+    const waiting = { at: this.now() + timeoutMs };
+    this.flushDeadlines.add(waiting);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(deadline);
         this.waiters.delete(check);
-        this.flushing--;
+        this.flushDeadlines.delete(waiting);
         resolve(ok);
       };
       const check = () => {
@@ -343,10 +344,14 @@ export class Delivery {
   }
 
   private pause(delayMs: number, by: 'backoff' | 'collector'): void {
-    // The host is waiting on flush(): it gets a try every minDelayMs until its deadline, rather
-    // than a back-off grown past the deadline after a few failures.
-    if (by === 'backoff' && (this.cutNextBackoff || this.flushing > 0))
-      delayMs = Math.min(delayMs, this.options.minDelayMs ?? 0);
+    if (by === 'backoff' && this.cutNextBackoff) delayMs = this.options.minDelayMs ?? 0;
+    // A host waiting on flush() gets its tries before the deadline: a back-off grown past it is
+    // cut to half the time left (so a last failure still leaves room for one more), never below
+    // minDelayMs. It still grows, with its jitter, while the deadline is far off.
+    else if (by === 'backoff' && this.flushDeadlines.size > 0) {
+      const left = Math.min(...[...this.flushDeadlines].map((f) => f.at)) - this.now();
+      delayMs = Math.min(delayMs, Math.max(this.options.minDelayMs ?? 0, left / 2));
+    }
     this.pausedAt = this.now();
     this.pausedUntil = this.pausedAt + delayMs;
     this.pausedBy = by;

@@ -227,19 +227,25 @@ describe('store first, then deliver', () => {
     expect(server.received.length).toBeLessThanOrEqual(before + 2);
   });
 
-  it('one long flush() tries every minDelayMs through failure after failure, not the grown back-off', async () => {
+  it('a long flush() keeps its tries before its deadline, the back-off still growing', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { retry: { minDelayMs: 100, maxDelayMs: 60_000 } });
-    // Five failures: the back-off would reach 100, 200, 400, 800, 1,600 ms (3.1 s in all).
+    // Five failures: the back-off alone would wait about 100, 200, 400, 800 and 1,600 ms (3.1 s),
+    // the last try past a 2.5 s flush's deadline.
     server.script('destroy', { status: 500 }, 'destroy', { status: 502 }, 'destroy');
     const id = r.report(input());
     const started = Date.now();
-    expect(await r.flush(1500)).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(await r.flush(2500)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2500);
     expect(server.stored.has(id)).toBe(true);
-    expect(diagnostics.filter((d) => d.code === 'send_failed').map((d) => d.retryInMs)).toEqual([
-      100, 100, 100, 100, 100,
-    ]);
+    const waits = diagnostics.filter((d) => d.code === 'send_failed').map((d) => d.retryInMs!);
+    expect(waits).toHaveLength(5);
+    // growing while the deadline is far (jitter takes at most a quarter off)...
+    expect(waits[1]).toBeGreaterThan(waits[0]);
+    expect(waits[2]).toBeGreaterThan(waits[1]);
+    // ...then cut to half the time left (the fifth would be 1,200 ms or more), never under minDelayMs
+    expect(waits[4]).toBeLessThan(1200);
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(100);
   });
 
   it('backs off after 5xx and network errors, then delivers', async () => {
