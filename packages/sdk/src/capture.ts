@@ -46,7 +46,7 @@ export function captureFields(
 
 /** Number, description and stack of anything thrown, read without trusting it. */
 function describeThrown(thrown: unknown): {
-  number?: number | bigint | string;
+  number?: number;
   description: string;
   stack?: string;
 } {
@@ -71,20 +71,22 @@ function describeThrown(thrown: unknown): {
 }
 
 /**
- * The first of the error's numbers that makes an error number, as it was: report() coerces it,
- * with a diagnostic where that changes it (1.5, an unsigned HRESULT).
+ * The first of the error's numbers that makes an error number. A number is passed on as it was,
+ * so that report() notes where it had to change it (1.5, an unsigned HRESULT); a numeric string
+ * (`code: '1205'`) or a bigint errno is the number it spells, which is no change worth a note.
  */
-function errorNumberOf(
-  number: unknown,
-  errno: unknown,
-  code: unknown,
-): number | bigint | string | undefined {
+function errorNumberOf(number: unknown, errno: unknown, code: unknown): number | undefined {
   for (const candidate of [number, errno, code]) {
-    if (typeof candidate === 'number' || typeof candidate === 'bigint') {
+    if (typeof candidate === 'number') {
       if (coerceErrorNumber(candidate) !== null) return candidate;
     }
+    if (typeof candidate === 'bigint') {
+      const n = coerceErrorNumber(candidate);
+      if (n !== null) return n;
+    }
     if (typeof candidate === 'string' && /^[-+]?(?:\d+|0x[0-9a-f]+)$/i.test(candidate.trim())) {
-      if (coerceErrorNumber(candidate) !== null) return candidate;
+      const n = coerceErrorNumber(candidate);
+      if (n !== null) return n;
     }
   }
   return undefined;

@@ -200,8 +200,7 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   };
   const code = text('code', LIMITS.code.max, false, '');
   if (code !== undefined) error.code = code;
-  const unknown = unknownFields(source);
-  if (unknown.length > 0) notes.push(`input: ${unknown.join(', ')}: not a field; left out`);
+  noteUnknownFields(source, 'input', notes);
   return error;
 }
 
@@ -214,28 +213,37 @@ const FIELDS = new Set([
   'line',
   'code',
   'data',
+  // An error's shape turned into a plain object (JSON.parse of a logged error): known, not typos.
+  'name',
+  'stack',
 ]);
 
 /**
- * The names (never the values) of a plain object's keys that report() does not take: a typo
- * (`procedur`) would otherwise fall back to "(unknown)" without a word. An Error's own extras
- * (errno, syscall) are expected and not listed. At most five, each cut to 40 characters.
+ * Notes the names (never the values) of a plain object's keys that report() and
+ * captureException() do not take: a typo (`procedur`) would otherwise fall back to "(unknown)"
+ * without a word. An Error's own extras (errno, syscall) are expected and not listed. At most
+ * five, each cut to 40 characters. `where` names the argument (`input`, `extra`).
+ *
+ * @example
+ * noteUnknownFields({ procedur: 'Load' }, 'input', notes); // notes: ['input: procedur: not a field; left out']
  */
-function unknownFields(source: unknown): string[] {
-  if (typeof source !== 'object' || source === null) return [];
-  const proto = Object.getPrototypeOf(source) as unknown;
-  if (proto !== Object.prototype && proto !== null) return [];
+export function noteUnknownFields(source: unknown, where: string, notes: string[]): void {
+  if (typeof source !== 'object' || source === null) return;
   let keys: string[];
   try {
+    const proto = Object.getPrototypeOf(source) as unknown;
+    if (proto !== Object.prototype && proto !== null) return;
     keys = Object.keys(source);
   } catch {
-    return []; // a Proxy whose ownKeys trap throws
+    return; // a Proxy whose traps throw (or one revoked): its fields were read as far as they could be
   }
   const unknown = keys.filter((k) => !FIELDS.has(k));
+  if (unknown.length === 0) return;
   const shown = unknown
     .slice(0, 5)
     .map((k) => wellFormed(k.length > 40 ? `${k.slice(0, 40)}…` : k));
-  return unknown.length > 5 ? [...shown, `and ${unknown.length - 5} more`] : shown;
+  if (unknown.length > 5) shown.push(`and ${unknown.length - 5} more`);
+  notes.push(`${where}: ${shown.join(', ')}: not a field; left out`);
 }
 
 /** What was done to a line number that was not a whole number from 0 to 2,147,483,647. */

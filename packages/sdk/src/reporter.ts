@@ -13,7 +13,13 @@ import {
 import { createRedactor, type Redactor } from './dump/redact';
 import { FloodControl, withRepeats, type Carrier } from './flood-carriers';
 import { installProcessHandlers } from './global-handlers';
-import { normalizeError, readProperty, type NormalizedError, type ReportInput } from './normalize';
+import {
+  normalizeError,
+  noteUnknownFields,
+  readProperty,
+  type NormalizedError,
+  type ReportInput,
+} from './normalize';
 import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
 import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
@@ -154,7 +160,9 @@ export class ReporterCore implements Reporter {
     this.guard(id, () => {
       const notes: string[] = [];
       const { fields, sourceFrame } = captureFields(thrown, extra, caughtAt);
-      answered = this.submit(id, normalizeError(fields, notes), notes, extra, sourceFrame);
+      const error = normalizeError(fields, notes);
+      noteUnknownFields(extra, 'extra', notes);
+      answered = this.submit(id, error, notes, extra, sourceFrame);
     });
     return answered;
   }

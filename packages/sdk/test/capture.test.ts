@@ -135,6 +135,17 @@ describe('captureException', () => {
     for (const d of mended) expect(d.message).toMatch(/number: coerced to a 32-bit integer/);
   });
 
+  it('notes a typo in extra, and nothing for a numeric code that is the number it spells', async () => {
+    const { reporter, sentReports, diagnostics } = recording();
+    reporter.captureException(Object.assign(new Error('deadlock'), { code: '1205' }));
+    reporter.captureException(new Error('typo'), { procedur: 'Load' } as never);
+    const sent = await sentReports();
+    expect(sent[0].error.number).toBe(1205);
+    const mended = diagnostics.filter((d) => d.code === 'invalid_input');
+    expect(mended).toHaveLength(1);
+    expect(mended[0].message).toMatch(/extra: procedur: not a field; left out/);
+  });
+
   it('lets the extra fields override, and carries the data', async () => {
     const { reporter, sentReports } = recording({ dumpConsent: true });
     reporter.captureException(new Error('x'), {

@@ -139,6 +139,16 @@ describe('normalizeError', () => {
       'line: not a whole number; its fraction dropped',
       'input: a, b, c, d, e, and 2 more: not a field; left out',
     ]);
+    // a logged error parsed back to a plain object is no typo either
+    const parsed: string[] = [];
+    normalizeError({ name: 'TypeError', message: 'm', stack: 's', description: 'd' }, parsed);
+    expect(parsed).toEqual([]);
+    // a revoked Proxy is read as far as it can be, and still makes a report
+    const { proxy, revoke } = Proxy.revocable({ description: 'd' }, {});
+    revoke();
+    const revoked: string[] = [];
+    expect(asReport(normalizeError(proxy, revoked)).ok).toBe(true);
+    expect(revoked).toContain('number: reading it threw');
     // an Error's own extras (errno, syscall) are no typo
     const err = Object.assign(new Error('gone'), { errno: -2, syscall: 'open' });
     const fromError: string[] = [];
