@@ -75,7 +75,7 @@ describe('top', () => {
     for (const line of table) expect([...line].length).toBeLessThanOrEqual(60);
     expect(table.slice(0, 3)).toEqual([
       'ID       COUNT  USERS  LICS  VERSIONS  LAST SEEN  STATUS',
-      '3fa9c1d  1,204     37    12  5.2.1.3…  3h ago     regressed',
+      '3fa9c1d  1,204     37    12  5.2.… +2  3h ago     regressed',
       '         91 modClients.LoadClient: Object variable or With …',
     ]);
     const roomy = await cli(['top'], { width: 72 });
@@ -191,6 +191,17 @@ describe('top', () => {
       'no unresolved groups in version 9.9 since 2026-11-21 10:30 UTC (7d ago): widen the window with --since 6w, or try --status all\n',
     );
   });
+
+  test.each([80, 60])(
+    'a long version is cut before the count of other versions, at %i columns',
+    async (width) => {
+      fake.fixtures.groups[0].versions = ['5.2.1.345.12345.67890', '5.2.1.345', '5.1'];
+      const r = await cli(['top'], { width });
+      const row = r.stdout.split('\n').find((line) => line.startsWith('3fa9c1d '))!;
+      expect(row).toMatch(/ 5\.2\.[\d.]*… \+2 /);
+      expect(r.stdout.split('\n').every((line) => line.length <= width)).toBe(true);
+    },
+  );
 
   test('a full page hints at --limit, in a footer that fits the terminal', async () => {
     const r = await cli(['top', '--limit', '2']);

@@ -2,7 +2,14 @@ import { Command } from 'commander';
 import { sortVersionsDescending, TIME_BOUND_HELP, type Group } from '@jcs/protocol';
 import type { ApiClient, GroupList, GroupQuery } from '../client';
 import { checkChoice, checkLimit, checkTimeBound, checkVersion } from '../options';
-import { identity, shortIds, statusCell, versionsSummary, where } from '../render/group-format';
+import {
+  fitVersions,
+  identity,
+  shortIds,
+  statusCell,
+  versionsSummary,
+  where,
+} from '../render/group-format';
 import { relativeTime, absoluteTime } from '../render/relative-time';
 import { sparkline } from '../render/sparkline';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
@@ -102,7 +109,7 @@ function groupTable(groups: Group[], output: Output): string {
     { header: 'COUNT', align: 'right' },
     { header: 'USERS', align: 'right' },
     { header: 'LICS', align: 'right' },
-    shrink({ header: 'VERSIONS' }, 7, VERSIONS_MAX, 3),
+    shrink({ header: 'VERSIONS', fit: fitVersions }, 7, VERSIONS_MAX, 3),
     { header: 'LAST SEEN' },
     { header: 'TREND' },
     { header: 'STATUS' },

@@ -30,12 +30,23 @@ export function statusCell(group: Pick<Group, 'status' | 'regressed'>, palette: 
 export function versionsSummary(versions: readonly string[], width = Infinity): string {
   if (versions.length === 0) return '–';
   const [newest] = sortVersionsDescending(versions);
-  if (versions.length === 1) return newest;
-  const others = ` +${versions.length - 1}`;
+  const summary = versions.length === 1 ? newest : `${newest} +${versions.length - 1}`;
+  return fitVersions(summary, width);
+}
+
+/**
+ * A versions summary cut to `width`: the version gives way, the count of others stays. For the
+ * table's column, whose width is known only once every column is fitted.
+ *
+ * @example
+ * fitVersions('5.2.1.345.12345 +1', 12); // '5.2.1.34… +1'
+ */
+export function fitVersions(summary: string, width: number): string {
+  if (summary.length <= width) return summary;
+  const others = / \+\d+$/.exec(summary)?.[0] ?? '';
   const room = width - others.length;
-  return newest.length <= room || room < 2
-    ? `${newest}${others}`
-    : `${newest.slice(0, room - 1)}…${others}`;
+  if (room < 2) return summary; // the table's own cut, then
+  return `${summary.slice(0, summary.length - others.length).slice(0, room - 1)}…${others}`;
 }
 
 /**

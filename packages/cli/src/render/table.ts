@@ -12,6 +12,11 @@ export interface Column {
   max?: number;
   /** squeeze order: lower goes first (descriptions before module names, say) */
   squeeze?: number;
+  /**
+   * How a cell too wide for the column is cut, where the end matters more than the middle
+   * (`5.2.1.… +2`); by default its end gives way to `…`.
+   */
+  fit?: (text: string, width: number) => string;
 }
 
 /** A cell: its text, and optionally a colour for it (applied after the width is measured). */
@@ -86,7 +91,9 @@ export function renderTable(options: TableOptions): string {
     truncate: '…',
   });
   table.push(options.columns.map((c) => options.palette.bold(c.header)));
-  for (const row of rows) table.push(row.cells.map(paint));
+  for (const row of rows) {
+    table.push(row.cells.map((cell, i) => paint(fitCell(cell, options.columns[i], widths[i]))));
+  }
   const lines = table.toString().split('\n').map(trimEnd);
 
   const belowFrom = options.belowFrom ?? 0;
@@ -151,6 +158,14 @@ export function fitLine(cell: Cell, width: number): string {
     text: trimEnd(table.toString()),
     color: typeof cell === 'string' ? undefined : cell.color,
   });
+}
+
+/** A cell cut by its column's own `fit` when it is too wide; the table cuts the others. */
+function fitCell(cell: Cell, column: Column | undefined, width: number): Cell {
+  const text = textOf(cell);
+  if (!column?.fit || stringWidth(text) <= width) return cell;
+  const fitted = column.fit(text, width);
+  return typeof cell === 'string' ? fitted : { ...cell, text: fitted };
 }
 
 function textOf(cell: Cell): string {
