@@ -5,7 +5,7 @@ import { dayChart, fillDays } from '../src/render/day-chart';
 import { fitColumns, fitLine, renderTable } from '../src/render/table';
 import { makePalette } from '../src/render/palette';
 import { shareBar } from '../src/render/share-bar';
-import { moreHint, oneLine, plural, safeText, shown } from '../src/render/text';
+import { moreHint, oneLine, plural, safeText, shown, wrapWords } from '../src/render/text';
 import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
 
 const plain = makePalette(false);
@@ -219,6 +219,16 @@ describe('text and groups', () => {
     expect(shareBar(3, 4, 8)).toBe('██████');
     expect(shareBar(1, 1000, 8)).toBe('▏');
     expect(shareBar(0, 10, 8)).toBe('');
+  });
+
+  test('footers wrap between words by display width (wide characters count two)', () => {
+    expect(wrapWords('20 groups since 2026-11-25 10:30 UTC, most occurrences first', 30)).toBe(
+      '20 groups since 2026-11-25\n10:30 UTC, most occurrences\nfirst',
+    );
+    const wide = wrapWords('版本 版本 版本 版本', 10);
+    expect(wide.split('\n').every((line) => stringWidth(line) <= 10)).toBe(true);
+    expect(wide).toBe('版本 版本\n版本 版本');
+    expect(wrapWords('a  b', undefined)).toBe('a  b');
   });
 
   test('versions: the newest, numerically, and how many others', () => {

@@ -14,7 +14,7 @@ import { statusCell, where } from '../render/group-format';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { shareBar } from '../render/share-bar';
 import { fitColumns, paint, renderTable, type Cell, type Column, type Row } from '../render/table';
-import { formatCount, oneLine, plural } from '../render/text';
+import { footer, formatCount, oneLine, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors show`. */
@@ -108,7 +108,9 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(palette.bold('Latest reports'));
   lines.push(reportTable(detail.latest, output, 'none in the window'));
   lines.push('');
-  lines.push(palette.dim(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`));
+  lines.push(
+    footer(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`, output),
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,3 +1,5 @@
+import stringWidth from 'string-width';
+
 // C0 and C1 controls (escape sequences start with them), and every format character (Unicode's
 // Cf: the bidirectional overrides and marks that make text read differently from what it is, the
 // zero-width spaces and joiners, the byte-order mark, the soft hyphen, tag characters) and the
@@ -118,11 +120,11 @@ export function moreHint(
  * // '20 groups since 2026-11-25\n10:30 UTC, most occurrences\nfirst'
  */
 export function wrapWords(text: string, width?: number): string {
-  if (width === undefined || text.length <= width) return text;
+  if (width === undefined || stringWidth(text) <= width) return text;
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(' ')) {
-    if (line !== '' && line.length + 1 + word.length > width) {
+  for (const word of text.split(/ +/)) {
+    if (line !== '' && stringWidth(line) + 1 + stringWidth(word) > width) {
       lines.push(line);
       line = word;
     } else {
