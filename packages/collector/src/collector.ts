@@ -139,7 +139,7 @@ export function openCollector(options: CollectorOptions): Collector {
       if (keyless.length > 0) {
         log.warn(
           { days: keyless },
-          'reports of these days have no key file in the keys folder (lost, or a restore without keys/days/): they stay counted, but read as gone (404) unless the key files are put back',
+          'reports of these days have no key file in the keys folder (lost, a restore without keys/days/, or shredded by expire --now ahead of time): they stay counted, but read as gone (404) unless the key files are put back',
         );
       }
     } catch (e) {

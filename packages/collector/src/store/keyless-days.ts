@@ -6,8 +6,9 @@ import { storedDays } from './stored-days';
  * The days that hold reports but whose key file is gone from the keys folder: a restore of the
  * database without `keys/days/` (the keys folder is never backed up), or a file deleted by hand.
  * Those reports stay counted but read as gone, and nothing else would say why until a report
- * arrived that day. The expiry job destroys a day's key only once none of its reports is left,
- * so a day in this list is never one the retention emptied.
+ * arrived that day. The nightly expiry destroys a day's key only once none of its reports is
+ * left; `jcs-collector expire --now` ahead of time may shred a day that still takes reports
+ * (retention.md warns of it), so the warning names that cause too.
  *
  * A seek per day of the stored range (some 42), each stopping at the day's first surviving report.
  *
