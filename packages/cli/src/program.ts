@@ -13,7 +13,7 @@ import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './comm
 import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
-import { refuseRepeatedOptions } from './options-once';
+import { refuseRepeatedOptions } from '@jcs/protocol';
 
 /** The process around a run; the bin passes the real one, tests their own. */
 export interface Environment {

@@ -7,7 +7,7 @@ import { makeKeyCommand } from './commands/key';
 import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
-import { refuseRepeatedOptions } from './commands/options-once';
+import { refuseRepeatedOptions } from '@jcs/protocol';
 
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/, wired

@@ -28,3 +28,4 @@ export type {
 export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isLoopbackHost } from './loopback';
+export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
