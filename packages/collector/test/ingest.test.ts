@@ -67,6 +67,14 @@ describe('POST /v1/reports', () => {
     );
   });
 
+  it('past the 20 problems it lists, says "and more" rather than a count it does not know', async () => {
+    const extra = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`x${i}`, i]));
+    const res = await post({ ...makeReport(), ...extra }).expect(400);
+    expect(res.body.error.details).toHaveLength(20);
+    expect(res.body.error.message).toMatch(/check (\/x\d+, ){4}\/x\d+ and more\.$/);
+    expect(countReports()).toBe(0);
+  });
+
   it('answers 400 invalid_json for a body that is not JSON', async () => {
     const res = await request(t.app)
       .post('/v1/reports')

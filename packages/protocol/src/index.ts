@@ -6,6 +6,7 @@ export { validateReport, type FieldError, type Validation } from './validate';
 export {
   ERRORS,
   ApiError,
+  MAX_DETAILS,
   isErrorCode,
   type ErrorCode,
   type ErrorBody,

@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
-import { ApiError, LIMITS, validateReport, type FieldError, type Report } from '@jcs/protocol';
+import {
+  ApiError,
+  LIMITS,
+  MAX_DETAILS,
+  validateReport,
+  type FieldError,
+  type Report,
+} from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
@@ -111,7 +118,11 @@ function checkDumpSize(report: Report): void {
 
 /** At most MAX_FIELD_ERRORS details (protocol/validate.ts), so a crafted body cannot make a large answer. */
 function invalidReport(errors: FieldError[]): ApiError {
-  const fields = fewNames(errors, (path) => path || '(body)');
+  // The validator stops at MAX_DETAILS problems: past that, how many more is not known.
+  const fields =
+    errors.length >= MAX_DETAILS
+      ? `${fewNames(errors.slice(0, 5), (path) => path || '(body)')} and more`
+      : fewNames(errors, (path) => path || '(body)');
   return new ApiError(
     'invalid_report',
     `The report does not match report schema 1: check ${fields}.`,
