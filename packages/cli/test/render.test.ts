@@ -6,7 +6,7 @@ import { fitColumns, fitLine, renderTable } from '../src/render/table';
 import { makePalette } from '../src/render/palette';
 import { shareBar } from '../src/render/share-bar';
 import { moreHint, oneLine, plural, safeText, shown, wrapWords } from '../src/render/text';
-import { shortIds, statusCell, versionsSummary } from '../src/render/group-format';
+import { fitVersions, shortIds, statusCell, versionsSummary } from '../src/render/group-format';
 
 const plain = makePalette(false);
 const now = new Date('2026-11-28T10:30:00Z');
@@ -236,8 +236,10 @@ describe('text and groups', () => {
     expect(versionsSummary(['5.2'])).toBe('5.2');
     expect(versionsSummary([])).toBe('–');
     // cut to a width: the version gives way, the count of others stays
-    expect(versionsSummary(['5.2.1.345.12345.67890', '5.2.1.345'], 14)).toBe('5.2.1.345.… +1');
-    expect(versionsSummary(['5.2.1.345', '5.1'], 14)).toBe('5.2.1.345 +1');
+    expect(fitVersions(versionsSummary(['5.2.1.345.12345.67890', '5.2.1.345']), 14)).toBe(
+      '5.2.1.345.… +1',
+    );
+    expect(fitVersions(versionsSummary(['5.2.1.345', '5.1']), 14)).toBe('5.2.1.345 +1');
   });
 
   test('short ids are the shortest prefixes of at least 7 that tell them apart', () => {

@@ -268,7 +268,7 @@ export class Delivery {
         this.resume();
         diagnostic({
           code: 'rejected',
-          message: `the collector refused the report (HTTP ${outcome.status}${outcome.code ? ` ${outcome.code}` : ''}${outcome.fields ? `: ${outcome.fields.map((f) => f || '(body)').join(', ')}` : ''}); it was deleted, as sending it again cannot succeed`,
+          message: `the collector refused the report (${refusal(outcome)}); it was deleted, as sending it again cannot succeed`,
           reportId,
           status: outcome.status,
         });
@@ -384,4 +384,11 @@ export function timerDelay(ms: number): number {
 function withoutDump(report: Report, why: 'too-large' | 'user-opt-out' = 'too-large'): Report {
   const { dump: _dump, ...rest } = report;
   return { ...rest, dumpWithheld: why };
+}
+
+/** `HTTP 400 invalid_report: /error/line, /license`: the status, code and fields the collector named. */
+function refusal(outcome: { status: number; code?: string; fields?: string[] }): string {
+  const code = outcome.code ? ` ${outcome.code}` : '';
+  const fields = outcome.fields ? `: ${outcome.fields.map((f) => f || '(body)').join(', ')}` : '';
+  return `HTTP ${outcome.status}${code}${fields}`;
 }

@@ -119,9 +119,7 @@ function groupTable(groups: Group[], output: Output): string {
     formatCount(g.count),
     formatCount(g.users),
     formatCount(g.licences),
-    whole
-      ? sortVersionsDescending(g.versions).join(', ') || '–'
-      : versionsSummary(g.versions, VERSIONS_MAX),
+    whole ? sortVersionsDescending(g.versions).join(', ') || '–' : versionsSummary(g.versions),
     relativeTime(g.lastSeen, now),
     { text: sparkline(g.daily, trendWidth), color: palette.cyan },
     whole && g.regressed && g.status === 'unresolved'

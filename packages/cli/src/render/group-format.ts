@@ -20,18 +20,15 @@ export function statusCell(group: Pick<Group, 'status' | 'regressed'>, palette: 
 }
 
 /**
- * The newest version a group was seen in, and how many others, in at most `width` characters:
- * a long version is cut rather than the count of others (the table would cut the end).
+ * The newest version a group was seen in, and how many others.
  *
  * @example
  * versionsSummary(['5.2.0.12', '5.2.1.345', '5.1']); // '5.2.1.345 +2'
- * versionsSummary(['5.2.1.345.12345', '5.1'], 14); // '5.2.1.345.… +1'
  */
-export function versionsSummary(versions: readonly string[], width = Infinity): string {
+export function versionsSummary(versions: readonly string[]): string {
   if (versions.length === 0) return '–';
   const [newest] = sortVersionsDescending(versions);
-  const summary = versions.length === 1 ? newest : `${newest} +${versions.length - 1}`;
-  return fitVersions(summary, width);
+  return versions.length === 1 ? newest : `${newest} +${versions.length - 1}`;
 }
 
 /**

@@ -8,16 +8,21 @@ const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * The paths of some details for a one-sentence message: the first five, cut to 40 characters, and
- * how many more (a thousand unknown names made a 100 KB message).
+ * how many more (a thousand unknown names made a 100 KB message). `cutShort`: the details are a
+ * checker's first few, not all there are, so "and more" without a count.
  *
  * @example
  * fewNames([{ path: '/a', message: '' }]); // '/a'
  */
-export function fewNames(details: ErrorDetail[], shown = (p: string) => p): string {
+export function fewNames(
+  details: ErrorDetail[],
+  shown = (p: string) => p,
+  cutShort = false,
+): string {
   const all = [...new Set(details.map((d) => shown(d.path).slice(0, 40)))];
-  return all.length <= 5
-    ? all.join(', ')
-    : `${all.slice(0, 5).join(', ')} and ${all.length - 5} more`;
+  const first = all.slice(0, 5).join(', ');
+  if (cutShort) return `${first} and more`;
+  return all.length <= 5 ? first : `${first} and ${all.length - 5} more`;
 }
 
 /**

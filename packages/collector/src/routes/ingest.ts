@@ -119,10 +119,7 @@ function checkDumpSize(report: Report): void {
 /** At most MAX_FIELD_ERRORS details (protocol/validate.ts), so a crafted body cannot make a large answer. */
 function invalidReport(errors: FieldError[]): ApiError {
   // The validator stops at MAX_DETAILS problems: past that, how many more is not known.
-  const fields =
-    errors.length >= MAX_DETAILS
-      ? `${fewNames(errors.slice(0, 5), (path) => path || '(body)')} and more`
-      : fewNames(errors, (path) => path || '(body)');
+  const fields = fewNames(errors, (path) => path || '(body)', errors.length >= MAX_DETAILS);
   return new ApiError(
     'invalid_report',
     `The report does not match report schema 1: check ${fields}.`,
