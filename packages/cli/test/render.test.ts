@@ -150,22 +150,42 @@ describe('dayChart', () => {
       '2026-11-17',
       '2026-11-28',
     );
-    expect(dayChart(days, { width: 80, height: 2, palette: plain })).toBe(
+    // Narrow: one column a day.
+    expect(dayChart(days, { width: 20, height: 2, palette: plain })).toBe(
       ['8 │         ▂ █', '  │         █ █', '  └────────────', '   11-17  11-28'].join('\n'),
+    );
+    // Room to spare: two columns and a gap a day.
+    expect(dayChart(days, { width: 80, height: 2, palette: plain })).toBe(
+      [
+        '8 │                           ▂▂    ██',
+        '  │                           ██    ██',
+        '  └───────────────────────────────────',
+        '   11-17                         11-28',
+      ].join('\n'),
     );
   });
 
   test('labels a short window under its last day', () => {
-    const chart = (from: string) =>
+    const chart = (from: string, width = 80) =>
       dayChart(fillDays([{ day: '2026-11-28', count: 2 }], from, '2026-11-29'), {
-        width: 80,
+        width,
         height: 1,
         palette: plain,
       });
-    // 8 days: room for the last label only, ending under the last column.
-    expect(chart('2026-11-22')).toBe(['2 │      █', '  └────────', '      11-29'].join('\n'));
-    // 4 days: narrower than a label, so a mark under the last column.
-    expect(chart('2026-11-26')).toBe(['2 │  █', '  └────', '      ^ 11-29'].join('\n'));
+    // A week and a day, two columns a day: room for both ends.
+    expect(chart('2026-11-22')).toBe(
+      ['2 │                  ██', '  └───────────────────────', '   11-22             11-29'].join(
+        '\n',
+      ),
+    );
+    // 8 days, one column a day: room for the last label only, ending under the last column.
+    expect(chart('2026-11-22', 12)).toBe(['2 │      █', '  └────────', '      11-29'].join('\n'));
+    // 4 days: room for the last label only.
+    expect(chart('2026-11-26')).toBe(
+      ['2 │      ██', '  └───────────', '         11-29'].join('\n'),
+    );
+    // 2 days at one column each: narrower than a label, so a mark under the last column.
+    expect(chart('2026-11-28', 5)).toBe(['2 │█', '  └──', '    ^ 11-29'].join('\n'));
   });
 
   test('fits a long window into the width, one column per few days', () => {

@@ -13,14 +13,16 @@ const DAY_MS = 86_400_000;
 
 /**
  * A bar chart of counts by day, one column per day (or per few days, when the window is wider
- * than the terminal), bars in eighths of a row, the largest count marked on the axis:
+ * than the terminal; two columns and a gap per day, when a short window leaves room, so a week's
+ * chart is wide enough to label both ends), bars in eighths of a row, the largest count marked
+ * on the axis:
  *
  * ```
- * 12 │      █
- *    │     ▄█  ▂
- *    │  ▁ ▆██▃ █
- *    └──────────
- *     11-19   11-28
+ * 12 │                  ██
+ *    │               ▄▄ ██       ▂▂
+ *    │      ▁▁    ▆▆ ██ ██ ▃▃    ██
+ *    └─────────────────────────────
+ *     11-19                   11-28
  * ```
  *
  * @example
@@ -41,6 +43,9 @@ export function dayChart(
   const room = Math.max(1, options.width - axisLabel.length - 2);
   const columns = bucket(values, room);
   const perColumn = Math.ceil(days.length / columns.length);
+  // A day two columns wide with a gap after it, where all fit: the gap is left off the last.
+  const wide = perColumn === 1 && columns.length * 3 - 1 <= room;
+  const axisWidth = wide ? columns.length * 3 - 1 : columns.length;
   const levels = height * 8;
   const units = columns.map((v) =>
     v <= 0 || max === 0 ? 0 : Math.max(1, Math.round((v / max) * levels)),
@@ -49,26 +54,29 @@ export function dayChart(
   const lines: string[] = [];
   for (let row = 0; row < height; row++) {
     const floor = (height - 1 - row) * 8;
-    const bars = units
-      .map((u) => (u >= floor + 8 ? '█' : u > floor ? EIGHTHS[u - floor - 1] : ' '))
-      .join('')
-      .replace(/ +$/, '');
+    const cells = units.map((u) =>
+      u >= floor + 8 ? '█' : u > floor ? EIGHTHS[u - floor - 1] : ' ',
+    );
+    const bars = (wide ? cells.map((c) => `${c}${c}`).join(' ') : cells.join('')).replace(
+      / +$/,
+      '',
+    );
     const label = row === 0 ? axisLabel : ' '.repeat(axisLabel.length);
     lines.push(`${label} │${palette.cyan(bars)}`.replace(/ +$/, ''));
   }
-  lines.push(`${' '.repeat(axisLabel.length)} └${'─'.repeat(columns.length)}`);
+  lines.push(`${' '.repeat(axisLabel.length)} └${'─'.repeat(axisWidth)}`);
 
   const first = shortDay(days[0].day);
   const last = shortDay(days[days.length - 1].day);
   const pad = ' '.repeat(axisLabel.length + 2);
-  if (columns.length >= first.length + last.length + 2) {
-    lines.push(`${pad}${first}${' '.repeat(columns.length - first.length - last.length)}${last}`);
-  } else if (columns.length >= last.length) {
+  if (axisWidth >= first.length + last.length + 2) {
+    lines.push(`${pad}${first}${' '.repeat(axisWidth - first.length - last.length)}${last}`);
+  } else if (axisWidth >= last.length) {
     // Room for one label: the last day's, ending under its column.
-    lines.push(`${pad}${' '.repeat(columns.length - last.length)}${last}`);
+    lines.push(`${pad}${' '.repeat(axisWidth - last.length)}${last}`);
   } else {
     // Fewer days than a label is wide: a mark under the last day's column, the label after it.
-    lines.push(`${pad}${' '.repeat(columns.length - 1)}^ ${last}`);
+    lines.push(`${pad}${' '.repeat(axisWidth - 1)}^ ${last}`);
   }
   if (perColumn > 1) lines.push(`${pad}${palette.dim(`(one column per ${perColumn} days)`)}`);
   return lines.join('\n');
