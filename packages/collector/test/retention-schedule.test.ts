@@ -35,20 +35,32 @@ describe('scheduleExpiry (serve)', () => {
     expect(receipt?.actor).toBe('system:nightly');
   });
 
-  it('runs at start when the last run is more than a day old, not when it is recent', async () => {
+  it('runs at start when a nightly slot came since the last run, not before', async () => {
+    // Last run at 12:00 (a start-up or manual run, not the nightly one).
     await runExpiry(t.collector);
-    t.clock.advance(23 * HOUR);
+    // Back at 23:00 the same day: the next slot (02:30) is still to come.
+    t.clock.advance(11 * HOUR);
     let schedule = scheduleExpiry(t.collector);
     await settle();
     await schedule.stop();
     expect(runs()).toHaveLength(1);
 
-    t.clock.advance(DAY);
+    // Back at 02:40 the next day, 14h40 after the last run: serve was down at 02:30, so that
+    // night's run is made now rather than the next night's, which would come 38h30 after it.
+    t.clock.advance(3 * HOUR + 40 * 60_000);
     schedule = scheduleExpiry(t.collector);
     await settle();
     await schedule.current();
     await schedule.stop();
     expect(runs()).toHaveLength(2);
+
+    // And a day later than that, whatever the hour.
+    t.clock.advance(DAY + 5 * HOUR);
+    schedule = scheduleExpiry(t.collector);
+    await settle();
+    await schedule.current();
+    await schedule.stop();
+    expect(runs()).toHaveLength(3);
   });
 
   it('stops a run between two chunks on shutdown; what was committed stays deleted', async () => {

@@ -146,7 +146,7 @@ async function serveLocked(
       );
     }
   };
-  // Nightly at 02:30 UTC, and now when the last run is more than a day old (retention/schedule.ts).
+  // Nightly at 02:30 UTC, and now when a 02:30 came since the last run (retention/schedule.ts).
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await Promise.race([stopRequested, failed]);
