@@ -170,6 +170,9 @@ class Model {
       versions.add(r.version);
       // Erased: its occurrences still count (anonymous), its subjects no more (docs/security.md).
       if (r.erased) continue;
+      // Past its age, whether or not the expiry job has run: its subjects count no more than the
+      // report reads (docs/api.md).
+      if (now - r.at >= RETENTION) continue;
       // "A report without a username counts no user": nor one whose username is empty.
       if (r.username) users.add(r.username);
       licences.add(r.license);

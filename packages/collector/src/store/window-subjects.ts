@@ -29,6 +29,7 @@ export function windowSubjects(
   version?: string,
   maxEdgeReports = EXACT_EDGE_REPORTS,
 ): Map<string, Subjects> {
+  if (w.since >= w.until) return new Map(ids.map((id) => [id, { users: 0, licences: 0 }]));
   // Whole days [a, b); the edges are what the window holds of the days either side. Days before
   // the horizon have no subject rows left, yet the day just before it keeps its reports received
   // after the last expiry's cut-off: like an edge, such days are read from their reports.
