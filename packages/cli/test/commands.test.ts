@@ -586,24 +586,40 @@ describe('admin commands', () => {
         '3 entries, newest first, back to 1d ago',
       ),
     );
-    // Wide enough: one line an entry, the id whole; a long receipt gives way first.
+    // Wide enough: one line an entry, the id whole; a long receipt gives way first, going on
+    // over more lines in its column, never cut (it is a record).
     const wide = await cli(['audit'], { width: 130 });
-    expect(wide.stdout.split('\n').slice(0, 4)).toEqual([
+    expect(wide.stdout.split('\n').slice(0, 7)).toEqual([
       'SEQ  AT (UTC)             ACTOR           ACTION            TARGET                                OUTCOME',
       '  3  2026-11-28 09:30:00  alice           reports.get.dump  1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
       '  2  2026-11-28 08:30:00  alice           groups.list       –                                     ok',
-      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1 cutoff=202…',
+      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1',
+      '                                                                                                  cutoff=2026-10-17T04:30:00.000Z',
+      '                                                                                                  durationMs=212 auditPruned=0',
+      '',
     ]);
+    // At 80 columns the receipt goes on below its entry, broken between words.
+    const narrow = await cli(['audit'], { width: 80 });
+    expect(narrow.stdout.split('\n').slice(5, 8)).toEqual([
+      '  1  2026-11-27 04:30:00  system:nightly  expire',
+      '     –  ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212',
+      '     auditPruned=0',
+    ]);
+    // Piped without COLUMNS (a script, a file): one line an entry, whole.
+    const piped = await cli(['audit'], { env: { COLUMNS: '' } });
+    expect(piped.stdout.split('\n')[3]).toBe(
+      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
+    );
     expect(Object.fromEntries(requests('/v1/audit')[0].query)).toEqual({ since: '7d' });
     await cli(['audit', '--since', '24h', '--limit', '1000']);
-    expect(Object.fromEntries(requests('/v1/audit')[2].query)).toEqual({
+    expect(Object.fromEntries(requests('/v1/audit').at(-1)!.query)).toEqual({
       since: '24h',
       limit: '1000',
     });
     expect((await cli(['audit', '--limit', '1001'])).exitCode).toBe(2);
     // Older pages: --until, passed on as typed, and checked first.
     await cli(['audit', '--until', '2026-11-28T08:30:00.000Z', '--limit', '2']);
-    expect(Object.fromEntries(requests('/v1/audit')[3].query)).toEqual({
+    expect(Object.fromEntries(requests('/v1/audit').at(-1)!.query)).toEqual({
       since: '7d',
       until: '2026-11-28T08:30:00.000Z',
       limit: '2',

@@ -40,7 +40,9 @@ export async function audit(
   const answer = await client.listAudit({ since, until, limit });
   if (output.json) return jsonText(answer.body);
 
-  const { palette, now, width } = atCollectorTime(output, answer.serverDate);
+  const { palette, now } = atCollectorTime(output, answer.serverDate);
+  // Piped (a script, a file): one line an entry, every outcome whole (a receipt's figures).
+  const width = output.piped === true ? Number.MAX_SAFE_INTEGER : output.width;
   const entries = answer.data.entries;
   const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
   if (entries.length === 0) return `no audit entries in the window (${window}): try --since 6w\n`;
@@ -67,8 +69,8 @@ export async function audit(
     ...head,
     // Never cut: a report's id is copied from here to look it up.
     { header: 'TARGET' },
-    // The first to give way: receipts are long, and their start says the most.
-    { header: 'OUTCOME', min: OUTCOME_MIN, squeeze: 1 },
+    // The first to give way: receipts are long, and go on over more lines rather than be cut.
+    { header: 'OUTCOME', min: OUTCOME_MIN, squeeze: 1, wrap: true },
   ];
   const wideRows = entries.map((e) => [...first(e), target(e), outcome(e)]);
   const widths = fitColumns(wideColumns, wideRows, width);
@@ -88,6 +90,8 @@ export async function audit(
           width,
           palette,
           belowFrom: 1,
+          // An outcome is a record: a receipt's figures go on over more lines, never cut.
+          wrapBelow: true,
         });
   const oldest = entries[entries.length - 1].at;
   // Past the most one request lists, the next page is the older entries: up to the oldest shown.

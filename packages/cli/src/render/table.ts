@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import stringWidth from 'string-width';
 import type { Palette } from './palette';
+import { wrapWords } from './text';
 
 /** A column of {@link renderTable}. Columns without `min` keep their natural width. */
 export interface Column {
@@ -17,6 +18,8 @@ export interface Column {
    * (`5.2.1.… +2`); by default its end gives way to `…`.
    */
   fit?: (text: string, width: number) => string;
+  /** cells too wide go on over more lines in the column, broken between words, rather than cut */
+  wrap?: boolean;
 }
 
 /** A cell: its text, and optionally a colour for it (applied after the width is measured). */
@@ -38,6 +41,8 @@ export interface TableOptions {
   gap?: number;
   /** the column where `below` lines start */
   belowFrom?: number;
+  /** `below` lines too long for the width go on over more lines, broken between words, uncut */
+  wrapBelow?: boolean;
 }
 
 const NO_BORDERS = {
@@ -91,19 +96,40 @@ export function renderTable(options: TableOptions): string {
     truncate: '…',
   });
   table.push(options.columns.map((c) => options.palette.bold(c.header)));
+  // How many lines each row takes: more than one where a wrapped cell needs them.
+  const heights: number[] = [];
   for (const row of rows) {
-    table.push(row.cells.map((cell, i) => paint(fitCell(cell, options.columns[i], widths[i]))));
+    const cells = row.cells.map((cell, i) => {
+      const column = options.columns[i];
+      if (!column?.wrap || stringWidth(textOf(cell)) <= widths[i]) {
+        return [paint(fitCell(cell, column, widths[i]))];
+      }
+      // Wrapped here and each line coloured on its own, so no colour code spans a line break.
+      return wrapWords(textOf(cell), widths[i])
+        .split('\n')
+        .map((text) => paint(typeof cell === 'string' ? text : { ...cell, text }));
+    });
+    heights.push(Math.max(1, ...cells.map((c) => c.length)));
+    table.push(cells.map((c) => c.join('\n')));
   }
   const lines = table.toString().split('\n').map(trimEnd);
 
   const belowFrom = options.belowFrom ?? 0;
   const indent = widths.slice(0, belowFrom).reduce((sum, w) => sum + w + gap, 0);
   const out = [lines[0]];
+  let next = 1;
   rows.forEach((row, i) => {
-    out.push(lines[i + 1]);
-    if (row.below !== undefined) {
-      out.push(' '.repeat(indent) + fitLine(row.below, Math.max(1, options.width - indent)));
-    }
+    out.push(...lines.slice(next, next + heights[i]));
+    next += heights[i];
+    if (row.below === undefined) return;
+    const room = Math.max(1, options.width - indent);
+    const below = row.below;
+    const parts = options.wrapBelow
+      ? wrapWords(textOf(below), room)
+          .split('\n')
+          .map((text): Cell => (typeof below === 'string' ? text : { ...below, text }))
+      : [below];
+    for (const part of parts) out.push(' '.repeat(indent) + fitLine(part, room));
   });
   return out.join('\n');
 }

@@ -123,12 +123,13 @@ export function wrapWords(text: string, width?: number): string {
   if (width === undefined || stringWidth(text) <= width) return text;
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(/ +/)) {
-    if (line !== '' && stringWidth(line) + 1 + stringWidth(word) > width) {
+  // Words with the spaces before them, so a double space inside a line stays double.
+  for (const [, spaces, word] of text.matchAll(/( *)([^ ]+)/g)) {
+    if (line !== '' && stringWidth(line) + spaces.length + stringWidth(word) > width) {
       lines.push(line);
       line = word;
     } else {
-      line = line === '' ? word : `${line} ${word}`;
+      line = line === '' ? word : `${line}${spaces}${word}`;
     }
   }
   lines.push(line);
