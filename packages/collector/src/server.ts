@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -14,6 +15,11 @@ export interface ListenOptions {
   tlsKey?: string;
   /** after close() is called, requests still running after this long are cut off */
   closeTimeoutMs?: number;
+  /**
+   * Told of a request that came after close() began, which is not served (see listen): its
+   * connection is closing behind the answer it waits for, so no answer could reach it.
+   */
+  onLateRequest?: (req: http.IncomingMessage) => void;
 }
 
 export interface RunningServer {
@@ -45,6 +51,16 @@ export class TlsSetupError extends Error {}
  */
 export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
   const secure = Boolean(options.tlsCert && options.tlsKey);
+  // Requests read after close() began: only ones pipelined behind a request in flight can be,
+  // since idle and silent connections are closed then. That connection closes once the answer in
+  // flight is sent, so such a request could never be answered: it is not served at all (nothing
+  // stored or changed), and its client, seeing the connection close, sends it again elsewhere.
+  const late = new WeakSet<http.IncomingMessage>();
+  const bounded = pipelineBounded(app);
+  const handler: http.RequestListener = (req, res) => {
+    if (!late.has(req)) return bounded(req, res);
+    options.onLateRequest?.(req);
+  };
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
   const checking = { connectionsCheckingInterval: 1_000 };
@@ -53,9 +69,9 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
         // A TLS handshake gets as long as a request's head (Node's default is 120 s, during which
         // a connection that never starts TLS holds a descriptor, and held a stop).
         { ...tlsOptions(options.tlsCert!, options.tlsKey!), ...checking, handshakeTimeout: 10_000 },
-        pipelineBounded(app),
+        handler,
       )
-    : http.createServer(checking, pipelineBounded(app));
+    : http.createServer(checking, handler);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -94,9 +110,10 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     silent.delete(req.socket);
     open.add(res);
-    // Once closing, a request on a kept-alive connection is still answered, and then the
-    // connection closes instead of waiting for another.
-    if (closing) res.shouldKeepAlive = false;
+    if (closing) {
+      res.shouldKeepAlive = false;
+      late.add(req);
+    }
     res.once('close', () => open.delete(res));
   });
 
@@ -121,7 +138,9 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       deadline.unref();
       server.close(() => {
         clearTimeout(deadline);
-        resolve();
+        // The 'close' of a response whose connection the deadline cut can come after the
+        // server's, and its request's log line with it: wait for those too.
+        void Promise.all([...open].map((res) => once(res, 'close'))).then(() => resolve());
       });
       for (const res of open) {
         if (!res.headersSent) {

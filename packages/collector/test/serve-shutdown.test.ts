@@ -85,6 +85,56 @@ describe('serve on SIGTERM', () => {
   });
 });
 
+describe('serve on SIGTERM with a request pipelined behind one in flight', () => {
+  it('answers the one in flight, and neither serves nor stores the one behind it', async () => {
+    const { dataDir, token } = initialised();
+    const p = await spawnServe(dataDir);
+    const [first, second] = [makeReport(), makeReport()];
+    const post = (report: object, ...headers: string[]) => {
+      const body = JSON.stringify(report);
+      return (
+        [
+          'POST /v1/reports HTTP/1.1',
+          'Host: localhost',
+          `Authorization: Bearer ${token}`,
+          'Content-Type: application/json',
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          ...headers,
+        ].join('\r\n') +
+        '\r\n\r\n' +
+        body
+      );
+    };
+    const { hostname, port } = new URL(p.url);
+    const socket = net.connect(Number(port), hostname);
+    let received = '';
+    const continued = new Promise<void>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        received += d.toString('latin1');
+        if (received.includes('100 Continue')) resolve();
+      }),
+    );
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const a = post(first, 'Expect: 100-continue');
+    // The first request's head and most of its body: once the server says "100 Continue" it has
+    // the head, so the request is in flight when the signal comes.
+    socket.write(a.slice(0, -10));
+    await continued;
+    p.child.kill('SIGTERM');
+    await p.waitForLog(/stopping: finishing requests in flight/);
+    // The rest of it, and a second request right behind it on the same connection.
+    socket.write(a.slice(-10) + post(second));
+    await closed;
+    expect(statuses(received)).toEqual([100, 202]);
+    expect(await p.exited).toBe(0);
+    const stored = storedIds(dataDir);
+    expect(stored.has(first.id)).toBe(true);
+    // Not taken: its client saw the connection close without an answer, and sends it again.
+    expect(stored.has(second.id)).toBe(false);
+    expect(p.stderr()).toMatch(/request pipelined after the stop began: not served/);
+  });
+});
+
 describe('serve on SIGHUP', () => {
   it('over plain HTTP: logs that there is nothing to reload, and goes on serving', async () => {
     const { dataDir } = initialised();

@@ -111,6 +111,12 @@ async function serveLocked(
       port: o.port,
       tlsCert: o.tlsCert,
       tlsKey: o.tlsKey,
+      // The method only: the path is whatever the client typed.
+      onLateRequest: (req) =>
+        log.info(
+          { method: req.method, status: null },
+          'request pipelined after the stop began: not served, its connection closes',
+        ),
     });
   } catch (e) {
     c.close();

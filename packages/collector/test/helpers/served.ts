@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppOptions } from '../../src/app';
-import { listen, type RunningServer } from '../../src/server';
+import { listen, type ListenOptions, type RunningServer } from '../../src/server';
 import { openCollector, type Collector } from '../../src/collector';
 import { createKeys } from '../../src/crypto/keyring';
 import { openDatabase } from '../../src/store/db';
@@ -80,13 +80,13 @@ export async function serveTestCollector(
  * await fetch(`${server.url}/v1/health`);
  * await stop();
  */
-export async function listenTestCollector(): Promise<{
+export async function listenTestCollector(options: Partial<ListenOptions> = {}): Promise<{
   s: ServedCollector;
   server: RunningServer;
   stop(): Promise<void>;
 }> {
   const s = await serveTestCollector();
-  const server = await listen(s.app, { host: '127.0.0.1', port: 0 });
+  const server = await listen(s.app, { host: '127.0.0.1', port: 0, ...options });
   return {
     s,
     server,
