@@ -211,11 +211,11 @@ export class ApiClient {
     });
   }
 
-  expire(): Promise<Answer<ExpirySummary>> {
+  expire(options: { dryRun?: boolean } = {}): Promise<Answer<ExpirySummary>> {
     return this.request('POST', 'v1/expire', {
       role: 'admin',
       shape: (d) => typeof d.deletedReports === 'number' && typeof d.cutoff === 'string',
-      body: {},
+      body: options.dryRun ? { dryRun: true } : {},
       timeoutMs: JOB_TIMEOUT_MS,
     });
   }

@@ -44,6 +44,6 @@ export {
   type ResolveOptions,
 } from './commands/triage';
 export { audit, auditVerify, makeAuditCommand, type AuditOptions } from './commands/audit';
-export { expire, makeExpireCommand } from './commands/expire';
+export { expire, makeExpireCommand, type ExpireOptions } from './commands/expire';
 export { status, renderStatus, makeStatusCommand } from './commands/status';
 export { erase, makeEraseCommand, type EraseOptions } from './commands/erase';

@@ -664,8 +664,13 @@ describe('admin commands', () => {
     expect((await cli(['expire'])).stdout).toBe(
       'expiry done in 38 ms: 12 reports deleted, 1 key destroyed; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
     );
-    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire' });
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire', body: {} });
     expect((await cli(['expire', '--json'])).stdout).toBe(`${fake.lastBody}\n`);
+    // --dry-run asks the collector to count only, and the answer says so.
+    expect((await cli(['expire', '--dry-run'])).stdout).toBe(
+      'dry run in 38 ms: would delete 12 reports and destroy 1 key; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
+    );
+    expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/expire', body: { dryRun: true } });
   });
 
   test('status: compliant exits 0', async () => {

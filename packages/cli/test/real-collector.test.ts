@@ -284,6 +284,14 @@ describe('every command against the real collector', () => {
       /^audit log intact: \d+ entries, every hash in the chain checks\n$/,
     );
 
+    // A dry run counts and deletes nothing: no run is recorded.
+    const before = (await api<{ lastExpiry: unknown }>('/v1/status')).data.lastExpiry;
+    const dry = await cli(['expire', '--dry-run']);
+    expect(dry.stdout).toMatch(
+      /^dry run in [\d,]+ ms: would delete 0 reports and destroy 0 keys; /,
+    );
+    expect((await api<{ lastExpiry: unknown }>('/v1/status')).data.lastExpiry).toEqual(before);
+
     const expire = await cli(['expire']);
     expect(expire.stdout).toMatch(
       /^expiry done in [\d,]+ ms: 0 reports deleted, 0 keys destroyed; cut-off \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\dw ago\)\n$/,

@@ -4,15 +4,26 @@ import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, plural } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
+/** The options of `jcs-errors expire`. */
+export interface ExpireOptions {
+  /** count what the job would delete, deleting nothing (an addition to the contract) */
+  dryRun?: boolean;
+}
+
 /**
- * `jcs-errors expire`: runs the collector's expiry job now (admin) and says what it removed.
+ * `jcs-errors expire`: runs the collector's expiry job now (admin) and says what it removed, or
+ * with `dryRun` what it would remove.
  *
  * @example
- * await expire(client, output);
+ * await expire({}, client, output);
  * // 'expiry done in 42 ms: 12 reports deleted, 12 keys destroyed (cut-off 2026-10-17 ...)'
  */
-export async function expire(client: ApiClient, output: Output): Promise<string> {
-  const answer = await client.expire();
+export async function expire(
+  options: ExpireOptions,
+  client: ApiClient,
+  output: Output,
+): Promise<string> {
+  const answer = await client.expire({ dryRun: options.dryRun === true });
   if (output.json) return jsonText(answer.body);
   const s = answer.data;
   const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, output.now)})`;
@@ -32,8 +43,9 @@ export async function expire(client: ApiClient, output: Output): Promise<string>
 export function makeExpireCommand(wiring: Wiring): Command {
   return new Command('expire')
     .description('run the expiry job on the collector now (admin)')
-    .action(async (_options: object, command: Command) => {
+    .option('--dry-run', 'count what it would delete, deleting nothing')
+    .action(async (options: ExpireOptions, command: Command) => {
       const { client, output } = wiring.context(command);
-      wiring.finish(await expire(client, output));
+      wiring.finish(await expire(options, client, output));
     });
 }

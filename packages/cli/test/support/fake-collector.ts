@@ -205,7 +205,10 @@ function route(
       broken ? { ok: false, brokenAt: broken.seq } : { ok: true, entries: f.audit.length },
     );
   }
-  if (method === 'POST' && path === '/v1/expire') return send(200, f.expiry);
+  if (method === 'POST' && path === '/v1/expire') {
+    const dryRun = (body as { dryRun?: unknown } | undefined)?.dryRun === true;
+    return send(200, { ...f.expiry, dryRun });
+  }
   if (method === 'GET' && path === '/v1/status') return send(200, f.status);
   if (method === 'POST' && path === '/v1/erase') {
     const subject = body as { username?: string; license?: string };
