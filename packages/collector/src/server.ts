@@ -109,11 +109,13 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   }
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     silent.delete(req.socket);
-    open.add(res);
     if (closing) {
-      res.shouldKeepAlive = false;
+      // Never served, so nothing to wait for: its answer, queued behind the one in flight,
+      // never gets the socket, and Node may never say 'close' for it.
       late.add(req);
+      return;
     }
+    open.add(res);
     res.once('close', () => open.delete(res));
   });
 
@@ -139,8 +141,12 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       server.close(() => {
         clearTimeout(deadline);
         // The 'close' of a response whose connection the deadline cut can come after the
-        // server's, and its request's log line with it: wait for those too.
-        void Promise.all([...open].map((res) => once(res, 'close'))).then(() => resolve());
+        // server's, and its request's log line with it: wait for those too, a moment at most.
+        const bound = setTimeout(resolve, 1_000);
+        void Promise.all([...open].map((res) => once(res, 'close'))).then(() => {
+          clearTimeout(bound);
+          resolve();
+        });
       });
       for (const res of open) {
         if (!res.headersSent) {
