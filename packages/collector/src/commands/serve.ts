@@ -11,6 +11,7 @@ import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption } from './rate-options';
+import { releaseEarlyHangup } from '../early-hangup';
 import {
   DATA_DIR_HELP,
   portNumber,
@@ -59,6 +60,8 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   const onHangup = () => hangup.reload();
   const lock = lockDataDir(o.dataDir);
   process.on('SIGHUP', onHangup);
+  // One that came while the bin was loading was held (early-hangup.ts): said now.
+  if (releaseEarlyHangup() > 0) onHangup();
   try {
     await serveLocked(o, out, log, hangup);
   } finally {
