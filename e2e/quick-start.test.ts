@@ -86,3 +86,15 @@ it('npm run demo stopped with Ctrl-C leaves no data dir (keys, reports) behind',
   expect(await exited).toBe(130);
   expect(fs.readdirSync(dir)).toEqual([]);
 });
+
+it('npm run demo whose reader stops early (| head) still removes its data dir', () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-tmp-'));
+  // npm's own lines bring head's 30th line before the demo's last: it writes to a closed pipe.
+  const r = spawnSync('sh', ['-c', 'npm run demo 2>&1 | head -30 > /dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, TMPDIR: dir },
+    timeout: 60_000,
+  });
+  expect(r.status).toBe(0);
+  expect(fs.readdirSync(dir)).toEqual([]);
+});

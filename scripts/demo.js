@@ -195,6 +195,12 @@ async function cleanUp() {
   tmp = undefined;
 }
 
+// A reader that stops early (`npm run demo | head`) must not crash the demo before it removes
+// the data dir: what is left to print goes nowhere, and the clean-up still runs.
+process.stdout.on('error', (e) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
 // Ctrl-C must not leave the data dir behind: it holds the master key and the reports.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
