@@ -44,6 +44,14 @@ describe('refuseForeignDataDir', () => {
       expect(() => refuseForeignDataDir(rootDir, 0)).not.toThrow();
     expect(() => refuseForeignDataDir(path.join(dir, 'not-yet'), 0)).not.toThrow();
   });
+
+  it("leaves a file to the command, whoever owns it: it is no data dir, not another user's", () => {
+    const file = path.join(makeTempDir(), 'afile');
+    fs.writeFileSync(file, '');
+    const owner = fs.statSync(file).uid;
+    expect(() => refuseForeignDataDir(file, owner + 1)).not.toThrow();
+    expect(() => refuseForeignDataDir(file, 0)).not.toThrow();
+  });
 });
 
 const asRoot = process.getuid?.() === 0 ? it : it.skip;

@@ -20,7 +20,10 @@ export function refuseForeignDataDir(
 ): void {
   let owner: number;
   try {
-    owner = fs.statSync(dataDir).uid;
+    const stat = fs.statSync(dataDir);
+    // A file is no data dir, whoever owns it: the command says so (paths.ts), not to run as them.
+    if (!stat.isDirectory()) return;
+    owner = stat.uid;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EACCES') return; // not there yet (init)
     throw new CommandError(
