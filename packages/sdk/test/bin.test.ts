@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
+import { makeCertificate } from '../../../test-support/certificate';
 import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
 import { startTestServer, type TestServer } from './helpers/test-server';
@@ -55,6 +57,42 @@ function writeConfig(overrides: Record<string, unknown> = {}) {
 }
 
 describe('jcs-report', () => {
+  it("says what to do when the collector's certificate is not trusted, and sends once it is", async () => {
+    const dir = tempDir();
+    const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    makeCertificate(certFile, keyFile);
+    const tls = https.createServer(
+      { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) },
+      (req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          res.writeHead(202, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ id: JSON.parse(body).id, group: '3fa9c1d2e4b7' }));
+        });
+      },
+    );
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/`;
+      const { config, queueDir } = writeConfig({ endpoint });
+      const refused = await jcsReport(['--config', config, '--description', 'tls']);
+      expect(refused.code).toBe(0);
+      expect(refused.stderr).toBe(
+        "jcs-report: the collector's TLS certificate was refused (DEPTH_ZERO_SELF_SIGNED_CERT); the report is queued: put the PEM text of the CA that issued it in the config's ca (or set NODE_EXTRA_CA_CERTS to its file), and it goes out on the next run\n",
+      );
+      expect(pendingFiles(queueDir)).toHaveLength(1);
+      // Told to trust it: the queued report goes out with the next one.
+      const cfg = JSON.parse(fs.readFileSync(config, 'utf8'));
+      fs.writeFileSync(config, JSON.stringify({ ...cfg, ca: fs.readFileSync(certFile, 'utf8') }));
+      const sent = await jcsReport(['--config', config, '--description', 'tls again']);
+      expect(sent).toMatchObject({ code: 0, stderr: '' });
+      expect(pendingFiles(queueDir)).toHaveLength(0);
+    } finally {
+      tls.close();
+    }
+  });
+
   it('reports from options, with the dump from --data-file, and prints only the id', async () => {
     const { config, queueDir } = writeConfig();
     const dataFile = path.join(path.dirname(config), 'data.json');

@@ -205,10 +205,15 @@ export async function main(argv: string[]): Promise<number> {
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
     const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
+    // A certificate this machine does not trust fails every run until it is told to trust it.
+    const untrusted =
+      reason && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(reason);
     process.stderr.write(
       busy
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
-        : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
+        : untrusted
+          ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: put the PEM text of the CA that issued it in the config's ca (or set NODE_EXTRA_CA_CERTS to its file), and it goes out on the next run\n`
+          : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
     );
   }
   return 0;
