@@ -51,16 +51,12 @@ export class TlsSetupError extends Error {}
  */
 export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
   const secure = Boolean(options.tlsCert && options.tlsKey);
-  // Requests read after close() began: only ones pipelined behind a request in flight can be,
-  // since idle and silent connections are closed then. That connection closes once the answer in
-  // flight is sent, so such a request could never be answered: it is not served at all (nothing
-  // stored or changed), and its client, seeing the connection close, sends it again elsewhere.
+  // Requests read after close() began whose connection is closing behind an answer still to be
+  // sent: pipelined behind it, or read after it as its connection was ending. No answer could
+  // reach them, so they are not served at all (nothing stored or changed), and their client,
+  // seeing the connection close, sends them again elsewhere.
   const late = new WeakSet<http.IncomingMessage>();
-  const bounded = pipelineBounded(app);
-  const handler: http.RequestListener = (req, res) => {
-    if (!late.has(req)) return bounded(req, res);
-    options.onLateRequest?.(req);
-  };
+  const handler = pipelineBounded(app, (req) => late.has(req), options.onLateRequest);
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
   const checking = { connectionsCheckingInterval: 1_000 };
@@ -83,9 +79,10 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
 
   // Responses not yet finished, so that closing can end their connections once they are sent.
   const open = new Set<http.ServerResponse>();
-  // Connections that have not yet sent a whole request's head: closing ends them at once. Node's
-  // closeIdleConnections() leaves them (they are not idle, having had no request), and its
-  // headers timeout stops with close(), so 50 silent connections held a stop for its 20 s.
+  // Connections that have not yet sent a whole request's head, new or kept alive after an answer:
+  // closing ends them at once. Node's closeIdleConnections() leaves them once a head has begun
+  // (they are not idle), and its headers timeout stops with close(), so 50 silent connections
+  // held a stop for its 20 s.
   const silent = new Set<net.Socket>();
   // Over HTTPS, connections whose TLS handshake is not done, by peer address: Node tracks them
   // nowhere a close can reach, so one that never starts TLS held the stop for the handshake's
@@ -107,16 +104,32 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       });
     });
   }
+  // Answers not yet sent, by connection: a kept-alive connection with none is waiting for its
+  // next request, and is silent again until that request's head is whole.
+  const pending = new Map<net.Socket, number>();
   server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    silent.delete(req.socket);
+    const socket = req.socket;
+    silent.delete(socket);
     if (closing) {
-      // Never served, so nothing to wait for: its answer, queued behind the one in flight,
-      // never gets the socket, and Node may never say 'close' for it.
-      late.add(req);
-      return;
+      // Node gives an answer its socket at once unless another is ahead of it on the connection.
+      if (!res.socket || socket.writableEnded || socket.destroyed) {
+        // Never served, so nothing to wait for: an answer queued behind one that closes the
+        // connection never gets the socket, and Node never says 'close' for it.
+        late.add(req);
+        return;
+      }
+      // Its head came whole after the stop began: answered, then the connection closes.
+      res.shouldKeepAlive = false;
     }
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
     open.add(res);
-    res.once('close', () => open.delete(res));
+    res.once('close', () => {
+      open.delete(res);
+      const left = (pending.get(socket) ?? 1) - 1;
+      if (left > 0) return void pending.set(socket, left);
+      pending.delete(socket);
+      if (!socket.destroyed && !closing) silent.add(socket);
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -148,7 +161,11 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
           resolve();
         });
       });
-      for (const res of open) {
+      // On each connection only its newest answer closes it: one ahead of it hands the socket on
+      // to the next, as a pipelined request read before the stop is in flight too.
+      const newest = new Map<net.Socket, http.ServerResponse>();
+      for (const res of open) newest.set(res.req.socket, res);
+      for (const res of newest.values()) {
         if (!res.headersSent) {
           // Node then closes the connection itself once this answer is sent.
           res.shouldKeepAlive = false;
@@ -186,10 +203,17 @@ export const MAX_PIPELINED = 64;
 
 /**
  * The app, for connections that keep to MAX_PIPELINED: past it the connection is closed, and the
- * requests it had already sent are dropped unanswered, at a few microseconds each.
+ * requests it had already sent are dropped unanswered, at a few microseconds each. Late requests
+ * (listen) are not served: the first of a connection is told to `onLate`, and the connection is
+ * read no further.
  */
-function pipelineBounded(app: Express): http.RequestListener {
+function pipelineBounded(
+  app: Express,
+  isLate: (req: http.IncomingMessage) => boolean,
+  onLate?: (req: http.IncomingMessage) => void,
+): http.RequestListener {
   const burst = new Map<net.Socket, number>();
+  const told = new WeakSet<net.Socket>();
   return (req, res) => {
     const socket = req.socket;
     if (socket.destroyed) return void res.destroy();
@@ -201,7 +225,12 @@ function pipelineBounded(app: Express): http.RequestListener {
       res.destroy();
       return;
     }
-    app(req, res);
+    if (!isLate(req)) return app(req, res);
+    // Said once a connection, and no more of it read: what it sent after is not served either.
+    if (told.has(socket)) return;
+    told.add(socket);
+    socket.pause();
+    onLate?.(req);
   };
 }
 
