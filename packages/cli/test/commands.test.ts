@@ -598,6 +598,11 @@ describe('admin commands', () => {
       '                                                                                                  durationMs=212 auditPruned=0',
       '',
     ]);
+    // At 120 the one-line layout would leave the outcome narrower than the receipt's cutoff=...
+    // word: the entries go on two lines instead, and nothing is cut.
+    const mid = await cli(['audit'], { width: 120 });
+    expect(mid.stdout).not.toContain('…');
+    expect(mid.stdout).toContain('cutoff=2026-10-17T04:30:00.000Z');
     // At 80 columns the receipt goes on below its entry, broken between words.
     const narrow = await cli(['audit'], { width: 80 });
     expect(narrow.stdout.split('\n').slice(5, 8)).toEqual([

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import stringWidth from 'string-width';
 import { UsageError } from '../errors';
 import { TIME_BOUND_HELP } from '@jcs/protocol';
 import type { ApiClient } from '../client';
@@ -69,8 +70,14 @@ export async function audit(
     ...head,
     // Never cut: a report's id is copied from here to look it up.
     { header: 'TARGET' },
-    // The first to give way: receipts are long, and go on over more lines rather than be cut.
-    { header: 'OUTCOME', min: OUTCOME_MIN, squeeze: 1, wrap: true },
+    // The first to give way: receipts are long, and go on over more lines rather than be cut;
+    // never narrower than its longest word (a receipt's cutoff=...), which would be cut.
+    {
+      header: 'OUTCOME',
+      min: Math.max(OUTCOME_MIN, ...entries.map(longestWord)),
+      squeeze: 1,
+      wrap: true,
+    },
   ];
   const wideRows = entries.map((e) => [...first(e), target(e), outcome(e)]);
   const widths = fitColumns(wideColumns, wideRows, width);
@@ -103,6 +110,15 @@ export async function audit(
     `--until ${oldest} for older ones`,
   );
   return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`, output)}\n`;
+}
+
+function longestWord(e: { outcome: string }): number {
+  return Math.max(
+    0,
+    ...oneLine(e.outcome)
+      .split(' ')
+      .map((w) => stringWidth(w)),
+  );
 }
 
 /**

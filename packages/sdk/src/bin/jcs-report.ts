@@ -205,9 +205,13 @@ export async function main(argv: string[]): Promise<number> {
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
     const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
-    // A certificate this machine does not trust fails every run until it is told to trust it.
+    // A certificate from a CA this machine does not know fails every run until it is told to
+    // trust it (an expired one, or one for another name, wants other advice: said as they are).
     const untrusted =
-      reason && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(reason);
+      reason !== undefined &&
+      /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?)$/.test(
+        reason,
+      );
     process.stderr.write(
       busy
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
