@@ -248,6 +248,42 @@ describe('GET /v1/groups figures against a recount', () => {
     expect(recount(stored, since, until, undefined, true)).not.toEqual(exact);
   });
 
+  it('reports past their age count no user or licence, exactly or by whole day', () => {
+    // One group, one day: a user and licence received before the age cut-off, others after it.
+    const day = D0 + 2 * DAY;
+    const cutoff = day + 12 * HOUR;
+    const writer = new IngestWriter(t.collector.db);
+    const [old, recent] = [
+      { username: 'old-user', license: 'JCS-OLD', at: day + 6 * HOUR },
+      { username: 'new-user', license: 'JCS-NEW', at: day + 18 * HOUR },
+    ].map(({ username, license, at }) =>
+      prepareReport(makeReport({ username, license }), t.collector.keyring, at),
+    );
+    writer.write([old, recent]);
+    const window = { since: D0, until: D0 + 5 * DAY };
+    // 10,000: the edge days read from their reports; 0: counted by whole day, but for the day
+    // the cut-off falls in, which then counts nothing.
+    for (const [limit, users] of [
+      [10_000, 1],
+      [0, 0],
+    ]) {
+      const counts = windowSubjects(
+        t.collector.db,
+        [old.groupId],
+        window,
+        undefined,
+        limit,
+        cutoff,
+      );
+      expect({ limit, ...counts.get(old.groupId) }).toEqual({ limit, users, licences: users });
+    }
+    // Without an age cut-off, both.
+    expect(windowSubjects(t.collector.db, [old.groupId], window).get(old.groupId)).toEqual({
+      users: 2,
+      licences: 2,
+    });
+  });
+
   it('sorts by distinct users over the window, then by count', () => {
     const stored = storeRandom(11, 300);
     const window = { since: D0 + 4 * DAY + 7 * HOUR, until: D0 + 8 * DAY + 3 * HOUR };

@@ -87,8 +87,10 @@ export class GroupStore {
         ? windowSubjects(
             this.db,
             rows.map((g) => g.id),
-            this.readable(q.window),
+            q.window,
             q.version,
+            undefined,
+            this.reports.cutoff(),
           )
         : undefined;
     const users = (id: string) => Math.min((ranked?.get(id) ?? NO_SUBJECTS).users, counts.get(id)!);
@@ -106,8 +108,10 @@ export class GroupStore {
       windowSubjects(
         this.db,
         page.map((g) => g.id),
-        this.readable(q.window),
+        q.window,
         q.version,
+        undefined,
+        this.reports.cutoff(),
       );
     const versions = groupVersions(this.db, q.window, {
       version: q.version,
@@ -124,15 +128,6 @@ export class GroupStore {
     );
   }
 
-  /**
-   * The part of a window whose reports are still readable, for distinct counts: the user hashes
-   * and licences of a report past its age count no more than the report reads, whether or not
-   * the expiry job has run. Occurrence counts hold no personal data and keep the whole window.
-   */
-  private readable(window: Window): Window {
-    return { since: Math.max(window.since, this.reports.cutoff() + 1), until: window.until };
-  }
-
   /** One group as the list shows it, for a window. */
   summary(row: GroupRow, window: Window, byVersion = this.byVersion(row.id, window)): Group {
     const daily = countOccurrences(this.db, window, { groupId: row.id }, 'day') as Map<
@@ -140,7 +135,9 @@ export class GroupStore {
       number
     >;
     const subjects =
-      windowSubjects(this.db, [row.id], this.readable(window)).get(row.id) ?? NO_SUBJECTS;
+      windowSubjects(this.db, [row.id], window, undefined, undefined, this.reports.cutoff()).get(
+        row.id,
+      ) ?? NO_SUBJECTS;
     return this.describe(row, window, daily, subjects, [...byVersion.keys()]);
   }
 

@@ -17,7 +17,8 @@ export const EXACT_EDGE_REPORTS = 5_000;
  * in its partial first and last days that none of those whole days has, read from the reports
  * themselves. Where those partial days hold more than `maxEdgeReports` reports, they count whole
  * (a user seen on the day `since` falls in, before it, counts), never more than the window's count
- * for the caller to cap.
+ * for the caller to cap. With `pastAge`, reports received at or before it count nothing (in the
+ * approximate case, neither does the rest of the day it falls in).
  *
  * @example
  * windowSubjects(db, ['3fa9c1d2e4b7'], { since, until }); // Map { '3fa9c1d2e4b7' => { users: 3, licences: 2 } }
@@ -25,10 +26,16 @@ export const EXACT_EDGE_REPORTS = 5_000;
 export function windowSubjects(
   db: Db,
   ids: string[],
-  w: Window,
+  window: Window,
   version?: string,
   maxEdgeReports = EXACT_EDGE_REPORTS,
+  pastAge?: number,
 ): Map<string, Subjects> {
+  // Reports received at or before `pastAge` count no user or licence, as they read as gone.
+  const w =
+    pastAge === undefined || window.since > pastAge
+      ? window
+      : { since: pastAge + 1, until: window.until };
   if (w.since >= w.until) return new Map(ids.map((id) => [id, { users: 0, licences: 0 }]));
   // Whole days [a, b); the edges are what the window holds of the days either side. Days before
   // the horizon have no subject rows left, yet the day just before it keeps its reports received
@@ -48,7 +55,16 @@ export function windowSubjects(
       .pluck()
       .get(from, to) as number;
   if (partial.reduce((n, [from, to]) => n + received(from, to), 0) > maxEdgeReports) {
-    return countSubjects(db, ids, windowDays(w), version);
+    // Edges counted whole, but for the day the age cut-off falls in: whole, it would count the
+    // subjects of its reports past their age.
+    const days = windowDays(w);
+    const clipped = w !== window && w.since % DAY_MS !== 0;
+    return countSubjects(
+      db,
+      ids,
+      clipped ? { first: days.first + 1, length: days.length - 1 } : days,
+      version,
+    );
   }
   const whole =
     b > a
