@@ -1,5 +1,5 @@
-import net from 'node:net';
 import { makeReport } from '../../../test-support/reports';
+import { rawConnection, reportPost, statuses } from './helpers/raw-http';
 import { listenTestCollector } from './helpers/served';
 
 /**
@@ -9,13 +9,9 @@ import { listenTestCollector } from './helpers/served';
 
 it('a request cut off at the deadline is logged, aborted, before close() resolves', async () => {
   const { s, server, stop } = await listenTestCollector({ closeTimeoutMs: 300 });
-  const { port } = new URL(server.url);
-  const socket = net.connect(Number(port), '127.0.0.1');
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const c = rawConnection(server.url);
   // "100 Continue" goes out once the app has checked the token and begins to read the body.
-  const continued = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  socket.write(
+  c.socket.write(
     [
       'POST /v1/reports HTTP/1.1',
       'Host: localhost',
@@ -25,9 +21,9 @@ it('a request cut off at the deadline is logged, aborted, before close() resolve
       'Expect: 100-continue',
     ].join('\r\n') + '\r\n\r\n',
   );
-  await continued;
+  await c.until('100 Continue');
   // The start of a body whose rest never comes.
-  socket.write('{"schema":');
+  c.socket.write('{"schema":');
   try {
     await server.close();
   } finally {
@@ -37,36 +33,8 @@ it('a request cut off at the deadline is logged, aborted, before close() resolve
   expect(lines).toEqual([
     expect.objectContaining({ route: '/v1/reports', status: null, aborted: true, actor: 'app' }),
   ]);
-  await closed;
+  await c.closed;
 });
-
-const reportPost = (token: string, report: object, ...headers: string[]) => {
-  const body = JSON.stringify(report);
-  return (
-    [
-      'POST /v1/reports HTTP/1.1',
-      'Host: localhost',
-      `Authorization: Bearer ${token}`,
-      'Content-Type: application/json',
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      ...headers,
-    ].join('\r\n') +
-    '\r\n\r\n' +
-    body
-  );
-};
-
-/** A raw connection to `url`: what it received, and a promise of its close. */
-function connect(url: string) {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-  socket.on('error', () => {});
-  const state = { received: '' };
-  socket.on('data', (d: Buffer) => (state.received += d.toString('latin1')));
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  return { socket, state, closed };
-}
-
-const statusesOf = (raw: string) => [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => +m[1]);
 
 it('two requests pipelined before the stop are both answered, then the connection closes', async () => {
   const { s, server, stop } = await listenTestCollector();
@@ -76,12 +44,12 @@ it('two requests pipelined before the stop are both answered, then the connectio
     const bothRead = new Promise<void>((resolve) =>
       server.server.on('request', () => ++read === 2 && resolve()),
     );
-    const c = connect(server.url);
+    const c = rawConnection(server.url);
     c.socket.write(reports.map((r) => reportPost(s.tokens.ingest, r)).join(''));
     await bothRead;
     await server.close();
     await c.closed;
-    expect(statusesOf(c.state.received)).toEqual([202, 202]);
+    expect(statuses(c.received())).toEqual([202, 202]);
     for (const r of reports)
       expect(s.collector.db.prepare('SELECT 1 FROM reports WHERE id = ?').get(r.id)).toBeDefined();
   } finally {
@@ -94,14 +62,14 @@ it('a kept-alive connection whose next head is half sent at the stop is closed a
   // deadline, past this test's 3 s.
   const { server, stop } = await listenTestCollector({ closeTimeoutMs: 60_000 });
   try {
-    const c = connect(server.url);
+    const c = rawConnection(server.url);
     c.socket.write('GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    while (!c.state.received.includes('"ok"')) await new Promise((r) => setTimeout(r, 5));
+    await c.until('"ok"');
     c.socket.write('GET /v1/health HTTP/1.1\r\nHo');
     await new Promise((r) => setTimeout(r, 50));
     await server.close();
     await c.closed;
-    expect(statusesOf(c.state.received)).toEqual([200]);
+    expect(statuses(c.received())).toEqual([200]);
   } finally {
     await stop();
   }
@@ -113,17 +81,17 @@ it('requests pipelined after the stop are not served, and told once a connection
     onLateRequest: (req) => late.push(String(req.method)),
   });
   try {
-    const c = connect(server.url);
+    const c = rawConnection(server.url);
     const first = makeReport();
     const a = reportPost(s.tokens.ingest, first, 'Expect: 100-continue');
     c.socket.write(a.slice(0, -10));
-    while (!c.state.received.includes('100 Continue')) await new Promise((r) => setTimeout(r, 5));
+    await c.until('100 Continue');
     const closed = server.close();
     const behind = Array.from({ length: 40 }, () => reportPost(s.tokens.ingest, makeReport()));
     c.socket.write(a.slice(-10) + behind.join(''));
     await closed;
     await c.closed;
-    expect(statusesOf(c.state.received)).toEqual([100, 202]);
+    expect(statuses(c.received())).toEqual([100, 202]);
     expect(late).toEqual(['POST']);
     expect(s.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get()).toEqual({ n: 1 });
   } finally {

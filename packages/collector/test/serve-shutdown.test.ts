@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector, spawnServe, type ServeProcess } from './helpers/serve-process';
-import { rawSocket, statuses } from './helpers/raw-http';
+import { rawConnection, rawSocket, reportPost, statuses } from './helpers/raw-http';
 
 /**
  * SIGTERM and SIGINT: `serve` stops taking connections, finishes the requests in flight (their
@@ -51,17 +51,8 @@ describe('serve on SIGTERM', () => {
     const p = await spawnServe(dataDir);
     const report = makeReport();
     const body = JSON.stringify(report);
-    const { hostname, port } = new URL(p.url);
-    const socket = net.connect(Number(port), hostname);
-    let received = '';
-    const continued = new Promise<void>((resolve) =>
-      socket.on('data', (d: Buffer) => {
-        received += d.toString('latin1');
-        if (received.includes('100 Continue')) resolve();
-      }),
-    );
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    socket.write(
+    const c = rawConnection(p.url);
+    c.socket.write(
       [
         'POST /v1/reports HTTP/1.1',
         'Host: localhost',
@@ -72,15 +63,15 @@ describe('serve on SIGTERM', () => {
       ].join('\r\n') + '\r\n\r\n',
     );
     // "100 Continue": the server has the request's head, so the request is in flight.
-    await continued;
-    socket.write(body.slice(0, 50));
+    await c.until('100 Continue');
+    c.socket.write(body.slice(0, 50));
     p.child.kill('SIGTERM');
     await p.waitForLog(/stopping: finishing requests in flight/);
-    socket.write(body.slice(50));
-    await closed;
-    expect(statuses(received)).toEqual([100, 202]);
+    c.socket.write(body.slice(50));
+    await c.closed;
+    expect(statuses(c.received())).toEqual([100, 202]);
     // the connection is closed after the answer rather than kept alive
-    expect(received).toMatch(/\r\nConnection: close\r\n/i);
+    expect(c.received()).toMatch(/\r\nConnection: close\r\n/i);
     expect(await p.exited).toBe(0);
     expect(storedIds(dataDir).has(report.id)).toBe(true);
     expect(p.stderr()).toMatch(/"msg":"stopped"/);
@@ -92,42 +83,18 @@ describe('serve on SIGTERM with a request pipelined behind one in flight', () =>
     const { dataDir, token } = initialised();
     const p = await spawnServe(dataDir);
     const [first, second] = [makeReport(), makeReport()];
-    const post = (report: object, ...headers: string[]) => {
-      const body = JSON.stringify(report);
-      return (
-        [
-          'POST /v1/reports HTTP/1.1',
-          'Host: localhost',
-          `Authorization: Bearer ${token}`,
-          'Content-Type: application/json',
-          `Content-Length: ${Buffer.byteLength(body)}`,
-          ...headers,
-        ].join('\r\n') +
-        '\r\n\r\n' +
-        body
-      );
-    };
-    const { hostname, port } = new URL(p.url);
-    const socket = net.connect(Number(port), hostname);
-    let received = '';
-    const continued = new Promise<void>((resolve) =>
-      socket.on('data', (d: Buffer) => {
-        received += d.toString('latin1');
-        if (received.includes('100 Continue')) resolve();
-      }),
-    );
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    const a = post(first, 'Expect: 100-continue');
+    const c = rawConnection(p.url);
+    const a = reportPost(token, first, 'Expect: 100-continue');
     // The first request's head and most of its body: once the server says "100 Continue" it has
     // the head, so the request is in flight when the signal comes.
-    socket.write(a.slice(0, -10));
-    await continued;
+    c.socket.write(a.slice(0, -10));
+    await c.until('100 Continue');
     p.child.kill('SIGTERM');
     await p.waitForLog(/stopping: finishing requests in flight/);
     // The rest of it, and a second request right behind it on the same connection.
-    socket.write(a.slice(-10) + post(second));
-    await closed;
-    expect(statuses(received)).toEqual([100, 202]);
+    c.socket.write(a.slice(-10) + reportPost(token, second));
+    await c.closed;
+    expect(statuses(c.received())).toEqual([100, 202]);
     expect(await p.exited).toBe(0);
     const stored = storedIds(dataDir);
     expect(stored.has(first.id)).toBe(true);

@@ -234,7 +234,12 @@ describe('GET /v1/groups figures against a recount', () => {
     for (const limit of [0, 10_000]) {
       const expected = recount(stored, since, until, undefined, limit === 0);
       const ids = expected.map((g) => g.id);
-      const subjects = windowSubjects(t.collector.db, ids, { since, until }, undefined, limit);
+      const subjects = windowSubjects(
+        t.collector.db,
+        ids,
+        { since, until },
+        { maxEdgeReports: limit },
+      );
       expect(
         expected.map((g) => ({
           id: g.id,
@@ -267,14 +272,10 @@ describe('GET /v1/groups figures against a recount', () => {
       [10_000, 1],
       [0, 0],
     ]) {
-      const counts = windowSubjects(
-        t.collector.db,
-        [old.groupId],
-        window,
-        undefined,
-        limit,
-        cutoff,
-      );
+      const counts = windowSubjects(t.collector.db, [old.groupId], window, {
+        maxEdgeReports: limit,
+        pastAge: cutoff,
+      });
       expect({ limit, ...counts.get(old.groupId) }).toEqual({ limit, users, licences: users });
     }
     // Without an age cut-off, both.

@@ -88,9 +88,7 @@ export class GroupStore {
             this.db,
             rows.map((g) => g.id),
             q.window,
-            q.version,
-            undefined,
-            this.reports.cutoff(),
+            this.subjectOptions(q.version),
           )
         : undefined;
     const users = (id: string) => Math.min((ranked?.get(id) ?? NO_SUBJECTS).users, counts.get(id)!);
@@ -109,9 +107,7 @@ export class GroupStore {
         this.db,
         page.map((g) => g.id),
         q.window,
-        q.version,
-        undefined,
-        this.reports.cutoff(),
+        this.subjectOptions(q.version),
       );
     const versions = groupVersions(this.db, q.window, {
       version: q.version,
@@ -128,6 +124,11 @@ export class GroupStore {
     );
   }
 
+  /** Distinct counts leave out reports past their age, as reads do, whether or not expiry ran. */
+  private subjectOptions(version?: string) {
+    return { version, pastAge: this.reports.cutoff() };
+  }
+
   /** One group as the list shows it, for a window. */
   summary(row: GroupRow, window: Window, byVersion = this.byVersion(row.id, window)): Group {
     const daily = countOccurrences(this.db, window, { groupId: row.id }, 'day') as Map<
@@ -135,9 +136,7 @@ export class GroupStore {
       number
     >;
     const subjects =
-      windowSubjects(this.db, [row.id], window, undefined, undefined, this.reports.cutoff()).get(
-        row.id,
-      ) ?? NO_SUBJECTS;
+      windowSubjects(this.db, [row.id], window, this.subjectOptions()).get(row.id) ?? NO_SUBJECTS;
     return this.describe(row, window, daily, subjects, [...byVersion.keys()]);
   }
 

@@ -21,16 +21,15 @@ export const EXACT_EDGE_REPORTS = 5_000;
  * approximate case, neither does the rest of the day it falls in).
  *
  * @example
- * windowSubjects(db, ['3fa9c1d2e4b7'], { since, until }); // Map { '3fa9c1d2e4b7' => { users: 3, licences: 2 } }
+ * windowSubjects(db, ['3fa9c1d2e4b7'], { since, until }, { pastAge: cutoff }); // Map { '3fa9c1d2e4b7' => { users: 3, licences: 2 } }
  */
 export function windowSubjects(
   db: Db,
   ids: string[],
   window: Window,
-  version?: string,
-  maxEdgeReports = EXACT_EDGE_REPORTS,
-  pastAge?: number,
+  options: { version?: string; maxEdgeReports?: number; pastAge?: number } = {},
 ): Map<string, Subjects> {
+  const { version, maxEdgeReports = EXACT_EDGE_REPORTS, pastAge } = options;
   // Reports received at or before `pastAge` count no user or licence, as they read as gone.
   const w =
     pastAge === undefined || window.since > pastAge

@@ -117,3 +117,65 @@ export function completeAnswers(raw: string): number {
 export function statuses(raw: string): number[] {
   return [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
+
+/**
+ * The bytes of a `POST /v1/reports` with `report` as its body, extra header lines after the usual
+ * ones (`Expect: 100-continue`), for tests that write requests onto a socket themselves.
+ *
+ * @example
+ * socket.write(reportPost(token, makeReport()) + reportPost(token, makeReport())); // pipelined
+ */
+export function reportPost(token: string, report: object, ...headers: string[]): string {
+  const body = JSON.stringify(report);
+  return (
+    [
+      'POST /v1/reports HTTP/1.1',
+      'Host: localhost',
+      `Authorization: Bearer ${token}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      ...headers,
+    ].join('\r\n') +
+    '\r\n\r\n' +
+    body
+  );
+}
+
+/**
+ * A connection to `baseUrl` written to by hand: what it has received so far, a wait for some text
+ * in it ("100 Continue"), and its close.
+ *
+ * @example
+ * const c = rawConnection(url);
+ * c.socket.write(reportPost(token, report, 'Expect: 100-continue').slice(0, -10));
+ * await c.until('100 Continue');
+ */
+export function rawConnection(baseUrl: string): {
+  socket: net.Socket;
+  received(): string;
+  until(text: string): Promise<void>;
+  closed: Promise<void>;
+} {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = net.connect(Number(port), hostname);
+  socket.on('error', () => {});
+  let received = '';
+  const waits: { text: string; resolve(): void }[] = [];
+  socket.on('data', (d: Buffer) => {
+    received += d.toString('latin1');
+    for (const w of waits.splice(0)) {
+      if (received.includes(w.text)) w.resolve();
+      else waits.push(w);
+    }
+  });
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  return {
+    socket,
+    received: () => received,
+    until: (text) =>
+      received.includes(text)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waits.push({ text, resolve })),
+    closed,
+  };
+}
