@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
+import { answerClientError } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
 
 export interface ListenOptions {
@@ -15,6 +16,9 @@ export interface ListenOptions {
   tlsKey?: string;
   /** after close() is called, requests still running after this long are cut off */
   closeTimeoutMs?: number;
+  /** how long a client may take to send a request's head (10 s) and the whole request (30 s) */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
   /**
    * Told of a request that came after close() began, which is not served (see listen): its
    * connection is closing behind the answer it waits for, so no answer could reach it.
@@ -69,8 +73,10 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
       )
     : http.createServer(checking, handler);
   server.keepAliveTimeout = 5_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+  server.requestTimeout = options.requestTimeoutMs ?? 30_000;
+  // What the parser and these timeouts refuse gets the API's JSON error body too.
+  server.on('clientError', answerClientError);
   // The 100 goes out when a handler starts reading the body, after the token and type checks.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     deferContinue(req, res);

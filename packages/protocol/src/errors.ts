@@ -10,8 +10,10 @@ export const ERRORS = {
   unauthorized: { status: 401, message: 'A valid bearer token is required.' },
   forbidden: { status: 403, message: "This token's role may not do this." },
   not_found: { status: 404, message: 'No such route, group or report.' },
+  request_timeout: { status: 408, message: 'The request was not sent whole in time.' },
   payload_too_large: { status: 413, message: 'The request body is over the size limit.' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json.' },
+  headers_too_large: { status: 431, message: 'The request headers are over the size limit.' },
   rate_limited: { status: 429, message: 'Too many requests: retry after the delay given.' },
   unavailable: {
     status: 503,

@@ -1,0 +1,67 @@
+import { STATUS_CODES } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type net from 'node:net';
+import { ApiError } from '@jcs/protocol';
+
+/**
+ * What Node's HTTP parser and its timeouts refuse, before a request reaches the API, as a
+ * catalogue error: a head over 16 KiB is 431, a request not whole in time is 408, anything else
+ * that is not HTTP/1.1 (a bad request line, conflicting lengths) is 400.
+ */
+export function parserError(err: Error & { code?: string }): ApiError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ApiError(
+        'headers_too_large',
+        'The request headers are over 16 KiB: send a shorter request.',
+      );
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ApiError(
+        'payload_too_large',
+        "The body's chunk extensions are over 16 KiB: send the body without them.",
+      );
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ApiError(
+        'request_timeout',
+        'The request was not sent whole in time (10 s for its headers, 30 s in all): send it again.',
+      );
+    default:
+      return new ApiError(
+        'invalid_request',
+        `The request is not valid HTTP/1.1 (${err.code ?? 'unparsable'}): check the request line, headers and body framing.`,
+      );
+  }
+}
+
+/**
+ * The server's 'clientError' listener: answers what the parser refused with the same JSON error
+ * body as every other answer (Node's own is a bare status line), then closes the connection,
+ * since the parser cannot find the next request's start. As Node does, nothing is written when
+ * an answer on the connection has already begun, or the socket cannot be written.
+ *
+ * @example
+ * server.on('clientError', answerClientError);
+ */
+export function answerClientError(err: Error & { code?: string }, socket: net.Socket): void {
+  const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const e = parserError(err);
+  const body = JSON.stringify(e.toBody());
+  const head = [
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
+  // An answer still in flight is never sent: ended here, the socket takes no more writes.
+  // A peer that stops reading must not hold the socket: it closes after a second either way.
+  const bound = setTimeout(() => socket.destroy(), 1_000);
+  bound.unref();
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => {
+    clearTimeout(bound);
+    socket.destroy();
+  });
+}

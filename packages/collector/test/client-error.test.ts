@@ -1,0 +1,106 @@
+import { makeReport } from '../../../test-support/reports';
+import { listenTestCollector } from './helpers/served';
+import { rawRequest, rawSocket, reportPost } from './helpers/raw-http';
+import { ingestRowCounts } from './helpers/ingest-rows';
+
+/**
+ * What Node's HTTP parser and its timeouts refuse before the API sees a request, behind the
+ * server `serve` runs: the same JSON error body as every other answer, then the connection closes.
+ */
+
+let c: Awaited<ReturnType<typeof listenTestCollector>>;
+beforeAll(async () => {
+  c = await listenTestCollector({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
+});
+afterAll(() => c.stop());
+
+/** The one answer on a connection: its status, headers and parsed body; the socket closed. */
+function oneAnswer(raw: string) {
+  const [head, body] = [
+    raw.slice(0, raw.indexOf('\r\n\r\n')),
+    raw.slice(raw.indexOf('\r\n\r\n') + 4),
+  ];
+  const [statusLine, ...headerLines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    headerLines.map((l) => [
+      l.slice(0, l.indexOf(':')).toLowerCase(),
+      l.slice(l.indexOf(':') + 1).trim(),
+    ]),
+  );
+  return { status: Number(statusLine.split(' ')[1]), headers, json: JSON.parse(body) };
+}
+
+const token = () => c.s.tokens.ingest;
+const stored = () => ingestRowCounts(c.s.collector.db).reports;
+
+describe('requests the HTTP parser refuses, behind listen()', () => {
+  afterEach(async () => {
+    const health = await rawRequest(c.server.url, { method: 'GET', path: '/v1/health' });
+    expect(health.json).toEqual({ status: 'ok' });
+    expect(stored()).toBe(0);
+  });
+
+  it.each<[string, () => string, number, string]>([
+    [
+      'an unknown method',
+      () => 'BREW /v1/reports HTTP/1.1\r\nHost: x\r\n\r\n',
+      400,
+      'invalid_request',
+    ],
+    [
+      'a TLS handshake on the plain port',
+      () => '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001',
+      400,
+      'invalid_request',
+    ],
+    [
+      'both Content-Length and Transfer-Encoding',
+      () =>
+        reportPost(token(), makeReport(), 'Transfer-Encoding: chunked').replace(
+          /\r\n\r\n[^]*$/,
+          '\r\n\r\n0\r\n\r\n',
+        ),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a header line without a colon',
+      () => 'GET /v1/health HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n',
+      400,
+      'invalid_request',
+    ],
+    [
+      'a head over 16 KiB',
+      () => `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'headers_too_large',
+    ],
+  ])('%s: answered with the error body, connection closed', async (_name, bytes, status, code) => {
+    const raw = await rawSocket(c.server.url, bytes());
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(status);
+    expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer.headers.connection).toBe('close');
+    expect(answer.json.error.code).toBe(code);
+    expect(answer.json.error.message).toMatch(/\S/);
+    // Nothing of the server's insides: no stack, no path.
+    expect(raw).not.toMatch(/\/work\/|node_modules|at [\w.]+ \(/);
+  });
+
+  it('a head never finished: 408 request_timeout once its time is up', async () => {
+    const raw = await rawSocket(c.server.url, 'GET /v1/health HTTP/1.1\r\nHost: x\r\n', {
+      waitMs: 8_000,
+    });
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(408);
+    expect(answer.json.error.code).toBe('request_timeout');
+  });
+
+  it('a report whose body never finishes: 408, not stored', async () => {
+    const whole = reportPost(token(), makeReport());
+    const raw = await rawSocket(c.server.url, whole.slice(0, -20), { waitMs: 8_000 });
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(408);
+    expect(answer.json.error.code).toBe('request_timeout');
+  });
+});
