@@ -96,11 +96,36 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(answer.json.error.code).toBe('request_timeout');
   });
 
-  it('a report whose body never finishes: 408, not stored', async () => {
+  it('a report whose body never finishes: 408, not stored, logged as its 408', async () => {
     const whole = reportPost(token(), makeReport());
     const raw = await rawSocket(c.server.url, whole.slice(0, -20), { waitMs: 8_000 });
     const answer = oneAnswer(raw);
     expect(answer.status).toBe(408);
     expect(answer.json.error.code).toBe('request_timeout');
+    const line = c.s.log.lines().find((l) => l.msg === 'request' && l.route === '/v1/reports');
+    expect(line).toMatchObject({ method: 'POST', status: 408 });
+    expect(line).not.toHaveProperty('aborted');
+  });
+
+  it("an engineer's change whose body never finishes: 408, its access-log entry says so", async () => {
+    const body = '{"status": "resolved"}';
+    const raw = await rawSocket(
+      c.server.url,
+      [
+        'PATCH /v1/groups/abcdef012345 HTTP/1.1',
+        'Host: x',
+        `Authorization: Bearer ${c.s.tokens.engineer}`,
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        '',
+        body.slice(0, 5),
+      ].join('\r\n'),
+      { waitMs: 8_000 },
+    );
+    expect(oneAnswer(raw).status).toBe(408);
+    const last = c.s.collector.db
+      .prepare('SELECT actor, outcome FROM audit ORDER BY seq DESC LIMIT 1')
+      .get();
+    expect(last).toEqual({ actor: 'alice', outcome: 'request_timeout' });
   });
 });

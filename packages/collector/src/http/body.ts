@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from '@jcs/protocol';
+import { parserAnswered } from './client-error';
 import { continueIfAsked } from './expect-continue';
 
 /**
@@ -202,8 +203,12 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     });
     // The client closed the connection before the body's end: nothing to answer, nothing to log
     // as a failure of ours. ('error' is only emitted while someone listens, so keep listening.)
+    // Or the server cut it off for taking too long (answered 408 by answerClientError).
     const cutOff = () =>
-      fail(new ApiError('invalid_json', 'The request body ended before it was complete.'));
+      fail(
+        parserAnswered(req) ??
+          new ApiError('invalid_json', 'The request body ended before it was complete.'),
+      );
     req.on('error', cutOff);
     req.once('aborted', cutOff);
     req.once('close', () => {

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import { ApiError } from '@jcs/protocol';
 
@@ -33,6 +33,17 @@ export function parserError(err: Error & { code?: string }): ApiError {
   }
 }
 
+// Requests in flight that the parser's answer was for (a body that never came whole in time).
+const answered = new WeakMap<IncomingMessage, ApiError>();
+
+/**
+ * The error answerClientError sent on this request's behalf, if it did: its log line and its
+ * access-log entry show that rather than an abort.
+ */
+export function parserAnswered(req: IncomingMessage): ApiError | undefined {
+  return answered.get(req);
+}
+
 /**
  * The server's 'clientError' listener: answers what the parser refused with the same JSON error
  * body as every other answer (Node's own is a bare status line), then closes the connection,
@@ -49,6 +60,7 @@ export function answerClientError(err: Error & { code?: string }, socket: net.So
     return;
   }
   const e = parserError(err);
+  if (inFlight) answered.set(inFlight.req, e);
   const body = JSON.stringify(e.toBody());
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,

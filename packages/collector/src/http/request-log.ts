@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../log';
 import { actorOf } from '../auth/middleware';
+import { parserAnswered } from './client-error';
 
 /** What a request carries once routed: Express sets `route`; the ingest fast path sets it too. */
 type Routed = IncomingMessage & { route?: { path?: unknown } };
@@ -39,7 +40,8 @@ export function requestLogger(log: Logger): Logger {
  * One JSON line per request, once its answer is sent or its client gone: method, route pattern,
  * status, duration, the token's name. Never a body, a path, a query string, a header or a token.
  * A request whose client went away before the answer was sent is logged with `aborted: true` and
- * `status: null` (every line has the same fields). `log` is a requestLogger().
+ * `status: null` (every line has the same fields); one whose body was not sent whole in time
+ * shows the 408 it was answered. `log` is a requestLogger().
  *
  * @example
  * logRequest(lines, req, res); // {"method":"POST","route":"/v1/reports","status":202,"ms":1.9,...}
@@ -48,13 +50,15 @@ export function logRequest(log: Logger, req: IncomingMessage, res: ServerRespons
   if (!log.isLevelEnabled('info')) return;
   const start = performance.now();
   res.once('close', () => {
-    const finished = res.writableFinished;
+    // A body not sent whole in time was answered 408 by the server, not by the route.
+    const byParser = parserAnswered(req)?.status;
+    const finished = res.writableFinished || byParser !== undefined;
     log.info(
       finished
         ? {
             method: req.method,
             route: routeOf(req),
-            status: res.statusCode,
+            status: byParser ?? res.statusCode,
             ms: performance.now() - start,
             actor: actorOf(req)?.name,
           }
