@@ -678,6 +678,21 @@ describe('admin commands', () => {
     expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/expire', body: { dryRun: true } });
   });
 
+  test('expire --dry-run against a collector that ran the job for real: exit 1, says what it did', async () => {
+    fake.fixtures.ignoresDryRun = true;
+    for (const args of [
+      ['expire', '--dry-run'],
+      ['expire', '--dry-run', '--json'],
+    ]) {
+      expect(await cli(args)).toEqual({
+        exitCode: 1,
+        stdout: '',
+        stderr:
+          'the collector ran expiry for real, not a dry run (12 reports deleted, 1 key destroyed): it does not take dryRun, so upgrade it before using --dry-run again\n',
+      });
+    }
+  });
+
   test('status: compliant exits 0', async () => {
     expect(await cli(['status'])).toEqual({
       exitCode: 0,

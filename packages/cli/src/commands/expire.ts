@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { EXIT } from '@jcs/protocol';
 import type { ApiClient } from '../client';
+import { CliError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, plural } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
@@ -24,8 +26,15 @@ export async function expire(
   output: Output,
 ): Promise<string> {
   const answer = await client.expire({ dryRun: options.dryRun === true });
-  if (output.json) return jsonText(answer.body);
   const s = answer.data;
+  if (options.dryRun && s.dryRun !== true) {
+    // A collector that does not know dryRun ran the job for real: say so, and fail a script.
+    throw new CliError(
+      `the collector ran expiry for real, not a dry run (${plural(s.deletedReports, 'report')} deleted, ${plural(s.destroyedKeys, 'key')} destroyed): it does not take dryRun, so upgrade it before using --dry-run again`,
+      EXIT.failed,
+    );
+  }
+  if (output.json) return jsonText(answer.body);
   const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, output.now)})`;
   const took = `${formatCount(Math.round(s.durationMs))} ms`;
   if (s.dryRun) {

@@ -206,7 +206,7 @@ function route(
     );
   }
   if (method === 'POST' && path === '/v1/expire') {
-    const dryRun = (body as { dryRun?: unknown } | undefined)?.dryRun === true;
+    const dryRun = !f.ignoresDryRun && (body as { dryRun?: unknown } | undefined)?.dryRun === true;
     return send(200, { ...f.expiry, dryRun });
   }
   if (method === 'GET' && path === '/v1/status') return send(200, f.status);

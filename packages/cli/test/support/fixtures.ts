@@ -25,6 +25,8 @@ export interface Fixtures {
   audit: AuditEntry[];
   status: RetentionStatus;
   expiry: ExpirySummary;
+  /** answer POST /v1/expire as a collector that does not know `dryRun` would: run for real */
+  ignoresDryRun?: boolean;
   erasable: Record<string, number>;
 }
 
