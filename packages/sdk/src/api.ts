@@ -68,7 +68,10 @@ export interface Reporter {
    */
   installGlobalHandlers(): void;
   /**
-   * Sends everything queued, including repeats flood control held back. True when everything queued
+   * Sends everything queued, including repeats flood control held back (a group's at most
+   * `floodControl.maxPerGroup` times a window: past that they wait for the window's end or
+   * close(), so flushing after every report of a loop stays a few requests, and flush answers false
+   * then). True when everything queued
    * was delivered (200 or 202). False when `timeoutMs` passed first (what is left is sent later, or
    * on the next start), or when a report was dropped undelivered since the last flush() answered
    * (or since the reporter was made): refused for good by the collector (401, 400, a second 413,

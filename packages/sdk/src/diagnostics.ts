@@ -9,6 +9,8 @@ export type DiagnosticCode =
   | 'username_failed'
   /** flood control began holding back a group this window; the rest go out as `repeats` */
   | 'rate_limited'
+  /** flush() left a group's held-back occurrences for their window's end: flushed early too often */
+  | 'flood_held'
   /** the dump was cut to fit the size limit */
   | 'dump_truncated'
   /** the dump was withheld (`too-large` or `unserializable`) */

@@ -1,6 +1,6 @@
 import { LIMITS, type Report } from '@jcs/protocol';
 import { describeError, type DiagnosticSink } from './diagnostics';
-import { FloodLimiter, type HeldBack } from './flood';
+import { FloodLimiter, type DrainMode, type HeldBack } from './flood';
 import type { NormalizedError } from './normalize';
 import type { ReportQueue } from './queue/types';
 import type { StackFrame } from './stack';
@@ -68,6 +68,8 @@ export class FloodControl {
   private drainTimer: NodeJS.Timeout | null = null;
   private persistTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** carriers a `flood_held` diagnostic has been given for */
+  private readonly toldHeld = new Set<string>();
 
   constructor(private readonly o: FloodControlOptions) {
     this.limiter = new FloodLimiter({ maxPerGroup: o.maxPerGroup, windowMs: o.windowMs });
@@ -107,9 +109,35 @@ export class FloodControl {
     return { held: false, reportId, repeats: admission.repeats, carrier };
   }
 
-  /** Sends the carriers whose window has ended, or every one (`all`: flush, close, exit). */
-  drain(all: boolean): void {
-    for (const held of this.limiter.drain(all)) this.storeCarrier(held);
+  /** Sends the carriers `mode` says (flood.ts): `due` on the window's timer, `flush`, `all`. */
+  drain(mode: DrainMode): void {
+    for (const held of this.limiter.drain(mode)) this.storeCarrier(held);
+  }
+
+  /**
+   * After flush()'s drain: the carriers of occurrences held back for their window's end (their
+   * group was flushed early too often), each said once in a `flood_held` diagnostic.
+   */
+  heldAfterFlush(): string[] {
+    const holding = this.limiter.holding();
+    const now = new Set(holding.map((h) => h.carrierId));
+    for (const id of this.toldHeld) if (!now.has(id)) this.toldHeld.delete(id);
+    for (const { carrierId, repeats } of holding) {
+      if (this.toldHeld.has(carrierId)) continue;
+      this.toldHeld.add(carrierId);
+      this.o.diagnostic({
+        code: 'flood_held',
+        message: `flush() sent this group's held-back occurrences early ${this.o.maxPerGroup} times in this window already: ${repeats + 1} (and any more) go when the window ends or at close()`,
+        reportId: carrierId,
+      });
+    }
+    return [...now];
+  }
+
+  /** Whether any of these carriers is still held back (not yet handed to the queue). */
+  stillHeld(carrierIds: string[]): boolean {
+    const holding = new Set(this.limiter.holding().map((h) => h.carrierId));
+    return carrierIds.some((id) => holding.has(id));
   }
 
   /** No more timers (close()); carriers still held stay on disk, as at a crash. */
@@ -208,7 +236,7 @@ export class FloodControl {
     if (due === null) return;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = null;
-      this.o.guard(() => this.drain(false));
+      this.o.guard(() => this.drain('due'));
       this.scheduleDrain();
     }, due + 1);
     this.drainTimer.unref();

@@ -42,6 +42,8 @@ interface Held<S> {
 interface GroupState<S> {
   windowStart: number;
   sent: number;
+  /** times flush() has sent this group's held-back occurrences before its window ended */
+  early: number;
   /** by line, at most MAX_LINES_HELD */
   lines: Map<string, Held<S>>;
 }
@@ -54,6 +56,14 @@ interface GroupState<S> {
  * still sends only a few carriers ("at most a few reports per group per minute").
  */
 export const MAX_LINES_HELD = 3;
+
+/**
+ * Which held-back occurrences a drain sends: `due`, those whose window has ended; `flush`, those
+ * too and each group's others, but no group's more than `maxPerGroup` times a window (a host that
+ * flushes after every report in a loop would otherwise send every occurrence as a carrier of its
+ * own); `all`, every one (close, exit).
+ */
+export type DrainMode = 'due' | 'flush' | 'all';
 
 export class FloodLimiter<S> {
   private readonly groups = new Map<string, GroupState<S>>();
@@ -86,11 +96,12 @@ export class FloodLimiter<S> {
     let state = this.groups.get(group);
     if (!state) {
       if (this.groups.size >= this.maxGroups) this.evictOne(now, evicted);
-      state = { windowStart: now, sent: 0, lines: new Map() };
+      state = { windowStart: now, sent: 0, early: 0, lines: new Map() };
       this.groups.set(group, state);
     } else if (now - state.windowStart >= this.options.windowMs) {
       state.windowStart = now;
       state.sent = 0;
+      state.early = 0;
     }
     if (state.sent < this.options.maxPerGroup) {
       state.sent++;
@@ -111,8 +122,13 @@ export class FloodLimiter<S> {
     return { allowed: false, first: held.held === 1, carrierId: held.carrierId };
   }
 
-  /** Groups whose window has ended with occurrences still held back (or all, with `all`). */
-  drain(all: boolean): HeldBack<S>[] {
+  /**
+   * The held-back occurrences `mode` sends, each line's as one carrier.
+   *
+   * @example
+   * for (const held of flood.drain('due')) storeCarrier(held); // windows that have ended
+   */
+  drain(mode: DrainMode): HeldBack<S>[] {
     const now = this.now();
     const out: HeldBack<S>[] = [];
     for (const [group, state] of this.groups) {
@@ -121,16 +137,21 @@ export class FloodLimiter<S> {
         if (ended) this.groups.delete(group);
         continue;
       }
-      if (!all && !ended) continue;
+      if (!ended) {
+        if (mode === 'due') continue;
+        if (mode === 'flush' && state.early >= this.options.maxPerGroup) continue;
+      }
       for (const held of state.lines.values()) out.push(carried(held));
       if (ended) {
         // The carriers count as this group's first reports of a new window.
         state.windowStart = now;
         state.sent = state.lines.size;
+        state.early = 0;
       } else {
-        // Drained early (flush): the window goes on, the carriers more reports in it, so a
-        // host that flushes after every report in a loop still has its occurrences held back.
+        // Drained early: the window goes on, the carriers more reports in it, so a host that
+        // flushes after every report in a loop still has its occurrences held back.
         state.sent += state.lines.size;
+        state.early++;
       }
       state.lines.clear();
     }

@@ -12,6 +12,7 @@ import {
 } from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
 import { FloodControl, withRepeats, type Carrier } from './flood-carriers';
+import type { DrainMode } from './flood';
 import { installProcessHandlers } from './global-handlers';
 import {
   normalizeError,
@@ -119,7 +120,7 @@ export class ReporterCore implements Reporter {
     // without 'exit' (SIGKILL, a crash) leaves them claimed: the next run takes them back.
     if (this.queue.durable) {
       this.removeExitHook = onProcessExit(this, (r) =>
-        r.guard(undefined, () => r.drainFlood(true)),
+        r.guard(undefined, () => r.drainFlood('all')),
       );
     }
     // A host that simply ends (its event loop empties) gets what it reported tried before it
@@ -134,7 +135,7 @@ export class ReporterCore implements Reporter {
     if (this.closed || !this.newSinceGrace) return null;
     let grace: ExitGrace | null = null;
     this.guard(undefined, () => {
-      this.drainFlood(true);
+      this.drainFlood('all');
       this.newSinceGrace = false;
       if (this.queue.size() === 0) return;
       grace = { graceMs: this.o.exitGraceMs, done: this.delivery.settleForExit() };
@@ -203,26 +204,34 @@ export class ReporterCore implements Reporter {
       this.uninstallHandlers = installProcessHandlers((error) => {
         this.captureException(error);
         // The process is probably about to die: put held-back repeats on disk too, now.
-        this.guard(undefined, () => this.drainFlood(true));
+        this.guard(undefined, () => this.drainFlood('all'));
       });
     } catch (e) {
       this.internalError(undefined, e);
     }
   }
 
-  async flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+  flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+    return this.sendQueued(timeoutMs, 'flush');
+  }
+
+  /** flush(), and close() with every held-back occurrence (`all`), not only the ones flush sends. */
+  private async sendQueued(timeoutMs: number, flood: DrainMode): Promise<boolean> {
     timeoutMs = waitMs(timeoutMs);
     // Reports dropped since the last flush() answered count, those dropped before it too: an
     // empty queue is not "everything delivered" when a report was thrown away on the way.
     const lostBefore = this.lostAnswered;
     try {
-      if (!this.closed) this.drainFlood(true);
+      if (!this.closed) this.drainFlood(flood);
+      // Occurrences flood control keeps for their window's end (a group flushed early too
+      // often): not "everything delivered" unless their window ends, and they go, meanwhile.
+      const held = flood === 'flush' && !this.closed ? this.flood.heldAfterFlush() : [];
       const empty = this.autoSend
         ? await this.delivery.flush(timeoutMs)
         : await this.delivery.sendEachOnce(timeoutMs);
       const lost = this.lost;
       this.lostAnswered = Math.max(this.lostAnswered, lost);
-      return empty && lost === lostBefore;
+      return empty && lost === lostBefore && !this.flood.stillHeld(held);
     } catch (e) {
       this.internalError(undefined, e);
       return false;
@@ -232,14 +241,14 @@ export class ReporterCore implements Reporter {
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
     const deadline = Date.now() + waitMs(timeoutMs);
-    let ok = await this.flush(timeoutMs);
+    let ok = await this.sendQueued(timeoutMs, 'all');
     // Reports made while close() runs (an error during the host's shutdown) are queued, or held
     // back for a carrier, like any other: they go too while time is left, and close() answers for
     // them. The last check and `closed` run in one turn, so no report falls between them.
     for (;;) {
-      this.drainFlood(true);
+      this.drainFlood('all');
       if (!ok || this.queue.size() === 0 || Date.now() >= deadline) break;
-      ok = await this.flush(deadline - Date.now());
+      ok = await this.sendQueued(deadline - Date.now(), 'all');
     }
     if (this.queue.size() > 0) ok = false;
     this.closed = true;
@@ -371,8 +380,8 @@ export class ReporterCore implements Reporter {
     if (this.autoSend) this.delivery.kick();
   }
 
-  private drainFlood(all: boolean): void {
-    this.flood.drain(all);
+  private drainFlood(mode: DrainMode): void {
+    this.flood.drain(mode);
   }
 }
 

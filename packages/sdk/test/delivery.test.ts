@@ -385,6 +385,23 @@ describe('flood control', () => {
     expect([...server.stored.values()].map((rep) => rep.repeats ?? 0).sort()).toEqual([0, 0, 47]);
   });
 
+  it('a host that flushes after every report in a loop still sends only a few reports', async () => {
+    const r = reporterFor([], { floodControl: { maxPerGroup: 3, windowMs: 60_000 } });
+    const answers: boolean[] = [];
+    for (let i = 0; i < 200; i++) {
+      r.report(input());
+      answers.push(await r.flush(2000));
+    }
+    // 3 as themselves, 3 flushed carriers; the other 194 wait for the window's end, or close(),
+    // and the flushes that leave them held back say so.
+    expect(server.received.length).toBe(6);
+    expect(answers.slice(0, 6)).toEqual(Array(6).fill(true));
+    expect(new Set(answers.slice(6))).toEqual(new Set([false]));
+    expect(await r.close(2000)).toBe(true);
+    expect(server.received.length).toBe(7);
+    expect([...server.counts().values()]).toEqual([200]);
+  });
+
   it('sends held-back repeats when the window ends, without a flush', async () => {
     // a window long enough that the 16 reports below surely fall in one, even on a busy machine
     const r = reporterFor([], { floodControl: { maxPerGroup: 2, windowMs: 500 } });

@@ -48,18 +48,18 @@ describe('FloodLimiter', () => {
   it('drains held counts as a carrier (sample + repeats) when the window ends, or all at once', () => {
     const f = limiter();
     for (let i = 0; i < 8; i++) admit(f, 'g', i);
-    expect(f.drain(false)).toEqual([]);
+    expect(f.drain('due')).toEqual([]);
     expect(f.nextDrainIn()).toBe(1000);
     now = 600;
     expect(f.nextDrainIn()).toBe(400);
-    expect(f.drain(true)).toEqual([{ sample: 7, repeats: 4, carrierId: 'id3' }]);
+    expect(f.drain('flush')).toEqual([{ sample: 7, repeats: 4, carrierId: 'id3' }]);
     expect(f.heldBack).toBe(0);
     expect(f.nextDrainIn()).toBeNull();
     // Drained early (a flush), the window goes on: the next occurrence is held back too.
     expect(admit(f, 'g', 8)).toEqual({ allowed: false, first: true, carrierId: 'id8' });
     // Drained when the window has ended, the carrier is the first of a new window.
     now = 1000;
-    expect(f.drain(false)).toEqual([{ sample: 8, repeats: 0, carrierId: 'id8' }]);
+    expect(f.drain('due')).toEqual([{ sample: 8, repeats: 0, carrierId: 'id8' }]);
     expect(admit(f, 'g', 9)).toEqual({ allowed: true, repeats: 0 });
     expect(admit(f, 'g', 10)).toEqual({ allowed: true, repeats: 0 });
     expect(admit(f, 'g', 11)).toEqual({ allowed: false, first: true, carrierId: 'id11' });
@@ -72,12 +72,39 @@ describe('FloodLimiter', () => {
       for (let i = from; i < from + 10; i++) if (admit(f, 'g', i).allowed) requests++;
     };
     loop(0);
-    requests += f.drain(true).length;
+    requests += f.drain('flush').length;
     loop(10);
     // 3 let through and one carrier for the other 7; the second ten are all held back.
     expect(requests).toBe(4);
     now = 1000;
-    expect(f.drain(false)).toEqual([{ sample: 19, repeats: 9, carrierId: 'id10' }]);
+    expect(f.drain('due')).toEqual([{ sample: 19, repeats: 9, carrierId: 'id10' }]);
+  });
+
+  it('a host that flushes after every report in a loop: at most maxPerGroup early carriers a window', () => {
+    const f = limiter();
+    let requests = 0;
+    for (let i = 0; i < 200; i++) {
+      if (admit(f, 'g', i).allowed) requests++;
+      requests += f.drain('flush').length;
+    }
+    // 3 let through, then 3 flushes each send a carrier of one; the other 194 stay held.
+    expect(requests).toBe(6);
+    expect(f.heldBack).toBe(194);
+    // ...until the window ends, in one carrier, which begins the next window's count.
+    now = 1000;
+    expect(f.drain('due')).toEqual([{ sample: 199, repeats: 193, carrierId: 'id6' }]);
+    expect(admit(f, 'g', 200)).toEqual({ allowed: true, repeats: 0 });
+    expect(f.drain('flush')).toEqual([]);
+    // close() and the process's exit send everything, whatever flush has sent.
+    now = 1100;
+    admit(f, 'g', 201);
+    for (let i = 202; i < 205; i++) {
+      admit(f, 'g', i);
+      expect(f.drain('flush')).toEqual([{ sample: i, repeats: 0, carrierId: `id${i}` }]);
+    }
+    admit(f, 'g', 210);
+    expect(f.drain('flush')).toEqual([]);
+    expect(f.drain('all')).toEqual([{ sample: 210, repeats: 0, carrierId: 'id210' }]);
   });
 
   it("holds a group's lines apart, each with its own carrier, up to MAX_LINES_HELD lines", () => {
@@ -98,13 +125,13 @@ describe('FloodLimiter', () => {
     now = 1000;
     expect(at(8, 'b')).toEqual({ allowed: true, repeats: 3, carrierId: 'id4' });
     expect(f.heldBack).toBe(2);
-    expect(f.drain(true)).toEqual([{ sample: 5, repeats: 1, carrierId: 'id3' }]);
+    expect(f.drain('flush')).toEqual([{ sample: 5, repeats: 1, carrierId: 'id3' }]);
     // past MAX_LINES_HELD lines in a window, counted with the first held-back line
     now = 2000;
     for (let i = 10; i < 13; i++) at(i, 'x');
     expect(MAX_LINES_HELD).toBe(3);
     ['c', 'd', 'e', 'f', 'g'].forEach((line, k) => at(20 + k, line));
-    expect(f.drain(true)).toEqual([
+    expect(f.drain('flush')).toEqual([
       { sample: 24, repeats: 2, carrierId: 'id20' },
       { sample: 21, repeats: 0, carrierId: 'id21' },
       { sample: 22, repeats: 0, carrierId: 'id22' },
