@@ -9,6 +9,20 @@ import type {
   ShortReport,
 } from '@jcs/protocol';
 import {
+  isAuditLog,
+  isAuditVerification,
+  isErasure,
+  isExpirySummary,
+  isFullReport,
+  isGroup,
+  isGroupDetail,
+  isGroupIdMatches,
+  isGroupList,
+  isObject,
+  isReportList,
+  isRetentionStatus,
+} from './answer-shapes';
+import {
   failureError,
   notCollectorError,
   unreachableError,
@@ -145,7 +159,7 @@ export class ApiClient {
     return this.request('GET', 'v1/groups', {
       role: 'engineer',
       query: { ...query },
-      shape: (d) => Array.isArray(d.groups) && isObject(d.window),
+      shape: isGroupList,
     });
   }
 
@@ -154,14 +168,14 @@ export class ApiClient {
     return this.request('GET', 'v1/group-ids', {
       role: 'engineer',
       query: { prefix },
-      shape: (d) => Array.isArray(d.groups),
+      shape: isGroupIdMatches,
     });
   }
 
   getGroup(id: string, query: { since?: string } = {}): Promise<Answer<GroupDetail>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
-      shape: (d) => typeof d.id === 'string' && Array.isArray(d.byVersion),
+      shape: isGroupDetail,
       query,
     });
   }
@@ -169,7 +183,8 @@ export class ApiClient {
   setGroupStatus(id: string, change: TriageChange): Promise<Answer<Group>> {
     return this.request('PATCH', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
-      shape: (d) => typeof d.id === 'string' && typeof d.status === 'string',
+      // The group changed, and to what was asked: else the answer is not for this change.
+      shape: (d) => isGroup(d) && d.id === id && d.status === change.status,
       body: change,
     });
   }
@@ -177,7 +192,7 @@ export class ApiClient {
   listReports(groupId: string, query: { limit?: number } = {}): Promise<Answer<ReportList>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(groupId)}/reports`, {
       role: 'engineer',
-      shape: (d) => Array.isArray(d.reports),
+      shape: isReportList,
       query,
     });
   }
@@ -186,7 +201,7 @@ export class ApiClient {
   getReport(id: string, options: { dump?: boolean } = {}): Promise<Answer<FullReport>> {
     return this.request('GET', `v1/reports/${encodeURIComponent(id)}`, {
       role: 'engineer',
-      shape: (d) => typeof d.id === 'string' && isObject(d.error),
+      shape: (d) => isFullReport(d) && d.id === id,
       query: { dump: options.dump ? 1 : undefined },
     });
   }
@@ -197,24 +212,21 @@ export class ApiClient {
     return this.request('GET', 'v1/audit', {
       role: 'admin',
       query,
-      shape: (d) => Array.isArray(d.entries),
+      shape: isAuditLog,
     });
   }
 
   verifyAudit(): Promise<Answer<AuditVerification>> {
     return this.request('GET', 'v1/audit/verify', {
       role: 'admin',
-      shape: (d) =>
-        d.ok === true
-          ? typeof d.entries === 'number'
-          : d.ok === false && typeof d.brokenAt === 'number',
+      shape: isAuditVerification,
     });
   }
 
   expire(options: { dryRun?: boolean } = {}): Promise<Answer<ExpirySummary>> {
     return this.request('POST', 'v1/expire', {
       role: 'admin',
-      shape: (d) => typeof d.deletedReports === 'number' && typeof d.cutoff === 'string',
+      shape: isExpirySummary,
       body: options.dryRun ? { dryRun: true } : {},
       timeoutMs: JOB_TIMEOUT_MS,
     });
@@ -223,14 +235,14 @@ export class ApiClient {
   retentionStatus(): Promise<Answer<RetentionStatus>> {
     return this.request('GET', 'v1/status', {
       role: 'admin',
-      shape: (d) => typeof d.compliant === 'boolean' && typeof d.retentionDays === 'number',
+      shape: isRetentionStatus,
     });
   }
 
   erase(subject: DataSubject): Promise<Answer<Erasure>> {
     return this.request('POST', 'v1/erase', {
       role: 'admin',
-      shape: (d) => typeof d.erasedReports === 'number',
+      shape: isErasure,
       body: subject,
       timeoutMs: JOB_TIMEOUT_MS,
     });
@@ -278,8 +290,4 @@ export class ApiClient {
     }
     throw failureError(response, body, options.role, this.label());
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -75,12 +75,12 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
 
   const server = pick(flags.server, env.JCS_ERRORS_SERVER, () => fromConfig().server);
   const token = pick(flags.token, env.JCS_ERRORS_TOKEN, () => fromConfig().token);
-  // No token holds a space or control character: one that does was pasted with something else,
-  // and fetch would refuse the header, which looks like an unreachable collector.
-  // eslint-disable-next-line no-control-regex
-  if (token.value !== undefined && /[\s\u0000-\u001f\u007f]/.test(token.value.trim())) {
+  // A token is printable ASCII: one with a space, a control character or anything else (a curly
+  // quote from a document) was pasted with something else, and fetch would refuse the header
+  // beyond Latin-1, which looks like an unreachable collector.
+  if (token.value !== undefined && /[^\x21-\x7e]/.test(token.value.trim())) {
     throw new UsageError(
-      `the token from ${describeSource(token.source, 'token', configPath)} holds a space or control character, which no token has: copy it again`,
+      `the token from ${describeSource(token.source, 'token', configPath)} holds a space, a control character or a character outside ASCII (a curly quote?), which no token has: copy it again`,
     );
   }
 

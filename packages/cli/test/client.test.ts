@@ -13,6 +13,7 @@ import {
 } from '../src';
 import { failureError, unreachableError } from '../src/client-errors';
 import { startFakeCollector, type FakeCollector } from './support/fake-collector';
+import { makeFixtures } from './support/fixtures';
 
 let fake: FakeCollector;
 beforeAll(async () => {
@@ -217,6 +218,69 @@ test("JSON that is not the collector's answer (another service on the port): exi
         `${url} did not answer like a JCS collector (HTTP 200, application/json): check --server or JCS_ERRORS_SERVER, and any proxy in front of the collector`,
       );
     }
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
+
+test('JSON shaped almost like an answer (a field missing or of another type, another group): exit 1', async () => {
+  let answer: unknown = null;
+  const other = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(answer));
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const c = new ApiClient({ server: url, token: 'jcs_adm_x' });
+  const group = makeFixtures().groups[0];
+  const id = group.id;
+  const reportId = '0b7c6f2e-9c1a-4e8e-8f1e-2d6b7a9c0d11';
+  const cases: [unknown, () => Promise<unknown>][] = [
+    [{ groups: [{ id: 1 }], window: {} }, () => c.listGroups()],
+    [{ groups: [group], window: { since: 'yesterday' } }, () => c.listGroups()],
+    [
+      {
+        groups: [{ ...group, count: '3' }],
+        window: { since: group.firstSeen, until: group.lastSeen },
+      },
+      () => c.listGroups(),
+    ],
+    [{ reports: [{ id: 5 }] }, () => c.listReports(id)],
+    [{ entries: [{ seq: 1 }] }, () => c.listAudit()],
+    [
+      { ...group, byVersion: [], byLine: [], byDay: [], latest: [{ id: reportId }] },
+      () => c.getGroup(id),
+    ],
+    // a change answered with another status, or for another group, did not happen as asked
+    [{ ...group, status: 'unresolved' }, () => c.setGroupStatus(id, { status: 'resolved' })],
+    [
+      { ...group, id: 'ffffffffffff', status: 'resolved' },
+      () => c.setGroupStatus(id, { status: 'resolved' }),
+    ],
+    [{ id: 'zzz', status: 'resolved' }, () => c.setGroupStatus(id, { status: 'resolved' })],
+    [{ id: reportId, error: {} }, () => c.getReport(reportId)],
+    [
+      { cutoff: 'x', deletedReports: 1, destroyedKeys: 0, durationMs: 3, dryRun: false },
+      () => c.expire(),
+    ],
+    [
+      { retentionDays: 42, reports: 1, oldestReceivedAt: null, lastExpiry: {}, compliant: true },
+      () => c.retentionStatus(),
+    ],
+    [{ erasedReports: '2' }, () => c.erase({ license: 'JCS-1' })],
+  ];
+  try {
+    for (const [body, call] of cases) {
+      answer = body;
+      const err = await failure(call());
+      expect(err.exitCode).toBe(EXIT.failed);
+      expect(err.message).toContain('did not answer like a JCS collector');
+    }
+    // the same answers whole are taken
+    answer = { ...group, status: 'resolved', resolvedInVersion: '5.3' };
+    await expect(
+      c.setGroupStatus(id, { status: 'resolved', resolvedInVersion: '5.3' }),
+    ).resolves.toBeDefined();
   } finally {
     await new Promise((resolve) => other.close(resolve));
   }

@@ -147,10 +147,18 @@ test('a user name or password in the server URL is refused without echoing it', 
   );
 });
 
-test('a token with a space or control character inside is a usage error naming its source', () => {
-  for (const bad of ['abc\u0001def', 'abc\ndef', 'jcs_adm_x y']) {
+test('a token with a space, control character or non-ASCII character is a usage error naming its source', () => {
+  const bads = [
+    'abc\u0001def',
+    'abc\ndef',
+    'jcs_adm_x y',
+    '\u201cjcs_adm_x\u201d',
+    'jcs_eng_\u00e4',
+    '\u20acuro',
+  ];
+  for (const bad of bads) {
     expect(() => resolveSettings({}, environment({ JCS_ERRORS_TOKEN: bad }))).toThrow(
-      'the token from JCS_ERRORS_TOKEN holds a space or control character, which no token has: copy it again',
+      'the token from JCS_ERRORS_TOKEN holds a space, a control character or a character outside ASCII (a curly quote?), which no token has: copy it again',
     );
   }
   // Around it, whitespace is what a paste adds: trimmed.

@@ -1,0 +1,142 @@
+/**
+ * The shapes of the collector's answers (contract section 2), checked field by field before
+ * anything renders them: a server that answers JSON of another shape (another service on the
+ * port, a proxy's own page, a collector of another version) is then told apart from a collector
+ * that answered, with "did not answer like a JCS collector" and exit 1, rather than a crash on a
+ * missing field or a confirmation that prints "undefined".
+ */
+
+type Data = Record<string, unknown>;
+type Check = (value: unknown) => boolean;
+
+const str: Check = (v) => typeof v === 'string';
+const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const bool: Check = (v) => typeof v === 'boolean';
+const time: Check = (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+const orNull =
+  (check: Check): Check =>
+  (v) =>
+    v === null || check(v);
+const listOf =
+  (check: Check): Check =>
+  (v) =>
+    Array.isArray(v) && v.every(check);
+
+/** An object whose named fields each pass their check; other fields are let be. */
+const fields =
+  (spec: Record<string, Check>): Check =>
+  (v) =>
+    isObject(v) && Object.entries(spec).every(([key, check]) => check(v[key]));
+
+const STATUS: Check = (v) => v === 'unresolved' || v === 'resolved' || v === 'ignored';
+
+const GROUP_FIELDS = {
+  id: str,
+  number: num,
+  module: str,
+  procedure: str,
+  description: orNull(str),
+  count: num,
+  users: num,
+  licences: num,
+  firstSeen: time,
+  lastSeen: time,
+  versions: listOf(str),
+  status: STATUS,
+  resolvedInVersion: orNull(str),
+  regressed: bool,
+  daily: listOf(num),
+};
+
+/** A `Group`. */
+export const isGroup = fields(GROUP_FIELDS);
+
+/** A short report: `{id, occurredAt, receivedAt, version, license, line, repeats}`. */
+export const isShortReport = fields({
+  id: str,
+  occurredAt: str,
+  receivedAt: time,
+  version: str,
+  license: str,
+  line: num,
+  repeats: num,
+});
+
+/** `GET /v1/groups`. */
+export const isGroupList = fields({
+  groups: listOf(isGroup),
+  window: fields({ since: time, until: time }),
+});
+
+/** `GET /v1/groups/:id`: a Group with its breakdowns and latest reports. */
+export const isGroupDetail = fields({
+  ...GROUP_FIELDS,
+  byVersion: listOf(fields({ version: str, count: num })),
+  byLine: listOf(fields({ line: num, count: num })),
+  byDay: listOf(fields({ day: str, count: num })),
+  latest: listOf(isShortReport),
+});
+
+/** `GET /v1/groups/:id/reports`. */
+export const isReportList = fields({ reports: listOf(isShortReport) });
+
+/** `GET /v1/reports/:id`: the report as sent, plus `receivedAt` and `group`. */
+export const isFullReport = fields({
+  id: str,
+  occurredAt: str,
+  receivedAt: time,
+  group: str,
+  license: str,
+  app: fields({ name: str, version: str }),
+  error: fields({ number: num, description: str, module: str, procedure: str, line: num }),
+});
+
+/** `GET /v1/audit`. */
+export const isAuditLog = fields({
+  entries: listOf(
+    fields({
+      seq: num,
+      at: time,
+      actor: str,
+      action: str,
+      target: orNull(str),
+      outcome: str,
+      hash: str,
+    }),
+  ),
+});
+
+/** `GET /v1/audit/verify`. */
+export const isAuditVerification: Check = (v) =>
+  isObject(v) && (v.ok === true ? num(v.entries) : v.ok === false && num(v.brokenAt));
+
+/** `POST /v1/expire`. */
+export const isExpirySummary = fields({
+  cutoff: time,
+  deletedReports: num,
+  destroyedKeys: num,
+  durationMs: num,
+  // absent from a collector older than dry runs: expire says what that means
+  dryRun: (v) => v === undefined || bool(v),
+});
+
+/** `GET /v1/status`. */
+export const isRetentionStatus = fields({
+  retentionDays: num,
+  reports: num,
+  oldestReceivedAt: orNull(time),
+  lastExpiry: orNull(fields({ at: time, deletedReports: num, destroyedKeys: num })),
+  compliant: bool,
+});
+
+/** `POST /v1/erase`. */
+export const isErasure = fields({ erasedReports: num });
+
+/** `GET /v1/group-ids` (the CLI's prefix look-up). */
+export const isGroupIdMatches = fields({
+  groups: listOf(fields({ id: str, module: str, procedure: str })),
+});
+
+export function isObject(value: unknown): value is Data {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
