@@ -50,7 +50,7 @@ export type SendOutcome =
   | { kind: 'too_large'; status: 413 }
   /** 408, 429, 503: wait as told (null: not told; back off) */
   | { kind: 'retry_after'; status: number; delayMs: number | null }
-  /** network error, timeout, another 5xx, or a 200 that is not a collector's: back off */
+  /** network error, timeout, another 5xx, a 404 or 405, or a 200 not a collector's: back off */
   | { kind: 'failed'; status?: number; reason: string };
 
 /**
@@ -122,6 +122,15 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
       kind: 'retry_after',
       status,
       delayMs: parseRetryAfter(response.headers?.['retry-after']),
+    };
+  }
+  // No report route at the endpoint (a wrong base path, a proxy not yet set up): nothing wrong
+  // with the report, and a corrected endpoint delivers it, so it is kept and tried again.
+  if (status === 404 || status === 405) {
+    return {
+      kind: 'failed',
+      status,
+      reason: `HTTP ${status}: no report route there, check endpoint`,
     };
   }
   if (status >= 400 && status < 500) return { kind: 'rejected', status, ...errorOf(response.body) };

@@ -117,7 +117,22 @@ describe('store first, then deliver', () => {
     expect(diagnostics[0].message).toContain('(HTTP 400 invalid_report: /error/line, /license)');
   });
 
-  it.each([401, 403, 404, 415])('deletes on %i too', async (status) => {
+  it.each([404, 405])(
+    'keeps the report on %i (no report route: a wrong endpoint) and sends it again',
+    async (status) => {
+      const diagnostics: Diagnostic[] = [];
+      const r = reporterFor(diagnostics, { retry: { minDelayMs: 10, maxDelayMs: 50 } });
+      server.script({ status, body: '<html>Not Found</html>' });
+      const id = r.report(input());
+      expect(await r.flush(3000)).toBe(true);
+      expect(server.received).toHaveLength(2);
+      expect(server.stored.has(id)).toBe(true);
+      expect(diagnostics).toEqual([expect.objectContaining({ code: 'send_failed', status })]);
+      expect(diagnostics[0].message).toContain('check endpoint');
+    },
+  );
+
+  it.each([401, 403, 415, 422])('deletes on %i too', async (status) => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics);
     server.script({ status });

@@ -102,11 +102,9 @@ describe('transport over a real socket', () => {
   });
 
   it('classify treats other 4xx as unmendable and other 5xx as retryable', () => {
-    expect(classify({ statusCode: 404 })).toEqual({
-      kind: 'rejected',
-      status: 404,
-      code: undefined,
-    });
+    expect(classify({ statusCode: 422 })).toEqual({ kind: 'rejected', status: 422 });
+    expect(classify({ statusCode: 404 })).toMatchObject({ kind: 'failed', status: 404 });
+    expect(classify({ statusCode: 405 })).toMatchObject({ kind: 'failed', status: 405 });
     expect(classify({ statusCode: 415, body: 'not json' })).toMatchObject({ kind: 'rejected' });
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
   });
