@@ -82,7 +82,7 @@ function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report |
   if (!v.ok) {
     const why = v.errors
       .slice(0, 5)
-      .map((e) => `${e.path} ${e.message}`)
+      .map((e) => `${e.path || 'the report'} ${e.message}`)
       .join('; ');
     diagnostic({
       code: 'before_send_failed',

@@ -283,6 +283,8 @@ export function resolveUsername(
     onFailure('the username function returned something other than a string');
     return undefined;
   }
+  // Only spaces is no name either: it would count as one more distinct user of every group.
+  if (value.trim() === '') return undefined;
   const cut = truncate(value, LIMITS.username.max);
   if (cut !== value) onCut(`username: cut to ${LIMITS.username.max} characters`);
   return wellFormed(cut);

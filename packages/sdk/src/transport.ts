@@ -134,6 +134,14 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
     };
   }
   if (status >= 400 && status < 500) return { kind: 'rejected', status, ...errorOf(response.body) };
+  // Never followed (a redirect could take the token elsewhere): kept, and the host told why.
+  if (status >= 300 && status < 400) {
+    return {
+      kind: 'failed',
+      status,
+      reason: `HTTP ${status}: the endpoint redirects, which the SDK never follows; set endpoint to the collector's own address`,
+    };
+  }
   return { kind: 'failed', status, reason: `HTTP ${status}` };
 }
 

@@ -435,6 +435,7 @@ describe('beforeSend and username', () => {
         if (report.error.description === 'drop') return null;
         if (report.error.description === 'throw') throw new Error('hook failed');
         if (report.error.description === 'invalid') return { ...report, extra: 1 };
+        if (report.error.description === 'string') return 'not a report';
         if (report.error.description === 'getter') {
           return Object.defineProperty({ ...report }, 'error', {
             enumerable: true,
@@ -448,7 +449,7 @@ describe('beforeSend and username', () => {
       },
     });
     const kept = r.report(input('keep'));
-    const ids = ['drop', 'throw', 'invalid', 'getter'].map((d) => r.report(input(d)));
+    const ids = ['drop', 'throw', 'invalid', 'getter', 'string'].map((d) => r.report(input(d)));
     expect(await r.flush(2000)).toBe(true);
     expect(server.stored.size).toBe(1);
     expect(server.stored.get(kept)).toMatchObject({ error: { description: 'scrubbed' } });
@@ -459,9 +460,11 @@ describe('beforeSend and username', () => {
       ['before_send_failed', ids[2]],
       // What it returned threw when read: the hook's failure, not an internal error of the SDK.
       ['before_send_failed', ids[3]],
+      ['before_send_failed', ids[4]],
     ]);
     expect(diagnostics[2].message).toContain('/extra');
     expect(diagnostics[3].message).toContain('could not be read (Error)');
+    expect(diagnostics[4].message).toContain('(the report must be');
   });
 
   it('asks a username function each time; one that throws gives no username', async () => {

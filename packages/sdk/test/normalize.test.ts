@@ -187,6 +187,15 @@ describe('normalizeError', () => {
 });
 
 describe('resolveUsername', () => {
+  it('an empty or only-spaces name is none, not one more user (said to no one: nothing is wrong)', () => {
+    const failures: string[] = [];
+    for (const blank of ['', ' ', '\t \n', () => '   ']) {
+      expect(resolveUsername(blank, (w) => failures.push(w))).toBeUndefined();
+    }
+    expect(failures).toEqual([]);
+    expect(resolveUsername(' bob ', (w) => failures.push(w))).toBe(' bob ');
+  });
+
   it('takes a string or a function; a throwing function gives none', () => {
     const failures: string[] = [];
     expect(resolveUsername('bob', (w) => failures.push(w))).toBe('bob');

@@ -94,6 +94,27 @@ describe('serializeDump', () => {
     expect(value.promise).toBe('[Promise]');
   });
 
+  it("keeps an error's cause and an AggregateError's errors, which are not enumerable", () => {
+    const root = new RangeError('disk full');
+    const outer = new Error('save failed', { cause: root });
+    const loop = new Error('loops');
+    (loop as { cause?: unknown }).cause = loop;
+    const all = new AggregateError([new Error('a'), 'b'], 'two failed');
+    const { value } = dump({ outer, loop, all, plain: new Error('none') });
+    expect(value.outer).toEqual({
+      $type: 'Error',
+      message: 'save failed',
+      cause: { $type: 'RangeError', message: 'disk full' },
+    });
+    expect(value.loop.cause).toBe('[Circular]');
+    expect(value.all).toEqual({
+      $type: 'AggregateError',
+      message: 'two failed',
+      errors: [{ $type: 'Error', message: 'a' }, 'b'],
+    });
+    expect(value.plain).toEqual({ $type: 'Error', message: 'none' });
+  });
+
   it("honours a plain object's own toJSON, as JSON.stringify does", () => {
     const data = {
       custom: { secretShape: 1, toJSON: () => ({ replaced: true }) },

@@ -105,6 +105,12 @@ describe('transport over a real socket', () => {
     expect(classify({ statusCode: 422 })).toEqual({ kind: 'rejected', status: 422 });
     expect(classify({ statusCode: 404 })).toMatchObject({ kind: 'failed', status: 404 });
     expect(classify({ statusCode: 405 })).toMatchObject({ kind: 'failed', status: 405 });
+    expect(classify({ statusCode: 301 })).toEqual({
+      kind: 'failed',
+      status: 301,
+      reason:
+        "HTTP 301: the endpoint redirects, which the SDK never follows; set endpoint to the collector's own address",
+    });
     expect(classify({ statusCode: 415, body: 'not json' })).toMatchObject({ kind: 'rejected' });
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
   });

@@ -365,6 +365,16 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
     );
     // Not its stack: the frames name files by their paths, which hold the user's name on Windows
     // (C:\Users\asmith\...), and a report never carries paths.
+    // Its cause and an AggregateError's errors are not enumerable, yet often the real story.
+    const cause = safe(() => (Object.hasOwn(obj, 'cause') ? obj.cause : undefined), undefined);
+    if (cause !== undefined) out.cause = walk(cause, depth + 1, state);
+    if (obj instanceof AggregateError) {
+      out.errors = walk(
+        safe(() => obj.errors, []),
+        depth + 1,
+        state,
+      );
+    }
   } else {
     // As JSON.stringify does, for a class instance and a plain object alike.
     const toJSON = safe(() => (obj as { toJSON?: unknown }).toJSON, undefined);
