@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ApiClient } from './client';
 import { makeAuditCommand } from './commands/audit';
@@ -44,6 +46,10 @@ const DEFAULT_WIDTH = 80;
  * });
  */
 export async function run(argv: string[], environment: Environment): Promise<RunResult> {
+  // `--version` alone: it is also `top`'s option (a version filter), so commander cannot own it.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    return { stdout: `${packageVersion()}\n`, stderr: '', exitCode: EXIT.ok };
+  }
   let stdout = '';
   let stderr = '';
   let exitCode: ExitCode = EXIT.ok;
@@ -179,7 +185,7 @@ export function makeProgram(wiring: Wiring): Command {
         'Settings: flags, then JCS_ERRORS_SERVER and JCS_ERRORS_TOKEN, then',
         '~/.config/jcs-errors/config.json {"server": ..., "token": ...} (keep it chmod 600).',
         'Exit codes: 0 done, 1 failed (unreachable, server error), 2 usage error,',
-        '3 not authorised, 4 not found.',
+        '3 not authorised, 4 not found. jcs-errors --version (or -V) prints the version.',
         '',
         'Examples:',
         '  jcs-errors top --since 24h',
@@ -241,4 +247,10 @@ function stackOf(err: unknown): string {
     current = current.cause;
   }
   return parts.join('\ncaused by: ');
+}
+
+/** This package's version, from its package.json (beside dist/ and src/ alike). */
+function packageVersion(): string {
+  const file = path.join(__dirname, '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }

@@ -46,6 +46,19 @@ test('top prints the table on stdout and exits 0', async () => {
   expect(r.stdout).not.toContain('\u001b');
 });
 
+test('--version and -V print the version alone on stdout, exit 0', async () => {
+  const { version } = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'),
+  ) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    expect(await spawnCli([flag], env)).toMatchObject({
+      code: 0,
+      stdout: `${version}\n`,
+      stderr: '',
+    });
+  }
+});
+
 test('with DEBUG, a failure also prints the stack', async () => {
   const server = http.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

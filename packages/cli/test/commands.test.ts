@@ -358,10 +358,10 @@ describe('show', () => {
       ...[13, 12, 11, 10, 9, 8, 7, 6, 5, 4].map((i) => `5.2.${i}`),
       '5.2.2',
       '5.2.0',
-      '2 older versions',
+      '2 other versions',
     ]);
     expect(table).toMatch(/5\.2\.0 +900 +78%/);
-    expect(table).toMatch(/2 older versions +24 +2%/);
+    expect(table).toMatch(/2 other versions +24 +2%/);
   });
 
   test('a group without reports or description still shows', async () => {
@@ -407,6 +407,9 @@ describe('reports and report', () => {
         'jcs-errors report ID for one, with --dump for its data',
       ),
     );
+    // Narrower than an id: still whole, on a line of its own.
+    const narrow = await cli(['reports', '3fa9c1d'], { width: 30 });
+    expect(narrow.stdout).toContain('\n1b4e28ba-2fa1-41d2-883f-0016d3cca427\n');
     // With room for it, the same list is one line a report again.
     const wide = await cli(['reports', '3fa9c1d'], { width: 83 });
     expect(wide.stdout).toContain(

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { commandContext } from './commands/context';
 import { makeInitCommand } from './commands/init';
@@ -22,6 +24,7 @@ export function makeProgram(out: Output): Command {
     .description(
       'The JCS error collector: ingest, encrypted storage, triage API, access log, expiry.',
     )
+    .version(packageVersion(), '-V, --version', 'print the version of jcs-collector')
     .addOption(
       new Option(
         '--data-dir <dir>',
@@ -106,4 +109,10 @@ export function missingCommand(program: Command, args: string[]): string {
   const names = command.commands.map((c) => c.name()).join(', ');
   const what = path.length ? `${path.join(' ')} needs a command` : 'no command given';
   return `${what} (one of ${names}): see ${['jcs-collector', ...path].join(' ')} --help`;
+}
+
+/** This package's version, from its package.json (beside dist/ and src/ alike). */
+function packageVersion(): string {
+  const file = path.join(__dirname, '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }

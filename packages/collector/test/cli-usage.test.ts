@@ -107,6 +107,18 @@ describe('jcs-collector usage errors', () => {
   });
 });
 
+describe('--version', () => {
+  it('--version and -V print the version alone on stdout, exit 0', () => {
+    const { version } = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(process.execPath, [COLLECTOR_BIN, flag], { encoding: 'utf8' });
+      expect([r.status, r.stdout, r.stderr]).toEqual([0, `${version}\n`, '']);
+    }
+  });
+});
+
 describe('--data-dir', () => {
   it('an empty JCS_COLLECTOR_DATA_DIR is unset: ./jcs-data, not the current directory', () => {
     const cwd = makeTempDir();

@@ -27,7 +27,7 @@ const DEFAULT_SINCE = '6w';
 const BREAKDOWN_ROWS = 10;
 /**
  * The versions table also lists this many of the busiest versions when they are older than the
- * newest ten: a version most reports come from is never folded into "older versions".
+ * newest ten: a version most reports come from is never folded into "other versions".
  */
 const BUSIEST_VERSIONS = 3;
 const BAR_WIDTH = 20;
@@ -127,7 +127,7 @@ function byVersion(detail: GroupDetail, output: Output): string {
     'VERSION',
     newestFirst.filter((v) => kept.has(v)).map(entry),
     newestFirst.filter((v) => !kept.has(v)).map(entry),
-    'older versions',
+    'other versions',
     output,
   );
 }
@@ -239,6 +239,8 @@ export function reportTable(
     rows: reports.map((r, i): Row => ({ cells: details[i], below: `  ${r.id}` })),
     width,
     palette,
+    // the id whole, even where the terminal is narrower than it
+    wrapBelow: true,
   });
 }
 

@@ -129,7 +129,11 @@ export function renderTable(options: TableOptions): string {
           .split('\n')
           .map((text): Cell => (typeof below === 'string' ? text : { ...below, text }))
       : [below];
-    for (const part of parts) out.push(' '.repeat(indent) + fitLine(part, room));
+    // Wrapped lines are whole words, never cut: a word wider than the terminal (a report id on
+    // a very narrow one) runs past its edge rather than lose its end.
+    for (const part of parts) {
+      out.push(' '.repeat(indent) + (options.wrapBelow ? paint(part) : fitLine(part, room)));
+    }
   });
   return out.join('\n');
 }
