@@ -67,6 +67,15 @@ describe('POST /v1/reports', () => {
     );
   });
 
+  it('a long field name is cut the same way, marked, in the message and in details', async () => {
+    const res = await post({ ...makeReport(), ['k'.repeat(100)]: 1 }).expect(400);
+    const path = `/${'k'.repeat(63)}…`;
+    expect(res.body.error.details[0].path).toBe(path);
+    expect(res.body.error.message).toBe(
+      `The report does not match report schema 1: check ${path}.`,
+    );
+  });
+
   it('past the 20 problems it lists, says "and more" rather than a count it does not know', async () => {
     const extra = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`x${i}`, i]));
     const res = await post({ ...makeReport(), ...extra }).expect(400);

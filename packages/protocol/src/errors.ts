@@ -37,7 +37,7 @@ export interface ErrorBody {
 
 /** At most this many details in an answer, and paths cut to this many characters. */
 export const MAX_DETAILS = 20;
-const MAX_PATH = 64;
+export const MAX_DETAIL_PATH = 64;
 
 /**
  * An error with a catalogue code. Thrown anywhere in the collector; one middleware turns it into
@@ -75,7 +75,7 @@ export class ApiError extends Error {
     if (this.details && this.details.length > 0) {
       error.details = this.details.slice(0, MAX_DETAILS).map((d) => ({
         ...d,
-        path: d.path.length > MAX_PATH ? `${d.path.slice(0, MAX_PATH)}…` : d.path,
+        path: d.path.length > MAX_DETAIL_PATH ? `${d.path.slice(0, MAX_DETAIL_PATH)}…` : d.path,
       }));
     }
     return { error };

@@ -7,6 +7,7 @@ export {
   ERRORS,
   ApiError,
   MAX_DETAILS,
+  MAX_DETAIL_PATH,
   isErrorCode,
   type ErrorCode,
   type ErrorBody,

@@ -1,4 +1,10 @@
-import { ApiError, parseTimeBound, TIME_BOUND_HELP, type ErrorDetail } from '@jcs/protocol';
+import {
+  ApiError,
+  MAX_DETAIL_PATH,
+  parseTimeBound,
+  TIME_BOUND_HELP,
+  type ErrorDetail,
+} from '@jcs/protocol';
 import { DAY_MS } from '../time';
 
 /** The longest report window: about ten years of daily counts (3,661 per group at most). */
@@ -19,7 +25,9 @@ export function fewNames(
   shown = (p: string) => p,
   cutShort = false,
 ): string {
-  const all = [...new Set(details.map((d) => shown(d.path).slice(0, 40)))];
+  // Cut as an answer's details are (ApiError.toBody), marked, so a cut name is not taken whole.
+  const cut = (p: string) => (p.length > MAX_DETAIL_PATH ? `${p.slice(0, MAX_DETAIL_PATH)}…` : p);
+  const all = [...new Set(details.map((d) => cut(shown(d.path))))];
   const first = all.slice(0, 5).join(', ');
   if (cutShort) return `${first} and more`;
   return all.length <= 5 ? first : `${first} and ${all.length - 5} more`;
