@@ -22,15 +22,15 @@ const get = (path: string) =>
 it.each([
   [
     `/v1/reports/${encodeURIComponent(NAME)}`,
-    'No report has that id (a report id is a UUID): list reports with GET /v1/groups/:id/reports.',
+    'No report has that id (a report id is a lowercase UUID): list reports with GET /v1/groups/:id/reports.',
   ],
   [
     `/v1/groups/${encodeURIComponent(NAME)}`,
-    'No group has that id (a group id is 12 hex digits): list groups with GET /v1/groups.',
+    'No group has that id (a group id is 12 lowercase hex digits): list groups with GET /v1/groups.',
   ],
   [
     `/v1/groups/${encodeURIComponent(NAME)}/reports`,
-    'No group has that id (a group id is 12 hex digits): list groups with GET /v1/groups.',
+    'No group has that id (a group id is 12 lowercase hex digits): list groups with GET /v1/groups.',
   ],
 ])('GET %s: 404 without the text', async (path, message) => {
   const a = await get(path);

@@ -74,7 +74,7 @@ export function mustFind(groups: GroupStore, id: string) {
       'not_found',
       wellFormed
         ? `No group ${id}: list groups with GET /v1/groups.`
-        : 'No group has that id (a group id is 12 hex digits): list groups with GET /v1/groups.',
+        : 'No group has that id (a group id is 12 lowercase hex digits): list groups with GET /v1/groups.',
     );
   return row;
 }
@@ -88,7 +88,7 @@ function mustFindReport(reports: ReportReader, id: string, dump: boolean, retent
       'not_found',
       wellFormed
         ? `No report ${id}: it may have expired (${retentionDays} days) or been erased.`
-        : 'No report has that id (a report id is a UUID): list reports with GET /v1/groups/:id/reports.',
+        : 'No report has that id (a report id is a lowercase UUID): list reports with GET /v1/groups/:id/reports.',
     );
   return report;
 }
