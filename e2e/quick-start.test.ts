@@ -99,3 +99,16 @@ it('npm run demo whose reader stops early (| head) still removes its data dir', 
   expect(r.error).toBeUndefined();
   expect(fs.readdirSync(dir)).toEqual([]);
 });
+
+it('npm run demo -- --help says what it does and does nothing; an unknown argument is exit 2', () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-tmp-'));
+  const help = node('scripts/demo.js', ['--help'], { TMPDIR: dir });
+  expect(help.status).toBe(0);
+  expect(help.stdout).toMatch(/^usage: npm run demo \[-- --to URL\]\n/);
+  const bad = node('scripts/demo.js', ['--tow', 'x'], { TMPDIR: dir });
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toMatch(/^demo: unknown argument --tow\nusage:/);
+  expect(bad.stdout).toBe('');
+  // nothing started: no data dir made
+  expect(fs.readdirSync(dir)).toEqual([]);
+});

@@ -208,7 +208,24 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+const USAGE = `usage: npm run demo [-- --to URL]
+
+Without --to: starts a collector on a temporary data dir, sends it the reports of a few
+simulated JCS desktop installs through the real SDK, shows jcs-errors top and show, and
+removes everything again.
+With --to URL: sends the same reports to a collector already running (npm start), with its
+ingest token in JCS_INGEST_TOKEN.
+`;
+
 async function main() {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(USAGE);
+  const unknown = args.filter((a, i) => a !== '--to' && args[i - 1] !== '--to');
+  if (unknown.length > 0) {
+    process.stderr.write(`demo: unknown argument ${unknown[0]}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const to = process.argv.indexOf('--to');
   if (to !== -1) return sendTo(process.argv[to + 1] ?? 'http://127.0.0.1:8080');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-demo-'));

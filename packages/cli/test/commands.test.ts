@@ -364,6 +364,19 @@ describe('show', () => {
     expect(table).toMatch(/2 other versions +24 +2%/);
   });
 
+  test('a long description is wrapped to the terminal, and one line when piped', async () => {
+    const id = fake.fixtures.groups[0].id;
+    const words = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+    fake.fixtures.details[id].description = words;
+    const r = await cli(['show', id], { width: 60 });
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('word0 '));
+    expect(lines[at].length).toBeLessThanOrEqual(60);
+    expect(lines.slice(at, at + 8).join(' ')).toContain(words);
+    const piped = await cli(['show', id], { env: { COLUMNS: '' } });
+    expect(piped.stdout).toContain(`\n${words}\n`);
+  });
+
   test('a group without reports or description still shows', async () => {
     fake.fixtures.groups[2].description = null;
     const r = await cli(['show', '8b02e6a1c9d4']);

@@ -14,7 +14,7 @@ import { statusCell, where } from '../render/group-format';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { shareBar } from '../render/share-bar';
 import { fitColumns, paint, renderTable, type Cell, type Column, type Row } from '../render/table';
-import { footer, formatCount, oneLine, plural } from '../render/text';
+import { footer, formatCount, oneLine, plural, wrapWords } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors show`. */
@@ -80,7 +80,8 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(
     detail.description === null
       ? palette.dim('(no description: every report has expired or been erased)')
-      : oneLine(detail.description),
+      : // wrapped to the terminal (a description may be 4,096 characters); piped, one line
+        wrapWords(oneLine(detail.description), output.piped ? undefined : width),
   );
   lines.push('');
   lines.push(
