@@ -206,6 +206,14 @@ export class ReporterCore implements Reporter {
         // The process is probably about to die: put held-back repeats on disk too, now.
         this.guard(undefined, () => this.drainFlood('all'));
       });
+      // A crash ends the process before anything is sent: only a queue on disk keeps its report.
+      if (!this.queue.durable) {
+        this.diagnostic({
+          code: 'queue_unavailable',
+          message:
+            "global handlers installed without a queue on disk (no queueDir, or one that could not be used): a crash's report is kept in memory and lost with the process; give queueDir so that the next start sends it",
+        });
+      }
     } catch (e) {
       this.internalError(undefined, e);
     }

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createReporter } from '../src';
 import { installProcessHandlers, unhandledRejectionsMode } from '../src/global-handlers';
 
@@ -71,6 +74,26 @@ describe('installProcessHandlers', () => {
     expect(counts().monitor).toBe(before.monitor + 1);
     await r.close(0);
     expect(counts()).toEqual(before);
+  });
+
+  it('tells the host, once, when a crash report could not outlive the process (no queueDir)', async () => {
+    const seen: { code: string; message: string }[] = [];
+    const inMemory = createReporter({ ...OPTIONS, onDiagnostic: (d) => seen.push(d) });
+    inMemory.installGlobalHandlers();
+    inMemory.installGlobalHandlers();
+    expect(seen).toEqual([
+      expect.objectContaining({
+        code: 'queue_unavailable',
+        message: expect.stringMatching(/queueDir/),
+      }),
+    ]);
+    await inMemory.close(0);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-handlers-'));
+    const onDisk = createReporter({ ...OPTIONS, queueDir: dir, onDiagnostic: (d) => seen.push(d) });
+    onDisk.installGlobalHandlers();
+    expect(seen).toHaveLength(1);
+    await onDisk.close(0);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('shares one set of process listeners among any number of reporters: no warning', async () => {
