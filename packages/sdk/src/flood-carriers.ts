@@ -68,8 +68,6 @@ export class FloodControl {
   private drainTimer: NodeJS.Timeout | null = null;
   private persistTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** carriers a `flood_held` diagnostic has been given for */
-  private readonly toldHeld = new Set<string>();
 
   constructor(private readonly o: FloodControlOptions) {
     this.limiter = new FloodLimiter({ maxPerGroup: o.maxPerGroup, windowMs: o.windowMs });
@@ -116,28 +114,31 @@ export class FloodControl {
 
   /**
    * After flush()'s drain: the carriers of occurrences held back for their window's end (their
-   * group was flushed early too often), each said once in a `flood_held` diagnostic.
+   * group was flushed early too often), each said in a `flood_held` diagnostic. A carrier
+   * beforeSend dropped is none of them: nothing of it will ever be sent.
    */
   heldAfterFlush(): string[] {
-    const holding = this.limiter.holding();
-    const now = new Set(holding.map((h) => h.carrierId));
-    for (const id of this.toldHeld) if (!now.has(id)) this.toldHeld.delete(id);
-    for (const { carrierId, repeats } of holding) {
-      if (this.toldHeld.has(carrierId)) continue;
-      this.toldHeld.add(carrierId);
+    const held = this.heldCarriers();
+    for (const { carrierId, repeats } of held) {
       this.o.diagnostic({
         code: 'flood_held',
         message: `flush() sent this group's held-back occurrences early ${this.o.maxPerGroup} times in this window already: ${repeats + 1} (and any more) go when the window ends or at close()`,
         reportId: carrierId,
       });
     }
-    return [...now];
+    return held.map((h) => h.carrierId);
   }
 
   /** Whether any of these carriers is still held back (not yet handed to the queue). */
   stillHeld(carrierIds: string[]): boolean {
-    const holding = new Set(this.limiter.holding().map((h) => h.carrierId));
-    return carrierIds.some((id) => holding.has(id));
+    const held = new Set(this.heldCarriers().map((h) => h.carrierId));
+    return carrierIds.some((id) => held.has(id));
+  }
+
+  private heldCarriers(): { carrierId: string; repeats: number }[] {
+    return this.limiter
+      .holding()
+      .filter(({ carrierId }) => this.carriers.get(carrierId)?.report !== null);
   }
 
   /** No more timers (close()); carriers still held stay on disk, as at a crash. */

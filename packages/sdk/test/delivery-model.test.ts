@@ -562,9 +562,12 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
     }
   };
 
-  /** Whether flush() said (`flood_held`) it left a carrier for its window's end, not yet sent. */
-  const heldForWindow = (g: Gen) =>
-    g.diags.some((d) => d.code === 'flood_held' && !everTerminal(d.reportId!));
+  /**
+   * Whether the flush begun at `since` said (`flood_held`) it left a carrier for its window's
+   * end, and that carrier is still not sent.
+   */
+  const heldForWindow = (g: Gen, since: number) =>
+    g.diags.some((d) => d.code === 'flood_held' && d.at >= since && !everTerminal(d.reportId!));
 
   /** flush() or close(), checked against "true exactly when everything queued was delivered". */
   const doFlush = async (g: Gen, timeoutMs: number, how: 'flush' | 'close') => {
@@ -595,7 +598,7 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
       if (lostSince > 0) fail(`${how} answered true though ${lostSince} report(s) were dropped`);
       if (disk && disk.size > 0) fail(`${how} answered true with ${disk.size} report(s) queued`);
       if (notDone.length > 0) fail(`${how} answered true, but ${notDone.join(',')} never settled`);
-    } else if (lostSince === 0 && how === 'flush' && heldForWindow(g)) {
+    } else if (lostSince === 0 && how === 'flush' && heldForWindow(g, start)) {
       // Flood control keeps a group flushed early too often for its window's end: false at once.
       log(`  (${how} false: occurrences held back for their window's end)`);
     } else if (lostSince === 0 && how === 'flush') {
@@ -662,12 +665,13 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
     // Calm collector: everything queued must now go, and flush() say so.
     server.calm = true;
     log('calm');
+    const calmAt = Date.now();
     const first = await doFlush(g, 10_000, 'flush');
     if (!first) {
       // Held back for their window's end: they go when it ends (into the queue, which a small
       // one may overflow: a loss the second flush must then report).
       const lostAtFirst = lostOf(g);
-      if (heldForWindow(g)) await sleep(floodControl.windowMs + 100);
+      if (heldForWindow(g, calmAt)) await sleep(floodControl.windowMs + 100);
       const second = await doFlush(g, 10_000, 'flush');
       if (!second && lostOf(g) === lostAtFirst) {
         fail('a second flush() against a calm collector answered false');

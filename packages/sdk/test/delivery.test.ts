@@ -417,6 +417,23 @@ describe('flood control', () => {
     expect([...server.counts().values()]).toEqual([200]);
   });
 
+  it('a group beforeSend drops holds nothing back for later: flush answers for what is queued', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      floodControl: { maxPerGroup: 3, windowMs: 60_000 },
+      beforeSend: () => null,
+    });
+    const answers: boolean[] = [];
+    for (let i = 0; i < 20; i++) {
+      r.report(input());
+      answers.push(await r.flush(500));
+    }
+    expect(server.received).toHaveLength(0);
+    expect(diagnostics.filter((d) => d.code === 'flood_held')).toEqual([]);
+    // dropped on purpose is not "undelivered": every flush after the first drops says true
+    expect(answers.every((a) => a)).toBe(true);
+  });
+
   it('sends held-back repeats when the window ends, without a flush', async () => {
     // a window long enough that the 16 reports below surely fall in one, even on a busy machine
     const r = reporterFor([], { floodControl: { maxPerGroup: 2, windowMs: 500 } });
