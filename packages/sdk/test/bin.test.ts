@@ -189,6 +189,59 @@ describe('jcs-report', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('"enabled": false in the config: nothing stored or sent, no id, exit 0', async () => {
+    const { config, queueDir } = writeConfig({ enabled: false });
+    const before = server.received.length;
+    const r = await jcsReport(['--config', config, '--description', 'off', '--verbose']);
+    expect(r).toMatchObject({ code: 0, stdout: '' });
+    expect(r.stderr).toBe('jcs-report: reporting is turned off (enabled: false)\n');
+    expect(server.received.length).toBe(before);
+    expect(fs.existsSync(queueDir)).toBe(false);
+    const bad = writeConfig({ enabled: 'no' });
+    expect((await jcsReport(['--config', bad.config, '--description', 'x'])).code).toBe(2);
+  });
+
+  it('a data file in UTF-16 or in the ANSI code page arrives as written (ANSI with a warning)', async () => {
+    const { config } = writeConfig({ dumpConsent: true });
+    const dir = path.dirname(config);
+    const value = { client: 'M\u00fcller & S\u00f6hne', amount: '\u20ac 100' };
+    const utf16 = path.join(dir, 'utf16.json');
+    fs.writeFileSync(
+      utf16,
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify(value), 'utf16le')]),
+    );
+    const ansi = path.join(dir, 'ansi.json');
+    fs.writeFileSync(
+      ansi,
+      Buffer.concat([
+        Buffer.from('{"client":"M'),
+        Buffer.from([0xfc]),
+        Buffer.from('ller & S'),
+        Buffer.from([0xf6]),
+        Buffer.from('hne","amount":"'),
+        Buffer.from([0x80]),
+        Buffer.from(' 100"}'),
+      ]),
+    );
+    const a = await jcsReport(['--config', config, '--description', 'u16', '--data-file', utf16]);
+    expect(a.stderr).toBe('');
+    expect(server.openDump(server.stored.get(a.stdout.trim())!)).toEqual(value);
+    const b = await jcsReport(['--config', config, '--description', 'ansi', '--data-file', ansi]);
+    expect(b.stderr).toMatch(/is not UTF-8: read as Windows-1252/);
+    expect(server.openDump(server.stored.get(b.stdout.trim())!)).toEqual(value);
+  });
+
+  it('an endpoint with no report route (404): queued, and said as not taken, not unreachable', async () => {
+    const { config, queueDir } = writeConfig();
+    server.script({ status: 404, body: 'Not Found' });
+    const r = await jcsReport(['--config', config, '--description', 'wrong path']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      'jcs-report: the report was not taken (HTTP 404: no report route there, check endpoint); it is queued and goes out on the next run\n',
+    );
+    expect(pendingFiles(queueDir)).toHaveLength(1);
+  });
+
   it('waits out a Retry-After an earlier run was given, instead of asking again at once', async () => {
     const { config, queueDir } = writeConfig();
     server.script({ status: 503, headers: { 'retry-after': '120' } });

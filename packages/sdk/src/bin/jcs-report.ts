@@ -26,11 +26,17 @@ class UsageError extends Error {}
 const FIELD_OPTIONS = ['number', 'description', 'module', 'procedure', 'line', 'code'] as const;
 
 function readJsonFile(file: string, what: string): unknown {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch {
     throw new UsageError(`cannot read the ${what} ${file}`);
+  }
+  const { text, guessed } = decodeText(bytes);
+  if (guessed) {
+    process.stderr.write(
+      `jcs-report: the ${what} ${file} is not UTF-8: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was\n`,
+    );
   }
   try {
     return JSON.parse(text.replace(/^\uFEFF/, ''));
@@ -38,6 +44,36 @@ function readJsonFile(file: string, what: string): unknown {
     throw new UsageError(`the ${what} ${file} is not valid JSON`);
   }
 }
+
+/**
+ * A file's text as a Windows host writes it: UTF-8 (with or without a BOM), UTF-16 with its BOM
+ * (FileSystemObject's Unicode files, .NET's Encoding.Unicode), else the ANSI code page of
+ * Western Windows (VB6's `Print #`), which is `guessed`.
+ */
+function decodeText(bytes: Buffer): { text: string; guessed?: true } {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) {
+    return { text: new TextDecoder('utf-16le').decode(bytes.subarray(2)) };
+  }
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    return { text: new TextDecoder('utf-16be').decode(bytes.subarray(2)) };
+  }
+  if (isUtf8(bytes)) return { text: bytes.toString('utf8') };
+  let text = '';
+  for (const byte of bytes) {
+    text += String.fromCharCode(byte >= 0x80 && byte < 0xa0 ? CP1252_80_9F[byte - 0x80] : byte);
+  }
+  return { text, guessed: true };
+}
+
+/**
+ * Windows-1252's 0x80-0x9F (€, ‚, ƒ, „, …): Node's TextDecoder reads them as Latin-1's control
+ * characters. The rest of the code page is Latin-1. Undefined bytes stay as they are.
+ */
+const CP1252_80_9F = [
+  0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039,
+  0x0152, 0x8d, 0x017d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc,
+  0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
+];
 
 function readStdinJson(note: (message: string) => void): Record<string, unknown> {
   let bytes: Buffer;
@@ -93,6 +129,16 @@ export async function main(argv: string[]): Promise<number> {
     const config = readJsonFile(configFile, 'config file');
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       throw new UsageError(`the config file ${configFile} must hold a JSON object`);
+    }
+    // Reporting turned off (an administrator, a customer opting out): nothing read, stored or
+    // sent, and no id, since none would ever be found on the collector.
+    const enabled = (config as { enabled?: unknown }).enabled;
+    if (enabled !== undefined && typeof enabled !== 'boolean') {
+      throw new UsageError(`"enabled" in the config file must be true or false`);
+    }
+    if (enabled === false) {
+      if (v.verbose) process.stderr.write('jcs-report: reporting is turned off (enabled: false)\n');
+      return 0;
     }
     const options = { ...(config as Record<string, unknown>) } as unknown as ReporterOptions;
     if (typeof options.queueDir !== 'string' || options.queueDir === '') {
@@ -217,7 +263,10 @@ export async function main(argv: string[]): Promise<number> {
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
         : untrusted
           ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: put the PEM text of the CA that issued it in the config's ca (or set NODE_EXTRA_CA_CERTS to its file), and it goes out on the next run\n`
-          : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
+          : reason?.startsWith('HTTP ')
+            ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
+              `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
+            : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
     );
   }
   return 0;
