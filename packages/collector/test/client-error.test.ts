@@ -107,6 +107,22 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(line).not.toHaveProperty('aborted');
   });
 
+  it('a whole request ahead of a malformed one is not logged as answered by the parser', async () => {
+    const before = c.s.log.lines().length;
+    const raw = await rawSocket(
+      c.server.url,
+      `GET /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\n\r\n` +
+        'BREW / HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(oneAnswer(raw).json.error.code).toBe('invalid_request');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const line = c.s.log
+      .lines()
+      .slice(before)
+      .find((l) => l.route === '/v1/groups');
+    expect(line).toMatchObject({ status: null, aborted: true });
+  });
+
   it("an engineer's change whose body never finishes: 408, its access-log entry says so", async () => {
     const body = '{"status": "resolved"}';
     const raw = await rawSocket(

@@ -34,7 +34,7 @@ export interface Row {
 export interface TableOptions {
   columns: Column[];
   rows: (Cell[] | Row)[];
-  /** the terminal's width: no line is longer */
+  /** the terminal's width: no line is longer (but for a word of a `wrapBelow` line wider than it) */
   width: number;
   palette: Palette;
   /** spaces between columns */

@@ -196,6 +196,10 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     req.on('data', onData);
     req.once('end', () => {
       if (settled) return;
+      // The rest of a body that came after the server answered 408 (the socket was still being
+      // read while the answer went out): the client was told it failed, so it is not taken.
+      const late = parserAnswered(req);
+      if (late) return fail(late);
       settled = true;
       release();
       // A report usually arrives in one chunk: no copy then.

@@ -60,7 +60,9 @@ export function answerClientError(err: Error & { code?: string }, socket: net.So
     return;
   }
   const e = parserError(err);
-  if (inFlight) answered.set(inFlight.req, e);
+  // Only a request still being read is the one this answers (a body not whole in time); a whole
+  // one ahead of a malformed next is its own, and is logged as Node leaves it.
+  if (inFlight && !inFlight.req.complete) answered.set(inFlight.req, e);
   const body = JSON.stringify(e.toBody());
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,

@@ -13,7 +13,7 @@ const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
- * The paths of some details for a one-sentence message: the first five, cut to 40 characters, and
+ * The paths of some details for a one-sentence message: the first five, cut to 64 characters, and
  * how many more (a thousand unknown names made a 100 KB message). `cutShort`: the details are a
  * checker's first few, not all there are, so "and more" without a count.
  *
