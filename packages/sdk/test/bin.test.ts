@@ -252,9 +252,22 @@ describe('jcs-report', () => {
     expect(server.received.length).toBe(before + 1);
     const second = await jcsReport(['--config', config, '--description', 'still busy']);
     expect(second.code).toBe(0);
-    expect(second.stderr).toContain('queued');
+    // said as the wait it is, not as a collector that could not be reached
+    expect(second.stderr).toBe(
+      'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n',
+    );
     expect(server.received.length).toBe(before + 1); // nothing sent: the wait holds
     expect(pendingFiles(queueDir)).toHaveLength(2);
+  });
+
+  it('--timeout 0 only queues, and says so without blaming the collector', async () => {
+    const { config, queueDir } = writeConfig();
+    const before = server.received.length;
+    const r = await jcsReport(['--config', config, '--description', 'later', '--timeout', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('jcs-report: the report is queued and goes out on the next run\n');
+    expect(server.received.length).toBe(before);
+    expect(pendingFiles(queueDir)).toHaveLength(1);
   });
 
   it('says so when the collector refused the report for good, rather than that it is queued', async () => {

@@ -122,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   let input: Record<string, unknown>;
   let preview = false;
   let timeoutMs = 10_000;
+  let queueDir = '';
   try {
     const v = args.values;
     if (!v.config) throw new UsageError('--config FILE is required');
@@ -145,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError('the config file must set "queueDir": reports wait there until sent');
     }
     options.queueDir = path.resolve(path.dirname(configFile), options.queueDir);
+    queueDir = options.queueDir;
     const consent = consentFlag(v['dump-consent']);
     if (consent !== undefined) options.dumpConsent = consent;
 
@@ -247,7 +249,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jcs-report: ${lost.message}\n`);
       return 0;
     }
-    const busy = diagnostics.some((d) => d.code === 'collector_busy');
+    // Another run sharing the queue may have sent it (this run's flush waits for the whole
+    // queue): gone from the folder, and not lost above, it was delivered.
+    if (!inQueue(queueDir, id)) return 0;
+    const busy =
+      diagnostics.some((d) => d.code === 'collector_busy') || waitUntil(queueDir) > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
     const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
@@ -266,10 +272,37 @@ export async function main(argv: string[]): Promise<number> {
           : reason?.startsWith('HTTP ')
             ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
               `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
-            : `jcs-report: the collector could not be reached${reason ? ` (${reason})` : ''}; the report is queued and goes out on the next run\n`,
+            : reason
+              ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
+              : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
+                'jcs-report: the report is queued and goes out on the next run\n',
     );
   }
   return 0;
+}
+
+/** Whether the report is still in the queue folder: waiting, or claimed by a process. */
+function inQueue(queueDir: string, id: string): boolean {
+  for (const folder of ['pending', 'claimed']) {
+    try {
+      if (fs.readdirSync(path.join(queueDir, folder)).some((name) => name.includes(id))) {
+        return true;
+      }
+    } catch {
+      // no such folder: nothing of it there
+    }
+  }
+  return false;
+}
+
+/** The end of a Retry-After an earlier run was given (the queue's `retry-after` file), or 0. */
+function waitUntil(queueDir: string): number {
+  try {
+    const at = Number(fs.readFileSync(path.join(queueDir, 'retry-after'), 'utf8'));
+    return Number.isSafeInteger(at) ? at : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Free text: its value is taken whatever it starts with (an `Err.Description` of `--x`). */
