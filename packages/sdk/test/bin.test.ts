@@ -260,6 +260,15 @@ describe('jcs-report', () => {
     expect(pendingFiles(queueDir)).toHaveLength(2);
   });
 
+  it('a queue folder that cannot be used is said even when the report went out', async () => {
+    const { config, queueDir } = writeConfig();
+    fs.writeFileSync(queueDir, 'a file where the folder should be');
+    const r = await jcsReport(['--config', config, '--description', 'sent anyway']);
+    expect(r.code).toBe(0);
+    expect(server.stored.has(r.stdout.trim())).toBe(true);
+    expect(r.stderr).toMatch(/^jcs-report: the queue directory cannot be used \(/);
+  });
+
   it('--timeout 0 only queues, and says so without blaming the collector', async () => {
     const { config, queueDir } = writeConfig();
     const before = server.received.length;

@@ -174,6 +174,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`jcs-report: ${e.message}: the report goes without its dump\n`);
       }
     }
+    if (
+      input.username !== undefined &&
+      input.username !== null &&
+      typeof input.username !== 'string'
+    ) {
+      note('invalid_input: username on stdin is not a string: the report goes without one');
+    }
     const username =
       v.username ?? (typeof input.username === 'string' ? input.username : undefined);
     delete input.username;
@@ -227,7 +234,13 @@ export async function main(argv: string[]): Promise<number> {
   if (storedAtOnce) process.stdout.write(`${id}\n`);
   const delivered = await reporter.flush(timeoutMs);
   await reporter.close(0);
-  if (!storedAtOnce && delivered) process.stdout.write(`${id}\n`);
+  if (!storedAtOnce && delivered) {
+    process.stdout.write(`${id}\n`);
+    // Sent, but the offline queue is broken: the next report made while the collector is
+    // down would be lost, which the host must hear of without --verbose.
+    const broken = diagnostics.find((d) => d.code === 'queue_unavailable');
+    if (broken) process.stderr.write(`jcs-report: ${broken.message}\n`);
+  }
   const dropped = diagnostics.some(
     (d) =>
       d.reportId === id && (d.code === 'before_send_dropped' || d.code === 'before_send_failed'),
