@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ApiClient } from './client';
 import { makeAuditCommand } from './commands/audit';
@@ -15,7 +13,7 @@ import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './comm
 import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
-import { refuseRepeatedOptions } from '@jcs/protocol';
+import { packageVersion, refuseRepeatedOptions } from '@jcs/protocol';
 
 /** The process around a run; the bin passes the real one, tests their own. */
 export interface Environment {
@@ -48,7 +46,7 @@ const DEFAULT_WIDTH = 80;
 export async function run(argv: string[], environment: Environment): Promise<RunResult> {
   // `--version` alone: it is also `top`'s option (a version filter), so commander cannot own it.
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-    return { stdout: `${packageVersion()}\n`, stderr: '', exitCode: EXIT.ok };
+    return { stdout: `${packageVersion(__dirname)}\n`, stderr: '', exitCode: EXIT.ok };
   }
   let stdout = '';
   let stderr = '';
@@ -247,10 +245,4 @@ function stackOf(err: unknown): string {
     current = current.cause;
   }
   return parts.join('\ncaused by: ');
-}
-
-/** This package's version, from its package.json (beside dist/ and src/ alike). */
-function packageVersion(): string {
-  const file = path.join(__dirname, '..', 'package.json');
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Command, Option } from 'commander';
 import { commandContext } from './commands/context';
 import { makeInitCommand } from './commands/init';
@@ -9,7 +7,7 @@ import { makeKeyCommand } from './commands/key';
 import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
-import { refuseRepeatedOptions } from '@jcs/protocol';
+import { packageVersion, refuseRepeatedOptions } from '@jcs/protocol';
 
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/, wired
@@ -24,7 +22,7 @@ export function makeProgram(out: Output): Command {
     .description(
       'The JCS error collector: ingest, encrypted storage, triage API, access log, expiry.',
     )
-    .version(packageVersion(), '-V, --version', 'print the version of jcs-collector')
+    .version(packageVersion(__dirname), '-V, --version', 'print the version of jcs-collector')
     .addOption(
       new Option(
         '--data-dir <dir>',
@@ -109,10 +107,4 @@ export function missingCommand(program: Command, args: string[]): string {
   const names = command.commands.map((c) => c.name()).join(', ');
   const what = path.length ? `${path.join(' ')} needs a command` : 'no command given';
   return `${what} (one of ${names}): see ${['jcs-collector', ...path].join(' ')} --help`;
-}
-
-/** This package's version, from its package.json (beside dist/ and src/ alike). */
-function packageVersion(): string {
-  const file = path.join(__dirname, '..', 'package.json');
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }

@@ -31,3 +31,4 @@ export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isLoopbackHost } from './loopback';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
+export { packageVersion } from './package-version';

@@ -246,6 +246,11 @@ export class ReporterCore implements Reporter {
     }
   }
 
+  /** When the collector's last Retry-After ends (ms since the epoch; 0: none), for jcs-report. */
+  collectorWaitUntil(): number {
+    return this.queue.waitUntil?.() ?? 0;
+  }
+
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
     const deadline = Date.now() + waitMs(timeoutMs);

@@ -233,6 +233,7 @@ export async function main(argv: string[]): Promise<number> {
   const storedAtOnce = !notStored();
   if (storedAtOnce) process.stdout.write(`${id}\n`);
   const delivered = await reporter.flush(timeoutMs);
+  const waitEnds = reporter.collectorWaitUntil();
   await reporter.close(0);
   if (!storedAtOnce && delivered) {
     process.stdout.write(`${id}\n`);
@@ -265,8 +266,7 @@ export async function main(argv: string[]): Promise<number> {
     // Another run sharing the queue may have sent it (this run's flush waits for the whole
     // queue): gone from the folder, and not lost above, it was delivered.
     if (!inQueue(queueDir, id)) return 0;
-    const busy =
-      diagnostics.some((d) => d.code === 'collector_busy') || waitUntil(queueDir) > Date.now();
+    const busy = diagnostics.some((d) => d.code === 'collector_busy') || waitEnds > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
     const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
@@ -306,16 +306,6 @@ function inQueue(queueDir: string, id: string): boolean {
     }
   }
   return false;
-}
-
-/** The end of a Retry-After an earlier run was given (the queue's `retry-after` file), or 0. */
-function waitUntil(queueDir: string): number {
-  try {
-    const at = Number(fs.readFileSync(path.join(queueDir, 'retry-after'), 'utf8'));
-    return Number.isSafeInteger(at) ? at : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** Free text: its value is taken whatever it starts with (an `Err.Description` of `--x`). */
