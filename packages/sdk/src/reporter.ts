@@ -251,6 +251,14 @@ export class ReporterCore implements Reporter {
     return this.queue.waitUntil?.() ?? 0;
   }
 
+  /**
+   * Whether the report still waits in the queue, or is claimed by a process sharing it, for
+   * jcs-report: gone, and not dropped, means another process sharing the queue delivered it.
+   */
+  queueHolds(reportId: string): boolean {
+    return this.queue.holds(reportId);
+  }
+
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
     const deadline = Date.now() + waitMs(timeoutMs);

@@ -263,6 +263,27 @@ describe('DiskQueue', () => {
     expect(b.claimNext()).toBeNull();
   });
 
+  it('holds a report while it waits or any instance sharing the folder claims it', () => {
+    const dir = tempDir();
+    const [mine, other] = [makeReport('mine'), makeReport('other')];
+    const a = diskQueue(dir);
+    expect(a.holds(mine.id)).toBe(false);
+    a.add(mine);
+    expect(a.holds(mine.id)).toBe(true);
+    expect(a.holds(other.id)).toBe(false);
+    // Claimed by another sender sharing the folder (another jcs-report run): still here.
+    const b = diskQueue(dir);
+    const claimed = b.claimNext()!;
+    expect(claimed.report.id).toBe(mine.id);
+    expect(a.holds(mine.id)).toBe(true);
+    // Delivered by that sender: gone for everyone.
+    b.remove(claimed.key);
+    expect(a.holds(mine.id)).toBe(false);
+    // A report held back for flood control is here too.
+    a.hold(other);
+    expect(b.holds(other.id)).toBe(true);
+  });
+
   it('gives a held report of a dead process back to the senders, as it was last written', () => {
     const dir = tempDir();
     const claimed = path.join(dir, 'claimed');
@@ -346,5 +367,15 @@ describe('MemoryQueue', () => {
     q.remove(claimed.key);
     expect(q.size()).toBe(1);
     expect(q.claimNext()!.report).toBe(c);
+  });
+
+  it('holds a report until it is removed, claimed or not', () => {
+    const q = new MemoryQueue(bounds, () => undefined);
+    const r = makeReport();
+    q.add(r);
+    const claimed = q.claimNext()!;
+    expect(q.holds(r.id)).toBe(true);
+    q.remove(claimed.key);
+    expect(q.holds(r.id)).toBe(false);
   });
 });

@@ -122,7 +122,6 @@ export async function main(argv: string[]): Promise<number> {
   let input: Record<string, unknown>;
   let preview = false;
   let timeoutMs = 10_000;
-  let queueDir = '';
   try {
     const v = args.values;
     if (!v.config) throw new UsageError('--config FILE is required');
@@ -146,7 +145,6 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError('the config file must set "queueDir": reports wait there until sent');
     }
     options.queueDir = path.resolve(path.dirname(configFile), options.queueDir);
-    queueDir = options.queueDir;
     const consent = consentFlag(v['dump-consent']);
     if (consent !== undefined) options.dumpConsent = consent;
 
@@ -234,6 +232,7 @@ export async function main(argv: string[]): Promise<number> {
   if (storedAtOnce) process.stdout.write(`${id}\n`);
   const delivered = await reporter.flush(timeoutMs);
   const waitEnds = reporter.collectorWaitUntil();
+  const stillQueued = !delivered && reporter.queueHolds(id);
   await reporter.close(0);
   if (!storedAtOnce && delivered) {
     process.stdout.write(`${id}\n`);
@@ -265,7 +264,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Another run sharing the queue may have sent it (this run's flush waits for the whole
     // queue): gone from the folder, and not lost above, it was delivered.
-    if (!inQueue(queueDir, id)) return 0;
+    if (!stillQueued) return 0;
     const busy = diagnostics.some((d) => d.code === 'collector_busy') || waitEnds > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
@@ -292,20 +291,6 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   return 0;
-}
-
-/** Whether the report is still in the queue folder: waiting, or claimed by a process. */
-function inQueue(queueDir: string, id: string): boolean {
-  for (const folder of ['pending', 'claimed']) {
-    try {
-      if (fs.readdirSync(path.join(queueDir, folder)).some((name) => name.includes(id))) {
-        return true;
-      }
-    } catch {
-      // no such folder: nothing of it there
-    }
-  }
-  return false;
 }
 
 /** Free text: its value is taken whatever it starts with (an `Err.Description` of `--x`). */

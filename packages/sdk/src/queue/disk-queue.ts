@@ -246,6 +246,17 @@ export class DiskQueue implements ReportQueue {
     for (const key of [...this.held.keys()]) this.release(key);
   }
 
+  holds(reportId: string): boolean {
+    for (const dir of [this.pendingDir, this.claimedDir]) {
+      try {
+        if (fs.readdirSync(dir).some((name) => name.includes(reportId))) return true;
+      } catch {
+        // no such folder: nothing of it there
+      }
+    }
+    return false;
+  }
+
   waitUntil(): number {
     try {
       const at = Number(fs.readFileSync(path.join(this.dir, WAIT_FILE), 'utf8'));

@@ -71,6 +71,10 @@ export class FallbackQueue implements ReportQueue {
     return this.primary.size() + this.fallback.size();
   }
 
+  holds(reportId: string): boolean {
+    return this.primary.holds(reportId) || this.fallback.holds(reportId);
+  }
+
   close(): void {
     this.primary.close();
     this.fallback.close();

@@ -78,6 +78,10 @@ export class MemoryQueue implements ReportQueue {
     return this.entries.length;
   }
 
+  holds(reportId: string): boolean {
+    return this.entries.some((e) => e.report.id === reportId);
+  }
+
   close(): void {
     for (const e of this.entries) e.claimed = false;
   }

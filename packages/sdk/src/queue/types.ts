@@ -31,6 +31,11 @@ export interface ReportQueue {
   remove(key: string): void;
   /** Reports waiting or claimed by this process. */
   size(): number;
+  /**
+   * Whether the report is still here, waiting or claimed by any process sharing the queue: gone,
+   * and not dropped, means delivered (by this process or another).
+   */
+  holds(reportId: string): boolean;
   /** Puts back whatever this process still holds. */
   close(): void;
   /**
