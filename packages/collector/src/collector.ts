@@ -122,11 +122,17 @@ export function openCollector(options: CollectorOptions): Collector {
   if (options.writerThread) {
     // Before anything writes: the newest reports whose records a power cut kept off the disk.
     try {
-      const { removed, otherKeyDays } = removeUnsyncedReports(db, keyring);
+      const { removed, otherKeyDays, unreadable } = removeUnsyncedReports(db, keyring);
       if (removed > 0) {
         log.warn(
           { removed },
           'reports whose fields did not reach the disk before the last stop were removed; they were never acknowledged, and their senders send them again',
+        );
+      }
+      if (unreadable > 0) {
+        log.warn(
+          { reports: unreadable },
+          'the sealed fields of these newest reports are not in sealed/ (collector.db restored without sealed/, or with an older copy of it): they stay, counted, but read as gone (404) until sealed/ is put back from the same backup as collector.db',
         );
       }
       if (otherKeyDays.length > 0) {

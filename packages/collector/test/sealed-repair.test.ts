@@ -3,7 +3,8 @@ import request from 'supertest';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
-import { dayFile, sealedDir } from '../src/store/sealed-files';
+import { dayFile, MAX_UNSYNCED_RECORDS, sealedDir } from '../src/store/sealed-files';
+import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { removeUnsyncedReports } from '../src/store/sealed-repair';
 import { createLogger } from '../src/log';
 
@@ -183,6 +184,71 @@ describe('reports whose records did not reach the disk', () => {
     expect(back.body.username).toBe('cat');
     // their senders got 202 long ago: a retry is "stored before", not stored twice
     await post(app, restored[0], 200);
+  });
+
+  it('keeps every report, counted, when collector.db is put back without sealed/', async () => {
+    // The acknowledged reports of a restore, not a power cut's: a day file's name is synced
+    // before any record goes in it. They were taken out, counts and groups too.
+    const sent = [
+      makeReport({ username: 'ann', license: 'JCS-1' }),
+      makeReport({ username: 'bob', license: 'JCS-2' }),
+    ];
+    for (const r of sent) await post(t.app, r);
+    const dir = sealedDir(t.collector.db.name);
+    t.close();
+    fs.renameSync(dir, `${dir}.away`);
+
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    const open = () =>
+      openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true, logger });
+    reopened = open();
+    let app = createApp(reopened);
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => /not in sealed\//.test(l.msg));
+    expect(warning).toMatchObject({ level: 40, reports: 2 });
+    expect(lines.join('')).not.toMatch(/did not reach the disk/);
+    expect(await group(app)).toMatchObject({ count: 2, users: 2, licences: 2 });
+    await request(app)
+      .get(`/v1/reports/${sent[0].id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(404);
+    await post(app, sent[1], 200);
+
+    // sealed/ put back: the fields read again.
+    reopened.close();
+    fs.renameSync(`${dir}.away`, dir);
+    reopened = open();
+    app = createApp(reopened);
+    const back = await request(app)
+      .get(`/v1/reports/${sent[0].id}`)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .expect(200);
+    expect(back.body.username).toBe('ann');
+  });
+
+  it('keeps them too when more records are missing than can ever wait for their sync', async () => {
+    // An older copy of a day file, put back with a newer collector.db: one record more is
+    // missing than a power cut can leave.
+    const writer = new IngestWriter(t.collector.db);
+    const batch = [];
+    for (let i = 0; i <= MAX_UNSYNCED_RECORDS + 1; i++) {
+      batch.push(prepareReport(makeReport(), t.collector.keyring, DAY0 + i));
+    }
+    writer.write(batch);
+    writer.close();
+    const first = row(t.collector, batch[0].id);
+    const file = dayFile(sealedDir(t.collector.db.name), first.key_day);
+    t.close();
+    fs.truncateSync(file, first.sealed_at + first.sealed_len);
+
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => /not in sealed\//.test(l.msg));
+    expect(warning).toMatchObject({ reports: MAX_UNSYNCED_RECORDS + 1 });
+    expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(
+      MAX_UNSYNCED_RECORDS + 2,
+    );
   });
 
   it('says at start which days hold reports whose key file is gone, before any report comes', async () => {

@@ -1,8 +1,9 @@
+import fs from 'node:fs';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { keyTag, openBytes } from '../crypto/fields';
 import { ReportKeys } from './report-keys';
-import { MAX_UNSYNCED_RECORDS, SealedReader, sealedDir } from './sealed-files';
+import { MAX_UNSYNCED_RECORDS, SealedReader, dayFile, sealedDir } from './sealed-files';
 import type { SealedFields } from './sealed-record';
 import { DAY_MS, dayOf, hourOf } from '../time';
 import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
@@ -45,6 +46,12 @@ interface Row {
  * its counts, and its subject rows where no other report of that group, day and version has the
  * same subject. A group left with no report and no count goes too.
  *
+ * What a power cut cannot do is taken for a restore and left alone, reported as `unreadable`: a
+ * day file that is not there at all (a new day file's name is synced before any record goes in
+ * it), or more missing records than can ever wait for their sync. That is a `collector.db` put
+ * back without `sealed/`, or with an older copy of it: every report there was acknowledged, so
+ * it stays, counted, and reads as gone (404) until the day files are put back.
+ *
  * Runs before anything writes (serve, at start); cheap when there is nothing to repair: a read
  * of some ten megabytes.
  *
@@ -55,16 +62,23 @@ interface Row {
 export function removeUnsyncedReports(
   db: Db,
   keyring: Keyring,
-): { removed: number; otherKeyDays: string[] } {
+): { removed: number; otherKeyDays: string[]; unreadable: number } {
   const rows = db
     .prepare<[number], Row>(
       `SELECT seq, id, group_id, received_at, key_day, app_version, license, line, repeats,
          user_hash, sealed_at, sealed_len FROM reports ORDER BY seq DESC LIMIT ?`,
     )
     .all(CHECKED_REPORTS);
-  if (rows.length === 0) return { removed: 0, otherKeyDays: [] };
-  const reader = new SealedReader(sealedDir(db.name));
+  if (rows.length === 0) return { removed: 0, otherKeyDays: [], unreadable: 0 };
+  const dir = sealedDir(db.name);
+  const reader = new SealedReader(dir);
   const broken: Row[] = [];
+  let unreadable = 0;
+  const files = new Map<string, boolean>();
+  const fileThere = (day: string) => {
+    if (!files.has(day)) files.set(day, fs.existsSync(dayFile(dir, day)));
+    return files.get(day)!;
+  };
   const otherKeyDays = new Set<string>();
   // A day or two among the rows: each key looked up once (dayKey checks its file every time).
   const keys = new Map<string, Uint8Array | null>();
@@ -80,14 +94,22 @@ export function removeUnsyncedReports(
       if (fields && fields.keyTag !== 0 && fields.keyTag !== keyTag(key)) {
         otherKeyDays.add(row.key_day);
       } else if (!fields || !opens(fields, key)) {
-        broken.push(row);
+        if (fileThere(row.key_day)) broken.push(row);
+        else unreadable++;
       }
     }
   } finally {
     reader.close();
   }
+  if (broken.length > MAX_UNSYNCED_RECORDS) {
+    return {
+      removed: 0,
+      otherKeyDays: [...otherKeyDays].sort(),
+      unreadable: unreadable + broken.length,
+    };
+  }
   if (broken.length > 0) db.transaction(() => broken.forEach(takeOut(db))).immediate();
-  return { removed: broken.length, otherKeyDays: [...otherKeyDays].sort() };
+  return { removed: broken.length, otherKeyDays: [...otherKeyDays].sort(), unreadable };
 }
 
 function opens(f: SealedFields, key: Uint8Array): boolean {
