@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { makeTempDir } from '../../../test-support/collector';
@@ -53,4 +54,39 @@ it('a database of the first schema as it was before 2026-11-29: refused, unchang
   expect(r.stderr).toMatch(/development build of jcs-collector from before 2026-11-29/);
   expect(r.stderr).not.toMatch(/unexpected failure/);
   expect(userVersion(file)).toBe(1);
+});
+
+it.each([
+  ['an empty file', (file: string) => fs.writeFileSync(file, '')],
+  [
+    "another program's SQLite file",
+    (file: string) => {
+      const db = new Database(file);
+      db.exec('CREATE TABLE notes (x)');
+      db.close();
+    },
+  ],
+])('%s in place of collector.db: refused by every command, sealed/ untouched', (_, put) => {
+  // A restore gone wrong: it was given the schema silently, and serve then took the records of
+  // every report in sealed/ for lost and wiped them.
+  const dataDir = initialised();
+  const file = path.join(dataDir, 'collector.db');
+  const sealed = path.join(dataDir, 'sealed');
+  fs.mkdirSync(sealed, { recursive: true });
+  fs.writeFileSync(path.join(sealed, '2026-11-30.sealed'), 'records');
+  fs.rmSync(file);
+  put(file);
+  for (const args of [
+    ['token', 'list'],
+    ['serve', '--port', '0'],
+    ['expire', '--dry-run'],
+  ]) {
+    const r = runCollector([...args, '--data-dir', dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^jcs-collector: .*collector\.db is not a jcs-collector database \(empty, or another program's file\): put back collector\.db from its backup \(with sealed\/\), or run init on a new --data-dir\n$/,
+    );
+  }
+  expect(userVersion(file)).toBe(0);
+  expect(fs.readdirSync(sealed)).toEqual(['2026-11-30.sealed']);
 });

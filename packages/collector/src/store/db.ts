@@ -31,7 +31,7 @@ export function openDatabase(
   db.pragma('cache_size = -65536');
   if (!options.readonly) {
     try {
-      migrate(db);
+      migrate(db, Boolean(options.create));
     } catch (e) {
       db.close();
       throw e;
@@ -99,8 +99,16 @@ export class SchemaError extends Error {
   override name = 'SchemaError';
 }
 
-function migrate(db: Db): void {
+function migrate(db: Db, create: boolean): void {
   const version = db.pragma('user_version', { simple: true }) as number;
+  // Only init makes a database. An empty file, or another program's SQLite file, in place of
+  // collector.db (a restore gone wrong) was given the schema silently, and the start-up checks
+  // then took the sealed fields of every report for lost: said instead, with nothing changed.
+  if (version === 0 && !create) {
+    throw new SchemaError(
+      `${db.name} is not a jcs-collector database (empty, or another program's file): put back collector.db from its backup (with sealed/), or run init on a new --data-dir`,
+    );
+  }
   // A later build's database: migrating down is not a thing, and reading it as this build's
   // schema could take its rows for damage.
   if (version > MIGRATIONS.length) {
