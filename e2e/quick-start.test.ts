@@ -16,7 +16,17 @@ const node = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
 
 let start: ChildProcess | undefined;
 let dir: string;
+/** a process group to kill after the test */
+let leftovers: number | undefined;
 afterEach(async () => {
+  if (leftovers !== undefined) {
+    try {
+      process.kill(leftovers, 'SIGKILL');
+    } catch {
+      // all gone
+    }
+    leftovers = undefined;
+  }
   if (start && start.exitCode === null) {
     const exited = new Promise((resolve) => start!.once('exit', resolve));
     start.kill('SIGTERM');
@@ -111,4 +121,43 @@ it('npm run demo -- --help says what it does and does nothing; an unknown argume
   expect(bad.stdout).toBe('');
   // nothing started: no data dir made
   expect(fs.readdirSync(dir)).toEqual([]);
+});
+
+it('npm start whose npm is killed (SIGTERM) stops the collector too', async () => {
+  // npm runs the script under `sh -c`; a SIGTERM to npm ends npm and the shell, not the script.
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
+  const shell = spawn(
+    'sh',
+    ['-c', `"${process.execPath}" "${path.join(ROOT, 'scripts/start.js')}" --port 0; true`],
+    {
+      cwd: dir,
+      env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group: whatever is left of it is killed at the end, pass or fail
+      detached: true,
+    },
+  );
+  leftovers = -shell.pid!;
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    shell.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    shell.once('exit', (code) => reject(new Error(`sh exited with ${code}: ${out}`)));
+  });
+  expect((await fetch(`${url}/v1/health`)).status).toBe(200);
+  shell.kill('SIGTERM');
+  // The collector stops as SIGTERM stops it: the port stops answering.
+  const deadline = Date.now() + 15_000;
+  let up = true;
+  while (up && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    up = await fetch(`${url}/v1/health`).then(
+      () => true,
+      () => false,
+    );
+  }
+  expect(up).toBe(false);
 });

@@ -53,4 +53,11 @@ const child = spawn(
   },
 );
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+// npm runs this under `sh -c`, and a SIGTERM to npm (a supervisor, `kill`) ends npm and the shell
+// but never reaches here: the collector served on, holding the port and the data dir's lock.
+// Left by the process that started us, the collector is stopped as SIGTERM stops it.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) child.kill('SIGTERM');
+}, 250).unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
