@@ -273,6 +273,69 @@ describe('POST /v1/erase', () => {
     ]);
   });
 
+  it("refuses a subject with a lone surrogate: it is hashed as U+FFFD, and erased another subject's reports", async () => {
+    const a = await ingest({ username: '\ufffdbob' });
+    const b = await ingest({ license: '\ufffdLIC' });
+    for (const [body, field] of [
+      [{ username: '\udfffbob' }, '/username'],
+      [{ license: '\ud800LIC' }, '/license'],
+      [{ username: '\ud800' }, '/username'],
+    ] as const) {
+      const res = await admin().post('/v1/erase', body).expect(400);
+      expect(res.body.error).toMatchObject({
+        code: 'invalid_request',
+        details: [
+          { path: field, message: 'must be valid Unicode text (it holds a lone surrogate)' },
+        ],
+      });
+    }
+    await engineer().get(`/v1/reports/${a.id}`).expect(200);
+    await engineer().get(`/v1/reports/${b.id}`).expect(200);
+    // A surrogate pair is a character like any other.
+    expect(
+      (await admin().post('/v1/erase', { username: '\ud83d\ude00' }).expect(200)).body,
+    ).toEqual({
+      erasedReports: 0,
+    });
+  });
+
+  it('refuses a body that names a field twice, rather than erase whichever JSON.parse kept', async () => {
+    const { theirs } = await seed({ username: USER });
+    const raw = (method: 'post' | 'patch', url: string, token: string, text: string) => {
+      const req = method === 'post' ? request(t.app).post(url) : request(t.app).patch(url);
+      return req
+        .set('Authorization', `Bearer ${token}`)
+        .set('Content-Type', 'application/json')
+        .send(text)
+        .expect(400);
+    };
+    const erase = await raw(
+      'post',
+      '/v1/erase',
+      t.tokens.admin,
+      `{"username": "someone.else", "username": ${JSON.stringify(USER)}}`,
+    );
+    expect(erase.body.error).toEqual({
+      code: 'invalid_request',
+      message: 'The body gives /username twice: give it once.',
+      details: [{ path: '/username', message: 'is given more than once' }],
+    });
+    await engineer().get(`/v1/reports/${theirs[0].id}`).expect(200);
+    // A change of status too: which of the two was meant is not for the server to guess.
+    const patch = await raw(
+      'patch',
+      `/v1/groups/${theirs[0].group}`,
+      t.tokens.engineer,
+      '{"status": "resolved", "status": "ignored"}',
+    );
+    expect(patch.body.error.details).toEqual([
+      { path: '/status', message: 'is given more than once' },
+    ]);
+    expect((await engineer().get(`/v1/groups/${theirs[0].group}`).expect(200)).body.status).toBe(
+      'unresolved',
+    );
+  });
+
   it('takes exactly one of username and license: anything else is 400 invalid_request naming the field, and logged', async () => {
     const cases: [unknown, string][] = [
       [{}, '/username'],

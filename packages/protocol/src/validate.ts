@@ -57,6 +57,17 @@ export function validateReport(body: unknown): Validation {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
+ * Whether `text` holds a UTF-16 surrogate without its other half. Such a string is stored (as
+ * UTF-8) as U+FFFD, so it would stand for another string: refused wherever text is taken.
+ *
+ * @example
+ * hasLoneSurrogate('\udfffbob'); // true: it would be hashed as '\ufffdbob'
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/**
  * At most this many problems are told. A body crafted to have thousands (every one a forbidden
  * key under a 100,000-character name) then costs no more to answer than an honest mistake.
  */
@@ -80,7 +91,7 @@ function findForbiddenKeys(
 ): void {
   if (errors.length >= MAX_FIELD_ERRORS) return;
   if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value)) {
+    if (hasLoneSurrogate(value)) {
       errors.push({
         path: pointer(segments),
         message: 'must be valid Unicode text (it holds a lone surrogate)',

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, MAX_DETAIL_PATH } from '@jcs/protocol';
 import { parserAnswered } from './client-error';
+import { duplicateKey } from './duplicate-keys';
 import { continueIfAsked } from './expect-continue';
 
 /**
@@ -63,6 +64,11 @@ function tooMuchAtOnce(message: string): ApiError {
  * const body = await readJsonBody(req, 512 * 1024); // unknown: validate it next
  */
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  return parseJson(await readJsonText(req, limitBytes));
+}
+
+/** `readJsonBody`'s checks and read, up to the text: 415, 413, or 400 for bytes not UTF-8. */
+async function readJsonText(req: IncomingMessage, limitBytes: number): Promise<string> {
   checkContentType(req);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
@@ -87,6 +93,11 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
       { details: [{ path: '', message: 'must be JSON without a byte-order mark' }] },
     );
   }
+  return text;
+}
+
+/** JSON.parse, its failure a 400 `invalid_json` saying where parsing stopped. */
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -260,7 +271,17 @@ export async function readRequestJson(
     });
   }
   try {
-    return await readJsonBody(req, limitBytes);
+    const text = await readJsonText(req, limitBytes);
+    const body = parseJson(text);
+    // A change or an erasure must not rest on which of two values JSON.parse happened to keep.
+    const twice = duplicateKey(text);
+    if (twice !== undefined) {
+      const shown = twice.length > MAX_DETAIL_PATH ? `${twice.slice(0, MAX_DETAIL_PATH)}…` : twice;
+      throw new ApiError('invalid_request', `The body gives ${shown} twice: give it once.`, {
+        details: [{ path: twice, message: 'is given more than once' }],
+      });
+    }
+    return body;
   } catch (e) {
     // The same words as for a report (where parsing stopped, a byte-order mark), under this
     // route's code.

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { fewNames, QueryReader } from '../http/query';
-import { ApiError, LIMITS, type ErrorDetail } from '@jcs/protocol';
+import { ApiError, hasLoneSurrogate, LIMITS, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { readRequestJson } from '../http/body';
@@ -114,6 +114,12 @@ function parseSubject(body: unknown): DataSubject {
     const v = b[k];
     if (typeof v !== 'string' || v.length < 1 || [...v].length > BOUNDS[k]) {
       details.push({ path: `/${k}`, message: `must be a string of 1 to ${BOUNDS[k]} characters` });
+    } else if (hasLoneSurrogate(v)) {
+      // Hashed (as UTF-8) as U+FFFD: it would erase another subject, whose name has one there.
+      details.push({
+        path: `/${k}`,
+        message: 'must be valid Unicode text (it holds a lone surrogate)',
+      });
     }
   }
   if (details.length > 0) {
