@@ -12,15 +12,18 @@ export interface LastExpiry {
   durationMs: number;
 }
 
+/** How far behind the clock a run's `--now` may be and still count as the job run now. */
+const NOW_SLACK_MS = 60_000;
+
 /**
  * The newest completed (not dry) run that judged ages as of its own time or later, or null when
  * the job has never run so. A run with `--now` in the past deleted only what was old then: it is
  * on record (expiry_runs, the access log) but keeps nothing compliant now.
  */
 export function lastExpiry(c: { db: Db; retentionDays: number }): LastExpiry | null {
-  // The cutoff is taken at the start of a run and `at` at its end, `duration_ms` apart; a second
-  // more for the clock's rounding.
-  const slack = (c.retentionDays - 1) * DAY_MS + 1000;
+  // The cutoff is taken at the start of a run and `at` at its end, `duration_ms` apart; a minute
+  // more for a `--now` written to the second by cron (`date -u +%FT%TZ`), then a slow start.
+  const slack = (c.retentionDays - 1) * DAY_MS + NOW_SLACK_MS;
   const row = c.db
     .prepare<
       [number],
