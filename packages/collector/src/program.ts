@@ -78,6 +78,9 @@ function usageErrorsName(command: Command): void {
         `jcs-collector: ${text
           .trim()
           .replace(/^error: /, '')
+          // commander puts its "Did you mean" suggestion on a line of its own
+          .replace(/\s*\n\s*\(Did you mean/, ' (did you mean')
+          .replace(/\s*\n\s*/g, ' ')
           .replace(/\.$/, '')}: ${path.join(' ')} --help shows the usage\n`,
       ),
   });

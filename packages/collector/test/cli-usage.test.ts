@@ -24,6 +24,13 @@ describe('jcs-collector usage errors', () => {
     ],
     [['serve', '--host'], "option '--host <host>' argument missing", 'jcs-collector serve'],
     [['bogus'], "unknown command 'bogus'", 'jcs-collector'],
+    // commander's suggestion, on the same line
+    [['tokn'], "unknown command 'tokn' (did you mean token?)", 'jcs-collector'],
+    [
+      ['serve', '--prot', '1'],
+      "unknown option '--prot' (did you mean --port?)",
+      'jcs-collector serve',
+    ],
     [
       ['token', 'list', 'extra'],
       "too many arguments for 'list'. Expected 0 arguments but got 1",
