@@ -249,6 +249,21 @@ describe('a data dir whose database is gone but whose keys are there', () => {
     );
     expect(fs.readdirSync(dataDir)).toEqual(['keys']);
   });
+
+  it('and the other way round: init says the keys folder is missing, as serve does', () => {
+    const dataDir = initialisedDataDir();
+    fs.renameSync(path.join(dataDir, 'keys'), path.join(dataDir, '..', 'keys.away'));
+    const init = collectorCli(['init', '--data-dir', dataDir]);
+    expect(init.status).toBe(1);
+    expect(init.stderr).toBe(
+      `jcs-collector: ${dataDir} has a database but no keys folder: restore the keys folder ${dataDir}/keys from where you keep it (the reports cannot be read without it), ` +
+        'or, to start afresh, use another --data-dir (init never overwrites a database)\n',
+    );
+    expect(fs.existsSync(path.join(dataDir, 'keys'))).toBe(false);
+    const list = collectorCli(['token', 'list', '--data-dir', dataDir]);
+    expect(list.status).toBe(1);
+    expect(list.stderr).toMatch(/the keys folder .* is missing: restore it from where you keep it/);
+  });
 });
 
 describe('init on a path that cannot be a data dir', () => {

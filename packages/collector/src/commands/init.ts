@@ -35,6 +35,12 @@ export async function initCommand(
         'or, to start afresh, move the keys folder away first (init never overwrites keys)',
     );
   }
+  if (hasDb && !hasKeys) {
+    throw new CommandError(
+      `${dataDir} has a database but no keys folder: restore the keys folder ${paths.keys} from where you keep it (the reports cannot be read without it), ` +
+        'or, to start afresh, use another --data-dir (init never overwrites a database)',
+    );
+  }
   if (hasKeys || hasDb) {
     throw new CommandError(
       `${dataDir} is already initialised: init never overwrites keys (use another --data-dir)`,
