@@ -154,6 +154,24 @@ describe('--data-dir', () => {
     expect(fs.readdirSync(cwd)).toEqual([]);
     expect(fs.statSync(cwd).mode & 0o777).toBe(0o755);
   });
+
+  it.each([
+    [
+      ['token', 'revoke', ''],
+      'token revoke needs the name of a token (a script\'s unset "$NAME"?): see jcs-collector token list',
+    ],
+    [
+      ['serve', '--port', '0', '--tls-cert', '', '--tls-key', 'key.pem'],
+      '--tls-cert is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP',
+    ],
+    [
+      ['serve', '--port', '0', '--tls-cert', 'cert.pem', '--tls-key', ''],
+      '--tls-key is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP',
+    ],
+  ])('%j (an empty value): exit 2, one line saying it is empty', (args, line) => {
+    const r = collectorCli([...args, '--data-dir', initialisedDataDir()]);
+    expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
+  });
 });
 
 describe('stdout that cannot take the output', () => {

@@ -39,6 +39,18 @@ export interface ServeOptions extends RateLimitFlags {
  * stops, it shuts down the same way and then fails (exit 1).
  */
 export async function serveCommand(o: ServeOptions, out: Output): Promise<void> {
+  // A script's unset "$CERT": said as it is, not as a missing option.
+  for (const [flag, value] of [
+    ['--tls-cert', o.tlsCert],
+    ['--tls-key', o.tlsKey],
+  ] as const) {
+    if (value === '') {
+      throw new CommandError(
+        `${flag} is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP`,
+        EXIT.usage,
+      );
+    }
+  }
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) {
     throw new CommandError(
       '--tls-cert and --tls-key go together: give both, or neither for plain HTTP',

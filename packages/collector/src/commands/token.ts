@@ -89,6 +89,12 @@ export async function tokenRevokeCommand(
   name: string,
   out: Output,
 ): Promise<void> {
+  if (name.trim() === '') {
+    throw new CommandError(
+      'token revoke needs the name of a token (a script\'s unset "$NAME"?): see jcs-collector token list',
+      EXIT.usage,
+    );
+  }
   const c = openForCommand({ dataDir });
   try {
     if (!c.tokens.revoke(name, c.clock())) {
