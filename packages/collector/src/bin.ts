@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// First: holds SIGHUP while the rest loads (early-hangup.ts says why).
-import './early-hangup';
+// First: holds SIGHUP, SIGTERM and SIGINT while the rest loads (early-signals.ts says why).
+import './early-signals';
 import { CommanderError } from 'commander';
 import { makeProgram, missingCommand } from './program';
 import { CommandError, EXIT, stdio } from './commands/output';

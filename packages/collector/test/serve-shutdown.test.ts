@@ -163,6 +163,37 @@ describe('serve on SIGHUP as it starts', () => {
   });
 });
 
+describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s as it starts', (signal) => {
+  it('holds it while its modules load (not exit 143 or 130): starts, stops, exits 0', async () => {
+    // Node catches both itself from its own start (to reset the terminal, then die of the
+    // signal), so /proc cannot show when the bin's hold begins: a wrapper sends the signal right
+    // after the bin's first module, as one arriving then would, before the rest loads.
+    const { dataDir } = initialised();
+    const wrapper = path.join(makeTempDir(), 'signal-early.js');
+    const dist = path.dirname(fs.realpathSync(COLLECTOR_BIN));
+    fs.writeFileSync(
+      wrapper,
+      `require(${JSON.stringify(path.join(dist, 'early-signals.js'))});
+       process.kill(process.pid, ${JSON.stringify(signal)});
+       setTimeout(() => require(${JSON.stringify(COLLECTOR_BIN)}), 50);`,
+    );
+    const child = spawn(process.execPath, [wrapper, 'serve', '--port', '0'], {
+      env: { ...process.env, JCS_COLLECTOR_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code, killedBy] = await new Promise<[number | null, string | null]>((resolve) =>
+      child.once('close', (c, s) => resolve([c, s])),
+    );
+    expect({ code, killedBy }).toEqual({ code: 0, killedBy: null });
+    expect(out).toMatch(/listening on /);
+    expect(stderr).toMatch(new RegExp(`"signal":"${signal}".*"msg":"stopping`));
+  });
+});
+
 describe('serve on SIGHUP', () => {
   it('over plain HTTP: logs that there is nothing to reload, and goes on serving', async () => {
     const { dataDir } = initialised();

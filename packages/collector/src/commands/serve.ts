@@ -11,7 +11,7 @@ import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption } from './rate-options';
-import { releaseEarlyHangup } from '../early-hangup';
+import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
 import {
   DATA_DIR_HELP,
   portNumber,
@@ -72,7 +72,7 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   const onHangup = () => hangup.reload();
   const lock = lockDataDir(o.dataDir);
   process.on('SIGHUP', onHangup);
-  // One that came while the bin was loading was held (early-hangup.ts): said now.
+  // One that came while the bin was loading was held (early-signals.ts): said now.
   if (releaseEarlyHangup() > 0) onHangup();
   try {
     await serveLocked(o, out, log, hangup);
@@ -225,6 +225,9 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
+    // One that came while the bin was loading (early-signals.ts): serve stops once started.
+    const early = releaseEarlyStop();
+    if (early) stop(early);
   });
 }
 

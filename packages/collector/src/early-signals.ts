@@ -1,0 +1,53 @@
+/**
+ * Imported first by the bin, before the modules that take `serve` some 0.3 s to load: from then
+ * on the signals serve handles are held rather than left to their default action, and serve
+ * takes them over with its own handlers (commands/serve.ts).
+ * - SIGHUP's default ends the process with exit 129, which systemd counts as clean and does not
+ *   restart: a certificate renewal's `systemctl reload` during a start left the collector down.
+ * - SIGTERM's and SIGINT's end it with 143 and 130, where the contract says a stopped serve exits
+ *   0: a supervisor that stops the collector as it starts saw a failure.
+ */
+let hangups = 0;
+let stop: 'SIGTERM' | 'SIGINT' | undefined;
+const onHup = () => {
+  hangups++;
+};
+const onTerm = () => {
+  stop ??= 'SIGTERM';
+};
+const onInt = () => {
+  stop ??= 'SIGINT';
+};
+// Any argument named serve: at worst another short command finishes its work when signalled.
+const holding = process.argv.slice(2).includes('serve');
+if (holding) {
+  process.on('SIGHUP', onHup);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+}
+
+/**
+ * Stops holding SIGHUP; answers how many came while it was held.
+ *
+ * @example
+ * process.on('SIGHUP', onHangup);
+ * if (releaseEarlyHangup() > 0) onHangup();
+ */
+export function releaseEarlyHangup(): number {
+  process.off('SIGHUP', onHup);
+  return hangups;
+}
+
+/**
+ * Stops holding SIGTERM and SIGINT; answers the first that came while they were held. Call once
+ * serve's own handlers are on.
+ *
+ * @example
+ * installStopHandlers();
+ * const early = releaseEarlyStop(); // 'SIGTERM': stop as soon as started
+ */
+export function releaseEarlyStop(): 'SIGTERM' | 'SIGINT' | undefined {
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onInt);
+  return stop;
+}
