@@ -305,6 +305,15 @@ describe('jcs-report', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('--version and -V print the SDK package version alone, exit 0, like the other two bins', async () => {
+    const { version } = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../package.json'), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      expect(await jcsReport([flag])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
   it('exits 2 with one clear line for each usage error', async () => {
     const { config } = writeConfig();
     const bad = writeConfig({ publicKey: 'short' }).config;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isUtf8 } from 'node:buffer';
+import { packageVersion } from '@jcs/protocol';
 import { createReporterCore } from '../reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
@@ -19,7 +20,7 @@ const USAGE = `usage: jcs-report --config FILE [--number N] [--description TEXT]
        [--dump-consent yes|no] [--stdin] [--preview] [--timeout MS] [--verbose]
 The report's fields come from the options, or as one JSON object on stdin
 ({"number":91,"description":"...","module":"...","procedure":"...","line":120,"data":{...}}).
-Prints the report id.`;
+Prints the report id. jcs-report --version prints its version.`;
 
 class UsageError extends Error {}
 
@@ -115,6 +116,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (args.values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.values.version) {
+    // dist/bin/ is two levels below package.json
+    process.stdout.write(`${packageVersion(path.join(__dirname, '..'))}\n`);
     return 0;
   }
   const diagnostics: Diagnostic[] = [];
@@ -372,6 +378,7 @@ function parse(argv: string[]) {
       timeout: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
     },
   });
 }
