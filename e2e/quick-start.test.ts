@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { makeReport } from '../test-support/reports';
 
 // The README's quick start as a new user runs it: `npm start` on a fresh data dir (here on a free
 // port), the demo's reports sent to it with `npm run demo -- --to URL`, then `jcs-errors top`.
@@ -139,6 +141,8 @@ it('npm start whose npm is killed (SIGTERM) stops the collector too', async () =
   );
   leftovers = -shell.pid!;
   let out = '';
+  let err = '';
+  shell.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     shell.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -148,8 +152,20 @@ it('npm start whose npm is killed (SIGTERM) stops the collector too', async () =
     shell.once('exit', (code) => reject(new Error(`sh exited with ${code}: ${out}`)));
   });
   expect((await fetch(`${url}/v1/health`)).status).toBe(200);
+  // A report whose body is still arriving when the stop comes: serve waits for it (up to 20 s).
+  const token = new RegExp('ingest .*:\\s+(jcs_\\w+)').exec(out)![1];
+  const body = JSON.stringify(makeReport());
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString()));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(
+    `POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+  );
+  await new Promise((r) => setTimeout(r, 200));
   shell.kill('SIGTERM');
-  // The collector stops as SIGTERM stops it: the port stops answering.
+  // The collector stops as SIGTERM stops it: the port stops answering at once...
   const deadline = Date.now() + 15_000;
   let up = true;
   while (up && Date.now() < deadline) {
@@ -160,4 +176,15 @@ it('npm start whose npm is killed (SIGTERM) stops the collector too', async () =
     );
   }
   expect(up).toBe(false);
+  // ...and the request in flight is finished, though its body comes after more than the second
+  // in which serve ignores a repeated signal: one SIGTERM, not one every 250 ms (which ended it
+  // with 143 there, the report cut off).
+  await new Promise((r) => setTimeout(r, 1_500));
+  socket.write(body.slice(10));
+  while (!/"msg":"stopped"/.test(err) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  socket.destroy();
+  expect(answer).toMatch(/^HTTP\/1\.1 202 /);
+  expect(err).toMatch(/"msg":"stopped"/);
 });

@@ -56,8 +56,12 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(
 // npm runs this under `sh -c`, and a SIGTERM to npm (a supervisor, `kill`) ends npm and the shell
 // but never reaches here: the collector served on, holding the port and the data dir's lock.
 // Left by the process that started us, the collector is stopped as SIGTERM stops it.
+// Once: serve takes a second SIGTERM a second later as "stop now", cutting its stop short.
 const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) child.kill('SIGTERM');
-}, 250).unref();
+const orphaned = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphaned);
+  child.kill('SIGTERM');
+}, 250);
+orphaned.unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
