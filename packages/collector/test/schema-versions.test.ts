@@ -66,7 +66,7 @@ it.each([
       db.close();
     },
   ],
-])('%s in place of collector.db: refused by every command, sealed/ untouched', (_, put) => {
+])('%s in place of collector.db: refused by every command, it and sealed/ untouched', (_, put) => {
   // A restore gone wrong: it was given the schema silently, and serve then took the records of
   // every report in sealed/ for lost and wiped them.
   const dataDir = initialised();
@@ -76,6 +76,7 @@ it.each([
   fs.writeFileSync(path.join(sealed, '2026-11-30.sealed'), 'records');
   fs.rmSync(file);
   put(file);
+  const bytes = fs.readFileSync(file);
   for (const args of [
     ['token', 'list'],
     ['serve', '--port', '0'],
@@ -87,6 +88,7 @@ it.each([
       /^jcs-collector: .*collector\.db is not a jcs-collector database \(empty, or another program's file\): put back collector\.db from its backup \(with sealed\/\), or run init on a new --data-dir\n$/,
     );
   }
-  expect(userVersion(file)).toBe(0);
+  // not a byte of it changed: no schema, no WAL mode, no page written to an empty file
+  expect(fs.readFileSync(file).equals(bytes)).toBe(true);
   expect(fs.readdirSync(sealed)).toEqual(['2026-11-30.sealed']);
 });

@@ -17,6 +17,15 @@ export function openDatabase(
     fileMustExist: !options.create,
     readonly: Boolean(options.readonly),
   });
+  // Before any pragma that writes (auto_vacuum and WAL would each leave their mark on it).
+  if (!options.create && !options.readonly) {
+    try {
+      refuseUnmade(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
   if (!options.readonly) {
     // auto_vacuum only takes effect before the first table is created.
     db.pragma('auto_vacuum = INCREMENTAL');
@@ -31,7 +40,7 @@ export function openDatabase(
   db.pragma('cache_size = -65536');
   if (!options.readonly) {
     try {
-      migrate(db, Boolean(options.create));
+      migrate(db);
     } catch (e) {
       db.close();
       throw e;
@@ -99,16 +108,21 @@ export class SchemaError extends Error {
   override name = 'SchemaError';
 }
 
-function migrate(db: Db, create: boolean): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  // Only init makes a database. An empty file, or another program's SQLite file, in place of
-  // collector.db (a restore gone wrong) was given the schema silently, and the start-up checks
-  // then took the sealed fields of every report for lost: said instead, with nothing changed.
-  if (version === 0 && !create) {
+/**
+ * Only init makes a database. An empty file, or another program's SQLite file, in place of
+ * collector.db (a restore gone wrong) was given the schema silently, and the start-up checks then
+ * took the sealed fields of every report for lost: said instead, with nothing changed.
+ */
+function refuseUnmade(db: Db): void {
+  if (db.pragma('user_version', { simple: true }) === 0) {
     throw new SchemaError(
       `${db.name} is not a jcs-collector database (empty, or another program's file): put back collector.db from its backup (with sealed/), or run init on a new --data-dir`,
     );
   }
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
   // A later build's database: migrating down is not a thing, and reading it as this build's
   // schema could take its rows for damage.
   if (version > MIGRATIONS.length) {
