@@ -18,7 +18,8 @@ const onTerm = () => {
 const onInt = () => {
   stop ??= 'SIGINT';
 };
-// Any argument named serve: at worst another short command finishes its work when signalled.
+// Any argument named serve: a command that turns out not to be serve lets go of them as it
+// starts (releaseEarlySignals), and one that came meanwhile then takes effect.
 const holding = process.argv.slice(2).includes('serve');
 if (holding) {
   process.on('SIGHUP', onHup);
@@ -50,4 +51,18 @@ export function releaseEarlyStop(): 'SIGTERM' | 'SIGINT' | undefined {
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onInt);
   return stop;
+}
+
+/**
+ * For a command other than serve (its arguments named serve: `token create --name serve`): stops
+ * holding all three, and a signal that came while they were held is raised again, to end the
+ * process as it would have without the hold.
+ *
+ * @example
+ * program.hook('preAction', (_, action) => action.name() !== 'serve' && releaseEarlySignals());
+ */
+export function releaseEarlySignals(): void {
+  const hangup = releaseEarlyHangup() > 0;
+  const came = releaseEarlyStop() ?? (hangup ? 'SIGHUP' : undefined);
+  if (came) process.kill(process.pid, came);
 }

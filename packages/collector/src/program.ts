@@ -7,6 +7,7 @@ import { makeKeyCommand } from './commands/key';
 import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
+import { releaseEarlySignals } from './early-signals';
 import { packageVersion, refuseRepeatedOptions } from '@jcs/protocol';
 
 /**
@@ -49,6 +50,10 @@ export function makeProgram(out: Output): Command {
     program.addCommand(inheritSettings(program, make(context)));
   }
 
+  // Held while the bin loaded in case it was serve (early-signals.ts): any other command lets go.
+  program.hook('preAction', (_program, action) => {
+    if (action.name() !== 'serve') releaseEarlySignals();
+  });
   usageErrorsName(program);
   refuseRepeatedOptions(program);
   return program;

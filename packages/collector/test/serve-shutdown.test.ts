@@ -163,34 +163,56 @@ describe('serve on SIGHUP as it starts', () => {
   });
 });
 
+/**
+ * The bin with `signal` sent right after its first module, as one arriving then would, before
+ * the rest loads. Node catches SIGTERM and SIGINT itself from its own start (to reset the
+ * terminal, then die of the signal), so /proc cannot show when the bin's hold begins.
+ */
+function binSignalledEarly(args: string[], signal: NodeJS.Signals, dataDir: string) {
+  const wrapper = path.join(makeTempDir(), 'signal-early.js');
+  const dist = path.dirname(fs.realpathSync(COLLECTOR_BIN));
+  fs.writeFileSync(
+    wrapper,
+    `require(${JSON.stringify(path.join(dist, 'early-signals.js'))});
+     process.kill(process.pid, ${JSON.stringify(signal)});
+     setTimeout(() => require(${JSON.stringify(COLLECTOR_BIN)}), 50);`,
+  );
+  const child = spawn(process.execPath, [wrapper, ...args], {
+    env: { ...process.env, JCS_COLLECTOR_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{
+    code: number | null;
+    killedBy: string | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve) =>
+    child.once('close', (code, killedBy) => resolve({ code, killedBy, stdout, stderr })),
+  );
+}
+
 describe.each(['SIGTERM', 'SIGINT'] as const)('serve on %s as it starts', (signal) => {
   it('holds it while its modules load (not exit 143 or 130): starts, stops, exits 0', async () => {
-    // Node catches both itself from its own start (to reset the terminal, then die of the
-    // signal), so /proc cannot show when the bin's hold begins: a wrapper sends the signal right
-    // after the bin's first module, as one arriving then would, before the rest loads.
     const { dataDir } = initialised();
-    const wrapper = path.join(makeTempDir(), 'signal-early.js');
-    const dist = path.dirname(fs.realpathSync(COLLECTOR_BIN));
-    fs.writeFileSync(
-      wrapper,
-      `require(${JSON.stringify(path.join(dist, 'early-signals.js'))});
-       process.kill(process.pid, ${JSON.stringify(signal)});
-       setTimeout(() => require(${JSON.stringify(COLLECTOR_BIN)}), 50);`,
-    );
-    const child = spawn(process.execPath, [wrapper, 'serve', '--port', '0'], {
-      env: { ...process.env, JCS_COLLECTOR_DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const [code, killedBy] = await new Promise<[number | null, string | null]>((resolve) =>
-      child.once('close', (c, s) => resolve([c, s])),
-    );
-    expect({ code, killedBy }).toEqual({ code: 0, killedBy: null });
-    expect(out).toMatch(/listening on /);
-    expect(stderr).toMatch(new RegExp(`"signal":"${signal}".*"msg":"stopping`));
+    const r = await binSignalledEarly(['serve', '--port', '0'], signal, dataDir);
+    expect({ code: r.code, killedBy: r.killedBy }).toEqual({ code: 0, killedBy: null });
+    expect(r.stdout).toMatch(/listening on /);
+    expect(r.stderr).toMatch(new RegExp(`"signal":"${signal}".*"msg":"stopping`));
+  });
+
+  it('another command whose arguments name serve is ended by it, as without the hold', async () => {
+    const { dataDir } = initialised();
+    const args = ['token', 'create', '--name', 'serve', '--role', 'ingest'];
+    const r = await binSignalledEarly(args, signal, dataDir);
+    expect({ code: r.code, killedBy: r.killedBy }).toEqual({ code: null, killedBy: signal });
+    // killed before its action: no token was made
+    const list = runCollector(['token', 'list', '--data-dir', dataDir]);
+    expect(list.status).toBe(0);
+    expect(list.stdout).not.toMatch(/^serve /m);
   });
 });
 
