@@ -143,22 +143,25 @@ describe('nextTransportKeyId', () => {
 });
 
 describe('two rotations at the same moment', () => {
-  it('each takes its own key id: the one printed is the one kept, and none fails', async () => {
+  it('run one after the other: each key id printed is the one kept, and none fails', async () => {
     const dataDir = path.join(makeTempDir(), 'data');
     expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
     const bin = path.resolve(__dirname, '../bin/jcs-collector.js');
     const { spawn } = await import('node:child_process');
     const rotate = () =>
-      new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
         const p = spawn(process.execPath, [bin, 'key', 'rotate', '--data-dir', dataDir], {
           env: { ...process.env, JCS_COLLECTOR_MASTER_KEY: '' },
         });
         let stdout = '';
+        let stderr = '';
         p.stdout.on('data', (d: Buffer) => (stdout += d));
-        p.on('close', (status) => resolve({ status, stdout }));
+        p.stderr.on('data', (d: Buffer) => (stderr += d));
+        p.on('close', (status) => resolve({ status, stdout, stderr }));
       });
     const runs = await Promise.all([rotate(), rotate(), rotate(), rotate()]);
-    // The loser of a race for the next id takes the one after it (it failed, "k2 already exists").
+    // A rotation waits for one already running (two at once took the same next id, and one
+    // failed with "k2 already exists").
     expect(runs.map((r) => r.status)).toEqual([0, 0, 0, 0]);
     const transport = path.join(dataDir, 'keys', 'transport');
     for (const run of runs) {
@@ -168,6 +171,15 @@ describe('two rotations at the same moment', () => {
       expect(kept.publicKey).toBe(publicKey);
     }
     const ids = runs.map((r) => /^key id: (\S+)$/m.exec(r.stdout)![1]);
-    expect(ids.sort()).toEqual(['k2', 'k3', 'k4', 'k5']);
+    expect([...ids].sort()).toEqual(['k2', 'k3', 'k4', 'k5']);
+    // One after the other: each names the key it followed, and the last is current.
+    const followed = runs.map((r) => /now current; (\S+) and older/.exec(r.stderr)![1]);
+    expect(Object.fromEntries(ids.map((id, i) => [id, followed[i]]))).toEqual({
+      k2: 'k1',
+      k3: 'k2',
+      k4: 'k3',
+      k5: 'k4',
+    });
+    expect(fs.readFileSync(path.join(transport, 'current'), 'utf8').trim()).toBe('k5');
   });
 });

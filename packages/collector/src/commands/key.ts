@@ -1,9 +1,14 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
 import { dataPaths, notInitialised } from '../paths';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
+import { takeLock } from './serve-lock';
+
+/** How long a rotation waits for one already running. */
+const ROTATE_WAIT_MS = 10_000;
 
 export interface KeyRotateResult {
   keyId: string;
@@ -36,6 +41,14 @@ export async function keyRotateCommand(
   if (!fs.existsSync(paths.db) && !fs.existsSync(paths.keys)) {
     throw new CommandError(notInitialised(dataDir));
   }
+  // One rotation at a time: two at once both took the next id (one failed), and each said its
+  // key was current, naming a previous key from before the other's.
+  const lock = takeLock(path.join(dataDir, 'key-rotate.lock'), ROTATE_WAIT_MS);
+  if (!lock) {
+    throw new CommandError(
+      `another key rotate on ${dataDir} did not finish within ${ROTATE_WAIT_MS / 1000} s: run it again once that one is done`,
+    );
+  }
   let result: KeyRotateResult;
   try {
     // Loading first proves the master key opens every key before anything is added.
@@ -43,6 +56,8 @@ export async function keyRotateCommand(
   } catch (e) {
     if (e instanceof KeyringError) throw new CommandError(e.message);
     throw e;
+  } finally {
+    lock.release();
   }
   out.out(`key id: ${result.keyId}`);
   out.out(`public key: ${result.publicKey}`);

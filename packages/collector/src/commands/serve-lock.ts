@@ -22,19 +22,33 @@ import { CommandError } from './output';
  */
 export function lockDataDir(dataDir: string): { release(): void } | null {
   if (!fs.existsSync(dataPaths(dataDir).db)) return null;
-  const db = new Database(path.join(dataDir, 'serve.lock'));
+  const lock = takeLock(path.join(dataDir, 'serve.lock'), 0);
+  if (!lock) {
+    throw new CommandError(
+      `another jcs-collector serve is running on ${dataDir}: stop it first (one serve per data dir)`,
+    );
+  }
+  return lock;
+}
+
+/**
+ * An exclusive lock on `file` (an SQLite file made for it), waiting up to `waitMs` for another
+ * process to let go; null if it does not. The operating system releases it however the process
+ * ends, so no lock is ever left stale.
+ *
+ * @example
+ * const lock = takeLock(path.join(dataDir, 'key-rotate.lock'), 10_000);
+ */
+export function takeLock(file: string, waitMs: number): { release(): void } | null {
+  const db = new Database(file);
   try {
-    db.pragma('busy_timeout = 0');
+    db.pragma(`busy_timeout = ${waitMs}`);
     // Kept once taken, until the connection closes.
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE; COMMIT');
   } catch (e) {
     db.close();
-    if ((e as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new CommandError(
-        `another jcs-collector serve is running on ${dataDir}: stop it first (one serve per data dir)`,
-      );
-    }
+    if ((e as { code?: string }).code === 'SQLITE_BUSY') return null;
     throw e;
   }
   return { release: () => db.close() };

@@ -19,8 +19,6 @@ import {
   CURRENT_TRANSPORT,
   nextTransportKeyId,
   readTransportKeys,
-  transportKeyIdsOnDisk,
-  TransportKeyExistsError,
   TRANSPORT_DIR,
   type TransportKey,
 } from './transport-keys';
@@ -101,24 +99,13 @@ export class Keyring {
    * loadKeyring(dir).rotateTransport(); // { keyId: 'k2', publicKey: '...', previousKeyId: 'k1' }
    */
   rotateTransport(keyId?: string): { keyId: string; publicKey: string; previousKeyId: string } {
+    const id = keyId ?? nextTransportKeyId(this.transportKeyIds());
+    if (this.transportKeys.has(id)) {
+      throw new KeyringError(`transport key ${id} already exists: choose another key id`);
+    }
     // Read before the new key is written: `transport` reads the folder, which then names it.
     const previousKeyId = this.transport.keyId;
-    if (keyId !== undefined) {
-      if (this.transportKeys.has(keyId)) {
-        throw new KeyringError(`transport key ${keyId} already exists: choose another key id`);
-      }
-      return { ...addTransportKey(this.dir, this.master, keyId), previousKeyId };
-    }
-    // The next free id: two rotations run at once both pick the same one, and the loser takes
-    // the one after it rather than fail.
-    for (let attempt = 0; ; attempt++) {
-      const id = nextTransportKeyId(transportKeyIdsOnDisk(this.dir));
-      try {
-        return { ...addTransportKey(this.dir, this.master, id), previousKeyId };
-      } catch (e) {
-        if (!(e instanceof TransportKeyExistsError) || attempt >= 20) throw e;
-      }
-    }
+    return { ...addTransportKey(this.dir, this.master, id), previousKeyId };
   }
 
   /**

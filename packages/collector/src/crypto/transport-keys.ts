@@ -52,18 +52,6 @@ export function nextTransportKeyId(existing: string[]): string {
   return next;
 }
 
-/** The key ids in the keys folder now: a rotation run meanwhile added one this process lacks. */
-export function transportKeyIdsOnDisk(dir: string): string[] {
-  return fs
-    .readdirSync(path.join(dir, TRANSPORT_DIR))
-    .filter((name) => name.endsWith('.json'))
-    .map((name) => name.slice(0, -'.json'.length))
-    .filter(isKeyId);
-}
-
-/** The key id asked for is taken: by an earlier rotation, or by one run at the same moment. */
-export class TransportKeyExistsError extends KeyringError {}
-
 /**
  * Adds a transport (dump) key pair and makes it current; older ones stay to open older dumps.
  *
@@ -83,7 +71,7 @@ export function addTransportKey(
   const tdir = path.join(dir, TRANSPORT_DIR);
   makeDirSync(tdir, 0o700);
   const file = path.join(tdir, `${keyId}.json`);
-  const exists = () => new TransportKeyExistsError(`transport key ${keyId} already exists`);
+  const exists = () => new KeyringError(`transport key ${keyId} already exists`);
   if (fs.existsSync(file)) throw exists();
   const pair = generateDumpKeyPair();
   const record = {
