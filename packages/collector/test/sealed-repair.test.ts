@@ -3,9 +3,9 @@ import request from 'supertest';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
-import { dayFile, MAX_UNSYNCED_RECORDS, sealedDir } from '../src/store/sealed-files';
+import { dayFile, sealedDir } from '../src/store/sealed-files';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
-import { removeUnsyncedReports } from '../src/store/sealed-repair';
+import { MOST_LOST_TO_A_POWER_CUT, removeUnsyncedReports } from '../src/store/sealed-repair';
 import { createLogger } from '../src/log';
 
 /**
@@ -226,12 +226,18 @@ describe('reports whose records did not reach the disk', () => {
     expect(back.body.username).toBe('ann');
   });
 
-  it('keeps them too when more records are missing than can ever wait for their sync', async () => {
-    // An older copy of a day file, put back with a newer collector.db: one record more is
-    // missing than a power cut can leave.
+  it.each([
+    ['takes out as many as a power cut can take', MOST_LOST_TO_A_POWER_CUT, 'removed'],
+    [
+      'keeps them all when one more is missing (an older copy of sealed/)',
+      MOST_LOST_TO_A_POWER_CUT + 1,
+      'kept',
+    ],
+  ] as const)('%s', async (_, missing, outcome) => {
+    // The day file cut after its first record, as a power cut or an older copy would leave it.
     const writer = new IngestWriter(t.collector.db);
     const batch = [];
-    for (let i = 0; i <= MAX_UNSYNCED_RECORDS + 1; i++) {
+    for (let i = 0; i <= missing; i++) {
       batch.push(prepareReport(makeReport(), t.collector.keyring, DAY0 + i));
     }
     writer.write(batch);
@@ -244,11 +250,19 @@ describe('reports whose records did not reach the disk', () => {
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
     reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
-    const warning = lines.map((l) => JSON.parse(l)).find((l) => /not in sealed\//.test(l.msg));
-    expect(warning).toMatchObject({ reports: MAX_UNSYNCED_RECORDS + 1 });
-    expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(
-      MAX_UNSYNCED_RECORDS + 2,
-    );
+    const logged = lines.map((l) => JSON.parse(l));
+    const stored = reopened.db.prepare('SELECT count(*) FROM reports').pluck().get();
+    if (outcome === 'removed') {
+      expect(logged.find((l) => /did not reach the disk/.test(l.msg))).toMatchObject({
+        removed: missing,
+      });
+      expect(stored).toBe(1);
+    } else {
+      expect(logged.find((l) => /not in sealed\//.test(l.msg))).toMatchObject({
+        reports: missing,
+      });
+      expect(stored).toBe(missing + 1);
+    }
   });
 
   it('says at start which days hold reports whose key file is gone, before any report comes', async () => {

@@ -281,7 +281,12 @@ export class SealedAppender {
         this.close(d);
       }
     }
-    makeDirSync(this.dir, 0o700);
+    if (!fs.existsSync(this.dir)) {
+      makeDirSync(this.dir, 0o700);
+      // The folder's own name too: the start-up repair takes a missing folder for a restore
+      // (store/sealed-repair.ts), which only holds while a power cut cannot lose it.
+      syncDir(path.dirname(this.dir));
+    }
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {

@@ -11,6 +11,13 @@ import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
 /** How many of the newest reports the check reads: twice what can be unsynced at any moment. */
 export const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
 
+/**
+ * The most records a power cut can take: the ingest batcher's MAX_UNSYNCED_RECORDS, and an inbox
+ * fold's own half of that (store/inbox-writer.ts), should both be waiting for their syncs. More
+ * missing than this is not a power cut's doing.
+ */
+export const MOST_LOST_TO_A_POWER_CUT = MAX_UNSYNCED_RECORDS + MAX_UNSYNCED_RECORDS / 2;
+
 interface Row {
   seq: number;
   id: string;
@@ -48,9 +55,10 @@ interface Row {
  *
  * What a power cut cannot do is taken for a restore and left alone, reported as `unreadable`: a
  * day file that is not there at all (a new day file's name is synced before any record goes in
- * it), or more missing records than can ever wait for their sync. That is a `collector.db` put
- * back without `sealed/`, or with an older copy of it: every report there was acknowledged, so
- * it stays, counted, and reads as gone (404) until the day files are put back.
+ * it, and the folder's before its first file), or more missing records than can ever wait for
+ * their sync (MOST_LOST_TO_A_POWER_CUT). That is a `collector.db` put back without `sealed/`, or
+ * with an older copy of it: every report there was acknowledged, so it stays, counted, and reads
+ * as gone (404) until the day files are put back.
  *
  * Runs before anything writes (serve, at start); cheap when there is nothing to repair: a read
  * of some ten megabytes.
@@ -101,7 +109,7 @@ export function removeUnsyncedReports(
   } finally {
     reader.close();
   }
-  if (broken.length > MAX_UNSYNCED_RECORDS) {
+  if (broken.length > MOST_LOST_TO_A_POWER_CUT) {
     return {
       removed: 0,
       otherKeyDays: [...otherKeyDays].sort(),
