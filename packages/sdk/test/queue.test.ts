@@ -372,7 +372,9 @@ describe('MemoryQueue', () => {
   it('holds a report until it is removed, claimed or not', () => {
     const q = new MemoryQueue(bounds, () => undefined);
     const r = makeReport();
+    expect(q.holds(r.id)).toBe(false);
     q.add(r);
+    expect(q.holds(r.id)).toBe(true);
     const claimed = q.claimNext()!;
     expect(q.holds(r.id)).toBe(true);
     q.remove(claimed.key);

@@ -247,7 +247,9 @@ export class DiskQueue implements ReportQueue {
   }
 
   holds(reportId: string): boolean {
-    for (const dir of [this.pendingDir, this.claimedDir]) {
+    // pending/ again last: a claim given back (claimed/ to pending/) between the first two looks
+    // would be in neither; one taken (pending/ to claimed/) after the first is in the second.
+    for (const dir of [this.pendingDir, this.claimedDir, this.pendingDir]) {
       try {
         if (fs.readdirSync(dir).some((name) => name.includes(reportId))) return true;
       } catch {

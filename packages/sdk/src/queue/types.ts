@@ -32,8 +32,9 @@ export interface ReportQueue {
   /** Reports waiting or claimed by this process. */
   size(): number;
   /**
-   * Whether the report is still here, waiting or claimed by any process sharing the queue: gone,
-   * and not dropped, means delivered (by this process or another).
+   * Whether the report is in the queue, waiting or claimed by any process sharing it: once
+   * queued, gone and not dropped means delivered (by this process or another). A flood-control
+   * carrier still held in memory is not queued yet.
    */
   holds(reportId: string): boolean;
   /** Puts back whatever this process still holds. */
