@@ -327,6 +327,15 @@ describe('POST /v1/expire', () => {
         request(t.app).post('/v1/expire').set('Content-Type', 'application/json').send('{'),
       ),
     ).toBe('invalid_request');
+    // A dry run and a real one at once: which was meant is not for the server to guess.
+    expect(
+      await bad(
+        request(t.app)
+          .post('/v1/expire')
+          .set('Content-Type', 'application/json')
+          .send('{"dryRun": true, "dryRun": false}'),
+      ),
+    ).toBe('invalid_request');
     expect(t.collector.db.prepare('SELECT COUNT(*) AS n FROM expiry_runs').get()).toEqual({
       n: 0,
     });
@@ -410,6 +419,16 @@ describe('GET /v1/status', () => {
 });
 
 describe('compliance', () => {
+  it('a run judged at most a minute behind the clock counts; one further behind does not', async () => {
+    const lastExpiry = async () =>
+      (await request(t.app).get('/v1/status').set('Authorization', as('admin')).expect(200)).body
+        .lastExpiry;
+    await runExpiry(t.collector, { now: t.clock() - 61_000 });
+    expect(await lastExpiry()).toBeNull();
+    await runExpiry(t.collector, { now: t.clock() - 60_000 });
+    expect(await lastExpiry()).not.toBeNull();
+  });
+
   it('a run judged from the past (--now before the clock) does not count as the job having run', async () => {
     await runExpiry(t.collector, { now: T0 - 400 * DAY });
     const past = (
