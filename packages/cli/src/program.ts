@@ -13,7 +13,7 @@ import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './comm
 import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
-import { packageVersion, refuseRepeatedOptions } from '@jcs/protocol';
+import { packageVersion, refuseRepeatedOptions, usageLine } from '@jcs/protocol';
 
 /** The process around a run; the bin passes the real one, tests their own. */
 export interface Environment {
@@ -122,12 +122,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
           exitCode: EXIT.usage,
         };
       }
-      // One line: commander puts its "Did you mean" suggestion on a line of its own.
-      const message = err.message
-        .replace(/^error: /, '')
-        .replace(/\s*\n\s*\(Did you mean/, ' (did you mean')
-        .replace(/\s*\n\s*/g, ' ')
-        .replace(/\.$/, '');
+      const message = usageLine(err.message);
       return {
         stdout,
         stderr: `${stderr}${message}: see jcs-errors --help\n`,

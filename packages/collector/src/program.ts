@@ -8,7 +8,7 @@ import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
 import { releaseEarlySignals } from './early-signals';
-import { packageVersion, refuseRepeatedOptions } from '@jcs/protocol';
+import { packageVersion, refuseRepeatedOptions, usageLine } from '@jcs/protocol';
 
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/, wired
@@ -79,15 +79,7 @@ function usageErrorsName(command: Command): void {
   for (let c: Command | null = command; c; c = c.parent) path.unshift(c.name());
   command.configureOutput({
     outputError: (text, write) =>
-      write(
-        `jcs-collector: ${text
-          .trim()
-          .replace(/^error: /, '')
-          // commander puts its "Did you mean" suggestion on a line of its own
-          .replace(/\s*\n\s*\(Did you mean/, ' (did you mean')
-          .replace(/\s*\n\s*/g, ' ')
-          .replace(/\.$/, '')}: ${path.join(' ')} --help shows the usage\n`,
-      ),
+      write(`jcs-collector: ${usageLine(text)}: ${path.join(' ')} --help shows the usage\n`),
   });
   command.commands.forEach(usageErrorsName);
 }

@@ -40,6 +40,17 @@ export const MAX_DETAILS = 20;
 export const MAX_DETAIL_PATH = 64;
 
 /**
+ * A field's path or name as answers show it: cut to MAX_DETAIL_PATH characters, marked, so a cut
+ * name is not taken whole.
+ *
+ * @example
+ * cutDetailPath('/' + 'x'.repeat(100)); // '/xxx…' (64 characters, then …)
+ */
+export function cutDetailPath(path: string): string {
+  return path.length > MAX_DETAIL_PATH ? `${path.slice(0, MAX_DETAIL_PATH)}…` : path;
+}
+
+/**
  * An error with a catalogue code. Thrown anywhere in the collector; one middleware turns it into
  * the answer.
  *
@@ -73,10 +84,9 @@ export class ApiError extends Error {
   toBody(): ErrorBody {
     const error: ErrorBody['error'] = { code: this.code, message: this.message };
     if (this.details && this.details.length > 0) {
-      error.details = this.details.slice(0, MAX_DETAILS).map((d) => ({
-        ...d,
-        path: d.path.length > MAX_DETAIL_PATH ? `${d.path.slice(0, MAX_DETAIL_PATH)}…` : d.path,
-      }));
+      error.details = this.details
+        .slice(0, MAX_DETAILS)
+        .map((d) => ({ ...d, path: cutDetailPath(d.path) }));
     }
     return { error };
   }

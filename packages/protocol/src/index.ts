@@ -8,6 +8,7 @@ export {
   ApiError,
   MAX_DETAILS,
   MAX_DETAIL_PATH,
+  cutDetailPath,
   isErrorCode,
   type ErrorCode,
   type ErrorBody,
@@ -31,4 +32,5 @@ export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isLoopbackHost } from './loopback';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
+export { usageLine } from './usage-line';
 export { packageVersion } from './package-version';

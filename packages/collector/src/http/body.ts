@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ApiError, MAX_DETAIL_PATH } from '@jcs/protocol';
+import { ApiError, cutDetailPath } from '@jcs/protocol';
 import { parserAnswered } from './client-error';
 import { duplicateKey } from './duplicate-keys';
 import { continueIfAsked } from './expect-continue';
@@ -276,10 +276,13 @@ export async function readRequestJson(
     // A change or an erasure must not rest on which of two values JSON.parse happened to keep.
     const twice = duplicateKey(text);
     if (twice !== undefined) {
-      const shown = twice.length > MAX_DETAIL_PATH ? `${twice.slice(0, MAX_DETAIL_PATH)}…` : twice;
-      throw new ApiError('invalid_request', `The body gives ${shown} twice: give it once.`, {
-        details: [{ path: twice, message: 'is given more than once' }],
-      });
+      throw new ApiError(
+        'invalid_request',
+        `The body gives ${cutDetailPath(twice)} twice: give it once.`,
+        {
+          details: [{ path: twice, message: 'is given more than once' }],
+        },
+      );
     }
     return body;
   } catch (e) {

@@ -1,6 +1,6 @@
 import {
   ApiError,
-  MAX_DETAIL_PATH,
+  cutDetailPath,
   parseTimeBound,
   TIME_BOUND_HELP,
   type ErrorDetail,
@@ -25,9 +25,8 @@ export function fewNames(
   shown = (p: string) => p,
   cutShort = false,
 ): string {
-  // Cut as an answer's details are (ApiError.toBody), marked, so a cut name is not taken whole.
-  const cut = (p: string) => (p.length > MAX_DETAIL_PATH ? `${p.slice(0, MAX_DETAIL_PATH)}…` : p);
-  const all = [...new Set(details.map((d) => cut(shown(d.path))))];
+  // Cut as an answer's details are (ApiError.toBody).
+  const all = [...new Set(details.map((d) => cutDetailPath(shown(d.path))))];
   const first = all.slice(0, 5).join(', ');
   if (cutShort) return `${first} and more`;
   return all.length <= 5 ? first : `${first} and ${all.length - 5} more`;
