@@ -5,7 +5,8 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
-import { makeCertificate } from '../../../test-support/certificate';
+import { makeCertificate, makeDatedCertificate } from '../../../test-support/certificate';
+import { certificateDates } from '../src/http/certificate-dates';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
@@ -174,6 +175,32 @@ describe('serve over HTTPS', () => {
     } finally {
       expect(await c.stop()).toBe(0);
     }
+  });
+
+  it('serves with a certificate out of its dates, but says so at start: every client refuses it', async () => {
+    const expiredCert = path.join(dir, 'expired-cert.pem');
+    const expiredKey = path.join(dir, 'expired-key.pem');
+    makeDatedCertificate(dir, expiredCert, expiredKey, '20200101000000Z', '20200102000000Z');
+    const c = await startCollector({
+      serveArgs: ['--tls-cert', expiredCert, '--tls-key', expiredKey],
+    });
+    try {
+      // written just after "listening on", which startCollector waits for
+      for (let i = 0; i < 100 && !/TLS certificate expired/.test(c.logs()); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(c.logs()).toMatch(
+        /^jcs-collector: the TLS certificate expired on 2020-01-02T00:00:00\.000Z: clients refuse it, so SDKs queue their reports and jcs-errors cannot connect; renew it, then send serve SIGHUP to load it$/m,
+      );
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+    // A valid one says nothing of the kind; one not valid yet says when it will be.
+    expect(certificateDates(fs.readFileSync(cert), Date.now())).toBeUndefined();
+    const from = Date.parse(new X509Certificate(fs.readFileSync(cert)).validFrom);
+    expect(certificateDates(fs.readFileSync(cert), from - 1)).toMatch(
+      /^the TLS certificate is not valid until .*\(is this machine's clock right\?\)/,
+    );
   });
 
   it('refuses to start, naming the file, when the certificate cannot be read or does not match', () => {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isLoopbackHost } from '@jcs/protocol';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
@@ -12,6 +13,7 @@ import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption } from './rate-options';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
+import { certificateDates } from '../http/certificate-dates';
 import {
   DATA_DIR_HELP,
   portNumber,
@@ -147,6 +149,19 @@ async function serveLocked(
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
+  // Read again, not kept from loading: a file gone since is the next SIGHUP's to say.
+  const certificateWrong = () => {
+    try {
+      return o.tlsCert ? certificateDates(fs.readFileSync(o.tlsCert), Date.now()) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const datesWrong = certificateWrong();
+  if (datesWrong) {
+    out.err(`jcs-collector: ${datesWrong}`);
+    log.warn(datesWrong);
+  }
   if (!o.tlsCert && !isLoopbackHost(o.host)) {
     // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
     out.err(
@@ -160,6 +175,8 @@ async function serveLocked(
     try {
       server.reloadTls();
       log.info({ cert: o.tlsCert }, 'SIGHUP: TLS certificate and key read again');
+      const stillWrong = certificateWrong();
+      if (stillWrong) log.warn(stillWrong);
     } catch (e) {
       log.error(
         { err: (e as Error).message },
