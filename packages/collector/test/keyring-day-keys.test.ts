@@ -70,6 +70,32 @@ describe('a keys folder that changes under a running collector', () => {
     expect(() => serving.dayKey('2026-11-03')).toThrow(/is gone while/);
   });
 
+  it('its days/ moved away: the same, not a days/ made anew with a second key for the day', async () => {
+    const { dir, serving } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    const days = path.join(dir, 'days');
+    fs.renameSync(days, `${days}.away`);
+    await nextTurn(); // a day's key file is looked for once a turn
+    // neither a new key for the day (its reports so far would read as gone) nor for another
+    expect(() => serving.dayKey(DAY, true)).toThrow(/days is gone while the collector runs/);
+    expect(() => serving.dayKey('2026-11-02', true)).toThrow(/is gone while/);
+    expect(() => serving.dayKey('2026-11-03')).toThrow(/is gone while/);
+    expect(fs.existsSync(days)).toBe(false);
+    // put back, it serves again without a restart
+    fs.renameSync(`${days}.away`, days);
+    expect(serving.dayKey(DAY)).not.toBeNull();
+  });
+
+  it('a keys folder restored without days/ makes it anew for the next report (a restore, not a move)', () => {
+    const dir = path.join(makeTempDir(), 'keys');
+    createKeys(dir, {});
+    fs.rmSync(path.join(dir, 'days'), { recursive: true });
+    const serving = loadKeyring(dir, {});
+    expect(serving.dayKey(DAY)).toBeNull();
+    expect(serving.dayKey(DAY, true)).not.toBeNull();
+    expect(fs.existsSync(path.join(dir, 'days', `${DAY}.key`))).toBe(true);
+  });
+
   it("a damaged day key is a storage failure naming the file, not the day's reports gone", async () => {
     const { dir, serving, reader } = twoKeyrings();
     serving.dayKey(DAY, true);

@@ -57,6 +57,11 @@ export class Keyring {
   private readonly dayKeys = new Map<string, { key: Uint8Array; identity: string | null }>();
   /** Days whose key file was seen in this turn of the event loop (see dayKey). */
   private readonly seenThisTurn = new Set<string>();
+  /**
+   * Whether `days/` has been there: from then on its absence is the folder moved away under a
+   * running collector, not a restore without it (which starts with none, and makes it anew).
+   */
+  private daysFolderSeen: boolean;
 
   constructor(
     readonly dir: string,
@@ -65,7 +70,9 @@ export class Keyring {
     private transportKeys: Map<string, TransportKey>,
     readonly userHmacKey: Uint8Array,
     readonly auditKey: Uint8Array,
-  ) {}
+  ) {
+    this.daysFolderSeen = fs.existsSync(path.join(dir, DAYS_DIR));
+  }
 
   /**
    * The current transport key, as the keys folder says now: `jcs-collector key rotate`, run
@@ -161,19 +168,24 @@ export class Keyring {
       this.dayKeys.set(day, { key, identity });
       return this.seen(day, key);
     }
-    // A day without a key file: expired (or never had reports), unless the whole keys folder is
-    // gone from under a running collector. That is no report gone but the storage failing.
+    // A day without a key file: expired (or never had reports), unless the keys folder, or its
+    // days/, is gone from under a running collector. That is no report gone but the storage
+    // failing: made anew, a new key would seal the day's next reports, and the day's earlier ones
+    // would read as gone, their key file then in the way of the folder put back.
     if (!fs.existsSync(this.dir)) throw keysFolderGone(this.dir);
+    const daysDir = path.dirname(file);
+    if (this.daysFolderSeen && !fs.existsSync(daysDir)) throw keysFolderGone(daysDir);
     if (!create) return null;
     const key = nacl.randomBytes(nacl.secretbox.keyLength);
     try {
       // Not recursive: a keys folder moved away is not made anew around one day key.
-      fs.mkdirSync(path.dirname(file), { mode: 0o700 });
+      fs.mkdirSync(daysDir, { mode: 0o700 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw keysFolderGone(this.dir);
       if (code !== 'EEXIST') throw e;
     }
+    this.daysFolderSeen = true;
     // Never over a key file that appeared meanwhile: the reports sealed under it would be lost.
     if (!writeFileAtomic(file, wrap(key, this.master), 0o600, { exclusive: true })) {
       return this.dayKey(day, false);
@@ -323,7 +335,7 @@ function openDayKey(file: string, master: Uint8Array): Uint8Array {
 
 function keysFolderGone(dir: string): KeyringError {
   return new KeyringError(
-    `the keys folder ${dir} is gone while the collector runs: put it back (reports can be neither sealed nor read without it), then restart the collector`,
+    `the keys folder ${dir} is gone while the collector runs: put it back (reports can be neither sealed nor read without it)`,
   );
 }
 
