@@ -5,8 +5,13 @@ import type { Collector } from '../collector';
 const WARN_EVERY_MS = 60_000;
 /** Key ids are the client's text: the memory of those warned about stays bounded. */
 const MAX_REMEMBERED = 1_000;
-/** What a key id looks like (`jcs-collector key rotate --key-id`); anything else is not logged. */
-const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * The key ids init and key rotate make (k1, k2, ...), the only ones logged: the key id is text
+ * the client typed, and one of any other form may be a licence, a name or a token pasted in the
+ * wrong field (a `--key-id` of the operator's own is not echoed either).
+ */
+const LOGGED_KEY_ID = /^k\d{1,19}$/;
+const NOT_LOGGED = '(not logged: not of the form k1, k2, ...)';
 
 /**
  * Warns in the log when a report's dump is sealed to a transport key this collector does not
@@ -34,7 +39,7 @@ export function dumpKeyWatch(c: Collector): (report: Report) => void {
     warned.set(keyId, now);
     c.log.warn(
       {
-        keyId: KEY_ID.test(keyId) ? keyId : '(not a key id)',
+        keyId: LOGGED_KEY_ID.test(keyId) ? keyId : NOT_LOGGED,
         held: c.keyring.transportKeyIds(),
       },
       'a dump is sealed to a transport key this collector does not hold: it will not open; check the keyId and publicKey the SDK pins (GET /v1/public-key)',
