@@ -82,6 +82,12 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
     deferContinue(req, res);
     server.emit('request', req, res);
   });
+  // Any other expectation is served as if it were not there, which RFC 9110 allows: Node's own
+  // answer, a bare 417, bypassed the routes, so an engineer's request went unwritten in the
+  // access log and the client got no error body.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    server.emit('request', req, res);
+  });
 
   // Responses not yet finished, so that closing can end their connections once they are sent.
   const open = new Set<http.ServerResponse>();

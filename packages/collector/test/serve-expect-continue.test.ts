@@ -112,3 +112,24 @@ it.each<[string, string[], string]>([
   expect(raw).not.toContain('100 Continue');
   expect(ingestRowCounts(s.collector.db).reports).toBe(before);
 });
+
+it('another expectation is served as if it were not there, and logged like any request', async () => {
+  const { port } = new URL(server.url);
+  const raw = await new Promise<string>((resolve, reject) => {
+    let received = '';
+    const socket = net.connect(Number(port), '127.0.0.1', () =>
+      socket.write(
+        'GET /v1/groups HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: something-else\r\n' +
+          `Authorization: Bearer ${s.tokens.engineer}\r\n\r\n`,
+      ),
+    );
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => (received += text));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+  });
+  // Node's own answer was a bare 417, the request never reaching the routes or the access log.
+  expect(statusLines(raw)).toEqual(['HTTP/1.1 200 OK']);
+  const last = s.collector.audit.list({ limit: 1 })[0];
+  expect(last).toMatchObject({ action: 'groups.list', outcome: 'ok' });
+});
