@@ -261,6 +261,35 @@ describe('day keys and pseudonymous rows', () => {
   });
 });
 
+describe('a run stopped between two chunks', () => {
+  it("keeps counting the reports it deleted, in a window's partial first hour too", async () => {
+    // 300 reports of one group at 10:20; the window starts at 10:10, mid-hour, where counts come
+    // from the reports themselves until a run marks the hour as possibly deleted.
+    const at = T0 + 20 * 60_000;
+    const reports = Array.from({ length: 300 }, () => makeReport());
+    storeAt(t.collector, reports, at);
+    t.clock.set(at + 41 * DAY + HOUR);
+    const since = new Date(at - 10 * 60_000).toISOString();
+    const count = async () =>
+      (await get(`/v1/groups?since=${since}&status=all`)).body.groups[0]?.count ?? 0;
+    expect(await count()).toBe(300);
+
+    const stop = new AbortController();
+    const run = runExpiry(t.collector, { chunkSize: 50, signal: stop.signal });
+    while (countReports(t.collector.db) > 200) await new Promise((r) => setImmediate(r));
+    stop.abort();
+    await expect(run).rejects.toThrow();
+    const left = countReports(t.collector.db);
+    expect(left).toBeLessThan(300);
+    // Deleted reports stay counted, as every expired report does (the run had marked the hour
+    // only once all its chunks were done, so the stopped run's deletions counted as nothing).
+    expect(await count()).toBe(300);
+    await runExpiry(t.collector);
+    expect(countReports(t.collector.db)).toBe(0);
+    expect(await count()).toBe(300);
+  });
+});
+
 describe('POST /v1/expire', () => {
   it('a dry run deletes nothing and writes no expiry run, only an access-log entry', async () => {
     const { a } = await seed();

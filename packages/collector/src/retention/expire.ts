@@ -126,15 +126,11 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   let summary: ExpirySummary;
   let truncated: boolean;
   try {
-    const deletedReports = c.inbox
-      ? await deleteOnThread(c, c.inbox, cutoff, run, phase)
-      : await deleteDue(c.db, cutoff, run, phase);
-    // What has arrived so far in the database, where the steps below look for it.
-    await c.inbox?.fold();
-    const lastDay = dayOf(cutoff);
-    lowerHorizonToToday(c, lastDay);
     // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
-    // take an hour's reports as possibly gone up to it (store/occurrences.ts).
+    // take an hour's reports as possibly gone up to it (store/occurrences.ts). Marked before the
+    // first chunk, in the WAL ahead of them: a run stopped or killed between two chunks left
+    // their reports deleted and the mark behind, so a window's partial edge hour, counted from
+    // the reports still there, lost them until a later run finished.
     withoutCommitSync(c.db, () =>
       c.db
         .transaction(() => {
@@ -143,7 +139,14 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
         })
         .immediate(),
     );
-    // The chunks and that commit skipped their fsync: one sync of the WAL makes all of them
+    const deletedReports = c.inbox
+      ? await deleteOnThread(c, c.inbox, cutoff, run, phase)
+      : await deleteDue(c.db, cutoff, run, phase);
+    // What has arrived so far in the database, where the steps below look for it.
+    await c.inbox?.fold();
+    const lastDay = dayOf(cutoff);
+    lowerHorizonToToday(c, lastDay);
+    // The chunks and the mark skipped their fsync: one sync of the WAL makes all of them
     // durable, so no key is shredded while the deletion of its reports could still be undone.
     // In the thread pool: on the event loop, a commit's fsync behind everything the chunks
     // wrote held up every request.
