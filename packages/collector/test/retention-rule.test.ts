@@ -280,6 +280,7 @@ describe('a run stopped between two chunks', () => {
     stop.abort();
     await expect(run).rejects.toThrow();
     const left = countReports(t.collector.db);
+    expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThan(300);
     // Deleted reports stay counted, as every expired report does (the run had marked the hour
     // only once all its chunks were done, so the stopped run's deletions counted as nothing).
@@ -287,6 +288,24 @@ describe('a run stopped between two chunks', () => {
     await runExpiry(t.collector);
     expect(countReports(t.collector.db)).toBe(0);
     expect(await count()).toBe(300);
+  });
+
+  it('one stopped before it deleted anything leaves the window edges counted to the minute', async () => {
+    // Reports at 10:05 and 10:50; from 10:30, one. A run judged from the future and stopped at
+    // once must not make every window's edge hours count whole until that future comes.
+    storeAt(t.collector, [makeReport()], T0 + 5 * 60_000);
+    storeAt(t.collector, [makeReport()], T0 + 50 * 60_000);
+    t.clock.set(T0 + 2 * HOUR);
+    const since = new Date(T0 + 30 * 60_000).toISOString();
+    const count = async () => (await get(`/v1/groups?since=${since}`)).body.groups[0].count;
+    expect(await count()).toBe(1);
+    const stop = new AbortController();
+    stop.abort();
+    await expect(
+      runExpiry(t.collector, { now: T0 + 60 * DAY, signal: stop.signal }),
+    ).rejects.toThrow();
+    expect(countReports(t.collector.db)).toBe(2);
+    expect(await count()).toBe(1);
   });
 });
 

@@ -4,8 +4,8 @@ import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
 import { SUBJECTS_FROM_KEY } from '../store/subject-days';
-import { deleteMeta, getMeta, setMeta, withoutCommitSync } from '../store/db';
-import { EXPIRED_THROUGH_KEY } from '../store/occurrences';
+import { deleteMeta, setMeta, withoutCommitSync } from '../store/db';
+import { markExpiredThrough } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
 import { listDayFiles, removeDayFile, sealedDir, sealedEndKey } from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
@@ -126,19 +126,6 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   let summary: ExpirySummary;
   let truncated: boolean;
   try {
-    // The newest cut-off deleted up to (a run with an earlier `--now` does not lower it): counts
-    // take an hour's reports as possibly gone up to it (store/occurrences.ts). Marked before the
-    // first chunk, in the WAL ahead of them: a run stopped or killed between two chunks left
-    // their reports deleted and the mark behind, so a window's partial edge hour, counted from
-    // the reports still there, lost them until a later run finished.
-    withoutCommitSync(c.db, () =>
-      c.db
-        .transaction(() => {
-          const before = Number(getMeta(c.db, EXPIRED_THROUGH_KEY) ?? 0);
-          setMeta(c.db, EXPIRED_THROUGH_KEY, String(Math.max(before, cutoff)));
-        })
-        .immediate(),
-    );
     const deletedReports = c.inbox
       ? await deleteOnThread(c, c.inbox, cutoff, run, phase)
       : await deleteDue(c.db, cutoff, run, phase);
@@ -146,7 +133,12 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     await c.inbox?.fold();
     const lastDay = dayOf(cutoff);
     lowerHorizonToToday(c, lastDay);
-    // The chunks and the mark skipped their fsync: one sync of the WAL makes all of them
+    // The whole cut-off, once done (each chunk marked only the reports it deleted): counts take
+    // an hour's reports as possibly gone up to it (store/occurrences.ts).
+    withoutCommitSync(c.db, () =>
+      c.db.transaction(() => markExpiredThrough(c.db, cutoff)).immediate(),
+    );
+    // The chunks and that commit skipped their fsync: one sync of the WAL makes all of them
     // durable, so no key is shredded while the deletion of its reports could still be undone.
     // In the thread pool: on the event loop, a commit's fsync behind everything the chunks
     // wrote held up every request.

@@ -1,4 +1,4 @@
-import { getMeta, statement, type Db } from './db';
+import { getMeta, setMeta, statement, type Db } from './db';
 import { DAY_MS, HOUR_MS } from '../time';
 
 /** A half-open window [since, until) of receivedAt, in ms. */
@@ -170,12 +170,29 @@ function eachCount(
   }
 }
 
-/** Where the expiry job keeps the newest cut-off it has deleted up to (retention/expire.ts). */
-export const EXPIRED_THROUGH_KEY = 'expiry_deleted_through';
+/**
+ * Where the expiry job keeps how far it may have deleted (retention/expire.ts): an hour at or
+ * before it may have lost reports, so a window's partial edge hour there is counted whole from
+ * the hourly counts, which keep every report, rather than from the reports left.
+ */
+const EXPIRED_THROUGH_KEY = 'expiry_deleted_through';
 
-/** The newest cut-off any expiry run has deleted up to (0 before the first run). */
+/** How far any expiry run may have deleted (0 before the first). */
 function expiredThrough(db: Db): number {
   return Number(getMeta(db, EXPIRED_THROUGH_KEY) ?? 0);
+}
+
+/**
+ * Raises the mark (never lowers it: a run with an earlier `--now` deletes less) to `at`, in the
+ * caller's transaction: each deletion chunk marks what it deletes as it commits, so a run stopped
+ * between two chunks leaves nothing it deleted counted as missing, and one that deletes nothing
+ * marks nothing.
+ *
+ * @example
+ * db.transaction(() => { deleteOldest(limit); markExpiredThrough(db, lastDeletedAt); })();
+ */
+export function markExpiredThrough(db: Db, at: number): void {
+  if (at > expiredThrough(db)) setMeta(db, EXPIRED_THROUGH_KEY, String(at));
 }
 
 const KEY_SQL: Record<CountKey, (unit: 'day' | 'hour') => string> = {
