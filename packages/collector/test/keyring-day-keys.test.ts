@@ -86,14 +86,21 @@ describe('a keys folder that changes under a running collector', () => {
     expect(serving.dayKey(DAY)).not.toBeNull();
   });
 
-  it('a keys folder restored without days/ makes it anew for the next report (a restore, not a move)', () => {
+  it('a keys folder restored without days/ makes it anew for the next report (a restore, not a move)', async () => {
     const dir = path.join(makeTempDir(), 'keys');
     createKeys(dir, {});
     fs.rmSync(path.join(dir, 'days'), { recursive: true });
     const serving = loadKeyring(dir, {});
+    const reader = loadKeyring(dir, {});
     expect(serving.dayKey(DAY)).toBeNull();
     expect(serving.dayKey(DAY, true)).not.toBeNull();
     expect(fs.existsSync(path.join(dir, 'days', `${DAY}.key`))).toBe(true);
+    // The read thread's keyring, loaded before days/ was made, sees it once it reads a key...
+    expect(reader.dayKey(DAY)).not.toBeNull();
+    // ...so days/ moved away after that is the storage failing for it too, not the day gone.
+    fs.renameSync(path.join(dir, 'days'), path.join(dir, 'days.away'));
+    await nextTurn();
+    expect(() => reader.dayKey(DAY)).toThrow(/days is gone while/);
   });
 
   it("a damaged day key is a storage failure naming the file, not the day's reports gone", async () => {

@@ -164,6 +164,8 @@ export class Keyring {
       this.dayKeys.delete(day);
     }
     if (identity !== null) {
+      // A keyring that only reads (the read thread's) learns of days/ here, made by another.
+      this.daysFolderSeen = true;
       const key = openDayKey(file, this.master);
       this.dayKeys.set(day, { key, identity });
       return this.seen(day, key);
