@@ -52,7 +52,13 @@ const child = spawn(
     stdio: 'inherit',
   },
 );
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    stopping = true;
+    child.kill(signal);
+  });
+}
 // npm runs this under `sh -c`, and a SIGTERM to npm (a supervisor, `kill`) ends npm and the shell
 // but never reaches here: the collector served on, holding the port and the data dir's lock.
 // Left by the process that started us, the collector is stopped as SIGTERM stops it.
@@ -61,7 +67,8 @@ const parent = process.ppid;
 const orphaned = setInterval(() => {
   if (process.ppid === parent) return;
   clearInterval(orphaned);
-  child.kill('SIGTERM');
+  // Already stopping (Ctrl-C, then the terminal closed): a second signal would cut that short.
+  if (!stopping) child.kill('SIGTERM');
 }, 250);
 orphaned.unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -30,16 +30,19 @@ export function dumpKeyWatch(c: Collector): (report: Report) => void {
   return (report) => {
     const keyId = report.dump?.keyId;
     if (keyId === undefined) return;
+    // Every id not logged shares one line a minute: a client varying its keyId would otherwise
+    // get a thousand identical warnings written.
+    const shown = LOGGED_KEY_ID.test(keyId) ? keyId : NOT_LOGGED;
     const now = c.clock();
-    const last = warned.get(keyId);
+    const last = warned.get(shown);
     if (last !== undefined && now - last < WARN_EVERY_MS) return;
     // A key rotated in while serve runs is found here too (the keyring looks in the folder).
     if (c.keyring.transportSecret(keyId)) return;
     if (warned.size >= MAX_REMEMBERED) warned.clear();
-    warned.set(keyId, now);
+    warned.set(shown, now);
     c.log.warn(
       {
-        keyId: LOGGED_KEY_ID.test(keyId) ? keyId : NOT_LOGGED,
+        keyId: shown,
         held: c.keyring.transportKeyIds(),
       },
       'a dump is sealed to a transport key this collector does not hold: it will not open; check the keyId and publicKey the SDK pins (GET /v1/public-key)',

@@ -8,7 +8,10 @@ import type { SealedFields } from './sealed-record';
 import { DAY_MS, dayOf, hourOf } from '../time';
 import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
 
-/** How many of the newest reports the check reads: twice what can be unsynced at any moment. */
+/**
+ * How many of the newest reports the check reads: twice what ingest's batcher lets wait for its
+ * sync, more than the most a power cut can take with an inbox fold's added (below).
+ */
 export const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
 
 /**
