@@ -44,7 +44,7 @@ export function releaseEarlyHangup(): number {
  * serve's own handlers are on.
  *
  * @example
- * installStopHandlers();
+ * process.on('SIGTERM', onTerm); // serve's own handlers first
  * const early = releaseEarlyStop(); // 'SIGTERM': stop as soon as started
  */
 export function releaseEarlyStop(): 'SIGTERM' | 'SIGINT' | undefined {
