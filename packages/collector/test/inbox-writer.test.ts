@@ -118,6 +118,23 @@ describe('the inbox writer', () => {
     await w.stop();
   });
 
+  it('folds nothing, and drops nothing, while the keys folder or its days/ is moved away', async () => {
+    const w = writerOver();
+    w.start();
+    w.write(packBatch([prepared('answered')]));
+    for (const away of [path.join(keysDir, 'days'), keysDir]) {
+      fs.renameSync(away, `${away}.away`);
+      // Not "its day key was shredded": the storage failing, the reports kept in the inbox.
+      expect(() => w.fold()).toThrow(/is gone while the collector runs/);
+      expect(writes).toEqual([]);
+      expect(inbox.batches()).toHaveLength(1);
+      fs.renameSync(`${away}.away`, away);
+    }
+    w.fold();
+    expect(writes.flatMap((x) => x.ids)).toEqual(['answered']);
+    await w.stop();
+  });
+
   it('syncs a fold before its commit once too many folded reports wait for their sync', async () => {
     const w = writerOver();
     w.start();

@@ -71,7 +71,7 @@ export class Keyring {
     readonly userHmacKey: Uint8Array,
     readonly auditKey: Uint8Array,
   ) {
-    this.daysFolderSeen = fs.existsSync(path.join(dir, DAYS_DIR));
+    this.daysFolderSeen = hasDaysFolder(dir);
   }
 
   /**
@@ -174,10 +174,10 @@ export class Keyring {
     // days/, is gone from under a running collector. That is no report gone but the storage
     // failing: made anew, a new key would seal the day's next reports, and the day's earlier ones
     // would read as gone, their key file then in the way of the folder put back.
-    if (!fs.existsSync(this.dir)) throw keysFolderGone(this.dir);
-    const daysDir = path.dirname(file);
-    if (this.daysFolderSeen && !fs.existsSync(daysDir)) throw keysFolderGone(daysDir);
+    const gone = keysFolderMissing(this.dir, this.daysFolderSeen);
+    if (gone) throw gone;
     if (!create) return null;
+    const daysDir = path.dirname(file);
     const key = nacl.randomBytes(nacl.secretbox.keyLength);
     try {
       // Not recursive: a keys folder moved away is not made anew around one day key.
@@ -333,6 +333,27 @@ function openDayKey(file: string, master: Uint8Array): Uint8Array {
       `the day key ${file} does not open (damaged, or from another keys folder): put the right file back, or remove it to give up that day's reports (they then read as gone)`,
     );
   }
+}
+
+/**
+ * The storage failing, when the keys folder, or its `days/` once seen (`daysSeen`), is gone from
+ * under a running collector; undefined while both are there. A `days/` never seen is a restore
+ * without it: the next day key makes it anew.
+ *
+ * @example
+ * const gone = keysFolderMissing(keysDir, true);
+ * if (gone) throw gone; // answered 503, the report kept by its sender
+ */
+export function keysFolderMissing(keysDir: string, daysSeen: boolean): KeyringError | undefined {
+  if (!fs.existsSync(keysDir)) return keysFolderGone(keysDir);
+  const days = path.join(keysDir, DAYS_DIR);
+  if (daysSeen && !fs.existsSync(days)) return keysFolderGone(days);
+  return undefined;
+}
+
+/** Whether a keys folder has its `days/` now. */
+export function hasDaysFolder(keysDir: string): boolean {
+  return fs.existsSync(path.join(keysDir, DAYS_DIR));
 }
 
 function keysFolderGone(dir: string): KeyringError {

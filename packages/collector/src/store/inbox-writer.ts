@@ -3,7 +3,7 @@ import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
 import { MAX_UNSYNCED_RECORDS } from './sealed-files';
-import { hasDayKey } from '../crypto/keyring';
+import { hasDayKey, hasDaysFolder, keysFolderMissing } from '../crypto/keyring';
 
 /** How long after a run the inbox is emptied and its WAL made ready for the next. */
 const CLEAN_UP_AFTER_MS = 10_000;
@@ -52,13 +52,18 @@ export class InboxWriter {
   /** folded reports whose sync has not completed yet */
   private unsynced = 0;
 
+  /** whether the keys folder's days/ has been there (crypto/keyring.ts keysFolderMissing) */
+  private daysFolderSeen: boolean;
+
   /** @param keysDir the keys folder: reports whose day key is gone are not folded (`fold`) */
   constructor(
     private readonly writer: IngestWriter,
     private readonly inbox: Inbox,
     private readonly wal: WalSync,
     private readonly keysDir: string,
-  ) {}
+  ) {
+    this.daysFolderSeen = hasDaysFolder(keysDir);
+  }
 
   /** Whether batches go to the inbox. */
   get active(): boolean {
@@ -84,6 +89,11 @@ export class InboxWriter {
    * could never be read, and their ids, already deleted with the day's, would come back.
    */
   private keyed(items: PreparedReport[]): PreparedReport[] {
+    // Not when the keys folder or its days/ is gone from under us: that is no key shredded but
+    // the storage failing, and the reports, answered 202, wait in the inbox until it is back.
+    const gone = keysFolderMissing(this.keysDir, this.daysFolderSeen);
+    if (gone) throw gone;
+    this.daysFolderSeen ||= hasDaysFolder(this.keysDir);
     const days = new Map<string, boolean>();
     const kept = (day: string) => {
       if (!days.has(day)) days.set(day, hasDayKey(this.keysDir, day));
