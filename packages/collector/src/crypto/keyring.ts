@@ -57,11 +57,7 @@ export class Keyring {
   private readonly dayKeys = new Map<string, { key: Uint8Array; identity: string | null }>();
   /** Days whose key file was seen in this turn of the event loop (see dayKey). */
   private readonly seenThisTurn = new Set<string>();
-  /**
-   * Whether `days/` has been there: from then on its absence is the folder moved away under a
-   * running collector, not a restore without it (which starts with none, and makes it anew).
-   */
-  private daysFolderSeen: boolean;
+  private readonly folder: KeysFolderWatch;
 
   constructor(
     readonly dir: string,
@@ -71,7 +67,7 @@ export class Keyring {
     readonly userHmacKey: Uint8Array,
     readonly auditKey: Uint8Array,
   ) {
-    this.daysFolderSeen = hasDaysFolder(dir);
+    this.folder = new KeysFolderWatch(dir);
   }
 
   /**
@@ -165,7 +161,7 @@ export class Keyring {
     }
     if (identity !== null) {
       // A keyring that only reads (the read thread's) learns of days/ here, made by another.
-      this.daysFolderSeen = true;
+      this.folder.sawDays();
       const key = openDayKey(file, this.master);
       this.dayKeys.set(day, { key, identity });
       return this.seen(day, key);
@@ -174,7 +170,7 @@ export class Keyring {
     // days/, is gone from under a running collector. That is no report gone but the storage
     // failing: made anew, a new key would seal the day's next reports, and the day's earlier ones
     // would read as gone, their key file then in the way of the folder put back.
-    const gone = keysFolderMissing(this.dir, this.daysFolderSeen);
+    const gone = this.folder.missing();
     if (gone) throw gone;
     if (!create) return null;
     const daysDir = path.dirname(file);
@@ -187,7 +183,7 @@ export class Keyring {
       if (code === 'ENOENT') throw keysFolderGone(this.dir);
       if (code !== 'EEXIST') throw e;
     }
-    this.daysFolderSeen = true;
+    this.folder.sawDays();
     // Never over a key file that appeared meanwhile: the reports sealed under it would be lost.
     if (!writeFileAtomic(file, wrap(key, this.master), 0o600, { exclusive: true })) {
       return this.dayKey(day, false);
@@ -336,24 +332,36 @@ function openDayKey(file: string, master: Uint8Array): Uint8Array {
 }
 
 /**
- * The storage failing, when the keys folder, or its `days/` once seen (`daysSeen`), is gone from
- * under a running collector; undefined while both are there. A `days/` never seen is a restore
- * without it: the next day key makes it anew.
+ * Tells a keys folder, or its `days/`, moved away from under a running collector (the storage
+ * failing: answered 503, nothing made anew or dropped) from a `days/` that was never there (a
+ * restore without it, which the next day key makes anew). Once `days/` has been seen, its
+ * absence is the first.
  *
  * @example
- * const gone = keysFolderMissing(keysDir, true);
+ * const folder = new KeysFolderWatch(keysDir);
+ * const gone = folder.missing();
  * if (gone) throw gone; // answered 503, the report kept by its sender
  */
-export function keysFolderMissing(keysDir: string, daysSeen: boolean): KeyringError | undefined {
-  if (!fs.existsSync(keysDir)) return keysFolderGone(keysDir);
-  const days = path.join(keysDir, DAYS_DIR);
-  if (daysSeen && !fs.existsSync(days)) return keysFolderGone(days);
-  return undefined;
-}
+export class KeysFolderWatch {
+  private daysSeen: boolean;
 
-/** Whether a keys folder has its `days/` now. */
-export function hasDaysFolder(keysDir: string): boolean {
-  return fs.existsSync(path.join(keysDir, DAYS_DIR));
+  constructor(private readonly keysDir: string) {
+    this.daysSeen = fs.existsSync(path.join(keysDir, DAYS_DIR));
+  }
+
+  /** `days/` is there: a key was read from it or made in it. */
+  sawDays(): void {
+    this.daysSeen = true;
+  }
+
+  /** The storage failing, when the keys folder or a `days/` seen before is gone; else undefined. */
+  missing(): KeyringError | undefined {
+    if (!fs.existsSync(this.keysDir)) return keysFolderGone(this.keysDir);
+    const days = path.join(this.keysDir, DAYS_DIR);
+    if (fs.existsSync(days)) this.daysSeen = true;
+    else if (this.daysSeen) return keysFolderGone(days);
+    return undefined;
+  }
 }
 
 function keysFolderGone(dir: string): KeyringError {

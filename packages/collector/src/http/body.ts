@@ -63,12 +63,11 @@ function tooMuchAtOnce(message: string): ApiError {
  * @example
  * const body = await readJsonBody(req, 512 * 1024); // unknown: validate it next
  */
-export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
-  return parseJson(await readJsonText(req, limitBytes));
-}
-
-/** `readJsonBody`'s checks and read, up to the text: 415, 413, or 400 for bytes not UTF-8. */
-async function readJsonText(req: IncomingMessage, limitBytes: number): Promise<string> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  limitBytes: number,
+  options: { refuseRepeatedFields?: boolean } = {},
+): Promise<unknown> {
   checkContentType(req);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
@@ -93,7 +92,19 @@ async function readJsonText(req: IncomingMessage, limitBytes: number): Promise<s
       { details: [{ path: '', message: 'must be JSON without a byte-order mark' }] },
     );
   }
-  return text;
+  const body = parseJson(text);
+  if (options.refuseRepeatedFields) {
+    // A change or an erasure must not rest on which of two values JSON.parse happened to keep.
+    const twice = duplicateKey(text);
+    if (twice !== undefined) {
+      throw new ApiError(
+        'invalid_request',
+        `The body gives ${cutDetailPath(twice)} twice: give it once.`,
+        { details: [{ path: twice, message: 'is given more than once' }] },
+      );
+    }
+  }
+  return body;
 }
 
 /** JSON.parse, its failure a 400 `invalid_json` saying where parsing stopped. */
@@ -271,20 +282,7 @@ export async function readRequestJson(
     });
   }
   try {
-    const text = await readJsonText(req, limitBytes);
-    const body = parseJson(text);
-    // A change or an erasure must not rest on which of two values JSON.parse happened to keep.
-    const twice = duplicateKey(text);
-    if (twice !== undefined) {
-      throw new ApiError(
-        'invalid_request',
-        `The body gives ${cutDetailPath(twice)} twice: give it once.`,
-        {
-          details: [{ path: twice, message: 'is given more than once' }],
-        },
-      );
-    }
-    return body;
+    return await readJsonBody(req, limitBytes, { refuseRepeatedFields: true });
   } catch (e) {
     // The same words as for a report (where parsing stopped, a byte-order mark), under this
     // route's code.

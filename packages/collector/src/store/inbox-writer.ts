@@ -3,7 +3,7 @@ import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
 import { MAX_UNSYNCED_RECORDS } from './sealed-files';
-import { hasDayKey, hasDaysFolder, keysFolderMissing } from '../crypto/keyring';
+import { hasDayKey, KeysFolderWatch } from '../crypto/keyring';
 
 /** How long after a run the inbox is emptied and its WAL made ready for the next. */
 const CLEAN_UP_AFTER_MS = 10_000;
@@ -52,8 +52,7 @@ export class InboxWriter {
   /** folded reports whose sync has not completed yet */
   private unsynced = 0;
 
-  /** whether the keys folder's days/ has been there (crypto/keyring.ts keysFolderMissing) */
-  private daysFolderSeen: boolean;
+  private readonly keysFolder: KeysFolderWatch;
 
   /** @param keysDir the keys folder: reports whose day key is gone are not folded (`fold`) */
   constructor(
@@ -62,7 +61,7 @@ export class InboxWriter {
     private readonly wal: WalSync,
     private readonly keysDir: string,
   ) {
-    this.daysFolderSeen = hasDaysFolder(keysDir);
+    this.keysFolder = new KeysFolderWatch(keysDir);
   }
 
   /** Whether batches go to the inbox. */
@@ -91,9 +90,8 @@ export class InboxWriter {
   private keyed(items: PreparedReport[]): PreparedReport[] {
     // Not when the keys folder or its days/ is gone from under us: that is no key shredded but
     // the storage failing, and the reports, answered 202, wait in the inbox until it is back.
-    const gone = keysFolderMissing(this.keysDir, this.daysFolderSeen);
+    const gone = this.keysFolder.missing();
     if (gone) throw gone;
-    this.daysFolderSeen ||= hasDaysFolder(this.keysDir);
     const days = new Map<string, boolean>();
     const kept = (day: string) => {
       if (!days.has(day)) days.set(day, hasDayKey(this.keysDir, day));

@@ -83,20 +83,13 @@ export function removeUnsyncedReports(
   if (rows.length === 0) return { removed: 0, otherKeyDays: [], unreadable: 0 };
   const dir = sealedDir(db.name);
   const reader = new SealedReader(dir);
-  const broken: Row[] = [];
+  let broken: Row[] = [];
   let unreadable = 0;
-  const files = new Map<string, boolean>();
-  const fileThere = (day: string) => {
-    if (!files.has(day)) files.set(day, fs.existsSync(dayFile(dir, day)));
-    return files.get(day)!;
-  };
   const otherKeyDays = new Set<string>();
-  // A day or two among the rows: each key looked up once (dayKey checks its file every time).
-  const keys = new Map<string, Uint8Array | null>();
-  const keyOf = (day: string) => {
-    if (!keys.has(day)) keys.set(day, keyring.dayKey(day));
-    return keys.get(day) ?? null;
-  };
+  // A day or two among the rows: each key and file looked up once (dayKey checks its file every
+  // time).
+  const keyOf = oncePerDay((day) => keyring.dayKey(day));
+  const fileThere = oncePerDay((day) => fs.existsSync(dayFile(dir, day)));
   try {
     for (const row of rows) {
       const key = keyOf(row.key_day);
@@ -113,14 +106,20 @@ export function removeUnsyncedReports(
     reader.close();
   }
   if (broken.length > MOST_LOST_TO_A_POWER_CUT) {
-    return {
-      removed: 0,
-      otherKeyDays: [...otherKeyDays].sort(),
-      unreadable: unreadable + broken.length,
-    };
+    unreadable += broken.length;
+    broken = [];
   }
   if (broken.length > 0) db.transaction(() => broken.forEach(takeOut(db))).immediate();
   return { removed: broken.length, otherKeyDays: [...otherKeyDays].sort(), unreadable };
+}
+
+/** `f`, asked once per day: the answers are kept for the rest of the check. */
+function oncePerDay<T>(f: (day: string) => T): (day: string) => T {
+  const answers = new Map<string, T>();
+  return (day) => {
+    if (!answers.has(day)) answers.set(day, f(day));
+    return answers.get(day)!;
+  };
 }
 
 function opens(f: SealedFields, key: Uint8Array): boolean {
