@@ -125,6 +125,11 @@ describe('GET /v1/groups', () => {
         'since',
       ]);
       expect(await problem(`${route}?since=1970-01-01&until=0001-01-01`)).toEqual(['until']);
+      // An ISO date of year 1 is a date, out of range, not "not a date" (Date.UTC made it 1901).
+      const yearOne = await get(`${route}?since=0001-01-01T00:00:00Z`, 400);
+      expect(yearOne.body.error.details).toEqual([
+        { path: 'since', message: 'must be in the years 1970 to 9999' },
+      ]);
       // `until` alone, before the default `since`: the message says where that default is.
       const early = await get(`${route}?until=2000-01-01`, 400);
       expect(early.body.error.details).toEqual([

@@ -50,6 +50,8 @@ export const TIME_BOUND_HELP = '30m, 12h, 7d, 6w or an ISO date';
 /** Date.parse rolls 2026-02-31 over into March; a bound must name a real day. */
 function isRealCalendarDate(ymd: string): boolean {
   const [y, m, d] = ymd.split('-').map(Number);
-  const date = new Date(Date.UTC(y, m - 1, d));
+  // setUTCFullYear, not Date.UTC: that takes years 0-99 as 1900-1999 (0001-01-01 as 1901).
+  const date = new Date(0);
+  date.setUTCFullYear(y, m - 1, d);
   return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
 }

@@ -111,6 +111,12 @@ describe('durations and time bounds', () => {
     expect(parseTimeBound('2026-11-01T10:00', now)?.toISOString()).toBe('2026-11-01T10:00:00.000Z');
     expect(parseTimeBound('yesterday', now)).toBeNull();
     expect(parseTimeBound('2026-02-31T00:00:00Z', now)).toBeNull();
+    // Years 0-99 are real years, not 1900-1999.
+    expect(parseTimeBound('0001-01-01T00:00:00Z', now)?.toISOString()).toBe(
+      '0001-01-01T00:00:00.000Z',
+    );
+    expect(parseTimeBound('0099-02-29', now)).toBeNull();
+    expect(parseTimeBound('0096-02-29', now)?.toISOString()).toBe('0096-02-29T00:00:00.000Z');
   });
 });
 
