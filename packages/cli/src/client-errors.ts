@@ -111,16 +111,18 @@ export function notCollectorError(response: Response, client: ClientLabel): Serv
 
 /**
  * The error for a collector's answer that is not a success, with the contract's exit code: 401
- * and 403 exit 3, 404 exits 4, 400 exits 2, anything else 1.
+ * and 403 exit 3, 404 exits 4 where the request named a group or report (`namesOne`), 400
+ * exits 2, anything else 1.
  *
  * @example
- * throw failureError(response, await response.text(), 'engineer', client);
+ * throw failureError(response, await response.text(), 'engineer', client, true);
  */
 export function failureError(
   response: Response,
   body: string,
   role: Role,
   client: ClientLabel,
+  namesOne = false,
 ): ServerError | UnauthorisedError | ForbiddenError | NotFoundError | BadRequestError {
   const status = response.status;
   if (status >= 300 && status < 400) {
@@ -149,9 +151,11 @@ export function failureError(
       `this needs ${article} token and the one given may not do it: use one made by jcs-collector token create --role ${role}`,
     );
   }
-  // The collector's answer to a path it has no route for: --server has a wrong path in it,
-  // which is not "no such group or report" (exit 4) to a script.
-  if (status === 404 && error?.code === 'not_found' && /^no such route:/i.test(said)) {
+  // The collector's answer to a path it has no route for (--server has a wrong path in it), or
+  // a 404 for a route every collector has (something else answered): not "no such group or
+  // report" (exit 4) to a script.
+  const noRoute = error?.code === 'not_found' && /^no such route:/i.test(said);
+  if (status === 404 && (noRoute || !namesOne)) {
     return new ServerError(
       `${client.serverLabel} has no such route: set --server to the collector's own address, without a path`,
       status,

@@ -108,6 +108,11 @@ interface RequestOptions {
    * the collector's (another service on the port) is told apart from a collector that answered.
    */
   shape: (data: Record<string, unknown>) => boolean;
+  /**
+   * The route names one group or report, so a 404 means there is no such one (exit 4). On the
+   * other routes every collector answers, and a 404 means --server points elsewhere.
+   */
+  namesOne?: boolean;
   /** for the jobs that may take long on a big database: expiry and erasure */
   timeoutMs?: number;
   query?: Record<string, string | number | boolean | undefined>;
@@ -175,6 +180,7 @@ export class ApiClient {
   getGroup(id: string, query: { since?: string } = {}): Promise<Answer<GroupDetail>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      namesOne: true,
       shape: isGroupDetail,
       query,
     });
@@ -183,6 +189,7 @@ export class ApiClient {
   setGroupStatus(id: string, change: TriageChange): Promise<Answer<Group>> {
     return this.request('PATCH', `v1/groups/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      namesOne: true,
       // The group changed, and to what was asked: else the answer is not for this change.
       shape: (d) => isGroup(d) && d.id === id && d.status === change.status,
       body: change,
@@ -192,6 +199,7 @@ export class ApiClient {
   listReports(groupId: string, query: { limit?: number } = {}): Promise<Answer<ReportList>> {
     return this.request('GET', `v1/groups/${encodeURIComponent(groupId)}/reports`, {
       role: 'engineer',
+      namesOne: true,
       shape: isReportList,
       query,
     });
@@ -201,6 +209,7 @@ export class ApiClient {
   getReport(id: string, options: { dump?: boolean } = {}): Promise<Answer<FullReport>> {
     return this.request('GET', `v1/reports/${encodeURIComponent(id)}`, {
       role: 'engineer',
+      namesOne: true,
       shape: (d) => isFullReport(d) && d.id === id,
       query: { dump: options.dump ? 1 : undefined },
     });
@@ -288,6 +297,6 @@ export class ApiClient {
       const date = Date.parse(response.headers.get('date') ?? '');
       return { data: data as T, body, serverDate: Number.isNaN(date) ? undefined : new Date(date) };
     }
-    throw failureError(response, body, options.role, this.label());
+    throw failureError(response, body, options.role, this.label(), options.namesOne === true);
   }
 }

@@ -307,6 +307,47 @@ test("the server's error message is quoted with its control characters replaced"
   }
 });
 
+test('a 404 is "not found" (exit 4) only where the request named a group or report', async () => {
+  // Another service (or a proxy) that answers every path with a JSON 404 in the collector's form.
+  const other = http.createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'not_found', message: 'Nothing here.' } }));
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const c = new ApiClient({ server: url, token: 'jcs_adm_x' });
+  try {
+    for (const call of [
+      () => c.retentionStatus(),
+      () => c.listGroups(),
+      () => c.listAudit(),
+      () => c.verifyAudit(),
+      () => c.expire(),
+      () => c.erase({ license: 'JCS-1' }),
+      () => c.groupIds('3fa9'),
+    ]) {
+      const err = await failure(call());
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err.exitCode).toBe(EXIT.failed);
+      expect(err.message).toBe(
+        `${url} has no such route: set --server to the collector's own address, without a path`,
+      );
+    }
+    for (const call of [
+      () => c.getGroup('3fa9c1d2e4b5'),
+      () => c.listReports('3fa9c1d2e4b5'),
+      () => c.setGroupStatus('3fa9c1d2e4b5', { status: 'ignored' }),
+      () => c.getReport('0b6c2a8e-8f7d-4c1b-9a55-2f3e4d5c6b7a'),
+    ]) {
+      const err = await failure(call());
+      expect(err).toBeInstanceOf(NotFoundError);
+      expect(err.message).toBe('not found: Nothing here');
+    }
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
+
 test("a server's details, Location and Retry-After reach stderr with controls replaced", () => {
   const label = { serverLabel: 'http://x', hasToken: true, tokenHint: '--token' };
   const details = failureError(

@@ -188,8 +188,18 @@ describe('top', () => {
   test('no groups: says so, and how to look wider', async () => {
     const r = await cli(['top', '--version', '9.9']);
     expect(r.stdout).toBe(
-      'no unresolved groups in version 9.9 since 2026-11-21 10:30 UTC (7d ago): widen the window with --since 6w, or try --status all\n',
+      'no unresolved groups in version 9.9 since 2026-11-21 10:30 UTC (7d ago): widen the window with --since 6w, or try --status all, or leave out --version\n',
     );
+  });
+
+  test('no groups: suggests only what could find some', async () => {
+    fake.fixtures.groups = [];
+    const wide = await cli(['top', '--since', '6w', '--status', 'all']);
+    expect(wide.stdout).toBe('no groups since 2026-10-17 10:30 UTC (6w ago)\n');
+    const older = await cli(['top', '--since', '2020-01-01', '--status', 'resolved']);
+    expect(older.stdout).toMatch(/^no resolved groups since 2020-01-01 .*\): try --status all\n$/);
+    const narrow = await cli(['top', '--since', '12h', '--status', 'all']);
+    expect(narrow.stdout).toMatch(/: widen the window with --since 6w\n$/);
   });
 
   test.each([80, 60])(

@@ -35,6 +35,8 @@ const SORT_WORDS: Record<(typeof SORTS)[number], string> = {
 };
 const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 20;
+/** Six weeks: the collector keeps no report longer, so no wider window finds more. */
+const RETENTION_WINDOW_MS = 42 * 24 * 3_600_000;
 /** The widest the VERSIONS column grows: a version of four parts and the count of others. */
 const VERSIONS_MAX = 14;
 
@@ -73,9 +75,7 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
   const until = Number.isFinite(Date.parse(list.window.until)) ? new Date(list.window.until) : now;
   const since = `since ${absoluteTime(list.window.since, 'minute')} (${relativeTime(list.window.since, until)})`;
   const version = query.version ? ` in version ${query.version}` : '';
-  if (list.groups.length === 0) {
-    return `no ${kind}${version} ${since}: widen the window with --since 6w, or try --status all\n`;
-  }
+  if (list.groups.length === 0) return `no ${kind}${version} ${since}${emptyHints(list, query)}\n`;
 
   const table = groupTable(list.groups, output);
   const limit = query.limit ?? DEFAULT_LIMIT;
@@ -88,6 +88,19 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
     'narrow it with --since or --version',
   );
   return `${table}\n\n${footer(`${summary}${more}`, output)}\n${footer('jcs-errors show ID for one group', output)}\n`;
+}
+
+/**
+ * What might find groups where none were: only the changes that could (reports are kept six
+ * weeks, so a window of six weeks or more is as wide as it gets).
+ */
+function emptyHints(list: GroupList, query: GroupQuery): string {
+  const hints: string[] = [];
+  const span = Date.parse(list.window.until) - Date.parse(list.window.since);
+  if (!(span >= RETENTION_WINDOW_MS)) hints.push('widen the window with --since 6w');
+  if ((query.status ?? 'unresolved') !== 'all') hints.push('try --status all');
+  if (query.version) hints.push('leave out --version');
+  return hints.length === 0 ? '' : `: ${hints.join(', or ')}`;
 }
 
 /**
