@@ -98,6 +98,13 @@ export async function tokenRevokeCommand(
   const c = openForCommand({ dataDir });
   try {
     if (!c.tokens.revoke(name, c.clock())) {
+      // Revoked before: what was asked for holds, so a re-run offboarding script succeeds, and
+      // is told it did nothing (an unknown name is not this: it may be a typo).
+      const earlier = c.tokens.list().find((t) => t.name === name && t.revokedAt !== null);
+      if (earlier) {
+        out.err(`token "${name}" was already revoked, at ${iso(earlier.revokedAt)}: nothing to do`);
+        return;
+      }
       throw new CommandError(
         `no active token named "${name}": see jcs-collector token list`,
         EXIT.notFound,
