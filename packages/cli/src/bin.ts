@@ -44,9 +44,9 @@ run(process.argv.slice(2), {
   (err: unknown) => {
     // run() catches everything it knows; this is a bug in the CLI itself.
     process.stderr.write(
-      `jcs-errors crashed: ${String(err)}: run again with DEBUG=1 and report it\n`,
+      `jcs-errors crashed: ${String(err)}: run again with JCS_DEBUG=1 and report it\n`,
     );
-    if (process.env.DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    if (process.env.JCS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
     process.exit(1);
   },
 );

@@ -51,7 +51,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
   let stdout = '';
   let stderr = '';
   let exitCode: ExitCode = EXIT.ok;
-  const debug = (environment.env.DEBUG ?? '') !== '';
+  const debug = (environment.env.JCS_DEBUG ?? '') !== '';
 
   const wiring: Wiring = {
     context(command: Command) {
@@ -109,7 +109,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
       return { stdout, stderr, exitCode: EXIT.ok };
     }
     // A failure is one line on stderr: warnings given on the way (a config file others can read,
-    // a token over plain http) are left out then, unless DEBUG asks for everything.
+    // a token over plain http) are left out then, unless JCS_DEBUG asks for everything.
     if (!debug) stderr = '';
     if (err instanceof CommanderError) {
       // No command (bare `jcs-errors`, or `--token top` whose value swallowed it): nothing was
@@ -119,6 +119,15 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         return {
           stdout,
           stderr: `no command given (one of ${names}): see jcs-errors --help\n`,
+          exitCode: EXIT.usage,
+        };
+      }
+      // `--version` with more after it: the version alone, or top's filter put before `top`.
+      if (err.code === 'commander.unknownOption' && /'(--version|-V)'/.test(err.message)) {
+        return {
+          stdout,
+          stderr:
+            "--version (or -V) prints the version and takes nothing else; to list one version's groups, put it after top: jcs-errors top --version V\n",
           exitCode: EXIT.usage,
         };
       }
@@ -134,7 +143,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
       if (debug) stderr += `${stackOf(err)}\n`;
       return { stdout, stderr, exitCode: err.exitCode };
     }
-    stderr += `jcs-errors failed unexpectedly: ${err instanceof Error ? err.message : String(err)}: run again with DEBUG=1 and report what it prints\n`;
+    stderr += `jcs-errors failed unexpectedly: ${err instanceof Error ? err.message : String(err)}: run again with JCS_DEBUG=1 and report what it prints\n`;
     if (debug) stderr += `${stackOf(err)}\n`;
     return { stdout, stderr, exitCode: EXIT.failed };
   }

@@ -56,15 +56,25 @@ test('--version and -V print the version alone on stdout, exit 0', async () => {
       stdout: `${version}\n`,
       stderr: '',
     });
+    // With more after it, not "unknown option": what it does, and where top's filter goes.
+    expect(await spawnCli([flag, 'top'], env)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        "--version (or -V) prints the version and takes nothing else; to list one version's groups, put it after top: jcs-errors top --version V\n",
+    });
   }
 });
 
-test('with DEBUG, a failure also prints the stack', async () => {
+test("with JCS_DEBUG (not DEBUG, the debug package's), a failure also prints the stack", async () => {
   const server = http.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await new Promise<void>((r) => server.close(() => r()));
-  const debug = await spawnCli(['top', '--server', url], { ...env, DEBUG: '1' });
+  // DEBUG=express:* or the like, set for another program, leaves the one line alone.
+  const other = await spawnCli(['top', '--server', url], { ...env, DEBUG: '*' });
+  expect(other.stderr.split('\n')).toHaveLength(2);
+  const debug = await spawnCli(['top', '--server', url], { ...env, JCS_DEBUG: '1' });
   expect(debug.code).toBe(1);
   const [first, ...rest] = debug.stderr.split('\n');
   expect(first).toBe(

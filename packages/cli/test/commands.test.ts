@@ -965,10 +965,12 @@ describe('the program', () => {
     expect((await cli(['--help'])).stdout).toContain('Exit codes: 0 done, 1 failed');
   });
 
-  test('a stack trace only with DEBUG', async () => {
+  test('a stack trace only with JCS_DEBUG', async () => {
     fake.failNext(500, 'internal');
     expect((await cli(['top'])).stderr).not.toMatch(/\n\s+at /);
     fake.failNext(500, 'internal');
-    expect((await cli(['top'], { env: { DEBUG: '1' } })).stderr).toMatch(/\n\s+at /);
+    expect((await cli(['top'], { env: { DEBUG: '1' } })).stderr).not.toMatch(/\n\s+at /);
+    fake.failNext(500, 'internal');
+    expect((await cli(['top'], { env: { JCS_DEBUG: '1' } })).stderr).toMatch(/\n\s+at /);
   });
 });

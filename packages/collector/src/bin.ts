@@ -59,9 +59,9 @@ async function main(): Promise<number> {
       return EXIT.failed;
     }
     stdio.err(
-      `jcs-collector: unexpected failure: ${(e as Error)?.message ?? e}: run again with DEBUG=1 and report what it prints`,
+      `jcs-collector: unexpected failure: ${(e as Error)?.message ?? e}: run again with JCS_DEBUG=1 and report what it prints`,
     );
-    if (process.env.DEBUG) stdio.err(String((e as Error)?.stack));
+    if (process.env.JCS_DEBUG) stdio.err(String((e as Error)?.stack));
     return EXIT.failed;
   }
 }

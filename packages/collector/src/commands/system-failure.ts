@@ -1,7 +1,7 @@
 /**
  * What to do about a failure of the machine rather than of the command: a full disk, a
  * permission, a locked database. Each is one line naming the cause and the remedy, where a bug
- * would get "run again with DEBUG=1"; the error's own text (a path in the data dir, never
+ * would get "run again with JCS_DEBUG=1"; the error's own text (a path in the data dir, never
  * personal data) follows in brackets.
  */
 const REMEDIES: Record<string, string> = {
