@@ -215,6 +215,29 @@ describe('stdout that cannot take the output', () => {
     ).toBe(0);
   });
 
+  it('token create with stdout on /dev/null, or closed: exit 1, and no token is made', () => {
+    const dataDir = initialisedDataDir();
+    const args = ['token', 'create', '--name', 'bob', '--role', 'engineer', '--data-dir', dataDir];
+    const line =
+      'jcs-collector: stdout goes to /dev/null (or was closed), where nobody could read the token, so none was made: run token create again with stdout going where it can be read\n';
+    const devNull = fs.openSync('/dev/null', 'w');
+    try {
+      const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', devNull, 'pipe'],
+      });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: line });
+    } finally {
+      fs.closeSync(devNull);
+    }
+    // `>&-` in a shell: Node opens /dev/null in the closed stdout's place
+    const quoted = [process.execPath, COLLECTOR_BIN, ...args].map((a) => `'${a}'`).join(' ');
+    const closed = spawnSync('/bin/sh', ['-c', `${quoted} >&-`], { encoding: 'utf8' });
+    expect({ status: closed.status, stderr: closed.stderr }).toEqual({ status: 1, stderr: line });
+    const list = collectorCli(['token', 'list', '--json', '--data-dir', dataDir]);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
   it('any other command: exit 1 and one line, no stack trace', () => {
     const dataDir = initialisedDataDir();
     for (const args of [

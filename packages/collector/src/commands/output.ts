@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { EXIT } from '@jcs/protocol';
 
 /** Where a command writes: injectable so commands are plain functions that tests can call. */
@@ -9,6 +10,8 @@ export interface Output {
    * disk, a closed pipe) or undefined: for output that must not be lost unseen (a new token).
    */
   written?(): Promise<NodeJS.ErrnoException | undefined>;
+  /** Whether `out` goes to /dev/null (where Node puts a stdout that was closed at start). */
+  goesNowhere?(): boolean;
 }
 
 let lastOut: Promise<NodeJS.ErrnoException | undefined> = Promise.resolve(undefined);
@@ -21,6 +24,15 @@ export const stdio: Output = {
   },
   err: (line) => process.stderr.write(line + '\n'),
   written: () => lastOut,
+  goesNowhere: () => {
+    try {
+      const out = fs.fstatSync(1);
+      const nowhere = fs.statSync('/dev/null');
+      return out.isCharacterDevice() && out.rdev === nowhere.rdev;
+    } catch {
+      return false; // no /dev/null (Windows), or no stdout to ask about: written() still tells
+    }
+  },
 };
 
 /** Exit codes shared with jcs-errors (contract section 5). */

@@ -15,6 +15,12 @@ export async function tokenCreateCommand(
   if (!ROLES.includes(role as Role)) {
     throw new CommandError(`--role must be one of ${ROLES.join(', ')}, not "${role}"`, EXIT.usage);
   }
+  // A write to /dev/null succeeds, so written() cannot tell: a token nobody can read is not made.
+  if (out.goesNowhere?.()) {
+    throw new CommandError(
+      'stdout goes to /dev/null (or was closed), where nobody could read the token, so none was made: run token create again with stdout going where it can be read',
+    );
+  }
   const c = openForCommand({ dataDir });
   try {
     const token = c.tokens.create(name, role as Role, c.clock());
