@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
- * Makes a self-signed certificate for localhost and 127.0.0.1 (an EC P-256 key, valid 2 days)
- * with the system's openssl, writing `certFile` and `keyFile` over whatever they held: for the
- * tests of HTTPS, which need a real certificate and key in PEM files. The certificate is its own
+ * Makes a self-signed certificate for localhost and 127.0.0.1 (an EC P-256 key, valid 30 days,
+ * longer than the fortnight before its end in which serve warns) with the system's openssl,
+ * writing `certFile` and `keyFile` over whatever they held: for the tests of HTTPS, which need a
+ * real certificate and key in PEM files. The certificate is its own
  * CA: a client trusts it by being given it as `ca`.
  *
  * @example
@@ -16,7 +17,7 @@ export function makeCertificate(certFile: string, keyFile: string): void {
     'openssl',
     [
       ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-      ...['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost'],
+      ...['-keyout', keyFile, '-out', certFile, '-days', '30', '-subj', '/CN=localhost'],
       ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
     ],
     { stdio: 'ignore' },

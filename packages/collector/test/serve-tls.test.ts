@@ -6,7 +6,12 @@ import net from 'node:net';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
 import { makeCertificate, makeDatedCertificate } from '../../../test-support/certificate';
-import { certificateDates } from '../src/http/certificate-dates';
+import {
+  certificateDates,
+  EXPIRES_SOON_MS,
+  watchCertificateDates,
+} from '../src/http/certificate-dates';
+import { DAY_MS } from '../src/time';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
@@ -201,6 +206,39 @@ describe('serve over HTTPS', () => {
     expect(certificateDates(fs.readFileSync(cert), from - 1)).toMatch(
       /^the TLS certificate is not valid until .*\(is this machine's clock right\?\)/,
     );
+    // In its last fortnight it says when it ends, to renew it in time.
+    const to = Date.parse(new X509Certificate(fs.readFileSync(cert)).validTo);
+    const endsOn = new Date(to).toISOString();
+    const at = (daysLeft: number) => certificateDates(fs.readFileSync(cert), to - daysLeft);
+    expect(at(EXPIRES_SOON_MS + 1)).toBeUndefined();
+    expect(at(EXPIRES_SOON_MS)).toBe(
+      `the TLS certificate expires on ${endsOn}, in 14 days: renew it, then send serve SIGHUP to load it`,
+    );
+    expect(at(DAY_MS + 1)).toMatch(/, in 1 day: renew it/);
+    expect(at(1)).toMatch(/, within a day: renew it/);
+    expect(at(0)).toMatch(/^the TLS certificate expired on /);
+  });
+
+  it('a running serve looks at the dates again, and warns while they are wrong', async () => {
+    const warned: string[] = [];
+    let wrong: string | undefined = 'the TLS certificate expires on ..., in 3 days: ...';
+    const stop = watchCertificateDates(
+      () => wrong,
+      (m) => warned.push(m),
+      20,
+    );
+    try {
+      for (let i = 0; i < 100 && warned.length < 2; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(warned.slice(0, 2)).toEqual([wrong, wrong]);
+      wrong = undefined; // renewed and reloaded: nothing more to say
+      await new Promise((r) => setTimeout(r, 30));
+      const said = warned.length;
+      await new Promise((r) => setTimeout(r, 60));
+      expect(warned).toHaveLength(said);
+    } finally {
+      stop();
+    }
   });
 
   it('refuses to start, naming the file, when the certificate cannot be read or does not match', () => {

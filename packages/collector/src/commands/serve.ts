@@ -13,7 +13,7 @@ import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption } from './rate-options';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
-import { certificateDates } from '../http/certificate-dates';
+import { certificateDates, watchCertificateDates } from '../http/certificate-dates';
 import {
   DATA_DIR_HELP,
   portNumber,
@@ -162,6 +162,9 @@ async function serveLocked(
     out.err(`jcs-collector: ${datesWrong}`);
     log.warn(datesWrong);
   }
+  const stopCertificateWatch = o.tlsCert
+    ? watchCertificateDates(certificateWrong, (m) => log.warn(m))
+    : () => undefined;
   if (!o.tlsCert && !isLoopbackHost(o.host)) {
     // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
     out.err(
@@ -188,6 +191,7 @@ async function serveLocked(
   const expiry: ExpirySchedule | null = o.expiry ? scheduleExpiry(c) : null;
 
   await Promise.race([stopRequested, failed]);
+  stopCertificateWatch();
   hangup.reload = () => log.info('SIGHUP: stopping, nothing to reload');
   // Stop taking connections first: a request answered while the expiry job winds down must
   // already say `Connection: close`. A nightly run stops between two chunks (what it committed

@@ -1,4 +1,10 @@
 import { X509Certificate } from 'node:crypto';
+import { DAY_MS } from '../time';
+
+/** How long before a certificate's end serve starts saying so: time enough to renew it. */
+export const EXPIRES_SOON_MS = 14 * DAY_MS;
+/** How often a running serve looks at its certificate's dates again. */
+const WATCH_EVERY_MS = 6 * 3_600_000;
 
 /**
  * What is wrong with a TLS certificate's dates at `now`, in one sentence, or undefined when it is
@@ -26,5 +32,31 @@ export function certificateDates(pem: Buffer | string, now: number): string | un
   if (from > now) {
     return `the TLS certificate is not valid until ${new Date(from).toISOString()} (is this machine's clock right?): clients refuse it until then`;
   }
+  if (to - now <= EXPIRES_SOON_MS) {
+    const days = Math.floor((to - now) / DAY_MS);
+    const when = days === 0 ? 'within a day' : `in ${days} day${days === 1 ? '' : 's'}`;
+    return `the TLS certificate expires on ${new Date(to).toISOString()}, ${when}: renew it, then send serve SIGHUP to load it`;
+  }
   return undefined;
+}
+
+/**
+ * Looks at the certificate's dates every `everyMs` (6 hours) while serve runs, and warns while
+ * they are wrong: a collector left running for months would otherwise go from "expires soon"
+ * to refused by every client with nothing in its log since start. Returns the stop function.
+ *
+ * @example
+ * const stop = watchCertificateDates(() => certificateDates(read(), Date.now()), log.warn);
+ */
+export function watchCertificateDates(
+  check: () => string | undefined,
+  warn: (message: string) => void,
+  everyMs = WATCH_EVERY_MS,
+): () => void {
+  const timer = setInterval(() => {
+    const wrong = check();
+    if (wrong) warn(wrong);
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
