@@ -36,6 +36,14 @@ export function applyBeforeSend(
     });
     return null;
   }
+  // What the hook returned may not be readable at all (a Proxy whose getters throw): that is a
+  // report that could not be read, as below, not a promise, whatever ignoreRejection assumes.
+  try {
+    readThen(out);
+  } catch (e) {
+    unreadable(id, e, diagnostic);
+    return null;
+  }
   if (ignoreRejection(out)) {
     diagnostic({
       code: 'before_send_failed',
@@ -57,14 +65,23 @@ export function applyBeforeSend(
   try {
     return checked(out, id, diagnostic);
   } catch (e) {
-    // What the hook returned threw when read (a getter, a Proxy): the hook's fault, not the SDK's.
-    diagnostic({
-      code: 'before_send_failed',
-      message: `beforeSend returned a report that could not be read (${describeError(e)}); it was dropped`,
-      reportId: id,
-    });
+    unreadable(id, e, diagnostic);
     return null;
   }
+}
+
+/** Reads `then` as a promise check does; throws what a getter or a Proxy trap throws. */
+function readThen(value: unknown): unknown {
+  return (value as { then?: unknown } | null | undefined)?.then;
+}
+
+/** What the hook returned threw when read (a getter, a Proxy): the hook's fault, not the SDK's. */
+function unreadable(id: string, e: unknown, diagnostic: DiagnosticSink): void {
+  diagnostic({
+    code: 'before_send_failed',
+    message: `beforeSend returned a report that could not be read (${describeError(e)}); it was dropped`,
+    reportId: id,
+  });
 }
 
 /** The hook's report, its id put back, if it is schema 1; else null, with a diagnostic. */

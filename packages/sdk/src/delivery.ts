@@ -1,5 +1,6 @@
 import type { Report } from '@jcs/protocol';
 import type { Backoff } from './backoff';
+import { certificateAdvice } from './certificate-advice';
 import type { DiagnosticSink } from './diagnostics';
 import type { ClaimedReport, ReportQueue } from './queue/types';
 import type { SendOutcome, Transport } from './transport';
@@ -320,9 +321,13 @@ export class Delivery {
         queue.release(item.key, true);
         this.pause(backoff.next(), 'backoff');
         const delay = this.pausedUntil - this.pausedAt; // shorter when a flush cut it
+        // A refused certificate fails every try until someone acts: say what to do.
+        const advice = certificateAdvice(outcome.reason, 'options');
         diagnostic({
           code: 'send_failed',
-          message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms`,
+          message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms${
+            advice ? `; the collector's TLS certificate was refused: ${advice}` : ''
+          }`,
           reportId,
           status: outcome.status,
           retryInMs: delay,

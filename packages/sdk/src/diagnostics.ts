@@ -39,6 +39,12 @@ export type DiagnosticCode =
   | 'rejected'
   /** report() after close(): stored for the next run where a queue dir exists, else dropped */
   | 'closed'
+  /**
+   * report() or captureException() from inside a callback (`username`, `beforeSend`,
+   * `onDiagnostic`) of a report that was itself made from inside one: dropped, as the callbacks
+   * could otherwise call each other without end; `reportId` is the id the call answered
+   */
+  | 'nested_report_dropped'
   /** a bug in the SDK, caught so the host never sees it */
   | 'internal_error';
 
@@ -60,15 +66,17 @@ export interface Diagnostic {
 export type DiagnosticSink = (diagnostic: Diagnostic) => void;
 
 /**
- * The codes that mean a queued report is gone without being delivered: refused for good by the
- * collector (a 4xx, or a 413 even without its dump), pushed out of a full queue, or found in
- * the queue unreadable (moved to `corrupt/`). `flush()`
- * answers false when one of these happened while it waited.
+ * The codes that mean a report is gone without being delivered: refused for good by the
+ * collector (a 4xx, or a 413 even without its dump), pushed out of a full queue, found in the
+ * queue unreadable (moved to `corrupt/`), or made too deep inside the SDK's callbacks to be
+ * queued at all, though its caller holds an id. `flush()` answers false when one of these
+ * happened while it waited.
  */
 export const LOST_REPORT_CODES: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>([
   'rejected',
   'queue_overflow',
   'queue_corrupt',
+  'nested_report_dropped',
 ]);
 
 /**

@@ -58,7 +58,7 @@ export interface ReporterOptions {
   includeSourceLine?: boolean;
   /** Keys whose values are redacted from the dump; replaces `DEFAULT_REDACT_KEYS`. */
   redactKeys?: readonly string[];
-  /** Redact Luhn-valid 13-19 digit card numbers in dump values. Default true. */
+  /** Redact Luhn-valid 13-19 digit card numbers in dump values and keys. Default true. */
   redactCardNumbers?: boolean;
   /**
    * Dump bounds: default 64 levels, 131,072 items per array or object, 256 KiB (also the most).

@@ -296,10 +296,25 @@ export class ReporterCore implements Reporter {
     return ok;
   }
 
-  /** Runs `f`, turning anything it throws into a diagnostic; refuses re-entry from callbacks. */
+  /**
+   * Runs `f`, turning anything it throws into a diagnostic. Refuses a second level of re-entry
+   * from the host's callbacks: a `username` or `beforeSend` that reports again would otherwise
+   * recurse without end, and the report cannot skip its callbacks instead (beforeSend may be
+   * what scrubs it). `id`: the report the caller was answered with, dropped aloud.
+   */
   private guard(id: string | undefined, f: () => void): void {
-    // report() from inside beforeSend or onDiagnostic would recurse without end.
-    if (this.depth > 1) return;
+    if (this.depth > 1) {
+      if (id !== undefined) {
+        // A lost report: flush() and close() answer false for it.
+        this.diagnostic({
+          code: 'nested_report_dropped',
+          message:
+            'a report made inside a callback (username, beforeSend or onDiagnostic) of a report itself made inside one was dropped: the SDK does not nest reports deeper, so that callbacks cannot call each other without end',
+          reportId: id,
+        });
+      }
+      return;
+    }
     this.depth++;
     try {
       f();

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { makeCertificate } from '../../../test-support/certificate';
+import { makeCertificate, makeDatedCertificate } from '../../../test-support/certificate';
 import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
 import { startTestServer, type TestServer } from './helpers/test-server';
@@ -89,6 +89,31 @@ describe('jcs-report', () => {
       expect(sent).toMatchObject({ code: 0, stderr: '' });
       expect(pendingFiles(queueDir)).toHaveLength(0);
     } finally {
+      tls.close();
+    }
+  });
+
+  it("says what to do when the collector's certificate is out of its dates", async () => {
+    const dir = tempDir();
+    const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    makeDatedCertificate(dir, certFile, keyFile, '20200101000000Z', '20200102000000Z');
+    const tls = https.createServer({
+      cert: fs.readFileSync(certFile),
+      key: fs.readFileSync(keyFile),
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    try {
+      // Its CA trusted and reached by its name: only its dates are wrong, which ca cannot mend.
+      const endpoint = `https://localhost:${(tls.address() as AddressInfo).port}/`;
+      const { config, queueDir } = writeConfig({ endpoint, ca: fs.readFileSync(certFile, 'utf8') });
+      const refused = await jcsReport(['--config', config, '--description', 'tls']);
+      expect(refused.code).toBe(0);
+      expect(refused.stderr).toBe(
+        "jcs-report: the collector's TLS certificate was refused (CERT_HAS_EXPIRED); the report is queued: renew it on the collector (or set this machine's clock right, if that is what is wrong), and it goes out on the next run\n",
+      );
+      expect(pendingFiles(queueDir)).toHaveLength(1);
+    } finally {
+      tls.closeAllConnections();
       tls.close();
     }
   });

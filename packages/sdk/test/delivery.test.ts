@@ -453,6 +453,13 @@ describe('beforeSend and username', () => {
         if (report.error.description === 'throw') throw new Error('hook failed');
         if (report.error.description === 'invalid') return { ...report, extra: 1 };
         if (report.error.description === 'string') return 'not a report';
+        if (report.error.description === 'proxy') {
+          return new Proxy(report, {
+            get() {
+              throw new Error('px');
+            },
+          });
+        }
         if (report.error.description === 'getter') {
           return Object.defineProperty({ ...report }, 'error', {
             enumerable: true,
@@ -466,7 +473,9 @@ describe('beforeSend and username', () => {
       },
     });
     const kept = r.report(input('keep'));
-    const ids = ['drop', 'throw', 'invalid', 'getter', 'string'].map((d) => r.report(input(d)));
+    const ids = ['drop', 'throw', 'invalid', 'getter', 'string', 'proxy'].map((d) =>
+      r.report(input(d)),
+    );
     expect(await r.flush(2000)).toBe(true);
     expect(server.stored.size).toBe(1);
     expect(server.stored.get(kept)).toMatchObject({ error: { description: 'scrubbed' } });
@@ -478,10 +487,15 @@ describe('beforeSend and username', () => {
       // What it returned threw when read: the hook's failure, not an internal error of the SDK.
       ['before_send_failed', ids[3]],
       ['before_send_failed', ids[4]],
+      // A Proxy whose every read throws is not a promise: a report that could not be read.
+      ['before_send_failed', ids[5]],
     ]);
     expect(diagnostics[2].message).toContain('/extra');
     expect(diagnostics[3].message).toContain('could not be read (Error)');
     expect(diagnostics[4].message).toContain('(the report must be');
+    expect(diagnostics[5].message).toBe(
+      'beforeSend returned a report that could not be read (Error); it was dropped',
+    );
   });
 
   it('asks a username function each time; one that throws gives no username', async () => {

@@ -34,6 +34,24 @@ describe('the dump as the engineer reads it', () => {
     expect(diagnostics).toEqual([]);
   });
 
+  it('boxed primitives arrive as their values, and a card number used as a key is redacted', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics);
+    const boxed = { n: new Number(5), b: new Boolean(false), s: new String('hi') };
+    const ids = [
+      r.report(input(boxed)),
+      r.report(input({ '4111111111111111': 'v', byMap: new Map([['4111111111111111', 'v']]) })),
+    ];
+    expect(await r.flush(5000)).toBe(true);
+    const [a, b] = ids.map((id) => h.server.openDump(h.server.stored.get(id)!));
+    expect(JSON.stringify(a)).toBe(JSON.stringify(boxed)); // {"n":5,"b":false,"s":"hi"}
+    expect(b).toEqual({
+      '[redacted card number]': 'v',
+      byMap: { $type: 'Map', size: 1, entries: [['[redacted card number]', 'v']] },
+    });
+    expect(diagnostics).toEqual([]);
+  });
+
   it('data that cannot be serialised at all is withheld as unserializable, with no dump', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics);

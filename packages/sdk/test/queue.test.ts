@@ -137,6 +137,23 @@ describe('DiskQueue', () => {
     expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(3);
   });
 
+  it('names a file it moves to corrupt/ <time>-<its name>, ending in .sealed once', () => {
+    const dir = tempDir();
+    const corrupt: string[] = [];
+    const q = diskQueue(dir, [], corrupt);
+    const cut = `0000000000001-000001-${randomUUID()}-60.sealed`;
+    fs.writeFileSync(
+      path.join(dir, 'pending', cut),
+      Buffer.concat([SEALED_MAGIC, Buffer.alloc(9)]),
+    );
+    fs.writeFileSync(path.join(dir, 'pending', 'stray.json'), '{}');
+    expect(q.claimNext()).toBeNull();
+    expect(corrupt.sort()).toEqual([cut, 'stray.json']);
+    // each is named by the time it was moved, then by its own name
+    const kept = fs.readdirSync(path.join(dir, 'corrupt')).map((n) => n.replace(/^\d+-/, ''));
+    expect(kept.sort()).toEqual([cut, 'stray.json.sealed']);
+  });
+
   it('never follows a symbolic link in the queue, and leaves folders alone', () => {
     const dir = tempDir();
     const corrupt: string[] = [];

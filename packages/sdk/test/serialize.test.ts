@@ -124,6 +124,36 @@ describe('serializeDump', () => {
     expect(dump(data).value).toEqual({ custom: { replaced: true }, bare: 'from toJSON' });
   });
 
+  it('writes Number, Boolean and String objects as their values, as JSON.stringify does', () => {
+    const data = {
+      n: new Number(5),
+      b: new Boolean(false),
+      s: new String('hi'),
+      nan: new Number(NaN),
+      list: [new Number(-0), new String('')],
+    };
+    expect(dump(data).value).toEqual({ n: 5, b: false, s: 'hi', nan: 'NaN', list: [0, ''] });
+    expect(dump({ n: data.n, b: data.b, s: data.s }).json).toBe('{"n":5,"b":false,"s":"hi"}');
+    // A boxed String is a string: its card numbers redacted, and cut at the string limit.
+    const card = dump({ s: new String('card 4111 1111 1111 1111') }).value;
+    expect(card).toEqual({ s: 'card [redacted card number]' });
+    const long = dump({ s: new String('x'.repeat(300_000)) });
+    expect(long.truncated).toBe(true);
+    expect(long.value.s.endsWith(CUT)).toBe(true);
+    // A boxed BigInt is a BigInt; an own valueOf is not called (no host code runs in the walk).
+    const sneaky = Object.assign(new Number(7), {
+      valueOf() {
+        throw new Error('host code');
+      },
+    });
+    expect(dump({ big: Object(12n), sneaky }).value).toEqual({ big: '12n', sneaky: 7 });
+    // one at the depth limit is a value, not a level
+    expect(dump([[new String('deep')]], { maxDepth: 2 })).toMatchObject({
+      value: [['deep']],
+      truncated: false,
+    });
+  });
+
   it('survives throwing getters, revoked proxies and hostile toJSON', () => {
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
@@ -170,6 +200,34 @@ describe('serializeDump', () => {
       cardAsNumber: '[redacted card number]',
     });
     expect(json).not.toMatch(/hunter2|12-34-56|12345678|4111/);
+  });
+
+  it('redacts card numbers in keys, as in values, keeping every value when keys come out alike', () => {
+    const data = {
+      '4111111111111111': 'a',
+      '5555 5555 5555 4444': 'b',
+      // A key of the object that reads as the marker keeps that name (and, naming a card
+      // number, has its value redacted): the card-number keys take the next free names.
+      '[redacted card number]': 'c',
+      'card 4111-1111-1111-1111 notes': { '378282246310005': 'd' },
+      '1700000000004': 'a timestamp key, kept',
+    };
+    const { value, json } = dump(data);
+    expect(value).toEqual({
+      '1700000000004': 'a timestamp key, kept',
+      '[redacted card number]': '[redacted]',
+      '[redacted card number] (2)': 'a',
+      '[redacted card number] (3)': 'b',
+      'card [redacted card number] notes': { '[redacted card number]': 'd' },
+    });
+    expect(json).not.toMatch(/4111|5555|378282/);
+    // with card scanning off, keys are left alone too
+    const off = createRedactor({ keys: DEFAULT_REDACT_KEYS, cardNumbers: false });
+    const kept = serializeDump(data, DEFAULT_DUMP_LIMITS, off);
+    expect(kept.ok && JSON.parse(kept.json)).toEqual({
+      ...data,
+      '[redacted card number]': '[redacted]',
+    });
   });
 
   it('redacts a card number that a long string is cut across, wherever the cut falls', () => {

@@ -14,6 +14,7 @@ import { packageVersion } from '@jcs/protocol';
 import { createReporterCore } from '../reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
+import { certificateAdvice } from '../certificate-advice';
 
 const USAGE = `usage: jcs-report --config FILE [--number N] [--description TEXT] [--module NAME]
        [--procedure NAME] [--line N] [--code TEXT] [--username NAME] [--data-file FILE]
@@ -275,18 +276,14 @@ export async function main(argv: string[]): Promise<number> {
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
     const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
-    // A certificate from a CA this machine does not know fails every run until it is told to
-    // trust it (an expired one, or one for another name, wants other advice: said as they are).
-    const untrusted =
-      reason !== undefined &&
-      /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?)$/.test(
-        reason,
-      );
+    // A refused certificate (a CA this machine does not know, out of its dates, for another
+    // name) fails every run until someone acts: said with what to do, as the library says it.
+    const advice = reason === undefined ? undefined : certificateAdvice(reason, 'config');
     process.stderr.write(
       busy
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
-        : untrusted
-          ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: put the PEM text of the CA that issued it in the config's ca (or set NODE_EXTRA_CA_CERTS to its file), and it goes out on the next run\n`
+        : advice
+          ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: ${advice}, and it goes out on the next run\n`
           : reason?.startsWith('HTTP ')
             ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
               `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { LIMITS } from '@jcs/protocol';
 import { REDACTED, type Redactor } from './redact';
 
@@ -286,6 +287,11 @@ function safe<T>(f: () => T, fallback: T): T {
 }
 
 function walkObject(obj: object, depth: number, state: WalkState): unknown {
+  const primitive = unboxed(obj);
+  if (primitive !== obj) {
+    state.nodes++; // one value, counted once
+    return walk(primitive, depth, state);
+  }
   if (state.ancestors.has(obj)) {
     spend(state, 12);
     return '[Circular]';
@@ -306,6 +312,29 @@ function walkObject(obj: object, depth: number, state: WalkState): unknown {
   } finally {
     state.ancestors.delete(obj);
   }
+}
+
+// Taken at load: a host that later replaces them cannot run code inside the walk through them.
+const numberValue = Number.prototype.valueOf;
+const stringValue = String.prototype.valueOf;
+const booleanValue = Boolean.prototype.valueOf;
+const bigintValue = BigInt.prototype.valueOf;
+
+/**
+ * A Number, String, Boolean or BigInt object's value, which is what JSON.stringify writes for it
+ * (`new Number(5)` is `5`), and the walk then treats as that primitive (a boxed String is
+ * redacted and cut like any string); `obj` itself for anything else. One with a `toJSON` is left
+ * to it, as JSON.stringify calls that first. The value is read from the object's slot, not
+ * through an own `valueOf`: no host code runs.
+ */
+function unboxed(obj: object): unknown {
+  if (!types.isBoxedPrimitive(obj)) return obj;
+  if (typeof safe(() => (obj as { toJSON?: unknown }).toJSON, undefined) === 'function') return obj;
+  if (types.isNumberObject(obj)) return numberValue.call(obj);
+  if (types.isStringObject(obj)) return stringValue.call(obj);
+  if (types.isBooleanObject(obj)) return booleanValue.call(obj);
+  if (types.isBigIntObject(obj)) return bigintValue.call(obj);
+  return obj; // a Symbol object: JSON.stringify writes it as an object too
 }
 
 function shallowName(obj: object): string {
@@ -400,22 +429,38 @@ function describeObject(obj: object, depth: number, state: WalkState): unknown {
     }
     if (out[key] !== undefined) continue;
     kept++;
-    spend(state, key.length + 3);
+    const name = keyName(obj, key, out, state);
+    spend(state, name.length + 3);
     if (state.redactor.redactsKey(key)) {
       // The value is never read, so a secret cannot reach the text by any route.
-      out[key] = REDACTED;
+      out[name] = REDACTED;
       continue;
     }
     let child: unknown;
     try {
       child = (obj as Record<string, unknown>)[key];
     } catch {
-      out[key] = '[getter threw]';
+      out[name] = '[getter threw]';
       continue;
     }
-    out[key] = walk(child, depth + 1, state);
+    out[name] = walk(child, depth + 1, state);
   }
   return out;
+}
+
+/**
+ * The key as the dump writes it: card numbers replaced, as in a value (a table of clients keyed
+ * by card number). Two keys that come out as one text, or one that comes out as another key of
+ * the object, are told apart by a count (`[redacted card number] (2)`), so that no value is lost.
+ */
+function keyName(obj: object, key: string, out: Record<string, unknown>, state: WalkState) {
+  const cleaned = state.redactor.cleanString(key);
+  if (cleaned === key) return key;
+  let name = cleaned;
+  for (let n = 2; out[name] !== undefined || safe(() => Object.hasOwn(obj, name), false); n++) {
+    name = `${cleaned} (${n})`;
+  }
+  return name;
 }
 
 /** An index loop, not an iterator: a dump may hold 100,000 items, and each step counts. */

@@ -443,10 +443,9 @@ export class DiskQueue implements ReportQueue {
     } catch {
       return; // someone else dealt with it
     }
-    this.sealCorruptFile(
-      grabbed,
-      path.join(this.corruptDir, `${Date.now()}-${name.slice(0, 100)}.sealed`),
-    );
+    // A pending file's name ends in `.sealed` already: once is enough.
+    const base = name.replace(/\.sealed$/, '').slice(0, 100);
+    this.sealCorruptFile(grabbed, path.join(this.corruptDir, `${Date.now()}-${base}.sealed`));
     this.pruneCorrupt();
     this.events.onCorrupt(name);
   }
