@@ -180,9 +180,13 @@ describe('dayChart', () => {
     );
     // 8 days, one column a day: room for the last label only, ending under the last column.
     expect(chart('2026-11-22', 12)).toBe(['2 │      █', '  └────────', '      11-29'].join('\n'));
-    // 4 days: room for the last label only.
+    // 4 days: each day three columns wide, so both ends are labelled.
     expect(chart('2026-11-26')).toBe(
-      ['2 │      ██', '  └───────────', '         11-29'].join('\n'),
+      ['2 │        ███', '  └───────────────', '   11-26     11-29'].join('\n'),
+    );
+    // 2 days: six columns each.
+    expect(chart('2026-11-28')).toBe(
+      ['2 │██████', '  └─────────────', '   11-28   11-29'].join('\n'),
     );
     // 2 days at one column each: narrower than a label, so a mark under the last column.
     expect(chart('2026-11-28', 5)).toBe(['2 │█', '  └──', '    ^ 11-29'].join('\n'));
@@ -193,6 +197,32 @@ describe('dayChart', () => {
     const text = dayChart(days, { width: 60, palette: plain });
     for (const line of text.split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(60);
     expect(text).toContain('(one column per 7 days)');
+  });
+
+  test('a column of several days is scaled by its sum, and the axis says the largest sum', () => {
+    // 20 days at 10 a day, then one day of 15: summed two days a column, the busiest column is
+    // 25, not the busiest day's 15, and columns of 20 are not drawn as full as it.
+    const counts = [...Array(20).fill(10), 15].map((count, i) => ({
+      day: new Date(Date.UTC(2026, 10, 1 + i)).toISOString().slice(0, 10),
+      count,
+    }));
+    const text = dayChart(counts, { width: 15, height: 2, palette: plain });
+    const [top] = text.split('\n');
+    expect(text).toContain('(one column per 2 days)');
+    expect(top.startsWith('25 │')).toBe(true);
+    const bars = [...top.slice('25 │'.length)];
+    expect(bars).toHaveLength(11);
+    expect(bars.at(-1)).toBe('█');
+    expect(bars.slice(1, -1).every((c) => c !== '█' && c !== ' ')).toBe(true);
+    for (const line of text.split('\n').slice(0, -1)) {
+      expect(stringWidth(line)).toBeLessThanOrEqual(15);
+    }
+  });
+
+  test('a window over two years labels its ends with their years', () => {
+    const days = fillDays([{ day: '2026-11-28', count: 1 }], '2025-11-28', '2026-11-28');
+    const text = dayChart(days, { width: 60, palette: plain });
+    expect(text).toMatch(/\n {3}2025-11-28 +2026-11-28\n/);
   });
 
   test('fillDays keeps days outside the range rather than dropping counts', () => {

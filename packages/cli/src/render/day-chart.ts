@@ -12,10 +12,10 @@ const EIGHTHS = '▁▂▃▄▅▆▇█';
 const DAY_MS = 86_400_000;
 
 /**
- * A bar chart of counts by day, one column per day (or per few days, when the window is wider
- * than the terminal; two columns and a gap per day, when a short window leaves room, so a week's
- * chart is wide enough to label both ends), bars in eighths of a row, the largest count marked
- * on the axis:
+ * A bar chart of counts by day, one column per day (or per few days, summed, when the window is
+ * wider than the terminal; two columns or more and a gap per day, when a short window leaves
+ * room, so that both ends are labelled), bars in eighths of a row, the largest column's count
+ * marked on the axis:
  *
  * ```
  * 12 │                  ██
@@ -38,14 +38,43 @@ export function dayChart(
   if (days.length === 0) return '(no days in the window)';
 
   const values = days.map((d) => d.count);
-  const max = Math.max(0, ...values);
-  const axisLabel = formatCount(max);
+  // A column of several days shows their sum: the scale and the axis go by the largest column,
+  // not the busiest day (which would draw every column above it at full height). The axis
+  // label's width sets the room, which sets the columns: settled in a round or two.
+  let axisLabel = formatCount(Math.max(0, ...values));
+  let columns: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    columns = bucket(values, Math.max(1, options.width - axisLabel.length - 2));
+    const label = formatCount(Math.max(0, ...columns));
+    if (label.length <= axisLabel.length) {
+      axisLabel = label.padStart(axisLabel.length);
+      break;
+    }
+    axisLabel = label;
+  }
+  const max = Math.max(0, ...columns);
   const room = Math.max(1, options.width - axisLabel.length - 2);
-  const columns = bucket(values, room);
   const perColumn = Math.ceil(days.length / columns.length);
-  // A day two columns wide with a gap after it, where all fit: the gap is left off the last.
-  const wide = perColumn === 1 && columns.length * 3 - 1 <= room;
-  const axisWidth = wide ? columns.length * 3 - 1 : columns.length;
+
+  // Dates with their year where the window spans two (a year-long chart's ends are the same day).
+  const withYear = days[0].day.slice(0, 4) !== days[days.length - 1].day.slice(0, 4);
+  const first = shortDay(days[0].day, withYear);
+  const last = shortDay(days[days.length - 1].day, withYear);
+  // One column a day, with room to spare: each day two columns wide or more, with a gap after
+  // it (left off the last), widened for a window of a few days until both ends can be labelled.
+  let barWidth = 0;
+  if (perColumn === 1 && columns.length * 3 - 1 <= room) {
+    barWidth = 2;
+    const labelled = first.length + last.length + 2;
+    while (
+      columns.length > 1 &&
+      columns.length * (barWidth + 1) - 1 < labelled &&
+      columns.length * (barWidth + 2) - 1 <= room
+    ) {
+      barWidth++;
+    }
+  }
+  const axisWidth = barWidth > 0 ? columns.length * (barWidth + 1) - 1 : columns.length;
   const levels = height * 8;
   const units = columns.map((v) =>
     v <= 0 || max === 0 ? 0 : Math.max(1, Math.round((v / max) * levels)),
@@ -57,22 +86,19 @@ export function dayChart(
     const cells = units.map((u) =>
       u >= floor + 8 ? '█' : u > floor ? EIGHTHS[u - floor - 1] : ' ',
     );
-    const bars = (wide ? cells.map((c) => `${c}${c}`).join(' ') : cells.join('')).replace(
-      / +$/,
-      '',
-    );
+    const bars = (
+      barWidth > 0 ? cells.map((c) => c.repeat(barWidth)).join(' ') : cells.join('')
+    ).replace(/ +$/, '');
     const label = row === 0 ? axisLabel : ' '.repeat(axisLabel.length);
     lines.push(`${label} │${palette.cyan(bars)}`.replace(/ +$/, ''));
   }
   lines.push(`${' '.repeat(axisLabel.length)} └${'─'.repeat(axisWidth)}`);
 
-  const first = shortDay(days[0].day);
-  const last = shortDay(days[days.length - 1].day);
   const pad = ' '.repeat(axisLabel.length + 2);
-  if (axisWidth >= first.length + last.length + 2) {
+  if (columns.length > 1 && axisWidth >= first.length + last.length + 2) {
     lines.push(`${pad}${first}${' '.repeat(axisWidth - first.length - last.length)}${last}`);
   } else if (axisWidth >= last.length) {
-    // Room for one label: the last day's, ending under its column.
+    // Room for one label (or one day): the last day's, ending under its column.
     lines.push(`${pad}${' '.repeat(axisWidth - last.length)}${last}`);
   } else {
     // Fewer days than a label is wide: a mark under the last day's column, the label after it.
@@ -105,6 +131,6 @@ export function fillDays(counts: readonly DayCount[], from: string, to: string):
   return out;
 }
 
-function shortDay(day: string): string {
-  return /^\d{4}-\d{2}-\d{2}$/.test(day) ? day.slice(5) : day;
+function shortDay(day: string, withYear: boolean): string {
+  return !withYear && /^\d{4}-\d{2}-\d{2}$/.test(day) ? day.slice(5) : day;
 }
