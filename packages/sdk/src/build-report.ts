@@ -79,7 +79,9 @@ export function buildReport(context: ReportContext, occurrence: Occurrence): Bui
   };
   const data = readProperty(dataSource, 'data');
   if (!data.ok) return withheld('unserializable');
-  if (data.value === undefined) return { report };
+  // `data: null` (VB's Nothing, a host with nothing to show) is no dump, not a sealed "null":
+  // the collector answers a dump it cannot open as null too, and the two would read alike.
+  if (data.value === undefined || data.value === null) return { report };
   const serialized = serializeDump(data.value, o.dumpLimits, redactor);
   if (!serialized.ok) return withheld(serialized.withheld);
   if (serialized.truncated) {

@@ -134,9 +134,16 @@ describe('consent', () => {
   it('a report without data has neither dump nor dumpWithheld when consent is given', async () => {
     const { reporter, sent } = recording({ dumpConsent: true });
     reporter.report({ description: 'no data' });
+    // null (VB's Nothing) is no data either: a sealed "null" reads like a dump that cannot open
+    reporter.report({ description: 'null data', data: null });
+    reporter.report({ description: 'undefined data', data: undefined });
     expect(await reporter.flush(1000)).toBe(true);
-    expect(sent[0]).not.toHaveProperty('dump');
-    expect(sent[0]).not.toHaveProperty('dumpWithheld');
+    expect(sent).toHaveLength(3);
+    for (const report of sent) {
+      expect(report).not.toHaveProperty('dump');
+      expect(report).not.toHaveProperty('dumpWithheld');
+    }
+    expect(reporter.preview({ description: 'null data', data: null })).not.toHaveProperty('dump');
   });
 
   it('withholds a dump that cannot fit as too-large, and marks a cut one', async () => {
