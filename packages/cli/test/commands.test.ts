@@ -1,3 +1,4 @@
+import stringWidth from 'string-width';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,8 @@ import { NOW, REPORT_IDS } from './support/fixtures';
 // The whole program in-process (commander, settings, client, commands, rendering) against a real
 // HTTP server answering contract-shaped JSON, at a fixed "now" so the text can be compared whole.
 
+/** A terminal wide enough for one-line messages, where a test is about their words. */
+const WIDE = { width: 200 };
 let fake: FakeCollector;
 let home: string;
 beforeAll(() => {
@@ -449,8 +452,27 @@ describe('reports and report', () => {
     );
   });
 
+  test('report wraps long values between words under their column, code keeping its indent', async () => {
+    const report = fake.fixtures.fullReports[REPORT_IDS[0]];
+    report.error.description = `Could not load the client: ${'word '.repeat(30)}end`;
+    report.error.code = `If x Then\n    Set rs = db.OpenRecordset(${'"a", '.repeat(20)}"z")`;
+    for (const width of [80, 50]) {
+      const out = (await cli(['report', REPORT_IDS[0]], { width })).stdout.split('\n');
+      for (const line of out) expect(stringWidth(line)).toBeLessThanOrEqual(width);
+      const description = out.findIndex((l) => l.startsWith('Description Could not load'));
+      expect(out[description + 1]).toMatch(/^ {12}word word/);
+      const code = out.findIndex((l) => l.startsWith('Code        If x Then'));
+      expect(out[code + 1]).toMatch(/^ {12} {4}Set rs = db\.OpenRecordset\(/);
+      expect(out[code + 2]).toMatch(/^ {16}"a", /);
+      expect(out.at(-2)).toMatch(/^ {12}(\S.* )?logged\)$/); // the Dump line's end, under its column
+    }
+    // Piped without COLUMNS (a script): whole lines, for grep.
+    const piped = await cli(['report', REPORT_IDS[0]], { env: { COLUMNS: '' } });
+    expect(piped.stdout).toContain(`Description ${report.error.description}\n`);
+  });
+
   test('report labels every field and points to --dump', async () => {
-    const r = await cli(['report', REPORT_IDS[0]]);
+    const r = await cli(['report', REPORT_IDS[0]], WIDE);
     expect(r.stdout).toBe(
       lines(
         'Report      1b4e28ba-2fa1-41d2-883f-0016d3cca427',
@@ -472,7 +494,7 @@ describe('reports and report', () => {
   });
 
   test('report --dump asks for the dump, pretty-prints it and notes the logged access', async () => {
-    const r = await cli(['report', REPORT_IDS[0], '--dump']);
+    const r = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
     expect(requests(`/v1/reports/${REPORT_IDS[0]}`)[0].query.get('dump')).toBe('1');
     expect(r.stdout).toContain(
       lines(
@@ -508,19 +530,19 @@ describe('reports and report', () => {
     // The API answers "dump": null for a dump it holds but cannot open, and no field for none.
     const dumps = fake.fixtures.dumps as Record<string, unknown>;
     dumps[REPORT_IDS[0]] = null;
-    const unreadable = await cli(['report', REPORT_IDS[0], '--dump']);
+    const unreadable = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
     expect(unreadable.stdout).toContain(
       'Dump        stored but cannot be opened: sealed to a key this collector does not hold',
     );
     delete dumps[REPORT_IDS[0]];
-    const none = await cli(['report', REPORT_IDS[0], '--dump']);
+    const none = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
     expect(none.stdout).toContain('Dump        none: the report carries no dump\n');
   });
 
   test('report text from the desktop cannot drive the terminal', async () => {
     fake.fixtures.fullReports[REPORT_IDS[0]].error.description =
       'evil\u001b[2J\u001b]0;title\u0007';
-    const r = await cli(['report', REPORT_IDS[0]]);
+    const r = await cli(['report', REPORT_IDS[0]], WIDE);
     expect(r.stdout).toContain('Description evil\uFFFD[2J\uFFFD]0;title\uFFFD\n');
   });
 
@@ -534,18 +556,18 @@ describe('reports and report', () => {
   });
 
   test('an unknown report exits 4, a malformed id too; an empty one is a usage error (2)', async () => {
-    const missing = await cli(['report', REPORT_IDS[1]]);
+    const missing = await cli(['report', REPORT_IDS[1]], WIDE);
     expect(missing).toEqual({
       exitCode: 4,
       stdout: '',
       stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept at most 42 days); run jcs-errors reports GROUP to list them\n`,
     });
     for (const text of ['1b4e28ba', 'not-a-uuid']) {
-      const bad = await cli(['report', text]);
+      const bad = await cli(['report', text], WIDE);
       expect(bad.exitCode).toBe(4);
       expect(bad.stderr).toMatch(new RegExp(`^no report "${text}": a report id is a full UUID`));
     }
-    expect(await cli(['report', ''])).toEqual({
+    expect(await cli(['report', ''], WIDE)).toEqual({
       exitCode: 2,
       stdout: '',
       stderr: 'ID is empty: give a report id; run jcs-errors reports GROUP to list them\n',
@@ -555,7 +577,7 @@ describe('reports and report', () => {
 
 describe('triage', () => {
   test('resolve --in-version sends the version and confirms what reopens it', async () => {
-    const r = await cli(['resolve', '8b02', '--in-version', '5.3']);
+    const r = await cli(['resolve', '8b02', '--in-version', '5.3'], WIDE);
     expect(r.stdout).toBe(
       'resolved 8b02e6a1c9d4 (3021 modReports.RunMonthly) in 5.3: a report from 5.3 or later reopens it\n',
     );
@@ -567,11 +589,11 @@ describe('triage', () => {
   });
 
   test('resolve without a version, ignore and reopen', async () => {
-    expect((await cli(['resolve', '8b02e6a1c9d4'])).stdout).toBe(
+    expect((await cli(['resolve', '8b02e6a1c9d4'], WIDE)).stdout).toBe(
       'resolved 8b02e6a1c9d4 (3021 modReports.RunMonthly): any new report reopens it\n',
     );
     expect(fake.requests.at(-1)?.body).toEqual({ status: 'resolved' });
-    expect((await cli(['ignore', '8b02e6a1c9d4'])).stdout).toBe(
+    expect((await cli(['ignore', '8b02e6a1c9d4'], WIDE)).stdout).toBe(
       'ignored 8b02e6a1c9d4 (3021 modReports.RunMonthly): still counted, listed by jcs-errors top --status ignored\n',
     );
     expect(fake.requests.at(-1)?.body).toEqual({ status: 'ignored' });
@@ -581,12 +603,12 @@ describe('triage', () => {
   });
 
   test('a bad --in-version is a usage error', async () => {
-    const r = await cli(['resolve', '8b02', '--in-version', 'v5.3']);
+    const r = await cli(['resolve', '8b02', '--in-version', 'v5.3'], WIDE);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toBe(
       '--in-version takes a version of dotted numbers such as 5.2.1, not "v5.3"\n',
     );
-    const long = await cli(['resolve', '8b02', '--in-version', `5.${'1'.repeat(63)}`]);
+    const long = await cli(['resolve', '8b02', '--in-version', `5.${'1'.repeat(63)}`], WIDE);
     expect(long.exitCode).toBe(2);
     expect(long.stderr).toMatch(
       /^--in-version takes a version of at most 64 characters, not "5\.1+/,
@@ -692,13 +714,13 @@ describe('admin commands', () => {
   });
 
   test('expire confirms what was removed', async () => {
-    expect((await cli(['expire'])).stdout).toBe(
+    expect((await cli(['expire'], WIDE)).stdout).toBe(
       'expiry done in 38 ms: 12 reports deleted, 1 key destroyed; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
     );
     expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire', body: {} });
     expect((await cli(['expire', '--json'])).stdout).toBe(`${fake.lastBody}\n`);
     // --dry-run asks the collector to count only, and the answer says so.
-    expect((await cli(['expire', '--dry-run'])).stdout).toBe(
+    expect((await cli(['expire', '--dry-run'], WIDE)).stdout).toBe(
       'dry run in 38 ms: would delete 12 reports and destroy 1 key; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
     );
     expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/expire', body: { dryRun: true } });
@@ -720,14 +742,14 @@ describe('admin commands', () => {
   });
 
   test('status: compliant exits 0', async () => {
-    expect(await cli(['status'])).toEqual({
+    expect(await cli(['status'], WIDE)).toEqual({
       exitCode: 0,
       stderr: '',
       stdout: lines(
         'Retention         compliant',
         'Retention period  42 days',
         'Reports stored    1,563',
-        'Oldest report     2026-10-18 10:30:00 UTC (5w ago)',
+        'Oldest report     2026-10-18 10:30:00 UTC (41 days ago)',
         'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 1 key destroyed',
       ),
     });
@@ -740,14 +762,14 @@ describe('admin commands', () => {
       oldestReceivedAt: '2026-10-01T00:00:00Z',
       lastExpiry: { at: '2026-11-25T02:00:00Z', deletedReports: 0, destroyedKeys: 0 },
     };
-    const r = await cli(['status']);
+    const r = await cli(['status'], WIDE);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe(
       lines(
         'Retention         NOT COMPLIANT',
         'Retention period  42 days',
         'Reports stored    1,563',
-        'Oldest report     2026-10-01 00:00:00 UTC (8w ago)',
+        'Oldest report     2026-10-01 00:00:00 UTC (58 days ago)',
         'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 reports deleted, 0 keys destroyed',
         '                  reports older than 42 days are stored',
         '                  the expiry job has not run for 36 hours',
@@ -823,11 +845,11 @@ describe('admin commands', () => {
   });
 
   test('erase by username or licence', async () => {
-    expect((await cli(['erase', '--username', 'asmith'])).stdout).toBe(
+    expect((await cli(['erase', '--username', 'asmith'], WIDE)).stdout).toBe(
       'erased 12 reports of username "asmith": no read returns them now (backups made before keep them until the day\'s key goes, within 42 days)\n',
     );
     expect(fake.requests.at(-1)?.body).toEqual({ username: 'asmith' });
-    expect((await cli(['erase', '--license', 'JCS-999'])).stdout).toBe(
+    expect((await cli(['erase', '--license', 'JCS-999'], WIDE)).stdout).toBe(
       'no reports of licence "JCS-999" are stored: nothing to erase\n',
     );
     expect((await cli(['erase', '--license', 'JCS-000123', '--json'])).stdout).toBe(
@@ -842,7 +864,7 @@ describe('admin commands', () => {
   test.each([[[]], [['--username', 'a', '--license', 'b']]])(
     'erase %j is a usage error',
     async (args) => {
-      const r = await cli(['erase', ...args]);
+      const r = await cli(['erase', ...args], WIDE);
       expect(r).toEqual({
         exitCode: 2,
         stdout: '',

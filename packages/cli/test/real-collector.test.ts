@@ -256,10 +256,10 @@ describe('every command against the real collector', () => {
 
   test('resolve, ignore and reopen change the status on the collector', async () => {
     expect((await cli(['resolve', A.slice(0, 8), '--in-version', '5.3'])).stdout).toBe(
-      `resolved ${A} (91 modClients.LoadClient) in 5.3: a report from 5.3 or later reopens it\n`,
+      `resolved ${A} (91 modClients.LoadClient) in 5.3: a report from 5.3 or\nlater reopens it\n`,
     );
     expect((await cli(['ignore', B])).stdout).toBe(
-      `ignored ${B} (13 modInvoices.PrintInvoice): still counted, listed by jcs-errors top --status ignored\n`,
+      `ignored ${B} (13 modInvoices.PrintInvoice): still counted, listed by\njcs-errors top --status ignored\n`,
     );
     const listed = await api<{ groups: Group[] }>('/v1/groups?status=all');
     expect(listed.data.groups.map((g) => [g.id, g.status, g.resolvedInVersion])).toEqual([
@@ -294,7 +294,7 @@ describe('every command against the real collector', () => {
 
     const expire = await cli(['expire']);
     expect(expire.stdout).toMatch(
-      /^expiry done in [\d,]+ ms: 0 reports deleted, 0 keys destroyed; cut-off \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\dw ago\)\n$/,
+      /^expiry done in [\d,]+ ms: 0 reports deleted, 0 keys destroyed; cut-off \d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d UTC \(\dw ago\)\n$/,
     );
 
     const status = await cli(['status']);
@@ -306,7 +306,8 @@ describe('every command against the real collector', () => {
           'Retention period  42 days',
           'Reports stored    4',
           'Oldest report     \\S+ \\S+ UTC \\(just now\\)',
-          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 reports deleted, 0 keys destroyed\\n$',
+          // 81 characters: wrapped at 80, under the value column
+          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 reports deleted, 0 keys\\n {18}destroyed\\n$',
         ].join('\\n'),
       ),
     );
@@ -326,7 +327,7 @@ describe('every command against the real collector', () => {
 
   test('erase destroys one data subject’s reports', async () => {
     expect((await cli(['erase', '--license', 'JCS-000456'])).stdout).toBe(
-      'erased 1 report of licence "JCS-000456": no read returns it now (backups made before keep it until the day\'s key goes, within 42 days)\n',
+      'erased 1 report of licence "JCS-000456": no read returns it now (backups made\nbefore keep it until the day\'s key goes, within 42 days)\n',
     );
     expect((await cli(['report', IDS[1]])).exitCode).toBe(4);
     expect((await cli(['erase', '--username', 'nobody'])).stdout).toBe(

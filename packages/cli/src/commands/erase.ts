@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ApiClient, DataSubject } from '../client';
 import { UsageError } from '../errors';
-import { plural, shown } from '../render/text';
+import { plural, shown, wrapWords } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors erase`: exactly one of them. */
@@ -30,10 +30,13 @@ export async function erase(
       ? `username "${shown(subject.username)}"`
       : `licence "${shown(subject.license)}"`;
   const n = answer.data.erasedReports;
-  if (n === 0) return `no reports of ${who} are stored: nothing to erase\n`;
   // Honest about copies: a backup made before holds the reports until their day's key goes.
   const them = n === 1 ? 'it' : 'them';
-  return `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, within 42 days)\n`;
+  const said =
+    n === 0
+      ? `no reports of ${who} are stored: nothing to erase`
+      : `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, within 42 days)`;
+  return `${wrapWords(said, output.piped ? undefined : output.width)}\n`;
 }
 
 function dataSubject(options: EraseOptions): DataSubject {

@@ -3,7 +3,7 @@ import { EXIT } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { CliError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
-import { formatCount, plural } from '../render/text';
+import { formatCount, plural, wrapWords } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors expire`. */
@@ -37,10 +37,10 @@ export async function expire(
   if (output.json) return jsonText(answer.body);
   const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, output.now)})`;
   const took = `${formatCount(Math.round(s.durationMs))} ms`;
-  if (s.dryRun) {
-    return `dry run in ${took}: would delete ${plural(s.deletedReports, 'report')} and destroy ${plural(s.destroyedKeys, 'key')}; ${cutoff}\n`;
-  }
-  return `expiry done in ${took}: ${plural(s.deletedReports, 'report')} deleted, ${plural(s.destroyedKeys, 'key')} destroyed; ${cutoff}\n`;
+  const said = s.dryRun
+    ? `dry run in ${took}: would delete ${plural(s.deletedReports, 'report')} and destroy ${plural(s.destroyedKeys, 'key')}; ${cutoff}`
+    : `expiry done in ${took}: ${plural(s.deletedReports, 'report')} deleted, ${plural(s.destroyedKeys, 'key')} destroyed; ${cutoff}`;
+  return `${wrapWords(said, output.piped ? undefined : output.width)}\n`;
 }
 
 /**

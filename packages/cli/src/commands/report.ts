@@ -3,7 +3,7 @@ import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol'
 import type { ApiClient } from '../client';
 import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
-import { formatCount, safeText } from '../render/text';
+import { formatCount, labelled, safeText } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 import { shown } from '../render/text';
 
@@ -73,8 +73,9 @@ export async function report(
  */
 export function renderReport(r: FullReport, dumpAsked: boolean, output: Output): string {
   const { palette, now } = output;
-  const none = palette.dim('(none)');
-  const fields: [string, string][] = [
+  const none = '(none)';
+  const dim = palette.dim;
+  const fields: [string, string, ((s: string) => string)?][] = [
     ['Report', r.id],
     ['Group', r.group],
     [
@@ -84,14 +85,20 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     ['Received', `${absoluteTime(r.receivedAt)} (${relativeTime(r.receivedAt, now)})`],
     ['App', `${safeText(r.app.name)} ${safeText(r.app.version)}`],
     ['Licence', safeText(r.license)],
-    ['Username', r.username === undefined || r.username === '' ? none : safeText(r.username)],
+    r.username === undefined || r.username === ''
+      ? ['Username', none, dim]
+      : ['Username', safeText(r.username)],
     ['Error', String(r.error.number)],
-    ['Description', r.error.description === '' ? none : safeText(r.error.description)],
+    r.error.description === ''
+      ? ['Description', none, dim]
+      : ['Description', safeText(r.error.description)],
     [
       'Where',
       `${safeText(r.error.module)}.${safeText(r.error.procedure)}, ${r.error.line === 0 ? 'line unknown' : `line ${r.error.line}`}`,
     ],
-    ['Code', r.error.code === undefined || r.error.code === '' ? none : safeText(r.error.code)],
+    r.error.code === undefined || r.error.code === ''
+      ? ['Code', none, dim]
+      : ['Code', safeText(r.error.code)],
     ['Repeats', formatCount(r.repeats ?? 0)],
   ];
 
@@ -100,11 +107,15 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     ? `withheld: ${WITHHELD[r.dumpWithheld] ?? r.dumpWithheld}`
     : undefined;
   if (!dumpAsked) {
-    fields.push([
-      'Dump',
-      withheld ??
-        palette.dim('not shown: add --dump to decrypt it, if there is one (the access is logged)'),
-    ]);
+    fields.push(
+      withheld
+        ? ['Dump', withheld]
+        : [
+            'Dump',
+            'not shown: add --dump to decrypt it, if there is one (the access is logged)',
+            dim,
+          ],
+    );
   } else if (!hasDump) {
     // The API answers `"dump": null` for a dump it holds but cannot open (docs/api.md), and
     // leaves the field out when there is none.
@@ -115,7 +126,9 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     fields.push(['Dump', withheld ?? unreadable ?? 'none: the report carries no dump']);
   }
 
-  const lines = fields.map(([label, value]) => labelled(label, value, palette.bold));
+  const lines = fields.map(([label, value, color]) =>
+    labelled(label, value, LABEL_WIDTH, output, color),
+  );
   if (dumpAsked && hasDump) {
     lines.push(palette.bold('Dump'));
     // JSON.stringify escapes C0 controls but not C1 ones, which some terminals still obey.
@@ -124,14 +137,6 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     lines.push(palette.yellow('This access to the dump was written to the audit log.'));
   }
   return `${lines.join('\n')}\n`;
-}
-
-function labelled(label: string, value: string, bold: (s: string) => string): string {
-  const pad = ' '.repeat(LABEL_WIDTH);
-  const [first, ...rest] = value.split('\n');
-  return [`${bold(label.padEnd(LABEL_WIDTH))}${first}`, ...rest.map((l) => `${pad}${l}`)].join(
-    '\n',
-  );
 }
 
 /**

@@ -3,7 +3,7 @@ import type { RetentionStatus } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
-import { formatCount, plural } from '../render/text';
+import { formatCount, labelled, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
 /** The job must have run within this long, or the collector is not compliant (contract 2). */
@@ -46,7 +46,7 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
   const oldest =
     s.oldestReceivedAt === null
       ? palette.dim('(no reports)')
-      : `${absoluteTime(s.oldestReceivedAt)} (${relativeTime(s.oldestReceivedAt, now)})`;
+      : `${absoluteTime(s.oldestReceivedAt)} (${age(s.oldestReceivedAt, now)})`;
   const last =
     s.lastExpiry === null
       ? palette.dim('never')
@@ -57,12 +57,21 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
     ['Reports stored', formatCount(s.reports)],
     ['Oldest report', oldest],
     ['Last expiry run', last],
-  ].map(([label, value]) => `${palette.bold(label.padEnd(LABEL_WIDTH))}${value}`);
+  ].map(([label, value]) => labelled(label, value, LABEL_WIDTH, output));
   if (!s.compliant) {
     for (const reason of reasons(s, now))
-      lines.push(`${' '.repeat(LABEL_WIDTH)}${palette.red(reason)}`);
+      lines.push(labelled('', reason, LABEL_WIDTH, output, palette.red));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * How old the oldest report is, in days from two days on: the retention is counted in days, and
+ * "6w ago" reads the same for a report 42 days old (past it) and one 41 days old (within it).
+ */
+function age(at: string, now: Date): string {
+  const days = Math.floor((now.getTime() - Date.parse(at)) / 86_400_000);
+  return days >= 2 ? `${days} days ago` : relativeTime(at, now);
 }
 
 /**

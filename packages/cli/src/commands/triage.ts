@@ -4,6 +4,7 @@ import type { ApiClient, TriageChange } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkVersion } from '../options';
 import { where } from '../render/group-format';
+import { wrapWords } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors resolve`. */
@@ -78,7 +79,7 @@ async function triage(
   const { id } = await resolveGroup(client, group);
   const answer = await aboutGroup(group, () => client.setGroupStatus(id, change));
   if (output.json) return jsonText(answer.body);
-  return `${confirm(answer.data)}\n`;
+  return `${wrapWords(confirm(answer.data), output.piped ? undefined : output.width)}\n`;
 }
 
 function label(group: Group): string {

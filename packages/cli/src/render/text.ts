@@ -137,6 +137,38 @@ export function wrapWords(text: string, width?: number): string {
 }
 
 /**
+ * A value under a label, `Label       value`, its lines (a description or a line of code may hold
+ * several) wrapped between words to what the terminal leaves beside the label, each line under
+ * the first and indented as it was, and coloured line by line; piped, whole lines for grep.
+ *
+ * @example
+ * labelled('Description', 'Object variable not set', 12, output);
+ * // 'Description Object variable not set'
+ */
+export function labelled(
+  label: string,
+  value: string,
+  labelWidth: number,
+  output: { width: number; piped?: boolean; palette: { bold(s: string): string } },
+  color: (s: string) => string = (s) => s,
+): string {
+  const room = output.piped ? undefined : Math.max(20, output.width - labelWidth);
+  const lines = value.split('\n').flatMap((line) => {
+    const indent = /^ */.exec(line)![0];
+    if (room === undefined || stringWidth(line) <= room) return [line];
+    return wrapWords(line.slice(indent.length), Math.max(10, room - indent.length))
+      .split('\n')
+      .map((part) => indent + part);
+  });
+  const pad = ' '.repeat(labelWidth);
+  return lines
+    .map(
+      (line, i) => `${i === 0 ? output.palette.bold(label.padEnd(labelWidth)) : pad}${color(line)}`,
+    )
+    .join('\n');
+}
+
+/**
  * A footer line under a table: wrapped to the terminal (not when piped) and dimmed line by line,
  * so a terminal that resets attributes at a line's end keeps the whole of it dim.
  *
