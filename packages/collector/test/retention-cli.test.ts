@@ -134,14 +134,15 @@ describe('jcs-collector expire', () => {
 
     const next = expire(dataDir, '--now', now, '--json');
     expect(next.status).toBe(0);
-    expect(JSON.parse(next.stdout)).toMatchObject({ deletedReports: left, destroyedKeys: 10 });
+    // Every report deleted since the last receipt: the killed run's too, which wrote none.
+    expect(JSON.parse(next.stdout)).toMatchObject({ deletedReports: total, destroyedKeys: 10 });
     const db = new Database(file, { readonly: true });
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       expect(countReports(db)).toBe(0);
-      // Only the completed run has a receipt.
+      // Only the completed run has a receipt, and it counts them all.
       expect(db.prepare('SELECT deleted_reports FROM expiry_runs').all()).toEqual([
-        { deleted_reports: left },
+        { deleted_reports: total },
       ]);
     } finally {
       db.close();

@@ -285,9 +285,24 @@ describe('a run stopped between two chunks', () => {
     // Deleted reports stay counted, as every expired report does (the run had marked the hour
     // only once all its chunks were done, so the stopped run's deletions counted as nothing).
     expect(await count()).toBe(300);
-    await runExpiry(t.collector);
+    const finished = await runExpiry(t.collector);
     expect(countReports(t.collector.db)).toBe(0);
     expect(await count()).toBe(300);
+    // The stopped run wrote no receipt: the next one's counts its deletions too, so that every
+    // report the job deleted is on a receipt (it said only the rest).
+    expect(finished.deletedReports).toBe(300);
+    const receipts = t.collector.db
+      .prepare('SELECT deleted_reports FROM expiry_runs')
+      .pluck()
+      .all();
+    expect(receipts).toEqual([300]);
+    const audit = await request(t.app).get('/v1/audit?limit=5').set('Authorization', as('admin'));
+    const receipt = (audit.body.entries as { action: string; outcome: string }[]).find(
+      (e) => e.action === 'expire',
+    );
+    expect(receipt?.outcome).toMatch(/^ok deleted=300 /);
+    // and the count starts afresh for the run after
+    expect((await runExpiry(t.collector)).deletedReports).toBe(0);
   });
 
   it('one stopped before it deleted anything leaves the window edges counted to the minute', async () => {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../store/db';
-import { withoutCommitSync } from '../store/db';
+import { getMeta, setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
 import { expireSubjects } from '../store/subject-days';
 import { ExpiredKeys } from '../store/report-keys';
@@ -15,6 +15,24 @@ import { dayLastMs, dayStart } from './policy';
  * connection, so that `serve` can run them on a thread of their own (retention/expiry-thread.ts)
  * while tests and the CLI run them on the caller's.
  */
+
+/** The `meta` key counting the reports deleted since the last receipt. */
+const UNRECEIPTED_KEY = 'expiry_deleted_since_receipt';
+
+/**
+ * Reports deleted since the last receipt, and the count set back to 0: call in the receipt's
+ * transaction. A run stopped part way (killed, or `serve` stopped) writes no receipt, and its
+ * deletions, each chunk counted in its own transaction, go into the next run's, so that every
+ * report the job deleted is on some receipt.
+ *
+ * @example
+ * db.transaction(() => { const deleted = takeDeletedSinceReceipt(db); ... })();
+ */
+export function takeDeletedSinceReceipt(db: Db): number {
+  const n = Number(getMeta(db, UNRECEIPTED_KEY) ?? 0);
+  if (n !== 0) setMeta(db, UNRECEIPTED_KEY, '0');
+  return n;
+}
 
 /** Thrown when a run is stopped by its signal; the next run finishes the work. */
 export class ExpiryAbortedError extends Error {
@@ -100,7 +118,10 @@ async function deleteExpired(
   // stopped between two chunks left its deletions unmarked, and a window's partial edge hour,
   // counted from the reports still there, missed them until a later run finished.
   const marked = (through: number, n: number) => {
-    if (n > 0) markExpiredThrough(db, through);
+    if (n > 0) {
+      markExpiredThrough(db, through);
+      setMeta(db, UNRECEIPTED_KEY, String(Number(getMeta(db, UNRECEIPTED_KEY) ?? 0) + n));
+    }
     return n;
   };
   let deleted = await oldestFirst(

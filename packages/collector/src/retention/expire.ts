@@ -7,11 +7,23 @@ import { SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { deleteMeta, setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
 import { WalSync } from '../store/wal-sync';
-import { listDayFiles, removeDayFile, sealedDir, sealedEndKey } from '../store/sealed-files';
+import {
+  listDayFiles,
+  removeDayFile,
+  sealedDir,
+  sealedEndKey,
+  sealedSyncedKey,
+} from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
 import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
-import { deleteDue, deleteInChunks, nextTurn, type ChunkOptions } from './deletions';
+import {
+  deleteDue,
+  deleteInChunks,
+  nextTurn,
+  takeDeletedSinceReceipt,
+  type ChunkOptions,
+} from './deletions';
 import { deleteDueOnThread } from './expiry-thread';
 
 export { ExpiryAbortedError, CHUNK_BUDGET_MS } from './deletions';
@@ -153,8 +165,12 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     const auditPruned = pruneAccessLog(c);
     await handBackFreePages(c.db, run);
     phase('vacuumMs');
-    summary = summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false);
-    writeReceipt(c, summary, actor, auditPruned);
+    summary = writeReceipt(
+      c,
+      summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false),
+      actor,
+      auditPruned,
+    );
     // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
     // The truncating checkpoint holds off every writer while it copies, so the background one
     // copies the bulk first, and what is left is copied with ingest still in the inbox.
@@ -170,18 +186,24 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   return summary;
 }
 
-/** The run's receipt: a row in expiry_runs and an access-log entry, in one transaction. */
+/**
+ * The run's receipt: a row in expiry_runs and an access-log entry, in one transaction. Its
+ * `deletedReports` are all the reports deleted since the last receipt: this run's, and those of
+ * runs stopped part way since, which wrote none. Returns the summary as receipted.
+ */
 function writeReceipt(
   c: Collector,
-  summary: ExpirySummary,
+  ran: ExpirySummary,
   actor: string,
   auditPruned: number,
-): void {
+): ExpirySummary {
   const at = c.clock();
-  const cutoff = Date.parse(summary.cutoff);
-  const { deletedReports, destroyedKeys, durationMs } = summary;
+  const cutoff = Date.parse(ran.cutoff);
+  let summary = ran;
   c.db
     .transaction(() => {
+      summary = { ...ran, deletedReports: takeDeletedSinceReceipt(c.db) };
+      const { deletedReports, destroyedKeys, durationMs } = summary;
       c.db
         .prepare(
           'INSERT INTO expiry_runs (at, cutoff, deleted_reports, destroyed_keys, duration_ms) VALUES (?, ?, ?, ?, ?)',
@@ -198,6 +220,7 @@ function writeReceipt(
       );
     })
     .immediate();
+  return summary;
 }
 
 /**
@@ -310,7 +333,12 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   }
   // Where each removed file ended (store/sealed-files.ts) goes with it.
   if (removed.length > 0) {
-    c.db.transaction(() => removed.forEach((day) => deleteMeta(c.db, sealedEndKey(day))))();
+    c.db.transaction(() =>
+      removed.forEach((day) => {
+        deleteMeta(c.db, sealedEndKey(day));
+        deleteMeta(c.db, sealedSyncedKey(day));
+      }),
+    )();
   }
   // Files this process's reads held open let go of, so removed ones free their space.
   c.reports.close();
