@@ -162,7 +162,7 @@ export function openCollector(options: CollectorOptions): Collector {
   if (thread && thread.recovered > 0) {
     log.warn(
       { reports: thread.recovered },
-      'reports the inbox held when the last run stopped were moved into the database',
+      'reports the inbox held when the last run stopped are in the database (folded now, or by that run; none twice)',
     );
   }
   const checkpointer = options.backgroundCheckpoint

@@ -102,6 +102,33 @@ describe('the inbox writer', () => {
     expect(writes.flatMap((x) => x.ids)).toEqual(['r1', 'r2']);
   });
 
+  it('a clean-up that fails on its timer (a full disk) is tried again later, and never throws', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
+    const w = writerOver();
+    w.start();
+    w.write(packBatch([prepared('r1')]));
+    await w.stop(); // arms the clean-up, 10 s on
+    const realRemove = inbox.removeUpTo.bind(inbox);
+    let tries = 0;
+    // The deletion as SQLite fails it on a full disk; a real full disk cannot be made here.
+    inbox.removeUpTo = () => {
+      tries++;
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    try {
+      // Thrown on the writer thread's timer, this ended the thread, and serve with it.
+      expect(() => jest.advanceTimersByTime(10_000)).not.toThrow();
+      expect(tries).toBe(1);
+      expect(inbox.batches()).toHaveLength(1);
+      inbox.removeUpTo = realRemove; // space again
+      jest.advanceTimersByTime(10_000);
+      expect(tries).toBe(1);
+      expect(inbox.batches()).toHaveLength(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('does not fold reports whose day key is gone, at a fold or at the next start', async () => {
     const w = writerOver();
     w.start();

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
-import { dayFile, sealedDir } from '../src/store/sealed-files';
+import { dayFile, sealedDir, sealedSyncedKey } from '../src/store/sealed-files';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { MOST_LOST_TO_A_POWER_CUT, removeUnsyncedReports } from '../src/store/sealed-repair';
 import { createLogger } from '../src/log';
@@ -43,6 +43,14 @@ function row(c: Collector, id: string): { key_day: string; sealed_at: number; se
     .get(id) as { key_day: string; sealed_at: number; sealed_len: number };
 }
 
+/**
+ * What a power cut leaves in `meta`: records from `at` on were not known to be synced (their
+ * batches were in flight). Here they were synced, and the file is cut by hand afterwards.
+ */
+function unsyncedFrom(c: Collector, day: string, at: number): void {
+  c.db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(at), sealedSyncedKey(day));
+}
+
 async function group(app: Parameters<typeof request>[0]) {
   const res = await request(app)
     .get('/v1/groups')
@@ -66,6 +74,7 @@ describe('reports whose records did not reach the disk', () => {
     const file = dayFile(sealedDir(t.collector.db.name), row(t.collector, r1.id).key_day);
     const cut = row(t.collector, r4.id).sealed_at;
     const torn = row(t.collector, r2.id);
+    unsyncedFrom(t.collector, torn.key_day, torn.sealed_at);
     t.close();
 
     // r4 and r5 never reached the disk; r2 only partly (its second half is zeros).
@@ -134,6 +143,43 @@ describe('reports whose records did not reach the disk', () => {
     reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
     expect(lines.join('')).toMatch(/"msg":"the check of the newest records failed"/);
     expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(1);
+  });
+
+  it('keeps, counted, reports whose records were on disk and are gone since (a day file removed)', async () => {
+    // The day file deleted under a running serve, which went on in a new one: at the next start
+    // the first reports, acknowledged long before, were taken for a power cut's and taken out,
+    // counts too, and the log said their senders would send them again.
+    const early = [makeReport({ username: 'ann' }), makeReport({ username: 'bob' })];
+    for (const r of early) await post(t.app, r);
+    const day = row(t.collector, early[0].id).key_day;
+    const file = dayFile(sealedDir(t.collector.db.name), day);
+    t.close();
+    fs.rmSync(file);
+    reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
+    const late = [makeReport({ username: 'cat' }), makeReport({ username: 'dan' })];
+    for (const r of late) await post(createApp(reopened), r);
+    reopened.close();
+
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    reopened = openCollector({
+      dataDir: t.dataDir,
+      clock: t.clock,
+      env: {},
+      writerThread: true,
+      logger,
+    });
+    expect(lines.join('')).not.toMatch(/did not reach the disk/);
+    const app = createApp(reopened);
+    expect(await group(app)).toMatchObject({ count: 4, users: 4 });
+    for (const r of late) {
+      await request(app)
+        .get(`/v1/reports/${r.id}`)
+        .set('Authorization', `Bearer ${t.tokens.engineer}`)
+        .expect(200);
+    }
+    // acknowledged: a retry is "stored before", not stored twice
+    await post(app, early[0], 200);
   });
 
   it('none is taken out while every record is whole', async () => {
@@ -244,6 +290,7 @@ describe('reports whose records did not reach the disk', () => {
     writer.close();
     const first = row(t.collector, batch[0].id);
     const file = dayFile(sealedDir(t.collector.db.name), first.key_day);
+    unsyncedFrom(t.collector, first.key_day, first.sealed_at + first.sealed_len);
     t.close();
     fs.truncateSync(file, first.sealed_at + first.sealed_len);
 

@@ -141,7 +141,19 @@ describe('the ingest writer thread', () => {
     }
   });
 
-  it('says why when it cannot open the database', () => {
+  it('says why when it cannot open the database, with the error code', () => {
     expect(() => new WriterThread(path.join(dataDir, 'no-such.db'))).toThrow(/no-such\.db|open/i);
+    // With the code, a full disk at start is said as one (commands/system-failure.ts), not as
+    // an unexpected failure: here a database that is a folder.
+    const folder = path.join(dataDir, 'a-folder.db');
+    fs.mkdirSync(folder);
+    let thrown: unknown;
+    try {
+      new WriterThread(folder);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as { code?: string }).code).toMatch(/^SQLITE_/);
   });
 });

@@ -1,5 +1,7 @@
 import { ApiError } from '@jcs/protocol';
 import { KEYRING_ERROR_CODE } from '../crypto/master-key';
+import { SEALED_FOLDER_GONE_CODE } from '../store/sealed-files';
+import { DB_FILE_GONE_CODE } from '../store/db-file-watch';
 
 /** Seconds a client should wait after the storage refused a write. */
 export const STORAGE_RETRY_AFTER_S = 5;
@@ -32,6 +34,9 @@ const FS_STORAGE = new Set([
   'ENFILE',
 ]);
 
+/** The collector's own codes for its files gone from under it: the keys, sealed/, the database. */
+const JCS_STORAGE = new Set([KEYRING_ERROR_CODE, SEALED_FOLDER_GONE_CODE, DB_FILE_GONE_CODE]);
+
 /**
  * True for an error of the storage rather than of the collector's code: SQLite's full, busy,
  * locked and I/O errors, file-system errors writing keys, and a key file that no longer opens.
@@ -46,7 +51,7 @@ export function isStorageFailure(err: unknown): boolean {
     const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
     return SQLITE_STORAGE.has(primary);
   }
-  return FS_STORAGE.has(code) || code === KEYRING_ERROR_CODE;
+  return FS_STORAGE.has(code) || JCS_STORAGE.has(code);
 }
 
 /**

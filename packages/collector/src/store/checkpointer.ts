@@ -170,12 +170,14 @@ export function checkpointInBackground(
     ready.forEach((w) => w.resolve());
   };
   const fallBack = (message: string) => {
-    onError(message);
     release();
     for (const t of truncations.values()) t.reject(new Error(message));
     truncations.clear();
+    // Said once: the thread tries again every interval, and on a full disk every try fails
+    // alike, which would be a warning every 2 s until there is room.
     if (failed) return;
     failed = true;
+    onError(message);
     if (db.open) db.pragma('wal_autocheckpoint = 1000');
   };
   worker.on(

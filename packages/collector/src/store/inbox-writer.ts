@@ -194,7 +194,7 @@ export class InboxWriter {
     await this.writer.durable(this.wal);
     this.removable = upTo;
     clearTimeout(this.cleaning);
-    this.cleaning = setTimeout(() => this.cleanUp(), CLEAN_UP_AFTER_MS);
+    this.cleaning = setTimeout(() => this.cleanUpLater(), CLEAN_UP_AFTER_MS);
     this.cleaning.unref();
     return upTo;
   }
@@ -216,5 +216,21 @@ export class InboxWriter {
     this.inbox.removeUpTo(this.removable);
     this.removable = 0;
     if (!this.on) this.inbox.zeroFillWal('later');
+  }
+
+  /**
+   * cleanUp() on its timer. Only housekeeping: a failure (a full disk: the deletion and the WAL's
+   * truncation both write) must not end the thread, and with it every report's ingest. The
+   * batches stay, folded already, and it is tried again later (folding them twice at a start
+   * stores nothing twice).
+   */
+  private cleanUpLater(): void {
+    try {
+      this.cleanUp();
+    } catch {
+      clearTimeout(this.cleaning);
+      this.cleaning = setTimeout(() => this.cleanUpLater(), CLEAN_UP_AFTER_MS);
+      this.cleaning.unref();
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { compareVersions, groupId, type Report } from '@jcs/protocol';
+import { DbFileWatch } from './db-file-watch';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
 import type { Keyring } from '../crypto/keyring';
@@ -123,9 +124,11 @@ export class IngestWriter {
   private readonly lookUp: Transaction<(items: PreparedReport[]) => (StoredResult | undefined)[]>;
   private readonly batch: Transaction<(items: PreparedReport[], syncs: boolean) => StoredResult[]>;
   private readonly sealed: SealedAppender;
+  private readonly dbFile: DbFileWatch;
 
   constructor(private readonly db: Db) {
     this.sealed = new SealedAppender(db);
+    this.dbFile = new DbFileWatch(db.name);
     this.findReport = new DayQuery<{ group_id: string | null }>(
       db,
       // LEFT JOIN: an erased report's id is still known (erase.ts), without its report. The ids
@@ -221,6 +224,7 @@ export class IngestWriter {
    * await writer.durable(wal);
    */
   write(items: PreparedReport[], fsync = true): StoredResult[] {
+    this.dbFile.check();
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
     const batch = () => this.batch.immediate(items, fsync);
     try {

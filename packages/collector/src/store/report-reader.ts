@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { openDump, type FullReport, type ShortReport } from '@jcs/protocol';
 import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
@@ -49,7 +50,10 @@ export class ReportReader {
     private readonly clock: Clock,
     private readonly retentionMs: number,
   ) {
-    this.sealed = new SealedReader(sealedDir(db.name));
+    // No sealed/ yet and no reports: the first report makes it, and it is there from then on.
+    const dir = sealedDir(db.name);
+    const empty = db.prepare('SELECT 1 FROM reports LIMIT 1').get() === undefined;
+    this.sealed = new SealedReader(dir, empty || fs.existsSync(dir));
     // r.id = k.id: an erased report's id row stays, and its seq may be a newer report's now
     // (store/ingest-writer.ts), which must never be answered for it.
     this.byId = new DayQuery(

@@ -107,6 +107,21 @@ export function sealedEndKey(day: string): string {
   return `sealed_end:${day}`;
 }
 
+/**
+ * The `meta` key under which a day file's synced end is kept: how far its records are known to
+ * be on disk, moved in a batch's transaction once the syncs of the batches before it are done.
+ * A record that ends at or before it cannot have been lost to a power cut (the start-up repair,
+ * store/sealed-repair.ts): missing there, the file was removed or replaced by someone.
+ */
+export function sealedSyncedKey(day: string): string {
+  return `sealed_synced:${day}`;
+}
+
+/** The synced end kept for a day's file: 0 where none is (nothing known to be on disk). */
+export function syncedEnd(db: Db, day: string): number {
+  return Number(getMeta(db, sealedSyncedKey(day)) ?? 0);
+}
+
 /** The end kept for a day's file, if any (files written before it was kept have none). */
 export function keptEnd(db: Db, day: string): number | undefined {
   const value = getMeta(db, sealedEndKey(day));
@@ -123,6 +138,9 @@ interface OpenFile {
   pendingBytes: number;
   /** written since the last sync began */
   dirty: boolean;
+  /** how far the records are known to be on disk; and the value last kept in `meta` */
+  synced: number;
+  syncedKept: number;
   /** syncs in flight: the descriptor is closed only once none is */
   syncing: number;
   /** let go of while a sync was in flight: closed when it ends */
@@ -154,6 +172,8 @@ interface OpenFile {
 export class SealedAppender {
   private readonly files = new Map<string, OpenFile>();
   private readonly committedEnd;
+  /** `sealed/` was there once: gone since (moved away), a new one is not made in its place */
+  private dirSeen: boolean;
 
   constructor(
     private readonly db: Db,
@@ -163,6 +183,7 @@ export class SealedAppender {
       'SELECT max(sealed_at + sealed_len) FROM reports WHERE received_at >= ? AND received_at < ?',
     );
     this.committedEnd.pluck();
+    this.dirSeen = fs.existsSync(this.dir);
   }
 
   /** Where `record` will be in its day's file. Call inside the write transaction. */
@@ -187,8 +208,16 @@ export class SealedAppender {
         f.pending.length === 1 ? f.pending[0] : Buffer.concat(f.pending, f.pendingBytes);
       writeAll(f.fd, bytes, f.size);
       setMeta(this.db, sealedEndKey(day), String(end));
-      if (durable) fs.fdatasyncSync(f.fd);
-      else f.dirty = true;
+      if (durable) {
+        fs.fdatasyncSync(f.fd);
+        f.synced = end;
+      } else {
+        f.dirty = true;
+      }
+      if (f.synced > f.syncedKept) {
+        setMeta(this.db, sealedSyncedKey(day), String(f.synced));
+        f.syncedKept = f.synced;
+      }
     }
   }
 
@@ -202,13 +231,16 @@ export class SealedAppender {
       if (!f.dirty) continue;
       f.dirty = false;
       f.syncing++;
+      // Called after the commit: what this sync covers ends at the committed end.
+      const upTo = f.size;
       syncs.push(
         new Promise<void>((resolve, reject) =>
           fs.fdatasync(f.fd, (err) => {
             f.syncing--;
             if (f.released && f.syncing === 0) fs.close(f.fd, () => {});
-            if (err) reject(err);
-            else resolve();
+            if (err) return reject(err);
+            f.synced = Math.max(f.synced, upTo);
+            resolve();
           }),
         ),
       );
@@ -233,6 +265,10 @@ export class SealedAppender {
     for (const f of this.files.values()) {
       f.pending = [];
       f.pendingBytes = 0;
+      // flush(true) synced records that are not part of the file now: the next batch writes
+      // over them, unsynced.
+      f.synced = Math.min(f.synced, f.size);
+      f.syncedKept = Math.min(f.syncedKept, f.size);
     }
   }
 
@@ -282,11 +318,16 @@ export class SealedAppender {
       }
     }
     if (!fs.existsSync(this.dir)) {
+      // Made where there never was one (a new data dir, a restore without it); one moved away
+      // while the collector runs is the storage failing (503), or its files would be split
+      // between the two folders, and the old one could not be put back.
+      if (this.dirSeen) throw new SealedFolderGoneError(this.dir);
       makeDirSync(this.dir, 0o700);
       // The folder's own name too: the start-up repair takes a missing folder for a restore
       // (store/sealed-repair.ts), which only holds while a power cut cannot lose it.
       syncDir(path.dirname(this.dir));
     }
+    this.dirSeen = true;
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {
@@ -296,6 +337,7 @@ export class SealedAppender {
       const end = keptEnd(this.db, day) ?? this.committedEnd.get(start, start + DAY_MS) ?? 0;
       const size = fs.fstatSync(fd).size;
       if (size === 0) syncDir(this.dir);
+      const kept = syncedEnd(this.db, day);
       f = {
         fd,
         size: end,
@@ -303,6 +345,9 @@ export class SealedAppender {
         pending: [],
         pendingBytes: 0,
         dirty: false,
+        // As kept: what an earlier process synced after its last batch is not known here.
+        synced: Math.min(kept, end),
+        syncedKept: kept,
         syncing: 0,
         released: false,
       };
@@ -348,8 +393,20 @@ function syncDir(dir: string): void {
  */
 export class SealedReader {
   private readonly fds = new Map<string, { fd: number; at: number }>();
+  /** `sealed/` was there once: gone since, it is the storage failing, not reports gone */
+  private dirSeen: boolean;
 
-  constructor(private readonly dir: string) {}
+  /**
+   * @param seen whether `sealed/` is known to have been there (by default, whether it is now):
+   *   one missing at start with reports stored is a restore without it, whose reports read as
+   *   gone; one missing later, the storage failing
+   */
+  constructor(
+    private readonly dir: string,
+    seen = fs.existsSync(dir),
+  ) {
+    this.dirSeen = seen;
+  }
 
   /** The record of report `id`, or null when its file or bytes are gone. */
   read(day: string, at: number, length: number, id: string): SealedRecord | null {
@@ -394,12 +451,33 @@ export class SealedReader {
     }
     try {
       const fd = fs.openSync(dayFile(this.dir, day), 'r');
+      this.dirSeen = true;
       this.fds.set(day, { fd, at: now });
       return fd;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // One day's file gone (expired, or a restore without it): its reports read as gone. The
+      // whole folder gone while the collector runs (moved away): 503 until it is back, as for
+      // the keys folder, not every report answered 404 "expired or erased".
+      if (fs.existsSync(this.dir)) this.dirSeen = true;
+      else if (this.dirSeen) throw new SealedFolderGoneError(this.dir);
+      return undefined;
     }
+  }
+}
+
+/** The `code` of a SealedFolderGoneError: the storage failing (ingest/unavailable.ts). */
+export const SEALED_FOLDER_GONE_CODE = 'JCS_SEALED_GONE';
+
+/** `sealed/` gone from under a running collector. */
+export class SealedFolderGoneError extends Error {
+  readonly code = SEALED_FOLDER_GONE_CODE;
+
+  constructor(dir: string) {
+    super(
+      `the folder of sealed fields ${dir} is gone while the collector runs: put it back (reports cannot be read without it)`,
+    );
+    this.name = 'SealedFolderGoneError';
   }
 }
 

@@ -3,7 +3,7 @@ import type { Db } from './db';
 import type { Keyring } from '../crypto/keyring';
 import { keyTag, openBytes } from '../crypto/fields';
 import { ReportKeys } from './report-keys';
-import { MAX_UNSYNCED_RECORDS, SealedReader, dayFile, sealedDir } from './sealed-files';
+import { MAX_UNSYNCED_RECORDS, SealedReader, dayFile, sealedDir, syncedEnd } from './sealed-files';
 import type { SealedFields } from './sealed-record';
 import { DAY_MS, dayOf, hourOf } from '../time';
 import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
@@ -58,8 +58,9 @@ interface Row {
  *
  * What a power cut cannot do is taken for a restore and left alone, reported as `unreadable`: a
  * day file that is not there at all (a new day file's name is synced before any record goes in
- * it, and the folder's before its first file), or more missing records than can ever wait for
- * their sync (MOST_LOST_TO_A_POWER_CUT). That is a `collector.db` put back without `sealed/`, or
+ * it, and the folder's before its first file), a record missing below the file's synced end
+ * (`sealedSyncedKey`: it was on disk, and the file was removed or replaced since), or more
+ * missing records than can ever wait for their sync (MOST_LOST_TO_A_POWER_CUT). That is a `collector.db` put back without `sealed/`, or
  * with an older copy of it: every report there was acknowledged, so it stays, counted, and reads
  * as gone (404) until the day files are put back.
  *
@@ -90,6 +91,7 @@ export function removeUnsyncedReports(
   // time).
   const keyOf = oncePerDay((day) => keyring.dayKey(day));
   const fileThere = oncePerDay((day) => fs.existsSync(dayFile(dir, day)));
+  const syncedTo = oncePerDay((day) => syncedEnd(db, day));
   try {
     for (const row of rows) {
       const key = keyOf(row.key_day);
@@ -98,7 +100,9 @@ export function removeUnsyncedReports(
       if (fields && fields.keyTag !== 0 && fields.keyTag !== keyTag(key)) {
         otherKeyDays.add(row.key_day);
       } else if (!fields || !opens(fields, key)) {
-        if (fileThere(row.key_day)) broken.push(row);
+        // Known to be on disk once, or in no file at all: not a power cut's doing.
+        const synced = row.sealed_at + row.sealed_len <= syncedTo(row.key_day);
+        if (fileThere(row.key_day) && !synced) broken.push(row);
         else unreadable++;
       }
     }

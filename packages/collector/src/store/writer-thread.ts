@@ -100,13 +100,17 @@ export class WriterThread implements BatchWriter {
     const state = new Int32Array(this.state);
     Atomics.wait(state, 0, 0, 30_000);
     if (Atomics.load(state, 0) !== 1) {
-      const message = startError(this.state) ?? 'the ingest writer thread did not start';
+      const why = startError(this.state);
       void this.worker.terminate();
-      throw new Error(message);
+      // With its code, so that a full disk is said as one (commands/system-failure.ts).
+      throw Object.assign(new Error(why?.message ?? 'the ingest writer thread did not start'), {
+        code: why?.code,
+      });
     }
     this.recovered = state[2];
     this.worker.on('message', (m: WorkerReply) => this.onReply(m));
-    this.worker.on('error', (e) => this.fail(e));
+    // What a thread throws arrives cloned, and a SqliteError may lose its message on the way.
+    this.worker.on('error', (e: unknown) => this.fail(asError(e)));
     this.worker.on('exit', () => this.fail(new Error('the ingest writer thread stopped')));
     this.worker.unref();
   }
@@ -240,10 +244,25 @@ export class WriterThread implements BatchWriter {
 /** Room in the shared state for why the thread could not open the database. */
 export const START_ERROR_BYTES = 1024;
 
-function startError(state: SharedArrayBuffer): string | undefined {
+/** Why the thread could not start, as writer-worker.ts wrote it: `{ message, code }` in JSON. */
+function startError(state: SharedArrayBuffer): { message: string; code?: string } | undefined {
   const length = new Int32Array(state)[1];
   if (!length) return undefined;
-  return Buffer.from(state, 12, length).toString('utf8');
+  try {
+    return JSON.parse(Buffer.from(state, 12, length).toString('utf8')) as {
+      message: string;
+      code?: string;
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function asError(e: unknown): Error {
+  if (e instanceof Error && typeof e.message === 'string' && e.message !== '') return e;
+  const err = e as { message?: unknown; code?: unknown } | null;
+  const message = typeof err?.message === 'string' && err.message !== '' ? err.message : String(e);
+  return Object.assign(new Error(message), { code: err?.code });
 }
 
 interface Control {

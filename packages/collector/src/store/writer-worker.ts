@@ -43,8 +43,10 @@ function main(): void {
     inboxWriter = new InboxWriter(writer, inbox, wal, dataPaths(path.dirname(data.file)).keys);
     new Int32Array(data.state)[2] = inboxWriter.recover();
   } catch (e) {
-    // Why, for the constructor waiting on the other thread to throw.
-    const why = Buffer.from(errorOf(e).message, 'utf8').subarray(0, START_ERROR_BYTES);
+    // Why, for the constructor waiting on the other thread to throw: JSON, with the code.
+    const { message, code } = errorOf(e);
+    let why = Buffer.from(JSON.stringify({ message: message.slice(0, 200), code }), 'utf8');
+    if (why.length > START_ERROR_BYTES) why = Buffer.from(JSON.stringify({ message: '?', code }));
     new Uint8Array(data.state, 12).set(why);
     state[1] = why.length;
     signal(2);

@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import request from 'supertest';
+import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
+import { makeReport } from '../../../test-support/reports';
+import { sealedDir } from '../src/store/sealed-files';
+
+/**
+ * The collector's files moved away under a running collector are the storage failing, as the
+ * keys folder moved away is: 503 until they are back. `sealed/` (the day files of the sealed
+ * fields): not every report answered 404 "expired or erased", nor a new `sealed/` made beside
+ * the moved one. `collector.db`: not reports answered 202 into a file no one can open again.
+ */
+
+const DAY0 = Date.parse('2026-09-01T10:00:00Z');
+
+let t: TestCollector;
+beforeEach(() => (t = makeTestCollector({ clock: testClock(DAY0) })));
+afterEach(() => t.close());
+
+const read = (id: string) =>
+  request(t.app).get(`/v1/reports/${id}`).set('Authorization', `Bearer ${t.tokens.engineer}`);
+const post = (r: ReturnType<typeof makeReport>) =>
+  request(t.app).post('/v1/reports').set('Authorization', `Bearer ${t.tokens.ingest}`).send(r);
+
+it('moved away: reads and a new day file answer 503; put back, all serves again', async () => {
+  const first = makeReport({ username: 'ann' });
+  expect((await post(first)).status).toBe(202);
+  const dir = sealedDir(t.collector.db.name);
+  fs.renameSync(dir, `${dir}.away`);
+
+  const gone = await read(first.id);
+  expect(gone.status).toBe(503);
+  expect(gone.body.error.code).toBe('unavailable');
+  expect(gone.headers['retry-after']).toBeDefined();
+  // A new day's first report would need a new day file: not made in a new sealed/.
+  t.clock.set(DAY0 + 86_400_000);
+  const next = makeReport({ username: 'bob' });
+  const refused = await post(next);
+  expect(refused.status).toBe(503);
+  expect(fs.existsSync(dir)).toBe(false);
+
+  fs.renameSync(`${dir}.away`, dir);
+  expect((await read(first.id)).body.username).toBe('ann');
+  expect((await post(next)).status).toBe(202);
+  expect((await read(next.id)).body.username).toBe('bob');
+});
+
+it('collector.db moved away (or deleted): reports answer 503, not 202 into the lost file', async () => {
+  expect((await post(makeReport())).status).toBe(202);
+  const file = t.collector.db.name;
+  fs.renameSync(file, `${file}.away`);
+  const refused = await post(makeReport());
+  expect(refused.status).toBe(503);
+  expect(refused.body.error.code).toBe('unavailable');
+  // put back (the same file), it takes reports again
+  fs.renameSync(`${file}.away`, file);
+  expect((await post(makeReport())).status).toBe(202);
+});
