@@ -85,6 +85,29 @@ describe('top', () => {
     expect(roomy.stdout.split('\n')[0]).toContain('TREND');
   });
 
+  test.each([56, 50, 44, 38, 30])(
+    'at %i columns, more columns go, in order, and no line of the table is wider',
+    async (width) => {
+      fake.fixtures.groups[0].count = 987_664;
+      fake.fixtures.groups[0].status = 'unresolved';
+      fake.fixtures.groups[0].regressed = false;
+      const r = await cli(['top'], { width });
+      const table = r.stdout.split('\n\n')[0].split('\n');
+      for (const line of table) expect(stringWidth(line)).toBeLessThanOrEqual(width);
+      const header = table[0].split(/ {2,}/);
+      expect(header.slice(0, 2)).toEqual(['ID', 'COUNT']);
+      expect(header.at(-1)).toBe('STATUS');
+      // what is left is a prefix of the order they go in, kept from the end
+      const dropped = ['TREND', 'VERSIONS', 'LICS', 'USERS', 'LAST SEEN'].filter(
+        (h) => !header.includes(h),
+      );
+      expect(['TREND', 'VERSIONS', 'LICS', 'USERS', 'LAST SEEN'].slice(0, dropped.length)).toEqual(
+        dropped,
+      );
+      expect(table[1]).toMatch(/^3fa9c1d +987,664 .* unresolved$/);
+    },
+  );
+
   test('on a wide terminal a place is never cut: two that differ at the end stay apart', async () => {
     const long = 'modClientPortfolioValuationReconciliation';
     fake.fixtures.groups[0].module = long;

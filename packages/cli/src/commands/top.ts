@@ -159,16 +159,29 @@ function groupTable(groups: Group[], output: Output): string {
     return renderTable({ columns: wideColumns, rows: wideRows, width, palette });
   }
 
-  // Narrower still (under about 68 columns), the trend goes rather than a line going over.
-  const trend = head.findIndex((c) => c.header === 'TREND');
-  const dropTrend = fitColumns(head, firstCells, width).reduce((a, b) => a + b + 2, -2) > width;
-  const keep = (_: unknown, i: number) => !dropTrend || i !== trend;
+  // Narrower still, columns go rather than a line going over: the trend first (under about 68
+  // columns), then the versions, licences, users and last seen (under about 61, 51, 44, 37),
+  // so that the id, count and status always fit.
+  const dropped = new Set<number>();
+  const fits = () => {
+    const columns = head.filter((_, i) => !dropped.has(i));
+    const cells = firstCells.map((row) => row.filter((_, i) => !dropped.has(i)));
+    return fitColumns(columns, cells, width).reduce((a, b) => a + b + 2, -2) <= width;
+  };
+  for (const header of DROPPED_FIRST) {
+    if (fits()) break;
+    dropped.add(head.findIndex((c) => c.header === header));
+  }
+  const keep = (_: unknown, i: number) => !dropped.has(i);
   const rows = groups.map((g, i): Row => ({
     cells: firstCells[i].filter(keep),
     below: { text: identity(g), color: palette.dim },
   }));
   return renderTable({ columns: head.filter(keep), rows, width, palette, belowFrom: 1 });
 }
+
+/** The columns a narrow terminal loses, in this order. */
+const DROPPED_FIRST = ['TREND', 'VERSIONS', 'LICS', 'USERS', 'LAST SEEN'];
 
 function description(group: Group, palette: Output['palette']): Cell {
   if (group.description === null) return { text: '–', color: palette.dim };
