@@ -583,7 +583,7 @@ describe('reports and report', () => {
     expect(missing).toEqual({
       exitCode: 4,
       stdout: '',
-      stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept at most 42 days); run jcs-errors reports GROUP to list them\n`,
+      stderr: `no report ${REPORT_IDS[1]}: it may have expired (reports are kept at most 42 days) or been erased; run jcs-errors reports GROUP to list them\n`,
     });
     for (const text of ['1b4e28ba', 'not-a-uuid']) {
       const bad = await cli(['report', text], WIDE);

@@ -52,7 +52,7 @@ export async function report(
   } catch (err) {
     if (err instanceof NotFoundError) {
       throw new NotFoundError(
-        `no report ${reportId}: it may have expired (reports are kept at most 42 days); run jcs-errors reports GROUP to list them`,
+        `no report ${reportId}: it may have expired (reports are kept at most 42 days) or been erased; run jcs-errors reports GROUP to list them`,
       );
     }
     throw err;
