@@ -51,6 +51,20 @@ function unsyncedFrom(c: Collector, day: string, at: number): void {
   c.db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(at), sealedSyncedKey(day));
 }
 
+/** What the collectors opened by reopenLogged() logged, in this test. */
+let logged: string[] = [];
+beforeEach(() => (logged = []));
+
+/**
+ * The data dir opened again as `serve` opens it (with its writer thread), its log lines kept in
+ * `logged`. `clock: false`: the real clock, not the test's.
+ */
+function reopenLogged(options: { clock?: false } = {}): Collector {
+  const logger = createLogger({ destination: { write: (line: string) => logged.push(line) } });
+  const clock = options.clock === false ? {} : { clock: t.clock };
+  return openCollector({ dataDir: t.dataDir, ...clock, env: {}, writerThread: true, logger });
+}
+
 async function group(app: Parameters<typeof request>[0]) {
   const res = await request(app)
     .get('/v1/groups')
@@ -138,10 +152,8 @@ describe('reports whose records did not reach the disk', () => {
     // a file where the folder of day files should be: every read of a record fails (ENOTDIR)
     fs.rmSync(dir, { recursive: true });
     fs.writeFileSync(dir, 'not a folder');
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
-    expect(lines.join('')).toMatch(/"msg":"the check of the newest records failed"/);
+    reopened = reopenLogged({ clock: false });
+    expect(logged.join('')).toMatch(/"msg":"the check of the newest records failed"/);
     expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(1);
   });
 
@@ -160,16 +172,8 @@ describe('reports whose records did not reach the disk', () => {
     for (const r of late) await post(createApp(reopened), r);
     reopened.close();
 
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    reopened = openCollector({
-      dataDir: t.dataDir,
-      clock: t.clock,
-      env: {},
-      writerThread: true,
-      logger,
-    });
-    expect(lines.join('')).not.toMatch(/did not reach the disk/);
+    reopened = reopenLogged();
+    expect(logged.join('')).not.toMatch(/did not reach the disk/);
     const app = createApp(reopened);
     expect(await group(app)).toMatchObject({ count: 4, users: 4 });
     for (const r of late) {
@@ -205,21 +209,17 @@ describe('reports whose records did not reach the disk', () => {
     t.close();
     fs.rmSync(keyFile);
 
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    const open = () =>
-      openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true, logger });
-    reopened = open();
+    reopened = reopenLogged();
     const after = makeReport({ username: 'cat', license: 'JCS-3' });
     await post(createApp(reopened), after);
     reopened.close();
 
-    reopened = open();
+    reopened = reopenLogged();
     const app = createApp(reopened);
     expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(3);
     expect(reopened.db.prepare('SELECT count(*) FROM groups').pluck().get()).toBe(2);
-    expect(lines.join('')).not.toMatch(/did not reach the disk/);
-    expect(lines.join('')).toMatch(
+    expect(logged.join('')).not.toMatch(/did not reach the disk/);
+    expect(logged.join('')).toMatch(
       /sealed under a key the keys folder no longer holds.*"days":\["2026-09-01"\]|"days":\["2026-09-01"\].*sealed under a key the keys folder no longer holds/,
     );
     // the new report reads; the restored ones are counted but their fields are gone
@@ -244,15 +244,11 @@ describe('reports whose records did not reach the disk', () => {
     t.close();
     fs.renameSync(dir, `${dir}.away`);
 
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    const open = () =>
-      openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true, logger });
-    reopened = open();
+    reopened = reopenLogged();
     let app = createApp(reopened);
-    const warning = lines.map((l) => JSON.parse(l)).find((l) => /not in sealed\//.test(l.msg));
+    const warning = logged.map((l) => JSON.parse(l)).find((l) => /not in sealed\//.test(l.msg));
     expect(warning).toMatchObject({ level: 40, reports: 2 });
-    expect(lines.join('')).not.toMatch(/did not reach the disk/);
+    expect(logged.join('')).not.toMatch(/did not reach the disk/);
     expect(await group(app)).toMatchObject({ count: 2, users: 2, licences: 2 });
     await request(app)
       .get(`/v1/reports/${sent[0].id}`)
@@ -263,7 +259,7 @@ describe('reports whose records did not reach the disk', () => {
     // sealed/ put back: the fields read again.
     reopened.close();
     fs.renameSync(`${dir}.away`, dir);
-    reopened = open();
+    reopened = reopenLogged();
     app = createApp(reopened);
     const back = await request(app)
       .get(`/v1/reports/${sent[0].id}`)
@@ -294,18 +290,16 @@ describe('reports whose records did not reach the disk', () => {
     t.close();
     fs.truncateSync(file, first.sealed_at + first.sealed_len);
 
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    reopened = openCollector({ dataDir: t.dataDir, env: {}, writerThread: true, logger });
-    const logged = lines.map((l) => JSON.parse(l));
+    reopened = reopenLogged({ clock: false });
+    const entries = logged.map((l) => JSON.parse(l) as { msg: string });
     const stored = reopened.db.prepare('SELECT count(*) FROM reports').pluck().get();
     if (outcome === 'removed') {
-      expect(logged.find((l) => /did not reach the disk/.test(l.msg))).toMatchObject({
+      expect(entries.find((l) => /did not reach the disk/.test(l.msg))).toMatchObject({
         removed: missing,
       });
       expect(stored).toBe(1);
     } else {
-      expect(logged.find((l) => /not in sealed\//.test(l.msg))).toMatchObject({
+      expect(entries.find((l) => /not in sealed\//.test(l.msg))).toMatchObject({
         reports: missing,
       });
       expect(stored).toBe(missing + 1);
@@ -322,16 +316,8 @@ describe('reports whose records did not reach the disk', () => {
     t.close();
     fs.rmSync(`${t.dataDir}/keys/days/${lostDay}.key`);
 
-    const lines: string[] = [];
-    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
-    reopened = openCollector({
-      dataDir: t.dataDir,
-      clock: t.clock,
-      env: {},
-      writerThread: true,
-      logger,
-    });
-    const warning = lines.map((l) => JSON.parse(l)).find((l) => /no key file/.test(l.msg));
+    reopened = reopenLogged();
+    const warning = logged.map((l) => JSON.parse(l)).find((l) => /no key file/.test(l.msg));
     expect(warning).toMatchObject({ level: 40, days: [lostDay] });
     expect(lostDay).toBe('2026-09-02');
     // the day with its key is not named, and the reports stay
