@@ -5,7 +5,7 @@ import { TokenStore } from './store/tokens';
 import { AuditLog } from './store/audit';
 import { AuditBatcher } from './store/audit-batch';
 import { IngestWriter } from './store/ingest-writer';
-import { ReportReader } from './store/report-reader';
+import { ReportReader, sealedFolderSeen } from './store/report-reader';
 import { GroupStore } from './store/groups';
 import { IngestBatcher, inProcess } from './ingest/batcher';
 import { WriterThread } from './store/writer-thread';
@@ -172,7 +172,8 @@ export function openCollector(options: CollectorOptions): Collector {
       })
     : undefined;
   const clock = options.clock ?? systemClock;
-  const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS);
+  const sealedSeen = sealedFolderSeen(db);
+  const reports = new ReportReader(db, keyring, clock, retentionDays * DAY_MS, sealedSeen);
   // Syncs the WAL for the event loop's connection: ingest's commits without the writer thread,
   // and the access log's entries.
   const wal = new WalSync(`${paths.db}-wal`);
@@ -203,6 +204,7 @@ export function openCollector(options: CollectorOptions): Collector {
           keysDir: keyring.dir,
           env: env[MASTER_KEY_ENV] ? { [MASTER_KEY_ENV]: env[MASTER_KEY_ENV] } : {},
           retentionDays,
+          sealedSeen,
         })
       : undefined;
   return {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import request from 'supertest';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
+import { startCollector } from '../../../test-support/collector';
 import { sealedDir } from '../src/store/sealed-files';
 
 /**
@@ -55,4 +56,30 @@ it('collector.db moved away (or deleted): reports answer 503, not 202 into the l
   // put back (the same file), it takes reports again
   fs.renameSync(`${file}.away`, file);
   expect((await post(makeReport())).status).toBe(202);
+});
+
+it('under serve, sealed/ moved away before the first read still answers 503 (the read thread)', async () => {
+  // serve's reads run on a thread started at the first one: it must not take the folder
+  // missing then for a restore without it.
+  const c = await startCollector({ serveArgs: ['--no-expiry'] });
+  try {
+    const r = makeReport();
+    const sent = await fetch(`${c.url}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.tokens.ingest}`, 'content-type': 'application/json' },
+      body: JSON.stringify(r),
+    });
+    expect(sent.status).toBe(202);
+    const dir = `${c.dataDir}/sealed`;
+    fs.renameSync(dir, `${dir}.away`);
+    const read = () =>
+      fetch(`${c.url}/v1/reports/${r.id}`, {
+        headers: { authorization: `Bearer ${c.tokens.engineer}` },
+      });
+    expect((await read()).status).toBe(503);
+    fs.renameSync(`${dir}.away`, dir);
+    expect((await read()).status).toBe(200);
+  } finally {
+    expect(await c.stop()).toBe(0);
+  }
 });

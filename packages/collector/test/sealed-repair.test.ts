@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import request from 'supertest';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
@@ -45,10 +46,16 @@ function row(c: Collector, id: string): { key_day: string; sealed_at: number; se
 
 /**
  * What a power cut leaves in `meta`: records from `at` on were not known to be synced (their
- * batches were in flight). Here they were synced, and the file is cut by hand afterwards.
+ * batches were in flight). Here they were synced, and the file is cut by hand afterwards; with
+ * the collector closed, as a closing collector keeps the mark of its last syncs.
  */
-function unsyncedFrom(c: Collector, day: string, at: number): void {
-  c.db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(at), sealedSyncedKey(day));
+function unsyncedFrom(day: string, at: number): void {
+  const db = new Database(`${t.dataDir}/collector.db`);
+  try {
+    db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(at), sealedSyncedKey(day));
+  } finally {
+    db.close();
+  }
 }
 
 /** What the collectors opened by reopenLogged() logged, in this test. */
@@ -88,8 +95,8 @@ describe('reports whose records did not reach the disk', () => {
     const file = dayFile(sealedDir(t.collector.db.name), row(t.collector, r1.id).key_day);
     const cut = row(t.collector, r4.id).sealed_at;
     const torn = row(t.collector, r2.id);
-    unsyncedFrom(t.collector, torn.key_day, torn.sealed_at);
     t.close();
+    unsyncedFrom(torn.key_day, torn.sealed_at);
 
     // r4 and r5 never reached the disk; r2 only partly (its second half is zeros).
     fs.truncateSync(file, cut);
@@ -135,8 +142,9 @@ describe('reports whose records did not reach the disk', () => {
     const lone = makeReport({ error: { number: 5, module: 'modOther', procedure: 'Lone' } });
     await post(t.app, lone);
     const file = dayFile(sealedDir(t.collector.db.name), row(t.collector, lone.id).key_day);
-    const cut = row(t.collector, lone.id).sealed_at;
+    const { key_day: day, sealed_at: cut } = row(t.collector, lone.id);
     t.close();
+    unsyncedFrom(day, cut);
     fs.truncateSync(file, cut);
 
     reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
@@ -157,34 +165,44 @@ describe('reports whose records did not reach the disk', () => {
     expect(reopened.db.prepare('SELECT count(*) FROM reports').pluck().get()).toBe(1);
   });
 
-  it('keeps, counted, reports whose records were on disk and are gone since (a day file removed)', async () => {
-    // The day file deleted under a running serve, which went on in a new one: at the next start
-    // the first reports, acknowledged long before, were taken for a power cut's and taken out,
-    // counts too, and the log said their senders would send them again.
-    const early = [makeReport({ username: 'ann' }), makeReport({ username: 'bob' })];
-    for (const r of early) await post(t.app, r);
-    const day = row(t.collector, early[0].id).key_day;
-    const file = dayFile(sealedDir(t.collector.db.name), day);
-    t.close();
-    fs.rmSync(file);
-    reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {}, writerThread: true });
-    const late = [makeReport({ username: 'cat' }), makeReport({ username: 'dan' })];
-    for (const r of late) await post(createApp(reopened), r);
-    reopened.close();
+  it.each(['stopped', 'running'] as const)(
+    'keeps, counted, reports whose records were on disk and are gone since (a day file removed with the collector %s)',
+    async (when) => {
+      // The day file deleted: the next start took the first reports, acknowledged long before,
+      // for a power cut's and took them out, counts too, and the log said their senders would
+      // send them again. One report after the deletion: the mark of its sync is kept at close.
+      const early = [makeReport({ username: 'ann' }), makeReport({ username: 'bob' })];
+      for (const r of early) await post(t.app, r);
+      const day = row(t.collector, early[0].id).key_day;
+      const file = dayFile(sealedDir(t.collector.db.name), day);
+      const late = makeReport({ username: 'cat' });
+      if (when === 'running') {
+        // under the collector's feet: the next batch finds its file unlinked
+        fs.rmSync(file);
+        await post(t.app, late);
+        t.close();
+      } else {
+        t.close();
+        fs.rmSync(file);
+        // without the writer thread, as the tests' collectors: its batches sync after the commit
+        reopened = openCollector({ dataDir: t.dataDir, clock: t.clock, env: {} });
+        await post(createApp(reopened), late);
+        reopened.close();
+      }
 
-    reopened = reopenLogged();
-    expect(logged.join('')).not.toMatch(/did not reach the disk/);
-    const app = createApp(reopened);
-    expect(await group(app)).toMatchObject({ count: 4, users: 4 });
-    for (const r of late) {
-      await request(app)
-        .get(`/v1/reports/${r.id}`)
+      reopened = reopenLogged();
+      expect(logged.join('')).not.toMatch(/did not reach the disk/);
+      const app = createApp(reopened);
+      expect(await group(app)).toMatchObject({ count: 3, users: 3 });
+      const back = await request(app)
+        .get(`/v1/reports/${late.id}`)
         .set('Authorization', `Bearer ${t.tokens.engineer}`)
         .expect(200);
-    }
-    // acknowledged: a retry is "stored before", not stored twice
-    await post(app, early[0], 200);
-  });
+      expect(back.body.username).toBe('cat');
+      // acknowledged: a retry is "stored before", not stored twice
+      for (const r of early) await post(app, r, 200);
+    },
+  );
 
   it('none is taken out while every record is whole', async () => {
     for (let i = 0; i < 3; i++) await post(t.app, makeReport());
@@ -286,8 +304,8 @@ describe('reports whose records did not reach the disk', () => {
     writer.close();
     const first = row(t.collector, batch[0].id);
     const file = dayFile(sealedDir(t.collector.db.name), first.key_day);
-    unsyncedFrom(t.collector, first.key_day, first.sealed_at + first.sealed_len);
     t.close();
+    unsyncedFrom(first.key_day, first.sealed_at + first.sealed_len);
     fs.truncateSync(file, first.sealed_at + first.sealed_len);
 
     reopened = reopenLogged({ clock: false });

@@ -237,6 +237,7 @@ describe('the triage thread', () => {
         keysDir: path.join(t.dataDir, 'keys'),
         env: {},
         retentionDays: 42,
+        sealedSeen: true,
       });
       await expect(alone.read(list, NOW)).rejects.toBeInstanceOf(TriageThreadError);
       alone.close();

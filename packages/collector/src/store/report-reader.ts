@@ -39,6 +39,18 @@ interface ReportRow {
  */
 const LATEST_TRIED = 1000;
 
+/**
+ * Whether `sealed/` is to be taken as there from the start, so that it missing later is the
+ * storage failing (503): it is there now, or no report is stored yet (the first makes it).
+ * Missing with reports stored, it is a restore without it, whose reports read as gone.
+ */
+export function sealedFolderSeen(db: Db): boolean {
+  return (
+    fs.existsSync(sealedDir(db.name)) ||
+    db.prepare('SELECT 1 FROM reports LIMIT 1').get() === undefined
+  );
+}
+
 export class ReportReader {
   private readonly byId: DayQuery<ReportRow>;
   private readonly latest;
@@ -49,11 +61,10 @@ export class ReportReader {
     private readonly keyring: Keyring,
     private readonly clock: Clock,
     private readonly retentionMs: number,
+    /** `sealed/` was there when the collector opened (sealedFolderSeen then) */
+    sealedSeen = false,
   ) {
-    // No sealed/ yet and no reports: the first report makes it, and it is there from then on.
-    const dir = sealedDir(db.name);
-    const empty = db.prepare('SELECT 1 FROM reports LIMIT 1').get() === undefined;
-    this.sealed = new SealedReader(dir, empty || fs.existsSync(dir));
+    this.sealed = new SealedReader(sealedDir(db.name), sealedSeen || sealedFolderSeen(db));
     // r.id = k.id: an erased report's id row stays, and its seq may be a newer report's now
     // (store/ingest-writer.ts), which must never be answered for it.
     this.byId = new DayQuery(

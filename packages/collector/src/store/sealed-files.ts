@@ -273,6 +273,22 @@ export class SealedAppender {
   }
 
   close(day?: string): void {
+    // Their last syncs' marks, which only a next batch for the day would otherwise keep: left
+    // lagging, the start-up repair would take the last batch's reports, acknowledged, for a
+    // power cut's should their records be gone (store/sealed-repair.ts).
+    const due = [...this.files].filter(
+      ([d, f]) => (day === undefined || d === day) && f.synced > f.syncedKept,
+    );
+    if (due.length > 0 && this.db.open) {
+      const keep = () =>
+        due.forEach(([d, f]) => setMeta(this.db, sealedSyncedKey(d), String(f.synced)));
+      try {
+        if (this.db.inTransaction) keep();
+        else this.db.transaction(keep)();
+      } catch {
+        // Only a mark: a lagging one makes the repair no more careful than before it existed.
+      }
+    }
     for (const [d, f] of this.files) {
       if (day !== undefined && d !== day) continue;
       this.files.delete(d);
@@ -294,6 +310,7 @@ export class SealedAppender {
 
   private open(day: string): OpenFile {
     let f = this.files.get(day);
+    let carried = 0;
     if (f && f.pendingBytes === 0) {
       // The batch's first record for this file, under the write lock: another writer (a test's
       // second writer, the bench's filler) may have appended since.
@@ -303,7 +320,10 @@ export class SealedAppender {
         f.allocated = Math.max(st.size, f.size);
       } else {
         // Unlinked by another process's expiry (a run judged from the future shreds today's
-        // key): what follows goes to a new file, as it goes under a new key.
+        // key): what follows goes to a new file, as it goes under a new key. Or removed by
+        // someone (expiry would have taken the day's end with it): its records were on disk as
+        // far as it was synced, which the new file's mark keeps saying.
+        if (keptEnd(this.db, day) !== undefined) carried = f.synced;
         this.close(day);
         f = undefined;
       }
@@ -346,7 +366,7 @@ export class SealedAppender {
         pendingBytes: 0,
         dirty: false,
         // As kept: what an earlier process synced after its last batch is not known here.
-        synced: Math.min(kept, end),
+        synced: Math.min(Math.max(kept, carried), end),
         syncedKept: kept,
         syncing: 0,
         released: false,

@@ -11,6 +11,8 @@ export interface TriageWorkerData {
   /** only the master key's variable, where it is set (crypto/keyring.ts) */
   env: NodeJS.ProcessEnv;
   retentionDays: number;
+  /** `sealed/` was there when the collector opened (store/report-reader.ts, sealedFolderSeen) */
+  sealedSeen: boolean;
 }
 
 export interface TriageRequest {

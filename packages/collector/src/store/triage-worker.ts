@@ -18,7 +18,15 @@ function main(): void {
   const keyring = loadKeyring(data.keysDir, data.env);
   // The caller's clock, per read: ages are judged as the API judges them (tests move it).
   let now = 0;
-  const reports = new ReportReader(db, keyring, () => now, data.retentionDays * DAY_MS);
+  // Started at the first read, maybe after sealed/ was moved away: whether it was there is the
+  // collector's to say, as it opened.
+  const reports = new ReportReader(
+    db,
+    keyring,
+    () => now,
+    data.retentionDays * DAY_MS,
+    data.sealedSeen,
+  );
   const stores: TriageStores = {
     db,
     keyring,
