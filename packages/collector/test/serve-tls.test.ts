@@ -9,6 +9,7 @@ import { makeCertificate, makeDatedCertificate } from '../../../test-support/cer
 import {
   certificateDates,
   EXPIRES_SOON_MS,
+  servedCertificate,
   watchCertificateDates,
 } from '../src/http/certificate-dates';
 import { DAY_MS } from '../src/time';
@@ -217,6 +218,31 @@ describe('serve over HTTPS', () => {
     expect(at(DAY_MS + 1)).toMatch(/, in 1 day: renew it/);
     expect(at(1)).toMatch(/, within a day: renew it/);
     expect(at(0)).toMatch(/^the TLS certificate expired on /);
+  });
+
+  it("the dates watched are the served certificate's, and a renewal not yet loaded is said", () => {
+    // Valid until four days from now: in its last fortnight.
+    // openssl's YYYYMMDDHHMMSSZ
+    const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]|\.\d+/g, '');
+    const file = path.join(dir, 'ending-cert.pem');
+    const keyFile = path.join(dir, 'ending-key.pem');
+    makeDatedCertificate(
+      dir,
+      file,
+      keyFile,
+      stamp(Date.now() - DAY_MS),
+      stamp(Date.now() + 4 * DAY_MS),
+    );
+    const served = servedCertificate(file, Date.now);
+    expect(served.wrong()).toMatch(/^the TLS certificate expires on .*, in [34] days: renew it/);
+    // Renewed on disk, not loaded: the served one still ends; say what to do.
+    fs.copyFileSync(cert, file);
+    expect(served.wrong()).toMatch(
+      /, in [34] days: renew it, then send serve SIGHUP to load it; .*ending-cert\.pem holds a renewed one, not loaded: send serve SIGHUP$/,
+    );
+    // Loaded (SIGHUP): nothing to say.
+    served.reloaded();
+    expect(served.wrong()).toBeUndefined();
   });
 
   it('a running serve looks at the dates again, and warns while they are wrong', async () => {

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { isLoopbackHost } from '@jcs/protocol';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
@@ -13,7 +12,7 @@ import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption } from './rate-options';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
-import { certificateDates, watchCertificateDates } from '../http/certificate-dates';
+import { servedCertificate, watchCertificateDates } from '../http/certificate-dates';
 import {
   DATA_DIR_HELP,
   portNumber,
@@ -149,14 +148,8 @@ async function serveLocked(
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
-  // Read again, not kept from loading: a file gone since is the next SIGHUP's to say.
-  const certificateWrong = () => {
-    try {
-      return o.tlsCert ? certificateDates(fs.readFileSync(o.tlsCert), Date.now()) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const served = o.tlsCert ? servedCertificate(o.tlsCert, Date.now) : undefined;
+  const certificateWrong = () => served?.wrong();
   const datesWrong = certificateWrong();
   if (datesWrong) {
     out.err(`jcs-collector: ${datesWrong}`);
@@ -177,6 +170,7 @@ async function serveLocked(
     if (!server.reloadTls) return log.info('SIGHUP: nothing to reload (plain HTTP)');
     try {
       server.reloadTls();
+      served?.reloaded();
       log.info({ cert: o.tlsCert }, 'SIGHUP: TLS certificate and key read again');
       const stillWrong = certificateWrong();
       if (stillWrong) log.warn(stillWrong);

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import { DAY_MS } from '../time';
 
 /** How long before a certificate's end serve starts saying so: time enough to renew it. */
@@ -59,4 +60,48 @@ export function watchCertificateDates(
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * The certificate `serve` is serving, by its file: read when it was loaded (at start, and again
+ * at each SIGHUP that loaded it), so that its dates are the served one's, not those of whatever
+ * the file holds now. A file renewed on disk but not loaded is said so: the served one still
+ * expires.
+ *
+ * @example
+ * const served = servedCertificate('/etc/jcs/cert.pem', Date.now);
+ * served.wrong(); // undefined, or what is wrong with the served certificate's dates
+ * served.reloaded(); // after a SIGHUP loaded the file
+ */
+export function servedCertificate(
+  file: string,
+  now: () => number,
+): { wrong(): string | undefined; reloaded(): void } {
+  let served = readPem(file);
+  return {
+    wrong() {
+      if (!served) return undefined;
+      const wrong = certificateDates(served, now());
+      if (!wrong) return undefined;
+      const onDisk = readPem(file);
+      const renewed =
+        onDisk !== undefined &&
+        !onDisk.equals(served) &&
+        certificateDates(onDisk, now()) === undefined;
+      return renewed
+        ? `${wrong}; ${file} holds a renewed one, not loaded: send serve SIGHUP`
+        : wrong;
+    },
+    reloaded() {
+      served = readPem(file) ?? served;
+    },
+  };
+}
+
+function readPem(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined; // gone since: the next SIGHUP says so
+  }
 }
