@@ -46,16 +46,25 @@ it('moved away: reads and a new day file answer 503; put back, all serves again'
   expect((await read(next.id)).body.username).toBe('bob');
 });
 
-it('collector.db moved away (or deleted): reports answer 503, not 202 into the lost file', async () => {
+it('collector.db moved away (or deleted): reports and audited requests answer 503, not 2xx into the lost file', async () => {
   expect((await post(makeReport())).status).toBe(202);
   const file = t.collector.db.name;
   fs.renameSync(file, `${file}.away`);
   const refused = await post(makeReport());
   expect(refused.status).toBe(503);
   expect(refused.body.error.code).toBe('unavailable');
+  // Nor an engineer's read or change, each written to the access log first.
+  const list = await request(t.app)
+    .get('/v1/groups?status=all')
+    .set('Authorization', `Bearer ${t.tokens.engineer}`);
+  expect(list.status).toBe(503);
   // put back (the same file), it takes reports again
   fs.renameSync(`${file}.away`, file);
   expect((await post(makeReport())).status).toBe(202);
+  const again = await request(t.app)
+    .get('/v1/groups?status=all')
+    .set('Authorization', `Bearer ${t.tokens.engineer}`);
+  expect(again.status).toBe(200);
 });
 
 it('under serve, sealed/ moved away before the first read still answers 503 (the read thread)', async () => {

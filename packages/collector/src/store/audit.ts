@@ -1,4 +1,5 @@
 import type { Db } from './db';
+import { DbFileWatch } from './db-file-watch';
 import { getMeta, setMeta } from './db';
 import { iso, systemClock, type Clock } from '../time';
 import { entryHash, verifyChain, type ChainEntry, type Verification } from './audit-chain';
@@ -151,6 +152,7 @@ export class AuditLog {
    * The newest entry committed without its fsync, and the newest known to be on disk: a head
    * mark synced ahead of its entries would read, after a power cut, as a tail cut off the log.
    */
+  private readonly dbFile: DbFileWatch;
   private lastUnsynced = 0;
   private durableThrough = 0;
 
@@ -165,6 +167,7 @@ export class AuditLog {
     );
     this.files = markFiles(options.keysDir);
     this.clock = options.clock ?? systemClock;
+    this.dbFile = new DbFileWatch(db.name);
   }
 
   /**
@@ -183,6 +186,9 @@ export class AuditLog {
    * (store/audit-batch.ts).
    */
   insert(entry: AuditInput, now: number): AuditRow {
+    // Every engineer's or admin's request, and every change they make, writes an entry: with
+    // collector.db removed under the collector they would all go into the lost file, answered.
+    this.dbFile.check();
     const prev = this.tip();
     const seq = prev.seq + 1;
     const at = iso(now);
