@@ -108,6 +108,22 @@ describe('top', () => {
     },
   );
 
+  test.each([
+    ['users', 'USERS'],
+    ['last', 'LAST SEEN'],
+  ])('narrow, sorted by %s, its column %s goes last', async (sort, header) => {
+    const columns = async (width: number) => {
+      const r = await cli(['top', '--sort', sort], { width });
+      const table = r.stdout.split('\n\n')[0].split('\n');
+      for (const line of table) expect(stringWidth(line)).toBeLessThanOrEqual(width);
+      return table[0].split(/ {2,}/);
+    };
+    // at 40 columns USERS would go before LAST SEEN: the one sorted by stays instead
+    expect(await columns(40)).toContain(header);
+    // where nothing else is left to go, it goes too rather than the line going over
+    expect(await columns(30)).not.toContain(header);
+  });
+
   test('on a wide terminal a place is never cut: two that differ at the end stay apart', async () => {
     const long = 'modClientPortfolioValuationReconciliation';
     fake.fixtures.groups[0].module = long;

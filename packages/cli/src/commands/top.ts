@@ -77,7 +77,7 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
   const version = query.version ? ` in version ${query.version}` : '';
   if (list.groups.length === 0) return `no ${kind}${version} ${since}${emptyHints(list, query)}\n`;
 
-  const table = groupTable(list.groups, output);
+  const table = groupTable(list.groups, output, query.sort ?? 'count');
   const limit = query.limit ?? DEFAULT_LIMIT;
   const summary = `${plural(list.groups.length, kind.replace(/s$/, ''), kind)}${version} ${since}, ${SORT_WORDS[query.sort ?? 'count']}`;
   const more = moreHint(
@@ -108,7 +108,7 @@ function emptyHints(list: GroupList, query: GroupQuery): string {
  * than a readable width, the error number, place and description go on a second line under each
  * group, so an 80-column terminal still shows every column.
  */
-function groupTable(groups: Group[], output: Output): string {
+function groupTable(groups: Group[], output: Output, sort: (typeof SORTS)[number]): string {
   const { palette, now } = output;
   // Piped (a script, a file): whole values, one line a group, for grep and friends.
   const whole = output.piped === true;
@@ -168,7 +168,12 @@ function groupTable(groups: Group[], output: Output): string {
     const cells = firstCells.map((row) => row.filter((_, i) => !dropped.has(i)));
     return fitColumns(columns, cells, width).reduce((a, b) => a + b + 2, -2) <= width;
   };
-  for (const header of DROPPED_FIRST) {
+  // The column the list is sorted by last: an order by what is not shown reads as no order.
+  const order = [
+    ...DROPPED_FIRST.filter((h) => h !== SORTED_BY[sort]),
+    ...DROPPED_FIRST.filter((h) => h === SORTED_BY[sort]),
+  ];
+  for (const header of order) {
     if (fits()) break;
     dropped.add(head.findIndex((c) => c.header === header));
   }
@@ -182,6 +187,13 @@ function groupTable(groups: Group[], output: Output): string {
 
 /** The columns a narrow terminal loses, in this order. */
 const DROPPED_FIRST = ['TREND', 'VERSIONS', 'LICS', 'USERS', 'LAST SEEN'];
+/** The column each sort orders by, where it is one that can go. */
+const SORTED_BY: Record<(typeof SORTS)[number], string | undefined> = {
+  count: undefined,
+  users: 'USERS',
+  last: 'LAST SEEN',
+  first: undefined,
+};
 
 function description(group: Group, palette: Output['palette']): Cell {
   if (group.description === null) return { text: '–', color: palette.dim };
