@@ -788,7 +788,7 @@ describe('admin commands', () => {
         'Retention         compliant',
         'Retention period  42 days',
         'Reports stored    1,563',
-        'Oldest report     2026-10-18 10:30:00 UTC (41 days ago)',
+        'Oldest report     2026-10-18 10:30:00 UTC (41 days 0 h ago)',
         'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 1 key destroyed',
       ),
     });
@@ -808,7 +808,7 @@ describe('admin commands', () => {
         'Retention         NOT COMPLIANT',
         'Retention period  42 days',
         'Reports stored    1,563',
-        'Oldest report     2026-10-01 00:00:00 UTC (58 days ago)',
+        'Oldest report     2026-10-01 00:00:00 UTC (58 days 10 h ago)',
         'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 reports deleted, 0 keys destroyed',
         '                  reports older than 42 days are stored',
         '                  the expiry job has not run for 36 hours',

@@ -66,12 +66,14 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
 }
 
 /**
- * How old the oldest report is, in days from two days on: the retention is counted in days, and
- * "6w ago" reads the same for a report 42 days old (past it) and one 41 days old (within it).
+ * How old the oldest report is, in days and hours from two days on: the retention is counted in
+ * days, and "6w ago" reads the same for a report 42 days old (past it) and one 41 days old
+ * (within it), as "42 days" would for 41 days and 23 hours and for 42 days and 5.
  */
 function age(at: string, now: Date): string {
-  const days = Math.floor((now.getTime() - Date.parse(at)) / 86_400_000);
-  return days >= 2 ? `${days} days ago` : relativeTime(at, now);
+  const hours = Math.floor((now.getTime() - Date.parse(at)) / 3_600_000);
+  if (hours < 48) return relativeTime(at, now);
+  return `${Math.floor(hours / 24)} days ${hours % 24} h ago`;
 }
 
 /**
