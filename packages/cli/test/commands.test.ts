@@ -491,7 +491,7 @@ describe('reports and report', () => {
     );
   });
 
-  test('report wraps long values between words under their column, code keeping its indent', async () => {
+  test('report wraps long values between words under their column, code keeping its indent, the rest of a line further in', async () => {
     const report = fake.fixtures.fullReports[REPORT_IDS[0]];
     report.error.description = `Could not load the client: ${'word '.repeat(30)}end`;
     report.error.code = `If x Then\n    Set rs = db.OpenRecordset(${'"a", '.repeat(20)}"z")`;
@@ -499,11 +499,12 @@ describe('reports and report', () => {
       const out = (await cli(['report', REPORT_IDS[0]], { width })).stdout.split('\n');
       for (const line of out) expect(stringWidth(line)).toBeLessThanOrEqual(width);
       const description = out.findIndex((l) => l.startsWith('Description Could not load'));
-      expect(out[description + 1]).toMatch(/^ {12}word word/);
+      // a wrapped line's rest two columns further in than the line, so it reads as one
+      expect(out[description + 1]).toMatch(/^ {14}word word/);
       const code = out.findIndex((l) => l.startsWith('Code        If x Then'));
       expect(out[code + 1]).toMatch(/^ {12} {4}Set rs = db\.OpenRecordset\(/);
-      expect(out[code + 2]).toMatch(/^ {16}"a", /);
-      expect(out.at(-2)).toMatch(/^ {12}(\S.* )?logged\)$/); // the Dump line's end, under its column
+      expect(out[code + 2]).toMatch(/^ {18}"a", /);
+      expect(out.at(-2)).toMatch(/^ {14}(\S.* )?logged\)$/); // the Dump line's end
     }
     // Piped without COLUMNS (a script): whole lines, for grep.
     const piped = await cli(['report', REPORT_IDS[0]], { env: { COLUMNS: '' } });

@@ -306,8 +306,8 @@ describe('every command against the real collector', () => {
           'Retention period  42 days',
           'Reports stored    4',
           'Oldest report     \\S+ \\S+ UTC \\(just now\\)',
-          // 81 characters: wrapped at 80, under the value column
-          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 reports deleted, 0 keys\\n {18}destroyed\\n$',
+          // 81 characters: wrapped at 80, the rest two columns in from the value column
+          'Last expiry run   \\S+ \\S+ UTC \\(just now\\): 0 reports deleted, 0\\n {20}keys destroyed\\n$',
         ].join('\\n'),
       ),
     );

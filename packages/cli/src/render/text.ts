@@ -139,7 +139,8 @@ export function wrapWords(text: string, width?: number): string {
 /**
  * A value under a label, `Label       value`, its lines (a description or a line of code may hold
  * several) wrapped between words to what the terminal leaves beside the label, each line under
- * the first and indented as it was, and coloured line by line; piped, whole lines for grep.
+ * the first and indented as it was (a wrapped line's rest two columns further), and coloured
+ * line by line; piped, whole lines for grep.
  *
  * @example
  * labelled('Description', 'Object variable not set', 12, output);
@@ -156,9 +157,10 @@ export function labelled(
   const lines = value.split('\n').flatMap((line) => {
     const indent = /^ */.exec(line)![0];
     if (room === undefined || stringWidth(line) <= room) return [line];
-    return wrapWords(line.slice(indent.length), Math.max(10, room - indent.length))
+    // Continued two columns further in, so that a wrapped line does not read as the next one.
+    return wrapWords(line.slice(indent.length), Math.max(10, room - indent.length - 2))
       .split('\n')
-      .map((part) => indent + part);
+      .map((part, i) => `${indent}${i === 0 ? '' : '  '}${part}`);
   });
   const pad = ' '.repeat(labelWidth);
   return lines

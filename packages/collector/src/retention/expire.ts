@@ -137,10 +137,12 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   await c.inbox?.useInbox(true);
   let summary: ExpirySummary;
   let truncated: boolean;
+  let ranDeleted = 0;
   try {
     const deletedReports = c.inbox
       ? await deleteOnThread(c, c.inbox, cutoff, run, phase)
       : await deleteDue(c.db, cutoff, run, phase);
+    ranDeleted = deletedReports;
     // What has arrived so far in the database, where the steps below look for it.
     await c.inbox?.fold();
     const lastDay = dayOf(cutoff);
@@ -181,7 +183,8 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     await c.inbox?.useInbox(false);
   }
   phase('checkpointMs');
-  c.log.info({ ...summary, phases, walTruncated: truncated }, 'expiry done');
+  // `deletedReports` counts a stopped run's deletions too (writeReceipt): this run's own beside.
+  c.log.info({ ...summary, ranDeleted, phases, walTruncated: truncated }, 'expiry done');
   if (!truncated) c.log.warn('WAL not truncated: readers kept it busy; the next run retries');
   return summary;
 }

@@ -10,9 +10,9 @@ export interface WriterWorkerData {
   file: string;
   backgroundCheckpoint: boolean;
   /**
-   * Int32 state at 0: 0 starting, 1 ready, 2 failed to open (why: UTF-8 from byte 12, length at
-   * 4), 3 closed; at 8, how many reports the inbox held at start. Shared memory, so the
-   * constructor can wait for it synchronously.
+   * Int32 state at 0: 0 starting, 1 ready, 2 failed to open (why: `{ message, code }` as UTF-8
+   * JSON from byte 12, its length at 4), 3 closed; at 8, how many reports the inbox held at
+   * start. Shared memory, so the constructor can wait for it synchronously.
    */
   state: SharedArrayBuffer;
 }

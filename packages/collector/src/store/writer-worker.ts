@@ -44,9 +44,14 @@ function main(): void {
     new Int32Array(data.state)[2] = inboxWriter.recover();
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw: JSON, with the code.
+    // Cut only as far as the room needs: the remedy is often at the end of a long path.
     const { message, code } = errorOf(e);
-    let why = Buffer.from(JSON.stringify({ message: message.slice(0, 200), code }), 'utf8');
-    if (why.length > START_ERROR_BYTES) why = Buffer.from(JSON.stringify({ message: '?', code }));
+    let kept = message;
+    let why = Buffer.from(JSON.stringify({ message: kept, code }), 'utf8');
+    while (why.length > START_ERROR_BYTES) {
+      kept = kept.slice(0, -64);
+      why = Buffer.from(JSON.stringify({ message: `${kept}…`, code }), 'utf8');
+    }
     new Uint8Array(data.state, 12).set(why);
     state[1] = why.length;
     signal(2);
