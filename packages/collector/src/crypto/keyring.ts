@@ -26,6 +26,7 @@ import {
 // What other modules import from here, wherever it is kept.
 export { KeyringError, MASTER_KEY_ENV } from './master-key';
 export { isKeyId, nextTransportKeyId, type TransportKey } from './transport-keys';
+import { SeenFolder } from '../seen-folder';
 
 /** Where the keys live, inside the keys folder (never in the database, never in backups). */
 const USER_HMAC_FILE = 'user-hmac.key';
@@ -343,24 +344,21 @@ function openDayKey(file: string, master: Uint8Array): Uint8Array {
  * if (gone) throw gone; // answered 503, the report kept by its sender
  */
 export class KeysFolderWatch {
-  private daysSeen: boolean;
+  private readonly days: SeenFolder;
 
   constructor(private readonly keysDir: string) {
-    this.daysSeen = fs.existsSync(path.join(keysDir, DAYS_DIR));
+    this.days = new SeenFolder(path.join(keysDir, DAYS_DIR));
   }
 
   /** `days/` is there: a key was read from it or made in it. */
   sawDays(): void {
-    this.daysSeen = true;
+    this.days.saw();
   }
 
   /** The storage failing, when the keys folder or a `days/` seen before is gone; else undefined. */
   missing(): KeyringError | undefined {
     if (!fs.existsSync(this.keysDir)) return keysFolderGone(this.keysDir);
-    const days = path.join(this.keysDir, DAYS_DIR);
-    if (fs.existsSync(days)) this.daysSeen = true;
-    else if (this.daysSeen) return keysFolderGone(days);
-    return undefined;
+    return this.days.gone() ? keysFolderGone(this.days.dir) : undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import { writeZeros } from '../crypto/files';
 import { decodeRecord, type SealedRecord } from './sealed-record';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
+import { SeenFolder } from '../seen-folder';
 
 /**
  * Where reports' sealed personal fields are kept: one append-only file per day of receipt
@@ -172,8 +173,8 @@ interface OpenFile {
 export class SealedAppender {
   private readonly files = new Map<string, OpenFile>();
   private readonly committedEnd;
-  /** `sealed/` was there once: gone since (moved away), a new one is not made in its place */
-  private dirSeen: boolean;
+  /** `sealed/`: gone since it was there (moved away), a new one is not made in its place */
+  private readonly folder: SeenFolder;
 
   constructor(
     private readonly db: Db,
@@ -183,7 +184,7 @@ export class SealedAppender {
       'SELECT max(sealed_at + sealed_len) FROM reports WHERE received_at >= ? AND received_at < ?',
     );
     this.committedEnd.pluck();
-    this.dirSeen = fs.existsSync(this.dir);
+    this.folder = new SeenFolder(this.dir);
   }
 
   /** Where `record` will be in its day's file. Call inside the write transaction. */
@@ -280,11 +281,11 @@ export class SealedAppender {
       ([d, f]) => (day === undefined || d === day) && f.synced > f.syncedKept,
     );
     if (due.length > 0 && this.db.open) {
-      const keep = () =>
-        due.forEach(([d, f]) => setMeta(this.db, sealedSyncedKey(d), String(f.synced)));
       try {
-        if (this.db.inTransaction) keep();
-        else this.db.transaction(keep)();
+        // A savepoint inside the batch's transaction (a day let go of as another opens).
+        this.db.transaction(() =>
+          due.forEach(([d, f]) => setMeta(this.db, sealedSyncedKey(d), String(f.synced))),
+        )();
       } catch {
         // Only a mark: a lagging one makes the repair no more careful than before it existed.
       }
@@ -337,17 +338,17 @@ export class SealedAppender {
         this.close(d);
       }
     }
+    // Made where there never was one (a new data dir, a restore without it); one moved away
+    // while the collector runs is the storage failing (503), or its files would be split between
+    // the two folders, and the old one could not be put back.
+    if (this.folder.gone()) throw new SealedFolderGoneError(this.dir);
     if (!fs.existsSync(this.dir)) {
-      // Made where there never was one (a new data dir, a restore without it); one moved away
-      // while the collector runs is the storage failing (503), or its files would be split
-      // between the two folders, and the old one could not be put back.
-      if (this.dirSeen) throw new SealedFolderGoneError(this.dir);
       makeDirSync(this.dir, 0o700);
       // The folder's own name too: the start-up repair takes a missing folder for a restore
       // (store/sealed-repair.ts), which only holds while a power cut cannot lose it.
       syncDir(path.dirname(this.dir));
     }
-    this.dirSeen = true;
+    this.folder.saw();
     const file = dayFile(this.dir, day);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     try {
@@ -413,8 +414,8 @@ function syncDir(dir: string): void {
  */
 export class SealedReader {
   private readonly fds = new Map<string, { fd: number; at: number }>();
-  /** `sealed/` was there once: gone since, it is the storage failing, not reports gone */
-  private dirSeen: boolean;
+  /** `sealed/`: gone since it was there, it is the storage failing, not reports gone */
+  private readonly folder: SeenFolder;
 
   /**
    * @param seen whether `sealed/` is known to have been there (by default, whether it is now):
@@ -425,7 +426,7 @@ export class SealedReader {
     private readonly dir: string,
     seen = fs.existsSync(dir),
   ) {
-    this.dirSeen = seen;
+    this.folder = new SeenFolder(dir, seen);
   }
 
   /** The record of report `id`, or null when its file or bytes are gone. */
@@ -471,7 +472,7 @@ export class SealedReader {
     }
     try {
       const fd = fs.openSync(dayFile(this.dir, day), 'r');
-      this.dirSeen = true;
+      this.folder.saw();
       this.fds.set(day, { fd, at: now });
       return fd;
     } catch (e) {
@@ -479,8 +480,7 @@ export class SealedReader {
       // One day's file gone (expired, or a restore without it): its reports read as gone. The
       // whole folder gone while the collector runs (moved away): 503 until it is back, as for
       // the keys folder, not every report answered 404 "expired or erased".
-      if (fs.existsSync(this.dir)) this.dirSeen = true;
-      else if (this.dirSeen) throw new SealedFolderGoneError(this.dir);
+      if (this.folder.gone()) throw new SealedFolderGoneError(this.dir);
       return undefined;
     }
   }
