@@ -267,7 +267,7 @@ describe('every command against the real collector', () => {
       [B, 'ignored', null],
     ]);
     expect((await cli(['reopen', B])).stdout).toBe(
-      `reopened ${B} (13 modInvoices.PrintInvoice): it is unresolved again\n`,
+      `reopened ${B} (13 modInvoices.PrintInvoice): unresolved, listed by\njcs-errors top\n`,
     );
     expect((await cli(['reopen', A])).exitCode).toBe(0);
   });

@@ -65,7 +65,7 @@ export async function reopen(group: string, client: ApiClient, output: Output): 
     { status: 'unresolved' },
     client,
     output,
-    (g) => `reopened ${label(g)}: it is unresolved again`,
+    (g) => `reopened ${label(g)}: unresolved, listed by jcs-errors top`,
   );
 }
 

@@ -46,7 +46,7 @@ function auditTarget(target: string | null, outcome: string): string | null {
 export async function audited<T>(
   c: Collector,
   req: IncomingMessage,
-  action: string,
+  action: Action<T>,
   target: string | null,
   fn: () => T,
 ): Promise<T> {
@@ -110,6 +110,12 @@ export async function auditedRead<T>(
   );
 }
 
+/**
+ * An entry's action: a name, or for a change whose name depends on what it did (a PATCH that
+ * resolves, ignores or reopens), a function of its value, used only when it succeeded.
+ */
+type Action<T> = string | { ok: (value: T) => string; refused: string };
+
 /** What a read or change came to: its value, or what it threw. */
 type Outcome<T> = { value: T; error?: undefined } | { error: unknown };
 
@@ -126,9 +132,11 @@ function unwrap<T>(o: Outcome<T>): T {
   throw o.error;
 }
 
-function entryFor(actor: string, action: string, target: string | null, o: Outcome<unknown>) {
+function entryFor<T>(actor: string, action: Action<T>, target: string | null, o: Outcome<T>) {
   const outcome = 'value' in o ? 'ok' : o.error instanceof ApiError ? o.error.code : 'internal';
-  return { actor, action, target: auditTarget(target, outcome), outcome };
+  const name =
+    typeof action === 'string' ? action : 'value' in o ? action.ok(o.value) : action.refused;
+  return { actor, action: name, target: auditTarget(target, outcome), outcome };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { ApiError, VERSION_PATTERN, type GroupStatus } from '@jcs/protocol';
+import { ApiError, VERSION_PATTERN, type Group, type GroupStatus } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
 import { audited, auditedRead } from '../http/audited';
@@ -75,7 +75,7 @@ export function groupRoutes(c: Collector): Router {
     const now = c.clock();
     const q = new QueryReader(req.query, [], true);
     res.json(
-      await audited(c, req, 'groups.update', id, () => {
+      await audited(c, req, TRIAGE_ACTION, id, () => {
         // The change is in the body only (?status=ignored must not be silently ignored).
         q.done();
         const { status, resolvedInVersion } = parseTriage(body);
@@ -101,6 +101,20 @@ export function groupRoutes(c: Collector): Router {
 
   return router;
 }
+
+/**
+ * A triage change is logged by what it did, so the access log tells who resolved a group from who
+ * reopened it; a refused one (a bad body, no such group) as `groups.update`.
+ */
+const TRIAGE_ACTION = {
+  ok: (group: Group) =>
+    group.status === 'resolved'
+      ? 'groups.resolve'
+      : group.status === 'ignored'
+        ? 'groups.ignore'
+        : 'groups.reopen',
+  refused: 'groups.update',
+};
 
 function groupParam(req: Request): string {
   return String(req.params.id);
