@@ -230,6 +230,32 @@ describe('serializeDump', () => {
     });
   });
 
+  it('withholds the bytes of binary data that hold a card number as text', () => {
+    const record = Buffer.from('ACCT;Ann;4111 1111 1111 1111;12/29');
+    // 60 bytes before it: the preview shows 64, the number runs across its end.
+    const across = Buffer.concat([Buffer.alloc(60, 0x20), Buffer.from('5555555555554444')]);
+    const data = {
+      record,
+      across,
+      bytes: new Uint8Array(record),
+      arrayBuffer: record.buffer.slice(record.byteOffset, record.byteOffset + record.length),
+      timestamp: Buffer.from('t=1700000000004'),
+    };
+    const { value, json } = dump(data);
+    const withheld = '[redacted: holds a card number]';
+    expect(value.record).toEqual({ $type: 'Buffer', byteLength: record.length, hex: withheld });
+    expect(value.across).toEqual({ $type: 'Buffer', byteLength: 76, hex: withheld });
+    expect(value.bytes.hex).toBe(withheld);
+    expect(value.arrayBuffer.hex).toBe(withheld);
+    expect(value.timestamp.hex).toBe(Buffer.from('t=1700000000004').toString('hex'));
+    expect(json).not.toContain(Buffer.from('4111').toString('hex'));
+    expect(json).not.toContain(Buffer.from('5555').toString('hex'));
+    // with card scanning off, the bytes go as they are
+    const off = createRedactor({ keys: DEFAULT_REDACT_KEYS, cardNumbers: false });
+    const kept = serializeDump({ record }, DEFAULT_DUMP_LIMITS, off);
+    expect(kept.ok && JSON.parse(kept.json).record.hex).toBe(record.toString('hex'));
+  });
+
   it('redacts a card number that a long string is cut across, wherever the cut falls', () => {
     // Over 256 KiB of card numbers, shifted by every offset of the unit: wherever the cutting
     // attempts cut the string, in some of these runs it is through a card number.

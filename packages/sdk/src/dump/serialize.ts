@@ -45,6 +45,9 @@ export type SerializedDump =
 export const CUT = '[…truncated]';
 
 const BINARY_PREVIEW_BYTES = 64;
+/** A card number's longest form, 19 digits with 4 separators, less the one digit already in. */
+const CARD_NUMBER_REACH = 22;
+const REDACTED_CARD_BYTES = '[redacted: holds a card number]';
 
 interface WalkState {
   redactor: Redactor;
@@ -543,10 +546,18 @@ function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, 
     out.values = values;
     spend(state, JSON.stringify(values).length);
   } else {
-    const bytes = isView
-      ? new Uint8Array(obj.buffer, obj.byteOffset, Math.min(byteLength, BINARY_PREVIEW_BYTES))
-      : new Uint8Array(obj, 0, Math.min(byteLength, BINARY_PREVIEW_BYTES));
-    out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
+    // A little past the preview, so that a card number across its end is seen whole.
+    const scanned = Math.min(byteLength, BINARY_PREVIEW_BYTES + CARD_NUMBER_REACH);
+    const view = isView
+      ? new Uint8Array(obj.buffer, obj.byteOffset, scanned)
+      : new Uint8Array(obj, 0, scanned);
+    const bytes = view.subarray(0, Math.min(byteLength, BINARY_PREVIEW_BYTES));
+    // Bytes are often text (a record read from a file, a socket's buffer): a card number in them
+    // as ASCII would go out in hex past the string scan, so the preview goes instead.
+    const text = Buffer.from(view).toString('latin1');
+    if (state.redactor.cleanString(text) !== text) out.hex = REDACTED_CARD_BYTES;
+    else
+      out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
     spend(state, 2 * bytes.length + 30);
   }
   return out;
