@@ -19,6 +19,29 @@ export function envLogLevel(env: NodeJS.ProcessEnv = process.env): string | null
 }
 
 /**
+ * What the logger blanks, at the top of a line and one level down (pino's `*.x` is one level
+ * only): the fields of a report that may hold personal data, a report or request body whole, and
+ * credentials. `code` is left alone except inside `error`, where it is a report's line of code:
+ * elsewhere it is an error code, which a log is for.
+ */
+const REDACTED_PATHS = [
+  ...[
+    'username',
+    'description',
+    'dump',
+    'body',
+    'report',
+    'headers',
+    'token',
+    'authorization',
+  ].flatMap((key) => [key, `*.${key}`]),
+  'error.description',
+  'error.code',
+  '*.error.description',
+  '*.error.code',
+];
+
+/**
  * Structured JSON lines on stderr. Only ids, codes, sizes and durations are ever logged: no
  * request bodies, paths, headers or tokens, no personal data (the redact list is a second line of
  * defence). `JCS_LOG_LEVEL` sets the level (default info).
@@ -34,19 +57,7 @@ export function createLogger(
     {
       level: options.level ?? envLogLevel() ?? 'info',
       base: { service: 'jcs-collector' },
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          '*.authorization',
-          '*.headers',
-          '*.token',
-          '*.username',
-          '*.description',
-          '*.dump',
-          '*.body',
-        ],
-        censor: '[redacted]',
-      },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     options.destination ?? stderrDestination(),
