@@ -3,7 +3,7 @@
  * with the contract's exit code: the client's only way of failing.
  */
 
-import type { ErrorBody } from '@jcs/protocol';
+import { isErrorCode, NO_ROUTE_MESSAGE, type ErrorBody } from '@jcs/protocol';
 import type { Role } from './client';
 import {
   BadRequestError,
@@ -154,7 +154,7 @@ export function failureError(
   // The collector's answer to a path it has no route for (--server has a wrong path in it), or
   // a 404 for a route every collector has (something else answered): not "no such group or
   // report" (exit 4) to a script.
-  const noRoute = error?.code === 'not_found' && /^no such route:/i.test(said);
+  const noRoute = error?.code === 'not_found' && error.message === NO_ROUTE_MESSAGE;
   if (status === 404 && (noRoute || !namesOne)) {
     return new ServerError(
       `${client.serverLabel} has no such route: set --server to the collector's own address, without a path`,
@@ -187,7 +187,11 @@ export function failureError(
 function parseErrorBody(body: string): ErrorBody['error'] | undefined {
   try {
     const parsed = JSON.parse(body) as Partial<ErrorBody>;
-    if (parsed && typeof parsed.error?.message === 'string') return parsed.error;
+    // A proxy's `{"error": {"message": "Bad gateway"}}` is not the collector's: its codes are
+    // the catalogue's.
+    if (parsed && typeof parsed.error?.message === 'string' && isErrorCode(parsed.error.code)) {
+      return parsed.error;
+    }
   } catch {
     // not JSON: the caller reports a server that is not the collector
   }

@@ -127,6 +127,26 @@ test('an answer that is not the collector’s JSON says to check --server (exit 
   );
 });
 
+test("a proxy's JSON error is not taken for the collector's: its code is none of the catalogue's", async () => {
+  const proxy = http.createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"error":{"code":"NoSuchKey","message":"The specified key does not exist."}}');
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  try {
+    // A group that "does not exist" would exit 4 and a script would take the group as gone.
+    const err = await failure(new ApiClient({ server: url, token: 'x' }).getGroup('3fa9c1d2e4b7'));
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err.exitCode).toBe(EXIT.failed);
+    expect(err.message).toMatch(
+      /did not answer like a JCS collector \(HTTP 404, application\/json\)/,
+    );
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
+  }
+});
+
 test('a redirect is not followed, so the token stays with the collector', async () => {
   fake.failNext(302, 'not_found', { location: 'http://elsewhere.example/' });
   const err = await failure(client(fake.tokens.engineer).listGroups());

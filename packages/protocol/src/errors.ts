@@ -24,6 +24,16 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * The message of the collector's 404 for a path it has no route for, as against a group or report
+ * it does not hold: a client tells the two apart by it (the CLI exits 1 for the first, a wrong
+ * `--server`, and 4 for the second), so it is one constant both sides use.
+ *
+ * @example
+ * body.error.code === 'not_found' && body.error.message === NO_ROUTE_MESSAGE; // a wrong path
+ */
+export const NO_ROUTE_MESSAGE = 'No such route: see docs/api.md for the routes.';
+
 /** One entry of an error body's `details`. */
 export interface ErrorDetail {
   path: string;

@@ -10,6 +10,7 @@ export {
   MAX_DETAIL_PATH,
   cutDetailPath,
   isErrorCode,
+  NO_ROUTE_MESSAGE,
   type ErrorCode,
   type ErrorBody,
   type ErrorDetail,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import type { Report } from '@jcs/protocol';
+import { isErrorCode, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
 
@@ -178,8 +178,7 @@ function errorOf(body: string | undefined): { code?: string; fields?: string[] }
   } catch {
     return {};
   }
-  const code =
-    typeof error?.code === 'string' && /^[a-z_]{1,40}$/.test(error.code) ? error.code : undefined;
+  const code = isErrorCode(error?.code) ? error.code : undefined;
   const fields = (Array.isArray(error?.details) ? (error.details as unknown[]) : [])
     .map((d) => (d as { path?: unknown } | null)?.path)
     .filter((p): p is string => typeof p === 'string' && /^(\/[\w.~-]{1,64}){0,8}$/.test(p))

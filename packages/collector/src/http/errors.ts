@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, NO_ROUTE_MESSAGE } from '@jcs/protocol';
 import type { Logger } from '../log';
 import { isStorageFailure, storageUnavailable } from '../ingest/unavailable';
 import { routeOf } from './request-log';
@@ -8,7 +8,7 @@ import { sendJson } from './json-response';
 
 /** 404 for any route not mounted. */
 export const notFound: RequestHandler = (_req, _res, next) => {
-  next(new ApiError('not_found', 'No such route: see docs/api.md for the routes.'));
+  next(new ApiError('not_found', NO_ROUTE_MESSAGE));
 };
 
 /**
