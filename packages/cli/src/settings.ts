@@ -149,8 +149,11 @@ function parseServer(text: string, where: string): URL {
     url = undefined;
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    // Not echoed where it may be a secret: a password in it, or a token given for the server
+    // (the two options swapped), would land in a terminal's scrollback or a job's log.
+    const secret = text.includes('@') || /jcs_(ing|eng|adm)_/.test(text);
     throw new UsageError(
-      `${where} takes a URL such as http://127.0.0.1:8080 or https://errors.example, not "${shown(text)}"`,
+      `${where} takes a URL such as http://127.0.0.1:8080 or https://errors.example, ${secret ? 'not what was given (not shown: it may hold a password or a token)' : `not "${shown(text)}"`}`,
     );
   }
   // A password in the URL would be echoed in every message that names the server.

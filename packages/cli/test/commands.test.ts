@@ -886,7 +886,7 @@ describe('admin commands', () => {
 
   test('erase by username or licence', async () => {
     expect((await cli(['erase', '--username', 'asmith'], WIDE)).stdout).toBe(
-      'erased 12 reports of username "asmith": no read returns them now (backups made before keep them until the day\'s key goes, within 42 days)\n',
+      "erased 12 reports of the username given: no read returns them now (backups made before keep them until the day's key goes, within 42 days)\n",
     );
     expect(fake.requests.at(-1)?.body).toEqual({ username: 'asmith' });
     expect((await cli(['erase', '--license', 'JCS-999'], WIDE)).stdout).toBe(
@@ -895,9 +895,9 @@ describe('admin commands', () => {
     expect((await cli(['erase', '--license', 'JCS-000123', '--json'])).stdout).toBe(
       '{"erasedReports":30}\n',
     );
-    // a name pasted from a report is quoted back with its controls replaced
-    expect((await cli(['erase', '--username', 'a\u001b]0;x\u0007\u001b[2Jb'])).stdout).toMatch(
-      /of username "a\uFFFD\]0;x\uFFFD\[2Jb"/,
+    // a licence pasted from a report is quoted back with its controls replaced
+    expect((await cli(['erase', '--license', 'a\u001b]0;x\u0007\u001b[2Jb'])).stdout).toMatch(
+      /of licence "a\uFFFD\]0;x\uFFFD\[2Jb"/,
     );
   });
 

@@ -100,6 +100,15 @@ test('a server that is not an http(s) URL is a usage error naming where it came 
   expect(() => resolveSettings({}, environment({ JCS_ERRORS_SERVER: 'ftp://x' }))).toThrow(
     /^JCS_ERRORS_SERVER takes a URL/,
   );
+  // never echoed where it may be a secret: a password, or a token given for the server
+  for (const server of [
+    'htp://admin:s3cret@host',
+    'jcs_eng_0123456789abcdefghijABCDEFGHIJxy123456',
+  ]) {
+    expect(() => resolveSettings({ server }, environment())).toThrow(
+      '--server takes a URL such as http://127.0.0.1:8080 or https://errors.example, not what was given (not shown: it may hold a password or a token)',
+    );
+  }
 });
 
 test('a path prefix in the server is kept', () => {

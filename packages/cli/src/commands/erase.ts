@@ -15,7 +15,7 @@ export interface EraseOptions {
  * or every report of that licence, is destroyed now.
  *
  * @example
- * await erase({ username: 'asmith' }, client, output); // 'erased 12 reports of username "asmith"'
+ * await erase({ username: 'asmith' }, client, output); // 'erased 12 reports of the username given: ...'
  */
 export async function erase(
   options: EraseOptions,
@@ -25,10 +25,9 @@ export async function erase(
   const subject = dataSubject(options);
   const answer = await client.erase(subject);
   if (output.json) return jsonText(answer.body);
-  const who =
-    'username' in subject
-      ? `username "${shown(subject.username)}"`
-      : `licence "${shown(subject.license)}"`;
+  // The username is not said back: this line may end in a job's log, and the erased person
+  // would be named in it. A licence number is not personal data (short reports show it).
+  const who = 'username' in subject ? 'the username given' : `licence "${shown(subject.license)}"`;
   const n = answer.data.erasedReports;
   // Honest about copies: a backup made before holds the reports until their day's key goes.
   const them = n === 1 ? 'it' : 'them';
