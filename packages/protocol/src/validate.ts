@@ -78,9 +78,10 @@ const MAX_FIELDS = 32;
 const MAX_KEY_CHARS = 64;
 
 /**
- * `__proto__` and `constructor` keys are refused outright, at any depth, never merged; so is a
- * string holding a lone surrogate, which would be stored (as UTF-8) as something other than was
- * sent; and an object with more fields than any of the schema's, before ajv reports each one.
+ * `__proto__`, `constructor` and `prototype` keys are refused outright, at any depth, never
+ * merged; so is a string holding a lone surrogate, which would be stored (as UTF-8) as something
+ * other than was sent; and an object with more fields than any of the schema's, before ajv
+ * reports each one.
  * Arrays are left to the schema, which has none.
  */
 function findForbiddenKeys(

@@ -48,7 +48,7 @@ const exitHooks = new WeakHooks<void>('exit', () => undefined);
  * loop), while `target` lives and until the returned function is called.
  *
  * @example
- * const off = onProcessExit(reporter, (r) => r.persistHeldBack());
+ * const off = onProcessExit(reporter, (r) => r.drainFlood('all'));
  * off(); // at close()
  */
 export function onProcessExit<T extends object>(target: T, run: (target: T) => void): () => void {

@@ -189,7 +189,10 @@ export class FloodControl {
     return carrier;
   }
 
-  /** A group's window has ended: its carrier (made when it was first held back) goes out. */
+  /**
+   * A group's held-back count goes out on its carrier (made when it was first held back): at the
+   * end of its window, when the limiter evicts the group, or when a flush or close drains all.
+   */
   private storeCarrier(held: HeldBack<HeldOccurrence>): void {
     const carrier = this.takeCarrier(held.carrierId);
     // null report: beforeSend dropped it when it was made

@@ -82,7 +82,7 @@ export class FloodLimiter<S> {
    * nothing.
    *
    * @example
-   * const a = flood.admit('91|modClients|LoadClient', id, sample, storeCarrier, '120');
+   * const a = flood.admit('91\u0000modClients\u0000LoadClient', id, sample, storeCarrier, '120');
    * if (!a.allowed) return a.carrierId; // the id the error dialog quotes
    */
   admit(

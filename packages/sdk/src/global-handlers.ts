@@ -1,16 +1,4 @@
-/**
- * Hooks uncaught exceptions and unhandled rejections without changing what the process does
- * with them: it still prints the error and dies (or not) with the same exit code as without the
- * SDK. That rules out an `uncaughtException` listener (its mere presence stops the crash) and, in
- * Node's default `throw` mode, an `unhandledRejection` listener (it stops the rejection becoming
- * an uncaught exception).
- *
- * - `uncaughtExceptionMonitor` sees every uncaught exception, and in `throw` and `strict` modes
- *   every unhandled rejection too, just before Node acts on it, and cannot alter it.
- * - An `unhandledRejection` listener is added only where it changes nothing: in `warn` and
- *   `none` modes (Electron's main process runs in `warn`), or while the host has a listener of
- *   its own.
- */
+/** Told of an uncaught exception or unhandled rejection, just before Node acts on it. */
 export type FatalHandler = (
   error: unknown,
   origin: 'uncaughtException' | 'unhandledRejection',
@@ -56,6 +44,18 @@ function dispatch(error: unknown, origin: 'uncaughtException' | 'unhandledReject
 }
 
 /**
+ * Hooks uncaught exceptions and unhandled rejections without changing what the process does
+ * with them: it still prints the error and dies (or not) with the same exit code as without the
+ * SDK. That rules out an `uncaughtException` listener (its mere presence stops the crash) and, in
+ * Node's default `throw` mode, an `unhandledRejection` listener (it stops the rejection becoming
+ * an uncaught exception).
+ *
+ * - `uncaughtExceptionMonitor` sees every uncaught exception, and in `throw` and `strict` modes
+ *   every unhandled rejection too, just before Node acts on it, and cannot alter it.
+ * - An `unhandledRejection` listener is added only where it changes nothing: in `warn` and
+ *   `none` modes (Electron's main process runs in `warn`), or while the host has a listener of
+ *   its own.
+ *
  * Installs the hooks (the process listeners only for the first caller); returns the function
  * that removes this caller's, and the listeners with the last one.
  */

@@ -77,7 +77,7 @@ export interface Transport {
  */
 export function createTransport(
   options: TransportOptions,
-  makeRequest: MakeRequest = fetchRequest,
+  makeRequest: MakeRequest = httpRequest,
 ): Transport {
   return {
     async send(report, sendOptions) {
@@ -336,5 +336,7 @@ export const httpRequest: MakeRequest = (request) =>
 /**
  * The former name of `httpRequest`, kept for code that injects it. (It used the global fetch,
  * whose socket kept the host process alive while a request was in flight.)
+ *
+ * @deprecated Use `httpRequest`, the same function.
  */
 export const fetchRequest: MakeRequest = httpRequest;

@@ -5,7 +5,7 @@ import { groupId } from '@jcs/protocol';
 import {
   createReporter,
   createTransport,
-  fetchRequest,
+  httpRequest,
   type Diagnostic,
   type ReporterOptions,
 } from '../src';
@@ -135,7 +135,7 @@ describe('against the real collector', () => {
       transport: (o) =>
         createTransport(o, (req) => {
           requests++;
-          return fetchRequest(req);
+          return httpRequest(req);
         }),
     });
     for (let i = 0; i < 10_000; i++) {

@@ -41,7 +41,7 @@ export class QueryReader {
 
   constructor(
     private readonly query: Record<string, unknown>,
-    private readonly allowed: string[],
+    allowed: string[],
     takesBody = false,
   ) {
     const none = takesBody ? 'it takes none: what it needs goes in the body' : 'it takes none';

@@ -116,7 +116,7 @@ function checkDumpSize(report: Report): void {
   );
 }
 
-/** At most MAX_FIELD_ERRORS details (protocol/validate.ts), so a crafted body cannot make a large answer. */
+/** The 400 for a report the schema refuses, naming its first fields; its details are bounded by ApiError. */
 function invalidReport(errors: FieldError[]): ApiError {
   // The validator stops at MAX_DETAILS problems: past that, how many more is not known.
   const fields = fewNames(errors, (path) => path || '(body)', errors.length >= MAX_DETAILS);
