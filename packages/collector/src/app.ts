@@ -49,6 +49,7 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   // As sendJson sets it for the answers it writes (http/json-response.ts).
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
   // Express would answer OPTIONS itself (200, an Allow list) before any token check or access-log

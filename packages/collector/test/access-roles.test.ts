@@ -146,7 +146,10 @@ describe('each role against each route', () => {
       .send(makeReport())
       .expect(202);
     const refused = await request(t.app).get('/v1/groups').expect(401);
-    for (const res of [read, post, refused]) expect(res.headers['cache-control']).toBe('no-store');
+    for (const res of [read, post, refused]) {
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
   });
 
   it('never lets the ingest token read anything', async () => {

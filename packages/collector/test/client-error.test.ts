@@ -80,11 +80,24 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     const answer = oneAnswer(raw);
     expect(answer.status).toBe(status);
     expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(answer.headers.connection).toBe('close');
     expect(answer.json.error.code).toBe(code);
     expect(answer.json.error.message).toMatch(/\S/);
     // Nothing of the server's insides: no stack, no path.
     expect(raw).not.toMatch(/\/work\/|node_modules|at [\w.]+ \(/);
+  });
+
+  it("a second Authorization header is seen past Node's 2,000 header lines", async () => {
+    const filler = Array.from({ length: 2_100 }, (_, i) => `x${i}: y\r\n`).join('');
+    const raw = await rawSocket(
+      c.server.url,
+      `GET /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\n` +
+        `${filler}Authorization: Bearer ${c.s.tokens.admin}\r\nConnection: close\r\n\r\n`,
+    );
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(401);
+    expect(answer.json.error.message).toBe('Send one Authorization header, not several.');
   });
 
   it('a head never finished: 408 request_timeout once its time is up', async () => {

@@ -379,6 +379,10 @@ const CONTENT_TYPES: [string, Record<string, string | undefined>][] = [
   ['application/json in UTF-16', { 'Content-Type': 'application/json; charset=utf-16' }],
   ['application/json in Latin-1', { 'Content-Type': 'application/json; charset=iso-8859-1' }],
   ['gzip-coded JSON', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }],
+  [
+    'two charsets, UTF-8 first',
+    { 'Content-Type': 'application/json; charset=utf-8; charset=latin1' },
+  ],
   ['an empty Content-Type', { 'Content-Type': '' }],
 ];
 for (const [name, headers] of CONTENT_TYPES) {

@@ -131,11 +131,12 @@ function checkContentType(req: IncomingMessage): void {
     return;
   }
   const [type, ...params] = (req.headers['content-type'] ?? '').split(';');
-  const charset = params
+  const charsets = params
     .map((p) => p.trim().toLowerCase())
-    .find((p) => p.startsWith('charset='))
-    ?.slice('charset='.length)
-    .replace(/^"(.*)"$/, '$1');
+    .filter((p) => p.startsWith('charset='))
+    .map((p) => p.slice('charset='.length).replace(/^"(.*)"$/, '$1'));
+  // Two charsets: which one a proxy or a logger in front believed is anyone's guess.
+  const charset = charsets.length > 1 ? 'two' : charsets[0];
   const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (type.trim().toLowerCase() !== 'application/json') {
     discard(req);
@@ -148,7 +149,7 @@ function checkContentType(req: IncomingMessage): void {
     discard(req);
     throw new ApiError(
       'unsupported_media_type',
-      'The request body must be JSON in UTF-8: send charset=utf-8 or no charset.',
+      'The request body must be JSON in UTF-8: send one charset=utf-8 or no charset.',
     );
   }
   if (coding !== 'identity') {

@@ -67,6 +67,7 @@ export function answerClientError(err: Error & { code?: string }, socket: net.So
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,
     'Content-Type: application/json; charset=utf-8',
+    'X-Content-Type-Options: nosniff',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
   ];

@@ -21,6 +21,7 @@ export function sendJson(
     // Answers may hold personal data (a report, its dump): no cache, a proxy's included, keeps one.
     'Cache-Control': 'no-store',
     'Content-Type': 'application/json; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
     'Content-Length': Buffer.byteLength(text),
   };
   res.writeHead(status, head);
