@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import type Database from 'better-sqlite3';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
@@ -84,6 +86,19 @@ describe('tamper evidence of the access log', () => {
         .digest('hex');
       db.prepare("UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = 4").run(forged);
     });
+  });
+
+  it('says when the head mark is missing, since a cut tail would then not show', async () => {
+    await t.collector.audit.headWritten();
+    expect(verifyCli().stderr).toBe('');
+    fs.rmSync(path.join(t.dataDir, 'keys', 'audit-head.json'));
+    tamper(t.dataDir, (db) => db.prepare('DELETE FROM audit WHERE seq >= 5').run());
+    const r = verifyCli();
+    expect({ status: r.status, stdout: r.stdout }).toEqual({
+      status: 0,
+      stdout: 'intact: 4 entries\n',
+    });
+    expect(r.stderr).toMatch(/^note: keys\/audit-head.json is missing, so newest entries cut off/);
   });
 
   it('prints the same answer as the route with --json', async () => {

@@ -1,6 +1,7 @@
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
+import { markFiles, readMark } from '../store/audit-marks';
 import { DATA_DIR_HELP, type CommandContext } from './context';
 
 /**
@@ -18,14 +19,23 @@ export async function auditVerifyCommand(
 ): Promise<void> {
   const c = openForCommand({ dataDir });
   let result;
+  let headless: boolean;
   try {
     result = c.audit.verify();
+    headless = readMark(markFiles(c.keyring.dir).head) === null;
   } finally {
     c.close();
   }
   if (json) out.out(JSON.stringify(result));
   if (result.ok) {
     if (!json) out.out(`intact: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}`);
+    // The head is what shows a cut tail; with none, the newest entries could have gone unseen.
+    // (A collector stopped before its first head write has none either, and writes one next.)
+    if (headless && result.entries > 0) {
+      out.err(
+        'note: keys/audit-head.json is missing, so newest entries cut off would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
+      );
+    }
     return;
   }
   if (!json) out.out(`broken at entry ${result.brokenAt}`);

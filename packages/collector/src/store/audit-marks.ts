@@ -61,6 +61,7 @@ export async function writeMarkInBackground(
   wanted: () => boolean,
 ): Promise<boolean> {
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  inFlight.add(tmp);
   try {
     const handle = await fs.promises.open(tmp, 'wx', 0o600);
     try {
@@ -77,6 +78,8 @@ export async function writeMarkInBackground(
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    inFlight.delete(tmp);
   }
   const dir = await fs.promises.open(path.dirname(file), 'r');
   try {
@@ -85,6 +88,55 @@ export async function writeMarkInBackground(
     await dir.close();
   }
   return true;
+}
+
+/** Temporary files of background writes under way in this process. */
+const inFlight = new Set<string>();
+
+/**
+ * Removes the temporary files of background writes of `file` still under way, for a closing
+ * collector: the process may exit before they finish, and each would be left in the keys folder
+ * (one a stop). A write that goes on finds its file gone and leaves the mark as close wrote it.
+ *
+ * @example
+ * dropMarkWritesInFlight(markFiles(keysDir).head);
+ */
+export function dropMarkWritesInFlight(file: string): void {
+  for (const tmp of inFlight) {
+    if (!tmp.startsWith(`${file}.`)) continue;
+    fs.rmSync(tmp, { force: true });
+    inFlight.delete(tmp);
+  }
+}
+
+/**
+ * Removes mark temporary files that processes no longer running left in the keys folder (killed
+ * mid-write, or stopped before `dropMarkWritesInFlight` came in).
+ *
+ * @example
+ * sweepStaleMarkTemps(keyring.dir); // audit-head.json.4711.9f2c01ab.tmp gone, if 4711 is not running
+ */
+export function sweepStaleMarkTemps(keysDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(keysDir);
+  } catch {
+    return; // the keys folder's own checks say what is wrong with it
+  }
+  for (const name of names) {
+    const m = /^audit-(?:head|anchor)\.json\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
+    if (m && !isRunning(Number(m[1]))) fs.rmSync(path.join(keysDir, name), { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function markText(mark: ChainMark): string {

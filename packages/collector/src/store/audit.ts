@@ -10,6 +10,8 @@ import {
   readMark,
   writeMark,
   writeMarkInBackground,
+  dropMarkWritesInFlight,
+  sweepStaleMarkTemps,
   type ChainMark,
 } from './audit-marks';
 
@@ -166,6 +168,7 @@ export class AuditLog {
       'INSERT INTO audit (seq, at, actor, action, target, outcome, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.files = markFiles(options.keysDir);
+    sweepStaleMarkTemps(options.keysDir);
     this.clock = options.clock ?? systemClock;
     this.dbFile = new DbFileWatch(db.name);
   }
@@ -280,6 +283,9 @@ export class AuditLog {
     try {
       const last = this.headDue();
       if (last) writeMark(this.files.head, last);
+      // Written whole just now: a background write still under way would leave its temporary
+      // file behind if the process exits first.
+      dropMarkWritesInFlight(this.files.head);
     } catch (e) {
       this.options.onError?.(e as Error);
     }
