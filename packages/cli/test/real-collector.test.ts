@@ -331,7 +331,7 @@ describe('every command against the real collector', () => {
     );
     expect((await cli(['report', IDS[1]])).exitCode).toBe(4);
     expect((await cli(['erase', '--username', 'nobody'])).stdout).toBe(
-      'no reports of the username given are stored: nothing to erase\n',
+      'no reports of the username given are stored: nothing to erase (a username\nmatches only as the app sent it, case and spaces included: try the spellings it\nmay have sent)\n',
     );
   });
 
