@@ -28,14 +28,16 @@ export function dataPaths(dataDir: string): { db: string; keys: string } {
  * What every command says of a data dir with neither database nor keys folder.
  *
  * @example
- * notInitialised('/srv/jcs'); // 'no collector database in /srv/jcs: run jcs-collector init ...'
+ * notInitialised('/srv/jcs'); // 'no collector database in /srv/jcs: check --data-dir or ...'
  */
 export function notInitialised(dataDir: string): string {
   // init refuses such a path, so advice to run it would send the operator round in a circle.
   if (underAFile(dataDir)) {
     return `${dataDir} is not a data dir: it, or a folder above it, is a file (check --data-dir or JCS_COLLECTOR_DATA_DIR)`;
   }
-  return `no collector database in ${dataDir}: run jcs-collector init --data-dir ${dataDir}`;
+  // Most often a wrong path (a typo, a variable not set under cron or systemd): init there would
+  // make a second, empty collector with keys of its own, so that comes second.
+  return `no collector database in ${dataDir}: check --data-dir or JCS_COLLECTOR_DATA_DIR (else ./jcs-data is used); for a new collector, run jcs-collector init --data-dir ${dataDir}`;
 }
 
 function underAFile(dir: string): boolean {

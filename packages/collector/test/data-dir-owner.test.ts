@@ -132,3 +132,52 @@ asRoot(
     }
   },
 );
+
+asRoot(
+  "the collector's user on a data dir whose files a restore as root left root's: one line naming chown",
+  () => {
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-restored-'));
+    try {
+      fs.chmodSync(top, 0o755);
+      const dataDir = path.join(top, 'data');
+      expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+      const sealed = path.join(dataDir, 'sealed');
+      fs.mkdirSync(sealed, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(sealed, '2026-11-30.sealed'), '', { mode: 0o600 });
+      const chownAll = (p: string, uid: number) => {
+        fs.chownSync(p, uid, uid);
+        if (fs.statSync(p).isDirectory())
+          for (const f of fs.readdirSync(p)) chownAll(path.join(p, f), uid);
+      };
+      chownAll(dataDir, NOBODY);
+      const asNobody = (args: string[]) => {
+        const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', dataDir], {
+          encoding: 'utf8',
+          uid: NOBODY,
+          gid: NOBODY,
+          timeout: 30_000,
+        });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      expect(asNobody(['token', 'list']).status).toBe(0);
+      const refused = (file: string) => ({
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: ${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (chown -R nobody ${dataDir}), then run again\n`,
+      });
+      // Before: "unexpected failure: unable to open database file: run again with JCS_DEBUG=1".
+      const db = path.join(dataDir, 'collector.db');
+      fs.chownSync(db, 0, 0);
+      expect(asNobody(['token', 'list'])).toEqual(refused(db));
+      fs.chownSync(db, NOBODY, NOBODY);
+      // Before: serve started, answered health checks, and refused every report with a 503.
+      chownAll(sealed, 0);
+      expect(asNobody(['serve', '--port', '0'])).toEqual(refused(sealed));
+      fs.chownSync(sealed, NOBODY, NOBODY);
+      const file = path.join(sealed, '2026-11-30.sealed');
+      expect(asNobody(['expire', '--dry-run'])).toEqual(refused(file));
+    } finally {
+      fs.rmSync(top, { recursive: true, force: true });
+    }
+  },
+);

@@ -118,7 +118,7 @@ describe('jcs-collector key rotate', () => {
     const missing = path.join(makeTempDir(), 'none');
     expect(runCollector(['key', 'rotate', '--data-dir', missing])).toMatchObject({
       status: 1,
-      stderr: `jcs-collector: no collector database in ${missing}: run jcs-collector init --data-dir ${missing}\n`,
+      stderr: `jcs-collector: no collector database in ${missing}: check --data-dir or JCS_COLLECTOR_DATA_DIR (else ./jcs-data is used); for a new collector, run jcs-collector init --data-dir ${missing}\n`,
     });
     expect(fs.existsSync(missing)).toBe(false);
   });

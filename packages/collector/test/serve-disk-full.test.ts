@@ -101,4 +101,16 @@ describe('serve on a full disk (tmpfs)', () => {
     );
     fs.rmSync(filler);
   });
+
+  test('init on a full disk fails in one line and leaves nothing, so that init works once there is room', () => {
+    const fresh = path.join(MOUNT, 'fresh');
+    fillLeaving(0);
+    const r = collectorCli(['init', '--data-dir', fresh]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^jcs-collector: the disk (is full|reported an I\/O error)/);
+    // Before: an empty collector.db was left, and the next init said to restore the keys folder.
+    expect(fs.existsSync(fresh)).toBe(false);
+    fs.rmSync(filler);
+    expect(collectorCli(['init', '--data-dir', fresh]).status).toBe(0);
+  });
 });

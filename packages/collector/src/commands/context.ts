@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MAX_RETENTION_DAYS } from '../collector';
 import { resolveDataDir } from '../paths';
-import { refuseForeignDataDir } from './data-dir-owner';
+import { refuseForeignDataDir, refuseUnusableFiles } from './data-dir-owner';
 import { CommandError, EXIT, type Output } from './output';
 
 /**
@@ -36,6 +36,7 @@ export function commandContext(out: Output): CommandContext {
       }
       const dir = resolveDataDir(flag);
       refuseForeignDataDir(dir);
+      refuseUnusableFiles(dir);
       return dir;
     },
   };

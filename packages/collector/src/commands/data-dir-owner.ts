@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { CommandError } from './output';
 
 /**
@@ -44,6 +45,63 @@ export function refuseForeignDataDir(
   throw new CommandError(
     `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dataDir} instead)`,
   );
+}
+
+/** The files and folders of a data dir that every command may write, beside the keys folder. */
+const WRITTEN = [
+  'collector.db',
+  'collector.db-wal',
+  'collector.db-shm',
+  'inbox.db',
+  'inbox.db-wal',
+  'inbox.db-shm',
+];
+
+/**
+ * Refuses a data dir whose database or sealed files this user may not read and write: a restore
+ * done as root with a plain `cp` leaves them root's, mode 0600. SQLite then fails to open with
+ * "unable to open database file", and an unreadable `sealed/` let `serve` start, answer health
+ * checks, and refuse every report with a 503. (The keys folder has checks of its own.) Root
+ * passes every such check, so this is for the collector's own user.
+ *
+ * @example
+ * refuseUnusableFiles('/var/lib/jcs-collector'); // collector.db root's: throws, naming chown
+ */
+export function refuseUnusableFiles(dataDir: string, users = '/etc/passwd'): void {
+  const sealed = path.join(dataDir, 'sealed');
+  let sealedFiles: string[] = [];
+  try {
+    sealedFiles = fs.readdirSync(sealed).map((name) => path.join(sealed, name));
+  } catch {
+    // none yet, or not readable: the folder's own check below names it
+  }
+  const checks: [string, number][] = [
+    ...WRITTEN.map((name): [string, number] => [path.join(dataDir, name), RW]),
+    [sealed, RW | fs.constants.X_OK],
+    ...sealedFiles.map((file): [string, number] => [file, RW]),
+  ];
+  for (const [file, mode] of checks) {
+    try {
+      fs.accessSync(file, mode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES') continue; // absent: not made yet
+      const owner = ownerOf(dataDir);
+      const name = owner === undefined ? undefined : userName(owner, users);
+      throw new CommandError(
+        `${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (chown -R ${name ?? 'USER'} ${dataDir}), then run again`,
+      );
+    }
+  }
+}
+
+const RW = fs.constants.R_OK | fs.constants.W_OK;
+
+function ownerOf(file: string): number | undefined {
+  try {
+    return fs.statSync(file).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 function usable(dir: string): boolean {

@@ -63,16 +63,18 @@ export async function initCommand(
     }
     throw e;
   }
-  fs.chmodSync(dataDir, 0o700);
-  // The database first: should the keys then fail, nothing half-made is left to block a retry.
-  openDatabase(paths.db, { create: true }).close();
-  fs.chmodSync(paths.db, 0o600);
+  // The database, then the keys: should either fail (a full disk, a malformed
+  // JCS_COLLECTOR_MASTER_KEY), nothing half-made is left to block a retry. A database left
+  // behind read at the next init as one whose keys folder was lost ("restore the keys folder").
   let keys: { keyId: string; publicKey: string };
   try {
+    fs.chmodSync(dataDir, 0o700);
+    openDatabase(paths.db, { create: true }).close();
+    fs.chmodSync(paths.db, 0o600);
     keys = createKeys(paths.keys, env);
   } catch (e) {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(paths.db + suffix, { force: true });
-    // Nor an empty data dir (a malformed JCS_COLLECTOR_MASTER_KEY, say): it looked initialised.
+    // Nor an empty data dir: it looked initialised.
     if (!existed) fs.rmSync(dataDir, { recursive: true, force: true });
     if (e instanceof KeyringError) throw new CommandError(e.message);
     throw e;
