@@ -89,7 +89,7 @@ test('exit 1: status not compliant, the finding on stdout and what to do on stde
   expect(r.code).toBe(1);
   expect(r.stdout).toMatch(/^Retention {9}NOT COMPLIANT\n/);
   expect(r.stderr).toBe(
-    "not compliant: the expiry job has never run: run jcs-errors expire now, and check the collector's nightly job\n",
+    "not compliant: the expiry job has never run with this 42-day retention: run jcs-errors expire now, and check the collector's nightly job\n",
   );
   // On one terminal (both streams on one pipe) the table comes first, then what to do.
   const { exec } = await import('node:child_process');
@@ -101,7 +101,7 @@ test('exit 1: status not compliant, the finding on stdout and what to do on stde
     ),
   );
   expect(both).toMatch(
-    /^Retention {9}NOT COMPLIANT\n[^]*\nnot compliant: the expiry job has never run: .*\n$/,
+    /^Retention {9}NOT COMPLIANT\n[^]*\nnot compliant: the expiry job has never run with this 42-day retention: .*\n$/,
   );
 });
 

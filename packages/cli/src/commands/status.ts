@@ -88,7 +88,9 @@ function reasons(s: RetentionStatus, now: Date): string[] {
     out.push(`reports older than ${s.retentionDays} days are stored`);
   }
   if (s.lastExpiry === null) {
-    out.push('the expiry job has never run');
+    // Runs with a longer retention (before --retention-days was lowered), or with --now in the
+    // past, are on record but do not count: "never run" alone would contradict the audit log.
+    out.push(`the expiry job has never run with this ${s.retentionDays}-day retention`);
   } else if (now.getTime() - Date.parse(s.lastExpiry.at) >= EXPIRY_DUE_MS) {
     out.push('the expiry job has not run for 36 hours');
   }
