@@ -16,6 +16,21 @@ function initialised(): string {
   return dir;
 }
 
+it('a port that fetch blocks (jcs-errors could not connect) is warned of at start', async () => {
+  const dir = initialised();
+  const blocked = await spawnServe(dir, ['--port', '6566', '--no-expiry']);
+  try {
+    const line =
+      "port 6566 is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)";
+    await blocked.waitForLog(/"msg":"serving"/);
+    expect(blocked.stderr()).toContain(`jcs-collector: ${line}\n`);
+    expect(blocked.stderr()).toContain(`"msg":"${line}"`);
+  } finally {
+    blocked.child.kill('SIGTERM');
+    expect(await blocked.exited).toBe(0);
+  }
+});
+
 it('plain HTTP on every interface warns on stderr; on loopback it does not', async () => {
   const dir = initialised();
   const open = await spawnServe(dir, ['--host', '0.0.0.0', '--no-expiry']);
@@ -25,6 +40,8 @@ it('plain HTTP on every interface warns on stderr; on loopback it does not', asy
       'jcs-collector: serving plain HTTP on 0.0.0.0: tokens and reports cross the network unencrypted; ' +
         'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy\n',
     );
+    // and in the JSON log, where a log shipper's alert on warnings sees it
+    await open.waitForLog(/"level":40,[^\n]*"msg":"serving plain HTTP on 0\.0\.0\.0: /);
   } finally {
     open.child.kill('SIGTERM');
     expect(await open.exited).toBe(0);

@@ -1,4 +1,5 @@
 import { isLoopbackHost } from '@jcs/protocol';
+import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
 import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
@@ -160,10 +161,17 @@ async function serveLocked(
     : () => undefined;
   if (!o.tlsCert && !isLoopbackHost(o.host)) {
     // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
-    out.err(
-      `jcs-collector: serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
-        'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy',
-    );
+    const plain =
+      `serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
+      'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy';
+    out.err(`jcs-collector: ${plain}`);
+    log.warn(plain);
+  }
+  const port = Number(new URL(server.url).port);
+  if (fetchBlocksPort(port)) {
+    const blocked = `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`;
+    out.err(`jcs-collector: ${blocked}`);
+    log.warn(blocked);
   }
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
   hangup.reload = () => {

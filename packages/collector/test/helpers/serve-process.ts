@@ -41,7 +41,7 @@ export interface ServeProcess {
 }
 
 /**
- * Spawns `jcs-collector serve --port 0` on an initialised data dir and resolves once it listens;
+ * Spawns `jcs-collector serve --port 0` (or the `--port` in `args`) on an initialised data dir and resolves once it listens;
  * the test holds the process (to send it SIGINT or SIGTERM itself).
  *
  * @example
@@ -56,7 +56,14 @@ export function spawnServe(
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [COLLECTOR_BIN, 'serve', '--port', '0', '--data-dir', dataDir, ...args],
+    [
+      COLLECTOR_BIN,
+      'serve',
+      ...(args.includes('--port') ? [] : ['--port', '0']),
+      '--data-dir',
+      dataDir,
+      ...args,
+    ],
     {
       env: { ...process.env, JCS_COLLECTOR_MASTER_KEY: undefined, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
