@@ -124,6 +124,19 @@ describe('jcs-collector token', () => {
     expect((await get('/v1/audit', c.tokens.admin)).status).toBe(200);
   });
 
+  it('revoke finds a name given in another case: names are unique regardless of case', async () => {
+    const token = cli('token', 'create', '--name', 'ann@example.com', '--role', 'engineer');
+    const r = cli('token', 'revoke', 'ANN@Example.com');
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 0,
+      stderr: 'revoked token "ann@example.com"\n',
+    });
+    expect((await get('/v1/groups', token.stdout.trim())).status).toBe(401);
+    expect(cli('token', 'revoke', 'Ann@example.COM').stderr).toMatch(
+      /^token "ann@example.com" was already revoked, at /,
+    );
+  });
+
   it("logs a revoked engineer's or admin's refused requests under its name; an unknown token's not at all", async () => {
     const eng = cli('token', 'create', '--name', 'old-eng', '--role', 'engineer').stdout.trim();
     const adm = cli('token', 'create', '--name', 'old-adm', '--role', 'admin').stdout.trim();
