@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { commandContext } from './commands/context';
+import { commandContext, DATA_DIR_HELP } from './commands/context';
 import { makeInitCommand } from './commands/init';
 import { makeTokenCommand } from './commands/token';
 import { makeServeCommand } from './commands/serve';
@@ -24,11 +24,23 @@ export function makeProgram(out: Output): Command {
       'The JCS error collector: ingest, encrypted storage, triage API, access log, expiry.',
     )
     .version(packageVersion(__dirname), '-V, --version', 'print the version of jcs-collector')
-    .addOption(
-      new Option(
-        '--data-dir <dir>',
-        'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)',
-      ),
+    .addOption(new Option('--data-dir <dir>', DATA_DIR_HELP))
+    .addHelpText('after', ({ error }) =>
+      // Help written for a missing command is replaced by one line (missingCommand): none of it.
+      error
+        ? ''
+        : [
+            '',
+            'Environment: JCS_COLLECTOR_DATA_DIR (the data dir), JCS_COLLECTOR_MASTER_KEY (the master',
+            'key, where it is kept off the disk), JCS_LOG_LEVEL (serve: info, warn ...), JCS_DEBUG=1',
+            '(a stack trace under an unexpected failure).',
+            'Exit codes: 0 done, 1 failed, 2 usage error, 3 not authorised, 4 not found.',
+            '',
+            'Examples:',
+            '  jcs-collector init --data-dir /var/lib/jcs-collector',
+            '  jcs-collector token create --name alice --role engineer',
+            '  jcs-collector serve --port 8080',
+          ].join('\n'),
     )
     .configureOutput({
       // Help written to stderr is commander's answer to a missing command; the bin says that in

@@ -43,7 +43,7 @@ export function commandContext(out: Output): CommandContext {
 }
 
 /** The help of `--data-dir`, which every command takes after its name as well as before. */
-export const DATA_DIR_HELP = 'data directory';
+export const DATA_DIR_HELP = 'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)';
 
 /**
  * `--port`: 0 (a free port) to 65535.

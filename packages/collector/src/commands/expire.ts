@@ -72,7 +72,11 @@ function describe(s: ExpirySummary): string {
 export function makeExpireCommand(c: CommandContext): Command {
   return new Command('expire')
     .description('run the expiry job now (for cron); prints a summary')
-    .option('--now <iso>', 'judge ages as if it were this moment (ISO date-time)', parseNow)
+    .option(
+      '--now <iso>',
+      'judge ages as if it were this moment (ISO date-time, or a date: its midnight UTC)',
+      parseNow,
+    )
     .option('--dry-run', 'report what would be deleted; delete nothing')
     .option('--json', 'print the summary as JSON (as POST /v1/expire answers)')
     .option('--retention-days <days>', RETENTION_DAYS_HELP, retentionDays)
