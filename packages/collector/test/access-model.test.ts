@@ -158,6 +158,8 @@ interface Entry extends LogLine {
 interface Cred {
   header?: string;
   token?: TokenM;
+  /** a token the header carries whole, though not as a bearer token: it names whom to log */
+  named?: TokenM;
   note: string;
 }
 
@@ -365,7 +367,8 @@ class Model {
       };
     }
     if (kind === 'none') return { note: 'no token' };
-    const k = r.pick(live).secret;
+    const owner = r.pick(live);
+    const k = owner.secret;
     const flipped = k.slice(0, -1) + (k.endsWith('A') ? 'B' : 'A');
     const header = r.pick([
       'Bearer',
@@ -378,7 +381,13 @@ class Model {
       `Bearer ${flipped}`,
       `Bearer ${k.startsWith('jcs_adm_') ? 'jcs_eng_' : 'jcs_adm_'}${k.slice(8)}`,
     ]);
-    return { header, note: `malformed ${JSON.stringify(header.slice(0, 12))}` };
+    // docs/security.md: a refused header that carries a whole token is logged under its name.
+    const whole = [k, `Token ${k}`, `Bearer ${k} extra`].includes(header);
+    return {
+      header,
+      named: whole ? owner : undefined,
+      note: `malformed ${JSON.stringify(header.slice(0, 12))}`,
+    };
   }
 
   /**
@@ -387,7 +396,8 @@ class Model {
    * engineer's or admin's token, so they are logged under its name (docs/security.md).
    */
   actor(c: Cred): TokenM | undefined {
-    return c.token && c.token.role !== 'ingest' ? c.token : undefined;
+    const t = c.token ?? c.named;
+    return t && t.role !== 'ingest' ? t : undefined;
   }
 
   /**

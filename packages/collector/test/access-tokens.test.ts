@@ -4,6 +4,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import request from 'supertest';
 import { makeToken, parseToken } from '@jcs/collector';
+import type { AuditEntry } from '@jcs/protocol';
 import {
   collectorCli,
   startCollector,
@@ -223,5 +224,23 @@ describe('the Authorization header', () => {
     }
     // Once, it is as before.
     expect((await rawGet('/v1/audit?limit=1', [adm])).status).toBe(200);
+  });
+
+  it('a refused header that carries an engineer or admin token is logged under its name', async () => {
+    const eng = c.tokens.engineer;
+    const entries = async () =>
+      ((await get('/v1/audit?limit=1000', c.tokens.admin)).body.entries as AuditEntry[]).filter(
+        (e) => e.actor === 'test-engineer' && e.action === 'GET /v1/groups',
+      ).length;
+    const before = await entries();
+    for (const headers of [
+      [`Authorization: Bearer ${eng}`, `Authorization: Bearer ${eng}`],
+      [`Authorization: Bearer\t${eng}`],
+    ]) {
+      expect((await rawGet('/v1/groups', headers)).status).toBe(401);
+    }
+    // a longer string that merely starts with the token is someone else's: named nobody
+    expect((await rawGet('/v1/groups', [`Authorization: Bearer ${eng}x`])).status).toBe(401);
+    expect((await entries()) - before).toBe(2);
   });
 });

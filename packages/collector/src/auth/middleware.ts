@@ -125,12 +125,37 @@ export function identifyActor(c: Collector): RequestHandler {
 export function nameActor(c: Collector, req: IncomingMessage): Actor | undefined {
   const known = actorOf(req);
   if (known) return known;
-  const m = authorizationHeaders(req) === 1 ? BEARER.exec(req.headers.authorization ?? '') : null;
-  if (m && parseToken(m[1]) !== null) {
-    const live = c.tokens.authenticate(m[1], c.clock());
-    const revoked = live ? null : c.tokens.revokedActor(m[1]);
+  for (const token of sentTokens(req)) {
+    const live = c.tokens.authenticate(token, c.clock());
+    const revoked = live ? null : c.tokens.revokedActor(token);
     const actor: Actor | null = live ?? (revoked && { ...revoked, revoked: true });
-    if (actor) (req as WithActor).actor = actor;
+    if (actor) {
+      (req as WithActor).actor = actor;
+      break;
+    }
   }
   return actorOf(req);
+}
+
+/** A whole token anywhere in a header's value: not part of a longer word. */
+const TOKEN_IN_TEXT = /(?<![0-9A-Za-z_])jcs_(?:ing|eng|adm)_[0-9A-Za-z]{38}(?![0-9A-Za-z])/g;
+
+/**
+ * The tokens a request carries, for naming whom to log: the bearer token, or, where the header
+ * is refused as it is (two Authorization headers, a tab after "Bearer"), every whole token in
+ * any of them. Someone who sent an engineer's token made the request with it, however they
+ * wrapped it, and the contract logs every such request.
+ */
+function sentTokens(req: IncomingMessage): string[] {
+  const m = authorizationHeaders(req) === 1 ? BEARER.exec(req.headers.authorization ?? '') : null;
+  if (m) return parseToken(m[1]) === null ? [] : [m[1]];
+  const found: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toLowerCase() !== 'authorization') continue;
+    for (const t of raw[i + 1].match(TOKEN_IN_TEXT) ?? []) {
+      if (parseToken(t) !== null) found.push(t);
+    }
+  }
+  return found;
 }
