@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
-import { answerClientError } from './http/client-error';
+import { answerClientError, answerConnect } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
 
 export interface ListenOptions {
@@ -81,6 +81,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.requestTimeout = options.requestTimeoutMs ?? 30_000;
   // What the parser and these timeouts refuse gets the API's JSON error body too.
   server.on('clientError', answerClientError);
+  server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => answerConnect(socket));
   // The 100 goes out when a handler starts reading the body, after the token and type checks.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     deferContinue(req, res);

@@ -64,6 +64,12 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
       'invalid_request',
     ],
     [
+      'CONNECT, a method the API does not have',
+      () => `CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token()}\r\n\r\n`,
+      404,
+      'not_found',
+    ],
+    [
       'a header line without a colon',
       () => 'GET /v1/health HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n',
       400,

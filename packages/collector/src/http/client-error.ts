@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, NO_ROUTE_MESSAGE } from '@jcs/protocol';
 
 /**
  * What Node's HTTP parser and its timeouts refuse, before a request reaches the API, as a
@@ -63,6 +63,23 @@ export function answerClientError(err: Error & { code?: string }, socket: net.So
   // Only a request still being read is the one this answers (a body not whole in time); a whole
   // one ahead of a malformed next is its own, and is logged as Node leaves it.
   if (inFlight && !inFlight.req.complete) answered.set(inFlight.req, e);
+  answerAndClose(socket, e);
+}
+
+/**
+ * `CONNECT host:port`, which Node hands to a 'connect' listener rather than to the routes, and
+ * without one closes unanswered: the API has no such method, so it is answered as any other
+ * request to no route, `404 not_found`, and the connection closes. (Like the parser's refusals,
+ * it never reaches the routes, so it is not in the access log.)
+ *
+ * @example
+ * server.on('connect', (_req, socket) => answerConnect(socket));
+ */
+export function answerConnect(socket: net.Socket): void {
+  answerAndClose(socket, new ApiError('not_found', NO_ROUTE_MESSAGE));
+}
+
+function answerAndClose(socket: net.Socket, e: ApiError): void {
   const body = JSON.stringify(e.toBody());
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,
