@@ -1,4 +1,5 @@
 import { isLoopbackHost } from '@jcs/protocol';
+import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
 import { listen, TlsSetupError } from '../server';
@@ -166,6 +167,10 @@ async function serveLocked(
       'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy';
     out.err(`jcs-collector: ${plain}`);
     log.warn(plain);
+  }
+  for (const loose of looseModes(o.dataDir)) {
+    out.err(`jcs-collector: ${loose}`);
+    log.warn(loose);
   }
   const port = Number(new URL(server.url).port);
   if (fetchBlocksPort(port)) {
