@@ -19,4 +19,10 @@ export function groupId(
     .slice(0, 12);
 }
 
+/**
+ * A whole group id: 12 lowercase hex characters.
+ *
+ * @example
+ * GROUP_ID_PATTERN.test('3fa9c1d2e4b7'); // true
+ */
 export const GROUP_ID_PATTERN = /^[0-9a-f]{12}$/;

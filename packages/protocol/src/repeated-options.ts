@@ -1,3 +1,5 @@
+import { EXIT } from './exit-codes';
+
 /**
  * The part of a commander `Command` this needs. Structural, so the protocol package does not
  * depend on commander; both bins pass their own commands.
@@ -35,7 +37,7 @@ export function refuseRepeatedOptions(command: OptionsCommand): void {
       if (given.has(name) && given.get(name) !== value) {
         command.error(
           `error: option '${option.long ?? name}' was given twice, with different values: give it once`,
-          { exitCode: 2, code: 'commander.optionRepeated' },
+          { exitCode: EXIT.usage, code: 'commander.optionRepeated' },
         );
       }
       given.set(name, value);

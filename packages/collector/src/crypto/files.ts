@@ -81,8 +81,14 @@ function linkOrRename(tmp: string, file: string): void {
   }
 }
 
-/** Syncs a folder, so a rename or unlink in it survives a power cut. */
-function fsyncDir(dir: string): void {
+/**
+ * Syncs a folder, so a rename, creation or unlink in it survives a power cut.
+ *
+ * @example
+ * fs.renameSync(tmp, file);
+ * fsyncDir(path.dirname(file));
+ */
+export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);

@@ -1,14 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import { ApiError, UUID_PATTERN } from '@jcs/protocol';
+import { ApiError, GROUP_ID_PATTERN, UUID_PATTERN } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, nameActor } from '../auth/middleware';
 
 const AUDITED = Symbol('audited');
 
-/** A report id (a UUID as the SDK makes it) or a group id: the only targets the log keeps. */
+/** A report id (a UUID as the SDK makes it) and a group id are the only targets the log keeps. */
 const REPORT_ID = new RegExp(UUID_PATTERN);
-const GROUP_ID = /^[0-9a-f]{12}$/;
 
 /**
  * The target as the access log keeps it: an id, or a mark when the client sent something else.
@@ -26,7 +25,7 @@ const GROUP_ID = /^[0-9a-f]{12}$/;
 function auditTarget(target: string | null, outcome: string): string | null {
   if (target === null) return null;
   if (REPORT_ID.test(target)) return target;
-  if (GROUP_ID.test(target) && (outcome === 'ok' || /[a-f]/.test(target))) return target;
+  if (GROUP_ID_PATTERN.test(target) && (outcome === 'ok' || /[a-f]/.test(target))) return target;
   return '(not an id)';
 }
 

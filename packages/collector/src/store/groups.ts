@@ -17,7 +17,7 @@ import {
 } from './occurrences';
 import { type Subjects } from './subject-days';
 import { windowSubjects } from './window-subjects';
-import { DAY_MS, iso } from '../time';
+import { DAY_MS, dayName, iso } from '../time';
 
 export type GroupSort = 'count' | 'last' | 'first' | 'users';
 export type StatusFilter = GroupStatus | 'all';
@@ -157,7 +157,7 @@ export class GroupStore {
         .map(([line, count]) => ({ line, count }))
         .sort((a, b) => b.count - a.count || a.line - b.line),
       byDay: group.daily.map((count, i) => ({
-        day: iso((days.first + i) * DAY_MS).slice(0, 10),
+        day: dayName((days.first + i) * DAY_MS),
         count,
       })),
       latest: this.reports.shortList(row.id, latestLimit, window),

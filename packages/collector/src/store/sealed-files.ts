@@ -3,7 +3,7 @@ import { makeDirSync } from '@jcs/protocol';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getMeta, setMeta, type Db } from './db';
-import { writeZeros } from '../crypto/files';
+import { fsyncDir, writeZeros } from '../crypto/files';
 import { decodeRecord, type SealedRecord } from './sealed-record';
 import { dayStart } from '../retention/policy';
 import { DAY_MS } from '../time';
@@ -346,7 +346,7 @@ export class SealedAppender {
       makeDirSync(this.dir, 0o700);
       // The folder's own name too: the start-up repair takes a missing folder for a restore
       // (store/sealed-repair.ts), which only holds while a power cut cannot lose it.
-      syncDir(path.dirname(this.dir));
+      fsyncDir(path.dirname(this.dir));
     }
     this.folder.saw();
     const file = dayFile(this.dir, day);
@@ -357,7 +357,7 @@ export class SealedAppender {
       // its write and its commit), which the next batch writes over.
       const end = keptEnd(this.db, day) ?? this.committedEnd.get(start, start + DAY_MS) ?? 0;
       const size = fs.fstatSync(fd).size;
-      if (size === 0) syncDir(this.dir);
+      if (size === 0) fsyncDir(this.dir);
       const kept = syncedEnd(this.db, day);
       f = {
         fd,
@@ -396,15 +396,6 @@ function writeAll(fd: number, bytes: Buffer, position: number): void {
 }
 
 /** A new file's name is on disk only once its folder is synced. */
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /**
  * Reads records for the API. Files are kept open a few seconds at a time, then opened again, so
  * a file another process removed (its expiry) is let go of soon.
