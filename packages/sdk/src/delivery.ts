@@ -331,6 +331,7 @@ export class Delivery {
           reportId,
           status: outcome.status,
           retryInMs: delay,
+          reason: outcome.reason,
         });
         return;
       }

@@ -61,6 +61,11 @@ export interface Diagnostic {
   status?: number;
   /** when the next attempt is due, for `send_failed` and `collector_busy` */
   retryInMs?: number;
+  /**
+   * why a send failed, for `send_failed`: a network or TLS error code (`ECONNREFUSED`,
+   * `CERT_HAS_EXPIRED`) or `HTTP <status>`; never a value from the report
+   */
+  reason?: string;
 }
 
 export type DiagnosticSink = (diagnostic: Diagnostic) => void;

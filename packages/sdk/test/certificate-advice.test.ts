@@ -89,6 +89,7 @@ describe("send_failed for a collector's certificate", () => {
       const url = collector.url.replace('127.0.0.1', 'localhost');
       const d = await firstFailure(url, fs.readFileSync(cert, 'utf8'));
       expect(d.message).toContain('(CERT_HAS_EXPIRED)');
+      expect(d.reason).toBe('CERT_HAS_EXPIRED'); // for code, as jcs-report reads it
       expect(d.message).toContain(
         "the collector's TLS certificate was refused: renew it on the collector (or set this machine's clock right, if that is what is wrong)",
       );

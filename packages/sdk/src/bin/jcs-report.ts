@@ -275,7 +275,7 @@ export async function main(argv: string[]): Promise<number> {
     const busy = diagnostics.some((d) => d.code === 'collector_busy') || waitEnds > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
-    const reason = failure && /could not deliver the report \(([^)]*)\)/.exec(failure.message)?.[1];
+    const reason = failure?.reason;
     // A refused certificate (a CA this machine does not know, out of its dates, for another
     // name) fails every run until someone acts: said with what to do, as the library says it.
     const advice = reason === undefined ? undefined : certificateAdvice(reason, 'config');
