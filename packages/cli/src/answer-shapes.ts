@@ -52,7 +52,7 @@ const GROUP_FIELDS = {
 export const isGroup = fields(GROUP_FIELDS);
 
 /** A short report: `{id, occurredAt, receivedAt, version, license, line, repeats}`. */
-export const isShortReport = fields({
+const isShortReport = fields({
   id: str,
   occurredAt: str,
   receivedAt: time,

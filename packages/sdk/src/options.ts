@@ -287,7 +287,7 @@ function resolveDumpLimits(value: unknown): DumpLimits {
 
 /** The most `exitGraceMs` may be: the SDK never holds a finished host up longer. */
 const MAX_EXIT_GRACE_MS = 2000;
-export const DEFAULT_EXIT_GRACE_MS = 1500;
+const DEFAULT_EXIT_GRACE_MS = 1500;
 
 function resolveExitGrace(value: unknown): number {
   if (value === undefined) return DEFAULT_EXIT_GRACE_MS;

@@ -8,7 +8,7 @@ import { ApiError, NO_ROUTE_MESSAGE } from '@jcs/protocol';
  * catalogue error: a head over 16 KiB is 431, a request not whole in time is 408, anything else
  * that is not HTTP/1.1 (a bad request line, conflicting lengths) is 400.
  */
-export function parserError(err: Error & { code?: string }): ApiError {
+function parserError(err: Error & { code?: string }): ApiError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
       return new ApiError(

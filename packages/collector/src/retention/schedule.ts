@@ -8,7 +8,7 @@ const NIGHTLY_UTC = { hour: 2, minute: 30 };
 /** After a failed run, try again this soon rather than wait a whole day. */
 const RETRY_MS = HOUR_MS;
 /** The actor on the receipts of serve's own runs (token names cannot hold ':'). */
-export const NIGHTLY_ACTOR = 'system:nightly';
+const NIGHTLY_ACTOR = 'system:nightly';
 
 /**
  * The first nightly slot (02:30 UTC) strictly after `now`.

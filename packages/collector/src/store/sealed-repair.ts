@@ -12,7 +12,7 @@ import { keepSubjectDaysOnRemoval, LICENCE, USER } from './subject-days';
  * How many of the newest reports the check reads: twice what ingest's batcher lets wait for its
  * sync, more than the most a power cut can take with an inbox fold's added (below).
  */
-export const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
+const CHECKED_REPORTS = 2 * MAX_UNSYNCED_RECORDS;
 
 /**
  * The most records a power cut can take: the ingest batcher's MAX_UNSYNCED_RECORDS, and an inbox

@@ -9,7 +9,7 @@ import { DAY_MS } from '../time';
  * reports the default 7-day window's edges hold some 24,000, and reading them would take longer
  * than the rest of the triage query.
  */
-export const EXACT_EDGE_REPORTS = 5_000;
+const EXACT_EDGE_REPORTS = 5_000;
 
 /**
  * Distinct users and licences of each group in a window, exact to the millisecond: the whole UTC
