@@ -2,7 +2,13 @@ export type { Report, SealedDump, DumpWithheld } from './report';
 export { DUMP_ALG } from './report';
 export { LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
 export { reportSchema } from './report-schema';
-export { validateReport, hasLoneSurrogate, type FieldError, type Validation } from './validate';
+export {
+  validateReport,
+  hasLoneSurrogate,
+  toWellFormed,
+  type FieldError,
+  type Validation,
+} from './validate';
 export {
   ERRORS,
   ApiError,

@@ -67,6 +67,19 @@ export function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * `text` with each lone surrogate replaced by U+FFFD, as UTF-8 would store it: for a sender that
+ * mends text rather than have it refused (the SDK).
+ *
+ * @example
+ * toWellFormed('a\ud800b'); // 'a\ufffdb'
+ */
+export function toWellFormed(text: string): string {
+  return text.replace(LONE_SURROGATES, '\ufffd');
+}
+
 /**
  * At most this many problems are told. A body crafted to have thousands (every one a forbidden
  * key under a 100,000-character name) then costs no more to answer than an honest mistake.

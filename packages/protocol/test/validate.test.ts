@@ -1,4 +1,11 @@
-import { validateReport, sealDump, generateDumpKeyPair, LIMITS } from '../src';
+import {
+  validateReport,
+  sealDump,
+  generateDumpKeyPair,
+  hasLoneSurrogate,
+  LIMITS,
+  toWellFormed,
+} from '../src';
 import { validReport } from './fixtures';
 
 type Mutate = (r: Record<string, any>) => void;
@@ -216,5 +223,22 @@ describe('validateReport', () => {
         { path: '/dump', message: 'must be an object' },
       ]),
     );
+  });
+});
+
+describe('lone surrogates', () => {
+  it('are found, and mended to U+FFFD as UTF-8 would store them; pairs are left alone', () => {
+    const pair = '\ud83d\ude00';
+    for (const [text, lone, mended] of [
+      ['plain', false, 'plain'],
+      [`a${pair}b`, false, `a${pair}b`],
+      ['a\ud800b', true, 'a\ufffdb'],
+      ['\udc00x\ud83d', true, '\ufffdx\ufffd'],
+      [`\ud800${pair}\udfff`, true, `\ufffd${pair}\ufffd`],
+    ] as const) {
+      expect(hasLoneSurrogate(text)).toBe(lone);
+      expect(toWellFormed(text)).toBe(mended);
+      expect(Buffer.from(toWellFormed(text), 'utf8').toString('utf8')).toBe(mended);
+    }
   });
 });

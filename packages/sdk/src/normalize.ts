@@ -1,4 +1,4 @@
-import { LIMITS, type Report } from '@jcs/protocol';
+import { LIMITS, toWellFormed, type Report } from '@jcs/protocol';
 import { ignoreRejection } from './diagnostics';
 
 /** What `report()` and `preview()` take. Every field is optional; anything else is coerced. */
@@ -49,15 +49,11 @@ export function truncate(text: string, max: number): string {
   return text.slice(0, cutAt) + TRUNCATION_MARKER;
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /**
  * Replaces lone surrogates with U+FFFD: they cannot be encoded as UTF-8, so a collector storing
  * the text would otherwise change it (or refuse it) on the way in.
  */
-export function wellFormed(text: string): string {
-  return text.replace(LONE_SURROGATE, '\ufffd');
-}
+export const wellFormed = toWellFormed;
 
 /** Reads a property without letting a throwing getter or Proxy trap escape. */
 export function readProperty(target: unknown, key: string): { ok: boolean; value: unknown } {

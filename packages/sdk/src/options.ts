@@ -1,8 +1,14 @@
-import { LIMITS, VERSION_PATTERN, fromBase64, isLoopbackHost, type Report } from '@jcs/protocol';
+import {
+  LIMITS,
+  VERSION_PATTERN,
+  fromBase64,
+  hasLoneSurrogate,
+  isLoopbackHost,
+  type Report,
+} from '@jcs/protocol';
 import type { Diagnostic } from './diagnostics';
 import type { Transport, TransportOptions } from './transport';
 import { DEFAULT_REDACT_KEYS } from './dump/redact';
-import { wellFormed } from './normalize';
 import { DEFAULT_DUMP_LIMITS, type DumpLimits } from './dump/serialize';
 import { QUEUE_KEY_BYTES } from './queue/sealed-file';
 
@@ -177,7 +183,7 @@ function boundedString(value: unknown, name: string, bounds: { min: number; max:
     fail(`${name} must be ${bounds.min} to ${bounds.max} characters long`);
   }
   // It goes into every report as given, and the collector refuses text it cannot store as sent.
-  if (wellFormed(value) !== value)
+  if (hasLoneSurrogate(value))
     fail(`${name} must be valid Unicode text (it holds a lone surrogate)`);
   return value;
 }
