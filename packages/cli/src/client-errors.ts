@@ -3,7 +3,7 @@
  * with the contract's exit code: the client's only way of failing.
  */
 
-import { isErrorCode, NO_ROUTE_MESSAGE, type ErrorBody } from '@jcs/protocol';
+import { isErrorCode, NO_ROUTE_MESSAGE, tlsFailure, type ErrorBody } from '@jcs/protocol';
 import type { Role } from './client';
 import {
   BadRequestError,
@@ -63,19 +63,21 @@ export function unreachableError(
       { cause: err },
     );
   }
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+  const tls = tlsFailure(code);
+  if (tls === 'other-name') {
     return new UnreachableError(
       `the collector at ${where} presented a TLS certificate for another host name (${code}): set --server to a name the certificate is for`,
       { cause: err },
     );
   }
-  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+  if (tls === 'out-of-date') {
     return new UnreachableError(
       `the collector at ${where} presented a TLS certificate that is out of date (${code}): renew it on the collector (or check this machine's clock)`,
       { cause: err },
     );
   }
-  if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code)) {
+  // Untrusted (self-signed, a company's CA), or refused for a reason of its own.
+  if (tls === 'untrusted' || (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code))) {
     return new UnreachableError(
       `the collector at ${where} presented a TLS certificate that was refused (${code}): set NODE_EXTRA_CA_CERTS to its CA file, or check --server`,
       { cause: err },

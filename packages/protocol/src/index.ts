@@ -41,3 +41,4 @@ export { isLoopbackHost } from './loopback';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
 export { usageLine } from './usage-line';
 export { packageVersion } from './package-version';
+export { tlsFailure, type TlsFailure } from './tls-failure';

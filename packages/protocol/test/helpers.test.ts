@@ -10,6 +10,7 @@ import {
   sealDump,
   sortVersionsDescending,
   GROUP_ID_PATTERN,
+  tlsFailure,
 } from '../src';
 
 describe('dump crypto', () => {
@@ -146,5 +147,16 @@ describe('error catalogue', () => {
       },
     });
     expect(new ApiError('rate_limited').status).toBe(429);
+  });
+});
+
+describe('tlsFailure', () => {
+  it('tells the certificate failures a remedy goes by, and nothing else', () => {
+    expect(tlsFailure('DEPTH_ZERO_SELF_SIGNED_CERT')).toBe('untrusted');
+    expect(tlsFailure('UNABLE_TO_GET_ISSUER_CERT_LOCALLY')).toBe('untrusted');
+    expect(tlsFailure('CERT_NOT_YET_VALID')).toBe('out-of-date');
+    expect(tlsFailure('ERR_TLS_CERT_ALTNAME_INVALID')).toBe('other-name');
+    expect(tlsFailure('ECONNREFUSED')).toBeUndefined();
+    expect(tlsFailure(undefined)).toBeUndefined();
   });
 });
