@@ -668,8 +668,8 @@ describe('admin commands', () => {
         '     1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
         '  2  2026-11-28 08:30:00  alice           groups.list',
         '     –  ok',
-        '  1  2026-11-27 04:30:00  system:nightly  expire',
-        '     –  ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
+        '  1  2026-11-27 02:30:00  system:nightly  expire',
+        '     –  ok deleted=12 keys=1 cutoff=2026-10-17T02:30:00.000Z durationMs=212 auditPruned=0',
         '',
         '3 entries, newest first, back to 1d ago',
       ),
@@ -681,8 +681,8 @@ describe('admin commands', () => {
       'SEQ  AT (UTC)             ACTOR           ACTION            TARGET                                OUTCOME',
       '  3  2026-11-28 09:30:00  alice           reports.get.dump  1b4e28ba-2fa1-41d2-883f-0016d3cca427  ok',
       '  2  2026-11-28 08:30:00  alice           groups.list       –                                     ok',
-      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1',
-      '                                                                                                  cutoff=2026-10-17T04:30:00.000Z',
+      '  1  2026-11-27 02:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1',
+      '                                                                                                  cutoff=2026-10-17T02:30:00.000Z',
       '                                                                                                  durationMs=212 auditPruned=0',
       '',
     ]);
@@ -690,18 +690,18 @@ describe('admin commands', () => {
     // word: the entries go on two lines instead, and nothing is cut.
     const mid = await cli(['audit'], { width: 120 });
     expect(mid.stdout).not.toContain('…');
-    expect(mid.stdout).toContain('cutoff=2026-10-17T04:30:00.000Z');
+    expect(mid.stdout).toContain('cutoff=2026-10-17T02:30:00.000Z');
     // At 80 columns the receipt goes on below its entry, broken between words.
     const narrow = await cli(['audit'], { width: 80 });
     expect(narrow.stdout.split('\n').slice(5, 8)).toEqual([
-      '  1  2026-11-27 04:30:00  system:nightly  expire',
-      '     –  ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212',
+      '  1  2026-11-27 02:30:00  system:nightly  expire',
+      '     –  ok deleted=12 keys=1 cutoff=2026-10-17T02:30:00.000Z durationMs=212',
       '     auditPruned=0',
     ]);
     // Piped without COLUMNS (a script, a file): one line an entry, whole.
     const piped = await cli(['audit'], { env: { COLUMNS: '' } });
     expect(piped.stdout.split('\n')[3]).toBe(
-      '  1  2026-11-27 04:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
+      '  1  2026-11-27 02:30:00  system:nightly  expire            –                                     ok deleted=12 keys=1 cutoff=2026-10-17T02:30:00.000Z durationMs=212 auditPruned=0',
     );
     expect(Object.fromEntries(requests('/v1/audit')[0].query)).toEqual({ since: '7d' });
     await cli(['audit', '--since', '24h', '--limit', '1000']);
@@ -886,7 +886,7 @@ describe('admin commands', () => {
 
   test('erase by username or licence', async () => {
     expect((await cli(['erase', '--username', 'asmith'], WIDE)).stdout).toBe(
-      "erased 12 reports of the username given: no read returns them now (backups made before keep them until the day's key goes, within 42 days)\n",
+      "erased 12 reports of the username given: no read returns them now (backups made before keep them until the day's key goes, at most 42 days and a few hours after receipt)\n",
     );
     expect(fake.requests.at(-1)?.body).toEqual({ username: 'asmith' });
     expect((await cli(['erase', '--license', 'JCS-999'], WIDE)).stdout).toBe(

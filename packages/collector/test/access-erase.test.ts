@@ -355,6 +355,8 @@ describe('POST /v1/erase', () => {
         .expect(400);
       expect(res.body.error.code).toBe('invalid_request');
       expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(field);
+      // the message names the field as details do, JSON pointer and all (as PATCH's does)
+      if (field) expect(res.body.error.message).toContain(`check ${field}`);
       expect(auditCount(t)).toBe(before + 1);
     }
     const notJson = await request(t.app)

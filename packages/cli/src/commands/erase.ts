@@ -34,7 +34,7 @@ export async function erase(
   const said =
     n === 0
       ? `no reports of ${who} are stored: nothing to erase${'username' in subject ? ' (a username matches only as the app sent it, case and spaces included: try the spellings it may have sent)' : ''}`
-      : `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, within 42 days)`;
+      : `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, at most 42 days and a few hours after receipt)`;
   return `${wrapWords(said, output.piped ? undefined : output.width)}\n`;
 }
 

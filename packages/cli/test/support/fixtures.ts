@@ -227,12 +227,12 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       },
       {
         seq: 1,
-        at: ago(30 * HOUR),
+        at: ago(32 * HOUR), // the nightly run's 02:30 UTC
         actor: 'system:nightly',
         action: 'expire',
         target: null,
         outcome:
-          'ok deleted=12 keys=1 cutoff=2026-10-17T04:30:00.000Z durationMs=212 auditPruned=0',
+          'ok deleted=12 keys=1 cutoff=2026-10-17T02:30:00.000Z durationMs=212 auditPruned=0',
         hash: 'a1'.repeat(32),
       },
     ],

@@ -123,7 +123,7 @@ function parseSubject(body: unknown): DataSubject {
     }
   }
   if (details.length > 0) {
-    const fields = fewNames(details, (p) => p.slice(1) || '(body)');
+    const fields = fewNames(details, (p) => p || '(body)');
     throw invalid(`Bad erasure request: check ${fields}.`, details);
   }
   return given[0] === 'username'
