@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir } from '../../../test-support/collector';
 import { runCollector, spawnServe } from './helpers/serve-process';
@@ -18,10 +19,16 @@ function initialised(): string {
 
 it('a port that fetch blocks (jcs-errors could not connect) is warned of at start', async () => {
   const dir = initialised();
-  const blocked = await spawnServe(dir, ['--port', '6566', '--no-expiry']);
+  // The first of these that nothing else on the machine listens on.
+  let blocked: Awaited<ReturnType<typeof spawnServe>> | undefined;
+  let port = 0;
+  for (port of [6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]) {
+    blocked = await spawnServe(dir, ['--port', String(port), '--no-expiry']).catch(() => undefined);
+    if (blocked) break;
+  }
+  if (!blocked) throw new Error('every blocked port is in use here');
   try {
-    const line =
-      "port 6566 is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)";
+    const line = `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`;
     await blocked.waitForLog(/"msg":"serving"/);
     expect(blocked.stderr()).toContain(`jcs-collector: ${line}\n`);
     expect(blocked.stderr()).toContain(`"msg":"${line}"`);
@@ -71,4 +78,20 @@ it('a host that does not resolve: exit 1 and one line that names --host', () => 
   expect(r.stderr).toBe(
     'jcs-collector: cannot listen on no-such-host.invalid:0: no such host name or address: check --host (an address of this machine, such as 127.0.0.1)\n',
   );
+});
+
+// A link-local IPv6 address needs its zone (the interface), which no URL can hold.
+const linkLocal = Object.entries(os.networkInterfaces())
+  .flatMap(([name, addrs]) => (addrs ?? []).map((a) => ({ name, ...a })))
+  .find((a) => a.family === 'IPv6' && a.address.startsWith('fe80:'));
+if (!linkLocal) console.warn('serve-host: no link-local IPv6 address here: zone test not run');
+(linkLocal ? it : it.skip)('serves on a link-local IPv6 address with its zone', async () => {
+  const host = `${linkLocal!.address}%${linkLocal!.name}`;
+  const served = await spawnServe(initialised(), ['--host', host, '--no-expiry']);
+  try {
+    await served.waitForLog(/"msg":"serving"/);
+  } finally {
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
+  }
 });

@@ -1,4 +1,5 @@
 import { isLoopbackHost } from '@jcs/protocol';
+import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
@@ -172,7 +173,8 @@ async function serveLocked(
     out.err(`jcs-collector: ${loose}`);
     log.warn(loose);
   }
-  const port = Number(new URL(server.url).port);
+  // From the socket, not the URL: a link-local host's zone (fe80::1%eth0) is no URL's.
+  const port = (server.server.address() as AddressInfo).port;
   if (fetchBlocksPort(port)) {
     const blocked = `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`;
     out.err(`jcs-collector: ${blocked}`);
