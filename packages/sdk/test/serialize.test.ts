@@ -234,12 +234,20 @@ describe('serializeDump', () => {
     const record = Buffer.from('ACCT;Ann;4111 1111 1111 1111;12/29');
     // 60 bytes before it: the preview shows 64, the number runs across its end.
     const across = Buffer.concat([Buffer.alloc(60, 0x20), Buffer.from('5555555555554444')]);
+    // spaced out as far as the scan takes it, starting late in the preview
+    const spaced = Buffer.concat([
+      Buffer.alloc(56, 0x20),
+      Buffer.from('4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'),
+    ]);
+    const wide = Buffer.from('card 4111 1111 1111 1111', 'utf16le'); // a Windows string
     const data = {
       record,
       across,
       bytes: new Uint8Array(record),
       arrayBuffer: record.buffer.slice(record.byteOffset, record.byteOffset + record.length),
       timestamp: Buffer.from('t=1700000000004'),
+      spaced,
+      wide,
     };
     const { value, json } = dump(data);
     const withheld = '[redacted: holds a card number]';
@@ -247,6 +255,8 @@ describe('serializeDump', () => {
     expect(value.across).toEqual({ $type: 'Buffer', byteLength: 76, hex: withheld });
     expect(value.bytes.hex).toBe(withheld);
     expect(value.arrayBuffer.hex).toBe(withheld);
+    expect(value.spaced.hex).toBe(withheld);
+    expect(value.wide.hex).toBe(withheld);
     expect(value.timestamp.hex).toBe(Buffer.from('t=1700000000004').toString('hex'));
     expect(json).not.toContain(Buffer.from('4111').toString('hex'));
     expect(json).not.toContain(Buffer.from('5555').toString('hex'));

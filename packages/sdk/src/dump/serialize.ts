@@ -45,8 +45,11 @@ export type SerializedDump =
 export const CUT = '[…truncated]';
 
 const BINARY_PREVIEW_BYTES = 64;
-/** A card number's longest form, 19 digits with 4 separators, less the one digit already in. */
-const CARD_NUMBER_REACH = 22;
+/**
+ * How far past the preview the card-number scan reads: the longest text the scan takes for one
+ * (19 digits, a separator between each: 37 characters), in UTF-16 (two bytes a character).
+ */
+const CARD_NUMBER_REACH = 74;
 const REDACTED_CARD_BYTES = '[redacted: holds a card number]';
 
 interface WalkState {
@@ -552,10 +555,12 @@ function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, 
       ? new Uint8Array(obj.buffer, obj.byteOffset, scanned)
       : new Uint8Array(obj, 0, scanned);
     const bytes = view.subarray(0, Math.min(byteLength, BINARY_PREVIEW_BYTES));
-    // Bytes are often text (a record read from a file, a socket's buffer): a card number in them
-    // as ASCII would go out in hex past the string scan, so the preview goes instead.
-    const text = Buffer.from(view).toString('latin1');
-    if (state.redactor.cleanString(text) !== text) out.hex = REDACTED_CARD_BYTES;
+    // Bytes are often text (a record read from a file, a socket's buffer, a Windows string in
+    // UTF-16): a card number in them would go out in hex past the string scan, so the preview
+    // goes instead. Read as Latin-1, and without its zero bytes for UTF-16's ASCII.
+    const latin1 = Buffer.from(view).toString('latin1');
+    const holdsCard = (text: string) => state.redactor.cleanString(text) !== text;
+    if (holdsCard(latin1) || holdsCard(latin1.replace(/\0/g, ''))) out.hex = REDACTED_CARD_BYTES;
     else
       out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
     spend(state, 2 * bytes.length + 30);
