@@ -75,7 +75,8 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.keepAliveTimeout = 5_000;
   // Node keeps the first 2,000 header lines and drops the rest unseen, and a second
   // Authorization header past them would go unnoticed (auth/middleware.ts refuses two, as a
-  // proxy may pass on the last): every line is kept, the head's 16 KiB bounding them.
+  // proxy may pass on the last): every line is kept. The 16 KiB limit on names and values
+  // bounds them (some 16,000 empty ones, about a millisecond to parse).
   server.maxHeadersCount = 0;
   server.headersTimeout = options.headersTimeoutMs ?? 10_000;
   server.requestTimeout = options.requestTimeoutMs ?? 30_000;

@@ -56,10 +56,17 @@ describe("the access log's mark files", () => {
       `audit-anchor.json.${gone}.89abcdef.tmp`,
       `audit-head.json.${process.pid}.0123abcd.tmp`,
       'audit-head.json',
-      `user-hmac.key.${gone}.0123abcd.tmp`, // not a mark's: left to its own code
+      `user-hmac.key.${gone}.0123abcd.tmp`, // not a mark's: not swept
     ];
-    for (const name of names) fs.writeFileSync(path.join(dir, name), '{}');
+    const old = new Date(Date.now() - 120_000);
+    for (const name of names) {
+      fs.writeFileSync(path.join(dir, name), '{}');
+      fs.utimesSync(path.join(dir, name), old, old);
+    }
+    // a dead process's file written within the minute: perhaps a live one in another pid namespace
+    const recent = `audit-head.json.${gone}.fedcba98.tmp`;
+    fs.writeFileSync(path.join(dir, recent), '{}');
     sweepStaleMarkTemps(dir);
-    expect(fs.readdirSync(dir).sort()).toEqual(names.slice(2).sort());
+    expect(fs.readdirSync(dir).sort()).toEqual([...names.slice(2), recent].sort());
   });
 });

@@ -176,6 +176,16 @@ asRoot(
       fs.chownSync(sealed, NOBODY, NOBODY);
       const file = path.join(sealed, '2026-11-30.sealed');
       expect(asNobody(['expire', '--dry-run'])).toEqual(refused(file));
+      fs.chownSync(file, NOBODY, NOBODY);
+      // the user's own file, shut out by its mode: a chmod, not a chown
+      fs.chmodSync(db, 0o000);
+      expect(asNobody(['token', 'list'])).toEqual({
+        status: 1,
+        stdout: '',
+        stderr: `jcs-collector: ${db} is this user's but its mode shuts it out: chmod u+rw ${db} (or chmod -R u+rwX ${dataDir}), then run again\n`,
+      });
+      fs.chmodSync(db, 0o600);
+      expect(asNobody(['token', 'list']).status).toBe(0);
     } finally {
       fs.rmSync(top, { recursive: true, force: true });
     }

@@ -63,7 +63,9 @@ export interface Diagnostic {
   retryInMs?: number;
   /**
    * why a send failed, for `send_failed`: a network or TLS error code (`ECONNREFUSED`,
-   * `CERT_HAS_EXPIRED`) or `HTTP <status>`; never a value from the report
+   * `CERT_HAS_EXPIRED`), `timed out`, `aborted`, `network error`, `transport threw` (an injected
+   * transport's), or `HTTP <status>` with a few words after it where they help (`HTTP 404: no
+   * report route there, check endpoint`); never a value from the report
    */
   reason?: string;
 }

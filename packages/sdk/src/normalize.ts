@@ -49,12 +49,6 @@ export function truncate(text: string, max: number): string {
   return text.slice(0, cutAt) + TRUNCATION_MARKER;
 }
 
-/**
- * Replaces lone surrogates with U+FFFD: they cannot be encoded as UTF-8, so a collector storing
- * the text would otherwise change it (or refuse it) on the way in.
- */
-export const wellFormed = toWellFormed;
-
 /** Reads a property without letting a throwing getter or Proxy trap escape. */
 export function readProperty(target: unknown, key: string): { ok: boolean; value: unknown } {
   if ((typeof target !== 'object' && typeof target !== 'function') || target === null) {
@@ -179,7 +173,7 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
     }
     const cut = truncate(t, max);
     if (cut !== t) notes.push(`${key}: cut to ${max} characters`);
-    return wellFormed(cut);
+    return toWellFormed(cut);
   };
 
   // An Error handed to report() has a message, not a description: its text is not dropped.
@@ -237,7 +231,7 @@ export function noteUnknownFields(source: unknown, where: string, notes: string[
   if (unknown.length === 0) return;
   const shown = unknown
     .slice(0, 5)
-    .map((k) => wellFormed(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+    .map((k) => toWellFormed(k.length > 40 ? `${k.slice(0, 40)}…` : k));
   if (unknown.length > 5) shown.push(`and ${unknown.length - 5} more`);
   notes.push(`${where}: ${shown.join(', ')}: not a field; left out`);
 }
@@ -283,5 +277,5 @@ export function resolveUsername(
   if (value.trim() === '') return undefined;
   const cut = truncate(value, LIMITS.username.max);
   if (cut !== value) onCut(`username: cut to ${LIMITS.username.max} characters`);
-  return wellFormed(cut);
+  return toWellFormed(cut);
 }

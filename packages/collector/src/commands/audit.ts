@@ -22,7 +22,7 @@ export async function auditVerifyCommand(
   let headless: boolean;
   try {
     result = c.audit.verify();
-    headless = readMark(markFiles(c.keyring.dir).head) === null;
+    headless = headMissing(c.keyring.dir);
   } finally {
     c.close();
   }
@@ -33,7 +33,7 @@ export async function auditVerifyCommand(
     // (A collector stopped before its first head write has none either, and writes one next.)
     if (headless && result.entries > 0) {
       out.err(
-        'note: keys/audit-head.json is missing, so newest entries cut off would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
+        'note: keys/audit-head.json is missing or unreadable, so newest entries cut off would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
       );
     }
     return;
@@ -43,6 +43,14 @@ export async function auditVerifyCommand(
     `the access log is broken at entry ${result.brokenAt}: an entry there was changed, removed or reordered, or the newest were cut off; keep this database as evidence and restore a backup to investigate`,
     EXIT.failed,
   );
+}
+
+function headMissing(keysDir: string): boolean {
+  try {
+    return readMark(markFiles(keysDir).head) === null;
+  } catch {
+    return true; // not readable: as good as missing for what it would show
+  }
 }
 
 /**

@@ -55,6 +55,9 @@ const WRITTEN = [
   'inbox.db',
   'inbox.db-wal',
   'inbox.db-shm',
+  'serve.lock',
+  'serve.lock-journal',
+  'key-rotate.lock',
 ];
 
 /**
@@ -85,6 +88,12 @@ export function refuseUnusableFiles(dataDir: string, users = '/etc/passwd'): voi
       fs.accessSync(file, mode);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EACCES') continue; // absent: not made yet
+      // This user's own file with a mode that shuts it out needs a chmod, not a chown.
+      if (ownerOf(file) === process.getuid?.()) {
+        throw new CommandError(
+          `${file} is this user's but its mode shuts it out: chmod u+rw${mode & fs.constants.X_OK ? 'x' : ''} ${file} (or chmod -R u+rwX ${dataDir}), then run again`,
+        );
+      }
       const owner = ownerOf(dataDir);
       const name = owner === undefined ? undefined : userName(owner, users);
       throw new CommandError(

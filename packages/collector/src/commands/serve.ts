@@ -151,34 +151,32 @@ async function serveLocked(
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
+  // For whoever started serve by hand, as a plain line, and for the log's readers, as JSON.
+  const warnAtStart = (line: string) => {
+    out.err(`jcs-collector: ${line}`);
+    log.warn(line);
+  };
   const served = o.tlsCert ? servedCertificate(o.tlsCert, Date.now) : undefined;
   const certificateWrong = () => served?.wrong();
   const datesWrong = certificateWrong();
-  if (datesWrong) {
-    out.err(`jcs-collector: ${datesWrong}`);
-    log.warn(datesWrong);
-  }
+  if (datesWrong) warnAtStart(datesWrong);
   const stopCertificateWatch = o.tlsCert
     ? watchCertificateDates(certificateWrong, (m) => log.warn(m))
     : () => undefined;
   if (!o.tlsCert && !isLoopbackHost(o.host)) {
     // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
-    const plain =
+    warnAtStart(
       `serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
-      'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy';
-    out.err(`jcs-collector: ${plain}`);
-    log.warn(plain);
+        'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy',
+    );
   }
-  for (const loose of looseModes(o.dataDir)) {
-    out.err(`jcs-collector: ${loose}`);
-    log.warn(loose);
-  }
+  looseModes(o.dataDir).forEach(warnAtStart);
   // From the socket, not the URL: a link-local host's zone (fe80::1%eth0) is no URL's.
   const port = (server.server.address() as AddressInfo).port;
   if (fetchBlocksPort(port)) {
-    const blocked = `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`;
-    out.err(`jcs-collector: ${blocked}`);
-    log.warn(blocked);
+    warnAtStart(
+      `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`,
+    );
   }
   log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
   hangup.reload = () => {

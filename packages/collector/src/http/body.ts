@@ -136,7 +136,8 @@ function checkContentType(req: IncomingMessage): void {
     .filter((p) => p.startsWith('charset='))
     .map((p) => p.slice('charset='.length).replace(/^"(.*)"$/, '$1'));
   // Two charsets: which one a proxy or a logger in front believed is anyone's guess.
-  const charset = charsets.length > 1 ? 'two' : charsets[0];
+  const twoCharsets = charsets.length > 1;
+  const charset = charsets[0];
   const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (type.trim().toLowerCase() !== 'application/json') {
     discard(req);
@@ -145,7 +146,7 @@ function checkContentType(req: IncomingMessage): void {
       'The request body must be sent as Content-Type: application/json.',
     );
   }
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+  if (twoCharsets || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
     discard(req);
     throw new ApiError(
       'unsupported_media_type',

@@ -111,7 +111,10 @@ export function dropMarkWritesInFlight(file: string): void {
 
 /**
  * Removes mark temporary files that processes no longer running left in the keys folder (killed
- * mid-write, or stopped before `dropMarkWritesInFlight` came in).
+ * mid-write, or stopped before `dropMarkWritesInFlight` came in, or before the write it dropped
+ * had made its file). Only files over a minute old: a pid is only known within its own pid
+ * namespace, and a `serve` in a container writing right now must keep its file. Housekeeping
+ * only: a file that cannot be removed is left.
  *
  * @example
  * sweepStaleMarkTemps(keyring.dir); // audit-head.json.4711.9f2c01ab.tmp gone, if 4711 is not running
@@ -125,9 +128,18 @@ export function sweepStaleMarkTemps(keysDir: string): void {
   }
   for (const name of names) {
     const m = /^audit-(?:head|anchor)\.json\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-    if (m && !isRunning(Number(m[1]))) fs.rmSync(path.join(keysDir, name), { force: true });
+    if (!m || isRunning(Number(m[1]))) continue;
+    const file = path.join(keysDir, name);
+    try {
+      if (Date.now() - fs.statSync(file).mtimeMs > STALE_MS) fs.rmSync(file, { force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove: the next start tries again
+    }
   }
 }
+
+/** How old a dead process's temporary file must be before it is swept. */
+const STALE_MS = 60_000;
 
 function isRunning(pid: number): boolean {
   if (pid === process.pid) return true;

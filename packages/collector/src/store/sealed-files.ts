@@ -395,7 +395,6 @@ function writeAll(fd: number, bytes: Buffer, position: number): void {
   }
 }
 
-/** A new file's name is on disk only once its folder is synced. */
 /**
  * Reads records for the API. Files are kept open a few seconds at a time, then opened again, so
  * a file another process removed (its expiry) is let go of soon.
