@@ -56,18 +56,41 @@ describe('refuseForeignDataDir', () => {
 
 const asRoot = process.getuid?.() === 0 ? it : it.skip;
 
+/** Gives a tree to `uid`, as if that user had made it. */
+function chownAll(p: string, uid: number): void {
+  fs.chownSync(p, uid, uid);
+  if (fs.statSync(p).isDirectory())
+    for (const f of fs.readdirSync(p)) chownAll(path.join(p, f), uid);
+}
+
+/**
+ * A data dir made by init under /tmp, which another user can reach (the Jest run's temp folder
+ * is closed to others), and the real bin run on it as `nobody`.
+ */
+function reachableDataDir(prefix: string) {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(top, 0o755);
+  const dataDir = path.join(top, 'data');
+  expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
+  const asNobody = (args: string[]) => {
+    const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', dataDir], {
+      encoding: 'utf8',
+      uid: NOBODY,
+      gid: NOBODY,
+      timeout: 30_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  return { top, dataDir, asNobody, remove: () => fs.rmSync(top, { recursive: true, force: true }) };
+}
+
 asRoot(
   'the real bin as root on a data dir made by another user: exit 1, one line, no file made',
   () => {
     const dataDir = path.join(makeTempDir(), 'data');
     expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
     // As if `sudo -u jcs jcs-collector init` had made it.
-    const chownAll = (p: string) => {
-      fs.chownSync(p, NOBODY, NOBODY);
-      if (fs.statSync(p).isDirectory())
-        for (const f of fs.readdirSync(p)) chownAll(path.join(p, f));
-    };
-    chownAll(dataDir);
+    chownAll(dataDir, NOBODY);
     const files = () => fs.readdirSync(dataDir, { recursive: true }).map(String).sort();
     const before = files();
     for (const args of [['token', 'list'], ['key', 'rotate'], ['expire', '--dry-run'], ['init']]) {
@@ -87,20 +110,8 @@ asRoot(
 asRoot(
   'the real bin as another user than the owner: one line naming the owner, not "run init"',
   () => {
-    // Under /tmp, so that the user can reach it: the Jest run's temp folder is closed to others.
-    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-owner-'));
+    const { top, dataDir, asNobody, remove } = reachableDataDir('jcs-owner-');
     try {
-      fs.chmodSync(top, 0o755);
-      const dataDir = path.join(top, 'data');
-      expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
-      const asNobody = (args: string[]) => {
-        const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', dataDir], {
-          encoding: 'utf8',
-          uid: NOBODY,
-          gid: NOBODY,
-        });
-        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-      };
       const files = () => fs.readdirSync(dataDir, { recursive: true }).map(String).sort();
       const before = files();
       const refused = {
@@ -128,7 +139,7 @@ asRoot(
       });
       expect(files()).toEqual(before);
     } finally {
-      fs.rmSync(top, { recursive: true, force: true });
+      remove();
     }
   },
 );
@@ -136,29 +147,12 @@ asRoot(
 asRoot(
   "the collector's user on a data dir whose files a restore as root left root's: one line naming chown",
   () => {
-    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-restored-'));
+    const { dataDir, asNobody, remove } = reachableDataDir('jcs-restored-');
     try {
-      fs.chmodSync(top, 0o755);
-      const dataDir = path.join(top, 'data');
-      expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
       const sealed = path.join(dataDir, 'sealed');
       fs.mkdirSync(sealed, { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(sealed, '2026-11-30.sealed'), '', { mode: 0o600 });
-      const chownAll = (p: string, uid: number) => {
-        fs.chownSync(p, uid, uid);
-        if (fs.statSync(p).isDirectory())
-          for (const f of fs.readdirSync(p)) chownAll(path.join(p, f), uid);
-      };
       chownAll(dataDir, NOBODY);
-      const asNobody = (args: string[]) => {
-        const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args, '--data-dir', dataDir], {
-          encoding: 'utf8',
-          uid: NOBODY,
-          gid: NOBODY,
-          timeout: 30_000,
-        });
-        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-      };
       expect(asNobody(['token', 'list']).status).toBe(0);
       const refused = (file: string) => ({
         status: 1,
@@ -187,7 +181,7 @@ asRoot(
       fs.chmodSync(db, 0o600);
       expect(asNobody(['token', 'list']).status).toBe(0);
     } finally {
-      fs.rmSync(top, { recursive: true, force: true });
+      remove();
     }
   },
 );
