@@ -127,13 +127,25 @@ test('an answer that is not the collector’s JSON says to check --server (exit 
   );
 });
 
-test("a proxy's JSON error is not taken for the collector's: its code is none of the catalogue's", async () => {
-  const proxy = http.createServer((_req, res) => {
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end('{"error":{"code":"NoSuchKey","message":"The specified key does not exist."}}');
+/** Another server on a free port, answering every request with this JSON. */
+async function otherServer(status: number, body: string) {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(body);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+test("a proxy's JSON error is not taken for the collector's: its code is none of the catalogue's", async () => {
+  const proxy = await otherServer(
+    404,
+    '{"error":{"code":"NoSuchKey","message":"The specified key does not exist."}}',
+  );
+  const { url } = proxy;
   try {
     // A group that "does not exist" would exit 4 and a script would take the group as gone.
     const err = await failure(new ApiClient({ server: url, token: 'x' }).getGroup('3fa9c1d2e4b7'));
@@ -143,7 +155,7 @@ test("a proxy's JSON error is not taken for the collector's: its code is none of
       /did not answer like a JCS collector \(HTTP 404, application\/json\)/,
     );
   } finally {
-    await new Promise((resolve) => proxy.close(resolve));
+    await proxy.close();
   }
 });
 
@@ -209,12 +221,8 @@ test('a path prefix in the server address is kept', async () => {
 });
 
 test("JSON that is not the collector's answer (another service on the port): exit 1, never a false success", async () => {
-  const other = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"foo":1}');
-  });
-  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const other = await otherServer(200, '{"foo":1}');
+  const { url } = other;
   const c = new ApiClient({ server: url, token: 'jcs_adm_x' });
   try {
     const calls: Promise<unknown>[] = [
@@ -239,7 +247,7 @@ test("JSON that is not the collector's answer (another service on the port): exi
       );
     }
   } finally {
-    await new Promise((resolve) => other.close(resolve));
+    await other.close();
   }
 });
 
