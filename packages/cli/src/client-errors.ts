@@ -76,8 +76,9 @@ export function unreachableError(
       { cause: err },
     );
   }
-  // Untrusted (self-signed, a company's CA), or refused for a reason of its own.
-  if (tls === 'untrusted' || (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code))) {
+  // Untrusted (self-signed, a company's CA: tlsFailure's 'untrusted'), or refused for a reason
+  // of its own: every such code names a certificate or TLS.
+  if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code)) {
     return new UnreachableError(
       `the collector at ${where} presented a TLS certificate that was refused (${code}): set NODE_EXTRA_CA_CERTS to its CA file, or check --server`,
       { cause: err },

@@ -31,9 +31,13 @@ export async function erase(
   const n = answer.data.erasedReports;
   // Honest about copies: a backup made before holds the reports until their day's key goes.
   const them = n === 1 ? 'it' : 'them';
+  const exactly =
+    'username' in subject
+      ? ' (a username matches only as the app sent it, case and spaces included: try the spellings it may have sent)'
+      : '';
   const said =
     n === 0
-      ? `no reports of ${who} are stored: nothing to erase${'username' in subject ? ' (a username matches only as the app sent it, case and spaces included: try the spellings it may have sent)' : ''}`
+      ? `no reports of ${who} are stored: nothing to erase${exactly}`
       : `erased ${plural(n, 'report')} of ${who}: no read returns ${them} now (backups made before keep ${them} until the day's key goes, at most 42 days and a few hours after receipt)`;
   return `${wrapWords(said, output.piped ? undefined : output.width)}\n`;
 }

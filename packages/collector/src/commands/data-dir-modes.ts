@@ -1,14 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-
-/** What init makes private: the folders 0700, the files 0600. */
-const PRIVATE = [
-  { name: '.', dir: true },
-  { name: 'keys', dir: true },
-  { name: path.join('keys', 'master.key'), dir: false },
-  { name: 'collector.db', dir: false },
-  { name: 'sealed', dir: true },
-];
+import { dataPaths } from '../paths';
 
 /**
  * Warnings for the parts of a data dir that others may read or enter, as init never leaves them
@@ -21,9 +13,17 @@ const PRIVATE = [
  * // ['/var/lib/jcs-collector/keys/master.key is open to other users (mode 0644): chmod 600 it']
  */
 export function looseModes(dataDir: string): string[] {
+  const { db, keys } = dataPaths(dataDir);
+  // What init makes private: the folders 0700, the files 0600.
+  const privateParts = [
+    { file: dataDir, dir: true },
+    { file: keys, dir: true },
+    { file: path.join(keys, 'master.key'), dir: false },
+    { file: db, dir: false },
+    { file: path.join(dataDir, 'sealed'), dir: true },
+  ];
   const found: string[] = [];
-  for (const { name, dir } of PRIVATE) {
-    const file = path.join(dataDir, name);
+  for (const { file, dir } of privateParts) {
     let mode: number;
     try {
       mode = fs.statSync(file).mode & 0o777;

@@ -560,7 +560,8 @@ function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, 
     // goes instead. Read as Latin-1, and without its zero bytes for UTF-16's ASCII.
     const latin1 = Buffer.from(view).toString('latin1');
     const holdsCard = (text: string) => state.redactor.cleanString(text) !== text;
-    if (holdsCard(latin1) || holdsCard(latin1.replace(/\0/g, ''))) out.hex = REDACTED_CARD_BYTES;
+    const wide = latin1.includes('\0') && holdsCard(latin1.replace(/\0/g, ''));
+    if (wide || holdsCard(latin1)) out.hex = REDACTED_CARD_BYTES;
     else
       out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
     spend(state, 2 * bytes.length + 30);
