@@ -37,6 +37,7 @@ export type {
 } from './api-types';
 export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
+export { isProcessAlive } from './process-alive';
 export { isLoopbackHost } from './loopback';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
 export { usageLine } from './usage-line';

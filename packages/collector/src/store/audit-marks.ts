@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isProcessAlive } from '@jcs/protocol';
 import { writeFileAtomic } from '../crypto/files';
 
 /** A point in the access log's chain: an entry's sequence number and MAC. */
@@ -128,7 +129,7 @@ export function sweepStaleMarkTemps(keysDir: string): void {
   }
   for (const name of names) {
     const m = /^audit-(?:head|anchor)\.json\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-    if (!m || isRunning(Number(m[1]))) continue;
+    if (!m || isProcessAlive(Number(m[1]))) continue;
     const file = path.join(keysDir, name);
     try {
       if (Date.now() - fs.statSync(file).mtimeMs > STALE_MS) fs.rmSync(file, { force: true });
@@ -140,16 +141,6 @@ export function sweepStaleMarkTemps(keysDir: string): void {
 
 /** How old a dead process's temporary file must be before it is swept. */
 const STALE_MS = 60_000;
-
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function markText(mark: ChainMark): string {
   return JSON.stringify({ seq: mark.seq, hash: mark.hash }) + '\n';

@@ -1,10 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { validateReport, type Report, makeDirSync } from '@jcs/protocol';
+import { validateReport, type Report, makeDirSync, isProcessAlive } from '@jcs/protocol';
+import { CorruptFolder } from './corrupt-folder';
 import { syncDirectory } from './fsync';
+import { entriesIn, namesIn, readSmallFile, writeAtomic } from './queue-files';
 import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
-import { isSealed, openQueueFile, sealBytes, sealQueueFile } from './sealed-file';
+import {
+  QueueNames,
+  parseClaimName,
+  parsePendingName,
+  startedWithThisProcess,
+  withSize,
+  type PendingFile,
+} from './queue-names';
+import { openQueueFile, sealQueueFile } from './sealed-file';
 import type { ClaimedReport, OverflowHandler, QueueBounds, ReportQueue } from './types';
 
 /** A claim older than this is taken back even from a live process (it cannot still be sending). */
@@ -12,24 +21,8 @@ const STALE_CLAIM_MS = 60 * 60 * 1000;
 /** A temp file older than this belongs to a write that died half-way. */
 const STALE_TMP_MS = 10 * 60 * 1000;
 const RECOVER_EVERY_MS = 30 * 1000;
-const MAX_REPORT_FILE_BYTES = 1024 * 1024;
 /** The end of the collector's last Retry-After, for the next process (ms since the epoch). */
 const WAIT_FILE = 'retry-after';
-const MAX_CORRUPT_FILES = 50;
-
-// <time ms>-<seq>-<id>-<bytes>.sealed: the name sorts oldest first and carries the size of the
-// sealed file, so the queue's bounds are checked from one directory listing, without opening a
-// file. `.json` is what versions before sealing wrote: plaintext, read and sealed again at start.
-const PENDING_NAME = /^(\d{13})-(\d{6})-([0-9a-f-]{36})-(\d{1,9})\.(?:sealed|json)$/;
-const SIZE_SUFFIX = /-\d{1,9}\.(?:sealed|json)$/;
-// <pending name>~<pid>~<instance>~<claimed at ms>
-const CLAIM_NAME = /^(.+\.(?:sealed|json))~(\d+)~([0-9a-f]+)~(\d{13})$/;
-
-interface PendingFile {
-  name: string;
-  id: string;
-  bytes: number;
-}
 
 interface ReadReport {
   report: Report;
@@ -76,13 +69,8 @@ export class DiskQueue implements ReportQueue {
   private readonly pendingDir: string;
   private readonly claimedDir: string;
   private readonly tmpDir: string;
-  private readonly corruptDir: string;
-  /**
-   * When this process started (hex ms, the same in every thread), then random: a claim under
-   * this process's own pid but another start time is a dead process's whose pid came round again
-   * (a sandbox that starts every app as the same pid does so every time).
-   */
-  private readonly instance = PROCESS_START_HEX + randomBytes(4).toString('hex');
+  private readonly corrupt: CorruptFolder;
+  private readonly names = new QueueNames();
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
   /** pending files that could not be read, by name -> when to try again */
@@ -93,7 +81,6 @@ export class DiskQueue implements ReportQueue {
     { claimName: string; pendingName: string; bytes: number }
   >();
   private holdSeq = 0;
-  private seq = 0;
   private lastRecovery = 0;
   /** seals every file this instance writes */
   private readonly sealKey: Uint8Array;
@@ -113,8 +100,8 @@ export class DiskQueue implements ReportQueue {
     this.pendingDir = path.join(dir, 'pending');
     this.claimedDir = path.join(dir, 'claimed');
     this.tmpDir = path.join(dir, 'tmp');
-    this.corruptDir = path.join(dir, 'corrupt');
-    for (const d of [this.pendingDir, this.claimedDir, this.tmpDir, this.corruptDir]) {
+    const corruptDir = path.join(dir, 'corrupt');
+    for (const d of [this.pendingDir, this.claimedDir, this.tmpDir, corruptDir]) {
       makeDirSync(d, 0o700);
     }
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
@@ -126,6 +113,7 @@ export class DiskQueue implements ReportQueue {
       this.sealKey = loadOrCreateQueueKey(dir, this.tmpDir);
       this.openKeys = [this.sealKey];
     }
+    this.corrupt = new CorruptFolder(corruptDir, this.tmpDir, this.sealKey, events.onCorrupt);
     this.removeStaleTempFiles();
     this.recoverClaims();
     this.sealLegacyFiles();
@@ -134,7 +122,11 @@ export class DiskQueue implements ReportQueue {
   add(report: Report): void {
     const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
     this.makeRoom(sealed.length);
-    this.writeAtomic(path.join(this.pendingDir, this.pendingName(report, sealed)), sealed);
+    writeAtomic(
+      this.tmpDir,
+      path.join(this.pendingDir, this.names.pending(report.id, sealed.length)),
+      sealed,
+    );
   }
 
   /**
@@ -145,9 +137,9 @@ export class DiskQueue implements ReportQueue {
    */
   hold(report: Report): string {
     const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
-    const pendingName = this.pendingName(report, sealed);
-    const claimName = this.claimName(pendingName);
-    this.writeAtomic(path.join(this.claimedDir, claimName), sealed);
+    const pendingName = this.names.pending(report.id, sealed.length);
+    const claimName = this.names.claim(pendingName);
+    writeAtomic(this.tmpDir, path.join(this.claimedDir, claimName), sealed);
     const key = String(++this.holdSeq);
     this.holding.set(key, { claimName, pendingName, bytes: sealed.length });
     return key;
@@ -160,7 +152,7 @@ export class DiskQueue implements ReportQueue {
     // Renamed to a fresh claim first (which also keeps it from ever looking stale), then written
     // over: one file throughout, so a crash at any moment leaves exactly one copy, old or new.
     const pendingName = withSize(h.pendingName, sealed.length);
-    const claimName = this.claimName(pendingName);
+    const claimName = this.names.claim(pendingName);
     try {
       fs.renameSync(path.join(this.claimedDir, h.claimName), path.join(this.claimedDir, claimName));
     } catch {
@@ -171,7 +163,7 @@ export class DiskQueue implements ReportQueue {
     h.claimName = claimName;
     h.pendingName = pendingName;
     h.bytes = sealed.length;
-    this.writeAtomic(path.join(this.claimedDir, claimName), sealed);
+    writeAtomic(this.tmpDir, path.join(this.claimedDir, claimName), sealed);
     return true;
   }
 
@@ -206,7 +198,7 @@ export class DiskQueue implements ReportQueue {
     if (pendingName === undefined) return;
     this.held.delete(key);
     try {
-      const name = toBack ? this.renewedName(pendingName) : pendingName;
+      const name = toBack ? this.names.renewed(pendingName) : pendingName;
       fs.renameSync(path.join(this.claimedDir, key), path.join(this.pendingDir, name));
     } catch {
       // Left in claimed/: recovered as stale later, never lost.
@@ -219,7 +211,7 @@ export class DiskQueue implements ReportQueue {
     const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
     const claimPath = path.join(this.claimedDir, key);
     // Overwrite the claimed file in place first: at no moment are there two copies to send.
-    this.writeAtomic(claimPath, sealed);
+    writeAtomic(this.tmpDir, claimPath, sealed);
     this.held.delete(key);
     const renamed = withSize(pendingName, sealed.length);
     try {
@@ -270,7 +262,11 @@ export class DiskQueue implements ReportQueue {
 
   setWaitUntil(atMs: number): void {
     try {
-      this.writeAtomic(path.join(this.dir, WAIT_FILE), Buffer.from(String(Math.round(atMs))));
+      writeAtomic(
+        this.tmpDir,
+        path.join(this.dir, WAIT_FILE),
+        Buffer.from(String(Math.round(atMs))),
+      );
     } catch {
       // Only a courtesy to the collector: this process still waits.
     }
@@ -286,29 +282,9 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  /** `<time ms>-<seq>-<id>-<bytes>.sealed`, for a new file. */
-  private pendingName(report: Report, sealed: Uint8Array): string {
-    this.seq = (this.seq + 1) % 1_000_000;
-    return `${String(Date.now()).padStart(13, '0')}-${String(this.seq).padStart(6, '0')}-${report.id}-${sealed.length}.sealed`;
-  }
-
-  /** `pendingName` with a time and sequence of now: it sorts after every report waiting. */
-  private renewedName(pendingName: string): string {
-    const m = PENDING_NAME.exec(pendingName);
-    if (!m) return pendingName;
-    this.seq = (this.seq + 1) % 1_000_000;
-    const now = String(Math.max(Date.now(), Number(m[1]))).padStart(13, '0');
-    return `${now}-${String(this.seq).padStart(6, '0')}${pendingName.slice(20)}`;
-  }
-
-  /** The name of a claim on `pendingName` by this instance, now. */
-  private claimName(pendingName: string): string {
-    return `${pendingName}~${process.pid}~${this.instance}~${String(Date.now()).padStart(13, '0')}`;
-  }
-
   /** Claims one pending file and reads it; null when another process got it or it is corrupt. */
   private claim(pendingName: string): ClaimedReport | null {
-    const claimName = this.claimName(pendingName);
+    const claimName = this.names.claim(pendingName);
     const claimPath = path.join(this.claimedDir, claimName);
     try {
       fs.renameSync(path.join(this.pendingDir, pendingName), claimPath);
@@ -329,7 +305,7 @@ export class DiskQueue implements ReportQueue {
       return null;
     }
     if (!read) {
-      this.moveAside(claimPath, pendingName);
+      this.corrupt.moveAside(claimPath, pendingName);
       return null;
     }
     this.unreadable.delete(pendingName);
@@ -337,7 +313,7 @@ export class DiskQueue implements ReportQueue {
     if (read.legacy) {
       try {
         const sealed = sealQueueFile(JSON.stringify(read.report), this.sealKey);
-        this.writeAtomic(claimPath, sealed);
+        writeAtomic(this.tmpDir, claimPath, sealed);
         bytes = sealed.length;
       } catch {
         // Still sendable as it is; sealed the next time it is claimed.
@@ -354,11 +330,7 @@ export class DiskQueue implements ReportQueue {
       const claimed = this.claim(file.name);
       if (claimed) this.release(claimed.key);
     }
-    const names = namesIn(this.corruptDir);
-    for (const name of names) {
-      if (name.endsWith('.sealed')) continue;
-      this.sealCorruptFile(path.join(this.corruptDir, name), path.join(this.corruptDir, name));
-    }
+    this.corrupt.sealLegacyFiles();
   }
 
   private listPending(): PendingFile[] {
@@ -369,9 +341,10 @@ export class DiskQueue implements ReportQueue {
       // A folder is not ours to move or delete; a symbolic link is dealt with as a bad file
       // (removed, never followed: it may point anywhere).
       if (entry.isDirectory()) continue;
-      const m = entry.isFile() ? PENDING_NAME.exec(name) : null;
-      if (m) files.push({ name, id: m[3], bytes: Number(m[4]) });
-      else if (!name.startsWith('.')) this.moveAside(path.join(this.pendingDir, name), name);
+      const file = entry.isFile() ? parsePendingName(name) : null;
+      if (file) files.push(file);
+      else if (!name.startsWith('.'))
+        this.corrupt.moveAside(path.join(this.pendingDir, name), name);
     }
     return files;
   }
@@ -395,28 +368,6 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  private writeAtomic(target: string, bytes: Uint8Array): void {
-    const tmp = path.join(this.tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const fd = fs.openSync(tmp, 'wx', 0o600);
-      try {
-        fs.writeFileSync(fd, bytes);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(tmp, target);
-    } catch (error) {
-      try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // nothing to clean
-      }
-      throw error;
-    }
-    syncDirectory(path.dirname(target));
-  }
-
   private readReport(file: string): ReadReport | null | typeof UNREADABLE {
     let raw: Buffer | null;
     try {
@@ -435,52 +386,6 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  private moveAside(file: string, name: string): void {
-    // Taken into tmp/ first: of two processes finding the same bad file, one deals with it.
-    const grabbed = path.join(this.tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.bad`);
-    try {
-      fs.renameSync(file, grabbed);
-    } catch {
-      return; // someone else dealt with it
-    }
-    // A pending file's name ends in `.sealed` already: once is enough.
-    const base = name.replace(/\.sealed$/, '').slice(0, 100);
-    this.sealCorruptFile(grabbed, path.join(this.corruptDir, `${Date.now()}-${base}.sealed`));
-    this.pruneCorrupt();
-    this.events.onCorrupt(name);
-  }
-
-  /**
-   * Keeps a bad file in `corrupt/` for whoever looks into it, sealed: it may be a report an
-   * earlier version wrote in clear, cut short. One too large to be a report is not kept.
-   */
-  private sealCorruptFile(from: string, to: string): void {
-    try {
-      const bytes = readSmallFile(from);
-      // A sealed file is kept as it is: the key it needs may come back.
-      const kept = bytes && (isSealed(bytes) ? bytes : sealBytes(bytes, this.sealKey));
-      if (kept) this.writeAtomic(to.endsWith('.sealed') ? to : `${to}.sealed`, kept);
-    } catch {
-      // cannot keep it: dropped below rather than left in clear
-    }
-    try {
-      fs.rmSync(from, { force: true });
-    } catch {
-      // gone already
-    }
-  }
-
-  private pruneCorrupt(): void {
-    const names = namesIn(this.corruptDir).sort();
-    try {
-      for (const name of names.slice(0, Math.max(0, names.length - MAX_CORRUPT_FILES))) {
-        fs.rmSync(path.join(this.corruptDir, name), { force: true });
-      }
-    } catch {
-      // a bound, not a duty: tried again next time
-    }
-  }
-
   /**
    * Returns to `pending/` what processes that are gone left claimed (and a live process's claim
    * older than an hour). Run at start, every 30 s while sending, and at each `flush()`.
@@ -489,19 +394,21 @@ export class DiskQueue implements ReportQueue {
     this.lastRecovery = Date.now();
     const names = namesIn(this.claimedDir);
     for (const name of names) {
-      const m = CLAIM_NAME.exec(name);
-      if (!m) {
-        this.moveAside(path.join(this.claimedDir, name), name);
+      const claim = parseClaimName(name);
+      if (!claim) {
+        this.corrupt.moveAside(path.join(this.claimedDir, name), name);
         continue;
       }
-      const [, pendingName, pidText, instance, claimedAt] = m;
-      if (instance === this.instance) continue;
-      const pid = Number(pidText);
-      const age = Date.now() - Number(claimedAt);
-      const owner = pid === process.pid ? startedWithThisProcess(instance) : isProcessAlive(pid);
+      if (claim.instance === this.names.instance) continue;
+      const age = Date.now() - claim.claimedAt;
+      const owner =
+        claim.pid === process.pid
+          ? startedWithThisProcess(claim.instance)
+          : isProcessAlive(claim.pid);
       if (owner && age < STALE_CLAIM_MS) continue;
       try {
-        fs.renameSync(path.join(this.claimedDir, name), path.join(this.pendingDir, pendingName));
+        const pending = path.join(this.pendingDir, claim.pendingName);
+        fs.renameSync(path.join(this.claimedDir, name), pending);
       } catch {
         // another process recovered it first
       }
@@ -516,72 +423,12 @@ export class DiskQueue implements ReportQueue {
         const pid = Number(name.split('-')[0]);
         const old = Date.now() - fs.statSync(file).mtimeMs > STALE_TMP_MS;
         // A half-written report belongs to a report() call that never returned its id: drop it.
-        if (old || !(pid === process.pid || isProcessAlive(pid))) fs.unlinkSync(file);
+        if (old || !isProcessAlive(pid)) fs.unlinkSync(file);
       } catch {
         // gone already
       }
     }
   }
-}
-
-/** This process's start, read once (the clock may be set later), in ms since the epoch. */
-const PROCESS_START = Math.round(Date.now() - process.uptime() * 1000);
-/** PROCESS_START as claims carry it: 12 hex digits. */
-const PROCESS_START_HEX = PROCESS_START.toString(16).padStart(12, '0');
-
-/**
- * Whether a claim made under this process's pid is this process's own (another thread's queue
- * included) rather than a dead process's that had the same pid. A claim of an SDK version before
- * the start time was kept (8 hex digits) is a dead process's: this one makes none such.
- */
-function startedWithThisProcess(instance: string): boolean {
-  if (instance.length !== 20) return false;
-  // Each thread reads the start from its clock minus the process's uptime: milliseconds apart.
-  return Math.abs(parseInt(instance.slice(0, 12), 16) - PROCESS_START) < 2_000;
-}
-
-/** Whether a process with this pid exists (EPERM: it exists but is not ours). */
-function isProcessAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The entries of a directory; none when it cannot be read (gone, or permissions pulled). */
-function entriesIn(dir: string): fs.Dirent[] {
-  try {
-    return fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
-
-/** The names in a directory; none when it cannot be read (gone, or permissions pulled). */
-function namesIn(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-/** A pending name with the size of the sealed file it now holds. */
-function withSize(pendingName: string, bytes: number): string {
-  return pendingName.replace(SIZE_SUFFIX, `-${bytes}.sealed`);
-}
-
-/** The file's bytes; null when empty, too large to be a report, or not a regular file. */
-function readSmallFile(file: string): Buffer | null {
-  // lstat: a symbolic link is never followed (its target is not the queue's to read or keep).
-  const stat = fs.lstatSync(file);
-  if (!stat.isFile()) return null;
-  const size = stat.size;
-  if (size === 0 || size > MAX_REPORT_FILE_BYTES) return null;
-  return fs.readFileSync(file);
 }
 
 /** The key file's key, or null: a damaged one must not stop a queue that has the host's key. */

@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { syncDirectory } from './fsync';
+
+/** Larger than any sealed report: a file this big is not one. */
+const MAX_REPORT_FILE_BYTES = 1024 * 1024;
+
+/** The entries of a directory; none when it cannot be read (gone, or permissions pulled). */
+export function entriesIn(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+/** The names in a directory; none when it cannot be read (gone, or permissions pulled). */
+export function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The file's bytes; null when empty, too large to be a report, or not a regular file. */
+export function readSmallFile(file: string): Buffer | null {
+  // lstat: a symbolic link is never followed (its target is not the queue's to read or keep).
+  const stat = fs.lstatSync(file);
+  if (!stat.isFile()) return null;
+  const size = stat.size;
+  if (size === 0 || size > MAX_REPORT_FILE_BYTES) return null;
+  return fs.readFileSync(file);
+}
+
+/**
+ * A new name in `tmpDir` for this process: `<pid>-<random>.<ext>`, so the files a dead process
+ * left are told from a live one's.
+ */
+export function tempPath(tmpDir: string, ext: string): string {
+  return path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.${ext}`);
+}
+
+/**
+ * Writes `bytes` to `target` whole or not at all: written to `tmpDir`, fsynced, renamed over
+ * `target` (on the same file system), and the rename synced, whatever moment the process dies.
+ */
+export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): void {
+  const tmp = tempPath(tmpDir, 'tmp');
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeFileSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, target);
+  } catch (error) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // nothing to clean
+    }
+    throw error;
+  }
+  syncDirectory(path.dirname(target));
+}
