@@ -7,7 +7,8 @@ import { unpackDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
 import type { Window } from './occurrences';
 import { iso, type Clock } from '../time';
-import { sealedDir, SealedReader } from './sealed-files';
+import { sealedDir } from './sealed-files';
+import { SealedReader } from './sealed-reader';
 
 interface ReportRow {
   id: string;
