@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { UsageError } from './report-args';
+
+/** A JSON file of the host's (the config, the data file), in whatever encoding Windows wrote it. */
+export function readJsonFile(file: string, what: string): unknown {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    throw new UsageError(`cannot read the ${what} ${file}`);
+  }
+  const { text, guessed } = decodeText(bytes);
+  if (guessed) {
+    process.stderr.write(
+      `jcs-report: the ${what} ${file} is not UTF-8: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was\n`,
+    );
+  }
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new UsageError(`the ${what} ${file} is not valid JSON`);
+  }
+}
+
+/**
+ * A file's text as a Windows host writes it: UTF-8 (with or without a BOM), UTF-16 with its BOM
+ * (FileSystemObject's Unicode files, .NET's Encoding.Unicode), else the ANSI code page of
+ * Western Windows (VB6's `Print #`), which is `guessed`.
+ */
+function decodeText(bytes: Buffer): { text: string; guessed?: true } {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) {
+    return { text: new TextDecoder('utf-16le').decode(bytes.subarray(2)) };
+  }
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    return { text: new TextDecoder('utf-16be').decode(bytes.subarray(2)) };
+  }
+  if (isUtf8(bytes)) return { text: bytes.toString('utf8') };
+  let text = '';
+  for (const byte of bytes) {
+    text += String.fromCharCode(byte >= 0x80 && byte < 0xa0 ? CP1252_80_9F[byte - 0x80] : byte);
+  }
+  return { text, guessed: true };
+}
+
+/**
+ * Windows-1252's 0x80-0x9F (€, ‚, ƒ, „, …): Node's TextDecoder reads them as Latin-1's control
+ * characters. The rest of the code page is Latin-1. Undefined bytes stay as they are.
+ */
+const CP1252_80_9F = [
+  0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039,
+  0x0152, 0x8d, 0x017d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc,
+  0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
+];
+
+/** The JSON object on stdin; {} when there is none. */
+export function readStdinJson(note: (message: string) => void): Record<string, unknown> {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(0);
+  } catch {
+    return {};
+  }
+  // A host writing in its console's code page instead of UTF-8 (a .NET default on Windows).
+  if (!isUtf8(bytes)) note('stdin is not UTF-8: characters it could not read became U+FFFD');
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new UsageError('stdin is not a JSON object');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError('stdin is not a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
