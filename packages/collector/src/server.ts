@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -8,6 +7,7 @@ import tls from 'node:tls';
 import type { Express } from 'express';
 import { answerClientError, answerConnect } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
+import { GracefulStop } from './http/graceful-stop';
 
 export interface ListenOptions {
   host: string;
@@ -55,12 +55,9 @@ export class TlsSetupError extends Error {}
  */
 export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
   const secure = Boolean(options.tlsCert && options.tlsKey);
-  // Requests read after close() began whose connection is closing behind an answer still to be
-  // sent: pipelined behind it, or read after it as its connection was ending. No answer could
-  // reach them, so they are not served at all (nothing stored or changed), and their client,
-  // seeing the connection close, sends them again elsewhere.
-  const late = new WeakSet<http.IncomingMessage>();
-  const handler = pipelineBounded(app, (req) => late.has(req), options.onLateRequest);
+  // Requests read after close() began on a connection closing behind another answer are not
+  // served (http/graceful-stop.ts): no answer could reach them.
+  const handler = pipelineBounded(app, (req) => stopper.isLate(req), options.onLateRequest);
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
   const checking = { connectionsCheckingInterval: 1_000 };
@@ -94,61 +91,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
     server.emit('request', req, res);
   });
-
-  // Responses not yet finished, so that closing can end their connections once they are sent.
-  const open = new Set<http.ServerResponse>();
-  // Connections that have not yet sent a whole request's head, new or kept alive after an answer:
-  // closing ends them at once. Node's closeIdleConnections() leaves them once a head has begun
-  // (they are not idle), and its headers timeout stops with close(), so 50 silent connections
-  // held a stop for its 20 s.
-  const silent = new Set<net.Socket>();
-  // Over HTTPS, connections whose TLS handshake is not done, by peer address: Node tracks them
-  // nowhere a close can reach, so one that never starts TLS held the stop for the handshake's
-  // whole timeout.
-  const handshaking = new Map<string, net.Socket>();
-  const peer = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-  let closing = false;
-  server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
-    handshaking.delete(peer(socket));
-    silent.add(socket);
-    socket.once('close', () => silent.delete(socket));
-  });
-  if (secure) {
-    server.on('connection', (socket: net.Socket) => {
-      const key = peer(socket);
-      handshaking.set(key, socket);
-      socket.once('close', () => {
-        if (handshaking.get(key) === socket) handshaking.delete(key);
-      });
-    });
-  }
-  // Answers not yet sent, by connection: a kept-alive connection with none is waiting for its
-  // next request, and is silent again until that request's head is whole.
-  const pending = new Map<net.Socket, number>();
-  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    silent.delete(socket);
-    if (closing) {
-      // Node gives an answer its socket at once unless another is ahead of it on the connection.
-      if (!res.socket || socket.writableEnded || socket.destroyed) {
-        // Never served, so nothing to wait for: an answer queued behind one that closes the
-        // connection never gets the socket, and Node never says 'close' for it.
-        late.add(req);
-        return;
-      }
-      // Its head came whole after the stop began: answered, then the connection closes.
-      res.shouldKeepAlive = false;
-    }
-    pending.set(socket, (pending.get(socket) ?? 0) + 1);
-    open.add(res);
-    res.once('close', () => {
-      open.delete(res);
-      const left = (pending.get(socket) ?? 1) - 1;
-      if (left > 0) return void pending.set(socket, left);
-      pending.delete(socket);
-      if (!socket.destroyed && !closing) silent.add(socket);
-    });
-  });
+  const stopper = new GracefulStop(server, secure);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -160,45 +103,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
-  let closed: Promise<void> | undefined;
-  const close = () =>
-    (closed ??= new Promise<void>((resolve) => {
-      closing = true;
-      const deadline = setTimeout(
-        () => server.closeAllConnections(),
-        options.closeTimeoutMs ?? 20_000,
-      );
-      deadline.unref();
-      server.close(() => {
-        clearTimeout(deadline);
-        // The 'close' of a response whose connection the deadline cut can come after the
-        // server's, and its request's log line with it: wait for those too, a moment at most.
-        const bound = setTimeout(resolve, 1_000);
-        void Promise.all([...open].map((res) => once(res, 'close'))).then(() => {
-          clearTimeout(bound);
-          resolve();
-        });
-      });
-      // On each connection only its newest answer closes it: one ahead of it hands the socket on
-      // to the next, as a pipelined request read before the stop is in flight too.
-      const newest = new Map<net.Socket, http.ServerResponse>();
-      for (const res of open) newest.set(res.req.socket, res);
-      for (const res of newest.values()) {
-        if (!res.headersSent) {
-          // Node then closes the connection itself once this answer is sent.
-          res.shouldKeepAlive = false;
-        } else {
-          // Headers already said keep-alive: close the socket once the answer is out. (Taken now:
-          // by the time 'finish' fires here, Node has detached it from the response.)
-          const socket = res.socket;
-          res.once('finish', () => socket?.end());
-        }
-      }
-      // Idle kept-alive sockets would hold close() open; busy ones finish their request first.
-      server.closeIdleConnections();
-      for (const socket of silent) socket.destroy();
-      for (const socket of handshaking.values()) socket.destroy();
-    }));
+  const close = () => stopper.stop(options.closeTimeoutMs ?? 20_000);
   const reloadTls = () =>
     (server as unknown as tls.Server).setSecureContext(
       tlsOptions(options.tlsCert!, options.tlsKey!),
