@@ -103,13 +103,7 @@ export async function tokenRevokeCommand(
   }
   const c = openForCommand({ dataDir });
   try {
-    // Names are unique regardless of case (create refuses `Ann` beside `ann`), so a name in
-    // another case names one token: an offboarding script need not know how it was spelled.
-    const all = c.tokens.list();
-    if (!all.some((t) => t.name === name)) {
-      const folded = all.filter((t) => t.name.toLowerCase() === name.toLowerCase());
-      if (folded.length === 1) name = folded[0].name;
-    }
+    name = c.tokens.storedName(name);
     if (!c.tokens.revoke(name, c.clock())) {
       // Revoked before: what was asked for holds, so a re-run offboarding script succeeds, and
       // is told it did nothing (an unknown name is not this: it may be a typo).

@@ -108,6 +108,23 @@ export class TokenStore {
     this.db.prepare('DELETE FROM tokens WHERE name = ? AND last_used_at IS NULL').run(name);
   }
 
+  /**
+   * The name, as stored, of the token called `name` in any case. Names are unique regardless of
+   * case (create refuses `Ann` beside `ann`), so a name in another case names one token and an
+   * offboarding script need not know how it was spelled. `name` itself where it is stored as
+   * given, or where no name or several match (a database from before that rule).
+   *
+   * @example
+   * c.tokens.storedName('ANN'); // 'ann'
+   */
+  storedName(name: string): string {
+    const names = this.db
+      .prepare<[string], string>('SELECT name FROM tokens WHERE name = ? COLLATE NOCASE')
+      .pluck()
+      .all(name);
+    return names.length === 1 ? names[0] : name;
+  }
+
   /** Revokes at once: every request looks the token up again. False when no such live token. */
   revoke(name: string, now: number): boolean {
     return (
