@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import request from 'supertest';
+import { createApp, openCollector } from '@jcs/collector';
 import {
   makeTestCollector,
   reopenTestCollector,
@@ -142,6 +144,41 @@ describe('POST /v1/erase', () => {
     }
     // while other people's licences are still there (the scan can find what is there)
     expect(filesHolding(t.dataDir, 'JCS-000456')).not.toEqual([]);
+  });
+
+  it("under serve's threads, leaves none of the subject's bytes in any file, the WAL included", async () => {
+    // The writer thread stores, the read thread plans, the background checkpoint's thread
+    // empties the WAL (store/truncate-wal.ts): as `serve` runs it.
+    t.close();
+    const threaded = openCollector({
+      dataDir: t.dataDir,
+      clock: t.clock,
+      env: {},
+      writerThread: true,
+      triageThread: true,
+      backgroundCheckpoint: true,
+    });
+    try {
+      const app = createApp(threaded);
+      const post = (token: string, route: string, body: object) =>
+        request(app).post(route).set('Authorization', `Bearer ${token}`).send(body);
+      for (const r of [
+        makeReport({ username: USER, error: { description: DESCRIPTION, code: CODE } }),
+        makeReport({ username: USER, license: LICENCE, error: { number: 13 } }),
+        makeReport({ username: 'someone.else', license: 'JCS-000456' }),
+      ]) {
+        await post(t.tokens.ingest, '/v1/reports', r).expect(202);
+      }
+      const res = await post(t.tokens.admin, '/v1/erase', { username: USER }).expect(200);
+      expect(res.body).toEqual({ erasedReports: 2 });
+      expect(fs.statSync(`${threaded.db.name}-wal`).size).toBe(0);
+      for (const canary of [USER, 'canary-desc-91d2', 'canary-code-44ab', LICENCE]) {
+        expect({ canary, files: filesHolding(t.dataDir, canary) }).toEqual({ canary, files: [] });
+      }
+      expect(filesHolding(t.dataDir, 'JCS-000456')).not.toEqual([]);
+    } finally {
+      threaded.close();
+    }
   });
 
   it('writes one access-log entry with the count and the subject only as a keyed hash', async () => {

@@ -19,6 +19,7 @@ import {
   type ErasurePlan,
 } from '../src/store/erase';
 import { rebuildSubjectDays } from '../src/store/subject-days';
+import { mulberry32 } from '../../../test-support/random';
 
 const NOW = Date.parse('2026-11-20T10:00:00Z');
 
@@ -122,6 +123,61 @@ describe('an erasure planned in one snapshot and carried out later', () => {
     expect(count('SELECT count(*) FROM reports')).toBe(1);
     expect(count('SELECT sum(n) FROM erased_occurrences')).toBe(2);
     expectConsistent();
+  });
+
+  it("erases the subject's reports stored since the plan in a planned group's day and a new group", () => {
+    // Planned over two groups on two days; then the subject reports in one of those group days
+    // and in a new group, and another licence carries one of the pseudonyms the plan would drop.
+    const at = (module: string, daysAgo: number, license: string, username: string) => {
+      const r = makeReport({ license, username, error: { module } });
+      writer.write([prepareReport(r, t.collector.keyring, NOW - daysAgo * 86_400_000)]);
+      return r.id;
+    };
+    at('modA', 1, 'L1', 'u1');
+    at('modA', 0, 'L1', 'u2');
+    at('modB', 0, 'L1', 'u3');
+    at('modB', 0, 'L2', 'u4');
+    const p = plan('L1');
+    expect(p.gone).toHaveLength(3);
+    const late = [at('modA', 0, 'L1', 'u5'), at('modC', 0, 'L1', 'u6')];
+    at('modB', 0, 'L3', 'u3'); // u3 stays counted in modB today: L3's report carries it
+    expect(apply(p)).toBe(5);
+    expect(count(`SELECT count(*) FROM reports WHERE license = 'L1'`)).toBe(0);
+    expect(late.map((id) => t.collector.reports.full(id, false))).toEqual([null, null]);
+    expectConsistent();
+  });
+
+  it('leaves the store as an erasure in one snapshot would, whatever is stored between (random)', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rand = mulberry32(seed);
+      const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+      const storeSome = (n: number, maxDaysAgo: number) => {
+        const reports: [Report, number][] = [];
+        for (let i = 0; i < n; i++) {
+          const r = makeReport({
+            license: pick(['L1', 'L2', 'L3']),
+            username: pick(['u1', 'u2', 'u3', undefined]),
+            app: { name: 'JCS', version: pick(['5.1', '5.2']) },
+            error: { module: pick(['modA', 'modB', 'modC']) },
+          });
+          reports.push([r, NOW - Math.floor(rand() * maxDaysAgo) * 86_400_000 - i]);
+        }
+        writer.write(
+          reports.map(([r, receivedAt]) => prepareReport(r, t.collector.keyring, receivedAt)),
+        );
+      };
+      storeSome(12, 4);
+      const license = pick(['L1', 'L2']);
+      const p = plan(license);
+      storeSome(Math.floor(rand() * 6), 1); // stored since the plan: today's
+      const before = count(`SELECT count(*) FROM reports WHERE license = '${license}'`);
+      expect(apply(p)).toBe(before);
+      expect(count(`SELECT count(*) FROM reports WHERE license = '${license}'`)).toBe(0);
+      expectConsistent();
+      t.close();
+      t = makeTestCollector({ clock: testClock(NOW) });
+      writer = new IngestWriter(t.collector.db);
+    }
   });
 
   it('POST /v1/erase plans on the read thread and erases', async () => {

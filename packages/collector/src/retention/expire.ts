@@ -6,6 +6,7 @@ import { auditCutoff } from '../store/audit';
 import { SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { deleteMeta, setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
+import { truncateWal } from '../store/truncate-wal';
 import { WalSync } from '../store/wal-sync';
 import {
   listDayFiles,
@@ -173,10 +174,8 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
       actor,
       auditPruned,
     );
-    // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied.
-    // The truncating checkpoint holds off every writer while it copies, so the background one
-    // copies the bulk first, and what is left is copied with ingest still in the inbox.
-    await c.checkpointer?.caughtUp(0);
+    // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied,
+    // what is left after the background checkpoint copied with ingest still in the inbox.
     truncated = await truncateWal(c);
   } finally {
     // Back to the database: the inbox folded in, on disk, and emptied.
@@ -383,36 +382,6 @@ async function handBackFreePages(db: Db, o: ChunkOptions): Promise<void> {
     },
     { ...o, vacuum: false },
   );
-}
-
-/**
- * Empties the WAL. Under `serve`, on the background checkpoint's thread with ingest sent to the
- * inbox meanwhile: the checkpoint holds off every writer, and on the event loop it held up every
- * request as well (86 ms at the end of a million-report run).
- */
-async function truncateWal(c: Collector): Promise<boolean> {
-  const inbox = c.inbox;
-  const checkpointer = c.checkpointer;
-  if (!inbox || !checkpointer) return checkpoint(c.db);
-  const release = await inbox.holdFolds();
-  try {
-    return await checkpointer.truncate();
-  } catch (e) {
-    c.log.warn({ err: (e as Error).message }, 'WAL truncation on its thread failed; retried here');
-    return checkpoint(c.db);
-  } finally {
-    release();
-  }
-}
-
-/** `wal_checkpoint(TRUNCATE)`, retried briefly while another process's reader holds the WAL. */
-async function checkpoint(db: Db): Promise<boolean> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-    if (r.busy === 0) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
 }
 
 /** An fsync of the database's WAL in the thread pool (nothing to do when there is no WAL). */

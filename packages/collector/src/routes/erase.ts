@@ -8,12 +8,12 @@ import {
   applyErasure,
   erasureTarget,
   subjectKey,
-  wipeWal,
   type DataSubject,
   type ErasurePlan,
 } from '../store/erase';
 import { applyWipes } from '../store/sealed-wipes';
 import { sealedDir } from '../store/sealed-files';
+import { truncateWal } from '../store/truncate-wal';
 
 /**
  * The report schema's bounds for the two fields, counted as it counts them: in characters (code
@@ -84,7 +84,7 @@ async function erase(c: Collector, subject: DataSubject, actor: string): Promise
       'erased records not yet zeroed: the next expiry run does it',
     );
   }
-  if (!wipeWal(c.db)) {
+  if (!(await truncateWal(c))) {
     // Another process reading the database held the log open; its next checkpoint clears it.
     c.log.warn('write-ahead log not truncated after an erasure: a reader was active');
   }
