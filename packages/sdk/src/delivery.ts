@@ -1,6 +1,7 @@
 import type { Report } from '@jcs/protocol';
 import type { Backoff } from './backoff';
 import { certificateAdvice } from './certificate-advice';
+import { monotonicNow } from './clock';
 import type { DiagnosticSink } from './diagnostics';
 import type { ClaimedReport, ReportQueue } from './queue/types';
 import type { SendOutcome, Transport } from './transport';
@@ -19,6 +20,7 @@ export interface DeliveryOptions {
    * dump before consent was withdrawn (or by an earlier run) goes without it. Default: allowed.
    */
   dumpConsent?: () => boolean;
+  /** injectable for tests: one clock for waits and the kept Retry-After alike */
   now?: () => number;
 }
 
@@ -31,7 +33,10 @@ export interface DeliveryOptions {
  */
 export class Delivery {
   private readonly queue: ReportQueue;
+  /** waits and pauses (monotonicNow) */
   private readonly now: () => number;
+  /** the Retry-After kept for the next process */
+  private readonly wallNow: () => number;
   private timer: NodeJS.Timeout | null = null;
   private timerDue = 0;
   private pumping = false;
@@ -53,16 +58,16 @@ export class Delivery {
 
   constructor(private readonly options: DeliveryOptions) {
     this.queue = options.queue;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
+    this.wallNow = options.now ?? Date.now;
     // A Retry-After an earlier process was given still holds (a `jcs-report` per error, or an
     // app restarted): asking again at once is what the collector asked us not to do.
     const until = this.queue.waitUntil?.() ?? 0;
     this.waitKept = until > 0; // cleared by the first delivery, even when already over
     // No Retry-After is kept for longer than maxDelayMs (attempt() caps it): a wait further off
     // than that was kept before the clock was set back, and would block sending for days.
-    if (until > this.now() && until - this.now() <= options.maxDelayMs) {
-      this.pause(until - this.now(), 'collector');
-    }
+    const left = until - this.wallNow();
+    if (left > 0 && left <= options.maxDelayMs) this.pause(left, 'collector');
   }
 
   /** Sends soon, or when the current pause ends. */
@@ -191,7 +196,7 @@ export class Delivery {
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.pump();
-    }, delayMs);
+    }, timerDelay(delayMs));
     this.timer.unref();
   }
 
@@ -305,7 +310,7 @@ export class Delivery {
           Math.max(this.options.minDelayMs ?? 0, outcome.delayMs ?? backoff.next()),
         );
         this.pause(delay, 'collector');
-        queue.setWaitUntil?.(this.pausedUntil);
+        queue.setWaitUntil?.(this.wallNow() + (this.pausedUntil - this.now()));
         diagnostic({
           code: 'collector_busy',
           message: `the collector asked us to wait (HTTP ${outcome.status}); retrying in ${delay} ms`,
@@ -367,7 +372,7 @@ export class Delivery {
   private resume(): void {
     this.options.backoff.reset();
     // Set by every collector pause, and at start when an earlier process left a wait.
-    if (this.waitKept) this.queue.clearWaitUntil?.(this.now(), this.options.maxDelayMs);
+    if (this.waitKept) this.queue.clearWaitUntil?.(this.wallNow(), this.options.maxDelayMs);
     this.waitKept = false;
     this.pausedUntil = 0;
     this.pausedBy = null;

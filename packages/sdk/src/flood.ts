@@ -5,6 +5,8 @@
  * next report of that group and line as `repeats`, or on a carrier report of that line when the
  * window ends or at flush/close.
  */
+import { monotonicNow } from './clock';
+
 export interface FloodOptions {
   maxPerGroup: number;
   windowMs: number;
@@ -71,7 +73,7 @@ export class FloodLimiter<S> {
   private readonly maxGroups: number;
 
   constructor(private readonly options: FloodOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
     this.maxGroups = options.maxGroups ?? 1000;
   }
 

@@ -26,6 +26,7 @@ import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
 import { readSourceLine, stackAbove, type StackFrame } from './stack';
 import { captureFields } from './capture';
+import { monotonicNow } from './clock';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { createTransport } from './transport';
 import { onBeforeExit, onProcessExit, type ExitGrace } from './exit-hook';
@@ -261,15 +262,15 @@ export class ReporterCore implements Reporter {
 
   async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {
     if (this.closed) return this.queue.size() === 0;
-    const deadline = Date.now() + waitMs(timeoutMs);
+    const deadline = monotonicNow() + waitMs(timeoutMs);
     let ok = await this.sendQueued(timeoutMs, 'all');
     // Reports made while close() runs (an error during the host's shutdown) are queued, or held
     // back for a carrier, like any other: they go too while time is left, and close() answers for
     // them. The last check and `closed` run in one turn, so no report falls between them.
     for (;;) {
       this.drainFlood('all');
-      if (!ok || this.queue.size() === 0 || Date.now() >= deadline) break;
-      ok = await this.sendQueued(deadline - Date.now(), 'all');
+      if (!ok || this.queue.size() === 0 || monotonicNow() >= deadline) break;
+      ok = await this.sendQueued(deadline - monotonicNow(), 'all');
     }
     if (this.queue.size() > 0) ok = false;
     this.closed = true;

@@ -172,6 +172,26 @@ describe('store first, then deliver', () => {
     ]);
   });
 
+  it('waits out a Retry-After on its own clock when the wall clock is set back meanwhile', async () => {
+    const realNow = Date.now;
+    let offset = 0;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      const diagnostics: Diagnostic[] = [];
+      const r = reporterFor(diagnostics, { retry: { minDelayMs: 10, maxDelayMs: 60_000 } });
+      server.script({ status: 503, headers: { 'retry-after': '1' } });
+      const id = r.report(input());
+      await waitFor(() => diagnostics.some((d) => d.code === 'collector_busy'), 5000);
+      // The host's clock set back a day (a dead CMOS battery corrected, a VM restored): on the
+      // wall clock the pause would end a day late.
+      offset = -86_400_000;
+      expect(await r.flush(4000)).toBe(true);
+      expect(server.stored.has(id)).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('keeps a Retry-After for the next process on the same queue dir, cleared once delivered', async () => {
     const queueDir = tempDir();
     const first = reporterFor([], { queueDir, retry: { minDelayMs: 10, maxDelayMs: 3_600_000 } });

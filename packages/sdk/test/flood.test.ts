@@ -151,3 +151,22 @@ describe('FloodLimiter', () => {
     expect(evicted).toEqual([{ sample: 2, repeats: 1, carrierId: 'id1' }]);
   });
 });
+
+describe('the flood window on its own clock', () => {
+  it('opens a new window on time when the wall clock is set back meanwhile', async () => {
+    const realNow = Date.now;
+    let offset = 0;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      const f = new FloodLimiter<number>({ maxPerGroup: 1, windowMs: 50 });
+      expect(f.admit('g', 'id1', 1, () => undefined).allowed).toBe(true);
+      expect(f.admit('g', 'id2', 2, () => undefined).allowed).toBe(false);
+      // Set back ten minutes: on the wall clock the group would stay muted for ten minutes.
+      offset = -600_000;
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(f.admit('g', 'id3', 3, () => undefined)).toMatchObject({ allowed: true, repeats: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
