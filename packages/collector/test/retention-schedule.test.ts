@@ -1,6 +1,7 @@
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { runExpiry } from '../src/retention/expire';
 import { nextNightlyRun, scheduleExpiry } from '../src/retention/schedule';
+import { retentionStatus } from '../src/retention/status';
 import { bulkInsert, countReports, DAY, HOUR } from './retention-support';
 
 const NOW = Date.parse('2026-11-01T12:00:00Z');
@@ -61,6 +62,20 @@ describe('scheduleExpiry (serve)', () => {
     await schedule.current();
     await schedule.stop();
     expect(runs()).toHaveLength(3);
+  });
+
+  it('runs at start, and status is not compliant, when the last run is dated ahead of the clock', async () => {
+    // Run while the clock was 30 days ahead, then set right: when it really ran is unknown.
+    t.clock.advance(30 * DAY);
+    await runExpiry(t.collector);
+    t.clock.set(NOW);
+    expect(retentionStatus(t.collector, NOW)).toMatchObject({ compliant: false });
+    const schedule = scheduleExpiry(t.collector);
+    await settle();
+    await schedule.current();
+    await schedule.stop();
+    expect(runs().map((r) => r.at)).toEqual([NOW + 30 * DAY, NOW]);
+    expect(retentionStatus(t.collector, NOW)).toMatchObject({ compliant: true });
   });
 
   it('stops a run between two chunks on shutdown; what was committed stays deleted', async () => {

@@ -1,7 +1,7 @@
 import type { Collector } from '../collector';
 import { DAY_MS, HOUR_MS } from '../time';
 import { ExpiryAbortedError, runExpiry } from './expire';
-import { lastExpiry } from './status';
+import { dated, lastExpiry } from './status';
 
 /** serve's nightly run: 02:30 UTC, a quiet hour for a desktop app used in European offices. */
 const NIGHTLY_UTC = { hour: 2, minute: 30 };
@@ -67,7 +67,7 @@ export function scheduleExpiry(c: Collector): ExpirySchedule {
   // could leave nearly two days between runs (a start-up run at 10:00, serve down over 02:30,
   // back at 02:40), and status is not compliant after 36 hours.
   const last = lastExpiry(c);
-  if (last === null || nextNightlyRun(last.at) <= c.clock()) {
+  if (last === null || !dated(last, c.clock()) || nextNightlyRun(last.at) <= c.clock()) {
     arm(c.clock());
   } else {
     arm(nextNightlyRun(c.clock()));

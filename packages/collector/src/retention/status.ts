@@ -57,6 +57,19 @@ export interface StatusSource {
 }
 
 /**
+ * Whether a run's time can be believed: not later than now. One dated ahead ran while the clock
+ * was ahead (set right since): when it really ran is unknown, so it shows neither that the job
+ * ran in the last 36 hours nor when the next nightly run is due (serve runs the job at start). A
+ * minute of slack for clocks of two processes on one machine.
+ *
+ * @example
+ * dated({ at: Date.parse('2027-01-01T02:30:00Z') }, Date.parse('2026-12-02T10:00:00Z')); // false
+ */
+export function dated(run: { at: number }, now: number): boolean {
+  return run.at <= now + 60_000;
+}
+
+/**
  * Retention at a glance (`GET /v1/status`). Not compliant when the job has never run or not for
  * 36 hours, or when anything stored is past the retention: a report, a day's pseudonymous subject
  * rows (judged by the day's first moment, the oldest report they may come from), or a day key
@@ -85,7 +98,7 @@ export function retentionStatus(c: StatusSource, now: number): RetentionStatus {
     (oldestSubjectDay !== null && oldestSubjectDay * DAY_MS <= hidden) ||
     c.keyring.listDayKeys().some((day) => dayLastMs(day) <= hidden);
   // At exactly 36 hours the job "has not run for 36 hours" (the contract): not compliant.
-  const ranRecently = last !== null && now - last.at < EXPIRY_DUE_MS;
+  const ranRecently = last !== null && dated(last, now) && now - last.at < EXPIRY_DUE_MS;
   return {
     retentionDays: c.retentionDays,
     reports,
