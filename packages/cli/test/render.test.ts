@@ -54,6 +54,16 @@ describe('relativeTime', () => {
     expect(absoluteTime('2026-11-28T12:15:07+02:00', 'minute')).toBe('2026-11-28 10:15 UTC');
     expect(absoluteTime('garbage')).toBe('garbage');
   });
+
+  test('absolute times of any year RFC 3339 allows, and leap seconds, as times', () => {
+    // Split at the T: the years past 9999 that offsets reach have six digits and a sign.
+    expect(absoluteTime('9999-12-31T23:59:59-05:00')).toBe('+010000-01-01 04:59:59 UTC');
+    expect(absoluteTime('0000-01-01T00:00:00+05:45', 'minute')).toBe('-000001-12-31 18:15 UTC');
+    // A leap second, which Date.parse refuses: shown in UTC like any other time.
+    expect(absoluteTime('1990-12-31T15:59:60-08:00')).toBe('1990-12-31 23:59:60 UTC');
+    expect(absoluteTime('2016-12-31T23:59:60.5Z', 'minute')).toBe('2016-12-31 23:59 UTC');
+    expect(relativeTime('2016-12-31T23:59:60Z', new Date('2017-01-03T00:00:00Z'))).toBe('2d ago');
+  });
 });
 
 describe('renderTable', () => {

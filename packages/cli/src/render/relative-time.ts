@@ -14,7 +14,7 @@ const WEEK = 7 * DAY;
  * relativeTime('2026-11-28T07:00:00Z', new Date('2026-11-28T10:30:00Z')); // '3h ago'
  */
 export function relativeTime(time: string | Date, now: Date): string {
-  const at = typeof time === 'string' ? Date.parse(time) : time.getTime();
+  const at = typeof time === 'string' ? parseTime(time).ms : time.getTime();
   if (!Number.isFinite(at)) return String(time);
   const diff = now.getTime() - at;
   const age = Math.abs(diff);
@@ -38,10 +38,27 @@ export function relativeTime(time: string | Date, now: Date): string {
  * @example
  * absoluteTime('2026-11-28T10:15:00.123Z'); // '2026-11-28 10:15:00 UTC'
  * absoluteTime('2026-11-28T10:15:00.123Z', 'minute'); // '2026-11-28 10:15 UTC'
+ * absoluteTime('1990-12-31T15:59:60-08:00'); // '1990-12-31 23:59:60 UTC' (a leap second)
  */
 export function absoluteTime(time: string, precision: 'second' | 'minute' = 'second'): string {
-  const at = Date.parse(time);
-  if (!Number.isFinite(at)) return time;
-  const iso = new Date(at).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, precision === 'second' ? 19 : 16)} UTC`;
+  const { ms, leap } = parseTime(time);
+  if (!Number.isFinite(ms)) return time;
+  // Split at the T, not at fixed places: a year past 9999 (or before 0) has six digits and a sign.
+  const iso = new Date(ms).toISOString();
+  const t = iso.indexOf('T');
+  const clock = iso.slice(t + 1, t + (precision === 'second' ? 9 : 6));
+  return `${iso.slice(0, t)} ${leap && precision === 'second' ? `${clock.slice(0, 6)}60` : clock} UTC`;
+}
+
+/** A leap second's `:60`, which RFC 3339 allows and Date.parse refuses. */
+const LEAP_SECOND = /:60(?=(?:\.\d+)?(?:[zZ]|[+-]\d{2}:\d{2})$)/;
+
+/**
+ * A time's milliseconds (NaN when it is not one); a leap second (`23:59:60Z`) as the second
+ * before it, and said to be one.
+ */
+function parseTime(time: string): { ms: number; leap: boolean } {
+  const ms = Date.parse(time);
+  if (Number.isFinite(ms) || !LEAP_SECOND.test(time)) return { ms, leap: false };
+  return { ms: Date.parse(time.replace(LEAP_SECOND, ':59')), leap: true };
 }
