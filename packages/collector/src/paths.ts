@@ -20,8 +20,23 @@ export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.e
  * @example
  * dataPaths('/var/lib/jcs-collector').keys; // '/var/lib/jcs-collector/keys'
  */
-export function dataPaths(dataDir: string): { db: string; keys: string } {
-  return { db: path.join(dataDir, 'collector.db'), keys: path.join(dataDir, 'keys') };
+export function dataPaths(dataDir: string): { db: string; keys: string; initMarker: string } {
+  return {
+    db: path.join(dataDir, 'collector.db'),
+    keys: path.join(dataDir, 'keys'),
+    // There from the start of `init` to its end: a data dir holding it was left half-made.
+    initMarker: path.join(dataDir, 'init.incomplete'),
+  };
+}
+
+/**
+ * What every command but init says of a data dir an interrupted `init` left half-made.
+ *
+ * @example
+ * initInterrupted('/srv/jcs'); // 'init did not finish on /srv/jcs ...: run jcs-collector init ...'
+ */
+export function initInterrupted(dataDir: string): string {
+  return `init did not finish on ${dataDir} (it was stopped part way): run jcs-collector init --data-dir ${dataDir} again`;
 }
 
 /**

@@ -216,6 +216,45 @@ describe('init never overwrites keys', () => {
   });
 });
 
+describe('an init stopped part way (a kill, a power cut)', () => {
+  // What a crash audit found left: the database alone, or it and part of the keys folder. With
+  // the marker init makes first and removes last, every command says to run init again, and
+  // init makes the data dir afresh (nothing of it was ever used).
+  it.each([
+    ['the database alone', ['keys']],
+    ['the database and part of the keys folder', ['keys/audit-hmac.key', 'keys/transport']],
+  ])(
+    'leaves %s: refused with one line saying to run init again, which makes it afresh',
+    async (_, gone) => {
+      const dir = initialised();
+      expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(false); // a whole init
+      const oldKey = /public key: (\S+)/.exec(template.stdout)![1];
+      for (const f of gone) fs.rmSync(path.join(dir, f), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'init.incomplete'), '');
+      const again = new RegExp(
+        `init did not finish on ${dir}.*run jcs-collector init --data-dir ${dir} again`,
+      );
+      expectRefusal(dir, again);
+      const token = runCollector(['token', 'list', '--data-dir', dir]);
+      expect(token.status).toBe(1);
+      expect(token.stderr).toMatch(again);
+
+      const r = init(dir);
+      expect(r.stderr).toMatch(/an earlier init of .* was stopped part way/);
+      const newKey = /public key: (\S+)/.exec(r.stdout)![1];
+      expect(newKey).not.toBe(oldKey);
+      expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(false);
+      const p = await spawnServe(dir);
+      const answer = await fetch(`${p.url}/v1/public-key`).then(
+        (res) => res.json() as Promise<any>,
+      );
+      expect(answer.publicKey).toBe(newKey);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    },
+  );
+});
+
 describe('JCS_COLLECTOR_MASTER_KEY keeps the master key off the disk', () => {
   const master = crypto.randomBytes(32).toString('base64');
 

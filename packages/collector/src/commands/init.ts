@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { makeDirSync } from '@jcs/protocol';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase } from '../store/db';
+import { fsyncDir } from '../crypto/files';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
 import { Command } from 'commander';
@@ -27,6 +28,12 @@ export async function initCommand(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<InitResult> {
   const paths = dataPaths(dataDir);
+  if (fs.existsSync(paths.initMarker)) {
+    // What an init stopped part way made (a kill, a power cut) was never used: every other
+    // command refuses the data dir while the marker is there. Made again from the start.
+    removeWhatInitMakes(paths);
+    out.err(`an earlier init of ${dataDir} was stopped part way: what it made is made again`);
+  }
   const hasKeys = fs.existsSync(paths.keys);
   const hasDb = fs.existsSync(paths.db);
   if (hasKeys && !hasDb) {
@@ -66,14 +73,20 @@ export async function initCommand(
   // The database, then the keys: should either fail (a full disk, a malformed
   // JCS_COLLECTOR_MASTER_KEY), nothing half-made is left to block a retry. A database left
   // behind read at the next init as one whose keys folder was lost ("restore the keys folder").
+  // A kill or a power cut part way is covered by the marker, made first and removed last.
   let keys: { keyId: string; publicKey: string };
   try {
     fs.chmodSync(dataDir, 0o700);
+    fs.writeFileSync(paths.initMarker, '', { mode: 0o600 });
+    fsyncDir(dataDir);
     openDatabase(paths.db, { create: true }).close();
     fs.chmodSync(paths.db, 0o600);
     keys = createKeys(paths.keys, env);
+    fsyncDir(dataDir);
+    fs.rmSync(paths.initMarker);
+    fsyncDir(dataDir);
   } catch (e) {
-    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(paths.db + suffix, { force: true });
+    removeWhatInitMakes(paths);
     // Nor an empty data dir: it looked initialised.
     if (!existed) fs.rmSync(dataDir, { recursive: true, force: true });
     if (e instanceof KeyringError) throw new CommandError(e.message);
@@ -91,6 +104,13 @@ export async function initCommand(
     'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
   );
   return { dataDir, ...keys };
+}
+
+/** The database, the keys folder and the marker, as far as an init made them. */
+function removeWhatInitMakes(paths: ReturnType<typeof dataPaths>): void {
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(paths.db + suffix, { force: true });
+  fs.rmSync(paths.keys, { recursive: true, force: true });
+  fs.rmSync(paths.initMarker, { force: true });
 }
 
 /**

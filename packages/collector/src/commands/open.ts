@@ -1,11 +1,15 @@
+import fs from 'node:fs';
 import { openCollector, type Collector, type CollectorOptions } from '../collector';
 import { KeyringError } from '../crypto/keyring';
 import { CommandError } from './output';
-import { dataPaths } from '../paths';
+import { dataPaths, initInterrupted } from '../paths';
 import { SchemaError } from '../store/db';
 
 /** Opens the collector for a command, turning a missing data dir or key into a clear failure. */
 export function openForCommand(options: CollectorOptions): Collector {
+  if (fs.existsSync(dataPaths(options.dataDir).initMarker)) {
+    throw new CommandError(initInterrupted(options.dataDir));
+  }
   try {
     return openCollector(options);
   } catch (e) {
