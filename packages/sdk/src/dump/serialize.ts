@@ -1,6 +1,16 @@
-import { types } from 'node:util';
 import { LIMITS } from '@jcs/protocol';
 import { REDACTED, type Redactor } from './redact';
+import { describeBinary } from './describe-binary';
+import { record, shallowName, typeName, unboxed } from './object-kinds';
+import {
+  cannotFit,
+  exhausted,
+  overflow,
+  OVERFLOW,
+  safe,
+  spend,
+  type WalkState,
+} from './walk-state';
 
 /**
  * Bounds on a dump. Data within all three arrives exactly as given; `maxDepth` and `maxBreadth`
@@ -43,40 +53,6 @@ export type SerializedDump =
 
 /** Stands in for whatever the walk left out, so a reader sees the dump is not whole. */
 export const CUT = '[…truncated]';
-
-const BINARY_PREVIEW_BYTES = 64;
-/**
- * How far past the preview the card-number scan reads: the longest text the scan takes for one
- * (19 digits, a separator between each: 37 characters), in UTF-16 (two bytes a character).
- */
-const CARD_NUMBER_REACH = 74;
-const REDACTED_CARD_BYTES = '[redacted: holds a card number]';
-
-interface WalkState {
-  redactor: Redactor;
-  maxDepth: number;
-  maxBreadth: number;
-  maxString: number;
-  /** JSON characters still allowed, counted so as never to exceed the text's true length */
-  budget: number;
-  /** values still allowed: the guard on time spent walking huge data */
-  nodes: number;
-  /** something was left out or cut */
-  truncated: boolean;
-  /** give up at the first thing left out for room: the whole-data attempt, before cutting */
-  stopOnOverflow: boolean;
-  /** the value itself, not something inside it, could not be described */
-  rootFailed: boolean;
-  ancestors: Set<object>;
-  /**
-   * A wide object's keys, listed once for every attempt: V8 lists an object's keys whole (some
-   * 0.3 microseconds a key), so an object of millions of keys cost that on every walk.
-   */
-  keysOf: WeakMap<object, string[]>;
-}
-
-/** Thrown to end a whole-data attempt at once: what it would make is thrown away anyway. */
-const OVERFLOW = Symbol('overflow');
 
 interface Bounds {
   stopOnOverflow: boolean;
@@ -182,31 +158,6 @@ function attempt(
   return { json, bytes: Buffer.byteLength(json, 'utf8'), truncated: state.truncated };
 }
 
-/** Records a cut made for room, and ends the attempt there when it may not cut. */
-function overflow(state: WalkState): void {
-  state.truncated = true;
-  if (state.stopOnOverflow) throw OVERFLOW;
-}
-
-/**
- * Ends a whole-data attempt before walking a container whose smallest JSON text (`chars`) is over
- * the budget left: a million-item array is known not to fit without a step through it.
- */
-function cannotFit(state: WalkState, chars: number): void {
-  if (state.stopOnOverflow && chars > state.budget) overflow(state);
-}
-
-/** Out of room: a container stops and says how much it left out, rather than cut each item. */
-function exhausted(state: WalkState): boolean {
-  if (state.budget > 0 && state.nodes > 0) return false;
-  overflow(state);
-  return true;
-}
-
-function spend(state: WalkState, chars: number): void {
-  state.budget -= chars;
-}
-
 /** The most characters a card number takes, grouped (19 digits and 18 separators), and one more. */
 const CARD_SPAN = 38;
 
@@ -284,14 +235,6 @@ function walk(value: unknown, depth: number, state: WalkState): unknown {
   }
 }
 
-function safe<T>(f: () => T, fallback: T): T {
-  try {
-    return f();
-  } catch {
-    return fallback;
-  }
-}
-
 function walkObject(obj: object, depth: number, state: WalkState): unknown {
   const primitive = unboxed(obj);
   if (primitive !== obj) {
@@ -318,51 +261,6 @@ function walkObject(obj: object, depth: number, state: WalkState): unknown {
   } finally {
     state.ancestors.delete(obj);
   }
-}
-
-// Taken at load: a host that later replaces them cannot run code inside the walk through them.
-const numberValue = Number.prototype.valueOf;
-const stringValue = String.prototype.valueOf;
-const booleanValue = Boolean.prototype.valueOf;
-const bigintValue = BigInt.prototype.valueOf;
-
-/**
- * A Number, String, Boolean or BigInt object's value, which is what JSON.stringify writes for it
- * (`new Number(5)` is `5`), and the walk then treats as that primitive (a boxed String is
- * redacted and cut like any string); `obj` itself for anything else. One with a `toJSON` is left
- * to it, as JSON.stringify calls that first. The value is read from the object's slot, not
- * through an own `valueOf`: no host code runs.
- */
-function unboxed(obj: object): unknown {
-  if (!types.isBoxedPrimitive(obj)) return obj;
-  if (typeof safe(() => (obj as { toJSON?: unknown }).toJSON, undefined) === 'function') return obj;
-  if (types.isNumberObject(obj)) return numberValue.call(obj);
-  if (types.isStringObject(obj)) return stringValue.call(obj);
-  if (types.isBooleanObject(obj)) return booleanValue.call(obj);
-  if (types.isBigIntObject(obj)) return bigintValue.call(obj);
-  return obj; // a Symbol object: JSON.stringify writes it as an object too
-}
-
-function shallowName(obj: object): string {
-  return safe(() => {
-    if (Array.isArray(obj)) return `[Array(${obj.length})]`;
-    if (obj instanceof Map) return `[Map(${obj.size})]`;
-    if (obj instanceof Set) return `[Set(${obj.size})]`;
-    return `[${typeName(obj) ?? 'Object'}]`;
-  }, '[Object]');
-}
-
-/** The class name of an instance; null for plain and null-prototype objects. */
-function typeName(obj: object): string | null {
-  const proto = Object.getPrototypeOf(obj);
-  if (proto === null || proto === Object.prototype) return null;
-  const name = safe(() => proto.constructor?.name, undefined);
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : null;
-}
-
-function record(): Record<string, unknown> {
-  // No prototype: a dumped key named __proto__ stays a plain key.
-  return Object.create(null) as Record<string, unknown>;
 }
 
 function describeObject(obj: object, depth: number, state: WalkState): unknown {
@@ -519,52 +417,5 @@ function describeMap(map: Map<unknown, unknown>, depth: number, state: WalkState
     entries.push([key, redact ? REDACTED : walk(v, depth + 2, state)]);
   }
   out.entries = entries;
-  return out;
-}
-
-function describeBinary(obj: ArrayBuffer | SharedArrayBuffer | ArrayBufferView, state: WalkState) {
-  const out = record();
-  const isView = ArrayBuffer.isView(obj);
-  out.$type = Buffer.isBuffer(obj) ? 'Buffer' : obj.constructor.name;
-  const byteLength = obj.byteLength;
-  out.byteLength = byteLength;
-  const numeric =
-    isView &&
-    !(obj instanceof DataView) &&
-    !(obj instanceof Uint8Array) &&
-    !(obj instanceof Uint8ClampedArray);
-  if (numeric) {
-    const arr = obj as unknown as ArrayLike<number | bigint>;
-    cannotFit(state, 2 * arr.length + 1);
-    const n = Math.min(arr.length, state.maxBreadth);
-    const values: unknown[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = arr[i];
-      values.push(typeof v === 'bigint' ? `${v}n` : Number.isFinite(v) ? v : String(v));
-    }
-    if (arr.length > n) {
-      values.push(`[… ${arr.length - n} more items]`);
-      state.truncated = true;
-    }
-    out.values = values;
-    spend(state, JSON.stringify(values).length);
-  } else {
-    // A little past the preview, so that a card number across its end is seen whole.
-    const scanned = Math.min(byteLength, BINARY_PREVIEW_BYTES + CARD_NUMBER_REACH);
-    const view = isView
-      ? new Uint8Array(obj.buffer, obj.byteOffset, scanned)
-      : new Uint8Array(obj, 0, scanned);
-    const bytes = view.subarray(0, Math.min(byteLength, BINARY_PREVIEW_BYTES));
-    // Bytes are often text (a record read from a file, a socket's buffer, a Windows string in
-    // UTF-16): a card number in them would go out in hex past the string scan, so the preview
-    // goes instead. Read as Latin-1, and without its zero bytes for UTF-16's ASCII.
-    const latin1 = Buffer.from(view).toString('latin1');
-    const holdsCard = (text: string) => state.redactor.cleanString(text) !== text;
-    const wide = latin1.includes('\0') && holdsCard(latin1.replace(/\0/g, ''));
-    if (wide || holdsCard(latin1)) out.hex = REDACTED_CARD_BYTES;
-    else
-      out.hex = Buffer.from(bytes).toString('hex') + (byteLength > BINARY_PREVIEW_BYTES ? '…' : '');
-    spend(state, 2 * bytes.length + 30);
-  }
   return out;
 }
