@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runExpiry } from '../retention/expire';
 import { jobCutoff } from '../retention/policy';
-import { DAY_MS } from '../time';
+import { DAY_MS, dayOf } from '../time';
 import { takeLock } from './serve-lock';
 import { openForCommand } from './open';
 import { CommandError, EXIT, type Output } from './output';
@@ -75,7 +75,7 @@ export async function expireCommand(o: ExpireOptions, out: Output): Promise<Expi
  * (serve's own runs judged from the future send arriving reports past the key: expire.ts).
  */
 function reachesToday(now: number, retentionDays: number, clock: number): boolean {
-  return jobCutoff(now, retentionDays) >= clock - (clock % DAY_MS);
+  return jobCutoff(now, retentionDays) >= dayOf(clock) * DAY_MS;
 }
 
 const SERVE_SEALS_TODAY = (dataDir: string) =>

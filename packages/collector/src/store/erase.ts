@@ -178,9 +178,10 @@ function caughtUp(db: Db, plan: ErasurePlan, since: StoredReport[]): ErasurePlan
 /**
  * Carries out a plan; call inside a write transaction. The plan may be from an older snapshot
  * (the read thread's): reports stored since then are read here (those after `upTo`, a few at
- * most). Where one is the subject's, that group's day is planned again here, in this transaction;
- * one that carries a pseudonym the plan would drop keeps it. A planned report already gone (expired since)
- * is passed over. Erasures must not run two at a time: each plan counts on the other's reports.
+ * most). Where one is the subject's, that group's day is planned again here, in this
+ * transaction; one that carries a pseudonym the plan would drop keeps it. A planned report
+ * already gone (expired since) is passed over. Erasures must not run two at a time: each plan
+ * counts on the other's reports.
  * Returns the number of reports erased.
  */
 export function applyErasure(db: Db, plan: ErasurePlan): number {

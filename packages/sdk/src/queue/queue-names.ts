@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 //
 // A pending report is `<time ms>-<seq>-<id>-<bytes>.sealed`: the name sorts oldest first and
 // carries the size of the sealed file, so the queue's bounds are checked from one directory
-// listing. `.json` is what versions before sealing wrote: plaintext, read and sealed again at start.
+// listing. `.json` is what versions before sealing wrote: plaintext, read and sealed again at
+// start.
 //
 // A claim is `<pending name>~<pid>~<instance>~<claimed at ms>`: whose it is and since when.
 const PENDING_NAME = /^(\d{13})-(\d{6})-([0-9a-f-]{36})-(\d{1,9})\.(?:sealed|json)$/;
