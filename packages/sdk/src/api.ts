@@ -61,7 +61,8 @@ export interface Reporter {
   setDumpConsent(consent: boolean): void;
   /**
    * Reports uncaught exceptions and unhandled rejections, stored to disk synchronously before the
-   * process goes on to die as it would have: nothing is swallowed and no exit code changes.
+   * process goes on to die as it would have: nothing is swallowed and no exit code changes. Where
+   * the process dies of it, the report is sent first, for at most `exitGraceMs`.
    *
    * @example
    * reporter.installGlobalHandlers();

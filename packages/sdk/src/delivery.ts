@@ -140,6 +140,33 @@ export class Delivery {
   }
 
   /**
+   * For a process about to die (an uncaught exception): tries what the queue holds, the report
+   * whose request is in flight first, then the oldest, on the calling thread with `sendOne`,
+   * until one cannot be delivered now or `untilMs` (on `now`) comes. The in-flight request would
+   * die with the process: sent again here, and a collector that already has it answers 200. A
+   * back-off pause is skipped (the crash may be the reason to try), a Retry-After honoured.
+   */
+  sendBeforeDeath(
+    sendOne: (report: Report, untilMs: number) => SendOutcome,
+    untilMs: number,
+  ): void {
+    if (this.stopped || (this.pausedBy === 'collector' && this.pausedUntil > this.now())) return;
+    let item = this.inFlight;
+    this.inFlight = null;
+    this.inFlightAbort = null;
+    while (this.now() < untilMs) {
+      item ??= this.queue.claimNext();
+      if (!item) break;
+      const sent = this.asSent(item.report);
+      const outcome = sendOne(sent, untilMs);
+      this.settle(item, sent, outcome);
+      item = null;
+      if (outcome.kind === 'failed' || outcome.kind === 'retry_after') break;
+    }
+    if (item) this.queue.release(item.key);
+  }
+
+  /**
    * For a host whose work is done: one more try at what is queued (a back-off pause is skipped,
    * a Retry-After honoured). Resolves once nothing is in flight and the queue is empty or paused:
    * every report has been tried or must wait. The caller bounds how long it waits.

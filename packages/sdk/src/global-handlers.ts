@@ -1,7 +1,14 @@
-/** Told of an uncaught exception or unhandled rejection, just before Node acts on it. */
+import { monotonicNow } from './clock';
+
+/**
+ * Told of an uncaught exception or unhandled rejection, just before Node acts on it.
+ * `dyingSince`: when the error was seen (on `monotonicNow`), if the process dies of it as soon as
+ * the handlers return (no more turns of its event loop); null when it lives on.
+ */
 export type FatalHandler = (
   error: unknown,
   origin: 'uncaughtException' | 'unhandledRejection',
+  dyingSince: number | null,
 ) => void;
 
 type RejectionMode = 'throw' | 'strict' | 'warn' | 'none' | 'warn-with-error-code';
@@ -33,10 +40,14 @@ export function unhandledRejectionsMode(
 const handlers = new Set<{ onFatal: FatalHandler }>();
 let removeListeners: (() => void) | null = null;
 
-function dispatch(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
+function dispatch(
+  error: unknown,
+  origin: 'uncaughtException' | 'unhandledRejection',
+  dyingSince: number | null,
+): void {
   for (const h of [...handlers]) {
     try {
-      h.onFatal(error, origin);
+      h.onFatal(error, origin, dyingSince);
     } catch {
       // one reporter's failure must not stop the others, nor change how the host dies
     }
@@ -77,10 +88,16 @@ function addProcessListeners(onFatal: FatalHandler): () => void {
   const listenerChangesNothing = mode === 'warn' || mode === 'none';
 
   const monitor = (error: unknown, origin: string) => {
-    if (origin === 'unhandledRejection') onFatal(rejectionReason(error), 'unhandledRejection');
-    else onFatal(error, 'uncaughtException');
+    // Node ends the process after the monitors unless something takes the exception up.
+    const dies =
+      process.listenerCount('uncaughtException') === 0 &&
+      !process.hasUncaughtExceptionCaptureCallback();
+    const dyingSince = dies ? monotonicNow() : null;
+    if (origin === 'unhandledRejection') {
+      onFatal(rejectionReason(error), 'unhandledRejection', dyingSince);
+    } else onFatal(error, 'uncaughtException', dyingSince);
   };
-  const rejection = (reason: unknown) => onFatal(reason, 'unhandledRejection');
+  const rejection = (reason: unknown) => onFatal(reason, 'unhandledRejection', null);
 
   let attached = false;
   const attach = () => {

@@ -95,9 +95,9 @@ export interface ReporterOptions {
    */
   ca?: string;
   /**
-   * When a host process ends naturally (its event loop empties) with reports not yet sent, the
-   * SDK tries to send them and may keep the process alive this long, at most 2000 ms. 0 turns it
-   * off. Default 1500.
+   * When a host process ends naturally (its event loop empties) with reports not yet sent, or
+   * dies of an uncaught exception with the global handlers installed, the SDK tries to send them
+   * and may keep the process alive this long, at most 2000 ms. 0 turns it off. Default 1500.
    */
   exitGraceMs?: number;
   /**

@@ -28,7 +28,8 @@ import { readSourceLine, stackAbove, type StackFrame } from './stack';
 import { captureFields } from './capture';
 import { monotonicNow } from './clock';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
-import { createTransport } from './transport';
+import { sendBeforeDeath } from './crash-send';
+import { createTransport, type TransportOptions } from './transport';
 import { onBeforeExit, onProcessExit, type ExitGrace } from './exit-hook';
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -62,6 +63,7 @@ export class ReporterCore implements Reporter {
   /** something was stored (or held back) since the last exit grace: worth another */
   private newSinceGrace = true;
   private readonly delivery: Delivery;
+  private readonly transportOptions: TransportOptions;
   private readonly autoSend: boolean;
 
   constructor(
@@ -91,15 +93,15 @@ export class ReporterCore implements Reporter {
       store: (report, heldKey) => this.store(report, heldKey),
       guard: (work) => this.guard(undefined, work),
     });
-    const transportOptions = {
+    this.transportOptions = {
       url: o.reportsUrl,
       token: o.token,
       timeoutMs: o.requestTimeoutMs,
       ca: o.ca,
     };
     const transport = o.transport
-      ? o.transport(transportOptions)
-      : createTransport(transportOptions);
+      ? o.transport(this.transportOptions)
+      : createTransport(this.transportOptions);
     this.delivery = new Delivery({
       queue: this.queue,
       transport,
@@ -202,22 +204,35 @@ export class ReporterCore implements Reporter {
   installGlobalHandlers(): void {
     if (this.uninstallHandlers || this.closed) return;
     try {
-      this.uninstallHandlers = installProcessHandlers((error) => {
+      this.uninstallHandlers = installProcessHandlers((error, _origin, dyingSince) => {
         this.captureException(error);
         // The process is probably about to die: put held-back repeats on disk too, now.
         this.guard(undefined, () => this.drainFlood('all'));
+        if (dyingSince !== null) this.guard(undefined, () => this.sendBeforeDeath(dyingSince));
       });
-      // A crash ends the process before anything is sent: only a queue on disk keeps its report.
+      // A crash's report is tried before the process dies, but only a queue on disk keeps it
+      // when that fails (the collector unreachable, or slower than exitGraceMs).
       if (!this.queue.durable) {
         this.diagnostic({
           code: 'queue_unavailable',
           message:
-            "global handlers installed without a queue on disk (no queueDir, or one that could not be used): a crash's report is kept in memory and lost with the process; give queueDir so that the next start sends it",
+            "global handlers installed without a queue on disk (no queueDir, or one that could not be used): a crash's report is tried once before the process dies and lost if that fails; give queueDir so that the next start sends it",
         });
       }
     } catch (e) {
       this.internalError(undefined, e);
     }
+  }
+
+  /**
+   * The process dies of an uncaught exception when this returns, with no more turns of its event
+   * loop: what is queued is sent now, the thread blocked, for at most exitGraceMs since the
+   * error was seen. Not through an injected transport, which is asynchronous: then, as with
+   * exitGraceMs 0, the report waits in the queue for the next start.
+   */
+  private sendBeforeDeath(dyingSince: number): void {
+    if (this.closed || !this.autoSend || this.o.transport || this.o.exitGraceMs <= 0) return;
+    sendBeforeDeath(this.delivery, this.transportOptions, dyingSince + this.o.exitGraceMs);
   }
 
   flush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<boolean> {

@@ -84,23 +84,35 @@ export function createTransport(
       let response: TransportResponse;
       try {
         response = await makeRequest({
-          url: options.url,
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            authorization: `Bearer ${options.token}`,
-          },
-          body: JSON.stringify(report),
-          timeoutMs: options.timeoutMs,
-          ...(options.ca === undefined ? {} : { ca: options.ca }),
+          ...reportRequest(options, report),
           signal: sendOptions?.signal,
         });
       } catch (error) {
-        return { kind: 'failed', reason: networkReason(error) };
+        return failedOutcome(error);
       }
       return classify(response, report.id);
     },
   };
+}
+
+/** The request that delivers `report`: what a transport hands to `makeRequest`. */
+export function reportRequest(options: TransportOptions, report: Report): TransportRequest {
+  return {
+    url: options.url,
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${options.token}`,
+    },
+    body: JSON.stringify(report),
+    timeoutMs: options.timeoutMs,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  };
+}
+
+/** The outcome of a request that threw (a network error, a time-out): back off and retry. */
+export function failedOutcome(error: unknown): SendOutcome {
+  return { kind: 'failed', reason: networkReason(error) };
 }
 
 /**
