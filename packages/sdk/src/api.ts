@@ -9,12 +9,12 @@ export interface CaptureExtra extends ReportInput {
   line?: number;
 }
 
-/** What `preview()` answers: the report exactly as it would be sent, and its dump in clear. */
-export interface ReportPreview {
-  report: Report;
-  /** the dump's plaintext, as the decoded JSON value; undefined when the report has no dump */
-  dump?: unknown;
-}
+/**
+ * What `preview()` answers: the report exactly as it would be sent, but with `dump` in clear:
+ * the data as the SDK would seal it (redacted and cut to the limits), as the decoded JSON value
+ * of the plaintext. No `dump` where the report would carry none (`dumpWithheld` says why).
+ */
+export type ReportPreview = Omit<Report, 'dump'> & { dump?: unknown };
 
 /** The SDK's handle. Nothing on it throws into the host after `createReporter` returned. */
 export interface Reporter {
@@ -40,14 +40,14 @@ export interface Reporter {
    */
   captureException(error: unknown, extra?: CaptureExtra): string;
   /**
-   * Exactly the report `report(input)` would send now (its dump sealed), with the dump's plaintext
-   * beside it, for a consent dialog. Stores and sends nothing. `dumpConsent` overrides the current
-   * choice for this preview only, to show what consenting would send. Null when nothing would be
-   * sent (`beforeSend` drops it).
+   * Exactly the report `report(input)` would send now, its dump in plaintext, for a consent
+   * dialog. Stores and sends nothing. `dumpConsent` overrides the current choice for this
+   * preview only, to show what consenting would send. Null when nothing would be sent
+   * (`beforeSend` drops it).
    *
    * @example
-   * const { report, dump } = reporter.preview(input, { dumpConsent: true })!;
-   * showDialog(report.error.description, JSON.stringify(dump, null, 2));
+   * const preview = reporter.preview(input, { dumpConsent: true })!;
+   * showDialog(preview.error.description, JSON.stringify(preview.dump, null, 2));
    */
   preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null;
   /**

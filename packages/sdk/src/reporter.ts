@@ -180,9 +180,11 @@ export class ReporterCore implements Reporter {
       const built = this.build(randomUUID(), new Date().toISOString(), error, 0, input, consent);
       const report = this.finalize(built.report);
       if (!report) return null;
-      const result: ReportPreview = { report };
-      if (report.dump && built.dumpJson !== undefined) result.dump = JSON.parse(built.dumpJson);
-      return result;
+      const { dump: sealed, ...rest } = report;
+      if (sealed && built.dumpJson !== undefined) {
+        return { ...rest, dump: JSON.parse(built.dumpJson) as unknown };
+      }
+      return rest;
     } catch (e) {
       this.internalError(undefined, e);
       return null;

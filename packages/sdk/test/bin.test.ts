@@ -324,7 +324,7 @@ describe('jcs-report', () => {
     );
     expect(r.code).toBe(0);
     const preview = JSON.parse(r.stdout);
-    expect(preview.report.error.description).toBe('p');
+    expect(preview.error.description).toBe('p');
     expect(preview.dump).toEqual({ x: 1 });
     expect(server.received.length).toBe(before);
     expect(pendingFiles(queueDir)).toEqual([]);

@@ -170,7 +170,7 @@ describe('consent', () => {
 });
 
 describe('preview', () => {
-  it('is exactly what would be sent, with the dump in clear beside it, and stores nothing', async () => {
+  it('is exactly what would be sent, the dump in clear, and stores nothing', async () => {
     const queueDir = tempDir();
     const { reporter, sent, open } = recording({ queueDir, dumpConsent: true, username: 'ann' });
     const input = {
@@ -184,10 +184,10 @@ describe('preview', () => {
     };
     const before = readAllFiles(queueDir);
     const p = reporter.preview(input)!;
-    expect(validateReport(p.report).ok).toBe(true);
-    expect(p.dump).toEqual({ client: 'Smith', pin: '[redacted]' });
-    expect(open(p.report)).toEqual(p.dump);
-    expect(p.report).toMatchObject({
+    const { dump, ...withoutDump } = p;
+    expect(validateReport(withoutDump).ok).toBe(true);
+    expect(dump).toEqual({ client: 'Smith', pin: '[redacted]' });
+    expect(p).toMatchObject({
       schema: 1,
       app: { name: 'JCS', version: '5.2.1.345' },
       license: 'JCS-000123',
@@ -205,29 +205,31 @@ describe('preview', () => {
     expect(await reporter.flush(1000)).toBe(true);
     expect(sent).toHaveLength(1);
     const { id: _a, occurredAt: _b, dump: _c, ...wire } = sent[0];
-    const { id: _d, occurredAt: _e, dump: _f, ...previewed } = p.report;
+    const { id: _d, occurredAt: _e, ...previewed } = withoutDump;
     expect(wire).toEqual(previewed);
     expect(sent[0].id).toBe(id);
+    // the dump sealed is the one shown
+    expect(open(sent[0])).toEqual(dump);
   });
 
   it('follows consent, and can show what consenting would send', () => {
     const { reporter } = recording({ dumpConsent: false });
     const input = { description: 'x', data: { a: 1 } };
     const off = reporter.preview(input)!;
-    expect(off.report.dumpWithheld).toBe('user-opt-out');
+    expect(off.dumpWithheld).toBe('user-opt-out');
     expect(off.dump).toBeUndefined();
     const on = reporter.preview(input, { dumpConsent: true })!;
     expect(on.dump).toEqual({ a: 1 });
-    expect(on.report.dump).toBeDefined();
+    expect(on).not.toHaveProperty('dumpWithheld');
     // the override does not change the choice itself
-    expect(reporter.preview(input)!.report.dumpWithheld).toBe('user-opt-out');
+    expect(reporter.preview(input)!.dumpWithheld).toBe('user-opt-out');
   });
 
   it('applies beforeSend, answering null when it drops the report', () => {
     const { reporter } = recording({
       beforeSend: (r) => (r.error.module === 'drop' ? null : { ...r, license: 'EDITED' }),
     });
-    expect(reporter.preview({ module: 'keep' })!.report.license).toBe('EDITED');
+    expect(reporter.preview({ module: 'keep' })!.license).toBe('EDITED');
     expect(reporter.preview({ module: 'drop' })).toBeNull();
   });
 });

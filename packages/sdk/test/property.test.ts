@@ -130,7 +130,9 @@ describe('arbitrary input never throws', () => {
       fc.property(anyValue, fc.oneof(anyValue, reportLike), (thrown, extra) => {
         expect(reporter.captureException(thrown, extra as never)).toMatch(UUID);
         const p = reporter.preview(extra as never);
-        expect(p === null || validateReport(p.report).ok).toBe(true);
+        // what would be sent, the dump aside (it is in clear here)
+        const { dump: _dump, ...withoutDump } = p ?? {};
+        expect(p === null || validateReport(withoutDump).ok).toBe(true);
       }),
       { numRuns: 200 },
     );
