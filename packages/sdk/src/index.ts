@@ -1,4 +1,4 @@
-export { createReporter } from './reporter';
+export { createReporter } from './create-reporter';
 export type { Reporter, CaptureExtra, ReportPreview } from './api';
 export type { ReporterOptions } from './options';
 export { TRUNCATION_MARKER, type ReportInput } from './normalize';

@@ -21,10 +21,10 @@ import {
   type NormalizedError,
   type ReportInput,
 } from './normalize';
-import { resolveOptions, type ReporterOptions, type ResolvedOptions } from './options';
+import type { ResolvedOptions } from './options';
 import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
-import { readSourceLine, stackAbove, type StackFrame } from './stack';
+import { readSourceLine, type StackFrame } from './stack';
 import { captureFields } from './capture';
 import { monotonicNow } from './clock';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
@@ -445,71 +445,8 @@ function withSourceLine(error: NormalizedError, frame: StackFrame | undefined, o
   if (code !== undefined) error.code = code;
 }
 
-/**
- * Creates the reporter. Checks the options once and throws a TypeError for a misconfiguration
- * (bad URL, plain HTTP to a remote host, a public key that is not 32 bytes of base64, no licence);
- * after that, nothing the SDK does throws into the host. With `enabled: false` nothing is checked,
- * captured, stored or sent.
- *
- * @example
- * const reporter = createReporter({
- *   endpoint: 'https://errors.example/',
- *   token: process.env.JCS_INGEST_TOKEN!,
- *   publicKey: 'base64 of 32 bytes', keyId: 'k1',
- *   app: { name: 'JCS', version: '5.2.1.345' },
- *   license: 'JCS-000123',
- *   queueDir: path.join(app.getPath('userData'), 'error-queue'),
- * });
- */
-export function createReporter(options: ReporterOptions): Reporter {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('createReporter: options must be an object');
-  }
-  const enabled = (options as { enabled?: unknown }).enabled;
-  if (enabled !== undefined && typeof enabled !== 'boolean') {
-    throw new TypeError('createReporter: enabled must be true or false');
-  }
-  if (enabled === false) return createDisabledReporter();
-  return detachable(new ReporterCore(resolveOptions(options)));
-}
-
-/**
- * The reporter as the host holds it: plain functions over the core, so that a method passed on
- * its own still works (`promise.catch(reporter.captureException)`, `const { report } = reporter`).
- */
-function detachable(core: ReporterCore): Reporter {
-  const captureException: Reporter['captureException'] = (thrown, extra) =>
-    core.captureException(thrown, extra, () => stackAbove(captureException));
-  return {
-    report: (input) => core.report(input),
-    captureException,
-    preview: (input, options) => core.preview(input, options),
-    setDumpConsent: (consent) => core.setDumpConsent(consent),
-    installGlobalHandlers: () => core.installGlobalHandlers(),
-    flush: (timeoutMs) => core.flush(timeoutMs),
-    close: (timeoutMs) => core.close(timeoutMs),
-  };
-}
-
 /** A caller's timeout as a wait: `Infinity` is as long as a timer can wait, anything else not a number the default. */
 function waitMs(timeoutMs: unknown): number {
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) return DEFAULT_TIMEOUT_MS;
   return timerDelay(timeoutMs);
-}
-
-/** Internal: the `jcs-report` bin drives delivery itself. */
-export function createReporterCore(options: ReporterOptions, internals: ReporterInternals) {
-  return new ReporterCore(resolveOptions(options), internals);
-}
-
-function createDisabledReporter(): Reporter {
-  return {
-    report: () => randomUUID(),
-    captureException: () => randomUUID(),
-    preview: () => null,
-    setDumpConsent: () => undefined,
-    installGlobalHandlers: () => undefined,
-    flush: async () => true,
-    close: async () => true,
-  };
 }

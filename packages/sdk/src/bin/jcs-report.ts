@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { packageVersion } from '@jcs/protocol';
-import { createReporterCore } from '../reporter';
+import { createReporterCore } from '../create-reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
 import { certificateAdvice } from '../certificate-advice';
