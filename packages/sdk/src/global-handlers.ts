@@ -123,13 +123,24 @@ function addProcessListeners(onFatal: FatalHandler): () => void {
     if (!listenerChangesNothing && hostListeners() === 0) detach();
   };
 
+  // In warn-with-error-code mode a listener of ours would stop Node's warning and exit code, and
+  // the monitor never sees the rejection: Node's warning about it is all there is to go on.
+  const warning = (w: Error) => {
+    if (attached || w?.name !== 'UnhandledPromiseRejectionWarning') return;
+    if (typeof w.message !== 'string' || NODE_REJECTION_NOTE.test(w.message)) return;
+    onFatal(reasonFromWarning(w.message), 'unhandledRejection', null);
+  };
+  const viaWarning = mode === 'warn-with-error-code';
+
   process.on('uncaughtExceptionMonitor', monitor);
+  if (viaWarning) process.on('warning', warning);
   if (listenerChangesNothing || (mode !== 'strict' && hostListeners() > 0)) attach();
   process.on('newListener', onNewListener);
   process.on('removeListener', onRemoveListener);
 
   return () => {
     process.removeListener('uncaughtExceptionMonitor', monitor);
+    process.removeListener('warning', warning);
     process.removeListener('newListener', onNewListener);
     process.removeListener('removeListener', onRemoveListener);
     detach();
@@ -150,4 +161,23 @@ function rejectionReason(error: unknown): unknown {
       ? /The promise rejected with the reason "([\s\S]*)"\.$/.exec(message)
       : null;
   return reason ? reason[1] : error;
+}
+
+/** The second of Node's two warnings about an unhandled rejection: its advice, not the reason. */
+const NODE_REJECTION_NOTE = /^Unhandled promise rejection\. This error originated/;
+
+/**
+ * The reason of an unhandled rejection, from the first of Node's warnings about it: the reason's
+ * stack where it was an Error (so the report has its message and where it was thrown), else the
+ * reason as text. The Error itself, and anything on it but its stack, is not to be had.
+ */
+function reasonFromWarning(text: string): unknown {
+  const at = text.indexOf('\n    at ');
+  if (at < 0) return text;
+  const head = text.slice(0, at);
+  const colon = head.indexOf(': ');
+  const error = new Error(colon < 0 ? '' : head.slice(colon + 2));
+  error.name = colon < 0 ? head : head.slice(0, colon);
+  error.stack = text;
+  return error;
 }

@@ -85,14 +85,18 @@ describe('a host that dies', () => {
     expect(reports.map((r) => r.error.description)).toEqual(['rejected in host']);
   });
 
-  it.each([[[]], [['--unhandled-rejections=warn']]])(
+  it.each([
+    [[]],
+    [['--unhandled-rejections=warn']],
+    [['--unhandled-rejections=warn-with-error-code']],
+  ])(
     'of a rejection with a string, not an Error (%j): the report says the string',
     async (execArgv) => {
       const queueDir = tempDir();
       const run = await runHost('rejection-not-error', childOptions(queueDir), { execArgv });
       // Throw mode: Node wraps the string in ERR_UNHANDLED_REJECTION, whose message is the same
       // long sentence for every such rejection; warn mode hands the string over as it is.
-      expect(run.code).toBe(execArgv.length ? 0 : 1);
+      expect(run.code).toBe(execArgv[0] === '--unhandled-rejections=warn' ? 0 : 1);
       expect(queuedReports(queueDir).map((r) => r.error.description)).toEqual([
         'quota of 5 exceeded',
       ]);
@@ -109,6 +113,26 @@ describe('a host that dies', () => {
     expect(baseline.code).toBe(0);
     expect(run.code).toBe(0);
     expect(queuedReports(queueDir).map((r) => r.error.description)).toEqual(['rejected in host']);
+  });
+
+  it('in warn-with-error-code mode: same warning and exit code 1, the rejection reported from it', async () => {
+    const queueDir = tempDir();
+    const execArgv = ['--unhandled-rejections=warn-with-error-code'];
+    const [baseline, run] = await Promise.all([
+      runHost('rejection', {}, { sdk: false, execArgv }),
+      runHost('rejection', childOptions(queueDir), { execArgv }),
+    ]);
+    expect(baseline.code).toBe(1);
+    expect(run.code).toBe(1);
+    // Node's two warnings, as without the SDK (process ids aside)
+    const warnings = (r: typeof run) =>
+      r.stderr.split('\n').filter((l) => l.includes('UnhandledPromiseRejectionWarning'));
+    expect(warnings(run).map((l) => l.replace(/\(node:\d+\)/, ''))).toEqual(
+      warnings(baseline).map((l) => l.replace(/\(node:\d+\)/, '')),
+    );
+    const [report] = queuedReports(queueDir);
+    expect(report.error).toMatchObject({ description: 'rejected in host', module: 'host' });
+    expect(report.error.line).toBeGreaterThan(0);
   });
 
   it('with its own unhandledRejection listener: still called, process lives, reported once', async () => {
