@@ -7,7 +7,10 @@ import type { TransportRequest, TransportResponse } from './transport';
  * to die of an uncaught exception, which gets no more turns of its event loop to wait in.
  */
 export interface BlockingRequester {
-  /** Blocks until the answer or `request.timeoutMs`; throws on a network error or time-out. */
+  /**
+   * Blocks until the answer, at most `request.timeoutMs`; throws on a network error or time-out.
+   * A name is looked up in DNS by c-ares, never by the system's resolver unless DNS answered.
+   */
   request(request: TransportRequest): TransportResponse;
   /** Ends the worker thread (it would not keep the process alive anyway). */
   close(): void;
@@ -25,9 +28,11 @@ type WorkerAnswer =
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
+const dns = require('node:dns');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
+const net = require('node:net');
 const tls = require('node:tls');
 const { port, signal } = workerData;
 const answered = new Int32Array(signal);
@@ -42,6 +47,30 @@ function trusted(ca) {
   return [...tls.rootCertificates, ...extra, ca];
 }
 
+// The system's look-up (getaddrinfo) cannot be cancelled, and the process cannot end while one
+// runs: with a DNS server that never answers, it would hold the dying process for the resolver's
+// whole time-out. c-ares asks DNS itself and gives up when told; only when DNS has answered that
+// it knows no such name is the system asked (the hosts file), and localhost goes there at once.
+function lookup(hostname, options, callback, timeoutMs, resolvers) {
+  const reply = (err, addresses) => {
+    if (err) callback(err);
+    else if (options.all) callback(null, addresses);
+    else callback(null, addresses[0].address, addresses[0].family);
+  };
+  const family = net.isIP(hostname);
+  if (family) return reply(null, [{ address: hostname, family }]);
+  if (/(^|\\.)localhost\\.?$/i.test(hostname)) return dns.lookup(hostname, options, callback);
+  const resolver = new dns.Resolver({ timeout: Math.max(50, Math.ceil(timeoutMs)), tries: 1 });
+  resolvers.push(resolver);
+  resolver.resolve4(hostname, (err, addresses) => {
+    if (!err && addresses.length > 0) {
+      return reply(null, addresses.map((address) => ({ address, family: 4 })));
+    }
+    if (err && err.code !== 'ENOTFOUND' && err.code !== 'ENODATA') return reply(err);
+    dns.lookup(hostname, options, callback);
+  });
+}
+
 function answer(message) {
   port.postMessage(message);
   Atomics.add(answered, 0, 1);
@@ -50,10 +79,12 @@ function answer(message) {
 
 port.on('message', ({ seq, request }) => {
   let done = false;
+  const resolvers = [];
   const finish = (message) => {
     if (done) return;
     done = true;
     clearTimeout(timer);
+    for (const resolver of resolvers) resolver.cancel();
     answer({ seq, ...message });
   };
   const fail = (e) => {
@@ -73,6 +104,8 @@ port.on('message', ({ seq, request }) => {
       method: request.method,
       headers: { ...request.headers, 'content-length': String(body.length) },
       agent: false,
+      lookup: (hostname, options, callback) =>
+        lookup(hostname, options, callback, request.timeoutMs, resolvers),
       ...(request.ca !== undefined && url.protocol === 'https:' ? { ca: trusted(request.ca) } : {}),
     });
     req.on('error', fail);
@@ -103,8 +136,8 @@ port.on('message', ({ seq, request }) => {
 });
 `;
 
-/** How long past a request's own time-out to wait for the worker to say so. */
-const ANSWER_SLACK_MS = 50;
+/** How much sooner than the caller's time-out the worker gives up, to say so in time. */
+const ANSWER_SLACK_MS = 25;
 
 /**
  * Starts the worker thread that `request` hands its requests to. The first request waits for
@@ -122,10 +155,16 @@ export function openBlockingRequester(): BlockingRequester {
   const signal = new SharedArrayBuffer(4);
   const answered = new Int32Array(signal);
   const { port1, port2 } = new MessageChannel();
+  // Without the host's preloads (`-r`, or `--require` in NODE_OPTIONS): they would run again in
+  // the worker, print, or start a second reporter on the same queue.
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: { port: port2, signal },
     transferList: [port2],
+    execArgv: [],
+    env,
   });
   worker.unref();
   port1.unref();
@@ -135,8 +174,10 @@ export function openBlockingRequester(): BlockingRequester {
     request(request) {
       const mine = ++seq;
       const { signal: _signal, ...plain } = request;
-      port1.postMessage({ seq: mine, request: plain });
-      const deadline = monotonicNow() + Math.max(0, request.timeoutMs) + ANSWER_SLACK_MS;
+      const timeoutMs = Math.max(0, request.timeoutMs);
+      const deadline = monotonicNow() + timeoutMs;
+      const workerTimeoutMs = Math.max(1, Math.floor(timeoutMs - ANSWER_SLACK_MS));
+      port1.postMessage({ seq: mine, request: { ...plain, timeoutMs: workerTimeoutMs } });
       for (;;) {
         // Answers to earlier requests that timed out here may still come: skip them.
         const message = receiveMessageOnPort(port1)?.message as WorkerAnswer | undefined;

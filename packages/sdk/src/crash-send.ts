@@ -25,16 +25,33 @@ export function sendBeforeDeath(
   options: TransportOptions,
   untilMs: number,
 ): void {
+  untilMs = sharedDeadline(untilMs);
   if (monotonicNow() >= untilMs) return;
-  const requester = openBlockingRequester();
+  // Started only once there is something to send: nothing queued, or a Retry-After in force,
+  // costs no thread.
+  let requester: BlockingRequester | undefined;
   try {
-    delivery.sendBeforeDeath(
-      (report, until) => sendBlocking(requester, options, report, until),
-      untilMs,
-    );
+    delivery.sendBeforeDeath((report, until) => {
+      requester ??= openBlockingRequester();
+      return sendBlocking(requester, options, report, until);
+    }, untilMs);
   } finally {
-    requester.close();
+    requester?.close();
   }
+}
+
+/**
+ * One crash, one grace: every reporter of the process shares the first one's deadline, even
+ * those of another copy of the SDK (a duplicated dependency, a bundled plug-in), which have
+ * listeners of their own. On the process object, as `monotonicNow` is the process's clock.
+ */
+const DEADLINE = Symbol.for('@jcs/sdk: crash-send deadline');
+function sharedDeadline(untilMs: number): number {
+  const holder = process as unknown as Record<symbol, number | undefined>;
+  const first = holder[DEADLINE];
+  if (first !== undefined && first < untilMs) return first;
+  holder[DEADLINE] = untilMs;
+  return untilMs;
 }
 
 /** One report, on the worker, with no more time than is left; never throws. */

@@ -151,6 +151,10 @@ export class Delivery {
     untilMs: number,
   ): void {
     if (this.stopped || (this.pausedBy === 'collector' && this.pausedUntil > this.now())) return;
+    // A Retry-After another process sharing the queue was given since (as the constructor reads
+    // one: not one further off than maxDelayMs, kept before the clock was set back).
+    const kept = (this.queue.waitUntil?.() ?? 0) - this.wallNow();
+    if (kept > 0 && kept <= this.options.maxDelayMs) return;
     let item = this.inFlight;
     this.inFlight = null;
     this.inFlightAbort = null;

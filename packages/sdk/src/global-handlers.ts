@@ -18,8 +18,10 @@ export function unhandledRejectionsMode(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
   electron: string | undefined = process.versions.electron,
+  runAsNode: string | undefined = process.env.ELECTRON_RUN_AS_NODE,
 ): RejectionMode {
-  const args = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  // Node reads NODE_OPTIONS first and the command line after it: the command line wins.
+  const args = [...nodeOptions.split(/\s+/).filter(Boolean), ...execArgv];
   let mode: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const m = /^--unhandled-rejections(?:=(.*))?$/.exec(args[i]);
@@ -27,7 +29,8 @@ export function unhandledRejectionsMode(
   }
   const known = ['throw', 'strict', 'warn', 'none', 'warn-with-error-code'];
   if (mode && known.includes(mode)) return mode as RejectionMode;
-  return electron ? 'warn' : 'throw';
+  // Electron's main process warns; run as plain Node (ELECTRON_RUN_AS_NODE), it throws as Node.
+  return electron && !runAsNode ? 'warn' : 'throw';
 }
 
 /**

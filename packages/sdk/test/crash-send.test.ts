@@ -142,6 +142,63 @@ describe('a host that dies of an uncaught exception, the collector up', () => {
     expect(server.received.length).toBe(received);
   });
 
+  it('honours a Retry-After another process sharing the queue was given meanwhile: nothing sent', async () => {
+    const queueDir = tempDir();
+    const retry = { minDelayMs: 20, maxDelayMs: 120_000 };
+    const before = described('reported before the crash').length;
+    // The host starts (its first report delivered), then dies 1.5 s later...
+    const running = runHost('report-then-uncaught', hostOptions({ queueDir, retry }), {
+      env: { JCS_TEST_WAIT_MS: '1500' },
+    });
+    await server.waitFor(() => described('reported before the crash').length > before);
+    await server.waitFor(() => pendingFiles(queueDir).length === 0);
+    // ...and meanwhile another process on the same queue is told to wait a minute.
+    server.always({ status: 503, headers: { 'retry-after': '60' }, body: {} });
+    const { createReporter } = await import('../src');
+    const other = createReporter(optionsFor(server, [], { queueDir, retry }));
+    other.report({ description: 'told to wait' });
+    await server.waitFor(() =>
+      server.received.some((r) => r.report?.error.description === 'told to wait'),
+    );
+    await other.close(100);
+    server.always('default');
+    const received = server.received.length;
+    const run = await running;
+    expect(run.code).toBe(1);
+    expect(server.received.length).toBe(received);
+    expect(
+      queuedReports(queueDir)
+        .map((r) => r.error.description)
+        .sort(),
+    ).toEqual(['told to wait', 'uncaught in host']);
+  });
+
+  it('shares one grace among copies of the SDK in one process: a collector that hangs is asked once', async () => {
+    server.always('hang');
+    const received = server.received.length;
+    const run = await runHost('uncaught', hostOptions({ exitGraceMs: 500 }), {
+      env: { JCS_TEST_SDK_COPIES: '2' },
+    });
+    expect(run.code).toBe(1);
+    // the first copy's request took the whole grace; the second had none left to start one
+    expect(server.received.length - received).toBe(1);
+  });
+
+  it("does not run the host's preloads again in its worker thread", async () => {
+    const dir = tempDir();
+    const preload = path.join(dir, 'preload.js');
+    fs.writeFileSync(preload, "require('node:fs').writeSync(2, 'preload ran\\n');\n");
+    for (const how of [{ execArgv: ['-r', preload] }, { env: { NODE_OPTIONS: `-r ${preload}` } }]) {
+      const [baseline, run] = await Promise.all([
+        runHost('uncaught', {}, { sdk: false, ...how }),
+        runHost('uncaught', hostOptions(), how),
+      ]);
+      expect(baseline.stderr.match(/preload ran/g)).toHaveLength(1);
+      expect(run.stderr.match(/preload ran/g)).toHaveLength(1);
+      expect(run.code).toBe(1);
+    }
+  });
+
   it('ends at once with the collector unreachable, the report on disk', async () => {
     const queueDir = tempDir();
     const run = await runHost('uncaught', {
@@ -223,6 +280,15 @@ describe('openBlockingRequester', () => {
       );
       expect(() => requester.request(request(`${base}/slow/300`, 100))).toThrow(
         expect.objectContaining({ name: 'TimeoutError' }),
+      );
+      // A name DNS does not know: DNS's answer, whatever the time left (here not a whole number
+      // of milliseconds, as the crash path gives it).
+      expect(() =>
+        requester.request({ ...request('http://nonexistent-host.invalid/'), timeoutMs: 2000.5 }),
+      ).toThrow(
+        expect.objectContaining({
+          code: expect.stringMatching(/^(ENOTFOUND|EAI_AGAIN|ETIMEOUT|ECONNREFUSED|ESERVFAIL)$/),
+        }),
       );
       // the slow answer comes meanwhile (the worker's own time-out gave up on it, or not)
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);

@@ -31,9 +31,27 @@ describe('unhandledRejectionsMode', () => {
     expect(unhandledRejectionsMode(['--unhandled-rejections=bogus'], '', undefined)).toBe('throw');
   });
 
-  it("takes Electron's default, warn, when no flag is given", () => {
-    expect(unhandledRejectionsMode([], '', '30.0.0')).toBe('warn');
+  it('lets the command line win over NODE_OPTIONS, as Node does', () => {
+    expect(
+      unhandledRejectionsMode(
+        ['--unhandled-rejections=throw'],
+        '--unhandled-rejections=warn',
+        undefined,
+      ),
+    ).toBe('throw');
+    expect(
+      unhandledRejectionsMode(
+        ['--unhandled-rejections=warn-with-error-code'],
+        '--unhandled-rejections=throw',
+        undefined,
+      ),
+    ).toBe('warn-with-error-code');
+  });
+
+  it("takes Electron's default, warn, when no flag is given; run as Node, Node's", () => {
+    expect(unhandledRejectionsMode([], '', '30.0.0', undefined)).toBe('warn');
     expect(unhandledRejectionsMode(['--unhandled-rejections=strict'], '', '30.0.0')).toBe('strict');
+    expect(unhandledRejectionsMode([], '', '30.0.0', '1')).toBe('throw');
   });
 });
 
