@@ -1,6 +1,11 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { monotonicNow } from './clock';
-import type { TransportRequest, TransportResponse } from './transport';
+import {
+  MAX_BODY_CHARS,
+  trustedWith,
+  type TransportRequest,
+  type TransportResponse,
+} from './transport';
 
 /**
  * Sends HTTP requests while the calling thread waits for the answers: for a process that is about
@@ -23,29 +28,18 @@ type WorkerAnswer =
 
 /**
  * The worker: the SDK may be bundled into the host (so no file of its own to point a Worker at),
- * and nothing it needs is the SDK's: node:http or node:https, the CA given, a time-out. Each
+ * and nothing it needs is the SDK's: node:http or node:https, the certificates to trust (made
+ * here, as the SDK's agents make them), a time-out. Each
  * answer is posted, then counted in the shared word and the waiting thread woken, as synckit does.
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const dns = require('node:dns');
-const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
-const tls = require('node:tls');
-const { port, signal } = workerData;
+const { port, signal, maxBodyChars } = workerData;
 const answered = new Int32Array(signal);
-const MAX_BODY_CHARS = 4096;
-
-function trusted(ca) {
-  const extra = [];
-  const file = process.env.NODE_EXTRA_CA_CERTS;
-  try {
-    if (file) extra.push(fs.readFileSync(file, 'utf8'));
-  } catch {}
-  return [...tls.rootCertificates, ...extra, ca];
-}
 
 // The system's look-up (getaddrinfo) cannot be cancelled, and the process cannot end while one
 // runs: with a DNS server that never answers, it would hold the dying process for the resolver's
@@ -106,7 +100,7 @@ port.on('message', ({ seq, request }) => {
       agent: false,
       lookup: (hostname, options, callback) =>
         lookup(hostname, options, callback, request.timeoutMs, resolvers),
-      ...(request.ca !== undefined && url.protocol === 'https:' ? { ca: trusted(request.ca) } : {}),
+      ...(request.trusted && url.protocol === 'https:' ? { ca: request.trusted } : {}),
     });
     req.on('error', fail);
     req.on('response', (res) => {
@@ -117,13 +111,13 @@ port.on('message', ({ seq, request }) => {
           response: {
             statusCode: res.statusCode || 0,
             headers: { 'retry-after': typeof retryAfter === 'string' ? retryAfter : null },
-            body: whole || text !== '' ? text.slice(0, MAX_BODY_CHARS) : undefined,
+            body: whole || text !== '' ? text.slice(0, maxBodyChars) : undefined,
           },
         });
       };
       res.setEncoding('utf8');
       res.on('data', (chunk) => {
-        if (text.length < MAX_BODY_CHARS) text += chunk;
+        if (text.length < maxBodyChars) text += chunk;
       });
       res.on('end', () => respond(true));
       res.on('error', () => respond(false));
@@ -161,7 +155,7 @@ export function openBlockingRequester(): BlockingRequester {
   delete env.NODE_OPTIONS;
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { port: port2, signal },
+    workerData: { port: port2, signal, maxBodyChars: MAX_BODY_CHARS },
     transferList: [port2],
     execArgv: [],
     env,
@@ -173,11 +167,13 @@ export function openBlockingRequester(): BlockingRequester {
   return {
     request(request) {
       const mine = ++seq;
-      const { signal: _signal, ...plain } = request;
+      const { signal: _signal, ca, ...plain } = request;
+      // The worker trusts what the SDK's own agents trust (transport.ts says what that is).
+      const trusted = ca === undefined ? undefined : trustedWith(ca);
       const timeoutMs = Math.max(0, request.timeoutMs);
       const deadline = monotonicNow() + timeoutMs;
       const workerTimeoutMs = Math.max(1, Math.floor(timeoutMs - ANSWER_SLACK_MS));
-      port1.postMessage({ seq: mine, request: { ...plain, timeoutMs: workerTimeoutMs } });
+      port1.postMessage({ seq: mine, request: { ...plain, trusted, timeoutMs: workerTimeoutMs } });
       for (;;) {
         // Answers to earlier requests that timed out here may still come: skip them.
         const message = receiveMessageOnPort(port1)?.message as WorkerAnswer | undefined;

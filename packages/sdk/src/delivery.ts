@@ -62,12 +62,9 @@ export class Delivery {
     this.wallNow = options.now ?? Date.now;
     // A Retry-After an earlier process was given still holds (a `jcs-report` per error, or an
     // app restarted): asking again at once is what the collector asked us not to do.
-    const until = this.queue.waitUntil?.() ?? 0;
-    this.waitKept = until > 0; // cleared by the first delivery, even when already over
-    // No Retry-After is kept for longer than maxDelayMs (attempt() caps it): a wait further off
-    // than that was kept before the clock was set back, and would block sending for days.
-    const left = until - this.wallNow();
-    if (left > 0 && left <= options.maxDelayMs) this.pause(left, 'collector');
+    this.waitKept = (this.queue.waitUntil?.() ?? 0) > 0; // cleared by the first delivery
+    const left = this.keptWaitMs();
+    if (left > 0) this.pause(left, 'collector');
   }
 
   /** Sends soon, or when the current pause ends. */
@@ -151,10 +148,8 @@ export class Delivery {
     untilMs: number,
   ): void {
     if (this.stopped || (this.pausedBy === 'collector' && this.pausedUntil > this.now())) return;
-    // A Retry-After another process sharing the queue was given since (as the constructor reads
-    // one: not one further off than maxDelayMs, kept before the clock was set back).
-    const kept = (this.queue.waitUntil?.() ?? 0) - this.wallNow();
-    if (kept > 0 && kept <= this.options.maxDelayMs) return;
+    // or one another process sharing the queue was given since
+    if (this.keptWaitMs() > 0) return;
     let item = this.inFlight;
     this.inFlight = null;
     this.inFlightAbort = null;
@@ -199,6 +194,16 @@ export class Delivery {
     if (!this.inFlight) this.queue.close();
     this.notify();
     return this.until(() => this.inFlight === null);
+  }
+
+  /**
+   * What is left of the Retry-After kept in the queue dir (ms; 0 when none is in force). None is
+   * kept for longer than maxDelayMs (attempt() caps it): a wait further off than that was kept
+   * before the clock was set back, and would block sending for days.
+   */
+  private keptWaitMs(): number {
+    const left = (this.queue.waitUntil?.() ?? 0) - this.wallNow();
+    return left > 0 && left <= this.options.maxDelayMs ? left : 0;
   }
 
   /** Resolves once `done()` holds, looked at again each time the delivery's state changes. */

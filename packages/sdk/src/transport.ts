@@ -211,7 +211,8 @@ function networkReason(error: unknown): string {
   }
 }
 
-const MAX_BODY_CHARS = 4096;
+/** How much of an answer's body is kept: enough for the error code and its details. */
+export const MAX_BODY_CHARS = 4096;
 
 /** Shared by every reporter in the process: one look-up per collector name at a time. */
 const lookup = createSharedLookup();
@@ -231,12 +232,19 @@ function agentFor(protocol: 'http:' | 'https:', ca: string | undefined): http.Ag
   if (protocol === 'http:' || ca === undefined) return agents[protocol];
   let agent = caAgents.get(ca);
   if (!agent) {
-    const trusted = [...tls.rootCertificates, ...extraCaCerts(), ca];
-    const secureContext = tls.createSecureContext({ ca: trusted });
+    const secureContext = tls.createSecureContext({ ca: trustedWith(ca) });
     agent = new https.Agent({ keepAlive: true, secureContext });
     caAgents.set(ca, agent);
   }
   return agent;
+}
+
+/**
+ * What a connection given `ca` trusts: `ca` replaces Node's set, so its roots and
+ * NODE_EXTRA_CA_CERTS's go with it.
+ */
+export function trustedWith(ca: string): string[] {
+  return [...tls.rootCertificates, ...extraCaCerts(), ca];
 }
 
 /** The certificates of NODE_EXTRA_CA_CERTS, which Node adds to its own roots at start. */
