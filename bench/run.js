@@ -3,7 +3,9 @@
 /**
  * `npm run bench` runs every benchmark against the built packages (`npx tsc -b` first) and
  * writes bench/results.md (and prints it). `--quick` runs each at a small size;
- * `--only ingest,sdk` runs some of them.
+ * `--only ingest,sdk` runs some of them. Either writes bench/results-partial.md instead (not
+ * committed), so a quick look never overwrites the full run's figures the README quotes;
+ * `--out=FILE` writes where it says.
  *
  * Every figure is a median with min and max over several runs, and every comparison a ratio
  * measured side by side in the same run, alternating A and B: the machine may be shared, so
@@ -28,7 +30,9 @@ function parseArgs(argv) {
     if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}: ${BENCHMARKS}`);
   }
   const out = argv.find((a) => a.startsWith('--out='))?.slice('--out='.length);
-  return { quick, only, out: out ?? path.join(__dirname, 'results.md') };
+  const partial = quick || only !== BENCHMARKS;
+  const file = partial ? 'results-partial.md' : 'results.md';
+  return { quick, only, out: out ?? path.join(__dirname, file) };
 }
 
 function table(header, rows) {
