@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
- * Makes a self-signed certificate for localhost and 127.0.0.1 (an EC P-256 key, valid 30 days,
+ * Makes a self-signed certificate for localhost and 127.0.0.1, or for `names` (openssl's
+ * subjectAltName list, such as `DNS:collector.test`) (an EC P-256 key, valid 30 days,
  * longer than the fortnight before its end in which serve warns) with the system's openssl,
  * writing `certFile` and `keyFile` over whatever they held: for the tests of HTTPS, which need a
  * real certificate and key in PEM files. The certificate is its own
@@ -12,13 +13,17 @@ import path from 'node:path';
  * @example
  * makeCertificate(path.join(dir, 'cert.pem'), path.join(dir, 'key.pem'));
  */
-export function makeCertificate(certFile: string, keyFile: string): void {
+export function makeCertificate(
+  certFile: string,
+  keyFile: string,
+  names = 'IP:127.0.0.1,DNS:localhost',
+): void {
   execFileSync(
     'openssl',
     [
       ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
       ...['-keyout', keyFile, '-out', certFile, '-days', '30', '-subj', '/CN=localhost'],
-      ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      ...['-addext', `subjectAltName=${names}`],
     ],
     { stdio: 'ignore' },
   );

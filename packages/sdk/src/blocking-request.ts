@@ -1,5 +1,6 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { monotonicNow } from './clock';
+import { OPEN_TUNNEL_SOURCE, proxyAuthorization } from './proxy';
 import {
   MAX_BODY_CHARS,
   trustedWith,
@@ -29,7 +30,8 @@ type WorkerAnswer =
 /**
  * The worker: the SDK may be bundled into the host (so no file of its own to point a Worker at),
  * and nothing it needs is the SDK's: node:http or node:https, the certificates to trust (made
- * here, as the SDK's agents make them), a time-out. Each
+ * here, as the SDK's agents make them), a time-out, the proxy's CONNECT handshake (its source,
+ * from proxy.ts). Each
  * answer is posted, then counted in the shared word and the waiting thread woken, as synckit does.
  */
 const WORKER_SOURCE = `
@@ -38,6 +40,7 @@ const dns = require('node:dns');
 const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
+const tls = require('node:tls');
 const { port, signal, maxBodyChars } = workerData;
 const answered = new Int32Array(signal);
 
@@ -63,6 +66,36 @@ function lookup(hostname, options, callback, timeoutMs, resolvers) {
     if (err && err.code !== 'ENOTFOUND' && err.code !== 'ENODATA') return reply(err);
     dns.lookup(hostname, options, callback);
   });
+}
+
+${OPEN_TUNNEL_SOURCE}
+
+// Through a proxy: a CONNECT tunnel with TLS inside for https://, or the whole URL asked of the
+// proxy for http:// (proxy.ts).
+function viaProxy(url, request, lookupFn) {
+  const proxy = new URL(request.proxy);
+  const authorization = request.proxyAuthorization;
+  if (url.protocol === 'https:') {
+    const host = url.hostname.replace(/^\\[(.*)\\]$/, '$1');
+    const authority = (net.isIPv6(host) ? '[' + host + ']' : host) + ':' + (url.port || 443);
+    return {
+      agent: undefined,
+      defaultPort: 443,
+      createConnection: (options, callback) => {
+        openTunnel(net, request.proxy, authority, authorization, lookupFn, (error, socket) => {
+          if (error) return callback(error);
+          const servername = net.isIP(host) ? undefined : host;
+          callback(null, tls.connect({ ...options, socket, servername }));
+        });
+      },
+    };
+  }
+  return {
+    hostname: proxy.hostname.replace(/^\\[(.*)\\]$/, '$1'),
+    port: Number(proxy.port) || 80,
+    path: url.href,
+    headers: { host: url.host, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
+  };
 }
 
 function answer(message) {
@@ -94,13 +127,16 @@ port.on('message', ({ seq, request }) => {
     const url = new URL(request.url);
     const lib = url.protocol === 'https:' ? https : http;
     const body = Buffer.from(request.body, 'utf8');
+    const lookupFn = (hostname, options, callback) =>
+      lookup(hostname, options, callback, request.timeoutMs, resolvers);
+    const via = request.proxy ? viaProxy(url, request, lookupFn) : {};
     req = lib.request(url, {
-      method: request.method,
-      headers: { ...request.headers, 'content-length': String(body.length) },
       agent: false,
-      lookup: (hostname, options, callback) =>
-        lookup(hostname, options, callback, request.timeoutMs, resolvers),
+      lookup: lookupFn,
       ...(request.trusted && url.protocol === 'https:' ? { ca: request.trusted } : {}),
+      ...via,
+      method: request.method,
+      headers: { ...request.headers, 'content-length': String(body.length), ...via.headers },
     });
     req.on('error', fail);
     req.on('response', (res) => {
@@ -170,10 +206,19 @@ export function openBlockingRequester(): BlockingRequester {
       const { signal: _signal, ca, ...plain } = request;
       // The worker trusts what the SDK's own agents trust (transport.ts says what that is).
       const trusted = ca === undefined ? undefined : trustedWith(ca);
+      const authorization = plain.proxy === undefined ? undefined : proxyAuthorization(plain.proxy);
       const timeoutMs = Math.max(0, request.timeoutMs);
       const deadline = monotonicNow() + timeoutMs;
       const workerTimeoutMs = Math.max(1, Math.floor(timeoutMs - ANSWER_SLACK_MS));
-      port1.postMessage({ seq: mine, request: { ...plain, trusted, timeoutMs: workerTimeoutMs } });
+      port1.postMessage({
+        seq: mine,
+        request: {
+          ...plain,
+          trusted,
+          proxyAuthorization: authorization,
+          timeoutMs: workerTimeoutMs,
+        },
+      });
       for (;;) {
         // Answers to earlier requests that timed out here may still come: skip them.
         const message = receiveMessageOnPort(port1)?.message as WorkerAnswer | undefined;

@@ -33,6 +33,8 @@ export type DiagnosticCode =
   | 'collector_busy'
   /** network error, timeout or 5xx: retrying after a back-off */
   | 'send_failed'
+  /** the proxy named in the environment is not an http:// proxy URL: reports go directly */
+  | 'proxy_ignored'
   /** 413: the report is sent again without its dump */
   | 'too_large'
   /** a 4xx that retrying cannot mend: the report was deleted */
@@ -63,7 +65,8 @@ export interface Diagnostic {
   retryInMs?: number;
   /**
    * why a send failed, for `send_failed`: a network or TLS error code (`ECONNREFUSED`,
-   * `CERT_HAS_EXPIRED`), `timed out`, `aborted`, `network error`, `transport threw` (an injected
+   * `CERT_HAS_EXPIRED`; `PROXY_HTTP_407` and the like when the proxy refused the tunnel,
+   * `PROXY_CLOSED`, `PROXY_BAD_ANSWER`), `timed out`, `aborted`, `network error`, `transport threw` (an injected
    * transport's), or `HTTP <status>` with a few words after it where they help (`HTTP 404: no
    * report route there, check endpoint`); never a value from the report
    */

@@ -7,6 +7,7 @@ import {
   type Report,
 } from '@jcs/protocol';
 import type { Diagnostic } from './diagnostics';
+import { chooseProxy, proxyUrl, type ProxyChoice } from './proxy';
 import type { Transport, TransportOptions } from './transport';
 import { DEFAULT_REDACT_KEYS } from './dump/redact';
 import { DEFAULT_DUMP_LIMITS, type DumpLimits } from './dump/serialize';
@@ -95,6 +96,18 @@ export interface ReporterOptions {
    */
   ca?: string;
   /**
+   * An HTTP proxy to send through, `http://[user:password@]host:port`, for an office that
+   * reaches the internet only through one; `false` for none. Default: the environment's, as
+   * curl reads it (`https_proxy` or `HTTPS_PROXY` for an https:// endpoint, `http_proxy` or
+   * `HTTP_PROXY` for http://, with `no_proxy` or `NO_PROXY`). A loopback endpoint never goes
+   * through a proxy. TLS runs from the SDK to the collector inside a CONNECT tunnel: the proxy
+   * sees the collector's host name, not the reports.
+   *
+   * @example
+   * createReporter({ ...options, proxy: 'http://proxy.office.example:3128' });
+   */
+  proxy?: string | false;
+  /**
    * When a host process ends naturally (its event loop empties) with reports not yet sent, or
    * dies of an uncaught exception with the global handlers installed, the SDK tries to send them
    * and may keep the process alive this long, at most 2000 ms. 0 turns it off. Default 1500.
@@ -131,6 +144,8 @@ export interface ResolvedOptions {
   retry: { minDelayMs: number; maxDelayMs: number };
   requestTimeoutMs: number;
   ca?: string;
+  /** the proxy chosen for the endpoint, or why the environment's was not used */
+  proxy: ProxyChoice;
   exitGraceMs: number;
   transport?: (options: TransportOptions) => Transport;
 }
@@ -160,6 +175,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'retry',
   'requestTimeoutMs',
   'ca',
+  'proxy',
   'exitGraceMs',
   'transport',
 ]);
@@ -200,6 +216,14 @@ function optionalCa(value: unknown): string | undefined {
     fail('ca must be the text of PEM certificates (-----BEGIN CERTIFICATE-----)');
   }
   return value;
+}
+
+function resolveProxy(value: unknown, reportsUrl: string): ProxyChoice {
+  if (value !== undefined && value !== false && (typeof value !== 'string' || !proxyUrl(value))) {
+    // Never echoed: a proxy URL may hold a password.
+    fail('proxy must be an http:// proxy URL such as "http://proxy.example:3128", or false');
+  }
+  return chooseProxy(new URL(reportsUrl), value as string | false | undefined);
 }
 
 function optionalFunction<T>(value: unknown, name: string): T | undefined {
@@ -394,6 +418,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     retry: { minDelayMs, maxDelayMs },
     requestTimeoutMs: positiveInteger(o.requestTimeoutMs, 'requestTimeoutMs', 10_000),
     ca: optionalCa(o.ca),
+    proxy: resolveProxy(o.proxy, reportsUrl),
     exitGraceMs: resolveExitGrace(o.exitGraceMs),
     transport: optionalFunction(o.transport, 'transport'),
   };

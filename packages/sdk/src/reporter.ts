@@ -98,7 +98,11 @@ export class ReporterCore implements Reporter {
       token: o.token,
       timeoutMs: o.requestTimeoutMs,
       ca: o.ca,
+      ...(o.proxy.url === undefined ? {} : { proxy: o.proxy.url }),
     };
+    if (o.proxy.ignored !== undefined && !o.transport) {
+      this.diagnostic({ code: 'proxy_ignored', message: o.proxy.ignored });
+    }
     const transport = o.transport
       ? o.transport(this.transportOptions)
       : createTransport(this.transportOptions);

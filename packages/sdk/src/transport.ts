@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { isErrorCode, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
+import { proxyAuthorization, TunnelAgent } from './proxy';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {
@@ -15,6 +16,8 @@ export interface TransportRequest {
   timeoutMs: number;
   /** PEM certificates of a CA to trust besides Node's own (the reporter's `ca` option) */
   ca?: string;
+  /** the HTTP proxy to go through, `http://[user:password@]host:port/` (proxy.ts) */
+  proxy?: string;
   /** aborted when the reporter is closed with this request in flight: give up at once */
   signal?: AbortSignal;
 }
@@ -38,6 +41,8 @@ export interface TransportOptions {
   timeoutMs: number;
   /** PEM certificates of a CA to trust besides Node's own, for an https:// url */
   ca?: string;
+  /** the HTTP proxy to go through (the `proxy` option, or the environment's; proxy.ts) */
+  proxy?: string;
 }
 
 /** How one delivery attempt ended, and so what the queue does with the report. */
@@ -107,6 +112,7 @@ export function reportRequest(options: TransportOptions, report: Report): Transp
     body: JSON.stringify(report),
     timeoutMs: options.timeoutMs,
     ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
   };
 }
 
@@ -143,6 +149,14 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
       kind: 'failed',
       status,
       reason: `HTTP ${status}: no report route there, check endpoint`,
+    };
+  }
+  // Only ever a proxy's answer, not the collector's: kept until the proxy lets it through.
+  if (status === 407) {
+    return {
+      kind: 'failed',
+      status,
+      reason: 'HTTP 407: the proxy asks for credentials; give them in the proxy URL',
     };
   }
   if (status >= 400 && status < 500) return { kind: 'rejected', status, ...errorOf(response.body) };
@@ -223,20 +237,44 @@ const agents = {
 };
 
 /**
- * One agent per private CA given. A `ca` replaces the trusted set, so Node's own roots (and
- * NODE_EXTRA_CA_CERTS's) are given with it; in one secure context made once, as an agent given
- * `ca` parses all 140-odd roots again for every connection (30-50 ms of the host's thread).
+ * One agent per private CA and proxy given. A `ca` replaces the trusted set, so Node's own roots
+ * (and NODE_EXTRA_CA_CERTS's) are given with it; in one secure context made once, as an agent
+ * given `ca` parses all 140-odd roots again for every connection (30-50 ms of the host's thread).
+ * An http:// endpoint's requests through a proxy go to the proxy on the plain agent.
  */
-const caAgents = new Map<string, https.Agent>();
-function agentFor(protocol: 'http:' | 'https:', ca: string | undefined): http.Agent {
-  if (protocol === 'http:' || ca === undefined) return agents[protocol];
-  let agent = caAgents.get(ca);
+const httpsAgents = new Map<string, https.Agent>();
+function agentFor(protocol: 'http:' | 'https:', ca?: string, proxy?: string): http.Agent {
+  if (protocol === 'http:' || (ca === undefined && proxy === undefined)) return agents[protocol];
+  const key = `${proxy ?? ''}\0${ca ?? ''}`;
+  let agent = httpsAgents.get(key);
   if (!agent) {
-    const secureContext = tls.createSecureContext({ ca: trustedWith(ca) });
-    agent = new https.Agent({ keepAlive: true, secureContext });
-    caAgents.set(ca, agent);
+    const options = {
+      keepAlive: true,
+      ...(ca === undefined
+        ? {}
+        : { secureContext: tls.createSecureContext({ ca: trustedWith(ca) }) }),
+    };
+    agent =
+      proxy === undefined ? new https.Agent(options) : new TunnelAgent(proxy, options, lookup);
+    httpsAgents.set(key, agent);
   }
   return agent;
+}
+
+/**
+ * Where a request goes: the endpoint itself, or, for an http:// endpoint with a proxy, the proxy,
+ * asked for the whole URL (the header names the proxy's credentials, if any).
+ */
+function destination(url: URL, proxy: string | undefined): http.RequestOptions {
+  if (proxy === undefined || url.protocol === 'https:') return {};
+  const via = new URL(proxy);
+  const authorization = proxyAuthorization(proxy);
+  return {
+    hostname: via.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(via.port) || 80,
+    path: url.href,
+    headers: { host: url.host, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
+  };
 }
 
 /**
@@ -316,10 +354,12 @@ export const httpRequest: MakeRequest = (request) =>
     timer.unref();
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      const via = destination(url, request.proxy);
       req = lib.request(url, {
+        ...via,
         method: request.method,
-        headers: { ...request.headers, 'content-length': String(body.length) },
-        agent: agentFor(url.protocol, request.ca),
+        headers: { ...request.headers, 'content-length': String(body.length), ...via.headers },
+        agent: agentFor(url.protocol, request.ca, request.proxy),
         lookup,
       });
     } catch (e) {
