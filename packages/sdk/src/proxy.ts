@@ -215,7 +215,16 @@ export class TunnelAgent extends https.Agent {
         callback?.(e ?? new Error('no tunnel'), undefined as unknown as Duplex);
         return;
       }
-      callback?.(null, tls.connect({ ...options, socket, servername: options.servername ?? host }));
+      let secure: tls.TLSSocket;
+      try {
+        secure = tls.connect({ ...options, socket, servername: options.servername ?? host });
+      } catch (error) {
+        // Called from the socket's events: a throw here would reach the host's process.
+        socket.destroy();
+        callback?.(error as Error, undefined as unknown as Duplex);
+        return;
+      }
+      callback?.(null, secure);
     });
     return undefined;
   }
