@@ -82,7 +82,8 @@ function viaProxy(url, request, lookupFn) {
       agent: undefined,
       defaultPort: 443,
       createConnection: (options, callback) => {
-        openTunnel(net, request.proxy, authority, authorization, lookupFn, (error, socket) => {
+        const timeoutMs = request.timeoutMs;
+        openTunnel(net, request.proxy, authority, authorization, lookupFn, timeoutMs, (error, socket) => {
           if (error) return callback(error);
           const servername = net.isIP(host) ? undefined : host;
           callback(null, tls.connect({ ...options, socket, servername }));

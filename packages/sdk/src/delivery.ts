@@ -1,6 +1,7 @@
 import type { Report } from '@jcs/protocol';
 import type { Backoff } from './backoff';
 import { certificateAdvice } from './certificate-advice';
+import { proxyAdvice } from './proxy';
 import { monotonicNow } from './clock';
 import type { DiagnosticSink } from './diagnostics';
 import type { ClaimedReport, ReportQueue } from './queue/types';
@@ -361,14 +362,20 @@ export class Delivery {
         // not hold up every report after it for ever. Offline, every report fails in turn.
         queue.release(item.key, true);
         this.pause(backoff.next(), 'backoff');
-        const delay = this.pausedUntil - this.pausedAt; // shorter when a flush cut it
-        // A refused certificate fails every try until someone acts: say what to do.
-        const advice = certificateAdvice(outcome.reason, 'options');
+        // Shorter when a flush cut it; whole milliseconds (the clock's readings are fractions).
+        const delay = Math.round(this.pausedUntil - this.pausedAt);
+        // A refused certificate, or a proxy that refuses, fails every try until someone acts:
+        // say what to do.
+        const certificate = certificateAdvice(outcome.reason, 'options');
+        const proxy = proxyAdvice(outcome.reason);
+        const advice = certificate
+          ? `; the collector's TLS certificate was refused: ${certificate}`
+          : proxy
+            ? `; the proxy refused it: ${proxy}`
+            : '';
         diagnostic({
           code: 'send_failed',
-          message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms${
-            advice ? `; the collector's TLS certificate was refused: ${advice}` : ''
-          }`,
+          message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms${advice}`,
           reportId,
           status: outcome.status,
           retryInMs: delay,

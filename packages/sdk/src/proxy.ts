@@ -26,10 +26,10 @@ export interface ProxyChoice {
 
 /**
  * The proxy for requests to `target`: the `proxy` option, else `https_proxy` or `HTTPS_PROXY`
- * for an https:// endpoint and `http_proxy` or `HTTP_PROXY` for an http:// one, as curl reads
- * them. None with `proxy: false`, for a loopback endpoint, or for a host that `no_proxy` or
- * `NO_PROXY` names (a name also covers its subdomains; `*` covers all; `host:port` only that
- * port).
+ * for an https:// endpoint and `http_proxy` for an http:// one, as curl reads them (never
+ * `HTTP_PROXY`, which a CGI request's `Proxy:` header can set). None with `proxy: false`, for a
+ * loopback endpoint, or for a host that `no_proxy` or `NO_PROXY` names (a name also covers its
+ * subdomains, an IP address only itself; `*` covers all; `host:port` only that port).
  *
  * @example
  * chooseProxy(new URL('https://errors.example/v1/reports'), undefined, {
@@ -42,12 +42,12 @@ export function chooseProxy(
   env: NodeJS.ProcessEnv = process.env,
 ): ProxyChoice {
   if (option === false || isLoopbackHost(target.hostname)) return {};
-  const variable = target.protocol === 'https:' ? 'https_proxy' : 'http_proxy';
-  const fromEnv = option === undefined;
-  const name = env[variable] ? variable : variable.toUpperCase();
-  const raw = fromEnv ? env[name] : option;
+  const names = target.protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY'] : ['http_proxy'];
+  // As curl: a variable set but empty counts as not set.
+  const name = names.find((n) => env[n]?.trim()) ?? names[0];
+  const raw = option ?? env[name];
   if (raw === undefined || raw.trim() === '') return {};
-  if (bypassed(target, env.no_proxy ?? env.NO_PROXY ?? '')) return {};
+  if (bypassed(target, env.no_proxy?.trim() || env.NO_PROXY || '')) return {};
   const url = proxyUrl(raw);
   if (url !== undefined) return { url };
   // An explicit option was checked by createReporter; only the environment gets here.
@@ -56,7 +56,8 @@ export function chooseProxy(
 
 /**
  * The proxy URL `raw` names, normalised, or undefined when it is not an `http://` proxy: a bare
- * `host:port` means http://, as curl takes it. HTTPS to the proxy itself is not supported.
+ * `host:port` means http://, and a path is ignored, as curl takes them. HTTPS to the proxy
+ * itself is not supported.
  *
  * @example
  * proxyUrl('proxy.office.example:3128'); // 'http://proxy.office.example:3128/'
@@ -70,13 +71,21 @@ export function proxyUrl(raw: string): string | undefined {
     return undefined;
   }
   if (url.protocol !== 'http:' || url.hostname === '') return undefined;
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') return undefined;
+  url.pathname = '/';
+  url.search = '';
+  url.hash = '';
   return url.href;
 }
 
-/** Whether `noProxy` (curl's `no_proxy` list) names the target's host. */
+/**
+ * Whether `noProxy` (curl's `no_proxy` list) names the target's host: a name, with its
+ * subdomains, trailing dots aside; an IP address only itself.
+ */
 function bypassed(target: URL, noProxy: string): boolean {
-  const host = target.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const host = target.hostname
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
   const port = target.port || (target.protocol === 'https:' ? '443' : '80');
   return noProxy
     .split(/[\s,]+/)
@@ -85,7 +94,8 @@ function bypassed(target: URL, noProxy: string): boolean {
       if (entry === '*') return true;
       const { name, port: only } = splitHostPort(entry.toLowerCase());
       if (only !== undefined && only !== port) return false;
-      const domain = name.replace(/^\*?\./, '');
+      const domain = name.replace(/^\*?\./, '').replace(/\.$/, '');
+      if (net.isIP(host)) return host === domain;
       return host === domain || host.endsWith(`.${domain}`);
     });
 }
@@ -108,7 +118,7 @@ function splitHostPort(entry: string): { name: string; port?: string } {
  * error whose code says the status (`PROXY_HTTP_407`: the proxy wants credentials). The socket
  * is unref'd: a tunnel being opened never keeps the host process alive.
  */
-export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority, authorization, lookup, callback) {
+export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority, authorization, lookup, timeoutMs, callback) {
   const proxy = new URL(proxyHref);
   const socket = net.connect({
     host: proxy.hostname.replace(/^\\[(.*)\\]$/, '$1'),
@@ -121,6 +131,7 @@ export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority
   const settle = (error) => {
     if (settled) return;
     settled = true;
+    clearTimeout(timer);
     socket.removeListener('readable', onReadable);
     socket.removeListener('error', settle);
     socket.removeListener('end', onEnd);
@@ -132,13 +143,23 @@ export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority
     }
   };
   const failure = (code, message) => Object.assign(new Error(message), { code });
+  // The request's own time-out does not reach a tunnel still being opened: this one ends it.
+  const timer = setTimeout(
+    () => settle(failure('PROXY_TIMEOUT', 'the proxy did not answer in time')),
+    Math.max(1, timeoutMs),
+  );
+  timer.unref();
   const onEnd = () => settle(failure('PROXY_CLOSED', 'the proxy closed the connection'));
   const onReadable = () => {
     let chunk;
     while ((chunk = socket.read()) !== null) {
       chunks.push(chunk);
       const head = Buffer.concat(chunks);
-      const end = head.indexOf('\\r\\n\\r\\n');
+      // The head ends at an empty line; some proxies end their lines with LF alone.
+      const crlf = head.indexOf('\\r\\n\\r\\n');
+      const lf = head.indexOf('\\n\\n');
+      const end = crlf !== -1 && (lf === -1 || crlf < lf) ? crlf : lf;
+      const after = end === crlf ? end + 4 : end + 2;
       if (end === -1) {
         if (head.length > 16384) settle(failure('PROXY_BAD_ANSWER', 'the proxy answered no HTTP'));
         continue;
@@ -148,7 +169,7 @@ export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority
       if (status[1] !== '200') {
         return settle(failure('PROXY_HTTP_' + status[1], 'the proxy answered ' + status[1] + ' to CONNECT'));
       }
-      if (end + 4 < head.length) socket.unshift(head.subarray(end + 4));
+      if (after < head.length) socket.unshift(head.subarray(after));
       return settle(null);
     }
   };
@@ -165,6 +186,7 @@ type OpenTunnel = (
   authority: string,
   authorization: string | undefined,
   lookup: net.LookupFunction | undefined,
+  timeoutMs: number,
   callback: (error: Error | null, socket?: net.Socket) => void,
 ) => void;
 
@@ -179,10 +201,53 @@ export function authorityOf(host: string, port: number | string): string {
 export function proxyAuthorization(proxyHref: string): string | undefined {
   const proxy = new URL(proxyHref);
   if (proxy.username === '' && proxy.password === '') return undefined;
-  const user = decodeURIComponent(proxy.username);
-  const password = decodeURIComponent(proxy.password);
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const credentials = `${decodeLeniently(proxy.username)}:${decodeLeniently(proxy.password)}`;
+  return `Basic ${Buffer.from(credentials).toString('base64')}`;
 }
+
+/**
+ * Percent-decoding as curl does it: escapes decode, and a `%` that starts none (`50%off`) stays
+ * as it is, rather than making every request fail.
+ */
+function decodeLeniently(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run; // not UTF-8: kept as written
+    }
+  });
+}
+
+/**
+ * What to do about a request the proxy refused, by the `send_failed` reason; undefined for any
+ * other failure. Shared by the library's diagnostic and `jcs-report`'s message.
+ *
+ * @example
+ * proxyAdvice('PROXY_HTTP_407'); // 'give the proxy's user name and password in its URL ...'
+ */
+export function proxyAdvice(reason: string): string | undefined {
+  if (reason === 'PROXY_HTTP_407' || reason.startsWith('HTTP 407')) {
+    return "give the proxy's user name and password in its URL (http://user:password@host:port), percent-encoded";
+  }
+  if (/^PROXY_HTTP_\d{3}$/.test(reason)) {
+    return "ask whoever runs the proxy to let it through to the collector's host and port, or name that host in NO_PROXY if it can be reached directly";
+  }
+  if (reason.startsWith('PROXY_')) {
+    return 'check the proxy setting (the proxy option, or HTTPS_PROXY): it did not answer as an HTTP proxy';
+  }
+  return undefined;
+}
+
+/**
+ * A request's option that TunnelAgent reads (Node hands the request's options to the agent): how
+ * long the tunnel may take to open, the request's own time-out.
+ */
+export interface TunnelTimeout {
+  tunnelTimeoutMs?: number;
+}
+
+const DEFAULT_TUNNEL_TIMEOUT_MS = 10_000;
 
 /**
  * An https.Agent whose connections are CONNECT tunnels through `proxyHref`, with TLS to the
@@ -205,12 +270,14 @@ export class TunnelAgent extends https.Agent {
 
   // Node's Agent waits for the callback when createConnection returns nothing.
   override createConnection(
-    options: http.RequestOptions & tls.ConnectionOptions,
+    options: http.RequestOptions & tls.ConnectionOptions & TunnelTimeout,
     callback?: (error: Error | null, stream: Duplex) => void,
   ): undefined {
     const host = (options.host ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
     const authority = authorityOf(host, options.port ?? 443);
-    openTunnel(net, this.proxyHref, authority, this.authorization, this.lookup, (e, socket) => {
+    const timeoutMs = options.tunnelTimeoutMs ?? DEFAULT_TUNNEL_TIMEOUT_MS;
+    const { authorization, lookup } = this;
+    openTunnel(net, this.proxyHref, authority, authorization, lookup, timeoutMs, (e, socket) => {
       if (e || !socket) {
         callback?.(e ?? new Error('no tunnel'), undefined as unknown as Duplex);
         return;

@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { isErrorCode, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
-import { proxyAuthorization, TunnelAgent } from './proxy';
+import { proxyAuthorization, TunnelAgent, type TunnelTimeout } from './proxy';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {
@@ -159,7 +159,14 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
       reason: 'HTTP 407: the proxy asks for credentials; give them in the proxy URL',
     };
   }
-  if (status >= 400 && status < 500) return { kind: 'rejected', status, ...errorOf(response.body) };
+  if (status >= 400 && status < 500) {
+    // A page of HTML or text (a proxy's, a firewall's) says nothing about the report: kept and
+    // tried again, not deleted. The collector answers with a JSON error object.
+    if (isPage(response.body)) {
+      return { kind: 'failed', status, reason: `HTTP ${status} not from a collector` };
+    }
+    return { kind: 'rejected', status, ...errorOf(response.body) };
+  }
   // Never followed (a redirect could take the token elsewhere): kept, and the host told why.
   if (status >= 300 && status < 400) {
     return {
@@ -189,6 +196,18 @@ function answersFor(body: string | undefined, reportId: string): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const id = (value as { id?: unknown }).id;
   return id === undefined || id === reportId;
+}
+
+/** Whether an error answer's body is a page (HTML, text) rather than a JSON error object. */
+function isPage(body: string | undefined): boolean {
+  if (body === undefined || body.trim() === '') return false;
+  try {
+    const value = JSON.parse(body) as { error?: unknown } | null;
+    return typeof value?.error !== 'object' || value.error === null;
+  } catch {
+    // cut off inside a JSON object (the first MAX_BODY_CHARS): still the collector's
+    return !body.trimStart().startsWith('{');
+  }
 }
 
 /**
@@ -355,13 +374,15 @@ export const httpRequest: MakeRequest = (request) =>
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const via = destination(url, request.proxy);
-      req = lib.request(url, {
+      const options: http.RequestOptions & TunnelTimeout = {
         ...via,
         method: request.method,
         headers: { ...request.headers, 'content-length': String(body.length), ...via.headers },
         agent: agentFor(url.protocol, request.ca, request.proxy),
         lookup,
-      });
+        tunnelTimeoutMs: request.timeoutMs,
+      };
+      req = lib.request(url, options);
     } catch (e) {
       finish(e);
       return;

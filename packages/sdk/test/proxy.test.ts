@@ -1,15 +1,16 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Report } from '@jcs/protocol';
 import { makeCertificate } from '../../../test-support/certificate';
 import { createReporter, createTransport, type Diagnostic } from '../src';
-import { chooseProxy, proxyUrl } from '../src/proxy';
+import { chooseProxy, proxyAuthorization, proxyUrl } from '../src/proxy';
 import { cleanupTempDirs, optionsFor, queuedReports, tempDir } from './helpers/fixtures';
 import { runHost } from './helpers/host';
 import { startTestProxy, type TestProxy } from './helpers/test-proxy';
-import { startTestServer, type TestServer } from './helpers/test-server';
+import { startTestServer, waitFor, type TestServer } from './helpers/test-server';
 
 /**
  * Reports through an HTTP proxy: a real proxy on loopback (helpers/test-proxy.ts), which takes
@@ -23,27 +24,34 @@ describe('which proxy, if any (chooseProxy)', () => {
   const https_ = target('https://errors.example/v1/reports');
   const http_ = target('http://errors.example:8080/v1/reports');
 
-  it('reads https_proxy (then HTTPS_PROXY) for https, http_proxy (then HTTP_PROXY) for http', () => {
+  it('reads https_proxy (then HTTPS_PROXY) for https, http_proxy alone for http, as curl', () => {
     const env = { HTTPS_PROXY: 'http://big:1/', https_proxy: 'http://small:2/' };
     expect(chooseProxy(https_, undefined, env)).toEqual({ url: 'http://small:2/' });
     expect(chooseProxy(https_, undefined, { HTTPS_PROXY: 'http://big:1' })).toEqual({
       url: 'http://big:1/',
     });
     expect(chooseProxy(http_, undefined, env)).toEqual({});
-    expect(chooseProxy(http_, undefined, { HTTP_PROXY: 'http://p:3' })).toEqual({
+    expect(chooseProxy(http_, undefined, { http_proxy: 'http://p:3' })).toEqual({
       url: 'http://p:3/',
     });
+    // never HTTP_PROXY, which a CGI request's Proxy: header can set ("httpoxy")
+    expect(chooseProxy(http_, undefined, { HTTP_PROXY: 'http://p:3' })).toEqual({});
     expect(chooseProxy(https_, undefined, { HTTP_PROXY: 'http://p:3' })).toEqual({});
     expect(chooseProxy(https_, undefined, {})).toEqual({});
     expect(chooseProxy(https_, undefined, { HTTPS_PROXY: ' ' })).toEqual({});
+    // set but empty counts as not set
+    expect(
+      chooseProxy(https_, undefined, { https_proxy: '', HTTPS_PROXY: 'http://big:1' }),
+    ).toEqual({ url: 'http://big:1/' });
   });
 
-  it('takes a bare host:port as http://, and keeps credentials', () => {
+  it('takes a bare host:port as http://, ignores a path, and keeps credentials', () => {
     expect(proxyUrl('proxy.office.example:3128')).toBe('http://proxy.office.example:3128/');
+    expect(proxyUrl('http://proxy:8080/wpad?x#y')).toBe('http://proxy:8080/');
     expect(chooseProxy(https_, undefined, { HTTPS_PROXY: 'ann:s%3Acret@proxy:3128' })).toEqual({
       url: 'http://ann:s%3Acret@proxy:3128/',
     });
-    for (const bad of ['https://proxy:443', 'socks5://proxy:1080', 'http://proxy:1/path', '::']) {
+    for (const bad of ['https://proxy:443', 'socks5://proxy:1080', 'http://:1', '::']) {
       expect(proxyUrl(bad)).toBeUndefined();
     }
   });
@@ -73,6 +81,26 @@ describe('which proxy, if any (chooseProxy)', () => {
     expect(via('https://[fd00::7]/', 'fd00::7')).toBe(false);
     expect(via('https://[fd00::7]:8443/', '[fd00::7]:8443')).toBe(false);
     expect(chooseProxy(https_, 'http://p:1', { no_proxy: 'errors.example' })).toEqual({});
+    // trailing dots aside, on either side
+    expect(via('https://errors.example./', 'errors.example')).toBe(false);
+    expect(via('https://errors.example/', 'errors.example.')).toBe(false);
+    // an IP address is only itself, never a "domain" ending
+    expect(via('https://10.1.2.3/', '2.3')).toBe(true);
+    expect(via('https://10.1.2.3/', '1.2.3')).toBe(true);
+    // an empty no_proxy counts as not set: NO_PROXY then
+    expect(chooseProxy(https_, 'http://p:1', { no_proxy: '', NO_PROXY: 'errors.example' })).toEqual(
+      {},
+    );
+  });
+
+  it('credentials: escapes decode, and a % that starts none stays as written (as curl)', () => {
+    const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
+    expect(proxyAuthorization('http://ann:50%off@p:1/')).toBe(basic('ann:50%off'));
+    expect(proxyAuthorization('http://ann:a%2@p:1/')).toBe(basic('ann:a%2'));
+    expect(proxyAuthorization('http://ann:s%3Acret%40x@p:1/')).toBe(basic('ann:s:cret@x'));
+    expect(proxyAuthorization('http://DOM%5Cann:%C3%A9t%C3%A9@p:1/')).toBe(basic('DOM\\ann:été'));
+    expect(proxyAuthorization('http://ann:%FF@p:1/')).toBe(basic('ann:%FF'));
+    expect(proxyAuthorization('http://p:1/')).toBeUndefined();
   });
 
   it('an environment proxy that is not http:// is ignored, and says so without its value', () => {
@@ -282,6 +310,129 @@ describe('the transport through a proxy', () => {
   });
 });
 
+describe('proxies that answer oddly', () => {
+  /** A CONNECT proxy of a few lines that answers `answer` (in two pieces), then tunnels. */
+  async function oddProxy(answer: string) {
+    const held = new Set<net.Socket>();
+    const odd = net.createServer((client) => {
+      held.add(client);
+      let head = '';
+      const onData = (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        client.removeListener('data', onData);
+        const port = Number(/^CONNECT [^ ]+:(\d+) /.exec(head)?.[1]);
+        const upstream = net.connect(port, '127.0.0.1', () => {
+          client.write(answer.slice(0, 5));
+          setTimeout(() => {
+            client.write(answer.slice(5));
+            client.pipe(upstream).pipe(client);
+          }, 20);
+        });
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      };
+      client.on('data', onData);
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(odd.address() as AddressInfo).port}/`,
+      open: () => [...held].filter((c) => !c.destroyed).length,
+      close: async () => {
+        for (const c of held) c.destroy();
+        await new Promise<void>((r) => odd.close(() => r()));
+      },
+    };
+  }
+
+  it('an answer in pieces, with LF line ends, from an HTTP/1.0 proxy, opens the tunnel', async () => {
+    for (const answer of [
+      'HTTP/1.0 200 OK\n\n',
+      'HTTP/1.1 200 Connection established\r\nVia: x\r\n\r\n',
+    ]) {
+      const odd = await oddProxy(answer);
+      try {
+        const transport = createTransport({
+          url: reportsUrl(tls.url),
+          token: 't',
+          timeoutMs: 5000,
+          ca: tls.ca,
+          proxy: odd.url,
+        });
+        expect(await transport.send(aReport('odd'))).toEqual({ kind: 'delivered', status: 202 });
+      } finally {
+        await odd.close();
+      }
+    }
+  });
+
+  it('a proxy that never answers: the attempt ends at the request time-out, and so does its connection', async () => {
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      held.add(socket);
+      socket.on('error', () => undefined);
+      socket.resume(); // reads the CONNECT, answers nothing
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const transport = createTransport({
+        url: reportsUrl(tls.url),
+        token: 't',
+        timeoutMs: 300,
+        proxy: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`,
+      });
+      for (let i = 0; i < 3; i++) {
+        expect(await transport.send(aReport('silent'))).toEqual({
+          kind: 'failed',
+          reason: 'timed out',
+        });
+      }
+      // every connection the attempts opened is closed by the SDK, not left to the proxy
+      await waitFor(() => [...held].every((socket) => socket.readableEnded || socket.destroyed));
+      expect(held.size).toBe(3);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+
+  it("http: a proxy's own 403 page keeps the report (it says nothing about the report)", async () => {
+    const refusing = http.createServer((_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/html' }).end('<h1>Access Denied</h1>');
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const transport = createTransport({
+        url: `http://collector.test:${server.port}/v1/reports`,
+        token: server.token,
+        timeoutMs: 5000,
+        proxy: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`,
+      });
+      expect(await transport.send(aReport('refused by policy'))).toEqual({
+        kind: 'failed',
+        status: 403,
+        reason: 'HTTP 403 not from a collector',
+      });
+    } finally {
+      refusing.closeAllConnections();
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
+  });
+
+  it('a password with a bare % in it is sent as written', async () => {
+    await proxy.close();
+    proxy = await startTestProxy({ password: 'ann:50%off' });
+    const transport = createTransport({
+      url: reportsUrl(tls.url),
+      token: 't',
+      timeoutMs: 5000,
+      ca: tls.ca,
+      proxy: `http://ann:50%off@127.0.0.1:${new URL(proxy.url).port}/`,
+    });
+    expect(await transport.send(aReport('percent'))).toEqual({ kind: 'delivered', status: 202 });
+  });
+});
+
 describe('the reporter through a proxy', () => {
   it('takes HTTPS_PROXY from the environment and delivers through it', async () => {
     const saved = process.env.HTTPS_PROXY;
@@ -305,6 +456,28 @@ describe('the reporter through a proxy', () => {
       if (saved === undefined) delete process.env.HTTPS_PROXY;
       else process.env.HTTPS_PROXY = saved;
     }
+  });
+
+  it('says what to do when the proxy wants credentials, and keeps the report', async () => {
+    await proxy.close();
+    proxy = await startTestProxy({ password: 'ann:pw' });
+    const diagnostics: Diagnostic[] = [];
+    const queueDir = tempDir();
+    const reporter = createReporter({
+      ...optionsFor({ url: tls.url, token: 't', publicKey }, diagnostics),
+      ca: tls.ca,
+      proxy: proxy.url,
+      queueDir,
+    });
+    reporter.report({ number: 5, description: 'needs credentials', module: 'm', procedure: 'p' });
+    expect(await reporter.flush(300)).toBe(false);
+    await reporter.close(0);
+    const failed = diagnostics.find((d) => d.code === 'send_failed');
+    expect(failed?.reason).toBe('PROXY_HTTP_407');
+    expect(failed?.message).toMatch(
+      /the proxy refused it: give the proxy's user name and password in its URL/,
+    );
+    expect(queuedReports(queueDir).map((r) => r.error.description)).toEqual(['needs credentials']);
   });
 
   it('says once, in a proxy_ignored diagnostic, that an environment proxy it cannot use is not used', async () => {

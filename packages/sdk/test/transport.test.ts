@@ -111,7 +111,23 @@ describe('transport over a real socket', () => {
       reason:
         "HTTP 301: the endpoint redirects, which the SDK never follows; set endpoint to the collector's own address",
     });
-    expect(classify({ statusCode: 415, body: 'not json' })).toMatchObject({ kind: 'rejected' });
+    expect(classify({ statusCode: 415, body: '{"error":{"code":"x"}}' })).toMatchObject({
+      kind: 'rejected',
+    });
+    expect(classify({ statusCode: 400, body: '' })).toMatchObject({ kind: 'rejected' });
+    // a page, not the collector's JSON error (a proxy's, a firewall's): kept and tried again
+    for (const body of [
+      'not json',
+      '<html><h1>403 Forbidden</h1></html>',
+      '[]',
+      '{"message":"no"}',
+    ]) {
+      expect(classify({ statusCode: 403, body })).toEqual({
+        kind: 'failed',
+        status: 403,
+        reason: 'HTTP 403 not from a collector',
+      });
+    }
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
   });
 

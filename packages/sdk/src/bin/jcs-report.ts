@@ -12,6 +12,7 @@ import { createReporterCore } from '../create-reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
 import { certificateAdvice } from '../certificate-advice';
+import { proxyAdvice } from '../proxy';
 import {
   FIELD_OPTIONS,
   USAGE,
@@ -112,18 +113,21 @@ export async function main(argv: string[]): Promise<number> {
     // A refused certificate (a CA this machine does not know, out of its dates, for another
     // name) fails every run until someone acts: said with what to do, as the library says it.
     const advice = reason === undefined ? undefined : certificateAdvice(reason, 'config');
+    const proxy = reason === undefined ? undefined : proxyAdvice(reason);
     process.stderr.write(
       busy
         ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
         : advice
           ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: ${advice}, and it goes out on the next run\n`
-          : reason?.startsWith('HTTP ')
-            ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
-              `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
-            : reason
-              ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
-              : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
-                'jcs-report: the report is queued and goes out on the next run\n',
+          : proxy
+            ? `jcs-report: the proxy refused the connection to the collector (${reason}); the report is queued: ${proxy}, and it goes out on the next run\n`
+            : reason?.startsWith('HTTP ')
+              ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
+                `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
+              : reason
+                ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
+                : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
+                  'jcs-report: the report is queued and goes out on the next run\n',
     );
   }
   return 0;
