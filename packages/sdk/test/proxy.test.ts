@@ -3,8 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Report } from '@jcs/protocol';
 import { makeCertificate } from '../../../test-support/certificate';
+import { makeReport } from '../../../test-support/reports';
 import { createReporter, createTransport, type Diagnostic } from '../src';
 import { chooseProxy, proxyAuthorization, proxyUrl } from '../src/proxy';
 import { cleanupTempDirs, optionsFor, queuedReports, tempDir } from './helpers/fixtures';
@@ -180,17 +180,7 @@ async function startTlsCollector() {
   };
 }
 
-function aReport(description: string): Report {
-  return {
-    schema: 1,
-    id: crypto.randomUUID(),
-    occurredAt: new Date().toISOString(),
-    app: { name: 'JCS', version: '5.2.1.345' },
-    license: 'JCS-000123',
-    username: 'asmith',
-    error: { number: 91, description, module: 'm', procedure: 'p', line: 1 },
-  };
-}
+const aReport = (description: string) => makeReport({ error: { description } });
 
 const reportsUrl = (base: string) => new URL('v1/reports', base).toString();
 
