@@ -1,8 +1,9 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { monotonicNow } from './clock';
-import { OPEN_TUNNEL_SOURCE, proxyAuthorization } from './proxy';
+import { OPEN_TUNNEL_SOURCE } from './proxy';
 import {
   MAX_BODY_CHARS,
+  proxyRoute,
   trustedWith,
   type TransportRequest,
   type TransportResponse,
@@ -70,32 +71,24 @@ function lookup(hostname, options, callback, timeoutMs, resolvers) {
 
 ${OPEN_TUNNEL_SOURCE}
 
-// Through a proxy: a CONNECT tunnel with TLS inside for https://, or the whole URL asked of the
-// proxy for http:// (proxy.ts).
-function viaProxy(url, request, lookupFn) {
-  const proxy = new URL(request.proxy);
-  const authorization = request.proxyAuthorization;
-  if (url.protocol === 'https:') {
-    const host = url.hostname.replace(/^\\[(.*)\\]$/, '$1');
-    const authority = (net.isIPv6(host) ? '[' + host + ']' : host) + ':' + (url.port || 443);
-    return {
-      agent: undefined,
-      defaultPort: 443,
-      createConnection: (options, callback) => {
-        const timeoutMs = request.timeoutMs;
-        openTunnel(net, request.proxy, authority, authorization, lookupFn, timeoutMs, (error, socket) => {
-          if (error) return callback(error);
-          const servername = net.isIP(host) ? undefined : host;
-          callback(null, tls.connect({ ...options, socket, servername }));
-        });
-      },
-    };
-  }
+// Through a proxy, for https://: a CONNECT tunnel with TLS inside (proxy.ts; for http:// the
+// request itself goes to the proxy, as \`via\` says).
+function tunnelled(tunnel, timeoutMs, lookupFn) {
   return {
-    hostname: proxy.hostname.replace(/^\\[(.*)\\]$/, '$1'),
-    port: Number(proxy.port) || 80,
-    path: url.href,
-    headers: { host: url.host, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
+    agent: undefined,
+    defaultPort: 443,
+    createConnection: (options, callback) => {
+      const { proxy, authority, authorization, servername } = tunnel;
+      openTunnel(net, proxy, authority, authorization, lookupFn, timeoutMs, (error, socket) => {
+        if (error) return callback(error);
+        try {
+          callback(null, tls.connect({ ...options, socket, servername }));
+        } catch (e) {
+          socket.destroy();
+          callback(e);
+        }
+      });
+    },
   };
 }
 
@@ -130,7 +123,9 @@ port.on('message', ({ seq, request }) => {
     const body = Buffer.from(request.body, 'utf8');
     const lookupFn = (hostname, options, callback) =>
       lookup(hostname, options, callback, request.timeoutMs, resolvers);
-    const via = request.proxy ? viaProxy(url, request, lookupFn) : {};
+    const via = request.tunnel
+      ? tunnelled(request.tunnel, request.timeoutMs, lookupFn)
+      : request.via || {};
     req = lib.request(url, {
       agent: false,
       lookup: lookupFn,
@@ -204,21 +199,17 @@ export function openBlockingRequester(): BlockingRequester {
   return {
     request(request) {
       const mine = ++seq;
-      const { signal: _signal, ca, ...plain } = request;
-      // The worker trusts what the SDK's own agents trust (transport.ts says what that is).
+      const { signal: _signal, ca, proxy, ...plain } = request;
+      // The worker trusts what the SDK's own agents trust (transport.ts says what that is), and
+      // goes where they would: a tunnel through the proxy, or the proxy itself.
       const trusted = ca === undefined ? undefined : trustedWith(ca);
-      const authorization = plain.proxy === undefined ? undefined : proxyAuthorization(plain.proxy);
+      const route = proxy === undefined ? {} : proxyRoute(new URL(request.url), proxy);
       const timeoutMs = Math.max(0, request.timeoutMs);
       const deadline = monotonicNow() + timeoutMs;
       const workerTimeoutMs = Math.max(1, Math.floor(timeoutMs - ANSWER_SLACK_MS));
       port1.postMessage({
         seq: mine,
-        request: {
-          ...plain,
-          trusted,
-          proxyAuthorization: authorization,
-          timeoutMs: workerTimeoutMs,
-        },
+        request: { ...plain, ...route, trusted, timeoutMs: workerTimeoutMs },
       });
       for (;;) {
         // Answers to earlier requests that timed out here may still come: skip them.

@@ -192,6 +192,18 @@ type OpenTunnel = (
 
 const openTunnel = new Function(`return ${OPEN_TUNNEL_SOURCE}`)() as OpenTunnel;
 
+/** A CONNECT tunnel to ask a proxy for: plain data, so that it can cross to a worker thread. */
+export interface Tunnel {
+  /** the proxy's URL */
+  proxy: string;
+  /** `host:port` of the collector */
+  authority: string;
+  /** the Proxy-Authorization header's value, where the proxy URL holds credentials */
+  authorization?: string;
+  /** the collector's name for TLS (none for an IP address) */
+  servername?: string;
+}
+
 /** `host:port` for a CONNECT line: an IPv6 address in brackets. */
 export function authorityOf(host: string, port: number | string): string {
   return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;

@@ -1,11 +1,18 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import tls from 'node:tls';
 import { isErrorCode, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
-import { proxyAuthorization, TunnelAgent, type TunnelTimeout } from './proxy';
+import {
+  authorityOf,
+  proxyAuthorization,
+  TunnelAgent,
+  type Tunnel,
+  type TunnelTimeout,
+} from './proxy';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {
@@ -285,14 +292,41 @@ function agentFor(protocol: 'http:' | 'https:', ca?: string, proxy?: string): ht
  * asked for the whole URL (the header names the proxy's credentials, if any).
  */
 function destination(url: URL, proxy: string | undefined): http.RequestOptions {
-  if (proxy === undefined || url.protocol === 'https:') return {};
-  const via = new URL(proxy);
+  return proxy === undefined ? {} : (proxyRoute(url, proxy).via ?? {});
+}
+
+/**
+ * How a request to `url` goes through `proxy`, as plain data (the crash path's worker gets it
+ * in a message): for https://, the tunnel to ask for; for http://, the request options that send
+ * it to the proxy whole.
+ */
+export function proxyRoute(
+  url: URL,
+  proxy: string,
+): { tunnel?: Tunnel; via?: http.RequestOptions & { headers: Record<string, string> } } {
   const authorization = proxyAuthorization(proxy);
+  if (url.protocol === 'https:') {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return {
+      tunnel: {
+        proxy,
+        authority: authorityOf(host, url.port || 443),
+        authorization,
+        servername: net.isIP(host) ? undefined : host,
+      },
+    };
+  }
+  const via = new URL(proxy);
   return {
-    hostname: via.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(via.port) || 80,
-    path: url.href,
-    headers: { host: url.host, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
+    via: {
+      hostname: via.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(via.port) || 80,
+      path: url.href,
+      headers: {
+        host: url.host,
+        ...(authorization ? { 'proxy-authorization': authorization } : {}),
+      },
+    },
   };
 }
 
