@@ -98,8 +98,8 @@ export interface ReporterOptions {
   /**
    * An HTTP proxy to send through, `http://[user:password@]host:port`, for an office that
    * reaches the internet only through one; `false` for none. Default: the environment's, as
-   * curl reads it (`https_proxy` or `HTTPS_PROXY` for an https:// endpoint, `http_proxy` or
-   * `HTTP_PROXY` for http://, with `no_proxy` or `NO_PROXY`). A loopback endpoint never goes
+   * curl reads it (`https_proxy` or `HTTPS_PROXY` for an https:// endpoint, `http_proxy` for
+   * http://, with `no_proxy` or `NO_PROXY`). A loopback endpoint never goes
    * through a proxy. TLS runs from the SDK to the collector inside a CONNECT tunnel: the proxy
    * sees the collector's host name, not the reports.
    *
