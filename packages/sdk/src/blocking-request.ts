@@ -78,16 +78,9 @@ function tunnelled(tunnel, timeoutMs, lookupFn) {
     agent: undefined,
     defaultPort: 443,
     createConnection: (options, callback) => {
-      const { proxy, authority, authorization, servername } = tunnel;
-      openTunnel(net, proxy, authority, authorization, lookupFn, timeoutMs, (error, socket) => {
-        if (error) return callback(error);
-        try {
-          callback(null, tls.connect({ ...options, socket, servername }));
-        } catch (e) {
-          socket.destroy();
-          callback(e);
-        }
-      });
+      const { servername, ...asked } = tunnel;
+      const tlsOptions = { ...options, servername };
+      openTunnel({ ...asked, net, tls, lookup: lookupFn, timeoutMs, tlsOptions }, callback);
     },
   };
 }

@@ -82,10 +82,7 @@ export function proxyUrl(raw: string): string | undefined {
  * subdomains, trailing dots aside; an IP address only itself.
  */
 function bypassed(target: URL, noProxy: string): boolean {
-  const host = target.hostname
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1')
-    .replace(/\.$/, '');
+  const host = bareHost(target.hostname.toLowerCase()).replace(/\.$/, '');
   const port = target.port || (target.protocol === 'https:' ? '443' : '80');
   return noProxy
     .split(/[\s,]+/)
@@ -114,12 +111,14 @@ function splitHostPort(entry: string): { name: string; port?: string } {
  * source (blocking-request.ts), and this module compiles the same text once, so there is one
  * handshake to read and to mend. It connects to the proxy, asks for a tunnel to `authority`
  * (`host:port`, with `authorization` as its Proxy-Authorization where the proxy URL holds
- * credentials), and hands over the socket once the proxy answers 200; any other answer is an
- * error whose code says the status (`PROXY_HTTP_407`: the proxy wants credentials). The socket
- * is unref'd: a tunnel being opened never keeps the host process alive.
+ * credentials), and once the proxy answers 200 starts TLS inside it (`tlsOptions`) and hands
+ * over the TLS socket; any other answer is an error whose code says the status
+ * (`PROXY_HTTP_407`: the proxy wants credentials). The socket is unref'd: a tunnel being opened
+ * never keeps the host process alive.
  */
-export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority, authorization, lookup, timeoutMs, callback) {
-  const proxy = new URL(proxyHref);
+export const OPEN_TUNNEL_SOURCE = `function openTunnel(o, callback) {
+  const { net, tls, authority, authorization, lookup, timeoutMs, tlsOptions } = o;
+  const proxy = new URL(o.proxy);
   const socket = net.connect({
     host: proxy.hostname.replace(/^\\[(.*)\\]$/, '$1'),
     port: Number(proxy.port) || 80,
@@ -137,10 +136,17 @@ export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority
     socket.removeListener('end', onEnd);
     if (error) {
       socket.destroy();
-      callback(error);
-    } else {
-      callback(null, socket);
+      return callback(error);
     }
+    let secure;
+    try {
+      secure = tls.connect({ ...tlsOptions, socket });
+    } catch (e) {
+      // Called from the socket's events: a throw here would reach the host's process.
+      socket.destroy();
+      return callback(e);
+    }
+    callback(null, secure);
   };
   const failure = (code, message) => Object.assign(new Error(message), { code });
   // The request's own time-out does not reach a tunnel still being opened: this one ends it.
@@ -181,13 +187,17 @@ export const OPEN_TUNNEL_SOURCE = `function openTunnel(net, proxyHref, authority
 }`;
 
 type OpenTunnel = (
-  netModule: typeof net,
-  proxyHref: string,
-  authority: string,
-  authorization: string | undefined,
-  lookup: net.LookupFunction | undefined,
-  timeoutMs: number,
-  callback: (error: Error | null, socket?: net.Socket) => void,
+  o: {
+    net: typeof net;
+    tls: typeof tls;
+    proxy: string;
+    authority: string;
+    authorization: string | undefined;
+    lookup: net.LookupFunction | undefined;
+    timeoutMs: number;
+    tlsOptions: tls.ConnectionOptions;
+  },
+  callback: (error: Error | null, socket?: tls.TLSSocket) => void,
 ) => void;
 
 const openTunnel = new Function(`return ${OPEN_TUNNEL_SOURCE}`)() as OpenTunnel;
@@ -202,6 +212,11 @@ export interface Tunnel {
   authorization?: string;
   /** the collector's name for TLS (none for an IP address) */
   servername?: string;
+}
+
+/** A URL's host name without the brackets of an IPv6 address (`[::1]` is `::1`). */
+export function bareHost(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
 /** `host:port` for a CONNECT line: an IPv6 address in brackets. */
@@ -285,25 +300,20 @@ export class TunnelAgent extends https.Agent {
     options: http.RequestOptions & tls.ConnectionOptions & TunnelTimeout,
     callback?: (error: Error | null, stream: Duplex) => void,
   ): undefined {
-    const host = (options.host ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
-    const authority = authorityOf(host, options.port ?? 443);
-    const timeoutMs = options.tunnelTimeoutMs ?? DEFAULT_TUNNEL_TIMEOUT_MS;
-    const { authorization, lookup } = this;
-    openTunnel(net, this.proxyHref, authority, authorization, lookup, timeoutMs, (e, socket) => {
-      if (e || !socket) {
-        callback?.(e ?? new Error('no tunnel'), undefined as unknown as Duplex);
-        return;
-      }
-      let secure: tls.TLSSocket;
-      try {
-        secure = tls.connect({ ...options, socket, servername: options.servername ?? host });
-      } catch (error) {
-        // Called from the socket's events: a throw here would reach the host's process.
-        socket.destroy();
-        callback?.(error as Error, undefined as unknown as Duplex);
-        return;
-      }
-      callback?.(null, secure);
+    const host = bareHost(options.host ?? 'localhost');
+    const tunnel = {
+      net,
+      tls,
+      proxy: this.proxyHref,
+      authority: authorityOf(host, options.port ?? 443),
+      authorization: this.authorization,
+      lookup: this.lookup,
+      timeoutMs: options.tunnelTimeoutMs ?? DEFAULT_TUNNEL_TIMEOUT_MS,
+      tlsOptions: { ...options, servername: options.servername ?? host },
+    };
+    openTunnel(tunnel, (e, secure) => {
+      if (e || !secure) callback?.(e ?? new Error('no tunnel'), undefined as unknown as Duplex);
+      else callback?.(null, secure);
     });
     return undefined;
   }

@@ -8,6 +8,7 @@ import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
 import {
   authorityOf,
+  bareHost,
   proxyAuthorization,
   TunnelAgent,
   type Tunnel,
@@ -306,7 +307,7 @@ export function proxyRoute(
 ): { tunnel?: Tunnel; via?: http.RequestOptions & { headers: Record<string, string> } } {
   const authorization = proxyAuthorization(proxy);
   if (url.protocol === 'https:') {
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const host = bareHost(url.hostname);
     return {
       tunnel: {
         proxy,
@@ -319,7 +320,7 @@ export function proxyRoute(
   const via = new URL(proxy);
   return {
     via: {
-      hostname: via.hostname.replace(/^\[(.*)\]$/, '$1'),
+      hostname: bareHost(via.hostname),
       port: Number(via.port) || 80,
       path: url.href,
       headers: {
