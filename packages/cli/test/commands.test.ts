@@ -434,8 +434,10 @@ describe('show', () => {
     const r = await cli(['show', '8b02e6a1c9d4']);
     expect(r.stdout).toContain('(no description: every report has expired or been erased)');
     expect(r.stdout).toContain(
-      '(none in the window: reports are kept at most 42 days after they arrive)',
+      '(none in the window: reports are deleted at most 42 days after they arrive, and at once when their data subject is erased)',
     );
+    // no hint to list reports there are none of
+    expect(r.stdout).not.toContain('for more');
   });
 });
 
@@ -487,7 +489,7 @@ describe('reports and report', () => {
     expect(requests('/v1/groups/3fa9c1d2e4b7/reports')[0].query.get('limit')).toBe('50');
     const r = await cli(['reports', '3fa9c1ff0011']);
     expect(r.stdout).toBe(
-      'no reports of group 3fa9c1ff0011 are kept: reports are deleted at most 42 days after they arrive\n',
+      'no reports of group 3fa9c1ff0011 are kept: reports are deleted at most 42 days after they arrive, and at once when their data subject is erased\n',
     );
   });
 

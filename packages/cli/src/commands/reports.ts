@@ -4,7 +4,7 @@ import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkLimit } from '../options';
 import { footer, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
-import { reportTable } from './show';
+import { GONE_WHY, reportTable } from './show';
 
 /** The options of `jcs-errors reports`. */
 export interface ReportsOptions {
@@ -34,7 +34,7 @@ export async function reports(
 
   const list = answer.data.reports;
   if (list.length === 0) {
-    return `no reports of group ${id} are kept: reports are deleted at most 42 days after they arrive\n`;
+    return `no reports of group ${id} are kept: ${GONE_WHY}\n`;
   }
   const more = moreHint(list.length, limit ?? DEFAULT_LIMIT, MAX_LIMIT, MAX_LIMIT);
   return [

@@ -33,6 +33,13 @@ const BUSIEST_VERSIONS = 3;
 const BAR_WIDTH = 20;
 
 /**
+ * Why a group's reports can be gone while its counts stay: both ways a report goes, since a
+ * listing cannot tell which took it (an erasure had the 42 days blamed for reports a minute old).
+ */
+export const GONE_WHY =
+  'reports are deleted at most 42 days after they arrive, and at once when their data subject is erased';
+
+/**
  * `jcs-errors show GROUP`: one group in depth: identity and status, counts by day as a chart,
  * tables by version and by line, and the latest reports.
  *
@@ -108,10 +115,12 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push('');
   lines.push(palette.bold('Latest reports'));
   lines.push(reportTable(detail.latest, output, 'none in the window'));
-  lines.push('');
-  lines.push(
-    footer(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`, output),
-  );
+  if (detail.latest.length > 0) {
+    lines.push('');
+    lines.push(
+      footer(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`, output),
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -209,7 +218,7 @@ export function reportTable(
 ): string {
   const { palette, now, width } = output;
   if (reports.length === 0) {
-    return palette.dim(`(${none}: reports are kept at most 42 days after they arrive)`);
+    return palette.dim(`(${none}: ${GONE_WHY})`);
   }
   const withRepeats = reports.some((r) => r.repeats > 0);
   const details = reports.map((r): Cell[] => {
