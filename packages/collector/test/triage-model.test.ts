@@ -111,8 +111,13 @@ interface MGroup {
 
 interface ListQuery {
   since: number;
-  /** inclusive (docs/api.md: the window includes `until` itself) */
+  /** as the answer's window shows it */
   until: number;
+  /**
+   * the window's last moment, included: `until` itself (docs/api.md: the window includes
+   * `until`), but the millisecond before it for a date alone, which names a day left out
+   */
+  last: number;
   version?: string;
   status: Status | 'all';
   sort: 'count' | 'last' | 'first' | 'users';
@@ -206,7 +211,7 @@ class Model {
   /** GET /v1/groups as docs/api.md describes it. */
   list(q: ListQuery, now: number): Group[] {
     const shown = [...this.groups.values()]
-      .map((g) => this.group(g, q.since, q.until, now, q.version))
+      .map((g) => this.group(g, q.since, q.last, now, q.version))
       .filter((g) => g.count > 0)
       .filter((g) => q.status === 'all' || g.status === q.status);
     const at = (iso: string) => Date.parse(iso);
@@ -350,9 +355,10 @@ function randomQuery(r: Rng, now: number, span: number, times: number[], version
     )
     .join('&')}`;
   const valid = since.at < until.at && until.at - since.at <= 3660 * DAY;
+  const last = /^\d{4}-\d{2}-\d{2}$/.test(until.text) ? until.at - 1 : until.at;
   return {
     url,
-    query: valid ? { since: since.at, until: until.at, version, status, sort, limit } : null,
+    query: valid ? { since: since.at, until: until.at, last, version, status, sort, limit } : null,
   } satisfies Generated;
 }
 
@@ -661,6 +667,7 @@ describe('GET /v1/groups against a model', () => {
       const all: ListQuery = {
         since: NOW - 9 * WEEK,
         until: NOW,
+        last: NOW,
         status: 'all',
         sort: 'count',
         limit: 500,
@@ -785,7 +792,8 @@ describe('triage and regression against a model', () => {
           await checkDetail(model, r.pick([...model.groups.values()]), r, context);
         }
         // After every step: every group, whatever its status, and each status filter.
-        const q = { since: T0 - DAY, until: t.clock(), sort: 'count', limit: 500 } as const;
+        const until = t.clock();
+        const q = { since: T0 - DAY, until, last: until, sort: 'count', limit: 500 } as const;
         await checkList(model, { url: all, query: { ...q, status: 'all' } }, context);
         const status = r.pick(['unresolved', 'resolved', 'ignored'] as const);
         await checkList(

@@ -65,6 +65,29 @@ describe('GET /v1/groups', () => {
     ).toBe(1);
   });
 
+  it('takes a date alone as until for the whole days before it: the window leaves that day out', async () => {
+    await ingest(makeReport());
+    t.clock.advance(13.5 * HOUR); // 2026-11-21T00:00:00.000Z exactly
+    await ingest(makeReport({ repeats: 4 }));
+    const list = (await get('/v1/groups?since=2026-11-20&until=2026-11-21')).body;
+    expect(list.groups[0]).toMatchObject({ count: 1, daily: [1] });
+    expect(list.window).toEqual({
+      since: '2026-11-20T00:00:00.000Z',
+      until: '2026-11-21T00:00:00.000Z',
+    });
+    // The next day's window has the report of its first millisecond, so none counts twice.
+    const next = (await get('/v1/groups?since=2026-11-21&until=2026-11-22')).body.groups[0];
+    expect(next).toMatchObject({ count: 5, daily: [5] });
+    const detail = (await get(`/v1/groups/${next.id}?since=2026-11-20&until=2026-11-21`)).body;
+    expect(detail).toMatchObject({ count: 1, byDay: [{ day: '2026-11-20', count: 1 }] });
+    expect(detail.latest).toHaveLength(1);
+    // A date-time until is in its window, as a duration's is.
+    const timed = (await get('/v1/groups?since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z'))
+      .body.groups[0];
+    expect(timed).toMatchObject({ count: 6, daily: [1, 5] });
+    expect((await get('/v1/groups?since=1d')).body.groups[0].count).toBe(6);
+  });
+
   it('filters by version and status, sorts and limits', async () => {
     await ingest(makeReport({ app: { name: 'JCS', version: '5.1' } }));
     t.clock.advance(HOUR);
@@ -239,6 +262,22 @@ describe('triage and regression', () => {
       '/extra',
       '/status',
     ]);
+    // An unknown field is named by its JSON pointer, `/` and `~` escaped, on every route with a
+    // body, as a report's are.
+    const odd = { 'a/b~c': 1 };
+    const pointers = (res: request.Response) =>
+      res.body.error.details.map((d: { path: string }) => d.path);
+    expect(
+      pointers(await patch(`/v1/groups/${stored.group}`, { status: 'ignored', ...odd }, 400)),
+    ).toEqual(['/a~1b~0c']);
+    const admin = (path: string, body: object) =>
+      request(t.app)
+        .post(path)
+        .set('Authorization', `Bearer ${t.tokens.admin}`)
+        .send(body)
+        .expect(400);
+    expect(pointers(await admin('/v1/erase', { license: 'L1', ...odd }))).toEqual(['/a~1b~0c']);
+    expect(pointers(await admin('/v1/expire', odd))).toEqual(['/a~1b~0c']);
     // A version too long is said to be too long, not to be other than dotted numbers.
     for (const [version, message] of [
       ['5.' + '1'.repeat(63), 'must be 1 to 64 characters'],

@@ -4,6 +4,7 @@ export { LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
 export { reportSchema } from './report-schema';
 export {
   validateReport,
+  jsonPointer,
   hasLoneSurrogate,
   toWellFormed,
   type FieldError,

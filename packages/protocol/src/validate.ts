@@ -107,7 +107,7 @@ function findForbiddenKeys(
   if (typeof value === 'string') {
     if (hasLoneSurrogate(value)) {
       errors.push({
-        path: pointer(segments),
+        path: jsonPointer(segments),
         message: 'must be valid Unicode text (it holds a lone surrogate)',
       });
     }
@@ -117,7 +117,7 @@ function findForbiddenKeys(
   const keys = Object.keys(value);
   if (keys.length > MAX_FIELDS) {
     errors.push({
-      path: pointer(segments),
+      path: jsonPointer(segments),
       message: `has ${keys.length} fields: no object of report schema 1 has more than 10`,
     });
     return;
@@ -126,14 +126,21 @@ function findForbiddenKeys(
     if (errors.length >= MAX_FIELD_ERRORS) return;
     segments.push(key);
     if (FORBIDDEN_KEYS.has(key))
-      errors.push({ path: pointer(segments), message: 'is a forbidden key' });
+      errors.push({ path: jsonPointer(segments), message: 'is a forbidden key' });
     else findForbiddenKeys((value as Record<string, unknown>)[key], segments, depth + 1, errors);
     segments.pop();
   }
 }
 
-/** The JSON pointer of a key path (`''` for the body itself), long keys cut short. */
-function pointer(segments: string[]): string {
+/**
+ * The JSON pointer of a key path (`''` for the body itself), long keys cut short: how every
+ * error's `details` names a field, a key holding `/` or `~` escaped as RFC 6901 says.
+ *
+ * @example
+ * jsonPointer(['error', 'line']); // '/error/line'
+ * jsonPointer(['a/b~c']); // '/a~1b~0c'
+ */
+export function jsonPointer(segments: string[]): string {
   return segments.map((key) => `/${escapePointer(key)}`).join('');
 }
 

@@ -9,6 +9,9 @@ import { DAY_MS } from '../time';
 
 /** The longest report window: about ten years of daily counts (3,661 per group at most). */
 const MAX_WINDOW_DAYS = 3660;
+
+/** A window bound that names a whole day (parseTimeBound trims it the same way). */
+const DATE_ALONE = /^\s*\d{4}-\d{2}-\d{2}\s*$/;
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -85,8 +88,20 @@ export class QueryReader {
    * A report window from `since` (default `sinceDefault`) to `until` (default now). Its bounds
    * must lie in the years 1970 to 9999 (so days print as YYYY-MM-DD), `since` before `until`, and
    * the window at most MAX_WINDOW_DAYS long: a window carries one count per day per group.
+   *
+   * `end` is where the window stops, excluded: `until` itself is in the window (a report received
+   * this millisecond counts now), except where `until` is a date alone. That is a whole day named,
+   * and `since=2026-12-01&until=2026-12-03` means the 1st and the 2nd, not the first millisecond
+   * of the 3rd as well (which gave its answer a day in `daily` that only that millisecond was in).
    */
-  window(sinceDefault: string, now: number): { since: number; until: number } {
+  window(sinceDefault: string, now: number): { since: number; until: number; end: number } {
+    const { since, until } = this.bounds(sinceDefault, now);
+    const text = this.query.until;
+    const dateAlone = typeof text === 'string' && DATE_ALONE.test(text);
+    return { since, until, end: dateAlone ? until : until + 1 };
+  }
+
+  private bounds(sinceDefault: string, now: number): { since: number; until: number } {
     const since = this.time('since', sinceDefault, now);
     const until = this.query.until === undefined ? now : this.time('until', '0m', now);
     let inYears = true;

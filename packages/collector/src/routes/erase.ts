@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { fewNames, QueryReader } from '../http/query';
-import { ApiError, hasLoneSurrogate, LIMITS, type ErrorDetail } from '@jcs/protocol';
+import { ApiError, hasLoneSurrogate, jsonPointer, LIMITS, type ErrorDetail } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { readRequestJson } from '../http/body';
@@ -102,7 +102,7 @@ function parseSubject(body: unknown): DataSubject {
   const details: ErrorDetail[] = [];
   for (const key of Object.keys(b)) {
     if (key !== 'username' && key !== 'license')
-      details.push({ path: `/${key}`, message: 'is not a field of this request' });
+      details.push({ path: jsonPointer([key]), message: 'is not a field of this request' });
   }
   const given = (['username', 'license'] as const).filter((k) => b[k] !== undefined);
   if (given.length === 0) {

@@ -1,5 +1,11 @@
 import { Router, type Request } from 'express';
-import { ApiError, VERSION_PATTERN, type Group, type GroupStatus } from '@jcs/protocol';
+import {
+  ApiError,
+  jsonPointer,
+  VERSION_PATTERN,
+  type Group,
+  type GroupStatus,
+} from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { requireRole } from '../auth/middleware';
 import { audited, auditedRead } from '../http/audited';
@@ -24,7 +30,7 @@ export function groupRoutes(c: Collector): Router {
   router.get('/v1/groups', engineer, async (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until', 'version', 'status', 'sort', 'limit']);
-    const { since, until } = q.window('7d', now);
+    const { since, until, end } = q.window('7d', now);
     const version = q.string('version', 64);
     if (version !== undefined && !VERSION.test(version))
       q.problem('version', 'must be dotted numbers such as 5.2.1');
@@ -33,7 +39,7 @@ export function groupRoutes(c: Collector): Router {
     const limit = q.int('limit', 20, 1, 500);
     const groups = await auditedRead(c, req, 'groups.list', null, () => {
       q.done();
-      const query = { window: inclusive(since, until), version, status, sort, limit };
+      const query = { window: { since, until: end }, version, status, sort, limit };
       return c.triage({ op: 'list', query });
     });
     res.json({ groups, window: windowJson({ since, until }) });
@@ -59,12 +65,12 @@ export function groupRoutes(c: Collector): Router {
   router.get('/v1/groups/:id', engineer, async (req, res) => {
     const now = c.clock();
     const q = new QueryReader(req.query, ['since', 'until']);
-    const { since, until } = q.window('6w', now);
+    const { since, end } = q.window('6w', now);
     const id = groupParam(req);
     res.json(
       await auditedRead(c, req, 'groups.get', id, () => {
         q.done();
-        return c.triage({ op: 'detail', id, window: inclusive(since, until) });
+        return c.triage({ op: 'detail', id, window: { since, until: end } });
       }),
     );
   });
@@ -82,7 +88,10 @@ export function groupRoutes(c: Collector): Router {
         mustFind(c.groups, id);
         c.groups.setStatus(id, status, resolvedInVersion);
         // The answer is the group as GET /v1/groups shows it by default: the last 7 days.
-        return c.groups.summary(mustFind(c.groups, id), inclusive(now - 7 * DAY_MS, now));
+        return c.groups.summary(mustFind(c.groups, id), {
+          since: now - 7 * DAY_MS,
+          until: now + 1,
+        });
       }),
     );
   });
@@ -120,11 +129,6 @@ function groupParam(req: Request): string {
   return String(req.params.id);
 }
 
-/** A window includes its `until` moment, so a report received "now" counts now. */
-function inclusive(since: number, until: number) {
-  return { since, until: until + 1 };
-}
-
 function windowJson(w: { since: number; until: number }) {
   return { since: new Date(w.since).toISOString(), until: new Date(w.until).toISOString() };
 }
@@ -139,7 +143,7 @@ function parseTriage(body: unknown): { status: GroupStatus; resolvedInVersion: s
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b)) {
     if (key !== 'status' && key !== 'resolvedInVersion')
-      details.push({ path: `/${key}`, message: 'is not a field of this request' });
+      details.push({ path: jsonPointer([key]), message: 'is not a field of this request' });
   }
   if (!STATUSES.includes(b.status as GroupStatus)) {
     details.push({ path: '/status', message: `must be one of ${STATUSES.join(', ')}` });

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { ApiError, type ExpirySummary } from '@jcs/protocol';
+import { ApiError, jsonPointer, type ExpirySummary } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, requireRole } from '../auth/middleware';
 import { audited, auditedRead } from '../http/audited';
@@ -67,7 +67,7 @@ function parseExpireBody(body: unknown): boolean {
   const b = body as Record<string, unknown>;
   const details = Object.keys(b)
     .filter((k) => k !== 'dryRun')
-    .map((k) => ({ path: `/${k}`, message: 'is not a field of this request' }));
+    .map((k) => ({ path: jsonPointer([k]), message: 'is not a field of this request' }));
   if (b.dryRun !== undefined && typeof b.dryRun !== 'boolean') {
     details.push({ path: '/dryRun', message: 'must be true or false' });
   }
