@@ -1,4 +1,4 @@
-import { coerceErrorNumber, readProperty } from './normalize';
+import { coerceErrorNumber, coerceLine, readProperty, textOf, unboxed } from './normalize';
 import { firstHostFrame, moduleName, parseStack, procedureName, type StackFrame } from './stack';
 
 /** The fields of a report about a thrown value, before normalising, and where it was thrown. */
@@ -13,6 +13,8 @@ export interface CapturedFields {
   };
   /** the frame the source line may be read from: only when line and code were not given */
   sourceFrame?: StackFrame;
+  /** what was mended (report()'s `invalid_input` notes): a field of `extra` that was no use */
+  notes: string[];
 }
 
 /**
@@ -24,23 +26,36 @@ export function captureFields(
   extra: unknown,
   caughtAt?: () => string,
 ): CapturedFields {
-  const given = (key: string) => readProperty(extra, key).value ?? undefined;
+  const given = (key: string) => unboxed(readProperty(extra, key).value) ?? undefined;
   const fromError = describeThrown(thrown);
   let frame = firstHostFrame(parseStack(fromError.stack ?? ''));
   // A thrown string has no stack: the place it was caught is the next best thing.
   if (!frame && caughtAt) frame = firstHostFrame(parseStack(caughtAt()));
-  const line = given('line');
+  const notes: string[] = [];
+  // Where a place in the code is given but is no use (a line that is no number, an empty module),
+  // the stack's own beats the 0 or "(unknown)" report() would mend it to.
+  const place = (key: 'module' | 'procedure' | 'line', usable: (value: unknown) => boolean) => {
+    const value = given(key);
+    if (value === undefined || usable(value)) return value;
+    if (frame) notes.push(`${key}: not usable; the stack's was used`);
+    return undefined;
+  };
+  const isText = (value: unknown) => (textOf(value) ?? '').trim() !== '';
+  const line = place('line', (value) => coerceLine(value) !== null);
+  const module = place('module', isText);
+  const procedure = place('procedure', isText);
   const code = given('code');
   return {
     fields: {
       number: given('number') ?? fromError.number,
       description: given('description') ?? fromError.description,
-      module: given('module') ?? (frame ? moduleName(frame.file) : undefined),
-      procedure: given('procedure') ?? (frame ? procedureName(frame.func) : undefined),
+      module: module ?? (frame ? moduleName(frame.file) : undefined),
+      procedure: procedure ?? (frame ? procedureName(frame.func) : undefined),
       line: line ?? frame?.line,
       code,
     },
     sourceFrame: line === undefined && code === undefined ? frame : undefined,
+    notes,
   };
 }
 

@@ -65,6 +65,35 @@ const INT32_MIN = LIMITS.errorNumber.min;
 const INT32_MAX = LIMITS.errorNumber.max;
 const UINT32_SPAN = 2 ** 32;
 
+const BOXED_VALUE_OF: ((this: object) => unknown)[] = [
+  String.prototype.valueOf,
+  Number.prototype.valueOf,
+  Boolean.prototype.valueOf,
+  BigInt.prototype.valueOf,
+];
+
+/**
+ * The value inside a boxed primitive (`new String('text')`, `new Number(7)`), else the value
+ * itself: a host's boxed description is its text, as a dump's is (dump/serialize.ts), not "not a
+ * string". Read through the built-in valueOf, which checks the object's internal slot, so no
+ * getter or Proxy trap of the host runs.
+ *
+ * @example
+ * unboxed(new String('Disk full')); // 'Disk full'
+ * unboxed({ valueOf: () => 1 }); // the object, as it was
+ */
+export function unboxed(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  for (const valueOf of BOXED_VALUE_OF) {
+    try {
+      return valueOf.call(value);
+    } catch {
+      // not a box of that kind
+    }
+  }
+  return value;
+}
+
 function toFiniteNumber(value: unknown): number | null {
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'bigint') {
@@ -96,13 +125,15 @@ export function coerceErrorNumber(value: unknown): number | null {
   return Math.min(INT32_MAX, Math.max(INT32_MIN, int)) || 0;
 }
 
-function coerceLine(value: unknown): number | null {
+/** A line number from 0 to 2,147,483,647; null when `value` is no number at all. */
+export function coerceLine(value: unknown): number | null {
   const n = toFiniteNumber(value);
   if (n === null) return null;
   return Math.min(LIMITS.line.max, Math.max(0, Math.trunc(n))) || 0;
 }
 
-function textOf(value: unknown): string | null {
+/** The text of a string, number, boolean or bigint; null for anything else. */
+export function textOf(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     return String(value);
@@ -128,7 +159,7 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   const field = (key: string): unknown => {
     const r = readProperty(source, key);
     if (!r.ok) notes.push(`${key}: reading it threw`);
-    return r.value;
+    return unboxed(r.value);
   };
 
   const rawNumber = field('number');
@@ -179,7 +210,7 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   // An Error handed to report() has a message, not a description: its text is not dropped.
   const fromMessage =
     readProperty(source, 'description').value === undefined &&
-    typeof readProperty(source, 'message').value === 'string';
+    typeof unboxed(readProperty(source, 'message').value) === 'string';
   if (fromMessage) notes.push('description: none given; the message was used');
   const error: NormalizedError = {
     number,

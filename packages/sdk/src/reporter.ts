@@ -166,8 +166,7 @@ export class ReporterCore implements Reporter {
     const id = randomUUID();
     let answered: string = id;
     this.guard(id, () => {
-      const notes: string[] = [];
-      const { fields, sourceFrame } = captureFields(thrown, extra, caughtAt);
+      const { fields, sourceFrame, notes } = captureFields(thrown, extra, caughtAt);
       const error = normalizeError(fields, notes);
       noteUnknownFields(extra, 'extra', notes);
       answered = this.submit(id, error, notes, extra, sourceFrame);

@@ -160,6 +160,57 @@ describe('captureException', () => {
     expect(r.dump).toBeDefined();
   });
 
+  it("keeps the stack's module, procedure and line where extra gives one that is no use, and says so", async () => {
+    const { reporter, sentReports, diagnostics } = recording();
+    let caught: unknown;
+    try {
+      loadClient();
+    } catch (e) {
+      caught = e;
+    }
+    reporter.captureException(caught, { line: 'abc', module: '  ', procedure: {} } as never);
+    reporter.captureException(caught);
+    const [mended, plain] = await sentReports();
+    expect(mended.error).toEqual(plain.error);
+    expect(plain.error.line).toBeGreaterThan(0);
+    expect(diagnostics.find((d) => d.code === 'invalid_input')?.message).toMatch(
+      /line: not usable; the stack's was used; module: not usable; the stack's was used; procedure: not usable/,
+    );
+  });
+
+  it('takes a boxed String, Number or Boolean as its value, in extra and in report()', async () => {
+    const { reporter, sentReports, diagnostics } = recording();
+    reporter.captureException(new Error('x'), {
+      module: new String('modBoxed'),
+      line: new Number(9),
+    } as never);
+    reporter.report({
+      number: new Number(7),
+      description: new String('boxed text'),
+      module: new String('modClients'),
+      line: new Number(12),
+      code: new Boolean(true),
+    } as never);
+    const [captured, reported] = await sentReports();
+    expect(captured.error).toMatchObject({ module: 'modBoxed', line: 9 });
+    expect(reported.error).toMatchObject({
+      number: 7,
+      description: 'boxed text',
+      module: 'modClients',
+      line: 12,
+      code: 'true',
+    });
+    // A Proxy of a String is no box: nothing of the host's runs, and it is not text.
+    const trap = jest.fn(() => 'trap');
+    const { reporter: r2, sentReports: sent2 } = recording();
+    r2.report({ description: new Proxy(new String('hidden'), { get: trap }) } as never);
+    expect((await sent2())[0].error.description).toBe('');
+    expect(trap).not.toHaveBeenCalled();
+    expect(diagnostics.filter((d) => d.code === 'invalid_input').map((d) => d.message)).toEqual([
+      expect.stringMatching(/code: a boolean; sent as text/),
+    ]);
+  });
+
   it("takes the description from VB's shape of error, where there is no message", async () => {
     const { reporter, sentReports } = recording();
     reporter.captureException({ number: 91, description: 'Object variable not set' });
