@@ -300,6 +300,10 @@ describe('text and groups', () => {
       '5.2.1.345.… +1',
     );
     expect(fitVersions(versionsSummary(['5.2.1.345', '5.1']), 14)).toBe('5.2.1.345 +1');
+    // after a dot, never inside a number: 5.1… would read as version 5.1
+    expect(fitVersions('5.10.0.1 +3', 7)).toBe('5.… +3');
+    expect(fitVersions('5.10.0.1 +3', 9)).toBe('5.10.… +3');
+    expect(fitVersions('51000000 +3', 7)).toBe('510… +3');
   });
 
   test('short ids are the shortest prefixes of at least 7 that tell them apart', () => {

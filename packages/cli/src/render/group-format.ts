@@ -32,18 +32,21 @@ export function versionsSummary(versions: readonly string[]): string {
 }
 
 /**
- * A versions summary cut to `width`: the version gives way, the count of others stays. For the
+ * A versions summary cut to `width`: the version gives way, the count of others stays. It is cut
+ * after a dot, never inside a number: `5.10.0.1` cut to `5.1…` would read as version 5.1. For the
  * table's column, whose width is known only once every column is fitted.
  *
  * @example
- * fitVersions('5.2.1.345.12345 +1', 12); // '5.2.1.34… +1'
+ * fitVersions('5.2.1.345.12345 +1', 12); // '5.2.1.… +1'
  */
 export function fitVersions(summary: string, width: number): string {
   if (summary.length <= width) return summary;
   const others = / \+\d+$/.exec(summary)?.[0] ?? '';
   const room = width - others.length;
   if (room < 2) return summary; // the table's own cut, then
-  return `${summary.slice(0, summary.length - others.length).slice(0, room - 1)}…${others}`;
+  const kept = summary.slice(0, summary.length - others.length).slice(0, room - 1);
+  const dot = kept.lastIndexOf('.');
+  return `${dot > 0 ? kept.slice(0, dot + 1) : kept}…${others}`;
 }
 
 /**
