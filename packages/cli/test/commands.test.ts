@@ -427,6 +427,11 @@ describe('show', () => {
     expect(lines.slice(at, at + 8).join(' ')).toContain(words);
     const piped = await cli(['show', id], { env: { COLUMNS: '' } });
     expect(piped.stdout).toContain(`\n${words}\n`);
+    // The first and last seen line goes on two where one would be wider than the terminal.
+    expect(r.stdout).toContain('\nfirst seen 2026-10-26 10:30:00 UTC (4w ago)\nlast seen 3h ago\n');
+    expect(piped.stdout).toContain(
+      '\nfirst seen 2026-10-26 10:30:00 UTC (4w ago) · last seen 3h ago\n',
+    );
   });
 
   test('a group without reports or description still shows', async () => {

@@ -94,9 +94,11 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(
     `${plural(detail.count, 'occurrence')} · ${plural(detail.users, 'user')} · ${plural(detail.licences, 'licence')}`,
   );
-  lines.push(
-    `first seen ${absoluteTime(detail.firstSeen)} (${relativeTime(detail.firstSeen, now)}) · last seen ${relativeTime(detail.lastSeen, now)}`,
-  );
+  const firstSeen = `first seen ${absoluteTime(detail.firstSeen)} (${relativeTime(detail.firstSeen, now)})`;
+  const lastSeen = `last seen ${relativeTime(detail.lastSeen, now)}`;
+  // One line where it fits (62 columns or so), else two rather than one the terminal wraps.
+  const seen = `${firstSeen} · ${lastSeen}`;
+  lines.push(output.piped || seen.length <= width ? seen : `${firstSeen}\n${lastSeen}`);
 
   const from = parseTimeBound(since, now) ?? now;
   const fromDay = from.toISOString().slice(0, 10);
