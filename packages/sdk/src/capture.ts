@@ -36,8 +36,9 @@ export function captureFields(
   // the stack's own beats the 0 or "(unknown)" report() would mend it to.
   const place = (key: 'module' | 'procedure' | 'line', usable: (value: unknown) => boolean) => {
     const value = given(key);
-    if (value === undefined || usable(value)) return value;
-    if (frame) notes.push(`${key}: not usable; the stack's was used`);
+    // Without a frame, report()'s mending (and its note) is all there is.
+    if (value === undefined || usable(value) || !frame) return value;
+    notes.push(`${key}: not usable; the stack's was used`);
     return undefined;
   };
   const isText = (value: unknown) => (textOf(value) ?? '').trim() !== '';
