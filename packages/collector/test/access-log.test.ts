@@ -297,6 +297,27 @@ describe('the access log', () => {
     expect(auditCount(t)).toBe(0);
   });
 
+  it('logs a read the storage refused as unavailable, the code its 503 answered with', async () => {
+    const r = makeReport();
+    await postReport('ingest', r).expect(202);
+    const days = path.join(t.dataDir, 'keys', 'days');
+    fs.renameSync(days, `${days}.away`);
+    await new Promise((resolve) => setImmediate(resolve)); // a day's key file is looked for once a turn
+    for (const query of ['', '?dump=1']) {
+      const res = await request(t.app)
+        .get(`/v1/reports/${r.id}${query}`)
+        .set('Authorization', `Bearer ${t.tokens.engineer}`)
+        .expect(503);
+      expect(res.body.error.code).toBe('unavailable');
+    }
+    fs.renameSync(`${days}.away`, days);
+    const entries = t.collector.audit.list({ limit: 2 });
+    expect(entries.map((e) => [e.action, e.target, e.outcome])).toEqual([
+      ['reports.get.dump', r.id, 'unavailable'],
+      ['reports.get', r.id, 'unavailable'],
+    ]);
+  });
+
   it('a read holds no write lock while it runs (ingest commits meanwhile); a change does', async () => {
     const other = openDatabase(path.join(t.dataDir, 'collector.db'));
     other.pragma('busy_timeout = 0');

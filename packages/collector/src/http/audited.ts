@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { ApiError, GROUP_ID_PATTERN, UUID_PATTERN } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import { actorOf, nameActor } from '../auth/middleware';
+import { toApiError } from './errors';
 
 const AUDITED = Symbol('audited');
 
@@ -132,7 +133,8 @@ function unwrap<T>(o: Outcome<T>): T {
 }
 
 function entryFor<T>(actor: string, action: Action<T>, target: string | null, o: Outcome<T>) {
-  const outcome = 'value' in o ? 'ok' : o.error instanceof ApiError ? o.error.code : 'internal';
+  // The code the client was answered with: a storage failure is `unavailable`, as its 503 says.
+  const outcome = 'value' in o ? 'ok' : toApiError(o.error).code;
   const name =
     typeof action === 'string' ? action : 'value' in o ? action.ok(o.value) : action.refused;
   return { actor, action: name, target: auditTarget(target, outcome), outcome };

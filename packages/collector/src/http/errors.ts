@@ -89,7 +89,14 @@ export function errorMiddleware(log: Logger, onError?: ErrorHook): ErrorRequestH
   return (err, req, res, _next) => answerError(log, err, req, res, onError);
 }
 
-function toApiError(err: unknown): ApiError {
+/**
+ * The catalogue error an error answers as: itself, or what answerError() makes of Express's and
+ * the storage's errors; `internal` for anything else.
+ *
+ * @example
+ * toApiError(sqliteBusyError).code; // 'unavailable'
+ */
+export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isStorageFailure(err)) return storageUnavailable(err);
   const e = err as { type?: string; status?: number; statusCode?: number };
