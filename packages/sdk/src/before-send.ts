@@ -1,6 +1,7 @@
 import { validateReport, type Report } from '@jcs/protocol';
 import { describeError, ignoreRejection, type DiagnosticSink } from './diagnostics';
 import type { ResolvedOptions } from './options';
+import { isPlainName } from './normalize';
 
 /**
  * beforeSend, then a check of what it returned: the report to queue, or null when it is dropped
@@ -99,7 +100,7 @@ function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report |
   if (!v.ok) {
     const why = v.errors
       .slice(0, 5)
-      .map((e) => `${e.path || 'the report'} ${e.message}`)
+      .map((e) => `${shownPath(e.path) || 'the report'} ${e.message}`)
       .join('; ');
     diagnostic({
       code: 'before_send_failed',
@@ -109,4 +110,12 @@ function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report |
     return null;
   }
   return v.report;
+}
+
+/** A field's JSON pointer with each name that is not a plain one (isPlainName) shown as `…`. */
+function shownPath(path: string): string {
+  return path
+    .split('/')
+    .map((name, i) => (i === 0 || isPlainName(name) ? name : '…'))
+    .join('/');
 }

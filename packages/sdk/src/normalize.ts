@@ -260,11 +260,28 @@ export function noteUnknownFields(source: unknown, where: string, notes: string[
   }
   const unknown = keys.filter((k) => !FIELDS.has(k));
   if (unknown.length === 0) return;
-  const shown = unknown
-    .slice(0, 5)
-    .map((k) => toWellFormed(k.length > 40 ? `${k.slice(0, 40)}…` : k));
-  if (unknown.length > 5) shown.push(`and ${unknown.length - 5} more`);
+  const named = unknown.filter(isPlainName);
+  const shown = named.slice(0, 5);
+  const others = unknown.length - shown.length;
+  if (others > 0) shown.push(`${shown.length > 0 ? 'and ' : ''}${others} more`);
   notes.push(`${where}: ${shown.join(', ')}: not a field; left out`);
+}
+
+/** A name a programmer gave a field (`procedur`), up to 40 characters. */
+const PLAIN_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,39}$/;
+
+/**
+ * True for a field name a diagnostic may show: one a programmer typed, a typo of a field. Any
+ * other (`anna@example.com`, `07700 900123`, a name with spaces) may be a value put where a name
+ * goes, so a diagnostic counts it instead: diagnostics go to the host's log, which must never
+ * hold personal data.
+ *
+ * @example
+ * isPlainName('procedur'); // true
+ * isPlainName('anna@example.com'); // false
+ */
+export function isPlainName(key: string): boolean {
+  return PLAIN_NAME.test(key);
 }
 
 /** What was done to a line number that was not a whole number from 0 to 2,147,483,647. */

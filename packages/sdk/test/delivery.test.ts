@@ -471,7 +471,10 @@ describe('beforeSend and username', () => {
       beforeSend: (report: any) => {
         if (report.error.description === 'drop') return null;
         if (report.error.description === 'throw') throw new Error('hook failed');
-        if (report.error.description === 'invalid') return { ...report, extra: 1 };
+        if (report.error.description === 'invalid') {
+          // A name that may be a value put where a name goes is never shown (anna@...).
+          return { ...report, extra: 1, error: { ...report.error, 'anna@example.com': 1 } };
+        }
         if (report.error.description === 'string') return 'not a report';
         if (report.error.description === 'proxy') {
           return new Proxy(report, {
@@ -511,6 +514,8 @@ describe('beforeSend and username', () => {
       ['before_send_failed', ids[5]],
     ]);
     expect(diagnostics[2].message).toContain('/extra');
+    expect(diagnostics[2].message).not.toContain('anna@example.com');
+    expect(diagnostics[2].message).toContain('/error/… is not a field');
     expect(diagnostics[3].message).toContain('could not be read (Error)');
     expect(diagnostics[4].message).toContain('(the report must be');
     expect(diagnostics[5].message).toBe(

@@ -145,6 +145,15 @@ describe('normalizeError', () => {
       'line: not a whole number; its fraction dropped',
       'input: a, b, c, d, e, and 2 more: not a field; left out',
     ]);
+    // A name that is no programmer's (an e-mail address, a phone number, words) may be a value
+    // put where a name goes: counted, never shown.
+    const values: string[] = [];
+    const odd = { 'anna@example.com': 1, '07700 900123': 2, 'Anna Smith': 3, ['x'.repeat(41)]: 4 };
+    normalizeError({ description: 'd', procedur: 'p', ...odd }, values);
+    expect(values).toEqual(['input: procedur, and 4 more: not a field; left out']);
+    const onlyOdd: string[] = [];
+    normalizeError({ description: 'd', 'anna@example.com': 1 }, onlyOdd);
+    expect(onlyOdd).toEqual(['input: 1 more: not a field; left out']);
     // a logged error parsed back to a plain object is no typo either
     const parsed: string[] = [];
     normalizeError({ name: 'TypeError', message: 'm', stack: 's', description: 'd' }, parsed);
