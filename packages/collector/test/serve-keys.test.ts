@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector, spawnServe } from './helpers/serve-process';
@@ -253,6 +253,90 @@ describe('an init stopped part way (a kill, a power cut)', () => {
       expect(await p.exited).toBe(0);
     },
   );
+});
+
+describe('init.incomplete is taken only from an init that stopped, of a data dir never used', () => {
+  /** `init` as a child process of its own, so that several run at once. */
+  const initAsync = (dir: string) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [COLLECTOR_BIN, 'init', '--data-dir', dir], {
+        env: { ...process.env, JCS_COLLECTOR_MASTER_KEY: undefined },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+
+  it('two inits at once on a new data dir: one makes it whole, the other refuses and removes nothing', async () => {
+    for (let round = 0; round < 4; round++) {
+      const dir = newDataDir();
+      const both = await Promise.all([initAsync(dir), initAsync(dir)]);
+      const made = both.filter((r) => r.status === 0);
+      expect(made).toHaveLength(1);
+      const refused = both.find((r) => r.status !== 0)!;
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/is making .* now: wait for it|is already initialised/);
+      expect(refused.stdout).toBe('');
+      expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(false);
+      const token = runCollector([
+        'token',
+        'create',
+        '--name',
+        'a',
+        '--role',
+        'ingest',
+        '--data-dir',
+        dir,
+      ]);
+      expect(token.status).toBe(0);
+      const key = JSON.parse(
+        fs.readFileSync(path.join(dir, 'keys', 'transport', 'k1.json'), 'utf8'),
+      );
+      expect(made[0].stdout).toContain(`public key: ${key.publicKey}`);
+    }
+  });
+
+  it('refuses while the init that made the marker still runs', () => {
+    const dir = initialised();
+    fs.rmSync(path.join(dir, 'keys'), { recursive: true }); // half made, as a running init's
+    // This test's own process stands for the running init.
+    fs.writeFileSync(path.join(dir, 'init.incomplete'), `${process.pid}\n`);
+    const r = runCollector(['init', '--data-dir', dir]);
+    expect([r.status, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toBe(
+      `jcs-collector: jcs-collector init (pid ${process.pid}) is making ${dir} now: wait for it, then use the data dir\n`,
+    );
+    expect(fs.existsSync(path.join(dir, 'collector.db'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(true);
+  });
+
+  it('never removes a data dir that holds tokens, whatever its marker says', () => {
+    const dir = initialised();
+    const token = runCollector([
+      'token',
+      'create',
+      '--name',
+      'a',
+      '--role',
+      'admin',
+      '--data-dir',
+      dir,
+    ]);
+    expect(token.status).toBe(0);
+    const before = keysSnapshot(dir);
+    fs.writeFileSync(path.join(dir, 'init.incomplete'), '');
+    const r = runCollector(['init', '--data-dir', dir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /holds tokens or reports, yet its init.incomplete says an init stopped part way: init will not remove it. If no init is running, remove .*init.incomplete to use the data dir/,
+    );
+    expect(keysSnapshot(dir)).toEqual(before);
+    fs.rmSync(path.join(dir, 'init.incomplete'));
+    const list = runCollector(['token', 'list', '--data-dir', dir]);
+    expect([list.status, list.stdout]).toEqual([0, expect.stringContaining('a')]);
+  });
 });
 
 describe('JCS_COLLECTOR_MASTER_KEY keeps the master key off the disk', () => {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import { makeDirSync } from '@jcs/protocol';
+import path from 'node:path';
+import { isProcessAlive, makeDirSync } from '@jcs/protocol';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
-import { openDatabase } from '../store/db';
+import { openDatabase, type Db } from '../store/db';
 import { fsyncDir } from '../crypto/files';
 import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
@@ -30,7 +31,9 @@ export async function initCommand(
   const paths = dataPaths(dataDir);
   if (fs.existsSync(paths.initMarker)) {
     // What an init stopped part way made (a kill, a power cut) was never used: every other
-    // command refuses the data dir while the marker is there. Made again from the start.
+    // command refuses the data dir while the marker is there. Made again from the start, unless
+    // that init is still running, or the data dir was used after all (a marker put back by hand).
+    checkMarkerIsStale(dataDir, paths);
     removeWhatInitMakes(paths);
     out.err(`an earlier init of ${dataDir} was stopped part way: what it made is made again`);
   }
@@ -77,7 +80,12 @@ export async function initCommand(
   let keys: { keyId: string; publicKey: string };
   try {
     fs.chmodSync(dataDir, 0o700);
-    fs.writeFileSync(paths.initMarker, '', { mode: 0o600 });
+    takeMarker(dataDir, paths);
+    if (fs.existsSync(paths.db) || fs.existsSync(paths.keys)) {
+      // Another init made it all between the checks above and the marker.
+      fs.rmSync(paths.initMarker);
+      throw anotherInit(dataDir, null);
+    }
     fsyncDir(dataDir);
     openDatabase(paths.db, { create: true }).close();
     fs.chmodSync(paths.db, 0o600);
@@ -86,6 +94,8 @@ export async function initCommand(
     fs.rmSync(paths.initMarker);
     fsyncDir(dataDir);
   } catch (e) {
+    // Another init holds the data dir: all it has made is its own.
+    if (e instanceof AnotherInit) throw new CommandError(e.message);
     removeWhatInitMakes(paths);
     // Nor an empty data dir: it looked initialised.
     if (!existed) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -104,6 +114,82 @@ export async function initCommand(
     'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
   );
   return { dataDir, ...keys };
+}
+
+/** Another init runs on the same data dir: this one leaves everything to it. */
+class AnotherInit extends Error {}
+
+function anotherInit(dataDir: string, pid: number | null): AnotherInit {
+  const which = pid === null ? 'another jcs-collector init' : `jcs-collector init (pid ${pid})`;
+  return new AnotherInit(`${which} is making ${dataDir} now: wait for it, then use the data dir`);
+}
+
+/**
+ * Makes the marker, holding this process's id, or refuses when another init has just made it:
+ * two inits run at once must not take each other's half-made data dir for one stopped part way
+ * and remove it. The marker appears whole (linked from a file already written), so whoever reads
+ * it finds the id.
+ */
+function takeMarker(dataDir: string, paths: ReturnType<typeof dataPaths>): void {
+  const mine = `${paths.initMarker}.${process.pid}.tmp`;
+  fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    fs.linkSync(mine, paths.initMarker);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw anotherInit(dataDir, markerPid(paths));
+    throw e;
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+/** The process id a marker names; null for one of an init before ids were kept, or unreadable. */
+function markerPid(paths: ReturnType<typeof dataPaths>): number | null {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(paths.initMarker, 'utf8'), 10);
+    return pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Refuses to take a marker for one an init left when it stopped, while that init still runs, or
+ * when the data dir has tokens or reports: no stopped init made those, and removing "what it made"
+ * would be the whole collector.
+ */
+function checkMarkerIsStale(dataDir: string, paths: ReturnType<typeof dataPaths>): void {
+  const pid = markerPid(paths);
+  if (pid !== null && pid !== process.pid && isProcessAlive(pid))
+    throw new CommandError(anotherInit(dataDir, pid).message);
+  if (!wasUsed(dataDir, paths)) return;
+  throw new CommandError(
+    `${dataDir} holds tokens or reports, yet its init.incomplete says an init stopped part way: ` +
+      `init will not remove it. If no init is running, remove ${paths.initMarker} to use the data dir`,
+  );
+}
+
+/** True when the data dir holds what only use makes: tokens, reports, a day's sealed records. */
+function wasUsed(dataDir: string, paths: ReturnType<typeof dataPaths>): boolean {
+  try {
+    if (fs.readdirSync(path.join(dataDir, 'sealed')).length > 0) return true;
+  } catch {
+    // no sealed/ yet
+  }
+  let db: Db | undefined;
+  try {
+    db = openDatabase(paths.db, { readonly: true });
+    const used = db
+      .prepare('SELECT EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM reports)')
+      .pluck()
+      .get();
+    return used === 1;
+  } catch {
+    return false; // a database an init did not finish making holds nothing
+  } finally {
+    db?.close();
+  }
 }
 
 /** The database, the keys folder and the marker, as far as an init made them. */
