@@ -178,6 +178,15 @@ describe('serve refuses to start when the keys do not open', () => {
     fs.writeFileSync(path.join(dir, 'keys', 'transport', 'k1.json'), '{ not json');
     expectRefusal(dir, /transport key file .*k1\.json is damaged/);
   });
+
+  it('a current transport key id with no key file, saying what to do', () => {
+    const dir = initialised();
+    fs.writeFileSync(path.join(dir, 'keys', 'transport', 'current'), 'k99\n');
+    expectRefusal(
+      dir,
+      /the current transport key k99 is missing from .*transport: restore k99\.json from where you keep the keys folder, or write the id of a key that is there into .*transport\/current$/,
+    );
+  });
 });
 
 describe('init never overwrites keys', () => {

@@ -292,7 +292,9 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
   const transportKeys = readTransportKeys(tdir, master);
   const current = transportKeys.get(currentId);
   if (!current)
-    throw new KeyringError(`the current transport key ${currentId} is missing from ${tdir}`);
+    throw new KeyringError(
+      `the current transport key ${currentId} is missing from ${tdir}: restore ${currentId}.json from where you keep the keys folder, or write the id of a key that is there into ${path.join(tdir, CURRENT_TRANSPORT)}`,
+    );
   // Each day key opened once now, so that a damaged one is named at the start, not met as a
   // failing read of every group list later. At most 43 small files.
   const daysDir = path.join(dir, DAYS_DIR);
