@@ -72,7 +72,7 @@ export function readKeyFile(dir: string, name: string): string {
       code === 'ENOENT'
         ? `the key file ${file} is missing: restore the keys folder`
         : code === 'EACCES' || code === 'EPERM'
-          ? `the key file ${file} is not readable by this user: run the collector as the owner of the keys folder, and keep its files mode 0600 as jcs-collector init made them (chown -R, chmod 600)`
+          ? `the key file ${file} is not readable by this user: run the collector as the owner of the keys folder, and keep its folders mode 0700 and files 0600 as jcs-collector init made them (chown -R; chmod 700 folders, 600 files)`
           : `cannot read the key file ${file} (${code}): check the disk and the keys folder, then try again`,
     );
   }
