@@ -63,11 +63,17 @@ it('npm start, then the demo sent to it, then jcs-errors top shows what it sent'
   const refused = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: 'jcs_ing_nope' });
   expect(refused.status).toBe(1);
   expect(refused.stderr).toMatch(/^demo failed: the collector refused the report \(HTTP 401/);
+  // The engineer token, printed just before the ingest one: the demo says which it needs.
+  const engineer = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: token('engineer') });
+  expect(engineer.status).toBe(1);
+  expect(engineer.stderr).toMatch(
+    /^demo failed: the collector refused the report \(HTTP 403.*: is JCS_INGEST_TOKEN the ingest token npm start printed\?\n$/,
+  );
 
   const sent = node('scripts/demo.js', ['--to', url], { JCS_INGEST_TOKEN: token('ingest') });
   expect(sent.stderr).toBe('');
   expect(sent.status).toBe(0);
-  const count = Number(/sent (\d+) error reports/.exec(sent.stdout)![1]);
+  const count = Number(/reported (\d+) errors/.exec(sent.stdout)![1]);
 
   const top = node('packages/cli/dist/bin.js', ['top', '--json', '--limit', '500'], {
     JCS_ERRORS_SERVER: url,
@@ -187,4 +193,69 @@ it('npm start whose npm is killed (SIGTERM) stops the collector too', async () =
   socket.destroy();
   expect(answer).toMatch(/^HTTP\/1\.1 202 /);
   expect(err).toMatch(/"msg":"stopped"/);
+});
+
+/** `npm start` on a data dir of its own in `dir`, resolved with its URL once it listens. */
+async function startCollector(): Promise<{ url: string; out: () => string; err: () => string }> {
+  start = spawn(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', '0'], {
+    cwd: dir,
+    env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // its own process group: a collector left serving is killed at the end, pass or fail
+    detached: true,
+  });
+  leftovers = -start.pid!;
+  let out = '';
+  let err = '';
+  start.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    start!.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    start!.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${out}`)));
+  });
+  return { url, out: () => out, err: () => err };
+}
+
+it('npm start whose terminal closes (SIGHUP) stops the collector, which would serve on unseen', async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
+  const { url, err } = await startCollector();
+  const exited = new Promise<number | null>((resolve) => start!.once('exit', resolve));
+  start!.kill('SIGHUP');
+  expect(await exited).toBe(0);
+  expect(err()).toMatch(/"msg":"stopped"/);
+  const up = await fetch(`${url}/v1/health`).then(
+    () => true,
+    () => false,
+  );
+  expect(up).toBe(false);
+});
+
+it('npm start after a first run stopped before its tokens: makes the missing ones, says how to make more', async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
+  const data = path.join(dir, 'jcs-data');
+  const collector = (args: string[]) =>
+    node('packages/collector/dist/bin.js', [...args, '--data-dir', data]);
+  // What a Ctrl-C after init and the first token leaves.
+  expect(collector(['init']).status).toBe(0);
+  expect(collector(['token', 'create', '--name', 'desktop-app', '--role', 'ingest']).status).toBe(
+    0,
+  );
+  const { out } = await startCollector();
+  expect(out()).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
+  expect(out()).toMatch(/admin .*: +jcs_adm_\w+\n/);
+  expect(out()).not.toMatch(/ingest .*jcs_ing_/);
+  expect(out()).toContain(
+    `The others were made before. Lost one? Make another:\n  npx jcs-collector token create --name NAME --role ROLE --data-dir ${data}\n`,
+  );
+  const list = JSON.parse(collector(['token', 'list', '--json']).stdout) as { name: string }[];
+  expect(list.map((t) => t.name).sort()).toEqual(['admin', 'desktop-app', 'engineer']);
+  // Once all three are there, a start prints none.
+  const exited = new Promise((resolve) => start!.once('exit', resolve));
+  start!.kill('SIGTERM');
+  await exited;
+  const again = await startCollector();
+  expect(again.out()).not.toMatch(/Tokens|jcs_/);
 });

@@ -117,6 +117,7 @@ async function sendSimulated(url, ingest, publicKey, keyId) {
 
   let sent = 0;
   let refused;
+  let lastFailure;
   for (const install of installs) {
     const reporter = createReporter({
       endpoint: url,
@@ -129,6 +130,7 @@ async function sendSimulated(url, ingest, publicKey, keyId) {
       dumpConsent: install.consent,
       onDiagnostic: (d) => {
         if (d.code === 'rejected') refused ??= d.message;
+        if (d.code === 'send_failed') lastFailure = d.message;
       },
     });
     const n = 8 + Math.floor(rnd() * 10);
@@ -150,12 +152,19 @@ async function sendSimulated(url, ingest, publicKey, keyId) {
       sent++;
     }
     const delivered = await reporter.close(10000);
+    if (refused && /HTTP 40[13]/.test(refused)) {
+      throw new Error(`${refused}: is JCS_INGEST_TOKEN the ingest token npm start printed?`);
+    }
     if (!delivered) {
-      throw new Error(refused ?? `the collector at ${url} did not take every report within 10 s`);
+      const why = lastFailure ? ` (the last attempt: ${lastFailure})` : '';
+      throw new Error(
+        refused ?? `the collector at ${url} did not take every report within 10 s${why}`,
+      );
     }
   }
+  // Errors, not reports: flood control sends an error repeated in a loop once, with a count.
   console.log(
-    `${installs.length} desktop installs sent ${sent} error reports (a quarter of the users declined the data dump)\n`,
+    `${installs.length} desktop installs reported ${sent} errors (a quarter of the users declined the data dump)\n`,
   );
 }
 

@@ -26,23 +26,32 @@ function run(args, showAdvice = false) {
   return r.stdout.trim();
 }
 
-if (!fs.existsSync(path.join(dataDir, 'keys'))) {
-  // init's advice on the keys folder (never back it up; where the master key is) is worth seeing.
-  const init = run(['init'], true);
-  const tokens = {
-    ingest: run(['token', 'create', '--name', 'desktop-app', '--role', 'ingest']),
-    engineer: run(['token', 'create', '--name', 'engineer', '--role', 'engineer']),
-    admin: run(['token', 'create', '--name', 'admin', '--role', 'admin']),
-  };
-  console.log(`${init}
+/** The three tokens the first run makes, each shown once. */
+const TOKENS = [
+  { name: 'desktop-app', role: 'ingest', use: 'ingest   (for the SDK in the desktop app):' },
+  { name: 'engineer', role: 'engineer', use: 'engineer (for jcs-errors):                ' },
+  { name: 'admin', role: 'admin', use: 'admin    (audit, expiry, erasure):        ' },
+];
 
-Tokens (shown once: only their hashes are stored):
-  ingest   (for the SDK in the desktop app): ${tokens.ingest}
-  engineer (for jcs-errors):                 ${tokens.engineer}
-  admin    (audit, expiry, erasure):         ${tokens.admin}
-
-Try:  JCS_ERRORS_TOKEN=${tokens.engineer} npx jcs-errors top
-`);
+// init's advice on the keys folder (never back it up; where the master key is) is worth seeing.
+const init = fs.existsSync(path.join(dataDir, 'keys')) ? null : run(['init'], true);
+// Every run makes the tokens a first run stopped part way (Ctrl-C) did not get to.
+const have = new Set(JSON.parse(run(['token', 'list', '--json'])).map((t) => t.name));
+const made = TOKENS.filter((t) => !have.has(t.name)).map((t) => ({
+  ...t,
+  token: run(['token', 'create', '--name', t.name, '--role', t.role]),
+}));
+if (init || made.length > 0) {
+  const lines = init ? [init, ''] : [];
+  lines.push('Tokens (shown once: only their hashes are stored):');
+  for (const t of made) lines.push(`  ${t.use} ${t.token}`);
+  if (made.length < TOKENS.length) {
+    lines.push('', `The others were made before. Lost one? Make another:`);
+    lines.push(`  npx jcs-collector token create --name NAME --role ROLE --data-dir ${dataDir}`);
+  }
+  const engineer = made.find((t) => t.role === 'engineer');
+  if (engineer) lines.push('', `Try:  JCS_ERRORS_TOKEN=${engineer.token} npx jcs-errors top`);
+  console.log(`${lines.join('\n')}\n`);
 }
 
 const child = spawn(
@@ -53,10 +62,12 @@ const child = spawn(
   },
 );
 let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
     stopping = true;
-    child.kill(signal);
+    // The terminal closed (SIGHUP): serve takes SIGHUP as "reload the certificate" and would
+    // serve on, unseen, holding the port and the data dir; stopped as SIGTERM stops it.
+    child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);
   });
 }
 // npm runs this under `sh -c`, and a SIGTERM to npm (a supervisor, `kill`) ends npm and the shell
