@@ -318,6 +318,40 @@ describe('the access log', () => {
     ]);
   });
 
+  it('waits for a lock held elsewhere off the event loop: other requests are answered meanwhile', async () => {
+    await postReport('ingest', makeReport()).expect(202);
+    // Another connection (an operator's sqlite3, say) holds the write lock. Released by a timer
+    // of this thread: were the entry's commit to wait on the event loop (busy_timeout), the
+    // timer could not fire until that wait gave up with a 503.
+    const other = openDatabase(path.join(t.dataDir, 'collector.db'));
+    other.exec('BEGIN IMMEDIATE');
+    let held = true;
+    const release = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        other.exec('ROLLBACK');
+        held = false;
+        resolve();
+      }, 300),
+    );
+    const read = request(t.app)
+      .get('/v1/groups')
+      .set('Authorization', `Bearer ${t.tokens.engineer}`)
+      .then((res) => res); // sent now, not when awaited
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const health = await request(t.app).get('/v1/health').expect(200);
+    expect({ health: health.status, lockStillHeld: held }).toEqual({
+      health: 200,
+      lockStillHeld: true,
+    });
+    const [list] = await Promise.all([read, release]);
+    expect(list.status).toBe(200);
+    expect(t.collector.audit.list({ limit: 1 })[0]).toMatchObject({
+      action: 'groups.list',
+      outcome: 'ok',
+    });
+    other.close();
+  });
+
   it('a read holds no write lock while it runs (ingest commits meanwhile); a change does', async () => {
     const other = openDatabase(path.join(t.dataDir, 'collector.db'));
     other.pragma('busy_timeout = 0');

@@ -1,5 +1,6 @@
 import type { Db } from './db';
-import { withoutCommitSync } from './db';
+import { BUSY_TIMEOUT_MS, withoutCommitSync, withoutWaiting } from './db';
+import { isBusy } from '../ingest/unavailable';
 import type { AuditInput, AuditLog } from './audit';
 import type { WalSync } from './wal-sync';
 import type { Clock } from '../time';
@@ -101,9 +102,30 @@ export class AuditBatcher {
    * without its fsync, then syncs the WAL off the event loop; the head mark waits for that sync.
    */
   private async durably(write: () => number): Promise<void> {
-    const seq = withoutCommitSync(this.db, () => this.db.transaction(write).immediate());
+    const seq = await this.whenUnlocked(() =>
+      withoutCommitSync(this.db, () => this.db.transaction(write).immediate()),
+    );
     this.audit.unsynced(seq);
     await this.wal.sync();
     this.audit.synced(seq);
+  }
+
+  /**
+   * Runs `commit` once the write lock is free, waiting for it off the event loop: SQLite's own wait
+   * (busy_timeout) would hold the event loop, and every report with it, for up to 2 s an entry
+   * while another process held the database (an operator's sqlite3, a long `expire`). Gives up
+   * with SQLITE_BUSY (a 503) after the same 2 s. `commit` never runs its writes on a failed try:
+   * the lock is taken at BEGIN IMMEDIATE, before them.
+   */
+  private async whenUnlocked<T>(commit: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return withoutWaiting(this.db, commit);
+      } catch (e) {
+        if (!isBusy(e) || Date.now() >= deadline) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 }

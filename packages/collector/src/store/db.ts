@@ -34,7 +34,7 @@ export function openDatabase(
   db.pragma('synchronous = FULL');
   db.pragma('secure_delete = ON');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 2000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // 64 MiB of page cache (the default is 2 MiB): the expiry job walks large trees, and every page
   // it must fetch again is a read and a search of the WAL's index. Taken only as pages are used.
   db.pragma('cache_size = -65536');
@@ -48,6 +48,27 @@ export function openDatabase(
   }
   limitPages(db, options.readonly);
   return db;
+}
+
+/** How long a connection waits for another's write lock before SQLITE_BUSY (a 503 at most). */
+export const BUSY_TIMEOUT_MS = 2000;
+
+/**
+ * Runs `write` with no wait for another connection's lock: SQLITE_BUSY at once instead. For the
+ * event loop's connection, whose wait (up to BUSY_TIMEOUT_MS) would hold every request, reports
+ * included, while a lock is held elsewhere: its callers wait off the event loop and try again
+ * (store/audit-batch.ts), or give up what can wait (a token's last-used time).
+ *
+ * @example
+ * withoutWaiting(db, () => db.transaction(write).immediate()); // throws SQLITE_BUSY if locked
+ */
+export function withoutWaiting<T>(db: Db, write: () => T): T {
+  db.pragma('busy_timeout = 0');
+  try {
+    return write();
+  } finally {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
 }
 
 /**

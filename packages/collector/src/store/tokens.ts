@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Db } from './db';
+import { withoutWaiting, type Db } from './db';
 import { makeToken, tokenDigest, type Role } from '../auth/tokens';
 
 export interface TokenInfo {
@@ -208,7 +208,8 @@ export class TokenStore {
     if (now - last <= 60_000) return;
     this.lastTouched.set(name, now);
     try {
-      this.touch.run(now, name);
+      // Never waited for on the event loop: a lock held elsewhere skips it, till next minute's.
+      withoutWaiting(this.db, () => this.touch.run(now, name));
     } catch {
       // a busy database must not refuse an otherwise valid request
     }
