@@ -17,8 +17,9 @@ it('refuses a second serve on the same data dir, and starts once the first is go
     await first.waitForLog(/"msg":"serving"/);
     const second = runCollector(['serve', '--port', '0', '--no-expiry', '--data-dir', dir]);
     expect(second.status).toBe(1);
+    // Named by its process id, so that one left running unseen can be found and stopped.
     expect(second.stderr).toBe(
-      `jcs-collector: another jcs-collector serve is running on ${dir}: stop it first (one serve per data dir)\n`,
+      `jcs-collector: jcs-collector serve (pid ${first.child.pid}) is running on ${dir}: stop it first (kill ${first.child.pid}) (one serve per data dir)\n`,
     );
     // The commands that may run beside serve still do.
     expect(runCollector(['audit', 'verify', '--data-dir', dir]).status).toBe(0);

@@ -57,6 +57,7 @@ const WRITTEN = [
   'inbox.db-shm',
   'serve.lock',
   'serve.lock-journal',
+  'serve.pid',
   'key-rotate.lock',
 ];
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { isProcessAlive } from '@jcs/protocol';
 import { dataPaths } from '../paths';
 import { CommandError } from './output';
 
@@ -22,13 +23,31 @@ import { CommandError } from './output';
  */
 export function lockDataDir(dataDir: string): { release(): void } | null {
   if (!fs.existsSync(dataPaths(dataDir).db)) return null;
+  const pidFile = path.join(dataDir, 'serve.pid');
   const lock = takeLock(path.join(dataDir, 'serve.lock'), 0);
   if (!lock) {
-    throw new CommandError(
-      `another jcs-collector serve is running on ${dataDir}: stop it first (one serve per data dir)`,
-    );
+    // Which process, so that one left running unseen (its terminal gone) can be found and stopped.
+    const pid = holderPid(pidFile);
+    const which = pid === null ? 'another jcs-collector serve' : `jcs-collector serve (pid ${pid})`;
+    const stop = pid === null ? 'stop it first' : `stop it first (kill ${pid})`;
+    throw new CommandError(`${which} is running on ${dataDir}: ${stop} (one serve per data dir)`);
+  }
+  try {
+    fs.writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  } catch {
+    // only a better message for a second serve: never a reason not to serve
   }
   return lock;
+}
+
+/** The process id the lock's holder wrote, while that process is alive; else null. */
+function holderPid(pidFile: string): number | null {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8'), 10);
+    return pid > 0 && isProcessAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
