@@ -29,32 +29,21 @@ afterEach(async () => {
     }
     leftovers = undefined;
   }
-  if (start && start.exitCode === null) {
+  // Not yet exited (a process killed by a signal has a signalCode and no exitCode).
+  if (start && start.exitCode === null && start.signalCode === null) {
     const exited = new Promise((resolve) => start!.once('exit', resolve));
     start.kill('SIGTERM');
     await exited;
   }
+  start = undefined;
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 it('npm start, then the demo sent to it, then jcs-errors top shows what it sent', async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
-  start = spawn(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', '0'], {
-    cwd: dir,
-    env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  start.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    start!.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    start!.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${out}`)));
-  });
+  const { url, out: printed, err: logged } = await startCollector();
+  const out = printed();
+  const err = logged();
   expect(fs.existsSync(path.join(dir, 'jcs-data', 'keys'))).toBe(true);
   // init's advice on the master key reaches the new user (it was thrown away).
   expect(err).toMatch(/The master key is in .*master\.key: never back up the keys folder/);

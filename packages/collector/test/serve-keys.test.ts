@@ -100,7 +100,7 @@ describe('serve refuses to start when the keys do not open', () => {
     [
       'the master key',
       'keys/master.key',
-      /key file .*master\.key is not readable by this user: .*chmod 600/,
+      /key file .*master\.key is not readable by this user: .*chmod 700 folders, 600 files\)/,
     ],
     [
       'the transport key',
@@ -265,6 +265,9 @@ describe('an init stopped part way (a kill, a power cut)', () => {
 });
 
 describe('init.incomplete is taken only from an init that stopped, of a data dir never used', () => {
+  const createToken = (dir: string, role: string) =>
+    runCollector(['token', 'create', '--name', 'a', '--role', role, '--data-dir', dir]);
+
   /** `init` as a child process of its own, so that several run at once. */
   const initAsync = (dir: string) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -289,16 +292,7 @@ describe('init.incomplete is taken only from an init that stopped, of a data dir
       expect(refused.stderr).toMatch(/is making .* now: wait for it|is already initialised/);
       expect(refused.stdout).toBe('');
       expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(false);
-      const token = runCollector([
-        'token',
-        'create',
-        '--name',
-        'a',
-        '--role',
-        'ingest',
-        '--data-dir',
-        dir,
-      ]);
+      const token = createToken(dir, 'ingest');
       expect(token.status).toBe(0);
       const key = JSON.parse(
         fs.readFileSync(path.join(dir, 'keys', 'transport', 'k1.json'), 'utf8'),
@@ -323,16 +317,7 @@ describe('init.incomplete is taken only from an init that stopped, of a data dir
 
   it('never removes a data dir that holds tokens, whatever its marker says', () => {
     const dir = initialised();
-    const token = runCollector([
-      'token',
-      'create',
-      '--name',
-      'a',
-      '--role',
-      'admin',
-      '--data-dir',
-      dir,
-    ]);
+    const token = createToken(dir, 'admin');
     expect(token.status).toBe(0);
     const before = keysSnapshot(dir);
     fs.writeFileSync(path.join(dir, 'init.incomplete'), '');
