@@ -15,7 +15,7 @@ describe('systemFailure: one line for a failure of the machine', () => {
     [
       'EACCES',
       "EACCES: permission denied, open '/srv/jcs/collector.db'",
-      /^permission denied: run as the user/,
+      /^permission denied: run as the user that owns the data dir, and keep its folders mode 0700 and files 0600 \(chown -R; chmod\)/,
     ],
     ['EROFS', 'EROFS: read-only file system', /read-only: put the data dir on a writable one/],
   ])('%s', (code, message, remedy) => {

@@ -4,12 +4,16 @@
  * would get "run again with JCS_DEBUG=1"; the error's own text (a path in the data dir, never
  * personal data) follows in brackets.
  */
+const OWN_AND_MODES =
+  'run as the user that owns the data dir, and keep its folders mode 0700 and files 0600 (chown -R; chmod)';
+
 const REMEDIES: Record<string, string> = {
   ENOSPC: 'the disk is full: free some space and run again',
   EDQUOT: 'the disk quota is used up: free some space or raise the quota, and run again',
   SQLITE_FULL: 'the disk is full: free some space and run again',
-  EACCES: 'permission denied: run as the user that owns the data dir',
-  EPERM: 'permission denied: run as the user that owns the data dir',
+  // Its owner can be shut out too (a folder of the keys at mode 000): the modes are named.
+  EACCES: `permission denied: ${OWN_AND_MODES}`,
+  EPERM: `permission denied: ${OWN_AND_MODES}`,
   SQLITE_READONLY: 'the database is read-only: run as the user that owns the data dir',
   EROFS: 'the file system is read-only: put the data dir on a writable one',
   EIO: 'the disk reported an I/O error: check the disk, then run again',
