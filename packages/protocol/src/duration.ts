@@ -37,11 +37,26 @@ export function parseTimeBound(text: string, now: Date): Date | null {
     .replace(/([Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?) (\d{2}:\d{2})$/, '$1+$2');
   if (!ISO_DATE_TIME.test(trimmed)) return null;
   const hasZone = /(?:[Zz]|[+-]\d{2}:\d{2})$/.test(trimmed);
-  const isDateOnly = trimmed.length === 10;
-  const normalised = isDateOnly ? `${trimmed}T00:00:00Z` : hasZone ? trimmed : `${trimmed}Z`;
+  const normalised = isDateAlone(trimmed)
+    ? `${trimmed}T00:00:00Z`
+    : hasZone
+      ? trimmed
+      : `${trimmed}Z`;
   const ms = Date.parse(normalised.replace(' ', 'T'));
   if (!Number.isFinite(ms) || !isRealCalendarDate(trimmed.slice(0, 10))) return null;
   return new Date(ms);
+}
+
+/**
+ * True for a bound that names a whole day (`2026-12-01`), which parseTimeBound takes as 00:00
+ * UTC: a window ends before such an `until` rather than at its first millisecond.
+ *
+ * @example
+ * isDateAlone(' 2026-12-01 '); // true
+ * isDateAlone('2026-12-01T00:00Z'); // false
+ */
+export function isDateAlone(text: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text.trim());
 }
 
 /** What `--since` and `since=` accept, for error messages. */

@@ -24,7 +24,7 @@ export {
 } from './errors';
 export { sealDump, openDump, generateDumpKeyPair, toBase64, fromBase64 } from './dump-crypto';
 export { groupId, GROUP_ID_PATTERN } from './group-id';
-export { parseDuration, parseTimeBound, TIME_BOUND_HELP } from './duration';
+export { isDateAlone, parseDuration, parseTimeBound, TIME_BOUND_HELP } from './duration';
 export { compareVersions, sortVersionsDescending } from './version';
 export type {
   Group,

@@ -1,6 +1,7 @@
 import {
   ApiError,
   cutDetailPath,
+  isDateAlone,
   parseTimeBound,
   TIME_BOUND_HELP,
   type ErrorDetail,
@@ -10,8 +11,6 @@ import { DAY_MS } from '../time';
 /** The longest report window: about ten years of daily counts (3,661 per group at most). */
 const MAX_WINDOW_DAYS = 3660;
 
-/** A window bound that names a whole day (parseTimeBound trims it the same way). */
-const DATE_ALONE = /^\s*\d{4}-\d{2}-\d{2}\s*$/;
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -97,7 +96,7 @@ export class QueryReader {
   window(sinceDefault: string, now: number): { since: number; until: number; end: number } {
     const { since, until } = this.bounds(sinceDefault, now);
     const text = this.query.until;
-    const dateAlone = typeof text === 'string' && DATE_ALONE.test(text);
+    const dateAlone = typeof text === 'string' && isDateAlone(text);
     return { since, until, end: dateAlone ? until : until + 1 };
   }
 
