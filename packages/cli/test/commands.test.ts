@@ -705,6 +705,18 @@ describe('admin commands', () => {
       '     –  ok deleted=12 keys=1 cutoff=2026-10-17T02:30:00.000Z durationMs=212',
       '     auditPruned=0',
     ]);
+    // At 40 columns even actor and action go below; no line is wider than the terminal but a
+    // report id, which runs past its edge rather than be cut.
+    const tiny = await cli(['audit'], { width: 40 });
+    expect(tiny.stdout.split('\n').slice(0, 5)).toEqual([
+      'SEQ  AT (UTC)',
+      '  3  2026-11-28 09:30:00',
+      '     alice  reports.get.dump',
+      '     1b4e28ba-2fa1-41d2-883f-0016d3cca427',
+      '     ok',
+    ]);
+    const tooWide = tiny.stdout.split('\n').filter((l) => l.length > 40);
+    expect(tooWide).toEqual(['     1b4e28ba-2fa1-41d2-883f-0016d3cca427']);
     // Piped without COLUMNS (a script, a file): one line an entry, whole.
     const piped = await cli(['audit'], { env: { COLUMNS: '' } });
     expect(piped.stdout.split('\n')[3]).toBe(

@@ -80,26 +80,41 @@ export async function audit(
     },
   ];
   const wideRows = entries.map((e) => [...first(e), target(e), outcome(e)]);
-  const widths = fitColumns(wideColumns, wideRows, width);
-  const table =
-    widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) <= width
-      ? renderTable({ columns: wideColumns, rows: wideRows, width, palette })
-      : // Too narrow for whole ids and codes beside the rest: target and outcome on a line below.
-        renderTable({
-          columns: head,
-          rows: entries.map((e): Row => ({
-            cells: first(e),
-            below: {
-              text: `${e.target === null ? '–' : oneLine(e.target)}  ${oneLine(e.outcome)}`,
-              color: e.outcome.startsWith('ok') ? undefined : palette.yellow,
-            },
-          })),
-          width,
-          palette,
-          belowFrom: 1,
-          // An outcome is a record: a receipt's figures go on over more lines, never cut.
-          wrapBelow: true,
-        });
+  const fits = (columns: Column[], rows: Cell[][]) => {
+    const widths = fitColumns(columns, rows, width);
+    return widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) <= width;
+  };
+  /** The columns `keep` of each entry on its line; the rest on a line below, never cut. */
+  const stacked = (keep: number) =>
+    renderTable({
+      columns: head.slice(0, keep),
+      rows: entries.map((e): Row => {
+        const rest = [
+          ...first(e).slice(keep).map(textOf),
+          e.target === null ? '–' : oneLine(e.target),
+          oneLine(e.outcome),
+        ];
+        return {
+          cells: first(e).slice(0, keep),
+          below: {
+            text: rest.join('  '),
+            color: e.outcome.startsWith('ok') ? undefined : palette.yellow,
+          },
+        };
+      }),
+      width,
+      palette,
+      belowFrom: 1,
+      // An outcome is a record: a receipt's figures go on over more lines, never cut.
+      wrapBelow: true,
+    });
+  const table = fits(wideColumns, wideRows)
+    ? renderTable({ columns: wideColumns, rows: wideRows, width, palette })
+    : // Too narrow for whole ids and codes beside the rest: target and outcome on a line below;
+      // narrower still (a 40-column terminal), actor and action go below too.
+      fits(head, entries.map(first))
+      ? stacked(head.length)
+      : stacked(2);
   const oldest = entries[entries.length - 1].at;
   // Past the most one request lists, the next page is the older entries: up to the oldest shown.
   const more = moreHint(
@@ -110,6 +125,10 @@ export async function audit(
     `--until ${oldest} for older ones`,
   );
   return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`, output)}\n`;
+}
+
+function textOf(cell: Cell): string {
+  return typeof cell === 'string' ? cell : cell.text;
 }
 
 function longestWord(e: { outcome: string }): number {
