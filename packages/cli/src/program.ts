@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { ApiClient } from './client';
 import { makeAuditCommand } from './commands/audit';
 import type { CommandResult, Output, Wiring } from './commands/context';
@@ -169,6 +169,16 @@ export function makeProgram(wiring: Wiring): Command {
     .option('--token <token>', 'a bearer token (env JCS_ERRORS_TOKEN)')
     .option('--json', "print the API's JSON (control characters escaped), for scripts and jq")
     .option('--no-color', 'no colour (also NO_COLOR; colour is only ever used on a terminal)')
+    .configureHelp({
+      // `--version` is handled before commander (it is also top's version filter), so commander
+      // does not know it: listed here so the help's Options name it, as they do for jcs-collector.
+      visibleOptions(command) {
+        const options = Help.prototype.visibleOptions.call(this, command);
+        if (command.parent !== null) return options;
+        const version = new Option('-V, --version', 'print the version (alone, nothing else)');
+        return [...options.slice(0, -1), version, ...options.slice(-1)];
+      },
+    })
     .addCommand(makeTopCommand(wiring))
     .addCommand(makeShowCommand(wiring))
     .addCommand(makeReportsCommand(wiring))

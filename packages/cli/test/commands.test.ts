@@ -1044,6 +1044,9 @@ describe('the program', () => {
       expect(r.stdout).toMatch(/^Usage: jcs-errors/);
     }
     expect((await cli(['--help'])).stdout).toContain('Exit codes: 0 done, 1 failed');
+    // Listed among the options, as jcs-collector's help lists its own; not top's version filter.
+    expect((await cli(['--help'])).stdout).toMatch(/\n {2}-V, --version +print the version/);
+    expect((await cli(['top', '--help'])).stdout).not.toContain('-V, --version');
   });
 
   test('a stack trace only with JCS_DEBUG', async () => {
