@@ -842,6 +842,24 @@ describe('admin commands', () => {
     expect(json.stdout).toBe(`${fake.lastBody}\n`);
   });
 
+  test('status: a last run dated ahead of the clock is the reason given, not a guess', async () => {
+    // Run while the collector's clock was five weeks ahead, and set right since: nothing else is
+    // wrong, and "pseudonymous rows or data key kept" would send the operator hunting for data.
+    fake.fixtures.status = {
+      ...fake.fixtures.status,
+      compliant: false,
+      oldestReceivedAt: null,
+      lastExpiry: { at: '2027-01-02T10:30:00Z', deletedReports: 0, destroyedKeys: 0 },
+    };
+    const r = await cli(['status'], WIDE);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain(
+      '                  the last expiry run is dated ahead of the clock (it was wrong then or is now)',
+    );
+    expect(r.stdout).not.toContain('pseudonymous');
+    expect(r.stderr).toMatch(/^not compliant: the last expiry run is dated ahead of the clock/);
+  });
+
   test("status: the reasons go by the collector's clock where this machine's is off", async () => {
     // Compliant on its own clock but for a report past 42 days; this machine is two days ahead,
     // and by its clock the last run (25 h before the collector's now) was over 36 hours ago.
@@ -918,6 +936,19 @@ describe('admin commands', () => {
     expect((await cli(['erase', '--license', 'a\u001b]0;x\u0007\u001b[2Jb'])).stdout).toMatch(
       /of licence "a\uFFFD\]0;x\uFFFD\[2Jb"/,
     );
+    // Matched exactly as typed: a name of spaces is a name the app may have sent, and a
+    // licence's spaces at either end are said back, since " JCS-999" is not JCS-999.
+    expect((await cli(['erase', '--username', '   '], WIDE)).exitCode).toBe(0);
+    expect(fake.requests.at(-1)?.body).toEqual({ username: '   ' });
+    expect((await cli(['erase', '--license', ' JCS-999'], WIDE)).stdout).toBe(
+      'no reports of licence " JCS-999" are stored: nothing to erase\n',
+    );
+    expect(fake.requests.at(-1)?.body).toEqual({ license: ' JCS-999' });
+    for (const option of ['--username', '--license']) {
+      const r = await cli(['erase', option, ''], WIDE);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^${option} takes a non-empty`));
+    }
   });
 
   test.each([[[]], [['--username', 'a', '--license', 'b']]])(

@@ -27,7 +27,9 @@ export async function erase(
   if (output.json) return jsonText(answer.body);
   // The username is not said back: this line may end in a job's log, and the erased person
   // would be named in it. A licence number is not personal data (short reports show it).
-  const who = 'username' in subject ? 'the username given' : `licence "${shown(subject.license)}"`;
+  // Spaces at either end kept: the licence is matched exactly as sent, and " JCS-1" is not JCS-1.
+  const who =
+    'username' in subject ? 'the username given' : `licence "${shown(subject.license, false)}"`;
   const n = answer.data.erasedReports;
   // Honest about copies: a backup made before holds the reports until their day's key goes.
   const them = n === 1 ? 'it' : 'them';
@@ -48,11 +50,12 @@ function dataSubject(options: EraseOptions): DataSubject {
     throw new UsageError('erase takes --username U or --license L, exactly one of them');
   }
   if (username !== undefined) {
-    // An empty name would match every report sent without one: never what erasure means.
-    if (username.trim() === '') throw new UsageError('--username takes a non-empty name');
+    // An empty name would match every report sent without one: never what erasure means. A name
+    // of spaces is a name the app may have sent (the contract allows it): matched as typed.
+    if (username === '') throw new UsageError('--username takes a non-empty name');
     return { username };
   }
-  if (license === undefined || license.trim() === '') {
+  if (license === undefined || license === '') {
     throw new UsageError('--license takes a non-empty licence number');
   }
   return { license };

@@ -44,11 +44,9 @@ function beyondAscii(c: string | undefined): boolean {
  * @example
  * oneLine('Object variable\r\nnot set'); // 'Object variable not set'
  */
-export function oneLine(text: string): string {
-  return text
-    .replace(/[\r\n\t]+/g, ' ')
-    .replace(ANY_CONTROL, replaceControl)
-    .trim();
+export function oneLine(text: string, trim = true): string {
+  const line = text.replace(/[\r\n\t]+/g, ' ').replace(ANY_CONTROL, replaceControl);
+  return trim ? line.trim() : line;
 }
 
 /** A JCS token (`jcs_adm_...`): never echoed in a message, where it would reach logs and mail. */
@@ -57,13 +55,14 @@ const SHOWN_MAX = 60;
 
 /**
  * What the user typed, fit to quote back in a one-line message: controls replaced, a token
- * masked (one passed by mistake as an id must not land in cron mail), long input cut.
+ * masked (one passed by mistake as an id must not land in cron mail), long input cut. `trim`
+ * false keeps spaces at either end, for a value matched exactly (a licence to erase).
  *
  * @example
  * shown('jcs_adm_tGMkKLJ54tioD70huDcf'); // 'jcs_adm_…'
  */
-export function shown(text: string): string {
-  const safe = [...oneLine(text).replace(TOKEN, 'jcs_$1_\u2026')];
+export function shown(text: string, trim = true): string {
+  const safe = [...oneLine(text, trim).replace(TOKEN, 'jcs_$1_\u2026')];
   // Cut between characters, not inside a surrogate pair: half an emoji would print as U+FFFD,
   // which here means a control character replaced.
   return safe.length > SHOWN_MAX ? `${safe.slice(0, SHOWN_MAX - 1).join('')}\u2026` : safe.join('');
