@@ -305,6 +305,33 @@ describe('a run stopped between two chunks', () => {
     expect((await runExpiry(t.collector)).deletedReports).toBe(0);
   });
 
+  it('a run stopped after shredding keys leaves them to the next receipt, each counted once', async () => {
+    storeAt(t.collector, [makeReport()], Date.parse('2026-09-01T10:00:00Z'));
+    storeAt(t.collector, [makeReport()], Date.parse('2026-09-02T10:00:00Z'));
+    storeAt(t.collector, [makeReport()], Date.parse('2026-09-03T10:00:00Z'));
+    t.clock.set('2026-10-14T00:30:00Z');
+    // Stopped (as a kill would) just after shredding its first key, before its receipt.
+    const keyring = t.collector.keyring;
+    const destroy = keyring.destroyDayKey.bind(keyring);
+    keyring.destroyDayKey = async (day: string) => {
+      await destroy(day);
+      throw new Error('killed');
+    };
+    await expect(runExpiry(t.collector)).rejects.toThrow('killed');
+    keyring.destroyDayKey = destroy;
+    expect(keyring.listDayKeys()).toEqual(['2026-09-02', '2026-09-03']);
+    expect(t.collector.db.prepare('SELECT COUNT(*) FROM expiry_runs').pluck().get()).toBe(0);
+    // The next run shreds the second and counts the first too; the third is not due yet.
+    const s = await runExpiry(t.collector);
+    expect(s).toMatchObject({ deletedReports: 2, destroyedKeys: 2 });
+    expect(keyring.listDayKeys()).toEqual(['2026-09-03']);
+    const receipt = t.collector.audit.list({ limit: 5 }).find((e) => e.action === 'expire')!;
+    expect(receipt.outcome).toMatch(/^ok deleted=2 keys=2 /);
+    expect((await runExpiry(t.collector)).destroyedKeys).toBe(0);
+    t.clock.set('2026-10-15T00:30:00Z');
+    expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 1, destroyedKeys: 1 });
+  });
+
   it('one stopped before it deleted anything leaves the window edges counted to the minute', async () => {
     // Reports at 10:05 and 10:50; from 10:30, one. A run judged from the future and stopped at
     // once must not make every window's edge hours count whole until that future comes.

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../store/db';
-import { getMeta, setMeta, withoutCommitSync } from '../store/db';
+import { deleteMeta, getMeta, setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
 import { expireSubjects } from '../store/subject-days';
 import { ExpiredKeys } from '../store/report-keys';
@@ -32,6 +32,44 @@ export function takeDeletedSinceReceipt(db: Db): number {
   const n = Number(getMeta(db, UNRECEIPTED_KEY) ?? 0);
   if (n !== 0) setMeta(db, UNRECEIPTED_KEY, '0');
   return n;
+}
+
+/** The `meta` key listing the days whose keys a run set out to shred since the last receipt. */
+const SHREDDING_KEY = 'expiry_keys_since_receipt';
+
+/**
+ * Notes, committed, that a run is about to shred this day's key: call before shredding it. A run
+ * killed after the shredding writes no receipt; the next receipt counts the key through this
+ * note, as it counts that run's deletions.
+ *
+ * @example
+ * noteShredding(db, '2026-09-01'); await keyring.destroyDayKey('2026-09-01');
+ */
+export function noteShredding(db: Db, day: string): void {
+  const days = notedDays(db);
+  if (!days.includes(day)) setMeta(db, SHREDDING_KEY, JSON.stringify([...days, day]));
+}
+
+/**
+ * How many of the noted keys are gone, now noted no more: call in the receipt's transaction.
+ * A noted key still there (a run killed before shredding it) stays noted for the receipt of the
+ * run that shreds it. Whichever process shreds a key, only one receipt counts it.
+ *
+ * @example
+ * db.transaction(() => takeShreddedSinceReceipt(db, keyring.listDayKeys()))();
+ */
+export function takeShreddedSinceReceipt(db: Db, keyed: string[]): number {
+  const days = notedDays(db);
+  if (days.length === 0) return 0;
+  const left = days.filter((day) => keyed.includes(day));
+  if (left.length === 0) deleteMeta(db, SHREDDING_KEY);
+  else setMeta(db, SHREDDING_KEY, JSON.stringify(left));
+  return days.length - left.length;
+}
+
+function notedDays(db: Db): string[] {
+  const raw = getMeta(db, SHREDDING_KEY);
+  return raw === undefined ? [] : (JSON.parse(raw) as string[]);
 }
 
 /** Thrown when a run is stopped by its signal; the next run finishes the work. */

@@ -23,6 +23,8 @@ import {
   deleteInChunks,
   nextTurn,
   takeDeletedSinceReceipt,
+  takeShreddedSinceReceipt,
+  noteShredding,
   type ChunkOptions,
 } from './deletions';
 import { deleteDueOnThread } from './expiry-thread';
@@ -190,8 +192,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
 
 /**
  * The run's receipt: a row in expiry_runs and an access-log entry, in one transaction. Its
- * `deletedReports` are all the reports deleted since the last receipt: this run's, and those of
- * runs stopped part way since, which wrote none. Returns the summary as receipted.
+ * `deletedReports` and `destroyedKeys` are all the reports deleted and keys shredded since the
+ * last receipt: this run's, and those of runs stopped part way since, which wrote none. Returns
+ * the summary as receipted.
  */
 function writeReceipt(
   c: Collector,
@@ -204,7 +207,11 @@ function writeReceipt(
   let summary = ran;
   c.db
     .transaction(() => {
-      summary = { ...ran, deletedReports: takeDeletedSinceReceipt(c.db) };
+      summary = {
+        ...ran,
+        deletedReports: takeDeletedSinceReceipt(c.db),
+        destroyedKeys: takeShreddedSinceReceipt(c.db, c.keyring.listDayKeys()),
+      };
       const { deletedReports, destroyedKeys, durationMs } = summary;
       c.db
         .prepare(
@@ -312,6 +319,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
       continue;
     }
     try {
+      noteShredding(c.db, day);
       await c.keyring.destroyDayKey(day);
       destroyed++;
     } catch (e) {
