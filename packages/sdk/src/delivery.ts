@@ -90,6 +90,8 @@ export class Delivery {
    * Retry-After.
    */
   flush(timeoutMs: number): Promise<boolean> {
+    // Stopped (the reporter closed): nothing more will go, so waiting out the timeout is no use.
+    if (this.stopped) return Promise.resolve(this.isIdle());
     this.cutBackoffShort();
     // A report another process sharing the queue died holding counts as queued: without this it
     // would wait for the next periodic look, and flush() could answer true without it.
@@ -126,6 +128,7 @@ export class Delivery {
     try {
       while (!this.stopped && this.now() < deadline) {
         if (this.pausedBy === 'collector' && this.pausedUntil > this.now()) break;
+        if (this.waitsForAnother()) break;
         const item = this.queue.claimNext();
         if (!item) break;
         const outcome = await this.attempt(item);
@@ -207,6 +210,18 @@ export class Delivery {
     return left > 0 && left <= this.options.maxDelayMs ? left : 0;
   }
 
+  /**
+   * Whether a Retry-After that another process sharing the queue dir was given is in force (the
+   * app opened twice): it pauses this one too, as it would a process started now. Looked at
+   * before each report, so a wait given mid-pass stops the rest of this pass as well.
+   */
+  private waitsForAnother(): boolean {
+    const left = this.keptWaitMs();
+    if (left <= 0) return false;
+    this.pause(left, 'collector');
+    return true;
+  }
+
   /** Resolves once `done()` holds, looked at again each time the delivery's state changes. */
   private until(done: () => boolean): Promise<void> {
     if (done()) return Promise.resolve();
@@ -241,7 +256,7 @@ export class Delivery {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
     try {
-      while (!this.stopped && this.pausedUntil <= this.now()) {
+      while (!this.stopped && this.pausedUntil <= this.now() && !this.waitsForAnother()) {
         const item = this.queue.claimNext();
         if (!item) break;
         await this.attempt(item);

@@ -212,6 +212,29 @@ describe('store first, then deliver', () => {
     expect(fs.existsSync(path.join(queueDir, 'retry-after'))).toBe(false);
   });
 
+  it('honours a Retry-After another running reporter on the same queue dir was given', async () => {
+    // The app opened twice: both share the queue dir, and one is told to wait 30 s.
+    const queueDir = tempDir();
+    const retry = { minDelayMs: 10, maxDelayMs: 3_600_000 };
+    const a = reporterFor([], { queueDir, retry });
+    const b = reporterFor([], { queueDir, retry });
+    expect(await b.flush(1000)).toBe(true);
+    server.script({ status: 503, headers: { 'retry-after': '30' } });
+    a.report(input('told to wait'));
+    await waitFor(() => server.received.length === 1, 5000);
+    await waitFor(() => fs.existsSync(path.join(queueDir, 'retry-after')), 5000);
+    // The other instance, already running, neither sends its own new report nor the waiting one.
+    b.report(input('sent by the other'));
+    expect(await b.flush(500)).toBe(false);
+    expect(server.received).toHaveLength(1);
+    // Once the wait is over (here: its file says so), both go.
+    fs.writeFileSync(path.join(queueDir, 'retry-after'), String(Date.now() - 1));
+    await a.close(0);
+    const c = reporterFor([], { queueDir });
+    expect(await c.flush(3000)).toBe(true);
+    expect(server.stored.size).toBe(2);
+  });
+
   it('ignores, and clears, a kept wait further off than any Retry-After (the clock was set back)', async () => {
     const queueDir = tempDir();
     // written when the clock was two days ahead
@@ -392,6 +415,12 @@ describe('store first, then deliver', () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(server.received).toHaveLength(0);
     expect(diagnostics).toEqual([expect.objectContaining({ code: 'closed', reportId: id })]);
+    // flush() after close answers without waiting out its timeout, as close() does: nothing
+    // more will go this run. (Twenty seconds against two: no measure of speed.)
+    const waited = new Promise((res) => setTimeout(() => res('still waiting'), 2000).unref());
+    expect(await Promise.race([r.flush(20_000), waited])).toBe(false);
+    expect(await Promise.race([r.close(20_000), waited])).toBe(false);
+    expect(server.received).toHaveLength(0);
   });
 });
 
