@@ -5,9 +5,11 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
+import { ApiError } from '@jcs/protocol';
 import { answerClientError, answerConnect } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
 import { GracefulStop } from './http/graceful-stop';
+import { sendJson } from './http/json-response';
 
 export interface ListenOptions {
   host: string;
@@ -60,7 +62,9 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   const handler = pipelineBounded(app, (req) => stopper.isLate(req), options.onLateRequest);
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
-  const checking = { connectionsCheckingInterval: 1_000 };
+  // Node's refusal of a request without a Host header is a bare 400: the app refuses it instead,
+  // with the error body and an access-log entry (http/host-header.ts).
+  const checking = { connectionsCheckingInterval: 1_000, requireHostHeader: false };
   const server: http.Server = secure
     ? https.createServer(
         // A TLS handshake gets as long as a request's head (Node's default is 120 s, during which
@@ -124,9 +128,21 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
  */
 export const MAX_PIPELINED = 64;
 
+/** How long the answers before the 429 have to go out before the connection is cut. */
+const PIPELINE_CLOSE_MS = 10_000;
+
+const TOO_MANY_PIPELINED = new ApiError(
+  'rate_limited',
+  `Over ${MAX_PIPELINED} requests were sent at once on one connection: send at most ${MAX_PIPELINED} before reading their answers.`,
+  { headers: { 'Retry-After': '1' } },
+);
+
 /**
- * The app, for connections that keep to MAX_PIPELINED: past it the connection is closed, and the
- * requests it had already sent are dropped unanswered, at a few microseconds each. Late requests
+ * The app, for connections that keep to MAX_PIPELINED: past it the connection is read no
+ * further, the first MAX_PIPELINED are answered, the next is answered 429 `rate_limited` with
+ * `Connection: close`, and the rest, already read, are dropped unanswered at a few microseconds
+ * each, as the connection closes after that 429. (Closing at once instead left the requests
+ * already served, a change or a stored report among them, without their answers.) Late requests
  * (listen) are not served: the first of a connection is told to `onLate`, and the connection is
  * read no further.
  */
@@ -144,8 +160,13 @@ function pipelineBounded(
     const n = (burst.get(socket) ?? 0) + 1;
     burst.set(socket, n);
     if (n > MAX_PIPELINED) {
-      socket.destroy();
-      res.destroy();
+      if (n === MAX_PIPELINED + 1) {
+        socket.pause();
+        // A peer that does not read its answers must not hold the socket and what was read.
+        setTimeout(() => socket.destroy(), PIPELINE_CLOSE_MS).unref();
+        res.shouldKeepAlive = false;
+        sendJson(res, 429, TOO_MANY_PIPELINED.toBody(), TOO_MANY_PIPELINED.headers);
+      }
       return;
     }
     if (!isLate(req)) return app(req, res);

@@ -87,11 +87,64 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(answer.status).toBe(status);
     expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    // As on every other answer (docs/api.md), and dated as Node dates its own.
+    expect(answer.headers['cache-control']).toBe('no-store');
+    expect(Math.abs(Date.parse(answer.headers.date) - Date.now())).toBeLessThan(60_000);
     expect(answer.headers.connection).toBe('close');
     expect(answer.json.error.code).toBe(code);
     expect(answer.json.error.message).toMatch(/\S/);
     // Nothing of the server's insides: no stack, no path.
     expect(raw).not.toMatch(/\/work\/|node_modules|at [\w.]+ \(/);
+  });
+
+  it('no Host header: 400 with the error body, and an access-log entry for the engineer', async () => {
+    const raw = await rawSocket(
+      c.server.url,
+      `GET /v1/groups HTTP/1.1\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\nConnection: close\r\n\r\n`,
+    );
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer.json.error).toEqual({
+      code: 'invalid_request',
+      message: 'The request has no Host header, which HTTP/1.1 requires: send one.',
+    });
+    const last = c.s.collector.db
+      .prepare('SELECT actor, action, outcome FROM audit ORDER BY seq DESC LIMIT 1')
+      .get();
+    expect(last).toEqual({ actor: 'alice', action: 'GET (no route)', outcome: 'invalid_request' });
+    // A report without one is refused too, and not stored (afterEach); HTTP/1.0 needs none.
+    const report = reportPost(token(), makeReport(), 'Connection: close').replace(
+      'Host: localhost\r\n',
+      '',
+    );
+    expect(oneAnswer(await rawSocket(c.server.url, report)).json.error.code).toBe(
+      'invalid_request',
+    );
+    const old = await rawSocket(c.server.url, 'GET /v1/health HTTP/1.0\r\n\r\n');
+    expect(oneAnswer(old)).toMatchObject({ status: 200, json: { status: 'ok' } });
+  });
+
+  it('a report in a transfer coding other than chunked: 415, not read as JSON', async () => {
+    const body = JSON.stringify(makeReport());
+    const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const raw = await rawSocket(
+      c.server.url,
+      [
+        'POST /v1/reports HTTP/1.1',
+        'Host: x',
+        `Authorization: Bearer ${token()}`,
+        'Content-Type: application/json',
+        'Transfer-Encoding: gzip, chunked',
+        'Connection: close',
+        '',
+        chunked,
+      ].join('\r\n'),
+    );
+    const answer = oneAnswer(raw);
+    expect(answer.status).toBe(415);
+    expect(answer.json.error.code).toBe('unsupported_media_type');
+    expect(answer.json.error.message).toMatch(/Transfer-Encoding/);
   });
 
   it("a second Authorization header is seen past Node's 2,000 header lines", async () => {
@@ -116,12 +169,16 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
   });
 
   it('a report whose body never finishes: 408, not stored, logged as its 408', async () => {
+    const before = c.s.log.lines().length;
     const whole = reportPost(token(), makeReport());
     const raw = await rawSocket(c.server.url, whole.slice(0, -20), { waitMs: 8_000 });
     const answer = oneAnswer(raw);
     expect(answer.status).toBe(408);
     expect(answer.json.error.code).toBe('request_timeout');
-    const line = c.s.log.lines().find((l) => l.msg === 'request' && l.route === '/v1/reports');
+    const line = c.s.log
+      .lines()
+      .slice(before)
+      .find((l) => l.msg === 'request' && l.route === '/v1/reports');
     expect(line).toMatchObject({ method: 'POST', status: 408 });
     expect(line).not.toHaveProperty('aborted');
   });

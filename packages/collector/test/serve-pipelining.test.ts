@@ -1,16 +1,19 @@
 import net from 'node:net';
 import { MAX_PIPELINED, type RunningServer } from '../src/server';
+import { makeReport } from '../../../test-support/reports';
 import { listenTestCollector } from './helpers/served';
+import { reportPost } from './helpers/raw-http';
 
 /**
  * HTTP pipelining: a connection may send requests without waiting for answers, and Node answers
  * all it has read before serving anyone else. Past MAX_PIPELINED at once, `serve` (listen())
- * closes the connection instead.
+ * answers those, refuses the next with a 429 and closes the connection.
  */
 
 let server: RunningServer;
 let stop: () => Promise<void>;
-beforeAll(async () => ({ server, stop } = await listenTestCollector()));
+let s: Awaited<ReturnType<typeof listenTestCollector>>['s'];
+beforeAll(async () => ({ server, stop, s } = await listenTestCollector()));
 afterAll(() => stop());
 
 /** Writes `count` pipelined health checks at once; resolves with what came back when it closes. */
@@ -37,10 +40,40 @@ it('a few requests pipelined at once are all answered', async () => {
   expect(answered(await pipeline(10, true))).toBe(10);
 });
 
-it('thousands at once: the connection is closed after the first MAX_PIPELINED, others served', async () => {
+it('thousands at once: the first MAX_PIPELINED answered, then a 429 and the close; others served', async () => {
   const flood = pipeline(20_000, false);
   const raw = await flood;
-  expect(answered(raw)).toBeLessThanOrEqual(MAX_PIPELINED);
+  expect(answered(raw)).toBe(MAX_PIPELINED);
+  // The one answer after them says why the rest went unanswered, and the connection ends there.
+  const after = raw.slice(raw.lastIndexOf('HTTP/1.1 200 '));
+  const refusal = after.slice(after.indexOf('HTTP/1.1 429 '));
+  expect(refusal).toMatch(/^HTTP\/1\.1 429 /);
+  expect(refusal).toMatch(/\r\nRetry-After: 1\r\n/i);
+  expect(refusal).toMatch(/\r\nConnection: close\r\n/i);
+  expect(JSON.parse(refusal.slice(refusal.indexOf('\r\n\r\n') + 4)).error.code).toBe(
+    'rate_limited',
+  );
   const health = await fetch(`${server.url}/v1/health`);
   expect(await health.json()).toEqual({ status: 'ok' });
+});
+
+it('a report pipelined among too many is answered, not stored in silence', async () => {
+  // Closing at once left it stored (and counted) but unanswered.
+  const { port } = new URL(server.url);
+  const report = makeReport();
+  const one = 'GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n';
+  const raw = await new Promise<string>((resolve) => {
+    let received = '';
+    const socket = net.connect(Number(port), '127.0.0.1', () =>
+      socket.write(reportPost(s.tokens.ingest, report) + one.repeat(MAX_PIPELINED)),
+    );
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (received += d));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+  });
+  expect(raw).toMatch(/^HTTP\/1\.1 202 /);
+  expect(raw).toContain(`"id":"${report.id}"`);
+  expect(answered(raw)).toBe(MAX_PIPELINED - 1);
+  expect(raw).toContain('HTTP/1.1 429 ');
 });

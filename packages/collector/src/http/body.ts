@@ -126,7 +126,9 @@ function checkContentType(req: IncomingMessage): void {
   // What every SDK sends: decided without splitting and lower-casing the header.
   if (
     req.headers['content-type'] === 'application/json' &&
-    req.headers['content-encoding'] === undefined
+    req.headers['content-encoding'] === undefined &&
+    (req.headers['transfer-encoding'] === undefined ||
+      req.headers['transfer-encoding'] === 'chunked')
   ) {
     return;
   }
@@ -158,6 +160,19 @@ function checkContentType(req: IncomingMessage): void {
     throw new ApiError(
       'unsupported_media_type',
       'The request body must not be compressed: send it without Content-Encoding.',
+    );
+  }
+  // Node's parser takes `Transfer-Encoding: gzip, chunked` and hands on the gzip bytes as they
+  // are, which would then read as JSON that is not UTF-8: refused for what it is, as for
+  // Content-Encoding (RFC 9112 allows 501; the catalogue's 415 says what to do instead).
+  const transfer = (req.headers['transfer-encoding'] ?? 'chunked')
+    .split(',')
+    .map((t) => t.trim().toLowerCase());
+  if (transfer.some((t) => t !== 'chunked')) {
+    discard(req);
+    throw new ApiError(
+      'unsupported_media_type',
+      'The request body must not be compressed: send it with no Transfer-Encoding but chunked.',
     );
   }
 }

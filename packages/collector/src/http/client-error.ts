@@ -83,7 +83,9 @@ function answerAndClose(socket: net.Socket, e: ApiError): void {
   const body = JSON.stringify(e.toBody());
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}`,
+    `Date: ${new Date().toUTCString()}`,
     'Content-Type: application/json; charset=utf-8',
+    'Cache-Control: no-store',
     'X-Content-Type-Options: nosniff',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
