@@ -25,7 +25,7 @@ export {
 export { sealDump, openDump, generateDumpKeyPair, toBase64, fromBase64 } from './dump-crypto';
 export { groupId, GROUP_ID_PATTERN } from './group-id';
 export { isDateAlone, parseDuration, parseTimeBound, TIME_BOUND_HELP } from './duration';
-export { compareVersions, sortVersionsDescending } from './version';
+export { compareVersions, newestFirst, sortVersionsDescending } from './version';
 export type {
   Group,
   GroupStatus,

@@ -32,11 +32,22 @@ function comparePart(x: string, y: string): -1 | 0 | 1 {
 }
 
 /**
- * Sorts versions newest first, comparing numerically part by part.
+ * Newest first, comparing numerically part by part; versions that compare equal (`5.2` and
+ * `5.2.0`, `5.9` and `05.9`) by their text, so that every list puts them in the same order.
+ *
+ * @example
+ * ['5.2', '5.10', '5.2.0'].sort(newestFirst); // ['5.10', '5.2', '5.2.0']
+ */
+export function newestFirst(a: string, b: string): number {
+  return compareVersions(b, a) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * Sorts versions newest first, comparing numerically part by part ({@link newestFirst}).
  *
  * @example
  * sortVersionsDescending(['5.9', '5.10', '5.2.1']); // ['5.10', '5.9', '5.2.1']
  */
 export function sortVersionsDescending(versions: Iterable<string>): string[] {
-  return [...versions].sort((a, b) => compareVersions(b, a));
+  return [...versions].sort(newestFirst);
 }

@@ -130,6 +130,13 @@ describe('compareVersions', () => {
     expect(compareVersions('05.2', '5.2')).toBe(0);
     expect(compareVersions('99999999999999999999', '99999999999999999998')).toBe(1);
     expect(sortVersionsDescending(['5.2', '5.10', '5.9.9'])).toEqual(['5.10', '5.9.9', '5.2']);
+    // Equal versions in one order whatever order they came in (a group's list, another's).
+    for (const given of [
+      ['5.2.0', '5.9', '5.2', '05.9'],
+      ['05.9', '5.2', '5.9', '5.2.0'],
+    ]) {
+      expect(sortVersionsDescending(given)).toEqual(['05.9', '5.9', '5.2', '5.2.0']);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import {
-  compareVersions,
+  newestFirst,
   sortVersionsDescending,
   type Group,
   type GroupDetail,
@@ -152,7 +152,7 @@ export class GroupStore {
       ...group,
       byVersion: [...byVersion]
         .map(([version, count]) => ({ version, count }))
-        .sort((a, b) => b.count - a.count || compareVersions(b.version, a.version)),
+        .sort((a, b) => b.count - a.count || newestFirst(a.version, b.version)),
       byLine: [...byLine]
         .map(([line, count]) => ({ line, count }))
         .sort((a, b) => b.count - a.count || a.line - b.line),
