@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isProcessAlive, makeDirSync } from '@jcs/protocol';
+import { readPidFile } from './pid-file';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase, type Db } from '../store/db';
 import { fsyncDir } from '../crypto/files';
@@ -146,12 +147,7 @@ function takeMarker(dataDir: string, paths: ReturnType<typeof dataPaths>): void 
 
 /** The process id a marker names; null for one of an init before ids were kept, or unreadable. */
 function markerPid(paths: ReturnType<typeof dataPaths>): number | null {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(paths.initMarker, 'utf8'), 10);
-    return pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
+  return readPidFile(paths.initMarker);
 }
 
 /**

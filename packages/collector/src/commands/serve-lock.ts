@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { isProcessAlive } from '@jcs/protocol';
+import { readPidFile } from './pid-file';
 import { dataPaths } from '../paths';
 import { CommandError } from './output';
 
@@ -42,12 +43,8 @@ export function lockDataDir(dataDir: string): { release(): void } | null {
 
 /** The process id the lock's holder wrote, while that process is alive; else null. */
 function holderPid(pidFile: string): number | null {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8'), 10);
-    return pid > 0 && isProcessAlive(pid) ? pid : null;
-  } catch {
-    return null;
-  }
+  const pid = readPidFile(pidFile);
+  return pid !== null && isProcessAlive(pid) ? pid : null;
 }
 
 /**
