@@ -12,7 +12,6 @@ import { errorMiddleware, notFound, type ErrorHook } from './http/errors';
 import { identifyActor } from './auth/middleware';
 import { auditRefusal } from './http/audited';
 import { requestLog } from './http/request-log';
-import { lacksHost, missingHost } from './http/host-header';
 import { withIngestFastPath } from './http/ingest-fast-path';
 
 export interface AppOptions {
@@ -53,7 +52,6 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
-  app.use((req, _res, next) => next(lacksHost(req) ? missingHost() : undefined));
   // Express would answer OPTIONS itself (200, an Allow list) before any token check or access-log
   // entry. The API serves no browsers (no CORS), so OPTIONS is a method it does not have: 404.
   // A plain middleware, not a route: the access log names the action `OPTIONS (no route)`, as for

@@ -97,7 +97,7 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(raw).not.toMatch(/\/work\/|node_modules|at [\w.]+ \(/);
   });
 
-  it('no Host header: 400 with the error body, and an access-log entry for the engineer', async () => {
+  it('no Host header: 400 with the error body, and an access-log entry under its route', async () => {
     const raw = await rawSocket(
       c.server.url,
       `GET /v1/groups HTTP/1.1\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\nConnection: close\r\n\r\n`,
@@ -112,8 +112,10 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     const last = c.s.collector.db
       .prepare('SELECT actor, action, outcome FROM audit ORDER BY seq DESC LIMIT 1')
       .get();
-    expect(last).toEqual({ actor: 'alice', action: 'GET (no route)', outcome: 'invalid_request' });
-    // A report without one is refused too, and not stored (afterEach); HTTP/1.0 needs none.
+    // Under its route, as any refusal after the token was checked.
+    expect(last).toEqual({ actor: 'alice', action: 'GET /v1/groups', outcome: 'invalid_request' });
+    // A report without one is refused too, and not stored (afterEach); HTTP/1.0 needs none, and
+    // the public routes answer a probe written by hand without one.
     const report = reportPost(token(), makeReport(), 'Connection: close').replace(
       'Host: localhost\r\n',
       '',
@@ -123,6 +125,8 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     );
     const old = await rawSocket(c.server.url, 'GET /v1/health HTTP/1.0\r\n\r\n');
     expect(oneAnswer(old)).toMatchObject({ status: 200, json: { status: 'ok' } });
+    const probe = 'GET /v1/health HTTP/1.1\r\nConnection: close\r\n\r\n';
+    expect(oneAnswer(await rawSocket(c.server.url, probe))).toMatchObject({ status: 200 });
   });
 
   it('a report in a transfer coding other than chunked: 415, not read as JSON', async () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ApiError } from '@jcs/protocol';
+import { checkHost } from '../http/host-header';
 import type { Collector } from '../collector';
 import { parseToken, type Role } from './tokens';
 import { limitsOf } from './request-limits';
@@ -97,6 +98,7 @@ export function requireRole(c: Collector, allowed: Role): RequestHandler {
   return (req, _res, next) => {
     try {
       const actor = authenticate(c, req, allowed);
+      checkHost(req);
       if (allowed !== 'ingest') limitsOf(req)?.takeRead(actor);
     } catch (e) {
       return next(e);

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { Logger } from '../log';
 import type { IngestHandler } from '../routes/ingest';
-import { lacksHost } from './host-header';
 import { logRequest, requestLogger, setRoute } from './request-log';
 
 /** The route, as the request log and the access log name it. */
@@ -18,8 +17,7 @@ const INGEST_TARGET = /^\/v1\/reports\/?(?:\?|$)/i;
 
 /** True for a request the fast path takes: `POST /v1/reports`. */
 function isIngestRequest(req: IncomingMessage): boolean {
-  // Without a Host header it goes to Express, which refuses it (http/host-header.ts).
-  return req.method === 'POST' && INGEST_TARGET.test(req.url ?? '') && !lacksHost(req);
+  return req.method === 'POST' && INGEST_TARGET.test(req.url ?? '');
 }
 
 type ExpressEntry = (req: IncomingMessage, res: ServerResponse, next?: unknown) => void;

@@ -12,6 +12,7 @@ import type { Collector } from '../collector';
 import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
+import { checkHost } from '../http/host-header';
 import { answerError, type ErrorHook } from '../http/errors';
 import { fewNames } from '../http/query';
 import { audited } from '../http/audited';
@@ -49,6 +50,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
   return async (req, res) => {
     try {
       const actor = await authenticateSoon(c, req, 'ingest');
+      checkHost(req);
       gate?.(req);
       limits?.reserveReport(actor);
       let report: Report;
