@@ -101,6 +101,10 @@ describe('jcs-collector key rotate', () => {
     const again = rotate('--key-id', '2026-q4');
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/transport key 2026-q4 already exists/);
+    // One file per key id, whatever the file system does with case.
+    const cased = rotate('--key-id', '2026-Q4');
+    expect(cased.status).toBe(1);
+    expect(cased.stderr).toMatch(/transport key 2026-q4 already exists, and 2026-Q4 differs/);
 
     const unsafe = rotate('--key-id', '../escape');
     expect(unsafe.status).toBe(2);

@@ -107,6 +107,14 @@ export class Keyring {
     if (this.transportKeys.has(id)) {
       throw new KeyringError(`transport key ${id} already exists: choose another key id`);
     }
+    // On a file system that ignores case (a Windows or macOS volume, some network mounts) `K2`
+    // would overwrite `k2.json`, and every dump sealed under k2 would no longer open.
+    const like = this.transportKeyIds().find((k) => k.toLowerCase() === id.toLowerCase());
+    if (like !== undefined) {
+      throw new KeyringError(
+        `transport key ${like} already exists, and ${id} differs from it only in case: choose another key id`,
+      );
+    }
     // Read before the new key is written: `transport` reads the folder, which then names it.
     const previousKeyId = this.transport.keyId;
     return { ...addTransportKey(this.dir, this.master, id), previousKeyId };
