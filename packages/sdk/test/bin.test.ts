@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from './helpers/test-server';
 /** `jcs-report`, the bin a VB6 or .NET host shells out to, run as a real process from dist/. */
 const BIN = path.join(__dirname, '../dist/bin/jcs-report.js');
 
-function jcsReport(args: string[], stdin?: string) {
+function jcsReport(args: string[], stdin?: string | Buffer) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args]);
     let stdout = '';
@@ -178,6 +178,23 @@ describe('jcs-report', () => {
     const stored = server.stored.get(r.stdout.trim())!;
     expect(stored.error).toMatchObject({ number: 13, description: 'Type mismatch', line: 88 });
     expect(stored.dumpWithheld).toBe('user-opt-out');
+  });
+
+  it('reads stdin in UTF-16 with its BOM or Windows-1252, as it reads the files', async () => {
+    const { config } = writeConfig();
+    const report = { number: 13, description: 'Müller & Söhne € 100', module: 'm', procedure: 'p' };
+    const text = JSON.stringify(report);
+    // .NET's Encoding.Unicode writes a BOM, then UTF-16LE.
+    const u16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const a = await jcsReport(['--config', config], u16);
+    expect(a).toMatchObject({ code: 0, stderr: '' });
+    expect(server.stored.get(a.stdout.trim())!.error.description).toBe(report.description);
+    // A console's ANSI code page: read as Windows-1252, and said.
+    const ansi = Buffer.from(text.replace('€', '\x80'), 'latin1');
+    const b = await jcsReport(['--config', config], ansi);
+    expect(b.code).toBe(0);
+    expect(b.stderr).toMatch(/stdin is not UTF-8 or UTF-16: read as Windows-1252/);
+    expect(server.stored.get(b.stdout.trim())!.error.description).toBe(report.description);
   });
 
   it('queues when the collector is down, exits 0 promptly, and the next run sends both', async () => {
@@ -354,6 +371,9 @@ describe('jcs-report', () => {
       [['--config', config, '--number', '2147483648'], /--number takes a whole number/],
       [['--config', config, '--line', '-1'], /--line takes a whole number from 0 to/],
       [['--config', config, '--line', '12.5'], /--line takes a whole number/],
+      // Not 0 (which only queues): a script's unset variable.
+      [['--config', config, '--timeout', ''], /--timeout must be a whole number/],
+      [['--config', config, '--timeout', '-1'], /--timeout must be a whole number/],
       [
         ['--config', config, '--description', 'Client', 'Smith', 'failed'],
         /^jcs-report: an argument is not the value of an option: quote a value with spaces/,

@@ -178,7 +178,7 @@ function prepare(
   const note = (message: string) => {
     if (v.verbose) process.stderr.write(`jcs-report: ${message}\n`);
   };
-  const input = v.stdin || !fieldsGiven ? readStdinJson(note) : {};
+  const input = v.stdin || !fieldsGiven ? readStdinJson() : {};
   for (const k of FIELD_OPTIONS) if (v[k] !== undefined) input[k] = v[k];
   checkWholeNumber('--number', v.number, -2147483648);
   checkWholeNumber('--line', v.line, 0);
@@ -209,7 +209,9 @@ function prepare(
   delete input.username;
   if (username !== undefined) options.username = username;
   if (v.timeout !== undefined) {
-    timeoutMs = Number(v.timeout);
+    // Number('') is 0, which would only queue: an empty value (a script's unset variable) is
+    // refused, as an empty --number is.
+    timeoutMs = v.timeout.trim() === '' ? NaN : Number(v.timeout);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
       throw new UsageError('--timeout must be a whole number of milliseconds');
     }

@@ -54,16 +54,21 @@ const CP1252_80_9F = [
 ];
 
 /** The JSON object on stdin; {} when there is none. */
-export function readStdinJson(note: (message: string) => void): Record<string, unknown> {
+export function readStdinJson(): Record<string, unknown> {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(0);
   } catch {
     return {};
   }
-  // A host writing in its console's code page instead of UTF-8 (a .NET default on Windows).
-  if (!isUtf8(bytes)) note('stdin is not UTF-8: characters it could not read became U+FFFD');
-  const text = bytes.toString('utf8');
+  // Decoded as the files are: a .NET host may write UTF-16 (Encoding.Unicode, with its BOM) or
+  // its console's code page instead of UTF-8.
+  const { text, guessed } = decodeText(bytes);
+  if (guessed) {
+    process.stderr.write(
+      'jcs-report: stdin is not UTF-8 or UTF-16: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was\n',
+    );
+  }
   if (text.trim() === '') return {};
   let parsed: unknown;
   try {
