@@ -139,9 +139,32 @@ describe('GET /v1/reports/:id and the dump', () => {
     t.clock.advance(61_000);
     await ingest(makeReport({ dump: sealDump('{"a":4}', other, 'k9') }));
     expect(warnings()).toHaveLength(3);
-    // Its own key id: no warning (whether the dump opens is not checked at ingest).
+    // Its own key id, sealed to its own key: no warning.
     await ingest(makeReport({ dump: await sealed({ ok: true }) }));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(warnings()).toHaveLength(3);
+  });
+
+  it('warns, once a minute, of dumps sealed under its key id to a public key not its own', async () => {
+    const logged = captureLog();
+    t.collector.log = logged.logger;
+    const warnings = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return logged.lines().filter((l) => String(l.msg).includes('does not open with its key'));
+    };
+    // A public key copied from another collector (a test one) under the right key id.
+    const other = new Uint8Array(crypto.randomBytes(32));
+    await ingest(makeReport({ dump: sealDump('{"a":1}', other, 'k1') }));
+    await ingest(makeReport({ dump: sealDump('{"a":2}', other, 'k1') }));
+    expect(await warnings()).toEqual([expect.objectContaining({ level: 40, keyId: 'k1' })]);
+    t.clock.advance(61_000);
+    await ingest(makeReport({ dump: await sealed({ ok: true }) }));
+    expect(await warnings()).toHaveLength(1);
+    t.clock.advance(61_000);
+    await ingest(makeReport({ dump: sealDump('{"a":3}', other, 'k1') }));
+    expect(await warnings()).toHaveLength(2);
+    // Nothing of the dump in the log.
+    expect(JSON.stringify(logged.lines())).not.toContain('"a":');
   });
 
   it('stores the dump envelope sealed again: its ciphertext is not in the database', async () => {

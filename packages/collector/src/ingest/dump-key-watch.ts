@@ -1,4 +1,4 @@
-import type { Report } from '@jcs/protocol';
+import { openDump, type Report } from '@jcs/protocol';
 import type { Collector } from '../collector';
 
 /** At most one warning a minute for each key id. */
@@ -15,31 +15,43 @@ const NOT_LOGGED = '(not logged: not of the form k1, k2, ...)';
 
 /**
  * Warns in the log when a report's dump is sealed to a transport key this collector does not
- * hold: such a dump can never be opened (it reads as `"dump": null`), and the report is stored
- * all the same (202) rather than lose the rest of it, so nothing else would tell an operator that
- * an SDK pinned a wrong `keyId` or a collector's key that is not this one. Once a minute per key
- * id, so that a fleet of misconfigured installs does not flood the log or reread the keys folder
- * for every report.
+ * hold, or sealed under a key id it holds but to another public key: such a dump can never be
+ * opened (it reads as `"dump": null`), and the report is stored all the same (202) rather than
+ * lose the rest of it, so nothing else would tell an operator that an SDK pinned a wrong `keyId`,
+ * or a public key copied from another collector (a test one). Once a minute per key id, so that a
+ * fleet of misconfigured installs does not flood the log or reread the keys folder for every
+ * report; the dump of a key held is opened then too (off the report's way, a few milliseconds at
+ * most), which the collector otherwise does only when an engineer reads it.
  *
  * @example
  * const watch = dumpKeyWatch(c);
  * watch(report); // logs "a dump is sealed to a transport key this collector does not hold"
  */
 export function dumpKeyWatch(c: Collector): (report: Report) => void {
-  const warned = new Map<string, number>();
+  const looked = new Map<string, number>();
   return (report) => {
-    const keyId = report.dump?.keyId;
-    if (keyId === undefined) return;
-    // Every id not logged shares one line a minute: a client varying its keyId would otherwise
+    const dump = report.dump;
+    if (dump === undefined) return;
+    // Every id not logged shares one look a minute: a client varying its keyId would otherwise
     // get a thousand identical warnings written.
-    const shown = LOGGED_KEY_ID.test(keyId) ? keyId : NOT_LOGGED;
+    const shown = LOGGED_KEY_ID.test(dump.keyId) ? dump.keyId : NOT_LOGGED;
     const now = c.clock();
-    const last = warned.get(shown);
+    const last = looked.get(shown);
     if (last !== undefined && now - last < WARN_EVERY_MS) return;
+    if (looked.size >= MAX_REMEMBERED) looked.clear();
+    looked.set(shown, now);
     // A key rotated in while serve runs is found here too (the keyring looks in the folder).
-    if (c.keyring.transportSecret(keyId)) return;
-    if (warned.size >= MAX_REMEMBERED) warned.clear();
-    warned.set(shown, now);
+    const secret = c.keyring.transportSecret(dump.keyId);
+    if (secret) {
+      setImmediate(() => {
+        if (openDump(dump, secret) !== null) return;
+        c.log.warn(
+          { keyId: shown },
+          "a dump sealed under this collector's transport key id does not open with its key: an SDK pins another public key under this key id; check the publicKey it pins (GET /v1/public-key)",
+        );
+      });
+      return;
+    }
     c.log.warn(
       {
         keyId: shown,
