@@ -408,6 +408,21 @@ describe('jcs-report, as a desktop host calls it', () => {
     const stored = server.stored.get(on.stdout.trim())!;
     expect(stored.error.number).toBe(91);
     expect(stored.dump).toBeUndefined();
+    // It says why it has none, as report() does for data it cannot describe.
+    expect(stored.dumpWithheld).toBe('unserializable');
+    const missing = await jcsReport([
+      '--config',
+      config,
+      ...fields,
+      '--data-file',
+      path.join(path.dirname(config), 'no-such.json'),
+      '--dump-consent',
+      'yes',
+    ]);
+    expect(missing.stderr).toMatch(
+      /cannot read the data file .*: the report goes without its dump/,
+    );
+    expect(server.stored.get(missing.stdout.trim())!.dumpWithheld).toBe('unserializable');
   });
 
   it('refuses to send a blank report: empty or closed stdin, or {}', async () => {

@@ -196,6 +196,11 @@ function prepare(
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
       process.stderr.write(`jcs-report: ${e.message}: the report goes without its dump\n`);
+      // So that the report says why it has none (`dumpWithheld: "unserializable"`), as report()
+      // says for data it cannot describe: a revoked Proxy is such data, and nothing else.
+      const unreadable = Proxy.revocable({}, {});
+      unreadable.revoke();
+      input.data = unreadable.proxy;
     }
   }
   if (
