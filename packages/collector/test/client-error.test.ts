@@ -151,6 +151,24 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(answer.json.error.message).toMatch(/Transfer-Encoding/);
   });
 
+  it('two Content-Type headers: 415, whichever comes first', async () => {
+    for (const [first, second] of [
+      ['application/json', 'text/plain'],
+      ['text/plain', 'application/json'],
+    ]) {
+      const raw = await rawSocket(
+        c.server.url,
+        reportPost(token(), makeReport(), `Content-Type: ${second}`, 'Connection: close').replace(
+          'Content-Type: application/json',
+          `Content-Type: ${first}`,
+        ),
+      );
+      const answer = oneAnswer(raw);
+      expect(answer.status).toBe(415);
+      expect(answer.json.error.message).toBe('Send one Content-Type header, not several.');
+    }
+  });
+
   it("a second Authorization header is seen past Node's 2,000 header lines", async () => {
     const filler = Array.from({ length: 2_100 }, (_, i) => `x${i}: y\r\n`).join('');
     const raw = await rawSocket(

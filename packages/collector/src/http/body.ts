@@ -123,6 +123,11 @@ function parseJson(text: string): unknown {
 
 /** 415 unless the body is declared as JSON in UTF-8 (RFC 8259) without a content coding. */
 function checkContentType(req: IncomingMessage): void {
+  // Node keeps the first; a proxy in front may have read the last: no guessing what was sent.
+  if (headerLines(req, 'content-type') > 1) {
+    discard(req);
+    throw new ApiError('unsupported_media_type', 'Send one Content-Type header, not several.');
+  }
   // What every SDK sends: decided without splitting and lower-casing the header.
   if (
     req.headers['content-type'] === 'application/json' &&
@@ -175,6 +180,16 @@ function checkContentType(req: IncomingMessage): void {
       'The request body must not be compressed: send it with no Transfer-Encoding but chunked.',
     );
   }
+}
+
+/** How many header lines the request has of this (lower-case) name. */
+function headerLines(req: IncomingMessage, name: string): number {
+  let n = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === name.length && raw[i].toLowerCase() === name) n++;
+  }
+  return n;
 }
 
 /**
