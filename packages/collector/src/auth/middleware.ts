@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ApiError } from '@jcs/protocol';
 import { checkHost } from '../http/host-header';
+import { headerLines } from '../http/header-lines';
 import type { Collector } from '../collector';
 import { parseToken, type Role } from './tokens';
 import { limitsOf } from './request-limits';
@@ -54,7 +55,7 @@ export async function authenticateSoon(
 
 /** The request's bearer token; 401 when there is none or it is malformed (no look-up needed). */
 function bearerToken(req: IncomingMessage): string {
-  if (authorizationHeaders(req) > 1) {
+  if (headerLines(req, 'authorization') > 1) {
     // Node keeps the first; a proxy in front may pass on the last: no guessing whose request.
     throw new ApiError('unauthorized', 'Send one Authorization header, not several.');
   }
@@ -64,15 +65,6 @@ function bearerToken(req: IncomingMessage): string {
     throw new ApiError('unauthorized', 'The token is malformed or mistyped.');
   }
   return m[1];
-}
-
-function authorizationHeaders(req: IncomingMessage): number {
-  let n = 0;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') n++;
-  }
-  return n;
 }
 
 function admit(req: IncomingMessage, actor: Actor | null, allowed: Role): Actor {
@@ -157,7 +149,8 @@ const MAX_NAMED_TOKENS = 4;
  * wrapped it, and the contract logs every such request.
  */
 function sentTokens(req: IncomingMessage): string[] {
-  const m = authorizationHeaders(req) === 1 ? BEARER.exec(req.headers.authorization ?? '') : null;
+  const m =
+    headerLines(req, 'authorization') === 1 ? BEARER.exec(req.headers.authorization ?? '') : null;
   if (m) return parseToken(m[1]) === null ? [] : [m[1]];
   const found = new Set<string>();
   const raw = req.rawHeaders;

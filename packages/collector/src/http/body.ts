@@ -3,6 +3,7 @@ import { ApiError, cutDetailPath } from '@jcs/protocol';
 import { parserAnswered } from './client-error';
 import { duplicateKey } from './duplicate-keys';
 import { continueIfAsked } from './expect-continue';
+import { headerLines } from './header-lines';
 
 /**
  * After a refusal, at most this many more bytes of a body are read and thrown away so the client
@@ -180,16 +181,6 @@ function checkContentType(req: IncomingMessage): void {
       'The request body must not be compressed: send it with no Transfer-Encoding but chunked.',
     );
   }
-}
-
-/** How many header lines the request has of this (lower-case) name. */
-function headerLines(req: IncomingMessage, name: string): number {
-  let n = 0;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === name.length && raw[i].toLowerCase() === name) n++;
-  }
-  return n;
 }
 
 /**
