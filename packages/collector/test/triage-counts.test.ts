@@ -253,6 +253,62 @@ describe('GET /v1/groups figures against a recount', () => {
     expect(recount(stored, since, until, undefined, true)).not.toEqual(exact);
   });
 
+  it('with nothing stored after until on its day, that day counts whole and stays exact', () => {
+    const stored = storeRandom(5, 300);
+    const since = D0 + 3 * DAY + 5 * HOUR + 17 * 60_000;
+    // A user and licence seen on the first edge's day only before since: counted by whole day,
+    // they would be in the window's counts.
+    const early = prepareReport(
+      makeReport({
+        app: { name: 'JCS', version: VERSIONS[0] },
+        username: 'early-only',
+        license: 'JCS-EARLY',
+        error: { procedure: PROCEDURES[0] },
+      }),
+      t.collector.keyring,
+      since - HOUR,
+    );
+    new IngestWriter(t.collector.db).write([early]);
+    stored.push({
+      group: early.groupId,
+      at: early.receivedAt,
+      version: early.version,
+      username: 'early-only',
+      license: 'JCS-EARLY',
+      n: 1,
+    });
+    // until after the last report: its day's reports are all in the window, so only the first
+    // edge is read, and a limit that its reports keep to leaves the counts exact.
+    const until = Math.max(...stored.map((r) => r.at)) + 1;
+    const firstEdge = stored.filter((r) => r.at >= since && r.at < D0 + 4 * DAY).length;
+    const lastEdge = stored.filter((r) => r.at >= Math.floor(until / DAY) * DAY).length;
+    expect(lastEdge).toBeGreaterThan(0);
+    const exact = recount(stored, since, until);
+    const subjects = windowSubjects(
+      t.collector.db,
+      exact.map((g) => g.id),
+      { since, until },
+      { maxEdgeReports: firstEdge },
+    );
+    expect(exact.map((g) => ({ id: g.id, ...subjects.get(g.id) }))).toEqual(
+      exact.map(({ id, users, licences }) => ({ id, users, licences })),
+    );
+    // With a report after until on its day, that day is an edge again: over the same limit, the
+    // edges count by whole day (and differ from the recount somewhere).
+    expect(lastEdge).toBeGreaterThan(1);
+    const earlier = until - 2;
+    const expected = recount(stored, since, earlier, undefined, true);
+    const byDay = windowSubjects(
+      t.collector.db,
+      expected.map((g) => g.id),
+      { since, until: earlier },
+      { maxEdgeReports: firstEdge },
+    );
+    expect(expected.map((g) => ({ id: g.id, ...byDay.get(g.id) }))).toEqual(
+      expected.map(({ id, users, licences }) => ({ id, users, licences })),
+    );
+  });
+
   it('reports past their age count no user or licence, exactly or by whole day', () => {
     // One group, one day: a user and licence received before the age cut-off, others after it.
     const day = D0 + 2 * DAY;

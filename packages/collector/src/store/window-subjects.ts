@@ -41,18 +41,28 @@ export function windowSubjects(
   // after the last expiry's cut-off: like an edge, such days are read from their reports.
   const a = Math.max(Math.ceil(w.since / DAY_MS), subjectsFrom(db));
   const b = Math.floor(w.until / DAY_MS);
+  const received = (from: number, to: number) =>
+    statement(db, 'SELECT COUNT(*) FROM reports WHERE received_at >= ? AND received_at < ?')
+      .pluck()
+      .get(from, to) as number;
+  // The last partial day counts whole when nothing of it came after the window (an `until` of
+  // now, as every default window has): its subjects up to `until` are all of its subjects. Only
+  // the first edge is then read from the reports, and a day's reports there stop mattering.
+  const lastWhole =
+    a <= b &&
+    w.until > b * DAY_MS &&
+    statement(db, 'SELECT 1 FROM reports WHERE received_at >= ? AND received_at < ? LIMIT 1')
+      .pluck()
+      .get(w.until, (b + 1) * DAY_MS) === undefined;
+  const end = lastWhole ? b + 1 : b;
   const edges: [number, number][] =
     a > b
       ? [[w.since, w.until]]
       : [
           [w.since, a * DAY_MS],
-          [b * DAY_MS, w.until],
+          [b * DAY_MS, lastWhole ? b * DAY_MS : w.until],
         ];
   const partial = edges.filter(([from, to]) => to > from);
-  const received = (from: number, to: number) =>
-    statement(db, 'SELECT COUNT(*) FROM reports WHERE received_at >= ? AND received_at < ?')
-      .pluck()
-      .get(from, to) as number;
   if (partial.reduce((n, [from, to]) => n + received(from, to), 0) > maxEdgeReports) {
     // Edges counted whole, but for the day the age cut-off falls in: whole, it would count the
     // subjects of its reports past their age.
@@ -66,8 +76,8 @@ export function windowSubjects(
     );
   }
   const whole =
-    b > a
-      ? countSubjects(db, ids, { first: a, length: b - a }, version)
+    end > a
+      ? countSubjects(db, ids, { first: a, length: end - a }, version)
       : new Map<string, Subjects>();
   const out = new Map<string, Subjects>();
   for (const id of ids) out.set(id, { ...(whole.get(id) ?? { users: 0, licences: 0 }) });
@@ -102,8 +112,8 @@ export function windowSubjects(
   for (const [group, subjects] of edgeSubjects) {
     const counts = out.get(group)!;
     for (const [kind, subject] of subjects.values()) {
-      const args = [kind, subject, group, a, b, ...(version === undefined ? [] : [version])];
-      if (b > a && seenOnWholeDay.get(...args) !== undefined) continue;
+      const args = [kind, subject, group, a, end, ...(version === undefined ? [] : [version])];
+      if (end > a && seenOnWholeDay.get(...args) !== undefined) continue;
       if (kind === USER) counts.users++;
       else counts.licences++;
     }
