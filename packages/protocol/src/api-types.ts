@@ -68,6 +68,13 @@ export interface ExpirySummary {
   dryRun: boolean;
 }
 
+/**
+ * How `compliant` is judged (contract 2), by the collector that answers it and by jcs-errors,
+ * which says why: the expiry job must have run within `expiryDueMs`, and a run dated more than
+ * `aheadSlackMs` ahead of the clock (run while it was ahead) does not count as run.
+ */
+export const COMPLIANCE = { expiryDueMs: 36 * 3_600_000, aheadSlackMs: 60_000 } as const;
+
 export interface RetentionStatus {
   retentionDays: number;
   reports: number;

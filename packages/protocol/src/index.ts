@@ -36,6 +36,7 @@ export type {
   ExpirySummary,
   RetentionStatus,
 } from './api-types';
+export { COMPLIANCE } from './api-types';
 export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isProcessAlive } from './process-alive';

@@ -1,15 +1,11 @@
 import { Command } from 'commander';
-import type { RetentionStatus } from '@jcs/protocol';
+import { COMPLIANCE, type RetentionStatus } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, labelled, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
 
-/** The job must have run within this long, or the collector is not compliant (contract 2). */
-const EXPIRY_DUE_MS = 36 * 3_600_000;
-/** The collector's slack for a run's time ahead of its clock (retention/status.ts). */
-const AHEAD_SLACK_MS = 60_000;
 const LABEL_WIDTH = 18;
 
 /**
@@ -93,11 +89,11 @@ function reasons(s: RetentionStatus, now: Date): string[] {
     // Runs with a longer retention (before --retention-days was lowered), or with --now in the
     // past, are on record but do not count: "never run" alone would contradict the audit log.
     out.push(`the expiry job has never run with this ${s.retentionDays}-day retention`);
-  } else if (Date.parse(s.lastExpiry.at) - now.getTime() > AHEAD_SLACK_MS) {
+  } else if (Date.parse(s.lastExpiry.at) - now.getTime() > COMPLIANCE.aheadSlackMs) {
     // As the collector judges it: a run dated ahead ran while its clock was ahead, so when it
     // really ran is unknown, and it does not count as run within 36 hours.
     out.push('the last expiry run is dated ahead of the clock (it was wrong then or is now)');
-  } else if (now.getTime() - Date.parse(s.lastExpiry.at) >= EXPIRY_DUE_MS) {
+  } else if (now.getTime() - Date.parse(s.lastExpiry.at) >= COMPLIANCE.expiryDueMs) {
     out.push('the expiry job has not run for 36 hours');
   }
   // What the collector also checks and this answer does not show: a day's pseudonymous rows or

@@ -1,4 +1,5 @@
-import { DAY_MS, HOUR_MS } from '../time';
+import { COMPLIANCE } from '@jcs/protocol';
+import { DAY_MS } from '../time';
 
 /**
  * The retention rule in numbers, shared by the job, the status and the docs.
@@ -10,7 +11,7 @@ import { DAY_MS, HOUR_MS } from '../time';
  */
 
 /** The job is late, and the collector not compliant, when it has not run for this long. */
-export const EXPIRY_DUE_MS = 36 * HOUR_MS;
+export const EXPIRY_DUE_MS = COMPLIANCE.expiryDueMs;
 
 /**
  * Reports received at or before this moment are past their age: no read returns them.

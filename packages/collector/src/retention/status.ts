@@ -1,4 +1,4 @@
-import type { RetentionStatus } from '@jcs/protocol';
+import { COMPLIANCE, type RetentionStatus } from '@jcs/protocol';
 import type { Db } from '../store/db';
 import { DAY_MS, iso } from '../time';
 import { dayLastMs, EXPIRY_DUE_MS, readCutoff } from './policy';
@@ -66,7 +66,7 @@ export interface StatusSource {
  * dated({ at: Date.parse('2027-01-01T02:30:00Z') }, Date.parse('2026-12-02T10:00:00Z')); // false
  */
 export function dated(run: { at: number }, now: number): boolean {
-  return run.at <= now + 60_000;
+  return run.at <= now + COMPLIANCE.aheadSlackMs;
 }
 
 /**
