@@ -11,7 +11,8 @@ import {
   type DiagnosticSink,
 } from './diagnostics';
 import { createRedactor, type Redactor } from './dump/redact';
-import { FloodControl, withRepeats, type Carrier } from './flood-carriers';
+import { FloodControl, withRepeats, type Carrier, type HeldOccurrence } from './flood-carriers';
+import { SharedFloodControl } from './shared-flood';
 import type { DrainMode } from './flood';
 import { installProcessHandlers } from './global-handlers';
 import {
@@ -43,7 +44,15 @@ const QUEUE_POLL_MS = 30_000;
 export interface ReporterInternals {
   /** false: do not send in the background; the caller drives delivery */
   autoSend?: boolean;
+  /**
+   * Flood control's windows kept in the queue dir, shared by every process using it
+   * (shared-flood.ts): for jcs-report, where each report is a process of its own.
+   */
+  floodAcrossProcesses?: boolean;
 }
+
+/** What the reporter asks of flood control, in one process or across processes. */
+type FloodGate = Pick<FloodControl, 'admit' | 'drain' | 'heldAfterFlush' | 'stillHeld' | 'stop'>;
 
 export class ReporterCore implements Reporter {
   private consent: boolean;
@@ -55,7 +64,7 @@ export class ReporterCore implements Reporter {
   private lostAnswered = 0;
   private readonly diagnostic: DiagnosticSink;
   private readonly redactor: Redactor;
-  private readonly flood: FloodControl;
+  private readonly flood: FloodGate;
   private uninstallHandlers: (() => void) | null = null;
   private readonly queue: ReportQueue;
   private removeExitHook: (() => void) | null = null;
@@ -79,20 +88,30 @@ export class ReporterCore implements Reporter {
     };
     this.redactor = createRedactor({ keys: o.redactKeys, cardNumbers: o.redactCardNumbers });
     this.queue = openReportQueue(o, this.diagnostic);
-    this.flood = new FloodControl({
-      maxPerGroup: o.flood.maxPerGroup,
-      windowMs: o.flood.windowMs,
-      queue: this.queue,
-      diagnostic: this.diagnostic,
-      makeCarrier: (carrierId, { occurredAt, error, frame }) => {
-        withSourceLine(error, frame, o.includeSourceLine);
-        // The held-back occurrences' data is never read: a carrier has no dump.
-        const built = this.build(carrierId, occurredAt, error, 0, undefined, this.consent);
-        return this.finalize(built.report);
-      },
-      store: (report, heldKey) => this.store(report, heldKey),
-      guard: (work) => this.guard(undefined, work),
-    });
+    const makeCarrier = (carrierId: string, { occurredAt, error, frame }: HeldOccurrence) => {
+      withSourceLine(error, frame, o.includeSourceLine);
+      // The held-back occurrences' data is never read: a carrier has no dump.
+      const built = this.build(carrierId, occurredAt, error, 0, undefined, this.consent);
+      return this.finalize(built.report);
+    };
+    const storage = internals.floodAcrossProcesses ? this.queue.floodStorage?.() : undefined;
+    this.flood = storage
+      ? new SharedFloodControl({
+          ...o.flood,
+          app: o.app.name,
+          storage,
+          diagnostic: this.diagnostic,
+          makeCarrier,
+          store: (report) => this.store(report),
+        })
+      : new FloodControl({
+          ...o.flood,
+          queue: this.queue,
+          diagnostic: this.diagnostic,
+          makeCarrier,
+          store: (report, heldKey) => this.store(report, heldKey),
+          guard: (work) => this.guard(undefined, work),
+        });
     this.transportOptions = {
       url: o.reportsUrl,
       token: o.token,

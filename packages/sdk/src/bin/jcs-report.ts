@@ -71,6 +71,14 @@ export async function main(argv: string[]): Promise<number> {
   // once it is delivered (a report that exists nowhere has no reference to quote).
   const storedAtOnce = !notStored();
   if (storedAtOnce) process.stdout.write(`${id}\n`);
+  // Counted on another call's report (an error loop): said, as the id is that report's. Nothing
+  // of this call's is to be sent before the window ends, so the loop is not held up sending.
+  const counted = diagnostics.find((d) => d.code === 'rate_limited' && d.reportId === id);
+  if (counted) {
+    await reporter.close(0);
+    if (!run.verbose) process.stderr.write(`jcs-report: ${counted.message}\n`);
+    return 0;
+  }
   const delivered = await reporter.flush(timeoutMs);
   const waitEnds = reporter.collectorWaitUntil();
   const stillQueued = !delivered && reporter.queueHolds(id);
@@ -139,6 +147,7 @@ interface Run {
   input: Record<string, unknown>;
   preview: boolean;
   timeoutMs: number;
+  verbose: boolean;
 }
 
 /**
@@ -230,7 +239,8 @@ function prepare(
     diagnostics.push(d);
     if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
   };
-  const reporter = createReporterCore(options, { autoSend: false });
+  // Each call is a process: flood control's windows are kept in the queue dir, for all of them.
+  const reporter = createReporterCore(options, { autoSend: false, floodAcrossProcesses: true });
   // After the config's own checks, which say more. Nothing to report (stdin empty, closed or
   // `{}`): a report of error 0 in (unknown) is nobody's error.
   if (!FIELD_OPTIONS.some((k) => input[k] !== undefined && input[k] !== null)) {
@@ -238,7 +248,7 @@ function prepare(
       'no report fields given: pass --number, --description, --module, --procedure and --line, or one JSON object on stdin',
     );
   }
-  return { reporter, input, preview: v.preview === true, timeoutMs };
+  return { reporter, input, preview: v.preview === true, timeoutMs, verbose: v.verbose === true };
 }
 
 /**

@@ -14,7 +14,13 @@ import {
   type PendingFile,
 } from './queue-names';
 import { openQueueFile, sealQueueFile } from './sealed-file';
-import type { ClaimedReport, OverflowHandler, QueueBounds, ReportQueue } from './types';
+import type {
+  ClaimedReport,
+  FloodStorage,
+  OverflowHandler,
+  QueueBounds,
+  ReportQueue,
+} from './types';
 
 /** A claim older than this is taken back even from a live process (it cannot still be sending). */
 const STALE_CLAIM_MS = 60 * 60 * 1000;
@@ -282,6 +288,15 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
+  floodStorage(): FloodStorage {
+    return {
+      dir: path.join(this.dir, 'flood'),
+      tmpDir: this.tmpDir,
+      seal: (report) => sealQueueFile(JSON.stringify(report), this.sealKey),
+      open: (bytes) => this.openReport(bytes)?.report ?? null,
+    };
+  }
+
   /** Claims one pending file and reads it; null when another process got it or it is corrupt. */
   private claim(pendingName: string): ClaimedReport | null {
     const claimName = this.names.claim(pendingName);
@@ -376,11 +391,17 @@ export class DiskQueue implements ReportQueue {
       return UNREADABLE;
     }
     if (!raw) return null;
+    const opened = this.openReport(raw);
+    return opened ? { ...opened, bytes: raw.length } : null;
+  }
+
+  /** A queue file's report (sealed, or plaintext an earlier version wrote); null when it is none. */
+  private openReport(raw: Buffer): { report: Report; legacy: boolean } | null {
     try {
       const opened = openQueueFile(raw, this.openKeys);
       if (!opened) return null;
       const v = validateReport(JSON.parse(opened.text));
-      return v.ok ? { report: v.report, legacy: opened.legacy, bytes: raw.length } : null;
+      return v.ok ? { report: v.report, legacy: opened.legacy } : null;
     } catch {
       return null;
     }

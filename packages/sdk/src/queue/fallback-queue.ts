@@ -1,5 +1,5 @@
 import type { Report } from '@jcs/protocol';
-import type { ClaimedReport, ReportQueue } from './types';
+import type { ClaimedReport, FloodStorage, ReportQueue } from './types';
 
 /**
  * The disk queue, backed by memory when a write fails (disk full, permissions pulled from under
@@ -65,6 +65,10 @@ export class FallbackQueue implements ReportQueue {
 
   recoverClaims(): void {
     this.primary.recoverClaims?.();
+  }
+
+  floodStorage(): FloodStorage | undefined {
+    return this.primary.floodStorage?.();
   }
 
   size(): number {

@@ -71,6 +71,23 @@ export interface ReportQueue {
    * than at the next look (every 30 s while sending). Never throws.
    */
   recoverClaims?(): void;
+  /** Durable queues only: where flood control across processes keeps its windows. */
+  floodStorage?(): FloodStorage | undefined;
+}
+
+/**
+ * What flood control across processes (shared-flood.ts) keeps beside the queue: a folder of its
+ * own, and carrier reports sealed under the queue's key as every queued report is.
+ */
+export interface FloodStorage {
+  /** the folder the windows are kept in (`flood/` in the queue dir) */
+  dir: string;
+  /** the queue's folder for files being written, which it clears of dead processes' leftovers */
+  tmpDir: string;
+  /** the report as a sealed file's bytes */
+  seal(report: Report): Uint8Array;
+  /** a sealed file's report; null when it does not open or is not a report */
+  open(bytes: Buffer): Report | null;
 }
 
 export interface QueueBounds {
