@@ -20,6 +20,8 @@ export interface ClientLabel {
   serverLabel: string;
   hasToken: boolean;
   tokenHint: string;
+  /** `host:port` of the HTTP proxy the request went through (never its credentials) */
+  proxyLabel?: string;
 }
 
 /**
@@ -51,6 +53,10 @@ export function unreachableError(
     );
   }
   const code = causeCode(err);
+  if (client.proxyLabel !== undefined) {
+    const proxied = proxyError(err, code, client.proxyLabel, where);
+    if (proxied) return proxied;
+  }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new UnreachableError(
       `cannot find the host of ${where}: check the address, set --server or JCS_ERRORS_SERVER`,
@@ -96,6 +102,47 @@ export function unreachableError(
     `cannot reach the collector at ${where}: is it running? set --server or JCS_ERRORS_SERVER`,
     { cause: err },
   );
+}
+
+/**
+ * The line for a request the proxy did not carry: the proxy itself not reached, or refusing
+ * (undici says the proxy's status in its message: `Proxy response (407) !== 200 when HTTP
+ * Tunneling` for a tunnel, `Proxy Authentication Required (407)` for a request handed over).
+ * Undefined for a failure past the proxy, said as without one.
+ */
+function proxyError(
+  err: unknown,
+  code: string | undefined,
+  proxy: string,
+  where: string,
+): UnreachableError | undefined {
+  const host = new URL(where).hostname;
+  const direct = `or set NO_PROXY=${host} to connect directly`;
+  // The proxy is what this machine connects to, and it looks the collector's name up itself.
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new UnreachableError(
+      `cannot reach the proxy at ${proxy} (${code}) on the way to ${where}: check https_proxy, HTTPS_PROXY or http_proxy, ${direct}`,
+      { cause: err },
+    );
+  }
+  const status = /^Proxy.*\((\d{3})\)/.exec(deepestMessage(err))?.[1];
+  if (status === undefined) return undefined;
+  const what =
+    status === '407'
+      ? `asks for credentials (HTTP 407): give them, right, in the proxy's URL (http://user:password@${proxy})`
+      : `did not carry the request to ${where} (HTTP ${status}): check --server, and whether the proxy lets this machine reach the collector`;
+  return new UnreachableError(`the proxy at ${proxy} ${what}, ${direct}`, { cause: err });
+}
+
+/** The message of the innermost cause of an error. */
+function deepestMessage(err: unknown): string {
+  let current = err as { message?: unknown; cause?: unknown } | null | undefined;
+  let message = '';
+  for (let depth = 0; current && depth < 8; depth++) {
+    if (typeof current.message === 'string') message = current.message;
+    current = current.cause as typeof current;
+  }
+  return message;
 }
 
 /**

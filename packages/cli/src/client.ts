@@ -99,6 +99,8 @@ export interface ClientOptions {
   /** where the token came from, e.g. `JCS_ERRORS_TOKEN`, for "check ..." in a 401 message */
   tokenHint?: string;
   timeoutMs?: number;
+  /** an `http://` proxy URL to go through (settings.ts chooses it); undefined: directly */
+  proxy?: string;
 }
 
 interface RequestOptions {
@@ -138,12 +140,14 @@ export class ApiClient {
   private readonly token: string | undefined;
   private readonly tokenHint: string;
   private readonly timeoutMs: number;
+  private readonly proxy: string | undefined;
 
   constructor(options: ClientOptions) {
     this.server = options.server.endsWith('/') ? options.server : `${options.server}/`;
     this.token = options.token;
     this.tokenHint = options.tokenHint ?? 'JCS_ERRORS_TOKEN';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.proxy = options.proxy;
   }
 
   /** The server's address as people write it, without the trailing slash. */
@@ -157,6 +161,7 @@ export class ApiClient {
       serverLabel: this.serverLabel,
       hasToken: this.token !== undefined,
       tokenHint: this.tokenHint,
+      ...(this.proxy === undefined ? {} : { proxyLabel: new URL(this.proxy).host }),
     };
   }
 
@@ -273,7 +278,10 @@ export class ApiClient {
     let response: Response;
     let body: string;
     try {
-      response = await fetch(url, {
+      // Through a proxy, undici's fetch (the one Node's own is built on) with its ProxyAgent:
+      // Node 20's fetch reads no proxy settings.
+      const send = this.proxy === undefined ? fetch : await proxiedFetch(this.proxy, url);
+      response = await send(url, {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
@@ -299,4 +307,19 @@ export class ApiClient {
     }
     throw failureError(response, body, options.role, this.label(), options.namesOne === true);
   }
+}
+
+/**
+ * `fetch` through an HTTP proxy: a CONNECT tunnel for https://, so TLS runs to the collector and
+ * the proxy sees its host name only; the request handed to the proxy whole for http://, as any
+ * HTTP client does. Credentials in the proxy URL go as Proxy-Authorization (Basic).
+ */
+async function proxiedFetch(proxy: string, target: URL): Promise<typeof fetch> {
+  const undici = await import('undici');
+  const dispatcher = new undici.ProxyAgent({
+    uri: proxy,
+    proxyTunnel: target.protocol === 'https:',
+  });
+  return ((input: URL, init: RequestInit) =>
+    undici.fetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
 }

@@ -66,6 +66,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         server: settings.server,
         token: settings.token,
         tokenHint: describeSource(settings.tokenSource, 'token', settings.configPath),
+        proxy: settings.proxy,
       });
       const output: Output = {
         json: settings.json,

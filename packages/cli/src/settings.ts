@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isLoopbackHost } from '@jcs/protocol';
+import { chooseProxy, isLoopbackHost } from '@jcs/protocol';
 import { UsageError } from './errors';
 import { shown } from './render/text';
 
@@ -28,6 +28,11 @@ export interface Settings {
   json: boolean;
   color: boolean;
   configPath: string;
+  /**
+   * The HTTP proxy to reach the collector through (`https_proxy`, `HTTPS_PROXY` or `http_proxy`,
+   * not for a host `no_proxy` names nor for loopback), as the SDK reads them; undefined: directly
+   */
+  proxy?: string;
 }
 
 /** What settings are read from besides the flags; the bin passes the real process's. */
@@ -93,6 +98,13 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
     );
   }
 
+  const proxy = chooseProxy(serverUrl, undefined, env);
+  if (proxy.ignored !== undefined) {
+    environment.warn(
+      `warning: ${proxy.ignored} is not an http:// proxy URL, so jcs-errors connects to ${serverUrl.host} directly`,
+    );
+  }
+
   const noColorVariable = (env.NO_COLOR ?? '') !== '';
   const dumbTerminal = env.TERM === 'dumb';
   return {
@@ -103,6 +115,7 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
     json: flags.json === true,
     color: environment.stdoutIsTTY && flags.color !== false && !noColorVariable && !dumbTerminal,
     configPath,
+    ...(proxy.url === undefined ? {} : { proxy: proxy.url }),
   };
 }
 

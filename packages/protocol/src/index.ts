@@ -41,6 +41,7 @@ export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isProcessAlive } from './process-alive';
 export { isLoopbackHost } from './loopback';
+export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from './proxy-choice';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
 export { usageLine } from './usage-line';
 export { packageVersion } from './package-version';

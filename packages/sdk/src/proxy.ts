@@ -3,7 +3,9 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { isLoopbackHost } from '@jcs/protocol';
+import { bareHost } from '@jcs/protocol';
+
+export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from '@jcs/protocol';
 
 /**
  * Reports through an HTTP proxy: many offices reach the internet only through one. A proxy
@@ -12,99 +14,6 @@ import { isLoopbackHost } from '@jcs/protocol';
  * requests (loopback never goes through a proxy, anything else only with
  * allowInsecureTransport) are sent to the proxy whole, as for any HTTP client.
  */
-
-/** Which proxy carries the requests, and why an environment setting was not used. */
-export interface ProxyChoice {
-  /** the proxy's URL (`http://[user:password@]host:port/`); undefined: connect directly */
-  url?: string;
-  /**
-   * Why a proxy named in the environment is not used (never its value, which may hold a
-   * password): the requests go directly, and the reporter says so once in a diagnostic.
-   */
-  ignored?: string;
-}
-
-/**
- * The proxy for requests to `target`: the `proxy` option, else `https_proxy` or `HTTPS_PROXY`
- * for an https:// endpoint and `http_proxy` for an http:// one, as curl reads them (never
- * `HTTP_PROXY`, which a CGI request's `Proxy:` header can set). None with `proxy: false`, for a
- * loopback endpoint, or for a host that `no_proxy` or `NO_PROXY` names (a name also covers its
- * subdomains, an IP address only itself; `*` covers all; `host:port` only that port).
- *
- * @example
- * chooseProxy(new URL('https://errors.example/v1/reports'), undefined, {
- *   HTTPS_PROXY: 'http://proxy.office.example:3128',
- * }); // { url: 'http://proxy.office.example:3128/' }
- */
-export function chooseProxy(
-  target: URL,
-  option: string | false | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): ProxyChoice {
-  if (option === false || isLoopbackHost(target.hostname)) return {};
-  const names = target.protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY'] : ['http_proxy'];
-  // As curl: a variable set but empty counts as not set.
-  const name = names.find((n) => env[n]?.trim()) ?? names[0];
-  const raw = option ?? env[name];
-  if (raw === undefined || raw.trim() === '') return {};
-  if (bypassed(target, env.no_proxy?.trim() || env.NO_PROXY || '')) return {};
-  const url = proxyUrl(raw);
-  if (url !== undefined) return { url };
-  // An explicit option was checked by createReporter; only the environment gets here.
-  return { ignored: `${name} is not an http:// proxy URL, so reports go directly` };
-}
-
-/**
- * The proxy URL `raw` names, normalised, or undefined when it is not an `http://` proxy: a bare
- * `host:port` means http://, and a path is ignored, as curl takes them. HTTPS to the proxy
- * itself is not supported.
- *
- * @example
- * proxyUrl('proxy.office.example:3128'); // 'http://proxy.office.example:3128/'
- */
-export function proxyUrl(raw: string): string | undefined {
-  const text = raw.trim();
-  let url: URL;
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' || url.hostname === '') return undefined;
-  url.pathname = '/';
-  url.search = '';
-  url.hash = '';
-  return url.href;
-}
-
-/**
- * Whether `noProxy` (curl's `no_proxy` list) names the target's host: a name, with its
- * subdomains, trailing dots aside; an IP address only itself.
- */
-function bypassed(target: URL, noProxy: string): boolean {
-  const host = bareHost(target.hostname.toLowerCase()).replace(/\.$/, '');
-  const port = target.port || (target.protocol === 'https:' ? '443' : '80');
-  return noProxy
-    .split(/[\s,]+/)
-    .filter((entry) => entry !== '')
-    .some((entry) => {
-      if (entry === '*') return true;
-      const { name, port: only } = splitHostPort(entry.toLowerCase());
-      if (only !== undefined && only !== port) return false;
-      const domain = name.replace(/^\*?\./, '').replace(/\.$/, '');
-      if (net.isIP(host)) return host === domain;
-      return host === domain || host.endsWith(`.${domain}`);
-    });
-}
-
-function splitHostPort(entry: string): { name: string; port?: string } {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
-  if (bracketed) return { name: bracketed[1], port: bracketed[2] };
-  // More than one colon and no brackets: an IPv6 address without a port.
-  const parts = entry.split(':');
-  if (parts.length === 2 && /^\d+$/.test(parts[1])) return { name: parts[0], port: parts[1] };
-  return { name: entry };
-}
 
 /**
  * The CONNECT handshake, as JavaScript source: the crash path's worker runs it from its eval'd
@@ -212,11 +121,6 @@ export interface Tunnel {
   authorization?: string;
   /** the collector's name for TLS (none for an IP address) */
   servername?: string;
-}
-
-/** A URL's host name without the brackets of an IPv6 address (`[::1]` is `::1`). */
-export function bareHost(hostname: string): string {
-  return hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
 /** `host:port` for a CONNECT line: an IPv6 address in brackets. */

@@ -120,7 +120,10 @@ export class ReporterCore implements Reporter {
       ...(o.proxy.url === undefined ? {} : { proxy: o.proxy.url }),
     };
     if (o.proxy.ignored !== undefined && !o.transport) {
-      this.diagnostic({ code: 'proxy_ignored', message: o.proxy.ignored });
+      this.diagnostic({
+        code: 'proxy_ignored',
+        message: `${o.proxy.ignored} is not an http:// proxy URL, so reports go directly`,
+      });
     }
     const transport = o.transport
       ? o.transport(this.transportOptions)

@@ -9,7 +9,7 @@ import { createReporter, createTransport, type Diagnostic } from '../src';
 import { chooseProxy, proxyAuthorization, proxyUrl } from '../src/proxy';
 import { cleanupTempDirs, optionsFor, queuedReports, tempDir } from './helpers/fixtures';
 import { runHost } from './helpers/host';
-import { startTestProxy, type TestProxy } from './helpers/test-proxy';
+import { startTestProxy, type TestProxy } from '../../../test-support/test-proxy';
 import { startTestServer, waitFor, type TestServer } from './helpers/test-server';
 
 /**
@@ -106,8 +106,8 @@ describe('which proxy, if any (chooseProxy)', () => {
   it('an environment proxy that is not http:// is ignored, and says so without its value', () => {
     const choice = chooseProxy(https_, undefined, { HTTPS_PROXY: 'https://ann:pw@proxy:443' });
     expect(choice.url).toBeUndefined();
-    expect(choice.ignored).toMatch(/HTTPS_PROXY is not an http:\/\/ proxy URL/);
-    expect(choice.ignored).not.toContain('pw');
+    // the variable's name, never its value
+    expect(choice.ignored).toBe('HTTPS_PROXY');
   });
 
   it('createReporter refuses a proxy option that is not an http:// URL, without echoing it', () => {

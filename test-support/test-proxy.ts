@@ -21,7 +21,7 @@ export interface TestProxy {
 }
 
 /**
- * A real HTTP proxy on loopback, for the SDK's proxy tests: CONNECT tunnels and absolute-form
+ * A real HTTP proxy on loopback, for the proxy tests (the SDK's, jcs-errors'): CONNECT tunnels and absolute-form
  * requests, with every host name taken to mean 127.0.0.1 (so an endpoint such as
  * `https://collector.test:PORT/` reaches a test server without DNS). `password`: answer 407
  * unless the request carries `Basic base64(password)`.
