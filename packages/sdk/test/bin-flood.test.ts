@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cleanupTempDirs, tempDir } from './helpers/fixtures';
+import { jcsReport, writeReportConfig } from './helpers/jcs-report';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 /**
@@ -9,8 +9,6 @@ import { startTestServer, type TestServer } from './helpers/test-server';
  * a process of its own. Real processes on the built dist/, a real node:http collector stand-in;
  * a later call is moved past the window by a preload script that shifts `Date.now`.
  */
-const BIN = path.join(__dirname, '../dist/bin/jcs-report.js');
-
 jest.setTimeout(120_000);
 
 let server: TestServer;
@@ -28,40 +26,20 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-function jcsReport(args: string[], shiftMs = 0) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const env = { ...process.env };
-    if (shiftMs !== 0) {
-      env.NODE_OPTIONS = `--require ${JSON.stringify(shiftScript)}`;
-      env.JCS_TEST_SHIFT_MS = String(shiftMs);
-    }
-    const child = spawn(process.execPath, [BIN, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end('');
-  });
+/** jcs-report, with the clock moved `shiftMs` on (a preload script shifts `Date.now`). */
+function jcsReportAt(args: string[], shiftMs = 0) {
+  const env =
+    shiftMs === 0
+      ? {}
+      : {
+          NODE_OPTIONS: `--require ${JSON.stringify(shiftScript)}`,
+          JCS_TEST_SHIFT_MS: String(shiftMs),
+        };
+  return jcsReport(args, '', env);
 }
 
 function writeConfig() {
-  const dir = tempDir();
-  const config = path.join(dir, 'jcs-report.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      endpoint: server.url,
-      token: server.token,
-      publicKey: server.publicKey,
-      keyId: 'k1',
-      app: { name: 'JCS', version: '5.2.1.345' },
-      license: 'JCS-000123',
-      queueDir: 'queue',
-    }),
-  );
-  return { config, queueDir: path.join(dir, 'queue') };
+  return writeReportConfig(server);
 }
 
 /** One error of a VB6 loop: always the same group and line. */
@@ -104,7 +82,7 @@ describe('jcs-report flood control across calls', () => {
     const ids: string[] = [];
     const stderrs: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const run = await jcsReport(loopError(config, 9, ['--timeout', '0']), shift);
+      const run = await jcsReportAt(loopError(config, 9, ['--timeout', '0']), shift);
       expect(run.code).toBe(0);
       ids.push(run.stdout.trim());
       stderrs.push(run.stderr);
@@ -120,7 +98,7 @@ describe('jcs-report flood control across calls', () => {
       );
     }
     // Another error, a minute and a half later: it releases the window and sends it all.
-    const later = await jcsReport(loopError(config, 5), shift + 90_000);
+    const later = await jcsReportAt(loopError(config, 5), shift + 90_000);
     expect(later.code).toBe(0);
     await server.waitFor(() => storedOf(5).length === 1);
     const stored = storedOf(9);
@@ -141,11 +119,11 @@ describe('jcs-report flood control across calls', () => {
     const shift = startOfMinute();
     const queued: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const run = await jcsReport(loopError(config, 23, ['--timeout', '0']), shift);
+      const run = await jcsReportAt(loopError(config, 23, ['--timeout', '0']), shift);
       queued.push(run.stdout.trim());
     }
     const requestsBefore = server.received.length;
-    const held = await jcsReport(loopError(config, 23), shift);
+    const held = await jcsReportAt(loopError(config, 23), shift);
     expect(held.code).toBe(0);
     expect(held.stderr).toMatch(/counted in repeats/);
     expect(queued).not.toContain(held.stdout.trim());
@@ -157,13 +135,15 @@ describe('jcs-report flood control across calls', () => {
     const { config } = writeConfig();
     const shift = startOfMinute();
     const runs = await Promise.all(
-      Array.from({ length: 10 }, () => jcsReport(loopError(config, 17, ['--timeout', '0']), shift)),
+      Array.from({ length: 10 }, () =>
+        jcsReportAt(loopError(config, 17, ['--timeout', '0']), shift),
+      ),
     );
     for (const run of runs) expect(run.code).toBe(0);
     const ids = runs.map((r) => r.stdout.trim());
     // 3 go as themselves; the other 7 name one carrier, whichever call made it.
     expect(new Set(ids).size).toBe(4);
-    await jcsReport(loopError(config, 6), shift + 90_000);
+    await jcsReportAt(loopError(config, 6), shift + 90_000);
     await server.waitFor(() => storedOf(6).length === 1);
     const stored = storedOf(17);
     expect(stored.reduce((n, r) => n + 1 + (r.repeats ?? 0), 0)).toBe(10);

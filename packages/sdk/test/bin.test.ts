@@ -6,24 +6,8 @@ import path from 'node:path';
 import { makeCertificate, makeDatedCertificate } from '../../../test-support/certificate';
 import { cleanupTempDirs, pendingFiles, readAllFiles, tempDir } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
+import { jcsReport, JCS_REPORT_BIN, writeReportConfig } from './helpers/jcs-report';
 import { startTestServer, type TestServer } from './helpers/test-server';
-
-/** `jcs-report`, the bin a VB6 or .NET host shells out to, run as a real process from dist/. */
-const BIN = path.join(__dirname, '../dist/bin/jcs-report.js');
-
-function jcsReport(args: string[], stdin?: string | Buffer) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    // 'close', not 'exit': output can still be in the pipes when the process has exited.
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 // Each case spawns Node and loads the SDK: allow for a busy machine.
 jest.setTimeout(30_000);
@@ -38,22 +22,7 @@ afterAll(async () => {
 });
 
 function writeConfig(overrides: Record<string, unknown> = {}) {
-  const dir = tempDir();
-  const config = path.join(dir, 'jcs-report.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      endpoint: server.url,
-      token: server.token,
-      publicKey: server.publicKey,
-      keyId: 'k1',
-      app: { name: 'JCS', version: '5.2.1.345' },
-      license: 'JCS-000123',
-      queueDir: 'queue', // relative to the config file
-      ...overrides,
-    }),
-  );
-  return { config, queueDir: path.join(dir, 'queue') };
+  return writeReportConfig(server, overrides);
 }
 
 describe('jcs-report', () => {
@@ -462,7 +431,7 @@ describe('jcs-report, as a desktop host calls it', () => {
   it('a host that closes stdout early gets no stack trace, and the report is kept', async () => {
     const { config, queueDir } = writeConfig({ endpoint: await deadEndpoint() });
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, '--config', config, ...fields]);
+      const child = spawn(process.execPath, [JCS_REPORT_BIN, '--config', config, ...fields]);
       child.stdout.destroy();
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
