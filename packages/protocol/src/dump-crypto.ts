@@ -45,14 +45,24 @@ export function sealDump(
 }
 
 const SIGMA = encoder.encode('expand 32-byte k');
-/** tweetnacl's HSalsa20, which its type declarations leave out. */
-const hsalsa20 = (
+/** tweetnacl's low-level functions used here, which its type declarations leave out. */
+const lowlevel = (
   nacl as unknown as {
     lowlevel: {
       crypto_core_hsalsa20(out: Uint8Array, input: Uint8Array, k: Uint8Array, c: Uint8Array): void;
+      crypto_stream(c: Uint8Array, cpos: number, d: number, n: Uint8Array, k: Uint8Array): number;
+      crypto_onetimeauth_verify(
+        h: Uint8Array,
+        hpos: number,
+        m: Uint8Array,
+        mpos: number,
+        n: number,
+        k: Uint8Array,
+      ): number;
     };
   }
-).lowlevel.crypto_core_hsalsa20;
+).lowlevel;
+const hsalsa20 = lowlevel.crypto_core_hsalsa20;
 const ZERO_16 = new Uint8Array(16);
 
 /** The X25519 base point, u = 9: X25519(secret, 9) is the secret's public key. */
@@ -114,6 +124,36 @@ export function boxKeyFrom(
   hsalsa20(key, ZERO_16, new Uint8Array(shared), SIGMA);
   shared.fill(0);
   return { publicKey, key };
+}
+
+/**
+ * Whether a sealed dump was sealed to this collector's key, without decrypting it: its
+ * authenticator (the Poly1305 tag the box carries) is checked against the key the collector's
+ * secret key and `epk` share, as opening would check it first, but no plaintext is ever made. So
+ * the collector can tell a dump sealed to another public key without reading a client's data.
+ *
+ * @example
+ * dumpSealedTo(report.dump, transportSecretKey); // false: an SDK pins another public key
+ */
+export function dumpSealedTo(dump: SealedDump, collectorSecretKey: Uint8Array): boolean {
+  const epk = fromBase64(dump.epk);
+  const nonce = fromBase64(dump.nonce);
+  const box = fromBase64(dump.ciphertext);
+  const tagLength = nacl.secretbox.overheadLength;
+  if (epk.length !== nacl.box.publicKeyLength || nonce.length !== nacl.box.nonceLength) {
+    return false;
+  }
+  if (box.length < tagLength) return false;
+  const shared = nacl.box.before(epk, collectorSecretKey);
+  // XSalsa20's first 32 bytes of keystream are the one-time Poly1305 key (NaCl's secretbox).
+  const authKey = new Uint8Array(32);
+  lowlevel.crypto_stream(authKey, 0, 32, nonce, shared);
+  shared.fill(0);
+  const ok =
+    lowlevel.crypto_onetimeauth_verify(box, 0, box, tagLength, box.length - tagLength, authKey) ===
+    0;
+  authKey.fill(0);
+  return ok;
 }
 
 /**

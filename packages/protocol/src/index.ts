@@ -22,7 +22,14 @@ export {
   type ErrorBody,
   type ErrorDetail,
 } from './errors';
-export { sealDump, openDump, generateDumpKeyPair, toBase64, fromBase64 } from './dump-crypto';
+export {
+  sealDump,
+  openDump,
+  dumpSealedTo,
+  generateDumpKeyPair,
+  toBase64,
+  fromBase64,
+} from './dump-crypto';
 export { groupId, GROUP_ID_PATTERN } from './group-id';
 export { isDateAlone, parseDuration, parseTimeBound, TIME_BOUND_HELP } from './duration';
 export { compareVersions, newestFirst, sortVersionsDescending } from './version';

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import nacl from 'tweetnacl';
-import { boxKeyFrom } from '../src/dump-crypto';
+import { boxKeyFrom, dumpSealedTo, openDump, sealDump, toBase64 } from '../src/dump-crypto';
 
 describe('native X25519 for sealing dumps', () => {
   it("derives the ephemeral public key and nacl.box's shared key exactly as tweetnacl does", () => {
@@ -61,4 +61,45 @@ describe('native X25519 for sealing dumps', () => {
       { code: 0, signal: null, out: 'sealed 30000' },
     ]);
   }, 90_000);
+});
+
+describe('dumpSealedTo: whether a dump was sealed to a key, without decrypting it', () => {
+  const collector = nacl.box.keyPair();
+
+  it('agrees with opening, for the right key, another key and every byte of the box flipped', () => {
+    const dump = sealDump(JSON.stringify({ client: 'Smith & Co' }), collector.publicKey, 'k1');
+    expect(dumpSealedTo(dump, collector.secretKey)).toBe(true);
+    expect(dumpSealedTo(dump, nacl.box.keyPair().secretKey)).toBe(false);
+    const box = Buffer.from(dump.ciphertext, 'base64');
+    for (let i = 0; i < box.length; i++) {
+      const flipped = Buffer.from(box);
+      flipped[i] ^= 1;
+      const tampered = { ...dump, ciphertext: toBase64(flipped) };
+      expect(openDump(tampered, collector.secretKey)).toBeNull();
+      expect(dumpSealedTo(tampered, collector.secretKey)).toBe(false);
+    }
+    // another nonce or ephemeral key is another box
+    const nonce = toBase64(nacl.randomBytes(24));
+    expect(dumpSealedTo({ ...dump, nonce }, collector.secretKey)).toBe(false);
+    const epk = toBase64(nacl.box.keyPair().publicKey);
+    expect(dumpSealedTo({ ...dump, epk }, collector.secretKey)).toBe(false);
+  });
+
+  it('answers false, never throws, for envelopes too short to be a box', () => {
+    const dump = sealDump('{}', collector.publicKey, 'k1');
+    for (const ciphertext of ['', toBase64(new Uint8Array(15))]) {
+      expect(dumpSealedTo({ ...dump, ciphertext }, collector.secretKey)).toBe(false);
+    }
+    expect(dumpSealedTo({ ...dump, epk: toBase64(new Uint8Array(31)) }, collector.secretKey)).toBe(
+      false,
+    );
+    expect(
+      dumpSealedTo({ ...dump, nonce: toBase64(new Uint8Array(23)) }, collector.secretKey),
+    ).toBe(false);
+  });
+
+  it('accepts the empty plaintext a client may seal (a box of its tag alone)', () => {
+    const dump = sealDump('', collector.publicKey, 'k1');
+    expect(dumpSealedTo(dump, collector.secretKey)).toBe(true);
+  });
 });

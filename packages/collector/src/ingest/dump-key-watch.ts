@@ -1,4 +1,4 @@
-import { openDump, type Report } from '@jcs/protocol';
+import { dumpSealedTo, type Report } from '@jcs/protocol';
 import type { Collector } from '../collector';
 
 /** At most one warning a minute for each key id. */
@@ -20,8 +20,9 @@ const NOT_LOGGED = '(not logged: not of the form k1, k2, ...)';
  * lose the rest of it, so nothing else would tell an operator that an SDK pinned a wrong `keyId`,
  * or a public key copied from another collector (a test one). Once a minute per key id, so that a
  * fleet of misconfigured installs does not flood the log or reread the keys folder for every
- * report; the dump of a key held is opened then too (off the report's way, a few milliseconds at
- * most), which the collector otherwise does only when an engineer reads it.
+ * report. For a key held, the dump's authenticator is checked then (off the report's way, a
+ * millisecond or so), never its plaintext: the collector opens a dump only when an engineer reads
+ * it (`?dump=1`, in the access log).
  *
  * @example
  * const watch = dumpKeyWatch(c);
@@ -44,7 +45,7 @@ export function dumpKeyWatch(c: Collector): (report: Report) => void {
     const secret = c.keyring.transportSecret(dump.keyId);
     if (secret) {
       setImmediate(() => {
-        if (openDump(dump, secret) !== null) return;
+        if (dumpSealedTo(dump, secret)) return;
         c.log.warn(
           { keyId: shown },
           "a dump sealed under this collector's transport key id does not open with its key: an SDK pins another public key under this key id; check the publicKey it pins (GET /v1/public-key)",
