@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { validateReport, type Report, makeDirSync, isProcessAlive } from '@jcs/protocol';
 import { CorruptFolder } from './corrupt-folder';
+import { checkQueueDirTrust } from './dir-trust';
 import { syncDirectory } from './fsync';
 import { entriesIn, namesIn, readSmallFile, writeAtomic } from './queue-files';
 import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
@@ -110,6 +111,7 @@ export class DiskQueue implements ReportQueue {
     for (const d of [this.pendingDir, this.claimedDir, this.tmpDir, corruptDir]) {
       makeDirSync(d, 0o700);
     }
+    checkQueueDirTrust(dir);
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
     if (queueKey) {
       this.sealKey = queueKey;
