@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { isErrorCode, type Report } from '@jcs/protocol';
+import { isErrorCode, reportSchema, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
 import { createSharedLookup } from './lookup';
 import {
@@ -219,6 +219,22 @@ function isPage(body: string | undefined): boolean {
 }
 
 /**
+ * The JSON pointers of report schema 1 (`''` the report itself): the only `details` paths an
+ * answer's text reaches the host with. Another server (a proxy, a wrong endpoint) may write
+ * anything there, and the SDK sends no field the schema lacks.
+ */
+const REPORT_POINTERS = new Set(pointersOf(reportSchema));
+
+function pointersOf(schema: { properties?: Record<string, unknown> }, at = ''): string[] {
+  return [
+    at,
+    ...Object.entries(schema.properties ?? {}).flatMap(([name, sub]) =>
+      pointersOf(sub as { properties?: Record<string, unknown> }, `${at}/${name}`),
+    ),
+  ];
+}
+
+/**
  * The collector's error code, and the JSON pointers its `details` name (the first five), from an
  * error body: what a developer needs to see why a report was refused. Anything of another form
  * (a proxy's page, odd text) is left out.
@@ -234,7 +250,7 @@ function errorOf(body: string | undefined): { code?: string; fields?: string[] }
   const code = isErrorCode(error?.code) ? error.code : undefined;
   const fields = (Array.isArray(error?.details) ? (error.details as unknown[]) : [])
     .map((d) => (d as { path?: unknown } | null)?.path)
-    .filter((p): p is string => typeof p === 'string' && /^(\/[\w.~-]{1,64}){0,8}$/.test(p))
+    .filter((p): p is string => typeof p === 'string' && REPORT_POINTERS.has(p))
     .slice(0, 5);
   return { ...(code ? { code } : {}), ...(fields.length > 0 ? { fields } : {}) };
 }

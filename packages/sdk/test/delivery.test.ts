@@ -100,6 +100,8 @@ describe('store first, then deliver', () => {
       { path: '/error/line', message: 'must be an integer' },
       { path: '/license', message: 'is required' },
       { path: 'not a pointer <b>', message: 'a proxy inventing things' },
+      // a pointer's form, but no field of the report: a server's own text
+      { path: '/Jane_Smith_4711', message: 'a server inventing things' },
     ];
     server.script({
       status: 400,
@@ -113,7 +115,7 @@ describe('store first, then deliver', () => {
     expect(diagnostics).toEqual([
       expect.objectContaining({ code: 'rejected', status: 400, reportId: id }),
     ]);
-    // the collector's field pointers say why; what has not their form is left out
+    // the report's field pointers say why; anything else is left out
     expect(diagnostics[0].message).toContain('(HTTP 400 invalid_report: /error/line, /license)');
   });
 
