@@ -102,7 +102,6 @@ export class ReporterCore implements Reporter {
           storage,
           diagnostic: this.diagnostic,
           makeCarrier,
-          store: (report) => this.store(report),
         })
       : new FloodControl({
           ...o.flood,
@@ -287,6 +286,14 @@ export class ReporterCore implements Reporter {
       this.internalError(undefined, e);
       return false;
     }
+  }
+
+  /**
+   * How many carriers flood control across processes (jcs-report) queued in this process: a
+   * held-back call that released an ended window's carrier sends it too.
+   */
+  floodReleased(): number {
+    return this.flood instanceof SharedFloodControl ? this.flood.released : 0;
   }
 
   /** When the collector's last Retry-After ends (ms since the epoch; 0: none), for jcs-report. */

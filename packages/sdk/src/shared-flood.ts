@@ -3,30 +3,32 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isProcessAlive, type Report } from '@jcs/protocol';
 import type { DiagnosticSink } from './diagnostics';
-import { MAX_LINES_HELD } from './flood';
+import { MAX_LINES_HELD, type DrainMode } from './flood';
 import { withRepeats, type FloodDecision, type HeldOccurrence } from './flood-carriers';
 import { syncDirectory } from './queue/fsync';
-import { namesIn, readSmallFile, tempPath } from './queue/queue-files';
+import { entriesIn, readSmallFile, tempPath } from './queue/queue-files';
 import { startedWithThisProcess, QueueNames } from './queue/queue-names';
 import type { FloodStorage } from './queue/types';
 
-/**
- * A window may be released this long after its end: an occurrence that read the clock inside the
- * window has had time to be counted in it. One that takes longer withdraws (see `admit`).
- */
-export const RELEASE_GRACE_MS = 5_000;
-
 /** `<group hash>-<window start ms>-<window ms>`: a window's folder. */
-const WINDOW_NAME = /^([0-9a-f]{16})-(\d{1,15})-(\d{1,12})$/;
-/** A window being released: `.releasing-<window>~<pid>~<instance>~<since ms>`. */
-const RELEASING_NAME =
-  /^\.releasing-([0-9a-f]{16}-\d{1,15}-\d{1,12})~(\d+)~([0-9a-f]+)~(\d{1,15})$/;
-/** A release takes milliseconds: one this old is taken back even from a live pid (reused). */
+const WINDOW = '[0-9a-f]{16}-\\d{1,16}-\\d{1,16}';
+const WINDOW_NAME = new RegExp(`^(${WINDOW})$`);
+/** `~<pid>~<instance>~<since ms>`: whose a folder being released is, since when. */
+const OWNER = '~(\\d+)~([0-9a-f]+)~(\\d{1,16})$';
+/** A window being released: `.releasing-<window><owner>`. */
+const RELEASING_NAME = new RegExp(`^\\.releasing-(${WINDOW})${OWNER}`);
+/** A line sent before its window ends (a flush): `.line-<window>-line-<n><owner>`. */
+const EARLY_NAME = new RegExp(`^\\.line-(${WINDOW})-(line-\\d+)${OWNER}`);
+/** A carrier queued, so that a release done again does not queue it again: `.sent-<id>`. */
+const SENT_MARK = /^\.sent-[0-9a-f-]{36}$/;
+/** How long a `.sent-` mark is kept: a release done again comes within minutes. */
+const SENT_MARK_MS = 24 * 60 * 60 * 1000;
+/** A release takes milliseconds: one this old is taken over even from a live pid (reused). */
 const STALE_RELEASE_MS = 10 * 60 * 1000;
 const CARRIER_FILE = 'carrier.sealed';
-/** One file per held-back occurrence, named by its id: `.n` until the releaser counts it. */
-const HELD = '.n';
-const COUNTED = '.counted';
+/** One file per held-back occurrence, named by its id: `.n` until a release counts it. */
+const HELD = /^([0-9a-f-]{36})\.n$/;
+const COUNTED = /^([0-9a-f-]{36})\.counted$/;
 
 export interface SharedFloodOptions {
   maxPerGroup: number;
@@ -37,39 +39,54 @@ export interface SharedFloodOptions {
   diagnostic: DiagnosticSink;
   /** The carrier of a held-back occurrence, as the hooks leave it (null: beforeSend dropped it). */
   makeCarrier(carrierId: string, sample: HeldOccurrence): Report | null;
-  /** Queues a released carrier. */
-  store(report: Report): void;
   /** injectable for tests: the wall clock, which every process on the machine shares */
   now?: () => number;
 }
 
+/** Where this process counted an occurrence: its window's folder and its line's. */
+interface Counted {
+  windowDir: string;
+  lineDir: string;
+  windowEnd: number;
+}
+
 /**
  * Flood control across processes sharing a queue dir, for `jcs-report`: each call is a process
- * of its own, so a host's error loop would otherwise send every error. The windows are on disk,
- * aligned to the clock (`floor(now / windowMs)`), so every process agrees on them without a lock:
+ * of its own, so a host's error loop would otherwise send every error. It does what flood control
+ * does in one process for a host that reports and then flushes, with the windows kept on disk and
+ * aligned to the clock (`floor(now / windowMs)`), so that every process agrees on them without a
+ * lock:
  *
  * - the first `maxPerGroup` occurrences of a group in a window each take a `sent-<i>` file
  *   (created exclusively: of two racing processes one gets it) and go out as themselves;
- * - the rest are held back by line, as in one process (up to MAX_LINES_HELD lines a window): the
- *   first makes the line's carrier (linked in whole, so of two racing carriers one wins, and both
- *   answer with its id), and each leaves a file named by its own id: the count is the number of
- *   files, so no increment is ever lost to a race;
- * - the first process to look after the window's end (and RELEASE_GRACE_MS) renames the window's
- *   folder (one wins), counts each file by renaming it, and queues each carrier with its count.
- *   A releaser that dies leaves its folder for the next to take back; a carrier queued twice
- *   has one id, which the collector stores once.
+ * - the rest are held back by line (up to MAX_LINES_HELD lines a window): the first makes the
+ *   line's carrier (linked in whole, so of two racing carriers one wins, and both answer with its
+ *   id), and each leaves a file named by its own id: the count is the number of files, so no
+ *   increment is lost to a race;
+ * - the flush that follows (every call's) sends its group's carriers at once, up to `maxPerGroup`
+ *   times a window (`early-<i>` files), as flush() does in one process; past that they wait for
+ *   the window's end, and the first process to look after it releases them;
+ * - a release renames the line's (or the window's) folder first (one process wins), counts each
+ *   file by renaming it, and queues the carrier with the count, on disk or not at all. An
+ *   occurrence that does not find its file in place after making it (a release moved the folder
+ *   meanwhile) takes it back if it was not counted yet, and goes out as itself. A releaser that
+ *   dies is taken over; a carrier it queued is marked, and not queued again.
  *
- * A held-back occurrence therefore goes out with the first call after its window ends, which may
- * be much later: it is counted, never lost. Any file-system failure before an occurrence is
- * counted lets it go out as itself.
+ * A carrier that waits for its window's end goes out with the first call after it, which may be
+ * much later: it is counted, never lost. Any file-system failure before an occurrence is counted
+ * lets it go out as itself; one during a release leaves the release to a later process.
  *
  * @example
  * const decision = sharedFlood.admit(id, { occurredAt, error });
- * if (decision.held) return decision.carrierId; // counted; a later call sends the carrier
+ * if (decision.held) return decision.carrierId; // counted; flush() sends it, or a later call
  */
 export class SharedFloodControl {
   private readonly now: () => number;
   private readonly instance = new QueueNames().instance;
+  /** the carriers this process counted an occurrence on that are not released yet, by id */
+  private readonly counted = new Map<string, Counted>();
+  /** carriers this process queued: a held-back call that queued one sends it too */
+  released = 0;
 
   constructor(private readonly o: SharedFloodOptions) {
     this.now = o.now ?? Date.now;
@@ -87,70 +104,129 @@ export class SharedFloodControl {
       .digest('hex')
       .slice(0, 16);
     const windowDir = path.join(this.o.storage.dir, `${group}-${start}-${windowMs}`);
-    let lineDir: string;
-    let carrierId: string | null = null;
-    // Going out as itself once this occurrence's id is a carrier's: under a new id, as the
-    // carrier may yet go out under this one with others' counts.
-    const asItself = (): FloodDecision =>
-      carrierId === id ? { ...sent, reportId: randomUUID() } : sent;
     try {
       fs.mkdirSync(windowDir, { recursive: true, mode: 0o700 });
-      for (let i = 1; i <= maxPerGroup; i++) {
-        if (createExclusive(path.join(windowDir, `sent-${i}`))) return sent;
-      }
-      lineDir = lineFolder(windowDir, String(error.line));
-      carrierId = this.carrier(lineDir, id, occurrence);
-      // No carrier to count on (its file does not open): this one goes as itself.
-      if (carrierId === null || !createExclusive(path.join(lineDir, id + HELD))) return asItself();
+      if (takeSlot(windowDir, 'sent', maxPerGroup)) return sent;
     } catch {
-      return asItself();
+      return sent;
+    }
+    // Once a carrier is made under this occurrence's id, it goes as itself under a new one: the
+    // carrier may yet go out under this id with others' counts.
+    let madeUnderId = false;
+    const asItself = (): FloodDecision =>
+      madeUnderId ? { ...sent, reportId: randomUUID() } : sent;
+    let lineDir = '';
+    let carrierId: string | null | undefined;
+    // A line sent early by another process's flush may move away under this one: it is then
+    // counted on the line's next carrier.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const line = lineFolder(windowDir, String(error.line));
+        lineDir = line.dir;
+        carrierId = this.readCarrier(path.join(lineDir, CARRIER_FILE))?.id;
+        // Counted with another line's (past MAX_LINES_HELD lines) only on a carrier of its own.
+        if (carrierId === undefined && line.own) {
+          const candidate = madeUnderId ? randomUUID() : id;
+          carrierId = this.makeCarrier(lineDir, candidate, occurrence);
+          if (carrierId === id) madeUnderId = true;
+        }
+        // No carrier to count on (its file does not open): this one goes as itself.
+        if (carrierId === null || carrierId === undefined) return asItself();
+        if (!createExclusive(path.join(lineDir, `${id}.n`))) return asItself();
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) return asItself();
+      }
     }
     syncDirectory(lineDir);
-    // Counted after the window ended (this process was held up): a releaser may have come and
-    // gone. Whichever of it and this process renames the file first has it.
-    if (this.now() >= start + windowMs && this.withdraw(windowDir, lineDir, id)) return asItself();
+    // Seen in place, it is in the line's folder before any release moves it, and so counted by
+    // that release. Not seen: a release moved the folder meanwhile, and may have listed it
+    // before this file was made in it. Whichever of it and this process takes the file first
+    // has it.
+    if (!fs.existsSync(path.join(lineDir, `${id}.n`)) && this.withdraw(id)) return asItself();
+    this.counted.set(carrierId, { windowDir, lineDir, windowEnd: start + windowMs });
     this.o.diagnostic({
       code: 'rate_limited',
-      message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}, which goes out with the first call after ${new Date(start + windowMs + RELEASE_GRACE_MS).toISOString()}`,
+      message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
       reportId: carrierId,
     });
     return { held: true, carrierId };
   }
 
-  /** Queues the carriers of every window that has ended, whatever the mode. */
-  drain(): void {
+  /**
+   * Queues the carriers of every window that has ended; with `flush`, also this process's
+   * carriers, where their window has sent its group early fewer than `maxPerGroup` times.
+   * `all` (close, exit) is no more than `due`: a window is every process's, not this one's.
+   */
+  drain(mode: DrainMode): void {
     this.releaseDue();
+    if (mode !== 'flush') return;
+    for (const [carrierId, { windowDir, lineDir }] of this.counted) {
+      let early: boolean;
+      try {
+        if (this.readCarrier(path.join(lineDir, CARRIER_FILE))?.id !== carrierId) {
+          this.counted.delete(carrierId); // released by another process (or ended): it is out
+          continue;
+        }
+        early = takeSlot(windowDir, 'early', this.o.maxPerGroup);
+      } catch {
+        early = false; // the folder cannot be read now: the carrier waits for its window's end
+      }
+      if (!early) continue;
+      const window = path.basename(windowDir);
+      for (const line of folders(windowDir)) {
+        if (!line.startsWith('line-')) continue;
+        const claimed = path.join(this.o.storage.dir, `.line-${window}-${line}${this.owner()}`);
+        if (renamed(path.join(windowDir, line), claimed)) this.releaseLine(claimed);
+      }
+      for (const [id, c] of this.counted) if (c.windowDir === windowDir) this.counted.delete(id);
+    }
   }
 
-  /** A window is not this process's to end early: nothing is held for flush() to answer for. */
+  /**
+   * After flush()'s drain: this process's carriers that wait for their window's end (their
+   * group was sent early `maxPerGroup` times in it already), each said in a `flood_held`
+   * diagnostic.
+   */
   heldAfterFlush(): string[] {
-    return [];
+    for (const [carrierId, { windowEnd }] of this.counted) {
+      this.o.diagnostic({
+        code: 'flood_held',
+        message: `the report carrying this error's repeats (${carrierId}) was sent early ${this.o.maxPerGroup} times in this window already: it goes out with the first call after ${new Date(windowEnd).toISOString()}`,
+        reportId: carrierId,
+      });
+    }
+    return [...this.counted.keys()];
   }
 
-  stillHeld(): boolean {
-    return false;
+  stillHeld(carrierIds: string[]): boolean {
+    return carrierIds.some((id) => this.counted.has(id));
   }
 
   stop(): void {
     // no timers: a later process releases what is due
   }
 
+  /** `~<pid>~<instance>~<now>`: this process's mark on a folder it releases. */
+  private owner(): string {
+    return `~${process.pid}~${this.instance}~${this.now()}`;
+  }
+
   /**
-   * The line's carrier id: its file's, or this occurrence's when it is the line's first held
-   * back. Null when the carrier file there does not open (another queue key), or beforeSend
-   * dropped the carrier.
+   * Makes the line's carrier from this occurrence, under `carrierId`: its id, or the id of the
+   * one a racing process made first. Null when that one does not open, or beforeSend dropped
+   * this one.
    */
-  private carrier(lineDir: string, id: string, occurrence: HeldOccurrence): string | null {
-    const file = path.join(lineDir, CARRIER_FILE);
-    const existing = this.readCarrier(file);
-    if (existing !== undefined) return existing?.id ?? null;
-    const report = this.o.makeCarrier(id, occurrence);
+  private makeCarrier(lineDir: string, carrierId: string, sample: HeldOccurrence): string | null {
+    const report = this.o.makeCarrier(carrierId, sample);
     if (!report) return null;
+    const file = path.join(lineDir, CARRIER_FILE);
     const tmp = tempPath(this.o.storage.tmpDir, 'tmp');
     try {
-      fs.writeFileSync(tmp, this.o.storage.seal(report), { mode: 0o600, flag: 'wx' });
-      const fd = fs.openSync(tmp, 'r');
+      // fsynced through the descriptor it was written with: Windows refuses a read-only one.
+      const fd = fs.openSync(tmp, 'wx', 0o600);
       try {
+        fs.writeFileSync(fd, this.o.storage.seal(report));
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
@@ -163,7 +239,7 @@ export class SharedFloodControl {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    return id;
+    return carrierId;
   }
 
   /** The carrier in `file`: undefined when there is none, null when it does not open. */
@@ -179,21 +255,20 @@ export class SharedFloodControl {
   }
 
   /**
-   * Takes this occurrence's file back from a window counted late: true when it was still
-   * uncounted (it then goes as itself), false when a releaser counted it first.
+   * Takes this occurrence's file back from wherever a release moved it: true when it was still
+   * uncounted (it then goes as itself), false when a release counted it first.
    */
-  private withdraw(windowDir: string, lineDir: string, id: string): boolean {
-    const line = path.basename(lineDir);
-    const window = path.basename(windowDir);
-    const places = [
-      lineDir,
-      ...namesIn(this.o.storage.dir)
-        .filter((name) => RELEASING_NAME.exec(name)?.[1] === window)
-        .map((name) => path.join(this.o.storage.dir, name, line)),
-    ];
-    for (const dir of places) {
+  private withdraw(id: string): boolean {
+    const { dir } = this.o.storage;
+    // The folders a line can be in: a window's, a window's being released, a line's sent early.
+    const lineDirs = folders(dir).flatMap((name) =>
+      EARLY_NAME.test(name)
+        ? [path.join(dir, name)]
+        : folders(path.join(dir, name)).map((line) => path.join(dir, name, line)),
+    );
+    for (const lineDir of lineDirs) {
       try {
-        fs.unlinkSync(path.join(dir, id + HELD));
+        fs.unlinkSync(path.join(lineDir, `${id}.n`));
         return true;
       } catch {
         // not there, or counted
@@ -202,49 +277,72 @@ export class SharedFloodControl {
     return false;
   }
 
-  /** Releases every window past its end and grace; takes back what dead releasers left. */
+  /** Releases every window past its end; takes over what dead releasers left. */
   private releaseDue(): void {
     const now = this.now();
     const { dir } = this.o.storage;
-    for (const found of namesIn(dir)) {
+    for (const entry of entriesIn(dir)) {
+      const found = entry.name;
+      if (entry.isFile() && SENT_MARK.test(found)) {
+        forgetOldMark(path.join(dir, found));
+        continue;
+      }
+      // Only real folders: a symbolic link named like one is not the queue's to walk.
+      if (!entry.isDirectory()) continue;
+      const early = EARLY_NAME.exec(found);
+      if (early) {
+        if (this.ownerGone(early[3], early[4], early[5], now)) {
+          const claimed = path.join(dir, `.line-${early[1]}-${early[2]}${this.owner()}`);
+          if (renamed(path.join(dir, found), claimed)) this.releaseLine(claimed);
+        }
+        continue;
+      }
       const releasing = RELEASING_NAME.exec(found);
       // A window whose releaser died is released again, now.
-      const name = releasing ? this.takeBack(found, releasing, now) : found;
+      let name: string | null = found;
+      if (releasing) {
+        name = null;
+        if (this.ownerGone(releasing[2], releasing[3], releasing[4], now)) {
+          if (renamed(path.join(dir, found), path.join(dir, releasing[1]))) name = releasing[1];
+        }
+      }
       const m = name === null ? null : WINDOW_NAME.exec(name);
       if (!m) continue;
-      const window = m[0];
-      const [start, windowMs] = [Number(m[2]), Number(m[3])];
+      const [, start, windowMs] = m[1].split('-').map(Number);
       // A window starting over a window ahead was made before the clock was set back.
-      if (now < start + windowMs + RELEASE_GRACE_MS && start <= now + windowMs) continue;
-      const claimed = path.join(dir, `.releasing-${window}~${process.pid}~${this.instance}~${now}`);
-      try {
-        fs.renameSync(path.join(dir, window), claimed);
-      } catch {
-        continue; // another process is releasing it
+      if (now < start + windowMs && start <= now + windowMs) continue;
+      const claimed = path.join(dir, `.releasing-${m[1]}${this.owner()}`);
+      if (!renamed(path.join(dir, m[1]), claimed)) continue; // another process has it
+      let done = true;
+      for (const line of folders(claimed)) {
+        if (line.startsWith('line-')) done = this.releaseLine(path.join(claimed, line)) && done;
       }
-      try {
-        this.release(claimed);
-      } catch {
-        // Left as it is: taken back and released again once this process is gone.
-      }
+      if (done) removeFolder(claimed);
     }
   }
 
-  /** Counts each line's occurrences and queues its carrier; then the window is gone. */
-  private release(windowDir: string): void {
-    for (const line of namesIn(windowDir)) {
-      if (!line.startsWith('line-')) continue;
-      const lineDir = path.join(windowDir, line);
+  /**
+   * Counts a line's occurrences (each `.n` renamed to `.counted`: of this and a late occurrence
+   * taking it back, one wins) and queues its carrier with the count, on disk; then the folder
+   * goes. False, leaving it for a later process, when a file could not be counted or the
+   * carrier not queued (a lock, a full disk). A file made after the count (by an occurrence
+   * that will take it back) keeps the folder, for a later look to remove.
+   */
+  private releaseLine(lineDir: string): boolean {
+    try {
       let count = 0;
-      for (const name of namesIn(lineDir)) {
-        if (name.endsWith(COUNTED)) count++;
-        else if (name.endsWith(HELD)) {
-          const counted = path.join(lineDir, name.slice(0, -HELD.length) + COUNTED);
+      for (const entry of entriesIn(lineDir)) {
+        if (!entry.isFile()) continue;
+        const held = HELD.exec(entry.name);
+        if (COUNTED.test(entry.name)) count++;
+        else if (held) {
           try {
-            fs.renameSync(path.join(lineDir, name), counted);
+            fs.renameSync(path.join(lineDir, entry.name), path.join(lineDir, `${held[1]}.counted`));
             count++;
-          } catch {
-            // withdrawn by its process, which sends it as itself
+          } catch (e) {
+            // Gone: taken back by its occurrence, which goes as itself. Anything else is a lock
+            // or a fault of the moment: counted later, by whoever looks next.
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
           }
         }
       }
@@ -255,23 +353,31 @@ export class SharedFloodControl {
           message: `the report carrying ${count} held-back occurrences could not be read; they are not sent`,
         });
       }
-      if (carrier) this.o.store(withRepeats(carrier, count - 1));
-      fs.rmSync(lineDir, { recursive: true, force: true });
+      if (carrier) {
+        const mark = path.join(this.o.storage.dir, `.sent-${carrier.id}`);
+        if (!fs.existsSync(mark)) {
+          this.o.storage.add(withRepeats(carrier, count - 1));
+          this.released++;
+          try {
+            fs.closeSync(fs.openSync(mark, 'w', 0o600));
+          } catch {
+            // unmarked: a release done again queues it again, and the collector keeps one
+          }
+        }
+      }
+      removeFolder(lineDir);
+      return true;
+    } catch {
+      // Left as it is: taken over and released again once this process is gone.
+      return false;
     }
-    fs.rmSync(windowDir, { recursive: true, force: true });
   }
 
-  /** A window whose releaser died goes back, to be released again: its name, or null. */
-  private takeBack(name: string, m: RegExpExecArray, now: number): string | null {
-    const pid = Number(m[2]);
-    const alive = pid === process.pid ? startedWithThisProcess(m[3]) : isProcessAlive(pid);
-    if (alive && Math.abs(now - Number(m[4])) < STALE_RELEASE_MS) return null;
-    try {
-      fs.renameSync(path.join(this.o.storage.dir, name), path.join(this.o.storage.dir, m[1]));
-      return m[1];
-    } catch {
-      return null; // another process took it back first
-    }
+  /** Whether a folder's releaser is gone (or has held it implausibly long). */
+  private ownerGone(pid: string, instance: string, since: string, now: number): boolean {
+    const alive =
+      Number(pid) === process.pid ? startedWithThisProcess(instance) : isProcessAlive(Number(pid));
+    return !alive || Math.abs(now - Number(since)) >= STALE_RELEASE_MS;
   }
 }
 
@@ -286,17 +392,68 @@ function createExclusive(file: string): boolean {
   }
 }
 
+/** Takes one of a window's `max` slots of a kind (`sent-<i>`, `early-<i>`): false when none is left. */
+function takeSlot(windowDir: string, kind: string, max: number): boolean {
+  for (let i = 1; i <= max; i++) {
+    if (createExclusive(path.join(windowDir, `${kind}-${i}`))) return true;
+  }
+  return false;
+}
+
+function renamed(from: string, to: string): boolean {
+  try {
+    fs.renameSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The real folders in `dir` (no symbolic links), by name. */
+function folders(dir: string): string[] {
+  return entriesIn(dir)
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+}
+
+/** Removes a `.sent-` mark a day old: by the file system's clock, which wrote its time. */
+function forgetOldMark(file: string): void {
+  try {
+    const age = Math.abs(Date.now() - fs.statSync(file).mtimeMs);
+    if (age > SENT_MARK_MS) fs.rmSync(file, { force: true });
+  } catch {
+    // gone already
+  }
+}
+
 /**
- * The folder a line's held-back occurrences are counted in: its own, or, past MAX_LINES_HELD
- * lines in the window, the first line's by name (every process picks the same).
+ * Removes a released folder and what it holds but uncounted occurrences' files (`.n`, made after
+ * the count by an occurrence that takes it back); the folder stays while one is there.
  */
-function lineFolder(windowDir: string, line: string): string {
+function removeFolder(dir: string): void {
+  for (const entry of entriesIn(dir)) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) removeFolder(file);
+    else if (!(entry.isFile() && HELD.test(entry.name))) fs.rmSync(file, { force: true });
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // an uncounted file is still there: a later look removes it
+  }
+}
+
+/**
+ * The folder a line's held-back occurrences are counted in: its own (`own`), or, past
+ * MAX_LINES_HELD lines in the window, the first line's by name (every process picks the same).
+ */
+function lineFolder(windowDir: string, line: string): { dir: string; own: boolean } {
   const own = path.join(windowDir, `line-${line}`);
-  if (fs.existsSync(own)) return own;
-  const lines = namesIn(windowDir)
+  const lines = folders(windowDir)
     .filter((name) => name.startsWith('line-'))
     .sort();
-  if (lines.length >= MAX_LINES_HELD) return path.join(windowDir, lines[0]);
+  if (lines.includes(`line-${line}`)) return { dir: own, own: true };
+  if (lines.length >= MAX_LINES_HELD) return { dir: path.join(windowDir, lines[0]), own: false };
   fs.mkdirSync(own, { recursive: true, mode: 0o700 });
-  return own;
+  return { dir: own, own: true };
 }

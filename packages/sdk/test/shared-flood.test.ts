@@ -5,7 +5,7 @@ import type { Report } from '@jcs/protocol';
 import type { Diagnostic } from '../src';
 import type { HeldOccurrence } from '../src/flood-carriers';
 import { DiskQueue } from '../src/queue/disk-queue';
-import { RELEASE_GRACE_MS, SharedFloodControl } from '../src/shared-flood';
+import { SharedFloodControl } from '../src/shared-flood';
 import { cleanupTempDirs, makeReport, queuedReports, tempDir } from './helpers/fixtures';
 
 /**
@@ -49,7 +49,6 @@ function setup(): Setup {
         storage: queue.floodStorage(),
         diagnostic: (d) => diagnostics.push(d),
         makeCarrier: (id, { error }) => ({ ...makeReport(error.description), id, error }),
-        store: (report) => queue.add(report),
         now: () => clock.now,
       }),
     queued: () => queuedReports(queueDir),
@@ -97,28 +96,31 @@ describe('flood control across processes', () => {
     expect(limited[0].reportId).toBe(ids[3]);
     expect(limited[0].message).toMatch(/more than 3 reports of this error within 60000 ms/);
 
-    // Within the window and its grace, nothing is released.
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS - 1_001;
-    s.process().drain();
+    // Within the window, nothing is released.
+    s.clock.now = T0 + WINDOW - 1_001;
+    s.process().drain('due');
     expect(s.queued()).toEqual([]);
 
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.clock.now = T0 + WINDOW;
+    const releaser = s.process();
+    releaser.drain('due');
+    // what jcs-report asks, to send what a held-back call released
+    expect(releaser.released).toBe(1);
     const [carrier] = s.queued();
     expect(s.queued()).toHaveLength(1);
     expect(carrier.id).toBe(ids[3]);
     expect(carrier.repeats).toBe(6);
     expect(carrier.error.line).toBe(120);
-    // The window is gone: nothing is sent twice.
-    expect(fs.readdirSync(path.join(s.queueDir, 'flood'))).toEqual([]);
-    s.process().drain();
+    // The window is gone (its carrier marked as queued): nothing is sent twice.
+    expect(fs.readdirSync(path.join(s.queueDir, 'flood'))).toEqual([`.sent-${ids[3]}`]);
+    s.process().drain('due');
     expect(s.queued()).toHaveLength(1);
   });
 
   it('starts a new window once the old one ended, and releases the old one on the way', () => {
     const s = setup();
     const first = calls(s, 5);
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
+    s.clock.now = T0 + WINDOW;
     const second = calls(s, 4);
     // The new window's first 3 go out as themselves again.
     expect(new Set(second.slice(0, 3)).size).toBe(3);
@@ -136,8 +138,8 @@ describe('flood control across processes', () => {
     expect(byLine[3]).toBe(byLine[0]);
     expect(byLine[4]).toBe(byLine[0]);
     expect(byLine[5]).toBe(byLine[1]);
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
     const queued = s.queued();
     expect(queued.map((r) => [r.error.line, r.repeats ?? 0]).sort()).toEqual([
       [10, 2],
@@ -154,7 +156,7 @@ describe('flood control across processes', () => {
     expect(a[3]).not.toBe(b[3]);
     expect(new Set(b.slice(0, 3)).size).toBe(3);
     s.clock.now = T0 + 10 * WINDOW;
-    s.process().drain();
+    s.process().drain('due');
     expect(
       s
         .queued()
@@ -172,66 +174,250 @@ describe('flood control across processes', () => {
     }
   });
 
-  it('lets an occurrence counted after its window ended go as itself when no releaser counted it', () => {
+  /**
+   * A release that moves the line's folder between this occurrence making its file and looking
+   * for it: `counts` says whether the release counted the file first. The move is what a
+   * releaser does; the file-system call in between is where it can happen.
+   */
+  function movedWhileCounting(s: Setup, counts: boolean) {
+    const real = fs.existsSync;
+    const spy = jest.spyOn(fs, 'existsSync').mockImplementation((file) => {
+      const name = String(file);
+      if (!name.endsWith('.n')) return real(file);
+      const lineDir = path.dirname(name);
+      const window = path.basename(path.dirname(lineDir));
+      // a releaser that has since died (no process has pid 2^22 + 1)
+      const moved = path.join(
+        s.queueDir,
+        'flood',
+        `.line-${window}-${path.basename(lineDir)}~4194305~0123456789abcdef~${T0}`,
+      );
+      fs.renameSync(lineDir, moved);
+      const mine = path.join(moved, path.basename(name));
+      if (counts) fs.renameSync(mine, mine.replace(/\.n$/, '.counted'));
+      spy.mockRestore();
+      return false;
+    });
+    return spy;
+  }
+
+  it('lets an occurrence go as itself when a release moved its line before counting it', () => {
     const s = setup();
-    calls(s, 4);
-    // This process reads the clock inside the window, then is held up past its end.
-    let reads = 0;
-    const late = s.process();
-    (late as unknown as { now: () => number }).now = () => (reads++ < 2 ? T0 : T0 + WINDOW + 100);
+    const ids = calls(s, 5);
+    movedWhileCounting(s, false);
     const id = randomUUID();
-    const d = late.admit(id, occurrence());
-    expect(d).toEqual({ held: false, reportId: id, repeats: 0 });
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
-    // Released with the 4th alone: the late one is not counted twice.
-    expect(s.queued().map((r) => r.repeats ?? 0)).toEqual([0]);
+    expect(s.process().admit(id, occurrence())).toEqual({ held: false, reportId: id, repeats: 0 });
+    // The moved line's releaser is gone: the next look releases it, without the late one.
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
   });
 
-  it('keeps an occurrence counted when a releaser counted it before it could withdraw', () => {
+  it('keeps an occurrence counted when the release that moved its line counted it first', () => {
     const s = setup();
     const ids = calls(s, 4);
-    const late = s.process();
-    let reads = 0;
-    (late as unknown as { now: () => number }).now = () => {
-      reads++;
-      // The first read (releaseDue) and the window's read are inside it; by the check after the
-      // file is made, a releaser has been and counted it.
-      if (reads === 3) {
-        s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-        s.process().drain();
-        return s.clock.now;
-      }
-      return T0;
-    };
-    const d = late.admit(randomUUID(), occurrence());
+    movedWhileCounting(s, true);
+    const d = s.process().admit(randomUUID(), occurrence());
     expect(d).toEqual({ held: true, carrierId: ids[3] });
-    expect(s.queued()).toHaveLength(1);
-    expect(s.queued()[0].repeats).toBe(1);
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
   });
 
-  it('sends the first held-back one as itself under a new id when it withdraws from its own carrier', () => {
+  it('sends the first held-back one as itself under a new id when it takes itself back from its own carrier', () => {
     const s = setup();
     calls(s, 3);
-    const late = s.process();
-    let reads = 0;
-    (late as unknown as { now: () => number }).now = () => (reads++ < 2 ? T0 : T0 + WINDOW);
+    movedWhileCounting(s, false);
     const id = randomUUID();
-    const d = late.admit(id, occurrence());
+    const d = s.process().admit(id, occurrence());
     expect(d.held).toBe(false);
-    // Its id is its window's carrier's, which others may count on: it goes under another.
+    // Its id is its line's carrier's, which others may have counted on: it goes under another.
     if (!d.held) expect(d.reportId).not.toBe(id);
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.process().drain('due');
     // The carrier counts nobody: it is not sent.
     expect(s.queued()).toEqual([]);
+    expect(fs.readdirSync(path.join(s.queueDir, 'flood')).filter((n) => n.startsWith('.'))).toEqual(
+      [],
+    );
+  });
+
+  it('sends a group early on flush, 3 times a window, as flush() does in one process; then holds it', () => {
+    const s = setup();
+    const answered: string[] = [];
+    const held: string[][] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = s.process();
+      const d = p.admit(randomUUID(), occurrence());
+      answered.push(d.held ? d.carrierId : d.reportId);
+      p.drain('flush');
+      held.push(p.heldAfterFlush());
+    }
+    // 3 as themselves, 3 carriers of one occurrence each sent at once, then one carrier held
+    expect(new Set(answered).size).toBe(7);
+    expect(new Set(answered.slice(6))).toEqual(new Set([answered[6]]));
+    expect(held.slice(0, 6)).toEqual([[], [], [], [], [], []]);
+    expect(held.slice(6)).toEqual([[answered[6]], [answered[6]], [answered[6]], [answered[6]]]);
+    const flooded = s.diagnostics.filter((d) => d.code === 'flood_held');
+    expect(flooded).toHaveLength(4);
+    expect(flooded[0].message).toContain(
+      `(${answered[6]}) was sent early 3 times in this window already: it goes out with the first call after ${new Date(T0 - 1_000 + WINDOW).toISOString()}`,
+    );
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([
+      [answered[3], 0],
+      [answered[4], 0],
+      [answered[5], 0],
+    ]);
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued().find((r) => r.id === answered[6])?.repeats).toBe(3);
+    expect(occurrences(s.queued())).toBe(7);
+  });
+
+  it('sends early every line of the group at once, taking one of its 3 early sends', () => {
+    const s = setup();
+    calls(s, 3);
+    const lines = [10, 20].map((line) => calls(s, 1, () => occurrence(line))[0]);
+    const p = s.process();
+    const d = p.admit(randomUUID(), occurrence(30));
+    p.drain('flush');
+    expect(p.heldAfterFlush()).toEqual([]);
+    expect(
+      d.held &&
+        s
+          .queued()
+          .map((r) => r.id)
+          .sort(),
+    ).toEqual([...lines, d.held && d.carrierId].sort());
+    const [window] = windows(s);
+    expect(fs.readdirSync(path.join(s.queueDir, 'flood', window)).sort()).toEqual([
+      'early-1',
+      'sent-1',
+      'sent-2',
+      'sent-3',
+    ]);
+  });
+
+  it('does not send early a carrier another process released already', () => {
+    const s = setup();
+    calls(s, 3);
+    const mine = s.process();
+    const d = mine.admit(randomUUID(), occurrence());
+    const other = s.process();
+    other.admit(randomUUID(), occurrence());
+    other.drain('flush');
+    mine.drain('flush');
+    expect(mine.heldAfterFlush()).toEqual([]);
+    const [window] = windows(s);
+    // one early send taken, by the other process, which sent both occurrences
+    expect(fs.readdirSync(path.join(s.queueDir, 'flood', window))).toContain('early-1');
+    expect(fs.readdirSync(path.join(s.queueDir, 'flood', window))).not.toContain('early-2');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[d.held && d.carrierId, 1]]);
+  });
+
+  it('releases a line sent early by a process that died doing it, at once', () => {
+    const s = setup();
+    const ids = calls(s, 5);
+    const flood = path.join(s.queueDir, 'flood');
+    const [window] = windows(s);
+    fs.renameSync(
+      path.join(flood, window, 'line-120'),
+      path.join(flood, `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`),
+    );
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
+    expect(fs.readdirSync(flood).sort()).toEqual([`.sent-${ids[3]}`, window]);
+  });
+
+  it('does not queue a carrier again when a release that queued it is done again', () => {
+    const s = setup();
+    const ids = calls(s, 5);
+    const flood = path.join(s.queueDir, 'flood');
+    // The release queues the carrier, then cannot remove the folder (a lock on Windows).
+    const real = fs.rmSync;
+    const spy = jest.spyOn(fs, 'rmSync').mockImplementation((file, options) => {
+      if (String(file).endsWith('carrier.sealed'))
+        throw Object.assign(new Error('EBUSY'), { code: 'EBUSY' });
+      real(file, options);
+    });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    spy.mockRestore();
+    expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 1]]);
+    // Its releaser dies: the next look takes the window over and releases it again.
+    const [left] = fs.readdirSync(flood).filter((n) => n.startsWith('.releasing-'));
+    const dead = left.replace(/~\d+~/, '~4194305~');
+    fs.renameSync(path.join(flood, left), path.join(flood, dead));
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 1]]);
+    expect(fs.readdirSync(flood)).toEqual([`.sent-${ids[3]}`]);
+  });
+
+  it('leaves a line it cannot count now (a lock) for a later look, losing nothing', () => {
+    const s = setup();
+    const ids = calls(s, 7);
+    const real = fs.renameSync;
+    let failures = 2;
+    const spy = jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
+      if (String(from).endsWith('.n') && failures-- > 0) {
+        throw Object.assign(new Error('EPERM'), { code: 'EPERM' });
+      }
+      real(from, to);
+    });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued()).toEqual([]);
+    s.process().drain('due'); // this process's own release: not taken over while it lives
+    expect(s.queued()).toEqual([]);
+    spy.mockRestore();
+    const flood = path.join(s.queueDir, 'flood');
+    const [left] = fs.readdirSync(flood);
+    fs.renameSync(path.join(flood, left), path.join(flood, left.replace(/~\d+~/, '~4194305~')));
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 3]]);
+  });
+
+  it('walks no symbolic link: one named like a window is left, and what it points to', () => {
+    const s = setup();
+    const target = tempDir();
+    fs.mkdirSync(path.join(target, 'line-keep'));
+    fs.writeFileSync(path.join(target, 'line-keep', 'important.txt'), 'keep');
+    const flood = path.join(s.queueDir, 'flood');
+    fs.mkdirSync(flood, { recursive: true });
+    fs.symlinkSync(target, path.join(flood, `0123456789abcdef-${T0 - 10 * WINDOW}-${WINDOW}`));
+    s.process().drain('due');
+    expect(fs.readFileSync(path.join(target, 'line-keep', 'important.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('counts only occurrence files: a folder or a stray name in a line is no occurrence', () => {
+    const s = setup();
+    const ids = calls(s, 5);
+    const lineDir = path.join(s.queueDir, 'flood', windows(s)[0], 'line-120');
+    fs.mkdirSync(path.join(lineDir, `${randomUUID()}.n`));
+    fs.writeFileSync(path.join(lineDir, 'stray.counted'), '');
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 1]]);
+  });
+
+  it('does not make a carrier for a line counted with another: the other line goes as itself', () => {
+    const s = setup();
+    calls(s, 3);
+    const flood = path.join(s.queueDir, 'flood');
+    const [window] = windows(s);
+    // Three lines held, the first (by name) without its carrier yet (its maker died).
+    for (const line of [10, 20, 30]) fs.mkdirSync(path.join(flood, window, `line-${line}`));
+    const id = randomUUID();
+    expect(s.process().admit(id, occurrence(90))).toEqual({
+      held: false,
+      reportId: id,
+      repeats: 0,
+    });
+    expect(fs.readdirSync(path.join(flood, window, 'line-10'))).toEqual([]);
   });
 
   it('takes back a window whose releaser died, and releases it again', () => {
     const s = setup();
     const ids = calls(s, 6);
     const flood = path.join(s.queueDir, 'flood');
-    const [window] = fs.readdirSync(flood);
+    const [window] = windows(s);
     // A releaser that died after counting two of the occurrences (pid 2^22 + 1 is not running)
     const claimed = path.join(flood, `.releasing-${window}~4194305~0123456789abcdef~${T0}`);
     fs.renameSync(path.join(flood, window), claimed);
@@ -240,21 +426,21 @@ describe('flood control across processes', () => {
     for (const name of held.slice(0, 2)) {
       fs.renameSync(path.join(lineDir, name), path.join(lineDir, name.replace(/\.n$/, '.counted')));
     }
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
     expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 2]]);
-    expect(fs.readdirSync(flood)).toEqual([]);
+    expect(fs.readdirSync(flood)).toEqual([`.sent-${ids[3]}`]);
   });
 
   it("leaves a live releaser's window alone", () => {
     const s = setup();
     calls(s, 5);
     const flood = path.join(s.queueDir, 'flood');
-    const [window] = fs.readdirSync(flood);
+    const [window] = windows(s);
     const claimed = `.releasing-${window}~${process.ppid}~0123456789abcdef~${T0 + WINDOW}`;
     fs.renameSync(path.join(flood, window), path.join(flood, claimed));
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
     expect(s.queued()).toEqual([]);
     expect(fs.readdirSync(flood)).toEqual([claimed]);
   });
@@ -263,7 +449,7 @@ describe('flood control across processes', () => {
     const s = setup();
     const ids = calls(s, 4);
     s.clock.now = T0 - 3 * WINDOW;
-    s.process().drain();
+    s.process().drain('due');
     expect(s.queued().map((r) => r.id)).toEqual([ids[3]]);
   });
 
@@ -271,11 +457,11 @@ describe('flood control across processes', () => {
     const s = setup();
     calls(s, 4);
     const flood = path.join(s.queueDir, 'flood');
-    const lineDir = path.join(flood, fs.readdirSync(flood)[0], 'line-120');
+    const lineDir = path.join(flood, windows(s)[0], 'line-120');
     for (const n of fs.readdirSync(lineDir))
       if (n.endsWith('.n')) fs.unlinkSync(path.join(lineDir, n));
-    s.clock.now = T0 + WINDOW + RELEASE_GRACE_MS;
-    s.process().drain();
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
     expect(s.queued()).toEqual([]);
     expect(fs.readdirSync(flood)).toEqual([]);
   });
@@ -284,7 +470,7 @@ describe('flood control across processes', () => {
     const s = setup();
     calls(s, 4);
     const flood = path.join(s.queueDir, 'flood');
-    const carrier = path.join(flood, fs.readdirSync(flood)[0], 'line-120', 'carrier.sealed');
+    const carrier = path.join(flood, windows(s)[0], 'line-120', 'carrier.sealed');
     fs.writeFileSync(carrier, 'not a sealed report');
     const id = randomUUID();
     expect(s.process().admit(id, occurrence())).toEqual({ held: false, reportId: id, repeats: 0 });
@@ -297,6 +483,11 @@ describe('flood control across processes', () => {
     expect(new Set(answered).size).toBe(5);
   });
 });
+
+/** The windows in the flood folder (not the marks of carriers queued). */
+function windows(s: Setup): string[] {
+  return fs.readdirSync(path.join(s.queueDir, 'flood')).filter((n) => !n.startsWith('.sent-'));
+}
 
 function listFiles(dir: string): string[] {
   return fs

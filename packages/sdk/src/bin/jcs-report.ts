@@ -71,13 +71,19 @@ export async function main(argv: string[]): Promise<number> {
   // once it is delivered (a report that exists nowhere has no reference to quote).
   const storedAtOnce = !notStored();
   if (storedAtOnce) process.stdout.write(`${id}\n`);
-  // Counted on another call's report (an error loop): said, as the id is that report's. Nothing
-  // of this call's is to be sent before the window ends, so the loop is not held up sending.
-  const counted = diagnostics.find((d) => d.code === 'rate_limited' && d.reportId === id);
-  if (counted) {
-    await reporter.close(0);
-    if (!run.verbose) process.stderr.write(`jcs-report: ${counted.message}\n`);
-    return 0;
+  // Counted on a report that carries an error loop's repeats: this call's flush sends it at
+  // once where the window allows (as flush() does in one process), else it waits for the
+  // window's end: said, as the id is that report's, and the loop is not held up sending.
+  if (diagnostics.some((d) => d.code === 'rate_limited' && d.reportId === id)) {
+    await reporter.flush(0);
+    const held = diagnostics.find((d) => d.code === 'flood_held' && d.reportId === id);
+    if (held) {
+      // An ended window's carrier this call queued goes now, not with some later call.
+      if (reporter.floodReleased() > 0) await reporter.flush(timeoutMs);
+      await reporter.close(0);
+      if (!run.verbose) process.stderr.write(`jcs-report: ${held.message}\n`);
+      return 0;
+    }
   }
   const delivered = await reporter.flush(timeoutMs);
   const waitEnds = reporter.collectorWaitUntil();

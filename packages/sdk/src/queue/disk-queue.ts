@@ -296,6 +296,7 @@ export class DiskQueue implements ReportQueue {
       tmpDir: this.tmpDir,
       seal: (report) => sealQueueFile(JSON.stringify(report), this.sealKey),
       open: (bytes) => this.openReport(bytes)?.report ?? null,
+      add: (report) => this.add(report),
     };
   }
 

@@ -88,6 +88,8 @@ export interface FloodStorage {
   seal(report: Report): Uint8Array;
   /** a sealed file's report; null when it does not open or is not a report */
   open(bytes: Buffer): Report | null;
+  /** queues a report on disk (never in memory: a release that cannot write waits); throws */
+  add(report: Report): void;
 }
 
 export interface QueueBounds {
