@@ -26,9 +26,16 @@ const SENT_MARK_MS = 24 * 60 * 60 * 1000;
 /** A release takes milliseconds: one this old is taken over even from a live pid (reused). */
 const STALE_RELEASE_MS = 10 * 60 * 1000;
 const CARRIER_FILE = 'carrier.sealed';
-/** One file per held-back occurrence, named by its id: `.n` until a release counts it. */
-const HELD = /^([0-9a-f-]{36})\.n$/;
-const COUNTED = /^([0-9a-f-]{36})\.counted$/;
+/**
+ * One file per held-back occurrence, `<carrier id>~<occurrence id>.n` until a release counts it
+ * (`.counted`). Named by its carrier too: a release counts only its own carrier's files, so an
+ * occurrence whose line folder was replaced under it (a release moved it, a call made another)
+ * is never counted on a carrier it did not answer with.
+ */
+const HELD = /^([0-9a-f-]{36})~([0-9a-f-]{36})\.n$/;
+const COUNTED = /^([0-9a-f-]{36})~([0-9a-f-]{36})\.counted$/;
+/** A file of another carrier's in a line folder is left this long for its maker to take back. */
+const STRAY_MS = 10 * 60 * 1000;
 
 export interface SharedFloodOptions {
   maxPerGroup: number;
@@ -106,6 +113,8 @@ export class SharedFloodControl {
     const windowDir = path.join(this.o.storage.dir, `${group}-${start}-${windowMs}`);
     try {
       fs.mkdirSync(windowDir, { recursive: true, mode: 0o700 });
+      // Written into only as a real folder: a symbolic link planted there is not followed.
+      if (!realFolder(windowDir)) return sent;
       if (takeSlot(windowDir, 'sent', maxPerGroup)) return sent;
     } catch {
       return sent;
@@ -115,42 +124,99 @@ export class SharedFloodControl {
     let madeUnderId = false;
     const asItself = (): FloodDecision =>
       madeUnderId ? { ...sent, reportId: randomUUID() } : sent;
-    let lineDir = '';
-    let carrierId: string | null | undefined;
-    // A line sent early by another process's flush may move away under this one: it is then
-    // counted on the line's next carrier.
-    for (let attempt = 1; ; attempt++) {
+    // A line sent early by another process's flush may move away under this one (and another
+    // take its place): this one is then counted on the line's next carrier.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      let counted: { lineDir: string; carrierId: string } | 'retry' | 'itself';
       try {
-        const line = lineFolder(windowDir, String(error.line));
-        lineDir = line.dir;
-        carrierId = this.readCarrier(path.join(lineDir, CARRIER_FILE))?.id;
-        // Counted with another line's (past MAX_LINES_HELD lines) only on a carrier of its own.
-        if (carrierId === undefined && line.own) {
-          const candidate = madeUnderId ? randomUUID() : id;
-          carrierId = this.makeCarrier(lineDir, candidate, occurrence);
-          if (carrierId === id) madeUnderId = true;
-        }
-        // No carrier to count on (its file does not open): this one goes as itself.
-        if (carrierId === null || carrierId === undefined) return asItself();
-        if (!createExclusive(path.join(lineDir, `${id}.n`))) return asItself();
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) return asItself();
+        counted = this.count(windowDir, id, String(error.line), occurrence, madeUnderId);
+      } catch {
+        return asItself();
+      }
+      if (counted === 'itself') return asItself();
+      if (counted === 'retry') continue;
+      const { lineDir, carrierId } = counted;
+      if (carrierId === id) madeUnderId = true;
+      // Seen in place beside its carrier, it is counted by that carrier's release, whenever it
+      // comes. Not seen so: a release moved the folder meanwhile (and may have listed it before
+      // this file was made), or another folder took its place. Whichever of a release and this
+      // process takes the file first has it.
+      if (this.inPlace(lineDir, carrierId, id)) {
+        this.counted.set(carrierId, { windowDir, lineDir, windowEnd: start + windowMs });
+        this.o.diagnostic({
+          code: 'rate_limited',
+          message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
+          reportId: carrierId,
+        });
+        return { held: true, carrierId };
+      }
+      if (!this.withdraw(`${carrierId}~${id}.n`)) {
+        // Counted by its carrier's release (only its own carrier's counts it): out with it.
+        this.o.diagnostic({
+          code: 'rate_limited',
+          message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
+          reportId: carrierId,
+        });
+        return { held: true, carrierId };
       }
     }
-    syncDirectory(lineDir);
-    // Seen in place, it is in the line's folder before any release moves it, and so counted by
-    // that release. Not seen: a release moved the folder meanwhile, and may have listed it
-    // before this file was made in it. Whichever of it and this process takes the file first
-    // has it.
-    if (!fs.existsSync(path.join(lineDir, `${id}.n`)) && this.withdraw(id)) return asItself();
-    this.counted.set(carrierId, { windowDir, lineDir, windowEnd: start + windowMs });
-    this.o.diagnostic({
-      code: 'rate_limited',
-      message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
-      reportId: carrierId,
-    });
-    return { held: true, carrierId };
+    return asItself();
+  }
+
+  /**
+   * Counts the occurrence in its line's folder on the carrier there (made from it, under `id` or
+   * a new id where this occurrence made one already): the folder and carrier, or what to do
+   * instead. Throws for a failure of the file system.
+   */
+  private count(
+    windowDir: string,
+    id: string,
+    line: string,
+    occurrence: HeldOccurrence,
+    madeUnderId: boolean,
+  ): { lineDir: string; carrierId: string } | 'retry' | 'itself' {
+    let folder: { dir: string; own: boolean };
+    try {
+      folder = lineFolder(windowDir, line);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
+      throw e;
+    }
+    if (!realFolder(folder.dir)) return 'itself';
+    const existing = this.readCarrier(path.join(folder.dir, CARRIER_FILE));
+    let carrierId: string | null = existing === undefined ? null : (existing?.id ?? null);
+    if (existing === undefined) {
+      // Counted with another line's (past MAX_LINES_HELD lines) only on a carrier of its own.
+      if (!folder.own) return 'itself';
+      try {
+        carrierId = this.makeCarrier(folder.dir, madeUnderId ? randomUUID() : id, occurrence);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
+        throw e;
+      }
+    }
+    // No carrier to count on (its file does not open): this one goes as itself.
+    if (carrierId === null) return 'itself';
+    try {
+      if (!createExclusive(path.join(folder.dir, `${carrierId}~${id}.n`))) return 'itself';
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
+      throw e;
+    }
+    syncDirectory(folder.dir);
+    return { lineDir: folder.dir, carrierId };
+  }
+
+  /** Whether the occurrence's file is in the line folder, and the folder's carrier its own. */
+  private inPlace(lineDir: string, carrierId: string, id: string): boolean {
+    try {
+      return (
+        fs.existsSync(path.join(lineDir, `${carrierId}~${id}.n`)) &&
+        this.readCarrier(path.join(lineDir, CARRIER_FILE))?.id === carrierId
+      );
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -255,10 +321,10 @@ export class SharedFloodControl {
   }
 
   /**
-   * Takes this occurrence's file back from wherever a release moved it: true when it was still
-   * uncounted (it then goes as itself), false when a release counted it first.
+   * Takes an occurrence's file back from wherever it is (its folder, or where a release moved
+   * it): true when it was still uncounted, false when its carrier's release counted it first.
    */
-  private withdraw(id: string): boolean {
+  private withdraw(file: string): boolean {
     const { dir } = this.o.storage;
     // The folders a line can be in: a window's, a window's being released, a line's sent early.
     const lineDirs = folders(dir).flatMap((name) =>
@@ -268,7 +334,7 @@ export class SharedFloodControl {
     );
     for (const lineDir of lineDirs) {
       try {
-        fs.unlinkSync(path.join(lineDir, `${id}.n`));
+        fs.unlinkSync(path.join(lineDir, file));
         return true;
       } catch {
         // not there, or counted
@@ -277,8 +343,17 @@ export class SharedFloodControl {
     return false;
   }
 
-  /** Releases every window past its end; takes over what dead releasers left. */
+  /** Releases what is due; never throws: a release's trouble must not cost a call its report. */
   private releaseDue(): void {
+    try {
+      this.releaseEnded();
+    } catch {
+      // left for a later call
+    }
+  }
+
+  /** Releases every window past its end; takes over what dead releasers left. */
+  private releaseEnded(): void {
     const now = this.now();
     const { dir } = this.o.storage;
     for (const entry of entriesIn(dir)) {
@@ -330,30 +405,38 @@ export class SharedFloodControl {
    */
   private releaseLine(lineDir: string): boolean {
     try {
+      const carrier = this.readCarrier(path.join(lineDir, CARRIER_FILE));
       let count = 0;
+      let uncountable = 0;
       for (const entry of entriesIn(lineDir)) {
         if (!entry.isFile()) continue;
+        const file = path.join(lineDir, entry.name);
         const held = HELD.exec(entry.name);
-        if (COUNTED.test(entry.name)) count++;
-        else if (held) {
+        const counted = COUNTED.exec(entry.name);
+        if (counted && counted[1] === carrier?.id) count++;
+        else if (held && held[1] === carrier?.id) {
           try {
-            fs.renameSync(path.join(lineDir, entry.name), path.join(lineDir, `${held[1]}.counted`));
+            fs.renameSync(file, path.join(lineDir, `${held[1]}~${held[2]}.counted`));
             count++;
           } catch (e) {
             // Gone: taken back by its occurrence, which goes as itself. Anything else is a lock
             // or a fault of the moment: counted later, by whoever looks next.
             if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
           }
+        } else if (held || counted) {
+          // Another carrier's (its folder was replaced under its maker, who takes it back), or
+          // one whose carrier does not open: left a while for its maker, then not counted.
+          if (carrier === null || carrier === undefined) uncountable++;
+          forgetStray(file);
         }
       }
-      const carrier = count > 0 ? this.readCarrier(path.join(lineDir, CARRIER_FILE)) : undefined;
-      if (count > 0 && !carrier) {
+      if (uncountable > 0 && (carrier === null || carrier === undefined)) {
         this.o.diagnostic({
           code: 'queue_corrupt',
-          message: `the report carrying ${count} held-back occurrences could not be read; they are not sent`,
+          message: `the report carrying ${uncountable} held-back occurrences could not be read; they are not sent`,
         });
       }
-      if (carrier) {
+      if (carrier && count > 0) {
         const mark = path.join(this.o.storage.dir, `.sent-${carrier.id}`);
         if (!fs.existsSync(mark)) {
           this.o.storage.add(withRepeats(carrier, count - 1));
@@ -428,18 +511,42 @@ function forgetOldMark(file: string): void {
 
 /**
  * Removes a released folder and what it holds but uncounted occurrences' files (`.n`, made after
- * the count by an occurrence that takes it back); the folder stays while one is there.
+ * the count by an occurrence that takes it back); the folder stays while one is there, or while
+ * a file cannot be removed (a lock), for a later look. Never throws.
  */
 function removeFolder(dir: string): void {
   for (const entry of entriesIn(dir)) {
     const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) removeFolder(file);
-    else if (!(entry.isFile() && HELD.test(entry.name))) fs.rmSync(file, { force: true });
+    try {
+      if (entry.isDirectory()) removeFolder(file);
+      else if (!(entry.isFile() && HELD.test(entry.name))) fs.rmSync(file, { force: true });
+    } catch {
+      // left for a later look
+    }
   }
   try {
     fs.rmdirSync(dir);
   } catch {
-    // an uncounted file is still there: a later look removes it
+    // something is still there: a later look removes it
+  }
+}
+
+/** Removes a file of another carrier's left in a line folder once its maker has long gone. */
+function forgetStray(file: string): void {
+  try {
+    if (Math.abs(Date.now() - fs.statSync(file).mtimeMs) > STRAY_MS)
+      fs.rmSync(file, { force: true });
+  } catch {
+    // gone already
+  }
+}
+
+/** Whether `dir` is a real folder, not a symbolic link to one. */
+function realFolder(dir: string): boolean {
+  try {
+    return fs.lstatSync(dir).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -201,15 +201,66 @@ describe('flood control across processes', () => {
     return spy;
   }
 
-  it('lets an occurrence go as itself when a release moved its line before counting it', () => {
+  it('counts an occurrence on the next carrier when a release moved its line before counting it', () => {
     const s = setup();
     const ids = calls(s, 5);
     movedWhileCounting(s, false);
     const id = randomUUID();
-    expect(s.process().admit(id, occurrence())).toEqual({ held: false, reportId: id, repeats: 0 });
+    // Taken back from the moved line, it starts the line's next carrier.
+    expect(s.process().admit(id, occurrence())).toEqual({ held: true, carrierId: id });
     // The moved line's releaser is gone: the next look releases it, without the late one.
     s.process().drain('due');
     expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([
+      [ids[3], 1],
+      [id, 0],
+    ]);
+  });
+
+  it("counts an occurrence on its folder's carrier when another folder took its line's place", () => {
+    const s = setup();
+    const ids = calls(s, 4);
+    // Between reading the carrier and making its file, the line is sent early and another call
+    // makes the line's next folder and carrier: the file lands beside a carrier it did not read.
+    const real = fs.openSync;
+    let next = '';
+    const spy = jest.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => {
+      const name = String(file);
+      if (name.endsWith('.n') && next === '') {
+        spy.mockRestore();
+        const other = s.process();
+        other.drain('flush'); // holds nothing: sends nothing early
+        const lineDir = path.dirname(name);
+        const window = path.basename(path.dirname(lineDir));
+        fs.renameSync(
+          lineDir,
+          path.join(s.queueDir, 'flood', `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`),
+        );
+        next = randomUUID();
+        const d = other.admit(next, occurrence());
+        expect(d).toEqual({ held: true, carrierId: next });
+      }
+      return real(file, ...(rest as [fs.OpenMode, fs.Mode]));
+    });
+    const id = randomUUID();
+    const d = s.process().admit(id, occurrence());
+    // Not on the carrier it read (ids[3]), whose folder left: on the one beside its file.
+    expect(d).toEqual({ held: true, carrierId: next });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(
+      s
+        .queued()
+        .map((r) => [r.id, r.repeats ?? 0])
+        .sort(),
+    ).toEqual(
+      [
+        [ids[3], 0],
+        [next, 1],
+      ].sort(),
+    );
   });
 
   it('keeps an occurrence counted when the release that moved its line counted it first', () => {
@@ -222,21 +273,24 @@ describe('flood control across processes', () => {
     expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
   });
 
-  it('sends the first held-back one as itself under a new id when it takes itself back from its own carrier', () => {
+  it('makes the next carrier under a new id when it took itself back from its own carrier', () => {
     const s = setup();
     calls(s, 3);
     movedWhileCounting(s, false);
     const id = randomUUID();
     const d = s.process().admit(id, occurrence());
-    expect(d.held).toBe(false);
-    // Its id is its line's carrier's, which others may have counted on: it goes under another.
-    if (!d.held) expect(d.reportId).not.toBe(id);
+    // Its id is the moved carrier's, which others may have counted on: the next goes under another.
+    expect(d.held).toBe(true);
+    if (d.held) expect(d.carrierId).not.toBe(id);
     s.process().drain('due');
-    // The carrier counts nobody: it is not sent.
+    // The moved carrier counts nobody: it is not sent.
     expect(s.queued()).toEqual([]);
-    expect(fs.readdirSync(path.join(s.queueDir, 'flood')).filter((n) => n.startsWith('.'))).toEqual(
-      [],
-    );
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[d.held && d.carrierId, 0]]);
+    expect(
+      fs.readdirSync(path.join(s.queueDir, 'flood')).filter((n) => !n.startsWith('.sent-')),
+    ).toEqual([]);
   });
 
   it('sends a group early on flush, 3 times a window, as flush() does in one process; then holds it', () => {
@@ -384,6 +438,37 @@ describe('flood control across processes', () => {
     fs.symlinkSync(target, path.join(flood, `0123456789abcdef-${T0 - 10 * WINDOW}-${WINDOW}`));
     s.process().drain('due');
     expect(fs.readFileSync(path.join(target, 'line-keep', 'important.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('never costs a call its own report when a release cannot remove a file (a lock)', () => {
+    const s = setup();
+    calls(s, 2);
+    const real = fs.rmSync;
+    const spy = jest.spyOn(fs, 'rmSync').mockImplementation((file, options) => {
+      if (String(file).endsWith('sent-1'))
+        throw Object.assign(new Error('EBUSY'), { code: 'EBUSY' });
+      real(file, options);
+    });
+    s.clock.now = T0 + WINDOW;
+    const id = randomUUID();
+    // Another group's call releases the ended window, which it cannot remove whole.
+    expect(s.process().admit(id, occurrence(120, 13))).toEqual({
+      held: false,
+      reportId: id,
+      repeats: 0,
+    });
+    spy.mockRestore();
+  });
+
+  it('writes into no symbolic link: a line planted as one leaves the call to go as itself', () => {
+    const s = setup();
+    calls(s, 3);
+    const victim = tempDir();
+    const [window] = windows(s);
+    fs.symlinkSync(victim, path.join(s.queueDir, 'flood', window, 'line-120'));
+    const id = randomUUID();
+    expect(s.process().admit(id, occurrence())).toEqual({ held: false, reportId: id, repeats: 0 });
+    expect(fs.readdirSync(victim)).toEqual([]);
   });
 
   it('counts only occurrence files: a folder or a stray name in a line is no occurrence', () => {
