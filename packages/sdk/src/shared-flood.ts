@@ -121,22 +121,21 @@ export class SharedFloodControl {
     }
     // Once a carrier is made under this occurrence's id, it goes as itself under a new one: the
     // carrier may yet go out under this id with others' counts.
-    let madeUnderId = false;
+    const made = { underId: false };
     const asItself = (): FloodDecision =>
-      madeUnderId ? { ...sent, reportId: randomUUID() } : sent;
+      made.underId ? { ...sent, reportId: randomUUID() } : sent;
     // A line sent early by another process's flush may move away under this one (and another
     // take its place): this one is then counted on the line's next carrier.
     for (let attempt = 1; attempt <= 3; attempt++) {
       let counted: { lineDir: string; carrierId: string } | 'retry' | 'itself';
       try {
-        counted = this.count(windowDir, id, String(error.line), occurrence, madeUnderId);
+        counted = this.count(windowDir, id, String(error.line), occurrence, made);
       } catch {
         return asItself();
       }
       if (counted === 'itself') return asItself();
       if (counted === 'retry') continue;
       const { lineDir, carrierId } = counted;
-      if (carrierId === id) madeUnderId = true;
       // Seen in place beside its carrier, it is counted by that carrier's release, whenever it
       // comes. Not seen so: a release moved the folder meanwhile (and may have listed it before
       // this file was made), or another folder took its place. Whichever of a release and this
@@ -165,15 +164,15 @@ export class SharedFloodControl {
 
   /**
    * Counts the occurrence in its line's folder on the carrier there (made from it, under `id` or
-   * a new id where this occurrence made one already): the folder and carrier, or what to do
-   * instead. Throws for a failure of the file system.
+   * a new id where this occurrence made one already: `made.underId`, set here): the folder and
+   * carrier, or what to do instead. Throws for a failure of the file system.
    */
   private count(
     windowDir: string,
     id: string,
     line: string,
     occurrence: HeldOccurrence,
-    madeUnderId: boolean,
+    made: { underId: boolean },
   ): { lineDir: string; carrierId: string } | 'retry' | 'itself' {
     let folder: { dir: string; own: boolean };
     try {
@@ -189,7 +188,9 @@ export class SharedFloodControl {
       // Counted with another line's (past MAX_LINES_HELD lines) only on a carrier of its own.
       if (!folder.own) return 'itself';
       try {
-        carrierId = this.makeCarrier(folder.dir, madeUnderId ? randomUUID() : id, occurrence);
+        const candidate = made.underId ? randomUUID() : id;
+        carrierId = this.makeCarrier(folder.dir, candidate, occurrence);
+        if (carrierId === id) made.underId = true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
         throw e;
