@@ -17,6 +17,21 @@ const posix = process.platform !== 'win32';
 const uid = process.getuid?.() ?? 0;
 const mode = (file: string) => fs.statSync(file).mode & 0o777;
 
+/** One report by a reporter on `dir`, closed at once: its diagnostics. */
+async function reportOnce(dir: string): Promise<Diagnostic[]> {
+  const diagnostics: Diagnostic[] = [];
+  const r = createReporter(
+    optionsFor(
+      { url: await deadEndpoint(), token: 't', publicKey: randomBytes(32).toString('base64') },
+      diagnostics,
+      { queueDir: dir },
+    ),
+  );
+  r.report({ description: 'x' });
+  await r.close(0);
+  return diagnostics;
+}
+
 (posix ? describe : describe.skip)("the queue folder is this user's alone", () => {
   it("makes a loose folder, its queue folders and its key this user's alone, and keeps sending", async () => {
     const dir = path.join(tempDir(), 'queue');
@@ -26,16 +41,7 @@ const mode = (file: string) => fs.statSync(file).mode & 0o777;
     fs.chmodSync(path.join(dir, 'pending'), 0o777);
     fs.writeFileSync(path.join(dir, QUEUE_KEY_FILE), randomBytes(32));
     fs.chmodSync(path.join(dir, QUEUE_KEY_FILE), 0o666);
-    const diagnostics: Diagnostic[] = [];
-    const r = createReporter(
-      optionsFor(
-        { url: await deadEndpoint(), token: 't', publicKey: randomBytes(32).toString('base64') },
-        diagnostics,
-        { queueDir: dir },
-      ),
-    );
-    r.report({ description: 'x' });
-    await r.close(0);
+    const diagnostics = await reportOnce(dir);
     expect(diagnostics.filter((d) => d.code === 'queue_unavailable')).toEqual([]);
     expect(mode(dir)).toBe(0o700);
     expect(mode(path.join(dir, 'pending'))).toBe(0o700);
@@ -76,16 +82,7 @@ const mode = (file: string) => fs.statSync(file).mode & 0o777;
     fs.mkdirSync(dir, { mode: 0o777 });
     fs.chmodSync(dir, 0o777);
     fs.chownSync(dir, 65534, 65534);
-    const diagnostics: Diagnostic[] = [];
-    const r = createReporter(
-      optionsFor(
-        { url: await deadEndpoint(), token: 't', publicKey: randomBytes(32).toString('base64') },
-        diagnostics,
-        { queueDir: dir },
-      ),
-    );
-    r.report({ description: 'x' });
-    await r.close(0);
+    const diagnostics = await reportOnce(dir);
     expect(diagnostics[0]).toMatchObject({ code: 'queue_unavailable' });
     expect(diagnostics[0].message).toBe(
       'the queue directory cannot be used (QueueDirTrustError QUEUE_DIR_NOT_OWN); reports are held in memory for this run',
