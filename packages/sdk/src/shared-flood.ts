@@ -149,7 +149,7 @@ export class SharedFloodControl {
         });
         return { held: true, carrierId };
       }
-      if (!this.withdraw(`${carrierId}~${id}.n`)) {
+      if (this.withdraw(carrierId, id) === 'counted') {
         // Counted by its carrier's release (only its own carrier's counts it): out with it.
         this.o.diagnostic({
           code: 'rate_limited',
@@ -322,26 +322,44 @@ export class SharedFloodControl {
   }
 
   /**
-   * Takes an occurrence's file back from wherever it is (its folder, or where a release moved
-   * it): true when it was still uncounted, false when its carrier's release counted it first.
+   * Takes an occurrence's file (`<carrier>~<id>.n`) back from wherever it is: `taken` when it was
+   * still uncounted, `counted` when its carrier's release counted it or will. Only the carrier's
+   * own release counts it, and only in the carrier's folder: a file beside another carrier is
+   * never counted, taken back or not. Nor is a counted file ever deleted before its carrier is
+   * queued, so a file found nowhere (looked for three times, as folders move between listings)
+   * was counted and its carrier queued.
    */
-  private withdraw(file: string): boolean {
+  private withdraw(carrierId: string, id: string): 'taken' | 'counted' {
+    const held = `${carrierId}~${id}.n`;
+    const counted = `${carrierId}~${id}.counted`;
     const { dir } = this.o.storage;
-    // The folders a line can be in: a window's, a window's being released, a line's sent early.
-    const lineDirs = folders(dir).flatMap((name) =>
-      EARLY_NAME.test(name)
-        ? [path.join(dir, name)]
-        : folders(path.join(dir, name)).map((line) => path.join(dir, name, line)),
-    );
-    for (const lineDir of lineDirs) {
-      try {
-        fs.unlinkSync(path.join(lineDir, file));
-        return true;
-      } catch {
-        // not there, or counted
+    for (let look = 0; look < 3; look++) {
+      // The folders a line can be in: a window's, a window's being released, a line's sent early.
+      const lineDirs = folders(dir).flatMap((name) =>
+        EARLY_NAME.test(name)
+          ? [path.join(dir, name)]
+          : folders(path.join(dir, name)).map((line) => path.join(dir, name, line)),
+      );
+      for (const lineDir of lineDirs) {
+        if (fs.existsSync(path.join(lineDir, counted))) return 'counted';
+        if (!fs.existsSync(path.join(lineDir, held))) continue;
+        let own: boolean;
+        try {
+          own = this.readCarrier(path.join(lineDir, CARRIER_FILE))?.id === carrierId;
+        } catch {
+          own = false;
+        }
+        try {
+          fs.unlinkSync(path.join(lineDir, held));
+          return 'taken';
+        } catch (e) {
+          // Counted this moment: looked for again. Locked (a virus scanner): beside its carrier
+          // it is counted once the lock goes; beside another, never.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return own ? 'counted' : 'taken';
+        }
       }
     }
-    return false;
+    return 'counted';
   }
 
   /** Releases what is due; never throws: a release's trouble must not cost a call its report. */
@@ -425,13 +443,17 @@ export class SharedFloodControl {
             if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
           }
         } else if (held || counted) {
-          // Another carrier's (its folder was replaced under its maker, who takes it back), or
-          // one whose carrier does not open: left a while for its maker, then not counted.
-          if (carrier === null || carrier === undefined) uncountable++;
-          forgetStray(file);
+          // One whose carrier does not open cannot be counted (said below). Another carrier's
+          // (its folder was replaced under its maker, who takes it back), or one left beside a
+          // carrier released already: left a while for its maker, then removed, not counted.
+          if (carrier === null) {
+            // Said once, below: the folder then goes.
+            uncountable++;
+            fs.rmSync(file, { force: true });
+          } else forgetStray(file);
         }
       }
-      if (uncountable > 0 && (carrier === null || carrier === undefined)) {
+      if (uncountable > 0) {
         this.o.diagnostic({
           code: 'queue_corrupt',
           message: `the report carrying ${uncountable} held-back occurrences could not be read; they are not sent`,

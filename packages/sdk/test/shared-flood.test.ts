@@ -440,6 +440,93 @@ describe('flood control across processes', () => {
     expect(fs.readFileSync(path.join(target, 'line-keep', 'important.txt'), 'utf8')).toBe('keep');
   });
 
+  it("goes on to the line's next carrier when its file, beside another carrier, cannot be taken back (a lock)", () => {
+    const s = setup();
+    const ids = calls(s, 4);
+    let next = '';
+    const realOpen = fs.openSync;
+    const realUnlink = fs.unlinkSync;
+    const opens = jest.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => {
+      const name = String(file);
+      if (name.endsWith(`${ids[3]}~${id}.n`) && next === '') {
+        // The line is sent early and made again, with another carrier, before this file is made.
+        const lineDir = path.dirname(name);
+        const window = path.basename(path.dirname(lineDir));
+        const away = `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`;
+        fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
+        next = randomUUID();
+        expect(s.process().admit(next, occurrence())).toEqual({ held: true, carrierId: next });
+      }
+      return realOpen(file, ...(rest as [fs.OpenMode, fs.Mode]));
+    });
+    const unlinks = jest.spyOn(fs, 'unlinkSync').mockImplementation((file) => {
+      if (String(file).endsWith(`${ids[3]}~${id}.n`)) {
+        throw Object.assign(new Error('EBUSY'), { code: 'EBUSY' });
+      }
+      realUnlink(file);
+    });
+    const id = randomUUID();
+    const d = s.process().admit(id, occurrence());
+    opens.mockRestore();
+    unlinks.mockRestore();
+    // Its file is stuck beside the other carrier, which never counts it: it counts itself there.
+    expect(d).toEqual({ held: true, carrierId: next });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(
+      s
+        .queued()
+        .map((r) => [r.id, r.repeats ?? 0])
+        .sort(),
+    ).toEqual(
+      [
+        [ids[3], 0],
+        [next, 1],
+      ].sort(),
+    );
+  });
+
+  it('says once that a carrier which does not open lost its counts, and lets its folder go', () => {
+    const s = setup();
+    calls(s, 6);
+    const [window] = windows(s);
+    fs.writeFileSync(path.join(s.queueDir, 'flood', window, 'line-120', 'carrier.sealed'), 'x');
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    s.process().drain('due');
+    const corrupt = s.diagnostics.filter((d) => d.code === 'queue_corrupt');
+    expect(corrupt.map((d) => d.message)).toEqual([
+      'the report carrying 3 held-back occurrences could not be read; they are not sent',
+    ]);
+    expect(windows(s)).toEqual([]);
+  });
+
+  it('says nothing of a file left beside a carrier released already: it is no lost count', () => {
+    const s = setup();
+    const ids = calls(s, 5);
+    const [window] = windows(s);
+    // A call killed between making its file beside another carrier and taking it back.
+    const stray = path.join(
+      s.queueDir,
+      'flood',
+      window,
+      'line-120',
+      `${randomUUID()}~${randomUUID()}.n`,
+    );
+    fs.writeFileSync(stray, '');
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
+    // The stray keeps the folder; its releaser is gone, and the next looks take it over.
+    const flood = path.join(s.queueDir, 'flood');
+    const [left] = fs.readdirSync(flood).filter((n) => n.startsWith('.releasing-'));
+    fs.renameSync(path.join(flood, left), path.join(flood, left.replace(/~\d+~/, '~4194305~')));
+    s.process().drain('due');
+    s.process().drain('due');
+    expect(s.diagnostics.filter((d) => d.code === 'queue_corrupt')).toEqual([]);
+    expect(s.queued()).toHaveLength(1);
+  });
+
   it('never costs a call its own report when a release cannot remove a file (a lock)', () => {
     const s = setup();
     calls(s, 2);
