@@ -68,16 +68,17 @@ interface Counted {
  *   (created exclusively: of two racing processes one gets it) and go out as themselves;
  * - the rest are held back by line (up to MAX_LINES_HELD lines a window): the first makes the
  *   line's carrier (linked in whole, so of two racing carriers one wins, and both answer with its
- *   id), and each leaves a file named by its own id: the count is the number of files, so no
- *   increment is lost to a race;
+ *   id), and each leaves a file named by that carrier's id and its own: the count is the number
+ *   of the carrier's files, so no increment is lost to a race;
  * - the flush that follows (every call's) sends its group's carriers at once, up to `maxPerGroup`
  *   times a window (`early-<i>` files), as flush() does in one process; past that they wait for
  *   the window's end, and the first process to look after it releases them;
  * - a release renames the line's (or the window's) folder first (one process wins), counts each
- *   file by renaming it, and queues the carrier with the count, on disk or not at all. An
- *   occurrence that does not find its file in place after making it (a release moved the folder
- *   meanwhile) takes it back if it was not counted yet, and goes out as itself. A releaser that
- *   dies is taken over; a carrier it queued is marked, and not queued again.
+ *   of its own carrier's files by renaming it, and queues the carrier with the count, on disk or
+ *   not at all. An occurrence that does not find its file in place beside its carrier after
+ *   making it (a release moved the folder, another took its place) takes it back if it was not
+ *   counted yet and counts itself on the line's next carrier. A releaser that dies is taken
+ *   over; a carrier it queued is marked, and not queued again.
  *
  * A carrier that waits for its window's end goes out with the first call after it, which may be
  * much later: it is counted, never lost. Any file-system failure before an occurrence is counted
