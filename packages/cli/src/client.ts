@@ -141,6 +141,8 @@ export class ApiClient {
   private readonly tokenHint: string;
   private readonly timeoutMs: number;
   private readonly proxy: string | undefined;
+  /** one proxy agent for all of a command's requests, so they share its connections */
+  private proxied: Promise<typeof fetch> | undefined;
 
   constructor(options: ClientOptions) {
     this.server = options.server.endsWith('/') ? options.server : `${options.server}/`;
@@ -280,7 +282,8 @@ export class ApiClient {
     try {
       // Through a proxy, undici's fetch (the one Node's own is built on) with its ProxyAgent:
       // Node 20's fetch reads no proxy settings.
-      const send = this.proxy === undefined ? fetch : await proxiedFetch(this.proxy, url);
+      const send =
+        this.proxy === undefined ? fetch : await (this.proxied ??= proxiedFetch(this.proxy, url));
       response = await send(url, {
         method,
         headers,
