@@ -3,10 +3,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isProcessAlive, type Report } from '@jcs/protocol';
 import type { DiagnosticSink } from './diagnostics';
-import { MAX_LINES_HELD, type DrainMode } from './flood';
+import type { DrainMode } from './flood';
 import { withRepeats, type FloodDecision, type HeldOccurrence } from './flood-carriers';
 import { syncDirectory } from './queue/fsync';
-import { entriesIn, readSmallFile, tempPath } from './queue/queue-files';
+import {
+  createExclusive,
+  folders,
+  lineFolder,
+  realFolder,
+  removeFolder,
+  removeIfOlder,
+  renamed,
+  takeSlot,
+} from './flood-folders';
+import { entriesIn, publishOnce, readSmallFile } from './queue/queue-files';
 import { startedWithThisProcess, QueueNames } from './queue/queue-names';
 import type { FloodStorage } from './queue/types';
 
@@ -34,6 +44,8 @@ const CARRIER_FILE = 'carrier.sealed';
  */
 const HELD = /^([0-9a-f-]{36})~([0-9a-f-]{36})\.n$/;
 const COUNTED = /^([0-9a-f-]{36})~([0-9a-f-]{36})\.counted$/;
+/** An uncounted occurrence's file: kept when a released folder goes, for its maker to take back. */
+const isHeld = (name: string) => HELD.test(name);
 /** A file of another carrier's in a line folder is left this long for its maker to take back. */
 const STRAY_MS = 10 * 60 * 1000;
 
@@ -141,17 +153,13 @@ export class SharedFloodControl {
       // comes. Not seen so: a release moved the folder meanwhile (and may have listed it before
       // this file was made), or another folder took its place. Whichever of a release and this
       // process takes the file first has it.
-      if (this.inPlace(lineDir, carrierId, id)) {
-        this.counted.set(carrierId, { windowDir, lineDir, windowEnd: start + windowMs });
-        this.o.diagnostic({
-          code: 'rate_limited',
-          message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
-          reportId: carrierId,
-        });
-        return { held: true, carrierId };
-      }
-      if (this.withdraw(carrierId, id) === 'counted') {
-        // Counted by its carrier's release (only its own carrier's counts it): out with it.
+      const inPlace = this.inPlace(lineDir, carrierId, id);
+      // Not in place, and counted by its carrier's release (only its own carrier's counts it):
+      // out with that carrier, which no longer waits on this process.
+      if (inPlace || this.withdraw(carrierId, id) === 'counted') {
+        if (inPlace) {
+          this.counted.set(carrierId, { windowDir, lineDir, windowEnd: start + windowMs });
+        }
         this.o.diagnostic({
           code: 'rate_limited',
           message: `more than ${maxPerGroup} reports of this error within ${windowMs} ms (across jcs-report calls): it is counted in repeats on report ${carrierId}`,
@@ -289,23 +297,9 @@ export class SharedFloodControl {
     const report = this.o.makeCarrier(carrierId, sample);
     if (!report) return null;
     const file = path.join(lineDir, CARRIER_FILE);
-    const tmp = tempPath(this.o.storage.tmpDir, 'tmp');
-    try {
-      // fsynced through the descriptor it was written with: Windows refuses a read-only one.
-      const fd = fs.openSync(tmp, 'wx', 0o600);
-      try {
-        fs.writeFileSync(fd, this.o.storage.seal(report));
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      // A link fails where the name exists: the racing process's carrier is the line's.
-      fs.linkSync(tmp, file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    // Of two processes racing, one publishes its carrier: the other's is the line's.
+    if (!publishOnce(this.o.storage.tmpDir, file, this.o.storage.seal(report))) {
       return this.readCarrier(file)?.id ?? null;
-    } finally {
-      fs.rmSync(tmp, { force: true });
     }
     return carrierId;
   }
@@ -379,7 +373,7 @@ export class SharedFloodControl {
     for (const entry of entriesIn(dir)) {
       const found = entry.name;
       if (entry.isFile() && SENT_MARK.test(found)) {
-        forgetOldMark(path.join(dir, found));
+        removeIfOlder(path.join(dir, found), SENT_MARK_MS);
         continue;
       }
       // Only real folders: a symbolic link named like one is not the queue's to walk.
@@ -412,7 +406,7 @@ export class SharedFloodControl {
       for (const line of folders(claimed)) {
         if (line.startsWith('line-')) done = this.releaseLine(path.join(claimed, line)) && done;
       }
-      if (done) removeFolder(claimed);
+      if (done) removeFolder(claimed, isHeld);
     }
   }
 
@@ -451,7 +445,7 @@ export class SharedFloodControl {
             // Said once, below: the folder then goes.
             uncountable++;
             fs.rmSync(file, { force: true });
-          } else forgetStray(file);
+          } else removeIfOlder(file, STRAY_MS);
         }
       }
       if (uncountable > 0) {
@@ -472,7 +466,7 @@ export class SharedFloodControl {
           }
         }
       }
-      removeFolder(lineDir);
+      removeFolder(lineDir, isHeld);
       return true;
     } catch {
       // Left as it is: taken over and released again once this process is gone.
@@ -486,105 +480,4 @@ export class SharedFloodControl {
       Number(pid) === process.pid ? startedWithThisProcess(instance) : isProcessAlive(Number(pid));
     return !alive || Math.abs(now - Number(since)) >= STALE_RELEASE_MS;
   }
-}
-
-/** Creates an empty file only where none is: true when this call made it. */
-function createExclusive(file: string): boolean {
-  try {
-    fs.closeSync(fs.openSync(file, 'wx', 0o600));
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  }
-}
-
-/** Takes one of a window's `max` slots of a kind (`sent-<i>`, `early-<i>`): false when none is left. */
-function takeSlot(windowDir: string, kind: string, max: number): boolean {
-  for (let i = 1; i <= max; i++) {
-    if (createExclusive(path.join(windowDir, `${kind}-${i}`))) return true;
-  }
-  return false;
-}
-
-function renamed(from: string, to: string): boolean {
-  try {
-    fs.renameSync(from, to);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The real folders in `dir` (no symbolic links), by name. */
-function folders(dir: string): string[] {
-  return entriesIn(dir)
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name);
-}
-
-/** Removes a `.sent-` mark a day old: by the file system's clock, which wrote its time. */
-function forgetOldMark(file: string): void {
-  try {
-    const age = Math.abs(Date.now() - fs.statSync(file).mtimeMs);
-    if (age > SENT_MARK_MS) fs.rmSync(file, { force: true });
-  } catch {
-    // gone already
-  }
-}
-
-/**
- * Removes a released folder and what it holds but uncounted occurrences' files (`.n`, made after
- * the count by an occurrence that takes it back); the folder stays while one is there, or while
- * a file cannot be removed (a lock), for a later look. Never throws.
- */
-function removeFolder(dir: string): void {
-  for (const entry of entriesIn(dir)) {
-    const file = path.join(dir, entry.name);
-    try {
-      if (entry.isDirectory()) removeFolder(file);
-      else if (!(entry.isFile() && HELD.test(entry.name))) fs.rmSync(file, { force: true });
-    } catch {
-      // left for a later look
-    }
-  }
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    // something is still there: a later look removes it
-  }
-}
-
-/** Removes a file of another carrier's left in a line folder once its maker has long gone. */
-function forgetStray(file: string): void {
-  try {
-    if (Math.abs(Date.now() - fs.statSync(file).mtimeMs) > STRAY_MS)
-      fs.rmSync(file, { force: true });
-  } catch {
-    // gone already
-  }
-}
-
-/** Whether `dir` is a real folder, not a symbolic link to one. */
-function realFolder(dir: string): boolean {
-  try {
-    return fs.lstatSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The folder a line's held-back occurrences are counted in: its own (`own`), or, past
- * MAX_LINES_HELD lines in the window, the first line's by name (every process picks the same).
- */
-function lineFolder(windowDir: string, line: string): { dir: string; own: boolean } {
-  const own = path.join(windowDir, `line-${line}`);
-  const lines = folders(windowDir)
-    .filter((name) => name.startsWith('line-'))
-    .sort();
-  if (lines.includes(`line-${line}`)) return { dir: own, own: true };
-  if (lines.length >= MAX_LINES_HELD) return { dir: path.join(windowDir, lines[0]), own: false };
-  fs.mkdirSync(own, { recursive: true, mode: 0o700 });
-  return { dir: own, own: true };
 }

@@ -219,46 +219,44 @@ describe('flood control across processes', () => {
     ]);
   });
 
-  it("counts an occurrence on its folder's carrier when another folder took its line's place", () => {
-    const s = setup();
-    const ids = calls(s, 4);
-    // Between reading the carrier and making its file, the line is sent early and another call
-    // makes the line's next folder and carrier: the file lands beside a carrier it did not read.
+  /**
+   * Between an occurrence reading its line's carrier (`read`) and making its file, the line is
+   * sent early and another call makes the line's next folder and carrier (`next()`): the file
+   * lands beside a carrier it did not read.
+   */
+  function replacedWhileCounting(s: Setup, read: string) {
     const real = fs.openSync;
     let next = '';
     const spy = jest.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => {
       const name = String(file);
-      if (name.endsWith('.n') && next === '') {
-        spy.mockRestore();
-        const other = s.process();
-        other.drain('flush'); // holds nothing: sends nothing early
+      if (name.endsWith('.n') && name.includes(`${read}~`) && next === '') {
         const lineDir = path.dirname(name);
         const window = path.basename(path.dirname(lineDir));
-        fs.renameSync(
-          lineDir,
-          path.join(s.queueDir, 'flood', `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`),
-        );
+        const away = `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`;
+        fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
         next = randomUUID();
-        const d = other.admit(next, occurrence());
-        expect(d).toEqual({ held: true, carrierId: next });
+        expect(s.process().admit(next, occurrence())).toEqual({ held: true, carrierId: next });
       }
       return real(file, ...(rest as [fs.OpenMode, fs.Mode]));
     });
+    return { next: () => next, restore: () => spy.mockRestore() };
+  }
+
+  it("counts an occurrence on its folder's carrier when another folder took its line's place", () => {
+    const s = setup();
+    const ids = calls(s, 4);
+    const replaced = replacedWhileCounting(s, ids[3]);
     const id = randomUUID();
     const d = s.process().admit(id, occurrence());
+    replaced.restore();
     // Not on the carrier it read (ids[3]), whose folder left: on the one beside its file.
-    expect(d).toEqual({ held: true, carrierId: next });
+    expect(d).toEqual({ held: true, carrierId: replaced.next() });
     s.clock.now = T0 + WINDOW;
     s.process().drain('due');
-    expect(
-      s
-        .queued()
-        .map((r) => [r.id, r.repeats ?? 0])
-        .sort(),
-    ).toEqual(
+    expect(counts(s)).toEqual(
       [
         [ids[3], 0],
-        [next, 1],
+        [replaced.next(), 1],
       ].sort(),
     );
   });
@@ -443,22 +441,8 @@ describe('flood control across processes', () => {
   it("goes on to the line's next carrier when its file, beside another carrier, cannot be taken back (a lock)", () => {
     const s = setup();
     const ids = calls(s, 4);
-    let next = '';
-    const realOpen = fs.openSync;
+    const replaced = replacedWhileCounting(s, ids[3]);
     const realUnlink = fs.unlinkSync;
-    const opens = jest.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => {
-      const name = String(file);
-      if (name.endsWith(`${ids[3]}~${id}.n`) && next === '') {
-        // The line is sent early and made again, with another carrier, before this file is made.
-        const lineDir = path.dirname(name);
-        const window = path.basename(path.dirname(lineDir));
-        const away = `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`;
-        fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
-        next = randomUUID();
-        expect(s.process().admit(next, occurrence())).toEqual({ held: true, carrierId: next });
-      }
-      return realOpen(file, ...(rest as [fs.OpenMode, fs.Mode]));
-    });
     const unlinks = jest.spyOn(fs, 'unlinkSync').mockImplementation((file) => {
       if (String(file).endsWith(`${ids[3]}~${id}.n`)) {
         throw Object.assign(new Error('EBUSY'), { code: 'EBUSY' });
@@ -467,21 +451,16 @@ describe('flood control across processes', () => {
     });
     const id = randomUUID();
     const d = s.process().admit(id, occurrence());
-    opens.mockRestore();
+    replaced.restore();
     unlinks.mockRestore();
     // Its file is stuck beside the other carrier, which never counts it: it counts itself there.
-    expect(d).toEqual({ held: true, carrierId: next });
+    expect(d).toEqual({ held: true, carrierId: replaced.next() });
     s.clock.now = T0 + WINDOW;
     s.process().drain('due');
-    expect(
-      s
-        .queued()
-        .map((r) => [r.id, r.repeats ?? 0])
-        .sort(),
-    ).toEqual(
+    expect(counts(s)).toEqual(
       [
         [ids[3], 0],
-        [next, 1],
+        [replaced.next(), 1],
       ].sort(),
     );
   });
@@ -655,6 +634,14 @@ describe('flood control across processes', () => {
     expect(new Set(answered).size).toBe(5);
   });
 });
+
+/** The queued reports as [id, repeats], sorted. */
+function counts(s: Setup): (string | number)[][] {
+  return s
+    .queued()
+    .map((r) => [r.id, r.repeats ?? 0])
+    .sort();
+}
 
 /** The windows in the flood folder (not the marks of carriers queued). */
 function windows(s: Setup): string[] {

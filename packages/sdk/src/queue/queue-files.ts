@@ -43,10 +43,10 @@ export function tempPath(tmpDir: string, ext: string): string {
 }
 
 /**
- * Writes `bytes` to `target` whole or not at all: written to `tmpDir`, fsynced, renamed over
- * `target` (on the same file system), and the rename synced, whatever moment the process dies.
+ * Writes `bytes` to a new file in `tmpDir` and fsyncs it (through the descriptor it was written
+ * with: Windows refuses to fsync a read-only one); returns its path. Nothing is left on failure.
  */
-export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): void {
+function writeTemp(tmpDir: string, bytes: Uint8Array): string {
   const tmp = tempPath(tmpDir, 'tmp');
   try {
     const fd = fs.openSync(tmp, 'wx', 0o600);
@@ -56,14 +56,46 @@ export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): 
     } finally {
       fs.closeSync(fd);
     }
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+  return tmp;
+}
+
+/**
+ * Writes `bytes` to `target` whole or not at all: written to `tmpDir`, fsynced, renamed over
+ * `target` (on the same file system), and the rename synced, whatever moment the process dies.
+ */
+export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): void {
+  const tmp = writeTemp(tmpDir, bytes);
+  try {
     fs.renameSync(tmp, target);
   } catch (error) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // nothing to clean
-    }
+    fs.rmSync(tmp, { force: true });
     throw error;
   }
   syncDirectory(path.dirname(target));
+}
+
+/**
+ * Writes `bytes` to `target` whole, only where no file is: written to `tmpDir`, fsynced, then
+ * hard-linked to `target` (a link never replaces a file, so of processes racing exactly one
+ * publishes), and the link synced. True when this call published it; false when a file was there.
+ *
+ * @example
+ * if (!publishOnce(tmpDir, keyFile, nacl.randomBytes(32))) key = readKey(); // another won
+ */
+export function publishOnce(tmpDir: string, target: string, bytes: Uint8Array): boolean {
+  const tmp = writeTemp(tmpDir, bytes);
+  try {
+    fs.linkSync(tmp, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  syncDirectory(path.dirname(target));
+  return true;
 }

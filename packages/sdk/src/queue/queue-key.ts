@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { syncDirectory } from './fsync';
+import { publishOnce } from './queue-files';
 import { QUEUE_KEY_BYTES } from './sealed-file';
 
 /** The key file's name in the queue directory. */
@@ -30,25 +29,8 @@ export class QueueKeyError extends Error {
 export function loadOrCreateQueueKey(dir: string, tmpDir: string): Uint8Array {
   const existing = readQueueKeyFile(dir);
   if (existing) return existing;
-  const file = path.join(dir, QUEUE_KEY_FILE);
-  const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}.key`);
-  try {
-    const fd = fs.openSync(tmp, 'wx', 0o600);
-    try {
-      fs.writeSync(fd, nacl.randomBytes(QUEUE_KEY_BYTES));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      fs.linkSync(tmp, file);
-      syncDirectory(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
+  // Of two processes racing, one publishes its key; the other reads it below.
+  publishOnce(tmpDir, path.join(dir, QUEUE_KEY_FILE), nacl.randomBytes(QUEUE_KEY_BYTES));
   const key = readQueueKeyFile(dir);
   if (!key) throw new QueueKeyError();
   return key;
