@@ -245,8 +245,15 @@ function prepare(
     diagnostics.push(d);
     if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
   };
+  // A preview stores nothing, so it opens no queue: it must not make the folder or its key
+  // (the config's queueDir may not be the user's yet, or not be meant for this machine).
+  const preview = v.preview === true;
+  if (preview) delete options.queueDir;
   // Each call is a process: flood control's windows are kept in the queue dir, for all of them.
-  const reporter = createReporterCore(options, { autoSend: false, floodAcrossProcesses: true });
+  const reporter = createReporterCore(options, {
+    autoSend: false,
+    floodAcrossProcesses: !preview,
+  });
   // After the config's own checks, which say more. Nothing to report (stdin empty, closed or
   // `{}`): a report of error 0 in (unknown) is nobody's error.
   if (!FIELD_OPTIONS.some((k) => input[k] !== undefined && input[k] !== null)) {
@@ -254,7 +261,7 @@ function prepare(
       'no report fields given: pass --number, --description, --module, --procedure and --line, or one JSON object on stdin',
     );
   }
-  return { reporter, input, preview: v.preview === true, timeoutMs, verbose: v.verbose === true };
+  return { reporter, input, preview, timeoutMs, verbose: v.verbose === true };
 }
 
 /**
