@@ -9,7 +9,10 @@ export type DiagnosticCode =
   | 'username_failed'
   /** flood control began holding back a group this window; the rest go out as `repeats` */
   | 'rate_limited'
-  /** flush() left a group's held-back occurrences for their window's end: flushed early too often */
+  /**
+   * flush() left a group's held-back occurrences for their window's end: flushed early too
+   * often; across jcs-report calls, also a carrier that could not be queued or released now
+   */
   | 'flood_held'
   /** the dump was cut to fit the size limit */
   | 'dump_truncated'

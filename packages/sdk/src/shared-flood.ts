@@ -370,6 +370,7 @@ export class SharedFloodControl {
   private releaseEnded(): void {
     const now = this.now();
     const { dir } = this.o.storage;
+    let stuck = false;
     for (const entry of entriesIn(dir)) {
       const found = entry.name;
       if (entry.isFile() && SENT_MARK.test(found)) {
@@ -401,7 +402,21 @@ export class SharedFloodControl {
       // A window starting over a window ahead was made before the clock was set back.
       if (now < start + windowMs && start <= now + windowMs) continue;
       const claimed = path.join(dir, `.releasing-${m[1]}${this.owner()}`);
-      if (!renamed(path.join(dir, m[1]), claimed)) continue; // another process has it
+      try {
+        fs.renameSync(path.join(dir, m[1]), claimed);
+      } catch (e) {
+        // Gone: another process has it. Anything else (a permission, a lock) holds its counts
+        // until the folder can be changed: said once a call, as nothing else would show it.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && !stuck) {
+          stuck = true;
+          this.o.diagnostic({
+            code: 'flood_held',
+            message: `the reports carrying an error loop's repeats could not be released from the queue dir's flood/ folder (${code ?? 'error'}): they stay counted there and go out with the first call that can`,
+          });
+        }
+        continue;
+      }
       let done = true;
       for (const line of folders(claimed)) {
         if (line.startsWith('line-')) done = this.releaseLine(path.join(claimed, line)) && done;
@@ -457,7 +472,18 @@ export class SharedFloodControl {
       if (carrier && count > 0) {
         const mark = path.join(this.o.storage.dir, `.sent-${carrier.id}`);
         if (!fs.existsSync(mark)) {
-          this.o.storage.add(withRepeats(carrier, count - 1));
+          try {
+            this.o.storage.add(withRepeats(carrier, count - 1));
+          } catch (e) {
+            // A full disk, a permission: the carrier stays here, counted, for a later call.
+            const code = (e as NodeJS.ErrnoException).code ?? 'error';
+            this.o.diagnostic({
+              code: 'flood_held',
+              message: `the report carrying this error's repeats (${carrier.id}) could not be queued (${code}): it stays counted in the queue dir's flood/ folder and goes out with a later call`,
+              reportId: carrier.id,
+            });
+            return false;
+          }
           this.released++;
           try {
             fs.closeSync(fs.openSync(mark, 'w', 0o600));

@@ -426,6 +426,74 @@ describe('flood control across processes', () => {
     expect(s.queued().map((r) => [r.id, r.repeats])).toEqual([[ids[3], 3]]);
   });
 
+  it('says so when a carrier cannot be queued (a full disk), and keeps it counted for a later call', () => {
+    const s = setup();
+    calls(s, 3);
+    const p = s.process();
+    const d = p.admit(randomUUID(), occurrence());
+    const carrierId = d.held ? d.carrierId : 'not held';
+    const full = jest.spyOn(fs, 'writeFileSync').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+    });
+    try {
+      p.drain('flush');
+    } finally {
+      full.mockRestore();
+    }
+    expect(s.queued()).toEqual([]);
+    expect(s.diagnostics.filter((x) => x.code === 'flood_held')).toEqual([
+      {
+        code: 'flood_held',
+        reportId: carrierId,
+        message: `the report carrying this error's repeats (${carrierId}) could not be queued (ENOSPC): it stays counted in the queue dir's flood/ folder and goes out with a later call`,
+      },
+    ]);
+    // The call ends; the next one takes over the line it was sending early, and sends it.
+    const flood = path.join(s.queueDir, 'flood');
+    const [line] = fs.readdirSync(flood).filter((n) => n.startsWith('.line-'));
+    fs.renameSync(path.join(flood, line), path.join(flood, line.replace(/~\d+~/, '~4194305~')));
+    s.process().drain('due');
+    expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[carrierId, 0]]);
+  });
+
+  it('says once a call that ended windows cannot be released (a permission), and releases them once they can', () => {
+    const s = setup();
+    const first = calls(s, 5);
+    const second = calls(s, 5, () => occurrence(120, 92));
+    s.clock.now = T0 + WINDOW;
+    const real = fs.renameSync;
+    const denied = jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
+      if (String(to).includes('.releasing-')) {
+        throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+      }
+      real(from, to);
+    });
+    try {
+      s.process().drain('due');
+    } finally {
+      denied.mockRestore();
+    }
+    expect(s.queued()).toEqual([]);
+    expect(s.diagnostics.filter((x) => x.code === 'flood_held')).toEqual([
+      {
+        code: 'flood_held',
+        message: `the reports carrying an error loop's repeats could not be released from the queue dir's flood/ folder (EACCES): they stay counted there and go out with the first call that can`,
+      },
+    ]);
+    s.process().drain('due');
+    expect(
+      s
+        .queued()
+        .map((r) => [r.id, r.repeats])
+        .sort(),
+    ).toEqual(
+      [
+        [first[3], 1],
+        [second[3], 1],
+      ].sort(),
+    );
+  });
+
   it('walks no symbolic link: one named like a window is left, and what it points to', () => {
     const s = setup();
     const target = tempDir();
