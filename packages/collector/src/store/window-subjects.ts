@@ -84,7 +84,7 @@ export function windowSubjects(
 
   // The partial days' subjects, per group, once each, and of those the ones no whole day has:
   // one statement, so each report and each look-up costs SQLite's time and not a call from here
-  // (about half the time, at the edges of the default window at a million reports).
+  // (a quarter less time at the edges of the default window at a million reports).
   if (partial.length === 0) return out;
   const [first, last = [0, 0]] = partial;
   const rows = statement(db, version === undefined ? EDGE_SUBJECTS : EDGE_SUBJECTS_OF_VERSION)
