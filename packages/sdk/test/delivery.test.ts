@@ -374,6 +374,23 @@ describe('store first, then deliver', () => {
     expect(dropped).toEqual(ids.slice(0, 2));
   });
 
+  it('keeps queuing on disk when the queue dir is removed while it runs', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const down = { ...server, url: await deadEndpoint() };
+    const r = reporterFor(diagnostics, { queueDir }, down);
+    fs.rmSync(queueDir, { recursive: true });
+    const id = r.report(input());
+    expect(diagnostics.map((d) => d.code)).not.toContain('queue_write_failed');
+    expect(pendingFiles(queueDir).map((f) => f.includes(id))).toEqual([true]);
+    await r.close(0);
+    // The next run sends it.
+    const next = reporterFor([], { queueDir });
+    expect(await next.flush(2000)).toBe(true);
+    expect(server.stored.has(id)).toBe(true);
+    await next.close(0);
+  });
+
   it('falls back to memory when the queue dir breaks, and when it cannot be made', async () => {
     const queueDir = tempDir();
     const diagnostics: Diagnostic[] = [];

@@ -353,6 +353,62 @@ describe('DiskQueue', () => {
     expect(pendingFiles(dir)).toEqual([]);
   }, 20_000);
 
+  it('makes its folder again when it is removed while in use, under the same key', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    q.add(makeReport('before'));
+    const key = fs.readFileSync(path.join(dir, 'queue.key'));
+    fs.rmSync(dir, { recursive: true });
+    const after = makeReport('after');
+    q.add(after); // was: ENOENT, and the reporter kept the rest of the run's reports in memory
+    expect(fs.readFileSync(path.join(dir, 'queue.key'))).toEqual(key);
+    if (process.platform !== 'win32') {
+      for (const d of ['', 'pending', 'claimed', 'tmp']) {
+        expect(fs.statSync(path.join(dir, d)).mode & 0o077).toBe(0);
+      }
+    }
+    // The next process opens it; what went with the folder is gone.
+    const next = diskQueue(dir);
+    expect(next.claimNext()!.report).toEqual(after);
+    expect(next.claimNext()).toBeNull();
+
+    // Held reports too, and with the host's key no key file is made.
+    const hostKey = new Uint8Array(32).fill(7);
+    const events = { onOverflow: () => undefined, onCorrupt: () => undefined };
+    const dir2 = tempDir();
+    const q2 = new DiskQueue(dir2, bounds, events, hostKey);
+    fs.rmSync(dir2, { recursive: true });
+    const held = makeReport('held');
+    const key2 = q2.hold(held);
+    q2.commitHeld(key2, held);
+    expect(fs.existsSync(path.join(dir2, 'queue.key'))).toBe(false);
+    expect(new DiskQueue(dir2, bounds, events, hostKey).claimNext()!.report).toEqual(held);
+  });
+
+  it('seals with the key another process published when it made the folder again first', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    fs.rmSync(dir, { recursive: true });
+    // Another process started meanwhile, made the folder again and a key of its own.
+    const other = diskQueue(dir);
+    const r = makeReport('raced');
+    q.add(r); // was: sealed under the old key, which the other process moves to corrupt/
+    const corrupt: string[] = [];
+    expect(other.claimNext()!.report).toEqual(r);
+    expect(diskQueue(dir, [], corrupt).claimNext()).toBeNull();
+    expect(corrupt).toEqual([]);
+
+    // queue.key alone removed: published again under the key the queue seals with.
+    const dir2 = tempDir();
+    const q2 = diskQueue(dir2);
+    const key = fs.readFileSync(path.join(dir2, 'queue.key'));
+    fs.rmSync(path.join(dir2, 'queue.key'));
+    const r2 = makeReport('keyless');
+    q2.add(r2);
+    expect(fs.readFileSync(path.join(dir2, 'queue.key'))).toEqual(key);
+    expect(diskQueue(dir2).claimNext()!.report).toEqual(r2);
+  });
+
   it('fails loudly at construction when the directory cannot be made', () => {
     const dir = tempDir();
     const file = path.join(dir, 'a-file');

@@ -4,8 +4,8 @@ import { validateReport, type Report, makeDirSync, isProcessAlive } from '@jcs/p
 import { CorruptFolder } from './corrupt-folder';
 import { checkQueueDirTrust } from './dir-trust';
 import { syncDirectory } from './fsync';
-import { entriesIn, namesIn, readSmallFile, writeAtomic } from './queue-files';
-import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
+import { entriesIn, namesIn, publishOnce, readSmallFile, writeAtomic } from './queue-files';
+import { loadOrCreateQueueKey, QUEUE_KEY_FILE, readQueueKeyFile } from './queue-key';
 import {
   QueueNames,
   parseClaimName,
@@ -90,9 +90,11 @@ export class DiskQueue implements ReportQueue {
   private holdSeq = 0;
   private lastRecovery = 0;
   /** seals every file this instance writes */
-  private readonly sealKey: Uint8Array;
+  private sealKey: Uint8Array;
   /** opens files: the seal key, then `queue.key` where the host's key replaced it */
   private readonly openKeys: Uint8Array[];
+  /** the host gave the key (`queueKey`): no `queue.key` to keep */
+  private readonly hostKey: boolean;
 
   /**
    * Throws when the directory cannot be created or written, or its `queue.key` is damaged.
@@ -108,11 +110,9 @@ export class DiskQueue implements ReportQueue {
     this.claimedDir = path.join(dir, 'claimed');
     this.tmpDir = path.join(dir, 'tmp');
     const corruptDir = path.join(dir, 'corrupt');
-    for (const d of [this.pendingDir, this.claimedDir, this.tmpDir, corruptDir]) {
-      makeDirSync(d, 0o700);
-    }
-    checkQueueDirTrust(dir);
+    this.makeFolders();
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
+    this.hostKey = queueKey !== undefined;
     if (queueKey) {
       this.sealKey = queueKey;
       const fileKey = safeReadKeyFile(dir);
@@ -128,13 +128,15 @@ export class DiskQueue implements ReportQueue {
   }
 
   add(report: Report): void {
-    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
-    this.makeRoom(sealed.length);
-    writeAtomic(
-      this.tmpDir,
-      path.join(this.pendingDir, this.names.pending(report.id, sealed.length)),
-      sealed,
-    );
+    this.writing(() => {
+      const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
+      this.makeRoom(sealed.length);
+      writeAtomic(
+        this.tmpDir,
+        path.join(this.pendingDir, this.names.pending(report.id, sealed.length)),
+        sealed,
+      );
+    });
   }
 
   /**
@@ -144,13 +146,15 @@ export class DiskQueue implements ReportQueue {
    * by `size()`, nor put back by `close()`: `commitHeld` hands it to the senders.
    */
   hold(report: Report): string {
-    const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
-    const pendingName = this.names.pending(report.id, sealed.length);
-    const claimName = this.names.claim(pendingName);
-    writeAtomic(this.tmpDir, path.join(this.claimedDir, claimName), sealed);
-    const key = String(++this.holdSeq);
-    this.holding.set(key, { claimName, pendingName, bytes: sealed.length });
-    return key;
+    return this.writing(() => {
+      const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
+      const pendingName = this.names.pending(report.id, sealed.length);
+      const claimName = this.names.claim(pendingName);
+      writeAtomic(this.tmpDir, path.join(this.claimedDir, claimName), sealed);
+      const key = String(++this.holdSeq);
+      this.holding.set(key, { claimName, pendingName, bytes: sealed.length });
+      return key;
+    });
   }
 
   rewriteHeld(key: string, report: Report): boolean {
@@ -298,6 +302,62 @@ export class DiskQueue implements ReportQueue {
       open: (bytes) => this.openReport(bytes)?.report ?? null,
       add: (report) => this.add(report),
     };
+  }
+
+  /**
+   * Runs a write of a new file, and once more after making the queue's folders again where they
+   * were removed under it (a clean-up tool, a user tidying app data): reports stay on disk rather
+   * than fall back to memory for the rest of the run. What the folder held went with it.
+   */
+  private writing<T>(write: () => T): T {
+    this.followKeyFile();
+    try {
+      return write();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !this.remakeFolders()) throw error;
+      return write();
+    }
+  }
+
+  /** Makes the folders and `queue.key` again where one is missing; false when none was. */
+  private remakeFolders(): boolean {
+    const folders = [this.dir, this.pendingDir, this.claimedDir, this.tmpDir];
+    if (folders.every((d) => fs.existsSync(d))) return false;
+    this.makeFolders();
+    this.followKeyFile();
+    return true;
+  }
+
+  /**
+   * Seals with the key the next process will find: `queue.key` published again under this
+   * instance's key where it was removed, and a key another process published meanwhile (having
+   * made the folder again first) taken up. A damaged key file is left as it is (see
+   * loadOrCreateQueueKey), and this instance keeps its key.
+   */
+  private followKeyFile(): void {
+    if (this.hostKey) return;
+    // Read whole each time (32 bytes, a report at a time): a file's inode number is reused.
+    try {
+      let published = readQueueKeyFile(this.dir);
+      // Without tmp/ the folder went too: the write fails, and remakeFolders comes back here.
+      if (!published && fs.existsSync(this.tmpDir)) {
+        publishOnce(this.tmpDir, path.join(this.dir, QUEUE_KEY_FILE), this.sealKey);
+        published = readQueueKeyFile(this.dir);
+      }
+      if (published && !sameBytes(published, this.sealKey)) {
+        this.openKeys.unshift(published);
+        this.sealKey = published;
+      }
+    } catch {
+      // Kept as it was: the report is still written, under this instance's key.
+    }
+  }
+
+  private makeFolders(): void {
+    for (const name of ['pending', 'claimed', 'tmp', 'corrupt']) {
+      makeDirSync(path.join(this.dir, name), 0o700);
+    }
+    checkQueueDirTrust(this.dir);
   }
 
   /** Claims one pending file and reads it; null when another process got it or it is corrupt. */
@@ -453,6 +513,10 @@ export class DiskQueue implements ReportQueue {
       }
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** The key file's key, or null: a damaged one must not stop a queue that has the host's key. */
