@@ -344,7 +344,7 @@ export class DiskQueue implements ReportQueue {
         publishOnce(this.tmpDir, path.join(this.dir, QUEUE_KEY_FILE), this.sealKey);
         published = readQueueKeyFile(this.dir);
       }
-      if (published && !sameBytes(published, this.sealKey)) {
+      if (published && Buffer.compare(published, this.sealKey) !== 0) {
         this.openKeys.unshift(published);
         this.sealKey = published;
       }
@@ -513,10 +513,6 @@ export class DiskQueue implements ReportQueue {
       }
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** The key file's key, or null: a damaged one must not stop a queue that has the host's key. */
