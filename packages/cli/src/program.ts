@@ -132,6 +132,11 @@ export async function run(argv: string[], environment: Environment): Promise<Run
           exitCode: EXIT.usage,
         };
       }
+      const elsewhere =
+        err.code === 'commander.unknownOption'
+          ? optionOfOtherCommands(program, argv, err.message)
+          : null;
+      if (elsewhere) return { stdout, stderr: elsewhere, exitCode: EXIT.usage };
       const message = usageLine(err.message);
       return {
         stdout,
@@ -234,6 +239,30 @@ function configureAll(
 const GLOBAL_OPTIONS_HELP =
   '\nGlobal options, before or after the command: --server URL, --token T, --json, --no-color' +
   ' (jcs-errors --help says more).';
+
+/**
+ * For an option the command does not take but others do (`ignore G --in-version 5.3`), the line
+ * that says which: commander's own suggestion is the nearest name among the command's options
+ * and the global ones, which sent `--in-version` to `--version`, the filter of `top`.
+ */
+function optionOfOtherCommands(program: Command, argv: string[], message: string): string | null {
+  const flag = /'(-[^'=]+)/.exec(message)?.[1];
+  const running = argv.find((arg) => hasCommand(program, arg));
+  if (!flag || !running) return null;
+  const takes = (c: Command) => c.options.some((o) => o.long === flag || o.short === flag);
+  const takers = program.commands.filter((c) => c.name() !== running && takes(c));
+  // `audit verify --limit`: audit takes it, its subcommand does not; that has a line of its own.
+  if (takers.length === 0 || program.commands.some((c) => c.name() === running && takes(c))) {
+    return null;
+  }
+  // `audit verify --dump`: named as typed, the subcommand too.
+  const command = program.commands.find((c) => c.name() === running)!;
+  const sub = argv[argv.indexOf(running) + 1];
+  const typed = command.commands.some((c) => c.name() === sub) ? `${running} ${sub}` : running;
+  const names = takers.map((c) => c.name());
+  const them = names.length === 1 ? `${names[0]} takes it` : `${names.join(', ')} take it`;
+  return `${typed} takes no ${flag} option (${them}): see jcs-errors ${typed} --help\n`;
+}
 
 function hasCommand(program: Command, name: string): boolean {
   return program.commands.some((c) => c.name() === name || c.aliases().includes(name));

@@ -1020,6 +1020,20 @@ describe('the program', () => {
     const option = await cli(['top', '--bogus']);
     expect(option.exitCode).toBe(2);
     expect(option.stderr).toBe("unknown option '--bogus': see jcs-errors --help\n");
+    // Another command's option: which command takes it, not commander's nearest name (was
+    // "did you mean --version?", top's filter).
+    expect(await cli(['ignore', 'abc123', '--in-version', '5.3'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        'ignore takes no --in-version option (resolve takes it): see jcs-errors ignore --help\n',
+    });
+    expect((await cli(['--json', 'top', '--dump'])).stderr).toBe(
+      'top takes no --dump option (report takes it): see jcs-errors top --help\n',
+    );
+    expect((await cli(['audit', 'verify', '--dump'])).stderr).toBe(
+      'audit verify takes no --dump option (report takes it): see jcs-errors audit verify --help\n',
+    );
     const missing = await cli(['show']);
     expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors --help\n");
     expect((await cli(['top', 'extra'])).exitCode).toBe(2);
