@@ -364,14 +364,22 @@ describe('POST /v1/expire', () => {
         .send({ dryRun: true })
         .expect(200)
     ).body;
-    for (const s of [viaQuery, viaBody]) {
+    // Where the two disagree, the safe reading: a dry run.
+    const disagreeing = (
+      await request(t.app)
+        .post('/v1/expire?dryRun=1')
+        .set('Authorization', as('admin'))
+        .send({ dryRun: false })
+        .expect(200)
+    ).body;
+    for (const s of [viaQuery, viaBody, disagreeing]) {
       expect(s).toMatchObject({ deletedReports: 3, destroyedKeys: 2, dryRun: true });
     }
     expect(countReports(t.collector.db)).toBe(3);
     expect(t.collector.keyring.listDayKeys()).toEqual(['2026-09-01', '2026-09-06']);
     expect(runs()).toEqual({ n: 0 });
     const entries = t.collector.audit.list({ limit: 10 });
-    expect(entries.filter((e) => e.action === 'expire.dry-run')).toHaveLength(2);
+    expect(entries.filter((e) => e.action === 'expire.dry-run')).toHaveLength(3);
     expect(entries.some((e) => e.action === 'expire')).toBe(false);
     // Reads still hide them: a dry run does not make expired reports readable.
     await get(`/v1/reports/${a.id}`, 404);
