@@ -5,6 +5,8 @@
  * table (group_subject_days, kept by triggers) equal to a recount of group_subjects after
  * ingest in and out of order, erasure and expiry.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import type { Report } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
@@ -14,7 +16,7 @@ import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
 import { openDatabase, type Db } from '../src/store/db';
 import type { GroupQuery } from '../src/store/groups';
-import { windowSubjects } from '../src/store/window-subjects';
+import { EXACT_EDGE_REPORTS, windowSubjects } from '../src/store/window-subjects';
 import {
   countSubjects,
   expireSubjects,
@@ -251,6 +253,12 @@ describe('GET /v1/groups figures against a recount', () => {
     // The two differ somewhere: the edge days hold users from outside the window.
     const exact = recount(stored, since, until);
     expect(recount(stored, since, until, undefined, true)).not.toEqual(exact);
+  });
+
+  it('docs/api.md gives the edge-day report limit the collector uses', () => {
+    const api = fs.readFileSync(path.join(__dirname, '../../../docs/api.md'), 'utf8');
+    const limit = EXACT_EDGE_REPORTS.toLocaleString('en-US');
+    expect(api).toContain(`hold more than ${limit} reports between them`);
   });
 
   it('with nothing stored after until on its day, that day counts whole and stays exact', () => {
