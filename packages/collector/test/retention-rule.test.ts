@@ -24,8 +24,10 @@ const ingest = async (r: object) =>
       .send(r)
       .expect(202)
   ).body as { id: string; group: string };
-const expire = (query = '') =>
-  request(t.app).post(`/v1/expire${query}`).set('Authorization', as('admin')).expect(200);
+const expire = (query = '', body?: object) => {
+  const post = request(t.app).post(`/v1/expire${query}`).set('Authorization', as('admin'));
+  return (body === undefined ? post : post.send(body)).expect(200);
+};
 
 /** Two reports of one group at T0 and T0 + 1h, and one of another group five days later. */
 async function seed() {
@@ -357,21 +359,9 @@ describe('POST /v1/expire', () => {
     t.clock.set(T0 + 50 * DAY);
     const runs = () => t.collector.db.prepare('SELECT COUNT(*) AS n FROM expiry_runs').get();
     const viaQuery = (await expire('?dryRun=1')).body;
-    const viaBody = (
-      await request(t.app)
-        .post('/v1/expire')
-        .set('Authorization', as('admin'))
-        .send({ dryRun: true })
-        .expect(200)
-    ).body;
+    const viaBody = (await expire('', { dryRun: true })).body;
     // Where the two disagree, the safe reading: a dry run.
-    const disagreeing = (
-      await request(t.app)
-        .post('/v1/expire?dryRun=1')
-        .set('Authorization', as('admin'))
-        .send({ dryRun: false })
-        .expect(200)
-    ).body;
+    const disagreeing = (await expire('?dryRun=1', { dryRun: false })).body;
     for (const s of [viaQuery, viaBody, disagreeing]) {
       expect(s).toMatchObject({ deletedReports: 3, destroyedKeys: 2, dryRun: true });
     }

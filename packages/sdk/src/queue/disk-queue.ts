@@ -4,8 +4,8 @@ import { validateReport, type Report, makeDirSync, isProcessAlive } from '@jcs/p
 import { CorruptFolder } from './corrupt-folder';
 import { checkQueueDirTrust } from './dir-trust';
 import { syncDirectory } from './fsync';
-import { entriesIn, namesIn, publishOnce, readSmallFile, writeAtomic } from './queue-files';
-import { loadOrCreateQueueKey, QUEUE_KEY_FILE, readQueueKeyFile } from './queue-key';
+import { entriesIn, namesIn, readSmallFile, writeAtomic } from './queue-files';
+import { loadOrCreateQueueKey, readQueueKeyFile } from './queue-key';
 import {
   QueueNames,
   parseClaimName,
@@ -337,14 +337,11 @@ export class DiskQueue implements ReportQueue {
   private followKeyFile(): void {
     if (this.hostKey) return;
     // Read whole each time (32 bytes, a report at a time): a file's inode number is reused.
+    // Without tmp/ (the folder went too) publishing fails: the write then fails as well, and
+    // remakeFolders comes back here.
     try {
-      let published = readQueueKeyFile(this.dir);
-      // Without tmp/ the folder went too: the write fails, and remakeFolders comes back here.
-      if (!published && fs.existsSync(this.tmpDir)) {
-        publishOnce(this.tmpDir, path.join(this.dir, QUEUE_KEY_FILE), this.sealKey);
-        published = readQueueKeyFile(this.dir);
-      }
-      if (published && Buffer.compare(published, this.sealKey) !== 0) {
+      const published = loadOrCreateQueueKey(this.dir, this.tmpDir, () => this.sealKey);
+      if (Buffer.compare(published, this.sealKey) !== 0) {
         this.openKeys.unshift(published);
         this.sealKey = published;
       }

@@ -24,13 +24,19 @@ export class QueueKeyError extends Error {
  * the loser reads the winner's.
  *
  * Throws when the directory cannot be written or the file holds something else: a damaged key file
- * is left alone, since replacing it would make every report sealed under it unreadable.
+ * is left alone, since replacing it would make every report sealed under it unreadable. `fresh`
+ * gives the key published where there is none (a queue whose folder was removed under it publishes
+ * the key it already seals with).
  */
-export function loadOrCreateQueueKey(dir: string, tmpDir: string): Uint8Array {
+export function loadOrCreateQueueKey(
+  dir: string,
+  tmpDir: string,
+  fresh: () => Uint8Array = () => nacl.randomBytes(QUEUE_KEY_BYTES),
+): Uint8Array {
   const existing = readQueueKeyFile(dir);
   if (existing) return existing;
   // Of two processes racing, one publishes its key; the other reads it below.
-  publishOnce(tmpDir, path.join(dir, QUEUE_KEY_FILE), nacl.randomBytes(QUEUE_KEY_BYTES));
+  publishOnce(tmpDir, path.join(dir, QUEUE_KEY_FILE), fresh());
   const key = readQueueKeyFile(dir);
   if (!key) throw new QueueKeyError();
   return key;
