@@ -1,11 +1,14 @@
-import type { ApiClient } from './client';
-import { NotFoundError, UsageError } from './errors';
+import type { ApiClient, GroupIdMatches } from './client';
+import { NotFoundError, ServerError, UsageError } from './errors';
 import { shown } from './render/text';
 
 /** Every group id is this long; shorter input is a prefix. */
 const FULL_LENGTH = 12;
 
 const CANDIDATES_SHOWN = 5;
+
+/** As many as `GET /v1/group-ids` answers at once. */
+const MATCHES_LISTED = 20;
 
 /** A group the user named, resolved to its full id. */
 export interface GroupRef {
@@ -17,6 +20,10 @@ export interface GroupRef {
  * taken as it is; a shorter prefix is looked up among every group the collector knows (any
  * status, any age) and must match exactly one. No match (or text that is no id's prefix at all)
  * exits 4, more than one exits 2 and lists them, and so does an empty GROUP.
+ *
+ * The look-up is the collector's `GET /v1/group-ids`, a route beyond the contract. A collector
+ * without it (an older one, or another that keeps to the contract's routes) answers 404: then the
+ * prefix is matched among the groups `GET /v1/groups` lists over the whole retention span.
  *
  * @example
  * const { id } = await resolveGroup(client, '3fa9'); // '3fa9c1d2e4b7'
@@ -37,7 +44,7 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
   }
   if (prefix.length === FULL_LENGTH) return { id: prefix };
 
-  const { data } = await client.groupIds(prefix);
+  const data = await groupsByPrefix(client, prefix);
   const matches = data.groups;
   if (matches.length === 0) throw groupNotFound(text);
   if (matches.length > 1) {
@@ -52,6 +59,32 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
     );
   }
   return { id: matches[0].id };
+}
+
+async function groupsByPrefix(client: ApiClient, prefix: string): Promise<GroupIdMatches> {
+  try {
+    return (await client.groupIds(prefix)).data;
+  } catch (err) {
+    if (!(err instanceof ServerError && err.status === 404)) throw err;
+  }
+  // Six weeks: a report is kept at most 42 days, so every group with a report left is listed
+  // (up to the route's 500, most recently seen first). A wrong --server path 404s here as well,
+  // and says so.
+  const { data } = await client.listGroups({
+    since: '6w',
+    status: 'all',
+    sort: 'last',
+    limit: 500,
+  });
+  const found = data.groups
+    .filter((g) => g.id.startsWith(prefix))
+    .sort((a, b) => a.id.localeCompare(b.id));
+  return {
+    groups: found
+      .slice(0, MATCHES_LISTED)
+      .map((g) => ({ id: g.id, module: g.module, procedure: g.procedure })),
+    more: found.length > MATCHES_LISTED,
+  };
 }
 
 /**

@@ -310,6 +310,46 @@ describe('group prefixes', () => {
     });
   });
 
+  test('a collector without GET /v1/group-ids: the prefix is matched among the groups it lists', async () => {
+    fake.fixtures.contractRoutesOnly = true;
+    const found = await cli(['show', '8b02', '--json']);
+    expect(found.exitCode).toBe(0);
+    expect(fake.requests.map((q) => q.path)).toEqual([
+      '/v1/group-ids',
+      '/v1/groups',
+      '/v1/groups/8b02e6a1c9d4',
+    ]);
+    // Every status over the whole retention span, as many as the route lists.
+    expect(Object.fromEntries(requests('/v1/groups')[0].query)).toEqual({
+      since: '6w',
+      status: 'all',
+      sort: 'last',
+      limit: '500',
+    });
+    expect(await cli(['show', '3fa9'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        'group 3fa9 is ambiguous, it could be 3fa9c1d2e4b7 (modClients.LoadClient), 3fa9c1ff0011 (modInvoices.PrintInvoice): give more characters\n',
+    });
+    expect(await cli(['resolve', 'abc123'])).toEqual({
+      exitCode: 4,
+      stdout: '',
+      stderr: 'no group abc123: run jcs-errors top to list groups\n',
+    });
+  });
+
+  test('a prefix route that fails otherwise is not taken for a missing route', async () => {
+    fake.failNext(503, 'unavailable', { 'retry-after': '5' });
+    const r = await cli(['show', '8b02']);
+    expect(r).toEqual({
+      exitCode: 1,
+      stdout: '',
+      stderr: 'the collector cannot take this now: try again in 5s\n',
+    });
+    expect(fake.requests.map((q) => q.path)).toEqual(['/v1/group-ids']);
+  });
+
   test('something that is not hex names no group: not found, with the form a group takes', async () => {
     for (const text of ['modClients', 'nosuchgroup', '3fa9c1d2e4b7a']) {
       const r = await cli(['reports', text]);

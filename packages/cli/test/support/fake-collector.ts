@@ -148,7 +148,7 @@ function route(
       window: { since: from.toISOString(), until: f.now.toISOString() },
     });
   }
-  if (method === 'GET' && path === '/v1/group-ids') {
+  if (method === 'GET' && path === '/v1/group-ids' && !f.contractRoutesOnly) {
     const prefix = q.get('prefix') ?? '';
     const found = [...f.groups]
       .filter((g) => g.id.startsWith(prefix))

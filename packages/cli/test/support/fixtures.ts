@@ -27,6 +27,8 @@ export interface Fixtures {
   expiry: ExpirySummary;
   /** answer POST /v1/expire as a collector that does not know `dryRun` would: run for real */
   ignoresDryRun?: boolean;
+  /** answer as a collector with the contract's routes only: no `GET /v1/group-ids` */
+  contractRoutesOnly?: boolean;
   erasable: Record<string, number>;
 }
 
