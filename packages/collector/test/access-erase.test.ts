@@ -438,7 +438,7 @@ describe('POST /v1/erase', () => {
 
     // Expiry takes the kept occurrences with the reports of their time.
     await runExpiry(t.collector, { now: Date.parse('2026-11-20T10:40:00Z') + 42 * DAY });
-    const left = t.collector.db.prepare('SELECT COUNT(*) AS n FROM erased_occurrences').get() as {
+    const left = t.collector.db.prepare('SELECT COUNT(*) AS n FROM removed_occurrences').get() as {
       n: number;
     };
     expect(left.n).toBe(0);

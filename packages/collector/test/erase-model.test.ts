@@ -91,6 +91,8 @@ class Model {
   readonly sent: Sent[] = [];
   /** the newest cut-off any run deleted up to (0: none yet) */
   expiredThrough = 0;
+  /** from when on every expired report left its occurrences (undefined: no run yet) */
+  keptFrom: number | undefined;
 
   constructor(
     private readonly t: TestCollector,
@@ -274,6 +276,8 @@ async function simulate(seed: number): Promise<Reach> {
         });
         for (const s of touched) s.expired = true;
         reach.expiries++;
+        // Each run keeps the occurrences of what it deletes from the retention's edge on.
+        m.keptFrom = Math.max(m.keptFrom ?? m.expiredThrough + 1, cutoff - DAY);
         m.expiredThrough = Math.max(m.expiredThrough, cutoff);
       } else if (roll < 10) {
         // New reports: a few over HTTP, received now; a batch in the last days, some (a restored
@@ -335,7 +339,8 @@ interface GroupJson {
  *
  * count, daily, versions: every occurrence received in the window, erased or expired (anonymous
  * counts stay), exact to the millisecond; except that an edge whose partial hour the job's cut-off
- * has reached counts that hour whole (docs/api.md, docs/retention.md).
+ * has reached, before the moment from which it kept the occurrences of what it deleted, counts
+ * that hour whole (docs/api.md, docs/retention.md).
  *
  * users, licences: distinct over the reports still stored that were received in the window, the
  * day before the horizon too (its subject rows went with the job's cut-off, its later reports are
@@ -349,11 +354,13 @@ function recount(m: Model, since: number, until: number, version?: string) {
   let hi = end;
   const firstHour = Math.ceil(since / HOUR);
   const endHour = Math.floor(end / HOUR);
+  const kept = m.keptFrom ?? et + 1;
+  const whole = (from: number) => from <= et && from < kept;
   if (firstHour > endHour) {
-    if (endHour * HOUR <= et) [lo, hi] = [endHour * HOUR, (endHour + 1) * HOUR];
+    if (whole(since)) [lo, hi] = [endHour * HOUR, (endHour + 1) * HOUR];
   } else {
-    if (since % HOUR !== 0 && since <= et) lo = Math.floor(since / HOUR) * HOUR;
-    if (end % HOUR !== 0 && endHour * HOUR <= et) hi = (endHour + 1) * HOUR;
+    if (since % HOUR !== 0 && whole(since)) lo = Math.floor(since / HOUR) * HOUR;
+    if (end % HOUR !== 0 && whole(Math.max(since, endHour * HOUR))) hi = (endHour + 1) * HOUR;
   }
   const first = day(since);
   const days = day(end - 1) - first + 1;

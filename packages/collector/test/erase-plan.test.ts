@@ -121,7 +121,7 @@ describe('an erasure planned in one snapshot and carried out later', () => {
     ).toBe(1);
     expect(apply(p)).toBe(1);
     expect(count('SELECT count(*) FROM reports')).toBe(1);
-    expect(count('SELECT sum(n) FROM erased_occurrences')).toBe(2);
+    expect(count('SELECT sum(n) FROM removed_occurrences')).toBe(2);
     expectConsistent();
   });
 

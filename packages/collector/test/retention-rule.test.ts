@@ -242,11 +242,45 @@ describe('day keys and pseudonymous rows', () => {
       expect(detail.byLine).toEqual(before.byLine);
       expect(detail.byDay).toEqual(before.byDay);
     }
-    // A window that ends before the hour's reports arrived still counts the whole hour: the
-    // reports that would tell are gone.
+    // The run kept the occurrences of what it deleted from its retention's edge on (41 days
+    // before its cut-off is T0 - 23h): a window that ends before the reports arrived counts none.
     const early = new Date(T0 + 5 * 60_000).toISOString();
-    const [g] = (await get(`/v1/groups?status=all&since=1d&until=${early}`)).body.groups;
+    expect((await get(`/v1/groups?status=all&since=1d&until=${early}`)).body.groups).toEqual([]);
+    const late = new Date(T0 + 15 * 60_000).toISOString();
+    const [g] = (await get(`/v1/groups?status=all&since=1d&until=${late}`)).body.groups;
     expect(g.count).toBe(4);
+  });
+
+  it("the nightly run keeps a group's six weeks exact at their partial first hour", async () => {
+    // One report at 10:10 and one at 10:50 (3 occurrences); 42 days later at 10:30 the default
+    // six weeks start between them, and the night before, the run deleted both.
+    t.clock.set(T0 + 10 * 60_000);
+    const { group } = await ingest(makeReport({ error: { line: 10 } }));
+    t.clock.set(T0 + 50 * 60_000);
+    await ingest(makeReport({ repeats: 2, error: { line: 20 } }));
+    t.clock.set(Date.parse('2026-10-13T02:30:00Z'));
+    expect((await expire()).body).toMatchObject({ deletedReports: 2 });
+    t.clock.set(T0 + 42 * DAY + 30 * 60_000);
+    const detail = (await get(`/v1/groups/${group}`)).body;
+    expect(detail).toMatchObject({ count: 3, byLine: [{ line: 20, count: 3 }], latest: [] });
+    expect(detail.byDay[0]).toEqual({ day: '2026-09-01', count: 3 });
+    const since = new Date(T0 + 30 * 60_000).toISOString();
+    const [listed] = (await get(`/v1/groups?status=all&since=${since}`)).body.groups;
+    expect(listed).toMatchObject({ id: group, count: 3 });
+    expect(listed.daily[0]).toBe(3);
+    // A window ending in that hour, likewise: the first report's occurrence only.
+    const until = new Date(T0 + 30 * 60_000).toISOString();
+    const [ending] = (await get(`/v1/groups?status=all&since=8w&until=${until}`)).body.groups;
+    expect(ending).toMatchObject({ id: group, count: 1 });
+
+    // The next nights' runs delete those occurrences once no window starts among them: a window
+    // reaching back further than the retention counts that hour whole, as before.
+    t.clock.set(Date.parse('2026-10-15T02:30:00Z'));
+    await expire();
+    const left = t.collector.db.prepare('SELECT COUNT(*) FROM removed_occurrences').pluck().get();
+    expect(left).toBe(0);
+    const [old] = (await get(`/v1/groups?status=all&since=${since}`)).body.groups;
+    expect(old).toMatchObject({ id: group, count: 4 });
   });
 
   it('a key shredded by another process is not used from memory to seal new reports', async () => {

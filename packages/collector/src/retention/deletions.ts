@@ -1,12 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../store/db';
 import { deleteMeta, getMeta, setMeta, withoutCommitSync } from '../store/db';
-import { markExpiredThrough } from '../store/occurrences';
+import {
+  keepOccurrencesFrom,
+  markExpiredThrough,
+  unreadOccurrencesThrough,
+} from '../store/occurrences';
 import { expireSubjects } from '../store/subject-days';
 import { ExpiredKeys } from '../store/report-keys';
 import { sealedDir } from '../store/sealed-files';
 import { applyWipes, noteWipes, RETURNING_RECORDS, type RecordRow } from '../store/sealed-wipes';
-import { dayName, dayOf } from '../time';
+import { DAY_MS, dayName, dayOf } from '../time';
 import { dayLastMs, dayStart } from './policy';
 
 /**
@@ -132,6 +136,18 @@ async function deleteExpired(
   // The chunk up to that key (`upTo`), or everything left up to the bound (`rest`).
   const UP_TO = 'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)';
   const REST = 'DELETE FROM reports WHERE received_at <= ?';
+  // The occurrences of the reports deleted from the retention's edge (as this run judges it) on
+  // are kept, anonymous, as an erasure keeps them: a group's default six weeks start there, and
+  // count their partial first hour from them (store/occurrences.ts). Said before any deletion.
+  const keptFrom = db.transaction(() => keepOccurrencesFrom(db, cutoff - DAY_MS)).immediate();
+  const KEEP = `INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n)
+    SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports
+    WHERE received_at >= ?`;
+  // The rows UP_TO and REST delete, from keptFrom on.
+  const keep = {
+    upTo: db.prepare(`${KEEP} AND received_at <= ? AND (received_at < ? OR seq <= ?)`),
+    rest: db.prepare(`${KEEP} AND received_at <= ?`),
+  };
   const oldestFirst = (
     bound: number,
     upTo: (at: number, seq: number) => number,
@@ -141,7 +157,12 @@ async function deleteExpired(
       db,
       (limit) => {
         const last = end.get(bound, limit - 1);
-        return last ? upTo(last[0], last[1]) : rest();
+        if (!last) {
+          keep.rest.run(keptFrom, bound);
+          return rest();
+        }
+        keep.upTo.run(keptFrom, last[0], last[0], last[1]);
+        return upTo(last[0], last[1]);
       },
       o,
     );
@@ -196,11 +217,13 @@ async function deleteExpired(
     await deleteInChunks(db, (limit) => keys.deleteGroup(g, cutoff, limit), o, size);
   }
   phase('reportGroupsMs');
-  const erased = db.prepare<[number, number]>(
-    `DELETE FROM erased_occurrences WHERE rowid IN
-       (SELECT rowid FROM erased_occurrences WHERE received_at <= ? LIMIT ?)`,
+  // The occurrences of removed reports that no window reads any more.
+  const removed = db.prepare<[number, number]>(
+    `DELETE FROM removed_occurrences WHERE rowid IN
+       (SELECT rowid FROM removed_occurrences WHERE received_at <= ? LIMIT ?)`,
   );
-  await deleteInChunks(db, (limit) => erased.run(cutoff, limit).changes, o);
+  const unread = unreadOccurrencesThrough(db);
+  await deleteInChunks(db, (limit) => removed.run(unread, limit).changes, o);
   return deleted;
 }
 

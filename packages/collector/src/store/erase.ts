@@ -62,7 +62,7 @@ export interface ErasurePlan {
  * stored sealed) or by licence, and the pseudonyms the distinct counts hold for them: all of the
  * subject's own, and any other one only the erased reports had brought (so a licence erasure
  * also takes its users' hashes along). Occurrence counts hold nothing personal and stay, in
- * every window (erased_occurrences). The ids stay known until their day expires, so the same
+ * every window (removed_occurrences). The ids stay known until their day expires, so the same
  * report sent again is not stored again. planErasure() and applyErasure() in one go.
  *
  * Call inside a transaction; secure_delete zeroes the freed bytes. After the commit, `applyWipes`
@@ -246,7 +246,7 @@ function pseudonymRow(
  */
 function occurrenceKeeper(db: Db): (r: StoredReport) => void {
   const keep = db.prepare<[string, number, string, number, number]>(
-    'INSERT INTO erased_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
+    'INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
   );
   return (r) => keep.run(r.group_id, r.received_at, r.app_version, r.line, 1 + (r.repeats ?? 0));
 }

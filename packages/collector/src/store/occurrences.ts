@@ -117,25 +117,23 @@ function eachCount(
       keys,
       add: sign > 0 ? add : (k, n) => add(k, -n),
     });
-  // The partial hour the window ends in, from the reports, unless the expiry job may have taken
-  // some of them (an `expire --now` ahead of the clock): then the hour's count, whole. Counted from
-  // the reports, a group's count would drop to 0 after such a run and come back once the hour
-  // had passed; whole, it stays (the hour's reports after `until`, if any, are counted too).
-  const endPartial = () => {
-    const from = Math.max(w.since, endHour * HOUR_MS);
-    if (from >= w.until) return;
-    if (endHour * HOUR_MS <= expiredThrough(db)) hours(endHour, endHour + 1);
-    else fromReports(db, from, w.until, filter, keys, add);
+  // The partial hours at the window's edges, from the reports and the occurrences kept of those
+  // removed, unless the expiry job may have deleted reports there whose occurrences it did not
+  // keep (an edge before the retention's edge as its last run judged it: a window reaching back
+  // further than the retention, or any after an `expire --now` ahead of the clock): then the
+  // hour's count, whole. Counted from the reports left, a group's count would drop after such a
+  // run and come back once the hour had passed; whole, it stays (with the hour's occurrences
+  // outside the window, if any).
+  const partial = (hour: number, from: number, to: number) => {
+    if (from >= to) return;
+    if (from <= expiredThrough(db) && from < occurrencesKeptFrom(db)) {
+      hours(hour, hour + 1);
+    } else {
+      fromReports(db, from, to, filter, keys, add);
+    }
   };
-  // The partial hour the window starts in, likewise: once the job has deleted up to `since`, the
-  // window's reports of that hour are gone (the default six weeks of a group reach back to the
-  // retention's edge every day), so the hour counts whole, its reports before `since` too.
-  const startPartial = (to: number) => {
-    if (w.since >= to) return;
-    const hour = Math.floor(w.since / HOUR_MS);
-    if (w.since <= expiredThrough(db)) hours(hour, hour + 1);
-    else fromReports(db, w.since, to, filter, keys, add);
-  };
+  const endPartial = () => partial(endHour, Math.max(w.since, endHour * HOUR_MS), w.until);
+  const startPartial = (to: number) => partial(Math.floor(w.since / HOUR_MS), w.since, to);
   if (firstHour >= endHour) {
     startPartial(Math.min(w.until, endHour * HOUR_MS));
     endPartial();
@@ -180,6 +178,45 @@ const EXPIRED_THROUGH_KEY = 'expiry_deleted_through';
 /** How far any expiry run may have deleted (0 before the first). */
 function expiredThrough(db: Db): number {
   return Number(getMeta(db, EXPIRED_THROUGH_KEY) ?? 0);
+}
+
+/**
+ * Where the expiry job keeps from which moment on every report it deleted left its occurrences
+ * in removed_occurrences (retention/deletions.ts).
+ */
+const KEPT_FROM_KEY = 'expiry_occurrences_kept_from';
+
+/**
+ * From when on the reports the expiry job deleted all left their occurrences: a partial hour
+ * from there on is counted exactly. Before the first run that kept them, just after everything
+ * the job may have deleted without keeping them.
+ */
+function occurrencesKeptFrom(db: Db): number {
+  const kept = getMeta(db, KEPT_FROM_KEY);
+  return kept === undefined ? expiredThrough(db) + 1 : Number(kept);
+}
+
+/**
+ * The removed reports' occurrences received at or before this moment are read by no window any
+ * more: an edge there counts its hour whole (eachCount), so the expiry job deletes them.
+ */
+export function unreadOccurrencesThrough(db: Db): number {
+  return Math.min(expiredThrough(db), occurrencesKeptFrom(db) - 1);
+}
+
+/**
+ * Says, before a run deletes anything, that it keeps the occurrences of the reports it deletes
+ * that were received at or after `at`, and returns from when on every deleted report has left
+ * its occurrences (never earlier than before: what an earlier run deleted from there without
+ * keeping them is not in the table). The occurrences before that are no longer read.
+ *
+ * @example
+ * const keptFrom = keepOccurrencesFrom(db, cutoff - DAY_MS);
+ */
+export function keepOccurrencesFrom(db: Db, at: number): number {
+  const from = Math.max(occurrencesKeptFrom(db), at);
+  setMeta(db, KEPT_FROM_KEY, String(from));
+  return from;
 }
 
 /**
@@ -262,9 +299,10 @@ function fromReports(
 ): void {
   if (to <= from) return;
   const { conds, args } = where('received_at', from, to, filter, 'app_version');
-  // With the occurrences of erased reports, which the hourly and daily counts still hold.
+  // With the occurrences of erased and expired reports, which the hourly and daily counts still
+  // hold.
   const sql = `SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports WHERE ${conds.join(' AND ')}
-    UNION ALL SELECT group_id, received_at, app_version, line, n FROM erased_occurrences WHERE ${conds.join(' AND ')}`;
+    UNION ALL SELECT group_id, received_at, app_version, line, n FROM removed_occurrences WHERE ${conds.join(' AND ')}`;
   const rows = statement(db, sql)
     .raw()
     .all(...args, ...args) as [string, number, string, number, number][];

@@ -209,4 +209,13 @@ export const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `
   ALTER TABLE report_ids ADD COLUMN group_id TEXT;
   `,
+  // The occurrences of expired reports too, for the last day before the retention's edge: a
+  // window starting there (a group's default six weeks) counts its partial first hour exactly
+  // rather than whole (store/occurrences.ts). Deleted by the expiry job once no window that
+  // still looks here can start before them.
+  `
+  ALTER TABLE erased_occurrences RENAME TO removed_occurrences;
+  DROP INDEX erased_occurrences_received;
+  CREATE INDEX removed_occurrences_received ON removed_occurrences (received_at);
+  `,
 ];
