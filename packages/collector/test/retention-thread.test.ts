@@ -1,8 +1,10 @@
+import Database from 'better-sqlite3';
 import request from 'supertest';
 import { createApp, openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, testClock } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
+import { toApiError } from '../src/http/errors';
 import { bulkInsert, countReports, DAY } from './retention-support';
 
 /**
@@ -46,6 +48,28 @@ describe('the expiry job on its own thread', () => {
     expect(countReports(c.db)).toBe(500 + 20);
     for (const id of posted) expect(c.reports.full(id, false)?.id).toBe(id);
     expect(c.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('a database locked too long fails the run as storage, so it answers 503, not 500', async () => {
+    const other = new Database(c.db.name);
+    other.exec('BEGIN IMMEDIATE');
+    let failure: unknown;
+    try {
+      await runExpiry(c, { chunkSize: 200 });
+    } catch (e) {
+      failure = e;
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    expect(failure).toMatchObject({ code: 'SQLITE_BUSY' });
+    const answer = toApiError(failure);
+    expect({ code: answer.code, status: answer.status }).toEqual({
+      code: 'unavailable',
+      status: 503,
+    });
+    expect(answer.headers).toMatchObject({ 'Retry-After': expect.any(String) });
+    expect((await runExpiry(c)).deletedReports).toBe(6000);
   });
 
   it('stops between two chunks when asked; the next run finishes', async () => {

@@ -18,7 +18,7 @@ export type FromExpiryWorker =
   | { type: 'chunk' }
   | { type: 'phase'; name: string }
   | { type: 'done'; deleted: number }
-  | { type: 'error'; message: string; aborted: boolean };
+  | { type: 'error'; message: string; code?: string; aborted: boolean };
 
 /** Compiled JavaScript from dist/, under Jest too (as for the writer thread). */
 const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'retention', 'expiry-worker.js');
@@ -86,7 +86,10 @@ export function deleteDueOnThread(
       else if (m.type === 'chunk') free();
       else if (m.type === 'phase') phase(m.name);
       else if (m.type === 'done') finish(undefined, m.deleted);
-      else finish(m.aborted ? new ExpiryAbortedError() : new Error(m.message));
+      else if (m.aborted) finish(new ExpiryAbortedError());
+      // A storage error keeps its code (SQLITE_BUSY, SQLITE_FULL), so that it answers 503 as it
+      // does on the event loop, not 500.
+      else finish(Object.assign(new Error(m.message), { code: m.code }));
     });
     worker.on('error', (e) => finish(e));
     worker.on('exit', () => finish(new Error('the expiry thread stopped before it finished')));

@@ -43,7 +43,13 @@ async function main(): Promise<void> {
   } catch (e) {
     db?.close();
     const aborted = e instanceof ExpiryAbortedError;
-    send({ type: 'error', message: String((e as Error)?.message ?? e), aborted });
+    const code = (e as { code?: unknown })?.code;
+    send({
+      type: 'error',
+      message: String((e as Error)?.message ?? e),
+      code: typeof code === 'string' ? code : undefined,
+      aborted,
+    });
   }
   port.close();
 }

@@ -33,10 +33,14 @@ export function verifyOffThread(c: Collector): Promise<Verification> {
     };
     const worker = new Worker(WORKER_FILE, { workerData });
     let settled = false;
-    worker.once('message', (m: { result?: Verification; error?: string }) => {
+    worker.once('message', (m: { result?: Verification; error?: string; code?: string }) => {
       settled = true;
       if (m.result) resolve(m.result);
-      else reject(new Error(m.error ?? 'the access log check failed'));
+      // A storage error keeps its code, so that it answers 503 as on the event loop.
+      else
+        reject(
+          Object.assign(new Error(m.error ?? 'the access log check failed'), { code: m.code }),
+        );
     });
     worker.once('error', (e) => {
       settled = true;

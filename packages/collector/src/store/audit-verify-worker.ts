@@ -16,7 +16,11 @@ function main(): void {
     const result = verifyLog(db, data.key, markFiles(data.keysDir));
     parentPort!.postMessage({ result });
   } catch (e) {
-    parentPort!.postMessage({ error: String((e as Error)?.message ?? e) });
+    const code = (e as { code?: unknown })?.code;
+    parentPort!.postMessage({
+      error: String((e as Error)?.message ?? e),
+      code: typeof code === 'string' ? code : undefined,
+    });
   } finally {
     db?.close();
   }
