@@ -26,6 +26,12 @@ export interface ListenOptions {
    * connection is closing behind the answer it waits for, so no answer could reach it.
    */
   onLateRequest?: (req: http.IncomingMessage) => void;
+  /**
+   * Told of each request refused as one too many pipelined on its connection (see listen): the
+   * first is answered 429 `rate_limited`, the rest go unanswered as the connection closes. For
+   * the access log, which keeps every engineer's and admin's request (auditPipelineRefusal).
+   */
+  onPipelineRefusal?: (req: http.IncomingMessage, refusal: ApiError) => void;
 }
 
 export interface RunningServer {
@@ -59,7 +65,12 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   const secure = Boolean(options.tlsCert && options.tlsKey);
   // Requests read after close() began on a connection closing behind another answer are not
   // served (http/graceful-stop.ts): no answer could reach them.
-  const handler = pipelineBounded(app, (req) => stopper.isLate(req), options.onLateRequest);
+  const handler = pipelineBounded(
+    app,
+    (req) => stopper.isLate(req),
+    options.onLateRequest,
+    options.onPipelineRefusal,
+  );
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
   // Node's refusal of a request without a Host header is a bare 400: the app refuses it instead,
@@ -150,6 +161,7 @@ function pipelineBounded(
   app: Express,
   isLate: (req: http.IncomingMessage) => boolean,
   onLate?: (req: http.IncomingMessage) => void,
+  onRefusal?: (req: http.IncomingMessage, refusal: ApiError) => void,
 ): http.RequestListener {
   const burst = new Map<net.Socket, number>();
   const told = new WeakSet<net.Socket>();
@@ -160,6 +172,7 @@ function pipelineBounded(
     const n = (burst.get(socket) ?? 0) + 1;
     burst.set(socket, n);
     if (n > MAX_PIPELINED) {
+      onRefusal?.(req, TOO_MANY_PIPELINED);
       if (n === MAX_PIPELINED + 1) {
         socket.pause();
         // A peer that does not read its answers must not hold the socket and what was read.

@@ -17,10 +17,11 @@ beforeAll(async () => ({ server, stop, s } = await listenTestCollector()));
 afterAll(() => stop());
 
 /** Writes `count` pipelined health checks at once; resolves with what came back when it closes. */
-function pipeline(count: number, close: boolean): Promise<string> {
+function pipeline(count: number, close: boolean, token?: string): Promise<string> {
   const { port } = new URL(server.url);
-  const one = 'GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n';
-  const last = 'GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+  const auth = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`;
+  const one = `GET /v1/health HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`;
+  const last = `GET /v1/health HTTP/1.1\r\nHost: localhost\r\n${auth}Connection: close\r\n\r\n`;
   return new Promise<string>((resolve) => {
     let received = '';
     const socket = net.connect(Number(port), '127.0.0.1', () => {
@@ -76,4 +77,27 @@ it('a report pipelined among too many is answered, not stored in silence', async
   expect(raw).toContain(`"id":"${report.id}"`);
   expect(answered(raw)).toBe(MAX_PIPELINED - 1);
   expect(raw).toContain('HTTP/1.1 429 ');
+});
+
+it("an engineer's requests past the limit are in the access log too, refused", async () => {
+  const count = () =>
+    s.collector.db
+      .prepare("SELECT outcome, COUNT(*) AS n FROM audit WHERE actor = 'alice' GROUP BY outcome")
+      .all();
+  const before = count();
+  expect(before).toEqual([]);
+  const raw = await pipeline(MAX_PIPELINED + 6, false, s.tokens.engineer);
+  expect(answered(raw)).toBe(MAX_PIPELINED);
+  expect(raw).toContain('HTTP/1.1 429 ');
+  // The entries are written in batches, the last ones maybe after the connection closed.
+  const total = () => (count() as { n: number }[]).reduce((sum, r) => sum + r.n, 0);
+  for (let i = 0; i < 100 && total() < MAX_PIPELINED + 6; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const rows = count();
+  expect(rows).toEqual([
+    { outcome: 'ok', n: MAX_PIPELINED },
+    { outcome: 'rate_limited', n: 6 },
+  ]);
 });

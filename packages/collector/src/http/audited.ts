@@ -184,3 +184,22 @@ export function auditRefusal(c: Collector, req: Request, err: ApiError): Promise
     outcome: err.code,
   });
 }
+
+/**
+ * The access-log entry of a request refused as one too many pipelined on its connection
+ * (server.ts: answered 429, or dropped unanswered as the connection closes), which no route
+ * saw: for `listen`'s onPipelineRefusal. A failed write is logged, as nothing waits for it.
+ *
+ * @example
+ * await listen(app, { host, port, onPipelineRefusal: auditPipelineRefusal(c) });
+ */
+export function auditPipelineRefusal(
+  c: Collector,
+): (req: IncomingMessage, refusal: ApiError) => void {
+  return (req, refusal) => {
+    const written = auditRefusal(c, req as Request, refusal);
+    written?.catch((e: unknown) =>
+      c.log.error({ err: (e as Error).message }, 'access log write failed for a refused request'),
+    );
+  };
+}
