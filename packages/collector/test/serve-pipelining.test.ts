@@ -1,4 +1,8 @@
 import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { makeTempDir } from '../../../test-support/collector';
+import { runCollector, spawnServe } from './helpers/serve-process';
 import { MAX_PIPELINED, type RunningServer } from '../src/server';
 import { makeReport } from '../../../test-support/reports';
 import { listenTestCollector } from './helpers/served';
@@ -17,8 +21,13 @@ beforeAll(async () => ({ server, stop, s } = await listenTestCollector()));
 afterAll(() => stop());
 
 /** Writes `count` pipelined health checks at once; resolves with what came back when it closes. */
-function pipeline(count: number, close: boolean, token?: string): Promise<string> {
-  const { port } = new URL(server.url);
+function pipeline(
+  count: number,
+  close: boolean,
+  token?: string,
+  url = server.url,
+): Promise<string> {
+  const { port } = new URL(url);
   const auth = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`;
   const one = `GET /v1/health HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`;
   const last = `GET /v1/health HTTP/1.1\r\nHost: localhost\r\n${auth}Connection: close\r\n\r\n`;
@@ -101,3 +110,28 @@ it("an engineer's requests past the limit are in the access log too, refused", a
     { outcome: 'rate_limited', n: 6 },
   ]);
 });
+
+it('jcs-collector serve writes those refusals to the access log too', async () => {
+  const dataDir = path.join(makeTempDir(), 'data');
+  expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+  const made = runCollector(
+    ['token', 'create', '--name', 'bob', '--role', 'engineer'].concat(['--data-dir', dataDir]),
+  );
+  const p = await spawnServe(dataDir);
+  try {
+    const raw = await pipeline(MAX_PIPELINED + 3, false, made.stdout.trim(), p.url);
+    expect(answered(raw)).toBe(MAX_PIPELINED);
+  } finally {
+    p.child.kill('SIGTERM');
+  }
+  expect(await p.exited).toBe(0);
+  const db = new Database(path.join(dataDir, 'collector.db'), { readonly: true });
+  const rows = db
+    .prepare("SELECT outcome, COUNT(*) AS n FROM audit WHERE actor = 'bob' GROUP BY outcome")
+    .all();
+  db.close();
+  expect(rows).toEqual([
+    { outcome: 'ok', n: MAX_PIPELINED },
+    { outcome: 'rate_limited', n: 3 },
+  ]);
+}, 60_000);
