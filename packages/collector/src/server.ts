@@ -27,11 +27,12 @@ export interface ListenOptions {
    */
   onLateRequest?: (req: http.IncomingMessage) => void;
   /**
-   * Told of each request refused as one too many pipelined on its connection (see listen): the
-   * first is answered 429 `rate_limited`, the rest go unanswered as the connection closes. For
-   * the access log, which keeps every engineer's and admin's request (auditPipelineRefusal).
+   * Told of each request the server refuses before the app sees it, for the access log, which
+   * keeps every engineer's and admin's request (auditServerRefusal): one too many pipelined on
+   * its connection (see listen: the first answered 429 `rate_limited`, the rest unanswered as the
+   * connection closes), and a `CONNECT` (404).
    */
-  onPipelineRefusal?: (req: http.IncomingMessage, refusal: ApiError) => void;
+  onRefusal?: (req: http.IncomingMessage, refusal: ApiError) => void;
 }
 
 export interface RunningServer {
@@ -69,7 +70,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
     app,
     (req) => stopper.isLate(req),
     options.onLateRequest,
-    options.onPipelineRefusal,
+    options.onRefusal,
   );
   // Node checks the request and headers timeouts on this interval (30 s by default, so a 30 s
   // limit held for 30 to 60 s): every second, a stalled sender is cut off after 30-31 s.
@@ -94,7 +95,9 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.requestTimeout = options.requestTimeoutMs ?? 30_000;
   // What the parser and these timeouts refuse gets the API's JSON error body too.
   server.on('clientError', answerClientError);
-  server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => answerConnect(socket));
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket) =>
+    options.onRefusal?.(req, answerConnect(socket)),
+  );
   // The 100 goes out when a handler starts reading the body, after the token and type checks.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     deferContinue(req, res);

@@ -129,6 +129,27 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(oneAnswer(await rawSocket(c.server.url, probe))).toMatchObject({ status: 200 });
   });
 
+  it("CONNECT with an engineer's token: its head was read whole, so it is in the access log", async () => {
+    const raw = await rawSocket(
+      c.server.url,
+      `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\n\r\n`,
+    );
+    expect(oneAnswer(raw).status).toBe(404);
+    const last = () =>
+      c.s.collector.db
+        .prepare('SELECT actor, action, target, outcome FROM audit ORDER BY seq DESC LIMIT 1')
+        .get();
+    // Written in the access log's next batch, after the answer.
+    for (let i = 0; i < 50 && (last() as { action?: string })?.action !== 'CONNECT (no route)'; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(last()).toEqual({
+      actor: 'alice',
+      action: 'CONNECT (no route)',
+      target: null,
+      outcome: 'not_found',
+    });
+  });
+
   it('a report in a transfer coding other than chunked: 415, not read as JSON', async () => {
     const body = JSON.stringify(makeReport());
     const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
-import { auditPipelineRefusal } from '../http/audited';
+import { auditServerRefusal } from '../http/audited';
 import { listen, TlsSetupError } from '../server';
 import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
@@ -137,7 +137,7 @@ async function serveLocked(
           { method: req.method, status: null },
           'request pipelined after the stop began: not served, its connection closes',
         ),
-      onPipelineRefusal: auditPipelineRefusal(c),
+      onRefusal: auditServerRefusal(c),
     });
   } catch (e) {
     c.close();

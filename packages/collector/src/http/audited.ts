@@ -186,14 +186,14 @@ export function auditRefusal(c: Collector, req: Request, err: ApiError): Promise
 }
 
 /**
- * The access-log entry of a request refused as one too many pipelined on its connection
- * (server.ts: answered 429, or dropped unanswered as the connection closes), which no route
- * saw: for `listen`'s onPipelineRefusal. A failed write is logged, as nothing waits for it.
+ * The access-log entry of a request the server refused before any route saw it (server.ts: one
+ * too many pipelined on its connection, or a `CONNECT`): for `listen`'s onRefusal. A failed
+ * write is logged, as nothing waits for it.
  *
  * @example
- * await listen(app, { host, port, onPipelineRefusal: auditPipelineRefusal(c) });
+ * await listen(app, { host, port, onRefusal: auditServerRefusal(c) });
  */
-export function auditPipelineRefusal(
+export function auditServerRefusal(
   c: Collector,
 ): (req: IncomingMessage, refusal: ApiError) => void {
   return (req, refusal) => {

@@ -69,14 +69,16 @@ export function answerClientError(err: Error & { code?: string }, socket: net.So
 /**
  * `CONNECT host:port`, which Node hands to a 'connect' listener rather than to the routes, and
  * without one closes unanswered: the API has no such method, so it is answered as any other
- * request to no route, `404 not_found`, and the connection closes. (Like the parser's refusals,
- * it never reaches the routes, so it is not in the access log.)
+ * request to no route, `404 not_found`, and the connection closes. Returns that answer: its head
+ * was read whole, token and all, so the caller has it written to the access log.
  *
  * @example
- * server.on('connect', (_req, socket) => answerConnect(socket));
+ * server.on('connect', (req, socket) => onRefusal(req, answerConnect(socket)));
  */
-export function answerConnect(socket: net.Socket): void {
-  answerAndClose(socket, new ApiError('not_found', NO_ROUTE_MESSAGE));
+export function answerConnect(socket: net.Socket): ApiError {
+  const e = new ApiError('not_found', NO_ROUTE_MESSAGE);
+  answerAndClose(socket, e);
+  return e;
 }
 
 function answerAndClose(socket: net.Socket, e: ApiError): void {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppOptions } from '../../src/app';
 import { listen, type ListenOptions, type RunningServer } from '../../src/server';
-import { auditPipelineRefusal } from '../../src/http/audited';
+import { auditServerRefusal } from '../../src/http/audited';
 import { openCollector, type Collector } from '../../src/collector';
 import { createKeys } from '../../src/crypto/keyring';
 import { openDatabase } from '../../src/store/db';
@@ -90,7 +90,7 @@ export async function listenTestCollector(options: Partial<ListenOptions> = {}):
   const server = await listen(s.app, {
     host: '127.0.0.1',
     port: 0,
-    onPipelineRefusal: auditPipelineRefusal(s.collector),
+    onRefusal: auditServerRefusal(s.collector),
     ...options,
   });
   return {
