@@ -114,9 +114,16 @@ it("an engineer's requests past the limit are in the access log too, refused", a
 it('jcs-collector serve writes those refusals to the access log too', async () => {
   const dataDir = path.join(makeTempDir(), 'data');
   expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
-  const made = runCollector(
-    ['token', 'create', '--name', 'bob', '--role', 'engineer'].concat(['--data-dir', dataDir]),
-  );
+  const made = runCollector([
+    'token',
+    'create',
+    '--name',
+    'bob',
+    '--role',
+    'engineer',
+    '--data-dir',
+    dataDir,
+  ]);
   const p = await spawnServe(dataDir);
   try {
     const raw = await pipeline(MAX_PIPELINED + 3, false, made.stdout.trim(), p.url);

@@ -134,8 +134,10 @@ async function deleteExpired(
     )
     .raw();
   // The chunk up to that key (`upTo`), or everything left up to the bound (`rest`).
-  const UP_TO = 'DELETE FROM reports WHERE received_at <= ? AND (received_at < ? OR seq <= ?)';
-  const REST = 'DELETE FROM reports WHERE received_at <= ?';
+  const UP_TO_ROWS = 'received_at <= ? AND (received_at < ? OR seq <= ?)';
+  const REST_ROWS = 'received_at <= ?';
+  const UP_TO = `DELETE FROM reports WHERE ${UP_TO_ROWS}`;
+  const REST = `DELETE FROM reports WHERE ${REST_ROWS}`;
   // The occurrences of the reports deleted from the retention's edge (as this run judges it) on
   // are kept, anonymous, as an erasure keeps them: a group's default six weeks start there, and
   // count their partial first hour from them (store/occurrences.ts). Said before any deletion.
@@ -145,8 +147,8 @@ async function deleteExpired(
     WHERE received_at >= ?`;
   // The rows UP_TO and REST delete, from keptFrom on.
   const keep = {
-    upTo: db.prepare(`${KEEP} AND received_at <= ? AND (received_at < ? OR seq <= ?)`),
-    rest: db.prepare(`${KEEP} AND received_at <= ?`),
+    upTo: db.prepare(`${KEEP} AND ${UP_TO_ROWS}`),
+    rest: db.prepare(`${KEEP} AND ${REST_ROWS}`),
   };
   const oldestFirst = (
     bound: number,

@@ -1,3 +1,4 @@
+import { fromThreadError, type ThreadError } from '../store/thread-error';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -18,7 +19,7 @@ export type FromExpiryWorker =
   | { type: 'chunk' }
   | { type: 'phase'; name: string }
   | { type: 'done'; deleted: number }
-  | { type: 'error'; message: string; code?: string; aborted: boolean };
+  | ({ type: 'error'; aborted: boolean } & ThreadError);
 
 /** Compiled JavaScript from dist/, under Jest too (as for the writer thread). */
 const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'retention', 'expiry-worker.js');
@@ -89,7 +90,7 @@ export function deleteDueOnThread(
       else if (m.aborted) finish(new ExpiryAbortedError());
       // A storage error keeps its code (SQLITE_BUSY, SQLITE_FULL), so that it answers 503 as it
       // does on the event loop, not 500.
-      else finish(Object.assign(new Error(m.message), { code: m.code }));
+      else finish(fromThreadError(m));
     });
     worker.on('error', (e) => finish(e));
     worker.on('exit', () => finish(new Error('the expiry thread stopped before it finished')));

@@ -1,3 +1,4 @@
+import { toThreadError } from '../store/thread-error';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from '../store/db';
 import { deleteDue, ExpiryAbortedError } from './deletions';
@@ -43,13 +44,7 @@ async function main(): Promise<void> {
   } catch (e) {
     db?.close();
     const aborted = e instanceof ExpiryAbortedError;
-    const code = (e as { code?: unknown })?.code;
-    send({
-      type: 'error',
-      message: String((e as Error)?.message ?? e),
-      code: typeof code === 'string' ? code : undefined,
-      aborted,
-    });
+    send({ type: 'error', ...toThreadError(e), aborted });
   }
   port.close();
 }

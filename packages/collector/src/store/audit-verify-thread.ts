@@ -1,3 +1,4 @@
+import { fromThreadError, type ThreadError } from './thread-error';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -33,14 +34,11 @@ export function verifyOffThread(c: Collector): Promise<Verification> {
     };
     const worker = new Worker(WORKER_FILE, { workerData });
     let settled = false;
-    worker.once('message', (m: { result?: Verification; error?: string; code?: string }) => {
+    worker.once('message', (m: { result?: Verification; error?: ThreadError }) => {
       settled = true;
       if (m.result) resolve(m.result);
       // A storage error keeps its code, so that it answers 503 as on the event loop.
-      else
-        reject(
-          Object.assign(new Error(m.error ?? 'the access log check failed'), { code: m.code }),
-        );
+      else reject(fromThreadError(m.error ?? { message: 'the access log check failed' }));
     });
     worker.once('error', (e) => {
       settled = true;

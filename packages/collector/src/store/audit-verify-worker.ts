@@ -1,3 +1,4 @@
+import { toThreadError } from './thread-error';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './db';
 import { verifyLog } from './audit';
@@ -16,11 +17,7 @@ function main(): void {
     const result = verifyLog(db, data.key, markFiles(data.keysDir));
     parentPort!.postMessage({ result });
   } catch (e) {
-    const code = (e as { code?: unknown })?.code;
-    parentPort!.postMessage({
-      error: String((e as Error)?.message ?? e),
-      code: typeof code === 'string' ? code : undefined,
-    });
+    parentPort!.postMessage({ error: toThreadError(e) });
   } finally {
     db?.close();
   }

@@ -1,3 +1,4 @@
+import { fromThreadError } from './thread-error';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -106,7 +107,7 @@ export class TriageThread {
     const e = m.error;
     if (e.apiCode) w.reject(new ApiError(e.apiCode, e.message, { details: e.details }));
     // A storage error keeps its code, so that it answers 503 as on the event loop.
-    else w.reject(Object.assign(new Error(e.message), { code: e.code }));
+    else w.reject(fromThreadError(e));
   }
 
   private stopped(worker: Worker, e: Error): void {

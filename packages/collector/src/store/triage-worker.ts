@@ -1,3 +1,4 @@
+import { toThreadError } from './thread-error';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ApiError } from '@jcs/protocol';
 import { openDatabase } from './db';
@@ -60,8 +61,7 @@ function main(): void {
 
 function asReplyError(e: unknown): TriageReply['error'] {
   if (e instanceof ApiError) return { apiCode: e.code, message: e.message, details: e.details };
-  const err = e as { message?: string; code?: string };
-  return { message: String(err?.message ?? e), code: err?.code };
+  return toThreadError(e);
 }
 
 main();

@@ -1,3 +1,4 @@
+import { fromThreadError, type ThreadError } from './thread-error';
 import path from 'node:path';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -24,15 +25,13 @@ export type WorkerRequest =
   | { type: 'autocheckpoint'; pages: number }
   | { type: 'close' };
 
-type WorkerError = { message: string; code?: string };
-
 export type WorkerReply =
   | { id: number; results: StoredResult[]; inbox?: number }
   | { control: number; value: number }
-  | { control: number; error: WorkerError }
+  | { control: number; error: ThreadError }
   | { id: number; synced: true }
-  | { id: number; syncError: WorkerError }
-  | { id: number; error: WorkerError };
+  | { id: number; syncError: ThreadError }
+  | { id: number; error: ThreadError };
 
 /**
  * The compiled worker. It is JavaScript from dist/ even under Jest (which runs the TypeScript
@@ -205,7 +204,7 @@ export class WriterThread implements BatchWriter {
     if ('control' in m) {
       const c = this.controls.get(m.control);
       this.controls.delete(m.control);
-      if ('error' in m) c?.reject(toError(m.error));
+      if ('error' in m) c?.reject(fromThreadError(m.error));
       else c?.resolve(m.value);
       return;
     }
@@ -222,8 +221,8 @@ export class WriterThread implements BatchWriter {
     }
     this.inFlight.delete(m.id);
     if ('synced' in m) f.synced?.();
-    else if ('syncError' in m) f.syncFailed?.(toError(m.syncError));
-    else f.failed(toError(m.error));
+    else if ('syncError' in m) f.syncFailed?.(fromThreadError(m.syncError));
+    else f.failed(fromThreadError(m.error));
   }
 
   /** The thread is gone: everything not yet answered fails (503), as does every later write. */
@@ -268,8 +267,4 @@ function asError(e: unknown): Error {
 interface Control {
   resolve: (value: number) => void;
   reject: (e: unknown) => void;
-}
-
-function toError(e: WorkerError): Error {
-  return Object.assign(new Error(e.message), e.code ? { code: e.code } : {});
 }

@@ -1,3 +1,4 @@
+import { toThreadError } from './thread-error';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { dataPaths } from '../paths';
@@ -45,7 +46,7 @@ function main(): void {
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw: JSON, with the code.
     // Cut only as far as the room needs: the remedy is often at the end of a long path.
-    const { message, code } = errorOf(e);
+    const { message, code } = toThreadError(e);
     let kept = message;
     let why = Buffer.from(JSON.stringify({ message: kept, code }), 'utf8');
     while (why.length > START_ERROR_BYTES) {
@@ -86,7 +87,7 @@ function main(): void {
       }
       inboxWriter.stop().then(
         (upTo) => reply({ control: m.id, value: upTo }),
-        (e: unknown) => reply({ control: m.id, error: errorOf(e) }),
+        (e: unknown) => reply({ control: m.id, error: toThreadError(e) }),
       );
       return;
     }
@@ -94,7 +95,7 @@ function main(): void {
       try {
         return reply({ control: m.id, value: inboxWriter.fold() });
       } catch (e) {
-        return reply({ control: m.id, error: errorOf(e) });
+        return reply({ control: m.id, error: toThreadError(e) });
       }
     }
     let results;
@@ -113,19 +114,14 @@ function main(): void {
         reply({ id: m.id, results });
       }
     } catch (e) {
-      reply({ id: m.id, error: errorOf(e) });
+      reply({ id: m.id, error: toThreadError(e) });
       return;
     }
     durable().then(
       () => reply({ id: m.id, synced: true }),
-      (e: unknown) => reply({ id: m.id, syncError: errorOf(e) }),
+      (e: unknown) => reply({ id: m.id, syncError: toThreadError(e) }),
     );
   });
-}
-
-function errorOf(e: unknown): { message: string; code?: string } {
-  const err = e as { message?: string; code?: string };
-  return { message: String(err?.message ?? e), code: err?.code };
 }
 
 main();
