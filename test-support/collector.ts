@@ -47,6 +47,8 @@ export function collectorCli(
   const r = spawnSync(process.execPath, [COLLECTOR_BIN, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
+    // A command that should have refused but serves instead fails the test rather than hang it.
+    timeout: 60_000,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }

@@ -165,6 +165,14 @@ describe('--data-dir', () => {
       '--tls-cert is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP',
     ],
     [
+      ['serve', '--port', '0', '--host', ''],
+      '--host is empty: give an address of this machine to listen on, such as 127.0.0.1 (0.0.0.0 for every interface)',
+    ],
+    [
+      ['serve', '--port', '0', '--host', ' '],
+      '--host is empty: give an address of this machine to listen on, such as 127.0.0.1 (0.0.0.0 for every interface)',
+    ],
+    [
       ['serve', '--port', '0', '--tls-cert', 'cert.pem', '--tls-key', ''],
       '--tls-key is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP',
     ],

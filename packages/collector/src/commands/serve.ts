@@ -56,6 +56,14 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
       );
     }
   }
+  // Node reads an empty host as "every interface": a script's unset "$HOST" must not open the
+  // collector to the network, so it is refused like the other empty options.
+  if (o.host.trim() === '') {
+    throw new CommandError(
+      '--host is empty: give an address of this machine to listen on, such as 127.0.0.1 (0.0.0.0 for every interface)',
+      EXIT.usage,
+    );
+  }
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) {
     throw new CommandError(
       '--tls-cert and --tls-key go together: give both, or neither for plain HTTP',
