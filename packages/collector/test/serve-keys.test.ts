@@ -225,6 +225,41 @@ describe('init never overwrites keys', () => {
   });
 });
 
+describe("init's advice on making tokens", () => {
+  it('is a command that works pasted into a shell, run from another folder, and token list repeats it', () => {
+    // A data dir with a space and a quote in its name, which the advice must quote for the shell.
+    const dir = path.join(makeTempDir(), "advisers' data");
+    const advice = init(dir)
+      .stderr.split('\n')
+      .find((l) => l.includes('token create'));
+    const command = /create tokens with: (jcs-collector .*) \(ROLE: ingest, engineer or admin\)$/
+      .exec(advice ?? '')?.[1]
+      ?.replace(/^jcs-collector/, `"${process.execPath}" "${COLLECTOR_BIN}"`)
+      .replace('NAME', 'triage-bot')
+      .replace('ROLE', 'engineer');
+    expect(command).toBeDefined();
+    // `token list` gives the same advice while there are no tokens.
+    const empty = runCollector(['token', 'list', '--data-dir', dir]);
+    expect(empty.status).toBe(0);
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toContain(/create tokens with: (.*)$/m.exec(advice!)![1]);
+    const made = spawnSync('sh', ['-c', command!], {
+      cwd: makeTempDir(),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        JCS_COLLECTOR_MASTER_KEY: undefined,
+        JCS_COLLECTOR_DATA_DIR: undefined,
+      },
+    });
+    expect(made.stderr).not.toMatch(/jcs-collector: /);
+    expect(made.status).toBe(0);
+    expect(made.stdout).toMatch(/^\S+\n$/);
+    const list = runCollector(['token', 'list', '--data-dir', dir]);
+    expect(list.stdout).toMatch(/triage-bot\s+engineer/);
+  });
+});
+
 describe('an init stopped part way (a kill, a power cut)', () => {
   // What a crash audit found left: the database alone, or it and part of the keys folder. With
   // the marker init makes first and removes last, every command says to run init again, and

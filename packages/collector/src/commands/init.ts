@@ -9,6 +9,7 @@ import { dataPaths } from '../paths';
 import { CommandError, type Output } from './output';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
+import { tokenCreateAdvice } from './token-advice';
 
 export interface InitResult {
   dataDir: string;
@@ -112,7 +113,7 @@ export async function initCommand(
       : `The master key is in ${paths.keys}/master.key: never back up the keys folder with the database.`,
   );
   out.err(
-    'Pin the key id and public key in the SDK configuration; create tokens with: jcs-collector token create --name NAME --role ingest|engineer|admin',
+    `Pin the key id and public key in the SDK configuration; create tokens with: ${tokenCreateAdvice(dataDir)}`,
   );
   return { dataDir, ...keys };
 }

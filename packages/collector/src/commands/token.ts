@@ -4,6 +4,7 @@ import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
+import { tokenCreateAdvice } from './token-advice';
 
 /** `token create`: the token alone on stdout (for `$(...)`); only its digest is kept. */
 export async function tokenCreateCommand(
@@ -63,7 +64,7 @@ export async function tokenListCommand(dataDir: string, out: Output, json = fals
       return;
     }
     if (tokens.length === 0) {
-      out.err('no tokens yet: create one with jcs-collector token create --name NAME --role ROLE');
+      out.err(`no tokens yet: create one with ${tokenCreateAdvice(dataDir)}`);
       return;
     }
     const rows = [['NAME', 'ROLE', 'CREATED', 'LAST USED', 'STATE']];
