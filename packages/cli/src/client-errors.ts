@@ -198,7 +198,7 @@ export function failureError(
   if (status === 403) {
     const article = role === 'admin' ? 'an admin' : 'an engineer or admin';
     return new ForbiddenError(
-      `this needs ${article} token and the one given may not do it: use one made by jcs-collector token create --role ${role}`,
+      `this needs ${article} token and the one given may not do it: use one made on the collector's machine by jcs-collector token create --name NAME --role ${role} --data-dir DIR`,
     );
   }
   // The collector's answer to a path it has no route for (--server has a wrong path in it), or

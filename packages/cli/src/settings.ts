@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chooseProxy, isLoopbackHost } from '@jcs/protocol';
+import { chooseProxy, isLoopbackHost, shellWord } from '@jcs/protocol';
 import { UsageError } from './errors';
 import { shown } from './render/text';
 
@@ -199,7 +199,7 @@ function readConfig(configPath: string, environment: SettingsEnvironment): Confi
   // Windows has no group/other bits to speak of; the check would always be noise there.
   if ((environment.platform ?? process.platform) !== 'win32' && (mode & 0o044) !== 0) {
     environment.warn(
-      `warning: ${configPath} is readable by other users and may hold a token: run chmod 600 ${configPath}`,
+      `warning: ${configPath} is readable by other users and may hold a token: run chmod 600 ${shellWord(configPath)}`,
     );
   }
   let parsed: unknown;

@@ -70,7 +70,7 @@ test('403 names the role needed (exit 3)', async () => {
   expect(err).toBeInstanceOf(ForbiddenError);
   expect(err.exitCode).toBe(3);
   expect(err.message).toBe(
-    'this needs an admin token and the one given may not do it: use one made by jcs-collector token create --role admin',
+    "this needs an admin token and the one given may not do it: use one made on the collector's machine by jcs-collector token create --name NAME --role admin --data-dir DIR",
   );
   const ingest = await failure(client(fake.tokens.ingest).listGroups());
   expect(ingest.message).toContain('needs an engineer or admin token');

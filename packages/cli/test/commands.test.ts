@@ -797,6 +797,20 @@ describe('admin commands', () => {
     );
   });
 
+  test('audit: an empty window says how to widen it, never to ask the same again', async () => {
+    fake.fixtures.audit = [];
+    const hint = async (args: string[]) => (await cli(['audit', ...args])).stdout;
+    expect(await hint([])).toBe('no audit entries in the window (--since 7d): try --since 6w\n');
+    expect(await hint(['--since', '24h'])).toMatch(/: try --since 6w\n$/);
+    expect(await hint(['--since', '6w'])).toBe(
+      'no audit entries in the window (--since 6w): try an earlier --since\n',
+    );
+    expect(await hint(['--since', '2026-01-01'])).toMatch(/: try an earlier --since\n$/);
+    expect(await hint(['--since', '6w', '--until', '2026-11-01'])).toBe(
+      'no audit entries in the window (--since 6w --until 2026-11-01): try an earlier --since or a later --until\n',
+    );
+  });
+
   test('audit verify: intact exits 0; broken exits 1 with a line on stderr', async () => {
     expect(await cli(['audit', 'verify'])).toEqual({
       exitCode: 0,
@@ -1008,7 +1022,7 @@ describe('admin commands', () => {
     const r = await cli(['status'], { token: fake.tokens.engineer });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toBe(
-      'this needs an admin token and the one given may not do it: use one made by jcs-collector token create --role admin\n',
+      "this needs an admin token and the one given may not do it: use one made on the collector's machine by jcs-collector token create --name NAME --role admin --data-dir DIR\n",
     );
   });
 });

@@ -321,7 +321,7 @@ describe('every command against the real collector', () => {
       exitCode: 3,
       stdout: '',
       stderr:
-        'this needs an admin token and the one given may not do it: use one made by jcs-collector token create --role admin\n',
+        "this needs an admin token and the one given may not do it: use one made on the collector's machine by jcs-collector token create --name NAME --role admin --data-dir DIR\n",
     });
   });
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +78,21 @@ test('a config file readable by others is used, with a warning that says how to 
   expect(warnings).toEqual([
     `warning: ${file} is readable by other users and may hold a token: run chmod 600 ${file}`,
   ]);
+});
+
+test('the chmod it advises works pasted into a shell, for a home folder with a space in its name', () => {
+  const top = home;
+  home = path.join(top, 'Ann Smith');
+  try {
+    const file = writeConfig(JSON.stringify({ token: 't' }), 0o644);
+    resolveSettings({}, environment());
+    const command = /: run (chmod 600 .*)$/.exec(warnings[0])![1];
+    const r = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  } finally {
+    home = top; // removed after the test, with what is in it
+  }
 });
 
 test('a broken config file is a usage error naming the file', () => {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { shellWord } from '@jcs/protocol';
 
 const DATA_DIR_ENV = 'JCS_COLLECTOR_DATA_DIR';
 
@@ -36,7 +37,7 @@ export function dataPaths(dataDir: string): { db: string; keys: string; initMark
  * initInterrupted('/srv/jcs'); // 'init did not finish on /srv/jcs ...: run jcs-collector init ...'
  */
 export function initInterrupted(dataDir: string): string {
-  return `init did not finish on ${dataDir} (it was stopped part way): run jcs-collector init --data-dir ${dataDir} again`;
+  return `init did not finish on ${dataDir} (it was stopped part way): run it again, jcs-collector init --data-dir ${shellWord(dataDir)}`;
 }
 
 /**
@@ -52,7 +53,7 @@ export function notInitialised(dataDir: string): string {
   }
   // Most often a wrong path (a typo, a variable not set under cron or systemd): init there would
   // make a second, empty collector with keys of its own, so that comes second.
-  return `no collector database in ${dataDir}: check --data-dir or JCS_COLLECTOR_DATA_DIR (else ./jcs-data is used); for a new collector, run jcs-collector init --data-dir ${dataDir}`;
+  return `no collector database in ${dataDir}: check --data-dir or JCS_COLLECTOR_DATA_DIR (else ./jcs-data is used); for a new collector, run jcs-collector init --data-dir ${shellWord(dataDir)}`;
 }
 
 function underAFile(dir: string): boolean {

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Express } from 'express';
-import { ApiError } from '@jcs/protocol';
+import { ApiError, shellWord } from '@jcs/protocol';
 import { answerClientError, answerConnect } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
 import { GracefulStop } from './http/graceful-stop';
@@ -234,7 +234,7 @@ function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
   // An encrypted key fails below as "bad decrypt", which reads as the wrong key.
   if (/ENCRYPTED/.test(options.key.toString('latin1'))) {
     throw new TlsSetupError(
-      `the TLS key ${keyFile} is encrypted with a passphrase, which serve cannot take: give --tls-key the key unencrypted (openssl pkey -in ${keyFile} -out key.pem), readable by the collector's user only`,
+      `the TLS key ${keyFile} is encrypted with a passphrase, which serve cannot take: give --tls-key the key unencrypted (openssl pkey -in ${shellWord(keyFile)} -out key.pem), readable by the collector's user only`,
     );
   }
   try {

@@ -119,7 +119,7 @@ describe('jcs-collector token', () => {
     const unknown = cli('token', 'revoke', 'nobody');
     expect(unknown.status).toBe(4);
     expect(unknown.stderr).toBe(
-      'jcs-collector: no active token named "nobody": see jcs-collector token list\n',
+      `jcs-collector: no active token named "nobody": see jcs-collector token list --data-dir ${c.dataDir}\n`,
     );
     // the others still work
     expect((await get('/v1/audit', c.tokens.admin)).status).toBe(200);

@@ -158,7 +158,7 @@ describe('--data-dir', () => {
   it.each([
     [
       ['token', 'revoke', ''],
-      'token revoke needs the name of a token (a script\'s unset "$NAME"?): see jcs-collector token list',
+      'token revoke needs the name of a token (a script\'s unset "$NAME"?): see jcs-collector token list --data-dir DIR',
     ],
     [
       ['serve', '--port', '0', '--tls-cert', '', '--tls-key', 'key.pem'],
@@ -177,8 +177,13 @@ describe('--data-dir', () => {
       '--tls-key is empty: give the path of its PEM file, or leave out both --tls-cert and --tls-key for plain HTTP',
     ],
   ])('%j (an empty value): exit 2, one line saying it is empty', (args, line) => {
-    const r = collectorCli([...args, '--data-dir', initialisedDataDir()]);
-    expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
+    const dir = initialisedDataDir();
+    const r = collectorCli([...args, '--data-dir', dir]);
+    expect(r).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: `jcs-collector: ${line.replace(/DIR$/, dir)}\n`,
+    });
   });
 });
 

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,15 +26,29 @@ describe('refuseForeignDataDir', () => {
     const passwd = path.join(makeTempDir(), 'passwd');
     fs.writeFileSync(passwd, `root:x:0:0::/root:/bin/sh\njcs:x:${owner}:${owner}::/:/bin/false\n`);
     expect(() => refuseForeignDataDir(dir, 0, passwd)).toThrow(
-      `${dir} belongs to jcs (uid ${owner}), and this is root: run jcs-collector as that user (sudo -u jcs jcs-collector ...), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dir} instead)`,
+      `${dir} belongs to jcs (uid ${owner}), and this is root: run jcs-collector as that user (sudo -u jcs jcs-collector ... --data-dir ${dir}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dir} instead)`,
     );
   });
 
   it('names the uid alone when the user database does not know it', () => {
     const { dir, owner } = foreignDir();
     expect(() => refuseForeignDataDir(dir, 0, path.join(makeTempDir(), 'none'))).toThrow(
-      `${dir} belongs to uid ${owner}, and this is root: run jcs-collector as that user (sudo -u '#${owner}' jcs-collector ...)`,
+      `${dir} belongs to uid ${owner}, and this is root: run jcs-collector as that user (sudo -u '#${owner}' jcs-collector ... --data-dir ${dir})`,
     );
+  });
+
+  it('keeps a master key given in the environment through sudo, which resets the environment', () => {
+    const { dir, owner } = foreignDir();
+    const passwd = path.join(makeTempDir(), 'passwd');
+    fs.writeFileSync(passwd, `jcs:x:${owner}:${owner}::/:/bin/false\n`);
+    process.env.JCS_COLLECTOR_MASTER_KEY = 'set';
+    try {
+      expect(() => refuseForeignDataDir(dir, 0, passwd)).toThrow(
+        `(sudo -u jcs --preserve-env=JCS_COLLECTOR_MASTER_KEY jcs-collector ... --data-dir ${dir})`,
+      );
+    } finally {
+      delete process.env.JCS_COLLECTOR_MASTER_KEY;
+    }
   });
 
   it('lets the owner run, lets root run on its own dir, and leaves a missing dir to the command', () => {
@@ -107,6 +122,41 @@ asRoot(
   },
 );
 
+const hasSudo = spawnSync('sudo', ['--version']).status === 0;
+
+(process.getuid?.() === 0 && hasSudo ? it : it.skip)(
+  "the real bin as root on another user's data dir given by environment: the advised sudo line works as pasted",
+  () => {
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-sudo advice-'));
+    try {
+      fs.chmodSync(top, 0o755);
+      const dataDir = path.join(top, 'data');
+      const env = {
+        ...process.env,
+        JCS_COLLECTOR_DATA_DIR: dataDir,
+        JCS_COLLECTOR_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+      };
+      const run = (args: string[]) =>
+        spawnSync(process.execPath, [COLLECTOR_BIN, ...args], { encoding: 'utf8', env });
+      expect(run(['init']).status).toBe(0);
+      chownAll(dataDir, NOBODY);
+      const refused = run(['token', 'list']);
+      expect(refused.status).toBe(1);
+      const line = /\((sudo -u nobody .*?jcs-collector) \.\.\. (--data-dir .*?)\), so that/.exec(
+        refused.stderr,
+      );
+      expect(line).not.toBeNull();
+      // Pasted with the command filled in, from a folder with no ./jcs-data.
+      const pasted = `${line![1].replace(/jcs-collector$/, `"${process.execPath}" "${COLLECTOR_BIN}"`)} token list ${line![2]}`;
+      const r = spawnSync('sh', ['-c', pasted], { cwd: makeTempDir(), encoding: 'utf8', env });
+      expect(r.stderr).toMatch(/no tokens yet/);
+      expect(r.status).toBe(0);
+    } finally {
+      fs.rmSync(top, { recursive: true, force: true });
+    }
+  },
+);
+
 asRoot(
   'the real bin as another user than the owner: one line naming the owner, not "run init"',
   () => {
@@ -117,7 +167,7 @@ asRoot(
       const refused = {
         status: 1,
         stdout: '',
-        stderr: `jcs-collector: ${dataDir} belongs to root (uid 0), and this user (uid ${NOBODY}) may not read and write it: run jcs-collector as that user (sudo -u root jcs-collector ...)\n`,
+        stderr: `jcs-collector: ${dataDir} belongs to root (uid 0), and this user (uid ${NOBODY}) may not read and write it: run jcs-collector as that user (sudo -u root jcs-collector ... --data-dir ${dataDir})\n`,
       };
       // 0700 as init made it, then 0755 (readable, not writable): before, `serve` said
       // "unexpected failure" and the others "no collector database ...: run jcs-collector init".
@@ -157,7 +207,7 @@ asRoot(
       const refused = (file: string) => ({
         status: 1,
         stdout: '',
-        stderr: `jcs-collector: ${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (chown -R nobody ${dataDir}), then run again\n`,
+        stderr: `jcs-collector: ${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (as root: chown -R nobody ${dataDir}), then run again\n`,
       });
       // Before: "unexpected failure: unable to open database file: run again with JCS_DEBUG=1".
       const db = path.join(dataDir, 'collector.db');

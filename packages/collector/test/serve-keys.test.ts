@@ -225,6 +225,75 @@ describe('init never overwrites keys', () => {
   });
 });
 
+/**
+ * Runs `command`, as a user would paste it into a shell, from a folder of its own (no ./jcs-data):
+ * its `jcs-collector` is the real bin.
+ */
+function paste(command: string) {
+  return spawnSync(
+    'sh',
+    ['-c', command.replace(/^jcs-collector/, `"${process.execPath}" "${COLLECTOR_BIN}"`)],
+    {
+      cwd: makeTempDir(),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        JCS_COLLECTOR_MASTER_KEY: undefined,
+        JCS_COLLECTOR_DATA_DIR: undefined,
+      },
+    },
+  );
+}
+
+/** The command a one-line refusal advises, from `jcs-collector` to the end of the line. */
+function advised(stderr: string, after: RegExp): string {
+  const m = new RegExp(`${after.source}(jcs-collector .*)$`, 'm').exec(stderr);
+  expect(m).not.toBeNull();
+  return m![1];
+}
+
+describe('advice that names a command works pasted into a shell, for a data dir that needs quoting', () => {
+  const awkwardDataDir = () => path.join(makeTempDir(), "advisers' data");
+
+  it('init stopped part way: the advised init makes the data dir afresh', () => {
+    const dir = awkwardDataDir();
+    init(dir);
+    fs.writeFileSync(path.join(dir, 'init.incomplete'), '');
+    const refused = runCollector(['token', 'list', '--data-dir', dir]);
+    expect(refused.status).toBe(1);
+    const again = paste(advised(refused.stderr, /run it again, /));
+    expect(again.stderr).toMatch(/an earlier init of .* was stopped part way/);
+    expect(again.status).toBe(0);
+    expect(runCollector(['token', 'list', '--data-dir', dir]).status).toBe(0);
+  });
+
+  it('no data dir yet: the advised init makes it', () => {
+    const dir = awkwardDataDir();
+    const refused = runCollector(['token', 'list', '--data-dir', dir]);
+    expect(refused.status).toBe(1);
+    const made = paste(advised(refused.stderr, /for a new collector, run /));
+    expect(made.status).toBe(0);
+    expect(made.stdout).toMatch(/^initialised /);
+    expect(fs.existsSync(path.join(dir, 'keys', 'master.key'))).toBe(true);
+  });
+
+  it('token revoke of an unknown or empty name: the advised token list lists this data dir', () => {
+    const dir = awkwardDataDir();
+    init(dir);
+    expect(
+      runCollector(['token', 'create', '--name', 'alice', '--role', 'engineer', '--data-dir', dir])
+        .status,
+    ).toBe(0);
+    for (const name of ['bob', '']) {
+      const refused = runCollector(['token', 'revoke', name, '--data-dir', dir]);
+      expect(refused.status).toBe(name === '' ? 2 : 4);
+      const list = paste(advised(refused.stderr, /see /));
+      expect(list.status).toBe(0);
+      expect(list.stdout).toMatch(/alice\s+engineer/);
+    }
+  });
+});
+
 describe("init's advice on making tokens", () => {
   it('is a command that works pasted into a shell, run from another folder, and token list repeats it', () => {
     // A data dir with a space and a quote in its name, which the advice must quote for the shell.
@@ -234,8 +303,7 @@ describe("init's advice on making tokens", () => {
       .find((l) => l.includes('token create'));
     const command = /create tokens with: (jcs-collector .*) \(ROLE: ingest, engineer or admin\)$/
       .exec(advice ?? '')?.[1]
-      ?.replace(/^jcs-collector/, `"${process.execPath}" "${COLLECTOR_BIN}"`)
-      .replace('NAME', 'triage-bot')
+      ?.replace('NAME', 'triage-bot')
       .replace('ROLE', 'engineer');
     expect(command).toBeDefined();
     // `token list` gives the same advice while there are no tokens.
@@ -243,15 +311,7 @@ describe("init's advice on making tokens", () => {
     expect(empty.status).toBe(0);
     expect(empty.stdout).toBe('');
     expect(empty.stderr).toContain(/create tokens with: (.*)$/m.exec(advice!)![1]);
-    const made = spawnSync('sh', ['-c', command!], {
-      cwd: makeTempDir(),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        JCS_COLLECTOR_MASTER_KEY: undefined,
-        JCS_COLLECTOR_DATA_DIR: undefined,
-      },
-    });
+    const made = paste(command!);
     expect(made.stderr).not.toMatch(/jcs-collector: /);
     expect(made.status).toBe(0);
     expect(made.stdout).toMatch(/^\S+\n$/);
@@ -276,7 +336,8 @@ describe('an init stopped part way (a kill, a power cut)', () => {
       for (const f of gone) fs.rmSync(path.join(dir, f), { recursive: true });
       fs.writeFileSync(path.join(dir, 'init.incomplete'), '');
       const again = new RegExp(
-        `init did not finish on ${dir}.*run jcs-collector init --data-dir ${dir} again`,
+        `init did not finish on ${dir}.*run it again, jcs-collector init --data-dir ${dir}$`,
+        'm',
       );
       expectRefusal(dir, again);
       const token = runCollector(['token', 'list', '--data-dir', dir]);

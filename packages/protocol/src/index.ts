@@ -47,6 +47,7 @@ export { COMPLIANCE } from './api-types';
 export { EXIT, type ExitCode } from './exit-codes';
 export { makeDirSync } from './make-dir';
 export { isProcessAlive } from './process-alive';
+export { shellWord } from './shell-word';
 export { isLoopbackHost } from './loopback';
 export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from './proxy-choice';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';

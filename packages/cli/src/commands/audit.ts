@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import stringWidth from 'string-width';
 import { UsageError } from '../errors';
-import { TIME_BOUND_HELP } from '@jcs/protocol';
+import { parseDuration, TIME_BOUND_HELP } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { checkLimit, checkTimeBound } from '../options';
@@ -9,6 +9,17 @@ import { absoluteTime, relativeTime } from '../render/relative-time';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { footer, formatCount, oneLine, moreHint, plural } from '../render/text';
 import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
+
+/**
+ * What to try when the window held no entries: 6 weeks back where the window was shorter, else
+ * wider bounds (the collector keeps its access log for 13 months).
+ */
+function widen(since: string, until: string | undefined): string {
+  const back = parseDuration(since);
+  if (until === undefined && back !== null && back < SIX_WEEKS) return 'try --since 6w';
+  return `try an earlier --since${until === undefined ? '' : ' or a later --until'}`;
+}
+const SIX_WEEKS = 42 * 24 * 3600 * 1000;
 
 /** The options of `jcs-errors audit`. */
 export interface AuditOptions {
@@ -46,7 +57,8 @@ export async function audit(
   const width = output.piped === true ? Number.MAX_SAFE_INTEGER : output.width;
   const entries = answer.data.entries;
   const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
-  if (entries.length === 0) return `no audit entries in the window (${window}): try --since 6w\n`;
+  if (entries.length === 0)
+    return `no audit entries in the window (${window}): ${widen(since, until)}\n`;
   const target = (e: (typeof entries)[number]): Cell =>
     e.target === null ? { text: '–', color: palette.dim } : oneLine(e.target);
   // Refusals carry the error code; successes start with "ok" (receipts add their figures).

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { shellWord } from '@jcs/protocol';
+import { MASTER_KEY_ENV } from '../crypto/keyring';
 import { CommandError } from './output';
 
 /**
@@ -33,7 +35,7 @@ export function refuseForeignDataDir(
   }
   const name = userName(owner, users);
   const who = name ? `${name} (uid ${owner})` : `uid ${owner}`;
-  const as = `sudo -u ${name ?? `'#${owner}'`} jcs-collector ...`;
+  const as = runAs(name ?? `'#${owner}'`, dataDir);
   if (uid !== 0) {
     // The owner's own trouble (a read-only file system, a mode) is the command's to name.
     if (owner === uid || usable(dataDir)) return;
@@ -43,7 +45,7 @@ export function refuseForeignDataDir(
   }
   if (owner === 0) return;
   throw new CommandError(
-    `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${dataDir} instead)`,
+    `${dataDir} belongs to ${who}, and this is root: run jcs-collector as that user (${as}), so that serve can read the files this command would make (if serve runs as root, chown -R root ${shellWord(dataDir)} instead)`,
   );
 }
 
@@ -92,19 +94,29 @@ export function refuseUnusableFiles(dataDir: string, users = '/etc/passwd'): voi
       // This user's own file with a mode that shuts it out needs a chmod, not a chown.
       if (ownerOf(file) === process.getuid?.()) {
         throw new CommandError(
-          `${file} is this user's but its mode shuts it out: chmod u+rw${mode & fs.constants.X_OK ? 'x' : ''} ${file} (or chmod -R u+rwX ${dataDir}), then run again`,
+          `${file} is this user's but its mode shuts it out: chmod u+rw${mode & fs.constants.X_OK ? 'x' : ''} ${shellWord(file)} (or chmod -R u+rwX ${shellWord(dataDir)}), then run again`,
         );
       }
       const owner = ownerOf(dataDir);
       const name = owner === undefined ? undefined : userName(owner, users);
       throw new CommandError(
-        `${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (chown -R ${name ?? 'USER'} ${dataDir}), then run again`,
+        `${file} is not this user's to read and write (as after a restore made as root): give the data dir's files to the collector's user (as root: chown -R ${name ?? 'USER'} ${shellWord(dataDir)}), then run again`,
       );
     }
   }
 }
 
 const RW = fs.constants.R_OK | fs.constants.W_OK;
+
+/**
+ * The command line to run as `user`: sudo resets the environment, so the data dir goes on the line
+ * (JCS_COLLECTOR_DATA_DIR would be lost, and the command act on ./jcs-data), and a master key kept
+ * off the disk is named to keep.
+ */
+function runAs(user: string, dataDir: string): string {
+  const keep = process.env[MASTER_KEY_ENV] ? ` --preserve-env=${MASTER_KEY_ENV}` : '';
+  return `sudo -u ${user}${keep} jcs-collector ... --data-dir ${shellWord(dataDir)}`;
+}
 
 function ownerOf(file: string): number | undefined {
   try {

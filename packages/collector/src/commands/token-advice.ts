@@ -1,3 +1,5 @@
+import { shellWord } from '@jcs/protocol';
+
 /**
  * The `token create` command to paste, as `init` and an empty `token list` advise it: `ROLE` rather
  * than `ingest|engineer|admin` (a shell reads the bars as pipes), and the data dir named, or the
@@ -9,9 +11,4 @@
  */
 export function tokenCreateAdvice(dataDir: string): string {
   return `jcs-collector token create --name NAME --role ROLE --data-dir ${shellWord(dataDir)} (ROLE: ingest, engineer or admin)`;
-}
-
-/** `word` as one POSIX shell word: as it is when nothing in it is special, else single-quoted. */
-export function shellWord(word: string): string {
-  return /^[\w./:@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

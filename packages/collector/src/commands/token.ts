@@ -1,3 +1,4 @@
+import { shellWord } from '@jcs/protocol';
 import { ROLES, type Role } from '../auth/tokens';
 import { TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, type Output } from './output';
@@ -98,7 +99,7 @@ export async function tokenRevokeCommand(
 ): Promise<void> {
   if (name.trim() === '') {
     throw new CommandError(
-      'token revoke needs the name of a token (a script\'s unset "$NAME"?): see jcs-collector token list',
+      `token revoke needs the name of a token (a script's unset "$NAME"?): see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
       EXIT.usage,
     );
   }
@@ -114,7 +115,7 @@ export async function tokenRevokeCommand(
         return;
       }
       throw new CommandError(
-        `no active token named "${name}": see jcs-collector token list`,
+        `no active token named "${name}": see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
         EXIT.notFound,
       );
     }
