@@ -16,10 +16,9 @@ import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } fro
  */
 function widen(since: string, until: string | undefined): string {
   const back = parseDuration(since);
-  if (until === undefined && back !== null && back < SIX_WEEKS) return 'try --since 6w';
+  if (until === undefined && back !== null && back < parseDuration('6w')!) return 'try --since 6w';
   return `try an earlier --since${until === undefined ? '' : ' or a later --until'}`;
 }
-const SIX_WEEKS = 42 * 24 * 3600 * 1000;
 
 /** The options of `jcs-errors audit`. */
 export interface AuditOptions {
