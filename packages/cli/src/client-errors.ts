@@ -161,8 +161,8 @@ export function notCollectorError(response: Response, client: ClientLabel): Serv
 
 /**
  * The error for a collector's answer that is not a success, with the contract's exit code: 401
- * and 403 exit 3, 404 exits 4 where the request named a group or report (`namesOne`), 400
- * exits 2, anything else 1.
+ * and 403 exit 3, 404 exits 4 where the request named a group or report (`namesOne`), 400 and
+ * 413 exit 2, anything else 1.
  *
  * @example
  * throw failureError(response, await response.text(), 'engineer', client, true);
@@ -218,6 +218,13 @@ export function failureError(
       .join('; ');
     return new BadRequestError(
       `the collector rejected the request: ${said}${details ? ` (${details})` : ''}; check the options`,
+    );
+  }
+  if (status === 413) {
+    // Only what was typed makes a body (an erasure's name, a version): a usage error, not a
+    // failing server.
+    return new BadRequestError(
+      `the collector refused the request as too large${said ? ` (${said})` : ''}: give shorter values`,
     );
   }
   const retryAfter = response.headers.get('retry-after');

@@ -241,7 +241,8 @@ const GLOBAL_OPTIONS_HELP =
   ' (jcs-errors --help says more).';
 
 /**
- * For an option the command does not take but others do (`ignore G --in-version 5.3`), the line
+ * For an option given before its command (`--limit 5 top`), the line that says where it goes; for
+ * an option the command does not take but others do (`ignore G --in-version 5.3`), the line
  * that says which: commander's own suggestion is the nearest name among the command's options
  * and the global ones, which sent `--in-version` to `--version`, the filter of `top`.
  */
@@ -250,6 +251,12 @@ function optionOfOtherCommands(program: Command, argv: string[], message: string
   const running = argv.find((arg) => hasCommand(program, arg));
   if (!flag || !running) return null;
   const takes = (c: Command) => c.options.some((o) => o.long === flag || o.short === flag);
+  // `--limit 5 top`: the command's own option, put before it, where only global ones go.
+  const at = argv.findIndex((arg) => arg === flag || arg.startsWith(`${flag}=`));
+  const own = program.commands.find((c) => c.name() === running)!;
+  if (at >= 0 && at < argv.indexOf(running) && takes(own)) {
+    return `${flag} is an option of ${running}: put it after the command, as in jcs-errors ${running} ${flag} ...\n`;
+  }
   const takers = program.commands.filter((c) => c.name() !== running && takes(c));
   // `audit verify --limit`: audit takes it, its subcommand does not; that has a line of its own.
   if (takers.length === 0 || program.commands.some((c) => c.name() === running && takes(c))) {

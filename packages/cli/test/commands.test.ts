@@ -1088,6 +1088,16 @@ describe('the program', () => {
     expect((await cli(['audit', 'verify', '--dump'])).stderr).toBe(
       'audit verify takes no --dump option (report takes it): see jcs-errors audit verify --help\n',
     );
+    // A command's own option before the command, where only global options go.
+    expect(await cli(['--limit', '5', 'top'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr:
+        '--limit is an option of top: put it after the command, as in jcs-errors top --limit ...\n',
+    });
+    expect((await cli(['--since=7d', '--json', 'audit'])).stderr).toBe(
+      '--since is an option of audit: put it after the command, as in jcs-errors audit --since ...\n',
+    );
     const missing = await cli(['show']);
     expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors --help\n");
     expect((await cli(['top', 'extra'])).exitCode).toBe(2);

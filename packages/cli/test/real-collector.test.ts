@@ -335,6 +335,16 @@ describe('every command against the real collector', () => {
     );
   });
 
+  test('a name too long for the request body is a usage error, not a failing collector', async () => {
+    const r = await cli(['erase', '--username', 'a'.repeat(120_000)]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^the collector refused the request as too large \(.+\): give shorter values\n$/,
+    );
+    expect(r.stderr).not.toContain('check its log');
+  });
+
   test('a prefix finds a group the listing does not show: ignored, its only report erased', async () => {
     const error = { number: 5, module: 'modErase', procedure: 'Gone', line: 1 };
     const gone = groupId('JCS', error.number, error.module, error.procedure);

@@ -61,6 +61,8 @@ interface Case {
   code: string;
   /** a JSON pointer that must be among `details` */
   path?: string;
+  /** what the message must say */
+  message?: RegExp;
   /** a JSON body (serialised as it is) */
   body?: unknown;
   /** or the request exactly */
@@ -302,6 +304,7 @@ for (const text of ['[]', '1', '"report"', 'null', 'true', '[{"schema":1}]']) {
     status: 400,
     code: 'invalid_report',
     path: '',
+    message: /^The report must be a JSON object/,
     raw: json(text),
   });
 }
@@ -478,6 +481,8 @@ describe('POST /v1/reports refuses every malformed request, stores nothing, stay
       code: c.code,
     });
     expect(typeof answer.json.error.message).toBe('string');
+    if (c.message) expect(answer.json.error.message).toMatch(c.message);
+    expect(answer.json.error.message).not.toContain('(body)');
     expect(answer.text).not.toMatch(/node_modules|\/work\/|\.ts:\d+|at [A-Za-z.]+ \(/);
     if (c.path !== undefined) {
       expect(answer.json.error.details.map((d: { path: string }) => d.path)).toContain(c.path);

@@ -120,8 +120,16 @@ function checkDumpSize(report: Report): void {
 
 /** The 400 for a report the schema refuses, naming its first fields; its details are bounded by ApiError. */
 function invalidReport(errors: FieldError[]): ApiError {
+  // A body that is JSON but not an object has no field to name (its one problem has the path '').
+  if (errors.some((e) => e.path === '')) {
+    return new ApiError(
+      'invalid_report',
+      'The report must be a JSON object (report schema 1), not an array, a string, a number or null.',
+      { details: errors },
+    );
+  }
   // The validator stops at MAX_DETAILS problems: past that, how many more is not known.
-  const fields = fewNames(errors, (path) => path || '(body)', errors.length >= MAX_DETAILS);
+  const fields = fewNames(errors, undefined, errors.length >= MAX_DETAILS);
   return new ApiError(
     'invalid_report',
     `The report does not match report schema 1: check ${fields}.`,
