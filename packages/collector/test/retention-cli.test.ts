@@ -97,6 +97,9 @@ describe('jcs-collector expire', () => {
     for (const bad of ['7d', '2026-02-31', '2026-13-01T00:00:00Z', 'now', '']) {
       expect(() => parseNow(bad)).toThrow(/--now takes an ISO date/);
     }
+    // The years the API's since and until take.
+    expect(() => parseNow('1960-01-01')).toThrow('--now must be in the years 1970 to 9999');
+    expect(parseNow('1970-01-01')).toBe(0);
   });
 
   it('killed mid-run, the next run completes and the database is intact', async () => {

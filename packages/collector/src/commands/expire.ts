@@ -37,6 +37,10 @@ export function parseNow(text: string): number {
       EXIT.usage,
     );
   }
+  // As the API's times: a cut-off before 1970 would be a negative time in the database.
+  if (at.getUTCFullYear() < 1970 || at.getUTCFullYear() > 9999) {
+    throw new CommandError(`--now must be in the years 1970 to 9999, not "${text}"`, EXIT.usage);
+  }
   return at.getTime();
 }
 
