@@ -81,11 +81,22 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
     ? https.createServer(
         // A TLS handshake gets as long as a request's head (Node's default is 120 s, during which
         // a connection that never starts TLS holds a descriptor, and held a stop).
-        { ...tlsOptions(options.tlsCert!, options.tlsKey!), ...checking, handshakeTimeout: 10_000 },
+        {
+          ...tlsOptions(options.tlsCert!, options.tlsKey!),
+          ...checking,
+          handshakeTimeout: 10_000,
+          // As over plain HTTP (below): a client's half-close leaves the answer room to go out.
+          allowHalfOpen: true,
+        },
         handler,
       )
     : http.createServer(checking, handler);
   server.keepAliveTimeout = 5_000;
+  // A client may close its sending side once the request is sent (a shell's `nc -N`, a script
+  // on a raw socket). By default Node then ends the connection at once, and an answer that waits
+  // for a commit is lost though the request took effect: a 202 nobody saw, a PATCH applied
+  // unanswered. Half-open, the answer goes out and the connection closes after it.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Node keeps the first 2,000 header lines and drops the rest unseen, and a second
   // Authorization header past them would go unnoticed (auth/middleware.ts refuses two, as a
   // proxy may pass on the last): every line is kept. The 16 KiB limit on names and values

@@ -142,3 +142,53 @@ it('jcs-collector serve writes those refusals to the access log too', async () =
     { outcome: 'rate_limited', n: 3 },
   ]);
 }, 60_000);
+
+/** Writes `text` and closes the sending side at once; resolves with what came back. */
+function halfClosed(text: string): Promise<string> {
+  const { port } = new URL(server.url);
+  return new Promise<string>((resolve) => {
+    let received = '';
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.end(text));
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (received += d));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+  });
+}
+
+describe('a client that closes its sending side after the request still gets the answer', () => {
+  it('a report: 202 once committed, and a retry the same way 200', async () => {
+    const report = makeReport();
+    expect(await halfClosed(reportPost(s.tokens.ingest, report))).toMatch(/^HTTP\/1\.1 202 /);
+    expect(await halfClosed(reportPost(s.tokens.ingest, report))).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('a triage change: the group it answers, then the connection closes', async () => {
+    const report = makeReport({ error: { number: 77, module: 'modHalf', procedure: 'Closed' } });
+    expect(await halfClosed(reportPost(s.tokens.ingest, report))).toMatch(/^HTTP\/1\.1 202 /);
+    const { group } = JSON.parse(
+      (await halfClosed(reportPost(s.tokens.ingest, report))).split('\r\n\r\n')[1],
+    ) as { group: string };
+    const body = '{"status":"ignored"}';
+    const answer = await halfClosed(
+      [
+        `PATCH /v1/groups/${group} HTTP/1.1`,
+        'Host: localhost',
+        `Authorization: Bearer ${s.tokens.engineer}`,
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+      ].join('\r\n') +
+        '\r\n\r\n' +
+        body,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('"status":"ignored"');
+  });
+
+  it('pipelined requests before the close are all answered', async () => {
+    const report = makeReport();
+    const two = reportPost(s.tokens.ingest, makeReport()) + reportPost(s.tokens.ingest, report);
+    const raw = await halfClosed(two);
+    expect(raw.match(/HTTP\/1\.1 202 /g)).toHaveLength(2);
+  });
+});

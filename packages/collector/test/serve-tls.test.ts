@@ -107,6 +107,31 @@ describe('serve over HTTPS', () => {
       expect(await handshake({ maxVersion: 'TLSv1.2' })).toMatch(/GCM|CHACHA20/);
       expect(await handshake({ maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).toBe('refused');
 
+      // A client that closes its sending side after the request still gets the answer.
+      const again = makeReport();
+      const body = JSON.stringify(again);
+      const halfClosed = await new Promise<string>((resolve) => {
+        let received = '';
+        const socket = tls.connect(
+          {
+            host: '127.0.0.1',
+            port: Number(new URL(c.url).port),
+            ca: fs.readFileSync(cert),
+            servername: 'localhost',
+          },
+          () =>
+            socket.end(
+              `POST /v1/reports HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${c.tokens.ingest}\r\n` +
+                `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+            ),
+        );
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => (received += d));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(received));
+      });
+      expect(halfClosed).toMatch(/^HTTP\/1\.1 202 /);
+
       // Plain HTTP to the TLS port gets no API answer.
       const plain = await fetch(c.url.replace('https:', 'http:') + '/v1/health').then(
         (r) => r.status,
