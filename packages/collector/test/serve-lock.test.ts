@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../../../test-support/collector';
 import { runCollector, spawnServe } from './helpers/serve-process';
@@ -27,7 +29,10 @@ it('refuses a second serve on the same data dir, and starts once the first is go
     first.child.kill('SIGKILL');
     await first.exited;
   }
-  // Killed outright: the lock went with the process.
+  // Killed outright: the lock went with the process, leaving no file but itself.
+  expect(fs.readdirSync(dir).filter((name) => name.startsWith('serve.lock'))).toEqual([
+    'serve.lock',
+  ]);
   const third = await spawnServe(dir, ['--port', '0', '--no-expiry']);
   try {
     await third.waitForLog(/"msg":"serving"/);
@@ -35,4 +40,42 @@ it('refuses a second serve on the same data dir, and starts once the first is go
     third.child.kill('SIGTERM');
     expect(await third.exited).toBe(0);
   }
+});
+
+/** A process that takes the lock `rounds` times, adding 1 to a count in `countFile` under it. */
+const TAKER = `
+const fs = require('node:fs');
+const { takeLock } = require(process.argv[1]);
+const [lockFile, countFile, rounds] = process.argv.slice(2);
+let missed = 0;
+for (let i = 0; i < Number(rounds); i++) {
+  const lock = takeLock(lockFile, 5000);
+  if (!lock) { missed++; continue; }
+  const n = Number(fs.readFileSync(countFile, 'utf8'));
+  const until = Date.now() + 1;
+  while (Date.now() < until); // held a moment, as a key rotation holds it
+  fs.writeFileSync(countFile, String(n + 1));
+  lock.release();
+}
+process.stdout.write(String(missed));
+`;
+
+it('lets processes waiting at once take the lock in turn, one at a time, none giving up', async () => {
+  const dir = makeTempDir();
+  const countFile = path.join(dir, 'count');
+  fs.writeFileSync(countFile, '0');
+  const lockModule = path.resolve(__dirname, '../dist/commands/serve-lock.js');
+  const take = () =>
+    new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['-e', TAKER, lockModule, path.join(dir, 'key-rotate.lock'), countFile, '100'],
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      );
+    });
+  // Two that waited at once used to hold each other out until both gave up (the whole wait).
+  const missed = await Promise.all([take(), take(), take(), take(), take(), take()]);
+  expect(missed).toEqual(['0', '0', '0', '0', '0', '0']);
+  // One at a time: no count was lost to two holding it at once.
+  expect(fs.readFileSync(countFile, 'utf8')).toBe('600');
 });

@@ -59,9 +59,12 @@ export function takeLock(file: string, waitMs: number): { release(): void } | nu
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${waitMs}`);
-    // Kept once taken, until the connection closes.
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    // Held while this transaction stays open: until the connection closes. Not by
+    // `locking_mode = EXCLUSIVE` and a commit, as it was: that mode keeps the shared lock a
+    // failed try took, so two waiters kept each other out until both gave up, the lock free.
+    // The journal in memory: a killed holder leaves no journal file beside the lock.
+    db.pragma('journal_mode = MEMORY');
+    db.exec('BEGIN EXCLUSIVE');
   } catch (e) {
     db.close();
     if ((e as { code?: string }).code === 'SQLITE_BUSY') return null;
