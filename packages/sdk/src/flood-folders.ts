@@ -49,10 +49,21 @@ export function folders(dir: string): string[] {
 
 /** Whether `dir` is a real folder, not a symbolic link to one. */
 export function realFolder(dir: string): boolean {
+  return folderState(dir) === 'folder';
+}
+
+/**
+ * What is at `dir`: a real folder, nothing (`missing`: moved away, as a release moves a line), or
+ * something else (a symbolic link, a file, a folder that cannot be looked at).
+ *
+ * @example
+ * if (folderState(lineDir) === 'missing') return 'retry'; // a release moved it: look again
+ */
+export function folderState(dir: string): 'folder' | 'missing' | 'other' {
   try {
-    return fs.lstatSync(dir).isDirectory();
-  } catch {
-    return false;
+    return fs.lstatSync(dir).isDirectory() ? 'folder' : 'other';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'other';
   }
 }
 

@@ -9,6 +9,7 @@ import { syncDirectory } from './queue/fsync';
 import {
   createExclusive,
   folders,
+  folderState,
   lineFolder,
   realFolder,
   removeFolder,
@@ -138,8 +139,10 @@ export class SharedFloodControl {
     const asItself = (): FloodDecision =>
       made.underId ? { ...sent, reportId: randomUUID() } : sent;
     // A line sent early by another process's flush may move away under this one (and another
-    // take its place): this one is then counted on the line's next carrier.
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    // take its place): this one is then counted on the line's next carrier. A line moves at
+    // most maxPerGroup times a window early and once at its end, and each attempt but the last
+    // lost one move: one attempt more than that never sends it as itself for a move.
+    for (let attempt = 1; attempt <= maxPerGroup + 2; attempt++) {
       let counted: { lineDir: string; carrierId: string } | 'retry' | 'itself';
       try {
         counted = this.count(windowDir, id, String(error.line), occurrence, made);
@@ -190,7 +193,11 @@ export class SharedFloodControl {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
       throw e;
     }
-    if (!realFolder(folder.dir)) return 'itself';
+    // Moved away since it was made or listed (a release): looked for again. A symbolic link
+    // planted there is not written into.
+    const state = folderState(folder.dir);
+    if (state === 'missing') return 'retry';
+    if (state === 'other') return 'itself';
     const existing = this.readCarrier(path.join(folder.dir, CARRIER_FILE));
     let carrierId: string | null = existing === undefined ? null : (existing?.id ?? null);
     if (existing === undefined) {
@@ -198,7 +205,9 @@ export class SharedFloodControl {
       if (!folder.own) return 'itself';
       try {
         const candidate = made.underId ? randomUUID() : id;
-        carrierId = this.makeCarrier(folder.dir, candidate, occurrence);
+        const madeId = this.makeCarrier(folder.dir, candidate, occurrence);
+        if (madeId === undefined) return 'retry';
+        carrierId = madeId;
         if (carrierId === id) made.underId = true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'retry';
@@ -291,15 +300,20 @@ export class SharedFloodControl {
   /**
    * Makes the line's carrier from this occurrence, under `carrierId`: its id, or the id of the
    * one a racing process made first. Null when that one does not open, or beforeSend dropped
-   * this one.
+   * this one; undefined when that one's folder moved away before it could be read (a release).
    */
-  private makeCarrier(lineDir: string, carrierId: string, sample: HeldOccurrence): string | null {
+  private makeCarrier(
+    lineDir: string,
+    carrierId: string,
+    sample: HeldOccurrence,
+  ): string | null | undefined {
     const report = this.o.makeCarrier(carrierId, sample);
     if (!report) return null;
     const file = path.join(lineDir, CARRIER_FILE);
     // Of two processes racing, one publishes its carrier: the other's is the line's.
     if (!publishOnce(this.o.storage.tmpDir, file, this.o.storage.seal(report))) {
-      return this.readCarrier(file)?.id ?? null;
+      const winner = this.readCarrier(file);
+      return winner === undefined ? undefined : (winner?.id ?? null);
     }
     return carrierId;
   }

@@ -291,6 +291,97 @@ describe('flood control across processes', () => {
     ).toEqual([]);
   });
 
+  /** Moves a line's folder away as a release does (one that has since died: pid 2^22 + 1). */
+  function moveLine(s: Setup, lineDir: string, n = 0) {
+    const window = path.basename(path.dirname(lineDir));
+    const away = `.line-${window}-${path.basename(lineDir)}~4194305~0123456789abcdef~${T0 + n}`;
+    fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
+  }
+
+  it('counts an occurrence on the next carrier when its line moved away just after it was listed', () => {
+    const s = setup();
+    const ids = calls(s, 4);
+    const real = fs.lstatSync;
+    const spy = jest.spyOn(fs, 'lstatSync').mockImplementation((file, ...rest) => {
+      if (path.basename(String(file)).startsWith('line-')) {
+        spy.mockRestore();
+        moveLine(s, String(file));
+      }
+      return real(file, ...(rest as [])) as fs.Stats;
+    });
+    const id = randomUUID();
+    const d = s.process().admit(id, occurrence());
+    spy.mockRestore();
+    // Not sent as itself for a move: the line's next carrier is made from it.
+    expect(d).toEqual({ held: true, carrierId: id });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(counts(s)).toEqual(
+      [
+        [ids[3], 0],
+        [id, 0],
+      ].sort(),
+    );
+  });
+
+  it("counts an occurrence on the line's next carrier when the carrier made before its own moved away unread", () => {
+    const s = setup();
+    calls(s, 3);
+    const real = fs.linkSync;
+    let other = '';
+    const spy = jest.spyOn(fs, 'linkSync').mockImplementation((from, to) => {
+      spy.mockRestore();
+      // Another call makes the line's carrier first, and a flush sends it early at once.
+      other = randomUUID();
+      expect(s.process().admit(other, occurrence())).toEqual({ held: true, carrierId: other });
+      try {
+        real(from, to);
+      } finally {
+        moveLine(s, path.dirname(String(to)));
+      }
+    });
+    const id = randomUUID();
+    const d = s.process().admit(id, occurrence());
+    spy.mockRestore();
+    expect(other).not.toBe('');
+    expect(d).toEqual({ held: true, carrierId: id });
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    expect(counts(s)).toEqual(
+      [
+        [other, 0],
+        [id, 0],
+      ].sort(),
+    );
+  });
+
+  it('tries again for each of the 3 early sends that may move its line away, and is counted still', () => {
+    const s = setup();
+    const ids = calls(s, 4);
+    const real = fs.existsSync;
+    let moves = 0;
+    const spy = jest.spyOn(fs, 'existsSync').mockImplementation((file) => {
+      const name = String(file);
+      // Each time it looks for its file in its window's line: a flush sends the line early.
+      const inWindow = /^[0-9a-f]{16}-/.test(path.basename(path.dirname(path.dirname(name))));
+      if (name.endsWith('.n') && inWindow && moves < 3) moveLine(s, path.dirname(name), ++moves);
+      return real(file);
+    });
+    const d = s.process().admit(randomUUID(), occurrence());
+    spy.mockRestore();
+    expect(moves).toBe(3);
+    expect(d.held).toBe(true);
+    s.clock.now = T0 + WINDOW;
+    s.process().drain('due');
+    // The carriers it took itself back from count nobody and are not sent.
+    expect(counts(s)).toEqual(
+      [
+        [ids[3], 0],
+        [d.held ? d.carrierId : '', 0],
+      ].sort(),
+    );
+  });
+
   it('sends a group early on flush, 3 times a window, as flush() does in one process; then holds it', () => {
     const s = setup();
     const answered: string[] = [];
