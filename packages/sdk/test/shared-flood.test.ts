@@ -55,6 +55,19 @@ function setup(): Setup {
   };
 }
 
+/**
+ * Moves a line's folder out of its window as a release (an early send) does, under a releaser
+ * that has since died (no process has pid 2^22 + 1); `n` tells apart moves of one line. Returns
+ * where it went.
+ */
+function moveLine(s: Setup, lineDir: string, n = 0): string {
+  const window = path.basename(path.dirname(lineDir));
+  const away = `.line-${window}-${path.basename(lineDir)}~4194305~0123456789abcdef~${T0 + n}`;
+  const moved = path.join(s.queueDir, 'flood', away);
+  fs.renameSync(lineDir, moved);
+  return moved;
+}
+
 function occurrence(
   line = 120,
   number = 91,
@@ -184,15 +197,7 @@ describe('flood control across processes', () => {
     const spy = jest.spyOn(fs, 'existsSync').mockImplementation((file) => {
       const name = String(file);
       if (!name.endsWith('.n')) return real(file);
-      const lineDir = path.dirname(name);
-      const window = path.basename(path.dirname(lineDir));
-      // a releaser that has since died (no process has pid 2^22 + 1)
-      const moved = path.join(
-        s.queueDir,
-        'flood',
-        `.line-${window}-${path.basename(lineDir)}~4194305~0123456789abcdef~${T0}`,
-      );
-      fs.renameSync(lineDir, moved);
+      const moved = moveLine(s, path.dirname(name));
       const mine = path.join(moved, path.basename(name));
       if (counts) fs.renameSync(mine, mine.replace(/\.n$/, '.counted'));
       spy.mockRestore();
@@ -230,10 +235,7 @@ describe('flood control across processes', () => {
     const spy = jest.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => {
       const name = String(file);
       if (name.endsWith('.n') && name.includes(`${read}~`) && next === '') {
-        const lineDir = path.dirname(name);
-        const window = path.basename(path.dirname(lineDir));
-        const away = `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`;
-        fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
+        moveLine(s, path.dirname(name));
         next = randomUUID();
         expect(s.process().admit(next, occurrence())).toEqual({ held: true, carrierId: next });
       }
@@ -290,13 +292,6 @@ describe('flood control across processes', () => {
       fs.readdirSync(path.join(s.queueDir, 'flood')).filter((n) => !n.startsWith('.sent-')),
     ).toEqual([]);
   });
-
-  /** Moves a line's folder away as a release does (one that has since died: pid 2^22 + 1). */
-  function moveLine(s: Setup, lineDir: string, n = 0) {
-    const window = path.basename(path.dirname(lineDir));
-    const away = `.line-${window}-${path.basename(lineDir)}~4194305~0123456789abcdef~${T0 + n}`;
-    fs.renameSync(lineDir, path.join(s.queueDir, 'flood', away));
-  }
 
   it('counts an occurrence on the next carrier when its line moved away just after it was listed', () => {
     const s = setup();
@@ -460,10 +455,7 @@ describe('flood control across processes', () => {
     const ids = calls(s, 5);
     const flood = path.join(s.queueDir, 'flood');
     const [window] = windows(s);
-    fs.renameSync(
-      path.join(flood, window, 'line-120'),
-      path.join(flood, `.line-${window}-line-120~4194305~0123456789abcdef~${T0}`),
-    );
+    moveLine(s, path.join(flood, window, 'line-120'));
     s.process().drain('due');
     expect(s.queued().map((r) => [r.id, r.repeats ?? 0])).toEqual([[ids[3], 1]]);
     expect(fs.readdirSync(flood).sort()).toEqual([`.sent-${ids[3]}`, window]);
