@@ -166,6 +166,8 @@ describe('two rotations at the same moment', () => {
     const runs = await Promise.all([rotate(), rotate(), rotate(), rotate()]);
     // A rotation waits for one already running (two at once took the same next id, and one
     // failed with "k2 already exists").
+    // What any that failed said, so that a failure shows why.
+    expect(runs.filter((r) => r.status !== 0).map((r) => r.stderr)).toEqual([]);
     expect(runs.map((r) => r.status)).toEqual([0, 0, 0, 0]);
     const transport = path.join(dataDir, 'keys', 'transport');
     for (const run of runs) {
