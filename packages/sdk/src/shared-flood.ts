@@ -139,9 +139,9 @@ export class SharedFloodControl {
     const asItself = (): FloodDecision =>
       made.underId ? { ...sent, reportId: randomUUID() } : sent;
     // A line sent early by another process's flush may move away under this one (and another
-    // take its place): this one is then counted on the line's next carrier. A line moves at
-    // most maxPerGroup times a window early and once at its end, and each attempt but the last
-    // lost one move: one attempt more than that never sends it as itself for a move.
+    // take its place): this one is then counted on the line's next carrier. Each failed attempt
+    // was a move, and a line moves at most maxPerGroup times a window (its early sends) and once
+    // at its end: one attempt more than that is never lost to other calls' moves.
     for (let attempt = 1; attempt <= maxPerGroup + 2; attempt++) {
       let counted: { lineDir: string; carrierId: string } | 'retry' | 'itself';
       try {
@@ -313,7 +313,7 @@ export class SharedFloodControl {
     // Of two processes racing, one publishes its carrier: the other's is the line's.
     if (!publishOnce(this.o.storage.tmpDir, file, this.o.storage.seal(report))) {
       const winner = this.readCarrier(file);
-      return winner === undefined ? undefined : (winner?.id ?? null);
+      return winner === null ? null : winner?.id;
     }
     return carrierId;
   }

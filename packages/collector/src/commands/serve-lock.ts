@@ -59,10 +59,10 @@ export function takeLock(file: string, waitMs: number): { release(): void } | nu
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${waitMs}`);
-    // Held while this transaction stays open: until the connection closes. Not by
-    // `locking_mode = EXCLUSIVE` and a commit, as it was: that mode keeps the shared lock a
-    // failed try took, so two waiters kept each other out until both gave up, the lock free.
-    // The journal in memory: a killed holder leaves no journal file beside the lock.
+    // Held by a transaction left open until the connection closes. Not `locking_mode =
+    // EXCLUSIVE`: that mode keeps the shared lock of a failed try, so two waiters keep each other
+    // out until both give up, with the lock free. The journal in memory: a killed holder leaves
+    // no journal file beside the lock.
     db.pragma('journal_mode = MEMORY');
     db.exec('BEGIN EXCLUSIVE');
   } catch (e) {
