@@ -39,6 +39,8 @@ const STOP_WAIT_MS = 1000;
 /** At least this long for an aborted request to put its report back, whatever the deadline. */
 const STOP_WAIT_FLOOR_MS = 50;
 const QUEUE_POLL_MS = 30_000;
+/** How often a repeated flush() looks whether held-back occurrences went at their window's end. */
+const HELD_POLL_MS = 50;
 
 /** Internals the `jcs-report` bin needs; not part of the public API. */
 export interface ReporterInternals {
@@ -62,6 +64,9 @@ export class ReporterCore implements Reporter {
   private lost = 0;
   /** `lost` as the last flush() to end answered for it */
   private lostAnswered = 0;
+  /** report() and captureException() calls so far, and their count at flush()'s last hold */
+  private submitted = 0;
+  private submittedAtHold = -1;
   private readonly diagnostic: DiagnosticSink;
   private readonly redactor: Redactor;
   private readonly flood: FloodGate;
@@ -268,6 +273,7 @@ export class ReporterCore implements Reporter {
   /** flush(), and close() with every held-back occurrence (`all`), not only the ones flush sends. */
   private async sendQueued(timeoutMs: number, flood: DrainMode): Promise<boolean> {
     timeoutMs = waitMs(timeoutMs);
+    const deadline = monotonicNow() + timeoutMs;
     // Reports dropped since the last flush() answered count, those dropped before it too: an
     // empty queue is not "everything delivered" when a report was thrown away on the way.
     const lostBefore = this.lostAnswered;
@@ -276,15 +282,38 @@ export class ReporterCore implements Reporter {
       // Occurrences flood control keeps for their window's end (a group flushed early too
       // often): not "everything delivered" unless their window ends, and they go, meanwhile.
       const held = flood === 'flush' && !this.closed ? this.flood.heldAfterFlush() : [];
+      if (held.length > 0) await this.waitForHeld(held, deadline);
+      const left = timerDelay(deadline - monotonicNow());
       const empty = this.autoSend
-        ? await this.delivery.flush(timeoutMs)
-        : await this.delivery.sendEachOnce(timeoutMs);
+        ? await this.delivery.flush(left)
+        : await this.delivery.sendEachOnce(left);
       const lost = this.lost;
       this.lostAnswered = Math.max(this.lostAnswered, lost);
       return empty && lost === lostBefore && !this.flood.stillHeld(held);
     } catch (e) {
       this.internalError(undefined, e);
       return false;
+    }
+  }
+
+  /**
+   * A flush() that leaves occurrences held back for their window's end. When the host reported
+   * since the last such flush, it answers at once: a loop that reports and flushes each error
+   * is not held up. Called again with nothing reported in between, it waits for the window's end
+   * (within its deadline), when the timer sends them: answering false again at once would tell
+   * a host that calls flush() until it says true nothing new, and have it spin. Either way it
+   * gives the event loop a turn, so such a loop never starves the host's timers and I/O.
+   */
+  private async waitForHeld(held: string[], deadline: number): Promise<void> {
+    const repeated = this.submitted === this.submittedAtHold;
+    this.submittedAtHold = this.submitted;
+    await new Promise((resolve) => setImmediate(resolve));
+    // Across processes (jcs-report) nothing is released by a timer, only by a later call.
+    if (!repeated || this.flood instanceof SharedFloodControl) return;
+    while (!this.closed && this.flood.stillHeld(held)) {
+      const left = deadline - monotonicNow();
+      if (left <= 0) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, HELD_POLL_MS)));
     }
   }
 
@@ -401,6 +430,7 @@ export class ReporterCore implements Reporter {
         reportId: id,
       });
     }
+    this.submitted++;
     const occurredAt = new Date().toISOString();
     let repeats = 0;
     let reportId = id;

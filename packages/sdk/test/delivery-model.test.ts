@@ -599,7 +599,8 @@ async function runModel(seed: number): Promise<{ violations: string[]; summary: 
       if (disk && disk.size > 0) fail(`${how} answered true with ${disk.size} report(s) queued`);
       if (notDone.length > 0) fail(`${how} answered true, but ${notDone.join(',')} never settled`);
     } else if (lostSince === 0 && how === 'flush' && heldForWindow(g, start)) {
-      // Flood control keeps a group flushed early too often for its window's end: false at once.
+      // Flood control keeps a group flushed early too often for its window's end: false at once,
+      // or, repeated with no report between, at that end or the deadline.
       log(`  (${how} false: occurrences held back for their window's end)`);
     } else if (lostSince === 0 && how === 'flush') {
       // Only the deadline may make it false then.

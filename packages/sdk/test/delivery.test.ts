@@ -485,6 +485,53 @@ describe('flood control', () => {
     expect([...server.counts().values()]).toEqual([200]);
   });
 
+  it('a host that calls flush() until it says true waits for the window to end, not spins', async () => {
+    const windowMs = 1500;
+    const r = reporterFor([], { floodControl: { maxPerGroup: 3, windowMs } });
+    const start = Date.now();
+    for (let i = 0; i < 20; i++) {
+      r.report(input());
+      await r.flush(1000);
+    }
+    // The host's own timer must keep running while it waits on flush().
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    let calls = 0;
+    let delivered = false;
+    try {
+      while (!delivered && Date.now() - start < 10_000) {
+        calls++;
+        delivered = await r.flush(windowMs);
+      }
+    } finally {
+      clearInterval(timer);
+    }
+    expect(delivered).toBe(true);
+    // Each repeated flush waits for the window's end or its deadline: one or two calls, not
+    // the millions of a flush that answers false at once.
+    expect(calls).toBeLessThanOrEqual(3);
+    expect(ticks).toBeGreaterThan(5);
+    expect([...server.counts().values()]).toEqual([20]);
+  });
+
+  it('a repeated flush() still answers false at its deadline when the window ends later', async () => {
+    const r = reporterFor([], { floodControl: { maxPerGroup: 1, windowMs: 60_000 } });
+    for (let i = 0; i < 5; i++) {
+      r.report(input());
+      await r.flush(1000);
+    }
+    const start = Date.now();
+    expect(await r.flush(300)).toBe(false);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(250);
+    // A report in between: the next flush answers at once again.
+    r.report(input());
+    const again = Date.now();
+    expect(await r.flush(5000)).toBe(false);
+    expect(Date.now() - again).toBeLessThan(2000);
+    expect(await r.close(2000)).toBe(true);
+    expect([...server.counts().values()]).toEqual([6]);
+  });
+
   it('a group beforeSend drops holds nothing back for later: flush answers for what is queued', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, {
