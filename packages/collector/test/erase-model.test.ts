@@ -33,6 +33,7 @@ import { createApp, openCollector } from '@jcs/collector';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { mulberry32 } from '../../../test-support/random';
+import { periodStarts } from '../../../test-support/daily-periods';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
 import { subjectsFrom } from '../src/store/subject-days';
@@ -348,8 +349,72 @@ interface GroupJson {
  */
 function recount(m: Model, since: number, until: number, version?: string) {
   const end = until + 1;
+  const [lo, hi] = countedSpan(m, since, end);
+  // daily: a period's count is the difference of the counts of the windows from `since` to its
+  // end and to its start, each window's edges read as above.
+  const starts = periodStarts(since, end);
+  const spans = starts.map((start) => countedSpan(m, since, start));
+  const groups = new Map<
+    string,
+    {
+      count: number;
+      daily: number[];
+      byDay: number[];
+      versions: Set<string>;
+      users: Set<string>;
+      licences: Set<string>;
+    }
+  >();
+  for (const s of m.sent) {
+    if (version !== undefined && s.version !== version) continue;
+    let g = groups.get(s.group);
+    if (!g) {
+      g = {
+        count: 0,
+        daily: new Array<number>(starts.length + 1).fill(0),
+        byDay: new Array<number>(day(end - 1) - day(since) + 1).fill(0),
+        versions: new Set(),
+        users: new Set(),
+        licences: new Set(),
+      };
+      groups.set(s.group, g);
+    }
+    if (s.at >= lo && s.at < hi) {
+      g.count += s.n;
+      g.byDay[day(s.at) - day(since)] += s.n;
+      g.versions.add(s.version);
+      // the running total at each period's start, then the differences below
+      g.daily[starts.length] += s.n;
+      spans.forEach(([a, b], k) => {
+        if (s.at >= a && s.at < b) g.daily[k] += s.n;
+      });
+    }
+    if (stored(s) && s.at >= since && s.at < end) {
+      if (s.username) g.users.add(s.username);
+      g.licences.add(s.license);
+    }
+  }
+  const out = new Map<string, Omit<GroupJson, 'id' | 'description'> & { byDay: number[] }>();
+  for (const [id, g] of groups) {
+    out.set(id, {
+      count: g.count,
+      users: Math.min(g.users.size, g.count),
+      licences: Math.min(g.licences.size, g.count),
+      versions: newestFirst(g.versions),
+      daily: g.daily.map((total, k) => total - (k === 0 ? 0 : g.daily[k - 1])),
+      byDay: g.byDay,
+    });
+  }
+  return out;
+}
+
+/**
+ * The span of receipt times whose occurrences a window [since, end) counts: itself, but for an
+ * edge whose partial hour the job's cut-off has reached, before the moment from which it kept the
+ * occurrences of what it deleted, which counts that hour whole.
+ */
+function countedSpan(m: Model, since: number, end: number): [number, number] {
   const et = m.expiredThrough;
-  // the span whose occurrences count
   let lo = since;
   let hi = end;
   const firstHour = Math.ceil(since / HOUR);
@@ -362,52 +427,7 @@ function recount(m: Model, since: number, until: number, version?: string) {
     if (since % HOUR !== 0 && whole(since)) lo = Math.floor(since / HOUR) * HOUR;
     if (end % HOUR !== 0 && whole(Math.max(since, endHour * HOUR))) hi = (endHour + 1) * HOUR;
   }
-  const first = day(since);
-  const days = day(end - 1) - first + 1;
-  const groups = new Map<
-    string,
-    {
-      count: number;
-      daily: number[];
-      versions: Set<string>;
-      users: Set<string>;
-      licences: Set<string>;
-    }
-  >();
-  for (const s of m.sent) {
-    if (version !== undefined && s.version !== version) continue;
-    let g = groups.get(s.group);
-    if (!g) {
-      g = {
-        count: 0,
-        daily: new Array<number>(days).fill(0),
-        versions: new Set(),
-        users: new Set(),
-        licences: new Set(),
-      };
-      groups.set(s.group, g);
-    }
-    if (s.at >= lo && s.at < hi) {
-      g.count += s.n;
-      g.daily[day(s.at) - first] += s.n;
-      g.versions.add(s.version);
-    }
-    if (stored(s) && s.at >= since && s.at < end) {
-      if (s.username) g.users.add(s.username);
-      g.licences.add(s.license);
-    }
-  }
-  const out = new Map<string, Omit<GroupJson, 'id' | 'description'>>();
-  for (const [id, g] of groups) {
-    out.set(id, {
-      count: g.count,
-      users: Math.min(g.users.size, g.count),
-      licences: Math.min(g.licences.size, g.count),
-      versions: newestFirst(g.versions),
-      daily: g.daily,
-    });
-  }
-  return out;
+  return [lo, hi];
 }
 
 /** The descriptions a group may show: its newest surviving reports' (ties: any), or null. */
@@ -545,7 +565,9 @@ async function check(
         ]),
       );
       // Only groups with an occurrence in the window are listed.
-      const expected = [...recount(m, from, until, version)].filter(([, g]) => g.count > 0);
+      const expected = [...recount(m, from, until, version)]
+        .filter(([, g]) => g.count > 0)
+        .map(([id, { byDay: _byDay, ...g }]) => [id, g] as const);
       expect({ ...key, groups: got }).toEqual({ ...key, groups: Object.fromEntries(expected) });
       // Sorted as docs/api.md says: users, then count, largest first; ties by id.
       const order = expected
@@ -593,7 +615,10 @@ async function check(
     },
   });
   expect({ ...key, daily }).toEqual({ ...key, daily: figures.daily });
-  expect(detail.byDay.map((d) => d.count)).toEqual(daily);
+  expect({ ...key, byDay: detail.byDay.map((d) => d.count) }).toEqual({
+    ...key,
+    byDay: figures.byDay,
+  });
   const newest = m.sent
     .filter((s) => s.group === group && visible(s) && s.at >= from && s.at <= until)
     .sort((a, b) => b.at - a.at);

@@ -12,6 +12,7 @@ import type { Report } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { seededRandom as random } from '../../../test-support/random';
+import { periodCount, periodOf } from '../../../test-support/daily-periods';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { runExpiry } from '../src/retention/expire';
 import { openDatabase, type Db } from '../src/store/db';
@@ -111,7 +112,7 @@ function recount(
     if (!g) {
       g = {
         count: 0,
-        daily: new Array<number>(days).fill(0),
+        daily: new Array<number>(periodCount(since, until)).fill(0),
         users: new Set(),
         licences: new Set(),
       };
@@ -124,7 +125,7 @@ function recount(
     }
     if (r.at >= since && r.at < until) {
       g.count += r.n;
-      g.daily[day] += r.n;
+      g.daily[periodOf(r.at, since, until)] += r.n;
     }
   }
   return [...groups]

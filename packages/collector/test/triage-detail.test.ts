@@ -10,6 +10,7 @@ import { compareVersions } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { seededRandom as random } from '../../../test-support/random';
+import { periodCount, periodOf } from '../../../test-support/daily-periods';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 
 const HOUR = 3_600_000;
@@ -78,21 +79,23 @@ function recount(stored: Stored[], reports: Stored[], group: string, since: numb
   const until = last + 1;
   const first = Math.floor(since / DAY);
   const days = Math.floor((until - 1) / DAY) - first + 1;
-  const daily = new Array<number>(days).fill(0);
+  const byDay = new Array<number>(days).fill(0);
+  const daily = new Array<number>(periodCount(since, until)).fill(0);
   const byVersion = new Map<string, number>();
   const byLine = new Map<number, number>();
   let count = 0;
   for (const r of stored) {
     if (r.group !== group || r.at < since || r.at >= until) continue;
     count += r.n;
-    daily[Math.floor(r.at / DAY) - first] += r.n;
+    byDay[Math.floor(r.at / DAY) - first] += r.n;
+    daily[periodOf(r.at, since, until)] += r.n;
     byVersion.set(r.version, (byVersion.get(r.version) ?? 0) + r.n);
     byLine.set(r.line, (byLine.get(r.line) ?? 0) + r.n);
   }
   return {
     count,
     daily,
-    byDay: daily.map((n, i) => ({
+    byDay: byDay.map((n, i) => ({
       day: new Date((first + i) * DAY).toISOString().slice(0, 10),
       count: n,
     })),

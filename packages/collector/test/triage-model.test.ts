@@ -20,6 +20,7 @@ import type { Group, Report } from '@jcs/protocol';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { mulberry32 } from '../../../test-support/random';
+import { periodCount, periodOf } from '../../../test-support/daily-periods';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 
 const MIN = 60_000;
@@ -161,8 +162,7 @@ class Model {
 
   /** A group as the list shows it for a window (`until` inclusive), at the moment `now`. */
   group(g: MGroup, since: number, until: number, now: number, version?: string): Group {
-    const first = Math.floor(since / DAY);
-    const daily = new Array<number>(Math.floor(until / DAY) - first + 1).fill(0);
+    const daily = new Array<number>(periodCount(since, until + 1)).fill(0);
     const users = new Set<string>();
     const licences = new Set<string>();
     const versions = new Set<string>();
@@ -171,7 +171,7 @@ class Model {
       if (r.at < since || r.at > until) continue;
       if (version !== undefined && r.version !== version) continue;
       count += r.n;
-      daily[Math.floor(r.at / DAY) - first] += r.n;
+      daily[periodOf(r.at, since, until + 1)] += r.n;
       versions.add(r.version);
       // Erased: its occurrences still count (anonymous), its subjects no more (docs/security.md).
       if (r.erased) continue;
@@ -437,9 +437,13 @@ async function checkDetail(model: Model, g: MGroup, r: Rng, context: object): Pr
     group: expected,
   });
   const versions = new Map<string, number>();
+  const first = Math.floor(since / DAY);
+  const days = new Array<number>(Math.floor(until / DAY) - first + 1).fill(0);
   for (const m of g.reports) {
-    if (m.at >= since && m.at <= until)
+    if (m.at >= since && m.at <= until) {
       versions.set(m.version, (versions.get(m.version) ?? 0) + m.n);
+      days[Math.floor(m.at / DAY) - first] += m.n;
+    }
   }
   const expectedByVersion = [...versions].map(([version, count]) => ({ version, count }));
   expect({
@@ -453,8 +457,8 @@ async function checkDetail(model: Model, g: MGroup, r: Rng, context: object): Pr
     byVersion: canonicalByVersion(
       expectedByVersion.sort((a, b) => b.count - a.count || compareVersion(b.version, a.version)),
     ),
-    byDay: expected.daily.map((count, i) => ({
-      day: isoOf((Math.floor(since / DAY) + i) * DAY).slice(0, 10),
+    byDay: days.map((count, i) => ({
+      day: isoOf((first + i) * DAY).slice(0, 10),
       count,
     })),
   });

@@ -41,8 +41,8 @@ describe('GET /v1/groups', () => {
       users: 2,
       licences: 2,
     });
-    expect(top.daily).toHaveLength(8);
-    expect(top.daily.reduce((a: number, b: number) => a + b, 0)).toBe(5);
+    // One count per 24 hours of the 7-day window, the newest ending now.
+    expect(top.daily).toEqual([0, 0, 0, 0, 0, 0, 5]);
     expect(second).toMatchObject({ number: 13, count: 1, description: 'Type mismatch' });
     expect(body.window).toEqual({
       since: '2026-11-13T10:30:00.000Z',
@@ -65,6 +65,30 @@ describe('GET /v1/groups', () => {
     ).toBe(1);
   });
 
+  it('counts daily by 24-hour periods ending at until, not by calendar day', async () => {
+    await ingest(makeReport()); // 11-20 10:30, in the 7d window's oldest period
+    t.clock.advance(2 * DAY - 16 * 60_000);
+    await ingest(makeReport({ repeats: 1 })); // 11-22 10:14: the period ending 11-22 10:15
+    t.clock.advance(2 * 60_000);
+    await ingest(makeReport({ repeats: 2 })); // 11-22 10:16: the one after
+    t.clock.advance(5 * DAY - 60_000); // now 11-27 10:15
+    await ingest(makeReport({ repeats: 3 }));
+    const list = (await get('/v1/groups?since=7d')).body;
+    // [11-20 10:15, 11-21 10:15), ..., [11-26 10:15, now]: 7, summing to count.
+    expect(list.groups[0]).toMatchObject({ count: 10, daily: [1, 2, 3, 0, 0, 0, 4] });
+    // 36 hours: 12, then 24.
+    const short = (await get('/v1/groups?since=36h')).body.groups[0];
+    expect(short).toMatchObject({ count: 4, daily: [0, 4] });
+    // Days the window names: 11-20, 11-21, 11-22 (10:14 and 10:16 the same day).
+    const days = (await get('/v1/groups?since=2026-11-20&until=2026-11-23')).body.groups[0];
+    expect(days).toMatchObject({ count: 6, daily: [1, 0, 5] });
+    // byDay stays by UTC calendar day: the 7d window touches 8 of them.
+    const detail = (await get(`/v1/groups/${days.id}?since=7d`)).body;
+    expect(detail.daily).toEqual([1, 2, 3, 0, 0, 0, 4]);
+    expect(detail.byDay.map((d: { count: number }) => d.count)).toEqual([1, 0, 5, 0, 0, 0, 0, 4]);
+    expect(detail.byDay[0].day).toBe('2026-11-20');
+  });
+
   it('takes a date alone as until for the whole days before it: the window leaves that day out', async () => {
     await ingest(makeReport());
     t.clock.advance(13.5 * HOUR); // 2026-11-21T00:00:00.000Z exactly
@@ -84,7 +108,8 @@ describe('GET /v1/groups', () => {
     // A date-time until is in its window, as a duration's is.
     const timed = (await get('/v1/groups?since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z'))
       .body.groups[0];
-    expect(timed).toMatchObject({ count: 6, daily: [1, 5] });
+    // Its one 24-hour period has both.
+    expect(timed).toMatchObject({ count: 6, daily: [6] });
     expect((await get('/v1/groups?since=1d')).body.groups[0].count).toBe(6);
   });
 
@@ -164,7 +189,7 @@ describe('GET /v1/groups', () => {
       // The longest window there is, ten years, is answered with a count per day.
       const { body } = await get(`${route}?since=3660d`);
       const daily = route === '/v1/groups' ? body.groups[0].daily : body.daily;
-      expect(daily).toHaveLength(3661);
+      expect(daily).toHaveLength(3660);
     }
   });
 });

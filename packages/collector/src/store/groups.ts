@@ -8,6 +8,7 @@ import {
 } from '@jcs/protocol';
 import { statement, type Db } from './db';
 import type { ReportReader } from './report-reader';
+import { dailyTrend } from './daily-trend';
 import {
   countGroupDays,
   countOccurrences,
@@ -113,11 +114,17 @@ export class GroupStore {
       version: q.version,
       groupIds: page.map((g) => g.id),
     });
+    const trends = dailyTrend(
+      this.db,
+      q.window,
+      new Map(page.map((g) => [g.id, byDay.get(g.id)!])),
+      { version: q.version },
+    );
     return page.map((g) =>
       this.describe(
         g,
-        q.window,
         byDay.get(g.id)!,
+        trends.get(g.id)!,
         subjects.get(g.id) ?? NO_SUBJECTS,
         versions.get(g.id) ?? [],
       ),
@@ -130,19 +137,22 @@ export class GroupStore {
   }
 
   /** One group as the list shows it, for a window. */
-  summary(row: GroupRow, window: Window, byVersion = this.byVersion(row.id, window)): Group {
-    const daily = countOccurrences(this.db, window, { groupId: row.id }, 'day') as Map<
-      number,
-      number
-    >;
+  summary(
+    row: GroupRow,
+    window: Window,
+    byVersion = this.byVersion(row.id, window),
+    byDay = this.byDay(row.id, window),
+  ): Group {
+    const trend = dailyTrend(this.db, window, new Map([[row.id, byDay]]), {}).get(row.id)!;
     const subjects =
       windowSubjects(this.db, [row.id], window, this.subjectOptions()).get(row.id) ?? NO_SUBJECTS;
-    return this.describe(row, window, daily, subjects, [...byVersion.keys()]);
+    return this.describe(row, byDay, trend, subjects, [...byVersion.keys()]);
   }
 
   detail(row: GroupRow, window: Window, latestLimit = 10): GroupDetail {
     const byVersion = this.byVersion(row.id, window);
-    const group = this.summary(row, window, byVersion);
+    const counts = this.byDay(row.id, window);
+    const group = this.summary(row, window, byVersion, counts);
     const byLine = countOccurrences(this.db, window, { groupId: row.id }, 'line') as Map<
       number,
       number
@@ -156,9 +166,9 @@ export class GroupStore {
       byLine: [...byLine]
         .map(([line, count]) => ({ line, count }))
         .sort((a, b) => b.count - a.count || a.line - b.line),
-      byDay: group.daily.map((count, i) => ({
+      byDay: Array.from({ length: days.length }, (_, i) => ({
         day: dayName((days.first + i) * DAY_MS),
-        count,
+        count: counts.get(days.first + i) ?? 0,
       })),
       latest: this.reports.shortList(row.id, latestLimit, window),
     };
@@ -178,22 +188,18 @@ export class GroupStore {
       : (statement(this.db, 'SELECT * FROM groups WHERE status = ?').all(status) as GroupRow[]);
   }
 
-  /** A group as the API shows it, from its occurrences by UTC day in the window. */
+  /**
+   * A group as the API shows it, from its occurrences by UTC day in the window and by its
+   * 24-hour periods (daily-trend.ts).
+   */
   private describe(
     g: GroupRow,
-    window: Window,
     byDay: Map<number, number>,
+    daily: number[],
     subjects: Subjects,
     versions: string[],
   ): Group {
-    const days = windowDays(window);
-    const daily = new Array<number>(days.length).fill(0);
-    let count = 0;
-    for (const [day, n] of byDay) {
-      const i = day - days.first;
-      if (i >= 0 && i < daily.length) daily[i] += n;
-      count += n;
-    }
+    const count = sum(byDay.values());
     return {
       id: g.id,
       number: g.number,
@@ -213,6 +219,11 @@ export class GroupStore {
       regressed: g.regressed === 1,
       daily,
     };
+  }
+
+  /** Occurrences in the window by UTC day, exact to the millisecond. */
+  private byDay(id: string, window: Window): Map<number, number> {
+    return countOccurrences(this.db, window, { groupId: id }, 'day') as Map<number, number>;
   }
 
   /** Occurrences in the window by version, exact to the millisecond (so are the `versions`). */

@@ -1,0 +1,78 @@
+import { DAY_MS } from '../time';
+import type { Db } from './db';
+import { countOccurrences, type Window } from './occurrences';
+
+/**
+ * Where a window's `daily` periods start, oldest first: one per 24 hours, the newest ending where
+ * the window does, the oldest starting at `since` (shorter than 24 hours when the window is not a
+ * whole number of days). So `since=7d` has 7 periods, `since=36h` 2 (12 hours, then 24). A
+ * date-time `until` is in its window, which so ends a millisecond after it (http/query.ts): that
+ * millisecond goes with the oldest period rather than make one of its own.
+ *
+ * @example
+ * trendStarts({ since: 0, until: 2 * DAY_MS }); // [0, 86400000]
+ */
+export function trendStarts(w: Window): number[] {
+  const n = Math.max(1, Math.ceil((w.until - w.since - 1) / DAY_MS));
+  const starts = [w.since];
+  for (let k = 1; k < n; k++) starts.push(w.until - (n - k) * DAY_MS);
+  return starts;
+}
+
+/**
+ * Each group's `daily`: its occurrences in each of the window's 24-hour periods (trendStarts),
+ * oldest first, from its occurrences by UTC day in the window (`byDay`, as countGroupDays reads
+ * them). A period's count is the difference of two running totals from `since`: the whole days
+ * before its start, from `byDay`, and the part of its start's day before it, read as a window
+ * edge is (occurrences.ts, exact to the millisecond). So the periods add up to the window's
+ * `count` exactly, and one read of at most a day's edge per period and group is all it costs.
+ *
+ * @example
+ * dailyTrend(db, window, byDay, {}); // Map { '3fa9c1d2e4b7' => [0, 0, 3, 0, 1, 0, 7] }
+ */
+export function dailyTrend(
+  db: Db,
+  w: Window,
+  byDay: Map<string, Map<number, number>>,
+  filter: { version?: string },
+): Map<string, number[]> {
+  const starts = trendStarts(w);
+  const totals = new Map<string, number[]>();
+  for (const [group, days] of byDay) {
+    const sorted = [...days].sort((a, b) => a[0] - b[0]);
+    const running = [0];
+    let i = 0;
+    let before = 0;
+    for (const start of starts.slice(1)) {
+      const day = Math.floor(start / DAY_MS);
+      while (i < sorted.length && sorted[i][0] < day) before += sorted[i++][1];
+      running.push(before);
+    }
+    running.push(sum(sorted.map(([, n]) => n)));
+    totals.set(group, running);
+  }
+  // The part of each period's first UTC day before it starts, for the groups seen that day.
+  starts.forEach((start, k) => {
+    const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
+    if (k === 0 || start === dayStart) return;
+    const day = dayStart / DAY_MS;
+    const groupIds = [...byDay].filter(([, days]) => days.get(day)).map(([g]) => g);
+    if (groupIds.length === 0) return;
+    const edge = { since: Math.max(w.since, dayStart), until: start };
+    for (const [group, n] of countOccurrences(db, edge, { ...filter, groupIds }, 'group')) {
+      totals.get(group as string)![k] += n;
+    }
+  });
+  const out = new Map<string, number[]>();
+  for (const [group, running] of totals) {
+    out.set(
+      group,
+      starts.map((_, k) => running[k + 1] - running[k]),
+    );
+  }
+  return out;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
