@@ -65,21 +65,22 @@ describe('GET /v1/groups', () => {
     ).toBe(1);
   });
 
-  it('counts daily by 24-hour periods ending at until, not by calendar day', async () => {
+  it('counts daily by 24-hour periods on whole hours up to until, not by calendar day', async () => {
     await ingest(makeReport()); // 11-20 10:30, in the 7d window's oldest period
-    t.clock.advance(2 * DAY - 16 * 60_000);
-    await ingest(makeReport({ repeats: 1 })); // 11-22 10:14: the period ending 11-22 10:15
+    t.clock.advance(2 * DAY + 29 * 60_000);
+    await ingest(makeReport({ repeats: 1 })); // 11-22 10:59: the period ending 11-22 11:00
     t.clock.advance(2 * 60_000);
-    await ingest(makeReport({ repeats: 2 })); // 11-22 10:16: the one after
-    t.clock.advance(5 * DAY - 60_000); // now 11-27 10:15
+    await ingest(makeReport({ repeats: 2 })); // 11-22 11:01: the one after
+    t.clock.advance(5 * DAY - 46 * 60_000); // now 11-27 10:15
     await ingest(makeReport({ repeats: 3 }));
     const list = (await get('/v1/groups?since=7d')).body;
-    // [11-20 10:15, 11-21 10:15), ..., [11-26 10:15, now]: 7, summing to count.
+    // [11-20 10:15, 11-21 11:00), [11-21 11:00, 11-22 11:00), ..., [11-26 11:00, now]: 7, summing
+    // to count.
     expect(list.groups[0]).toMatchObject({ count: 10, daily: [1, 2, 3, 0, 0, 0, 4] });
-    // 36 hours: 12, then 24.
+    // 36 hours: 12 h 45 min, then 23 h 15 min.
     const short = (await get('/v1/groups?since=36h')).body.groups[0];
     expect(short).toMatchObject({ count: 4, daily: [0, 4] });
-    // Days the window names: 11-20, 11-21, 11-22 (10:14 and 10:16 the same day).
+    // Days the window names: 11-20, 11-21, 11-22 (10:59 and 11:01 the same day).
     const days = (await get('/v1/groups?since=2026-11-20&until=2026-11-23')).body.groups[0];
     expect(days).toMatchObject({ count: 6, daily: [1, 0, 5] });
     // byDay stays by UTC calendar day: the 7d window touches 8 of them.

@@ -1,21 +1,25 @@
-import { DAY_MS } from '../time';
+import { DAY_MS, HOUR_MS } from '../time';
 import type { Db } from './db';
 import { countOccurrences, type Window } from './occurrences';
 
 /**
- * Where a window's `daily` periods start, oldest first: one per 24 hours, the newest ending where
- * the window does, the oldest starting at `since` (shorter than 24 hours when the window is not a
- * whole number of days). So `since=7d` has 7 periods, `since=36h` 2 (12 hours, then 24). A
- * date-time `until` is in its window, which so ends a millisecond after it (http/query.ts): that
- * millisecond goes with the oldest period rather than make one of its own.
+ * Where a window's `daily` periods start, oldest first: one per 24 hours, on whole UTC hours. The
+ * newest is the hour `until` falls in, so far, and the 23 hours before it; each one before it the
+ * 24 hours before that; the oldest starts at `since` and takes what is left (24 to 25 hours for a
+ * duration of whole days, less for a window that is not a whole number of days). So `since=7d`
+ * has 7 periods and `since=36h` 2, and a window of whole UTC days has one per day. On whole hours,
+ * a period's edges are read from the hourly counts alone, never from the reports. A date-time
+ * `until` is in its window, which so ends a millisecond after it (http/query.ts): that
+ * millisecond makes no period of its own.
  *
  * @example
  * trendStarts({ since: 0, until: 2 * DAY_MS }); // [0, 86400000]
  */
 export function trendStarts(w: Window): number[] {
   const n = Math.max(1, Math.ceil((w.until - w.since - 1) / DAY_MS));
+  const anchor = Math.ceil(w.until / HOUR_MS) * HOUR_MS;
   const starts = [w.since];
-  for (let k = 1; k < n; k++) starts.push(w.until - (n - k) * DAY_MS);
+  for (let k = 1; k < n; k++) starts.push(anchor - (n - k) * DAY_MS);
   return starts;
 }
 
@@ -24,8 +28,8 @@ export function trendStarts(w: Window): number[] {
  * oldest first, from its occurrences by UTC day in the window (`byDay`, as countGroupDays reads
  * them). A period's count is the difference of two running totals from `since`: the whole days
  * before its start, from `byDay`, and the part of its start's day before it, read as a window
- * edge is (occurrences.ts, exact to the millisecond). So the periods add up to the window's
- * `count` exactly, and one read of at most a day's edge per period and group is all it costs.
+ * edge is (occurrences.ts; on a whole hour, from the hourly counts alone). So the periods add up to
+ * the window's `count` exactly, and each costs at most 12 hourly rows per group.
  *
  * @example
  * dailyTrend(db, window, byDay, {}); // Map { '3fa9c1d2e4b7' => [0, 0, 3, 0, 1, 0, 7] }
