@@ -486,13 +486,17 @@ describe('flood control', () => {
   });
 
   it('a host that calls flush() until it says true waits for the window to end, not spins', async () => {
-    const windowMs = 1500;
-    const r = reporterFor([], { floodControl: { maxPerGroup: 3, windowMs } });
+    const windowMs = 3000;
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { floodControl: { maxPerGroup: 3, windowMs } });
     const start = Date.now();
     for (let i = 0; i < 20; i++) {
       r.report(input());
       await r.flush(1000);
     }
+    // The loop below starts with the group held back for its window's end, as the last flush said.
+    const last = diagnostics[diagnostics.length - 1];
+    expect(last?.code).toBe('flood_held');
     // The host's own timer must keep running while it waits on flush().
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
