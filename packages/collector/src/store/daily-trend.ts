@@ -52,21 +52,22 @@ export function dailyTrend(
       while (i < sorted.length && sorted[i][0] < day) before += sorted[i++][1];
       running.push(before);
     }
-    running.push(sum(sorted.map(([, n]) => n)));
+    while (i < sorted.length) before += sorted[i++][1];
+    running.push(before);
     totals.set(group, running);
   }
   // The part of each period's first UTC day before it starts, for the groups seen that day.
-  starts.forEach((start, k) => {
-    const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
-    if (k === 0 || start === dayStart) return;
+  for (let k = 1; k < starts.length; k++) {
+    const dayStart = Math.floor(starts[k] / DAY_MS) * DAY_MS;
+    if (starts[k] === dayStart) continue;
     const day = dayStart / DAY_MS;
     const groupIds = [...byDay].filter(([, days]) => days.get(day)).map(([g]) => g);
-    if (groupIds.length === 0) return;
-    const edge = { since: Math.max(w.since, dayStart), until: start };
+    if (groupIds.length === 0) continue;
+    const edge = { since: Math.max(w.since, dayStart), until: starts[k] };
     for (const [group, n] of countOccurrences(db, edge, { ...filter, groupIds }, 'group')) {
       totals.get(group as string)![k] += n;
     }
-  });
+  }
   const out = new Map<string, number[]>();
   for (const [group, running] of totals) {
     out.set(
@@ -75,8 +76,4 @@ export function dailyTrend(
     );
   }
   return out;
-}
-
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
 }
