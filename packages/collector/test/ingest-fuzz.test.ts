@@ -15,7 +15,12 @@ let s: ServedCollector;
 beforeAll(async () => (s = await serveTestCollector()));
 afterAll(() => s.stop());
 
-const RUNS = 60;
+// JCS_FUZZ_SCALE multiplies the runs of every property for a longer hunt
+// (JCS_FUZZ_SCALE=100 npx jest ingest-fuzz).
+const SCALE = Number(process.env.JCS_FUZZ_SCALE) || 1;
+const RUNS = 60 * SCALE;
+// A property still running when its test times out would go on storing reports under the next one.
+jest.setTimeout(30_000 * SCALE);
 const stored = () => ingestRowCounts(s.collector.db);
 
 function post(body: string | Buffer, headers: Record<string, string> = {}): Promise<RawAnswer> {

@@ -4,6 +4,9 @@ import { createReporter, createTransport, type Diagnostic } from '../src';
 import { DEFAULT_REDACT_KEYS, createRedactor } from '../src/dump/redact';
 import { DEFAULT_DUMP_LIMITS, serializeDump } from '../src/dump/serialize';
 
+// JCS_FUZZ_SCALE multiplies every property's runs for a longer hunt (JCS_FUZZ_SCALE=50 npx jest property).
+const SCALE = Number(process.env.JCS_FUZZ_SCALE) || 1;
+jest.setTimeout(30_000 * SCALE);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Any UTF-16 text, lone surrogates included. */
@@ -55,7 +58,9 @@ function recordingReporter(dumpConsent: boolean) {
     license: 'JCS-000123',
     dumpConsent,
     floodControl: { maxPerGroup: 1_000_000 },
-    maxQueueReports: 100_000,
+    // Room for every run at any JCS_FUZZ_SCALE: a drop would be the queue's bound, not a bug.
+    maxQueueReports: 100_000 * SCALE,
+    maxQueueBytes: 20 * 2 ** 20 * SCALE,
     onDiagnostic: (d) => diagnostics.push(d),
     transport: (o) =>
       createTransport(o, async (req) => {
@@ -80,9 +85,9 @@ describe('arbitrary input never throws', () => {
         calls++;
         expect(reporter.report(input as never)).toMatch(UUID);
       }),
-      { numRuns: 300 },
+      { numRuns: 300 * SCALE },
     );
-    expect(await reporter.close(10_000)).toBe(true);
+    expect(await reporter.close(10_000 * SCALE)).toBe(true);
     expect(invalid).toEqual([]);
     expect(sent).toHaveLength(calls);
     expect(internalErrors()).toEqual([]);
@@ -98,11 +103,11 @@ describe('arbitrary input never throws', () => {
         // null, like undefined, is no data: no dump and nothing withheld
         if (data !== undefined && data !== null) withData.add(id);
       }),
-      { numRuns: 25 },
+      { numRuns: 25 * SCALE },
     );
-    expect(await reporter.close(10_000)).toBe(true);
+    expect(await reporter.close(10_000 * SCALE)).toBe(true);
     expect(invalid).toEqual([]);
-    expect(sent).toHaveLength(25);
+    expect(sent).toHaveLength(25 * SCALE);
     for (const r of sent.filter((x) => withData.has(x.id))) {
       expect(r.dump !== undefined || r.dumpWithheld !== undefined).toBe(true);
     }
@@ -121,7 +126,7 @@ describe('arbitrary input never throws', () => {
         expect(Buffer.byteLength(r.json)).toBeLessThanOrEqual(maxBytes);
         expect(() => JSON.parse(r.json)).not.toThrow();
       }),
-      { numRuns: 300 },
+      { numRuns: 300 * SCALE },
     );
   });
 
@@ -135,9 +140,9 @@ describe('arbitrary input never throws', () => {
         const { dump: _dump, ...withoutDump } = p ?? {};
         expect(p === null || validateReport(withoutDump).ok).toBe(true);
       }),
-      { numRuns: 200 },
+      { numRuns: 200 * SCALE },
     );
-    expect(await reporter.close(10_000)).toBe(true);
+    expect(await reporter.close(10_000 * SCALE)).toBe(true);
     expect(invalid).toEqual([]);
     expect(internalErrors()).toEqual([]);
   });
