@@ -248,3 +248,45 @@ it('npm start after a first run stopped before its tokens: makes the missing one
   const again = await startCollector();
   expect(again.out()).not.toMatch(/Tokens|jcs_/);
 });
+
+it('npm start on a port that is taken: serve says so, and npm start how to pass another port and that the tokens stand', async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-quick-start-'));
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'scripts/start.js'), '--port', String(port)],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+        timeout: 60_000,
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
+    expect(r.stderr).toContain(String(port));
+    expect(r.stderr).toContain(
+      'npm start: the collector stopped. The tokens printed above were made and stay valid. Options go to it after --, as in npm start -- --port 9090\n',
+    );
+    // A second try makes no tokens, so it does not claim any.
+    const again = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'scripts/start.js'), '--port', String(port)],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+        timeout: 60_000,
+      },
+    );
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain(
+      'npm start: the collector stopped. Options go to it after --, as in npm start -- --port 9090\n',
+    );
+  } finally {
+    taken.close();
+  }
+});

@@ -82,4 +82,14 @@ const orphaned = setInterval(() => {
   if (!stopping) child.kill('SIGTERM');
 }, 250);
 orphaned.unref();
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on('exit', (code, signal) => {
+  if (!stopping && code !== 0) {
+    // serve said what went wrong (a port taken, say); what it cannot know is how to pass it
+    // another option through npm, or that the tokens printed above were made all the same.
+    const kept = made.length > 0 ? ' The tokens printed above were made and stay valid.' : '';
+    console.error(
+      `npm start: the collector stopped.${kept} Options go to it after --, as in npm start -- --port 9090`,
+    );
+  }
+  process.exit(code ?? (signal ? 1 : 0));
+});

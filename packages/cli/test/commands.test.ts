@@ -626,6 +626,16 @@ describe('reports and report', () => {
     expect(none.stdout).toContain('Dump        none: the report carries no dump\n');
   });
 
+  test('report --dump on a report of held-back repeats says why it has none and where to look', async () => {
+    const full = fake.fixtures.fullReports[REPORT_IDS[0]];
+    full.repeats = 12;
+    delete (fake.fixtures.dumps as Record<string, unknown>)[REPORT_IDS[0]];
+    const r = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
+    expect(r.stdout).toContain(
+      `Dump        none: this report counts 12 held-back repeats, sent without a dump; jcs-errors reports ${full.group} lists the group's others\n`,
+    );
+  });
+
   test('report text from the desktop cannot drive the terminal', async () => {
     fake.fixtures.fullReports[REPORT_IDS[0]].error.description =
       'evil\u001b[2J\u001b]0;title\u0007';
