@@ -164,7 +164,8 @@ async function sendSimulated(url, ingest, publicKey, keyId) {
   }
   // Errors, not reports: flood control sends an error repeated in a loop once, with a count.
   console.log(
-    `${installs.length} desktop installs reported ${sent} errors (a quarter of the users declined the data dump)\n`,
+    `${installs.length} desktop installs reported ${sent} errors (a quarter of the users declined the data dump);\n` +
+      'past 3 a minute, a repeated error goes once, with a count: fewer reports, every error counted\n',
   );
 }
 
