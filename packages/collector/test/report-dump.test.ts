@@ -128,7 +128,7 @@ describe('GET /v1/reports/:id and the dump', () => {
     // A licence, or a token pasted into the wrong field, has the form of a key id of one's own.
     await ingest(makeReport({ dump: sealDump('{"a":3}', other, 'JCS-000123') }));
     await ingest(makeReport({ dump: sealDump('{"a":3}', other, t.tokens.engineer) }));
-    const notLogged = '(not logged: not of the form k1, k2, ...)';
+    const notLogged = '(not logged: not a key id this collector made)';
     expect(warnings()).toEqual([
       expect.objectContaining({ level: 40, keyId: 'k9', held: ['k1'] }),
       // The key id is the client's text: logged only in the form the collector makes, and the
@@ -165,6 +165,33 @@ describe('GET /v1/reports/:id and the dump', () => {
     expect(await warnings()).toHaveLength(2);
     // Nothing of the dump in the log.
     expect(JSON.stringify(logged.lines())).not.toContain('"a":');
+  });
+
+  it('checks more than the first dump of a minute: one install pinning a wrong key among many right ones is found', async () => {
+    const logged = captureLog();
+    t.collector.log = logged.logger;
+    const warnings = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return logged.lines().filter((l) => String(l.msg).includes('does not open with its key'));
+    };
+    for (let i = 0; i < 5; i++) await ingest(makeReport({ dump: await sealed({ ok: i }) }));
+    expect(await warnings()).toEqual([]);
+    const other = new Uint8Array(crypto.randomBytes(32));
+    await ingest(makeReport({ dump: sealDump('{"a":1}', other, 'k1') }));
+    expect(await warnings()).toEqual([expect.objectContaining({ level: 40, keyId: 'k1' })]);
+  });
+
+  it("logs a key id of the operator's own by name, as it holds that key", async () => {
+    const logged = captureLog();
+    t.collector.log = logged.logger;
+    t.collector.keyring.rotateTransport('2026-q4');
+    const other = new Uint8Array(crypto.randomBytes(32));
+    await ingest(makeReport({ dump: sealDump('{"a":1}', other, '2026-q4') }));
+    await new Promise((resolve) => setImmediate(resolve));
+    const warnings = logged
+      .lines()
+      .filter((l) => String(l.msg).includes('does not open with its key'));
+    expect(warnings).toEqual([expect.objectContaining({ level: 40, keyId: '2026-q4' })]);
   });
 
   it('stores the dump envelope sealed again: its ciphertext is not in the database', async () => {
