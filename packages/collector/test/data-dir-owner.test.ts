@@ -185,7 +185,7 @@ asRoot(
       expect(asNobody(['token', 'list'])).toEqual({
         status: 1,
         stdout: '',
-        stderr: `jcs-collector: this user cannot reach ${dataDir} (a folder above it is closed to it): run jcs-collector as the user the data dir belongs to\n`,
+        stderr: `jcs-collector: this user cannot reach ${dataDir} (${top} is closed to it): open it to this user (chmod o+x ${top}), or run jcs-collector as the user the data dir belongs to\n`,
       });
       expect(files()).toEqual(before);
     } finally {

@@ -29,8 +29,12 @@ export function refuseForeignDataDir(
     owner = stat.uid;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EACCES') return; // not there yet (init)
+    // Named, since the owner of the data dir may be shut out too (a parent made by mktemp -d).
+    const closed = closedFolderAbove(dataDir);
+    const which = closed ? `${closed} is closed to it` : 'a folder above it is closed to it';
+    const open = closed ? `open it to this user (chmod o+x ${shellWord(closed)}), or ` : '';
     throw new CommandError(
-      `this user cannot reach ${dataDir} (a folder above it is closed to it): run jcs-collector as the user the data dir belongs to`,
+      `this user cannot reach ${dataDir} (${which}): ${open}run jcs-collector as the user the data dir belongs to`,
     );
   }
   const name = userName(owner, users);
@@ -143,6 +147,20 @@ function userName(uid: number, users: string): string | undefined {
     }
   } catch {
     // no user database: the uid alone will do
+  }
+  return undefined;
+}
+
+/** The first folder on the way to `dataDir` this user may not pass through, if one is found. */
+function closedFolderAbove(dataDir: string): string | undefined {
+  const parts = path.resolve(dataDir).split(path.sep);
+  for (let i = 1; i < parts.length; i++) {
+    const folder = parts.slice(0, i).join(path.sep) || path.sep;
+    try {
+      fs.accessSync(folder, fs.constants.X_OK);
+    } catch {
+      return folder;
+    }
   }
   return undefined;
 }
