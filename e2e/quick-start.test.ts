@@ -254,17 +254,15 @@ it('npm start on a port that is taken: serve says so, and npm start how to pass 
   const taken = net.createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as net.AddressInfo).port;
+  const startOn = () =>
+    spawnSync(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', String(port)], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
+      timeout: 60_000,
+    });
   try {
-    const r = spawnSync(
-      process.execPath,
-      [path.join(ROOT, 'scripts/start.js'), '--port', String(port)],
-      {
-        cwd: dir,
-        encoding: 'utf8',
-        env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
-        timeout: 60_000,
-      },
-    );
+    const r = startOn();
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
     expect(r.stderr).toContain(String(port));
@@ -272,16 +270,7 @@ it('npm start on a port that is taken: serve says so, and npm start how to pass 
       'npm start: the collector stopped. The tokens printed above were made and stay valid. Options go to it after --, as in npm start -- --port 9090\n',
     );
     // A second try makes no tokens, so it does not claim any.
-    const again = spawnSync(
-      process.execPath,
-      [path.join(ROOT, 'scripts/start.js'), '--port', String(port)],
-      {
-        cwd: dir,
-        encoding: 'utf8',
-        env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
-        timeout: 60_000,
-      },
-    );
+    const again = startOn();
     expect(again.status).toBe(1);
     expect(again.stderr).toContain(
       'npm start: the collector stopped. Options go to it after --, as in npm start -- --port 9090\n',
