@@ -125,10 +125,9 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
         : undefined;
     // The SDK's report of occurrences its flood control held back never carries one: their data
     // was never read. Said, so an engineer looks for the dump in the group's other reports.
-    const repeatsOnly =
-      (r.repeats ?? 0) > 0
-        ? `none: this report counts ${formatCount(r.repeats ?? 0)} held-back repeats, sent without a dump; jcs-errors reports ${r.group} lists the group's others`
-        : undefined;
+    const repeatsOnly = r.repeats
+      ? `none: this report counts ${formatCount(r.repeats)} held-back repeats, sent without a dump; jcs-errors reports ${r.group} lists the group's others`
+      : undefined;
     fields.push([
       'Dump',
       withheld ?? unreadable ?? repeatsOnly ?? 'none: the report carries no dump',

@@ -90,6 +90,14 @@ export class Keyring {
     return this.current;
   }
 
+  /**
+   * Whether the transport key of `keyId` is loaded, without reading the folder again (a key
+   * rotated in by another process is found by transportSecret()).
+   */
+  holdsTransportKey(keyId: string): boolean {
+    return this.transportKeys.has(keyId);
+  }
+
   /** Every transport key id in the folder, the current one included. */
   transportKeyIds(): string[] {
     return [...this.transportKeys.keys()].sort();

@@ -39,11 +39,10 @@ export function dumpKeyWatch(c: Collector): (report: Report) => void {
   return (report) => {
     const dump = report.dump;
     if (dump === undefined) return;
+    const held = c.keyring.holdsTransportKey(dump.keyId);
     // Every id not logged shares one budget: a client varying its keyId would otherwise get a
     // thousand identical warnings written.
-    const logged =
-      LOGGED_KEY_ID.test(dump.keyId) || c.keyring.transportKeyIds().includes(dump.keyId);
-    const shown = logged ? dump.keyId : NOT_LOGGED;
+    const shown = held || LOGGED_KEY_ID.test(dump.keyId) ? dump.keyId : NOT_LOGGED;
     const now = c.clock();
     let s = seen.get(shown);
     if (s === undefined) {
@@ -52,10 +51,12 @@ export function dumpKeyWatch(c: Collector): (report: Report) => void {
       seen.set(shown, s);
     }
     if (now - s.since >= WARN_EVERY_MS) Object.assign(s, { since: now, checks: 0 });
-    if (s.checks >= CHECKS_PER_MINUTE) return;
+    // A key not held stays so until one is rotated in: its folder is read at most once a minute,
+    // when a warning would be written. A held key's dumps are checked one by one, up to a budget.
+    if (held ? s.checks >= CHECKS_PER_MINUTE : now - s.warned < WARN_EVERY_MS) return;
     s.checks++;
-    // A key rotated in while serve runs is found here too (the keyring looks in the folder), and
-    // then it is held: named in the warning.
+    // A key rotated in while serve runs is found here (the keyring looks in the folder), and is
+    // then held: named in the warning.
     const secret = c.keyring.transportSecret(dump.keyId);
     const entry = s;
     const warn = (fields: object, message: string) => {
