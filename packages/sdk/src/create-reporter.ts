@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Reporter } from './api';
-import { resolveOptions, type ReporterOptions } from './options';
+import { resolveOptions, type DisabledReporterOptions, type ReporterOptions } from './options';
 import { ReporterCore, type ReporterInternals } from './reporter';
 import { stackAbove } from './stack';
 
@@ -20,7 +20,7 @@ import { stackAbove } from './stack';
  *   queueDir: path.join(app.getPath('userData'), 'error-queue'),
  * });
  */
-export function createReporter(options: ReporterOptions): Reporter {
+export function createReporter(options: ReporterOptions | DisabledReporterOptions): Reporter {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('createReporter: options must be an object');
   }
@@ -29,7 +29,7 @@ export function createReporter(options: ReporterOptions): Reporter {
     throw new TypeError('createReporter: enabled must be true or false');
   }
   if (enabled === false) return createDisabledReporter();
-  return detachable(new ReporterCore(resolveOptions(options)));
+  return detachable(new ReporterCore(resolveOptions(options as ReporterOptions)));
 }
 
 /**

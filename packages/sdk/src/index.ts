@@ -1,6 +1,6 @@
 export { createReporter } from './create-reporter';
 export type { Reporter, CaptureExtra, ReportPreview } from './api';
-export type { ReporterOptions } from './options';
+export type { DisabledReporterOptions, ReporterOptions } from './options';
 export { TRUNCATION_MARKER, type ReportInput } from './normalize';
 export type { Diagnostic, DiagnosticCode } from './diagnostics';
 export {

@@ -21,8 +21,11 @@ export interface ReportInput {
 /** The `error` part of a schema 1 report. */
 export type NormalizedError = Report['error'];
 
-/** Marks a string the SDK cut, so nobody mistakes it for the whole value. */
-export const TRUNCATION_MARKER = '…[truncated]';
+/**
+ * Ends every text the SDK cut, a report field or a string in the dump, so nobody mistakes it for
+ * the whole value. One marker for both: an engineer searching for it finds every cut.
+ */
+export const TRUNCATION_MARKER = '[…truncated]';
 
 const UNKNOWN = '(unknown)';
 
@@ -147,13 +150,20 @@ export function textOf(value: unknown): string | null {
  * here: consent decides whether it is touched at all.
  */
 export function normalizeError(input: unknown, notes: string[]): NormalizedError {
-  let source: unknown = input;
-  if (typeof input === 'string') {
+  // A boxed value counts as its value, as everywhere else: new String('Disk full') is a description.
+  let source: unknown = unboxed(input);
+  if (typeof source === 'string') {
     notes.push('input: a string was given; used as the description');
-    source = { description: input };
-  } else if ((typeof input !== 'object' && typeof input !== 'function') || input === null) {
+    source = { description: source };
+  } else if ((typeof source !== 'object' && typeof source !== 'function') || source === null) {
     notes.push('input: not an object');
     source = {};
+  } else if (isArraySafely(source)) {
+    notes.push('input: an array, not a report object; none of it was used');
+    source = {};
+  } else if (!REPORT_FIELDS.some((key) => readsAsGiven(source, key))) {
+    // {}, a Date, a function: an empty "(unknown)" report would otherwise go without a word.
+    notes.push(`input: none of ${REPORT_FIELDS.join(', ')} was given`);
   }
 
   const field = (key: string): unknown => {
@@ -204,7 +214,9 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
     }
     const cut = truncate(t, max);
     if (cut !== t) notes.push(`${key}: cut to ${max} characters`);
-    return toWellFormed(cut);
+    const wellFormed = toWellFormed(cut);
+    if (wellFormed !== cut) notes.push(`${key}: a lone surrogate was replaced with U+FFFD`);
+    return wellFormed;
   };
 
   // An Error handed to report() has a message, not a description: its text is not dropped.
@@ -224,6 +236,33 @@ export function normalizeError(input: unknown, notes: string[]): NormalizedError
   noteUnknownFields(source, 'input', notes);
   return error;
 }
+
+/** Array.isArray throws on a revoked Proxy, which is no array. */
+function isArraySafely(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/** A field that throws when read was given (and is noted as throwing), not left out. */
+function readsAsGiven(source: unknown, key: string): boolean {
+  const r = readProperty(source, key);
+  return !r.ok || r.value !== undefined;
+}
+
+/** The fields report() reads; an input with none of them is noted. */
+const REPORT_FIELDS = [
+  'number',
+  'description',
+  'message',
+  'module',
+  'procedure',
+  'line',
+  'code',
+  'data',
+];
 
 const FIELDS = new Set([
   'number',

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import {
   LIMITS,
   VERSION_PATTERN,
@@ -37,7 +38,10 @@ export interface ReporterOptions {
    * again when each report is sent: a queued dump does not go once consent is withheld.
    */
   dumpConsent?: boolean;
-  /** A durable offline queue; in memory where omitted (then a crash loses unsent reports). */
+  /**
+   * A durable offline queue; in memory where omitted (then a crash loses unsent reports). A
+   * relative path is resolved against the working directory when `createReporter` runs.
+   */
   queueDir?: string;
   /**
    * The key that seals the queue's files, base64 of 32 bytes, e.g. kept in the OS keychain. Without
@@ -69,7 +73,7 @@ export interface ReporterOptions {
   redactCardNumbers?: boolean;
   /**
    * Dump bounds: default 64 levels, 131,072 items per array or object, 256 KiB (also the most).
-   * Data within them arrives exactly as given; larger data is cut, with markers.
+   * JSON data within them arrives exactly as given; larger data is cut, with markers.
    */
   dumpLimits?: Partial<DumpLimits>;
   /** Oldest dropped beyond this many queued reports. Default 1000. */
@@ -119,6 +123,15 @@ export interface ReporterOptions {
    */
   transport?: (options: TransportOptions) => Transport;
 }
+
+/**
+ * The options of a reporter turned off: `enabled: false` and nothing else required, so a host can
+ * build them from a setting without inventing an endpoint or key.
+ *
+ * @example
+ * const reporter = userOptedOut ? createReporter({ enabled: false }) : createReporter(options);
+ */
+export type DisabledReporterOptions = Partial<ReporterOptions> & { enabled: false };
 
 /** The options after checking, with every default filled in. */
 export interface ResolvedOptions {
@@ -264,7 +277,8 @@ function resolveEndpoint(value: unknown, allowInsecure: boolean): string {
     fail(`endpoint is not a valid URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    fail('endpoint must be an https:// URL');
+    // The scheme alone is echoed: it cannot carry a secret.
+    fail(`endpoint must be an https:// URL, not ${url.protocol}//`);
   }
   // Never echoed: the message must not carry the password into a log.
   if (url.username !== '' || url.password !== '') {
@@ -401,7 +415,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     license,
     username: o.username as ResolvedOptions['username'],
     dumpConsent: optionalBoolean(o.dumpConsent, 'dumpConsent', false),
-    queueDir: o.queueDir as string | undefined,
+    // Fixed now: a host that changes its working directory later must not start a second queue.
+    queueDir: o.queueDir === undefined ? undefined : path.resolve(o.queueDir as string),
     queueKey: o.queueKey === undefined ? undefined : fromBase64(o.queueKey as string),
     beforeSend: optionalFunction(o.beforeSend, 'beforeSend'),
     onDiagnostic: optionalFunction(o.onDiagnostic, 'onDiagnostic'),

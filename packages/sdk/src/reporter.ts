@@ -205,6 +205,13 @@ export class ReporterCore implements Reporter {
       const notes: string[] = [];
       const error = normalizeError(input, notes);
       const override = readProperty(options, 'dumpConsent').value;
+      if (override !== undefined && typeof override !== 'boolean') {
+        // as setDumpConsent: 'yes' from a settings file would otherwise preview the wrong dump
+        this.diagnostic({
+          code: 'invalid_input',
+          message: `preview's dumpConsent takes true or false, not a value of type ${typeof override}: the reporter's own consent was used`,
+        });
+      }
       const consent = typeof override === 'boolean' ? override : this.consent;
       const built = this.build(randomUUID(), new Date().toISOString(), error, 0, input, consent);
       const report = this.finalize(built.report);
@@ -388,7 +395,7 @@ export class ReporterCore implements Reporter {
         this.diagnostic({
           code: 'nested_report_dropped',
           message:
-            'a report made inside a callback (username, beforeSend or onDiagnostic) of a report itself made inside one was dropped: the SDK does not nest reports deeper, so that callbacks cannot call each other without end',
+            "a report made while the SDK was building a report itself made from inside the SDK's work (from the username function, beforeSend or onDiagnostic, or from a getter or toJSON in a report's input or data) was dropped: reports do not nest deeper, so that such code cannot call itself without end",
           reportId: id,
         });
       }

@@ -225,6 +225,22 @@ describe('preview', () => {
     expect(reporter.preview(input)!.dumpWithheld).toBe('user-opt-out');
   });
 
+  it("says so when preview's dumpConsent is not true or false, and uses the reporter's own", () => {
+    const { reporter, diagnostics } = recording({ dumpConsent: false });
+    const p = reporter.preview({ description: 'x', data: { a: 1 } }, {
+      dumpConsent: 'yes',
+    } as never)!;
+    expect(p.dumpWithheld).toBe('user-opt-out');
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'invalid_input',
+        message: expect.stringMatching(
+          /dumpConsent takes true or false, not a value of type string/,
+        ),
+      }),
+    ]);
+  });
+
   it('applies beforeSend, answering null when it drops the report', () => {
     const { reporter } = recording({
       beforeSend: (r) => (r.error.module === 'drop' ? null : { ...r, license: 'EDITED' }),

@@ -41,6 +41,26 @@ describe('a report made inside a callback of a report made inside a callback', (
     expect(await r.flush(2000)).toBe(true);
   });
 
+  it('from a getter in data: the message names getters, not only the callbacks', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const ids: string[] = [];
+    // A dump value whose getter reports: reading the dump of that report reports again.
+    const data = {
+      get balance(): number {
+        ids.push(r.report({ number: 2, module: 'm', procedure: 'p', data }));
+        return 1;
+      },
+    };
+    const r: Reporter = h.reporter(diagnostics, { dumpConsent: true });
+    ids.push(r.report({ number: 1, module: 'm', procedure: 'p', data }));
+    const [deepest, nested, outer] = ids;
+    expect(await r.flush(2000)).toBe(false);
+    expect([...h.server.stored.keys()].sort()).toEqual([nested, outer].sort());
+    const dropped = diagnostics.filter((d) => d.code === 'nested_report_dropped');
+    expect(dropped).toEqual([expect.objectContaining({ reportId: deepest })]);
+    expect(dropped[0].message).toMatch(/a getter or toJSON in a report's input or data/);
+  });
+
   it('from beforeSend inside a report made from beforeSend: never sent past beforeSend', async () => {
     const diagnostics: Diagnostic[] = [];
     const ids: string[] = [];

@@ -6,6 +6,7 @@ import {
   resolveUsername,
   truncate,
 } from '../src/normalize';
+import { CUT } from '../src/dump/serialize';
 
 const codePoints = (s: string) => [...s].length;
 
@@ -21,6 +22,11 @@ describe('truncate', () => {
     expect(cut.endsWith(TRUNCATION_MARKER)).toBe(true);
     expect(cut.startsWith('😀'.repeat(20 - codePoints(TRUNCATION_MARKER)))).toBe(true);
     expect(cut).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
+  it('ends a cut field with the same marker as a string cut in the dump', () => {
+    expect(truncate('x'.repeat(100), 20)).toBe('x'.repeat(8) + '[…truncated]');
+    expect(TRUNCATION_MARKER).toBe(CUT);
   });
 
   it('walks only the code points it keeps of a 10 MB string, not the whole string', () => {
@@ -99,6 +105,41 @@ describe('normalizeError', () => {
       line: 0,
     });
     expect(asReport(e).ok).toBe(true);
+    expect(notes).toEqual([
+      'input: none of number, description, message, module, procedure, line, code, data was given',
+    ]);
+  });
+
+  it('replaces a lone surrogate, which JSON cannot carry to the collector, and says so', () => {
+    const notes: string[] = [];
+    const e = normalizeError(
+      { description: 'bad \ud800 text', module: 'm', procedure: 'p' },
+      notes,
+    );
+    expect(e.description).toBe('bad \ufffd text');
+    expect(notes).toEqual(['description: a lone surrogate was replaced with U+FFFD']);
+  });
+
+  it('takes a boxed value as its value, and notes inputs that carry no report field', () => {
+    const boxed: string[] = [];
+    expect(normalizeError(new String('Disk full'), boxed).description).toBe('Disk full');
+    expect(boxed).toEqual(['input: a string was given; used as the description']);
+    const number: string[] = [];
+    normalizeError(new Number(7), number);
+    expect(number).toEqual(['input: not an object']);
+    const list: string[] = [];
+    expect(normalizeError([{ description: 'in an array' }], list).description).toBe('');
+    expect(list).toEqual(['input: an array, not a report object; none of it was used']);
+    for (const empty of [new Date(0), () => 1, Object.create(null) as object]) {
+      const notes: string[] = [];
+      normalizeError(empty, notes);
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toMatch(/^input: none of number, description/);
+    }
+    // one field is enough: data alone is a report of its dump
+    const dataOnly: string[] = [];
+    normalizeError({ data: { a: 1 } }, dataOnly);
+    expect(dataOnly).toEqual([]);
   });
 
   it('mends every wrong type and writes a note per field, without values', () => {

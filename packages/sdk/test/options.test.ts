@@ -1,5 +1,7 @@
 import { createReporter, type ReporterOptions } from '../src';
 import { isLoopbackHost } from '@jcs/protocol';
+import path from 'node:path';
+import { resolveOptions } from '../src/options';
 
 const valid: ReporterOptions = {
   endpoint: 'https://errors.example/',
@@ -23,7 +25,11 @@ describe('createReporter options', () => {
   it.each([
     ['a missing endpoint', { endpoint: undefined }, /endpoint/],
     ['a bad URL', { endpoint: 'not a url' }, /endpoint is not a valid URL/],
-    ['an ftp URL', { endpoint: 'ftp://errors.example/' }, /https/],
+    [
+      'an ftp URL',
+      { endpoint: 'ftp://errors.example/' },
+      /must be an https:\/\/ URL, not ftp:\/\//,
+    ],
     [
       'plain http to a remote host',
       { endpoint: 'http://errors.example/' },
@@ -148,8 +154,16 @@ describe('createReporter options', () => {
     }
   });
 
+  it('fixes a relative queueDir against the working directory of the moment', () => {
+    expect(resolveOptions({ ...valid, queueDir: 'errors/queue' }).queueDir).toBe(
+      path.resolve('errors/queue'),
+    );
+    expect(resolveOptions(valid).queueDir).toBeUndefined();
+  });
+
   it('with enabled: false, needs nothing and does nothing', async () => {
-    const r = createReporter({ enabled: false } as ReporterOptions);
+    // no cast: the type accepts options of a reporter turned off without the required fields
+    const r = createReporter({ enabled: false });
     expect(r.report({ description: 'x' })).toMatch(/^[0-9a-f-]{36}$/);
     expect(r.preview({})).toBeNull();
     await expect(r.flush(10)).resolves.toBe(true);

@@ -37,6 +37,14 @@ describe('redaction', () => {
     'account_number',
     'cardNumber',
     'card_number',
+    // the usual short forms
+    'accountNo',
+    'AccountNum',
+    'acct_no',
+    'acctNumber',
+    'card_no',
+    'CardNo',
+    'cardNum',
     // card security codes by either network's name, and international account numbers
     'cvv',
     'CVV2',
@@ -90,6 +98,10 @@ describe('redaction', () => {
     'mypin',
     'address1',
     'line2',
+    'cardNote',
+    'accountNotes',
+    'cardinal',
+    'no',
   ])('keeps the key %s', (key) => {
     expect(r.redactsKey(key)).toBe(false);
   });

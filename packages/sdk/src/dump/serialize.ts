@@ -1,4 +1,5 @@
 import { LIMITS } from '@jcs/protocol';
+import { TRUNCATION_MARKER } from '../normalize';
 import { REDACTED, type Redactor } from './redact';
 import { describeBinary } from './describe-binary';
 import { record, shallowName, typeName, unboxed } from './object-kinds';
@@ -52,7 +53,7 @@ export type SerializedDump =
   | { ok: false; withheld: 'too-large' | 'unserializable' };
 
 /** Stands in for whatever the walk left out, so a reader sees the dump is not whole. */
-export const CUT = '[…truncated]';
+export const CUT = TRUNCATION_MARKER;
 
 interface Bounds {
   stopOnOverflow: boolean;
