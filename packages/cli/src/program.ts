@@ -13,7 +13,12 @@ import { makeIgnoreCommand, makeReopenCommand, makeResolveCommand } from './comm
 import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
-import { packageVersion, refuseRepeatedOptions, usageLine } from '@jcs/protocol';
+import {
+  packageVersion,
+  refuseOptionsAsValues,
+  refuseRepeatedOptions,
+  usageLine,
+} from '@jcs/protocol';
 
 /** The process around a run; the bin passes the real one, tests their own. */
 export interface Environment {
@@ -87,12 +92,16 @@ export async function run(argv: string[], environment: Environment): Promise<Run
   };
 
   const program = makeProgram(wiring);
+  // The command a usage error arose in, so the line can point at its own help.
+  let failedIn: Command = program;
   configureAll(program, {
     writeOut: (text) => (stdout += text),
     writeErr: (text) => (stderr += text),
     width: terminalWidth(environment),
+    onError: (command) => (failedIn = command),
   });
   refuseRepeatedOptions(program);
+  refuseOptionsAsValues(program);
 
   // commander's `help <command>` shows the main help, exit 0, for a command that does not exist.
   const helpFor = argv[0] === 'help' ? argv[1] : undefined;
@@ -137,10 +146,13 @@ export async function run(argv: string[], environment: Environment): Promise<Run
           ? optionOfOtherCommands(program, argv, err.message)
           : null;
       if (elsewhere) return { stdout, stderr: elsewhere, exitCode: EXIT.usage };
-      const message = usageLine(err.message);
+      const message =
+        err.code === 'commander.excessArguments'
+          ? tooManyArguments(failedIn)
+          : usageLine(err.message);
       return {
         stdout,
-        stderr: `${stderr}${message}: see jcs-errors --help\n`,
+        stderr: `${stderr}${message}: see ${commandPath(failedIn)} --help\n`,
         exitCode: EXIT.usage,
       };
     }
@@ -219,7 +231,12 @@ export function makeProgram(wiring: Wiring): Command {
  */
 function configureAll(
   command: Command,
-  io: { writeOut(text: string): void; writeErr(text: string): void; width: number },
+  io: {
+    writeOut(text: string): void;
+    writeErr(text: string): void;
+    width: number;
+    onError(command: Command): void;
+  },
 ): void {
   command.exitOverride();
   command.configureOutput({
@@ -228,7 +245,7 @@ function configureAll(
     getOutHelpWidth: () => io.width,
     getErrHelpWidth: () => io.width,
     // The one-line message is made in run(); commander's own would be a second line.
-    outputError: () => undefined,
+    outputError: () => io.onError(command),
   });
   command.showSuggestionAfterError(true);
   // A command's own help lists its options only; the global ones work there too.
@@ -269,6 +286,32 @@ function optionOfOtherCommands(program: Command, argv: string[], message: string
   const names = takers.map((c) => c.name());
   const them = names.length === 1 ? `${names[0]} takes it` : `${names.join(', ')} take it`;
   return `${typed} takes no ${flag} option (${them}): see jcs-errors ${typed} --help\n`;
+}
+
+/** `jcs-errors audit verify`: the command as typed, to name its help. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's "too many arguments for 'audit'. Expected 0 arguments but got 1" as a line that names
+ * the command's subcommands, where it has any (`audit verify`). The arguments themselves are not
+ * echoed: `erase asmith` (a forgotten --username) would put a name on the screen and in logs.
+ */
+function tooManyArguments(command: Command): string {
+  const expected = command.registeredArguments.length;
+  const name = commandPath(command).replace(/^jcs-errors /, '');
+  const takes =
+    expected === 0
+      ? 'takes no arguments'
+      : `takes ${expected} argument${expected === 1 ? '' : 's'} (${command.registeredArguments.map((a) => a.name()).join(', ')})`;
+  const subs = command.commands.map((c) => `${name} ${c.name()}`);
+  const also = subs.length
+    ? `; its command${subs.length === 1 ? ' is' : 's are'} ${subs.join(', ')}`
+    : '';
+  return `${name} ${takes}, but was given ${command.args.length}${also}`;
 }
 
 function hasCommand(program: Command, name: string): boolean {

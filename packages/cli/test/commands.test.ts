@@ -977,12 +977,31 @@ describe('admin commands', () => {
       exitCode: 2,
       stdout: '',
       stderr:
-        "option '--username' was given twice, with different values: give it once: see jcs-errors --help\n",
+        "option '--username' was given twice, with different values: give it once: see jcs-errors erase --help\n",
     });
     expect((await cli(['top', '--since', '7d', '--since', '1d'])).exitCode).toBe(2);
     expect(fake.requests).toEqual([]);
     // the same value twice is no conflict
     expect((await cli(['top', '--limit', '2', '--limit', '2'])).exitCode).toBe(0);
+  });
+
+  test('an option whose value was left out, so that another option follows it, is a usage error naming it', async () => {
+    for (const [args, option, next, help] of [
+      [['--token', '--json', 'top'], '--token', '--json', ''],
+      [['top', '--token', '--limit', '1'], '--token', '--limit', ''],
+      [['erase', '--username', '--license', 'L'], '--username', '--license', ' erase'],
+      [['--token=--json', 'top'], '--token', '--json', ''],
+    ]) {
+      expect(await cli(args as string[])).toEqual({
+        exitCode: 2,
+        stdout: '',
+        stderr: `option '${option as string}' is missing its value (the next word, '${next as string}', is an option): see jcs-errors${help as string} --help\n`,
+      });
+    }
+    expect(fake.requests).toEqual([]);
+    // a value that merely starts with a dash is still a value
+    expect((await cli(['erase', '--username', '-asmith'])).exitCode).toBe(0);
+    expect(fake.requests.at(-1)?.body).toEqual({ username: '-asmith' });
   });
 
   test('erase by username or licence', async () => {
@@ -1083,7 +1102,7 @@ describe('the program', () => {
     });
     const option = await cli(['top', '--bogus']);
     expect(option.exitCode).toBe(2);
-    expect(option.stderr).toBe("unknown option '--bogus': see jcs-errors --help\n");
+    expect(option.stderr).toBe("unknown option '--bogus': see jcs-errors top --help\n");
     // Another command's option: which command takes it, not commander's nearest name (was
     // "did you mean --version?", top's filter).
     expect(await cli(['ignore', 'abc123', '--in-version', '5.3'])).toEqual({
@@ -1109,8 +1128,26 @@ describe('the program', () => {
       '--since is an option of audit: put it after the command, as in jcs-errors audit --since ...\n',
     );
     const missing = await cli(['show']);
-    expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors --help\n");
-    expect((await cli(['top', 'extra'])).exitCode).toBe(2);
+    expect(missing.stderr).toBe("missing required argument 'group': see jcs-errors show --help\n");
+    // Stray arguments: the command's own help, its subcommands named, the words not echoed (they
+    // may be a username that lost its --username).
+    for (const [args, line] of [
+      [['top', 'extra'], 'top takes no arguments, but was given 1: see jcs-errors top --help'],
+      [
+        ['audit', 'bogus'],
+        'audit takes no arguments, but was given 1; its command is audit verify: see jcs-errors audit --help',
+      ],
+      [
+        ['show', 'abc123', 'asmith'],
+        'show takes 1 argument (group), but was given 2: see jcs-errors show --help',
+      ],
+      [
+        ['erase', 'asmith'],
+        'erase takes no arguments, but was given 1: see jcs-errors erase --help',
+      ],
+    ] as const) {
+      expect(await cli([...args])).toEqual({ exitCode: 2, stdout: '', stderr: `${line}\n` });
+    }
     expect(await cli(['help', 'bogus'])).toEqual({
       exitCode: 2,
       stdout: '',

@@ -8,7 +8,12 @@ import { makeExpireCommand } from './commands/expire';
 import { makeAuditCommand } from './commands/audit';
 import type { Output } from './commands/output';
 import { releaseEarlySignals } from './early-signals';
-import { packageVersion, refuseRepeatedOptions, usageLine } from '@jcs/protocol';
+import {
+  packageVersion,
+  refuseOptionsAsValues,
+  refuseRepeatedOptions,
+  usageLine,
+} from '@jcs/protocol';
 
 /**
  * The `jcs-collector` command line. Each command is a plain async function in commands/, wired
@@ -68,6 +73,7 @@ export function makeProgram(out: Output): Command {
   });
   usageErrorsName(program);
   refuseRepeatedOptions(program);
+  refuseOptionsAsValues(program);
   return program;
 }
 

@@ -100,6 +100,19 @@ describe('jcs-collector usage errors', () => {
     expect(collectorCli(['token', 'list', '--data-dir', dataDir]).stdout).toMatch(/ci\s+admin/);
   });
 
+  it('an option whose value was left out before another option: exit 2 naming it, nothing made', () => {
+    const dataDir = initialisedDataDir();
+    expect(
+      collectorCli(['token', 'create', '--name', '--role', 'admin', '--data-dir', dataDir]),
+    ).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        "jcs-collector: option '--name' is missing its value (the next word, '--role', is an option): jcs-collector token create --help shows the usage\n",
+    });
+    expect(collectorCli(['token', 'list', '--data-dir', dataDir]).stdout).not.toMatch(/--role/);
+  });
+
   it.each([
     [['token', '--help'], 'jcs-collector token'],
     [['help'], 'jcs-collector'],

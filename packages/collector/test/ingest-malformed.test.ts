@@ -308,6 +308,14 @@ for (const text of ['[]', '1', '"report"', 'null', 'true', '[{"schema":1}]']) {
     raw: json(text),
   });
 }
+cases.push({
+  name: 'a report object of 40 fields: told as that, not as "not an object"',
+  status: 400,
+  code: 'invalid_report',
+  path: '',
+  message: /^The report has 40 fields: no object of report schema 1 has more than 10\.$/,
+  body: { ...base(), ...Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`x${i}`, i])) },
+});
 for (const [where, path, raw] of [
   ['a lone high surrogate in the description', '/error/description', '"\\ud800 Object variable"'],
   ['a lone low surrogate in the username', '/username', '"as\\udc00mith"'],

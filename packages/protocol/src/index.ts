@@ -5,6 +5,7 @@ export { reportSchema } from './report-schema';
 export {
   validateReport,
   jsonPointer,
+  NOT_AN_OBJECT,
   hasLoneSurrogate,
   toWellFormed,
   type FieldError,
@@ -51,6 +52,7 @@ export { shellWord } from './shell-word';
 export { isLoopbackHost } from './loopback';
 export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from './proxy-choice';
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
+export { refuseOptionsAsValues } from './option-as-value';
 export { usageLine } from './usage-line';
 export { packageVersion } from './package-version';
 export { tlsFailure, type TlsFailure } from './tls-failure';

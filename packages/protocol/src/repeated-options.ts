@@ -9,6 +9,7 @@ export interface OptionsCommand {
     required?: boolean;
     optional?: boolean;
     long?: string;
+    short?: string;
     name(): string;
   }[];
   readonly commands: readonly OptionsCommand[];

@@ -32,6 +32,9 @@ function compiledCheck(): ValidateFunction<Report> {
   return compiled;
 }
 
+/** The one problem of a body that is JSON but not an object (its path is ''). */
+export const NOT_AN_OBJECT = 'must be a JSON object';
+
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
@@ -43,7 +46,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  */
 export function validateReport(body: unknown): Validation {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { ok: false, errors: [{ path: '', message: 'must be a JSON object' }] };
+    return { ok: false, errors: [{ path: '', message: NOT_AN_OBJECT }] };
   }
   const poisoned: FieldError[] = [];
   findForbiddenKeys(body, [], 0, poisoned);

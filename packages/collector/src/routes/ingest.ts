@@ -4,6 +4,7 @@ import {
   ApiError,
   LIMITS,
   MAX_DETAILS,
+  NOT_AN_OBJECT,
   validateReport,
   type FieldError,
   type Report,
@@ -120,13 +121,18 @@ function checkDumpSize(report: Report): void {
 
 /** The 400 for a report the schema refuses, naming its first fields; its details are bounded by ApiError. */
 function invalidReport(errors: FieldError[]): ApiError {
-  // A body that is JSON but not an object has no field to name (its one problem has the path '').
-  if (errors.some((e) => e.path === '')) {
+  // A problem of the body as a whole has no field to name (its path is '').
+  const whole = errors.find((e) => e.path === '');
+  if (whole?.message === NOT_AN_OBJECT) {
     return new ApiError(
       'invalid_report',
       'The report must be a JSON object (report schema 1), not an array, a string, a number or null.',
       { details: errors },
     );
+  }
+  if (whole) {
+    // an object with far too many fields: "The report has 40 fields: no object of ... than 10."
+    return new ApiError('invalid_report', `The report ${whole.message}.`, { details: errors });
   }
   // The validator stops at MAX_DETAILS problems: past that, how many more is not known.
   const fields = fewNames(errors, undefined, errors.length >= MAX_DETAILS);
