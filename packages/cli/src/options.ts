@@ -20,6 +20,41 @@ export function checkTimeBound(text: string, flag: string): string {
 }
 
 /**
+ * Checks `--since` (and `--until` where the command has it): each a bound `checkTimeBound` takes,
+ * and the window not empty. The collector would refuse it too, but as "since must be before
+ * until", which names an option `top` and `show` do not have.
+ *
+ * `defaultSince`: what the command sends when `--since` is not given, named when it is the cause.
+ *
+ * @example
+ * checkWindow({ since: '0d' }, new Date());
+ * // throws: --since must be in the past, not "0d": give a duration back from now such as 24h, ...
+ */
+export function checkWindow(
+  given: { since?: string; until?: string; defaultSince?: string },
+  now: Date,
+): { since?: string; until?: string } {
+  const sinceText = given.since ?? given.defaultSince;
+  const since = sinceText === undefined ? undefined : checkTimeBound(sinceText, '--since');
+  const until = given.until === undefined ? undefined : checkTimeBound(given.until, '--until');
+  if (since === undefined) return { since, until };
+  const from = parseTimeBound(since, now)!.getTime();
+  if (until !== undefined) {
+    if (from >= parseTimeBound(until, now)!.getTime()) {
+      const which = given.since === undefined ? `--since (${since} when not given)` : '--since';
+      throw new UsageError(
+        `${which} must be before --until, not "${shown(since)}" and "${shown(until)}"`,
+      );
+    }
+  } else if (from >= now.getTime()) {
+    throw new UsageError(
+      `--since must be in the past, not "${shown(since)}": give a duration back from now such as 24h, or an earlier date`,
+    );
+  }
+  return { since, until };
+}
+
+/**
  * Checks a `--limit`: a whole number from 1 to `max`.
  *
  * @example

@@ -213,6 +213,15 @@ describe('top', () => {
 
   test.each([
     [['--since', 'yesterday'], '--since takes 30m, 12h, 7d, 6w or an ISO date, not "yesterday"'],
+    // an empty window, said in top's own words (it has no --until)
+    [
+      ['--since', '0d'],
+      '--since must be in the past, not "0d": give a duration back from now such as 24h, or an earlier date',
+    ],
+    [
+      ['--since', '2999-01-01'],
+      '--since must be in the past, not "2999-01-01": give a duration back from now such as 24h, or an earlier date',
+    ],
     [['--limit', '0'], '--limit takes a whole number from 1 to 500, not "0"'],
     [['--limit', '501'], '--limit takes a whole number from 1 to 500, not "501"'],
     [['--status', 'open'], '--status takes unresolved, resolved, ignored or all, not "open"'],
@@ -873,7 +882,7 @@ describe('admin commands', () => {
         'Retention period  42 days',
         'Reports stored    1,563',
         'Oldest report     2026-10-18 10:30:00 UTC (41 days 0 h ago)',
-        'Last expiry run   2026-11-28 02:30:00 UTC (8h ago): 12 reports deleted, 1 key destroyed',
+        'Last expiry run   2026-11-28 02:30:00 UTC (8 h ago): 12 reports deleted, 1 key destroyed',
       ),
     });
   });
@@ -893,7 +902,7 @@ describe('admin commands', () => {
         'Retention period  42 days',
         'Reports stored    1,563',
         'Oldest report     2026-10-01 00:00:00 UTC (58 days 10 h ago)',
-        'Last expiry run   2026-11-25 02:00:00 UTC (3d ago): 0 reports deleted, 0 keys destroyed',
+        'Last expiry run   2026-11-25 02:00:00 UTC (3 days 8 h ago): 0 reports deleted, 0 keys destroyed',
         '                  reports older than 42 days are stored',
         '                  the expiry job has not run for 36 hours',
       ),
@@ -943,7 +952,7 @@ describe('admin commands', () => {
     expect(ahead.stderr).toBe(
       "not compliant: reports older than 42 days are stored: run jcs-errors expire now, and check the collector's nightly job\n",
     );
-    expect(ahead.stdout).toContain('Last expiry run   2026-11-27 09:30:00 UTC (1d ago)');
+    expect(ahead.stdout).toContain('Last expiry run   2026-11-27 09:30:00 UTC (25 h ago)');
   });
 
   test("top, show, reports and report measure ages by the collector's clock where ours is off", async () => {
@@ -1032,6 +1041,50 @@ describe('admin commands', () => {
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^${option} takes a non-empty`));
     }
+    // Longer than any report carries: told in the option's terms, the value not said back.
+    const sent = fake.requests.length;
+    for (const [option, max] of [
+      ['--username', 256],
+      ['--license', 64],
+    ] as const) {
+      expect((await cli(['erase', option, '😀'.repeat(max)], WIDE)).exitCode).toBe(0);
+      const r = await cli(['erase', option, 'q'.repeat(max + 1)], WIDE);
+      expect(r).toEqual({
+        exitCode: 2,
+        stdout: '',
+        stderr: expect.stringMatching(
+          new RegExp(`^${option} takes at most ${max} characters \\(.*\\), not ${max + 1}\n$`),
+        ),
+      });
+      expect(r.stderr).not.toMatch(/qqq/);
+    }
+    expect(fake.requests.length).toBe(sent + 2);
+  });
+
+  test("a collector's 413 for what was typed is a usage error, not a failing collector", async () => {
+    // The CLI's own bounds keep typed values under any body limit; a collector set up with a
+    // smaller one (or a proxy's) still answers 413.
+    fake.failNext(413, 'payload_too_large');
+    const r = await cli(['erase', '--username', 'asmith']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^the collector refused the request as too large \(.+\): give shorter values\n$/,
+    );
+  });
+
+  test('a window that is empty is a usage error in the options the command has', async () => {
+    expect(await cli(['audit', '--since', '1d', '--until', '2d'])).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: '--since must be before --until, not "1d" and "2d"\n',
+    });
+    expect((await cli(['show', 'abc123', '--since', '0m'])).stderr).toMatch(
+      /^--since must be in the past, not "0m"/,
+    );
+    expect(fake.requests).toEqual([]);
+    // a date today is in the past
+    expect((await cli(['audit', '--since', '2d', '--until', '1d'])).exitCode).toBe(0);
   });
 
   test.each([[[]], [['--username', 'a', '--license', 'b']]])(

@@ -4,7 +4,7 @@ import { UsageError } from '../errors';
 import { parseDuration, TIME_BOUND_HELP } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
-import { checkLimit, checkTimeBound } from '../options';
+import { checkLimit, checkWindow } from '../options';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { footer, formatCount, oneLine, moreHint, plural } from '../render/text';
@@ -45,8 +45,9 @@ export async function audit(
   output: Output,
 ): Promise<string> {
   // The contract gives the CLI a 7d default, so it is always sent rather than left to the server.
-  const since = checkTimeBound(options.since ?? DEFAULT_SINCE, '--since');
-  const until = options.until === undefined ? undefined : checkTimeBound(options.until, '--until');
+  const bounds = checkWindow({ ...options, defaultSince: DEFAULT_SINCE }, output.now);
+  const since = bounds.since!;
+  const until = bounds.until;
   const limit = options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT);
   const answer = await client.listAudit({ since, until, limit });
   if (output.json) return jsonText(answer.body);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { LIMITS } from '@jcs/protocol';
 import type { ApiClient, DataSubject } from '../client';
 import { UsageError } from '../errors';
 import { plural, shown, wrapWords } from '../render/text';
@@ -53,12 +54,24 @@ function dataSubject(options: EraseOptions): DataSubject {
     // An empty name would match every report sent without one: never what erasure means. A name
     // of spaces is a name the app may have sent (the contract allows it): matched as typed.
     if (username === '') throw new UsageError('--username takes a non-empty name');
+    checkLength(username, '--username', LIMITS.username.max, 'no report can carry a longer name');
     return { username };
   }
   if (license === undefined || license === '') {
     throw new UsageError('--license takes a non-empty licence number');
   }
+  checkLength(license, '--license', LIMITS.license.max, 'no report can carry a longer one');
   return { license };
+}
+
+/**
+ * Over the schema's bound nothing can match: said here, in the option's name, rather than as the
+ * collector's "/username must NOT have more than 256 characters". The value is not said back.
+ */
+function checkLength(value: string, flag: string, max: number, why: string): void {
+  let n = 0;
+  for (const _ of value) n++;
+  if (n > max) throw new UsageError(`${flag} takes at most ${max} characters (${why}), not ${n}`);
 }
 
 /**

@@ -8,7 +8,7 @@ import {
 } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
-import { checkTimeBound } from '../options';
+import { checkWindow } from '../options';
 import { dayChart, fillDays } from '../render/day-chart';
 import { statusCell, where } from '../render/group-format';
 import { absoluteTime, relativeTime } from '../render/relative-time';
@@ -52,7 +52,7 @@ export async function show(
   client: ApiClient,
   output: Output,
 ): Promise<string> {
-  const since = options.since === undefined ? undefined : checkTimeBound(options.since, '--since');
+  const { since } = checkWindow({ since: options.since }, output.now);
   const { id } = await resolveGroup(client, group);
   const answer = await aboutGroup(group, () => client.getGroup(id, { since }));
   if (output.json) return jsonText(answer.body);

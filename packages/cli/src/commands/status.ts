@@ -48,7 +48,7 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
   const last =
     s.lastExpiry === null
       ? palette.dim('never')
-      : `${absoluteTime(s.lastExpiry.at)} (${relativeTime(s.lastExpiry.at, now)}): ${plural(s.lastExpiry.deletedReports, 'report')} deleted, ${plural(s.lastExpiry.destroyedKeys, 'key')} destroyed`;
+      : `${absoluteTime(s.lastExpiry.at)} (${age(s.lastExpiry.at, now)}): ${plural(s.lastExpiry.deletedReports, 'report')} deleted, ${plural(s.lastExpiry.destroyedKeys, 'key')} destroyed`;
   const lines = [
     ['Retention', verdict],
     ['Retention period', plural(s.retentionDays, 'day')],
@@ -64,13 +64,15 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
 }
 
 /**
- * How old the oldest report is, in days and hours from two days on: the retention is counted in
- * days, and "6w ago" reads the same for a report 42 days old (past it) and one 41 days old
- * (within it), as "42 days" would for 41 days and 23 hours and for 42 days and 5.
+ * How old the oldest report or the last expiry run is, in the units the compliance rules count:
+ * days and hours from two days on ("6w ago" reads the same for a report 42 days old, past the
+ * retention, and one 41 days old, within it), whole hours from one hour on (the expiry run is due
+ * every 36 hours, and "1d ago" hid a run 40 hours old beside "has not run for 36 hours").
  */
 function age(at: string, now: Date): string {
   const hours = Math.floor((now.getTime() - Date.parse(at)) / 3_600_000);
-  if (hours < 48) return relativeTime(at, now);
+  if (hours < 1) return relativeTime(at, now);
+  if (hours < 48) return `${hours} h ago`;
   return `${Math.floor(hours / 24)} days ${hours % 24} h ago`;
 }
 

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { sortVersionsDescending, TIME_BOUND_HELP, type Group } from '@jcs/protocol';
 import type { ApiClient, GroupList, GroupQuery } from '../client';
-import { checkChoice, checkLimit, checkTimeBound, checkVersion } from '../options';
+import { checkChoice, checkLimit, checkVersion, checkWindow } from '../options';
 import {
   fitVersions,
   identity,
@@ -49,7 +49,7 @@ const VERSIONS_MAX = 14;
 export async function top(options: TopOptions, client: ApiClient, output: Output): Promise<string> {
   // Only what was given is sent, so the collector's defaults (contract section 2) apply as they are.
   const query: GroupQuery = {
-    since: options.since === undefined ? undefined : checkTimeBound(options.since, '--since'),
+    since: checkWindow({ since: options.since }, output.now).since,
     version: options.version === undefined ? undefined : checkVersion(options.version, '--version'),
     status:
       options.status === undefined ? undefined : checkChoice(options.status, '--status', STATUSES),
