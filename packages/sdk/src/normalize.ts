@@ -265,14 +265,7 @@ const REPORT_FIELDS = [
 ];
 
 const FIELDS = new Set([
-  'number',
-  'description',
-  'message',
-  'module',
-  'procedure',
-  'line',
-  'code',
-  'data',
+  ...REPORT_FIELDS,
   // An error's shape turned into a plain object (JSON.parse of a logged error): known, not typos.
   'name',
   'stack',
