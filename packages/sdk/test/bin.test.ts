@@ -149,6 +149,26 @@ describe('jcs-report', () => {
     expect(stored.dumpWithheld).toBe('user-opt-out');
   });
 
+  it("takes the README's VB6 body: every personal field and the dump on stdin, none in argv", async () => {
+    const { config } = writeConfig();
+    // As the example's JsonText writes it: a tab as \u0009, a quote and a backslash escaped.
+    const body =
+      '{"number":-2147217900,"description":"Can\'t open \\"C:\\\\Data\\"\\u0009now",' +
+      '"module":"modClients","procedure":"LoadClient","line":120,"username":"asmith",' +
+      '"data":{"client":"Smith","sortCode":"12-34-56"}}';
+    const r = await jcsReport(['--config', config, '--dump-consent', 'yes'], body);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const stored = server.stored.get(r.stdout.trim())!;
+    expect(stored.username).toBe('asmith');
+    expect(stored.error).toMatchObject({
+      number: -2147217900,
+      description: 'Can\'t open "C:\\Data"\tnow',
+      procedure: 'LoadClient',
+      line: 120,
+    });
+    expect(server.openDump(stored)).toEqual({ client: 'Smith', sortCode: '[redacted]' });
+  });
+
   it('reads stdin in UTF-16 with its BOM or Windows-1252, as it reads the files', async () => {
     const { config } = writeConfig();
     const report = { number: 13, description: 'Müller & Söhne € 100', module: 'm', procedure: 'p' };
