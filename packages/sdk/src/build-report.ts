@@ -2,7 +2,7 @@ import { LIMITS, sealDump, type Report } from '@jcs/protocol';
 import type { DiagnosticSink } from './diagnostics';
 import type { Redactor } from './dump/redact';
 import { serializeDump } from './dump/serialize';
-import { readProperty, resolveUsername, type NormalizedError } from './normalize';
+import { readProperty, resolveUsername, truncate, type NormalizedError } from './normalize';
 import type { ResolvedOptions } from './options';
 
 /** What a reporter builds every report with. */
@@ -42,6 +42,10 @@ export interface BuiltReport {
 export function buildReport(context: ReportContext, occurrence: Occurrence): BuiltReport {
   const { options: o, redactor, diagnostic } = context;
   const { id, occurredAt, error, repeats, dataSource, consent } = occurrence;
+  // A card or NI number in an error message ("card 4111... declined") is no more needed to debug
+  // than in the dump, and the description is shown on every engineer's screen; the marker may
+  // make the text longer than its bound.
+  const cleaned = (text: string, max: number) => truncate(redactor.cleanString(text), max);
   const report: Report = {
     schema: 1,
     id,
@@ -65,7 +69,8 @@ export function buildReport(context: ReportContext, occurrence: Occurrence): Bui
       }),
   );
   if (username !== undefined) report.username = username;
-  report.error = { ...error };
+  report.error = { ...error, description: cleaned(error.description, LIMITS.description.max) };
+  if (error.code !== undefined) report.error.code = cleaned(error.code, LIMITS.code.max);
   if (repeats > 0) report.repeats = Math.min(repeats, LIMITS.repeats.max);
   if (!consent) {
     // The data is not read, let alone serialised: the user said no.

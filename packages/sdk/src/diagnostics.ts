@@ -134,12 +134,24 @@ export function ignoreRejection(value: unknown): boolean {
   }
 }
 
-/** A short, value-free description of a caught error, for diagnostics. */
+/** What a system error's code looks like (ENOENT, ERR_SOCKET_TIMEOUT, EACCES). */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,39}$/;
+
+/**
+ * A short, value-free description of a caught error, for diagnostics: its name, and its `code`
+ * where that is a system code. A host's own error may carry anything in `code` (an account
+ * number, a client's reference), and diagnostics go to the host's log.
+ *
+ * @example
+ * describeError(Object.assign(new Error('x'), { code: 'ENOENT' })); // 'Error ENOENT'
+ */
 export function describeError(error: unknown): string {
   try {
     if (error instanceof Error) {
       const code = (error as { code?: unknown }).code;
-      return typeof code === 'string' ? `${error.name} ${code}` : error.name;
+      return typeof code === 'string' && ERROR_CODE.test(code)
+        ? `${error.name} ${code}`
+        : error.name;
     }
     return typeof error;
   } catch {

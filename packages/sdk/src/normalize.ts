@@ -311,9 +311,11 @@ const PLAIN_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,39}$/;
  * @example
  * isPlainName('procedur'); // true
  * isPlainName('anna@example.com'); // false
+ * isPlainName('QQ123456C'); // false
  */
 export function isPlainName(key: string): boolean {
-  return PLAIN_NAME.test(key);
+  // Names have a digit or two (`address2`); QQ123456C or a phone number is data put as a key.
+  return PLAIN_NAME.test(key) && (key.match(/\d/g)?.length ?? 0) <= 2;
 }
 
 /** What was done to a line number that was not a whole number from 0 to 2,147,483,647. */

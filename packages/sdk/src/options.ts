@@ -71,6 +71,8 @@ export interface ReporterOptions {
   redactKeys?: readonly string[];
   /** Redact Luhn-valid 13-19 digit card numbers in dump values and keys. Default true. */
   redactCardNumbers?: boolean;
+  /** Redact UK National Insurance numbers (`QQ 12 34 56 C`) in dump values and keys. Default true. */
+  redactNiNumbers?: boolean;
   /**
    * Dump bounds: default 64 levels, 131,072 items per array or object, 256 KiB (also the most).
    * JSON data within them arrives exactly as given; larger data is cut, with markers.
@@ -150,6 +152,7 @@ export interface ResolvedOptions {
   includeSourceLine: boolean;
   redactKeys: readonly string[];
   redactCardNumbers: boolean;
+  redactNiNumbers: boolean;
   dumpLimits: DumpLimits;
   maxQueueReports: number;
   maxQueueBytes: number;
@@ -181,6 +184,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'includeSourceLine',
   'redactKeys',
   'redactCardNumbers',
+  'redactNiNumbers',
   'dumpLimits',
   'maxQueueReports',
   'maxQueueBytes',
@@ -423,6 +427,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     includeSourceLine: optionalBoolean(o.includeSourceLine, 'includeSourceLine', true),
     redactKeys: resolveRedactKeys(o.redactKeys),
     redactCardNumbers: optionalBoolean(o.redactCardNumbers, 'redactCardNumbers', true),
+    redactNiNumbers: optionalBoolean(o.redactNiNumbers, 'redactNiNumbers', true),
     dumpLimits: resolveDumpLimits(o.dumpLimits),
     maxQueueReports: positiveInteger(o.maxQueueReports, 'maxQueueReports', 1000),
     maxQueueBytes: positiveInteger(o.maxQueueBytes, 'maxQueueBytes', 20 * 1024 * 1024),

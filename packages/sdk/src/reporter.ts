@@ -91,7 +91,11 @@ export class ReporterCore implements Reporter {
       if (LOST_REPORT_CODES.has(d.code)) this.lost++;
       sink(d);
     };
-    this.redactor = createRedactor({ keys: o.redactKeys, cardNumbers: o.redactCardNumbers });
+    this.redactor = createRedactor({
+      keys: o.redactKeys,
+      cardNumbers: o.redactCardNumbers,
+      niNumbers: o.redactNiNumbers,
+    });
     this.queue = openReportQueue(o, this.diagnostic);
     const makeCarrier = (carrierId: string, { occurredAt, error, frame }: HeldOccurrence) => {
       withSourceLine(error, frame, o.includeSourceLine);

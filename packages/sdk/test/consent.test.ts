@@ -225,6 +225,33 @@ describe('preview', () => {
     expect(reporter.preview(input)!.dumpWithheld).toBe('user-opt-out');
   });
 
+  it('replaces card and NI numbers in the description and the line of code too, unless turned off', async () => {
+    const input = {
+      number: 5,
+      description: `card 4111 1111 1111 1111 of QQ 12 34 56 C declined ${'x'.repeat(4090)}`,
+      module: 'modPay',
+      procedure: 'Charge',
+      code: 'pay "4111111111111111", "QQ123456C"',
+    };
+    const { reporter, sent } = recording();
+    reporter.report(input);
+    await reporter.flush(1000);
+    const { error } = sent[0];
+    expect(error.description).toMatch(
+      /^card \[redacted card number\] of \[redacted NI number\] declined x+\[…truncated\]$/,
+    );
+    expect([...error.description].length).toBe(4096);
+    expect(error.code).toBe('pay "[redacted card number]", "[redacted NI number]"');
+    expect(validateReport(sent[0]).ok).toBe(true);
+    // the preview shows what would go
+    expect(reporter.preview(input)!.error.code).toBe(error.code);
+
+    const off = recording({ redactCardNumbers: false, redactNiNumbers: false });
+    off.reporter.report(input);
+    await off.reporter.flush(1000);
+    expect(off.sent[0].error.code).toBe(input.code);
+  });
+
   it("says so when preview's dumpConsent is not true or false, and uses the reporter's own", () => {
     const { reporter, diagnostics } = recording({ dumpConsent: false });
     const p = reporter.preview({ description: 'x', data: { a: 1 } }, {

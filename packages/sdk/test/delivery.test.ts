@@ -569,7 +569,10 @@ describe('beforeSend and username', () => {
     const r = reporterFor(diagnostics, {
       beforeSend: (report: any) => {
         if (report.error.description === 'drop') return null;
-        if (report.error.description === 'throw') throw new Error('hook failed');
+        if (report.error.description === 'throw') {
+          // a host's error whose code is its own data: not repeated in the diagnostic
+          throw Object.assign(new Error('hook failed'), { code: 'CLIENT-QQ123456C' });
+        }
         if (report.error.description === 'invalid') {
           // A name that may be a value put where a name goes is never shown (anna@...).
           return { ...report, extra: 1, error: { ...report.error, 'anna@example.com': 1 } };
@@ -612,6 +615,7 @@ describe('beforeSend and username', () => {
       // A Proxy whose every read throws is not a promise: a report that could not be read.
       ['before_send_failed', ids[5]],
     ]);
+    expect(diagnostics[1].message).toBe('beforeSend threw (Error); the report was dropped');
     expect(diagnostics[2].message).toContain('/extra');
     expect(diagnostics[2].message).not.toContain('anna@example.com');
     expect(diagnostics[2].message).toContain('/error/… is not a field');

@@ -7,6 +7,7 @@ import {
   truncate,
 } from '../src/normalize';
 import { CUT } from '../src/dump/serialize';
+import { describeError } from '../src/diagnostics';
 
 const codePoints = (s: string) => [...s].length;
 
@@ -189,9 +190,16 @@ describe('normalizeError', () => {
     // A name that is no programmer's (an e-mail address, a phone number, words) may be a value
     // put where a name goes: counted, never shown.
     const values: string[] = [];
-    const odd = { 'anna@example.com': 1, '07700 900123': 2, 'Anna Smith': 3, ['x'.repeat(41)]: 4 };
+    const odd = {
+      'anna@example.com': 1,
+      '07700 900123': 2,
+      'Anna Smith': 3,
+      ['x'.repeat(41)]: 4,
+      QQ123456C: 5,
+      '07700900123': 6,
+    };
     normalizeError({ description: 'd', procedur: 'p', ...odd }, values);
-    expect(values).toEqual(['input: procedur, and 4 more: not a field; left out']);
+    expect(values).toEqual(['input: procedur, and 6 more: not a field; left out']);
     const onlyOdd: string[] = [];
     normalizeError({ description: 'd', 'anna@example.com': 1 }, onlyOdd);
     expect(onlyOdd).toEqual(['input: 1 more: not a field; left out']);
@@ -272,5 +280,18 @@ describe('resolveUsername', () => {
     expect(resolveUsername((() => 7) as never, (w) => failures.push(w))).toBeUndefined();
     expect(failures).toHaveLength(2);
     expect(codePoints(resolveUsername('u'.repeat(300), () => undefined)!)).toBe(256);
+  });
+});
+
+describe('describeError', () => {
+  it("names a system error's code, never a host's own code, which may be data", () => {
+    expect(describeError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe('Error ENOENT');
+    expect(describeError(Object.assign(new TypeError('x'), { code: 'ERR_INVALID_ARG' }))).toBe(
+      'TypeError ERR_INVALID_ARG',
+    );
+    for (const code of ['CLIENT-QQ123456C', 'asmith', 'Account 12345678', 42]) {
+      expect(describeError(Object.assign(new Error('x'), { code }))).toBe('Error');
+    }
+    expect(describeError('a thrown string')).toBe('string');
   });
 });

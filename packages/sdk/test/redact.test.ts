@@ -4,6 +4,7 @@ import {
   keyWords,
   luhnValid,
   redactCardNumbers,
+  redactNiNumbers,
 } from '../src/dump/redact';
 
 describe('redaction', () => {
@@ -45,6 +46,15 @@ describe('redaction', () => {
     'card_no',
     'CardNo',
     'cardNum',
+    // and the names payment and tax forms use
+    'creditCard',
+    'PAN',
+    'securityCode',
+    'nationalInsurance',
+    'NationalInsuranceNo',
+    'niNo',
+    'accNo',
+    'bankAccount',
     // card security codes by either network's name, and international account numbers
     'cvv',
     'CVV2',
@@ -99,6 +109,9 @@ describe('redaction', () => {
     'address1',
     'line2',
     'cardNote',
+    'panel',
+    'japan',
+    'accountType',
     'accountNotes',
     'cardinal',
     'no',
@@ -118,6 +131,45 @@ describe('redaction', () => {
     expect(redactCardNumbers('4111111111111112')).toBe('4111111111111112');
     expect(redactCardNumbers('order 123456789012')).toBe('order 123456789012');
     expect(redactCardNumbers('41111111111111110000000')).toBe('41111111111111110000000');
+  });
+
+  it('finds card numbers parted by no-break spaces, or by dots and slashes in card groups', () => {
+    for (const text of [
+      '4111\u00a01111\u00a01111\u00a01111',
+      '4111\u202f1111\u202f1111\u202f1111',
+      '4111.1111.1111.1111',
+      '4111/1111/1111/1111',
+      '3782.822463.10005',
+    ]) {
+      expect(redactCardNumbers(`paid with ${text}.`)).toBe('paid with [redacted card number].');
+    }
+    // dots and slashes that part decimals, versions and dates, not card groups: kept
+    for (const text of [
+      '4111111.111111111',
+      '4.111111111111111',
+      '5.2.1.345',
+      '2026/11/28 4111/1111',
+      '4111.1111.1111.1112',
+    ]) {
+      expect(redactCardNumbers(text)).toBe(text);
+    }
+  });
+
+  it('redacts UK National Insurance numbers as words, spaced or not, in any case', () => {
+    for (const text of ['QQ123456C', 'QQ 12 34 56 C', 'ab123456d', 'AB 123456 A']) {
+      expect(redactNiNumbers(`NI: ${text}, checked`)).toBe('NI: [redacted NI number], checked');
+    }
+    for (const text of ['QQ123456E', 'XQQ123456C', 'QQ123456C9', 'Q123456C', 'QQ1234567C']) {
+      expect(redactNiNumbers(text)).toBe(text);
+    }
+    const on = createRedactor({ keys: [], cardNumbers: false });
+    expect(on.cleanString('QQ123456C')).toBe('[redacted NI number]');
+    const off = createRedactor({ keys: [], cardNumbers: false, niNumbers: false });
+    expect(off.cleanString('QQ123456C')).toBe('QQ123456C');
+    const both = createRedactor({ keys: [], cardNumbers: true });
+    expect(both.cleanString('4111111111111111 QQ123456C')).toBe(
+      '[redacted card number] [redacted NI number]',
+    );
   });
 
   it("redacts each card network's numbers, and no Luhn-valid number that starts as none does", () => {

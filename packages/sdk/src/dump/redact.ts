@@ -28,14 +28,21 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   'acct no',
   'acct num',
   'acct number',
+  'acc no',
+  'bank account',
   'iban',
   'card number',
   'card no',
   'card num',
+  'credit card',
+  'pan',
+  'security code',
   'cvv',
   'cvc',
   'national insurance number',
+  'national insurance',
   'ni number',
+  'ni no',
   'nino',
 ]);
 
@@ -123,25 +130,48 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-// 13-19 digits, optionally grouped by single spaces or dashes, not inside a longer number, the
-// first 2 to 6: every card network's numbers start so (Mastercard 2 and 5, Amex, Diners and JCB 3,
-// Visa 4, Discover, UnionPay and Maestro 6 or 5). A millisecond timestamp (13 digits starting 1
-// until 2033) is Luhn-valid one time in ten, and was sent as a card number.
-const CARD_CANDIDATE = /(?<![\d])[2-6](?:[ -]?\d){12,18}(?![\d])/g;
+// 13-19 digits, optionally grouped by single spaces (a no-break or narrow one too, as word
+// processors and web forms put in) or dashes, not inside a longer number, the first 2 to 6: every
+// card network's numbers start so (Mastercard 2 and 5, Amex, Diners and JCB 3, Visa 4, Discover,
+// UnionPay and Maestro 6 or 5). A millisecond timestamp (13 digits starting 1 until 2033) is
+// Luhn-valid one time in ten, and was sent as a card number.
+const CARD_CANDIDATE = /(?<![\d])[2-6](?:[ \u00a0\u2007\u202f-]?\d){12,18}(?![\d])/g;
+// Dots and slashes also part decimals and dates, so only in the groups cards are printed in:
+// 4111.1111.1111.1111, 4111/1111/1111/1111, Amex's 3782.822463.10005.
+const CARD_GROUPED = /(?<![\d])[2-6]\d{3}([./])(?:\d{4}\1\d{4}\1\d{1,7}|\d{6}\1\d{5})(?![\d])/g;
+
+function replaceCard(match: string): string {
+  const digits = match.replace(/\D/g, '');
+  return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) ? REDACTED_CARD : match;
+}
 
 /** Replaces every Luhn-valid 13-19 digit run that starts as a card number does with a marker. */
 export function redactCardNumbers(text: string): string {
   if (text.length < 13) return text;
-  return text.replace(CARD_CANDIDATE, (match) => {
-    const digits = match.replace(/[ -]/g, '');
-    return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) ? REDACTED_CARD : match;
-  });
+  return text.replace(CARD_CANDIDATE, replaceCard).replace(CARD_GROUPED, replaceCard);
+}
+
+const REDACTED_NI = '[redacted NI number]';
+// A UK National Insurance number: two letters, six digits (often in spaced pairs), a suffix A to D,
+// as a word of its own. The prefix is not checked against HMRC's list: QQ 12 34 56 C, the number
+// forms print as an example, is typed in as a real one.
+const NI_NUMBER = /(?<![A-Za-z0-9])[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Da-d](?![A-Za-z0-9])/g;
+
+/**
+ * Replaces every UK National Insurance number in the text with a marker.
+ *
+ * @example
+ * redactNiNumbers('client QQ 12 34 56 C'); // 'client [redacted NI number]'
+ */
+export function redactNiNumbers(text: string): string {
+  if (text.length < 9) return text;
+  return text.replace(NI_NUMBER, REDACTED_NI);
 }
 
 export interface Redactor {
   /** True when the value under this key must not be sent. */
   redactsKey(key: string): boolean;
-  /** The string with card numbers replaced (where that is on). */
+  /** The string with card and NI numbers replaced (where that is on). */
   cleanString(text: string): string;
 }
 
@@ -155,6 +185,8 @@ export interface Redactor {
 export function createRedactor(options: {
   keys: readonly string[];
   cardNumbers: boolean;
+  /** default true */
+  niNumbers?: boolean;
 }): Redactor {
   const runs = options.keys.map(keyWords).filter((r) => r.length > 0);
   const joined = new Set(runs.map((r) => r.join('')));
@@ -178,6 +210,13 @@ export function createRedactor(options: {
       }
       return hit;
     },
-    cleanString: options.cardNumbers ? redactCardNumbers : (text) => text,
+    cleanString: cleaner(options.cardNumbers, options.niNumbers ?? true),
   };
+}
+
+function cleaner(cardNumbers: boolean, niNumbers: boolean): (text: string) => string {
+  if (cardNumbers && niNumbers) return (text) => redactNiNumbers(redactCardNumbers(text));
+  if (cardNumbers) return redactCardNumbers;
+  if (niNumbers) return redactNiNumbers;
+  return (text) => text;
 }
