@@ -841,7 +841,7 @@ describe('admin commands', () => {
       exitCode: 1,
       stdout: 'audit log BROKEN at entry 2: it was altered or lost from there on\n',
       stderr:
-        "the audit log's hash chain is broken at entry 2: keep a copy of the collector's data dir and investigate from that entry\n",
+        "the audit log's hash chain is broken at entry 2: on the collector's machine, keep a copy of collector.db (and any -wal) and keys/audit-* as evidence, never the day keys (keys/days/, which expiry must still destroy), and investigate from that entry\n",
     });
   });
 

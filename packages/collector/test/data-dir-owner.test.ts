@@ -60,6 +60,22 @@ describe('refuseForeignDataDir', () => {
     expect(() => refuseForeignDataDir(path.join(dir, 'not-yet'), 0)).not.toThrow();
   });
 
+  it('tells the owner shut out of its own data dir by its mode to open it, not to run as itself', () => {
+    const { dir, owner } = foreignDir();
+    try {
+      for (const mode of [0o500, 0o600, 0o300]) {
+        fs.chmodSync(dir, mode);
+        expect(() => refuseForeignDataDir(dir, owner)).toThrow(
+          `${dir} belongs to this user but its mode (0${mode.toString(8)}) does not let it write there: chmod 700 ${dir}`,
+        );
+      }
+      fs.chmodSync(dir, 0o750);
+      expect(() => refuseForeignDataDir(dir, owner)).not.toThrow();
+    } finally {
+      fs.chmodSync(dir, 0o700);
+    }
+  });
+
   it("leaves a file to the command, whoever owns it: it is no data dir, not another user's", () => {
     const file = path.join(makeTempDir(), 'afile');
     fs.writeFileSync(file, '');
@@ -119,6 +135,31 @@ asRoot(
       );
     }
     expect(files()).toEqual(before);
+  },
+);
+
+asRoot(
+  "the real bin as the data dir's owner, its mode closed to writing: exit 1, the chmod that opens it",
+  () => {
+    const { dataDir, asNobody, remove } = reachableDataDir('jcs-closed-mode-');
+    try {
+      chownAll(dataDir, NOBODY);
+      fs.chmodSync(dataDir, 0o500);
+      for (const args of [
+        ['token', 'list'],
+        ['expire', '--dry-run'],
+      ]) {
+        expect(asNobody(args)).toEqual({
+          status: 1,
+          stdout: '',
+          stderr: `jcs-collector: ${dataDir} belongs to this user but its mode (0500) does not let it write there: chmod 700 ${dataDir}\n`,
+        });
+      }
+      fs.chmodSync(dataDir, 0o700);
+      expect(asNobody(['token', 'list']).status).toBe(0);
+    } finally {
+      remove();
+    }
   },
 );
 

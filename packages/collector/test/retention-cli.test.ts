@@ -78,6 +78,19 @@ describe('jcs-collector expire', () => {
     expect(JSON.parse(expire(dataDir, '--now', inFuture, '--json').stdout).deletedReports).toBe(10);
   });
 
+  it('says that a run with --now in the past does not count as the job having run', () => {
+    const dataDir = initDataDir();
+    const past = expire(dataDir, '--now', new Date(Date.now() - 5 * 60_000).toISOString());
+    expect(past.status).toBe(0);
+    expect(past.stdout).toMatch(
+      /^expired 0 reports .* in \d+ ms; --now is over a minute in the past, so this run is on record but does not count as the expiry job having run \(the status's lastExpiry and compliance\)\n$/,
+    );
+    // to the second, as cron writes it, or ahead: a run like any other
+    for (const now of [new Date(Date.now() - 1000), new Date(Date.now() + 60 * DAY)]) {
+      expect(expire(dataDir, '--now', now.toISOString()).stdout).toMatch(/ in \d+ ms\n$/);
+    }
+  });
+
   it('refuses a bad --now or --retention-days with exit 2 and one clear line', () => {
     const dataDir = initDataDir();
     const r = expire(dataDir, '--now', 'yesterday');

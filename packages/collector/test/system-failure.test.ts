@@ -17,6 +17,11 @@ describe('systemFailure: one line for a failure of the machine', () => {
       "EACCES: permission denied, open '/srv/jcs/collector.db'",
       /^permission denied: run as the user that owns the data dir, and keep its folders mode 0700 and files 0600 \(chown -R; chmod\)/,
     ],
+    [
+      'SQLITE_READONLY_DBMOVED',
+      'attempt to write a readonly database',
+      /^the database cannot be written: run as the user that owns the data dir, and keep its folders mode 0700 and files 0600/,
+    ],
     ['EROFS', 'EROFS: read-only file system', /read-only: put the data dir on a writable one/],
   ])('%s', (code, message, remedy) => {
     const line = systemFailure(failure(code, message));

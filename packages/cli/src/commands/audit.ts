@@ -174,7 +174,7 @@ export async function auditVerify(client: ApiClient, output: Output): Promise<Ou
   return {
     text,
     exitCode: EXIT.failed,
-    problem: `the audit log's hash chain is broken at entry ${result.brokenAt}: keep a copy of the collector's data dir and investigate from that entry`,
+    problem: `the audit log's hash chain is broken at entry ${result.brokenAt}: on the collector's machine, keep a copy of collector.db (and any -wal) and keys/audit-* as evidence, never the day keys (keys/days/, which expiry must still destroy), and investigate from that entry`,
   };
 }
 

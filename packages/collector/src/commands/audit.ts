@@ -40,7 +40,7 @@ export async function auditVerifyCommand(
   }
   if (!json) out.out(`broken at entry ${result.brokenAt}`);
   throw new CommandError(
-    `the access log is broken at entry ${result.brokenAt}: an entry there was changed, removed or reordered, or the newest were cut off; keep this database as evidence and restore a backup to investigate`,
+    `the access log is broken at entry ${result.brokenAt}: an entry there was changed, removed or reordered, or the newest were cut off; keep a copy of collector.db (and any -wal) and keys/audit-* as evidence, never the day keys (keys/days/, which expiry must still destroy), and investigate from that entry against a backup`,
     EXIT.failed,
   );
 }

@@ -22,11 +22,13 @@ export function refuseForeignDataDir(
   users = '/etc/passwd',
 ): void {
   let owner: number;
+  let mode: number;
   try {
     const stat = fs.statSync(dataDir);
     // A file is no data dir, whoever owns it: the command says so (paths.ts), not to run as them.
     if (!stat.isDirectory()) return;
     owner = stat.uid;
+    mode = stat.mode & 0o777;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EACCES') return; // not there yet (init)
     // Named, since the owner of the data dir may be shut out too (a parent made by mktemp -d).
@@ -41,7 +43,14 @@ export function refuseForeignDataDir(
   const who = name ? `${name} (uid ${owner})` : `uid ${owner}`;
   const as = runAs(name ?? `'#${owner}'`, dataDir);
   if (uid !== 0) {
-    // The owner's own trouble (a read-only file system, a mode) is the command's to name.
+    // The owner shut out of its own data dir (chmod 500): SQLite would call the database
+    // read-only, and the advice to run as the owner would send them in a circle.
+    if (owner === uid && (mode & 0o700) !== 0o700) {
+      throw new CommandError(
+        `${dataDir} belongs to this user but its mode (0${mode.toString(8)}) does not let it write there: chmod 700 ${shellWord(dataDir)}`,
+      );
+    }
+    // Other trouble of the owner's own (a read-only file system) is the command's to name.
     if (owner === uid || usable(dataDir)) return;
     throw new CommandError(
       `${dataDir} belongs to ${who}, and this user (uid ${uid ?? '?'}) may not read and write it: run jcs-collector as that user (${as})`,

@@ -2,6 +2,7 @@ import { parseDuration, parseTimeBound, type ExpirySummary } from '@jcs/protocol
 import fs from 'node:fs';
 import path from 'node:path';
 import { runExpiry } from '../retention/expire';
+import { NOW_SLACK_MS } from '../retention/status';
 import { jobCutoff } from '../retention/policy';
 import { DAY_MS, dayOf } from '../time';
 import { takeLock } from './serve-lock';
@@ -63,7 +64,9 @@ export async function expireCommand(o: ExpireOptions, out: Output): Promise<Expi
       if (!lock) throw new CommandError(SERVE_SEALS_TODAY(o.dataDir));
     }
     const summary = await runExpiry(c, { now: o.now, dryRun: o.dryRun, actor: CLI_ACTOR });
-    out.out(o.json ? JSON.stringify(summary) : describe(summary));
+    // A run judged in the past looks like any other, yet leaves the collector out of compliance.
+    const past = o.now !== undefined && !o.dryRun && o.now < c.clock() - NOW_SLACK_MS;
+    out.out(o.json ? JSON.stringify(summary) : `${describe(summary)}${past ? NOT_THE_JOB : ''}`);
     return summary;
   } finally {
     lock?.release();
@@ -84,6 +87,9 @@ function reachesToday(now: number, retentionDays: number, clock: number): boolea
 
 const SERVE_SEALS_TODAY = (dataDir: string) =>
   `a run with this --now deletes into today, whose key jcs-collector serve on ${dataDir} seals the reports arriving now under: stop serve first (or run without --now, or with --dry-run)`;
+
+const NOT_THE_JOB =
+  "; --now is over a minute in the past, so this run is on record but does not count as the expiry job having run (the status's lastExpiry and compliance)";
 
 function describe(s: ExpirySummary): string {
   const keys = `${s.destroyedKeys} day ${s.destroyedKeys === 1 ? 'key' : 'keys'}`;

@@ -14,7 +14,8 @@ const REMEDIES: Record<string, string> = {
   // Its owner can be shut out too (a folder of the keys at mode 000): the modes are named.
   EACCES: `permission denied: ${OWN_AND_MODES}`,
   EPERM: `permission denied: ${OWN_AND_MODES}`,
-  SQLITE_READONLY: 'the database is read-only: run as the user that owns the data dir',
+  // A file or folder of the data dir closed to writing, to its owner too (chmod 500).
+  SQLITE_READONLY: `the database cannot be written: ${OWN_AND_MODES}`,
   EROFS: 'the file system is read-only: put the data dir on a writable one',
   EIO: 'the disk reported an I/O error: check the disk, then run again',
   // SQLite says this of a full disk too, when its shared-memory file cannot grow

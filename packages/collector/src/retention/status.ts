@@ -13,7 +13,7 @@ export interface LastExpiry {
 }
 
 /** How far behind the clock a run's `--now` may be and still count as the job run now. */
-const NOW_SLACK_MS = 60_000;
+export const NOW_SLACK_MS = 60_000;
 
 /**
  * The newest completed (not dry) run that judged ages as of its own time or later, or null when
