@@ -463,6 +463,10 @@ describe('show', () => {
     ]);
     expect(table).toMatch(/5\.2\.0 +900 +78%/);
     expect(table).toMatch(/2 other versions +24 +2%/);
+    // one folded: "1 other version"
+    detail.byVersion = detail.byVersion.filter((v) => v.version !== '5.2.3');
+    const one = (await cli(['show', '3fa9c1d'])).stdout;
+    expect(one).toMatch(/\n1 other version +11 +<1%/);
   });
 
   test('a long description is wrapped to the terminal, and one line when piped', async () => {
@@ -492,6 +496,15 @@ describe('show', () => {
     );
     // no hint to list reports there are none of
     expect(r.stdout).not.toContain('for more');
+  });
+
+  test('a group with no occurrence in the window blames no deletion for its empty list', async () => {
+    // no detail fixture: the fake answers the group with empty tables
+    const group = fake.fixtures.groups.find((g) => g.id === '8b02e6a1c9d4')!;
+    group.count = 0;
+    const r = await cli(['show', '8b02e6a1c9d4']);
+    expect(r.stdout).toMatch(/Latest reports\n\(none in the window\)\n/);
+    expect(r.stdout).not.toContain('deleted');
   });
 });
 

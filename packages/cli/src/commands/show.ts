@@ -116,7 +116,12 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   lines.push(byLine(detail, output));
   lines.push('');
   lines.push(palette.bold('Latest reports'));
-  lines.push(reportTable(detail.latest, output, 'none in the window'));
+  // No occurrence in the window: nothing was deleted, so no word about deletions.
+  lines.push(
+    detail.count === 0
+      ? palette.dim('(none in the window)')
+      : reportTable(detail.latest, output, 'none in the window'),
+  );
   if (detail.latest.length > 0) {
     lines.push('');
     lines.push(
@@ -139,7 +144,7 @@ function byVersion(detail: GroupDetail, output: Output): string {
     'VERSION',
     newestFirst.filter((v) => kept.has(v)).map(entry),
     newestFirst.filter((v) => !kept.has(v)).map(entry),
-    'other versions',
+    ['other version', 'other versions'],
     output,
   );
 }
@@ -153,7 +158,7 @@ function byLine(detail: GroupDetail, output: Output): string {
     'LINE',
     ordered.slice(0, BREAKDOWN_ROWS),
     ordered.slice(BREAKDOWN_ROWS),
-    'other lines',
+    ['other line', 'other lines'],
     output,
   );
 }
@@ -163,7 +168,7 @@ function breakdown(
   header: string,
   shown: { label: string; count: number }[],
   rest: { label: string; count: number }[],
-  restName: string,
+  restName: [one: string, many: string],
   output: Output,
 ): string {
   const { palette, width } = output;
@@ -178,7 +183,7 @@ function breakdown(
   if (rest.length > 0) {
     const restCount = rest.reduce((sum, e) => sum + e.count, 0);
     rows.push([
-      { text: `${rest.length} ${restName}`, color: palette.dim },
+      { text: `${rest.length} ${restName[rest.length === 1 ? 0 : 1]}`, color: palette.dim },
       formatCount(restCount),
       percent(restCount, total),
       '',
