@@ -39,8 +39,8 @@ test('top prints the table on stdout and exits 0', async () => {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   expect(r.stdout.split('\n').slice(0, 3)).toEqual([
-    'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND     STATUS',
-    '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▁▅▄▆█▇██  regressed',
+    'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS',
+    '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed',
     '         91 modClients.LoadClient: Object variable or With block variable not s…',
   ]);
   expect(r.stdout).not.toContain('\u001b');

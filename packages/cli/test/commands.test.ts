@@ -55,12 +55,12 @@ describe('top', () => {
       exitCode: 0,
       stderr: '',
       stdout: lines(
-        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND     STATUS',
-        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▁▅▄▆█▇██  regressed',
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed',
         '         91 modClients.LoadClient: Object variable or With block variable not s…',
-        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▁▅█  unresolved',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved',
         '         13 modInvoices.PrintInvoice: Type mismatch',
-        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▁▇█▆█▁▁  unresolved',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved',
         '         3021 modReports.RunMonthly: No current record.',
         '',
         '3 unresolved groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
@@ -164,11 +164,11 @@ describe('top', () => {
     const r = await cli(['top', '--status', 'all'], { width: 150 });
     expect(r.stdout).toBe(
       lines(
-        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND     STATUS              ERR  WHERE                     DESCRIPTION',
-        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▁▅▄▆█▇██  regressed            91  modClients.LoadClient     Object variable or With block vari…',
-        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▁▅█  unresolved           13  modInvoices.PrintInvoice  Type mismatch',
-        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▁▇█▆█▁▁  unresolved         3021  modReports.RunMonthly     No current record.',
-        'c47d5e0      7      1     1  5.2.0.12      5d ago     ▁▁▁█▁▁▁▁  resolved    -2147221503  modSync.PushChanges       Automation error: the remote serve…',
+        'ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND    STATUS              ERR  WHERE                     DESCRIPTION',
+        '3fa9c1d  1,204     37    12  5.2.1.345 +2  3h ago     ▅▄▆█▇██  regressed            91  modClients.LoadClient     Object variable or With block varia…',
+        '3fa9c1f    310      9     4  5.2.1.345     25m ago    ▁▁▁▁▁▅█  unresolved           13  modInvoices.PrintInvoice  Type mismatch',
+        '8b02e6a     42      3     3  5.2.1.345 +1  2d ago     ▁▇█▆█▁▁  unresolved         3021  modReports.RunMonthly     No current record.',
+        'c47d5e0      7      1     1  5.2.0.12      5d ago     ▁▁█▁▁▁▁  resolved    -2147221503  modSync.PushChanges       Automation error: the remote server…',
         '',
         '4 groups since 2026-11-21 10:30 UTC (7d ago), most occurrences first',
         'jcs-errors show ID for one group',

@@ -60,7 +60,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: '5.2.0',
       regressed: true,
-      daily: [0, 120, 98, 143, 201, 188, 224, 230],
+      daily: [120, 98, 143, 201, 188, 224, 230],
     },
     {
       id: '3fa9c1ff0011',
@@ -77,7 +77,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: null,
       regressed: false,
-      daily: [0, 0, 0, 0, 0, 0, 110, 200],
+      daily: [0, 0, 0, 0, 0, 110, 200],
     },
     {
       id: '8b02e6a1c9d4',
@@ -94,7 +94,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'unresolved',
       resolvedInVersion: null,
       regressed: false,
-      daily: [0, 0, 10, 12, 8, 12, 0, 0],
+      daily: [0, 10, 12, 8, 12, 0, 0],
     },
     {
       id: 'c47d5e0f1a23',
@@ -111,7 +111,7 @@ export function makeFixtures(now: Date = NOW): Fixtures {
       status: 'resolved',
       resolvedInVersion: '5.2.1',
       regressed: false,
-      daily: [0, 0, 0, 7, 0, 0, 0, 0],
+      daily: [0, 0, 7, 0, 0, 0, 0],
     },
   ];
 
