@@ -290,6 +290,15 @@ invalid('nested objects in place of the dump', '/dump/a', () =>
   JSON.stringify(base()).replace(/"dump":\{[^}]*\}/, `"dump":${deepObject(10_000)}`),
 );
 cases.push({
+  name: 'a large body nested deep: refused before it is parsed, naming the field',
+  status: 400,
+  code: 'invalid_report',
+  path: '/error/extra',
+  message:
+    /^The report nests deeper than 32 levels in \/error\/extra: no field of report schema 1 does\.$/,
+  raw: () => json(spliced('error', `"extra":${deepArray(200_000)}`))(),
+});
+cases.push({
   name: '200,000 nested arrays as the body',
   status: 400,
   code: 'invalid_report',

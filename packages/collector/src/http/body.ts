@@ -67,7 +67,11 @@ function tooMuchAtOnce(message: string): ApiError {
 export async function readJsonBody(
   req: IncomingMessage,
   limitBytes: number,
-  options: { refuseRepeatedFields?: boolean } = {},
+  options: {
+    refuseRepeatedFields?: boolean;
+    /** a check of the text before it is parsed, which throws to refuse it */
+    beforeParse?: (text: string) => void;
+  } = {},
 ): Promise<unknown> {
   checkContentType(req);
   const declared = Number(req.headers['content-length']);
@@ -93,6 +97,7 @@ export async function readJsonBody(
       { details: [{ path: '', message: 'must be JSON without a byte-order mark' }] },
     );
   }
+  options.beforeParse?.(text);
   const body = parseJson(text);
   if (options.refuseRepeatedFields) {
     // A change or an erasure must not rest on which of two values JSON.parse happened to keep.

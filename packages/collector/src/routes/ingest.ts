@@ -5,6 +5,7 @@ import {
   LIMITS,
   MAX_DETAILS,
   NOT_AN_OBJECT,
+  cutDetailPath,
   validateReport,
   type FieldError,
   type Report,
@@ -13,6 +14,7 @@ import type { Collector } from '../collector';
 import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { readJsonBody } from '../http/body';
+import { MAX_REPORT_NESTING, nestingTooDeep } from '../http/nesting';
 import { checkHost } from '../http/host-header';
 import { answerError, type ErrorHook } from '../http/errors';
 import { fewNames } from '../http/query';
@@ -56,7 +58,8 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       limits?.reserveReport(actor);
       let report: Report;
       try {
-        const v = validateReport(await readJsonBody(req, LIMITS.bodyBytes));
+        const body = await readJsonBody(req, LIMITS.bodyBytes, { beforeParse: refuseDeepNesting });
+        const v = validateReport(body);
         if (!v.ok) throw invalidReport(v.errors);
         report = v.report;
         checkDumpSize(report);
@@ -116,6 +119,21 @@ function checkDumpSize(report: Report): void {
         },
       ],
     },
+  );
+}
+
+/**
+ * 400 before parsing for a large body nested deeper than any report: JSON.parse spends ten times
+ * as long on such a body as on a flat one of its size, all of it on the event loop.
+ */
+function refuseDeepNesting(text: string): void {
+  const field = nestingTooDeep(text);
+  if (field === null) return;
+  const where = field === '' ? '' : ` in ${cutDetailPath(field)}`;
+  throw new ApiError(
+    'invalid_report',
+    `The report nests deeper than ${MAX_REPORT_NESTING} levels${where}: no field of report schema 1 does.`,
+    { details: [{ path: field, message: `nests deeper than ${MAX_REPORT_NESTING} levels` }] },
   );
 }
 
