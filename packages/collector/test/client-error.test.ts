@@ -129,6 +129,22 @@ describe('requests the HTTP parser refuses, behind listen()', () => {
     expect(oneAnswer(await rawSocket(c.server.url, probe))).toMatchObject({ status: 200 });
   });
 
+  it('two Host headers: 400, for a report too, and nothing stored', async () => {
+    const twice = `GET /v1/groups HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nAuthorization: Bearer ${c.s.tokens.engineer}\r\nConnection: close\r\n\r\n`;
+    expect(oneAnswer(await rawSocket(c.server.url, twice))).toMatchObject({
+      status: 400,
+      json: { error: { code: 'invalid_request', message: 'Send one Host header, not several.' } },
+    });
+    const report = reportPost(token(), makeReport(), 'Connection: close').replace(
+      'Host: localhost\r\n',
+      'Host: localhost\r\nHost: other.example\r\n',
+    );
+    expect(oneAnswer(await rawSocket(c.server.url, report))).toMatchObject({
+      status: 400,
+      json: { error: { code: 'invalid_request' } },
+    });
+  });
+
   it("CONNECT with an engineer's token: its head was read whole, so it is in the access log", async () => {
     const raw = await rawSocket(
       c.server.url,
