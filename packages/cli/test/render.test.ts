@@ -1,3 +1,4 @@
+import { indentedJson } from '../src/render/indented-json';
 import stringWidth from 'string-width';
 import { absoluteTime, relativeTime } from '../src/render/relative-time';
 import { bucket, sparkline } from '../src/render/sparkline';
@@ -348,5 +349,42 @@ describe('moreHint', () => {
     expect(moreHint(500, 500, 1000, 500, 'narrow it with --since')).toBe(
       '; 500 is the most one request lists: narrow it with --since',
     );
+  });
+});
+
+describe('indentedJson', () => {
+  it('is JSON.stringify with two spaces within 16 levels', () => {
+    const value = {
+      client: {
+        name: 'Smith',
+        accounts: [
+          { id: 1, tags: [] },
+          { id: 2, notes: {} },
+        ],
+      },
+      list: [1, 'two', null, true, [[[]]]],
+      empty: {},
+      'odd "key"': -0.5e-7,
+    };
+    expect(indentedJson(value)).toBe(JSON.stringify(value, null, 2));
+    expect(indentedJson('text')).toBe('"text"');
+    expect(indentedJson(null)).toBe('null');
+  });
+
+  it('prints deeper levels compact, so a deep dump prints at about its own size', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 255; i++) deep = [deep];
+    const text = indentedJson(deep);
+    expect(JSON.parse(text)).toEqual(deep);
+    // JSON.stringify(deep, null, 2) is over 65,000 characters of indentation
+    expect(text.length).toBeLessThan(2_000);
+    expect(JSON.stringify(deep, null, 2).length).toBeGreaterThan(60_000);
+    expect(text).toContain(`${'  '.repeat(16)}${'['.repeat(239)}1${']'.repeat(239)}`);
+  });
+
+  it('says a value too deep for JSON.stringify is so, instead of failing', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(indentedJson(deep)).toBe('"[nested too deep to print: see it with --json]"');
   });
 });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { indentedJson } from '../render/indented-json';
 import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { NotFoundError, UsageError } from '../errors';
@@ -140,7 +141,7 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
   if (dumpAsked && hasDump) {
     lines.push(palette.bold('Dump'));
     // JSON.stringify escapes C0 controls but not C1 ones, which some terminals still obey.
-    lines.push(safeText(JSON.stringify(r.dump, null, 2)));
+    lines.push(safeText(indentedJson(r.dump)));
     lines.push('');
     lines.push(palette.yellow('This access to the dump was written to the audit log.'));
   }
