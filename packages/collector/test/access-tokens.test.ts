@@ -125,6 +125,37 @@ describe('jcs-collector token', () => {
     expect((await get('/v1/audit', c.tokens.admin)).status).toBe(200);
   });
 
+  it('token create and revoke on the command line are in the access log, once each, chain intact', async () => {
+    expect(cli('token', 'create', '--name', 'ops-2', '--role', 'engineer').status).toBe(0);
+    expect(cli('token', 'revoke', 'OPS-2').status).toBe(0);
+    expect(cli('token', 'revoke', 'ops-2').status).toBe(0); // already revoked: no second entry
+    expect(cli('token', 'revoke', 'nobody').status).toBe(4);
+    const entries = (await get('/v1/audit?limit=1000', c.tokens.admin)).body.entries as {
+      actor: string;
+      action: string;
+      target: string | null;
+      outcome: string;
+    }[];
+    const made = entries.filter((e) => e.action.startsWith('token.'));
+    // newest first
+    expect(made.slice(0, 2)).toEqual([
+      expect.objectContaining({
+        actor: 'system:cli',
+        action: 'token.revoke',
+        target: 'ops-2',
+        outcome: 'ok',
+      }),
+      expect.objectContaining({
+        actor: 'system:cli',
+        action: 'token.create',
+        target: 'ops-2',
+        outcome: 'ok role=engineer',
+      }),
+    ]);
+    expect(made.filter((e) => e.target === 'ops-2' || e.target === 'nobody')).toHaveLength(2);
+    expect((await get('/v1/audit/verify', c.tokens.admin)).body).toMatchObject({ ok: true });
+  });
+
   it('revoke finds a name given in another case: names are unique regardless of case', async () => {
     const token = cli('token', 'create', '--name', 'ann@example.com', '--role', 'engineer');
     const r = cli('token', 'revoke', 'ANN@Example.com');

@@ -42,6 +42,9 @@ export function commandContext(out: Output): CommandContext {
   };
 }
 
+/** Who acted, in the access log, for a change made with a jcs-collector command (token names cannot hold ':'). */
+export const CLI_ACTOR = 'system:cli';
+
 /** The help of `--data-dir`, which every command takes after its name as well as before. */
 export const DATA_DIR_HELP = 'data directory (default: $JCS_COLLECTOR_DATA_DIR, else ./jcs-data)';
 

@@ -9,7 +9,13 @@ import { takeLock } from './serve-lock';
 import { openForCommand } from './open';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
-import { DATA_DIR_HELP, retentionDays, RETENTION_DAYS_HELP, type CommandContext } from './context';
+import {
+  CLI_ACTOR,
+  DATA_DIR_HELP,
+  retentionDays,
+  RETENTION_DAYS_HELP,
+  type CommandContext,
+} from './context';
 
 export interface ExpireOptions {
   dataDir: string;
@@ -19,9 +25,6 @@ export interface ExpireOptions {
   json?: boolean;
   retentionDays?: number;
 }
-
-/** The actor on the receipts of runs from the command line (token names cannot hold ':'). */
-const CLI_ACTOR = 'system:cli';
 
 /**
  * Parses `--now`: an ISO date (`2026-12-01`, midnight UTC) or date-time (`2026-12-01T02:30:00Z`;

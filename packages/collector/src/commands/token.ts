@@ -4,7 +4,7 @@ import { TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
-import { DATA_DIR_HELP, type CommandContext } from './context';
+import { CLI_ACTOR, DATA_DIR_HELP, type CommandContext } from './context';
 import { tokenCreateAdvice } from './token-advice';
 
 /** `token create`: the token alone on stdout (for `$(...)`); only its digest is kept. */
@@ -35,6 +35,7 @@ export async function tokenCreateCommand(
         `could not print the token (${failed.code ?? failed.message}), so it was not kept: run token create again with stdout going where it can be read`,
       );
     }
+    recordInAuditLog(c, 'token.create', name, `ok role=${role}`);
     out.err(`created ${role} token "${name}": it is shown only this once`);
     return token;
   } catch (e) {
@@ -106,7 +107,19 @@ export async function tokenRevokeCommand(
   const c = openForCommand({ dataDir });
   try {
     name = c.tokens.storedName(name);
-    if (!c.tokens.revoke(name, c.clock())) {
+    const stored = name;
+    // The revocation and its entry in one transaction: a restore's list of what to revoke again.
+    const revoked = c.db
+      .transaction(() => {
+        if (!c.tokens.revoke(stored, c.clock())) return false;
+        c.audit.append(
+          { actor: CLI_ACTOR, action: 'token.revoke', target: stored, outcome: 'ok' },
+          c.clock(),
+        );
+        return true;
+      })
+      .immediate();
+    if (!revoked) {
       // Revoked before: what was asked for holds, so a re-run offboarding script succeeds, and
       // is told it did nothing (an unknown name is not this: it may be a typo).
       const earlier = c.tokens.list().find((t) => t.name === name && t.revokedAt !== null);
@@ -123,6 +136,24 @@ export async function tokenRevokeCommand(
   } finally {
     c.close();
   }
+}
+
+/**
+ * Token changes made on the collector's machine go into the access log beside the API's: who
+ * could read reports, and since when, is what an audit asks, and after a restore the log of the
+ * live database lists the revocations to make again.
+ */
+function recordInAuditLog(
+  c: ReturnType<typeof openForCommand>,
+  action: string,
+  name: string,
+  outcome: string,
+): void {
+  c.db
+    .transaction(() =>
+      c.audit.append({ actor: CLI_ACTOR, action, target: name, outcome }, c.clock()),
+    )
+    .immediate();
 }
 
 function iso(ms: number | null): string | null {
