@@ -1,6 +1,6 @@
 export type { Report, SealedDump, DumpWithheld } from './report';
 export { DUMP_ALG } from './report';
-export { LIMITS, UUID_PATTERN, VERSION_PATTERN } from './limits';
+export { LIMITS, UUID_PATTERN, VERSION_PATTERN, codePointLength } from './limits';
 export { reportSchema } from './report-schema';
 export {
   validateReport,

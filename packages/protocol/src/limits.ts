@@ -21,6 +21,18 @@ export const LIMITS = {
   dumpPlaintextBytes: 256 * 1024,
 } as const;
 
+/**
+ * The length of `text` as LIMITS count it: in code points, so an emoji is one, not two.
+ *
+ * @example
+ * codePointLength('😀a'); // 2
+ */
+export function codePointLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 /** Lowercase hex 8-4-4-4-12. */
 export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 

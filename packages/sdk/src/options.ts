@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {
   LIMITS,
+  codePointLength,
   VERSION_PATTERN,
   fromBase64,
   hasLoneSurrogate,
@@ -203,15 +204,9 @@ function fail(message: string): never {
   throw new TypeError(`createReporter: ${message}`);
 }
 
-function codePoints(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-}
-
 function boundedString(value: unknown, name: string, bounds: { min: number; max: number }) {
   if (typeof value !== 'string') fail(`${name} must be a string`);
-  const n = codePoints(value);
+  const n = codePointLength(value);
   if (n < bounds.min || n > bounds.max) {
     fail(`${name} must be ${bounds.min} to ${bounds.max} characters long`);
   }

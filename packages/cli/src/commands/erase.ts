@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { LIMITS } from '@jcs/protocol';
+import { LIMITS, codePointLength } from '@jcs/protocol';
 import type { ApiClient, DataSubject } from '../client';
 import { UsageError } from '../errors';
 import { plural, shown, wrapWords } from '../render/text';
@@ -69,8 +69,7 @@ function dataSubject(options: EraseOptions): DataSubject {
  * collector's "/username must NOT have more than 256 characters". The value is not said back.
  */
 function checkLength(value: string, flag: string, max: number, why: string): void {
-  let n = 0;
-  for (const _ of value) n++;
+  const n = codePointLength(value);
   if (n > max) throw new UsageError(`${flag} takes at most ${max} characters (${why}), not ${n}`);
 }
 

@@ -35,7 +35,7 @@ export async function tokenCreateCommand(
         `could not print the token (${failed.code ?? failed.message}), so it was not kept: run token create again with stdout going where it can be read`,
       );
     }
-    recordInAuditLog(c, 'token.create', name, `ok role=${role}`);
+    auditedChange(c, 'token.create', name, `ok role=${role}`);
     out.err(`created ${role} token "${name}": it is shown only this once`);
     return token;
   } catch (e) {
@@ -109,16 +109,9 @@ export async function tokenRevokeCommand(
     name = c.tokens.storedName(name);
     const stored = name;
     // The revocation and its entry in one transaction: a restore's list of what to revoke again.
-    const revoked = c.db
-      .transaction(() => {
-        if (!c.tokens.revoke(stored, c.clock())) return false;
-        c.audit.append(
-          { actor: CLI_ACTOR, action: 'token.revoke', target: stored, outcome: 'ok' },
-          c.clock(),
-        );
-        return true;
-      })
-      .immediate();
+    const revoked = auditedChange(c, 'token.revoke', stored, 'ok', () =>
+      c.tokens.revoke(stored, c.clock()),
+    );
     if (!revoked) {
       // Revoked before: what was asked for holds, so a re-run offboarding script succeeds, and
       // is told it did nothing (an unknown name is not this: it may be a typo).
@@ -141,18 +134,22 @@ export async function tokenRevokeCommand(
 /**
  * Token changes made on the collector's machine go into the access log beside the API's: who
  * could read reports, and since when, is what an audit asks, and after a restore the log of the
- * live database lists the revocations to make again.
+ * live database lists the revocations to make again. `change` runs in the entry's transaction;
+ * when it answers false nothing changed, and no entry is written.
  */
-function recordInAuditLog(
+function auditedChange(
   c: ReturnType<typeof openForCommand>,
   action: string,
   name: string,
   outcome: string,
-): void {
-  c.db
-    .transaction(() =>
-      c.audit.append({ actor: CLI_ACTOR, action, target: name, outcome }, c.clock()),
-    )
+  change: () => boolean = () => true,
+): boolean {
+  return c.db
+    .transaction(() => {
+      if (!change()) return false;
+      c.audit.append({ actor: CLI_ACTOR, action, target: name, outcome }, c.clock());
+      return true;
+    })
     .immediate();
 }
 

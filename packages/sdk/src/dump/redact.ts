@@ -22,7 +22,7 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   'cookie',
   'sort code',
   'account number',
-  // the short forms forms and systems use (`accountNo`, `acct_number`, `card_no`)
+  // the short forms that forms and systems use (`accountNo`, `acct_number`, `card_no`)
   'account no',
   'account num',
   'acct no',
