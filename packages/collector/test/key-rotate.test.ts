@@ -9,6 +9,8 @@ import {
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
 import { nextTransportKeyId } from '../src/crypto/keyring';
+import { keyRotateCommand } from '../src/commands/key';
+import { CommandError } from '../src/commands/output';
 
 /**
  * `jcs-collector key rotate`: a new transport key under a new key id becomes current (handed out
@@ -125,6 +127,81 @@ describe('jcs-collector key rotate', () => {
       stderr: `jcs-collector: no collector database in ${missing}: check --data-dir or JCS_COLLECTOR_DATA_DIR (else ./jcs-data is used); for a new collector, run jcs-collector init --data-dir ${missing}\n`,
     });
     expect(fs.existsSync(missing)).toBe(false);
+  });
+});
+
+describe('the access log and key list', () => {
+  it('logs each rotation (actor system:cli, target the new key id, the previous one in the outcome), chain intact', async () => {
+    c = await startCollector();
+    expect(runCollector(['key', 'rotate', '--data-dir', c.dataDir]).status).toBe(0);
+    expect(
+      runCollector(['key', 'rotate', '--key-id', '2026-q4', '--data-dir', c.dataDir]).status,
+    ).toBe(0);
+    // refused: nothing rotated, nothing logged
+    expect(runCollector(['key', 'rotate', '--key-id', 'k2', '--data-dir', c.dataDir]).status).toBe(
+      1,
+    );
+    const entries = (
+      await api('/v1/audit?limit=1000', c.tokens.admin).then((r) => r.json() as Promise<any>)
+    ).entries as { actor: string; action: string; target: string; outcome: string }[];
+    expect(entries.filter((e) => e.action === 'key.rotate')).toEqual([
+      expect.objectContaining({
+        actor: 'system:cli',
+        target: '2026-q4',
+        outcome: 'ok previous=k2',
+      }),
+      expect.objectContaining({ actor: 'system:cli', target: 'k2', outcome: 'ok previous=k1' }),
+    ]);
+    expect(
+      await api('/v1/audit/verify', c.tokens.admin).then((r) => r.json() as Promise<any>),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('says so, exit 1, when the rotation cannot be logged, after printing the key that is now current', async () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+    fs.writeFileSync(
+      path.join(dataDir, 'collector.db'),
+      'not a database, but long enough '.repeat(40),
+    );
+    const lines: string[] = [];
+    const out = { out: (l: string) => lines.push(l), err: () => undefined };
+    const failure = await keyRotateCommand(dataDir, out).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(CommandError);
+    expect((failure as CommandError).message).toMatch(
+      /^the transport key k2 is current, but the access log could not record the rotation \(.*not a database.*\): note it in your own records, then check the log with jcs-collector audit verify --data-dir /,
+    );
+    expect(lines).toEqual(['key id: k2', expect.stringMatching(/^public key: \S{44}$/)]);
+    expect(fs.readFileSync(path.join(dataDir, 'keys/transport/current'), 'utf8').trim()).toBe('k2');
+  });
+
+  it('key list: oldest first, which is current, when made, public keys; no master key needed', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    const init = runCollector(['init', '--data-dir', dataDir]);
+    expect(init.status).toBe(0);
+    const rotated = runCollector(['key', 'rotate', '--key-id', 'b-second', '--data-dir', dataDir]);
+    const secondKey = /^public key: (\S+)$/m.exec(rotated.stdout)![1];
+    fs.rmSync(path.join(dataDir, 'keys', 'master.key'));
+
+    const listed = runCollector(['key', 'list', '--data-dir', dataDir]);
+    expect(listed).toMatchObject({ status: 0, stderr: '' });
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^KEY ID +STATE +CREATED +PUBLIC KEY$/);
+    expect(lines.slice(1).map((l) => l.split(/ +/))).toEqual([
+      ['k1', 'old', expect.stringMatching(/^\d{4}-\d\d-\d\dT/), expect.any(String)],
+      ['b-second', 'current', expect.stringMatching(/^\d{4}-\d\d-\d\dT/), secondKey],
+    ]);
+
+    const json = JSON.parse(runCollector(['key', 'list', '--json', '--data-dir', dataDir]).stdout);
+    expect(json).toEqual([
+      { keyId: 'k1', current: false, createdAt: expect.any(String), publicKey: expect.any(String) },
+      { keyId: 'b-second', current: true, createdAt: expect.any(String), publicKey: secondKey },
+    ]);
+    expect(Date.parse(json[0].createdAt)).toBeLessThanOrEqual(Date.parse(json[1].createdAt));
+    expect(json[0].publicKey).toBe(/public key: (\S+)/.exec(init.stdout + init.stderr)![1]);
+
+    const missing = path.join(makeTempDir(), 'none');
+    expect(runCollector(['key', 'list', '--data-dir', missing]).status).toBe(1);
   });
 });
 

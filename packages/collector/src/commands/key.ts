@@ -1,11 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isKeyId, loadKeyring, KeyringError } from '../crypto/keyring';
+import { isKeyId, listTransportKeys, loadKeyring, KeyringError } from '../crypto/keyring';
 import { dataPaths, notInitialised } from '../paths';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
 import { takeLock } from './serve-lock';
+import { openForCommand } from './open';
+import { auditedChange } from './audited-change';
+import { shellWord } from '@jcs/protocol';
 
 /** How long a rotation waits for one already running. */
 const ROTATE_WAIT_MS = 10_000;
@@ -53,14 +56,16 @@ export async function keyRotateCommand(
   try {
     // Loading first proves the master key opens every key before anything is added.
     result = loadKeyring(paths.keys, env).rotateTransport(options.keyId);
+    out.out(`key id: ${result.keyId}`);
+    out.out(`public key: ${result.publicKey}`);
+    // Under the lock, so that the log lists rotations in the order they happened.
+    logRotation(dataDir, result, out, env);
   } catch (e) {
     if (e instanceof KeyringError) throw new CommandError(e.message);
     throw e;
   } finally {
     lock.release();
   }
-  out.out(`key id: ${result.keyId}`);
-  out.out(`public key: ${result.publicKey}`);
   out.err(
     `The transport key ${result.keyId} is now current; ${result.previousKeyId} and older keys stay, so dumps sealed under them still open.`,
   );
@@ -71,7 +76,82 @@ export async function keyRotateCommand(
 }
 
 /**
- * `key rotate`, wired.
+ * The rotation's entry in the access log (action `key.rotate`, target the new key id): which key
+ * SDKs were told to seal to, since when, is part of who could read what. The key is already
+ * current when this runs, and printed, so a log that cannot be written is said, not hidden.
+ */
+function logRotation(
+  dataDir: string,
+  result: KeyRotateResult,
+  out: Output,
+  env: NodeJS.ProcessEnv,
+): void {
+  if (!fs.existsSync(dataPaths(dataDir).db)) {
+    out.err(`no database in ${dataDir}, so the rotation is in no access log`);
+    return;
+  }
+  try {
+    const c = openForCommand({ dataDir, env });
+    try {
+      auditedChange(c, 'key.rotate', result.keyId, `ok previous=${result.previousKeyId}`);
+    } finally {
+      c.close();
+    }
+  } catch (e) {
+    const why =
+      e instanceof CommandError ? e.message : ((e as { code?: string }).code ?? String(e));
+    throw new CommandError(
+      `the transport key ${result.keyId} is current, but the access log could not record the rotation (${why}): note it in your own records, then check the log with jcs-collector audit verify --data-dir ${shellWord(dataDir)}`,
+    );
+  }
+}
+
+/**
+ * `jcs-collector key list`: the transport keys in the keys folder, oldest first, which one is
+ * current, when each was made, and its public key; never a secret, so no master key is needed.
+ * An old key's file may go once no install pins it and 42 days have passed since the last dump
+ * sealed under it arrived (operations.md).
+ *
+ * @example
+ * await keyListCommand('/var/lib/jcs-collector', stdio); // k1  2026-11-01T...  ...
+ */
+export async function keyListCommand(dataDir: string, out: Output, json = false): Promise<void> {
+  const paths = dataPaths(dataDir);
+  if (!fs.existsSync(paths.db) && !fs.existsSync(paths.keys)) {
+    throw new CommandError(notInitialised(dataDir));
+  }
+  let keys;
+  try {
+    keys = listTransportKeys(path.join(paths.keys, 'transport'));
+  } catch (e) {
+    if (e instanceof KeyringError) throw new CommandError(e.message);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CommandError(
+      `cannot read the transport keys in ${path.join(paths.keys, 'transport')} (${code ?? String(e)}): run as the owner of the keys folder, or restore it`,
+    );
+  }
+  const at = (ms: number) => new Date(ms).toISOString();
+  if (json) {
+    out.out(JSON.stringify(keys.map((k) => ({ ...k, createdAt: at(k.createdAt) }))));
+    return;
+  }
+  const rows = [['KEY ID', 'STATE', 'CREATED', 'PUBLIC KEY']];
+  for (const k of keys) {
+    rows.push([k.keyId, k.current ? 'current' : 'old', at(k.createdAt), k.publicKey]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) {
+    out.out(
+      r
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+}
+
+/**
+ * `key rotate` and `key list`, wired.
  *
  * @example
  * program.addCommand(makeKeyCommand(context));
@@ -87,6 +167,14 @@ export function makeKeyCommand(c: CommandContext): Command {
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .action(async (o: { keyId?: string }, cmd: Command) => {
       await keyRotateCommand(c.dataDir(cmd), c.out, { keyId: o.keyId });
+    });
+  key
+    .command('list')
+    .description('list the transport keys: which is current, when each was made, public keys')
+    .option('--json', 'print JSON')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await keyListCommand(c.dataDir(cmd), c.out, o.json);
     });
   return key;
 }

@@ -4,7 +4,8 @@ import { TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
-import { CLI_ACTOR, DATA_DIR_HELP, type CommandContext } from './context';
+import { DATA_DIR_HELP, type CommandContext } from './context';
+import { auditedChange } from './audited-change';
 import { tokenCreateAdvice } from './token-advice';
 
 /** `token create`: the token alone on stdout (for `$(...)`); only its digest is kept. */
@@ -129,28 +130,6 @@ export async function tokenRevokeCommand(
   } finally {
     c.close();
   }
-}
-
-/**
- * Token changes made on the collector's machine go into the access log beside the API's: who
- * could read reports, and since when, is what an audit asks, and after a restore the log of the
- * live database lists the revocations to make again. `change` runs in the entry's transaction;
- * when it answers false nothing changed, and no entry is written.
- */
-function auditedChange(
-  c: ReturnType<typeof openForCommand>,
-  action: string,
-  name: string,
-  outcome: string,
-  change: () => boolean = () => true,
-): boolean {
-  return c.db
-    .transaction(() => {
-      if (!change()) return false;
-      c.audit.append({ actor: CLI_ACTOR, action, target: name, outcome }, c.clock());
-      return true;
-    })
-    .immediate();
 }
 
 function iso(ms: number | null): string | null {

@@ -25,7 +25,13 @@ import {
 
 // What other modules import from here, wherever it is kept.
 export { KeyringError, MASTER_KEY_ENV } from './master-key';
-export { isKeyId, nextTransportKeyId, type TransportKey } from './transport-keys';
+export {
+  isKeyId,
+  listTransportKeys,
+  nextTransportKeyId,
+  type TransportKey,
+  type TransportKeyInfo,
+} from './transport-keys';
 import { SeenFolder } from '../seen-folder';
 
 /** Where the keys live, inside the keys folder (never in the database, never in backups). */

@@ -127,3 +127,35 @@ function readTransportRecord(
     `the transport key file ${path.join(tdir, file)} is damaged: restore the keys folder`,
   );
 }
+
+/** A transport key as `key list` shows it: no secret, so no master key is needed. */
+export interface TransportKeyInfo {
+  keyId: string;
+  publicKey: string;
+  /** when its file was written (key files are written once, never changed) */
+  createdAt: number;
+  current: boolean;
+}
+
+/**
+ * The transport keys in the folder, oldest first, without opening their secret halves.
+ *
+ * @example
+ * listTransportKeys('/var/lib/jcs-collector/keys/transport'); // [{ keyId: 'k1', current: true, ... }]
+ */
+export function listTransportKeys(tdir: string): TransportKeyInfo[] {
+  const currentId = readKeyFile(tdir, CURRENT_TRANSPORT).trim();
+  return fs
+    .readdirSync(tdir)
+    .filter((name) => name.endsWith('.json'))
+    .map((f) => {
+      const rec = readTransportRecord(tdir, f);
+      return {
+        keyId: rec.keyId,
+        publicKey: rec.publicKey,
+        createdAt: Math.floor(fs.statSync(path.join(tdir, f)).mtimeMs),
+        current: rec.keyId === currentId,
+      };
+    })
+    .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId));
+}
