@@ -338,6 +338,44 @@ describe('serve given the same signal twice at once', () => {
   });
 });
 
+describe('serve given a second signal after the first second', () => {
+  it('stops at once, killed by that signal, and its last log line says why', async () => {
+    const { dataDir, token } = initialised();
+    const p = await spawnServe(dataDir, ['--no-expiry']);
+    // A body that never comes whole holds the stop for its 20 s cut-off.
+    const c = rawConnection(p.url);
+    c.socket.write(
+      [
+        'POST /v1/reports HTTP/1.1',
+        'Host: localhost',
+        `Authorization: Bearer ${token}`,
+        'Content-Type: application/json',
+        'Content-Length: 1000',
+        'Expect: 100-continue',
+      ].join('\r\n') + '\r\n\r\n',
+    );
+    await c.until('100 Continue');
+    c.socket.write('{"schema":1');
+    const signalled = new Promise<NodeJS.Signals | null>((resolve) =>
+      p.child.once('exit', (_code, signal) => resolve(signal)),
+    );
+    p.child.kill('SIGTERM');
+    await p.waitForLog(/stopping: finishing requests in flight/);
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    p.child.kill('SIGTERM');
+    expect(await signalled).toBe('SIGTERM');
+    const last = p.stderr().trimEnd().split('\n').pop()!;
+    expect(JSON.parse(last)).toMatchObject({
+      level: 40,
+      signal: 'SIGTERM',
+      msg: expect.stringMatching(
+        /^stopping at once on a second signal: requests still in flight are cut off/,
+      ),
+    });
+    c.socket.destroy();
+  });
+});
+
 describe('serve whose log reader has gone (`serve 2>&1 | head`)', () => {
   it('keeps serving, then stops on SIGTERM and exits 0, every time', async () => {
     const { dataDir } = initialised();

@@ -242,10 +242,13 @@ async function serveLocked(
  */
 const REPEAT_GRACE_MS = 1_000;
 
+/** How long a forced stop waits for its log line to be written before it goes anyway. */
+const FORCED_LOG_WAIT_MS = 200;
+
 /** Resolves on the first SIGTERM or SIGINT; repeats in the next second are ignored. */
-function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<void> {
+function stopSignal(log: Logger): Promise<void> {
   return new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+    const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       const ignore = () => undefined;
@@ -254,6 +257,7 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
       setTimeout(() => {
         process.off('SIGTERM', ignore);
         process.off('SIGINT', ignore);
+        forceOnNextSignal(log);
       }, REPEAT_GRACE_MS).unref();
       // Before logging: nothing a log line does may keep the collector from stopping.
       resolve();
@@ -267,6 +271,29 @@ function stopSignal(log: { info: (o: object, msg: string) => void }): Promise<vo
     const early = releaseEarlyStop();
     if (early) stop(early);
   });
+}
+
+/**
+ * A signal during a stop that has taken over a second ends the process at once, killed by that
+ * signal as a supervisor expects, but says so first: a log that ends without "stopped" or a word
+ * of why leaves an operator guessing whether the collector crashed.
+ */
+function forceOnNextSignal(log: Logger): void {
+  const force = (signal: NodeJS.Signals) => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    log.warn(
+      { signal },
+      'stopping at once on a second signal: requests still in flight are cut off unanswered (clients send them again); nothing answered 202 is lost',
+    );
+    const die = () => process.kill(process.pid, signal);
+    setTimeout(die, FORCED_LOG_WAIT_MS);
+    log.flush(die);
+  };
+  const onTerm = () => force('SIGTERM');
+  const onInt = () => force('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
 }
 
 /** Why listening failed, and what to do: the usual causes by name. */
