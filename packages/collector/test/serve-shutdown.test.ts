@@ -45,6 +45,20 @@ function storedIds(dataDir: string): Set<string> {
   }
 }
 
+/** The head of a report post that waits for `100 Continue` before its body. */
+function reportHead(token: string, length: number): string {
+  return (
+    [
+      'POST /v1/reports HTTP/1.1',
+      'Host: localhost',
+      `Authorization: Bearer ${token}`,
+      'Content-Type: application/json',
+      `Content-Length: ${length}`,
+      'Expect: 100-continue',
+    ].join('\r\n') + '\r\n\r\n'
+  );
+}
+
 describe('serve on SIGTERM', () => {
   it('finishes a request whose body is still arriving, commits it, and exits 0', async () => {
     const { dataDir, token } = initialised();
@@ -52,16 +66,7 @@ describe('serve on SIGTERM', () => {
     const report = makeReport();
     const body = JSON.stringify(report);
     const c = rawConnection(p.url);
-    c.socket.write(
-      [
-        'POST /v1/reports HTTP/1.1',
-        'Host: localhost',
-        `Authorization: Bearer ${token}`,
-        'Content-Type: application/json',
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        'Expect: 100-continue',
-      ].join('\r\n') + '\r\n\r\n',
-    );
+    c.socket.write(reportHead(token, Buffer.byteLength(body)));
     // "100 Continue": the server has the request's head, so the request is in flight.
     await c.until('100 Continue');
     c.socket.write(body.slice(0, 50));
@@ -344,16 +349,7 @@ describe('serve given a second signal after the first second', () => {
     const p = await spawnServe(dataDir, ['--no-expiry']);
     // A body that never comes whole holds the stop for its 20 s cut-off.
     const c = rawConnection(p.url);
-    c.socket.write(
-      [
-        'POST /v1/reports HTTP/1.1',
-        'Host: localhost',
-        `Authorization: Bearer ${token}`,
-        'Content-Type: application/json',
-        'Content-Length: 1000',
-        'Expect: 100-continue',
-      ].join('\r\n') + '\r\n\r\n',
-    );
+    c.socket.write(reportHead(token, 1000));
     await c.until('100 Continue');
     c.socket.write('{"schema":1');
     const signalled = new Promise<NodeJS.Signals | null>((resolve) =>

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isKeyId, listTransportKeys, loadKeyring, KeyringError } from '../crypto/keyring';
 import { dataPaths, notInitialised } from '../paths';
-import { CommandError, EXIT, type Output } from './output';
+import { CommandError, EXIT, printTable, type Output } from './output';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
 import { takeLock } from './serve-lock';
@@ -139,15 +139,7 @@ export async function keyListCommand(dataDir: string, out: Output, json = false)
   for (const k of keys) {
     rows.push([k.keyId, k.current ? 'current' : 'old', at(k.createdAt), k.publicKey]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) {
-    out.out(
-      r
-        .map((cell, i) => cell.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    );
-  }
+  printTable(rows, out);
 }
 
 /**

@@ -47,3 +47,21 @@ export class CommandError extends Error {
     super(message);
   }
 }
+
+/**
+ * Rows as a plain table, columns two spaces apart, the first row its header.
+ *
+ * @example
+ * printTable([['NAME', 'ROLE'], ['alice', 'engineer']], stdio); // NAME   ROLE / alice  engineer
+ */
+export function printTable(rows: string[][], out: Output): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) {
+    out.out(
+      r
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+}

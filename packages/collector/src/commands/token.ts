@@ -1,7 +1,7 @@
 import { shellWord } from '@jcs/protocol';
 import { ROLES, type Role } from '../auth/tokens';
 import { TokenNameError, TokenNameTakenError } from '../store/tokens';
-import { CommandError, EXIT, type Output } from './output';
+import { CommandError, EXIT, printTable, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
 import { DATA_DIR_HELP, type CommandContext } from './context';
@@ -80,14 +80,7 @@ export async function tokenListCommand(dataDir: string, out: Output, json = fals
         t.revokedAt ? `revoked ${iso(t.revokedAt)}` : 'active',
       ]);
     }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows)
-      out.out(
-        r
-          .map((cell, i) => cell.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd(),
-      );
+    printTable(rows, out);
   } finally {
     c.close();
   }
