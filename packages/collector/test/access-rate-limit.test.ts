@@ -5,6 +5,7 @@ import { makeReport } from '../../../test-support/reports';
 import { collectorCli, startCollector } from '../../../test-support/collector';
 import { KeyedRateLimiter } from '../src/auth/rate-limit';
 import type { RequestLimitsOptions } from '../src/auth/request-limits';
+import { rangesOf, senderKey } from '../src/auth/client-address';
 
 jest.setTimeout(30_000);
 
@@ -159,6 +160,55 @@ describe('rate limits on the API', () => {
     await read(t.tokens.engineer).expect(200);
   });
 
+  describe('per sending address', () => {
+    // supertest connects from loopback: the proxy, trusted, names the sender
+    const behindProxy = (limits: RequestLimitsOptions) =>
+      start({ ...limits, senderOf: senderKey(rangesOf(['loopback'])) });
+    const postFrom = (address: string | undefined, license = 'JCS-1') => {
+      const r = request(t.app)
+        .post('/v1/reports')
+        .set('Authorization', `Bearer ${t.tokens.ingest}`);
+      return (address ? r.set('X-Forwarded-For', address) : r).send(makeReport({ license }));
+    };
+
+    it("refuses one sender's flood before it touches the token's budget; others and loopback go on", async () => {
+      behindProxy({ addressBurst: 4, tokenBurst: 10 });
+      for (let i = 0; i < 4; i++) await postFrom('203.0.113.7', `JCS-${i}`).expect(202);
+      for (let i = 0; i < 30; i++) {
+        const res = await postFrom('203.0.113.7', `JCS-${i}`).expect(429);
+        expect(res.body.error.message).toMatch(/^Too many reports from this address: retry after/);
+        expect(res.headers['retry-after']).toBe('1');
+      }
+      // the token's 10 are not used up by the 30 refused: 6 left for everyone else
+      for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', `JCS-${i}`).expect(202);
+      for (let i = 0; i < 3; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
+      expect((await postFrom('198.51.100.3').expect(429)).body.error.message).toMatch(/token/);
+      const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
+      expect(n.n).toBe(10);
+      clock.advance(60_000);
+      await postFrom('203.0.113.7').expect(202);
+    });
+
+    it("keeps a licence's bucket per sender: naming another firm's licence spends only one's own share", async () => {
+      behindProxy({ licenceBurst: 3 });
+      for (let i = 0; i < 3; i++) await postFrom('203.0.113.7', 'JCS-VICTIM').expect(202);
+      expect((await postFrom('203.0.113.7', 'JCS-VICTIM').expect(429)).body.error.message).toMatch(
+        /licence/,
+      );
+      for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', 'JCS-VICTIM').expect(202);
+      // loopback senders share one bucket per licence, as without a proxy
+      for (let i = 0; i < 3; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
+      await postFrom(undefined, 'JCS-LOCAL').expect(429);
+    });
+
+    it('is not applied at 0 a minute, nor to loopback senders', async () => {
+      behindProxy({ addressPerMin: 0 });
+      for (let i = 0; i < 40; i++) await postFrom('203.0.113.7', `JCS-${i}`).expect(202);
+      behindProxy({ addressBurst: 2 });
+      for (let i = 0; i < 40; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
+    });
+  });
+
   it('has no limits when the app is made without them (embedding, tests)', async () => {
     clock = frozen();
     t = makeTestCollector();
@@ -171,8 +221,23 @@ describe('serve --rate-*', () => {
     const bad = collectorCli(['serve', '--rate-licence-per-min', 'lots', '--data-dir', '/none']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--rate-licence-per-min takes a whole number/);
+    const proxy = collectorCli(['serve', '--trust-proxy', 'loopback,nginx', '--data-dir', '/none']);
+    expect(proxy).toMatchObject({
+      status: 2,
+      stderr: expect.stringMatching(/--trust-proxy takes addresses, CIDR ranges .*not "nginx"\n$/),
+    });
     const c = await startCollector({
-      serveArgs: ['--no-expiry', '--rate-licence-per-min', '1', '--rate-licence-burst', '2'],
+      serveArgs: [
+        '--no-expiry',
+        '--rate-licence-per-min',
+        '1',
+        '--rate-licence-burst',
+        '2',
+        '--trust-proxy',
+        'loopback',
+        '--rate-address-burst',
+        '3',
+      ],
     });
     try {
       const post = (license: string) =>
@@ -185,6 +250,16 @@ describe('serve --rate-*', () => {
       const res = await post('JCS-A').expect(429);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(50);
       await post('JCS-B').expect(202);
+      // through the proxy on loopback, per sender
+      const from = (address: string) =>
+        request(c.url)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${c.tokens.ingest}`)
+          .set('X-Forwarded-For', address)
+          .send(makeReport({ license: `JCS-${Math.random()}` }));
+      for (let i = 0; i < 3; i++) await from('203.0.113.7').expect(202);
+      expect((await from('203.0.113.7').expect(429)).body.error.message).toMatch(/address/);
+      await from('203.0.113.8').expect(202);
     } finally {
       expect(await c.stop()).toBe(0);
     }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Express, Request } from 'express';
 import { ApiError } from '@jcs/protocol';
 import { KeyedRateLimiter, type MonotonicClock } from './rate-limit';
@@ -11,6 +12,9 @@ export interface RateLimitSettings {
   /** reports per ingest token (every desktop install shares it, so this is fleet-wide) */
   tokenPerMin: number;
   tokenBurst: number;
+  /** reports per sending address (IPv6: per /64); loopback senders are not limited */
+  addressPerMin: number;
+  addressBurst: number;
   /** engineer and admin requests per token */
   readPerMin: number;
   readBurst: number;
@@ -20,13 +24,17 @@ export interface RateLimitSettings {
  * What `jcs-collector serve` applies unless told otherwise. One install sends at most 10 reports
  * per group per minute (the SDK's flood control), and one licence may cover a whole firm with
  * many failing groups at once, so the licence limit leaves room for that and stops only a
- * runaway; reads allow a script that walks every group.
+ * runaway; an address (an office behind one NAT) gets four licences' worth, so that one sender
+ * holding the shipped ingest token cannot use up the token's limit the whole fleet shares; reads
+ * allow a script that walks every group.
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   licencePerMin: 300,
   licenceBurst: 150,
   tokenPerMin: 30_000,
   tokenBurst: 3_000,
+  addressPerMin: 1_200,
+  addressBurst: 600,
   readPerMin: 1_200,
   readBurst: 300,
 };
@@ -36,12 +44,16 @@ export interface RequestLimitsOptions extends Partial<RateLimitSettings> {
   now?: MonotonicClock;
   /** most buckets kept per limit */
   maxKeys?: number;
+  /** the sender's key for the per-address limit (auth/client-address.ts); none: no such limit */
+  senderOf?: (req: IncomingMessage) => string | undefined;
 }
 
 /**
- * The collector's rate limits: reports per licence and per token, and reads per token, each its
- * own set of buckets. A licence over its limit is refused before it touches the token's bucket,
- * so a flood from one licence never uses up what the other licences share.
+ * The collector's rate limits: reports per sending address, per licence and per token, and reads
+ * per token, each its own set of buckets. An address over its limit is refused before it touches
+ * the token's bucket, and a licence over its limit gives the token's back, so a flood from one
+ * sender or one licence never uses up what the others share. A licence's bucket is kept per
+ * sending address too: a sender naming another firm's licence spends only its own share of it.
  *
  * @example
  * const limits = new RequestLimits({ licencePerMin: 60 });
@@ -51,7 +63,9 @@ export class RequestLimits {
   readonly settings: RateLimitSettings;
   private readonly licence: KeyedRateLimiter;
   private readonly token: KeyedRateLimiter;
+  private readonly address: KeyedRateLimiter;
   private readonly read: KeyedRateLimiter;
+  private readonly senderOf: (req: IncomingMessage) => string | undefined;
 
   constructor(options: RequestLimitsOptions = {}) {
     const s = { ...DEFAULT_RATE_LIMITS };
@@ -66,27 +80,41 @@ export class RequestLimits {
       ...common,
     });
     this.token = new KeyedRateLimiter({ perMinute: s.tokenPerMin, burst: s.tokenBurst, ...common });
+    this.address = new KeyedRateLimiter({
+      perMinute: s.addressPerMin,
+      burst: s.addressBurst,
+      ...common,
+    });
+    this.senderOf = options.senderOf ?? (() => undefined);
     this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
   }
 
   /**
-   * Before a report's body is read: takes one report from the token's bucket, or refuses at once
-   * when it has nothing left. Taken, not only looked at: bodies read at the same time would
+   * Before a report's body is read: takes one report from the sending address's bucket, then
+   * from the token's, or refuses at once when either has nothing left; answers the sender's key
+   * for takeReport. Taken, not only looked at: bodies read at the same time would
    * otherwise each find the last report left, and forty bad bodies sent at once were all read.
    * A refused body (not JSON, not a report, too large) keeps it spent: bad requests cost the
    * server more than good ones, and must not be free to send.
    */
-  reserveReport(actor: Actor): void {
+  reserveReport(actor: Actor, req: IncomingMessage): string | undefined {
+    const sender = this.senderOf(req);
+    if (sender !== undefined) {
+      const addressWait = this.address.take(sender);
+      if (addressWait > 0) throw limited(addressWait, 'Too many reports from this address');
+    }
     const wait = this.token.take(actor.name);
     if (wait > 0) throw limited(wait, 'Too many reports with this token');
+    return sender;
   }
 
   /**
-   * Once a report is valid: one from its licence's bucket. A licence over its limit gives the
-   * token's report back, so that a flood from one licence never uses up what all licences share.
+   * Once a report is valid: one from its licence's bucket (kept per sending address, `sender`
+   * from reserveReport). A licence over its limit gives the token's report back, so that a flood
+   * from one licence never uses up what all licences share; the address's stays spent.
    */
-  takeReport(actor: Actor, licence: string): void {
-    const licenceWait = this.licence.take(licence);
+  takeReport(actor: Actor, licence: string, sender?: string): void {
+    const licenceWait = this.licence.take(sender === undefined ? licence : `${licence}\n${sender}`);
     if (licenceWait > 0) {
       this.token.refund(actor.name);
       throw limited(licenceWait, 'Too many reports from this licence');

@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import { Option } from 'commander';
 import {
   DEFAULT_RATE_LIMITS,
@@ -5,6 +6,7 @@ import {
   type RequestLimitsOptions,
 } from '../auth/request-limits';
 import { CommandError, EXIT } from './output';
+import { rangesOf, senderKey, TrustProxyError } from '../auth/client-address';
 
 /** `serve`'s rate-limit flags, as commander names them. */
 export interface RateLimitFlags {
@@ -12,6 +14,10 @@ export interface RateLimitFlags {
   rateLicenceBurst?: number;
   rateTokenPerMin?: number;
   rateTokenBurst?: number;
+  rateAddressPerMin?: number;
+  rateAddressBurst?: number;
+  /** `--trust-proxy`, parsed */
+  trustProxy?: BlockList;
   rateReadPerMin?: number;
   rateReadBurst?: number;
 }
@@ -29,6 +35,16 @@ const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: 
     min: 0,
   },
   tokenBurst: { flag: '--rate-token-burst <n>', help: 'burst of reports per token', min: 1 },
+  addressPerMin: {
+    flag: '--rate-address-per-min <n>',
+    help: 'reports a minute per sending address, IPv6 per /64, loopback not limited (0: no limit)',
+    min: 0,
+  },
+  addressBurst: {
+    flag: '--rate-address-burst <n>',
+    help: 'burst of reports per address',
+    min: 1,
+  },
   readPerMin: {
     flag: '--rate-read-per-min <n>',
     help: 'engineer and admin requests a minute per token (0: no limit)',
@@ -59,7 +75,29 @@ export function rateOption(key: keyof RateLimitSettings): Option {
 }
 
 /**
- * The limits `serve` applies, from its flags (each absent one at its default).
+ * `--trust-proxy LIST`: the proxies whose X-Forwarded-For names the sender; a bad entry is a
+ * usage error before anything is opened.
+ *
+ * @example
+ * program.command('serve').addOption(trustProxyOption()); // --trust-proxy loopback,10.0.0.0/8
+ */
+export function trustProxyOption(): Option {
+  return new Option(
+    '--trust-proxy <list>',
+    'proxies whose X-Forwarded-For names the sender, for the per-address limit: addresses, CIDR ranges, loopback, linklocal, uniquelocal, comma-separated',
+  ).argParser((value: string) => {
+    try {
+      return rangesOf(value.split(','));
+    } catch (e) {
+      if (e instanceof TrustProxyError) throw new CommandError(e.message, EXIT.usage);
+      throw e;
+    }
+  });
+}
+
+/**
+ * The limits `serve` applies, from its flags (each absent one at its default); the per-address
+ * limit goes by the peer's address, or through the proxies `--trust-proxy` names, by theirs.
  *
  * @example
  * rateLimitsFromFlags({ rateLicencePerMin: 60 }); // { licencePerMin: 60, ... }
@@ -70,6 +108,9 @@ export function rateLimitsFromFlags(o: RateLimitFlags): RequestLimitsOptions {
     licenceBurst: o.rateLicenceBurst,
     tokenPerMin: o.rateTokenPerMin,
     tokenBurst: o.rateTokenBurst,
+    addressPerMin: o.rateAddressPerMin,
+    addressBurst: o.rateAddressBurst,
+    senderOf: senderKey(o.trustProxy),
     readPerMin: o.rateReadPerMin,
     readBurst: o.rateReadBurst,
   };

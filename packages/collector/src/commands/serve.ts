@@ -14,7 +14,7 @@ import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
-import { rateOption } from './rate-options';
+import { rateOption, trustProxyOption } from './rate-options';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
 import { servedCertificate, watchCertificateDates } from '../http/certificate-dates';
 import {
@@ -333,6 +333,9 @@ export function makeServeCommand(c: CommandContext): Command {
     .addOption(rateOption('licenceBurst'))
     .addOption(rateOption('tokenPerMin'))
     .addOption(rateOption('tokenBurst'))
+    .addOption(rateOption('addressPerMin'))
+    .addOption(rateOption('addressBurst'))
+    .addOption(trustProxyOption())
     .addOption(rateOption('readPerMin'))
     .addOption(rateOption('readBurst'))
     .option('--data-dir <dir>', DATA_DIR_HELP)

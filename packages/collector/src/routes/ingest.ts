@@ -55,7 +55,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       const actor = await authenticateSoon(c, req, 'ingest');
       checkHost(req);
       gate?.(req);
-      limits?.reserveReport(actor);
+      const sender = limits?.reserveReport(actor, req);
       let report: Report;
       try {
         const body = await readJsonBody(req, LIMITS.bodyBytes, { beforeParse: refuseDeepNesting });
@@ -70,7 +70,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         throw e;
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
-      limits?.takeReport(actor, report.license);
+      limits?.takeReport(actor, report.license, sender);
       const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
       if (stored.created) watchDumpKey(report);
       // An admin token may post reports too; like all its requests, that one is in the access log
