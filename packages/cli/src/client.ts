@@ -223,7 +223,7 @@ export class ApiClient {
   }
 
   listAudit(
-    query: { since?: string; until?: string; limit?: number } = {},
+    query: { since?: string; until?: string; before?: number; limit?: number } = {},
   ): Promise<Answer<AuditLog>> {
     return this.request('GET', 'v1/audit', {
       role: 'admin',

@@ -808,6 +808,19 @@ describe('admin commands', () => {
       until: '2026-11-28T08:30:00.000Z',
       limit: '2',
     });
+    // and by sequence number, which entries committed at one moment cannot run out of
+    await cli(['audit', '--before', '9507', '--limit', '1000']);
+    expect(Object.fromEntries(requests('/v1/audit').at(-1)!.query)).toEqual({
+      since: '7d',
+      before: '9507',
+      limit: '1000',
+    });
+    for (const bad of ['0', 'x', '-3', '1000000000']) {
+      expect(await cli(['audit', '--before', bad])).toMatchObject({
+        exitCode: 2,
+        stderr: expect.stringContaining('--before takes a whole number from 1 to 999999999'),
+      });
+    }
     expect(await cli(['audit', '--until', 'soon'])).toMatchObject({
       exitCode: 2,
       stderr: expect.stringContaining('--until takes 30m, 12h, 7d, 6w or an ISO date, not "soon"'),
@@ -824,9 +837,7 @@ describe('admin commands', () => {
       seq: 1000 - i,
     }));
     const full = await cli(['audit', '--limit', '1000'], { width: 200 });
-    expect(full.stdout).toContain(
-      `1000 is the most one request lists: --until ${fake.fixtures.audit[0].at} for older ones`,
-    );
+    expect(full.stdout).toContain('1000 is the most one request lists: --before 1 for older ones');
   });
 
   test('audit: an empty window says how to widen it, never to ask the same again', async () => {

@@ -24,12 +24,15 @@ function widen(since: string, until: string | undefined): string {
 export interface AuditOptions {
   since?: string;
   until?: string;
+  before?: string;
   limit?: string;
 }
 
 const DEFAULT_SINCE = '7d';
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
+/** The highest sequence number `--before` takes (the collector's bound). */
+const MAX_SEQ = 999_999_999;
 /** Room for every refusal's code (`invalid_request`) in the one-line layout. */
 const OUTCOME_MIN = 15;
 
@@ -49,14 +52,16 @@ export async function audit(
   const since = bounds.since!;
   const until = bounds.until;
   const limit = options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT);
-  const answer = await client.listAudit({ since, until, limit });
+  const before =
+    options.before === undefined ? undefined : checkLimit(options.before, MAX_SEQ, '--before');
+  const answer = await client.listAudit({ since, until, before, limit });
   if (output.json) return jsonText(answer.body);
 
   const { palette, now } = atCollectorTime(output, answer.serverDate);
   // Piped (a script, a file): one line an entry, every outcome whole (a receipt's figures).
   const width = output.piped === true ? Number.MAX_SAFE_INTEGER : output.width;
   const entries = answer.data.entries;
-  const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}`;
+  const window = `--since ${since}${until === undefined ? '' : ` --until ${until}`}${before === undefined ? '' : ` --before ${before}`}`;
   if (entries.length === 0)
     return `no audit entries in the window (${window}): ${widen(since, until)}\n`;
   const target = (e: (typeof entries)[number]): Cell =>
@@ -127,16 +132,18 @@ export async function audit(
       fits(head, entries.map(first))
       ? stacked(head.length)
       : stacked(2);
-  const oldest = entries[entries.length - 1].at;
-  // Past the most one request lists, the next page is the older entries: up to the oldest shown.
+  const oldest = entries[entries.length - 1];
+  // Past the most one request lists, the next page is the older entries: by sequence number,
+  // since entries committed together share one time, and more of them than a page would leave
+  // --until nowhere to go.
   const more = moreHint(
     entries.length,
     limit ?? DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_LIMIT,
-    `--until ${oldest} for older ones`,
+    `--before ${oldest.seq} for older ones`,
   );
-  return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest, now)}${more}`, output)}\n`;
+  return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest.at, now)}${more}`, output)}\n`;
 }
 
 function textOf(cell: Cell): string {
@@ -204,6 +211,7 @@ export function makeAuditCommand(wiring: Wiring): Command {
     .description('the access log, newest first (admin); audit verify checks it')
     .option('--since <when>', `window start: ${TIME_BOUND_HELP} (default: ${DEFAULT_SINCE})`)
     .option('--until <when>', `window end, included: as --since (default: now)`)
+    .option('--before <seq>', 'only entries before this sequence number (to page back)')
     .option('--limit <n>', `at most this many entries, 1-${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
     .addCommand(verify)
     .action(async (options: AuditOptions, command: Command) => {

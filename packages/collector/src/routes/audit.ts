@@ -16,9 +16,8 @@ export function auditRoutes(c: Collector): Router {
 
   router.get('/v1/audit', admin, async (req, res) => {
     const now = c.clock();
-    const q = new QueryReader(req.query, ['since', 'until', 'limit']);
+    const q = new QueryReader(req.query, ['since', 'until', 'before', 'limit']);
     const since = req.query.since === undefined ? undefined : q.time('since', '0m', now);
-    // Entries older than the newest `limit` are reached by paging back with `until`.
     const until = req.query.until === undefined ? undefined : q.time('until', '0m', now);
     // Without until the window ends now: a since in the future is a mistake, not an empty log.
     if (since !== undefined && since > (until ?? now)) {
@@ -27,11 +26,14 @@ export function auditRoutes(c: Collector): Router {
         until === undefined ? 'must not be in the future' : 'must not be after until',
       );
     }
+    // Paging back by sequence number: entries committed together share one `at`, and more of
+    // them than a page holds would leave `until` nowhere to go.
+    const before = req.query.before === undefined ? undefined : q.int('before', 1, 1, 999_999_999);
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
       await auditedRead(c, req, 'audit.list', null, () => {
         q.done();
-        return c.triage({ op: 'audit', since, until, limit });
+        return c.triage({ op: 'audit', since, until, before, limit });
       }),
     );
   });

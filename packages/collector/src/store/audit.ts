@@ -108,18 +108,19 @@ const PRUNING_KEY = 'audit_pruning';
  */
 export function listEntries(
   db: Db,
-  options: { since?: number; until?: number; limit: number },
+  options: { since?: number; until?: number; before?: number; limit: number },
 ): AuditRow[] {
-  // `until` is included, so that paging back by the last entry's time skips none (an entry at
-  // that very millisecond shows on both pages).
+  // `until` is included; `before` (a sequence number) is not, so that paging back by the last
+  // page's oldest seq skips none and repeats none.
   return db
-    .prepare<[string, string, number], AuditRow>(
+    .prepare<[string, string, number, number], AuditRow>(
       `SELECT seq, at, actor, action, target, outcome, hash FROM audit
-       WHERE at >= ? AND at <= ? ORDER BY seq DESC LIMIT ?`,
+       WHERE at >= ? AND at <= ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
     )
     .all(
       iso(options.since ?? 0),
       iso(Math.min(options.until ?? MAX_TIME, MAX_TIME)),
+      options.before ?? Number.MAX_SAFE_INTEGER,
       options.limit,
     );
 }
@@ -212,7 +213,7 @@ export class AuditLog {
   }
 
   /** Newest first. */
-  list(options: { since?: number; until?: number; limit: number }): AuditRow[] {
+  list(options: { since?: number; until?: number; before?: number; limit: number }): AuditRow[] {
     return listEntries(this.db, options);
   }
 

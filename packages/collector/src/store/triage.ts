@@ -20,7 +20,7 @@ export type TriageRead =
   | { op: 'reports'; id: string; limit: number }
   | { op: 'report'; id: string; dump: boolean }
   | { op: 'status' }
-  | { op: 'audit'; since?: number; until?: number; limit: number }
+  | { op: 'audit'; since?: number; until?: number; before?: number; limit: number }
   | { op: 'erasePlan'; subject: SubjectKey };
 
 /** What a read runs over: the stores of one connection and its keyring. */
