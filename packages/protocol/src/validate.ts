@@ -21,6 +21,8 @@ let compiled: ValidateFunction<Report> | undefined;
 function compiledCheck(): ValidateFunction<Report> {
   if (!compiled) {
     const ajv = new Ajv({
+      // Never a line on the console of the program validating (the desktop app, for the SDK).
+      logger: false,
       allErrors: true,
       strict: true,
       strictRequired: false,

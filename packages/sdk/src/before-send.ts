@@ -1,4 +1,5 @@
-import { validateReport, type Report } from '@jcs/protocol';
+import { type Report } from '@jcs/protocol';
+import { checkReport } from './check-report';
 import { describeError, ignoreRejection, type DiagnosticSink } from './diagnostics';
 import type { ResolvedOptions } from './options';
 import { isPlainName } from './normalize';
@@ -96,7 +97,7 @@ function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report |
       reportId: id,
     });
   }
-  const v = validateReport(out);
+  const v = checkReport(out);
   if (!v.ok) {
     const why = v.errors
       .slice(0, 5)

@@ -6,6 +6,7 @@ import { monotonicNow } from './clock';
 import type { DiagnosticSink } from './diagnostics';
 import type { ClaimedReport, ReportQueue } from './queue/types';
 import type { SendOutcome, Transport } from './transport';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from './timers';
 
 export interface DeliveryOptions {
   queue: ReportQueue;
@@ -107,8 +108,11 @@ export class Delivery {
         this.flushDeadlines.delete(waiting);
         resolve(ok);
       };
+      // A stop (close()) ends the wait too: nothing more will go, so a flush begun before it
+      // must not hold a quitting host until its own deadline.
       const check = () => {
         if (this.isIdle()) done(true);
+        else if (this.stopped) done(false);
       };
       // Not unref'd: the host asked to wait this long, and its process must not end meanwhile.
       const deadline = setTimeout(() => done(this.isIdle()), timerDelay(timeoutMs));

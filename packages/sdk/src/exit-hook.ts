@@ -1,3 +1,5 @@
+import { clearTimeout, setTimeout } from './timers';
+
 /**
  * Callbacks of every reporter behind one listener on a process event, however many reporters a
  * host creates: a listener each would trip Node's MaxListenersExceededWarning past ten and keep

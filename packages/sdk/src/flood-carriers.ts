@@ -4,6 +4,7 @@ import { FloodLimiter, type DrainMode, type HeldBack } from './flood';
 import type { NormalizedError } from './normalize';
 import type { ReportQueue } from './queue/types';
 import type { StackFrame } from './stack';
+import { clearTimeout, setTimeout } from './timers';
 
 /** One occurrence flood control held back: enough to build a carrier report later. */
 export interface HeldOccurrence {

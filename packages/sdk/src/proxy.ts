@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { bareHost } from '@jcs/protocol';
+import { clearTimeout, setTimeout } from './timers';
 
 export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from '@jcs/protocol';
 
@@ -109,7 +110,11 @@ type OpenTunnel = (
   callback: (error: Error | null, socket?: tls.TLSSocket) => void,
 ) => void;
 
-const openTunnel = new Function(`return ${OPEN_TUNNEL_SOURCE}`)() as OpenTunnel;
+// The timers as the SDK found them (timers.ts), not whatever the host has put in their place since.
+const openTunnel = new Function('setTimeout', 'clearTimeout', `return ${OPEN_TUNNEL_SOURCE}`)(
+  setTimeout,
+  clearTimeout,
+) as OpenTunnel;
 
 /** A CONNECT tunnel to ask a proxy for: plain data, so that it can cross to a worker thread. */
 export interface Tunnel {

@@ -32,6 +32,7 @@ import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { sendBeforeDeath } from './crash-send';
 import { createTransport, type TransportOptions } from './transport';
 import { onBeforeExit, onProcessExit, type ExitGrace } from './exit-hook';
+import { clearTimeout, setImmediate, setTimeout } from './timers';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 /** How long close() waits for an aborted request to hand its report back. */

@@ -14,6 +14,7 @@ import {
   type Tunnel,
   type TunnelTimeout,
 } from './proxy';
+import { clearTimeout, setTimeout } from './timers';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {

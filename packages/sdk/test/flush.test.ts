@@ -144,6 +144,28 @@ describe('flush', () => {
     expect(timers()).toBeLessThanOrEqual(before);
   });
 
+  it('a flush() waiting when close() ends answers with it, not at its own deadline', async () => {
+    h.server.always({ status: 503, headers: { 'Retry-After': '30' } });
+    for (const closeFirst of [false, true]) {
+      const r = reporterFor([]);
+      r.report(input());
+      const started = Date.now();
+      let flushed: Promise<boolean>;
+      let closed: Promise<boolean>;
+      if (closeFirst) {
+        closed = r.close(300);
+        flushed = r.flush(20_000);
+      } else {
+        flushed = r.flush(20_000);
+        closed = r.close(300);
+      }
+      expect(await closed).toBe(false);
+      expect(await flushed).toBe(false);
+      // close()'s 300 ms and a little: never the flush's 20 s
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+  });
+
   it('close() answers the same way', async () => {
     const r = reporterFor([], { token: 'revoked-token' });
     r.report(input());

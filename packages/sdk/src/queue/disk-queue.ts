@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { validateReport, type Report, makeDirSync, isProcessAlive } from '@jcs/protocol';
+import { type Report, makeDirSync, isProcessAlive } from '@jcs/protocol';
+import { checkReport } from '../check-report';
 import { CorruptFolder } from './corrupt-folder';
 import { checkQueueDirTrust } from './dir-trust';
 import { syncDirectory } from './fsync';
@@ -460,7 +461,7 @@ export class DiskQueue implements ReportQueue {
     try {
       const opened = openQueueFile(raw, this.openKeys);
       if (!opened) return null;
-      const v = validateReport(JSON.parse(opened.text));
+      const v = checkReport(JSON.parse(opened.text));
       return v.ok ? { report: v.report, legacy: opened.legacy } : null;
     } catch {
       return null;

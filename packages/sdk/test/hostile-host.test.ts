@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ReporterOptions } from '../src';
+import { cleanupTempDirs, optionsFor, pendingFiles, tempDir } from './helpers/fixtures';
+import { runHost } from './helpers/host';
+import { startTestServer, type TestServer } from './helpers/test-server';
+
+/**
+ * Hosts that have done something to the JavaScript world the SDK runs in: a polluted
+ * Object.prototype, a setTimeout replaced with one that throws. The SDK must neither lose their
+ * reports nor crash them. Real host processes on the built SDK, a real HTTP server as the collector.
+ */
+jest.setTimeout(30_000);
+
+let server: TestServer;
+
+beforeAll(async () => {
+  if (!fs.existsSync(path.join(__dirname, '../dist/index.js'))) {
+    throw new Error('build the SDK first: npx tsc -b');
+  }
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+  cleanupTempDirs();
+});
+
+function hostOptions(overrides: Partial<ReporterOptions> = {}): Partial<ReporterOptions> {
+  const { onDiagnostic: _o, ...o } = optionsFor(server, [], overrides);
+  return o;
+}
+
+describe('a host whose Object.prototype was polluted (a vulnerable deep merge)', () => {
+  it.each([
+    ['with a queue dir (read back from disk)', true],
+    ['in memory', false],
+  ])('delivers its report %s, and prints nothing', async (_name, onDisk) => {
+    const queueDir = onDisk ? tempDir() : undefined;
+    const run = await runHost('report-and-flush', hostOptions({ queueDir }), {
+      env: { JCS_TEST_POLLUTE: '1' },
+    });
+    const [id, flushed] = run.stdout.trim().split('\n');
+    expect({ flushed, stderr: run.stderr, code: run.code }).toEqual({
+      flushed: 'true',
+      stderr: '',
+      code: 0,
+    });
+    expect(server.stored.get(id)?.error.description).toBe('report and flush');
+    // nor was it set aside as corrupt
+    if (queueDir) {
+      expect(pendingFiles(queueDir)).toEqual([]);
+      const corrupt = path.join(queueDir, 'corrupt');
+      expect(fs.existsSync(corrupt) ? fs.readdirSync(corrupt) : []).toEqual([]);
+    }
+  });
+});
+
+describe('a host that replaced setTimeout with one that throws, after loading the SDK', () => {
+  it('is not crashed by the SDK: its report is sent and the host goes on', async () => {
+    server.always({ status: 503, headers: { 'Retry-After': '1' } });
+    try {
+      const run = await runHost('report-and-flush', hostOptions({ queueDir: tempDir() }), {
+        env: { JCS_TEST_PATCH_TIMERS: '1', JCS_TEST_FLUSH_MS: '500' },
+      });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim().split('\n').slice(1)).toEqual(['false', 'host still alive']);
+    } finally {
+      server.always('default');
+    }
+  });
+});
