@@ -11,6 +11,8 @@ type Check = (value: unknown) => boolean;
 
 const str: Check = (v) => typeof v === 'string';
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+/** A count, a line number, a sequence number: a whole number, never below 0. */
+const whole: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const bool: Check = (v) => typeof v === 'boolean';
 const time: Check = (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 const orNull =
@@ -36,16 +38,16 @@ const GROUP_FIELDS = {
   module: str,
   procedure: str,
   description: orNull(str),
-  count: num,
-  users: num,
-  licences: num,
+  count: whole,
+  users: whole,
+  licences: whole,
   firstSeen: time,
   lastSeen: time,
   versions: listOf(str),
   status: STATUS,
   resolvedInVersion: orNull(str),
   regressed: bool,
-  daily: listOf(num),
+  daily: listOf(whole),
 };
 
 /** A `Group`. */
@@ -58,8 +60,8 @@ const isShortReport = fields({
   receivedAt: time,
   version: str,
   license: str,
-  line: num,
-  repeats: num,
+  line: whole,
+  repeats: whole,
 });
 
 /** `GET /v1/groups`. */
@@ -71,9 +73,9 @@ export const isGroupList = fields({
 /** `GET /v1/groups/:id`: a Group with its breakdowns and latest reports. */
 export const isGroupDetail = fields({
   ...GROUP_FIELDS,
-  byVersion: listOf(fields({ version: str, count: num })),
-  byLine: listOf(fields({ line: num, count: num })),
-  byDay: listOf(fields({ day: str, count: num })),
+  byVersion: listOf(fields({ version: str, count: whole })),
+  byLine: listOf(fields({ line: whole, count: whole })),
+  byDay: listOf(fields({ day: str, count: whole })),
   latest: listOf(isShortReport),
 });
 
@@ -88,14 +90,14 @@ export const isFullReport = fields({
   group: str,
   license: str,
   app: fields({ name: str, version: str }),
-  error: fields({ number: num, description: str, module: str, procedure: str, line: num }),
+  error: fields({ number: num, description: str, module: str, procedure: str, line: whole }),
 });
 
 /** `GET /v1/audit`. */
 export const isAuditLog = fields({
   entries: listOf(
     fields({
-      seq: num,
+      seq: whole,
       at: time,
       actor: str,
       action: str,
@@ -108,29 +110,29 @@ export const isAuditLog = fields({
 
 /** `GET /v1/audit/verify`. */
 export const isAuditVerification: Check = (v) =>
-  isObject(v) && (v.ok === true ? num(v.entries) : v.ok === false && num(v.brokenAt));
+  isObject(v) && (v.ok === true ? whole(v.entries) : v.ok === false && whole(v.brokenAt));
 
 /** `POST /v1/expire`. */
 export const isExpirySummary = fields({
   cutoff: time,
-  deletedReports: num,
-  destroyedKeys: num,
-  durationMs: num,
+  deletedReports: whole,
+  destroyedKeys: whole,
+  durationMs: whole,
   // absent from a collector older than dry runs: expire says what that means
   dryRun: (v) => v === undefined || bool(v),
 });
 
 /** `GET /v1/status`. */
 export const isRetentionStatus = fields({
-  retentionDays: num,
-  reports: num,
+  retentionDays: whole,
+  reports: whole,
   oldestReceivedAt: orNull(time),
-  lastExpiry: orNull(fields({ at: time, deletedReports: num, destroyedKeys: num })),
+  lastExpiry: orNull(fields({ at: time, deletedReports: whole, destroyedKeys: whole })),
   compliant: bool,
 });
 
 /** `POST /v1/erase`. */
-export const isErasure = fields({ erasedReports: num });
+export const isErasure = fields({ erasedReports: whole });
 
 /** `GET /v1/group-ids` (the CLI's prefix look-up). */
 export const isGroupIdMatches = fields({

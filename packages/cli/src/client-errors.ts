@@ -227,8 +227,7 @@ export function failureError(
       `the collector refused the request as too large${said ? ` (${said})` : ''}: give shorter values`,
     );
   }
-  const retryAfter = response.headers.get('retry-after');
-  const wait = retryAfter ? `in ${oneLine(retryAfter)}s` : 'shortly';
+  const wait = retryWait(response.headers.get('retry-after'));
   if (status === 429) {
     return new ServerError(`the collector is limiting requests: try again ${wait}`, status);
   }
@@ -256,11 +255,27 @@ function parseErrorBody(body: string): ErrorBody['error'] | undefined {
 }
 
 /**
+ * When to try again, from a Retry-After: seconds (the collector's) or an HTTP date (a proxy may
+ * send one, RFC 9110), said in seconds either way; anything else is not repeated.
+ */
+function retryWait(header: string | null, now = Date.now()): string {
+  const text = header?.trim() ?? '';
+  if (/^\d{1,9}$/.test(text)) return `in ${Number(text)}s`;
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(at)) return 'shortly';
+  return `in ${Math.max(1, Math.ceil((at - now) / 1000))}s`;
+}
+
+/** The most of a server's sentence repeated: one line, not a page of a broken server's text. */
+const MAX_SENTENCE = 300;
+
+/**
  * A server sentence goes inside our line: drop its full stop and any line breaks, and replace
  * control characters, so a broken or hostile server (or proxy) cannot recolour the terminal.
  */
 function sentence(text: string): string {
-  return oneLine(text.replace(/\s+/g, ' ')).replace(/\.$/, '');
+  const line = oneLine(text.replace(/\s+/g, ' ')).replace(/\.$/, '');
+  return line.length > MAX_SENTENCE ? `${line.slice(0, MAX_SENTENCE)}…` : line;
 }
 
 function causeCode(err: unknown): string | undefined {

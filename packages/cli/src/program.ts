@@ -213,7 +213,8 @@ export function makeProgram(wiring: Wiring): Command {
       [
         '',
         'Settings: flags, then JCS_ERRORS_SERVER and JCS_ERRORS_TOKEN, then',
-        '~/.config/jcs-errors/config.json {"server": ..., "token": ...} (keep it chmod 600).',
+        '~/.config/jcs-errors/config.json {"server": ..., "token": ...}',
+        '(keep it chmod 600).',
         'Exit codes: 0 done, 1 failed (unreachable, server error), 2 usage error,',
         '3 not authorised, 4 not found. jcs-errors --version (or -V) prints the version.',
         '',
@@ -253,9 +254,10 @@ function configureAll(
   for (const sub of command.commands) configureAll(sub, io);
 }
 
+// Two lines, so that help fits an 80-column terminal.
 const GLOBAL_OPTIONS_HELP =
-  '\nGlobal options, before or after the command: --server URL, --token T, --json, --no-color' +
-  ' (jcs-errors --help says more).';
+  '\nGlobal options, before or after the command: --server URL, --token T, --json,\n' +
+  '--no-color (jcs-errors --help says more).';
 
 /**
  * For an option given before its command (`--limit 5 top`), the line that says where it goes; for

@@ -296,6 +296,8 @@ test('JSON shaped almost like an answer (a field missing or of another type, ano
       () => c.retentionStatus(),
     ],
     [{ erasedReports: '2' }, () => c.erase({ license: 'JCS-1' })],
+    [{ erasedReports: -1 }, () => c.erase({ license: 'JCS-1' })],
+    [{ erasedReports: 1.5 }, () => c.erase({ license: 'JCS-1' })],
   ];
   try {
     for (const [body, call] of cases) {
@@ -408,7 +410,39 @@ test("a server's details, Location and Retry-After reach stderr with controls re
     'engineer',
     label,
   );
-  expect(wait.message).toBe('the collector cannot take this now: try again in 5\uFFFD[2Js');
+  // not a number of seconds nor a date: not repeated
+  expect(wait.message).toBe('the collector cannot take this now: try again shortly');
+});
+
+test('a Retry-After given as a date (a proxy may) is said in seconds; a long server message is cut', () => {
+  const label = { serverLabel: 'http://x', hasToken: true, tokenHint: '--token' };
+  const at = new Date(Date.now() + 90_500).toUTCString();
+  const dated = failureError(
+    new Response(null, { status: 429, headers: { 'retry-after': at } }),
+    JSON.stringify({ error: { code: 'rate_limited', message: 'slow down' } }),
+    'engineer',
+    label,
+  );
+  expect(dated.message).toMatch(/^the collector is limiting requests: try again in (90|91)s$/);
+  const past = failureError(
+    new Response(null, {
+      status: 503,
+      headers: { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' },
+    }),
+    JSON.stringify({ error: { code: 'unavailable', message: 'busy' } }),
+    'engineer',
+    label,
+  );
+  expect(past.message).toBe('the collector cannot take this now: try again in 1s');
+  const long = failureError(
+    new Response(null, { status: 500 }),
+    JSON.stringify({ error: { code: 'internal', message: 'x'.repeat(100_000) } }),
+    'engineer',
+    label,
+  );
+  expect(long.message).toBe(
+    `the collector failed (HTTP 500: ${'x'.repeat(300)}…): check its log, then try again`,
+  );
 });
 
 test.each([

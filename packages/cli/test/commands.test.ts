@@ -628,6 +628,20 @@ describe('reports and report', () => {
     });
   });
 
+  test('report --dump writes controls and format characters as escapes: exact JSON, inert on a terminal', async () => {
+    const value = { note: 'a\u009b31mred\u202eevil\u200bx\u2028y', emoji: '👩\u200d💻' };
+    (fake.fixtures.dumps as Record<string, unknown>)[REPORT_IDS[0]] = value;
+    const r = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
+    const text = r.stdout.slice(
+      r.stdout.indexOf('Dump\n') + 5,
+      r.stdout.indexOf('\n\nThis access'),
+    );
+    expect(text).toContain('"a\\u009b31mred\\u202eevil\\u200bx\\u2028y"');
+    expect(text).not.toMatch(/[\u0080-\u009f\u200b\u202e\u2028]/);
+    // copied from the terminal, it is the dump
+    expect(JSON.parse(text)).toEqual(value);
+  });
+
   test('a withheld dump says why; missing fields say (none)', async () => {
     const r = await cli(['report', REPORT_IDS[2], '--dump']);
     expect(r.stdout).toContain('Username    (none)\n');
@@ -655,6 +669,10 @@ describe('reports and report', () => {
     const r = await cli(['report', REPORT_IDS[0], '--dump'], WIDE);
     expect(r.stdout).toContain(
       `Dump        none: this report counts 12 held-back repeats, sent without a dump; jcs-errors reports ${full.group} lists the group's others\n`,
+    );
+    full.repeats = 1;
+    expect((await cli(['report', REPORT_IDS[0], '--dump'], WIDE)).stdout).toContain(
+      'Dump        none: this report counts 1 held-back repeat, sent',
     );
   });
 
@@ -1241,9 +1259,12 @@ describe('the program', () => {
       const r = await cli(args);
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toContain(
-        'Global options, before or after the command: --server URL, --token T, --json, --no-color',
+        'Global options, before or after the command: --server URL, --token T, --json,\n--no-color',
       );
+      // an 80-column terminal holds every line
+      expect(r.stdout.split('\n').filter((line) => line.length > 80)).toEqual([]);
     }
+    expect((await cli(['--help'])).stdout.split('\n').filter((l) => l.length > 80)).toEqual([]);
   });
 
   test("audit verify refuses audit's options rather than ignoring them", async () => {

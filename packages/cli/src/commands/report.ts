@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { indentedJson } from '../render/indented-json';
+import { terminalJson } from '../render/indented-json';
 import { UUID_PATTERN, type DumpWithheld, type FullReport } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
-import { formatCount, labelled, safeText } from '../render/text';
+import { formatCount, labelled, plural, safeText } from '../render/text';
 import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 import { shown } from '../render/text';
 
@@ -127,7 +127,7 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     // The SDK's report of occurrences its flood control held back never carries one: their data
     // was never read. Said, so an engineer looks for the dump in the group's other reports.
     const repeatsOnly = r.repeats
-      ? `none: this report counts ${formatCount(r.repeats)} held-back repeats, sent without a dump; jcs-errors reports ${r.group} lists the group's others`
+      ? `none: this report counts ${plural(r.repeats, 'held-back repeat', 'held-back repeats')}, sent without a dump; jcs-errors reports ${r.group} lists the group's others`
       : undefined;
     fields.push([
       'Dump',
@@ -141,7 +141,7 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
   if (dumpAsked && hasDump) {
     lines.push(palette.bold('Dump'));
     // JSON.stringify escapes C0 controls but not C1 ones, which some terminals still obey.
-    lines.push(safeText(indentedJson(r.dump)));
+    lines.push(terminalJson(r.dump));
     lines.push('');
     lines.push(palette.yellow('This access to the dump was written to the audit log.'));
   }

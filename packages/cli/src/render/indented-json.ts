@@ -36,3 +36,23 @@ function indent(value: unknown, level: number, maxLevels: number): string {
   );
   return `{\n${items.join(',\n')}\n${close}}`;
 }
+
+/** What JSON.stringify leaves raw that a terminal may obey or hide: C1 controls, format characters. */
+const RAW_CONTROLS = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
+
+/**
+ * indentedJson for a terminal: every control or format character JSON.stringify leaves raw is
+ * written as its `\u` escape, so the text is still exactly the value (copied, it parses to the
+ * same data) and nothing in it can drive the terminal or hide from the reader.
+ *
+ * @example
+ * terminalJson({ name: 'a\u202eb' }); // '{\n  "name": "a\\u202eb"\n}'
+ */
+export function terminalJson(value: unknown, maxLevels = MAX_INDENT_LEVELS): string {
+  return indentedJson(value, maxLevels).replace(RAW_CONTROLS, (c) =>
+    Array.from(
+      { length: c.length },
+      (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`,
+    ).join(''),
+  );
+}
