@@ -18,7 +18,7 @@ import { runTriage, type TriageRead } from './store/triage';
 import { removeUnsyncedReports } from './store/sealed-repair';
 import { keylessDays } from './store/keyless-days';
 import { DAY_MS, systemClock, type Clock } from './time';
-import { silentLogger, type Logger } from './log';
+import { rareError, silentLogger, type Logger } from './log';
 
 /** How long a small batch waits for more reports under `serve` (ingest/batcher.ts). */
 const INGEST_GATHER_MS = 2;
@@ -192,7 +192,8 @@ export function openCollector(options: CollectorOptions): Collector {
   const audit = new AuditLog(db, keyring.auditKey, {
     keysDir: keyring.dir,
     clock,
-    onError: (err) => log.error({ err: err.message }, 'access log head mark not written'),
+    // Fails with every entry while the keys folder refuses writes: said once a minute.
+    onError: rareError(log, 'access log head mark not written'),
   });
   const auditBatcher = new AuditBatcher(db, audit, wal, clock);
   const groups = new GroupStore(db, reports);

@@ -75,3 +75,32 @@ function stderrDestination(): pino.DestinationStream {
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * An error line that may repeat with every request (a keys folder made read-only, say), logged at
+ * most once per `intervalMs`: the first at once, then one a minute saying how many were left out
+ * (`repeats`), so the log shows the fault without being buried by it.
+ *
+ * @example
+ * const headMarkFailed = rareError(log, 'access log head mark not written');
+ * headMarkFailed(err); // logged; the same within a minute only counted
+ */
+export function rareError(
+  log: Logger,
+  message: string,
+  intervalMs = 60_000,
+  now: () => number = Date.now,
+): (err: Error) => void {
+  let last = -Infinity;
+  let left = 0;
+  return (err) => {
+    const at = now();
+    if (at - last < intervalMs) {
+      left++;
+      return;
+    }
+    log.error({ err: err.message, ...(left > 0 ? { repeats: left } : {}) }, message);
+    last = at;
+    left = 0;
+  };
+}

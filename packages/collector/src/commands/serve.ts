@@ -1,3 +1,4 @@
+import type { Collector } from '../collector';
 import { isLoopbackHost } from '@jcs/protocol';
 import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
@@ -11,6 +12,8 @@ import { openForCommand } from './open';
 import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
+import { applyWipes } from '../store/sealed-wipes';
+import { sealedDir } from '../store/sealed-files';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
@@ -132,6 +135,7 @@ async function serveLocked(
     onWriterFailure: (err) => onWriterFailure(err),
   });
   const recovery = unclean ? recoverAfterUncleanStop(c.db) : undefined;
+  zeroLeftWipes(c);
   let server;
   try {
     server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o) }), {
@@ -294,6 +298,28 @@ function forceOnNextSignal(log: Logger): void {
   const onInt = () => force('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
+}
+
+/**
+ * Records of erased reports that an earlier run noted but did not live to zero (killed between an
+ * erasure's commit and its zeroing): zeroed now rather than at the next expiry run, which with
+ * `--no-expiry` and a nightly cron could be a day away.
+ */
+function zeroLeftWipes(c: Collector): void {
+  try {
+    const bytes = applyWipes(c.db, sealedDir(c.db.name));
+    if (bytes > 0) {
+      c.log.info(
+        { bytes },
+        'records of erased reports an earlier run left unzeroed are zeroed now',
+      );
+    }
+  } catch (e) {
+    c.log.error(
+      { err: (e as Error).message },
+      'erased records not yet zeroed: the next expiry run does it',
+    );
+  }
 }
 
 /** Why listening failed, and what to do: the usual causes by name. */

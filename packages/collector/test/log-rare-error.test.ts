@@ -1,0 +1,37 @@
+import { createLogger, rareError } from '../src/log';
+
+describe('rareError', () => {
+  it('logs the first at once, then at most one a minute, saying how many were left out', () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ destination: { write: (l: string) => lines.push(JSON.parse(l)) } });
+    let now = 1_000_000;
+    const failed = rareError(log, 'access log head mark not written', 60_000, () => now);
+    for (let i = 0; i < 135; i++) failed(new Error('EACCES: permission denied'));
+    now += 59_999;
+    failed(new Error('EACCES: permission denied'));
+    now += 1;
+    failed(new Error('EROFS: read-only file system'));
+    now += 60_000;
+    failed(new Error('EROFS: read-only file system'));
+    expect(lines.map(({ msg, err, repeats, level }) => ({ msg, err, repeats, level }))).toEqual([
+      {
+        msg: 'access log head mark not written',
+        err: 'EACCES: permission denied',
+        repeats: undefined,
+        level: 50,
+      },
+      {
+        msg: 'access log head mark not written',
+        err: 'EROFS: read-only file system',
+        repeats: 135,
+        level: 50,
+      },
+      {
+        msg: 'access log head mark not written',
+        err: 'EROFS: read-only file system',
+        repeats: undefined,
+        level: 50,
+      },
+    ]);
+  });
+});
