@@ -185,6 +185,15 @@ async function serveLocked(
     );
   }
   looseModes(o.dataDir).forEach(warnAtStart);
+  const tail = c.audit.checkTail();
+  if (tail.state === 'broken') {
+    out.err(`jcs-collector: ${auditTailBroken(tail.brokenAt)}`);
+    log.error({ brokenAt: tail.brokenAt }, auditTailBroken(tail.brokenAt));
+  } else if (tail.state === 'missing') {
+    warnAtStart(
+      'keys/audit-head.json is missing or unreadable, so access-log entries cut off before this start would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
+    );
+  }
   // From the socket, not the URL: a link-local host's zone (fe80::1%eth0) is no URL's.
   const port = (server.server.address() as AddressInfo).port;
   if (fetchBlocksPort(port)) {
@@ -298,6 +307,11 @@ function forceOnNextSignal(log: Logger): void {
   const onInt = () => force('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
+}
+
+/** What serve says at start when the access log's newest entries are not as the head mark says. */
+function auditTailBroken(brokenAt: number): string {
+  return `the access log's newest entries are not as the keys folder's head mark says, from entry ${brokenAt} (cut off or changed since the last run: a write-ahead log deleted, or a database put back from an older copy; acknowledged reports may be missing too): stop serve, copy collector.db and keys/audit-* as evidence before new entries move the mark on, then run jcs-collector audit verify`;
 }
 
 /**

@@ -218,6 +218,37 @@ export class AuditLog {
   }
 
   /**
+   * The cheap half of verify, for `serve` as it starts: whether the newest entry the keys folder's
+   * head mark names is still in the table as it was. The mark is written only once its entry is
+   * on disk, so after any crash or power cut the table reaches at least as far; a table that
+   * stops short of it, or holds another entry there, lost its newest entries (a write-ahead log
+   * deleted, a database put back from an older copy) or had them changed. Said at start because
+   * the next entries written move the mark past the evidence. `missing`: there are entries but
+   * no readable mark, so a cut-off tail could not show.
+   *
+   * @example
+   * c.audit.checkTail(); // { state: 'ok' }, or { state: 'broken', brokenAt: 1043 }
+   */
+  checkTail(): { state: 'ok' | 'missing' } | { state: 'broken'; brokenAt: number } {
+    let head: ChainMark | null;
+    try {
+      head = readMark(this.files.head);
+    } catch {
+      head = null;
+    }
+    const last = this.last.get();
+    if (!head) return { state: last ? 'missing' : 'ok' };
+    // Pruned since (a log that had no entries for 13 months): nothing to compare.
+    if (head.seq <= (parseMark(getMeta(this.db, DB_ANCHOR_KEY)) ?? ORIGIN).seq)
+      return { state: 'ok' };
+    const at = this.db
+      .prepare<[number], { hash: string }>('SELECT hash FROM audit WHERE seq = ?')
+      .get(head.seq);
+    if (at?.hash === head.hash) return { state: 'ok' };
+    return { state: 'broken', brokenAt: at ? head.seq : (last?.seq ?? 0) + 1 };
+  }
+
+  /**
    * Checks the whole chain against the marks in the keys folder: `{ ok: false, brokenAt }` names
    * the first entry changed, removed or moved, or the first of a cut-off tail. With `upTo`, only
    * the entries up to it (what a pruning would remove).
