@@ -13,7 +13,7 @@ import {
   queuedReports,
   tempDir,
 } from './helpers/fixtures';
-import { deadEndpoint, runHost } from './helpers/host';
+import { deadEndpoint, hostOptionsFor, requireBuiltSdk, runHost } from './helpers/host';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 /**
@@ -26,9 +26,7 @@ jest.setTimeout(30_000);
 let server: TestServer;
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(__dirname, '../dist/index.js'))) {
-    throw new Error('build the SDK first: npx tsc -b');
-  }
+  requireBuiltSdk();
   server = await startTestServer();
 });
 afterEach(() => server.always('default'));
@@ -39,8 +37,7 @@ afterAll(async () => {
 
 /** Reporter options for the host (JSON-able: no onDiagnostic). */
 function hostOptions(overrides: Partial<ReporterOptions> = {}): Partial<ReporterOptions> {
-  const { onDiagnostic: _o, ...o } = optionsFor(server, [], { dumpConsent: true, ...overrides });
-  return o;
+  return hostOptionsFor(server, { dumpConsent: true, ...overrides });
 }
 
 const described = (description: string) =>

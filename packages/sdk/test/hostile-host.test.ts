@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ReporterOptions } from '../src';
-import { cleanupTempDirs, optionsFor, pendingFiles, tempDir } from './helpers/fixtures';
-import { runHost } from './helpers/host';
+import { cleanupTempDirs, pendingFiles, tempDir } from './helpers/fixtures';
+import { hostOptionsFor, requireBuiltSdk, runHost } from './helpers/host';
 import { startTestServer, type TestServer } from './helpers/test-server';
 
 /**
@@ -15,9 +15,7 @@ jest.setTimeout(30_000);
 let server: TestServer;
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(__dirname, '../dist/index.js'))) {
-    throw new Error('build the SDK first: npx tsc -b');
-  }
+  requireBuiltSdk();
   server = await startTestServer();
 });
 afterAll(async () => {
@@ -25,10 +23,7 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-function hostOptions(overrides: Partial<ReporterOptions> = {}): Partial<ReporterOptions> {
-  const { onDiagnostic: _o, ...o } = optionsFor(server, [], overrides);
-  return o;
-}
+const hostOptions = (overrides: Partial<ReporterOptions> = {}) => hostOptionsFor(server, overrides);
 
 describe('a host whose Object.prototype was polluted (a vulnerable deep merge)', () => {
   it.each([

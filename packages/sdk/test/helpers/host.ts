@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import fs from 'node:fs';
 import type { ReporterOptions } from '../../src';
+import { optionsFor } from './fixtures';
+import type { TestServer } from './test-server';
 
 export const HOST_SCRIPT = path.join(__dirname, '../fixtures/host.js');
 
@@ -57,4 +60,20 @@ export async function deadEndpoint(): Promise<string> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return `http://127.0.0.1:${port}/`;
+}
+
+/** Host tests run the built SDK: a clear failure when it was not built. */
+export function requireBuiltSdk(): void {
+  if (!fs.existsSync(path.join(__dirname, '../../dist/index.js'))) {
+    throw new Error('build the SDK first: npx tsc -b');
+  }
+}
+
+/** Reporter options for a host process: JSON-able, so without onDiagnostic. */
+export function hostOptionsFor(
+  server: Pick<TestServer, 'url' | 'token' | 'publicKey'>,
+  overrides: Partial<ReporterOptions> = {},
+): Partial<ReporterOptions> {
+  const { onDiagnostic: _o, ...o } = optionsFor(server, [], overrides);
+  return o;
 }
