@@ -61,11 +61,16 @@ describe('KeyedRateLimiter', () => {
 describe('rate limits on the API', () => {
   let t: TestCollector;
   let clock: ReturnType<typeof frozen>;
+  // A test may start more than one (another set of limits); each is closed after it.
+  const opened: TestCollector[] = [];
   const start = (limits: RequestLimitsOptions) => {
     clock = frozen();
     t = makeTestCollector({ app: { rateLimits: { ...limits, now: clock } } });
+    opened.push(t);
   };
-  afterEach(() => t.close());
+  afterEach(() => {
+    for (const each of opened.splice(0)) each.close();
+  });
   const post = (license: string) =>
     request(t.app)
       .post('/v1/reports')
@@ -171,7 +176,7 @@ describe('rate limits on the API', () => {
       return (address ? r.set('X-Forwarded-For', address) : r).send(makeReport({ license }));
     };
 
-    it("refuses one sender's flood before it touches the token's budget; others and loopback go on", async () => {
+    it("refuses one sender's flood before it touches the token's budget; others go on", async () => {
       behindProxy({ addressBurst: 4, tokenBurst: 10 });
       for (let i = 0; i < 4; i++) await postFrom('203.0.113.7', `JCS-${i}`).expect(202);
       for (let i = 0; i < 30; i++) {
@@ -181,12 +186,30 @@ describe('rate limits on the API', () => {
       }
       // the token's 10 are not used up by the 30 refused: 6 left for everyone else
       for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', `JCS-${i}`).expect(202);
-      for (let i = 0; i < 3; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
+      for (let i = 0; i < 3; i++) await postFrom('198.51.100.9', `JCS-${i}`).expect(202);
       expect((await postFrom('198.51.100.3').expect(429)).body.error.message).toMatch(/token/);
       const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
       expect(n.n).toBe(10);
       clock.advance(60_000);
       await postFrom('203.0.113.7').expect(202);
+    });
+
+    it("gives the sender's share back when the fleet's token budget refuses the report", async () => {
+      behindProxy({ addressBurst: 3, addressPerMin: 1, tokenBurst: 1, tokenPerMin: 60 });
+      await postFrom('10.99.0.3', 'JCS-1').expect(202);
+      for (let i = 0; i < 5; i++) {
+        const res = await postFrom('10.99.0.3', 'JCS-1').expect(429);
+        expect(res.body.error.message).toMatch(/token/);
+      }
+      // the token refills (one a second); the sender's own two are still there
+      clock.advance(1_000);
+      await postFrom('10.99.0.3', 'JCS-1').expect(202);
+      clock.advance(1_000);
+      await postFrom('10.99.0.3', 'JCS-1').expect(202);
+      clock.advance(1_000);
+      expect((await postFrom('10.99.0.3', 'JCS-1').expect(429)).body.error.message).toMatch(
+        /address/,
+      );
     });
 
     it("keeps a licence's bucket per sender: naming another firm's licence spends only one's own share", async () => {
@@ -196,27 +219,63 @@ describe('rate limits on the API', () => {
         /licence/,
       );
       for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', 'JCS-VICTIM').expect(202);
-      // loopback senders share one bucket per licence, as without a proxy
+      // without a proxy, loopback connections share one bucket per licence
+      start({ licenceBurst: 3, senderOf: senderKey() });
       for (let i = 0; i < 3; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
       await postFrom(undefined, 'JCS-LOCAL').expect(429);
     });
 
-    it('is not applied at 0 a minute, nor to loopback senders', async () => {
+    it('is not applied at 0 a minute, nor to loopback connections', async () => {
       behindProxy({ addressPerMin: 0 });
       for (let i = 0; i < 40; i++) await postFrom('203.0.113.7', `JCS-${i}`).expect(202);
-      behindProxy({ addressBurst: 2 });
+      // loopback connections, with no proxy trusted
+      start({ addressBurst: 2, senderOf: senderKey() });
       for (let i = 0; i < 40; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
+      // through a trusted proxy that names no sender: one shared bucket, not none
+      behindProxy({ addressBurst: 2 });
+      for (let i = 0; i < 2; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
+      expect((await postFrom(undefined, 'JCS-9').expect(429)).body.error.message).toMatch(
+        /address/,
+      );
+      await postFrom('203.0.113.7').expect(202);
     });
   });
 
   it('has no limits when the app is made without them (embedding, tests)', async () => {
     clock = frozen();
     t = makeTestCollector();
+    opened.push(t);
     for (let i = 0; i < 40; i++) await post('JCS-1').expect(202);
   });
 });
 
+/** The log is written asynchronously: waits (up to 5 s) for a line holding `text`. */
+async function logged(c: { logs(): string }, text: string): Promise<void> {
+  for (let i = 0; i < 100 && !c.logs().includes(text); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('serve --rate-*', () => {
+  it('warns at start when --trust-proxy trusts every address, and logs the list it trusts', async () => {
+    const c = await startCollector({
+      serveArgs: ['--no-expiry', '--trust-proxy', 'loopback,::/0'],
+    });
+    try {
+      await logged(c, '"msg":"serving"');
+      expect(c.logs()).toMatch(/"msg":"--trust-proxy trusts every address \(a \/0 range\)/);
+      const serving = c
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('"msg":"serving"'))!;
+      expect(JSON.parse(serving).trustProxy).toEqual(
+        expect.arrayContaining(['Subnet: IPv6 ::/0', 'Subnet: IPv4 127.0.0.0/8']),
+      );
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
   it('applies the limits given at serve, and refuses a bad value with exit 2', async () => {
     const bad = collectorCli(['serve', '--rate-licence-per-min', 'lots', '--data-dir', '/none']);
     expect(bad.status).toBe(2);
@@ -235,31 +294,37 @@ describe('serve --rate-*', () => {
         '2',
         '--trust-proxy',
         'loopback',
+        '--rate-address-per-min',
+        '1',
         '--rate-address-burst',
         '3',
       ],
     });
     try {
-      const post = (license: string) =>
-        request(c.url)
-          .post('/v1/reports')
-          .set('Authorization', `Bearer ${c.tokens.ingest}`)
-          .send(makeReport({ license }));
-      await post('JCS-A').expect(202);
-      await post('JCS-A').expect(202);
-      const res = await post('JCS-A').expect(429);
-      expect(Number(res.headers['retry-after'])).toBeGreaterThan(50);
-      await post('JCS-B').expect(202);
       // through the proxy on loopback, per sender
-      const from = (address: string) =>
-        request(c.url)
+      const from = (address: string | undefined, license = `JCS-${Math.random()}`) => {
+        const r = request(c.url)
           .post('/v1/reports')
-          .set('Authorization', `Bearer ${c.tokens.ingest}`)
-          .set('X-Forwarded-For', address)
-          .send(makeReport({ license: `JCS-${Math.random()}` }));
+          .set('Authorization', `Bearer ${c.tokens.ingest}`);
+        return (address ? r.set('X-Forwarded-For', address) : r).send(makeReport({ license }));
+      };
+      await from('198.51.100.50', 'JCS-A').expect(202);
+      await from('198.51.100.50', 'JCS-A').expect(202);
+      const res = await from('198.51.100.50', 'JCS-A').expect(429);
+      expect(res.body.error.message).toMatch(/licence/);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(50);
+      await from('198.51.100.51', 'JCS-A').expect(202);
       for (let i = 0; i < 3; i++) await from('203.0.113.7').expect(202);
       expect((await from('203.0.113.7').expect(429)).body.error.message).toMatch(/address/);
       await from('203.0.113.8').expect(202);
+      // a proxy that names no sender: one shared bucket, and a warning, once
+      await from(undefined).expect(202);
+      await logged(c, 'names no sender');
+      const warned = c
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('names no sender'));
+      expect(warned).toHaveLength(1);
     } finally {
       expect(await c.stop()).toBe(0);
     }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { rangesOf, senderKey, TrustProxyError } from '../src/auth/client-address';
+import { rangesOf, senderKey, TrustProxyError, UNNAMED_SENDER } from '../src/auth/client-address';
 
 /** The per-address limit's key for a request from `peer`, with these headers. */
 function keyOf(peer: string, xff?: string | string[], trust?: string[]) {
@@ -14,10 +14,16 @@ describe('senderKey', () => {
   it.each<[string, string | undefined]>([
     ['203.0.113.7', '203.0.113.7'],
     ['::ffff:203.0.113.7', '203.0.113.7'],
-    // one host can hold a whole /64
-    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
-    ['2001:db8::1', '2001:db8:0:0::/64'],
-    ['2001:0db8:00a0:0000:1::', '2001:db8:a0:0::/64'],
+    // an IPv6 sender by its /48, a site's prefix: one customer may hold hundreds of /64s
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1::/48'],
+    ['2001:db8:1:ff00::9', '2001:db8:1::/48'],
+    ['2001:db8::1', '2001:db8:0::/48'],
+    ['2001:0db8:00a0:0000:1::', '2001:db8:a0::/48'],
+    // a dotted IPv4 tail is two groups
+    ['1:2::3:4:5:1.2.3.4', '1:2:0::/48'],
+    // an IPv4 address mapped into IPv6, in either form, is that IPv4 address
+    ['::ffff:a00:5', '10.0.0.5'],
+    ['::ffff:7f00:1', undefined],
     // loopback senders are not limited
     ['127.0.0.1', undefined],
     ['127.8.9.1', undefined],
@@ -41,16 +47,31 @@ describe('senderKey', () => {
     );
     // headers given twice are one list
     expect(keyOf('::1', ['1.2.3.4', '198.51.100.9'], ['loopback'])).toBe('198.51.100.9');
-    expect(keyOf('::ffff:10.1.2.3', '2001:db8:5::9', ['uniquelocal'])).toBe('2001:db8:5:0::/64');
+    expect(keyOf('::ffff:10.1.2.3', '2001:db8:5::9', ['uniquelocal'])).toBe('2001:db8:5::/48');
+    // ports and brackets, as some load balancers write them
+    expect(keyOf('127.0.0.1', '203.0.113.7:5555', ['loopback'])).toBe('203.0.113.7');
+    expect(keyOf('127.0.0.1', '[2001:db8:7::1]:443', ['loopback'])).toBe('2001:db8:7::/48');
     // an untrusted peer's header is not read, even when it names a trusted address
     expect(keyOf('198.51.100.1', '127.0.0.1', ['loopback'])).toBe('198.51.100.1');
   });
 
-  it('falls back to the proxy when what it passed on is not an address, and exempts a client on loopback', () => {
-    expect(keyOf('10.0.0.2', 'unknown', ['10.0.0.2'])).toBe('10.0.0.2');
-    expect(keyOf('10.0.0.2', '', ['10.0.0.2'])).toBe('10.0.0.2');
-    expect(keyOf('127.0.0.1', '', ['loopback'])).toBeUndefined();
-    expect(keyOf('127.0.0.1', '127.0.0.1', ['loopback'])).toBeUndefined();
+  it('keys requests through a trusted proxy that names no usable sender together, and says so', () => {
+    let told = 0;
+    const req = (xff?: string) =>
+      ({
+        socket: { remoteAddress: '127.0.0.1' },
+        headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
+      }) as unknown as IncomingMessage;
+    const senderOf = senderKey(rangesOf(['loopback']), () => told++);
+    // a proxy that forgot the header, or passed on what is no address: one bucket, not none
+    expect([undefined, '', 'unknown', '1.2.3.4, unknown'].map((x) => senderOf(req(x)))).toEqual(
+      Array(4).fill(UNNAMED_SENDER),
+    );
+    expect(told).toBe(4);
+    // loopback named in the header is limited as any other sender: a client in a trusted range
+    // could write it to go unlimited
+    expect(senderOf(req('127.0.0.1'))).toBe('127.0.0.1');
+    expect(told).toBe(4);
   });
 });
 

@@ -12,25 +12,41 @@ import type { IncomingMessage } from 'node:http';
  */
 
 /** The names `--trust-proxy` takes besides addresses and CIDR ranges, as Express's `trust proxy` has them. */
-const NAMED_RANGES: Record<string, [string, number, 'ipv4' | 'ipv6'][]> = {
-  loopback: [
-    ['127.0.0.0', 8, 'ipv4'],
-    ['::1', 128, 'ipv6'],
+const NAMED_RANGES = new Map<string, [string, number, 'ipv4' | 'ipv6'][]>([
+  [
+    'loopback',
+    [
+      ['127.0.0.0', 8, 'ipv4'],
+      ['::1', 128, 'ipv6'],
+    ],
   ],
-  linklocal: [
-    ['169.254.0.0', 16, 'ipv4'],
-    ['fe80::', 10, 'ipv6'],
+  [
+    'linklocal',
+    [
+      ['169.254.0.0', 16, 'ipv4'],
+      ['fe80::', 10, 'ipv6'],
+    ],
   ],
-  uniquelocal: [
-    ['10.0.0.0', 8, 'ipv4'],
-    ['172.16.0.0', 12, 'ipv4'],
-    ['192.168.0.0', 16, 'ipv4'],
-    ['fc00::', 7, 'ipv6'],
+  [
+    'uniquelocal',
+    [
+      ['10.0.0.0', 8, 'ipv4'],
+      ['172.16.0.0', 12, 'ipv4'],
+      ['192.168.0.0', 16, 'ipv4'],
+      ['fc00::', 7, 'ipv6'],
+    ],
   ],
-};
+]);
 
-/** Loopback senders (the demo, tests, a proxy on the same machine not named) are not limited. */
+/** Loopback connections (the demo, tests) are not limited. */
 const LOOPBACK = rangesOf(['loopback']);
+
+/**
+ * The key of requests through a trusted proxy that names no usable sender (no X-Forwarded-For,
+ * or a hop that is not an address): one bucket for all of them, rather than none, so a proxy
+ * that forgot the header does not turn the limit off.
+ */
+export const UNNAMED_SENDER = 'unnamed sender (through a trusted proxy)';
 
 /** A `--trust-proxy` entry that is not an address, a CIDR range or one of the names. */
 export class TrustProxyError extends Error {}
@@ -46,17 +62,18 @@ export function rangesOf(entries: string[]): net.BlockList {
   const list = new net.BlockList();
   for (const raw of entries) {
     const entry = raw.trim();
-    const named = NAMED_RANGES[entry.toLowerCase()];
+    const named = NAMED_RANGES.get(entry.toLowerCase());
     if (named) {
       for (const [address, prefix, type] of named) list.addSubnet(address, prefix, type);
       continue;
     }
-    const [address, prefixText, extra] = entry.split('/');
-    const type = familyOf(address);
-    const max = type === 'ipv4' ? 32 : 128;
+    const [text, prefixText, extra] = entry.split('/');
+    const version = net.isIP(text);
+    const type = version === 4 ? 'ipv4' : 'ipv6';
+    const max = version === 4 ? 32 : 128;
     const prefix = prefixText === undefined ? max : Number(prefixText);
     if (
-      type === undefined ||
+      version === 0 ||
       extra !== undefined ||
       (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) ||
       prefix > max
@@ -65,75 +82,120 @@ export function rangesOf(entries: string[]): net.BlockList {
         `--trust-proxy takes addresses, CIDR ranges (10.0.0.0/8) and loopback, linklocal or uniquelocal, comma-separated, not ${JSON.stringify(entry.slice(0, 60))}`,
       );
     }
-    list.addSubnet(plain(address), prefix, type);
+    list.addSubnet(text, prefix, type);
   }
   return list;
 }
 
 /**
  * A function answering the key of a request's sender for the per-address limit, or undefined for
- * a loopback sender (not limited). IPv6 senders are keyed by their /64, which one host can fill.
+ * a loopback connection (not limited). An IPv6 sender is keyed by its /48, a site's prefix: one
+ * customer of a provider handing out /56s or /48s holds hundreds of /64s, and a key per /64 let
+ * it send hundreds of senders' worth. `onUnnamed` is told of a request through a trusted proxy
+ * that names no usable sender (keyed UNNAMED_SENDER).
  *
  * @example
  * const senderOf = senderKey(rangesOf(['loopback']));
  * senderOf(req); // '203.0.113.7', from "X-Forwarded-For: 203.0.113.7" sent by a proxy on 127.0.0.1
  */
-export function senderKey(trusted?: net.BlockList): (req: IncomingMessage) => string | undefined {
+export function senderKey(
+  trusted?: net.BlockList,
+  onUnnamed: () => void = () => undefined,
+): (req: IncomingMessage) => string | undefined {
   return (req) => {
-    const address = clientAddress(req, trusted);
-    if (address === undefined) return undefined;
-    const type = familyOf(address);
-    if (type === undefined || LOOPBACK.check(address, type)) return undefined;
-    return type === 'ipv6' ? prefix64(address) : address;
+    const found = clientAddress(req, trusted);
+    if (found === null) {
+      onUnnamed();
+      return UNNAMED_SENDER;
+    }
+    if (found === undefined) return undefined;
+    const { address, fromHeader } = found;
+    // Only a connection's own loopback address is exempt: one read from the header is what a
+    // client in a trusted range could write to go unlimited.
+    if (!fromHeader && LOOPBACK.check(address.text, address.type)) return undefined;
+    return address.type === 'ipv6' ? `${address.groups.slice(0, 3).join(':')}::/48` : address.text;
   };
 }
 
-/** The client's address: the peer's, or through trusted proxies the first hop they did not add. */
-function clientAddress(req: IncomingMessage, trusted?: net.BlockList): string | undefined {
+interface Address {
+  type: 'ipv4' | 'ipv6';
+  /** IPv4 dotted; IPv6 as eight groups of hex, without leading zeros */
+  text: string;
+  groups: string[];
+}
+
+/**
+ * The client's address: the peer's, or through trusted proxies the first hop they did not add
+ * (`fromHeader`); null where a trusted proxy named no usable one.
+ */
+function clientAddress(
+  req: IncomingMessage,
+  trusted?: net.BlockList,
+): { address: Address; fromHeader: boolean } | undefined | null {
   const peer = req.socket?.remoteAddress;
-  if (peer === undefined) return undefined;
-  let address = plain(peer);
-  if (!trusted) return address;
+  let address = peer === undefined ? undefined : parseAddress(peer);
+  if (address === undefined) return undefined;
+  if (!trusted || !isTrusted(address, trusted)) return { address, fromHeader: false };
   const header = req.headers['x-forwarded-for'];
   const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')
-    .map((hop) => plain(hop.trim()))
+    .map((hop) => hop.trim())
     .filter((hop) => hop !== '');
+  if (hops.length === 0) return null;
   while (isTrusted(address, trusted) && hops.length > 0) {
-    const hop = hops.pop()!;
-    // Not an address: what a trusted proxy passed on is unusable, so the proxy is the sender.
-    if (familyOf(hop) === undefined) break;
+    const hop = parseAddress(hops.pop()!);
+    if (hop === undefined) return null;
     address = hop;
   }
-  return address;
+  return { address, fromHeader: true };
 }
 
-function isTrusted(address: string, trusted: net.BlockList): boolean {
-  const type = familyOf(address);
-  return type !== undefined && trusted.check(address, type);
+function isTrusted(address: Address, trusted: net.BlockList): boolean {
+  return trusted.check(address.text, address.type);
 }
 
-function familyOf(address: string): 'ipv4' | 'ipv6' | undefined {
-  const version = net.isIP(plain(address));
-  return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;
+/**
+ * An address as the limit sees it, from what a socket or a proxy gives: brackets, a `:port` and
+ * an IPv6 zone dropped, an IPv4 address mapped into IPv6 (`::ffff:10.0.0.5`, `::ffff:a00:5`)
+ * taken as IPv4. Undefined when it is no address.
+ */
+function parseAddress(raw: string): Address | undefined {
+  const text = plainOf(raw);
+  const version = net.isIP(text);
+  if (version === 4) return { type: 'ipv4', text, groups: text.split('.') };
+  if (version !== 6) return undefined;
+  const groups = ipv6Groups(text);
+  // ::ffff:a.b.c.d, in either form: the IPv4 address it is.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const v4 = [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.');
+    return { type: 'ipv4', text: v4, groups: v4.split('.') };
+  }
+  const hex = groups.map((g) => g.toString(16));
+  return { type: 'ipv6', text: hex.join(':'), groups: hex };
 }
 
-/** An IPv4 address as IPv4 even when a dual-stack socket shows it mapped (`::ffff:10.0.0.5`). */
-function plain(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1] : address;
+/** Brackets and a port (`[2001:db8::1]:443`, `203.0.113.7:5555`) and an IPv6 zone dropped. */
+function plainOf(raw: string): string {
+  const trimmed = raw.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(trimmed);
+  if (bracketed) return bracketed[1].split('%')[0];
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(trimmed);
+  if (withPort) return withPort[1];
+  return trimmed.split('%')[0];
 }
 
-/** The first four groups of an IPv6 address, written out: its /64. */
-function prefix64(address: string): string {
-  const [head, tail = ''] = address.toLowerCase().split('%')[0].split('::');
-  const groups = (part: string) => (part === '' ? [] : part.split(':'));
-  const left = groups(head);
-  const right = address.includes('::') ? groups(tail) : [];
-  const missing = 8 - left.length - right.length;
-  const all = [...left, ...Array<string>(Math.max(0, missing)).fill('0'), ...right];
-  return `${all
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+/** The eight 16-bit groups of a valid IPv6 address, a dotted IPv4 tail counting as two. */
+function ipv6Groups(text: string): number[] {
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  let hexText = text;
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    hexText = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  if (!hexText.includes('::')) return parse(hexText);
+  const [head, rest] = hexText.split('::');
+  const left = parse(head);
+  const right = parse(rest);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }

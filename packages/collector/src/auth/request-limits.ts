@@ -104,7 +104,11 @@ export class RequestLimits {
       if (addressWait > 0) throw limited(addressWait, 'Too many reports from this address');
     }
     const wait = this.token.take(actor.name);
-    if (wait > 0) throw limited(wait, 'Too many reports with this token');
+    if (wait > 0) {
+      // The whole fleet's budget is spent: not this sender's doing, so its own share stays.
+      if (sender !== undefined) this.address.refund(sender);
+      throw limited(wait, 'Too many reports with this token');
+    }
     return sender;
   }
 
@@ -121,9 +125,13 @@ export class RequestLimits {
     }
   }
 
-  /** Gives the token's report back: the collector, not the client, could not take the body. */
-  releaseReport(actor: Actor): void {
+  /**
+   * Gives the token's report back, and the sender's: the collector, not the client, could not
+   * take the body.
+   */
+  releaseReport(actor: Actor, sender?: string): void {
     this.token.refund(actor.name);
+    if (sender !== undefined) this.address.refund(sender);
   }
 
   /** Engineer and admin requests, per token. */

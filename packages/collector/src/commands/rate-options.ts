@@ -102,7 +102,10 @@ export function trustProxyOption(): Option {
  * @example
  * rateLimitsFromFlags({ rateLicencePerMin: 60 }); // { licencePerMin: 60, ... }
  */
-export function rateLimitsFromFlags(o: RateLimitFlags): RequestLimitsOptions {
+export function rateLimitsFromFlags(
+  o: RateLimitFlags,
+  onUnnamed?: () => void,
+): RequestLimitsOptions {
   return {
     licencePerMin: o.rateLicencePerMin,
     licenceBurst: o.rateLicenceBurst,
@@ -110,7 +113,7 @@ export function rateLimitsFromFlags(o: RateLimitFlags): RequestLimitsOptions {
     tokenBurst: o.rateTokenBurst,
     addressPerMin: o.rateAddressPerMin,
     addressBurst: o.rateAddressBurst,
-    senderOf: senderKey(o.trustProxy),
+    senderOf: senderKey(o.trustProxy, onUnnamed),
     readPerMin: o.rateReadPerMin,
     readBurst: o.rateReadBurst,
   };

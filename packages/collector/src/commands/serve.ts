@@ -138,7 +138,16 @@ async function serveLocked(
   zeroLeftWipes(c);
   let server;
   try {
-    server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o) }), {
+    let unnamedTold = false;
+    // Once a run: every such request would say the same.
+    const onUnnamed = () => {
+      if (unnamedTold) return;
+      unnamedTold = true;
+      log.warn(
+        'a request through a --trust-proxy proxy names no sender in X-Forwarded-For (missing, or not an address): such requests share one per-address bucket; have the proxy set the header',
+      );
+    };
+    server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o, onUnnamed) }), {
       host: o.host,
       port: o.port,
       tlsCert: o.tlsCert,
@@ -201,7 +210,16 @@ async function serveLocked(
       `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`,
     );
   }
-  log.info({ url: server.url, retentionDays: c.retentionDays, expiry: o.expiry }, 'serving');
+  const trusted = o.trustProxy?.rules ?? [];
+  if (trusted.some((rule) => /\/0$/.test(rule))) {
+    warnAtStart(
+      '--trust-proxy trusts every address (a /0 range): any client can name any sender in X-Forwarded-For and so escape the per-address limit; name only your proxies',
+    );
+  }
+  log.info(
+    { url: server.url, retentionDays: c.retentionDays, expiry: o.expiry, trustProxy: trusted },
+    'serving',
+  );
   hangup.reload = () => {
     if (!server.reloadTls) return log.info('SIGHUP: nothing to reload (plain HTTP)');
     try {

@@ -66,7 +66,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       } catch (e) {
         // A bad body (4xx) stays charged; the collector's own 503 (too much arriving at once), or
         // a client gone before its body arrived, is not.
-        if (!(e instanceof ApiError && e.status < 500)) limits?.releaseReport(actor);
+        if (!(e instanceof ApiError && e.status < 500)) limits?.releaseReport(actor, sender);
         throw e;
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
