@@ -10,6 +10,7 @@ export {
   toWellFormed,
   type FieldError,
   type Validation,
+  prototypeChanged,
 } from './validate';
 export {
   ERRORS,

@@ -20,18 +20,42 @@ let compiled: ValidateFunction<Report> | undefined;
  */
 function compiledCheck(): ValidateFunction<Report> {
   if (!compiled) {
-    const ajv = new Ajv({
-      // Never a line on the console of the program validating (the desktop app, for the SDK).
-      logger: false,
-      allErrors: true,
-      strict: true,
-      strictRequired: false,
-      unicodeRegExp: false,
-    });
-    addFormats(ajv, ['date-time']);
-    compiled = ajv.compile<Report>(reportSchema);
+    try {
+      compiled = compile(true);
+    } catch (e) {
+      // In a program whose Object.prototype was given an enumerable property (a vulnerable deep
+      // merge in the desktop app that embeds the SDK), strict mode takes it for an unknown
+      // keyword of every schema and refuses to compile. The schema itself is checked in strict
+      // mode wherever nothing was polluted (the tests), so there it is compiled without.
+      if (!prototypeChanged()) throw e;
+      compiled = compile(false);
+    }
   }
   return compiled;
+}
+
+function compile(strict: boolean): ValidateFunction<Report> {
+  const ajv = new Ajv({
+    // Never a line on the console of the program validating (the desktop app, for the SDK).
+    logger: false,
+    allErrors: true,
+    strict,
+    strictRequired: false,
+    unicodeRegExp: false,
+  });
+  addFormats(ajv, ['date-time']);
+  return ajv.compile<Report>(reportSchema);
+}
+
+/**
+ * Whether `Object.prototype` has an enumerable property, which `for...in` over any object yields.
+ *
+ * @example
+ * prototypeChanged(); // false, unless something set Object.prototype.x = ...
+ */
+export function prototypeChanged(): boolean {
+  for (const key in {}) return key !== undefined;
+  return false;
 }
 
 /** The one problem of a body that is JSON but not an object (its path is ''). */

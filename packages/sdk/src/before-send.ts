@@ -97,7 +97,7 @@ function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report |
       reportId: id,
     });
   }
-  const v = checkReport(out);
+  const v = checkReport(out, 'refuse');
   if (!v.ok) {
     const why = v.errors
       .slice(0, 5)

@@ -1,35 +1,36 @@
-import { validateReport, type Report, type Validation } from '@jcs/protocol';
+import { prototypeChanged, validateReport, type Report, type Validation } from '@jcs/protocol';
 
 /**
  * `validateReport`, made safe for a host that added enumerable properties to `Object.prototype`
  * (what a vulnerable deep merge does: `Object.prototype.isAdmin = false`). The validator's
  * generated code walks an object's keys with `for...in`, which also yields inherited ones, so
  * every report read back from the queue was judged to have an unknown field and set aside as
- * corrupt; and compiling the schema in such a host throws. So the check runs on a copy holding
- * own properties only, and when the validator cannot run at all the report goes out unchecked:
- * the collector validates every report anyway, and a report lost unsent is worse than one it
- * refuses.
+ * corrupt. So in such a host the check runs on a copy holding own properties only (and the
+ * protocol compiles the schema without strict mode, which the pollution breaks).
+ *
+ * Should the validator still fail to run, `ifUnchecked` says what to do: `send` for a queue
+ * file, which this SDK wrote and sealed after checking it (the collector checks it again), so
+ * that it is not lost; `refuse` for what a `beforeSend` hook returned, which must never leave the
+ * machine unchecked: a field outside the privacy policy would go with it.
  *
  * @example
- * const v = checkReport(JSON.parse(text)); // as validateReport, whatever the host did to Object.prototype
+ * const v = checkReport(JSON.parse(text), 'send'); // as validateReport, whatever the host did to Object.prototype
  */
-export function checkReport(value: unknown): Validation {
+export function checkReport(value: unknown, ifUnchecked: 'send' | 'refuse'): Validation {
   if (!prototypeChanged()) return validateReport(value);
   try {
     const v = validateReport(ownPropertiesOnly(value));
     // The caller's own object: its own properties are what JSON.stringify sends.
     return v.ok ? { ok: true, report: value as Report } : v;
   } catch {
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? { ok: true, report: value as Report }
-      : validateReport(value); // not an object: says so without the schema
+    if (ifUnchecked === 'send' && typeof value === 'object' && value !== null) {
+      return { ok: true, report: value as Report };
+    }
+    return {
+      ok: false,
+      errors: [{ path: '', message: 'could not be checked (Object.prototype was changed)' }],
+    };
   }
-}
-
-/** Whether `Object.prototype` has an enumerable property, which `for...in` over any object yields. */
-function prototypeChanged(): boolean {
-  for (const key in {}) return key !== undefined;
-  return false;
 }
 
 /** A deep copy of plain data whose objects have no prototype, so `for...in` sees own keys only. */

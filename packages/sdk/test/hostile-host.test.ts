@@ -25,6 +25,19 @@ afterAll(async () => {
 
 const hostOptions = (overrides: Partial<ReporterOptions> = {}) => hostOptionsFor(server, overrides);
 
+/** What the host said, its diagnostics aside. */
+const said = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter((line) => !line.startsWith('diagnostic '));
+/** The codes of the diagnostics the host printed. */
+const diagnostics = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((line) => line.startsWith('diagnostic '))
+    .map((line) => line.slice('diagnostic '.length));
+
 describe('a host whose Object.prototype was polluted (a vulnerable deep merge)', () => {
   it.each([
     ['with a queue dir (read back from disk)', true],
@@ -34,7 +47,7 @@ describe('a host whose Object.prototype was polluted (a vulnerable deep merge)',
     const run = await runHost('report-and-flush', hostOptions({ queueDir }), {
       env: { JCS_TEST_POLLUTE: '1' },
     });
-    const [id, flushed] = run.stdout.trim().split('\n');
+    const [id, flushed] = said(run.stdout);
     expect({ flushed, stderr: run.stderr, code: run.code }).toEqual({
       flushed: 'true',
       stderr: '',
@@ -47,6 +60,16 @@ describe('a host whose Object.prototype was polluted (a vulnerable deep merge)',
       const corrupt = path.join(queueDir, 'corrupt');
       expect(fs.existsSync(corrupt) ? fs.readdirSync(corrupt) : []).toEqual([]);
     }
+  });
+
+  it("still drops a beforeSend's report that is not schema 1, never sending it unchecked", async () => {
+    const run = await runHost('report-and-flush', hostOptions({ queueDir: tempDir() }), {
+      env: { JCS_TEST_POLLUTE: '1', JCS_TEST_BEFORE_SEND_ADDS: '1' },
+    });
+    const [id] = said(run.stdout);
+    expect(diagnostics(run.stdout)).toContain('before_send_failed');
+    expect(server.stored.has(id)).toBe(false);
+    expect(server.received.filter((r) => r.body.includes('alice@'))).toEqual([]);
   });
 });
 

@@ -461,7 +461,7 @@ export class DiskQueue implements ReportQueue {
     try {
       const opened = openQueueFile(raw, this.openKeys);
       if (!opened) return null;
-      const v = checkReport(JSON.parse(opened.text));
+      const v = checkReport(JSON.parse(opened.text), 'send');
       return v.ok ? { report: v.report, legacy: opened.legacy } : null;
     } catch {
       return null;
