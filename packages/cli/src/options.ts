@@ -61,8 +61,8 @@ export function checkWindow(
  * checkLimit('50', 500); // 50
  */
 export function checkLimit(text: string, max: number, flag = '--limit'): number {
-  const n = /^\s*\d{1,9}\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > max) {
+  const n = /^\s*\d{1,16}\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
     throw new UsageError(`${flag} takes a whole number from 1 to ${max}, not "${shown(text)}"`);
   }
   return n;

@@ -187,7 +187,8 @@ describe('the access log', () => {
       'before=0',
       'before=x',
       'before=-1',
-      'before=1000000000',
+      'before=9007199254740992',
+      'before=12345678901234567',
       'user=alice',
     ]) {
       const res = await admin(`/v1/audit?${bad}`).expect(400);

@@ -375,7 +375,7 @@ export class ReporterCore implements Reporter {
     // on a transport that does not heed the abort past what the caller gave (and a little more
     // for a request aborted at its deadline). Not unref'd: close() must resolve before the
     // process may end, as the docs promise.
-    const left = Math.min(STOP_WAIT_MS, Math.max(STOP_WAIT_FLOOR_MS, deadline - Date.now()));
+    const left = Math.min(STOP_WAIT_MS, Math.max(STOP_WAIT_FLOOR_MS, deadline - monotonicNow()));
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, left)));
     try {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import stringWidth from 'string-width';
 import { UsageError } from '../errors';
-import { parseDuration, TIME_BOUND_HELP } from '@jcs/protocol';
+import { parseDuration, shellWord, TIME_BOUND_HELP } from '@jcs/protocol';
 import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { checkLimit, checkWindow } from '../options';
@@ -32,7 +32,7 @@ const DEFAULT_SINCE = '7d';
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
 /** The highest sequence number `--before` takes (the collector's bound). */
-const MAX_SEQ = 999_999_999;
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** Room for every refusal's code (`invalid_request`) in the one-line layout. */
 const OUTCOME_MIN = 15;
 
@@ -133,6 +133,11 @@ export async function audit(
       ? stacked(head.length)
       : stacked(2);
   const oldest = entries[entries.length - 1];
+  // The window given, repeated: the hint's command must page back through the same one.
+  const sameWindow = [
+    options.since === undefined ? '' : `--since ${shellWord(since)} `,
+    until === undefined ? '' : `--until ${shellWord(until)} `,
+  ].join('');
   // Past the most one request lists, the next page is the older entries: by sequence number,
   // since entries committed together share one time, and more of them than a page would leave
   // --until nowhere to go.
@@ -141,7 +146,7 @@ export async function audit(
     limit ?? DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_LIMIT,
-    `--before ${oldest.seq} for older ones`,
+    `${sameWindow}--before ${oldest.seq} for older ones`,
   );
   return `${table}\n\n${footer(`${plural(entries.length, 'entry', 'entries')}, newest first, back to ${relativeTime(oldest.at, now)}${more}`, output)}\n`;
 }

@@ -132,7 +132,7 @@ export class QueryReader {
   int(name: string, fallback: number, min: number, max: number): number {
     const text = this.raw(name);
     if (text === undefined) return fallback;
-    if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    if (!/^\d{1,16}$/.test(text) || Number(text) < min || Number(text) > max) {
       this.problems.push({ path: name, message: `must be a whole number from ${min} to ${max}` });
       return fallback;
     }

@@ -28,7 +28,8 @@ export function auditRoutes(c: Collector): Router {
     }
     // Paging back by sequence number: entries committed together share one `at`, and more of
     // them than a page holds would leave `until` nowhere to go.
-    const before = req.query.before === undefined ? undefined : q.int('before', 1, 1, 999_999_999);
+    const before =
+      req.query.before === undefined ? undefined : q.int('before', 1, 1, Number.MAX_SAFE_INTEGER);
     const limit = q.int('limit', 100, 1, 1000);
     res.json(
       await auditedRead(c, req, 'audit.list', null, () => {
