@@ -78,8 +78,10 @@ export const silentLogger: Logger = pino({ level: 'silent' });
 
 /**
  * An error line that may repeat with every request (a keys folder made read-only, say), logged at
- * most once per `intervalMs`: the first at once, then one a minute saying how many were left out
- * (`repeats`), so the log shows the fault without being buried by it.
+ * most once per `intervalMs`: the first at once, then, while they go on, one a minute saying how
+ * many were left out (`repeats`); the last of those is said when the minute ends even when no
+ * more come, so the count is never lost. Timed on a monotonic clock, so a clock set back cannot
+ * mute it.
  *
  * @example
  * const headMarkFailed = rareError(log, 'access log head mark not written');
@@ -89,18 +91,33 @@ export function rareError(
   log: Logger,
   message: string,
   intervalMs = 60_000,
-  now: () => number = Date.now,
+  now: () => number = () => performance.now(),
 ): (err: Error) => void {
   let last = -Infinity;
   let left = 0;
+  let lastErr = '';
+  let timer: NodeJS.Timeout | undefined;
+  const say = (err: string) => {
+    log.error({ err, ...(left > 0 ? { repeats: left } : {}) }, message);
+    last = now();
+    left = 0;
+  };
   return (err) => {
-    const at = now();
-    if (at - last < intervalMs) {
-      left++;
+    lastErr = err.message;
+    if (now() - last >= intervalMs) {
+      clearTimeout(timer);
+      timer = undefined;
+      say(err.message);
       return;
     }
-    log.error({ err: err.message, ...(left > 0 ? { repeats: left } : {}) }, message);
-    last = at;
-    left = 0;
+    left++;
+    // Unref'd: it never holds a stopping process.
+    timer ??= setTimeout(
+      () => {
+        timer = undefined;
+        if (left > 0) say(lastErr);
+      },
+      Math.max(0, intervalMs - (now() - last)),
+    ).unref();
   };
 }

@@ -34,4 +34,29 @@ describe('rareError', () => {
       },
     ]);
   });
+
+  it('says the count left out when the minute ends, even when no more come', () => {
+    jest.useFakeTimers();
+    try {
+      const lines: Record<string, unknown>[] = [];
+      const log = createLogger({
+        destination: { write: (l: string) => lines.push(JSON.parse(l)) },
+      });
+      const failed = rareError(log, 'access log head mark not written', 60_000, () => Date.now());
+      for (let i = 0; i < 6; i++) failed(new Error('EACCES: permission denied'));
+      expect(lines).toHaveLength(1);
+      jest.advanceTimersByTime(59_000);
+      expect(lines).toHaveLength(1);
+      jest.advanceTimersByTime(1_000);
+      expect(lines.map(({ err, repeats }) => ({ err, repeats }))).toEqual([
+        { err: 'EACCES: permission denied', repeats: undefined },
+        { err: 'EACCES: permission denied', repeats: 5 },
+      ]);
+      // and nothing more while nothing fails
+      jest.advanceTimersByTime(600_000);
+      expect(lines).toHaveLength(2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

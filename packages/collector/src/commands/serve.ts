@@ -13,6 +13,7 @@ import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { applyWipes } from '../store/sealed-wipes';
+import { keepHeadAtBreak } from '../store/audit-marks';
 import { sealedDir } from '../store/sealed-files';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
@@ -196,8 +197,11 @@ async function serveLocked(
   looseModes(o.dataDir).forEach(warnAtStart);
   const tail = c.audit.checkTail();
   if (tail.state === 'broken') {
-    out.err(`jcs-collector: ${auditTailBroken(tail.brokenAt)}`);
-    log.error({ brokenAt: tail.brokenAt }, auditTailBroken(tail.brokenAt));
+    // Before any entry of this run moves the mark on: the evidence of where the log stood.
+    const kept = keepHeadAtBreak(c.keyring.dir, Date.now());
+    const said = auditTailBroken(tail.brokenAt, kept);
+    out.err(`jcs-collector: ${said}`);
+    log.error({ brokenAt: tail.brokenAt, kept: kept ?? null }, said);
   } else if (tail.state === 'missing') {
     warnAtStart(
       'keys/audit-head.json is missing or unreadable, so access-log entries cut off before this start would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
@@ -328,8 +332,11 @@ function forceOnNextSignal(log: Logger): void {
 }
 
 /** What serve says at start when the access log's newest entries are not as the head mark says. */
-function auditTailBroken(brokenAt: number): string {
-  return `the access log's newest entries are not as the keys folder's head mark says, from entry ${brokenAt} (cut off or changed since the last run: a write-ahead log deleted, or a database put back from an older copy; acknowledged reports may be missing too): stop serve, copy collector.db and keys/audit-* as evidence before new entries move the mark on, then run jcs-collector audit verify`;
+function auditTailBroken(brokenAt: number, kept: string | undefined): string {
+  const copy = kept
+    ? `the mark as it was is kept as keys/${kept}`
+    : 'the mark as it was could not be copied';
+  return `the access log's newest entries are not as the keys folder's head mark says, from entry ${brokenAt} (cut off or changed since the last run: a write-ahead log deleted, or a database put back from an older copy; acknowledged reports may be missing too); ${copy}: keep it and collector.db as evidence, and run jcs-collector audit verify`;
 }
 
 /**

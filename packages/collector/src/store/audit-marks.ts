@@ -159,3 +159,27 @@ export function parseMark(text: string | undefined): ChainMark | null {
   }
   return null;
 }
+
+/**
+ * Keeps a copy of the head mark beside it (`audit-head.at-break-<time>.json`), for `serve` when
+ * it finds at start that the access log's tail is not as the mark says: the next entries move the
+ * mark on, and with it the evidence of where the log stood. Answers the copy's name, or undefined
+ * when there is no mark to copy or it cannot be written.
+ *
+ * @example
+ * keepHeadAtBreak('/var/lib/jcs-collector/keys', Date.now()); // 'audit-head.at-break-20261206T215917Z.json'
+ */
+export function keepHeadAtBreak(keysDir: string, now: number): string | undefined {
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const name = `audit-head.at-break-${stamp}.json`;
+  try {
+    fs.copyFileSync(markFiles(keysDir).head, path.join(keysDir, name), fs.constants.COPYFILE_EXCL);
+    fs.chmodSync(path.join(keysDir, name), 0o600);
+    return name;
+  } catch {
+    return undefined;
+  }
+}
