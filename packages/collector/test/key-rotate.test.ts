@@ -182,6 +182,9 @@ describe('the access log and key list', () => {
     const rotated = runCollector(['key', 'rotate', '--key-id', 'b-second', '--data-dir', dataDir]);
     const secondKey = /^public key: (\S+)$/m.exec(rotated.stdout)![1];
     fs.rmSync(path.join(dataDir, 'keys', 'master.key'));
+    // a copy or restore that did not keep file times: the order is the records' own
+    const later = new Date(Date.now() + 86_400_000);
+    fs.utimesSync(path.join(dataDir, 'keys', 'transport', 'k1.json'), later, later);
 
     const listed = runCollector(['key', 'list', '--data-dir', dataDir]);
     expect(listed).toMatchObject({ status: 0, stderr: '' });

@@ -78,6 +78,8 @@ export function addTransportKey(
     keyId,
     publicKey: toBase64(pair.publicKey),
     secretKey: wrap(pair.secretKey, master),
+    // For key list: a file's own time changes with a copy or a restore.
+    createdAt: new Date().toISOString(),
   };
   // Exclusive: a rotation run at the same moment may have taken this id since the check above.
   if (!writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n', 0o600, { exclusive: true })) {
@@ -109,7 +111,7 @@ export function readTransportKeys(tdir: string, master: Uint8Array): Map<string,
 function readTransportRecord(
   tdir: string,
   file: string,
-): { keyId: string; publicKey: string; secretKey: string } {
+): { keyId: string; publicKey: string; secretKey: string; createdAt?: unknown } {
   const text = readKeyFile(tdir, file);
   try {
     const rec = JSON.parse(text) as Record<string, unknown>;
@@ -132,7 +134,7 @@ function readTransportRecord(
 export interface TransportKeyInfo {
   keyId: string;
   publicKey: string;
-  /** when its file was written (key files are written once, never changed) */
+  /** when it was made, as its record says (for keys from before that was kept: its file's time) */
   createdAt: number;
   current: boolean;
 }
@@ -150,12 +152,19 @@ export function listTransportKeys(tdir: string): TransportKeyInfo[] {
     .filter((name) => name.endsWith('.json'))
     .map((f) => {
       const rec = readTransportRecord(tdir, f);
+      // Keys made before the record held its time: the file's, which a restore may have changed.
+      const recorded = typeof rec.createdAt === 'string' ? Date.parse(rec.createdAt) : NaN;
       return {
         keyId: rec.keyId,
         publicKey: rec.publicKey,
-        createdAt: Math.floor(fs.statSync(path.join(tdir, f)).mtimeMs),
+        createdAt: Number.isNaN(recorded)
+          ? Math.floor(fs.statSync(path.join(tdir, f)).mtimeMs)
+          : recorded,
         current: rec.keyId === currentId,
       };
     })
-    .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId));
+    .sort(
+      (a, b) =>
+        a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId, 'en', { numeric: true }),
+    );
 }
