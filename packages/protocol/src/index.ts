@@ -11,6 +11,7 @@ export {
   type FieldError,
   type Validation,
   prototypeChanged,
+  warmReportCheck,
 } from './validate';
 export {
   ERRORS,

@@ -86,9 +86,17 @@ function unreadable(id: string, e: unknown, diagnostic: DiagnosticSink): void {
   });
 }
 
-/** The hook's report, its id put back, if it is schema 1; else null, with a diagnostic. */
-function checked(out: unknown, id: string, diagnostic: DiagnosticSink): Report | null {
-  if (typeof out === 'object' && (out as { id?: unknown }).id !== id) {
+/**
+ * The hook's report, its id put back, if it is schema 1; else null, with a diagnostic. What is
+ * checked, and sent, is a copy of the report as JSON.stringify writes it now: the hook's own
+ * object could send other than was checked (a `toJSON` or a getter adding a field when the
+ * transport serialises it, or a change the host makes later).
+ */
+function checked(hooked: unknown, id: string, diagnostic: DiagnosticSink): Report | null {
+  // A getter or toJSON that throws: the caller says the report could not be read.
+  const text = JSON.stringify(hooked);
+  let out: unknown = text === undefined ? undefined : JSON.parse(text);
+  if (typeof out === 'object' && out !== null && (out as { id?: unknown }).id !== id) {
     out = { ...(out as Report), id };
     diagnostic({
       code: 'invalid_input',

@@ -23,7 +23,12 @@ export function checkReport(value: unknown, ifUnchecked: 'send' | 'refuse'): Val
     // The caller's own object: its own properties are what JSON.stringify sends.
     return v.ok ? { ok: true, report: value as Report } : v;
   } catch {
-    if (ifUnchecked === 'send' && typeof value === 'object' && value !== null) {
+    if (
+      ifUnchecked === 'send' &&
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value)
+    ) {
       return { ok: true, report: value as Report };
     }
     return {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { warmReportCheck } from '@jcs/protocol';
 import type { Reporter } from './api';
 import { resolveOptions, type DisabledReporterOptions, type ReporterOptions } from './options';
 import { ReporterCore, type ReporterInternals } from './reporter';
@@ -29,7 +30,22 @@ export function createReporter(options: ReporterOptions | DisabledReporterOption
     throw new TypeError('createReporter: enabled must be true or false');
   }
   if (enabled === false) return createDisabledReporter();
-  return detachable(new ReporterCore(resolveOptions(options as ReporterOptions)));
+  const reporter = detachable(new ReporterCore(resolveOptions(options as ReporterOptions)));
+  warmCheck();
+  return reporter;
+}
+
+/**
+ * The schema check compiled now, at the host's start (some 35 ms once), rather than on its first
+ * error, where the error dialog waits for it; and before the host has had a chance to pollute
+ * Object.prototype. A failure here is met again, and handled, where reports are checked.
+ */
+function warmCheck(): void {
+  try {
+    warmReportCheck();
+  } catch {
+    // check-report.ts says what happens to reports then
+  }
 }
 
 /**

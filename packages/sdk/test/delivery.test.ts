@@ -626,6 +626,39 @@ describe('beforeSend and username', () => {
     );
   });
 
+  it('checks and sends the report as JSON writes it when the hook returns, whatever the object does later', async () => {
+    const diagnostics: Diagnostic[] = [];
+    let returned: any;
+    const r = reporterFor(diagnostics, {
+      beforeSend: (report: any) => {
+        if (report.error.description === 'toJSON') {
+          // a class whose toJSON adds a field the privacy policy does not have
+          return Object.assign(
+            {
+              toJSON() {
+                const { toJSON: _t, ...plain } = this as any;
+                return { ...plain, ssn: 'AB123456C' };
+              },
+            },
+            report,
+          );
+        }
+        returned = { ...report };
+        return returned;
+      },
+    });
+    const tricked = r.report(input('toJSON'));
+    const kept = r.report(input('later'));
+    // the host changes the object it returned, after the hook
+    returned.error = { ...returned.error, description: 'changed afterwards' };
+    returned.extra = 'added afterwards';
+    expect(await r.flush(2000)).toBe(true);
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([['before_send_failed', tricked]]);
+    expect(diagnostics[0].message).toContain('/ssn');
+    expect(server.stored.get(kept)).toMatchObject({ error: { description: 'later' } });
+    expect(server.received.map((x) => x.body).join('')).not.toMatch(/AB123456C|afterwards/);
+  });
+
   it('asks a username function each time; one that throws gives no username', async () => {
     let user: string | null = 'ann';
     const diagnostics: Diagnostic[] = [];

@@ -40,12 +40,15 @@ const diagnostics = (stdout: string) =>
 
 describe('a host whose Object.prototype was polluted (a vulnerable deep merge)', () => {
   it.each([
-    ['with a queue dir (read back from disk)', true],
-    ['in memory', false],
-  ])('delivers its report %s, and prints nothing', async (_name, onDisk) => {
+    ['with a queue dir (read back from disk)', true, 'false'],
+    ['in memory', false, 'false'],
+    // a truthy value broke ajv's compiling even without strict mode
+    ['with a queue dir, the value true', true, 'true'],
+    ['in memory, the value an object', false, '{"x":1}'],
+  ])('delivers its report %s, and prints nothing', async (_name, onDisk, value) => {
     const queueDir = onDisk ? tempDir() : undefined;
     const run = await runHost('report-and-flush', hostOptions({ queueDir }), {
-      env: { JCS_TEST_POLLUTE: '1' },
+      env: { JCS_TEST_POLLUTE: '1', JCS_TEST_POLLUTE_VALUE: value },
     });
     const [id, flushed] = said(run.stdout);
     expect({ flushed, stderr: run.stderr, code: run.code }).toEqual({

@@ -461,7 +461,9 @@ export class DiskQueue implements ReportQueue {
     try {
       const opened = openQueueFile(raw, this.openKeys);
       if (!opened) return null;
-      const v = checkReport(JSON.parse(opened.text), 'send');
+      // A sealed file is this SDK's own, checked when it was written; a plaintext one an earlier
+      // version left is anyone's who could write the folder.
+      const v = checkReport(JSON.parse(opened.text), opened.legacy ? 'refuse' : 'send');
       return v.ok ? { report: v.report, legacy: opened.legacy } : null;
     } catch {
       return null;
