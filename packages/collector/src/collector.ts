@@ -189,11 +189,12 @@ export function openCollector(options: CollectorOptions): Collector {
     // which lowered ingest's p99 at 1,000 reports/s (ingest/batcher.ts says why).
     { gatherMs: thread ? INGEST_GATHER_MS : 0 },
   );
+  const headMarkFailed = rareError(log, 'access log head mark not written');
   const audit = new AuditLog(db, keyring.auditKey, {
     keysDir: keyring.dir,
     clock,
     // Fails with every entry while the keys folder refuses writes: said once a minute.
-    onError: rareError(log, 'access log head mark not written'),
+    onError: headMarkFailed,
   });
   const auditBatcher = new AuditBatcher(db, audit, wal, clock);
   const groups = new GroupStore(db, reports);
@@ -249,6 +250,8 @@ export function openCollector(options: CollectorOptions): Collector {
       // Entries asked for in this turn of the event loop, and their head mark, go out first.
       auditBatcher.close();
       audit.flushHead();
+      // A count of failures still left out is said before the log closes with the process.
+      headMarkFailed.flush();
       triageThread?.close();
       thread?.close();
       checkpointer?.stop();

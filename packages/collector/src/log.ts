@@ -92,7 +92,7 @@ export function rareError(
   message: string,
   intervalMs = 60_000,
   now: () => number = () => performance.now(),
-): (err: Error) => void {
+): RareError {
   let last = -Infinity;
   let left = 0;
   let lastErr = '';
@@ -102,7 +102,7 @@ export function rareError(
     last = now();
     left = 0;
   };
-  return (err) => {
+  const failed = (err: Error) => {
     lastErr = err.message;
     if (now() - last >= intervalMs) {
       clearTimeout(timer);
@@ -120,4 +120,16 @@ export function rareError(
       Math.max(0, intervalMs - (now() - last)),
     ).unref();
   };
+  failed.flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (left > 0) say(lastErr);
+  };
+  return failed;
+}
+
+/** rareError's logger: call it with each failure; `flush` says a count still left out (at close). */
+export interface RareError {
+  (err: Error): void;
+  flush(): void;
 }

@@ -4,7 +4,7 @@ import { makeTestCollector, type TestCollector } from '../../../test-support/app
 import { makeReport } from '../../../test-support/reports';
 import { collectorCli, startCollector } from '../../../test-support/collector';
 import { KeyedRateLimiter } from '../src/auth/rate-limit';
-import type { RequestLimitsOptions } from '../src/auth/request-limits';
+import { RequestLimits, type RequestLimitsOptions } from '../src/auth/request-limits';
 import { rangesOf, senderKey } from '../src/auth/client-address';
 
 jest.setTimeout(30_000);
@@ -55,6 +55,32 @@ describe('KeyedRateLimiter', () => {
     clock.advance(15_000);
     l.take('fresh');
     expect(l.size).toBe(1);
+  });
+});
+
+describe('RequestLimits: what each refusal gives back', () => {
+  const actor = { name: 'desktop', role: 'ingest' } as const;
+  const limitsFor = (o: RequestLimitsOptions) => new RequestLimits({ now: frozen(), ...o });
+
+  it('storage that could not take a valid report gives back its token, licence and sender shares', () => {
+    const l = limitsFor({ tokenBurst: 1, licenceBurst: 1, addressBurst: 1 });
+    l.reserveReport(actor, '203.0.113.7');
+    l.takeReport(actor, 'JCS-1', '203.0.113.7');
+    l.giveBack(actor, 'JCS-1', '203.0.113.7');
+    // all three were 1 deep: taken again, each is there
+    expect(() => l.reserveReport(actor, '203.0.113.7')).not.toThrow();
+    expect(() => l.takeReport(actor, 'JCS-1', '203.0.113.7')).not.toThrow();
+  });
+
+  it("a body released without its sender (pushed out for arriving slowly) keeps the sender's share spent", () => {
+    const l = limitsFor({ tokenBurst: 5, addressBurst: 1 });
+    l.reserveReport(actor, '203.0.113.7');
+    l.releaseReport(actor, undefined);
+    expect(() => l.reserveReport(actor, '203.0.113.7')).toThrow(/from this address/);
+    // the collector's own refusal, with the sender: given back
+    l.reserveReport(actor, '198.51.100.2');
+    l.releaseReport(actor, '198.51.100.2');
+    expect(() => l.reserveReport(actor, '198.51.100.2')).not.toThrow();
   });
 });
 
@@ -257,13 +283,14 @@ async function logged(c: { logs(): string }, text: string): Promise<void> {
 }
 
 describe('serve --rate-*', () => {
-  it('warns at start when --trust-proxy trusts every address, and logs the list it trusts', async () => {
+  it('warns at start when --trust-proxy trusts addresses across the internet, and logs the list it trusts', async () => {
+    // ::ffff:0:0/96 takes in every IPv4 address, as 0.0.0.0/0 does
     const c = await startCollector({
-      serveArgs: ['--no-expiry', '--trust-proxy', 'loopback,::/0'],
+      serveArgs: ['--no-expiry', '--trust-proxy', 'loopback,::/0,::ffff:0:0/96'],
     });
     try {
       await logged(c, '"msg":"serving"');
-      expect(c.logs()).toMatch(/"msg":"--trust-proxy trusts every address \(a \/0 range\)/);
+      expect(c.logs()).toMatch(/"msg":"--trust-proxy trusts addresses across the internet/);
       const serving = c
         .logs()
         .split('\n')

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { rangesOf, senderKey, TrustProxyError, UNNAMED_SENDER } from '../src/auth/client-address';
 
 /** The per-address limit's key for a request from `peer`, with these headers. */
-function keyOf(peer: string, xff?: string | string[], trust?: string[]) {
+function keyOf(peer: string | undefined, xff?: string | string[], trust?: string[]) {
   const req = {
     socket: { remoteAddress: peer },
     headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
@@ -21,8 +21,10 @@ describe('senderKey', () => {
     ['2001:0db8:00a0:0000:1::', '2001:db8:a0::/48'],
     // a dotted IPv4 tail is two groups
     ['1:2::3:4:5:1.2.3.4', '1:2:0::/48'],
-    // an IPv4 address mapped into IPv6, in either form, is that IPv4 address
+    // an IPv4 address mapped into IPv6, in either form, or through NAT64, is that IPv4 address
     ['::ffff:a00:5', '10.0.0.5'],
+    ['64:ff9b::c633:6409', '198.51.100.9'],
+    ['64:ff9b::198.51.100.10', '198.51.100.10'],
     ['::ffff:7f00:1', undefined],
     // loopback senders are not limited
     ['127.0.0.1', undefined],
@@ -31,6 +33,11 @@ describe('senderKey', () => {
     ['::ffff:127.0.0.1', undefined],
   ])('a request from %s is keyed %s', (peer, key) => {
     expect(keyOf(peer)).toBe(key);
+  });
+
+  it('limits a connection already reset (no address left to read) as one shared sender', () => {
+    expect(keyOf(undefined)).toBe('0.0.0.0');
+    expect(keyOf(undefined, '198.51.100.1', ['loopback'])).toBe('0.0.0.0');
   });
 
   it('reads X-Forwarded-For only from a trusted proxy, from the right, up to the first untrusted hop', () => {

@@ -59,4 +59,17 @@ describe('rareError', () => {
       jest.useRealTimers();
     }
   });
+
+  it('flush says a count still left out, at once (a closing collector), and cancels the timer', () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ destination: { write: (l: string) => lines.push(JSON.parse(l)) } });
+    let now = 0;
+    const failed = rareError(log, 'access log head mark not written', 60_000, () => now);
+    failed.flush(); // nothing yet: nothing said
+    for (let i = 0; i < 4; i++) failed(new Error('EROFS'));
+    now += 1_000;
+    failed.flush();
+    failed.flush(); // said once
+    expect(lines.map(({ repeats }) => repeats)).toEqual([undefined, 3]);
+  });
 });

@@ -40,7 +40,7 @@ it('says so at start when the database was put back from a copy older than the h
   const lines = await startLines(dataDir);
   expect(lines).toEqual([
     expect.stringMatching(
-      /^jcs-collector: the access log's newest entries are not as the keys folder's head mark says, from entry 2 \(cut off or changed since the last run.*\); the mark as it was is kept as keys\/audit-head\.at-break-\d{8}T\d{6}Z\.json: keep it and collector\.db as evidence, and run jcs-collector audit verify$/,
+      /^jcs-collector: the access log's newest entries are not as the keys folder's head mark says, from entry 2 \(cut off or changed since the last run.*\); the mark as it was is kept as keys\/audit-head\.at-break-\d{8}T\d{6}\.\d{3}Z\.json: keep it and collector\.db as evidence, and run jcs-collector audit verify$/,
     ),
   ]);
   // the copy is the mark as it stood, whatever the next entries do to the mark itself

@@ -48,6 +48,9 @@ const LOOPBACK = rangesOf(['loopback']);
  */
 export const UNNAMED_SENDER = 'unnamed sender (through a trusted proxy)';
 
+/** What a connection with no address to read is keyed as (reset before it was looked at). */
+const UNKNOWN_PEER: Address = { type: 'ipv4', text: '0.0.0.0', groups: ['0', '0', '0', '0'] };
+
 /** A `--trust-proxy` entry that is not an address, a CIDR range or one of the names. */
 export class TrustProxyError extends Error {}
 
@@ -108,7 +111,6 @@ export function senderKey(
       onUnnamed();
       return UNNAMED_SENDER;
     }
-    if (found === undefined) return undefined;
     const { address, fromHeader } = found;
     // Only a connection's own loopback address is exempt: one read from the header is what a
     // client in a trusted range could write to go unlimited.
@@ -131,10 +133,11 @@ interface Address {
 function clientAddress(
   req: IncomingMessage,
   trusted?: net.BlockList,
-): { address: Address; fromHeader: boolean } | undefined | null {
+): { address: Address; fromHeader: boolean } | null {
   const peer = req.socket?.remoteAddress;
   let address = peer === undefined ? undefined : parseAddress(peer);
-  if (address === undefined) return undefined;
+  // A connection already reset has no address left to read: limited, as one shared sender.
+  if (address === undefined) return { address: UNKNOWN_PEER, fromHeader: false };
   if (!trusted || !isTrusted(address, trusted)) return { address, fromHeader: false };
   const header = req.headers['x-forwarded-for'];
   const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
@@ -165,8 +168,12 @@ function parseAddress(raw: string): Address | undefined {
   if (version === 4) return { type: 'ipv4', text, groups: text.split('.') };
   if (version !== 6) return undefined;
   const groups = ipv6Groups(text);
-  // ::ffff:a.b.c.d, in either form: the IPv4 address it is.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+  // ::ffff:a.b.c.d in either form, and NAT64's 64:ff9b::a.b.c.d: the IPv4 address it is (else
+  // every IPv4 client behind a NAT64 gateway would share one key).
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  const nat64 =
+    groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
+  if (mapped || nat64) {
     const v4 = [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.');
     return { type: 'ipv4', text: v4, groups: v4.split('.') };
   }

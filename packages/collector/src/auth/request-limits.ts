@@ -12,7 +12,7 @@ export interface RateLimitSettings {
   /** reports per ingest token (every desktop install shares it, so this is fleet-wide) */
   tokenPerMin: number;
   tokenBurst: number;
-  /** reports per sending address (IPv6: per /64); loopback senders are not limited */
+  /** reports per sending address (IPv6: per /48); loopback connections are not limited */
   addressPerMin: number;
   addressBurst: number;
   /** engineer and admin requests per token */
@@ -65,7 +65,7 @@ export class RequestLimits {
   private readonly token: KeyedRateLimiter;
   private readonly address: KeyedRateLimiter;
   private readonly read: KeyedRateLimiter;
-  private readonly senderOf: (req: IncomingMessage) => string | undefined;
+  private readonly sender: (req: IncomingMessage) => string | undefined;
 
   constructor(options: RequestLimitsOptions = {}) {
     const s = { ...DEFAULT_RATE_LIMITS };
@@ -85,20 +85,18 @@ export class RequestLimits {
       burst: s.addressBurst,
       ...common,
     });
-    this.senderOf = options.senderOf ?? (() => undefined);
+    this.sender = options.senderOf ?? (() => undefined);
     this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
   }
 
   /**
-   * Before a report's body is read: takes one report from the sending address's bucket, then
-   * from the token's, or refuses at once when either has nothing left; answers the sender's key
-   * for takeReport. Taken, not only looked at: bodies read at the same time would
+   * Before a report's body is read: takes one report from the sending address's bucket (`sender`,
+   * from senderOf), then from the token's, or refuses at once when either has nothing left. Taken, not only looked at: bodies read at the same time would
    * otherwise each find the last report left, and forty bad bodies sent at once were all read.
    * A refused body (not JSON, not a report, too large) keeps it spent: bad requests cost the
    * server more than good ones, and must not be free to send.
    */
-  reserveReport(actor: Actor, req: IncomingMessage): string | undefined {
-    const sender = this.senderOf(req);
+  reserveReport(actor: Actor, sender: string | undefined): void {
     if (sender !== undefined) {
       const addressWait = this.address.take(sender);
       if (addressWait > 0) throw limited(addressWait, 'Too many reports from this address');
@@ -109,16 +107,23 @@ export class RequestLimits {
       if (sender !== undefined) this.address.refund(sender);
       throw limited(wait, 'Too many reports with this token');
     }
-    return sender;
+  }
+
+  /**
+   * The key of the request's sender for the per-address limit (auth/client-address.ts), or
+   * undefined for one not limited. Read before anything awaits: a reset connection has no address.
+   */
+  senderOf(req: IncomingMessage): string | undefined {
+    return this.sender(req);
   }
 
   /**
    * Once a report is valid: one from its licence's bucket (kept per sending address, `sender`
-   * from reserveReport). A licence over its limit gives the token's report back, so that a flood
+   * from senderOf). A licence over its limit gives the token's report back, so that a flood
    * from one licence never uses up what all licences share; the address's stays spent.
    */
   takeReport(actor: Actor, licence: string, sender?: string): void {
-    const licenceWait = this.licence.take(sender === undefined ? licence : `${licence}\n${sender}`);
+    const licenceWait = this.licence.take(licenceKey(licence, sender));
     if (licenceWait > 0) {
       this.token.refund(actor.name);
       throw limited(licenceWait, 'Too many reports from this licence');
@@ -134,11 +139,25 @@ export class RequestLimits {
     if (sender !== undefined) this.address.refund(sender);
   }
 
+  /**
+   * Gives back every share a valid report took (token, licence, sender): storage could not take
+   * it, the collector's failure, and its sender will send it again.
+   */
+  giveBack(actor: Actor, licence: string, sender?: string): void {
+    this.releaseReport(actor, sender);
+    this.licence.refund(licenceKey(licence, sender));
+  }
+
   /** Engineer and admin requests, per token. */
   takeRead(actor: Actor): void {
     const wait = this.read.take(actor.name);
     if (wait > 0) throw limited(wait, 'Too many requests with this token');
   }
+}
+
+/** A licence's bucket, kept per sender (a newline cannot be in a sender's key). */
+function licenceKey(licence: string, sender: string | undefined): string {
+  return sender === undefined ? licence : `${licence}\n${sender}`;
 }
 
 function limited(seconds: number, what: string): ApiError {

@@ -37,7 +37,7 @@ const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: 
   tokenBurst: { flag: '--rate-token-burst <n>', help: 'burst of reports per token', min: 1 },
   addressPerMin: {
     flag: '--rate-address-per-min <n>',
-    help: 'reports a minute per sending address, IPv6 per /64, loopback not limited (0: no limit)',
+    help: 'reports a minute per sending address, IPv6 per /48, loopback not limited (0: no limit)',
     min: 0,
   },
   addressBurst: {

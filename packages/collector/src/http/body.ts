@@ -54,6 +54,20 @@ function tooMuchAtOnce(message: string): ApiError {
   return new ApiError('unavailable', message, { headers: { 'Retry-After': '1' } });
 }
 
+/** The bodies pushed out because they were slow to arrive: their senders' doing, not the collector's. */
+const slowBodies = new WeakSet<ApiError>();
+
+/**
+ * Whether a body was refused for arriving too slowly while others waited (a 503 that is the
+ * sender's doing: the per-address limit keeps it charged).
+ *
+ * @example
+ * if (!isSlowBody(e)) limits.releaseReport(actor, sender);
+ */
+export function isSlowBody(e: unknown): boolean {
+  return e instanceof ApiError && slowBodies.has(e);
+}
+
 /**
  * Reads a JSON body with a byte limit. Written for the ingest path instead of express.json():
  * one check of the content type, one Buffer.concat, one JSON.parse, and a 413 before reading
@@ -206,11 +220,11 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
       giveWay: () => {
         req.off('data', onData);
         discard(req);
-        fail(
-          tooMuchAtOnce(
-            'The collector is receiving too much at once, and this body was slow to arrive: retry shortly.',
-          ),
+        const slow = tooMuchAtOnce(
+          'The collector is receiving too much at once, and this body was slow to arrive: retry shortly.',
         );
+        slowBodies.add(slow);
+        fail(slow);
       },
     };
     arriving.add(self);

@@ -13,7 +13,7 @@ import {
 import type { Collector } from '../collector';
 import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
-import { readJsonBody } from '../http/body';
+import { isSlowBody, readJsonBody } from '../http/body';
 import { MAX_REPORT_NESTING, nestingTooDeep } from '../http/nesting';
 import { checkHost } from '../http/host-header';
 import { answerError, type ErrorHook } from '../http/errors';
@@ -52,10 +52,12 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
   const watchDumpKey = dumpKeyWatch(c);
   return async (req, res) => {
     try {
+      // Before anything waits: a client that resets its connection leaves no address to read.
+      const sender = limits?.senderOf(req);
       const actor = await authenticateSoon(c, req, 'ingest');
       checkHost(req);
       gate?.(req);
-      const sender = limits?.reserveReport(actor, req);
+      limits?.reserveReport(actor, sender);
       let report: Report;
       try {
         const body = await readJsonBody(req, LIMITS.bodyBytes, { beforeParse: refuseDeepNesting });
@@ -64,14 +66,24 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         report = v.report;
         checkDumpSize(report);
       } catch (e) {
-        // A bad body (4xx) stays charged; the collector's own 503 (too much arriving at once), or
-        // a client gone before its body arrived, is not.
-        if (!(e instanceof ApiError && e.status < 500)) limits?.releaseReport(actor, sender);
+        // A bad body (4xx, a client gone before its body arrived among them) stays charged; the
+        // collector's own 503 (too much arriving at once) is not, except to the sender of a body
+        // pushed out for arriving slowly, which is that sender's doing.
+        if (!(e instanceof ApiError && e.status < 500)) {
+          limits?.releaseReport(actor, isSlowBody(e) ? undefined : sender);
+        }
         throw e;
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, report.license, sender);
-      const stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
+      let stored;
+      try {
+        stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
+      } catch (e) {
+        // Storage could not take it (503): the collector's failure, so every share goes back.
+        limits?.giveBack(actor, report.license, sender);
+        throw e;
+      }
       if (stored.created) watchDumpKey(report);
       // An admin token may post reports too; like all its requests, that one is in the access log
       // (written once the report is stored, before the answer; 503 when it cannot be).

@@ -167,19 +167,22 @@ export function parseMark(text: string | undefined): ChainMark | null {
  * when there is no mark to copy or it cannot be written.
  *
  * @example
- * keepHeadAtBreak('/var/lib/jcs-collector/keys', Date.now()); // 'audit-head.at-break-20261206T215917Z.json'
+ * keepHeadAtBreak('/var/lib/jcs-collector/keys', Date.now()); // 'audit-head.at-break-20261206T215917.123Z.json'
  */
 export function keepHeadAtBreak(keysDir: string, now: number): string | undefined {
-  const stamp = new Date(now)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  // To the millisecond: two starts in one second each keep their own.
+  const stamp = new Date(now).toISOString().replace(/[-:]/g, '');
   const name = `audit-head.at-break-${stamp}.json`;
+  const file = path.join(keysDir, name);
   try {
-    fs.copyFileSync(markFiles(keysDir).head, path.join(keysDir, name), fs.constants.COPYFILE_EXCL);
-    fs.chmodSync(path.join(keysDir, name), 0o600);
-    return name;
+    fs.copyFileSync(markFiles(keysDir).head, file, fs.constants.COPYFILE_EXCL);
   } catch {
     return undefined;
   }
+  try {
+    fs.chmodSync(file, 0o600);
+  } catch {
+    // copied all the same, in a folder only the collector's user may enter
+  }
+  return name;
 }
