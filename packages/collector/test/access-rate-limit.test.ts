@@ -62,14 +62,17 @@ describe('RequestLimits: what each refusal gives back', () => {
   const actor = { name: 'desktop', role: 'ingest' } as const;
   const limitsFor = (o: RequestLimitsOptions) => new RequestLimits({ now: frozen(), ...o });
 
-  it('storage that could not take a valid report gives back its token, licence and sender shares', () => {
-    const l = limitsFor({ tokenBurst: 1, licenceBurst: 1, addressBurst: 1 });
+  it("storage that could not take a valid report gives back its token and licence shares, not the sender's", () => {
+    const l = limitsFor({ tokenBurst: 1, licenceBurst: 1, addressBurst: 2 });
     l.reserveReport(actor, '203.0.113.7');
     l.takeReport(actor, 'JCS-1', '203.0.113.7');
     l.giveBack(actor, 'JCS-1', '203.0.113.7');
-    // all three were 1 deep: taken again, each is there
-    expect(() => l.reserveReport(actor, '203.0.113.7')).not.toThrow();
+    // token and licence were 1 deep: taken again, each is there
+    l.reserveReport(actor, '203.0.113.7');
     expect(() => l.takeReport(actor, 'JCS-1', '203.0.113.7')).not.toThrow();
+    l.giveBack(actor, 'JCS-1', '203.0.113.7');
+    // the sender's 2 are both spent: a failing storage is no free rein
+    expect(() => l.reserveReport(actor, '203.0.113.7')).toThrow(/from this address/);
   });
 
   it("a body released without its sender (pushed out for arriving slowly) keeps the sender's share spent", () => {

@@ -1,5 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { rangesOf, senderKey, TrustProxyError, UNNAMED_SENDER } from '../src/auth/client-address';
+import {
+  rangesOf,
+  senderKey,
+  trustsTheInternet,
+  TrustProxyError,
+  UNNAMED_SENDER,
+} from '../src/auth/client-address';
 
 /** The per-address limit's key for a request from `peer`, with these headers. */
 function keyOf(peer: string | undefined, xff?: string | string[], trust?: string[]) {
@@ -25,6 +31,8 @@ describe('senderKey', () => {
     ['::ffff:a00:5', '10.0.0.5'],
     ['64:ff9b::c633:6409', '198.51.100.9'],
     ['64:ff9b::198.51.100.10', '198.51.100.10'],
+    // but never exempt as loopback (RFC 6052: the prefix carries no such address)
+    ['64:ff9b::7f00:1', '127.0.0.1'],
     ['::ffff:7f00:1', undefined],
     // loopback senders are not limited
     ['127.0.0.1', undefined],
@@ -58,6 +66,9 @@ describe('senderKey', () => {
     // ports and brackets, as some load balancers write them
     expect(keyOf('127.0.0.1', '203.0.113.7:5555', ['loopback'])).toBe('203.0.113.7');
     expect(keyOf('127.0.0.1', '[2001:db8:7::1]:443', ['loopback'])).toBe('2001:db8:7::/48');
+    // a NAT64 address is trusted as itself, never as the IPv4 address it carries
+    expect(keyOf('64:ff9b::a00:5', '198.51.100.1', ['uniquelocal'])).toBe('10.0.0.5');
+    expect(keyOf('64:ff9b::a00:5', '198.51.100.1', ['64:ff9b::/96'])).toBe('198.51.100.1');
     // an untrusted peer's header is not read, even when it names a trusted address
     expect(keyOf('198.51.100.1', '127.0.0.1', ['loopback'])).toBe('198.51.100.1');
   });
@@ -105,5 +116,19 @@ describe('rangesOf (--trust-proxy)', () => {
   ])('refuses %j, naming what it takes', (entry) => {
     expect(() => rangesOf([entry])).toThrow(TrustProxyError);
     expect(() => rangesOf([entry])).toThrow(/--trust-proxy takes addresses, CIDR ranges/);
+  });
+});
+
+describe('trustsTheInternet', () => {
+  it.each<[string[], boolean]>([
+    [['0.0.0.0/0'], true],
+    [['0.0.0.0/2'], true],
+    [['::/0'], true],
+    [['2a00::/8'], true],
+    [['::ffff:0:0/96'], true],
+    [['loopback', 'uniquelocal', 'linklocal'], false],
+    [['10.0.0.0/8', '104.16.0.0/13', '2001:db8::/32'], false],
+  ])('%j -> %s', (list, wide) => {
+    expect(trustsTheInternet(rangesOf(list))).toBe(wide);
   });
 });

@@ -19,6 +19,9 @@ let compiled: ValidateFunction<Report> | undefined;
  * import the protocol's types and helpers (the CLI) should not pay ajv's start-up cost.
  */
 function compiledCheck(): ValidateFunction<Report> {
+  // One that could not compile (a host's pollution that cannot be set aside) fails again at once,
+  // rather than cost each check the compiling's tens of milliseconds.
+  if (compileFailure !== undefined) throw compileFailure;
   if (!compiled) {
     try {
       compiled = compile(true);
@@ -28,11 +31,18 @@ function compiledCheck(): ValidateFunction<Report> {
       // and option object and cannot compile. The schema is checked in strict mode wherever
       // nothing was polluted (the tests); here it is compiled with the pollution out of the way.
       if (!prototypeChanged()) throw e;
-      compiled = withoutPrototypePollution(() => compile(false));
+      try {
+        compiled = withoutPrototypePollution(() => compile(false));
+      } catch (again) {
+        compileFailure = again;
+        throw again;
+      }
     }
   }
   return compiled;
 }
+
+let compileFailure: unknown;
 
 /**
  * Compiles the report schema now, if it is not yet: for a program that would rather pay ajv's
@@ -52,6 +62,8 @@ export function warmReportCheck(): void {
  */
 function withoutPrototypePollution<T>(f: () => T): T {
   const proto = Object.prototype as Record<string, unknown>;
+  // Frozen or sealed against additions: what is taken off could not be put back.
+  if (!Object.isExtensible(proto)) return f();
   const taken: [string, PropertyDescriptor][] = [];
   for (const key of Object.keys(proto)) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, key);
@@ -60,7 +72,13 @@ function withoutPrototypePollution<T>(f: () => T): T {
   try {
     return f();
   } finally {
-    for (const [key, descriptor] of taken) Object.defineProperty(proto, key, descriptor);
+    for (const [key, descriptor] of taken) {
+      try {
+        Object.defineProperty(proto, key, descriptor);
+      } catch {
+        // made non-extensible meanwhile by f (not by ajv): the others still go back
+      }
+    }
   }
 }
 

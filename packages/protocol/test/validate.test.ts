@@ -6,6 +6,7 @@ import {
   LIMITS,
   toWellFormed,
 } from '../src';
+import { spawnSync } from 'node:child_process';
 import { validReport } from './fixtures';
 
 type Mutate = (r: Record<string, any>) => void;
@@ -240,5 +241,59 @@ describe('lone surrogates', () => {
       expect(toWellFormed(text)).toBe(mended);
       expect(Buffer.from(toWellFormed(text), 'utf8').toString('utf8')).toBe(mended);
     }
+  });
+});
+
+describe('in a program whose Object.prototype was polluted (a separate process)', () => {
+  const dist = require.resolve('../dist/index.js');
+  const run = (script: string) => {
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `const p = require(${JSON.stringify(dist)});\n${script}`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    return { status: r.status, out: r.stdout.trim(), err: r.stderr };
+  };
+  const report = JSON.stringify(validReport());
+
+  it('validates an own-properties copy with any polluted value, and puts the prototype back exactly', () => {
+    const r = run(`
+      let reads = 0;
+      Object.defineProperty(Object.prototype, 'viaGetter', { enumerable: true, configurable: true, get() { reads++; return true; } });
+      Object.prototype.isAdmin = true;
+      const own = (v) => { if (typeof v !== 'object' || v === null) return v; const c = Object.create(null); for (const k of Object.keys(v)) c[k] = own(v[k]); return c; };
+      const good = JSON.parse(${JSON.stringify(report)});
+      const results = [p.validateReport(own(good)).ok, p.validateReport(own({ ...good, email: 'x' })).ok];
+      const d = Object.getOwnPropertyDescriptor(Object.prototype, 'viaGetter');
+      console.log(JSON.stringify({ results, isAdmin: ({}).isAdmin, getter: typeof d.get, enumerable: d.enumerable, keys: Object.keys(Object.prototype) }));
+    `);
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toEqual({
+      results: [true, false],
+      isAdmin: true,
+      getter: 'function',
+      enumerable: true,
+      keys: expect.arrayContaining(['viaGetter', 'isAdmin']),
+    });
+  });
+
+  it('leaves a prototype that cannot take properties back as it was', () => {
+    const r = run(`
+      Object.prototype.isAdmin = true;
+      Object.preventExtensions(Object.prototype);
+      const tries = [];
+      for (let i = 0; i < 2; i++) {
+        try { p.validateReport({ schema: 1 }); tries.push('ok'); } catch { tries.push('threw'); }
+      }
+      console.log(JSON.stringify({ isAdmin: ({}).isAdmin, own: Object.keys(Object.prototype), tries }));
+    `);
+    // nothing taken off that could not be put back; the check fails, every time, without a crash
+    expect(JSON.parse(r.out)).toEqual({
+      isAdmin: true,
+      own: ['isAdmin'],
+      tries: ['threw', 'threw'],
+    });
   });
 });

@@ -31,7 +31,9 @@ export function createReporter(options: ReporterOptions | DisabledReporterOption
   }
   if (enabled === false) return createDisabledReporter();
   const reporter = detachable(new ReporterCore(resolveOptions(options as ReporterOptions)));
-  warmCheck();
+  // Only a reporter that checks reports: beforeSend's, or the queue's read back.
+  const o = options as ReporterOptions;
+  if (o.beforeSend !== undefined || o.queueDir !== undefined) warmCheck();
   return reporter;
 }
 

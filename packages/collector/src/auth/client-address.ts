@@ -114,7 +114,9 @@ export function senderKey(
     const { address, fromHeader } = found;
     // Only a connection's own loopback address is exempt: one read from the header is what a
     // client in a trusted range could write to go unlimited.
-    if (!fromHeader && LOOPBACK.check(address.text, address.type)) return undefined;
+    if (!fromHeader && !address.translated && LOOPBACK.check(address.text, address.type)) {
+      return undefined;
+    }
     return address.type === 'ipv6' ? `${address.groups.slice(0, 3).join(':')}::/48` : address.text;
   };
 }
@@ -124,6 +126,8 @@ interface Address {
   /** IPv4 dotted; IPv6 as eight groups of hex, without leading zeros */
   text: string;
   groups: string[];
+  /** a NAT64 address (64:ff9b::/96), keyed by the IPv4 address it carries: its own IPv6 text */
+  translated?: string;
 }
 
 /**
@@ -154,6 +158,8 @@ function clientAddress(
 }
 
 function isTrusted(address: Address, trusted: net.BlockList): boolean {
+  // A NAT64 address is trusted as the IPv6 address it is, never as the IPv4 one it carries.
+  if (address.translated) return trusted.check(address.translated, 'ipv6');
   return trusted.check(address.text, address.type);
 }
 
@@ -175,7 +181,8 @@ function parseAddress(raw: string): Address | undefined {
     groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
   if (mapped || nat64) {
     const v4 = [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.');
-    return { type: 'ipv4', text: v4, groups: v4.split('.') };
+    const hex = groups.map((g) => g.toString(16)).join(':');
+    return { type: 'ipv4', text: v4, groups: v4.split('.'), ...(nat64 ? { translated: hex } : {}) };
   }
   const hex = groups.map((g) => g.toString(16));
   return { type: 'ipv6', text: hex.join(':'), groups: hex };
@@ -205,4 +212,27 @@ function ipv6Groups(text: string): number[] {
   const left = parse(head);
   const right = parse(rest);
   return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+const PRIVATE_V6 = rangesOf(['uniquelocal', 'linklocal']);
+
+/**
+ * Whether a --trust-proxy list takes in a large part of the internet, as no list of one's own
+ * proxies does: an IPv4 range wider than /8, an IPv6 one wider than /16, or one holding the
+ * IPv4-mapped addresses (::ffff:0:0/96, which BlockList matches every IPv4 address against).
+ *
+ * @example
+ * trustsTheInternet(rangesOf(['0.0.0.0/2'])); // true
+ * trustsTheInternet(rangesOf(['uniquelocal', 'loopback'])); // false
+ */
+export function trustsTheInternet(list: net.BlockList): boolean {
+  for (const rule of list.rules) {
+    const m = /IPv([46]) (\S+)\/(\d+)$/.exec(rule);
+    if (!m || Number(m[3]) >= (m[1] === '4' ? 8 : 16)) continue;
+    // Unique-local and link-local ranges are wide and private (`uniquelocal` names fc00::/7).
+    if (m[1] === '6' && PRIVATE_V6.check(m[2], 'ipv6')) continue;
+    return true;
+  }
+  // ::ffff:0:0/96 and the like: every IPv4 address, whatever the prefix length says.
+  return ['8.8.8.8', '150.150.150.150'].every((a) => list.check(a, 'ipv4'));
 }

@@ -140,11 +140,13 @@ export class RequestLimits {
   }
 
   /**
-   * Gives back every share a valid report took (token, licence, sender): storage could not take
-   * it, the collector's failure, and its sender will send it again.
+   * Gives back the token's and the licence's shares of a valid report storage could not take:
+   * the collector's failure, and its sender will send it again. The sender's own share stays
+   * spent, so that while storage fails a client cannot have report after report read, checked
+   * and tried without bound.
    */
   giveBack(actor: Actor, licence: string, sender?: string): void {
-    this.releaseReport(actor, sender);
+    this.token.refund(actor.name);
     this.licence.refund(licenceKey(licence, sender));
   }
 

@@ -1,6 +1,6 @@
 import type { Collector } from '../collector';
 import { isLoopbackHost } from '@jcs/protocol';
-import type { AddressInfo, BlockList } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
@@ -13,6 +13,7 @@ import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { applyWipes } from '../store/sealed-wipes';
+import { trustsTheInternet } from '../auth/client-address';
 import { keepHeadAtBreak } from '../store/audit-marks';
 import { sealedDir } from '../store/sealed-files';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
@@ -329,19 +330,6 @@ function forceOnNextSignal(log: Logger): void {
   const onInt = () => force('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
-}
-
-/**
- * Whether a --trust-proxy list takes in public addresses far apart, as no list of one's own
- * proxies does: a /0, a /1, IPv4-mapped ::ffff:0:0/96 (which BlockList matches every IPv4
- * address against).
- */
-function trustsTheInternet(list: BlockList): boolean {
-  const v4 = ['8.8.8.8', '77.88.55.66', '150.150.150.150', '200.1.2.3'];
-  const v6 = ['2001:4860:4860::8888', '2a00:1450::1', '2c0f:fb50::1', '2600::1'];
-  const count = (samples: string[], type: 'ipv4' | 'ipv6') =>
-    samples.filter((a) => list.check(a, type)).length;
-  return count(v4, 'ipv4') >= 2 || count(v6, 'ipv6') >= 2;
 }
 
 /** What serve says at start when the access log's newest entries are not as the head mark says. */

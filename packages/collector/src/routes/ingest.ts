@@ -80,7 +80,8 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       try {
         stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
       } catch (e) {
-        // Storage could not take it (503): the collector's failure, so every share goes back.
+        // Storage could not take it (503): the collector's failure, so the fleet's and the
+        // licence's shares go back (the sender's stays: request-limits.ts says why).
         limits?.giveBack(actor, report.license, sender);
         throw e;
       }
