@@ -138,6 +138,21 @@ describe('top', () => {
     }
   });
 
+  test('a place too long for the line below loses its middle, not its end', async () => {
+    // 256 characters each: every group goes to the two-line layout even at 250 columns
+    fake.fixtures.groups[0].module = 'm'.repeat(256);
+    fake.fixtures.groups[0].procedure = `${'p'.repeat(250)}EndsA`;
+    fake.fixtures.groups[1].module = 'm'.repeat(256);
+    fake.fixtures.groups[1].procedure = `${'p'.repeat(250)}EndsB`;
+    for (const width of [80, 250]) {
+      const r = await cli(['top'], { width });
+      const below = r.stdout.split('\n').filter((line) => line.includes('mmm'));
+      expect(below.some((line) => /…p+EndsA$/.test(line))).toBe(true);
+      expect(below.some((line) => /…p+EndsB$/.test(line))).toBe(true);
+      for (const line of r.stdout.split('\n')) expect([...line].length).toBeLessThanOrEqual(width);
+    }
+  });
+
   test('piped without COLUMNS (a script): whole ids, every version, whole descriptions', async () => {
     const r = await cli(['top', '--status', 'all'], { env: { COLUMNS: '' } });
     const [header, ...rows] = r.stdout.split('\n');

@@ -178,11 +178,27 @@ function groupTable(groups: Group[], output: Output, sort: (typeof SORTS)[number
     dropped.add(head.findIndex((c) => c.header === header));
   }
   const keep = (_: unknown, i: number) => !dropped.has(i);
+  // The room the line below has: the width less the id column, where it starts.
+  const room = width - Math.max(2, ...ids.map((id) => id.length)) - 2;
   const rows = groups.map((g, i): Row => ({
     cells: firstCells[i].filter(keep),
-    below: { text: identity(g), color: palette.dim },
+    below: { text: placeFitting(g, room), color: palette.dim },
   }));
   return renderTable({ columns: head.filter(keep), rows, width, palette, belowFrom: 1 });
+}
+
+/**
+ * The line below a group: its number, place and description, the description cut first (by the
+ * table, at the end). A number and place longer than the room alone lose their middle instead:
+ * two places that differ only at the end (procedures A and B of one long module) stay apart.
+ */
+function placeFitting(group: Group, room: number): string {
+  const place = `${group.number} ${where(group)}`;
+  const chars = [...place];
+  if (chars.length <= room) return identity(group);
+  const kept = Math.max(2, room - 1);
+  const front = Math.ceil(kept / 2);
+  return `${chars.slice(0, front).join('')}…${chars.slice(chars.length - (kept - front)).join('')}`;
 }
 
 /** The columns a narrow terminal loses, in this order. */
