@@ -101,6 +101,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** an `http://` proxy URL to go through (settings.ts chooses it); undefined: directly */
   proxy?: string;
+  /** how hints in error messages write the command line (Output.invocation) */
+  invocation?: string;
 }
 
 interface RequestOptions {
@@ -144,7 +146,11 @@ export class ApiClient {
   /** one proxy agent for all of a command's requests, so they share its connections */
   private proxied: Promise<typeof fetch> | undefined;
 
+  /** How hints in error messages write the command line (Output.invocation). */
+  readonly invocation: string;
+
   constructor(options: ClientOptions) {
+    this.invocation = options.invocation ?? 'jcs-errors';
     this.server = options.server.endsWith('/') ? options.server : `${options.server}/`;
     this.token = options.token;
     this.tokenHint = options.tokenHint ?? 'JCS_ERRORS_TOKEN';

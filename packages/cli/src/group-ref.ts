@@ -33,20 +33,20 @@ export async function resolveGroup(client: ApiClient, text: string): Promise<Gro
   // `resolve "$G"` with G unset: the script's mistake, not a group that has gone.
   if (prefix === '') {
     throw new UsageError(
-      'GROUP is empty: give a group id or a prefix of one; run jcs-errors top to list groups',
+      `GROUP is empty: give a group id or a prefix of one; run ${client.invocation} top to list groups`,
     );
   }
   // No group has any other id: not found (exit 4), as the contract's codes say, with the form.
   if (!/^[0-9a-f]+$/.test(prefix) || prefix.length > FULL_LENGTH) {
     throw new NotFoundError(
-      `no group "${shown(text)}": a group is its id or a prefix of it, in hex such as 3fa9c1; run jcs-errors top to list groups`,
+      `no group "${shown(text)}": a group is its id or a prefix of it, in hex such as 3fa9c1; run ${client.invocation} top to list groups`,
     );
   }
   if (prefix.length === FULL_LENGTH) return { id: prefix };
 
   const data = await groupsByPrefix(client, prefix);
   const matches = data.groups;
-  if (matches.length === 0) throw groupNotFound(text);
+  if (matches.length === 0) throw groupNotFound(text, client.invocation);
   if (matches.length > 1) {
     const candidates = matches
       .slice(0, CANDIDATES_SHOWN)
@@ -93,8 +93,8 @@ async function groupsByPrefix(client: ApiClient, prefix: string): Promise<GroupI
  * @example
  * throw groupNotFound('3fa9c1'); // no group 3fa9c1: run jcs-errors top to list groups
  */
-export function groupNotFound(text: string): NotFoundError {
-  return new NotFoundError(`no group ${text.trim()}: run jcs-errors top to list groups`);
+export function groupNotFound(text: string, invocation = 'jcs-errors'): NotFoundError {
+  return new NotFoundError(`no group ${text.trim()}: run ${invocation} top to list groups`);
 }
 
 /**
@@ -103,11 +103,15 @@ export function groupNotFound(text: string): NotFoundError {
  * @example
  * const detail = await aboutGroup('3fa9', () => client.getGroup(id)); // a 404 says: no group 3fa9: ...
  */
-export async function aboutGroup<T>(text: string, request: () => Promise<T>): Promise<T> {
+export async function aboutGroup<T>(
+  text: string,
+  request: () => Promise<T>,
+  invocation?: string,
+): Promise<T> {
   try {
     return await request();
   } catch (err) {
-    if (err instanceof NotFoundError) throw groupNotFound(text);
+    if (err instanceof NotFoundError) throw groupNotFound(text, invocation);
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import { Command, CommanderError, Help, Option } from 'commander';
+import { shellWord } from '@jcs/protocol';
 import { ApiClient } from './client';
 import { makeAuditCommand } from './commands/audit';
 import type { CommandResult, Output, Wiring } from './commands/context';
@@ -67,11 +68,18 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         stdoutIsTTY: environment.stdoutIsTTY,
         warn: (line) => (stderr += `${line}\n`),
       });
+      // A --server typed on the command line is repeated in hints; one from the environment or
+      // the config file is there for the hint too.
+      const invocation =
+        settings.serverSource === 'flag'
+          ? `jcs-errors --server ${shellWord(settings.server.replace(/\/$/, ''))}`
+          : 'jcs-errors';
       const client = new ApiClient({
         server: settings.server,
         token: settings.token,
         tokenHint: describeSource(settings.tokenSource, 'token', settings.configPath),
         proxy: settings.proxy,
+        invocation,
       });
       const output: Output = {
         json: settings.json,
@@ -79,6 +87,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         width: terminalWidth(environment),
         now: environment.now?.() ?? new Date(),
         piped: !environment.stdoutIsTTY && !validColumns(environment),
+        invocation,
       };
       return { client, output };
     },

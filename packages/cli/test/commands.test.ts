@@ -48,6 +48,23 @@ function cli(args: string[], options: CliOptions = {}): Promise<RunResult> {
 const lines = (...l: string[]) => `${l.join('\n')}\n`;
 const requests = (p: string) => fake.requests.filter((r) => r.path === p);
 
+describe('hints', () => {
+  test('repeat a --server given on the command line, so a hint copied as it stands asks the same collector', async () => {
+    const url = fake.url.replace(/\/$/, '');
+    const flag = await cli(['--server', fake.url, 'show', 'ffffff']);
+    expect(flag).toMatchObject({
+      exitCode: 4,
+      stderr: `no group ffffff: run jcs-errors --server ${url} top to list groups\n`,
+    });
+    const top = await cli(['top', '--server', fake.url]);
+    expect(top.stdout).toContain(`jcs-errors --server ${url} show ID for one group`);
+    // from the environment (or the config file), it is there for the hint too: not repeated
+    const env = await cli(['show', 'ffffff']);
+    expect(env.stderr).toBe('no group ffffff: run jcs-errors top to list groups\n');
+    expect((await cli(['top'])).stdout).toContain('jcs-errors show ID for one group');
+  });
+});
+
 describe('top', () => {
   test('an 80-column table: every column, the place and description on a second line', async () => {
     const r = await cli(['top']);

@@ -99,16 +99,21 @@ describe('the bin against the real collector', () => {
     const { data } = await api<{ groups: Group[]; window: { since: string } }>('/v1/groups');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(
-      lines(
-        `ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND${' '.repeat(data.groups[0].daily.length - 3)}STATUS`,
-        `${A.slice(0, 7)}      5      2     2  5.2.1.345 +1  just now   ${trend(data.groups[0])}  unresolved`,
-        '         91 modClients.LoadClient: Object variable or With block variable not s…',
-        `${B.slice(0, 7)}      1      0     1  5.2.1.345     just now   ${trend(data.groups[1])}  unresolved`,
-        '         13 modInvoices.PrintInvoice: Type mismatch',
-        '',
-        `2 unresolved groups since ${absoluteTime(data.window.since, 'minute')} (7d ago), most occurrences first`,
-        'jcs-errors show ID for one group',
+    // The window's start is read a moment apart by the CLI and by the API call after it: at a
+    // minute's turn they differ by one, so the minute is not compared.
+    const anyMinute = (text: string) => text.replace(/since \S+ \d\d:\d\d/, 'since <minute>');
+    expect(anyMinute(r.stdout)).toBe(
+      anyMinute(
+        lines(
+          `ID       COUNT  USERS  LICS  VERSIONS      LAST SEEN  TREND${' '.repeat(data.groups[0].daily.length - 3)}STATUS`,
+          `${A.slice(0, 7)}      5      2     2  5.2.1.345 +1  just now   ${trend(data.groups[0])}  unresolved`,
+          '         91 modClients.LoadClient: Object variable or With block variable not s…',
+          `${B.slice(0, 7)}      1      0     1  5.2.1.345     just now   ${trend(data.groups[1])}  unresolved`,
+          '         13 modInvoices.PrintInvoice: Type mismatch',
+          '',
+          `2 unresolved groups since ${absoluteTime(data.window.since, 'minute')} (7d ago), most occurrences first`,
+          'jcs-errors show ID for one group',
+        ),
       ),
     );
 

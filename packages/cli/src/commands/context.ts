@@ -14,6 +14,22 @@ export interface Output {
    * whole values (full ids, every version) rather than fit `width`.
    */
   piped?: boolean;
+  /**
+   * How hints write this program's command line: `jcs-errors`, or with the `--server` given on
+   * the command line (`jcs-errors --server https://errors.jcs.example`), so that a hint copied as
+   * it stands asks the same collector.
+   */
+  invocation?: string;
+}
+
+/**
+ * The command line a hint should show, `rest` after the program and any `--server` it needs.
+ *
+ * @example
+ * hint(output, 'top'); // 'jcs-errors top', or 'jcs-errors --server http://10.0.0.5:8080 top'
+ */
+export function hint(output: Pick<Output, 'invocation'>, rest: string): string {
+  return `${output.invocation ?? 'jcs-errors'} ${rest}`;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { ApiClient } from '../client';
 import { NotFoundError, UsageError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, labelled, plural, safeText } from '../render/text';
-import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring, hint } from './context';
 import { shown } from '../render/text';
 
 /** The options of `jcs-errors report`. */
@@ -38,13 +38,13 @@ export async function report(
   // `report "$ID"` with ID unset: the script's mistake, not a report that has gone.
   if (reportId === '') {
     throw new UsageError(
-      'ID is empty: give a report id; run jcs-errors reports GROUP to list them',
+      `ID is empty: give a report id; run ${hint(output, 'reports GROUP')} to list them`,
     );
   }
   // No report has any other id: not found (exit 4), as the contract's codes say, with the form.
   if (!new RegExp(UUID_PATTERN).test(reportId)) {
     throw new NotFoundError(
-      `no report "${shown(id)}": a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b; run jcs-errors reports GROUP to list them`,
+      `no report "${shown(id)}": a report id is a full UUID such as 3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b; run ${hint(output, 'reports GROUP')} to list them`,
     );
   }
   let answer;
@@ -53,7 +53,7 @@ export async function report(
   } catch (err) {
     if (err instanceof NotFoundError) {
       throw new NotFoundError(
-        `no report ${reportId}: it may have expired (reports are kept at most 42 days) or been erased; run jcs-errors reports GROUP to list them`,
+        `no report ${reportId}: it may have expired (reports are kept at most 42 days) or been erased; run ${hint(output, 'reports GROUP')} to list them`,
       );
     }
     throw err;
@@ -127,7 +127,7 @@ export function renderReport(r: FullReport, dumpAsked: boolean, output: Output):
     // The SDK's report of occurrences its flood control held back never carries one: their data
     // was never read. Said, so an engineer looks for the dump in the group's other reports.
     const repeatsOnly = r.repeats
-      ? `none: this report counts ${plural(r.repeats, 'held-back repeat', 'held-back repeats')}, sent without a dump; jcs-errors reports ${r.group} lists the group's others`
+      ? `none: this report counts ${plural(r.repeats, 'held-back repeat', 'held-back repeats')}, sent without a dump; ${hint(output, `reports ${r.group}`)} lists the group's others`
       : undefined;
     fields.push([
       'Dump',

@@ -3,7 +3,7 @@ import type { ApiClient } from '../client';
 import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkLimit } from '../options';
 import { footer, moreHint, plural } from '../render/text';
-import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring, hint } from './context';
 import { GONE_WHY, reportTable } from './show';
 
 /** The options of `jcs-errors reports`. */
@@ -29,7 +29,11 @@ export async function reports(
 ): Promise<string> {
   const limit = options.limit === undefined ? undefined : checkLimit(options.limit, MAX_LIMIT);
   const { id } = await resolveGroup(client, group);
-  const answer = await aboutGroup(group, () => client.listReports(id, { limit }));
+  const answer = await aboutGroup(
+    group,
+    () => client.listReports(id, { limit }),
+    client.invocation,
+  );
   if (output.json) return jsonText(answer.body);
 
   const list = answer.data.reports;
@@ -41,7 +45,7 @@ export async function reports(
     reportTable(list, atCollectorTime(output, answer.serverDate)),
     '',
     footer(`${plural(list.length, 'report')} of group ${id}, newest first${more}`, output),
-    footer('jcs-errors report ID for one, with --dump for its data', output),
+    footer(`${hint(output, 'report ID')} for one, with --dump for its data`, output),
     '',
   ].join('\n');
 }

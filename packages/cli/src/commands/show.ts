@@ -15,7 +15,7 @@ import { absoluteTime, relativeTime } from '../render/relative-time';
 import { shareBar } from '../render/share-bar';
 import { fitColumns, paint, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { footer, formatCount, oneLine, plural, wrapWords } from '../render/text';
-import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring, hint } from './context';
 
 /** The options of `jcs-errors show`. */
 export interface ShowOptions {
@@ -54,7 +54,7 @@ export async function show(
 ): Promise<string> {
   const { since } = checkWindow({ since: options.since }, output.now);
   const { id } = await resolveGroup(client, group);
-  const answer = await aboutGroup(group, () => client.getGroup(id, { since }));
+  const answer = await aboutGroup(group, () => client.getGroup(id, { since }), client.invocation);
   if (output.json) return jsonText(answer.body);
   return renderShow(
     answer.data,
@@ -125,7 +125,10 @@ export function renderShow(detail: GroupDetail, since: string, output: Output): 
   if (detail.latest.length > 0) {
     lines.push('');
     lines.push(
-      footer(`jcs-errors reports ${detail.id} for more, jcs-errors report ID for one`, output),
+      footer(
+        `${hint(output, `reports ${detail.id}`)} for more, ${hint(output, 'report ID')} for one`,
+        output,
+      ),
     );
   }
   return `${lines.join('\n')}\n`;

@@ -4,7 +4,7 @@ import type { ApiClient } from '../client';
 import { EXIT } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, labelled, plural } from '../render/text';
-import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Outcome, type Output, type Wiring, hint } from './context';
 
 const LABEL_WIDTH = 18;
 
@@ -26,7 +26,7 @@ export async function status(client: ApiClient, output: Output): Promise<Outcome
   return {
     text,
     exitCode: EXIT.failed,
-    problem: `not compliant: ${reasons(s, judged.now).join(' and ')}: run jcs-errors expire now, and check the collector's nightly job`,
+    problem: `not compliant: ${reasons(s, judged.now).join(' and ')}: run ${hint(judged, 'expire')} now, and check the collector's nightly job`,
   };
 }
 

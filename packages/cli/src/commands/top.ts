@@ -14,7 +14,7 @@ import { relativeTime, absoluteTime } from '../render/relative-time';
 import { sparkline } from '../render/sparkline';
 import { fitColumns, renderTable, type Cell, type Column, type Row } from '../render/table';
 import { footer, formatCount, oneLine, moreHint, plural } from '../render/text';
-import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring, hint } from './context';
 
 /** The options of `jcs-errors top`, as typed on the command line. */
 export interface TopOptions {
@@ -87,7 +87,7 @@ export function renderTop(list: GroupList, query: GroupQuery, output: Output): s
     MAX_LIMIT,
     'narrow it with --since or --version',
   );
-  return `${table}\n\n${footer(`${summary}${more}`, output)}\n${footer('jcs-errors show ID for one group', output)}\n`;
+  return `${table}\n\n${footer(`${summary}${more}`, output)}\n${footer(hint(output, 'show ID for one group'), output)}\n`;
 }
 
 /**

@@ -5,7 +5,7 @@ import { aboutGroup, resolveGroup } from '../group-ref';
 import { checkVersion } from '../options';
 import { where } from '../render/group-format';
 import { wrapWords } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { jsonText, type Output, type Wiring, hint } from './context';
 
 /** The options of `jcs-errors resolve`. */
 export interface ResolveOptions {
@@ -49,7 +49,7 @@ export async function ignore(group: string, client: ApiClient, output: Output): 
     { status: 'ignored' },
     client,
     output,
-    (g) => `ignored ${label(g)}: still counted, listed by jcs-errors top --status ignored`,
+    (g) => `ignored ${label(g)}: still counted, listed by ${hint(output, 'top --status ignored')}`,
   );
 }
 
@@ -65,7 +65,7 @@ export async function reopen(group: string, client: ApiClient, output: Output): 
     { status: 'unresolved' },
     client,
     output,
-    (g) => `reopened ${label(g)}: unresolved, listed by jcs-errors top`,
+    (g) => `reopened ${label(g)}: unresolved, listed by ${hint(output, 'top')}`,
   );
 }
 
@@ -77,7 +77,11 @@ async function triage(
   confirm: (group: Group) => string,
 ): Promise<string> {
   const { id } = await resolveGroup(client, group);
-  const answer = await aboutGroup(group, () => client.setGroupStatus(id, change));
+  const answer = await aboutGroup(
+    group,
+    () => client.setGroupStatus(id, change),
+    client.invocation,
+  );
   if (output.json) return jsonText(answer.body);
   return `${wrapWords(confirm(answer.data), output.piped ? undefined : output.width)}\n`;
 }
