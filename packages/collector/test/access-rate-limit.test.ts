@@ -223,6 +223,23 @@ describe('rate limits on the API', () => {
       await postFrom('203.0.113.7').expect(202);
     });
 
+    it("charges a known sender's bad bodies to that sender alone, not the fleet's token budget", async () => {
+      behindProxy({ tokenBurst: 5, addressBurst: 3, addressPerMin: 1 });
+      const bad = (address: string) =>
+        request(t.app)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${t.tokens.ingest}`)
+          .set('X-Forwarded-For', address)
+          .set('Content-Type', 'application/json')
+          .send('{}');
+      for (let i = 0; i < 3; i++) await bad('203.0.113.7').expect(400);
+      // the sender's own three are spent
+      expect((await bad('203.0.113.7').expect(429)).body.error.message).toMatch(/address/);
+      // the fleet's five are all still there, for everyone else
+      for (let i = 0; i < 5; i++) await postFrom(`198.51.100.${i + 1}`, `JCS-${i}`).expect(202);
+      expect((await postFrom('198.51.100.9').expect(429)).body.error.message).toMatch(/token/);
+    });
+
     it("gives the sender's share back when the fleet's token budget refuses the report", async () => {
       behindProxy({ addressBurst: 3, addressPerMin: 1, tokenBurst: 1, tokenPerMin: 60 });
       await postFrom('10.99.0.3', 'JCS-1').expect(202);

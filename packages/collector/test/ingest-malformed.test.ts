@@ -299,6 +299,14 @@ cases.push({
   raw: () => json(spliced('error', `"extra":${deepArray(200_000)}`))(),
 });
 cases.push({
+  name: 'a large body of small values nested just under the limit: refused before it is parsed',
+  status: 400,
+  code: 'invalid_report',
+  path: '',
+  message: /^The report holds more than 1024 values: a report of schema 1 has some 40\.$/,
+  raw: () => json(spliced('error', `"extra":[${`${deepArray(28)},`.repeat(2000)}0]`))(),
+});
+cases.push({
   name: '200,000 nested arrays as the body',
   status: 400,
   code: 'invalid_report',

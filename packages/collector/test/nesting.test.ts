@@ -1,4 +1,9 @@
-import { MAX_REPORT_NESTING, nestingTooDeep } from '../src/http/nesting';
+import {
+  MAX_REPORT_NESTING,
+  MAX_REPORT_VALUES,
+  nestingTooDeep,
+  tooManyValues,
+} from '../src/http/nesting';
 
 const report = (insert: string) =>
   `{"schema":1,"id":"3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b",${insert},"pad":"${'x'.repeat(5000)}"}`;
@@ -26,5 +31,19 @@ describe('nestingTooDeep', () => {
     expect(nestingTooDeep(report(text))).toBeNull();
     expect(nestingTooDeep(arrays(1000))).toBeNull(); // under 4096 characters: parsed cheaply
     expect(nestingTooDeep(`"${'['.repeat(5000)}`)).toBeNull(); // unterminated: the parser says so
+  });
+});
+
+describe('tooManyValues', () => {
+  it('counts structure outside strings only, and leaves short bodies alone', () => {
+    const padding = `"pad":"${'x'.repeat(5000)}"`;
+    expect(tooManyValues(`{${padding},"a":[${'0,'.repeat(MAX_REPORT_VALUES)}0]}`)).toBe(true);
+    expect(tooManyValues(`{${padding},"a":[${'0,'.repeat(500)}0]}`)).toBe(false);
+    // commas, colons and brackets inside a string (a dump's ciphertext, a description) are text
+    expect(tooManyValues(`{"d":"${'[,:{'.repeat(5000)}"}`)).toBe(false);
+    expect(tooManyValues(`{"d":"${'\\"[,'.repeat(3000)}"}`)).toBe(false);
+    // the bodies that cost JSON.parse most: small values nested just under the depth limit
+    expect(tooManyValues(`${'['.repeat(31)}${']'.repeat(31)},`.repeat(4000))).toBe(true);
+    expect(tooManyValues('[' + '0,'.repeat(2000) + '0]')).toBe(false); // under 4 KiB
   });
 });

@@ -139,6 +139,11 @@ export class RequestLimits {
     if (sender !== undefined) this.address.refund(sender);
   }
 
+  /** Gives back the token's share alone: a refusal its sender's own bucket has paid for. */
+  releaseToken(actor: Actor): void {
+    this.token.refund(actor.name);
+  }
+
   /**
    * Gives back the token's and the licence's shares of a valid report storage could not take:
    * the collector's failure, and its sender will send it again. The sender's own share stays

@@ -14,7 +14,12 @@ import type { Collector } from '../collector';
 import { authenticateSoon } from '../auth/middleware';
 import type { RequestLimits } from '../auth/request-limits';
 import { isSlowBody, readJsonBody } from '../http/body';
-import { MAX_REPORT_NESTING, nestingTooDeep } from '../http/nesting';
+import {
+  MAX_REPORT_NESTING,
+  MAX_REPORT_VALUES,
+  nestingTooDeep,
+  tooManyValues,
+} from '../http/nesting';
 import { checkHost } from '../http/host-header';
 import { answerError, type ErrorHook } from '../http/errors';
 import { fewNames } from '../http/query';
@@ -68,9 +73,14 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       } catch (e) {
         // A bad body (4xx, a client gone before its body arrived among them) stays charged; the
         // collector's own 503 (too much arriving at once) is not, except to the sender of a body
-        // pushed out for arriving slowly, which is that sender's doing.
+        // pushed out for arriving slowly, which is that sender's doing. Of a bad body from a
+        // loopback connection (not limited by address) the token's share stays spent.
         if (!(e instanceof ApiError && e.status < 500)) {
           limits?.releaseReport(actor, isSlowBody(e) ? undefined : sender);
+        } else if (sender !== undefined) {
+          // A bad body from a sender the limit knows is that sender's to pay for, not the
+          // fleet's: 26 addresses sending `{}` held the token's whole budget.
+          limits?.releaseToken(actor);
         }
         throw e;
       }
@@ -136,18 +146,27 @@ function checkDumpSize(report: Report): void {
 }
 
 /**
- * 400 before parsing for a large body nested deeper than any report: JSON.parse spends some 75
- * times as long on such a body as on a flat one of its size, all of it on the event loop.
+ * 400 before parsing for a large body nested deeper than any report, or holding more values than
+ * any report: JSON.parse spends some 75 and 15 times as long on such bodies as on a flat one of
+ * their size, all of it on the event loop.
  */
 function refuseDeepNesting(text: string): void {
   const field = nestingTooDeep(text);
-  if (field === null) return;
-  const where = field === '' ? '' : ` in ${cutDetailPath(field)}`;
-  throw new ApiError(
-    'invalid_report',
-    `The report nests deeper than ${MAX_REPORT_NESTING} levels${where}: no field of report schema 1 does.`,
-    { details: [{ path: field, message: `nests deeper than ${MAX_REPORT_NESTING} levels` }] },
-  );
+  if (field !== null) {
+    const where = field === '' ? '' : ` in ${cutDetailPath(field)}`;
+    throw new ApiError(
+      'invalid_report',
+      `The report nests deeper than ${MAX_REPORT_NESTING} levels${where}: no field of report schema 1 does.`,
+      { details: [{ path: field, message: `nests deeper than ${MAX_REPORT_NESTING} levels` }] },
+    );
+  }
+  if (tooManyValues(text)) {
+    throw new ApiError(
+      'invalid_report',
+      `The report holds more than ${MAX_REPORT_VALUES} values: a report of schema 1 has some 40.`,
+      { details: [{ path: '', message: `holds more than ${MAX_REPORT_VALUES} values` }] },
+    );
+  }
 }
 
 /** The 400 for a report the schema refuses, naming its first fields; its details are bounded by ApiError. */
