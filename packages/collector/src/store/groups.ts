@@ -31,6 +31,9 @@ export interface GroupQuery {
   limit: number;
 }
 
+/** A group's row as far as ordering a list needs it. */
+type OrderKey = Pick<GroupRow, 'id' | 'first_seen' | 'last_seen'>;
+
 interface GroupRow {
   id: string;
   app_name: string;
@@ -81,7 +84,10 @@ export class GroupStore {
     const byDay = countGroupDays(this.db, q.window, { version: q.version });
     const counts = new Map<string, number>();
     for (const [id, days] of byDay) counts.set(id, sum(days.values()));
-    const rows = this.withStatus(q.status).filter((g) => counts.has(g.id));
+    // Only what ordering needs, for every group of the window: a window may hold very many
+    // groups (anyone with the ingest token can make them), and their names and texts are read
+    // for the page alone.
+    const rows = this.orderKeys(q.status).filter((g) => counts.has(g.id));
 
     const ranked =
       q.sort === 'users'
@@ -93,14 +99,17 @@ export class GroupStore {
           )
         : undefined;
     const users = (id: string) => Math.min((ranked?.get(id) ?? NO_SUBJECTS).users, counts.get(id)!);
-    const by: Record<GroupSort, (a: GroupRow, b: GroupRow) => number> = {
+    const by: Record<GroupSort, (a: OrderKey, b: OrderKey) => number> = {
       count: (a, b) => counts.get(b.id)! - counts.get(a.id)!,
       users: (a, b) => users(b.id) - users(a.id) || counts.get(b.id)! - counts.get(a.id)!,
       last: (a, b) => b.last_seen - a.last_seen,
       first: (a, b) => b.first_seen - a.first_seen,
     };
     rows.sort((a, b) => by[q.sort](a, b) || a.id.localeCompare(b.id));
-    const page = rows.slice(0, q.limit);
+    const page = rows
+      .slice(0, q.limit)
+      .map((k) => this.get(k.id))
+      .filter((g): g is GroupRow => g !== undefined);
     // Distinct counts only for the groups shown, unless they decided the order.
     const subjects =
       ranked ??
@@ -181,11 +190,12 @@ export class GroupStore {
       .run(status, status === 'resolved' ? resolvedInVersion : null, id);
   }
 
-  /** The groups of a status (or all), as stored. */
-  private withStatus(status: StatusFilter): GroupRow[] {
+  /** What ordering the groups of a status (or all) needs: no names, no texts. */
+  private orderKeys(status: StatusFilter): OrderKey[] {
+    const columns = 'SELECT id, first_seen, last_seen FROM groups';
     return status === 'all'
-      ? (statement(this.db, 'SELECT * FROM groups').all() as GroupRow[])
-      : (statement(this.db, 'SELECT * FROM groups WHERE status = ?').all(status) as GroupRow[]);
+      ? (statement(this.db, columns).all() as OrderKey[])
+      : (statement(this.db, `${columns} WHERE status = ?`).all(status) as OrderKey[]);
   }
 
   /**
