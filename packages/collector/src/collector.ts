@@ -1,3 +1,4 @@
+import { ApiError } from '@jcs/protocol';
 import fs from 'node:fs';
 import { openDatabase, type Db } from './store/db';
 import { loadKeyring, KeyringError, MASTER_KEY_ENV, type Keyring } from './crypto/keyring';
@@ -103,6 +104,15 @@ export interface Collector {
  * @example
  * const c = openCollector({ dataDir: './jcs-data' });
  */
+/** The answer to a read the triage thread ran out of memory on. */
+function readTooLarge(): ApiError {
+  return new ApiError(
+    'unavailable',
+    'The read needed more memory than the collector has for reads: try a shorter window or a lower limit, or retry shortly.',
+    { headers: { 'Retry-After': '5' } },
+  );
+}
+
 export function openCollector(options: CollectorOptions): Collector {
   const paths = dataPaths(options.dataDir);
   if (!fs.existsSync(paths.db)) {
@@ -236,6 +246,11 @@ export function openCollector(options: CollectorOptions): Collector {
       // Should the thread fail, the read still gets an answer, from this connection.
       return triageThread.read(read, clock()).catch((e: unknown) => {
         if (!(e instanceof TriageThreadError) || !db.open) throw e;
+        if (e.outOfMemory) {
+          // Read again here it would take the whole collector down with it (ingest too).
+          log.error({ err: e.message }, 'the triage thread ran out of memory: read refused');
+          throw readTooLarge();
+        }
         log.error({ err: e.message }, 'the triage thread failed: read on the event loop');
         return here();
       });

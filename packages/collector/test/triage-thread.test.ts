@@ -253,6 +253,31 @@ describe('the triage thread', () => {
     }
   });
 
+  it('says so when its read runs out of memory, rather than a failure the event loop should retry', async () => {
+    const tiny = new TriageThread(
+      {
+        file: path.join(t.dataDir, 'collector.db'),
+        keysDir: path.join(t.dataDir, 'keys'),
+        env: {},
+        retentionDays: 42,
+        sealedSeen: true,
+      },
+      // far too little for the thread to even load: it runs out at once
+      { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 },
+    );
+    const list: TriageRead = {
+      op: 'list',
+      query: { window: window(NOW - 7 * DAY), status: 'all', sort: 'count', limit: 5 },
+    };
+    try {
+      const failure = await tiny.read(list, NOW).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(TriageThreadError);
+      expect(failure).toMatchObject({ outOfMemory: true });
+    } finally {
+      tiny.close();
+    }
+  });
+
   it('serves the routes: groups, a group, its reports, a report and the status answer as without it', async () => {
     const groups = store(11);
     const app = createApp(threaded);

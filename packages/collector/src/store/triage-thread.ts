@@ -1,7 +1,7 @@
 import { fromThreadError } from './thread-error';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { ApiError, type ErrorCode, type ErrorDetail } from '@jcs/protocol';
 import type { TriageRead } from './triage';
 
@@ -35,6 +35,14 @@ const WORKER_FILE = path.join(__dirname, '..', '..', 'dist', 'store', 'triage-wo
 /** The thread stopped, or could not start: the read did not run (the caller may run it itself). */
 export class TriageThreadError extends Error {
   override name = 'TriageThreadError';
+
+  /** The thread ran out of memory: the same read on the event loop would take the process down. */
+  constructor(
+    message: string,
+    readonly outOfMemory = false,
+  ) {
+    super(message);
+  }
 }
 
 interface Waiting {
@@ -59,7 +67,14 @@ export class TriageThread {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly data: TriageWorkerData) {}
+  /**
+   * @param resourceLimits the thread's heap (Node's defaults when absent): a read past it ends
+   *   the thread, not the process, and is refused (TriageThreadError's outOfMemory)
+   */
+  constructor(
+    private readonly data: TriageWorkerData,
+    private readonly resourceLimits?: ResourceLimits,
+  ) {}
 
   /** True where the worker is built (dist/); the collector reads on its own connection otherwise. */
   static available(): boolean {
@@ -88,9 +103,20 @@ export class TriageThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_FILE, { workerData: this.data });
+    const worker = new Worker(WORKER_FILE, {
+      workerData: this.data,
+      ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}),
+    });
     worker.on('message', (m: TriageReply) => this.answer(m));
-    worker.on('error', (e) => this.stopped(worker, new TriageThreadError(e.message)));
+    worker.on('error', (e) =>
+      this.stopped(
+        worker,
+        new TriageThreadError(
+          e.message,
+          (e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY',
+        ),
+      ),
+    );
     worker.on('exit', (code) =>
       this.stopped(worker, new TriageThreadError(`the triage thread stopped (exit ${code})`)),
     );
