@@ -4,16 +4,8 @@
  * retries, backoffs and exit graces: a throw there came from a timer or a promise of the SDK's,
  * where nothing could catch it, and ended the host.
  */
-const captured = {
-  setTimeout: globalThis.setTimeout,
-  clearTimeout: globalThis.clearTimeout,
-  setInterval: globalThis.setInterval,
-  clearInterval: globalThis.clearInterval,
-  setImmediate: globalThis.setImmediate,
-};
-
-export const setTimeout = captured.setTimeout;
-export const clearTimeout = captured.clearTimeout;
-export const setInterval = captured.setInterval;
-export const clearInterval = captured.clearInterval;
-export const setImmediate = captured.setImmediate;
+export const setTimeout = globalThis.setTimeout;
+export const clearTimeout = globalThis.clearTimeout;
+export const setInterval = globalThis.setInterval;
+export const clearInterval = globalThis.clearInterval;
+export const setImmediate = globalThis.setImmediate;

@@ -65,7 +65,11 @@ export class RequestLimits {
   private readonly token: KeyedRateLimiter;
   private readonly address: KeyedRateLimiter;
   private readonly read: KeyedRateLimiter;
-  private readonly sender: (req: IncomingMessage) => string | undefined;
+  /**
+   * The key of the request's sender for the per-address limit (auth/client-address.ts), or
+   * undefined for one not limited. Read before anything awaits: a reset connection has no address.
+   */
+  readonly senderOf: (req: IncomingMessage) => string | undefined;
 
   constructor(options: RequestLimitsOptions = {}) {
     const s = { ...DEFAULT_RATE_LIMITS };
@@ -85,16 +89,17 @@ export class RequestLimits {
       burst: s.addressBurst,
       ...common,
     });
-    this.sender = options.senderOf ?? (() => undefined);
+    this.senderOf = options.senderOf ?? (() => undefined);
     this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
   }
 
   /**
    * Before a report's body is read: takes one report from the sending address's bucket (`sender`,
-   * from senderOf), then from the token's, or refuses at once when either has nothing left. Taken, not only looked at: bodies read at the same time would
-   * otherwise each find the last report left, and forty bad bodies sent at once were all read.
-   * A refused body (not JSON, not a report, too large) keeps it spent: bad requests cost the
-   * server more than good ones, and must not be free to send.
+   * from senderOf), then from the token's, or refuses at once when either has nothing left.
+   * Taken, not only looked at: bodies read at the same time would otherwise each find the last
+   * report left, and forty bad bodies sent at once were all read. A refused body (not JSON, not
+   * a report, too large) keeps its sender's share spent, and the token's where no address limit
+   * counts it (routes/ingest.ts): bad requests cost the server more than good ones.
    */
   reserveReport(actor: Actor, sender: string | undefined): void {
     if (sender !== undefined) {
@@ -107,14 +112,6 @@ export class RequestLimits {
       if (sender !== undefined) this.address.refund(sender);
       throw limited(wait, 'Too many reports with this token');
     }
-  }
-
-  /**
-   * The key of the request's sender for the per-address limit (auth/client-address.ts), or
-   * undefined for one not limited. Read before anything awaits: a reset connection has no address.
-   */
-  senderOf(req: IncomingMessage): string | undefined {
-    return this.sender(req);
   }
 
   /**

@@ -12,10 +12,9 @@ import { openForCommand } from './open';
 import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
-import { applyWipes } from '../store/sealed-wipes';
+import { zeroNotedWipes } from '../store/sealed-wipes';
 import { trustsTheInternet } from '../auth/client-address';
 import { keepHeadAtBreak } from '../store/audit-marks';
-import { sealedDir } from '../store/sealed-files';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
@@ -346,19 +345,9 @@ function auditTailBroken(brokenAt: number, kept: string | undefined): string {
  * `--no-expiry` and a nightly cron could be a day away.
  */
 function zeroLeftWipes(c: Collector): void {
-  try {
-    const bytes = applyWipes(c.db, sealedDir(c.db.name));
-    if (bytes > 0) {
-      c.log.info(
-        { bytes },
-        'records of erased reports an earlier run left unzeroed are zeroed now',
-      );
-    }
-  } catch (e) {
-    c.log.error(
-      { err: (e as Error).message },
-      'erased records not yet zeroed: the next expiry run does it',
-    );
+  const bytes = zeroNotedWipes(c.db, c.log);
+  if (bytes > 0) {
+    c.log.info({ bytes }, 'records of erased reports an earlier run left unzeroed are zeroed now');
   }
 }
 

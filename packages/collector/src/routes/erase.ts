@@ -11,8 +11,7 @@ import {
   type DataSubject,
   type ErasurePlan,
 } from '../store/erase';
-import { applyWipes } from '../store/sealed-wipes';
-import { sealedDir } from '../store/sealed-files';
+import { zeroNotedWipes } from '../store/sealed-wipes';
 import { truncateWal } from '../store/truncate-wal';
 
 /**
@@ -75,15 +74,8 @@ async function erase(c: Collector, subject: DataSubject, actor: string): Promise
       { headers: { 'Retry-After': '5' } },
     );
   }
-  try {
-    applyWipes(c.db, sealedDir(c.db.name));
-  } catch (e) {
-    // Noted in the same transaction as the erasure: the next expiry run zeroes them.
-    c.log.error(
-      { err: (e as Error).message },
-      'erased records not yet zeroed: the next expiry run does it',
-    );
-  }
+  // Noted in the same transaction as the erasure: should this fail, the next expiry run zeroes them.
+  zeroNotedWipes(c.db, c.log);
   if (!(await truncateWal(c))) {
     // Another process reading the database held the log open; its next checkpoint clears it.
     c.log.warn('write-ahead log not truncated after an erasure: a reader was active');
