@@ -10,6 +10,7 @@ import { answerClientError, answerConnect } from './http/client-error';
 import { deferContinue } from './http/expect-continue';
 import { GracefulStop } from './http/graceful-stop';
 import { sendJson } from './http/json-response';
+import { limitConnections, type ConnectionLimits } from './http/connection-limits';
 
 export interface ListenOptions {
   host: string;
@@ -33,6 +34,8 @@ export interface ListenOptions {
    * connection closes), and a `CONNECT` (404).
    */
   onRefusal?: (req: http.IncomingMessage, refusal: ApiError) => void;
+  /** open connections per sender and in all (http/connection-limits.ts); none when absent */
+  connectionLimits?: ConnectionLimits;
 }
 
 export interface RunningServer {
@@ -120,6 +123,7 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
     server.emit('request', req, res);
   });
+  if (options.connectionLimits) limitConnections(server, options.connectionLimits);
   const stopper = new GracefulStop(server, secure);
 
   await new Promise<void>((resolve, reject) => {

@@ -66,7 +66,8 @@ describe('serve on a full disk (tmpfs)', () => {
     // init, then leave 6 MiB: less than the 16 MiB the inbox's WAL is written ahead with
     expect(collectorCli(['init', '--data-dir', dataDir]).status).toBe(0);
     fs.rmSync(dataDir, { recursive: true });
-    c = await startCollector({ dataDir, serveArgs: ['--no-expiry'] });
+    // No reserve: this is SQLite's own full disk (the reserve is the next test's).
+    c = await startCollector({ dataDir, serveArgs: ['--no-expiry', '--min-free-disk', '0'] });
     await c.stop();
     fillLeaving(6 << 20);
     await c.restart();
@@ -112,5 +113,67 @@ describe('serve on a full disk (tmpfs)', () => {
     expect(fs.existsSync(fresh)).toBe(false);
     fs.rmSync(filler);
     expect(collectorCli(['init', '--data-dir', fresh]).status).toBe(0);
+  });
+
+  test('keeps --min-free-disk free: refuses reports 503 for a minute while the disk is short, lets erasure through, and takes them again once space is freed', async () => {
+    for (const dir of ['data', 'fresh'])
+      fs.rmSync(path.join(MOUNT, dir), { recursive: true, force: true });
+    if (fs.existsSync(filler)) fs.rmSync(filler);
+    const reserveDir = path.join(MOUNT, 'reserve');
+    c = await startCollector({
+      dataDir: reserveDir,
+      serveArgs: ['--no-expiry', '--min-free-disk', '8M'],
+    });
+    const first = makeReport();
+    expect((await post(first)).status).toBe(202);
+
+    fillLeaving(5 << 20);
+    let refused = makeReport();
+    let res = await post(refused);
+    // the free space is read every 250 ms
+    for (let i = 0; i < 40 && res.status === 202; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res = await post((refused = makeReport()));
+    }
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('60');
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'unavailable',
+        message:
+          "The collector's disk is nearly full, so it takes no reports until space is freed; nothing was stored. Retry after the delay given.",
+      },
+    });
+    expect(c.logs()).toMatch(
+      /"msg":"the data dir's disk has less free space than --min-free-disk keeps/,
+    );
+
+    // what the reserve is for: an erasure, and its access-log entry
+    const admin = { authorization: `Bearer ${c.tokens.admin}` };
+    const erase = await fetch(`${c.url}/v1/erase`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ license: first.license }),
+    });
+    expect(erase.status).toBe(200);
+    expect(
+      ((await erase.json()) as { erasedReports: number }).erasedReports,
+    ).toBeGreaterThanOrEqual(1);
+    const audit = (await (await fetch(`${c.url}/v1/audit?limit=5`, { headers: admin })).json()) as {
+      entries: { action: string; outcome: string }[];
+    };
+    expect(audit.entries.map((e) => e.action)).toContain('erase');
+
+    fs.rmSync(filler);
+    res = await post(refused);
+    for (let i = 0; i < 40 && res.status === 503; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res = await post(refused);
+    }
+    expect(res.status).toBe(202);
+    expect(c.logs()).toMatch(
+      /"refused":\d+,"msg":"the data dir's disk has room again: reports are taken"/,
+    );
+    expect(await c.stop()).toBe(0);
   });
 });

@@ -117,8 +117,34 @@ export function senderKey(
     if (!fromHeader && !address.translated && LOOPBACK.check(address.text, address.type)) {
       return undefined;
     }
-    return address.type === 'ipv6' ? `${address.groups.slice(0, 3).join(':')}::/48` : address.text;
+    return keyOf(address);
   };
+}
+
+/**
+ * The sender's key for a connection, by its peer address alone (no request has been read yet):
+ * as senderKey keys it, but undefined, so not limited, for loopback and for the proxies
+ * `--trust-proxy` names, whose connections carry many senders; undefined too for a connection
+ * already reset.
+ *
+ * @example
+ * const key = connectionKey(rangesOf(['10.0.0.2']));
+ * key(socket); // '203.0.113.7', or '2001:db8:1::/48'; undefined from 10.0.0.2 or 127.0.0.1
+ */
+export function connectionKey(trusted?: net.BlockList): (socket: net.Socket) => string | undefined {
+  return (socket) => {
+    const peer = socket.remoteAddress;
+    const address = peer === undefined ? undefined : parseAddress(peer);
+    if (address === undefined) return undefined;
+    if (!address.translated && LOOPBACK.check(address.text, address.type)) return undefined;
+    if (trusted && isTrusted(address, trusted)) return undefined;
+    return keyOf(address);
+  };
+}
+
+/** IPv4 by the address, IPv6 by its /48 (a site's prefix: a customer may hold hundreds of /64s). */
+function keyOf(address: Address): string {
+  return address.type === 'ipv6' ? `${address.groups.slice(0, 3).join(':')}::/48` : address.text;
 }
 
 interface Address {

@@ -13,12 +13,20 @@ import { lockDataDir } from './serve-lock';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { zeroNotedWipes } from '../store/sealed-wipes';
-import { trustsTheInternet } from '../auth/client-address';
+import { connectionKey, trustsTheInternet } from '../auth/client-address';
 import { keepHeadAtBreak } from '../store/audit-marks';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
 import { rateOption, trustProxyOption } from './rate-options';
+import { minFreeDiskOption } from './disk-option';
+import {
+  connectionsPerAddressOption,
+  DEFAULT_CONNECTIONS_PER_ADDRESS,
+  maxConnectionsOption,
+} from './connection-options';
+import { defaultTotalConnections } from '../http/connection-limits';
+import { DEFAULT_FREE_SPACE, DiskReserve, type FreeSpaceRule } from '../ingest/disk-reserve';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
 import { servedCertificate, watchCertificateDates } from '../http/certificate-dates';
 import {
@@ -40,6 +48,11 @@ export interface ServeOptions extends RateLimitFlags {
   tlsKey?: string;
   expiry: boolean;
   retentionDays?: number;
+  /** `--min-free-disk`: the free space reports may not take (ingest/disk-reserve.ts) */
+  minFreeDisk?: FreeSpaceRule;
+  /** `--connections-per-address`, `--max-connections` (http/connection-limits.ts) */
+  connectionsPerAddress?: number;
+  maxConnections?: number;
 }
 
 /**
@@ -137,6 +150,15 @@ async function serveLocked(
   });
   const recovery = unclean ? recoverAfterUncleanStop(c.db) : undefined;
   zeroLeftWipes(c);
+  const reserve = new DiskReserve({
+    dir: o.dataDir,
+    rule: o.minFreeDisk ?? DEFAULT_FREE_SPACE,
+    log,
+  });
+  const connections = {
+    perSender: o.connectionsPerAddress ?? DEFAULT_CONNECTIONS_PER_ADDRESS,
+    total: o.maxConnections ?? defaultTotalConnections(),
+  };
   let server;
   try {
     let unnamedTold = false;
@@ -148,7 +170,11 @@ async function serveLocked(
         'a request through a --trust-proxy proxy names no sender in X-Forwarded-For (missing, or not an address): such requests share one per-address bucket; have the proxy set the header',
       );
     };
-    server = await listen(createApp(c, { rateLimits: rateLimitsFromFlags(o, onUnnamed) }), {
+    const app = createApp(c, {
+      rateLimits: rateLimitsFromFlags(o, onUnnamed),
+      ingestGate: () => reserve.check(),
+    });
+    server = await listen(app, {
       host: o.host,
       port: o.port,
       tlsCert: o.tlsCert,
@@ -160,6 +186,7 @@ async function serveLocked(
           'request pipelined after the stop began: not served, its connection closes',
         ),
       onRefusal: auditServerRefusal(c),
+      connectionLimits: { ...connections, keyOf: connectionKey(o.trustProxy), log },
     });
   } catch (e) {
     c.close();
@@ -195,6 +222,12 @@ async function serveLocked(
     );
   }
   looseModes(o.dataDir).forEach(warnAtStart);
+  if (reserve.isShort) {
+    // The log said it as the reserve was read; whoever started serve by hand reads it here.
+    out.err(
+      `jcs-collector: the data dir's disk has ${mib(reserve.freeBytes ?? 0)} free, under the ${mib(reserve.minFreeBytes)} --min-free-disk keeps: reports are refused (503) until space is freed`,
+    );
+  }
   const tail = c.audit.checkTail();
   if (tail.state === 'broken') {
     // Before any entry of this run moves the mark on: the evidence of where the log stood.
@@ -221,7 +254,15 @@ async function serveLocked(
     );
   }
   log.info(
-    { url: server.url, retentionDays: c.retentionDays, expiry: o.expiry, trustProxy: trusted },
+    {
+      url: server.url,
+      retentionDays: c.retentionDays,
+      expiry: o.expiry,
+      trustProxy: trusted,
+      connectionsPerAddress: connections.perSender,
+      maxConnections: connections.total,
+      minFreeBytes: reserve.minFreeBytes,
+    },
     'serving',
   );
   hangup.reload = () => {
@@ -351,6 +392,12 @@ function zeroLeftWipes(c: Collector): void {
   }
 }
 
+/** Bytes for a line of text, to a tenth: 12.5 MiB, 79.4 GiB. */
+function mib(bytes: number): string {
+  const [unit, size] = bytes >= 2 ** 30 ? ['GiB', 2 ** 30] : ['MiB', 2 ** 20];
+  return `${Math.floor((bytes / size) * 10) / 10} ${unit}`;
+}
+
 /** Why listening failed, and what to do: the usual causes by name. */
 function listenAdvice(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -393,6 +440,9 @@ export function makeServeCommand(c: CommandContext): Command {
     .addOption(trustProxyOption())
     .addOption(rateOption('readPerMin'))
     .addOption(rateOption('readBurst'))
+    .addOption(connectionsPerAddressOption())
+    .addOption(maxConnectionsOption())
+    .addOption(minFreeDiskOption())
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .action(async (o: Omit<ServeOptions, 'dataDir'>, cmd: Command) => {
       await serveCommand({ ...o, dataDir: c.dataDir(cmd) }, c.out);

@@ -1,0 +1,246 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { ApiError } from '@jcs/protocol';
+import { makeReport } from '../../../test-support/reports';
+import { collectorCli, postReport, startCollector } from '../../../test-support/collector';
+import {
+  DEFAULT_FREE_SPACE,
+  DiskReserve,
+  reserveBytes,
+  type DiskSpace,
+} from '../src/ingest/disk-reserve';
+import { parseFreeSpace } from '../src/commands/disk-option';
+import { CommandError } from '../src/commands/output';
+import { captureLog } from './helpers/log-capture';
+
+jest.setTimeout(30_000);
+
+const MIB = 2 ** 20;
+const GIB = 2 ** 30;
+
+describe('--min-free-disk values', () => {
+  it.each([
+    ['0', { bytes: 0 }],
+    ['4096', { bytes: 4096 }],
+    ['500M', { bytes: 500 * MIB }],
+    ['2G', { bytes: 2 * GIB }],
+    ['512MiB', { bytes: 512 * MIB }],
+    ['1.5g', { bytes: 1.5 * GIB }],
+    ['64 MB', { bytes: 64 * MIB }],
+    ['1T', { bytes: 2 ** 40 }],
+    ['5%', { percent: 5 }],
+    ['0.5%', { percent: 0.5 }],
+    ['50%', { percent: 50 }],
+  ])('takes %s', (value, rule) => {
+    expect(parseFreeSpace(value)).toEqual(rule);
+  });
+
+  it.each(['', 'lots', '-1', '1.5', '51%', '5 %', '2X', '1e9', '0x10', '%', 'M'])(
+    'refuses %j with a usage error naming the forms it takes',
+    (value) => {
+      let thrown: unknown;
+      try {
+        parseFreeSpace(value);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(CommandError);
+      expect((thrown as CommandError).exitCode).toBe(2);
+      expect((thrown as Error).message).toBe(
+        `--min-free-disk takes a size such as 0, 500M or 2G, or a share of the disk from 0% to 50%, not "${value}"`,
+      );
+    },
+  );
+
+  it('resolves a rule against the size of the disk; the default is 64 MiB, at most 2% of it', () => {
+    expect(reserveBytes({ bytes: 5 * MIB }, 100 * GIB)).toBe(5 * MIB);
+    expect(reserveBytes({ percent: 5 }, 1000 * MIB)).toBe(50 * MIB);
+    expect(reserveBytes(DEFAULT_FREE_SPACE, 100 * GIB)).toBe(64 * MIB);
+    // a 32 MiB tmpfs keeps 656 KiB, not twice its size
+    expect(reserveBytes(DEFAULT_FREE_SPACE, 32 * MIB)).toBe(Math.ceil(32 * MIB * 0.02));
+  });
+});
+
+describe('DiskReserve', () => {
+  /** A disk of 10 GiB whose free space the test sets, and a clock it moves. */
+  function disk(freeBytes: number) {
+    const state = { free: freeBytes, now: 0, reads: 0, fail: false };
+    const statfs = (): DiskSpace => {
+      state.reads++;
+      if (state.fail) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+      return { bavail: state.free / 4096, blocks: (10 * GIB) / 4096, bsize: 4096 };
+    };
+    return { state, statfs, now: () => state.now };
+  }
+
+  const refusal = (reserve: DiskReserve) => {
+    try {
+      reserve.check();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  };
+
+  it('refuses reports with 503 unavailable and a Retry-After of a minute while the disk is short, and takes them when space is freed', () => {
+    const d = disk(100 * MIB);
+    const log = captureLog();
+    const reserve = new DiskReserve({
+      dir: '/data',
+      rule: { bytes: 64 * MIB },
+      log: log.logger,
+      statfs: d.statfs,
+      now: d.now,
+    });
+    expect(reserve.minFreeBytes).toBe(64 * MIB);
+    expect(refusal(reserve)).toBeUndefined();
+
+    d.state.free = 64 * MIB - 4096;
+    d.state.now += 250;
+    const e = refusal(reserve) as ApiError;
+    expect(e).toBeInstanceOf(ApiError);
+    expect(e.status).toBe(503);
+    expect(e.toBody()).toEqual({
+      error: {
+        code: 'unavailable',
+        message:
+          "The collector's disk is nearly full, so it takes no reports until space is freed; nothing was stored. Retry after the delay given.",
+      },
+    });
+    expect(e.headers).toEqual({ 'Retry-After': '60' });
+    expect(reserve.isShort).toBe(true);
+
+    d.state.free = 64 * MIB;
+    d.state.now += 250;
+    expect(refusal(reserve)).toBeUndefined();
+
+    const said = log.lines().map(({ level, msg, freeBytes, minFreeBytes, refused }) => ({
+      level,
+      msg,
+      freeBytes,
+      minFreeBytes,
+      refused,
+    }));
+    expect(said).toEqual([
+      {
+        level: 50,
+        msg: "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed; erasure, expiry and triage still work",
+        freeBytes: 64 * MIB - 4096,
+        minFreeBytes: 64 * MIB,
+        refused: undefined,
+      },
+      {
+        level: 30,
+        msg: "the data dir's disk has room again: reports are taken",
+        freeBytes: 64 * MIB,
+        minFreeBytes: 64 * MIB,
+        refused: 1,
+      },
+    ]);
+  });
+
+  it('reads the free space at most every 250 ms, and says the refusals at most once a minute with their count', () => {
+    const d = disk(MIB);
+    const log = captureLog();
+    const reserve = new DiskReserve({
+      dir: '/data',
+      rule: { percent: 1 },
+      log: log.logger,
+      statfs: d.statfs,
+      now: d.now,
+    });
+    expect(reserve.minFreeBytes).toBe(Math.ceil((10 * GIB) / 100));
+    expect(d.state.reads).toBe(1);
+    for (let i = 0; i < 1000; i++) expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    expect(d.state.reads).toBe(1);
+    d.state.now += 249;
+    refusal(reserve);
+    expect(d.state.reads).toBe(1);
+    d.state.now += 1;
+    refusal(reserve);
+    expect(d.state.reads).toBe(2);
+    // the first line came at start; the next once the minute is over, counting what came between
+    expect(log.lines()).toHaveLength(1);
+    d.state.now = 60_000;
+    refusal(reserve);
+    expect(log.lines()).toHaveLength(2);
+    expect(log.lines()[1]).toMatchObject({ level: 50, refused: 1003 });
+  });
+
+  it('takes reports when the free space cannot be read, and says so at most once a minute', () => {
+    const d = disk(MIB);
+    const log = captureLog();
+    const reserve = new DiskReserve({
+      dir: '/data',
+      rule: { bytes: 64 * MIB },
+      log: log.logger,
+      statfs: d.statfs,
+      now: d.now,
+    });
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    d.state.fail = true;
+    for (let i = 0; i < 10; i++) {
+      d.state.now += 250;
+      expect(refusal(reserve)).toBeUndefined();
+    }
+    const failures = log
+      .lines()
+      .filter((l) => String(l.msg).startsWith("the data dir's free space cannot be read"));
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ level: 50, err: 'ENOENT: no such file' });
+    expect(reserve.freeBytes).toBeUndefined();
+  });
+});
+
+describe('serve --min-free-disk', () => {
+  it('refuses a bad value with exit 2 before opening anything', () => {
+    const r = collectorCli(['serve', '--min-free-disk', '20 percent', '--data-dir', '/none']);
+    expect(r).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr:
+        'jcs-collector: --min-free-disk takes a size such as 0, 500M or 2G, or a share of the disk from 0% to 50%, not "20 percent"\n',
+    });
+  });
+
+  it('over a reserve larger than the free space: says so at start, refuses reports 503 without storing them, and still serves triage and erasure', async () => {
+    const tmp = fs.statfsSync(process.env.JCS_TEST_TMP ?? os.tmpdir());
+    const overFree = Math.ceil((tmp.bavail * tmp.bsize) / GIB) + 1;
+    const c = await startCollector({
+      serveArgs: ['--no-expiry', '--min-free-disk', `${overFree}G`],
+    });
+    try {
+      const startLine =
+        /jcs-collector: the data dir's disk has [\d.]+ [MG]iB free, under the [\d.]+ [MG]iB --min-free-disk keeps: reports are refused \(503\) until space is freed\n/;
+      for (let i = 0; i < 100 && !startLine.test(c.logs()); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(c.logs()).toMatch(startLine);
+      const report = makeReport();
+      const res = await postReport(c, report);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('60');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+      expect((await fetch(`${c.url}/v1/health`)).status).toBe(200);
+
+      const as = (token: string) => ({ authorization: `Bearer ${token}` });
+      const groups = await fetch(`${c.url}/v1/groups?since=1d`, { headers: as(c.tokens.engineer) });
+      expect(groups.status).toBe(200);
+      expect(((await groups.json()) as { groups: unknown[] }).groups).toEqual([]);
+      const got = await fetch(`${c.url}/v1/reports/${report.id}`, {
+        headers: as(c.tokens.engineer),
+      });
+      expect(got.status).toBe(404);
+      const erase = await fetch(`${c.url}/v1/erase`, {
+        method: 'POST',
+        headers: { ...as(c.tokens.admin), 'content-type': 'application/json' },
+        body: JSON.stringify({ license: report.license }),
+      });
+      expect(erase.status).toBe(200);
+      expect(await erase.json()).toEqual({ erasedReports: 0 });
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+    expect(c.logs()).toMatch(/"minFreeBytes":\d+,"msg":"serving"/);
+  });
+});
