@@ -265,10 +265,24 @@ describe('rate limits on the API', () => {
         /licence/,
       );
       for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', 'JCS-VICTIM').expect(202);
-      // without a proxy, loopback connections share one bucket per licence
-      start({ licenceBurst: 3, senderOf: senderKey() });
-      for (let i = 0; i < 3; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
-      await postFrom(undefined, 'JCS-LOCAL').expect(429);
+    });
+
+    it('spares loopback connections the licence limit (the demo, tests, a script on the host), but not a proxy on loopback that serve was not told of', async () => {
+      start({ licenceBurst: 3, addressBurst: 5, tokenBurst: 100, senderOf: senderKey() });
+      for (let i = 0; i < 40; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
+      // X-Forwarded-For from loopback without --trust-proxy: a proxy, all its senders one sender
+      for (let i = 0; i < 3; i++) await postFrom('203.0.113.7', 'JCS-LOCAL').expect(202);
+      expect((await postFrom('198.51.100.2', 'JCS-LOCAL').expect(429)).body.error.message).toMatch(
+        /licence/,
+      );
+      await postFrom('198.51.100.2', 'JCS-OTHER').expect(202);
+      expect((await postFrom('198.51.100.3', 'JCS-THIRD').expect(429)).body.error.message).toMatch(
+        /address/,
+      );
+      // plain loopback is still not limited, and the token's limit still counts it
+      await postFrom(undefined, 'JCS-LOCAL').expect(202);
+      const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
+      expect(n.n).toBe(45);
     });
 
     it('is not applied at 0 a minute, nor to loopback connections', async () => {
@@ -318,6 +332,33 @@ describe('serve --rate-*', () => {
       expect(JSON.parse(serving).trustProxy).toEqual(
         expect.arrayContaining(['Subnet: IPv6 ::/0', 'Subnet: IPv4 127.0.0.0/8']),
       );
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
+  it('spares loopback the licence limit, and warns once when a proxy on loopback is not named by --trust-proxy', async () => {
+    const c = await startCollector({
+      serveArgs: ['--no-expiry', '--rate-licence-per-min', '1', '--rate-licence-burst', '2'],
+    });
+    try {
+      const post = (xff?: string) => {
+        const r = request(c.url)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${c.tokens.ingest}`);
+        return (xff ? r.set('X-Forwarded-For', xff) : r).send(makeReport({ license: 'JCS-L' }));
+      };
+      for (let i = 0; i < 10; i++) await post().expect(202);
+      await post('203.0.113.7').expect(202);
+      await post('203.0.113.8').expect(202);
+      expect((await post('203.0.113.9').expect(429)).body.error.message).toMatch(/licence/);
+      await logged(c, 'carries X-Forwarded-For');
+      const warned = c
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('carries X-Forwarded-For'));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatch(/give --trust-proxy loopback/);
     } finally {
       expect(await c.stop()).toBe(0);
     }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  LOOPBACK_PROXY,
   rangesOf,
   senderKey,
   trustsTheInternet,
@@ -51,7 +52,9 @@ describe('senderKey', () => {
   it('reads X-Forwarded-For only from a trusted proxy, from the right, up to the first untrusted hop', () => {
     // no proxy trusted: the header is whatever the client wrote
     expect(keyOf('203.0.113.7', '198.51.100.1')).toBe('203.0.113.7');
-    expect(keyOf('127.0.0.1', '198.51.100.1')).toBeUndefined();
+    // ... and from loopback, a proxy serve was not told of: one shared key, not none
+    expect(keyOf('127.0.0.1', '198.51.100.1')).toBe(LOOPBACK_PROXY);
+    expect(keyOf('127.0.0.1')).toBeUndefined();
     // a proxy on loopback: the address it appended
     expect(keyOf('127.0.0.1', '198.51.100.1', ['loopback'])).toBe('198.51.100.1');
     // what the client put to the left is not believed
@@ -90,6 +93,24 @@ describe('senderKey', () => {
     // could write it to go unlimited
     expect(senderOf(req('127.0.0.1'))).toBe('127.0.0.1');
     expect(told).toBe(4);
+  });
+
+  it('keys requests from loopback that carry X-Forwarded-For, with loopback not trusted, as one proxy, and says so', () => {
+    let told = 0;
+    const req = (xff?: string) =>
+      ({
+        socket: { remoteAddress: '::1' },
+        headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
+      }) as unknown as IncomingMessage;
+    for (const trusted of [undefined, rangesOf(['10.0.0.0/8'])]) {
+      const senderOf = senderKey(trusted, undefined, () => told++);
+      expect(senderOf(req())).toBeUndefined();
+      expect(senderOf(req('203.0.113.7'))).toBe(LOOPBACK_PROXY);
+      expect(senderOf(req(''))).toBe(LOOPBACK_PROXY);
+    }
+    expect(told).toBe(4);
+    // named by --trust-proxy, the proxy's header names the sender
+    expect(senderKey(rangesOf(['loopback']))(req('203.0.113.7'))).toBe('203.0.113.7');
   });
 });
 

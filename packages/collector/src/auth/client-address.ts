@@ -91,11 +91,19 @@ export function rangesOf(entries: string[]): net.BlockList {
 }
 
 /**
+ * The key of requests from loopback that carry X-Forwarded-For while no `--trust-proxy` names
+ * loopback: a proxy on this host that serve was not told of. One shared bucket, as for a proxy
+ * elsewhere, rather than none: without it a proxy on loopback would turn every per-sender limit off.
+ */
+export const LOOPBACK_PROXY = 'a proxy on loopback (not named by --trust-proxy)';
+
+/**
  * A function answering the key of a request's sender for the per-address limit, or undefined for
- * a loopback connection (not limited). An IPv6 sender is keyed by its /48, a site's prefix: one
+ * a loopback connection (not limited by address or licence). An IPv6 sender is keyed by its /48, a site's prefix: one
  * customer of a provider handing out /56s or /48s holds hundreds of /64s, and a key per /64 let
  * it send hundreds of senders' worth. `onUnnamed` is told of a request through a trusted proxy
- * that names no usable sender (keyed UNNAMED_SENDER).
+ * that names no usable sender (keyed UNNAMED_SENDER), `onLoopbackProxy` of one from loopback that
+ * carries X-Forwarded-For with loopback not trusted (keyed LOOPBACK_PROXY).
  *
  * @example
  * const senderOf = senderKey(rangesOf(['loopback']));
@@ -104,6 +112,7 @@ export function rangesOf(entries: string[]): net.BlockList {
 export function senderKey(
   trusted?: net.BlockList,
   onUnnamed: () => void = () => undefined,
+  onLoopbackProxy: () => void = () => undefined,
 ): (req: IncomingMessage) => string | undefined {
   return (req) => {
     const found = clientAddress(req, trusted);
@@ -115,7 +124,9 @@ export function senderKey(
     // Only a connection's own loopback address is exempt: one read from the header is what a
     // client in a trusted range could write to go unlimited.
     if (!fromHeader && !address.translated && LOOPBACK.check(address.text, address.type)) {
-      return undefined;
+      if (req.headers['x-forwarded-for'] === undefined) return undefined;
+      onLoopbackProxy();
+      return LOOPBACK_PROXY;
     }
     return keyOf(address);
   };

@@ -70,6 +70,11 @@ export class RequestLimits {
    * undefined for one not limited. Read before anything awaits: a reset connection has no address.
    */
   readonly senderOf: (req: IncomingMessage) => string | undefined;
+  /**
+   * Whether senders are told apart: then one senderOf leaves undefined (a loopback connection:
+   * the demo, tests, a script on the collector's host) is not limited by licence either.
+   */
+  private readonly bySender: boolean;
 
   constructor(options: RequestLimitsOptions = {}) {
     const s = { ...DEFAULT_RATE_LIMITS };
@@ -90,6 +95,7 @@ export class RequestLimits {
       ...common,
     });
     this.senderOf = options.senderOf ?? (() => undefined);
+    this.bySender = options.senderOf !== undefined;
     this.read = new KeyedRateLimiter({ perMinute: s.readPerMin, burst: s.readBurst, ...common });
   }
 
@@ -116,10 +122,12 @@ export class RequestLimits {
 
   /**
    * Once a report is valid: one from its licence's bucket (kept per sending address, `sender`
-   * from senderOf). A licence over its limit gives the token's report back, so that a flood
-   * from one licence never uses up what all licences share; the address's stays spent.
+   * from senderOf; none for a loopback connection). A licence over its limit gives the token's
+   * report back, so that a flood from one licence never uses up what all licences share; the
+   * address's stays spent.
    */
   takeReport(actor: Actor, licence: string, sender?: string): void {
+    if (sender === undefined && this.bySender) return;
     const licenceWait = this.licence.take(licenceKey(licence, sender));
     if (licenceWait > 0) {
       this.token.refund(actor.name);
@@ -149,6 +157,7 @@ export class RequestLimits {
    */
   giveBack(actor: Actor, licence: string, sender?: string): void {
     this.token.refund(actor.name);
+    if (sender === undefined && this.bySender) return;
     this.licence.refund(licenceKey(licence, sender));
   }
 

@@ -25,7 +25,7 @@ export interface RateLimitFlags {
 const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: number }> = {
   licencePerMin: {
     flag: '--rate-licence-per-min <n>',
-    help: 'reports a minute per licence (0: no limit)',
+    help: 'reports a minute per licence and address, loopback not limited (0: no limit)',
     min: 0,
   },
   licenceBurst: { flag: '--rate-licence-burst <n>', help: 'burst of reports per licence', min: 1 },
@@ -105,6 +105,7 @@ export function trustProxyOption(): Option {
 export function rateLimitsFromFlags(
   o: RateLimitFlags,
   onUnnamed?: () => void,
+  onLoopbackProxy?: () => void,
 ): RequestLimitsOptions {
   return {
     licencePerMin: o.rateLicencePerMin,
@@ -113,7 +114,7 @@ export function rateLimitsFromFlags(
     tokenBurst: o.rateTokenBurst,
     addressPerMin: o.rateAddressPerMin,
     addressBurst: o.rateAddressBurst,
-    senderOf: senderKey(o.trustProxy, onUnnamed),
+    senderOf: senderKey(o.trustProxy, onUnnamed, onLoopbackProxy),
     readPerMin: o.rateReadPerMin,
     readBurst: o.rateReadBurst,
   };

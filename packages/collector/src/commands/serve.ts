@@ -170,8 +170,16 @@ async function serveLocked(
         'a request through a --trust-proxy proxy names no sender in X-Forwarded-For (missing, or not an address): such requests share one per-address bucket; have the proxy set the header',
       );
     };
+    let proxyTold = false;
+    const onLoopbackProxy = () => {
+      if (proxyTold) return;
+      proxyTold = true;
+      log.warn(
+        'a request from loopback carries X-Forwarded-For, but --trust-proxy does not name loopback: all requests through that proxy share one per-address bucket; give --trust-proxy loopback',
+      );
+    };
     const app = createApp(c, {
-      rateLimits: rateLimitsFromFlags(o, onUnnamed),
+      rateLimits: rateLimitsFromFlags(o, onUnnamed, onLoopbackProxy),
       ingestGate: () => reserve.check(),
     });
     server = await listen(app, {
