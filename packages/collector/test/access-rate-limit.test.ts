@@ -1,6 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { makeTestCollector, type TestCollector } from '../../../test-support/app';
+import {
+  makeTestCollector,
+  reopenTestCollector,
+  type TestCollector,
+} from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { collectorCli, startCollector } from '../../../test-support/collector';
 import { KeyedRateLimiter } from '../src/auth/rate-limit';
@@ -283,6 +287,74 @@ describe('rate limits on the API', () => {
       await postFrom(undefined, 'JCS-LOCAL').expect(202);
       const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
       expect(n.n).toBe(45);
+    });
+
+    describe('new groups per address', () => {
+      const inGroup = (address: string | undefined, procedure: string, license = 'JCS-1') => {
+        const r = request(t.app)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${t.tokens.ingest}`);
+        const report = makeReport({ license, error: { procedure } });
+        return (address ? r.set('X-Forwarded-For', address) : r).send(report);
+      };
+      const counts = () =>
+        t.collector.db
+          .prepare(
+            'SELECT (SELECT COUNT(*) FROM reports) AS reports, (SELECT COUNT(*) FROM groups) AS groups',
+          )
+          .get() as { reports: number; groups: number };
+
+      it("refuses one address's reports that start new groups past its budget, storing nothing; its reports of known groups, and other senders, go on", async () => {
+        behindProxy({ newGroupsBurst: 3, newGroupsPerMin: 1, tokenBurst: 10, licenceBurst: 10 });
+        for (const p of ['A', 'B', 'C']) await inGroup('203.0.113.7', p).expect(202);
+        const res = await inGroup('203.0.113.7', 'D').expect(429);
+        expect(res.body.error).toEqual({
+          code: 'rate_limited',
+          message: 'Too many new error groups from this address: retry after 60 s.',
+        });
+        expect(res.headers['retry-after']).toBe('60');
+        expect(counts()).toEqual({ reports: 3, groups: 3 });
+        // a group it made, and one another sender made, are known: not charged
+        await inGroup('203.0.113.7', 'A').expect(202);
+        await inGroup('198.51.100.2', 'E').expect(202);
+        await inGroup('203.0.113.7', 'E').expect(202);
+        // the refused one gave the token's and the licence's shares back: 10 each, 6 spent
+        for (let i = 0; i < 4; i++) await inGroup(`198.51.100.${10 + i}`, 'A').expect(202);
+        expect((await inGroup('198.51.100.20', 'A').expect(429)).body.error.message).toMatch(
+          /token/,
+        );
+        clock.advance(60_000);
+        await inGroup('203.0.113.7', 'D').expect(202);
+        expect(counts()).toEqual({ reports: 11, groups: 5 });
+      });
+
+      it('knows the groups stored before it started', async () => {
+        behindProxy({ newGroupsBurst: 1, newGroupsPerMin: 1 });
+        await inGroup('203.0.113.7', 'A').expect(202);
+        // a new app over the same database, as after a restart
+        const again = reopenTestCollector(t, {
+          app: {
+            rateLimits: {
+              newGroupsBurst: 1,
+              newGroupsPerMin: 1,
+              now: clock,
+              senderOf: senderKey(rangesOf(['loopback'])),
+            },
+          },
+        });
+        opened.push(again);
+        t = again;
+        await inGroup('203.0.113.7', 'A').expect(202);
+        await inGroup('203.0.113.7', 'B').expect(202);
+        await inGroup('203.0.113.7', 'C').expect(429);
+      });
+
+      it('does not limit loopback connections, nor at 0 a minute', async () => {
+        start({ newGroupsBurst: 1, newGroupsPerMin: 1, senderOf: senderKey() });
+        for (let i = 0; i < 20; i++) await inGroup(undefined, `P${i}`).expect(202);
+        behindProxy({ newGroupsPerMin: 0 });
+        for (let i = 0; i < 20; i++) await inGroup('203.0.113.7', `P${i}`).expect(202);
+      });
     });
 
     it('is not applied at 0 a minute, nor to loopback connections', async () => {

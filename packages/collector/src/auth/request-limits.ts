@@ -15,6 +15,9 @@ export interface RateLimitSettings {
   /** reports per sending address (IPv6: per /48); loopback connections are not limited */
   addressPerMin: number;
   addressBurst: number;
+  /** reports from one sending address that start a group the collector has not seen */
+  newGroupsPerMin: number;
+  newGroupsBurst: number;
   /** engineer and admin requests per token */
   readPerMin: number;
   readBurst: number;
@@ -25,7 +28,9 @@ export interface RateLimitSettings {
  * per group per minute (the SDK's flood control), and one licence may cover a whole firm with
  * many failing groups at once, so the licence limit leaves room for that and stops only a
  * runaway; an address (an office behind one NAT) gets four licences' worth, so that one sender
- * holding the shipped ingest token cannot use up the token's limit the whole fleet shares; reads
+ * holding the shipped ingest token cannot use up the token's limit the whole fleet shares; new
+ * groups from one address, 600 an hour after a first 300, are far more than a release's new
+ * errors and far fewer than the millions of junk groups the shipped token could make; reads
  * allow a script that walks every group.
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
@@ -35,6 +40,8 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   tokenBurst: 3_000,
   addressPerMin: 1_200,
   addressBurst: 600,
+  newGroupsPerMin: 10,
+  newGroupsBurst: 300,
   readPerMin: 1_200,
   readBurst: 300,
 };
@@ -64,6 +71,7 @@ export class RequestLimits {
   private readonly licence: KeyedRateLimiter;
   private readonly token: KeyedRateLimiter;
   private readonly address: KeyedRateLimiter;
+  private readonly newGroups: KeyedRateLimiter;
   private readonly read: KeyedRateLimiter;
   /**
    * The key of the request's sender for the per-address limit (auth/client-address.ts), or
@@ -92,6 +100,11 @@ export class RequestLimits {
     this.address = new KeyedRateLimiter({
       perMinute: s.addressPerMin,
       burst: s.addressBurst,
+      ...common,
+    });
+    this.newGroups = new KeyedRateLimiter({
+      perMinute: s.newGroupsPerMin,
+      burst: s.newGroupsBurst,
       ...common,
     });
     this.senderOf = options.senderOf ?? (() => undefined);
@@ -132,6 +145,27 @@ export class RequestLimits {
     if (licenceWait > 0) {
       this.token.refund(actor.name);
       throw limited(licenceWait, 'Too many reports from this licence');
+    }
+  }
+
+  /** True when a sender's reports starting new groups are limited (routes/ingest.ts asks first). */
+  get limitsNewGroups(): boolean {
+    return this.bySender && this.settings.newGroupsPerMin > 0;
+  }
+
+  /**
+   * For a valid report from `sender` that would start a group the collector has not seen: one
+   * from the sender's bucket of new groups. Refused, it gives back the token's and the
+   * licence's shares (the report is not stored, and the fleet did nothing); the address's stays
+   * spent. Junk groups cost a row and counts kept past the reports (about 860 bytes each) and
+   * slow every list: with the shipped token, one address could make 1,200 a minute.
+   */
+  takeNewGroup(actor: Actor, licence: string, sender: string | undefined): void {
+    if (sender === undefined) return;
+    const wait = this.newGroups.take(sender);
+    if (wait > 0) {
+      this.giveBack(actor, licence, sender);
+      throw limited(wait, 'Too many new error groups from this address');
     }
   }
 

@@ -16,6 +16,8 @@ export interface RateLimitFlags {
   rateTokenBurst?: number;
   rateAddressPerMin?: number;
   rateAddressBurst?: number;
+  rateNewGroupsPerMin?: number;
+  rateNewGroupsBurst?: number;
   /** `--trust-proxy`, parsed */
   trustProxy?: BlockList;
   rateReadPerMin?: number;
@@ -43,6 +45,16 @@ const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: 
   addressBurst: {
     flag: '--rate-address-burst <n>',
     help: 'burst of reports per address',
+    min: 1,
+  },
+  newGroupsPerMin: {
+    flag: '--rate-new-groups-per-min <n>',
+    help: 'reports a minute from one address that start a new group, loopback not limited (0: no limit)',
+    min: 0,
+  },
+  newGroupsBurst: {
+    flag: '--rate-new-groups-burst <n>',
+    help: 'burst of new groups per address',
     min: 1,
   },
   readPerMin: {
@@ -114,6 +126,8 @@ export function rateLimitsFromFlags(
     tokenBurst: o.rateTokenBurst,
     addressPerMin: o.rateAddressPerMin,
     addressBurst: o.rateAddressBurst,
+    newGroupsPerMin: o.rateNewGroupsPerMin,
+    newGroupsBurst: o.rateNewGroupsBurst,
     senderOf: senderKey(o.trustProxy, onUnnamed, onLoopbackProxy),
     readPerMin: o.rateReadPerMin,
     readBurst: o.rateReadBurst,

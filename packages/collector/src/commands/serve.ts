@@ -445,6 +445,8 @@ export function makeServeCommand(c: CommandContext): Command {
     .addOption(rateOption('tokenBurst'))
     .addOption(rateOption('addressPerMin'))
     .addOption(rateOption('addressBurst'))
+    .addOption(rateOption('newGroupsPerMin'))
+    .addOption(rateOption('newGroupsBurst'))
     .addOption(trustProxyOption())
     .addOption(rateOption('readPerMin'))
     .addOption(rateOption('readBurst'))

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
 import {
   ApiError,
+  groupId,
   LIMITS,
   MAX_DETAILS,
   NOT_AN_OBJECT,
@@ -27,6 +28,7 @@ import { audited } from '../http/audited';
 import { sendJson } from '../http/json-response';
 import { prepareReport } from '../store/ingest-writer';
 import { dumpKeyWatch } from '../ingest/dump-key-watch';
+import { KnownGroups } from '../ingest/known-groups';
 
 /** Called once a report is authenticated, before it is read: the place for rate limits. */
 export type IngestGate = (req: IncomingMessage) => void;
@@ -55,6 +57,7 @@ export interface IngestOptions {
 export function ingestHandler(c: Collector, options: IngestOptions = {}): IngestHandler {
   const { limits, gate, onError } = options;
   const watchDumpKey = dumpKeyWatch(c);
+  const known = limits?.limitsNewGroups ? new KnownGroups(c.db) : undefined;
   return async (req, res) => {
     try {
       // Before anything waits: a client that resets its connection leaves no address to read.
@@ -86,6 +89,11 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, report.license, sender);
+      const e = report.error;
+      const group = known && groupId(report.app.name, e.number, e.module, e.procedure);
+      if (group && sender !== undefined && !known!.has(group)) {
+        limits!.takeNewGroup(actor, report.license, sender);
+      }
       let stored;
       try {
         stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
@@ -95,6 +103,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         limits?.giveBack(actor, report.license, sender);
         throw e;
       }
+      known?.add(stored.group);
       if (stored.created) watchDumpKey(report);
       // An admin token may post reports too; like all its requests, that one is in the access log
       // (written once the report is stored, before the answer; 503 when it cannot be).
