@@ -30,14 +30,16 @@ export interface RateLimitSettings {
  * runaway; an address (an office behind one NAT) gets four licences' worth, so that one sender
  * holding the shipped ingest token cannot use up the token's limit the whole fleet shares; new
  * groups from one address, 600 an hour after a first 300, are far more than a release's new
- * errors and far fewer than the millions of junk groups the shipped token could make; reads
+ * errors and far fewer than the millions of junk groups the shipped token could make; the
+ * token's burst is a minute of its rate, so a fleet coming back online, or a script on the
+ * collector's host loading thousands of reports, is not refused for a few seconds' rush; reads
  * allow a script that walks every group.
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   licencePerMin: 300,
   licenceBurst: 150,
   tokenPerMin: 30_000,
-  tokenBurst: 3_000,
+  tokenBurst: 30_000,
   addressPerMin: 1_200,
   addressBurst: 600,
   newGroupsPerMin: 10,
