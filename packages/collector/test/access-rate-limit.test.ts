@@ -111,7 +111,7 @@ describe('rate limits on the API', () => {
       .send(makeReport({ license }));
 
   it('answers a burst from one licence with 429 and Retry-After, while another licence is still accepted', async () => {
-    start({}); // the defaults: 300 a minute per licence, burst 150
+    start({ licencePerMin: 300, licenceBurst: 150 });
     for (let i = 0; i < 150; i++) await post('JCS-FLOOD').expect(202);
     const refused = await post('JCS-FLOOD').expect(429);
     expect(refused.body.error.code).toBe('rate_limited');
@@ -271,22 +271,25 @@ describe('rate limits on the API', () => {
       for (let i = 0; i < 3; i++) await postFrom('198.51.100.2', 'JCS-VICTIM').expect(202);
     });
 
-    it('spares loopback connections the licence limit (the demo, tests, a script on the host), but not a proxy on loopback that serve was not told of', async () => {
+    it('limits loopback connections by licence (a relay that adds no header makes remote senders look local), and a proxy on loopback that serve was not told of as one sender', async () => {
       start({ licenceBurst: 3, addressBurst: 5, tokenBurst: 100, senderOf: senderKey() });
-      for (let i = 0; i < 40; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
+      for (let i = 0; i < 3; i++) await postFrom(undefined, 'JCS-LOCAL').expect(202);
+      expect((await postFrom(undefined, 'JCS-LOCAL').expect(429)).body.error.message).toMatch(
+        /licence/,
+      );
+      // ... but not by address
+      for (let i = 0; i < 20; i++) await postFrom(undefined, `JCS-${i}`).expect(202);
       // X-Forwarded-For from loopback without --trust-proxy: a proxy, all its senders one sender
-      for (let i = 0; i < 3; i++) await postFrom('203.0.113.7', 'JCS-LOCAL').expect(202);
-      expect((await postFrom('198.51.100.2', 'JCS-LOCAL').expect(429)).body.error.message).toMatch(
+      for (let i = 0; i < 3; i++) await postFrom('203.0.113.7', 'JCS-VIA').expect(202);
+      expect((await postFrom('198.51.100.2', 'JCS-VIA').expect(429)).body.error.message).toMatch(
         /licence/,
       );
       await postFrom('198.51.100.2', 'JCS-OTHER').expect(202);
       expect((await postFrom('198.51.100.3', 'JCS-THIRD').expect(429)).body.error.message).toMatch(
         /address/,
       );
-      // plain loopback is still not limited, and the token's limit still counts it
-      await postFrom(undefined, 'JCS-LOCAL').expect(202);
       const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
-      expect(n.n).toBe(45);
+      expect(n.n).toBe(27);
     });
 
     describe('new groups per address', () => {
@@ -409,7 +412,7 @@ describe('serve --rate-*', () => {
     }
   });
 
-  it('spares loopback the licence limit, and warns once when a proxy on loopback is not named by --trust-proxy', async () => {
+  it('limits a proxy on loopback that --trust-proxy does not name as one sender, and warns once', async () => {
     const c = await startCollector({
       serveArgs: ['--no-expiry', '--rate-licence-per-min', '1', '--rate-licence-burst', '2'],
     });
@@ -420,7 +423,10 @@ describe('serve --rate-*', () => {
           .set('Authorization', `Bearer ${c.tokens.ingest}`);
         return (xff ? r.set('X-Forwarded-For', xff) : r).send(makeReport({ license: 'JCS-L' }));
       };
-      for (let i = 0; i < 10; i++) await post().expect(202);
+      await post().expect(202);
+      await post().expect(202);
+      expect((await post().expect(429)).body.error.message).toMatch(/licence/);
+      // through the proxy: one sender of its own, apart from plain loopback
       await post('203.0.113.7').expect(202);
       await post('203.0.113.8').expect(202);
       expect((await post('203.0.113.9').expect(429)).body.error.message).toMatch(/licence/);

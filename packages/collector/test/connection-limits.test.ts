@@ -162,11 +162,12 @@ describe('defaultTotalConnections', () => {
   const line = (soft: string) =>
     `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft}                20000                files     \n`;
 
-  it('is the open-file limit less 512, or no limit where that is unknown or too small', () => {
+  it('is the open-file limit less 512, half of a small one, or no limit where that is unknown', () => {
     expect(defaultTotalConnections(file(line('20000')))).toBe(19488);
     expect(defaultTotalConnections(file(line('1024')))).toBe(512);
+    expect(defaultTotalConnections(file(line('1023')))).toBe(511);
     expect(defaultTotalConnections(file(line('unlimited')))).toBe(0);
-    expect(defaultTotalConnections(file(line('300')))).toBe(0);
+    expect(defaultTotalConnections(file(line('300')))).toBe(150);
     expect(defaultTotalConnections(file('nothing here'))).toBe(0);
     expect(defaultTotalConnections(path.join(dir, 'missing'))).toBe(0);
   });

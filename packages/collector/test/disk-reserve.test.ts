@@ -8,6 +8,7 @@ import {
   DiskReserve,
   reserveBytes,
   type DiskSpace,
+  type FreeSpaceRule,
 } from '../src/ingest/disk-reserve';
 import { parseFreeSpace } from '../src/commands/disk-option';
 import { CommandError } from '../src/commands/output';
@@ -64,39 +65,52 @@ describe('--min-free-disk values', () => {
 describe('DiskReserve', () => {
   /** A disk of 10 GiB whose free space the test sets, and a clock it moves. */
   function disk(freeBytes: number) {
-    const state = { free: freeBytes, now: 0, reads: 0, fail: false };
-    const statfs = (): DiskSpace => {
+    const state = {
+      free: freeBytes,
+      now: 0,
+      reads: 0,
+      fail: false,
+      /** runs while a reading is under way */
+      during: () => undefined as void,
+    };
+    const statfs = async (): Promise<DiskSpace> => {
       state.reads++;
+      state.during();
       if (state.fail) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
       return { bavail: state.free / 4096, blocks: (10 * GIB) / 4096, bsize: 4096 };
     };
     return { state, statfs, now: () => state.now };
   }
 
-  const refusal = (reserve: DiskReserve) => {
+  const open = (d: ReturnType<typeof disk>, rule: FreeSpaceRule, log = captureLog()) =>
+    DiskReserve.open({
+      dir: '/data',
+      rule,
+      log: log.logger,
+      statfs: d.statfs,
+      now: d.now,
+      recheckMs: 0,
+    });
+
+  /** What admitting a body of `bytes` threw, or undefined (then it is answered at once). */
+  const refusal = (reserve: DiskReserve, bytes = 1000) => {
     try {
-      reserve.check();
+      reserve.admit(bytes)();
     } catch (e) {
       return e;
     }
     return undefined;
   };
 
-  it('refuses reports with 503 unavailable and a Retry-After of a minute while the disk is short, and takes them when space is freed', () => {
+  it('refuses reports with 503 unavailable and a Retry-After of a minute while the disk is short, and takes them when space is freed', async () => {
     const d = disk(100 * MIB);
     const log = captureLog();
-    const reserve = new DiskReserve({
-      dir: '/data',
-      rule: { bytes: 64 * MIB },
-      log: log.logger,
-      statfs: d.statfs,
-      now: d.now,
-    });
+    const reserve = await open(d, { bytes: 64 * MIB }, log);
     expect(reserve.minFreeBytes).toBe(64 * MIB);
     expect(refusal(reserve)).toBeUndefined();
 
     d.state.free = 64 * MIB - 4096;
-    d.state.now += 250;
+    await reserve.refresh();
     const e = refusal(reserve) as ApiError;
     expect(e).toBeInstanceOf(ApiError);
     expect(e.status).toBe(503);
@@ -110,8 +124,8 @@ describe('DiskReserve', () => {
     expect(e.headers).toEqual({ 'Retry-After': '60' });
     expect(reserve.isShort).toBe(true);
 
-    d.state.free = 64 * MIB;
-    d.state.now += 250;
+    d.state.free = 65 * MIB;
+    await reserve.refresh();
     expect(refusal(reserve)).toBeUndefined();
 
     const said = log.lines().map(({ level, msg, freeBytes, minFreeBytes, refused }) => ({
@@ -132,55 +146,84 @@ describe('DiskReserve', () => {
       {
         level: 30,
         msg: "the data dir's disk has room again: reports are taken",
-        freeBytes: 64 * MIB,
+        freeBytes: 65 * MIB,
         minFreeBytes: 64 * MIB,
         refused: 1,
       },
     ]);
   });
 
-  it('reads the free space at most every 250 ms, and says the refusals at most once a minute with their count', () => {
+  it('counts the bodies the last reading may not have seen as written, so a rush of large reports stops at the reserve', async () => {
+    const d = disk(70 * MIB);
+    const reserve = await open(d, { bytes: 64 * MIB });
+    const body = 512 * 1024;
+    // 6 MiB above the reserve: twelve bodies of 512 KiB at once, not thirteen
+    const held: (() => void)[] = [];
+    for (let i = 0; i < 12; i++) held.push(reserve.admit(body));
+    expect(refusal(reserve, body)).toBeInstanceOf(ApiError);
+    expect(reserve.isShort).toBe(true);
+    // answered while a reading is under way: that reading may not have seen them written...
+    d.state.during = () => held.forEach((done) => done());
+    d.state.free = 70 * MIB - 1;
+    await reserve.refresh();
+    expect(reserve.isShort).toBe(true);
+    // ... but the next one, begun after, does
+    d.state.during = () => undefined;
+    d.state.free = 70 * MIB - 12 * body + MIB;
+    await reserve.refresh();
+    expect(reserve.isShort).toBe(false);
+    expect(refusal(reserve, MIB)).toBeUndefined();
+    expect(refusal(reserve, MIB + 1)).toBeInstanceOf(ApiError);
+  });
+
+  it('reads one at a time, and says the refusals at most once a minute with their count', async () => {
     const d = disk(MIB);
     const log = captureLog();
-    const reserve = new DiskReserve({
-      dir: '/data',
-      rule: { percent: 1 },
-      log: log.logger,
-      statfs: d.statfs,
-      now: d.now,
-    });
+    const reserve = await open(d, { percent: 1 }, log);
     expect(reserve.minFreeBytes).toBe(Math.ceil((10 * GIB) / 100));
     expect(d.state.reads).toBe(1);
     for (let i = 0; i < 1000; i++) expect(refusal(reserve)).toBeInstanceOf(ApiError);
-    expect(d.state.reads).toBe(1);
-    d.state.now += 249;
-    refusal(reserve);
-    expect(d.state.reads).toBe(1);
-    d.state.now += 1;
-    refusal(reserve);
+    await Promise.all([reserve.refresh(), reserve.refresh(), reserve.refresh()]);
     expect(d.state.reads).toBe(2);
-    // the first line came at start; the next once the minute is over, counting what came between
+    // the first line came at the first reading; the next once the minute is over
     expect(log.lines()).toHaveLength(1);
     d.state.now = 60_000;
     refusal(reserve);
     expect(log.lines()).toHaveLength(2);
-    expect(log.lines()[1]).toMatchObject({ level: 50, refused: 1003 });
+    expect(log.lines()[1]).toMatchObject({ level: 50, refused: 1001 });
   });
 
-  it('takes reports when the free space cannot be read, and says so at most once a minute', () => {
-    const d = disk(MIB);
-    const log = captureLog();
-    const reserve = new DiskReserve({
+  it('reads on its own every recheckMs until closed', async () => {
+    const d = disk(100 * MIB);
+    const reserve = await DiskReserve.open({
       dir: '/data',
       rule: { bytes: 64 * MIB },
-      log: log.logger,
+      log: captureLog().logger,
       statfs: d.statfs,
-      now: d.now,
+      recheckMs: 10,
     });
-    expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    try {
+      d.state.free = MIB;
+      for (let i = 0; i < 100 && !reserve.isShort; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(reserve.isShort).toBe(true);
+    } finally {
+      reserve.close();
+    }
+    const reads = d.state.reads;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(d.state.reads).toBe(reads);
+  });
+
+  it('takes reports when the free space cannot be read, says so at most once a minute, and works out the reserve once a reading succeeds', async () => {
+    const d = disk(MIB);
     d.state.fail = true;
+    const log = captureLog();
+    const reserve = await open(d, { bytes: 64 * MIB }, log);
+    expect(reserve.minFreeBytes).toBeUndefined();
     for (let i = 0; i < 10; i++) {
-      d.state.now += 250;
+      await reserve.refresh();
       expect(refusal(reserve)).toBeUndefined();
     }
     const failures = log
@@ -189,6 +232,10 @@ describe('DiskReserve', () => {
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ level: 50, err: 'ENOENT: no such file' });
     expect(reserve.freeBytes).toBeUndefined();
+    d.state.fail = false;
+    await reserve.refresh();
+    expect(reserve.minFreeBytes).toBe(64 * MIB);
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
   });
 });
 

@@ -26,9 +26,10 @@ export interface RateLimitSettings {
 /**
  * What `jcs-collector serve` applies unless told otherwise. One install sends at most 10 reports
  * per group per minute (the SDK's flood control), and one licence may cover a whole firm with
- * many failing groups at once, so the licence limit leaves room for that and stops only a
- * runaway; an address (an office behind one NAT) gets four licences' worth, so that one sender
- * holding the shipped ingest token cannot use up the token's limit the whole fleet shares; new
+ * many failing groups at once, and a firm's desktops back online send what they queued, so the
+ * licence limit leaves room for that (a burst of 1,000) and stops only a runaway; an address (an
+ * office behind one NAT) gets four licences' worth a minute, so that one sender holding the
+ * shipped ingest token cannot use up the token's limit the whole fleet shares; new
  * groups from one address, 600 an hour after a first 300, are far more than a release's new
  * errors and far fewer than the millions of junk groups the shipped token could make; the
  * token's burst is a minute of its rate, so a fleet coming back online, or a script on the
@@ -37,7 +38,7 @@ export interface RateLimitSettings {
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   licencePerMin: 300,
-  licenceBurst: 150,
+  licenceBurst: 1_000,
   tokenPerMin: 30_000,
   tokenBurst: 30_000,
   addressPerMin: 1_200,
@@ -80,10 +81,7 @@ export class RequestLimits {
    * undefined for one not limited. Read before anything awaits: a reset connection has no address.
    */
   readonly senderOf: (req: IncomingMessage) => string | undefined;
-  /**
-   * Whether senders are told apart: then one senderOf leaves undefined (a loopback connection:
-   * the demo, tests, a script on the collector's host) is not limited by licence either.
-   */
+  /** Whether senders are told apart (the per-address limits apply). */
   private readonly bySender: boolean;
 
   constructor(options: RequestLimitsOptions = {}) {
@@ -137,12 +135,12 @@ export class RequestLimits {
 
   /**
    * Once a report is valid: one from its licence's bucket (kept per sending address, `sender`
-   * from senderOf; none for a loopback connection). A licence over its limit gives the token's
-   * report back, so that a flood from one licence never uses up what all licences share; the
-   * address's stays spent.
+   * from senderOf). A licence over its limit gives the token's report back, so that a flood from
+   * one licence never uses up what all licences share; the address's stays spent. Loopback
+   * connections are limited by licence too: a relay on the collector's host that adds no
+   * X-Forwarded-For (stunnel, a TCP proxy) makes every remote sender look local.
    */
   takeReport(actor: Actor, licence: string, sender?: string): void {
-    if (sender === undefined && this.bySender) return;
     const licenceWait = this.licence.take(licenceKey(licence, sender));
     if (licenceWait > 0) {
       this.token.refund(actor.name);
@@ -193,7 +191,6 @@ export class RequestLimits {
    */
   giveBack(actor: Actor, licence: string, sender?: string): void {
     this.token.refund(actor.name);
-    if (sender === undefined && this.bySender) return;
     this.licence.refund(licenceKey(licence, sender));
   }
 

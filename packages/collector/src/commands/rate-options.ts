@@ -27,7 +27,7 @@ export interface RateLimitFlags {
 const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: number }> = {
   licencePerMin: {
     flag: '--rate-licence-per-min <n>',
-    help: 'reports a minute per licence and address, loopback not limited (0: no limit)',
+    help: 'reports a minute per licence and sending address (0: no limit)',
     min: 0,
   },
   licenceBurst: { flag: '--rate-licence-burst <n>', help: 'burst of reports per licence', min: 1 },

@@ -1,5 +1,6 @@
 import type { Collector } from '../collector';
-import { isLoopbackHost } from '@jcs/protocol';
+import { isLoopbackHost, LIMITS } from '@jcs/protocol';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
@@ -150,7 +151,7 @@ async function serveLocked(
   });
   const recovery = unclean ? recoverAfterUncleanStop(c.db) : undefined;
   zeroLeftWipes(c);
-  const reserve = new DiskReserve({
+  const reserve = await DiskReserve.open({
     dir: o.dataDir,
     rule: o.minFreeDisk ?? DEFAULT_FREE_SPACE,
     log,
@@ -180,7 +181,7 @@ async function serveLocked(
     };
     const app = createApp(c, {
       rateLimits: rateLimitsFromFlags(o, onUnnamed, onLoopbackProxy),
-      ingestGate: () => reserve.check(),
+      ingestGate: (req) => reserve.admit(bodyBytesOf(req)),
     });
     server = await listen(app, {
       host: o.host,
@@ -233,7 +234,7 @@ async function serveLocked(
   if (reserve.isShort) {
     // The log said it as the reserve was read; whoever started serve by hand reads it here.
     out.err(
-      `jcs-collector: the data dir's disk has ${mib(reserve.freeBytes ?? 0)} free, under the ${mib(reserve.minFreeBytes)} --min-free-disk keeps: reports are refused (503) until space is freed`,
+      `jcs-collector: the data dir's disk has ${mib(reserve.freeBytes ?? 0)} free, under the ${mib(reserve.minFreeBytes ?? 0)} --min-free-disk keeps: reports are refused (503) until space is freed`,
     );
   }
   const tail = c.audit.checkTail();
@@ -302,6 +303,7 @@ async function serveLocked(
   await expiry?.stop();
   await serverClosed;
   await c.batcher.drain();
+  reserve.close();
   c.close();
   log.info('stopped');
   // A log whose reader has gone (stderr a closed pipe) never calls back: a second, then exit.
@@ -398,6 +400,14 @@ function zeroLeftWipes(c: Collector): void {
   if (bytes > 0) {
     c.log.info({ bytes }, 'records of erased reports an earlier run left unzeroed are zeroed now');
   }
+}
+
+/** What a report's body will take: its Content-Length, or the largest body when it has none. */
+function bodyBytesOf(req: IncomingMessage): number {
+  const declared = Number(req.headers['content-length']);
+  return Number.isSafeInteger(declared) && declared >= 0
+    ? Math.min(declared, LIMITS.bodyBytes)
+    : LIMITS.bodyBytes;
 }
 
 /** Bytes for a line of text, to a tenth: 12.5 MiB, 79.4 GiB. */

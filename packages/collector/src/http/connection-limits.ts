@@ -86,8 +86,8 @@ export function limitConnections(server: net.Server, limits: ConnectionLimits): 
 
 /**
  * The total a server may hold open by default: the process's open-file limit (Node raises its
- * soft limit to the hard one at start) less 512 for the collector's own files; 0, no limit,
- * where the limit cannot be read (not Linux) or leaves too little.
+ * soft limit to the hard one at start) less 512 for the collector's own files, or half of a limit
+ * under 1,024; 0, no limit, where the limit cannot be read (not Linux) or is unlimited.
  *
  * @example
  * defaultTotalConnections(); // 19488 under a limit of 20000
@@ -101,6 +101,6 @@ export function defaultTotalConnections(limitsFile = '/proc/self/limits'): numbe
   }
   const line = /^Max open files\s+(\d+|unlimited)/m.exec(text);
   if (!line || line[1] === 'unlimited') return 0;
-  const total = Number(line[1]) - FILES_KEPT;
-  return total >= 64 ? total : 0;
+  const limit = Number(line[1]);
+  return limit >= 2 * FILES_KEPT ? limit - FILES_KEPT : Math.max(1, Math.floor(limit / 2));
 }

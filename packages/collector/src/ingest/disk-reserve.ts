@@ -5,10 +5,10 @@ import type { Logger } from '../log';
 /** Seconds a client is told to wait while the disk is short of space: freeing it takes a person. */
 export const DISK_RETRY_AFTER_S = 60;
 
-/** How long a reading of the free space is used before it is taken again. */
+/** How often the free space is read. */
 const RECHECK_MS = 250;
 
-/** How often, at most, the refusals are logged while they go on. */
+/** How often, at most, the refusals (and failed readings) are logged while they go on. */
 const REMIND_MS = 60_000;
 
 const MIB = 1024 * 1024;
@@ -34,9 +34,11 @@ export interface DiskReserveOptions {
   dir: string;
   rule: FreeSpaceRule;
   log: Logger;
-  /** tests of the timing pass their own; the real one is `fs.statfsSync` */
-  statfs?: (dir: string) => DiskSpace;
-  /** monotonic milliseconds */
+  /** tests pass their own; the real one is `fs.promises.statfs` */
+  statfs?: (dir: string) => Promise<DiskSpace>;
+  /** how often the free space is read (250 ms); 0: only when refresh() is called (tests) */
+  recheckMs?: number;
+  /** monotonic milliseconds, for the log's pace; tests pass their own */
   now?: () => number;
 }
 
@@ -47,35 +49,62 @@ export interface DiskReserveOptions {
  * are read; senders keep them queued and send them again, so nothing is lost. Without it, a flood
  * of large reports filled the disk at some 35 MB/s from one address, and then erasure failed too.
  *
- * The free space is read with statfs at most every 250 ms, so a check costs nothing measurable.
+ * The free space is read every 250 ms off the event loop (a data dir on a hung network disk
+ * holds a reading, not every request), one reading at a time. The bodies let in that the last
+ * reading may not have seen written (in flight, or answered after it began) are counted as if
+ * written, so that many large reports arriving at once cannot run past the reserve before the
+ * next reading sees them.
  *
  * @example
- * const reserve = new DiskReserve({ dir: dataDir, rule: DEFAULT_FREE_SPACE, log });
- * reserve.check(); // throws 503 unavailable while the disk is short
+ * const reserve = await DiskReserve.open({ dir: dataDir, rule: DEFAULT_FREE_SPACE, log });
+ * const done = reserve.admit(contentLength); // throws 503 unavailable while the disk is short
+ * // ... store the report, then
+ * done();
  */
 export class DiskReserve {
-  /** the reserve in bytes, resolved against the file system's size at start */
-  readonly minFreeBytes: number;
-  private readonly statfs: (dir: string) => DiskSpace;
+  private readonly statfs: (dir: string) => Promise<DiskSpace>;
   private readonly now: () => number;
-  private readAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
   private free: number | undefined;
+  private reserve: number | undefined;
+  /** bytes of bodies let in and not yet answered */
+  private inFlight = 0;
+  /** readings begun so far: a body is counted until a reading begun after its answer ends */
+  private generation = 0;
+  /** bytes of bodies answered, by the generation they were answered in, that no reading saw */
+  private answered = new Map<number, number>();
   private short = false;
   private refusedSinceSaid = 0;
   private saidAt = -Infinity;
+  /** a line said the disk is short, and none since that it has room */
+  private toldShort = false;
   private readFailedAt = -Infinity;
 
-  constructor(private readonly options: DiskReserveOptions) {
-    this.statfs = options.statfs ?? ((dir) => fs.statfsSync(dir));
+  private constructor(private readonly options: DiskReserveOptions) {
+    this.statfs = options.statfs ?? ((dir) => fs.promises.statfs(dir));
     this.now = options.now ?? (() => performance.now());
-    let space: DiskSpace | undefined;
-    try {
-      space = this.statfs(options.dir);
-    } catch {
-      // Said by the first check's reading, which fails the same way.
+  }
+
+  /**
+   * The reserve over its first reading. A reading that fails (the data dir gone) refuses nothing:
+   * the write that follows fails with its own 503, and the reserve is worked out once a reading
+   * succeeds.
+   */
+  static async open(options: DiskReserveOptions): Promise<DiskReserve> {
+    const reserve = new DiskReserve(options);
+    await reserve.refresh();
+    const every = options.recheckMs ?? RECHECK_MS;
+    if (every > 0) {
+      // Unref'd: it never holds a stopping process.
+      reserve.timer = setInterval(() => void reserve.refresh(), every).unref();
     }
-    this.minFreeBytes = reserveBytes(options.rule, space ? space.blocks * space.bsize : 0);
-    if (space) this.take(space);
+    return reserve;
+  }
+
+  /** The reserve in bytes (undefined until a reading succeeded). */
+  get minFreeBytes(): number | undefined {
+    return this.reserve;
   }
 
   /** Bytes free to the collector's user at the last reading, or undefined when it failed. */
@@ -89,22 +118,53 @@ export class DiskReserve {
   }
 
   /**
-   * Throws the 503 while the disk is short of the reserve. A reading that fails (the data dir
-   * gone) refuses nothing here: the write that follows fails with its own 503.
+   * Lets in a body of `bytes` (its Content-Length, or the largest body when it has none), or
+   * throws the 503 while the disk is short of the reserve, counting that body in. Call what it
+   * returns once the request is answered.
    */
-  check(): void {
-    if (this.now() - this.readAt >= RECHECK_MS) this.read();
-    if (!this.short) return;
-    this.refusedSinceSaid++;
-    if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
-    throw diskShort();
+  admit(bytes: number): () => void {
+    if (!this.short && this.reserve !== undefined && this.free !== undefined) {
+      if (this.free - this.unseen() - bytes < this.reserve) this.becomeShort();
+    }
+    if (this.short) {
+      this.refusedSinceSaid++;
+      if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
+      throw diskShort();
+    }
+    this.inFlight += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.inFlight -= bytes;
+      this.answered.set(this.generation, (this.answered.get(this.generation) ?? 0) + bytes);
+    };
   }
 
-  private read(): void {
+  /** Bytes let in that the last reading may not have seen written. */
+  private unseen(): number {
+    let bytes = this.inFlight;
+    for (const answered of this.answered.values()) bytes += answered;
+    return bytes;
+  }
+
+  /** Reads the free space now, unless a reading is under way (then waits for that one). */
+  refresh(): Promise<void> {
+    this.reading ??= this.read().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  /** Stops the readings. */
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async read(): Promise<void> {
+    const begun = ++this.generation;
+    let space: DiskSpace;
     try {
-      this.take(this.statfs(this.options.dir));
+      space = await this.statfs(this.options.dir);
     } catch (e) {
-      this.readAt = this.now();
       this.free = undefined;
       this.short = false;
       if (this.now() - this.readFailedAt >= REMIND_MS) {
@@ -114,32 +174,44 @@ export class DiskReserve {
           "the data dir's free space cannot be read: reports are taken without the --min-free-disk check",
         );
       }
+      return;
+    }
+    // Bodies answered before this reading began were written before it: it saw them.
+    for (const generation of this.answered.keys()) {
+      if (generation < begun) this.answered.delete(generation);
+    }
+    this.reserve ??= reserveBytes(this.options.rule, space.blocks * space.bsize);
+    this.free = space.bavail * space.bsize;
+    const short = this.free - this.unseen() < this.reserve;
+    if (short && !this.short) {
+      this.becomeShort();
+    } else if (!short && this.short) {
+      this.short = false;
+      // Said only after a line that said it was short: near the reserve under load the two can
+      // take turns every reading, and each line would say the same.
+      if (this.toldShort) {
+        this.toldShort = false;
+        this.options.log.info(
+          { freeBytes: this.free, minFreeBytes: this.reserve, refused: this.refusedSinceSaid },
+          "the data dir's disk has room again: reports are taken",
+        );
+        this.refusedSinceSaid = 0;
+      }
     }
   }
 
-  private take(space: DiskSpace): void {
-    this.readAt = this.now();
-    this.free = space.bavail * space.bsize;
-    const short = this.free < this.minFreeBytes;
-    if (short && !this.short) {
-      this.short = true;
-      this.refusedSinceSaid = 0;
-      this.sayShort();
-    } else if (!short && this.short) {
-      this.short = false;
-      this.options.log.info(
-        { freeBytes: this.free, minFreeBytes: this.minFreeBytes, refused: this.refusedSinceSaid },
-        "the data dir's disk has room again: reports are taken",
-      );
-    }
+  private becomeShort(): void {
+    this.short = true;
+    if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
   }
 
   private sayShort(): void {
     this.saidAt = this.now();
+    this.toldShort = true;
     this.options.log.error(
       {
         freeBytes: this.free,
-        minFreeBytes: this.minFreeBytes,
+        minFreeBytes: this.reserve,
         ...(this.refusedSinceSaid > 0 ? { refused: this.refusedSinceSaid } : {}),
       },
       "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed; erasure, expiry and triage still work",

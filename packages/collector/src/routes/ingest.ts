@@ -30,8 +30,12 @@ import { prepareReport } from '../store/ingest-writer';
 import { dumpKeyWatch } from '../ingest/dump-key-watch';
 import { KnownGroups } from '../ingest/known-groups';
 
-/** Called once a report is authenticated, before it is read: the place for rate limits. */
-export type IngestGate = (req: IncomingMessage) => void;
+/**
+ * Called once a report is authenticated, before it is read: the place for checks that refuse it
+ * by throwing (the disk reserve, ingest/disk-reserve.ts). What it returns is called once the
+ * request is answered.
+ */
+export type IngestGate = (req: IncomingMessage) => (() => void) | void;
 
 /** A plain Node handler: it answers every request itself, errors included, and never rejects. */
 export type IngestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -59,12 +63,13 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
   const watchDumpKey = dumpKeyWatch(c);
   const known = limits?.limitsNewGroups ? new KnownGroups(c.db) : undefined;
   return async (req, res) => {
+    let answered: (() => void) | void = undefined;
     try {
       // Before anything waits: a client that resets its connection leaves no address to read.
       const sender = limits?.senderOf(req);
       const actor = await authenticateSoon(c, req, 'ingest');
       checkHost(req);
-      gate?.(req);
+      answered = gate?.(req);
       limits?.reserveReport(actor, sender);
       let report: Report;
       try {
@@ -111,6 +116,8 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       sendJson(res, stored.created ? 202 : 200, { id: stored.id, group: stored.group });
     } catch (err) {
       answerError(c.log, err, req, res, onError);
+    } finally {
+      answered?.();
     }
   };
 }
