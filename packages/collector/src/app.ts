@@ -1,7 +1,7 @@
 import express, { type Express, type Request } from 'express';
 import type { Collector } from './collector';
 import { publicRoutes } from './routes/public';
-import { ingestHandler, ingestRoutes, type IngestGate } from './routes/ingest';
+import { ingestHandler, ingestRoutes, type IngestGate, type IngestReserve } from './routes/ingest';
 import { groupRoutes } from './routes/groups';
 import { reportRoutes } from './routes/reports';
 import { retentionRoutes } from './routes/retention';
@@ -17,6 +17,8 @@ import { withIngestFastPath } from './http/ingest-fast-path';
 export interface AppOptions {
   /** rate limits and other checks run on every authenticated report before its body is read */
   ingestGate?: IngestGate;
+  /** the free disk space reports may not take (`serve --min-free-disk`); none when absent */
+  diskReserve?: IngestReserve;
   /**
    * Rate limits (auth/request-limits.ts): reports per licence and per token, reads per token.
    * Absent: none, for embedding and tests; `serve` passes its defaults or flags.
@@ -43,7 +45,12 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   // Engineer and admin requests refused before reaching a handler still leave an access-log entry.
   // The ingest fast path passes a plain Node request, named (actor, route) as Express names one.
   const onError: ErrorHook = (err, req) => auditRefusal(c, req as Request, err);
-  const ingest = ingestHandler(c, { limits, gate: options.ingestGate, onError });
+  const ingest = ingestHandler(c, {
+    limits,
+    gate: options.ingestGate,
+    reserve: options.diskReserve,
+    onError,
+  });
 
   app.use(requestLog(c.log));
   // As sendJson sets it for the answers it writes (http/json-response.ts).

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import {
@@ -307,8 +309,8 @@ describe('rate limits on the API', () => {
           )
           .get() as { reports: number; groups: number };
 
-      it("refuses one address's reports that start new groups past its budget, storing nothing; its reports of known groups, and other senders, go on", async () => {
-        behindProxy({ newGroupsBurst: 3, newGroupsPerMin: 1, tokenBurst: 10, licenceBurst: 10 });
+      it("refuses one address's reports that start new groups past its budget, storing nothing and giving back the token's and licence's shares; its reports of known groups, and other senders, go on", async () => {
+        behindProxy({ newGroupsBurst: 3, newGroupsPerMin: 1, tokenBurst: 7, licenceBurst: 5 });
         for (const p of ['A', 'B', 'C']) await inGroup('203.0.113.7', p).expect(202);
         const res = await inGroup('203.0.113.7', 'D').expect(429);
         expect(res.body.error).toEqual({
@@ -317,18 +319,42 @@ describe('rate limits on the API', () => {
         });
         expect(res.headers['retry-after']).toBe('60');
         expect(counts()).toEqual({ reports: 3, groups: 3 });
-        // a group it made, and one another sender made, are known: not charged
-        await inGroup('203.0.113.7', 'A').expect(202);
+        // a group it made, and one another sender made, are known: not charged; and the licence's
+        // five (per sender) are not spent by the refused one: 3 + these 2
         await inGroup('198.51.100.2', 'E').expect(202);
+        await inGroup('203.0.113.7', 'A').expect(202);
         await inGroup('203.0.113.7', 'E').expect(202);
-        // the refused one gave the token's and the licence's shares back: 10 each, 6 spent
-        for (let i = 0; i < 4; i++) await inGroup(`198.51.100.${10 + i}`, 'A').expect(202);
-        expect((await inGroup('198.51.100.20', 'A').expect(429)).body.error.message).toMatch(
+        expect((await inGroup('203.0.113.7', 'A').expect(429)).body.error.message).toMatch(
+          /licence/,
+        );
+        // nor the token's seven: 6 stored, one left
+        await inGroup('198.51.100.9', 'A').expect(202);
+        expect((await inGroup('198.51.100.10', 'A').expect(429)).body.error.message).toMatch(
           /token/,
         );
-        clock.advance(60_000);
-        await inGroup('203.0.113.7', 'D').expect(202);
-        expect(counts()).toEqual({ reports: 11, groups: 5 });
+        expect(counts()).toEqual({ reports: 7, groups: 4 });
+      });
+
+      it("gives the new group's share back when storage cannot take the report", async () => {
+        behindProxy({ newGroupsBurst: 1, newGroupsPerMin: 1 });
+        // a new day whose key cannot be written: a real storage failure (503)
+        const days = path.join(t.dataDir, 'keys', 'days');
+        t.clock.advance(86_400_000);
+        fs.renameSync(days, `${days}.away`);
+        fs.writeFileSync(days, 'not a folder');
+        try {
+          expect((await inGroup('203.0.113.7', 'NEW').expect(503)).body.error.code).toBe(
+            'unavailable',
+          );
+          await inGroup('203.0.113.7', 'NEW').expect(503);
+        } finally {
+          fs.rmSync(days);
+          fs.renameSync(`${days}.away`, days);
+        }
+        await inGroup('203.0.113.7', 'NEW').expect(202);
+        expect((await inGroup('203.0.113.7', 'NEWER').expect(429)).body.error.message).toMatch(
+          /new error groups/,
+        );
       });
 
       it('knows the groups stored before it started', async () => {

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { ApiError } from '@jcs/protocol';
+import request from 'supertest';
 import { makeReport } from '../../../test-support/reports';
+import { makeTestCollector } from '../../../test-support/app';
 import { collectorCli, postReport, startCollector } from '../../../test-support/collector';
 import {
   DEFAULT_FREE_SPACE,
@@ -92,9 +94,13 @@ describe('DiskReserve', () => {
       recheckMs: 0,
     });
 
-  /** What admitting a body of `bytes` threw, or undefined (then it is answered at once). */
+  /**
+   * What a report of `bytes` met: the check before its body, then admitting it once read, or
+   * undefined when both let it in (then it is answered at once).
+   */
   const refusal = (reserve: DiskReserve, bytes = 1000) => {
     try {
+      reserve.refuseWhileShort();
       reserve.admit(bytes)();
     } catch (e) {
       return e;
@@ -153,27 +159,55 @@ describe('DiskReserve', () => {
     ]);
   });
 
-  it('counts the bodies the last reading may not have seen as written, so a rush of large reports stops at the reserve', async () => {
+  it('refuses a body that would take the free space under the reserve, counting those the last reading may not have seen, without refusing the others', async () => {
     const d = disk(70 * MIB);
-    const reserve = await open(d, { bytes: 64 * MIB });
+    const log = captureLog();
+    const reserve = await open(d, { bytes: 64 * MIB }, log);
     const body = 512 * 1024;
     // 6 MiB above the reserve: twelve bodies of 512 KiB at once, not thirteen
     const held: (() => void)[] = [];
     for (let i = 0; i < 12; i++) held.push(reserve.admit(body));
     expect(refusal(reserve, body)).toBeInstanceOf(ApiError);
-    expect(reserve.isShort).toBe(true);
+    // that one alone: a small body still fits, and nothing is refused before its body is read
+    expect(reserve.isShort).toBe(false);
+    expect(() => reserve.refuseWhileShort()).not.toThrow();
+    expect(reserve.unseenBytes).toBe(12 * body);
     // answered while a reading is under way: that reading may not have seen them written...
     d.state.during = () => held.forEach((done) => done());
-    d.state.free = 70 * MIB - 1;
     await reserve.refresh();
-    expect(reserve.isShort).toBe(true);
+    expect(reserve.unseenBytes).toBe(12 * body);
+    expect(refusal(reserve, body)).toBeInstanceOf(ApiError);
     // ... but the next one, begun after, does
     d.state.during = () => undefined;
     d.state.free = 70 * MIB - 12 * body + MIB;
     await reserve.refresh();
-    expect(reserve.isShort).toBe(false);
+    expect(reserve.unseenBytes).toBe(0);
     expect(refusal(reserve, MIB)).toBeUndefined();
     expect(refusal(reserve, MIB + 1)).toBeInstanceOf(ApiError);
+    expect(log.lines()).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: 'reports refused: stored, they would take the free space under --min-free-disk',
+        refused: 1,
+      }),
+    ]);
+  });
+
+  it('refuses nothing at a reserve of 0', async () => {
+    const d = disk(0);
+    const reserve = await open(d, { bytes: 0 });
+    expect(reserve.isShort).toBe(false);
+    for (let i = 0; i < 10; i++) expect(refusal(reserve, 512 * 1024)).toBeUndefined();
+  });
+
+  it('acts on no reading older than 5 s (readings that hang on a network disk)', async () => {
+    const d = disk(MIB);
+    const reserve = await open(d, { bytes: 64 * MIB });
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    d.state.now += 5_001;
+    expect(refusal(reserve)).toBeUndefined();
+    await reserve.refresh();
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
   });
 
   it('reads one at a time, and says the refusals at most once a minute with their count', async () => {
@@ -188,6 +222,7 @@ describe('DiskReserve', () => {
     // the first line came at the first reading; the next once the minute is over
     expect(log.lines()).toHaveLength(1);
     d.state.now = 60_000;
+    await reserve.refresh();
     refusal(reserve);
     expect(log.lines()).toHaveLength(2);
     expect(log.lines()[1]).toMatchObject({ level: 50, refused: 1001 });
@@ -236,6 +271,48 @@ describe('DiskReserve', () => {
     await reserve.refresh();
     expect(reserve.minFreeBytes).toBe(64 * MIB);
     expect(refusal(reserve)).toBeInstanceOf(ApiError);
+  });
+});
+
+describe('the disk reserve in the ingest route', () => {
+  it('refuses reports while short, lets in those that fit, and lets each go once answered', async () => {
+    const state = { free: 100 * MIB };
+    const reserve = await DiskReserve.open({
+      dir: '/data',
+      rule: { bytes: 64 * MIB },
+      log: captureLog().logger,
+      statfs: async () => ({ bavail: state.free / 4096, blocks: (10 * GIB) / 4096, bsize: 4096 }),
+      recheckMs: 0,
+    });
+    const t = makeTestCollector({ app: { diskReserve: reserve } });
+    try {
+      const post = (report = makeReport()) =>
+        request(t.app)
+          .post('/v1/reports')
+          .set('Authorization', `Bearer ${t.tokens.ingest}`)
+          .send(report);
+      for (let i = 0; i < 20; i++) await post().expect(202);
+      // answered: counted until a reading begun after them, then let go
+      expect(reserve.unseenBytes).toBeGreaterThan(20 * 300);
+      await reserve.refresh();
+      expect(reserve.unseenBytes).toBe(0);
+      // a body that would not fit: refused alone, nothing stored
+      state.free = 64 * MIB + 1000;
+      await reserve.refresh();
+      const big = makeReport({ error: { description: 'x'.repeat(2000) } });
+      const res = await post(big).expect(503);
+      expect(res.headers['retry-after']).toBe('60');
+      await post().expect(202);
+      // short: refused before the body is read
+      state.free = 64 * MIB - 1;
+      await reserve.refresh();
+      await post().expect(503);
+      const n = t.collector.db.prepare('SELECT COUNT(*) AS n FROM reports').get() as { n: number };
+      expect(n.n).toBe(21);
+    } finally {
+      reserve.close();
+      t.close();
+    }
   });
 });
 

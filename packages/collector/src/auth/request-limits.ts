@@ -155,18 +155,14 @@ export class RequestLimits {
 
   /**
    * For a valid report from `sender` that would start a group the collector has not seen: one
-   * from the sender's bucket of new groups. Refused, it gives back the token's and the
-   * licence's shares (the report is not stored, and the fleet did nothing); the address's stays
-   * spent. Junk groups cost a row and counts kept past the reports (about 860 bytes each) and
-   * slow every list: with the shipped token, one address could make 1,200 a minute.
+   * from the sender's bucket of new groups, or a 429. The caller gives back the token's and the
+   * licence's shares of a refused report (giveBack): it is not stored, and the fleet did nothing.
+   * Junk groups cost a row and counts kept past the reports (about 860 bytes each) and slow every
+   * list: with the shipped token, one address could make 1,200 a minute.
    */
-  takeNewGroup(actor: Actor, licence: string, sender: string | undefined): void {
-    if (sender === undefined) return;
+  takeNewGroup(sender: string): void {
     const wait = this.newGroups.take(sender);
-    if (wait > 0) {
-      this.giveBack(actor, licence, sender);
-      throw limited(wait, 'Too many new error groups from this address');
-    }
+    if (wait > 0) throw limited(wait, 'Too many new error groups from this address');
   }
 
   /**
@@ -184,14 +180,15 @@ export class RequestLimits {
   }
 
   /**
-   * Gives back the token's and the licence's shares of a valid report storage could not take:
-   * the collector's failure, and its sender will send it again. The sender's own share stays
-   * spent, so that while storage fails a client cannot have report after report read, checked
-   * and tried without bound.
+   * Gives back the token's and the licence's shares of a valid report storage could not take, or
+   * the new-groups limit refused, and the new group's share it took (`newGroup`): its sender will
+   * send it again. The sender's own share stays spent, so that while storage fails a client
+   * cannot have report after report read, checked and tried without bound.
    */
-  giveBack(actor: Actor, licence: string, sender?: string): void {
+  giveBack(actor: Actor, licence: string, sender?: string, newGroup = false): void {
     this.token.refund(actor.name);
     this.licence.refund(licenceKey(licence, sender));
+    if (newGroup && sender !== undefined) this.newGroups.refund(sender);
   }
 
   /** Engineer and admin requests, per token. */

@@ -1,6 +1,5 @@
 import type { Collector } from '../collector';
-import { isLoopbackHost, LIMITS } from '@jcs/protocol';
-import type { IncomingMessage } from 'node:http';
+import { isLoopbackHost } from '@jcs/protocol';
 import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
@@ -162,26 +161,17 @@ async function serveLocked(
   };
   let server;
   try {
-    let unnamedTold = false;
-    // Once a run: every such request would say the same.
-    const onUnnamed = () => {
-      if (unnamedTold) return;
-      unnamedTold = true;
-      log.warn(
-        'a request through a --trust-proxy proxy names no sender in X-Forwarded-For (missing, or not an address): such requests share one per-address bucket; have the proxy set the header',
-      );
-    };
-    let proxyTold = false;
-    const onLoopbackProxy = () => {
-      if (proxyTold) return;
-      proxyTold = true;
-      log.warn(
-        'a request from loopback carries X-Forwarded-For, but --trust-proxy does not name loopback: all requests through that proxy share one per-address bucket; give --trust-proxy loopback',
-      );
-    };
+    const onUnnamed = warnOnce(
+      log,
+      'a request through a --trust-proxy proxy names no sender in X-Forwarded-For (missing, or not an address): such requests share one per-address bucket; have the proxy set the header',
+    );
+    const onLoopbackProxy = warnOnce(
+      log,
+      'a request from loopback carries X-Forwarded-For, but --trust-proxy does not name loopback: all requests through that proxy share one per-address bucket; give --trust-proxy loopback',
+    );
     const app = createApp(c, {
       rateLimits: rateLimitsFromFlags(o, onUnnamed, onLoopbackProxy),
-      ingestGate: (req) => reserve.admit(bodyBytesOf(req)),
+      diskReserve: reserve,
     });
     server = await listen(app, {
       host: o.host,
@@ -402,12 +392,14 @@ function zeroLeftWipes(c: Collector): void {
   }
 }
 
-/** What a report's body will take: its Content-Length, or the largest body when it has none. */
-function bodyBytesOf(req: IncomingMessage): number {
-  const declared = Number(req.headers['content-length']);
-  return Number.isSafeInteger(declared) && declared >= 0
-    ? Math.min(declared, LIMITS.bodyBytes)
-    : LIMITS.bodyBytes;
+/** A warning said once a run: every request that brings it on would say the same. */
+function warnOnce(log: Logger, message: string): () => void {
+  let told = false;
+  return () => {
+    if (told) return;
+    told = true;
+    log.warn(message);
+  };
 }
 
 /** Bytes for a line of text, to a tenth: 12.5 MiB, 79.4 GiB. */

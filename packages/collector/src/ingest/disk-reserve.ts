@@ -11,6 +11,9 @@ const RECHECK_MS = 250;
 /** How often, at most, the refusals (and failed readings) are logged while they go on. */
 const REMIND_MS = 60_000;
 
+/** A reading older than this (readings fail, or one hangs) is no longer acted on. */
+const STALE_MS = 5_000;
+
 const MIB = 1024 * 1024;
 
 /**
@@ -50,14 +53,15 @@ export interface DiskReserveOptions {
  * of large reports filled the disk at some 35 MB/s from one address, and then erasure failed too.
  *
  * The free space is read every 250 ms off the event loop (a data dir on a hung network disk
- * holds a reading, not every request), one reading at a time. The bodies let in that the last
- * reading may not have seen written (in flight, or answered after it began) are counted as if
- * written, so that many large reports arriving at once cannot run past the reserve before the
- * next reading sees them.
+ * holds a reading, not every request), one reading at a time. Once read, a body is let in only
+ * if it fits above the reserve with the bodies the last reading may not have seen written (in
+ * flight, or answered after it began), so that many large reports arriving at once cannot run
+ * past the reserve before the next reading; one that does not fit is refused alone.
  *
  * @example
  * const reserve = await DiskReserve.open({ dir: dataDir, rule: DEFAULT_FREE_SPACE, log });
- * const done = reserve.admit(contentLength); // throws 503 unavailable while the disk is short
+ * reserve.refuseWhileShort(); // before the body: 503 unavailable while the disk is short
+ * const done = reserve.admit(body.length); // once read: 503 for a body that would not fit
  * // ... store the report, then
  * done();
  */
@@ -73,10 +77,15 @@ export class DiskReserve {
   /** readings begun so far: a body is counted until a reading begun after its answer ends */
   private generation = 0;
   /** bytes of bodies answered, by the generation they were answered in, that no reading saw */
-  private answered = new Map<number, number>();
+  private readonly answered = new Map<number, number>();
   private short = false;
   private refusedSinceSaid = 0;
   private saidAt = -Infinity;
+  /** when the last reading succeeded */
+  private readAt = -Infinity;
+  /** bodies refused since the last line said so, for taking the free space under the reserve */
+  private overflowed = 0;
+  private overflowSaidAt = -Infinity;
   /** a line said the disk is short, and none since that it has room */
   private toldShort = false;
   private readFailedAt = -Infinity;
@@ -118,17 +127,27 @@ export class DiskReserve {
   }
 
   /**
-   * Lets in a body of `bytes` (its Content-Length, or the largest body when it has none), or
-   * throws the 503 while the disk is short of the reserve, counting that body in. Call what it
-   * returns once the request is answered.
+   * Throws the 503 while the last reading found the disk short of the reserve: asked before a
+   * report's body is read, so a sender waits without sending it.
+   */
+  refuseWhileShort(): void {
+    if (!this.short || !this.fresh()) return;
+    this.refusedSinceSaid++;
+    if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
+    throw diskShort();
+  }
+
+  /**
+   * Lets in a body of `bytes`, once it is read, or throws the 503 for this body alone when it
+   * would take the free space under the reserve, with what the last reading may not have seen
+   * written counted in. Call what it returns once the request is answered.
    */
   admit(bytes: number): () => void {
-    if (!this.short && this.reserve !== undefined && this.free !== undefined) {
-      if (this.free - this.unseen() - bytes < this.reserve) this.becomeShort();
-    }
-    if (this.short) {
-      this.refusedSinceSaid++;
-      if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
+    if (this.reserve === undefined || this.reserve === 0 || !this.fresh()) return () => undefined;
+    this.refuseWhileShort();
+    if (this.free! - this.unseen() - bytes < this.reserve) {
+      this.overflowed++;
+      if (this.now() - this.overflowSaidAt >= REMIND_MS) this.sayOverflow();
       throw diskShort();
     }
     this.inFlight += bytes;
@@ -139,6 +158,19 @@ export class DiskReserve {
       this.inFlight -= bytes;
       this.answered.set(this.generation, (this.answered.get(this.generation) ?? 0) + bytes);
     };
+  }
+
+  /** Bytes of the bodies let in that the last reading may not have seen written. */
+  get unseenBytes(): number {
+    return this.unseen();
+  }
+
+  /**
+   * A reading that is not fresh (readings fail, or one hangs on a network disk) refuses nothing:
+   * the write that follows fails with its own 503 if the disk is full.
+   */
+  private fresh(): boolean {
+    return this.free !== undefined && this.now() - this.readAt <= STALE_MS;
   }
 
   /** Bytes let in that the last reading may not have seen written. */
@@ -167,6 +199,8 @@ export class DiskReserve {
     } catch (e) {
       this.free = undefined;
       this.short = false;
+      // Nothing is refused until a reading succeeds, and that one starts the count afresh.
+      this.answered.clear();
       if (this.now() - this.readFailedAt >= REMIND_MS) {
         this.readFailedAt = this.now();
         this.options.log.error(
@@ -182,7 +216,10 @@ export class DiskReserve {
     }
     this.reserve ??= reserveBytes(this.options.rule, space.blocks * space.bsize);
     this.free = space.bavail * space.bsize;
-    const short = this.free - this.unseen() < this.reserve;
+    this.readAt = this.now();
+    // By the reading alone: bodies in flight refuse only themselves (admit), so that no sender
+    // can shut ingest for everyone with bodies it sends.
+    const short = this.free < this.reserve;
     if (short && !this.short) {
       this.becomeShort();
     } else if (!short && this.short) {
@@ -198,6 +235,15 @@ export class DiskReserve {
         this.refusedSinceSaid = 0;
       }
     }
+  }
+
+  private sayOverflow(): void {
+    this.overflowSaidAt = this.now();
+    this.options.log.warn(
+      { freeBytes: this.free, minFreeBytes: this.reserve, refused: this.overflowed },
+      'reports refused: stored, they would take the free space under --min-free-disk',
+    );
+    this.overflowed = 0;
   }
 
   private becomeShort(): void {

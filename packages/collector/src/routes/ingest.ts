@@ -30,12 +30,19 @@ import { prepareReport } from '../store/ingest-writer';
 import { dumpKeyWatch } from '../ingest/dump-key-watch';
 import { KnownGroups } from '../ingest/known-groups';
 
+/** Called once a report is authenticated, before it is read: a check that refuses it by throwing. */
+export type IngestGate = (req: IncomingMessage) => void;
+
 /**
- * Called once a report is authenticated, before it is read: the place for checks that refuse it
- * by throwing (the disk reserve, ingest/disk-reserve.ts). What it returns is called once the
- * request is answered.
+ * The free space reports may not take (ingest/disk-reserve.ts): asked before a body is read, and
+ * again with its size once it is.
  */
-export type IngestGate = (req: IncomingMessage) => (() => void) | void;
+export interface IngestReserve {
+  /** throws the 503 while the disk is short */
+  refuseWhileShort(): void;
+  /** throws the 503 for a body of `bytes` that would not fit; what it returns is called once answered */
+  admit(bytes: number): () => void;
+}
 
 /** A plain Node handler: it answers every request itself, errors included, and never rejects. */
 export type IngestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -44,6 +51,8 @@ export interface IngestOptions {
   /** reports per licence and per token; none when absent */
   limits?: RequestLimits;
   gate?: IngestGate;
+  /** the disk reserve; none when absent */
+  reserve?: IngestReserve;
   /** told of every refusal (the access log records those of engineer and admin tokens) */
   onError?: ErrorHook;
 }
@@ -59,30 +68,40 @@ export interface IngestOptions {
  * await ingest(req, res); // 202 {"id":"...","group":"3fa9c1d2e4b7"}
  */
 export function ingestHandler(c: Collector, options: IngestOptions = {}): IngestHandler {
-  const { limits, gate, onError } = options;
+  const { limits, gate, reserve, onError } = options;
   const watchDumpKey = dumpKeyWatch(c);
   const known = limits?.limitsNewGroups ? new KnownGroups(c.db) : undefined;
   return async (req, res) => {
-    let answered: (() => void) | void = undefined;
+    let answered: (() => void) | undefined;
     try {
       // Before anything waits: a client that resets its connection leaves no address to read.
       const sender = limits?.senderOf(req);
       const actor = await authenticateSoon(c, req, 'ingest');
       checkHost(req);
-      answered = gate?.(req);
+      gate?.(req);
+      reserve?.refuseWhileShort();
       limits?.reserveReport(actor, sender);
       let report: Report;
+      let bodyLength = 0;
       try {
-        const body = await readJsonBody(req, LIMITS.bodyBytes, { beforeParse: refuseDeepNesting });
+        const body = await readJsonBody(req, LIMITS.bodyBytes, {
+          beforeParse: (text) => {
+            bodyLength = text.length;
+            refuseDeepNesting(text);
+          },
+        });
         const v = validateReport(body);
         if (!v.ok) throw invalidReport(v.errors);
         report = v.report;
         checkDumpSize(report);
+        // By what the body holds, not what its header declared: a declared length costs nothing
+        // to send, and counted before the body came, held the reserve shut for everyone.
+        answered = reserve?.admit(bodyLength);
       } catch (e) {
         // A bad body (4xx, a client gone before its body arrived among them) stays charged; the
-        // collector's own 503 (too much arriving at once) is not, except to the sender of a body
-        // pushed out for arriving slowly, which is that sender's doing. Of a bad body from a
-        // loopback connection (not limited by address) the token's share stays spent.
+        // collector's own 503 (too much arriving at once, the disk short) is not, except to the
+        // sender of a body pushed out for arriving slowly, which is that sender's doing. Of a bad
+        // body from a loopback connection (not limited by address) the token's share stays spent.
         if (!(e instanceof ApiError && e.status < 500)) {
           limits?.releaseReport(actor, isSlowBody(e) ? undefined : sender);
         } else if (sender !== undefined) {
@@ -94,18 +113,22 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       }
       // After validation (the licence is known) and before the write: a refused report costs no I/O.
       limits?.takeReport(actor, report.license, sender);
-      const e = report.error;
-      const group = known && groupId(report.app.name, e.number, e.module, e.procedure);
-      if (group && sender !== undefined && !known!.has(group)) {
-        limits!.takeNewGroup(actor, report.license, sender);
-      }
+      let newGroup = false;
       let stored;
       try {
+        if (known && sender !== undefined) {
+          const e = report.error;
+          if (!known.has(groupId(report.app.name, e.number, e.module, e.procedure))) {
+            limits!.takeNewGroup(sender);
+            newGroup = true;
+          }
+        }
         stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
       } catch (e) {
-        // Storage could not take it (503): the collector's failure, so the fleet's and the
-        // licence's shares go back (the sender's stays: request-limits.ts says why).
-        limits?.giveBack(actor, report.license, sender);
+        // Refused for a new group (429), or storage could not take it (503): the fleet's and the
+        // licence's shares go back, and after a storage failure the new group's too (the
+        // sender's stays: request-limits.ts says why).
+        limits?.giveBack(actor, report.license, sender, newGroup);
         throw e;
       }
       known?.add(stored.group);
