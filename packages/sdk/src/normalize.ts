@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { LIMITS, toWellFormed, type Report } from '@jcs/protocol';
 import { ignoreRejection } from './diagnostics';
 
@@ -86,7 +87,9 @@ const BOXED_VALUE_OF: ((this: object) => unknown)[] = [
  * unboxed({ valueOf: () => 1 }); // the object, as it was
  */
 export function unboxed(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
+  // Asked of the engine first: trying each valueOf on a plain object threw four TypeErrors a
+  // report, and their stack traces were half of report()'s time (2 us became 27).
+  if (typeof value !== 'object' || value === null || !types.isBoxedPrimitive(value)) return value;
   for (const valueOf of BOXED_VALUE_OF) {
     try {
       return valueOf.call(value);
