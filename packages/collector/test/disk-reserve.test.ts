@@ -200,6 +200,35 @@ describe('DiskReserve', () => {
     for (let i = 0; i < 10; i++) expect(refusal(reserve, 512 * 1024)).toBeUndefined();
   });
 
+  it('reads the free space again at once while short (at most every 20 ms), so a report sent the moment space is freed is taken', async () => {
+    const d = disk(MIB);
+    let syncReads = 0;
+    const reserve = await DiskReserve.open({
+      dir: '/data',
+      rule: { bytes: 64 * MIB },
+      log: captureLog().logger,
+      statfs: d.statfs,
+      statfsSync: () => {
+        syncReads++;
+        return { bavail: d.state.free / 4096, blocks: (10 * GIB) / 4096, bsize: 4096 };
+      },
+      now: d.now,
+      recheckMs: 0,
+    });
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    expect(syncReads).toBe(1);
+    d.state.free = 100 * MIB;
+    // within 20 ms of the last: the reading stands
+    expect(refusal(reserve)).toBeInstanceOf(ApiError);
+    expect(syncReads).toBe(1);
+    d.state.now += 20;
+    expect(refusal(reserve)).toBeUndefined();
+    expect(syncReads).toBe(2);
+    // not short: no reading on the request's path
+    for (let i = 0; i < 10; i++) expect(refusal(reserve)).toBeUndefined();
+    expect(syncReads).toBe(2);
+  });
+
   it('acts on no reading older than 5 s (readings that hang on a network disk)', async () => {
     const d = disk(MIB);
     const reserve = await open(d, { bytes: 64 * MIB });

@@ -14,6 +14,9 @@ const REMIND_MS = 60_000;
 /** A reading older than this (readings fail, or one hangs) is no longer acted on. */
 const STALE_MS = 5_000;
 
+/** While the disk is short, how often a report may have the free space read again at once. */
+const SYNC_RECHECK_MS = 20;
+
 const MIB = 1024 * 1024;
 
 /**
@@ -39,6 +42,8 @@ export interface DiskReserveOptions {
   log: Logger;
   /** tests pass their own; the real one is `fs.promises.statfs` */
   statfs?: (dir: string) => Promise<DiskSpace>;
+  /** read while the disk is short; `fs.statfsSync` unless `statfs` is given without it */
+  statfsSync?: (dir: string) => DiskSpace;
   /** how often the free space is read (250 ms); 0: only when refresh() is called (tests) */
   recheckMs?: number;
   /** monotonic milliseconds, for the log's pace; tests pass their own */
@@ -53,7 +58,8 @@ export interface DiskReserveOptions {
  * of large reports filled the disk at some 35 MB/s from one address, and then erasure failed too.
  *
  * The free space is read every 250 ms off the event loop (a data dir on a hung network disk
- * holds a reading, not every request), one reading at a time. Once read, a body is let in only
+ * holds a reading, not every request), one reading at a time, and while the disk is short, again
+ * at once before refusing (at most every 20 ms). Once read, a body is let in only
  * if it fits above the reserve with the bodies the last reading may not have seen written (in
  * flight, or answered after it began), so that many large reports arriving at once cannot run
  * past the reserve before the next reading; one that does not fit is refused alone.
@@ -67,6 +73,8 @@ export interface DiskReserveOptions {
  */
 export class DiskReserve {
   private readonly statfs: (dir: string) => Promise<DiskSpace>;
+  private readonly statfsSync: ((dir: string) => DiskSpace) | undefined;
+  private syncReadAt = -Infinity;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
@@ -92,6 +100,8 @@ export class DiskReserve {
 
   private constructor(private readonly options: DiskReserveOptions) {
     this.statfs = options.statfs ?? ((dir) => fs.promises.statfs(dir));
+    this.statfsSync =
+      options.statfsSync ?? (options.statfs ? undefined : (dir) => fs.statfsSync(dir));
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -131,6 +141,7 @@ export class DiskReserve {
    * report's body is read, so a sender waits without sending it.
    */
   refuseWhileShort(): void {
+    if (this.short) this.readNowWhileShort();
     if (!this.short || !this.fresh()) return;
     this.refusedSinceSaid++;
     if (this.now() - this.saidAt >= REMIND_MS) this.sayShort();
@@ -197,19 +208,46 @@ export class DiskReserve {
     try {
       space = await this.statfs(this.options.dir);
     } catch (e) {
-      this.free = undefined;
-      this.short = false;
-      // Nothing is refused until a reading succeeds, and that one starts the count afresh.
-      this.answered.clear();
-      if (this.now() - this.readFailedAt >= REMIND_MS) {
-        this.readFailedAt = this.now();
-        this.options.log.error(
-          { err: (e as Error).message },
-          "the data dir's free space cannot be read: reports are taken without the --min-free-disk check",
-        );
-      }
+      this.failed(e);
       return;
     }
+    this.apply(space, begun);
+  }
+
+  /**
+   * While short, a report is not refused on a reading up to 250 ms old: the free space is read
+   * again at once (at most every 20 ms), so a report sent the moment space is freed is taken, as
+   * it was before there was a reserve. Synchronous, but only while the disk is short.
+   */
+  private readNowWhileShort(): void {
+    if (!this.statfsSync || this.now() - this.syncReadAt < SYNC_RECHECK_MS) return;
+    this.syncReadAt = this.now();
+    const begun = ++this.generation;
+    let space: DiskSpace;
+    try {
+      space = this.statfsSync(this.options.dir);
+    } catch (e) {
+      this.failed(e);
+      return;
+    }
+    this.apply(space, begun);
+  }
+
+  private failed(e: unknown): void {
+    this.free = undefined;
+    this.short = false;
+    // Nothing is refused until a reading succeeds, and that one starts the count afresh.
+    this.answered.clear();
+    if (this.now() - this.readFailedAt >= REMIND_MS) {
+      this.readFailedAt = this.now();
+      this.options.log.error(
+        { err: (e as Error).message },
+        "the data dir's free space cannot be read: reports are taken without the --min-free-disk check",
+      );
+    }
+  }
+
+  private apply(space: DiskSpace, begun: number): void {
     // Bodies answered before this reading began were written before it: it saw them.
     for (const generation of this.answered.keys()) {
       if (generation < begun) this.answered.delete(generation);
