@@ -144,7 +144,7 @@ describe('DiskReserve', () => {
     expect(said).toEqual([
       {
         level: 50,
-        msg: "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed; erasure, expiry and triage still work",
+        msg: "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed, so that what is left keeps erasure, expiry and triage working",
         freeBytes: 64 * MIB - 4096,
         minFreeBytes: 64 * MIB,
         refused: undefined,

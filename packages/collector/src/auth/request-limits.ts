@@ -25,20 +25,20 @@ export interface RateLimitSettings {
 
 /**
  * What `jcs-collector serve` applies unless told otherwise. One install sends at most 10 reports
- * per group per minute (the SDK's flood control), and one licence may cover a whole firm with
- * many failing groups at once, and a firm's desktops back online send what they queued, so the
- * licence limit leaves room for that (a burst of 1,000) and stops only a runaway; an address (an
- * office behind one NAT) gets four licences' worth a minute, so that one sender holding the
- * shipped ingest token cannot use up the token's limit the whole fleet shares; new
- * groups from one address, 600 an hour after a first 300, are far more than a release's new
- * errors and far fewer than the millions of junk groups the shipped token could make; the
- * token's burst is a minute of its rate, so a fleet coming back online, or a script on the
- * collector's host loading thousands of reports, is not refused for a few seconds' rush; reads
- * allow a script that walks every group.
+ * per group per minute (the SDK's flood control). An address (an office behind one NAT) gets
+ * 1,200 a minute, so that one sender holding the shipped ingest token cannot use up the token's
+ * limit the whole fleet shares. A licence's bucket is kept per address, and as large: a firm is
+ * one licence, and for a remote sender the address's limit is the one that counts; the licence's
+ * stops a runaway where no address limit applies (loopback, a relay on the collector's host),
+ * with a burst of 10,000 for a firm's desktops back online, or a script on the host loading
+ * thousands of reports. New groups from one address, 600 an hour after a first 300, are far more
+ * than a release's new errors and far fewer than the millions of junk groups the shipped token
+ * could make. The token's burst is a minute of its rate. Reads allow a script that walks every
+ * group.
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
-  licencePerMin: 300,
-  licenceBurst: 1_000,
+  licencePerMin: 1_200,
+  licenceBurst: 10_000,
   tokenPerMin: 30_000,
   tokenBurst: 30_000,
   addressPerMin: 1_200,

@@ -298,7 +298,7 @@ export class DiskReserve {
         minFreeBytes: this.reserve,
         ...(this.refusedSinceSaid > 0 ? { refused: this.refusedSinceSaid } : {}),
       },
-      "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed; erasure, expiry and triage still work",
+      "the data dir's disk has less free space than --min-free-disk keeps: reports are refused (503) until space is freed, so that what is left keeps erasure, expiry and triage working",
     );
     this.refusedSinceSaid = 0;
   }
