@@ -33,8 +33,8 @@ export interface RateLimitSettings {
  * with a burst of 10,000 for a firm's desktops back online, or a script on the host loading
  * thousands of reports. New groups from one address, 600 an hour after a first 300, are far more
  * than a release's new errors and far fewer than the millions of junk groups the shipped token
- * could make. The token's burst is a minute of its rate. Reads allow a script that walks every
- * group.
+ * could make. The token's burst, and the reads', is a minute of its rate: reads allow a script
+ * that walks every group, or reads back each of hundreds of reports it just sent.
  */
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   licencePerMin: 1_200,
@@ -46,7 +46,7 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimitSettings> = {
   newGroupsPerMin: 10,
   newGroupsBurst: 300,
   readPerMin: 1_200,
-  readBurst: 300,
+  readBurst: 1_200,
 };
 
 export interface RequestLimitsOptions extends Partial<RateLimitSettings> {
