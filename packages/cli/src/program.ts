@@ -122,7 +122,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
     };
   }
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(helpAfterCommand(program, argv), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) {
       return { stdout, stderr, exitCode: EXIT.ok };
@@ -274,6 +274,19 @@ const GLOBAL_OPTIONS_HELP =
  * that says which: commander's own suggestion is the nearest name among the command's options
  * and the global ones, which sent `--in-version` to `--version`, the filter of `top`.
  */
+/**
+ * `jcs-errors -h top` as `jcs-errors top -h`: the command's help, not the program's (commander
+ * answers a help flag where it meets it, before the command that follows).
+ */
+function helpAfterCommand(program: Command, argv: string[]): string[] {
+  const help = argv.findIndex((arg) => arg === '-h' || arg === '--help');
+  const command = argv.findIndex((arg) => hasCommand(program, arg));
+  if (help < 0 || command < help) return argv;
+  const rest = argv.filter((_, i) => i !== help);
+  rest.splice(command, 0, argv[help]);
+  return rest;
+}
+
 function optionOfOtherCommands(program: Command, argv: string[], message: string): string | null {
   const flag = /'(-[^'=]+)/.exec(message)?.[1];
   const running = argv.find((arg) => hasCommand(program, arg));

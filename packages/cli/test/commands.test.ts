@@ -1334,6 +1334,17 @@ describe('the program', () => {
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^Usage: jcs-errors/);
     }
+    // a help flag before the command: the command's help, as after it
+    for (const args of [
+      ['-h', 'top'],
+      ['--help', '--json', 'show'],
+      ['--json', '-h', 'audit', 'verify'],
+    ]) {
+      const r = await cli(args);
+      const command = args.filter((a) => !a.startsWith('-'))[0];
+      expect(r).toMatchObject({ exitCode: 0, stderr: '' });
+      expect(r.stdout).toMatch(new RegExp(`^Usage: jcs-errors ${command} `));
+    }
     expect((await cli(['--help'])).stdout).toContain('Exit codes: 0 done, 1 failed');
     // Listed among the options, as jcs-collector's help lists its own; not top's version filter.
     expect((await cli(['--help'])).stdout).toMatch(/\n {2}-V, --version +print the version/);
