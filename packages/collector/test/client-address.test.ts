@@ -8,13 +8,17 @@ import {
   UNNAMED_SENDER,
 } from '../src/auth/client-address';
 
-/** The per-address limit's key for a request from `peer`, with these headers. */
-function keyOf(peer: string | undefined, xff?: string | string[], trust?: string[]) {
-  const req = {
+/** A request from `peer`, with X-Forwarded-For when given: what senderKey reads of one. */
+function requestFrom(peer: string | undefined, xff?: string | string[]): IncomingMessage {
+  return {
     socket: { remoteAddress: peer },
     headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
   } as unknown as IncomingMessage;
-  return senderKey(trust ? rangesOf(trust) : undefined)(req);
+}
+
+/** The per-address limit's key for a request from `peer`, with these headers. */
+function keyOf(peer: string | undefined, xff?: string | string[], trust?: string[]) {
+  return senderKey(trust ? rangesOf(trust) : undefined)(requestFrom(peer, xff));
 }
 
 describe('senderKey', () => {
@@ -78,11 +82,7 @@ describe('senderKey', () => {
 
   it('keys requests through a trusted proxy that names no usable sender together, and says so', () => {
     let told = 0;
-    const req = (xff?: string) =>
-      ({
-        socket: { remoteAddress: '127.0.0.1' },
-        headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
-      }) as unknown as IncomingMessage;
+    const req = (xff?: string) => requestFrom('127.0.0.1', xff);
     const senderOf = senderKey(rangesOf(['loopback']), () => told++);
     // a proxy that forgot the header, or passed on what is no address: one bucket, not none
     expect([undefined, '', 'unknown', '1.2.3.4, unknown'].map((x) => senderOf(req(x)))).toEqual(
@@ -97,11 +97,7 @@ describe('senderKey', () => {
 
   it('keys requests from loopback that carry X-Forwarded-For, with loopback not trusted, as one proxy, and says so', () => {
     let told = 0;
-    const req = (xff?: string) =>
-      ({
-        socket: { remoteAddress: '::1' },
-        headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
-      }) as unknown as IncomingMessage;
+    const req = (xff?: string) => requestFrom('::1', xff);
     for (const trusted of [undefined, rangesOf(['10.0.0.0/8'])]) {
       const senderOf = senderKey(trusted, undefined, () => told++);
       expect(senderOf(req())).toBeUndefined();

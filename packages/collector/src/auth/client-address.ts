@@ -99,9 +99,9 @@ export const LOOPBACK_PROXY = 'a proxy on loopback (not named by --trust-proxy)'
 
 /**
  * A function answering the key of a request's sender for the per-address limit, or undefined for
- * a loopback connection (not limited by address or licence). An IPv6 sender is keyed by its /48, a site's prefix: one
- * customer of a provider handing out /56s or /48s holds hundreds of /64s, and a key per /64 let
- * it send hundreds of senders' worth. `onUnnamed` is told of a request through a trusted proxy
+ * a loopback connection (not limited by address). An IPv6 sender is keyed by its /48, a site's
+ * prefix: one customer of a provider handing out /56s or /48s holds hundreds of /64s, and a key
+ * per /64 let it send hundreds of senders' worth. `onUnnamed` is told of a request through a trusted proxy
  * that names no usable sender (keyed UNNAMED_SENDER), `onLoopbackProxy` of one from loopback that
  * carries X-Forwarded-For with loopback not trusted (keyed LOOPBACK_PROXY).
  *

@@ -1,17 +1,8 @@
 import { Option } from 'commander';
-import { CommandError, EXIT } from './output';
+import { wholeNumber } from './rate-options';
 
 /** Open connections one sending address may hold by default. */
 export const DEFAULT_CONNECTIONS_PER_ADDRESS = 256;
-
-function wholeNumber(flag: string) {
-  return (value: string): number => {
-    if (!/^\d{1,9}$/.test(value)) {
-      throw new CommandError(`${flag} takes a whole number from 0, not "${value}"`, EXIT.usage);
-    }
-    return Number(value);
-  };
-}
 
 /**
  * `serve --connections-per-address <n>`: open connections one sender may hold.
@@ -25,7 +16,7 @@ export function connectionsPerAddressOption(): Option {
     'open connections one sending address may hold, IPv6 per /48, loopback and --trust-proxy proxies not limited (0: no limit)',
   )
     .default(DEFAULT_CONNECTIONS_PER_ADDRESS)
-    .argParser(wholeNumber('--connections-per-address'));
+    .argParser(wholeNumber('--connections-per-address', 0));
 }
 
 /**
@@ -39,5 +30,5 @@ export function maxConnectionsOption(): Option {
   return new Option(
     '--max-connections <n>',
     "open connections in all (0: no limit; default: the open-file limit less 512 for the collector's files)",
-  ).argParser(wholeNumber('--max-connections'));
+  ).argParser(wholeNumber('--max-connections', 0));
 }

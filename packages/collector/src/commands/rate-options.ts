@@ -73,17 +73,28 @@ const FLAGS: Record<keyof RateLimitSettings, { flag: string; help: string; min: 
  */
 export function rateOption(key: keyof RateLimitSettings): Option {
   const { flag, help, min } = FLAGS[key];
-  const name = flag.split(' ')[0];
-  return new Option(flag, help).default(DEFAULT_RATE_LIMITS[key]).argParser((value: string) => {
+  return new Option(flag, help)
+    .default(DEFAULT_RATE_LIMITS[key])
+    .argParser(wholeNumber(flag.split(' ')[0], min));
+}
+
+/**
+ * The parser of a `serve` option that takes a whole number from `min`: a usage error otherwise.
+ *
+ * @example
+ * new Option('--max-connections <n>').argParser(wholeNumber('--max-connections', 0));
+ */
+export function wholeNumber(flag: string, min: number): (value: string) => number {
+  return (value) => {
     const n = Number(value);
     if (!/^\d{1,9}$/.test(value) || n < min) {
       throw new CommandError(
-        `${name} takes a whole number from ${min}, not "${value}"`,
+        `${flag} takes a whole number from ${min}, not "${value}"`,
         EXIT.usage,
       );
     }
     return n;
-  });
+  };
 }
 
 /**

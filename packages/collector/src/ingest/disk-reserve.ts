@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ApiError } from '@jcs/protocol';
-import type { Logger } from '../log';
+import { rareError, type Logger, type RareError } from '../log';
 
 /** Seconds a client is told to wait while the disk is short of space: freeing it takes a person. */
 export const DISK_RETRY_AFTER_S = 60;
@@ -96,13 +96,19 @@ export class DiskReserve {
   private overflowSaidAt = -Infinity;
   /** a line said the disk is short, and none since that it has room */
   private toldShort = false;
-  private readFailedAt = -Infinity;
+  private readonly readFailed: RareError;
 
   private constructor(private readonly options: DiskReserveOptions) {
     this.statfs = options.statfs ?? ((dir) => fs.promises.statfs(dir));
     this.statfsSync =
       options.statfsSync ?? (options.statfs ? undefined : (dir) => fs.statfsSync(dir));
     this.now = options.now ?? (() => performance.now());
+    this.readFailed = rareError(
+      options.log,
+      "the data dir's free space cannot be read: reports are taken without the --min-free-disk check",
+      REMIND_MS,
+      this.now,
+    );
   }
 
   /**
@@ -156,7 +162,7 @@ export class DiskReserve {
   admit(bytes: number): () => void {
     if (this.reserve === undefined || this.reserve === 0 || !this.fresh()) return () => undefined;
     this.refuseWhileShort();
-    if (this.free! - this.unseen() - bytes < this.reserve) {
+    if (this.free! - this.unseenBytes - bytes < this.reserve) {
       this.overflowed++;
       if (this.now() - this.overflowSaidAt >= REMIND_MS) this.sayOverflow();
       throw diskShort();
@@ -173,7 +179,9 @@ export class DiskReserve {
 
   /** Bytes of the bodies let in that the last reading may not have seen written. */
   get unseenBytes(): number {
-    return this.unseen();
+    let bytes = this.inFlight;
+    for (const answered of this.answered.values()) bytes += answered;
+    return bytes;
   }
 
   /**
@@ -184,22 +192,16 @@ export class DiskReserve {
     return this.free !== undefined && this.now() - this.readAt <= STALE_MS;
   }
 
-  /** Bytes let in that the last reading may not have seen written. */
-  private unseen(): number {
-    let bytes = this.inFlight;
-    for (const answered of this.answered.values()) bytes += answered;
-    return bytes;
-  }
-
   /** Reads the free space now, unless a reading is under way (then waits for that one). */
   refresh(): Promise<void> {
     this.reading ??= this.read().finally(() => (this.reading = undefined));
     return this.reading;
   }
 
-  /** Stops the readings. */
+  /** Stops the readings, and says the failed ones not yet said. */
   close(): void {
     clearInterval(this.timer);
+    this.readFailed.flush();
   }
 
   private async read(): Promise<void> {
@@ -238,13 +240,7 @@ export class DiskReserve {
     this.short = false;
     // Nothing is refused until a reading succeeds, and that one starts the count afresh.
     this.answered.clear();
-    if (this.now() - this.readFailedAt >= REMIND_MS) {
-      this.readFailedAt = this.now();
-      this.options.log.error(
-        { err: (e as Error).message },
-        "the data dir's free space cannot be read: reports are taken without the --min-free-disk check",
-      );
-    }
+    this.readFailed(e as Error);
   }
 
   private apply(space: DiskSpace, begun: number): void {

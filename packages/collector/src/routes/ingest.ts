@@ -87,7 +87,7 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
         const body = await readJsonBody(req, LIMITS.bodyBytes, {
           beforeParse: (text) => {
             bodyLength = text.length;
-            refuseDeepNesting(text);
+            refuseCostlyBody(text);
           },
         });
         const v = validateReport(body);
@@ -189,7 +189,7 @@ function checkDumpSize(report: Report): void {
  * any report: JSON.parse spends some 75 and 15 times as long on such bodies as on a flat one of
  * their size, all of it on the event loop.
  */
-function refuseDeepNesting(text: string): void {
+function refuseCostlyBody(text: string): void {
   const field = nestingTooDeep(text);
   if (field !== null) {
     const where = field === '' ? '' : ` in ${cutDetailPath(field)}`;
