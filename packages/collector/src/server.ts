@@ -88,12 +88,18 @@ export async function listen(app: Express, options: ListenOptions): Promise<Runn
           ...tlsOptions(options.tlsCert!, options.tlsKey!),
           ...checking,
           handshakeTimeout: 10_000,
-          // As over plain HTTP (below): a client's half-close leaves the answer room to go out.
-          allowHalfOpen: true,
         },
         handler,
       )
     : http.createServer(checking, handler);
+  if (secure) {
+    // As over plain HTTP (below), a client's half-close leaves the answer room to go out, but only
+    // once TLS is up: half-open from the start, a client that sent its FIN before a handshake
+    // held its connection, and its sender's slot (http/connection-limits.ts), until the timeout.
+    server.prependListener('secureConnection', (socket: tls.TLSSocket) => {
+      socket.allowHalfOpen = true;
+    });
+  }
   server.keepAliveTimeout = 5_000;
   // A client may close its sending side once the request is sent (a shell's `nc -N`, a script
   // on a raw socket). By default Node then ends the connection at once, and an answer that waits

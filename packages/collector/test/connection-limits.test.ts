@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { defaultTotalConnections, limitConnections } from '../src/http/connectio
 import { connectionKey, rangesOf } from '../src/auth/client-address';
 import { collectorCli, makeTempDir, startCollector } from '../../../test-support/collector';
 import { captureLog } from './helpers/log-capture';
+import { makeCertificate } from '../../../test-support/certificate';
 
 jest.setTimeout(30_000);
 
@@ -78,6 +80,43 @@ describe('limitConnections', () => {
         total: 0,
       }),
     ]);
+  });
+
+  it('over TLS, frees the place of a client that closed before its handshake at once', async () => {
+    const dir = makeTempDir('jcs-conn-tls-');
+    makeCertificate(path.join(dir, 'cert.pem'), path.join(dir, 'key.pem'));
+    s = await listen(app(), {
+      host: '127.0.0.1',
+      port: 0,
+      tlsCert: path.join(dir, 'cert.pem'),
+      tlsKey: path.join(dir, 'key.pem'),
+      connectionLimits: {
+        perSender: 1,
+        total: 0,
+        keyOf: () => 'one sender',
+        log: captureLog().logger,
+      },
+    });
+    const port = Number(new URL(s.url).port);
+    // Its FIN, before a byte of TLS, ends the connection rather than leaving it half-open until
+    // the 10 s handshake timeout.
+    const early = await connect(port);
+    early.socket.end();
+    const held = await Promise.race([
+      early.closed.then(() => 'closed'),
+      new Promise((resolve) => setTimeout(resolve, 3_000, 'still open after 3 s')),
+    ]);
+    expect(held).toBe('closed');
+    const status = await new Promise<number | string>((resolve) => {
+      const req = https.get(
+        `${s!.url}/v1/health`,
+        { ca: fs.readFileSync(path.join(dir, 'cert.pem')), timeout: 5_000 },
+        (res) => resolve(res.statusCode ?? 0),
+      );
+      req.on('timeout', () => req.destroy());
+      req.on('error', (e) => resolve(e.message));
+    });
+    expect(status).toBe(200);
   });
 
   it('holds senders apart, and leaves alone those keyed undefined', async () => {
