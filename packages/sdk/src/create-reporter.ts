@@ -26,7 +26,8 @@ export function createReporter(options: ReporterOptions | DisabledReporterOption
     throw new TypeError('createReporter: options must be an object');
   }
   const enabled = (options as { enabled?: unknown }).enabled;
-  if (enabled !== undefined && typeof enabled !== 'boolean') {
+  // null, as a configuration read from JSON writes an option left unset, is not given (options.ts)
+  if (enabled !== undefined && enabled !== null && typeof enabled !== 'boolean') {
     throw new TypeError('createReporter: enabled must be true or false');
   }
   if (enabled === false) return createDisabledReporter();

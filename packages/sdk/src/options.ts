@@ -233,7 +233,9 @@ function optionalCa(value: unknown): string | undefined {
 function resolveProxy(value: unknown, reportsUrl: string): ProxyChoice {
   if (value !== undefined && value !== false && (typeof value !== 'string' || !proxyUrl(value))) {
     // Never echoed: a proxy URL may hold a password.
-    fail('proxy must be an http:// proxy URL such as "http://proxy.example:3128", or false');
+    fail(
+      'proxy must be an http:// proxy URL such as "http://proxy.example:3128", or false for none (left out, the environment\'s HTTPS_PROXY is used)',
+    );
   }
   return chooseProxy(new URL(reportsUrl), value as string | false | undefined);
 }
@@ -353,10 +355,15 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     fail('options must be an object');
   }
-  const o = input as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
+  for (const key of Object.keys(input)) {
     if (!KNOWN_OPTIONS.has(key)) fail(`unknown option "${key}"`);
   }
+  // A configuration read from JSON writes an option it leaves unset as null: taken as not given
+  // (a required one is then missing), except a null proxy, which could mean no proxy (false) or
+  // the environment's (not given), so it is refused as ambiguous below.
+  const o = Object.fromEntries(
+    Object.entries(input).filter(([key, value]) => value !== null || key === 'proxy'),
+  );
   const allowInsecure = optionalBoolean(o.allowInsecureTransport, 'allowInsecureTransport', false);
   const reportsUrl = resolveEndpoint(o.endpoint, allowInsecure);
 

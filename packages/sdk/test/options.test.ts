@@ -22,6 +22,32 @@ describe('createReporter options', () => {
     await r.close(0);
   });
 
+  it('takes an optional option set to null, as a configuration read from JSON has it, as not given', async () => {
+    const r = createReporter({
+      ...valid,
+      username: null,
+      dumpConsent: null,
+      queueDir: null,
+      beforeSend: null,
+      onDiagnostic: null,
+      redactKeys: null,
+      dumpLimits: null,
+      retry: null,
+      floodControl: null,
+      requestTimeoutMs: null,
+      enabled: null,
+    } as unknown as ReporterOptions);
+    const sent = r.preview({ number: 5, description: 'd', module: 'M', procedure: 'P', data: 1 });
+    expect(sent).not.toHaveProperty('username');
+    // dumpConsent left unset is no consent
+    expect(sent).toMatchObject({ dumpWithheld: 'user-opt-out' });
+    await r.close(0);
+    // a required one set to null is missing, and a null proxy is ambiguous
+    expect(attempt({ license: null })).toThrow(/license is required/);
+    expect(attempt({ token: null })).toThrow(/token must be/);
+    expect(attempt({ proxy: null })).toThrow(/or false for none \(left out, the environment/);
+  });
+
   it.each([
     ['a missing endpoint', { endpoint: undefined }, /endpoint/],
     ['a bad URL', { endpoint: 'not a url' }, /endpoint is not a valid URL/],
