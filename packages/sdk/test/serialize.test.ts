@@ -348,6 +348,22 @@ describe('serializeDump', () => {
       redactor,
     );
     expect(r).toEqual({ ok: false, withheld: 'too-large' });
+    // nor is a dump cut to the marker alone sent, though the marker itself would fit
+    for (const maxBytes of [16, 20]) {
+      const cut = serializeDump(
+        { customer: { name: 'Smith', id: 42 } },
+        { ...DEFAULT_DUMP_LIMITS, maxBytes },
+        redactor,
+      );
+      expect(cut).toEqual({ ok: false, withheld: 'too-large' });
+    }
+    // a little more room keeps something of the data
+    const some = serializeDump(
+      { customer: { name: 'Smith', id: 42 } },
+      { ...DEFAULT_DUMP_LIMITS, maxBytes: 30 },
+      redactor,
+    );
+    expect(some.ok && some.json).toMatch(/^\{"customer"/);
   });
 
   it('cuts a 10 MB string to the limit', () => {

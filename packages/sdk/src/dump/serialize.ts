@@ -119,6 +119,8 @@ export function serializeDump(
     const cut = attempt(value, redactor, keysOf, bounds);
     if (cut === null) return { ok: false, withheld: 'unserializable' };
     if (cut === OVERFLOW) break; // cannot happen: this attempt cuts instead
+    // Cut to the marker alone, nothing of the data is left to send: withheld, and said so.
+    if (cut.json === JSON.stringify(TRUNCATION_MARKER)) break;
     if (cut.bytes <= limits.maxBytes) return { ok: true, json: cut.json, truncated: true };
     // Multi-byte text and separators overshoot the character budget: shrink everything and walk
     // again, with the room scaled by how far over it came out, less a tenth (halving it each time
