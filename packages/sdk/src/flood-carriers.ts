@@ -17,7 +17,8 @@ export interface HeldOccurrence {
  * The report that carries a group's held-back occurrences (`repeats`), made when flood control
  * first holds one back: under the id report() answers them with, with the hooks' say
  * (beforeSend, username) taken once. With `queueDir` it is on disk from that moment (`key`), held
- * by this process until it is final, its count rewritten at most once per PERSIST_EVERY_MS.
+ * by this process until it is final, its count rewritten once per PERSIST_EVERY_MS, or sooner as it
+ * grows (PERSIST_GROWTH_MIN).
  */
 export interface Carrier {
   /** as beforeSend left it, repeats aside; null: beforeSend dropped it */
@@ -31,6 +32,13 @@ export interface Carrier {
 
 /** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
 const PERSIST_EVERY_MS = 1000;
+/**
+ * Sooner, too, once the count has grown by half what is on disk (and by at least this many): a
+ * loop of hundreds of errors a second that is killed (Task Manager's End task) lost all but the
+ * first of them. Growth by half keeps the writes few, some 30 for a million occurrences, each a
+ * synced rewrite of one small file, and a kill loses at most a third of the count.
+ */
+const PERSIST_GROWTH_MIN = 8;
 /** A held carrier is rewritten this often even unchanged, so its claim never looks stale. */
 const REFRESH_HELD_MS = 10 * 60 * 1000;
 
@@ -56,7 +64,8 @@ export type FloodDecision =
  * Flood control with its carrier reports: the first few reports of a group in a window go out,
  * the rest are counted, and the count goes out in one report (the carrier) when the window ends,
  * at flush(), close() or exit. With a durable queue the carrier is on disk from the first
- * occurrence held back, so a crash loses at most the last second of counting.
+ * occurrence held back, so a crash loses at most the last second of counting, and at most a third
+ * of the count.
  *
  * @example
  * const decision = flood.admit(id, { occurredAt, error });
@@ -91,13 +100,17 @@ export class FloodControl {
           message: `more than ${this.o.maxPerGroup} reports of this group within ${this.o.windowMs} ms; further ones are counted and sent as repeats`,
           reportId: id,
         });
-        // Later occurrences only count: the carrier's count on disk follows each second.
+        // Later occurrences only count: the carrier's count on disk follows each second, and
+        // each growth by half.
         this.startCarrier(admission.carrierId, occurrence);
       }
       // The timer keeps the count on disk up to date, but never fires while the host loops
       // without yielding (the error loop flood control is for): the count is written from
-      // here too, once a second, so a kill in such a loop loses a second, not the loop.
-      else if (this.persistDue(admission.carrierId)) this.persistCarriers(admission.carrierId);
+      // here too, once a second or as it grows by half, so a kill in such a loop loses at most
+      // a third of its count, and never more than its last second.
+      else if (this.persistDue(admission.carrierId, admission.repeats)) {
+        this.persistCarriers(admission.carrierId);
+      }
       this.scheduleDrain();
       return { held: true, carrierId: admission.carrierId };
     }
@@ -178,10 +191,18 @@ export class FloodControl {
     this.schedulePersist();
   }
 
-  /** Whether a held carrier's count on disk is a second old: checked on every held report(). */
-  private persistDue(carrierId: string): boolean {
+  /**
+   * Whether a held carrier's count on disk is a second old, or has fallen behind by half:
+   * checked on every held report().
+   */
+  private persistDue(carrierId: string, repeats: number): boolean {
     const carrier = this.carriers.get(carrierId);
-    return carrier?.key !== undefined && Date.now() - carrier.writtenAt >= PERSIST_EVERY_MS;
+    if (carrier?.key === undefined) return false;
+    const behind = repeats - carrier.persisted;
+    return (
+      behind >= Math.max(PERSIST_GROWTH_MIN, carrier.persisted / 2) ||
+      Date.now() - carrier.writtenAt >= PERSIST_EVERY_MS
+    );
   }
 
   private takeCarrier(carrierId: string): Carrier | undefined {

@@ -22,7 +22,7 @@ export interface FloodOptions {
  */
 export type Admission =
   | { allowed: true; repeats: number; carrierId?: string }
-  | { allowed: false; first: boolean; carrierId: string };
+  | { allowed: false; first: boolean; carrierId: string; repeats: number };
 
 /** A group's held-back occurrences of one line, ready to go out as one report. */
 export interface HeldBack<S> {
@@ -121,7 +121,12 @@ export class FloodLimiter<S> {
     }
     held.held++;
     held.sample = sample;
-    return { allowed: false, first: held.held === 1, carrierId: held.carrierId };
+    return {
+      allowed: false,
+      first: held.held === 1,
+      carrierId: held.carrierId,
+      repeats: held.held - 1,
+    };
   }
 
   /**

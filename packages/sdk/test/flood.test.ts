@@ -29,8 +29,8 @@ describe('FloodLimiter', () => {
     ]);
     // Every held-back occurrence is answered with the id of the report that will carry it: the
     // first held back's.
-    expect(results[3]).toEqual({ allowed: false, first: true, carrierId: 'id3' });
-    expect(results[9]).toEqual({ allowed: false, first: false, carrierId: 'id3' });
+    expect(results[3]).toEqual({ allowed: false, first: true, carrierId: 'id3', repeats: 0 });
+    expect(results[9]).toEqual({ allowed: false, first: false, carrierId: 'id3', repeats: 6 });
     expect(f.heldBack).toBe(7);
     now = 1000;
     // The next report to go out carries them, under that id.
@@ -56,13 +56,18 @@ describe('FloodLimiter', () => {
     expect(f.heldBack).toBe(0);
     expect(f.nextDrainIn()).toBeNull();
     // Drained early (a flush), the window goes on: the next occurrence is held back too.
-    expect(admit(f, 'g', 8)).toEqual({ allowed: false, first: true, carrierId: 'id8' });
+    expect(admit(f, 'g', 8)).toEqual({ allowed: false, first: true, carrierId: 'id8', repeats: 0 });
     // Drained when the window has ended, the carrier is the first of a new window.
     now = 1000;
     expect(f.drain('due')).toEqual([{ sample: 8, repeats: 0, carrierId: 'id8' }]);
     expect(admit(f, 'g', 9)).toEqual({ allowed: true, repeats: 0 });
     expect(admit(f, 'g', 10)).toEqual({ allowed: true, repeats: 0 });
-    expect(admit(f, 'g', 11)).toEqual({ allowed: false, first: true, carrierId: 'id11' });
+    expect(admit(f, 'g', 11)).toEqual({
+      allowed: false,
+      first: true,
+      carrierId: 'id11',
+      repeats: 0,
+    });
   });
 
   it('a flush in the middle of a loop sends what was held back, and lets no more through', () => {
@@ -112,11 +117,11 @@ describe('FloodLimiter', () => {
     const at = (i: number, line: string) => f.admit('g', `id${i}`, i, noEvict, line);
     for (let i = 0; i < 3; i++) expect(at(i, 'a').allowed).toBe(true);
     // held back: two lines, two carriers
-    expect(at(3, 'a')).toEqual({ allowed: false, first: true, carrierId: 'id3' });
-    expect(at(4, 'b')).toEqual({ allowed: false, first: true, carrierId: 'id4' });
-    expect(at(5, 'a')).toEqual({ allowed: false, first: false, carrierId: 'id3' });
-    expect(at(6, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4' });
-    expect(at(7, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4' });
+    expect(at(3, 'a')).toEqual({ allowed: false, first: true, carrierId: 'id3', repeats: 0 });
+    expect(at(4, 'b')).toEqual({ allowed: false, first: true, carrierId: 'id4', repeats: 0 });
+    expect(at(5, 'a')).toEqual({ allowed: false, first: false, carrierId: 'id3', repeats: 1 });
+    expect(at(6, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4', repeats: 1 });
+    expect(at(7, 'b')).toEqual({ allowed: false, first: false, carrierId: 'id4', repeats: 2 });
     expect(f.holding()).toEqual([
       { carrierId: 'id3', repeats: 1 },
       { carrierId: 'id4', repeats: 2 },
