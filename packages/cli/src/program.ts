@@ -86,6 +86,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
         palette: makePalette(settings.color),
         width: terminalWidth(environment),
         now: environment.now?.() ?? new Date(),
+        clock: environment.now ? undefined : () => new Date(),
         piped: !environment.stdoutIsTTY && !validColumns(environment),
         invocation,
       };

@@ -278,7 +278,7 @@ describe('top', () => {
   test('no groups: suggests only what could find some', async () => {
     fake.fixtures.groups = [];
     const wide = await cli(['top', '--since', '6w', '--status', 'all']);
-    expect(wide.stdout).toBe('no groups since 2026-10-17 10:30 UTC (6w ago)\n');
+    expect(wide.stdout).toBe('no groups since 2026-10-17 10:30 UTC (42d ago)\n');
     const older = await cli(['top', '--since', '2020-01-01', '--status', 'resolved']);
     expect(older.stdout).toMatch(/^no resolved groups since 2020-01-01 .*\): try --status all\n$/);
     const narrow = await cli(['top', '--since', '12h', '--status', 'all']);
@@ -431,7 +431,7 @@ describe('show', () => {
         'Object variable or With block variable not set',
         '',
         '1,204 occurrences · 37 users · 12 licences',
-        'first seen 2026-10-26 10:30:00 UTC (4w ago) · last seen 3h ago',
+        'first seen 2026-10-26 10:30:00 UTC (33d ago) · last seen 3h ago',
         '',
         'By day, 2026-10-17 to 2026-11-28 (UTC)',
         '230 │                                       ▃▁▇█',
@@ -513,9 +513,11 @@ describe('show', () => {
     const piped = await cli(['show', id], { env: { COLUMNS: '' } });
     expect(piped.stdout).toContain(`\n${words}\n`);
     // The first and last seen line goes on two where one would be wider than the terminal.
-    expect(r.stdout).toContain('\nfirst seen 2026-10-26 10:30:00 UTC (4w ago)\nlast seen 3h ago\n');
+    expect(r.stdout).toContain(
+      '\nfirst seen 2026-10-26 10:30:00 UTC (33d ago)\nlast seen 3h ago\n',
+    );
     expect(piped.stdout).toContain(
-      '\nfirst seen 2026-10-26 10:30:00 UTC (4w ago) · last seen 3h ago\n',
+      '\nfirst seen 2026-10-26 10:30:00 UTC (33d ago) · last seen 3h ago\n',
     );
   });
 
@@ -926,13 +928,13 @@ describe('admin commands', () => {
 
   test('expire confirms what was removed', async () => {
     expect((await cli(['expire'], WIDE)).stdout).toBe(
-      'expiry done in 38 ms: 12 reports deleted, 1 key destroyed; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
+      'expiry done in 38 ms: 12 reports deleted, 1 key destroyed; cut-off 2026-10-18 10:30:00 UTC (41d ago)\n',
     );
     expect(fake.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/expire', body: {} });
     expect((await cli(['expire', '--json'])).stdout).toBe(`${fake.lastBody}\n`);
     // --dry-run asks the collector to count only, and the answer says so.
     expect((await cli(['expire', '--dry-run'], WIDE)).stdout).toBe(
-      'dry run in 38 ms: would delete 12 reports and destroy 1 key; cut-off 2026-10-18 10:30:00 UTC (5w ago)\n',
+      'dry run in 38 ms: would delete 12 reports and destroy 1 key; cut-off 2026-10-18 10:30:00 UTC (41d ago)\n',
     );
     expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/expire', body: { dryRun: true } });
   });

@@ -299,7 +299,7 @@ describe('every command against the real collector', () => {
 
     const expire = await cli(['expire']);
     expect(expire.stdout).toMatch(
-      /^expiry done in [\d,]+ ms: 0 reports deleted, 0 keys destroyed; cut-off \d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d UTC \(\dw ago\)\n$/,
+      /^expiry done in [\d,]+ ms: 0 reports deleted, 0 keys destroyed; cut-off \d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d UTC \(41d ago\)\n$/,
     );
 
     const status = await cli(['status']);

@@ -39,7 +39,11 @@ describe('relativeTime', () => {
     [5 * 60_000, '5m ago'],
     [3 * 3_600_000 + 59 * 60_000, '3h ago'],
     [2 * 86_400_000, '2d ago'],
-    [15 * 86_400_000, '2w ago'],
+    [15 * 86_400_000, '15d ago'],
+    // in days up to nine weeks: a 41-day-old cut-off read "5w ago"
+    [41.9 * 86_400_000, '41d ago'],
+    [62 * 86_400_000, '62d ago'],
+    [63 * 86_400_000, '2mo ago'],
     [100 * 86_400_000, '3mo ago'],
     [800 * 86_400_000, '2y ago'],
   ])('%i ms ago reads %s', (ms, text) => {

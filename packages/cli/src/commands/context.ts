@@ -10,6 +10,12 @@ export interface Output {
   width: number;
   now: Date;
   /**
+   * This machine's clock, read again once the collector has answered (atCollectorTime), so that
+   * an age the collector just computed (expire's cut-off, 41 days) is not shown as a moment short
+   * ("40d ago"); absent (a test's fixed clock), `now` stands.
+   */
+  clock?: () => Date;
+  /**
    * stdout is not a terminal and COLUMNS is not set (a script, a pipe, a file): tables print
    * whole values (full ids, every version) rather than fit `width`.
    */
@@ -33,16 +39,20 @@ export function hint(output: Pick<Output, 'invocation'>, rest: string): string {
 }
 
 /**
- * `output` with "now" as the collector's clock where this machine's is off by more than a few
- * seconds (the `Date` header has whole seconds only): ages shown ("3h ago") are then the ones
- * the collector's own times make, not ones a wrong local clock invents ("in 9m").
+ * `output` with "now" as the time of the collector's answer: this machine's clock read again, or
+ * the collector's clock where this machine's is off by more than a few seconds (the `Date` header
+ * has whole seconds only): ages shown ("3h ago") are then the ones the collector's own times make,
+ * not ones a wrong local clock invents ("in 9m").
  *
  * @example
  * const answer = await client.listGroups();
  * renderTop(answer.data, {}, atCollectorTime(output, answer.serverDate));
  */
 export function atCollectorTime(output: Output, serverDate: Date | undefined): Output {
-  if (!serverDate || Math.abs(output.now.getTime() - serverDate.getTime()) < 5_000) return output;
+  const now = output.clock?.() ?? output.now;
+  if (!serverDate || Math.abs(now.getTime() - serverDate.getTime()) < 5_000) {
+    return now === output.now ? output : { ...output, now };
+  }
   return { ...output, now: new Date(serverDate.getTime() + 500) };
 }
 

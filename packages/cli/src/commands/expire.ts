@@ -4,7 +4,7 @@ import type { ApiClient } from '../client';
 import { CliError } from '../errors';
 import { absoluteTime, relativeTime } from '../render/relative-time';
 import { formatCount, plural, wrapWords } from '../render/text';
-import { jsonText, type Output, type Wiring } from './context';
+import { atCollectorTime, jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors expire`. */
 export interface ExpireOptions {
@@ -35,7 +35,8 @@ export async function expire(
     );
   }
   if (output.json) return jsonText(answer.body);
-  const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, output.now)})`;
+  const { now } = atCollectorTime(output, answer.serverDate);
+  const cutoff = `cut-off ${absoluteTime(s.cutoff)} (${relativeTime(s.cutoff, now)})`;
   const took = `${formatCount(Math.round(s.durationMs))} ms`;
   const said = s.dryRun
     ? `dry run in ${took}: would delete ${plural(s.deletedReports, 'report')} and destroy ${plural(s.destroyedKeys, 'key')}; ${cutoff}`

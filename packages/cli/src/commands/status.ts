@@ -65,8 +65,8 @@ export function renderStatus(s: RetentionStatus, output: Output): string {
 
 /**
  * How old the oldest report or the last expiry run is, in the units the compliance rules count:
- * days and hours from two days on ("6w ago" reads the same for a report 42 days old, past the
- * retention, and one 41 days old, within it), whole hours from one hour on (the expiry run is due
+ * days and hours from two days on ("41d ago" reads the same for a report an hour short of the
+ * retention and one a day short of it), whole hours from one hour on (the expiry run is due
  * every 36 hours, and "1d ago" hid a run 40 hours old beside "has not run for 36 hours").
  */
 function age(at: string, now: Date): string {

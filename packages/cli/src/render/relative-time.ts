@@ -6,9 +6,11 @@ const DAY = 24 * HOUR;
 const WEEK = 7 * DAY;
 
 /**
- * A time as people say it, relative to `now`: "just now", "5m ago", "3h ago", "2d ago", "3w ago",
- * "4mo ago". Ages round down, so "3h ago" means at least three hours. The wording comes from
- * `Intl.RelativeTimeFormat`; only the choice of unit is ours.
+ * A time as people say it, relative to `now`: "just now", "5m ago", "3h ago", "41d ago", "4mo ago".
+ * Ages round down, so "3h ago" means at least three hours. Days go up to nine weeks, past the
+ * 42-day retention: in weeks, a report 41 days old (a cut-off, a first sighting) read "5w ago",
+ * which looks like 35 days. The wording comes from `Intl.RelativeTimeFormat`; only the choice of
+ * unit is ours.
  *
  * @example
  * relativeTime('2026-11-28T07:00:00Z', new Date('2026-11-28T10:30:00Z')); // '3h ago'
@@ -23,12 +25,8 @@ export function relativeTime(time: string | Date, now: Date): string {
   const sign = diff >= 0 ? -1 : 1;
   if (age < HOUR) return FORMAT.format(sign * Math.floor(age / MINUTE), 'minute');
   if (age < DAY) return FORMAT.format(sign * Math.floor(age / HOUR), 'hour');
-  if (age < 2 * WEEK) return FORMAT.format(sign * Math.floor(age / DAY), 'day');
-  if (age < 365 * DAY) {
-    const weeks = Math.floor(age / WEEK);
-    if (weeks < 9) return FORMAT.format(sign * weeks, 'week');
-    return FORMAT.format(sign * Math.floor(age / (30 * DAY)), 'month');
-  }
+  if (age < 9 * WEEK) return FORMAT.format(sign * Math.floor(age / DAY), 'day');
+  if (age < 365 * DAY) return FORMAT.format(sign * Math.floor(age / (30 * DAY)), 'month');
   return FORMAT.format(sign * Math.floor(age / (365 * DAY)), 'year');
 }
 
