@@ -76,7 +76,8 @@ export interface Reporter {
    * was delivered (200 or 202). False when `timeoutMs` passed first (what is left is sent later, or
    * on the next start), or when a report was dropped undelivered since the last flush() answered
    * (or since the reporter was made): refused for good by the collector (401, 400, a second 413,
-   * ...) or pushed out of a full queue; a `rejected` or `queue_overflow` diagnostic says which.
+   * ...), pushed out of a full queue, or dropped by a beforeSend that threw; a `rejected`,
+   * `queue_overflow` or `before_send_failed` diagnostic says which.
    * `Infinity` waits as long as a timer can (about 24.8 days).
    *
    * @example

@@ -90,6 +90,8 @@ export const LOST_REPORT_CODES: ReadonlySet<DiagnosticCode> = new Set<Diagnostic
   'queue_overflow',
   'queue_corrupt',
   'nested_report_dropped',
+  // a hook's bug, unlike its null (before_send_dropped), which drops the report on purpose
+  'before_send_failed',
 ]);
 
 /**

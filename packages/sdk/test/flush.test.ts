@@ -87,6 +87,24 @@ describe('flush', () => {
     expect(await r.flush(2000)).toBe(true);
   });
 
+  it('is false when a failing beforeSend dropped a report, not when it dropped one on purpose', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, {
+      beforeSend: (report: { error: { description: string } }) => {
+        if (report.error.description === 'throws') throw new Error('hook bug');
+        return report.error.description === 'dropped' ? null : report;
+      },
+    });
+    r.report(input('dropped'));
+    const sent = r.report(input('sent'));
+    expect(await r.flush(2000)).toBe(true);
+    r.report(input('throws'));
+    expect(await r.flush(2000)).toBe(false);
+    expect(await r.flush(2000)).toBe(true);
+    expect([...h.server.stored.keys()]).toEqual([sent]);
+    expect(diagnostics.map((d) => d.code)).toEqual(['before_send_dropped', 'before_send_failed']);
+  });
+
   it('is false when a full queue dropped a report while it waited', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, { maxQueueReports: 1 });
