@@ -4,12 +4,7 @@ import { parserAnswered } from './client-error';
 import { duplicateKey } from './duplicate-keys';
 import { continueIfAsked } from './expect-continue';
 import { headerLines } from './header-lines';
-
-/**
- * After a refusal, at most this many more bytes of a body are read and thrown away so the client
- * can read the answer on its socket; a client that keeps sending beyond that is cut off.
- */
-const DISCARD_CAP_BYTES = 8 * 1024 * 1024;
+import { drainUnread, stopReading, tooFragmented } from './unread-body';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -90,7 +85,7 @@ export async function readJsonBody(
   checkContentType(req);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
-    discard(req);
+    drainUnread(req);
     throw tooLarge(limitBytes);
   }
   const bytes = await readBytes(req, limitBytes);
@@ -145,7 +140,7 @@ function parseJson(text: string): unknown {
 function checkContentType(req: IncomingMessage): void {
   // Node keeps the first; a proxy in front may have read the last: no guessing what was sent.
   if (headerLines(req, 'content-type') > 1) {
-    discard(req);
+    drainUnread(req);
     throw new ApiError('unsupported_media_type', 'Send one Content-Type header, not several.');
   }
   // What every SDK sends: decided without splitting and lower-casing the header.
@@ -167,21 +162,21 @@ function checkContentType(req: IncomingMessage): void {
   const charset = charsets[0];
   const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (type.trim().toLowerCase() !== 'application/json') {
-    discard(req);
+    drainUnread(req);
     throw new ApiError(
       'unsupported_media_type',
       'The request body must be sent as Content-Type: application/json.',
     );
   }
   if (twoCharsets || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
-    discard(req);
+    drainUnread(req);
     throw new ApiError(
       'unsupported_media_type',
       'The request body must be JSON in UTF-8: send one charset=utf-8 or no charset.',
     );
   }
   if (coding !== 'identity') {
-    discard(req);
+    drainUnread(req);
     throw new ApiError(
       'unsupported_media_type',
       'The request body must not be compressed: send it without Content-Encoding.',
@@ -194,7 +189,7 @@ function checkContentType(req: IncomingMessage): void {
     .split(',')
     .map((t) => t.trim().toLowerCase());
   if (transfer.some((t) => t !== 'chunked')) {
-    discard(req);
+    drainUnread(req);
     throw new ApiError(
       'unsupported_media_type',
       'The request body must not be compressed: send it with no Transfer-Encoding but chunked.',
@@ -214,12 +209,13 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     continueIfAsked(req);
     const chunks: Buffer[] = [];
     let size = 0;
+    let pieces = 0;
     let settled = false;
     const self: Arriving = {
       startedAt: Date.now(),
       giveWay: () => {
         req.off('data', onData);
-        discard(req);
+        drainUnread(req);
         const slow = tooMuchAtOnce(
           'The collector is receiving too much at once, and this body was slow to arrive: retry shortly.',
         );
@@ -243,13 +239,25 @@ function readBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
       if (settled) return;
       if (size + chunk.length > limitBytes) {
         req.off('data', onData);
-        discard(req);
+        drainUnread(req);
         fail(tooLarge(limitBytes));
+        return;
+      }
+      if (tooFragmented(++pieces, size + chunk.length)) {
+        req.off('data', onData);
+        stopReading(req);
+        fail(
+          new ApiError(
+            'payload_too_large',
+            'The request body came in too many small pieces (chunks of a few bytes): send it in one piece, with Content-Length.',
+            { headers: { Connection: 'close' } },
+          ),
+        );
         return;
       }
       if (!makeRoom(chunk.length, self)) {
         req.off('data', onData);
-        discard(req);
+        drainUnread(req);
         fail(tooMuchAtOnce('The collector is receiving too much at once: retry shortly.'));
         return;
       }
@@ -290,20 +298,6 @@ function tooLarge(limitBytes: number): ApiError {
     'payload_too_large',
     `The request body is over the limit of ${limitBytes} bytes.`,
   );
-}
-
-/**
- * Lets the rest of a refused body flow away so the answer can be read on a kept-alive socket,
- * up to a cap: past it the client is only wasting our bandwidth, and its socket is closed.
- */
-function discard(req: IncomingMessage): void {
-  let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > DISCARD_CAP_BYTES) req.socket?.destroy();
-  });
-  req.on('error', () => {});
-  req.resume();
 }
 
 /**
