@@ -13,6 +13,7 @@ import { identifyActor } from './auth/middleware';
 import { auditRefusal } from './http/audited';
 import { requestLog } from './http/request-log';
 import { withIngestFastPath } from './http/ingest-fast-path';
+import { badTargetError } from './http/request-target';
 
 export interface AppOptions {
   /** rate limits and other checks run on every authenticated report before its body is read */
@@ -64,6 +65,12 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   // A plain middleware, not a route: the access log names the action `OPTIONS (no route)`, as for
   // any other request that reaches no route, rather than a catch-all pattern of our own.
   const actor = identifyActor(c);
+  // A target that is not a path nor a URL (http/request-target.ts), refused as any request is.
+  app.use((req, res, next) => {
+    const bad = badTargetError(req);
+    if (!bad) return next();
+    actor(req, res, () => next(bad));
+  });
   app.use((req, res, next) => {
     if (req.method !== 'OPTIONS') return next();
     actor(req, res, () => notFound(req, res, next));

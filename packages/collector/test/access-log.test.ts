@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
@@ -7,6 +9,7 @@ import type { Request } from 'express';
 import { audited } from '../src/http/audited';
 import { openDatabase } from '../src/store/db';
 import { auditCount, makeEntries, tamper } from './access-support';
+import { rawSocket, statuses } from './helpers/raw-http';
 
 let t: TestCollector;
 beforeEach(() => (t = makeTestCollector()));
@@ -134,6 +137,40 @@ describe('the access log', () => {
       action: 'OPTIONS (no route)',
       outcome: 'not_found',
     });
+  });
+
+  it('routes an absolute URL by its path, and refuses and logs a target that is neither', async () => {
+    // Express gave up on a malformed one with an HTML page of its own, before any token check
+    // or entry in this log.
+    const server = http.createServer(t.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const get = (target: string) =>
+      rawSocket(
+        url,
+        `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.tokens.engineer}\r\nConnection: close\r\n\r\n`,
+      );
+    try {
+      expect(statuses(await get('http://collector.example/v1/groups?limit=1'))).toEqual([200]);
+      expect(statuses(await get('HTTP://X/v1/audit'))).toEqual([403]);
+      for (const target of ['http://[x/v1/groups', 'http://x:port/v1/groups', '*']) {
+        const raw = await get(target);
+        expect(statuses(raw)).toEqual([400]);
+        expect(raw).toContain('"code":"invalid_request"');
+        expect(raw).toContain('The request target is neither a path');
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const { body } = await admin('/v1/audit?limit=5').expect(200);
+    expect(body.entries.map((e: { action: string; outcome: string }) => e.outcome)).toEqual([
+      'invalid_request',
+      'invalid_request',
+      'invalid_request',
+      'forbidden',
+      'ok',
+    ]);
+    expect(body.entries[0]).toMatchObject({ actor: 'alice', action: 'GET (no route)' });
   });
 
   it('keeps no target that is not an id: a date, a phone or a card number pasted for one', async () => {

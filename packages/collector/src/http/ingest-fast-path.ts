@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import type { Logger } from '../log';
 import type { IngestHandler } from '../routes/ingest';
 import { logRequest, requestLogger, setRoute } from './request-log';
+import { inOriginForm } from './request-target';
 
 /** The route, as the request log and the access log name it. */
 export const INGEST_ROUTE = '/v1/reports';
@@ -10,8 +11,9 @@ export const INGEST_ROUTE = '/v1/reports';
 /**
  * The request targets Express routes to `/v1/reports` in the forms clients send: any letter case
  * (Express matches paths case-insensitively), an optional trailing slash, an optional query string.
- * Rarer forms that Express also routes there (an absolute URL, a `#fragment`) do not match: they
- * go through Express, which has the same route and handler in its table.
+ * An absolute URL is put in that form first (inOriginForm). Rarer forms that Express also routes
+ * there (a `#fragment`) do not match: they go through Express, which has the same route and
+ * handler in its table.
  */
 const INGEST_TARGET = /^\/v1\/reports\/?(?:\?|$)/i;
 
@@ -39,6 +41,7 @@ export function withIngestFastPath(app: Express, ingest: IngestHandler, log: Log
   const toExpress: ExpressEntry = entry.handle.bind(app);
   const lines = requestLogger(log);
   entry.handle = (req, res, next) => {
+    inOriginForm(req);
     if (!isIngestRequest(req)) return toExpress(req, res, next);
     setRoute(req, INGEST_ROUTE);
     logRequest(lines, req, res);
