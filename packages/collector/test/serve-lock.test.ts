@@ -34,12 +34,16 @@ it('refuses a second serve on the same data dir, and starts once the first is go
     'serve.lock',
   ]);
   const third = await spawnServe(dir, ['--port', '0', '--no-expiry']);
+  const pidFile = path.join(dir, 'serve.pid');
   try {
     await third.waitForLog(/"msg":"serving"/);
+    expect(fs.readFileSync(pidFile, 'utf8')).toBe(`${third.child.pid}\n`);
   } finally {
     third.child.kill('SIGTERM');
     expect(await third.exited).toBe(0);
   }
+  // Gone with a clean stop: a `kill $(cat serve.pid)` later must not reach a process given its pid.
+  expect(fs.existsSync(pidFile)).toBe(false);
 });
 
 /** A process that takes the lock `rounds` times, adding 1 to a count in `countFile` under it. */

@@ -38,7 +38,18 @@ export function lockDataDir(dataDir: string): { release(): void } | null {
   } catch {
     // only a better message for a second serve: never a reason not to serve
   }
-  return lock;
+  return {
+    release: () => {
+      // Gone with a clean stop, so that `kill $(cat serve.pid)` run later cannot reach another
+      // process given the same pid; removed before the lock goes, as the next serve writes its own.
+      try {
+        if (readPidFile(pidFile) === process.pid) fs.rmSync(pidFile, { force: true });
+      } catch {
+        // left behind: it names a process that is gone, which readers check
+      }
+      lock.release();
+    },
+  };
 }
 
 /** The process id the lock's holder wrote, while that process is alive; else null. */
