@@ -411,6 +411,27 @@ describe('init.incomplete is taken only from an init that stopped, of a data dir
     expect(fs.existsSync(path.join(dir, 'init.incomplete'))).toBe(true);
   });
 
+  it('takes the marker of an init that stopped though its pid now names another process', async () => {
+    // After a power cut and a reboot, the stopped init's pid may belong to anything: the marker
+    // kept the data dir refused for good.
+    const dir = initialised();
+    fs.rmSync(path.join(dir, 'keys'), { recursive: true }); // half made, as a stopped init's
+    const marker = path.join(dir, 'init.incomplete');
+    const other = spawn('sleep', ['30']);
+    try {
+      fs.writeFileSync(marker, `${other.pid}\n`);
+      const anHourAgo = new Date(Date.now() - 3_600_000);
+      fs.utimesSync(marker, anHourAgo, anHourAgo);
+      const r = runCollector(['init', '--data-dir', dir]);
+      expect(r.stderr).toContain('was stopped part way: what it made is made again');
+      expect(r.status).toBe(0);
+      expect(fs.existsSync(marker)).toBe(false);
+      expect(createToken(dir, 'ingest').status).toBe(0);
+    } finally {
+      other.kill();
+    }
+  });
+
   it('never removes a data dir that holds tokens, whatever its marker says', () => {
     const dir = initialised();
     const token = createToken(dir, 'admin');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isProcessAlive, makeDirSync } from '@jcs/protocol';
+import { makeDirSync } from '@jcs/protocol';
+import { wroteIt } from './process-since';
 import { readPidFile } from './pid-file';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase, type Db } from '../store/db';
@@ -151,6 +152,15 @@ function markerPid(paths: ReturnType<typeof dataPaths>): number | null {
   return readPidFile(paths.initMarker);
 }
 
+/** When the marker was written; now, if that cannot be read (then only a live pid counts). */
+function markerTime(paths: ReturnType<typeof dataPaths>): number {
+  try {
+    return fs.statSync(paths.initMarker).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
 /**
  * Refuses to take a marker for one an init left when it stopped, while that init still runs, or
  * when the data dir has tokens or reports: no stopped init made those, and removing "what it made"
@@ -158,7 +168,7 @@ function markerPid(paths: ReturnType<typeof dataPaths>): number | null {
  */
 function checkMarkerIsStale(dataDir: string, paths: ReturnType<typeof dataPaths>): void {
   const pid = markerPid(paths);
-  if (pid !== null && pid !== process.pid && isProcessAlive(pid))
+  if (pid !== null && pid !== process.pid && wroteIt(pid, markerTime(paths)))
     throw new CommandError(anotherInit(dataDir, pid).message);
   if (!wasUsed(dataDir, paths)) return;
   throw new CommandError(
