@@ -107,6 +107,38 @@ describe('serve on SIGTERM with a request pipelined behind one in flight', () =>
     expect(stored.has(second.id)).toBe(false);
     expect(p.stderr()).toMatch(/request pipelined after the stop began: not served/);
   });
+
+  it("an engineer's request pipelined behind it is in the access log, though not served", async () => {
+    const { dataDir, token } = initialised();
+    const engineer = runCollector([
+      ...['token', 'create', '--name', 'eve', '--role', 'engineer', '--data-dir', dataDir],
+    ]).stdout.trim();
+    const p = await spawnServe(dataDir);
+    const c = rawConnection(p.url);
+    const a = reportPost(token, makeReport(), 'Expect: 100-continue');
+    c.socket.write(a.slice(0, -10));
+    await c.until('100 Continue');
+    p.child.kill('SIGTERM');
+    await p.waitForLog(/stopping: finishing requests in flight/);
+    c.socket.write(
+      a.slice(-10) +
+        `GET /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${engineer}\r\n\r\n`,
+    );
+    await c.closed;
+    expect(statuses(c.received())).toEqual([100, 202]);
+    expect(await p.exited).toBe(0);
+    const db = new Database(path.join(dataDir, 'collector.db'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT actor, action, outcome FROM audit').all()).toContainEqual({
+        actor: 'eve',
+        action: 'GET (no route)',
+        outcome: 'unavailable',
+      });
+    } finally {
+      db.close();
+    }
+    expect(runCollector(['audit', 'verify', '--data-dir', dataDir]).status).toBe(0);
+  });
 });
 
 /** Whether the process catches SIGHUP (signal 1: the lowest bit of SigCgt in /proc). */

@@ -1,5 +1,5 @@
 import type { Collector } from '../collector';
-import { isLoopbackHost } from '@jcs/protocol';
+import { ApiError, isLoopbackHost } from '@jcs/protocol';
 import type { AddressInfo } from 'node:net';
 import { looseModes } from './data-dir-modes';
 import { fetchBlocksPort } from '../http/fetch-blocked-ports';
@@ -39,6 +39,12 @@ import {
 
 /** The longest `serve` waits, once stopped, for its log lines to be written. */
 const LOG_FLUSH_MS = 1000;
+
+/** The access log's outcome for a request pipelined after the stop began, never served. */
+const NOT_SERVED_STOPPING = new ApiError(
+  'unavailable',
+  'The collector is stopping: this request was not served. Send it again.',
+);
 
 export interface ServeOptions extends RateLimitFlags {
   dataDir: string;
@@ -178,12 +184,15 @@ async function serveLocked(
       port: o.port,
       tlsCert: o.tlsCert,
       tlsKey: o.tlsKey,
-      // The method only: the path is whatever the client typed.
-      onLateRequest: (req) =>
+      // The method only: the path is whatever the client typed. An engineer's or admin's is in
+      // the access log too, as every request with such a token is, served or not.
+      onLateRequest: (req) => {
         log.info(
           { method: req.method, status: null },
           'request pipelined after the stop began: not served, its connection closes',
-        ),
+        );
+        auditServerRefusal(c)(req, NOT_SERVED_STOPPING);
+      },
       onRefusal: auditServerRefusal(c),
       connectionLimits: { ...connections, keyOf: connectionKey(o.trustProxy), log },
     });
