@@ -153,6 +153,9 @@ describe('the access log', () => {
     try {
       expect(statuses(await get('http://collector.example/v1/groups?limit=1'))).toEqual([200]);
       expect(statuses(await get('HTTP://X/v1/audit'))).toEqual([403]);
+      // the path as sent, dot segments unresolved, as in origin form
+      expect(statuses(await get('http://x/v1/reports/%2e%2e/groups'))).toEqual([404]);
+      expect(statuses(await get('http://x/v1/reports/../groups'))).toEqual([404]);
       for (const target of ['http://[x/v1/groups', 'http://x:port/v1/groups', '*']) {
         const raw = await get(target);
         expect(statuses(raw)).toEqual([400]);
@@ -162,11 +165,13 @@ describe('the access log', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
-    const { body } = await admin('/v1/audit?limit=5').expect(200);
+    const { body } = await admin('/v1/audit?limit=7').expect(200);
     expect(body.entries.map((e: { action: string; outcome: string }) => e.outcome)).toEqual([
       'invalid_request',
       'invalid_request',
       'invalid_request',
+      'not_found',
+      'not_found',
       'forbidden',
       'ok',
     ]);

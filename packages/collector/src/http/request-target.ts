@@ -19,13 +19,12 @@ export function inOriginForm(req: IncomingMessage): void {
   const target = req.url ?? '';
   if (target.startsWith('/')) return;
   let path: string | undefined;
-  if (/^https?:\/\//i.test(target)) {
-    try {
-      const url = new URL(target);
-      path = url.pathname + url.search;
-    } catch {
-      // not a URL: marked below
-    }
+  if (/^https?:\/\//i.test(target) && URL.canParse(target)) {
+    // The path as sent, not as URL resolves it: resolved, `/v1/reports/%2e%2e/groups` reached
+    // the triage routes, past a proxy that lets only `/v1/reports` through.
+    const rest = target.slice(target.indexOf('//') + 2);
+    const end = rest.search(/[/?#]/);
+    path = end === -1 ? '/' : rest[end] === '/' ? rest.slice(end) : `/${rest.slice(end)}`;
   }
   if (path === undefined) badTargets.add(req);
   req.url = path ?? '/';
