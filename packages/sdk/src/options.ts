@@ -361,9 +361,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   // A configuration read from JSON writes an option it leaves unset as null: taken as not given
   // (a required one is then missing), except a null proxy, which could mean no proxy (false) or
   // the environment's (not given), so it is refused as ambiguous below.
-  const o = Object.fromEntries(
-    Object.entries(input).filter(([key, value]) => value !== null || key === 'proxy'),
-  );
+  // Read as `input.x` reads them (getters, a prototype's defaults), not only own fields.
+  const o: Record<string, unknown> = {};
+  for (const key of KNOWN_OPTIONS) {
+    const value = (input as Record<string, unknown>)[key];
+    if (value !== null || key === 'proxy') o[key] = value;
+  }
   const allowInsecure = optionalBoolean(o.allowInsecureTransport, 'allowInsecureTransport', false);
   const reportsUrl = resolveEndpoint(o.endpoint, allowInsecure);
 

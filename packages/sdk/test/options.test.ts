@@ -42,6 +42,20 @@ describe('createReporter options', () => {
     // dumpConsent left unset is no consent
     expect(sent).toMatchObject({ dumpWithheld: 'user-opt-out' });
     await r.close(0);
+    // options read as fields are, a prototype's and getters included
+    const defaults = { ...valid, app: { name: 'JCS', version: '5.2' } };
+    const inherited = createReporter(
+      Object.create(defaults, {
+        license: { get: () => 'JCS-9', enumerable: false },
+      }) as ReporterOptions,
+    );
+    expect(
+      inherited.preview({ number: 1, description: 'd', module: 'M', procedure: 'P' }),
+    ).toMatchObject({
+      license: 'JCS-9',
+      app: { version: '5.2' },
+    });
+    await inherited.close(0);
     // a required one set to null is missing, and a null proxy is ambiguous
     expect(attempt({ license: null })).toThrow(/license is required/);
     expect(attempt({ token: null })).toThrow(/token must be/);
