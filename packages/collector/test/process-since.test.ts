@@ -1,46 +1,54 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../../../test-support/collector';
-import { wroteIt } from '../src/commands/process-since';
+import { processIdentity, stillRuns } from '../src/commands/process-since';
 
 /**
- * wroteIt: whether the process a pid file names is still the one that wrote it. A fake /proc
- * gives it this process's stat with chosen fields; the pid is this process's, which is alive.
+ * stillRuns: whether the process a pid file names is still the one that wrote it, by the boot id
+ * and start ticks written beside the pid. A fake /proc gives this process's stat with chosen
+ * fields; the pid is this process's, which is alive.
  */
 
-const BOOT = 1_800_000_000; // seconds
+const BOOT = '6f1c2b1e-0000-4000-8000-000000000001';
 
-function fakeProc(state: string, startedSecondsAfterBoot: number): string {
+function fakeProc(state: string, startTicks: number, boot = BOOT): string {
   const dir = makeTempDir('jcs-proc-');
-  fs.writeFileSync(path.join(dir, 'stat'), `cpu  1 2 3\nbtime ${BOOT}\nprocesses 9\n`);
+  fs.mkdirSync(path.join(dir, 'sys', 'kernel', 'random'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'sys', 'kernel', 'random', 'boot_id'), `${boot}\n`);
   fs.mkdirSync(path.join(dir, String(process.pid)));
-  // pid (comm) state, then fields 4..21, then starttime (field 22) in ticks of 1/100 s
+  // pid (comm) state, then fields 4..21, then starttime (field 22)
   const rest = Array.from({ length: 18 }, () => '0');
   fs.writeFileSync(
     path.join(dir, String(process.pid), 'stat'),
-    `${process.pid} (node) x) ${state} ${rest.join(' ')} ${startedSecondsAfterBoot * 100} 0 0\n`,
+    `${process.pid} (node) x) ${state} ${rest.join(' ')} ${startTicks} 0 0\n`,
   );
   return dir;
 }
 
-it('is the writer when alive and started before the file was written', () => {
-  const writtenAt = (BOOT + 600) * 1000;
-  expect(wroteIt(process.pid, writtenAt, fakeProc('S', 500))).toBe(true);
-  // a second's slack either way of whole-second boot times
-  expect(wroteIt(process.pid, writtenAt, fakeProc('R', 600.5))).toBe(true);
+it('is the boot id and the start ticks', () => {
+  expect(processIdentity(process.pid, fakeProc('S', 5000))).toBe(`${BOOT}:5000`);
+  expect(processIdentity(process.pid, path.join(makeTempDir(), 'no-proc'))).toBeUndefined();
+  // on this machine, the real /proc
+  expect(processIdentity(process.pid)).toMatch(/^[0-9a-f-]{36}:\d+$/);
 });
 
-it('is not when the process started after the file was written (a pid given again)', () => {
-  expect(wroteIt(process.pid, (BOOT + 600) * 1000, fakeProc('S', 700))).toBe(false);
+it('still runs while alive with the same identity', () => {
+  expect(stillRuns(process.pid, `${BOOT}:5000`, fakeProc('S', 5000))).toBe(true);
+  expect(stillRuns(process.pid, processIdentity(process.pid))).toBe(true);
 });
 
-it('is not when the process is a zombie (killed, not yet reaped)', () => {
-  expect(wroteIt(process.pid, (BOOT + 600) * 1000, fakeProc('Z', 500))).toBe(false);
+it('does not when the pid was given again: another start, or another boot', () => {
+  expect(stillRuns(process.pid, `${BOOT}:5000`, fakeProc('S', 7000))).toBe(false);
+  expect(stillRuns(process.pid, `${BOOT}:5000`, fakeProc('S', 5000, 'another-boot'))).toBe(false);
 });
 
-it('is not when no process has the pid, and is alive all it can tell without /proc', () => {
-  expect(wroteIt(2 ** 22 + 7, Date.now())).toBe(false);
-  expect(wroteIt(process.pid, 0, path.join(makeTempDir(), 'no-proc'))).toBe(true);
-  // on this machine, the real /proc: this process started before now
-  expect(wroteIt(process.pid, Date.now())).toBe(true);
+it('does not when the process is a zombie (killed, not yet reaped), or gone', () => {
+  expect(stillRuns(process.pid, `${BOOT}:5000`, fakeProc('Z', 5000))).toBe(false);
+  expect(stillRuns(process.pid, undefined, fakeProc('Z', 5000))).toBe(false);
+  expect(stillRuns(2 ** 22 + 7, undefined)).toBe(false);
+});
+
+it('without an identity, or without /proc, alive is all it can tell', () => {
+  expect(stillRuns(process.pid, undefined, fakeProc('S', 7000))).toBe(true);
+  expect(stillRuns(process.pid, `${BOOT}:5000`, path.join(makeTempDir(), 'no-proc'))).toBe(true);
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
+import { processIdentity } from '../src/commands/process-since';
 import { runCollector, spawnServe } from './helpers/serve-process';
 
 /**
@@ -400,8 +401,11 @@ describe('init.incomplete is taken only from an init that stopped, of a data dir
   it('refuses while the init that made the marker still runs', () => {
     const dir = initialised();
     fs.rmSync(path.join(dir, 'keys'), { recursive: true }); // half made, as a running init's
-    // This test's own process stands for the running init.
-    fs.writeFileSync(path.join(dir, 'init.incomplete'), `${process.pid}\n`);
+    // This test's own process stands for the running init, as it writes its marker.
+    fs.writeFileSync(
+      path.join(dir, 'init.incomplete'),
+      `${process.pid} ${processIdentity(process.pid) ?? ''}\n`,
+    );
     const r = runCollector(['init', '--data-dir', dir]);
     expect([r.status, r.stdout]).toEqual([1, '']);
     expect(r.stderr).toBe(
@@ -419,9 +423,8 @@ describe('init.incomplete is taken only from an init that stopped, of a data dir
     const marker = path.join(dir, 'init.incomplete');
     const other = spawn('sleep', ['30']);
     try {
-      fs.writeFileSync(marker, `${other.pid}\n`);
-      const anHourAgo = new Date(Date.now() - 3_600_000);
-      fs.utimesSync(marker, anHourAgo, anHourAgo);
+      // written in an earlier boot, by the init that then had this pid
+      fs.writeFileSync(marker, `${other.pid} 00000000-0000-4000-8000-000000000000:4242\n`);
       const r = runCollector(['init', '--data-dir', dir]);
       expect(r.stderr).toContain('was stopped part way: what it made is made again');
       expect(r.status).toBe(0);

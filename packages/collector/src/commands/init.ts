@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeDirSync } from '@jcs/protocol';
-import { wroteIt } from './process-since';
+import { processIdentity, stillRuns } from './process-since';
 import { readPidFile } from './pid-file';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase, type Db } from '../store/db';
@@ -135,7 +135,9 @@ function anotherInit(dataDir: string, pid: number | null): AnotherInit {
  */
 function takeMarker(dataDir: string, paths: ReturnType<typeof dataPaths>): void {
   const mine = `${paths.initMarker}.${process.pid}.tmp`;
-  fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o600 });
+  fs.writeFileSync(mine, `${process.pid} ${processIdentity(process.pid) ?? ''}\n`, {
+    mode: 0o600,
+  });
   try {
     fs.linkSync(mine, paths.initMarker);
   } catch (e) {
@@ -152,12 +154,12 @@ function markerPid(paths: ReturnType<typeof dataPaths>): number | null {
   return readPidFile(paths.initMarker);
 }
 
-/** When the marker was written; now, if that cannot be read (then only a live pid counts). */
-function markerTime(paths: ReturnType<typeof dataPaths>): number {
+/** The identity of the process a marker names (after its pid), if it has one. */
+function markerIdentity(paths: ReturnType<typeof dataPaths>): string | undefined {
   try {
-    return fs.statSync(paths.initMarker).mtimeMs;
+    return fs.readFileSync(paths.initMarker, 'utf8').trim().split(/\s+/)[1];
   } catch {
-    return Date.now();
+    return undefined;
   }
 }
 
@@ -168,7 +170,7 @@ function markerTime(paths: ReturnType<typeof dataPaths>): number {
  */
 function checkMarkerIsStale(dataDir: string, paths: ReturnType<typeof dataPaths>): void {
   const pid = markerPid(paths);
-  if (pid !== null && pid !== process.pid && wroteIt(pid, markerTime(paths)))
+  if (pid !== null && pid !== process.pid && stillRuns(pid, markerIdentity(paths)))
     throw new CommandError(anotherInit(dataDir, pid).message);
   if (!wasUsed(dataDir, paths)) return;
   throw new CommandError(
