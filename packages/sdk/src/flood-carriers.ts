@@ -28,6 +28,8 @@ export interface Carrier {
   /** the `repeats` last written to disk */
   persisted: number;
   writtenAt: number;
+  /** a write that failed (a full disk) is not tried again before this */
+  retryAt?: number;
 }
 
 /** How often a held carrier's count on disk is brought up to date: what a crash may lose. */
@@ -198,6 +200,7 @@ export class FloodControl {
   private persistDue(carrierId: string, repeats: number): boolean {
     const carrier = this.carriers.get(carrierId);
     if (carrier?.key === undefined) return false;
+    if (carrier.retryAt !== undefined && Date.now() < carrier.retryAt) return false;
     const behind = repeats - carrier.persisted;
     return (
       behind >= Math.max(PERSIST_GROWTH_MIN, carrier.persisted / 2) ||
@@ -235,8 +238,11 @@ export class FloodControl {
         if (!queue.rewriteHeld(carrier.key, report)) carrier.key = undefined;
         carrier.persisted = repeats;
         carrier.writtenAt = now;
+        carrier.retryAt = undefined;
       } catch {
-        // The last count written stays on disk; the full count is in memory, tried next time.
+        // The last count written stays on disk; the full count is in memory, tried again in a
+        // second, not at every report of the loop (each try a synced write that fails).
+        carrier.retryAt = now + PERSIST_EVERY_MS;
       }
     }
   }

@@ -1,4 +1,7 @@
+import type { Report } from '@jcs/protocol';
 import { FloodLimiter, MAX_LINES_HELD, type HeldBack } from '../src/flood';
+import { FloodControl } from '../src/flood-carriers';
+import type { ReportQueue } from '../src/queue/types';
 
 describe('FloodLimiter', () => {
   let now = 0;
@@ -173,5 +176,37 @@ describe('the flood window on its own clock', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+});
+
+describe('FloodControl: the held count on disk', () => {
+  it('tries a write that failed (a full disk) again after a second, not at every report', () => {
+    let rewrites = 0;
+    const queue = {
+      hold: () => 'held-key',
+      rewriteHeld: () => {
+        rewrites++;
+        throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+      },
+    } as unknown as ReportQueue;
+    const flood = new FloodControl({
+      maxPerGroup: 1,
+      windowMs: 60_000,
+      queue,
+      diagnostic: () => undefined,
+      makeCarrier: (carrierId) => ({ id: carrierId }) as unknown as Report,
+      store: () => undefined,
+      guard: (work) => work(),
+    });
+    const error = { number: 5, description: 'd', module: 'M', procedure: 'P', line: 1 };
+    try {
+      for (let i = 0; i < 2000; i++) {
+        flood.admit(`id${i}`, { occurredAt: '2026-12-07T00:00:00Z', error });
+      }
+    } finally {
+      flood.stop();
+    }
+    // the first growth past 8 tried it and failed; the loop's next 1,990 reports did not
+    expect(rewrites).toBe(1);
   });
 });
