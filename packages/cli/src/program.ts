@@ -270,12 +270,6 @@ const GLOBAL_OPTIONS_HELP =
   '--no-color (jcs-errors --help says more).';
 
 /**
- * For an option given before its command (`--limit 5 top`), the line that says where it goes; for
- * an option the command does not take but others do (`ignore G --in-version 5.3`), the line
- * that says which: commander's own suggestion is the nearest name among the command's options
- * and the global ones, which sent `--in-version` to `--version`, the filter of `top`.
- */
-/**
  * `jcs-errors -h top` as `jcs-errors top -h`: the command's help, not the program's (commander
  * answers a help flag where it meets it, before the command that follows).
  */
@@ -288,6 +282,12 @@ function helpAfterCommand(program: Command, argv: string[]): string[] {
   return rest;
 }
 
+/**
+ * For an option given before its command (`--limit 5 top`), the line that says where it goes; for
+ * an option the command does not take but others do (`ignore G --in-version 5.3`), the line
+ * that says which: commander's own suggestion is the nearest name among the command's options
+ * and the global ones, which sent `--in-version` to `--version`, the filter of `top`.
+ */
 function optionOfOtherCommands(program: Command, argv: string[], message: string): string | null {
   const flag = /'(-[^'=]+)/.exec(message)?.[1];
   const running = argv.find((arg) => hasCommand(program, arg));

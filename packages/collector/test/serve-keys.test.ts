@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { COLLECTOR_BIN, makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
-import { processIdentity } from '../src/commands/process-since';
+import { processIdentity } from '../src/commands/process-identity';
 import { runCollector, spawnServe } from './helpers/serve-process';
 
 /**

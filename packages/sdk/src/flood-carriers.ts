@@ -200,11 +200,12 @@ export class FloodControl {
   private persistDue(carrierId: string, repeats: number): boolean {
     const carrier = this.carriers.get(carrierId);
     if (carrier?.key === undefined) return false;
-    if (carrier.retryAt !== undefined && Date.now() < carrier.retryAt) return false;
+    const now = Date.now();
+    if (carrier.retryAt !== undefined && now < carrier.retryAt) return false;
     const behind = repeats - carrier.persisted;
     return (
       behind >= Math.max(PERSIST_GROWTH_MIN, carrier.persisted / 2) ||
-      Date.now() - carrier.writtenAt >= PERSIST_EVERY_MS
+      now - carrier.writtenAt >= PERSIST_EVERY_MS
     );
   }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeDirSync } from '@jcs/protocol';
-import { processIdentity, stillRuns } from './process-since';
+import { processIdentity, stillRuns } from './process-identity';
 import { readPidFile } from './pid-file';
 import { createKeys, KeyringError, MASTER_KEY_ENV } from '../crypto/keyring';
 import { openDatabase, type Db } from '../store/db';

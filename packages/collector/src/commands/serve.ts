@@ -179,6 +179,7 @@ async function serveLocked(
       rateLimits: rateLimitsFromFlags(o, onUnnamed, onLoopbackProxy),
       diskReserve: reserve,
     });
+    const auditRefused = auditServerRefusal(c);
     server = await listen(app, {
       host: o.host,
       port: o.port,
@@ -191,9 +192,9 @@ async function serveLocked(
           { method: req.method, status: null },
           'request pipelined after the stop began: not served, its connection closes',
         );
-        auditServerRefusal(c)(req, NOT_SERVED_STOPPING);
+        auditRefused(req, NOT_SERVED_STOPPING);
       },
-      onRefusal: auditServerRefusal(c),
+      onRefusal: auditRefused,
       connectionLimits: { ...connections, keyOf: connectionKey(o.trustProxy), log },
     });
   } catch (e) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../../../test-support/collector';
-import { processIdentity, stillRuns } from '../src/commands/process-since';
+import { processIdentity, stillRuns } from '../src/commands/process-identity';
 
 /**
  * stillRuns: whether the process a pid file names is still the one that wrote it, by the boot id
