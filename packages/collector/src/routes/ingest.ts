@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router } from 'express';
 import {
   ApiError,
-  groupId,
   LIMITS,
   MAX_DETAILS,
   NOT_AN_OBJECT,
@@ -26,7 +25,7 @@ import { answerError, type ErrorHook } from '../http/errors';
 import { fewNames } from '../http/query';
 import { audited } from '../http/audited';
 import { sendJson } from '../http/json-response';
-import { prepareReport } from '../store/ingest-writer';
+import { groupOf, prepareReport } from '../store/ingest-writer';
 import { dumpKeyWatch } from '../ingest/dump-key-watch';
 import { KnownGroups } from '../ingest/known-groups';
 
@@ -116,14 +115,12 @@ export function ingestHandler(c: Collector, options: IngestOptions = {}): Ingest
       let newGroup = false;
       let stored;
       try {
-        if (known && sender !== undefined) {
-          const e = report.error;
-          if (!known.has(groupId(report.app.name, e.number, e.module, e.procedure))) {
-            limits!.takeNewGroup(sender);
-            newGroup = true;
-          }
+        const group = groupOf(report);
+        if (known && sender !== undefined && !known.has(group)) {
+          limits!.takeNewGroup(sender);
+          newGroup = true;
         }
-        stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock()));
+        stored = await c.batcher.submit(prepareReport(report, c.keyring, c.clock(), group));
       } catch (e) {
         // Refused for a new group (429), or storage could not take it (503): the fleet's and the
         // licence's shares go back, and after a storage failure the new group's too (the

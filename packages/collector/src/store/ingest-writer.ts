@@ -59,13 +59,14 @@ export function prepareReport(
   report: Report,
   keyring: Keyring,
   receivedAt: number,
+  group = groupOf(report),
 ): PreparedReport {
   const keyDay = dayName(receivedAt);
   const key = dayKeyForWriting(keyring, keyDay);
   const e = report.error;
   return {
     id: report.id,
-    groupId: groupId(report.app.name, e.number, e.module, e.procedure),
+    groupId: group,
     appName: report.app.name,
     number: e.number,
     module: e.module,
@@ -85,6 +86,17 @@ export function prepareReport(
     keyTag: keyTag(key),
     receivedAt,
   };
+}
+
+/**
+ * The report's group id, from the four values the contract groups by.
+ *
+ * @example
+ * groupOf(report); // '3fa9c1d2e4b7'
+ */
+export function groupOf(report: Report): string {
+  const e = report.error;
+  return groupId(report.app.name, e.number, e.module, e.procedure);
 }
 
 /**
