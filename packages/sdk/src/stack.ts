@@ -171,8 +171,20 @@ const MAX_SOURCE_BYTES = 1024 * 1024;
 const sourceCache = new Map<string, string[] | null>();
 
 /**
- * The trimmed source line, or undefined when the file cannot be read. Files over 1 MiB (bundles)
- * are skipped and reads are cached, so an error in a loop does not read the same file each time.
+ * The files a line of code is read from. A stack is text, and not always V8's own (an error
+ * rebuilt from IPC or a worker, a `vm` filename): a frame naming `/etc/shadow` must not put one
+ * of its lines in `error.code`, which is sent without the user's dump consent.
+ */
+const SOURCE_FILE = /\.(?:[cm]?js|jsx|[cm]?ts|tsx)$/i;
+
+/**
+ * The trimmed source line, or undefined when the file cannot be read. Only regular files named
+ * like JavaScript or TypeScript source are read: a FIFO, device or terminal would block or never
+ * end. Files over 1 MiB (bundles) are skipped and reads are cached, so an error in a loop does
+ * not read the same file each time.
+ *
+ * @example
+ * readSourceLine('/app/dist/invoices.js', 42); // 'total = lines.reduce(sum) / count;'
  */
 export function readSourceLine(file: string, line: number): string | undefined {
   if (line < 1) return undefined;
@@ -187,12 +199,20 @@ export function readSourceLine(file: string, line: number): string | undefined {
 }
 
 function loadLines(file: string): string[] | null {
+  let fd: number | undefined;
   try {
     const p = file.startsWith('file://') ? fileURLToPath(file) : file;
-    if (!path.isAbsolute(p)) return null;
-    if (fs.statSync(p).size > MAX_SOURCE_BYTES) return null;
-    return fs.readFileSync(p, 'utf8').split(/\r?\n/);
+    if (!path.isAbsolute(p) || !SOURCE_FILE.test(p)) return null;
+    // Not opened at all unless a regular file: opening a FIFO for reading waits for a writer.
+    if (!fs.statSync(p).isFile()) return null;
+    // Non-blocking, then checked again on what was opened: the name may have been swapped since.
+    fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_SOURCE_BYTES) return null;
+    return fs.readFileSync(fd, 'utf8').split(/\r?\n/);
   } catch {
     return null;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }

@@ -1,4 +1,7 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Report } from '@jcs/protocol';
 import { createReporter, createTransport, type Diagnostic, type ReporterOptions } from '../src';
 
@@ -112,6 +115,30 @@ describe('captureException', () => {
     const [r] = await sentReports();
     expect(r.error.code).toBeUndefined();
     expect(r.error.procedure).toBe('loadClient');
+  });
+
+  it('reads no line of a file that is not source, whatever a stack given as text names', async () => {
+    // An error rebuilt from IPC or a worker carries a stack that is only text: its frame may name
+    // any file, and error.code goes out without the user's dump consent.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-capture-'));
+    try {
+      const secret = path.join(dir, 'notes.txt');
+      fs.writeFileSync(secret, 'first\nSECRET-LINE-2\n');
+      const source = path.join(dir, 'invoices.js');
+      fs.writeFileSync(source, 'first\ntotal = lines.reduce(sum);\n');
+      const { reporter, sentReports } = recording();
+      for (const file of [secret, source]) {
+        const e = new Error('rebuilt');
+        e.stack = `Error: rebuilt\n    at print (${file}:2:5)`;
+        reporter.captureException(e);
+      }
+      const [fromSecret, fromSource] = await sentReports();
+      expect(fromSecret.error).toMatchObject({ module: 'notes', line: 2 });
+      expect(fromSecret.error.code).toBeUndefined();
+      expect(fromSource.error.code).toBe('total = lines.reduce(sum);');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads the number from err.number, a numeric errno or code, else 0', async () => {

@@ -1,3 +1,6 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   firstHostFrame,
@@ -82,5 +85,27 @@ describe('parseStack', () => {
     expect(readSourceLine('/no/such/file.js', 1)).toBeUndefined();
     expect(readSourceLine('relative.js', 1)).toBeUndefined();
     expect(readSourceLine(frame.file, 0)).toBeUndefined();
+  });
+
+  it('neither blocks nor reads on a FIFO or a device a frame names', () => {
+    // Run in a child: a read that blocks would hang this process, where no test timeout fires.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-stack-'));
+    try {
+      const fifo = path.join(dir, 'waiting.js');
+      execFileSync('mkfifo', [fifo]);
+      const stack = path.join(__dirname, '../dist/stack.js');
+      const script = `const { readSourceLine } = require(${JSON.stringify(stack)});
+        process.stdout.write(JSON.stringify([readSourceLine(process.argv[1], 1)]));`;
+      const run = spawnSync(process.execPath, ['-e', script, fifo], {
+        timeout: 10_000,
+        encoding: 'utf8',
+      });
+      expect(run.signal).toBeNull();
+      expect(run.stdout).toBe('[null]');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(readSourceLine('/dev/zero', 1)).toBeUndefined();
+    expect(readSourceLine('/dev/null', 1)).toBeUndefined();
   });
 });
