@@ -7,6 +7,7 @@ import type { DiagnosticSink } from './diagnostics';
 import type { ClaimedReport, ReportQueue } from './queue/types';
 import type { SendOutcome, Transport } from './transport';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from './timers';
+import { withoutDump } from './without-dump';
 
 export interface DeliveryOptions {
   queue: ReportQueue;
@@ -451,12 +452,6 @@ export class Delivery {
  */
 export function timerDelay(ms: number): number {
   return Math.min(Math.max(0, ms), 2 ** 31 - 1);
-}
-
-/** The report without its dump, saying why: `too-large` after a 413, `user-opt-out` without consent. */
-function withoutDump(report: Report, why: 'too-large' | 'user-opt-out' = 'too-large'): Report {
-  const { dump: _dump, ...rest } = report;
-  return { ...rest, dumpWithheld: why };
 }
 
 /** `HTTP 400 invalid_report: /error/line, /license`: the status, code and fields the collector named. */

@@ -16,7 +16,10 @@ export type DiagnosticCode =
   | 'flood_held'
   /** the dump was cut to fit the size limit */
   | 'dump_truncated'
-  /** the dump was withheld (`too-large` or `unserializable`) */
+  /**
+   * the dump was withheld (`too-large` or `unserializable`), or dropped from a waiting report to
+   * make room in a full queue (the report goes with `too-large`)
+   */
   | 'dump_withheld'
   /** beforeSend returned null: the report was dropped on purpose */
   | 'before_send_dropped'

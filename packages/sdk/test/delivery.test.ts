@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
@@ -372,6 +373,38 @@ describe('store first, then deliver', () => {
     expect(pendingFiles(queueDir).length).toBeLessThanOrEqual(3);
     const dropped = diagnostics.filter((d) => d.code === 'queue_overflow').map((d) => d.reportId);
     expect(dropped).toEqual(ids.slice(0, 2));
+  });
+
+  it('keeps every report when the queue is full of dumps, sending the oldest without theirs', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const down = { ...server, url: await deadEndpoint() };
+    // Some 40 KB of sealed dump a report: three fit, the fourth and fifth need room.
+    const options = { queueDir, dumpConsent: true, maxQueueBytes: 130_000 };
+    const r = reporterFor(diagnostics, options, down);
+    const ids = Array.from({ length: 5 }, (_, i) =>
+      r.report({
+        ...input(),
+        number: 1000 + i,
+        data: { notes: randomBytes(15_000).toString('hex') },
+      }),
+    );
+    const codes = diagnostics.map((d) => d.code);
+    expect(codes).not.toContain('queue_overflow');
+    const shed = diagnostics.filter((d) => d.code === 'dump_withheld').map((d) => d.reportId);
+    expect(shed).toEqual(ids.slice(0, 2));
+    await r.close(0);
+
+    const next = reporterFor([], { queueDir, dumpConsent: true });
+    expect(await next.flush(5000)).toBe(true);
+    const stored = ids.map((id) => server.stored.get(id));
+    expect(stored.map((s) => s?.dumpWithheld ?? (s?.dump ? 'dump' : 'none'))).toEqual([
+      'too-large',
+      'too-large',
+      'dump',
+      'dump',
+      'dump',
+    ]);
   });
 
   it('keeps queuing on disk when the queue dir is removed while it runs', async () => {

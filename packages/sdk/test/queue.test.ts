@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import type { Report } from '@jcs/protocol';
 import { DiskQueue } from '../src/queue/disk-queue';
 import { MemoryQueue } from '../src/queue/memory-queue';
 import { SEALED_MAGIC } from '../src/queue/sealed-file';
@@ -16,6 +17,21 @@ import {
 const SEALED_OVERHEAD = SEALED_MAGIC.length + 24 + 16;
 
 const bounds = { maxReports: 1000, maxBytes: 20 * 1024 * 1024 };
+
+/** A report carrying a sealed dump of `bytes` bytes: large enough for a full queue to shed. */
+function withDump(bytes = 24 * 1024): Report {
+  const b64 = (n: number) => Buffer.alloc(n, 7).toString('base64');
+  return {
+    ...makeReport(),
+    dump: {
+      alg: 'x25519-xsalsa20-poly1305',
+      keyId: 'k1',
+      epk: b64(32),
+      nonce: b64(24),
+      ciphertext: b64(bytes),
+    },
+  };
+}
 
 function diskQueue(dir: string, overflow: string[] = [], corrupt: string[] = [], b = bounds) {
   return new DiskQueue(dir, b, {
@@ -116,6 +132,54 @@ describe('DiskQueue', () => {
     for (const r of more) q2.add(r);
     expect(overflow2).toEqual([more[0].id, more[1].id]);
     expect(q2.size()).toBe(2);
+  });
+
+  it('sheds the oldest dumps before it drops any report for bytes, and drops as before where none is left', () => {
+    const dir = tempDir();
+    const overflow: string[] = [];
+    const shed: string[] = [];
+    const size = Buffer.byteLength(JSON.stringify(withDump())) + SEALED_OVERHEAD;
+    const b = { maxReports: 100, maxBytes: Math.floor(size * 3.5) };
+    const q = new DiskQueue(dir, b, {
+      onOverflow: (id) => overflow.push(id),
+      onDumpShed: (id) => shed.push(id),
+      onCorrupt: () => undefined,
+    });
+    const reports = Array.from({ length: 5 }, () => withDump());
+    for (const r of reports) q.add(r);
+    expect(overflow).toEqual([]);
+    expect(shed).toEqual([reports[0].id, reports[1].id]);
+    const sent = Array.from({ length: 5 }, () => q.claimNext()!.report);
+    expect(q.claimNext()).toBeNull();
+    const { dump: _0, ...first } = reports[0];
+    const { dump: _1, ...second } = reports[1];
+    expect(sent).toEqual([
+      { ...first, dumpWithheld: 'too-large' },
+      { ...second, dumpWithheld: 'too-large' },
+      ...reports.slice(2),
+    ]);
+
+    // Reports that hold no dump, however large, are opened, put back as they were and dropped
+    // oldest first when nothing else makes room.
+    const dir2 = tempDir();
+    const overflow2: string[] = [];
+    const shed2: string[] = [];
+    const big = () => makeReport('x'.repeat(4096));
+    const bigSize = Buffer.byteLength(JSON.stringify(big())) + SEALED_OVERHEAD;
+    const q2 = new DiskQueue(
+      dir2,
+      { maxReports: 100, maxBytes: bigSize * 2 + 10 },
+      {
+        onOverflow: (id) => overflow2.push(id),
+        onDumpShed: (id) => shed2.push(id),
+        onCorrupt: () => undefined,
+      },
+    );
+    const plain = Array.from({ length: 3 }, big);
+    for (const r of plain) q2.add(r);
+    expect(shed2).toEqual([]);
+    expect(overflow2).toEqual([plain[0].id]);
+    expect([q2.claimNext()!.report, q2.claimNext()!.report]).toEqual(plain.slice(1));
   });
 
   it('moves corrupt files aside and carries on', () => {
@@ -440,6 +504,33 @@ describe('MemoryQueue', () => {
     q.remove(claimed.key);
     expect(q.size()).toBe(1);
     expect(q.claimNext()!.report).toBe(c);
+  });
+
+  it('sheds the oldest waiting dumps before it drops any report for bytes', () => {
+    const overflow: string[] = [];
+    const shed: string[] = [];
+    const size = Buffer.byteLength(JSON.stringify(withDump()));
+    const q = new MemoryQueue(
+      { maxReports: 100, maxBytes: Math.floor(size * 3.5) },
+      (id) => overflow.push(id),
+      (id) => shed.push(id),
+    );
+    const reports = Array.from({ length: 5 }, () => withDump());
+    q.add(reports[0]);
+    const inFlight = q.claimNext()!;
+    for (const r of reports.slice(1)) q.add(r);
+    // reports[0] is being sent as it is: the oldest waiting ones lose their dumps instead
+    expect(shed).toEqual([reports[1].id, reports[2].id]);
+    expect(overflow).toEqual([]);
+    q.remove(inFlight.key);
+    const sent = Array.from({ length: 4 }, () => q.claimNext()!.report);
+    expect(sent.map((r) => r.dumpWithheld ?? 'dump')).toEqual([
+      'too-large',
+      'too-large',
+      'dump',
+      'dump',
+    ]);
+    expect(sent[0].dump).toBeUndefined();
   });
 
   it('holds a report until it is removed, claimed or not', () => {

@@ -16,13 +16,17 @@ import {
   type PendingFile,
 } from './queue-names';
 import { openQueueFile, sealQueueFile } from './sealed-file';
-import type {
-  ClaimedReport,
-  FloodStorage,
-  OverflowHandler,
-  QueueBounds,
-  ReportQueue,
+import {
+  SHED_DUMP_MAX_TRIES,
+  SHED_DUMP_MIN_BYTES,
+  type ClaimedReport,
+  type DumpShedHandler,
+  type FloodStorage,
+  type OverflowHandler,
+  type QueueBounds,
+  type ReportQueue,
 } from './types';
+import { withoutDump } from '../without-dump';
 
 /** A claim older than this is taken back even from a live process (it cannot still be sending). */
 const STALE_CLAIM_MS = 60 * 60 * 1000;
@@ -45,6 +49,8 @@ export interface DiskQueueEvents {
   onCorrupt: (fileName: string) => void;
   /** a file could not be read now (a permission, a lock): left pending, tried again later */
   onUnreadable?: (fileName: string) => void;
+  /** a report's dump was dropped to make room, the report kept */
+  onDumpShed?: DumpShedHandler;
 }
 
 /** How long a pending file that could not be read is left alone before it is tried again. */
@@ -218,9 +224,10 @@ export class DiskQueue implements ReportQueue {
     }
   }
 
-  replace(key: string, report: Report): void {
+  /** Also answers the rewritten file's size in bytes (0 when the key was not held). */
+  replace(key: string, report: Report): number {
     const pendingName = this.held.get(key);
-    if (pendingName === undefined) return;
+    if (pendingName === undefined) return 0;
     const sealed = sealQueueFile(JSON.stringify(report), this.sealKey);
     const claimPath = path.join(this.claimedDir, key);
     // Overwrite the claimed file in place first: at no moment are there two copies to send.
@@ -232,6 +239,7 @@ export class DiskQueue implements ReportQueue {
     } catch {
       // recovered as stale later
     }
+    return sealed.length;
   }
 
   remove(key: string): void {
@@ -426,8 +434,15 @@ export class DiskQueue implements ReportQueue {
   }
 
   private makeRoom(incomingBytes: number): void {
-    const files = this.listPending();
+    let files = this.listPending();
     let total = files.reduce((sum, f) => sum + f.bytes, 0);
+    if (
+      total + incomingBytes > this.bounds.maxBytes &&
+      this.shedDumps(files, total, incomingBytes)
+    ) {
+      files = this.listPending();
+      total = files.reduce((sum, f) => sum + f.bytes, 0);
+    }
     let count = files.length;
     for (const victim of files) {
       if (count + 1 <= this.bounds.maxReports && total + incomingBytes <= this.bounds.maxBytes) {
@@ -442,6 +457,31 @@ export class DiskQueue implements ReportQueue {
       total -= victim.bytes;
       this.events.onOverflow(victim.id);
     }
+  }
+
+  /**
+   * Over the byte bound: sends the oldest large reports without their dumps until the incoming
+   * one fits, rather than dropping whole reports. True when any was rewritten.
+   */
+  private shedDumps(files: PendingFile[], total: number, incomingBytes: number): boolean {
+    let shed = false;
+    let tries = 0;
+    for (const file of files) {
+      if (total + incomingBytes <= this.bounds.maxBytes || tries >= SHED_DUMP_MAX_TRIES) break;
+      if (file.bytes < SHED_DUMP_MIN_BYTES) continue;
+      tries++;
+      const claimed = this.claim(file.name);
+      if (!claimed) continue; // a sender took it meanwhile, or it was not a report
+      if (claimed.report.dump === undefined) {
+        this.release(claimed.key);
+        continue;
+      }
+      const smaller = this.replace(claimed.key, withoutDump(claimed.report));
+      total -= file.bytes - smaller;
+      shed = true;
+      this.events.onDumpShed?.(claimed.report.id);
+    }
+    return shed;
   }
 
   private readReport(file: string): ReadReport | null | typeof UNREADABLE {

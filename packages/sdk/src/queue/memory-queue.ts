@@ -1,5 +1,12 @@
 import type { Report } from '@jcs/protocol';
-import type { ClaimedReport, OverflowHandler, QueueBounds, ReportQueue } from './types';
+import { withoutDump } from '../without-dump';
+import type {
+  ClaimedReport,
+  DumpShedHandler,
+  OverflowHandler,
+  QueueBounds,
+  ReportQueue,
+} from './types';
 
 interface Entry {
   key: string;
@@ -21,10 +28,12 @@ export class MemoryQueue implements ReportQueue {
   constructor(
     private readonly bounds: QueueBounds,
     private readonly onOverflow: OverflowHandler,
+    private readonly onDumpShed?: DumpShedHandler,
   ) {}
 
   add(report: Report): void {
     const bytes = approximateSize(report);
+    this.shedDumps(bytes);
     while (
       this.entries.length > 0 &&
       (this.entries.length + 1 > this.bounds.maxReports ||
@@ -38,6 +47,16 @@ export class MemoryQueue implements ReportQueue {
     }
     this.entries.push({ key: String(++this.seq), report, bytes, claimed: false });
     this.bytes += bytes;
+  }
+
+  /** Over the byte bound, the oldest reports go without their dumps before any goes whole. */
+  private shedDumps(incomingBytes: number): void {
+    for (const entry of this.entries) {
+      if (this.bytes + incomingBytes <= this.bounds.maxBytes) return;
+      if (entry.claimed || entry.report.dump === undefined) continue;
+      this.replace(entry.key, withoutDump(entry.report));
+      this.onDumpShed?.(entry.report.id);
+    }
   }
 
   claimNext(): ClaimedReport | null {

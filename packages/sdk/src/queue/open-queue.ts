@@ -25,7 +25,13 @@ export function openReportQueue(
       message: `the queue was full (at most ${bounds.maxReports} reports, ${bounds.maxBytes} bytes); the oldest report was dropped`,
       reportId,
     });
-  const memory = new MemoryQueue(bounds, onOverflow);
+  const onDumpShed = (reportId: string) =>
+    diagnostic({
+      code: 'dump_withheld',
+      message: `the queue was full (at most ${bounds.maxBytes} bytes); a waiting report's dump was dropped to keep the report, which goes with dumpWithheld "too-large"`,
+      reportId,
+    });
+  const memory = new MemoryQueue(bounds, onOverflow, onDumpShed);
   if (o.queueDir === undefined) return memory;
   let disk: DiskQueue;
   try {
@@ -34,6 +40,7 @@ export function openReportQueue(
       bounds,
       {
         onOverflow,
+        onDumpShed,
         onCorrupt: () =>
           diagnostic({
             code: 'queue_corrupt',

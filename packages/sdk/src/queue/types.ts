@@ -98,3 +98,18 @@ export interface QueueBounds {
 }
 
 export type OverflowHandler = (reportId: string) => void;
+
+/**
+ * A full queue keeps reports over dumps: before it drops a whole report for room, it sends the
+ * oldest large ones without their dumps (`dumpWithheld: "too-large"`), and says so with this.
+ */
+export type DumpShedHandler = (reportId: string) => void;
+
+/**
+ * The smallest queued report a full queue opens to shed its dump: a smaller one holds no dump
+ * worth the room, or none (reports without dumps are a few KiB in practice, at most some 50).
+ */
+export const SHED_DUMP_MIN_BYTES = 16 * 1024;
+
+/** At most this many reports are opened to shed their dumps for one report added. */
+export const SHED_DUMP_MAX_TRIES = 16;
