@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
@@ -413,6 +413,50 @@ describe('jcs-report, as a desktop host calls it', () => {
       /cannot read the data file .*: the report goes without its dump/,
     );
     expect(server.stored.get(missing.stdout.trim())!.dumpWithheld).toBe('unserializable');
+  });
+
+  it('reads a data file within bounds: a FIFO nobody writes, /dev/zero or 65 MiB cost the dump, not the call', async () => {
+    const { config } = writeConfig();
+    const dir = path.dirname(config);
+    const fifo = path.join(dir, 'waiting.json');
+    execFileSync('mkfifo', [fifo]);
+    const huge = path.join(dir, 'huge.json');
+    fs.writeFileSync(huge, '');
+    fs.truncateSync(huge, 65 * 1024 * 1024); // sparse: no 65 MiB written
+    const cases: [string, RegExp][] = [
+      [fifo, /is not valid JSON: the report goes without its dump/],
+      ['/dev/zero', /is over 64 MiB: the report goes without its dump/],
+      [huge, /is over 64 MiB: the report goes without its dump/],
+    ];
+    for (const [file, said] of cases) {
+      const args = [...fields, '--description', 'x', '--data-file', file, '--dump-consent', 'yes'];
+      const r = await jcsReport(['--config', config, ...args], undefined, {}, 15_000);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(said);
+      expect(server.stored.get(r.stdout.trim())).toMatchObject({
+        error: { number: 91 },
+        dumpWithheld: 'unserializable',
+      });
+    }
+    // A pipe whose writer is slow to write (a shell's process substitution) is waited for.
+    const script = `exec "$0" "$1" --config "$2" --number 1 --module m --procedure p --line 1 --dump-consent yes --preview --data-file <(sleep 1; printf '{"client":"Jones"}')`;
+    const slow = spawnSync('bash', ['-c', script, process.execPath, JCS_REPORT_BIN, config], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    expect(slow.status).toBe(0);
+    expect(JSON.parse(slow.stdout).dump).toEqual({ client: 'Jones' });
+  });
+
+  it('refuses stdin over 64 MiB rather than reading without end', async () => {
+    const { config, queueDir } = writeConfig();
+    const r = await jcsReport(
+      ['--config', config, '--stdin', ...fields],
+      Buffer.alloc(65 * 1024 * 1024, 0x20),
+    );
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^jcs-report: stdin is over 64 MiB/);
+    expect(pendingFiles(queueDir)).toEqual([]);
   });
 
   it('refuses to send a blank report: empty or closed stdin, or {}', async () => {

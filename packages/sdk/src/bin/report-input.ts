@@ -2,12 +2,29 @@ import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { UsageError } from './report-args';
 
-/** A JSON file of the host's (the config, the data file), in whatever encoding Windows wrote it. */
+/**
+ * The most a config or data file, or stdin, may hold: well past any dump worth cutting to 256
+ * KiB, and short of what would cost a desktop machine a gigabyte of memory to parse.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/** How long a data file that is a pipe may take to arrive in full. */
+const PIPE_WAIT_MS = 10_000;
+
+/**
+ * A JSON file of the host's (the config, the data file), in whatever encoding Windows wrote it.
+ * Read within MAX_INPUT_BYTES and, for a pipe, PIPE_WAIT_MS: `/dev/zero` or a pipe nobody
+ * writes to would otherwise hold the caller, and its memory, for ever.
+ *
+ * @example
+ * readJsonFile('C:\\ProgramData\\JCS\\jcs-report.json', 'config file'); // { endpoint: ... }
+ */
 export function readJsonFile(file: string, what: string): unknown {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
-  } catch {
+    bytes = readFileWithin(file, MAX_INPUT_BYTES, PIPE_WAIT_MS);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`the ${what} ${file} ${e.message}`);
     throw new UsageError(`cannot read the ${what} ${file}`);
   }
   const { text, guessed } = decodeText(bytes);
@@ -53,12 +70,68 @@ const CP1252_80_9F = [
   0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
 ];
 
-/** The JSON object on stdin; {} when there is none. */
+/**
+ * A file's bytes, at most `maxBytes` of them. Opened without waiting (a FIFO with no writer
+ * opens at once and reads as empty); a pipe that has nothing yet is waited on up to `waitMs`.
+ * Throws a UsageError (its message to follow the file's name) when there is more, or it takes
+ * longer; other errors as fs throws them.
+ */
+function readFileWithin(file: string, maxBytes: number, waitMs: number): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  try {
+    if (fs.fstatSync(fd).size > maxBytes) throw tooLarge(maxBytes);
+    const deadline = Date.now() + waitMs;
+    return readUpTo(fd, maxBytes, () => {
+      if (Date.now() > deadline) {
+        throw new UsageError(`did not arrive in full within ${waitMs / 1000} s`);
+      }
+      // Nothing to read yet from a pipe: wait a little without spinning.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The bytes of `fd` to its end; `whenEmpty` runs each time a non-blocking read finds none yet. */
+function readUpTo(fd: number, maxBytes: number, whenEmpty: () => void): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, maxBytes + 1 - total));
+    let n: number;
+    try {
+      n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      whenEmpty();
+      continue;
+    }
+    if (n === 0) return Buffer.concat(chunks, total);
+    chunks.push(chunk.subarray(0, n));
+    total += n;
+    if (total > maxBytes) throw tooLarge(maxBytes);
+  }
+}
+
+function tooLarge(maxBytes: number): UsageError {
+  return new UsageError(`is over ${maxBytes / 1024 / 1024} MiB`);
+}
+
+/**
+ * The JSON object on stdin; {} when there is none. Stdin is read to its end however long that
+ * takes (the host decides when to close it), but not past MAX_INPUT_BYTES.
+ */
 export function readStdinJson(): Record<string, unknown> {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(0);
-  } catch {
+    bytes = readUpTo(0, MAX_INPUT_BYTES, () => {
+      throw new Error('stdin would wait');
+    });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      throw new UsageError(`stdin ${e.message}: a report is far smaller, so cut its data`);
+    }
     return {};
   }
   // Decoded as the files are: a .NET host may write UTF-16 (Encoding.Unicode, with its BOM) or

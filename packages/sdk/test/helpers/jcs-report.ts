@@ -24,6 +24,7 @@ export function jcsReport(
   args: string[],
   stdin?: string | Buffer,
   env: NodeJS.ProcessEnv = {},
+  killAfterMs?: number,
 ): Promise<ReportRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [JCS_REPORT_BIN, ...args], {
@@ -34,8 +35,15 @@ export function jcsReport(
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
+    // A call that hangs ends as killed (code null) rather than holding the test to its timeout.
+    const killer = killAfterMs ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : undefined;
     // 'close', not 'exit': output can still be in the pipes when the process has exited.
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+    // A call that stops reading (stdin over its bound) closes the pipe before all is written.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(stdin ?? '');
   });
 }
