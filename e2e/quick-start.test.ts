@@ -236,6 +236,9 @@ it('npm start after a first run stopped before its tokens: makes the missing one
   expect(out()).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
   expect(out()).toMatch(/admin .*: +jcs_adm_\w+\n/);
   expect(out()).not.toMatch(/ingest .*jcs_ing_/);
+  expect(out()).toMatch(
+    /\nTry: {2}JCS_ERRORS_SERVER=<the URL below> JCS_ERRORS_TOKEN=jcs_eng_\w+ npx jcs-errors top\n/,
+  );
   expect(out()).toContain(
     `The others were made before. Lost one? Make another:\n  npx jcs-collector token create --name NAME --role ROLE --data-dir ${data}\n`,
   );
@@ -265,6 +268,13 @@ it('npm start on a port that is taken: serve says so, and npm start how to pass 
     const r = startOn();
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
+    // Not the default port: the hint names the server, or the token would go to whatever
+    // listens on 8080.
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `\\nTry: {2}JCS_ERRORS_SERVER=http://127\\.0\\.0\\.1:${port} JCS_ERRORS_TOKEN=jcs_eng_\\w+ npx jcs-errors top\\n`,
+      ),
+    );
     expect(r.stderr).toContain(String(port));
     expect(r.stderr).toContain(
       'npm start: the collector stopped. The tokens printed above were made and stay valid. Options go to it after --, as in npm start -- --port 9090\n',

@@ -26,6 +26,31 @@ function run(args, showAdvice = false) {
   return r.stdout.trim();
 }
 
+const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/**
+ * Where jcs-errors reaches the collector serve starts with `args`; null for `--port 0`, a port
+ * only serve's own output names.
+ */
+function serverUrl(args) {
+  const option = (name) => {
+    let value;
+    args.forEach((a, i) => {
+      if (a === name) value = args[i + 1];
+      else if (a.startsWith(`${name}=`)) value = a.slice(name.length + 1);
+    });
+    return value;
+  };
+  const port = option('--port') ?? '8080';
+  if (port === '0') return null;
+  let host = option('--host') ?? '127.0.0.1';
+  // Listening on every address: this machine reaches it on loopback.
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  const scheme = option('--tls-cert') ? 'https' : 'http';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** The three tokens the first run makes, each shown once. */
 const TOKENS = [
   { name: 'desktop-app', role: 'ingest', use: 'ingest   (for the SDK in the desktop app):' },
@@ -50,7 +75,14 @@ if (init || made.length > 0) {
     lines.push(`  npx jcs-collector token create --name NAME --role ROLE --data-dir ${dataDir}`);
   }
   const engineer = made.find((t) => t.role === 'engineer');
-  if (engineer) lines.push('', `Try:  JCS_ERRORS_TOKEN=${engineer.token} npx jcs-errors top`);
+  if (engineer) {
+    // Another port or host must come along: the default server may be another collector, which
+    // would be sent the token and refuse it.
+    const server = serverUrl(process.argv.slice(2));
+    const env =
+      server === DEFAULT_SERVER ? '' : `JCS_ERRORS_SERVER=${server ?? '<the URL below>'} `;
+    lines.push('', `Try:  ${env}JCS_ERRORS_TOKEN=${engineer.token} npx jcs-errors top`);
+  }
   console.log(`${lines.join('\n')}\n`);
 }
 

@@ -193,7 +193,11 @@ export function failureError(
         'the collector needs a token: set --token or JCS_ERRORS_TOKEN, or "token" in ~/.config/jcs-errors/config.json',
       );
     }
-    return new UnauthorisedError(`the collector refused the token: check ${client.tokenHint}`);
+    // Named, since a token is good only on the collector that made it: a wrong --server (the
+    // default one, when JCS_ERRORS_SERVER was left unset) reads as a wrong token otherwise.
+    return new UnauthorisedError(
+      `the collector at ${client.serverLabel} refused the token: check ${client.tokenHint}, and that the token was made on that collector`,
+    );
   }
   if (status === 403) {
     const article = role === 'admin' ? 'an admin' : 'an engineer or admin';

@@ -121,7 +121,7 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
 
 /**
  * Names the place a setting came from, for messages such as
- * "the collector refused the token: check JCS_ERRORS_TOKEN".
+ * "the collector at http://127.0.0.1:8080 refused the token: check JCS_ERRORS_TOKEN, and ...".
  *
  * @example
  * describeSource('env', 'token', configPath); // 'JCS_ERRORS_TOKEN'

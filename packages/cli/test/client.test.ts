@@ -62,7 +62,9 @@ test('401 without a token says how to give one; with one, where to check it (exi
     'the collector needs a token: set --token or JCS_ERRORS_TOKEN, or "token" in ~/.config/jcs-errors/config.json',
   );
   const wrong = await failure(client('nope', 'JCS_ERRORS_TOKEN').listGroups());
-  expect(wrong.message).toBe('the collector refused the token: check JCS_ERRORS_TOKEN');
+  expect(wrong.message).toBe(
+    `the collector at ${fake.url.replace(/\/$/, '')} refused the token: check JCS_ERRORS_TOKEN, and that the token was made on that collector`,
+  );
 });
 
 test('403 names the role needed (exit 3)', async () => {

@@ -1200,14 +1200,15 @@ describe('the program', () => {
   });
 
   test('a wrong token exits 3 and names where it came from', async () => {
+    const at = `the collector at ${fake.url.replace(/\/$/, '')} refused the token`;
     expect((await cli(['top'], { token: 'wrong' })).stderr).toBe(
-      'the collector refused the token: check JCS_ERRORS_TOKEN\n',
+      `${at}: check JCS_ERRORS_TOKEN, and that the token was made on that collector\n`,
     );
     const flag = await cli(['top', '--token', 'wrong']);
     expect(flag).toEqual({
       exitCode: 3,
       stdout: '',
-      stderr: 'the collector refused the token: check --token\n',
+      stderr: `${at}: check --token, and that the token was made on that collector\n`,
     });
   });
 

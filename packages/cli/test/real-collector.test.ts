@@ -141,7 +141,7 @@ describe('the bin against the real collector', () => {
     expect(token).toEqual({
       code: 3,
       stdout: '',
-      stderr: 'the collector refused the token: check JCS_ERRORS_TOKEN\n',
+      stderr: `the collector at ${c.url.replace(/\/$/, '')} refused the token: check JCS_ERRORS_TOKEN, and that the token was made on that collector\n`,
     });
     expect(missing).toEqual({
       code: 4,
