@@ -459,6 +459,24 @@ describe('jcs-report, as a desktop host calls it', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('says a collector that took the connection but never answered did not answer in time', async () => {
+    const silent = net.createServer(() => undefined); // holds every connection, says nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const { config, queueDir } = writeConfig({ endpoint: `http://127.0.0.1:${port}/` });
+      const r = await jcsReport(['--config', config, ...fields, '--timeout', '1500']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.stderr).toMatch(
+        /^jcs-report: no answer from the collector in time \(timed out\); the report is queued/,
+      );
+      expect(pendingFiles(queueDir)).toHaveLength(1);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('refuses to send a blank report: empty or closed stdin, or {}', async () => {
     const { config, queueDir } = writeConfig();
     for (const stdin of ['', '{}', '\n']) {

@@ -138,10 +138,13 @@ export async function main(argv: string[]): Promise<number> {
             : reason?.startsWith('HTTP ')
               ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
                 `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
-              : reason
-                ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
-                : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
-                  'jcs-report: the report is queued and goes out on the next run\n',
+              : reason === 'timed out'
+                ? // Connected or not, nothing came back within --timeout.
+                  'jcs-report: no answer from the collector in time (timed out); the report is queued and goes out on the next run\n'
+                : reason
+                  ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
+                  : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
+                    'jcs-report: the report is queued and goes out on the next run\n',
     );
   }
   return 0;

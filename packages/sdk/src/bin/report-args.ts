@@ -23,12 +23,15 @@ export const FIELD_OPTIONS = [
   'code',
 ] as const;
 
-/** `--dump-consent yes|no`; undefined when not given. */
+/**
+ * `--dump-consent yes|no`, and true|false or 1|0 in any case, as VB6's `CStr(True)` and .NET's
+ * `bool.ToString()` write it; undefined when not given.
+ */
 export function consentFlag(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   if (/^(yes|true|1)$/i.test(value)) return true;
   if (/^(no|false|0)$/i.test(value)) return false;
-  throw new UsageError('--dump-consent must be yes or no');
+  throw new UsageError('--dump-consent must be yes or no (true or false, 1 or 0, are taken too)');
 }
 
 /** Free text: its value is taken whatever it starts with (an `Err.Description` of `--x`). */
