@@ -33,6 +33,12 @@ it('moved away: reads and a new day file answer 503; put back, all serves again'
   expect(gone.status).toBe(503);
   expect(gone.body.error.code).toBe('unavailable');
   expect(gone.headers['retry-after']).toBeDefined();
+  // A report of the same day, whose file is still open: not written through that descriptor
+  // into the moved folder, where it would be lost if the folder did not come back.
+  const sameDay = makeReport({ username: 'cat' });
+  const held = await post(sameDay);
+  expect(held.status).toBe(503);
+  expect(held.body.error.code).toBe('unavailable');
   // A new day's first report would need a new day file: not made in a new sealed/.
   t.clock.set(DAY0 + 86_400_000);
   const next = makeReport({ username: 'bob' });
@@ -44,6 +50,9 @@ it('moved away: reads and a new day file answer 503; put back, all serves again'
   expect((await read(first.id)).body.username).toBe('ann');
   expect((await post(next)).status).toBe(202);
   expect((await read(next.id)).body.username).toBe('bob');
+  t.clock.set(DAY0);
+  expect((await post(sameDay)).status).toBe(202);
+  expect((await read(sameDay.id)).body.username).toBe('cat');
 });
 
 it('collector.db moved away (or deleted): reports and audited requests answer 503, not 2xx into the lost file', async () => {

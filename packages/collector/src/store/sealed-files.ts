@@ -311,8 +311,12 @@ export class SealedAppender {
     let f = this.files.get(day);
     let carried = 0;
     if (f && f.pendingBytes === 0) {
-      // The batch's first record for this file, under the write lock: another writer (a test's
-      // second writer, the bench's filler) may have appended since.
+      // The batch's first record for this file. The folder moved away is the storage failing for
+      // an open file too: its records would go on into the moved folder through the descriptor,
+      // acknowledged, and be lost with it if it did not come back.
+      if (this.folder.gone()) throw new SealedFolderGoneError(this.dir);
+      // Under the write lock: another writer (a test's second writer, the bench's filler) may
+      // have appended since.
       const st = fs.fstatSync(f.fd);
       if (st.nlink > 0) {
         f.size = keptEnd(this.db, day) ?? f.size;
