@@ -12,7 +12,7 @@ import { IngestBatcher, inProcess } from './ingest/batcher';
 import { WriterThread } from './store/writer-thread';
 import { dataPaths, notInitialised } from './paths';
 import { storageUnavailable } from './ingest/unavailable';
-import { checkpointInBackground, type Checkpointer } from './store/checkpointer';
+import { checkpointInBackground, walRestartFrames, type Checkpointer } from './store/checkpointer';
 import { WalSync } from './store/wal-sync';
 import { TriageThread, TriageThreadError } from './store/triage-thread';
 import { runTriage, type TriageRead } from './store/triage';
@@ -104,6 +104,20 @@ export interface Collector {
  * @example
  * const c = openCollector({ dataDir: './jcs-data' });
  */
+/** The size of the data dir's file system; where it cannot be read, as large as any. */
+function diskBytes(dataDir: string): number {
+  try {
+    const s = fs.statfsSync(dataDir);
+    return s.blocks * s.bsize;
+  } catch {
+    return Infinity;
+  }
+}
+
+function pageSize(db: Db): number {
+  return db.pragma('page_size', { simple: true }) as number;
+}
+
 /** The answer to a read the triage thread ran out of memory on. */
 function readTooLarge(): ApiError {
   return new ApiError(
@@ -175,10 +189,16 @@ export function openCollector(options: CollectorOptions): Collector {
       'reports the inbox held when the last run stopped are in the database (folded now, or by that run; none twice)',
     );
   }
+  // Every 2 s while a disk stays full: said once a minute.
+  const checkpointFailed = rareError(log, 'background checkpoint failed: tried again every 2 s');
   const checkpointer = options.backgroundCheckpoint
-    ? checkpointInBackground(db, paths.db, (message) => {
-        log.warn(message);
-        thread?.autoCheckpoint(1000);
+    ? checkpointInBackground(db, paths.db, {
+        onError: (message) => {
+          log.warn(message);
+          thread?.autoCheckpoint(1000);
+        },
+        onRunFailed: (message) => checkpointFailed(new Error(message)),
+        restartFrames: walRestartFrames(diskBytes(options.dataDir), pageSize(db)),
       })
     : undefined;
   const clock = options.clock ?? systemClock;

@@ -4,7 +4,12 @@ import { openCollector, type Collector } from '@jcs/collector';
 import { makeTestCollector, type TestCollector } from '../../../test-support/app';
 import { dataPaths } from '../src/paths';
 import { uncleanStop } from '../src/store/recovery';
-import { checkpointInBackground } from '../src/store/checkpointer';
+import {
+  checkpointInBackground,
+  checkpointInterval,
+  walRestartFrames,
+} from '../src/store/checkpointer';
+import { mountTmpfs } from '../../../test-support/tmpfs';
 import { openDatabase } from '../src/store/db';
 
 /**
@@ -83,7 +88,10 @@ describe('background checkpoint', () => {
     const file = dataPaths(t.dataDir).db;
     const db = openDatabase(file);
     // an interval no test waits out: only the request can make the checkpoint run
-    const checkpointer = checkpointInBackground(db, file, () => {}, 600_000);
+    const checkpointer = checkpointInBackground(db, file, {
+      onError: () => {},
+      intervalMs: 600_000,
+    });
     try {
       db.exec('CREATE TABLE filler (b BLOB)');
       const insert = db.prepare('INSERT INTO filler (b) VALUES (?)');
@@ -107,7 +115,11 @@ describe('background checkpoint', () => {
     const file = dataPaths(t.dataDir).db;
     const db = openDatabase(file);
     const warnings: string[] = [];
-    const checkpointer = checkpointInBackground(db, file, (m) => warnings.push(m), 20, 500);
+    const checkpointer = checkpointInBackground(db, file, {
+      onError: (m) => warnings.push(m),
+      intervalMs: 20,
+      restartFrames: 500,
+    });
     try {
       db.exec('CREATE TABLE filler (b BLOB)');
       const insert = db.prepare('INSERT INTO filler (b) VALUES (?)');
@@ -126,6 +138,64 @@ describe('background checkpoint', () => {
       db.close();
     }
   });
+
+  it('lets the WAL hold a sixteenth of the disk (4 to 256 MiB), checkpointed in proportion more often', () => {
+    const MIB = 2 ** 20;
+    expect(walRestartFrames(48 * MIB, 4096)).toBe(1024);
+    expect(walRestartFrames(1024 * MIB, 4096)).toBe(16_384);
+    expect(walRestartFrames(100 * 1024 * MIB, 4096)).toBe(65_536);
+    expect(walRestartFrames(Infinity, 4096)).toBe(65_536);
+    expect(checkpointInterval(65_536)).toBe(2000);
+    expect(checkpointInterval(16_384)).toBe(500);
+    expect(checkpointInterval(1024)).toBe(100);
+  });
+
+  const asRoot = process.platform === 'linux' && process.getuid?.() === 0 ? it : it.skip;
+  asRoot(
+    'a run that fails on a full disk is said, and tried again, without giving the thread up',
+    async () => {
+      c.close();
+      const disk = mountTmpfs(8);
+      if (!disk) return; // root without the right to mount: nothing to test with
+      const file = `${disk.dir}/c.db`;
+      const failures: string[] = [];
+      const errors: string[] = [];
+      let db: ReturnType<typeof openDatabase> | undefined;
+      let checkpointer: ReturnType<typeof checkpointInBackground> | undefined;
+      try {
+        db = openDatabase(file, { create: true });
+        db.pragma('journal_mode = WAL');
+        checkpointer = checkpointInBackground(db, file, {
+          onError: (m) => errors.push(m),
+          onRunFailed: (m) => failures.push(m),
+          intervalMs: 20,
+        });
+        const cp = checkpointer;
+        db.exec('CREATE TABLE filler (b BLOB)');
+        const insert = db.prepare('INSERT INTO filler (b) VALUES (?)');
+        // All but 3 MiB of the disk taken, then 2 MiB of new pages in the WAL: copying them into
+        // the database, which must grow by as much, fails
+        await cp.caughtUp(0);
+        const hog = `${disk.dir}/hog`;
+        fs.writeFileSync(hog, Buffer.alloc(disk.free() - 3 * 2 ** 20, 1));
+        db.transaction(() => {
+          for (let i = 0; i < 512; i++) insert.run(crypto.randomBytes(4000));
+        })();
+        await until(() => failures.length > 0);
+        expect(failures[0]).toMatch(/full/);
+        expect(errors).toEqual([]);
+        // room again: the next run copies it all
+        fs.rmSync(hog);
+        await until(() => cp.last().log > 0 && cp.last().checkpointed === cp.last().log);
+        expect(errors).toEqual([]);
+        expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      } finally {
+        checkpointer?.stop();
+        db?.close();
+        disk.unmount();
+      }
+    },
+  );
 
   it('stops with the collector, which closes cleanly', () => {
     write(1);

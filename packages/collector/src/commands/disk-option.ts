@@ -40,6 +40,6 @@ export function parseFreeSpace(value: string): FreeSpaceRule {
 export function minFreeDiskOption(): Option {
   return new Option(
     '--min-free-disk <size>',
-    "free space to keep on the data dir's disk for erasure and expiry: reports are refused (503) below it; a size (500M, 2G) or a share (5%), 0 for none (default: 64M, at most 2% of the disk)",
+    "free space to keep on the data dir's disk for erasure and expiry: reports are refused (503) below it; a size (500M, 2G) or a share (5%), 0 for none (default: 64M, at most 2% of the disk but at least 8M)",
   ).argParser(parseFreeSpace);
 }

@@ -27,6 +27,7 @@ import {
 } from './connection-options';
 import { defaultTotalConnections } from '../http/connection-limits';
 import { DEFAULT_FREE_SPACE, DiskReserve, type FreeSpaceRule } from '../ingest/disk-reserve';
+import { walRelief } from '../ingest/wal-relief';
 import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
 import { servedCertificate, watchCertificateDates } from '../http/certificate-dates';
 import {
@@ -160,6 +161,7 @@ async function serveLocked(
     dir: o.dataDir,
     rule: o.minFreeDisk ?? DEFAULT_FREE_SPACE,
     log,
+    onShort: walRelief(c),
   });
   const connections = {
     perSender: o.connectionsPerAddress ?? DEFAULT_CONNECTIONS_PER_ADDRESS,

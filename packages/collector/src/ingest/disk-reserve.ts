@@ -14,19 +14,40 @@ const REMIND_MS = 60_000;
 /** A reading older than this (readings fail, or one hangs) is no longer acted on. */
 const STALE_MS = 5_000;
 
+/** While the disk stays short, how often onShort is called again. */
+const ON_SHORT_AGAIN_MS = 10_000;
+
 /** While the disk is short, how often a report may have the free space read again at once. */
 const SYNC_RECHECK_MS = 20;
 
 const MIB = 1024 * 1024;
 
 /**
+ * What a report costs the disk besides its body, while the WAL is still growing: its pages in the
+ * WAL, some 7.5 frames of 4 KiB at saturation and 12 at 1,000 reports/s (docs/performance.md).
+ * Counted with the bodies a reading may not have seen written, so that the reports taken between
+ * two readings stop at the reserve: counted as bodies alone, they ran past a small disk's reserve
+ * to a full disk.
+ */
+export const REPORT_WRITES_BYTES = 32 * 1024;
+
+/**
  * How much free space `serve --min-free-disk` keeps: bytes, or a percentage of the data dir's
  * file system. The default is 64 MiB, but never more than 2% of the file system, so that a small
- * disk (a 32 MiB tmpfs) is not refused from the start.
+ * disk (a 32 MiB tmpfs) is not refused from the start, nor less than 8 MiB: what a quarter of a
+ * second of reports writes between two readings at saturation (some 17 KB of WAL each while the
+ * WAL grows), a day file's 1 MiB written ahead, and room for the checkpoint that gives the WAL's
+ * space back (ingest/wal-relief.ts). With 2% of a 48 MiB disk (1 MiB) the disk went on to fill
+ * up, and then nothing could free it.
  */
-export type FreeSpaceRule = { bytes: number; atMostPercent?: number } | { percent: number };
+export type FreeSpaceRule =
+  { bytes: number; atMostPercent?: number; atLeastBytes?: number } | { percent: number };
 
-export const DEFAULT_FREE_SPACE: FreeSpaceRule = { bytes: 64 * MIB, atMostPercent: 2 };
+export const DEFAULT_FREE_SPACE: FreeSpaceRule = {
+  bytes: 64 * MIB,
+  atMostPercent: 2,
+  atLeastBytes: 8 * MIB,
+};
 
 /** What statfs says of a file system, in the units Node gives. */
 export interface DiskSpace {
@@ -48,6 +69,11 @@ export interface DiskReserveOptions {
   recheckMs?: number;
   /** monotonic milliseconds, for the log's pace; tests pass their own */
   now?: () => number;
+  /**
+   * Called when a reading finds the disk short or a body is refused for want of room, at most
+   * every 10 s: `serve` then empties the WAL, which may hold space the disk can have back.
+   */
+  onShort?: () => void;
 }
 
 /**
@@ -87,6 +113,7 @@ export class DiskReserve {
   /** bytes of bodies answered, by the generation they were answered in, that no reading saw */
   private readonly answered = new Map<number, number>();
   private short = false;
+  private onShortAt = -Infinity;
   private refusedSinceSaid = 0;
   private saidAt = -Infinity;
   /** when the last reading succeeded */
@@ -155,16 +182,19 @@ export class DiskReserve {
   }
 
   /**
-   * Lets in a body of `bytes`, once it is read, or throws the 503 for this body alone when it
-   * would take the free space under the reserve, with what the last reading may not have seen
-   * written counted in. Call what it returns once the request is answered.
+   * Lets in a body of `body` bytes, once it is read, or throws the 503 for this body alone when
+   * it would take the free space under the reserve, with what the last reading may not have seen
+   * written counted in (each report as its body and REPORT_WRITES_BYTES). Call what it returns
+   * once the request is answered.
    */
-  admit(bytes: number): () => void {
+  admit(body: number): () => void {
     if (this.reserve === undefined || this.reserve === 0 || !this.fresh()) return () => undefined;
     this.refuseWhileShort();
+    const bytes = body + REPORT_WRITES_BYTES;
     if (this.free! - this.unseenBytes - bytes < this.reserve) {
       this.overflowed++;
       if (this.now() - this.overflowSaidAt >= REMIND_MS) this.sayOverflow();
+      this.relieve();
       throw diskShort();
     }
     this.inFlight += bytes;
@@ -177,7 +207,7 @@ export class DiskReserve {
     };
   }
 
-  /** Bytes of the bodies let in that the last reading may not have seen written. */
+  /** Bytes of the reports let in that the last reading may not have seen written. */
   get unseenBytes(): number {
     let bytes = this.inFlight;
     for (const answered of this.answered.values()) bytes += answered;
@@ -254,9 +284,9 @@ export class DiskReserve {
     // By the reading alone: bodies in flight refuse only themselves (admit), so that no sender
     // can shut ingest for everyone with bodies it sends.
     const short = this.free < this.reserve;
-    if (short && !this.short) {
-      this.becomeShort();
-    } else if (!short && this.short) {
+    if (short && !this.short) this.becomeShort();
+    if (short) this.relieve();
+    if (!short && this.short) {
       this.short = false;
       // Said only after a line that said it was short: near the reserve under load the two can
       // take turns every reading, and each line would say the same.
@@ -268,6 +298,17 @@ export class DiskReserve {
         );
         this.refusedSinceSaid = 0;
       }
+    }
+  }
+
+  /** Calls onShort, at most every 10 s. */
+  private relieve(): void {
+    if (this.now() - this.onShortAt < ON_SHORT_AGAIN_MS) return;
+    this.onShortAt = this.now();
+    try {
+      this.options.onShort?.();
+    } catch {
+      // the caller's own concern: never a reason to take or refuse a report
     }
   }
 
@@ -309,7 +350,8 @@ export class DiskReserve {
 export function reserveBytes(rule: FreeSpaceRule, totalBytes: number): number {
   if ('percent' in rule) return Math.ceil((totalBytes * rule.percent) / 100);
   if (rule.atMostPercent === undefined) return rule.bytes;
-  return Math.min(rule.bytes, Math.ceil((totalBytes * rule.atMostPercent) / 100));
+  const share = Math.ceil((totalBytes * rule.atMostPercent) / 100);
+  return Math.min(rule.bytes, Math.max(share, rule.atLeastBytes ?? 0));
 }
 
 function diskShort(): ApiError {

@@ -25,8 +25,9 @@ try {
   db = new Database(workerData.file, { fileMustExist: true });
   db.pragma('busy_timeout = 1000');
 } catch (e) {
-  parentPort.postMessage({ error: String(e && e.message) });
+  parentPort.postMessage({ error: String(e && e.message), fatal: true });
 }
+const DUE_MS = 100;
 let timer;
 let restarts = 0;
 // The last request for a checkpoint now that this one answers (its reports say so).
@@ -50,8 +51,15 @@ const tick = () => {
       }
     }
     parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, restarts, asked });
+    // A restart that is due waits only for the frames still to copy: soon, not an interval on,
+    // while the WAL goes on growing.
+    if (r.log >= workerData.restartFrames) {
+      timer = setTimeout(tick, Math.min(workerData.intervalMs, DUE_MS));
+      return;
+    }
   } catch (e) {
-    parentPort.postMessage({ error: String(e && e.message) });
+    // A run that failed (a full disk) is tried again at the next interval.
+    parentPort.postMessage({ error: String(e && e.message), asked });
   }
   timer = setTimeout(tick, workerData.intervalMs);
 };
@@ -90,6 +98,60 @@ parentPort.on('message', (m) => {
 });
 `;
 
+// Each checkpoint syncs the WAL and the database, and those syncs queue up on the disk with
+// ingest's own; a longer interval also copies a page rewritten many times once (measured in
+// docs/performance.md). Whoever waits for it to catch up (the expiry job) asks for one at once.
+const MAX_INTERVAL_MS = 2_000;
+
+/** The shortest interval, for the smallest WAL a disk allows. */
+const MIN_INTERVAL_MS = 100;
+
+/** The most frames the WAL holds before it starts over: 256 MiB of 4 KiB pages. */
+export const MAX_RESTART_FRAMES = 65_536;
+
+/** The fewest: 4 MiB of 4 KiB pages, however small the disk. */
+export const MIN_RESTART_FRAMES = 1_024;
+
+export interface CheckpointOptions {
+  /** the worker could not start or died: the connection's own checkpoint is back on */
+  onError: (message: string) => void;
+  /** one run failed (SQLite's message); the next interval tries again */
+  onRunFailed?: (message: string) => void;
+  intervalMs?: number;
+  /** how many copied frames start the WAL over (walRestartFrames gives it for a disk) */
+  restartFrames?: number;
+}
+
+/**
+ * How many frames the WAL may hold before it starts over on a file system of `diskBytes`: a
+ * sixteenth of it, between 4 and 256 MiB. The WAL's file never shrinks while the collector
+ * serves, and on a small disk 256 MiB of it was more than the disk: a 48 MiB one was full after
+ * some 1,800 reports (17 KB of WAL each), and neither ingest nor the checkpoint had room left.
+ *
+ * @example
+ * walRestartFrames(48 * 2 ** 20, 4096); // 1024
+ * walRestartFrames(100 * 2 ** 30, 4096); // 65536
+ */
+export function walRestartFrames(diskBytes: number, pageSize: number): number {
+  const frames = Math.floor(diskBytes / 16 / pageSize);
+  return Math.min(MAX_RESTART_FRAMES, Math.max(MIN_RESTART_FRAMES, frames));
+}
+
+/**
+ * How often the checkpoint runs for a WAL that starts over at `restartFrames`: 2 s for the
+ * largest, less in proportion for a smaller one, at least every 100 ms. At saturation ingest
+ * writes some 25 MB of WAL a second, so a small disk's 4 MiB WAL would be 50 MB before a
+ * checkpoint 2 s apart could start it over.
+ *
+ * @example
+ * checkpointInterval(65_536); // 2000
+ * checkpointInterval(1_024); // 100
+ */
+export function checkpointInterval(restartFrames: number): number {
+  const ms = Math.round((MAX_INTERVAL_MS * restartFrames) / MAX_RESTART_FRAMES);
+  return Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, ms));
+}
+
 export interface Checkpointer {
   /**
    * Resolves at once while the WAL holds at most `maxFrames` frames (as the last checkpoint
@@ -121,23 +183,28 @@ export interface Checkpointer {
  * crosses the mark copies megabytes into the database and fsyncs it before answering, and the
  * expiry job, which writes a page per two deleted reports, triggers that every few chunks.
  *
- * If the worker fails, the connection's automatic checkpoint comes back on.
+ * If the worker fails, the connection's automatic checkpoint comes back on. A run that fails
+ * (a full disk) is only said (`onRunFailed`) and tried again at the next interval.
  *
  * @example
- * const checkpointer = checkpointInBackground(db, '/var/lib/jcs/collector.db', (e) => log.warn(e));
+ * const checkpointer = checkpointInBackground(db, '/var/lib/jcs/collector.db', {
+ *   onError: (e) => log.warn(e),
+ *   onRunFailed: (e) => log.warn(e),
+ * });
  * // ... on close:
  * checkpointer.stop();
  */
 export function checkpointInBackground(
   db: Db,
   file: string,
-  onError: (message: string) => void,
-  // Each checkpoint syncs the WAL and the database, and those syncs queue up on the disk with
-  // ingest's own; a longer interval also copies a page rewritten many times once (measured in
-  // docs/performance.md). Whoever waits for it to catch up (the expiry job) asks for one at once.
-  intervalMs = 2_000,
-  restartFrames = 65_536,
+  options: CheckpointOptions,
 ): Checkpointer {
+  const {
+    onError,
+    onRunFailed = () => undefined,
+    restartFrames = MAX_RESTART_FRAMES,
+    intervalMs = checkpointInterval(restartFrames),
+  } = options;
   const state = new SharedArrayBuffer(4);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
@@ -187,6 +254,7 @@ export function checkpointInBackground(
       busy?: number;
       failed?: string;
       error?: string;
+      fatal?: boolean;
       log?: number;
       checkpointed?: number;
       restarts?: number;
@@ -199,7 +267,17 @@ export function checkpointInBackground(
         else t?.resolve(m.busy === 0);
         return;
       }
-      if (m.error) return fallBack(`background checkpoint failed: ${m.error}`);
+      if (m.error !== undefined && m.fatal) {
+        return fallBack(`background checkpoint failed: ${m.error}`);
+      }
+      if (m.error !== undefined) {
+        // Not a reason to give the thread up: with the connection's own checkpoint back on, every
+        // commit that crossed its mark would copy and sync inside ingest for as long as the
+        // collector ran, though a full disk has room again a minute later.
+        onRunFailed(m.error);
+        release(m.asked ?? 0);
+        return;
+      }
       last = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
       restarts = m.restarts ?? restarts;
       if (pending() === 0) release(m.asked ?? 0);
