@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
@@ -54,6 +55,44 @@ it('moved away: reads and a new day file answer 503; put back, all serves again'
   expect((await post(sameDay)).status).toBe(202);
   expect((await read(sameDay.id)).body.username).toBe('cat');
 });
+
+it.each([
+  [
+    'sealed/ swapped for an empty folder',
+    (dir: string) => {
+      fs.renameSync(dir, `${dir}.away`);
+      fs.mkdirSync(dir, { mode: 0o700 });
+      return () => {
+        fs.rmdirSync(dir);
+        fs.renameSync(`${dir}.away`, dir);
+      };
+    },
+  ],
+  [
+    'the day file alone moved away',
+    (dir: string) => {
+      const [name] = fs.readdirSync(dir).filter((n) => n.endsWith('.sealed'));
+      fs.renameSync(path.join(dir, name), `${dir}-${name}`);
+      return () => fs.renameSync(`${dir}-${name}`, path.join(dir, name));
+    },
+  ],
+])(
+  '%s: a report of that day answers 503, not 202 into the file that moved; put back, it is taken',
+  async (_, move) => {
+    const first = makeReport({ username: 'ann' });
+    expect((await post(first)).status).toBe(202);
+    const dir = sealedDir(t.collector.db.name);
+    const putBack = move(dir);
+    const sameDay = makeReport({ username: 'cat' });
+    const held = await post(sameDay);
+    expect(held.status).toBe(503);
+    expect(held.body.error.code).toBe('unavailable');
+    putBack();
+    expect((await post(sameDay)).status).toBe(202);
+    expect((await read(sameDay.id)).body.username).toBe('cat');
+    expect((await read(first.id)).body.username).toBe('ann');
+  },
+);
 
 it('collector.db moved away (or deleted): reports and audited requests answer 503, not 2xx into the lost file', async () => {
   expect((await post(makeReport())).status).toBe(202);

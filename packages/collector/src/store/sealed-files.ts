@@ -318,6 +318,11 @@ export class SealedAppender {
       // Under the write lock: another writer (a test's second writer, the bench's filler) may
       // have appended since.
       const st = fs.fstatSync(f.fd);
+      // The same with the file alone moved away, or the folder swapped for another (a backup
+      // copied in its place): the path no longer leads to the file this one writes.
+      if (st.nlink > 0 && !isFileAt(dayFile(this.dir, day), st)) {
+        throw new SealedFolderGoneError(this.dir, dayFile(this.dir, day));
+      }
       if (st.nlink > 0) {
         f.size = keptEnd(this.db, day) ?? f.size;
         f.allocated = Math.max(st.size, f.size);
@@ -400,14 +405,26 @@ function writeAll(fd: number, bytes: Buffer, position: number): void {
 /** The `code` of a SealedFolderGoneError: the storage failing (ingest/unavailable.ts). */
 export const SEALED_FOLDER_GONE_CODE = 'JCS_SEALED_GONE';
 
-/** `sealed/` gone from under a running collector. */
+/** `sealed/` gone from under a running collector, or the day file being written moved away. */
 export class SealedFolderGoneError extends Error {
   readonly code = SEALED_FOLDER_GONE_CODE;
 
-  constructor(dir: string) {
+  constructor(dir: string, file?: string) {
     super(
-      `the folder of sealed fields ${dir} is gone while the collector runs: put it back (reports cannot be read without it)`,
+      file === undefined
+        ? `the folder of sealed fields ${dir} is gone while the collector runs: put it back (reports cannot be read without it)`
+        : `the day file of sealed fields ${file} is no longer the one the collector writes (moved away, or its folder replaced, while the collector runs): put it back, or restart the collector`,
     );
     this.name = 'SealedFolderGoneError';
+  }
+}
+
+/** Whether `file` is the file `open` describes (same device and inode). */
+function isFileAt(file: string, open: fs.Stats): boolean {
+  try {
+    const st = fs.statSync(file);
+    return st.ino === open.ino && st.dev === open.dev;
+  } catch {
+    return false;
   }
 }
