@@ -683,6 +683,20 @@ describe('reports and report', () => {
     expect(r.stdout).toContain('Dump        withheld: the user did not consent to sending data\n');
   });
 
+  test('a dump withheld as too large says so, and that a full offline queue leaves it out too', async () => {
+    const full = fake.fixtures.fullReports[REPORT_IDS[2]];
+    const before = full.dumpWithheld;
+    full.dumpWithheld = 'too-large';
+    try {
+      const r = await cli(['report', REPORT_IDS[2]], WIDE);
+      expect(r.stdout).toContain(
+        'Dump        withheld: the data was too large to send, or left out while the app’s offline queue was full\n',
+      );
+    } finally {
+      full.dumpWithheld = before;
+    }
+  });
+
   test('report --dump tells a dump it cannot open from none', async () => {
     // The API answers "dump": null for a dump it holds but cannot open, and no field for none.
     const dumps = fake.fixtures.dumps as Record<string, unknown>;

@@ -15,7 +15,8 @@ export interface ReportOptions {
 
 const WITHHELD: Record<DumpWithheld, string> = {
   'user-opt-out': 'the user did not consent to sending data',
-  'too-large': 'the data was over the size limit',
+  // The SDK also sends this when its offline queue was full and it kept the report, not the data.
+  'too-large': 'the data was too large to send, or left out while the app’s offline queue was full',
   unserializable: 'the data could not be serialised',
 };
 
