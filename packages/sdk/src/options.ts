@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { queueDirProblem } from './queue-dir-name';
 import {
   LIMITS,
   codePointLength,
@@ -398,6 +399,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (o.queueDir !== undefined && (typeof o.queueDir !== 'string' || o.queueDir.trim() === '')) {
     fail('queueDir must be a directory path');
   }
+  const badQueueDir =
+    o.queueDir === undefined ? undefined : queueDirProblem(o.queueDir, process.platform);
+  if (badQueueDir) fail(badQueueDir);
   if (
     o.queueKey !== undefined &&
     (typeof o.queueKey !== 'string' || fromBase64(o.queueKey).length !== QUEUE_KEY_BYTES)

@@ -2,6 +2,7 @@ import { createReporter, type ReporterOptions } from '../src';
 import { isLoopbackHost } from '@jcs/protocol';
 import path from 'node:path';
 import { resolveOptions } from '../src/options';
+import { queueDirProblem } from '../src/queue-dir-name';
 
 const valid: ReporterOptions = {
   endpoint: 'https://errors.example/',
@@ -201,6 +202,12 @@ describe('createReporter options', () => {
     expect(resolveOptions(valid).queueDir).toBeUndefined();
   });
 
+  it('refuses a queueDir holding a control character: a Windows path written into JSON with single backslashes', () => {
+    expect(() => resolveOptions({ ...valid, queueDir: 'D:\\reports\new' })).toThrow(
+      /createReporter: queueDir holds a control character: in JSON, write each backslash of a Windows path twice/,
+    );
+  });
+
   it('with enabled: false, needs nothing and does nothing', async () => {
     // no cast: the type accepts options of a reporter turned off without the required fields
     const r = createReporter({ enabled: false });
@@ -210,5 +217,30 @@ describe('createReporter options', () => {
     expect(() => createReporter({ enabled: 'no' } as unknown as ReporterOptions)).toThrow(
       TypeError,
     );
+  });
+});
+
+describe('queueDir names', () => {
+  it.each([
+    ['C:\\Users\\ann\\AppData\\Local\\JCS\\queue', undefined],
+    ['\\\\server\\share\\JCS\\queue', undefined],
+    ['\\\\?\\C:\\JCS\\queue', undefined],
+    ['C:/JCS/queue/', undefined],
+    ['..\\queue', undefined],
+    ['C:\\JCS\\queue ', /ending in a space or a dot/],
+    ['C:\\JCS.\\queue', /ending in a space or a dot/],
+    ['C:\\JCS\\que|ue', /does not take/],
+    ['C:\\JCS\\a:b', /does not take/],
+    ['D:\\reports\new', /control character/],
+  ])('on Windows, %j', (dir, problem) => {
+    const found = queueDirProblem(dir, 'win32');
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toMatch(problem);
+  });
+
+  it('elsewhere, only control characters: a trailing space or a colon is a name Linux keeps', () => {
+    expect(queueDirProblem('/var/lib/jcs/queue ', 'linux')).toBeUndefined();
+    expect(queueDirProblem('/var/lib/jcs/a:b', 'linux')).toBeUndefined();
+    expect(queueDirProblem('/var/lib/jcs/q\tx', 'linux')).toMatch(/control character/);
   });
 });
