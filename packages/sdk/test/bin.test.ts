@@ -459,6 +459,31 @@ describe('jcs-report, as a desktop host calls it', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  it('reads 20 MiB that is not UTF-8, on stdin or as the data file, within a 128 MiB heap', async () => {
+    // Read a character at a time, 20 MiB of ANSI text took some 1.1 GB and ran out of this heap.
+    const heap = { NODE_OPTIONS: '--max-old-space-size=128' };
+    const { config } = writeConfig();
+    const ansi = (json: string) => {
+      const [head, tail] = json.split('TEXT');
+      const text = Buffer.alloc(20 * 1024 * 1024, Buffer.from([0x80, 0xfc])); // "€ü" in ANSI
+      return Buffer.concat([Buffer.from(head), text, Buffer.from(tail)]);
+    };
+    const data = path.join(path.dirname(config), 'ansi-20m.json');
+    fs.writeFileSync(data, ansi('{"notes":"TEXT"}'));
+    const args = [...fields, '--dump-consent', 'yes', '--preview', '--data-file', data];
+    const a = await jcsReport(['--config', config, ...args], undefined, heap);
+    expect(a.code).toBe(0);
+    expect(a.stderr).toMatch(/^jcs-report: the data file .* is not UTF-8: read as Windows-1252/);
+    // The dump's string is cut to fit, after the decoding it is the end of.
+    expect(JSON.parse(a.stdout).dump.notes).toMatch(/^(\u20ac\u00fc){1000}/);
+    const stdin = ansi('{"number":5,"module":"m","procedure":"p","description":"TEXT"}');
+    const b = await jcsReport(['--config', config], stdin, heap);
+    expect(b.code).toBe(0);
+    expect(b.stderr).toMatch(/^jcs-report: stdin is not UTF-8 or UTF-16: read as Windows-1252/);
+    const stored = server.stored.get(b.stdout.trim())!;
+    expect(stored.error.description).toMatch(/^(\u20ac\u00fc){100}/);
+  });
+
   it('says a collector that took the connection but never answered did not answer in time', async () => {
     const silent = net.createServer(() => undefined); // holds every connection, says nothing
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

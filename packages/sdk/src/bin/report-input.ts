@@ -45,7 +45,7 @@ export function readJsonFile(file: string, what: string): unknown {
  * (FileSystemObject's Unicode files, .NET's Encoding.Unicode), else the ANSI code page of
  * Western Windows (VB6's `Print #`), which is `guessed`.
  */
-function decodeText(bytes: Buffer): { text: string; guessed?: true } {
+export function decodeText(bytes: Buffer): { text: string; guessed?: true } {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) {
     return { text: new TextDecoder('utf-16le').decode(bytes.subarray(2)) };
   }
@@ -53,22 +53,41 @@ function decodeText(bytes: Buffer): { text: string; guessed?: true } {
     return { text: new TextDecoder('utf-16be').decode(bytes.subarray(2)) };
   }
   if (isUtf8(bytes)) return { text: bytes.toString('utf8') };
-  let text = '';
-  for (const byte of bytes) {
-    text += String.fromCharCode(byte >= 0x80 && byte < 0xa0 ? CP1252_80_9F[byte - 0x80] : byte);
-  }
-  return { text, guessed: true };
+  return { text: decodeWindows1252(bytes), guessed: true };
 }
 
 /**
- * Windows-1252's 0x80-0x9F (€, ‚, ƒ, „, …): Node's TextDecoder reads them as Latin-1's control
- * characters. The rest of the code page is Latin-1. Undefined bytes stay as they are.
+ * Windows-1252 in time and memory in proportion to the bytes: Node's TextDecoder('windows-1252')
+ * reads 0x80-0x9F as Latin-1's control characters, and a string built a character at a time took
+ * 42 s and 3.9 GB for 63 MiB. Without those bytes the text is Latin-1 as it stands; with them, each
+ * byte's UTF-16 code unit is written (low byte first, whatever the machine) and read as UTF-16LE.
+ */
+function decodeWindows1252(bytes: Buffer): string {
+  const latin1 = bytes.toString('latin1');
+  if (!/[\x80-\x9f]/.test(latin1)) return latin1;
+  const units = Buffer.allocUnsafe(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    const unit = CP1252[bytes[i]];
+    units[2 * i] = unit & 0xff;
+    units[2 * i + 1] = unit >> 8;
+  }
+  return units.toString('utf16le');
+}
+
+/**
+ * Windows-1252's 0x80-0x9F (€, ‚, ƒ, „, …); the rest of the code page is Latin-1. Its undefined
+ * bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) stay as they are, as Latin-1's control characters.
  */
 const CP1252_80_9F = [
   0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039,
   0x0152, 0x8d, 0x017d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc,
   0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
 ];
+
+/** Each byte's code unit in Windows-1252. */
+const CP1252 = Uint16Array.from({ length: 256 }, (_, byte) =>
+  byte >= 0x80 && byte < 0xa0 ? CP1252_80_9F[byte - 0x80] : byte,
+);
 
 /**
  * A file's bytes, at most `maxBytes` of them. Opened without waiting (a FIFO with no writer
