@@ -424,7 +424,8 @@ describe('jcs-report, as a desktop host calls it', () => {
     fs.writeFileSync(huge, '');
     fs.truncateSync(huge, 65 * 1024 * 1024); // sparse: no 65 MiB written
     const cases: [string, RegExp][] = [
-      [fifo, /is not valid JSON: the report goes without its dump/],
+      // Waited for (a host may start jcs-report, then write it), to the 10 s the bin allows.
+      [fifo, /had nothing written to it within 10 s: the report goes without its dump/],
       ['/dev/zero', /is over 64 MiB: the report goes without its dump/],
       [huge, /is over 64 MiB: the report goes without its dump/],
     ];
@@ -446,6 +447,25 @@ describe('jcs-report, as a desktop host calls it', () => {
     });
     expect(slow.status).toBe(0);
     expect(JSON.parse(slow.stdout).dump).toEqual({ client: 'Jones' });
+  });
+
+  it('waits for a data file FIFO that the host opens to write only after starting the call', async () => {
+    const { config } = writeConfig();
+    const fifo = path.join(path.dirname(config), 'late.json');
+    execFileSync('mkfifo', [fifo]);
+    // Read at once as empty, the dump was withheld and this writer blocked for good opening it.
+    const script = 'sleep 0.5; printf %s \'{"client":"Jones"}\' > "$0"';
+    const writer = spawn('timeout', ['10', 'sh', '-c', script, fifo]);
+    const written = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    try {
+      const args = [...fields, '--data-file', fifo, '--dump-consent', 'yes'];
+      const r = await jcsReport(['--config', config, ...args], undefined, {}, 15_000);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(server.openDump(server.stored.get(r.stdout.trim())!)).toEqual({ client: 'Jones' });
+      expect(await written).toBe(0);
+    } finally {
+      writer.kill();
+    }
   });
 
   it('refuses stdin over 64 MiB rather than reading without end', async () => {

@@ -1,4 +1,8 @@
-import { decodeText } from '../src/bin/report-input';
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { UsageError } from '../src/bin/report-args';
+import { decodeText, readJsonFile } from '../src/bin/report-input';
+import { cleanupTempDirs, tempDir } from './helpers/fixtures';
 
 /**
  * Windows-1252's 0x80-0x9F as Microsoft's table gives them (unicode.org's CP1252.TXT), written
@@ -35,5 +39,56 @@ describe('decodeText', () => {
     expect(decodeText(le)).toEqual({ text });
     const be = Buffer.from(le).swap16();
     expect(decodeText(be)).toEqual({ text });
+  });
+});
+
+describe('readJsonFile', () => {
+  afterAll(cleanupTempDirs);
+
+  /**
+   * A FIFO, and a process that opens it to write after `afterMs` and writes `text` or, for null,
+   * holds it open a moment and writes nothing. Bounded: a writer left blocked opening a FIFO no
+   * one reads any more exits 124 rather than holding the test run.
+   */
+  function fifoWrittenLater(afterMs: number, text: string | null) {
+    const fifo = path.join(tempDir(), 'data.json');
+    execFileSync('mkfifo', [fifo]);
+    const script =
+      text === null
+        ? 'sleep "$1"; exec 3>"$0"; sleep 0.3; exec 3>&-'
+        : 'sleep "$1"; printf %s "$2" > "$0"';
+    const args = [fifo, String(afterMs / 1000), text ?? ''];
+    const writer = spawn('timeout', ['5', 'sh', '-c', script, ...args]);
+    const exited = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    return { fifo, writer, exited };
+  }
+
+  it('waits for the writer of a FIFO that opens it after the read began', async () => {
+    const { fifo, writer, exited } = fifoWrittenLater(500, '{"client":"Jones"}');
+    try {
+      expect(readJsonFile(fifo, 'data file', 5000)).toEqual({ client: 'Jones' });
+      // It was not left blocked opening a FIFO no one reads any more.
+      expect(await exited).toBe(0);
+    } finally {
+      writer.kill();
+    }
+  });
+
+  it('ends a FIFO whose writer came and went without writing, and one no writer opens in time', async () => {
+    const { fifo, writer, exited } = fifoWrittenLater(300, null);
+    try {
+      // Ended when the writer closed it, not at the deadline (which would be said otherwise).
+      expect(() => readJsonFile(fifo, 'data file', 5000)).toThrow(
+        new UsageError(`the data file ${fifo} is not valid JSON`),
+      );
+      expect(await exited).toBe(0);
+    } finally {
+      writer.kill();
+    }
+    const nobody = path.join(tempDir(), 'data.json');
+    execFileSync('mkfifo', [nobody]);
+    expect(() => readJsonFile(nobody, 'data file', 300)).toThrow(
+      new UsageError(`the data file ${nobody} had nothing written to it within 0.3 s`),
+    );
   });
 });

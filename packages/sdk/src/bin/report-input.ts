@@ -13,16 +13,16 @@ const PIPE_WAIT_MS = 10_000;
 
 /**
  * A JSON file of the host's (the config, the data file), in whatever encoding Windows wrote it.
- * Read within MAX_INPUT_BYTES and, for a pipe, PIPE_WAIT_MS: `/dev/zero` or a pipe nobody
+ * Read within MAX_INPUT_BYTES and, for a pipe, `pipeWaitMs`: `/dev/zero` or a pipe nobody
  * writes to would otherwise hold the caller, and its memory, for ever.
  *
  * @example
  * readJsonFile('C:\\ProgramData\\JCS\\jcs-report.json', 'config file'); // { endpoint: ... }
  */
-export function readJsonFile(file: string, what: string): unknown {
+export function readJsonFile(file: string, what: string, pipeWaitMs = PIPE_WAIT_MS): unknown {
   let bytes: Buffer;
   try {
-    bytes = readFileWithin(file, MAX_INPUT_BYTES, PIPE_WAIT_MS);
+    bytes = readFileWithin(file, MAX_INPUT_BYTES, pipeWaitMs);
   } catch (e) {
     if (e instanceof UsageError) throw new UsageError(`the ${what} ${file} ${e.message}`);
     throw new UsageError(`cannot read the ${what} ${file}`);
@@ -90,30 +90,59 @@ const CP1252 = Uint16Array.from({ length: 256 }, (_, byte) =>
 );
 
 /**
- * A file's bytes, at most `maxBytes` of them. Opened without waiting (a FIFO with no writer
- * opens at once and reads as empty); a pipe that has nothing yet is waited on up to `waitMs`.
- * Throws a UsageError (its message to follow the file's name) when there is more, or it takes
- * longer; other errors as fs throws them.
+ * A file's bytes, at most `maxBytes` of them. Opened without waiting, as a FIFO with no writer
+ * would block the open; a pipe that has nothing yet is waited on up to `waitMs`. A FIFO no one has
+ * opened to write reads as ended, so it is taken as ended only once a writer has come (a host
+ * that starts jcs-report, then writes the FIFO): before that it is waited on too, and held open,
+ * without which the host's open to write would block for good. Throws a UsageError (its message
+ * to follow the file's name) when there is more, or it takes longer; other errors as fs throws
+ * them.
  */
 function readFileWithin(file: string, maxBytes: number, waitMs: number): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   try {
-    if (fs.fstatSync(fd).size > maxBytes) throw tooLarge(maxBytes);
+    const stat = fs.fstatSync(fd);
+    if (stat.size > maxBytes) throw tooLarge(maxBytes);
     const deadline = Date.now() + waitMs;
-    return readUpTo(fd, maxBytes, () => {
+    // A FIFO's writer has come once a read finds it open with nothing yet (EAGAIN) or finds data.
+    let writerCame = !stat.isFIFO();
+    const wait = () => {
       if (Date.now() > deadline) {
-        throw new UsageError(`did not arrive in full within ${waitMs / 1000} s`);
+        throw new UsageError(
+          writerCame
+            ? `did not arrive in full within ${waitMs / 1000} s`
+            : `had nothing written to it within ${waitMs / 1000} s`,
+        );
       }
-      // Nothing to read yet from a pipe: wait a little without spinning.
+      // Nothing to read yet: wait a little without spinning.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    });
+    };
+    const whenEmpty = () => {
+      writerCame = true;
+      wait();
+    };
+    const endsEmpty = () => {
+      if (writerCame) return true;
+      wait();
+      return false;
+    };
+    return readUpTo(fd, maxBytes, whenEmpty, endsEmpty);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** The bytes of `fd` to its end; `whenEmpty` runs each time a non-blocking read finds none yet. */
-function readUpTo(fd: number, maxBytes: number, whenEmpty: () => void): Buffer {
+/**
+ * The bytes of `fd` to its end; `whenEmpty` runs each time a non-blocking read finds none yet,
+ * and `endsEmpty`, when the end comes before any byte, says whether it is the end (else it is
+ * read again).
+ */
+function readUpTo(
+  fd: number,
+  maxBytes: number,
+  whenEmpty: () => void,
+  endsEmpty: () => boolean = () => true,
+): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
@@ -126,7 +155,10 @@ function readUpTo(fd: number, maxBytes: number, whenEmpty: () => void): Buffer {
       whenEmpty();
       continue;
     }
-    if (n === 0) return Buffer.concat(chunks, total);
+    if (n === 0) {
+      if (total > 0 || endsEmpty()) return Buffer.concat(chunks, total);
+      continue;
+    }
     chunks.push(chunk.subarray(0, n));
     total += n;
     if (total > maxBytes) throw tooLarge(maxBytes);
