@@ -123,31 +123,43 @@ export async function main(argv: string[]): Promise<number> {
     const busy = diagnostics.some((d) => d.code === 'collector_busy') || waitEnds > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
-    const reason = failure?.reason;
-    // A refused certificate (a CA this machine does not know, out of its dates, for another
-    // name) fails every run until someone acts: said with what to do, as the library says it.
-    const advice = reason === undefined ? undefined : certificateAdvice(reason, 'config');
-    const proxy = reason === undefined ? undefined : proxyAdvice(reason);
-    process.stderr.write(
-      busy
-        ? 'jcs-report: the collector asked to wait (429 or 503); the report is queued and goes out on a later run\n'
-        : advice
-          ? `jcs-report: the collector's TLS certificate was refused (${reason}); the report is queued: ${advice}, and it goes out on the next run\n`
-          : proxy
-            ? `jcs-report: the proxy refused the connection to the collector (${reason}); the report is queued: ${proxy}, and it goes out on the next run\n`
-            : reason?.startsWith('HTTP ')
-              ? // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
-                `jcs-report: the report was not taken (${reason}); it is queued and goes out on the next run\n`
-              : reason === 'timed out'
-                ? // Connected or not, nothing came back within --timeout.
-                  'jcs-report: no answer from the collector in time (timed out); the report is queued and goes out on the next run\n'
-                : reason
-                  ? `jcs-report: the collector could not be reached (${reason}); the report is queued and goes out on the next run\n`
-                  : // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
-                    'jcs-report: the report is queued and goes out on the next run\n',
-    );
+    process.stderr.write(`jcs-report: ${queuedMessage(busy, failure?.reason)}\n`);
   }
   return 0;
+}
+
+/**
+ * Why a report is left queued, as stderr says it: the collector asking to wait (`busy`), else the
+ * last send's failure `reason`, else that it was not tried in time.
+ *
+ * @example
+ * queuedMessage(false, 'ECONNREFUSED'); // 'the collector could not be reached (ECONNREFUSED); ...'
+ */
+function queuedMessage(busy: boolean, reason: string | undefined): string {
+  if (busy) {
+    return 'the collector asked to wait (429 or 503); the report is queued and goes out on a later run';
+  }
+  // Not tried in time (--timeout 0, a slow start, other reports ahead of it).
+  if (!reason) return 'the report is queued and goes out on the next run';
+  // A refused certificate (a CA this machine does not know, out of its dates, for another name)
+  // fails every run until someone acts: said with what to do, as the library says it.
+  const advice = certificateAdvice(reason, 'config');
+  if (advice) {
+    return `the collector's TLS certificate was refused (${reason}); the report is queued: ${advice}, and it goes out on the next run`;
+  }
+  const proxy = proxyAdvice(reason);
+  if (proxy) {
+    return `the proxy refused the connection to the collector (${reason}); the report is queued: ${proxy}, and it goes out on the next run`;
+  }
+  if (reason.startsWith('HTTP ')) {
+    // It answered, but not as a collector takes a report (a 5xx, a wrong endpoint).
+    return `the report was not taken (${reason}); it is queued and goes out on the next run`;
+  }
+  if (reason === 'timed out') {
+    // Connected or not, nothing came back within --timeout.
+    return 'no answer from the collector in time (timed out); the report is queued and goes out on the next run';
+  }
+  return `the collector could not be reached (${reason}); the report is queued and goes out on the next run`;
 }
 
 /** What one run reports, and how. */
