@@ -232,6 +232,27 @@ describe('jcs-report', () => {
     expect((await jcsReport(['--config', bad.config, '--description', 'x'])).code).toBe(2);
   });
 
+  it("expands %NAME% in the config's queueDir from the environment; one not set is a usage error", async () => {
+    // The config sits in Program Files, which a standard user cannot write: the queue is each
+    // user's own folder, named as Windows names it.
+    const { config } = writeConfig({ queueDir: '%LOCALAPPDATA%/JCS/queue' });
+    const appData = tempDir();
+    const args = ['--config', config, '--description', 'x', '--timeout', '0'];
+    const r = await jcsReport(args, undefined, { LOCALAPPDATA: appData });
+    expect(r.code).toBe(0);
+    expect(pendingFiles(path.join(appData, 'JCS', 'queue'))).toHaveLength(1);
+    expect(fs.readdirSync(path.dirname(config))).toEqual(['jcs-report.json']);
+    // Not a folder literally named %LOCALAPPDATA% beside the config: exit 2, saying which.
+    for (const value of [undefined, '']) {
+      const unset = await jcsReport(args, undefined, { LOCALAPPDATA: value });
+      expect(unset).toMatchObject({ code: 2, stdout: '' });
+      expect(unset.stderr).toBe(
+        'jcs-report: "queueDir" in the config file names %LOCALAPPDATA%, which is not set in this environment\n',
+      );
+    }
+    expect(fs.readdirSync(path.dirname(config))).toEqual(['jcs-report.json']);
+  });
+
   it('a data file in UTF-16 or in the ANSI code page arrives as written (ANSI with a warning)', async () => {
     const { config } = writeConfig({ dumpConsent: true });
     const dir = path.dirname(config);

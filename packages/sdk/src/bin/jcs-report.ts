@@ -200,7 +200,7 @@ function prepare(
   if (typeof options.queueDir !== 'string' || options.queueDir === '') {
     throw new UsageError('the config file must set "queueDir": reports wait there until sent');
   }
-  options.queueDir = path.resolve(path.dirname(configFile), options.queueDir);
+  options.queueDir = path.resolve(path.dirname(configFile), expandVariables(options.queueDir));
   const consent = consentFlag(v['dump-consent']);
   if (consent !== undefined) options.dumpConsent = consent;
 
@@ -277,6 +277,29 @@ function prepare(
     );
   }
   return { reporter, input, preview, timeoutMs, verbose: v.verbose === true };
+}
+
+/**
+ * The config's `queueDir` with each `%NAME%` replaced by that environment variable, on every
+ * platform: the config is installed in the app's folder (Program Files), which a standard user
+ * cannot write, so the queue is named per user (`%LOCALAPPDATA%\JCS\queue`). A name is a
+ * letter or `_`, then letters, digits, `_` and parentheses (`%ProgramFiles(x86)%`); any other `%`
+ * is kept as written. A variable that is not set, or is empty, is a UsageError, rather than a
+ * folder literally named `%LOCALAPPDATA%` beside the config.
+ *
+ * @example
+ * expandVariables('%LOCALAPPDATA%\\JCS\\queue'); // 'C:\\Users\\asmith\\AppData\\Local\\JCS\\queue'
+ */
+function expandVariables(queueDir: string): string {
+  return queueDir.replace(/%([A-Za-z_][\w()]*)%/g, (_, name: string) => {
+    const value = process.env[name];
+    if (!value) {
+      throw new UsageError(
+        `"queueDir" in the config file names %${name}%, which is not set in this environment`,
+      );
+    }
+    return value;
+  });
 }
 
 /**
