@@ -553,6 +553,36 @@ describe('jcs-report, as a desktop host calls it', () => {
     expect(pendingFiles(queueDir)).toEqual([]);
   });
 
+  // util-linux `script` gives the call a pseudo-terminal as its stdin, as a console is on Windows.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  (hasScript ? it : it.skip)(
+    `with no field given and stdin a terminal, exits 2 at once rather than wait for typing${hasScript ? '' : ' (skipped: needs util-linux script)'}`,
+    async () => {
+      const { config, queueDir } = writeConfig();
+      const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+      const cmd = [process.execPath, JCS_REPORT_BIN, '--config', config].map(quote).join(' ');
+      const started = Date.now();
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        // script's own stdin is held open, so the terminal never ends: a read of it waits for good.
+        const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+          env: { ...process.env, SHELL: '/bin/sh' },
+        });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        const killer = setTimeout(() => child.kill(), 10_000);
+        child.on('close', (code) => {
+          clearTimeout(killer);
+          child.stdin.destroy();
+          resolve({ code, out });
+        });
+      });
+      expect(r.out).toMatch(/^jcs-report: no report fields given/);
+      expect(r.code).toBe(2);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(pendingFiles(queueDir)).toEqual([]);
+    },
+  );
+
   it('takes a description that starts with dashes as written', async () => {
     const { config } = writeConfig();
     const r = await jcsReport(['--config', config, ...fields, '--description', '--Client gone']);

@@ -7,6 +7,7 @@
  * 2 a usage or configuration error.
  */
 import path from 'node:path';
+import tty from 'node:tty';
 import { packageVersion } from '@jcs/protocol';
 import { createReporterCore } from '../create-reporter';
 import type { ReporterOptions } from '../options';
@@ -208,7 +209,11 @@ function prepare(
   const note = (message: string) => {
     if (v.verbose) process.stderr.write(`jcs-report: ${message}\n`);
   };
-  const input = v.stdin || !fieldsGiven ? readStdinJson() : {};
+  // Stdin is read when asked (--stdin) or when no field is given, but not, unasked, from a
+  // console (a VB6 `Shell` gives the call a hidden one): that read waits for typing no one does
+  // (to Ctrl+Z), so the call would hang for good. It is taken as empty: the usage error below.
+  const readStdin = v.stdin === true || (!fieldsGiven && !tty.isatty(0));
+  const input = readStdin ? readStdinJson() : {};
   for (const k of FIELD_OPTIONS) if (v[k] !== undefined) input[k] = v[k];
   checkWholeNumber('--number', v.number, -2147483648);
   checkWholeNumber('--line', v.line, 0);
