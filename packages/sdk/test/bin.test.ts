@@ -1,4 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
@@ -582,6 +583,32 @@ describe('jcs-report, as a desktop host calls it', () => {
       expect(pendingFiles(queueDir)).toEqual([]);
     },
   );
+
+  it("keeps stderr under a Windows pipe's 4 KiB however much --verbose says, and counts the rest", async () => {
+    // A host that reads stderr only after stdout's end (the README's VB6 example) leaves it in the
+    // pipe, and Node writes to a pipe synchronously on Windows: past what it holds, the call waits.
+    const { config, queueDir } = writeConfig({ endpoint: await deadEndpoint() });
+    expect((await jcsReport(['--config', config, ...fields, '--timeout', '0'])).code).toBe(0);
+    // 60 queue files that are not reports: a queue_corrupt line each, some 6 KiB in all.
+    const old = Date.now() - 60_000;
+    for (let i = 0; i < 60; i++) {
+      const name = `${old}-${String(i).padStart(6, '0')}-${randomUUID()}-10.sealed`;
+      fs.writeFileSync(path.join(queueDir, 'pending', name), 'JCSQ\x01 not a report');
+    }
+    const r = await jcsReport(['--config', config, ...fields, '--verbose', '--timeout', '2000']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    expect(Buffer.byteLength(r.stderr)).toBeLessThan(3 * 1024 + 100);
+    const lines = r.stderr.split('\n').slice(0, -1);
+    const note =
+      /^jcs-report: \.\.\. (\d+) more lines not shown \(stderr is cut at 3 KiB a call\)$/;
+    const last = lines.pop()!;
+    expect(last).toMatch(note);
+    const shown = lines.filter((l) => l.startsWith('jcs-report: queue_corrupt: ')).length;
+    expect(shown + Number(note.exec(last)![1])).toBeGreaterThanOrEqual(60);
+    // The call's own last word (not a --verbose diagnostic) still has room.
+    expect(lines.pop()).not.toMatch(/^jcs-report: [a-z_]+: /);
+  });
 
   it('takes a description that starts with dashes as written', async () => {
     const { config } = writeConfig();

@@ -24,14 +24,16 @@ import {
   parseReportArgs,
 } from './report-args';
 import { readJsonFile, readStdinJson } from './report-input';
+import { resetStderr, say, sayWithheld } from './report-stderr';
 
 /** Runs jcs-report with these arguments (no node or script name); resolves to its exit code. */
 export async function main(argv: string[]): Promise<number> {
+  resetStderr();
   let args: ReturnType<typeof parseReportArgs>;
   try {
     args = parseReportArgs(argv);
   } catch (e) {
-    process.stderr.write(`jcs-report: ${parseErrorMessage(e)}\n${USAGE}\n`);
+    say(`${parseErrorMessage(e)}\n${USAGE}`);
     return 2;
   }
   if (args.values.help) {
@@ -49,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     run = prepare(args.values, diagnostics);
   } catch (e) {
     if (e instanceof UsageError || e instanceof TypeError) {
-      process.stderr.write(`jcs-report: ${e.message.replace(/^createReporter: /, 'config: ')}\n`);
+      say(e.message.replace(/^createReporter: /, 'config: '));
       return 2;
     }
     throw e;
@@ -82,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       // An ended window's carrier this call queued goes now, not with some later call.
       if (reporter.floodReleased() > 0) await reporter.flush(timeoutMs);
       await reporter.close(0);
-      if (!run.verbose) process.stderr.write(`jcs-report: ${held.message}\n`);
+      if (!run.verbose) say(held.message);
       return 0;
     }
   }
@@ -95,27 +97,27 @@ export async function main(argv: string[]): Promise<number> {
     // Sent, but the offline queue is broken: the next report made while the collector is
     // down would be lost, which the host must hear of without --verbose.
     const broken = diagnostics.find((d) => d.code === 'queue_unavailable');
-    if (broken) process.stderr.write(`jcs-report: ${broken.message}\n`);
+    if (broken) say(broken.message);
   }
   const dropped = diagnostics.some(
     (d) =>
       d.reportId === id && (d.code === 'before_send_dropped' || d.code === 'before_send_failed'),
   );
   if (dropped) {
-    process.stderr.write('jcs-report: the report was not valid and was dropped; see --verbose\n');
+    say('the report was not valid and was dropped; see --verbose');
     return 1;
   }
   if (!delivered) {
     if (notStored()) {
-      process.stderr.write(
-        'jcs-report: the report could not be stored in queueDir nor sent; check the folder and the collector address\n',
+      say(
+        'the report could not be stored in queueDir nor sent; check the folder and the collector address',
       );
       return 1;
     }
     // Diagnostic messages carry no report values: safe to print.
     const lost = diagnostics.find((d) => LOST_REPORT_CODES.has(d.code));
     if (lost) {
-      process.stderr.write(`jcs-report: ${lost.message}\n`);
+      say(lost.message);
       return 0;
     }
     // Another run sharing the queue may have sent it (this run's flush waits for the whole
@@ -124,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
     const busy = diagnostics.some((d) => d.code === 'collector_busy') || waitEnds > Date.now();
     // The last failure's reason (a network or TLS error code, an HTTP status): no report values.
     const failure = diagnostics.filter((d) => d.code === 'send_failed').pop();
-    process.stderr.write(`jcs-report: ${queuedMessage(busy, failure?.reason)}\n`);
+    say(queuedMessage(busy, failure?.reason));
   }
   return 0;
 }
@@ -194,7 +196,7 @@ function prepare(
     throw new UsageError(`"enabled" in the config file must be true or false`);
   }
   if (enabled === false) {
-    if (v.verbose) process.stderr.write('jcs-report: reporting is turned off (enabled: false)\n');
+    if (v.verbose) say('reporting is turned off (enabled: false)', true);
     return undefined;
   }
   const options = { ...(config as Record<string, unknown>) } as unknown as ReporterOptions;
@@ -207,7 +209,7 @@ function prepare(
 
   const fieldsGiven = FIELD_OPTIONS.some((k) => v[k] !== undefined);
   const note = (message: string) => {
-    if (v.verbose) process.stderr.write(`jcs-report: ${message}\n`);
+    if (v.verbose) say(message, true);
   };
   // Stdin is read when asked (--stdin) or when no field is given, but not, unasked, from a
   // console (a VB6 `Shell` gives the call a hidden one): that read waits for typing no one does
@@ -230,7 +232,7 @@ function prepare(
       input.data = readJsonFile(path.resolve(v['data-file']), 'data file');
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
-      process.stderr.write(`jcs-report: ${e.message}: the report goes without its dump\n`);
+      say(`${e.message}: the report goes without its dump`);
       // So that the report says why it has none (`dumpWithheld: "unserializable"`), as report()
       // says for data it cannot describe: a revoked Proxy is such data, and nothing else.
       const unreadable = Proxy.revocable({}, {});
@@ -263,7 +265,7 @@ function prepare(
   }
   options.onDiagnostic = (d) => {
     diagnostics.push(d);
-    if (v.verbose) process.stderr.write(`jcs-report: ${d.code}: ${d.message}\n`);
+    if (v.verbose) say(`${d.code}: ${d.message}`, true);
   };
   // A preview stores nothing, so it opens no queue: it must not make the folder or its key
   // (the config's queueDir may not be the user's yet, or not be meant for this machine).
@@ -321,10 +323,12 @@ export function runFromCommandLine(): void {
   process.stderr.on('error', () => undefined);
   main(process.argv.slice(2)).then(
     (code) => {
+      sayWithheld();
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`jcs-report: failed unexpectedly (${(e as Error)?.name ?? 'error'})\n`);
+      say(`failed unexpectedly (${(e as Error)?.name ?? 'error'})`);
+      sayWithheld();
       process.exitCode = 1;
     },
   );

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { UsageError } from './report-args';
+import { say } from './report-stderr';
 
 /**
  * The most a config or data file, or stdin, may hold: well past any dump worth cutting to 256
@@ -29,8 +30,8 @@ export function readJsonFile(file: string, what: string, pipeWaitMs = PIPE_WAIT_
   }
   const { text, guessed } = decodeText(bytes);
   if (guessed) {
-    process.stderr.write(
-      `jcs-report: the ${what} ${file} is not UTF-8: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was\n`,
+    say(
+      `the ${what} ${file} is not UTF-8: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was`,
     );
   }
   try {
@@ -189,8 +190,8 @@ export function readStdinJson(): Record<string, unknown> {
   // its console's code page instead of UTF-8.
   const { text, guessed } = decodeText(bytes);
   if (guessed) {
-    process.stderr.write(
-      'jcs-report: stdin is not UTF-8 or UTF-16: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was\n',
+    say(
+      'stdin is not UTF-8 or UTF-16: read as Windows-1252 (ANSI); write it as UTF-8 so that every character arrives as it was',
     );
   }
   if (text.trim() === '') return {};
