@@ -27,7 +27,6 @@ try {
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.message), fatal: true });
 }
-const DUE_MS = 100;
 let timer;
 let restarts = 0;
 // The last request for a checkpoint now that this one answers (its reports say so).
@@ -51,12 +50,6 @@ const tick = () => {
       }
     }
     parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, restarts, asked });
-    // A restart that is due waits only for the frames still to copy: soon, not an interval on,
-    // while the WAL goes on growing.
-    if (r.log >= workerData.restartFrames) {
-      timer = setTimeout(tick, Math.min(workerData.intervalMs, DUE_MS));
-      return;
-    }
   } catch (e) {
     // A run that failed (a full disk) is tried again at the next interval.
     parentPort.postMessage({ error: String(e && e.message), asked });
