@@ -29,7 +29,7 @@ export type DiagnosticCode =
   | 'queue_overflow'
   /** the queue directory could not be used: reports are held in memory for this run */
   | 'queue_unavailable'
-  /** a report could not be written to the queue directory */
+  /** a report could not be written to the queue directory: held in memory until it can be */
   | 'queue_write_failed'
   /** a queue file could not be read as a report: moved to `corrupt/` */
   | 'queue_corrupt'

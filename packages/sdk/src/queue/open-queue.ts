@@ -66,7 +66,7 @@ export function openReportQueue(
   return new FallbackQueue(disk, memory, (reportId, e) =>
     diagnostic({
       code: 'queue_write_failed',
-      message: `the report could not be written to the queue directory (${describeError(e)}); held in memory for this run`,
+      message: `the report could not be written to the queue directory (${describeError(e)}); held in memory until the directory takes a report again`,
       reportId,
     }),
   );

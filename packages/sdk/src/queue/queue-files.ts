@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { syncDirectory } from './fsync';
+import { retryTransient } from './transient-retry';
 
 /** Larger than any sealed report: a file this big is not one. */
 const MAX_REPORT_FILE_BYTES = 1024 * 1024;
@@ -49,7 +50,7 @@ export function tempPath(tmpDir: string, ext: string): string {
 function writeTemp(tmpDir: string, bytes: Uint8Array): string {
   const tmp = tempPath(tmpDir, 'tmp');
   try {
-    const fd = fs.openSync(tmp, 'wx', 0o600);
+    const fd = retryTransient(() => fs.openSync(tmp, 'wx', 0o600));
     try {
       fs.writeFileSync(fd, bytes);
       fs.fsyncSync(fd);
@@ -66,11 +67,13 @@ function writeTemp(tmpDir: string, bytes: Uint8Array): string {
 /**
  * Writes `bytes` to `target` whole or not at all: written to `tmpDir`, fsynced, renamed over
  * `target` (on the same file system), and the rename synced, whatever moment the process dies.
+ * The rename is tried again while a lock of a moment refuses it: a virus scanner opens the fresh
+ * temp file on Windows, and one such refusal cost the report its place on disk.
  */
 export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): void {
   const tmp = writeTemp(tmpDir, bytes);
   try {
-    fs.renameSync(tmp, target);
+    retryTransient(() => fs.renameSync(tmp, target));
   } catch (error) {
     fs.rmSync(tmp, { force: true });
     throw error;

@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createReporter, type Diagnostic, type Reporter } from '../src';
+import { DiskQueue } from '../src/queue/disk-queue';
+import {
+  cleanupTempDirs,
+  makeReport,
+  optionsFor,
+  queuedReports,
+  tempDir,
+} from './helpers/fixtures';
+import { deadEndpoint } from './helpers/host';
+
+/**
+ * On Windows a virus scanner, a search indexer or a backup agent opens a file the queue has just
+ * written, and for milliseconds to seconds renaming, deleting or opening it fails with EPERM,
+ * EBUSY or EACCES. That cannot happen here: the queue's calls on the fs module are made to fail as
+ * they do there (the one thing mocked; the files are real).
+ */
+
+type FsOp = 'renameSync' | 'unlinkSync' | 'openSync' | 'readFileSync' | 'linkSync' | 'rmSync';
+
+/**
+ * Makes `fs[op]` throw `code` for the calls whose path (for a rename or link, either path)
+ * `match` accepts, the first `times` of them; every other call goes through. Returns the count of
+ * failures made so far.
+ */
+function lock(
+  op: FsOp,
+  match: (from: string, to: string) => boolean,
+  code = 'EPERM',
+  times = Infinity,
+): { failed: number } {
+  const real = fs[op] as (...args: unknown[]) => unknown;
+  const made = { failed: 0 };
+  jest.spyOn(fs, op).mockImplementation(((...args: unknown[]) => {
+    if (made.failed < times && match(String(args[0]), String(args[1]))) {
+      made.failed++;
+      throw Object.assign(new Error(`${code}: operation not permitted, ${op} '${args[0]}'`), {
+        code,
+        syscall: op,
+      });
+    }
+    return real.apply(fs, args);
+  }) as never);
+  return made;
+}
+
+const into = (folder: string) => (_from: string, to: string) =>
+  to.includes(`${path.sep}${folder}${path.sep}`);
+
+function diskQueue(dir: string) {
+  return new DiskQueue(
+    dir,
+    { maxReports: 1000, maxBytes: 20 * 1024 * 1024 },
+    { onOverflow: () => undefined, onCorrupt: () => undefined },
+  );
+}
+
+const open: Reporter[] = [];
+
+async function offlineReporter(queueDir: string, diagnostics: Diagnostic[]): Promise<Reporter> {
+  const target = {
+    url: await deadEndpoint(),
+    token: 't',
+    publicKey: randomBytes(32).toString('base64'),
+  };
+  const r = createReporter(optionsFor(target, diagnostics, { queueDir }));
+  open.push(r);
+  return r;
+}
+
+const input = { number: 91, description: 'x', module: 'm', procedure: 'p', line: 1 };
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const r of open.splice(0)) await r.close(0);
+});
+afterAll(cleanupTempDirs);
+
+describe('a report written while a lock refuses its rename into pending/', () => {
+  it.each(['EPERM', 'EBUSY', 'EACCES'])('is on disk all the same (%s, three times)', (code) => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const report = makeReport();
+    const refused = lock('renameSync', into('pending'), code, 3);
+    q.add(report);
+    expect(refused.failed).toBe(3);
+    jest.restoreAllMocks();
+    expect(queuedReports(dir)).toEqual([report]);
+    expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('is on disk when report() returns, and after an offline close, not in memory only', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = await offlineReporter(queueDir, diagnostics);
+    lock('renameSync', into('pending'), 'EPERM', 1);
+    const id = r.report(input);
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+    await r.close(0);
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+    expect(diagnostics.map((d) => d.code)).not.toContain('queue_write_failed');
+  });
+
+  it('held in memory while the lock outlasts the tries, goes to disk with the next report', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = await offlineReporter(queueDir, diagnostics);
+    lock('renameSync', into('pending'), 'EBUSY', 5);
+    const first = r.report(input);
+    expect(diagnostics.map((d) => d.code)).toContain('queue_write_failed');
+    expect(queuedReports(queueDir)).toEqual([]);
+    const second = r.report({ ...input, number: 92 });
+    // Both on disk now: a crash from here loses neither.
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([second, first]);
+  });
+
+  it('held in memory while the lock outlasts the tries, goes to disk at close()', async () => {
+    const queueDir = tempDir();
+    const diagnostics: Diagnostic[] = [];
+    const r = await offlineReporter(queueDir, diagnostics);
+    lock('renameSync', into('pending'), 'EBUSY', 5);
+    const id = r.report(input);
+    expect(queuedReports(queueDir)).toEqual([]);
+    expect(await r.close(0)).toBe(false);
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+  });
+
+  it('held in memory while the lock outlasts the tries, goes to disk at a look 10 s on', async () => {
+    const queueDir = tempDir();
+    const r = await offlineReporter(queueDir, []);
+    lock('renameSync', into('pending'), 'EBUSY', 5);
+    const id = r.report(input);
+    await r.flush(50); // a look too soon: the disk is not tried again yet
+    expect(queuedReports(queueDir)).toEqual([]);
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 10_000);
+    await r.flush(1000);
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+  });
+});
