@@ -141,3 +141,17 @@ describe('a report written while a lock refuses its rename into pending/', () =>
     expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
   });
 });
+
+describe('queue.key locked for a moment at start', () => {
+  it('is read all the same: the run keeps its reports on disk, not in memory', async () => {
+    const queueDir = tempDir();
+    await (await offlineReporter(queueDir, [])).close(0); // an earlier run made the key
+    const diagnostics: Diagnostic[] = [];
+    const refused = lock('readFileSync', (file) => file.endsWith('queue.key'), 'EBUSY', 1);
+    const r = await offlineReporter(queueDir, diagnostics);
+    expect(refused.failed).toBe(1);
+    const id = r.report(input);
+    expect(diagnostics.map((d) => d.code)).not.toContain('queue_unavailable');
+    expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+  });
+});

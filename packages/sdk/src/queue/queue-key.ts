@@ -3,6 +3,7 @@ import path from 'node:path';
 import nacl from 'tweetnacl';
 import { publishOnce } from './queue-files';
 import { QUEUE_KEY_BYTES } from './sealed-file';
+import { retryTransient } from './transient-retry';
 
 /** The key file's name in the queue directory. */
 export const QUEUE_KEY_FILE = 'queue.key';
@@ -42,11 +43,15 @@ export function loadOrCreateQueueKey(
   return key;
 }
 
-/** The key in `queue.key`, or null when there is no such file. Throws when it is not a key. */
+/**
+ * The key in `queue.key`, or null when there is no such file. Throws when it is not a key, or
+ * cannot be read. A lock of a moment (a virus scanner or a backup reading it on Windows) is
+ * waited out: at start, one such refusal put the whole run's reports in memory.
+ */
 export function readQueueKeyFile(dir: string): Uint8Array | null {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(path.join(dir, QUEUE_KEY_FILE));
+    bytes = retryTransient(() => fs.readFileSync(path.join(dir, QUEUE_KEY_FILE)));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
