@@ -11,6 +11,7 @@ import {
   tempDir,
 } from './helpers/fixtures';
 import { deadEndpoint } from './helpers/host';
+import { startTestServer, type TestServer } from './helpers/test-server';
 
 /**
  * On Windows a virus scanner, a search indexer or a backup agent opens a file the queue has just
@@ -47,8 +48,12 @@ function lock(
   return made;
 }
 
-const into = (folder: string) => (_from: string, to: string) =>
-  to.includes(`${path.sep}${folder}${path.sep}`);
+const inFolder = (folder: string) => (file: string) =>
+  file.includes(`${path.sep}${folder}${path.sep}`);
+const into = (folder: string) => (_from: string, to: string) => inFolder(folder)(to);
+/** a claim given back: renamed from claimed/ into pending/ */
+const givenBack = (from: string, to: string) =>
+  inFolder('claimed')(from) && into('pending')(from, to);
 
 function diskQueue(dir: string) {
   return new DiskQueue(
@@ -59,6 +64,15 @@ function diskQueue(dir: string) {
 }
 
 const open: Reporter[] = [];
+const servers: TestServer[] = [];
+
+async function onlineReporter(queueDir: string): Promise<{ r: Reporter; server: TestServer }> {
+  const server = await startTestServer();
+  servers.push(server);
+  const r = createReporter(optionsFor(server, [], { queueDir }));
+  open.push(r);
+  return { r, server };
+}
 
 async function offlineReporter(queueDir: string, diagnostics: Diagnostic[]): Promise<Reporter> {
   const target = {
@@ -76,6 +90,7 @@ const input = { number: 91, description: 'x', module: 'm', procedure: 'p', line:
 afterEach(async () => {
   jest.restoreAllMocks();
   for (const r of open.splice(0)) await r.close(0);
+  for (const s of servers.splice(0)) await s.close();
 });
 afterAll(cleanupTempDirs);
 
@@ -153,5 +168,52 @@ describe('queue.key locked for a moment at start', () => {
     const id = r.report(input);
     expect(diagnostics.map((d) => d.code)).not.toContain('queue_unavailable');
     expect(queuedReports(queueDir).map((q) => q.id)).toEqual([id]);
+  });
+});
+
+describe('a claim whose rename back into pending/ a lock refuses past the tries', () => {
+  it('stays counted and goes back at the next look, rather than sit in claimed/ for the run', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const report = makeReport();
+    q.add(report);
+    const claimed = q.claimNext()!;
+    const refused = lock('renameSync', givenBack, 'EPERM', 5);
+    q.release(claimed.key, true);
+    expect(refused.failed).toBe(5);
+    expect(fs.readdirSync(path.join(dir, 'claimed'))).toHaveLength(1);
+    expect(q.size()).toBe(1);
+    expect(q.claimNext()!.report).toEqual(report);
+    expect(fs.readdirSync(path.join(dir, 'claimed'))).toHaveLength(1);
+  });
+
+  it('keeps flush() from answering true until it has gone back and been delivered', async () => {
+    const queueDir = tempDir();
+    const { r, server } = await onlineReporter(queueDir);
+    server.script({ status: 500 });
+    lock('renameSync', givenBack, 'EPERM');
+    const id = r.report(input);
+    await server.waitFor(() => server.received.length === 1);
+    expect(await r.flush(300)).toBe(false);
+    expect(server.stored.has(id)).toBe(false);
+    jest.restoreAllMocks(); // the lock goes
+    expect(await r.flush(5000)).toBe(true);
+    expect(server.stored.has(id)).toBe(true);
+    expect(fs.readdirSync(path.join(queueDir, 'claimed'))).toEqual([]);
+  });
+
+  it('a report unreadable for a moment, claimed and refused its way back, is not lost for the run', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const report = makeReport();
+    q.add(report);
+    lock('readFileSync', inFolder('claimed'), 'EBUSY', 1);
+    const refused = lock('renameSync', givenBack, 'EBUSY', 5);
+    expect(q.claimNext()).toBeNull();
+    expect(refused.failed).toBe(5);
+    expect(q.size()).toBe(1);
+    q.close();
+    expect(fs.readdirSync(path.join(dir, 'claimed'))).toEqual([]);
+    expect(queuedReports(dir)).toEqual([report]);
   });
 });

@@ -16,6 +16,7 @@ import {
   type PendingFile,
 } from './queue-names';
 import { openQueueFile, sealQueueFile } from './sealed-file';
+import { StrandedClaims } from './stranded-claims';
 import {
   SHED_DUMP_MAX_TRIES,
   SHED_DUMP_MIN_BYTES,
@@ -87,6 +88,8 @@ export class DiskQueue implements ReportQueue {
   private readonly names = new QueueNames();
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
+  /** claims given back whose rename into `pending/` has not succeeded yet */
+  private readonly stranded: StrandedClaims;
   /** pending files that could not be read, by name -> when to try again */
   private readonly unreadable = new Map<string, number>();
   /** reports held back from sending (`hold`): key -> the claim file holding it */
@@ -116,6 +119,7 @@ export class DiskQueue implements ReportQueue {
     this.pendingDir = path.join(dir, 'pending');
     this.claimedDir = path.join(dir, 'claimed');
     this.tmpDir = path.join(dir, 'tmp');
+    this.stranded = new StrandedClaims(this.claimedDir, this.pendingDir);
     const corruptDir = path.join(dir, 'corrupt');
     this.makeFolders();
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
@@ -202,6 +206,7 @@ export class DiskQueue implements ReportQueue {
   }
 
   claimNext(): ClaimedReport | null {
+    this.stranded.retry();
     if (Date.now() - this.lastRecovery > RECOVER_EVERY_MS) this.recoverClaims();
     const now = Date.now();
     for (const file of this.listPending()) {
@@ -216,12 +221,7 @@ export class DiskQueue implements ReportQueue {
     const pendingName = this.held.get(key);
     if (pendingName === undefined) return;
     this.held.delete(key);
-    try {
-      const name = toBack ? this.names.renewed(pendingName) : pendingName;
-      fs.renameSync(path.join(this.claimedDir, key), path.join(this.pendingDir, name));
-    } catch {
-      // Left in claimed/: recovered as stale later, never lost.
-    }
+    this.stranded.giveBack(key, toBack ? this.names.renewed(pendingName) : pendingName);
   }
 
   /** Also answers the rewritten file's size in bytes (0 when the key was not held). */
@@ -233,12 +233,7 @@ export class DiskQueue implements ReportQueue {
     // Overwrite the claimed file in place first: at no moment are there two copies to send.
     writeAtomic(this.tmpDir, claimPath, sealed);
     this.held.delete(key);
-    const renamed = withSize(pendingName, sealed.length);
-    try {
-      fs.renameSync(claimPath, path.join(this.pendingDir, renamed));
-    } catch {
-      // recovered as stale later
-    }
+    this.stranded.giveBack(key, withSize(pendingName, sealed.length));
     return sealed.length;
   }
 
@@ -252,11 +247,13 @@ export class DiskQueue implements ReportQueue {
   }
 
   size(): number {
-    return this.listPending().length + this.held.size;
+    return this.listPending().length + this.held.size + this.stranded.size;
   }
 
+  /** Puts back what this instance holds; what cannot go back yet is recovered once it is gone. */
   close(): void {
     for (const key of [...this.held.keys()]) this.release(key);
+    this.stranded.retry();
   }
 
   holds(reportId: string): boolean {
@@ -379,11 +376,7 @@ export class DiskQueue implements ReportQueue {
     if (read === UNREADABLE) {
       // Not bad bytes but none read (a permission, a virus scanner's lock on Windows): it may be
       // a whole report, so it goes back to pending/ as it is, to be tried again later.
-      try {
-        fs.renameSync(claimPath, path.join(this.pendingDir, pendingName));
-      } catch {
-        // Left in claimed/: recovered as stale later, never lost.
-      }
+      this.stranded.giveBack(claimName, pendingName);
       this.unreadable.set(pendingName, Date.now() + UNREADABLE_RETRY_MS);
       this.events.onUnreadable?.(pendingName);
       return null;
