@@ -9,6 +9,15 @@ import type { SendOutcome, Transport } from './transport';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from './timers';
 import { withoutDump } from './without-dump';
 
+/**
+ * How long the queue is left before it is looked at again when it holds reports but none could be
+ * claimed (a file a virus scanner has locked, one that could not be read, a claim that could not go
+ * back to pending/ yet), unless a new report or a flush comes first. Looked at again at once, that
+ * was a loop of directory listings at full CPU for as long as the file stayed so: for ever, for
+ * one that never can be claimed.
+ */
+const NOTHING_CLAIMABLE_MS = 1000;
+
 export interface DeliveryOptions {
   queue: ReportQueue;
   transport: Transport;
@@ -260,9 +269,11 @@ export class Delivery {
   private async pump(): Promise<void> {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
+    let nothingClaimable = false;
     try {
       while (!this.stopped && this.pausedUntil <= this.now() && !this.waitsForAnother()) {
         const item = this.queue.claimNext();
+        nothingClaimable = item === null;
         if (!item) break;
         await this.attempt(item);
       }
@@ -272,7 +283,10 @@ export class Delivery {
       this.pumping = false;
     }
     if (this.stopped) this.queue.close();
-    else if (this.queue.size() > 0) this.schedule(Math.max(0, this.pausedUntil - this.now()));
+    else if (this.queue.size() > 0) {
+      const paused = Math.max(0, this.pausedUntil - this.now());
+      this.schedule(nothingClaimable ? Math.max(paused, NOTHING_CLAIMABLE_MS) : paused);
+    }
     this.notify();
   }
 

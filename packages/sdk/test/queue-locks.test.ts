@@ -217,3 +217,26 @@ describe('a claim whose rename back into pending/ a lock refuses past the tries'
     expect(queuedReports(dir)).toEqual([report]);
   });
 });
+
+describe('a pending file no claim can take (a lock that stays, an ACL)', () => {
+  it('is looked at again after a while, not in a loop of directory listings', async () => {
+    const queueDir = tempDir();
+    // A run finds one report it can never claim; another it sends.
+    const locked = makeReport();
+    diskQueue(queueDir).add(locked);
+    lock('renameSync', (from) => inFolder('pending')(from) && from.includes(locked.id), 'EACCES');
+    const listings = { pending: 0 };
+    const readdir = fs.readdirSync;
+    jest.spyOn(fs, 'readdirSync').mockImplementation(((dir: fs.PathLike, ...rest: unknown[]) => {
+      if (String(dir).endsWith(`${path.sep}pending`)) listings.pending++;
+      return (readdir as (...args: unknown[]) => unknown)(dir, ...rest);
+    }) as typeof fs.readdirSync);
+    const { r, server } = await onlineReporter(queueDir);
+    const sent = r.report(input);
+    expect(await r.flush(500)).toBe(false);
+    expect(server.stored.has(sent)).toBe(true);
+    expect(server.stored.has(locked.id)).toBe(false);
+    // A few looks (the report, the flush, its checks), where it made thousands.
+    expect(listings.pending).toBeLessThan(50);
+  });
+});

@@ -368,9 +368,11 @@ export class DiskQueue implements ReportQueue {
     const claimName = this.names.claim(pendingName);
     const claimPath = path.join(this.claimedDir, claimName);
     try {
+      // Not tried again on a lock: the report stays in pending/ for a later look, and a claim is
+      // tried for each file of a listing, where waits would add up.
       fs.renameSync(path.join(this.pendingDir, pendingName), claimPath);
     } catch {
-      return null; // another process claimed it first, or it was dropped
+      return null; // another process claimed it first, or it was dropped, or it is locked
     }
     const read = this.readReport(claimPath);
     if (read === UNREADABLE) {
