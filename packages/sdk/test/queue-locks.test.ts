@@ -240,3 +240,79 @@ describe('a pending file no claim can take (a lock that stays, an ACL)', () => {
     expect(listings.pending).toBeLessThan(50);
   });
 });
+
+describe("a report held back (a flood's carrier) whose rename a lock refuses past the tries", () => {
+  /** The queue's files holding `id`, by folder. */
+  const filesOf = (dir: string, id: string) =>
+    ['pending', 'claimed'].flatMap((folder) =>
+      fs
+        .readdirSync(path.join(dir, folder))
+        .filter((name) => name.includes(id))
+        .map(() => folder),
+    );
+  const renamedInClaimed = (from: string, to: string) =>
+    inFolder('claimed')(from) && into('claimed')(from, to);
+
+  it('stays held as last written: its count is written at the next try, never as a second copy', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const carrier = makeReport('carrier');
+    const key = q.hold(carrier);
+    lock('renameSync', renamedInClaimed, 'EPERM', 5);
+    expect(() => q.rewriteHeld(key, { ...carrier, repeats: 5 })).toThrow(/EPERM/);
+    expect(q.rewriteHeld(key, { ...carrier, repeats: 7 })).toBe(true);
+    q.commitHeld(key, { ...carrier, repeats: 9 });
+    expect(filesOf(dir, carrier.id)).toEqual(['pending']);
+    expect(queuedReports(dir)).toEqual([{ ...carrier, repeats: 9 }]);
+  });
+
+  it('committed while the lock lasts, waits counted and goes at a later look, one copy', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const carrier = makeReport('carrier');
+    const key = q.hold(carrier);
+    lock('renameSync', renamedInClaimed, 'EBUSY', 5);
+    q.commitHeld(key, { ...carrier, repeats: 9 });
+    expect(filesOf(dir, carrier.id)).toEqual(['claimed']);
+    expect(q.size()).toBe(1);
+    expect(q.claimNext()!.report).toEqual({ ...carrier, repeats: 9 });
+    expect(filesOf(dir, carrier.id)).toEqual(['claimed']);
+  });
+
+  it('committed while its rename into pending/ is refused, waits counted, one copy, never in memory', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    const carrier = makeReport('carrier');
+    const key = q.hold(carrier);
+    lock('renameSync', givenBack, 'EBUSY', 5);
+    expect(() => q.commitHeld(key, { ...carrier, repeats: 9 })).not.toThrow();
+    expect(filesOf(dir, carrier.id)).toEqual(['claimed']);
+    expect(q.size()).toBe(1);
+    q.close();
+    expect(queuedReports(dir)).toEqual([{ ...carrier, repeats: 9 }]);
+  });
+
+  it("reaches the next run as one report with the loop's whole count", async () => {
+    const queueDir = tempDir();
+    const target = {
+      url: await deadEndpoint(),
+      token: 't',
+      publicKey: randomBytes(32).toString('base64'),
+    };
+    const r = createReporter(
+      optionsFor(target, [], { queueDir, floodControl: { maxPerGroup: 1, windowMs: 60_000 } }),
+    );
+    open.push(r);
+    r.report(input); // goes as itself
+    let carrierId = '';
+    for (let i = 0; i < 20; i++) carrierId = r.report(input); // held back, counted on the carrier
+    // Every rewrite of its count refused for a while: the loop goes on meanwhile.
+    const refused = lock('renameSync', renamedInClaimed, 'EPERM', 5);
+    for (let i = 0; i < 30; i++) r.report(input);
+    expect(refused.failed).toBe(5);
+    await r.close(0);
+    expect(filesOf(queueDir, carrierId)).toEqual(['pending']);
+    const carrier = queuedReports(queueDir).find((q) => q.id === carrierId)!;
+    expect(carrier.repeats).toBe(49);
+  });
+});

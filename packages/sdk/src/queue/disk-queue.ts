@@ -17,6 +17,7 @@ import {
 } from './queue-names';
 import { openQueueFile, sealQueueFile } from './sealed-file';
 import { StrandedClaims } from './stranded-claims';
+import { retryTransient } from './transient-retry';
 import {
   SHED_DUMP_MAX_TRIES,
   SHED_DUMP_MIN_BYTES,
@@ -92,10 +93,13 @@ export class DiskQueue implements ReportQueue {
   private readonly stranded: StrandedClaims;
   /** pending files that could not be read, by name -> when to try again */
   private readonly unreadable = new Map<string, number>();
-  /** reports held back from sending (`hold`): key -> the claim file holding it */
+  /**
+   * reports held back from sending (`hold`): key -> the claim file holding it, and the final form
+   * `commitHeld` could not write yet (it goes at a later look)
+   */
   private readonly holding = new Map<
     string,
-    { claimName: string; pendingName: string; bytes: number }
+    { claimName: string; pendingName: string; bytes: number; final?: Report }
   >();
   private holdSeq = 0;
   private lastRecovery = 0;
@@ -177,9 +181,18 @@ export class DiskQueue implements ReportQueue {
     const pendingName = withSize(h.pendingName, sealed.length);
     const claimName = this.names.claim(pendingName);
     try {
-      fs.renameSync(path.join(this.claimedDir, h.claimName), path.join(this.claimedDir, claimName));
-    } catch {
-      // Not ours any more (taken back as stale, or removed by hand).
+      retryTransient(() =>
+        fs.renameSync(
+          path.join(this.claimedDir, h.claimName),
+          path.join(this.claimedDir, claimName),
+        ),
+      );
+    } catch (error) {
+      // Gone: not ours any more (taken back as stale, or removed by hand). Anything else (a lock
+      // that outlasted the tries) leaves it ours, as last written, for the caller to try again:
+      // taken as gone, a second copy was written, and the first, its count stale, reached the
+      // collector before it, which answered the second 200 and dropped it.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       this.holding.delete(key);
       return false;
     }
@@ -190,23 +203,51 @@ export class DiskQueue implements ReportQueue {
     return true;
   }
 
+  /**
+   * Writes the held report's final form and renames it into `pending/`. Where a lock or a full
+   * disk refuses the write, it stays held as last written, its final form kept here and written
+   * at a later look (counted by `size()` meanwhile), never as a second copy; should the process
+   * end first, the next one sends it with the count last written, as after a crash.
+   */
   commitHeld(key: string, report: Report): void {
-    if (!this.holding.has(key) || !this.rewriteHeld(key, report)) {
+    const h = this.holding.get(key);
+    if (!h) {
       this.add(report);
       return;
     }
-    const h = this.holding.get(key)!;
+    let rewritten: boolean;
+    try {
+      rewritten = this.rewriteHeld(key, report);
+    } catch {
+      h.final = report;
+      return;
+    }
+    if (!rewritten) {
+      this.add(report);
+      return;
+    }
     this.holding.delete(key);
     this.makeRoom(h.bytes);
-    fs.renameSync(
-      path.join(this.claimedDir, h.claimName),
-      path.join(this.pendingDir, h.pendingName),
-    );
+    this.stranded.giveBack(h.claimName, h.pendingName);
     syncDirectory(this.pendingDir);
+  }
+
+  /** Commits the held reports whose final form could not be written before. */
+  private commitLater(): void {
+    for (const [key, h] of [...this.holding]) {
+      if (!h.final) continue;
+      try {
+        this.commitHeld(key, h.final);
+      } catch {
+        // Its claim gone meanwhile and the disk refusing a new file: kept for a later look.
+        this.holding.set(key, h);
+      }
+    }
   }
 
   claimNext(): ClaimedReport | null {
     this.stranded.retry();
+    this.commitLater();
     if (Date.now() - this.lastRecovery > RECOVER_EVERY_MS) this.recoverClaims();
     const now = Date.now();
     for (const file of this.listPending()) {
@@ -247,13 +288,16 @@ export class DiskQueue implements ReportQueue {
   }
 
   size(): number {
-    return this.listPending().length + this.held.size + this.stranded.size;
+    let committed = 0;
+    for (const h of this.holding.values()) if (h.final) committed++;
+    return this.listPending().length + this.held.size + this.stranded.size + committed;
   }
 
   /** Puts back what this instance holds; what cannot go back yet is recovered once it is gone. */
   close(): void {
     for (const key of [...this.held.keys()]) this.release(key);
     this.stranded.retry();
+    this.commitLater();
   }
 
   holds(reportId: string): boolean {

@@ -60,11 +60,16 @@ export interface ReportQueue {
    */
   hold?(report: Report): string;
   /**
-   * Rewrites a held report in place (its count grew). False when the file is no longer this
-   * process's (taken back as stale): the caller then commits with `add`. Throws on I/O failure.
+   * Rewrites a held report in place (its count grew). False when the file is gone (taken back as
+   * stale, removed by hand): the caller then commits with `add`. Throws on I/O failure (a lock, a
+   * full disk), the report still held as last written: the caller tries again later.
    */
   rewriteHeld?(key: string, report: Report): boolean;
-  /** Writes the held report's final form and hands it to the senders, as `add` would. */
+  /**
+   * Writes the held report's final form and hands it to the senders, as `add` would. Where the
+   * disk refuses it now, the queue keeps it held and tries again at later looks, never writing a
+   * second copy (counted by `size()` meanwhile).
+   */
   commitHeld?(key: string, report: Report): void;
   /**
    * Durable queues only: takes back at once what processes that have died left claimed, rather
