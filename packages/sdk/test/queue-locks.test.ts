@@ -3,6 +3,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createReporter, type Diagnostic, type Reporter } from '../src';
 import { DiskQueue } from '../src/queue/disk-queue';
+import { publishOnce } from '../src/queue/queue-files';
+import { QUEUE_KEY_FILE, loadOrCreateQueueKey } from '../src/queue/queue-key';
+import { SharedFloodControl } from '../src/shared-flood';
 import {
   cleanupTempDirs,
   makeReport,
@@ -314,5 +317,65 @@ describe("a report held back (a flood's carrier) whose rename a lock refuses pas
     expect(filesOf(queueDir, carrierId)).toEqual(['pending']);
     const carrier = queuedReports(queueDir).find((q) => q.id === carrierId)!;
     expect(carrier.repeats).toBe(49);
+  });
+});
+
+describe('a temp file a lock keeps from being removed once its bytes are in place', () => {
+  const tempFile = (file: string) => inFolder('tmp')(file) && file.endsWith('.tmp');
+
+  it('leaves publishing a file done: answered true, not a failure', () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    const target = path.join(dir, 'target');
+    lock('rmSync', tempFile, 'EBUSY');
+    expect(publishOnce(path.join(dir, 'tmp'), target, Buffer.from('bytes'))).toBe(true);
+    expect(fs.readFileSync(target, 'utf8')).toBe('bytes');
+  });
+
+  it('leaves queue.key made at first start, rather than the queue dir off for the run', () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    lock('rmSync', tempFile, 'EBUSY', 1);
+    const key = loadOrCreateQueueKey(dir, path.join(dir, 'tmp'));
+    expect(new Uint8Array(fs.readFileSync(path.join(dir, QUEUE_KEY_FILE)))).toEqual(key);
+  });
+
+  it('does not hide why a write failed: a folder removed under the queue is made again', () => {
+    const dir = tempDir();
+    const q = diskQueue(dir);
+    fs.rmSync(path.join(dir, 'pending'), { recursive: true });
+    lock('rmSync', tempFile, 'EBUSY', 1);
+    const report = makeReport();
+    q.add(report);
+    expect(queuedReports(dir)).toEqual([report]);
+  });
+
+  it("keeps a jcs-report call that made its line's carrier from going out under the carrier's id", () => {
+    const queueDir = path.join(tempDir(), 'queue');
+    const storage = diskQueue(queueDir).floodStorage();
+    const call = () =>
+      new SharedFloodControl({
+        maxPerGroup: 1,
+        windowMs: 60_000,
+        app: 'JCS',
+        storage,
+        diagnostic: () => undefined,
+        makeCarrier: (id) => ({ ...makeReport('loop'), id }),
+        now: () => 1_800_000_030_000, // mid-window
+      });
+    const error = { number: 8, description: 'loop', module: 'm', procedure: 'p', line: 3 };
+    const occurrence = () => ({ occurredAt: new Date().toISOString(), error });
+    const first = call().admit('00000000-0000-4000-8000-000000000001', occurrence());
+    expect(first.held).toBe(false);
+    lock('rmSync', tempFile, 'EBUSY', 1);
+    const made = '00000000-0000-4000-8000-000000000002';
+    // Held back on the carrier it made, not sent as itself under the id the carrier goes by:
+    // that would have the collector answer the carrier 200, and drop its count.
+    expect(call().admit(made, occurrence())).toEqual({ held: true, carrierId: made });
+    jest.restoreAllMocks();
+    expect(call().admit('00000000-0000-4000-8000-000000000003', occurrence())).toEqual({
+      held: true,
+      carrierId: made,
+    });
   });
 });

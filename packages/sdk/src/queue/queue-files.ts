@@ -58,10 +58,23 @@ function writeTemp(tmpDir: string, bytes: Uint8Array): string {
       fs.closeSync(fd);
     }
   } catch (error) {
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw error;
   }
   return tmp;
+}
+
+/**
+ * Removes a temp file this process wrote. One that cannot go now (on Windows, a virus scanner
+ * still has it open) is left for the sweep of `tmp/` at a later start: failing here reported the
+ * write or link just made as failed, or hid the error that failed it.
+ */
+function removeTemp(tmp: string): void {
+  try {
+    fs.rmSync(tmp, { force: true });
+  } catch {
+    // left for the sweep
+  }
 }
 
 /**
@@ -75,7 +88,7 @@ export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): 
   try {
     retryTransient(() => fs.renameSync(tmp, target));
   } catch (error) {
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw error;
   }
   syncDirectory(path.dirname(target));
@@ -92,12 +105,12 @@ export function writeAtomic(tmpDir: string, target: string, bytes: Uint8Array): 
 export function publishOnce(tmpDir: string, target: string, bytes: Uint8Array): boolean {
   const tmp = writeTemp(tmpDir, bytes);
   try {
-    fs.linkSync(tmp, target);
+    retryTransient(() => fs.linkSync(tmp, target));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     return false;
   } finally {
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
   }
   syncDirectory(path.dirname(target));
   return true;
