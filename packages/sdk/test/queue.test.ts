@@ -6,6 +6,7 @@ import type { Report } from '@jcs/protocol';
 import { DiskQueue } from '../src/queue/disk-queue';
 import { MemoryQueue } from '../src/queue/memory-queue';
 import { SEALED_MAGIC } from '../src/queue/sealed-file';
+import { SHED_DUMP_MAX_TRIES, SHED_DUMP_MIN_BYTES } from '../src/queue/types';
 import {
   cleanupTempDirs,
   makeReport,
@@ -41,6 +42,25 @@ function diskQueue(dir: string, overflow: string[] = [], corrupt: string[] = [],
 }
 
 afterAll(cleanupTempDirs);
+
+/** How many queue files `run` reads (opens to look into). */
+function countReads(run: () => void): number {
+  const read = fs.readFileSync;
+  let reads = 0;
+  const spy = jest.spyOn(fs, 'readFileSync').mockImplementation(((
+    file: fs.PathOrFileDescriptor,
+    ...rest: unknown[]
+  ) => {
+    if (/\.sealed(~|$)/.test(String(file))) reads++;
+    return (read as (...args: unknown[]) => unknown)(file, ...rest);
+  }) as typeof fs.readFileSync);
+  try {
+    run();
+  } finally {
+    spy.mockRestore();
+  }
+  return reads;
+}
 
 describe('DiskQueue', () => {
   it('writes whole files through tmp/ and hands them out oldest first, once', () => {
@@ -134,7 +154,7 @@ describe('DiskQueue', () => {
     expect(q2.size()).toBe(2);
   });
 
-  it('sheds the oldest dumps before it drops any report for bytes, and drops as before where none is left', () => {
+  it('sheds the oldest dumps before it drops any report for bytes', () => {
     const dir = tempDir();
     const overflow: string[] = [];
     const shed: string[] = [];
@@ -158,28 +178,120 @@ describe('DiskQueue', () => {
       { ...second, dumpWithheld: 'too-large' },
       ...reports.slice(2),
     ]);
+  });
 
-    // Reports that hold no dump, however large, are opened, put back as they were and dropped
-    // oldest first when nothing else makes room.
-    const dir2 = tempDir();
-    const overflow2: string[] = [];
-    const shed2: string[] = [];
-    const big = () => makeReport('x'.repeat(4096));
-    const bigSize = Buffer.byteLength(JSON.stringify(big())) + SEALED_OVERHEAD;
-    const q2 = new DiskQueue(
-      dir2,
-      { maxReports: 100, maxBytes: bigSize * 2 + 10 },
+  /** A report with no dump of some 24 KiB (the longest text fields allowed): a full queue opens it. */
+  const bigPlain = (): Report => {
+    const r = makeReport('€'.repeat(4096));
+    return { ...r, error: { ...r.error, code: '€'.repeat(4096) } };
+  };
+  const sizeOf = (r: Report) => Buffer.byteLength(JSON.stringify(r)) + SEALED_OVERHEAD;
+
+  function shedding(dir: string, maxBytes: number) {
+    const log = { overflow: [] as string[], shed: [] as string[] };
+    const q = new DiskQueue(
+      dir,
+      { maxReports: 100, maxBytes },
       {
-        onOverflow: (id) => overflow2.push(id),
-        onDumpShed: (id) => shed2.push(id),
+        onOverflow: (id) => log.overflow.push(id),
+        onDumpShed: (id) => log.shed.push(id),
         onCorrupt: () => undefined,
       },
     );
-    const plain = Array.from({ length: 3 }, big);
-    for (const r of plain) q2.add(r);
-    expect(shed2).toEqual([]);
-    expect(overflow2).toEqual([plain[0].id]);
-    expect([q2.claimNext()!.report, q2.claimNext()!.report]).toEqual(plain.slice(1));
+    return { q, log };
+  }
+
+  it('opens large reports without a dump to look, puts them back as they were, in order, and drops the oldest when nothing else makes room', () => {
+    const dir = tempDir();
+    const plain = Array.from({ length: 4 }, bigPlain);
+    expect(sizeOf(plain[0])).toBeGreaterThanOrEqual(SHED_DUMP_MIN_BYTES);
+    const maxBytes = sizeOf(plain[0]) * 3 + 10;
+    // An earlier run queued three: this run knows nothing of them, and opens them.
+    const earlier = shedding(dir, maxBytes);
+    for (const r of plain.slice(0, 3)) earlier.q.add(r);
+    const before = pendingFiles(dir).map((name) =>
+      fs.readFileSync(path.join(dir, 'pending', name)),
+    );
+    const { q, log } = shedding(dir, maxBytes);
+    const opened = countReads(() => q.add(plain[3]));
+    expect(opened).toBe(3);
+    expect(log).toEqual({ overflow: [plain[0].id], shed: [] });
+    const after = pendingFiles(dir).map((name) => fs.readFileSync(path.join(dir, 'pending', name)));
+    expect(after.slice(0, 2)).toEqual(before.slice(1));
+    expect([q.claimNext()!.report, q.claimNext()!.report, q.claimNext()!.report]).toEqual(
+      plain.slice(1),
+    );
+    expect(q.claimNext()).toBeNull();
+  });
+
+  it(`opens at most ${SHED_DUMP_MAX_TRIES} reports for one added, and passes by those it knows hold no dump`, () => {
+    const dir = tempDir();
+    const plain = Array.from({ length: SHED_DUMP_MAX_TRIES + 2 }, bigPlain);
+    const dumps = [withDump(), withDump()];
+    const all = [...plain, ...dumps];
+    const maxBytes = all.reduce((n, r) => n + sizeOf(r), 0) + 10;
+    const earlier = shedding(dir, maxBytes);
+    for (const r of all) earlier.q.add(r);
+    const { q, log } = shedding(dir, maxBytes);
+    // An earlier run's reports: the first added opens as many as it may, finds no dump among
+    // them, and drops the oldest whole.
+    const first = makeReport();
+    expect(countReads(() => q.add(first))).toBe(SHED_DUMP_MAX_TRIES);
+    expect(log).toEqual({ overflow: [plain[0].id], shed: [] });
+    // The next opens only the two it does not know yet, then the dump behind them.
+    const next = withDump();
+    expect(countReads(() => q.add(next))).toBe(3);
+    expect(log).toEqual({ overflow: [plain[0].id], shed: [dumps[0].id] });
+    const sent = Array.from({ length: all.length + 1 }, () => q.claimNext()!.report);
+    expect(q.claimNext()).toBeNull();
+    const { dump: _d, ...shed } = dumps[0];
+    expect(sent).toEqual([
+      ...plain.slice(1),
+      { ...shed, dumpWithheld: 'too-large' },
+      dumps[1],
+      first,
+      next,
+    ]);
+  });
+
+  it('never spends its tries on large reports it wrote without a dump', () => {
+    const dir = tempDir();
+    const plain = Array.from({ length: SHED_DUMP_MAX_TRIES }, bigPlain);
+    const dumps = Array.from({ length: 4 }, () => withDump());
+    // One dump shed makes room for another report with one.
+    const maxBytes = [...plain, ...dumps].reduce((n, r) => n + sizeOf(r), 0) + 1000;
+    const { q, log } = shedding(dir, maxBytes);
+    for (const r of [...plain, ...dumps]) q.add(r);
+    expect(countReads(() => q.add(withDump()))).toBe(1);
+    expect(log).toEqual({ overflow: [], shed: [dumps[0].id] });
+  });
+
+  it('puts a report back as it was when its rewrite without the dump fails (a full disk)', () => {
+    const dir = tempDir();
+    const reports = Array.from({ length: 3 }, () => withDump());
+    const { q, log } = shedding(dir, Math.floor(sizeOf(reports[0]) * 2.5));
+    q.add(reports[0]);
+    q.add(reports[1]);
+    const write = fs.writeFileSync;
+    let full = true; // the rewrite is the first write; the new report's file, the second
+    const spy = jest.spyOn(fs, 'writeFileSync').mockImplementation(((...args: unknown[]) => {
+      if (full) {
+        full = false;
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return (write as (...a: unknown[]) => unknown)(...args);
+    }) as typeof fs.writeFileSync);
+    try {
+      q.add(reports[2]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(full).toBe(false);
+    // Nothing left claimed: the rest of the room was made as when no dump can go.
+    expect(fs.readdirSync(path.join(dir, 'claimed'))).toEqual([]);
+    expect(log).toEqual({ overflow: [reports[0].id], shed: [] });
+    expect(q.size()).toBe(2);
+    expect([q.claimNext()!.report, q.claimNext()!.report]).toEqual(reports.slice(1));
   });
 
   it('moves corrupt files aside and carries on', () => {
@@ -531,6 +643,23 @@ describe('MemoryQueue', () => {
       'dump',
     ]);
     expect(sent[0].dump).toBeUndefined();
+  });
+
+  it('sheds no dump from a report under 16 KiB, as the disk queue does: drops the oldest whole', () => {
+    const overflow: string[] = [];
+    const shed: string[] = [];
+    const small = () => withDump(6 * 1024); // some 8 KiB with its dump
+    const size = Buffer.byteLength(JSON.stringify(small()));
+    expect(size).toBeLessThan(SHED_DUMP_MIN_BYTES);
+    const q = new MemoryQueue(
+      { maxReports: 100, maxBytes: Math.floor(size * 2.5) },
+      (id) => overflow.push(id),
+      (id) => shed.push(id),
+    );
+    const reports = Array.from({ length: 3 }, small);
+    for (const r of reports) q.add(r);
+    expect(shed).toEqual([]);
+    expect(overflow).toEqual([reports[0].id]);
   });
 
   it('holds a report until it is removed, claimed or not', () => {

@@ -94,6 +94,13 @@ export class DiskQueue implements ReportQueue {
   /** pending files that could not be read, by name -> when to try again */
   private readonly unreadable = new Map<string, number>();
   /**
+   * Reports of SHED_DUMP_MIN_BYTES or more known to hold no dump (written so here, or opened to
+   * shed one), by id: a full queue passes them by without opening them or counting them against
+   * SHED_DUMP_MAX_TRIES, so a few such reports at the head no longer use up the tries while the
+   * dumps behind them stay.
+   */
+  private readonly dumpless = new Set<string>();
+  /**
    * reports held back from sending (`hold`): key -> the claim file holding it, and the final form
    * `commitHeld` could not write yet (it goes at a later look)
    */
@@ -151,6 +158,7 @@ export class DiskQueue implements ReportQueue {
         path.join(this.pendingDir, this.names.pending(report.id, sealed.length)),
         sealed,
       );
+      if (!report.dump && sealed.length >= SHED_DUMP_MIN_BYTES) this.dumpless.add(report.id);
     });
   }
 
@@ -279,6 +287,8 @@ export class DiskQueue implements ReportQueue {
   }
 
   remove(key: string): void {
+    const pendingName = this.held.get(key);
+    if (pendingName !== undefined) this.dumpless.delete(parsePendingName(pendingName)?.id ?? '');
     this.held.delete(key);
     try {
       fs.unlinkSync(path.join(this.claimedDir, key));
@@ -494,6 +504,7 @@ export class DiskQueue implements ReportQueue {
       }
       count--;
       total -= victim.bytes;
+      this.dumpless.delete(victim.id);
       this.events.onOverflow(victim.id);
     }
   }
@@ -503,19 +514,32 @@ export class DiskQueue implements ReportQueue {
    * one fits, rather than dropping whole reports. True when any was rewritten.
    */
   private shedDumps(files: PendingFile[], total: number, incomingBytes: number): boolean {
+    // Forgets the reports no longer waiting (sent by another process, removed by hand).
+    const waiting = new Set(files.map((f) => f.id));
+    for (const id of this.dumpless) if (!waiting.has(id)) this.dumpless.delete(id);
     let shed = false;
     let tries = 0;
     for (const file of files) {
       if (total + incomingBytes <= this.bounds.maxBytes || tries >= SHED_DUMP_MAX_TRIES) break;
-      if (file.bytes < SHED_DUMP_MIN_BYTES) continue;
+      if (file.bytes < SHED_DUMP_MIN_BYTES || this.dumpless.has(file.id)) continue;
       tries++;
       const claimed = this.claim(file.name);
       if (!claimed) continue; // a sender took it meanwhile, or it was not a report
+      this.dumpless.add(claimed.report.id);
       if (claimed.report.dump === undefined) {
         this.release(claimed.key);
         continue;
       }
-      const smaller = this.replace(claimed.key, withoutDump(claimed.report));
+      let smaller: number;
+      try {
+        smaller = this.replace(claimed.key, withoutDump(claimed.report));
+      } catch {
+        // Not rewritten (a full disk): back as it was, sendable, rather than claimed for the run.
+        // The next would fail alike: what room is wanting is made by dropping reports.
+        this.dumpless.delete(claimed.report.id);
+        this.release(claimed.key);
+        break;
+      }
       total -= file.bytes - smaller;
       shed = true;
       this.events.onDumpShed?.(claimed.report.id);

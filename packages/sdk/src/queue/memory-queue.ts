@@ -1,11 +1,12 @@
 import type { Report } from '@jcs/protocol';
 import { withoutDump } from '../without-dump';
-import type {
-  ClaimedReport,
-  DumpShedHandler,
-  OverflowHandler,
-  QueueBounds,
-  ReportQueue,
+import {
+  SHED_DUMP_MIN_BYTES,
+  type ClaimedReport,
+  type DumpShedHandler,
+  type OverflowHandler,
+  type QueueBounds,
+  type ReportQueue,
 } from './types';
 
 interface Entry {
@@ -49,11 +50,15 @@ export class MemoryQueue implements ReportQueue {
     this.bytes += bytes;
   }
 
-  /** Over the byte bound, the oldest reports go without their dumps before any goes whole. */
+  /**
+   * Over the byte bound, the oldest reports of SHED_DUMP_MIN_BYTES or more go without their dumps
+   * before any goes whole: the same reports as the disk queue's (which opens no smaller one).
+   */
   private shedDumps(incomingBytes: number): void {
     for (const entry of this.entries) {
       if (this.bytes + incomingBytes <= this.bounds.maxBytes) return;
       if (entry.claimed || entry.report.dump === undefined) continue;
+      if (entry.bytes < SHED_DUMP_MIN_BYTES) continue;
       this.replace(entry.key, withoutDump(entry.report));
       this.onDumpShed?.(entry.report.id);
     }

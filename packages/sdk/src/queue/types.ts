@@ -111,10 +111,14 @@ export type OverflowHandler = (reportId: string) => void;
 export type DumpShedHandler = (reportId: string) => void;
 
 /**
- * The smallest queued report a full queue opens to shed its dump: a smaller one holds no dump
- * worth the room, or none (reports without dumps are a few KiB in practice, at most some 50).
+ * The smallest queued report a full queue sheds the dump of, on disk and in memory alike: a
+ * smaller one holds no dump worth the room, or none (reports without dumps are a few KiB in
+ * practice, at most some 50), and the disk queue would open it for nothing.
  */
 export const SHED_DUMP_MIN_BYTES = 16 * 1024;
 
-/** At most this many reports are opened to shed their dumps for one report added. */
+/**
+ * At most this many reports are opened to shed their dumps for one report added. Those the queue
+ * knows hold none (it wrote them so, or opened them once already) are passed by, not counted.
+ */
 export const SHED_DUMP_MAX_TRIES = 16;
