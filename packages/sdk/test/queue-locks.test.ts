@@ -379,3 +379,16 @@ describe('a temp file a lock keeps from being removed once its bytes are in plac
     });
   });
 });
+
+describe('a delivered report whose delete a lock refuses for a moment', () => {
+  it('is deleted all the same, not left for the next run to send again', async () => {
+    const queueDir = tempDir();
+    const { r, server } = await onlineReporter(queueDir);
+    const refused = lock('unlinkSync', inFolder('claimed'), 'EBUSY', 1);
+    const id = r.report(input);
+    expect(await r.flush(5000)).toBe(true);
+    expect(refused.failed).toBe(1);
+    expect(server.stored.has(id)).toBe(true);
+    expect(fs.readdirSync(path.join(queueDir, 'claimed'))).toEqual([]);
+  });
+});

@@ -291,9 +291,11 @@ export class DiskQueue implements ReportQueue {
     if (pendingName !== undefined) this.dumpless.delete(parsePendingName(pendingName)?.id ?? '');
     this.held.delete(key);
     try {
-      fs.unlinkSync(path.join(this.claimedDir, key));
+      // Tried again on a lock: left, it goes back to pending/ once this process is gone, and the
+      // next sends it again (the collector answers 200 and keeps one).
+      retryTransient(() => fs.unlinkSync(path.join(this.claimedDir, key)));
     } catch {
-      // already gone
+      // already gone, or locked past the tries: sent again by the next process, as above
     }
   }
 
