@@ -610,6 +610,22 @@ describe('jcs-report, as a desktop host calls it', () => {
     expect(lines.pop()).not.toMatch(/^jcs-report: [a-z_]+: /);
   });
 
+  it('with the collector down and a corrupt file met in the queue, still says that this report is queued', async () => {
+    const { config, queueDir } = writeConfig({ endpoint: await deadEndpoint() });
+    expect((await jcsReport(['--config', config, ...fields, '--timeout', '0'])).code).toBe(0);
+    const old = Date.now() - 60_000;
+    const name = `${old}-000000-${randomUUID()}-10.sealed`;
+    fs.writeFileSync(path.join(queueDir, 'pending', name), 'JCSQ\x01 not a report');
+    const r = await jcsReport(['--config', config, ...fields, '--timeout', '2000']);
+    expect(r.code).toBe(0);
+    const id = r.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const lines = r.stderr.split('\n').slice(0, -1);
+    expect(lines[0]).toMatch(/^jcs-report: a queue file was not a valid report/);
+    expect(lines[lines.length - 1]).toMatch(/^jcs-report: .*(the report is queued|it is queued)/);
+    expect(pendingFiles(queueDir).some((f) => f.includes(id))).toBe(true);
+  });
+
   it('takes a description that starts with dashes as written', async () => {
     const { config } = writeConfig();
     const r = await jcsReport(['--config', config, ...fields, '--description', '--Client gone']);

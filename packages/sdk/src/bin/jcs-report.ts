@@ -114,12 +114,16 @@ export async function main(argv: string[]): Promise<number> {
       );
       return 1;
     }
-    // Diagnostic messages carry no report values: safe to print.
-    const lost = diagnostics.find((d) => LOST_REPORT_CODES.has(d.code));
-    if (lost) {
-      say(lost.message);
+    // Diagnostic messages carry no report values: safe to print. This report's loss is its
+    // last word; another's (a corrupt file met in the queue) is said, and then what became of
+    // this one, which a host would otherwise read as lost.
+    const lost = diagnostics.filter((d) => LOST_REPORT_CODES.has(d.code));
+    const mine = lost.find((d) => d.reportId === id);
+    if (mine) {
+      say(mine.message);
       return 0;
     }
+    if (lost.length > 0) say(lost[0].message);
     // Another run sharing the queue may have sent it (this run's flush waits for the whole
     // queue): gone from the folder, and not lost above, it was delivered.
     if (!stillQueued) return 0;
