@@ -97,13 +97,6 @@ export interface Collector {
   close(): void;
 }
 
-/**
- * Opens an initialised data dir. Throws a KeyringError with a readable message when the data dir
- * or its keys folder is missing or unreadable.
- *
- * @example
- * const c = openCollector({ dataDir: './jcs-data' });
- */
 /** The size of the data dir's file system; where it cannot be read, as large as any. */
 function diskBytes(dataDir: string): number {
   try {
@@ -127,6 +120,13 @@ function readTooLarge(): ApiError {
   );
 }
 
+/**
+ * Opens an initialised data dir. Throws a KeyringError with a readable message when the data dir
+ * or its keys folder is missing or unreadable.
+ *
+ * @example
+ * const c = openCollector({ dataDir: './jcs-data' });
+ */
 export function openCollector(options: CollectorOptions): Collector {
   const paths = dataPaths(options.dataDir);
   if (!fs.existsSync(paths.db)) {

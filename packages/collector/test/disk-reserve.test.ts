@@ -87,7 +87,12 @@ describe('DiskReserve', () => {
     return { state, statfs, now: () => state.now };
   }
 
-  const open = (d: ReturnType<typeof disk>, rule: FreeSpaceRule, log = captureLog()) =>
+  const open = (
+    d: ReturnType<typeof disk>,
+    rule: FreeSpaceRule,
+    log = captureLog(),
+    onShort?: () => void,
+  ) =>
     DiskReserve.open({
       dir: '/data',
       rule,
@@ -95,6 +100,7 @@ describe('DiskReserve', () => {
       statfs: d.statfs,
       now: d.now,
       recheckMs: 0,
+      onShort,
     });
 
   /**
@@ -201,17 +207,9 @@ describe('DiskReserve', () => {
   it('asks for room (onShort) when a reading finds the disk short or a report is refused for want of it, at most every 10 s', async () => {
     const d = disk(70 * MIB);
     let asked = 0;
-    const reserve = await DiskReserve.open({
-      dir: '/data',
-      rule: { bytes: 64 * MIB },
-      log: captureLog().logger,
-      statfs: d.statfs,
-      now: d.now,
-      recheckMs: 0,
-      onShort: () => {
-        asked++;
-        throw new Error('its own failure: never the reserve’s');
-      },
+    const reserve = await open(d, { bytes: 64 * MIB }, captureLog(), () => {
+      asked++;
+      throw new Error('its own failure: never the reserve’s');
     });
     expect(asked).toBe(0);
     // a report that would not fit: refused, and room asked for
