@@ -207,7 +207,7 @@ export function openCollector(options: CollectorOptions): Collector {
   // Syncs the WAL for the event loop's connection: ingest's commits without the writer thread,
   // and the access log's entries.
   const wal = new WalSync(`${paths.db}-wal`);
-  const writer = thread ? undefined : new IngestWriter(db);
+  const writer = thread ? undefined : new IngestWriter(db, keyring.dir);
   const batcher = new IngestBatcher(
     thread ?? inProcess(writer!, wal),
     (err, size) =>

@@ -3,7 +3,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Report } from '@jcs/protocol';
 import { makeReport } from '../../../test-support/reports';
-import { prepareReport } from '../src/store/ingest-writer';
+import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
+import { DayKeyGoneError } from '../src/store/day-key-gone';
+import { shredFileSync } from '../src/crypto/files';
+import { isStorageFailure } from '../src/ingest/unavailable';
 import { serveTestCollector, type ServedCollector } from './helpers/served';
 import { rawRequest, type RawAnswer } from './helpers/raw-http';
 import { ingestRowCounts } from './helpers/ingest-rows';
@@ -176,6 +179,59 @@ describe("the day's data key cannot be created", () => {
     const lines = s.log.lines();
     expect(lines.some((l) => l.msg === 'storage refused a request')).toBe(true);
     expect(lines.filter((l) => l.msg === 'unexpected error')).toEqual([]);
+  });
+});
+
+describe("a day key shredded by another process's expiry between sealing and commit", () => {
+  it('fails the batch with 503-worthy DayKeyGoneError, stores nothing; sent again, the report is stored and reads back', async () => {
+    const report = makeReport({ error: { description: 'sealed before the shredding' } });
+    const sealed = prepareReport(report, s.collector.keyring, s.clock());
+    expect(sealed.keyFile).not.toBeNull();
+    // What `jcs-collector expire --now` does in its own process: the key file overwritten and
+    // unlinked, which this process's keyring notices only at its next look.
+    const keys = path.join(s.dataDir, 'keys');
+    shredFileSync(path.join(keys, 'days', `${sealed.keyDay}.key`));
+
+    const writer = new IngestWriter(s.collector.db, keys);
+    let refused: unknown;
+    try {
+      writer.write([sealed]);
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(DayKeyGoneError);
+    expect(isStorageFailure(refused)).toBe(true);
+    expect(storedIds().has(report.id)).toBe(false);
+    expectAggregatesConsistent();
+
+    // The client's retry is sealed under the day's new key, and reads back.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await post(report)).status).toBe(202);
+    const read = await get(`/v1/reports/${report.id}`);
+    expect(read.status).toBe(200);
+    expect(read.json.error.description).toBe('sealed before the shredding');
+    writer.close();
+  });
+
+  it('a batch whose key is unchanged is stored; reports from the inbox are not checked', () => {
+    const keys = path.join(s.dataDir, 'keys');
+    const writer = new IngestWriter(s.collector.db, keys);
+    const kept = prepareReport(makeReport(), s.collector.keyring, s.clock());
+    expect(writer.write([kept])[0].created).toBe(true);
+    // A fold (checkKeys false) trusts the inbox's own sorting by the key's presence.
+    const folded = prepareReport(makeReport(), s.collector.keyring, s.clock());
+    expect(writer.write([{ ...folded, keyFile: 'another key' }], true, false)[0].created).toBe(
+      true,
+    );
+    expect(() =>
+      writer.write([
+        {
+          ...prepareReport(makeReport(), s.collector.keyring, s.clock()),
+          keyFile: 'another key',
+        },
+      ]),
+    ).toThrow(DayKeyGoneError);
+    writer.close();
   });
 });
 

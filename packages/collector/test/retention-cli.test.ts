@@ -35,6 +35,28 @@ function withReports(dataDir: string, count: number, ageDays: number, days: numb
 const expire = (dataDir: string, ...args: string[]) =>
   collectorCli(['expire', '--data-dir', dataDir, ...args]);
 
+/** `expire`, without holding up this process's event loop (a test's load goes on meanwhile). */
+function expireAsync(
+  dataDir: string,
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [
+      COLLECTOR_BIN,
+      'expire',
+      '--data-dir',
+      dataDir,
+      ...args,
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 describe('jcs-collector expire', () => {
   it('--json prints exactly the summary; without it, one readable line', () => {
     const dataDir = initDataDir();
@@ -204,7 +226,7 @@ describe('jcs-collector serve and the routes', () => {
     }
   }, 30_000);
 
-  it('`expire --now` that reaches into today waits for serve to stop; then a new day starts afresh', async () => {
+  it('`expire --now` beside a running serve takes today whole; the reports after it read at once and after a restart', async () => {
     const c = await startCollector({ serveArgs: ['--no-expiry'] });
     const post = async () => {
       const report = makeReport();
@@ -213,25 +235,15 @@ describe('jcs-collector serve and the routes', () => {
     };
     try {
       const before = await post();
-      // A moment 43 days on: today's reports, its day file and its key would all go, while serve
-      // seals the reports arriving now under that key (they would be counted but unreadable).
+      // A moment 43 days on: today's reports, its day file and its key all go.
       const later = new Date(Date.now() + 43 * DAY).toISOString();
-      const refused = expire(c.dataDir, '--now', later, '--json');
-      expect(refused.status).toBe(1);
-      expect(refused.stderr).toMatch(/deletes into today.*stop serve first/);
-      expect(refused.stdout).toBe('');
-      expect((await admin(c, `/v1/reports/${before}`)).status).toBe(200);
-      // A dry run changes nothing, so it may run beside serve.
       expect(expire(c.dataDir, '--now', later, '--dry-run').status).toBe(0);
-
-      expect(await c.stop()).toBe(0);
-      expect(JSON.parse(expire(c.dataDir, '--now', later, '--json').stdout)).toMatchObject({
-        deletedReports: 1,
-        destroyedKeys: 1,
-      });
-      await c.restart();
+      const run = expire(c.dataDir, '--now', later, '--json');
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ deletedReports: 1, destroyedKeys: 1 });
       expect((await admin(c, `/v1/reports/${before}`)).status).toBe(404);
-      // today goes on: a new report starts the day's file and key again, and reads back
+      // today goes on: a new report starts the day's file and key again, and reads back at once
       const after = await post();
       const res = await admin(c, `/v1/reports/${after}`);
       expect(res.status).toBe(200);
@@ -240,10 +252,68 @@ describe('jcs-collector serve and the routes', () => {
       expect(await c.stop()).toBe(0);
       await c.restart();
       expect((await admin(c, `/v1/reports/${after}`)).status).toBe(200);
+      expect((await admin(c, `/v1/reports/${before}`)).status).toBe(404);
     } finally {
       expect(await c.stop()).toBe(0);
     }
   }, 30_000);
+
+  it('`expire --now` that shreds today beside serve under load: every report left in the database reads back', async () => {
+    const c = await startCollector({ serveArgs: ['--no-expiry'] });
+    const later = new Date(Date.now() + 43 * DAY).toISOString();
+    const answers = new Map<number, number>();
+    let posting = true;
+    // Paused, the posters wait between two reports: a run then finds the day empty and shreds.
+    let paused: Promise<void> | undefined;
+    const poster = async () => {
+      while (posting) {
+        await paused;
+        const status = (await postReport(c, makeReport())).status;
+        answers.set(status, (answers.get(status) ?? 0) + 1);
+      }
+    };
+    const runs: { status: number | null; stdout: string; stderr: string }[] = [];
+    const destroyed: number[] = [];
+    try {
+      const load = Array.from({ length: 12 }, poster);
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        let resume = () => undefined as void;
+        if (i % 2 === 1) paused = new Promise((resolve) => (resume = resolve));
+        // Under load, the reports stored during the run keep today's key.
+        const run = await expireAsync(c.dataDir, '--now', later, '--json');
+        runs.push(run);
+        destroyed.push(run.status === 0 ? JSON.parse(run.stdout).destroyedKeys : -1);
+        paused = undefined;
+        resume();
+      }
+      posting = false;
+      await Promise.all(load);
+      expect(await c.stop()).toBe(0);
+
+      for (const run of runs) expect(run).toMatchObject({ status: 0, stderr: '' });
+      // Each run with the load paused found the day empty, and shredded its key.
+      expect(destroyed.filter((_, i) => i % 2 === 1)).toEqual([1, 1, 1]);
+      // 202 for most; a report sealed under a key shredded before it committed gets 503
+      expect(answers.get(202)).toBeGreaterThan(100);
+      expect([...answers.keys()].filter((s) => s !== 202 && s !== 503)).toEqual([]);
+
+      const db = new Database(dataPaths(c.dataDir).db, { readonly: true });
+      const left = db.prepare('SELECT id FROM reports').pluck().all() as string[];
+      db.close();
+      expect(left.length).toBeGreaterThan(0);
+      await c.restart();
+      const unreadable: string[] = [];
+      for (const id of left) {
+        const res = await admin(c, `/v1/reports/${id}`);
+        if (res.status !== 200) unreadable.push(`${id} ${res.status}`);
+      }
+      expect(unreadable).toEqual([]);
+    } finally {
+      posting = false;
+      expect(await c.stop()).toBe(0);
+    }
+  }, 60_000);
 
   it('--no-expiry leaves the job to cron', async () => {
     const c = await startCollector({ serveArgs: ['--no-expiry'] });

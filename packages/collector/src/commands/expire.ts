@@ -1,11 +1,6 @@
 import { parseDuration, parseTimeBound, type ExpirySummary } from '@jcs/protocol';
-import fs from 'node:fs';
-import path from 'node:path';
 import { runExpiry } from '../retention/expire';
 import { NOW_SLACK_MS } from '../retention/status';
-import { jobCutoff } from '../retention/policy';
-import { DAY_MS, dayOf } from '../time';
-import { takeLock } from './serve-lock';
 import { openForCommand } from './open';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
@@ -58,38 +53,18 @@ export function parseNow(text: string): number {
  */
 export async function expireCommand(o: ExpireOptions, out: Output): Promise<ExpirySummary> {
   const c = openForCommand({ dataDir: o.dataDir, retentionDays: o.retentionDays });
-  let lock: { release(): void } | null = null;
   try {
-    if (o.now !== undefined && !o.dryRun && reachesToday(o.now, c.retentionDays, c.clock())) {
-      // No lock file: no serve has run on the data dir (and none is made here for one to find).
-      const file = path.join(o.dataDir, 'serve.lock');
-      lock = fs.existsSync(file) ? takeLock(file, 0) : { release: () => undefined };
-      if (!lock) throw new CommandError(SERVE_SEALS_TODAY(o.dataDir));
-    }
+    // Beside a running `serve` too, even judged far enough ahead to take today's reports and key:
+    // retention/expire.ts shreds a day `serve` may still be writing under the write lock.
     const summary = await runExpiry(c, { now: o.now, dryRun: o.dryRun, actor: CLI_ACTOR });
     // A run judged in the past looks like any other, yet leaves the collector out of compliance.
     const past = o.now !== undefined && !o.dryRun && o.now < c.clock() - NOW_SLACK_MS;
     out.out(o.json ? JSON.stringify(summary) : `${describe(summary)}${past ? NOT_THE_JOB : ''}`);
     return summary;
   } finally {
-    lock?.release();
     c.close();
   }
 }
-
-/**
- * Whether a run judged at `now` deletes into today: its cut-off is past the start of the day
- * that is today on the clock. Such a run may remove today's day file and shred today's key,
- * which a `serve` on the data dir seals the reports arriving now under: those it stores
- * meanwhile would be counted but unreadable. So it takes serve's lock for as long as it runs
- * (serve's own runs judged from the future send arriving reports past the key: expire.ts).
- */
-function reachesToday(now: number, retentionDays: number, clock: number): boolean {
-  return jobCutoff(now, retentionDays) >= dayOf(clock) * DAY_MS;
-}
-
-const SERVE_SEALS_TODAY = (dataDir: string) =>
-  `a run with this --now deletes into today, whose key jcs-collector serve on ${dataDir} seals the reports arriving now under: stop serve first (or run without --now, or with --dry-run)`;
 
 const NOT_THE_JOB =
   "; --now is over a minute in the past, so this run is on record but does not count as the expiry job having run (the status's lastExpiry and compliance)";

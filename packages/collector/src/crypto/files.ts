@@ -127,3 +127,29 @@ export async function shredFile(file: string): Promise<void> {
     await dir.close();
   }
 }
+
+/**
+ * shredFile, on the calling thread: for a shredding that must be over before the caller goes on
+ * (inside a write transaction). Nothing to do when the file is gone.
+ *
+ * @example
+ * shredFileSync('/var/lib/jcs-collector/keys/days/2026-12-07.key');
+ */
+export function shredFileSync(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try {
+    const noise = crypto.randomBytes(Math.max(fs.fstatSync(fd).size, 64));
+    fs.writeSync(fd, noise, 0, noise.length, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.unlinkSync(file);
+  fsyncDir(path.dirname(file));
+}

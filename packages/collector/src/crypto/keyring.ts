@@ -3,7 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
 import { toBase64, makeDirSync } from '@jcs/protocol';
-import { shredFile, writeFileAtomic } from './files';
+import { shredFile, shredFileSync, writeFileAtomic } from './files';
 import {
   KeyringError,
   loadMasterKey,
@@ -46,6 +46,17 @@ const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.key$/;
  */
 export function hasDayKey(keysDir: string, day: string): boolean {
   return fs.existsSync(dayKeyFile(keysDir, day));
+}
+
+/**
+ * Which key file a day has now (store/ingest-writer.ts compares it, under the write lock, with
+ * the one a report was sealed under), or null when it has none.
+ *
+ * @example
+ * dayKeyIdentity(keysDir, '2026-12-07'); // '5246612:1796649300123.456', or null once shredded
+ */
+export function dayKeyIdentity(keysDir: string, day: string): string | null {
+  return fileIdentity(dayKeyFile(keysDir, day));
 }
 
 function dayKeyFile(keysDir: string, day: string): string {
@@ -215,6 +226,14 @@ export class Keyring {
     return this.seen(day, key);
   }
 
+  /**
+   * The identity of the key file `dayKey(day)` last returned the key of (see dayKeyIdentity):
+   * what a report sealed under it carries to the write transaction.
+   */
+  sealedUnder(day: string): string | null {
+    return this.dayKeys.get(day)?.identity ?? null;
+  }
+
   private seen(day: string, key: Uint8Array): Uint8Array {
     if (this.seenThisTurn.size === 0) setImmediate(() => this.seenThisTurn.clear());
     this.seenThisTurn.add(day);
@@ -244,6 +263,17 @@ export class Keyring {
     this.dayKeys.delete(day);
     this.seenThisTurn.delete(day);
     return shredFile(dayKeyFile(this.dir, day));
+  }
+
+  /**
+   * destroyDayKey, done before it returns: for a shredding inside a write transaction, where no
+   * batch may commit between the look for the day's reports and the key's end (retention/expire.ts).
+   */
+  destroyDayKeySync(day: string): void {
+    this.dayKeys.get(day)?.key.fill(0);
+    this.dayKeys.delete(day);
+    this.seenThisTurn.delete(day);
+    shredFileSync(dayKeyFile(this.dir, day));
   }
 }
 

@@ -2,6 +2,7 @@ import { ApiError } from '@jcs/protocol';
 import { KEYRING_ERROR_CODE } from '../crypto/master-key';
 import { SEALED_FOLDER_GONE_CODE } from '../store/sealed-files';
 import { DB_FILE_GONE_CODE } from '../store/db-file-watch';
+import { DAY_KEY_GONE_CODE } from '../store/day-key-gone';
 
 /** Seconds a client should wait after the storage refused a write. */
 export const STORAGE_RETRY_AFTER_S = 5;
@@ -35,7 +36,12 @@ const FS_STORAGE = new Set([
 ]);
 
 /** The collector's own codes for its files gone from under it: the keys, sealed/, the database. */
-const JCS_STORAGE = new Set([KEYRING_ERROR_CODE, SEALED_FOLDER_GONE_CODE, DB_FILE_GONE_CODE]);
+const JCS_STORAGE = new Set([
+  KEYRING_ERROR_CODE,
+  SEALED_FOLDER_GONE_CODE,
+  DB_FILE_GONE_CODE,
+  DAY_KEY_GONE_CODE,
+]);
 
 /**
  * True for an error of the storage rather than of the collector's code: SQLite's full, busy,

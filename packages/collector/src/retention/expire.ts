@@ -8,7 +8,9 @@ import { deleteMeta, setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
 import { truncateWal } from '../store/truncate-wal';
 import { WalSync } from '../store/wal-sync';
+import fs from 'node:fs';
 import {
+  dayFile,
   listDayFiles,
   removeDayFile,
   sealedDir,
@@ -309,7 +311,15 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   const dir = sealedDir(c.db.name);
   let destroyed = 0;
   const removed: string[] = [];
+  // Days a collector may still be sealing reports under: today and yesterday by the clock.
+  const live = dayOf(c.clock()) - 1;
   for (const day of keysDue(c, cutoff)) {
+    if (dayOf(dayStart(day)) >= live) {
+      if (shredLiveDay(c, dir, day, () => remains.get(dayStart(day), dayLastMs(day), day))) {
+        destroyed++;
+      }
+      continue;
+    }
     const inUse = remains.get(dayStart(day), dayLastMs(day), day) !== undefined;
     if (inUse && dayLastMs(day) > hidden) {
       // Reports came in under it during the run (a run judged from the future): the key and file
@@ -353,6 +363,38 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   // Files this process's reads held open let go of, so removed ones free their space.
   c.reports.close();
   return destroyed;
+}
+
+/**
+ * Shreds the key and removes the file of a day that a `serve`, here or in another process, may
+ * still be storing reports under (a run judged from the future): in one write transaction, with
+ * the look for the day's reports. A batch then either committed before it, and its reports keep
+ * the key, or commits after it and finds its reports' key gone (store/ingest-writer.ts: a 503,
+ * and the report is sent again under the day's new key); its day file, unlinked, is started anew
+ * by the next batch (store/sealed-files.ts). Outside the transaction, a report stored between the
+ * look and the shredding would be counted but unreadable. Returns whether the key was shredded.
+ */
+function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknown): boolean {
+  const shredded = c.db
+    .transaction(() => {
+      // Kept whatever the run's read cut-off: these reports came after the deletions, and by the
+      // clock they are hours old.
+      if (left() !== undefined) return false;
+      // The file first: should its removal fail, the key and the notes stay as they were.
+      try {
+        fs.unlinkSync(dayFile(dir, day));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      noteShredding(c.db, day);
+      c.keyring.destroyDayKeySync(day);
+      deleteMeta(c.db, sealedEndKey(day));
+      deleteMeta(c.db, sealedSyncedKey(day));
+      return true;
+    })
+    .immediate();
+  if (!shredded) wipeUnreferenced(c.db, dir, day);
+  return shredded;
 }
 
 /**

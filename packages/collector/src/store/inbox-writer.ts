@@ -77,7 +77,7 @@ export class InboxWriter {
     const left = this.inbox.batches();
     if (left.length === 0) return 0;
     const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
-    if (items.length > 0) this.writer.write(items, true);
+    if (items.length > 0) this.writer.write(items, true, false);
     this.inbox.removeUpTo(left[left.length - 1].seq);
     return items.length;
   }
@@ -145,7 +145,7 @@ export class InboxWriter {
     // not be on disk: the start-up check after a power cut reads only the newest
     // (store/sealed-repair.ts). Past that, this fold syncs before it commits.
     const syncNow = this.unsynced + items.length > MAX_UNSYNCED_RECORDS / 2;
-    if (items.length > 0) this.writer.write(items, syncNow);
+    if (items.length > 0) this.writer.write(items, syncNow, false);
     this.unfolded = [];
     for (const b of done) for (const r of b.items) this.pending.delete(r.id);
     this.foldedUpTo = done[done.length - 1].seq;

@@ -2,7 +2,7 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import { DbFileWatch } from './db-file-watch';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
-import type { Keyring } from '../crypto/keyring';
+import { dayKeyIdentity, type Keyring } from '../crypto/keyring';
 import { keyTag, sealBytes, sealField } from '../crypto/fields';
 import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
@@ -12,6 +12,7 @@ import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 import { SealedAppender } from './sealed-files';
 import { encodeRecord } from './sealed-record';
+import { DayKeyGoneError } from './day-key-gone';
 import type { WalSync } from './wal-sync';
 
 /** A report made ready to store: grouped, personal fields sealed under the day's data key. */
@@ -37,6 +38,11 @@ export interface PreparedReport {
   keyDay: string;
   /** the day key's tag (crypto/fields.ts), kept in the record */
   keyTag: number;
+  /**
+   * The identity of the day's key file when the report was sealed (crypto/keyring.ts
+   * dayKeyIdentity): another process's expiry may shred that key before the report commits.
+   */
+  keyFile: string | null;
   receivedAt: number;
 }
 
@@ -84,6 +90,7 @@ export function prepareReport(
     dump: report.dump ? sealBytes(packDump(report.dump), key) : null,
     keyDay,
     keyTag: keyTag(key),
+    keyFile: keyring.sealedUnder(keyDay),
     receivedAt,
   };
 }
@@ -134,11 +141,20 @@ export class IngestWriter {
   private readonly addSubjectDay;
   /** `syncs`: whether the batch syncs its records and its commit itself */
   private readonly lookUp: Transaction<(items: PreparedReport[]) => (StoredResult | undefined)[]>;
-  private readonly batch: Transaction<(items: PreparedReport[], syncs: boolean) => StoredResult[]>;
+  private readonly batch: Transaction<
+    (items: PreparedReport[], syncs: boolean, checkKeys: boolean) => StoredResult[]
+  >;
   private readonly sealed: SealedAppender;
   private readonly dbFile: DbFileWatch;
 
-  constructor(private readonly db: Db) {
+  /**
+   * @param keysDir the keys folder: each batch then checks, under the write lock, that its reports'
+   * day keys are still the ones they were sealed under (`write`)
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly keysDir?: string,
+  ) {
     this.sealed = new SealedAppender(db);
     this.dbFile = new DbFileWatch(db.name);
     this.findReport = new DayQuery<{ group_id: string | null }>(
@@ -195,11 +211,12 @@ export class IngestWriter {
       const days = this.lookupDays(items);
       return items.map((r) => this.existing(r, days));
     });
-    this.batch = db.transaction((items: PreparedReport[], syncs: boolean) => {
+    this.batch = db.transaction((items: PreparedReport[], syncs: boolean, checkKeys: boolean) => {
       this.ids.refresh();
       const lookupDays = this.lookupDays(items);
       const sums = new CountSums();
-      const results = items.map((r) => this.writeOne(r, lookupDays, sums));
+      const keyChecked = checkKeys && this.keysDir !== undefined ? new Set<string>() : undefined;
+      const results = items.map((r) => this.writeOne(r, lookupDays, sums, keyChecked));
       // One upsert per distinct (group, hour or day, version or line) of the batch, not per report.
       for (const [g, hour, version, n] of sums.hours.values())
         this.addHour.run(g, hour, version, n);
@@ -234,11 +251,18 @@ export class IngestWriter {
    * writer.write([prepared]); // [{ id, group: '3fa9c1d2e4b7', created: true }]
    * writer.write([prepared], false);
    * await writer.durable(wal);
+   *
+   * With `checkKeys` (and a keys folder given), a report whose day key is no longer the one it was
+   * sealed under fails the batch with a DayKeyGoneError (503): `jcs-collector expire --now` in
+   * another process shreds a day's key under the write lock once none of the day's reports is
+   * left, and a report sealed before that but committed after would be stored unreadable. Off for
+   * reports from the inbox: answered 202 long before, they are sorted by their key's presence
+   * (store/inbox-writer.ts).
    */
-  write(items: PreparedReport[], fsync = true): StoredResult[] {
+  write(items: PreparedReport[], fsync = true, checkKeys = true): StoredResult[] {
     this.dbFile.check();
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
-    const batch = () => this.batch.immediate(items, fsync);
+    const batch = () => this.batch.immediate(items, fsync, checkKeys);
     try {
       const results = fsync ? batch() : withoutCommitSync(this.db, batch);
       this.sealed.commit();
@@ -294,9 +318,19 @@ export class IngestWriter {
     return found ? { id: r.id, group: found.group_id ?? r.groupId, created: false } : undefined;
   }
 
-  private writeOne(r: PreparedReport, days: () => string[], sums: CountSums): StoredResult {
+  private writeOne(
+    r: PreparedReport,
+    days: () => string[],
+    sums: CountSums,
+    keyChecked: Set<string> | undefined,
+  ): StoredResult {
     const existing = this.existing(r, days);
     if (existing) return existing;
+    if (keyChecked && !keyChecked.has(`${r.keyDay} ${r.keyFile}`)) {
+      if (dayKeyIdentity(this.keysDir!, r.keyDay) !== r.keyFile)
+        throw new DayKeyGoneError(r.keyDay);
+      keyChecked.add(`${r.keyDay} ${r.keyFile}`);
+    }
     const record = encodeRecord(r.id, r);
     const seq = Number(
       this.insertReport.run(

@@ -38,7 +38,7 @@ function main(): void {
   try {
     db = openDatabase(data.file);
     if (data.backgroundCheckpoint) db.pragma('wal_autocheckpoint = 0');
-    writer = new IngestWriter(db);
+    writer = new IngestWriter(db, dataPaths(path.dirname(data.file)).keys);
     writer.warmUp();
     inbox = new Inbox(inboxFile(data.file));
     inboxWriter = new InboxWriter(writer, inbox, wal, dataPaths(path.dirname(data.file)).keys);
