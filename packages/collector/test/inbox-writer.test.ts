@@ -35,6 +35,7 @@ function prepared(id: string, keyDay = DAY): PreparedReport {
     dump: null,
     keyDay,
     keyTag: 1,
+    keyFile: null,
     receivedAt: Date.parse(`${keyDay}T12:00:00Z`),
   };
 }
