@@ -210,7 +210,8 @@ describe('a claim whose rename back into pending/ a lock refuses past the tries'
     const q = diskQueue(dir);
     const report = makeReport();
     q.add(report);
-    lock('readFileSync', inFolder('claimed'), 'EBUSY', 1);
+    // past the tries: each read of the claim is refused
+    lock('readFileSync', inFolder('claimed'), 'EBUSY', 5);
     const refused = lock('renameSync', givenBack, 'EBUSY', 5);
     expect(q.claimNext()).toBeNull();
     expect(refused.failed).toBe(5);
@@ -219,6 +220,23 @@ describe('a claim whose rename back into pending/ a lock refuses past the tries'
     expect(fs.readdirSync(path.join(dir, 'claimed'))).toEqual([]);
     expect(queuedReports(dir)).toEqual([report]);
   });
+});
+
+describe('a claimed report whose read a lock refuses for a moment', () => {
+  it.each(['EPERM', 'EBUSY', 'EACCES'])(
+    'is read at the next try, not given back to wait 30 s (%s)',
+    (code) => {
+      const dir = tempDir();
+      const q = diskQueue(dir);
+      const report = makeReport();
+      q.add(report);
+      const refused = lock('readFileSync', inFolder('claimed'), code, 2);
+      const claimed = q.claimNext();
+      expect(refused.failed).toBe(2);
+      expect(claimed?.report).toEqual(report);
+      q.close();
+    },
+  );
 });
 
 describe('a pending file no claim can take (a lock that stays, an ACL)', () => {

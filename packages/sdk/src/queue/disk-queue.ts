@@ -552,7 +552,8 @@ export class DiskQueue implements ReportQueue {
   private readReport(file: string): ReadReport | null | typeof UNREADABLE {
     let raw: Buffer | null;
     try {
-      raw = readSmallFile(file);
+      // Tried again on a lock of a moment: given back, the report would wait UNREADABLE_RETRY_MS.
+      raw = retryTransient(() => readSmallFile(file));
     } catch {
       return UNREADABLE;
     }
