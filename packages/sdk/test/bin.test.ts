@@ -250,6 +250,16 @@ describe('jcs-report', () => {
       expect(unset.stderr).toBe(
         'jcs-report: "queueDir" in the config file names %LOCALAPPDATA%, which is not set in this environment\n',
       );
+      // A preview opens no queue, so it does not need the variable.
+      const preview = await jcsReport(
+        ['--config', config, '--description', 'x', '--preview'],
+        undefined,
+        {
+          LOCALAPPDATA: value,
+        },
+      );
+      expect(preview).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(preview.stdout).error.description).toBe('x');
     }
     expect(fs.readdirSync(path.dirname(config))).toEqual(['jcs-report.json']);
   });

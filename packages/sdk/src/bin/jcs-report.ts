@@ -207,7 +207,12 @@ function prepare(
   if (typeof options.queueDir !== 'string' || options.queueDir === '') {
     throw new UsageError('the config file must set "queueDir": reports wait there until sent');
   }
-  options.queueDir = path.resolve(path.dirname(configFile), expandVariables(options.queueDir));
+  // A preview opens no queue (below), so a variable its name needs is not needed either: a
+  // consent dialog still shows what would be sent where the queue's variable is missing.
+  const preview = v.preview === true;
+  if (!preview) {
+    options.queueDir = path.resolve(path.dirname(configFile), expandVariables(options.queueDir));
+  }
   const consent = consentFlag(v['dump-consent']);
   if (consent !== undefined) options.dumpConsent = consent;
 
@@ -273,7 +278,6 @@ function prepare(
   };
   // A preview stores nothing, so it opens no queue: it must not make the folder or its key
   // (the config's queueDir may not be the user's yet, or not be meant for this machine).
-  const preview = v.preview === true;
   if (preview) delete options.queueDir;
   // Each call is a process: flood control's windows are kept in the queue dir, for all of them.
   const reporter = createReporterCore(options, {
