@@ -257,15 +257,16 @@ it('npm start on a port that is taken: serve says so, and npm start how to pass 
   const taken = net.createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as net.AddressInfo).port;
-  const startOn = () =>
-    spawnSync(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', String(port)], {
+  const startOn = (given = String(port)) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'scripts/start.js'), '--port', given], {
       cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, JCS_COLLECTOR_DATA_DIR: '' },
       timeout: 60_000,
     });
   try {
-    const r = startOn();
+    // Written with a leading zero, as serve reads it: the port, not `:0` and the port.
+    const r = startOn(`0${port}`);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/engineer \(for jcs-errors\): +jcs_eng_\w+\n/);
     // Not the default port: the hint names the server, or the token would go to whatever

@@ -41,7 +41,9 @@ function serverUrl(args) {
     });
     return value;
   };
-  const port = option('--port') ?? '8080';
+  const given = option('--port') ?? '8080';
+  // As serve reads it (`00` is port 0, `08080` is 8080); what it refuses, it says itself.
+  const port = /^\d+$/.test(given) ? String(Number(given)) : given;
   if (port === '0') return null;
   let host = option('--host') ?? '127.0.0.1';
   // Listening on every address: this machine reaches it on loopback.
