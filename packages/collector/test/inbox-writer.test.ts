@@ -6,6 +6,7 @@ import { InboxWriter } from '../src/store/inbox-writer';
 import { packBatch } from '../src/store/batch-wire';
 import type { IngestWriter, PreparedReport } from '../src/store/ingest-writer';
 import { MAX_UNSYNCED_RECORDS } from '../src/store/sealed-files';
+import { dayKeyFingerprint } from '../src/crypto/keyring';
 
 /**
  * The inbox writer's own rules (store/inbox-writer.ts), with a real inbox file and a stand-in
@@ -35,7 +36,7 @@ function prepared(id: string, keyDay = DAY): PreparedReport {
     dump: null,
     keyDay,
     keyTag: 1,
-    keyFile: null,
+    keyPrint: null,
     receivedAt: Date.parse(`${keyDay}T12:00:00Z`),
   };
 }
@@ -143,6 +144,21 @@ describe('the inbox writer', () => {
     expect(next.recover()).toBe(2);
     expect(writes.flatMap((x) => x.ids)).toEqual(['kept', 'kept2']);
     expect(inbox.batches()).toHaveLength(0);
+    await w.stop();
+  });
+
+  it('does not fold a report sealed under a key shredded since, the day given a new key (an expire --now in another process)', async () => {
+    const keyFile = path.join(keysDir, 'days', `${DAY}.key`);
+    const print = dayKeyFingerprint(keysDir, DAY);
+    const w = writerOver();
+    w.start();
+    w.write(packBatch([{ ...prepared('under the old key'), keyPrint: print }]));
+    fs.writeFileSync(keyFile, 'wrapped anew');
+    w.write(
+      packBatch([{ ...prepared('under the new key'), keyPrint: dayKeyFingerprint(keysDir, DAY) }]),
+    );
+    w.fold();
+    expect(writes.flatMap((x) => x.ids)).toEqual(['under the new key']);
     await w.stop();
   });
 

@@ -186,7 +186,7 @@ describe("a day key shredded by another process's expiry between sealing and com
   it('fails the batch with 503-worthy DayKeyGoneError, stores nothing; sent again, the report is stored and reads back', async () => {
     const report = makeReport({ error: { description: 'sealed before the shredding' } });
     const sealed = prepareReport(report, s.collector.keyring, s.clock());
-    expect(sealed.keyFile).not.toBeNull();
+    expect(sealed.keyPrint).not.toBeNull();
     // What `jcs-collector expire --now` does in its own process: the key file overwritten and
     // unlinked, which this process's keyring notices only at its next look.
     const keys = path.join(s.dataDir, 'keys');
@@ -220,14 +220,14 @@ describe("a day key shredded by another process's expiry between sealing and com
     expect(writer.write([kept])[0].created).toBe(true);
     // A fold (checkKeys false) trusts the inbox's own sorting by the key's presence.
     const folded = prepareReport(makeReport(), s.collector.keyring, s.clock());
-    expect(writer.write([{ ...folded, keyFile: 'another key' }], true, false)[0].created).toBe(
+    expect(writer.write([{ ...folded, keyPrint: 'another key' }], true, false)[0].created).toBe(
       true,
     );
     expect(() =>
       writer.write([
         {
           ...prepareReport(makeReport(), s.collector.keyring, s.clock()),
-          keyFile: 'another key',
+          keyPrint: 'another key',
         },
       ]),
     ).toThrow(DayKeyGoneError);

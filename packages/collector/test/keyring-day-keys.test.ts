@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createKeys, KeyringError, loadKeyring } from '../src/crypto/keyring';
-import { writeFileAtomic } from '../src/crypto/files';
+import { createKeys, dayKeyFingerprint, KeyringError, loadKeyring } from '../src/crypto/keyring';
+import { shredFileSync, writeFileAtomic } from '../src/crypto/files';
 import { isStorageFailure } from '../src/ingest/unavailable';
 import { makeTempDir } from '../../../test-support/collector';
 
@@ -143,5 +143,38 @@ describe('a keys folder that changes under a running collector', () => {
     } finally {
       noLinks.mockRestore();
     }
+  });
+});
+
+describe("a day's key shredded", () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('is gone, and its fingerprint with it; a chmod leaves the fingerprint as it was', async () => {
+    const { dir, serving } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    const print = dayKeyFingerprint(dir, DAY);
+    expect(print).toBe(serving.sealedUnder(DAY));
+    fs.chmodSync(path.join(dir, 'days', `${DAY}.key`), 0o400);
+    expect(dayKeyFingerprint(dir, DAY)).toBe(print);
+    serving.destroyDayKeySync(DAY);
+    expect(fs.existsSync(path.join(dir, 'days', `${DAY}.key`))).toBe(false);
+    expect(dayKeyFingerprint(dir, DAY)).toBeNull();
+    // the day's next key is another
+    await nextTurn();
+    serving.dayKey(DAY, true);
+    expect(serving.sealedUnder(DAY)).not.toBe(print);
+  });
+
+  it('whose overwrite fails leaves no file of noise where the key was (the keyring would refuse it)', () => {
+    const { dir, serving } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    const file = path.join(dir, 'days', `${DAY}.key`);
+    jest.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
+      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    });
+    expect(() => shredFileSync(file)).toThrow('EIO');
+    expect(fs.existsSync(file)).toBe(false);
+    // a keyring opens the folder as before
+    expect(() => loadKeyring(dir, {})).not.toThrow();
   });
 });

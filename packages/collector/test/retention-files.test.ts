@@ -9,6 +9,7 @@ import { makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
 import { dataPaths } from '../src/paths';
+import { loadKeyring } from '../src/crypto/keyring';
 import {
   bulkInsert,
   countReports,
@@ -129,6 +130,27 @@ describe('after expiry', () => {
     } finally {
       copy.close();
     }
+  });
+
+  it("counts today's key shredded when a serve gives the day a new key before the receipt", async () => {
+    await ingestMany(2);
+    // A serve beside this run makes today's next key as soon as its next report comes.
+    const serving = loadKeyring(dataPaths(t.dataDir).keys, {});
+    const shred = t.collector.keyring.destroyDayKeySync.bind(t.collector.keyring);
+    jest.spyOn(t.collector.keyring, 'destroyDayKeySync').mockImplementation((day) => {
+      shred(day);
+      serving.dayKey(day, true);
+    });
+    const now = t.clock() + 43 * 24 * HOUR;
+    expect(await runExpiry(t.collector, { now })).toMatchObject({
+      deletedReports: 2,
+      destroyedKeys: 1,
+    });
+    const receipt = t.collector.db
+      .prepare('SELECT destroyed_keys FROM expiry_runs ORDER BY rowid DESC LIMIT 1')
+      .pluck()
+      .get();
+    expect(receipt).toBe(1);
   });
 
   it('no byte of the expired reports remains in the database or WAL files', async () => {

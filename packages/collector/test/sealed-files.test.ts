@@ -12,8 +12,9 @@ import {
   SealedAppender,
   sealedDir,
   sealedEndKey,
+  sealedSyncedKey,
 } from '../src/store/sealed-files';
-import { getMeta, openDatabase } from '../src/store/db';
+import { deleteMeta, getMeta, openDatabase } from '../src/store/db';
 import { wipeUnreferenced } from '../src/store/sealed-wipes';
 import { eraseSubject } from '../src/store/erase';
 import { runExpiry } from '../src/retention/expire';
@@ -169,6 +170,38 @@ describe('day files', () => {
       expect(bytes.subarray(first, end).toString()).toBe('committed');
       expect(bytes.subarray(end, end + 11).toString()).toBe('next batch!');
       expect(bytes.includes(Buffer.from('rolled back'))).toBe(false);
+    } finally {
+      files.close();
+    }
+  });
+
+  it('unlinked with its marks by an expiry in another process: the next batch starts a new file, with no sync mark of the old one', async () => {
+    const db = t.collector.db;
+    const files = new SealedAppender(db);
+    const day = '2026-09-01';
+    const batch = (n: number) => {
+      db.transaction(() => {
+        for (let i = 0; i < n; i++) files.add(day, Buffer.alloc(1000, 7));
+        files.flush(false);
+      }).immediate();
+      files.commit();
+    };
+    try {
+      batch(50);
+      await files.sync();
+      batch(50);
+      await files.sync();
+      // what `jcs-collector expire --now` does to a live day, under the write lock
+      db.transaction(() => {
+        fs.unlinkSync(dayFile(dir(), day));
+        deleteMeta(db, sealedEndKey(day));
+        deleteMeta(db, sealedSyncedKey(day));
+      }).immediate();
+      batch(3);
+      expect(getMeta(db, sealedEndKey(day))).toBe('3000');
+      // Not the old file's 50,000: the start-up repair would take the new file's unsynced
+      // records, lost in a power cut, for synced ones.
+      expect(getMeta(db, sealedSyncedKey(day))).toBeUndefined();
     } finally {
       files.close();
     }

@@ -22,7 +22,7 @@ function prepared(over: Partial<PreparedReport> = {}): PreparedReport {
     dump: Buffer.alloc(600, 9),
     keyDay: '2026-11-29',
     keyTag: 0x5eed1234,
-    keyFile: '5246612:1796000000000.123',
+    keyPrint: '9f86d081884c7d65',
     receivedAt: 1_796_000_000_123,
     ...over,
   };

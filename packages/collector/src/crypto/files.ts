@@ -98,28 +98,32 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Overwrites a key file with random bytes and syncs before unlinking it (crypto-shredding). In
- * the thread pool: each of its two fsyncs can take tens of milliseconds while the expiry job's
- * writes keep the disk busy, and on the event loop every request waited for them.
+ * Crypto-shreds a key file: unlinks it, then overwrites its bytes with random ones through the
+ * descriptor still open and syncs them, then syncs its folder. Unlinked first: should the
+ * overwrite fail, no file of noise is left where the key was, which the keyring would refuse to
+ * open (and `serve` to start). In the thread pool: each of its two fsyncs can take tens of
+ * milliseconds while the expiry job's writes keep the disk busy, and on the event loop every
+ * request waited for them. Nothing to do when the file is gone.
  *
  * @example
  * await shredFile('/var/lib/jcs-collector/keys/days/2026-09-19.key');
  */
 export async function shredFile(file: string): Promise<void> {
-  let size = 0;
+  let handle: fs.promises.FileHandle;
   try {
-    size = (await fs.promises.stat(file)).size;
-  } catch {
-    return;
+    handle = await fs.promises.open(file, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
   }
-  const handle = await fs.promises.open(file, 'r+');
   try {
+    const size = (await handle.stat()).size;
+    await fs.promises.unlink(file);
     await handle.write(crypto.randomBytes(Math.max(size, 64)), 0);
     await handle.sync();
   } finally {
     await handle.close();
   }
-  await fs.promises.unlink(file);
   const dir = await fs.promises.open(path.dirname(file), 'r');
   try {
     await dir.sync();
@@ -130,7 +134,7 @@ export async function shredFile(file: string): Promise<void> {
 
 /**
  * shredFile, on the calling thread: for a shredding that must be over before the caller goes on
- * (inside a write transaction). Nothing to do when the file is gone.
+ * (inside a write transaction).
  *
  * @example
  * shredFileSync('/var/lib/jcs-collector/keys/days/2026-12-07.key');
@@ -145,11 +149,11 @@ export function shredFileSync(file: string): void {
   }
   try {
     const noise = crypto.randomBytes(Math.max(fs.fstatSync(fd).size, 64));
+    fs.unlinkSync(file);
     fs.writeSync(fd, noise, 0, noise.length, 0);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.unlinkSync(file);
   fsyncDir(path.dirname(file));
 }

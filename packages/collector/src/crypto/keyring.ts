@@ -41,22 +41,27 @@ const DAYS_DIR = 'days';
 const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.key$/;
 
 /**
- * Whether a day's data key file exists in a keys folder: for the writer thread, which has no
- * keyring (store/inbox-writer.ts), to tell a shredded day from one still kept.
- */
-export function hasDayKey(keysDir: string, day: string): boolean {
-  return fs.existsSync(dayKeyFile(keysDir, day));
-}
-
-/**
- * Which key file a day has now (store/ingest-writer.ts compares it, under the write lock, with
- * the one a report was sealed under), or null when it has none.
+ * Which key a day has now, as a fingerprint of its wrapped file (store/ingest-writer.ts compares
+ * it, under the write lock, with the one a report was sealed under), or null when it has none.
+ * Of the content, not the file's inode or times: a chmod, a backup's hard link or a restore
+ * leaves it as it is, and a new key (its wrapping has a fresh random nonce) never has the old one's.
  *
  * @example
- * dayKeyIdentity(keysDir, '2026-12-07'); // '5246612:1796649300123.456', or null once shredded
+ * dayKeyFingerprint(keysDir, '2026-12-07'); // '9f86d081884c7d65', or null once shredded
  */
-export function dayKeyIdentity(keysDir: string, day: string): string | null {
-  return fileIdentity(dayKeyFile(keysDir, day));
+export function dayKeyFingerprint(keysDir: string, day: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(dayKeyFile(keysDir, day), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  return fingerprint(text);
+}
+
+function fingerprint(wrapped: string): string {
+  return crypto.createHash('sha256').update(wrapped, 'utf8').digest('hex').slice(0, 16);
 }
 
 function dayKeyFile(keysDir: string, day: string): string {
@@ -72,7 +77,10 @@ function dayKeyFile(keysDir: string, day: string): string {
  * const key = keyring.dayKey('2026-12-01', true); // created on the day's first report
  */
 export class Keyring {
-  private readonly dayKeys = new Map<string, { key: Uint8Array; identity: string | null }>();
+  private readonly dayKeys = new Map<
+    string,
+    { key: Uint8Array; identity: string | null; fingerprint: string }
+  >();
   /** Days whose key file was seen in this turn of the event loop (see dayKey). */
   private readonly seenThisTurn = new Set<string>();
   private readonly folder: KeysFolderWatch;
@@ -196,8 +204,8 @@ export class Keyring {
     if (identity !== null) {
       // A keyring that only reads (the read thread's) learns of days/ here, made by another.
       this.folder.sawDays();
-      const key = openDayKey(file, this.master);
-      this.dayKeys.set(day, { key, identity });
+      const { key, fingerprint } = openDayKey(file, this.master);
+      this.dayKeys.set(day, { key, identity, fingerprint });
       return this.seen(day, key);
     }
     // A day without a key file: expired (or never had reports), unless the keys folder, or its
@@ -219,19 +227,20 @@ export class Keyring {
     }
     this.folder.sawDays();
     // Never over a key file that appeared meanwhile: the reports sealed under it would be lost.
-    if (!writeFileAtomic(file, wrap(key, this.master), 0o600, { exclusive: true })) {
+    const wrapped = wrap(key, this.master);
+    if (!writeFileAtomic(file, wrapped, 0o600, { exclusive: true })) {
       return this.dayKey(day, false);
     }
-    this.dayKeys.set(day, { key, identity: fileIdentity(file) });
+    this.dayKeys.set(day, { key, identity: fileIdentity(file), fingerprint: fingerprint(wrapped) });
     return this.seen(day, key);
   }
 
   /**
-   * The identity of the key file `dayKey(day)` last returned the key of (see dayKeyIdentity):
-   * what a report sealed under it carries to the write transaction.
+   * The fingerprint of the key `dayKey(day)` last returned (see dayKeyFingerprint): what a
+   * report sealed under it carries to the write transaction.
    */
   sealedUnder(day: string): string | null {
-    return this.dayKeys.get(day)?.identity ?? null;
+    return this.dayKeys.get(day)?.fingerprint ?? null;
   }
 
   private seen(day: string, key: Uint8Array): Uint8Array {
@@ -354,7 +363,7 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
     for (const f of fs.readdirSync(daysDir).filter((name) => DAY_FILE.test(name))) {
       const file = path.join(daysDir, f);
       try {
-        openDayKey(file, master).fill(0);
+        openDayKey(file, master).key.fill(0);
       } catch (e) {
         if (fs.existsSync(file)) throw e; // else shredded meanwhile by an expiry run: its day is gone
       }
@@ -368,7 +377,7 @@ export function loadKeyring(dir: string, env: NodeJS.ProcessEnv = process.env): 
  * not open is damaged or from another keys folder; as day keys are never backed up, the way out
  * may be to give up its day.
  */
-function openDayKey(file: string, master: Uint8Array): Uint8Array {
+function openDayKey(file: string, master: Uint8Array): { key: Uint8Array; fingerprint: string } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -378,7 +387,7 @@ function openDayKey(file: string, master: Uint8Array): Uint8Array {
     );
   }
   try {
-    return unwrap(text, master, file);
+    return { key: unwrap(text, master, file), fingerprint: fingerprint(text) };
   } catch {
     throw new KeyringError(
       `the day key ${file} does not open (damaged, or from another keys folder): put the right file back, or remove it to give up that day's reports (they then read as gone)`,

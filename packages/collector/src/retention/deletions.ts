@@ -63,12 +63,30 @@ export function noteShredding(db: Db, day: string): void {
  * db.transaction(() => takeShreddedSinceReceipt(db, keyring.listDayKeys()))();
  */
 export function takeShreddedSinceReceipt(db: Db, keyed: string[]): number {
+  const counted = Number(getMeta(db, SHREDDED_KEY) ?? 0);
+  if (counted !== 0) deleteMeta(db, SHREDDED_KEY);
   const days = notedDays(db);
-  if (days.length === 0) return 0;
+  if (days.length === 0) return counted;
   const left = days.filter((day) => keyed.includes(day));
   if (left.length === 0) deleteMeta(db, SHREDDING_KEY);
   else setMeta(db, SHREDDING_KEY, JSON.stringify(left));
-  return days.length - left.length;
+  return counted + days.length - left.length;
+}
+
+/** The `meta` key counting the keys shredded inside a transaction since the last receipt. */
+const SHREDDED_KEY = 'expiry_keys_shredded_since_receipt';
+
+/**
+ * Counts a key shredded inside the transaction that calls it (retention/expire.ts, a day a
+ * `serve` may still be writing): committed with the shredding, it needs no note. A note would
+ * not do: `serve` gives the day a new key at its next report, and a noted day that has a key is
+ * taken for one not yet shredded.
+ *
+ * @example
+ * db.transaction(() => { keyring.destroyDayKeySync(day); countShredded(db); }).immediate();
+ */
+export function countShredded(db: Db): void {
+  setMeta(db, SHREDDED_KEY, String(Number(getMeta(db, SHREDDED_KEY) ?? 0) + 1));
 }
 
 function notedDays(db: Db): string[] {

@@ -27,6 +27,7 @@ import {
   takeDeletedSinceReceipt,
   takeShreddedSinceReceipt,
   noteShredding,
+  countShredded,
   type ChunkOptions,
 } from './deletions';
 import { deleteDueOnThread } from './expiry-thread';
@@ -386,8 +387,8 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
-      noteShredding(c.db, day);
       c.keyring.destroyDayKeySync(day);
+      countShredded(c.db);
       deleteMeta(c.db, sealedEndKey(day));
       deleteMeta(c.db, sealedSyncedKey(day));
       return true;

@@ -3,7 +3,7 @@ import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
 import { MAX_UNSYNCED_RECORDS } from './sealed-files';
-import { hasDayKey, KeysFolderWatch } from '../crypto/keyring';
+import { dayKeyFingerprint, KeysFolderWatch } from '../crypto/keyring';
 
 /** How long after a run the inbox is emptied and its WAL made ready for the next. */
 const CLEAN_UP_AFTER_MS = 10_000;
@@ -83,21 +83,28 @@ export class InboxWriter {
   }
 
   /**
-   * The reports whose day key still exists. The others were due, and their key shredded, while
-   * they waited (an inbox left over for weeks, a run judged from the future): folded in, they
-   * could never be read, and their ids, already deleted with the day's, would come back.
+   * The reports whose day key is still the one they were sealed under. The others were due, and
+   * their key shredded, while they waited (an inbox left over for weeks, a run judged from the
+   * future): folded in, they could never be read, and their ids, already deleted with the day's,
+   * would come back. That holds for one sealed under a key that `jcs-collector expire --now`
+   * shredded in another process while it waited here, the day since given a new key: a run
+   * shreds only a day whose end is within its cut-off, so the report was due by that run too.
    */
   private keyed(items: PreparedReport[]): PreparedReport[] {
     // Not when the keys folder or its days/ is gone from under us: that is no key shredded but
     // the storage failing, and the reports, answered 202, wait in the inbox until it is back.
     const gone = this.keysFolder.missing();
     if (gone) throw gone;
-    const days = new Map<string, boolean>();
-    const kept = (day: string) => {
-      if (!days.has(day)) days.set(day, hasDayKey(this.keysDir, day));
-      return days.get(day)!;
+    const prints = new Map<string, string | null>();
+    const current = (day: string) => {
+      if (!prints.has(day)) prints.set(day, dayKeyFingerprint(this.keysDir, day));
+      return prints.get(day)!;
     };
-    return items.filter((r) => kept(r.keyDay));
+    // A report an earlier build put in the inbox has no fingerprint: its day's key must exist.
+    return items.filter((r) => {
+      const now = current(r.keyDay);
+      return now !== null && (r.keyPrint == null || r.keyPrint === now);
+    });
   }
 
   start(): void {

@@ -2,7 +2,7 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import { DbFileWatch } from './db-file-watch';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
-import { dayKeyIdentity, type Keyring } from '../crypto/keyring';
+import { dayKeyFingerprint, type Keyring } from '../crypto/keyring';
 import { keyTag, sealBytes, sealField } from '../crypto/fields';
 import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
@@ -39,10 +39,10 @@ export interface PreparedReport {
   /** the day key's tag (crypto/fields.ts), kept in the record */
   keyTag: number;
   /**
-   * The identity of the day's key file when the report was sealed (crypto/keyring.ts
-   * dayKeyIdentity): another process's expiry may shred that key before the report commits.
+   * The fingerprint of the day's key the report was sealed under (crypto/keyring.ts
+   * dayKeyFingerprint): another process's expiry may shred that key before the report commits.
    */
-  keyFile: string | null;
+  keyPrint: string | null;
   receivedAt: number;
 }
 
@@ -90,7 +90,7 @@ export function prepareReport(
     dump: report.dump ? sealBytes(packDump(report.dump), key) : null,
     keyDay,
     keyTag: keyTag(key),
-    keyFile: keyring.sealedUnder(keyDay),
+    keyPrint: keyring.sealedUnder(keyDay),
     receivedAt,
   };
 }
@@ -326,10 +326,11 @@ export class IngestWriter {
   ): StoredResult {
     const existing = this.existing(r, days);
     if (existing) return existing;
-    if (keyChecked && !keyChecked.has(`${r.keyDay} ${r.keyFile}`)) {
-      if (dayKeyIdentity(this.keysDir!, r.keyDay) !== r.keyFile)
-        throw new DayKeyGoneError(r.keyDay);
-      keyChecked.add(`${r.keyDay} ${r.keyFile}`);
+    if (keyChecked && !keyChecked.has(`${r.keyDay} ${r.keyPrint}`)) {
+      // A day with no key at all fails too, whatever the report says.
+      const now = dayKeyFingerprint(this.keysDir!, r.keyDay);
+      if (now === null || now !== r.keyPrint) throw new DayKeyGoneError(r.keyDay);
+      keyChecked.add(`${r.keyDay} ${r.keyPrint}`);
     }
     const record = encodeRecord(r.id, r);
     const seq = Number(

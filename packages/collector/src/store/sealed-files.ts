@@ -332,6 +332,10 @@ export class SealedAppender {
         // someone (expiry would have taken the day's end with it): its records were on disk as
         // far as it was synced, which the new file's mark keeps saying.
         if (keptEnd(this.db, day) !== undefined) carried = f.synced;
+        // The expiry took the day's marks with its file: the old file's sync is not the new
+        // one's, and written back it would make the start-up repair take the new file's lost
+        // records for synced ones (store/sealed-repair.ts).
+        else f.syncedKept = f.synced;
         this.close(day);
         f = undefined;
       }
