@@ -7,6 +7,7 @@ import { makeReport } from '../../../test-support/reports';
 import { dayFile, sealedDir, sealedSyncedKey } from '../src/store/sealed-files';
 import { IngestWriter, prepareReport } from '../src/store/ingest-writer';
 import { MOST_LOST_TO_A_POWER_CUT, removeUnsyncedReports } from '../src/store/sealed-repair';
+import { SealedReader } from '../src/store/sealed-reader';
 import { createLogger } from '../src/log';
 
 /**
@@ -203,6 +204,34 @@ describe('reports whose records did not reach the disk', () => {
       for (const r of early) await post(app, r, 200);
     },
   );
+
+  it('one an expiry in another process deleted during the check is not taken out twice: its counts stay', async () => {
+    const [r1, r2] = [makeReport(), makeReport({ repeats: 4 })];
+    for (const r of [r1, r2]) await post(t.app, r);
+    const db = t.collector.db;
+    const torn = row(t.collector, r2.id);
+    fs.truncateSync(dayFile(sealedDir(db.name), torn.key_day), torn.sealed_at);
+    db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(
+      String(torn.sealed_at),
+      sealedSyncedKey(torn.key_day),
+    );
+    // An expiry deletes r2 while the check reads the records (the counts stay, as expiry keeps them).
+    const read = SealedReader.prototype.read;
+    jest.spyOn(SealedReader.prototype, 'read').mockImplementation(function (
+      this: SealedReader,
+      ...args
+    ) {
+      db.prepare('DELETE FROM reports WHERE id = ?').run(r2.id);
+      return read.apply(this, args);
+    });
+    try {
+      removeUnsyncedReports(db, t.collector.keyring);
+    } finally {
+      jest.restoreAllMocks();
+    }
+    const hours = db.prepare('SELECT SUM(count) FROM group_hours').pluck().get();
+    expect(hours).toBe(6);
+  });
 
   it('none is taken out while every record is whole', async () => {
     for (let i = 0; i < 3; i++) await post(t.app, makeReport());

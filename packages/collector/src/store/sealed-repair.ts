@@ -175,7 +175,9 @@ function takeOut(db: Db): (row: Row) => void {
        AND NOT EXISTS (SELECT 1 FROM group_days WHERE group_id = @group)`,
   );
   return (r) => {
-    deleteReport.run(r.seq);
+    // Read before this transaction: an expiry in another process may have deleted it since, and
+    // its counts with it.
+    if (deleteReport.run(r.seq).changes === 0) return;
     keys.remove({
       seq: r.seq,
       id: r.id,
