@@ -138,8 +138,9 @@ describe('after expiry', () => {
     const serving = loadKeyring(dataPaths(t.dataDir).keys, {});
     const shred = t.collector.keyring.destroyDayKeySync.bind(t.collector.keyring);
     jest.spyOn(t.collector.keyring, 'destroyDayKeySync').mockImplementation((day) => {
-      shred(day);
+      const done = shred(day);
       serving.dayKey(day, true);
+      return done;
     });
     const now = t.clock() + 43 * 24 * HOUR;
     expect(await runExpiry(t.collector, { now })).toMatchObject({
@@ -151,6 +152,14 @@ describe('after expiry', () => {
       .pluck()
       .get();
     expect(receipt).toBe(1);
+  });
+
+  it('a shredding left half done (a failed sync) is finished by the next run', async () => {
+    const left = path.join(dataPaths(t.dataDir).keys, 'days', '.2026-08-30.key.shred');
+    fs.mkdirSync(path.dirname(left), { recursive: true });
+    fs.writeFileSync(left, 'the wrapped key, out of use');
+    await runExpiry(t.collector, { now: NIGHT });
+    expect(fs.existsSync(left)).toBe(false);
   });
 
   it('no byte of the expired reports remains in the database or WAL files', async () => {

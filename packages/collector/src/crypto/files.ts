@@ -98,32 +98,42 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Crypto-shreds a key file: unlinks it, then overwrites its bytes with random ones through the
- * descriptor still open and syncs them, then syncs its folder. Unlinked first: should the
- * overwrite fail, no file of noise is left where the key was, which the keyring would refuse to
- * open (and `serve` to start). In the thread pool: each of its two fsyncs can take tens of
- * milliseconds while the expiry job's writes keep the disk busy, and on the event loop every
- * request waited for them. Nothing to do when the file is gone.
+ * The name a key file takes while it is shredded: out of the way of the keyring (whose day keys
+ * are `<day>.key`, and which would refuse a file of noise there, and `serve` start with it),
+ * and found again by finishShredding should the shredding stop half way.
+ */
+function shreddingName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.shred`);
+}
+
+const SHREDDING = /^\..+\.shred$/;
+
+/**
+ * Crypto-shreds a key file: renames it out of the way, overwrites it with random bytes and syncs,
+ * then unlinks it and syncs its folder. In the thread pool: each of its two fsyncs can take tens
+ * of milliseconds while the expiry job's writes keep the disk busy, and on the event loop every
+ * request waited for them. Nothing to do when the file is gone. Should it fail past the rename,
+ * the key is out of use, and the next expiry run finishes it (finishShredding).
  *
  * @example
  * await shredFile('/var/lib/jcs-collector/keys/days/2026-09-19.key');
  */
 export async function shredFile(file: string): Promise<void> {
-  let handle: fs.promises.FileHandle;
+  const doomed = shreddingName(file);
   try {
-    handle = await fs.promises.open(file, 'r+');
+    await fs.promises.rename(file, doomed);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
+  const handle = await fs.promises.open(doomed, 'r+');
   try {
-    const size = (await handle.stat()).size;
-    await fs.promises.unlink(file);
-    await handle.write(crypto.randomBytes(Math.max(size, 64)), 0);
+    await handle.write(crypto.randomBytes(Math.max((await handle.stat()).size, 64)), 0);
     await handle.sync();
   } finally {
     await handle.close();
   }
+  await fs.promises.unlink(doomed);
   const dir = await fs.promises.open(path.dirname(file), 'r');
   try {
     await dir.sync();
@@ -134,26 +144,58 @@ export async function shredFile(file: string): Promise<void> {
 
 /**
  * shredFile, on the calling thread: for a shredding that must be over before the caller goes on
- * (inside a write transaction).
+ * (inside a write transaction). Returns false where the key left its name but the rest failed:
+ * out of use all the same, its bytes are overwritten by the next expiry run (finishShredding).
+ * Throws where the rename failed: then nothing changed.
  *
  * @example
- * shredFileSync('/var/lib/jcs-collector/keys/days/2026-12-07.key');
+ * shredFileSync('/var/lib/jcs-collector/keys/days/2026-12-07.key'); // true
  */
-export function shredFileSync(file: string): void {
-  let fd: number;
+export function shredFileSync(file: string): boolean {
+  const doomed = shreddingName(file);
   try {
-    fd = fs.openSync(file, 'r+');
+    fs.renameSync(file, doomed);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw e;
   }
   try {
+    overwriteAndUnlinkSync(doomed);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function overwriteAndUnlinkSync(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
     const noise = crypto.randomBytes(Math.max(fs.fstatSync(fd).size, 64));
-    fs.unlinkSync(file);
     fs.writeSync(fd, noise, 0, noise.length, 0);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+  fs.unlinkSync(file);
   fsyncDir(path.dirname(file));
+}
+
+/**
+ * Overwrites and removes what shreddings left half done in a folder (a failed sync, a process
+ * killed): each expiry run calls it. Returns how many it finished.
+ *
+ * @example
+ * finishShredding('/var/lib/jcs-collector/keys/days'); // 0
+ */
+export function finishShredding(dir: string): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  const left = names.filter((name) => SHREDDING.test(name));
+  for (const name of left) overwriteAndUnlinkSync(path.join(dir, name));
+  return left.length;
 }

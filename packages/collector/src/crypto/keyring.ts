@@ -3,7 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
 import { toBase64, makeDirSync } from '@jcs/protocol';
-import { shredFile, shredFileSync, writeFileAtomic } from './files';
+import { finishShredding, shredFile, shredFileSync, writeFileAtomic } from './files';
 import {
   KeyringError,
   loadMasterKey,
@@ -60,8 +60,9 @@ export function dayKeyFingerprint(keysDir: string, day: string): string | null {
   return fingerprint(text);
 }
 
+/** Of the text as unwrap() reads it: white space around it is no other key. */
 function fingerprint(wrapped: string): string {
-  return crypto.createHash('sha256').update(wrapped, 'utf8').digest('hex').slice(0, 16);
+  return crypto.createHash('sha256').update(wrapped.trim(), 'utf8').digest('hex').slice(0, 16);
 }
 
 function dayKeyFile(keysDir: string, day: string): string {
@@ -261,8 +262,8 @@ export class Keyring {
   }
 
   /**
-   * Crypto-shreds a day's data key: dropped from memory at once, then its file overwritten,
-   * synced and unlinked.
+   * Crypto-shreds a day's data key: dropped from memory at once, then its file renamed out of
+   * the way, overwritten, synced and unlinked (crypto/files.ts shredFile).
    *
    * @example
    * await keyring.destroyDayKey('2026-09-19');
@@ -277,12 +278,18 @@ export class Keyring {
   /**
    * destroyDayKey, done before it returns: for a shredding inside a write transaction, where no
    * batch may commit between the look for the day's reports and the key's end (retention/expire.ts).
+   * False where the key is out of use but its bytes wait for the next run (shredFileSync).
    */
-  destroyDayKeySync(day: string): void {
+  destroyDayKeySync(day: string): boolean {
     this.dayKeys.get(day)?.key.fill(0);
     this.dayKeys.delete(day);
     this.seenThisTurn.delete(day);
-    shredFileSync(dayKeyFile(this.dir, day));
+    return shredFileSync(dayKeyFile(this.dir, day));
+  }
+
+  /** Finishes the shreddings of day keys left half done (crypto/files.ts finishShredding). */
+  finishShredding(): number {
+    return finishShredding(path.join(this.dir, DAYS_DIR));
   }
 }
 

@@ -33,6 +33,10 @@ const FS_STORAGE = new Set([
   'EPERM',
   'EMFILE',
   'ENFILE',
+  // a file or folder of the data dir put where the other was (a key's days/ replaced by a file)
+  'ENOTDIR',
+  'EISDIR',
+  'ELOOP',
 ]);
 
 /** The collector's own codes for its files gone from under it: the keys, sealed/, the database. */

@@ -18,6 +18,8 @@ import {
   sealedSyncedKey,
 } from '../store/sealed-files';
 import { wipeUnreferenced } from '../store/sealed-wipes';
+import { noteShreddedKey } from '../store/batch-keys';
+import { dayKeyFingerprint } from '../crypto/keyring';
 import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { dayLastMs, dayStart, jobCutoff, readCutoff } from './policy';
 import {
@@ -310,6 +312,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   );
   const hidden = readCutoff(now, c.retentionDays);
   const dir = sealedDir(c.db.name);
+  c.keyring.finishShredding();
   let destroyed = 0;
   const removed: string[] = [];
   // Days a collector may still be sealing reports under: today and yesterday by the clock.
@@ -376,6 +379,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
  * look and the shredding would be counted but unreadable. Returns whether the key was shredded.
  */
 function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknown): boolean {
+  let unfinished = false;
   const shredded = c.db
     .transaction(() => {
       // Kept whatever the run's read cut-off: these reports came after the deletions, and by the
@@ -387,13 +391,22 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
-      c.keyring.destroyDayKeySync(day);
+      // What a serve beside this run may hold in its inbox under this key is due (batch-keys.ts).
+      const print = dayKeyFingerprint(c.keyring.dir, day);
+      if (print !== null) noteShreddedKey(c.db, day, print, dayName(c.clock() - 2 * DAY_MS));
+      if (!c.keyring.destroyDayKeySync(day)) unfinished = true;
       countShredded(c.db);
       deleteMeta(c.db, sealedEndKey(day));
       deleteMeta(c.db, sealedSyncedKey(day));
       return true;
     })
     .immediate();
+  if (unfinished) {
+    c.log.warn(
+      { day },
+      'day key out of use, its overwrite failed: the next expiry run finishes it',
+    );
+  }
   if (!shredded) wipeUnreferenced(c.db, dir, day);
   return shredded;
 }

@@ -3,7 +3,7 @@ import { unpackBatch, type WireBatch } from './batch-wire';
 import type { Inbox } from './inbox';
 import type { WalSync } from './wal-sync';
 import { MAX_UNSYNCED_RECORDS } from './sealed-files';
-import { dayKeyFingerprint, KeysFolderWatch } from '../crypto/keyring';
+import { KeysFolderWatch } from '../crypto/keyring';
 
 /** How long after a run the inbox is emptied and its WAL made ready for the next. */
 const CLEAN_UP_AFTER_MS = 10_000;
@@ -77,34 +77,21 @@ export class InboxWriter {
     const left = this.inbox.batches();
     if (left.length === 0) return 0;
     const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
-    if (items.length > 0) this.writer.write(items, true, false);
+    if (items.length > 0) this.writer.write(items, true, 'sort');
     this.inbox.removeUpTo(left[left.length - 1].seq);
     return items.length;
   }
 
   /**
-   * The reports whose day key is still the one they were sealed under. The others were due, and
-   * their key shredded, while they waited (an inbox left over for weeks, a run judged from the
-   * future): folded in, they could never be read, and their ids, already deleted with the day's,
-   * would come back. That holds for one sealed under a key that `jcs-collector expire --now`
-   * shredded in another process while it waited here, the day since given a new key: a run
-   * shreds only a day whose end is within its cut-off, so the report was due by that run too.
+   * The reports to fold: all of them, the batch's transaction leaving out those whose day key
+   * was shredded while they waited, due (store/batch-keys.ts `sort`). But none while the keys
+   * folder or its days/ is gone from under us: that is no key shredded but the storage failing,
+   * and the reports, answered 202, wait in the inbox until it is back.
    */
   private keyed(items: PreparedReport[]): PreparedReport[] {
-    // Not when the keys folder or its days/ is gone from under us: that is no key shredded but
-    // the storage failing, and the reports, answered 202, wait in the inbox until it is back.
     const gone = this.keysFolder.missing();
     if (gone) throw gone;
-    const prints = new Map<string, string | null>();
-    const current = (day: string) => {
-      if (!prints.has(day)) prints.set(day, dayKeyFingerprint(this.keysDir, day));
-      return prints.get(day)!;
-    };
-    // A report an earlier build put in the inbox has no fingerprint: its day's key must exist.
-    return items.filter((r) => {
-      const now = current(r.keyDay);
-      return now !== null && (r.keyPrint == null || r.keyPrint === now);
-    });
+    return items;
   }
 
   start(): void {
@@ -152,12 +139,11 @@ export class InboxWriter {
     // not be on disk: the start-up check after a power cut reads only the newest
     // (store/sealed-repair.ts). Past that, this fold syncs before it commits.
     const syncNow = this.unsynced + items.length > MAX_UNSYNCED_RECORDS / 2;
-    if (items.length > 0) this.writer.write(items, syncNow, false);
+    const n = items.length > 0 ? this.writer.write(items, syncNow, 'sort').length : 0;
     this.unfolded = [];
     for (const b of done) for (const r of b.items) this.pending.delete(r.id);
     this.foldedUpTo = done[done.length - 1].seq;
-    if (syncNow || items.length === 0) return this.foldedUpTo;
-    const n = items.length;
+    if (syncNow || n === 0) return this.foldedUpTo;
     this.unsynced += n;
     const sync = this.writer.durable(this.wal);
     this.syncs.add(sync);

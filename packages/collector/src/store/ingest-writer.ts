@@ -2,7 +2,7 @@ import { compareVersions, groupId, type Report } from '@jcs/protocol';
 import { DbFileWatch } from './db-file-watch';
 import type { Transaction } from 'better-sqlite3';
 import { withoutCommitSync, type Db } from './db';
-import { dayKeyFingerprint, type Keyring } from '../crypto/keyring';
+import type { Keyring } from '../crypto/keyring';
 import { keyTag, sealBytes, sealField } from '../crypto/fields';
 import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
@@ -12,7 +12,7 @@ import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 import { SealedAppender } from './sealed-files';
 import { encodeRecord } from './sealed-record';
-import { DayKeyGoneError } from './day-key-gone';
+import { BatchKeys, type KeyCheck } from './batch-keys';
 import type { WalSync } from './wal-sync';
 
 /** A report made ready to store: grouped, personal fields sealed under the day's data key. */
@@ -142,7 +142,7 @@ export class IngestWriter {
   /** `syncs`: whether the batch syncs its records and its commit itself */
   private readonly lookUp: Transaction<(items: PreparedReport[]) => (StoredResult | undefined)[]>;
   private readonly batch: Transaction<
-    (items: PreparedReport[], syncs: boolean, checkKeys: boolean) => StoredResult[]
+    (items: PreparedReport[], syncs: boolean, keys: KeyCheck) => StoredResult[]
   >;
   private readonly sealed: SealedAppender;
   private readonly dbFile: DbFileWatch;
@@ -211,12 +211,16 @@ export class IngestWriter {
       const days = this.lookupDays(items);
       return items.map((r) => this.existing(r, days));
     });
-    this.batch = db.transaction((items: PreparedReport[], syncs: boolean, checkKeys: boolean) => {
+    this.batch = db.transaction((items: PreparedReport[], syncs: boolean, check: KeyCheck) => {
       this.ids.refresh();
       const lookupDays = this.lookupDays(items);
       const sums = new CountSums();
-      const keyChecked = checkKeys && this.keysDir !== undefined ? new Set<string>() : undefined;
-      const results = items.map((r) => this.writeOne(r, lookupDays, sums, keyChecked));
+      const keys = this.keysDir === undefined ? undefined : new BatchKeys(db, this.keysDir, check);
+      const results: StoredResult[] = [];
+      for (const r of items) {
+        const stored = this.writeOne(r, lookupDays, sums, keys);
+        if (stored) results.push(stored);
+      }
       // One upsert per distinct (group, hour or day, version or line) of the batch, not per report.
       for (const [g, hour, version, n] of sums.hours.values())
         this.addHour.run(g, hour, version, n);
@@ -252,17 +256,15 @@ export class IngestWriter {
    * writer.write([prepared], false);
    * await writer.durable(wal);
    *
-   * With `checkKeys` (and a keys folder given), a report whose day key is no longer the one it was
-   * sealed under fails the batch with a DayKeyGoneError (503): `jcs-collector expire --now` in
-   * another process shreds a day's key under the write lock once none of the day's reports is
-   * left, and a report sealed before that but committed after would be stored unreadable. Off for
-   * reports from the inbox: answered 202 long before, they are sorted by their key's presence
-   * (store/inbox-writer.ts).
+   * With a keys folder given, each report's day key is checked under the write lock
+   * (store/batch-keys.ts): `refuse` (fresh reports) fails the batch with a DayKeyGoneError (503)
+   * where the key the report was sealed under is gone, `sort` (the inbox's reports) leaves out the
+   * reports due by the run that shredded it; the results then hold only the reports written.
    */
-  write(items: PreparedReport[], fsync = true, checkKeys = true): StoredResult[] {
+  write(items: PreparedReport[], fsync = true, keys: KeyCheck = 'refuse'): StoredResult[] {
     this.dbFile.check();
     // IMMEDIATE: the batch reads before it writes, and another connection may write in between.
-    const batch = () => this.batch.immediate(items, fsync, checkKeys);
+    const batch = () => this.batch.immediate(items, fsync, keys);
     try {
       const results = fsync ? batch() : withoutCommitSync(this.db, batch);
       this.sealed.commit();
@@ -322,16 +324,11 @@ export class IngestWriter {
     r: PreparedReport,
     days: () => string[],
     sums: CountSums,
-    keyChecked: Set<string> | undefined,
-  ): StoredResult {
+    keys: BatchKeys | undefined,
+  ): StoredResult | undefined {
     const existing = this.existing(r, days);
     if (existing) return existing;
-    if (keyChecked && !keyChecked.has(`${r.keyDay} ${r.keyPrint}`)) {
-      // A day with no key at all fails too, whatever the report says.
-      const now = dayKeyFingerprint(this.keysDir!, r.keyDay);
-      if (now === null || now !== r.keyPrint) throw new DayKeyGoneError(r.keyDay);
-      keyChecked.add(`${r.keyDay} ${r.keyPrint}`);
-    }
+    if (keys && !keys.admits(r)) return undefined;
     const record = encodeRecord(r.id, r);
     const seq = Number(
       this.insertReport.run(
