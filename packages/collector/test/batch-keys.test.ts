@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
-import { dayKeyFingerprint, loadKeyring } from '../src/crypto/keyring';
+import { dayKeyFingerprint, KeyringError, loadKeyring } from '../src/crypto/keyring';
+import { runExpiry } from '../src/retention/expire';
+import { DAY_MS } from '../src/time';
 import { shredFileSync } from '../src/crypto/files';
 import { noteShreddedKey } from '../src/store/batch-keys';
 import { DayKeyGoneError } from '../src/store/day-key-gone';
@@ -86,6 +88,35 @@ describe("the inbox's reports (sort)", () => {
     expect(stored()).toEqual(new Set([legacy.id, fresh.id, other.id]));
   });
 
+  it('a key shredded by a run whose transaction then rolled back is still noted: its reports are left out', async () => {
+    const due = sealed();
+    const destroy = t.collector.keyring.destroyDayKeySync.bind(t.collector.keyring);
+    jest.spyOn(t.collector.keyring, 'destroyDayKeySync').mockImplementation((day) => {
+      destroy(day); // renamed away: cannot be undone
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    try {
+      await expect(runExpiry(t.collector, { now: NOW + 43 * DAY_MS })).rejects.toThrow('full');
+    } finally {
+      jest.restoreAllMocks();
+    }
+    newKey();
+    expect(writer.write([due], true, 'sort')).toEqual([]);
+    expect(stored().size).toBe(0);
+  });
+
+  it('with days/ gone from under it (after its wait for the lock), drops nothing: the storage failing', () => {
+    const report = sealed();
+    const days = path.join(keysDir, 'days');
+    fs.renameSync(days, `${days}.away`);
+    try {
+      expect(() => writer.write([report], true, 'sort')).toThrow(KeyringError);
+    } finally {
+      fs.renameSync(`${days}.away`, days);
+    }
+    expect(writer.write([report], true, 'sort')).toHaveLength(1);
+  });
+
   it('an inbox folded, or left to the next start, after such a shredding folds only what is not due', async () => {
     const inbox = new Inbox(path.join(t.dataDir, 'inbox.db'));
     const wal = new WalSync(`${t.collector.db.name}-wal`);
@@ -104,8 +135,8 @@ describe("the inbox's reports (sort)", () => {
       // Left in the inbox by a process that stopped: the same at the next start.
       w.write(packBatch([due2]));
       const next = new InboxWriter(writer, inbox, wal, keysDir);
-      // (all the inbox held: the batches folded before are stored already)
-      expect(next.recover()).toBe(3);
+      // in the database: the one folded before, not the one due
+      expect(next.recover()).toBe(1);
       expect(stored()).toEqual(new Set([kept.id]));
       expect(inbox.batches()).toHaveLength(0);
       next.close();

@@ -175,12 +175,75 @@ describe("a day's key shredded", () => {
     // out of use at once; its bytes wait for the next expiry run
     expect(shredFileSync(file)).toBe(false);
     expect(fs.existsSync(file)).toBe(false);
-    const left = path.join(dir, 'days', `.${DAY}.key.shred`);
-    expect(fs.existsSync(left)).toBe(true);
+    expect(fs.readdirSync(path.join(dir, 'days'))).toEqual([
+      expect.stringMatching(new RegExp(`^\\.${DAY}\\.key\\.[0-9a-f]+\\.shred$`)),
+    ]);
     // a keyring opens the folder as before, without that day's key
     const next = loadKeyring(dir, {});
     expect(next.dayKey(DAY)).toBeNull();
-    expect(next.finishShredding()).toBe(1);
+    expect(next.finishShredding()).toEqual({ finished: 1, failed: [] });
     expect(fs.readdirSync(path.join(dir, 'days'))).toEqual([]);
+  });
+});
+
+describe('shreddings left half done, finished by the next run', () => {
+  afterEach(() => jest.restoreAllMocks());
+  const leftover = (dir: string, name = `.${DAY}.key.0a1b2c.shred`) => path.join(dir, 'days', name);
+
+  it('a second shredding of the day never renames over the first one’s leftover', async () => {
+    const { dir, serving } = twoKeyrings();
+    serving.dayKey(DAY, true);
+    const file = path.join(dir, 'days', `${DAY}.key`);
+    jest.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
+      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    });
+    expect(shredFileSync(file)).toBe(false);
+    const [first] = fs.readdirSync(path.join(dir, 'days'));
+    const firstBytes = fs.readFileSync(path.join(dir, 'days', first));
+    jest.restoreAllMocks();
+    await nextTurn();
+    serving.dayKey(DAY, true); // the day's next key, shredded whole
+    expect(shredFileSync(file)).toBe(true);
+    // the first key's bytes still there to be overwritten, not freed under another's name
+    expect(fs.readFileSync(path.join(dir, 'days', first))).toEqual(firstBytes);
+    expect(serving.finishShredding()).toEqual({ finished: 1, failed: [] });
+    expect(fs.readdirSync(path.join(dir, 'days'))).toEqual([]);
+  });
+
+  it('a link is removed without writing through it, a folder removed, a failure said and the rest done', () => {
+    const { dir, serving } = twoKeyrings();
+    const outside = path.join(makeTempDir(), 'not-a-key');
+    fs.writeFileSync(outside, 'stays as it is');
+    fs.symlinkSync(outside, leftover(dir, `.${DAY}.key.aa.shred`));
+    fs.mkdirSync(leftover(dir, `.${DAY}.key.bb.shred`));
+    fs.writeFileSync(leftover(dir, `.${DAY}.key.cc.shred`), 'a key out of use');
+    fs.writeFileSync(leftover(dir, `.${DAY}.key.dd.shred`), 'a key out of use');
+    fs.writeFileSync(path.join(dir, 'days', '.not-ours.shred'), 'left alone');
+    const open = fs.openSync;
+    jest.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      if (String(file).endsWith('.cc.shred')) {
+        throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' });
+      }
+      return (open as (...args: unknown[]) => number)(file, ...rest);
+    }) as typeof fs.openSync);
+    const done = serving.finishShredding();
+    expect(done).toEqual({ finished: 3, failed: [`.${DAY}.key.cc.shred (EIO)`] });
+    expect(fs.readFileSync(outside, 'utf8')).toBe('stays as it is');
+    expect(fs.readdirSync(path.join(dir, 'days')).sort()).toEqual([
+      `.${DAY}.key.cc.shred`,
+      '.not-ours.shred',
+    ]);
+  });
+
+  it('one another run finished meanwhile is done, not a failure', () => {
+    const { dir, serving } = twoKeyrings();
+    fs.writeFileSync(leftover(dir), 'a key out of use');
+    const lstat = fs.lstatSync;
+    jest.spyOn(fs, 'lstatSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      const st = (lstat as (...args: unknown[]) => fs.Stats)(file, ...rest);
+      if (String(file).endsWith('.shred')) fs.unlinkSync(file); // the other run, between two steps
+      return st;
+    }) as typeof fs.lstatSync);
+    expect(serving.finishShredding()).toEqual({ finished: 1, failed: [] });
   });
 });

@@ -155,7 +155,7 @@ describe('after expiry', () => {
   });
 
   it('a shredding left half done (a failed sync) is finished by the next run', async () => {
-    const left = path.join(dataPaths(t.dataDir).keys, 'days', '.2026-08-30.key.shred');
+    const left = path.join(dataPaths(t.dataDir).keys, 'days', '.2026-08-30.key.0a1b2c3d4e5f.shred');
     fs.mkdirSync(path.dirname(left), { recursive: true });
     fs.writeFileSync(left, 'the wrapped key, out of use');
     await runExpiry(t.collector, { now: NIGHT });

@@ -99,21 +99,27 @@ export function fsyncDir(dir: string): void {
 
 /**
  * The name a key file takes while it is shredded: out of the way of the keyring (whose day keys
- * are `<day>.key`, and which would refuse a file of noise there, and `serve` start with it),
- * and found again by finishShredding should the shredding stop half way.
+ * are `<day>.key`, and which would refuse a file of noise there, and `serve` start with it), and
+ * found again by finishShredding should the shredding stop half way. Unique: a second shredding
+ * of the day (its next key) must not rename over a first one's leftover, whose bytes would then
+ * be freed without their overwrite.
  */
 function shreddingName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.shred`);
+  const unique = crypto.randomBytes(6).toString('hex');
+  return path.join(path.dirname(file), `.${path.basename(file)}.${unique}.shred`);
 }
 
-const SHREDDING = /^\..+\.shred$/;
+const SHREDDING = /^\.\d{4}-\d{2}-\d{2}\.key\.[0-9a-f]+\.shred$/;
+
+const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
 
 /**
- * Crypto-shreds a key file: renames it out of the way, overwrites it with random bytes and syncs,
- * then unlinks it and syncs its folder. In the thread pool: each of its two fsyncs can take tens
- * of milliseconds while the expiry job's writes keep the disk busy, and on the event loop every
- * request waited for them. Nothing to do when the file is gone. Should it fail past the rename,
- * the key is out of use, and the next expiry run finishes it (finishShredding).
+ * Crypto-shreds a key file: renames it out of the way (synced, so that no power cut leaves noise
+ * under the key's name), overwrites it with random bytes and syncs, then unlinks it and syncs its
+ * folder. In the thread pool: each fsync can take tens of milliseconds while the expiry job's
+ * writes keep the disk busy, and on the event loop every request waited for them. Nothing to do
+ * when the file is gone. Should it fail past the rename, the key is out of use, and the next
+ * expiry run finishes it (finishShredding).
  *
  * @example
  * await shredFile('/var/lib/jcs-collector/keys/days/2026-09-19.key');
@@ -123,9 +129,10 @@ export async function shredFile(file: string): Promise<void> {
   try {
     await fs.promises.rename(file, doomed);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (gone(e)) return;
     throw e;
   }
+  await syncDir(path.dirname(file));
   const handle = await fs.promises.open(doomed, 'r+');
   try {
     await handle.write(crypto.randomBytes(Math.max((await handle.stat()).size, 64)), 0);
@@ -134,11 +141,15 @@ export async function shredFile(file: string): Promise<void> {
     await handle.close();
   }
   await fs.promises.unlink(doomed);
-  const dir = await fs.promises.open(path.dirname(file), 'r');
+  await syncDir(path.dirname(file));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
   try {
-    await dir.sync();
+    await handle.sync();
   } finally {
-    await dir.close();
+    await handle.close();
   }
 }
 
@@ -156,10 +167,11 @@ export function shredFileSync(file: string): boolean {
   try {
     fs.renameSync(file, doomed);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (gone(e)) return true;
     throw e;
   }
   try {
+    fsyncDir(path.dirname(file));
     overwriteAndUnlinkSync(doomed);
     return true;
   } catch {
@@ -167,35 +179,54 @@ export function shredFileSync(file: string): boolean {
   }
 }
 
+/** Overwrites, syncs and unlinks a leftover; one another run finished meanwhile is done. */
 function overwriteAndUnlinkSync(file: string): void {
-  const fd = fs.openSync(file, 'r+');
   try {
-    const noise = crypto.randomBytes(Math.max(fs.fstatSync(fd).size, 64));
-    fs.writeSync(fd, noise, 0, noise.length, 0);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    // Anything but a file (a link, a folder) is unlinked unopened: never a write through a link.
+    if (fs.lstatSync(file).isFile()) {
+      const fd = fs.openSync(file, 'r+');
+      try {
+        const noise = crypto.randomBytes(Math.max(fs.fstatSync(fd).size, 64));
+        fs.writeSync(fd, noise, 0, noise.length, 0);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.unlinkSync(file);
+    } else {
+      fs.rmSync(file, { recursive: true, force: true });
+    }
+  } catch (e) {
+    if (gone(e)) return;
+    throw e;
   }
-  fs.unlinkSync(file);
   fsyncDir(path.dirname(file));
 }
 
 /**
  * Overwrites and removes what shreddings left half done in a folder (a failed sync, a process
- * killed): each expiry run calls it. Returns how many it finished.
+ * killed): each expiry run calls it. One that fails is said in `failed` (and tried again by the
+ * next run), not thrown: it must not hold up the shredding of the keys that are due.
  *
  * @example
- * finishShredding('/var/lib/jcs-collector/keys/days'); // 0
+ * finishShredding('/var/lib/jcs-collector/keys/days'); // { finished: 0, failed: [] }
  */
-export function finishShredding(dir: string): number {
+export function finishShredding(dir: string): { finished: number; failed: string[] } {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if (gone(e)) return { finished: 0, failed: [] };
     throw e;
   }
-  const left = names.filter((name) => SHREDDING.test(name));
-  for (const name of left) overwriteAndUnlinkSync(path.join(dir, name));
-  return left.length;
+  const done = { finished: 0, failed: [] as string[] };
+  for (const name of names.filter((n) => SHREDDING.test(n))) {
+    try {
+      overwriteAndUnlinkSync(path.join(dir, name));
+      done.finished++;
+    } catch (e) {
+      done.failed.push(`${name} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  return done;
 }

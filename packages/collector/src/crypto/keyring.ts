@@ -288,7 +288,7 @@ export class Keyring {
   }
 
   /** Finishes the shreddings of day keys left half done (crypto/files.ts finishShredding). */
-  finishShredding(): number {
+  finishShredding(): { finished: number; failed: string[] } {
     return finishShredding(path.join(this.dir, DAYS_DIR));
   }
 }

@@ -312,7 +312,7 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   );
   const hidden = readCutoff(now, c.retentionDays);
   const dir = sealedDir(c.db.name);
-  c.keyring.finishShredding();
+  finishShreddings(c);
   let destroyed = 0;
   const removed: string[] = [];
   // Days a collector may still be sealing reports under: today and yesterday by the clock.
@@ -366,7 +366,20 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
   }
   // Files this process's reads held open let go of, so removed ones free their space.
   c.reports.close();
+  // A shredding of this run that failed past its rename: on its receipt, so done now if it can be.
+  finishShreddings(c);
   return destroyed;
+}
+
+/** Shreddings left half done, finished; those that fail again are logged, for the next run. */
+function finishShreddings(c: Collector): void {
+  const { failed } = c.keyring.finishShredding();
+  if (failed.length > 0) {
+    c.log.warn(
+      { failed },
+      'day keys out of use not yet overwritten: the next expiry run tries again',
+    );
+  }
 }
 
 /**
@@ -379,6 +392,15 @@ async function destroyKeys(c: Collector, now: number, cutoff: number): Promise<n
  * look and the shredding would be counted but unreadable. Returns whether the key was shredded.
  */
 function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknown): boolean {
+  // Noted in a transaction of its own, before: the shredding's rename cannot be undone should its
+  // transaction then roll back. A note of a key that stays is harmless (batch-keys.ts reads the
+  // notes only for a report whose key is not the day's).
+  const print = dayKeyFingerprint(c.keyring.dir, day);
+  if (print !== null) {
+    c.db
+      .transaction(() => noteShreddedKey(c.db, day, print, dayName(c.clock() - 2 * DAY_MS)))
+      .immediate();
+  }
   let unfinished = false;
   const shredded = c.db
     .transaction(() => {
@@ -391,9 +413,11 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
-      // What a serve beside this run may hold in its inbox under this key is due (batch-keys.ts).
-      const print = dayKeyFingerprint(c.keyring.dir, day);
-      if (print !== null) noteShreddedKey(c.db, day, print, dayName(c.clock() - 2 * DAY_MS));
+      // Another run's shredding and a serve's new key in between: this one noted too.
+      const now = dayKeyFingerprint(c.keyring.dir, day);
+      if (now !== null && now !== print) {
+        noteShreddedKey(c.db, day, now, dayName(c.clock() - 2 * DAY_MS));
+      }
       if (!c.keyring.destroyDayKeySync(day)) unfinished = true;
       countShredded(c.db);
       deleteMeta(c.db, sealedEndKey(day));

@@ -1,4 +1,6 @@
-import { dayKeyFingerprint } from '../crypto/keyring';
+import fs from 'node:fs';
+import path from 'node:path';
+import { dayKeyFingerprint, KeyringError } from '../crypto/keyring';
 import type { Db } from './db';
 import { getMeta, setMeta } from './db';
 import { DayKeyGoneError } from './day-key-gone';
@@ -43,7 +45,18 @@ export class BatchKeys {
     const same = now !== null && (r.keyPrint == null || r.keyPrint === now);
     if (same) return true;
     if (this.mode === 'refuse') throw new DayKeyGoneError(r.keyDay);
-    return now !== null && !this.shreddedKeys(r.keyDay).includes(r.keyPrint!);
+    if (now === null) {
+      // Looked for under the write lock, after a wait for it: the folder gone meanwhile is the
+      // storage failing, and the inbox's reports, answered 202, wait for it to be back.
+      const days = path.join(this.keysDir, 'days');
+      if (!fs.existsSync(days)) {
+        throw new KeyringError(
+          `the keys folder's ${days} is gone while the collector runs: put it back`,
+        );
+      }
+      return false;
+    }
+    return !this.shreddedKeys(r.keyDay).includes(r.keyPrint!);
   }
 
   private current(day: string): string | null {

@@ -71,15 +71,16 @@ export class InboxWriter {
 
   /**
    * At start, before any batch: folds in what a process that stopped during a run left in the
-   * inbox, on disk before returning, then empties the inbox. Returns how many reports it held.
+   * inbox, on disk before returning, then empties the inbox. Returns how many of them are in the
+   * database (not those left out as due; those folded before, again).
    */
   recover(): number {
     const left = this.inbox.batches();
     if (left.length === 0) return 0;
     const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
-    if (items.length > 0) this.writer.write(items, true, 'sort');
+    const written = items.length > 0 ? this.writer.write(items, true, 'sort').length : 0;
     this.inbox.removeUpTo(left[left.length - 1].seq);
-    return items.length;
+    return written;
   }
 
   /**
