@@ -146,6 +146,13 @@ describe('a keys folder that changes under a running collector', () => {
   });
 });
 
+/** The next fsync fails (EIO), as a dying disk fails it; a real one cannot be had here. */
+function failNextFsync(): void {
+  jest.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
+    throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  });
+}
+
 describe("a day's key shredded", () => {
   afterEach(() => jest.restoreAllMocks());
 
@@ -169,9 +176,7 @@ describe("a day's key shredded", () => {
     const { dir, serving } = twoKeyrings();
     serving.dayKey(DAY, true);
     const file = path.join(dir, 'days', `${DAY}.key`);
-    jest.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
-      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-    });
+    failNextFsync();
     // out of use at once; its bytes wait for the next expiry run
     expect(shredFileSync(file)).toBe(false);
     expect(fs.existsSync(file)).toBe(false);
@@ -194,9 +199,7 @@ describe('shreddings left half done, finished by the next run', () => {
     const { dir, serving } = twoKeyrings();
     serving.dayKey(DAY, true);
     const file = path.join(dir, 'days', `${DAY}.key`);
-    jest.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
-      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
-    });
+    failNextFsync();
     expect(shredFileSync(file)).toBe(false);
     const [first] = fs.readdirSync(path.join(dir, 'days'));
     const firstBytes = fs.readFileSync(path.join(dir, 'days', first));

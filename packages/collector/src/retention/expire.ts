@@ -396,10 +396,9 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
   // transaction then roll back. A note of a key that stays is harmless (batch-keys.ts reads the
   // notes only for a report whose key is not the day's).
   const print = dayKeyFingerprint(c.keyring.dir, day);
+  const notedFrom = dayName(c.clock() - 2 * DAY_MS);
   if (print !== null) {
-    c.db
-      .transaction(() => noteShreddedKey(c.db, day, print, dayName(c.clock() - 2 * DAY_MS)))
-      .immediate();
+    c.db.transaction(() => noteShreddedKey(c.db, day, print, notedFrom)).immediate();
   }
   let unfinished = false;
   const shredded = c.db
@@ -416,7 +415,7 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
       // Another run's shredding and a serve's new key in between: this one noted too.
       const now = dayKeyFingerprint(c.keyring.dir, day);
       if (now !== null && now !== print) {
-        noteShreddedKey(c.db, day, now, dayName(c.clock() - 2 * DAY_MS));
+        noteShreddedKey(c.db, day, now, notedFrom);
       }
       if (!c.keyring.destroyDayKeySync(day)) unfinished = true;
       countShredded(c.db);

@@ -77,22 +77,22 @@ export class InboxWriter {
   recover(): number {
     const left = this.inbox.batches();
     if (left.length === 0) return 0;
-    const items = this.keyed(left.flatMap((b) => unpackBatch(b.batch)));
+    this.checkKeysFolder();
+    const items = left.flatMap((b) => unpackBatch(b.batch));
     const written = items.length > 0 ? this.writer.write(items, true, 'sort').length : 0;
     this.inbox.removeUpTo(left[left.length - 1].seq);
     return written;
   }
 
   /**
-   * The reports to fold: all of them, the batch's transaction leaving out those whose day key
-   * was shredded while they waited, due (store/batch-keys.ts `sort`). But none while the keys
-   * folder or its days/ is gone from under us: that is no key shredded but the storage failing,
-   * and the reports, answered 202, wait in the inbox until it is back.
+   * Nothing is folded while the keys folder or its days/ is gone from under us: that is no key
+   * shredded but the storage failing, and the reports, answered 202, wait in the inbox until it
+   * is back. (The fold's transaction leaves out those whose key was shredded while they waited,
+   * due: store/batch-keys.ts `sort`.)
    */
-  private keyed(items: PreparedReport[]): PreparedReport[] {
+  private checkKeysFolder(): void {
     const gone = this.keysFolder.missing();
     if (gone) throw gone;
-    return items;
   }
 
   start(): void {
@@ -135,7 +135,8 @@ export class InboxWriter {
   fold(): number {
     const done = this.unfolded;
     if (done.length === 0) return this.foldedUpTo;
-    const items = this.keyed(done.flatMap((b) => b.items));
+    this.checkKeysFolder();
+    const items = done.flatMap((b) => b.items);
     // As ingest's batcher does, never more than MAX_UNSYNCED_RECORDS/2 reports whose records may
     // not be on disk: the start-up check after a power cut reads only the newest
     // (store/sealed-repair.ts). Past that, this fold syncs before it commits.

@@ -38,10 +38,11 @@ function main(): void {
   try {
     db = openDatabase(data.file);
     if (data.backgroundCheckpoint) db.pragma('wal_autocheckpoint = 0');
-    writer = new IngestWriter(db, dataPaths(path.dirname(data.file)).keys);
+    const keysDir = dataPaths(path.dirname(data.file)).keys;
+    writer = new IngestWriter(db, keysDir);
     writer.warmUp();
     inbox = new Inbox(inboxFile(data.file));
-    inboxWriter = new InboxWriter(writer, inbox, wal, dataPaths(path.dirname(data.file)).keys);
+    inboxWriter = new InboxWriter(writer, inbox, wal, keysDir);
     new Int32Array(data.state)[2] = inboxWriter.recover();
   } catch (e) {
     // Why, for the constructor waiting on the other thread to throw: JSON, with the code.

@@ -20,8 +20,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * On every platform, not only win32: there the codes are a lock of a moment, elsewhere mostly a
  * permission refused for good, which costs the 75 ms for nothing. The queue uses it only where one
  * failure would lose a report or leave it stranded (a rename into `pending/`, a claim given back,
- * the delete after delivery, the key file's read, a claimed report's read), never in a loop over the queue's files, so
- * that cost is paid once, and the same code runs (and is tested, by injected faults) everywhere.
+ * the delete after delivery, the key file's read, a claimed report's read), never in a loop over
+ * the queue's files, so that cost is paid once, and the same code runs (and is tested, by
+ * injected faults) everywhere.
  *
  * @example
  * retryTransient(() => fs.renameSync(tmp, target));
