@@ -21,7 +21,8 @@ export interface Reporter {
   /**
    * Records an error and returns its id at once (for the error dialog: "quote this reference").
    * Never throws and never waits on the network: the report is stored (on disk with `queueDir`)
-   * before this returns, and sent in the background.
+   * before this returns, and sent in the background. An `Error` given here is read as
+   * `captureException` reads one, but for the report fields it carries itself.
    *
    * @example
    * const ref = reporter.report({

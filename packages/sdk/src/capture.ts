@@ -1,4 +1,5 @@
 import { coerceErrorNumber, coerceLine, readProperty, textOf, unboxed } from './normalize';
+import type { CaptureExtra } from './api';
 import { firstHostFrame, moduleName, parseStack, procedureName, type StackFrame } from './stack';
 
 /** The fields of a report about a thrown value, before normalising, and where it was thrown. */
@@ -58,6 +59,23 @@ export function captureFields(
     sourceFrame: line === undefined && code === undefined ? frame : undefined,
     notes,
   };
+}
+
+/**
+ * The report fields an Error handed to report() carries itself (a VB-style `description`, a
+ * `module`, a `data` for the dump), as captureException's `extra`. Its `code` only where it reads
+ * as a line of code: on a Node error it is an identifier (`ENOENT`, `ERR_INVALID_ARG_TYPE`), which
+ * would take the place of the source line read from the stack (a numeric one is its number).
+ */
+export function reportFieldsOfError(error: Error): CaptureExtra {
+  const extra: Record<string, unknown> = {};
+  for (const key of ['description', 'module', 'procedure', 'line', 'code', 'data']) {
+    const { ok, value } = readProperty(error, key);
+    if (!ok || value === undefined) continue;
+    if (key === 'code' && !(typeof value === 'string' && /[\s()=;]/.test(value))) continue;
+    extra[key] = value;
+  }
+  return extra;
 }
 
 /** Number, description and stack of anything thrown, read without trusting it. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isNativeError } from 'node:util/types';
 import type { Report } from '@jcs/protocol';
 import { createBackoff } from './backoff';
 import { Delivery, timerDelay } from './delivery';
@@ -26,7 +27,7 @@ import type { ResolvedOptions } from './options';
 import { openReportQueue } from './queue/open-queue';
 import type { ReportQueue } from './queue/types';
 import { readSourceLine, type StackFrame } from './stack';
-import { captureFields } from './capture';
+import { captureFields, reportFieldsOfError } from './capture';
 import { monotonicNow } from './clock';
 import type { CaptureExtra, Reporter, ReportPreview } from './api';
 import { sendBeforeDeath } from './crash-send';
@@ -185,9 +186,8 @@ export class ReporterCore implements Reporter {
     const id = randomUUID();
     let answered: string = id;
     this.guard(id, () => {
-      const notes: string[] = [];
-      const error = normalizeError(input, notes);
-      answered = this.submit(id, error, notes, input);
+      const { error, notes, dataSource, frame } = reportFields(input);
+      answered = this.submit(id, error, notes, dataSource, frame);
     });
     return answered;
   }
@@ -207,8 +207,8 @@ export class ReporterCore implements Reporter {
 
   preview(input: ReportInput, options?: { dumpConsent?: boolean }): ReportPreview | null {
     try {
-      const notes: string[] = [];
-      const error = normalizeError(input, notes);
+      const { error, dataSource, frame } = reportFields(input);
+      withSourceLine(error, frame, this.o.includeSourceLine);
       const override = readProperty(options, 'dumpConsent').value;
       if (override !== undefined && typeof override !== 'boolean') {
         // as setDumpConsent: 'yes' from a settings file would otherwise preview the wrong dump
@@ -218,7 +218,14 @@ export class ReporterCore implements Reporter {
         });
       }
       const consent = typeof override === 'boolean' ? override : this.consent;
-      const built = this.build(randomUUID(), new Date().toISOString(), error, 0, input, consent);
+      const built = this.build(
+        randomUUID(),
+        new Date().toISOString(),
+        error,
+        0,
+        dataSource,
+        consent,
+      );
       const report = this.finalize(built.report);
       if (!report) return null;
       const { dump: sealed, ...rest } = report;
@@ -511,6 +518,26 @@ export class ReporterCore implements Reporter {
   private drainFlood(mode: DrainMode): void {
     this.flood.drain(mode);
   }
+}
+
+/**
+ * What report() and preview() make of their input. An Error handed to them is a caught exception
+ * and is read as captureException reads one: its place from its stack, not `(unknown)`, and its
+ * `code` not taken for the line of code (on a Node error it is `ENOENT`).
+ */
+function reportFields(input: unknown): {
+  error: NormalizedError;
+  notes: string[];
+  dataSource: unknown;
+  frame?: StackFrame;
+} {
+  if (isNativeError(input)) {
+    const extra = reportFieldsOfError(input);
+    const { fields, sourceFrame, notes } = captureFields(input, extra);
+    return { error: normalizeError(fields, notes), notes, dataSource: extra, frame: sourceFrame };
+  }
+  const notes: string[] = [];
+  return { error: normalizeError(input, notes), notes, dataSource: input };
 }
 
 function withSourceLine(error: NormalizedError, frame: StackFrame | undefined, on: boolean): void {

@@ -253,14 +253,77 @@ describe('captureException', () => {
     ]);
   });
 
-  it('report() of an Error keeps its message as the description, and says so', async () => {
+  it('report() of an Error reads it as captureException does: its place from its stack', async () => {
     const { reporter, sentReports, diagnostics } = recording();
-    reporter.report(new Error('Disk full on C:') as never);
+    let caught: unknown;
+    try {
+      loadClient();
+    } catch (e) {
+      caught = e;
+    }
+    const viaReport = reporter.report(caught as never);
+    reporter.captureException(caught);
+    const [r, c] = await sentReports();
+    expect(r.id).toBe(viaReport);
+    expect(r.error).toEqual(c.error);
+    expect(r.error).toMatchObject({
+      description: 'client is undefined',
+      module: 'capture.test',
+      procedure: 'loadClient',
+      code: "throw new TypeError('client is undefined'); // the throwing line",
+    });
+    // nothing was mended: an Error is a proper input to report()
+    expect(diagnostics.filter((d) => d.code === 'invalid_input')).toEqual([]);
+  });
+
+  it("report() of a Node error takes errno as its number, never its code ('ENOENT') as the line of code", async () => {
+    // ERR_ codes too, and a code given as a number is the error's number
+    const { reporter: other, sentReports: otherSent } = recording();
+    other.report(Object.assign(new TypeError('bad'), { code: 'ERR_INVALID_ARG_TYPE' }) as never);
+    other.report(Object.assign(new Error('deadlock'), { code: 1205 }) as never);
+    const [typeError, deadlock] = await otherSent();
+    expect(typeError.error.code).toContain("new TypeError('bad')");
+    expect(deadlock.error).toMatchObject({ number: 1205, description: 'deadlock' });
+
+    const { reporter, sentReports } = recording();
+    let caught: unknown;
+    try {
+      fs.readFileSync(path.join(os.tmpdir(), 'jcs-no-such-file', 'x')); // the failing read
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as NodeJS.ErrnoException).code).toBe('ENOENT');
+    reporter.report(caught as never);
     const [r] = await sentReports();
-    expect(r.error.description).toBe('Disk full on C:');
-    expect(diagnostics.find((d) => d.code === 'invalid_input')?.message).toMatch(
-      /description: none given; the message was used/,
-    );
+    expect(r.error.number).toBe((caught as NodeJS.ErrnoException).errno);
+    expect(r.error.number).not.toBe(0);
+    expect(r.error.module).toBe('capture.test');
+    expect(r.error.code).toContain('// the failing read');
+  });
+
+  it('report() of an Error keeps the report fields it carries: a VB-style description, a module, its data', async () => {
+    const publicKey = Buffer.alloc(32, 1).toString('base64');
+    const { reporter, sentReports } = recording({ publicKey, dumpConsent: true });
+    const err = Object.assign(new Error('the message'), {
+      description: 'Subscript out of range',
+      module: 'modClients',
+      number: 9,
+      code: 'x = a(i)',
+      data: { clientId: 42 },
+    });
+    const preview = reporter.preview(err as never)!;
+    reporter.report(err as never);
+    const [r] = await sentReports();
+    expect(r.error).toMatchObject({
+      number: 9,
+      description: 'Subscript out of range',
+      module: 'modClients',
+    });
+    // a code that reads as a line of code is one (a Node error's ENOENT is not: above)
+    expect(r.error.code).toBe('x = a(i)');
+    expect(r.dump).toBeDefined();
+    expect(preview.dump).toEqual({ clientId: 42 });
+    expect({ ...preview, id: r.id, occurredAt: r.occurredAt, dump: r.dump }).toEqual(r);
   });
 
   it('places a thrown non-Error where it was caught', async () => {
