@@ -197,10 +197,8 @@ export class ReporterCore implements Reporter {
     const id = randomUUID();
     let answered: string = id;
     this.guard(id, () => {
-      const { fields, sourceFrame, notes } = captureFields(thrown, extra, caughtAt);
-      const error = normalizeError(fields, notes);
-      noteUnknownFields(extra, 'extra', notes);
-      answered = this.submit(id, error, notes, extra, sourceFrame);
+      const { error, notes, frame } = thrownFields(thrown, extra, caughtAt);
+      answered = this.submit(id, error, notes, extra, frame);
     });
     return answered;
   }
@@ -525,19 +523,27 @@ export class ReporterCore implements Reporter {
  * and is read as captureException reads one: its place from its stack, not `(unknown)`, and its
  * `code` not taken for the line of code (on a Node error it is `ENOENT`).
  */
-function reportFields(input: unknown): {
-  error: NormalizedError;
-  notes: string[];
-  dataSource: unknown;
-  frame?: StackFrame;
-} {
-  if (isNativeError(input)) {
-    const extra = reportFieldsOfError(input);
-    const { fields, sourceFrame, notes } = captureFields(input, extra);
-    return { error: normalizeError(fields, notes), notes, dataSource: extra, frame: sourceFrame };
-  }
+function reportFields(input: unknown): ReportFields {
+  if (isNativeError(input)) return thrownFields(input, reportFieldsOfError(input));
   const notes: string[] = [];
   return { error: normalizeError(input, notes), notes, dataSource: input };
+}
+
+/** What captureException makes of a thrown value and its `extra` (which holds the dump's data). */
+function thrownFields(thrown: unknown, extra: unknown, caughtAt?: () => string): ReportFields {
+  const { fields, sourceFrame, notes } = captureFields(thrown, extra, caughtAt);
+  const error = normalizeError(fields, notes);
+  noteUnknownFields(extra, 'extra', notes);
+  return { error, notes, dataSource: extra, frame: sourceFrame };
+}
+
+interface ReportFields {
+  error: NormalizedError;
+  notes: string[];
+  /** what the dump's `data` is read from */
+  dataSource: unknown;
+  /** the frame the line of code may be read from */
+  frame?: StackFrame;
 }
 
 function withSourceLine(error: NormalizedError, frame: StackFrame | undefined, on: boolean): void {
