@@ -18,6 +18,7 @@ import {
 import { openQueueFile, sealQueueFile } from './sealed-file';
 import { StrandedClaims } from './stranded-claims';
 import { retryTransient } from './transient-retry';
+import { WaitFile } from './wait-file';
 import {
   SHED_DUMP_MAX_TRIES,
   SHED_DUMP_MIN_BYTES,
@@ -35,8 +36,6 @@ const STALE_CLAIM_MS = 60 * 60 * 1000;
 /** A temp file older than this belongs to a write that died half-way. */
 const STALE_TMP_MS = 10 * 60 * 1000;
 const RECOVER_EVERY_MS = 30 * 1000;
-/** The end of the collector's last Retry-After, for the next process (ms since the epoch). */
-const WAIT_FILE = 'retry-after';
 
 interface ReadReport {
   report: Report;
@@ -86,6 +85,8 @@ export class DiskQueue implements ReportQueue {
   private readonly claimedDir: string;
   private readonly tmpDir: string;
   private readonly corrupt: CorruptFolder;
+  /** the collector's last Retry-After, kept for the next process */
+  private readonly wait: WaitFile;
   private readonly names = new QueueNames();
   /** claims held by this instance: claim file name -> pending name */
   private readonly held = new Map<string, string>();
@@ -131,6 +132,7 @@ export class DiskQueue implements ReportQueue {
     this.claimedDir = path.join(dir, 'claimed');
     this.tmpDir = path.join(dir, 'tmp');
     this.stranded = new StrandedClaims(this.claimedDir, this.pendingDir);
+    this.wait = new WaitFile(dir, this.tmpDir);
     const corruptDir = path.join(dir, 'corrupt');
     this.makeFolders();
     fs.accessSync(this.pendingDir, fs.constants.W_OK);
@@ -326,34 +328,15 @@ export class DiskQueue implements ReportQueue {
   }
 
   waitUntil(): number {
-    try {
-      const at = Number(fs.readFileSync(path.join(this.dir, WAIT_FILE), 'utf8'));
-      return Number.isSafeInteger(at) && at > 0 ? at : 0;
-    } catch {
-      return 0;
-    }
+    return this.wait.until();
   }
 
   setWaitUntil(atMs: number): void {
-    try {
-      writeAtomic(
-        this.tmpDir,
-        path.join(this.dir, WAIT_FILE),
-        Buffer.from(String(Math.round(atMs))),
-      );
-    } catch {
-      // Only a courtesy to the collector: this process still waits.
-    }
+    this.wait.set(atMs);
   }
 
   clearWaitUntil(nowMs: number, credibleMs = Infinity): void {
-    const until = this.waitUntil();
-    if (until > nowMs && until - nowMs <= credibleMs) return;
-    try {
-      fs.rmSync(path.join(this.dir, WAIT_FILE), { force: true });
-    } catch {
-      // left for the next process, which finds it over
-    }
+    this.wait.clear(nowMs, credibleMs);
   }
 
   floodStorage(): FloodStorage {
