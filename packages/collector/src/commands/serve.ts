@@ -1,8 +1,6 @@
 import type { Collector } from '../collector';
-import { ApiError, isLoopbackHost } from '@jcs/protocol';
+import { ApiError } from '@jcs/protocol';
 import type { AddressInfo } from 'node:net';
-import { looseModes } from './data-dir-modes';
-import { fetchBlocksPort } from '../http/fetch-blocked-ports';
 import { createApp } from '../app';
 import { auditServerRefusal } from '../http/audited';
 import { listen, TlsSetupError } from '../server';
@@ -10,11 +8,12 @@ import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
 import { lockDataDir } from './serve-lock';
+import { sayStartWarnings } from './serve-start-warnings';
+import { stopSignal } from './stop-signals';
 import { dataPaths } from '../paths';
 import { recoverAfterUncleanStop, uncleanStop } from '../store/recovery';
 import { zeroNotedWipes } from '../store/sealed-wipes';
-import { connectionKey, trustsTheInternet } from '../auth/client-address';
-import { keepHeadAtBreak } from '../store/audit-marks';
+import { connectionKey } from '../auth/client-address';
 import { rateLimitsFromFlags, type RateLimitFlags } from './rate-options';
 import { CommandError, EXIT, type Output } from './output';
 import { Command } from 'commander';
@@ -28,7 +27,7 @@ import {
 import { defaultTotalConnections } from '../http/connection-limits';
 import { DEFAULT_FREE_SPACE, DiskReserve, type FreeSpaceRule } from '../ingest/disk-reserve';
 import { walRelief } from '../ingest/wal-relief';
-import { releaseEarlyHangup, releaseEarlyStop } from '../early-signals';
+import { releaseEarlyHangup } from '../early-signals';
 import { servedCertificate, watchCertificateDates } from '../http/certificate-dates';
 import {
   DATA_DIR_HELP,
@@ -119,12 +118,12 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   }
 }
 
-/** serve, once the data dir is this process's alone (commands/serve-lock.ts). */
 /** What SIGHUP does now: replaced as serve starts and stops. */
 interface Hangup {
   reload(): void;
 }
 
+/** serve, once the data dir is this process's alone (commands/serve-lock.ts). */
 async function serveLocked(
   o: ServeOptions,
   out: Output,
@@ -213,57 +212,15 @@ async function serveLocked(
     else log.error(recovery.message);
   }
   out.out(`listening on ${server.url}`);
-  // For whoever started serve by hand, as a plain line, and for the log's readers, as JSON.
-  const warnAtStart = (line: string) => {
-    out.err(`jcs-collector: ${line}`);
-    log.warn(line);
-  };
   const served = o.tlsCert ? servedCertificate(o.tlsCert, Date.now) : undefined;
   const certificateWrong = () => served?.wrong();
-  const datesWrong = certificateWrong();
-  if (datesWrong) warnAtStart(datesWrong);
+  // From the socket, not the URL: a link-local host's zone (fe80::1%eth0) is no URL's.
+  const port = (server.server.address() as AddressInfo).port;
+  sayStartWarnings({ o, out, log, c, reserve, port, certificateWrong });
   const stopCertificateWatch = o.tlsCert
     ? watchCertificateDates(certificateWrong, (m) => log.warn(m))
     : () => undefined;
-  if (!o.tlsCert && !isLoopbackHost(o.host)) {
-    // The contract: plain HTTP is for loopback or behind a TLS-terminating proxy.
-    warnAtStart(
-      `serving plain HTTP on ${o.host}: tokens and reports cross the network unencrypted; ` +
-        'use --tls-cert and --tls-key, or keep it behind a TLS-terminating proxy',
-    );
-  }
-  looseModes(o.dataDir).forEach(warnAtStart);
-  if (reserve.isShort) {
-    // The log said it as the reserve was read; whoever started serve by hand reads it here.
-    out.err(
-      `jcs-collector: the data dir's disk has ${mib(reserve.freeBytes ?? 0)} free, under the ${mib(reserve.minFreeBytes ?? 0)} --min-free-disk keeps: reports are refused (503) until space is freed`,
-    );
-  }
-  const tail = c.audit.checkTail();
-  if (tail.state === 'broken') {
-    // Before any entry of this run moves the mark on: the evidence of where the log stood.
-    const kept = keepHeadAtBreak(c.keyring.dir, Date.now());
-    const said = auditTailBroken(tail.brokenAt, kept);
-    out.err(`jcs-collector: ${said}`);
-    log.error({ brokenAt: tail.brokenAt, kept: kept ?? null }, said);
-  } else if (tail.state === 'missing') {
-    warnAtStart(
-      'keys/audit-head.json is missing or unreadable, so access-log entries cut off before this start would not show; serve writes it again with its next entry, and if it was removed, find out who removed it',
-    );
-  }
-  // From the socket, not the URL: a link-local host's zone (fe80::1%eth0) is no URL's.
-  const port = (server.server.address() as AddressInfo).port;
-  if (fetchBlocksPort(port)) {
-    warnAtStart(
-      `port ${port} is one the Fetch standard blocks: jcs-errors (Node's fetch) cannot connect to it; serve on another port (8080, say)`,
-    );
-  }
   const trusted = o.trustProxy?.rules ?? [];
-  if (o.trustProxy && trustsTheInternet(o.trustProxy)) {
-    warnAtStart(
-      '--trust-proxy trusts addresses across the internet (a range such as 0.0.0.0/0, ::/0 or ::ffff:0:0/96): any client can name any sender in X-Forwarded-For and so escape the per-address limit; name only your proxies',
-    );
-  }
   log.info(
     {
       url: server.url,
@@ -324,75 +281,6 @@ async function serveLocked(
 }
 
 /**
- * The same signal often comes twice at once: Ctrl-C reaches the terminal's whole process group,
- * and a supervisor (`npm start`) passes it on too. A repeat within this long is ignored; one
- * after it stops the process at once, so a shutdown that hangs can still be cut short.
- */
-const REPEAT_GRACE_MS = 1_000;
-
-/** How long a forced stop waits for its log line to be written before it goes anyway. */
-const FORCED_LOG_WAIT_MS = 200;
-
-/** Resolves on the first SIGTERM or SIGINT; repeats in the next second are ignored. */
-function stopSignal(log: Logger): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      const ignore = () => undefined;
-      process.on('SIGTERM', ignore);
-      process.on('SIGINT', ignore);
-      setTimeout(() => {
-        process.off('SIGTERM', ignore);
-        process.off('SIGINT', ignore);
-        forceOnNextSignal(log);
-      }, REPEAT_GRACE_MS).unref();
-      // Before logging: nothing a log line does may keep the collector from stopping.
-      resolve();
-      log.info({ signal }, 'stopping: finishing requests in flight');
-    };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-    // One that came while the bin was loading (early-signals.ts): serve stops once started.
-    const early = releaseEarlyStop();
-    if (early) stop(early);
-  });
-}
-
-/**
- * A signal during a stop that has taken over a second ends the process at once, killed by that
- * signal as a supervisor expects, but says so first: a log that ends without "stopped" or a word
- * of why leaves an operator guessing whether the collector crashed.
- */
-function forceOnNextSignal(log: Logger): void {
-  const force = (signal: NodeJS.Signals) => {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onInt);
-    log.warn(
-      { signal },
-      'stopping at once on a second signal: requests still in flight are cut off unanswered (clients send them again); nothing answered 202 is lost',
-    );
-    const die = () => process.kill(process.pid, signal);
-    setTimeout(die, FORCED_LOG_WAIT_MS);
-    log.flush(die);
-  };
-  const onTerm = () => force('SIGTERM');
-  const onInt = () => force('SIGINT');
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
-}
-
-/** What serve says at start when the access log's newest entries are not as the head mark says. */
-function auditTailBroken(brokenAt: number, kept: string | undefined): string {
-  const copy = kept
-    ? `the mark as it was is kept as keys/${kept}`
-    : 'the mark as it was could not be copied';
-  return `the access log's newest entries are not as the keys folder's head mark says, from entry ${brokenAt} (cut off or changed since the last run: a write-ahead log deleted, or a database put back from an older copy; acknowledged reports may be missing too); ${copy}: keep it and collector.db as evidence, and run jcs-collector audit verify`;
-}
-
-/**
  * Records of erased reports that an earlier run noted but did not live to zero (killed between an
  * erasure's commit and its zeroing): zeroed now rather than at the next expiry run, which with
  * `--no-expiry` and a nightly cron could be a day away.
@@ -412,12 +300,6 @@ function warnOnce(log: Logger, message: string): () => void {
     told = true;
     log.warn(message);
   };
-}
-
-/** Bytes for a line of text, to a tenth: 12.5 MiB, 79.4 GiB. */
-function mib(bytes: number): string {
-  const [unit, size] = bytes >= 2 ** 30 ? ['GiB', 2 ** 30] : ['MiB', 2 ** 20];
-  return `${Math.floor((bytes / size) * 10) / 10} ${unit}`;
 }
 
 /** Why listening failed, and what to do: the usual causes by name. */
