@@ -8,6 +8,7 @@ import { makeTestCollector, testClock, type TestCollector } from '../../../test-
 import { makeTempDir } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { ExpiryAbortedError, runExpiry } from '../src/retention/expire';
+import { retentionStatus } from '../src/retention/status';
 import { dataPaths } from '../src/paths';
 import { loadKeyring } from '../src/crypto/keyring';
 import {
@@ -160,6 +161,76 @@ describe('after expiry', () => {
     fs.writeFileSync(left, 'the wrapped key, out of use');
     await runExpiry(t.collector, { now: NIGHT });
     expect(fs.existsSync(left)).toBe(false);
+  });
+
+  describe('a key whose overwrite fails', () => {
+    afterEach(() => jest.restoreAllMocks());
+    const EIO = () => Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' });
+    /** Every overwrite of a key out of use fails, as on a disk that refuses writes there. */
+    const failOverwrites = () => {
+      const openSync = fs.openSync;
+      jest.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+        if (String(file).endsWith('.shred')) throw EIO();
+        return (openSync as (...args: unknown[]) => number)(file, ...rest);
+      }) as typeof fs.openSync);
+      const open = fs.promises.open;
+      jest
+        .spyOn(fs.promises, 'open')
+        .mockImplementation(((file: fs.PathLike, ...rest: unknown[]) =>
+          String(file).endsWith('.shred')
+            ? Promise.reject(EIO())
+            : (open as (...args: unknown[]) => Promise<fs.promises.FileHandle>)(
+                file,
+                ...rest,
+              )) as typeof fs.promises.open);
+    };
+    const shreds = () =>
+      fs
+        .readdirSync(path.join(dataPaths(t.dataDir).keys, 'days'))
+        .filter((n) => n.endsWith('.shred'));
+
+    it("is not on the receipt of a run judged from the future until a run finishes it (today's key)", async () => {
+      await ingestMany(2);
+      const now = t.clock() + 43 * DAY;
+      failOverwrites();
+      // Out of use at once (no report can be sealed under it or read), its bytes still there.
+      expect(await runExpiry(t.collector, { now })).toMatchObject({
+        deletedReports: 2,
+        destroyedKeys: 0,
+      });
+      expect(shreds()).toHaveLength(1);
+      expect(t.collector.keyring.listShreddingDays()).toEqual(['2026-09-01']);
+      jest.restoreAllMocks();
+      expect(await runExpiry(t.collector, { now })).toMatchObject({
+        deletedReports: 0,
+        destroyedKeys: 1,
+      });
+      expect(shreds()).toEqual([]);
+      const receipts = t.collector.db
+        .prepare('SELECT destroyed_keys FROM expiry_runs ORDER BY rowid')
+        .pluck()
+        .all();
+      expect(receipts).toEqual([0, 1]);
+    });
+
+    it('keeps the status not compliant, and off the receipt, until a run finishes it (a nightly run)', async () => {
+      await ingestMany(2);
+      t.clock.set(NIGHT);
+      failOverwrites();
+      // The nightly run renames the day's key out of use, then cannot overwrite it: the run
+      // fails, and the next one, failing again, writes a receipt without it.
+      await expect(runExpiry(t.collector)).rejects.toThrow('EIO');
+      expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 2, destroyedKeys: 0 });
+      expect(t.collector.keyring.listDayKeys()).toEqual([]);
+      expect(shreds()).toHaveLength(1);
+      // The key's bytes still unwrap under the master key: once its whole day is past the
+      // retention (the next night), that is a key kept past it.
+      expect(retentionStatus(t.collector, NIGHT + DAY)).toMatchObject({ compliant: false });
+      jest.restoreAllMocks();
+      expect(await runExpiry(t.collector)).toMatchObject({ deletedReports: 0, destroyedKeys: 1 });
+      expect(shreds()).toEqual([]);
+      expect(retentionStatus(t.collector, NIGHT + DAY)).toMatchObject({ compliant: true });
+    });
   });
 
   it('no byte of the expired reports remains in the database or WAL files', async () => {

@@ -109,7 +109,7 @@ function shreddingName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${unique}.shred`);
 }
 
-const SHREDDING = /^\.\d{4}-\d{2}-\d{2}\.key\.[0-9a-f]+\.shred$/;
+const SHREDDING = /^\.(\d{4}-\d{2}-\d{2})\.key\.[0-9a-f]+\.shred$/;
 
 const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
 
@@ -201,6 +201,27 @@ function overwriteAndUnlinkSync(file: string): void {
     throw e;
   }
   fsyncDir(path.dirname(file));
+}
+
+/**
+ * The days of the key files in a folder whose shredding is left half done (renamed out of the
+ * way, not yet overwritten and unlinked): one entry a file, sorted; none when there is no folder.
+ *
+ * @example
+ * shreddingDays('/var/lib/jcs-collector/keys/days'); // [] or ['2026-09-01']
+ */
+export function shreddingDays(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if (gone(e)) return [];
+    throw e;
+  }
+  return names
+    .map((n) => SHREDDING.exec(n)?.[1])
+    .filter((d): d is string => d !== undefined)
+    .sort();
 }
 
 /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import nacl from 'tweetnacl';
 import { toBase64, makeDirSync } from '@jcs/protocol';
-import { finishShredding, shredFile, shredFileSync, writeFileAtomic } from './files';
+import { finishShredding, shreddingDays, shredFile, shredFileSync, writeFileAtomic } from './files';
 import {
   KeyringError,
   loadMasterKey,
@@ -290,6 +290,18 @@ export class Keyring {
   /** Finishes the shreddings of day keys left half done (crypto/files.ts finishShredding). */
   finishShredding(): { finished: number; failed: string[] } {
     return finishShredding(path.join(this.dir, DAYS_DIR));
+  }
+
+  /**
+   * The days of keys out of use whose overwrite is not done yet (a write or sync that failed; the
+   * next expiry run finishes it), one entry a key. Their bytes still unwrap under the master key:
+   * the retention status counts them as kept, and a run's receipt not yet as destroyed.
+   *
+   * @example
+   * keyring.listShreddingDays(); // [] or ['2026-09-01']
+   */
+  listShreddingDays(): string[] {
+    return shreddingDays(path.join(this.dir, DAYS_DIR));
   }
 }
 

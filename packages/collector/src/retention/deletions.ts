@@ -50,48 +50,72 @@ const SHREDDING_KEY = 'expiry_keys_since_receipt';
  * noteShredding(db, '2026-09-01'); await keyring.destroyDayKey('2026-09-01');
  */
 export function noteShredding(db: Db, day: string): void {
-  const days = notedDays(db);
+  const days = dayList(db, SHREDDING_KEY);
   if (!days.includes(day)) setMeta(db, SHREDDING_KEY, JSON.stringify([...days, day]));
 }
 
 /**
- * How many of the noted keys are gone, now noted no more: call in the receipt's transaction.
- * A noted key still there (a run killed before shredding it) stays noted for the receipt of the
- * run that shreds it. Whichever process shreds a key, only one receipt counts it.
+ * How many of the noted keys, and of the keys counted by countShredded, are destroyed, now noted
+ * no more: call in the receipt's transaction. A noted key still there (a run killed before
+ * shredding it) stays noted for the receipt of the run that shreds it, and a key whose overwrite
+ * is not done yet (`shredding`: the keyring's listShreddingDays, one entry a key) for the receipt
+ * of the run that finishes it: until then its bytes still unwrap under the master key. Whichever
+ * process shreds a key, only one receipt counts it.
  *
  * @example
- * db.transaction(() => takeShreddedSinceReceipt(db, keyring.listDayKeys()))();
+ * db.transaction(() =>
+ *   takeShreddedSinceReceipt(db, keyring.listDayKeys(), keyring.listShreddingDays()),
+ * )();
  */
-export function takeShreddedSinceReceipt(db: Db, keyed: string[]): number {
-  const counted = Number(getMeta(db, SHREDDED_KEY) ?? 0);
+export function takeShreddedSinceReceipt(db: Db, keyed: string[], shredding: string[]): number {
+  const unfinished = new Map<string, number>();
+  for (const day of shredding) unfinished.set(day, (unfinished.get(day) ?? 0) + 1);
+  /** Whether a key of the day still waits for its overwrite (each waiting key answers once). */
+  const waits = (day: string) => {
+    const n = unfinished.get(day) ?? 0;
+    if (n > 0) unfinished.set(day, n - 1);
+    return n > 0;
+  };
+  // A count an earlier version kept in place of the list.
+  let counted = Number(getMeta(db, SHREDDED_KEY) ?? 0);
   if (counted !== 0) deleteMeta(db, SHREDDED_KEY);
-  const days = notedDays(db);
-  if (days.length === 0) return counted;
-  const left = days.filter((day) => keyed.includes(day));
-  if (left.length === 0) deleteMeta(db, SHREDDING_KEY);
-  else setMeta(db, SHREDDING_KEY, JSON.stringify(left));
-  return counted + days.length - left.length;
+  const inTransaction = dayList(db, SHREDDED_DAYS_KEY);
+  const inTransactionLeft = inTransaction.filter(waits);
+  setDayList(db, SHREDDED_DAYS_KEY, inTransactionLeft);
+  counted += inTransaction.length - inTransactionLeft.length;
+  const noted = dayList(db, SHREDDING_KEY);
+  const notedLeft = noted.filter((day) => keyed.includes(day) || waits(day));
+  setDayList(db, SHREDDING_KEY, notedLeft);
+  return counted + noted.length - notedLeft.length;
 }
 
-/** The `meta` key counting the keys shredded inside a transaction since the last receipt. */
+/** The `meta` key an earlier version counted the keys shredded inside a transaction in. */
 const SHREDDED_KEY = 'expiry_keys_shredded_since_receipt';
+/** The `meta` key listing the days of keys shredded inside a transaction since the last receipt. */
+const SHREDDED_DAYS_KEY = 'expiry_keys_shredded_days_since_receipt';
 
 /**
- * Counts a key shredded inside the transaction that calls it (retention/expire.ts, a day a
+ * Counts a key shredded inside the transaction that calls it (retention/destroy-keys.ts, a day a
  * `serve` may still be writing): committed with the shredding, it needs no note. A note would
  * not do: `serve` gives the day a new key at its next report, and a noted day that has a key is
- * taken for one not yet shredded.
+ * taken for one not yet shredded. The day is kept so that a key whose overwrite failed is counted
+ * only once it is done (takeShreddedSinceReceipt).
  *
  * @example
- * db.transaction(() => { keyring.destroyDayKeySync(day); countShredded(db); }).immediate();
+ * db.transaction(() => { keyring.destroyDayKeySync(day); countShredded(db, day); }).immediate();
  */
-export function countShredded(db: Db): void {
-  setMeta(db, SHREDDED_KEY, String(Number(getMeta(db, SHREDDED_KEY) ?? 0) + 1));
+export function countShredded(db: Db, day: string): void {
+  setDayList(db, SHREDDED_DAYS_KEY, [...dayList(db, SHREDDED_DAYS_KEY), day]);
 }
 
-function notedDays(db: Db): string[] {
-  const raw = getMeta(db, SHREDDING_KEY);
+function dayList(db: Db, key: string): string[] {
+  const raw = getMeta(db, key);
   return raw === undefined ? [] : (JSON.parse(raw) as string[]);
+}
+
+function setDayList(db: Db, key: string, days: string[]): void {
+  if (days.length > 0) setMeta(db, key, JSON.stringify(days));
+  else if (getMeta(db, key) !== undefined) deleteMeta(db, key);
 }
 
 /** Thrown when a run is stopped by its signal; the next run finishes the work. */

@@ -151,7 +151,7 @@ function shredLiveDay(c: Collector, dir: string, day: string, left: () => unknow
         noteShreddedKey(c.db, day, now, notedFrom);
       }
       if (!c.keyring.destroyDayKeySync(day)) unfinished = true;
-      countShredded(c.db);
+      countShredded(c.db, day);
       deleteMeta(c.db, sealedEndKey(day));
       deleteMeta(c.db, sealedSyncedKey(day));
       return true;

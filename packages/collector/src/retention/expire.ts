@@ -201,7 +201,11 @@ function writeReceipt(
       summary = {
         ...ran,
         deletedReports: takeDeletedSinceReceipt(c.db),
-        destroyedKeys: takeShreddedSinceReceipt(c.db, c.keyring.listDayKeys()),
+        destroyedKeys: takeShreddedSinceReceipt(
+          c.db,
+          c.keyring.listDayKeys(),
+          c.keyring.listShreddingDays(),
+        ),
       };
       const { deletedReports, destroyedKeys, durationMs } = summary;
       c.db

@@ -52,7 +52,7 @@ export function lastExpiry(c: { db: Db; retentionDays: number }): LastExpiry | n
  */
 export interface StatusSource {
   db: Db;
-  keyring: { listDayKeys(): string[] };
+  keyring: { listDayKeys(): string[]; listShreddingDays(): string[] };
   retentionDays: number;
 }
 
@@ -73,8 +73,9 @@ export function dated(run: { at: number }, now: number): boolean {
  * Retention at a glance (`GET /v1/status`). Not compliant when the job has never run or not for
  * 36 hours, or when anything stored is past the retention: a report, a day's pseudonymous subject
  * rows (judged by the day's first moment, the oldest report they may come from), or a day key
- * whose whole day is past it (a backup would still open under it). Counting a million reports
- * takes some 40 ms, so under `serve` it runs on the read thread (store/triage.ts).
+ * whose whole day is past it (a backup would still open under it), one whose overwrite failed
+ * included. Counting a million reports takes some 40 ms, so under `serve` it runs on the read
+ * thread (store/triage.ts).
  *
  * @example
  * retentionStatus(c, c.clock());
@@ -96,7 +97,10 @@ export function retentionStatus(c: StatusSource, now: number): RetentionStatus {
   const pastAge =
     (oldest !== null && oldest <= hidden) ||
     (oldestSubjectDay !== null && oldestSubjectDay * DAY_MS <= hidden) ||
-    c.keyring.listDayKeys().some((day) => dayLastMs(day) <= hidden);
+    // A key whose overwrite failed is kept too: its bytes still unwrap under the master key.
+    [...c.keyring.listDayKeys(), ...c.keyring.listShreddingDays()].some(
+      (day) => dayLastMs(day) <= hidden,
+    );
   // At exactly 36 hours the job "has not run for 36 hours" (the contract): not compliant.
   const ranRecently = last !== null && dated(last, now) && now - last.at < EXPIRY_DUE_MS;
   return {
