@@ -39,6 +39,11 @@ afterEach(() => {
 const sealed = (): PreparedReport => prepareReport(makeReport(), t.collector.keyring, NOW);
 const stored = () =>
   new Set(t.collector.db.prepare('SELECT id FROM reports').pluck().all() as string[]);
+/** Occurrences in the groups' counts, by day, by hour and by line. */
+const counted = () =>
+  ['group_days', 'group_hours', 'group_lines'].map((table) =>
+    t.collector.db.prepare(`SELECT IFNULL(SUM(count), 0) FROM ${table}`).pluck().get(),
+  );
 const keyFile = path.join.bind(null);
 
 /** What `jcs-collector expire --now` does to a live day in another process: noted, then shredded. */
@@ -86,6 +91,21 @@ describe("the inbox's reports (sort)", () => {
     const results = writer.write([due, legacy, fresh, other], true, 'sort');
     expect(results.map((r) => r.id)).toEqual([legacy.id, fresh.id, other.id]);
     expect(stored()).toEqual(new Set([legacy.id, fresh.id, other.id]));
+  });
+
+  it('counts the occurrences of those it leaves out, as those the run deleted stay counted', () => {
+    const due = { ...sealed(), repeats: 4 };
+    shredLiveKey();
+    expect(writer.write([due], true, 'sort')).toEqual([]);
+    expect(stored().size).toBe(0);
+    expect(counted()).toEqual([5, 5, 5]);
+    // Where a window's partial edge hours count removed reports (store/occurrences.ts).
+    const kept = t.collector.db.prepare('SELECT group_id, received_at, n FROM removed_occurrences');
+    expect(kept.all()).toEqual([{ group_id: due.groupId, received_at: NOW, n: 5 }]);
+    const group = t.collector.db
+      .prepare('SELECT first_seen, last_seen FROM groups WHERE id = ?')
+      .get(due.groupId);
+    expect(group).toEqual({ first_seen: NOW, last_seen: NOW });
   });
 
   it('a key shredded by a run whose transaction then rolled back is still noted: its reports are left out', async () => {

@@ -139,6 +139,7 @@ export class IngestWriter {
   private readonly addLine;
   private readonly addSubject;
   private readonly addSubjectDay;
+  private readonly keepRemoved;
   /** `syncs`: whether the batch syncs its records and its commit itself */
   private readonly lookUp: Transaction<(items: PreparedReport[]) => (StoredResult | undefined)[]>;
   private readonly batch: Transaction<
@@ -202,6 +203,9 @@ export class IngestWriter {
     // in group_subject_days (subject-days.ts), which triage reads for distinct users and licences.
     this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.keepRemoved = db.prepare<[string, number, string, number, number]>(
+      'INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
     );
     this.addSubjectDay = db.prepare<[number]>(
       'INSERT OR IGNORE INTO subject_row_days (day) VALUES (?)',
@@ -328,7 +332,14 @@ export class IngestWriter {
   ): StoredResult | undefined {
     const existing = this.existing(r, days);
     if (existing) return existing;
-    if (keys && !keys.admits(r)) return undefined;
+    if (keys && !keys.admits(r)) {
+      // An inbox report due by the run that shredded its key (`sort`): not stored, but counted
+      // as the reports that run deleted stay counted (nothing personal), its occurrences kept
+      // where a window's partial edge hours look for a removed report's (store/occurrences.ts).
+      this.countOccurrence(r, sums);
+      this.keepRemoved.run(r.groupId, r.receivedAt, r.version, r.line, 1 + (r.repeats ?? 0));
+      return undefined;
+    }
     const record = encodeRecord(r.id, r);
     const seq = Number(
       this.insertReport.run(
@@ -349,6 +360,17 @@ export class IngestWriter {
     );
     this.keys.add(seq, r);
     this.ids.add(r.id, seq);
+    const day = this.countOccurrence(r, sums);
+    if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
+    this.addSubject.run(r.groupId, day, r.version, 1, r.license);
+    return { id: r.id, group: r.groupId, created: true };
+  }
+
+  /**
+   * The report's occurrences (1 + repeats) in its group's counts, its group made or updated
+   * (seen times, regression). Answers its UTC day.
+   */
+  private countOccurrence(r: PreparedReport, sums: CountSums): number {
     const group = this.findGroup.get(r.groupId);
     if (!group) {
       this.insertGroup.run(r);
@@ -365,9 +387,7 @@ export class IngestWriter {
     sums.add(sums.hours, r.groupId, hour, r.version, count);
     sums.add(sums.days, r.groupId, day, r.version, count);
     sums.add(sums.lines, r.groupId, hour, r.line, count);
-    if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
-    this.addSubject.run(r.groupId, day, r.version, 1, r.license);
-    return { id: r.id, group: r.groupId, created: true };
+    return day;
   }
 }
 
