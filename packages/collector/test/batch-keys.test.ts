@@ -102,6 +102,8 @@ describe("the inbox's reports (sort)", () => {
     // Where a window's partial edge hours count removed reports (store/occurrences.ts).
     const kept = t.collector.db.prepare('SELECT group_id, received_at, n FROM removed_occurrences');
     expect(kept.all()).toEqual([{ group_id: due.groupId, received_at: NOW, n: 5 }]);
+    // No subject rows, so no day listed as having them.
+    expect(t.collector.db.prepare('SELECT day FROM subject_row_days').all()).toEqual([]);
     const group = t.collector.db
       .prepare('SELECT first_seen, last_seen FROM groups WHERE id = ?')
       .get(due.groupId);

@@ -230,9 +230,7 @@ export class IngestWriter {
         this.addHour.run(g, hour, version, n);
       for (const [g, day, version, n] of sums.days.values()) this.addDay.run(g, day, version, n);
       for (const [g, hour, line, n] of sums.lines.values()) this.addLine.run(g, hour, line, n);
-      // Every stored report brings subject rows (a licence at least) under its day.
-      for (const day of new Set([...sums.days.values()].map((row) => row[1])))
-        this.addSubjectDay.run(day);
+      for (const day of sums.subjectDays) this.addSubjectDay.run(day);
       // The records written before the commit that makes their rows point at them (and with a
       // commit that syncs, synced before it too).
       this.sealed.flush(syncs);
@@ -363,6 +361,7 @@ export class IngestWriter {
     const day = this.countOccurrence(r, sums);
     if (r.userHash) this.addSubject.run(r.groupId, day, r.version, 0, r.userHash);
     this.addSubject.run(r.groupId, day, r.version, 1, r.license);
+    sums.subjectDays.add(day);
     return { id: r.id, group: r.groupId, created: true };
   }
 
@@ -396,6 +395,8 @@ class CountSums {
   readonly hours = new Map<string, [string, number, string, number]>();
   readonly days = new Map<string, [string, number, string, number]>();
   readonly lines = new Map<string, [string, number, number, number]>();
+  /** the days of the batch's subject rows (every stored report brings a licence at least) */
+  readonly subjectDays = new Set<number>();
 
   add<K extends string | number>(
     into: Map<string, [string, number, K, number]>,
