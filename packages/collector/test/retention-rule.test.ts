@@ -4,6 +4,7 @@ import request from 'supertest';
 import { makeTestCollector, testClock, type TestCollector } from '../../../test-support/app';
 import { makeReport } from '../../../test-support/reports';
 import { runExpiry } from '../src/retention/expire';
+import { windowSubjects } from '../src/store/window-subjects';
 import { countReports, DAY, HOUR, storeAt } from './retention-support';
 
 /** Reports received on 2026-09-01 from 10:00 UTC; the nightly job runs at 02:30 UTC. */
@@ -152,9 +153,13 @@ describe('day keys and pseudonymous rows', () => {
     const day1 = Math.floor(Date.parse('2026-09-01T00:00:00Z') / DAY);
     expect(subjectDays()).toEqual([day1, day1 + 1]);
     // A report of 2026-09-01 may have come at 00:00, so the day's hashes go at cut-off 00:00.
-    await runExpiry(t.collector, { now: Date.parse('2026-10-11T23:59:59Z') });
+    // (Runs at their own moment, as the nightly job: judged from the future, one that leaves
+    // reports of today writes their rows again, a test below.)
+    t.clock.set(Date.parse('2026-10-11T23:59:59Z'));
+    await runExpiry(t.collector);
     expect(subjectDays()).toEqual([day1, day1 + 1]);
-    await runExpiry(t.collector, { now: Date.parse('2026-10-12T00:00:00Z') });
+    t.clock.set(Date.parse('2026-10-12T00:00:00Z'));
+    await runExpiry(t.collector);
     expect(subjectDays()).toEqual([day1 + 1]);
   });
 
@@ -194,6 +199,54 @@ describe('day keys and pseudonymous rows', () => {
     t.clock.set(T0 + 2 * HOUR);
     const [later] = (await get('/v1/groups?since=1d')).body.groups;
     expect(later).toMatchObject({ count: 4, users: 3, licences: 3 });
+  });
+
+  it('judging from the future with its cut-off within today, counts the users it leaves in the per-day counts', async () => {
+    // 09:00 (due), 10:45 and 11:00 (kept: the run's cut-off is 10:30 today).
+    t.clock.set(T0 - HOUR);
+    await ingest(makeReport({ username: 'early', license: 'JCS-EARLY' }));
+    t.clock.set(T0 + 45 * 60_000);
+    const { group } = await ingest(makeReport({ username: 'u1', license: 'JCS-1' }));
+    t.clock.set(T0 + HOUR);
+    await ingest(makeReport({ username: 'u2', license: 'JCS-2' }));
+    await ingest(
+      makeReport({ username: 'u1', license: 'JCS-1', app: { name: 'JCS', version: '5.3' } }),
+    );
+    const s = await runExpiry(t.collector, { now: T0 + 41 * DAY + 30 * 60_000 });
+    expect(s).toMatchObject({
+      cutoff: new Date(T0 + 30 * 60_000).toISOString(),
+      deletedReports: 1,
+    });
+    // Today's counts (read whole once a window's edges hold over 1,500 reports) are those of the
+    // reports left, as exact as reading them: users u1 and u2, in either version or both.
+    const db = t.collector.db;
+    const window = { since: T0 - 10 * HOUR, until: t.clock() + 1 };
+    for (const version of [undefined, '5.2.1.345', '5.3']) {
+      const whole = windowSubjects(db, [group], window, { version, maxEdgeReports: 0 });
+      expect(whole).toEqual(windowSubjects(db, [group], window, { version }));
+    }
+    expect(windowSubjects(db, [group], window, { maxEdgeReports: 0 }).get(group)).toEqual({
+      users: 2,
+      licences: 2,
+    });
+    // A user new today after the run counts as well.
+    await ingest(makeReport({ username: 'u3', license: 'JCS-3' }));
+    const today = { since: T0 - 10 * HOUR, until: t.clock() + 1 };
+    expect(windowSubjects(db, [group], today, { maxEdgeReports: 0 }).get(group)).toEqual({
+      users: 3,
+      licences: 3,
+    });
+    // And an erasure finds the kept reports through their subject rows.
+    const erased = await request(t.app)
+      .post('/v1/erase')
+      .set('Authorization', as('admin'))
+      .send({ username: 'u1' })
+      .expect(200);
+    expect(erased.body).toEqual({ erasedReports: 2 });
+    expect(windowSubjects(db, [group], today, { maxEdgeReports: 0 }).get(group)).toEqual({
+      users: 2,
+      licences: 2,
+    });
   });
 
   it('counts the users of the reports a run leaves on the day its cut-off falls in', async () => {

@@ -3,7 +3,7 @@ import type { ExpirySummary } from '@jcs/protocol';
 import type { Collector } from '../collector';
 import type { Db } from '../store/db';
 import { auditCutoff } from '../store/audit';
-import { SUBJECTS_FROM_KEY } from '../store/subject-days';
+import { recountSubjectsFrom, SUBJECTS_FROM_KEY } from '../store/subject-days';
 import { setMeta, withoutCommitSync } from '../store/db';
 import { markExpiredThrough } from '../store/occurrences';
 import { truncateWal } from '../store/truncate-wal';
@@ -260,10 +260,11 @@ function summarise(
 /**
  * A run judged from the future (`--now`) deleted today's subject rows and raised the horizon
  * past today; left there, no report still arriving today would count for a user or licence
- * until that future day. Once nothing of today is stored (the run deleted it all), today's rows
- * can count again from scratch: the horizon comes back to today. If a report of today is left
- * (one that came in during the run), the horizon stays, so an erasure still finds that report by
- * its time of receipt (its subject rows may have gone with the day's).
+ * until that future day (but where a window's edge is read from the reports themselves). The
+ * horizon comes back to today: where nothing of today is stored (the run deleted it all), today's
+ * rows count again from scratch; where reports of today are left (ones that came in during the
+ * run, or after its cut-off within today), their subject rows are written again from them and
+ * counted (store/subject-days.ts recountSubjectsFrom), so an erasure finds them by their rows.
  */
 function lowerHorizonToToday(c: Collector, lastDay: number): void {
   const today = dayOf(c.clock());
@@ -275,6 +276,7 @@ function lowerHorizonToToday(c: Collector, lastDay: number): void {
         .pluck()
         .get(today * DAY_MS);
       if (left === undefined) setMeta(c.db, SUBJECTS_FROM_KEY, String(today));
+      else recountSubjectsFrom(c.db, today);
     })
     .immediate();
 }

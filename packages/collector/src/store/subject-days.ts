@@ -1,4 +1,5 @@
-import { statement, type Db } from './db';
+import { setMeta, statement, type Db } from './db';
+import { DAY_MS } from '../time';
 
 /**
  * Exact distinct users and licences per group over any span of UTC days, at a cost bounded by
@@ -82,20 +83,58 @@ export function subjectsFrom(db: Db): number {
  * db.transaction(() => rebuildSubjectDays(db))();
  */
 export function rebuildSubjectDays(db: Db): void {
-  db.exec(`
-    DELETE FROM group_subject_days;
+  db.exec(`DELETE FROM group_subject_days; ${countSubjectDays(FROM)}`);
+}
+
+/** SQL that counts group_subjects' rows from day `from` (SQL) on into group_subject_days. */
+function countSubjectDays(from: string): string {
+  return `
     INSERT INTO group_subject_days (group_id, version, kind, day, prev, subjects)
       SELECT group_id, version, kind, day, prev, COUNT(*) FROM (
         SELECT group_id, version, kind, day,
           IFNULL(LAG(day) OVER (PARTITION BY kind, subject, group_id, version ORDER BY day), 0) AS prev
-        FROM group_subjects WHERE day >= ${FROM}
+        FROM group_subjects WHERE day >= ${from}
         UNION ALL
         SELECT group_id, '', kind, day,
           IFNULL(LAG(day) OVER (PARTITION BY kind, subject, group_id ORDER BY day), 0)
-        FROM (SELECT DISTINCT kind, subject, group_id, day FROM group_subjects WHERE day >= ${FROM})
+        FROM (SELECT DISTINCT kind, subject, group_id, day FROM group_subjects WHERE day >= ${from})
       )
-      GROUP BY group_id, version, kind, day, prev;
-  `);
+      GROUP BY group_id, version, kind, day, prev;`;
+}
+
+/**
+ * Makes `day` the horizon again after a run judged from the future raised it past `day` while
+ * reports received from `day` on are still stored (some came in during the run, or its cut-off
+ * fell within the day): their subject rows, which the run deleted with the day's, are written
+ * again from the reports themselves, and their counts rebuilt, so that they and every report
+ * after them count in users and licences at once, not from the day after the run's cut-off on.
+ * Call inside a write transaction. The rows are written while the horizon is out of reach, so
+ * the triggers count none of them, and counted in one pass (as rebuildSubjectDays does).
+ *
+ * @example
+ * db.transaction(() => recountSubjectsFrom(db, dayOf(Date.now()))).immediate();
+ */
+export function recountSubjectsFrom(db: Db, day: number): void {
+  setMeta(db, SUBJECTS_FROM_KEY, String(Number.MAX_SAFE_INTEGER));
+  const from = day * DAY_MS;
+  const subjects = (kind: number, column: string) =>
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject)
+         SELECT group_id, received_at / ${DAY_MS}, app_version, ${kind}, ${column} FROM reports
+         WHERE received_at >= ? AND ${column} IS NOT NULL`,
+      )
+      .run(from);
+  db.prepare('DELETE FROM group_subjects WHERE day >= ?').run(day);
+  db.prepare('DELETE FROM group_subject_days WHERE day >= ?').run(day);
+  subjects(USER, 'user_hash');
+  subjects(LICENCE, 'license');
+  db.prepare(
+    `INSERT OR IGNORE INTO subject_row_days (day)
+     SELECT DISTINCT received_at / ${DAY_MS} FROM reports WHERE received_at >= ?`,
+  ).run(from);
+  db.prepare(countSubjectDays('@day')).run({ day });
+  setMeta(db, SUBJECTS_FROM_KEY, String(day));
 }
 
 /**
