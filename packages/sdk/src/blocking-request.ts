@@ -1,13 +1,8 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { monotonicNow } from './clock';
 import { OPEN_TUNNEL_SOURCE } from './proxy';
-import {
-  MAX_BODY_CHARS,
-  proxyRoute,
-  trustedWith,
-  type TransportRequest,
-  type TransportResponse,
-} from './transport';
+import { MAX_BODY_CHARS, proxyRoute, trustedWith } from './http-request';
+import type { TransportRequest, TransportResponse } from './transport';
 
 /**
  * Sends HTTP requests while the calling thread waits for the answers: for a process that is about
@@ -193,7 +188,7 @@ export function openBlockingRequester(): BlockingRequester {
     request(request) {
       const mine = ++seq;
       const { signal: _signal, ca, proxy, ...plain } = request;
-      // The worker trusts what the SDK's own agents trust (transport.ts says what that is), and
+      // The worker trusts what the SDK's own agents trust (http-request.ts says what that is), and
       // goes where they would: a tunnel through the proxy, or the proxy itself.
       const trusted = ca === undefined ? undefined : trustedWith(ca);
       const route = proxy === undefined ? {} : proxyRoute(new URL(request.url), proxy);

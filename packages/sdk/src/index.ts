@@ -3,10 +3,9 @@ export type { Reporter, CaptureExtra, ReportPreview } from './api';
 export type { DisabledReporterOptions, ReporterOptions } from './options';
 export { TRUNCATION_MARKER, type ReportInput } from './normalize';
 export type { Diagnostic, DiagnosticCode } from './diagnostics';
+export { fetchRequest, httpRequest } from './http-request';
 export {
   createTransport,
-  fetchRequest,
-  httpRequest,
   type Transport,
   type TransportOptions,
   type TransportRequest,
