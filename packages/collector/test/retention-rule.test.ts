@@ -304,6 +304,30 @@ describe('day keys and pseudonymous rows', () => {
     expect(g.count).toBe(4);
   });
 
+  it('judging from the future, keeps the counts of windows that start inside an hour exact', async () => {
+    // 10:05 (1 occurrence), 10:20 (3), a run judged 43 days ahead at 10:25 deletes both; 10:30 (1).
+    t.clock.set(T0 + 5 * 60_000);
+    const { group } = await ingest(makeReport());
+    t.clock.set(T0 + 20 * 60_000);
+    await ingest(makeReport({ repeats: 2 }));
+    t.clock.set(T0 + 25 * 60_000);
+    expect(await runExpiry(t.collector, { now: t.clock() + 43 * DAY })).toMatchObject({
+      deletedReports: 2,
+    });
+    t.clock.set(T0 + 30 * 60_000);
+    await ingest(makeReport());
+    t.clock.set(T0 + 40 * 60_000);
+    const count = async (since: number) =>
+      (await get(`/v1/groups/${group}?since=${new Date(since).toISOString()}`)).body.count;
+    // Windows are read by the clock: the occurrences of what the run deleted are kept for them.
+    expect(await count(T0)).toBe(5);
+    expect(await count(T0 + 10 * 60_000)).toBe(4);
+    expect(await count(T0 + 21 * 60_000)).toBe(1);
+    const [listed] = (await get(`/v1/groups?since=${new Date(T0 + 10 * 60_000).toISOString()}`))
+      .body.groups;
+    expect(listed).toMatchObject({ id: group, count: 4, daily: [4] });
+  });
+
   it("the nightly run keeps a group's six weeks exact at their partial first hour", async () => {
     // One report at 10:10 and one at 10:50 (3 occurrences); 42 days later at 10:30 the default
     // six weeks start between them, and the night before, the run deleted both.

@@ -152,6 +152,13 @@ export interface ChunkOptions {
   pace?: () => Promise<void>;
   /** false: no incremental vacuum after each chunk (the vacuum's own loop) */
   vacuum?: boolean;
+  /**
+   * The deleted reports received from this moment on leave their occurrences for the partial
+   * hours of windows that start after it (default: a day before the cutoff, the retention's edge
+   * as the run judges it). A run judged from the future gives the edge by the clock: windows are
+   * read by the clock, and would otherwise count a partial hour whole.
+   */
+  keepFrom?: number;
 }
 
 /**
@@ -183,7 +190,8 @@ async function deleteExpired(
   // The occurrences of the reports deleted from the retention's edge (as this run judges it) on
   // are kept, anonymous, as an erasure keeps them: a group's default six weeks start there, and
   // count their partial first hour from them (store/occurrences.ts). Said before any deletion.
-  const keptFrom = db.transaction(() => keepOccurrencesFrom(db, cutoff - DAY_MS)).immediate();
+  const keepFrom = o.keepFrom ?? cutoff - DAY_MS;
+  const keptFrom = db.transaction(() => keepOccurrencesFrom(db, keepFrom)).immediate();
   const KEEP = `INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n)
     SELECT group_id, received_at, app_version, line, 1 + IFNULL(repeats, 0) FROM reports
     WHERE received_at >= ?`;

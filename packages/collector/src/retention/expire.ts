@@ -121,6 +121,8 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   const run: ChunkOptions = {
     chunkSize: o.chunkSize,
     signal: o.signal,
+    // The retention's edge by the clock where it is earlier (a run judged from the future).
+    keepFrom: Math.min(cutoff, jobCutoff(c.clock(), c.retentionDays)) - DAY_MS,
     pace: async () => {
       await c.checkpointer?.caughtUp(WAL_FRAMES_MAX);
       await c.batcher.settled();

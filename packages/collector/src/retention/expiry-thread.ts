@@ -10,6 +10,7 @@ export interface ExpiryWorkerData {
   file: string;
   cutoff: number;
   chunkSize?: number;
+  keepFrom?: number;
 }
 
 export type ToExpiryWorker = { type: 'go' } | { type: 'abort' };
@@ -51,7 +52,12 @@ export function deleteDueOnThread(
     );
   }
   return new Promise<number>((resolve, reject) => {
-    const workerData: ExpiryWorkerData = { file: c.db.name, cutoff, chunkSize: o.chunkSize };
+    const workerData: ExpiryWorkerData = {
+      file: c.db.name,
+      cutoff,
+      chunkSize: o.chunkSize,
+      keepFrom: o.keepFrom,
+    };
     const worker = new Worker(WORKER_FILE, { workerData });
     let release: (() => void) | undefined;
     const free = () => {

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       data.cutoff,
       {
         chunkSize: data.chunkSize,
+        keepFrom: data.keepFrom,
         signal: abort.signal,
         pace: () =>
           new Promise<void>((resolve) => {

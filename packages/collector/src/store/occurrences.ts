@@ -120,8 +120,7 @@ function eachCount(
   // The partial hours at the window's edges, from the reports and the occurrences kept of those
   // removed, unless the expiry job may have deleted reports there whose occurrences it did not
   // keep (an edge before the retention's edge as its last run judged it: a window reaching back
-  // further than the retention, or any after an `expire --now` ahead of the clock): then the
-  // hour's count, whole. Counted from the reports left, a group's count would drop after such a
+  // further than the retention): then the hour's count, whole. Counted from the reports left, a group's count would drop after such a
   // run and come back once the hour had passed; whole, it stays (with the hour's occurrences
   // outside the window, if any).
   const partial = (hour: number, from: number, to: number) => {
