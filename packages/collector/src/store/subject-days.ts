@@ -125,6 +125,8 @@ export function recountSubjectsFrom(db: Db, day: number): void {
          WHERE received_at >= ? AND ${column} IS NOT NULL`,
       )
       .run(from);
+  // A walk of the whole table (it has no index by day), but the run has just deleted every row up
+  // to its cut-off's day: what is left from `day` on is what came in since.
   db.prepare('DELETE FROM group_subjects WHERE day >= ?').run(day);
   db.prepare('DELETE FROM group_subject_days WHERE day >= ?').run(day);
   subjects(USER, 'user_hash');
