@@ -486,6 +486,19 @@ describe('POST /v1/expire', () => {
     await get(`/v1/reports/${a.id}`, 404);
   });
 
+  it("says in the receipt the moment a run was judged at, where it is not the clock's", async () => {
+    const outcome = (action: string) =>
+      t.collector.audit.list({ limit: 10 }).find((e) => e.action === action)!.outcome;
+    const ahead = T0 + 43 * DAY;
+    await runExpiry(t.collector, { now: ahead, dryRun: true });
+    expect(outcome('expire.dry-run')).toMatch(/ judgedAt=2026-10-14T10:00:00\.000Z$/);
+    await runExpiry(t.collector, { now: ahead });
+    expect(outcome('expire')).toMatch(/ auditPruned=0 judgedAt=2026-10-14T10:00:00\.000Z$/);
+    // The clock's moment, to the minute (a cron line's `--now "$(date -u +%FT%TZ)"`): not said.
+    await runExpiry(t.collector, { now: T0 + 30_000 });
+    expect(outcome('expire')).toMatch(/ auditPruned=0$/);
+  });
+
   it('writes a receipt: an expiry run and an access-log entry without personal data', async () => {
     const { a } = await seed();
     t.clock.set(Date.parse('2026-10-20T02:30:00Z'));

@@ -10,6 +10,7 @@ import { truncateWal } from '../store/truncate-wal';
 import { WalSync } from '../store/wal-sync';
 import { DAY_MS, dayName, dayOf, iso } from '../time';
 import { jobCutoff } from './policy';
+import { NOW_SLACK_MS } from './status';
 import {
   deleteDue,
   deleteInChunks,
@@ -97,7 +98,7 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
             actor,
             action: 'expire.dry-run',
             target: null,
-            outcome: `ok wouldDelete=${wouldDelete} keys=${keys} cutoff=${summary.cutoff}`,
+            outcome: `ok wouldDelete=${wouldDelete} keys=${keys} cutoff=${summary.cutoff}${judgedAt(c, now)}`,
           },
           c.clock(),
         ),
@@ -167,7 +168,7 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
       c,
       summarise(cutoff, deletedReports, destroyedKeys, elapsed(), false),
       actor,
-      auditPruned,
+      `auditPruned=${auditPruned}${judgedAt(c, now)}`,
     );
     // Last, so the WAL holding the old page images (and the receipt) is folded in and emptied,
     // what is left after the background checkpoint copied with ingest still in the inbox.
@@ -184,16 +185,25 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
 }
 
 /**
+ * ` judgedAt=<ISO>` for a receipt of a run judged at another moment than the clock's (`--now`,
+ * more than a minute off: a cron line's `--now "$(date -u +%FT%TZ)"` is the clock), else ''. An
+ * auditor then tells a run judged from the future, or the past, from the nightly job.
+ */
+function judgedAt(c: Collector, now: number): string {
+  return Math.abs(now - c.clock()) > NOW_SLACK_MS ? ` judgedAt=${iso(now)}` : '';
+}
+
+/**
  * The run's receipt: a row in expiry_runs and an access-log entry, in one transaction. Its
  * `deletedReports` and `destroyedKeys` are all the reports deleted and keys shredded since the
- * last receipt: this run's, and those of runs stopped part way since, which wrote none. Returns
- * the summary as receipted.
+ * last receipt: this run's, and those of runs stopped part way since, which wrote none. `more`:
+ * the entry's last fields (`auditPruned=N`, and `judgedAt`). Returns the summary as receipted.
  */
 function writeReceipt(
   c: Collector,
   ran: ExpirySummary,
   actor: string,
-  auditPruned: number,
+  more: string,
 ): ExpirySummary {
   const at = c.clock();
   const cutoff = Date.parse(ran.cutoff);
@@ -220,7 +230,7 @@ function writeReceipt(
           actor,
           action: 'expire',
           target: null,
-          outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${durationMs} auditPruned=${auditPruned}`,
+          outcome: `ok deleted=${deletedReports} keys=${destroyedKeys} cutoff=${summary.cutoff} durationMs=${durationMs} ${more}`,
         },
         at,
       );
