@@ -4,6 +4,7 @@ import type { Keyring } from '../crypto/keyring';
 import { DAY_MS, dayOf } from '../time';
 import { ReportKeys, type KeyedReport } from './report-keys';
 import { keepSubjectDaysOnRemoval, LICENCE, USER, subjectsFrom } from './subject-days';
+import { removedOccurrenceKeeper } from './occurrences';
 import { noteWipes, RETURNING_RECORDS, type RecordRow } from './sealed-wipes';
 
 /** Whose reports an erasure destroys (GDPR article 17): exactly one of the two. */
@@ -245,10 +246,15 @@ function pseudonymRow(
  * reports themselves there): every window then counts the same after an erasure as before.
  */
 function occurrenceKeeper(db: Db): (r: StoredReport) => void {
-  const keep = db.prepare<[string, number, string, number, number]>(
-    'INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
-  );
-  return (r) => keep.run(r.group_id, r.received_at, r.app_version, r.line, 1 + (r.repeats ?? 0));
+  const keep = removedOccurrenceKeeper(db);
+  return (r) =>
+    keep({
+      groupId: r.group_id,
+      receivedAt: r.received_at,
+      version: r.app_version,
+      line: r.line,
+      n: 1 + (r.repeats ?? 0),
+    });
 }
 
 /** The look-up rows' view of a stored report. */

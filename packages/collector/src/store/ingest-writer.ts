@@ -8,6 +8,7 @@ import { packDump } from './dump-envelope';
 import { DayQuery, storedDays } from './stored-days';
 import { ReportKeys } from './report-keys';
 import { idFilter, type IdFilter } from './id-filter';
+import { removedOccurrenceKeeper } from './occurrences';
 import { dayName, dayOf, hourOf } from '../time';
 import { storageUnavailable } from '../ingest/unavailable';
 import { SealedAppender } from './sealed-files';
@@ -204,9 +205,7 @@ export class IngestWriter {
     this.addSubject = db.prepare<[string, number, string, number, Buffer | string]>(
       'INSERT OR IGNORE INTO group_subjects (group_id, day, version, kind, subject) VALUES (?, ?, ?, ?, ?)',
     );
-    this.keepRemoved = db.prepare<[string, number, string, number, number]>(
-      'INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
-    );
+    this.keepRemoved = removedOccurrenceKeeper(db);
     this.addSubjectDay = db.prepare<[number]>(
       'INSERT OR IGNORE INTO subject_row_days (day) VALUES (?)',
     );
@@ -335,7 +334,7 @@ export class IngestWriter {
       // as the reports that run deleted stay counted (nothing personal), its occurrences kept
       // where a window's partial edge hours look for a removed report's (store/occurrences.ts).
       this.countOccurrence(r, sums);
-      this.keepRemoved.run(r.groupId, r.receivedAt, r.version, r.line, 1 + (r.repeats ?? 0));
+      this.keepRemoved({ ...r, n: 1 + (r.repeats ?? 0) });
       return undefined;
     }
     const record = encodeRecord(r.id, r);

@@ -203,6 +203,32 @@ export function unreadOccurrencesThrough(db: Db): number {
   return Math.min(expiredThrough(db), occurrencesKeptFrom(db) - 1);
 }
 
+/** A removed report's occurrence, as removed_occurrences keeps it (nothing personal). */
+export interface RemovedOccurrence {
+  groupId: string;
+  receivedAt: number;
+  version: string;
+  line: number;
+  /** 1 + repeats */
+  n: number;
+}
+
+/**
+ * Keeps the occurrences of a report that is not (or no longer) stored, where a window's partial
+ * edge hours look for them beside the reports (eachCount): an erased report, or one the inbox
+ * left out as due. The expiry job keeps those of what it deletes in one statement of its own.
+ *
+ * @example
+ * const keep = removedOccurrenceKeeper(db);
+ * keep({ groupId: '3fa9c1d2e4b7', receivedAt: Date.now(), version: '5.2', line: 120, n: 1 });
+ */
+export function removedOccurrenceKeeper(db: Db): (o: RemovedOccurrence) => void {
+  const keep = db.prepare<[string, number, string, number, number]>(
+    'INSERT INTO removed_occurrences (group_id, received_at, app_version, line, n) VALUES (?, ?, ?, ?, ?)',
+  );
+  return (o) => keep.run(o.groupId, o.receivedAt, o.version, o.line, o.n);
+}
+
 /**
  * Says, before a run deletes anything, that it keeps the occurrences of the reports it deletes
  * that were received at or after `at`, and returns from when on every deleted report has left
