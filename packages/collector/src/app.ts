@@ -41,6 +41,9 @@ export function createApp(c: Collector, options: AppOptions = {}): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('etag', false);
+  // No answer is cacheable (every one is no-store), so no conditional request is ever "fresh":
+  // Express would answer `If-None-Match: *` with an empty 304 on every GET, health included.
+  Object.defineProperty(app.request, 'fresh', { configurable: true, get: () => false });
   const limits = options.rateLimits ? new RequestLimits(options.rateLimits) : undefined;
   if (limits) attachLimits(app, limits);
   // Engineer and admin requests refused before reaching a handler still leave an access-log entry.

@@ -194,6 +194,11 @@ function pipelineBounded(
     const socket = req.socket;
     if (socket.destroyed) return void res.destroy();
     res.once('prefinish', drainIfUnread);
+    // A request asking to switch protocols (`Upgrade: websocket`, curl's `h2c`) is served as HTTP,
+    // but Node's parser reads nothing more on its connection: a request pipelined behind it would
+    // wait unanswered until the idle timeout. Closing after the answer tells the client to send
+    // it again on a new connection, as RFC 9112 has clients do with unanswered requests.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     if (burst.size === 0) setImmediate(() => burst.clear());
     const n = (burst.get(socket) ?? 0) + 1;
     burst.set(socket, n);

@@ -152,6 +152,30 @@ describe('each role against each route', () => {
     }
   });
 
+  it('answers every GET whole, whatever conditional headers come with it: nothing is cached', async () => {
+    // Express answered If-None-Match: * with an empty 304 on every GET, health included, though
+    // no answer is ever cacheable (no-store) and the client had nothing to fall back on.
+    const conditional = {
+      'If-None-Match': '*',
+      'If-Modified-Since': new Date(Date.now() + 86_400_000).toUTCString(),
+    };
+    for (const route of routes().filter((r) => r.method === 'get')) {
+      const token = route.roles === null ? undefined : t.tokens[route.roles.at(-1)!];
+      let req = request(t.app).get(route.path).set(conditional);
+      if (token) req = req.set('Authorization', `Bearer ${token}`);
+      const res = await req;
+      expect([route.path, res.status]).toEqual([route.path, route.ok]);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(typeof res.body).toBe('object');
+    }
+    const dump = await request(t.app)
+      .get(`/v1/reports/${reportId}?dump=1`)
+      .set(conditional)
+      .set('Authorization', `Bearer ${t.tokens.engineer}`);
+    expect(dump.status).toBe(200);
+    expect(dump.body.id).toBe(reportId);
+  });
+
   it('never lets the ingest token read anything', async () => {
     for (const route of routes().filter((r) => r.roles !== null && !r.roles.includes('ingest'))) {
       const res = await send(route, t.tokens.ingest);

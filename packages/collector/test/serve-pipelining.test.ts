@@ -6,7 +6,7 @@ import { runCollector, spawnServe } from './helpers/serve-process';
 import { MAX_PIPELINED, type RunningServer } from '../src/server';
 import { makeReport } from '../../../test-support/reports';
 import { listenTestCollector } from './helpers/served';
-import { reportPost } from './helpers/raw-http';
+import { rawRequest, rawSocket, reportPost, statuses } from './helpers/raw-http';
 
 /**
  * HTTP pipelining: a connection may send requests without waiting for answers, and Node answers
@@ -191,4 +191,84 @@ describe('a client that closes its sending side after the request still gets the
     const raw = await halfClosed(two);
     expect(raw.match(/HTTP\/1\.1 202 /g)).toHaveLength(2);
   });
+});
+
+describe('whole requests ahead of bytes that are not a request', () => {
+  // A client whose Content-Length is one byte short sends a whole request, then a stray byte.
+  // Those requests take effect, so they are answered, in order, and the refusal follows them.
+  const engineer = () => ({ Authorization: `Bearer ${s.tokens.engineer}` });
+  const send = (bytes: string) => rawSocket(server.url, bytes);
+  const readBack = async (id: string) =>
+    (
+      await rawRequest(server.url, {
+        method: 'GET',
+        path: `/v1/reports/${id}`,
+        headers: engineer(),
+      })
+    ).status;
+  const lastBody = (raw: string) => JSON.parse(raw.slice(raw.lastIndexOf('\r\n\r\n') + 4));
+
+  it('a report then a stray byte: its 202, then the 400, and the report is stored', async () => {
+    const report = makeReport();
+    const raw = await send(reportPost(s.tokens.ingest, report) + ' ');
+    expect(statuses(raw)).toEqual([202, 400]);
+    expect(raw.slice(raw.indexOf('\r\n\r\n') + 4)).toMatch(
+      new RegExp(`^\\{"id":"${report.id}","group":"[0-9a-z]+"\\}`),
+    );
+    expect(lastBody(raw).error.code).toBe('invalid_request');
+    expect(raw).toMatch(/HTTP\/1\.1 400 [^]*\r\nConnection: close\r\n/);
+    expect(await readBack(report.id)).toBe(200);
+  });
+
+  it('two reports pipelined then garbage: both answered and stored, then the 400', async () => {
+    const [a, b] = [makeReport(), makeReport()];
+    const raw = await send(
+      reportPost(s.tokens.ingest, a) + reportPost(s.tokens.ingest, b) + 'NOT HTTP\r\n\r\n',
+    );
+    expect(statuses(raw)).toEqual([202, 202, 400]);
+    expect(await readBack(a.id)).toBe(200);
+    expect(await readBack(b.id)).toBe(200);
+  });
+
+  it('a triage change then a stray byte: the group it answers, then the 400', async () => {
+    const report = makeReport({ error: { number: 78, module: 'modStray', procedure: 'Byte' } });
+    const posted = await send(reportPost(s.tokens.ingest, report, 'Connection: close'));
+    const { group } = lastBody(posted) as { group: string };
+    const body = '{"status":"ignored"}';
+    const patch =
+      [
+        `PATCH /v1/groups/${group} HTTP/1.1`,
+        'Host: localhost',
+        `Authorization: Bearer ${s.tokens.engineer}`,
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+      ].join('\r\n') +
+      '\r\n\r\n' +
+      body;
+    const raw = await send(patch + ' ');
+    expect(statuses(raw)).toEqual([200, 400]);
+    expect(raw).toContain('"status":"ignored"');
+    const now = await rawRequest(server.url, {
+      method: 'GET',
+      path: `/v1/groups/${group}`,
+      headers: engineer(),
+    });
+    expect(now.json.status).toBe('ignored');
+  });
+});
+
+it('a request asking to upgrade is answered, then the connection closes: Node reads no more of it', async () => {
+  // Before, the answer kept the connection open and the request pipelined behind it was never
+  // read, answered nor stored: the client waited for the idle timeout.
+  const [a, b] = [makeReport(), makeReport()];
+  const upgrade = reportPost(s.tokens.ingest, a, 'Connection: Upgrade', 'Upgrade: websocket');
+  const raw = await rawSocket(server.url, upgrade + reportPost(s.tokens.ingest, b), {
+    waitMs: 20_000,
+  });
+  expect(statuses(raw)).toEqual([202]);
+  expect(raw).toMatch(/\r\nConnection: close\r\n/i);
+  // The second, unanswered, goes again on a new connection, as a client does.
+  expect(
+    statuses(await rawSocket(server.url, reportPost(s.tokens.ingest, b, 'Connection: close'))),
+  ).toEqual([202]);
 });

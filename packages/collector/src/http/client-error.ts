@@ -44,26 +44,58 @@ export function parserAnswered(req: IncomingMessage): ApiError | undefined {
   return answered.get(req);
 }
 
+/** Connections whose parser failed, answered once their whole requests are (answerClientError). */
+const closing = new WeakSet<net.Socket>();
+
+type HttpSocket = net.Socket & { _httpMessage?: ServerResponse | null };
+
 /**
  * The server's 'clientError' listener: answers what the parser refused with the same JSON error
  * body as every other answer (Node's own is a bare status line), then closes the connection,
- * since the parser cannot find the next request's start. As Node does, nothing is written when
- * an answer on the connection has already begun, or the socket cannot be written.
+ * since the parser cannot find the next request's start.
+ *
+ * Whole requests read before the bytes that failed (pipelined, or a body followed by a stray
+ * byte, as from a client whose Content-Length is one short) are served and answered first, and
+ * the refusal follows them: they may have taken effect (a report stored, a group changed), and
+ * HTTP matches answers to requests by order, so a refusal sent ahead of their answers would
+ * be read as theirs. Node writes its 400 at once and closes, losing those answers.
  *
  * @example
  * server.on('clientError', answerClientError);
  */
 export function answerClientError(err: Error & { code?: string }, socket: net.Socket): void {
-  const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+  // The failed parser fails again on each later read: this connection is answered already.
+  if (closing.has(socket)) return;
+  const inFlight = (socket as HttpSocket)._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
   const e = parserError(err);
-  // Only a request still being read is the one this answers (a body not whole in time); a whole
-  // one ahead of a malformed next is its own, and is logged as Node leaves it.
-  if (inFlight && !inFlight.req.complete) answered.set(inFlight.req, e);
-  answerAndClose(socket, e);
+  if (inFlight && !inFlight.req.complete) {
+    // The request still being read is the one this answers (a body not whole in time), unless
+    // its answer has begun (a refusal sent before its body came), which cannot be cut into.
+    if (inFlight.headersSent) return void socket.destroy();
+    answered.set(inFlight.req, e);
+    answerAndClose(socket, e);
+    return;
+  }
+  closing.add(socket);
+  // Nothing more is read: the bytes after the failure are not a request.
+  socket.pause();
+  afterAnswers(socket as HttpSocket, () => answerAndClose(socket, e));
+}
+
+/** Calls `then` once every answer queued on the connection has gone out (none: at once). */
+function afterAnswers(socket: HttpSocket, then: () => void): void {
+  const current = socket._httpMessage;
+  if (!current) return then();
+  // Node hands the connection to the next queued answer when one finishes, before 'close'.
+  current.once('close', () => {
+    // A client gone, or an answer that closed the connection itself (`Connection: close`).
+    if (socket.destroyed || socket.writableEnded) return;
+    afterAnswers(socket, then);
+  });
 }
 
 /**
