@@ -125,6 +125,7 @@ port.on('message', ({ seq, request }) => {
     req.on('error', fail);
     req.on('response', (res) => {
       let text = '';
+      let long = false;
       const respond = (whole) => {
         const retryAfter = res.headers['retry-after'];
         finish({
@@ -132,12 +133,14 @@ port.on('message', ({ seq, request }) => {
             statusCode: res.statusCode || 0,
             headers: { 'retry-after': typeof retryAfter === 'string' ? retryAfter : null },
             body: whole || text !== '' ? text.slice(0, maxBodyChars) : undefined,
+            ...(whole && !long && text.length <= maxBodyChars ? {} : { truncated: true }),
           },
         });
       };
       res.setEncoding('utf8');
       res.on('data', (chunk) => {
         if (text.length < maxBodyChars) text += chunk;
+        else long = true;
       });
       res.on('end', () => respond(true));
       res.on('error', () => respond(false));

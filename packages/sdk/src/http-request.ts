@@ -196,6 +196,8 @@ export const httpRequest: MakeRequest = (request) =>
     req.on('error', (e) => finish(e));
     req.on('response', (res) => {
       let text = '';
+      // More came than the SDK reads (the collector's answers are far shorter).
+      let long = false;
       const answer = (whole: boolean): TransportResponse => {
         const retryAfter = res.headers['retry-after'];
         return {
@@ -204,11 +206,13 @@ export const httpRequest: MakeRequest = (request) =>
           // An answer cut off before its body has none to judge; a whole answer's empty body
           // is what a server says that is not the collector (which always sends one).
           body: whole || text !== '' ? text.slice(0, MAX_BODY_CHARS) : undefined,
+          ...(whole && !long && text.length <= MAX_BODY_CHARS ? {} : { truncated: true }),
         };
       };
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         if (text.length < MAX_BODY_CHARS) text += chunk;
+        else long = true;
       });
       res.on('end', () => finish(undefined, answer(true)));
       // The status is what matters: an answer cut short after it still counts.

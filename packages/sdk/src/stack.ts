@@ -203,10 +203,16 @@ function loadLines(file: string): string[] | null {
   try {
     const p = file.startsWith('file://') ? fileURLToPath(file) : file;
     if (!path.isAbsolute(p) || !SOURCE_FILE.test(p)) return null;
+    // The file a link leads to must be named like source too: `app.js` may be a link to
+    // `/etc/passwd` (a link to a real `.js`, as pnpm makes, is read).
+    const real = fs.realpathSync(p);
+    if (!SOURCE_FILE.test(real)) return null;
     // Not opened at all unless a regular file: opening a FIFO for reading waits for a writer.
-    if (!fs.statSync(p).isFile()) return null;
-    // Non-blocking, then checked again on what was opened: the name may have been swapped since.
-    fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    if (!fs.statSync(real).isFile()) return null;
+    // Non-blocking and not through a link, then checked again on what was opened: the name may
+    // have been swapped since.
+    const flags = (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOFOLLOW ?? 0);
+    fd = fs.openSync(real, fs.constants.O_RDONLY | flags);
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.size > MAX_SOURCE_BYTES) return null;
     return fs.readFileSync(fd, 'utf8').split(/\r?\n/);

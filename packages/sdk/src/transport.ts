@@ -23,6 +23,11 @@ export interface TransportResponse {
   headers?: { 'retry-after'?: string | null };
   /** the start of the response body, for the error code in a diagnostic */
   body?: string;
+  /**
+   * `body` is only the start of what was sent: the answer was cut off, or was longer than the
+   * SDK reads. Only then may a body that is not whole JSON still be the collector's.
+   */
+  truncated?: boolean;
 }
 
 /** Performs one HTTP request. Inject your own to route reports through anything you like. */
@@ -124,7 +129,7 @@ export function failedOutcome(error: unknown): SendOutcome {
 export function classify(response: TransportResponse, reportId?: string): SendOutcome {
   const status = response.statusCode;
   if (status === 200 || status === 202) {
-    if (reportId === undefined || answersFor(response.body, reportId)) {
+    if (reportId === undefined || answersFor(response, reportId)) {
       return { kind: 'delivered', status };
     }
     return { kind: 'failed', status, reason: `HTTP ${status} not from a collector` };
@@ -157,7 +162,7 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
   if (status >= 400 && status < 500) {
     // A page of HTML or text (a proxy's, a firewall's) says nothing about the report: kept and
     // tried again, not deleted. The collector answers with a JSON error object.
-    if (isPage(response.body)) {
+    if (isPage(response)) {
       return { kind: 'failed', status, reason: `HTTP ${status} not from a collector` };
     }
     return { kind: 'rejected', status, ...errorOf(response.body) };
@@ -180,28 +185,41 @@ export function classify(response: TransportResponse, reportId?: string): SendOu
  * collector's: the status is what it said. An empty body, a page of HTML or text, or an answer
  * for another id, does not: a web server's stub or a wrong endpoint answered, not the collector.
  */
-function answersFor(body: string | undefined, reportId: string): boolean {
+function answersFor({ body, truncated }: TransportResponse, reportId: string): boolean {
   if (body === undefined) return true;
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
-    return body.trimStart().startsWith('{');
+    return truncated === true && cutOffAnswerFor(body, reportId);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const id = (value as { id?: unknown }).id;
   return id === undefined || id === reportId;
 }
 
+/**
+ * Whether the start of a cut-off body can be the collector's `{"id", "group"}` for this report:
+ * an object whose `id`, as far as it came, is this report's. A whole body that is not JSON is
+ * never the collector's (a template's `{{ response }}`, a stub's `{status: "ok"}`).
+ */
+function cutOffAnswerFor(body: string, reportId: string): boolean {
+  if (!body.trimStart().startsWith('{')) return false;
+  const id = /"id"\s*:\s*"([^"]*)("?)/.exec(body);
+  if (!id) return true;
+  return id[2] === '"' ? id[1] === reportId : reportId.startsWith(id[1]!);
+}
+
 /** Whether an error answer's body is a page (HTML, text) rather than a JSON error object. */
-function isPage(body: string | undefined): boolean {
+function isPage({ body, truncated }: TransportResponse): boolean {
   if (body === undefined || body.trim() === '') return false;
   try {
     const value = JSON.parse(body) as { error?: unknown } | null;
     return typeof value?.error !== 'object' || value.error === null;
   } catch {
-    // cut off inside a JSON object (the first MAX_BODY_CHARS): still the collector's
-    return !body.trimStart().startsWith('{');
+    // Cut off inside a JSON object (the first MAX_BODY_CHARS): still the collector's. Whole and
+    // not JSON, it is not, whatever its first character.
+    return truncated !== true || !body.trimStart().startsWith('{');
   }
 }
 

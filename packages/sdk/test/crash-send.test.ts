@@ -231,6 +231,7 @@ describe('openBlockingRequester', () => {
           .end(JSON.stringify({ path: req.url, authorization: req.headers.authorization }));
       if (kind === 'status') answer(Number(arg));
       else if (kind === 'slow') setTimeout(() => answer(202), Number(arg));
+      else if (kind === 'long') res.writeHead(202).end('{"pad":"' + 'x'.repeat(Number(arg)) + '"}');
     });
     s.listen(0, '127.0.0.1', () => console.log(s.address().port));
   `;
@@ -263,6 +264,12 @@ describe('openBlockingRequester', () => {
       expect(answer.statusCode).toBe(429);
       expect(answer.headers?.['retry-after']).toBe('7');
       expect(JSON.parse(answer.body!)).toEqual({ path: '/status/429', authorization: 'Bearer t' });
+      expect(answer.truncated).toBeUndefined();
+      // Past the 4 KiB read, the body is cut, and says so: only such a body may be the
+      // collector's without being whole JSON (transport.ts classify).
+      const long = requester.request(request(`${base}/long/10000`));
+      expect(long.body).toHaveLength(4096);
+      expect(long.truncated).toBe(true);
     } finally {
       requester.close();
     }

@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,6 +86,24 @@ describe('parseStack', () => {
     expect(readSourceLine('/no/such/file.js', 1)).toBeUndefined();
     expect(readSourceLine('relative.js', 1)).toBeUndefined();
     expect(readSourceLine(frame.file, 0)).toBeUndefined();
+  });
+
+  it('reads through a link only to a file named like source: a link named .js to another file is not read', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jcs-stack-'));
+    try {
+      // Before, a link named app.js to /etc/passwd put its first line in error.code, which goes
+      // without the user's dump consent.
+      fs.writeFileSync(path.join(dir, 'secret.txt'), 'root:x:0:0:root\n');
+      fs.symlinkSync(path.join(dir, 'secret.txt'), path.join(dir, 'app.js'));
+      expect(readSourceLine(path.join(dir, 'app.js'), 1)).toBeUndefined();
+      expect(readSourceLine(pathToFileURL(path.join(dir, 'app.js')).href, 1)).toBeUndefined();
+      // A link to real source, as pnpm's node_modules are made of, is read.
+      fs.writeFileSync(path.join(dir, 'real.js'), 'const total = 1;\n');
+      fs.symlinkSync(path.join(dir, 'real.js'), path.join(dir, 'linked.js'));
+      expect(readSourceLine(path.join(dir, 'linked.js'), 1)).toBe('const total = 1;');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('neither blocks nor reads on a FIFO or a device a frame names', () => {

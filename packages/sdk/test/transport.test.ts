@@ -129,6 +129,15 @@ describe('transport over a real socket', () => {
         reason: 'HTTP 403 not from a collector',
       });
     }
+    // A JSON error cut off (over the 4 KiB read) is the collector's; a whole non-JSON body is not.
+    const cut = {
+      statusCode: 400,
+      body: '{"error":{"code":"invalid_report","det',
+      truncated: true,
+    };
+    expect(classify(cut)).toMatchObject({ kind: 'rejected', status: 400 });
+    expect(classify({ ...cut, truncated: undefined })).toMatchObject({ kind: 'failed' });
+    expect(classify({ statusCode: 400, body: '{{ error }}' })).toMatchObject({ kind: 'failed' });
     expect(classify({ statusCode: 502 })).toMatchObject({ kind: 'failed', status: 502 });
   });
 
@@ -152,7 +161,8 @@ describe('transport over a real socket', () => {
     });
     await new Promise<void>((r) => html.close(() => r()));
 
-    const answer = (body?: string) => classify({ statusCode: 202, body }, report.id);
+    const answer = (body?: string, truncated?: boolean) =>
+      classify({ statusCode: 202, body, ...(truncated ? { truncated } : {}) }, report.id);
     expect(answer(JSON.stringify({ id: report.id, group: 'g' }))).toMatchObject({
       kind: 'delivered',
     });
@@ -162,8 +172,24 @@ describe('transport over a real socket', () => {
     expect(answer('{}')).toMatchObject({ kind: 'delivered' });
     expect(answer(JSON.stringify({ id: 'another', group: 'g' }))).toMatchObject({ kind: 'failed' });
     // the status is what the collector said when its answer was cut off, or not read
-    expect(answer('{"id":"3f2b')).toMatchObject({ kind: 'delivered' });
+    expect(answer(`{"id":"${report.id.slice(0, 4)}`, true)).toMatchObject({ kind: 'delivered' });
+    expect(answer(`{"id":"${report.id}","gr`, true)).toMatchObject({ kind: 'delivered' });
+    expect(answer('{', true)).toMatchObject({ kind: 'delivered' });
     expect(answer(undefined)).toMatchObject({ kind: 'delivered' });
+    // ... but not when what came of its id is another report's
+    expect(answer('{"id":"zz', true)).toMatchObject({ kind: 'failed' });
+    expect(answer('{"id":"another","gr', true)).toMatchObject({ kind: 'failed' });
+    // a whole body that is not JSON is no collector's, however it starts (before, any body
+    // starting with "{" was taken for a cut-off answer, and the report deleted)
+    for (const body of [
+      `{"id":"${report.id.slice(0, 4)}`,
+      '{status: "ok"}',
+      '{"status":"ok",}',
+      '{{ response }}',
+      '{"ok":true}<!-- stub -->',
+    ]) {
+      expect(answer(body)).toMatchObject({ kind: 'failed' });
+    }
     // a whole answer with nothing in it: a web server's stub, not the collector
     expect(answer('')).toMatchObject({ kind: 'failed' });
   });
@@ -195,6 +221,37 @@ describe('transport over a real socket', () => {
         reason: 'HTTP 200 not from a collector',
       });
       expect(await send('')).toEqual({ kind: 'delivered', status: 202 });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('over the wire: a whole 200 body that only starts like JSON is a failure; a long answer is read cut off', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      const body =
+        req.url === '/stub/v1/reports'
+          ? '{status: "ok"}'
+          : // the collector's answer, padded past the 4 KiB the SDK reads
+            `{"id":"${report.id}","group":"g","pad":"${'x'.repeat(6000)}"}`;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const send = (base: string) =>
+      createTransport({
+        url: `http://127.0.0.1:${port}${base}/v1/reports`,
+        token: 't',
+        timeoutMs: 2000,
+      }).send(report);
+    try {
+      expect(await send('/stub')).toEqual({
+        kind: 'failed',
+        status: 200,
+        reason: 'HTTP 200 not from a collector',
+      });
+      expect(await send('')).toEqual({ kind: 'delivered', status: 200 });
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
