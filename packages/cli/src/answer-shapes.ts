@@ -10,11 +10,20 @@ type Data = Record<string, unknown>;
 type Check = (value: unknown) => boolean;
 
 const str: Check = (v) => typeof v === 'string';
+// eslint-disable-next-line no-control-regex
+const HIDDEN = /[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]/u;
+/**
+ * A string the collector makes or checks (an id, a version, a date, a day) and the CLI prints as
+ * it is: never a control or format character. Free text (a description, a name) may hold any,
+ * and is cleaned where it is printed (render/text.ts); these, from another server, would reach
+ * the terminal raw.
+ */
+const plain: Check = (v) => typeof v === 'string' && !HIDDEN.test(v);
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 /** A count, a line number, a sequence number: a whole number, never below 0. */
 const whole: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const bool: Check = (v) => typeof v === 'boolean';
-const time: Check = (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+const time: Check = (v) => plain(v) && !Number.isNaN(Date.parse(v as string));
 const orNull =
   (check: Check): Check =>
   (v) =>
@@ -33,7 +42,7 @@ const fields =
 const STATUS: Check = (v) => v === 'unresolved' || v === 'resolved' || v === 'ignored';
 
 const GROUP_FIELDS = {
-  id: str,
+  id: plain,
   number: num,
   module: str,
   procedure: str,
@@ -43,9 +52,9 @@ const GROUP_FIELDS = {
   licences: whole,
   firstSeen: time,
   lastSeen: time,
-  versions: listOf(str),
+  versions: listOf(plain),
   status: STATUS,
-  resolvedInVersion: orNull(str),
+  resolvedInVersion: orNull(plain),
   regressed: bool,
   daily: listOf(whole),
 };
@@ -55,10 +64,10 @@ export const isGroup = fields(GROUP_FIELDS);
 
 /** A short report: `{id, occurredAt, receivedAt, version, license, line, repeats}`. */
 const isShortReport = fields({
-  id: str,
-  occurredAt: str,
+  id: plain,
+  occurredAt: plain,
   receivedAt: time,
-  version: str,
+  version: plain,
   license: str,
   line: whole,
   repeats: whole,
@@ -73,9 +82,9 @@ export const isGroupList = fields({
 /** `GET /v1/groups/:id`: a Group with its breakdowns and latest reports. */
 export const isGroupDetail = fields({
   ...GROUP_FIELDS,
-  byVersion: listOf(fields({ version: str, count: whole })),
+  byVersion: listOf(fields({ version: plain, count: whole })),
   byLine: listOf(fields({ line: whole, count: whole })),
-  byDay: listOf(fields({ day: str, count: whole })),
+  byDay: listOf(fields({ day: plain, count: whole })),
   latest: listOf(isShortReport),
 });
 
@@ -84,12 +93,13 @@ export const isReportList = fields({ reports: listOf(isShortReport) });
 
 /** `GET /v1/reports/:id`: the report as sent, plus `receivedAt` and `group`. */
 export const isFullReport = fields({
-  id: str,
-  occurredAt: str,
+  id: plain,
+  occurredAt: plain,
   receivedAt: time,
-  group: str,
+  group: plain,
   license: str,
-  app: fields({ name: str, version: str }),
+  app: fields({ name: str, version: plain }),
+  dumpWithheld: (v) => v === undefined || plain(v),
   error: fields({ number: num, description: str, module: str, procedure: str, line: whole }),
 });
 
@@ -136,7 +146,7 @@ export const isErasure = fields({ erasedReports: whole });
 
 /** `GET /v1/group-ids` (the CLI's prefix look-up). */
 export const isGroupIdMatches = fields({
-  groups: listOf(fields({ id: str, module: str, procedure: str })),
+  groups: listOf(fields({ id: plain, module: str, procedure: str })),
 });
 
 export function isObject(value: unknown): value is Data {

@@ -146,13 +146,35 @@ function deepestMessage(err: unknown): string {
 }
 
 /**
+ * More than any collector's answer: the largest, a report with a 256 KiB dump or 500 groups, are
+ * a few MiB.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The line for an answer over MAX_ANSWER_BYTES, which no collector sends.
+ *
+ * @example
+ * throw tooLargeError(response, client);
+ */
+export function tooLargeError(response: Response, client: ClientLabel): ServerError {
+  return new ServerError(
+    `${client.serverLabel} answered with over ${MAX_ANSWER_BYTES / 1024 / 1024} MiB (HTTP ${response.status}), which no JCS collector does: check --server or JCS_ERRORS_SERVER, and any proxy in front of the collector`,
+    response.status,
+  );
+}
+
+/**
  * The line for an answer that is not the collector's (a proxy's page, another server).
  *
  * @example
  * throw notCollectorError(response, client);
  */
 export function notCollectorError(response: Response, client: ClientLabel): ServerError {
-  const type = (response.headers.get('content-type') ?? 'no content type').split(';')[0];
+  // The server's words, as a message is: one line, controls replaced, not a page long.
+  const type = sentence(
+    (response.headers.get('content-type') ?? 'no content type').split(';')[0] ?? '',
+  );
   return new ServerError(
     `${client.serverLabel} did not answer like a JCS collector (HTTP ${response.status}, ${type}): check --server or JCS_ERRORS_SERVER, and any proxy in front of the collector`,
     response.status,

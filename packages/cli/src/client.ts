@@ -24,7 +24,9 @@ import {
 } from './answer-shapes';
 import {
   failureError,
+  MAX_ANSWER_BYTES,
   notCollectorError,
+  tooLargeError,
   unreachableError,
   type ClientLabel,
 } from './client-errors';
@@ -284,7 +286,7 @@ export class ApiClient {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
 
     let response: Response;
-    let body: string;
+    let body: string | null;
     try {
       // Through a proxy, undici's fetch (the one Node's own is built on) with its ProxyAgent:
       // Node 20's fetch reads no proxy settings.
@@ -298,10 +300,11 @@ export class ApiClient {
         redirect: 'manual',
         signal: AbortSignal.timeout(Math.max(this.timeoutMs, options.timeoutMs ?? 0)),
       });
-      body = await response.text();
+      body = await boundedText(response);
     } catch (err) {
       throw unreachableError(err, Math.max(this.timeoutMs, options.timeoutMs ?? 0), this.label());
     }
+    if (body === null) throw tooLargeError(response, this.label());
 
     if (response.status >= 200 && response.status < 300) {
       let data: unknown;
@@ -316,6 +319,33 @@ export class ApiClient {
     }
     throw failureError(response, body, options.role, this.label(), options.namesOne === true);
   }
+}
+
+/**
+ * The answer's body as text, or null once it is over MAX_ANSWER_BYTES: read whole, a server that
+ * sent half a gigabyte took 3.4 GB of memory and two minutes before the CLI could say it was no
+ * collector. Decoded as `Response.text()` does (UTF-8, a byte-order mark dropped).
+ */
+async function boundedText(response: Response): Promise<string | null> {
+  if (Number(response.headers.get('content-length')) > MAX_ANSWER_BYTES) {
+    await response.body?.cancel();
+    return null;
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /**

@@ -318,6 +318,98 @@ test('JSON shaped almost like an answer (a field missing or of another type, ano
   }
 });
 
+test('ids, versions and dates that the CLI prints as they are may hold no control character: such an answer is no collector', async () => {
+  // Before, `top` printed an id or a version from another server (or a tampered http:// answer)
+  // raw, and `ESC]0;...` retitled the engineer's terminal.
+  let answer: unknown = null;
+  let type = 'application/json';
+  const other = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': type });
+    res.end(JSON.stringify(answer));
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const c = new ApiClient({ server: url, token: 'jcs_adm_x' });
+  const group = makeFixtures().groups[0];
+  const window = { since: group.firstSeen, until: group.lastSeen };
+  const reportId = '0b7c6f2e-9c1a-4e8e-8f1e-2d6b7a9c0d11';
+  const short = {
+    id: reportId,
+    occurredAt: group.firstSeen,
+    receivedAt: group.firstSeen,
+    version: '5.2',
+    license: 'JCS-1',
+    line: 3,
+    repeats: 0,
+  };
+  const detail = { ...group, byVersion: [], byLine: [], byDay: [], latest: [] };
+  const full = {
+    ...short,
+    group: group.id,
+    app: { name: 'JCS', version: '5.2' },
+    error: { number: 1, description: 'd', module: 'm', procedure: 'p', line: 3 },
+  };
+  const osc = '\u001b]0;PWN\u0007';
+  const cases: [unknown, () => Promise<unknown>][] = [
+    [{ groups: [{ ...group, id: `${group.id}${osc}` }], window }, () => c.listGroups()],
+    [{ groups: [{ ...group, versions: [`5.2${osc}`] }], window }, () => c.listGroups()],
+    [{ groups: [{ ...group, versions: ['5.2\u009b31m'] }], window }, () => c.listGroups()],
+    [{ ...detail, resolvedInVersion: `5.3${osc}` }, () => c.getGroup(group.id)],
+    [{ ...detail, byVersion: [{ version: `5${osc}`, count: 1 }] }, () => c.getGroup(group.id)],
+    [{ ...detail, latest: [{ ...short, occurredAt: `x${osc}` }] }, () => c.getGroup(group.id)],
+    [{ reports: [{ ...short, id: `${reportId}${osc}` }] }, () => c.listReports(group.id)],
+    [{ ...full, group: `${group.id}${osc}` }, () => c.getReport(reportId)],
+    [{ ...full, dumpWithheld: `user-opt-out${osc}` }, () => c.getReport(reportId)],
+    [{ ...full, receivedAt: `${group.firstSeen}\u202e` }, () => c.getReport(reportId)],
+  ];
+  try {
+    for (const [body, call] of cases) {
+      answer = body;
+      const err = await failure(call());
+      expect(err.message).toContain('did not answer like a JCS collector');
+    }
+    // the same answers clean are taken
+    answer = { ...full, dumpWithheld: 'user-opt-out' };
+    await expect(c.getReport(reportId)).resolves.toBeDefined();
+    // and a content type from such a server is said with its controls replaced
+    type = 'text/html\u009b2J';
+    answer = 'not an object';
+    const err = await failure(c.listGroups());
+    expect(err.message).toContain('(HTTP 200, text/html\uFFFD2J)');
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
+
+test("an answer over 64 MiB is refused as no collector's, read no further (exit 1)", async () => {
+  // Before, the CLI read it all: half a gigabyte took 3.4 GB of memory and two minutes.
+  let written = 0;
+  const other = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    res.write('{"groups":[');
+    const more = () => {
+      while (written < 200 && res.write(chunk)) written++;
+      if (written < 200) res.once('drain', more);
+      else res.end(']}');
+    };
+    more();
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  try {
+    const err = await failure(new ApiClient({ server: url, token: 'jcs_eng_x' }).listGroups());
+    expect(err.exitCode).toBe(EXIT.failed);
+    expect(err.message).toMatch(
+      /answered with over 64 MiB \(HTTP 200\), which no JCS collector does/,
+    );
+    expect(written).toBeLessThan(200);
+  } finally {
+    other.closeAllConnections();
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
+
 test("the server's error message is quoted with its control characters replaced", async () => {
   const hostile = http.createServer((_req, res) => {
     res.writeHead(500, { 'content-type': 'application/json' });

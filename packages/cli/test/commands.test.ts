@@ -1154,6 +1154,15 @@ describe('admin commands', () => {
       expect(r.stderr).not.toMatch(/qqq/);
     }
     expect(fake.requests.length).toBe(sent + 2);
+    // A character a terminal sent not in UTF-8 (Latin-1's ü) reaches Node as U+FFFD: erased, it
+    // destroyed the reports of another name, which no one can undo. Refused before any request.
+    for (const option of ['--username', '--license']) {
+      const r = await cli(['erase', option, 'M\uFFFDller'], WIDE);
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^${option} holds U\\+FFFD .*set the terminal to UTF-8`));
+    }
+    expect(fake.requests.length).toBe(sent + 2);
   });
 
   test("a collector's 413 for what was typed is a usage error, not a failing collector", async () => {

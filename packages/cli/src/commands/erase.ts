@@ -55,13 +55,27 @@ function dataSubject(options: EraseOptions): DataSubject {
     // of spaces is a name the app may have sent (the contract allows it): matched as typed.
     if (username === '') throw new UsageError('--username takes a non-empty name');
     checkLength(username, '--username', LIMITS.username.max, 'no report can carry a longer name');
+    checkDecoded(username, '--username');
     return { username };
   }
   if (license === undefined || license === '') {
     throw new UsageError('--license takes a non-empty licence number');
   }
   checkLength(license, '--license', LIMITS.license.max, 'no report can carry a longer one');
+  checkDecoded(license, '--license');
   return { license };
+}
+
+/**
+ * Node reads the command line as UTF-8 and turns bytes that are not (a Latin-1 terminal's `ü`)
+ * into U+FFFD, so `M\xfcller` arrived as `M\uFFFDller`: erased, it destroyed the reports of a
+ * name that holds U+FFFD, and left Müller's. An erasure cannot be undone: refused instead.
+ */
+function checkDecoded(value: string, flag: string): void {
+  if (!value.includes('\uFFFD')) return;
+  throw new UsageError(
+    `${flag} holds U+FFFD (\uFFFD), which is what a character not typed in UTF-8 becomes: set the terminal to UTF-8 and type it again (a name that really holds U+FFFD is erased with POST /v1/erase)`,
+  );
 }
 
 /**

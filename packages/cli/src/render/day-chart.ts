@@ -1,5 +1,5 @@
 import { bucket } from './sparkline';
-import { formatCount } from './text';
+import { formatCount, trimSpaces } from './text';
 import type { Palette } from './palette';
 
 /** Occurrences on one UTC day. */
@@ -86,11 +86,11 @@ export function dayChart(
     const cells = units.map((u) =>
       u >= floor + 8 ? '█' : u > floor ? EIGHTHS[u - floor - 1] : ' ',
     );
-    const bars = (
-      barWidth > 0 ? cells.map((c) => c.repeat(barWidth)).join(' ') : cells.join('')
-    ).replace(/ +$/, '');
+    const bars = trimSpaces(
+      barWidth > 0 ? cells.map((c) => c.repeat(barWidth)).join(' ') : cells.join(''),
+    );
     const label = row === 0 ? axisLabel : ' '.repeat(axisLabel.length);
-    lines.push(`${label} │${palette.cyan(bars)}`.replace(/ +$/, ''));
+    lines.push(trimSpaces(`${label} │${palette.cyan(bars)}`));
   }
   lines.push(`${' '.repeat(axisLabel.length)} └${'─'.repeat(axisWidth)}`);
 

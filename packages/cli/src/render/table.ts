@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import stringWidth from 'string-width';
 import type { Palette } from './palette';
-import { wrapWords } from './text';
+import { trimSpaces, wrapWords } from './text';
 
 /** A column of {@link renderTable}. Columns without `min` keep their natural width. */
 export interface Column {
@@ -112,7 +112,7 @@ export function renderTable(options: TableOptions): string {
     heights.push(Math.max(1, ...cells.map((c) => c.length)));
     table.push(cells.map((c) => c.join('\n')));
   }
-  const lines = table.toString().split('\n').map(trimEnd);
+  const lines = table.toString().split('\n').map(trimSpaces);
 
   const belowFrom = options.belowFrom ?? 0;
   const indent = widths.slice(0, belowFrom).reduce((sum, w) => sum + w + gap, 0);
@@ -185,7 +185,7 @@ export function fitLine(cell: Cell, width: number): string {
   // colour, and the rows after it would be drawn in it too.
   table.push([textOf(cell)]);
   return paint({
-    text: trimEnd(table.toString()),
+    text: trimSpaces(table.toString()),
     color: typeof cell === 'string' ? undefined : cell.color,
   });
 }
@@ -211,8 +211,4 @@ function textOf(cell: Cell): string {
 export function paint(cell: Cell): string {
   if (typeof cell === 'string') return cell;
   return cell.color ? cell.color(cell.text) : cell.text;
-}
-
-function trimEnd(line: string): string {
-  return line.replace(/ +$/, '');
 }
