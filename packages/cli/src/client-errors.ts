@@ -232,8 +232,12 @@ export function failureError(
   // report" (exit 4) to a script.
   const noRoute = error?.code === 'not_found' && error.message === NO_ROUTE_MESSAGE;
   if (status === 404 && (noRoute || !namesOne)) {
+    // A path is kept (a proxy may serve the collector under one), so it is the suspect if given.
+    const hasPath = new URL(`${client.serverLabel}/`).pathname !== '/';
     return new ServerError(
-      `${client.serverLabel} has no such route: set --server to the collector's own address, without a path`,
+      hasPath
+        ? `${client.serverLabel} has no such route: check the path in --server (keep one only where a proxy serves the collector under it)`
+        : `${client.serverLabel} has no such route: set --server to the collector's own address`,
       status,
     );
   }

@@ -5,6 +5,10 @@ import { UsageError } from './errors';
 import { shown } from './render/text';
 
 /** The default collector address of contract section 5. */
+
+/** Far above a token's length (jcs_eng_ and some 40 characters), far below a head's 16 KiB. */
+const MAX_TOKEN_LENGTH = 1024;
+
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 /** The global options as commander parsed them; `color` is false after `--no-color`. */
@@ -86,6 +90,13 @@ export function resolveSettings(flags: GlobalFlags, environment: SettingsEnviron
   if (token.value !== undefined && /[^\x21-\x7e]/.test(token.value.trim())) {
     throw new UsageError(
       `the token from ${describeSource(token.source, 'token', configPath)} holds a space, a control character or a character outside ASCII (a curly quote?), which no token has: copy it again`,
+    );
+  }
+  // A token is some 50 characters: thousands are a file or a page pasted, which the collector
+  // would refuse as a head over 16 KiB (431), a failure no retry mends.
+  if (token.value !== undefined && token.value.trim().length > MAX_TOKEN_LENGTH) {
+    throw new UsageError(
+      `the token from ${describeSource(token.source, 'token', configPath)} is ${token.value.trim().length} characters long, where a token has some 50: copy it again`,
     );
   }
 

@@ -454,7 +454,7 @@ test('a 404 is "not found" (exit 4) only where the request named a group or repo
       expect(err).toBeInstanceOf(ServerError);
       expect(err.exitCode).toBe(EXIT.failed);
       expect(err.message).toBe(
-        `${url} has no such route: set --server to the collector's own address, without a path`,
+        `${url} has no such route: set --server to the collector's own address`,
       );
     }
     for (const call of [

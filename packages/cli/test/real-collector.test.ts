@@ -155,7 +155,7 @@ describe('the bin against the real collector', () => {
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: `${c.url}/errors has no such route: set --server to the collector's own address, without a path\n`,
+      stderr: `${c.url}/errors has no such route: check the path in --server (keep one only where a proxy serves the collector under it)\n`,
     });
   });
 });

@@ -189,3 +189,12 @@ test('a token with a space, control character or non-ASCII character is a usage 
   // Around it, whitespace is what a paste adds: trimmed.
   expect(resolveSettings({ token: ' jcs_eng_abc\r\n' }, environment()).token).toBe('jcs_eng_abc');
 });
+
+test('a token thousands of characters long is a usage error, not a failing collector', () => {
+  // Sent, the collector refused its head as over 16 KiB (431): "check its log, then try again".
+  expect(() => resolveSettings({ token: `jcs_eng_${'a'.repeat(20_000)}` }, environment())).toThrow(
+    'the token from --token is 20008 characters long, where a token has some 50: copy it again',
+  );
+  const long = `jcs_eng_${'a'.repeat(1016)}`;
+  expect(resolveSettings({ token: long }, environment()).token).toBe(long);
+});
