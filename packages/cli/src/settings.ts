@@ -4,11 +4,10 @@ import { chooseProxy, isLoopbackHost, shellWord } from '@jcs/protocol';
 import { UsageError } from './errors';
 import { shown } from './render/text';
 
-/** The default collector address of contract section 5. */
-
 /** Far above a token's length (jcs_eng_ and some 40 characters), far below a head's 16 KiB. */
 const MAX_TOKEN_LENGTH = 1024;
 
+/** The default collector address of contract section 5. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 /** The global options as commander parsed them; `color` is false after `--no-color`. */

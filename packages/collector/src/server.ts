@@ -194,11 +194,12 @@ function pipelineBounded(
     const socket = req.socket;
     if (socket.destroyed) return void res.destroy();
     res.once('prefinish', drainIfUnread);
-    // A request asking to switch protocols (`Upgrade: websocket`, curl's `h2c`) is served as HTTP,
-    // but Node's parser reads nothing more on its connection: a request pipelined behind it would
-    // wait unanswered until the idle timeout. Closing after the answer tells the client to send
-    // it again on a new connection, as RFC 9112 has clients do with unanswered requests.
-    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
+    // A request asking to switch protocols (`Upgrade: websocket` with `Connection: upgrade`, as
+    // curl's `h2c`) is served as HTTP, but Node's parser reads nothing more on its connection: a
+    // request pipelined behind it would wait unanswered until the idle timeout. Closing after the
+    // answer tells the client to send it again on a new connection, as RFC 9112 has clients do
+    // with unanswered requests. (An Upgrade header alone does not stop the parser.)
+    if (asksToUpgrade(req)) res.shouldKeepAlive = false;
     if (burst.size === 0) setImmediate(() => burst.clear());
     const n = (burst.get(socket) ?? 0) + 1;
     burst.set(socket, n);
@@ -220,6 +221,14 @@ function pipelineBounded(
     socket.pause();
     onLate?.(req);
   };
+}
+
+/** Whether Node's parser stopped after this request's head: `Upgrade` with `Connection: upgrade`. */
+function asksToUpgrade(req: http.IncomingMessage): boolean {
+  return (
+    req.headers.upgrade !== undefined &&
+    /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(req.headers.connection ?? '')
+  );
 }
 
 /**

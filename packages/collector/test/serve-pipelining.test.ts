@@ -267,8 +267,40 @@ it('a request asking to upgrade is answered, then the connection closes: Node re
   });
   expect(statuses(raw)).toEqual([202]);
   expect(raw).toMatch(/\r\nConnection: close\r\n/i);
+  // An Upgrade header without `Connection: upgrade` does not stop Node's parser: both answered,
+  // the connection kept (closing it lost the second's answer, its report stored).
+  const [c, d] = [makeReport(), makeReport()];
+  const bare = await rawSocket(
+    server.url,
+    reportPost(s.tokens.ingest, c, 'Upgrade: h2c') +
+      reportPost(s.tokens.ingest, d, 'Connection: close'),
+    { waitMs: 20_000 },
+  );
+  expect(statuses(bare)).toEqual([202, 202]);
   // The second, unanswered, goes again on a new connection, as a client does.
   expect(
     statuses(await rawSocket(server.url, reportPost(s.tokens.ingest, b, 'Connection: close'))),
   ).toEqual([202]);
+});
+
+it('a whole request, then one whose body fails to parse: the first answered, the second refused, the connection closed', async () => {
+  // The refusal waited for every queued answer, the second's too, whose handler waited for a
+  // body that could never come: the connection stayed open, the second never answered.
+  const raw = await rawSocket(
+    server.url,
+    `GET /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.tokens.engineer}\r\n\r\n` +
+      [
+        'PATCH /v1/groups/000000000000 HTTP/1.1',
+        'Host: x',
+        `Authorization: Bearer ${s.tokens.engineer}`,
+        'Content-Type: application/json',
+        'Transfer-Encoding: chunked',
+        '',
+        'zz',
+        '',
+      ].join('\r\n'),
+    { waitMs: 20_000 },
+  );
+  expect(statuses(raw)).toEqual([200, 400]);
+  expect(raw.slice(raw.lastIndexOf('\r\n\r\n') + 4)).toContain('HPE_INVALID_CHUNK_SIZE');
 });

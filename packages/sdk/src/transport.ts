@@ -1,6 +1,6 @@
 import { isErrorCode, reportSchema, type Report } from '@jcs/protocol';
 import { parseRetryAfter } from './backoff';
-import { httpRequest } from './http-request';
+import { httpRequest, MAX_BODY_CHARS } from './http-request';
 
 /** One HTTP request, as the transport hands it to `makeRequest`. */
 export interface TransportRequest {
@@ -204,7 +204,9 @@ function answersFor({ body, truncated }: TransportResponse, reportId: string): b
  * never the collector's (a template's `{{ response }}`, a stub's `{status: "ok"}`).
  */
 function cutOffAnswerFor(body: string, reportId: string): boolean {
-  if (!body.trimStart().startsWith('{')) return false;
+  // The collector's `{"id", "group"}` is some 80 characters: cut off by the SDK's read, it was
+  // not the collector's.
+  if (body.length >= MAX_BODY_CHARS || !body.trimStart().startsWith('{')) return false;
   const id = /"id"\s*:\s*"([^"]*)("?)/.exec(body);
   if (!id) return true;
   return id[2] === '"' ? id[1] === reportId : reportId.startsWith(id[1]!);

@@ -64,37 +64,39 @@ type HttpSocket = net.Socket & { _httpMessage?: ServerResponse | null };
  * server.on('clientError', answerClientError);
  */
 export function answerClientError(err: Error & { code?: string }, socket: net.Socket): void {
-  // The failed parser fails again on each later read: this connection is answered already.
+  // The failed parser fails again on each later read: this connection is being answered already.
   if (closing.has(socket)) return;
-  const inFlight = (socket as HttpSocket)._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  const e = parserError(err);
-  if (inFlight && !inFlight.req.complete) {
-    // The request still being read is the one this answers (a body not whole in time), unless
-    // its answer has begun (a refusal sent before its body came), which cannot be cut into.
-    if (inFlight.headersSent) return void socket.destroy();
-    answered.set(inFlight.req, e);
-    answerAndClose(socket, e);
-    return;
-  }
   closing.add(socket);
-  // Nothing more is read: the bytes after the failure are not a request.
+  // The bytes after the failure are not a request: read no more. (Node may resume reading to
+  // drain a slow reader's answers; the failed parser then fails again, ignored above.)
   socket.pause();
-  afterAnswers(socket as HttpSocket, () => answerAndClose(socket, e));
+  refuseInTurn(socket as HttpSocket, parserError(err));
 }
 
-/** Calls `then` once every answer queued on the connection has gone out (none: at once). */
-function afterAnswers(socket: HttpSocket, then: () => void): void {
+/**
+ * Waits for each queued answer in turn, then refuses: on the connection itself, or on behalf of
+ * the request the parser was reading when it failed (its head read, its body not: a body not
+ * whole in time, or one that failed to parse), whose handler would otherwise wait for the rest
+ * of a body that can never come. Its answer cannot be cut into once begun (a refusal sent before
+ * its body came): then the connection just closes.
+ */
+function refuseInTurn(socket: HttpSocket, e: ApiError): void {
   const current = socket._httpMessage;
-  if (!current) return then();
+  if (current && !current.req.complete) {
+    if (current.headersSent) return void socket.destroy();
+    answered.set(current.req, e);
+    return answerAndClose(socket, e);
+  }
+  if (!current) return answerAndClose(socket, e);
   // Node hands the connection to the next queued answer when one finishes, before 'close'.
   current.once('close', () => {
     // A client gone, or an answer that closed the connection itself (`Connection: close`).
     if (socket.destroyed || socket.writableEnded) return;
-    afterAnswers(socket, then);
+    refuseInTurn(socket, e);
   });
 }
 
