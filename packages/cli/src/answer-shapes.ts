@@ -6,19 +6,19 @@
  * missing field or a confirmation that prints "undefined".
  */
 
+import { hasControls } from './render/text';
+
 type Data = Record<string, unknown>;
 type Check = (value: unknown) => boolean;
 
 const str: Check = (v) => typeof v === 'string';
-// eslint-disable-next-line no-control-regex
-const HIDDEN = /[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]/u;
 /**
  * A string the collector makes or checks (an id, a version, a date, a day) and the CLI prints as
  * it is: never a control or format character. Free text (a description, a name) may hold any,
  * and is cleaned where it is printed (render/text.ts); these, from another server, would reach
  * the terminal raw.
  */
-const plain: Check = (v) => typeof v === 'string' && !HIDDEN.test(v);
+const plain: Check = (v) => typeof v === 'string' && !hasControls(v);
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 /** A count, a line number, a sequence number: a whole number, never below 0. */
 const whole: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -6,7 +6,7 @@ import { runCollector, spawnServe } from './helpers/serve-process';
 import { MAX_PIPELINED, type RunningServer } from '../src/server';
 import { makeReport } from '../../../test-support/reports';
 import { listenTestCollector } from './helpers/served';
-import { rawRequest, rawSocket, reportPost, statuses } from './helpers/raw-http';
+import { groupPatch, rawRequest, rawSocket, reportPost, statuses } from './helpers/raw-http';
 
 /**
  * HTTP pipelining: a connection may send requests without waiting for answers, and Node answers
@@ -169,18 +169,7 @@ describe('a client that closes its sending side after the request still gets the
     const { group } = JSON.parse(
       (await halfClosed(reportPost(s.tokens.ingest, report))).split('\r\n\r\n')[1],
     ) as { group: string };
-    const body = '{"status":"ignored"}';
-    const answer = await halfClosed(
-      [
-        `PATCH /v1/groups/${group} HTTP/1.1`,
-        'Host: localhost',
-        `Authorization: Bearer ${s.tokens.engineer}`,
-        'Content-Type: application/json',
-        `Content-Length: ${body.length}`,
-      ].join('\r\n') +
-        '\r\n\r\n' +
-        body,
-    );
+    const answer = await halfClosed(groupPatch(s.tokens.engineer, group, { status: 'ignored' }));
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     expect(answer).toContain('"status":"ignored"');
   });
@@ -234,18 +223,7 @@ describe('whole requests ahead of bytes that are not a request', () => {
     const report = makeReport({ error: { number: 78, module: 'modStray', procedure: 'Byte' } });
     const posted = await send(reportPost(s.tokens.ingest, report, 'Connection: close'));
     const { group } = lastBody(posted) as { group: string };
-    const body = '{"status":"ignored"}';
-    const patch =
-      [
-        `PATCH /v1/groups/${group} HTTP/1.1`,
-        'Host: localhost',
-        `Authorization: Bearer ${s.tokens.engineer}`,
-        'Content-Type: application/json',
-        `Content-Length: ${body.length}`,
-      ].join('\r\n') +
-      '\r\n\r\n' +
-      body;
-    const raw = await send(patch + ' ');
+    const raw = await send(groupPatch(s.tokens.engineer, group, { status: 'ignored' }) + ' ');
     expect(statuses(raw)).toEqual([200, 400]);
     expect(raw).toContain('"status":"ignored"');
     const now = await rawRequest(server.url, {

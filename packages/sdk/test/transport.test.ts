@@ -20,6 +20,25 @@ const report: Report = {
   error: { number: 91, description: 'd', module: 'm', procedure: 'p', line: 1 },
 };
 
+/**
+ * A server on a free loopback port answering with `handler`; `send(base)` posts the report to
+ * `<base>/v1/reports` on it through a real transport.
+ */
+async function answering(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    send: (base: string) =>
+      createTransport({
+        url: `http://127.0.0.1:${port}${base}/v1/reports`,
+        token: 't',
+        timeoutMs: 2000,
+      }).send(report),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
 describe('transport over a real socket', () => {
   let server: TestServer;
   beforeAll(async () => {
@@ -195,7 +214,7 @@ describe('transport over a real socket', () => {
   });
 
   it('over the wire: an empty 200 is a failure; a 202 cut off before its body is delivered', async () => {
-    const server = http.createServer((req, res) => {
+    const server = await answering((req, res) => {
       if (req.url === '/stub/v1/reports') {
         res.writeHead(200, { 'content-length': '0' });
         res.end();
@@ -206,28 +225,20 @@ describe('transport over a real socket', () => {
       res.flushHeaders();
       setTimeout(() => res.socket?.destroy(), 20);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
-    const send = (base: string) =>
-      createTransport({
-        url: `http://127.0.0.1:${port}${base}/v1/reports`,
-        token: 't',
-        timeoutMs: 2000,
-      }).send(report);
     try {
-      expect(await send('/stub')).toEqual({
+      expect(await server.send('/stub')).toEqual({
         kind: 'failed',
         status: 200,
         reason: 'HTTP 200 not from a collector',
       });
-      expect(await send('')).toEqual({ kind: 'delivered', status: 202 });
+      expect(await server.send('')).toEqual({ kind: 'delivered', status: 202 });
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 
   it('over the wire: a whole 200 body that only starts like JSON is a failure, and so is one longer than the SDK reads', async () => {
-    const server = http.createServer((req, res) => {
+    const server = await answering((req, res) => {
       req.resume();
       const body =
         req.url === '/stub/v1/reports'
@@ -237,27 +248,16 @@ describe('transport over a real socket', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
-    const send = (base: string) =>
-      createTransport({
-        url: `http://127.0.0.1:${port}${base}/v1/reports`,
-        token: 't',
-        timeoutMs: 2000,
-      }).send(report);
     try {
-      expect(await send('/stub')).toEqual({
-        kind: 'failed',
-        status: 200,
-        reason: 'HTTP 200 not from a collector',
-      });
-      expect(await send('')).toEqual({
-        kind: 'failed',
-        status: 200,
-        reason: 'HTTP 200 not from a collector',
-      });
+      for (const base of ['/stub', '']) {
+        expect(await server.send(base)).toEqual({
+          kind: 'failed',
+          status: 200,
+          reason: 'HTTP 200 not from a collector',
+        });
+      }
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 

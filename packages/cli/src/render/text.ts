@@ -11,6 +11,19 @@ const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]/gu
 // eslint-disable-next-line no-control-regex
 const ANY_CONTROL = /[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]+/gu;
 
+const HAS_CONTROL = new RegExp(ANY_CONTROL.source, 'u');
+
+/**
+ * Whether text holds a control or format character that {@link safeText} would replace (tabs and
+ * line breaks included).
+ *
+ * @example
+ * hasControls('5.2\u001b]0;x'); // true
+ */
+export function hasControls(text: string): boolean {
+  return HAS_CONTROL.test(text);
+}
+
 /**
  * Report fields come from any desktop that holds an ingest token, so before they reach the
  * engineer's terminal every control character is replaced: an escape sequence in a description

@@ -119,6 +119,28 @@ export function statuses(raw: string): number[] {
 }
 
 /**
+ * The bytes of a `PATCH /v1/groups/:id` with `change` as its body, for tests that write requests
+ * onto a socket themselves.
+ *
+ * @example
+ * socket.write(groupPatch(token, group, { status: 'ignored' }));
+ */
+export function groupPatch(token: string, group: string, change: object): string {
+  const body = JSON.stringify(change);
+  return (
+    [
+      `PATCH /v1/groups/${group} HTTP/1.1`,
+      'Host: localhost',
+      `Authorization: Bearer ${token}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+    ].join('\r\n') +
+    '\r\n\r\n' +
+    body
+  );
+}
+
+/**
  * The bytes of a `POST /v1/reports` with `report` as its body, extra header lines after the usual
  * ones (`Expect: 100-continue`), for tests that write requests onto a socket themselves.
  *
