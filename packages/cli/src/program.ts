@@ -15,6 +15,7 @@ import { CliError, EXIT, type ExitCode } from './errors';
 import { makePalette } from './render/palette';
 import { describeSource, resolveSettings, type GlobalFlags } from './settings';
 import {
+  helpRequest,
   packageVersion,
   refuseOptionsAsValues,
   refuseRepeatedOptions,
@@ -113,17 +114,16 @@ export async function run(argv: string[], environment: Environment): Promise<Run
   refuseRepeatedOptions(program);
   refuseOptionsAsValues(program);
 
-  // commander's `help <command>` shows the main help, exit 0, for a command that does not exist.
-  const helpFor = argv[0] === 'help' ? argv[1] : undefined;
-  if (helpFor !== undefined && !helpFor.startsWith('-') && !hasCommand(program, helpFor)) {
+  const asked = helpRequest(program, argv);
+  if ('unknown' in asked) {
     return {
       stdout: '',
-      stderr: `unknown command '${helpFor}': see jcs-errors --help\n`,
+      stderr: `unknown command '${asked.unknown}': see ${asked.see} --help\n`,
       exitCode: EXIT.usage,
     };
   }
   try {
-    await program.parseAsync(helpAfterCommand(program, argv), { from: 'user' });
+    await program.parseAsync(helpAfterCommand(program, asked.args), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) {
       return { stdout, stderr, exitCode: EXIT.ok };

@@ -1306,11 +1306,20 @@ describe('the program', () => {
     ] as const) {
       expect(await cli([...args])).toEqual({ exitCode: 2, stdout: '', stderr: `${line}\n` });
     }
-    expect(await cli(['help', 'bogus'])).toEqual({
-      exitCode: 2,
-      stdout: '',
-      stderr: "unknown command 'bogus': see jcs-errors --help\n",
-    });
+    // A help flag or `help` does not make a mistyped command a success (commander showed the main
+    // help, exit 0, for `bogus --help`, and audit's for `help audit bogus`).
+    for (const [args, line] of [
+      [['help', 'bogus'], "unknown command 'bogus': see jcs-errors --help"],
+      [['bogus', '--help'], "unknown command 'bogus': see jcs-errors --help"],
+      [
+        ['--server', 'http://x', '--json', 'bogus', '-h'],
+        "unknown command 'bogus': see jcs-errors --help",
+      ],
+      [['audit', 'bogus', '--help'], "unknown command 'audit bogus': see jcs-errors audit --help"],
+      [['help', 'audit', 'bogus'], "unknown command 'audit bogus': see jcs-errors audit --help"],
+    ] as const) {
+      expect(await cli([...args])).toEqual({ exitCode: 2, stdout: '', stderr: `${line}\n` });
+    }
   });
 
   test("a command's help names the global options too", async () => {
@@ -1359,6 +1368,18 @@ describe('the program', () => {
       expect(r.exitCode).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^Usage: jcs-errors/);
+    }
+    // `help` names the whole command, or is its own topic; a command's argument is not a command
+    for (const [args, usage] of [
+      [['help', 'audit', 'verify'], 'jcs-errors audit verify [options]'],
+      [['audit', 'help', 'verify'], 'jcs-errors audit verify [options]'],
+      [['help', 'help'], 'jcs-errors [options] [command]'],
+      [['show', 'abc123', '--help'], 'jcs-errors show [options] <group>'],
+      [['audit', '--since', '7d', 'verify', '--help'], 'jcs-errors audit verify [options]'],
+    ] as const) {
+      const r = await cli([...args]);
+      expect([r.exitCode, r.stderr]).toEqual([0, '']);
+      expect(r.stdout.split('\n')[0]).toBe(`Usage: ${usage}`);
     }
     // a help flag before the command: the command's help, as after it
     for (const args of [

@@ -2,6 +2,7 @@
 // First: holds SIGHUP, SIGTERM and SIGINT while the rest loads (early-signals.ts says why).
 import './early-signals';
 import { CommanderError } from 'commander';
+import { helpRequest } from '@jcs/protocol';
 import { makeProgram, missingCommand } from './program';
 import { CommandError, EXIT, stdio } from './commands/output';
 import { systemFailure } from './commands/system-failure';
@@ -31,8 +32,13 @@ async function main(): Promise<number> {
   // Database, WAL and key files are for this user alone.
   process.umask(0o077);
   const program = makeProgram(stdio);
+  const asked = helpRequest(program, process.argv.slice(2));
+  if ('unknown' in asked) {
+    stdio.err(`jcs-collector: unknown command '${asked.unknown}': see ${asked.see} --help`);
+    return EXIT.usage;
+  }
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(asked.args, { from: 'user' });
     return EXIT.ok;
   } catch (e) {
     // `help serve` shows the help that was asked for (exit code 0); a missing command shows it

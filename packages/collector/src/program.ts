@@ -104,7 +104,7 @@ function usageErrorsName(command: Command): void {
 
 /**
  * The one line for a call that names no command, or a group (`token`, `key`, `audit`) without
- * its subcommand: what can follow. Also for `help` with a command that does not exist.
+ * its subcommand: what can follow. (`help bogus` is answered before commander: helpRequest.)
  *
  * @example
  * missingCommand(makeProgram(stdio), ['token']); // 'token needs a command (one of create, list, revoke): see jcs-collector token --help'
@@ -112,12 +112,8 @@ function usageErrorsName(command: Command): void {
 export function missingCommand(program: Command, args: string[]): string {
   let command = program;
   const path: string[] = [];
-  for (const [i, arg] of args.entries()) {
+  for (const arg of args) {
     const sub = command.commands.find((c) => c.name() === arg);
-    // `help bogus`: commander shows the help with an error, as if no command had been given.
-    const topic = args[i + 1];
-    if (!sub && arg === 'help' && topic !== undefined && !topic.startsWith('-'))
-      return `unknown command '${topic}': see ${['jcs-collector', ...path].join(' ')} --help`;
     if (!sub) continue;
     command = sub;
     path.push(arg);

@@ -56,7 +56,11 @@ describe('jcs-collector usage errors', () => {
     ],
     [['audit'], 'audit needs a command (one of verify): see jcs-collector audit --help'],
     [['help', 'bogus'], "unknown command 'bogus': see jcs-collector --help"],
-    [['token', 'help', 'bogus'], "unknown command 'bogus': see jcs-collector token --help"],
+    [['token', 'help', 'bogus'], "unknown command 'token bogus': see jcs-collector token --help"],
+    // A help flag does not make a mistyped command a success (commander showed the main help, 0).
+    [['bogus', '--help'], "unknown command 'bogus': see jcs-collector --help"],
+    [['token', 'bogus', '-h'], "unknown command 'token bogus': see jcs-collector token --help"],
+    [['help', 'token', 'bogus'], "unknown command 'token bogus': see jcs-collector token --help"],
   ])('%j (no command): exit 2, one line naming what may follow', (args, line) => {
     const r = collectorCli([...args, '--data-dir', path.join(makeTempDir(), 'data')]);
     expect(r).toEqual({ status: 2, stdout: '', stderr: `jcs-collector: ${line}\n` });
@@ -119,6 +123,10 @@ describe('jcs-collector usage errors', () => {
     [['help', 'serve'], 'jcs-collector serve'],
     [['help', 'token'], 'jcs-collector token'],
     [['token', 'help', 'create'], 'jcs-collector token create'],
+    // `help` names the whole command (commander showed `token`'s help), or is its own topic.
+    [['help', 'token', 'create'], 'jcs-collector token create'],
+    [['help', 'help'], 'jcs-collector'],
+    [['--data-dir', 'somewhere', 'help', 'audit', 'verify'], 'jcs-collector audit verify'],
   ])('%j is not a failure: the usage on stdout, exit 0', (args, usage) => {
     const r = collectorCli(args);
     expect(r.status).toBe(0);

@@ -56,5 +56,6 @@ export { bareHost, chooseProxy, proxyUrl, type ProxyChoice } from './proxy-choic
 export { refuseRepeatedOptions, type OptionsCommand } from './repeated-options';
 export { refuseOptionsAsValues } from './option-as-value';
 export { usageLine } from './usage-line';
+export { helpRequest, type HelpCommand, type HelpRequest } from './help-request';
 export { packageVersion } from './package-version';
 export { tlsFailure, type TlsFailure } from './tls-failure';
