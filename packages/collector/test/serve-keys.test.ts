@@ -285,9 +285,12 @@ describe('advice that names a command works pasted into a shell, for a data dir 
       runCollector(['token', 'create', '--name', 'alice', '--role', 'engineer', '--data-dir', dir])
         .status,
     ).toBe(0);
-    for (const name of ['bob', '']) {
+    const pasted = 'x'.repeat(5000);
+    for (const name of ['bob', '', pasted]) {
       const refused = runCollector(['token', 'revoke', name, '--data-dir', dir]);
       expect(refused.status).toBe(name === '' ? 2 : 4);
+      // a name no token can have is not said back whole
+      expect(refused.stderr.length).toBeLessThan(400);
       const list = paste(advised(refused.stderr, /see /));
       expect(list.status).toBe(0);
       expect(list.stdout).toMatch(/alice\s+engineer/);

@@ -332,7 +332,7 @@ function lineNote(raw: unknown): string {
 /**
  * A username from the option, or undefined when there is none or the function failed. A function
  * must answer synchronously: a promise is no username (and its rejection is caught). `onCut` is
- * told when the name was cut to its bound.
+ * told when the name was mended: cut to its bound, or a lone surrogate replaced.
  */
 export function resolveUsername(
   option: string | (() => string | null | undefined) | undefined,
@@ -362,5 +362,7 @@ export function resolveUsername(
   if (value.trim() === '') return undefined;
   const cut = truncate(value, LIMITS.username.max);
   if (cut !== value) onCut(`username: cut to ${LIMITS.username.max} characters`);
-  return toWellFormed(cut);
+  const wellFormed = toWellFormed(cut);
+  if (wellFormed !== cut) onCut('username: a lone surrogate was replaced with U+FFFD');
+  return wellFormed;
 }

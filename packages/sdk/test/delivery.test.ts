@@ -753,6 +753,16 @@ describe('beforeSend and username', () => {
     expect(diagnostics[0].message).toContain('username: cut to 256');
   });
 
+  it('says so when a lone surrogate in the username is replaced, as in any other field', async () => {
+    const diagnostics: Diagnostic[] = [];
+    const r = reporterFor(diagnostics, { username: () => 'bob\uD800' });
+    const id = r.report(input());
+    expect(await r.flush(2000)).toBe(true);
+    expect(server.stored.get(id)!.username).toBe('bob\uFFFD');
+    expect(diagnostics.map((d) => [d.code, d.reportId])).toEqual([['invalid_input', id]]);
+    expect(diagnostics[0].message).toContain('username: a lone surrogate was replaced');
+  });
+
   it('reads beforeSend returning undefined as "unchanged": the in-place edit is sent', async () => {
     const diagnostics: Diagnostic[] = [];
     const r = reporterFor(diagnostics, {

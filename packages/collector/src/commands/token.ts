@@ -1,6 +1,6 @@
 import { shellWord } from '@jcs/protocol';
 import { ROLES, type Role } from '../auth/tokens';
-import { TokenNameError, TokenNameTakenError } from '../store/tokens';
+import { MAX_TOKEN_NAME, TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, printTable, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
@@ -96,6 +96,13 @@ export async function tokenRevokeCommand(
     throw new CommandError(
       `token revoke needs the name of a token (a script's unset "$NAME"?): see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
       EXIT.usage,
+    );
+  }
+  // Not said back: a name this long is a paste gone wrong, and would fill the screen and the log.
+  if (name.length > MAX_TOKEN_NAME) {
+    throw new CommandError(
+      `no token has a name of ${name.length} characters (a token name is 1-${MAX_TOKEN_NAME}): see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
+      EXIT.notFound,
     );
   }
   const c = openForCommand({ dataDir });

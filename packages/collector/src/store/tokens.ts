@@ -32,6 +32,8 @@ interface AskedToken {
   reject: (err: unknown) => void;
 }
 
+/** The longest token name (`NAME`'s bound), for messages that must not say a longer one back. */
+export const MAX_TOKEN_NAME = 64;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export class TokenNameError extends Error {}
