@@ -288,9 +288,20 @@ describe('stdout that cannot take the output', () => {
   });
 });
 
+/** Every file under `dir` with its size and modification time. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) {
+    const stat = fs.statSync(path.join(dir, name));
+    files[name] = `${stat.size} ${stat.mtimeMs}`;
+  }
+  return files;
+}
+
 describe('serve on a port already taken', () => {
-  it('exit 1 and one line that says what to do', async () => {
+  it('exit 1 and one line that says what to do, and the data dir is left as it was', async () => {
     const dataDir = initialisedDataDir();
+    const before = snapshot(dataDir);
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as net.AddressInfo).port;
@@ -301,6 +312,8 @@ describe('serve on a port already taken', () => {
         stdout: '',
         stderr: `jcs-collector: cannot listen on 127.0.0.1:${port}: something already listens there (another serve?): stop it, or choose another --port\n`,
       });
+      // No inbox.db or serve.lock made, no file rewritten: the port is tried before the data dir.
+      expect(snapshot(dataDir)).toEqual(before);
     } finally {
       await new Promise((resolve) => holder.close(resolve));
     }

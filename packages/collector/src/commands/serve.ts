@@ -8,6 +8,7 @@ import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
 import { lockDataDir } from './serve-lock';
+import { probePort } from './port-probe';
 import { sayStartWarnings } from './serve-start-warnings';
 import { stopSignal } from './stop-signals';
 import { dataPaths } from '../paths';
@@ -106,6 +107,9 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // certificate and key; until serving, and over plain HTTP, it is only logged.
   const hangup: Hangup = { reload: () => log.info('SIGHUP: not serving yet, nothing to reload') };
   const onHangup = () => hangup.reload();
+  await probePort(o.host, o.port).catch((e: unknown) => {
+    throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
+  });
   const lock = lockDataDir(o.dataDir);
   process.on('SIGHUP', onHangup);
   // One that came while the bin was loading was held (early-signals.ts): said now.
