@@ -209,6 +209,15 @@ export function failureError(
   // Every collector answer carries the error body; without it, something else answered.
   if (!error && status !== 401 && status !== 403) return notCollectorError(response, client);
   const said = error ? sentence(error.message) : '';
+  if (!error) {
+    // A 401 or 403 without the collector's error body: a proxy or a sign-in page in between, or
+    // another server at --server. Still exit 3 (the contract's code for 401/403), but the token
+    // is not the suspect: the collector never saw it.
+    const Refusal = status === 401 ? UnauthorisedError : ForbiddenError;
+    return new Refusal(
+      `${client.serverLabel} refused the request (HTTP ${status}) without a JCS collector's answer: check --server, and any proxy between here and the collector`,
+    );
+  }
   if (status === 401) {
     if (!client.hasToken) {
       return new UnauthorisedError(

@@ -67,6 +67,36 @@ test('401 without a token says how to give one; with one, where to check it (exi
   );
 });
 
+test("a 401 or 403 that is not the collector's (a proxy's sign-in page) points at --server, not the token (exit 3)", async () => {
+  let status = 401;
+  const proxy = http.createServer((_req, res) => {
+    res.writeHead(status, {
+      'content-type': 'text/html',
+      'www-authenticate': 'Basic realm="corp"',
+    });
+    res.end('<html><body>Please sign in</body></html>');
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  try {
+    for (const [code, token, type] of [
+      [401, 'jcs_eng_x', UnauthorisedError],
+      [401, undefined, UnauthorisedError],
+      [403, 'jcs_eng_x', ForbiddenError],
+    ] as const) {
+      status = code;
+      const err = await failure(new ApiClient({ server: url, token }).listGroups());
+      expect(err).toBeInstanceOf(type);
+      expect(err.exitCode).toBe(EXIT.notAuthorised);
+      expect(err.message).toBe(
+        `${url} refused the request (HTTP ${code}) without a JCS collector's answer: check --server, and any proxy between here and the collector`,
+      );
+    }
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
+  }
+});
+
 test('403 names the role needed (exit 3)', async () => {
   const err = await failure(client(fake.tokens.engineer).retentionStatus());
   expect(err).toBeInstanceOf(ForbiddenError);
