@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import * as os from 'node:os';
 import { run } from './program';
+import { MAX_STDIN_BYTES } from './commands/erase';
 
 /**
  * stdout could not take the output: a full disk behind `> groups.json` fails the command, as a
@@ -25,8 +26,21 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 // stderr going nowhere (`2>&1 | true`) cannot be told anywhere; the exit code still tells.
 process.stderr.on('error', () => undefined);
 
+/** All of stdin, for `erase --username-stdin`; more than a name could be is not read on. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > MAX_STDIN_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 run(process.argv.slice(2), {
   env: process.env,
+  readStdin,
   homeDir: os.homedir(),
   stdoutIsTTY: process.stdout.isTTY === true,
   columns: process.stdout.columns,

@@ -30,6 +30,8 @@ export interface Environment {
   /** the terminal's width when stdout is one */
   columns?: number;
   now?: () => Date;
+  /** all of stdin, read when a command asks for it (`erase --username-stdin`) */
+  readStdin?: () => Promise<string>;
 }
 
 /** What a run printed and how it ended; only the bin writes it out and exits. */
@@ -93,6 +95,7 @@ export async function run(argv: string[], environment: Environment): Promise<Run
       };
       return { client, output };
     },
+    stdin: () => environment.readStdin?.() ?? Promise.resolve(''),
     finish(result: CommandResult) {
       const outcome = typeof result === 'string' ? { text: result, exitCode: EXIT.ok } : result;
       stdout += outcome.text;

@@ -155,3 +155,10 @@ test('a reader that closes the pipe early (| head) is not a failure', async () =
   expect(code).toBe(0);
   expect(stderr).toBe('');
 });
+
+test('erase --username-stdin: the real bin reads the name from its stdin', async () => {
+  const r = await spawnCli(['erase', '--username-stdin'], env, 'asmith\n');
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  expect(r.stdout).toMatch(/^erased \d+ reports? of the username given/);
+  expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/erase', body: { username: 'asmith' } });
+});

@@ -332,7 +332,7 @@ describe('every command against the real collector', () => {
 
   test('erase destroys one data subject’s reports', async () => {
     expect((await cli(['erase', '--license', 'JCS-000456'])).stdout).toBe(
-      'erased 1 report of licence "JCS-000456": no read returns it now (backups made\nbefore keep it until the day\'s key goes, at most 42 days and a few hours after\nreceipt)\n',
+      "erased 1 report of the licence given: no read returns it now (backups made\nbefore keep it until the day's key goes, at most 42 days and a few hours after\nreceipt)\n",
     );
     expect((await cli(['report', IDS[1]])).exitCode).toBe(4);
     expect((await cli(['erase', '--username', 'nobody'])).stdout).toBe(

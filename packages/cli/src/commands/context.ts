@@ -76,6 +76,8 @@ export interface Wiring {
   context(command: Command): { client: ApiClient; output: Output };
   /** hands the command's result to the program */
   finish(result: CommandResult): void;
+  /** all of stdin as text (`erase --username-stdin`); the bin reads the real one */
+  stdin(): Promise<string>;
 }
 
 /** C1 controls, line and paragraph separators, and bidi marks, embeddings, overrides, isolates. */

@@ -2,14 +2,19 @@ import { Command } from 'commander';
 import { LIMITS, codePointLength } from '@jcs/protocol';
 import type { ApiClient, DataSubject } from '../client';
 import { UsageError } from '../errors';
-import { plural, shown, wrapWords } from '../render/text';
+import { plural, wrapWords } from '../render/text';
 import { jsonText, type Output, type Wiring } from './context';
 
 /** The options of `jcs-errors erase`: exactly one of them. */
 export interface EraseOptions {
   username?: string;
   license?: string;
+  /** read the username from stdin (the bin's wiring does, into `username`) */
+  usernameStdin?: boolean;
 }
+
+/** More of stdin than any name could be (256 characters of up to 4 bytes, and a line end). */
+export const MAX_STDIN_BYTES = 64 * 1024;
 
 /**
  * `jcs-errors erase`: GDPR erasure of one data subject (admin): every report with that username,
@@ -26,18 +31,18 @@ export async function erase(
   const subject = dataSubject(options);
   const answer = await client.erase(subject);
   if (output.json) return jsonText(answer.body);
-  // The username is not said back: this line may end in a job's log, and the erased person
-  // would be named in it. A licence number is not personal data (short reports show it).
-  // Spaces at either end kept: the licence is matched exactly as sent, and " JCS-1" is not JCS-1.
-  const who =
-    'username' in subject ? 'the username given' : `licence "${shown(subject.license, false)}"`;
+  // Neither the username nor the licence is said back: this line may end in a job's log, and
+  // would name the data subject erased there (the access log names them by a keyed hash only).
+  const who = 'username' in subject ? 'the username given' : 'the licence given';
   const n = answer.data.erasedReports;
   // Honest about copies: a backup made before holds the reports until their day's key goes.
   const them = n === 1 ? 'it' : 'them';
   const exactly =
     'username' in subject
       ? ' (a username matches only as the app sent it, case and spaces included: try the spellings it may have sent)'
-      : '';
+      : subject.license.trim() !== subject.license
+        ? ' (it has spaces at either end, and a licence matches only as the app sent it)'
+        : '';
   const said =
     n === 0
       ? `no reports of ${who} are stored: nothing to erase${exactly}`
@@ -48,7 +53,9 @@ export async function erase(
 function dataSubject(options: EraseOptions): DataSubject {
   const { username, license } = options;
   if ((username === undefined) === (license === undefined)) {
-    throw new UsageError('erase takes --username U or --license L, exactly one of them');
+    throw new UsageError(
+      'erase takes --username U, --username-stdin or --license L, exactly one of them',
+    );
   }
   if (username !== undefined) {
     // An empty name would match every report sent without one: never what erasure means. A name
@@ -64,6 +71,21 @@ function dataSubject(options: EraseOptions): DataSubject {
   checkLength(license, '--license', LIMITS.license.max, 'no report can carry a longer one');
   checkDecoded(license, '--license');
   return { license };
+}
+
+/**
+ * The name `--username-stdin` read: one line, its line end dropped. Nothing else is trimmed, as
+ * a name is matched exactly as the app sent it.
+ */
+function usernameFromStdin(text: string): string {
+  const name = text.replace(/\r?\n$/, '');
+  if (/[\r\n]/.test(name)) {
+    throw new UsageError(
+      '--username-stdin takes one name on one line, and stdin held more lines: give one name',
+    );
+  }
+  if (name === '') throw new UsageError('--username-stdin read no name: give one on stdin');
+  return name;
 }
 
 /**
@@ -97,9 +119,24 @@ export function makeEraseCommand(wiring: Wiring): Command {
   return new Command('erase')
     .description('GDPR erasure: destroy every report of one user or licence now (admin)')
     .option('--username <name>', "the user's name, as the reports carry it")
+    .option(
+      '--username-stdin',
+      'read the name from stdin instead (one line), so it is not on the command line, which other users of the machine can read',
+    )
     .option('--license <number>', 'the licence number, e.g. JCS-000123')
     .action(async (options: EraseOptions, command: Command) => {
       const { client, output } = wiring.context(command);
+      if (options.usernameStdin) {
+        if (options.username !== undefined) {
+          throw new UsageError('give --username or --username-stdin, not both');
+        }
+        const read = await wiring.stdin();
+        // Over the bound the bin stops reading: no name is that long.
+        if (Buffer.byteLength(read) > MAX_STDIN_BYTES) {
+          throw new UsageError('--username-stdin read more than a name: give one name on stdin');
+        }
+        options = { ...options, username: usernameFromStdin(read) };
+      }
       wiring.finish(await erase(options, client, output));
     });
 }

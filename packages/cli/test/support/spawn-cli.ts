@@ -12,11 +12,16 @@ export interface SpawnResult {
 
 /**
  * Runs `node packages/cli/dist/bin.js ...args` as a child process with exactly this environment
- * (plus PATH), asynchronously, so a server in the test's own process can answer it.
+ * (plus PATH), asynchronously, so a server in the test's own process can answer it; `input`,
+ * where given, is written to its stdin, which is then closed.
  */
-export function spawnCli(args: string[], env: Record<string, string> = {}): Promise<SpawnResult> {
+export function spawnCli(
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<SpawnResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 },
@@ -25,5 +30,6 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Prom
         resolve({ code, stdout, stderr });
       },
     );
+    if (input !== undefined) child.stdin?.end(input);
   });
 }

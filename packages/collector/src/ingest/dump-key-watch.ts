@@ -15,8 +15,10 @@ const MAX_REMEMBERED = 1_000;
  * The key ids init and key rotate make (k1, k2, ...), and the ids of the keys this collector
  * holds (an operator's own `--key-id`), the only ones logged: the key id is text the client
  * typed, and one of any other form may be a licence, a name or a token pasted in the wrong field.
+ * Six digits at most: no collector rotates its key a million times, and a longer run may be a card
+ * number behind a `k`.
  */
-const LOGGED_KEY_ID = /^k\d{1,19}$/;
+const LOGGED_KEY_ID = /^k\d{1,6}$/;
 const NOT_LOGGED = '(not logged: not a key id this collector made)';
 
 /**
