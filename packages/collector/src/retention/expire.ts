@@ -90,7 +90,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
     // dry run answers the summary the real run would give.
     const wouldDelete =
       c.db
-        .prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM reports WHERE received_at <= ?')
+        .prepare<[number], { n: number }>(
+          'SELECT COUNT(*) AS n FROM reports WHERE received_at <= ?',
+        )
         .get(cutoff)!.n + peekDeletedSinceReceipt(c.db);
     const keys = keysDue(c, cutoff).length;
     const summary = summarise(cutoff, wouldDelete, keys, elapsed(), true);
