@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -262,12 +263,30 @@ const TLS_POLICY = {
   honorCipherOrder: true,
 } as const;
 
+/**
+ * Reads and checks the certificate and key as `listen` and a reload do, throwing TlsSetupError,
+ * so that `serve` can refuse them before it opens the data dir.
+ *
+ * @example
+ * checkTlsFiles('/etc/jcs/cert.pem', '/etc/jcs/key.pem'); // throws TlsSetupError naming the file
+ */
+export function checkTlsFiles(certFile: string, keyFile: string): void {
+  tlsOptions(certFile, keyFile);
+}
+
 function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
   const read = (file: string, what: string) => {
+    const flag = what === 'key' ? '--tls-key' : '--tls-cert';
     try {
+      // Not a FIFO or a device: reading one blocks the whole process (a reload, the event loop).
+      if (!fs.statSync(file).isFile()) {
+        throw new TlsSetupError(
+          `the TLS ${what} ${file} is not a regular file: give ${flag} a PEM file`,
+        );
+      }
       return fs.readFileSync(file);
     } catch (e) {
-      const flag = what === 'key' ? '--tls-key' : '--tls-cert';
+      if (e instanceof TlsSetupError) throw e;
       throw new TlsSetupError(
         `cannot read the TLS ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give ${flag} a PEM file this user can read`,
       );
@@ -293,5 +312,21 @@ function tlsOptions(certFile: string, keyFile: string): https.ServerOptions {
       `the TLS certificate ${certFile} and key ${keyFile} are not a usable PEM pair (${(e as Error).message}): give --tls-cert the certificate and --tls-key its own private key, both PEM`,
     );
   }
+  // OpenSSL refuses a key of the certificate's type that is not its key, but takes one of another
+  // type (an EC key beside an RSA certificate, a chain file with an intermediate first) without a
+  // word, and then every handshake fails.
+  if (!keyFitsCertificate(options.cert, options.key)) {
+    throw new TlsSetupError(
+      `the TLS key ${keyFile} is not the private key of the first certificate in ${certFile}: give --tls-key that certificate's own key, and put the server's certificate first in ${certFile}, its intermediates after it`,
+    );
+  }
   return options;
+}
+
+function keyFitsCertificate(cert: Buffer, key: Buffer): boolean {
+  try {
+    return new crypto.X509Certificate(cert).checkPrivateKey(crypto.createPrivateKey(key));
+  } catch {
+    return false;
+  }
 }

@@ -13,6 +13,7 @@ import {
   watchCertificateDates,
 } from '../src/http/certificate-dates';
 import { DAY_MS } from '../src/time';
+import { checkTlsFiles } from '../src/server';
 import { makeTempDir, startCollector } from '../../../test-support/collector';
 import { makeReport } from '../../../test-support/reports';
 import { runCollector } from './helpers/serve-process';
@@ -31,6 +32,18 @@ beforeAll(() => {
   key = path.join(dir, 'key.pem');
   makeCertificate(cert, key);
 });
+
+/** A self-signed RSA certificate and its key, where the test's own pair is EC. */
+function rsaCertificate(certFile: string, keyFile: string): void {
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile],
+      ...['-days', '30', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    ],
+    { stdio: 'ignore' },
+  );
+}
 
 /** One HTTPS request that trusts only the test's certificate. */
 function httpsRequest(
@@ -203,6 +216,18 @@ describe('serve over HTTPS', () => {
       }
       expect(c.logs()).toMatch(/TLS certificate not reloaded; the old one serves/);
       expect(await presented()).toBe(renewed);
+
+      // A renewal to an RSA certificate beside the old EC key: OpenSSL takes a key of another
+      // type without a word, and every handshake then failed. Refused as a mismatch now.
+      const notReloaded = () => c.logs().match(/TLS certificate not reloaded/g)?.length ?? 0;
+      rsaCertificate(certFile, path.join(renewDir, 'rsa.key'));
+      c.signal('SIGHUP');
+      for (let i = 0; i < 50 && notReloaded() < 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(c.logs()).toMatch(/rsa\.key|is not the private key of the first certificate/);
+      expect(notReloaded()).toBe(2);
+      expect(await presented()).toBe(renewed);
     } finally {
       expect(await c.stop()).toBe(0);
     }
@@ -338,5 +363,55 @@ describe('serve over HTTPS', () => {
     const alone = serve('--tls-cert', cert);
     expect(alone.status).toBe(2);
     expect(alone.stderr).toMatch(/--tls-cert and --tls-key go together/);
+  });
+
+  it('refuses a key of another type than the certificate, and a chain with its intermediate first, before the data dir is touched', () => {
+    const dataDir = path.join(makeTempDir(), 'data');
+    expect(runCollector(['init', '--data-dir', dataDir]).status).toBe(0);
+    const files = () =>
+      fs
+        .readdirSync(dataDir, { recursive: true })
+        .map(String)
+        .sort()
+        .map((f) => `${f} ${fs.statSync(path.join(dataDir, f)).mtimeMs}`);
+    const before = files();
+    const serve = (...args: string[]) =>
+      runCollector(['serve', '--port', '0', '--data-dir', dataDir, ...args]);
+    const rsaCert = path.join(dir, 'rsa-cert.pem');
+    const rsaKey = path.join(dir, 'rsa-key.pem');
+    rsaCertificate(rsaCert, rsaKey);
+    // Before, both started, said "listening on https://...", and failed every handshake.
+    const chain = path.join(dir, 'intermediate-first.pem');
+    fs.writeFileSync(chain, Buffer.concat([fs.readFileSync(rsaCert), fs.readFileSync(cert)]));
+    for (const [certFile, keyFile] of [
+      [rsaCert, key],
+      [cert, rsaKey],
+      [chain, key],
+    ]) {
+      const r = serve('--tls-cert', certFile, '--tls-key', keyFile);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+      expect(r.stderr).toBe(
+        `jcs-collector: the TLS key ${keyFile} is not the private key of the first certificate in ${certFile}: give --tls-key that certificate's own key, and put the server's certificate first in ${certFile}, its intermediates after it\n`,
+      );
+    }
+    // A FIFO (or a device) is refused rather than read: reading one blocks the process.
+    const fifo = path.join(dir, 'fifo.pem');
+    execFileSync('mkfifo', [fifo]);
+    const blocked = serve('--tls-cert', fifo, '--tls-key', key);
+    expect(blocked.status).toBe(1);
+    expect(blocked.stderr).toBe(
+      `jcs-collector: the TLS certificate ${fifo} is not a regular file: give --tls-cert a PEM file\n`,
+    );
+    // Every refusal came before the data dir was opened: no file made or rewritten.
+    expect(files()).toEqual(before);
+    // The checks refuse no good pair: RSA with its key, a file holding the key and then the
+    // certificate, and the server's certificate before another in the chain file.
+    const combined = path.join(dir, 'key-then-cert.pem');
+    fs.writeFileSync(combined, Buffer.concat([fs.readFileSync(rsaKey), fs.readFileSync(rsaCert)]));
+    const leafFirst = path.join(dir, 'leaf-first.pem');
+    fs.writeFileSync(leafFirst, Buffer.concat([fs.readFileSync(cert), fs.readFileSync(rsaCert)]));
+    expect(() => checkTlsFiles(rsaCert, rsaKey)).not.toThrow();
+    expect(() => checkTlsFiles(combined, combined)).not.toThrow();
+    expect(() => checkTlsFiles(leafFirst, key)).not.toThrow();
   });
 });

@@ -3,7 +3,7 @@ import { ApiError } from '@jcs/protocol';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app';
 import { auditServerRefusal } from '../http/audited';
-import { listen, TlsSetupError } from '../server';
+import { checkTlsFiles, listen, TlsSetupError } from '../server';
 import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
@@ -107,6 +107,15 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   // certificate and key; until serving, and over plain HTTP, it is only logged.
   const hangup: Hangup = { reload: () => log.info('SIGHUP: not serving yet, nothing to reload') };
   const onHangup = () => hangup.reload();
+  // The TLS files and the port before the data dir: a serve that cannot start leaves it as it was.
+  if (o.tlsCert && o.tlsKey) {
+    try {
+      checkTlsFiles(o.tlsCert, o.tlsKey);
+    } catch (e) {
+      if (e instanceof TlsSetupError) throw new CommandError(e.message);
+      throw e;
+    }
+  }
   await probePort(o.host, o.port).catch((e: unknown) => {
     throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
   });
