@@ -41,6 +41,7 @@ async function readStdin(): Promise<string> {
 run(process.argv.slice(2), {
   env: process.env,
   readStdin,
+  stdinIsTTY: process.stdin.isTTY === true,
   homeDir: os.homedir(),
   stdoutIsTTY: process.stdout.isTTY === true,
   columns: process.stdout.columns,

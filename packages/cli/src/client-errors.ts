@@ -214,8 +214,9 @@ export function failureError(
     // another server at --server. Still exit 3 (the contract's code for 401/403), but the token
     // is not the suspect: the collector never saw it.
     const Refusal = status === 401 ? UnauthorisedError : ForbiddenError;
+    const proxy = client.proxyLabel ? `the proxy ${client.proxyLabel}` : 'any proxy on the way';
     return new Refusal(
-      `${client.serverLabel} refused the request (HTTP ${status}) without a JCS collector's answer: check --server, and any proxy between here and the collector`,
+      `${client.serverLabel} refused the request (HTTP ${status}) without a JCS collector's answer: check --server or JCS_ERRORS_SERVER, and ${proxy}`,
     );
   }
   if (status === 401) {

@@ -32,6 +32,8 @@ export interface Environment {
   now?: () => Date;
   /** all of stdin, read when a command asks for it (`erase --username-stdin`) */
   readStdin?: () => Promise<string>;
+  /** stdin is a terminal, where such a command refuses rather than wait for typing */
+  stdinIsTTY?: boolean;
 }
 
 /** What a run printed and how it ended; only the bin writes it out and exits. */
@@ -95,7 +97,8 @@ export async function run(argv: string[], environment: Environment): Promise<Run
       };
       return { client, output };
     },
-    stdin: () => environment.readStdin?.() ?? Promise.resolve(''),
+    stdin: () =>
+      environment.stdinIsTTY ? null : (environment.readStdin?.() ?? Promise.resolve('')),
     finish(result: CommandResult) {
       const outcome = typeof result === 'string' ? { text: result, exitCode: EXIT.ok } : result;
       stdout += outcome.text;

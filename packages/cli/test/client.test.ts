@@ -89,7 +89,7 @@ test("a 401 or 403 that is not the collector's (a proxy's sign-in page) points a
       expect(err).toBeInstanceOf(type);
       expect(err.exitCode).toBe(EXIT.notAuthorised);
       expect(err.message).toBe(
-        `${url} refused the request (HTTP ${code}) without a JCS collector's answer: check --server, and any proxy between here and the collector`,
+        `${url} refused the request (HTTP ${code}) without a JCS collector's answer: check --server or JCS_ERRORS_SERVER, and any proxy on the way`,
       );
     }
   } finally {

@@ -28,6 +28,7 @@ interface CliOptions {
   env?: Record<string, string>;
   tty?: boolean;
   stdin?: string;
+  stdinIsTTY?: boolean;
 }
 
 function cli(args: string[], options: CliOptions = {}): Promise<RunResult> {
@@ -43,7 +44,12 @@ function cli(args: string[], options: CliOptions = {}): Promise<RunResult> {
     stdoutIsTTY: options.tty ?? false,
     columns: options.width,
     now: () => NOW,
-    readStdin: () => Promise.resolve(options.stdin ?? ''),
+    // Read only when given: a usage error must come before any read (on a terminal it waits).
+    readStdin: () =>
+      options.stdin === undefined
+        ? Promise.reject(new Error('stdin was read'))
+        : Promise.resolve(options.stdin),
+    stdinIsTTY: options.stdinIsTTY,
   });
 }
 
@@ -1139,11 +1145,6 @@ describe('admin commands', () => {
         'b',
         'give --username or --username-stdin, not both',
       ],
-      [
-        ['--license', 'JCS-1', '--username-stdin'],
-        'b',
-        'erase takes --username U, --username-stdin or --license L, exactly one of them',
-      ],
     ] as const) {
       expect(await cli(['erase', ...args], { stdin })).toEqual({
         exitCode: 2,
@@ -1151,7 +1152,33 @@ describe('admin commands', () => {
         stderr: `${line}\n`,
       });
     }
-    expect(fake.requests).toHaveLength(sent);
+    // Refused before stdin is read (this cli() fails a run that reads stdin it was not given).
+    for (const [args, options, line] of [
+      [
+        ['--license', 'JCS-1', '--username-stdin'],
+        {},
+        'erase takes --username U, --username-stdin or --license L, exactly one of them',
+      ],
+      [
+        ['--username', 'a', '--username-stdin'],
+        {},
+        'give --username or --username-stdin, not both',
+      ],
+      [
+        ['--username-stdin'],
+        { stdin: 'asmith\n', stdinIsTTY: true },
+        '--username-stdin reads the name from a pipe or a file, not the terminal: jcs-errors erase --username-stdin < name.txt',
+      ],
+    ] as const) {
+      expect(await cli(['erase', ...args], options)).toEqual({
+        exitCode: 2,
+        stdout: '',
+        stderr: `${line}\n`,
+      });
+    }
+    // and without the option, stdin is never read
+    expect((await cli(['erase', '--username', 'asmith'])).exitCode).toBe(0);
+    expect(fake.requests).toHaveLength(sent + 1);
   });
 
   test('erase by username or licence', async () => {
@@ -1419,6 +1446,9 @@ describe('the program', () => {
       [['help', 'help'], 'jcs-errors [options] [command]'],
       [['show', 'abc123', '--help'], 'jcs-errors show [options] <group>'],
       [['audit', '--since', '7d', 'verify', '--help'], 'jcs-errors audit verify [options]'],
+      [['help', '--', 'audit', 'verify'], 'jcs-errors audit verify [options]'],
+      // a command's option before it, with its value: no command named '7d'
+      [['--since', '7d', 'top', '-h'], 'jcs-errors [options] [command]'],
     ] as const) {
       const r = await cli([...args]);
       expect([r.exitCode, r.stderr]).toEqual([0, '']);

@@ -286,11 +286,12 @@ describe('advice that names a command works pasted into a shell, for a data dir 
         .status,
     ).toBe(0);
     const pasted = 'x'.repeat(5000);
-    for (const name of ['bob', '', pasted]) {
+    for (const name of ['bob', '', pasted, 'a\u001b[31mred\u0007']) {
       const refused = runCollector(['token', 'revoke', name, '--data-dir', dir]);
       expect(refused.status).toBe(name === '' ? 2 : 4);
-      // a name no token can have is not said back whole
+      // a name no token can have is not said back whole, nor its control characters raw
       expect(refused.stderr.length).toBeLessThan(400);
+      expect(refused.stderr).not.toContain('\u001b');
       const list = paste(advised(refused.stderr, /see /));
       expect(list.status).toBe(0);
       expect(list.stdout).toMatch(/alice\s+engineer/);

@@ -23,6 +23,11 @@ it('refuses a second serve on the same data dir, and starts once the first is go
     expect(second.stderr).toBe(
       `jcs-collector: jcs-collector serve (pid ${first.child.pid}) is running on ${dir}: stop it first (kill ${first.child.pid}) (one serve per data dir)\n`,
     );
+    // With the first one's port too (its very settings, as a restart script run twice gives):
+    // still named, not "something already listens there".
+    const port = new URL(first.url).port;
+    const same = runCollector(['serve', '--port', port, '--no-expiry', '--data-dir', dir]);
+    expect([same.status, same.stderr]).toEqual([1, second.stderr]);
     // The commands that may run beside serve still do.
     expect(runCollector(['audit', 'verify', '--data-dir', dir]).status).toBe(0);
   } finally {

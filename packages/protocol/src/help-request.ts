@@ -28,6 +28,8 @@ const HELP_FLAGS = new Set(['-h', '--help']);
  */
 export function helpRequest(program: HelpCommand, args: string[]): HelpRequest {
   const path = [program.name()];
+  // Every command's options, not only those of the commands passed: `--since 7d top -h` puts
+  // top's option before it, and its value is no command.
   const takesValue = new Set<string>();
   const learn = (c: HelpCommand) => {
     for (const option of c.options) {
@@ -35,10 +37,11 @@ export function helpRequest(program: HelpCommand, args: string[]): HelpRequest {
       if (option.long) takesValue.add(option.long);
       if (option.short) takesValue.add(option.short);
     }
+    c.commands.forEach(learn);
   };
+  learn(program);
   const asksHelp = args.some((arg) => HELP_FLAGS.has(arg));
   let command = program;
-  learn(program);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--') break;
@@ -53,7 +56,6 @@ export function helpRequest(program: HelpCommand, args: string[]): HelpRequest {
     if (sub) {
       command = sub;
       path.push(sub.name());
-      learn(sub);
       continue;
     }
     if (arg === 'help') return helpWith(command, path, args, i);
@@ -68,6 +70,8 @@ export function helpRequest(program: HelpCommand, args: string[]): HelpRequest {
  * `help help` is the help of the command `help` follows.
  */
 function helpWith(from: HelpCommand, path: string[], args: string[], at: number): HelpRequest {
+  // `help -- top`: the `--` ends nothing here, as there is nothing to parse as an option.
+  args = args.filter((arg, i) => i <= at || arg !== '--');
   let end = args.findIndex((arg, i) => i > at && arg.startsWith('-'));
   if (end < 0) end = args.length;
   let topics = args.slice(at + 1, end);

@@ -331,13 +331,13 @@ function lineNote(raw: unknown): string {
 
 /**
  * A username from the option, or undefined when there is none or the function failed. A function
- * must answer synchronously: a promise is no username (and its rejection is caught). `onCut` is
- * told when the name was mended: cut to its bound, or a lone surrogate replaced.
+ * must answer synchronously: a promise is no username (and its rejection is caught). `onMended`
+ * is told when the name was mended: cut to its bound, or a lone surrogate replaced.
  */
 export function resolveUsername(
   option: string | (() => string | null | undefined) | undefined,
   onFailure: (why: string) => void,
-  onCut: (note: string) => void = () => undefined,
+  onMended: (note: string) => void = () => undefined,
 ): string | undefined {
   if (option === undefined) return undefined;
   let value: unknown = option;
@@ -361,8 +361,12 @@ export function resolveUsername(
   // Only spaces is no name either: it would count as one more distinct user of every group.
   if (value.trim() === '') return undefined;
   const cut = truncate(value, LIMITS.username.max);
-  if (cut !== value) onCut(`username: cut to ${LIMITS.username.max} characters`);
   const wellFormed = toWellFormed(cut);
-  if (wellFormed !== cut) onCut('username: a lone surrogate was replaced with U+FFFD');
+  // One note for both mends, as for the other fields.
+  const notes = [
+    ...(cut !== value ? [`username: cut to ${LIMITS.username.max} characters`] : []),
+    ...(wellFormed !== cut ? ['username: a lone surrogate was replaced with U+FFFD'] : []),
+  ];
+  if (notes.length > 0) onMended(notes.join('; '));
   return wellFormed;
 }

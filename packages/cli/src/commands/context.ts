@@ -76,8 +76,11 @@ export interface Wiring {
   context(command: Command): { client: ApiClient; output: Output };
   /** hands the command's result to the program */
   finish(result: CommandResult): void;
-  /** all of stdin as text (`erase --username-stdin`); the bin reads the real one */
-  stdin(): Promise<string>;
+  /**
+   * All of stdin as text (`erase --username-stdin`); the bin reads the real one. Null where
+   * stdin is a terminal: a name is given by a pipe or a file, not typed blind.
+   */
+  stdin(): Promise<string> | null;
 }
 
 /** C1 controls, line and paragraph separators, and bidi marks, embeddings, overrides, isolates. */

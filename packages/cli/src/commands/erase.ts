@@ -13,7 +13,10 @@ export interface EraseOptions {
   usernameStdin?: boolean;
 }
 
-/** More of stdin than any name could be (256 characters of up to 4 bytes, and a line end). */
+/**
+ * How much of stdin is read at most: far more than any name (256 characters of up to 4 bytes),
+ * so that a file given by mistake is told as one rather than read whole.
+ */
 export const MAX_STDIN_BYTES = 64 * 1024;
 
 /**
@@ -50,12 +53,13 @@ export async function erase(
   return `${wrapWords(said, output.piped ? undefined : output.width)}\n`;
 }
 
+const EXACTLY_ONE =
+  'erase takes --username U, --username-stdin or --license L, exactly one of them';
+
 function dataSubject(options: EraseOptions): DataSubject {
   const { username, license } = options;
   if ((username === undefined) === (license === undefined)) {
-    throw new UsageError(
-      'erase takes --username U, --username-stdin or --license L, exactly one of them',
-    );
+    throw new UsageError(EXACTLY_ONE);
   }
   if (username !== undefined) {
     // An empty name would match every report sent without one: never what erasure means. A name
@@ -127,10 +131,18 @@ export function makeEraseCommand(wiring: Wiring): Command {
     .action(async (options: EraseOptions, command: Command) => {
       const { client, output } = wiring.context(command);
       if (options.usernameStdin) {
+        // Every usage error before stdin is read: on a terminal that read would wait unseen.
         if (options.username !== undefined) {
           throw new UsageError('give --username or --username-stdin, not both');
         }
-        const read = await wiring.stdin();
+        if (options.license !== undefined) throw new UsageError(EXACTLY_ONE);
+        const reading = wiring.stdin();
+        if (!reading) {
+          throw new UsageError(
+            '--username-stdin reads the name from a pipe or a file, not the terminal: jcs-errors erase --username-stdin < name.txt',
+          );
+        }
+        const read = await reading;
         // Over the bound the bin stops reading: no name is that long.
         if (Buffer.byteLength(read) > MAX_STDIN_BYTES) {
           throw new UsageError('--username-stdin read more than a name: give one name on stdin');

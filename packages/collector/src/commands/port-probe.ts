@@ -15,7 +15,7 @@ export async function probePort(host: string, port: number): Promise<void> {
   const probe = net.createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once('error', reject);
-    probe.listen({ host, port, exclusive: true }, () => resolve());
+    probe.listen(port, host, () => resolve());
   });
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 }

@@ -26,13 +26,7 @@ export function lockDataDir(dataDir: string): { release(): void } | null {
   if (!fs.existsSync(dataPaths(dataDir).db)) return null;
   const pidFile = path.join(dataDir, 'serve.pid');
   const lock = takeLock(path.join(dataDir, 'serve.lock'), 0);
-  if (!lock) {
-    // Which process, so that one left running unseen (its terminal gone) can be found and stopped.
-    const pid = holderPid(pidFile);
-    const which = pid === null ? 'another jcs-collector serve' : `jcs-collector serve (pid ${pid})`;
-    const stop = pid === null ? 'stop it first' : `stop it first (kill ${pid})`;
-    throw new CommandError(`${which} is running on ${dataDir}: ${stop} (one serve per data dir)`);
-  }
+  if (!lock) throw new CommandError(runningMessage(dataDir));
   try {
     fs.writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   } catch {
@@ -50,6 +44,31 @@ export function lockDataDir(dataDir: string): { release(): void } | null {
       lock.release();
     },
   };
+}
+
+/**
+ * Whether another `serve` runs on this data dir, told without making or writing any file (the
+ * lock is taken and let go at once, where `serve.lock` exists): for a serve refused its port, as
+ * a second serve with the first one's settings is, whose line should name the first.
+ *
+ * @example
+ * const running = serveRunningOn(dataDir); // 'jcs-collector serve (pid 4242) is running on ...' or null
+ */
+export function serveRunningOn(dataDir: string): string | null {
+  const file = path.join(dataDir, 'serve.lock');
+  if (!fs.existsSync(file)) return null;
+  const lock = takeLock(file, 0);
+  if (!lock) return runningMessage(dataDir);
+  lock.release();
+  return null;
+}
+
+/** Which process holds the data dir, so that one left running unseen can be found and stopped. */
+function runningMessage(dataDir: string): string {
+  const pid = holderPid(path.join(dataDir, 'serve.pid'));
+  const which = pid === null ? 'another jcs-collector serve' : `jcs-collector serve (pid ${pid})`;
+  const stop = pid === null ? 'stop it first' : `stop it first (kill ${pid})`;
+  return `${which} is running on ${dataDir}: ${stop} (one serve per data dir)`;
 }
 
 /** The process id the lock's holder wrote, while that process is alive; else null. */

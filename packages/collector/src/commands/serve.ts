@@ -7,7 +7,7 @@ import { checkTlsFiles, listen, TlsSetupError } from '../server';
 import { createLogger, envLogLevel, LOG_LEVELS, type Logger } from '../log';
 import { scheduleExpiry, type ExpirySchedule } from '../retention/schedule';
 import { openForCommand } from './open';
-import { lockDataDir } from './serve-lock';
+import { lockDataDir, serveRunningOn } from './serve-lock';
 import { probePort } from './port-probe';
 import { sayStartWarnings } from './serve-start-warnings';
 import { stopSignal } from './stop-signals';
@@ -117,6 +117,9 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
     }
   }
   await probePort(o.host, o.port).catch((e: unknown) => {
+    // A second serve with the first one's settings: the line that names the first says more.
+    const running = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' && serveRunningOn(o.dataDir);
+    if (running) throw new CommandError(running);
     throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
   });
   const lock = lockDataDir(o.dataDir);

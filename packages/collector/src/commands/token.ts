@@ -1,6 +1,6 @@
 import { shellWord } from '@jcs/protocol';
 import { ROLES, type Role } from '../auth/tokens';
-import { MAX_TOKEN_NAME, TokenNameError, TokenNameTakenError } from '../store/tokens';
+import { isTokenName, MAX_TOKEN_NAME, TokenNameError, TokenNameTakenError } from '../store/tokens';
 import { CommandError, EXIT, printTable, type Output } from './output';
 import { openForCommand } from './open';
 import { Command } from 'commander';
@@ -121,8 +121,10 @@ export async function tokenRevokeCommand(
         out.err(`token "${name}" was already revoked, at ${iso(earlier.revokedAt)}: nothing to do`);
         return;
       }
+      // Escaped unless it is a name a token can have: control characters stay off the terminal.
+      const shown = isTokenName(name) ? `"${name}"` : JSON.stringify(name);
       throw new CommandError(
-        `no active token named "${name}": see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
+        `no active token named ${shown}: see jcs-collector token list --data-dir ${shellWord(dataDir)}`,
         EXIT.notFound,
       );
     }

@@ -24,17 +24,6 @@ import { dayLastMs, dayStart } from './policy';
 const UNRECEIPTED_KEY = 'expiry_deleted_since_receipt';
 
 /**
- * Reports deleted since the last receipt, left as they are: what a dry run adds to its count, so
- * that it answers the summary the real run would (whose receipt takes them, as below).
- *
- * @example
- * const carried = peekDeletedSinceReceipt(db); // 0 unless a run was stopped part way
- */
-export function peekDeletedSinceReceipt(db: Db): number {
-  return Number(getMeta(db, UNRECEIPTED_KEY) ?? 0);
-}
-
-/**
  * Reports deleted since the last receipt, and the count set back to 0: call in the receipt's
  * transaction. A run stopped part way (killed, or `serve` stopped) writes no receipt, and its
  * deletions, each chunk counted in its own transaction, go into the next run's, so that every

@@ -14,7 +14,6 @@ import { NOW_SLACK_MS } from './status';
 import {
   deleteDue,
   deleteInChunks,
-  peekDeletedSinceReceipt,
   takeDeletedSinceReceipt,
   takeShreddedSinceReceipt,
   type ChunkOptions,
@@ -86,14 +85,9 @@ async function expireNow(c: Collector, o: ExpiryOptions): Promise<ExpirySummary>
   const elapsed = () => Math.round(performance.now() - started);
 
   if (o.dryRun) {
-    // With the deletions of a run stopped part way, which the real run's receipt counts too: a
-    // dry run answers the summary the real run would give.
-    const wouldDelete =
-      c.db
-        .prepare<[number], { n: number }>(
-          'SELECT COUNT(*) AS n FROM reports WHERE received_at <= ?',
-        )
-        .get(cutoff)!.n + peekDeletedSinceReceipt(c.db);
+    const wouldDelete = c.db
+      .prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM reports WHERE received_at <= ?')
+      .get(cutoff)!.n;
     const keys = keysDue(c, cutoff).length;
     const summary = summarise(cutoff, wouldDelete, keys, elapsed(), true);
     // A dry run changes nothing; it leaves one access-log entry, so who looked is on record.

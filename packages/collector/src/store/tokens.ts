@@ -32,9 +32,20 @@ interface AskedToken {
   reject: (err: unknown) => void;
 }
 
-/** The longest token name (`NAME`'s bound), for messages that must not say a longer one back. */
+/** The longest token name, for messages that must not say a longer one back. */
 export const MAX_TOKEN_NAME = 64;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const NAME = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,${MAX_TOKEN_NAME - 1}}$`);
+
+/**
+ * Whether `name` is one `create` takes: a name that is not cannot be any token's, and is said
+ * back escaped (it was typed, but may hold a terminal's control sequences).
+ *
+ * @example
+ * isTokenName('alice'); // true
+ */
+export function isTokenName(name: string): boolean {
+  return NAME.test(name);
+}
 
 export class TokenNameError extends Error {}
 /** The name is well formed but taken (by a live or a revoked token): a state, not a usage error. */
