@@ -26,3 +26,21 @@ export function certificateAdvice(reason: string, where: 'options' | 'config'): 
   }
   return undefined;
 }
+
+/**
+ * What to do when the collector's port did not speak TLS to an `https://` endpoint (`EPROTO`: a
+ * collector serving plain HTTP answers the TLS hello with HTTP), or undefined for any other
+ * failure. Shared by the library's diagnostic and `jcs-report`'s message, as above.
+ *
+ * @example
+ * tlsHandshakeAdvice('EPROTO', 'options');
+ * // "check that the endpoint's port serves HTTPS (serve --tls-cert), or, for a collector ..."
+ */
+export function tlsHandshakeAdvice(
+  reason: string,
+  where: 'options' | 'config',
+): string | undefined {
+  if (reason !== 'EPROTO') return undefined;
+  const endpoint = where === 'config' ? "the config's endpoint" : 'the endpoint option';
+  return `check that the port in ${endpoint} serves HTTPS (serve --tls-cert), or, for a collector on this machine serving plain HTTP, give an http:// endpoint`;
+}

@@ -1,6 +1,6 @@
 import type { Report } from '@jcs/protocol';
 import type { Backoff } from './backoff';
-import { certificateAdvice } from './certificate-advice';
+import { certificateAdvice, tlsHandshakeAdvice } from './certificate-advice';
 import { proxyAdvice } from './proxy';
 import { monotonicNow } from './clock';
 import type { DiagnosticSink } from './diagnostics';
@@ -402,11 +402,14 @@ export class Delivery {
         // say what to do.
         const certificate = certificateAdvice(outcome.reason, 'options');
         const proxy = proxyAdvice(outcome.reason);
+        const handshake = tlsHandshakeAdvice(outcome.reason, 'options');
         const advice = certificate
           ? `; the collector's TLS certificate was refused: ${certificate}`
           : proxy
             ? `; the proxy refused it: ${proxy}`
-            : '';
+            : handshake
+              ? `; no TLS handshake with the collector: ${handshake}`
+              : '';
         diagnostic({
           code: 'send_failed',
           message: `could not deliver the report (${outcome.reason}); retrying in ${delay} ms${advice}`,

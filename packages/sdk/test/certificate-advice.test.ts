@@ -1,9 +1,10 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createReporter, type Diagnostic, type Reporter } from '../src';
-import { certificateAdvice } from '../src/certificate-advice';
+import { certificateAdvice, tlsHandshakeAdvice } from '../src/certificate-advice';
 import { makeCertificate, makeDatedCertificate } from '../../../test-support/certificate';
 import { cleanupTempDirs, tempDir } from './helpers/fixtures';
 import { errorInput } from './helpers/harness';
@@ -123,5 +124,23 @@ describe("send_failed for a collector's certificate", () => {
     expect(certificateAdvice('ERR_TLS_CERT_ALTNAME_INVALID', 'config')).toBe(
       "set the config's endpoint to a host name the certificate is for",
     );
+  });
+
+  it('an https:// endpoint on a port serving plain HTTP: says the port does not speak TLS', async () => {
+    // Before, only "(EPROTO)": nothing said the scheme and the collector's serving disagree.
+    const plain = http.createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (plain.address() as AddressInfo).port;
+      const d = await firstFailure(`https://127.0.0.1:${port}/`);
+      expect(d.reason).toBe('EPROTO');
+      expect(d.message).toMatch(
+        /^could not deliver the report \(EPROTO\); retrying in \d+ ms; no TLS handshake with the collector: check that the port in the endpoint option serves HTTPS \(serve --tls-cert\), or, for a collector on this machine serving plain HTTP, give an http:\/\/ endpoint$/,
+      );
+    } finally {
+      await new Promise((resolve) => plain.close(resolve));
+    }
+    expect(tlsHandshakeAdvice('ECONNRESET', 'options')).toBeUndefined();
+    expect(tlsHandshakeAdvice('EPROTO', 'config')).toContain("the port in the config's endpoint");
   });
 });

@@ -12,7 +12,7 @@ import { packageVersion } from '@jcs/protocol';
 import { createReporterCore } from '../create-reporter';
 import type { ReporterOptions } from '../options';
 import { LOST_REPORT_CODES, type Diagnostic } from '../diagnostics';
-import { certificateAdvice } from '../certificate-advice';
+import { certificateAdvice, tlsHandshakeAdvice } from '../certificate-advice';
 import { proxyAdvice } from '../proxy';
 import {
   FIELD_OPTIONS,
@@ -153,6 +153,10 @@ function queuedMessage(busy: boolean, reason: string | undefined): string {
   const advice = certificateAdvice(reason, 'config');
   if (advice) {
     return `the collector's TLS certificate was refused (${reason}); the report is queued: ${advice}, and it goes out on the next run`;
+  }
+  const handshake = tlsHandshakeAdvice(reason, 'config');
+  if (handshake) {
+    return `no TLS handshake with the collector (${reason}); the report is queued: ${handshake}, and it goes out on the next run`;
   }
   const proxy = proxyAdvice(reason);
   if (proxy) {
