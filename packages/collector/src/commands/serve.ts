@@ -108,20 +108,14 @@ export async function serveCommand(o: ServeOptions, out: Output): Promise<void> 
   const hangup: Hangup = { reload: () => log.info('SIGHUP: not serving yet, nothing to reload') };
   const onHangup = () => hangup.reload();
   // The TLS files and the port before the data dir: a serve that cannot start leaves it as it was.
-  if (o.tlsCert && o.tlsKey) {
-    try {
-      checkTlsFiles(o.tlsCert, o.tlsKey);
-    } catch (e) {
-      if (e instanceof TlsSetupError) throw new CommandError(e.message);
-      throw e;
-    }
-  }
-  await probePort(o.host, o.port).catch((e: unknown) => {
+  try {
+    if (o.tlsCert && o.tlsKey) checkTlsFiles(o.tlsCert, o.tlsKey);
+    await probePort(o.host, o.port);
+  } catch (e) {
     // A second serve with the first one's settings: the line that names the first says more.
     const running = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' && serveRunningOn(o.dataDir);
-    if (running) throw new CommandError(running);
-    throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
-  });
+    throw running ? new CommandError(running) : startRefused(o, e);
+  }
   const lock = lockDataDir(o.dataDir);
   process.on('SIGHUP', onHangup);
   // One that came while the bin was loading was held (early-signals.ts): said now.
@@ -216,8 +210,7 @@ async function serveLocked(
     });
   } catch (e) {
     c.close();
-    if (e instanceof TlsSetupError) throw new CommandError(e.message);
-    throw new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
+    throw startRefused(o, e);
   }
   if (recovery) {
     // Said on stderr as well as in the log: whoever restarts the collector after a crash reads
@@ -316,6 +309,12 @@ function warnOnce(log: Logger, message: string): () => void {
     told = true;
     log.warn(message);
   };
+}
+
+/** The one line for a serve that cannot start serving: its TLS files, or its address. */
+function startRefused(o: ServeOptions, e: unknown): CommandError {
+  if (e instanceof TlsSetupError) return new CommandError(e.message);
+  return new CommandError(`cannot listen on ${o.host}:${o.port}: ${listenAdvice(e)}`);
 }
 
 /** Why listening failed, and what to do: the usual causes by name. */
